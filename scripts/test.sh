@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The whole test suite, as the README gives it (`make test`) and as CI runs it (.ci/run):
+# lint, types, then pytest against real PostgreSQL servers over real TLS.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=scripts/bootstrap.sh
+source "$ROOT/scripts/bootstrap.sh"
+cd "$ROOT"
+echo "== ruff" >&2
+"$VENV_PY" -m ruff check aurora_ssl django_aurora_ssl tests example_project benchmarks
+echo "== mypy" >&2
+"$VENV_PY" -m mypy
+echo "== pytest" >&2
+"$VENV_PY" -m pytest "$@"

@@ -1,0 +1,38 @@
+"""Shared test set-up: a private trust cache per session, and the real-TLS server fixtures.
+
+The cache directory is set before any test runs so no test writes to the developer's
+``~/.cache``; ``fresh_caches`` empties the per-process memos for tests that change the
+environment (bundle source, cache directory) and need selection to run again.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+
+import pytest
+
+pytest_plugins = ["tests.fix_servers"]
+
+_SESSION_CACHE = tempfile.mkdtemp(prefix="aurora-ssl-test-cache-")
+os.environ["AURORA_SSL_CACHE_DIR"] = _SESSION_CACHE
+os.environ.pop("AURORA_SSL_BUNDLE", None)
+
+
+def clear_aurora_caches() -> None:
+    """Forget every per-process memo of trust selection and bundle parsing."""
+    from aurora_ssl import endpoint, policy, trust
+
+    trust._select_cached.cache_clear()
+    trust._load_bundle_cached.cache_clear()
+    trust._amazon_trust_services_roots.cache_clear()
+    policy.policy_for.cache_clear()
+    endpoint.parse_endpoint.cache_clear()
+
+
+@pytest.fixture
+def fresh_caches() -> Iterator[None]:
+    clear_aurora_caches()
+    yield
+    clear_aurora_caches()
