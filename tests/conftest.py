@@ -7,7 +7,9 @@ environment (bundle source, cache directory) and need selection to run again.
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 
@@ -17,6 +19,7 @@ pytest_plugins = ["tests.fix_servers"]
 
 _SESSION_CACHE = tempfile.mkdtemp(prefix="aurora-ssl-test-cache-")
 os.environ["AURORA_SSL_CACHE_DIR"] = _SESSION_CACHE
+atexit.register(shutil.rmtree, _SESSION_CACHE, ignore_errors=True)
 os.environ.pop("AURORA_SSL_BUNDLE", None)
 
 
