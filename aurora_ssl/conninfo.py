@@ -37,7 +37,12 @@ def parse_conninfo(dsn: str) -> dict[str, str]:
 
 
 def _parse_uri(text: str) -> dict[str, str]:
-    parts = urlsplit(text)
+    try:
+        parts = urlsplit(text)
+    except ValueError:  # e.g. "Invalid IPv6 URL" for an unclosed "["
+        raise InsecureConfigurationError(
+            "Malformed connection URI; see 'Connection URIs' in the PostgreSQL manual."
+        ) from None
     result: dict[str, str] = {}
     netloc = parts.netloc
     if "@" in netloc:

@@ -88,7 +88,8 @@ _RDS_NAME = re.compile(
     rf"^(?P<name>{_LABEL})"
     rf"(?:\.(?P<endpoint_of_proxy>endpoint))?"
     rf"\.(?P<middle>{_LABEL})"
-    rf"\.{_REGION}{_SUFFIX}$"
+    rf"\.{_REGION}{_SUFFIX}",
+    re.ASCII,  # "\d" must not match non-ASCII digits ("us-east-\u0661")
 )
 _MIDDLE_KINDS = (
     ("cluster-custom-", EndpointKind.CUSTOM),
@@ -111,7 +112,7 @@ def parse_endpoint(host: str) -> Endpoint:
         which gets the full bundle (the safe superset).
     """
     normalized = host.strip().lower().rstrip(".")
-    match = _RDS_NAME.match(normalized)
+    match = _RDS_NAME.fullmatch(normalized)  # not match(): "$" allows a trailing "\n"
     if match is None:
         return Endpoint(host=normalized, kind=EndpointKind.OTHER)
     middle = match["middle"]
