@@ -87,6 +87,14 @@ def check_params(params: Mapping[str, Any], origin: str) -> None:
     Raises:
         InsecureConfigurationError: naming the key, its value and ``origin``.
     """
+    for key, value in params.items():
+        if "\x00" in str(key) or (isinstance(value, str) and "\x00" in value):
+            # psycopg 3 passes one conninfo string to libpq, which stops reading at a NUL:
+            # sslmode and sslrootcert after it would be silently dropped.
+            raise InsecureConfigurationError(
+                f"A parameter in {origin} contains a NUL character; libpq would ignore "
+                "everything after it, including sslmode. Remove it."
+            )
     for key in _DSN_KEYS:
         dsn = params.get(key)
         if isinstance(dsn, str) and dsn.strip():
