@@ -31,8 +31,6 @@ from sqlalchemy import event
 from sqlalchemy.dialects import plugins as _plugin_registry
 from sqlalchemy.engine import CreateEnginePlugin, Engine, make_url
 from sqlalchemy.engine.url import URL
-from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlalchemy.ext.asyncio import create_async_engine as _sa_create_async_engine
 
 from aurora_ssl.conninfo import parse_conninfo
 from aurora_ssl.errors import AuroraSSLError, InsecureConfigurationError
@@ -51,6 +49,8 @@ from aurora_ssl.status import require_tls
 
 if TYPE_CHECKING:
     import ssl
+
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 __all__ = ["AuroraSSLPlugin", "attach", "create_async_engine", "create_engine"]
 
@@ -81,6 +81,10 @@ def create_async_engine(url: str | URL, **kwargs: Any) -> AsyncEngine:
     For ``postgresql+asyncpg`` (TLS through an ``ssl.SSLContext`` with the selected roots and
     host name checking) and ``postgresql+psycopg`` (libpq, as in :func:`create_engine`).
     """
+    # Imported here: sqlalchemy.ext.asyncio needs greenlet, which SQLAlchemy 2.1 no longer
+    # installs by default, and sync-only users should not need it.
+    from sqlalchemy.ext.asyncio import create_async_engine as _sa_create_async_engine
+
     return _sa_create_async_engine(_with_plugin(url, kwargs), **kwargs)
 
 
