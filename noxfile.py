@@ -1,0 +1,120 @@
+"""Support matrix: each supported Python x Django x SQLAlchemy combination, with each driver.
+
+    nox -l                               # list the sessions
+    nox -s "tests(3.10-django4.2-psycopg2)"   # one of them
+    nox -k psycopg2                      # every psycopg2 session
+
+Every session installs the package with exactly one libpq driver (plus asyncpg), as a user with
+only that driver would have it, and runs the real-TLS test suite against it.
+``AURORA_SSL_TEST_DRIVER`` tells the tests which driver the session is about; tests that
+need the other driver are deselected by their parameter ids. The main CI session
+(``scripts/test.sh``, Python 3.11 with both drivers) runs everything including lint and types.
+
+Interpreters are taken from PATH or pyenv (``$PYENV_ROOT/versions/X.Y.*``); nox never downloads
+one here. ``.ci/run`` runs only the sessions whose interpreter exists.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import nox
+
+nox.options.default_venv_backend = "virtualenv"
+nox.options.download_python = "never"
+nox.options.reuse_existing_virtualenvs = False
+nox.options.error_on_missing_interpreters = False
+
+ROOT = Path(__file__).parent
+PYENV_VERSIONS = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
+
+# (python, Django requirement, SQLAlchemy requirement); Django 6 needs Python >= 3.12.
+MATRIX = [
+    ("3.10", "4.2", "Django>=4.2,<5.0", "SQLAlchemy[asyncio]>=2.0,<2.1"),
+    ("3.11", "5.2", "Django>=5.2,<6.0", "SQLAlchemy[asyncio]>=2.1,<2.2"),
+    ("3.12", "6", "Django>=6.0,<7.0", "SQLAlchemy[asyncio]>=2.1,<2.2"),
+    ("3.13", "6", "Django>=6.0,<7.0", "SQLAlchemy[asyncio]>=2.1,<2.2"),
+]
+DRIVERS = {
+    "psycopg2": "psycopg2-binary>=2.9",
+    "psycopg": "psycopg[binary,pool]>=3.1",
+}
+# pytest -k expressions deselecting tests parametrized for the *other* driver
+# (ids such as "postgresql+psycopg2" or "postgresql+psycopg-...").
+DESELECT_OTHER = {
+    "psycopg2": "not postgresql+psycopg- and not postgresql+psycopg] and not psycopg3",
+    "psycopg": "not psycopg2",
+}
+TEST_TOOLS = ["pytest>=8", "hypothesis>=6", "asyncpg>=0.29"]
+
+
+def pyenv_interpreter(version: str) -> str | None:
+    """The newest pyenv-installed ``version.*`` interpreter, if any."""
+    candidates = sorted(
+        PYENV_VERSIONS.glob(f"{version}.*/bin/python{version}"),
+        key=lambda p: tuple(int(x) for x in p.parts[-3].split(".") if x.isdigit()),
+    )
+    return str(candidates[-1]) if candidates else None
+
+
+def _put_pyenv_on_path() -> None:
+    # nox looks interpreters up on PATH ("python3.10"); pyenv keeps them outside it.
+    dirs = [str(Path(p).parent) for v, *_ in MATRIX if (p := pyenv_interpreter(v))]
+    current = os.environ.get("PATH", "").split(os.pathsep)
+    os.environ["PATH"] = os.pathsep.join([*current, *(d for d in dirs if d not in current)])
+
+
+_put_pyenv_on_path()
+
+
+@nox.session(tags=["matrix"])
+@nox.parametrize(
+    ("python", "django_req", "sqlalchemy_req", "driver"),
+    [
+        nox.param(py, dj_req, sa_req, driver, id=f"{py}-django{dj}-{driver}")
+        for py, dj, dj_req, sa_req in MATRIX
+        for driver in DRIVERS
+    ],
+)
+def tests(session: nox.Session, django_req: str, sqlalchemy_req: str, driver: str) -> None:
+    """The real-TLS suite for one Python/Django/SQLAlchemy combination and one driver."""
+    session.install(
+        "--disable-pip-version-check", "-e", ".", django_req, sqlalchemy_req, DRIVERS[driver],
+        *TEST_TOOLS,
+    )  # fmt: skip
+    session.run("python", "-c", _VERSIONS_SCRIPT, driver, silent=False)
+    env = {
+        "AURORA_SSL_TEST_DRIVER": driver,
+        # The main session fuzzes harder; here the point is the combination.
+        "AURORA_SSL_FUZZ_EXAMPLES": os.environ.get("AURORA_SSL_FUZZ_EXAMPLES", "100"),
+    }
+    args = session.posargs or ["-q", "-p", "no:cacheprovider", "-k", DESELECT_OTHER[driver]]
+    session.run("python", "-m", "pytest", *args, env=env)
+
+
+_VERSIONS_SCRIPT = """
+import importlib, importlib.util, sys
+driver = sys.argv[1]
+other = {"psycopg2": "psycopg", "psycopg": "psycopg2"}[driver]
+assert importlib.util.find_spec(other) is None, f"{other} must not be installed here"
+names = ("django", "sqlalchemy", driver, "asyncpg")
+mods = {n: importlib.import_module(n) for n in names}
+print("python", sys.version.split()[0], *(f"{n} {m.__version__}" for n, m in mods.items()))
+"""
+
+
+@nox.session(python=False)
+def available(session: nox.Session) -> None:
+    """Print the matrix sessions whose interpreter exists here (used by .ci/run)."""
+    for version, django, *_ in MATRIX:
+        found = pyenv_interpreter(version) or _on_path(f"python{version}")
+        if found:
+            for driver in DRIVERS:
+                print(f"tests({version}-django{django}-{driver})")
+
+
+def _on_path(name: str) -> str | None:
+    import shutil
+
+    return shutil.which(name)
