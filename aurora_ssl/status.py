@@ -57,11 +57,19 @@ def client_tls(connection: Any) -> ClientTLS:
         return client_tls(driver_connection)
     pgconn = getattr(connection, "pgconn", None)
     if pgconn is not None:  # psycopg 3
-        bits = _text(pgconn.ssl_attribute(b"key_bits"))
+        # psycopg 3 (up to 3.3 at least) exposes PQsslInUse but not PQsslAttribute; the
+        # attributes are read only where a version offers them.
+        attribute = getattr(pgconn, "ssl_attribute", None)
+        in_use = bool(pgconn.ssl_in_use)
+
+        def attr(name: bytes) -> str | None:
+            return _text(attribute(name)) if attribute is not None and in_use else None
+
+        bits = attr(b"key_bits")
         return ClientTLS(
-            in_use=bool(pgconn.ssl_in_use),
-            protocol=_text(pgconn.ssl_attribute(b"protocol")),
-            cipher=_text(pgconn.ssl_attribute(b"cipher")),
+            in_use=in_use,
+            protocol=attr(b"protocol"),
+            cipher=attr(b"cipher"),
             bits=int(bits) if bits and bits.isdigit() else None,
             driver="psycopg",
         )
