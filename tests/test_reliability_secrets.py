@@ -1,0 +1,285 @@
+"""Secrets: a distinctive password, run through every failing path, appears nowhere.
+
+Searched for, raw and URL-encoded: the message and repr of the exception and of every
+exception chained to it, the formatted traceback, every log record of every logger at DEBUG
+(SQLAlchemy's engine and pool loggers, psycopg's, ours), and warnings. Once the command line
+and the Django command exist, their text and JSON output is searched too.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import traceback
+import warnings
+from collections.abc import Callable, Iterator
+from functools import partial
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, quote_plus
+
+import pytest
+import sqlalchemy
+from sqlalchemy import event, text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.pool import NullPool
+
+import aurora_ssl
+from aurora_ssl.testing import AuroraLikeServer, TestPKI
+
+PASSWORD = "Zq9+Sekrit/pw%40:@x"  # URL-special characters on purpose
+FORMS = {PASSWORD, quote(PASSWORD, safe=""), quote_plus(PASSWORD), quote(PASSWORD)}
+SYNC_DRIVERS = [
+    f"postgresql+{module}"
+    for module in ("psycopg2", "psycopg")
+    if importlib.util.find_spec(module) is not None
+]
+
+
+class Everything(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.lines.append(self.format(record))
+        except Exception as exc:  # noqa: BLE001 - a broken log call is itself evidence
+            self.lines.append(f"<unformattable record {record.name}: {exc!r} {record.args!r}>")
+        if record.exc_info and record.exc_info[1] is not None:
+            self.lines.append("".join(traceback.format_exception(record.exc_info[1])))
+
+
+@pytest.fixture
+def all_logs() -> Iterator[Everything]:
+    """Every logger at DEBUG, including ones that do not propagate."""
+    handler = Everything()
+    handler.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
+    loggers = [logging.getLogger()] + [
+        logger
+        for logger in logging.root.manager.loggerDict.values()
+        if isinstance(logger, logging.Logger)
+    ]
+    saved = [(logger, logger.level) for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.DEBUG)
+    logging.getLogger().addHandler(handler)
+    isolated = [logger for logger in loggers if not logger.propagate]
+    for logger in isolated:
+        logger.addHandler(handler)
+    try:
+        yield handler
+    finally:
+        logging.getLogger().removeHandler(handler)
+        for logger in isolated:
+            logger.removeHandler(handler)
+        for logger, level in saved:
+            logger.setLevel(level)
+
+
+def exception_text(exc: BaseException) -> str:
+    parts = ["".join(traceback.format_exception(exc))]
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        parts += [str(current), repr(current), repr(getattr(current, "args", ()))]
+        current = current.__cause__ or current.__context__
+    return "\n".join(parts)
+
+
+def forms_of(password: str) -> set[str]:
+    return {password, quote(password, safe=""), quote_plus(password), quote(password)}
+
+
+def assert_no_secret(where: str, content: str, forms: set[str] = FORMS) -> None:
+    for form in forms:
+        assert form not in content, f"the password ({form!r}) appears in {where}"
+
+
+def run_failing(
+    action: Callable[[], Any], logs: Everything, forms: set[str] = FORMS
+) -> BaseException:
+    """Run ``action``, which must fail; search everything it left behind for ``forms``."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            action()
+        except Exception as exc:  # noqa: BLE001 - any failure is what we inspect
+            failure = exc
+        else:
+            pytest.fail("expected this path to fail")
+    assert_no_secret("the exception or its chain", exception_text(failure), forms)
+    assert_no_secret("the logs", "\n".join(logs.lines), forms)
+    assert_no_secret("warnings", "\n".join(str(w.message) for w in caught), forms)
+    return failure
+
+
+def url_for(server: AuroraLikeServer, driver: str, **query: str) -> URL:
+    base = make_url(server.url(driver))
+    return base.set(password=PASSWORD).update_query_dict(query)
+
+
+def connect_once(url: URL | str, **kwargs: Any) -> None:
+    engine = aurora_ssl.create_engine(
+        url, poolclass=NullPool, echo="debug", echo_pool="debug", **kwargs
+    )
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def bundle_env(pki: TestPKI, monkeypatch: pytest.MonkeyPatch, fresh_caches: None) -> Path:
+    monkeypatch.setenv("AURORA_SSL_BUNDLE", str(pki.bundle_path))
+    return Path(pki.bundle_path)
+
+
+@pytest.mark.parametrize(
+    "scenario",
+    ["wrong_host_server", "interception_server", "expired_server", "no_tls_server"],
+)
+@pytest.mark.parametrize("driver", SYNC_DRIVERS)
+def test_refused_servers(
+    request: pytest.FixtureRequest,
+    bundle_env: Path,
+    all_logs: Everything,
+    scenario: str,
+    driver: str,
+) -> None:
+    server: AuroraLikeServer = request.getfixturevalue(scenario)
+    run_failing(lambda: connect_once(url_for(server, driver)), all_logs)
+
+
+@pytest.mark.parametrize("driver", SYNC_DRIVERS)
+def test_wrong_password(
+    tls_server: AuroraLikeServer, bundle_env: Path, all_logs: Everything, driver: str
+) -> None:
+    run_failing(lambda: connect_once(url_for(tls_server, driver)), all_logs)
+
+
+@pytest.mark.parametrize("driver", SYNC_DRIVERS)
+@pytest.mark.parametrize(
+    ("query", "kwargs"),
+    [
+        ({"sslmode": "disable"}, {}),
+        ({"sslrootcert": "/nonexistent/root.pem"}, {}),
+        ({}, {"aurora_ssl_bundle": "/nonexistent/bundle.pem"}),
+        ({}, {"connect_args": {"dsn": f"password={PASSWORD} sslmode=require"}}),
+        ({}, {"connect_args": {"dsn": f"password='{PASSWORD}"}}),  # malformed: unterminated
+        ({}, {"connect_args": {"dsn": f"postgresql://u:{quote(PASSWORD, safe='')}@[h/db"}}),
+        ({}, {"connect_args": {"application_name": "x\x00", "password": PASSWORD}}),
+        ({}, {"aurora_ssl_tls_server_name": "db.cluster-abc.us-east-1.rds.amazonaws.com"}),
+        ({}, {"aurora_ssl_insecure_local_dev": True}),  # refused for an AWS name
+    ],
+    ids=[
+        "sslmode-disable",
+        "missing-root",
+        "missing-bundle",
+        "dsn-with-password",
+        "malformed-dsn",
+        "malformed-uri",
+        "nul",
+        "tls-server-name-mismatch",
+        "insecure-opt-out-for-aws",
+    ],
+)
+def test_refused_configurations(
+    tls_server: AuroraLikeServer,
+    bundle_env: Path,
+    all_logs: Everything,
+    driver: str,
+    query: dict[str, str],
+    kwargs: dict[str, Any],
+) -> None:
+    run_failing(lambda: connect_once(url_for(tls_server, driver, **query), **kwargs), all_logs)
+
+
+@pytest.mark.parametrize("driver", SYNC_DRIVERS)
+def test_unresolvable_connect_host(
+    tls_server: AuroraLikeServer, bundle_env: Path, all_logs: Everything, driver: str
+) -> None:
+    url = url_for(tls_server, driver).set(host="no-such-host.invalid")
+    run_failing(lambda: connect_once(url, aurora_ssl_tls_server_name=tls_server.host), all_logs)
+
+
+@pytest.mark.parametrize("driver", SYNC_DRIVERS)
+def test_tls_dropped_after_our_parameters(
+    no_tls_server: AuroraLikeServer, bundle_env: Path, all_logs: Everything, driver: str
+) -> None:
+    """The plaintext connection is made (with the server's real password, which is then
+    what must not show) and closed by the TLS assertion."""
+
+    def sabotaged() -> None:
+        engine = aurora_ssl.create_engine(no_tls_server.url(driver), poolclass=NullPool)
+        event.listen(engine, "do_connect", lambda d, r, a, kw: kw.update(sslmode="disable"))
+        try:
+            engine.connect()
+        finally:
+            engine.dispose()
+
+    failure = run_failing(sabotaged, all_logs, forms_of(no_tls_server.password))
+    assert isinstance(failure, aurora_ssl.TLSNotInUseError)
+
+
+@pytest.mark.parametrize("driver", SYNC_DRIVERS)
+def test_failures_with_the_servers_real_password(
+    interception_server: AuroraLikeServer,
+    expired_server: AuroraLikeServer,
+    bundle_env: Path,
+    all_logs: Everything,
+    driver: str,
+) -> None:
+    """The same refusals with a password the servers would accept (had TLS been right)."""
+    for server in (interception_server, expired_server):
+        run_failing(partial(connect_once, server.url(driver)), all_logs, forms_of(server.password))
+
+
+def test_asyncpg_refusals(
+    interception_server: AuroraLikeServer, bundle_env: Path, all_logs: Everything
+) -> None:
+    pytest.importorskip("asyncpg")
+    import asyncio
+
+    async def run() -> None:
+        engine = aurora_ssl.create_async_engine(
+            url_for(interception_server, "postgresql+asyncpg"), poolclass=NullPool
+        )
+        try:
+            async with engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        finally:
+            await engine.dispose()
+
+    run_failing(lambda: asyncio.run(run()), all_logs)
+
+
+@pytest.mark.parametrize("driver", SYNC_DRIVERS)
+def test_raw_driver_with_connection_params(
+    interception_server: AuroraLikeServer, bundle_env: Path, all_logs: Everything, driver: str
+) -> None:
+    module = importlib.import_module(driver.split("+")[1])
+    params = {**interception_server.params(), "password": PASSWORD}
+    run_failing(lambda: module.connect(**aurora_ssl.connection_params(params)), all_logs)
+
+
+def test_sqlalchemy_plugin_url_form(
+    wrong_host_server: AuroraLikeServer, pki: TestPKI, all_logs: Everything, fresh_caches: None
+) -> None:
+    url = url_for(
+        wrong_host_server,
+        SYNC_DRIVERS[0],
+        plugin="aurora_ssl",
+        aurora_ssl_bundle=str(pki.bundle_path),
+    )
+
+    def connect() -> None:
+        engine = sqlalchemy.create_engine(url, poolclass=NullPool)
+        try:
+            engine.connect()
+        finally:
+            engine.dispose()
+
+    run_failing(connect, all_logs)
