@@ -1,0 +1,451 @@
+"""Connection reports: what was checked, what the client and the server say, and the verdict.
+
+Shared by ``manage.py check_aurora_ssl`` (Django) and ``aurora-ssl check`` (CLI), so it knows
+no framework: the caller passes a ``connect`` callable that returns a DB-API connection made
+with its own policy (Django's backend, or :func:`aurora_ssl.policy.connection_params`), and
+:func:`check_connection` turns whatever happens into a :class:`ConnectionReport`:
+
+* the connection attempt (a refusal is caught, translated by
+  :func:`aurora_ssl.diagnose.translate_error`, and reported, never raised);
+* the client's view (:func:`aurora_ssl.status.client_tls`, no round trip);
+* the server's view (:func:`aurora_ssl.status.server_tls`, one round trip), only over TLS.
+
+The JSON form (:meth:`ConnectionReport.to_dict`, :func:`reports_to_json`) has stable keys,
+listed in :data:`REPORT_KEYS` and documented in the README; adding a key is a minor change,
+renaming or removing one is a breaking change. Nothing in a report contains a password:
+messages are built from redacted text, and ``secrets`` given by the caller are masked too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from aurora_ssl.endpoint import Endpoint, parse_endpoint
+from aurora_ssl.errors import AuroraSSLError, TLSNotInUseError
+from aurora_ssl.policy import Settings
+from aurora_ssl.status import ClientTLS, ServerTLS, client_tls, server_tls
+from aurora_ssl.trust import TrustSelection
+
+__all__ = [
+    "FORMAT_VERSION",
+    "REPORT_KEYS",
+    "ConnectionReport",
+    "Problem",
+    "Verdict",
+    "WarningCode",
+    "check_connection",
+    "reports_ok",
+    "reports_to_dict",
+    "reports_to_json",
+]
+
+#: Version of the JSON document produced by :func:`reports_to_dict`.
+FORMAT_VERSION = 1
+
+#: The keys of :meth:`ConnectionReport.to_dict`, in output order.
+REPORT_KEYS = (
+    "label",
+    "host",
+    "port",
+    "endpoint",
+    "trust",
+    "client",
+    "server",
+    "verdict",
+    "ok",
+    "insecure_local_dev",
+    "errors",
+    "warnings",
+)
+
+_MASK = "********"
+_DEFAULT_SETTINGS = Settings()
+
+
+class Verdict(str, enum.Enum):
+    """The one-word outcome of a check."""
+
+    #: Connected with verify-full; the client and (where asked) the server agree on TLS.
+    VERIFIED = "verified"
+    #: Connected, but with the insecure opt-out: nothing was verified.
+    INSECURE = "insecure"
+    #: No verified TLS connection: aurora-ssl or libpq refused (certificate, name, no TLS,
+    #: insecure configuration, unusable trust file).
+    REFUSED = "refused"
+    #: Failed for another reason (authentication, network, timeout, a query error).
+    ERROR = "error"
+
+
+class WarningCode(str, enum.Enum):
+    """Why a report carries a warning (stable values, used in JSON and by Django checks)."""
+
+    TRUST = "trust"  # from trust selection: a non-RDS name, a region missing from the bundle
+    INSECURE_LOCAL_DEV = "insecure-local-dev"
+    SSLINFO_MISSING = "sslinfo-missing"
+    FORCE_SSL_OFF = "rds-force-ssl-off"
+
+
+@dataclasses.dataclass(frozen=True)
+class Problem:
+    """An error or a warning in a report.
+
+    Attributes:
+        code: for errors the exception class name (``UntrustedCertificateError``,
+            ``OperationalError`` ...); for warnings a :class:`WarningCode` value.
+        message: what happened and what to do, without secrets.
+        cause: the original driver message behind a translated error, if any.
+    """
+
+    code: str
+    message: str
+    cause: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"code": self.code, "message": self.message, "cause": self.cause}
+
+
+@dataclasses.dataclass(frozen=True)
+class ConnectionReport:
+    """Everything one check found out about one connection target."""
+
+    label: str
+    host: str
+    port: int | None
+    endpoint: Endpoint
+    trust: TrustSelection | None
+    client: ClientTLS | None
+    server: ServerTLS | None
+    verdict: Verdict
+    insecure_local_dev: bool = False
+    errors: tuple[Problem, ...] = ()
+    warnings: tuple[Problem, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        """True only for a verified TLS connection."""
+        return self.verdict is Verdict.VERIFIED
+
+    def passed(self, *, fail_on_warning: bool = False) -> bool:
+        """Whether this report should give exit status 0."""
+        return self.ok and not (fail_on_warning and self.warnings)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The report as JSON-ready data with the stable keys of :data:`REPORT_KEYS`."""
+        trust = self.trust
+        client = self.client
+        server = self.server
+        data: dict[str, Any] = {
+            "label": self.label,
+            "host": self.host,
+            "port": self.port,
+            "endpoint": {
+                "kind": self.endpoint.kind.value,
+                "region": self.endpoint.region,
+                "partition": self.endpoint.partition.value if self.endpoint.partition else None,
+            },
+            "trust": None
+            if trust is None
+            else {
+                "file": trust.path,
+                "scope": trust.scope,
+                "source": trust.source,
+                "cas": list(trust.subjects),
+            },
+            "client": None
+            if client is None
+            else {
+                "tls": client.in_use,
+                "protocol": client.protocol,
+                "cipher": client.cipher,
+                "bits": client.bits,
+                "driver": client.driver,
+            },
+            "server": None
+            if server is None
+            else {
+                "ssl": server.ssl,
+                "version": server.version,
+                "cipher": server.cipher,
+                "bits": server.bits,
+                "sslinfo": server.sslinfo_installed,
+                "source": server.source,
+                "rds_force_ssl": server.rds_force_ssl,
+            },
+            "verdict": self.verdict.value,
+            "ok": self.ok,
+            "insecure_local_dev": self.insecure_local_dev,
+            "errors": [p.to_dict() for p in self.errors],
+            "warnings": [p.to_dict() for p in self.warnings],
+        }
+        assert tuple(data) == REPORT_KEYS
+        return data
+
+    @property
+    def headline(self) -> str:
+        """``"default: VERIFIED (TLSv1.3, verify-full)"`` and the like."""
+        detail = {
+            Verdict.VERIFIED: "verified TLS (sslmode=verify-full)",
+            Verdict.INSECURE: "NOT verified: INSECURE_LOCAL_DEV is on",
+            Verdict.REFUSED: "refused: no verified TLS connection",
+            Verdict.ERROR: "could not be checked",
+        }[self.verdict]
+        return f"{self.label}: {self.verdict.value.upper()} - {detail}"
+
+    def detail_lines(self) -> list[str]:
+        """The body of :meth:`to_text`, one fact per line, indented."""
+        lines: list[str] = []
+        where = f"{self.host}:{self.port}" if self.port else self.host
+        region = f", region {self.endpoint.region}" if self.endpoint.region else ""
+        lines.append(f"  host:          {where} ({self.endpoint.kind.value}{region})")
+        if self.trust is not None:
+            lines.append(f"  trust:         {self.trust.scope}, {len(self.trust.subjects)} CA(s)")
+            lines.append(f"  trust file:    {self.trust.path}")
+            lines.extend(f"                 - {subject}" for subject in self.trust.subjects)
+        elif not self.insecure_local_dev:
+            lines.append("  trust:         (not selected)")
+        if self.client is not None:
+            c = self.client
+            state = f"TLS in use, {c.protocol or '?'}, {c.cipher or '?'}" if c.in_use else "NO TLS"
+            lines.append(f"  client view:   {state} ({c.driver})")
+        if self.server is not None:
+            s = self.server
+            said = "ssl_is_used() = " if s.source == "sslinfo" else "pg_stat_ssl.ssl = "
+            state = f"{said}{'true' if s.ssl else 'false'}"
+            if s.ssl:
+                state += f", {s.version or '?'}, {s.cipher or '?'}"
+            installed = _yes(s.sslinfo_installed)
+            lines.append(f"  server view:   {state} (sslinfo installed: {installed})")
+            force = s.rds_force_ssl if s.rds_force_ssl is not None else "not set (not RDS?)"
+            lines.append(f"  rds.force_ssl: {force}")
+        for problem in self.errors:
+            lines.append(f"  error:         {problem.message}")
+            if problem.cause and problem.cause not in problem.message:
+                lines.append(f"  driver said:   {problem.cause}")
+        lines.extend(f"  warning:       {problem.message}" for problem in self.warnings)
+        return lines
+
+    def to_text(self) -> str:
+        """A human-readable block: the headline, then one fact per line."""
+        return "\n".join([self.headline, *self.detail_lines()])
+
+
+def _yes(flag: bool) -> str:
+    return "yes" if flag else "no"
+
+
+def check_connection(
+    connect: Callable[[], Any],
+    *,
+    label: str,
+    host: str,
+    port: int | str | None = None,
+    trust: TrustSelection | None = None,
+    settings: Settings = _DEFAULT_SETTINGS,
+    server: Callable[[Any], ServerTLS] = server_tls,
+    close: Callable[[Any], None] | None = None,
+    secrets: Iterable[str] = (),
+) -> ConnectionReport:
+    """Connect once, look at TLS from both ends, and report; never raises for the target.
+
+    Args:
+        connect: returns a DB-API connection (psycopg2, psycopg 3) made with aurora-ssl's
+            policy applied. Exceptions it raises become the report's errors.
+        label: what the report is about (a Django alias, a redacted DSN).
+        host: the host name connected to (the one verified, unless ``settings`` names
+            ``tls_server_name``).
+        port: the port, for display.
+        trust: the trust selection the connection uses (``None`` when it could not be made;
+            then the connection attempt reports why).
+        settings: the policy settings in effect (for the insecure opt-out).
+        server: how to ask the server; the default runs :data:`status.SERVER_TLS_QUERY`.
+            A caller that already holds the server's answer for this connection can pass a
+            function returning it, so the check stays at one round trip.
+        close: called with the connection at the end (e.g. ``lambda c: c.close()``); omit it
+            when the caller owns the connection (Django).
+        secrets: strings (passwords) masked in every message, whatever their source.
+
+    Returns:
+        The :class:`ConnectionReport`.
+    """
+    masked = tuple(s for s in secrets if s)
+    endpoint = parse_endpoint(settings.tls_server_name or host.split(",")[0])
+    insecure = settings.insecure_local_dev
+    warnings: list[Problem] = []
+    if trust is not None:
+        warnings.extend(Problem(WarningCode.TRUST.value, _mask(w, masked)) for w in trust.warnings)
+    if insecure:
+        warnings.append(
+            Problem(
+                WarningCode.INSECURE_LOCAL_DEV.value,
+                "insecure_local_dev is on: the server's identity is not verified and the "
+                "connection may be plaintext. Remove it for anything but local development.",
+            )
+        )
+    shown_trust = None if insecure else trust
+
+    def report(**outcome: Any) -> ConnectionReport:
+        return ConnectionReport(
+            label=label,
+            host=host,
+            port=_port(port),
+            endpoint=endpoint,
+            trust=shown_trust,
+            insecure_local_dev=insecure,
+            **outcome,
+        )
+
+    try:
+        connection = connect()
+    except Exception as exc:  # noqa: BLE001 - every failure becomes the report's verdict
+        problem, verdict = _problem_of(exc, masked)
+        return report(
+            client=None, server=None, verdict=verdict, errors=(problem,), warnings=tuple(warnings)
+        )
+    try:
+        return _inspect(connection, report, server, insecure, warnings, masked)
+    finally:
+        if close is not None:
+            close(connection)
+
+
+def _inspect(
+    connection: Any,
+    report: Callable[..., ConnectionReport],
+    server: Callable[[Any], ServerTLS],
+    insecure: bool,
+    warnings: list[Problem],
+    masked: Sequence[str],
+) -> ConnectionReport:
+    client = client_tls(connection)
+    if not client.in_use and not insecure:
+        error = Problem(
+            TLSNotInUseError.__name__,
+            "The connection is not using TLS; no query was sent over it.",
+        )
+        return report(
+            client=client,
+            server=None,
+            verdict=Verdict.REFUSED,
+            errors=(error,),
+            warnings=tuple(warnings),
+        )
+    try:
+        facts = server(connection)
+    except Exception as exc:  # noqa: BLE001 - reported, not raised
+        problem, _ = _problem_of(exc, masked)
+        return report(
+            client=client,
+            server=None,
+            verdict=Verdict.ERROR,
+            errors=(problem,),
+            warnings=tuple(warnings),
+        )
+    errors: list[Problem] = []
+    if not facts.sslinfo_installed:
+        warnings.append(
+            Problem(
+                WarningCode.SSLINFO_MISSING.value,
+                "The sslinfo extension is not installed, so the server's view comes from "
+                "pg_stat_ssl. Run `CREATE EXTENSION sslinfo;` in this database (on RDS this "
+                "needs the rds_superuser role) to get ssl_is_used(), ssl_version() and "
+                "ssl_cipher().",
+            )
+        )
+    if facts.rds_force_ssl is not None and facts.rds_force_ssl.strip().lower() in ("0", "off"):
+        warnings.append(
+            Problem(
+                WarningCode.FORCE_SSL_OFF.value,
+                f"rds.force_ssl is {facts.rds_force_ssl}: this connection is verified, but the "
+                "server also accepts unencrypted connections from other clients. Set "
+                "rds.force_ssl=1 in the DB cluster parameter group.",
+            )
+        )
+    if insecure:
+        verdict = Verdict.INSECURE
+    elif not facts.ssl:
+        verdict = Verdict.REFUSED
+        errors.append(
+            Problem(
+                TLSNotInUseError.__name__,
+                f"The server says this session is not encrypted ({facts.source}), although "
+                "the client negotiated TLS: something between them terminates TLS.",
+            )
+        )
+    else:
+        verdict = Verdict.VERIFIED
+    return report(
+        client=client,
+        server=facts,
+        verdict=verdict,
+        errors=tuple(errors),
+        warnings=tuple(warnings),
+    )
+
+
+def _problem_of(exc: BaseException, masked: Sequence[str]) -> tuple[Problem, Verdict]:
+    translated: BaseException | None = exc if isinstance(exc, AuroraSSLError) else None
+    if translated is None:
+        from aurora_ssl.diagnose import translate_error
+
+        translated = translate_error(exc)
+    if translated is not None:
+        # Our own errors carry the driver's exception as __cause__; a translation explains exc.
+        cause = exc.__cause__ if translated is exc else exc
+        return (
+            Problem(
+                type(translated).__name__,
+                _mask(_message(translated), masked),
+                _mask(_message(cause), masked) if cause is not None else None,
+            ),
+            Verdict.REFUSED,
+        )
+    return Problem(type(exc).__name__, _mask(_message(exc), masked)), Verdict.ERROR
+
+
+def _message(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text or type(exc).__name__
+
+
+def _mask(text: str, secrets: Sequence[str]) -> str:
+    for secret in secrets:
+        text = text.replace(secret, _MASK)
+    return text
+
+
+def _port(port: int | str | None) -> int | None:
+    if port is None or port == "":
+        return None
+    try:
+        return int(port)
+    except (TypeError, ValueError):
+        return None
+
+
+def reports_ok(reports: Iterable[ConnectionReport], *, fail_on_warning: bool = False) -> bool:
+    """Exit status 0 is deserved: at least one report, and every one passed."""
+    items = list(reports)
+    return bool(items) and all(r.passed(fail_on_warning=fail_on_warning) for r in items)
+
+
+def reports_to_dict(
+    reports: Iterable[ConnectionReport], *, fail_on_warning: bool = False
+) -> dict[str, Any]:
+    """The JSON document: ``{"format": 1, "ok": bool, "connections": [report, ...]}``."""
+    items = list(reports)
+    return {
+        "format": FORMAT_VERSION,
+        "ok": reports_ok(items, fail_on_warning=fail_on_warning),
+        "connections": [r.to_dict() for r in items],
+    }
+
+
+def reports_to_json(
+    reports: Iterable[ConnectionReport], *, fail_on_warning: bool = False
+) -> str:
+    """:func:`reports_to_dict` as indented JSON text."""
+    return json.dumps(reports_to_dict(reports, fail_on_warning=fail_on_warning), indent=2)

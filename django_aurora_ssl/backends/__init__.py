@@ -1,0 +1,1 @@
+"""Database backends: drop-in replacements for Django's PostgreSQL and PostGIS backends."""

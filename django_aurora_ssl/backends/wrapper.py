@@ -1,0 +1,245 @@
+"""What our backends change in Django's PostgreSQL (and PostGIS) backend, and nothing else.
+
+* :meth:`~AuroraSSLWrapperMixin.get_connection_params`: Django builds the parameters as usual
+  (``OPTIONS``, ``HOST`` ...), then :func:`aurora_ssl.policy.policy_for` refuses weaker
+  settings and adds ``sslmode=verify-full``, the trimmed roots, ``gssencmode=disable`` and
+  the hardening defaults. Every connection Django makes goes through here: requests,
+  ``migrate``, the ``__no_db__`` connection that creates test databases, and the psycopg 3
+  pool, whose fixed connect kwargs Django takes from this method.
+* :meth:`~AuroraSSLWrapperMixin.get_new_connection`: right after the driver connects (or the
+  pool hands a connection out), the client-side TLS state is asserted at zero round trips;
+  a connection without TLS is closed (or discarded from the pool) and
+  :class:`~aurora_ssl.errors.TLSNotInUseError` raised before Django runs any query. The first
+  connection of each alias and target in a process also asks the server (one query), unless
+  ``AURORA_SSL["SERVER_CHECK_AT_STARTUP"]`` is False. libpq failures are passed through
+  :func:`aurora_ssl.diagnose.translate_error`.
+* ``_configure_connection`` is the psycopg 3 pool's ``configure`` callback (Django >= 5.1):
+  each new pooled connection is asserted before it ever enters the pool; a refused one is
+  closed and counted by the pool as a failed attempt.
+* ``DatabaseClient`` (``manage.py dbshell``): psql gets the same ``PGSSLMODE=verify-full``,
+  ``PGSSLROOTCERT`` and ``PGGSSENCMODE=disable``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from aurora_ssl.errors import AuroraSSLError, TLSNotInUseError
+from aurora_ssl.policy import policy_for, validate_settings, warn_insecure
+from aurora_ssl.status import ServerTLS, require_tls, server_tls
+from django_aurora_ssl.compat import connection_pool, is_pool_timeout
+from django_aurora_ssl.conf import DatabaseOptions, database_options, libpq_target
+
+if TYPE_CHECKING:
+    # Both are Any for mypy (Django ships no type information); at run time the mixins sit
+    # in front of Django's classes in each backend's MRO.
+    from django.db.backends.postgresql.base import DatabaseWrapper as _WrapperBase
+    from django.db.backends.postgresql.client import DatabaseClient as _ClientBase
+else:
+    _WrapperBase = _ClientBase = object
+
+__all__ = [
+    "AuroraSSLClientMixin",
+    "AuroraSSLWrapperMixin",
+    "forget_server_checks",
+    "secure_params",
+]
+
+logger = logging.getLogger("aurora_ssl")
+
+# Targets whose server already confirmed TLS in this process: (alias, host, hostaddr, port, db).
+_server_checked: set[tuple[str, ...]] = set()
+_insecure_warned: set[str] = set()
+_lock = threading.Lock()
+
+
+def forget_server_checks() -> None:
+    """Make the next connection of every alias ask the server again (tests, after a failover)."""
+    with _lock:
+        _server_checked.clear()
+        _insecure_warned.clear()
+
+
+def secure_params(
+    params: Mapping[str, Any], options: DatabaseOptions, alias: str
+) -> dict[str, Any]:
+    """Django's connection parameters turned into verified-TLS ones.
+
+    Raises:
+        InsecureConfigurationError: a weaker setting in OPTIONS, no TCP host, or the
+            insecure opt-out for an AWS endpoint.
+        BundleError: the trust file cannot be built.
+    """
+    settings = options.settings
+    if options.insecure_local_dev:
+        host = str(options.tls_server_name or params.get("host") or "")
+        validate_settings(settings, [h for h in host.split(",") if h])
+        with _lock:
+            first = alias not in _insecure_warned
+            _insecure_warned.add(alias)
+        if first:
+            warn_insecure(f"Django database {alias!r} ({host or 'no host'})")
+        return dict(params)
+    return policy_for(settings).apply(params, f"DATABASES[{alias!r}]['OPTIONS']")
+
+
+class AuroraSSLWrapperMixin(_WrapperBase):  # type: ignore[misc]
+    """Put in front of Django's ``DatabaseWrapper``; see the module docstring."""
+
+    #: ``(raw connection, facts)`` read by the startup server check on the current
+    #: connection, so the database system check does not ask the same server twice.
+    aurora_ssl_server_facts: tuple[Any, ServerTLS] | None = None
+
+    @property
+    def aurora_ssl_options(self) -> DatabaseOptions:
+        """This alias's ``AURORA_SSL`` options (raises ImproperlyConfigured if malformed)."""
+        return database_options(self.settings_dict, self.alias)
+
+    def get_connection_params(self) -> dict[str, Any]:
+        params = super().get_connection_params()
+        return secure_params(params, self.aurora_ssl_options, self.alias)
+
+    def get_new_connection(self, conn_params: dict[str, Any]) -> Any:
+        options = self.aurora_ssl_options
+        pool = connection_pool(self)
+        if pool is not None and not options.insecure_local_dev:
+            # The pool keeps the parameters it was built with; re-create the trust file
+            # if a temp cleaner removed it, before the pool may need a new connection.
+            user_roots = (self.settings_dict.get("OPTIONS") or {}).get("sslrootcert")
+            host = str(conn_params.get("host") or "")
+            policy_for(options.settings).trust(host, user_roots).ensure()
+        try:
+            connection = super().get_new_connection(conn_params)
+        except AuroraSSLError:
+            raise
+        except Exception as exc:
+            if pool is not None and is_pool_timeout(exc):
+                self._aurora_ssl_explain_pool_timeout(conn_params, exc)
+            translated = _translate(exc)
+            if translated is None:
+                raise
+            raise translated from exc
+        self.aurora_ssl_server_facts = None
+        if options.insecure_local_dev:
+            return connection
+        try:
+            require_tls(connection, close=pool is None)
+            if options.server_check_at_startup:
+                self._aurora_ssl_check_server_once(connection, conn_params)
+        except BaseException:
+            if pool is not None:
+                _discard_pooled(connection)
+            else:
+                _close_quietly(connection)
+            raise
+        return connection
+
+    def _configure_connection(self, connection: Any) -> Any:
+        # Django >= 5.1 passes this as the psycopg pool's ``configure`` callback (and calls it
+        # for unpooled connections from init_connection_state): nothing enters the pool
+        # without TLS. Raising here makes the pool close the attempt and try again.
+        if not self.aurora_ssl_options.insecure_local_dev:
+            require_tls(connection)
+        return super()._configure_connection(connection)
+
+    def _aurora_ssl_check_server_once(
+        self, connection: Any, conn_params: Mapping[str, Any]
+    ) -> None:
+        key = (
+            self.alias,
+            *(str(conn_params.get(k) or "") for k in ("host", "hostaddr", "port", "dbname")),
+        )
+        with _lock:
+            if key in _server_checked:
+                return
+        facts = server_tls(connection)
+        if not connection.autocommit:
+            connection.rollback()  # end the transaction the query opened (psycopg2, psycopg)
+        if not facts.ssl:
+            _close_quietly(connection)
+            raise TLSNotInUseError(
+                f"The server says the session of database {self.alias!r} is not encrypted "
+                f"({facts.source}), although the client negotiated TLS: something between "
+                "them terminates TLS. The connection was closed before any query."
+            )
+        with _lock:
+            _server_checked.add(key)
+        self.aurora_ssl_server_facts = (connection, facts)
+
+    def _aurora_ssl_explain_pool_timeout(
+        self, conn_params: Mapping[str, Any], exc: BaseException
+    ) -> None:
+        """The pool timed out: connect once directly, with the same parameters, to say why.
+
+        Raises the translated (or libpq's) reason when the direct attempt fails, or
+        :class:`TLSNotInUseError`; returns when it works (the pool is merely exhausted).
+        """
+        try:
+            probe = self.Database.connect(**conn_params)
+        except Exception as probe_exc:
+            translated = _translate(probe_exc)
+            if translated is not None:
+                raise translated from probe_exc
+            raise probe_exc from exc
+        try:
+            require_tls(probe)
+        finally:
+            _close_quietly(probe)
+
+
+def _translate(exc: BaseException) -> AuroraSSLError | None:
+    from aurora_ssl.diagnose import translate_error
+
+    return translate_error(exc)
+
+
+def _close_quietly(connection: Any) -> None:
+    try:
+        connection.close()
+    except Exception:
+        logger.debug("aurora-ssl: closing a refused connection failed", exc_info=True)
+
+
+def _discard_pooled(connection: Any) -> None:
+    """Close a refused pooled connection and give it back, so the pool replaces it."""
+    _close_quietly(connection)
+    pool = getattr(connection, "_pool", None)
+    if pool is not None:
+        try:
+            pool.putconn(connection)
+        except Exception:
+            logger.debug("aurora-ssl: returning a refused connection failed", exc_info=True)
+
+
+class AuroraSSLClientMixin(_ClientBase):  # type: ignore[misc]
+    """``manage.py dbshell``: psql verifies the server exactly like the application does."""
+
+    @classmethod
+    def settings_to_cmd_args_env(
+        cls, settings_dict: Mapping[str, Any], parameters: list[str]
+    ) -> tuple[list[str], dict[str, str] | None]:
+        options = database_options(settings_dict)
+        if options.insecure_local_dev:
+            result: tuple[list[str], dict[str, str] | None]
+            result = super().settings_to_cmd_args_env(settings_dict, parameters)
+            return result
+        secured = policy_for(options.settings).apply(libpq_target(settings_dict), "OPTIONS")
+        patched = {
+            **settings_dict,
+            "HOST": secured.get("host") or settings_dict.get("HOST"),
+            "OPTIONS": {
+                **(settings_dict.get("OPTIONS") or {}),
+                "sslmode": secured["sslmode"],
+                "sslrootcert": secured["sslrootcert"],
+            },
+        }
+        args, env = super().settings_to_cmd_args_env(patched, parameters)
+        env = dict(env or {})
+        env["PGGSSENCMODE"] = "disable"
+        env["PGSSLMINPROTOCOLVERSION"] = str(secured["ssl_min_protocol_version"])
+        if secured.get("hostaddr"):
+            env["PGHOSTADDR"] = str(secured["hostaddr"])
+        return list(args), env

@@ -1,0 +1,302 @@
+"""System checks of the ``django_aurora_ssl`` app.
+
+Static checks (every ``manage.py`` command) read ``settings.DATABASES`` and trust files only;
+they never connect. The database check (``Tags.database``: ``manage.py check --database
+ALIAS``, and ``migrate`` for its database) connects once per requested alias through the
+backend and asks the server in one query (:func:`aurora_ssl.status.server_tls`).
+
+==================  =========================================================================
+id                  meaning
+==================  =========================================================================
+aurora_ssl.E001     ``AURORA_SSL`` options on a database whose ENGINE is not ours / bad ENGINE
+aurora_ssl.E002     ``AURORA_SSL`` is malformed (not a dict, unknown key, wrong type)
+aurora_ssl.E003     an insecure libpq setting in OPTIONS (weaker sslmode, sslrootcert=system ...)
+aurora_ssl.E004     no TCP host (empty HOST or a Unix socket): libpq never uses TLS there
+aurora_ssl.E005     a trust file cannot be used (BUNDLE, AURORA_SSL_BUNDLE, OPTIONS sslrootcert)
+aurora_ssl.E006     China / GovCloud endpoint without a bundle for that partition
+aurora_ssl.E007     INSECURE_LOCAL_DEV on an AWS endpoint
+aurora_ssl.E008     (database) no verified TLS connection: refused or failed
+aurora_ssl.E009     (database) the server says the session is not encrypted
+aurora_ssl.W001     INSECURE_LOCAL_DEV is in effect
+aurora_ssl.W002     the app is installed but no database uses an aurora-ssl backend
+aurora_ssl.W003     trust selection warning (not an RDS name: full bundle; region not in bundle)
+aurora_ssl.W004     an RDS / Aurora endpoint configured with Django's plain PostgreSQL backend
+aurora_ssl.W005     (database) the sslinfo extension is not installed
+aurora_ssl.W006     (database) ``rds.force_ssl`` is off on the server
+==================  =========================================================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from django.conf import settings
+from django.core.checks import CheckMessage, Error, Tags, register
+from django.core.checks import Warning as CheckWarning
+
+from django_aurora_ssl.conf import (
+    PLAIN_ENGINES,
+    SETTINGS_KEY,
+    OptionsError,
+    aliases_using_backend,
+    database_options,
+    libpq_target,
+    uses_backend,
+)
+
+__all__ = [
+    "check_database_tls",
+    "check_settings",
+    "messages_for_alias",
+    "messages_for_report",
+    "register_checks",
+]
+
+_ENGINE_HINT = (
+    "Set 'ENGINE': 'django_aurora_ssl.backends.postgresql' (or "
+    "'django_aurora_ssl.backends.postgis') for this database."
+)
+_OPTIONS_HINT = (
+    "Remove it from OPTIONS: aurora-ssl always connects with sslmode=verify-full and the Amazon "
+    "RDS roots. For a local server without TLS use AURORA_SSL['INSECURE_LOCAL_DEV'] = True."
+)
+_HOST_HINT = (
+    "Set HOST to the endpoint's DNS name, e.g. mydb.cluster-xxxx.us-east-1.rds.amazonaws.com."
+)
+_BUNDLE_HINT = (
+    "Point AURORA_SSL['BUNDLE'] (or AURORA_SSL_BUNDLE, or OPTIONS['sslrootcert']) at a readable "
+    "PEM file of CA certificates, e.g. https://truststore.pki.rds.amazonaws.com/global/"
+    "global-bundle.pem, or remove it to use the bundle shipped with aurora-ssl."
+)
+_PARTITION_HINT = (
+    "Download the bundle for that partition (the URL is in the message) and set "
+    "AURORA_SSL['BUNDLE'] to its path."
+)
+_INSECURE_AWS_HINT = (
+    "Remove AURORA_SSL['INSECURE_LOCAL_DEV']: the opt-out exists only for local development "
+    "servers without TLS, never for AWS endpoints."
+)
+_INSECURE_HINT = (
+    "Remove AURORA_SSL['INSECURE_LOCAL_DEV'] as soon as the server offers TLS; never use it "
+    "outside local development."
+)
+_UNUSED_HINT = (
+    "Set 'ENGINE': 'django_aurora_ssl.backends.postgresql' for your Aurora/RDS databases, or "
+    "remove 'django_aurora_ssl' from INSTALLED_APPS."
+)
+_TRUST_HINT = (
+    "If HOST is a CNAME or tunnel to an RDS endpoint, set AURORA_SSL['TLS_SERVER_NAME'] to the "
+    "endpoint's name; if a region is missing, run `aurora-ssl bundle update`."
+)
+_REFUSED_HINT = (
+    "Read the reason above; `python manage.py check_aurora_ssl --database {alias}` shows the "
+    "full report. Never work around it by weakening sslmode."
+)
+_NOT_TLS_HINT = (
+    "Find what terminates TLS between the application and the server (a proxy, a "
+    "port-forward) and connect to the database endpoint itself."
+)
+_SSLINFO_HINT = "Run `CREATE EXTENSION sslinfo;` in this database (on RDS as rds_superuser)."
+_FORCE_SSL_HINT = "Set rds.force_ssl = 1 in the DB cluster / instance parameter group."
+
+
+def _databases() -> Mapping[str, Mapping[str, Any]]:
+    databases = getattr(settings, "DATABASES", None) or {}
+    return databases if isinstance(databases, Mapping) else {}
+
+
+def register_checks() -> None:
+    """Register both checks (called from ``AppConfig.ready()``)."""
+    register(check_settings)
+    register(check_database_tls, Tags.database)
+
+
+def check_settings(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> list[CheckMessage]:
+    """The static checks: every alias in ``settings.DATABASES``, no connection."""
+    del app_configs, kwargs
+    databases = _databases()
+    messages: list[CheckMessage] = []
+    for alias in databases:
+        messages.extend(messages_for_alias(alias, databases[alias]))
+    if databases and not aliases_using_backend(databases):
+        messages.append(
+            CheckWarning(
+                "django_aurora_ssl is installed but no database uses an aurora-ssl backend, so "
+                "no connection is verified.",
+                hint=_UNUSED_HINT,
+                id="aurora_ssl.W002",
+            )
+        )
+    return messages
+
+
+def messages_for_alias(alias: str, entry: Mapping[str, Any]) -> list[CheckMessage]:
+    """The static check messages for one DATABASES entry (reads files, never connects)."""
+    from aurora_ssl.endpoint import parse_endpoint
+
+    engine = str(entry.get("ENGINE") or "")
+    where = f"DATABASES[{alias!r}]"
+    if not uses_backend(entry):
+        if engine.startswith("django_aurora_ssl"):
+            return [
+                Error(
+                    f"{where}['ENGINE'] is {engine!r}, which is not an aurora-ssl backend.",
+                    hint=_ENGINE_HINT,
+                    obj=alias,
+                    id="aurora_ssl.E001",
+                )
+            ]
+        if SETTINGS_KEY in entry:
+            return [
+                Error(
+                    f"{where} has {SETTINGS_KEY} options but ENGINE is {engine!r}, so they are "
+                    "ignored and connections are not verified.",
+                    hint=_ENGINE_HINT,
+                    obj=alias,
+                    id="aurora_ssl.E001",
+                )
+            ]
+        host = str(entry.get("HOST") or "")
+        if engine in PLAIN_ENGINES and any(
+            parse_endpoint(h).kind.is_rds for h in host.split(",") if h
+        ):
+            return [
+                CheckWarning(
+                    f"{where} connects to the RDS endpoint {host} with {engine!r}, which does "
+                    "not verify the server (libpq's default is sslmode=prefer).",
+                    hint=f"Set 'ENGINE': {PLAIN_ENGINES[engine]!r}.",
+                    obj=alias,
+                    id="aurora_ssl.W004",
+                )
+            ]
+        return []
+    try:
+        options = database_options(entry, alias)
+    except OptionsError as exc:
+        return [
+            Error(
+                str(exc),
+                hint=f"See the {SETTINGS_KEY} options in the aurora-ssl README.",
+                obj=alias,
+                id="aurora_ssl.E002",
+            )
+        ]
+    return _policy_messages(alias, entry, options)
+
+
+def _policy_messages(alias: str, entry: Mapping[str, Any], options: Any) -> list[CheckMessage]:
+    from aurora_ssl.errors import BundleError, InsecureConfigurationError, UnsupportedPartitionError
+    from aurora_ssl.policy import check_params, host_of, policy_for, validate_settings
+
+    where = f"DATABASES[{alias!r}]"
+    params = libpq_target(entry)
+    if options.insecure_local_dev:
+        try:
+            validate_settings(options.settings, _hosts(options.tls_server_name or params))
+        except InsecureConfigurationError as exc:
+            return [Error(str(exc), hint=_INSECURE_AWS_HINT, obj=alias, id="aurora_ssl.E007")]
+        return [
+            CheckWarning(
+                f"{where}: INSECURE_LOCAL_DEV is on; the server is not verified and the "
+                "connection may be plaintext.",
+                hint=_INSECURE_HINT,
+                obj=alias,
+                id="aurora_ssl.W001",
+            )
+        ]
+    try:
+        check_params(params, f"{where}['OPTIONS']")
+    except InsecureConfigurationError as exc:
+        return [Error(str(exc), hint=_OPTIONS_HINT, obj=alias, id="aurora_ssl.E003")]
+    try:
+        host = host_of(params, f"{where}['HOST']")
+    except InsecureConfigurationError as exc:
+        return [Error(str(exc), hint=_HOST_HINT, obj=alias, id="aurora_ssl.E004")]
+    name = options.tls_server_name or host
+    try:
+        selection = policy_for(options.settings).trust(name, params.get("sslrootcert"))
+    except UnsupportedPartitionError as exc:
+        return [Error(str(exc), hint=_PARTITION_HINT, obj=alias, id="aurora_ssl.E006")]
+    except BundleError as exc:
+        return [Error(str(exc), hint=_BUNDLE_HINT, obj=alias, id="aurora_ssl.E005")]
+    return [
+        CheckWarning(f"{where}: {text}", hint=_TRUST_HINT, obj=alias, id="aurora_ssl.W003")
+        for text in selection.warnings
+    ]
+
+
+def _hosts(source: str | Mapping[str, Any]) -> list[str]:
+    host = source if isinstance(source, str) else str(source.get("host") or "")
+    return [h for h in host.split(",") if h]
+
+
+def check_database_tls(
+    app_configs: Sequence[Any] | None = None,
+    databases: Iterable[str] | None = None,
+    **kwargs: Any,
+) -> list[CheckMessage]:
+    """Connect once per requested alias that uses our backend, and ask the server.
+
+    Aliases with static errors are skipped (the static check already says why they would
+    fail); so are aliases that use another backend.
+    """
+    del app_configs, kwargs
+    if not databases:
+        return []
+    from django_aurora_ssl.probe import report_for_alias
+
+    entries = _databases()
+    messages: list[CheckMessage] = []
+    for alias in databases:
+        entry = entries.get(alias)
+        if entry is None or not uses_backend(entry):
+            continue
+        if any(m.is_serious() for m in messages_for_alias(alias, entry)):
+            continue
+        messages.extend(messages_for_report(report_for_alias(alias)))
+    return messages
+
+
+def messages_for_report(report: Any) -> list[CheckMessage]:
+    """Check messages for an :class:`aurora_ssl.report.ConnectionReport` of one alias."""
+    from aurora_ssl.errors import TLSNotInUseError
+    from aurora_ssl.report import Verdict, WarningCode
+
+    alias = report.label
+    messages: list[CheckMessage] = []
+    if report.verdict in (Verdict.REFUSED, Verdict.ERROR):
+        for problem in report.errors:
+            if problem.code == TLSNotInUseError.__name__ and report.client is not None:
+                messages.append(
+                    Error(
+                        f"DATABASES[{alias!r}]: {problem.message}",
+                        hint=_NOT_TLS_HINT,
+                        obj=alias,
+                        id="aurora_ssl.E009",
+                    )
+                )
+            else:
+                messages.append(
+                    Error(
+                        f"DATABASES[{alias!r}]: no verified TLS connection to {report.host}: "
+                        f"{problem.message}",
+                        hint=_REFUSED_HINT.format(alias=alias),
+                        obj=alias,
+                        id="aurora_ssl.E008",
+                    )
+                )
+    ids = {
+        WarningCode.SSLINFO_MISSING.value: ("aurora_ssl.W005", _SSLINFO_HINT),
+        WarningCode.FORCE_SSL_OFF.value: ("aurora_ssl.W006", _FORCE_SSL_HINT),
+    }
+    for problem in report.warnings:
+        if problem.code in ids:  # trust and opt-out warnings come from the static checks
+            check_id, hint = ids[problem.code]
+            messages.append(
+                CheckWarning(
+                    f"DATABASES[{alias!r}]: {problem.message}", hint=hint, obj=alias, id=check_id
+                )
+            )
+    return messages
+

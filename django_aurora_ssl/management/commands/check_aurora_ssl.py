@@ -1,0 +1,98 @@
+"""``manage.py check_aurora_ssl``: prove each database connection is verified TLS.
+
+Exit status 0 only when every checked alias is verified (and, with ``--fail-on-warning``,
+has no warning), so it works as a CI/CD gate and a container health check.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from aurora_ssl.report import ConnectionReport, reports_ok, reports_to_json
+from django_aurora_ssl.conf import aliases_using_backend, uses_backend
+from django_aurora_ssl.probe import report_for_alias
+
+
+class Command(BaseCommand):  # type: ignore[misc]  # Django has no stubs
+    help = (
+        "Connect to each database that uses an aurora-ssl backend and report the endpoint, "
+        "the trusted CAs, the client's and the server's view of TLS, and a verdict. Exits "
+        "non-zero unless every checked connection is verified TLS."
+    )
+    # The report covers configuration problems itself (also in JSON); unrelated system
+    # check errors must not hide it.
+    requires_system_checks: ClassVar[list[str]] = []
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--database",
+            action="append",
+            dest="databases",
+            metavar="ALIAS",
+            help="Check this alias (repeatable). Default: every alias using an aurora-ssl backend.",
+        )
+        parser.add_argument(
+            "--format",
+            choices=["text", "json"],
+            default="text",
+            help="Output format (default: text). JSON keys are documented in the README.",
+        )
+        parser.add_argument(
+            "--fail-on-warning",
+            action="store_true",
+            help="Exit non-zero when a verified connection has warnings (e.g. sslinfo missing).",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        aliases = self._aliases(options["databases"])
+        fail_on_warning = bool(options["fail_on_warning"])
+        reports = [report_for_alias(alias) for alias in aliases]
+        self._close(aliases)
+        if options["format"] == "json":
+            self.stdout.write(reports_to_json(reports, fail_on_warning=fail_on_warning))
+        else:
+            for report in reports:
+                self._write_text(report, fail_on_warning)
+        if not reports_ok(reports, fail_on_warning=fail_on_warning):
+            failed = [r.label for r in reports if not r.passed(fail_on_warning=fail_on_warning)]
+            raise CommandError(f"Not verified: {', '.join(failed)}.")
+
+    def _aliases(self, requested: list[str] | None) -> list[str]:
+        databases = settings.DATABASES
+        if not requested:
+            found = aliases_using_backend(databases)
+            if not found:
+                raise CommandError(
+                    "No database uses an aurora-ssl backend; set 'ENGINE': "
+                    "'django_aurora_ssl.backends.postgresql'."
+                )
+            return found
+        for alias in requested:
+            if alias not in databases:
+                raise CommandError(f"Unknown database alias {alias!r}.")
+            if not uses_backend(databases[alias]):
+                raise CommandError(
+                    f"Database {alias!r} uses ENGINE {databases[alias].get('ENGINE')!r}, not an "
+                    "aurora-ssl backend, so its connections are not verified; set 'ENGINE': "
+                    "'django_aurora_ssl.backends.postgresql'."
+                )
+        return list(dict.fromkeys(requested))
+
+    def _write_text(self, report: ConnectionReport, fail_on_warning: bool) -> None:
+        if report.passed(fail_on_warning=fail_on_warning):
+            style = self.style.WARNING if report.warnings else self.style.SUCCESS
+        else:
+            style = self.style.WARNING if report.ok else self.style.ERROR
+        self.stdout.write(style(report.headline))
+        for line in report.detail_lines():
+            self.stdout.write(line)
+
+    @staticmethod
+    def _close(aliases: list[str]) -> None:
+        from django.db import connections
+
+        for alias in aliases:
+            connections[alias].close()
