@@ -422,7 +422,7 @@ def django_command_round_trips() -> dict[str, Any] | None:
 
     def traced_connect(*args: Any, **kwargs: Any) -> Any:
         conn = original(*args, **kwargs)
-        trace = files.enter_context(tempfile.TemporaryFile())
+        trace = files.enter_context(tempfile.TemporaryFile())  # noqa: SIM115 - the stack closes it
         conn.pgconn.trace(trace.fileno())
         conn.pgconn.set_trace_flags(psycopg.pq.Trace.SUPPRESS_TIMESTAMPS)
         traces.append(trace)
