@@ -15,7 +15,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, quote_plus
 
 import pytest
@@ -25,7 +25,9 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.pool import NullPool
 
 import aurora_ssl
-from aurora_ssl.testing import AuroraLikeServer, TestPKI
+
+if TYPE_CHECKING:  # spawned test processes import this module; keep it light
+    from aurora_ssl.testing import AuroraLikeServer, TestPKI
 
 PASSWORD = "Zq9+Sekrit/pw%40:@x"  # URL-special characters on purpose
 FORMS = {PASSWORD, quote(PASSWORD, safe=""), quote_plus(PASSWORD), quote(PASSWORD)}
