@@ -17,9 +17,10 @@ times "new connection + SELECT 1 + close" for, in one interleaved run:
 Every round runs each variant once, in a freshly shuffled order, so machine noise hits all
 variants alike. The machine is noisy: read the medians and ratios, not the absolute numbers.
 
-Also measured: ``import aurora_ssl`` time, the round trips of the server-side TLS check (libpq's
-own protocol trace, cross-checked with the server's statement log), and a connection storm
-(N concurrent new connections, as after a failover): wall and client CPU time, ours vs recipe.
+Also measured: ``import aurora_ssl`` time, the round trips of the server-side TLS check and of
+``manage.py check_aurora_ssl`` (counted in libpq's own protocol trace, which records every
+message the client sends), and a connection storm (N concurrent new connections, as after a
+failover): wall and client CPU time, ours vs recipe.
 """
 
 from __future__ import annotations
@@ -83,38 +84,20 @@ class Target:
 
 
 @contextlib.contextmanager
-def aurora_like_server(max_connections: int) -> Iterator[tuple[Target, Any]]:
+def aurora_like_server(max_connections: int) -> Iterator[Target]:
     from aurora_ssl.testing import AuroraLikeServer
 
-    server = AuroraLikeServer("good", **_server_options(AuroraLikeServer, max_connections))
-    with server:
-        yield (
-            Target(
-                host=server.host,
-                hostaddr=server.hostaddr,
-                port=server.port,
-                user=server.user,
-                password=server.password,
-                database=server.database,
-                root_path=Path(server.pki.root_path),
-                bundle_path=Path(server.pki.bundle_path),
-            ),
-            server,
+    with AuroraLikeServer("good", settings={"max_connections": str(max_connections)}) as server:
+        yield Target(
+            host=server.host,
+            hostaddr=server.hostaddr,
+            port=int(server.port),
+            user=server.user,
+            password=server.password,
+            database=server.database,
+            root_path=Path(server.pki.root_path),
+            bundle_path=Path(server.pki.bundle_path),
         )
-
-
-def _server_options(cls: Any, max_connections: int) -> dict[str, Any]:
-    """Ask for room for the storm and a statement log, if this harness version allows it."""
-    import inspect
-
-    accepted = inspect.signature(cls).parameters
-    options: dict[str, Any] = {}
-    settings = {"max_connections": str(max_connections), "log_statement": "all"}
-    for name in ("settings", "server_settings", "postgres_settings", "config"):
-        if name in accepted:
-            options[name] = settings
-            break
-    return options
 
 
 # --- the variants -------------------------------------------------------------------------
@@ -370,7 +353,7 @@ def import_time(python: str, runs: int) -> dict[str, float]:
 # --- round trips of the server-side check -------------------------------------------------
 
 
-def check_round_trips(target: Target, server: Any) -> dict[str, Any]:
+def check_round_trips(target: Target) -> dict[str, Any]:
     """Count what the one-query check sends, from libpq's protocol trace (psycopg 3).
 
     A round trip is a simple Query ('Q') or an extended-protocol Sync ('S'): each makes the
@@ -395,7 +378,6 @@ def check_round_trips(target: Target, server: Any) -> dict[str, Any]:
         "messages_sent": [name for name, _ in sent],
         "round_trips_libpq_trace": sum(1 for name, _ in sent if name in ("Query", "Sync")),
         "round_trips_django_command": django_command_round_trips(),
-        "server_log": _server_log_statements(server),
     }
 
 
@@ -468,13 +450,6 @@ def frontend_messages(trace: str) -> list[tuple[str, str]]:
             current[1] += "\n" + line
             messages[-1] = (current[0], current[1])
     return messages
-
-
-def _server_log_statements(server: Any) -> str | None:
-    path = getattr(server, "log_path", None)
-    if path is None or not Path(path).exists():
-        return None
-    return str(path)
 
 
 # --- the storm ----------------------------------------------------------------------------
@@ -551,7 +526,7 @@ def main(argv: list[str] | None = None) -> int:
     print("import aurora_ssl ...", file=sys.stderr)
     results["import"] = import_time(sys.executable, args.import_runs)
 
-    with aurora_like_server(max_connections=args.storm + 20) as (target, server):
+    with aurora_like_server(max_connections=args.storm + 20) as target:
         print("variants, interleaved ...", file=sys.stderr)
         variants = build_variants(target, args.sqlalchemy_driver)
         run_interleaved(variants, args.rounds, args.warmup, args.seed)
@@ -561,7 +536,7 @@ def main(argv: list[str] | None = None) -> int:
             "psycopg2": "psycopg2",
         }
         print("round trips of the check ...", file=sys.stderr)
-        results["check"] = check_round_trips(target, server)
+        results["check"] = check_round_trips(target)
         print("connection storm ...", file=sys.stderr)
         room = server_max_connections(target)
         batch = max(1, min(args.storm, room - 5))
