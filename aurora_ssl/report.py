@@ -191,7 +191,7 @@ class ConnectionReport:
             Verdict.VERIFIED: "verified TLS (sslmode=verify-full)",
             Verdict.INSECURE: "NOT verified: INSECURE_LOCAL_DEV is on",
             Verdict.REFUSED: "refused: no verified TLS connection",
-            Verdict.ERROR: "could not be checked",
+            Verdict.ERROR: "failed: no verified TLS connection",
         }[self.verdict]
         return f"{self.label}: {self.verdict.value.upper()} - {detail}"
 
@@ -209,7 +209,11 @@ class ConnectionReport:
             lines.append("  trust:         (not selected)")
         if self.client is not None:
             c = self.client
-            state = f"TLS in use, {c.protocol or '?'}, {c.cipher or '?'}" if c.in_use else "NO TLS"
+            if c.in_use:
+                known = [x for x in (c.protocol, c.cipher) if x]
+                state = ", ".join(["TLS in use", *known])
+            else:
+                state = "NO TLS"
             lines.append(f"  client view:   {state} ({c.driver})")
         if self.server is not None:
             s = self.server

@@ -119,7 +119,8 @@ def check_settings(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> l
     messages: list[CheckMessage] = []
     for alias in databases:
         messages.extend(messages_for_alias(alias, databases[alias]))
-    if databases and not aliases_using_backend(databases):
+    intended = any(m.id == "aurora_ssl.E001" for m in messages)  # already says what to fix
+    if databases and not intended and not aliases_using_backend(databases):
         messages.append(
             CheckWarning(
                 "django_aurora_ssl is installed but no database uses an aurora-ssl backend, so "

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 import pytest
 
-pytest_plugins = ["tests.fix_servers"]
+pytest_plugins = ["tests.fix_servers", "tests.fix_django"]
 
 _SESSION_CACHE = tempfile.mkdtemp(prefix="aurora-ssl-test-cache-")
 os.environ["AURORA_SSL_CACHE_DIR"] = _SESSION_CACHE

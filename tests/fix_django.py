@@ -1,0 +1,222 @@
+"""Django in-process for the tests: settings configured once, DATABASES swapped per test.
+
+Django reads ``settings.DATABASES`` once into ``django.db.connections``; the scenario servers
+get their ports at run time, so :func:`use_databases` points Django at them for one test and
+resets the connection handler (and Django's per-alias psycopg pools) before and after.
+
+In-process Django uses the driver Django picks (psycopg 3 when installed, else psycopg2);
+the other driver is covered by subprocess tests that hide psycopg (:func:`manage_command`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from aurora_ssl.testing import AuroraLikeServer
+
+ROOT = Path(__file__).resolve().parent.parent
+ENGINE = "django_aurora_ssl.backends.postgresql"
+INSTALLED_APPS = ["django_aurora_ssl", "example_project.notes"]
+
+
+def configure_django() -> None:
+    """Configure Django once per process (idempotent; never undone)."""
+    import django
+    from django.conf import settings
+
+    if not settings.configured:
+        settings.configure(
+            INSTALLED_APPS=INSTALLED_APPS,
+            DATABASES={},
+            USE_TZ=True,
+            TIME_ZONE="UTC",
+            SECRET_KEY="aurora-ssl-tests",
+            DEFAULT_AUTO_FIELD="django.db.models.BigAutoField",
+        )
+        django.setup()
+
+
+@contextmanager
+def example_app_installed() -> Iterator[None]:
+    """Make sure ``example_project.notes`` is installed (another test module may have
+    configured Django first, without it)."""
+    from django.conf import settings
+    from django.test.utils import override_settings
+
+    configure_django()
+    if all(app in settings.INSTALLED_APPS for app in INSTALLED_APPS):
+        yield
+        return
+    apps = [
+        *settings.INSTALLED_APPS,
+        *(a for a in INSTALLED_APPS if a not in settings.INSTALLED_APPS),
+    ]
+    with override_settings(INSTALLED_APPS=apps):
+        yield
+
+
+def database_entry(
+    server: AuroraLikeServer,
+    *,
+    options: Mapping[str, Any] | None = None,
+    aurora: Mapping[str, Any] | None = None,
+    **overrides: Any,
+) -> dict[str, Any]:
+    """A DATABASES entry for ``server`` on our backend, trusting the test PKI's bundle."""
+    entry: dict[str, Any] = {
+        "ENGINE": ENGINE,
+        "HOST": server.host,
+        "PORT": str(server.port),
+        "NAME": server.database,
+        "USER": server.user,
+        "PASSWORD": server.password,
+        "OPTIONS": {"hostaddr": server.hostaddr, "connect_timeout": 5, **(options or {})},
+        "AURORA_SSL": {"BUNDLE": str(server.pki.bundle_path), **(aurora or {})},
+    }
+    entry.update(overrides)
+    return entry
+
+
+def _reset_connections() -> None:
+    from asgiref.local import Local
+    from django.db import connections
+
+    for alias in list(connections.settings):
+        with contextlib.suppress(Exception):  # a refused connection may not close cleanly
+            connections[alias].close()
+    _close_pools()
+    connections.__dict__.pop("settings", None)
+    connections._settings = None
+    connections._connections = Local(connections.thread_critical)
+
+
+def _close_pools() -> None:
+    # Django keeps psycopg pools in a class attribute keyed by alias; a pool built for one
+    # test's server must not serve the next test's "default".
+    from django.db.backends.postgresql.base import DatabaseWrapper
+
+    pools = getattr(DatabaseWrapper, "_connection_pools", {})
+    for alias in list(pools):
+        pools.pop(alias).close()
+
+
+@contextmanager
+def use_databases(databases: Mapping[str, Mapping[str, Any]]) -> Iterator[None]:
+    """Point Django at ``databases`` (must contain "default") for the duration."""
+    from django.conf import settings
+
+    from django_aurora_ssl.backends.wrapper import forget_server_checks
+
+    configure_django()
+    _reset_connections()
+    old = settings.DATABASES
+    settings.DATABASES = {alias: dict(entry) for alias, entry in databases.items()}
+    forget_server_checks()
+    try:
+        yield
+    finally:
+        _reset_connections()
+        settings.DATABASES = old
+        forget_server_checks()
+
+
+@pytest.fixture
+def django_env(pki: Any, monkeypatch: pytest.MonkeyPatch, fresh_caches: None) -> None:
+    """Django configured; trust selection starts fresh (bundle given per database)."""
+    monkeypatch.delenv("AURORA_SSL_BUNDLE", raising=False)
+    configure_django()
+
+
+def grant_createdb(server: AuroraLikeServer) -> None:
+    """Let the app role create databases, as the RDS master user can (Django's test runner
+    creates ``test_<NAME>``). Done as the superuser over the server's private Unix socket."""
+    params = server.admin_params()
+    statement = f'ALTER ROLE "{server.user}" CREATEDB'
+    try:
+        import psycopg
+    except ImportError:
+        import psycopg2
+
+        connection = psycopg2.connect(**params)
+        connection.autocommit = True
+        try:
+            connection.cursor().execute(statement)
+        finally:
+            connection.close()
+        return
+    with psycopg.connect(**params, autocommit=True) as conn:
+        conn.execute(statement.encode())
+
+
+@pytest.fixture
+def createdb_server(tls_server: AuroraLikeServer) -> AuroraLikeServer:
+    """``tls_server`` whose app role may create (test) databases."""
+    grant_createdb(tls_server)
+    return tls_server
+
+
+def demo_env(server: AuroraLikeServer, **extra: str) -> dict[str, str]:
+    """The environment of a subprocess running the example project against ``server``."""
+    env = dict(os.environ)
+    env.update(
+        {
+            "AURORA_SSL_DEMO_HOST": server.host,
+            "AURORA_SSL_DEMO_HOSTADDR": server.hostaddr,
+            "AURORA_SSL_DEMO_PORT": str(server.port),
+            "AURORA_SSL_DEMO_USER": server.user,
+            "AURORA_SSL_DEMO_PASSWORD": server.password,
+            "AURORA_SSL_DEMO_DBNAME": server.database,
+            "AURORA_SSL_DEMO_BUNDLE": str(server.pki.bundle_path),
+            "PYTHONPATH": str(ROOT),
+        }
+    )
+    env.pop("AURORA_SSL_BUNDLE", None)
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    env.update(extra)
+    return env
+
+
+# Runs a script with one driver hidden, so Django's backend (which prefers psycopg 3) and
+# the SQLAlchemy example use the requested one.
+_RUNNER = """
+import runpy, sys
+hide, script, *args = sys.argv[1:]
+if hide:
+    sys.modules[hide] = None
+sys.argv = [script, *args]
+runpy.run_path(script, run_name="__main__")
+"""
+
+_OTHER = {"psycopg2": "psycopg", "psycopg3": "psycopg2"}
+
+
+def run_script(
+    script: str, *args: str, driver: str | None, env: Mapping[str, str], timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """Run ``script`` (a path under the repository) in a fresh interpreter."""
+    hide = _OTHER[driver] if driver else ""
+    return subprocess.run(
+        [sys.executable, "-c", _RUNNER, hide, str(ROOT / script), *args],
+        cwd=ROOT,
+        env=dict(env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def manage_command(
+    *args: str, driver: str | None, env: Mapping[str, str], timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """``example_project/manage.py ARGS`` in a fresh interpreter."""
+    return run_script("example_project/manage.py", *args, driver=driver, env=env, timeout=timeout)
