@@ -1,16 +1,423 @@
 """Diagnostics: translate driver TLS failures into errors that say what happened and what to do.
 
-(Placeholder until the diagnostics work lands: translates nothing.)
+libpq reports TLS failures in a few terse phrases; the same phrase can mean different things
+("SSL error: certificate verify failed" is said for an unknown CA, a look-alike CA in the
+middle *and* an expired certificate). :func:`translate_error` recognises them in psycopg2,
+psycopg 3 and Django-wrapped exceptions, and returns the matching
+:class:`~aurora_ssl.errors.AuroraSSLError` with a plain explanation and the fix:
+
+==========================================================  ===================================
+libpq says                                                  translated to
+==========================================================  ===================================
+``root certificate file "..." does not exist``              :class:`BundleError`
+``could not read root certificate file "...": ...``         :class:`BundleError`
+``SSL error: certificate verify failed``                    :class:`UntrustedCertificateError`,
+(also ``invalid padding``, ``unable to get local issuer``)  or :class:`CertificateExpiredError`
+                                                            when inspection finds it expired
+``certificate has expired`` / ``is not yet valid``          :class:`CertificateExpiredError`
+``server certificate for "..." does not match host name``   :class:`HostnameMismatchError`
+``server does not support SSL, but SSL was required``       :class:`ServerTLSUnavailableError`
+``pg_hba.conf rejects connection ... no encryption``        :class:`InsecureConfigurationError`
+(also ``no pg_hba.conf entry``, ``SSL off``)
+``unsupported protocol`` / ``alert protocol version``       :class:`TLSError`
+==========================================================  ===================================
+
+When the certificate is the question (verify failed, name mismatch), the server is inspected
+once (:func:`aurora_ssl.inspection.inspect_server`, short timeouts, cached briefly) to say
+*when* it expired, *which* names it covers, and whether a look-alike CA signed it. The target
+comes from the ``params`` argument, from psycopg 3's ``exc.pgconn``, or from libpq's message.
+
+The translated error's message never contains a password or a connection string: it is
+built from libpq's message (which has neither) after scrubbing anything shaped like one, and
+the driver's exception is kept as ``__cause__``.
 """
 
 from __future__ import annotations
 
-from aurora_ssl.errors import AuroraSSLError
+import contextlib
+import re
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["translate_error"]
+from aurora_ssl.errors import (
+    AuroraSSLError,
+    BundleError,
+    CertificateExpiredError,
+    HostnameMismatchError,
+    InsecureConfigurationError,
+    ServerTLSUnavailableError,
+    TLSError,
+    UntrustedCertificateError,
+)
+
+if TYPE_CHECKING:
+    import datetime
+
+    from aurora_ssl.inspection import Inspection
+
+__all__ = ["Target", "scrub", "target_of", "translate_error"]
+
+#: Seconds per network step when a failure is enriched by inspecting the server.
+INSPECTION_TIMEOUT = 3.0
+#: How long an inspection result is reused for the same target (connection storms).
+_CACHE_SECONDS = 30.0
+
+_LOCATION = re.compile(
+    r'connection to server at "(?P<host>[^"]*)"(?: \((?P<addr>[^)]*)\))?, port (?P<port>\d+)'
+)
+_MISSING_ROOT = re.compile(r'root certificate file "(?P<path>[^"]*)" does not exist')
+_UNREADABLE_ROOT = re.compile(
+    r'could not read root certificate file "(?P<path>[^"]*)": (?P<reason>[^\n]*)'
+)
+_EXPIRED = re.compile(r"certificate has expired|certificate is not yet valid", re.IGNORECASE)
+_UNTRUSTED = re.compile(
+    r"certificate verify failed|invalid padding|unable to get local issuer certificate|"
+    r"self[- ]signed certificate in certificate chain|certificate signature failure|"
+    r"unable to get issuer certificate|bad signature",
+    re.IGNORECASE,
+)
+_MISMATCH = re.compile(r'does not match host name "(?P<wanted>[^"]*)"')
+_MISMATCH_NAMES = re.compile(
+    r'server certificate for "(?P<first>[^"]*)"(?: \(and (?P<more>\d+) other names?\))?'
+)
+_NO_SERVER_TLS = re.compile(r"server does not support SSL, but SSL was required")
+_NO_CLIENT_TLS = re.compile(
+    r"(?:no pg_hba\.conf entry|pg_hba\.conf rejects connection) for host [^\n]*"
+    r"(?:SSL off|no encryption)"
+)
+_OLD_PROTOCOL = re.compile(
+    r"unsupported protocol|alert protocol version|no protocols available", re.IGNORECASE
+)
+_SECRETS = (
+    re.compile(r"(?i)\b(password|sslpassword)(\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)"),
+    re.compile(r"(?i)(postgres(?:ql)?(?:\+\w+)?://[^:/@\s]*):[^@\s]*@"),
+)
 
 
-def translate_error(exc: BaseException) -> AuroraSSLError | None:
-    """Return our error for a driver's connection failure, or ``None`` to keep the original."""
-    del exc
+@dataclass(frozen=True)
+class Target:
+    """Where a failed connection was going, as far as can be told (all fields optional).
+
+    Attributes:
+        host: the name libpq verifies (``host``), if known.
+        hostaddr: the address connected to, if known.
+        port: the port.
+        sslrootcert: the trust file libpq used, if known.
+    """
+
+    host: str | None = None
+    hostaddr: str | None = None
+    port: int | None = None
+    sslrootcert: str | None = None
+
+    @property
+    def where(self) -> str:
+        name = self.host or self.hostaddr or "the server"
+        port = f":{self.port}" if self.port else ""
+        via = f" ({self.hostaddr})" if self.host and self.hostaddr else ""
+        return f"{name}{port}{via}"
+
+
+def scrub(text: str) -> str:
+    """Remove anything shaped like a password from ``text`` (``password=...``, URI userinfo)."""
+    text = _SECRETS[0].sub(lambda m: f"{m[1]}{m[2]}********", text)
+    return _SECRETS[1].sub(lambda m: f"{m[1]}:********@", text)
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen and len(seen) < 8:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def _driver_text(exc: BaseException) -> str | None:
+    """The first message in the chain that came from libpq (or any text, failing that)."""
+    texts = [str(e) for e in _chain(exc) if str(e).strip()]
+    for text in texts:
+        if _LOCATION.search(text) or "SSL" in text or "certificate" in text:
+            return text
+    return texts[0] if texts else None
+
+
+def _text_of(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    text = str(value).strip()
+    return text or None
+
+
+def target_of(exc: BaseException, params: Mapping[str, Any] | None = None) -> Target:
+    """Best knowledge of the target: ``params``, then psycopg 3's ``pgconn``, then the message."""
+    host = hostaddr = port = root = None
+    if params:
+        host = _text_of(params.get("host"))
+        hostaddr = _text_of(params.get("hostaddr"))
+        port = _text_of(params.get("port"))
+        root = _text_of(params.get("sslrootcert"))
+    for link in _chain(exc):
+        pgconn = getattr(link, "pgconn", None)
+        if pgconn is None:
+            continue
+        with contextlib.suppress(Exception):  # a finished PGconn: attributes may be gone
+            host = host or _text_of(pgconn.host)
+            hostaddr = hostaddr or _text_of(getattr(pgconn, "hostaddr", None))
+            port = port or _text_of(pgconn.port)
+            for option in getattr(pgconn, "info", None) or ():
+                if option.keyword == b"sslrootcert":
+                    root = root or _text_of(option.val)
+        break
+    text = _driver_text(exc) or ""
+    location = _LOCATION.search(text)
+    if location:
+        # libpq names the host as given, or only the address when hostaddr was given.
+        named, addr = location["host"], location["addr"]
+        if addr:
+            host, hostaddr = host or named, hostaddr or addr
+        elif host is None and hostaddr is None:
+            hostaddr = named
+        port = port or location["port"]
+    if host and "," in host:
+        host = None  # a multi-host list: which one failed is only in the message
+    number = int(port.split(",")[0]) if port and port.split(",")[0].isdigit() else None
+    return Target(host=host, hostaddr=hostaddr, port=number, sslrootcert=root)
+
+
+def translate_error(
+    exc: BaseException,
+    *,
+    params: Mapping[str, Any] | None = None,
+    inspect: bool = True,
+) -> AuroraSSLError | None:
+    """Return our error for a driver's connection failure, or ``None`` to keep the original.
+
+    Args:
+        exc: a psycopg2 or psycopg 3 exception, or one wrapping it (Django's
+            ``OperationalError`` has the driver's as ``__cause__``).
+        params: the libpq parameters of the attempt, if the caller has them (host,
+            hostaddr, port, sslrootcert); passwords in them are never used.
+        inspect: allow one short inspection of the server to say why a certificate was
+            refused (expired since when, which names it covers, look-alike CA).
+
+    Returns:
+        The translated error, with ``exc`` as ``__cause__``, or ``None`` when ``exc`` is not a
+        TLS set-up failure (wrong password, database missing, network down ...).
+    """
+    if isinstance(exc, AuroraSSLError):
+        return None
+    text = _driver_text(exc)
+    if text is None:
+        return None
+    error = _translate(text, exc, params, inspect)
+    if error is not None:
+        error.__cause__ = exc
+    return error
+
+
+def _libpq_said(text: str) -> str:
+    return f'(libpq: "{scrub(" ".join(text.split()))}")'
+
+
+def _translate(
+    text: str, exc: BaseException, params: Mapping[str, Any] | None, inspect: bool
+) -> AuroraSSLError | None:
+    said = _libpq_said(text)
+    match = _MISSING_ROOT.search(text)
+    if match:
+        return BundleError(
+            f"The trust file {match['path']} does not exist, so libpq cannot verify the "
+            "server. Pass an existing CA bundle as sslrootcert, or remove sslrootcert and let "
+            "aurora-ssl choose the RDS roots; do not follow libpq's suggestion to weaken "
+            f"sslmode or trust the system roots. {said}"
+        )
+    match = _UNREADABLE_ROOT.search(text)
+    if match:
+        reason = match["reason"].strip()
+        if "no certificate" in reason:
+            why = "it holds no PEM certificate (or is a directory)"
+        else:
+            why = f"it cannot be read ({reason})"
+        return BundleError(
+            f"The trust file {match['path']} is unusable: {why}. Point sslrootcert at a PEM "
+            "file of CA certificates ('-----BEGIN CERTIFICATE-----' blocks), such as "
+            "`aurora-ssl bundle path HOST`, or remove it to let aurora-ssl choose. "
+            f"{said}"
+        )
+    if _NO_SERVER_TLS.search(text):
+        target = target_of(exc, params)
+        return ServerTLSUnavailableError(
+            f"{target.where} does not offer TLS, so the connection was refused rather than "
+            "sent in clear text. RDS and Aurora always offer TLS: check that the host is the "
+            "RDS endpoint and not a proxy, tunnel or other server; for a self-managed server, "
+            f"set ssl=on. {said}"
+        )
+    if _NO_CLIENT_TLS.search(text):
+        return InsecureConfigurationError(
+            "The server accepts only TLS connections (like RDS with rds.force_ssl=1) and this "
+            "connection did not use TLS: sslmode=disable or the insecure_local_dev opt-out was "
+            f"in effect. Remove it; aurora-ssl connects with sslmode=verify-full. {said}"
+        )
+    if _MISMATCH.search(text):
+        return _mismatch(text, exc, params, inspect, said)
+    if _EXPIRED.search(text):
+        return _expired_or_untrusted(text, exc, params, inspect, said, hint_expired=True)
+    if _UNTRUSTED.search(text):
+        return _expired_or_untrusted(text, exc, params, inspect, said, hint_expired=False)
+    if _OLD_PROTOCOL.search(text) and ("SSL" in text or "TLS" in text):
+        target = target_of(exc, params)
+        return TLSError(
+            f"{target.where} and this client share no TLS version: aurora-ssl requires TLS "
+            "1.2 or newer (ssl_min_protocol_version=TLSv1.2). Upgrade the server's TLS "
+            f"configuration (every RDS and Aurora version supports TLS 1.2). {said}"
+        )
     return None
+
+
+def _mismatch(
+    text: str,
+    exc: BaseException,
+    params: Mapping[str, Any] | None,
+    inspect: bool,
+    said: str,
+) -> HostnameMismatchError:
+    wanted = _MISMATCH.search(text)
+    assert wanted is not None
+    target = target_of(exc, params)
+    host = wanted["wanted"] or target.host or "the host"
+    names_match = _MISMATCH_NAMES.search(text)
+    names: list[str] = []
+    if names_match:
+        names.append(names_match["first"])
+    inspection = _inspect(Target(host, target.hostaddr, target.port, target.sslrootcert), inspect)
+    if inspection is not None and inspection.certificates:
+        names = list(inspection.leaf.names)
+    elif names_match and names_match["more"]:
+        names.append(f"{names_match['more']} other name(s)")
+    shown = ", ".join(names) if names else "other names"
+    message = (
+        f"The server's certificate is for {shown}, not for {host}, so verify-full refused it. "
+        "Connect with a name the certificate covers (the cluster, reader or instance "
+        "endpoint), keeping the address in hostaddr if you need a specific IP."
+    )
+    from aurora_ssl.endpoint import parse_endpoint
+
+    rds_names = [n for n in names if parse_endpoint(n).kind.is_rds]
+    if rds_names and not parse_endpoint(host).kind.is_rds:
+        message += (
+            f" {host} is not an RDS endpoint name: this looks like a CNAME or tunnel to "
+            f"{rds_names[0]}; connect to {rds_names[0]}, or set tls_server_name="
+            f"{rds_names[0]} so aurora-ssl verifies that name while connecting to {host}."
+        )
+    elif rds_names and parse_endpoint(host).kind.is_rds:
+        message += (
+            f" Both are RDS endpoint names: {host} reaches the server of another cluster or "
+            "instance (a stale DNS record, or a wrong hostaddr)."
+        )
+    return HostnameMismatchError(f"{message} {said}")
+
+
+def _expired_or_untrusted(
+    text: str,
+    exc: BaseException,
+    params: Mapping[str, Any] | None,
+    inspect: bool,
+    said: str,
+    *,
+    hint_expired: bool,
+) -> TLSError:
+    target = target_of(exc, params)
+    inspection = _inspect(target, inspect)
+    if inspection is not None and not inspection.check.time_valid:
+        leaf = inspection.leaf
+        return CertificateExpiredError(
+            f"The certificate of {target.where} is outside its validity period "
+            f"({_day(leaf.not_before)} to {_day(leaf.not_after)}; "
+            f"{_ago(inspection.days_left)}), so verify-full refused it. On RDS, rotate the "
+            "certificate: modify the DB instance with a current CA "
+            "(--ca-certificate-identifier rds-ca-rsa2048-g1) and apply it. Also check this "
+            f"machine's clock. {said}"
+        )
+    if hint_expired and inspection is None:
+        return CertificateExpiredError(
+            f"The certificate of {target.where} has expired (or is not yet valid), so "
+            "verify-full refused it. On RDS, rotate the certificate to a current CA "
+            "(rds-ca-rsa2048-g1); run `aurora-ssl inspect HOST` to see its dates. Also check "
+            f"this machine's clock. {said}"
+        )
+    if inspection is not None and not inspection.check.trusted:
+        detail = next(
+            (f.message for f in inspection.errors if f.code == UntrustedCertificateError.__name__),
+            "",
+        )
+        hints = " ".join(
+            f.message for f in inspection.warnings if f.code != "trust" and f.code != "profile"
+        )
+        return UntrustedCertificateError(" ".join(p for p in (detail, hints, said) if p))
+    return UntrustedCertificateError(
+        f"The certificate of {target.where} is not signed by a CA this connection trusts, so "
+        "verify-full refused it. Likely causes: TLS interception (a proxy or attacker between "
+        "you and the database), a wrong or outdated bundle (run `aurora-ssl bundle update`), "
+        "an RDS Proxy endpoint reached by another name (it needs the Amazon Trust Services "
+        "roots), or an expired certificate. Run `aurora-ssl inspect HOST` to see what the "
+        f"server presents. {said}"
+    )
+
+
+def _day(moment: datetime.datetime) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _ago(days_left: int) -> str:
+    if days_left < 0:
+        return f"expired {-days_left} day(s) ago"
+    return "not valid yet"
+
+
+_cache: dict[Target, tuple[float, Inspection | None]] = {}
+_cache_lock = threading.Lock()
+
+
+def _inspect(target: Target, allowed: bool) -> Inspection | None:
+    """One short inspection of ``target`` (memoised briefly); ``None`` when not possible."""
+    if not allowed or not (target.host or target.hostaddr) or target.port is None:
+        return None
+    now = time.monotonic()
+    with _cache_lock:
+        cached = _cache.get(target)
+        if cached is not None and now - cached[0] < _CACHE_SECONDS:
+            return cached[1]
+    result = _inspect_now(target)
+    with _cache_lock:
+        if len(_cache) > 256:
+            _cache.clear()
+        _cache[target] = (now, result)
+    return result
+
+
+def _inspect_now(target: Target) -> Inspection | None:
+    from aurora_ssl.inspection import inspect_server
+    from aurora_ssl.trust import select_trust
+
+    host = target.host or target.hostaddr
+    assert host is not None
+    assert target.port is not None
+    try:
+        root = target.sslrootcert
+        use_root = root is not None and root.lower() != "system"
+        trust = select_trust(host, sslrootcert=root if use_root else None)
+        return inspect_server(
+            host,
+            target.port,
+            hostaddr=target.hostaddr,
+            trust=trust,
+            timeout=INSPECTION_TIMEOUT,
+        )
+    except (AuroraSSLError, OSError, ValueError):
+        return None
