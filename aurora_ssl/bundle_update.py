@@ -1,0 +1,511 @@
+"""``aurora-ssl bundle update``: fetch AWS's current RDS bundle, prove it is sane, install it.
+
+AWS adds regions (and their roots) over time; an endpoint in a region the shipped bundle does
+not know falls back to the full bundle with a warning, and the fix is a newer bundle. This
+module gets one, from ``https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem`` by
+default or from a local file (air-gapped hosts), and installs it where
+:func:`aurora_ssl.trust.bundle_source` looks before the shipped copy
+(:func:`aurora_ssl.trust.updated_bundle_path`).
+
+What is refused, leaving the bundle in use untouched:
+
+* any URL that is not ``https://`` (also after a redirect); the server's certificate is
+  verified against certifi's roots, or the CA file given with ``cafile=`` /
+  ``AURORA_SSL_UPDATE_CAFILE`` (a TLS-inspecting corporate proxy, tests). There is no switch
+  to turn verification off;
+* a download that fails, times out, is larger than 8 MiB, or is shorter than its
+  ``Content-Length``;
+* content that is not a clean sequence of PEM certificates (a cut-off block means truncation);
+* any certificate that does not parse, is not a CA, is not self-signed (subject = issuer and a
+  valid self-signature), is not named ``Amazon RDS ...``, or is expired.
+
+A refused update raises :class:`~aurora_ssl.errors.BundleUpdateError`. Installation is one
+:func:`aurora_ssl.trust.write_atomically`, so readers see the old file or the new one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import hashlib
+import http.client
+import os
+import re
+import socket
+import ssl
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+from aurora_ssl.errors import AuroraSSLError, BundleError, BundleUpdateError
+from aurora_ssl.trust import (
+    BUNDLE_ENV,
+    GLOBAL_BUNDLE_URL,
+    Bundle,
+    BundleCertificate,
+    bundle_source,
+    load_bundle,
+    shipped_bundle_path,
+    updated_bundle_path,
+    write_atomically,
+)
+
+if TYPE_CHECKING:
+    from cryptography import x509
+
+__all__ = [
+    "DEFAULT_URL",
+    "MAX_BYTES",
+    "UPDATE_CAFILE_ENV",
+    "BundleUpdate",
+    "download",
+    "update_bundle",
+    "validate_bundle",
+]
+
+DEFAULT_URL = GLOBAL_BUNDLE_URL
+#: A CA file to verify the download server with, instead of certifi's roots.
+UPDATE_CAFILE_ENV = "AURORA_SSL_UPDATE_CAFILE"
+#: AWS's bundle is about 160 KB; anything much larger is not it.
+MAX_BYTES = 8 * 1024 * 1024
+DEFAULT_TIMEOUT = 30.0
+
+_BEGIN = b"-----BEGIN CERTIFICATE-----"
+_END = b"-----END CERTIFICATE-----"
+_BLOCK = re.compile(rb"-----BEGIN CERTIFICATE-----\r?\n(.+?)\r?\n-----END CERTIFICATE-----", re.S)
+
+
+@dataclasses.dataclass(frozen=True)
+class BundleUpdate:
+    """The outcome of :func:`update_bundle`.
+
+    Attributes:
+        source: the URL or file the new bundle came from.
+        path: where it is (or would be) installed.
+        sha256: the new bundle file's SHA-256.
+        certificates: its certificates, validated.
+        previous: the bundle the update replaces (the earlier update, or the shipped copy),
+            and its origin (``updated`` or ``shipped``).
+        added: certificates in the new bundle and not in the previous one.
+        removed: certificates in the previous bundle and not in the new one.
+        installed: whether the file was written (``False`` for a dry run, or when the new
+            bundle has the same certificates as the previous one).
+        warnings: things to know (an environment variable overrides the installed bundle).
+    """
+
+    source: str
+    path: Path
+    sha256: str
+    certificates: tuple[BundleCertificate, ...]
+    previous: Path
+    previous_origin: str
+    added: tuple[BundleCertificate, ...]
+    removed: tuple[BundleCertificate, ...]
+    installed: bool
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.added or self.removed)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready data (keys documented in docs/cli.md)."""
+        return {
+            "source": self.source,
+            "path": str(self.path),
+            "sha256": self.sha256,
+            "certificates": len(self.certificates),
+            "regions": sorted({c.region for c in self.certificates if c.region}),
+            "previous": {"path": str(self.previous), "origin": self.previous_origin},
+            "added": [_cert_dict(c) for c in self.added],
+            "removed": [_cert_dict(c) for c in self.removed],
+            "changed": self.changed,
+            "installed": self.installed,
+            "warnings": list(self.warnings),
+        }
+
+    def to_text(self) -> str:
+        lines = [
+            f"source:    {self.source}",
+            f"validated: {len(self.certificates)} Amazon RDS root certificate(s), "
+            f"sha256 {self.sha256}",
+            f"previous:  {self.previous} ({self.previous_origin})",
+        ]
+        lines.extend(f"added:     {c.subject} (until {c.not_after:%Y-%m-%d})" for c in self.added)
+        lines.extend(f"removed:   {c.subject}" for c in self.removed)
+        if not self.changed:
+            lines.append("changes:   none (same certificates as the previous bundle)")
+        if self.installed:
+            lines.append(f"installed: {self.path}")
+        elif self.changed:
+            lines.append(f"not installed (dry run); would go to {self.path}")
+        else:
+            lines.append("not installed: nothing to change")
+        lines.extend(f"warning:   {w}" for w in self.warnings)
+        return "\n".join(lines)
+
+
+def _cert_dict(cert: BundleCertificate) -> dict[str, Any]:
+    return {
+        "subject": cert.subject,
+        "region": cert.region,
+        "sha256": cert.sha256,
+        "not_after": cert.not_after.strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+
+
+class _HTTPSOnlyRedirects(urllib.request.HTTPRedirectHandler):
+    """Follow redirects only to other https:// URLs (no silent downgrade to http)."""
+
+    def redirect_request(
+        self,
+        req: urllib.request.Request,
+        fp: IO[bytes],
+        code: int,
+        msg: str,
+        headers: Any,
+        newurl: str,
+    ) -> urllib.request.Request | None:
+        if urllib.parse.urlsplit(newurl).scheme.lower() != "https":
+            raise BundleUpdateError(
+                f"The bundle download was redirected to {_shown(newurl)}, which is not https; "
+                "refusing it. Nothing was changed."
+            )
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+def _shown(url: str) -> str:
+    """The URL without user info or query (never print credentials a URL might carry)."""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urllib.parse.urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+def download(
+    url: str = DEFAULT_URL,
+    *,
+    cafile: str | os.PathLike[str] | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    max_bytes: int = MAX_BYTES,
+) -> bytes:
+    """Fetch ``url`` over verified HTTPS and return the body.
+
+    Args:
+        url: an ``https://`` URL.
+        cafile: CA file to verify the server with; default ``AURORA_SSL_UPDATE_CAFILE`` or
+            certifi's roots.
+        timeout: seconds for connecting and for each read.
+        max_bytes: refuse bodies larger than this.
+
+    Raises:
+        BundleUpdateError: not https, server unreachable or untrusted, HTTP error, too large,
+            or shorter than announced (truncated).
+    """
+    shown = _shown(url)
+    if urllib.parse.urlsplit(url).scheme.lower() != "https":
+        raise BundleUpdateError(
+            f"Refusing to download the CA bundle from {shown}: only https:// URLs are allowed, "
+            "because whoever can change the bundle in transit decides whom your connections "
+            f"trust. Use {DEFAULT_URL}, or download it yourself and pass --from FILE."
+        )
+    cafile = cafile or os.environ.get(UPDATE_CAFILE_ENV) or None
+    try:
+        if cafile is None:
+            import certifi
+
+            cafile = certifi.where()
+        context = ssl.create_default_context(cafile=os.fspath(cafile))
+    except (OSError, ssl.SSLError) as exc:
+        raise BundleUpdateError(
+            f"Cannot use {cafile} to verify the download server: {exc}. Nothing was changed."
+        ) from exc
+    opener = urllib.request.build_opener(
+        urllib.request.HTTPSHandler(context=context), _HTTPSOnlyRedirects()
+    )
+    from aurora_ssl import __version__
+
+    agent = {"User-Agent": f"aurora-ssl/{__version__}"}
+    request = urllib.request.Request(url, headers=agent)  # noqa: S310 - https only, see above
+    try:
+        with opener.open(request, timeout=timeout) as response:
+            announced = response.headers.get("Content-Length")
+            data: bytes = response.read(max_bytes + 1)
+    except BundleUpdateError:
+        raise
+    except urllib.error.HTTPError as exc:
+        raise BundleUpdateError(
+            f"Downloading {shown} failed: HTTP {exc.code} {exc.reason}. Nothing was changed."
+        ) from exc
+    except urllib.error.URLError as exc:
+        reason = exc.reason
+        if isinstance(reason, ssl.SSLCertVerificationError):
+            why = (
+                f"its certificate is not trusted ({reason.verify_message}); behind a "
+                f"TLS-inspecting proxy, set {UPDATE_CAFILE_ENV} or --ca-file to its CA"
+            )
+        elif isinstance(reason, ConnectionRefusedError):
+            why = "connection refused"
+        elif isinstance(reason, (TimeoutError, socket.timeout)):
+            why = f"no answer within {timeout:g} s"
+        elif isinstance(reason, socket.gaierror):
+            why = f"the name does not resolve ({reason.strerror})"
+        else:
+            why = str(reason)
+        raise BundleUpdateError(
+            f"Downloading {shown} failed: {why}. Nothing was changed; on a host without "
+            "internet access, copy the bundle over and use `aurora-ssl bundle update --from "
+            "FILE`."
+        ) from exc
+    except (http.client.HTTPException, OSError) as exc:  # IncompleteRead, resets, timeouts
+        raise BundleUpdateError(
+            f"Downloading {shown} failed: {type(exc).__name__}: {exc}. The download is "
+            "incomplete; nothing was changed."
+        ) from exc
+    if len(data) > max_bytes:
+        raise BundleUpdateError(
+            f"{shown} sent more than {max_bytes} bytes; that is not the RDS bundle. Nothing "
+            "was changed."
+        )
+    if announced is not None and announced.isdigit() and int(announced) != len(data):
+        raise BundleUpdateError(
+            f"The download of {shown} is truncated: {len(data)} of {announced} bytes. "
+            "Nothing was changed; try again."
+        )
+    return data
+
+
+def validate_bundle(
+    data: bytes, *, source: str, now: datetime.datetime | None = None
+) -> tuple[BundleCertificate, ...]:
+    """Check that ``data`` is a clean PEM sequence of valid, self-signed Amazon RDS roots.
+
+    Args:
+        data: the candidate bundle.
+        source: where it came from, for messages.
+        now: the time certificates must be valid at (default: now).
+
+    Returns:
+        The certificates, in file order.
+
+    Raises:
+        BundleUpdateError: naming the first certificate (by position and subject) that fails,
+            and why.
+    """
+    now = now or datetime.datetime.now(datetime.timezone.utc)
+    if not data.strip():
+        raise BundleUpdateError(f"{source} is empty; nothing was changed.")
+    begins, ends = data.count(_BEGIN), data.count(_END)
+    blocks = list(_BLOCK.finditer(data))
+    if begins != ends or begins != len(blocks):
+        raise BundleUpdateError(
+            f"{source} is not a clean PEM bundle ({begins} BEGIN and {ends} END markers, "
+            f"{len(blocks)} complete certificate(s)): the download is probably truncated or "
+            "altered. Nothing was changed."
+        )
+    if not blocks:
+        raise BundleUpdateError(f"{source} holds no PEM certificate; nothing was changed.")
+    leftover = _BLOCK.sub(b"", data).strip()
+    if leftover:
+        raise BundleUpdateError(
+            f"{source} has {len(leftover)} byte(s) of content outside its certificates; the "
+            "RDS bundle holds only certificates. Nothing was changed."
+        )
+    certificates: list[BundleCertificate] = []
+    seen: set[str] = set()
+    for index, block in enumerate(blocks, 1):
+        cert = _validate_one(block.group(0), index, source, now)
+        if cert.sha256 not in seen:
+            seen.add(cert.sha256)
+            certificates.append(cert)
+    return tuple(certificates)
+
+
+def _validate_one(
+    block: bytes, index: int, source: str, now: datetime.datetime
+) -> BundleCertificate:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+
+    where = f"certificate #{index} of {source}"
+    try:
+        cert = x509.load_pem_x509_certificate(block)
+    except ValueError as exc:
+        raise BundleUpdateError(
+            f"The {where} does not parse ({exc}); nothing was changed."
+        ) from exc
+    subject = _cn(cert)
+    where = f"{where} ({subject})"
+    try:
+        is_ca = bool(cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
+    except x509.ExtensionNotFound:
+        is_ca = False
+    except ValueError as exc:  # a malformed extension
+        raise BundleUpdateError(f"The {where} has malformed extensions: {exc}.") from exc
+    if not is_ca:
+        raise BundleUpdateError(
+            f"The {where} is not a CA certificate; a trust bundle must hold only CAs. The "
+            "content was tampered with or is not the RDS bundle. Nothing was changed."
+        )
+    if not subject.startswith("Amazon RDS "):
+        raise BundleUpdateError(
+            f"The {where} is not an Amazon RDS root (its name does not start with "
+            "'Amazon RDS '); the RDS bundle holds nothing else. Nothing was changed."
+        )
+    if cert.issuer != cert.subject or not _self_signature_ok(cert):
+        raise BundleUpdateError(
+            f"The {where} is not self-signed; the RDS bundle holds only root certificates. "
+            "Nothing was changed."
+        )
+    if cert.not_valid_after_utc <= now:
+        raise BundleUpdateError(
+            f"The {where} expired on {cert.not_valid_after_utc:%Y-%m-%d}; AWS's current "
+            "bundle holds no expired roots, so this content is stale or not AWS's. Nothing "
+            "was changed."
+        )
+    return BundleCertificate(
+        pem=block + b"\n",
+        subject=subject,
+        sha256=cert.fingerprint(hashes.SHA256()).hex(),
+        not_after=cert.not_valid_after_utc,
+        is_ca=True,
+        self_signed=True,
+    )
+
+
+def _cn(cert: x509.Certificate) -> str:
+    from cryptography.x509.oid import NameOID
+
+    names = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    return str(names[0].value) if names else cert.subject.rfc4514_string()
+
+
+def _self_signature_ok(cert: x509.Certificate) -> bool:
+    from cryptography.exceptions import InvalidSignature
+
+    try:
+        cert.verify_directly_issued_by(cert)
+    except (InvalidSignature, ValueError, TypeError):
+        return False
+    return True
+
+
+def update_bundle(
+    *,
+    url: str | None = None,
+    from_file: str | os.PathLike[str] | None = None,
+    cafile: str | os.PathLike[str] | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    dry_run: bool = False,
+    now: datetime.datetime | None = None,
+) -> BundleUpdate:
+    """Get a new RDS bundle (URL or file), validate it, and install it atomically.
+
+    Args:
+        url: where to download from (``https://`` only); default :data:`DEFAULT_URL`.
+        from_file: read the bundle from this file instead (air-gapped hosts).
+        cafile: CA file to verify the download server (see :func:`download`).
+        timeout: network timeout in seconds.
+        dry_run: validate and compare, but do not install.
+        now: the time certificates must be valid at (default: now).
+
+    Returns:
+        What was validated, added, removed and whether it was installed.
+
+    Raises:
+        BundleUpdateError: the new bundle was refused; the bundle in use is untouched.
+    """
+    if url is not None and from_file is not None:
+        raise BundleUpdateError("Give either a URL or a file, not both.")
+    if from_file is not None:
+        source = os.fspath(from_file)
+        try:
+            data = Path(source).read_bytes()
+        except OSError as exc:
+            raise BundleUpdateError(
+                f"Cannot read {source}: {exc.strerror or exc}. Nothing was changed."
+            ) from exc
+        if len(data) > MAX_BYTES:
+            raise BundleUpdateError(f"{source} is larger than {MAX_BYTES} bytes; not the bundle.")
+    else:
+        source = _shown(url or DEFAULT_URL)
+        data = download(url or DEFAULT_URL, cafile=cafile, timeout=timeout)
+    certificates = validate_bundle(data, source=source, now=now)
+    try:
+        target = updated_bundle_path()
+        in_use, in_use_origin = bundle_source()
+    except (OSError, BundleError) as exc:
+        raise BundleUpdateError(f"Cannot prepare the installation: {exc}") from exc
+    # Compared with what the update replaces: the updated bundle if there is one, else the
+    # shipped copy (an AURORA_SSL_BUNDLE override is reported, not compared).
+    if target.is_file():
+        previous_path, previous_origin = target, "updated"
+    else:
+        previous_path, previous_origin = shipped_bundle_path(), "shipped"
+    old = {c.sha256: c for c in _previous_certificates(previous_path)}
+    new = {c.sha256: c for c in certificates}
+    added = tuple(c for key, c in new.items() if key not in old)
+    removed = tuple(c for key, c in old.items() if key not in new)
+    warnings: list[str] = []
+    if in_use_origin in ("argument", BUNDLE_ENV):
+        warnings.append(
+            f"{BUNDLE_ENV} is set ({in_use}); it takes precedence over the updated bundle in "
+            f"{target}. Unset it to use the update."
+        )
+    if removed:
+        warnings.append(
+            f"{len(removed)} certificate(s) of the previous bundle are not in the new one; "
+            "endpoints signed by them will fail verification after the update."
+        )
+    digest = hashlib.sha256(data).hexdigest()
+    installed = False
+    if (added or removed) and not dry_run:
+        _install(target, data)
+        installed = True
+    return BundleUpdate(
+        source=source,
+        path=target,
+        sha256=digest,
+        certificates=certificates,
+        previous=previous_path,
+        previous_origin=previous_origin,
+        added=added,
+        removed=removed,
+        installed=installed,
+        warnings=tuple(warnings),
+    )
+
+
+def _previous_certificates(path: Path) -> tuple[BundleCertificate, ...]:
+    try:
+        bundle: Bundle = load_bundle(path)
+    except BundleError:
+        return ()  # an unusable bundle in use: everything in the new one is "added"
+    return bundle.certificates
+
+
+def _install(target: Path, data: bytes) -> None:
+    """Write ``data`` atomically; if the result does not load, put the previous file back."""
+    try:
+        backup: bytes | None = target.read_bytes()
+    except FileNotFoundError:
+        backup = None
+    except OSError as exc:
+        raise BundleUpdateError(f"Cannot read the installed bundle {target}: {exc}") from exc
+    try:
+        write_atomically(target, data)
+        load_bundle(target)
+    except (OSError, AuroraSSLError) as exc:
+        try:
+            if backup is None:
+                target.unlink(missing_ok=True)
+            else:
+                write_atomically(target, backup)
+        except OSError:
+            pass
+        raise BundleUpdateError(
+            f"Installing the new bundle into {target} failed ({exc}); the previous bundle was kept."
+        ) from exc
