@@ -1,0 +1,62 @@
+"""Session-wide real-TLS PostgreSQL servers, one per scenario, started on first use.
+
+All servers share the session :class:`TestPKI`, so ``pki.root_path`` (or ``pki.bundle_path``)
+trusts every one of them except the interception server, whose look-alike CA is the point.
+A test that changes a server (restart, certificate swap) should start its own
+``AuroraLikeServer`` instead of using these.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from aurora_ssl.testing import AuroraLikeServer, Scenario, TestPKI
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> TestPKI:
+    """The RDS-like test PKI (root, bundle, foreign root) shared by the session's servers."""
+    return TestPKI.generate(tmp_path_factory.mktemp("pki"))
+
+
+def _serve(scenario: Scenario, pki: TestPKI) -> Iterator[AuroraLikeServer]:
+    with AuroraLikeServer(scenario, pki=pki) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def tls_server(pki: TestPKI) -> Iterator[AuroraLikeServer]:
+    """Good: trusted chain for the cluster/reader/instance names, sslinfo installed."""
+    yield from _serve(Scenario.GOOD, pki)
+
+
+@pytest.fixture(scope="session")
+def wrong_host_server(pki: TestPKI) -> Iterator[AuroraLikeServer]:
+    """Trusted chain, but the certificate only names ``OTHER_HOST``."""
+    yield from _serve(Scenario.WRONG_HOST, pki)
+
+
+@pytest.fixture(scope="session")
+def interception_server(pki: TestPKI) -> Iterator[AuroraLikeServer]:
+    """Right names, look-alike CA (same subject names, other keys)."""
+    yield from _serve(Scenario.INTERCEPTION, pki)
+
+
+@pytest.fixture(scope="session")
+def expired_server(pki: TestPKI) -> Iterator[AuroraLikeServer]:
+    """Trusted chain and right names, expired ten days ago."""
+    yield from _serve(Scenario.EXPIRED, pki)
+
+
+@pytest.fixture(scope="session")
+def no_tls_server(pki: TestPKI) -> Iterator[AuroraLikeServer]:
+    """``ssl = off``: plain password logins over TCP."""
+    yield from _serve(Scenario.NO_TLS, pki)
+
+
+@pytest.fixture(scope="session")
+def no_sslinfo_server(pki: TestPKI) -> Iterator[AuroraLikeServer]:
+    """Good TLS, but no ``sslinfo`` extension (server-side checks fall back to pg_stat_ssl)."""
+    yield from _serve(Scenario.NO_SSLINFO, pki)

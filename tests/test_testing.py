@@ -1,0 +1,412 @@
+"""The test harness itself, proven with a real driver: every scenario fails for its own reason.
+
+libpq's messages are what other modules translate, so the exact texts are asserted here; when
+libpq's text is too generic (expired and interception both say "certificate verify failed"),
+a stdlib TLS handshake shows the underlying verification error, so a scenario cannot pass for
+the wrong reason.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import signal
+import socket
+import ssl
+import struct
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import psycopg2
+import psycopg2.errors
+import pytest
+from cryptography import x509
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from aurora_ssl import testing
+from aurora_ssl.errors import TestServerError
+from aurora_ssl.testing import (
+    CLUSTER_HOST,
+    INSTANCE_HOST,
+    OTHER_HOST,
+    READER_HOST,
+    AuroraLikeServer,
+    Scenario,
+    TestPKI,
+)
+
+
+def connect(server: AuroraLikeServer, sslmode: str = "verify-full", **kw: Any) -> Any:
+    params: dict[str, Any] = {**server.params(), "sslmode": sslmode, "connect_timeout": 10}
+    params.update(kw)
+    return psycopg2.connect(**params)
+
+
+def refusal(server: AuroraLikeServer, sslmode: str = "verify-full", **kw: Any) -> str:
+    """libpq's message for a connection that must fail."""
+    with pytest.raises(psycopg2.OperationalError) as info:
+        connect(server, sslmode, **kw).close()
+    return str(info.value)
+
+
+def query(conn: Any, sql: str) -> Any:
+    with conn.cursor() as cur:
+        cur.execute(sql)
+        return cur.fetchone()[0]
+
+
+def stdlib_verify_error(server: AuroraLikeServer, cafile: Path) -> str | None:
+    """Handshake with Python's ssl (verify + host name); the OpenSSL reason it fails, if any."""
+    with socket.create_connection((server.hostaddr, server.port), timeout=10) as sock:
+        sock.sendall(struct.pack("!ii", 8, 80877103))  # SSLRequest
+        assert sock.recv(1) == b"S"
+        context = ssl.create_default_context(cafile=str(cafile))
+        try:
+            with context.wrap_socket(sock, server_hostname=server.host):
+                return None
+        except ssl.SSLCertVerificationError as exc:
+            return str(exc.verify_message)
+
+
+def load_chain(path: Path) -> list[x509.Certificate]:
+    return x509.load_pem_x509_certificates(path.read_bytes())
+
+
+# -- PKI ------------------------------------------------------------------------------------
+
+
+def test_pki_looks_like_rds(pki: TestPKI) -> None:
+    root = x509.load_pem_x509_certificate(pki.root_path.read_bytes())
+    cn = root.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value
+    assert cn == "Amazon RDS test-region-1 Root CA RSA2048 G1"
+    assert root.subject == root.issuer
+    rdns = {attr.oid: attr.value for attr in root.subject}
+    assert rdns[NameOID.ORGANIZATIONAL_UNIT_NAME] == "Amazon RDS"
+    assert rdns[NameOID.ORGANIZATION_NAME] == "Amazon.com"
+
+    chain_path, key_path = pki.issue_server([CLUSTER_HOST, READER_HOST])
+    leaf, sub = load_chain(chain_path)
+    assert sub.issuer == root.subject
+    assert sub.extensions.get_extension_for_class(x509.BasicConstraints).value.path_length == 0
+    assert leaf.issuer == sub.subject
+    sans = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert sans.get_values_for_type(x509.DNSName) == [CLUSTER_HOST, READER_HOST]
+    eku = leaf.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    assert list(eku) == [ExtendedKeyUsageOID.SERVER_AUTH]
+    assert leaf.not_valid_after_utc > datetime.datetime.now(datetime.timezone.utc)
+    assert key_path.stat().st_mode & 0o777 == 0o600
+
+
+def test_foreign_root_is_a_look_alike(pki: TestPKI) -> None:
+    root = x509.load_pem_x509_certificate(pki.root_path.read_bytes())
+    foreign = x509.load_pem_x509_certificate(pki.foreign_root_path.read_bytes())
+    assert foreign.subject == root.subject
+    assert foreign.public_key() != root.public_key()
+    (leaf, sub), (fleaf, fsub) = (
+        load_chain(pki.issue_server([CLUSTER_HOST])[0]),
+        load_chain(pki.issue_server([CLUSTER_HOST], foreign=True)[0]),
+    )
+    assert (fleaf.subject, fsub.subject) == (leaf.subject, sub.subject)
+    assert fsub.public_key() != sub.public_key()
+
+
+def test_expired_certificate_ended_ten_days_ago(pki: TestPKI) -> None:
+    (leaf, _sub) = load_chain(pki.issue_server([CLUSTER_HOST], expired=True)[0])
+    ago = datetime.datetime.now(datetime.timezone.utc) - leaf.not_valid_after_utc
+    assert datetime.timedelta(days=9) < ago < datetime.timedelta(days=11)
+
+
+def test_bundle_is_shipped_bundle_plus_test_root(pki: TestPKI) -> None:
+    bundle = load_chain(pki.bundle_path)
+    shipped = x509.load_pem_x509_certificates(testing._shipped_bundle())
+    assert bundle[:-1] == shipped
+    assert bundle[-1] == x509.load_pem_x509_certificate(pki.root_path.read_bytes())
+
+
+# -- scenarios ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("host", [CLUSTER_HOST, READER_HOST, INSTANCE_HOST])
+def test_good_server_verifies(tls_server: AuroraLikeServer, pki: TestPKI, host: str) -> None:
+    conn = connect(tls_server, sslrootcert=str(pki.root_path), host=host)
+    try:
+        assert conn.info.ssl_in_use is True
+        assert query(conn, "SELECT ssl_is_used()") is True
+        assert query(conn, "SELECT current_user") == tls_server.user
+    finally:
+        conn.close()
+
+
+def test_good_server_verifies_with_the_bundle(tls_server: AuroraLikeServer, pki: TestPKI) -> None:
+    conn = connect(tls_server, sslrootcert=str(pki.bundle_path))
+    try:
+        assert query(conn, "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()") is True
+    finally:
+        conn.close()
+
+
+def test_plain_tcp_is_rejected_like_rds_force_ssl(tls_server: AuroraLikeServer) -> None:
+    message = refusal(tls_server, "disable")
+    assert 'pg_hba.conf rejects connection for host "127.0.0.1", user "app"' in message
+    assert message.rstrip().endswith("no encryption")
+
+
+def test_admin_params_reach_the_superuser(
+    tls_server: AuroraLikeServer, no_tls_server: AuroraLikeServer
+) -> None:
+    for server, force_ssl in ((tls_server, "1"), (no_tls_server, "0")):
+        params = server.admin_params()
+        assert "password" not in params
+        conn = psycopg2.connect(**params)
+        try:
+            assert query(conn, "SELECT current_setting('is_superuser')") == "on"
+            assert query(conn, "SHOW rds.force_ssl") == force_ssl
+            assert query(conn, "SELECT current_database()") == server.database
+        finally:
+            conn.close()
+
+
+def test_wrong_host(wrong_host_server: AuroraLikeServer, pki: TestPKI) -> None:
+    message = refusal(wrong_host_server, sslrootcert=str(pki.root_path))
+    assert (
+        f'server certificate for "{OTHER_HOST}" does not match host name "{CLUSTER_HOST}"'
+        in message
+    )
+
+
+def test_interception(interception_server: AuroraLikeServer, pki: TestPKI) -> None:
+    for rootcert in (pki.root_path, pki.bundle_path):
+        message = refusal(interception_server, sslrootcert=str(rootcert))
+        assert "SSL error: certificate verify failed" in message
+    reason = stdlib_verify_error(interception_server, pki.root_path)
+    assert reason == "unable to get local issuer certificate"
+    assert stdlib_verify_error(interception_server, pki.foreign_root_path) is None
+
+
+def test_expired(expired_server: AuroraLikeServer, pki: TestPKI) -> None:
+    message = refusal(expired_server, sslrootcert=str(pki.root_path))
+    assert "SSL error: certificate verify failed" in message  # libpq does not say why
+    assert stdlib_verify_error(expired_server, pki.root_path) == "certificate has expired"
+
+
+def test_no_tls(no_tls_server: AuroraLikeServer, pki: TestPKI) -> None:
+    message = refusal(no_tls_server, sslrootcert=str(pki.root_path))
+    assert "server does not support SSL, but SSL was required" in message
+    conn = connect(no_tls_server, "disable")
+    try:
+        assert conn.info.ssl_in_use is False
+        assert query(conn, "SELECT ssl_is_used()") is False
+    finally:
+        conn.close()
+
+
+def test_no_sslinfo(no_sslinfo_server: AuroraLikeServer, pki: TestPKI) -> None:
+    conn = connect(no_sslinfo_server, sslrootcert=str(pki.root_path))
+    try:
+        with pytest.raises(psycopg2.errors.UndefinedFunction, match=r"ssl_is_used\(\)"):
+            query(conn, "SELECT ssl_is_used()")
+        conn.rollback()
+        assert query(conn, "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()") is True
+    finally:
+        conn.close()
+
+
+def test_params_and_repr_keep_ssl_and_password_out(tls_server: AuroraLikeServer) -> None:
+    params = tls_server.params()
+    assert set(params) == {"host", "hostaddr", "port", "user", "password", "dbname"}
+    assert params["host"] == CLUSTER_HOST
+    assert params["hostaddr"] == "127.0.0.1"
+    assert tls_server.password not in repr(tls_server)
+    assert tls_server.url().endswith(f":{tls_server.port}/app?hostaddr=127.0.0.1")
+
+
+# -- lifecycle ------------------------------------------------------------------------------
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def test_own_server_swaps_certificates_restarts_and_cleans_up(pki: TestPKI) -> None:
+    server = AuroraLikeServer("good", pki=pki)
+    with server:
+        workdir, port = server.socket_dir, server.port
+        conn = connect(server, sslrootcert=str(pki.root_path))
+        with conn, conn.cursor() as cur:
+            cur.execute("CREATE TABLE kept (id int); INSERT INTO kept VALUES (1)")
+        conn.close()
+
+        server.use_certificate(foreign=True)
+        assert "certificate verify failed" in refusal(server, sslrootcert=str(pki.root_path))
+        server.use_certificate(names=[OTHER_HOST])
+        assert "does not match host name" in refusal(server, sslrootcert=str(pki.root_path))
+        server.use_certificate()
+        server.restart()
+        assert server.port == port
+        conn = connect(server, sslrootcert=str(pki.root_path))
+        try:
+            assert query(conn, "SELECT count(*) FROM kept") == 1
+        finally:
+            conn.close()
+    assert not workdir.exists()
+    assert port_is_free(port)
+    server.stop()  # twice is fine
+
+
+def test_custom_names_and_password_are_quoted(pki: TestPKI) -> None:
+    sqlalchemy = pytest.importorskip("sqlalchemy")
+    password = "p@ss:/w%rd 'x\\"
+    with AuroraLikeServer(
+        "no-sslinfo", pki=pki, user='odd "user"', password=password, database="db'name"
+    ) as server:
+        conn = connect(server, sslrootcert=str(pki.root_path))
+        try:
+            assert query(conn, "SELECT current_user") == 'odd "user"'
+            assert query(conn, "SELECT current_database()") == "db'name"
+        finally:
+            conn.close()
+        engine = sqlalchemy.create_engine(
+            server.url(),
+            connect_args={"sslmode": "verify-full", "sslrootcert": str(pki.root_path)},
+            poolclass=sqlalchemy.pool.NullPool,
+        )
+        with engine.connect() as sa_conn:
+            assert sa_conn.exec_driver_sql("SELECT current_database()").scalar() == "db'name"
+        engine.dispose()
+
+
+def test_context_manager_stops_on_error(pki: TestPKI) -> None:
+    server = AuroraLikeServer("no-tls", pki=pki)
+    seen: list[Path] = []
+
+    def fail_inside() -> None:
+        with server:
+            seen.append(server.socket_dir)
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        fail_inside()
+    assert seen
+    assert not seen[0].exists()
+    assert not server.running
+
+
+def test_missing_binaries_say_where_we_looked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AURORA_SSL_PG_BINDIR", str(tmp_path))
+    with pytest.raises(TestServerError) as info:
+        AuroraLikeServer(pki=None).start()
+    message = str(info.value)
+    assert f"$AURORA_SSL_PG_BINDIR -> {tmp_path}: missing initdb, postgres, psql" in message
+    assert "apt-get install postgresql postgresql-contrib" in message
+
+
+def test_failed_start_shows_the_log_and_cleans_up(pki: TestPKI) -> None:
+    server = AuroraLikeServer("good", pki=pki, settings={"shared_buffers": "lots"})
+    with pytest.raises(TestServerError) as info:
+        server.start()
+    assert 'invalid value for parameter "shared_buffers": "lots"' in str(info.value)
+    assert "Last lines of the server log" in str(info.value)
+    assert not server.running
+    with pytest.raises(TestServerError, match="not started"):
+        server.params()
+
+
+# -- command line ---------------------------------------------------------------------------
+
+
+def read_env_file(path: Path, timeout: float = 30) -> dict[str, str]:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert time.monotonic() < deadline, "the server never wrote its env file"
+        time.sleep(0.02)
+    return dict(line.split("=", 1) for line in path.read_text().splitlines())
+
+
+def check_demo_env(env: dict[str, str]) -> None:
+    assert env["AURORA_SSL_DEMO_HOST"] == CLUSTER_HOST
+    conn = psycopg2.connect(
+        host=env["AURORA_SSL_DEMO_HOST"],
+        hostaddr=env["AURORA_SSL_DEMO_HOSTADDR"],
+        port=env["AURORA_SSL_DEMO_PORT"],
+        user=env["AURORA_SSL_DEMO_USER"],
+        password=env["AURORA_SSL_DEMO_PASSWORD"],
+        dbname=env["AURORA_SSL_DEMO_DBNAME"],
+        sslmode="verify-full",
+        sslrootcert=env["AURORA_SSL_DEMO_BUNDLE"],
+    )
+    conn.close()
+
+
+@pytest.fixture
+def env_file(tmp_path: Path) -> Path:
+    return tmp_path / "demo.env"
+
+
+def test_cli_serve_in_process(env_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    seen: dict[str, str] = {}
+
+    def client() -> None:
+        try:
+            seen.update(read_env_file(env_file))
+            check_demo_env(seen)
+            assert env_file.stat().st_mode & 0o777 == 0o600
+        finally:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    thread = threading.Thread(target=client)
+    thread.start()
+    assert testing.main(["serve", "--env-file", str(env_file)]) == 0
+    thread.join()
+    assert seen["AURORA_SSL_DEMO_USER"] == "app"
+    assert f"AURORA_SSL_DEMO_PORT={seen['AURORA_SSL_DEMO_PORT']}" in capsys.readouterr().out
+    assert not env_file.exists()
+    assert port_is_free(int(seen["AURORA_SSL_DEMO_PORT"]))
+
+
+def test_cli_serve_as_module(env_file: Path) -> None:
+    proc = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "aurora_ssl.testing", "serve"),
+            *("--scenario", "no-sslinfo", "--env-file", str(env_file)),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        env = read_env_file(env_file)
+        check_demo_env(env)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "AURORA_SSL_DEMO_PASSWORD=" in out
+    assert port_is_free(int(env["AURORA_SSL_DEMO_PORT"]))
+
+
+def test_cli_rejects_unknown_scenario(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        testing.main(["serve", "--scenario", "nope"])
+    assert "invalid choice" in capsys.readouterr().err
+
+
+def test_scenario_values() -> None:
+    assert [s.value for s in Scenario] == [
+        "good",
+        "wrong-host",
+        "interception",
+        "expired",
+        "no-tls",
+        "no-sslinfo",
+    ]
