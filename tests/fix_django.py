@@ -136,11 +136,9 @@ def django_env(pki: Any, monkeypatch: pytest.MonkeyPatch, fresh_caches: None) ->
     configure_django()
 
 
-def grant_createdb(server: AuroraLikeServer) -> None:
-    """Let the app role create databases, as the RDS master user can (Django's test runner
-    creates ``test_<NAME>``). Done as the superuser over the server's private Unix socket."""
-    params = server.admin_params()
-    statement = f'ALTER ROLE "{server.user}" CREATEDB'
+def admin_execute(server: AuroraLikeServer, *statements: str, dbname: str | None = None) -> None:
+    """Run SQL as the superuser over the server's private Unix socket (test set-up only)."""
+    params = {**server.admin_params(), **({"dbname": dbname} if dbname else {})}
     try:
         import psycopg
     except ImportError:
@@ -149,12 +147,20 @@ def grant_createdb(server: AuroraLikeServer) -> None:
         connection = psycopg2.connect(**params)
         connection.autocommit = True
         try:
-            connection.cursor().execute(statement)
+            for statement in statements:
+                connection.cursor().execute(statement)
         finally:
             connection.close()
         return
     with psycopg.connect(**params, autocommit=True) as conn:
-        conn.execute(statement.encode())
+        for statement in statements:
+            conn.execute(statement.encode())
+
+
+def grant_createdb(server: AuroraLikeServer) -> None:
+    """Let the app role create databases, as the RDS master user can (Django's test runner
+    creates ``test_<NAME>``)."""
+    admin_execute(server, f'ALTER ROLE "{server.user}" CREATEDB')
 
 
 @pytest.fixture

@@ -1,0 +1,1 @@
+"""One model, to show migrations and the ORM working over verified TLS."""
