@@ -1,0 +1,457 @@
+"""Certificate inspection: parsing helpers, chain judgement, and every scenario server.
+
+The negatives matter most: a look-alike CA, an expired certificate and a certificate for
+another name must each be recognised for what it is, and a peer that is not PostgreSQL, a
+server without TLS, a closed port and an unknown name must each give a clear error in time.
+"""
+
+from __future__ import annotations
+
+import datetime
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from aurora_ssl.errors import InspectionError, ServerTLSUnavailableError
+from aurora_ssl.inspection import (
+    CertificateInfo,
+    InspectionVerdict,
+    ca_identifier,
+    check_chain,
+    describe_certificate,
+    inspect_server,
+    name_matches,
+    split_host_port,
+)
+from aurora_ssl.testing import OTHER_HOST, READER_HOST, AuroraLikeServer, TestPKI
+from aurora_ssl.trust import TrustSelection, select_trust
+
+NOW = datetime.datetime.now(datetime.timezone.utc)
+DAY = datetime.timedelta(days=1)
+
+
+# ------------------------------------------------------------------ pure helpers
+
+
+@pytest.mark.parametrize(
+    ("target", "expected"),
+    [
+        ("db.example.com", ("db.example.com", 5432)),
+        ("db.example.com:6543", ("db.example.com", 6543)),
+        ("127.0.0.1:5433", ("127.0.0.1", 5433)),
+        ("[::1]:5434", ("::1", 5434)),
+        ("[::1]", ("::1", 5432)),
+        ("::1", ("::1", 5432)),
+    ],
+)
+def test_split_host_port(target: str, expected: tuple[str, int]) -> None:
+    assert split_host_port(target) == expected
+
+
+@pytest.mark.parametrize("target", ["", ":5432", "db:0", "db:65536", "db:port"])
+def test_split_host_port_refuses(target: str) -> None:
+    with pytest.raises(ValueError, match=r"(?i)host|port"):
+        split_host_port(target)
+
+
+def _info(
+    dns: tuple[str, ...] = (), ips: tuple[str, ...] = (), cn: str | None = None
+) -> CertificateInfo:
+    return CertificateInfo(
+        subject=f"CN={cn}" if cn else "",
+        common_name=cn,
+        issuer="CN=ca",
+        issuer_common_name="ca",
+        dns_names=dns,
+        ip_addresses=ips,
+        not_before=NOW - DAY,
+        not_after=NOW + DAY,
+        serial_number="1",
+        key_type="EC secp256r1",
+        signature_algorithm="ecdsa-with-SHA256",
+        sha256="00",
+        is_ca=False,
+        der=b"",
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "info", "matches"),
+    [
+        (
+            "db.cluster-x.us-east-1.rds.amazonaws.com",
+            _info(("db.cluster-x.us-east-1.rds.amazonaws.com",)),
+            True,
+        ),
+        (
+            "DB.Cluster-X.us-east-1.rds.amazonaws.com.",
+            _info(("db.cluster-x.us-east-1.rds.amazonaws.com",)),
+            True,
+        ),
+        ("a.example.com", _info(("*.example.com",)), True),
+        ("a.b.example.com", _info(("*.example.com",)), False),  # one label only
+        ("example.com", _info(("*.example.com",)), False),
+        ("a.com", _info(("*.com",)), False),  # no wildcard over a public suffix-ish name
+        ("other.example.com", _info(("db.example.com",)), False),
+        ("db.example.com", _info(cn="db.example.com"), True),  # CN only without SAN
+        ("db.example.com", _info(("x.example.com",), cn="db.example.com"), False),  # SAN wins
+        ("127.0.0.1", _info(ips=("127.0.0.1",)), True),
+        ("127.0.0.1", _info(("127.0.0.1",)), False),  # an address needs an iPAddress SAN
+        ("::1", _info(ips=("::1",)), True),
+    ],
+)
+def test_name_matches_follows_libpq(name: str, info: CertificateInfo, matches: bool) -> None:
+    assert name_matches(name, info) is matches
+
+
+@pytest.mark.parametrize(
+    ("cn", "expected"),
+    [
+        ("Amazon RDS us-east-1 Root CA RSA2048 G1", "rds-ca-rsa2048-g1"),
+        ("Amazon RDS eu-west-3 Root CA RSA4096 G1", "rds-ca-rsa4096-g1"),
+        ("Amazon RDS ap-south-2 Root CA ECC384 G1", "rds-ca-ecc384-g1"),
+        ("Amazon RDS Root 2019 CA", "rds-ca-2019"),
+        ("Amazon RDS us-east-1 2019 CA", "rds-ca-2019"),
+        ("Amazon Root CA 1", "amazon-trust-services"),
+        ("Evil Root CA RSA2048 G1", None),
+        (None, None),
+    ],
+)
+def test_ca_identifier(cn: str | None, expected: str | None) -> None:
+    assert ca_identifier(cn) == expected
+
+
+# ------------------------------------------------------------------ chain judgement (no network)
+
+
+class _CA:
+    """A tiny EC PKI: root -> (optional) leaf, with chosen names and dates."""
+
+    def __init__(self, name: str = "Amazon RDS xx-test-1 Root CA RSA2048 G1") -> None:
+        self.key = ec.generate_private_key(ec.SECP256R1())
+        self.name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+        self.cert = (
+            x509.CertificateBuilder()
+            .subject_name(self.name)
+            .issuer_name(self.name)
+            .public_key(self.key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(NOW - 400 * DAY)
+            .not_valid_after(NOW + 4000 * DAY)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .add_extension(
+                x509.KeyUsage(False, False, False, False, False, True, True, False, False),
+                critical=True,
+            )
+            .add_extension(
+                x509.SubjectKeyIdentifier.from_public_key(self.key.public_key()), critical=False
+            )
+            .sign(self.key, hashes.SHA256())
+        )
+
+    def leaf(
+        self, *names: str, start: datetime.datetime = NOW - DAY, days: int = 90
+    ) -> x509.Certificate:
+        key = ec.generate_private_key(ec.SECP256R1())
+        return (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])]))
+            .issuer_name(self.name)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(start)
+            .not_valid_after(start + days * DAY)
+            .add_extension(
+                x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False
+            )
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(
+                x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False
+            )
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(self.key.public_key()),
+                critical=False,
+            )
+            .sign(self.key, hashes.SHA256())
+        )
+
+
+HOST = "db.cluster-abc.xx-test-1.rds.amazonaws.com"
+
+
+@pytest.fixture(scope="module")
+def ca() -> _CA:
+    return _CA()
+
+
+def test_check_chain_verified(ca: _CA) -> None:
+    result = check_chain([ca.leaf(HOST)], HOST, [ca.cert], now=NOW)
+    assert result.verified
+    assert result.trusted
+    assert result.name_matches
+    assert result.time_valid
+    assert result.root == "Amazon RDS xx-test-1 Root CA RSA2048 G1"
+
+
+def test_check_chain_lookalike_ca_is_untrusted(ca: _CA) -> None:
+    impostor = _CA()  # same name, other key
+    result = check_chain([impostor.leaf(HOST)], HOST, [ca.cert], now=NOW)
+    assert not result.trusted
+    assert not result.verified
+    assert result.name_matches  # the names are perfect: only the signature betrays it
+    assert result.detail
+
+
+def test_check_chain_expired_is_still_recognised_as_trusted(ca: _CA) -> None:
+    leaf = ca.leaf(HOST, start=NOW - 100 * DAY, days=90)
+    result = check_chain([leaf], HOST, [ca.cert], now=NOW)
+    assert result.trusted
+    assert not result.time_valid
+    assert not result.verified
+    assert result.outside_validity == (HOST,)
+
+
+def test_check_chain_wrong_name_is_still_recognised_as_trusted(ca: _CA) -> None:
+    result = check_chain([ca.leaf("other.example.com")], HOST, [ca.cert], now=NOW)
+    assert result.trusted
+    assert result.time_valid
+    assert not result.name_matches
+    assert not result.verified
+
+
+def test_check_chain_empty_trust_set(ca: _CA) -> None:
+    result = check_chain([ca.leaf(HOST)], HOST, [], now=NOW)
+    assert not result.trusted
+    assert not result.verified
+
+
+def test_describe_certificate(ca: _CA) -> None:
+    info = describe_certificate(ca.leaf(HOST, "reader.example.com"))
+    assert info.common_name == HOST
+    assert info.dns_names == (HOST, "reader.example.com")
+    assert info.key_type == "EC secp256r1"
+    assert info.signature_algorithm == "ecdsa-with-SHA256"
+    assert info.issuer_common_name == "Amazon RDS xx-test-1 Root CA RSA2048 G1"
+    assert not info.is_ca
+    assert len(info.sha256) == 64
+    assert set(info.to_dict()) >= {"subject", "dns_names", "not_after", "key_type", "sha256"}
+
+
+# ------------------------------------------------------------------ against the scenario servers
+
+
+def _trust(server: AuroraLikeServer, pki: TestPKI) -> TrustSelection:
+    return select_trust(server.host, bundle=pki.bundle_path)
+
+
+def test_inspect_good_server(tls_server: AuroraLikeServer, pki: TestPKI) -> None:
+    result = inspect_server(
+        tls_server.host,
+        tls_server.port,
+        hostaddr=tls_server.hostaddr,
+        trust=_trust(tls_server, pki),
+    )
+    assert result.verdict is InspectionVerdict.VERIFIED
+    assert result.ok
+    assert result.error() is None
+    assert result.address == "127.0.0.1"
+    assert result.check.root == "Amazon RDS test-region-1 Root CA RSA2048 G1"
+    assert result.ca_id == "rds-ca-rsa2048-g1"
+    assert result.trust.scope == "region:test-region-1"
+    assert READER_HOST in result.leaf.names
+    assert result.leaf.key_type == "RSA 2048"
+    assert 300 < result.days_left < 400
+    assert result.chain_complete  # Python 3.10+ gives the presented chain
+    assert [c.is_ca for c in result.certificates] == [False, True]
+    assert result.tls_version in ("TLSv1.2", "TLSv1.3")
+    assert not result.errors
+    assert not result.warnings
+    data = result.to_dict()
+    assert data["verdict"] == "verified"
+    assert data["ca_id"] == "rds-ca-rsa2048-g1"
+    text = result.to_text()
+    assert "VERIFIED" in text
+    assert "rds-ca-rsa2048-g1" in text
+
+
+def test_inspect_warns_before_expiry(tls_server: AuroraLikeServer, pki: TestPKI) -> None:
+    result = inspect_server(
+        tls_server.host,
+        tls_server.port,
+        hostaddr=tls_server.hostaddr,
+        trust=_trust(tls_server, pki),
+        expiry_warning_days=1000,
+    )
+    assert result.ok
+    assert [w.code for w in result.warnings] == ["expires-soon"]
+    assert "Schedule the certificate rotation" in result.warnings[0].message
+
+
+def test_inspect_wrong_host_lists_the_names(
+    wrong_host_server: AuroraLikeServer, pki: TestPKI
+) -> None:
+    server = wrong_host_server
+    result = inspect_server(
+        server.host, server.port, hostaddr=server.hostaddr, trust=_trust(server, pki)
+    )
+    assert result.verdict is InspectionVerdict.HOSTNAME_MISMATCH
+    assert result.check.trusted
+    assert not result.check.name_matches
+    error = result.error()
+    assert error is not None
+    assert type(error).__name__ == "HostnameMismatchError"
+    assert OTHER_HOST in str(error)
+    assert server.host in str(error)
+
+
+def test_inspect_through_a_cname_says_so(tls_server: AuroraLikeServer, pki: TestPKI) -> None:
+    result = inspect_server(
+        "db.internal.example.com",
+        tls_server.port,
+        hostaddr=tls_server.hostaddr,
+        trust=select_trust("db.internal.example.com", bundle=pki.bundle_path),
+    )
+    assert result.verdict is InspectionVerdict.HOSTNAME_MISMATCH
+    message = result.errors[0].message
+    assert "CNAME" in message
+    assert f"tls_server_name={tls_server.host}" in message
+
+
+def test_inspect_interception_names_the_lookalike(
+    interception_server: AuroraLikeServer, pki: TestPKI
+) -> None:
+    server = interception_server
+    result = inspect_server(
+        server.host, server.port, hostaddr=server.hostaddr, trust=_trust(server, pki)
+    )
+    assert result.verdict is InspectionVerdict.UNTRUSTED
+    assert not result.check.trusted
+    assert result.check.name_matches  # same names as the real thing
+    assert result.ca_id is None
+    message = result.errors[0].message
+    assert "exactly that name is trusted, but its key did not sign" in message
+    assert "interception" in message
+
+
+def test_inspect_expired_says_when(expired_server: AuroraLikeServer, pki: TestPKI) -> None:
+    server = expired_server
+    result = inspect_server(
+        server.host, server.port, hostaddr=server.hostaddr, trust=_trust(server, pki)
+    )
+    assert result.verdict is InspectionVerdict.EXPIRED
+    assert result.check.trusted  # genuinely signed by the trusted CA, just expired
+    assert -12 <= result.days_left <= -9
+    error = result.error()
+    assert type(error).__name__ == "CertificateExpiredError"
+    assert "expired on" in str(error)
+    assert result.leaf.not_after.strftime("%Y-%m-%d") in str(error)
+
+
+def test_inspect_outdated_bundle_hint(tls_server: AuroraLikeServer) -> None:
+    """The shipped bundle lacks the test region: the issuer looks RDS but is unknown."""
+    result = inspect_server(
+        tls_server.host,
+        tls_server.port,
+        hostaddr=tls_server.hostaddr,
+        trust=select_trust(tls_server.host),
+    )
+    assert result.verdict is InspectionVerdict.UNTRUSTED
+    assert "bundle-outdated" in [w.code for w in result.warnings]
+    assert any("aurora-ssl bundle update" in w.message for w in result.warnings)
+
+
+def test_inspect_server_without_tls(no_tls_server: AuroraLikeServer) -> None:
+    with pytest.raises(
+        ServerTLSUnavailableError, match="answered PostgreSQL's SSLRequest with 'N'"
+    ):
+        inspect_server(no_tls_server.host, no_tls_server.port, hostaddr=no_tls_server.hostaddr)
+
+
+# ------------------------------------------------------------------ network failures
+
+
+def test_inspect_name_does_not_resolve() -> None:
+    with pytest.raises(InspectionError, match="does not resolve"):
+        inspect_server("nothing.invalid", 5432, timeout=2)
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_inspect_connection_refused() -> None:
+    with pytest.raises(InspectionError, match="connection refused"):
+        inspect_server("db.example.com", _closed_port(), hostaddr="127.0.0.1", timeout=2)
+
+
+@pytest.fixture
+def fake_peer() -> Iterator[tuple[int, list[bytes]]]:
+    """A TCP peer that answers each connection with the next canned reply (None: silence)."""
+    replies: list[bytes] = []
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    listener.settimeout(0.05)  # accept() polls, so teardown does not wait
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            conn.settimeout(5)
+            with conn:
+                conn.recv(8)
+                reply = replies.pop(0) if replies else b""
+                if reply == b"<silence>":
+                    stop.wait(3)
+                elif reply:
+                    conn.sendall(reply)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield int(listener.getsockname()[1]), replies
+    stop.set()
+    listener.close()
+    thread.join(5)
+
+
+@pytest.mark.parametrize(
+    ("reply", "message"),
+    [
+        (b"HTTP/1.1 400 Bad Request\r\n\r\n", "not a PostgreSQL server"),
+        (b"", "closed the connection after the SSLRequest"),
+        (b"<silence>", "no reply to PostgreSQL's SSLRequest in time"),
+    ],
+)
+def test_inspect_non_postgresql_peer(
+    fake_peer: tuple[int, list[bytes]], reply: bytes, message: str
+) -> None:
+    port, replies = fake_peer
+    replies.append(reply)
+    with pytest.raises(InspectionError, match=message):
+        inspect_server("db.example.com", port, hostaddr="127.0.0.1", timeout=0.5)
+
+
+def test_inspect_with_user_root_file(tls_server: AuroraLikeServer, pki: TestPKI) -> None:
+    result = inspect_server(
+        tls_server.host,
+        tls_server.port,
+        hostaddr=tls_server.hostaddr,
+        sslrootcert=str(pki.root_path),
+    )
+    assert result.ok
+    assert result.trust.scope == "user-file"
+    assert Path(result.trust.path) == pki.root_path
