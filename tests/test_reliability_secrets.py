@@ -9,6 +9,7 @@ and the Django command exist, their text and JSON output is searched too.
 from __future__ import annotations
 
 import importlib.util
+import json
 import logging
 import traceback
 import warnings
@@ -285,3 +286,122 @@ def test_sqlalchemy_plugin_url_form(
             engine.dispose()
 
     run_failing(connect, all_logs)
+
+
+# --- the command line -----------------------------------------------------------------------
+
+
+def keyword_dsn(server: AuroraLikeServer, password: str = PASSWORD, **extra: str) -> str:
+    params = {**server.params(), "password": password, **extra}
+    quoted = {k: str(v).replace("\\", "\\\\").replace("'", "\\'") for k, v in params.items()}
+    return " ".join(f"{k}='{v}'" for k, v in quoted.items())
+
+
+def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
+    """Run the CLI in-process; returns (exit status, stdout + stderr), checking that JSON
+    output on stdout parses."""
+    from aurora_ssl.cli import main
+
+    status = main(list(argv))
+    captured = capsys.readouterr()
+    if "json" in argv and captured.out.strip():
+        json.loads(captured.out)
+    return status, captured.out + captured.err
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+@pytest.mark.parametrize("form", ["keywords", "url"])
+@pytest.mark.parametrize(
+    "scenario",
+    [
+        "wrong_host_server",
+        "interception_server",
+        "expired_server",
+        "no_tls_server",
+        "tls_server",  # the distinctive password is simply wrong there
+    ],
+)
+def test_cli_check_never_shows_the_password(
+    request: pytest.FixtureRequest,
+    pki: TestPKI,
+    all_logs: Everything,
+    capsys: pytest.CaptureFixture[str],
+    fresh_caches: None,
+    scenario: str,
+    form: str,
+    fmt: str,
+) -> None:
+    pytest.importorskip("aurora_ssl.cli")
+    server: AuroraLikeServer = request.getfixturevalue(scenario)
+    dsn = (
+        keyword_dsn(server)
+        if form == "keywords"
+        else url_for(server, SYNC_DRIVERS[0]).render_as_string(hide_password=False)
+    )
+    status, output = cli(capsys, "check", dsn, "--format", fmt, "--bundle", str(pki.bundle_path))
+    assert status != 0, output
+    assert_no_secret(f"`aurora-ssl check --format {fmt}`", output)
+    assert_no_secret("the logs", "\n".join(all_logs.lines))
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+@pytest.mark.parametrize(
+    ("extra", "args"),
+    [
+        ({"sslmode": "disable"}, []),
+        ({"sslrootcert": "system"}, []),
+        ({}, ["--bundle", "/nonexistent/bundle.pem"]),
+        ({}, ["--tls-server-name", "db.cluster-abc.us-east-1.rds.amazonaws.com"]),
+    ],
+    ids=["sslmode-disable", "sslrootcert-system", "missing-bundle", "tls-server-name-mismatch"],
+)
+def test_cli_refused_configurations_never_show_the_password(
+    tls_server: AuroraLikeServer,
+    pki: TestPKI,
+    capsys: pytest.CaptureFixture[str],
+    fresh_caches: None,
+    extra: dict[str, str],
+    args: list[str],
+    fmt: str,
+) -> None:
+    pytest.importorskip("aurora_ssl.cli")
+    bundle = [] if "--bundle" in args else ["--bundle", str(pki.bundle_path)]
+    status, output = cli(
+        capsys, "check", keyword_dsn(tls_server, **extra), "--format", fmt, *bundle, *args
+    )
+    assert status != 0, output
+    assert_no_secret(f"`aurora-ssl check --format {fmt}`", output)
+
+
+def test_cli_as_a_module_with_the_dsn_on_stdin(
+    interception_server: AuroraLikeServer, pki: TestPKI
+) -> None:
+    import subprocess
+    import sys
+
+    pytest.importorskip("aurora_ssl.cli")
+    result = subprocess.run(
+        [sys.executable, "-m", "aurora_ssl", "check", "-", "--bundle", str(pki.bundle_path)],
+        input=keyword_dsn(interception_server),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert_no_secret("`python -m aurora_ssl check -`", result.stdout + result.stderr)
+
+
+def test_cli_success_output_has_no_password(
+    tls_server: AuroraLikeServer, pki: TestPKI, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("aurora_ssl.cli")
+    dsn = keyword_dsn(tls_server, password=tls_server.password)
+    for fmt in ("text", "json"):
+        status, output = cli(
+            capsys, "check", dsn, "--format", fmt, "--bundle", str(pki.bundle_path)
+        )
+        assert status == 0, output
+        assert_no_secret(
+            f"`aurora-ssl check --format {fmt}`", output, forms_of(tls_server.password)
+        )
