@@ -826,8 +826,11 @@ def inspect_server(
 
 
 def _days_left(not_after: datetime.datetime, now: datetime.datetime) -> int:
+    """Whole days left; negative once expired (at least -1, so it never reads as valid)."""
     seconds = (not_after - now).total_seconds()
-    return int(seconds // 86400)
+    if seconds >= 0:
+        return int(seconds // 86400)
+    return -max(1, int(-seconds // 86400))
 
 
 def _findings(

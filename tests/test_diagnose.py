@@ -1,0 +1,321 @@
+"""Error translation: every path is produced by a real failing connection, with both drivers.
+
+Each test asserts the translated class, that the message explains and says what to do, that
+the driver's exception is chained, and that the server's password appears nowhere: not in
+the message, not in ``repr``, not in the formatted traceback of the translated error.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import traceback
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import psycopg2
+import pytest
+
+from aurora_ssl.diagnose import Target, scrub, target_of, translate_error
+from aurora_ssl.errors import (
+    AuroraSSLError,
+    BundleError,
+    CertificateExpiredError,
+    HostnameMismatchError,
+    InsecureConfigurationError,
+    ServerTLSUnavailableError,
+    UntrustedCertificateError,
+)
+from aurora_ssl.policy import Settings, connection_params
+from aurora_ssl.testing import OTHER_HOST, AuroraLikeServer, TestPKI
+
+Connect = Callable[..., Any]
+DRIVERS: dict[str, Connect] = {"psycopg2": psycopg2.connect, "psycopg": psycopg.connect}
+
+
+@pytest.fixture(params=sorted(DRIVERS))
+def connect(request: pytest.FixtureRequest) -> Connect:
+    return DRIVERS[request.param]
+
+
+def _fail(connect: Connect, params: Mapping[str, Any]) -> Exception:
+    try:
+        connection = connect(**params, connect_timeout=5)
+    except Exception as exc:  # noqa: BLE001 - the failure is the point
+        return exc
+    connection.close()
+    raise AssertionError("the connection unexpectedly succeeded")
+
+
+def _verified(server: AuroraLikeServer, pki: TestPKI) -> dict[str, Any]:
+    """The parameters aurora-ssl's policy produces for the server (trimmed test roots)."""
+    return connection_params(server.params(), Settings(bundle=str(pki.bundle_path)))
+
+
+def _translated(exc: BaseException, password: str, **kwargs: Any) -> AuroraSSLError:
+    error = translate_error(exc, **kwargs)
+    assert error is not None, f"not translated: {exc}"
+    assert error.__cause__ is exc
+    shown = "".join(traceback.format_exception(error))
+    for text in (str(error), repr(error), shown):
+        assert password not in text
+    assert "libpq:" in str(error)  # the original message is kept, for searching
+    return error
+
+
+def test_untrusted_interception(
+    connect: Connect, interception_server: AuroraLikeServer, pki: TestPKI
+) -> None:
+    server = interception_server
+    exc = _fail(connect, _verified(server, pki))
+    assert "certificate verify failed" in str(exc)
+    error = _translated(exc, server.password)
+    assert isinstance(error, UntrustedCertificateError)
+    message = str(error)
+    # psycopg 3 tells us the host and trust file (exc.pgconn): the look-alike is named as such.
+    # psycopg2 tells only the address: the hint still lists interception first.
+    assert "interception" in message
+    if connect is psycopg.connect:
+        assert "exactly that name is trusted, but its key did not sign" in message
+
+
+def test_untrusted_interception_with_params(
+    interception_server: AuroraLikeServer, pki: TestPKI
+) -> None:
+    """psycopg2 + the caller's parameters (as the CLI passes them): the full explanation."""
+    params = _verified(interception_server, pki)
+    exc = _fail(psycopg2.connect, params)
+    error = _translated(exc, interception_server.password, params=params)
+    assert isinstance(error, UntrustedCertificateError)
+    assert "exactly that name is trusted, but its key did not sign" in str(error)
+
+
+def test_untrusted_wrong_root_file(
+    connect: Connect, tls_server: AuroraLikeServer, pki: TestPKI
+) -> None:
+    params = dict(
+        tls_server.params(), sslmode="verify-full", sslrootcert=str(pki.foreign_root_path)
+    )
+    exc = _fail(connect, params)
+    error = _translated(exc, tls_server.password, params=params)
+    assert isinstance(error, UntrustedCertificateError)
+    assert "not signed by a CA in the trust set" in str(error)
+
+
+def test_untrusted_without_inspection(
+    connect: Connect, interception_server: AuroraLikeServer, pki: TestPKI
+) -> None:
+    exc = _fail(connect, _verified(interception_server, pki))
+    error = _translated(exc, interception_server.password, inspect=False)
+    assert isinstance(error, UntrustedCertificateError)
+    message = str(error)
+    for cause in ("interception", "aurora-ssl bundle update", "RDS Proxy", "aurora-ssl inspect"):
+        assert cause in message
+
+
+def test_expired_says_when(
+    connect: Connect, expired_server: AuroraLikeServer, pki: TestPKI
+) -> None:
+    server = expired_server
+    exc = _fail(connect, _verified(server, pki))
+    assert "certificate verify failed" in str(exc)  # libpq does not say "expired"
+    error = _translated(exc, server.password)
+    assert isinstance(error, CertificateExpiredError)
+    message = str(error)
+    assert re.search(r"expired (9|10|11) day", message)  # the test server's: ten days ago
+    assert "rds-ca-rsa2048-g1" in message  # the fix: rotate to a current CA
+
+
+def test_hostname_mismatch_lists_the_names(
+    connect: Connect, wrong_host_server: AuroraLikeServer, pki: TestPKI
+) -> None:
+    server = wrong_host_server
+    exc = _fail(connect, _verified(server, pki))
+    assert "does not match host name" in str(exc)
+    error = _translated(exc, server.password)
+    assert isinstance(error, HostnameMismatchError)
+    assert OTHER_HOST in str(error)
+    assert f"not for {server.host}" in str(error)
+
+
+def test_hostname_mismatch_names_all_names(
+    connect: Connect, tls_server: AuroraLikeServer, pki: TestPKI
+) -> None:
+    """libpq names one SAN "(and 2 other names)"; inspection lists all three."""
+    params = dict(_verified(tls_server, pki), host="localhost")
+    exc = _fail(connect, params)
+    assert "(and 2 other names)" in str(exc)
+    error = _translated(exc, tls_server.password)
+    assert isinstance(error, HostnameMismatchError)
+    assert "demo.cluster-ro-abc123xyz" in str(error)
+    assert "demo-instance-1.abc123xyz" in str(error)
+
+
+def test_hostname_mismatch_through_a_cname(tls_server: AuroraLikeServer, pki: TestPKI) -> None:
+    params = dict(_verified(tls_server, pki), host="db.internal.example.com")
+    exc = _fail(psycopg.connect, params)
+    error = _translated(exc, tls_server.password)
+    assert isinstance(error, HostnameMismatchError)
+    assert "CNAME" in str(error)
+    assert f"tls_server_name={tls_server.host}" in str(error)
+
+
+def test_server_without_tls(
+    connect: Connect, no_tls_server: AuroraLikeServer, pki: TestPKI
+) -> None:
+    exc = _fail(connect, _verified(no_tls_server, pki))
+    assert "server does not support SSL, but SSL was required" in str(exc)
+    error = _translated(exc, no_tls_server.password)
+    assert isinstance(error, ServerTLSUnavailableError)
+    assert "does not offer TLS" in str(error)
+
+
+def test_server_requires_tls_but_client_disabled_it(
+    connect: Connect, tls_server: AuroraLikeServer
+) -> None:
+    params = dict(tls_server.params(), sslmode="disable", gssencmode="disable")
+    exc = _fail(connect, params)
+    assert "no encryption" in str(exc)
+    error = _translated(exc, tls_server.password)
+    assert isinstance(error, InsecureConfigurationError)
+    assert "insecure_local_dev" in str(error)
+
+
+def test_root_file_missing(connect: Connect, tls_server: AuroraLikeServer, tmp_path: Path) -> None:
+    missing = tmp_path / "gone.pem"
+    exc = _fail(connect, dict(tls_server.params(), sslmode="verify-full", sslrootcert=str(missing)))
+    assert "does not exist" in str(exc)
+    error = _translated(exc, tls_server.password)
+    assert isinstance(error, BundleError)
+    assert str(missing) in str(error)
+    assert "do not follow libpq's suggestion to weaken sslmode" in str(error)
+
+
+@pytest.mark.parametrize("kind", ["not-pem", "directory"])
+def test_root_file_not_pem(
+    connect: Connect, tls_server: AuroraLikeServer, tmp_path: Path, kind: str
+) -> None:
+    root = tmp_path / "root.pem"
+    if kind == "directory":
+        root.mkdir()
+    else:
+        root.write_text("this is not a certificate\n")
+    exc = _fail(connect, dict(tls_server.params(), sslmode="verify-full", sslrootcert=str(root)))
+    assert "could not read root certificate file" in str(exc)
+    error = _translated(exc, tls_server.password)
+    assert isinstance(error, BundleError)
+    assert "holds no PEM certificate" in str(error)
+
+
+@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root reads anything")
+def test_root_file_unreadable(
+    connect: Connect, tls_server: AuroraLikeServer, pki: TestPKI, tmp_path: Path
+) -> None:
+    root = tmp_path / "root.pem"
+    root.write_bytes(pki.root_path.read_bytes())
+    root.chmod(0)
+    exc = _fail(connect, dict(tls_server.params(), sslmode="verify-full", sslrootcert=str(root)))
+    error = _translated(exc, tls_server.password)
+    assert isinstance(error, BundleError)
+    assert "cannot be read" in str(error)
+
+
+def test_not_a_tls_problem_is_left_alone(
+    connect: Connect, tls_server: AuroraLikeServer, pki: TestPKI
+) -> None:
+    params = dict(_verified(tls_server, pki), password="wrong-password-for-test")
+    exc = _fail(connect, params)
+    assert "password authentication failed" in str(exc)
+    assert translate_error(exc) is None
+
+
+def test_django_wrapped_error(interception_server: AuroraLikeServer, pki: TestPKI) -> None:
+    """Django raises its own OperationalError from the driver's; the cause is followed."""
+    from django.db.utils import OperationalError
+
+    driver_error = _fail(psycopg.connect, _verified(interception_server, pki))
+    try:
+        raise OperationalError(*driver_error.args) from driver_error
+    except OperationalError as wrapped:
+        error = _translated(wrapped, interception_server.password)
+    assert isinstance(error, UntrustedCertificateError)
+
+
+def test_sqlalchemy_engine_raises_the_translation(
+    expired_server: AuroraLikeServer, pki: TestPKI
+) -> None:
+    import sqlalchemy
+
+    import aurora_ssl
+
+    engine = aurora_ssl.create_engine(
+        expired_server.url("postgresql+psycopg2"), aurora_ssl_bundle=str(pki.bundle_path)
+    )
+    try:
+        with pytest.raises(CertificateExpiredError) as caught:
+            engine.connect()
+    finally:
+        engine.dispose()
+    assert isinstance(caught.value.__cause__, psycopg2.OperationalError)
+    shown = "".join(traceback.format_exception(caught.value))
+    assert expired_server.password not in shown
+    assert not isinstance(caught.value, sqlalchemy.exc.DBAPIError)
+
+
+def test_our_own_errors_are_not_translated_again() -> None:
+    assert translate_error(UntrustedCertificateError("x")) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "cls"),
+    [
+        (
+            'connection to server at "h" (10.0.0.1), port 5432 failed: SSL error: certificate has expired',
+            CertificateExpiredError,
+        ),
+        (
+            'connection to server at "h" (10.0.0.1), port 5432 failed: SSL error: invalid padding',
+            UntrustedCertificateError,
+        ),
+        ("SSL error: unsupported protocol", AuroraSSLError),
+        (
+            'FATAL:  no pg_hba.conf entry for host "1.2.3.4", user "u", database "d", SSL off',
+            InsecureConfigurationError,
+        ),
+        ('FATAL:  database "nope" does not exist', type(None)),
+    ],
+)
+def test_recognised_texts(text: str, cls: type) -> None:
+    """Texts of other libpq/OpenSSL versions, not reproducible with this server."""
+    error = translate_error(psycopg2.OperationalError(text), inspect=False)
+    assert isinstance(error, cls)
+
+
+def test_target_from_message_and_params() -> None:
+    exc = psycopg2.OperationalError(
+        'connection to server at "db.example.com" (10.1.2.3), port 6543 failed: x'
+    )
+    assert target_of(exc) == Target("db.example.com", "10.1.2.3", 6543, None)
+    only_addr = psycopg2.OperationalError('connection to server at "10.1.2.3", port 5432 failed: x')
+    assert target_of(only_addr) == Target(None, "10.1.2.3", 5432, None)
+    given = target_of(
+        only_addr, {"host": "h", "hostaddr": "10.1.2.3", "port": "5432", "sslrootcert": "/r.pem"}
+    )
+    assert given == Target("h", "10.1.2.3", 5432, "/r.pem")
+
+
+@pytest.mark.parametrize(
+    ("text", "secret"),
+    [
+        ("host=h password=hunter2 dbname=d", "hunter2"),
+        ("host=h password='hun ter2' dbname=d", "hun ter2"),
+        ("postgresql://app:hunter2@h/db", "hunter2"),
+        ("postgresql+psycopg2://app:hunter2@h:5432/db", "hunter2"),
+        ("sslpassword = hunter2", "hunter2"),
+    ],
+)
+def test_scrub(text: str, secret: str) -> None:
+    assert secret not in scrub(text)
+    assert "********" in scrub(text)
