@@ -133,9 +133,7 @@ def test_migrate_crud_transactions_in_a_test_database_over_tls(
         from example_project.notes.models import Note
 
         connection = connections["default"]
-        old_name = connection.creation.create_test_db(
-            verbosity=0, autoclobber=True, serialize=False
-        )
+        old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True)
         try:
             assert connection.settings_dict["NAME"] == "test_aurora_ssl_django_workload"
             assert server_view()[0] is True
