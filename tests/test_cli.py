@@ -1,0 +1,396 @@
+"""The ``aurora-ssl`` command line, in-process through ``main([...])`` and once as processes.
+
+The process tests prove the point of ``aurora-ssl env`` and ``bundle path``: ``psql`` itself
+connects to the test server with verify-full using their output, and is refused by the
+interception server with the same settings.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import urllib.parse
+from pathlib import Path
+
+import pytest
+
+from aurora_ssl.cli import main, render_env
+from aurora_ssl.report import REPORT_KEYS
+from aurora_ssl.testing import AuroraLikeServer, TestPKI
+
+Capture = pytest.CaptureFixture[str]
+
+
+def _url(server: AuroraLikeServer, scheme: str = "postgresql", **query: str) -> str:
+    quoted = urllib.parse.quote(server.password, safe="")
+    extra = "".join(f"&{k}={v}" for k, v in query.items())
+    return (
+        f"{scheme}://{server.user}:{quoted}@{server.host}:{server.port}/{server.database}"
+        f"?hostaddr={server.hostaddr}{extra}"
+    )
+
+
+def _run(capsys: Capture, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+# ------------------------------------------------------------------ check
+
+
+def test_check_verified_text(tls_server: AuroraLikeServer, pki: TestPKI, capsys: Capture) -> None:
+    code, out, err = _run(capsys, "check", _url(tls_server), "--bundle", str(pki.bundle_path))
+    assert code == 0
+    assert out.startswith(f"{tls_server.user}@{tls_server.host}:{tls_server.port}/app: VERIFIED")
+    assert "region:test-region-1" in out
+    assert "ssl_is_used() = true" in out
+    assert "visible to other users" in err  # a password on the command line is discouraged
+    assert tls_server.password not in out + err
+
+
+def test_check_verified_json(tls_server: AuroraLikeServer, pki: TestPKI, capsys: Capture) -> None:
+    url = _url(tls_server, "postgresql+psycopg2")
+    code, out, _ = _run(capsys, "check", url, "--bundle", str(pki.bundle_path), "--format", "json")
+    assert code == 0
+    document = json.loads(out)
+    assert document["format"] == 1
+    assert document["ok"] is True
+    (report,) = document["connections"]
+    assert tuple(report) == REPORT_KEYS
+    assert report["verdict"] == "verified"
+    assert report["client"]["driver"] == "psycopg2"  # from the URL scheme
+    assert report["server"]["ssl"] is True
+
+
+@pytest.mark.parametrize(
+    ("fixture", "code"),
+    [
+        ("expired_server", "CertificateExpiredError"),
+        ("interception_server", "UntrustedCertificateError"),
+        ("wrong_host_server", "HostnameMismatchError"),
+        ("no_tls_server", "ServerTLSUnavailableError"),
+    ],
+)
+@pytest.mark.parametrize("driver", ["psycopg", "psycopg2"])
+def test_check_refused(
+    request: pytest.FixtureRequest,
+    pki: TestPKI,
+    capsys: Capture,
+    fixture: str,
+    code: str,
+    driver: str,
+) -> None:
+    server: AuroraLikeServer = request.getfixturevalue(fixture)
+    exit_code, out, err = _run(
+        capsys,
+        "check",
+        _url(server),
+        "--bundle",
+        str(pki.bundle_path),
+        "--driver",
+        driver,
+        "--format",
+        "json",
+    )
+    assert exit_code == 1
+    (report,) = json.loads(out)["connections"]
+    assert report["verdict"] == "refused"
+    assert [e["code"] for e in report["errors"]] == [code]
+    assert report["errors"][0]["cause"]  # libpq's own words are kept
+    assert server.password not in out + err
+
+
+def test_check_refuses_weak_sslmode(
+    tls_server: AuroraLikeServer, pki: TestPKI, capsys: Capture
+) -> None:
+    url = _url(tls_server, sslmode="require")
+    code, out, _ = _run(capsys, "check", url, "--bundle", str(pki.bundle_path))
+    assert code == 1
+    assert "REFUSED" in out
+    assert "sslmode=require" in out
+
+
+def test_check_dsn_from_stdin(
+    tls_server: AuroraLikeServer, pki: TestPKI, capsys: Capture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dsn = " ".join(f"{k}={v}" for k, v in tls_server.params().items())
+    monkeypatch.setattr(sys, "stdin", io.StringIO(dsn + "\n"))
+    code, out, err = _run(capsys, "check", "-", "--bundle", str(pki.bundle_path))
+    assert code == 0
+    assert "VERIFIED" in out
+    assert err == ""
+    assert tls_server.password not in out
+
+
+def test_check_from_libpq_environment(
+    tls_server: AuroraLikeServer, pki: TestPKI, capsys: Capture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for key, value in tls_server.params().items():
+        monkeypatch.setenv({"dbname": "PGDATABASE"}.get(key, f"PG{key.upper()}"), value)
+    code, out, _ = _run(capsys, "check", "--bundle", str(pki.bundle_path), "--format", "json")
+    assert code == 0
+    assert json.loads(out)["connections"][0]["host"] == tls_server.host
+
+
+def test_check_warnings_can_fail(
+    no_sslinfo_server: AuroraLikeServer, pki: TestPKI, capsys: Capture
+) -> None:
+    args = ["check", _url(no_sslinfo_server), "--bundle", str(pki.bundle_path)]
+    assert _run(capsys, *args)[0] == 0
+    code, out, _ = _run(capsys, *args, "--fail-on-warning")
+    assert code == 1
+    assert "sslinfo" in out
+
+
+# ------------------------------------------------------------------ inspect
+
+
+def test_inspect_text(tls_server: AuroraLikeServer, pki: TestPKI, capsys: Capture) -> None:
+    target = f"{tls_server.host}:{tls_server.port}"
+    code, out, err = _run(
+        capsys, "inspect", target, "--hostaddr", "127.0.0.1", "--bundle", str(pki.bundle_path)
+    )
+    assert code == 0
+    assert ": VERIFIED" in out
+    assert "rds-ca-rsa2048-g1" in out
+    assert "inspecting" in err
+
+
+def test_inspect_json_wrong_host(
+    wrong_host_server: AuroraLikeServer, pki: TestPKI, capsys: Capture
+) -> None:
+    server = wrong_host_server
+    code, out, _ = _run(
+        capsys,
+        "inspect",
+        server.host,
+        "--port",
+        str(server.port),
+        "--hostaddr",
+        "127.0.0.1",
+        "--bundle",
+        str(pki.bundle_path),
+        "--format",
+        "json",
+    )
+    assert code == 1
+    data = json.loads(out)
+    assert data["verdict"] == "hostname-mismatch"
+    assert data["trusted"] is True
+    assert data["hostname_matches"] is False
+    assert data["names"] == ["other.cluster-zzz999xyz.test-region-1.rds.amazonaws.com"]
+    assert data["errors"][0]["code"] == "HostnameMismatchError"
+
+
+def test_inspect_no_tls(no_tls_server: AuroraLikeServer, capsys: Capture) -> None:
+    target = f"{no_tls_server.host}:{no_tls_server.port}"
+    code, out, err = _run(capsys, "inspect", target, "--hostaddr", "127.0.0.1", "--format", "json")
+    assert code == 1
+    assert "does not offer TLS" in err
+    assert json.loads(out)["error"]["code"] == "ServerTLSUnavailableError"
+
+
+def test_inspect_usage_error(capsys: Capture) -> None:
+    code, out, err = _run(capsys, "inspect", "db.example.com:notaport")
+    assert code == 2
+    assert out == ""
+    assert "not a number" in err
+
+
+# ------------------------------------------------------------------ bundle path / info, env
+
+
+def test_bundle_path_for_host(tls_server: AuroraLikeServer, pki: TestPKI, capsys: Capture) -> None:
+    code, out, _ = _run(capsys, "bundle", "path", tls_server.host, "--bundle", str(pki.bundle_path))
+    assert code == 0
+    path = Path(out.strip())
+    assert path.read_bytes().strip() == pki.root_path.read_bytes().strip()
+
+
+def test_bundle_path_json_and_warning(capsys: Capture) -> None:
+    code, out, err = _run(capsys, "bundle", "path", "db.internal.example.com", "--format", "json")
+    assert code == 0
+    data = json.loads(out)
+    assert data["scope"] == "full-bundle"
+    assert len(data["cas"]) == 102
+    assert "CNAME" in err
+
+
+def test_bundle_path_without_host(capsys: Capture) -> None:
+    code, out, _ = _run(capsys, "bundle", "path")
+    assert code == 0
+    assert out.strip().endswith("rds-global-bundle.pem")
+
+
+def test_bundle_info(pki: TestPKI, capsys: Capture) -> None:
+    code, out, _ = _run(
+        capsys, "bundle", "info", "--bundle", str(pki.bundle_path), "--format", "json"
+    )
+    assert code == 0
+    data = json.loads(out)
+    assert data["origin"] == "argument"
+    assert data["count"] == 103
+    assert "test-region-1" in data["regions"]
+    assert set(data["certificates"][0]) == {"subject", "region", "not_after", "sha256"}
+    code, out, _ = _run(capsys, "bundle", "info")
+    assert code == 0
+    assert "origin:    shipped" in out
+    assert "102 certificate(s)" in out
+
+
+def test_bundle_missing_file(capsys: Capture, tmp_path: Path) -> None:
+    code, out, err = _run(capsys, "bundle", "info", "--bundle", str(tmp_path / "none.pem"))
+    assert code == 1
+    assert out == ""
+    assert "does not exist" in err
+
+
+@pytest.mark.parametrize(
+    ("shell", "expected"),
+    [
+        ("sh", "export PGSSLMODE=verify-full PGSSLROOTCERT='/my dir/it'\"'\"'s.pem'"),
+        ("fish", "set -gx PGSSLROOTCERT '/my dir/it\\'s.pem';"),
+        ("powershell", "$env:PGSSLROOTCERT = '/my dir/it''s.pem'"),
+    ],
+)
+def test_render_env_quotes(shell: str, expected: str) -> None:
+    rendered = render_env({"PGSSLMODE": "verify-full", "PGSSLROOTCERT": "/my dir/it's.pem"}, shell)
+    assert expected in rendered
+
+
+def test_env_command(tls_server: AuroraLikeServer, pki: TestPKI, capsys: Capture) -> None:
+    code, out, _ = _run(capsys, "env", tls_server.host, "--bundle", str(pki.bundle_path))
+    assert code == 0
+    assert out.startswith("export PGSSLMODE=verify-full PGSSLROOTCERT=")
+    assert "PGGSSENCMODE=disable" in out
+    code, out, _ = _run(capsys, "env", tls_server.host, "--shell", "powershell")
+    assert "$env:PGSSLMODE = 'verify-full'" in out
+
+
+def test_version_help_and_usage(capsys: Capture) -> None:
+    assert _run(capsys, "--version")[1].startswith("aurora-ssl ")
+    assert main(["--help"]) == 0
+    assert main([]) == 2
+    assert main(["bundle"]) == 2
+    assert main(["frobnicate"]) == 2
+    capsys.readouterr()
+
+
+# ------------------------------------------------------------------ as processes, with psql
+
+
+def _psql_env(server: AuroraLikeServer) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+    env.update(
+        PGHOST=server.host,
+        PGHOSTADDR=server.hostaddr,
+        PGPORT=str(server.port),
+        PGUSER=server.user,
+        PGPASSWORD=server.password,
+        PGDATABASE=server.database,
+        PGCONNECT_TIMEOUT="5",
+    )
+    return env
+
+
+PSQL = shutil.which("psql")
+ASK_SSL = "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"
+
+
+@pytest.mark.skipif(PSQL is None, reason="psql is not installed")
+def test_psql_with_env_output(
+    tls_server: AuroraLikeServer, interception_server: AuroraLikeServer, pki: TestPKI
+) -> None:
+    """eval "$(python -m aurora_ssl env HOST)"; psql  -> verified TLS; interception refused."""
+    script = (
+        f'eval "$("{sys.executable}" -m aurora_ssl env "$PGHOST" --bundle "{pki.bundle_path}")" '
+        f'&& test "$PGSSLMODE" = verify-full && psql -XtAc "{ASK_SSL}"'
+    )
+    good = subprocess.run(
+        ["bash", "-c", script],
+        env=_psql_env(tls_server),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert good.returncode == 0, good.stderr
+    assert good.stdout.strip() == "t"
+    bad = subprocess.run(
+        ["bash", "-c", script],
+        env=_psql_env(interception_server),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert bad.returncode != 0
+    assert "certificate verify failed" in bad.stderr
+
+
+@pytest.mark.skipif(PSQL is None, reason="psql is not installed")
+def test_psql_with_bundle_path(tls_server: AuroraLikeServer, pki: TestPKI) -> None:
+    path = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "aurora_ssl",
+            "bundle",
+            "path",
+            tls_server.host,
+            "--bundle",
+            str(pki.bundle_path),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout.strip()
+    assert PSQL is not None
+    result = subprocess.run(
+        [PSQL, "-XtAc", ASK_SSL, f"sslmode=verify-full sslrootcert={path}"],
+        env=_psql_env(tls_server),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "t"
+
+
+def test_python_dash_m_check_exit_codes(
+    tls_server: AuroraLikeServer, expired_server: AuroraLikeServer, pki: TestPKI
+) -> None:
+    env = dict(os.environ, PGPASSWORD=tls_server.password)
+    dsn = f"host={tls_server.host} hostaddr=127.0.0.1 port={tls_server.port} user={tls_server.user} dbname=app"
+    ok = subprocess.run(
+        [sys.executable, "-m", "aurora_ssl", "check", dsn, "--bundle", str(pki.bundle_path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert ok.returncode == 0, ok.stderr
+    assert "VERIFIED" in ok.stdout
+    env["PGPASSWORD"] = expired_server.password
+    refused = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "aurora_ssl",
+            "check",
+            dsn.replace(str(tls_server.port), str(expired_server.port)),
+            "--bundle",
+            str(pki.bundle_path),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert refused.returncode == 1
+    assert "CertificateExpired" in refused.stdout or "outside its validity period" in refused.stdout
+    assert expired_server.password not in refused.stdout + refused.stderr
