@@ -60,6 +60,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         except KeyboardInterrupt:
             print("aurora-ssl: interrupted", file=sys.stderr)
             return 130
+        except BrokenPipeError:  # `aurora-ssl bundle info | head`: the reader left; fine
+            _silence_stdout()
+            return EXIT_FAILED
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush does not fail again."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
 
 
 def _fail(args: argparse.Namespace, exc: AuroraSSLError) -> int:
