@@ -98,9 +98,17 @@ def database_options(settings_dict: Mapping[str, Any], alias: str = "?") -> Data
     """Parse ``settings_dict["AURORA_SSL"]`` (absent means all defaults).
 
     Raises:
-        OptionsError: not a dict, an unknown key, or a value of the wrong type; the message
-            names the alias, the key and what to supply.
+        OptionsError: not a dict, an unknown key, a value of the wrong type, or the key put
+            inside OPTIONS; the message names the alias, the key and what to supply.
     """
+    options = settings_dict.get("OPTIONS")
+    options = options if isinstance(options, Mapping) else {}
+    nested = [key for key in options if str(key).upper() == SETTINGS_KEY]
+    if nested:
+        raise OptionsError(
+            f"DATABASES[{alias!r}]['OPTIONS'] contains {nested[0]!r}; it belongs next to OPTIONS "
+            f"(DATABASES[{alias!r}][{SETTINGS_KEY!r}]), where libpq never sees it."
+        )
     raw = settings_dict.get(SETTINGS_KEY)
     if raw is None:
         return DatabaseOptions()

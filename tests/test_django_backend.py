@@ -120,6 +120,17 @@ def test_weaker_sslmode_in_options_is_refused_at_connect(
         assert connections["default"].connection is None
 
 
+def test_aurora_ssl_inside_options_is_refused_before_libpq(tls_server: AuroraLikeServer) -> None:
+    from django.core.exceptions import ImproperlyConfigured
+    from django.db import connections
+
+    entry = database_entry(tls_server, options={"AURORA_SSL": {"BUNDLE": "x"}})
+    with use_databases({"default": entry}):
+        with pytest.raises(ImproperlyConfigured, match="belongs next to OPTIONS"):
+            connections["default"].ensure_connection()
+        assert connections["default"].connection is None
+
+
 # --- a real workload ----------------------------------------------------------------------
 
 

@@ -67,6 +67,9 @@ def test_a_correct_configuration_passes(pki: TestPKI) -> None:
         pytest.param({"AURORA_SSL": ["BUNDLE"]}, ["aurora_ssl.E002"], id="options-not-a-dict"),
         pytest.param({"AURORA_SSL": {"BUNDEL": "x"}}, ["aurora_ssl.E002"], id="unknown-key"),
         pytest.param(
+            {"OPTIONS": {"AURORA_SSL": {"BUNDLE": "x"}}}, ["aurora_ssl.E002"], id="inside-options"
+        ),
+        pytest.param(
             {"AURORA_SSL": {"INSECURE_LOCAL_DEV": "yes"}}, ["aurora_ssl.E002"], id="wrong-type"
         ),
         *(
