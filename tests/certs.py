@@ -21,7 +21,9 @@ def make_cert_pem(
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     now = datetime.datetime.now(datetime.timezone.utc)
-    start = now - datetime.timedelta(days=days + 10) if expired else now - datetime.timedelta(days=1)
+    start = (
+        now - datetime.timedelta(days=days + 10) if expired else now - datetime.timedelta(days=1)
+    )
     end = now - datetime.timedelta(days=10) if expired else now + datetime.timedelta(days=days)
     cert = (
         x509.CertificateBuilder()

@@ -51,7 +51,13 @@ def test_other_weakenings_are_refused(params: dict[str, str], fragment: str) -> 
 
 def test_parameters_are_added_and_user_keys_kept() -> None:
     result = connection_params(
-        {"host": CLUSTER, "user": "app", "dbname": "db", "application_name": "x", "sslmode": "verify-full"}
+        {
+            "host": CLUSTER,
+            "user": "app",
+            "dbname": "db",
+            "application_name": "x",
+            "sslmode": "verify-full",
+        }
     )
     assert result["sslmode"] == "verify-full"
     assert result["gssencmode"] == "disable"
@@ -126,7 +132,10 @@ def test_insecure_opt_out_passes_params_through() -> None:
     ("dsn", "expected"),
     [
         ("host=a port=5432 dbname=x", {"host": "a", "port": "5432", "dbname": "x"}),
-        ("host = a   user='b c' password='it\\'s'", {"host": "a", "user": "b c", "password": "it's"}),
+        (
+            "host = a   user='b c' password='it\\'s'",
+            {"host": "a", "user": "b c", "password": "it's"},
+        ),
         ("password=a\\ b", {"password": "a b"}),
         (
             "postgresql://u%40x:p%3Ass@h1:5432,h2:5433/d%20b?sslmode=verify-full&application_name=a",

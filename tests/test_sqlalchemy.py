@@ -183,7 +183,11 @@ def test_pgsslmode_disable_in_environment_changes_nothing(
     ],
 )
 def test_weaker_settings_are_refused_at_engine_creation(
-    tls_server: AuroraLikeServer, bundle_env: Path, url_suffix: str, kwargs: dict[str, Any], where: str
+    tls_server: AuroraLikeServer,
+    bundle_env: Path,
+    url_suffix: str,
+    kwargs: dict[str, Any],
+    where: str,
 ) -> None:
     with pytest.raises(InsecureConfigurationError) as info:
         aurora_ssl.create_engine(tls_server.url() + url_suffix, **kwargs)
@@ -206,7 +210,9 @@ def test_unsupported_driver_is_refused(bundle_env: Path) -> None:
 
 
 @pytest.fixture
-def sabotaged_engine(no_tls_server: AuroraLikeServer, bundle_env: Path) -> Iterator[sqlalchemy.Engine]:
+def sabotaged_engine(
+    no_tls_server: AuroraLikeServer, bundle_env: Path
+) -> Iterator[sqlalchemy.Engine]:
     """An engine whose parameters are weakened *after* our injection, by a later listener."""
     engine = aurora_ssl.create_engine(no_tls_server.url(), poolclass=NullPool)
 

@@ -146,7 +146,9 @@ def test_truncated_bundle_is_refused(tmp_path: Path) -> None:
         trust.load_bundle(path)
 
 
-@pytest.mark.parametrize("suffix", ["cn-north-1.rds.amazonaws.com.cn", "us-gov-west-1.rds.amazonaws.com"])
+@pytest.mark.parametrize(
+    "suffix", ["cn-north-1.rds.amazonaws.com.cn", "us-gov-west-1.rds.amazonaws.com"]
+)
 def test_partitions_outside_the_global_bundle_need_a_bundle(suffix: str) -> None:
     with pytest.raises(UnsupportedPartitionError, match="https://") as info:
         select_trust(f"db.cluster-abc123.{suffix}")
@@ -166,7 +168,8 @@ def test_explicit_bundle_is_trimmed_too(tmp_path: Path) -> None:
 def test_bundle_env_variable_is_a_source(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     bundle = tmp_path / "env.pem"
     bundle.write_bytes(
-        shipped_bundle_path().read_bytes() + make_cert_pem("Amazon RDS xx-test-1 Root CA RSA2048 G1")
+        shipped_bundle_path().read_bytes()
+        + make_cert_pem("Amazon RDS xx-test-1 Root CA RSA2048 G1")
     )
     monkeypatch.setenv(trust.BUNDLE_ENV, str(bundle))
     selection = select_trust("db.cluster-abc123.xx-test-1.rds.amazonaws.com")
@@ -232,7 +235,9 @@ def test_unwritable_cache_location_falls_back_to_private_temp_dir(
     assert Path(select_trust(CLUSTER).path).parent == directory
 
 
-def test_cache_dir_writable_by_others_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cache_dir_writable_by_others_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     shared = tmp_path / "shared"
     shared.mkdir()
     shared.chmod(0o777)
@@ -292,7 +297,9 @@ def test_many_processes_and_threads_selecting_at_once_agree(tmp_path: Path) -> N
     cache.mkdir(mode=0o700)
     context = multiprocessing.get_context("spawn")
     queue: multiprocessing.Queue[str] = context.Queue()
-    processes = [context.Process(target=_select_in_process, args=(str(cache), queue)) for _ in range(4)]
+    processes = [
+        context.Process(target=_select_in_process, args=(str(cache), queue)) for _ in range(4)
+    ]
     for p in processes:
         p.start()
     results: list[str] = []
@@ -301,7 +308,9 @@ def test_many_processes_and_threads_selecting_at_once_agree(tmp_path: Path) -> N
     def in_thread() -> None:
         try:
             for _ in range(20):
-                path = Path(trust._materialise(b"".join(c.pem for c in _east()), "region-us-east-1"))
+                path = Path(
+                    trust._materialise(b"".join(c.pem for c in _east()), "region-us-east-1")
+                )
                 results.append(hashlib.sha256(path.read_bytes()).hexdigest())
         except BaseException as exc:  # noqa: BLE001 - collected and asserted below
             errors.append(exc)
