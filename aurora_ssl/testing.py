@@ -715,7 +715,7 @@ class AuroraLikeServer:
         scenario: which certificate/TLS configuration to run (see :class:`Scenario`).
         pki: the PKI to issue the server certificate from; share one between servers so one
             root file trusts them all. Default: a private PKI, removed on :meth:`stop`.
-        user: the application role (LOGIN, SCRAM password, owner of ``database``).
+        user: the application role (LOGIN, CREATEDB, SCRAM password, owner of ``database``).
         password: its password; random by default.
         database: the application database.
         settings: extra ``postgresql.conf`` settings (e.g. ``{"max_connections": "300"}``),
@@ -1101,7 +1101,8 @@ class AuroraLikeServer:
         sql = ["SET log_statement = 'none';", "SET password_encryption = 'scram-sha-256';"]
         if self.user != _TEMPLATE_ROLE:
             sql.append(f"ALTER ROLE {_sql_ident(_TEMPLATE_ROLE)} RENAME TO {role};")
-        sql.append(f"ALTER ROLE {role} LOGIN PASSWORD {_sql_literal(self.password)};")
+        # CREATEDB like the RDS master user, so Django's test runner can create test_<NAME>.
+        sql.append(f"ALTER ROLE {role} LOGIN CREATEDB PASSWORD {_sql_literal(self.password)};")
         if self.database != _TEMPLATE_DATABASE:
             sql.append(f"ALTER DATABASE {_sql_ident(_TEMPLATE_DATABASE)} RENAME TO {database};")
         self._psql("postgres", "\n".join(sql) + "\n")

@@ -157,19 +157,6 @@ def admin_execute(server: AuroraLikeServer, *statements: str, dbname: str | None
             conn.execute(statement.encode())
 
 
-def grant_createdb(server: AuroraLikeServer) -> None:
-    """Let the app role create databases, as the RDS master user can (Django's test runner
-    creates ``test_<NAME>``)."""
-    admin_execute(server, f'ALTER ROLE "{server.user}" CREATEDB')
-
-
-@pytest.fixture
-def createdb_server(tls_server: AuroraLikeServer) -> AuroraLikeServer:
-    """``tls_server`` whose app role may create (test) databases."""
-    grant_createdb(tls_server)
-    return tls_server
-
-
 def demo_env(server: AuroraLikeServer, **extra: str) -> dict[str, str]:
     """The environment of a subprocess running the example project against ``server``."""
     env = dict(os.environ)

@@ -135,11 +135,11 @@ def test_aurora_ssl_inside_options_is_refused_before_libpq(tls_server: AuroraLik
 
 
 def test_migrate_crud_transactions_in_a_test_database_over_tls(
-    createdb_server: AuroraLikeServer, tls_log: list[tuple[str, ClientTLS]]
+    tls_server: AuroraLikeServer, tls_log: list[tuple[str, ClientTLS]]
 ) -> None:
     from django.db import connections, transaction
 
-    entry = database_entry(createdb_server, TEST={"NAME": "test_aurora_ssl_django_workload"})
+    entry = database_entry(tls_server, TEST={"NAME": "test_aurora_ssl_django_workload"})
     with example_app_installed(), use_databases({"default": entry}):
         from example_project.notes.models import Note
 

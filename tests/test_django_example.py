@@ -17,7 +17,7 @@ import pytest
 pytest.importorskip("django")
 
 from aurora_ssl.testing import AuroraLikeServer
-from tests.fix_django import admin_execute, demo_env, grant_createdb, manage_command, run_script
+from tests.fix_django import admin_execute, demo_env, manage_command, run_script
 
 DRIVERS = [
     pytest.param(
@@ -36,7 +36,6 @@ SQLALCHEMY_DRIVER = {"psycopg2": "psycopg2", "psycopg3": "psycopg"}
 def example_db(tls_server: AuroraLikeServer) -> Iterator[str]:
     """A database of its own for the example project on the good server (with sslinfo)."""
     name = f"example_{secrets.token_hex(4)}"
-    grant_createdb(tls_server)  # `manage.py test` creates test_<name>
     admin_execute(tls_server, f'CREATE DATABASE {name} OWNER "{tls_server.user}"')
     admin_execute(tls_server, "CREATE EXTENSION sslinfo", dbname=name)
     yield name

@@ -110,7 +110,7 @@ def test_tls_server_name_resolves_connect_host() -> None:
 
 
 def test_tls_server_name_with_unresolvable_host() -> None:
-    with pytest.raises(InsecureConfigurationError, match="Cannot resolve no-such-host.invalid"):
+    with pytest.raises(InsecureConfigurationError, match=r"Cannot resolve no-such-host\.invalid"):
         connection_params({"host": "no-such-host.invalid"}, Settings(tls_server_name=CLUSTER))
 
 
