@@ -846,8 +846,6 @@ def _findings(
     leaf = infos[0]
     errors: list[Finding] = []
     warnings: list[Finding] = [Finding("trust", w) for w in trust.warnings]
-    issuer = leaf.issuer_common_name or leaf.issuer
-    top_issuer = infos[-1].issuer_common_name or infos[-1].issuer
     endpoint = parse_endpoint(host)
     if not check.trusted:
         errors.append(
@@ -901,8 +899,15 @@ def _findings(
         warnings.append(_legacy_2019_warning(host))
     if check.profile_note:
         warnings.append(Finding("profile", f"{host}: {check.profile_note}."))
-    if not chain_complete and not check.trusted and top_issuer != issuer:
-        warnings.append(Finding("chain-incomplete", "Only the leaf certificate could be read."))
+    if not chain_complete and not check.trusted:
+        warnings.append(
+            Finding(
+                "chain-incomplete",
+                "This Python could read only the leaf certificate, not the intermediate CAs "
+                "the server sent, so 'untrusted' may only mean a missing intermediate; run "
+                "`aurora-ssl inspect` with Python 3.10 or newer to be sure.",
+            )
+        )
     return errors, warnings
 
 

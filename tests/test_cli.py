@@ -394,3 +394,17 @@ def test_python_dash_m_check_exit_codes(
     assert refused.returncode == 1
     assert "CertificateExpired" in refused.stdout or "outside its validity period" in refused.stdout
     assert expired_server.password not in refused.stdout + refused.stderr
+
+
+def test_check_through_another_name_with_tls_server_name(
+    tls_server: AuroraLikeServer, pki: TestPKI, capsys: Capture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Connect to 'localhost' (think: a CNAME or tunnel), verify the RDS endpoint name."""
+    monkeypatch.setenv("PGPASSWORD", tls_server.password)
+    dsn = f"host=localhost port={tls_server.port} user={tls_server.user} dbname=app"
+    code, out, _ = _run(
+        capsys, "check", dsn, "--bundle", str(pki.bundle_path), "--tls-server-name", tls_server.host
+    )
+    assert code == 0, out
+    assert "VERIFIED" in out
+    assert "(cluster, region test-region-1)" in out
