@@ -26,7 +26,10 @@ from aurora_ssl.errors import (
 )
 
 if TYPE_CHECKING:
+    from aurora_ssl.bundle_update import update_bundle
+    from aurora_ssl.diagnose import translate_error
     from aurora_ssl.endpoint import Endpoint, EndpointKind, parse_endpoint
+    from aurora_ssl.inspection import inspect_server
     from aurora_ssl.policy import Settings, connection_params
     from aurora_ssl.sqlalchemy import create_async_engine, create_engine
     from aurora_ssl.status import ClientTLS, ServerTLS, client_tls, require_tls, server_tls
@@ -49,6 +52,9 @@ _LAZY = {
     "server_tls": "aurora_ssl.status",
     "ClientTLS": "aurora_ssl.status",
     "ServerTLS": "aurora_ssl.status",
+    "translate_error": "aurora_ssl.diagnose",
+    "inspect_server": "aurora_ssl.inspection",
+    "update_bundle": "aurora_ssl.bundle_update",
 }
 
 __all__ = [
@@ -74,10 +80,13 @@ __all__ = [
     "connection_params",
     "create_async_engine",
     "create_engine",
+    "inspect_server",
     "parse_endpoint",
     "require_tls",
     "select_trust",
     "server_tls",
+    "translate_error",
+    "update_bundle",
 ]
 
 

@@ -212,6 +212,15 @@ def translate_error(
     """
     if isinstance(exc, AuroraSSLError):
         return None
+    if params is None:  # read the target from psycopg 3's pgconn before it is blanked
+        found = target_of(exc)
+        params = {
+            "host": found.host,
+            "hostaddr": found.hostaddr,
+            "port": found.port,
+            "sslrootcert": found.sslrootcert,
+        }
+    redact_driver_secrets(exc)
     text = _driver_text(exc)
     if text is None:
         return None
@@ -219,6 +228,38 @@ def translate_error(
     if error is not None:
         error.__cause__ = exc
     return error
+
+
+def redact_driver_secrets(exc: BaseException) -> None:
+    """Blank the password that psycopg 3 keeps in a failed connection's ``exc.pgconn``.
+
+    psycopg 3 attaches the finished connection, whose repr includes the password in clear,
+    to its exceptions; error trackers that record exception attributes or locals would
+    store it. Everything we need from it (host, port, trust file) was read before this runs.
+    """
+    import dataclasses
+
+    for link in _chain(exc):
+        pgconn: Any = getattr(link, "_pgconn", None)
+        if (
+            pgconn is None
+            or isinstance(pgconn, type)
+            or not hasattr(pgconn, "__dataclass_fields__")
+        ):
+            continue
+        changes: dict[str, Any] = {}
+        names = {f.name for f in dataclasses.fields(pgconn)}
+        if "password" in names:
+            changes["password"] = None
+        if "info" in names and getattr(pgconn, "info", None):
+            changes["info"] = [
+                o._replace(val=None)  # ConninfoOption is a NamedTuple
+                if getattr(o, "keyword", None) in (b"password", b"sslpassword")
+                else o
+                for o in pgconn.info
+            ]
+        with contextlib.suppress(Exception):  # never let redaction hide the real error
+            link._pgconn = dataclasses.replace(pgconn, **changes)  # type: ignore[attr-defined]
 
 
 def _libpq_said(text: str) -> str:

@@ -448,8 +448,6 @@ def reports_to_dict(
     }
 
 
-def reports_to_json(
-    reports: Iterable[ConnectionReport], *, fail_on_warning: bool = False
-) -> str:
+def reports_to_json(reports: Iterable[ConnectionReport], *, fail_on_warning: bool = False) -> str:
     """:func:`reports_to_dict` as indented JSON text."""
     return json.dumps(reports_to_dict(reports, fail_on_warning=fail_on_warning), indent=2)

@@ -191,16 +191,27 @@ def attach(engine: Engine, settings: Settings) -> None:
         require_tls(dbapi_connection)
 
     event.listen(engine, "connect", on_connect, insert=True)
-    event.listen(engine, "handle_error", _translate_error)
+
+    def on_handle_error(context: Any) -> AuroraSSLError | None:
+        if context.connection is not None:  # only failures to connect are about TLS set-up
+            return None
+        from aurora_ssl.diagnose import translate_error
+
+        return translate_error(context.original_exception, params=_target_params(engine, policy))
+
+    event.listen(engine, "handle_error", on_handle_error)
 
 
-def _translate_error(context: Any) -> AuroraSSLError | None:
-    """Turn a driver's TLS failure into our error with the explanation and fix."""
-    if context.connection is not None:  # only failures to connect are about TLS set-up
-        return None
-    from aurora_ssl.diagnose import translate_error
-
-    return translate_error(context.original_exception)
+def _target_params(engine: Engine, policy: ConnectionPolicy) -> dict[str, Any]:
+    """Where the engine connects (no secrets): libpq's message may name only the address."""
+    url = engine.url
+    params: dict[str, Any] = {"host": url.host, "port": url.port}
+    hostaddr = url.query.get("hostaddr")
+    if hostaddr:
+        params["hostaddr"] = _single(hostaddr)
+    if policy.settings.tls_server_name:
+        params["host"] = policy.settings.tls_server_name
+    return params
 
 
 def _check_asyncpg(params: Mapping[str, Any], origin: str) -> None:

@@ -300,4 +300,3 @@ def messages_for_report(report: Any) -> list[CheckMessage]:
                 )
             )
     return messages
-

@@ -44,9 +44,7 @@ __all__ = [
 SETTINGS_KEY = "AURORA_SSL"
 
 #: The ENGINE values of our backends.
-ENGINES = frozenset(
-    {"django_aurora_ssl.backends.postgresql", "django_aurora_ssl.backends.postgis"}
-)
+ENGINES = frozenset({"django_aurora_ssl.backends.postgresql", "django_aurora_ssl.backends.postgis"})
 #: Django's own engines, and the drop-in replacement for each.
 PLAIN_ENGINES: Mapping[str, str] = {
     "django.db.backends.postgresql": "django_aurora_ssl.backends.postgresql",
@@ -124,9 +122,7 @@ def database_options(settings_dict: Mapping[str, Any], alias: str = "?") -> Data
     for key, types in _OPTION_TYPES.items():
         if key in raw and not isinstance(raw[key], types):
             wanted = " or ".join("None" if t is type(None) else t.__name__ for t in types)
-            raise OptionsError(
-                f"{where}[{key!r}] must be {wanted}, not {type(raw[key]).__name__}."
-            )
+            raise OptionsError(f"{where}[{key!r}] must be {wanted}, not {type(raw[key]).__name__}.")
     bundle = raw.get("BUNDLE")
     return DatabaseOptions(
         bundle=os.fspath(bundle) if bundle else None,

@@ -62,6 +62,8 @@ def _translated(exc: BaseException, password: str, **kwargs: Any) -> AuroraSSLEr
     for text in (str(error), repr(error), shown):
         assert password not in text
     assert "libpq:" in str(error)  # the original message is kept, for searching
+    # psycopg 3 keeps the finished connection, password included, on the exception we chain.
+    assert password not in repr(getattr(exc, "pgconn", None))
     return error
 
 
@@ -229,6 +231,8 @@ def test_not_a_tls_problem_is_left_alone(
     exc = _fail(connect, params)
     assert "password authentication failed" in str(exc)
     assert translate_error(exc) is None
+    # Left alone, but the password psycopg 3 attaches to it is blanked all the same.
+    assert "wrong-password-for-test" not in repr(getattr(exc, "pgconn", None))
 
 
 def test_django_wrapped_error(interception_server: AuroraLikeServer, pki: TestPKI) -> None:

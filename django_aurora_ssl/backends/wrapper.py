@@ -118,7 +118,7 @@ class AuroraSSLWrapperMixin(_WrapperBase):  # type: ignore[misc]
         except Exception as exc:
             if pool is not None and is_pool_timeout(exc):
                 self._aurora_ssl_explain_pool_timeout(conn_params, exc)
-            translated = _translate(exc)
+            translated = _translate(exc, conn_params)
             if translated is None:
                 raise
             raise translated from exc
@@ -180,7 +180,7 @@ class AuroraSSLWrapperMixin(_WrapperBase):  # type: ignore[misc]
         try:
             probe = self.Database.connect(**conn_params)
         except Exception as probe_exc:
-            translated = _translate(probe_exc)
+            translated = _translate(probe_exc, conn_params)
             if translated is not None:
                 raise translated from probe_exc
             raise probe_exc from exc
@@ -190,10 +190,12 @@ class AuroraSSLWrapperMixin(_WrapperBase):  # type: ignore[misc]
             _close_quietly(probe)
 
 
-def _translate(exc: BaseException) -> AuroraSSLError | None:
+def _translate(exc: BaseException, conn_params: Mapping[str, Any]) -> AuroraSSLError | None:
+    """Translate with the attempt's own parameters: with ``hostaddr`` set, libpq's message
+    names only the address, and the name is what the explanation needs."""
     from aurora_ssl.diagnose import translate_error
 
-    return translate_error(exc)
+    return translate_error(exc, params=conn_params)
 
 
 def _close_quietly(connection: Any) -> None:
