@@ -56,7 +56,7 @@ def test_text_report_of_a_verified_connection(tls_server: AuroraLikeServer) -> N
 
 
 def documented_keys() -> set[str]:
-    """The report keys the README (or, before the merge, docs/django.md) documents."""
+    """The report keys the README (or a docs/django.md, if one exists) documents."""
     for path in (ROOT / "docs" / "django.md", ROOT / "README.md"):
         if path.is_file() and "check_aurora_ssl" in path.read_text():
             keys: set[str] = set()
