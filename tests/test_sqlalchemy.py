@@ -204,7 +204,6 @@ def test_asyncpg_weaker_ssl_is_refused(
 
 
 def test_unsupported_driver_is_refused(bundle_env: Path) -> None:
-    pytest.importorskip("pg8000", reason="pg8000 not installed")
     with pytest.raises(InsecureConfigurationError, match="pg8000"):
         aurora_ssl.create_engine("postgresql+pg8000://u@db.example.com/x")
 
