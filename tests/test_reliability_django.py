@@ -170,7 +170,8 @@ def server_ssl(alias: str) -> bool:
 def own_server() -> Iterator[AuroraLikeServer]:
     from aurora_ssl.testing import AuroraLikeServer
 
-    with AuroraLikeServer("good") as server:
+    logging = {"log_connections": "on", "log_statement": "all"}
+    with AuroraLikeServer("good", settings=logging) as server:
         yield server
 
 
@@ -239,7 +240,11 @@ def test_django_writer_through_two_restarts(own_server: AuroraLikeServer, alias_
 def test_django_no_statement_reaches_an_impostor_after_failover(
     own_server: AuroraLikeServer, alias_for: Any
 ) -> None:
-    from tests.test_reliability_failover import Failover, refused_as_untrusted
+    from tests.test_reliability_failover import (
+        Failover,
+        assert_nothing_reached,
+        refused_as_untrusted,
+    )
 
     alias = alias_for("intercept", own_server, **PERSISTENT)
     failover = Failover(own_server)
@@ -256,6 +261,7 @@ def test_django_no_statement_reaches_an_impostor_after_failover(
     finally:
         if failover.impostor:
             failover.back()
+    assert_nothing_reached(failover.impostor_log())
     assert during == []
     impostor_attempts = {n: e for n, e in writer.failed.items() if n not in failed_before}
     assert len(impostor_attempts) >= 5

@@ -59,7 +59,9 @@ INSERT = (
 def own_server() -> Iterator[AuroraLikeServer]:
     from aurora_ssl.testing import AuroraLikeServer
 
-    with AuroraLikeServer("good") as server:
+    # The server log shows every connection attempt, authorisation and statement.
+    logging = {"log_connections": "on", "log_statement": "all"}
+    with AuroraLikeServer("good", settings=logging) as server:
         yield server
 
 
@@ -234,11 +236,26 @@ class Failover:
         self.server.use_certificate(foreign=True)
         self.server.restart()
         self.impostor = True
+        self.log_from = self.server.log_path.stat().st_size
 
     def back(self) -> None:
+        self.log_until = self.server.log_path.stat().st_size
         self.server.use_certificate()
         self.server.restart()
         self.impostor = False
+
+    def impostor_log(self) -> str:
+        """What the server logged while it was the impostor."""
+        with open(self.server.log_path, "rb") as log:
+            log.seek(self.log_from)
+            return log.read(self.log_until - self.log_from).decode(errors="replace")
+
+
+def assert_nothing_reached(log: str) -> None:
+    """Attempts arrived, but none got past the TLS handshake: no login, no statement."""
+    assert "connection received" in log, log[-2000:]
+    assert "connection authorized" not in log, log[-2000:]
+    assert "statement:" not in log, log[-2000:]
 
 
 @pytest.fixture
@@ -310,6 +327,7 @@ def test_sqlalchemy_no_statement_reaches_an_impostor_after_failover(
 
     # Back on the real server: the table holds exactly the rows committed before.
     failover.back()
+    assert_nothing_reached(failover.impostor_log())
     rows = read_rows(engine, table)
     assert {r[0] for r in rows} <= set(writer.committed) | failed_before
     assert set(writer.committed) <= {r[0] for r in rows}
