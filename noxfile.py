@@ -5,10 +5,12 @@
     nox -k psycopg2                      # every psycopg2 session
 
 Every session installs the package with exactly one libpq driver (plus asyncpg), as a user with
-only that driver would have it, and runs the real-TLS test suite against it.
-``AURORA_SSL_TEST_DRIVER`` tells the tests which driver the session is about; tests that
-need the other driver are deselected by their parameter ids. The main CI session
-(``scripts/test.sh``, Python 3.11 with both drivers) runs everything including lint and types.
+only that driver would have it, and runs the real-TLS test suite against it; Django's backend
+then runs on that driver, and tests follow the installed drivers. Tests parametrized for the
+other driver are deselected by their ids, modules importing it at module level are not
+collected, and ``KNOWN_FAILURES`` lists other failures with their cause (all logged by the
+session). ``AURORA_SSL_TEST_DRIVER`` names the session's driver for tests that want it. The
+main CI run (``scripts/test.sh``: Python 3.11, both drivers) runs everything, lint and types.
 
 Interpreters are taken from PATH or pyenv (``$PYENV_ROOT/versions/X.Y.*``); nox never downloads
 one here. ``.ci/run`` runs only the sessions whose interpreter exists.
