@@ -26,6 +26,7 @@ failover): wall and client CPU time, ours vs recipe.
 from __future__ import annotations
 
 import argparse
+import atexit
 import concurrent.futures
 import contextlib
 import dataclasses
@@ -35,6 +36,7 @@ import platform
 import random
 import re
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -518,6 +520,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # A private trust cache, so that "ours" materialises its file like a fresh install.
     cache = tempfile.mkdtemp(prefix="aurora-ssl-bench-cache-")
+    atexit.register(shutil.rmtree, cache, ignore_errors=True)
     os.environ["AURORA_SSL_CACHE_DIR"] = cache
     os.environ.pop("AURORA_SSL_BUNDLE", None)
     machine = f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
