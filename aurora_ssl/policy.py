@@ -119,6 +119,11 @@ def check_params(params: Mapping[str, Any], origin: str) -> None:
         raise InsecureConfigurationError(
             f"sslrootcert is empty in {origin}; remove it to use the RDS roots."
         )
+    if params.get("sslkeylogfile"):
+        raise InsecureConfigurationError(
+            f"sslkeylogfile in {origin} writes the TLS session keys to a file, which lets "
+            "anyone who reads it decrypt the traffic; remove it."
+        )
     gss = params.get("gssencmode")
     if gss is not None and str(gss).lower() != "disable":
         raise InsecureConfigurationError(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from aurora_ssl.errors import TLSNotInUseError
+from aurora_ssl.errors import InsecureConfigurationError, TLSNotInUseError
 
 __all__ = [
     "SERVER_TLS_QUERY",
@@ -33,6 +33,10 @@ class ClientTLS:
     cipher: str | None = None
     bits: int | None = None
     driver: str = "unknown"
+    #: The sslmode the connection was actually made with, as libpq records it (for asyncpg:
+    #: "verify-full" when its SSLContext checks the chain and the host name). Read back so a
+    #: hook that changed the parameters after aurora-ssl's cannot go unnoticed.
+    sslmode: str | None = None
 
 
 def _text(value: object) -> str | None:
@@ -66,12 +70,14 @@ def client_tls(connection: Any) -> ClientTLS:
             return _text(attribute(name)) if attribute is not None and in_use else None
 
         bits = attr(b"key_bits")
+        sslmode = next((_text(o.val) for o in pgconn.info if o.keyword == b"sslmode"), None)
         return ClientTLS(
             in_use=in_use,
             protocol=attr(b"protocol"),
             cipher=attr(b"cipher"),
             bits=int(bits) if bits and bits.isdigit() else None,
             driver="psycopg",
+            sslmode=sslmode,
         )
     info = getattr(connection, "info", None)
     if info is not None and hasattr(info, "ssl_in_use"):  # psycopg2 >= 2.8
@@ -83,19 +89,25 @@ def client_tls(connection: Any) -> ClientTLS:
             cipher=info.ssl_attribute("cipher") if in_use else None,
             bits=int(bits) if bits and bits.isdigit() else None,
             driver="psycopg2",
+            sslmode=info.dsn_parameters.get("sslmode"),
         )
     transport = getattr(connection, "_transport", None)
     if transport is not None and type(connection).__module__.startswith("asyncpg"):
         ssl_object = transport.get_extra_info("ssl_object")
         if ssl_object is None:
             return ClientTLS(in_use=False, driver="asyncpg")
+        import ssl
+
         cipher = ssl_object.cipher()
+        context = ssl_object.context
+        strict = context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
         return ClientTLS(
             in_use=True,
             protocol=ssl_object.version(),
             cipher=cipher[0] if cipher else None,
             bits=cipher[2] if cipher else None,
             driver="asyncpg",
+            sslmode="verify-full" if strict else "unverified",
         )
     raise TypeError(
         f"Cannot read the TLS state of a {type(connection).__module__}."
@@ -109,8 +121,20 @@ def require_tls(connection: Any, *, close: bool = True) -> ClientTLS:
     Raises:
         TLSNotInUseError: the connection is not encrypted; it was closed first (when
             ``close``), so no query can run on it.
+        InsecureConfigurationError: it is encrypted but was made with a weaker sslmode than
+            verify-full (something changed the parameters after aurora-ssl set them);
+            closed first as well.
     """
     status = client_tls(connection)
+    if status.in_use and status.sslmode is not None and status.sslmode != "verify-full":
+        if close:
+            _close_quietly(connection)
+        raise InsecureConfigurationError(
+            f"The connection was made with sslmode={status.sslmode}, not verify-full, so the "
+            "server's identity was not checked; it was closed before any query. Something "
+            "changed the connection parameters after aurora-ssl set them (another do_connect "
+            "hook, a connection factory): find it and remove the sslmode it sets."
+        )
     if not status.in_use:
         if close:
             _close_quietly(connection)

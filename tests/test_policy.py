@@ -42,6 +42,7 @@ def test_weaker_sslmodes_are_refused_and_named(make, origin_text: str, mode: str
         ({"gssencmode": "require"}, "gssencmode=require"),
         ({"ssl_min_protocol_version": "TLSv1.1"}, "ssl_min_protocol_version=TLSv1.1"),
         ({"sslmode": "verify_full"}, "not a libpq sslmode"),
+        ({"sslkeylogfile": "/tmp/keys"}, "sslkeylogfile"),
     ],
 )
 def test_other_weakenings_are_refused(params: dict[str, str], fragment: str) -> None:

@@ -290,3 +290,24 @@ def test_import_is_light() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("driver", SYNC_DRIVERS)
+def test_later_hook_weakening_sslmode_is_caught_before_any_query(
+    interception_server: AuroraLikeServer, bundle_env: Path, driver: str
+) -> None:
+    # A hook after ours turns verification off: libpq happily encrypts to the impostor.
+    # The effective sslmode is read back from libpq (no round trip) and the connection closed.
+    engine = aurora_ssl.create_engine(interception_server.url(driver), poolclass=NullPool)
+
+    @event.listens_for(engine, "do_connect")
+    def weaken(dialect: Any, rec: Any, cargs: Any, cparams: dict[str, Any]) -> None:
+        cparams["sslmode"] = "require"
+        cparams.pop("sslrootcert", None)
+
+    statements: list[str] = []
+    event.listen(engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    with pytest.raises(InsecureConfigurationError, match="sslmode=require, not verify-full"):
+        engine.connect()
+    assert statements == []
+    engine.dispose()

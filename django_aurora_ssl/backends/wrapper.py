@@ -155,9 +155,14 @@ class AuroraSSLWrapperMixin(_WrapperBase):  # type: ignore[misc]
         with _lock:
             if key in _server_checked:
                 return
-        facts = server_tls(connection)
-        if not connection.autocommit:
-            connection.rollback()  # end the transaction the query opened (psycopg2, psycopg)
+        # Autocommit for the one query, so the driver sends no BEGIN/ROLLBACK around it:
+        # one round trip, and no transaction left open for Django to find.
+        previous = connection.autocommit
+        connection.autocommit = True
+        try:
+            facts = server_tls(connection)
+        finally:
+            connection.autocommit = previous
         if not facts.ssl:
             _close_quietly(connection)
             raise TLSNotInUseError(
