@@ -72,12 +72,6 @@ KNOWN_FAILURES: list[tuple[str, str, str]] = [
         "AuroraLikeServer.url() percent-encodes the database name; SQLAlchemy 2.0 does not "
         "decode it",
     ),
-    (
-        "3.13",
-        "tests/test_bundle_update.py",
-        "Python 3.13 verifies X.509 strictly by default: the test HTTPS server certificate "
-        "has no Authority Key Identifier",
-    ),
 ]
 
 

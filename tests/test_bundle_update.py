@@ -54,6 +54,20 @@ def _cert(
         .not_valid_after(NOW - 10 * DAY if expired else NOW + 3650 * DAY)
         .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
     )
+    # Key identifiers and key usage: Python 3.13 verifies with VERIFY_X509_STRICT by default.
+    builder = builder.add_extension(
+        x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False
+    ).add_extension(
+        x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()),
+        critical=False,
+    ).add_extension(
+        x509.KeyUsage(
+            digital_signature=not ca, content_commitment=False, key_encipherment=False,
+            data_encipherment=False, key_agreement=False, key_cert_sign=ca, crl_sign=ca,
+            encipher_only=False, decipher_only=False,
+        ),
+        critical=True,
+    )  # fmt: skip
     if san:
         builder = builder.add_extension(
             x509.SubjectAlternativeName([x509.DNSName(san)]), critical=False

@@ -173,9 +173,7 @@ DATABASE_CHECK = [
 
 
 @pytest.mark.parametrize(("scenario", "expected"), DATABASE_CHECK)
-def test_database_check(
-    request: pytest.FixtureRequest, scenario: str, expected: list[str]
-) -> None:
+def test_database_check(request: pytest.FixtureRequest, scenario: str, expected: list[str]) -> None:
     from django.core.checks import Tags, run_checks
 
     server: AuroraLikeServer = request.getfixturevalue(scenario)

@@ -54,7 +54,9 @@ def test_example_project_end_to_end(
     env = demo_env(tls_server, AURORA_SSL_DEMO_DBNAME=example_db)
     ok(manage_command("migrate", "--noinput", driver=driver, env=env))
 
-    report = json.loads(ok(manage_command("check_aurora_ssl", "--format", "json", driver=driver, env=env)))
+    report = json.loads(
+        ok(manage_command("check_aurora_ssl", "--format", "json", driver=driver, env=env))
+    )
     assert report["ok"] is True
     (default,) = report["connections"]
     assert default["verdict"] == "verified"
@@ -66,12 +68,21 @@ def test_example_project_end_to_end(
     assert f"Django (postgresql, {CLIENT_DRIVER[driver]})" in out
     assert "server says ssl=True TLSv1." in out
 
-    out = ok(run_script("example_project/sqlalchemy_example.py", SQLALCHEMY_DRIVER[driver], driver=driver, env=env))
+    out = ok(
+        run_script(
+            "example_project/sqlalchemy_example.py",
+            SQLALCHEMY_DRIVER[driver],
+            driver=driver,
+            env=env,
+        )
+    )
     assert f"SQLAlchemy (postgresql+{SQLALCHEMY_DRIVER[driver]})" in out
     assert "note(s); server says ssl=True TLSv1." in out
 
     # Django's test runner creates test_<name> over the same verified TLS, runs, drops it.
-    result = manage_command("test", "example_project.notes", "--noinput", "-v", "2", driver=driver, env=env)
+    result = manage_command(
+        "test", "example_project.notes", "--noinput", "-v", "2", driver=driver, env=env
+    )
     ok(result)
     assert "Creating test database for alias 'default'" in result.stderr
     assert "OK" in result.stderr
@@ -106,6 +117,8 @@ def test_example_project_refuses_an_impostor(
     assert migrate.returncode != 0
     assert "aurora_ssl.E008" in migrate.stderr  # the database check stopped it first
 
-    script = run_script("example_project/sqlalchemy_example.py", SQLALCHEMY_DRIVER[driver], driver=driver, env=env)
+    script = run_script(
+        "example_project/sqlalchemy_example.py", SQLALCHEMY_DRIVER[driver], driver=driver, env=env
+    )
     assert script.returncode != 0
     assert interception_server.password not in script.stdout + script.stderr
