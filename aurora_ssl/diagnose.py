@@ -35,6 +35,7 @@ the driver's exception is kept as ``__cause__``.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import re
 import threading
 import time
@@ -237,8 +238,6 @@ def redact_driver_secrets(exc: BaseException) -> None:
     to its exceptions; error trackers that record exception attributes or locals would
     store it. Everything we need from it (host, port, trust file) was read before this runs.
     """
-    import dataclasses
-
     for link in _chain(exc):
         pgconn: Any = getattr(link, "_pgconn", None)
         if (
@@ -442,6 +441,17 @@ def _inspect(target: Target, allowed: bool) -> Inspection | None:
     return result
 
 
+def _is_our_trust_file(path: str) -> bool:
+    from pathlib import Path
+
+    from aurora_ssl.trust import cache_dir
+
+    try:
+        return Path(path).name.startswith("trust-") and Path(path).parent == cache_dir()
+    except (AuroraSSLError, OSError):
+        return False
+
+
 def _inspect_now(target: Target) -> Inspection | None:
     from aurora_ssl.inspection import inspect_server
     from aurora_ssl.trust import select_trust
@@ -453,6 +463,9 @@ def _inspect_now(target: Target) -> Inspection | None:
         root = target.sslrootcert
         use_root = root is not None and root.lower() != "system"
         trust = select_trust(host, sslrootcert=root if use_root else None)
+        if use_root and _is_our_trust_file(str(root)):
+            # The file libpq used is one aurora-ssl materialised: not "the user's own".
+            trust = dataclasses.replace(trust, scope="selected by aurora-ssl")
         return inspect_server(
             host,
             target.port,
