@@ -45,6 +45,7 @@ from aurora_ssl.trust import (
     GLOBAL_BUNDLE_URL,
     Bundle,
     BundleCertificate,
+    bundle_certificate,
     bundle_source,
     load_bundle,
     shipped_bundle_path,
@@ -328,7 +329,6 @@ def _validate_one(
     block: bytes, index: int, source: str, now: datetime.datetime
 ) -> BundleCertificate:
     from cryptography import x509
-    from cryptography.hazmat.primitives import hashes
 
     where = f"certificate #{index} of {source}"
     try:
@@ -337,15 +337,13 @@ def _validate_one(
         raise BundleUpdateError(
             f"The {where} does not parse ({exc}); nothing was changed."
         ) from exc
-    subject = _cn(cert)
-    where = f"{where} ({subject})"
     try:
-        is_ca = bool(cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
-    except x509.ExtensionNotFound:
-        is_ca = False
+        facts = bundle_certificate(cert, block)
     except ValueError as exc:  # a malformed extension
         raise BundleUpdateError(f"The {where} has malformed extensions: {exc}.") from exc
-    if not is_ca:
+    subject = facts.subject
+    where = f"{where} ({subject})"
+    if not facts.is_ca:
         raise BundleUpdateError(
             f"The {where} is not a CA certificate; a trust bundle must hold only CAs. The "
             "content was tampered with or is not the RDS bundle. Nothing was changed."
@@ -355,7 +353,7 @@ def _validate_one(
             f"The {where} is not an Amazon RDS root (its name does not start with "
             "'Amazon RDS '); the RDS bundle holds nothing else. Nothing was changed."
         )
-    if cert.issuer != cert.subject or not _self_signature_ok(cert):
+    if not facts.self_signed or not _self_signature_ok(cert):
         raise BundleUpdateError(
             f"The {where} is not self-signed; the RDS bundle holds only root certificates. "
             "Nothing was changed."
@@ -366,21 +364,7 @@ def _validate_one(
             "bundle holds no expired roots, so this content is stale or not AWS's. Nothing "
             "was changed."
         )
-    return BundleCertificate(
-        pem=block + b"\n",
-        subject=subject,
-        sha256=cert.fingerprint(hashes.SHA256()).hex(),
-        not_after=cert.not_valid_after_utc,
-        is_ca=True,
-        self_signed=True,
-    )
-
-
-def _cn(cert: x509.Certificate) -> str:
-    from cryptography.x509.oid import NameOID
-
-    names = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
-    return str(names[0].value) if names else cert.subject.rfc4514_string()
+    return facts
 
 
 def _self_signature_ok(cert: x509.Certificate) -> bool:

@@ -32,9 +32,13 @@ import tempfile
 import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from aurora_ssl.endpoint import Endpoint, EndpointKind, Partition, parse_endpoint
 from aurora_ssl.errors import BundleError, UnsupportedPartitionError
+
+if TYPE_CHECKING:
+    from cryptography import x509
 
 __all__ = [
     "AMAZON_TRUST_SERVICES_ROOTS",
@@ -43,6 +47,7 @@ __all__ = [
     "Bundle",
     "BundleCertificate",
     "TrustSelection",
+    "bundle_certificate",
     "bundle_source",
     "cache_dir",
     "load_bundle",
@@ -265,13 +270,25 @@ def _load_bundle_cached(path: str, size: int, mtime_ns: int) -> Bundle:
 
 def _describe(block: bytes, path: str, index: int) -> BundleCertificate:
     from cryptography import x509
+
+    try:
+        return bundle_certificate(x509.load_pem_x509_certificate(block), block)
+    except ValueError as exc:  # does not parse, or a malformed extension
+        raise BundleError(f"Certificate #{index} in {path} does not parse: {exc}.") from exc
+
+
+def bundle_certificate(cert: x509.Certificate, pem: bytes) -> BundleCertificate:
+    """The facts selection and reports need of one parsed certificate (``pem`` as read).
+
+    Shared by bundle loading and ``bundle update``, which adds its own stricter checks.
+
+    Raises:
+        ValueError: the certificate's BasicConstraints extension is malformed.
+    """
+    from cryptography import x509
     from cryptography.hazmat.primitives import hashes
     from cryptography.x509.oid import NameOID
 
-    try:
-        cert = x509.load_pem_x509_certificate(block)
-    except ValueError as exc:
-        raise BundleError(f"Certificate #{index} in {path} does not parse: {exc}.") from exc
     names = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
     subject = str(names[0].value) if names else cert.subject.rfc4514_string()
     try:
@@ -279,7 +296,7 @@ def _describe(block: bytes, path: str, index: int) -> BundleCertificate:
     except x509.ExtensionNotFound:
         is_ca = False
     return BundleCertificate(
-        pem=block + b"\n",
+        pem=pem + b"\n",
         subject=subject,
         sha256=cert.fingerprint(hashes.SHA256()).hex(),
         not_after=cert.not_valid_after_utc,
