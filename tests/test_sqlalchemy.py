@@ -63,9 +63,14 @@ def test_url_plugin_gives_the_same_protection(
     # The bundle comes from the URL itself here: tools that take only a URL can say it all.
     url = f"{tls_server.url(driver)}&plugin=aurora_ssl&aurora_ssl_bundle={pki.bundle_path}"
     engine = sqlalchemy.create_engine(url, poolclass=NullPool)
+    seen: list[dict[str, Any]] = []
+    event.listen(engine, "do_connect", lambda d, r, a, kw: seen.append(dict(kw)))
     assert _server_says_tls(engine)[0] is True
-    # Our query keys are consumed: they never reach the driver or the rendered URL.
-    assert "aurora_ssl" not in engine.url.render_as_string()
+    # Our query keys stay in engine.url (derived engines keep the protection) but never
+    # reach the driver.
+    assert engine.url.query["plugin"] == "aurora_ssl"
+    assert engine.url.query["aurora_ssl_bundle"] == str(pki.bundle_path)
+    assert not [k for k in seen[0] if k == "plugin" or k.startswith("aurora_ssl")]
     engine.dispose()
     with pytest.raises(InsecureConfigurationError, match="sslmode=require in the URL query"):
         sqlalchemy.create_engine(f"{url}&sslmode=require")
