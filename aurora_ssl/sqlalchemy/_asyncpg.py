@@ -188,6 +188,7 @@ class Expected:
         server_name: the name the certificate is verified against.
         port: the port, for error messages and inspection.
         trust_path: the trust file the context was built from.
+        direct_tls: whether TLS starts without the PostgreSQL SSLRequest (needs PG 17+).
     """
 
     context: ssl.SSLContext
@@ -195,6 +196,7 @@ class Expected:
     server_name: str
     port: Any
     trust_path: str
+    direct_tls: bool = False
 
 
 def prepare(
@@ -217,8 +219,11 @@ def prepare(
     timeout = cparams.pop("connect_timeout", None)
     if timeout is not None:
         cparams.setdefault("timeout", float(_one(timeout)))
-    if str(taken.get("sslnegotiation", "")).strip().lower() == "direct":
-        cparams["direct_tls"] = True
+    # Pinned like libpq's sslnegotiation: PGSSLNEGOTIATION=direct in the environment must not
+    # switch to direct TLS behind the user's back (old servers answer with a bare reset).
+    direct = str(taken.get("sslnegotiation", "")).strip().lower() == "direct"
+    given = _one(cparams.get("direct_tls"))
+    cparams["direct_tls"] = direct or (given is not None and parse_bool(given, "direct_tls"))
     hostaddr = _one(cparams.pop("hostaddr", None))
     host = cparams.get("host")
     listed = host if isinstance(host, (list, tuple)) else str(host or "").split(",")
@@ -250,6 +255,7 @@ def prepare(
         server_name=",".join(names),
         port=cparams.get("port"),
         trust_path=path,
+        direct_tls=bool(cparams["direct_tls"]),
     )
 
 
@@ -334,11 +340,16 @@ def translate(exc: BaseException, expected: Expected) -> AuroraSSLError | None:
     elif isinstance(exc, ConnectionResetError) or (
         isinstance(exc, ConnectionError) and "unexpected connection_lost" in str(exc)
     ):
+        why = (
+            "Direct TLS (sslnegotiation=direct) needs PostgreSQL 17 or newer: remove it to use "
+            "the standard negotiation."
+            if expected.direct_tls
+            else "Something in the path (a proxy, a load balancer, a firewall) may cut TLS "
+            "connections; run `aurora-ssl inspect HOST` to see what the server offers."
+        )
         return TLSError(
             f"{_where(expected)} closed the connection during the TLS set-up, before the "
-            "certificate could be checked. The server may not accept TLS this way (direct TLS "
-            "needs PostgreSQL 17+: drop sslnegotiation=direct), or something in the path cut "
-            f"the connection. Run `aurora-ssl inspect HOST` to see what the server offers. {said}"
+            f"certificate could be checked. {why} {said}"
         )
     else:
         return None

@@ -196,10 +196,9 @@ def attach(engine: Engine, settings: Settings) -> None:
             dialect: Any, conn_rec: Any, cargs: list[Any], cparams: dict[str, Any]
         ) -> None:
             strip_ours(cparams)
-            # A later change of destination must not carry the opt-out to an AWS endpoint.
-            validate_settings(settings, host_sources(None, cparams, settings))
 
         event.listen(engine, "do_connect", on_do_connect_insecure, insert=True)
+        _guard_final_destination(engine, settings)
         return
     if engine.dialect.driver == "asyncpg":
         _listen_asyncpg(engine, policy)
@@ -224,6 +223,22 @@ def attach(engine: Engine, settings: Settings) -> None:
             require_tls(dbapi_connection)
 
     event.listen(engine, "connect", on_connect, insert=True)
+
+
+def _guard_final_destination(engine: Engine, settings: Settings) -> None:
+    """With the opt-out, judge the destination once every do_connect hook has run.
+
+    The dialect's ``connect`` is the last step before the driver, so a hook that points the
+    connection at an AWS name after engine creation is refused before any byte is sent.
+    """
+    driver_connect = engine.dialect.connect
+
+    def connect(*cargs: Any, **cparams: Any) -> Any:
+        dsn = {"dsn": cargs[0]} if cargs and isinstance(cargs[0], str) else {}
+        validate_settings(settings, host_sources(None, {**dsn, **cparams}, settings))
+        return driver_connect(*cargs, **cparams)
+
+    setattr(engine.dialect, "connect", connect)  # noqa: B010 - per engine, not the class
 
 
 def _listen_asyncpg(engine: Engine, policy: ConnectionPolicy) -> None:
