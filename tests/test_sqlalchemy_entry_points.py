@@ -622,3 +622,57 @@ def test_asyncpg_direct_tls_to_an_old_server_is_explained(
             aurora_ssl.create_async_engine(f"{url}&sslnegotiation=direct", poolclass=NullPool)
         )
     assert isinstance(info.value.__cause__, ConnectionResetError)
+
+
+# --- 6. read-back: what the connection really uses must be what aurora-ssl set ------------
+
+
+@pytest.mark.parametrize("driver", SYNC_DRIVERS)
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("sslrootcert", "trusted-root-file"), ("sslsni", "0")],
+    ids=["sslrootcert-swapped", "sslsni-off"],
+)
+def test_a_later_hook_changing_security_params_is_caught(
+    logged_good: Logged, pki: TestPKI, bundle_env: Path, driver: str, key: str, value: str
+) -> None:
+    engine = aurora_ssl.create_engine(logged_good.server.url(driver), poolclass=NullPool)
+    assert server_ssl(engine) is True  # control: without the hook it connects
+
+    @event.listens_for(engine, "do_connect")
+    def hook(dialect: Any, rec: Any, cargs: Any, cparams: dict[str, Any]) -> None:
+        # The same server is trusted by pki.root_path too: TLS succeeds, only the read-back
+        # can tell that the trust anchor is not the one aurora-ssl selected.
+        cparams[key] = str(pki.root_path) if value == "trusted-root-file" else value
+
+    logged_good.mark()
+    with pytest.raises(InsecureConfigurationError, match=key):
+        engine.connect()
+    log = logged_good.since()
+    assert "connection authorized" in log  # it really connected ...
+    assert "statement:" not in log  # ... and was closed before any statement
+    engine.dispose()
+
+
+def test_asyncpg_connection_made_behind_our_wrapper_is_caught(
+    logged_good: Logged, pki: TestPKI, bundle_env: Path
+) -> None:
+    import asyncpg
+
+    engine = aurora_ssl.create_async_engine(
+        logged_good.server.url("postgresql+asyncpg"), poolclass=NullPool
+    )
+    other = ssl.create_default_context(cafile=str(pki.root_path))
+    other.check_hostname = False
+
+    @event.listens_for(engine.sync_engine, "do_connect")
+    def bypass(dialect: Any, rec: Any, cargs: Any, cparams: dict[str, Any]) -> None:
+        cparams["async_creator_fn"] = asyncpg.connect  # skips aurora-ssl's checking wrapper
+        cparams["ssl"] = other
+
+    logged_good.mark()
+    with pytest.raises(InsecureConfigurationError, match="another SSLContext"):
+        async_connect(engine)
+    log = logged_good.since()
+    assert "connection authorized" in log
+    assert "statement:" not in log
