@@ -189,10 +189,12 @@ def test_async_creator_is_refused_and_never_called(
     logged_impostor.assert_nothing_received()
 
 
-def test_async_creator_fn_in_connect_args_is_refused(bundle_env: Path) -> None:
+@pytest.mark.parametrize("driver", ["postgresql+asyncpg", "postgresql+psycopg"])
+def test_async_creator_fn_in_connect_args_is_refused(bundle_env: Path, driver: str) -> None:
+    # The async dialects read a creator from the connect parameters too.
     with pytest.raises(InsecureConfigurationError, match="async_creator_fn"):
         aurora_ssl.create_async_engine(
-            f"postgresql+asyncpg://u@{AWS}/db", connect_args={"async_creator_fn": print}
+            f"{driver}://u@{AWS}/db", connect_args={"async_creator_fn": print}
         )
 
 
@@ -285,6 +287,13 @@ def test_bad_options_in_the_url_are_errors(
 ) -> None:
     with pytest.raises(InsecureConfigurationError, match=r"aurora_ssl|AURORA_SSL"):
         sqlalchemy.create_engine(f"{tls_server.url()}&plugin=aurora_ssl{suffix}")
+
+
+def test_our_options_in_connect_args_are_errors(tls_server: AuroraLikeServer) -> None:
+    with pytest.raises(InsecureConfigurationError, match="in connect_args would be ignored"):
+        aurora_ssl.create_engine(
+            tls_server.url(), connect_args={"aurora_ssl_insecure_local_dev": "false"}
+        )
 
 
 def test_url_and_keyword_must_agree(tls_server: AuroraLikeServer, pki: TestPKI) -> None:

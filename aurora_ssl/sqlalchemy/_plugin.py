@@ -112,6 +112,12 @@ def refuse_creators(kwargs: Mapping[str, Any]) -> None:
         )
 
 
+def _refuse_creator_fn(params: Mapping[str, Any], origin: str) -> None:
+    """The async dialects take ``async_creator_fn`` in the connect parameters: a creator."""
+    if params.get("async_creator_fn") is not None:
+        raise InsecureConfigurationError(_NO_CREATOR.format(what=f"async_creator_fn in {origin}"))
+
+
 class AuroraSSLPlugin(CreateEnginePlugin):
     """The ``sqlalchemy.plugins`` entry point ``aurora_ssl``; see the package docstring."""
 
@@ -155,6 +161,12 @@ def preflight(url: URL, connect_args: Mapping[str, Any], settings: Settings) -> 
     ``connect_args`` for weaker settings, and builds the trust file for the URL's host so
     bundle problems show up now rather than on the first request.
     """
+    ours = [k for k in connect_args if k == "plugin" or str(k).lower().startswith("aurora_ssl_")]
+    if ours:
+        raise InsecureConfigurationError(
+            f"{ours[0]} in connect_args would be ignored: connect_args go to the driver. Pass "
+            "it as a keyword argument of create_engine or as a URL query key."
+        )
     validate_settings(settings, host_sources(url, connect_args, settings))
     if settings.insecure_local_dev:
         warn_insecure(url.render_as_string(hide_password=True))
@@ -174,6 +186,7 @@ def preflight(url: URL, connect_args: Mapping[str, Any], settings: Settings) -> 
     if driver == "asyncpg":
         _asyncpg.judge(connect_args, "connect_args")
     else:
+        _refuse_creator_fn(connect_args, "connect_args")
         check_params(connect_args, "connect_args")
     host = settings.tls_server_name or url.host or connect_args.get("host") or ""
     if host and isinstance(host, str) and "," not in host:
@@ -264,6 +277,7 @@ def _listen_libpq(engine: Engine, policy: ConnectionPolicy) -> None:
         dialect: Any, conn_rec: Any, cargs: list[Any], cparams: dict[str, Any]
     ) -> None:
         strip_ours(cparams)
+        _refuse_creator_fn(cparams, "the connect parameters")
         if cargs and isinstance(cargs[0], str):  # a positional DSN string
             dsn = cargs.pop(0)
             if dsn.strip():
