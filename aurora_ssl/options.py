@@ -1,32 +1,31 @@
-"""Strict parsing of aurora-ssl's own options, which often arrive as strings.
+"""Reading aurora-ssl's own options when they arrive as strings.
 
-INI files (``engine_from_config``, Alembic), URL query strings and environment variables turn
-every value into text, and Python's ``bool("false")`` is ``True``: an opt-out written as
-``false`` would silently switch verification *off*. So booleans are parsed against a closed
-list of spellings, and anything else is an error rather than a guess.
+Why strict: options reach us from INI files (``engine_from_config``, Alembic, Airflow), URL
+query strings and environment variables, where every value is a string. Python's truthiness
+would read ``"false"`` as true, which turned verification *off* for
+``aurora_ssl_insecure_local_dev="false"``. So a boolean option accepts only the usual
+spellings, and anything else is an error that names the option, never a guess.
 """
 
 from __future__ import annotations
 
 from aurora_ssl.errors import InsecureConfigurationError
 
-__all__ = ["parse_bool"]
+__all__ = ["FALSE_WORDS", "TRUE_WORDS", "parse_bool"]
 
-_TRUE = frozenset({"true", "1", "yes", "on"})
-_FALSE = frozenset({"false", "0", "no", "off"})
+TRUE_WORDS = frozenset({"true", "1", "yes", "on"})
+FALSE_WORDS = frozenset({"false", "0", "no", "off"})
 
 
 def parse_bool(value: object, name: str) -> bool:
-    """Read a boolean option strictly.
+    """``value`` as a boolean: a bool, 0/1, or one of the words (any case, blanks ignored).
 
     Args:
-        value: ``True``/``False``, the integers 0 and 1, or one of the strings
-            true/false/1/0/yes/no/on/off (any case, surrounding spaces ignored).
-        name: the option's name, for the error message.
+        value: what the configuration holds.
+        name: the option, for the message (``aurora_ssl_insecure_local_dev``).
 
     Raises:
-        InsecureConfigurationError: any other value; the message names the option and the
-            accepted spellings (and never echoes a long value whole).
+        InsecureConfigurationError: anything else (``"nope"``, ``""``, ``2``, ``None``).
     """
     if isinstance(value, bool):
         return value
@@ -34,13 +33,11 @@ def parse_bool(value: object, name: str) -> bool:
         return bool(value)
     if isinstance(value, str):
         word = value.strip().lower()
-        if word in _TRUE:
+        if word in TRUE_WORDS:
             return True
-        if word in _FALSE:
+        if word in FALSE_WORDS:
             return False
-    shown = repr(value)
-    if len(shown) > 40:
-        shown = shown[:37] + "..."
+    shown = repr(value) if len(repr(value)) <= 40 else f"a {type(value).__name__}"
     raise InsecureConfigurationError(
-        f"{name}={shown} is not a boolean; use one of true/false, 1/0, yes/no, on/off."
+        f"{name}={shown} is not a boolean; use true/false (also 1/0, yes/no, on/off)."
     )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import weakref
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -18,6 +17,7 @@ from aurora_ssl.policy import (
     ConnectionPolicy,
     Settings,
     check_params,
+    driver_libpq_version,
     policy_for,
     validate_settings,
     warn_insecure,
@@ -42,7 +42,6 @@ _SUPPORTED = _LIBPQ_DRIVERS | {"asyncpg"}
 _EXPECTED = "aurora_ssl.expected"
 _SECRET_KEYS = frozenset({"password", "sslpassword"})
 _attached: weakref.WeakSet[Any] = weakref.WeakSet()
-_READS_BACK = "expected" in inspect.signature(require_tls).parameters  # until main lands
 
 _NO_CREATOR = (
     "{what} is not accepted by aurora-ssl: SQLAlchemy then skips its connect step (no "
@@ -182,12 +181,12 @@ def preflight(url: URL, connect_args: Mapping[str, Any], settings: Settings) -> 
         if driver == "asyncpg":
             _asyncpg.judge(query, "the URL query")
         else:
-            check_params(query, "the URL query")
+            check_params(query, "the URL query", driver=_libpq_driver(driver))
     if driver == "asyncpg":
         _asyncpg.judge(connect_args, "connect_args")
     else:
         _refuse_creator_fn(connect_args, "connect_args")
-        check_params(connect_args, "connect_args")
+        check_params(connect_args, "connect_args", driver=_libpq_driver(driver))
     host = settings.tls_server_name or url.host or connect_args.get("host") or ""
     if host and isinstance(host, str) and "," not in host:
         policy_for(settings).trust(host, variants[0].get("sslrootcert"))
@@ -230,10 +229,8 @@ def attach(engine: Engine, settings: Settings) -> None:
         if isinstance(expected, _asyncpg.Expected):
             _asyncpg.read_back(dbapi_connection, expected)
             require_tls(dbapi_connection)
-        elif _READS_BACK:
-            require_tls(dbapi_connection, expected=expected)  # type: ignore[call-arg]
         else:
-            require_tls(dbapi_connection)
+            require_tls(dbapi_connection, expected=expected)
 
     event.listen(engine, "connect", on_connect, insert=True)
 
@@ -270,8 +267,8 @@ def _listen_asyncpg(engine: Engine, policy: ConnectionPolicy) -> None:
 
 
 def _listen_libpq(engine: Engine, policy: ConnectionPolicy) -> None:
-    driver = "psycopg2" if engine.dialect.driver == "psycopg2" else "psycopg"
-    libpq_version = _libpq_version(driver)
+    driver = _libpq_driver(engine.dialect.driver)
+    libpq_version = driver_libpq_version(driver)
 
     def on_do_connect(
         dialect: Any, conn_rec: Any, cargs: list[Any], cparams: dict[str, Any]
@@ -281,8 +278,10 @@ def _listen_libpq(engine: Engine, policy: ConnectionPolicy) -> None:
         if cargs and isinstance(cargs[0], str):  # a positional DSN string
             dsn = cargs.pop(0)
             if dsn.strip():
-                cparams.update({**parse_conninfo(dsn), **cparams})
-        secured = _apply(policy, cparams, libpq_version)
+                cparams.update({**parse_conninfo(dsn, driver=driver), **cparams})
+        secured = policy.apply(
+            cparams, "the connect parameters", libpq_version=libpq_version, driver=driver
+        )
         cparams.clear()
         cparams.update(secured)
         if conn_rec is not None:  # never the password: info is visible as Connection.info
@@ -300,17 +299,9 @@ def _listen_libpq(engine: Engine, policy: ConnectionPolicy) -> None:
     event.listen(engine, "handle_error", on_handle_error)
 
 
-def _libpq_version(driver: str) -> int | None:
-    from aurora_ssl import policy
-
-    version = getattr(policy, "driver_libpq_version", None)
-    return int(version(driver)) if version is not None else None
-
-
-def _apply(policy: ConnectionPolicy, params: dict[str, Any], libpq_version: int | None) -> Any:
-    if libpq_version is None:
-        return policy.apply(params, "the connect parameters")
-    return policy.apply(params, "the connect parameters", libpq_version=libpq_version)  # type: ignore[call-arg]
+def _libpq_driver(dialect_driver: str) -> str:
+    """The libpq driver module behind a dialect (``psycopg_async`` is psycopg 3)."""
+    return "psycopg2" if dialect_driver == "psycopg2" else "psycopg"
 
 
 def _target_params(engine: Engine, policy: ConnectionPolicy) -> dict[str, Any]:

@@ -64,7 +64,7 @@ def forget_server_checks() -> None:
 
 
 def secure_params(
-    params: Mapping[str, Any], options: DatabaseOptions, alias: str
+    params: Mapping[str, Any], options: DatabaseOptions, alias: str, driver: str | None = None
 ) -> dict[str, Any]:
     """Django's connection parameters turned into verified-TLS ones.
 
@@ -83,7 +83,7 @@ def secure_params(
         if first:
             warn_insecure(f"Django database {alias!r} ({host or 'no host'})")
         return dict(params)
-    return policy_for(settings).apply(params, f"DATABASES[{alias!r}]['OPTIONS']")
+    return policy_for(settings).apply(params, f"DATABASES[{alias!r}]['OPTIONS']", driver=driver)
 
 
 class AuroraSSLWrapperMixin(_WrapperBase):  # type: ignore[misc]
@@ -100,7 +100,7 @@ class AuroraSSLWrapperMixin(_WrapperBase):  # type: ignore[misc]
 
     def get_connection_params(self) -> dict[str, Any]:
         params = super().get_connection_params()
-        return secure_params(params, self.aurora_ssl_options, self.alias)
+        return secure_params(params, self.aurora_ssl_options, self.alias, self.Database.__name__)
 
     def get_new_connection(self, conn_params: dict[str, Any]) -> Any:
         options = self.aurora_ssl_options
@@ -126,7 +126,7 @@ class AuroraSSLWrapperMixin(_WrapperBase):  # type: ignore[misc]
         if options.insecure_local_dev:
             return connection
         try:
-            require_tls(connection, close=pool is None)
+            require_tls(connection, expected=conn_params, close=pool is None)
             if options.server_check_at_startup:
                 self._aurora_ssl_check_server_once(connection, conn_params)
         except BaseException:
