@@ -166,8 +166,8 @@ def preflight(url: URL, connect_args: Mapping[str, Any], settings: Settings) -> 
             f"{ours[0]} in connect_args would be ignored: connect_args go to the driver. Pass "
             "it as a keyword argument of create_engine or as a URL query key."
         )
-    validate_settings(settings, host_sources(url, connect_args, settings))
     if settings.insecure_local_dev:
+        validate_settings(settings, host_sources(url, connect_args, settings))
         warn_insecure(url.render_as_string(hide_password=True))
         return
     driver = url.get_dialect().driver
