@@ -594,24 +594,29 @@ def _select_cached(endpoints: tuple[Endpoint, ...], source: str, origin: str) ->
 
 
 def _unknown_rds_roots(source: Path) -> list[str]:
-    """A warning naming the roots of a user's bundle that claim to be RDS roots but are not.
+    """A warning naming the roots of a user's bundle that pose as AWS's RDS roots.
 
-    Known means: the same SHA-256 as a root of the shipped bundle, or of a bundle installed
-    (and validated) by ``aurora-ssl bundle update``. A root named "Amazon RDS ..." with
-    another fingerprint is someone else's CA wearing AWS's name.
+    Posing means: named "Amazon RDS <region> ..." for a region AWS's bundles serve (the
+    shipped one, or one installed and validated by ``aurora-ssl bundle update``), with a
+    SHA-256 that is none of AWS's roots. Such a root is chosen for that region's real
+    endpoints. A root named for a region AWS has no roots for (a local test PKI's
+    ``test-region-1``) is only ever chosen for names in that made-up region, so it is not
+    reported.
     """
-    known = {c.sha256 for c in load_bundle(shipped_bundle_path()).certificates}
+    aws = list(load_bundle(shipped_bundle_path()).certificates)
     try:
         updated: Path | None = updated_bundle_path()
     except (OSError, BundleError):
         updated = None
     if updated is not None and updated.is_file():
         with contextlib.suppress(BundleError):  # a refused update vouches for nothing
-            known.update(c.sha256 for c in load_bundle(updated).certificates)
+            aws.extend(load_bundle(updated).certificates)
+    known = {c.sha256 for c in aws}
+    regions = {c.region for c in aws if c.region}
     strangers = [
         c.subject
         for c in load_bundle(source).certificates
-        if c.subject.startswith("Amazon RDS ") and c.sha256 not in known
+        if c.region in regions and c.sha256 not in known
     ]
     if not strangers:
         return []
