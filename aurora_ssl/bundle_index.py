@@ -25,10 +25,10 @@ Format (UTF-8 text, one certificate per line, in file order, tab-separated)::
 from __future__ import annotations
 
 import binascii
-import hashlib
+import importlib
 import re
-from collections.abc import Iterable, Sequence
-from typing import NamedTuple
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, NamedTuple
 
 __all__ = [
     "IndexRow",
@@ -37,6 +37,7 @@ __all__ = [
     "parse_index",
     "pem_blocks",
     "region_of",
+    "sha256_hex",
 ]
 
 _MAGIC = "# aurora-ssl bundle index 1"
@@ -45,6 +46,32 @@ _PEM_BLOCK = re.compile(
 )
 _RDS_ROOT_CN = re.compile(r"^Amazon RDS (?P<region>\S+) ")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
+
+
+def _builtin_sha256() -> Callable[[bytes], Any]:
+    """CPython's own SHA-256 (``_sha2`` from 3.12, ``_sha256`` before), else hashlib's.
+
+    ``import hashlib`` initialises OpenSSL's digest table, about 2 ms of a fresh process's
+    start: as much as the whole cold-start budget of issue 12. The builtin module computes
+    the same digest; the name changed in 3.12, hence the lookup (the only version check).
+    """
+    for name in ("_sha2", "_sha256"):
+        try:
+            factory: Callable[[bytes], Any] = importlib.import_module(name).sha256
+        except (ImportError, AttributeError):
+            continue
+        return factory
+    import hashlib
+
+    return hashlib.sha256
+
+
+_SHA256 = _builtin_sha256()
+
+
+def sha256_hex(data: bytes) -> str:
+    """The SHA-256 of ``data`` in hex (bundle files, DER certificates, trust files)."""
+    return str(_SHA256(data).hexdigest())
 
 
 class IndexRow(NamedTuple):
@@ -72,7 +99,7 @@ def der_sha256(block: bytes) -> str:
     match = _PEM_BLOCK.fullmatch(block.strip())
     if match is None:
         raise ValueError("not a single PEM certificate block")
-    return hashlib.sha256(binascii.a2b_base64(match.group(1))).hexdigest()
+    return sha256_hex(binascii.a2b_base64(match.group(1)))
 
 
 def region_of(subject: str) -> str | None:

@@ -22,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
-import hashlib
 import logging
 import os
 import re
@@ -32,7 +31,14 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from aurora_ssl.bundle_index import IndexRow, format_index, parse_index, pem_blocks, region_of
+from aurora_ssl.bundle_index import (
+    IndexRow,
+    format_index,
+    parse_index,
+    pem_blocks,
+    region_of,
+    sha256_hex,
+)
 from aurora_ssl.endpoint import Endpoint, EndpointKind, Partition, parse_endpoint
 from aurora_ssl.errors import BundleError, UnsupportedPartitionError
 
@@ -397,7 +403,7 @@ def _load_bundle_cached(path: str, size: int, mtime_ns: int, validated: str) -> 
             f"CA bundle {path} contains no PEM certificate (expected '-----BEGIN CERTIFICATE-----' "
             f"blocks). Download the RDS bundle from {GLOBAL_BUNDLE_URL}."
         )
-    digest = hashlib.sha256(data).hexdigest()
+    digest = sha256_hex(data)
     rows: tuple[IndexRow, ...] | None = None
     if validated == "shipped":
         rows = _read_index(shipped_index_path(), digest, "shipped", len(blocks))
@@ -712,7 +718,7 @@ _write_lock = threading.Lock()
 
 def _materialise(content: bytes, label: str) -> Path:
     """Write ``content`` once under a content-hash name; reuse an identical existing file."""
-    digest = hashlib.sha256(content).hexdigest()[:24]
+    digest = sha256_hex(content)[:24]
     directory = cache_dir()
     path = directory / f"trust-{label}-{digest}.pem"
     with _write_lock:
