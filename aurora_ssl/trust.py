@@ -14,7 +14,18 @@ Where the RDS bundle comes from, first match wins:
 
 Selected sets are written once per content into the cache directory under a content-hash
 name, atomically (temp file + ``os.replace``), so concurrent threads and processes only ever
-see complete files. Everything here is cached per process; nothing runs at import time.
+see complete files. Everything here is cached per process (:func:`clear_caches` forgets it);
+nothing runs at import time.
+
+No X.509 parsing on the connect path: the shipped bundle is read through an index generated
+at build time, and a user's (or updated) bundle is parsed with ``cryptography`` only the
+first time its content is seen; the facts are then kept as an index in the cache directory
+(see :mod:`aurora_ssl.bundle_index`).
+
+The files trust comes from are guarded like OpenSSH guards ``authorized_keys``: the cache
+directory and its ancestors must belong to us or root and be closed to others (sticky
+directories excepted), and an updated bundle must be ours and hold only self-signed Amazon
+RDS roots. A user bundle whose "Amazon RDS" roots are not AWS's is named in a warning.
 """
 
 from __future__ import annotations
