@@ -199,6 +199,24 @@ def test_planted_non_rds_root_is_refused_and_never_connects(
 
 
 @needs_root
+def test_bundle_update_replaces_a_planted_bundle(cache: Path, tmp_path: Path) -> None:
+    """The remedy the refusal names works: a new update replaces the planted file."""
+    from aurora_ssl.bundle_update import update_bundle
+
+    planted = _plant(cache, shipped_bundle_path().read_bytes())
+    os.chown(planted, NOBODY, NOBODY)
+    with pytest.raises(BundleError, match="belongs to another user"):
+        select_trust(CLUSTER)
+    new_root = make_cert_pem("Amazon RDS us-east-1 Root CA RSA4096 G2")
+    source = tmp_path / "global-bundle.pem"
+    source.write_bytes(shipped_bundle_path().read_bytes() + new_root)
+    assert update_bundle(from_file=source).installed
+    assert planted.stat().st_uid == os.getuid()
+    trust.clear_caches()
+    assert "Amazon RDS us-east-1 Root CA RSA4096 G2" in select_trust(CLUSTER).subjects
+
+
+@needs_root
 @pytest.mark.parametrize("target", ["file", "directory"])
 def test_updated_bundle_open_to_others_is_refused(cache: Path, target: str) -> None:
     planted = _plant(cache, shipped_bundle_path().read_bytes())
