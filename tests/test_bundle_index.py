@@ -184,3 +184,38 @@ def test_shipped_bundle_and_proxy_selection_import_no_x509_parser(tmp_path: Path
     proxy = "myproxy.proxy-c9akciq32xyz.eu-west-1.rds.amazonaws.com"
     result = _fresh_process(tmp_path / "empty-cache", {}, "", cluster, proxy, "db.example.com")
     assert result["parsers"] == []
+
+
+# Starfield Services Root G2 has serial number 0, which cryptography warns about (and says a
+# future release will refuse): one more reason the connect path pins it instead of parsing.
+@pytest.mark.filterwarnings("ignore::cryptography.utils.CryptographyDeprecationWarning")
+def test_pinned_amazon_trust_services_roots_are_certifis() -> None:
+    import certifi
+
+    selected = {c.subject: c for c in trust._amazon_trust_services_roots()}
+    assert sorted(selected) == sorted(trust.AMAZON_TRUST_SERVICES_ROOTS)
+    text = Path(certifi.where()).read_bytes()
+    parsed = {}
+    for cert in x509.load_pem_x509_certificates(text):
+        names = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+        if names and names[0].value in selected:
+            parsed[names[0].value] = cert
+    for subject, chosen in selected.items():
+        cert = parsed[subject]
+        assert chosen.sha256 == cert.fingerprint(hashes.SHA256()).hex()
+        assert chosen.not_after == cert.not_valid_after_utc
+        assert x509.load_pem_x509_certificate(chosen.pem) == cert
+
+
+def test_a_certifi_root_with_another_fingerprint_is_ignored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import certifi
+
+    fake = tmp_path / "cacert.pem"
+    impostor = make_cert_pem("Amazon Root CA 1").decode()
+    fake.write_text(f'# Label: "Amazon Root CA 1"\n{impostor}')
+    monkeypatch.setattr(certifi, "where", lambda: str(fake))
+    with pytest.raises(trust.BundleError, match="none of the Amazon Trust Services roots"):
+        trust._amazon_trust_services_roots()
+    assert "is not the known root" in caplog.text
