@@ -115,9 +115,9 @@ PARTITION_BUNDLE_URLS = {
 }
 GLOBAL_BUNDLE_URL = "https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem"
 
-_CERTIFI_ENTRY = re.compile(
-    rb'# Label: "([^"]+)"\r?\n.*?(-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----)',
-    re.DOTALL,
+#: certifi's entries: '# Label: "..."' and the PEM block after it (compiled on first use).
+_CERTIFI_ENTRY = (
+    rb'# Label: "([^"]+)"\r?\n.*?(-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----)'
 )
 _USER_ORIGINS = ("argument", BUNDLE_ENV)
 
@@ -691,7 +691,7 @@ def _amazon_trust_services_roots() -> tuple[BundleCertificate, ...]:
     except OSError as exc:
         raise BundleError(f"certifi's bundle {where} cannot be read: {exc.strerror}.") from exc
     found: dict[str, BundleCertificate] = {}
-    for raw_label, block in _CERTIFI_ENTRY.findall(text):
+    for raw_label, block in re.findall(_CERTIFI_ENTRY, text, re.DOTALL):
         label = raw_label.decode("utf-8", "replace")
         pin = _AMAZON_TRUST_SERVICES_PINS.get(label)
         if pin is None or label in found:
