@@ -7,26 +7,31 @@ Subcommands::
     aurora-ssl bundle path [HOST]       the trust file libpq should use (for psql's sslrootcert)
     aurora-ssl bundle info              the RDS bundle in use: source, age, certificates
     aurora-ssl bundle update            fetch, validate and install AWS's current bundle
-    aurora-ssl env HOST                 PGSSLMODE/PGSSLROOTCERT exports for psql, pg_dump ...
+    aurora-ssl env HOST                 the complete libpq parameters for psql, pg_dump ...
 
 Results go to stdout, progress, warnings and errors to stderr; ``--format json`` gives a JSON
 document on stdout wherever a command reports. Exit status: 0 success (verified), 1 not
-verified or refused, 2 usage error. See docs/cli.md.
+verified or refused, 2 usage error (a bad option value, host name, port or URL key: one line
+on stderr that says what to fix). No input produces a traceback, and nothing printed contains
+a password (:mod:`aurora_ssl.redaction`).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import datetime
 import json
 import logging
 import os
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any, TextIO
+from typing import Any, NoReturn, TextIO
 
 from aurora_ssl.errors import AuroraSSLError
+from aurora_ssl.hostnames import address_problem, host_problem, port_problem
+from aurora_ssl.redaction import mask_text, shorten
 
 __all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "main"]
 
@@ -35,6 +40,11 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 
 _SHELLS = ("sh", "fish", "powershell")
+_MAX_SECONDS = 86400.0
+
+
+class UsageError(Exception):
+    """Input that cannot work (a bad port, host name or URL key): exit status 2, one line."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -55,6 +65,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     with _quiet_library_logging():
         try:
             return handler(args)
+        except UsageError as exc:
+            return _fail(args, exc, EXIT_USAGE)
         except AuroraSSLError as exc:
             return _fail(args, exc)
         except KeyboardInterrupt:
@@ -62,6 +74,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 130
         except BrokenPipeError:  # `aurora-ssl bundle info | head`: the reader left; fine
             _silence_stdout()
+            return EXIT_FAILED
+        except Exception as exc:  # noqa: BLE001 - a bug must still not print a traceback
+            text = mask_text(" ".join(str(exc).split()))
+            print(
+                f"aurora-ssl: error: unexpected {type(exc).__name__}: {text} (this is a bug "
+                "in aurora-ssl; please report it with the command you ran, without secrets)",
+                file=sys.stderr,
+            )
             return EXIT_FAILED
 
 
@@ -72,11 +92,12 @@ def _silence_stdout() -> None:
         os.dup2(devnull, sys.stdout.fileno())
 
 
-def _fail(args: argparse.Namespace, exc: AuroraSSLError) -> int:
-    print(f"aurora-ssl: error: {exc}", file=sys.stderr)
+def _fail(args: argparse.Namespace, exc: Exception, status: int = EXIT_FAILED) -> int:
+    message = mask_text(" ".join(str(exc).split()))
+    print(f"aurora-ssl: error: {message}", file=sys.stderr)
     if getattr(args, "format", "text") == "json":
-        _emit_json({"ok": False, "error": {"code": type(exc).__name__, "message": str(exc)}})
-    return EXIT_FAILED
+        _emit_json({"ok": False, "error": {"code": type(exc).__name__, "message": message}})
+    return status
 
 
 @contextlib.contextmanager
@@ -99,7 +120,59 @@ def _emit_json(data: Mapping[str, Any], out: TextIO | None = None) -> None:
 
 
 def _warn(message: str) -> None:
-    print(f"aurora-ssl: warning: {message}", file=sys.stderr)
+    print(f"aurora-ssl: warning: {mask_text(message)}", file=sys.stderr)
+
+
+# --------------------------------------------------------------------------------- values
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors in one line (what is wrong, and where help is), never a usage dump."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {mask_text(message)} (see --help)\n")
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value <= _MAX_SECONDS:  # also refuses NaN
+        raise argparse.ArgumentTypeError(
+            f"{shorten(text)!r} is not a number of seconds; give a number greater than 0 and "
+            f"at most {_MAX_SECONDS:g}, e.g. 10"
+        )
+    return value
+
+
+def _count(text: str) -> int:
+    if not (text.isascii() and text.strip().isdigit()) or int(text) > 1_000_000:
+        raise argparse.ArgumentTypeError(
+            f"{shorten(text)!r} is not a whole number from 0 to 1000000; e.g. 30"
+        )
+    return int(text)
+
+
+def _port(text: str) -> int:
+    problem = port_problem(text, "port")
+    if problem:
+        raise argparse.ArgumentTypeError(problem.strip())
+    return int(text)
+
+
+def _host(text: str) -> str:
+    problem = host_problem(text, "host name")
+    if problem:
+        raise argparse.ArgumentTypeError(problem.strip())
+    return text
+
+
+def _address(text: str) -> str:
+    problem = address_problem(text, "address")
+    if problem:
+        raise argparse.ArgumentTypeError(problem.strip())
+    return text
 
 
 # --------------------------------------------------------------------------------- parser
@@ -108,7 +181,7 @@ def _warn(message: str) -> None:
 def _parser() -> argparse.ArgumentParser:
     from aurora_ssl import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="aurora-ssl",
         description=(
             "Verified TLS (sslmode=verify-full + the right Amazon RDS roots) for Aurora / RDS "
@@ -133,13 +206,15 @@ def _parser() -> argparse.ArgumentParser:
         nargs="?",
         default="",
         metavar="DSN",
-        help="libpq connection string or URL (postgresql://, postgresql+psycopg2:// ...); "
-        "'-' reads it from stdin; omitted: the PG* environment variables",
+        help="libpq connection string or URL, also a SQLAlchemy URL (postgresql+psycopg://"
+        "...?plugin=aurora_ssl&aurora_ssl_bundle=...); '-' reads it from stdin; omitted: the "
+        "PG* environment variables",
     )
     _add_format(check)
     check.add_argument("--bundle", metavar="FILE", help="RDS bundle to select roots from")
     check.add_argument(
         "--tls-server-name",
+        type=_host,
         metavar="NAME",
         help="verify this RDS endpoint name while connecting to the DSN's host (CNAMEs)",
     )
@@ -151,7 +226,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     check.add_argument(
         "--connect-timeout",
-        type=int,
+        type=_count,
         default=10,
         metavar="SECONDS",
         help="libpq connect_timeout unless the DSN sets one (default: 10)",
@@ -171,20 +246,23 @@ def _parser() -> argparse.ArgumentParser:
         ),
     )
     inspect.add_argument("target", metavar="HOST[:PORT]", help="endpoint to inspect")
-    inspect.add_argument("--port", type=int, help="port (default: from HOST:PORT, else 5432)")
+    inspect.add_argument("--port", type=_port, help="port (default: from HOST:PORT, else 5432)")
     inspect.add_argument(
-        "--hostaddr", metavar="IP", help="connect to this address; HOST is still verified"
+        "--hostaddr",
+        type=_address,
+        metavar="IP",
+        help="connect to this address; HOST is still verified",
     )
     inspect.add_argument("--bundle", metavar="FILE", help="RDS bundle to select roots from")
     inspect.add_argument(
         "--sslrootcert", metavar="FILE", help="judge against this trust file instead"
     )
     inspect.add_argument(
-        "--timeout", type=float, default=10.0, metavar="SECONDS", help="per step (default: 10)"
+        "--timeout", type=_seconds, default=10.0, metavar="SECONDS", help="per step (default: 10)"
     )
     inspect.add_argument(
         "--warn-days",
-        type=int,
+        type=_count,
         default=30,
         metavar="DAYS",
         help="warn when the certificate expires within DAYS (default: 30)",
@@ -214,7 +292,7 @@ def _parser() -> argparse.ArgumentParser:
             "bundle in use."
         ),
     )
-    path.add_argument("host", nargs="?", metavar="HOST", help="endpoint host name")
+    path.add_argument("host", nargs="?", type=_host, metavar="HOST", help="endpoint host name")
     path.add_argument("--bundle", metavar="FILE", help="RDS bundle to select roots from")
     _add_format(path)
     path.set_defaults(handler=_cmd_bundle_path)
@@ -246,7 +324,7 @@ def _parser() -> argparse.ArgumentParser:
         "else certifi's roots)",
     )
     update.add_argument(
-        "--timeout", type=float, default=30.0, metavar="SECONDS", help="network timeout"
+        "--timeout", type=_seconds, default=30.0, metavar="SECONDS", help="network timeout"
     )
     update.add_argument("--dry-run", action="store_true", help="validate and compare only")
     _add_format(update)
@@ -254,15 +332,36 @@ def _parser() -> argparse.ArgumentParser:
 
     env = commands.add_parser(
         "env",
-        help="print PGSSLMODE/PGSSLROOTCERT exports for psql, pg_dump and other libpq tools",
+        help="print the complete libpq parameters for psql, pg_dump and other libpq tools",
         description=(
-            "Print shell commands that make every libpq tool verify HOST like aurora-ssl "
-            'does: eval "$(aurora-ssl env HOST)".'
+            "Print every parameter aurora-ssl would pass for HOST (sslmode=verify-full, the "
+            "selected roots, and the rest of its complete set) for libpq tools: "
+            'eval "$(aurora-ssl env HOST)" sets PG* variables and unsets PGSERVICE (a '
+            "service file outranks the environment); "
+            'psql "$(aurora-ssl env --format conninfo HOST)" passes one connection string, '
+            "whose keys outrank both."
         ),
     )
-    env.add_argument("host", metavar="HOST", help="endpoint host name")
+    env.add_argument("host", type=_host, metavar="HOST", help="endpoint host name")
+    env.add_argument(
+        "--hostaddr", type=_address, metavar="IP", help="connect to this address (PGHOSTADDR)"
+    )
+    env.add_argument("--port", type=_port, help="port (PGPORT)")
     env.add_argument("--shell", choices=_SHELLS, default="sh", help="syntax (default: sh)")
     env.add_argument("--bundle", metavar="FILE", help="RDS bundle to select roots from")
+    env.add_argument(
+        "--format",
+        choices=("text", "json", "conninfo"),
+        default="text",
+        help="text: shell commands (default); json; conninfo: one libpq connection string",
+    )
+    env.add_argument(
+        "--libpq-version",
+        type=_count,
+        metavar="MAJOR",
+        help="for --format conninfo: the libpq major version of the tool that reads it "
+        "(default: this machine's libpq); keys it does not know are left out",
+    )
     env.set_defaults(handler=_cmd_env)
     return parser
 
@@ -275,25 +374,28 @@ def _add_format(parser: argparse.ArgumentParser) -> None:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    from aurora_ssl.conninfo import parse_conninfo
     from aurora_ssl.policy import Settings, policy_for
     from aurora_ssl.report import check_connection, reports_ok, reports_to_json
     from aurora_ssl.trust import TrustSelection
 
     dsn = sys.stdin.readline().strip() if args.dsn == "-" else args.dsn
-    scheme_driver, dsn = _split_driver(dsn)
-    params: dict[str, Any] = dict(parse_conninfo(dsn)) if dsn.strip() else {}
+    target = read_dsn(dsn)
+    params = target.params
     if params.get("password") and args.dsn != "-":
         _warn(
             "a password on the command line is visible to other users (ps, shell history); "
             "prefer PGPASSWORD or ~/.pgpass."
         )
     params.setdefault("connect_timeout", str(args.connect_timeout))
-    settings = Settings(bundle=args.bundle, tls_server_name=args.tls_server_name)
+    settings = Settings(
+        bundle=args.bundle or target.bundle,
+        tls_server_name=args.tls_server_name or target.tls_server_name,
+    )
+    _validate_destination(params, settings)
     host = str(params.get("host") or os.environ.get("PGHOST") or "")
     port = params.get("port") or os.environ.get("PGPORT") or None
     secret = str(params.get("password") or os.environ.get("PGPASSWORD") or "")
-    driver = _driver(args.driver if args.driver != "auto" else scheme_driver)
+    driver = _driver(args.driver if args.driver != "auto" else target.driver)
     trust: TrustSelection | None = None
     with contextlib.suppress(AuroraSSLError):  # the connection attempt reports it
         trust = policy_for(settings).trust(
@@ -301,12 +403,14 @@ def _cmd_check(args: argparse.Namespace) -> int:
         )
 
     def connect() -> Any:
-        final = policy_for(settings).apply(params, "the DSN")
+        if target.refusal is not None:
+            raise target.refusal
+        final = policy_for(settings).apply(params, target.origin)
         return _connect(driver, final)
 
     report = check_connection(
         connect,
-        label=_label(params, host, port),
+        label=shorten(mask_text(_label(params, host, port))),
         host=host,
         port=port,
         trust=trust,
@@ -319,6 +423,110 @@ def _cmd_check(args: argparse.Namespace) -> int:
     else:
         print(report.to_text())
     return EXIT_OK if reports_ok([report], fail_on_warning=args.fail_on_warning) else EXIT_FAILED
+
+
+#: The ``aurora_ssl_*`` keys a URL may carry (as for the SQLAlchemy plugin), and the
+#: :class:`~aurora_ssl.policy.Settings` field each one sets.
+URL_OPTIONS = {"aurora_ssl_bundle": "bundle", "aurora_ssl_tls_server_name": "tls_server_name"}
+_LIBPQ_DRIVERS = ("psycopg", "psycopg2")
+#: Drivers whose URLs ``check`` connects to with libpq instead (same server, same TLS).
+_OTHER_DRIVERS = ("asyncpg", "pg8000")
+_ASYNCPG_WEAK_SSL = frozenset(
+    {"disable", "allow", "prefer", "require", "verify-ca", "false", "0", "no", "off"}
+)
+
+
+@dataclasses.dataclass
+class Target:
+    """A DSN as ``check`` reads it: libpq parameters, the driver, and aurora-ssl's options.
+
+    Attributes:
+        params: the libpq keyword parameters (our own keys and ``plugin`` removed).
+        driver: ``psycopg``/``psycopg2`` from a ``postgresql+driver://`` scheme, else ``auto``.
+        bundle: ``aurora_ssl_bundle`` from the URL, if any.
+        tls_server_name: ``aurora_ssl_tls_server_name`` from the URL, if any.
+        origin: how messages name the input ("the DSN", "the URL").
+        refusal: a setting the connection must refuse (reported, not raised early).
+    """
+
+    params: dict[str, Any]
+    driver: str = "auto"
+    bundle: str | None = None
+    tls_server_name: str | None = None
+    origin: str = "the DSN"
+    refusal: AuroraSSLError | None = None
+
+
+def read_dsn(dsn: str) -> Target:
+    """Read a libpq DSN, libpq URI or SQLAlchemy URL (the same ``DATABASE_URL`` everywhere).
+
+    A SQLAlchemy URL may name a driver (``postgresql+psycopg://``, ``+psycopg2``,
+    ``+asyncpg``), the plugin (``plugin=aurora_ssl``) and our options
+    (:data:`URL_OPTIONS`); they are consumed here and never reach libpq.
+
+    Raises:
+        UsageError: an unknown ``aurora_ssl_*`` key, or one given twice differently.
+        InsecureConfigurationError: the string is malformed (from the parser).
+    """
+    from aurora_ssl.conninfo import parse_conninfo
+
+    scheme_driver, text = _split_driver(dsn)
+    params: dict[str, Any] = dict(parse_conninfo(text)) if text.strip() else {}
+    origin = "the URL" if "://" in text else "the DSN"
+    target = Target(params=params, origin=origin)
+    plugin = params.pop("plugin", None)
+    for name in str(plugin or "").split(","):
+        if name.strip() and name.strip() != "aurora_ssl":
+            _warn(
+                f"plugin={shorten(name.strip())} is a SQLAlchemy plugin; aurora-ssl check "
+                "ignores it."
+            )
+    for key in [k for k in params if k.lower().startswith("aurora_ssl_")]:
+        value = params.pop(key)
+        field = URL_OPTIONS.get(key)
+        if field is None:
+            known = ", ".join(sorted(URL_OPTIONS))
+            raise UsageError(
+                f"Unknown option {shorten(key)} in {origin}; aurora-ssl check accepts {known}. "
+                "Check the spelling, or remove it."
+            )
+        setattr(target, field, str(value) if value else None)
+    if target.tls_server_name:
+        problem = host_problem(target.tls_server_name, "aurora_ssl_tls_server_name")
+        if problem:
+            raise UsageError(problem)
+    if scheme_driver in _OTHER_DRIVERS:
+        ssl_value = params.pop("ssl", None)
+        if ssl_value is not None and str(ssl_value).lower() in _ASYNCPG_WEAK_SSL:
+            from aurora_ssl.errors import InsecureConfigurationError
+
+            target.refusal = InsecureConfigurationError(
+                f"ssl={shorten(str(ssl_value))} in {origin} would let {scheme_driver} skip "
+                "server verification; remove it (aurora-ssl verifies the certificate and name)."
+            )
+        scheme_driver = "auto"
+    target.driver = scheme_driver
+    return target
+
+
+def _validate_destination(params: Mapping[str, Any], settings: Any) -> None:
+    """Say which value is wrong before libpq blames name resolution (``port=abc``)."""
+    sources = (("host", "PGHOST", host_problem), ("hostaddr", "PGHOSTADDR", address_problem))
+    for key, variable, check in (*sources, ("port", "PGPORT", port_problem)):
+        given = params.get(key)
+        where = f"the DSN's {key}" if given is not None else variable
+        value = str(given if given is not None else os.environ.get(variable) or "")
+        for item in value.split(",") if value else ():
+            if not item.strip() or (key == "host" and item.startswith(("/", "@"))):
+                continue  # a default, or a socket directory (the policy refuses those)
+            problem = check(item.strip() if key != "host" else item, where)
+            if problem:
+                raise UsageError(problem)
+    timeout = str(params.get("connect_timeout") or "")
+    if timeout and not (timeout.strip().lstrip("-").isdigit() and timeout.isascii()):
+        raise UsageError(
+            f"connect_timeout {shorten(timeout)!r} in the DSN is not a whole number of seconds."
+        )
 
 
 def _split_driver(dsn: str) -> tuple[str, str]:
@@ -335,9 +543,10 @@ def _driver(name: str) -> str:
     if name in ("psycopg", "psycopg2"):
         return name
     if name not in ("auto", ""):
-        raise AuroraSSLError(
-            f"aurora-ssl check connects with libpq (psycopg or psycopg2), not {name}; use a "
-            "postgresql:// or postgresql+psycopg:// URL."
+        raise UsageError(
+            f"aurora-ssl check connects with libpq (psycopg or psycopg2), not "
+            f"{shorten(name)}; use a postgresql://, postgresql+psycopg:// or "
+            "postgresql+asyncpg:// URL."
         )
     for candidate in ("psycopg", "psycopg2"):
         try:
@@ -389,8 +598,10 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     try:
         host, port = split_host_port(args.target)
     except ValueError as exc:
-        print(f"aurora-ssl inspect: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        raise UsageError(str(exc)) from None
+    problem = host_problem(host, "HOST")
+    if problem:
+        raise UsageError(problem)
     if args.port is not None:
         port = args.port
     trust = select_trust(host, bundle=args.bundle, sslrootcert=args.sslrootcert)
@@ -526,36 +737,184 @@ def _cmd_bundle_update(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------------- env
 
 
+#: The environment variable libpq reads for each keyword (PQconndefaults' ``envvar``).
+LIBPQ_ENV = {
+    "host": "PGHOST",
+    "hostaddr": "PGHOSTADDR",
+    "port": "PGPORT",
+    "dbname": "PGDATABASE",
+    "user": "PGUSER",
+    "service": "PGSERVICE",
+    "passfile": "PGPASSFILE",
+    "channel_binding": "PGCHANNELBINDING",
+    "connect_timeout": "PGCONNECT_TIMEOUT",
+    "client_encoding": "PGCLIENTENCODING",
+    "options": "PGOPTIONS",
+    "application_name": "PGAPPNAME",
+    "sslmode": "PGSSLMODE",
+    "sslnegotiation": "PGSSLNEGOTIATION",
+    "sslcompression": "PGSSLCOMPRESSION",
+    "sslcert": "PGSSLCERT",
+    "sslkey": "PGSSLKEY",
+    "sslcertmode": "PGSSLCERTMODE",
+    "sslrootcert": "PGSSLROOTCERT",
+    "sslcrl": "PGSSLCRL",
+    "sslcrldir": "PGSSLCRLDIR",
+    "sslsni": "PGSSLSNI",
+    "requirepeer": "PGREQUIREPEER",
+    "require_auth": "PGREQUIREAUTH",
+    "min_protocol_version": "PGMINPROTOCOLVERSION",
+    "max_protocol_version": "PGMAXPROTOCOLVERSION",
+    "ssl_min_protocol_version": "PGSSLMINPROTOCOLVERSION",
+    "ssl_max_protocol_version": "PGSSLMAXPROTOCOLVERSION",
+    "gssencmode": "PGGSSENCMODE",
+    "krbsrvname": "PGKRBSRVNAME",
+    "gsslib": "PGGSSLIB",
+    "gssdelegation": "PGGSSDELEGATION",
+    "target_session_attrs": "PGTARGETSESSIONATTRS",
+    "load_balance_hosts": "PGLOADBALANCEHOSTS",
+}
+#: The first libpq major version that knows each keyword (older ones refuse the whole
+#: conninfo string with 'invalid connection option').
+LIBPQ_SINCE = {
+    "gssencmode": 12,
+    "ssl_min_protocol_version": 13,
+    "ssl_max_protocol_version": 13,
+    "sslsni": 14,
+    "sslcrldir": 14,
+    "require_auth": 16,
+    "sslcertmode": 16,
+    "load_balance_hosts": 16,
+    "sslnegotiation": 17,
+    "gssdelegation": 17,
+    "sslkeylogfile": 18,
+    "min_protocol_version": 18,
+    "max_protocol_version": 18,
+}
+#: What an older libpq that lacks a keyword does anyway: leaving the key out is then safe.
+_IMPLIED_BEFORE = {"sslnegotiation": "postgres", "gssencmode": "disable"}
+#: Variables unset before the exports: a service file outranks every environment variable.
+UNSET = ("PGSERVICE",)
+
+
 def _cmd_env(args: argparse.Namespace) -> int:
+    from aurora_ssl.policy import Settings, connection_params
     from aurora_ssl.trust import select_trust
 
-    selection = select_trust(args.host, bundle=args.bundle)
-    for warning in selection.warnings:
-        _warn(warning)
-    variables = {
-        "PGSSLMODE": "verify-full",
-        "PGSSLROOTCERT": selection.ensure(),
-        # GSSAPI encryption would replace TLS and skip certificate verification.
-        "PGGSSENCMODE": "disable",
+    given: dict[str, str] = {"host": args.host}
+    if args.hostaddr:
+        given["hostaddr"] = args.hostaddr
+    if args.port is not None:
+        given["port"] = str(args.port)
+    params = {
+        key: str(value)
+        for key, value in connection_params(
+            given, Settings(bundle=args.bundle), origin="the command line"
+        ).items()
+        if value is not None
     }
-    print(render_env(variables, args.shell))
+    warnings = list(select_trust(args.host, bundle=args.bundle).warnings)
+    for warning in warnings:
+        _warn(warning)
+    if args.format == "conninfo":
+        version = args.libpq_version or _system_libpq_version()
+        print(render_conninfo(_for_libpq(params, version)))
+        return EXIT_OK
+    missing = sorted(key for key in params if key not in LIBPQ_ENV)
+    if missing and args.format == "text":
+        raise UsageError(
+            f"{', '.join(missing)} cannot be set through environment variables; use "
+            f'psql "$(aurora-ssl env --format conninfo {shorten(args.host)})" instead.'
+        )
+    variables = {LIBPQ_ENV[key]: value for key, value in params.items() if key in LIBPQ_ENV}
+    if args.format == "json":
+        _emit_json(
+            {
+                "ok": True,
+                "host": args.host,
+                "params": params,
+                "variables": variables,
+                "unset": list(UNSET),
+                "conninfo": render_conninfo(params),
+                "warnings": warnings,
+            }
+        )
+        return EXIT_OK
+    print(render_env(variables, args.shell, unset=UNSET))
     return EXIT_OK
 
 
-def render_env(variables: Mapping[str, str], shell: str = "sh") -> str:
-    """Shell commands setting ``variables`` in ``sh`` (bash, zsh), ``fish`` or ``powershell``."""
+def render_conninfo(params: Mapping[str, str]) -> str:
+    """One libpq connection string (``key=value ...``, quoted where libpq needs it)."""
+    return " ".join(f"{key}={_conninfo_quote(value)}" for key, value in params.items())
+
+
+def _conninfo_quote(value: str) -> str:
+    if value and not any(c.isspace() or c in "'\\" for c in value):
+        return value
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _for_libpq(params: Mapping[str, str], version: int | None) -> dict[str, str]:
+    """Leave out keys the target libpq does not know, where it behaves that way anyway."""
+    if version is None:
+        return dict(params)
+    kept: dict[str, str] = {}
+    for key, value in params.items():
+        since = LIBPQ_SINCE.get(key)
+        if since is None or version >= since:
+            kept[key] = value
+        elif _IMPLIED_BEFORE.get(key) == value:
+            continue  # e.g. sslnegotiation=postgres: the only way libpq < 17 negotiates
+        else:
+            raise UsageError(
+                f"{key}={shorten(value)} needs libpq {since} or newer, and this machine's "
+                f"libpq is {version}; upgrade libpq (the postgresql client package), or pass "
+                "--libpq-version for the libpq your tool uses."
+            )
+    return kept
+
+
+def _system_libpq_version() -> int | None:
+    """Major version of the libpq that psql and pg_dump on this machine load, if found."""
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("pq")
+    if not name:
+        return None
+    try:
+        number = int(ctypes.CDLL(name).PQlibVersion())
+    except (OSError, AttributeError, ValueError):
+        return None
+    return number // 10000 or None
+
+
+def render_env(
+    variables: Mapping[str, str], shell: str = "sh", *, unset: Sequence[str] = ()
+) -> str:
+    """Shell commands that unset ``unset`` and set ``variables``.
+
+    Args:
+        variables: environment variable names and values.
+        shell: ``sh`` (bash, zsh), ``fish`` or ``powershell``.
+        unset: variables to remove first (``PGSERVICE``).
+    """
     if shell == "fish":
-        return "\n".join(
-            f"set -gx {name} {_fish_quote(value)};" for name, value in variables.items()
-        )
+        lines = [f"set -e {name};" for name in unset]
+        lines += [f"set -gx {name} {_fish_quote(value)};" for name, value in variables.items()]
+        return "\n".join(lines)
     if shell == "powershell":
-        return "\n".join(
+        lines = [f"Remove-Item Env:{name} -ErrorAction SilentlyContinue" for name in unset]
+        lines += [
             f"$env:{name} = '{value.replace(chr(39), chr(39) * 2)}'"
             for name, value in variables.items()
-        )
+        ]
+        return "\n".join(lines)
     import shlex
 
-    return "export " + " ".join(f"{name}={shlex.quote(v)}" for name, v in variables.items())
+    exports = "export " + " ".join(f"{name}={shlex.quote(v)}" for name, v in variables.items())
+    return "\n".join([*(f"unset {name}" for name in unset), exports])
 
 
 def _fish_quote(value: str) -> str:

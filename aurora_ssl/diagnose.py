@@ -53,6 +53,7 @@ from aurora_ssl.errors import (
     TLSError,
     UntrustedCertificateError,
 )
+from aurora_ssl.redaction import mask_text
 
 if TYPE_CHECKING:
     import datetime
@@ -92,10 +93,6 @@ _NO_CLIENT_TLS = re.compile(
 _OLD_PROTOCOL = re.compile(
     r"unsupported protocol|alert protocol version|no protocols available", re.IGNORECASE
 )
-_SECRETS = (
-    re.compile(r"(?i)\b(password|sslpassword)(\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)"),
-    re.compile(r"(?i)(postgres(?:ql)?(?:\+\w+)?://[^:/@\s]*):[^@\s]*@"),
-)
 
 
 @dataclass(frozen=True)
@@ -123,9 +120,8 @@ class Target:
 
 
 def scrub(text: str) -> str:
-    """Remove anything shaped like a password from ``text`` (``password=...``, URI userinfo)."""
-    text = _SECRETS[0].sub(lambda m: f"{m[1]}{m[2]}********", text)
-    return _SECRETS[1].sub(lambda m: f"{m[1]}:********@", text)
+    """``text`` with anything shaped like a secret masked (see :func:`redaction.mask_text`)."""
+    return mask_text(text)
 
 
 def _chain(exc: BaseException) -> Iterator[BaseException]:
