@@ -50,15 +50,18 @@ _SECRET_WORDS = ("password", "passwd", "token", "secret")
 _VALUE = r"""'(?:[^'\\]|\\.)*(?:'|$)|"(?:[^"\\]|\\.)*(?:"|$)|(?:\\.|[^\s\\])+\\?"""
 # A value masked already (in a URL query): keep what follows it.
 _MASKED = r"\*{8}(?=&|\s|$)"
-_PAIR = re.compile(rf"(?P<key>[A-Za-z_][A-Za-z0-9_.-]*)(?P<eq>\s*=\s*)(?P<value>{_VALUE})?")
+_PAIR = re.compile(
+    rf"(?<![A-Za-z0-9_.-])(?P<key>[A-Za-z_][A-Za-z0-9_.-]*)(?P<eq>\s*=\s*)(?P<value>{_VALUE})?"
+)
 # A secret key followed by "=" or ":" (conninfo, URL query, Python repr, JSON), wherever it
 # stands: "user=bob,password=x" must not hide the password inside another value.
 _SECRET_PAIR = re.compile(
-    r"(?i)(?<![A-Za-z0-9_])(?P<key>['\"]?[A-Za-z0-9_.-]*"
+    r"(?i)(?<![A-Za-z0-9_.-])(?P<key>['\"]?[A-Za-z0-9_.-]*"
     r"(?:password|passwd|passfile|token|secret)[A-Za-z0-9_.-]*['\"]?)"
     rf"(?P<eq>\s*[=:]\s*)(?P<value>{_MASKED}|{_VALUE})"
 )
-_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://\S*")
+# The look-behinds keep these linear: a match may only start where a word starts.
+_URL = re.compile(r"(?<![A-Za-z0-9+.-])[A-Za-z][A-Za-z0-9+.-]*://\S*")
 _WORD = re.compile(rf"\S{{{LONG + 1},}}")
 _TRAILING = "\"'`<>),.;]}"
 
