@@ -258,3 +258,23 @@ def test_readme_pipeline_prints_true(tls_server: AuroraLikeServer, pki: TestPKI)
         timeout=60,
     )
     assert result.stdout.strip() == "true", result.stderr
+
+
+@pytest.mark.parametrize("driver", ["psycopg", "psycopg2"])
+def test_check_explains_direct_tls_to_an_old_server(
+    tls_server: AuroraLikeServer, pki: TestPKI, capsys: Capture, driver: str
+) -> None:
+    url = _database_url(tls_server, pki, driver, sslnegotiation="direct")
+    before = tls_server.log_path.read_text(errors="replace")
+    code, out, _ = _run(capsys, "check", "--format", "json", url)
+    assert (
+        "invalid length of startup packet"
+        in tls_server.log_path.read_text(errors="replace")[len(before) :]
+    )
+    assert code == 1
+    (report,) = json.loads(out)["connections"]
+    (error,) = report["errors"]
+    assert error["code"] == "TLSError"
+    assert "sslnegotiation=direct" in error["message"]
+    assert "PostgreSQL 17" in error["message"]
+    assert "EOF" in error["cause"] or "eof" in error["cause"]  # libpq's words, kept

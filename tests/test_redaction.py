@@ -49,7 +49,11 @@ def test_is_secret_key(key: str, secret: bool) -> None:
 @pytest.mark.parametrize(
     ("url", "hidden", "kept"),
     [
-        (f"postgresql://app:{ENCODED}@db.example.com:5432/app", ENCODED, "@db.example.com:5432/app"),
+        (
+            f"postgresql://app:{ENCODED}@db.example.com:5432/app",
+            ENCODED,
+            "@db.example.com:5432/app",
+        ),
         (
             f"postgresql+psycopg://app:{ENCODED}@h/app?sslmode=require&password=p2&x=1",
             "p2",
