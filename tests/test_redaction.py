@@ -184,7 +184,8 @@ def test_host_problem(host: str, problem: str | None) -> None:
     if problem is None:
         assert found is None
     else:
-        assert found is not None and problem in found
+        assert found is not None
+        assert problem in found
 
 
 @pytest.mark.parametrize(
