@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
 import datetime
 import json
 import logging
@@ -374,12 +373,19 @@ def _add_format(parser: argparse.ArgumentParser) -> None:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
+    from aurora_ssl.database_url import read_dsn
+    from aurora_ssl.errors import InsecureConfigurationError
     from aurora_ssl.policy import Settings, policy_for
     from aurora_ssl.report import check_connection, reports_ok, reports_to_json
     from aurora_ssl.trust import TrustSelection
 
     dsn = sys.stdin.readline().strip() if args.dsn == "-" else args.dsn
-    target = read_dsn(dsn)
+    try:
+        target = read_dsn(dsn)
+    except InsecureConfigurationError as exc:  # the string itself is unusable: fix the input
+        raise UsageError(str(exc)) from None
+    for note in target.ignored:
+        _warn(note)
     params = target.params
     if params.get("password") and args.dsn != "-":
         _warn(
@@ -425,90 +431,6 @@ def _cmd_check(args: argparse.Namespace) -> int:
     return EXIT_OK if reports_ok([report], fail_on_warning=args.fail_on_warning) else EXIT_FAILED
 
 
-#: The ``aurora_ssl_*`` keys a URL may carry (as for the SQLAlchemy plugin), and the
-#: :class:`~aurora_ssl.policy.Settings` field each one sets.
-URL_OPTIONS = {"aurora_ssl_bundle": "bundle", "aurora_ssl_tls_server_name": "tls_server_name"}
-_LIBPQ_DRIVERS = ("psycopg", "psycopg2")
-#: Drivers whose URLs ``check`` connects to with libpq instead (same server, same TLS).
-_OTHER_DRIVERS = ("asyncpg", "pg8000")
-_ASYNCPG_WEAK_SSL = frozenset(
-    {"disable", "allow", "prefer", "require", "verify-ca", "false", "0", "no", "off"}
-)
-
-
-@dataclasses.dataclass
-class Target:
-    """A DSN as ``check`` reads it: libpq parameters, the driver, and aurora-ssl's options.
-
-    Attributes:
-        params: the libpq keyword parameters (our own keys and ``plugin`` removed).
-        driver: ``psycopg``/``psycopg2`` from a ``postgresql+driver://`` scheme, else ``auto``.
-        bundle: ``aurora_ssl_bundle`` from the URL, if any.
-        tls_server_name: ``aurora_ssl_tls_server_name`` from the URL, if any.
-        origin: how messages name the input ("the DSN", "the URL").
-        refusal: a setting the connection must refuse (reported, not raised early).
-    """
-
-    params: dict[str, Any]
-    driver: str = "auto"
-    bundle: str | None = None
-    tls_server_name: str | None = None
-    origin: str = "the DSN"
-    refusal: AuroraSSLError | None = None
-
-
-def read_dsn(dsn: str) -> Target:
-    """Read a libpq DSN, libpq URI or SQLAlchemy URL (the same ``DATABASE_URL`` everywhere).
-
-    A SQLAlchemy URL may name a driver (``postgresql+psycopg://``, ``+psycopg2``,
-    ``+asyncpg``), the plugin (``plugin=aurora_ssl``) and our options
-    (:data:`URL_OPTIONS`); they are consumed here and never reach libpq.
-
-    Raises:
-        UsageError: an unknown ``aurora_ssl_*`` key, or one given twice differently.
-        InsecureConfigurationError: the string is malformed (from the parser).
-    """
-    from aurora_ssl.conninfo import parse_conninfo
-
-    scheme_driver, text = _split_driver(dsn)
-    params: dict[str, Any] = dict(parse_conninfo(text)) if text.strip() else {}
-    origin = "the URL" if "://" in text else "the DSN"
-    target = Target(params=params, origin=origin)
-    plugin = params.pop("plugin", None)
-    for name in str(plugin or "").split(","):
-        if name.strip() and name.strip() != "aurora_ssl":
-            _warn(
-                f"plugin={shorten(name.strip())} is a SQLAlchemy plugin; aurora-ssl check "
-                "ignores it."
-            )
-    for key in [k for k in params if k.lower().startswith("aurora_ssl_")]:
-        value = params.pop(key)
-        field = URL_OPTIONS.get(key)
-        if field is None:
-            known = ", ".join(sorted(URL_OPTIONS))
-            raise UsageError(
-                f"Unknown option {shorten(key)} in {origin}; aurora-ssl check accepts {known}. "
-                "Check the spelling, or remove it."
-            )
-        setattr(target, field, str(value) if value else None)
-    if target.tls_server_name:
-        problem = host_problem(target.tls_server_name, "aurora_ssl_tls_server_name")
-        if problem:
-            raise UsageError(problem)
-    if scheme_driver in _OTHER_DRIVERS:
-        ssl_value = params.pop("ssl", None)
-        if ssl_value is not None and str(ssl_value).lower() in _ASYNCPG_WEAK_SSL:
-            from aurora_ssl.errors import InsecureConfigurationError
-
-            target.refusal = InsecureConfigurationError(
-                f"ssl={shorten(str(ssl_value))} in {origin} would let {scheme_driver} skip "
-                "server verification; remove it (aurora-ssl verifies the certificate and name)."
-            )
-        scheme_driver = "auto"
-    target.driver = scheme_driver
-    return target
-
-
 def _validate_destination(params: Mapping[str, Any], settings: Any) -> None:
     """Say which value is wrong before libpq blames name resolution (``port=abc``)."""
     sources = (("host", "PGHOST", host_problem), ("hostaddr", "PGHOSTADDR", address_problem))
@@ -527,16 +449,6 @@ def _validate_destination(params: Mapping[str, Any], settings: Any) -> None:
         raise UsageError(
             f"connect_timeout {shorten(timeout)!r} in the DSN is not a whole number of seconds."
         )
-
-
-def _split_driver(dsn: str) -> tuple[str, str]:
-    """``postgresql+psycopg2://...`` -> (``psycopg2``, ``postgresql://...``)."""
-    text = dsn.strip()
-    head, sep, rest = text.partition("://")
-    if sep and "+" in head and head.split("+", 1)[0].lower() in ("postgresql", "postgres"):
-        driver = head.split("+", 1)[1].lower()
-        return ("psycopg" if driver == "psycopg_async" else driver), f"postgresql://{rest}"
-    return "auto", text
 
 
 def _driver(name: str) -> str:
@@ -737,67 +649,15 @@ def _cmd_bundle_update(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------------- env
 
 
-#: The environment variable libpq reads for each keyword (PQconndefaults' ``envvar``).
-LIBPQ_ENV = {
-    "host": "PGHOST",
-    "hostaddr": "PGHOSTADDR",
-    "port": "PGPORT",
-    "dbname": "PGDATABASE",
-    "user": "PGUSER",
-    "service": "PGSERVICE",
-    "passfile": "PGPASSFILE",
-    "channel_binding": "PGCHANNELBINDING",
-    "connect_timeout": "PGCONNECT_TIMEOUT",
-    "client_encoding": "PGCLIENTENCODING",
-    "options": "PGOPTIONS",
-    "application_name": "PGAPPNAME",
-    "sslmode": "PGSSLMODE",
-    "sslnegotiation": "PGSSLNEGOTIATION",
-    "sslcompression": "PGSSLCOMPRESSION",
-    "sslcert": "PGSSLCERT",
-    "sslkey": "PGSSLKEY",
-    "sslcertmode": "PGSSLCERTMODE",
-    "sslrootcert": "PGSSLROOTCERT",
-    "sslcrl": "PGSSLCRL",
-    "sslcrldir": "PGSSLCRLDIR",
-    "sslsni": "PGSSLSNI",
-    "requirepeer": "PGREQUIREPEER",
-    "require_auth": "PGREQUIREAUTH",
-    "min_protocol_version": "PGMINPROTOCOLVERSION",
-    "max_protocol_version": "PGMAXPROTOCOLVERSION",
-    "ssl_min_protocol_version": "PGSSLMINPROTOCOLVERSION",
-    "ssl_max_protocol_version": "PGSSLMAXPROTOCOLVERSION",
-    "gssencmode": "PGGSSENCMODE",
-    "krbsrvname": "PGKRBSRVNAME",
-    "gsslib": "PGGSSLIB",
-    "gssdelegation": "PGGSSDELEGATION",
-    "target_session_attrs": "PGTARGETSESSIONATTRS",
-    "load_balance_hosts": "PGLOADBALANCEHOSTS",
-}
-#: The first libpq major version that knows each keyword (older ones refuse the whole
-#: conninfo string with 'invalid connection option').
-LIBPQ_SINCE = {
-    "gssencmode": 12,
-    "ssl_min_protocol_version": 13,
-    "ssl_max_protocol_version": 13,
-    "sslsni": 14,
-    "sslcrldir": 14,
-    "require_auth": 16,
-    "sslcertmode": 16,
-    "load_balance_hosts": 16,
-    "sslnegotiation": 17,
-    "gssdelegation": 17,
-    "sslkeylogfile": 18,
-    "min_protocol_version": 18,
-    "max_protocol_version": 18,
-}
-#: What an older libpq that lacks a keyword does anyway: leaving the key out is then safe.
-_IMPLIED_BEFORE = {"sslnegotiation": "postgres", "gssencmode": "disable"}
-#: Variables unset before the exports: a service file outranks every environment variable.
-UNSET = ("PGSERVICE",)
-
-
 def _cmd_env(args: argparse.Namespace) -> int:
+    from aurora_ssl.libpq_env import (
+        LIBPQ_ENV,
+        UNSET,
+        for_libpq,
+        render_conninfo,
+        render_env,
+        system_libpq_version,
+    )
     from aurora_ssl.policy import Settings, connection_params
     from aurora_ssl.trust import select_trust
 
@@ -817,8 +677,11 @@ def _cmd_env(args: argparse.Namespace) -> int:
     for warning in warnings:
         _warn(warning)
     if args.format == "conninfo":
-        version = args.libpq_version or _system_libpq_version()
-        print(render_conninfo(_for_libpq(params, version)))
+        version = args.libpq_version or system_libpq_version()
+        try:
+            print(render_conninfo(for_libpq(params, version)))
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
         return EXIT_OK
     missing = sorted(key for key in params if key not in LIBPQ_ENV)
     if missing and args.format == "text":
@@ -842,80 +705,3 @@ def _cmd_env(args: argparse.Namespace) -> int:
         return EXIT_OK
     print(render_env(variables, args.shell, unset=UNSET))
     return EXIT_OK
-
-
-def render_conninfo(params: Mapping[str, str]) -> str:
-    """One libpq connection string (``key=value ...``, quoted where libpq needs it)."""
-    return " ".join(f"{key}={_conninfo_quote(value)}" for key, value in params.items())
-
-
-def _conninfo_quote(value: str) -> str:
-    if value and not any(c.isspace() or c in "'\\" for c in value):
-        return value
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
-def _for_libpq(params: Mapping[str, str], version: int | None) -> dict[str, str]:
-    """Leave out keys the target libpq does not know, where it behaves that way anyway."""
-    if version is None:
-        return dict(params)
-    kept: dict[str, str] = {}
-    for key, value in params.items():
-        since = LIBPQ_SINCE.get(key)
-        if since is None or version >= since:
-            kept[key] = value
-        elif _IMPLIED_BEFORE.get(key) == value:
-            continue  # e.g. sslnegotiation=postgres: the only way libpq < 17 negotiates
-        else:
-            raise UsageError(
-                f"{key}={shorten(value)} needs libpq {since} or newer, and this machine's "
-                f"libpq is {version}; upgrade libpq (the postgresql client package), or pass "
-                "--libpq-version for the libpq your tool uses."
-            )
-    return kept
-
-
-def _system_libpq_version() -> int | None:
-    """Major version of the libpq that psql and pg_dump on this machine load, if found."""
-    import ctypes
-    import ctypes.util
-
-    name = ctypes.util.find_library("pq")
-    if not name:
-        return None
-    try:
-        number = int(ctypes.CDLL(name).PQlibVersion())
-    except (OSError, AttributeError, ValueError):
-        return None
-    return number // 10000 or None
-
-
-def render_env(
-    variables: Mapping[str, str], shell: str = "sh", *, unset: Sequence[str] = ()
-) -> str:
-    """Shell commands that unset ``unset`` and set ``variables``.
-
-    Args:
-        variables: environment variable names and values.
-        shell: ``sh`` (bash, zsh), ``fish`` or ``powershell``.
-        unset: variables to remove first (``PGSERVICE``).
-    """
-    if shell == "fish":
-        lines = [f"set -e {name};" for name in unset]
-        lines += [f"set -gx {name} {_fish_quote(value)};" for name, value in variables.items()]
-        return "\n".join(lines)
-    if shell == "powershell":
-        lines = [f"Remove-Item Env:{name} -ErrorAction SilentlyContinue" for name in unset]
-        lines += [
-            f"$env:{name} = '{value.replace(chr(39), chr(39) * 2)}'"
-            for name, value in variables.items()
-        ]
-        return "\n".join(lines)
-    import shlex
-
-    exports = "export " + " ".join(f"{name}={shlex.quote(v)}" for name, v in variables.items())
-    return "\n".join([*(f"unset {name}" for name in unset), exports])
-
-
-def _fish_quote(value: str) -> str:
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"

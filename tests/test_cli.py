@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from aurora_ssl.cli import main, render_env
+from aurora_ssl.cli import main
+from aurora_ssl.libpq_env import LIBPQ_ENV, for_libpq, render_env
 from aurora_ssl.report import REPORT_KEYS
 from aurora_ssl.testing import AuroraLikeServer, TestPKI
 
@@ -304,7 +305,6 @@ def test_env_json_and_hostaddr(tls_server: AuroraLikeServer, pki: TestPKI, capsy
 def test_env_variable_names_are_libpqs() -> None:
     """Our table of environment variables is the one libpq itself reports (PQconndefaults)."""
     psycopg = pytest.importorskip("psycopg")
-    from aurora_ssl.cli import LIBPQ_ENV
 
     libpq = {
         o.keyword.decode(): o.envvar.decode()
@@ -325,12 +325,11 @@ def test_env_conninfo_for_older_libpq(
 ) -> None:
     """sslnegotiation=postgres is the only way libpq < 17 negotiates: left out for it, since
     such a libpq refuses the whole string for an unknown key."""
-    from aurora_ssl.cli import _for_libpq
 
     params = {"host": tls_server.host, "sslmode": "verify-full", "sslnegotiation": "postgres"}
-    assert ("sslnegotiation" in _for_libpq(params, version)) is present
-    with pytest.raises(Exception, match="needs libpq 17 or newer"):
-        _for_libpq({**params, "sslnegotiation": "direct"}, 15)
+    assert ("sslnegotiation" in for_libpq(params, version)) is present
+    with pytest.raises(ValueError, match="needs libpq 17 or newer"):
+        for_libpq({**params, "sslnegotiation": "direct"}, 15)
 
 
 def test_version_help_and_usage(capsys: Capture) -> None:

@@ -433,7 +433,7 @@ def test_password_in_the_url_query_is_never_shown(
     assert_no_secret(f"`aurora-ssl check --format {fmt}` with ?password=", output)
     assert_no_secret("the logs", "\n".join(all_logs.lines))
 
-    from aurora_ssl.cli import read_dsn
+    from aurora_ssl.database_url import read_dsn
     from aurora_ssl.diagnose import translate_error
     from aurora_ssl.redaction import mask_params, mask_url
 
