@@ -9,6 +9,8 @@ from __future__ import annotations
 from urllib.parse import quote
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from aurora_ssl.hostnames import address_problem, host_problem, port_problem
 from aurora_ssl.redaction import (
@@ -212,3 +214,31 @@ def test_port_problem(port: str, ok: bool) -> None:
 )
 def test_address_problem(address: str, ok: bool) -> None:
     assert (address_problem(address) is None) is ok
+
+
+# ------------------------------------------------------------------ property: every form
+
+_PASSWORDS = st.text(
+    alphabet=st.characters(codec="utf-8", exclude_characters="*\x00"), min_size=1, max_size=30
+).map(lambda s: "Q7" + s + "Z9")  # distinctive: never a substring of the rest of the text
+
+
+def _conninfo_quoted(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+@settings(max_examples=300, deadline=None)
+@given(password=_PASSWORDS, key=st.sampled_from(["password", "sslpassword", "auth_token"]))
+def test_no_form_of_a_secret_survives(password: str, key: str) -> None:
+    encoded = quote(password, safe="")
+    forms = {
+        "conninfo": mask_conninfo(f"host=h {key}={_conninfo_quoted(password)} sslmode=require"),
+        "userinfo": mask_url(f"postgresql+psycopg://app:{encoded}@h:5432/db?sslmode=require"),
+        "query": mask_url(f"postgresql://app@h/db?x=1&{key}={encoded}&y=2"),
+        "text": mask_text(f"failed for postgresql://app@h/db?{key}={encoded}: {key}={encoded}"),
+        "repr": mask_text(repr({key: password, "host": "h"})),
+        "params": str(mask_params({key: password, "dsn": f"{key}={_conninfo_quoted(password)}"})),
+    }
+    for where, shown in forms.items():
+        for form in (password, encoded, repr(password)[1:-1]):
+            assert form not in shown, f"{form!r} survives in the {where} form: {shown!r}"
