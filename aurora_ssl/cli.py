@@ -653,6 +653,7 @@ def _cmd_env(args: argparse.Namespace) -> int:
     from aurora_ssl.libpq_env import (
         LIBPQ_ENV,
         UNSET,
+        env_variables,
         for_libpq,
         render_conninfo,
         render_env,
@@ -681,15 +682,17 @@ def _cmd_env(args: argparse.Namespace) -> int:
         try:
             print(render_conninfo(for_libpq(params, version)))
         except ValueError as exc:
-            raise UsageError(str(exc)) from None
+            raise AuroraSSLError(str(exc)) from None
         return EXIT_OK
-    missing = sorted(key for key in params if key not in LIBPQ_ENV)
-    if missing and args.format == "text":
-        raise UsageError(
-            f"{', '.join(missing)} cannot be set through environment variables; use "
-            f'psql "$(aurora-ssl env --format conninfo {shorten(args.host)})" instead.'
-        )
-    variables = {LIBPQ_ENV[key]: value for key, value in params.items() if key in LIBPQ_ENV}
+    try:
+        variables = env_variables(params)
+    except ValueError as exc:
+        if args.format == "text":
+            raise AuroraSSLError(
+                f'{exc} Use psql "$(aurora-ssl env --format conninfo {shorten(args.host)})".'
+            ) from None
+        variables = {LIBPQ_ENV[k]: v for k, v in params.items() if k in LIBPQ_ENV}
+        warnings.append(str(exc))
     if args.format == "json":
         _emit_json(
             {

@@ -18,6 +18,7 @@ __all__ = [
     "LIBPQ_ENV",
     "LIBPQ_SINCE",
     "UNSET",
+    "env_variables",
     "for_libpq",
     "render_conninfo",
     "render_env",
@@ -79,9 +80,27 @@ LIBPQ_SINCE = {
     "max_protocol_version": 18,
 }
 #: What an older libpq that lacks a keyword does anyway: leaving the key out is then safe.
-_IMPLIED_BEFORE = {"sslnegotiation": "postgres", "gssencmode": "disable"}
+_IMPLIED_BEFORE = {"sslnegotiation": "postgres", "gssencmode": "disable", "sslkeylogfile": ""}
 #: Variables unset before the exports: a service file outranks every environment variable.
 UNSET = ("PGSERVICE",)
+
+
+def env_variables(params: Mapping[str, str]) -> dict[str, str]:
+    """The ``PG*`` variables for ``params``, every key rendered.
+
+    A key without a variable (``sslkeylogfile``) is left out only at its default, the empty
+    value: with ``PGSERVICE`` unset nothing else can set it.
+
+    Raises:
+        ValueError: a key has a value but no environment variable.
+    """
+    missing = sorted(key for key, value in params.items() if key not in LIBPQ_ENV and value)
+    if missing:
+        raise ValueError(
+            f"{', '.join(missing)} cannot be set through environment variables (libpq has "
+            "none for them)."
+        )
+    return {LIBPQ_ENV[key]: value for key, value in params.items() if key in LIBPQ_ENV}
 
 
 def render_conninfo(params: Mapping[str, str]) -> str:

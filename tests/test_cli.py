@@ -564,3 +564,36 @@ def test_conninfo_output_is_refused_by_a_server_without_tls(
         assert refused.returncode != 0
         assert refused.stdout.strip() == ""  # no session, so no answer from pg_stat_ssl
         assert "server does not support SSL" in refused.stderr
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({"host": "h", "sslmode": "verify-full"}, {"PGHOST": "h", "PGSSLMODE": "verify-full"}),
+        ({"hostaddr": "127.0.0.1", "sslsni": "1"}, {"PGHOSTADDR": "127.0.0.1", "PGSSLSNI": "1"}),
+        ({"sslnegotiation": "postgres"}, {"PGSSLNEGOTIATION": "postgres"}),
+        ({"host": "h", "sslkeylogfile": ""}, {"PGHOST": "h"}),  # default: nothing can set it
+        ({"host": "h", "sslkeylogfile": "/tmp/keys"}, None),  # cannot be said: refused
+    ],
+)
+def test_env_variables(params: dict[str, str], expected: dict[str, str] | None) -> None:
+    from aurora_ssl.libpq_env import env_variables
+
+    if expected is None:
+        with pytest.raises(ValueError, match="sslkeylogfile cannot be set"):
+            env_variables(params)
+    else:
+        assert env_variables(params) == expected
+
+
+@pytest.mark.parametrize(
+    "value", ["plain", "/my dir/it's.pem", "back\\slash", "", "tab\there", "quote'and\\both "]
+)
+def test_render_conninfo_reads_back_through_libpq(value: str) -> None:
+    """libpq's own parser (PQconninfoParse via psycopg2) reads back exactly what we wrote."""
+    from psycopg2.extensions import parse_dsn
+
+    from aurora_ssl.libpq_env import render_conninfo
+
+    params = {"host": "h", "sslrootcert": value, "sslmode": "verify-full"}
+    assert parse_dsn(render_conninfo(params)) == params
