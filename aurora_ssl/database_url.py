@@ -77,6 +77,11 @@ def read_dsn(dsn: str) -> DatabaseURL:
     for key in [k for k in params if k.lower().startswith("aurora_ssl_")]:
         value = params.pop(key)
         field = URL_OPTIONS.get(key)
+        if field is None and key == "aurora_ssl_insecure_local_dev":
+            raise InsecureConfigurationError(
+                f"{key} in {origin} turns verification off, and a check exists to verify: "
+                "remove it to see what verify-full makes of this server."
+            )
         if field is None:
             known = ", ".join(sorted(URL_OPTIONS))
             raise InsecureConfigurationError(

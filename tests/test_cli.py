@@ -358,7 +358,9 @@ def _psql_env(server: AuroraLikeServer) -> dict[str, str]:
     return env
 
 
-PSQL = shutil.which("psql")
+PSQL = shutil.which("psql") or next(
+    (p for p in ("/usr/lib/postgresql/15/bin/psql",) if os.access(p, os.X_OK)), None
+)
 ASK_SSL = "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"
 
 
@@ -512,7 +514,7 @@ def test_service_file_cannot_weaken_env_output(
     PGSERVICE` psql goes plaintext (the server refuses it: rds.force_ssl); with our output,
     both forms, the server sees a TLS session."""
     env = _weak_service(tmp_path, tls_server)
-    query = f'psql -XtAc "{ASK_SSL}"'
+    query = f'{shlex.quote(str(PSQL))} -XtAc "{ASK_SSL}"'
     # The old output (variables only) loses to the service file: a plaintext attempt.
     path = subprocess.run(
         [
@@ -552,7 +554,7 @@ def test_conninfo_output_is_refused_by_a_server_without_tls(
     no_tls_server: AuroraLikeServer, pki: TestPKI, tmp_path: Path
 ) -> None:
     env = _weak_service(tmp_path, no_tls_server)
-    query = f'psql -XtAc "{ASK_SSL}"'
+    query = f'{shlex.quote(str(PSQL))} -XtAc "{ASK_SSL}"'
     plain = _bash(query, env)  # the service alone: a plaintext session, accepted
     assert plain.returncode == 0, plain.stderr
     assert plain.stdout.strip() == "f"

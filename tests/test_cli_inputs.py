@@ -66,6 +66,11 @@ def _one_line(err: str) -> str:
         (["check", "host=h", "--tls-server-name", LONG_LABEL], 2, "label of 64"),
         (["check", "postgresql://h/db?aurora_ssl_bundel=/x.pem"], 2, "aurora_ssl_bundle"),
         (["check", "postgresql+pg9000://h/db"], 2, "not pg9000"),
+        (
+            ["check", "postgresql://h/db?aurora_ssl_insecure_local_dev=true"],
+            2,
+            "turns verification off",
+        ),
         (["check", "--format", "xml", "host=h"], 2, "invalid choice"),
     ],
 )
