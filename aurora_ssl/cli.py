@@ -167,6 +167,14 @@ def _host(text: str) -> str:
     return text
 
 
+def _path(text: str) -> str:
+    if not text.strip() or "\x00" in text:
+        raise argparse.ArgumentTypeError(
+            f"{shorten(text)!r} is not a usable file path (empty, or a NUL character)"
+        )
+    return text
+
+
 def _address(text: str) -> str:
     problem = address_problem(text, "address")
     if problem:
@@ -210,7 +218,9 @@ def _parser() -> argparse.ArgumentParser:
         "PG* environment variables",
     )
     _add_format(check)
-    check.add_argument("--bundle", metavar="FILE", help="RDS bundle to select roots from")
+    check.add_argument(
+        "--bundle", type=_path, metavar="FILE", help="RDS bundle to select roots from"
+    )
     check.add_argument(
         "--tls-server-name",
         type=_host,
@@ -252,9 +262,11 @@ def _parser() -> argparse.ArgumentParser:
         metavar="IP",
         help="connect to this address; HOST is still verified",
     )
-    inspect.add_argument("--bundle", metavar="FILE", help="RDS bundle to select roots from")
     inspect.add_argument(
-        "--sslrootcert", metavar="FILE", help="judge against this trust file instead"
+        "--bundle", type=_path, metavar="FILE", help="RDS bundle to select roots from"
+    )
+    inspect.add_argument(
+        "--sslrootcert", type=_path, metavar="FILE", help="judge against this trust file instead"
     )
     inspect.add_argument(
         "--timeout", type=_seconds, default=10.0, metavar="SECONDS", help="per step (default: 10)"
@@ -292,14 +304,16 @@ def _parser() -> argparse.ArgumentParser:
         ),
     )
     path.add_argument("host", nargs="?", type=_host, metavar="HOST", help="endpoint host name")
-    path.add_argument("--bundle", metavar="FILE", help="RDS bundle to select roots from")
+    path.add_argument(
+        "--bundle", type=_path, metavar="FILE", help="RDS bundle to select roots from"
+    )
     _add_format(path)
     path.set_defaults(handler=_cmd_bundle_path)
 
     info = bundle_commands.add_parser(
         "info", help="source, age, regions and certificates of the bundle in use"
     )
-    info.add_argument("--bundle", metavar="FILE", help="describe this bundle instead")
+    info.add_argument("--bundle", type=_path, metavar="FILE", help="describe this bundle instead")
     _add_format(info)
     info.set_defaults(handler=_cmd_bundle_info)
 
@@ -315,9 +329,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     source = update.add_mutually_exclusive_group()
     source.add_argument("--url", help="https:// URL of the bundle (default: AWS's global bundle)")
-    source.add_argument("--from", dest="from_file", metavar="FILE", help="read a local file")
+    source.add_argument(
+        "--from", dest="from_file", type=_path, metavar="FILE", help="read a local file"
+    )
     update.add_argument(
         "--ca-file",
+        type=_path,
         metavar="FILE",
         help="CA file to verify the download server with (default: $AURORA_SSL_UPDATE_CAFILE, "
         "else certifi's roots)",
@@ -347,7 +364,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     env.add_argument("--port", type=_port, help="port (PGPORT)")
     env.add_argument("--shell", choices=_SHELLS, default="sh", help="syntax (default: sh)")
-    env.add_argument("--bundle", metavar="FILE", help="RDS bundle to select roots from")
+    env.add_argument("--bundle", type=_path, metavar="FILE", help="RDS bundle to select roots from")
     env.add_argument(
         "--format",
         choices=("text", "json", "conninfo"),

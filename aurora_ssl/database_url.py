@@ -88,6 +88,8 @@ def read_dsn(dsn: str) -> DatabaseURL:
                 f"Unknown option {shorten(key)} in {origin}; aurora-ssl accepts {known}. "
                 "Check the spelling, or remove it."
             )
+        if "\x00" in str(value):
+            raise InsecureConfigurationError(f"{key} in {origin} contains a NUL character.")
         setattr(target, field, str(value) if value else None)
     if target.tls_server_name:
         problem = host_problem(target.tls_server_name, "aurora_ssl_tls_server_name")

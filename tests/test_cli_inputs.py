@@ -66,6 +66,8 @@ def _one_line(err: str) -> str:
         (["check", "host=h", "--tls-server-name", LONG_LABEL], 2, "label of 64"),
         (["check", "postgresql://h/db?aurora_ssl_bundel=/x.pem"], 2, "aurora_ssl_bundle"),
         (["check", "postgresql+pg9000://h/db"], 2, "not pg9000"),
+        (["inspect", "localhost", "--bundle", "\x00"], 2, "not a usable file path"),
+        (["check", "postgresql://h/db?aurora_ssl_bundle=%00"], 2, "NUL character"),
         (
             ["check", "postgresql://h/db?aurora_ssl_insecure_local_dev=true"],
             2,
@@ -123,6 +125,7 @@ def test_a_100kb_value_is_not_echoed_whole(capsys: Capture, argv: list[str]) -> 
 _VALUES = st.one_of(
     st.text(max_size=80),
     st.sampled_from(["-1", "0", "nan", "inf", "1e309", "65536", "abc", "", " ", "\x00", "-"]),
+    st.sampled_from(["/", "/nonexistent.pem", "/etc/passwd", "/dev/null", "~", "127.0.0.1"]),
     st.just("a" * 64 + ".example.com"),
 )
 _OPTIONS = st.sampled_from(
@@ -160,7 +163,7 @@ def _argv(draw: st.DrawFn) -> list[str]:
 
 
 @settings(
-    max_examples=150,
+    max_examples=int(os.environ.get("AURORA_SSL_FUZZ_EXAMPLES", "150")),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
