@@ -286,3 +286,69 @@ def test_check_explains_direct_tls_to_an_old_server(
     assert "sslnegotiation=direct" in error["message"]
     assert "PostgreSQL 17" in error["message"]
     assert "EOF" in error["cause"] or "eof" in error["cause"]  # libpq's words, kept
+
+
+_KEYS = st.sampled_from(
+    [
+        "host",
+        "port",
+        "hostaddr",
+        "sslmode",
+        "sslrootcert",
+        "plugin",
+        "aurora_ssl_bundle",
+        "aurora_ssl_tls_server_name",
+        "aurora_ssl_typo",
+        "connect_timeout",
+        "password",
+        "sslnegotiation",
+        "service",
+        "ssl",
+        "dbname",
+        "user",
+    ]
+)
+
+
+@st.composite
+def _dsn(draw: st.DrawFn) -> str:
+    pairs = draw(st.lists(st.tuples(_KEYS, _VALUES), max_size=5))
+    if draw(st.booleans()):
+        scheme = draw(
+            st.sampled_from(
+                [
+                    "postgresql",
+                    "postgres",
+                    "postgresql+psycopg",
+                    "postgresql+psycopg2",
+                    "postgresql+asyncpg",
+                ]
+            )
+        )
+        host = draw(_VALUES)
+        query = "&".join(f"{k}={urllib.parse.quote(v, safe='')}" for k, v in pairs)
+        return (
+            f"{scheme}://u@{urllib.parse.quote(host, safe='')}/db?{query}"
+            "&hostaddr=127.0.0.1&port=9&connect_timeout=1"
+        )
+    quoted = " ".join(
+        f"{k}='{v.replace(chr(92), chr(92) * 2).replace(chr(39), chr(92) + chr(39))}'"
+        for k, v in pairs
+    )
+    return f"{quoted} hostaddr=127.0.0.1 port=9 connect_timeout=1"
+
+
+@settings(
+    max_examples=int(os.environ.get("AURORA_SSL_FUZZ_EXAMPLES", "150")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(dsn=_dsn(), fmt=st.sampled_from(["text", "json"]))
+def test_no_dsn_produces_a_traceback(capsys: Capture, dsn: str, fmt: str) -> None:
+    code = main(["check", "--format", fmt, dsn])
+    out, err = capsys.readouterr()
+    assert code in (1, 2), dsn  # nothing listens on port 9: never verified
+    assert "Traceback" not in out + err
+    assert "unexpected" not in err, err
+    if fmt == "json" and out.strip():
+        assert json.loads(out)["ok"] is False
