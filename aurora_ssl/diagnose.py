@@ -57,7 +57,7 @@ from aurora_ssl.errors import (
     TLSError,
     UntrustedCertificateError,
 )
-from aurora_ssl.redaction import mask_text
+from aurora_ssl.redaction import is_secret_key, mask_text
 
 if TYPE_CHECKING:
     import datetime
@@ -256,7 +256,9 @@ def redact_driver_secrets(exc: BaseException) -> None:
         if "info" in names and getattr(pgconn, "info", None):
             changes["info"] = [
                 o._replace(val=None)  # ConninfoOption is a NamedTuple
-                if getattr(o, "keyword", None) in (b"password", b"sslpassword")
+                if is_secret_key(
+                    bytes(getattr(o, "keyword", b"") or b"").decode("ascii", "replace")
+                )
                 else o
                 for o in pgconn.info
             ]
