@@ -20,15 +20,23 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from aurora_ssl.endpoint import Endpoint, parse_endpoint
-from aurora_ssl.errors import AuroraSSLError, TLSNotInUseError
+from aurora_ssl.errors import AuroraSSLError, InsecureConfigurationError, TLSNotInUseError
 from aurora_ssl.policy import Settings
 from aurora_ssl.redaction import mask_text
-from aurora_ssl.status import ClientTLS, ServerTLS, client_tls, server_tls
+from aurora_ssl.status import (
+    ClientTLS,
+    ServerTLS,
+    client_tls,
+    effective_params,
+    parameter_differences,
+    server_tls,
+)
 from aurora_ssl.trust import TrustSelection
 
 __all__ = [
@@ -55,6 +63,7 @@ REPORT_KEYS = (
     "endpoint",
     "trust",
     "client",
+    "effective",
     "server",
     "verdict",
     "ok",
@@ -123,6 +132,9 @@ class ConnectionReport:
     insecure_local_dev: bool = False
     errors: tuple[Problem, ...] = ()
     warnings: tuple[Problem, ...] = ()
+    #: What libpq really used for the security-relevant parameters, read back from the
+    #: connection (empty when no connection was made, or for asyncpg).
+    effective: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -164,6 +176,7 @@ class ConnectionReport:
                 "bits": client.bits,
                 "driver": client.driver,
             },
+            "effective": dict(self.effective) or None,
             "server": None
             if server is None
             else {
@@ -215,6 +228,9 @@ class ConnectionReport:
             else:
                 state = "NO TLS"
             lines.append(f"  client view:   {state} ({c.driver})")
+        if self.effective:
+            used = ", ".join(f"{k}={v or '(none)'}" for k, v in self.effective.items())
+            lines.append(f"  libpq used:    {used}")
         if self.server is not None:
             s = self.server
             said = "ssl_is_used() = " if s.source == "sslinfo" else "pg_stat_ssl.ssl = "
@@ -252,6 +268,7 @@ def check_connection(
     server: Callable[[Any], ServerTLS] = server_tls,
     close: Callable[[Any], None] | None = None,
     secrets: Iterable[str] = (),
+    expected: Callable[[], Mapping[str, Any] | None] | None = None,
 ) -> ConnectionReport:
     """Connect once, look at TLS from both ends, and report; never raises for the target.
 
@@ -271,6 +288,9 @@ def check_connection(
         close: called with the connection at the end (e.g. ``lambda c: c.close()``); omit it
             when the caller owns the connection (Django).
         secrets: strings (passwords) masked in every message, whatever their source.
+        expected: returns the parameters the policy set for the connection ``connect`` made;
+            every security-relevant one is read back and must match, or the verdict is
+            ``refused``. The effective values are reported either way.
 
     Returns:
         The :class:`ConnectionReport`.
@@ -309,8 +329,9 @@ def check_connection(
         return report(
             client=None, server=None, verdict=verdict, errors=(problem,), warnings=tuple(warnings)
         )
+    wanted = expected() if expected is not None else None
     try:
-        return _inspect(connection, report, server, insecure, warnings, masked)
+        return _inspect(connection, report, server, insecure, warnings, masked, wanted)
     finally:
         if close is not None:
             close(connection)
@@ -323,8 +344,20 @@ def _inspect(
     insecure: bool,
     warnings: list[Problem],
     masked: Sequence[str],
+    expected: Mapping[str, Any] | None = None,
 ) -> ConnectionReport:
     client = client_tls(connection)
+    effective = effective_params(connection)
+    report = functools.partial(report, effective=effective)
+    refusal = None if insecure else _effective_refusal(connection, client, effective, expected)
+    if refusal is not None:
+        return report(
+            client=client,
+            server=None,
+            verdict=Verdict.REFUSED,
+            errors=(refusal,),
+            warnings=tuple(warnings),
+        )
     if not client.in_use and not insecure:
         error = Problem(
             TLSNotInUseError.__name__,
@@ -388,6 +421,35 @@ def _inspect(
         errors=tuple(errors),
         warnings=tuple(warnings),
     )
+
+
+def _effective_refusal(
+    connection: Any,
+    client: ClientTLS,
+    effective: Mapping[str, str],
+    expected: Mapping[str, Any] | None,
+) -> Problem | None:
+    """A connection whose effective parameters are weaker than verify-full is not verified,
+    whatever the handshake says: e.g. libpq writing the session keys to a file."""
+    name = InsecureConfigurationError.__name__
+    if effective.get("sslkeylogfile"):
+        return Problem(
+            name,
+            f"libpq writes this connection's TLS session keys to {effective['sslkeylogfile']} "
+            "(sslkeylogfile), so anyone who reads that file can decrypt the traffic.",
+        )
+    mode = effective.get("sslmode") or client.sslmode
+    if client.in_use and mode and mode != "verify-full":
+        return Problem(name, f"libpq used sslmode={mode}, not verify-full.")
+    if expected is not None:
+        differences = parameter_differences(connection, expected)
+        if differences:
+            shown = "; ".join(
+                f"{k}: set {w or '(none)'}, used {g or '(none)'}"
+                for k, (w, g) in differences.items()
+            )
+            return Problem(name, f"libpq used other parameters than aurora-ssl set ({shown}).")
+    return None
 
 
 def _problem_of(exc: BaseException, masked: Sequence[str]) -> tuple[Problem, Verdict]:
