@@ -11,6 +11,7 @@ called, so nothing here is simulated.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import datetime
 import functools
 import sys
@@ -237,18 +238,28 @@ def test_tokens_are_cached_per_key_and_refreshed_before_expiry() -> None:
     assert provider.signings == 6
 
 
-def test_invalidate_right_after_signing_does_not_resign() -> None:
+def test_a_refusal_of_an_already_replaced_token_does_not_resign() -> None:
     clock = Clock()
     provider = IAMTokenProvider(session=session_with(), clock=clock)
     target = CredentialTarget("a.cluster-x.us-east-1.rds.amazonaws.com", 5432, "app")
-    provider.password(target)
-    provider.invalidate(target)  # a refusal reported in the same second: same token anyway
-    provider.password(target)
-    assert provider.signings == 1
+    # Another thread (its own context) got the first token...
+    other = contextvars.copy_context()
+    first = other.run(provider.password, target)
+    # ...this one is refused with it, invalidates, and gets a new one.
     clock.now += 5
     provider.invalidate(target)
-    provider.password(target)
+    second = provider.password(target)
+    assert second != first
     assert provider.signings == 2
+    # The other thread's refusal names the old token: the new one is kept.
+    other.run(provider.invalidate, target)
+    assert provider.password(target) is second
+    assert provider.signings == 2
+    # A refusal of the current token does sign again.
+    clock.now += 5
+    provider.invalidate(target)
+    assert provider.password(target) != second
+    assert provider.signings == 3
 
 
 def test_credentials_are_resolved_once(monkeypatch: pytest.MonkeyPatch) -> None:

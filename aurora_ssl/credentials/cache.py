@@ -14,14 +14,18 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextvars
 import threading
 import time
-from collections.abc import Callable, Hashable
+import types
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 __all__ = ["Fetched", "SingleFlightCache"]
 
+_NOTHING: Any = object()
+_EMPTY: Mapping[Any, Any] = types.MappingProxyType({})
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 
@@ -43,10 +47,8 @@ class SingleFlightCache(Generic[K, V]):
 
     Args:
         clock: seconds, for ``refresh_at``; :func:`time.time` unless a test pins it.
-        reinvalidate_after: an ``invalidate`` that arrives less than this many seconds after
-            the value was fetched is ignored. Fifty connections refused at once by a rotated
-            password each call ``invalidate``; without this, the ones that arrive after the
-            first re-fetch would throw away the fresh value and re-fetch again.
+        reinvalidate_after: an ``invalidate`` from a context that was never handed the value
+            is ignored if the value is younger than this (see :meth:`invalidate`).
     """
 
     def __init__(
@@ -57,6 +59,9 @@ class SingleFlightCache(Generic[K, V]):
         self._values: dict[K, Fetched[V]] = {}
         self._inflight: dict[K, concurrent.futures.Future[Fetched[V]]] = {}
         self._lock = threading.Lock()
+        self._handed: contextvars.ContextVar[Mapping[K, V]] = contextvars.ContextVar(
+            f"aurora_ssl_handed_{id(self)}", default=_EMPTY
+        )
         self.fetches = 0
         """How many fetches ran (for tests and the benchmark)."""
 
@@ -111,32 +116,52 @@ class SingleFlightCache(Generic[K, V]):
         """The cached value for ``key``, fetching it (once) if missing or due."""
         entry = self._fresh(key)
         if entry is not None:
-            return entry.value
+            return self._hand_out(key, entry.value)
         future, owner = self._claim(key)
         if owner:
             self._fill(key, future, fetch)
-        return future.result().value
+        return self._hand_out(key, future.result().value)
 
     async def get_async(self, key: K, fetch: Callable[[], Fetched[V]]) -> V:
         """Like :meth:`get`; a fetch runs in the loop's default executor, never on the loop."""
         entry = self._fresh(key)
         if entry is not None:
-            return entry.value
+            return self._hand_out(key, entry.value)
         future, owner = self._claim(key)
         if owner:
             asyncio.get_running_loop().run_in_executor(None, self._fill, key, future, fetch)
-        return (await asyncio.wrap_future(future)).value
+        return self._hand_out(key, (await asyncio.wrap_future(future)).value)
 
-    def invalidate(self, key: K) -> bool:
-        """Drop ``key`` unless it was fetched moments ago; returns whether it was dropped."""
+    def _hand_out(self, key: K, value: V) -> V:
+        """Remember, for this thread or task only, which value it was given for ``key``."""
+        handed = self._handed.get()
+        if handed.get(key, _NOTHING) is not value:
+            # A new dict, never mutated: tasks created from this context share the old one.
+            self._handed.set({**handed, key: value})
+        return value
+
+    def invalidate(self, key: K) -> V | None:
+        """Drop ``key`` if the caller's value is still the cached one; returns what was dropped.
+
+        The caller is known by the value :meth:`get` last handed out in its context (thread or
+        task). Fifty connections refused at once by a rotated password each report it; once
+        the first report has replaced the value, the others name a value that is no longer
+        cached and are ignored, so the fresh value is not thrown away again. A report from a
+        context that never asked is believed unless the value is younger than
+        ``reinvalidate_after`` seconds.
+        """
+        handed = self._handed.get().get(key, _NOTHING)
         with self._lock:
             entry = self._values.get(key)
             if entry is None:
-                return False
-            if self._clock() - entry.fetched_at < self._reinvalidate_after:
-                return False
+                return None
+            if handed is _NOTHING:
+                if self._clock() - entry.fetched_at < self._reinvalidate_after:
+                    return None
+            elif handed is not entry.value and handed != entry.value:
+                return None
             del self._values[key]
-            return True
+            return entry.value
 
     def clear(self) -> None:
         """Forget every value (in-flight fetches still complete)."""

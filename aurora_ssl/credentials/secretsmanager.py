@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, overload
 
 from aurora_ssl.credentials.aws import credential_error, new_session
 from aurora_ssl.credentials.cache import Fetched, SingleFlightCache
@@ -26,6 +26,9 @@ __all__ = ["DatabaseSecret", "SecretsManager"]
 
 _ARN_REGION = re.compile(r"^arn:aws[a-z-]*:secretsmanager:(?P<region>[a-z0-9-]+):")
 _KEY = "secret"
+_CURRENT = "AWSCURRENT"
+_PENDING = "AWSPENDING"
+_NOT_FOUND = "ResourceNotFoundException"
 
 
 @dataclass(frozen=True)
@@ -83,6 +86,7 @@ class SecretsManager:
         self._max_age = max_age
         self._clock = clock
         self._client: Any = None
+        self._refused: str | None = None
         self._lock = threading.Lock()
         self._cache: SingleFlightCache[str, DatabaseSecret] = SingleFlightCache(clock=clock)
 
@@ -123,8 +127,16 @@ class SecretsManager:
         return self._password_for(await self.secret_async(), target)
 
     def invalidate(self, target: CredentialTarget) -> None:
-        """The server refused the password: read the secret again on the next call."""
-        self._cache.invalidate(_KEY)
+        """The server refused the password: read the secret again on the next call.
+
+        If the re-read finds the same refused password under ``AWSCURRENT``, a rotation is
+        half done (its Lambda changes the database before it moves the label), and the
+        ``AWSPENDING`` version is used instead when there is one.
+        """
+        dropped = self._cache.invalidate(_KEY)
+        if dropped is not None:
+            with self._lock:
+                self._refused = dropped.password
 
     # -- internals ---------------------------------------------------------------------------
 
@@ -156,25 +168,38 @@ class SecretsManager:
         return f"Reading secret {self.secret_id!r}"
 
     def _read(self) -> Fetched[DatabaseSecret]:
+        with self._lock:
+            refused, self._refused = self._refused, None
+        secret = self._fetch(self._version_stage, missing_ok=False)
+        if refused is not None and secret.password == refused and self._version_stage == _CURRENT:
+            pending = self._fetch(_PENDING, missing_ok=True)
+            if pending is not None and pending.password != refused:
+                secret = pending
+        refresh_at = None if self._max_age is None else self._clock() + self._max_age
+        return Fetched(secret, refresh_at=refresh_at)
+
+    @overload
+    def _fetch(self, stage: str, *, missing_ok: Literal[False]) -> DatabaseSecret: ...
+    @overload
+    def _fetch(self, stage: str, *, missing_ok: Literal[True]) -> DatabaseSecret | None: ...
+    def _fetch(self, stage: str, *, missing_ok: bool) -> DatabaseSecret | None:
         from botocore.exceptions import BotoCoreError, ClientError
 
         client = self._secrets_client()
         try:
-            response = client.get_secret_value(
-                SecretId=self.secret_id, VersionStage=self._version_stage
-            )
+            response = client.get_secret_value(SecretId=self.secret_id, VersionStage=stage)
         except ClientError as exc:
+            if missing_ok and exc.response.get("Error", {}).get("Code") == _NOT_FOUND:
+                return None
             raise self._client_error(exc) from exc
         except BotoCoreError as exc:
             raise credential_error(exc, self._purpose, self._profile) from exc
-        secret = self._parse(response.get("SecretString"))
-        refresh_at = None if self._max_age is None else self._clock() + self._max_age
-        return Fetched(secret, refresh_at=refresh_at)
+        return self._parse(response.get("SecretString"), stage)
 
     def _client_error(self, exc: Any) -> CredentialsError:
         code = exc.response.get("Error", {}).get("Code", "error")
         hints = {
-            "ResourceNotFoundException": "no such secret (or no such version stage) in this "
+            _NOT_FOUND: "no such secret (or no such version stage) in this "
             "region; check the name, the region and the label",
             "AccessDeniedException": "the AWS identity may not read it; grant "
             "secretsmanager:GetSecretValue (and kms:Decrypt for a customer-managed key)",
@@ -183,8 +208,8 @@ class SecretsManager:
         hint = hints.get(code, "see the chained botocore error")
         return CredentialsError(f"{self._purpose} failed ({code}): {hint}.")
 
-    def _parse(self, text: object) -> DatabaseSecret:
-        where = f"Secret {self.secret_id!r} ({self._version_stage})"
+    def _parse(self, text: object, stage: str) -> DatabaseSecret:
+        where = f"Secret {self.secret_id!r} ({stage})"
         if not isinstance(text, str):
             raise CredentialsError(
                 f"{where} has no SecretString (binary secrets are not supported); store the "
