@@ -365,3 +365,31 @@ def test_is_auth_failure_follows_chains_without_looping() -> None:
     looped.__context__ = other
     other.__context__ = looped
     assert not is_auth_failure(looped)
+
+
+def test_a_role_not_permitted_to_log_in_is_an_auth_failure(
+    tls_server: AuroraLikeServer, pki: TestPKI, login_role: Callable[[str], str]
+) -> None:
+    """SQLSTATE 28000 (invalid_authorization_specification), through libpq and asyncpg."""
+    from tests.fix_credentials import admin_execute
+
+    role = login_role("right-password")
+    admin_execute(tls_server, f'ALTER ROLE "{role}" NOLOGIN')
+    with pytest.raises(psycopg2.OperationalError) as libpq:
+        psycopg2.connect(**verified_params(tls_server, role), password="right-password")
+    assert "is not permitted to log in" in str(libpq.value)
+    assert is_auth_failure(libpq.value)
+    with pytest.raises(Exception) as native:  # noqa: PT011 - the class is asyncpg's, checked below
+        _asyncpg_connect(tls_server, pki, role, "right-password")
+    assert getattr(native.value, "sqlstate", None) == "28000"
+    assert is_auth_failure(native.value)
+
+
+def test_importing_the_package_does_not_import_botocore() -> None:
+    import subprocess
+
+    code = "import sys, aurora_ssl.credentials; print('botocore' in sys.modules)"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "False"

@@ -177,6 +177,35 @@ def test_the_token_logs_in_and_a_stale_one_is_refused_then_retry_recovers(
     assert provider.signings == 2
 
 
+def test_the_async_path_logs_in_with_psycopg_async(
+    tls_server: AuroraLikeServer, login_role: Callable[[str], str]
+) -> None:
+    import psycopg
+
+    role = login_role("x")
+    set_password(
+        tls_server,
+        role,
+        reference_token(tls_server.host, tls_server.port, role, "test-region-1", T0),
+    )
+    provider = IAMTokenProvider(session=session_with(), clock=Clock())
+    target = CredentialTarget(tls_server.host, tls_server.port, role)
+
+    async def main() -> tuple[str, bool]:
+        conn = await psycopg.AsyncConnection.connect(
+            **verified_params(tls_server, role), password=await provider.password_async(target)
+        )
+        async with conn:
+            cur = await conn.execute(
+                "SELECT current_user, ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"
+            )
+            row = await cur.fetchone()
+        assert row is not None
+        return str(row[0]), bool(row[1])
+
+    assert asyncio.run(main()) == (role, True)
+
+
 def test_a_token_for_another_user_or_port_is_refused(
     tls_server: AuroraLikeServer, login_role: Callable[[str], str]
 ) -> None:
@@ -543,3 +572,15 @@ def test_a_failed_signing_reaches_every_waiter_and_is_retried_next_time(
     assert all(isinstance(r, CredentialsError) for r in results)
     with pytest.raises(CredentialsError):
         provider.password(target)  # not cached: asked again
+
+
+def test_the_providers_are_providers() -> None:
+    from aurora_ssl.credentials import PasswordProvider, SecretsManager, as_provider
+
+    iam = IAMTokenProvider()
+    secrets = SecretsManager("any")
+    assert isinstance(iam, PasswordProvider)
+    assert isinstance(secrets, PasswordProvider)
+    assert as_provider(iam) is iam
+    assert as_provider(secrets) is secrets
+    assert "secret" not in repr(iam).lower()
