@@ -393,3 +393,12 @@ def test_importing_the_package_does_not_import_botocore() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "False"
+
+
+def test_async_callable_objects_are_refused_too() -> None:
+    class AsyncCallable:
+        async def __call__(self) -> str:
+            return "x"
+
+    with pytest.raises(CredentialsError, match="async function"):
+        as_provider(AsyncCallable())

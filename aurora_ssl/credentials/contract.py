@@ -200,9 +200,8 @@ def _import_string(path: str) -> object:
 
 
 def _wrap_callable(function: Callable[..., Any], name: str) -> CallableProvider:
-    if inspect.iscoroutinefunction(function) or inspect.iscoroutinefunction(
-        getattr(function, "__call__", None)  # noqa: B004 - a callable object's method
-    ):
+    method = inspect.getattr_static(type(function), "__call__", None)  # async __call__?
+    if inspect.iscoroutinefunction(function) or inspect.iscoroutinefunction(method):
         raise CredentialsError(
             f"Password provider {name} is an async function; give a plain function (async "
             "drivers run it in a worker thread) or a provider with password_async()."
