@@ -274,3 +274,11 @@ def test_rotation_needs_no_restart(
     assert provider.reads == 1 + len(rotations)
     if loops == 1:
         assert refused == len(rotations)
+
+
+def test_missing_botocore_is_an_actionable_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "botocore.session", None)  # import now raises ImportError
+    with pytest.raises(CredentialsError, match=r"pip install 'aurora-ssl\[iam\]'"):
+        SecretsManager("s", region=REGION).password(TARGET)

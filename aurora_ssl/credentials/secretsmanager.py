@@ -183,9 +183,9 @@ class SecretsManager:
     @overload
     def _fetch(self, stage: str, *, missing_ok: Literal[True]) -> DatabaseSecret | None: ...
     def _fetch(self, stage: str, *, missing_ok: bool) -> DatabaseSecret | None:
+        client = self._secrets_client()  # first: says which extra to install if needed
         from botocore.exceptions import BotoCoreError, ClientError
 
-        client = self._secrets_client()
         try:
             response = client.get_secret_value(SecretId=self.secret_id, VersionStage=stage)
         except ClientError as exc:
