@@ -17,7 +17,12 @@ import psycopg2
 import pytest
 
 import aurora_ssl
-from aurora_ssl.credentials import CredentialTarget, PasswordProvider, is_auth_failure
+from aurora_ssl.credentials import (
+    CredentialTarget,
+    PasswordProvider,
+    connect_with_password,
+    is_auth_failure,
+)
 from aurora_ssl.testing import AuroraLikeServer
 
 
@@ -89,16 +94,20 @@ def whoami(conn: Any) -> tuple[str, bool]:
 def connect_with_retry(
     server: AuroraLikeServer, provider: PasswordProvider, target: CredentialTarget
 ) -> tuple[Any, int]:
-    """What an integration does: connect; on an auth failure, invalidate and retry once.
+    """What an integration does (:func:`connect_with_password`), counting refused attempts.
 
     Returns:
         The connection and how many attempts were refused (0 or 1).
     """
     params = verified_params(server, target.user)
-    try:
-        return psycopg2.connect(**params, password=provider.password(target)), 0
-    except psycopg2.OperationalError as exc:
-        if not is_auth_failure(exc):
+    refused = 0
+
+    def connect(password: str) -> Any:
+        nonlocal refused
+        try:
+            return psycopg2.connect(**params, password=password)
+        except psycopg2.OperationalError as exc:
+            refused += is_auth_failure(exc)
             raise
-    provider.invalidate(target)
-    return psycopg2.connect(**params, password=provider.password(target)), 1
+
+    return connect_with_password(provider, target, connect), refused

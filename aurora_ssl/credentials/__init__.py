@@ -8,19 +8,17 @@ package supplies the providers and the pieces the integrations need around them.
 
 Usage::
 
-    from aurora_ssl.credentials import CredentialTarget, IAMTokenProvider, is_auth_failure
+    from aurora_ssl.credentials import CredentialTarget, IAMTokenProvider, connect_with_password
 
     provider = IAMTokenProvider()          # botocore's default chain; region from the name
     target = CredentialTarget("mydb.cluster-abc.us-east-1.rds.amazonaws.com", 5432, "app")
     params = aurora_ssl.connection_params({"host": target.host, "user": target.user,
                                            "dbname": "app"})
-    try:
-        conn = psycopg2.connect(**params, password=provider.password(target))
-    except psycopg2.OperationalError as exc:
-        if not is_auth_failure(exc):
-            raise
-        provider.invalidate(target)        # the one retry gets fresh credentials
-        conn = psycopg2.connect(**params, password=provider.password(target))
+    # password(target) for every new connection; after a refused login (is_auth_failure),
+    # invalidate(target) and one retry with a fresh password:
+    conn = connect_with_password(
+        provider, target, lambda password: psycopg2.connect(**params, password=password)
+    )
 
 Other providers: ``SecretsManager("prod/app/db")``, or any function passed through
 :func:`as_provider` (``"myapp.db:get_password"`` works where only text fits). botocore is
@@ -32,6 +30,7 @@ from __future__ import annotations
 from aurora_ssl.credentials.contract import CredentialTarget, PasswordProvider, as_provider
 from aurora_ssl.credentials.failures import is_auth_failure
 from aurora_ssl.credentials.iam import IAMTokenProvider
+from aurora_ssl.credentials.retry import connect_with_password, connect_with_password_async
 from aurora_ssl.credentials.secretsmanager import DatabaseSecret, SecretsManager
 from aurora_ssl.errors import CredentialsError
 
@@ -43,5 +42,7 @@ __all__ = [
     "PasswordProvider",
     "SecretsManager",
     "as_provider",
+    "connect_with_password",
+    "connect_with_password_async",
     "is_auth_failure",
 ]

@@ -62,6 +62,9 @@ class PasswordProvider(Protocol):
     ``invalidate`` is called after the server refused the login (see
     :func:`aurora_ssl.credentials.is_auth_failure`); the integration then retries once, and
     the provider must answer that retry with fresh credentials rather than its cache.
+    Call ``invalidate`` from the thread or task that was handed the refused password (as
+    :func:`~aurora_ssl.credentials.connect_with_password` does): the built-in providers
+    use that to ignore late reports about a password they already replaced.
     """
 
     def password(self, target: CredentialTarget) -> str:
