@@ -130,3 +130,23 @@ def test_async_retry_recovers_with_a_fresh_iam_token(
     assert asyncio.run(login()) == (role, True)
     assert refused_logins(tls_server, role) == before + 1
     assert provider.signings == 2
+
+
+def test_refusals_never_show_the_passwords(
+    tls_server: AuroraLikeServer, login_role: Callable[[str], str], caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+    import traceback
+
+    role = login_role("the-right-one")
+    first, second = "Distinctive-Stale-9f1c", "Distinctive-Wrong-77ab"
+    provider = Counting(first, second)
+    target = CredentialTarget(tls_server.host, tls_server.port, role)
+    params = verified_params(tls_server, role)
+    caplog.set_level(logging.DEBUG)
+    with pytest.raises(psycopg2.OperationalError) as info:
+        connect_with_password(provider, target, lambda pw: psycopg2.connect(**params, password=pw))
+    text = "".join(traceback.format_exception(info.value)) + repr(info.value) + caplog.text
+    assert "password authentication failed" in text
+    assert first not in text
+    assert second not in text
