@@ -32,6 +32,7 @@ import platform
 import shutil
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +50,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=150, help="warm rounds")
     parser.add_argument("--warmup", type=int, default=10, help="untimed warm rounds")
-    parser.add_argument("--cold-rounds", type=int, default=9, help="fresh processes per variant")
+    parser.add_argument("--cold-rounds", type=int, default=7, help="fresh processes per variant")
     parser.add_argument(
         "--rtt-samples",
         type=int,
@@ -88,8 +89,18 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, Any] = {"machine": machine, "args": vars(args) | {"json": str(args.json)}}
     skip = set(args.skip)
 
+    durations: dict[str, float] = {}
+    since: dict[str, float] = {}
+
     def step(what: str) -> None:
-        print(f"{what} ...", file=sys.stderr, flush=True)
+        """Announce a section (stderr) and note how long the previous one took."""
+        now = time.perf_counter()
+        for previous, start in since.items():
+            durations[previous] = now - start
+        since.clear()
+        if what:
+            since[what] = now
+            print(f"{what} ...", file=sys.stderr, flush=True)
 
     if "warm" not in skip:
         step("import aurora_ssl")
@@ -160,6 +171,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"SQLAlchemy (NullPool, {args.sqlalchemy_driver}), one thread per connection",
             )
 
+    step("")
+    results["durations_s"] = durations
     rows = report.rows(results)
     results["table"] = [{**vars(row), "verdict": row.verdict} for row in rows]
     print_details(results, args)
@@ -283,6 +296,10 @@ def print_details(results: dict[str, Any], args: argparse.Namespace) -> None:
         )
         for kind in ("floor", "recipe", "ours"):
             w(f"   {kind:<7} wall {st[kind]['wall_s']:.2f} s, client CPU {st[kind]['cpu_s']:.2f} s")
+    durations = results.get("durations_s", {})
+    if durations:
+        w("")
+        w("time per section: " + ", ".join(f"{k} {v:.0f} s" for k, v in durations.items()))
 
 
 if __name__ == "__main__":
