@@ -52,6 +52,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=10, help="untimed warm rounds")
     parser.add_argument("--cold-rounds", type=int, default=7, help="fresh processes per variant")
     parser.add_argument(
+        "--cold-groups", nargs="+", default=list(cold.GROUPS), choices=cold.GROUPS, metavar="GROUP"
+    )
+    parser.add_argument(
         "--rtt-samples",
         type=int,
         nargs=2,
@@ -120,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         }
         if "cold" not in skip:
             step("cold start: fresh processes, interleaved")
-            groups = [g for g in cold.GROUPS if g != "django" or aliases]
+            groups = [g for g in args.cold_groups if g != "django" or aliases]
             results["cold"] = cold.measure(
                 target,
                 sys.executable,
