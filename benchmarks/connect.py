@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/connect.py                 # about two to three minutes
     .venv/bin/python benchmarks/connect.py --json out.json # also the results as JSON
-    .venv/bin/python benchmarks/connect.py --markdown      # the final table as Markdown
+    .venv/bin/python benchmarks/connect.py --markdown      # also the README's compact table
 
 Starts its own Aurora-like PostgreSQL (``aurora_ssl.testing``, real TLS, RDS-like PKI) and
 measures, for psycopg2, SQLAlchemy and Django, the floor (plain driver or framework with a
@@ -48,7 +48,7 @@ SECTIONS = ("cold", "warm", "round-trips", "aws-wrapper", "storm")
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=150, help="warm rounds")
+    parser.add_argument("--rounds", type=int, default=120, help="warm rounds")
     parser.add_argument("--warmup", type=int, default=10, help="untimed warm rounds")
     parser.add_argument("--cold-rounds", type=int, default=7, help="fresh processes per variant")
     parser.add_argument(
@@ -76,7 +76,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="leave a section out (repeatable)",
     )
     parser.add_argument("--json", type=Path, help="also write the results here ('-': stdout)")
-    parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
+    parser.add_argument("--markdown", action="store_true", help="also print the README's table")
     return parser.parse_args(argv)
 
 
@@ -156,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
             step("aws-advanced-python-wrapper (own venv)")
             env = cold.child_env(target, args.sqlalchemy_driver, Path(cache))
             results["aws_wrapper"] = aws_wrapper.measure(
-                target, env, args.aws_wrapper_rounds, max(3, args.import_runs // 2)
+                target, env, args.aws_wrapper_rounds, max(3, args.import_runs // 3)
             )
         else:
             results["aws_wrapper"] = {"skipped": "--skip aws-wrapper"}
@@ -180,7 +180,10 @@ def main(argv: list[str] | None = None) -> int:
     results["table"] = [{**vars(row), "verdict": row.verdict} for row in rows]
     print_details(results, args)
     print()
-    print(report.markdown(rows) if args.markdown else report.table(rows))
+    print(report.table(rows))
+    if args.markdown:
+        print()
+        print(report.readme_table(results))
     if args.json:
         text = json.dumps(results, indent=2, default=str)
         if str(args.json) == "-":

@@ -239,3 +239,112 @@ def markdown(all_rows: list[Row]) -> str:
             f"| {row.section} | {row.what} | {row.shown()} | {row.target or '-'} | {row.verdict} |"
         )
     return "\n".join(lines)
+
+
+def _verdict(checks: list[bool]) -> str:
+    return "PASS" if all(checks) else "MISS"
+
+
+def readme_table(results: dict[str, Any]) -> str:
+    """The compact Markdown table for the README: one line per measure, a column per group."""
+    groups = ("psycopg2", "sqlalchemy", "django")
+    lines = [
+        "| measure | psycopg2 | SQLAlchemy | Django | target | verdict |",
+        "|---|---|---|---|---|---|",
+    ]
+
+    def line(measure: str, cells: dict[str, str], target: str, verdict: str) -> None:
+        shown = " | ".join(cells.get(g, "-") for g in groups)
+        lines.append(f"| {measure} | {shown} | {target} | {verdict} |")
+
+    cold = results.get("cold", {}).get("groups", {})
+    if cold:
+        for key, measure, target in (
+            ("ours_vs_floor", "cold start, ours / floor (2nd+ process)", TARGET_VS_FLOOR),
+            ("ours_vs_recipe", "cold start, ours / recipe", None),
+            ("ours_first_vs_floor", "cold start, ours / floor (very first process)", None),
+        ):
+            cells = {g: f"{c[key]:.2f}x" for g, c in cold.items()}
+            if target is None:
+                line(measure, cells, "-", "info")
+            else:
+                checks = [at_most(c[key], target) for c in cold.values()]
+                line(measure, cells, f"<= {target}", _verdict(checks))
+        cells = {g: f"{c['ours_extra_mib']:+.1f} MiB" for g, c in cold.items()}
+        checks = [at_most(c["ours_extra_mib"], TARGET_EXTRA_MIB) for c in cold.values()]
+        line("peak RSS, ours - floor", cells, f"<= {TARGET_EXTRA_MIB:g} MiB", _verdict(checks))
+    warm = results.get("ratios", {})
+    for key, measure, target in (
+        ("ours_vs_floor", "warm new connection, ours / floor", TARGET_VS_FLOOR),
+        ("ours_vs_recipe", "warm new connection, ours / recipe", TARGET_VS_RECIPE),
+    ):
+        present = {g: e[key] for g, e in warm.items() if key in e}
+        if present:
+            cells = {g: f"{v:.2f}x" for g, v in present.items()}
+            checks = [at_most(v, target) for v in present.values()]
+            line(measure, cells, f"<= {target}", _verdict(checks))
+    rt = results.get("round_trips")
+    if rt:
+        high = rt["rtts_ms"][1]
+        comps = rt["comparisons"]
+
+        def cell(label: str) -> str:
+            c = comps[label]
+            return f"{c['counted']:+d} ({c[f'at_{high:g}ms']:+.2f})"
+
+        same = {
+            "psycopg2": "psycopg2: ours vs floor",
+            "sqlalchemy": "sqlalchemy: ours vs floor",
+            "django": "django: ours vs floor, later connections",
+        }
+        present = {g: label for g, label in same.items() if label in comps}
+        line(
+            f"round trips, ours - floor: counted (from wall at {high:g} ms RTT)",
+            {g: cell(label) for g, label in present.items()},
+            "= 0",
+            _verdict([comps[label]["counted"] == 0 for label in present.values()]),
+        )
+        check = {
+            "psycopg2": "server_tls(conn) on a connection",
+            "django": "django: first connection per process and alias (startup check)",
+        }
+        present = {g: label for g, label in check.items() if label in comps}
+        line(
+            "round trips added by the server-side check (Django: once per process and alias)",
+            {g: cell(label) for g, label in present.items()},
+            "= +1",
+            _verdict([comps[label]["counted"] == 1 for label in present.values()]),
+        )
+    st = results.get("storm")
+    if st:
+        wall, cpu = st["ours_vs_floor_wall"], st["ours_vs_floor_cpu"]
+        line(
+            f"storm of {st['size']} new connections, ours / floor: wall, client CPU",
+            {"sqlalchemy": f"{wall:.2f}x, {cpu:.2f}x"},
+            f"<= {TARGET_VS_FLOOR}",
+            _verdict([at_most(wall, TARGET_VS_FLOOR), at_most(cpu, TARGET_VS_FLOOR)]),
+        )
+    imp = results.get("import")
+    if imp:
+        value = imp["over_bare_ms"]
+        lines.append(
+            f"| `import aurora_ssl` over a bare interpreter | {value:.0f} ms ||| "
+            f"<= {TARGET_IMPORT_MS:g} ms | {_verdict([at_most(value, TARGET_IMPORT_MS)])} |"
+        )
+    aws = results.get("aws_wrapper")
+    if aws and "skipped" not in aws:
+        lines.append(
+            f"| aws-advanced-python-wrapper {aws['version']} / psycopg 3, warm: default, "
+            f"no plugins | {aws['default_vs_floor']:.2f}x, {aws['minimal_vs_floor']:.2f}x ||| "
+            "- | info |"
+        )
+        lines.append(
+            "| import over `import psycopg`: the wrapper, our connect path | "
+            f"+{aws['import_wrapper_over_driver_ms']:.0f} ms "
+            f"({aws['import_wrapper_vs_driver']:.2f}x), "
+            f"+{aws['import_ours_over_driver_ms']:.0f} ms ({aws['import_ours_vs_driver']:.2f}x) "
+            "||| - | info |"
+        )
+    elif aws:
+        lines.append(f"| aws-advanced-python-wrapper | skipped: {aws['skipped']} ||| - | - |")
+    return "\n".join(lines)
