@@ -67,7 +67,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--storm", type=int, default=200, help="concurrent connections")
     parser.add_argument("--storm-repeats", type=int, default=3)
     parser.add_argument("--import-runs", type=int, default=15)
-    parser.add_argument("--aws-wrapper-rounds", type=int, default=60)
+    parser.add_argument("--aws-wrapper-rounds", type=int, default=100)
     parser.add_argument(
         "--skip",
         action="append",

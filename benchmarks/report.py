@@ -264,7 +264,7 @@ def readme_table(results: dict[str, Any]) -> str:
             ("ours_vs_recipe", "cold start, ours / recipe", None),
             ("ours_first_vs_floor", "cold start, ours / floor (very first process)", None),
         ):
-            cells = {g: f"{c[key]:.2f}x" for g, c in cold.items()}
+            cells = {g: f"{c[key]:.3f}x" for g, c in cold.items()}
             if target is None:
                 line(measure, cells, "-", "info")
             else:
@@ -280,7 +280,7 @@ def readme_table(results: dict[str, Any]) -> str:
     ):
         present = {g: e[key] for g, e in warm.items() if key in e}
         if present:
-            cells = {g: f"{v:.2f}x" for g, v in present.items()}
+            cells = {g: f"{v:.3f}x" for g, v in present.items()}
             checks = [at_most(v, target) for v in present.values()]
             line(measure, cells, f"<= {target}", _verdict(checks))
     rt = results.get("round_trips")
@@ -320,7 +320,7 @@ def readme_table(results: dict[str, Any]) -> str:
         wall, cpu = st["ours_vs_floor_wall"], st["ours_vs_floor_cpu"]
         line(
             f"storm of {st['size']} new connections, ours / floor: wall, client CPU",
-            {"sqlalchemy": f"{wall:.2f}x, {cpu:.2f}x"},
+            {"sqlalchemy": f"{wall:.3f}x, {cpu:.3f}x"},
             f"<= {TARGET_VS_FLOOR}",
             _verdict([at_most(wall, TARGET_VS_FLOOR), at_most(cpu, TARGET_VS_FLOOR)]),
         )
