@@ -42,7 +42,7 @@ for line in sys.stdin:
     job = json.loads(line)
     actions = [
         (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
-        (os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0),
+        (os.POSIX_SPAWN_OPEN, 1, job["stdout"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600),
         (os.POSIX_SPAWN_OPEN, 2, job["stderr"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600),
     ]
     start = time.perf_counter()
@@ -74,17 +74,21 @@ class Launcher:
             cwd=ROOT,
         )
         self.stderr = tempfile.NamedTemporaryFile(prefix="bench-child-", suffix=".err")  # noqa: SIM115
+        self.stdout = tempfile.NamedTemporaryFile(prefix="bench-child-", suffix=".out")  # noqa: SIM115
 
     def run(self, argv: list[str], env: dict[str, str]) -> dict[str, Any]:
         assert self.proc.stdin is not None
         assert self.proc.stdout is not None
-        job = {"argv": argv, "env": env, "stderr": self.stderr.name}
+        job = {"argv": argv, "env": env, "stderr": self.stderr.name, "stdout": self.stdout.name}
         self.proc.stdin.write(json.dumps(job) + "\n")
         self.proc.stdin.flush()
         result: dict[str, Any] = json.loads(self.proc.stdout.readline())
         if result["exit"] != 0:
             err = Path(self.stderr.name).read_text(errors="replace")[-2000:]
             raise RuntimeError(f"cold-start child {argv[2:]} exited {result['exit']}:\n{err}")
+        said = Path(self.stdout.name).read_text().split()
+        if len(said) == 2:  # benchmarks.cold_child.report()
+            result["modules"], result["x509_parser"] = int(said[0]), said[1] == "1"
         return result
 
     def close(self) -> int:
@@ -95,6 +99,7 @@ class Launcher:
         tail = self.proc.stdout.read().strip().splitlines()
         self.proc.wait()
         self.stderr.close()
+        self.stdout.close()
         return int(json.loads(tail[-1])["launcher_maxrss_kib"]) if tail else 0
 
 
@@ -164,6 +169,8 @@ def summarise(
         walls = {k: [s["wall_s"] for s in samples[(group, k)]] for k in KINDS}
         rss = {k: [s["maxrss_kib"] / 1024 for s in samples[(group, k)]] for k in KINDS}
         cpu = {k: [s["cpu_s"] for s in samples[(group, k)]] for k in KINDS}
+        modules = {k: [s.get("modules", 0) for s in samples[(group, k)]] for k in KINDS}
+        x509 = {k: any(s.get("x509_parser") for s in samples[(group, k)]) for k in KINDS}
         floor_ms = median(walls["floor"]) * 1000
         entry: dict[str, Any] = {
             "n": len(walls["floor"]),
@@ -172,6 +179,8 @@ def summarise(
                     "wall_ms": median(walls[k]) * 1000,
                     "cpu_ms": median(cpu[k]) * 1000,
                     "maxrss_mib": median(rss[k]),
+                    "modules": median(modules[k]),
+                    "x509_parser_loaded": x509[k],
                 }
                 for k in KINDS
             },

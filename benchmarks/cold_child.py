@@ -115,6 +115,13 @@ def run_django(kind: str) -> None:
     connection.close()
 
 
+def report() -> None:
+    """One line for the benchmark (stdout): modules loaded, and whether an X.509 parser was."""
+    x509 = any(name in sys.modules for name in ("cryptography.x509", "OpenSSL.crypto"))
+    sys.stdout.write(f"{len(sys.modules)} {int(x509)}\n")
+
+
 if __name__ == "__main__":
     group, kind = sys.argv[1], sys.argv[2]
     {"psycopg2": run_psycopg2, "sqlalchemy": run_sqlalchemy, "django": run_django}[group](kind)
+    report()

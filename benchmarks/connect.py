@@ -209,12 +209,16 @@ def print_details(results: dict[str, Any], args: argparse.Namespace) -> None:
         )
         w("   ours = 2nd+ process on the machine (trust cache filled by an earlier process);")
         w("   ours-first = very first process (cache directory does not exist yet)")
-        w(f"   {'group':<11} {'variant':<11} {'wall ms':>8} {'CPU ms':>8} {'peak RSS MiB':>13}")
+        w(
+            f"   {'group':<11} {'variant':<11} {'wall ms':>8} {'CPU ms':>8} {'peak RSS MiB':>13}"
+            f" {'modules':>8}  X.509 parser loaded"
+        )
         for group, g in cold_results["groups"].items():
             for kind, v in g["variants"].items():
                 w(
                     f"   {group:<11} {kind:<11} {v['wall_ms']:>8.1f} {v['cpu_ms']:>8.1f} "
-                    f"{v['maxrss_mib']:>13.1f}"
+                    f"{v['maxrss_mib']:>13.1f} {v['modules']:>8.0f}  "
+                    f"{'yes' if v['x509_parser_loaded'] else 'no'}"
                 )
         w(
             f"   (peak RSS from wait4 in a launcher whose own peak is "

@@ -55,6 +55,7 @@ def test_benchmark_runs_and_reports(tmp_path: Path) -> None:
             # the child's own peak, above the launcher's (else wait4 reported the launcher)
             assert variant["maxrss_mib"] > data["cold"]["launcher_maxrss_mib"]
             assert variant["wall_ms"] > 0
+            assert variant["modules"] > 0  # the child reported what it loaded
     comparisons = data["round_trips"]["comparisons"]
     assert comparisons, data["round_trips"]
     for label, comparison in comparisons.items():
