@@ -1,0 +1,350 @@
+"""The report: details per section, then one table of every ratio with its target."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+from benchmarks.common import TARGET_EXTRA_MIB, TARGET_IMPORT_MS, TARGET_VS_FLOOR, TARGET_VS_RECIPE
+
+
+@dataclasses.dataclass(frozen=True)
+class Row:
+    """One line of the final table. ``target`` None: shown for context, not judged."""
+
+    section: str
+    what: str
+    value: float
+    unit: str  # "x", "MiB", "ms", "round trips"
+    target: str | None = None
+    passed: bool | None = None
+
+    @property
+    def verdict(self) -> str:
+        if self.passed is None:
+            return "info"
+        return "PASS" if self.passed else "MISS"
+
+    def shown(self) -> str:
+        if isinstance(self.value, float) and math.isnan(self.value):
+            return "n/a"
+        if self.unit == "x":
+            return f"{self.value:.3f}x"
+        if self.unit == "round trips":
+            return f"{self.value:+.2f} RT"
+        if self.unit == "count":
+            return f"{self.value:.0f}"
+        return f"{self.value:+.2f} {self.unit}" if self.unit == "MiB" else f"{self.value:.1f} ms"
+
+
+def at_most(value: float, limit: float) -> bool:
+    return not math.isnan(value) and value <= limit
+
+
+def rows(results: dict[str, Any]) -> list[Row]:
+    out: list[Row] = []
+    cold = results.get("cold")
+    if cold:
+        for group, g in cold["groups"].items():
+            out.append(
+                Row(
+                    "cold",
+                    f"{group}: ours / floor, fresh process (cache warm: 2nd+ process)",
+                    g["ours_vs_floor"],
+                    "x",
+                    f"<= {TARGET_VS_FLOOR}",
+                    at_most(g["ours_vs_floor"], TARGET_VS_FLOOR),
+                )
+            )
+            out.append(
+                Row(
+                    "cold",
+                    f"{group}: ours / recipe, fresh process",
+                    g["ours_vs_recipe"],
+                    "x",
+                    "< 1 (follows)",
+                )
+            )
+            out.append(
+                Row("cold", f"{group}: recipe / floor, fresh process", g["recipe_vs_floor"], "x")
+            )
+            out.append(
+                Row("cold", f"{group}: ours / floor, child CPU time", g["ours_cpu_vs_floor"], "x")
+            )
+            out.append(
+                Row(
+                    "cold",
+                    f"{group}: ours / floor, very first process (empty cache)",
+                    g["ours_first_vs_floor"],
+                    "x",
+                )
+            )
+        for group, g in cold["groups"].items():
+            out.append(
+                Row(
+                    "memory",
+                    f"{group}: peak RSS ours - floor (2nd+ process)",
+                    g["ours_extra_mib"],
+                    "MiB",
+                    f"<= {TARGET_EXTRA_MIB:g} MiB",
+                    at_most(g["ours_extra_mib"], TARGET_EXTRA_MIB),
+                )
+            )
+            out.append(
+                Row(
+                    "memory",
+                    f"{group}: peak RSS ours - floor (very first process)",
+                    g["ours_first_extra_mib"],
+                    "MiB",
+                )
+            )
+    for group, entry in results.get("ratios", {}).items():
+        if "ours_vs_floor" in entry:
+            out.append(
+                Row(
+                    "warm",
+                    f"{group}: ours / floor, new connection",
+                    entry["ours_vs_floor"],
+                    "x",
+                    f"<= {TARGET_VS_FLOOR}",
+                    at_most(entry["ours_vs_floor"], TARGET_VS_FLOOR),
+                )
+            )
+        if "ours_vs_recipe" in entry:
+            out.append(
+                Row(
+                    "warm",
+                    f"{group}: ours / recipe, new connection",
+                    entry["ours_vs_recipe"],
+                    "x",
+                    f"<= {TARGET_VS_RECIPE}",
+                    at_most(entry["ours_vs_recipe"], TARGET_VS_RECIPE),
+                )
+            )
+    imp = results.get("import")
+    if imp:
+        out.append(
+            Row(
+                "import",
+                "import aurora_ssl over a bare interpreter",
+                imp["over_bare_ms"],
+                "ms",
+                f"<= {TARGET_IMPORT_MS:g} ms",
+                at_most(imp["over_bare_ms"], TARGET_IMPORT_MS),
+            )
+        )
+    rt = results.get("round_trips")
+    if rt:
+        high = rt["rtts_ms"][1]
+        for label, c in rt["comparisons"].items():
+            timed = c[f"at_{high:g}ms"]
+            # Judged by the proxy's exact count; the wall-time figure beside it is the same
+            # fact measured in time (about +-0.5 RT of noise on a busy machine).
+            ok = c["counted"] == c["expected"]
+            out.append(
+                Row(
+                    "round trips",
+                    f"{label}: counted {c['counted']}, from wall at {high:g} ms",
+                    timed,
+                    "round trips",
+                    f"= {c['expected']:+d}",
+                    ok,
+                )
+            )
+    check = results.get("check")
+    if check:
+        n = check["round_trips_libpq_trace"]
+        out.append(
+            Row(
+                "round trips",
+                "server_tls(): queries sent (libpq protocol trace)",
+                float(n),
+                "count",
+                "= 1",
+                n == 1,
+            )
+        )
+        command = check.get("round_trips_django_command")
+        if command is not None:
+            out.append(
+                Row(
+                    "round trips",
+                    "manage.py check_aurora_ssl: round trips after connect",
+                    float(command["round_trips"]),
+                    "count",
+                    "= 1",
+                    command["round_trips"] == 1,
+                )
+            )
+    aws = results.get("aws_wrapper")
+    if aws and "skipped" not in aws:
+        for name in ("default", "minimal"):
+            out.append(
+                Row(
+                    "aws wrapper",
+                    f"wrapper ({name} plugins) / psycopg 3 floor, warm",
+                    aws[f"{name}_vs_floor"],
+                    "x",
+                )
+            )
+        out.append(
+            Row(
+                "aws wrapper",
+                "import: psycopg + wrapper / psycopg alone",
+                aws["import_wrapper_vs_driver"],
+                "x",
+            )
+        )
+        out.append(
+            Row(
+                "aws wrapper",
+                "import: psycopg + aurora_ssl connect path / psycopg alone",
+                aws["import_ours_vs_driver"],
+                "x",
+            )
+        )
+    st = results.get("storm")
+    if st:
+        for metric in ("wall", "cpu"):
+            value = st[f"ours_vs_floor_{metric}"]
+            out.append(
+                Row(
+                    "storm",
+                    f"{st['size']} concurrent connections: ours / floor, "
+                    f"{'wall' if metric == 'wall' else 'client CPU'}",
+                    value,
+                    "x",
+                    f"<= {TARGET_VS_FLOOR}",
+                    at_most(value, TARGET_VS_FLOOR),
+                )
+            )
+    return out
+
+
+def table(all_rows: list[Row]) -> str:
+    lines = [f"{'section':<12} {'measure':<78} {'value':>10}  {'target':<14} verdict"]
+    for row in all_rows:
+        target = row.target or "-"
+        lines.append(
+            f"{row.section:<12} {row.what:<78} {row.shown():>10}  {target:<14} {row.verdict}"
+        )
+    return "\n".join(lines)
+
+
+def markdown(all_rows: list[Row]) -> str:
+    lines = ["| section | measure | value | target | verdict |", "|---|---|---|---|---|"]
+    for row in all_rows:
+        lines.append(
+            f"| {row.section} | {row.what} | {row.shown()} | {row.target or '-'} | {row.verdict} |"
+        )
+    return "\n".join(lines)
+
+
+def _verdict(checks: list[bool]) -> str:
+    return "PASS" if all(checks) else "MISS"
+
+
+def readme_table(results: dict[str, Any]) -> str:
+    """The compact Markdown table for the README: one line per measure, a column per group."""
+    groups = ("psycopg2", "sqlalchemy", "django")
+    lines = [
+        "| measure | psycopg2 | SQLAlchemy | Django | target | verdict |",
+        "|---|---|---|---|---|---|",
+    ]
+
+    def line(measure: str, cells: dict[str, str], target: str, verdict: str) -> None:
+        shown = " | ".join(cells.get(g, "-") for g in groups)
+        lines.append(f"| {measure} | {shown} | {target} | {verdict} |")
+
+    cold = results.get("cold", {}).get("groups", {})
+    if cold:
+        for key, measure, target in (
+            ("ours_vs_floor", "cold start, ours / floor (2nd+ process)", TARGET_VS_FLOOR),
+            ("ours_vs_recipe", "cold start, ours / recipe", None),
+            ("ours_first_vs_floor", "cold start, ours / floor (very first process)", None),
+        ):
+            cells = {g: f"{c[key]:.3f}x" for g, c in cold.items()}
+            if target is None:
+                line(measure, cells, "-", "info")
+            else:
+                checks = [at_most(c[key], target) for c in cold.values()]
+                line(measure, cells, f"<= {target}", _verdict(checks))
+        cells = {g: f"{c['ours_extra_mib']:+.1f} MiB" for g, c in cold.items()}
+        checks = [at_most(c["ours_extra_mib"], TARGET_EXTRA_MIB) for c in cold.values()]
+        line("peak RSS, ours - floor", cells, f"<= {TARGET_EXTRA_MIB:g} MiB", _verdict(checks))
+    warm = results.get("ratios", {})
+    for key, measure, target in (
+        ("ours_vs_floor", "warm new connection, ours / floor", TARGET_VS_FLOOR),
+        ("ours_vs_recipe", "warm new connection, ours / recipe", TARGET_VS_RECIPE),
+    ):
+        present = {g: e[key] for g, e in warm.items() if key in e}
+        if present:
+            cells = {g: f"{v:.3f}x" for g, v in present.items()}
+            checks = [at_most(v, target) for v in present.values()]
+            line(measure, cells, f"<= {target}", _verdict(checks))
+    rt = results.get("round_trips")
+    if rt:
+        high = rt["rtts_ms"][1]
+        comps = rt["comparisons"]
+
+        def cell(label: str) -> str:
+            c = comps[label]
+            return f"{c['counted']:+d} ({c[f'at_{high:g}ms']:+.2f})"
+
+        same = {
+            "psycopg2": "psycopg2: ours vs floor",
+            "sqlalchemy": "sqlalchemy: ours vs floor",
+            "django": "django: ours vs floor, later connections",
+        }
+        present = {g: label for g, label in same.items() if label in comps}
+        line(
+            f"round trips, ours - floor: counted (from wall at {high:g} ms RTT)",
+            {g: cell(label) for g, label in present.items()},
+            "= 0",
+            _verdict([comps[label]["counted"] == 0 for label in present.values()]),
+        )
+        check = {
+            "psycopg2": "server_tls(conn) on a connection",
+            "django": "django: first connection per process and alias (startup check)",
+        }
+        present = {g: label for g, label in check.items() if label in comps}
+        line(
+            "round trips added by the server-side check (Django: once per process and alias)",
+            {g: cell(label) for g, label in present.items()},
+            "= +1",
+            _verdict([comps[label]["counted"] == 1 for label in present.values()]),
+        )
+    st = results.get("storm")
+    if st:
+        wall, cpu = st["ours_vs_floor_wall"], st["ours_vs_floor_cpu"]
+        line(
+            f"storm of {st['size']} new connections, ours / floor: wall, client CPU",
+            {"sqlalchemy": f"{wall:.3f}x, {cpu:.3f}x"},
+            f"<= {TARGET_VS_FLOOR}",
+            _verdict([at_most(wall, TARGET_VS_FLOOR), at_most(cpu, TARGET_VS_FLOOR)]),
+        )
+    imp = results.get("import")
+    if imp:
+        value = imp["over_bare_ms"]
+        lines.append(
+            f"| `import aurora_ssl` over a bare interpreter | {value:.0f} ms ||| "
+            f"<= {TARGET_IMPORT_MS:g} ms | {_verdict([at_most(value, TARGET_IMPORT_MS)])} |"
+        )
+    aws = results.get("aws_wrapper")
+    if aws and "skipped" not in aws:
+        lines.append(
+            f"| aws-advanced-python-wrapper {aws['version']} / psycopg 3, warm: default, "
+            f"no plugins | {aws['default_vs_floor']:.2f}x, {aws['minimal_vs_floor']:.2f}x ||| "
+            "- | info |"
+        )
+        lines.append(
+            "| import over `import psycopg`: the wrapper, our connect path | "
+            f"+{aws['import_wrapper_over_driver_ms']:.0f} ms "
+            f"({aws['import_wrapper_vs_driver']:.2f}x), "
+            f"+{aws['import_ours_over_driver_ms']:.0f} ms ({aws['import_ours_vs_driver']:.2f}x) "
+            "||| - | info |"
+        )
+    elif aws:
+        lines.append(f"| aws-advanced-python-wrapper | skipped: {aws['skipped']} ||| - | - |")
+    return "\n".join(lines)
