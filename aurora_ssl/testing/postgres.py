@@ -220,8 +220,9 @@ def _kept_workdir(directory: Path, account: _Account | None) -> Path:
     if account is not None:
         if not _traversable_by_others(directory.parent):
             raise TestServerError(
-                f"The '{account.name}' user cannot reach {directory} (a parent directory is "
-                "not searchable by others); choose a data directory under /tmp or /var/tmp."
+                f"The '{account.name}' user, which runs the server, cannot reach {directory}: "
+                "a parent directory is not searchable by others; choose another directory or "
+                "make its parents searchable (chmod o+x)."
             )
         os.chown(directory, account.uid, account.gid)
     return directory
