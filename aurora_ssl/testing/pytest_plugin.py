@@ -69,7 +69,7 @@ def _data_dir(config: pytest.Config) -> Path | None:
     value = config.getoption("--aurora-ssl-data-dir") or config.getini("aurora_ssl_data_dir")
     if not value:
         return None
-    worker = getattr(config, "workerinput", {}).get("workerid", "main")
+    worker = str(getattr(config, "workerinput", {}).get("workerid", "main"))
     return Path(str(value)).absolute() / worker
 
 
