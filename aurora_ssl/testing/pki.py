@@ -141,6 +141,42 @@ class _Authority:
         self._leaf_key: rsa.RSAPrivateKey | None = None
         self._lock = threading.Lock()
 
+    def dump(self) -> tuple[bytes, bytes]:
+        """``(certificates, keys)`` as PEM: root and subordinate; root, subordinate, leaf key."""
+        from cryptography.hazmat.primitives import serialization
+
+        keys = (self.root_key, self.subordinate_key, self.leaf_key)
+        return _pem(self.root) + _pem(self.subordinate), b"".join(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+            for key in keys
+        )
+
+    @classmethod
+    def load(cls, certificates: bytes, keys: bytes) -> _Authority:
+        """The inverse of :meth:`dump` (a kept PKI: same root across runs)."""
+        from cryptography import x509
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import rsa
+
+        root, subordinate = x509.load_pem_x509_certificates(certificates)
+        blocks = [
+            f"{block}-----END PRIVATE KEY-----\n"
+            for block in keys.decode().split("-----END PRIVATE KEY-----")[:3]
+        ]
+        loaded = [serialization.load_pem_private_key(b.strip().encode(), None) for b in blocks]
+        if len(loaded) != 3 or not all(isinstance(k, rsa.RSAPrivateKey) for k in loaded):
+            raise ValueError("not a kept aurora_ssl.testing authority")
+        authority = cls.__new__(cls)
+        authority.root, authority.subordinate = root, subordinate
+        authority.root_key, authority.subordinate_key, leaf_key = loaded  # type: ignore[assignment]
+        authority._leaf_key = leaf_key  # type: ignore[assignment]
+        authority._lock = threading.Lock()
+        return authority
+
     @property
     def leaf_key(self) -> rsa.RSAPrivateKey:
         """The server key, shared by every certificate this authority issues."""
@@ -264,14 +300,41 @@ class TestPKI:
         """
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        pki = cls(directory, _Authority(), _Authority())
+        return cls._write(cls(directory, _Authority(), _Authority()))
+
+    @classmethod
+    def load_or_generate(cls, directory: Path) -> TestPKI:
+        """The PKI kept in ``directory`` (its keys included), or a new one kept there.
+
+        For servers whose data outlives a run: the root, and so every trust file and cached
+        trust selection made from it, stays valid across runs.
+        """
+        directory = Path(directory)
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        parts = [directory / f"{who}-authority.{kind}" for who in ("trusted", "foreign")
+                 for kind in ("pem", "key")]  # fmt: skip
+        if all(part.is_file() for part in parts):
+            trusted = _Authority.load(parts[0].read_bytes(), parts[1].read_bytes())
+            foreign = _Authority.load(parts[2].read_bytes(), parts[3].read_bytes())
+            return cls._write(cls(directory, trusted, foreign))
+        pki = cls._write(cls(directory, _Authority(), _Authority()))
+        for authority, (certs, keys) in ((pki._trusted, parts[:2]), (pki._foreign, parts[2:])):
+            certs_pem, keys_pem = authority.dump()
+            certs.write_bytes(certs_pem)
+            _write_private(keys, keys_pem)
+        return pki
+
+    @classmethod
+    def _write(cls, pki: TestPKI) -> TestPKI:
+        """Write the root, foreign root and bundle files (same content for the same keys)."""
         root_pem = _pem(pki._trusted.root)
         pki.root_path.write_bytes(root_pem)
         pki.foreign_root_path.write_bytes(_pem(pki._foreign.root))
         shipped = _shipped_bundle()
         if shipped and not shipped.endswith(b"\n"):
             shipped += b"\n"
-        pki.bundle_path.write_bytes(shipped + root_pem)
+        if not pki.bundle_path.is_file() or pki.bundle_path.read_bytes() != shipped + root_pem:
+            pki.bundle_path.write_bytes(shipped + root_pem)
         return pki
 
     def issue_server(
@@ -348,7 +411,9 @@ def missing_test_bundle_hint(issuers: Iterable[str | None], trusted: Iterable[st
         f"PKI, '{_ROOT_CN}'), and this connection does not trust the test root: pass the test "
         "bundle, e.g. bundle=server.pki.bundle_path (aurora_ssl_bundle= in a URL, "
         'AURORA_SSL["BUNDLE"] in Django) or set AURORA_SSL_BUNDLE to that file. Running '
-        "`aurora-ssl bundle update` will not help: no AWS bundle holds the test root."
+        "`aurora-ssl bundle update` will not help: no AWS bundle holds the test root. (If "
+        "the test bundle was in use, a look-alike CA signed this certificate: the "
+        "'interception' scenario, or real TLS interception.)"
     )
 
 

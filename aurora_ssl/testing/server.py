@@ -102,8 +102,8 @@ class AuroraLikeServer:
         port: a fixed TCP port; default 0: a free one, chosen at start.
         data_dir: keep the cluster here between runs instead of in a throwaway directory: an
             existing cluster is reused (only the role's password is set again), :meth:`stop`
-            shuts it down cleanly and keeps the files, and the default PKI lives in
-            ``data_dir/pki`` (regenerated each start, at the same paths).
+            shuts it down cleanly and keeps the files, and the default PKI is kept in
+            ``data_dir/pki`` too (same root, same files, every run).
 
     Clients connect with :meth:`params` or :meth:`url` and pick the ``sslmode`` and
     ``sslrootcert`` under test; :meth:`admin_params` is a superuser over the Unix socket.
@@ -166,7 +166,7 @@ class AuroraLikeServer:
         """The PKI the server certificate comes from (generated on first use if not given)."""
         with self._lock:
             if self._pki is None and self._keep is not None:
-                self._pki = TestPKI.generate(self._keep / "pki")
+                self._pki = TestPKI.load_or_generate(self._keep / "pki")
             elif self._pki is None:
                 self._own_pki_dir = Path(tempfile.mkdtemp(prefix="aurora-ssl-pki-"))
                 atexit.register(shutil.rmtree, self._own_pki_dir, ignore_errors=True)
