@@ -28,7 +28,6 @@ from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from aurora_ssl import testing
-from aurora_ssl.testing import pki as testing_pki
 from aurora_ssl.errors import TestServerError
 from aurora_ssl.testing import (
     CLUSTER_HOST,
@@ -39,6 +38,7 @@ from aurora_ssl.testing import (
     Scenario,
     TestPKI,
 )
+from aurora_ssl.testing import pki as testing_pki
 
 
 def connect(server: AuroraLikeServer, sslmode: str = "verify-full", **kw: Any) -> Any:
