@@ -69,9 +69,10 @@ def test_fixtures_connect_over_verified_tls(pytester: pytest.Pytester) -> None:
                     assert conn.exec_driver_sql(SSL).one()[0] is True
                 engine.dispose()
 
-            def test_verification_is_real(aurora_server):
+            def test_verification_is_real(aurora_server, aurora_database_url):
                 # Without the test bundle (only AWS's roots) the same server is refused.
-                url = aurora_server.url() + "&plugin=aurora_ssl"
+                driver = aurora_database_url.split("://")[0]
+                url = aurora_server.url(driver) + "&plugin=aurora_ssl"
                 engine = sqlalchemy.create_engine(url)
                 try:
                     engine.connect()
