@@ -138,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         server = AuroraLikeServer(
-            args.scenario, password=args.password, port=args.port, data_dir=args.data_dir
+            args.scenario, password=args.password, port=args.port, keep_dir=args.data_dir
         )
         return _serve(server, args.env_file)
     except (TestServerError, ValueError, OSError) as exc:

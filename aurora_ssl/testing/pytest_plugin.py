@@ -78,7 +78,7 @@ def aurora_server(pytestconfig: pytest.Config) -> Iterator[AuroraLikeServer]:
     """An Aurora-like server for the session (per xdist worker), stopped at its end."""
     from aurora_ssl.testing.server import AuroraLikeServer
 
-    with AuroraLikeServer(data_dir=_data_dir(pytestconfig)) as server:
+    with AuroraLikeServer(keep_dir=_data_dir(pytestconfig)) as server:
         yield server
 
 

@@ -100,10 +100,11 @@ class AuroraLikeServer:
         settings: extra ``postgresql.conf`` settings (e.g. ``{"max_connections": "300"}``),
             applied last.
         port: a fixed TCP port; default 0: a free one, chosen at start.
-        data_dir: keep the cluster here between runs instead of in a throwaway directory: an
+        keep_dir: keep the server's files here between runs instead of in a throwaway
+            directory (the cluster in ``keep_dir/data``, the PKI in ``keep_dir/pki``): an
             existing cluster is reused (only the role's password is set again), :meth:`stop`
             shuts it down cleanly and keeps the files, and the default PKI is kept in
-            ``data_dir/pki`` too (same root, same files, every run).
+            ``keep_dir/pki`` too (same root, same files, every run).
 
     Clients connect with :meth:`params` or :meth:`url` and pick the ``sslmode`` and
     ``sslrootcert`` under test; :meth:`admin_params` is a superuser over the Unix socket.
@@ -126,7 +127,7 @@ class AuroraLikeServer:
         database: str = "app",
         settings: Mapping[str, str] | None = None,
         port: int = 0,
-        data_dir: Path | str | None = None,
+        keep_dir: Path | str | None = None,
     ) -> None:
         self.scenario = Scenario(scenario)
         if not 0 <= port <= 65535:
@@ -144,7 +145,7 @@ class AuroraLikeServer:
                 raise ValueError(f"not a PostgreSQL setting name: {name!r}")
         self.port = port
         self._fixed_port = port
-        self._keep = Path(data_dir).absolute() if data_dir is not None else None
+        self._keep = Path(keep_dir).absolute() if keep_dir is not None else None
         self._pki = pki
         self._own_pki_dir: Path | None = None
         self._certificate = _CERTIFICATE_FOR[self.scenario]
@@ -175,7 +176,7 @@ class AuroraLikeServer:
 
     @property
     def data_kept(self) -> bool:
-        """Whether the cluster outlives :meth:`stop` (``data_dir`` was given)."""
+        """Whether the cluster outlives :meth:`stop` (``keep_dir`` was given)."""
         return self._keep is not None
 
     @property
@@ -323,7 +324,7 @@ class AuroraLikeServer:
             return self
 
     def stop(self) -> None:
-        """Stop the server and remove its files (with ``data_dir``: shut down cleanly, keep them).
+        """Stop the server and remove its files (with ``keep_dir``: shut down cleanly, keep them).
 
         Safe to call twice, and a no-op in a forked child (the parent owns the server).
         """
