@@ -438,6 +438,12 @@ def _expired_or_untrusted(
             f"this machine's clock. {said}"
         )
     if inspection is not None and not inspection.check.trusted:
+        from aurora_ssl.testing.pki import missing_test_bundle_hint
+
+        issuers = [c.issuer_common_name for c in inspection.certificates]
+        test_hint = missing_test_bundle_hint(issuers, inspection.trust.subjects)
+        if test_hint is not None:  # the local test server, without its bundle
+            return UntrustedCertificateError(f"{test_hint} {said}")
         detail = next(
             (f.message for f in inspection.errors if f.code == UntrustedCertificateError.__name__),
             "",

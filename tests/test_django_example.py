@@ -37,7 +37,7 @@ def example_db(tls_server: AuroraLikeServer) -> Iterator[str]:
     """A database of its own for the example project on the good server (with sslinfo)."""
     name = f"example_{secrets.token_hex(4)}"
     admin_execute(tls_server, f'CREATE DATABASE {name} OWNER "{tls_server.user}"')
-    admin_execute(tls_server, "CREATE EXTENSION sslinfo", dbname=name)
+    admin_execute(tls_server, "CREATE EXTENSION IF NOT EXISTS sslinfo", dbname=name)
     yield name
     admin_execute(tls_server, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 

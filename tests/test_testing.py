@@ -38,6 +38,7 @@ from aurora_ssl.testing import (
     Scenario,
     TestPKI,
 )
+from aurora_ssl.testing import pki as testing_pki
 
 
 def connect(server: AuroraLikeServer, sslmode: str = "verify-full", **kw: Any) -> Any:
@@ -122,7 +123,7 @@ def test_expired_certificate_ended_ten_days_ago(pki: TestPKI) -> None:
 
 def test_bundle_is_shipped_bundle_plus_test_root(pki: TestPKI) -> None:
     bundle = load_chain(pki.bundle_path)
-    shipped = x509.load_pem_x509_certificates(testing._shipped_bundle())
+    shipped = x509.load_pem_x509_certificates(testing_pki._shipped_bundle())
     assert bundle[:-1] == shipped
     assert bundle[-1] == x509.load_pem_x509_certificate(pki.root_path.read_bytes())
 

@@ -1,0 +1,100 @@
+"""A throwaway, Aurora-like PostgreSQL with real TLS, for our test suite and for users' own.
+
+Why a real server: the failures aurora-ssl exists to catch (a certificate for another host, a
+look-alike CA in the middle, an expired certificate, a server without TLS) only show up in a
+real libpq handshake. Mocks would test our assumptions about libpq, not libpq.
+
+What makes it "Aurora-like":
+
+* an RDS-shaped PKI (:class:`TestPKI`): a root named exactly like an RDS regional root, but for
+  the fictitious region ``test-region-1``, a subordinate CA, and server certificates for
+  cluster, reader and instance endpoint names (:data:`CLUSTER_HOST`, ...);
+* ``pg_hba.conf`` as RDS writes it with ``rds.force_ssl = 1``: password (SCRAM) logins over
+  TLS only, plain TCP rejected; ``rds.force_ssl`` itself is set as a custom setting so that
+  server-side checks can read it;
+* the endpoint names do not resolve, so clients connect with ``host=<name>`` for certificate
+  verification and ``hostaddr=127.0.0.1`` for routing, exactly as libpq intends.
+
+Typical use::
+
+    with AuroraLikeServer("good") as server:
+        conn = psycopg2.connect(**server.params(), sslmode="verify-full",
+                                sslrootcert=str(server.pki.root_path))
+
+``initdb`` runs once per process into a cached template that every server copies, so a
+server starts in a fraction of a second. Each server lives in its own temporary directory,
+which :meth:`AuroraLikeServer.stop` removes; an ``atexit`` hook stops forgotten servers.
+
+Command line (for demos and local development)::
+
+    python -m aurora_ssl.testing serve [--scenario good] [--env-file PATH] [--port N]
+        [--password PW] [--data-dir DIR]
+
+A pytest plugin (:mod:`aurora_ssl.testing.pytest_plugin`, registered as ``aurora_ssl``) offers
+the server as fixtures; it does nothing unless a test asks for one.
+
+The package, top-down: :mod:`~aurora_ssl.testing.pki` (certificates), :mod:`~.postgres`
+(binaries, OS account, template cluster), :mod:`~.server` (the server and its scenarios),
+:mod:`~.urls` (SQLAlchemy URLs), ``__main__`` (the ``serve`` command). Names are imported
+lazily, so ``import aurora_ssl.testing`` (and loading the pytest plugin) costs almost nothing.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from aurora_ssl.testing.pki import (
+        CLUSTER_HOST,
+        INSTANCE_HOST,
+        OTHER_HOST,
+        READER_HOST,
+        TEST_REGION,
+        TestPKI,
+    )
+    from aurora_ssl.testing.server import AuroraLikeServer, Scenario
+
+__all__ = [
+    "CLUSTER_HOST",
+    "INSTANCE_HOST",
+    "OTHER_HOST",
+    "READER_HOST",
+    "TEST_REGION",
+    "AuroraLikeServer",
+    "Scenario",
+    "TestPKI",
+    "main",
+]
+
+_WHERE = {
+    "CLUSTER_HOST": "pki",
+    "INSTANCE_HOST": "pki",
+    "OTHER_HOST": "pki",
+    "READER_HOST": "pki",
+    "TEST_REGION": "pki",
+    "TestPKI": "pki",
+    "AuroraLikeServer": "server",
+    "Scenario": "server",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public name's module on first use (PEP 562)."""
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'aurora_ssl.testing' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"aurora_ssl.testing.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_WHERE])
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m aurora_ssl.testing``, callable in-process (see ``__main__``)."""
+    from aurora_ssl.testing.__main__ import main as _main
+
+    return _main(argv)

@@ -1,0 +1,150 @@
+"""``python -m aurora_ssl.testing serve``: one Aurora-like server for demos and local development.
+
+It prints the connection settings (and writes them to ``--env-file``, owner-only, atomically),
+including a ready ``DATABASE_URL`` (SQLAlchemy, with the aurora-ssl plugin and the test
+bundle), then runs until SIGINT or SIGTERM. ``--data-dir`` keeps the cluster between runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from types import FrameType
+
+from aurora_ssl.errors import TestServerError
+from aurora_ssl.testing.pki import _write_private
+from aurora_ssl.testing.server import AuroraLikeServer, Scenario
+
+__all__ = ["main"]
+
+
+def server_env(server: AuroraLikeServer) -> dict[str, str]:
+    """The settings a client needs: the ``AURORA_SSL_DEMO_*`` keys and ``DATABASE_URL``.
+
+    The demo keys are what ``example_project`` and ``scripts/demo.sh`` read; ``DATABASE_URL``
+    is what SQLAlchemy tools take as is.
+    """
+    params = server.params()
+    return {
+        "AURORA_SSL_DEMO_HOST": params["host"],
+        "AURORA_SSL_DEMO_HOSTADDR": params["hostaddr"],
+        "AURORA_SSL_DEMO_PORT": params["port"],
+        "AURORA_SSL_DEMO_USER": params["user"],
+        "AURORA_SSL_DEMO_PASSWORD": params["password"],
+        "AURORA_SSL_DEMO_DBNAME": params["dbname"],
+        "AURORA_SSL_DEMO_BUNDLE": str(server.pki.bundle_path),
+        "DATABASE_URL": server.database_url(),
+    }
+
+
+def _write_env_file(path: Path, env: Mapping[str, str]) -> None:
+    """Atomically, and owner-only (it holds a password): a watcher never sees half a file."""
+    path = path.absolute()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _write_private(path, "".join(f"{k}={v}\n" for k, v in env.items()).encode())
+
+
+def _serve(server: AuroraLikeServer, env_file: Path | None) -> int:
+    stop = threading.Event()
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with server:
+            env = server_env(server)
+            for key, value in env.items():
+                print(f"{key}={value}")
+            if env_file is not None:
+                _write_env_file(env_file, env)
+            kept = f"; data kept in {server.socket_dir}" if server.data_kept else ""
+            print(
+                f"# {server.scenario.value} server ready on 127.0.0.1:{server.port} as "
+                f"{server.host}{kept}; Ctrl-C (SIGINT) or SIGTERM stops it.",
+                file=sys.stderr,
+            )
+            sys.stdout.flush()
+            sys.stderr.flush()
+            while not stop.wait(0.5):
+                if not server.running:
+                    print(f"# the server exited; log: {server.log_path}", file=sys.stderr)
+                    return 1
+        return 0
+    finally:
+        if env_file is not None:
+            env_file.unlink(missing_ok=True)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be between 0 and 65535, not {port}")
+    return port
+
+
+def _password(text: str) -> str:
+    if not text:
+        raise argparse.ArgumentTypeError("the password must not be empty")
+    return text
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one Aurora-like server until interrupted.
+
+    Returns:
+        The exit status: 0 after a clean stop, 1 if the server could not run.
+    """
+    parser = argparse.ArgumentParser(
+        prog="python -m aurora_ssl.testing",
+        description="A local Aurora-like PostgreSQL with an RDS-like TLS certificate chain.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser(
+        "serve",
+        help="start a server, print its connection settings, stop on SIGINT/SIGTERM",
+    )
+    serve.add_argument(
+        "--scenario", choices=[s.value for s in Scenario], default=Scenario.GOOD.value
+    )
+    serve.add_argument(
+        "--env-file",
+        type=Path,
+        help="also write the settings as KEY=value lines here (owner-only; removed on exit)",
+    )
+    serve.add_argument(
+        "--port", type=_port, default=0, help="TCP port on 127.0.0.1 (default: a free one)"
+    )
+    serve.add_argument(
+        "--password",
+        type=_password,
+        help="the app role's password (default: random each run); visible in `ps`, so only "
+        "for throwaway servers",
+    )
+    serve.add_argument(
+        "--data-dir",
+        type=Path,
+        help="keep the cluster (and the test PKI, in DIR/pki) here; reused when present",
+    )
+    args = parser.parse_args(argv)
+    try:
+        server = AuroraLikeServer(
+            args.scenario, password=args.password, port=args.port, keep_dir=args.data_dir
+        )
+        return _serve(server, args.env_file)
+    except (TestServerError, ValueError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,306 @@
+"""What users of aurora_ssl.testing asked for: quoted names in URLs, sslinfo in new databases,
+``serve`` options and its DATABASE_URL, and the hint for a forgotten test bundle.
+
+Every claim is judged by a real connection and what the server reports (pg_stat_ssl,
+current_database(), the server log), not by the strings we build.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg2
+import pytest
+
+from aurora_ssl.errors import UntrustedCertificateError
+from aurora_ssl.testing import CLUSTER_HOST, AuroraLikeServer, Scenario, TestPKI
+from aurora_ssl.testing.pki import is_test_ca, missing_test_bundle_hint
+from aurora_ssl.testing.urls import sqlalchemy_url
+from tests.fix_servers import log_since
+
+sqlalchemy = pytest.importorskip("sqlalchemy")
+
+SSL_ROW = "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"
+
+
+def connect(server: AuroraLikeServer, rootcert: Path, **kw: Any) -> Any:
+    params = {**server.params(), "sslmode": "verify-full", "sslrootcert": str(rootcert)}
+    return psycopg2.connect(**{**params, **kw, "connect_timeout": 10})
+
+
+def scalar(conn: Any, sql: str) -> Any:
+    with conn.cursor() as cur:
+        cur.execute(sql)
+        return cur.fetchone()[0]
+
+
+# -- url(): names that need quoting, read back by SQLAlchemy ----------------------------------
+
+ODD_DATABASE = "my db/it's 100%41 @x:y"  # space, slash, quote, percent + hex, at, colon
+
+
+def test_url_round_trips_a_database_name_that_needs_quoting(pki: TestPKI) -> None:
+    with AuroraLikeServer(
+        "good", pki=pki, user="us er@x", password="p@ss:/w%rd 'x\\", database=ODD_DATABASE
+    ) as server:
+        for url in (server.url(), server.database_url("postgresql+psycopg2")):
+            parsed = sqlalchemy.engine.make_url(url)
+            assert (parsed.database, parsed.username) == (ODD_DATABASE, "us er@x")
+            assert parsed.password == server.password
+        engine = sqlalchemy.create_engine(
+            server.url(),
+            connect_args={"sslmode": "verify-full", "sslrootcert": str(pki.root_path)},
+            poolclass=sqlalchemy.pool.NullPool,
+        )
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("SELECT current_database()").scalar() == ODD_DATABASE
+            assert conn.exec_driver_sql(SSL_ROW).scalar() is True
+        engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("database", "written"),
+    [("app", "/app?"), ("db'name", "/db'name?"), ("a b/c", "/a b/c?")],
+)
+def test_url_writes_plain_names_verbatim(database: str, written: str) -> None:
+    """Verbatim is what SQLAlchemy 2.0 (no decoding) and 2.1 (decoding) read alike."""
+    url = sqlalchemy_url(
+        "postgresql", user="u", password="p", host="h", port=1, database=database,
+        query={"hostaddr": "127.0.0.1"},
+    )  # fmt: skip
+    assert written in url
+    assert sqlalchemy.engine.make_url(url).database == database
+
+
+# -- sslinfo in databases created later (Django's test database) -------------------------------
+
+
+def test_a_database_created_from_template1_has_sslinfo(
+    tls_server: AuroraLikeServer, pki: TestPKI
+) -> None:
+    conn = connect(tls_server, pki.root_path)
+    conn.autocommit = True
+    name = f"made_{os.getpid()}_{time.monotonic_ns()}"
+    try:
+        with conn.cursor() as cur:
+            cur.execute(f'CREATE DATABASE "{name}"')  # as the app role (CREATEDB), template1
+        new = connect(tls_server, pki.root_path, dbname=name)
+        try:
+            assert scalar(new, "SELECT current_database()") == name
+            assert scalar(new, "SELECT ssl_is_used()") is True
+            assert scalar(new, SSL_ROW) is True
+        finally:
+            new.close()
+    finally:
+        with conn.cursor() as cur:
+            cur.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.close()
+
+
+def test_no_sslinfo_scenario_has_it_nowhere(
+    no_sslinfo_server: AuroraLikeServer, pki: TestPKI
+) -> None:
+    conn = connect(no_sslinfo_server, pki.root_path)
+    try:
+        for database in ("template1", no_sslinfo_server.database):
+            installed = "SELECT count(*) FROM pg_database WHERE datname = %s"
+            with conn.cursor() as cur:
+                cur.execute(installed, (database,))
+                assert cur.fetchone()[0] == 1
+        admin = psycopg2.connect(**{**no_sslinfo_server.admin_params(), "dbname": "template1"})
+        try:
+            assert scalar(admin, "SELECT count(*) FROM pg_extension WHERE extname = 'sslinfo'") == 0
+        finally:
+            admin.close()
+        assert scalar(conn, "SELECT count(*) FROM pg_extension WHERE extname = 'sslinfo'") == 0
+    finally:
+        conn.close()
+
+
+# -- serve: --port, --password, --data-dir, DATABASE_URL ---------------------------------------
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def read_env_file(path: Path, proc: subprocess.Popen[str], timeout: float = 60) -> dict[str, str]:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        if proc.poll() is not None:
+            raise AssertionError(f"serve exited: {proc.communicate()}")
+        assert time.monotonic() < deadline, "the server never wrote its env file"
+        time.sleep(0.02)
+    return dict(line.split("=", 1) for line in path.read_text().splitlines())
+
+
+def serve(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "aurora_ssl.testing", "serve", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={k: v for k, v in os.environ.items() if k != "AURORA_SSL_BUNDLE"},
+    )
+
+
+def stop(proc: subprocess.Popen[str]) -> tuple[str, str]:
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    return out, err
+
+
+@pytest.fixture
+def kept_dir() -> Iterator[Path]:
+    """Reachable by the server's OS user when we run as root (pytest's own dirs are 0700)."""
+    path = Path(tempfile.mkdtemp(prefix="aurora-ssl-kept-", dir="/tmp"))
+    path.chmod(0o711)
+    yield path / "data"
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def query_url(url: str, *statements: str) -> Any:
+    """Run the statements in one transaction; the last one's scalar."""
+    engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            for sql in statements[:-1]:
+                conn.exec_driver_sql(sql)
+            value = conn.exec_driver_sql(statements[-1]).scalar()
+            conn.commit()
+            return value
+    finally:
+        engine.dispose()
+
+
+def test_serve_port_password_data_dir_and_database_url(tmp_path: Path, kept_dir: Path) -> None:
+    port, env_file = free_port(), tmp_path / "serve.env"
+    args = ("--port", str(port), "--password", "s3cret pw", "--data-dir", str(kept_dir))
+    proc = serve(*args, "--env-file", str(env_file))
+    try:
+        env = read_env_file(env_file, proc)
+        assert env["AURORA_SSL_DEMO_PORT"] == str(port)
+        assert env["AURORA_SSL_DEMO_PASSWORD"] == "s3cret pw"
+        assert env["AURORA_SSL_DEMO_BUNDLE"] == str(kept_dir / "pki" / "bundle.pem")
+        url = env["DATABASE_URL"]
+        assert "plugin=aurora_ssl" in url
+        assert f"aurora_ssl_bundle={kept_dir}/pki/bundle.pem" in url
+        # plain SQLAlchemy + the plugin from the URL: verify-full against the kept bundle
+        assert query_url(url, SSL_ROW) is True
+        query_url(url, "CREATE TABLE kept (n int)", "INSERT INTO kept VALUES (42) RETURNING n")
+    finally:
+        out, _err = stop(proc)
+    assert "DATABASE_URL=" in out
+    assert not env_file.exists()
+
+    proc = serve(*args, "--env-file", str(env_file))  # the same directory again
+    try:
+        env = read_env_file(env_file, proc)
+        assert query_url(env["DATABASE_URL"], "SELECT n FROM kept") == 42
+    finally:
+        stop(proc)
+
+
+def test_serve_fixed_port_in_use_is_a_clear_error(tls_server: AuroraLikeServer) -> None:
+    proc = serve("--port", str(tls_server.port))
+    _out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1
+    assert f"Port {tls_server.port} is in use" in err
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [(("--port", "70000"), "port must be between 0 and 65535"), (("--password", ""), "empty")],
+)
+def test_serve_rejects_bad_options(args: tuple[str, ...], message: str) -> None:
+    proc = serve(*args)
+    _out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2
+    assert message in err
+
+
+# -- the test-bundle hint ------------------------------------------------------------------
+
+
+def test_forgotten_test_bundle_names_the_test_bundle(logged_server: AuroraLikeServer) -> None:
+    import aurora_ssl
+
+    offset = logged_server.log_path.stat().st_size
+    engine = aurora_ssl.create_engine(logged_server.url(), poolclass=sqlalchemy.pool.NullPool)
+    with pytest.raises(UntrustedCertificateError) as info:
+        engine.connect()
+    engine.dispose()
+    message = str(info.value)
+    assert "aurora_ssl.testing's server" in message
+    assert "bundle=server.pki.bundle_path" in message
+    assert "AURORA_SSL_BUNDLE" in message
+    assert "run `aurora-ssl bundle update`" not in message
+    assert logged_server.password not in message
+    # The server saw a TLS handshake the client aborted, and no login.
+    seen = log_since(logged_server, offset)
+    assert "connection received" in seen
+    assert "connection authorized" not in seen
+
+
+def test_interception_with_the_test_bundle_is_not_called_a_forgotten_bundle(
+    interception_server: AuroraLikeServer, pki: TestPKI
+) -> None:
+    import aurora_ssl
+
+    # psycopg 3: error translation reads the trust file libpq used from the connection.
+    # (With psycopg2 the SQLAlchemy face does not hand the trust file to the translation.)
+    pytest.importorskip("psycopg")
+    url = f"{interception_server.url('postgresql+psycopg')}&aurora_ssl_bundle={pki.bundle_path}"
+    engine = aurora_ssl.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
+    with pytest.raises(UntrustedCertificateError) as info:
+        engine.connect()
+    engine.dispose()
+    assert "aurora_ssl.testing's server" not in str(info.value)
+    assert "interception" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("issuers", "trusted", "hint"),
+    [
+        (["Amazon RDS test-region-1 Subordinate CA RSA2048 G1.A.1"], ["Amazon RDS x"], True),
+        (["Amazon RDS test-region-1 Root CA RSA2048 G1"], [], True),
+        (
+            ["Amazon RDS test-region-1 Root CA RSA2048 G1"],
+            ["Amazon RDS test-region-1 Root CA RSA2048 G1"],
+            False,
+        ),
+        (["Amazon RDS us-east-1 Root CA RSA2048 G1"], [], False),
+        ([None], [], False),
+    ],
+)
+def test_hint_only_for_the_test_pki_without_its_root(
+    issuers: list[str | None], trusted: list[str], hint: bool
+) -> None:
+    assert (missing_test_bundle_hint(issuers, trusted) is not None) is hint
+
+
+def test_is_test_ca_knows_the_pki_it_generates(pki: TestPKI) -> None:
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
+    chain = x509.load_pem_x509_certificates(pki.issue_server([CLUSTER_HOST])[0].read_bytes())
+    for cert in (*chain, x509.load_pem_x509_certificate(pki.foreign_root_path.read_bytes())):
+        issuer = cert.issuer.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value
+        assert is_test_ca(str(issuer))
+    assert not is_test_ca(CLUSTER_HOST)
+    assert Scenario("good") is Scenario.GOOD
