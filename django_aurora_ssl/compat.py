@@ -11,7 +11,14 @@ from typing import Any
 
 import django
 
-__all__ = ["DJANGO_VERSION", "SUPPORTS_POOL", "connection_pool", "is_pool_timeout", "is_psycopg3"]
+__all__ = [
+    "DJANGO_VERSION",
+    "SUPPORTS_POOL",
+    "connection_pool",
+    "driver_libpq_version",
+    "is_pool_timeout",
+    "is_psycopg3",
+]
 
 DJANGO_VERSION: tuple[int, int] = (django.VERSION[0], django.VERSION[1])
 
@@ -36,3 +43,11 @@ def connection_pool(wrapper: Any) -> Any:
 def is_pool_timeout(exc: BaseException) -> bool:
     """``psycopg_pool.PoolTimeout``: the pool could not hand out a connection in time."""
     return type(exc).__name__ == "PoolTimeout" and type(exc).__module__.startswith("psycopg_pool")
+
+
+def driver_libpq_version(wrapper: Any) -> int:
+    """The libpq version of the driver this wrapper uses (``self.Database``)."""
+    from aurora_ssl.policy import driver_libpq_version as version_of
+
+    name = str(getattr(wrapper.Database, "__name__", "psycopg")).split(".")[0]
+    return version_of(name)
