@@ -28,7 +28,7 @@ import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from aurora_ssl.errors import AuroraSSLError, TLSNotInUseError
+from aurora_ssl.errors import AuroraSSLError, InsecureConfigurationError, TLSNotInUseError
 from aurora_ssl.policy import policy_for, validate_settings, warn_insecure
 from aurora_ssl.status import ServerTLS, require_tls, server_tls
 from django_aurora_ssl.backends.client import AuroraSSLClientMixin
@@ -152,6 +152,9 @@ class AuroraSSLWrapperMixin(_WrapperBase):  # type: ignore[misc]
             user_roots = (self.settings_dict.get("OPTIONS") or {}).get("sslrootcert")
             host = str(conn_params.get("host") or "")
             policy_for(options.settings).trust(host, user_roots).ensure()
+            _refuse_changed_pool_params(
+                pool.kwargs, self._aurora_ssl_expected, bool(options.tls_server_name), self.alias
+            )
         try:
             connection = super().get_new_connection(conn_params)
         except AuroraSSLError:
@@ -246,6 +249,46 @@ class AuroraSSLWrapperMixin(_WrapperBase):  # type: ignore[misc]
             require_tls(probe)
         finally:
             _close_quietly(probe)
+
+
+#: The parameters whose values decide where the connection goes and how it is verified.
+_SECURITY_KEYS = (
+    "host",
+    "hostaddr",
+    "port",
+    "sslmode",
+    "sslrootcert",
+    "sslkeylogfile",
+    "gssencmode",
+    "ssl_min_protocol_version",
+    "sslsni",
+    "sslnegotiation",
+)
+
+
+def _refuse_changed_pool_params(
+    pool_kwargs: Mapping[str, Any],
+    expected: Mapping[str, Any] | None,
+    resolves: bool,
+    alias: str,
+) -> None:
+    """The pool was built from ``get_connection_params()``, which a subclass may override
+    after ours: its connections would match the pool's parameters but not our policy.
+
+    Raises:
+        InsecureConfigurationError: naming the key, before the pool connects at all.
+    """
+    if expected is None:
+        return
+    for key in _SECURITY_KEYS:
+        if key == "hostaddr" and resolves:
+            continue  # re-resolved per call with TLS_SERVER_NAME; host still pins the name
+        if str(pool_kwargs.get(key, "")) != str(expected.get(key, "")):
+            raise InsecureConfigurationError(
+                f"The connection pool of database {alias!r} was built with a different {key} "
+                "than aurora-ssl set: something (a backend subclass, a hook) changed the "
+                "connection parameters after aurora-ssl. Remove that change."
+            )
 
 
 def _translate(exc: BaseException, conn_params: Mapping[str, Any]) -> AuroraSSLError | None:
