@@ -5,6 +5,11 @@ they never connect. The database check (``Tags.database``: ``manage.py check --d
 ALIAS``, and ``migrate`` for its database) connects once per requested alias through the
 backend and asks the server in one query (:func:`aurora_ssl.status.server_tls`).
 
+A backend is ours when its ``DatabaseWrapper`` class has our mixin
+(:func:`django_aurora_ssl.conf.uses_backend`), whatever its ENGINE string: a user's subclass
+(for IAM tokens or a password provider) is checked like ours, and a subclass of Django's own
+PostgreSQL backend still gets W004.
+
 ==================  =========================================================================
 id                  meaning
 ==================  =========================================================================

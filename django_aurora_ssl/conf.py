@@ -16,6 +16,10 @@ Our options live in their own key next to ``OPTIONS``, so libpq never sees them:
             },
         }
     }
+
+The two booleans also take the strings of environment variables, parsed strictly by
+:func:`aurora_ssl.options.parse_bool` (``"false"``, ``"0"``, ``"off"`` are False; anything
+unrecognised is an :class:`OptionsError`, never "truthy").
 """
 
 from __future__ import annotations

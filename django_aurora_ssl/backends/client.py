@@ -127,6 +127,12 @@ def shell_conninfo(params: Mapping[str, Any], libpq_version: int | None) -> str:
 class AuroraSSLClientMixin(_ClientBase):  # type: ignore[misc]
     """Put in front of Django's PostgreSQL ``DatabaseClient``; see the module docstring."""
 
+    def runshell(self, parameters: list[str]) -> None:
+        # Here the alias is known, so the refusal can name it (the classmethod below cannot).
+        refuse_conninfo_name(self.connection.settings_dict, self.connection.alias)
+        database_options(self.connection.settings_dict, self.connection.alias)
+        super().runshell(parameters)
+
     @classmethod
     def settings_to_cmd_args_env(
         cls, settings_dict: Mapping[str, Any], parameters: list[str]
