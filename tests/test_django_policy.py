@@ -7,6 +7,7 @@ exception. ``dbshell`` runs the real psql against it.
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import json
 import os
@@ -464,3 +465,45 @@ def test_a_subclass_of_djangos_own_backend_on_an_rds_name_gets_w004(
     assert sorted(m.id for m in messages) == ["aurora_ssl.W002", "aurora_ssl.W004"]
     (w004,) = (m for m in messages if m.id == "aurora_ssl.W004")
     assert "django_aurora_ssl.backends.postgresql.base.DatabaseWrapper" in w004.hint
+
+
+# --- the same read-back with each driver, in a fresh interpreter -------------------------------
+
+DRIVERS = [
+    pytest.param(
+        name,
+        marks=pytest.mark.skipif(
+            importlib.util.find_spec(module) is None, reason=f"{module} is not installed"
+        ),
+    )
+    for name, module in (("psycopg2", "psycopg2"), ("psycopg3", "psycopg"))
+]
+
+
+def connect_once(server: AuroraLikeServer, entry: dict[str, Any], driver: str) -> dict[str, Any]:
+    from tests.fix_django import demo_env, run_script
+
+    env = demo_env(server, AURORA_SSL_TEST_DATABASE=json.dumps(entry))
+    completed = run_script("tests/django_backends/connect_once.py", driver=driver, env=env)
+    assert completed.returncode == 0, completed.stderr
+    result: dict[str, Any] = json.loads(completed.stdout.strip().splitlines()[-1])
+    assert result["driver"] == {"psycopg2": "psycopg2", "psycopg3": "psycopg"}[driver]
+    return result
+
+
+@pytest.mark.parametrize("driver", DRIVERS)
+def test_read_back_with_each_driver(server: AuroraLikeServer, driver: str) -> None:
+    entry = database_entry(server, ENGINE="tests.django_backends.tamper")
+    assert connect_once(server, entry, driver) == {
+        "driver": {"psycopg2": "psycopg2", "psycopg3": "psycopg"}[driver],
+        "ssl": True,
+        "connected": True,
+    }
+    entry["TAMPER"] = {"sslrootcert": str(server.pki.bundle_path)}
+    log = ServerLog(server)
+    result = connect_once(server, entry, driver)
+    assert result["error"] == "InsecureConfigurationError", result
+    assert "sslrootcert" in result["message"]
+    assert result["connected"] is False
+    assert server.password not in result["message"]
+    log.assert_no_statement()
