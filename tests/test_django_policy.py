@@ -507,3 +507,19 @@ def test_read_back_with_each_driver(server: AuroraLikeServer, driver: str) -> No
     assert result["connected"] is False
     assert server.password not in result["message"]
     log.assert_no_statement()
+
+
+def test_a_subclass_that_skips_our_parameters_is_refused(
+    server: AuroraLikeServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from django.db import connections
+
+    # libpq's default trust anchor, planted where it looks: trusts this server.
+    monkeypatch.setenv("PGSSLROOTCERT", str(server.pki.bundle_path))
+    entry = database_entry(server, ENGINE="tests.django_backends.bypass")
+    log = ServerLog(server)
+    with use_databases({"default": entry}):
+        with pytest.raises(InsecureConfigurationError, match="did not call aurora-ssl"):
+            connections["default"].ensure_connection()
+        assert connections["default"].connection is None
+    log.assert_nothing_received()  # refused before the driver was called

@@ -153,8 +153,9 @@ class AuroraSSLWrapperMixin(_WrapperBase):  # type: ignore[misc]
             host = str(conn_params.get("host") or "")
             policy_for(options.settings).trust(host, user_roots).ensure()
             _refuse_changed_pool_params(
-                pool.kwargs, self._aurora_ssl_expected, bool(options.tls_server_name), self.alias
+                pool.kwargs, self._aurora_ssl_ours(), bool(options.tls_server_name), self.alias
             )
+        expected = None if options.insecure_local_dev else self._aurora_ssl_expected_for()
         try:
             connection = super().get_new_connection(conn_params)
         except AuroraSSLError:
@@ -170,7 +171,7 @@ class AuroraSSLWrapperMixin(_WrapperBase):  # type: ignore[misc]
         if options.insecure_local_dev:
             return connection
         try:
-            require_tls(connection, close=pool is None, expected=self._aurora_ssl_expected_for())
+            require_tls(connection, close=pool is None, expected=expected)
             if options.server_check_at_startup:
                 self._aurora_ssl_check_server_once(connection, conn_params)
         except BaseException:
@@ -199,6 +200,21 @@ class AuroraSSLWrapperMixin(_WrapperBase):  # type: ignore[misc]
         pool = connection_pool(self)
         if pool is not None:
             return pool.kwargs  # type: ignore[no-any-return]
+        return self._aurora_ssl_ours()
+
+    def _aurora_ssl_ours(self) -> Mapping[str, Any]:
+        """What our ``get_connection_params`` returned last.
+
+        Raises:
+            InsecureConfigurationError: it never ran: a subclass replaced it without calling
+                ``super()``, so nothing of aurora-ssl's policy reached the driver.
+        """
+        if self._aurora_ssl_expected is None:
+            raise InsecureConfigurationError(
+                f"The backend of database {self.alias!r} ({type(self).__qualname__}) did not "
+                "call aurora-ssl's get_connection_params, so the connection parameters were "
+                "not checked; call super().get_connection_params() in the override."
+            )
         return self._aurora_ssl_expected
 
     def _aurora_ssl_check_server_once(
@@ -268,7 +284,7 @@ _SECURITY_KEYS = (
 
 def _refuse_changed_pool_params(
     pool_kwargs: Mapping[str, Any],
-    expected: Mapping[str, Any] | None,
+    expected: Mapping[str, Any],
     resolves: bool,
     alias: str,
 ) -> None:
@@ -278,8 +294,6 @@ def _refuse_changed_pool_params(
     Raises:
         InsecureConfigurationError: naming the key, before the pool connects at all.
     """
-    if expected is None:
-        return
     for key in _SECURITY_KEYS:
         if key == "hostaddr" and resolves:
             continue  # re-resolved per call with TLS_SERVER_NAME; host still pins the name

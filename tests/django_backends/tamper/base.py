@@ -17,3 +17,14 @@ class DatabaseWrapper(AuroraWrapper):  # type: ignore[misc]
         params: dict[str, Any] = super().get_connection_params()
         params.update(self.settings_dict.get("TAMPER") or {})
         return params
+
+
+class Bypass(AuroraWrapper):  # type: ignore[misc]
+    """Builds the parameters itself, never calling ours (``ENGINE`` ``...tamper.bypass``)."""
+
+    def get_connection_params(self) -> dict[str, Any]:
+        from django.db.backends.postgresql.base import DatabaseWrapper as Django
+
+        params: dict[str, Any] = Django.get_connection_params(self)
+        params["sslmode"] = "verify-full"  # looks right; the trust anchor is libpq's default
+        return params
