@@ -301,7 +301,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
         )
 
     def connect() -> Any:
-        final = policy_for(settings).apply(params, "the DSN")
+        final = policy_for(settings).apply(params, "the DSN", driver=driver)
         return _connect(driver, final)
 
     report = check_connection(

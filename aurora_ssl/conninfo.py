@@ -1,131 +1,276 @@
-"""libpq connection strings: parse both forms, and describe them without the password.
+"""libpq connection strings, read the way libpq reads them.
 
-Why our own parser: the core must not import a driver, yet a ``dsn``/``conninfo`` string can
-hide ``sslmode=disable`` from a check that only looks at keyword arguments. The grammar is
-libpq's ("Connection Strings" in the PostgreSQL manual): ``key=value`` pairs with optional
-single quotes and backslash escapes, or a ``postgresql://`` URI.
+Why this matters: a ``dsn``/``conninfo`` string can carry ``sslmode=disable``, a Unix-socket
+``host`` or ``sslkeylogfile``; if we read it differently from libpq, the policy judges one
+set of parameters while the driver uses another. So the rule is *libpq's parser decides*:
+when a libpq driver is installed, its ``PQconninfoParse`` (psycopg 3's ``conninfo_to_dict``
+or psycopg2's ``parse_dsn``) reads the string, and our own parser reads it too; if they
+disagree (libpq 17 and 18 differ too: 18 trims blanks in URIs), the string is refused.
+
+Our parser follows libpq's grammar ("Connection Strings" in the PostgreSQL manual, and
+``conninfo_uri_parse`` for URIs, as of libpq 18). It is used alone only where no driver is
+installed (the core never imports a driver at import time), and a differential property test
+(tests/test_fuzz_parsers.py) holds it to libpq's answers.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping
+from collections.abc import Callable
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import unquote_to_bytes
 
 from aurora_ssl.errors import InsecureConfigurationError
 
-__all__ = ["SECRET_KEYS", "parse_conninfo", "redact"]
+__all__ = ["SECRET_KEYS", "is_conninfo", "libpq_parsers", "parse_conninfo"]
 
 #: Parameter names whose values never appear in messages, logs or reports.
-SECRET_KEYS = frozenset({"password", "sslpassword", "passfile"})
+SECRET_KEYS = frozenset({"password", "sslpassword", "passfile", "oauth_client_secret"})
 
 _URI_SCHEMES = ("postgresql://", "postgres://")
-_KEY = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*")
+_MALFORMED = (
+    "Malformed connection string ({why}); see 'Connection Strings' in the PostgreSQL manual."
+)
 
 
-def parse_conninfo(dsn: str) -> dict[str, str]:
+def is_conninfo(value: str) -> bool:
+    """Whether libpq would expand this ``dbname`` value as a whole connection string."""
+    return "=" in value or value.startswith(_URI_SCHEMES)
+
+
+def parse_conninfo(dsn: str, *, driver: str | None = None) -> dict[str, str]:
     """Parse a libpq connection string (``key=value ...`` or URI) into keywords.
 
+    Args:
+        dsn: the string.
+        driver: ``"psycopg2"`` or ``"psycopg"`` when the string goes to that driver: its libpq
+            decides. ``None``: every installed libpq driver, and all must agree.
+
     Raises:
-        InsecureConfigurationError: the string is malformed; the message quotes no values.
+        InsecureConfigurationError: the string is malformed (for libpq or for us), or the
+            parsers read it differently; the message quotes no values.
     """
-    text = dsn.strip()
-    if text.lower().startswith(_URI_SCHEMES):
-        return _parse_uri(text)
-    return _parse_pairs(text)
-
-
-def _parse_uri(text: str) -> dict[str, str]:
     try:
-        parts = urlsplit(text)
-    except ValueError:  # e.g. "Invalid IPv6 URL" for an unclosed "["
-        raise InsecureConfigurationError(
-            "Malformed connection URI; see 'Connection URIs' in the PostgreSQL manual."
-        ) from None
-    result: dict[str, str] = {}
-    netloc = parts.netloc
-    if "@" in netloc:
-        userinfo, netloc = netloc.rsplit("@", 1)
-        user, _, password = userinfo.partition(":")
-        if user:
-            result["user"] = unquote(user)
-        if password:
-            result["password"] = unquote(password)
-    hosts, ports = [], []
-    for item in netloc.split(","):
-        if item.startswith("["):
-            host, _, rest = item[1:].partition("]")
-            port = rest.lstrip(":")
-        else:
-            host, _, port = item.partition(":")
-        hosts.append(unquote(host))
-        ports.append(port)
-    if any(hosts):
-        result["host"] = ",".join(hosts)
-    if any(ports):
-        result["port"] = ",".join(ports)
-    if parts.path.strip("/"):
-        result["dbname"] = unquote(parts.path.lstrip("/"))
-    for key, value in parse_qsl(parts.query, keep_blank_values=True):
-        result[key] = value
-    return result
+        ours: dict[str, str] | None = _parse(dsn)
+    except InsecureConfigurationError:
+        ours = None
+    parsers = libpq_parsers(driver)
+    if not parsers:
+        return ours if ours is not None else _parse(dsn)  # _parse raises with its reason
+    for name, parser in parsers:
+        try:
+            theirs: dict[str, str] | None = parser(dsn)
+        except Exception:  # noqa: BLE001 - the drivers' ProgrammingError: libpq refuses it
+            theirs = None
+        if theirs is None:
+            # Raised outside the handler: libpq's message quotes the string (and so any
+            # password in it), and must not ride along as __context__.
+            raise InsecureConfigurationError(
+                _MALFORMED.format(why=f"the libpq of {name} cannot parse it")
+            )
+        if ours != theirs:
+            differing = sorted(
+                k for k in {*(ours or {}), *theirs} if (ours or {}).get(k) != theirs.get(k)
+            )
+            raise InsecureConfigurationError(
+                f"aurora-ssl and the libpq of {name} read this connection string differently "
+                f"(keys: {', '.join(differing) or 'all'}), so it cannot be judged safely; write "
+                "it as plain key=value pairs with simple quoting, or pass keyword parameters."
+            )
+    assert ours is not None
+    return ours
+
+
+def libpq_parsers(driver: str | None = None) -> list[tuple[str, Callable[[str], dict[str, str]]]]:
+    """libpq's ``PQconninfoParse`` through the named driver, or through every installed one.
+
+    Importing a driver here costs nothing extra: the application is about to use it.
+    """
+    names = [driver] if driver in ("psycopg2", "psycopg") else ["psycopg2", "psycopg"]
+    found = []
+    for name in names:
+        parser = _parser_of(str(name))
+        if parser is not None:
+            found.append((str(name), parser))
+    return found
+
+
+def _parser_of(name: str) -> Callable[[str], dict[str, str]] | None:
+    try:
+        if name == "psycopg":
+            from psycopg.conninfo import conninfo_to_dict
+
+            def parse3(dsn: str) -> dict[str, str]:
+                return {k: str(v) for k, v in conninfo_to_dict(dsn).items()}
+
+            return parse3
+        from psycopg2.extensions import parse_dsn
+
+        def parse2(dsn: str) -> dict[str, str]:
+            return dict(parse_dsn(dsn))
+
+        return parse2
+    except ImportError:
+        return None
+
+
+def _parse(dsn: str) -> dict[str, str]:
+    if dsn.startswith(_URI_SCHEMES):  # libpq: case-sensitive, no leading blanks
+        return _parse_uri(dsn)
+    return _parse_pairs(dsn)
+
+
+# --- key=value form (libpq conninfo_parse) ------------------------------------------------
 
 
 def _parse_pairs(text: str) -> dict[str, str]:
     result: dict[str, str] = {}
-    pos = 0
-    while pos < len(text):
-        if text[pos:].strip() == "":
-            break
-        match = _KEY.match(text, pos)
-        if match is None:
+    pos, end = 0, len(text)
+    while pos < end:
+        if text[pos].isspace():
+            pos += 1
+            continue
+        start = pos
+        while pos < end and text[pos] != "=" and not text[pos].isspace():
+            pos += 1
+        key = text[start:pos]
+        while pos < end and text[pos].isspace():
+            pos += 1
+        if pos >= end or text[pos] != "=":
             raise InsecureConfigurationError(
-                "Malformed connection string: expected key=value at character "
-                f"{pos + 1}; see 'Connection Strings' in the PostgreSQL manual."
+                _MALFORMED.format(why=f"missing '=' after a key at character {start + 1}")
             )
-        key, pos = match.group(1), match.end()
-        value, pos = _read_value(text, pos, key)
+        pos += 1
+        while pos < end and text[pos].isspace():
+            pos += 1
+        value, pos = _read_value(text, pos)
         result[key] = value
     return result
 
 
-def _read_value(text: str, pos: int, key: str) -> tuple[str, int]:
+def _read_value(text: str, pos: int) -> tuple[str, int]:
     chars: list[str] = []
-    if pos < len(text) and text[pos] == "'":
+    end = len(text)
+    if pos < end and text[pos] == "'":
         pos += 1
-        while pos < len(text):
+        while pos < end:
             char = text[pos]
-            if char == "\\" and pos + 1 < len(text):
-                chars.append(text[pos + 1])
-                pos += 2
+            if char == "\\":
+                pos += 1
+                if pos < end:
+                    chars.append(text[pos])
+                    pos += 1
                 continue
             if char == "'":
                 return "".join(chars), pos + 1
             chars.append(char)
             pos += 1
-        raise InsecureConfigurationError(
-            f"Malformed connection string: unterminated quoted value for {key}."
-        )
-    while pos < len(text) and not text[pos].isspace():
-        if text[pos] == "\\" and pos + 1 < len(text):
-            pos += 1
+        raise InsecureConfigurationError(_MALFORMED.format(why="unterminated quoted value"))
+    while pos < end and not text[pos].isspace():
+        if text[pos] == "\\":
+            pos += 1  # libpq drops a trailing lone backslash
+            if pos < end:
+                chars.append(text[pos])
+                pos += 1
+            continue
         chars.append(text[pos])
         pos += 1
     return "".join(chars), pos
 
 
-def redact(params: Mapping[str, Any]) -> dict[str, Any]:
-    """A copy of ``params`` safe to show: secrets masked, DSN strings reduced to keywords."""
-    shown: dict[str, Any] = {}
-    for key, value in params.items():
-        if key in SECRET_KEYS:
-            shown[key] = "********"
-        elif key in ("dsn", "conninfo") and isinstance(value, str):
-            try:
-                shown[key] = redact(parse_conninfo(value))
-            except InsecureConfigurationError:
-                shown[key] = "<unparsable connection string>"
+# --- URI form (libpq conninfo_uri_parse_options) ------------------------------------------
+
+
+def _decode(value: str) -> str:
+    """libpq's percent-decoding: strict '%XX', no NUL, bytes taken as they are."""
+    index = value.find("%")
+    while index != -1:
+        digits = value[index + 1 : index + 3]
+        if len(digits) != 2 or not all(c in "0123456789abcdefABCDEF" for c in digits):
+            raise InsecureConfigurationError(_MALFORMED.format(why="invalid percent-encoding"))
+        if digits == "00":
+            raise InsecureConfigurationError(_MALFORMED.format(why="%00 in a URI"))
+        index = value.find("%", index + 3)
+    raw = unquote_to_bytes(value)
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
+
+
+def _parse_uri(text: str) -> dict[str, str]:
+    prefix = next(s for s in _URI_SCHEMES if text.startswith(s))
+    rest = text[len(prefix) :]
+    result: dict[str, str] = {}
+    # User credentials end at the FIRST '@' before any '/' (libpq), not the last.
+    cut = len(rest)
+    for index, char in enumerate(rest):
+        if char in "@/":
+            cut = index
+            break
+    if cut < len(rest) and rest[cut] == "@":
+        userinfo, rest = rest[:cut], rest[cut + 1 :]
+        user, colon, password = userinfo.partition(":")
+        if user:  # libpq tests the raw text, then stores it without surrounding blanks
+            result["user"] = _decode(user.strip(" "))
+        if colon and password:
+            result["password"] = _decode(password.strip(" "))
+    hosts: list[str] = []
+    ports: list[str] = []
+    pos = 0
+    while True:
+        if rest[pos : pos + 1] == "[":
+            close = rest.find("]", pos)
+            if close == -1:
+                raise InsecureConfigurationError(_MALFORMED.format(why="unmatched '[' in host"))
+            host = rest[pos + 1 : close]
+            if not host:
+                raise InsecureConfigurationError(_MALFORMED.format(why="empty IPv6 host"))
+            pos = close + 1
+            if pos < len(rest) and rest[pos] not in ":/?,":
+                raise InsecureConfigurationError(_MALFORMED.format(why="text after ']'"))
         else:
-            shown[key] = value
-    return shown
+            start = pos
+            while pos < len(rest) and rest[pos] not in ":/?,":
+                pos += 1
+            host = rest[start:pos]
+        port = ""
+        if rest[pos : pos + 1] == ":":
+            start = pos = pos + 1
+            while pos < len(rest) and rest[pos] not in "/?,":
+                pos += 1
+            port = rest[start:pos]
+        hosts.append(host)
+        ports.append(port)
+        if rest[pos : pos + 1] != ",":
+            break
+        pos += 1
+    # A list of several hosts is kept whole, even when every entry is empty (as libpq does).
+    if any(hosts) or len(hosts) > 1:
+        result["host"] = ",".join(_decode(h.strip(" ")) for h in hosts)
+    if any(ports) or len(ports) > 1:
+        result["port"] = ",".join(_decode(p.strip(" ")) for p in ports)
+    rest = rest[pos:]
+    if rest.startswith("/"):
+        dbname, _, query = rest[1:].partition("?")
+        if dbname:
+            result["dbname"] = _decode(dbname.strip(" "))
+    elif rest.startswith("?"):
+        query = rest[1:]
+    else:
+        query = ""
+    if query:
+        _parse_query(query, result)
+    return result
+
+
+def _parse_query(query: str, result: dict[str, Any]) -> None:
+    for item in query.split("&"):
+        key, equals, value = item.partition("=")
+        if not equals or "=" in value:
+            raise InsecureConfigurationError(
+                _MALFORMED.format(why="a URI query parameter without exactly one '='")
+            )
+        key, value = _decode(key.strip(" ")), _decode(value.strip(" "))
+        if key == "ssl" and value == "true":  # libpq's JDBC-compatible spelling
+            key, value = "sslmode", "require"
+        result[key] = value

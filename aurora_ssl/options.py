@@ -1,47 +1,43 @@
-"""Our options arrive as strings from INI files and environment variables: parse them strictly.
+"""Reading aurora-ssl's own options when they arrive as strings.
 
-Why strict: ``bool("false")`` is True, so a truthiness test turns ``INSECURE_LOCAL_DEV=false``
-into "verification off". Only the usual spellings are accepted; anything else is an error that
-names the option, never a guess.
+Why strict: options reach us from INI files (``engine_from_config``, Alembic, Airflow), URL
+query strings and environment variables, where every value is a string. Python's truthiness
+would read ``"false"`` as true, which turned verification *off* for
+``aurora_ssl_insecure_local_dev="false"``. So a boolean option accepts only the usual
+spellings, and anything else is an error that names the option, never a guess.
 """
 
 from __future__ import annotations
 
 from aurora_ssl.errors import InsecureConfigurationError
 
-__all__ = ["BOOL_SPELLINGS", "parse_bool"]
+__all__ = ["FALSE_WORDS", "TRUE_WORDS", "parse_bool"]
 
-_TRUE = frozenset({"true", "1", "yes", "on"})
-_FALSE = frozenset({"false", "0", "no", "off"})
-
-#: The accepted spellings, for messages.
-BOOL_SPELLINGS = "true/false, 1/0, yes/no, on/off (case-insensitive)"
+TRUE_WORDS = frozenset({"true", "1", "yes", "on"})
+FALSE_WORDS = frozenset({"false", "0", "no", "off"})
 
 
 def parse_bool(value: object, name: str) -> bool:
-    """``value`` as a bool: a bool, the int 0 or 1, or one of :data:`BOOL_SPELLINGS`.
+    """``value`` as a boolean: a bool, 0/1, or one of the words (any case, blanks ignored).
 
     Args:
-        value: the option's value as given (settings, URL query, INI file, environment).
-        name: the option's name, for the message.
+        value: what the configuration holds.
+        name: the option, for the message (``aurora_ssl_insecure_local_dev``).
 
     Raises:
-        InsecureConfigurationError: anything else; names ``name``, the value (cut at 20
-            characters) and the accepted spellings.
+        InsecureConfigurationError: anything else (``"nope"``, ``""``, ``2``, ``None``).
     """
     if isinstance(value, bool):
         return value
     if isinstance(value, int) and value in (0, 1):
         return bool(value)
     if isinstance(value, str):
-        text = value.strip().lower()
-        if text in _TRUE:
+        word = value.strip().lower()
+        if word in TRUE_WORDS:
             return True
-        if text in _FALSE:
+        if word in FALSE_WORDS:
             return False
-        shown = repr(value) if len(value) <= 20 else f"{value[:20]!r}..."
-    else:
-        shown = f"a {type(value).__name__}"
+    shown = repr(value) if len(repr(value)) <= 40 else f"a {type(value).__name__}"
     raise InsecureConfigurationError(
-        f"{name} must be a boolean; got {shown}. Use one of {BOOL_SPELLINGS}."
+        f"{name}={shown} is not a boolean; use true/false (also 1/0, yes/no, on/off)."
     )

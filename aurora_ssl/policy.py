@@ -1,12 +1,23 @@
-"""The connection policy: every libpq connection gets ``sslmode=verify-full`` and trimmed roots.
+"""The connection policy: every libpq connection gets a complete, explicit verify-full set.
 
 Why refuse instead of override: a weaker ``sslmode`` in a URL or in OPTIONS is somebody's
 decision; silently replacing it would hide a misunderstanding that will bite elsewhere (psql,
 cron jobs). So it is an :class:`InsecureConfigurationError` that names where it came from.
 
-libpq environment variables (``PGSSLMODE``, ``PGSSLROOTCERT``, ``PGGSSENCMODE`` ...) cannot
-weaken anything, because every parameter that matters is passed explicitly and explicit
-parameters take precedence over the environment in libpq.
+Why a *complete* set: libpq takes every parameter it is not given from somewhere else, a
+service file first (``service=``, ``PGSERVICE``), then ``PG*`` environment variables, then
+its defaults. So the policy judges what the driver will actually use, in libpq's order of
+precedence: the explicit parameters, connection strings inside them (read by libpq's own
+parser, see :mod:`aurora_ssl.conninfo`), the service definition (:mod:`aurora_ssl.service`),
+and ``PGHOST``/``PGHOSTADDR``/``PGPORT`` (the destination). Then it passes an explicit value
+for every parameter that affects security or the destination: ``host`` (TCP names only, so
+never a Unix socket and never a password before TLS), ``hostaddr`` (empty when none),
+``port``, ``sslmode=verify-full``, ``sslrootcert``, ``gssencmode=disable``,
+``ssl_min_protocol_version``, ``sslsni=1`` and, where the driver's libpq knows them,
+``sslnegotiation`` (pinned to ``postgres`` unless the user asks for ``direct``) and an empty
+``sslkeylogfile``. Nothing is left for the environment to fill, so a weaker ``PGSSLMODE`` or
+``PGSSLROOTCERT`` is simply outranked. After connecting, :func:`aurora_ssl.status.require_tls`
+reads every one of these back from libpq and closes the connection if any differs.
 
 The only way around verification is :attr:`Settings.insecure_local_dev`, which is refused
 for AWS endpoint names and logged as a warning every time an engine or backend is built.
@@ -19,22 +30,27 @@ import functools
 import logging
 import os
 import socket
+import sys
 import threading
 from collections.abc import Mapping
 from typing import Any
 
-from aurora_ssl.conninfo import parse_conninfo
+from aurora_ssl.conninfo import is_conninfo, parse_conninfo
 from aurora_ssl.endpoint import parse_endpoint
 from aurora_ssl.errors import InsecureConfigurationError
+from aurora_ssl.service import read_service, service_name
 from aurora_ssl.trust import TrustSelection, select_trust
 
 __all__ = [
-    "HARDENING_DEFAULTS",
+    "ENVIRONMENT_DESTINATION",
+    "MIN_LIBPQ_VERSION",
+    "PINNED_KEYS",
     "WEAK_SSLMODES",
     "ConnectionPolicy",
     "Settings",
     "check_params",
     "connection_params",
+    "driver_libpq_version",
     "host_of",
     "policy_for",
     "resolve_host",
@@ -47,11 +63,42 @@ logger = logging.getLogger("aurora_ssl")
 #: Every libpq sslmode that does not check the server's name against its certificate.
 WEAK_SSLMODES = frozenset({"disable", "allow", "prefer", "require", "verify-ca"})
 _WEAK_PROTOCOLS = frozenset({"tlsv1", "tlsv1.1", "sslv3"})
+_PROTOCOLS = frozenset({"tlsv1.2", "tlsv1.3"})
 
-#: Set unless the user chose a value that is at least as strict.
-HARDENING_DEFAULTS: Mapping[str, str] = {
-    "ssl_min_protocol_version": "TLSv1.2",
-    "sslsni": "1",
+#: The libpq version that introduced each parameter we pin (older libpq refuses the key).
+_SINCE: Mapping[str, int] = {
+    "gssencmode": 120000,
+    "ssl_min_protocol_version": 130000,
+    "sslsni": 140000,
+    "sslnegotiation": 170000,
+    "sslkeylogfile": 180000,
+}
+#: libpq older than this cannot be told the minimum TLS version; it is refused.
+MIN_LIBPQ_VERSION = 130000
+#: Assumed when the driver's libpq cannot be determined (no driver installed).
+_ASSUMED_LIBPQ_VERSION = 140000
+
+#: The parameters the policy always sets explicitly (when the driver's libpq knows them);
+#: :func:`aurora_ssl.status.require_tls` reads each back after connecting.
+PINNED_KEYS = (
+    "host",
+    "hostaddr",
+    "port",
+    "sslmode",
+    "sslrootcert",
+    "gssencmode",
+    "ssl_min_protocol_version",
+    "sslsni",
+    "sslnegotiation",
+    "sslkeylogfile",
+)
+
+#: Environment variables that choose the destination, read as inputs (libpq's precedence:
+#: explicit > service file > environment).
+ENVIRONMENT_DESTINATION: Mapping[str, str] = {
+    "host": "PGHOST",
+    "hostaddr": "PGHOSTADDR",
+    "port": "PGPORT",
 }
 
 _DSN_KEYS = ("dsn", "conninfo")
@@ -76,13 +123,14 @@ class Settings:
     insecure_local_dev: bool = False
 
 
-def check_params(params: Mapping[str, Any], origin: str) -> None:
+def check_params(params: Mapping[str, Any], origin: str, *, driver: str | None = None) -> None:
     """Refuse any parameter that would weaken verify-full.
 
     Args:
         params: libpq keyword parameters (a DSN string under ``dsn``/``conninfo`` is parsed
-            and checked too).
+            with libpq's parser and checked too).
         origin: where the parameters came from, for the message ("the URL query", "OPTIONS").
+        driver: the libpq driver the parameters go to, whose parser reads DSN strings.
 
     Raises:
         InsecureConfigurationError: naming the key, its value and ``origin``.
@@ -98,7 +146,11 @@ def check_params(params: Mapping[str, Any], origin: str) -> None:
     for key in _DSN_KEYS:
         dsn = params.get(key)
         if isinstance(dsn, str) and dsn.strip():
-            check_params(parse_conninfo(dsn), f"the DSN string in {origin}")
+            check_params(parse_conninfo(dsn, driver=driver), f"the DSN string in {origin}")
+    _check_values(params, origin)
+
+
+def _check_values(params: Mapping[str, Any], origin: str) -> None:
     mode = params.get("sslmode")
     if mode is not None and str(mode).lower() in WEAK_SSLMODES:
         raise InsecureConfigurationError(
@@ -131,11 +183,74 @@ def check_params(params: Mapping[str, Any], origin: str) -> None:
             "verify the server certificate; remove it (Kerberos authentication still works)."
         )
     protocol = params.get("ssl_min_protocol_version")
-    if protocol is not None and str(protocol).lower() in _WEAK_PROTOCOLS:
+    if protocol is not None and str(protocol).strip().lower() not in _PROTOCOLS:
+        shown = str(protocol) or "''"
         raise InsecureConfigurationError(
-            f"ssl_min_protocol_version={protocol} in {origin} allows TLS versions with known "
-            "weaknesses; use TLSv1.2 or TLSv1.3."
+            f"ssl_min_protocol_version={shown} in {origin} allows TLS versions with known "
+            "weaknesses or is not a TLS version; use TLSv1.2 or TLSv1.3."
         )
+    sni = params.get("sslsni")
+    if sni is not None and str(sni).strip() != "1":
+        raise InsecureConfigurationError(
+            f"sslsni={sni} in {origin} stops sending the server name in the TLS handshake, "
+            "which RDS Proxy and any TLS router need to present the right certificate; remove it."
+        )
+    negotiation = params.get("sslnegotiation")
+    if negotiation is not None and str(negotiation) not in ("postgres", "direct"):
+        raise InsecureConfigurationError(
+            f"sslnegotiation={negotiation} in {origin} is not a libpq value; use 'postgres' "
+            "(the default) or 'direct' (PostgreSQL 17+ servers only)."
+        )
+    dbname = params.get("dbname")
+    if isinstance(dbname, str) and is_conninfo(dbname):
+        raise InsecureConfigurationError(
+            f"The database name in {origin} holds a connection string ('=' or a URI); psql and "
+            "libpq tools expand it into parameters aurora-ssl would not see. Give only the "
+            "database name, and put other parameters where the policy can judge them."
+        )
+    for port in str(params.get("port") or "").split(","):
+        if port.strip() and not (port.strip().isdigit() and 0 < int(port) < 65536):
+            raise InsecureConfigurationError(
+                f"port={_short(port)} in {origin} is not a port number (1-65535); fix it."
+            )
+
+
+def _short(value: str, limit: int = 60) -> str:
+    """A value as shown in messages: long input is cut, never echoed whole into a log."""
+    return value if len(value) <= limit else f"{value[:limit]}... ({len(value)} characters)"
+
+
+@functools.lru_cache(maxsize=8)
+def driver_libpq_version(driver: str | None = None) -> int | None:
+    """The libpq version of a driver (``psycopg2``, ``psycopg``), e.g. 170011; None if unknown.
+
+    ``None`` means "whichever libpq driver connects": the lowest version among the drivers the
+    application imported (else among those installed), so every pinned key is one that any of
+    them accepts.
+    """
+    if driver:
+        return _libpq_version_of(driver)
+    imported = [n for n in ("psycopg", "psycopg2") if n in sys.modules]
+    for names in (imported, ["psycopg", "psycopg2"]):
+        versions = [v for v in map(_libpq_version_of, names) if v is not None]
+        if versions:
+            return min(versions)
+    return None
+
+
+def _libpq_version_of(driver: str) -> int | None:
+    try:
+        if driver == "psycopg2":
+            from psycopg2.extensions import libpq_version
+
+            return int(libpq_version())
+        if driver in ("psycopg", "psycopg_async"):
+            from psycopg import pq
+
+            return int(pq.version())
+    except ImportError:
+        pass
+    return None
 
 
 class ConnectionPolicy:
@@ -161,32 +276,92 @@ class ConnectionPolicy:
                 self._selections[key] = selection
         return selection
 
-    def apply(self, params: Mapping[str, Any], origin: str) -> dict[str, Any]:
-        """Turn user-given libpq parameters into verified-TLS ones.
+    def apply(
+        self,
+        params: Mapping[str, Any],
+        origin: str,
+        *,
+        libpq_version: int | None = None,
+        driver: str | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """Turn user-given libpq parameters into a complete, explicit verified-TLS set.
 
-        The result keeps every user key and adds ``sslmode=verify-full``, ``sslrootcert``
-        (the trimmed roots, unless the user named a file), ``gssencmode=disable`` and the
-        hardening defaults. With ``tls_server_name``, ``host`` becomes that name and
-        ``hostaddr`` the freshly resolved address of the original host.
+        Args:
+            params: the application's parameters (keywords, possibly ``dsn``/``conninfo``).
+            origin: where they came from, for messages.
+            libpq_version: the driver's libpq (``driver_libpq_version``): which of the
+                pinned keys it accepts. Default: that of ``driver``, or of the installed one.
+            driver: ``psycopg2`` or ``psycopg``: whose libpq parses connection strings.
+            environ: the environment libpq will see (default ``os.environ``).
+
+        Returns:
+            Every user key except ``dsn``/``conninfo`` (their contents are merged in), plus an
+            explicit value for each of :data:`PINNED_KEYS` that this libpq knows. With
+            ``tls_server_name``, ``host`` is that name and ``hostaddr`` the freshly resolved
+            address of the original host.
 
         Raises:
-            InsecureConfigurationError: a weaker setting, or no TCP host to verify.
+            InsecureConfigurationError: a weaker setting from any input, no TCP host, a
+                service that cannot be read, or a libpq too old to pin the TLS version.
             BundleError: the trust file cannot be built or the user's file is invalid.
         """
         if self.settings.insecure_local_dev:
             return dict(params)
-        check_params(params, origin)
-        result = dict(params)
-        host = host_of(result, origin)
+        env = os.environ if environ is None else environ
+        version = libpq_version or driver_libpq_version(driver) or _ASSUMED_LIBPQ_VERSION
+        if version < MIN_LIBPQ_VERSION:
+            raise InsecureConfigurationError(
+                f"The driver's libpq is version {version // 10000}, which cannot be told the "
+                "minimum TLS version; upgrade the driver (psycopg2-binary or psycopg[binary] "
+                "bundle a current libpq)."
+            )
+        result = _gather(params, origin, driver, env)
+        host = host_of(result, origin, environ=env)
         if self.settings.tls_server_name:
             result["hostaddr"] = resolve_host(host)
             result["host"] = host = self.settings.tls_server_name
+        result["host"] = host
+        result.setdefault("hostaddr", "")
+        result.setdefault("port", "5432")
         result["sslmode"] = "verify-full"
         result["sslrootcert"] = self.trust(host, result.get("sslrootcert")).ensure()
         result["gssencmode"] = "disable"
-        for key, value in HARDENING_DEFAULTS.items():
-            result.setdefault(key, value)
+        result.setdefault("ssl_min_protocol_version", "TLSv1.2")
+        result["sslsni"] = "1"
+        result.setdefault("sslnegotiation", "postgres")
+        result["sslkeylogfile"] = ""
+        for key, since in _SINCE.items():
+            if version < since and key in result:
+                if key in params or key == "gssencmode":
+                    continue  # the user's own key: let libpq say it does not know it
+                del result[key]
         return result
+
+
+def _gather(
+    params: Mapping[str, Any], origin: str, driver: str | None, env: Mapping[str, str]
+) -> dict[str, Any]:
+    """Every input libpq would use, judged, in libpq's order of precedence (first wins)."""
+    check_params(params, origin, driver=driver)
+    result = {k: v for k, v in params.items() if k not in _DSN_KEYS and v is not None}
+    for key in _DSN_KEYS:  # psycopg2 and psycopg merge keywords over the string
+        dsn = params.get(key)
+        if isinstance(dsn, str) and dsn.strip():
+            for parsed_key, parsed_value in parse_conninfo(dsn, driver=driver).items():
+                result.setdefault(parsed_key, parsed_value)
+    service = service_name(result, env)
+    if service is not None:
+        definition = read_service(service, result, environ=env)
+        _check_values(definition, definition.origin)
+        for key, value in definition.items():
+            result.setdefault(key, value)
+    for key, variable in ENVIRONMENT_DESTINATION.items():
+        from_env = env.get(variable)
+        if key not in result and from_env:
+            _check_values({key: from_env}, f"the environment ({variable})")
+            result[key] = from_env
+    return result
 
 
 @functools.lru_cache(maxsize=64)
@@ -200,30 +375,43 @@ def connection_params(
     settings: Settings = Settings(),
     *,
     origin: str = "the connection parameters",
+    driver: str | None = None,
 ) -> dict[str, Any]:
     """Verified-TLS libpq parameters for ``params``: see :meth:`ConnectionPolicy.apply`.
+
+    Pass ``driver="psycopg2"`` or ``"psycopg"`` when both are installed, so the pinned keys
+    match the libpq that will read them.
 
     Example::
 
         import psycopg2, aurora_ssl
         conn = psycopg2.connect(**aurora_ssl.connection_params(
             {"host": "mydb.cluster-abc.us-east-1.rds.amazonaws.com", "user": "app",
-             "dbname": "app", "password": token}))
+             "dbname": "app", "password": token}, driver="psycopg2"))
     """
-    return policy_for(settings).apply(params, origin)
+    return policy_for(settings).apply(params, origin, driver=driver)
 
 
-def host_of(params: Mapping[str, Any], origin: str) -> str:
-    host = params.get("host")
+def host_of(
+    params: Mapping[str, Any], origin: str, *, environ: Mapping[str, str] | None = None
+) -> str:
+    """The TCP host list libpq would connect to; refuses Unix sockets and a missing host.
+
+    Raises:
+        InsecureConfigurationError: no host, or a host that is a Unix-socket path (libpq
+            never uses TLS there, so the password would travel unencrypted).
+    """
+    env = os.environ if environ is None else environ
+    given: Any = params.get("host")
     for key in _DSN_KEYS:
-        if not host and isinstance(params.get(key), str):
-            host = parse_conninfo(params[key]).get("host")
-    host = str(host or os.environ.get("PGHOST") or "")
+        if not given and isinstance(params.get(key), str):
+            given = parse_conninfo(params[key]).get("host")
+    host = str(given or env.get("PGHOST") or "")
     for name in host.split(","):
         if parse_endpoint(name).is_unix_socket:
             raise InsecureConfigurationError(
-                f"No TCP host in {origin} (host={name or 'unset'}): libpq never uses TLS on a "
-                "Unix socket. Give the endpoint's host name, e.g. "
+                f"No TCP host in {origin} (host={_short(name) or 'unset'}): libpq never uses "
+                "TLS on a Unix socket. Give the endpoint's host name, e.g. "
                 "mydb.cluster-xxxx.us-east-1.rds.amazonaws.com."
             )
     return host

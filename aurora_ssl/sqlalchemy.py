@@ -59,6 +59,7 @@ _LIBPQ_DRIVERS = frozenset({"psycopg2", "psycopg", "psycopg_async"})
 _SUPPORTED = _LIBPQ_DRIVERS | {"asyncpg"}
 _URL_KEYS = ("aurora_ssl_bundle", "aurora_ssl_tls_server_name")
 _KWARG_KEYS = (*_URL_KEYS, "aurora_ssl_insecure_local_dev")
+_EXPECTED = "aurora_ssl_expected"  # connection record info key: what do_connect set
 
 
 def create_engine(url: str | URL, **kwargs: Any) -> Engine:
@@ -175,20 +176,22 @@ def attach(engine: Engine, settings: Settings) -> None:
 
         event.listen(engine, "do_connect", on_do_connect_asyncpg, insert=True)
     else:
+        libpq_driver = "psycopg2" if driver == "psycopg2" else "psycopg"
 
         def on_do_connect(
             dialect: Any, conn_rec: Any, cargs: list[Any], cparams: dict[str, Any]
         ) -> None:
             if cargs and isinstance(cargs[0], str):  # a positional DSN string
-                cparams.update({**parse_conninfo(cargs.pop(0)), **cparams})
-            secured = policy.apply(cparams, "the connect parameters")
+                cparams.update({**parse_conninfo(cargs.pop(0), driver=libpq_driver), **cparams})
+            secured = policy.apply(cparams, "the connect parameters", driver=libpq_driver)
             cparams.clear()
             cparams.update(secured)
+            conn_rec.info[_EXPECTED] = secured  # read back in on_connect
 
         event.listen(engine, "do_connect", on_do_connect, insert=True)
 
     def on_connect(dbapi_connection: Any, connection_record: Any) -> None:
-        require_tls(dbapi_connection)
+        require_tls(dbapi_connection, expected=connection_record.info.pop(_EXPECTED, None))
 
     event.listen(engine, "connect", on_connect, insert=True)
 

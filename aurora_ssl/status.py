@@ -10,18 +10,37 @@ one query, so it is used by checks and reports only.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from typing import Any
 
 from aurora_ssl.errors import InsecureConfigurationError, TLSNotInUseError
 
 __all__ = [
+    "READ_BACK_KEYS",
     "SERVER_TLS_QUERY",
     "ClientTLS",
     "ServerTLS",
     "client_tls",
+    "effective_params",
+    "parameter_differences",
     "require_tls",
     "server_tls",
 ]
+
+#: The parameters read back from libpq after connecting (the policy pins each of them).
+READ_BACK_KEYS = (
+    "host",
+    "hostaddr",
+    "port",
+    "sslmode",
+    "sslrootcert",
+    "sslkeylogfile",
+    "gssencmode",
+    "ssl_min_protocol_version",
+    "sslsni",
+    "sslnegotiation",
+)
+_READ_BACK_BYTES = frozenset(key.encode() for key in READ_BACK_KEYS)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -115,15 +134,83 @@ def client_tls(connection: Any) -> ClientTLS:
     )
 
 
-def require_tls(connection: Any, *, close: bool = True) -> ClientTLS:
+def effective_params(connection: Any) -> dict[str, str]:
+    """The security-relevant parameters a libpq connection really uses, read back at no I/O.
+
+    libpq's ``PQconninfo`` (psycopg2's ``info.dsn_parameters``, psycopg 3's ``pgconn.info``)
+    reports what libpq took from every source: our keywords, a service file, the environment.
+    An empty value (or, for psycopg2, a key its libpq does not have) is reported as ``""``.
+    Never includes the password. asyncpg has no libpq: it gives an empty dict.
+    """
+    driver_connection = getattr(connection, "driver_connection", None)
+    if driver_connection is not None and driver_connection is not connection:
+        return effective_params(driver_connection)
+    pgconn = getattr(connection, "pgconn", None)
+    if pgconn is not None:  # psycopg 3
+        return {
+            option.keyword.decode(): _text(option.val) or ""
+            for option in pgconn.info
+            if option.keyword in _READ_BACK_BYTES
+        }
+    info = getattr(connection, "info", None)
+    if info is not None and hasattr(info, "dsn_parameters"):  # psycopg2: empty values omitted
+        known = info.dsn_parameters
+        return {key: str(known.get(key, "")) for key in READ_BACK_KEYS}
+    return {}
+
+
+def parameter_differences(
+    connection: Any, expected: Mapping[str, Any]
+) -> dict[str, tuple[str, str]]:
+    """Each read-back key whose effective value differs from ``expected``: ``(want, got)``.
+
+    Only keys present in ``expected`` are compared (the policy sets a key only where the
+    driver's libpq has it). A host list is tried one entry at a time by psycopg 3, so the
+    effective ``host``/``hostaddr``/``port`` may be any one entry of ours; psycopg 3 also
+    resolves the host itself and fills ``hostaddr`` when we left it empty, which still
+    connects to the name whose certificate is verified.
+    """
+    effective = effective_params(connection)
+    if not effective:
+        return {}
+    psycopg3 = getattr(_driver(connection), "pgconn", None) is not None
+    differences: dict[str, tuple[str, str]] = {}
+    for key in READ_BACK_KEYS:
+        if key not in expected:
+            continue
+        want, got = str(expected[key] if expected[key] is not None else ""), effective.get(key, "")
+        if got == want:
+            continue
+        if key in ("host", "hostaddr", "port") and got in want.split(","):
+            continue
+        if key == "hostaddr" and psycopg3 and not want:
+            continue
+        differences[key] = (want, got)
+    return differences
+
+
+def _driver(connection: Any) -> Any:
+    driver_connection = getattr(connection, "driver_connection", None)
+    return connection if driver_connection is None else driver_connection
+
+
+def require_tls(
+    connection: Any, *, expected: Mapping[str, Any] | None = None, close: bool = True
+) -> ClientTLS:
     """Return the client TLS view, or close the connection and raise if TLS is not in use.
+
+    Args:
+        connection: a psycopg2, psycopg 3 or asyncpg connection (or SQLAlchemy's wrapper).
+        expected: the parameters the policy produced for this connection; every
+            security-relevant one is read back from libpq and must match.
+        close: close a refused connection (False when a pool does it).
 
     Raises:
         TLSNotInUseError: the connection is not encrypted; it was closed first (when
             ``close``), so no query can run on it.
         InsecureConfigurationError: it is encrypted but was made with a weaker sslmode than
-            verify-full (something changed the parameters after aurora-ssl set them);
-            closed first as well.
+            verify-full, or with any pinned parameter other than the policy's (something
+            changed the parameters after aurora-ssl set them); closed first as well.
     """
     status = client_tls(connection)
     if status.in_use and status.sslmode is not None and status.sslmode != "verify-full":
@@ -143,7 +230,28 @@ def require_tls(connection: Any, *, close: bool = True) -> ClientTLS:
             "may have TLS off, or something in the path downgraded the connection; check "
             "`aurora-ssl inspect HOST` and the server's rds.force_ssl setting."
         )
+    if expected is not None:
+        differences = parameter_differences(connection, expected)
+        if differences:
+            if close:
+                _close_quietly(connection)
+            shown = "; ".join(
+                f"{key}: set {_shown(want)}, used {_shown(got)}"
+                for key, (want, got) in differences.items()
+            )
+            raise InsecureConfigurationError(
+                f"The connection used other parameters than aurora-ssl set ({shown}); it was "
+                "closed before any query. Something changed them after aurora-ssl (another "
+                "do_connect hook, a connection factory, a service file edited meanwhile): "
+                "find it and remove it."
+            )
     return status
+
+
+def _shown(value: str, limit: int = 120) -> str:
+    if not value:
+        return "nothing"
+    return value if len(value) <= limit else f"{value[:limit]}... ({len(value)} characters)"
 
 
 def _close_quietly(connection: Any) -> None:

@@ -16,6 +16,7 @@ __all__ = [
     "SUPPORTS_POOL",
     "connection_pool",
     "driver_libpq_version",
+    "driver_name",
     "is_pool_timeout",
     "is_psycopg3",
 ]
@@ -45,9 +46,13 @@ def is_pool_timeout(exc: BaseException) -> bool:
     return type(exc).__name__ == "PoolTimeout" and type(exc).__module__.startswith("psycopg_pool")
 
 
-def driver_libpq_version(wrapper: Any) -> int:
-    """The libpq version of the driver this wrapper uses (``self.Database``)."""
+def driver_name(wrapper: Any) -> str:
+    """``psycopg`` or ``psycopg2``: the driver module this wrapper uses (``self.Database``)."""
+    return str(getattr(wrapper.Database, "__name__", "psycopg")).split(".")[0]
+
+
+def driver_libpq_version(wrapper: Any) -> int | None:
+    """The libpq version of the driver this wrapper uses, e.g. 180001 (None if unknown)."""
     from aurora_ssl.policy import driver_libpq_version as version_of
 
-    name = str(getattr(wrapper.Database, "__name__", "psycopg")).split(".")[0]
-    return version_of(name)
+    return version_of(driver_name(wrapper))

@@ -146,7 +146,8 @@ def test_unrecognised_boolean_spellings_are_errors(key: str, value: object) -> N
     assert [m.id for m in messages] == ["aurora_ssl.E002"]
     text = messages[0].msg
     assert f"DATABASES['default']['AURORA_SSL']['{key}']" in text
-    assert "true/false, 1/0, yes/no, on/off" in text
+    assert "true/false" in text
+    assert "yes/no" in text
 
 
 @pytest.mark.parametrize(("value", "expected"), [("0", False), ("off", False), ("1", True)])
@@ -163,7 +164,7 @@ def test_a_bad_boolean_is_improperly_configured_at_connect_too() -> None:
     from django.db import connections
 
     with use_databases({"default": entry(AURORA_SSL={"INSECURE_LOCAL_DEV": "ture"})}):
-        with pytest.raises(ImproperlyConfigured, match=r"INSECURE_LOCAL_DEV.*'ture'.*yes/no"):
+        with pytest.raises(ImproperlyConfigured, match=r"INSECURE_LOCAL_DEV.*'ture'.*true/false"):
             connections["default"].ensure_connection()
         assert connections["default"].connection is None
 

@@ -33,7 +33,7 @@ from hypothesis import strategies as st
 from aurora_ssl.conninfo import parse_conninfo
 from aurora_ssl.endpoint import EndpointKind, Partition, parse_endpoint
 from aurora_ssl.errors import AuroraSSLError, InsecureConfigurationError
-from aurora_ssl.policy import WEAK_SSLMODES, check_params, connection_params
+from aurora_ssl.policy import PINNED_KEYS, WEAK_SSLMODES, check_params, connection_params
 
 EXAMPLES = int(os.environ.get("AURORA_SSL_FUZZ_EXAMPLES", "300"))
 FUZZ = settings(
@@ -125,6 +125,9 @@ def assert_strong(out: Mapping[str, Any]) -> None:
     """The output of connection_params is verify-full, however libpq reads it."""
     assert out["sslmode"] == "verify-full"
     assert out["gssencmode"] == "disable"
+    # The complete set: nothing security-relevant is left for a service file or PG* to fill.
+    assert out["sslsni"] == "1"
+    assert {"host", "hostaddr", "port", "ssl_min_protocol_version"} <= set(out)
     assert Path(str(out["sslrootcert"])).is_file()
     effective = libpq_effective(out)
     if effective is not None:  # None: libpq refuses these parameters, nothing can connect
@@ -334,8 +337,10 @@ def test_conninfo_parses_or_raises_our_error(dsn: str) -> None:
 @FUZZ
 @given(
     st.dictionaries(
-        st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,15}", fullmatch=True),
-        st.text(st.characters(blacklist_characters="\x00"), max_size=20),
+        st.sampled_from(LIBPQ_KEYWORDS),  # libpq refuses a string with an unknown keyword
+        st.text(
+            st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",)), max_size=20
+        ),
         max_size=6,
     )
 )
@@ -416,8 +421,10 @@ def test_connection_params_never_weaker_than_verify_full(params: dict[str, Any])
         return
     assert_strong(out)
     for key, value in params.items():  # user keys are kept, except the ones we own
-        if key not in ("sslmode", "gssencmode") and not (key == "sslrootcert" and not value):
+        if key not in (*PINNED_KEYS, "dsn", "conninfo") and value is not None:
             assert out[key] == value
+    assert "dsn" not in out  # merged: keywords only
+    assert "conninfo" not in out
 
 
 @FUZZ

@@ -271,22 +271,28 @@ def service_file(tmp_path: Path, pki: TestPKI, monkeypatch: pytest.MonkeyPatch) 
     return "weak"
 
 
-def test_a_service_file_cannot_downgrade(
+def test_a_weak_service_file_is_refused_before_any_connection(
     tls_server: AuroraLikeServer,
-    no_tls_server: AuroraLikeServer,
     interception_server: AuroraLikeServer,
     bundle_env: Path,
     service_file: str,
     monkeypatch: pytest.MonkeyPatch,
     driver: str,
 ) -> None:
-    # Named in the connection, and through PGSERVICE: explicit parameters win either way.
-    assert_verified(tls_server, driver, connect_args={"service": service_file})
-    assert_refused(interception_server, driver, connect_args={"service": service_file})
+    """A service ranks above the environment in libpq, so it is judged like any other input:
+    named in the connection or through PGSERVICE, its sslmode=disable is refused, and the
+    servers never see an attempt."""
+    offsets = {s: s.log_path.stat().st_size for s in (tls_server, interception_server)}
+    for server in (tls_server, interception_server):
+        error = assert_refused(server, driver, connect_args={"service": service_file})
+        assert "the service 'weak'" in str(error)
     monkeypatch.setenv("PGSERVICE", service_file)
-    assert_verified(tls_server, driver)
-    assert_refused(no_tls_server, driver)
-    assert_refused(interception_server, driver)
+    for server in (tls_server, interception_server):
+        assert "sslmode=disable in the service 'weak'" in str(assert_refused(server, driver))
+    for server, offset in offsets.items():
+        with open(server.log_path, "rb") as log:
+            log.seek(offset)
+            assert b"connection received" not in log.read()
 
 
 # --- bundle files ---------------------------------------------------------------------------

@@ -32,7 +32,7 @@ from aurora_ssl.errors import AuroraSSLError, InsecureConfigurationError, TLSNot
 from aurora_ssl.policy import policy_for, validate_settings, warn_insecure
 from aurora_ssl.status import ServerTLS, require_tls, server_tls
 from django_aurora_ssl.backends.client import AuroraSSLClientMixin
-from django_aurora_ssl.compat import connection_pool, driver_libpq_version, is_pool_timeout
+from django_aurora_ssl.compat import connection_pool, driver_name, is_pool_timeout
 from django_aurora_ssl.conf import (
     DatabaseOptions,
     database_options,
@@ -75,7 +75,7 @@ def secure_params(
     alias: str,
     *,
     settings_dict: Mapping[str, Any] | None = None,
-    libpq_version: int | None = None,
+    driver: str | None = None,
 ) -> dict[str, Any]:
     """Django's connection parameters turned into the complete verified-TLS set.
 
@@ -85,7 +85,8 @@ def secure_params(
         alias: the alias, for messages.
         settings_dict: the DATABASES entry, so the insecure opt-out's guard also sees the
             host sources Django did not pass on (``OPTIONS["host"]`` under a HOST).
-        libpq_version: the driver's libpq, so keys it does not know are not pinned.
+        driver: ``psycopg2`` or ``psycopg``: whose libpq parses connection strings, and which
+            pinned keys that libpq knows.
 
     Raises:
         InsecureConfigurationError: a weaker setting in OPTIONS, no TCP host, or the
@@ -106,9 +107,7 @@ def secure_params(
             host = str(params.get("host") or "")
             warn_insecure(f"Django database {alias!r} ({host or 'no host'})")
         return dict(params)
-    return policy_for(settings).apply(
-        params, f"DATABASES[{alias!r}]['OPTIONS']", libpq_version=libpq_version
-    )
+    return policy_for(settings).apply(params, f"DATABASES[{alias!r}]['OPTIONS']", driver=driver)
 
 
 class AuroraSSLWrapperMixin(_WrapperBase):  # type: ignore[misc]
@@ -137,7 +136,7 @@ class AuroraSSLWrapperMixin(_WrapperBase):  # type: ignore[misc]
             options,
             self.alias,
             settings_dict=self.settings_dict,
-            libpq_version=driver_libpq_version(self),
+            driver=driver_name(self),
         )
         # What the read-back compares with: ours, even if a subclass changes the result.
         self._aurora_ssl_expected = None if options.insecure_local_dev else dict(secured)
