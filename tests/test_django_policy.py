@@ -298,31 +298,47 @@ def test_dbshell_beats_a_weak_service_file_in_the_environment(
     assert "connection authorized" in log.text()
 
 
-def test_dbshell_with_the_service_in_the_environment_is_refused_or_verified(
+def test_dbshell_refuses_a_weak_service_named_in_the_environment(
     server: AuroraLikeServer,
     psql_path: Path,
     weak_service: dict[str, str],
     monkeypatch: pytest.MonkeyPatch,
-    capfd: pytest.CaptureFixture[str],
 ) -> None:
-    """With PGSERVICE set while Django builds the command, the service is an input the
-    policy judges: either refused (no psql run, nothing received) or psql gets TLS."""
+    """With PGSERVICE set while Django builds the command, the service is an input the policy
+    judges: its sslmode=disable is refused before psql runs."""
     from django.db import connections
 
     for name, value in weak_service.items():
         monkeypatch.setenv(name, value)
     log = ServerLog(server)
-    refused: InsecureConfigurationError | None = None
+    refused = pytest.raises(InsecureConfigurationError, match="sslmode=disable in the service")
+    with use_databases({"default": database_entry(server)}), refused:
+        connections["default"].client.runshell(["-At", "-c", SSL_ROW])
+    log.assert_nothing_received()
+
+
+def test_dbshell_reads_an_accepted_service_and_still_pins_everything(
+    server: AuroraLikeServer,
+    psql_path: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """A service the policy accepts: its harmless keys reach psql (application_name), its
+    destination keys are outranked by ours (a port where nothing listens)."""
+    from django.db import connections
+
+    path = tmp_path / "pg_service.conf"
+    path.write_text("[app]\nport=1\napplication_name=from-the-service\n")
+    monkeypatch.setenv("PGSERVICEFILE", str(path))
+    monkeypatch.setenv("PGSERVICE", "app")
+    query = (
+        "SELECT s.ssl, a.application_name FROM pg_catalog.pg_stat_ssl s "
+        "JOIN pg_catalog.pg_stat_activity a USING (pid) WHERE s.pid = pg_backend_pid()"
+    )
     with use_databases({"default": database_entry(server)}):
-        try:
-            connections["default"].client.runshell(["-At", "-c", SSL_ROW])
-        except InsecureConfigurationError as exc:
-            refused = exc
-    if refused is not None:
-        assert "service" in str(refused).lower(), str(refused)
-        log.assert_nothing_received()
-    else:
-        assert capfd.readouterr().out.strip() == "t"
+        connections["default"].client.runshell(["-At", "-c", query])
+    assert capfd.readouterr().out.strip() == "t|from-the-service"
 
 
 # --- read-back: a subclass that changes a parameter after us is refused -------------------------
