@@ -21,13 +21,13 @@ from __future__ import annotations
 import dataclasses
 import enum
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from aurora_ssl.endpoint import Endpoint, parse_endpoint
-from aurora_ssl.errors import AuroraSSLError, TLSNotInUseError
+from aurora_ssl.errors import AuroraSSLError, InsecureConfigurationError, TLSNotInUseError
 from aurora_ssl.policy import Settings
-from aurora_ssl.status import ClientTLS, ServerTLS, client_tls, server_tls
+from aurora_ssl.status import ClientTLS, ServerTLS, client_tls, effective_params, server_tls
 from aurora_ssl.trust import TrustSelection
 
 __all__ = [
@@ -123,6 +123,9 @@ class ConnectionReport:
     insecure_local_dev: bool = False
     errors: tuple[Problem, ...] = ()
     warnings: tuple[Problem, ...] = ()
+    #: The security-relevant parameters libpq really used, read back from the connection
+    #: (:func:`aurora_ssl.status.effective_params`); empty when no connection was made.
+    effective: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -163,6 +166,7 @@ class ConnectionReport:
                 "cipher": client.cipher,
                 "bits": client.bits,
                 "driver": client.driver,
+                "effective": dict(self.effective),
             },
             "server": None
             if server is None
@@ -215,6 +219,9 @@ class ConnectionReport:
             else:
                 state = "NO TLS"
             lines.append(f"  client view:   {state} ({c.driver})")
+            if self.effective:
+                used = " ".join(f"{k}={v or chr(39) * 2}" for k, v in self.effective.items())
+                lines.append(f"  libpq used:    {used}")
         if self.server is not None:
             s = self.server
             said = "ssl_is_used() = " if s.source == "sslinfo" else "pg_stat_ssl.ssl = "
@@ -318,13 +325,21 @@ def check_connection(
 
 def _inspect(
     connection: Any,
-    report: Callable[..., ConnectionReport],
+    make: Callable[..., ConnectionReport],
     server: Callable[[Any], ServerTLS],
     insecure: bool,
     warnings: list[Problem],
     masked: Sequence[str],
 ) -> ConnectionReport:
     client = client_tls(connection)
+    try:
+        effective = effective_params(connection)
+    except Exception:  # noqa: BLE001 - a broken connection: the checks below say why
+        effective = {}
+
+    def report(**outcome: Any) -> ConnectionReport:
+        return make(effective=effective, **outcome)
+
     if not client.in_use and not insecure:
         error = Problem(
             TLSNotInUseError.__name__,
@@ -335,6 +350,15 @@ def _inspect(
             server=None,
             verdict=Verdict.REFUSED,
             errors=(error,),
+            warnings=tuple(warnings),
+        )
+    weakened = None if insecure else _weakened(effective)
+    if weakened is not None:  # a connection made elsewhere than our backend / engine
+        return report(
+            client=client,
+            server=None,
+            verdict=Verdict.REFUSED,
+            errors=(Problem(InsecureConfigurationError.__name__, weakened),),
             warnings=tuple(warnings),
         )
     try:
@@ -388,6 +412,19 @@ def _inspect(
         errors=tuple(errors),
         warnings=tuple(warnings),
     )
+
+
+def _weakened(effective: Mapping[str, str]) -> str | None:
+    """Why the read-back values are not verified TLS, or None: never VERIFIED otherwise."""
+    mode = effective.get("sslmode", "verify-full")
+    if mode != "verify-full":
+        return f"libpq used sslmode={mode}, not verify-full: the server was not verified."
+    if effective.get("sslkeylogfile"):
+        return (
+            "libpq writes this connection's TLS session keys to a file (sslkeylogfile), so "
+            "anyone who reads it can decrypt the traffic; remove it."
+        )
+    return None
 
 
 def _problem_of(exc: BaseException, masked: Sequence[str]) -> tuple[Problem, Verdict]:

@@ -47,6 +47,8 @@ def test_text_report_of_a_verified_connection(tls_server: AuroraLikeServer) -> N
         "trust:         region:test-region-1, 1 CA(s)",
         "- Amazon RDS test-region-1 Root CA RSA2048 G1",
         "client view:   TLS in use",
+        "libpq used:    host=",
+        "sslmode=verify-full",
         "server view:   ssl_is_used() = true, TLSv1.",
         "(sslinfo installed: yes)",
         "rds.force_ssl:",
@@ -85,7 +87,16 @@ def test_json_report_has_the_documented_keys(
         assert tuple(report) == REPORT_KEYS
         assert set(report["endpoint"]) == {"kind", "region", "partition"}
         assert set(report["trust"]) == {"file", "scope", "source", "cas"}
-        assert set(report["client"]) == {"tls", "protocol", "cipher", "bits", "driver"}
+        assert set(report["client"]) == {
+            "tls", "protocol", "cipher", "bits", "driver", "effective",
+        }  # fmt: skip
+        effective = report["client"]["effective"]
+        assert effective["sslmode"] == "verify-full"
+        assert effective["gssencmode"] == "disable"
+        assert effective["sslsni"] == "1"
+        assert effective["sslkeylogfile"] == ""
+        assert effective["sslrootcert"] == report["trust"]["file"]
+        assert "password" not in effective
         assert set(report["server"]) == {
             "ssl", "version", "cipher", "bits", "sslinfo", "source", "rds_force_ssl",
         }  # fmt: skip

@@ -539,3 +539,78 @@ def test_a_subclass_that_skips_our_parameters_is_refused(
             connections["default"].ensure_connection()
         assert connections["default"].connection is None
     log.assert_nothing_received()  # refused before the driver was called
+
+
+# --- check_aurora_ssl reports what libpq really used ----------------------------------------------
+
+
+def test_check_aurora_ssl_reports_the_effective_values(server: AuroraLikeServer) -> None:
+    from django.core.management import call_command
+
+    out = io.StringIO()
+    with use_databases({"default": database_entry(server)}):
+        call_command("check_aurora_ssl", "--format", "json", stdout=out)
+    report = json.loads(out.getvalue())["connections"][0]
+    effective = report["client"]["effective"]
+    assert report["verdict"] == "verified"
+    assert effective["sslmode"] == "verify-full"
+    assert effective["sslrootcert"] == report["trust"]["file"]
+    assert effective["host"] == server.host
+    assert effective["hostaddr"] == server.hostaddr
+    assert effective["port"] == str(server.port)
+    assert effective["sslkeylogfile"] == ""
+
+
+def test_check_aurora_ssl_is_not_verified_when_libpq_writes_tls_keys(
+    server: AuroraLikeServer, tmp_path: Path
+) -> None:
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    from django_aurora_ssl.compat import driver_libpq_version
+
+    entry = database_entry(server, ENGINE="tests.django_backends.tamper")
+    entry["TAMPER"] = {"sslkeylogfile": str(tmp_path / "keys.log")}
+    out = io.StringIO()
+    log = ServerLog(server)
+    with use_databases({"default": entry}):
+        from django.db import connections
+
+        if (driver_libpq_version(connections["default"]) or 0) < 180000:
+            pytest.skip("the driver's libpq has no sslkeylogfile")
+        with pytest.raises(CommandError, match="Not verified: default"):
+            call_command("check_aurora_ssl", "--format", "json", stdout=out)
+    report = json.loads(out.getvalue())["connections"][0]
+    assert report["verdict"] == "refused"
+    assert "sslkeylogfile" in report["errors"][0]["message"]
+    log.assert_no_statement()
+
+
+def test_a_report_on_a_connection_made_without_the_policy_reads_back_the_key_log(
+    server: AuroraLikeServer, tmp_path: Path
+) -> None:
+    """The report judges the read-back itself, whoever made the connection."""
+    psycopg = pytest.importorskip("psycopg")
+    from aurora_ssl.report import Verdict, check_connection
+
+    if psycopg.pq.version() < 180000:
+        pytest.skip("this libpq has no sslkeylogfile")
+    keys = tmp_path / "keys.log"
+    params = {
+        **server.params(),
+        "sslmode": "verify-full",
+        "sslrootcert": str(server.pki.bundle_path),
+        "sslkeylogfile": str(keys),
+    }
+    report = check_connection(
+        lambda: psycopg.connect(**params),
+        label="raw",
+        host=server.host,
+        close=lambda c: c.close(),
+        secrets=[server.password],
+    )
+    assert keys.is_file()  # libpq really wrote the keys
+    assert keys.stat().st_size > 0
+    assert report.verdict is Verdict.REFUSED
+    assert report.effective["sslkeylogfile"] == str(keys)
+    assert "sslkeylogfile" in report.errors[0].message
