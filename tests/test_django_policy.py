@@ -614,3 +614,24 @@ def test_a_report_on_a_connection_made_without_the_policy_reads_back_the_key_log
     assert report.verdict is Verdict.REFUSED
     assert report.effective["sslkeylogfile"] == str(keys)
     assert "sslkeylogfile" in report.errors[0].message
+
+
+def test_dbshell_refuses_a_users_key_that_psqls_libpq_does_not_know(
+    server: AuroraLikeServer, psql_path: Path
+) -> None:
+    """Dropping it would silently weaken what the user asked for (require_auth: libpq 16+)."""
+    from django.db import connections
+
+    from django_aurora_ssl.backends.client import psql_libpq_version
+
+    version = psql_libpq_version()
+    assert version is not None
+    if version >= 160000:
+        pytest.skip("this psql's libpq knows require_auth")
+    entry = database_entry(server, options={"require_auth": "scram-sha-256"})
+    log = ServerLog(server)
+    with use_databases({"default": entry}):
+        refused = pytest.raises(InsecureConfigurationError, match=r"does not know .*require_auth")
+        with refused:
+            connections["default"].client.runshell(["-c", SSL_ROW])
+    log.assert_nothing_received()
