@@ -114,6 +114,7 @@ def _parser_of(name: str) -> Callable[[str], dict[str, str]] | None:
 
 
 def _parse(dsn: str) -> dict[str, str]:
+    dsn = dsn.split("\x00", 1)[0]  # a C string: libpq reads up to the first NUL
     if dsn.startswith(_URI_SCHEMES):  # libpq: case-sensitive, no leading blanks
         return _parse_uri(dsn)
     return _parse_pairs(dsn)

@@ -60,3 +60,22 @@ def no_tls_server(pki: TestPKI) -> Iterator[AuroraLikeServer]:
 def no_sslinfo_server(pki: TestPKI) -> Iterator[AuroraLikeServer]:
     """Good TLS, but no ``sslinfo`` extension (server-side checks fall back to pg_stat_ssl)."""
     yield from _serve(Scenario.NO_SSLINFO, pki)
+
+
+#: Server settings under which the log shows every attempt and statement, for tests that judge
+#: a refusal by what the server saw.
+LOG_EVERYTHING = {"log_connections": "on", "log_statement": "all"}
+
+
+@pytest.fixture(scope="session")
+def logged_server(pki: TestPKI) -> Iterator[AuroraLikeServer]:
+    """Good TLS, and the log records every connection attempt and statement."""
+    with AuroraLikeServer(Scenario.GOOD, pki=pki, settings=LOG_EVERYTHING) as server:
+        yield server
+
+
+def log_since(server: AuroraLikeServer, offset: int) -> str:
+    """What the server logged after ``offset`` (take ``server.log_path.stat().st_size``)."""
+    with open(server.log_path, "rb") as log:
+        log.seek(offset)
+        return log.read().decode(errors="replace")

@@ -325,6 +325,62 @@ def _parse_or_documented_error(dsn: str) -> dict[str, str] | None:
     return parsed
 
 
+# Pieces that make libpq's URI and keyword grammar interesting: userinfo and host separators,
+# percent-escapes (of '/', '@', NUL), IPv6 brackets, quoting, escapes, duplicated keys, blanks.
+_FRAGMENTS = st.one_of(
+    st.sampled_from(
+        ["@", "%2F", "%40", "%2f", "/", ":", ",", "[", "]", "[::1]", "?", "&", "=", "'", "\\",
+         " ", "%", "%00", "%zz", "%20", "h", "db", "u", "p", "ssl=true", "5432", "sslmode=",
+         "host=", "disable", "verify-full", "#"]
+    ),
+    st.text("ab%/@:,=&?'\\ ", max_size=4),
+)  # fmt: skip
+libpq_tricky_dsns = st.one_of(
+    st.builds(
+        lambda scheme, parts: scheme + "".join(parts),
+        st.sampled_from(["postgresql://", "postgres://"]),
+        st.lists(_FRAGMENTS, max_size=12),
+    ),
+    st.lists(
+        st.builds(
+            lambda key, blank, value: f"{key}{blank}={blank}{value}",
+            st.sampled_from(["host", "port", "dbname", "user", "password", "sslmode", "hostaddr"]),
+            st.sampled_from(["", " ", "\t"]),
+            st.lists(_FRAGMENTS, max_size=4).map("".join),
+        ),
+        max_size=4,
+    ).map(" ".join),
+)
+
+
+@FUZZ
+@given(st.one_of(libpq_tricky_dsns, any_dsn))
+@example("postgresql://u@x@host/db")  # libpq: userinfo ends at the FIRST '@'
+@example("postgresql://%2Ftmp%2Fsock/db")  # a Unix socket, percent-encoded
+@example("postgresql://u%40x:p%2F@h,[::1]:5433/db?host=other&ssl=true")
+@example("host=a host=/tmp sslmode=verify-full sslmode=disable")  # duplicates: the last wins
+@example("host='a\\'b' password=x\\ y")
+@example("postgresql://h/db?sslmode= disable ")  # libpq 18 trims blanks, 17 does not
+def test_our_reading_is_libpqs(dsn: str) -> None:
+    """Differential: whatever each installed libpq reads from a string, parse_conninfo returns
+    exactly that or refuses the string; and our own parser alone agrees with libpq 18."""
+    from aurora_ssl.conninfo import _parse, libpq_parsers
+
+    for name, parser in libpq_parsers():
+        try:
+            theirs: dict[str, str] | None = parser(dsn)
+        except Exception:  # noqa: BLE001 - the drivers' ProgrammingError: libpq refuses it
+            theirs = None
+        try:
+            mine: dict[str, str] | None = parse_conninfo(dsn, driver=name)
+        except InsecureConfigurationError:
+            mine = None
+        if mine is not None:
+            assert mine == theirs, (name, dsn)
+        if theirs is not None and name == "psycopg":  # libpq 18, the grammar we follow
+            assert _parse(dsn) == theirs, dsn
+
+
 @FUZZ
 @given(any_dsn)
 @example("postgresql://[abc/db")

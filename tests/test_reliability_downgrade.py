@@ -23,6 +23,7 @@ from sqlalchemy.pool import NullPool
 import aurora_ssl
 from aurora_ssl.errors import AuroraSSLError, BundleError, InsecureConfigurationError
 from aurora_ssl.testing import AuroraLikeServer, TestPKI
+from tests.fix_servers import log_since
 
 SYNC_DRIVERS = [
     f"postgresql+{module}"
@@ -272,7 +273,7 @@ def service_file(tmp_path: Path, pki: TestPKI, monkeypatch: pytest.MonkeyPatch) 
 
 
 def test_a_weak_service_file_is_refused_before_any_connection(
-    tls_server: AuroraLikeServer,
+    logged_server: AuroraLikeServer,
     interception_server: AuroraLikeServer,
     bundle_env: Path,
     service_file: str,
@@ -282,17 +283,17 @@ def test_a_weak_service_file_is_refused_before_any_connection(
     """A service ranks above the environment in libpq, so it is judged like any other input:
     named in the connection or through PGSERVICE, its sslmode=disable is refused, and the
     servers never see an attempt."""
-    offsets = {s: s.log_path.stat().st_size for s in (tls_server, interception_server)}
-    for server in (tls_server, interception_server):
+    offset = logged_server.log_path.stat().st_size
+    for server in (logged_server, interception_server):
         error = assert_refused(server, driver, connect_args={"service": service_file})
         assert "the service 'weak'" in str(error)
     monkeypatch.setenv("PGSERVICE", service_file)
-    for server in (tls_server, interception_server):
+    for server in (logged_server, interception_server):
         assert "sslmode=disable in the service 'weak'" in str(assert_refused(server, driver))
-    for server, offset in offsets.items():
-        with open(server.log_path, "rb") as log:
-            log.seek(offset)
-            assert b"connection received" not in log.read()
+    assert "connection received" not in log_since(logged_server, offset)
+    monkeypatch.delenv("PGSERVICE")
+    assert_verified(logged_server, driver)  # the control: an attempt made is logged
+    assert "connection received" in log_since(logged_server, offset)
 
 
 # --- bundle files ---------------------------------------------------------------------------

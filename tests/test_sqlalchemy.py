@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from pathlib import Path
+from ssl import SSLError
 from typing import Any
 
 import pytest
@@ -18,7 +19,12 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import NullPool
 
 import aurora_ssl
-from aurora_ssl.errors import AuroraSSLError, InsecureConfigurationError, TLSNotInUseError
+from aurora_ssl.errors import (
+    AuroraSSLError,
+    InsecureConfigurationError,
+    TLSError,
+    TLSNotInUseError,
+)
 from aurora_ssl.testing import AuroraLikeServer, TestPKI
 
 SYNC_DRIVERS = ["postgresql+psycopg2", "postgresql+psycopg"]
@@ -63,9 +69,14 @@ def test_url_plugin_gives_the_same_protection(
     # The bundle comes from the URL itself here: tools that take only a URL can say it all.
     url = f"{tls_server.url(driver)}&plugin=aurora_ssl&aurora_ssl_bundle={pki.bundle_path}"
     engine = sqlalchemy.create_engine(url, poolclass=NullPool)
+    seen: list[dict[str, Any]] = []
+    event.listen(engine, "do_connect", lambda d, r, a, kw: seen.append(dict(kw)))
     assert _server_says_tls(engine)[0] is True
-    # Our query keys are consumed: they never reach the driver or the rendered URL.
-    assert "aurora_ssl" not in engine.url.render_as_string()
+    # Our query keys stay in engine.url (derived engines keep the protection) but never
+    # reach the driver.
+    assert engine.url.query["plugin"] == "aurora_ssl"
+    assert engine.url.query["aurora_ssl_bundle"] == str(pki.bundle_path)
+    assert not [k for k in seen[0] if k == "plugin" or k.startswith("aurora_ssl")]
     engine.dispose()
     with pytest.raises(InsecureConfigurationError, match="sslmode=require in the URL query"):
         sqlalchemy.create_engine(f"{url}&sslmode=require")
@@ -134,9 +145,11 @@ def test_bad_servers_are_refused(
             finally:
                 await engine.dispose()
 
-        with pytest.raises(Exception) as info:  # noqa: PT011 - type asserted below
+        # Translated like libpq's failures (tests/test_sqlalchemy_entry_points.py has the
+        # class per scenario); the raw asyncpg/ssl error is kept as the cause.
+        with pytest.raises(TLSError) as info:
             asyncio.run(run())
-        assert isinstance(info.value, (OSError, AuroraSSLError, OperationalError, ConnectionError))
+        assert isinstance(info.value.__cause__, (SSLError, ConnectionError))
     else:
         engine = aurora_ssl.create_engine(server.url(driver), poolclass=NullPool)
         with pytest.raises((OperationalError, AuroraSSLError)) as info:

@@ -1,0 +1,448 @@
+"""Every input libpq reads is judged, and what libpq used is read back (issue 8, principles 2-5).
+
+Each test makes a real attempt: against the local TLS server (judged by ``pg_stat_ssl`` and
+the server log), or against a fake Unix-socket server that records every byte it receives,
+for the promise that no password travels before TLS.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import socket
+import tempfile
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import aurora_ssl
+from aurora_ssl.errors import InsecureConfigurationError
+from aurora_ssl.policy import Settings, connection_params
+from aurora_ssl.status import effective_params, require_tls
+from aurora_ssl.testing import READER_HOST, AuroraLikeServer, TestPKI
+from tests.fix_servers import log_since
+
+DRIVERS = [d for d in ("psycopg2", "psycopg") if importlib.util.find_spec(d) is not None]
+
+
+def connect(driver: str, params: dict[str, Any]) -> Any:
+    if driver == "psycopg":
+        import psycopg
+
+        return psycopg.connect(**params)
+    import psycopg2
+
+    return psycopg2.connect(**params)
+
+
+def server_says_ssl(connection: Any) -> bool:
+    cursor = connection.cursor()
+    cursor.execute("SELECT ssl FROM pg_catalog.pg_stat_ssl WHERE pid = pg_backend_pid()")
+    row = cursor.fetchone()
+    cursor.close()
+    return bool(row[0])
+
+
+@pytest.fixture
+def settings(pki: TestPKI, fresh_caches: None) -> Settings:
+    return Settings(bundle=pki.bundle_path)
+
+
+@pytest.fixture(params=DRIVERS)
+def driver(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+# --- a fake server on a Unix socket: nothing may reach it -----------------------------------
+
+
+class FakeSocketServer:
+    """Listens where libpq looks for a local PostgreSQL (``DIR/.s.PGSQL.5432``) and keeps
+    every byte any client sends, so a test can show that no startup packet (and so no
+    password exchange) ever began there."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.received: list[bytes] = []
+        self.connections = 0
+        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._sock.bind(str(directory / ".s.PGSQL.5432"))
+        self._sock.listen(8)
+        self._sock.settimeout(0.2)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except OSError:
+                continue
+            self.connections += 1
+            conn.settimeout(1.0)
+            try:
+                data = conn.recv(65536)
+                self.received.append(data)
+                # Answer an SSLRequest with 'N' (no TLS), as a plaintext server would, and
+                # read what a client sends next (its startup packet, then a password).
+                if data[:8] == b"\x00\x00\x00\x08\x04\xd2\x16\x2f":
+                    conn.sendall(b"N")
+                    self.received.append(conn.recv(65536))
+            except OSError:
+                pass
+            finally:
+                conn.close()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._sock.close()
+
+
+@pytest.fixture
+def fake_socket_server() -> Iterator[FakeSocketServer]:
+    # A short path: Unix socket paths are limited to ~107 bytes.
+    directory = Path(tempfile.mkdtemp(prefix="as-sock-", dir="/tmp"))
+    server = FakeSocketServer(directory)
+    yield server
+    server.close()
+    for child in directory.iterdir():
+        child.unlink()
+    directory.rmdir()
+
+
+def test_the_fake_socket_server_does_receive_an_unprotected_client(
+    fake_socket_server: FakeSocketServer,
+) -> None:
+    """The control: without aurora-ssl, libpq does go to the socket and sends its packets."""
+    import psycopg2
+
+    with pytest.raises(psycopg2.OperationalError):
+        psycopg2.connect(
+            host=str(fake_socket_server.directory), user="app", password="pw", connect_timeout=2
+        )
+    assert fake_socket_server.connections >= 1
+    assert any(fake_socket_server.received)
+
+
+@pytest.mark.parametrize(
+    "how",
+    ["host", "pghost-env", "dsn", "uri", "host-list", "service", "service-env"],
+)
+def test_no_byte_reaches_a_unix_socket(
+    how: str,
+    fake_socket_server: FakeSocketServer,
+    settings: Settings,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    driver: str,
+) -> None:
+    socket_dir = str(fake_socket_server.directory)
+    params: dict[str, Any] = {"user": "app", "password": "s3cret-pw", "connect_timeout": "2"}
+    service = tmp_path / "pg_service.conf"
+    service.write_text(f"[sock]\nhost={socket_dir}\n")
+    monkeypatch.setenv("PGSERVICEFILE", str(service))
+    monkeypatch.delenv("PGHOST", raising=False)
+    if how == "host":
+        params["host"] = socket_dir
+    elif how == "pghost-env":
+        monkeypatch.setenv("PGHOST", socket_dir)
+    elif how == "dsn":
+        params["dsn"] = f"host={socket_dir}"
+    elif how == "uri":
+        params["dsn"] = f"postgresql://{socket_dir.replace('/', '%2F')}/app"
+    elif how == "host-list":
+        params["host"] = f"demo.cluster-abc123xyz.test-region-1.rds.amazonaws.com,{socket_dir}"
+    elif how == "service":
+        params["service"] = "sock"
+    elif how == "service-env":
+        monkeypatch.setenv("PGSERVICE", "sock")
+    with pytest.raises(InsecureConfigurationError, match="Unix socket"):
+        connect(driver, connection_params(params, settings, driver=driver))
+    assert fake_socket_server.connections == 0
+    assert fake_socket_server.received == []
+
+
+def test_no_byte_reaches_a_unix_socket_through_sqlalchemy(
+    fake_socket_server: FakeSocketServer, settings: Settings, pki: TestPKI
+) -> None:
+    url = f"postgresql+psycopg2://app:pw@/app?host={fake_socket_server.directory}"
+    with pytest.raises(InsecureConfigurationError, match="Unix socket"):
+        aurora_ssl.create_engine(url, aurora_ssl_bundle=str(pki.bundle_path)).connect()
+    assert fake_socket_server.connections == 0
+
+
+# --- service files ----------------------------------------------------------------------------
+
+
+def write_service(path: Path, name: str, **values: str) -> None:
+    lines = "".join(f"{key}={value}\n" for key, value in values.items())
+    path.write_text(f"# a comment\n[other]\nsslmode=disable\n\n[{name}]\n{lines}")
+
+
+def test_a_benign_service_supplies_the_destination_and_is_verified(
+    tls_server: AuroraLikeServer,
+    settings: Settings,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    driver: str,
+) -> None:
+    service = tmp_path / "pg_service.conf"
+    write_service(
+        service,
+        "app",
+        host=tls_server.host,
+        hostaddr=tls_server.hostaddr,
+        port=str(tls_server.port),
+        dbname=tls_server.database,
+        user=tls_server.user,
+    )
+    monkeypatch.setenv("PGSERVICEFILE", str(service))
+    monkeypatch.setenv("PGSERVICE", "app")
+    params = connection_params({"password": tls_server.password}, settings, driver=driver)
+    assert params["host"] == tls_server.host  # the service's destination, now explicit
+    assert params["port"] == str(tls_server.port)
+    connection = connect(driver, params)
+    try:
+        require_tls(connection, expected=params)
+        assert server_says_ssl(connection)
+    finally:
+        connection.close()
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "words"),
+    [
+        ("sslmode", "require", "sslmode=require in the service 'app'"),
+        ("sslkeylogfile", "/tmp/keys.log", "sslkeylogfile in the service 'app'"),
+        ("gssencmode", "prefer", "gssencmode=prefer in the service 'app'"),
+        ("sslsni", "0", "sslsni=0 in the service 'app'"),
+        ("ssl_min_protocol_version", "TLSv1", "ssl_min_protocol_version=TLSv1 in the service"),
+        ("sslrootcert", "system", "sslrootcert=system in the service 'app'"),
+    ],
+)
+def test_a_weak_service_is_refused_and_the_server_sees_nothing(
+    key: str,
+    value: str,
+    words: str,
+    logged_server: AuroraLikeServer,
+    settings: Settings,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    service = tmp_path / "pg_service.conf"
+    write_service(service, "app", **{key: value})
+    monkeypatch.setenv("PGSERVICEFILE", str(service))
+    offset = logged_server.log_path.stat().st_size
+    with pytest.raises(InsecureConfigurationError, match=words):
+        connect(
+            "psycopg2", connection_params({**logged_server.params(), "service": "app"}, settings)
+        )
+    assert "connection received" not in log_since(logged_server, offset)
+    # The control: the same server logs an attempt that is made.
+    connect("psycopg2", connection_params(logged_server.params(), settings)).close()
+    assert "connection received" in log_since(logged_server, offset)
+
+
+def test_an_unknown_service_is_refused_with_the_files_searched(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PGSERVICEFILE", str(tmp_path / "none.conf"))
+    monkeypatch.delenv("PGSYSCONFDIR", raising=False)
+    with pytest.raises(InsecureConfigurationError, match=r"'nosuch'.*none\.conf.*PGSYSCONFDIR"):
+        connection_params({"host": "db.example.com", "service": "nosuch"}, settings)
+
+
+def test_the_service_parser_follows_libpq(tmp_path: Path) -> None:
+    from aurora_ssl.service import read_service
+
+    path = tmp_path / "s.conf"
+    path.write_text(
+        "  [a]  \n"
+        "host=first\n"
+        "host=second\n"  # the first occurrence wins
+        "   # indented comment\n"
+        "application_name= spaced value \n"  # value keeps its leading blank, not trailing
+        "[ab]\nhost=other\n"
+    )
+    env = {"PGSERVICEFILE": str(path)}
+    assert read_service("a", environ=env) == {"host": "first", "application_name": " spaced value"}
+    assert read_service("ab", environ=env) == {"host": "other"}
+    path.write_text("[a]\nservice=b\n")
+    with pytest.raises(InsecureConfigurationError, match="Nested service"):
+        read_service("a", environ=env)
+    path.write_text("[a]\nno equals sign\n")
+    with pytest.raises(InsecureConfigurationError, match="line 2"):
+        read_service("a", environ=env)
+
+
+def test_the_user_service_file_hides_the_system_one(tmp_path: Path) -> None:
+    """libpq reads $PGSYSCONFDIR/pg_service.conf only if the user file lacks the service."""
+    from aurora_ssl.service import read_service
+
+    user, system = tmp_path / "user.conf", tmp_path / "pg_service.conf"
+    user.write_text("[a]\nhost=from-user\n")
+    system.write_text("[a]\nhost=from-system\nsslmode=disable\n[b]\nhost=only-system\n")
+    env = {"PGSERVICEFILE": str(user), "PGSYSCONFDIR": str(tmp_path)}
+    assert read_service("a", environ=env) == {"host": "from-user"}
+    assert read_service("b", environ=env) == {"host": "only-system"}
+
+
+# --- nothing is left for the environment or a later service to fill --------------------------
+
+
+def test_pghostaddr_is_an_input_and_passed_explicitly(
+    tls_server: AuroraLikeServer, settings: Settings, monkeypatch: pytest.MonkeyPatch, driver: str
+) -> None:
+    monkeypatch.setenv("PGHOSTADDR", tls_server.hostaddr)
+    given = {k: v for k, v in tls_server.params().items() if k != "hostaddr"}
+    params = connection_params(given, settings, driver=driver)
+    assert params["hostaddr"] == tls_server.hostaddr
+    connection = connect(driver, params)
+    try:
+        require_tls(connection, expected=params)
+        assert server_says_ssl(connection)
+    finally:
+        connection.close()
+
+
+def test_pgsslnegotiation_direct_cannot_break_an_old_server(
+    tls_server: AuroraLikeServer, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL 15 does not speak direct TLS; libpq 17's PGSSLNEGOTIATION=direct would end
+    in an unexplained EOF. The policy pins sslnegotiation=postgres (libpq >= 17 only)."""
+    pytest.importorskip("psycopg2")
+    monkeypatch.setenv("PGSSLNEGOTIATION", "direct")
+    params = connection_params(tls_server.params(), settings, driver="psycopg2")
+    assert params["sslnegotiation"] == "postgres"
+    connection = connect("psycopg2", params)
+    try:
+        assert effective_params(connection)["sslnegotiation"] == "postgres"
+        assert server_says_ssl(connection)
+    finally:
+        connection.close()
+
+
+def test_a_service_appearing_after_the_policy_ran_can_fill_nothing(
+    tls_server: AuroraLikeServer,
+    settings: Settings,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """PGSERVICE set after the parameters were built (a race, or another library) names a
+    service with a key-log file and another address: every such key is already explicit."""
+    pytest.importorskip("psycopg")
+    params = connection_params(tls_server.params(), settings, driver="psycopg")
+    keylog = tmp_path / "keys.log"
+    service = tmp_path / "pg_service.conf"
+    write_service(service, "late", sslkeylogfile=str(keylog), sslmode="disable")
+    monkeypatch.setenv("PGSERVICEFILE", str(service))
+    monkeypatch.setenv("PGSERVICE", "late")
+    connection = connect("psycopg", params)
+    try:
+        require_tls(connection, expected=params)
+        assert server_says_ssl(connection)
+        assert effective_params(connection)["sslkeylogfile"] == ""
+    finally:
+        connection.close()
+    assert not keylog.exists()
+
+
+# --- read-back: a change after the policy is caught -----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("change", "key"),
+    [
+        (lambda p, pki: {**p, "sslrootcert": str(pki.root_path)}, "sslrootcert"),
+        (lambda p, pki: {**p, "sslsni": "0"}, "sslsni"),
+        (lambda p, pki: {**p, "ssl_min_protocol_version": "TLSv1.3"}, "ssl_min_protocol_version"),
+        (lambda p, pki: {**p, "host": READER_HOST}, "host"),
+    ],
+    ids=["other-trust-file", "no-sni", "other-tls-floor", "other-host-in-the-certificate"],
+)
+def test_a_parameter_changed_after_the_policy_is_caught(
+    change: Any,
+    key: str,
+    logged_server: AuroraLikeServer,
+    settings: Settings,
+    pki: TestPKI,
+    driver: str,
+) -> None:
+    """The changed connection works (the server would accept it), but it is not what the
+    policy set: read back at no I/O, closed before any statement."""
+    params = connection_params(logged_server.params(), settings, driver=driver)
+    changed = change(params, pki)
+    offset = logged_server.log_path.stat().st_size
+    connection = connect(driver, changed)
+    with pytest.raises(InsecureConfigurationError, match=key) as info:
+        require_tls(connection, expected=params)
+    assert logged_server.password not in str(info.value)
+    assert bool(getattr(connection, "closed", False))
+    log = log_since(logged_server, offset)
+    assert "connection authorized" in log  # the attempt really happened
+    assert "statement:" not in log
+
+
+def test_effective_params_never_carry_the_password(
+    tls_server: AuroraLikeServer, settings: Settings, driver: str
+) -> None:
+    params = connection_params(tls_server.params(), settings, driver=driver)
+    connection = connect(driver, params)
+    try:
+        effective = effective_params(connection)
+        assert "password" not in effective
+        assert tls_server.password not in repr(effective)
+        assert effective["sslmode"] == "verify-full"
+        assert effective["sslrootcert"] == params["sslrootcert"]
+    finally:
+        connection.close()
+
+
+# --- values that weaken, wherever they appear ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("params", "words"),
+    [
+        ({"sslsni": "0"}, "sslsni=0"),
+        ({"ssl_min_protocol_version": ""}, "ssl_min_protocol_version=''"),
+        ({"sslnegotiation": "requiredirect"}, "sslnegotiation=requiredirect"),
+        ({"dbname": "dbname=app sslmode=disable"}, "holds a connection string"),
+        ({"dbname": "postgresql://h/app?sslmode=disable"}, "holds a connection string"),
+        ({"port": "abc"}, r"port=abc .*is not a port number"),
+        ({"dsn": "port=99999"}, r"port=99999 .*is not a port number"),
+    ],
+)
+def test_weakening_or_malformed_values_are_refused(
+    params: dict[str, str], words: str, settings: Settings
+) -> None:
+    with pytest.raises(InsecureConfigurationError, match=words):
+        connection_params({"host": "db.example.com", **params}, settings)
+
+
+def test_a_long_host_is_not_echoed_whole(settings: Settings) -> None:
+    with pytest.raises(InsecureConfigurationError) as info:
+        connection_params({"host": "/" + "x" * 100_000}, settings)
+    assert len(str(info.value)) < 1000
+    assert "100001 characters" in str(info.value)
+
+
+def test_libpq_17_and_18_reading_a_uri_differently_is_refused(settings: Settings) -> None:
+    """libpq 18 trims blanks in URI parts, 17 keeps them: '?sslmode= disable ' is 'disable' for
+    one and an invalid mode for the other. A string two libpq versions read differently is
+    refused outright when both drivers are installed."""
+    if len(DRIVERS) < 2:
+        pytest.skip("needs both psycopg2 (libpq 17) and psycopg (libpq 18)")
+    with pytest.raises(InsecureConfigurationError, match="read this connection string"):
+        connection_params({"dsn": "postgresql://db.example.com/app?application_name= x "}, settings)
+
+
+def test_process_environment_is_not_changed_by_the_policy(settings: Settings) -> None:
+    before = dict(os.environ)
+    connection_params({"host": "db.example.com"}, settings)
+    assert dict(os.environ) == before
