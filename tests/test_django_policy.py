@@ -1,6 +1,6 @@
 """Issue 8 through every Django entry point, and issue 10's subclassed backends, for real.
 
-One module-scoped server logs every connection and statement, so each refusal is judged by
+The session's ``logged_server`` logs every connection and statement, so each refusal is judged by
 what the server saw (nothing received, or authorised but no statement), not only by the
 exception. ``dbshell`` runs the real psql against it.
 """
@@ -13,7 +13,6 @@ import json
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,11 +31,10 @@ AWS_NAME = "mydb.cluster-c9akciq32xyz.us-east-1.rds.amazonaws.com"
 PSQL = Path("/usr/lib/postgresql/15/bin/psql")
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[AuroraLikeServer]:
-    logging = {"log_connections": "on", "log_statement": "all"}
-    with AuroraLikeServer("good", settings=logging) as started:
-        yield started
+@pytest.fixture
+def server(logged_server: AuroraLikeServer) -> AuroraLikeServer:
+    """The session's good server whose log records every connection and statement."""
+    return logged_server
 
 
 class ServerLog:
