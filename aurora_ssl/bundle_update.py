@@ -280,7 +280,11 @@ def download(
 
 
 def validate_bundle(
-    data: bytes, *, source: str, now: datetime.datetime | None = None
+    data: bytes,
+    *,
+    source: str,
+    now: datetime.datetime | None = None,
+    check_expiry: bool = True,
 ) -> tuple[BundleCertificate, ...]:
     """Check that ``data`` is a clean PEM sequence of valid, self-signed Amazon RDS roots.
 
@@ -288,6 +292,8 @@ def validate_bundle(
         data: the candidate bundle.
         source: where it came from, for messages.
         now: the time certificates must be valid at (default: now).
+        check_expiry: refuse expired roots. Off when re-checking an installed bundle: a
+            root that expired since the update must not break the other regions' connections.
 
     Returns:
         The certificates, in file order.
@@ -318,7 +324,7 @@ def validate_bundle(
     certificates: list[BundleCertificate] = []
     seen: set[str] = set()
     for index, block in enumerate(blocks, 1):
-        cert = _validate_one(block.group(0), index, source, now)
+        cert = _validate_one(block.group(0), index, source, now if check_expiry else None)
         if cert.sha256 not in seen:
             seen.add(cert.sha256)
             certificates.append(cert)
@@ -326,7 +332,7 @@ def validate_bundle(
 
 
 def _validate_one(
-    block: bytes, index: int, source: str, now: datetime.datetime
+    block: bytes, index: int, source: str, now: datetime.datetime | None
 ) -> BundleCertificate:
     from cryptography import x509
 
@@ -358,7 +364,7 @@ def _validate_one(
             f"The {where} is not self-signed; the RDS bundle holds only root certificates. "
             "Nothing was changed."
         )
-    if cert.not_valid_after_utc <= now:
+    if now is not None and cert.not_valid_after_utc <= now:
         raise BundleUpdateError(
             f"The {where} expired on {cert.not_valid_after_utc:%Y-%m-%d}; AWS's current "
             "bundle holds no expired roots, so this content is stale or not AWS's. Nothing "

@@ -7,11 +7,13 @@ Subcommands::
     aurora-ssl bundle path [HOST]       the trust file libpq should use (for psql's sslrootcert)
     aurora-ssl bundle info              the RDS bundle in use: source, age, certificates
     aurora-ssl bundle update            fetch, validate and install AWS's current bundle
-    aurora-ssl env HOST                 PGSSLMODE/PGSSLROOTCERT exports for psql, pg_dump ...
+    aurora-ssl env HOST                 the complete libpq parameters for psql, pg_dump ...
 
 Results go to stdout, progress, warnings and errors to stderr; ``--format json`` gives a JSON
 document on stdout wherever a command reports. Exit status: 0 success (verified), 1 not
-verified or refused, 2 usage error. See docs/cli.md.
+verified or refused, 2 usage error (a bad option value, host name, port or URL key: one line
+on stderr that says what to fix). No input produces a traceback, and nothing printed contains
+a password (:mod:`aurora_ssl.redaction`).
 """
 
 from __future__ import annotations
@@ -24,9 +26,11 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any, TextIO
+from typing import Any, NoReturn, TextIO
 
 from aurora_ssl.errors import AuroraSSLError
+from aurora_ssl.hostnames import address_problem, host_problem, port_problem
+from aurora_ssl.redaction import mask_text, shorten
 
 __all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "main"]
 
@@ -35,6 +39,11 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 
 _SHELLS = ("sh", "fish", "powershell")
+_MAX_SECONDS = 86400.0
+
+
+class UsageError(Exception):
+    """Input that cannot work (a bad port, host name or URL key): exit status 2, one line."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -55,6 +64,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     with _quiet_library_logging():
         try:
             return handler(args)
+        except UsageError as exc:
+            return _fail(args, exc, EXIT_USAGE)
         except AuroraSSLError as exc:
             return _fail(args, exc)
         except KeyboardInterrupt:
@@ -62,6 +73,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 130
         except BrokenPipeError:  # `aurora-ssl bundle info | head`: the reader left; fine
             _silence_stdout()
+            return EXIT_FAILED
+        except Exception as exc:  # noqa: BLE001 - a bug must still not print a traceback
+            text = mask_text(" ".join(str(exc).split()))
+            print(
+                f"aurora-ssl: error: unexpected {type(exc).__name__}: {text} (this is a bug "
+                "in aurora-ssl; please report it with the command you ran, without secrets)",
+                file=sys.stderr,
+            )
             return EXIT_FAILED
 
 
@@ -72,11 +91,12 @@ def _silence_stdout() -> None:
         os.dup2(devnull, sys.stdout.fileno())
 
 
-def _fail(args: argparse.Namespace, exc: AuroraSSLError) -> int:
-    print(f"aurora-ssl: error: {exc}", file=sys.stderr)
+def _fail(args: argparse.Namespace, exc: Exception, status: int = EXIT_FAILED) -> int:
+    message = mask_text(" ".join(str(exc).split()))
+    print(f"aurora-ssl: error: {message}", file=sys.stderr)
     if getattr(args, "format", "text") == "json":
-        _emit_json({"ok": False, "error": {"code": type(exc).__name__, "message": str(exc)}})
-    return EXIT_FAILED
+        _emit_json({"ok": False, "error": {"code": type(exc).__name__, "message": message}})
+    return status
 
 
 @contextlib.contextmanager
@@ -99,7 +119,67 @@ def _emit_json(data: Mapping[str, Any], out: TextIO | None = None) -> None:
 
 
 def _warn(message: str) -> None:
-    print(f"aurora-ssl: warning: {message}", file=sys.stderr)
+    print(f"aurora-ssl: warning: {mask_text(message)}", file=sys.stderr)
+
+
+# --------------------------------------------------------------------------------- values
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors in one line (what is wrong, and where help is), never a usage dump."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {mask_text(message)} (see --help)\n")
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value <= _MAX_SECONDS:  # also refuses NaN
+        raise argparse.ArgumentTypeError(
+            f"{shorten(text)!r} is not a number of seconds; give a number greater than 0 and "
+            f"at most {_MAX_SECONDS:g}, e.g. 10"
+        )
+    return value
+
+
+def _count(text: str) -> int:
+    if not (text.isascii() and text.strip().isdigit()) or int(text) > 1_000_000:
+        raise argparse.ArgumentTypeError(
+            f"{shorten(text)!r} is not a whole number from 0 to 1000000; e.g. 30"
+        )
+    return int(text)
+
+
+def _port(text: str) -> int:
+    problem = port_problem(text, "port")
+    if problem:
+        raise argparse.ArgumentTypeError(problem.strip())
+    return int(text)
+
+
+def _host(text: str) -> str:
+    problem = host_problem(text, "host name")
+    if problem:
+        raise argparse.ArgumentTypeError(problem.strip())
+    return text
+
+
+def _path(text: str) -> str:
+    if not text.strip() or "\x00" in text:
+        raise argparse.ArgumentTypeError(
+            f"{shorten(text)!r} is not a usable file path (empty, or a NUL character)"
+        )
+    return text
+
+
+def _address(text: str) -> str:
+    problem = address_problem(text, "address")
+    if problem:
+        raise argparse.ArgumentTypeError(problem.strip())
+    return text
 
 
 # --------------------------------------------------------------------------------- parser
@@ -108,7 +188,7 @@ def _warn(message: str) -> None:
 def _parser() -> argparse.ArgumentParser:
     from aurora_ssl import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="aurora-ssl",
         description=(
             "Verified TLS (sslmode=verify-full + the right Amazon RDS roots) for Aurora / RDS "
@@ -133,13 +213,17 @@ def _parser() -> argparse.ArgumentParser:
         nargs="?",
         default="",
         metavar="DSN",
-        help="libpq connection string or URL (postgresql://, postgresql+psycopg2:// ...); "
-        "'-' reads it from stdin; omitted: the PG* environment variables",
+        help="libpq connection string or URL, also a SQLAlchemy URL (postgresql+psycopg://"
+        "...?plugin=aurora_ssl&aurora_ssl_bundle=...); '-' reads it from stdin; omitted: the "
+        "PG* environment variables",
     )
     _add_format(check)
-    check.add_argument("--bundle", metavar="FILE", help="RDS bundle to select roots from")
+    check.add_argument(
+        "--bundle", type=_path, metavar="FILE", help="RDS bundle to select roots from"
+    )
     check.add_argument(
         "--tls-server-name",
+        type=_host,
         metavar="NAME",
         help="verify this RDS endpoint name while connecting to the DSN's host (CNAMEs)",
     )
@@ -151,7 +235,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     check.add_argument(
         "--connect-timeout",
-        type=int,
+        type=_count,
         default=10,
         metavar="SECONDS",
         help="libpq connect_timeout unless the DSN sets one (default: 10)",
@@ -171,20 +255,25 @@ def _parser() -> argparse.ArgumentParser:
         ),
     )
     inspect.add_argument("target", metavar="HOST[:PORT]", help="endpoint to inspect")
-    inspect.add_argument("--port", type=int, help="port (default: from HOST:PORT, else 5432)")
+    inspect.add_argument("--port", type=_port, help="port (default: from HOST:PORT, else 5432)")
     inspect.add_argument(
-        "--hostaddr", metavar="IP", help="connect to this address; HOST is still verified"
+        "--hostaddr",
+        type=_address,
+        metavar="IP",
+        help="connect to this address; HOST is still verified",
     )
-    inspect.add_argument("--bundle", metavar="FILE", help="RDS bundle to select roots from")
     inspect.add_argument(
-        "--sslrootcert", metavar="FILE", help="judge against this trust file instead"
+        "--bundle", type=_path, metavar="FILE", help="RDS bundle to select roots from"
     )
     inspect.add_argument(
-        "--timeout", type=float, default=10.0, metavar="SECONDS", help="per step (default: 10)"
+        "--sslrootcert", type=_path, metavar="FILE", help="judge against this trust file instead"
+    )
+    inspect.add_argument(
+        "--timeout", type=_seconds, default=10.0, metavar="SECONDS", help="per step (default: 10)"
     )
     inspect.add_argument(
         "--warn-days",
-        type=int,
+        type=_count,
         default=30,
         metavar="DAYS",
         help="warn when the certificate expires within DAYS (default: 30)",
@@ -214,15 +303,17 @@ def _parser() -> argparse.ArgumentParser:
             "bundle in use."
         ),
     )
-    path.add_argument("host", nargs="?", metavar="HOST", help="endpoint host name")
-    path.add_argument("--bundle", metavar="FILE", help="RDS bundle to select roots from")
+    path.add_argument("host", nargs="?", type=_host, metavar="HOST", help="endpoint host name")
+    path.add_argument(
+        "--bundle", type=_path, metavar="FILE", help="RDS bundle to select roots from"
+    )
     _add_format(path)
     path.set_defaults(handler=_cmd_bundle_path)
 
     info = bundle_commands.add_parser(
         "info", help="source, age, regions and certificates of the bundle in use"
     )
-    info.add_argument("--bundle", metavar="FILE", help="describe this bundle instead")
+    info.add_argument("--bundle", type=_path, metavar="FILE", help="describe this bundle instead")
     _add_format(info)
     info.set_defaults(handler=_cmd_bundle_info)
 
@@ -238,15 +329,18 @@ def _parser() -> argparse.ArgumentParser:
     )
     source = update.add_mutually_exclusive_group()
     source.add_argument("--url", help="https:// URL of the bundle (default: AWS's global bundle)")
-    source.add_argument("--from", dest="from_file", metavar="FILE", help="read a local file")
+    source.add_argument(
+        "--from", dest="from_file", type=_path, metavar="FILE", help="read a local file"
+    )
     update.add_argument(
         "--ca-file",
+        type=_path,
         metavar="FILE",
         help="CA file to verify the download server with (default: $AURORA_SSL_UPDATE_CAFILE, "
         "else certifi's roots)",
     )
     update.add_argument(
-        "--timeout", type=float, default=30.0, metavar="SECONDS", help="network timeout"
+        "--timeout", type=_seconds, default=30.0, metavar="SECONDS", help="network timeout"
     )
     update.add_argument("--dry-run", action="store_true", help="validate and compare only")
     _add_format(update)
@@ -254,15 +348,36 @@ def _parser() -> argparse.ArgumentParser:
 
     env = commands.add_parser(
         "env",
-        help="print PGSSLMODE/PGSSLROOTCERT exports for psql, pg_dump and other libpq tools",
+        help="print the complete libpq parameters for psql, pg_dump and other libpq tools",
         description=(
-            "Print shell commands that make every libpq tool verify HOST like aurora-ssl "
-            'does: eval "$(aurora-ssl env HOST)".'
+            "Print every parameter aurora-ssl would pass for HOST (sslmode=verify-full, the "
+            "selected roots, and the rest of its complete set) for libpq tools: "
+            'eval "$(aurora-ssl env HOST)" sets PG* variables and unsets PGSERVICE (a '
+            "service file outranks the environment); "
+            'psql "$(aurora-ssl env --format conninfo HOST)" passes one connection string, '
+            "whose keys outrank both."
         ),
     )
-    env.add_argument("host", metavar="HOST", help="endpoint host name")
+    env.add_argument("host", type=_host, metavar="HOST", help="endpoint host name")
+    env.add_argument(
+        "--hostaddr", type=_address, metavar="IP", help="connect to this address (PGHOSTADDR)"
+    )
+    env.add_argument("--port", type=_port, help="port (PGPORT)")
     env.add_argument("--shell", choices=_SHELLS, default="sh", help="syntax (default: sh)")
-    env.add_argument("--bundle", metavar="FILE", help="RDS bundle to select roots from")
+    env.add_argument("--bundle", type=_path, metavar="FILE", help="RDS bundle to select roots from")
+    env.add_argument(
+        "--format",
+        choices=("text", "json", "conninfo"),
+        default="text",
+        help="text: shell commands (default); json; conninfo: one libpq connection string",
+    )
+    env.add_argument(
+        "--libpq-version",
+        type=_count,
+        metavar="MAJOR",
+        help="for --format conninfo: the libpq major version of the tool that reads it "
+        "(default: this machine's libpq); keys it does not know are left out",
+    )
     env.set_defaults(handler=_cmd_env)
     return parser
 
@@ -275,25 +390,35 @@ def _add_format(parser: argparse.ArgumentParser) -> None:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    from aurora_ssl.conninfo import parse_conninfo
+    from aurora_ssl.database_url import read_dsn
+    from aurora_ssl.errors import InsecureConfigurationError
     from aurora_ssl.policy import Settings, policy_for
     from aurora_ssl.report import check_connection, reports_ok, reports_to_json
     from aurora_ssl.trust import TrustSelection
 
     dsn = sys.stdin.readline().strip() if args.dsn == "-" else args.dsn
-    scheme_driver, dsn = _split_driver(dsn)
-    params: dict[str, Any] = dict(parse_conninfo(dsn)) if dsn.strip() else {}
+    try:
+        target = read_dsn(dsn)
+    except InsecureConfigurationError as exc:  # the string itself is unusable: fix the input
+        raise UsageError(str(exc)) from None
+    for note in target.ignored:
+        _warn(note)
+    params = target.params
     if params.get("password") and args.dsn != "-":
         _warn(
             "a password on the command line is visible to other users (ps, shell history); "
             "prefer PGPASSWORD or ~/.pgpass."
         )
     params.setdefault("connect_timeout", str(args.connect_timeout))
-    settings = Settings(bundle=args.bundle, tls_server_name=args.tls_server_name)
+    settings = Settings(
+        bundle=args.bundle or target.bundle,
+        tls_server_name=args.tls_server_name or target.tls_server_name,
+    )
+    _validate_destination(params, settings)
     host = str(params.get("host") or os.environ.get("PGHOST") or "")
     port = params.get("port") or os.environ.get("PGPORT") or None
     secret = str(params.get("password") or os.environ.get("PGPASSWORD") or "")
-    driver = _driver(args.driver if args.driver != "auto" else scheme_driver)
+    driver = _driver(args.driver if args.driver != "auto" else target.driver)
     trust: TrustSelection | None = None
     with contextlib.suppress(AuroraSSLError):  # the connection attempt reports it
         trust = policy_for(settings).trust(
@@ -301,12 +426,14 @@ def _cmd_check(args: argparse.Namespace) -> int:
         )
 
     def connect() -> Any:
-        final = policy_for(settings).apply(params, "the DSN", driver=driver)
+        if target.refusal is not None:
+            raise target.refusal
+        final = policy_for(settings).apply(params, target.origin, driver=driver)
         return _connect(driver, final)
 
     report = check_connection(
         connect,
-        label=_label(params, host, port),
+        label=shorten(mask_text(_label(params, host, port))),
         host=host,
         port=port,
         trust=trust,
@@ -321,23 +448,34 @@ def _cmd_check(args: argparse.Namespace) -> int:
     return EXIT_OK if reports_ok([report], fail_on_warning=args.fail_on_warning) else EXIT_FAILED
 
 
-def _split_driver(dsn: str) -> tuple[str, str]:
-    """``postgresql+psycopg2://...`` -> (``psycopg2``, ``postgresql://...``)."""
-    text = dsn.strip()
-    head, sep, rest = text.partition("://")
-    if sep and "+" in head and head.split("+", 1)[0].lower() in ("postgresql", "postgres"):
-        driver = head.split("+", 1)[1].lower()
-        return ("psycopg" if driver == "psycopg_async" else driver), f"postgresql://{rest}"
-    return "auto", text
+def _validate_destination(params: Mapping[str, Any], settings: Any) -> None:
+    """Say which value is wrong before libpq blames name resolution (``port=abc``)."""
+    sources = (("host", "PGHOST", host_problem), ("hostaddr", "PGHOSTADDR", address_problem))
+    for key, variable, check in (*sources, ("port", "PGPORT", port_problem)):
+        given = params.get(key)
+        where = f"the DSN's {key}" if given is not None else variable
+        value = str(given if given is not None else os.environ.get(variable) or "")
+        for item in value.split(",") if value else ():
+            if not item.strip() or (key == "host" and item.startswith(("/", "@"))):
+                continue  # a default, or a socket directory (the policy refuses those)
+            problem = check(item.strip() if key != "host" else item, where)
+            if problem:
+                raise UsageError(problem)
+    timeout = str(params.get("connect_timeout") or "")
+    if timeout and not (timeout.strip().lstrip("-").isdigit() and timeout.isascii()):
+        raise UsageError(
+            f"connect_timeout {shorten(timeout)!r} in the DSN is not a whole number of seconds."
+        )
 
 
 def _driver(name: str) -> str:
     if name in ("psycopg", "psycopg2"):
         return name
     if name not in ("auto", ""):
-        raise AuroraSSLError(
-            f"aurora-ssl check connects with libpq (psycopg or psycopg2), not {name}; use a "
-            "postgresql:// or postgresql+psycopg:// URL."
+        raise UsageError(
+            f"aurora-ssl check connects with libpq (psycopg or psycopg2), not "
+            f"{shorten(name)}; use a postgresql://, postgresql+psycopg:// or "
+            "postgresql+asyncpg:// URL."
         )
     for candidate in ("psycopg", "psycopg2"):
         try:
@@ -389,8 +527,10 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     try:
         host, port = split_host_port(args.target)
     except ValueError as exc:
-        print(f"aurora-ssl inspect: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        raise UsageError(str(exc)) from None
+    problem = host_problem(host, "HOST")
+    if problem:
+        raise UsageError(problem)
     if args.port is not None:
         port = args.port
     trust = select_trust(host, bundle=args.bundle, sslrootcert=args.sslrootcert)
@@ -527,36 +667,61 @@ def _cmd_bundle_update(args: argparse.Namespace) -> int:
 
 
 def _cmd_env(args: argparse.Namespace) -> int:
+    from aurora_ssl.libpq_env import (
+        LIBPQ_ENV,
+        UNSET,
+        env_variables,
+        for_libpq,
+        render_conninfo,
+        render_env,
+        system_libpq_version,
+    )
+    from aurora_ssl.policy import Settings, connection_params
     from aurora_ssl.trust import select_trust
 
-    selection = select_trust(args.host, bundle=args.bundle)
-    for warning in selection.warnings:
-        _warn(warning)
-    variables = {
-        "PGSSLMODE": "verify-full",
-        "PGSSLROOTCERT": selection.ensure(),
-        # GSSAPI encryption would replace TLS and skip certificate verification.
-        "PGGSSENCMODE": "disable",
+    given: dict[str, str] = {"host": args.host}
+    if args.hostaddr:
+        given["hostaddr"] = args.hostaddr
+    if args.port is not None:
+        given["port"] = str(args.port)
+    params = {
+        key: str(value)
+        for key, value in connection_params(
+            given, Settings(bundle=args.bundle), origin="the command line"
+        ).items()
+        if value is not None
     }
-    print(render_env(variables, args.shell))
+    warnings = list(select_trust(args.host, bundle=args.bundle).warnings)
+    for warning in warnings:
+        _warn(warning)
+    if args.format == "conninfo":
+        version = args.libpq_version or system_libpq_version()
+        try:
+            print(render_conninfo(for_libpq(params, version)))
+        except ValueError as exc:
+            raise AuroraSSLError(str(exc)) from None
+        return EXIT_OK
+    try:
+        variables = env_variables(params)
+    except ValueError as exc:
+        if args.format == "text":
+            raise AuroraSSLError(
+                f'{exc} Use psql "$(aurora-ssl env --format conninfo {shorten(args.host)})".'
+            ) from None
+        variables = {LIBPQ_ENV[k]: v for k, v in params.items() if k in LIBPQ_ENV}
+        warnings.append(str(exc))
+    if args.format == "json":
+        _emit_json(
+            {
+                "ok": True,
+                "host": args.host,
+                "params": params,
+                "variables": variables,
+                "unset": list(UNSET),
+                "conninfo": render_conninfo(params),
+                "warnings": warnings,
+            }
+        )
+        return EXIT_OK
+    print(render_env(variables, args.shell, unset=UNSET))
     return EXIT_OK
-
-
-def render_env(variables: Mapping[str, str], shell: str = "sh") -> str:
-    """Shell commands setting ``variables`` in ``sh`` (bash, zsh), ``fish`` or ``powershell``."""
-    if shell == "fish":
-        return "\n".join(
-            f"set -gx {name} {_fish_quote(value)};" for name, value in variables.items()
-        )
-    if shell == "powershell":
-        return "\n".join(
-            f"$env:{name} = '{value.replace(chr(39), chr(39) * 2)}'"
-            for name, value in variables.items()
-        )
-    import shlex
-
-    return "export " + " ".join(f"{name}={shlex.quote(v)}" for name, v in variables.items())
-
-
-def _fish_quote(value: str) -> str:
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"

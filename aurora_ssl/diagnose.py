@@ -20,6 +20,9 @@ libpq says                                                  translated to
 ``pg_hba.conf rejects connection ... no encryption``        :class:`InsecureConfigurationError`
 (also ``no pg_hba.conf entry``, ``SSL off``)
 ``unsupported protocol`` / ``alert protocol version``       :class:`TLSError`
+``SSL SYSCALL error: EOF detected``                         :class:`TLSError`; with
+(also ``unexpected eof while reading``)                     ``sslnegotiation=direct`` it says
+                                                            the server is older than 17
 ==========================================================  ===================================
 
 When the certificate is the question (verify failed, name mismatch), the server is inspected
@@ -36,6 +39,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
 import re
 import threading
 import time
@@ -53,6 +57,7 @@ from aurora_ssl.errors import (
     TLSError,
     UntrustedCertificateError,
 )
+from aurora_ssl.redaction import is_secret_key, mask_text
 
 if TYPE_CHECKING:
     import datetime
@@ -89,12 +94,11 @@ _NO_CLIENT_TLS = re.compile(
     r"(?:no pg_hba\.conf entry|pg_hba\.conf rejects connection) for host [^\n]*"
     r"(?:SSL off|no encryption)"
 )
+_TLS_EOF = re.compile(
+    r"SSL SYSCALL error: EOF detected|SSL error: unexpected eof while reading", re.IGNORECASE
+)
 _OLD_PROTOCOL = re.compile(
     r"unsupported protocol|alert protocol version|no protocols available", re.IGNORECASE
-)
-_SECRETS = (
-    re.compile(r"(?i)\b(password|sslpassword)(\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)"),
-    re.compile(r"(?i)(postgres(?:ql)?(?:\+\w+)?://[^:/@\s]*):[^@\s]*@"),
 )
 
 
@@ -123,9 +127,8 @@ class Target:
 
 
 def scrub(text: str) -> str:
-    """Remove anything shaped like a password from ``text`` (``password=...``, URI userinfo)."""
-    text = _SECRETS[0].sub(lambda m: f"{m[1]}{m[2]}********", text)
-    return _SECRETS[1].sub(lambda m: f"{m[1]}:********@", text)
+    """``text`` with anything shaped like a secret masked (see :func:`redaction.mask_text`)."""
+    return mask_text(text)
 
 
 def _chain(exc: BaseException) -> Iterator[BaseException]:
@@ -253,7 +256,9 @@ def redact_driver_secrets(exc: BaseException) -> None:
         if "info" in names and getattr(pgconn, "info", None):
             changes["info"] = [
                 o._replace(val=None)  # ConninfoOption is a NamedTuple
-                if getattr(o, "keyword", None) in (b"password", b"sslpassword")
+                if is_secret_key(
+                    bytes(getattr(o, "keyword", b"") or b"").decode("ascii", "replace")
+                )
                 else o
                 for o in pgconn.info
             ]
@@ -310,6 +315,8 @@ def _translate(
         return _expired_or_untrusted(text, exc, params, inspect, said, hint_expired=True)
     if _UNTRUSTED.search(text):
         return _expired_or_untrusted(text, exc, params, inspect, said, hint_expired=False)
+    if _TLS_EOF.search(text):
+        return _closed_during_handshake(exc, params, said)
     if _OLD_PROTOCOL.search(text) and ("SSL" in text or "TLS" in text):
         target = target_of(exc, params)
         return TLSError(
@@ -318,6 +325,45 @@ def _translate(
             f"configuration (every RDS and Aurora version supports TLS 1.2). {said}"
         )
     return None
+
+
+def _negotiation(exc: BaseException, params: Mapping[str, Any] | None) -> tuple[str, str]:
+    """libpq's ``sslnegotiation`` for the attempt and where it came from, as far as known."""
+    value = _text_of((params or {}).get("sslnegotiation"))
+    if value:
+        return value.lower(), "the connection parameters"
+    for link in _chain(exc):
+        pgconn = getattr(link, "pgconn", None)
+        with contextlib.suppress(Exception):  # a finished PGconn: attributes may be gone
+            for option in getattr(pgconn, "info", None) or ():
+                if option.keyword == b"sslnegotiation" and option.val:
+                    return option.val.decode("utf-8", "replace").lower(), "libpq's settings"
+    value = _text_of(os.environ.get("PGSSLNEGOTIATION"))
+    if value:
+        return value.lower(), "PGSSLNEGOTIATION"
+    return "", ""
+
+
+def _closed_during_handshake(
+    exc: BaseException, params: Mapping[str, Any] | None, said: str
+) -> TLSError:
+    target = target_of(exc, params)
+    mode, source = _negotiation(exc, params)
+    if mode == "direct":
+        return TLSError(
+            f"{target.where} closed the connection as the TLS handshake began: "
+            f"sslnegotiation=direct (from {source}) starts TLS without PostgreSQL's "
+            "SSLRequest, which only PostgreSQL 17 and newer servers accept (older ones log "
+            "'invalid length of startup packet'). Remove sslnegotiation=direct (and "
+            "PGSSLNEGOTIATION) to use the standard negotiation every server supports, or "
+            f"upgrade the server to PostgreSQL 17. {said}"
+        )
+    return TLSError(
+        f"{target.where} closed the connection during the TLS handshake. Check the server's "
+        "log; a proxy or load balancer in between may not speak PostgreSQL's TLS "
+        "negotiation; and if sslnegotiation=direct is set anywhere (PGSSLNEGOTIATION, a "
+        f"service file), the server must be PostgreSQL 17 or newer. {said}"
+    )
 
 
 def _mismatch(

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import enum
 import functools
-import ipaddress
 import re
 from dataclasses import dataclass
 
@@ -66,6 +65,8 @@ class Endpoint:
 
     @property
     def is_ip_address(self) -> bool:
+        import ipaddress  # only warnings and reports ask; parsing names needs just "re"
+
         try:
             ipaddress.ip_address(self.host.strip("[]"))
         except ValueError:

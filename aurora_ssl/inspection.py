@@ -48,6 +48,7 @@ from aurora_ssl.errors import (
     TLSError,
     UntrustedCertificateError,
 )
+from aurora_ssl.redaction import shorten
 from aurora_ssl.trust import (
     AMAZON_TRUST_SERVICES_ROOTS,
     TrustSelection,
@@ -354,7 +355,9 @@ def fetch_chain(
             the peer is not a PostgreSQL server, or the TLS handshake fails.
         ServerTLSUnavailableError: the server answered ``N`` (TLS is off).
     """
-    where = f"{host}:{port}" + (f" ({hostaddr})" if hostaddr else "")
+    if not 0 < timeout <= 86400:  # also NaN; the socket module would raise obscurely
+        raise ValueError(f"timeout must be more than 0 and at most 86400 seconds, not {timeout}")
+    where = shorten(f"{host}:{port}" + (f" ({hostaddr})" if hostaddr else ""))
     sock = _connect(host, port, hostaddr, timeout, where)
     try:
         address = str(sock.getpeername()[0])
@@ -370,9 +373,15 @@ def _connect(
     target = hostaddr or host
     try:
         infos = socket.getaddrinfo(target, port, type=socket.SOCK_STREAM)
+    except UnicodeError as exc:  # the IDNA codec: an empty label or one over 63 characters
+        raise InspectionError(
+            f"Cannot inspect {where}: {shorten(target)} is not a valid host name (a label "
+            "between dots is empty or longer than 63 characters). Check the endpoint name."
+        ) from exc
     except socket.gaierror as exc:
         raise InspectionError(
-            f"Cannot inspect {where}: the name {target} does not resolve ({exc.strerror}). "
+            f"Cannot inspect {where}: the name {shorten(target)} does not resolve "
+            f"({exc.strerror}). "
             "Check the spelling of the endpoint, and that this machine's DNS (VPC resolver, "
             "VPN) can see it."
         ) from exc

@@ -27,6 +27,7 @@ from typing import Any
 from aurora_ssl.endpoint import Endpoint, parse_endpoint
 from aurora_ssl.errors import AuroraSSLError, InsecureConfigurationError, TLSNotInUseError
 from aurora_ssl.policy import Settings
+from aurora_ssl.redaction import mask_text
 from aurora_ssl.status import ClientTLS, ServerTLS, client_tls, effective_params, server_tls
 from aurora_ssl.trust import TrustSelection
 
@@ -62,7 +63,6 @@ REPORT_KEYS = (
     "warnings",
 )
 
-_MASK = "********"
 _DEFAULT_SETTINGS = Settings()
 
 
@@ -453,9 +453,7 @@ def _message(exc: BaseException) -> str:
 
 
 def _mask(text: str, secrets: Sequence[str]) -> str:
-    for secret in secrets:
-        text = text.replace(secret, _MASK)
-    return text
+    return mask_text(text, secrets)
 
 
 def _port(port: int | str | None) -> int | None:

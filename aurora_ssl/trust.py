@@ -14,30 +14,48 @@ Where the RDS bundle comes from, first match wins:
 
 Selected sets are written once per content into the cache directory under a content-hash
 name, atomically (temp file + ``os.replace``), so concurrent threads and processes only ever
-see complete files. Everything here is cached per process; nothing runs at import time.
+see complete files. Everything here is cached per process (:func:`clear_caches` forgets it);
+nothing runs at import time.
+
+No X.509 parsing on the connect path: the shipped bundle is read through an index generated
+at build time, and a user's (or updated) bundle is parsed with ``cryptography`` only the
+first time its content is seen; the facts are then kept as an index in the cache directory
+(see :mod:`aurora_ssl.bundle_index`).
+
+The files trust comes from are guarded like OpenSSH guards ``authorized_keys``: the cache
+directory and its ancestors must belong to us or root and be closed to others (sticky
+directories excepted), and an updated bundle must be ours and hold only self-signed Amazon
+RDS roots. A user bundle whose "Amazon RDS" roots are not AWS's is named in a warning.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import datetime
 import functools
-import hashlib
 import logging
 import os
 import re
 import stat
-import tempfile
 import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from aurora_ssl.bundle_index import (
+    IndexRow,
+    format_index,
+    parse_index,
+    pem_blocks,
+    region_of,
+    sha256_hex,
+)
 from aurora_ssl.endpoint import Endpoint, EndpointKind, Partition, parse_endpoint
 from aurora_ssl.errors import BundleError, UnsupportedPartitionError
 
 if TYPE_CHECKING:
+    import datetime
+
     from cryptography import x509
 
 __all__ = [
@@ -50,11 +68,11 @@ __all__ = [
     "bundle_certificate",
     "bundle_source",
     "cache_dir",
+    "clear_caches",
     "load_bundle",
     "select_trust",
     "shipped_bundle_path",
     "updated_bundle_path",
-    "validate_root_file",
     "write_atomically",
 ]
 
@@ -63,14 +81,32 @@ logger = logging.getLogger("aurora_ssl")
 BUNDLE_ENV = "AURORA_SSL_BUNDLE"
 CACHE_DIR_ENV = "AURORA_SSL_CACHE_DIR"
 
+#: The roots RDS Proxy's ACM certificates chain to, taken from certifi by label and pinned by
+#: SHA-256 (of the DER) with their expiry, so picking them needs no X.509 parser.
+_AMAZON_TRUST_SERVICES_PINS = {
+    "Amazon Root CA 1": (
+        "8ecde6884f3d87b1125ba31ac3fcb13d7016de7f57cc904fe1cb97c6ae98196e",
+        "2038-01-17T00:00:00Z",
+    ),
+    "Amazon Root CA 2": (
+        "1ba5b2aa8c65401a82960118f80bec4f62304d83cec4713a19c39c011ea46db4",
+        "2040-05-26T00:00:00Z",
+    ),
+    "Amazon Root CA 3": (
+        "18ce6cfe7bf14e60b2e347b8dfe868cb31d02ebb3ada271569f50343b46db3a4",
+        "2040-05-26T00:00:00Z",
+    ),
+    "Amazon Root CA 4": (
+        "e35d28419ed02025cfa69038cd623962458da5c695fbdea3c22b0bfb25897092",
+        "2040-05-26T00:00:00Z",
+    ),
+    "Starfield Services Root Certificate Authority - G2": (
+        "568d6905a2c88708a4b3025190edcfedb1974a606a13c6e5290fcb2ae63edab5",
+        "2037-12-31T23:59:59Z",
+    ),
+}
 #: Subjects (CN) of the roots RDS Proxy's ACM certificates chain to; taken from certifi.
-AMAZON_TRUST_SERVICES_ROOTS = (
-    "Amazon Root CA 1",
-    "Amazon Root CA 2",
-    "Amazon Root CA 3",
-    "Amazon Root CA 4",
-    "Starfield Services Root Certificate Authority - G2",
-)
+AMAZON_TRUST_SERVICES_ROOTS = tuple(_AMAZON_TRUST_SERVICES_PINS)
 
 #: Where AWS publishes the bundles the shipped (commercial-partition) file does not cover.
 PARTITION_BUNDLE_URLS = {
@@ -79,32 +115,49 @@ PARTITION_BUNDLE_URLS = {
 }
 GLOBAL_BUNDLE_URL = "https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem"
 
-_PEM_BLOCK = re.compile(
-    rb"-----BEGIN CERTIFICATE-----\r?\n.+?\r?\n-----END CERTIFICATE-----", re.DOTALL
+#: certifi's entries: '# Label: "..."' and the PEM block after it (compiled on first use).
+_CERTIFI_ENTRY = (
+    rb'# Label: "([^"]+)"\r?\n.*?(-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----)'
 )
-_CERTIFI_ENTRY = re.compile(
-    rb'# Label: "([^"]+)"\r?\n.*?(-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----)',
-    re.DOTALL,
-)
-_RDS_ROOT_CN = re.compile(r"^Amazon RDS (?P<region>\S+) ")
+_USER_ORIGINS = ("argument", BUNDLE_ENV)
 
 
 @dataclasses.dataclass(frozen=True)
 class BundleCertificate:
-    """One CA certificate of a bundle, with the facts selection and reports need."""
+    """One CA certificate of a bundle, with the facts selection and reports need.
+
+    The expiry is kept as text (``YYYY-MM-DDTHH:MM:SSZ``, as in the bundle indexes) so that
+    the connect path never imports :mod:`datetime`; :attr:`not_after` converts on demand.
+    """
 
     pem: bytes
     subject: str
     sha256: str
-    not_after: datetime.datetime
+    not_after_text: str
     is_ca: bool
     self_signed: bool
 
     @property
+    def not_after(self) -> datetime.datetime:
+        """The end of the validity period (UTC)."""
+        import datetime
+
+        return datetime.datetime.fromisoformat(self.not_after_text.replace("Z", "+00:00"))
+
+    @property
     def region(self) -> str | None:
         """The region word of an RDS root's CN ('Amazon RDS us-east-1 Root CA ...')."""
-        match = _RDS_ROOT_CN.match(self.subject)
-        return match["region"] if match else None
+        return region_of(self.subject)
+
+    def index_row(self) -> IndexRow:
+        return IndexRow(
+            sha256=self.sha256,
+            not_after=self.not_after_text,
+            is_ca=self.is_ca,
+            self_signed=self.self_signed,
+            region=self.region,
+            subject=self.subject,
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -158,13 +211,22 @@ def shipped_bundle_path() -> Path:
     return Path(__file__).parent / "data" / "rds-global-bundle.pem"
 
 
+def shipped_index_path() -> Path:
+    """The index made from the shipped bundle at build time (scripts/generate_bundle_index.py)."""
+    return Path(__file__).parent / "data" / "rds-global-bundle.index"
+
+
 def cache_dir() -> Path:
     """A private directory for materialised trust files, created on first use.
 
     ``AURORA_SSL_CACHE_DIR`` wins; otherwise ``$XDG_CACHE_HOME/aurora-ssl`` (or
     ``~/.cache/aurora-ssl``). A read-only or missing home falls back to a per-user directory
-    in the system temp dir, which must be owned by us and closed to others (another local
-    user must not be able to plant a CA there).
+    in the system temp dir. The directory must be ours and closed to others, and so must every
+    directory above it, as OpenSSH's StrictModes demands: another local user who can rename an
+    ancestor can swap in a directory holding their own CA.
+
+    Raises:
+        BundleError: the directory (or an ancestor) is open to other users, or not writable.
     """
     configured = os.environ.get(CACHE_DIR_ENV)
     if configured:
@@ -173,11 +235,15 @@ def cache_dir() -> Path:
     try:
         return _private_dir(Path(xdg) / "aurora-ssl")
     except (OSError, BundleError):
+        import tempfile  # only on this rare path: it costs a fresh process ~3 ms to import
+
         uid = os.getuid() if hasattr(os, "getuid") else "user"
         return _private_dir(Path(tempfile.gettempdir()) / f"aurora-ssl-{uid}")
 
 
 def _private_dir(path: Path) -> Path:
+    path = Path(os.path.abspath(path))
+    _check_ancestors(path.parent)
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
     info = path.stat()
     if hasattr(os, "getuid") and info.st_uid != os.getuid():
@@ -193,6 +259,42 @@ def _private_dir(path: Path) -> Path:
     if not os.access(path, os.W_OK):
         raise BundleError(f"Cache directory {path} is not writable; set {CACHE_DIR_ENV}.")
     return path
+
+
+def _check_ancestors(directory: Path) -> None:
+    """OpenSSH StrictModes for every existing directory from ``directory`` up to ``/``.
+
+    Each must be owned by root or by us, and not writable by group or others unless it has
+    the sticky bit (like ``/tmp``, where others cannot rename what is ours). Both the path as
+    given and its resolved form are checked, so a symbolic link cannot hide a weak parent.
+    """
+    if not hasattr(os, "getuid"):
+        return  # Windows: ACLs, not modes; nothing comparable to check here
+    uid = os.getuid()
+    seen: set[Path] = set()
+    for start in (directory, Path(os.path.realpath(directory))):
+        for current in (start, *start.parents):
+            if current in seen:
+                continue
+            seen.add(current)
+            try:
+                info = current.stat()
+            except FileNotFoundError:
+                continue  # created by us (0700) on first use
+            if info.st_uid not in (0, uid):
+                raise BundleError(
+                    f"Cache directory ancestor {current} belongs to another user (uid "
+                    f"{info.st_uid}), who could swap the trust files below it; set "
+                    f"{CACHE_DIR_ENV} to a directory whose parents belong to you or root."
+                )
+            open_to_others = info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+            if open_to_others and not info.st_mode & stat.S_ISVTX:
+                raise BundleError(
+                    f"Cache directory ancestor {current} is writable by other users without "
+                    f"the sticky bit, so they could swap the trust files below it; run "
+                    f"`chmod go-w {current}` (or `chmod +t {current}` for a shared directory "
+                    f"like /tmp), or set {CACHE_DIR_ENV} to a private directory."
+                )
 
 
 def updated_bundle_path() -> Path:
@@ -216,46 +318,176 @@ def bundle_source(explicit: str | os.PathLike[str] | None = None) -> tuple[Path,
         updated = updated_bundle_path()
     except (OSError, BundleError):
         updated = None
-    if updated is not None and updated.is_file():
+    if updated is not None and os.path.lexists(updated):
         return updated, "updated"
     return shipped_bundle_path(), "shipped"
 
 
 def load_bundle(path: str | os.PathLike[str]) -> Bundle:
-    """Parse and validate a PEM bundle of CA certificates (cached by path, size and mtime).
+    """Read a PEM bundle of CA certificates, validated once per content (cached per process).
+
+    How much is checked depends on the file:
+
+    - the shipped bundle: its facts come from the index generated at build time, used only
+      if the file's SHA-256 is the one the index was made from;
+    - the bundle installed by ``aurora-ssl bundle update`` (``updated/``): it must belong to
+      us (or root) and be closed to others, and it gets the validation ``bundle update``
+      applies (only self-signed Amazon RDS roots). This X.509 parsing runs only when an
+      updated bundle exists, once per content: the result is kept as an index in the cache;
+    - any other file (``bundle=``, ``AURORA_SSL_BUNDLE``, ``sslrootcert``): every certificate
+      must parse and be a CA. Also parsed once per content, then indexed in the cache.
 
     Raises:
         BundleError: the file is missing or unreadable, holds no PEM certificate, holds a
-            certificate that does not parse, or one that is not a CA certificate.
+            certificate that does not parse, or one that is not a CA certificate; or the
+            updated bundle is not ours, is open to others, or is not a set of RDS roots.
     """
     file = Path(path)
+    validated = _validation_for(file)
+    if validated == "update":
+        _check_updated_file(file)
     try:
         info = file.stat()
     except FileNotFoundError:
         raise BundleError(f"CA bundle {file} does not exist.") from None
     except OSError as exc:
         raise BundleError(f"CA bundle {file} cannot be read: {exc.strerror}.") from exc
-    return _load_bundle_cached(str(file), info.st_size, info.st_mtime_ns)
+    return _load_bundle_cached(str(file), info.st_size, info.st_mtime_ns, validated)
 
 
-def validate_root_file(path: str | os.PathLike[str]) -> Bundle:
-    """Check a user-supplied ``sslrootcert`` before any connection attempt uses it."""
-    return load_bundle(path)
+def _validation_for(file: Path) -> str:
+    absolute = os.path.abspath(file)
+    if absolute == os.path.abspath(shipped_bundle_path()):
+        return "shipped"
+    try:
+        if absolute == os.path.abspath(updated_bundle_path()):
+            return "update"
+    except (OSError, BundleError):
+        pass
+    return "user"
+
+
+def _remove_hint(path: Path) -> str:
+    return (
+        f"Remove it (`rm {path}`), then run `aurora-ssl bundle update` to install AWS's "
+        "current bundle (or do nothing: the shipped bundle is used when none is installed)."
+    )
+
+
+def _check_updated_file(path: Path) -> None:
+    """The updated bundle and its directory must be ours (or root's) and closed to others.
+
+    A file another user planted while the directory was writable stays theirs after the
+    ``chmod`` our error advises, so ownership is what exposes it.
+    """
+    if not hasattr(os, "getuid"):
+        return
+    uid = os.getuid()
+    for current in (path.parent, path):
+        try:
+            info = current.lstat()
+        except FileNotFoundError:
+            continue
+        if stat.S_ISLNK(info.st_mode):
+            problem = "is a symbolic link, which `aurora-ssl bundle update` never installs"
+        elif info.st_uid not in (0, uid):
+            problem = f"belongs to another user (uid {info.st_uid}), who could have planted it"
+        elif info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+            problem = "is writable by other users, who could have replaced its content"
+        else:
+            continue
+        raise BundleError(
+            f"The updated RDS bundle {path} is refused: {current} {problem}. " + _remove_hint(path)
+        )
 
 
 @functools.lru_cache(maxsize=32)
-def _load_bundle_cached(path: str, size: int, mtime_ns: int) -> Bundle:
-    del size, mtime_ns  # part of the cache key only: a changed file is parsed again
+def _load_bundle_cached(path: str, size: int, mtime_ns: int, validated: str) -> Bundle:
+    del size, mtime_ns  # part of the cache key only: a changed file is read again
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
         raise BundleError(f"CA bundle {path} cannot be read: {exc.strerror}.") from exc
-    blocks = _PEM_BLOCK.findall(data)
+    blocks = pem_blocks(data)
     if not blocks:
         raise BundleError(
             f"CA bundle {path} contains no PEM certificate (expected '-----BEGIN CERTIFICATE-----' "
             f"blocks). Download the RDS bundle from {GLOBAL_BUNDLE_URL}."
         )
+    digest = sha256_hex(data)
+    rows: tuple[IndexRow, ...] | None = None
+    if validated == "shipped":
+        rows = _read_index(shipped_index_path(), digest, "shipped", len(blocks))
+        if rows is None:  # an edited copy: trusted no more than a user's file
+            logger.warning("aurora-ssl: %s does not match its index; parsing it", path)
+            validated = "user"
+    if rows is None:
+        rows = _read_index(_cached_index_path(digest, validated), digest, validated, len(blocks))
+    if rows is None:
+        rows = _validate(data, blocks, path, validated)
+        _store_index(digest, validated, rows)
+    certificates = tuple(
+        BundleCertificate(
+            pem=block + b"\n",
+            subject=row.subject,
+            sha256=row.sha256,
+            not_after_text=row.not_after,
+            is_ca=row.is_ca,
+            self_signed=row.self_signed,
+        )
+        for block, row in zip(blocks, rows, strict=True)
+    )
+    return Bundle(path=Path(path), sha256=digest, certificates=certificates)
+
+
+def _cached_index_path(digest: str, validated: str) -> Path | None:
+    try:
+        return cache_dir() / "index" / f"{digest}.{validated}.idx"
+    except (OSError, BundleError):
+        return None
+
+
+def _read_index(
+    path: Path | None, digest: str, validated: str, count: int
+) -> tuple[IndexRow, ...] | None:
+    if path is None:
+        return None
+    try:
+        text = path.read_bytes()
+    except OSError:
+        return None
+    return parse_index(text, file_sha256=digest, validated=validated, count=count)
+
+
+def _store_index(digest: str, validated: str, rows: Iterable[IndexRow]) -> None:
+    """Keep the facts for the next process; a failure only costs it a parse."""
+    text = format_index(digest, validated, rows)
+    path = _cached_index_path(digest, validated)
+    if text is None or path is None:
+        return
+    try:
+        write_atomically(path, text)
+    except OSError as exc:
+        logger.debug("aurora-ssl: could not write the bundle index %s: %s", path, exc)
+
+
+def _validate(
+    data: bytes, blocks: Sequence[bytes], path: str, validated: str
+) -> tuple[IndexRow, ...]:
+    """Parse every certificate (this is where ``cryptography`` is imported) and check it."""
+    if validated == "update":
+        from aurora_ssl.bundle_update import validate_bundle
+        from aurora_ssl.errors import BundleUpdateError
+
+        try:
+            validate_bundle(data, source=path, check_expiry=False)
+        except BundleUpdateError as exc:
+            reason = (
+                str(exc).replace(" Nothing was changed.", "").replace("; nothing was changed.", ".")
+            )
+            raise BundleError(
+                f"The updated RDS bundle {path} is refused: {reason} {_remove_hint(Path(path))}"
+            ) from exc
     certificates = tuple(_describe(block, path, index) for index, block in enumerate(blocks, 1))
     not_ca = [c.subject for c in certificates if not c.is_ca]
     if not_ca:
@@ -263,9 +495,7 @@ def _load_bundle_cached(path: str, size: int, mtime_ns: int) -> Bundle:
             f"CA bundle {path} contains certificates that are not CA certificates "
             f"({', '.join(not_ca)}); a trust file must hold only root/intermediate CAs."
         )
-    return Bundle(
-        path=Path(path), sha256=hashlib.sha256(data).hexdigest(), certificates=certificates
-    )
+    return tuple(c.index_row() for c in certificates)
 
 
 def _describe(block: bytes, path: str, index: int) -> BundleCertificate:
@@ -280,7 +510,8 @@ def _describe(block: bytes, path: str, index: int) -> BundleCertificate:
 def bundle_certificate(cert: x509.Certificate, pem: bytes) -> BundleCertificate:
     """The facts selection and reports need of one parsed certificate (``pem`` as read).
 
-    Shared by bundle loading and ``bundle update``, which adds its own stricter checks.
+    Shared by bundle loading, the index generator and ``bundle update``, which adds its own
+    stricter checks.
 
     Raises:
         ValueError: the certificate's BasicConstraints extension is malformed.
@@ -299,7 +530,7 @@ def bundle_certificate(cert: x509.Certificate, pem: bytes) -> BundleCertificate:
         pem=pem + b"\n",
         subject=subject,
         sha256=cert.fingerprint(hashes.SHA256()).hex(),
-        not_after=cert.not_valid_after_utc,
+        not_after_text=cert.not_valid_after_utc.strftime("%Y-%m-%dT%H:%M:%SZ"),
         is_ca=is_ca,
         self_signed=cert.issuer == cert.subject,
     )
@@ -326,7 +557,7 @@ def select_trust(
     if isinstance(hosts, str):
         hosts = [h for h in hosts.split(",") if h.strip()] or [hosts]
     if sslrootcert is not None:
-        validated = validate_root_file(sslrootcert)
+        validated = load_bundle(sslrootcert)  # checked before any connection attempt uses it
         return TrustSelection(
             path=str(sslrootcert),
             scope="user-file",
@@ -345,11 +576,24 @@ def _select_cached(endpoints: tuple[Endpoint, ...], source: str, origin: str) ->
     scopes: list[str] = []
     warnings: list[str] = []
     sources: set[str] = set()
+    full_for: list[str] = []
     for endpoint in endpoints:
         certs, scope, src = _select_one(endpoint, Path(source), origin, warnings)
         scopes.append(scope)
         sources.add(src)
+        if scope == "full-bundle":
+            full_for.append(endpoint.host)
         chosen.update((c.sha256, c) for c in certs)
+    trimmed = sorted({s for s in scopes if s.startswith("region:")})
+    if trimmed and full_for:
+        warnings.append(
+            f"The host list mixes {', '.join(full_for)} (which needs the whole bundle) with "
+            f"RDS endpoints ({', '.join(trimmed)}), so every host trusts all {len(chosen)} "
+            "roots and each connection pays for parsing them; list the RDS endpoints alone "
+            "to keep the region trimming."
+        )
+    if origin in _USER_ORIGINS and set(scopes) - {"proxy"}:  # the user's bundle is in use
+        warnings.extend(_unknown_rds_roots(Path(source)))
     for warning in warnings:
         logger.warning("aurora-ssl: %s", warning)
     scope = scopes[0] if len(set(scopes)) == 1 else "+".join(sorted(set(scopes)))
@@ -364,6 +608,41 @@ def _select_cached(endpoints: tuple[Endpoint, ...], source: str, origin: str) ->
         warnings=tuple(warnings),
         _content=content,
     )
+
+
+def _unknown_rds_roots(source: Path) -> list[str]:
+    """A warning naming the roots of a user's bundle that pose as AWS's RDS roots.
+
+    Posing means: named "Amazon RDS <region> ..." for a region AWS's bundles serve (the
+    shipped one, or one installed and validated by ``aurora-ssl bundle update``), with a
+    SHA-256 that is none of AWS's roots. Such a root is chosen for that region's real
+    endpoints. A root named for a region AWS has no roots for (a local test PKI's
+    ``test-region-1``) is only ever chosen for names in that made-up region, so it is not
+    reported.
+    """
+    aws = list(load_bundle(shipped_bundle_path()).certificates)
+    try:
+        updated: Path | None = updated_bundle_path()
+    except (OSError, BundleError):
+        updated = None
+    if updated is not None and updated.is_file():
+        with contextlib.suppress(BundleError):  # a refused update vouches for nothing
+            aws.extend(load_bundle(updated).certificates)
+    known = {c.sha256 for c in aws}
+    regions = {c.region for c in aws if c.region}
+    strangers = [
+        c.subject
+        for c in load_bundle(source).certificates
+        if c.region in regions and c.sha256 not in known
+    ]
+    if not strangers:
+        return []
+    return [
+        f"The bundle {source} holds {len(strangers)} root(s) named like Amazon RDS roots that "
+        f"are not AWS's (unknown SHA-256 fingerprint): {', '.join(strangers)}. Trust it only "
+        "if you made these CAs yourself; otherwise use AWS's bundle (unset "
+        f"{BUNDLE_ENV} / bundle=, or run `aurora-ssl bundle update`)."
+    ]
 
 
 def _select_one(
@@ -399,30 +678,50 @@ def _select_one(
 
 @functools.lru_cache(maxsize=1)
 def _amazon_trust_services_roots() -> tuple[BundleCertificate, ...]:
-    # certifi labels each certificate ('# Label: "Amazon Root CA 1"'); picking the five by
-    # label avoids parsing ~150 unrelated roots (some of which cryptography warns about).
-    # Starfield Services Root G2 has serial number 0, which cryptography warns about; it is
-    # a genuine root that RDS Proxy chains to, so that one warning is silenced here.
-    import warnings
-
+    # certifi labels each certificate ('# Label: "Amazon Root CA 1"'); the five are picked by
+    # label and accepted only with their pinned SHA-256, so no certificate is parsed (and a
+    # certifi whose "Amazon Root CA 1" is something else contributes nothing).
     import certifi
-    from cryptography.utils import CryptographyDeprecationWarning
 
-    text = Path(certifi.where()).read_bytes()
-    found: list[BundleCertificate] = []
-    for label, block in _CERTIFI_ENTRY.findall(text):
-        if label.decode() in AMAZON_TRUST_SERVICES_ROOTS:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", CryptographyDeprecationWarning)
-                cert = _describe(block, certifi.where(), len(found) + 1)
-            if cert.subject in AMAZON_TRUST_SERVICES_ROOTS and cert.is_ca:
-                found.append(cert)
+    from aurora_ssl.bundle_index import der_sha256
+
+    where = certifi.where()
+    try:
+        text = Path(where).read_bytes()
+    except OSError as exc:
+        raise BundleError(f"certifi's bundle {where} cannot be read: {exc.strerror}.") from exc
+    found: dict[str, BundleCertificate] = {}
+    for raw_label, block in re.findall(_CERTIFI_ENTRY, text, re.DOTALL):
+        label = raw_label.decode("utf-8", "replace")
+        pin = _AMAZON_TRUST_SERVICES_PINS.get(label)
+        if pin is None or label in found:
+            continue
+        try:
+            fingerprint = der_sha256(block)
+        except ValueError:
+            fingerprint = ""
+        if fingerprint != pin[0]:
+            logger.warning(
+                "aurora-ssl: certifi's %r in %s is not the known root (SHA-256 %s); ignored",
+                label,
+                where,
+                pin[0],
+            )
+            continue
+        found[label] = BundleCertificate(
+            pem=block + b"\n",
+            subject=label,
+            sha256=pin[0],
+            not_after_text=pin[1],
+            is_ca=True,
+            self_signed=True,
+        )
     if not found:
         raise BundleError(
-            f"certifi's bundle {certifi.where()} has none of the Amazon Trust Services roots "
+            f"certifi's bundle {where} has none of the Amazon Trust Services roots "
             "that RDS Proxy certificates chain to; upgrade certifi (`pip install -U certifi`)."
         )
-    return tuple(found)
+    return tuple(found.values())
 
 
 _write_lock = threading.Lock()
@@ -430,7 +729,7 @@ _write_lock = threading.Lock()
 
 def _materialise(content: bytes, label: str) -> Path:
     """Write ``content`` once under a content-hash name; reuse an identical existing file."""
-    digest = hashlib.sha256(content).hexdigest()[:24]
+    digest = sha256_hex(content)[:24]
     directory = cache_dir()
     path = directory / f"trust-{label}-{digest}.pem"
     with _write_lock:
@@ -446,9 +745,13 @@ def _materialise(content: bytes, label: str) -> Path:
 def write_atomically(path: Path, content: bytes) -> None:
     """Replace ``path`` with ``content`` so readers see the old or the new file, never a part.
 
-    Written via a temp file in the same directory and ``os.replace``: all or nothing."""
+    Written via a fresh temp file in the same directory (``O_EXCL``, so never someone else's)
+    and ``os.replace``: all or nothing. No :mod:`tempfile`: it is slow to import and this
+    runs in every fresh process's first connection."""
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".pem")
+    tmp = path.parent / f".tmp-{os.getpid()}-{os.urandom(8).hex()}{path.suffix}"
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(tmp, flags | getattr(os, "O_BINARY", 0), 0o600)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(content)
@@ -460,3 +763,15 @@ def write_atomically(path: Path, content: bytes) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def clear_caches() -> None:
+    """Forget every per-process memo of trust selection, bundle reading and endpoint parsing.
+
+    For tests and for long-running processes that changed the environment (bundle source,
+    cache directory) and want selection to run again; files on disk are left alone.
+    """
+    _select_cached.cache_clear()
+    _load_bundle_cached.cache_clear()
+    _amazon_trust_services_roots.cache_clear()
+    parse_endpoint.cache_clear()

@@ -14,13 +14,10 @@ import pytest
 
 def clear_aurora_caches() -> None:
     """Forget every per-process memo of trust selection and bundle parsing."""
-    from aurora_ssl import endpoint, policy, trust
+    from aurora_ssl import policy, trust
 
-    trust._select_cached.cache_clear()
-    trust._load_bundle_cached.cache_clear()
-    trust._amazon_trust_services_roots.cache_clear()
+    trust.clear_caches()
     policy.policy_for.cache_clear()
-    endpoint.parse_endpoint.cache_clear()
 
 
 @pytest.fixture

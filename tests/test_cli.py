@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -18,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from aurora_ssl.cli import main, render_env
+from aurora_ssl.cli import main
+from aurora_ssl.libpq_env import LIBPQ_ENV, for_libpq, render_env
 from aurora_ssl.report import REPORT_KEYS
 from aurora_ssl.testing import AuroraLikeServer, TestPKI
 
@@ -266,10 +268,68 @@ def test_render_env_quotes(shell: str, expected: str) -> None:
 def test_env_command(tls_server: AuroraLikeServer, pki: TestPKI, capsys: Capture) -> None:
     code, out, _ = _run(capsys, "env", tls_server.host, "--bundle", str(pki.bundle_path))
     assert code == 0
-    assert out.startswith("export PGSSLMODE=verify-full PGSSLROOTCERT=")
-    assert "PGGSSENCMODE=disable" in out
+    unset, exports = out.strip().split("\n")
+    assert unset == "unset PGSERVICE"  # a service file would outrank every variable below
+    assert exports.startswith(f"export PGHOST={tls_server.host} ")
+    assert "PGSSLMODE=verify-full PGSSLROOTCERT=" in exports
+    assert "PGGSSENCMODE=disable" in exports
     code, out, _ = _run(capsys, "env", tls_server.host, "--shell", "powershell")
+    assert out.startswith("Remove-Item Env:PGSERVICE")
     assert "$env:PGSSLMODE = 'verify-full'" in out
+    code, out, _ = _run(capsys, "env", tls_server.host, "--shell", "fish")
+    assert out.startswith("set -e PGSERVICE;")
+
+
+def test_env_json_and_hostaddr(tls_server: AuroraLikeServer, pki: TestPKI, capsys: Capture) -> None:
+    from aurora_ssl import Settings, connection_params
+
+    where = ["--hostaddr", "127.0.0.1", "--port", str(tls_server.port)]
+    bundle = ["--bundle", str(pki.bundle_path)]
+    code, out, _ = _run(capsys, "env", tls_server.host, *where, *bundle, "--format", "json")
+    assert code == 0
+    data = json.loads(out)
+    expected = connection_params(
+        {"host": tls_server.host, "hostaddr": "127.0.0.1", "port": str(tls_server.port)},
+        Settings(bundle=str(pki.bundle_path)),
+    )
+    assert data["params"] == {k: str(v) for k, v in expected.items() if v is not None}
+    assert data["variables"]["PGHOSTADDR"] == "127.0.0.1"
+    assert data["variables"]["PGPORT"] == str(tls_server.port)
+    assert len(data["variables"]) == len(data["params"])  # every key, none dropped
+    assert data["unset"] == ["PGSERVICE"]
+    assert data["conninfo"].startswith(f"host={tls_server.host} hostaddr=127.0.0.1 ")
+    code, out, _ = _run(capsys, "env", tls_server.host, *where, *bundle)
+    assert f"PGHOSTADDR=127.0.0.1 PGPORT={tls_server.port} " in out
+
+
+def test_env_variable_names_are_libpqs() -> None:
+    """Our table of environment variables is the one libpq itself reports (PQconndefaults)."""
+    psycopg = pytest.importorskip("psycopg")
+
+    libpq = {
+        o.keyword.decode(): o.envvar.decode()
+        for o in psycopg.pq.Conninfo.get_defaults()
+        if o.envvar
+    }
+    assert {k: v for k, v in LIBPQ_ENV.items() if k in libpq} == {
+        k: v for k, v in libpq.items() if k in LIBPQ_ENV
+    }
+    assert set(libpq) - set(LIBPQ_ENV) == {"password"}  # the one we never export
+
+
+@pytest.mark.parametrize(
+    ("version", "present"), [(None, True), (18, True), (17, True), (16, False), (15, False)]
+)
+def test_env_conninfo_for_older_libpq(
+    tls_server: AuroraLikeServer, capsys: Capture, version: int | None, present: bool
+) -> None:
+    """sslnegotiation=postgres is the only way libpq < 17 negotiates: left out for it, since
+    such a libpq refuses the whole string for an unknown key."""
+
+    params = {"host": tls_server.host, "sslmode": "verify-full", "sslnegotiation": "postgres"}
+    assert ("sslnegotiation" in for_libpq(params, version)) is present
+    with pytest.raises(ValueError, match="needs libpq 17 or newer"):
+        for_libpq({**params, "sslnegotiation": "direct"}, 15)
 
 
 def test_version_help_and_usage(capsys: Capture) -> None:
@@ -298,7 +358,9 @@ def _psql_env(server: AuroraLikeServer) -> dict[str, str]:
     return env
 
 
-PSQL = shutil.which("psql")
+PSQL = shutil.which("psql") or next(
+    (p for p in ("/usr/lib/postgresql/15/bin/psql",) if os.access(p, os.X_OK)), None
+)
 ASK_SSL = "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"
 
 
@@ -408,3 +470,132 @@ def test_check_through_another_name_with_tls_server_name(
     assert code == 0, out
     assert "VERIFIED" in out
     assert "(cluster, region test-region-1)" in out
+
+
+# ------------------------------------------------------------------ env beats a service file
+
+
+def _weak_service(tmp_path: Path, server: AuroraLikeServer) -> dict[str, str]:
+    """The environment of a user whose PGSERVICE names a service with sslmode=disable."""
+    service_file = tmp_path / "pg_service.conf"
+    service_file.write_text(
+        f"[weak]\nhost={server.host}\nhostaddr=127.0.0.1\nport={server.port}\nsslmode=disable\n",
+        encoding="utf-8",
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+    env.update(
+        PGSERVICEFILE=str(service_file),
+        PGSERVICE="weak",
+        PGUSER=server.user,
+        PGPASSWORD=server.password,
+        PGDATABASE=server.database,
+        PGCONNECT_TIMEOUT="5",
+    )
+    return env
+
+
+def _aurora_env(server: AuroraLikeServer, pki: TestPKI, *extra: str) -> str:
+    args = ["--hostaddr", "127.0.0.1", "--port", str(server.port), "--bundle", str(pki.bundle_path)]
+    command = [sys.executable, "-m", "aurora_ssl", "env", server.host, *args, *extra]
+    return " ".join(shlex.quote(part) for part in command)
+
+
+def _bash(script: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["bash", "-c", script], env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+@pytest.mark.skipif(PSQL is None, reason="psql is not installed")
+def test_service_file_cannot_weaken_env_output(
+    tls_server: AuroraLikeServer, pki: TestPKI, tmp_path: Path
+) -> None:
+    """PGSERVICE=weak (sslmode=disable) outranks PG* variables in libpq: without `unset
+    PGSERVICE` psql goes plaintext (the server refuses it: rds.force_ssl); with our output,
+    both forms, the server sees a TLS session."""
+    env = _weak_service(tmp_path, tls_server)
+    query = f'{shlex.quote(str(PSQL))} -XtAc "{ASK_SSL}"'
+    # The old output (variables only) loses to the service file: a plaintext attempt.
+    path = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "aurora_ssl",
+            "bundle",
+            "path",
+            tls_server.host,
+            "--bundle",
+            str(pki.bundle_path),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout.strip()
+    before = tls_server.log_path.read_text(errors="replace")
+    old = _bash(f"export PGSSLMODE=verify-full PGSSLROOTCERT={shlex.quote(path)}; {query}", env)
+    assert old.returncode != 0
+    assert "no encryption" in old.stderr
+    seen = tls_server.log_path.read_text(errors="replace")[len(before) :]
+    assert "rejects connection" in seen  # the server saw a plaintext attempt
+    assert "no encryption" in seen
+
+    exported = _bash(f'eval "$({_aurora_env(tls_server, pki)})" && {query}', env)
+    assert exported.returncode == 0, exported.stderr
+    assert exported.stdout.strip() == "t"
+
+    conninfo = _bash(f'{query} "$({_aurora_env(tls_server, pki, "--format", "conninfo")})"', env)
+    assert conninfo.returncode == 0, conninfo.stderr
+    assert conninfo.stdout.strip() == "t"
+
+
+@pytest.mark.skipif(PSQL is None, reason="psql is not installed")
+def test_conninfo_output_is_refused_by_a_server_without_tls(
+    no_tls_server: AuroraLikeServer, pki: TestPKI, tmp_path: Path
+) -> None:
+    env = _weak_service(tmp_path, no_tls_server)
+    query = f'{shlex.quote(str(PSQL))} -XtAc "{ASK_SSL}"'
+    plain = _bash(query, env)  # the service alone: a plaintext session, accepted
+    assert plain.returncode == 0, plain.stderr
+    assert plain.stdout.strip() == "f"
+    for script in (
+        f'{query} "$({_aurora_env(no_tls_server, pki, "--format", "conninfo")})"',
+        f'eval "$({_aurora_env(no_tls_server, pki)})" && {query}',
+    ):
+        refused = _bash(script, env)
+        assert refused.returncode != 0
+        assert refused.stdout.strip() == ""  # no session, so no answer from pg_stat_ssl
+        assert "server does not support SSL" in refused.stderr
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({"host": "h", "sslmode": "verify-full"}, {"PGHOST": "h", "PGSSLMODE": "verify-full"}),
+        ({"hostaddr": "127.0.0.1", "sslsni": "1"}, {"PGHOSTADDR": "127.0.0.1", "PGSSLSNI": "1"}),
+        ({"sslnegotiation": "postgres"}, {"PGSSLNEGOTIATION": "postgres"}),
+        ({"host": "h", "sslkeylogfile": ""}, {"PGHOST": "h"}),  # default: nothing can set it
+        ({"host": "h", "sslkeylogfile": "/tmp/keys"}, None),  # cannot be said: refused
+    ],
+)
+def test_env_variables(params: dict[str, str], expected: dict[str, str] | None) -> None:
+    from aurora_ssl.libpq_env import env_variables
+
+    if expected is None:
+        with pytest.raises(ValueError, match="sslkeylogfile cannot be set"):
+            env_variables(params)
+    else:
+        assert env_variables(params) == expected
+
+
+@pytest.mark.parametrize(
+    "value", ["plain", "/my dir/it's.pem", "back\\slash", "", "tab\there", "quote'and\\both "]
+)
+def test_render_conninfo_reads_back_through_libpq(value: str) -> None:
+    """libpq's own parser (PQconninfoParse via psycopg2) reads back exactly what we wrote."""
+    from psycopg2.extensions import parse_dsn
+
+    from aurora_ssl.libpq_env import render_conninfo
+
+    params = {"host": "h", "sslrootcert": value, "sslmode": "verify-full"}
+    assert parse_dsn(render_conninfo(params)) == params

@@ -323,3 +323,39 @@ def test_target_from_message_and_params() -> None:
 def test_scrub(text: str, secret: str) -> None:
     assert secret not in scrub(text)
     assert "********" in scrub(text)
+
+
+@pytest.mark.parametrize("passed", ["params", "environment", "unknown"])
+def test_direct_tls_against_a_server_older_than_17(
+    connect: Connect,
+    tls_server: AuroraLikeServer,
+    pki: TestPKI,
+    monkeypatch: pytest.MonkeyPatch,
+    passed: str,
+) -> None:
+    """libpq 17+ with sslnegotiation=direct sends a TLS ClientHello first; PostgreSQL 15 reads
+    it as a startup packet and hangs up. libpq says only "SSL SYSCALL error: EOF detected"."""
+    params = _verified(tls_server, pki)
+    if passed == "environment":
+        params.pop("sslnegotiation", None)  # nothing explicit, so libpq reads the variable
+        monkeypatch.setenv("PGSSLNEGOTIATION", "direct")
+    else:
+        params["sslnegotiation"] = "direct"
+    before = tls_server.log_path.read_text(errors="replace")
+    exc = _fail(connect, params)
+    seen = tls_server.log_path.read_text(errors="replace")[len(before) :]
+    assert "invalid length of startup packet" in seen  # the server got TLS bytes, not a start
+    assert re.search("EOF detected|unexpected eof", str(exc))
+    given = {k: v for k, v in params.items() if k != "sslnegotiation"}
+    if passed == "params":
+        given = params
+    error = _translated(exc, tls_server.password, params=None if passed == "unknown" else given)
+    assert type(error).__name__ == "TLSError"
+    message = str(error)
+    assert len(message.splitlines()) == 1
+    if passed == "unknown" and connect is psycopg2.connect:
+        # Nothing tells psycopg2's caller the mode: name it as the likely cause anyway.
+        assert "if sslnegotiation=direct is set anywhere" in message
+    else:
+        assert "PostgreSQL 17 and newer" in message
+        assert "Remove sslnegotiation=direct" in message

@@ -49,11 +49,16 @@ def racing_cache(
 
 def assert_only_complete_trust_files(cache: Path, pki: TestPKI) -> None:
     files = sorted(p for p in cache.rglob("*") if p.is_file())
-    assert files, "nothing was materialised"
-    root = Path(pki.root_path).read_bytes()
     for path in files:
         assert not path.name.startswith(".tmp"), f"temporary file left behind: {path.name}"
+    trust_files = [p for p in files if p.suffix == ".pem"]
+    assert trust_files, "nothing was materialised"
+    root = Path(pki.root_path).read_bytes()
+    for path in trust_files:
         assert path.read_bytes() == root, f"{path.name} is not exactly the test root"
+    for path in set(files) - set(trust_files):  # bundle indexes (trust.load_bundle)
+        assert path.parent.name == "index", f"unexpected file {path}"
+        assert path.read_bytes().endswith(b"G1\n"), f"{path.name} is incomplete"
 
 
 def all_at_once(count: int, task: Callable[[int], Any]) -> list[Any]:

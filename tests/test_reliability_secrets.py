@@ -405,3 +405,54 @@ def test_cli_success_output_has_no_password(
         assert_no_secret(
             f"`aurora-ssl check --format {fmt}`", output, forms_of(tls_server.password)
         )
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+@pytest.mark.parametrize("scenario", ["interception_server", "tls_server", "no_tls_server"])
+def test_password_in_the_url_query_is_never_shown(
+    request: pytest.FixtureRequest,
+    pki: TestPKI,
+    all_logs: Everything,
+    capsys: pytest.CaptureFixture[str],
+    fresh_caches: None,
+    scenario: str,
+    fmt: str,
+) -> None:
+    """A SQLAlchemy-style URL with ``?password=`` (not in the userinfo): the connection is
+    really attempted and fails (look-alike CA, wrong password, no TLS); neither the CLI's
+    text or JSON report, nor any log record, nor the translated error shows the password."""
+    server: AuroraLikeServer = request.getfixturevalue(scenario)
+    query = (
+        f"hostaddr={server.hostaddr}&password={quote(PASSWORD, safe='')}"
+        f"&plugin=aurora_ssl&aurora_ssl_bundle={quote(str(pki.bundle_path), safe='')}"
+    )
+    url = f"postgresql+psycopg2://{server.user}@{server.host}:{server.port}/app?{query}"
+    status, output = cli(capsys, "check", url, "--format", fmt)
+    assert status == 1, output
+    assert ("refused" if scenario != "tls_server" else "error") in output.lower()
+    assert_no_secret(f"`aurora-ssl check --format {fmt}` with ?password=", output)
+    assert_no_secret("the logs", "\n".join(all_logs.lines))
+
+    from aurora_ssl.database_url import read_dsn
+    from aurora_ssl.diagnose import translate_error
+    from aurora_ssl.redaction import mask_params, mask_url
+
+    params = aurora_ssl.connection_params(
+        read_dsn(url).params, aurora_ssl.Settings(bundle=str(pki.bundle_path))
+    )
+    assert params["password"] == PASSWORD  # the secret really travelled to the driver
+    assert_no_secret("mask_params", str(mask_params(params)))
+    assert_no_secret("mask_url", mask_url(url))
+
+    def attempt() -> None:
+        import psycopg2
+
+        try:
+            psycopg2.connect(**params).close()
+        except psycopg2.Error as exc:
+            translated = translate_error(exc, params=params)
+            if translated is None:
+                raise
+            raise translated from exc
+
+    run_failing(attempt, all_logs)

@@ -201,7 +201,7 @@ def test_updated_bundle_takes_precedence_over_shipped(tmp_path: Path) -> None:
 
 def test_trust_file_name_is_content_addressed_and_reused() -> None:
     first = select_trust(CLUSTER)
-    trust._select_cached.cache_clear()
+    trust.clear_caches()
     second = select_trust(CLUSTER)
     content = Path(first.path).read_bytes()
     assert first.path == second.path
@@ -220,7 +220,7 @@ def test_tampered_trust_file_is_rewritten() -> None:
     selection = select_trust(CLUSTER)
     original = Path(selection.path).read_bytes()
     Path(selection.path).write_bytes(make_cert_pem("Evil Root"))
-    trust._select_cached.cache_clear()
+    trust.clear_caches()
     assert Path(select_trust(CLUSTER).path).read_bytes() == original
 
 
@@ -260,7 +260,7 @@ def _writer(path: str, rounds: int) -> None:
 def _select_in_process(cache: str, queue: multiprocessing.Queue[str]) -> None:
     os.environ[trust.CACHE_DIR_ENV] = cache
     for _ in range(20):
-        trust._select_cached.cache_clear()
+        trust.clear_caches()
         path = select_trust(CLUSTER).path
         queue.put(hashlib.sha256(Path(path).read_bytes()).hexdigest())
 
@@ -335,3 +335,15 @@ def test_many_processes_and_threads_selecting_at_once_agree(tmp_path: Path) -> N
 
 def _east() -> tuple[trust.BundleCertificate, ...]:
     return trust.load_bundle(shipped_bundle_path()).for_region("us-east-1")
+
+
+def test_clear_caches_forgets_every_memo() -> None:
+    first = select_trust(CLUSTER)
+    assert select_trust(CLUSTER) is first  # memoised
+    assert trust.parse_endpoint.cache_info().currsize > 0
+    trust.clear_caches()
+    assert trust.parse_endpoint.cache_info().currsize == 0
+    assert trust._load_bundle_cached.cache_info().currsize == 0
+    second = select_trust(CLUSTER)
+    assert second is not first
+    assert second == first

@@ -1,0 +1,244 @@
+"""The one way to mask secrets (aurora_ssl.redaction) and to judge host names and ports.
+
+Table-driven: each row is an input form a message of ours may echo, the secret it carries
+(which must be gone), and what must stay visible (so masking does not hide the useful part).
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from aurora_ssl.hostnames import address_problem, host_problem, port_problem
+from aurora_ssl.redaction import (
+    MASK,
+    is_secret_key,
+    mask_conninfo,
+    mask_params,
+    mask_text,
+    mask_url,
+    shorten,
+)
+
+SECRET = "Zq9+Sekrit/pw%40:@x"
+ENCODED = quote(SECRET, safe="")
+
+
+@pytest.mark.parametrize(
+    ("key", "secret"),
+    [
+        ("password", True),
+        ("PASSWORD", True),
+        ("sslpassword", True),
+        ("passfile", True),
+        ("oauth_client_secret", True),
+        ("aws_session_token", True),
+        ("auth_token", True),
+        ("client_secret", True),
+        ("host", False),
+        ("sslrootcert", False),
+        ("user", False),
+        ("sslmode", False),
+    ],
+)
+def test_is_secret_key(key: str, secret: bool) -> None:
+    assert is_secret_key(key) is secret
+
+
+@pytest.mark.parametrize(
+    ("url", "hidden", "kept"),
+    [
+        (
+            f"postgresql://app:{ENCODED}@db.example.com:5432/app",
+            ENCODED,
+            "@db.example.com:5432/app",
+        ),
+        (
+            f"postgresql+psycopg://app:{ENCODED}@h/app?sslmode=require&password=p2&x=1",
+            "p2",
+            "sslmode=require&password=********&x=1",
+        ),
+        ("postgresql://h/db?sslpassword=k3y&host=h2", "k3y", "host=h2"),
+        ("postgres://h/db?aws_token=t0k&passfile=/home/u/.pgpass", "t0k", "passfile=********"),
+        ("postgresql+asyncpg://u:pw1@h1:5432,h2:5433/db", "pw1", "h1:5432,h2:5433/db"),
+        ("postgresql://u:pa/ss@h/db", "pa/ss", "postgresql://u:"),
+        ("postgresql://h/db?oauth_client_secret=s3c#frag", "s3c", "#frag"),
+    ],
+)
+def test_mask_url(url: str, hidden: str, kept: str) -> None:
+    shown = mask_url(url)
+    assert hidden not in shown.replace(MASK, "")
+    assert kept in shown
+
+
+@pytest.mark.parametrize(
+    ("dsn", "hidden", "kept"),
+    [
+        ("host=h password=pw1 sslmode=require", "pw1", "sslmode=require"),
+        ("host=h password='p w\\'1' dbname=app", "p w", "dbname=app"),
+        ("host=h password = pw2", "pw2", "host=h"),
+        ("host='unterminated password=pw3", "pw3", "host="),  # malformed: still masked
+        ("sslpassword=k3y sslkey=/k.pem", "k3y", "sslkey=/k.pem"),
+        ("oauth_client_secret=s3c host=h", "s3c", "host=h"),
+        (f"postgresql://u:{ENCODED}@h/db", ENCODED, "@h/db"),
+        ("dbname='postgresql://u:pw4@h/db' host=h", "pw4", "host=h"),
+    ],
+)
+def test_mask_conninfo(dsn: str, hidden: str, kept: str) -> None:
+    shown = mask_conninfo(dsn)
+    assert hidden not in shown.replace(MASK, "")
+    assert kept in shown
+
+
+@pytest.mark.parametrize(
+    ("text", "hidden", "kept"),
+    [
+        ("user=bob,password=pw1 refused", "pw1", "refused"),
+        ("{'password': 'p w2', 'user': 'u'}", "p w2", "'user': 'u'"),
+        ('{"token": "t0k", "host": "h"}', "t0k", '"host": "h"'),
+        ("connecting to postgresql://u:pw3@h/db?x=1.", "pw3", "@h/db?x=1."),
+        ("warning for postgresql://h/db?password=pw4&sslmode=disable", "pw4", "sslmode=disable"),
+        ("<PGconn host=h password=pw5 sslmode=prefer>", "pw5", "sslmode=prefer>"),
+    ],
+)
+def test_mask_text(text: str, hidden: str, kept: str) -> None:
+    shown = mask_text(text)
+    assert hidden not in shown.replace(MASK, "")
+    assert kept in shown
+
+
+def test_mask_text_known_secrets_in_every_encoding() -> None:
+    text = f"raw {SECRET} quoted {ENCODED} plus {quote(SECRET)}"
+    shown = mask_text(text, [SECRET])
+    for form in (SECRET, ENCODED):
+        assert form not in shown
+    assert shown.startswith("raw ********")
+
+
+def test_mask_params() -> None:
+    shown = mask_params(
+        {
+            "host": "h",
+            "password": SECRET,
+            "sslpassword": "",
+            "dsn": f"password={SECRET} sslmode=require",
+            "connect_args": {"aws_token": "t0k", "port": 5432},
+        }
+    )
+    assert shown == {
+        "host": "h",
+        "password": MASK,
+        "sslpassword": "",  # "no password" stays visible
+        "dsn": f"password={MASK} sslmode=require",
+        "connect_args": {"aws_token": MASK, "port": 5432},
+    }
+
+
+@pytest.mark.parametrize(
+    "form",
+    [
+        lambda big: mask_text(f"Cannot resolve {big} now"),
+        lambda big: mask_conninfo(f"host={big} port=5432"),
+        lambda big: mask_url(f"postgresql://u@{big}/db?application_name={big}"),
+        lambda big: str(mask_params({"host": big})),
+        lambda big: str(host_problem(big)),
+    ],
+)
+def test_a_100kb_value_is_never_echoed_whole(form: object) -> None:
+    big = "h" * 100_000
+    shown = form(big)  # type: ignore[operator]
+    assert len(shown) < 1000
+    assert "(100000 characters)" in shown or "characters long" in shown
+
+
+def test_shorten() -> None:
+    assert shorten("x" * 256) == "x" * 256
+    assert shorten("x" * 257) == "x" * 100 + "... (257 characters)"
+
+
+def test_nothing_raises_on_odd_input() -> None:
+    for text in ["", "=", "'", "\\", "password=", "postgresql://", "postgresql://@", "a=b=c"]:
+        mask_text(text)
+        mask_conninfo(text)
+        mask_url(text)
+
+
+@pytest.mark.parametrize(
+    ("host", "problem"),
+    [
+        ("demo.cluster-abc.us-east-1.rds.amazonaws.com", None),
+        ("db.example.com.", None),
+        ("127.0.0.1", None),
+        ("::1", None),
+        ("a" * 64 + ".example.com", "label of 64 characters"),
+        ("a." * 130 + "com", "at most 253"),
+        ("db..example.com", "not a valid host name"),
+        ("db example.com", "spaces or control characters"),
+        ("", "empty"),
+        ("-bad.example.com", "not a valid host name"),
+    ],
+)
+def test_host_problem(host: str, problem: str | None) -> None:
+    found = host_problem(host)
+    if problem is None:
+        assert found is None
+    else:
+        assert found is not None
+        assert problem in found
+
+
+@pytest.mark.parametrize(
+    ("port", "ok"),
+    [
+        ("5432", True),
+        ("1", True),
+        ("65535", True),
+        ("0", False),
+        ("abc", False),
+        ("65536", False),
+        ("-1", False),
+        ("\u0665", False),
+        ("", False),
+    ],
+)
+def test_port_problem(port: str, ok: bool) -> None:
+    assert (port_problem(port) is None) is ok
+
+
+@pytest.mark.parametrize(
+    ("address", "ok"),
+    [("127.0.0.1", True), ("::1", True), ("db.example.com", False), ("1.2.3", False)],
+)
+def test_address_problem(address: str, ok: bool) -> None:
+    assert (address_problem(address) is None) is ok
+
+
+# ------------------------------------------------------------------ property: every form
+
+_PASSWORDS = st.text(
+    alphabet=st.characters(codec="utf-8", exclude_characters="*\x00"), min_size=1, max_size=30
+).map(lambda s: "Q7" + s + "Z9")  # distinctive: never a substring of the rest of the text
+
+
+def _conninfo_quoted(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+@settings(max_examples=300, deadline=None)
+@given(password=_PASSWORDS, key=st.sampled_from(["password", "sslpassword", "auth_token"]))
+def test_no_form_of_a_secret_survives(password: str, key: str) -> None:
+    encoded = quote(password, safe="")
+    forms = {
+        "conninfo": mask_conninfo(f"host=h {key}={_conninfo_quoted(password)} sslmode=require"),
+        "userinfo": mask_url(f"postgresql+psycopg://app:{encoded}@h:5432/db?sslmode=require"),
+        "query": mask_url(f"postgresql://app@h/db?x=1&{key}={encoded}&y=2"),
+        "text": mask_text(f"failed for postgresql://app@h/db?{key}={encoded}: {key}={encoded}"),
+        "repr": mask_text(repr({key: password, "host": "h"})),
+        "params": str(mask_params({key: password, "dsn": f"{key}={_conninfo_quoted(password)}"})),
+    }
+    for where, shown in forms.items():
+        for form in (password, encoded, repr(password)[1:-1]):
+            assert form not in shown, f"{form!r} survives in the {where} form: {shown!r}"
