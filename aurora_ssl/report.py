@@ -55,6 +55,7 @@ REPORT_KEYS = (
     "endpoint",
     "trust",
     "client",
+    "effective",
     "server",
     "verdict",
     "ok",
@@ -166,8 +167,8 @@ class ConnectionReport:
                 "cipher": client.cipher,
                 "bits": client.bits,
                 "driver": client.driver,
-                "effective": dict(self.effective),
             },
+            "effective": dict(self.effective) or None,
             "server": None
             if server is None
             else {
@@ -219,9 +220,9 @@ class ConnectionReport:
             else:
                 state = "NO TLS"
             lines.append(f"  client view:   {state} ({c.driver})")
-            if self.effective:
-                used = " ".join(f"{k}={v or chr(39) * 2}" for k, v in self.effective.items())
-                lines.append(f"  libpq used:    {used}")
+        if self.effective:
+            used = ", ".join(f"{k}={v or '(none)'}" for k, v in self.effective.items())
+            lines.append(f"  libpq used:    {used}")
         if self.server is not None:
             s = self.server
             said = "ssl_is_used() = " if s.source == "sslinfo" else "pg_stat_ssl.ssl = "

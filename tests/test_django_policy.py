@@ -549,7 +549,7 @@ def test_check_aurora_ssl_reports_the_effective_values(server: AuroraLikeServer)
     with use_databases({"default": database_entry(server)}):
         call_command("check_aurora_ssl", "--format", "json", stdout=out)
     report = json.loads(out.getvalue())["connections"][0]
-    effective = report["client"]["effective"]
+    effective = report["effective"]
     assert report["verdict"] == "verified"
     assert effective["sslmode"] == "verify-full"
     assert effective["sslrootcert"] == report["trust"]["file"]
