@@ -189,6 +189,16 @@ class AuroraSSLWrapperMixin(_WrapperBase):  # type: ignore[misc]
             require_tls(connection, expected=self._aurora_ssl_expected_for())
         return super()._configure_connection(connection)
 
+    def aurora_ssl_expected_params(self) -> Mapping[str, Any] | None:
+        """The parameters the current connection must have been made with (reports compare
+        the read-back with them); ``None`` with the insecure opt-out or before connecting."""
+        if self.aurora_ssl_options.insecure_local_dev:
+            return None
+        pool = connection_pool(self)
+        if pool is not None:
+            return pool.kwargs  # type: ignore[no-any-return]
+        return self._aurora_ssl_expected
+
     def _aurora_ssl_expected_for(self) -> Mapping[str, Any] | None:
         """The parameters a connection of this wrapper must have been made with.
 
