@@ -35,8 +35,6 @@ if TYPE_CHECKING:
     from aurora_ssl.status import ClientTLS, ServerTLS, client_tls, require_tls, server_tls
     from aurora_ssl.trust import TrustSelection, select_trust
 
-__version__ = "0.1.0"
-
 _LAZY = {
     "create_engine": "aurora_ssl.sqlalchemy",
     "create_async_engine": "aurora_ssl.sqlalchemy",
@@ -91,6 +89,10 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
+    if name == "__version__":  # read from the installed metadata, only when asked
+        from aurora_ssl.version import __version__
+
+        return __version__
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'aurora_ssl' has no attribute {name!r}")

@@ -227,7 +227,7 @@ def download(
     opener = urllib.request.build_opener(
         urllib.request.HTTPSHandler(context=context), _HTTPSOnlyRedirects()
     )
-    from aurora_ssl import __version__
+    from aurora_ssl.version import __version__
 
     agent = {"User-Agent": f"aurora-ssl/{__version__}"}
     request = urllib.request.Request(url, headers=agent)  # noqa: S310 - https only, see above

@@ -186,7 +186,7 @@ def _address(text: str) -> str:
 
 
 def _parser() -> argparse.ArgumentParser:
-    from aurora_ssl import __version__
+    from aurora_ssl.version import __version__
 
     parser = _Parser(
         prog="aurora-ssl",
@@ -425,10 +425,13 @@ def _cmd_check(args: argparse.Namespace) -> int:
             settings.tls_server_name or host, params.get("sslrootcert")
         )
 
+    used: dict[str, Any] = {}
+
     def connect() -> Any:
         if target.refusal is not None:
             raise target.refusal
         final = policy_for(settings).apply(params, target.origin, driver=driver)
+        used.update(final)
         return _connect(driver, final)
 
     report = check_connection(
@@ -440,6 +443,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
         settings=settings,
         close=lambda connection: connection.close(),
         secrets=[secret],
+        expected=lambda: used,
     )
     if args.format == "json":
         print(reports_to_json([report], fail_on_warning=args.fail_on_warning))
@@ -676,7 +680,7 @@ def _cmd_env(args: argparse.Namespace) -> int:
         render_env,
         system_libpq_version,
     )
-    from aurora_ssl.policy import Settings, connection_params
+    from aurora_ssl.policy import Settings, policy_for
     from aurora_ssl.trust import select_trust
 
     given: dict[str, str] = {"host": args.host}
@@ -684,13 +688,17 @@ def _cmd_env(args: argparse.Namespace) -> int:
         given["hostaddr"] = args.hostaddr
     if args.port is not None:
         given["port"] = str(args.port)
-    params = {
-        key: str(value)
-        for key, value in connection_params(
-            given, Settings(bundle=args.bundle), origin="the command line"
-        ).items()
-        if value is not None
-    }
+    # The output unsets PGSERVICE (variables) or outranks every key a service could set
+    # (conninfo), so a service in this shell is not an input of what we print.
+    environ = {k: v for k, v in os.environ.items() if k != "PGSERVICE"}
+    major = args.libpq_version or system_libpq_version()  # psql's libpq, not a driver's
+    secured = policy_for(Settings(bundle=args.bundle)).apply(
+        given,
+        "the command line",
+        libpq_version=major * 10000 if major else None,
+        environ=environ,
+    )
+    params = {key: str(value) for key, value in secured.items() if value is not None}
     warnings = list(select_trust(args.host, bundle=args.bundle).warnings)
     for warning in warnings:
         _warn(warning)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 from typing import Any
+from urllib.parse import unquote
 
 from aurora_ssl.conninfo import parse_conninfo
 from aurora_ssl.errors import AuroraSSLError, InsecureConfigurationError
@@ -65,7 +66,9 @@ def read_dsn(dsn: str) -> DatabaseURL:
             ``aurora_ssl_*`` key, or a ``aurora_ssl_tls_server_name`` that is no host name.
     """
     scheme_driver, text = split_driver(dsn)
+    text, ours = _split_our_query_keys(text, ("ssl",) if scheme_driver in _OTHER_DRIVERS else ())
     params: dict[str, Any] = dict(parse_conninfo(text)) if text.strip() else {}
+    params.update(ours)
     origin = "the URL" if "://" in text else "the DSN"
     target = DatabaseURL(params=params, origin=origin)
     plugin = params.pop("plugin", None)
@@ -105,6 +108,28 @@ def read_dsn(dsn: str) -> DatabaseURL:
         scheme_driver = "auto"
     target.driver = scheme_driver
     return target
+
+
+def _split_our_query_keys(
+    text: str, driver_keys: tuple[str, ...] = ()
+) -> tuple[str, dict[str, str]]:
+    """Take ``plugin``, ``aurora_ssl_*`` (and a non-libpq driver's own keys, e.g. asyncpg's
+    ``ssl``) out of a URI's query: libpq's parser, the judge of the rest, would refuse them
+    as unknown options."""
+    if "://" not in text or "?" not in text:
+        return text, {}
+    base, _, query = text.partition("?")
+    kept: list[str] = []
+    ours: dict[str, str] = {}
+    for item in query.split("&"):
+        raw_key, _, raw_value = item.partition("=")
+        key = unquote(raw_key).strip()
+        if key in ("plugin", *driver_keys) or key.lower().startswith("aurora_ssl_"):
+            value = unquote(raw_value)
+            ours[key] = f"{ours[key]},{value}" if key == "plugin" and key in ours else value
+        else:
+            kept.append(item)
+    return (f"{base}?{'&'.join(kept)}" if kept else base), ours
 
 
 def split_driver(dsn: str) -> tuple[str, str]:

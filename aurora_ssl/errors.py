@@ -16,6 +16,7 @@ operators tell a configuration mistake from an attack or an outage::
     │   └── TLSNotInUseError           a connection ended up without TLS (closed before use)
     ├── InspectionError                certificate inspection could not reach or read the server
     ├── BundleUpdateError              ``aurora-ssl bundle update`` refused new content
+    ├── CredentialsError               a password provider, IAM token or secret could not be had
     └── TestServerError                the local test server (aurora_ssl.testing) failed to run
 
 Messages never contain passwords: every class is constructed from already-redacted text, and
@@ -29,6 +30,7 @@ __all__ = [
     "BundleError",
     "BundleUpdateError",
     "CertificateExpiredError",
+    "CredentialsError",
     "HostnameMismatchError",
     "InsecureConfigurationError",
     "InspectionError",
@@ -101,6 +103,16 @@ class InspectionError(AuroraSSLError):
 
 class BundleUpdateError(AuroraSSLError):
     """A new RDS bundle was refused; the bundle in use was left untouched."""
+
+
+class CredentialsError(AuroraSSLError):
+    """No password for a new connection: a provider failed, or AWS credentials are missing.
+
+    Raised before any byte is sent to the database, so the message can say exactly what to
+    supply (a region, an AWS profile, the ``[iam]`` extra). It names the provider and the
+    target but never contains a password, a token or an AWS secret; the underlying error, if
+    any, is kept as ``__cause__``.
+    """
 
 
 class TestServerError(AuroraSSLError):

@@ -445,9 +445,15 @@ def validate_settings(settings: Settings, hosts: list[str]) -> None:
 
 
 def warn_insecure(what: str) -> None:
-    """Log the opt-out loudly; called at every engine/backend creation that uses it."""
+    """Log the opt-out loudly; called at every engine/backend creation that uses it.
+
+    ``what`` may be a URL or DSN: secrets in it (``?password=``, userinfo) are masked and an
+    overlong value is cut, whatever form it has.
+    """
+    from aurora_ssl.redaction import mask_text, shorten
+
     logger.warning(
         "aurora-ssl: INSECURE: TLS verification is OFF for %s (insecure_local_dev). "
         "Connections may be plaintext or to an impostor. Never use this outside local development.",
-        what,
+        shorten(mask_text(what)),
     )

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
@@ -28,7 +29,14 @@ from aurora_ssl.endpoint import Endpoint, parse_endpoint
 from aurora_ssl.errors import AuroraSSLError, InsecureConfigurationError, TLSNotInUseError
 from aurora_ssl.policy import Settings
 from aurora_ssl.redaction import mask_text
-from aurora_ssl.status import ClientTLS, ServerTLS, client_tls, effective_params, server_tls
+from aurora_ssl.status import (
+    ClientTLS,
+    ServerTLS,
+    client_tls,
+    effective_params,
+    parameter_differences,
+    server_tls,
+)
 from aurora_ssl.trust import TrustSelection
 
 __all__ = [
@@ -124,8 +132,8 @@ class ConnectionReport:
     insecure_local_dev: bool = False
     errors: tuple[Problem, ...] = ()
     warnings: tuple[Problem, ...] = ()
-    #: The security-relevant parameters libpq really used, read back from the connection
-    #: (:func:`aurora_ssl.status.effective_params`); empty when no connection was made.
+    #: What libpq really used for the security-relevant parameters, read back from the
+    #: connection (empty when no connection was made, or for asyncpg).
     effective: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     @property
@@ -260,6 +268,7 @@ def check_connection(
     server: Callable[[Any], ServerTLS] = server_tls,
     close: Callable[[Any], None] | None = None,
     secrets: Iterable[str] = (),
+    expected: Callable[[], Mapping[str, Any] | None] | None = None,
 ) -> ConnectionReport:
     """Connect once, look at TLS from both ends, and report; never raises for the target.
 
@@ -279,6 +288,9 @@ def check_connection(
         close: called with the connection at the end (e.g. ``lambda c: c.close()``); omit it
             when the caller owns the connection (Django).
         secrets: strings (passwords) masked in every message, whatever their source.
+        expected: returns the parameters the policy set for the connection ``connect`` made;
+            every security-relevant one is read back and must match, or the verdict is
+            ``refused``. The effective values are reported either way.
 
     Returns:
         The :class:`ConnectionReport`.
@@ -317,8 +329,9 @@ def check_connection(
         return report(
             client=None, server=None, verdict=verdict, errors=(problem,), warnings=tuple(warnings)
         )
+    wanted = expected() if expected is not None else None
     try:
-        return _inspect(connection, report, server, insecure, warnings, masked)
+        return _inspect(connection, report, server, insecure, warnings, masked, wanted)
     finally:
         if close is not None:
             close(connection)
@@ -326,21 +339,25 @@ def check_connection(
 
 def _inspect(
     connection: Any,
-    make: Callable[..., ConnectionReport],
+    report: Callable[..., ConnectionReport],
     server: Callable[[Any], ServerTLS],
     insecure: bool,
     warnings: list[Problem],
     masked: Sequence[str],
+    expected: Mapping[str, Any] | None = None,
 ) -> ConnectionReport:
     client = client_tls(connection)
-    try:
-        effective = effective_params(connection)
-    except Exception:  # noqa: BLE001 - a broken connection: the checks below say why
-        effective = {}
-
-    def report(**outcome: Any) -> ConnectionReport:
-        return make(effective=effective, **outcome)
-
+    effective = effective_params(connection)
+    report = functools.partial(report, effective=effective)
+    refusal = None if insecure else _effective_refusal(connection, client, effective, expected)
+    if refusal is not None:
+        return report(
+            client=client,
+            server=None,
+            verdict=Verdict.REFUSED,
+            errors=(refusal,),
+            warnings=tuple(warnings),
+        )
     if not client.in_use and not insecure:
         error = Problem(
             TLSNotInUseError.__name__,
@@ -351,15 +368,6 @@ def _inspect(
             server=None,
             verdict=Verdict.REFUSED,
             errors=(error,),
-            warnings=tuple(warnings),
-        )
-    weakened = None if insecure else _weakened(effective)
-    if weakened is not None:  # a connection made elsewhere than our backend / engine
-        return report(
-            client=client,
-            server=None,
-            verdict=Verdict.REFUSED,
-            errors=(Problem(InsecureConfigurationError.__name__, weakened),),
             warnings=tuple(warnings),
         )
     try:
@@ -415,16 +423,32 @@ def _inspect(
     )
 
 
-def _weakened(effective: Mapping[str, str]) -> str | None:
-    """Why the read-back values are not verified TLS, or None: never VERIFIED otherwise."""
-    mode = effective.get("sslmode", "verify-full")
-    if mode != "verify-full":
-        return f"libpq used sslmode={mode}, not verify-full: the server was not verified."
+def _effective_refusal(
+    connection: Any,
+    client: ClientTLS,
+    effective: Mapping[str, str],
+    expected: Mapping[str, Any] | None,
+) -> Problem | None:
+    """A connection whose effective parameters are weaker than verify-full is not verified,
+    whatever the handshake says: e.g. libpq writing the session keys to a file."""
+    name = InsecureConfigurationError.__name__
     if effective.get("sslkeylogfile"):
-        return (
-            "libpq writes this connection's TLS session keys to a file (sslkeylogfile), so "
-            "anyone who reads it can decrypt the traffic; remove it."
+        return Problem(
+            name,
+            f"libpq writes this connection's TLS session keys to {effective['sslkeylogfile']} "
+            "(sslkeylogfile), so anyone who reads that file can decrypt the traffic.",
         )
+    mode = effective.get("sslmode") or client.sslmode
+    if client.in_use and mode and mode != "verify-full":
+        return Problem(name, f"libpq used sslmode={mode}, not verify-full.")
+    if expected is not None:
+        differences = parameter_differences(connection, expected)
+        if differences:
+            shown = "; ".join(
+                f"{k}: set {w or '(none)'}, used {g or '(none)'}"
+                for k, (w, g) in differences.items()
+            )
+            return Problem(name, f"libpq used other parameters than aurora-ssl set ({shown}).")
     return None
 
 

@@ -10,9 +10,7 @@ from aurora_ssl.testing import AuroraLikeServer, TestPKI
 
 
 @pytest.fixture(scope="module")
-def docs_env(
-    tls_server: AuroraLikeServer, pki: TestPKI
-) -> Iterator[dict[str, str]]:
+def docs_env(tls_server: AuroraLikeServer, pki: TestPKI) -> Iterator[dict[str, str]]:
     """``DATABASE_URL`` (the local server, reached through its RDS-like name) and the test
     bundle in ``AURORA_SSL_BUNDLE``, as a deployment's environment would hold them."""
     mp = pytest.MonkeyPatch()

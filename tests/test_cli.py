@@ -281,16 +281,20 @@ def test_env_command(tls_server: AuroraLikeServer, pki: TestPKI, capsys: Capture
 
 
 def test_env_json_and_hostaddr(tls_server: AuroraLikeServer, pki: TestPKI, capsys: Capture) -> None:
-    from aurora_ssl import Settings, connection_params
+    from aurora_ssl.policy import Settings, policy_for
 
     where = ["--hostaddr", "127.0.0.1", "--port", str(tls_server.port)]
     bundle = ["--bundle", str(pki.bundle_path)]
     code, out, _ = _run(capsys, "env", tls_server.host, *where, *bundle, "--format", "json")
     assert code == 0
     data = json.loads(out)
-    expected = connection_params(
+    from aurora_ssl.libpq_env import system_libpq_version
+
+    major = system_libpq_version()  # the params are for psql's libpq, not a driver's
+    expected = policy_for(Settings(bundle=str(pki.bundle_path))).apply(
         {"host": tls_server.host, "hostaddr": "127.0.0.1", "port": str(tls_server.port)},
-        Settings(bundle=str(pki.bundle_path)),
+        "test",
+        libpq_version=major * 10000 if major else None,
     )
     assert data["params"] == {k: str(v) for k, v in expected.items() if v is not None}
     assert data["variables"]["PGHOSTADDR"] == "127.0.0.1"

@@ -1,0 +1,244 @@
+"""The provider contract integrations call, and the adapter that turns user objects into it.
+
+Integrations (SQLAlchemy, Django) ask for a password on every new *physical* connection, not
+once at start-up: IAM tokens live 15 minutes and rotated secrets change under a running app,
+so a password captured when the engine was built goes stale. Users, on the other hand, want to
+write one plain function, or name one in a URL or a settings file. :func:`as_provider` bridges
+the two, and refuses anything else with a message that says what it accepts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+from aurora_ssl.errors import CredentialsError
+
+__all__ = ["CallableProvider", "CredentialTarget", "PasswordProvider", "as_provider"]
+
+
+@dataclass(frozen=True)
+class CredentialTarget:
+    """Which login a password is wanted for; the key providers cache by.
+
+    Attributes:
+        host: the RDS endpoint name the server certificate is verified against. When the app
+            connects through a CNAME (``tls_server_name``), this is still the RDS name: IAM
+            tokens are signed for it, and it is what RDS checks.
+        port: the server port (part of what an IAM token signs).
+        user: the database role to log in as.
+        region: the AWS region, when the integration was told one; ``None`` lets a provider
+            derive it (IAM: from the endpoint name).
+    """
+
+    host: str
+    port: int
+    user: str
+    region: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.host or not isinstance(self.host, str):
+            raise CredentialsError("CredentialTarget needs the endpoint host name; got none.")
+        if not isinstance(self.port, int) or isinstance(self.port, bool):
+            raise CredentialsError(
+                f"CredentialTarget port must be an int, got {type(self.port).__name__}."
+            )
+        if not 0 < self.port < 65536:
+            raise CredentialsError(f"CredentialTarget port {self.port} is not a TCP port.")
+        if not self.user or not isinstance(self.user, str):
+            raise CredentialsError(
+                f"CredentialTarget for {self.host} needs a database user; got none."
+            )
+
+
+@runtime_checkable
+class PasswordProvider(Protocol):
+    """What an integration calls for each new physical connection.
+
+    ``invalidate`` is called after the server refused the login (see
+    :func:`aurora_ssl.credentials.is_auth_failure`); the integration then retries once, and
+    the provider must answer that retry with fresh credentials rather than its cache.
+    Call ``invalidate`` from the thread or task that was handed the refused password (as
+    :func:`~aurora_ssl.credentials.connect_with_password` does): the built-in providers
+    use that to ignore late reports about a password they already replaced.
+    """
+
+    def password(self, target: CredentialTarget) -> str:
+        """The password for ``target``; raises :class:`CredentialsError` if there is none."""
+        ...
+
+    async def password_async(self, target: CredentialTarget) -> str:
+        """Like :meth:`password`, without blocking the event loop for long."""
+        ...
+
+    def invalidate(self, target: CredentialTarget) -> None:
+        """Forget what was cached for ``target``: the server just refused it."""
+        ...
+
+
+class CallableProvider:
+    """A user function as a provider: called for every connection, nothing cached.
+
+    The function is the user's: whether it caches is its business, and ``invalidate`` has no
+    cache to drop. For async drivers it runs in a worker thread, because a function that reads
+    a vault or a file would otherwise stall every task on the event loop.
+    """
+
+    def __init__(self, function: Callable[..., Any], *, takes_target: bool, name: str) -> None:
+        self._function = function
+        self._takes_target = takes_target
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"<CallableProvider {self.name}>"
+
+    def password(self, target: CredentialTarget) -> str:
+        try:
+            value = self._function(target) if self._takes_target else self._function()
+        except CredentialsError:
+            raise
+        except Exception as exc:
+            # Only the type: the user's message might quote the secret it failed to read.
+            raise CredentialsError(
+                f"Password provider {self.name} failed for {target.user}@{target.host}: "
+                f"{type(exc).__name__} (see the chained exception)."
+            ) from exc
+        if not isinstance(value, str) or not value:
+            what = "an empty string" if value == "" else f"a {type(value).__name__}"
+            raise CredentialsError(
+                f"Password provider {self.name} returned {what} for "
+                f"{target.user}@{target.host}; it must return the password as a non-empty str."
+            )
+        return value
+
+    async def password_async(self, target: CredentialTarget) -> str:
+        return await asyncio.get_running_loop().run_in_executor(None, self.password, target)
+
+    def invalidate(self, target: CredentialTarget) -> None:
+        """Nothing to drop: the function is called afresh for the retry anyway."""
+
+
+def as_provider(obj: object) -> PasswordProvider:
+    """Turn what a user configured into a :class:`PasswordProvider`.
+
+    Args:
+        obj: a provider (returned as is); a function taking no argument or the
+            :class:`CredentialTarget`; or a string ``"package.module:attribute"`` (or
+            ``"package.module.attribute"``) naming either, as URL query strings and Django
+            settings can only carry text.
+
+    Returns:
+        A provider.
+
+    Raises:
+        CredentialsError: the string does not import, or the object is none of the above;
+            the message says which and what is accepted.
+    """
+    name = _describe(obj)
+    if isinstance(obj, str):
+        obj = _import_string(obj)
+        if isinstance(obj, str):
+            raise CredentialsError(
+                f"Password provider {name} names a str, not a provider or function; "
+                "point it at a function that returns the password."
+            )
+    if isinstance(obj, type):
+        raise CredentialsError(
+            f"Password provider {name} is a class; give an instance of it "
+            "(e.g. module:provider = MyProvider(...)) or a function."
+        )
+    if isinstance(obj, PasswordProvider):
+        return obj
+    if callable(obj):
+        return _wrap_callable(obj, name)
+    raise CredentialsError(
+        f"Password provider {name} is a {type(obj).__name__}; expected a provider object "
+        "(password / password_async / invalidate), a function returning the password, or a "
+        "'module:attribute' string naming one."
+    )
+
+
+def _describe(obj: object) -> str:
+    if isinstance(obj, str):
+        return repr(obj)
+    qualname = getattr(obj, "__qualname__", None)
+    module = getattr(obj, "__module__", None)
+    if isinstance(qualname, str) and isinstance(module, str):
+        return f"{module}:{qualname}"
+    return f"<{type(obj).__name__}>"
+
+
+def _import_string(path: str) -> object:
+    text = path.strip()
+    if ":" in text:
+        module_name, _, attribute = text.partition(":")
+    else:
+        module_name, _, attribute = text.rpartition(".")
+    if not module_name or not attribute:
+        raise CredentialsError(
+            f"Password provider {path!r} is not 'package.module:attribute' (or "
+            "'package.module.attribute')."
+        )
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise CredentialsError(
+            f"Password provider {path!r}: cannot import module {module_name!r} "
+            f"({type(exc).__name__}: {exc}). Check the spelling and that it is on sys.path."
+        ) from exc
+    value: object = module
+    for part in attribute.split("."):
+        try:
+            value = getattr(value, part)
+        except AttributeError:
+            raise CredentialsError(
+                f"Password provider {path!r}: module {module_name!r} has no attribute "
+                f"{attribute!r}."
+            ) from None
+    return value
+
+
+def _wrap_callable(function: Callable[..., Any], name: str) -> CallableProvider:
+    method = inspect.getattr_static(type(function), "__call__", None)  # async __call__?
+    if inspect.iscoroutinefunction(function) or inspect.iscoroutinefunction(method):
+        raise CredentialsError(
+            f"Password provider {name} is an async function; give a plain function (async "
+            "drivers run it in a worker thread) or a provider with password_async()."
+        )
+    try:
+        signature = inspect.signature(function)
+    except (TypeError, ValueError):
+        return CallableProvider(function, takes_target=False, name=name)
+    required = [
+        parameter
+        for parameter in signature.parameters.values()
+        if parameter.default is inspect.Parameter.empty
+        and parameter.kind
+        in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    ]
+    keyword_only = [
+        parameter.name
+        for parameter in signature.parameters.values()
+        if parameter.kind is inspect.Parameter.KEYWORD_ONLY
+        and parameter.default is inspect.Parameter.empty
+    ]
+    if keyword_only or len(required) > 1:
+        raise CredentialsError(
+            f"Password provider {name} requires arguments {signature}; it must take no "
+            "argument or exactly one (the CredentialTarget: host, port, user, region)."
+        )
+    positional = [
+        parameter
+        for parameter in signature.parameters.values()
+        if parameter.kind
+        in (
+            inspect.Parameter.POSITIONAL_ONLY,
+            inspect.Parameter.POSITIONAL_OR_KEYWORD,
+            inspect.Parameter.VAR_POSITIONAL,
+        )
+    ]
+    return CallableProvider(function, takes_target=bool(required) or bool(positional), name=name)

@@ -1,0 +1,113 @@
+"""Helpers for the credentials tests: throwaway login roles on the shared TLS server.
+
+The session's ``tls_server`` is shared, so these tests never change the ``app`` role's
+password: each test creates its own role (dropped afterwards) and sets *its* password to the
+token or secret under test. Whether a login worked is asked of the server (``current_user``,
+``pg_stat_ssl``); whether it was refused is read from the server's log.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg2
+import pytest
+
+import aurora_ssl
+from aurora_ssl.credentials import (
+    CredentialTarget,
+    PasswordProvider,
+    connect_with_password,
+    is_auth_failure,
+)
+from aurora_ssl.testing import AuroraLikeServer
+
+
+def admin_execute(server: AuroraLikeServer, sql: str, args: tuple[Any, ...] = ()) -> None:
+    """Run ``sql`` as the superuser; statements are kept out of the server log (passwords)."""
+    conn = psycopg2.connect(**server.admin_params())
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute("SET log_statement = 'none'")
+            cur.execute(sql, args)
+    finally:
+        conn.close()
+
+
+def set_password(server: AuroraLikeServer, role: str, password: str) -> None:
+    admin_execute(server, f'ALTER ROLE "{role}" PASSWORD %s', (password,))
+
+
+def refused_logins(server: AuroraLikeServer, role: str) -> int:
+    """How many logins of ``role`` the server refused for a wrong password, per its log."""
+    text = Path(server.log_path).read_text(encoding="utf-8", errors="replace")
+    return text.count(f'password authentication failed for user "{role}"')
+
+
+@pytest.fixture
+def login_role(tls_server: AuroraLikeServer) -> Iterator[Callable[[str], str]]:
+    """Create login roles (``make(password) -> name``) on the shared server; drop them after."""
+    made: list[str] = []
+
+    def make(password: str) -> str:
+        name = f"cred_{secrets.token_hex(4)}"
+        admin_execute(tls_server, f'CREATE ROLE "{name}" LOGIN PASSWORD %s', (password,))
+        made.append(name)
+        return name
+
+    yield make
+    for name in made:
+        admin_execute(
+            tls_server,
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = %s",
+            (name,),
+        )
+        admin_execute(tls_server, f'DROP ROLE IF EXISTS "{name}"')
+
+
+def verified_params(server: AuroraLikeServer, user: str) -> dict[str, Any]:
+    """aurora-ssl's verify-full parameters for ``user`` (no password: the provider gives it)."""
+    return aurora_ssl.connection_params(
+        {
+            "host": server.host,
+            "hostaddr": server.hostaddr,
+            "port": str(server.port),
+            "user": user,
+            "dbname": server.database,
+        },
+        aurora_ssl.Settings(bundle=server.pki.bundle_path),
+    )
+
+
+def whoami(conn: Any) -> tuple[str, bool]:
+    """What the server says about this session: its user, and whether it is encrypted."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT current_user, ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+        user, ssl = cur.fetchone()
+    return str(user), bool(ssl)
+
+
+def connect_with_retry(
+    server: AuroraLikeServer, provider: PasswordProvider, target: CredentialTarget
+) -> tuple[Any, int]:
+    """What an integration does (:func:`connect_with_password`), counting refused attempts.
+
+    Returns:
+        The connection and how many attempts were refused (0 or 1).
+    """
+    params = verified_params(server, target.user)
+    refused = 0
+
+    def connect(password: str) -> Any:
+        nonlocal refused
+        try:
+            return psycopg2.connect(**params, password=password)
+        except psycopg2.OperationalError as exc:
+            refused += is_auth_failure(exc)
+            raise
+
+    return connect_with_password(provider, target, connect), refused

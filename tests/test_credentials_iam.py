@@ -1,0 +1,585 @@
+"""RDS IAM tokens: equal to botocore's, accepted by a real server, cached, refreshed, single-flight.
+
+The local server cannot ask AWS whether a token is valid, but SigV4 is deterministic: for
+fixed (fake) credentials and a fixed clock there is exactly one right token. The tests compute
+it with botocore's own ``generate_db_auth_token`` (the reference implementation, its clock
+pinned), make it the role's password, and log in with what the provider returns. A wrong or
+stale token is then a real refusal by the server, read back from its log. No AWS API is
+called, so nothing here is simulated.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import datetime
+import functools
+import sys
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import botocore.auth
+import botocore.credentials
+import botocore.session
+import psycopg2
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from aurora_ssl.credentials import (
+    CredentialsError,
+    CredentialTarget,
+    IAMTokenProvider,
+    is_auth_failure,
+)
+from aurora_ssl.credentials.sigv4 import rds_auth_token
+from aurora_ssl.testing import AuroraLikeServer
+from tests.fix_credentials import (
+    connect_with_retry,
+    login_role,
+    refused_logins,
+    set_password,
+    verified_params,
+    whoami,
+)
+
+__all__ = ["login_role"]  # a fixture, used by name
+
+ACCESS_KEY = "AKIDEXAMPLEFAKE00001"
+SECRET_KEY = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
+T0 = 1_796_000_000  # 2026-11-30T..., any fixed instant
+
+
+@functools.lru_cache(maxsize=64)
+def _rds_client(region: str, access_key: str, secret_key: str, token: str | None) -> Any:
+    return _REFERENCE_SESSION.create_client(
+        "rds",
+        region_name=region,
+        aws_access_key_id=access_key,
+        aws_secret_access_key=secret_key,
+        aws_session_token=token,
+    )
+
+
+_REFERENCE_SESSION = botocore.session.Session()
+
+
+def reference_token(
+    host: str,
+    port: int,
+    user: str,
+    region: str,
+    at: float,
+    *,
+    access_key: str = ACCESS_KEY,
+    secret_key: str = SECRET_KEY,
+    token: str | None = None,
+) -> str:
+    """botocore's generate_db_auth_token at the instant ``at`` (its clock pinned)."""
+    client = _rds_client(region, access_key, secret_key, token)
+    pinned = datetime.datetime.fromtimestamp(int(at), datetime.timezone.utc).replace(tzinfo=None)
+    saved = botocore.auth.get_current_datetime
+    botocore.auth.get_current_datetime = lambda *a, **k: pinned
+    try:
+        return str(client.generate_db_auth_token(host, port, user, Region=region))
+    finally:
+        botocore.auth.get_current_datetime = saved
+
+
+def session_with(access_key: str = ACCESS_KEY, secret_key: str = SECRET_KEY) -> Any:
+    session = botocore.session.Session()
+    session.set_credentials(access_key, secret_key)
+    return session
+
+
+class Clock:
+    """A settable clock the provider reads (seconds)."""
+
+    def __init__(self, now: float = T0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+# -- the signature ------------------------------------------------------------------------------
+
+_label = st.from_regex(r"[a-z][a-z0-9-]{0,20}[a-z0-9]", fullmatch=True)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    host=st.builds(
+        lambda a, b, r: f"{a}.cluster-{b}.{r}.rds.amazonaws.com", _label, _label, _label
+    ),
+    port=st.integers(1, 65535),
+    user=st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1, max_size=40),
+    region=st.sampled_from(["us-east-1", "eu-west-3", "cn-north-1", "us-gov-west-1"]),
+    at=st.integers(946_684_800, 4_102_444_800),
+    token=st.sampled_from([None, "FwoGZXIvYXdzEJr//////////wEaDH+tok/en==", "a b&c=d%e"]),
+)
+def test_token_is_byte_for_byte_botocores(
+    host: str, port: int, user: str, region: str, at: int, token: str | None
+) -> None:
+    ours = rds_auth_token(
+        access_key=ACCESS_KEY,
+        secret_key=SECRET_KEY,
+        session_token=token,
+        host=host,
+        port=port,
+        user=user,
+        region=region,
+        signed_at=at,
+    )
+    assert ours == reference_token(host, port, user, region, at, token=token)
+
+
+# -- against the real server --------------------------------------------------------------------
+
+
+def test_the_token_logs_in_and_a_stale_one_is_refused_then_retry_recovers(
+    tls_server: AuroraLikeServer, login_role: Callable[[str], str]
+) -> None:
+    clock = Clock()
+    region = "test-region-1"  # what the test server's endpoint name says
+    role = login_role("not-the-token")
+    expected = reference_token(tls_server.host, tls_server.port, role, region, T0)
+    set_password(tls_server, role, expected)
+    provider = IAMTokenProvider(session=session_with(), clock=clock)
+    target = CredentialTarget(tls_server.host, tls_server.port, role)
+
+    token = provider.password(target)
+    assert token == expected
+    conn = psycopg2.connect(**verified_params(tls_server, role), password=token)
+    assert whoami(conn) == (role, True)
+    conn.close()
+
+    # A minute later the server expects a token signed then (as RDS would after a credential
+    # change); the cached one is now stale and the server refuses it.
+    clock.now = T0 + 60
+    fresh = reference_token(tls_server.host, tls_server.port, role, region, T0 + 60)
+    set_password(tls_server, role, fresh)
+    assert provider.password(target) == expected  # still cached: one signing per 10 minutes
+    before = refused_logins(tls_server, role)
+    with pytest.raises(psycopg2.OperationalError) as info:
+        psycopg2.connect(**verified_params(tls_server, role), password=expected)
+    assert refused_logins(tls_server, role) == before + 1
+    assert is_auth_failure(info.value)
+
+    # What an integration does: invalidate, retry once; the retry signs anew and gets in.
+    conn, refused = connect_with_retry(tls_server, provider, target)
+    assert refused == 1
+    assert whoami(conn) == (role, True)
+    conn.close()
+    assert refused_logins(tls_server, role) == before + 2
+    assert provider.signings == 2
+
+
+def test_the_async_path_logs_in_with_psycopg_async(
+    tls_server: AuroraLikeServer, login_role: Callable[[str], str]
+) -> None:
+    import psycopg
+
+    role = login_role("x")
+    set_password(
+        tls_server,
+        role,
+        reference_token(tls_server.host, tls_server.port, role, "test-region-1", T0),
+    )
+    provider = IAMTokenProvider(session=session_with(), clock=Clock())
+    target = CredentialTarget(tls_server.host, tls_server.port, role)
+
+    async def main() -> tuple[str, bool]:
+        conn = await psycopg.AsyncConnection.connect(
+            **verified_params(tls_server, role), password=await provider.password_async(target)
+        )
+        async with conn:
+            cur = await conn.execute(
+                "SELECT current_user, ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"
+            )
+            row = await cur.fetchone()
+        assert row is not None
+        return str(row[0]), bool(row[1])
+
+    assert asyncio.run(main()) == (role, True)
+
+
+def test_a_token_for_another_user_or_port_is_refused(
+    tls_server: AuroraLikeServer, login_role: Callable[[str], str]
+) -> None:
+    role = login_role("x")
+    set_password(
+        tls_server,
+        role,
+        reference_token(tls_server.host, tls_server.port, role, "test-region-1", T0),
+    )
+    provider = IAMTokenProvider(session=session_with(), clock=Clock())
+    wrong_port = CredentialTarget(tls_server.host, tls_server.port + 1, role)
+    wrong_keys = IAMTokenProvider(session=session_with(secret_key=SECRET_KEY[::-1]), clock=Clock())
+    right = CredentialTarget(tls_server.host, tls_server.port, role)
+    before = refused_logins(tls_server, role)
+    for token in (provider.password(wrong_port), wrong_keys.password(right)):
+        with pytest.raises(psycopg2.OperationalError):
+            psycopg2.connect(**verified_params(tls_server, role), password=token)
+    assert refused_logins(tls_server, role) == before + 2
+    conn = psycopg2.connect(**verified_params(tls_server, role), password=provider.password(right))
+    assert whoami(conn) == (role, True)
+    conn.close()
+
+
+def test_token_is_signed_for_the_rds_name_also_behind_a_cname() -> None:
+    # The integration passes the RDS endpoint name (tls_server_name), never the CNAME.
+    rds_name = "demo.cluster-abc123.eu-central-1.rds.amazonaws.com"
+    provider = IAMTokenProvider(session=session_with(), clock=Clock())
+    token = provider.password(CredentialTarget(rds_name, 5432, "app"))
+    assert token == reference_token(rds_name, 5432, "app", "eu-central-1", T0)
+    assert token.startswith(f"{rds_name}:5432/?Action=connect&DBUser=app&")
+
+
+# -- caching and refresh ------------------------------------------------------------------------
+
+
+def test_tokens_are_cached_per_key_and_refreshed_before_expiry() -> None:
+    clock = Clock()
+    provider = IAMTokenProvider(session=session_with(), clock=clock, refresh_margin=300)
+    a = CredentialTarget("a.cluster-x.us-east-1.rds.amazonaws.com", 5432, "app")
+    first = provider.password(a)
+    assert provider.password(a) is first
+    # Every part of the key gets its own token.
+    others = [
+        CredentialTarget("b.cluster-x.us-east-1.rds.amazonaws.com", 5432, "app"),
+        CredentialTarget(a.host, 5433, "app"),
+        CredentialTarget(a.host, 5432, "other"),
+        CredentialTarget(a.host, 5432, "app", region="us-west-2"),
+    ]
+    tokens = {provider.password(t) for t in others}
+    assert len(tokens) == 4
+    assert first not in tokens
+    assert provider.signings == 5
+    clock.now = T0 + 599  # 900 - 300 - 1: still served from the cache
+    assert provider.password(a) is first
+    clock.now = T0 + 600
+    refreshed = provider.password(a)
+    assert refreshed != first
+    assert refreshed == reference_token(a.host, 5432, "app", "us-east-1", T0 + 600)
+    assert provider.signings == 6
+
+
+def test_a_refusal_of_an_already_replaced_token_does_not_resign() -> None:
+    clock = Clock()
+    provider = IAMTokenProvider(session=session_with(), clock=clock)
+    target = CredentialTarget("a.cluster-x.us-east-1.rds.amazonaws.com", 5432, "app")
+    # Another thread (its own context) got the first token...
+    other = contextvars.copy_context()
+    first = other.run(provider.password, target)
+    # ...this one is refused with it, invalidates, and gets a new one.
+    clock.now += 5
+    provider.invalidate(target)
+    second = provider.password(target)
+    assert second != first
+    assert provider.signings == 2
+    # The other thread's refusal names the old token: the new one is kept.
+    other.run(provider.invalidate, target)
+    assert provider.password(target) is second
+    assert provider.signings == 2
+    # A refusal of the current token does sign again.
+    clock.now += 5
+    provider.invalidate(target)
+    assert provider.password(target) != second
+    assert provider.signings == 3
+
+
+def test_credentials_are_resolved_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "session-token-value")
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/config")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials")
+    calls = 0
+    original = botocore.session.Session.get_credentials
+
+    def counting(self: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        return original(self)
+
+    monkeypatch.setattr(botocore.session.Session, "get_credentials", counting)
+    clock = Clock()
+    provider = IAMTokenProvider(clock=clock)
+    host = "a.cluster-x.us-east-1.rds.amazonaws.com"
+    for step in range(5):
+        clock.now = T0 + step * 1000  # every call needs a new token
+        token = provider.password(CredentialTarget(host, 5432, "app"))
+    assert token == reference_token(
+        host, 5432, "app", "us-east-1", T0 + 4000, token="session-token-value"
+    )
+    assert provider.signings == 5
+    assert calls == 1
+
+
+def test_refreshable_credentials_are_followed() -> None:
+    """Temporary credentials that botocore refreshes sign with their current keys."""
+    keys = iter([("AKIDFIRST", "secret-one"), ("AKIDSECOND", "secret-two")])
+
+    def refresh() -> dict[str, str]:
+        access, secret = next(keys)
+        expiry = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(minutes=5)
+        return {
+            "access_key": access,
+            "secret_key": secret,
+            "token": "t",
+            "expiry_time": expiry.isoformat(),
+        }
+
+    session = botocore.session.Session()
+    credentials = botocore.credentials.RefreshableCredentials.create_from_metadata(
+        refresh(), refresh, "test"
+    )
+    session._credentials = credentials  # botocore's own slot for explicit credentials
+    clock = Clock()
+    provider = IAMTokenProvider(session=session, clock=clock)
+    target = CredentialTarget("a.cluster-x.us-east-1.rds.amazonaws.com", 5432, "app")
+    # Five minutes left is inside botocore's mandatory refresh window: it refreshes now.
+    assert "AKIDSECOND" in provider.password(target)
+
+
+# -- errors -------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def no_aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    for name in (
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_PROFILE",
+        "AWS_DEFAULT_PROFILE",
+        "AWS_REGION",
+        "AWS_DEFAULT_REGION",
+        "AWS_ROLE_ARN",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+
+def test_no_credentials_is_an_actionable_error(no_aws: None) -> None:
+    provider = IAMTokenProvider()
+    with pytest.raises(CredentialsError, match="no AWS credentials found") as info:
+        provider.password(CredentialTarget("a.cluster-x.us-east-1.rds.amazonaws.com", 5432, "app"))
+    assert "AWS_PROFILE" in str(info.value)
+
+
+def test_unknown_profile_is_an_actionable_error(no_aws: None) -> None:
+    provider = IAMTokenProvider(profile="nope")
+    with pytest.raises(CredentialsError, match="profile 'nope' is not configured"):
+        provider.password(CredentialTarget("a.cluster-x.us-east-1.rds.amazonaws.com", 5432, "app"))
+
+
+def test_profile_from_the_config_file_is_used(no_aws: None, tmp_path: Any) -> None:
+    (tmp_path / "credentials").write_text(
+        f"[ops]\naws_access_key_id = {ACCESS_KEY}\naws_secret_access_key = {SECRET_KEY}\n"
+    )
+    (tmp_path / "config").write_text("[profile ops]\nregion = ap-south-1\n")
+    provider = IAMTokenProvider(profile="ops", clock=Clock())
+    # A name without a region: the profile's region is used.
+    token = provider.password(CredentialTarget("db.internal.example", 5432, "app"))
+    assert token == reference_token("db.internal.example", 5432, "app", "ap-south-1", T0)
+
+
+def test_no_region_is_an_actionable_error(no_aws: None) -> None:
+    provider = IAMTokenProvider(session=session_with())
+    with pytest.raises(CredentialsError, match="cannot tell the AWS region") as info:
+        provider.password(CredentialTarget("db.internal.example", 5432, "app"))
+    assert "region=" in str(info.value)
+    assert "AWS_REGION" in str(info.value)
+    explicit = IAMTokenProvider(session=session_with(), region="eu-north-1", clock=Clock())
+    assert "eu-north-1" in explicit.password(CredentialTarget("db.internal.example", 5432, "a"))
+
+
+def test_missing_botocore_is_an_actionable_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "botocore.session", None)  # import now raises ImportError
+    provider = IAMTokenProvider()
+    with pytest.raises(CredentialsError, match=r"pip install 'aurora-ssl\[iam\]'"):
+        provider.password(CredentialTarget("a.cluster-x.us-east-1.rds.amazonaws.com", 5432, "app"))
+
+
+@pytest.mark.parametrize("margin", [-1, 900, 10_000])
+def test_refresh_margin_is_checked(margin: float) -> None:
+    with pytest.raises(CredentialsError, match="refresh_margin"):
+        IAMTokenProvider(refresh_margin=margin)
+
+
+def test_errors_never_contain_the_secret_key(no_aws: None, tmp_path: Any) -> None:
+    (tmp_path / "credentials").write_text(
+        f"[half]\naws_secret_access_key = {SECRET_KEY}\n"  # no access key id
+    )
+    provider = IAMTokenProvider(profile="half")
+    with pytest.raises(CredentialsError) as info:
+        provider.password(CredentialTarget("a.cluster-x.us-east-1.rds.amazonaws.com", 5432, "app"))
+    text = f"{info.value!s} {info.value!r} {info.value.__cause__!s}"
+    assert SECRET_KEY not in text
+    assert "credentials" in str(info.value).lower()
+
+
+# -- concurrency --------------------------------------------------------------------------------
+
+
+class SlowCredentials(botocore.credentials.Credentials):
+    """Real botocore credentials whose freezing takes a while: widens the race on purpose."""
+
+    delay = 0.2
+
+    def get_frozen_credentials(self) -> Any:
+        time.sleep(self.delay)
+        return super().get_frozen_credentials()
+
+
+@pytest.fixture
+def slow_provider() -> IAMTokenProvider:
+    session = botocore.session.Session()
+    session._credentials = SlowCredentials(ACCESS_KEY, SECRET_KEY)
+    return IAMTokenProvider(session=session, clock=Clock())
+
+
+HOST = "demo.cluster-abc.us-east-1.rds.amazonaws.com"
+
+
+def test_many_threads_sign_once_per_key(slow_provider: IAMTokenProvider) -> None:
+    users = ["u0", "u1", "u2", "u3"]
+    threads_per_user = 12
+    barrier = threading.Barrier(len(users) * threads_per_user)
+    results: dict[str, list[str]] = {user: [] for user in users}
+    errors: list[BaseException] = []
+
+    def ask(user: str) -> None:
+        try:
+            barrier.wait()
+            token = slow_provider.password(CredentialTarget(HOST, 5432, user))
+            results[user].append(token)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [
+        threading.Thread(target=ask, args=(user,))
+        for user in users
+        for _ in range(threads_per_user)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert slow_provider.signings == len(users)
+    for user in users:
+        assert len(results[user]) == threads_per_user
+        assert set(results[user]) == {reference_token(HOST, 5432, user, "us-east-1", T0)}
+
+
+def test_many_tasks_sign_once_and_the_loop_keeps_running(
+    slow_provider: IAMTokenProvider,
+) -> None:
+    target = CredentialTarget(HOST, 5432, "app")
+
+    async def main() -> tuple[set[str], int]:
+        ticks = 0
+        done = asyncio.Event()
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while not done.is_set():
+                await asyncio.sleep(0.005)
+                ticks += 1
+
+        tick = asyncio.create_task(ticker())
+        tokens = await asyncio.gather(*(slow_provider.password_async(target) for _ in range(300)))
+        done.set()
+        await tick
+        return set(tokens), ticks
+
+    tokens, ticks = asyncio.run(main())
+    assert tokens == {reference_token(HOST, 5432, "app", "us-east-1", T0)}
+    assert slow_provider.signings == 1
+    # Signing took 0.2 s in a worker thread; meanwhile the loop kept running other tasks (a
+    # blocked loop would tick at most once; a free one about 40 times, fewer under load).
+    assert ticks >= 8
+
+
+def test_threads_and_tasks_together_sign_once(slow_provider: IAMTokenProvider) -> None:
+    target = CredentialTarget(HOST, 5432, "app")
+    barrier = threading.Barrier(9)
+    seen: list[str] = []
+
+    def in_thread() -> None:
+        barrier.wait()
+        seen.append(slow_provider.password(target))
+
+    def in_loop() -> None:
+        async def main() -> list[str]:
+            barrier.wait()
+            return list(
+                await asyncio.gather(*(slow_provider.password_async(target) for _ in range(50)))
+            )
+
+        seen.extend(asyncio.run(main()))
+
+    threads = [threading.Thread(target=in_thread) for _ in range(6)]
+    threads += [threading.Thread(target=in_loop) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(seen) == 6 + 150
+    assert len(set(seen)) == 1
+    assert slow_provider.signings == 1
+
+
+def test_a_cancelled_waiter_does_not_cancel_the_others(slow_provider: IAMTokenProvider) -> None:
+    target = CredentialTarget(HOST, 5432, "app")
+
+    async def main() -> str:
+        first = asyncio.create_task(slow_provider.password_async(target))
+        second = asyncio.create_task(slow_provider.password_async(target))
+        await asyncio.sleep(0.05)
+        first.cancel()
+        return await second
+
+    assert asyncio.run(main()) == reference_token(HOST, 5432, "app", "us-east-1", T0)
+    assert slow_provider.signings == 1
+
+
+def test_a_failed_signing_reaches_every_waiter_and_is_retried_next_time(
+    no_aws: None,
+) -> None:
+    provider = IAMTokenProvider()
+    target = CredentialTarget(HOST, 5432, "app")
+
+    async def main() -> list[BaseException | str]:
+        return list(
+            await asyncio.gather(
+                *(provider.password_async(target) for _ in range(20)), return_exceptions=True
+            )
+        )
+
+    results = asyncio.run(main())
+    assert all(isinstance(r, CredentialsError) for r in results)
+    with pytest.raises(CredentialsError):
+        provider.password(target)  # not cached: asked again
+
+
+def test_the_providers_are_providers() -> None:
+    from aurora_ssl.credentials import PasswordProvider, SecretsManager, as_provider
+
+    iam = IAMTokenProvider()
+    secrets = SecretsManager("any")
+    assert isinstance(iam, PasswordProvider)
+    assert isinstance(secrets, PasswordProvider)
+    assert as_provider(iam) is iam
+    assert as_provider(secrets) is secrets
+    assert "secret" not in repr(iam).lower()

@@ -1,0 +1,152 @@
+"""connect_with_password(_async): one retry after a refused login, none after anything else.
+
+Judged by the real server: how many logins it refused (its log), and who is logged in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import botocore.session
+import psycopg
+import psycopg2
+import pytest
+
+from aurora_ssl.credentials import (
+    CredentialTarget,
+    IAMTokenProvider,
+    connect_with_password,
+    connect_with_password_async,
+)
+from aurora_ssl.testing import AuroraLikeServer
+from tests.fix_credentials import login_role, refused_logins, verified_params, whoami
+
+__all__ = ["login_role"]  # a fixture, used by name
+
+
+class Counting:
+    """A provider that hands out a fixed list of passwords and records the calls."""
+
+    def __init__(self, *passwords: str) -> None:
+        self.passwords = list(passwords)
+        self.asked = 0
+        self.invalidated = 0
+
+    def password(self, target: CredentialTarget) -> str:
+        self.asked += 1
+        return self.passwords[min(self.asked, len(self.passwords)) - 1]
+
+    async def password_async(self, target: CredentialTarget) -> str:
+        return self.password(target)
+
+    def invalidate(self, target: CredentialTarget) -> None:
+        self.invalidated += 1
+
+
+def test_a_refused_login_is_retried_once_with_a_fresh_password(
+    tls_server: AuroraLikeServer, login_role: Callable[[str], str]
+) -> None:
+    role = login_role("fresh")
+    provider = Counting("stale", "fresh")
+    target = CredentialTarget(tls_server.host, tls_server.port, role)
+    params = verified_params(tls_server, role)
+    before = refused_logins(tls_server, role)
+    conn = connect_with_password(
+        provider, target, lambda pw: psycopg2.connect(**params, password=pw)
+    )
+    assert whoami(conn) == (role, True)
+    conn.close()
+    assert (provider.asked, provider.invalidated) == (2, 1)
+    assert refused_logins(tls_server, role) == before + 1
+
+
+def test_only_one_retry(tls_server: AuroraLikeServer, login_role: Callable[[str], str]) -> None:
+    role = login_role("right")
+    provider = Counting("wrong", "still-wrong", "right")
+    target = CredentialTarget(tls_server.host, tls_server.port, role)
+    params = verified_params(tls_server, role)
+    before = refused_logins(tls_server, role)
+    with pytest.raises(psycopg2.OperationalError, match="password authentication failed"):
+        connect_with_password(provider, target, lambda pw: psycopg2.connect(**params, password=pw))
+    assert (provider.asked, provider.invalidated) == (2, 1)
+    assert refused_logins(tls_server, role) == before + 2
+
+
+def test_a_tls_failure_is_not_retried(
+    interception_server: AuroraLikeServer, login_role: Callable[[str], str]
+) -> None:
+    role = login_role("right")
+    provider = Counting("right")
+    target = CredentialTarget(interception_server.host, interception_server.port, role)
+    params = verified_params(interception_server, role)
+    with pytest.raises(psycopg2.OperationalError, match="certificate verify failed"):
+        connect_with_password(provider, target, lambda pw: psycopg2.connect(**params, password=pw))
+    assert (provider.asked, provider.invalidated) == (1, 0)
+
+
+def test_async_retry_recovers_with_a_fresh_iam_token(
+    tls_server: AuroraLikeServer, login_role: Callable[[str], str]
+) -> None:
+    from tests.fix_credentials import set_password
+    from tests.test_credentials_iam import ACCESS_KEY, SECRET_KEY, T0, Clock, reference_token
+
+    role = login_role("x")
+    session = botocore.session.Session()
+    session.set_credentials(ACCESS_KEY, SECRET_KEY)
+    clock = Clock()
+    provider = IAMTokenProvider(session=session, clock=clock)
+    target = CredentialTarget(tls_server.host, tls_server.port, role)
+    params = verified_params(tls_server, role)
+
+    async def connect(password: str) -> Any:
+        return await psycopg.AsyncConnection.connect(**params, password=password)
+
+    async def login() -> tuple[str, bool]:
+        conn = await connect_with_password_async(provider, target, connect)
+        async with conn:
+            cur = await conn.execute(
+                "SELECT current_user, ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"
+            )
+            row = await cur.fetchone()
+        assert row is not None
+        return str(row[0]), bool(row[1])
+
+    set_password(
+        tls_server,
+        role,
+        reference_token(tls_server.host, tls_server.port, role, "test-region-1", T0),
+    )
+    assert asyncio.run(login()) == (role, True)
+    # The server now wants a token signed later; the cached one is refused once, then re-signed.
+    clock.now = T0 + 120
+    set_password(
+        tls_server,
+        role,
+        reference_token(tls_server.host, tls_server.port, role, "test-region-1", T0 + 120),
+    )
+    before = refused_logins(tls_server, role)
+    assert asyncio.run(login()) == (role, True)
+    assert refused_logins(tls_server, role) == before + 1
+    assert provider.signings == 2
+
+
+def test_refusals_never_show_the_passwords(
+    tls_server: AuroraLikeServer, login_role: Callable[[str], str], caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+    import traceback
+
+    role = login_role("the-right-one")
+    first, second = "Distinctive-Stale-9f1c", "Distinctive-Wrong-77ab"
+    provider = Counting(first, second)
+    target = CredentialTarget(tls_server.host, tls_server.port, role)
+    params = verified_params(tls_server, role)
+    caplog.set_level(logging.DEBUG)
+    with pytest.raises(psycopg2.OperationalError) as info:
+        connect_with_password(provider, target, lambda pw: psycopg2.connect(**params, password=pw))
+    text = "".join(traceback.format_exception(info.value)) + repr(info.value) + caplog.text
+    assert "password authentication failed" in text
+    assert first not in text
+    assert second not in text

@@ -1,0 +1,284 @@
+"""Secrets Manager provider: the RDS secret JSON, caching, and rotation without restart.
+
+AWS Secrets Manager cannot be reached from here, so ``moto`` (a recognised simulator of the
+AWS APIs) stands in for it: only the ``GetSecretValue`` / ``PutSecretValue`` /
+``UpdateSecretVersionStage`` calls are simulated. The database side is real: the rotation
+tests change a role's password on the local TLS server with ``ALTER ROLE`` while a loop keeps
+logging in through the provider, and the refusals are counted in the server's own log.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import botocore.session
+import pytest
+from moto import mock_aws
+
+from aurora_ssl.credentials import (
+    CredentialsError,
+    CredentialTarget,
+    SecretsManager,
+    as_provider,
+)
+from aurora_ssl.testing import AuroraLikeServer
+from tests.fix_credentials import (
+    connect_with_retry,
+    login_role,
+    refused_logins,
+    set_password,
+    whoami,
+)
+
+__all__ = ["login_role"]  # a fixture, used by name
+
+REGION = "eu-west-1"
+TARGET = CredentialTarget("demo.cluster-abc.eu-west-1.rds.amazonaws.com", 5432, "app")
+
+
+class Clock:
+    def __init__(self, now: float = 1_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> Iterator[Any]:
+    """moto's simulated AWS with fake credentials; yields a Secrets Manager client."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
+    with mock_aws():
+        yield botocore.session.Session().create_client("secretsmanager", region_name=REGION)
+
+
+def rds_secret(username: str, password: str, **extra: Any) -> str:
+    return json.dumps({"engine": "postgres", "username": username, "password": password, **extra})
+
+
+def test_reads_the_standard_rds_secret_once(aws: Any) -> None:
+    aws.create_secret(
+        Name="prod/app/db",
+        SecretString=rds_secret("app", "pw-one", host="h.example", port=5432),
+    )
+    provider = SecretsManager("prod/app/db")
+    assert provider.password(TARGET) == "pw-one"
+    assert provider.password(TARGET) == "pw-one"
+    secret = provider.secret()
+    assert (secret.username, secret.host, secret.port) == ("app", "h.example", 5432)
+    assert "pw-one" not in repr(secret)
+    assert "pw-one" not in repr(provider)
+    assert provider.reads == 1
+
+
+def test_the_client_is_created_once(aws: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    aws.create_secret(Name="s", SecretString=rds_secret("app", "pw"))
+    created = 0
+    original = botocore.session.Session.create_client
+
+    def counting(self: Any, *args: Any, **kwargs: Any) -> Any:
+        nonlocal created
+        created += 1
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(botocore.session.Session, "create_client", counting)
+    clock = Clock()
+    provider = SecretsManager("s", clock=clock)
+    assert created == 0  # lazily, on first use
+    for _ in range(3):
+        provider.password(TARGET)
+        clock.now += 10
+        provider.invalidate(TARGET)
+    assert provider.reads == 3
+    assert created == 1
+
+
+def test_invalidate_rereads_and_max_age_expires(aws: Any) -> None:
+    aws.create_secret(Name="s", SecretString=rds_secret("app", "old"))
+    clock = Clock()
+    provider = SecretsManager("s", clock=clock, max_age=3600)
+    assert provider.password(TARGET) == "old"
+    aws.put_secret_value(SecretId="s", SecretString=rds_secret("app", "new"))
+    assert provider.password(TARGET) == "old"  # cached: no call per connection
+    provider.invalidate(TARGET)
+    assert provider.password(TARGET) == "new"
+    assert provider.reads == 2
+    aws.put_secret_value(SecretId="s", SecretString=rds_secret("app", "newer"))
+    clock.now += 3600
+    assert provider.password(TARGET) == "newer"
+    assert provider.reads == 3
+
+
+def test_region_comes_from_the_arn(aws: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    other = botocore.session.Session().create_client("secretsmanager", region_name="ap-south-1")
+    arn = other.create_secret(Name="s", SecretString=rds_secret("app", "pw"))["ARN"]
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")  # would be wrong
+    assert SecretsManager(arn).password(TARGET) == "pw"
+
+
+def test_no_region_is_an_actionable_error(aws: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    monkeypatch.delenv("AWS_REGION", raising=False)
+    with pytest.raises(CredentialsError, match="cannot tell the AWS region of the secret"):
+        SecretsManager("s").password(TARGET)
+
+
+@pytest.mark.parametrize(
+    ("secret_string", "message"),
+    [
+        ("not json at all pw-leak", "is not a JSON object"),
+        (json.dumps(["pw-leak"]), "is not a JSON object"),
+        (json.dumps({"username": "app"}), "no non-empty string 'password'"),
+        (json.dumps({"username": "app", "password": ""}), "no non-empty string 'password'"),
+        (json.dumps({"username": 7, "password": "pw-leak"}), "'username' must be a string"),
+        (json.dumps({"password": "pw-leak", "port": "x"}), "'port' is not a number"),
+        (rds_secret("someone_else", "pw-leak"), "holds the password of user 'someone_else'"),
+    ],
+)
+def test_bad_secrets_are_explained_without_their_content(
+    aws: Any, secret_string: str, message: str
+) -> None:
+    aws.create_secret(Name="bad", SecretString=secret_string)
+    with pytest.raises(CredentialsError, match=message) as info:
+        SecretsManager("bad").password(TARGET)
+    text = f"{info.value} {info.value!r} {info.value.__cause__} {info.value.__context__}"
+    assert "pw-leak" not in text
+
+
+def test_binary_and_missing_secrets_are_explained(aws: Any) -> None:
+    aws.create_secret(Name="binary", SecretBinary=b"\x00pw")
+    with pytest.raises(CredentialsError, match="has no SecretString"):
+        SecretsManager("binary").password(TARGET)
+    with pytest.raises(CredentialsError, match=r"ResourceNotFoundException.*check the name"):
+        SecretsManager("missing").password(TARGET)
+
+
+def test_a_secret_without_username_serves_any_user(aws: Any) -> None:
+    aws.create_secret(Name="s", SecretString=json.dumps({"password": "pw", "port": "6543"}))
+    provider = SecretsManager("s")
+    assert provider.password(TARGET) == "pw"
+    assert provider.secret().port == 6543
+
+
+def test_as_provider_accepts_the_provider(aws: Any) -> None:
+    provider = SecretsManager("s")
+    assert as_provider(provider) is provider
+
+
+# -- rotation against the real server -----------------------------------------------------------
+
+
+def _keep_connecting(
+    server: AuroraLikeServer,
+    provider: SecretsManager,
+    target: CredentialTarget,
+    stop: threading.Event,
+) -> tuple[list[int], list[BaseException]]:
+    """Log in over and over, like requests of a running app; returns refusals and errors."""
+    refusals: list[int] = []
+    errors: list[BaseException] = []
+    while not stop.is_set():
+        try:
+            conn, refused = connect_with_retry(server, provider, target)
+        except BaseException as exc:  # noqa: BLE001 - a surfaced failure is the finding
+            errors.append(exc)
+            continue
+        try:
+            assert whoami(conn) == (target.user, True)
+        finally:
+            conn.close()
+        refusals.append(refused)
+    return refusals, errors
+
+
+def _rotate_like_the_aws_lambda(
+    aws: Any, server: AuroraLikeServer, secret_id: str, role: str, password: str
+) -> None:
+    """createSecret (AWSPENDING), setSecret (ALTER ROLE), finishSecret (move AWSCURRENT).
+
+    The database changes *before* the label moves, as with AWS's rotation functions, so a
+    login in between finds AWSCURRENT already refused.
+    """
+    version = aws.put_secret_value(
+        SecretId=secret_id,
+        SecretString=rds_secret(role, password),
+        VersionStages=["AWSPENDING"],
+    )["VersionId"]
+    set_password(server, role, password)
+    time.sleep(0.5)  # a login in this window gets the old password from AWSCURRENT
+    current = next(
+        v["VersionId"]
+        for v in aws.list_secret_version_ids(SecretId=secret_id)["Versions"]
+        if "AWSCURRENT" in v["VersionStages"]
+    )
+    aws.update_secret_version_stage(
+        SecretId=secret_id,
+        VersionStage="AWSCURRENT",
+        MoveToVersionId=version,
+        RemoveFromVersionId=current,
+    )
+
+
+@pytest.mark.parametrize("loops", [1, 4])
+def test_rotation_needs_no_restart(
+    aws: Any,
+    tls_server: AuroraLikeServer,
+    login_role: Callable[[str], str],
+    loops: int,
+) -> None:
+    role = login_role("first-password")
+    aws.create_secret(Name="rotating", SecretString=rds_secret(role, "first-password"))
+    provider = SecretsManager("rotating")
+    target = CredentialTarget(tls_server.host, tls_server.port, role)
+    refused_before = refused_logins(tls_server, role)
+    stop = threading.Event()
+    outcomes: list[tuple[list[int], list[BaseException]]] = []
+    threads = [
+        threading.Thread(
+            target=lambda: outcomes.append(_keep_connecting(tls_server, provider, target, stop))
+        )
+        for _ in range(loops)
+    ]
+    for thread in threads:
+        thread.start()
+    rotations = ["second-password", "third-password"]
+    try:
+        for password in rotations:
+            time.sleep(0.3)
+            _rotate_like_the_aws_lambda(aws, tls_server, "rotating", role, password)
+        time.sleep(0.3)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+    refusals = [r for loop_refusals, _ in outcomes for r in loop_refusals]
+    errors = [e for _, loop_errors in outcomes for e in loop_errors]
+    assert errors == []  # no request failed: every refusal was absorbed by the one retry
+    assert len(refusals) > 10 * loops  # the loops really kept logging in throughout
+    refused = sum(refusals)
+    # Each loop is refused at most once per rotation, and the server saw exactly those.
+    assert 1 * len(rotations) <= refused <= loops * len(rotations)
+    assert refused_logins(tls_server, role) - refused_before == refused
+    # One read per rotation, however many loops were refused at once: the late reports name
+    # a password that was already replaced and are ignored.
+    assert provider.reads == 1 + len(rotations)
+    if loops == 1:
+        assert refused == len(rotations)
+
+
+def test_missing_botocore_is_an_actionable_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "botocore.session", None)  # import now raises ImportError
+    with pytest.raises(CredentialsError, match=r"pip install 'aurora-ssl\[iam\]'"):
+        SecretsManager("s", region=REGION).password(TARGET)
