@@ -32,6 +32,7 @@ from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
+from aurora_ssl.conninfo import is_conninfo
 from aurora_ssl.errors import InsecureConfigurationError
 from aurora_ssl.options import parse_bool
 from aurora_ssl.policy import Settings
@@ -75,8 +76,8 @@ _BOOL_OPTIONS: Mapping[str, bool] = {
     "INSECURE_LOCAL_DEV": False,
 }
 _KEYS = frozenset({*_OPTION_TYPES, *_BOOL_OPTIONS})
-#: libpq's rule (``recognized_connection_string``): a dbname with one of these prefixes or
-#: an ``=`` is expanded as a whole connection string by psql and PQconnectdbParams.
+#: URI schemes that make libpq (psql, PQconnectdbParams) expand a dbname as a whole
+#: connection string, like an ``=`` in it does.
 _URI_PREFIXES = ("postgresql://", "postgres://")
 
 
@@ -233,10 +234,14 @@ def libpq_target(settings_dict: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def is_connection_string(value: object) -> bool:
-    """Whether libpq would expand ``value``, given as a dbname, into a connection string."""
+    """Whether libpq would expand ``value``, given as a dbname, into a connection string.
+
+    The core's rule (:func:`aurora_ssl.conninfo.is_conninfo`, libpq's own), plus a URI
+    scheme in any case or after blanks, which no database name needs either.
+    """
     if not isinstance(value, str):
         return False
-    return "=" in value or value.strip().lower().startswith(_URI_PREFIXES)
+    return is_conninfo(value) or value.strip().lower().startswith(_URI_PREFIXES)
 
 
 def refuse_conninfo_name(settings_dict: Mapping[str, Any], alias: str = "?") -> None:
