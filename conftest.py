@@ -10,6 +10,7 @@ import atexit
 import os
 import shutil
 import tempfile
+from typing import Any
 
 pytest_plugins = ["tests.fix_servers", "tests.fix_django", "tests.fix_docs"]
 
@@ -17,3 +18,18 @@ _SESSION_CACHE = tempfile.mkdtemp(prefix="aurora-ssl-test-cache-")
 os.environ["AURORA_SSL_CACHE_DIR"] = _SESSION_CACHE
 atexit.register(shutil.rmtree, _SESSION_CACHE, ignore_errors=True)
 os.environ.pop("AURORA_SSL_BUNDLE", None)
+
+
+def _readme_examples() -> Any:
+    """The README's Python examples run like the docs' (docs/conftest.py)."""
+    from sybil import Sybil
+    from sybil.parsers.markdown import PythonCodeBlockParser, SkipParser
+
+    return Sybil(
+        parsers=[PythonCodeBlockParser(), SkipParser()],
+        patterns=["README.md"],
+        fixtures=["docs_env"],
+    ).pytest()
+
+
+pytest_collect_file = _readme_examples()

@@ -1,8 +1,16 @@
-"""The environment the documentation's examples run in (see docs/conftest.py)."""
+"""The environment the documentation's examples run in (see docs/conftest.py, conftest.py).
+
+Examples read their settings from the environment, as a deployment would: ``DATABASE_URL``
+(the local server's URL, reached through its RDS-like name with ``hostaddr``), ``DB_HOST`` and
+``DB_PASSWORD``, with ``PGHOSTADDR``/``PGPORT`` saying where that name lives (libpq reads them
+as inputs), and the test PKI's bundle in ``AURORA_SSL_BUNDLE``.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import io
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 import pytest
 
@@ -11,19 +19,36 @@ from aurora_ssl.testing import AuroraLikeServer, TestPKI
 
 @pytest.fixture(scope="module")
 def docs_env(tls_server: AuroraLikeServer, pki: TestPKI) -> Iterator[dict[str, str]]:
-    """``DATABASE_URL`` (the local server, reached through its RDS-like name) and the test
-    bundle in ``AURORA_SSL_BUNDLE``, as a deployment's environment would hold them."""
+    """The deployment-like environment for one page's examples."""
+    from tests.conftest import clear_aurora_caches
+
     mp = pytest.MonkeyPatch()
     env = {
         "DATABASE_URL": tls_server.url("postgresql+psycopg"),
+        "DB_HOST": tls_server.host,
         "DB_PASSWORD": tls_server.password,
+        "PGHOSTADDR": tls_server.hostaddr,
+        "PGPORT": str(tls_server.port),
         "AURORA_SSL_BUNDLE": str(pki.bundle_path),
     }
     for key, value in env.items():
         mp.setenv(key, value)
-    from tests.conftest import clear_aurora_caches
-
     clear_aurora_caches()
     yield env
     mp.undo()
     clear_aurora_caches()
+
+
+def run_check_aurora_ssl(databases: Mapping[str, Mapping[str, Any]], *args: str) -> int:
+    """``manage.py check_aurora_ssl ARGS`` in-process with these DATABASES; the exit status."""
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    from tests.fix_django import use_databases
+
+    with use_databases(databases):
+        try:
+            call_command("check_aurora_ssl", *args, stdout=io.StringIO(), stderr=io.StringIO())
+        except CommandError:
+            return 1
+    return 0
