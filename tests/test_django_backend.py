@@ -496,8 +496,10 @@ def test_postgis_backend_is_the_same_wrapper_over_postgis() -> None:
 
     try:
         from django_aurora_ssl.backends.postgis.base import DatabaseWrapper
-    except (ImproperlyConfigured, OSError) as exc:  # GDAL missing
-        pytest.skip(f"GeoDjango is not usable here: {exc}")
+    except (ImproperlyConfigured, OSError) as exc:  # GDAL missing: the bootstrap installs it
+        from tests.geoapp.availability import missing
+
+        missing(f"GeoDjango is not usable here: {exc}")
     from django.contrib.gis.db.backends.postgis.base import DatabaseWrapper as PostGIS
 
     from django_aurora_ssl.backends.wrapper import AuroraSSLWrapperMixin
