@@ -5,12 +5,18 @@ they never connect. The database check (``Tags.database``: ``manage.py check --d
 ALIAS``, and ``migrate`` for its database) connects once per requested alias through the
 backend and asks the server in one query (:func:`aurora_ssl.status.server_tls`).
 
+A backend is ours when its ``DatabaseWrapper`` class has our mixin
+(:func:`django_aurora_ssl.conf.uses_backend`), whatever its ENGINE string: a user's subclass
+(for IAM tokens or a password provider) is checked like ours, and a subclass of Django's own
+PostgreSQL backend still gets W004.
+
 ==================  =========================================================================
 id                  meaning
 ==================  =========================================================================
-aurora_ssl.E001     ``AURORA_SSL`` options on a database whose ENGINE is not ours / bad ENGINE
+aurora_ssl.E001     ``AURORA_SSL`` options on a database whose backend is not ours / bad ENGINE
 aurora_ssl.E002     ``AURORA_SSL`` is malformed (not a dict, unknown key, wrong type)
-aurora_ssl.E003     an insecure libpq setting in OPTIONS (weaker sslmode, sslrootcert=system ...)
+aurora_ssl.E003     an insecure libpq setting in OPTIONS (weaker sslmode, sslrootcert=system ...),
+                    or a connection string in NAME
 aurora_ssl.E004     no TCP host (empty HOST or a Unix socket): libpq never uses TLS there
 aurora_ssl.E005     a trust file cannot be used (BUNDLE, AURORA_SSL_BUNDLE, OPTIONS sslrootcert)
 aurora_ssl.E006     China / GovCloud endpoint without a bundle for that partition
@@ -20,7 +26,7 @@ aurora_ssl.E009     (database) the server says the session is not encrypted
 aurora_ssl.W001     INSECURE_LOCAL_DEV is in effect
 aurora_ssl.W002     the app is installed but no database uses an aurora-ssl backend
 aurora_ssl.W003     trust selection warning (not an RDS name: full bundle; region not in bundle)
-aurora_ssl.W004     an RDS / Aurora endpoint configured with Django's plain PostgreSQL backend
+aurora_ssl.W004     an RDS / Aurora endpoint on Django's plain PostgreSQL backend (or a subclass)
 aurora_ssl.W005     (database) the sslinfo extension is not installed
 aurora_ssl.W006     (database) ``rds.force_ssl`` is off on the server
 ==================  =========================================================================
@@ -38,10 +44,14 @@ from django.core.checks import Warning as CheckWarning
 from django_aurora_ssl.conf import (
     PLAIN_ENGINES,
     SETTINGS_KEY,
+    DatabaseOptions,
     OptionsError,
     aliases_using_backend,
     database_options,
+    guard_hosts,
     libpq_target,
+    plain_postgresql,
+    refuse_conninfo_name,
     uses_backend,
 )
 
@@ -60,6 +70,18 @@ _ENGINE_HINT = (
 _OPTIONS_HINT = (
     "Remove it from OPTIONS: aurora-ssl always connects with sslmode=verify-full and the Amazon "
     "RDS roots. For a local server without TLS use AURORA_SSL['INSECURE_LOCAL_DEV'] = True."
+)
+# dj-database-url's ssl_require=True (the most common source of sslmode=require) and a URL's
+# ?sslmode= both land in OPTIONS, so a user who never wrote OPTIONS must be told where else.
+_URL_HELPER_HINT = (
+    "{lead}: remove ssl_require=True from dj_database_url.config() / parse() (it sets "
+    "OPTIONS['sslmode'] = 'require'), or sslmode=... from the query string of DATABASE_URL, "
+    "or the key from OPTIONS. aurora-ssl always connects with sslmode=verify-full and the "
+    "Amazon RDS roots."
+)
+_NAME_HINT = (
+    "Set NAME to the database name alone (e.g. 'app') and move the other settings to HOST, "
+    "PORT, USER and OPTIONS; with dj-database-url, pass the URL to dj_database_url.parse()."
 )
 _HOST_HINT = (
     "Set HOST to the endpoint's DNS name, e.g. mydb.cluster-xxxx.us-east-1.rds.amazonaws.com."
@@ -80,6 +102,10 @@ _INSECURE_AWS_HINT = (
 _INSECURE_HINT = (
     "Remove AURORA_SSL['INSECURE_LOCAL_DEV'] as soon as the server offers TLS; never use it "
     "outside local development."
+)
+_SUBCLASS_HINT = (
+    "Make your backend's DatabaseWrapper subclass "
+    "django_aurora_ssl.backends.postgresql.base.DatabaseWrapper instead of Django's."
 )
 _UNUSED_HINT = (
     "Set 'ENGINE': 'django_aurora_ssl.backends.postgresql' for your Aurora/RDS databases, or "
@@ -158,15 +184,18 @@ def messages_for_alias(alias: str, entry: Mapping[str, Any]) -> list[CheckMessag
                     id="aurora_ssl.E001",
                 )
             ]
-        host = str(entry.get("HOST") or "")
-        if engine in PLAIN_ENGINES and any(
-            parse_endpoint(h).kind.is_rds for h in host.split(",") if h
-        ):
+        rds = [h for h in guard_hosts(entry, DatabaseOptions()) if parse_endpoint(h).kind.is_rds]
+        if rds and plain_postgresql(entry):
+            hint = (
+                f"Set 'ENGINE': {PLAIN_ENGINES[engine]!r}."
+                if engine in PLAIN_ENGINES
+                else _SUBCLASS_HINT
+            )
             return [
                 CheckWarning(
-                    f"{where} connects to the RDS endpoint {host} with {engine!r}, which does "
+                    f"{where} connects to the RDS endpoint {rds[0]} with {engine!r}, which does "
                     "not verify the server (libpq's default is sslmode=prefer).",
-                    hint=f"Set 'ENGINE': {PLAIN_ENGINES[engine]!r}.",
+                    hint=hint,
                     obj=alias,
                     id="aurora_ssl.W004",
                 )
@@ -192,9 +221,13 @@ def _policy_messages(alias: str, entry: Mapping[str, Any], options: Any) -> list
 
     where = f"DATABASES[{alias!r}]"
     params = libpq_target(entry)
+    try:
+        refuse_conninfo_name(entry, alias)
+    except InsecureConfigurationError as exc:
+        return [Error(str(exc), hint=_NAME_HINT, obj=alias, id="aurora_ssl.E003")]
     if options.insecure_local_dev:
         try:
-            validate_settings(options.settings, _hosts(options.tls_server_name or params))
+            validate_settings(options.settings, guard_hosts(entry, options))
         except InsecureConfigurationError as exc:
             return [Error(str(exc), hint=_INSECURE_AWS_HINT, obj=alias, id="aurora_ssl.E007")]
         return [
@@ -209,7 +242,7 @@ def _policy_messages(alias: str, entry: Mapping[str, Any], options: Any) -> list
     try:
         check_params(params, f"{where}['OPTIONS']")
     except InsecureConfigurationError as exc:
-        return [Error(str(exc), hint=_OPTIONS_HINT, obj=alias, id="aurora_ssl.E003")]
+        return [Error(str(exc), hint=_options_hint(entry), obj=alias, id="aurora_ssl.E003")]
     try:
         host = host_of(params, f"{where}['HOST']")
     except InsecureConfigurationError as exc:
@@ -227,9 +260,23 @@ def _policy_messages(alias: str, entry: Mapping[str, Any], options: Any) -> list
     ]
 
 
-def _hosts(source: str | Mapping[str, Any]) -> list[str]:
-    host = source if isinstance(source, str) else str(source.get("host") or "")
-    return [h for h in host.split(",") if h]
+def _options_hint(entry: Mapping[str, Any]) -> str:
+    """E003's hint: where the weak key came from, when OPTIONS was probably not hand-written."""
+    options = entry.get("OPTIONS")
+    mode = str(options.get("sslmode") or "").lower() if isinstance(options, Mapping) else ""
+    if _from_dj_database_url(entry):
+        return _URL_HELPER_HINT.format(lead="This entry looks built by dj-database-url")
+    if mode == "require":
+        return _URL_HELPER_HINT.format(
+            lead="If DATABASES comes from dj-database-url, sslmode=require is its ssl_require"
+        )
+    return _OPTIONS_HINT
+
+
+def _from_dj_database_url(entry: Mapping[str, Any]) -> bool:
+    """dj-database-url (>= 1.0) always writes these keys, which settings written by hand
+    rarely carry together."""
+    return {"CONN_MAX_AGE", "CONN_HEALTH_CHECKS", "DISABLE_SERVER_SIDE_CURSORS"} <= set(entry)
 
 
 def check_database_tls(

@@ -11,7 +11,15 @@ from typing import Any
 
 import django
 
-__all__ = ["DJANGO_VERSION", "SUPPORTS_POOL", "connection_pool", "is_pool_timeout", "is_psycopg3"]
+__all__ = [
+    "DJANGO_VERSION",
+    "SUPPORTS_POOL",
+    "connection_pool",
+    "driver_libpq_version",
+    "driver_name",
+    "is_pool_timeout",
+    "is_psycopg3",
+]
 
 DJANGO_VERSION: tuple[int, int] = (django.VERSION[0], django.VERSION[1])
 
@@ -36,3 +44,15 @@ def connection_pool(wrapper: Any) -> Any:
 def is_pool_timeout(exc: BaseException) -> bool:
     """``psycopg_pool.PoolTimeout``: the pool could not hand out a connection in time."""
     return type(exc).__name__ == "PoolTimeout" and type(exc).__module__.startswith("psycopg_pool")
+
+
+def driver_name(wrapper: Any) -> str:
+    """``psycopg`` or ``psycopg2``: the driver module this wrapper uses (``self.Database``)."""
+    return str(getattr(wrapper.Database, "__name__", "psycopg")).split(".")[0]
+
+
+def driver_libpq_version(wrapper: Any) -> int | None:
+    """The libpq version of the driver this wrapper uses, e.g. 180001 (None if unknown)."""
+    from aurora_ssl.policy import driver_libpq_version as version_of
+
+    return version_of(driver_name(wrapper))

@@ -16,17 +16,25 @@ Our options live in their own key next to ``OPTIONS``, so libpq never sees them:
             },
         }
     }
+
+The two booleans also take the strings of environment variables, parsed strictly by
+:func:`aurora_ssl.options.parse_bool` (``"false"``, ``"0"``, ``"off"`` are False; anything
+unrecognised is an :class:`OptionsError`, never "truthy").
 """
 
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import os
 from collections.abc import Mapping
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
+from aurora_ssl.conninfo import is_conninfo
+from aurora_ssl.errors import InsecureConfigurationError
+from aurora_ssl.options import parse_bool
 from aurora_ssl.policy import Settings
 
 __all__ = [
@@ -36,8 +44,13 @@ __all__ = [
     "DatabaseOptions",
     "OptionsError",
     "aliases_using_backend",
+    "backend_class",
     "database_options",
+    "guard_hosts",
+    "is_connection_string",
     "libpq_target",
+    "plain_postgresql",
+    "refuse_conninfo_name",
     "uses_backend",
 ]
 
@@ -55,9 +68,17 @@ PLAIN_ENGINES: Mapping[str, str] = {
 _OPTION_TYPES: Mapping[str, tuple[type, ...]] = {
     "BUNDLE": (str, os.PathLike, type(None)),
     "TLS_SERVER_NAME": (str, type(None)),
-    "SERVER_CHECK_AT_STARTUP": (bool,),
-    "INSECURE_LOCAL_DEV": (bool,),
 }
+#: Boolean options: settings often come from environment variables, so strings are parsed
+#: strictly (``"false"`` is False, ``"maybe"`` an error), never by truthiness.
+_BOOL_OPTIONS: Mapping[str, bool] = {
+    "SERVER_CHECK_AT_STARTUP": True,
+    "INSECURE_LOCAL_DEV": False,
+}
+_KEYS = frozenset({*_OPTION_TYPES, *_BOOL_OPTIONS})
+#: URI schemes that make libpq (psql, PQconnectdbParams) expand a dbname as a whole
+#: connection string, like an ``=`` in it does.
+_URI_PREFIXES = ("postgresql://", "postgres://")
 
 
 class OptionsError(ImproperlyConfigured):  # type: ignore[misc]  # Django has no stubs
@@ -113,28 +134,80 @@ def database_options(settings_dict: Mapping[str, Any], alias: str = "?") -> Data
     where = f"DATABASES[{alias!r}][{SETTINGS_KEY!r}]"
     if not isinstance(raw, Mapping):
         raise OptionsError(f"{where} must be a dict, not {type(raw).__name__}.")
-    unknown = sorted(str(key) for key in raw if key not in _OPTION_TYPES)
+    unknown = sorted(str(key) for key in raw if key not in _KEYS)
     if unknown:
         raise OptionsError(
             f"{where} has unknown keys {', '.join(unknown)}; the keys are "
-            f"{', '.join(sorted(_OPTION_TYPES))}."
+            f"{', '.join(sorted(_KEYS))}."
         )
     for key, types in _OPTION_TYPES.items():
         if key in raw and not isinstance(raw[key], types):
             wanted = " or ".join("None" if t is type(None) else t.__name__ for t in types)
             raise OptionsError(f"{where}[{key!r}] must be {wanted}, not {type(raw[key]).__name__}.")
+    flags = {key: _flag(raw, key, default, where) for key, default in _BOOL_OPTIONS.items()}
     bundle = raw.get("BUNDLE")
     return DatabaseOptions(
         bundle=os.fspath(bundle) if bundle else None,
         tls_server_name=raw.get("TLS_SERVER_NAME") or None,
-        server_check_at_startup=raw.get("SERVER_CHECK_AT_STARTUP", True),
-        insecure_local_dev=raw.get("INSECURE_LOCAL_DEV", False),
+        server_check_at_startup=flags["SERVER_CHECK_AT_STARTUP"],
+        insecure_local_dev=flags["INSECURE_LOCAL_DEV"],
     )
 
 
+def _flag(raw: Mapping[str, Any], key: str, default: bool, where: str) -> bool:
+    if key not in raw or raw[key] is None:
+        return default
+    try:
+        return parse_bool(raw[key], f"{where}[{key!r}]")
+    except InsecureConfigurationError as exc:
+        raise OptionsError(str(exc)) from None
+
+
+def backend_class(settings_dict: Mapping[str, Any]) -> type | None:
+    """The ``DatabaseWrapper`` class ENGINE names, imported as Django's ``load_backend`` does.
+
+    ``None`` when ENGINE is unset or its module cannot be imported here (a typo, GDAL
+    missing for PostGIS); Django's own checks report those.
+    """
+    engine = settings_dict.get("ENGINE")
+    if not isinstance(engine, str) or not engine:
+        return None
+    try:
+        module = importlib.import_module(f"{engine}.base")
+    except Exception:  # noqa: BLE001 - ImportError, ImproperlyConfigured, a broken user module
+        return None
+    wrapper = getattr(module, "DatabaseWrapper", None)
+    return wrapper if isinstance(wrapper, type) else None
+
+
 def uses_backend(settings_dict: Mapping[str, Any]) -> bool:
-    """Whether this DATABASES entry uses one of our backends."""
-    return settings_dict.get("ENGINE") in ENGINES
+    """Whether this DATABASES entry's backend is ours: its wrapper class has our mixin.
+
+    Recognised by class, not by the ENGINE string, so a user's backend that subclasses
+    ``django_aurora_ssl.backends.postgresql.base.DatabaseWrapper`` (for IAM tokens, a
+    password provider...) is checked and reported like ours. An ENGINE of ours whose module
+    cannot be imported here still counts as ours (its checks then say what is wrong).
+    """
+    wrapper = backend_class(settings_dict)
+    if wrapper is None:
+        return settings_dict.get("ENGINE") in ENGINES
+    from django_aurora_ssl.backends.wrapper import AuroraSSLWrapperMixin
+
+    return issubclass(wrapper, AuroraSSLWrapperMixin)
+
+
+def plain_postgresql(settings_dict: Mapping[str, Any]) -> bool:
+    """Whether the backend is Django's PostgreSQL one (or a subclass of it) but not ours."""
+    if settings_dict.get("ENGINE") in PLAIN_ENGINES:
+        return True
+    wrapper = backend_class(settings_dict)
+    if wrapper is None or uses_backend(settings_dict):
+        return False
+    try:
+        from django.db.backends.postgresql.base import DatabaseWrapper
+    except Exception:  # noqa: BLE001 - no driver installed: it cannot be a PostgreSQL backend
+        return False
+    return issubclass(wrapper, DatabaseWrapper)
 
 
 def aliases_using_backend(databases: Mapping[str, Mapping[str, Any]]) -> list[str]:
@@ -145,13 +218,68 @@ def aliases_using_backend(databases: Mapping[str, Mapping[str, Any]]) -> list[st
 def libpq_target(settings_dict: Mapping[str, Any]) -> dict[str, Any]:
     """The libpq parameters a DATABASES entry gives, as Django would pass them (no secrets).
 
-    ``OPTIONS`` first, then ``HOST``/``PORT``/``NAME``/``USER`` over them, as Django's
-    PostgreSQL backend does. Used by the static checks, which must not build a connection.
+    Django's order: ``NAME`` as dbname, then ``OPTIONS`` over it, then ``USER``/``HOST``/
+    ``PORT`` over those. Used by the static checks, which must not build a connection.
     """
     options = settings_dict.get("OPTIONS") or {}
-    params: dict[str, Any] = dict(options) if isinstance(options, Mapping) else {}
-    for key, name in (("HOST", "host"), ("PORT", "port"), ("NAME", "dbname"), ("USER", "user")):
+    params: dict[str, Any] = {}
+    if settings_dict.get("NAME"):
+        params["dbname"] = settings_dict["NAME"]
+    params.update(options if isinstance(options, Mapping) else {})
+    for key, name in (("USER", "user"), ("HOST", "host"), ("PORT", "port")):
         if settings_dict.get(key):
             params[name] = settings_dict[key]
     params.pop("password", None)
     return params
+
+
+def is_connection_string(value: object) -> bool:
+    """Whether libpq would expand ``value``, given as a dbname, into a connection string.
+
+    The core's rule (:func:`aurora_ssl.conninfo.is_conninfo`, libpq's own), plus a URI
+    scheme in any case or after blanks, which no database name needs either.
+    """
+    if not isinstance(value, str):
+        return False
+    return is_conninfo(value) or value.strip().lower().startswith(_URI_PREFIXES)
+
+
+def refuse_conninfo_name(settings_dict: Mapping[str, Any], alias: str = "?") -> None:
+    """Refuse a database name that is really a connection string (``NAME``, OPTIONS dbname).
+
+    psql (``dbshell``) and libpq's ``PQconnectdbParams`` expand such a name and its keys
+    (``sslmode=disable``, another ``host``) would override the ones aurora-ssl set.
+
+    Raises:
+        InsecureConfigurationError: naming the setting, without echoing its value (a URI
+            may hold a password).
+    """
+    options = settings_dict.get("OPTIONS")
+    options = options if isinstance(options, Mapping) else {}
+    for where, value in (
+        (f"DATABASES[{alias!r}]['NAME']", settings_dict.get("NAME")),
+        (f"DATABASES[{alias!r}]['OPTIONS']['dbname']", options.get("dbname")),
+    ):
+        if is_connection_string(value):
+            raise InsecureConfigurationError(
+                f"{where} holds a connection string, not a database name; libpq would take "
+                "its settings (sslmode, host ...) over aurora-ssl's. Put only the database "
+                "name there, and the other settings in HOST, PORT, USER and OPTIONS."
+            )
+
+
+def guard_hosts(settings_dict: Mapping[str, Any], options: DatabaseOptions) -> list[str]:
+    """Every host a DATABASES entry can send libpq to, for the insecure opt-out's guard.
+
+    HOST, ``OPTIONS["host"]`` (used when HOST is empty), ``OPTIONS["hostaddr"]`` and
+    ``TLS_SERVER_NAME``, each split at commas (multi-host lists).
+    """
+    raw = settings_dict.get("OPTIONS")
+    opts = raw if isinstance(raw, Mapping) else {}
+    sources = (
+        settings_dict.get("HOST"),
+        opts.get("host"),
+        opts.get("hostaddr"),
+        options.tls_server_name,
+    )
+    return [h.strip() for s in sources if s for h in str(s).split(",") if h.strip()]

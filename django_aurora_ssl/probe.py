@@ -4,10 +4,12 @@ Used by the database system check and by ``manage.py check_aurora_ssl``. The con
 Django's own (``connections[alias]``), so it is made exactly as the application makes it:
 same backend, same parameters, same TLS assertion. If the backend's startup check already
 asked the server on this connection, its answer is reused: one server round trip in all.
+The report also reads back what libpq used and compares it with what the backend set.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from aurora_ssl.errors import AuroraSSLError
@@ -55,8 +57,15 @@ def report_for_alias(alias: str) -> ConnectionReport:
             return cached[1]  # type: ignore[no-any-return]
         return server_tls(raw)
 
+    def expected() -> Mapping[str, Any] | None:
+        # What our backend set for this connection (the pool's parameters when pooled); the
+        # report reads every security-relevant value back and compares.
+        wanted = getattr(wrapper, "aurora_ssl_expected_params", None)
+        return wanted() if wanted is not None else None
+
     return check_connection(
         connect,
+        expected=expected,
         label=alias,
         host=host,
         port=params.get("port"),

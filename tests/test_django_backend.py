@@ -396,9 +396,18 @@ def test_pool_to_an_impostor_gives_the_reason_not_just_a_timeout(
     assert_refused(refused.value, "interception_server")
 
 
+@pytest.fixture
+def no_pool_params_check(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Switch off the first layer (the pool's parameters compared with ours before it
+    connects; see test_django_policy.py) to prove the layers behind it on their own."""
+    from django_aurora_ssl.backends import wrapper
+
+    monkeypatch.setattr(wrapper, "_refuse_changed_pool_params", lambda *args: None)
+
+
 @pytest.mark.usefixtures("pool_support")
 def test_pool_configure_callback_keeps_plaintext_out_of_the_pool(
-    no_tls_server: AuroraLikeServer,
+    no_tls_server: AuroraLikeServer, no_pool_params_check: None
 ) -> None:
     entry = database_entry(no_tls_server, options={"pool": {**POOL, "timeout": 1}})
     with use_databases({"default": entry}):
@@ -413,7 +422,7 @@ def test_pool_configure_callback_keeps_plaintext_out_of_the_pool(
 
 @pytest.mark.usefixtures("pool_support")
 def test_pool_checkout_assertion_discards_a_plaintext_connection(
-    no_tls_server: AuroraLikeServer,
+    no_tls_server: AuroraLikeServer, no_pool_params_check: None
 ) -> None:
     import psycopg
 

@@ -47,6 +47,8 @@ def test_text_report_of_a_verified_connection(tls_server: AuroraLikeServer) -> N
         "trust:         region:test-region-1, 1 CA(s)",
         "- Amazon RDS test-region-1 Root CA RSA2048 G1",
         "client view:   TLS in use",
+        "libpq used:    host=",
+        "sslmode=verify-full",
         "server view:   ssl_is_used() = true, TLSv1.",
         "(sslinfo installed: yes)",
         "rds.force_ssl:",
@@ -56,8 +58,8 @@ def test_text_report_of_a_verified_connection(tls_server: AuroraLikeServer) -> N
 
 
 def documented_keys() -> set[str]:
-    """The report keys the README (or a docs/django.md, if one exists) documents."""
-    for path in (ROOT / "docs" / "django.md", ROOT / "README.md"):
+    """The report keys the Django guide (else the README) documents."""
+    for path in (ROOT / "docs" / "guides" / "django.md", ROOT / "README.md"):
         if path.is_file() and "check_aurora_ssl" in path.read_text():
             keys: set[str] = set()
             for line in path.read_text().splitlines():
@@ -86,6 +88,13 @@ def test_json_report_has_the_documented_keys(
         assert set(report["endpoint"]) == {"kind", "region", "partition"}
         assert set(report["trust"]) == {"file", "scope", "source", "cas"}
         assert set(report["client"]) == {"tls", "protocol", "cipher", "bits", "driver"}
+        effective = report["effective"]
+        assert effective["sslmode"] == "verify-full"
+        assert effective["gssencmode"] == "disable"
+        assert effective["sslsni"] == "1"
+        assert effective["sslkeylogfile"] == ""
+        assert effective["sslrootcert"] == report["trust"]["file"]
+        assert "password" not in effective
         assert set(report["server"]) == {
             "ssl", "version", "cipher", "bits", "sslinfo", "source", "rds_force_ssl",
         }  # fmt: skip
@@ -216,6 +225,6 @@ def test_docs_list_every_check_id() -> None:
     from django_aurora_ssl import checks
 
     ids = set(re.findall(r"aurora_ssl\.[EW]\d{3}", Path(checks.__file__).read_text()))
-    docs = ROOT / "docs" / "django.md"
+    docs = ROOT / "docs" / "guides" / "django.md"
     text = docs.read_text() if docs.is_file() else (ROOT / "README.md").read_text()
     assert ids <= set(re.findall(r"aurora_ssl\.[EW]\d{3}", text))

@@ -1,23 +1,24 @@
 """What our backends change in Django's PostgreSQL (and PostGIS) backend, and nothing else.
 
-* :meth:`~AuroraSSLWrapperMixin.get_connection_params`: Django builds the parameters as usual
-  (``OPTIONS``, ``HOST`` ...), then :func:`aurora_ssl.policy.policy_for` refuses weaker
-  settings and adds ``sslmode=verify-full``, the trimmed roots, ``gssencmode=disable`` and
-  the hardening defaults. Every connection Django makes goes through here: requests,
-  ``migrate``, the ``__no_db__`` connection that creates test databases, and the psycopg 3
-  pool, whose fixed connect kwargs Django takes from this method.
+* :meth:`~AuroraSSLWrapperMixin.get_connection_params`: a connection string in ``NAME`` is
+  refused, Django builds the parameters as usual (``OPTIONS``, ``HOST`` ...), then
+  :func:`aurora_ssl.policy.policy_for` refuses weaker settings and returns the complete
+  explicit set (destination, ``sslmode=verify-full``, the trimmed roots, ``gssencmode``, the
+  TLS pins), for the keys the driver's libpq knows. Every connection Django makes goes
+  through here: requests, ``migrate``, the ``__no_db__`` connection that creates test
+  databases, and the psycopg 3 pool, whose fixed connect kwargs Django takes from this method.
 * :meth:`~AuroraSSLWrapperMixin.get_new_connection`: right after the driver connects (or the
-  pool hands a connection out), the client-side TLS state is asserted at zero round trips;
-  a connection without TLS is closed (or discarded from the pool) and
-  :class:`~aurora_ssl.errors.TLSNotInUseError` raised before Django runs any query. The first
-  connection of each alias and target in a process also asks the server (one query), unless
-  ``AURORA_SSL["SERVER_CHECK_AT_STARTUP"]`` is False. libpq failures are passed through
-  :func:`aurora_ssl.diagnose.translate_error`.
+  pool hands a connection out), TLS and every security-relevant effective parameter are read
+  back from libpq at zero round trips and compared with what this method set (a subclass or
+  hook that changed ``sslrootcert`` after us is caught here); a connection that differs or
+  has no TLS is closed (or discarded from the pool) and an error raised before Django runs
+  any query. The first connection of each alias and target in a process also asks the server
+  (one query), unless ``AURORA_SSL["SERVER_CHECK_AT_STARTUP"]`` is False. libpq failures are
+  passed through :func:`aurora_ssl.diagnose.translate_error`.
 * ``_configure_connection`` is the psycopg 3 pool's ``configure`` callback (Django >= 5.1):
-  each new pooled connection is asserted before it ever enters the pool; a refused one is
-  closed and counted by the pool as a failed attempt.
-* ``DatabaseClient`` (``manage.py dbshell``): psql gets the same ``PGSSLMODE=verify-full``,
-  ``PGSSLROOTCERT`` and ``PGGSSENCMODE=disable``.
+  each new pooled connection is read back against the pool's parameters before it ever
+  enters the pool; a refused one is closed and counted by the pool as a failed attempt.
+* ``DatabaseClient`` (``manage.py dbshell``): see :mod:`django_aurora_ssl.backends.client`.
 """
 
 from __future__ import annotations
@@ -27,19 +28,24 @@ import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from aurora_ssl.errors import AuroraSSLError, TLSNotInUseError
+from aurora_ssl.errors import AuroraSSLError, InsecureConfigurationError, TLSNotInUseError
 from aurora_ssl.policy import policy_for, validate_settings, warn_insecure
 from aurora_ssl.status import ServerTLS, require_tls, server_tls
-from django_aurora_ssl.compat import connection_pool, is_pool_timeout
-from django_aurora_ssl.conf import DatabaseOptions, database_options, libpq_target
+from django_aurora_ssl.backends.client import AuroraSSLClientMixin
+from django_aurora_ssl.compat import connection_pool, driver_name, is_pool_timeout
+from django_aurora_ssl.conf import (
+    DatabaseOptions,
+    database_options,
+    guard_hosts,
+    refuse_conninfo_name,
+)
 
 if TYPE_CHECKING:
     # Both are Any for mypy (Django ships no type information); at run time the mixins sit
     # in front of Django's classes in each backend's MRO.
     from django.db.backends.postgresql.base import DatabaseWrapper as _WrapperBase
-    from django.db.backends.postgresql.client import DatabaseClient as _ClientBase
 else:
-    _WrapperBase = _ClientBase = object
+    _WrapperBase = object
 
 __all__ = [
     "AuroraSSLClientMixin",
@@ -64,23 +70,41 @@ def forget_server_checks() -> None:
 
 
 def secure_params(
-    params: Mapping[str, Any], options: DatabaseOptions, alias: str, driver: str | None = None
+    params: Mapping[str, Any],
+    options: DatabaseOptions,
+    alias: str,
+    *,
+    settings_dict: Mapping[str, Any] | None = None,
+    driver: str | None = None,
 ) -> dict[str, Any]:
-    """Django's connection parameters turned into verified-TLS ones.
+    """Django's connection parameters turned into the complete verified-TLS set.
+
+    Args:
+        params: what Django's ``get_connection_params`` built.
+        options: this alias's ``AURORA_SSL`` options.
+        alias: the alias, for messages.
+        settings_dict: the DATABASES entry, so the insecure opt-out's guard also sees the
+            host sources Django did not pass on (``OPTIONS["host"]`` under a HOST).
+        driver: ``psycopg2`` or ``psycopg``: whose libpq parses connection strings, and which
+            pinned keys that libpq knows.
 
     Raises:
         InsecureConfigurationError: a weaker setting in OPTIONS, no TCP host, or the
-            insecure opt-out for an AWS endpoint.
+            insecure opt-out for an AWS endpoint (named from any host source).
         BundleError: the trust file cannot be built.
     """
     settings = options.settings
     if options.insecure_local_dev:
-        host = str(options.tls_server_name or params.get("host") or "")
-        validate_settings(settings, [h for h in host.split(",") if h])
+        hosts = [
+            *guard_hosts(settings_dict or {}, options),
+            *(h for key in ("host", "hostaddr") for h in str(params.get(key) or "").split(",")),
+        ]
+        validate_settings(settings, [h.strip() for h in hosts if h.strip()])
         with _lock:
             first = alias not in _insecure_warned
             _insecure_warned.add(alias)
         if first:
+            host = str(params.get("host") or "")
             warn_insecure(f"Django database {alias!r} ({host or 'no host'})")
         return dict(params)
     return policy_for(settings).apply(params, f"DATABASES[{alias!r}]['OPTIONS']", driver=driver)
@@ -92,6 +116,9 @@ class AuroraSSLWrapperMixin(_WrapperBase):  # type: ignore[misc]
     #: ``(raw connection, facts)`` read by the startup server check on the current
     #: connection, so the database system check does not ask the same server twice.
     aurora_ssl_server_facts: tuple[Any, ServerTLS] | None = None
+    #: The verified-TLS parameters our ``get_connection_params`` returned last (per wrapper,
+    #: and Django's wrappers are per thread).
+    _aurora_ssl_expected: dict[str, Any] | None = None
 
     @property
     def aurora_ssl_options(self) -> DatabaseOptions:
@@ -99,8 +126,21 @@ class AuroraSSLWrapperMixin(_WrapperBase):  # type: ignore[misc]
         return database_options(self.settings_dict, self.alias)
 
     def get_connection_params(self) -> dict[str, Any]:
+        # Before Django's own: a connection string in NAME must be refused, whatever the
+        # length check Django runs on it says.
+        refuse_conninfo_name(self.settings_dict, self.alias)
+        options = self.aurora_ssl_options
         params = super().get_connection_params()
-        return secure_params(params, self.aurora_ssl_options, self.alias, self.Database.__name__)
+        secured = secure_params(
+            params,
+            options,
+            self.alias,
+            settings_dict=self.settings_dict,
+            driver=driver_name(self),
+        )
+        # What the read-back compares with: ours, even if a subclass changes the result.
+        self._aurora_ssl_expected = None if options.insecure_local_dev else dict(secured)
+        return secured
 
     def get_new_connection(self, conn_params: dict[str, Any]) -> Any:
         options = self.aurora_ssl_options
@@ -111,6 +151,10 @@ class AuroraSSLWrapperMixin(_WrapperBase):  # type: ignore[misc]
             user_roots = (self.settings_dict.get("OPTIONS") or {}).get("sslrootcert")
             host = str(conn_params.get("host") or "")
             policy_for(options.settings).trust(host, user_roots).ensure()
+            _refuse_changed_pool_params(
+                pool.kwargs, self._aurora_ssl_ours(), bool(options.tls_server_name), self.alias
+            )
+        expected = None if options.insecure_local_dev else self._aurora_ssl_expected_for()
         try:
             connection = super().get_new_connection(conn_params)
         except AuroraSSLError:
@@ -126,7 +170,7 @@ class AuroraSSLWrapperMixin(_WrapperBase):  # type: ignore[misc]
         if options.insecure_local_dev:
             return connection
         try:
-            require_tls(connection, expected=conn_params, close=pool is None)
+            require_tls(connection, close=pool is None, expected=expected)
             if options.server_check_at_startup:
                 self._aurora_ssl_check_server_once(connection, conn_params)
         except BaseException:
@@ -142,8 +186,45 @@ class AuroraSSLWrapperMixin(_WrapperBase):  # type: ignore[misc]
         # for unpooled connections from init_connection_state): nothing enters the pool
         # without TLS. Raising here makes the pool close the attempt and try again.
         if not self.aurora_ssl_options.insecure_local_dev:
-            require_tls(connection)
+            require_tls(connection, expected=self._aurora_ssl_expected_for())
         return super()._configure_connection(connection)
+
+    def aurora_ssl_expected_params(self) -> Mapping[str, Any] | None:
+        """The parameters the current connection must have been made with (reports compare
+        the read-back with them); ``None`` with the insecure opt-out or before connecting."""
+        if self.aurora_ssl_options.insecure_local_dev:
+            return None
+        pool = connection_pool(self)
+        if pool is not None:
+            return pool.kwargs  # type: ignore[no-any-return]
+        return self._aurora_ssl_expected
+
+    def _aurora_ssl_expected_for(self) -> Mapping[str, Any] | None:
+        """The parameters a connection of this wrapper must have been made with.
+
+        A pooled connection was made with the pool's parameters (fixed when the pool was
+        built); any other with what our ``get_connection_params`` returned last, which a
+        subclass or hook may have changed before the driver saw it.
+        """
+        pool = connection_pool(self)
+        if pool is not None:
+            return pool.kwargs  # type: ignore[no-any-return]
+        return self._aurora_ssl_ours()
+
+    def _aurora_ssl_ours(self) -> Mapping[str, Any]:
+        """What our ``get_connection_params`` returned last.
+
+        Raises:
+            InsecureConfigurationError: it never ran: a subclass replaced it without calling
+                ``super()``, so nothing of aurora-ssl's policy reached the driver.
+        """
+        if self._aurora_ssl_expected is None:
+            raise InsecureConfigurationError(
+                f"The backend of database {self.alias!r} ({type(self).__qualname__}) did not "
+                "call aurora-ssl's get_connection_params, so the connection parameters were "
+                "not checked; call super().get_connection_params() in the override."
+            )
+        return self._aurora_ssl_expected
 
     def _aurora_ssl_check_server_once(
         self, connection: Any, conn_params: Mapping[str, Any]
@@ -195,6 +276,44 @@ class AuroraSSLWrapperMixin(_WrapperBase):  # type: ignore[misc]
             _close_quietly(probe)
 
 
+#: The parameters whose values decide where the connection goes and how it is verified.
+_SECURITY_KEYS = (
+    "host",
+    "hostaddr",
+    "port",
+    "sslmode",
+    "sslrootcert",
+    "sslkeylogfile",
+    "gssencmode",
+    "ssl_min_protocol_version",
+    "sslsni",
+    "sslnegotiation",
+)
+
+
+def _refuse_changed_pool_params(
+    pool_kwargs: Mapping[str, Any],
+    expected: Mapping[str, Any],
+    resolves: bool,
+    alias: str,
+) -> None:
+    """The pool was built from ``get_connection_params()``, which a subclass may override
+    after ours: its connections would match the pool's parameters but not our policy.
+
+    Raises:
+        InsecureConfigurationError: naming the key, before the pool connects at all.
+    """
+    for key in _SECURITY_KEYS:
+        if key == "hostaddr" and resolves:
+            continue  # re-resolved per call with TLS_SERVER_NAME; host still pins the name
+        if str(pool_kwargs.get(key, "")) != str(expected.get(key, "")):
+            raise InsecureConfigurationError(
+                f"The connection pool of database {alias!r} was built with a different {key} "
+                "than aurora-ssl set: something (a backend subclass, a hook) changed the "
+                "connection parameters after aurora-ssl. Remove that change."
+            )
+
+
 def _translate(exc: BaseException, conn_params: Mapping[str, Any]) -> AuroraSSLError | None:
     """Translate with the attempt's own parameters: with ``hostaddr`` set, libpq's message
     names only the address, and the name is what the explanation needs."""
@@ -219,34 +338,3 @@ def _discard_pooled(connection: Any) -> None:
             pool.putconn(connection)
         except Exception:
             logger.debug("aurora-ssl: returning a refused connection failed", exc_info=True)
-
-
-class AuroraSSLClientMixin(_ClientBase):  # type: ignore[misc]
-    """``manage.py dbshell``: psql verifies the server exactly like the application does."""
-
-    @classmethod
-    def settings_to_cmd_args_env(
-        cls, settings_dict: Mapping[str, Any], parameters: list[str]
-    ) -> tuple[list[str], dict[str, str] | None]:
-        options = database_options(settings_dict)
-        if options.insecure_local_dev:
-            result: tuple[list[str], dict[str, str] | None]
-            result = super().settings_to_cmd_args_env(settings_dict, parameters)
-            return result
-        secured = policy_for(options.settings).apply(libpq_target(settings_dict), "OPTIONS")
-        patched = {
-            **settings_dict,
-            "HOST": secured.get("host") or settings_dict.get("HOST"),
-            "OPTIONS": {
-                **(settings_dict.get("OPTIONS") or {}),
-                "sslmode": secured["sslmode"],
-                "sslrootcert": secured["sslrootcert"],
-            },
-        }
-        args, env = super().settings_to_cmd_args_env(patched, parameters)
-        env = dict(env or {})
-        env["PGGSSENCMODE"] = "disable"
-        env["PGSSLMINPROTOCOLVERSION"] = str(secured["ssl_min_protocol_version"])
-        if secured.get("hostaddr"):
-            env["PGHOSTADDR"] = str(secured["hostaddr"])
-        return list(args), env

@@ -5,13 +5,14 @@ from __future__ import annotations
 from django.db.backends.postgresql.base import DatabaseWrapper as PostgreSQLDatabaseWrapper
 from django.db.backends.postgresql.client import DatabaseClient as PostgreSQLDatabaseClient
 
-from django_aurora_ssl.backends.wrapper import AuroraSSLClientMixin, AuroraSSLWrapperMixin
+from django_aurora_ssl.backends.client import AuroraSSLClientMixin
+from django_aurora_ssl.backends.wrapper import AuroraSSLWrapperMixin
 
 __all__ = ["DatabaseClient", "DatabaseWrapper"]
 
 
 class DatabaseClient(AuroraSSLClientMixin, PostgreSQLDatabaseClient):  # type: ignore[misc]
-    """``manage.py dbshell`` with ``PGSSLMODE=verify-full`` and the selected roots."""
+    """``manage.py dbshell``: psql gets the complete verified-TLS set as one conninfo."""
 
 
 class DatabaseWrapper(AuroraSSLWrapperMixin, PostgreSQLDatabaseWrapper):  # type: ignore[misc]

@@ -1,0 +1,1 @@
+"""``ENGINE = "tests.django_backends.bypass"``: a subclass that skips our parameters."""

@@ -1,0 +1,1 @@
+"""``ENGINE = "tests.django_backends.provider"``: a password provider in a subclass."""
