@@ -12,7 +12,7 @@ import functools
 import re
 from dataclasses import dataclass
 
-__all__ = ["Endpoint", "EndpointKind", "Partition", "parse_endpoint"]
+__all__ = ["Endpoint", "EndpointKind", "Partition", "parse_endpoint", "split_hosts"]
 
 
 class EndpointKind(str, enum.Enum):
@@ -141,3 +141,12 @@ def parse_endpoint(host: str) -> Endpoint:
         partition=partition,
         identifier=match["name"],
     )
+
+
+def split_hosts(hosts: str) -> list[str]:
+    """libpq's comma-separated ``host`` list, blank entries dropped: the one splitter.
+
+    Names are kept as written (libpq does not strip them either):
+    ``"a.example.com,,b.example.com"`` -> ``["a.example.com", "b.example.com"]``.
+    """
+    return [name for name in hosts.split(",") if name.strip()]

@@ -1,4 +1,4 @@
-"""Diagnostics: translate driver TLS failures into errors that say what happened and what to do.
+"""Error translation: turn driver TLS failures into errors that say what happened and what to do.
 
 libpq reports TLS failures in a few terse phrases; the same phrase can mean different things
 ("SSL error: certificate verify failed" is said for an unknown CA, a look-alike CA in the
@@ -26,9 +26,10 @@ libpq says                                                  translated to
 ==========================================================  ===================================
 
 When the certificate is the question (verify failed, name mismatch), the server is inspected
-once (:func:`aurora_ssl.inspection.inspect_server`, short timeouts, cached briefly) to say
-*when* it expired, *which* names it covers, and whether a look-alike CA signed it. The target
-comes from the ``params`` argument, from psycopg 3's ``exc.pgconn``, or from libpq's message.
+once (:func:`~aurora_ssl.diagnostics.inspection.inspect_server`, short timeouts, cached
+briefly) to say *when* it expired, *which* names it covers, and whether a look-alike CA
+signed it. The target comes from the ``params`` argument, from psycopg 3's ``exc.pgconn``, or
+from libpq's message.
 
 The translated error's message never contains a password or a connection string: it is
 built from libpq's message (which has neither) after scrubbing anything shaped like one, and
@@ -47,6 +48,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from aurora_ssl.diagnostics import findings
 from aurora_ssl.errors import (
     AuroraSSLError,
     BundleError,
@@ -62,7 +64,7 @@ from aurora_ssl.redaction import is_secret_key, mask_text
 if TYPE_CHECKING:
     import datetime
 
-    from aurora_ssl.inspection import Inspection
+    from aurora_ssl.diagnostics.inspection import Inspection
 
 __all__ = ["Target", "scrub", "target_of", "translate_error"]
 
@@ -392,20 +394,9 @@ def _mismatch(
         "Connect with a name the certificate covers (the cluster, reader or instance "
         "endpoint), keeping the address in hostaddr if you need a specific IP."
     )
-    from aurora_ssl.endpoint import parse_endpoint
-
-    rds_names = [n for n in names if parse_endpoint(n).kind.is_rds]
-    if rds_names and not parse_endpoint(host).kind.is_rds:
-        message += (
-            f" {host} is not an RDS endpoint name: this looks like a CNAME or tunnel to "
-            f"{rds_names[0]}; connect to {rds_names[0]}, or set tls_server_name="
-            f"{rds_names[0]} so aurora-ssl verifies that name while connecting to {host}."
-        )
-    elif rds_names and parse_endpoint(host).kind.is_rds:
-        message += (
-            f" Both are RDS endpoint names: {host} reaches the server of another cluster or "
-            "instance (a stale DNS record, or a wrong hostaddr)."
-        )
+    hint = findings.name_hint(host, names)
+    if hint:
+        message += f" {hint}"
     return HostnameMismatchError(f"{message} {said}")
 
 
@@ -425,17 +416,14 @@ def _expired_or_untrusted(
         return CertificateExpiredError(
             f"The certificate of {target.where} is outside its validity period "
             f"({_day(leaf.not_before)} to {_day(leaf.not_after)}; "
-            f"{_ago(inspection.days_left)}), so verify-full refused it. On RDS, rotate the "
-            "certificate: modify the DB instance with a current CA "
-            "(--ca-certificate-identifier rds-ca-rsa2048-g1) and apply it. Also check this "
-            f"machine's clock. {said}"
+            f"{_ago(inspection.days_left)}), so verify-full refused it. {findings.ROTATE} "
+            f"{said}"
         )
     if hint_expired and inspection is None:
         return CertificateExpiredError(
             f"The certificate of {target.where} has expired (or is not yet valid), so "
-            "verify-full refused it. On RDS, rotate the certificate to a current CA "
-            "(rds-ca-rsa2048-g1); run `aurora-ssl inspect HOST` to see its dates. Also check "
-            f"this machine's clock. {said}"
+            f"verify-full refused it. Run `aurora-ssl inspect HOST` to see its dates. "
+            f"{findings.ROTATE} {said}"
         )
     if inspection is not None and not inspection.check.trusted:
         detail = next(
@@ -448,11 +436,9 @@ def _expired_or_untrusted(
         return UntrustedCertificateError(" ".join(p for p in (detail, hints, said) if p))
     return UntrustedCertificateError(
         f"The certificate of {target.where} is not signed by a CA this connection trusts, so "
-        "verify-full refused it. Likely causes: TLS interception (a proxy or attacker between "
-        "you and the database), a wrong or outdated bundle (run `aurora-ssl bundle update`), "
-        "an RDS Proxy endpoint reached by another name (it needs the Amazon Trust Services "
-        "roots), or an expired certificate. Run `aurora-ssl inspect HOST` to see what the "
-        f"server presents. {said}"
+        f"verify-full refused it. {findings.UNTRUSTED_CAUSES} An expired certificate is "
+        "refused with the same words: run `aurora-ssl inspect HOST` to see what the server "
+        f"presents. {said}"
     )
 
 
@@ -499,7 +485,7 @@ def _is_our_trust_file(path: str) -> bool:
 
 
 def _inspect_now(target: Target) -> Inspection | None:
-    from aurora_ssl.inspection import inspect_server
+    from aurora_ssl.diagnostics.inspection import inspect_server
     from aurora_ssl.trust import select_trust
 
     host = target.host or target.hostaddr
