@@ -134,7 +134,7 @@ def check_settings(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> l
 
 def messages_for_alias(alias: str, entry: Mapping[str, Any]) -> list[CheckMessage]:
     """The static check messages for one DATABASES entry (reads files, never connects)."""
-    from aurora_ssl.endpoint import parse_endpoint
+    from aurora_ssl.endpoint import parse_endpoint, split_hosts
 
     engine = str(entry.get("ENGINE") or "")
     where = f"DATABASES[{alias!r}]"
@@ -160,7 +160,7 @@ def messages_for_alias(alias: str, entry: Mapping[str, Any]) -> list[CheckMessag
             ]
         host = str(entry.get("HOST") or "")
         if engine in PLAIN_ENGINES and any(
-            parse_endpoint(h).kind.is_rds for h in host.split(",") if h
+            parse_endpoint(h).kind.is_rds for h in split_hosts(host)
         ):
             return [
                 CheckWarning(
@@ -228,8 +228,10 @@ def _policy_messages(alias: str, entry: Mapping[str, Any], options: Any) -> list
 
 
 def _hosts(source: str | Mapping[str, Any]) -> list[str]:
+    from aurora_ssl.endpoint import split_hosts
+
     host = source if isinstance(source, str) else str(source.get("host") or "")
-    return [h for h in host.split(",") if h]
+    return split_hosts(host)
 
 
 def check_database_tls(

@@ -64,7 +64,8 @@ class _NoKeyIdentifiers:
         self, names: Sequence[str], *, expired: bool = False, foreign: bool = False
     ) -> tuple[Path, Path]:
         """Stands in for :meth:`TestPKI.issue_server` (same contract: chain and key files)."""
-        assert not expired and not foreign
+        assert not expired
+        assert not foreign
         key = ec.generate_private_key(ec.SECP256R1())
         leaf = (
             x509.CertificateBuilder()
@@ -141,7 +142,9 @@ def test_libpq_accepts_and_inspect_agrees_with_advice(
     assert result.verdict is Verdict.VERIFIED
     assert result.ok
     assert not result.errors
-    assert result.check.trusted and result.check.name_matches and result.check.time_valid
+    assert result.check.trusted
+    assert result.check.name_matches
+    assert result.check.time_valid
     assert not result.check.verified  # cryptography's RFC 5280 profile refuses it ...
     advice = [w for w in result.warnings if w.code == "profile"]
     assert len(advice) == 1  # ... which is reported as advice, not as the verdict

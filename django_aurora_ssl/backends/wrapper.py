@@ -27,6 +27,7 @@ import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from aurora_ssl.endpoint import split_hosts
 from aurora_ssl.errors import AuroraSSLError, TLSNotInUseError
 from aurora_ssl.policy import policy_for, validate_settings, warn_insecure
 from aurora_ssl.status import ServerTLS, require_tls, server_tls
@@ -76,7 +77,7 @@ def secure_params(
     settings = options.settings
     if options.insecure_local_dev:
         host = str(options.tls_server_name or params.get("host") or "")
-        validate_settings(settings, [h for h in host.split(",") if h])
+        validate_settings(settings, split_hosts(host))
         with _lock:
             first = alias not in _insecure_warned
             _insecure_warned.add(alias)
