@@ -150,6 +150,8 @@ def test_libpq_accepts_and_inspect_agrees_with_advice(
     assert len(advice) == 1  # ... which is reported as advice, not as the verdict
     assert "libpq (OpenSSL) accepts" in advice[0].message
     assert "Key Identifier" in advice[0].message
+    assert result.check.profile_detail  # cryptography's own reason is quoted
+    assert result.check.profile_detail in advice[0].message
     assert result.to_dict()["verdict"] == "verified"
 
 

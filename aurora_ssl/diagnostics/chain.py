@@ -46,8 +46,9 @@ class ChainCheck:
             :mod:`aurora_ssl.diagnostics.inspection`.
         outside_validity: CNs of the certificates that are expired or not yet valid.
         detail: cryptography's reason when the chain is not trusted.
-        profile_note: set when only a plain signature check (not cryptography's RFC 5280
-            profile) accepted the chain; libpq (OpenSSL) would still accept it.
+        profile_detail: cryptography's reason when the chain is trusted, valid and for the
+            name, yet fails its strict RFC 5280 profile (e.g. no Authority Key Identifier):
+            libpq (OpenSSL) accepts such a chain, so this is advice.
     """
 
     trusted: bool
@@ -58,7 +59,7 @@ class ChainCheck:
     verified: bool
     outside_validity: tuple[str, ...] = ()
     detail: str | None = None
-    profile_note: str | None = None
+    profile_detail: str | None = None
 
 
 def check_chain(
@@ -114,12 +115,7 @@ def check_chain(
         with contextlib.suppress(VerificationError, ValueError):
             root = verify(server_name if matches else next(iter(info.names), server_name), now)
     outside = [c for c in (path or [leaf]) if not _valid_at(c, now)]
-    note = None
-    if root is not None and not outside and matches and not verified:
-        note = (
-            "the chain is signed by a trusted root, but does not meet the RFC 5280 profile "
-            f"that cryptography enforces ({detail}); libpq (OpenSSL) accepts it"
-        )
+    profile = detail if root is not None and not outside and matches and not verified else None
     return ChainCheck(
         trusted=root is not None,
         root=label(root) if root is not None else None,
@@ -129,7 +125,7 @@ def check_chain(
         verified=verified,
         outside_validity=tuple(label(c) for c in outside),
         detail=None if root is not None else detail,
-        profile_note=note,
+        profile_detail=profile,
     )
 
 

@@ -182,7 +182,7 @@ def inspect_server(
         warnings = errors + warnings
         errors = []
         if not check.verified:
-            warnings.append(findings.profile_advice(host, check.detail))
+            warnings.append(findings.profile_advice(host, check.profile_detail))
     elif not check.time_valid:
         verdict = Verdict.EXPIRED
     elif not check.trusted:

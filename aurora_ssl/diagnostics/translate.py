@@ -38,17 +38,21 @@ the driver's exception is kept as ``__cause__``.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import os
 import re
 import threading
 import time
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from aurora_ssl.diagnostics import findings
+from aurora_ssl.diagnostics.driver import (
+    Target,
+    driver_text,
+    negotiation,
+    redact_driver_secrets,
+    target_of,
+)
 from aurora_ssl.errors import (
     AuroraSSLError,
     BundleError,
@@ -59,7 +63,7 @@ from aurora_ssl.errors import (
     TLSError,
     UntrustedCertificateError,
 )
-from aurora_ssl.redaction import is_secret_key, mask_text
+from aurora_ssl.redaction import mask_text
 
 if TYPE_CHECKING:
     import datetime
@@ -73,9 +77,6 @@ INSPECTION_TIMEOUT = 3.0
 #: How long an inspection result is reused for the same target (connection storms).
 _CACHE_SECONDS = 30.0
 
-_LOCATION = re.compile(
-    r'connection to server at "(?P<host>[^"]*)"(?: \((?P<addr>[^)]*)\))?, port (?P<port>\d+)'
-)
 _MISSING_ROOT = re.compile(r'root certificate file "(?P<path>[^"]*)" does not exist')
 _UNREADABLE_ROOT = re.compile(
     r'could not read root certificate file "(?P<path>[^"]*)": (?P<reason>[^\n]*)'
@@ -104,96 +105,9 @@ _OLD_PROTOCOL = re.compile(
 )
 
 
-@dataclass(frozen=True)
-class Target:
-    """Where a failed connection was going, as far as can be told (all fields optional).
-
-    Attributes:
-        host: the name libpq verifies (``host``), if known.
-        hostaddr: the address connected to, if known.
-        port: the port.
-        sslrootcert: the trust file libpq used, if known.
-    """
-
-    host: str | None = None
-    hostaddr: str | None = None
-    port: int | None = None
-    sslrootcert: str | None = None
-
-    @property
-    def where(self) -> str:
-        name = self.host or self.hostaddr or "the server"
-        port = f":{self.port}" if self.port else ""
-        via = f" ({self.hostaddr})" if self.host and self.hostaddr else ""
-        return f"{name}{port}{via}"
-
-
 def scrub(text: str) -> str:
     """``text`` with anything shaped like a secret masked (see :func:`redaction.mask_text`)."""
     return mask_text(text)
-
-
-def _chain(exc: BaseException) -> Iterator[BaseException]:
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen and len(seen) < 8:
-        seen.add(id(current))
-        yield current
-        current = current.__cause__ or current.__context__
-
-
-def _driver_text(exc: BaseException) -> str | None:
-    """The first message in the chain that came from libpq (or any text, failing that)."""
-    texts = [str(e) for e in _chain(exc) if str(e).strip()]
-    for text in texts:
-        if _LOCATION.search(text) or "SSL" in text or "certificate" in text:
-            return text
-    return texts[0] if texts else None
-
-
-def _text_of(value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, bytes):
-        value = value.decode("utf-8", "replace")
-    text = str(value).strip()
-    return text or None
-
-
-def target_of(exc: BaseException, params: Mapping[str, Any] | None = None) -> Target:
-    """Best knowledge of the target: ``params``, then psycopg 3's ``pgconn``, then the message."""
-    host = hostaddr = port = root = None
-    if params:
-        host = _text_of(params.get("host"))
-        hostaddr = _text_of(params.get("hostaddr"))
-        port = _text_of(params.get("port"))
-        root = _text_of(params.get("sslrootcert"))
-    for link in _chain(exc):
-        pgconn = getattr(link, "pgconn", None)
-        if pgconn is None:
-            continue
-        with contextlib.suppress(Exception):  # a finished PGconn: attributes may be gone
-            host = host or _text_of(pgconn.host)
-            hostaddr = hostaddr or _text_of(getattr(pgconn, "hostaddr", None))
-            port = port or _text_of(pgconn.port)
-            for option in getattr(pgconn, "info", None) or ():
-                if option.keyword == b"sslrootcert":
-                    root = root or _text_of(option.val)
-        break
-    text = _driver_text(exc) or ""
-    location = _LOCATION.search(text)
-    if location:
-        # libpq names the host as given, or only the address when hostaddr was given.
-        named, addr = location["host"], location["addr"]
-        if addr:
-            host, hostaddr = host or named, hostaddr or addr
-        elif host is None and hostaddr is None:
-            hostaddr = named
-        port = port or location["port"]
-    if host and "," in host:
-        host = None  # a multi-host list: which one failed is only in the message
-    number = int(port.split(",")[0]) if port and port.split(",")[0].isdigit() else None
-    return Target(host=host, hostaddr=hostaddr, port=number, sslrootcert=root)
 
 
 def translate_error(
@@ -227,45 +141,13 @@ def translate_error(
             "sslrootcert": found.sslrootcert,
         }
     redact_driver_secrets(exc)
-    text = _driver_text(exc)
+    text = driver_text(exc)
     if text is None:
         return None
     error = _translate(text, exc, params, inspect)
     if error is not None:
         error.__cause__ = exc
     return error
-
-
-def redact_driver_secrets(exc: BaseException) -> None:
-    """Blank the password that psycopg 3 keeps in a failed connection's ``exc.pgconn``.
-
-    psycopg 3 attaches the finished connection, whose repr includes the password in clear,
-    to its exceptions; error trackers that record exception attributes or locals would
-    store it. Everything we need from it (host, port, trust file) was read before this runs.
-    """
-    for link in _chain(exc):
-        pgconn: Any = getattr(link, "_pgconn", None)
-        if (
-            pgconn is None
-            or isinstance(pgconn, type)
-            or not hasattr(pgconn, "__dataclass_fields__")
-        ):
-            continue
-        changes: dict[str, Any] = {}
-        names = {f.name for f in dataclasses.fields(pgconn)}
-        if "password" in names:
-            changes["password"] = None
-        if "info" in names and getattr(pgconn, "info", None):
-            changes["info"] = [
-                o._replace(val=None)  # ConninfoOption is a NamedTuple
-                if is_secret_key(
-                    bytes(getattr(o, "keyword", b"") or b"").decode("ascii", "replace")
-                )
-                else o
-                for o in pgconn.info
-            ]
-        with contextlib.suppress(Exception):  # never let redaction hide the real error
-            link._pgconn = dataclasses.replace(pgconn, **changes)  # type: ignore[attr-defined]
 
 
 def _libpq_said(text: str) -> str:
@@ -329,28 +211,11 @@ def _translate(
     return None
 
 
-def _negotiation(exc: BaseException, params: Mapping[str, Any] | None) -> tuple[str, str]:
-    """libpq's ``sslnegotiation`` for the attempt and where it came from, as far as known."""
-    value = _text_of((params or {}).get("sslnegotiation"))
-    if value:
-        return value.lower(), "the connection parameters"
-    for link in _chain(exc):
-        pgconn = getattr(link, "pgconn", None)
-        with contextlib.suppress(Exception):  # a finished PGconn: attributes may be gone
-            for option in getattr(pgconn, "info", None) or ():
-                if option.keyword == b"sslnegotiation" and option.val:
-                    return option.val.decode("utf-8", "replace").lower(), "libpq's settings"
-    value = _text_of(os.environ.get("PGSSLNEGOTIATION"))
-    if value:
-        return value.lower(), "PGSSLNEGOTIATION"
-    return "", ""
-
-
 def _closed_during_handshake(
     exc: BaseException, params: Mapping[str, Any] | None, said: str
 ) -> TLSError:
     target = target_of(exc, params)
-    mode, source = _negotiation(exc, params)
+    mode, source = negotiation(exc, params)
     if mode == "direct":
         return TLSError(
             f"{target.where} closed the connection as the TLS handshake began: "
