@@ -14,7 +14,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from aurora_ssl.certificates import common_name, is_ca, sha256_fingerprint, timestamp
-from aurora_ssl.diagnostics.wire import is_ip
+from aurora_ssl.endpoint import is_ip
 from aurora_ssl.trust import AMAZON_TRUST_SERVICES_ROOTS
 
 if TYPE_CHECKING:

@@ -21,7 +21,6 @@ older versions the same data is read from the socket's internal object where ava
 from __future__ import annotations
 
 import dataclasses
-import ipaddress
 import socket
 import ssl
 import struct
@@ -34,7 +33,6 @@ __all__ = [
     "SSL_REQUEST",
     "Handshake",
     "fetch_chain",
-    "is_ip",
     "split_host_port",
 ]
 
@@ -291,11 +289,3 @@ def _presented_chain(tls: ssl.SSLSocket) -> list[bytes]:
     except (AttributeError, ValueError, TypeError):  # an internal API: never fail because of it
         return []
 
-
-def is_ip(host: str) -> bool:
-    """Whether ``host`` is an IPv4 or IPv6 address (brackets allowed)."""
-    try:
-        ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return False
-    return True
