@@ -29,14 +29,13 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NamedTuple
 
-from aurora_ssl.certificates import pem_blocks, pem_der
+from aurora_ssl.certificates import pem_der
 
 __all__ = [
     "IndexRow",
     "der_sha256",
     "format_index",
     "parse_index",
-    "pem_blocks",
     "region_of",
     "sha256_hex",
 ]

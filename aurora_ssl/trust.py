@@ -46,10 +46,10 @@ from aurora_ssl.bundle_index import (
     IndexRow,
     format_index,
     parse_index,
-    pem_blocks,
     region_of,
     sha256_hex,
 )
+from aurora_ssl.certificates import pem_blocks
 from aurora_ssl.endpoint import Endpoint, EndpointKind, Partition, parse_endpoint, split_hosts
 from aurora_ssl.errors import BundleError, UnsupportedPartitionError
 
