@@ -59,6 +59,7 @@ class _NoKeyIdentifiers:
         self.root_path = directory / "root-without-key-ids.pem"
         self.root_path.write_bytes(_pem(self.root))
         self.issued: list[x509.Certificate] = []
+        self.usage = ExtendedKeyUsageOID.SERVER_AUTH
 
     def issue_server(
         self, names: Sequence[str], *, expired: bool = False, foreign: bool = False
@@ -79,7 +80,7 @@ class _NoKeyIdentifiers:
                 x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False
             )
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), False)
+            .add_extension(x509.ExtendedKeyUsage([self.usage]), critical=False)
             .sign(self.key, hashes.SHA256())
         )
         self.issued.append(leaf)
@@ -175,3 +176,37 @@ def test_same_server_against_another_root_is_refused_by_both(
     assert not result.ok
     assert [e.code for e in result.errors] == ["UntrustedCertificateError"]
     assert not [w for w in result.warnings if w.code == "profile"]
+
+
+def test_openssl_refusal_is_the_verdict_even_when_each_property_looks_right(
+    no_key_ids: tuple[AuroraLikeServer, _NoKeyIdentifiers],
+) -> None:
+    """A certificate for client authentication only: right root, name and dates, but
+    OpenSSL (libpq) refuses it as a server certificate, and so does inspection."""
+    server, authority = no_key_ids
+    authority.usage = ExtendedKeyUsageOID.CLIENT_AUTH
+    try:
+        server.use_certificate()
+        params = {
+            **server.params(),
+            "sslmode": "verify-full",
+            "sslrootcert": str(authority.root_path),
+            "connect_timeout": "10",
+        }
+        with pytest.raises(psycopg.OperationalError, match="certificate verify failed"):
+            psycopg.connect(**params).close()
+        result = inspect_server(
+            server.host, server.port, hostaddr=server.hostaddr, sslrootcert=str(authority.root_path)
+        )
+    finally:
+        authority.usage = ExtendedKeyUsageOID.SERVER_AUTH
+        server.use_certificate()
+    assert result.check.trusted
+    assert result.check.name_matches
+    assert result.check.time_valid
+    assert result.verdict is Verdict.UNTRUSTED
+    assert not result.ok
+    assert [e.code for e in result.errors] == ["UntrustedCertificateError"]
+    assert "OpenSSL (as libpq) refuses" in result.errors[0].message
+    assert "purpose" in result.errors[0].message  # OpenSSL's own reason
+

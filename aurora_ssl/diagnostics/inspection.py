@@ -158,7 +158,8 @@ def inspect_server(
 
     if trust is None:
         trust = select_trust(host, bundle=bundle, sslrootcert=sslrootcert)
-    handshake = fetch_chain(host, port, hostaddr=hostaddr, timeout=timeout, cafile=trust.ensure())
+    roots = load_bundle(trust.ensure()).certificates  # an unusable trust set: BundleError
+    handshake = fetch_chain(host, port, hostaddr=hostaddr, timeout=timeout, cafile=trust.path)
     now = now or datetime.datetime.now(datetime.timezone.utc)
     try:
         chain = [x509.load_der_x509_certificate(der) for der in handshake.chain]
@@ -166,7 +167,6 @@ def inspect_server(
         raise InspectionError(
             f"Cannot inspect {host}:{port}: the server's certificate does not parse ({exc})."
         ) from exc
-    roots = load_bundle(trust.path).certificates
     root_certs = [x509.load_pem_x509_certificate(c.pem) for c in roots]
     check = check_chain(chain, host, root_certs, now=now)
     infos = tuple(describe_certificate(c) for c in chain)
