@@ -27,9 +27,9 @@ from aurora_ssl.errors import (
 
 if TYPE_CHECKING:
     from aurora_ssl.bundle_update import update_bundle
-    from aurora_ssl.diagnose import translate_error
+    from aurora_ssl.diagnostics.inspection import inspect_server
+    from aurora_ssl.diagnostics.translate import translate_error
     from aurora_ssl.endpoint import Endpoint, EndpointKind, parse_endpoint
-    from aurora_ssl.inspection import inspect_server
     from aurora_ssl.policy import Settings, connection_params
     from aurora_ssl.sqlalchemy import create_async_engine, create_engine
     from aurora_ssl.status import ClientTLS, ServerTLS, client_tls, require_tls, server_tls
@@ -50,8 +50,8 @@ _LAZY = {
     "server_tls": "aurora_ssl.status",
     "ClientTLS": "aurora_ssl.status",
     "ServerTLS": "aurora_ssl.status",
-    "translate_error": "aurora_ssl.diagnose",
-    "inspect_server": "aurora_ssl.inspection",
+    "translate_error": "aurora_ssl.diagnostics.translate",
+    "inspect_server": "aurora_ssl.diagnostics.inspection",
     "update_bundle": "aurora_ssl.bundle_update",
 }
 

@@ -24,26 +24,23 @@ Format (UTF-8 text, one certificate per line, in file order, tab-separated)::
 
 from __future__ import annotations
 
-import binascii
 import importlib
 import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NamedTuple
+
+from aurora_ssl.certificates import pem_der
 
 __all__ = [
     "IndexRow",
     "der_sha256",
     "format_index",
     "parse_index",
-    "pem_blocks",
     "region_of",
     "sha256_hex",
 ]
 
 _MAGIC = "# aurora-ssl bundle index 1"
-_PEM_BLOCK = re.compile(
-    rb"-----BEGIN CERTIFICATE-----\r?\n(.+?)\r?\n-----END CERTIFICATE-----", re.DOTALL
-)
 _RDS_ROOT_CN = re.compile(r"^Amazon RDS (?P<region>\S+) ")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 
@@ -85,21 +82,13 @@ class IndexRow(NamedTuple):
     subject: str
 
 
-def pem_blocks(data: bytes) -> list[bytes]:
-    """The complete ``-----BEGIN CERTIFICATE-----`` blocks of ``data``, in file order."""
-    return [match.group(0) for match in _PEM_BLOCK.finditer(data)]
-
-
 def der_sha256(block: bytes) -> str:
     """SHA-256 of the DER inside one PEM block: the certificate's usual fingerprint.
 
     Raises:
         ValueError: the block's body is not base64.
     """
-    match = _PEM_BLOCK.fullmatch(block.strip())
-    if match is None:
-        raise ValueError("not a single PEM certificate block")
-    return sha256_hex(binascii.a2b_base64(match.group(1)))
+    return sha256_hex(pem_der(block))
 
 
 def region_of(subject: str) -> str | None:

@@ -30,15 +30,15 @@ import datetime
 import hashlib
 import http.client
 import os
-import re
 import socket
 import ssl
 import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, Any
 
+from aurora_ssl.certificates import PEM_BLOCK, pem_blocks, signed_by, timestamp
 from aurora_ssl.errors import AuroraSSLError, BundleError, BundleUpdateError
 from aurora_ssl.trust import (
     BUNDLE_ENV,
@@ -52,9 +52,6 @@ from aurora_ssl.trust import (
     updated_bundle_path,
     write_atomically,
 )
-
-if TYPE_CHECKING:
-    from cryptography import x509
 
 __all__ = [
     "DEFAULT_URL",
@@ -75,7 +72,6 @@ DEFAULT_TIMEOUT = 30.0
 
 _BEGIN = b"-----BEGIN CERTIFICATE-----"
 _END = b"-----END CERTIFICATE-----"
-_BLOCK = re.compile(rb"-----BEGIN CERTIFICATE-----\r?\n(.+?)\r?\n-----END CERTIFICATE-----", re.S)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -153,7 +149,7 @@ def _cert_dict(cert: BundleCertificate) -> dict[str, Any]:
         "subject": cert.subject,
         "region": cert.region,
         "sha256": cert.sha256,
-        "not_after": cert.not_after.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "not_after": timestamp(cert.not_after),
     }
 
 
@@ -306,7 +302,7 @@ def validate_bundle(
     if not data.strip():
         raise BundleUpdateError(f"{source} is empty; nothing was changed.")
     begins, ends = data.count(_BEGIN), data.count(_END)
-    blocks = list(_BLOCK.finditer(data))
+    blocks = pem_blocks(data)
     if begins != ends or begins != len(blocks):
         raise BundleUpdateError(
             f"{source} is not a clean PEM bundle ({begins} BEGIN and {ends} END markers, "
@@ -315,7 +311,7 @@ def validate_bundle(
         )
     if not blocks:
         raise BundleUpdateError(f"{source} holds no PEM certificate; nothing was changed.")
-    leftover = _BLOCK.sub(b"", data).strip()
+    leftover = PEM_BLOCK.sub(b"", data).strip()
     if leftover:
         raise BundleUpdateError(
             f"{source} has {len(leftover)} byte(s) of content outside its certificates; the "
@@ -324,7 +320,7 @@ def validate_bundle(
     certificates: list[BundleCertificate] = []
     seen: set[str] = set()
     for index, block in enumerate(blocks, 1):
-        cert = _validate_one(block.group(0), index, source, now if check_expiry else None)
+        cert = _validate_one(block, index, source, now if check_expiry else None)
         if cert.sha256 not in seen:
             seen.add(cert.sha256)
             certificates.append(cert)
@@ -359,7 +355,7 @@ def _validate_one(
             f"The {where} is not an Amazon RDS root (its name does not start with "
             "'Amazon RDS '); the RDS bundle holds nothing else. Nothing was changed."
         )
-    if not facts.self_signed or not _self_signature_ok(cert):
+    if not facts.self_signed or not signed_by(cert, cert):
         raise BundleUpdateError(
             f"The {where} is not self-signed; the RDS bundle holds only root certificates. "
             "Nothing was changed."
@@ -371,16 +367,6 @@ def _validate_one(
             "was changed."
         )
     return facts
-
-
-def _self_signature_ok(cert: x509.Certificate) -> bool:
-    from cryptography.exceptions import InvalidSignature
-
-    try:
-        cert.verify_directly_issued_by(cert)
-    except (InvalidSignature, ValueError, TypeError):
-        return False
-    return True
 
 
 def update_bundle(

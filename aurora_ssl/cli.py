@@ -391,9 +391,9 @@ def _add_format(parser: argparse.ArgumentParser) -> None:
 
 def _cmd_check(args: argparse.Namespace) -> int:
     from aurora_ssl.database_url import read_dsn
+    from aurora_ssl.diagnostics.report import check_connection, reports_ok, reports_to_json
     from aurora_ssl.errors import InsecureConfigurationError
     from aurora_ssl.policy import Settings, policy_for
-    from aurora_ssl.report import check_connection, reports_ok, reports_to_json
     from aurora_ssl.trust import TrustSelection
 
     dsn = sys.stdin.readline().strip() if args.dsn == "-" else args.dsn
@@ -495,7 +495,7 @@ def _driver(name: str) -> str:
 
 def _connect(driver: str, params: Mapping[str, Any]) -> Any:
     """Connect with ``driver``; a TLS failure becomes our translated error (cause chained)."""
-    from aurora_ssl.diagnose import translate_error
+    from aurora_ssl.diagnostics.translate import translate_error
 
     clean = {key: value for key, value in params.items() if value is not None}
     try:
@@ -525,7 +525,8 @@ def _label(params: Mapping[str, Any], host: str, port: Any) -> str:
 
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
-    from aurora_ssl.inspection import inspect_server, split_host_port
+    from aurora_ssl.diagnostics.inspection import inspect_server
+    from aurora_ssl.diagnostics.wire import split_host_port
     from aurora_ssl.trust import select_trust
 
     try:

@@ -12,7 +12,7 @@ import functools
 import re
 from dataclasses import dataclass
 
-__all__ = ["Endpoint", "EndpointKind", "Partition", "parse_endpoint"]
+__all__ = ["Endpoint", "EndpointKind", "Partition", "is_ip", "parse_endpoint", "split_hosts"]
 
 
 class EndpointKind(str, enum.Enum):
@@ -65,13 +65,7 @@ class Endpoint:
 
     @property
     def is_ip_address(self) -> bool:
-        import ipaddress  # only warnings and reports ask; parsing names needs just "re"
-
-        try:
-            ipaddress.ip_address(self.host.strip("[]"))
-        except ValueError:
-            return False
-        return True
+        return is_ip(self.host)
 
     @property
     def is_unix_socket(self) -> bool:
@@ -141,3 +135,23 @@ def parse_endpoint(host: str) -> Endpoint:
         partition=partition,
         identifier=match["name"],
     )
+
+
+def split_hosts(hosts: str) -> list[str]:
+    """libpq's comma-separated ``host`` list, blank entries dropped: the one splitter.
+
+    Names are kept as written (libpq does not strip them either):
+    ``"a.example.com,,b.example.com"`` -> ``["a.example.com", "b.example.com"]``.
+    """
+    return [name for name in hosts.split(",") if name.strip()]
+
+
+def is_ip(host: str) -> bool:
+    """Whether ``host`` is an IPv4 or IPv6 address (brackets allowed): the one test."""
+    import ipaddress  # only warnings, reports and input checks ask; names need just "re"
+
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True

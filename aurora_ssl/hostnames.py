@@ -8,9 +8,9 @@ resolution or connection, and their messages never echo an overlong value whole.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 
+from aurora_ssl.endpoint import is_ip
 from aurora_ssl.redaction import shorten
 
 __all__ = ["address_problem", "host_problem", "port_problem"]
@@ -27,7 +27,7 @@ def host_problem(host: str, what: str = "host") -> str | None:
         host: one host (not a comma-separated list); a trailing dot is allowed.
         what: how to name the value in the message (``"host"``, ``"--tls-server-name"``).
     """
-    if _is_ip(host):
+    if is_ip(host):
         return None
     shown = shorten(host)
     if not host.strip():
@@ -57,7 +57,7 @@ def host_problem(host: str, what: str = "host") -> str | None:
 
 def address_problem(address: str, what: str = "hostaddr") -> str | None:
     """What is wrong with ``address`` as a numeric IP address (libpq ``hostaddr``)."""
-    if _is_ip(address):
+    if is_ip(address):
         return None
     return (
         f"{what} {shorten(address)!r} is not an IP address; hostaddr takes a numeric IPv4 or "
@@ -72,10 +72,3 @@ def port_problem(port: str, what: str = "port") -> str | None:
         return None
     return f"{what} {shorten(port)!r} is not a port number; use a number from 1 to 65535."
 
-
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return False
-    return True

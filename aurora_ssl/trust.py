@@ -46,11 +46,11 @@ from aurora_ssl.bundle_index import (
     IndexRow,
     format_index,
     parse_index,
-    pem_blocks,
     region_of,
     sha256_hex,
 )
-from aurora_ssl.endpoint import Endpoint, EndpointKind, Partition, parse_endpoint
+from aurora_ssl.certificates import pem_blocks
+from aurora_ssl.endpoint import Endpoint, EndpointKind, Partition, parse_endpoint, split_hosts
 from aurora_ssl.errors import BundleError, UnsupportedPartitionError
 
 if TYPE_CHECKING:
@@ -115,10 +115,6 @@ PARTITION_BUNDLE_URLS = {
 }
 GLOBAL_BUNDLE_URL = "https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem"
 
-#: certifi's entries: '# Label: "..."' and the PEM block after it (compiled on first use).
-_CERTIFI_ENTRY = (
-    rb'# Label: "([^"]+)"\r?\n.*?(-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----)'
-)
 _USER_ORIGINS = ("argument", BUNDLE_ENV)
 
 
@@ -516,22 +512,14 @@ def bundle_certificate(cert: x509.Certificate, pem: bytes) -> BundleCertificate:
     Raises:
         ValueError: the certificate's BasicConstraints extension is malformed.
     """
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.x509.oid import NameOID
+    from aurora_ssl import certificates
 
-    names = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
-    subject = str(names[0].value) if names else cert.subject.rfc4514_string()
-    try:
-        is_ca = bool(cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
-    except x509.ExtensionNotFound:
-        is_ca = False
     return BundleCertificate(
         pem=pem + b"\n",
-        subject=subject,
-        sha256=cert.fingerprint(hashes.SHA256()).hex(),
-        not_after_text=cert.not_valid_after_utc.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        is_ca=is_ca,
+        subject=certificates.label(cert),
+        sha256=certificates.sha256_fingerprint(cert),
+        not_after_text=certificates.timestamp(cert.not_valid_after_utc),
+        is_ca=certificates.is_ca(cert),
         self_signed=cert.issuer == cert.subject,
     )
 
@@ -555,7 +543,7 @@ def select_trust(
         UnsupportedPartitionError: a China/GovCloud endpoint and no bundle was supplied.
     """
     if isinstance(hosts, str):
-        hosts = [h for h in hosts.split(",") if h.strip()] or [hosts]
+        hosts = split_hosts(hosts) or [hosts]
     if sslrootcert is not None:
         validated = load_bundle(sslrootcert)  # checked before any connection attempt uses it
         return TrustSelection(
@@ -684,6 +672,7 @@ def _amazon_trust_services_roots() -> tuple[BundleCertificate, ...]:
     import certifi
 
     from aurora_ssl.bundle_index import der_sha256
+    from aurora_ssl.certificates import labelled_pem_blocks
 
     where = certifi.where()
     try:
@@ -691,8 +680,7 @@ def _amazon_trust_services_roots() -> tuple[BundleCertificate, ...]:
     except OSError as exc:
         raise BundleError(f"certifi's bundle {where} cannot be read: {exc.strerror}.") from exc
     found: dict[str, BundleCertificate] = {}
-    for raw_label, block in re.findall(_CERTIFI_ENTRY, text, re.DOTALL):
-        label = raw_label.decode("utf-8", "replace")
+    for label, block in labelled_pem_blocks(text):
         pin = _AMAZON_TRUST_SERVICES_PINS.get(label)
         if pin is None or label in found:
             continue

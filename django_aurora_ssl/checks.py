@@ -307,9 +307,10 @@ def check_database_tls(
 
 
 def messages_for_report(report: Any) -> list[CheckMessage]:
-    """Check messages for an :class:`aurora_ssl.report.ConnectionReport` of one alias."""
+    """Check messages for the :class:`~aurora_ssl.diagnostics.report.ConnectionReport` of
+    an alias."""
+    from aurora_ssl.diagnostics.report import Verdict, WarningCode
     from aurora_ssl.errors import TLSNotInUseError
-    from aurora_ssl.report import Verdict, WarningCode
 
     alias = report.label
     messages: list[CheckMessage] = []

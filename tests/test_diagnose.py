@@ -18,7 +18,7 @@ import psycopg
 import psycopg2
 import pytest
 
-from aurora_ssl.diagnose import Target, scrub, target_of, translate_error
+from aurora_ssl.diagnostics.translate import Target, scrub, target_of, translate_error
 from aurora_ssl.errors import (
     AuroraSSLError,
     BundleError,

@@ -15,7 +15,7 @@ import pytest
 
 pytest.importorskip("django")
 
-from aurora_ssl.report import REPORT_KEYS
+from aurora_ssl.diagnostics.report import REPORT_KEYS
 from aurora_ssl.testing import AuroraLikeServer
 from tests.fix_django import ROOT, database_entry, use_databases
 

@@ -19,17 +19,17 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from aurora_ssl.errors import InspectionError, ServerTLSUnavailableError
-from aurora_ssl.inspection import (
+from aurora_ssl.diagnostics.chain import check_chain
+from aurora_ssl.diagnostics.describe import (
     CertificateInfo,
-    InspectionVerdict,
     ca_identifier,
-    check_chain,
     describe_certificate,
-    inspect_server,
     name_matches,
-    split_host_port,
 )
+from aurora_ssl.diagnostics.findings import Verdict
+from aurora_ssl.diagnostics.inspection import inspect_server
+from aurora_ssl.diagnostics.wire import split_host_port
+from aurora_ssl.errors import InspectionError, ServerTLSUnavailableError
 from aurora_ssl.testing import OTHER_HOST, READER_HOST, AuroraLikeServer, TestPKI
 from aurora_ssl.trust import TrustSelection, select_trust
 
@@ -258,7 +258,7 @@ def test_inspect_good_server(tls_server: AuroraLikeServer, pki: TestPKI) -> None
         hostaddr=tls_server.hostaddr,
         trust=_trust(tls_server, pki),
     )
-    assert result.verdict is InspectionVerdict.VERIFIED
+    assert result.verdict is Verdict.VERIFIED
     assert result.ok
     assert result.error() is None
     assert result.address == "127.0.0.1"
@@ -301,7 +301,7 @@ def test_inspect_wrong_host_lists_the_names(
     result = inspect_server(
         server.host, server.port, hostaddr=server.hostaddr, trust=_trust(server, pki)
     )
-    assert result.verdict is InspectionVerdict.HOSTNAME_MISMATCH
+    assert result.verdict is Verdict.HOSTNAME_MISMATCH
     assert result.check.trusted
     assert not result.check.name_matches
     error = result.error()
@@ -318,7 +318,7 @@ def test_inspect_through_a_cname_says_so(tls_server: AuroraLikeServer, pki: Test
         hostaddr=tls_server.hostaddr,
         trust=select_trust("db.internal.example.com", bundle=pki.bundle_path),
     )
-    assert result.verdict is InspectionVerdict.HOSTNAME_MISMATCH
+    assert result.verdict is Verdict.HOSTNAME_MISMATCH
     message = result.errors[0].message
     assert "CNAME" in message
     assert f"tls_server_name={tls_server.host}" in message
@@ -331,7 +331,7 @@ def test_inspect_interception_names_the_lookalike(
     result = inspect_server(
         server.host, server.port, hostaddr=server.hostaddr, trust=_trust(server, pki)
     )
-    assert result.verdict is InspectionVerdict.UNTRUSTED
+    assert result.verdict is Verdict.UNTRUSTED
     assert not result.check.trusted
     assert result.check.name_matches  # same names as the real thing
     assert result.ca_id is None
@@ -345,7 +345,7 @@ def test_inspect_expired_says_when(expired_server: AuroraLikeServer, pki: TestPK
     result = inspect_server(
         server.host, server.port, hostaddr=server.hostaddr, trust=_trust(server, pki)
     )
-    assert result.verdict is InspectionVerdict.EXPIRED
+    assert result.verdict is Verdict.EXPIRED
     assert result.check.trusted  # genuinely signed by the trusted CA, just expired
     assert -12 <= result.days_left <= -9
     error = result.error()
@@ -362,7 +362,7 @@ def test_inspect_outdated_bundle_hint(tls_server: AuroraLikeServer) -> None:
         hostaddr=tls_server.hostaddr,
         trust=select_trust(tls_server.host),
     )
-    assert result.verdict is InspectionVerdict.UNTRUSTED
+    assert result.verdict is Verdict.UNTRUSTED
     assert "bundle-outdated" in [w.code for w in result.warnings]
     assert any("aurora-ssl bundle update" in w.message for w in result.warnings)
 

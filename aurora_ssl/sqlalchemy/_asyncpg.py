@@ -321,7 +321,7 @@ _VERIFY_DETAIL = re.compile(r"certificate verify failed: ([^(]*)")
 
 def translate(exc: BaseException, expected: Expected) -> AuroraSSLError | None:
     """Map a raw asyncpg/ssl failure onto the error psycopg users get for the same cause."""
-    from aurora_ssl.diagnose import scrub, translate_error
+    from aurora_ssl.diagnostics.translate import scrub, translate_error
 
     said = f'(asyncpg: "{scrub(" ".join(str(exc).split()))[:300]}")'
     if isinstance(exc, ssl.SSLCertVerificationError):

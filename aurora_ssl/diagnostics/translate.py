@@ -1,4 +1,4 @@
-"""Diagnostics: translate driver TLS failures into errors that say what happened and what to do.
+"""Error translation: turn driver TLS failures into errors that say what happened and what to do.
 
 libpq reports TLS failures in a few terse phrases; the same phrase can mean different things
 ("SSL error: certificate verify failed" is said for an unknown CA, a look-alike CA in the
@@ -26,9 +26,10 @@ libpq says                                                  translated to
 ==========================================================  ===================================
 
 When the certificate is the question (verify failed, name mismatch), the server is inspected
-once (:func:`aurora_ssl.inspection.inspect_server`, short timeouts, cached briefly) to say
-*when* it expired, *which* names it covers, and whether a look-alike CA signed it. The target
-comes from the ``params`` argument, from psycopg 3's ``exc.pgconn``, or from libpq's message.
+once (:func:`~aurora_ssl.diagnostics.inspection.inspect_server`, short timeouts, cached
+briefly) to say *when* it expired, *which* names it covers, and whether a look-alike CA
+signed it. The target comes from the ``params`` argument, from psycopg 3's ``exc.pgconn``, or
+from libpq's message.
 
 The translated error's message never contains a password or a connection string: it is
 built from libpq's message (which has neither) after scrubbing anything shaped like one, and
@@ -37,16 +38,21 @@ the driver's exception is kept as ``__cause__``.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import os
 import re
 import threading
 import time
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from aurora_ssl.diagnostics import findings
+from aurora_ssl.diagnostics.driver import (
+    Target,
+    driver_text,
+    negotiation,
+    redact_driver_secrets,
+    target_of,
+)
 from aurora_ssl.errors import (
     AuroraSSLError,
     BundleError,
@@ -57,12 +63,12 @@ from aurora_ssl.errors import (
     TLSError,
     UntrustedCertificateError,
 )
-from aurora_ssl.redaction import is_secret_key, mask_text
+from aurora_ssl.redaction import mask_text
 
 if TYPE_CHECKING:
     import datetime
 
-    from aurora_ssl.inspection import Inspection
+    from aurora_ssl.diagnostics.inspection import Inspection
 
 __all__ = ["Target", "scrub", "target_of", "translate_error"]
 
@@ -71,9 +77,6 @@ INSPECTION_TIMEOUT = 3.0
 #: How long an inspection result is reused for the same target (connection storms).
 _CACHE_SECONDS = 30.0
 
-_LOCATION = re.compile(
-    r'connection to server at "(?P<host>[^"]*)"(?: \((?P<addr>[^)]*)\))?, port (?P<port>\d+)'
-)
 _MISSING_ROOT = re.compile(r'root certificate file "(?P<path>[^"]*)" does not exist')
 _UNREADABLE_ROOT = re.compile(
     r'could not read root certificate file "(?P<path>[^"]*)": (?P<reason>[^\n]*)'
@@ -102,96 +105,9 @@ _OLD_PROTOCOL = re.compile(
 )
 
 
-@dataclass(frozen=True)
-class Target:
-    """Where a failed connection was going, as far as can be told (all fields optional).
-
-    Attributes:
-        host: the name libpq verifies (``host``), if known.
-        hostaddr: the address connected to, if known.
-        port: the port.
-        sslrootcert: the trust file libpq used, if known.
-    """
-
-    host: str | None = None
-    hostaddr: str | None = None
-    port: int | None = None
-    sslrootcert: str | None = None
-
-    @property
-    def where(self) -> str:
-        name = self.host or self.hostaddr or "the server"
-        port = f":{self.port}" if self.port else ""
-        via = f" ({self.hostaddr})" if self.host and self.hostaddr else ""
-        return f"{name}{port}{via}"
-
-
 def scrub(text: str) -> str:
     """``text`` with anything shaped like a secret masked (see :func:`redaction.mask_text`)."""
     return mask_text(text)
-
-
-def _chain(exc: BaseException) -> Iterator[BaseException]:
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen and len(seen) < 8:
-        seen.add(id(current))
-        yield current
-        current = current.__cause__ or current.__context__
-
-
-def _driver_text(exc: BaseException) -> str | None:
-    """The first message in the chain that came from libpq (or any text, failing that)."""
-    texts = [str(e) for e in _chain(exc) if str(e).strip()]
-    for text in texts:
-        if _LOCATION.search(text) or "SSL" in text or "certificate" in text:
-            return text
-    return texts[0] if texts else None
-
-
-def _text_of(value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, bytes):
-        value = value.decode("utf-8", "replace")
-    text = str(value).strip()
-    return text or None
-
-
-def target_of(exc: BaseException, params: Mapping[str, Any] | None = None) -> Target:
-    """Best knowledge of the target: ``params``, then psycopg 3's ``pgconn``, then the message."""
-    host = hostaddr = port = root = None
-    if params:
-        host = _text_of(params.get("host"))
-        hostaddr = _text_of(params.get("hostaddr"))
-        port = _text_of(params.get("port"))
-        root = _text_of(params.get("sslrootcert"))
-    for link in _chain(exc):
-        pgconn = getattr(link, "pgconn", None)
-        if pgconn is None:
-            continue
-        with contextlib.suppress(Exception):  # a finished PGconn: attributes may be gone
-            host = host or _text_of(pgconn.host)
-            hostaddr = hostaddr or _text_of(getattr(pgconn, "hostaddr", None))
-            port = port or _text_of(pgconn.port)
-            for option in getattr(pgconn, "info", None) or ():
-                if option.keyword == b"sslrootcert":
-                    root = root or _text_of(option.val)
-        break
-    text = _driver_text(exc) or ""
-    location = _LOCATION.search(text)
-    if location:
-        # libpq names the host as given, or only the address when hostaddr was given.
-        named, addr = location["host"], location["addr"]
-        if addr:
-            host, hostaddr = host or named, hostaddr or addr
-        elif host is None and hostaddr is None:
-            hostaddr = named
-        port = port or location["port"]
-    if host and "," in host:
-        host = None  # a multi-host list: which one failed is only in the message
-    number = int(port.split(",")[0]) if port and port.split(",")[0].isdigit() else None
-    return Target(host=host, hostaddr=hostaddr, port=number, sslrootcert=root)
 
 
 def translate_error(
@@ -225,45 +141,13 @@ def translate_error(
             "sslrootcert": found.sslrootcert,
         }
     redact_driver_secrets(exc)
-    text = _driver_text(exc)
+    text = driver_text(exc)
     if text is None:
         return None
     error = _translate(text, exc, params, inspect)
     if error is not None:
         error.__cause__ = exc
     return error
-
-
-def redact_driver_secrets(exc: BaseException) -> None:
-    """Blank the password that psycopg 3 keeps in a failed connection's ``exc.pgconn``.
-
-    psycopg 3 attaches the finished connection, whose repr includes the password in clear,
-    to its exceptions; error trackers that record exception attributes or locals would
-    store it. Everything we need from it (host, port, trust file) was read before this runs.
-    """
-    for link in _chain(exc):
-        pgconn: Any = getattr(link, "_pgconn", None)
-        if (
-            pgconn is None
-            or isinstance(pgconn, type)
-            or not hasattr(pgconn, "__dataclass_fields__")
-        ):
-            continue
-        changes: dict[str, Any] = {}
-        names = {f.name for f in dataclasses.fields(pgconn)}
-        if "password" in names:
-            changes["password"] = None
-        if "info" in names and getattr(pgconn, "info", None):
-            changes["info"] = [
-                o._replace(val=None)  # ConninfoOption is a NamedTuple
-                if is_secret_key(
-                    bytes(getattr(o, "keyword", b"") or b"").decode("ascii", "replace")
-                )
-                else o
-                for o in pgconn.info
-            ]
-        with contextlib.suppress(Exception):  # never let redaction hide the real error
-            link._pgconn = dataclasses.replace(pgconn, **changes)  # type: ignore[attr-defined]
 
 
 def _libpq_said(text: str) -> str:
@@ -327,28 +211,11 @@ def _translate(
     return None
 
 
-def _negotiation(exc: BaseException, params: Mapping[str, Any] | None) -> tuple[str, str]:
-    """libpq's ``sslnegotiation`` for the attempt and where it came from, as far as known."""
-    value = _text_of((params or {}).get("sslnegotiation"))
-    if value:
-        return value.lower(), "the connection parameters"
-    for link in _chain(exc):
-        pgconn = getattr(link, "pgconn", None)
-        with contextlib.suppress(Exception):  # a finished PGconn: attributes may be gone
-            for option in getattr(pgconn, "info", None) or ():
-                if option.keyword == b"sslnegotiation" and option.val:
-                    return option.val.decode("utf-8", "replace").lower(), "libpq's settings"
-    value = _text_of(os.environ.get("PGSSLNEGOTIATION"))
-    if value:
-        return value.lower(), "PGSSLNEGOTIATION"
-    return "", ""
-
-
 def _closed_during_handshake(
     exc: BaseException, params: Mapping[str, Any] | None, said: str
 ) -> TLSError:
     target = target_of(exc, params)
-    mode, source = _negotiation(exc, params)
+    mode, source = negotiation(exc, params)
     if mode == "direct":
         return TLSError(
             f"{target.where} closed the connection as the TLS handshake began: "
@@ -392,20 +259,9 @@ def _mismatch(
         "Connect with a name the certificate covers (the cluster, reader or instance "
         "endpoint), keeping the address in hostaddr if you need a specific IP."
     )
-    from aurora_ssl.endpoint import parse_endpoint
-
-    rds_names = [n for n in names if parse_endpoint(n).kind.is_rds]
-    if rds_names and not parse_endpoint(host).kind.is_rds:
-        message += (
-            f" {host} is not an RDS endpoint name: this looks like a CNAME or tunnel to "
-            f"{rds_names[0]}; connect to {rds_names[0]}, or set tls_server_name="
-            f"{rds_names[0]} so aurora-ssl verifies that name while connecting to {host}."
-        )
-    elif rds_names and parse_endpoint(host).kind.is_rds:
-        message += (
-            f" Both are RDS endpoint names: {host} reaches the server of another cluster or "
-            "instance (a stale DNS record, or a wrong hostaddr)."
-        )
+    hint = findings.name_hint(host, names)
+    if hint:
+        message += f" {hint}"
     return HostnameMismatchError(f"{message} {said}")
 
 
@@ -425,17 +281,14 @@ def _expired_or_untrusted(
         return CertificateExpiredError(
             f"The certificate of {target.where} is outside its validity period "
             f"({_day(leaf.not_before)} to {_day(leaf.not_after)}; "
-            f"{_ago(inspection.days_left)}), so verify-full refused it. On RDS, rotate the "
-            "certificate: modify the DB instance with a current CA "
-            "(--ca-certificate-identifier rds-ca-rsa2048-g1) and apply it. Also check this "
-            f"machine's clock. {said}"
+            f"{_ago(inspection.days_left)}), so verify-full refused it. {findings.ROTATE} "
+            f"{said}"
         )
     if hint_expired and inspection is None:
         return CertificateExpiredError(
             f"The certificate of {target.where} has expired (or is not yet valid), so "
-            "verify-full refused it. On RDS, rotate the certificate to a current CA "
-            "(rds-ca-rsa2048-g1); run `aurora-ssl inspect HOST` to see its dates. Also check "
-            f"this machine's clock. {said}"
+            f"verify-full refused it. Run `aurora-ssl inspect HOST` to see its dates. "
+            f"{findings.ROTATE} {said}"
         )
     if inspection is not None and not inspection.check.trusted:
         from aurora_ssl.testing.pki import missing_test_bundle_hint
@@ -454,11 +307,9 @@ def _expired_or_untrusted(
         return UntrustedCertificateError(" ".join(p for p in (detail, hints, said) if p))
     return UntrustedCertificateError(
         f"The certificate of {target.where} is not signed by a CA this connection trusts, so "
-        "verify-full refused it. Likely causes: TLS interception (a proxy or attacker between "
-        "you and the database), a wrong or outdated bundle (run `aurora-ssl bundle update`), "
-        "an RDS Proxy endpoint reached by another name (it needs the Amazon Trust Services "
-        "roots), or an expired certificate. Run `aurora-ssl inspect HOST` to see what the "
-        f"server presents. {said}"
+        f"verify-full refused it. {findings.UNTRUSTED_CAUSES} An expired certificate is "
+        "refused with the same words: run `aurora-ssl inspect HOST` to see what the server "
+        f"presents. {said}"
     )
 
 
@@ -505,7 +356,7 @@ def _is_our_trust_file(path: str) -> bool:
 
 
 def _inspect_now(target: Target) -> Inspection | None:
-    from aurora_ssl.inspection import inspect_server
+    from aurora_ssl.diagnostics.inspection import inspect_server
     from aurora_ssl.trust import select_trust
 
     host = target.host or target.hostaddr

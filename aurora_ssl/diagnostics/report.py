@@ -6,7 +6,7 @@ with its own policy (Django's backend, or :func:`aurora_ssl.policy.connection_pa
 :func:`check_connection` turns whatever happens into a :class:`ConnectionReport`:
 
 * the connection attempt (a refusal is caught, translated by
-  :func:`aurora_ssl.diagnose.translate_error`, and reported, never raised);
+  :func:`aurora_ssl.diagnostics.translate.translate_error`, and reported, never raised);
 * the client's view (:func:`aurora_ssl.status.client_tls`, no round trip);
 * the server's view (:func:`aurora_ssl.status.server_tls`, one round trip), only over TLS.
 
@@ -19,13 +19,14 @@ messages are built from redacted text, and ``secrets`` given by the caller are m
 from __future__ import annotations
 
 import dataclasses
-import enum
 import functools
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from aurora_ssl.endpoint import Endpoint, parse_endpoint
+from aurora_ssl.diagnostics.findings import Finding, Verdict, WarningCode
+from aurora_ssl.diagnostics.render import report_detail_lines, report_headline, trust_block
+from aurora_ssl.endpoint import Endpoint, parse_endpoint, split_hosts
 from aurora_ssl.errors import AuroraSSLError, InsecureConfigurationError, TLSNotInUseError
 from aurora_ssl.policy import Settings
 from aurora_ssl.redaction import mask_text
@@ -43,7 +44,7 @@ __all__ = [
     "FORMAT_VERSION",
     "REPORT_KEYS",
     "ConnectionReport",
-    "Problem",
+    "Finding",
     "Verdict",
     "WarningCode",
     "check_connection",
@@ -75,48 +76,6 @@ REPORT_KEYS = (
 _DEFAULT_SETTINGS = Settings()
 
 
-class Verdict(str, enum.Enum):
-    """The one-word outcome of a check."""
-
-    #: Connected with verify-full; the client and (where asked) the server agree on TLS.
-    VERIFIED = "verified"
-    #: Connected, but with the insecure opt-out: nothing was verified.
-    INSECURE = "insecure"
-    #: No verified TLS connection: aurora-ssl or libpq refused (certificate, name, no TLS,
-    #: insecure configuration, unusable trust file).
-    REFUSED = "refused"
-    #: Failed for another reason (authentication, network, timeout, a query error).
-    ERROR = "error"
-
-
-class WarningCode(str, enum.Enum):
-    """Why a report carries a warning (stable values, used in JSON and by Django checks)."""
-
-    TRUST = "trust"  # from trust selection: a non-RDS name, a region missing from the bundle
-    INSECURE_LOCAL_DEV = "insecure-local-dev"
-    SSLINFO_MISSING = "sslinfo-missing"
-    FORCE_SSL_OFF = "rds-force-ssl-off"
-
-
-@dataclasses.dataclass(frozen=True)
-class Problem:
-    """An error or a warning in a report.
-
-    Attributes:
-        code: for errors the exception class name (``UntrustedCertificateError``,
-            ``OperationalError`` ...); for warnings a :class:`WarningCode` value.
-        message: what happened and what to do, without secrets.
-        cause: the original driver message behind a translated error, if any.
-    """
-
-    code: str
-    message: str
-    cause: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"code": self.code, "message": self.message, "cause": self.cause}
-
-
 @dataclasses.dataclass(frozen=True)
 class ConnectionReport:
     """Everything one check found out about one connection target."""
@@ -130,8 +89,8 @@ class ConnectionReport:
     server: ServerTLS | None
     verdict: Verdict
     insecure_local_dev: bool = False
-    errors: tuple[Problem, ...] = ()
-    warnings: tuple[Problem, ...] = ()
+    errors: tuple[Finding, ...] = ()
+    warnings: tuple[Finding, ...] = ()
     #: What libpq really used for the security-relevant parameters, read back from the
     #: connection (empty when no connection was made, or for asyncpg).
     effective: Mapping[str, str] = dataclasses.field(default_factory=dict)
@@ -159,14 +118,7 @@ class ConnectionReport:
                 "region": self.endpoint.region,
                 "partition": self.endpoint.partition.value if self.endpoint.partition else None,
             },
-            "trust": None
-            if trust is None
-            else {
-                "file": trust.path,
-                "scope": trust.scope,
-                "source": trust.source,
-                "cas": list(trust.subjects),
-            },
+            "trust": None if trust is None else trust_block(trust),
             "client": None
             if client is None
             else {
@@ -199,62 +151,16 @@ class ConnectionReport:
 
     @property
     def headline(self) -> str:
-        """``"default: VERIFIED (TLSv1.3, verify-full)"`` and the like."""
-        detail = {
-            Verdict.VERIFIED: "verified TLS (sslmode=verify-full)",
-            Verdict.INSECURE: "NOT verified: INSECURE_LOCAL_DEV is on",
-            Verdict.REFUSED: "refused: no verified TLS connection",
-            Verdict.ERROR: "failed: no verified TLS connection",
-        }[self.verdict]
-        return f"{self.label}: {self.verdict.value.upper()} - {detail}"
+        """``"default: VERIFIED - verified TLS (sslmode=verify-full)"`` and the like."""
+        return report_headline(self)
 
     def detail_lines(self) -> list[str]:
         """The body of :meth:`to_text`, one fact per line, indented."""
-        lines: list[str] = []
-        where = f"{self.host}:{self.port}" if self.port else self.host
-        region = f", region {self.endpoint.region}" if self.endpoint.region else ""
-        lines.append(f"  host:          {where} ({self.endpoint.kind.value}{region})")
-        if self.trust is not None:
-            lines.append(f"  trust:         {self.trust.scope}, {len(self.trust.subjects)} CA(s)")
-            lines.append(f"  trust file:    {self.trust.path}")
-            lines.extend(f"                 - {subject}" for subject in self.trust.subjects)
-        elif not self.insecure_local_dev:
-            lines.append("  trust:         (not selected)")
-        if self.client is not None:
-            c = self.client
-            if c.in_use:
-                known = [x for x in (c.protocol, c.cipher) if x]
-                state = ", ".join(["TLS in use", *known])
-            else:
-                state = "NO TLS"
-            lines.append(f"  client view:   {state} ({c.driver})")
-        if self.effective:
-            used = ", ".join(f"{k}={v or '(none)'}" for k, v in self.effective.items())
-            lines.append(f"  libpq used:    {used}")
-        if self.server is not None:
-            s = self.server
-            said = "ssl_is_used() = " if s.source == "sslinfo" else "pg_stat_ssl.ssl = "
-            state = f"{said}{'true' if s.ssl else 'false'}"
-            if s.ssl:
-                state += f", {s.version or '?'}, {s.cipher or '?'}"
-            installed = _yes(s.sslinfo_installed)
-            lines.append(f"  server view:   {state} (sslinfo installed: {installed})")
-            force = s.rds_force_ssl if s.rds_force_ssl is not None else "not set (not RDS?)"
-            lines.append(f"  rds.force_ssl: {force}")
-        for problem in self.errors:
-            lines.append(f"  error:         {problem.message}")
-            if problem.cause and problem.cause not in problem.message:
-                lines.append(f"  driver said:   {problem.cause}")
-        lines.extend(f"  warning:       {problem.message}" for problem in self.warnings)
-        return lines
+        return report_detail_lines(self)
 
     def to_text(self) -> str:
         """A human-readable block: the headline, then one fact per line."""
         return "\n".join([self.headline, *self.detail_lines()])
-
-
-def _yes(flag: bool) -> str:
-    return "yes" if flag else "no"
 
 
 def check_connection(
@@ -296,14 +202,14 @@ def check_connection(
         The :class:`ConnectionReport`.
     """
     masked = tuple(s for s in secrets if s)
-    endpoint = parse_endpoint(settings.tls_server_name or host.split(",")[0])
+    endpoint = parse_endpoint(settings.tls_server_name or (split_hosts(host) or [""])[0])
     insecure = settings.insecure_local_dev
-    warnings: list[Problem] = []
+    warnings: list[Finding] = []
     if trust is not None:
-        warnings.extend(Problem(WarningCode.TRUST.value, _mask(w, masked)) for w in trust.warnings)
+        warnings.extend(Finding(WarningCode.TRUST.value, _mask(w, masked)) for w in trust.warnings)
     if insecure:
         warnings.append(
-            Problem(
+            Finding(
                 WarningCode.INSECURE_LOCAL_DEV.value,
                 "insecure_local_dev is on: the server's identity is not verified and the "
                 "connection may be plaintext. Remove it for anything but local development.",
@@ -342,7 +248,7 @@ def _inspect(
     report: Callable[..., ConnectionReport],
     server: Callable[[Any], ServerTLS],
     insecure: bool,
-    warnings: list[Problem],
+    warnings: list[Finding],
     masked: Sequence[str],
     expected: Mapping[str, Any] | None = None,
 ) -> ConnectionReport:
@@ -359,7 +265,7 @@ def _inspect(
             warnings=tuple(warnings),
         )
     if not client.in_use and not insecure:
-        error = Problem(
+        error = Finding(
             TLSNotInUseError.__name__,
             "The connection is not using TLS; no query was sent over it.",
         )
@@ -381,10 +287,10 @@ def _inspect(
             errors=(problem,),
             warnings=tuple(warnings),
         )
-    errors: list[Problem] = []
+    errors: list[Finding] = []
     if not facts.sslinfo_installed:
         warnings.append(
-            Problem(
+            Finding(
                 WarningCode.SSLINFO_MISSING.value,
                 "The sslinfo extension is not installed, so the server's view comes from "
                 "pg_stat_ssl. Run `CREATE EXTENSION sslinfo;` in this database (on RDS this "
@@ -394,7 +300,7 @@ def _inspect(
         )
     if facts.rds_force_ssl is not None and facts.rds_force_ssl.strip().lower() in ("0", "off"):
         warnings.append(
-            Problem(
+            Finding(
                 WarningCode.FORCE_SSL_OFF.value,
                 f"rds.force_ssl is {facts.rds_force_ssl}: this connection is verified, but the "
                 "server also accepts unencrypted connections from other clients. Set "
@@ -406,7 +312,7 @@ def _inspect(
     elif not facts.ssl:
         verdict = Verdict.REFUSED
         errors.append(
-            Problem(
+            Finding(
                 TLSNotInUseError.__name__,
                 f"The server says this session is not encrypted ({facts.source}), although "
                 "the client negotiated TLS: something between them terminates TLS.",
@@ -428,19 +334,19 @@ def _effective_refusal(
     client: ClientTLS,
     effective: Mapping[str, str],
     expected: Mapping[str, Any] | None,
-) -> Problem | None:
+) -> Finding | None:
     """A connection whose effective parameters are weaker than verify-full is not verified,
     whatever the handshake says: e.g. libpq writing the session keys to a file."""
     name = InsecureConfigurationError.__name__
     if effective.get("sslkeylogfile"):
-        return Problem(
+        return Finding(
             name,
             f"libpq writes this connection's TLS session keys to {effective['sslkeylogfile']} "
             "(sslkeylogfile), so anyone who reads that file can decrypt the traffic.",
         )
     mode = effective.get("sslmode") or client.sslmode
     if client.in_use and mode and mode != "verify-full":
-        return Problem(name, f"libpq used sslmode={mode}, not verify-full.")
+        return Finding(name, f"libpq used sslmode={mode}, not verify-full.")
     if expected is not None:
         differences = parameter_differences(connection, expected)
         if differences:
@@ -448,28 +354,28 @@ def _effective_refusal(
                 f"{k}: set {w or '(none)'}, used {g or '(none)'}"
                 for k, (w, g) in differences.items()
             )
-            return Problem(name, f"libpq used other parameters than aurora-ssl set ({shown}).")
+            return Finding(name, f"libpq used other parameters than aurora-ssl set ({shown}).")
     return None
 
 
-def _problem_of(exc: BaseException, masked: Sequence[str]) -> tuple[Problem, Verdict]:
+def _problem_of(exc: BaseException, masked: Sequence[str]) -> tuple[Finding, Verdict]:
     translated: BaseException | None = exc if isinstance(exc, AuroraSSLError) else None
     if translated is None:
-        from aurora_ssl.diagnose import translate_error
+        from aurora_ssl.diagnostics.translate import translate_error
 
         translated = translate_error(exc)
     if translated is not None:
         # Our own errors carry the driver's exception as __cause__; a translation explains exc.
         cause = exc.__cause__ if translated is exc else exc
         return (
-            Problem(
+            Finding(
                 type(translated).__name__,
                 _mask(_message(translated), masked),
                 _mask(_message(cause), masked) if cause is not None else None,
             ),
             Verdict.REFUSED,
         )
-    return Problem(type(exc).__name__, _mask(_message(exc), masked)), Verdict.ERROR
+    return Finding(type(exc).__name__, _mask(_message(exc), masked)), Verdict.ERROR
 
 
 def _message(exc: BaseException) -> str:
