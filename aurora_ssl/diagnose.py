@@ -511,7 +511,7 @@ def _inspect_now(target: Target) -> Inspection | None:
         trust = select_trust(host, sslrootcert=root if use_root else None)
         if use_root and _is_our_trust_file(str(root)):
             # The file libpq used is one aurora-ssl materialised: not "the user's own".
-            trust = dataclasses.replace(trust, scope="selected by aurora-ssl")
+            trust = trust.replace(scope="selected by aurora-ssl")
         return inspect_server(
             host,
             target.port,

@@ -23,11 +23,14 @@ own), so a service found in no file we can read is refused rather than guessed a
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 from aurora_ssl.errors import InsecureConfigurationError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
 
 __all__ = ["ServiceDefinition", "read_service", "service_name"]
 

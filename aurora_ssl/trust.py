@@ -30,18 +30,15 @@ RDS roots. A user bundle whose "Amazon RDS" roots are not AWS's is named in a wa
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
+import _thread
 import functools
-import logging
 import os
 import re
 import stat
-import threading
-from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from aurora_ssl._frozen import Frozen
+from aurora_ssl._log import logger
 from aurora_ssl.bundle_index import (
     IndexRow,
     format_index,
@@ -53,8 +50,13 @@ from aurora_ssl.bundle_index import (
 from aurora_ssl.endpoint import Endpoint, EndpointKind, Partition, parse_endpoint
 from aurora_ssl.errors import BundleError, UnsupportedPartitionError
 
+# No typing, dataclasses, logging, contextlib or threading at run time: each would cost a
+# fresh process more than issue 12 allows the whole connect path (5 % over plain psycopg2).
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     import datetime
+    from collections.abc import Iterable, Sequence
+    from typing import Any
 
     from cryptography import x509
 
@@ -75,8 +77,6 @@ __all__ = [
     "updated_bundle_path",
     "write_atomically",
 ]
-
-logger = logging.getLogger("aurora_ssl")
 
 BUNDLE_ENV = "AURORA_SSL_BUNDLE"
 CACHE_DIR_ENV = "AURORA_SSL_CACHE_DIR"
@@ -122,13 +122,15 @@ _CERTIFI_ENTRY = (
 _USER_ORIGINS = ("argument", BUNDLE_ENV)
 
 
-@dataclasses.dataclass(frozen=True)
-class BundleCertificate:
+class BundleCertificate(Frozen):
     """One CA certificate of a bundle, with the facts selection and reports need.
 
     The expiry is kept as text (``YYYY-MM-DDTHH:MM:SSZ``, as in the bundle indexes) so that
     the connect path never imports :mod:`datetime`; :attr:`not_after` converts on demand.
     """
+
+    __slots__ = ("is_ca", "not_after_text", "pem", "self_signed", "sha256", "subject")
+    _fields = ("pem", "subject", "sha256", "not_after_text", "is_ca", "self_signed")
 
     pem: bytes
     subject: str
@@ -136,6 +138,24 @@ class BundleCertificate:
     not_after_text: str
     is_ca: bool
     self_signed: bool
+
+    def __init__(
+        self,
+        pem: bytes,
+        subject: str,
+        sha256: str,
+        not_after_text: str,
+        is_ca: bool,
+        self_signed: bool,
+    ) -> None:
+        self._set(
+            pem=pem,
+            subject=subject,
+            sha256=sha256,
+            not_after_text=not_after_text,
+            is_ca=is_ca,
+            self_signed=self_signed,
+        )
 
     @property
     def not_after(self) -> datetime.datetime:
@@ -160,13 +180,20 @@ class BundleCertificate:
         )
 
 
-@dataclasses.dataclass(frozen=True)
-class Bundle:
+class Bundle(Frozen):
     """A parsed PEM bundle: its source file, raw bytes and certificates in file order."""
+
+    __slots__ = ("certificates", "path", "sha256")
+    _fields = ("path", "sha256", "certificates")
 
     path: Path
     sha256: str
     certificates: tuple[BundleCertificate, ...]
+
+    def __init__(
+        self, path: Path, sha256: str, certificates: tuple[BundleCertificate, ...]
+    ) -> None:
+        self._set(path=path, sha256=sha256, certificates=certificates)
 
     def for_region(self, region: str) -> tuple[BundleCertificate, ...]:
         return tuple(c for c in self.certificates if c.region == region)
@@ -176,8 +203,7 @@ class Bundle:
         return tuple(sorted({c.region for c in self.certificates if c.region}))
 
 
-@dataclasses.dataclass(frozen=True)
-class TrustSelection:
+class TrustSelection(Frozen):
     """The outcome of trust selection for one connection target.
 
     Attributes:
@@ -188,12 +214,40 @@ class TrustSelection:
         warnings: things an operator should know (region missing from the bundle, CNAMEs).
     """
 
+    # _content (the file's bytes, to re-create it) takes no part in equality or repr.
+    __slots__ = ("_content", "path", "scope", "source", "subjects", "warnings")
+    _fields = ("path", "scope", "subjects", "source", "warnings")
+
     path: str
     scope: str
     subjects: tuple[str, ...]
     source: str
-    warnings: tuple[str, ...] = ()
-    _content: bytes | None = dataclasses.field(default=None, repr=False, compare=False)
+    warnings: tuple[str, ...]
+    _content: bytes | None
+
+    def __init__(
+        self,
+        path: str,
+        scope: str,
+        subjects: tuple[str, ...],
+        source: str,
+        warnings: tuple[str, ...] = (),
+        _content: bytes | None = None,
+    ) -> None:
+        self._set(
+            path=path,
+            scope=scope,
+            subjects=subjects,
+            source=source,
+            warnings=warnings,
+            _content=_content,
+        )
+
+    def replace(self, **changes: Any) -> TrustSelection:
+        """A copy with some attributes changed (what ``dataclasses.replace`` gave before)."""
+        values = self.__getstate__()
+        values.update(changes)
+        return TrustSelection(**values)
 
     def ensure(self) -> str:
         """Return :attr:`path`, re-creating a materialised file if something deleted it.
@@ -419,7 +473,7 @@ def _load_bundle_cached(path: str, size: int, mtime_ns: int, validated: str) -> 
     if validated == "shipped":
         rows = _read_index(shipped_index_path(), digest, "shipped", len(blocks))
         if rows is None:  # an edited copy: trusted no more than a user's file
-            logger.warning("aurora-ssl: %s does not match its index; parsing it", path)
+            logger().warning("aurora-ssl: %s does not match its index; parsing it", path)
             validated = "user"
     if rows is None:
         rows = _read_index(_cached_index_path(digest, validated), digest, validated, len(blocks))
@@ -468,7 +522,7 @@ def _store_index(digest: str, validated: str, rows: Iterable[IndexRow]) -> None:
     try:
         write_atomically(path, text)
     except OSError as exc:
-        logger.debug("aurora-ssl: could not write the bundle index %s: %s", path, exc)
+        logger().debug("aurora-ssl: could not write the bundle index %s: %s", path, exc)
 
 
 def _validate(
@@ -595,7 +649,7 @@ def _select_cached(endpoints: tuple[Endpoint, ...], source: str, origin: str) ->
     if origin in _USER_ORIGINS and set(scopes) - {"proxy"}:  # the user's bundle is in use
         warnings.extend(_unknown_rds_roots(Path(source)))
     for warning in warnings:
-        logger.warning("aurora-ssl: %s", warning)
+        logger().warning("aurora-ssl: %s", warning)
     scope = scopes[0] if len(set(scopes)) == 1 else "+".join(sorted(set(scopes)))
     label = re.sub(r"[^a-z0-9-]+", "-", scope.lower()).strip("-")
     content = b"".join(c.pem for c in chosen.values())
@@ -626,8 +680,10 @@ def _unknown_rds_roots(source: Path) -> list[str]:
     except (OSError, BundleError):
         updated = None
     if updated is not None and updated.is_file():
-        with contextlib.suppress(BundleError):  # a refused update vouches for nothing
+        try:  # noqa: SIM105 - no contextlib on the connect path (its import costs ~0.5 ms)
             aws.extend(load_bundle(updated).certificates)
+        except BundleError:  # a refused update vouches for nothing
+            pass
     known = {c.sha256 for c in aws}
     regions = {c.region for c in aws if c.region}
     strangers = [
@@ -701,7 +757,7 @@ def _amazon_trust_services_roots() -> tuple[BundleCertificate, ...]:
         except ValueError:
             fingerprint = ""
         if fingerprint != pin[0]:
-            logger.warning(
+            logger().warning(
                 "aurora-ssl: certifi's %r in %s is not the known root (SHA-256 %s); ignored",
                 label,
                 where,
@@ -724,7 +780,7 @@ def _amazon_trust_services_roots() -> tuple[BundleCertificate, ...]:
     return tuple(found.values())
 
 
-_write_lock = threading.Lock()
+_write_lock = _thread.allocate_lock()  # threading's Lock, without importing threading
 
 
 def _materialise(content: bytes, label: str) -> Path:
@@ -760,8 +816,10 @@ def write_atomically(path: Path, content: bytes) -> None:
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
-        with contextlib.suppress(OSError):
+        try:  # noqa: SIM105 - no contextlib on the connect path (its import costs ~0.5 ms)
             os.unlink(tmp)
+        except OSError:
+            pass
         raise
 
 
