@@ -147,3 +147,37 @@ def test_pem_blocks_edge_cases(data: bytes) -> None:
     assert pem_blocks(data) == re.findall(
         rb"-----BEGIN CERTIFICATE-----\r?\n.+?\r?\n-----END CERTIFICATE-----", data, re.DOTALL
     )
+
+
+def test_value_classes_keep_the_frozen_dataclass_contract() -> None:
+    """Settings and Endpoint are lru_cache keys; TrustSelection is public API (repr, replace)."""
+    import copy
+    import pickle
+
+    from aurora_ssl import Settings, parse_endpoint
+    from aurora_ssl.trust import TrustSelection
+
+    settings = Settings(bundle="b.pem", tls_server_name="db.example.com")
+    same = Settings(bundle="b.pem", tls_server_name="db.example.com")
+    assert settings == same
+    assert hash(settings) == hash(same)
+    assert settings != Settings(bundle="b.pem")
+    assert settings != ("b.pem", "db.example.com", False)  # equal only to its own class
+    with pytest.raises(AttributeError, match="cannot assign to field 'bundle'"):
+        settings.bundle = "other.pem"  # type: ignore[misc]
+    assert repr(settings) == (
+        "Settings(bundle='b.pem', tls_server_name='db.example.com', insecure_local_dev=False)"
+    )
+    endpoint = parse_endpoint("db.cluster-abc.us-east-1.rds.amazonaws.com")
+    assert pickle.loads(pickle.dumps(endpoint)) == endpoint  # noqa: S301 - our own bytes
+    assert copy.deepcopy(settings) == settings
+    selection = TrustSelection("p.pem", "region:x", ("A",), "src", _content=b"pem")
+    assert selection == TrustSelection("p.pem", "region:x", ("A",), "src")  # content not compared
+    assert "_content" not in repr(selection)
+    changed = selection.replace(scope="selected by aurora-ssl")
+    assert (changed.scope, changed.path, changed._content) == (
+        "selected by aurora-ssl",
+        "p.pem",
+        b"pem",
+    )
+    assert selection.scope == "region:x"
