@@ -7,8 +7,7 @@ names below are resolved lazily through :func:`__getattr__`.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+import sys
 
 from aurora_ssl.errors import (
     AuroraSSLError,
@@ -25,7 +24,11 @@ from aurora_ssl.errors import (
     UntrustedCertificateError,
 )
 
+# typing is not imported at run time: a fresh process would pay for it (issue 12).
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from aurora_ssl.bundle_update import update_bundle
     from aurora_ssl.diagnostics.inspection import inspect_server
     from aurora_ssl.diagnostics.translate import translate_error
@@ -96,7 +99,8 @@ def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'aurora_ssl' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
+    __import__(module)  # importlib itself is not needed for this
+    value = getattr(sys.modules[module], name)
     globals()[name] = value  # later look-ups skip this function
     return value
 

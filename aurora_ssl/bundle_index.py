@@ -24,12 +24,15 @@ Format (UTF-8 text, one certificate per line, in file order, tab-separated)::
 
 from __future__ import annotations
 
-import importlib
 import re
-from collections.abc import Callable, Iterable, Sequence
-from typing import Any, NamedTuple
+from collections import namedtuple
 
 from aurora_ssl.certificates import pem_der
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Sequence
+    from typing import Any, NamedTuple
 
 __all__ = [
     "IndexRow",
@@ -54,7 +57,7 @@ def _builtin_sha256() -> Callable[[bytes], Any]:
     """
     for name in ("_sha2", "_sha256"):
         try:
-            factory: Callable[[bytes], Any] = importlib.import_module(name).sha256
+            factory: Callable[[bytes], Any] = __import__(name).sha256
         except (ImportError, AttributeError):
             continue
         return factory
@@ -71,15 +74,23 @@ def sha256_hex(data: bytes) -> str:
     return str(_SHA256(data).hexdigest())
 
 
-class IndexRow(NamedTuple):
-    """What an index records about one certificate."""
+if TYPE_CHECKING:
 
-    sha256: str
-    not_after: str
-    is_ca: bool
-    self_signed: bool
-    region: str | None
-    subject: str
+    class IndexRow(NamedTuple):
+        """What an index records about one certificate."""
+
+        sha256: str
+        not_after: str
+        is_ca: bool
+        self_signed: bool
+        region: str | None
+        subject: str
+
+else:  # the same tuple without importing typing (issue 12: no typing on the connect path)
+    IndexRow = namedtuple(
+        "IndexRow", ("sha256", "not_after", "is_ca", "self_signed", "region", "subject")
+    )
+    IndexRow.__doc__ = "What an index records about one certificate."
 
 
 def der_sha256(block: bytes) -> str:

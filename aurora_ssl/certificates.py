@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import binascii
 import re
-from typing import TYPE_CHECKING
 
+TYPE_CHECKING = False  # typing stays off the connect path (issue 12); mypy reads the block
 if TYPE_CHECKING:
     import datetime
 
@@ -39,9 +39,35 @@ _LABELLED = rb'# Label: "(?P<label>[^"]+)"\r?\n.*?(?P<block>' + _PEM_PATTERN + r
 _labelled: re.Pattern[bytes] | None = None
 
 
+_BEGIN = b"-----BEGIN CERTIFICATE-----"
+_END = b"\n-----END CERTIFICATE-----"
+
+
 def pem_blocks(data: bytes) -> list[bytes]:
-    """The complete ``-----BEGIN CERTIFICATE-----`` blocks of ``data``, in file order."""
-    return [match.group(0) for match in PEM_BLOCK.finditer(data)]
+    """The complete ``-----BEGIN CERTIFICATE-----`` blocks of ``data``, in file order.
+
+    The same blocks as ``PEM_BLOCK.finditer`` (a property test holds the two together), found
+    with ``bytes.find``: the regular expression's lazy ``(.+?)`` tries the end marker at every
+    byte, about 1.5 ms for the 160 kB RDS bundle in every fresh process (issue 12).
+    """
+    blocks: list[bytes] = []
+    start = data.find(_BEGIN)
+    while start != -1:
+        body = start + len(_BEGIN)
+        if data.startswith(b"\r\n", body):
+            body += 2
+        elif data.startswith(b"\n", body):
+            body += 1
+        else:  # not a block start: look for the next one
+            start = data.find(_BEGIN, start + 1)
+            continue
+        end = data.find(_END, body + 1)  # the body holds at least one byte
+        if end == -1:
+            break
+        end += len(_END)
+        blocks.append(data[start:end])
+        start = data.find(_BEGIN, end)
+    return blocks
 
 
 def labelled_pem_blocks(data: bytes) -> list[tuple[str, bytes]]:

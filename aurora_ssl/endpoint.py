@@ -10,7 +10,8 @@ from __future__ import annotations
 import enum
 import functools
 import re
-from dataclasses import dataclass
+
+from aurora_ssl._frozen import Frozen
 
 __all__ = ["Endpoint", "EndpointKind", "Partition", "is_ip", "parse_endpoint", "split_hosts"]
 
@@ -45,8 +46,7 @@ class Partition(str, enum.Enum):
     AWS_US_GOV = "aws-us-gov"
 
 
-@dataclass(frozen=True)
-class Endpoint:
+class Endpoint(Frozen):
     """A parsed host name.
 
     Attributes:
@@ -57,11 +57,24 @@ class Endpoint:
         identifier: the leading label (cluster, instance, proxy or endpoint name), if RDS.
     """
 
+    __slots__ = ("host", "identifier", "kind", "partition", "region")
+    _fields = ("host", "kind", "region", "partition", "identifier")
+
     host: str
     kind: EndpointKind
-    region: str | None = None
-    partition: Partition | None = None
-    identifier: str | None = None
+    region: str | None
+    partition: Partition | None
+    identifier: str | None
+
+    def __init__(
+        self,
+        host: str,
+        kind: EndpointKind,
+        region: str | None = None,
+        partition: Partition | None = None,
+        identifier: str | None = None,
+    ) -> None:
+        self._set(host=host, kind=kind, region=region, partition=partition, identifier=identifier)
 
     @property
     def is_ip_address(self) -> bool:

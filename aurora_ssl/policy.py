@@ -25,21 +25,26 @@ for AWS endpoint names and logged as a warning every time an engine or backend i
 
 from __future__ import annotations
 
-import dataclasses
+import _thread
 import functools
-import logging
 import os
-import socket
 import sys
-import threading
-from collections.abc import Mapping
-from typing import Any
 
+from aurora_ssl._frozen import Frozen
 from aurora_ssl.conninfo import is_conninfo, parse_conninfo
 from aurora_ssl.endpoint import parse_endpoint
 from aurora_ssl.errors import InsecureConfigurationError
 from aurora_ssl.service import read_service, service_name
-from aurora_ssl.trust import TrustSelection, select_trust
+from aurora_ssl.trust import select_trust
+
+# No typing, dataclasses, logging or socket at run time: each would cost a fresh process
+# more than issue 12 allows the whole connect path (5 % over plain psycopg2).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
+
+    from aurora_ssl.trust import TrustSelection
 
 __all__ = [
     "ENVIRONMENT_DESTINATION",
@@ -57,8 +62,6 @@ __all__ = [
     "validate_settings",
     "warn_insecure",
 ]
-
-logger = logging.getLogger("aurora_ssl")
 
 #: Every libpq sslmode that does not check the server's name against its certificate.
 WEAK_SSLMODES = frozenset({"disable", "allow", "prefer", "require", "verify-ca"})
@@ -104,8 +107,7 @@ ENVIRONMENT_DESTINATION: Mapping[str, str] = {
 _DSN_KEYS = ("dsn", "conninfo")
 
 
-@dataclasses.dataclass(frozen=True)
-class Settings:
+class Settings(Frozen):
     """aurora-ssl's own options; they are consumed here and never reach a driver.
 
     Attributes:
@@ -118,9 +120,26 @@ class Settings:
             AWS endpoint names, logged as a warning whenever it is used.
     """
 
-    bundle: str | os.PathLike[str] | None = None
-    tls_server_name: str | None = None
-    insecure_local_dev: bool = False
+    __slots__ = ("bundle", "insecure_local_dev", "tls_server_name")
+    _fields = ("bundle", "tls_server_name", "insecure_local_dev")
+
+    bundle: str | os.PathLike[str] | None
+    tls_server_name: str | None
+    insecure_local_dev: bool
+
+    def __init__(
+        self,
+        bundle: str | os.PathLike[str] | None = None,
+        tls_server_name: str | None = None,
+        insecure_local_dev: bool = False,
+    ) -> None:
+        self._set(
+            bundle=bundle, tls_server_name=tls_server_name, insecure_local_dev=insecure_local_dev
+        )
+
+
+#: No options: the defaults of :class:`Settings` (frozen, so one shared instance is safe).
+DEFAULT_SETTINGS = Settings()
 
 
 def check_params(params: Mapping[str, Any], origin: str, *, driver: str | None = None) -> None:
@@ -261,10 +280,10 @@ class ConnectionPolicy:
     Instances are shared through :func:`policy_for`; the memo is the only state.
     """
 
-    def __init__(self, settings: Settings = Settings()) -> None:
+    def __init__(self, settings: Settings = DEFAULT_SETTINGS) -> None:
         self.settings = settings
         self._selections: dict[tuple[str, str | None], TrustSelection] = {}
-        self._lock = threading.Lock()
+        self._lock = _thread.allocate_lock()  # threading's Lock, without importing threading
 
     def trust(self, host: str, sslrootcert: Any = None) -> TrustSelection:
         """The trust selection for ``host`` (and the user's own file, if any), memoised."""
@@ -372,7 +391,7 @@ def policy_for(settings: Settings) -> ConnectionPolicy:
 
 def connection_params(
     params: Mapping[str, Any],
-    settings: Settings = Settings(),
+    settings: Settings = DEFAULT_SETTINGS,
     *,
     origin: str = "the connection parameters",
     driver: str | None = None,
@@ -423,6 +442,8 @@ def resolve_host(host: str) -> str:
     Raises:
         InsecureConfigurationError: the name does not resolve; says which name.
     """
+    import socket  # only with tls_server_name
+
     try:
         infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
@@ -450,9 +471,11 @@ def warn_insecure(what: str) -> None:
     ``what`` may be a URL or DSN: secrets in it (``?password=``, userinfo) are masked and an
     overlong value is cut, whatever form it has.
     """
+    import logging
+
     from aurora_ssl.redaction import mask_text, shorten
 
-    logger.warning(
+    logging.getLogger("aurora_ssl").warning(
         "aurora-ssl: INSECURE: TLS verification is OFF for %s (insecure_local_dev). "
         "Connections may be plaintext or to an impostor. Never use this outside local development.",
         shorten(mask_text(what)),

@@ -15,9 +15,14 @@ None of these functions raises on malformed input: they are used while reporting
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
-from typing import Any
-from urllib.parse import quote, quote_plus, unquote
+from collections.abc import Mapping
+
+# typing and urllib.parse are not imported at run time: warn_insecure uses this module on
+# the connect path, where each would cost a fresh process milliseconds (issue 12).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from typing import Any
 
 __all__ = [
     "KEEP",
@@ -144,7 +149,7 @@ def mask_url(text: str) -> str:
     pieces = []
     for item in query.split("&") if question else ():
         key, equals, value = item.partition("=")
-        if equals and is_secret_key(unquote(key)):
+        if equals and is_secret_key(_unquote(key)):
             pieces.append(f"{key}={MASK}")
         else:
             pieces.append(f"{key}{equals}{shorten(value)}")
@@ -170,6 +175,8 @@ def mask_text(text: str, secrets: Iterable[str] = ()) -> str:
     """
     for secret in secrets:
         if secret:
+            from urllib.parse import quote, quote_plus
+
             for form in sorted({secret, quote(secret, safe=""), quote_plus(secret)}, key=len)[::-1]:
                 text = text.replace(form, MASK)
     text = _mask_secret_pairs(mask_urls_in(text))
@@ -188,6 +195,12 @@ def _mask_secret_pairs(text: str) -> str:
         return f"{match['key']}{match['eq']}{quote_char}{MASK}{quote_char}"
 
     return _SECRET_PAIR.sub(replace, text)
+
+
+def _unquote(text: str) -> str:
+    from urllib.parse import unquote
+
+    return unquote(text)
 
 
 def _strip_trailing(rest: str) -> tuple[str, str]:

@@ -9,7 +9,10 @@ while the socket goes to the resolved address of the name the application used.
 from __future__ import annotations
 
 import ssl
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["verify_full_context"]
 

@@ -9,11 +9,17 @@ one query, so it is used by checks and reports only.
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Mapping
-from typing import Any
-
+from aurora_ssl._frozen import Frozen
 from aurora_ssl.errors import InsecureConfigurationError, TLSNotInUseError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
+
+    # The server's view is for checks and reports: it lives in its own module, loaded on
+    # first use (see __getattr__), so that connecting does not import dataclasses.
+    from aurora_ssl._server_tls import SERVER_TLS_QUERY, ServerTLS, server_tls
 
 __all__ = [
     "READ_BACK_KEYS",
@@ -43,19 +49,41 @@ READ_BACK_KEYS = (
 _READ_BACK_BYTES = frozenset(key.encode() for key in READ_BACK_KEYS)
 
 
-@dataclasses.dataclass(frozen=True)
-class ClientTLS:
-    """What the client library says about its connection."""
+class ClientTLS(Frozen):
+    """What the client library says about its connection.
+
+    ``sslmode`` is the sslmode the connection was actually made with, as libpq records it
+    (for asyncpg: "verify-full" when its SSLContext checks the chain and the host name). Read
+    back so a hook that changed the parameters after aurora-ssl's cannot go unnoticed.
+    """
+
+    __slots__ = ("bits", "cipher", "driver", "in_use", "protocol", "sslmode")
+    _fields = ("in_use", "protocol", "cipher", "bits", "driver", "sslmode")
 
     in_use: bool
-    protocol: str | None = None
-    cipher: str | None = None
-    bits: int | None = None
-    driver: str = "unknown"
-    #: The sslmode the connection was actually made with, as libpq records it (for asyncpg:
-    #: "verify-full" when its SSLContext checks the chain and the host name). Read back so a
-    #: hook that changed the parameters after aurora-ssl's cannot go unnoticed.
-    sslmode: str | None = None
+    protocol: str | None
+    cipher: str | None
+    bits: int | None
+    driver: str
+    sslmode: str | None
+
+    def __init__(
+        self,
+        in_use: bool,
+        protocol: str | None = None,
+        cipher: str | None = None,
+        bits: int | None = None,
+        driver: str = "unknown",
+        sslmode: str | None = None,
+    ) -> None:
+        self._set(
+            in_use=in_use,
+            protocol=protocol,
+            cipher=cipher,
+            bits=bits,
+            driver=driver,
+            sslmode=sslmode,
+        )
 
 
 def _text(value: object) -> str | None:
@@ -267,77 +295,14 @@ def _close_quietly(connection: Any) -> None:
             terminate()
 
 
-@dataclasses.dataclass(frozen=True)
-class ServerTLS:
-    """What the server says about this session (sslinfo where installed, else pg_stat_ssl)."""
-
-    ssl: bool
-    version: str | None
-    cipher: str | None
-    bits: int | None
-    sslinfo_installed: bool
-    rds_force_ssl: str | None
-    source: str  # "sslinfo" or "pg_stat_ssl"
+_SERVER_VIEW = frozenset({"SERVER_TLS_QUERY", "ServerTLS", "server_tls"})
 
 
-# One round trip for everything: pg_stat_ssl for this backend, whether sslinfo is installed
-# (and in which schema), and its answers via query_to_xml so the call is only evaluated when
-# the extension exists (a plain call would fail at parse time without it).
-SERVER_TLS_QUERY = """
-WITH ext AS (
-    SELECT n.nspname AS schema
-    FROM pg_catalog.pg_extension e
-    JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace
-    WHERE e.extname = 'sslinfo'
-)
-SELECT s.ssl, s.version, s.cipher, s.bits,
-       pg_catalog.current_setting('rds.force_ssl', true),
-       (SELECT schema FROM ext) IS NOT NULL,
-       (SELECT (pg_catalog.xpath('/row/v/text()', pg_catalog.query_to_xml(
-            pg_catalog.format(
-                'SELECT %1$I.ssl_is_used()::text || chr(124) || '
-                'coalesce(%1$I.ssl_version(), chr(32)) || chr(124) || '
-                'coalesce(%1$I.ssl_cipher(), chr(32)) AS v', schema),
-            false, true, '')))[1]::text
-        FROM ext)
-FROM pg_catalog.pg_stat_ssl s
-WHERE s.pid = pg_catalog.pg_backend_pid()
-"""
+def __getattr__(name: str) -> object:
+    if name in _SERVER_VIEW:
+        from aurora_ssl import _server_tls
 
-
-def server_tls(connection: Any) -> ServerTLS:
-    """Ask the server about this session's TLS, in exactly one query.
-
-    Args:
-        connection: a DB-API connection (psycopg2 or psycopg 3) or anything with
-            ``cursor()`` returning a DB-API cursor (a Django connection works too).
-    """
-    cursor = connection.cursor()
-    try:
-        cursor.execute(SERVER_TLS_QUERY)
-        row = cursor.fetchone()
-    finally:
-        cursor.close()
-    if row is None:  # pg_stat_ssl always has our own backend; be explicit anyway
-        return ServerTLS(False, None, None, None, False, None, "pg_stat_ssl")
-    ssl, version, cipher, bits, force_ssl, has_sslinfo, sslinfo = row
-    if has_sslinfo and sslinfo:
-        used, info_version, info_cipher = (part.strip() or None for part in sslinfo.split("|"))
-        return ServerTLS(
-            ssl=used == "true",
-            version=info_version,
-            cipher=info_cipher,
-            bits=bits,
-            sslinfo_installed=True,
-            rds_force_ssl=force_ssl,
-            source="sslinfo",
-        )
-    return ServerTLS(
-        ssl=bool(ssl),
-        version=version,
-        cipher=cipher,
-        bits=bits,
-        sslinfo_installed=bool(has_sslinfo),
-        rds_force_ssl=force_ssl,
-        source="pg_stat_ssl",
-    )
+        value = getattr(_server_tls, name)
+        globals()[name] = value  # later look-ups skip this function
+        return value
+    raise AttributeError(f"module 'aurora_ssl.status' has no attribute {name!r}")

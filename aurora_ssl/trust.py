@@ -17,6 +17,10 @@ name, atomically (temp file + ``os.replace``), so concurrent threads and process
 see complete files. Everything here is cached per process (:func:`clear_caches` forgets it);
 nothing runs at import time.
 
+No ``pathlib`` on the connect path either (with ``urllib.parse`` and ``ipaddress``, which it
+imports, about 2.5 ms of a fresh process): the work is done on ``str`` paths, and only the
+public functions that return a :class:`~pathlib.Path` import it.
+
 No X.509 parsing on the connect path: the shipped bundle is read through an index generated
 at build time, and a user's (or updated) bundle is parsed with ``cryptography`` only the
 first time its content is seen; the facts are then kept as an index in the cache directory
@@ -30,18 +34,14 @@ RDS roots. A user bundle whose "Amazon RDS" roots are not AWS's is named in a wa
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
+import _thread
 import functools
-import logging
 import os
 import re
 import stat
-import threading
-from collections.abc import Iterable, Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING
 
+from aurora_ssl._frozen import Frozen
+from aurora_ssl._log import logger
 from aurora_ssl.bundle_index import (
     IndexRow,
     format_index,
@@ -53,8 +53,14 @@ from aurora_ssl.certificates import pem_blocks
 from aurora_ssl.endpoint import Endpoint, EndpointKind, Partition, parse_endpoint, split_hosts
 from aurora_ssl.errors import BundleError, UnsupportedPartitionError
 
+# No typing, dataclasses, logging, contextlib or threading at run time: each would cost a
+# fresh process more than issue 12 allows the whole connect path (5 % over plain psycopg2).
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     import datetime
+    from collections.abc import Iterable, Sequence
+    from pathlib import Path
+    from typing import Any
 
     from cryptography import x509
 
@@ -75,8 +81,6 @@ __all__ = [
     "updated_bundle_path",
     "write_atomically",
 ]
-
-logger = logging.getLogger("aurora_ssl")
 
 BUNDLE_ENV = "AURORA_SSL_BUNDLE"
 CACHE_DIR_ENV = "AURORA_SSL_CACHE_DIR"
@@ -118,13 +122,15 @@ GLOBAL_BUNDLE_URL = "https://truststore.pki.rds.amazonaws.com/global/global-bund
 _USER_ORIGINS = ("argument", BUNDLE_ENV)
 
 
-@dataclasses.dataclass(frozen=True)
-class BundleCertificate:
+class BundleCertificate(Frozen):
     """One CA certificate of a bundle, with the facts selection and reports need.
 
     The expiry is kept as text (``YYYY-MM-DDTHH:MM:SSZ``, as in the bundle indexes) so that
     the connect path never imports :mod:`datetime`; :attr:`not_after` converts on demand.
     """
+
+    __slots__ = ("is_ca", "not_after_text", "pem", "self_signed", "sha256", "subject")
+    _fields = ("pem", "subject", "sha256", "not_after_text", "is_ca", "self_signed")
 
     pem: bytes
     subject: str
@@ -132,6 +138,24 @@ class BundleCertificate:
     not_after_text: str
     is_ca: bool
     self_signed: bool
+
+    def __init__(
+        self,
+        pem: bytes,
+        subject: str,
+        sha256: str,
+        not_after_text: str,
+        is_ca: bool,
+        self_signed: bool,
+    ) -> None:
+        self._set(
+            pem=pem,
+            subject=subject,
+            sha256=sha256,
+            not_after_text=not_after_text,
+            is_ca=is_ca,
+            self_signed=self_signed,
+        )
 
     @property
     def not_after(self) -> datetime.datetime:
@@ -156,13 +180,28 @@ class BundleCertificate:
         )
 
 
-@dataclasses.dataclass(frozen=True)
-class Bundle:
+class Bundle(Frozen):
     """A parsed PEM bundle: its source file, raw bytes and certificates in file order."""
 
-    path: Path
+    __slots__ = ("_file", "certificates", "sha256")
+    _fields = ("path", "sha256", "certificates")
+
+    _file: str
     sha256: str
     certificates: tuple[BundleCertificate, ...]
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        sha256: str,
+        certificates: tuple[BundleCertificate, ...],
+    ) -> None:
+        self._set(_file=os.fspath(path), sha256=sha256, certificates=certificates)
+
+    @property
+    def path(self) -> Path:
+        """The bundle file (a ``Path`` made on demand: connecting never needs one)."""
+        return _path(self._file)
 
     def for_region(self, region: str) -> tuple[BundleCertificate, ...]:
         return tuple(c for c in self.certificates if c.region == region)
@@ -172,8 +211,7 @@ class Bundle:
         return tuple(sorted({c.region for c in self.certificates if c.region}))
 
 
-@dataclasses.dataclass(frozen=True)
-class TrustSelection:
+class TrustSelection(Frozen):
     """The outcome of trust selection for one connection target.
 
     Attributes:
@@ -184,12 +222,40 @@ class TrustSelection:
         warnings: things an operator should know (region missing from the bundle, CNAMEs).
     """
 
+    # _content (the file's bytes, to re-create it) takes no part in equality or repr.
+    __slots__ = ("_content", "path", "scope", "source", "subjects", "warnings")
+    _fields = ("path", "scope", "subjects", "source", "warnings")
+
     path: str
     scope: str
     subjects: tuple[str, ...]
     source: str
-    warnings: tuple[str, ...] = ()
-    _content: bytes | None = dataclasses.field(default=None, repr=False, compare=False)
+    warnings: tuple[str, ...]
+    _content: bytes | None
+
+    def __init__(
+        self,
+        path: str,
+        scope: str,
+        subjects: tuple[str, ...],
+        source: str,
+        warnings: tuple[str, ...] = (),
+        _content: bytes | None = None,
+    ) -> None:
+        self._set(
+            path=path,
+            scope=scope,
+            subjects=subjects,
+            source=source,
+            warnings=warnings,
+            _content=_content,
+        )
+
+    def replace(self, **changes: Any) -> TrustSelection:
+        """A copy with some attributes changed (what ``dataclasses.replace`` gave before)."""
+        values = self.__getstate__()
+        values.update(changes)
+        return TrustSelection(**values)
 
     def ensure(self) -> str:
         """Return :attr:`path`, re-creating a materialised file if something deleted it.
@@ -198,18 +264,39 @@ class TrustSelection:
         connection is the price of never failing with "could not read root certificate".
         """
         if self._content is not None and not os.path.exists(self.path):
-            write_atomically(Path(self.path), self._content)
+            write_atomically(self.path, self._content)
         return self.path
+
+
+def _path(path: str) -> Path:
+    from pathlib import Path
+
+    return Path(path)
+
+
+_DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
+_SHIPPED_BUNDLE = os.path.join(_DATA, "rds-global-bundle.pem")
+_SHIPPED_INDEX = os.path.join(_DATA, "rds-global-bundle.index")
 
 
 def shipped_bundle_path() -> Path:
     """The RDS global bundle shipped with this version of the package."""
-    return Path(__file__).parent / "data" / "rds-global-bundle.pem"
+    return _path(_SHIPPED_BUNDLE)
 
 
 def shipped_index_path() -> Path:
     """The index made from the shipped bundle at build time (scripts/generate_bundle_index.py)."""
-    return Path(__file__).parent / "data" / "rds-global-bundle.index"
+    return _path(_SHIPPED_INDEX)
+
+
+_SHIPPED_BUNDLE_PATH = shipped_bundle_path
+
+
+def _shipped_bundle_file() -> str:
+    """:func:`shipped_bundle_path` as text; a replacement of it (tests do) is honoured."""
+    if shipped_bundle_path is _SHIPPED_BUNDLE_PATH:
+        return _SHIPPED_BUNDLE
+    return os.fspath(shipped_bundle_path())
 
 
 def cache_dir() -> Path:
@@ -224,24 +311,28 @@ def cache_dir() -> Path:
     Raises:
         BundleError: the directory (or an ancestor) is open to other users, or not writable.
     """
+    return _path(_cache_dir())
+
+
+def _cache_dir() -> str:
     configured = os.environ.get(CACHE_DIR_ENV)
     if configured:
-        return _private_dir(Path(configured))
+        return _private_dir(configured)
     xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     try:
-        return _private_dir(Path(xdg) / "aurora-ssl")
+        return _private_dir(os.path.join(xdg, "aurora-ssl"))
     except (OSError, BundleError):
         import tempfile  # only on this rare path: it costs a fresh process ~3 ms to import
 
         uid = os.getuid() if hasattr(os, "getuid") else "user"
-        return _private_dir(Path(tempfile.gettempdir()) / f"aurora-ssl-{uid}")
+        return _private_dir(os.path.join(tempfile.gettempdir(), f"aurora-ssl-{uid}"))
 
 
-def _private_dir(path: Path) -> Path:
-    path = Path(os.path.abspath(path))
-    _check_ancestors(path.parent)
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
-    info = path.stat()
+def _private_dir(given: str) -> str:
+    path = os.path.abspath(given)
+    _check_ancestors(os.path.dirname(path))
+    os.makedirs(path, mode=0o700, exist_ok=True)
+    info = os.stat(path)
     if hasattr(os, "getuid") and info.st_uid != os.getuid():
         raise BundleError(
             f"Cache directory {path} belongs to another user (uid {info.st_uid}); set "
@@ -257,7 +348,17 @@ def _private_dir(path: Path) -> Path:
     return path
 
 
-def _check_ancestors(directory: Path) -> None:
+def _lineage(directory: str) -> list[str]:
+    """``directory`` (absolute, normalised) and each directory above it, up to ``/``."""
+    lineage = [directory]
+    parent = os.path.dirname(directory)
+    while parent != lineage[-1]:
+        lineage.append(parent)
+        parent = os.path.dirname(parent)
+    return lineage
+
+
+def _check_ancestors(directory: str) -> None:
     """OpenSSH StrictModes for every existing directory from ``directory`` up to ``/``.
 
     Each must be owned by root or by us, and not writable by group or others unless it has
@@ -267,14 +368,14 @@ def _check_ancestors(directory: Path) -> None:
     if not hasattr(os, "getuid"):
         return  # Windows: ACLs, not modes; nothing comparable to check here
     uid = os.getuid()
-    seen: set[Path] = set()
-    for start in (directory, Path(os.path.realpath(directory))):
-        for current in (start, *start.parents):
+    seen: set[str] = set()
+    for start in (directory, os.path.realpath(directory)):
+        for current in _lineage(start):
             if current in seen:
                 continue
             seen.add(current)
             try:
-                info = current.stat()
+                info = os.stat(current)
             except FileNotFoundError:
                 continue  # created by us (0700) on first use
             if info.st_uid not in (0, uid):
@@ -295,7 +396,11 @@ def _check_ancestors(directory: Path) -> None:
 
 def updated_bundle_path() -> Path:
     """Where ``aurora-ssl bundle update`` installs a newer bundle (used if it exists)."""
-    return cache_dir() / "updated" / "rds-global-bundle.pem"
+    return _path(_updated_bundle_file())
+
+
+def _updated_bundle_file() -> str:
+    return os.path.join(_cache_dir(), "updated", "rds-global-bundle.pem")
 
 
 def bundle_source(explicit: str | os.PathLike[str] | None = None) -> tuple[Path, str]:
@@ -305,18 +410,33 @@ def bundle_source(explicit: str | os.PathLike[str] | None = None) -> tuple[Path,
         ``(path, origin)`` where origin is ``argument``, ``AURORA_SSL_BUNDLE``, ``updated``
         or ``shipped``.
     """
+    source, origin = _bundle_source(explicit)
+    return _path(source), origin
+
+
+def _bundle_source(explicit: str | os.PathLike[str] | None) -> tuple[str, str]:
+    # Spelled as pathlib would show it ('a//b/' is 'a/b'), as messages always did.
     if explicit:
-        return Path(explicit), "argument"
+        return _as_pathlib_shows(os.fspath(explicit)), "argument"
     from_env = os.environ.get(BUNDLE_ENV)
     if from_env:
-        return Path(from_env), BUNDLE_ENV
+        return _as_pathlib_shows(from_env), BUNDLE_ENV
     try:
-        updated = updated_bundle_path()
+        updated: str | None = _updated_bundle_file()
     except (OSError, BundleError):
         updated = None
     if updated is not None and os.path.lexists(updated):
         return updated, "updated"
-    return shipped_bundle_path(), "shipped"
+    return _shipped_bundle_file(), "shipped"
+
+
+def _as_pathlib_shows(path: str) -> str:
+    """``str(Path(path))`` without pathlib: repeated and trailing '/' and '.' parts dropped."""
+    if not path:
+        return "."
+    root = "//" if path.startswith("//") and not path.startswith("///") else "/" * (path[0] == "/")
+    parts = [part for part in path.split("/") if part and part != "."]
+    return (root + "/".join(parts)) or "."
 
 
 def load_bundle(path: str | os.PathLike[str]) -> Bundle:
@@ -338,32 +458,32 @@ def load_bundle(path: str | os.PathLike[str]) -> Bundle:
             certificate that does not parse, or one that is not a CA certificate; or the
             updated bundle is not ours, is open to others, or is not a set of RDS roots.
     """
-    file = Path(path)
+    file = _as_pathlib_shows(os.fspath(path))
     validated = _validation_for(file)
     if validated == "update":
-        _check_updated_file(file)
+        _check_updated_file(_path(file))
     try:
-        info = file.stat()
+        info = os.stat(file)
     except FileNotFoundError:
         raise BundleError(f"CA bundle {file} does not exist.") from None
     except OSError as exc:
         raise BundleError(f"CA bundle {file} cannot be read: {exc.strerror}.") from exc
-    return _load_bundle_cached(str(file), info.st_size, info.st_mtime_ns, validated)
+    return _load_bundle_cached(file, info.st_size, info.st_mtime_ns, validated)
 
 
-def _validation_for(file: Path) -> str:
+def _validation_for(file: str) -> str:
     absolute = os.path.abspath(file)
-    if absolute == os.path.abspath(shipped_bundle_path()):
+    if absolute == os.path.abspath(_shipped_bundle_file()):
         return "shipped"
     try:
-        if absolute == os.path.abspath(updated_bundle_path()):
+        if absolute == os.path.abspath(_updated_bundle_file()):
             return "update"
     except (OSError, BundleError):
         pass
     return "user"
 
 
-def _remove_hint(path: Path) -> str:
+def _remove_hint(path: str | os.PathLike[str]) -> str:
     return (
         f"Remove it (`rm {path}`), then run `aurora-ssl bundle update` to install AWS's "
         "current bundle (or do nothing: the shipped bundle is used when none is installed)."
@@ -401,7 +521,8 @@ def _check_updated_file(path: Path) -> None:
 def _load_bundle_cached(path: str, size: int, mtime_ns: int, validated: str) -> Bundle:
     del size, mtime_ns  # part of the cache key only: a changed file is read again
     try:
-        data = Path(path).read_bytes()
+        with open(path, "rb") as handle:
+            data = handle.read()
     except OSError as exc:
         raise BundleError(f"CA bundle {path} cannot be read: {exc.strerror}.") from exc
     blocks = pem_blocks(data)
@@ -413,9 +534,9 @@ def _load_bundle_cached(path: str, size: int, mtime_ns: int, validated: str) -> 
     digest = sha256_hex(data)
     rows: tuple[IndexRow, ...] | None = None
     if validated == "shipped":
-        rows = _read_index(shipped_index_path(), digest, "shipped", len(blocks))
+        rows = _read_index(_SHIPPED_INDEX, digest, "shipped", len(blocks))
         if rows is None:  # an edited copy: trusted no more than a user's file
-            logger.warning("aurora-ssl: %s does not match its index; parsing it", path)
+            logger().warning("aurora-ssl: %s does not match its index; parsing it", path)
             validated = "user"
     if rows is None:
         rows = _read_index(_cached_index_path(digest, validated), digest, validated, len(blocks))
@@ -433,23 +554,24 @@ def _load_bundle_cached(path: str, size: int, mtime_ns: int, validated: str) -> 
         )
         for block, row in zip(blocks, rows, strict=True)
     )
-    return Bundle(path=Path(path), sha256=digest, certificates=certificates)
+    return Bundle(path=path, sha256=digest, certificates=certificates)
 
 
-def _cached_index_path(digest: str, validated: str) -> Path | None:
+def _cached_index_path(digest: str, validated: str) -> str | None:
     try:
-        return cache_dir() / "index" / f"{digest}.{validated}.idx"
+        return os.path.join(_cache_dir(), "index", f"{digest}.{validated}.idx")
     except (OSError, BundleError):
         return None
 
 
 def _read_index(
-    path: Path | None, digest: str, validated: str, count: int
+    path: str | None, digest: str, validated: str, count: int
 ) -> tuple[IndexRow, ...] | None:
     if path is None:
         return None
     try:
-        text = path.read_bytes()
+        with open(path, "rb") as handle:
+            text = handle.read()
     except OSError:
         return None
     return parse_index(text, file_sha256=digest, validated=validated, count=count)
@@ -464,7 +586,7 @@ def _store_index(digest: str, validated: str, rows: Iterable[IndexRow]) -> None:
     try:
         write_atomically(path, text)
     except OSError as exc:
-        logger.debug("aurora-ssl: could not write the bundle index %s: %s", path, exc)
+        logger().debug("aurora-ssl: could not write the bundle index %s: %s", path, exc)
 
 
 def _validate(
@@ -482,7 +604,7 @@ def _validate(
                 str(exc).replace(" Nothing was changed.", "").replace("; nothing was changed.", ".")
             )
             raise BundleError(
-                f"The updated RDS bundle {path} is refused: {reason} {_remove_hint(Path(path))}"
+                f"The updated RDS bundle {path} is refused: {reason} {_remove_hint(path)}"
             ) from exc
     certificates = tuple(_describe(block, path, index) for index, block in enumerate(blocks, 1))
     not_ca = [c.subject for c in certificates if not c.is_ca]
@@ -552,8 +674,8 @@ def select_trust(
             subjects=tuple(c.subject for c in validated.certificates),
             source=str(sslrootcert),
         )
-    source, origin = bundle_source(bundle)
-    return _select_cached(tuple(parse_endpoint(h) for h in hosts), str(source), origin)
+    source, origin = _bundle_source(bundle)
+    return _select_cached(tuple(parse_endpoint(h) for h in hosts), source, origin)
 
 
 @functools.lru_cache(maxsize=128)
@@ -566,7 +688,7 @@ def _select_cached(endpoints: tuple[Endpoint, ...], source: str, origin: str) ->
     sources: set[str] = set()
     full_for: list[str] = []
     for endpoint in endpoints:
-        certs, scope, src = _select_one(endpoint, Path(source), origin, warnings)
+        certs, scope, src = _select_one(endpoint, source, origin, warnings)
         scopes.append(scope)
         sources.add(src)
         if scope == "full-bundle":
@@ -581,9 +703,9 @@ def _select_cached(endpoints: tuple[Endpoint, ...], source: str, origin: str) ->
             "to keep the region trimming."
         )
     if origin in _USER_ORIGINS and set(scopes) - {"proxy"}:  # the user's bundle is in use
-        warnings.extend(_unknown_rds_roots(Path(source)))
+        warnings.extend(_unknown_rds_roots(source))
     for warning in warnings:
-        logger.warning("aurora-ssl: %s", warning)
+        logger().warning("aurora-ssl: %s", warning)
     scope = scopes[0] if len(set(scopes)) == 1 else "+".join(sorted(set(scopes)))
     label = re.sub(r"[^a-z0-9-]+", "-", scope.lower()).strip("-")
     content = b"".join(c.pem for c in chosen.values())
@@ -598,7 +720,7 @@ def _select_cached(endpoints: tuple[Endpoint, ...], source: str, origin: str) ->
     )
 
 
-def _unknown_rds_roots(source: Path) -> list[str]:
+def _unknown_rds_roots(source: str) -> list[str]:
     """A warning naming the roots of a user's bundle that pose as AWS's RDS roots.
 
     Posing means: named "Amazon RDS <region> ..." for a region AWS's bundles serve (the
@@ -608,14 +730,16 @@ def _unknown_rds_roots(source: Path) -> list[str]:
     ``test-region-1``) is only ever chosen for names in that made-up region, so it is not
     reported.
     """
-    aws = list(load_bundle(shipped_bundle_path()).certificates)
+    aws = list(load_bundle(_shipped_bundle_file()).certificates)
     try:
-        updated: Path | None = updated_bundle_path()
+        updated: str | None = _updated_bundle_file()
     except (OSError, BundleError):
         updated = None
-    if updated is not None and updated.is_file():
-        with contextlib.suppress(BundleError):  # a refused update vouches for nothing
+    if updated is not None and os.path.isfile(updated):
+        try:  # noqa: SIM105 - no contextlib on the connect path (its import costs ~0.5 ms)
             aws.extend(load_bundle(updated).certificates)
+        except BundleError:  # a refused update vouches for nothing
+            pass
     known = {c.sha256 for c in aws}
     regions = {c.region for c in aws if c.region}
     strangers = [
@@ -634,7 +758,7 @@ def _unknown_rds_roots(source: Path) -> list[str]:
 
 
 def _select_one(
-    endpoint: Endpoint, source: Path, origin: str, warnings: list[str]
+    endpoint: Endpoint, source: str, origin: str, warnings: list[str]
 ) -> tuple[Iterable[BundleCertificate], str, str]:
     if endpoint.kind.is_proxy:
         return _amazon_trust_services_roots(), "proxy", "certifi (Amazon Trust Services)"
@@ -652,7 +776,7 @@ def _select_one(
                 "RDS roots are trusted; verify-full checks this exact name, so a CNAME to an "
                 "RDS endpoint fails by design: connect with tls_server_name=<the RDS endpoint>."
             )
-        return full.certificates, "full-bundle", str(source)
+        return full.certificates, "full-bundle", source
     assert endpoint.region is not None  # every RDS-shaped name has one
     regional = full.for_region(endpoint.region)
     if not regional:
@@ -660,8 +784,8 @@ def _select_one(
             f"The bundle {source} has no roots for region {endpoint.region}; trusting the whole "
             "bundle. Run `aurora-ssl bundle update` to get AWS's current bundle."
         )
-        return full.certificates, "full-bundle", str(source)
-    return regional, f"region:{endpoint.region}", str(source)
+        return full.certificates, "full-bundle", source
+    return regional, f"region:{endpoint.region}", source
 
 
 @functools.lru_cache(maxsize=1)
@@ -676,7 +800,8 @@ def _amazon_trust_services_roots() -> tuple[BundleCertificate, ...]:
 
     where = certifi.where()
     try:
-        text = Path(where).read_bytes()
+        with open(where, "rb") as handle:
+            text = handle.read()
     except OSError as exc:
         raise BundleError(f"certifi's bundle {where} cannot be read: {exc.strerror}.") from exc
     found: dict[str, BundleCertificate] = {}
@@ -689,7 +814,7 @@ def _amazon_trust_services_roots() -> tuple[BundleCertificate, ...]:
         except ValueError:
             fingerprint = ""
         if fingerprint != pin[0]:
-            logger.warning(
+            logger().warning(
                 "aurora-ssl: certifi's %r in %s is not the known root (SHA-256 %s); ignored",
                 label,
                 where,
@@ -712,32 +837,35 @@ def _amazon_trust_services_roots() -> tuple[BundleCertificate, ...]:
     return tuple(found.values())
 
 
-_write_lock = threading.Lock()
+_write_lock = _thread.allocate_lock()  # threading's Lock, without importing threading
 
 
-def _materialise(content: bytes, label: str) -> Path:
+def _materialise(content: bytes, label: str) -> str:
     """Write ``content`` once under a content-hash name; reuse an identical existing file."""
     digest = sha256_hex(content)[:24]
-    directory = cache_dir()
-    path = directory / f"trust-{label}-{digest}.pem"
+    path = os.path.join(_cache_dir(), f"trust-{label}-{digest}.pem")
     with _write_lock:
         try:
-            if path.read_bytes() == content:
-                return path
+            with open(path, "rb") as handle:
+                if handle.read() == content:
+                    return path
         except OSError:
             pass
         write_atomically(path, content)
     return path
 
 
-def write_atomically(path: Path, content: bytes) -> None:
+def write_atomically(path: str | os.PathLike[str], content: bytes) -> None:
     """Replace ``path`` with ``content`` so readers see the old or the new file, never a part.
 
     Written via a fresh temp file in the same directory (``O_EXCL``, so never someone else's)
     and ``os.replace``: all or nothing. No :mod:`tempfile`: it is slow to import and this
     runs in every fresh process's first connection."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    tmp = path.parent / f".tmp-{os.getpid()}-{os.urandom(8).hex()}{path.suffix}"
+    target = os.fspath(path)
+    directory = os.path.dirname(target) or "."
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    suffix = os.path.splitext(os.path.basename(target))[1]
+    tmp = os.path.join(directory, f".tmp-{os.getpid()}-{os.urandom(8).hex()}{suffix}")
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
     fd = os.open(tmp, flags | getattr(os, "O_BINARY", 0), 0o600)
     try:
@@ -746,10 +874,12 @@ def write_atomically(path: Path, content: bytes) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
+        os.replace(tmp, target)
     except BaseException:
-        with contextlib.suppress(OSError):
+        try:  # noqa: SIM105 - no contextlib on the connect path (its import costs ~0.5 ms)
             os.unlink(tmp)
+        except OSError:
+            pass
         raise
 
 

@@ -38,7 +38,6 @@ the driver's exception is kept as ``__cause__``.
 
 from __future__ import annotations
 
-import dataclasses
 import re
 import threading
 import time
@@ -368,7 +367,7 @@ def _inspect_now(target: Target) -> Inspection | None:
         trust = select_trust(host, sslrootcert=root if use_root else None)
         if use_root and _is_our_trust_file(str(root)):
             # The file libpq used is one aurora-ssl materialised: not "the user's own".
-            trust = dataclasses.replace(trust, scope="selected by aurora-ssl")
+            trust = trust.replace(scope="selected by aurora-ssl")
         return inspect_server(
             host,
             target.port,
