@@ -24,7 +24,7 @@ from aurora_ssl.policy import (
     validate_settings,
     warn_insecure,
 )
-from aurora_ssl.sqlalchemy import _asyncpg, _credentials, _observe
+from aurora_ssl.sqlalchemy import _asyncpg, _credentials, _observe, _pg8000
 from aurora_ssl.sqlalchemy._options import (
     LOG_LEVEL,
     PLUGIN_NAME,
@@ -41,7 +41,8 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
 
 _LIBPQ_DRIVERS = frozenset({"psycopg2", "psycopg", "psycopg_async"})
-_SUPPORTED = _LIBPQ_DRIVERS | {"asyncpg"}
+_SSLCONTEXT_DRIVERS = frozenset({"asyncpg", "pg8000"})
+_SUPPORTED = _LIBPQ_DRIVERS | _SSLCONTEXT_DRIVERS
 #: Key in ``ConnectionPoolEntry.info``: what do_connect set, checked (and removed) on connect.
 _EXPECTED = "aurora_ssl.expected"
 #: Key in ``ConnectionPoolEntry.info``: the trust scope of the roots do_connect selected.
@@ -182,17 +183,21 @@ def preflight(url: URL, connect_args: Mapping[str, Any], settings: Settings) -> 
     driver = url.get_dialect().driver
     if url.get_backend_name() != "postgresql" or driver not in _SUPPORTED:
         raise InsecureConfigurationError(
-            f"aurora-ssl supports postgresql+psycopg2, postgresql+psycopg and "
-            f"postgresql+asyncpg; {url.drivername} cannot be made to verify the server."
+            f"aurora-ssl supports postgresql+psycopg2, postgresql+psycopg, postgresql+asyncpg "
+            f"and postgresql+pg8000; {url.drivername} cannot be made to verify the server."
         )
     variants = _query_variants(url)
     for query in variants:
         if driver == "asyncpg":
             _asyncpg.judge(query, "the URL query")
+        elif driver == "pg8000":
+            _pg8000.judge(query, "the URL query")
         else:
             check_params(query, "the URL query", driver=_libpq_driver(driver))
     if driver == "asyncpg":
         _asyncpg.judge(connect_args, "connect_args")
+    elif driver == "pg8000":
+        _pg8000.judge(connect_args, "connect_args")
     else:
         _refuse_creator_fn(connect_args, "connect_args")
         check_params(connect_args, "connect_args", driver=_libpq_driver(driver))
@@ -239,8 +244,8 @@ def attach(
         if provider is not None:
             _credentials.wire(engine, provider)
         return
-    if engine.dialect.driver == "asyncpg":
-        _listen_asyncpg(engine, policy, provider is not None)
+    if engine.dialect.driver in _SSLCONTEXT_DRIVERS:
+        _listen_sslcontext(engine, policy, provider is not None)
     else:
         _listen_libpq(engine, policy, provider is not None)
     if provider is not None:
@@ -257,8 +262,11 @@ def attach(
                 "before any query. Let the engine create its connections."
             )
         if isinstance(expected, _asyncpg.Expected):
-            _asyncpg.read_back(dbapi_connection, expected)
-            tls = require_tls(dbapi_connection)
+            if engine.dialect.driver == "pg8000":
+                tls = _pg8000.read_back(dbapi_connection, expected)
+            else:
+                _asyncpg.read_back(dbapi_connection, expected)
+                tls = require_tls(dbapi_connection)
             facts = _observe.VerifiedConnection(
                 endpoint=expected.server_name,
                 port=_port_number(expected.port),
@@ -320,16 +328,22 @@ def _guard_final_destination(engine: Engine, settings: Settings) -> None:
     setattr(engine.dialect, "connect", connect)  # noqa: B010 - per engine, not the class
 
 
-def _listen_asyncpg(engine: Engine, policy: ConnectionPolicy, with_provider: bool) -> None:
+def _listen_sslcontext(engine: Engine, policy: ConnectionPolicy, with_provider: bool) -> None:
+    """asyncpg and pg8000: TLS through an SSLContext we build, checked at the connect step."""
     contexts: dict[tuple[Any, ...], Any] = {}
+    pg8000 = engine.dialect.driver == "pg8000"
 
-    def on_do_connect_asyncpg(
+    def on_do_connect_sslcontext(
         dialect: Any, conn_rec: Any, cargs: list[Any], cparams: dict[str, Any]
     ) -> None:
         strip_ours(cparams)
         user_root = _asyncpg._one(cparams.get("sslrootcert"))
-        expected = _asyncpg.prepare(policy, cparams, contexts)
-        _asyncpg.attach_wrapper(expected, cparams)
+        if pg8000:
+            expected = _pg8000.prepare(policy, cparams, contexts)
+            cparams[_pg8000.EXPECTED_KEY] = expected
+        else:
+            expected = _asyncpg.prepare(policy, cparams, contexts)
+            _asyncpg.attach_wrapper(expected, cparams)
         if with_provider:
             _credentials.record_target(
                 cparams, expected.server_name, expected.port, cparams.get("user")
@@ -340,7 +354,9 @@ def _listen_asyncpg(engine: Engine, policy: ConnectionPolicy, with_provider: boo
                 policy, expected.server_name, user_root, expected.trust_path
             )
 
-    event.listen(engine, "do_connect", on_do_connect_asyncpg, insert=True)
+    event.listen(engine, "do_connect", on_do_connect_sslcontext, insert=True)
+    if pg8000:
+        _pg8000.guard_connect(engine)
 
 
 def _listen_libpq(engine: Engine, policy: ConnectionPolicy, with_provider: bool) -> None:
