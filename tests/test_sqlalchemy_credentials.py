@@ -438,3 +438,123 @@ def test_is_protected_tells_ours_from_others(logged_server: AuroraLikeServer) ->
     assert not is_protected(plain)
     with pytest.raises(TypeError, match="on_verified needs an engine"):
         on_verified(plain, print)
+
+
+# -- which login, and only one retry --------------------------------------------------------
+
+
+class Recording:
+    """A provider that answers from a list and records every question and invalidation."""
+
+    def __init__(self, *answers: str) -> None:
+        self.answers = list(answers)
+        self.asked: list[CredentialTarget] = []
+        self.invalidated: list[CredentialTarget] = []
+
+    def password(self, target: CredentialTarget) -> str:
+        self.asked.append(target)
+        return self.answers[min(len(self.asked), len(self.answers)) - 1]
+
+    async def password_async(self, target: CredentialTarget) -> str:
+        return self.password(target)
+
+    def invalidate(self, target: CredentialTarget) -> None:
+        self.invalidated.append(target)
+
+
+class Asking:
+    """Records the targets a real provider is asked about."""
+
+    def __init__(self, inner: IAMTokenProvider) -> None:
+        self.inner = inner
+        self.asked: list[CredentialTarget] = []
+
+    def password(self, target: CredentialTarget) -> str:
+        self.asked.append(target)
+        return self.inner.password(target)
+
+    async def password_async(self, target: CredentialTarget) -> str:
+        self.asked.append(target)
+        return await self.inner.password_async(target)
+
+    def invalidate(self, target: CredentialTarget) -> None:
+        self.inner.invalidate(target)
+
+
+@pytest.mark.parametrize("driver", ["postgresql+psycopg2", "postgresql+asyncpg"])
+def test_the_password_is_for_the_verified_name_through_a_cname(
+    logged_server: AuroraLikeServer, roles: Callable[[str], str], driver: str
+) -> None:
+    # The app connects to "localhost" (think: a CNAME); the certificate is verified for the
+    # RDS name, and that is the name the token must be signed for.
+    role = token_role(logged_server, roles)
+    recording = Asking(iam())
+    cname_url = (
+        f"{driver}://{role}@localhost:{logged_server.port}/{logged_server.database}"
+        f"?aurora_ssl_bundle={logged_server.pki.bundle_path}"
+        f"&aurora_ssl_tls_server_name={logged_server.host}"
+    )
+    if driver.endswith("asyncpg"):
+
+        async def run() -> tuple[str, bool]:
+            engine = aurora_ssl.create_async_engine(
+                cname_url, poolclass=NullPool, aurora_ssl_password_provider=recording
+            )
+            try:
+                async with engine.connect() as conn:
+                    user, ssl = (await conn.execute(WHO)).one()
+                    return str(user), bool(ssl)
+            finally:
+                await engine.dispose()
+
+        assert asyncio.run(run()) == (role, True)
+    else:
+        engine = aurora_ssl.create_engine(
+            cname_url, poolclass=NullPool, aurora_ssl_password_provider=recording
+        )
+        assert who(engine) == (role, True)
+    assert recording.asked == [CredentialTarget(logged_server.host, logged_server.port, role)]
+
+
+@pytest.mark.parametrize(
+    "driver", ["postgresql+psycopg2", "postgresql+psycopg", "postgresql+asyncpg"]
+)
+def test_a_refused_retry_is_not_retried_again_and_shows_no_password(
+    logged_server: AuroraLikeServer, roles: Callable[[str], str], driver: str
+) -> None:
+    role = roles("the-right-one-" + secrets.token_hex(4))
+    wrong = ["wrong-a-" + secrets.token_hex(4), "wrong-b-" + secrets.token_hex(4)]
+    provider = Recording(*wrong)
+    before = refused_logins(logged_server, role)
+    if driver.endswith("asyncpg"):
+
+        async def run() -> None:
+            engine = aurora_ssl.create_async_engine(
+                url_for(logged_server, driver, role), aurora_ssl_password_provider=provider
+            )
+            try:
+                async with engine.connect():
+                    pass
+            finally:
+                await engine.dispose()
+
+        with pytest.raises(Exception) as info:  # noqa: PT011 - the driver's own error
+            asyncio.run(run())
+    else:
+        engine = aurora_ssl.create_engine(
+            url_for(logged_server, driver, role), aurora_ssl_password_provider=provider
+        )
+        with pytest.raises(sqlalchemy.exc.OperationalError) as info:
+            who(engine)
+    assert refused_logins(logged_server, role) - before == 2  # the attempt and one retry
+    assert len(provider.asked) == 2
+    assert len(provider.invalidated) == 1
+    text_seen = "".join(str(e) + repr(e) for e in _chain(info.value))
+    assert wrong[0] not in text_seen
+    assert wrong[1] not in text_seen
+
+
+def _chain(exc: BaseException | None) -> Iterator[BaseException]:
+    while exc is not None:
+        yield exc
+        exc = exc.__cause__ or exc.__context__
