@@ -558,3 +558,22 @@ def _chain(exc: BaseException | None) -> Iterator[BaseException]:
     while exc is not None:
         yield exc
         exc = exc.__cause__ or exc.__context__
+
+
+def test_insecure_local_dev_still_uses_the_provider_and_is_not_protected(
+    no_tls_server: AuroraLikeServer,
+) -> None:
+    # The URL carries a wrong password: the provider's is the one used.
+    url = no_tls_server.url().replace(no_tls_server.host, "localhost")
+    url = url.replace(f":{no_tls_server.password}@", ":wrong@") + "&sslmode=disable"
+    provider = Recording(no_tls_server.password)
+    engine = aurora_ssl.create_engine(
+        url,
+        aurora_ssl_insecure_local_dev=True,
+        poolclass=NullPool,
+        aurora_ssl_password_provider=provider,
+    )
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT current_user")).scalar() == no_tls_server.user
+    assert [t.host for t in provider.asked] == ["localhost"]
+    assert not is_protected(engine)
