@@ -423,7 +423,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
     driver = _driver(args.driver if args.driver != "auto" else target.driver)
     try:
         with_password = cli_credentials.password_connect(
-            args, params, settings.tls_server_name or host
+            args, params, settings.tls_server_name or host, target.credentials
         )
     except ValueError as exc:
         raise UsageError(str(exc)) from None

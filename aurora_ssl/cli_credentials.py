@@ -22,8 +22,14 @@ from aurora_ssl.credentials import (
     as_provider,
     connect_with_password,
 )
+from aurora_ssl.errors import InsecureConfigurationError
+from aurora_ssl.options import parse_bool
 
 __all__ = ["add_arguments", "password_connect"]
+
+#: The marker ``engine.url`` carries for a provider given as an object (as in
+#: ``aurora_ssl.sqlalchemy._options``; not imported: the CLI must not need SQLAlchemy).
+PROVIDER_OBJECT = "passed-as-object"
 
 
 def add_arguments(check: argparse.ArgumentParser) -> None:
@@ -46,7 +52,10 @@ def add_arguments(check: argparse.ArgumentParser) -> None:
 
 
 def password_connect(
-    args: argparse.Namespace, params: Mapping[str, Any], verified_host: str
+    args: argparse.Namespace,
+    params: Mapping[str, Any],
+    verified_host: str,
+    url_options: Mapping[str, str] | None = None,
 ) -> Callable[[Callable[[dict[str, Any]], Any], dict[str, Any]], Any] | None:
     """A connector that adds the provider's password, or ``None`` without credential options.
 
@@ -54,6 +63,8 @@ def password_connect(
         args: the parsed ``check`` arguments.
         params: the DSN's parameters (a password there conflicts with a provider).
         verified_host: the endpoint name the certificate is checked against.
+        url_options: ``aurora_ssl_iam``, ``aurora_ssl_iam_profile`` and
+            ``aurora_ssl_password_provider`` from a SQLAlchemy-style URL (options win).
 
     Returns:
         ``connector(connect, final_params)``: calls ``connect(final_params + password)``,
@@ -64,22 +75,32 @@ def password_connect(
             ``--iam-profile`` without ``--iam``, no user, or a port that is no number.
         CredentialsError: the provider cannot be imported.
     """
-    if args.iam and args.password_provider:  # not argparse's group: its message gets masked
+    given = url_options or {}
+    try:
+        iam = args.iam or parse_bool(given.get("aurora_ssl_iam", "false"), "aurora_ssl_iam")
+    except InsecureConfigurationError as exc:
+        raise ValueError(str(exc)) from None
+    profile = args.iam_profile or given.get("aurora_ssl_iam_profile")
+    named = args.password_provider or (
+        None if args.iam else given.get("aurora_ssl_password_provider")
+    )
+    if named == PROVIDER_OBJECT:
+        raise ValueError(
+            "the URL says its password provider was an object, which a URL cannot carry; "
+            "give it with --password-provider MODULE:ATTR."
+        )
+    if iam and named:  # not argparse's group: its message gets masked
         raise ValueError("give --iam or --password-provider, not both.")
-    if args.iam_profile and not args.iam:
+    if profile and not iam:
         raise ValueError("--iam-profile needs --iam.")
-    if not args.iam and not args.password_provider:
+    if not iam and not named:
         return None
     if params.get("password"):
         raise ValueError(
             "the DSN has a password and --iam/--password-provider gives one too; remove the "
             "password from the DSN."
         )
-    provider: PasswordProvider = (
-        IAMTokenProvider(profile=args.iam_profile)
-        if args.iam
-        else as_provider(args.password_provider)
-    )
+    provider: PasswordProvider = IAMTokenProvider(profile=profile) if iam else as_provider(named)
     user = str(params.get("user") or os.environ.get("PGUSER") or "")
     if not user:
         raise ValueError("--iam/--password-provider need the database user (user= or PGUSER).")

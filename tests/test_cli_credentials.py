@@ -131,3 +131,49 @@ def test_check_refuses_a_dsn_password_with_a_provider(
     _, err = capsys.readouterr()
     assert code == 2
     assert "remove the password from the DSN" in err
+
+
+def _sqlalchemy_url(server: AuroraLikeServer, user: str, query: str) -> str:
+    return (
+        f"postgresql+psycopg://{user}@{server.host}:{server.port}/{server.database}"
+        f"?hostaddr={server.hostaddr}&plugin=aurora_ssl"
+        f"&aurora_ssl_bundle={server.pki.bundle_path}&{query}"
+    )
+
+
+def test_check_honours_the_credential_keys_of_the_apps_url(
+    logged_server: AuroraLikeServer,
+    roles: Callable[[str], str],
+    fake_aws: None,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # The same DATABASE_URL the SQLAlchemy app uses, IAM and log level included.
+    role = roles("not-the-token")
+    set_password(
+        logged_server,
+        role,
+        reference_token(logged_server.host, logged_server.port, role, REGION, T0),
+    )
+    url = _sqlalchemy_url(logged_server, role, "aurora_ssl_iam=true&aurora_ssl_log_level=INFO")
+    code = main(["check", url, "--format", "json"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert json.loads(out)["ok"] is True
+    assert "aurora_ssl_log_level sets SQLAlchemy's log level" in err
+
+    provided_role = roles(PROVIDED_PASSWORD)
+    url = _sqlalchemy_url(
+        logged_server,
+        provided_role,
+        "aurora_ssl_password_provider=tests.test_sqlalchemy_credentials:provided",
+    )
+    assert main(["check", url, "--format", "json"]) == 0
+    capsys.readouterr()
+
+
+def test_check_explains_a_url_from_an_object_provider(
+    logged_server: AuroraLikeServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = _sqlalchemy_url(logged_server, "app", "aurora_ssl_password_provider=passed-as-object")
+    assert main(["check", url]) == 2
+    assert "--password-provider MODULE:ATTR" in capsys.readouterr().err
