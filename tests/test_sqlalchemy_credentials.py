@@ -577,3 +577,20 @@ def test_insecure_local_dev_still_uses_the_provider_and_is_not_protected(
         assert conn.execute(text("SELECT current_user")).scalar() == no_tls_server.user
     assert [t.host for t in provider.asked] == ["localhost"]
     assert not is_protected(engine)
+
+
+def test_the_verified_line_is_debug_by_default(
+    logged_server: AuroraLikeServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    engine = aurora_ssl.create_engine(
+        logged_server.url() + f"&aurora_ssl_bundle={logged_server.pki.bundle_path}",
+        poolclass=NullPool,
+    )
+    caplog.set_level(logging.INFO, logger="aurora_ssl.connections")
+    who(engine)
+    assert not [r for r in caplog.records if r.name == "aurora_ssl.connections"]
+    caplog.set_level(logging.DEBUG, logger="aurora_ssl.connections")
+    who(engine)
+    (line,) = [r for r in caplog.records if r.name == "aurora_ssl.connections"]
+    assert line.levelno == logging.DEBUG
+    assert "verified TLS connection to" in line.getMessage()

@@ -5,12 +5,13 @@ All three paths end in :func:`attach`, which listens on two pool events:
 * ``do_connect`` (first in line): pops our own keys (``plugin``, ``aurora_ssl_*``: they stay
   in ``engine.url`` so derived engines keep the protection), refuses weaker settings in the
   final connect parameters and replaces them with the policy's complete explicit set; for
-  asyncpg it builds an ``SSLContext`` trusting the selected roots only and routes the connect
-  through a checking wrapper. What was set is stashed in the pool entry's ``info``.
+  asyncpg and pg8000 it builds an ``SSLContext`` trusting the selected roots only and routes
+  the connect through a checking wrapper. What was set is stashed in the pool entry's ``info``.
 * ``connect`` (first in line, before the dialect's own first queries): reads back what the new
   DB-API connection really uses (TLS in use, and every security-relevant libpq value, or the
   asyncpg SSLContext's identity) and compares it with the stash; on any difference the
-  connection is closed and an error raised before any statement.
+  connection is closed and an error raised before any statement. Then it logs it on
+  ``aurora_ssl.connections`` and calls the :func:`on_verified` callbacks.
 
 ``creator=``, ``pool=`` and ``async_creator=`` are refused: SQLAlchemy fires no do_connect for
 them. Options (keyword arguments, or URL query keys; strings are parsed strictly, unknown
