@@ -28,6 +28,7 @@ import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, NoReturn, TextIO
 
+from aurora_ssl import cli_credentials
 from aurora_ssl.errors import AuroraSSLError
 from aurora_ssl.hostnames import address_problem, host_problem, port_problem
 from aurora_ssl.redaction import mask_text, shorten
@@ -243,6 +244,7 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument(
         "--fail-on-warning", action="store_true", help="exit 1 also when there are warnings"
     )
+    cli_credentials.add_arguments(check)
     check.set_defaults(handler=_cmd_check)
 
     inspect = commands.add_parser(
@@ -419,6 +421,12 @@ def _cmd_check(args: argparse.Namespace) -> int:
     port = params.get("port") or os.environ.get("PGPORT") or None
     secret = str(params.get("password") or os.environ.get("PGPASSWORD") or "")
     driver = _driver(args.driver if args.driver != "auto" else target.driver)
+    try:
+        with_password = cli_credentials.password_connect(
+            args, params, settings.tls_server_name or host, target.credentials
+        )
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     trust: TrustSelection | None = None
     with contextlib.suppress(AuroraSSLError):  # the connection attempt reports it
         trust = policy_for(settings).trust(
@@ -432,6 +440,8 @@ def _cmd_check(args: argparse.Namespace) -> int:
             raise target.refusal
         final = policy_for(settings).apply(params, target.origin, driver=driver)
         used.update(final)
+        if with_password is not None:
+            return with_password(lambda given: _connect(driver, given), final)
         return _connect(driver, final)
 
     report = check_connection(

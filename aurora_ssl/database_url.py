@@ -24,6 +24,10 @@ __all__ = ["URL_OPTIONS", "DatabaseURL", "read_dsn", "split_driver"]
 #: The ``aurora_ssl_*`` keys a URL may carry (as for the SQLAlchemy plugin), and the
 #: :class:`~aurora_ssl.policy.Settings` field each one sets.
 URL_OPTIONS = {"aurora_ssl_bundle": "bundle", "aurora_ssl_tls_server_name": "tls_server_name"}
+#: Keys that choose the password (honoured by ``check --iam``'s code, aurora_ssl.cli_credentials)
+#: and the SQLAlchemy-only log level (meaningless to a one-off check): read, not refused.
+CREDENTIAL_OPTIONS = ("aurora_ssl_iam", "aurora_ssl_iam_profile", "aurora_ssl_password_provider")
+_SQLALCHEMY_ONLY = ("aurora_ssl_log_level",)
 #: Drivers whose URLs ``check`` connects to with libpq instead (same server, same TLS).
 _OTHER_DRIVERS = ("asyncpg", "pg8000")
 _ASYNCPG_WEAK_SSL = frozenset(
@@ -43,6 +47,7 @@ class DatabaseURL:
         origin: how messages name the input ("the DSN", "the URL").
         refusal: a setting the connection must refuse (reported, not raised early).
         ignored: notes on parts that were read but mean nothing to libpq (other plugins).
+        credentials: the :data:`CREDENTIAL_OPTIONS` given, as text.
     """
 
     params: dict[str, Any]
@@ -52,6 +57,7 @@ class DatabaseURL:
     origin: str = "the DSN"
     refusal: AuroraSSLError | None = None
     ignored: list[str] = dataclasses.field(default_factory=list)
+    credentials: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
 def read_dsn(dsn: str) -> DatabaseURL:
@@ -79,6 +85,12 @@ def read_dsn(dsn: str) -> DatabaseURL:
             )
     for key in [k for k in params if k.lower().startswith("aurora_ssl_")]:
         value = params.pop(key)
+        if key in CREDENTIAL_OPTIONS:
+            target.credentials[key] = str(value)
+            continue
+        if key in _SQLALCHEMY_ONLY:
+            target.ignored.append(f"{key} sets SQLAlchemy's log level; check ignores it.")
+            continue
         field = URL_OPTIONS.get(key)
         if field is None and key == "aurora_ssl_insecure_local_dev":
             raise InsecureConfigurationError(

@@ -57,6 +57,10 @@ def is_auth_failure(exc: BaseException) -> bool:
         for attribute in ("sqlstate", "pgcode"):
             if getattr(current, attribute, None) in AUTH_FAILURE_SQLSTATES:
                 return True
+        # pg8000 carries the server's error fields as a dict: {"C": "28P01", "M": ...}.
+        fields = current.args[0] if current.args else None
+        if isinstance(fields, dict) and fields.get("C") in AUTH_FAILURE_SQLSTATES:
+            return True
         if _FATAL_AUTH.search(str(current)):
             return True
         for attribute in ("orig", "__cause__", "__context__"):

@@ -25,6 +25,7 @@ from aurora_ssl.errors import CredentialsError
 __all__ = ["IAMTokenProvider"]
 
 _Key = tuple[str, int, str, str]
+_now = time.time
 _PURPOSE = "IAM database authentication"
 
 
@@ -47,7 +48,7 @@ class IAMTokenProvider:
             The default (300 s: a token is reused for 10 minutes) also keeps tokens shorter
             lived than the temporary credentials that sign them, which botocore refreshes at
             least 10 minutes before they expire.
-        clock: POSIX seconds; tests pin it.
+        clock: POSIX seconds; tests pin it (default: ``time.time``).
 
     Raises:
         CredentialsError: ``refresh_margin`` outside [0, 900).
@@ -60,7 +61,7 @@ class IAMTokenProvider:
         profile: str | None = None,
         session: Any = None,
         refresh_margin: float = 300.0,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         if not 0 <= refresh_margin < TOKEN_LIFETIME:
             raise CredentialsError(
@@ -75,9 +76,11 @@ class IAMTokenProvider:
         self._credentials: Any = None
         self._default_region: str | None = None
         self._refresh_margin = refresh_margin
-        self._clock = clock
+        # Looked up on each call, so a test can pin the clock of providers built for it from
+        # text options (aurora_ssl_iam=true), which cannot carry a clock.
+        self._clock: Callable[[], float] = clock if clock is not None else (lambda: _now())
         self._lock = threading.Lock()
-        self._cache: SingleFlightCache[_Key, str] = SingleFlightCache(clock=clock)
+        self._cache: SingleFlightCache[_Key, str] = SingleFlightCache(clock=self._clock)
 
     def __repr__(self) -> str:
         source = f"profile={self._profile!r}" if self._profile else "default chain"

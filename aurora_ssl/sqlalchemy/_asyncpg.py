@@ -319,11 +319,13 @@ async def connect_checked(expected: Expected, *args: Any, **kwargs: Any) -> Any:
 _VERIFY_DETAIL = re.compile(r"certificate verify failed: ([^(]*)")
 
 
-def translate(exc: BaseException, expected: Expected) -> AuroraSSLError | None:
-    """Map a raw asyncpg/ssl failure onto the error psycopg users get for the same cause."""
+def translate(
+    exc: BaseException, expected: Expected, driver: str = "asyncpg"
+) -> AuroraSSLError | None:
+    """Map a raw asyncpg/pg8000/ssl failure onto the error psycopg users get for the cause."""
     from aurora_ssl.diagnostics.translate import scrub, translate_error
 
-    said = f'(asyncpg: "{scrub(" ".join(str(exc).split()))[:300]}")'
+    said = f'({driver}: "{scrub(" ".join(str(exc).split()))[:300]}")'
     if isinstance(exc, ssl.SSLCertVerificationError):
         code = getattr(exc, "verify_code", None)
         if code == 62 or "hostname mismatch" in str(exc).lower():  # X509_V_ERR_HOSTNAME_MISMATCH

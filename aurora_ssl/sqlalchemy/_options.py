@@ -30,7 +30,15 @@ PREFIX = "aurora_ssl_"
 BUNDLE = "aurora_ssl_bundle"
 TLS_SERVER_NAME = "aurora_ssl_tls_server_name"
 INSECURE = "aurora_ssl_insecure_local_dev"
-OPTION_KEYS = (BUNDLE, TLS_SERVER_NAME, INSECURE)
+PASSWORD_PROVIDER = "aurora_ssl_password_provider"  # noqa: S105 - an option name
+IAM = "aurora_ssl_iam"
+IAM_PROFILE = "aurora_ssl_iam_profile"
+LOG_LEVEL = "aurora_ssl_log_level"
+OPTION_KEYS = (BUNDLE, TLS_SERVER_NAME, INSECURE, PASSWORD_PROVIDER, IAM, IAM_PROFILE, LOG_LEVEL)
+#: What ``engine.url`` carries for a provider given as an object (a URL holds text only): a
+#: derived engine reading it fails at creation instead of connecting without the provider.
+PROVIDER_OBJECT = "passed-as-object"
+_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 _PORT_SUFFIX = re.compile(r":\d*$")
 
@@ -55,8 +63,15 @@ def _text(key: str, value: Any, where: str) -> str:
                 f"{key} is given {len(value)} times in {where} with different values; give it once."
             )
         value = next(iter(values))
-    if key == INSECURE:
+    if key in (INSECURE, IAM):
         return "true" if parse_bool(value, key) else "false"
+    if key == LOG_LEVEL and isinstance(value, str):
+        if value.strip().upper() not in _LEVELS:
+            raise InsecureConfigurationError(
+                f"{key}={value[:40]!r} in {where} is not a logging level; use one of "
+                f"{', '.join(_LEVELS)}."
+            )
+        return value.strip().upper()
     text = os.fspath(value) if isinstance(value, os.PathLike) else value
     if not isinstance(text, str):
         raise InsecureConfigurationError(
@@ -65,6 +80,19 @@ def _text(key: str, value: Any, where: str) -> str:
     if not text.strip():
         raise InsecureConfigurationError(f"{key} is empty in {where}; remove it or give a value.")
     return text
+
+
+def pop_provider_object(kwargs: MutableMapping[str, Any]) -> object | None:
+    """Take a password provider given as an object (not text) out of ``kwargs``.
+
+    Text goes through :func:`read_options` like every option; an object (a provider or a
+    function) cannot be written into a URL, so it travels separately.
+    """
+    value = kwargs.get(PASSWORD_PROVIDER)
+    if value is None or isinstance(value, (str, os.PathLike)):
+        return None
+    given: object = kwargs.pop(PASSWORD_PROVIDER)
+    return given
 
 
 def read_options(url: URL, kwargs: MutableMapping[str, Any]) -> dict[str, str]:
@@ -114,12 +142,12 @@ def engine_url(url: URL, plugins: Iterable[str], options: Mapping[str, str]) -> 
 
     ``url`` is what SQLAlchemy hands the plugin (it has removed ``plugin`` already); the
     original URL's plugin list is restored with ours in it, so a derived engine loads the same
-    plugins. ``insecure_local_dev=false`` is dropped: it is the default.
+    plugins. ``insecure_local_dev=false`` and ``iam=false`` are dropped: the defaults.
     """
     names = list(dict.fromkeys([*plugins, PLUGIN_NAME]))
     query: dict[str, str | list[str]] = {"plugin": names if len(names) > 1 else names[0]}
     for key in OPTION_KEYS:
-        if key in options and not (key == INSECURE and options[key] == "false"):
+        if key in options and not (key in (INSECURE, IAM) and options[key] == "false"):
             query[key] = options[key]
     return url.difference_update_query(OPTION_KEYS).update_query_dict(query)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import weakref
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -12,6 +13,7 @@ from sqlalchemy.engine import CreateEnginePlugin, Engine, make_url
 from sqlalchemy.engine.url import URL
 
 from aurora_ssl.conninfo import parse_conninfo
+from aurora_ssl.credentials import PasswordProvider
 from aurora_ssl.errors import AuroraSSLError, InsecureConfigurationError
 from aurora_ssl.policy import (
     ConnectionPolicy,
@@ -22,11 +24,13 @@ from aurora_ssl.policy import (
     validate_settings,
     warn_insecure,
 )
-from aurora_ssl.sqlalchemy import _asyncpg
+from aurora_ssl.sqlalchemy import _asyncpg, _credentials, _observe, _pg8000
 from aurora_ssl.sqlalchemy._options import (
+    LOG_LEVEL,
     PLUGIN_NAME,
     engine_url,
     host_sources,
+    pop_provider_object,
     read_options,
     settings_from,
     strip_ours,
@@ -37,9 +41,12 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
 
 _LIBPQ_DRIVERS = frozenset({"psycopg2", "psycopg", "psycopg_async"})
-_SUPPORTED = _LIBPQ_DRIVERS | {"asyncpg"}
+_SSLCONTEXT_DRIVERS = frozenset({"asyncpg", "pg8000"})
+_SUPPORTED = _LIBPQ_DRIVERS | _SSLCONTEXT_DRIVERS
 #: Key in ``ConnectionPoolEntry.info``: what do_connect set, checked (and removed) on connect.
 _EXPECTED = "aurora_ssl.expected"
+#: Key in ``ConnectionPoolEntry.info``: the trust scope of the roots do_connect selected.
+_SCOPE = "aurora_ssl.trust_scope"
 _SECRET_KEYS = frozenset({"password", "sslpassword"})
 _attached: weakref.WeakSet[Any] = weakref.WeakSet()
 
@@ -123,7 +130,10 @@ class AuroraSSLPlugin(CreateEnginePlugin):
     def __init__(self, url: URL, kwargs: dict[str, Any]) -> None:
         super().__init__(url, kwargs)
         refuse_creators(kwargs)
+        given = pop_provider_object(kwargs)
         self.options = read_options(url, kwargs)
+        self.provider = _credentials.provider_from(self.options, given)
+        self.log_level = logging.getLevelName(self.options.get(LOG_LEVEL, "DEBUG"))
         self.settings = settings_from(self.options)
         self._url_plugins = _url_plugins(url)
         preflight(url, kwargs.get("connect_args") or {}, self.settings)
@@ -134,7 +144,7 @@ class AuroraSSLPlugin(CreateEnginePlugin):
         return engine_url(url, self._url_plugins, self.options)
 
     def engine_created(self, engine: Engine) -> None:
-        attach(engine, self.settings)
+        attach(engine, self.settings, provider=self.provider, log_level=self.log_level)
 
 
 def _query_variants(url: URL) -> list[dict[str, Any]]:
@@ -173,17 +183,21 @@ def preflight(url: URL, connect_args: Mapping[str, Any], settings: Settings) -> 
     driver = url.get_dialect().driver
     if url.get_backend_name() != "postgresql" or driver not in _SUPPORTED:
         raise InsecureConfigurationError(
-            f"aurora-ssl supports postgresql+psycopg2, postgresql+psycopg and "
-            f"postgresql+asyncpg; {url.drivername} cannot be made to verify the server."
+            f"aurora-ssl supports postgresql+psycopg2, postgresql+psycopg, postgresql+asyncpg "
+            f"and postgresql+pg8000; {url.drivername} cannot be made to verify the server."
         )
     variants = _query_variants(url)
     for query in variants:
         if driver == "asyncpg":
             _asyncpg.judge(query, "the URL query")
+        elif driver == "pg8000":
+            _pg8000.judge(query, "the URL query")
         else:
             check_params(query, "the URL query", driver=_libpq_driver(driver))
     if driver == "asyncpg":
         _asyncpg.judge(connect_args, "connect_args")
+    elif driver == "pg8000":
+        _pg8000.judge(connect_args, "connect_args")
     else:
         _refuse_creator_fn(connect_args, "connect_args")
         check_params(connect_args, "connect_args", driver=_libpq_driver(driver))
@@ -192,11 +206,24 @@ def preflight(url: URL, connect_args: Mapping[str, Any], settings: Settings) -> 
         policy_for(settings).trust(host, variants[0].get("sslrootcert"))
 
 
-def attach(engine: Engine, settings: Settings) -> None:
+def attach(
+    engine: Engine,
+    settings: Settings,
+    *,
+    provider: PasswordProvider | None = None,
+    log_level: int = logging.DEBUG,
+) -> None:
     """Enforce verified TLS on every new connection of ``engine`` (sync engine of async ones).
 
     Separate from the plugin so it can be tested, and used on an engine built elsewhere.
     Attaching twice (the plugin named in the URL and in ``plugins=``) attaches once.
+
+    Args:
+        engine: the (sync) engine.
+        settings: the policy settings.
+        provider: asked for the password of every new physical connection (one retry after
+            a refused login); ``None``: the URL's or ``connect_args``' password.
+        log_level: level of the ``aurora_ssl.connections`` line per verified connection.
     """
     if engine.dialect in _attached:
         return
@@ -208,14 +235,22 @@ def attach(engine: Engine, settings: Settings) -> None:
             dialect: Any, conn_rec: Any, cargs: list[Any], cparams: dict[str, Any]
         ) -> None:
             strip_ours(cparams)
+            if provider is not None:
+                host = str(cparams.get("host") or "")
+                _credentials.record_target(cparams, host, cparams.get("port"), cparams.get("user"))
 
         event.listen(engine, "do_connect", on_do_connect_insecure, insert=True)
         _guard_final_destination(engine, settings)
+        if provider is not None:
+            _credentials.wire(engine, provider)
         return
-    if engine.dialect.driver == "asyncpg":
-        _listen_asyncpg(engine, policy)
+    if engine.dialect.driver in _SSLCONTEXT_DRIVERS:
+        _listen_sslcontext(engine, policy, provider is not None)
     else:
-        _listen_libpq(engine, policy)
+        _listen_libpq(engine, policy, provider is not None)
+    if provider is not None:
+        _credentials.wire(engine, provider)
+    _observe.mark_protected(engine)
 
     def on_connect(dbapi_connection: Any, conn_rec: Any) -> None:
         expected = conn_rec.info.pop(_EXPECTED, None)
@@ -227,12 +262,54 @@ def attach(engine: Engine, settings: Settings) -> None:
                 "before any query. Let the engine create its connections."
             )
         if isinstance(expected, _asyncpg.Expected):
-            _asyncpg.read_back(dbapi_connection, expected)
-            require_tls(dbapi_connection)
+            if engine.dialect.driver == "pg8000":
+                tls = _pg8000.read_back(dbapi_connection, expected)
+            else:
+                _asyncpg.read_back(dbapi_connection, expected)
+                tls = require_tls(dbapi_connection)
+            facts = _observe.VerifiedConnection(
+                endpoint=expected.server_name,
+                port=_port_number(expected.port),
+                driver=engine.dialect.driver,
+                trust_scope=conn_rec.info.pop(_SCOPE, "unknown"),
+                tls=tls,
+                params=_observe.frozen(
+                    {
+                        "host": expected.host,
+                        "port": expected.port,
+                        "sslmode": "verify-full",
+                        "sslrootcert": expected.trust_path,
+                        "direct_tls": expected.direct_tls,
+                    }
+                ),
+            )
         else:
-            require_tls(dbapi_connection, expected=expected)
+            tls = require_tls(dbapi_connection, expected=expected)
+            facts = _observe.VerifiedConnection(
+                endpoint=str(expected.get("host")),
+                port=_port_number(expected.get("port")),
+                driver=engine.dialect.driver,
+                trust_scope=conn_rec.info.pop(_SCOPE, "unknown"),
+                tls=tls,
+                params=_observe.frozen(expected),
+            )
+        _observe.announce(engine.dialect, log_level, facts)
 
     event.listen(engine, "connect", on_connect, insert=True)
+
+
+def _port_number(port: Any) -> int | None:
+    text = str(port) if port is not None else ""
+    return int(text) if text.isdigit() else None
+
+
+def _scope(policy: ConnectionPolicy, host: str, user_root: Any, used_path: str) -> str:
+    """The trust scope of the roots a connection uses (memoised selection: no I/O)."""
+    try:
+        selection = policy.trust(host, user_root)
+    except AuroraSSLError:
+        return "unknown"
+    return selection.scope if selection.path == used_path else "user-file"
 
 
 def _guard_final_destination(engine: Engine, settings: Settings) -> None:
@@ -251,22 +328,38 @@ def _guard_final_destination(engine: Engine, settings: Settings) -> None:
     setattr(engine.dialect, "connect", connect)  # noqa: B010 - per engine, not the class
 
 
-def _listen_asyncpg(engine: Engine, policy: ConnectionPolicy) -> None:
+def _listen_sslcontext(engine: Engine, policy: ConnectionPolicy, with_provider: bool) -> None:
+    """asyncpg and pg8000: TLS through an SSLContext we build, checked at the connect step."""
     contexts: dict[tuple[Any, ...], Any] = {}
+    pg8000 = engine.dialect.driver == "pg8000"
 
-    def on_do_connect_asyncpg(
+    def on_do_connect_sslcontext(
         dialect: Any, conn_rec: Any, cargs: list[Any], cparams: dict[str, Any]
     ) -> None:
         strip_ours(cparams)
-        expected = _asyncpg.prepare(policy, cparams, contexts)
-        _asyncpg.attach_wrapper(expected, cparams)
+        user_root = _asyncpg._one(cparams.get("sslrootcert"))
+        if pg8000:
+            expected = _pg8000.prepare(policy, cparams, contexts)
+            cparams[_pg8000.EXPECTED_KEY] = expected
+        else:
+            expected = _asyncpg.prepare(policy, cparams, contexts)
+            _asyncpg.attach_wrapper(expected, cparams)
+        if with_provider:
+            _credentials.record_target(
+                cparams, expected.server_name, expected.port, cparams.get("user")
+            )
         if conn_rec is not None:
             conn_rec.info[_EXPECTED] = expected
+            conn_rec.info[_SCOPE] = _scope(
+                policy, expected.server_name, user_root, expected.trust_path
+            )
 
-    event.listen(engine, "do_connect", on_do_connect_asyncpg, insert=True)
+    event.listen(engine, "do_connect", on_do_connect_sslcontext, insert=True)
+    if pg8000:
+        _pg8000.guard_connect(engine)
 
 
-def _listen_libpq(engine: Engine, policy: ConnectionPolicy) -> None:
+def _listen_libpq(engine: Engine, policy: ConnectionPolicy, with_provider: bool) -> None:
     driver = _libpq_driver(engine.dialect.driver)
     libpq_version = driver_libpq_version(driver)
 
@@ -279,13 +372,22 @@ def _listen_libpq(engine: Engine, policy: ConnectionPolicy) -> None:
             dsn = cargs.pop(0)
             if dsn.strip():
                 cparams.update({**parse_conninfo(dsn, driver=driver), **cparams})
+        user_root = cparams.get("sslrootcert")
         secured = policy.apply(
             cparams, "the connect parameters", libpq_version=libpq_version, driver=driver
         )
         cparams.clear()
         cparams.update(secured)
+        if with_provider:
+            cparams.pop("password", None)  # the provider's, not a stale one from the URL
+            _credentials.record_target(
+                cparams, str(secured["host"]), secured.get("port"), secured.get("user")
+            )
         if conn_rec is not None:  # never the password: info is visible as Connection.info
             conn_rec.info[_EXPECTED] = {k: v for k, v in secured.items() if k not in _SECRET_KEYS}
+            conn_rec.info[_SCOPE] = _scope(
+                policy, str(secured["host"]), user_root, str(secured.get("sslrootcert"))
+            )
 
     event.listen(engine, "do_connect", on_do_connect, insert=True)
 

@@ -1,0 +1,150 @@
+"""Passwords from a provider for every new physical connection of an engine.
+
+Why here and not in a ``do_connect`` listener: a listener that opened the connection itself
+would stop the chain, so the user's own ``do_connect`` hooks (and our read-back of what they
+did) would be skipped. Instead our listener records *which login* the connection is for (the
+endpoint name that is verified, port, user) and the dialect's final ``connect`` step asks the
+provider and retries once after a refused login (:mod:`aurora_ssl.credentials.retry`). For the
+async dialects the same happens inside the coroutine that opens the connection, so the
+provider's ``password_async`` runs on the event loop, not in SQLAlchemy's greenlet bridge.
+
+The password exists only in the driver call: never in ``engine.url``, ``cparams`` seen by
+hooks, ``ConnectionPoolEntry.info`` or any message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, MutableMapping
+from typing import Any
+
+from sqlalchemy.engine import Engine
+
+from aurora_ssl.credentials import (
+    CredentialTarget,
+    IAMTokenProvider,
+    PasswordProvider,
+    as_provider,
+    connect_with_password,
+    connect_with_password_async,
+)
+from aurora_ssl.errors import CredentialsError
+from aurora_ssl.options import parse_bool
+from aurora_ssl.sqlalchemy._options import IAM, IAM_PROFILE, PASSWORD_PROVIDER, PROVIDER_OBJECT
+
+#: Key in the connect parameters from our do_connect listener to the dialect's connect step.
+TARGET = "aurora_ssl_credential_target"
+
+
+def provider_from(
+    options: MutableMapping[str, str], given: object | None
+) -> PasswordProvider | None:
+    """The engine's provider from its options (and an object given as keyword), or ``None``.
+
+    ``options`` gets the marker :data:`PROVIDER_OBJECT` for an object, so ``engine.url`` says
+    a provider is needed and a derived engine refuses to start without one.
+
+    Raises:
+        CredentialsError: both a provider and IAM, a profile without IAM, a URL that came
+            from an engine whose provider was an object, or a provider that does not import.
+    """
+    text = options.get(PASSWORD_PROVIDER)
+    iam = parse_bool(options[IAM], IAM) if IAM in options else False
+    if given is not None:
+        if text is not None and text != PROVIDER_OBJECT:
+            raise CredentialsError(
+                f"{PASSWORD_PROVIDER} is {text!r} in the URL and an object as a keyword "
+                "argument; give it in one place."
+            )
+        options[PASSWORD_PROVIDER] = PROVIDER_OBJECT
+    elif text == PROVIDER_OBJECT:
+        raise CredentialsError(
+            f"This URL comes from an engine whose {PASSWORD_PROVIDER} was passed as an object, "
+            "which a URL cannot carry, so this engine would have no password provider. Pass "
+            f"{PASSWORD_PROVIDER}= again (an object) or use the 'module:attribute' string form."
+        )
+    if (given is not None or text is not None) and iam:
+        raise CredentialsError(
+            f"{PASSWORD_PROVIDER} and {IAM}=true both choose the password; give one of them."
+        )
+    if IAM_PROFILE in options and not iam:
+        raise CredentialsError(
+            f"{IAM_PROFILE} is given but {IAM} is not true; add {IAM}=true or remove the profile."
+        )
+    if iam:
+        return IAMTokenProvider(profile=options.get(IAM_PROFILE))
+    if given is not None:
+        return as_provider(given)
+    if text is not None:
+        return as_provider(text)
+    return None
+
+
+def record_target(cparams: MutableMapping[str, Any], host: str, port: Any, user: Any) -> None:
+    """Note in ``cparams`` which login this connection is (read by :func:`wire`).
+
+    Raises:
+        CredentialsError: no user, several hosts or ports, or a port that is no number.
+    """
+    if not user:
+        raise CredentialsError(
+            f"A password provider needs the database user for {host}; put it in the URL "
+            "(postgresql+driver://USER@host/db) or in connect_args (user=...)."
+        )
+    if "," in host or "," in str(port or ""):
+        raise CredentialsError(
+            f"A password provider asks for one endpoint's password, but {host} (port "
+            f"{port}) lists several; give one host."
+        )
+    try:
+        number = int(str(port)) if port not in (None, "") else 5432
+    except ValueError:
+        raise CredentialsError(f"Port {str(port)[:20]!r} for {host} is not a number.") from None
+    cparams[TARGET] = CredentialTarget(host, number, str(user))
+
+
+def wire(engine: Engine, provider: PasswordProvider) -> None:
+    """Make the dialect's connect step log in with ``provider``'s password (one retry)."""
+    dialect = engine.dialect
+    driver_connect = dialect.connect
+    is_async = bool(getattr(dialect, "is_async", False))
+
+    def connect(*cargs: Any, **cparams: Any) -> Any:
+        target = cparams.pop(TARGET, None)
+        if not isinstance(target, CredentialTarget):
+            raise CredentialsError(
+                "The connection reached the driver without aurora-ssl's connect step having "
+                "named its login, so no password was asked for; it was not attempted."
+            )
+        if not is_async:
+            return connect_with_password(
+                provider,
+                target,
+                lambda password: driver_connect(*cargs, **{**cparams, "password": password}),
+            )
+        inner = cparams.pop("async_creator_fn", None) or _default_async_connect(dialect)
+        cparams["async_creator_fn"] = _async_creator(provider, target, inner)
+        return driver_connect(*cargs, **cparams)
+
+    setattr(dialect, "connect", connect)  # noqa: B010 - per engine, not the class
+
+
+def _async_creator(
+    provider: PasswordProvider, target: CredentialTarget, inner: Callable[..., Any]
+) -> Callable[..., Any]:
+    async def creator(*args: Any, **kwargs: Any) -> Any:
+        async def attempt(password: str) -> Any:
+            return await inner(*args, **{**kwargs, "password": password})
+
+        return await connect_with_password_async(provider, target, attempt)
+
+    return creator
+
+
+def _default_async_connect(dialect: Any) -> Callable[..., Any]:
+    if dialect.driver == "asyncpg":
+        import asyncpg
+
+        return asyncpg.connect  # type: ignore[no-any-return]
+    import psycopg
+
+    return psycopg.AsyncConnection.connect
