@@ -71,4 +71,3 @@ def port_problem(port: str, what: str = "port") -> str | None:
     if text.isascii() and text.isdigit() and 0 < int(text) < 65536:
         return None
     return f"{what} {shorten(port)!r} is not a port number; use a number from 1 to 65535."
-

@@ -594,7 +594,7 @@ def _validate(
 ) -> tuple[IndexRow, ...]:
     """Parse every certificate (this is where ``cryptography`` is imported) and check it."""
     if validated == "update":
-        from aurora_ssl.bundle_update import validate_bundle
+        from aurora_ssl.bundle_validation import validate_bundle
         from aurora_ssl.errors import BundleUpdateError
 
         try:

@@ -91,9 +91,9 @@ VENV_PY="$VENV/bin/python"
 # Re-install when pyproject.toml changed since the last install (cheap no-op otherwise).
 STAMP="$VENV/.aurora-ssl-installed"
 if [ ! -f "$STAMP" ] || [ "$ROOT/pyproject.toml" -nt "$STAMP" ]; then
-    echo "bootstrap: installing aurora-ssl with its test extras into $VENV" >&2
+    echo "bootstrap: installing aurora-ssl with its test and docs extras into $VENV" >&2
     "$VENV_PY" -m pip install -q --disable-pip-version-check --upgrade pip
-    "$VENV_PY" -m pip install -q --disable-pip-version-check -e "$ROOT[test]"
+    "$VENV_PY" -m pip install -q --disable-pip-version-check -e "$ROOT[test,docs]"
     touch "$STAMP"
 fi
 export VENV_PY

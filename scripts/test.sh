@@ -7,8 +7,14 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$ROOT/scripts/bootstrap.sh"
 cd "$ROOT"
 echo "== ruff" >&2
-"$VENV_PY" -m ruff check aurora_ssl django_aurora_ssl tests example_project benchmarks
+"$VENV_PY" -m ruff check aurora_ssl django_aurora_ssl tests example_project benchmarks docs scripts conftest.py
 echo "== mypy" >&2
 "$VENV_PY" -m mypy
+echo "== import contracts (import-linter)" >&2
+"$(dirname "$VENV_PY")/lint-imports" --no-cache
+echo "== docs (mkdocs build --strict)" >&2
+site="$(mktemp -d)"
+"$VENV_PY" -m mkdocs build --strict --quiet --site-dir "$site"
+rm -rf "$site"
 echo "== pytest" >&2
 "$VENV_PY" -m pytest "$@"

@@ -148,11 +148,7 @@ def _signature_path(
             if root.subject == current.issuer and signed_by(current, root):
                 return [*path, root]
         parent = next(
-            (
-                c
-                for c in pool
-                if c.subject == current.issuer and is_ca(c) and signed_by(current, c)
-            ),
+            (c for c in pool if c.subject == current.issuer and is_ca(c) and signed_by(current, c)),
             None,
         )
         if parent is None:

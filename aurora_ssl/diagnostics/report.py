@@ -11,9 +11,10 @@ with its own policy (Django's backend, or :func:`aurora_ssl.policy.connection_pa
 * the server's view (:func:`aurora_ssl.status.server_tls`, one round trip), only over TLS.
 
 The JSON form (:meth:`ConnectionReport.to_dict`, :func:`reports_to_json`) has stable keys,
-listed in :data:`REPORT_KEYS` and documented in the README; adding a key is a minor change,
-renaming or removing one is a breaking change. Nothing in a report contains a password:
-messages are built from redacted text, and ``secrets`` given by the caller are masked too.
+described key by key in :data:`REPORT_FIELDS` (the reference page is built from it); adding a
+key is a minor change, renaming or removing one is a breaking change. Nothing in a report
+contains a password: messages are built from redacted text, and ``secrets`` given by the
+caller are masked too.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import Any
 
 from aurora_ssl.diagnostics.findings import Finding, Verdict, WarningCode
 from aurora_ssl.diagnostics.render import report_detail_lines, report_headline, trust_block
+from aurora_ssl.diagnostics.report_fields import REPORT_FIELDS, REPORT_KEYS
 from aurora_ssl.endpoint import Endpoint, parse_endpoint, split_hosts
 from aurora_ssl.errors import AuroraSSLError, InsecureConfigurationError, TLSNotInUseError
 from aurora_ssl.policy import Settings
@@ -42,6 +44,7 @@ from aurora_ssl.trust import TrustSelection
 
 __all__ = [
     "FORMAT_VERSION",
+    "REPORT_FIELDS",
     "REPORT_KEYS",
     "ConnectionReport",
     "Finding",
@@ -56,22 +59,6 @@ __all__ = [
 #: Version of the JSON document produced by :func:`reports_to_dict`.
 FORMAT_VERSION = 1
 
-#: The keys of :meth:`ConnectionReport.to_dict`, in output order.
-REPORT_KEYS = (
-    "label",
-    "host",
-    "port",
-    "endpoint",
-    "trust",
-    "client",
-    "effective",
-    "server",
-    "verdict",
-    "ok",
-    "insecure_local_dev",
-    "errors",
-    "warnings",
-)
 
 _DEFAULT_SETTINGS = Settings()
 

@@ -290,7 +290,7 @@ def _expired_or_untrusted(
             f"{findings.ROTATE} {said}"
         )
     if inspection is not None and not inspection.check.trusted:
-        from aurora_ssl.testing.pki import missing_test_bundle_hint
+        from aurora_ssl.diagnostics.local_test_server import missing_test_bundle_hint
 
         issuers = [c.issuer_common_name for c in inspection.certificates]
         test_hint = missing_test_bundle_hint(issuers, inspection.trust.subjects)

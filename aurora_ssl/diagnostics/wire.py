@@ -288,4 +288,3 @@ def _presented_chain(tls: ssl.SSLSocket) -> list[bytes]:
         return [bytes(cert.public_bytes(_ssl.ENCODING_DER)) for cert in internal() or []]
     except (AttributeError, ValueError, TypeError):  # an internal API: never fail because of it
         return []
-

@@ -17,10 +17,17 @@ import ipaddress
 import os
 import secrets
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from aurora_ssl.diagnostics.local_test_server import (  # one source of the test PKI's names
+    TEST_REGION,
+    TEST_ROOT_CN,
+    is_test_ca,
+    missing_test_bundle_hint,
+)
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -38,7 +45,6 @@ __all__ = [
     "missing_test_bundle_hint",
 ]
 
-TEST_REGION = "test-region-1"
 CLUSTER_HOST = "demo.cluster-abc123xyz.test-region-1.rds.amazonaws.com"
 READER_HOST = "demo.cluster-ro-abc123xyz.test-region-1.rds.amazonaws.com"
 INSTANCE_HOST = "demo-instance-1.abc123xyz.test-region-1.rds.amazonaws.com"
@@ -46,9 +52,8 @@ OTHER_HOST = "other.cluster-zzz999xyz.test-region-1.rds.amazonaws.com"
 """The only name on the wrong-host certificate: valid, trusted, but for another cluster."""
 
 _GOOD_NAMES = (CLUSTER_HOST, READER_HOST, INSTANCE_HOST)
-_ROOT_CN = f"Amazon RDS {TEST_REGION} Root CA RSA2048 G1"
+_ROOT_CN = TEST_ROOT_CN
 _SUBORDINATE_CN = f"Amazon RDS {TEST_REGION} Subordinate CA RSA2048 G1.A.1"
-_TEST_CA_PREFIX = f"Amazon RDS {TEST_REGION} "
 
 
 def _now() -> datetime.datetime:
@@ -375,46 +380,6 @@ class TestPKI:
 
 # --------------------------------------------------------------------------------------------
 # Recognising this PKI, and the tests' certificate factory
-
-
-def is_test_ca(name: str | None) -> bool:
-    """Whether a CA common name is one of this PKI's (trusted or look-alike).
-
-    ``test-region-1`` exists in no AWS bundle, so a name in it can only come from here.
-
-    Args:
-        name: a certificate's subject or issuer common name (``None`` allowed: no CN).
-    """
-    return bool(name) and str(name).startswith(_TEST_CA_PREFIX)
-
-
-def missing_test_bundle_hint(issuers: Iterable[str | None], trusted: Iterable[str]) -> str | None:
-    """The advice for a client that reached the test server without the test bundle.
-
-    Used by error translation so that a forgotten test bundle is not blamed on an outdated
-    AWS bundle (``aurora-ssl bundle update`` cannot help: no AWS bundle has this root).
-
-    Args:
-        issuers: issuer common names of the certificates the server presented.
-        trusted: common names of the roots the connection trusted.
-
-    Returns:
-        The message, or ``None`` when the server is not the test server or the test root was
-        trusted (then the failure is something else, e.g. the interception scenario).
-    """
-    if not any(is_test_ca(issuer) for issuer in issuers):
-        return None
-    if any(is_test_ca(name) for name in trusted):
-        return None
-    return (
-        "This looks like aurora_ssl.testing's server (its certificate comes from the test "
-        f"PKI, '{_ROOT_CN}'), and this connection does not trust the test root: pass the test "
-        "bundle, e.g. bundle=server.pki.bundle_path (aurora_ssl_bundle= in a URL, "
-        'AURORA_SSL["BUNDLE"] in Django) or set AURORA_SSL_BUNDLE to that file. Running '
-        "`aurora-ssl bundle update` will not help: no AWS bundle holds the test root. (If "
-        "the test bundle was in use, a look-alike CA signed this certificate: the "
-        "'interception' scenario, or real TLS interception.)"
-    )
 
 
 def make_certificate_pem(
