@@ -338,7 +338,9 @@ def _private_dir(given: str) -> str:
             f"Cache directory {path} belongs to another user (uid {info.st_uid}); set "
             f"{CACHE_DIR_ENV} to a directory you own."
         )
-    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+    # Windows reports every file as 0o777 and guards access with ACLs, which this check
+    # cannot read: the mode test would refuse every directory there, so it is POSIX only.
+    if hasattr(os, "getuid") and info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
         raise BundleError(
             f"Cache directory {path} is writable by other users, who could plant a CA there; "
             f"run `chmod go-w {path}` or set {CACHE_DIR_ENV} to a private directory."

@@ -328,3 +328,20 @@ def _restore_modes(tmp_path: Path) -> Iterator[None]:
         if not path.is_symlink():
             os.chown(path, os.getuid(), os.getgid())
             path.chmod(0o700)
+
+
+def test_without_posix_owners_the_mode_bits_refuse_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Windows: Python reports every directory as 0o777 and has no os.getuid; the owner and
+    mode checks, which would refuse every directory there, are POSIX only (documented)."""
+    from aurora_ssl import trust
+
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    cache.chmod(0o777)  # what os.stat says for any directory on Windows
+    monkeypatch.setenv("AURORA_SSL_CACHE_DIR", str(cache))
+    with pytest.raises(BundleError, match="writable by other users"):
+        trust.cache_dir()  # POSIX: refused
+    monkeypatch.delattr(os, "getuid")
+    assert str(trust.cache_dir()) == str(cache)
