@@ -10,6 +10,6 @@ from sybil.parsers.markdown import PythonCodeBlockParser, SkipParser
 
 pytest_collect_file = Sybil(
     parsers=[PythonCodeBlockParser(), SkipParser()],
-    patterns=["index.md", "guides/sqlalchemy.md", "guides/testing.md"],  # TODO(lead): all
+    patterns=["index.md", "guides/sqlalchemy.md", "guides/testing.md", "guides/credentials.md"],
     fixtures=["docs_env"],
 ).pytest()
