@@ -35,6 +35,7 @@ from aurora_ssl.conninfo import is_conninfo, parse_conninfo
 from aurora_ssl.endpoint import parse_endpoint
 from aurora_ssl.errors import InsecureConfigurationError
 from aurora_ssl.service import read_service, service_name
+from aurora_ssl.status import READ_BACK_KEYS
 from aurora_ssl.trust import select_trust
 
 # No typing, dataclasses, logging or socket at run time: each would cost a fresh process
@@ -83,18 +84,7 @@ _ASSUMED_LIBPQ_VERSION = 140000
 
 #: The parameters the policy always sets explicitly (when the driver's libpq knows them);
 #: :func:`aurora_ssl.status.require_tls` reads each back after connecting.
-PINNED_KEYS = (
-    "host",
-    "hostaddr",
-    "port",
-    "sslmode",
-    "sslrootcert",
-    "gssencmode",
-    "ssl_min_protocol_version",
-    "sslsni",
-    "sslnegotiation",
-    "sslkeylogfile",
-)
+PINNED_KEYS = READ_BACK_KEYS
 
 #: Environment variables that choose the destination, read as inputs (libpq's precedence:
 #: explicit > service file > environment).
