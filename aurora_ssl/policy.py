@@ -55,6 +55,7 @@ __all__ = [
     "ConnectionPolicy",
     "Settings",
     "check_params",
+    "clear_caches",
     "connection_params",
     "driver_libpq_version",
     "host_of",
@@ -377,6 +378,19 @@ def _gather(
 def policy_for(settings: Settings) -> ConnectionPolicy:
     """The shared :class:`ConnectionPolicy` for these settings (one memo per settings)."""
     return ConnectionPolicy(settings)
+
+
+def clear_caches() -> None:
+    """Forget every per-process memo: the policies, trust selection, bundles, endpoints.
+
+    The one way to make selection run again after the environment changed (bundle source,
+    cache directory, installed drivers); files on disk are left alone.
+    """
+    from aurora_ssl.trust import clear_caches as clear_trust_caches
+
+    clear_trust_caches()
+    policy_for.cache_clear()
+    driver_libpq_version.cache_clear()
 
 
 def connection_params(

@@ -14,10 +14,9 @@ import pytest
 
 def clear_aurora_caches() -> None:
     """Forget every per-process memo of trust selection and bundle parsing."""
-    from aurora_ssl import policy, trust
+    from aurora_ssl.policy import clear_caches
 
-    trust.clear_caches()
-    policy.policy_for.cache_clear()
+    clear_caches()
 
 
 @pytest.fixture
