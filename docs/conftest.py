@@ -10,6 +10,7 @@ from sybil.parsers.markdown import PythonCodeBlockParser, SkipParser
 
 pytest_collect_file = Sybil(
     parsers=[PythonCodeBlockParser(), SkipParser()],
-    patterns=["index.md", "guides/sqlalchemy.md", "guides/testing.md", "guides/credentials.md"],
+    patterns=["*.md"],
+    excludes=["guides/django.md"],  # TODO(lead): rewritten after the Django work lands
     fixtures=["docs_env"],
 ).pytest()

@@ -25,6 +25,10 @@ def docs_env(tls_server: AuroraLikeServer, pki: TestPKI) -> Iterator[dict[str, s
     mp = pytest.MonkeyPatch()
     env = {
         "DATABASE_URL": tls_server.url("postgresql+psycopg"),
+        # Another name for the same server (a CNAME, a tunnel): localhost resolves here.
+        "CNAME_URL": tls_server.url("postgresql+psycopg")
+        .replace(f"@{tls_server.host}:", "@localhost:")
+        .split("?")[0],
         "DB_HOST": tls_server.host,
         "DB_PASSWORD": tls_server.password,
         "PGHOSTADDR": tls_server.hostaddr,
