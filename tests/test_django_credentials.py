@@ -227,7 +227,8 @@ def test_checks_pass_with_iam(
     assert checks.getvalue().count("System check identified no issues") == 2
     assert report.getvalue().startswith("default: VERIFIED"), report.getvalue()
     token = reference_token(tls_server.host, tls_server.port, role, REGION, T0)
-    assert token not in text and "X-Amz-Signature" not in text
+    assert token not in text
+    assert "X-Amz-Signature" not in text
 
 
 # -- rotation through Secrets Manager (moto) ------------------------------------------------
@@ -326,7 +327,8 @@ def test_rotation_and_terminated_backends_need_no_restart(
             stop.set()
             loop.join()
     assert errors == []  # no request failed: each refusal was absorbed by the one retry
-    assert len(done) > 10 and set(done) == {(role, True)}
+    assert len(done) > 10
+    assert set(done) == {(role, True)}
     refused = refusals(server, role, start)
     # Unpooled: the next request's login is refused once per rotation. Pooled: up to one
     # refusal per connection the pool opens at once (max_size) per rotation.
@@ -381,4 +383,5 @@ def test_a_provider_error_is_ours_and_never_shows_the_password(
     entry = database_entry(tls_server, PASSWORD="", aurora={"PASSWORD_PROVIDER": failing})
     with use_databases({"default": entry}), pytest.raises(CredentialsError) as info:
         whoami()
-    assert "RuntimeError" in str(info.value) and secret not in str(info.value)
+    assert "RuntimeError" in str(info.value)
+    assert secret not in str(info.value)

@@ -256,6 +256,11 @@ class AuroraSSLWrapperMixin(_WrapperBase):  # type: ignore[misc]
             scope = policy_for(options.settings).trust(host, user_roots).scope
         except AuroraSSLError:
             scope = "unknown"
+        facts = self.aurora_ssl_server_facts
+        server = facts[1] if facts is not None and facts[0] is connection else None
+        # psycopg 3 does not expose libpq's PQsslAttribute: the version is then known only
+        # when the startup check asked the server on this very connection.
+        protocol = status.protocol or (server.version if server is not None else None)
         if logged:
             connections_logger.log(
                 options.log_level,
@@ -264,7 +269,7 @@ class AuroraSSLWrapperMixin(_WrapperBase):  # type: ignore[misc]
                 self.alias,
                 host,
                 scope,
-                status.protocol,
+                protocol or "on (version not exposed by the driver)",
                 status.driver,
                 pooled,
             )
@@ -272,6 +277,8 @@ class AuroraSSLWrapperMixin(_WrapperBase):  # type: ignore[misc]
             sender,
             alias=self.alias,
             client=status,
+            server=server,
+            tls_version=protocol,
             params=params,
             trust_scope=scope,
             pooled=pooled,
