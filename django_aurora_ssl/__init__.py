@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["database_url", "is_protected"]
+__all__ = ["adopt", "database_url", "is_protected"]
 
 
 def database_url(url: str | None = None, *, env: str = "DATABASE_URL", **overrides: Any) -> Any:
@@ -41,3 +41,10 @@ def is_protected(alias: str = "default") -> bool:
         return False
     raw = getattr(wrapper, "connection", None)
     return raw is None or client_tls(raw).in_use
+
+
+def adopt(entry: Any, *, engine: str | None = None) -> Any:
+    """See :func:`django_aurora_ssl.database_url.adopt` (dj-database-url, django-environ)."""
+    from django_aurora_ssl.database_url import adopt as make_ours
+
+    return make_ours(entry, engine=engine)

@@ -21,7 +21,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from django_aurora_ssl.conf import SETTINGS_KEY, OptionsError, database_options
 
-__all__ = ["ENGINE_FOR_SCHEME", "database_url"]
+__all__ = ["ENGINE_FOR_SCHEME", "URL_KEYS", "adopt", "database_url"]
 
 #: The URL schemes read, and our backend for each (SQLAlchemy's driver names included).
 ENGINE_FOR_SCHEME: Mapping[str, str] = {
@@ -93,29 +93,13 @@ def database_url(
             f"{where} has the scheme {scheme or 'none'!r}; use postgresql://, "
             "postgresql+psycopg:// (or another SQLAlchemy PostgreSQL driver) or postgis://."
         )
-    options: dict[str, Any] = {}
-    aurora: dict[str, Any] = {}
+    pairs = parse_qsl(parts.query, keep_blank_values=True, strict_parsing=False)
     seen: set[str] = set()
-    for key, value in parse_qsl(parts.query, keep_blank_values=True, strict_parsing=False):
+    for key, _ in pairs:
         if key in seen:
             raise OptionsError(f"{where} gives the query key {key!r} twice; keep one.")
         seen.add(key)
-        lowered = key.lower()
-        if lowered == "plugin":
-            if value.strip() != "aurora_ssl":
-                raise OptionsError(
-                    f"{where} names the SQLAlchemy plugin {value!r}; Django cannot run "
-                    "SQLAlchemy plugins. Only plugin=aurora_ssl is read (and implied)."
-                )
-        elif lowered.startswith("aurora_ssl_"):
-            if lowered not in URL_KEYS:
-                raise OptionsError(
-                    f"{where} has the unknown key {key!r}; the aurora_ssl_ keys are "
-                    f"{', '.join(sorted(URL_KEYS))}."
-                )
-            aurora[URL_KEYS[lowered]] = value
-        else:
-            options[key] = value
+    options, aurora = _split_query(dict(pairs), where)
     host = unquote(parts.hostname or "") if parts.hostname else ""
     if not host and "host" in options:  # a Unix socket directory: ?host=/var/run/postgresql
         host = str(options.pop("host"))
@@ -136,3 +120,58 @@ def database_url(
             entry[key] = value
     database_options(entry, "DATABASE_URL")  # malformed values fail here, in settings
     return entry
+
+
+def adopt(entry: Mapping[str, Any], *, engine: str | None = None) -> dict[str, Any]:
+    """A DATABASES entry from dj-database-url or django-environ, made ours.
+
+    Both put a plain URL's query keys into ``OPTIONS``, where libpq would refuse
+    ``plugin`` and ``aurora_ssl_*`` ("invalid connection option"); this moves them to
+    ``AURORA_SSL`` (refusing unknown ones, parsing values strictly) and sets ``ENGINE`` to
+    our backend (``engine``, or the PostGIS one for a PostGIS entry)::
+
+        DATABASES = {"default": adopt(dj_database_url.config(conn_max_age=600))}
+
+    Raises:
+        OptionsError (ImproperlyConfigured): as :func:`database_url`.
+    """
+    result = dict(entry)
+    raw = result.get("OPTIONS") or {}
+    if not isinstance(raw, Mapping):
+        raise OptionsError(f"OPTIONS must be a dict, not {type(raw).__name__}.")
+    options, aurora = _split_query(dict(raw), "OPTIONS")
+    current = str(result.get("ENGINE") or "")
+    result["ENGINE"] = engine or (
+        "django_aurora_ssl.backends.postgis"
+        if "postgis" in current
+        else "django_aurora_ssl.backends.postgresql"
+    )
+    result["OPTIONS"] = options
+    existing = result.get(SETTINGS_KEY) or {}
+    result[SETTINGS_KEY] = {**aurora, **existing} if isinstance(existing, Mapping) else existing
+    database_options(result, "DATABASE_URL")
+    return result
+
+
+def _split_query(query: Mapping[str, Any], where: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """libpq's options and ``AURORA_SSL``'s, from a URL's query (or OPTIONS made from one)."""
+    options: dict[str, Any] = {}
+    aurora: dict[str, Any] = {}
+    for key, value in query.items():
+        lowered = str(key).lower()
+        if lowered == "plugin":
+            if str(value).strip() != "aurora_ssl":
+                raise OptionsError(
+                    f"{where} names the SQLAlchemy plugin {value!r}; Django cannot run "
+                    "SQLAlchemy plugins. Only plugin=aurora_ssl is read (and implied)."
+                )
+        elif lowered.startswith("aurora_ssl_"):
+            if lowered not in URL_KEYS:
+                raise OptionsError(
+                    f"{where} has the unknown key {key!r}; the aurora_ssl_ keys are "
+                    f"{', '.join(sorted(URL_KEYS))}."
+                )
+            aurora[URL_KEYS[lowered]] = value
+        else:
+            options[key] = value
+    return options, aurora
