@@ -385,3 +385,25 @@ def test_a_provider_error_is_ours_and_never_shows_the_password(
         whoami()
     assert "RuntimeError" in str(info.value)
     assert secret not in str(info.value)
+
+
+def test_dbshell_gets_the_providers_password_in_the_environment(
+    tls_server: AuroraLikeServer, django_env: None
+) -> None:
+    """``manage.py dbshell`` runs psql: the provider's password travels in PGPASSWORD only."""
+    from django_aurora_ssl.backends.postgresql.base import DatabaseWrapper
+
+    asked: list[Any] = []
+
+    def provider(target: Any) -> str:
+        asked.append(target)
+        return "from-the-provider"
+
+    entry = database_entry(tls_server, PASSWORD="not-this", aurora={"PASSWORD_PROVIDER": provider})
+    args, env = DatabaseWrapper.client_class.settings_to_cmd_args_env(entry, [])
+    assert env is not None
+    assert env["PGPASSWORD"] == "from-the-provider"
+    assert not any("from-the-provider" in arg or "not-this" in arg for arg in args)
+    assert [(t.host, t.port, t.user) for t in asked] == [
+        (tls_server.host, tls_server.port, tls_server.user)
+    ]
