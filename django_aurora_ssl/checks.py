@@ -14,7 +14,8 @@ PostgreSQL backend still gets W004.
 id                  meaning
 ==================  =========================================================================
 aurora_ssl.E001     ``AURORA_SSL`` options on a database whose backend is not ours / bad ENGINE
-aurora_ssl.E002     ``AURORA_SSL`` is malformed (not a dict, unknown key, wrong type)
+aurora_ssl.E002     ``AURORA_SSL`` is malformed (not a dict, unknown key, wrong type, a bad
+                    PASSWORD_PROVIDER, IAM with PASSWORD_PROVIDER or INSECURE_LOCAL_DEV)
 aurora_ssl.E003     an insecure libpq setting in OPTIONS (weaker sslmode, sslrootcert=system ...),
                     or a connection string in NAME
 aurora_ssl.E004     no TCP host (empty HOST or a Unix socket): libpq never uses TLS there

@@ -13,11 +13,16 @@ Our options live in their own key next to ``OPTIONS``, so libpq never sees them:
                 "TLS_SERVER_NAME": None,          # RDS name to verify when HOST is a CNAME
                 "SERVER_CHECK_AT_STARTUP": True,  # ask the server once per process
                 "INSECURE_LOCAL_DEV": False,      # the loud opt-out, local servers only
+                "IAM": False,                     # RDS IAM tokens as passwords (botocore)
+                "IAM_PROFILE": None,              # AWS profile for them (default chain)
+                "PASSWORD_PROVIDER": None,        # callable, provider or "module:attr"
+                "LOG_LEVEL": "DEBUG",             # of the aurora_ssl.connections line
+                "EXPLAIN_POOL_TIMEOUT": True,     # probe (rate-limited) on a pool timeout
             },
         }
     }
 
-The two booleans also take the strings of environment variables, parsed strictly by
+The booleans also take the strings of environment variables, parsed strictly by
 :func:`aurora_ssl.options.parse_bool` (``"false"``, ``"0"``, ``"off"`` are False; anything
 unrecognised is an :class:`OptionsError`, never "truthy").
 """
@@ -26,14 +31,17 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import logging
 import os
+import threading
 from collections.abc import Mapping
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
 from aurora_ssl.conninfo import is_conninfo
-from aurora_ssl.errors import InsecureConfigurationError
+from aurora_ssl.credentials.contract import PasswordProvider
+from aurora_ssl.errors import AuroraSSLError, InsecureConfigurationError
 from aurora_ssl.options import parse_bool
 from aurora_ssl.policy import Settings
 
@@ -68,14 +76,23 @@ PLAIN_ENGINES: Mapping[str, str] = {
 _OPTION_TYPES: Mapping[str, tuple[type, ...]] = {
     "BUNDLE": (str, os.PathLike, type(None)),
     "TLS_SERVER_NAME": (str, type(None)),
+    "IAM_PROFILE": (str, type(None)),
+    "LOG_LEVEL": (str, int, type(None)),
 }
 #: Boolean options: settings often come from environment variables, so strings are parsed
 #: strictly (``"false"`` is False, ``"maybe"`` an error), never by truthiness.
 _BOOL_OPTIONS: Mapping[str, bool] = {
     "SERVER_CHECK_AT_STARTUP": True,
     "INSECURE_LOCAL_DEV": False,
+    "IAM": False,
+    "EXPLAIN_POOL_TIMEOUT": True,
 }
-_KEYS = frozenset({*_OPTION_TYPES, *_BOOL_OPTIONS})
+_KEYS = frozenset({*_OPTION_TYPES, *_BOOL_OPTIONS, "PASSWORD_PROVIDER"})
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+#: One IAMTokenProvider per profile in the process: its token cache is what makes asking for
+#: a password on every new connection cost nothing.
+_iam_providers: dict[str | None, PasswordProvider] = {}
+_iam_lock = threading.Lock()
 #: URI schemes that make libpq (psql, PQconnectdbParams) expand a dbname as a whole
 #: connection string, like an ``=`` in it does.
 _URI_PREFIXES = ("postgresql://", "postgres://")
@@ -96,12 +113,20 @@ class DatabaseOptions:
         server_check_at_startup: ask the server once per process and target, at the first
             connection, whether the session is encrypted (one query).
         insecure_local_dev: turn verification off, for a local server without TLS only.
+        password_provider: asked for the password of every new physical connection (IAM
+            tokens, a rotated secret); ``None``: Django's ``PASSWORD``.
+        log_level: the level of the ``aurora_ssl.connections`` line per verified connection.
+        explain_pool_timeout: on a psycopg pool timeout, connect once directly (at most once
+            per alias every :data:`PROBE_INTERVAL` seconds) to say why.
     """
 
     bundle: str | None = None
     tls_server_name: str | None = None
     server_check_at_startup: bool = True
     insecure_local_dev: bool = False
+    password_provider: PasswordProvider | None = dataclasses.field(default=None, compare=False)
+    log_level: int = logging.DEBUG
+    explain_pool_timeout: bool = True
 
     @property
     def settings(self) -> Settings:
@@ -151,7 +176,61 @@ def database_options(settings_dict: Mapping[str, Any], alias: str = "?") -> Data
         tls_server_name=raw.get("TLS_SERVER_NAME") or None,
         server_check_at_startup=flags["SERVER_CHECK_AT_STARTUP"],
         insecure_local_dev=flags["INSECURE_LOCAL_DEV"],
+        password_provider=_provider(raw, flags["IAM"], flags["INSECURE_LOCAL_DEV"], where),
+        log_level=_log_level(raw.get("LOG_LEVEL"), where),
+        explain_pool_timeout=flags["EXPLAIN_POOL_TIMEOUT"],
     )
+
+
+def _provider(
+    raw: Mapping[str, Any], iam: bool, insecure: bool, where: str
+) -> PasswordProvider | None:
+    """The password provider the options name, built once per process for IAM."""
+    given = raw.get("PASSWORD_PROVIDER")
+    if raw.get("IAM_PROFILE") and not iam:
+        raise OptionsError(f"{where}['IAM_PROFILE'] is set but IAM is not True; set both.")
+    if iam and given is not None:
+        raise OptionsError(
+            f"{where} sets both IAM and PASSWORD_PROVIDER; IAM is a password provider, "
+            "keep one of them."
+        )
+    if iam:
+        if insecure:
+            raise OptionsError(
+                f"{where} sets both IAM and INSECURE_LOCAL_DEV; RDS IAM authentication "
+                "requires verified TLS. Remove INSECURE_LOCAL_DEV."
+            )
+        profile = raw.get("IAM_PROFILE") or None
+        with _iam_lock:
+            provider = _iam_providers.get(profile)
+            if provider is None:
+                from aurora_ssl.credentials.iam import IAMTokenProvider
+
+                provider = _iam_providers[profile] = IAMTokenProvider(profile=profile)
+        return provider
+    if given is None:
+        return None
+    from aurora_ssl.credentials.contract import as_provider
+
+    try:
+        return as_provider(given)
+    except AuroraSSLError as exc:
+        raise OptionsError(f"{where}['PASSWORD_PROVIDER']: {exc}") from None
+
+
+def _log_level(value: object, where: str) -> int:
+    if value is None:
+        return logging.DEBUG
+    if isinstance(value, bool):
+        raise OptionsError(f"{where}['LOG_LEVEL'] must be a level name or number, not bool.")
+    if isinstance(value, int):
+        return value
+    name = str(value).strip().upper()
+    if name not in _LOG_LEVELS:
+        raise OptionsError(
+            f"{where}['LOG_LEVEL'] is {value!r}; use one of {', '.join(_LOG_LEVELS)} or a number."
+        )
+    return int(getattr(logging, name))
 
 
 def _flag(raw: Mapping[str, Any], key: str, default: bool, where: str) -> bool:

@@ -151,7 +151,12 @@ class AuroraSSLClientMixin(_ClientBase):  # type: ignore[misc]
         secured = policy_for(options.settings).apply(target, "OPTIONS", libpq_version=version)
         args = [cls.executable_name, *parameters, shell_conninfo(secured, version)]
         env: dict[str, str] = {}
-        if settings_dict.get("PASSWORD"):
+        if options.password_provider is not None:
+            from django_aurora_ssl.backends.credentials import credential_target
+
+            target_login = credential_target(secured, options.tls_server_name)
+            env["PGPASSWORD"] = options.password_provider.password(target_login)
+        elif settings_dict.get("PASSWORD"):
             env["PGPASSWORD"] = str(settings_dict["PASSWORD"])
         if secured.get("passfile"):
             env["PGPASSFILE"] = str(secured["passfile"])

@@ -18,21 +18,32 @@
 * ``_configure_connection`` is the psycopg 3 pool's ``configure`` callback (Django >= 5.1):
   each new pooled connection is read back against the pool's parameters before it ever
   enters the pool; a refused one is closed and counted by the pool as a failed attempt.
+* Passwords: with ``AURORA_SSL["PASSWORD_PROVIDER"]`` or ``["IAM"]`` every new physical
+  connection asks the provider, the pool's included; see
+  :mod:`django_aurora_ssl.backends.credentials`.
+* Observability: each new verified connection is logged on ``aurora_ssl.connections`` and
+  announced by :data:`django_aurora_ssl.signals.connection_verified`.
+* A pool timeout is explained by one direct connection, at most once per alias every
+  :data:`PROBE_INTERVAL` seconds (the last explanation is reused meanwhile); off with
+  ``AURORA_SSL["EXPLAIN_POOL_TIMEOUT"] = False``.
 * ``DatabaseClient`` (``manage.py dbshell``): see :mod:`django_aurora_ssl.backends.client`.
 """
 
 from __future__ import annotations
 
+import copy
 import logging
 import threading
+import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from aurora_ssl.errors import AuroraSSLError, InsecureConfigurationError, TLSNotInUseError
 from aurora_ssl.policy import policy_for, validate_settings, warn_insecure
-from aurora_ssl.status import ServerTLS, require_tls, server_tls
+from aurora_ssl.status import ClientTLS, ServerTLS, effective_params, require_tls, server_tls
 from django_aurora_ssl.backends.client import AuroraSSLClientMixin
-from django_aurora_ssl.compat import connection_pool, driver_name, is_pool_timeout
+from django_aurora_ssl.backends.credentials import connect_with_provider, install_pool_hook
+from django_aurora_ssl.compat import SUPPORTS_POOL, connection_pool, driver_name, is_pool_timeout
 from django_aurora_ssl.conf import (
     DatabaseOptions,
     database_options,
@@ -48,6 +59,7 @@ else:
     _WrapperBase = object
 
 __all__ = [
+    "PROBE_INTERVAL",
     "AuroraSSLClientMixin",
     "AuroraSSLWrapperMixin",
     "forget_server_checks",
@@ -55,18 +67,29 @@ __all__ = [
 ]
 
 logger = logging.getLogger("aurora_ssl")
+#: One line per new verified connection (alias, host, trust scope, TLS version, driver).
+connections_logger = logging.getLogger("aurora_ssl.connections")
+
+#: Seconds between two pool-timeout probes of one alias; the last explanation is reused.
+PROBE_INTERVAL = 30.0
 
 # Targets whose server already confirmed TLS in this process: (alias, host, hostaddr, port, db).
 _server_checked: set[tuple[str, ...]] = set()
 _insecure_warned: set[str] = set()
 _lock = threading.Lock()
+# Pool-timeout probes per alias: when the last one ran and what it found (None: the server
+# is fine, the pool is merely exhausted), and a lock so concurrent timeouts share one probe.
+_probes: dict[str, tuple[float, BaseException | None]] = {}
+_probe_locks: dict[str, threading.Lock] = {}
 
 
 def forget_server_checks() -> None:
-    """Make the next connection of every alias ask the server again (tests, after a failover)."""
+    """Make the next connection of every alias ask the server again (tests, after a failover),
+    and the next pool timeout probe again."""
     with _lock:
         _server_checked.clear()
         _insecure_warned.clear()
+        _probes.clear()
 
 
 def secure_params(
@@ -121,6 +144,20 @@ class AuroraSSLWrapperMixin(_WrapperBase):  # type: ignore[misc]
     _aurora_ssl_expected: dict[str, Any] | None = None
 
     @property
+    def pool(self) -> Any:
+        """Django's psycopg pool, made to ask the password provider for each connection.
+
+        Every access to the pool goes through here, Django's own ``pool.open()`` included,
+        so the hook is in place before the pool opens its first connection.
+        """
+        pool = super().pool if SUPPORTS_POOL else None
+        if pool is not None:
+            options = self.aurora_ssl_options
+            if options.password_provider is not None:
+                install_pool_hook(pool, options.password_provider, options.tls_server_name)
+        return pool
+
+    @property
     def aurora_ssl_options(self) -> DatabaseOptions:
         """This alias's ``AURORA_SSL`` options (raises ImproperlyConfigured if malformed)."""
         return database_options(self.settings_dict, self.alias)
@@ -155,12 +192,19 @@ class AuroraSSLWrapperMixin(_WrapperBase):  # type: ignore[misc]
                 pool.kwargs, self._aurora_ssl_ours(), bool(options.tls_server_name), self.alias
             )
         expected = None if options.insecure_local_dev else self._aurora_ssl_expected_for()
+        provider = options.password_provider
         try:
-            connection = super().get_new_connection(conn_params)
+            if provider is not None and pool is None:
+                connect = super().get_new_connection
+                connection = connect_with_provider(
+                    provider, conn_params, options.tls_server_name, connect
+                )
+            else:
+                connection = super().get_new_connection(conn_params)
         except AuroraSSLError:
             raise
         except Exception as exc:
-            if pool is not None and is_pool_timeout(exc):
+            if pool is not None and is_pool_timeout(exc) and options.explain_pool_timeout:
                 self._aurora_ssl_explain_pool_timeout(conn_params, exc)
             translated = _translate(exc, conn_params)
             if translated is None:
@@ -170,9 +214,11 @@ class AuroraSSLWrapperMixin(_WrapperBase):  # type: ignore[misc]
         if options.insecure_local_dev:
             return connection
         try:
-            require_tls(connection, close=pool is None, expected=expected)
+            status = require_tls(connection, close=pool is None, expected=expected)
             if options.server_check_at_startup:
                 self._aurora_ssl_check_server_once(connection, conn_params)
+            if pool is None:
+                self._aurora_ssl_announce(connection, status, options, pooled=False)
         except BaseException:
             if pool is not None:
                 _discard_pooled(connection)
@@ -185,9 +231,65 @@ class AuroraSSLWrapperMixin(_WrapperBase):  # type: ignore[misc]
         # Django >= 5.1 passes this as the psycopg pool's ``configure`` callback (and calls it
         # for unpooled connections from init_connection_state): nothing enters the pool
         # without TLS. Raising here makes the pool close the attempt and try again.
-        if not self.aurora_ssl_options.insecure_local_dev:
-            require_tls(connection, expected=self._aurora_ssl_expected_for())
+        options = self.aurora_ssl_options
+        if not options.insecure_local_dev:
+            status = require_tls(connection, expected=self._aurora_ssl_expected_for())
+            if connection_pool(self) is not None:  # unpooled ones are announced on connect
+                self._aurora_ssl_announce(connection, status, options, pooled=True)
         return super()._configure_connection(connection)
+
+    def _aurora_ssl_announce(
+        self, connection: Any, status: ClientTLS, options: DatabaseOptions, *, pooled: bool
+    ) -> None:
+        """Log the new verified connection and send ``connection_verified``; free when
+        neither the log level nor any receiver wants it."""
+        from django_aurora_ssl.signals import connection_verified
+
+        sender = type(self)
+        logged = connections_logger.isEnabledFor(options.log_level)
+        if not logged and not connection_verified.has_listeners(sender):
+            return
+        params = {k: v for k, v in effective_params(connection).items() if k != "password"}
+        host = options.tls_server_name or params.get("host") or ""
+        user_roots = (self.settings_dict.get("OPTIONS") or {}).get("sslrootcert")
+        try:
+            scope = policy_for(options.settings).trust(host, user_roots).scope
+        except AuroraSSLError:
+            scope = "unknown"
+        facts = self.aurora_ssl_server_facts
+        server = facts[1] if facts is not None and facts[0] is connection else None
+        # psycopg 3 does not expose libpq's PQsslAttribute: the version is then known only
+        # when the startup check asked the server on this very connection.
+        protocol = status.protocol or (server.version if server is not None else None)
+        if logged:
+            connections_logger.log(
+                options.log_level,
+                "aurora-ssl: verified connection alias=%s host=%s trust=%s tls=%s driver=%s "
+                "pooled=%s",
+                self.alias,
+                host,
+                scope,
+                protocol or "on (version not exposed by the driver)",
+                status.driver,
+                pooled,
+            )
+        for receiver, result in connection_verified.send_robust(
+            sender,
+            alias=self.alias,
+            client=status,
+            server=server,
+            tls_version=protocol,
+            params=params,
+            trust_scope=scope,
+            pooled=pooled,
+        ):
+            if isinstance(result, Exception):
+                logger.warning(
+                    "aurora-ssl: connection_verified receiver %r failed: %s",
+                    receiver,
+                    type(result).__name__,
+                    exc_info=result,
+                )
 
     def aurora_ssl_expected_params(self) -> Mapping[str, Any] | None:
         """The parameters the current connection must have been made with (reports compare
@@ -260,20 +362,51 @@ class AuroraSSLWrapperMixin(_WrapperBase):  # type: ignore[misc]
     ) -> None:
         """The pool timed out: connect once directly, with the same parameters, to say why.
 
+        Under overload every waiting request times out at once; one probe per alias every
+        :data:`PROBE_INTERVAL` seconds is enough (concurrent timeouts wait for it and share
+        its answer), instead of one extra TLS handshake and login per timed-out request.
+
         Raises the translated (or libpq's) reason when the direct attempt fails, or
         :class:`TLSNotInUseError`; returns when it works (the pool is merely exhausted).
         """
+        with _lock:
+            probe_lock = _probe_locks.setdefault(self.alias, threading.Lock())
+        with probe_lock:
+            last = _probes.get(self.alias)
+            if last is None or time.monotonic() - last[0] >= PROBE_INTERVAL:
+                outcome = self._aurora_ssl_probe(conn_params)
+                with _lock:
+                    _probes[self.alias] = (time.monotonic(), outcome)
+            else:
+                outcome = last[1]
+        if outcome is not None:
+            raise _fresh(outcome) from exc
+
+    def _aurora_ssl_probe(self, conn_params: Mapping[str, Any]) -> BaseException | None:
+        """One direct connection: what went wrong, or None when the server is fine."""
+        options = self.aurora_ssl_options
         try:
-            probe = self.Database.connect(**conn_params)
-        except Exception as probe_exc:
+            if options.password_provider is not None:
+                probe = connect_with_provider(
+                    options.password_provider,
+                    conn_params,
+                    options.tls_server_name,
+                    lambda params: self.Database.connect(**params),
+                )
+            else:
+                probe = self.Database.connect(**conn_params)
+        except AuroraSSLError as probe_exc:
+            return probe_exc
+        except Exception as probe_exc:  # noqa: BLE001 - the driver's reason is the answer
             translated = _translate(probe_exc, conn_params)
-            if translated is not None:
-                raise translated from probe_exc
-            raise probe_exc from exc
+            return probe_exc if translated is None else translated
         try:
             require_tls(probe)
+        except AuroraSSLError as refused:
+            return refused
         finally:
             _close_quietly(probe)
+        return None
 
 
 #: The parameters whose values decide where the connection goes and how it is verified.
@@ -320,6 +453,16 @@ def _translate(exc: BaseException, conn_params: Mapping[str, Any]) -> AuroraSSLE
     from aurora_ssl.diagnostics.translate import translate_error
 
     return translate_error(exc, params=conn_params)
+
+
+def _fresh(error: BaseException) -> BaseException:
+    """A copy of a shared explanation, so concurrent raisers do not share one traceback."""
+    try:
+        duplicate = copy.copy(error)
+    except Exception:  # noqa: BLE001 - an exception type that cannot be copied: share it
+        return error
+    duplicate.__traceback__ = None
+    return duplicate
 
 
 def _close_quietly(connection: Any) -> None:

@@ -1,0 +1,198 @@
+"""One DATABASE_URL for Django, SQLAlchemy and the usual Django URL libraries, through real
+verified connections to the TLS test server (``ssl`` read from the server's pg_stat_ssl)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+
+from aurora_ssl.testing import AuroraLikeServer
+from django_aurora_ssl import adopt, database_url
+from django_aurora_ssl.conf import OptionsError
+from tests.fix_credentials import set_password
+from tests.fix_django import use_databases
+from tests.test_credentials_iam import T0, reference_token
+from tests.test_django_credentials import role_on
+
+__all__ = ["role_on"]  # a fixture, used by name
+
+ENGINE = "django_aurora_ssl.backends.postgresql"
+
+
+def url_for(
+    server: AuroraLikeServer,
+    scheme: str = "postgresql+psycopg",
+    *,
+    user: str | None = None,
+    password: str | None = None,
+    query: str = "",
+) -> str:
+    userinfo = quote(user or server.user, safe="")
+    if password != "":
+        userinfo += ":" + quote(password or server.password, safe="")
+    base = f"{scheme}://{userinfo}@{server.host}:{server.port}/{server.database}"
+    return f"{base}?hostaddr={server.hostaddr}&connect_timeout=5{query}"
+
+
+def ours(server: AuroraLikeServer) -> str:
+    return f"&plugin=aurora_ssl&aurora_ssl_bundle={quote(str(server.pki.bundle_path))}"
+
+
+def whoami(entry: dict[str, Any]) -> tuple[str, bool]:
+    from django.db import connections
+
+    with use_databases({"default": entry}), connections["default"].cursor() as cursor:
+        cursor.execute("SELECT current_user, ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+        user, ssl = cursor.fetchone()
+    return str(user), bool(ssl)
+
+
+def test_the_sqlalchemy_url_works_in_django_and_in_sqlalchemy(
+    tls_server: AuroraLikeServer, django_env: None
+) -> None:
+    import sqlalchemy
+
+    url = url_for(tls_server, query=ours(tls_server))
+    entry = database_url(url)
+    assert entry["ENGINE"] == ENGINE
+    assert entry["AURORA_SSL"] == {"BUNDLE": str(tls_server.pki.bundle_path)}
+    assert entry["OPTIONS"] == {"hostaddr": tls_server.hostaddr, "connect_timeout": "5"}
+    assert whoami(entry) == (tls_server.user, True)
+    engine = sqlalchemy.create_engine(url)  # the very same string
+    try:
+        with engine.connect() as conn:
+            ssl = conn.exec_driver_sql("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+            assert ssl.scalar() is True
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("scheme", ["postgres", "postgresql", "postgresql+psycopg2"])
+def test_other_schemes_and_the_environment(
+    tls_server: AuroraLikeServer,
+    django_env: None,
+    monkeypatch: pytest.MonkeyPatch,
+    scheme: str,
+) -> None:
+    monkeypatch.setenv("MY_DB", url_for(tls_server, scheme, query=ours(tls_server)))
+    entry = database_url(env="MY_DB", CONN_MAX_AGE=0, OPTIONS={"application_name": "t"})
+    assert entry["CONN_MAX_AGE"] == 0
+    assert entry["OPTIONS"]["application_name"] == "t"
+    assert whoami(entry) == (tls_server.user, True)
+
+
+def test_a_password_provider_in_the_url(
+    tls_server: AuroraLikeServer, role_on: Any, django_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from django_aurora_ssl import conf
+
+    monkeypatch.setattr(conf, "_iam_providers", {})
+    role = role_on(tls_server, "x")
+    token = reference_token(tls_server.host, tls_server.port, role, "test-region-1", T0)
+    set_password(tls_server, role, token)
+    query = (
+        ours(tls_server) + "&aurora_ssl_password_provider=tests.django_backends.iam_token:provider"
+    )
+    entry = database_url(url_for(tls_server, user=role, password="", query=query))
+    assert entry["PASSWORD"] == ""
+    assert whoami(entry) == (role, True)
+
+
+def test_weak_settings_in_the_url_are_refused_at_connect(
+    tls_server: AuroraLikeServer, django_env: None
+) -> None:
+    from aurora_ssl.errors import InsecureConfigurationError
+
+    entry = database_url(url_for(tls_server, query=ours(tls_server) + "&sslmode=require"))
+    with pytest.raises(InsecureConfigurationError, match="sslmode"):
+        whoami(entry)
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("mysql://u:SECRETPW@h/db", "scheme 'mysql'"),
+        ("postgresql://u:SECRETPW@h/db?aurora_ssl_bundel=x", "unknown key 'aurora_ssl_bundel'"),
+        ("postgresql://u:SECRETPW@h/db?plugin=other", "Django cannot run SQLAlchemy plugins"),
+        ("postgresql://u:SECRETPW@h/db?sslmode=a&sslmode=b", "twice"),
+        ("postgresql://u:SECRETPW@h/db?aurora_ssl_iam=maybe", "IAM"),
+        ("postgresql://u:SECRETPW@h/db?aurora_ssl_insecure_local_dev=sure", "INSECURE_LOCAL_DEV"),
+        ("postgresql://u:SECRETPW@h:notaport/db", "not a valid URL"),
+        (
+            "postgresql://u:SECRETPW@h/db?aurora_ssl_iam=1&aurora_ssl_password_provider=os:getcwd",
+            "keep one",
+        ),
+    ],
+)
+def test_bad_urls_are_refused_without_the_password(url: str, message: str) -> None:
+    with pytest.raises(OptionsError) as info:
+        database_url(url)
+    assert message in str(info.value)
+    assert "SECRETPW" not in str(info.value)
+
+
+def test_strict_values_and_the_missing_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    entry = database_url(
+        "postgres://u:p%40ss@h.example:6543/d%2Fb?aurora_ssl_iam=TRUE&aurora_ssl_iam_profile=prod"
+        "&aurora_ssl_explain_pool_timeout=off&aurora_ssl_log_level=info"
+    )
+    assert (entry["PASSWORD"], entry["PORT"], entry["NAME"]) == ("p@ss", "6543", "d/b")
+    assert entry["AURORA_SSL"] == {
+        "IAM": "TRUE",
+        "IAM_PROFILE": "prod",
+        "EXPLAIN_POOL_TIMEOUT": "off",
+        "LOG_LEVEL": "info",
+    }
+    assert database_url("postgis://u@h/d")["ENGINE"] == "django_aurora_ssl.backends.postgis"
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    with pytest.raises(OptionsError, match=r"\$DATABASE_URL is not set"):
+        database_url()
+
+
+# -- dj-database-url and django-environ -------------------------------------------------------
+
+
+def test_dj_database_url_plain_and_adopted(tls_server: AuroraLikeServer, django_env: None) -> None:
+    import dj_database_url
+
+    plain = url_for(tls_server, "postgres")
+    entry = dict(dj_database_url.parse(plain, engine=ENGINE))
+    entry["AURORA_SSL"] = {"BUNDLE": str(tls_server.pki.bundle_path)}
+    assert whoami(entry) == (tls_server.user, True)
+    # Our keys in a plain URL: dj-database-url hands them to libpq, which refuses them ...
+    with_keys = url_for(tls_server, "postgres", query=ours(tls_server))
+    raw = dict(dj_database_url.parse(with_keys, engine=ENGINE))
+    with pytest.raises(
+        Exception,
+        match=r"invalid connection option \"plugin\"|invalid connection option \"aurora_ssl_bundle\"",
+    ):
+        whoami(raw)
+    # ... adopt() moves them to AURORA_SSL.
+    assert whoami(adopt(dj_database_url.parse(with_keys))) == (tls_server.user, True)
+    # Its scheme registry refuses the SQLAlchemy form; database_url() is the helper for it.
+    with pytest.raises(ValueError, match="unknown"):
+        dj_database_url.parse(url_for(tls_server, query=ours(tls_server)), engine=ENGINE)
+
+
+def test_django_environ_adopted(
+    tls_server: AuroraLikeServer, django_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import environ  # type: ignore[import-untyped]
+
+    monkeypatch.setenv("DATABASE_URL", url_for(tls_server, query=ours(tls_server)))
+    env = environ.Env()
+    entry = adopt(env.db_url("DATABASE_URL", engine=ENGINE))
+    assert "plugin" not in entry["OPTIONS"]
+    assert whoami(entry) == (tls_server.user, True)
+
+
+def test_adopt_refuses_unknown_keys() -> None:
+    entry = {"ENGINE": "django.db.backends.postgresql", "OPTIONS": {"aurora_ssl_nope": "1"}}
+    with pytest.raises(OptionsError, match="aurora_ssl_nope"):
+        adopt(entry)
+    made = adopt({"ENGINE": "django.contrib.gis.db.backends.postgis", "OPTIONS": {}})
+    assert made["ENGINE"] == "django_aurora_ssl.backends.postgis"
+    assert json.dumps(made)  # plain data: fits a settings module
