@@ -27,6 +27,7 @@ __all__ = [
     "ClientTLS",
     "ServerTLS",
     "client_tls",
+    "close_quietly",
     "effective_params",
     "parameter_differences",
     "require_tls",
@@ -243,7 +244,7 @@ def require_tls(
     status = client_tls(connection)
     if status.in_use and status.sslmode is not None and status.sslmode != "verify-full":
         if close:
-            _close_quietly(connection)
+            close_quietly(connection)
         raise InsecureConfigurationError(
             f"The connection was made with sslmode={status.sslmode}, not verify-full, so the "
             "server's identity was not checked; it was closed before any query. Something "
@@ -252,7 +253,7 @@ def require_tls(
         )
     if not status.in_use:
         if close:
-            _close_quietly(connection)
+            close_quietly(connection)
         raise TLSNotInUseError(
             "The connection is not using TLS, so it was closed before any query. The server "
             "may have TLS off, or something in the path downgraded the connection; check "
@@ -262,7 +263,7 @@ def require_tls(
         differences = parameter_differences(connection, expected)
         if differences:
             if close:
-                _close_quietly(connection)
+                close_quietly(connection)
             shown = "; ".join(
                 f"{key}: set {_shown(want)}, used {_shown(got)}"
                 for key, (want, got) in differences.items()
@@ -282,11 +283,20 @@ def _shown(value: str, limit: int = 120) -> str:
     return value if len(value) <= limit else f"{value[:limit]}... ({len(value)} characters)"
 
 
-def _close_quietly(connection: Any) -> None:
+def close_quietly(connection: Any) -> None:
+    """Close a refused or broken connection without letting a failure to close hide why.
+
+    Works for psycopg2, psycopg 3, asyncpg (whose ``close()`` is a coroutine: it is closed
+    and the connection terminated) and SQLAlchemy's wrappers; the one way the package closes
+    what it refuses.
+    """
     target = getattr(connection, "driver_connection", None) or connection
     try:
         result = target.close()
     except Exception:  # noqa: BLE001 - closing a broken connection must not mask the reason
+        from aurora_ssl._log import logger
+
+        logger().debug("aurora-ssl: closing a refused connection failed", exc_info=True)
         return
     if hasattr(result, "close"):  # an un-awaited coroutine (asyncpg): close it, then terminate
         result.close()

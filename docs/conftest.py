@@ -11,6 +11,5 @@ from sybil.parsers.markdown import PythonCodeBlockParser, SkipParser
 pytest_collect_file = Sybil(
     parsers=[PythonCodeBlockParser(), SkipParser()],
     patterns=["*.md"],
-    excludes=["guides/django.md"],  # TODO(lead): rewritten after the Django work lands
     fixtures=["docs_env"],
 ).pytest()

@@ -384,7 +384,7 @@ def read_back(dbapi_connection: Any, expected: Expected) -> None:
     Raises:
         InsecureConfigurationError: a different context or name was used; connection closed.
     """
-    from aurora_ssl.status import _close_quietly
+    from aurora_ssl.status import close_quietly
 
     driver = getattr(dbapi_connection, "driver_connection", None) or dbapi_connection
     transport = getattr(driver, "_transport", None)
@@ -392,7 +392,7 @@ def read_back(dbapi_connection: Any, expected: Expected) -> None:
     if ssl_object is None:
         return  # no TLS at all: require_tls raises TLSNotInUseError
     if ssl_object.context is not expected.context:
-        _close_quietly(dbapi_connection)
+        close_quietly(dbapi_connection)
         raise InsecureConfigurationError(
             "The asyncpg connection was made with another SSLContext than the one aurora-ssl "
             "built (something replaced it after aurora-ssl set it); it was closed before any "

@@ -26,7 +26,7 @@ from sqlalchemy.engine import Engine
 from aurora_ssl.errors import InsecureConfigurationError, TLSNotInUseError
 from aurora_ssl.policy import ConnectionPolicy
 from aurora_ssl.sqlalchemy import _asyncpg
-from aurora_ssl.status import ClientTLS, _close_quietly
+from aurora_ssl.status import ClientTLS, close_quietly
 
 _TRUE = frozenset({"true", "1", "yes", "on"})
 
@@ -148,14 +148,14 @@ def read_back(dbapi_connection: Any, expected: _asyncpg.Expected) -> ClientTLS:
     driver = getattr(dbapi_connection, "driver_connection", None) or dbapi_connection
     sock = getattr(driver, "_usock", None)
     if not isinstance(sock, ssl.SSLSocket):
-        _close_quietly(dbapi_connection)
+        close_quietly(dbapi_connection)
         raise TLSNotInUseError(
             "The pg8000 connection is not using TLS, so it was closed before any query. The "
             "server may have TLS off, or something in the path downgraded the connection; "
             "check `aurora-ssl inspect HOST` and the server's rds.force_ssl setting."
         )
     if sock.context is not expected.context or sock.server_hostname != expected.server_name:
-        _close_quietly(dbapi_connection)
+        close_quietly(dbapi_connection)
         raise InsecureConfigurationError(
             "The pg8000 connection was made with another SSLContext or server name than the "
             "ones aurora-ssl set (something replaced them); it was closed before any query. "

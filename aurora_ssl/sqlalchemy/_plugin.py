@@ -35,7 +35,7 @@ from aurora_ssl.sqlalchemy._options import (
     settings_from,
     strip_ours,
 )
-from aurora_ssl.status import _close_quietly, require_tls
+from aurora_ssl.status import close_quietly, require_tls
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
@@ -255,7 +255,7 @@ def attach(
     def on_connect(dbapi_connection: Any, conn_rec: Any) -> None:
         expected = conn_rec.info.pop(_EXPECTED, None)
         if expected is None:
-            _close_quietly(dbapi_connection)
+            close_quietly(dbapi_connection)
             raise InsecureConfigurationError(
                 "A connection reached the pool without passing aurora-ssl's connect step (a "
                 "replaced pool creator?), so its TLS settings are unknown; it was closed "

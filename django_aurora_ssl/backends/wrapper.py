@@ -40,7 +40,15 @@ from typing import TYPE_CHECKING, Any
 
 from aurora_ssl.errors import AuroraSSLError, InsecureConfigurationError, TLSNotInUseError
 from aurora_ssl.policy import policy_for, validate_settings, warn_insecure
-from aurora_ssl.status import ClientTLS, ServerTLS, effective_params, require_tls, server_tls
+from aurora_ssl.status import (
+    READ_BACK_KEYS,
+    ClientTLS,
+    ServerTLS,
+    close_quietly,
+    effective_params,
+    require_tls,
+    server_tls,
+)
 from django_aurora_ssl.backends.client import AuroraSSLClientMixin
 from django_aurora_ssl.backends.credentials import connect_with_provider, install_pool_hook
 from django_aurora_ssl.compat import SUPPORTS_POOL, connection_pool, driver_name, is_pool_timeout
@@ -223,7 +231,7 @@ class AuroraSSLWrapperMixin(_WrapperBase):  # type: ignore[misc]
             if pool is not None:
                 _discard_pooled(connection)
             else:
-                _close_quietly(connection)
+                close_quietly(connection)
             raise
         return connection
 
@@ -347,7 +355,7 @@ class AuroraSSLWrapperMixin(_WrapperBase):  # type: ignore[misc]
         finally:
             connection.autocommit = previous
         if not facts.ssl:
-            _close_quietly(connection)
+            close_quietly(connection)
             raise TLSNotInUseError(
                 f"The server says the session of database {self.alias!r} is not encrypted "
                 f"({facts.source}), although the client negotiated TLS: something between "
@@ -405,23 +413,12 @@ class AuroraSSLWrapperMixin(_WrapperBase):  # type: ignore[misc]
         except AuroraSSLError as refused:
             return refused
         finally:
-            _close_quietly(probe)
+            close_quietly(probe)
         return None
 
 
 #: The parameters whose values decide where the connection goes and how it is verified.
-_SECURITY_KEYS = (
-    "host",
-    "hostaddr",
-    "port",
-    "sslmode",
-    "sslrootcert",
-    "sslkeylogfile",
-    "gssencmode",
-    "ssl_min_protocol_version",
-    "sslsni",
-    "sslnegotiation",
-)
+_SECURITY_KEYS = READ_BACK_KEYS
 
 
 def _refuse_changed_pool_params(
@@ -465,16 +462,9 @@ def _fresh(error: BaseException) -> BaseException:
     return duplicate
 
 
-def _close_quietly(connection: Any) -> None:
-    try:
-        connection.close()
-    except Exception:
-        logger.debug("aurora-ssl: closing a refused connection failed", exc_info=True)
-
-
 def _discard_pooled(connection: Any) -> None:
     """Close a refused pooled connection and give it back, so the pool replaces it."""
-    _close_quietly(connection)
+    close_quietly(connection)
     pool = getattr(connection, "_pool", None)
     if pool is not None:
         try:
