@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import datetime
 
+from aurora_ssl.bundles import BundleCertificate, bundle_certificate
 from aurora_ssl.certificates import PEM_BLOCK, pem_blocks, signed_by
 from aurora_ssl.errors import BundleUpdateError
-from aurora_ssl.trust import BundleCertificate, bundle_certificate
 
 __all__ = ["validate_bundle"]
 

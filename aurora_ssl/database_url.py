@@ -24,7 +24,7 @@ __all__ = ["URL_OPTIONS", "DatabaseURL", "read_dsn", "split_driver"]
 #: The ``aurora_ssl_*`` keys a URL may carry (as for the SQLAlchemy plugin), and the
 #: :class:`~aurora_ssl.policy.Settings` field each one sets.
 URL_OPTIONS = {"aurora_ssl_bundle": "bundle", "aurora_ssl_tls_server_name": "tls_server_name"}
-#: Keys that choose the password (honoured by ``check --iam``'s code, aurora_ssl.cli_credentials)
+#: Keys that choose the password (honoured by ``check --iam``'s code, aurora_ssl.cli.credentials)
 #: and the SQLAlchemy-only log level (meaningless to a one-off check): read, not refused.
 CREDENTIAL_OPTIONS = ("aurora_ssl_iam", "aurora_ssl_iam_profile", "aurora_ssl_password_provider")
 _SQLALCHEMY_ONLY = ("aurora_ssl_log_level",)

@@ -20,8 +20,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from aurora_ssl.bundle_index import format_index  # noqa: E402
+from aurora_ssl.bundles import _describe, shipped_bundle_path, shipped_index_path  # noqa: E402
 from aurora_ssl.certificates import pem_blocks  # noqa: E402
-from aurora_ssl.trust import _describe, shipped_bundle_path, shipped_index_path  # noqa: E402
 
 
 def generate(bundle: Path) -> bytes:

@@ -4,8 +4,8 @@ Operators setting up IAM database authentication need to know whether *this* rol
 in with a token signed by *these* AWS credentials, over verified TLS, before deploying. The
 check then logs in exactly as the integrations do: the password comes from the provider for
 the endpoint name that is verified (``--tls-server-name`` when given), and a refused login is
-retried once with a fresh one. Kept out of :mod:`aurora_ssl.cli` so the command module stays
-a thin parser.
+retried once with a fresh one. Kept out of :mod:`aurora_ssl.cli.check` so that module stays
+about the report, and its options are declared here, next to the code that reads them.
 """
 
 from __future__ import annotations

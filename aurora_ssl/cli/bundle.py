@@ -1,0 +1,126 @@
+"""``aurora-ssl bundle path|info|update``: the trust file for a host, and the RDS bundle.
+
+``path`` prints what to give psql as ``sslrootcert``; ``info`` describes the bundle in use
+(source, age, expiry); ``update`` installs AWS's current bundle
+(:mod:`aurora_ssl.bundle_update`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import sys
+from typing import Any
+
+from aurora_ssl.cli.common import EXIT_OK, emit_json, warn
+
+__all__ = ["cmd_bundle_info", "cmd_bundle_path", "cmd_bundle_update"]
+
+
+def cmd_bundle_path(args: argparse.Namespace) -> int:
+    from aurora_ssl.trust import bundle_source, load_bundle, select_trust
+
+    if args.host:
+        selection = select_trust(args.host, bundle=args.bundle)
+        path = selection.ensure()
+        for warning in selection.warnings:
+            warn(warning)
+        data: dict[str, Any] = {
+            "path": path,
+            "host": args.host,
+            "scope": selection.scope,
+            "source": selection.source,
+            "cas": list(selection.subjects),
+            "warnings": list(selection.warnings),
+        }
+    else:
+        source, origin = bundle_source(args.bundle)
+        bundle = load_bundle(source)  # a path that would not work is an error, not output
+        path = str(bundle.path)
+        data = {
+            "path": path,
+            "host": None,
+            "scope": "full-bundle",
+            "source": origin,
+            "cas": [c.subject for c in bundle.certificates],
+            "warnings": [],
+        }
+    if args.format == "json":
+        emit_json(data)
+    else:
+        print(path)
+    return EXIT_OK
+
+
+def cmd_bundle_info(args: argparse.Namespace) -> int:
+    from aurora_ssl.trust import bundle_source, load_bundle, updated_bundle_path
+
+    source, origin = bundle_source(args.bundle)
+    bundle = load_bundle(source)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    modified = datetime.datetime.fromtimestamp(source.stat().st_mtime, datetime.timezone.utc)
+    age_days = int((now - modified).total_seconds() // 86400)
+    certificates = sorted(bundle.certificates, key=lambda c: (c.region or "", c.subject))
+    expired = [c for c in certificates if c.not_after <= now]
+    notes: list[str] = []
+    updated = updated_bundle_path()
+    if origin not in ("updated",) and updated.is_file():
+        notes.append(f"an updated bundle exists in {updated} but {origin} takes precedence")
+    if expired:
+        notes.append(f"{len(expired)} certificate(s) have expired; run `aurora-ssl bundle update`")
+    data = {
+        "path": str(bundle.path),
+        "origin": origin,
+        "sha256": bundle.sha256,
+        "modified": modified.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "age_days": age_days,
+        "count": len(bundle.certificates),
+        "regions": list(bundle.regions),
+        "earliest_expiry": min(c.not_after for c in certificates).strftime("%Y-%m-%d"),
+        "certificates": [
+            {
+                "subject": c.subject,
+                "region": c.region,
+                "not_after": c.not_after.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "sha256": c.sha256,
+            }
+            for c in certificates
+        ],
+        "warnings": notes,
+    }
+    if args.format == "json":
+        emit_json(data)
+        return EXIT_OK
+    print(f"bundle:    {bundle.path}")
+    print(f"origin:    {origin}")
+    print(f"sha256:    {bundle.sha256}")
+    print(f"modified:  {data['modified']} ({age_days} day(s) ago)")
+    print(f"contents:  {len(certificates)} certificate(s), {len(bundle.regions)} region(s)")
+    print(f"regions:   {', '.join(bundle.regions)}")
+    print(f"expiry:    earliest {data['earliest_expiry']}")
+    for cert in certificates:
+        print(f"  {cert.not_after:%Y-%m-%d}  {cert.subject}")
+    for note in notes:
+        warn(note)
+    return EXIT_OK
+
+
+def cmd_bundle_update(args: argparse.Namespace) -> int:
+    from aurora_ssl.bundle_update import DEFAULT_URL, update_bundle
+
+    if args.from_file:
+        print(f"aurora-ssl: reading {args.from_file} ...", file=sys.stderr)
+    else:
+        print(f"aurora-ssl: downloading {args.url or DEFAULT_URL} ...", file=sys.stderr)
+    result = update_bundle(
+        url=args.url,
+        from_file=args.from_file,
+        cafile=args.ca_file,
+        timeout=args.timeout,
+        dry_run=args.dry_run,
+    )
+    if args.format == "json":
+        emit_json({"ok": True, **result.to_dict()})
+    else:
+        print(result.to_text())
+    return EXIT_OK

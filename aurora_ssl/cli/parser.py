@@ -1,0 +1,290 @@
+"""The ``aurora-ssl`` argument parser: every command, option and value check in one place.
+
+Why the value checks live here: a bad port, host name, number or path is refused while
+parsing, as a one-line usage error (exit status 2) that says what to fix, before any
+command runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import NoReturn
+
+from aurora_ssl.cli import credentials
+from aurora_ssl.cli.bundle import cmd_bundle_info, cmd_bundle_path, cmd_bundle_update
+from aurora_ssl.cli.check import cmd_check
+from aurora_ssl.cli.common import EXIT_USAGE
+from aurora_ssl.cli.env import cmd_env
+from aurora_ssl.cli.inspect import cmd_inspect
+from aurora_ssl.hostnames import address_problem, host_problem, port_problem
+from aurora_ssl.redaction import mask_text, shorten
+
+__all__ = ["build_parser"]
+
+_SHELLS = ("sh", "fish", "powershell")
+_MAX_SECONDS = 86400.0
+
+# --------------------------------------------------------------------------------- values
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors in one line (what is wrong, and where help is), never a usage dump."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {mask_text(message)} (see --help)\n")
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value <= _MAX_SECONDS:  # also refuses NaN
+        raise argparse.ArgumentTypeError(
+            f"{shorten(text)!r} is not a number of seconds; give a number greater than 0 and "
+            f"at most {_MAX_SECONDS:g}, e.g. 10"
+        )
+    return value
+
+
+def _count(text: str) -> int:
+    if not (text.isascii() and text.strip().isdigit()) or int(text) > 1_000_000:
+        raise argparse.ArgumentTypeError(
+            f"{shorten(text)!r} is not a whole number from 0 to 1000000; e.g. 30"
+        )
+    return int(text)
+
+
+def _port(text: str) -> int:
+    problem = port_problem(text, "port")
+    if problem:
+        raise argparse.ArgumentTypeError(problem.strip())
+    return int(text)
+
+
+def _host(text: str) -> str:
+    problem = host_problem(text, "host name")
+    if problem:
+        raise argparse.ArgumentTypeError(problem.strip())
+    return text
+
+
+def _path(text: str) -> str:
+    if not text.strip() or "\x00" in text:
+        raise argparse.ArgumentTypeError(
+            f"{shorten(text)!r} is not a usable file path (empty, or a NUL character)"
+        )
+    return text
+
+
+def _address(text: str) -> str:
+    problem = address_problem(text, "address")
+    if problem:
+        raise argparse.ArgumentTypeError(problem.strip())
+    return text
+
+
+# --------------------------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from aurora_ssl.version import __version__
+
+    parser = _Parser(
+        prog="aurora-ssl",
+        description=(
+            "Verified TLS (sslmode=verify-full + the right Amazon RDS roots) for Aurora / RDS "
+            "PostgreSQL: check connections, inspect certificates, manage the CA bundle."
+        ),
+        epilog="Exit status: 0 success, 1 not verified or refused, 2 usage error.",
+    )
+    parser.add_argument("--version", action="version", version=f"aurora-ssl {__version__}")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    check = commands.add_parser(
+        "check",
+        help="connect with verify-full and report what the client and the server say",
+        description=(
+            "Connect once with aurora-ssl's policy (sslmode=verify-full, the selected RDS "
+            "roots) and print the same report as `manage.py check_aurora_ssl`. Prefer "
+            "PGPASSWORD or ~/.pgpass to a password in the DSN (visible in `ps`)."
+        ),
+    )
+    check.add_argument(
+        "dsn",
+        nargs="?",
+        default="",
+        metavar="DSN",
+        help="libpq connection string or URL, also a SQLAlchemy URL (postgresql+psycopg://"
+        "...?plugin=aurora_ssl&aurora_ssl_bundle=...); '-' reads it from stdin; omitted: the "
+        "PG* environment variables",
+    )
+    _add_format(check)
+    check.add_argument(
+        "--bundle", type=_path, metavar="FILE", help="RDS bundle to select roots from"
+    )
+    check.add_argument(
+        "--tls-server-name",
+        type=_host,
+        metavar="NAME",
+        help="verify this RDS endpoint name while connecting to the DSN's host (CNAMEs)",
+    )
+    check.add_argument(
+        "--driver",
+        choices=("auto", "psycopg", "psycopg2"),
+        default="auto",
+        help="driver to connect with (default: from the URL scheme, else psycopg, else psycopg2)",
+    )
+    check.add_argument(
+        "--connect-timeout",
+        type=_count,
+        default=10,
+        metavar="SECONDS",
+        help="libpq connect_timeout unless the DSN sets one (default: 10)",
+    )
+    check.add_argument(
+        "--fail-on-warning", action="store_true", help="exit 1 also when there are warnings"
+    )
+    credentials.add_arguments(check)
+    check.set_defaults(handler=cmd_check)
+
+    inspect = commands.add_parser(
+        "inspect",
+        help="show the server's certificate and whether verify-full accepts it",
+        description=(
+            "Send PostgreSQL's SSLRequest, read the certificate chain the server presents "
+            "(without logging in), and judge it against the roots aurora-ssl selects for HOST: "
+            "trusted CA, host name, validity."
+        ),
+    )
+    inspect.add_argument("target", metavar="HOST[:PORT]", help="endpoint to inspect")
+    inspect.add_argument("--port", type=_port, help="port (default: from HOST:PORT, else 5432)")
+    inspect.add_argument(
+        "--hostaddr",
+        type=_address,
+        metavar="IP",
+        help="connect to this address; HOST is still verified",
+    )
+    inspect.add_argument(
+        "--bundle", type=_path, metavar="FILE", help="RDS bundle to select roots from"
+    )
+    inspect.add_argument(
+        "--sslrootcert", type=_path, metavar="FILE", help="judge against this trust file instead"
+    )
+    inspect.add_argument(
+        "--timeout", type=_seconds, default=10.0, metavar="SECONDS", help="per step (default: 10)"
+    )
+    inspect.add_argument(
+        "--warn-days",
+        type=_count,
+        default=30,
+        metavar="DAYS",
+        help="warn when the certificate expires within DAYS (default: 30)",
+    )
+    inspect.add_argument(
+        "--fail-on-warning", action="store_true", help="exit 1 also when there are warnings"
+    )
+    _add_format(inspect)
+    inspect.set_defaults(handler=cmd_inspect)
+
+    bundle = commands.add_parser("bundle", help="the RDS CA bundle: path, info, update")
+    bundle_commands = bundle.add_subparsers(title="bundle commands", metavar="ACTION")
+
+    def bundle_usage(args: argparse.Namespace) -> int:
+        bundle.print_help(sys.stderr)
+        return EXIT_USAGE
+
+    bundle.set_defaults(handler=bundle_usage)
+
+    path = bundle_commands.add_parser(
+        "path",
+        help="print the trust file for HOST (or the bundle in use)",
+        description=(
+            "Print the path of the trust file aurora-ssl selects for HOST (its region's roots, "
+            "the Amazon Trust Services roots for RDS Proxy, or the full bundle), for "
+            'psql "sslrootcert=$(aurora-ssl bundle path HOST)". Without HOST: the full '
+            "bundle in use."
+        ),
+    )
+    path.add_argument("host", nargs="?", type=_host, metavar="HOST", help="endpoint host name")
+    path.add_argument(
+        "--bundle", type=_path, metavar="FILE", help="RDS bundle to select roots from"
+    )
+    _add_format(path)
+    path.set_defaults(handler=cmd_bundle_path)
+
+    info = bundle_commands.add_parser(
+        "info", help="source, age, regions and certificates of the bundle in use"
+    )
+    info.add_argument("--bundle", type=_path, metavar="FILE", help="describe this bundle instead")
+    _add_format(info)
+    info.set_defaults(handler=cmd_bundle_info)
+
+    update = bundle_commands.add_parser(
+        "update",
+        help="fetch, validate and install AWS's current RDS bundle",
+        description=(
+            "Download AWS's current global bundle over verified HTTPS (or read --from FILE), "
+            "check every certificate (parses, CA, self-signed Amazon RDS root, not expired), "
+            "show what was added and removed, and install it atomically in the cache, where "
+            "it takes precedence over the shipped copy. On any failure nothing changes."
+        ),
+    )
+    source = update.add_mutually_exclusive_group()
+    source.add_argument("--url", help="https:// URL of the bundle (default: AWS's global bundle)")
+    source.add_argument(
+        "--from", dest="from_file", type=_path, metavar="FILE", help="read a local file"
+    )
+    update.add_argument(
+        "--ca-file",
+        type=_path,
+        metavar="FILE",
+        help="CA file to verify the download server with (default: $AURORA_SSL_UPDATE_CAFILE, "
+        "else certifi's roots)",
+    )
+    update.add_argument(
+        "--timeout", type=_seconds, default=30.0, metavar="SECONDS", help="network timeout"
+    )
+    update.add_argument("--dry-run", action="store_true", help="validate and compare only")
+    _add_format(update)
+    update.set_defaults(handler=cmd_bundle_update)
+
+    env = commands.add_parser(
+        "env",
+        help="print the complete libpq parameters for psql, pg_dump and other libpq tools",
+        description=(
+            "Print every parameter aurora-ssl would pass for HOST (sslmode=verify-full, the "
+            "selected roots, and the rest of its complete set) for libpq tools: "
+            'eval "$(aurora-ssl env HOST)" sets PG* variables and unsets PGSERVICE (a '
+            "service file outranks the environment); "
+            'psql "$(aurora-ssl env --format conninfo HOST)" passes one connection string, '
+            "whose keys outrank both."
+        ),
+    )
+    env.add_argument("host", type=_host, metavar="HOST", help="endpoint host name")
+    env.add_argument(
+        "--hostaddr", type=_address, metavar="IP", help="connect to this address (PGHOSTADDR)"
+    )
+    env.add_argument("--port", type=_port, help="port (PGPORT)")
+    env.add_argument("--shell", choices=_SHELLS, default="sh", help="syntax (default: sh)")
+    env.add_argument("--bundle", type=_path, metavar="FILE", help="RDS bundle to select roots from")
+    env.add_argument(
+        "--format",
+        choices=("text", "json", "conninfo"),
+        default="text",
+        help="text: shell commands (default); json; conninfo: one libpq connection string",
+    )
+    env.add_argument(
+        "--libpq-version",
+        type=_count,
+        metavar="MAJOR",
+        help="for --format conninfo: the libpq major version of the tool that reads it "
+        "(default: this machine's libpq); keys it does not know are left out",
+    )
+    env.set_defaults(handler=cmd_env)
+    return parser
+
+
+def _add_format(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--format", choices=("text", "json"), default="text", help="output format")
