@@ -12,8 +12,8 @@ __all__ = ["adopt", "database_url", "is_protected"]
 
 
 def database_url(url: str | None = None, *, env: str = "DATABASE_URL", **overrides: Any) -> Any:
-    """See :func:`django_aurora_ssl.database_url.database_url`."""
-    from django_aurora_ssl.database_url import database_url as read
+    """See :func:`django_aurora_ssl.url_settings.database_url`."""
+    from django_aurora_ssl.url_settings import database_url as read
 
     return read(url, env=env, **overrides)
 
@@ -44,7 +44,7 @@ def is_protected(alias: str = "default") -> bool:
 
 
 def adopt(entry: Any, *, engine: str | None = None) -> Any:
-    """See :func:`django_aurora_ssl.database_url.adopt` (dj-database-url, django-environ)."""
-    from django_aurora_ssl.database_url import adopt as make_ours
+    """See :func:`django_aurora_ssl.url_settings.adopt` (dj-database-url, django-environ)."""
+    from django_aurora_ssl.url_settings import adopt as make_ours
 
     return make_ours(entry, engine=engine)

@@ -196,3 +196,14 @@ def test_adopt_refuses_unknown_keys() -> None:
     made = adopt({"ENGINE": "django.contrib.gis.db.backends.postgis", "OPTIONS": {}})
     assert made["ENGINE"] == "django_aurora_ssl.backends.postgis"
     assert json.dumps(made)  # plain data: fits a settings module
+
+
+def test_the_helper_stays_a_function_once_its_module_is_imported() -> None:
+    """A submodule named like the helper would replace it on the package once imported."""
+    import importlib
+
+    import django_aurora_ssl
+
+    importlib.import_module("django_aurora_ssl.url_settings")
+    assert callable(django_aurora_ssl.database_url)
+    assert callable(django_aurora_ssl.adopt)
