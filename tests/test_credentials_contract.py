@@ -16,8 +16,6 @@ import types
 from collections.abc import Callable
 from typing import Any
 
-import psycopg
-import psycopg2
 import pytest
 import sqlalchemy
 from sqlalchemy.pool import NullPool
@@ -220,9 +218,12 @@ def role(login_role: Callable[[str], str]) -> str:
     return login_role("right-password")
 
 
+@pytest.mark.driver("psycopg2")
 def test_psycopg2_wrong_password_is_an_auth_failure(
     tls_server: AuroraLikeServer, role: str
 ) -> None:
+    import psycopg2
+
     params = verified_params(tls_server, role)
     before = refused_logins(tls_server, role)
     with pytest.raises(psycopg2.OperationalError) as info:
@@ -234,9 +235,12 @@ def test_psycopg2_wrong_password_is_an_auth_failure(
     conn.close()
 
 
+@pytest.mark.driver("psycopg")
 def test_psycopg_wrong_password_and_unknown_role_are_auth_failures(
     tls_server: AuroraLikeServer, role: str
 ) -> None:
+    import psycopg
+
     params = verified_params(tls_server, role)
     with pytest.raises(psycopg.OperationalError) as info:
         psycopg.connect(**params, password="wrong")
@@ -314,7 +318,9 @@ def test_sqlalchemy_wrapped_refusals_are_auth_failures(
     assert is_auth_failure(info.value)
 
 
+@pytest.mark.driver("psycopg2")
 def test_django_wrapped_refusal_is_an_auth_failure(tls_server: AuroraLikeServer, role: str) -> None:
+    import psycopg2
     from django.db.utils import DatabaseErrorWrapper, OperationalError
 
     params = verified_params(tls_server, role)
@@ -325,10 +331,13 @@ def test_django_wrapped_refusal_is_an_auth_failure(tls_server: AuroraLikeServer,
     assert is_auth_failure(info.value)
 
 
+@pytest.mark.driver("psycopg2")
 def test_tls_and_network_failures_are_not_auth_failures(
     interception_server: AuroraLikeServer, role: str, tls_server: AuroraLikeServer
 ) -> None:
     # Intercepted: the handshake fails before any password is sent; a new token cannot help.
+    import psycopg2
+
     params = verified_params(interception_server, role)
     with pytest.raises(psycopg2.OperationalError) as intercepted:
         psycopg2.connect(**params, password="x")
@@ -367,10 +376,13 @@ def test_is_auth_failure_follows_chains_without_looping() -> None:
     assert not is_auth_failure(looped)
 
 
+@pytest.mark.driver("psycopg2")
 def test_a_role_not_permitted_to_log_in_is_an_auth_failure(
     tls_server: AuroraLikeServer, pki: TestPKI, login_role: Callable[[str], str]
 ) -> None:
     """SQLSTATE 28000 (invalid_authorization_specification), through libpq and asyncpg."""
+    import psycopg2
+
     from tests.fix_credentials import admin_execute
 
     role = login_role("right-password")

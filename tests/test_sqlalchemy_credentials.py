@@ -17,7 +17,6 @@ import urllib.parse
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import psycopg2
 import pytest
 import sqlalchemy
 from sqlalchemy import text
@@ -297,6 +296,7 @@ class RotatingSecret:
         self.cached = None
 
 
+@pytest.mark.driver("psycopg2")
 @pytest.mark.parametrize("poolclass", [QueuePool, NullPool])
 def test_rotation_under_load_costs_one_retried_login(
     logged_server: AuroraLikeServer, roles: Callable[[str], str], poolclass: Any
@@ -362,6 +362,8 @@ def _wait_for(condition: Callable[[], bool], timeout: float = 20.0) -> None:
 
 
 def _backends(server: AuroraLikeServer, role: str) -> int:
+    import psycopg2
+
     conn = psycopg2.connect(**server.admin_params())
     try:
         with conn.cursor() as cur:

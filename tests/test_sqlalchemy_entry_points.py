@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import psycopg2
 import pytest
 import sqlalchemy
 from sqlalchemy import event, text
@@ -125,9 +124,12 @@ def async_connect(engine: Any) -> None:
 
 def _impostor_creator(server: AuroraLikeServer) -> Any:
     """What a user's creator typically does: its own TLS settings, accepted by the impostor."""
+    import psycopg2
+
     return lambda: psycopg2.connect(**server.params(), sslmode="require")
 
 
+@pytest.mark.driver("psycopg2")
 def test_control_the_impostor_accepts_a_users_creator(logged_impostor: Logged) -> None:
     # Without aurora-ssl the creator's connection reaches the impostor: the refusals below
     # are what keeps it away.
@@ -136,6 +138,7 @@ def test_control_the_impostor_accepts_a_users_creator(logged_impostor: Logged) -
     assert "connection authorized" in logged_impostor.since()
 
 
+@pytest.mark.driver("psycopg2")
 @pytest.mark.parametrize(
     "make",
     [
@@ -198,6 +201,7 @@ def test_async_creator_fn_in_connect_args_is_refused(bundle_env: Path, driver: s
         )
 
 
+@pytest.mark.driver("psycopg2")
 def test_a_replaced_pool_creator_is_closed_before_any_query(
     logged_impostor: Logged, bundle_env: Path
 ) -> None:

@@ -18,7 +18,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import psycopg2
 import pytest
 
 from aurora_ssl.errors import UntrustedCertificateError
@@ -33,6 +32,8 @@ SSL_ROW = "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"
 
 
 def connect(server: AuroraLikeServer, rootcert: Path, **kw: Any) -> Any:
+    import psycopg2
+
     params = {**server.params(), "sslmode": "verify-full", "sslrootcert": str(rootcert)}
     return psycopg2.connect(**{**params, **kw, "connect_timeout": 10})
 
@@ -84,6 +85,7 @@ def test_url_writes_plain_names_verbatim(database: str, written: str) -> None:
 # -- sslinfo in databases created later (Django's test database) -------------------------------
 
 
+@pytest.mark.driver("psycopg2")
 def test_a_database_created_from_template1_has_sslinfo(
     tls_server: AuroraLikeServer, pki: TestPKI
 ) -> None:
@@ -106,9 +108,12 @@ def test_a_database_created_from_template1_has_sslinfo(
         conn.close()
 
 
+@pytest.mark.driver("psycopg2")
 def test_no_sslinfo_scenario_has_it_nowhere(
     no_sslinfo_server: AuroraLikeServer, pki: TestPKI
 ) -> None:
+    import psycopg2
+
     conn = connect(no_sslinfo_server, pki.root_path)
     try:
         for database in ("template1", no_sslinfo_server.database):
