@@ -38,11 +38,12 @@ def _readme_examples() -> Any:
 pytest_collect_file = _readme_examples()
 
 
-@pytest.hookimpl(tryfirst=True)  # before the test's fixtures are set up
-def pytest_runtest_setup(item: pytest.Item) -> None:
-    """Skip a test marked ``@pytest.mark.driver(name, ...)`` when a driver it names is not
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Skip each test marked ``@pytest.mark.driver(name, ...)`` when a driver it names is not
     installed (tests/drivers.py): the support matrix runs with one libpq driver."""
-    needed = [name for mark in item.iter_markers("driver") for name in mark.args]
-    absent = [name for name in needed if importlib.util.find_spec(name) is None]
-    if absent:
-        pytest.skip(f"needs the {', '.join(absent)} driver, which is not installed here")
+    for item in items:
+        needed = [name for mark in item.iter_markers("driver") for name in mark.args]
+        absent = [name for name in needed if importlib.util.find_spec(name) is None]
+        if absent:
+            reason = f"needs the {', '.join(absent)} driver, which is not installed here"
+            item.add_marker(pytest.mark.skip(reason=reason))

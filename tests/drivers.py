@@ -5,8 +5,8 @@ The support matrix (noxfile.py) runs this suite with exactly one libpq driver in
 it; the main run has them all. So a test never assumes a driver is there:
 
 - a test (or a ``pytest.param``) that needs a driver carries ``@pytest.mark.driver("psycopg2")``
-  (several names: it needs all of them); the root conftest.py skips it, saying which driver is
-  missing, when one is not installed;
+  (several names: it needs all of them); the root conftest.py marks it skipped at collection,
+  saying which driver is missing, when one is not installed;
 - a test parametrized over drivers uses ``params("psycopg2", "psycopg")``: one marked
   ``pytest.param`` per driver, so the other driver's cases are skipped, not failed;
 - a module that needs a driver for every test starts with ``pytest.importorskip("psycopg2")``

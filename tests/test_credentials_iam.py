@@ -179,6 +179,7 @@ def test_the_token_logs_in_and_a_stale_one_is_refused_then_retry_recovers(
     assert provider.signings == 2
 
 
+@pytest.mark.driver("psycopg")
 def test_the_async_path_logs_in_with_psycopg_async(
     tls_server: AuroraLikeServer, login_role: Callable[[str], str]
 ) -> None:

@@ -115,6 +115,7 @@ def fake_socket_server() -> Iterator[FakeSocketServer]:
     directory.rmdir()
 
 
+@pytest.mark.driver("psycopg2")
 def test_the_fake_socket_server_does_receive_an_unprotected_client(
     fake_socket_server: FakeSocketServer,
 ) -> None:
@@ -167,6 +168,7 @@ def test_no_byte_reaches_a_unix_socket(
     assert fake_socket_server.received == []
 
 
+@pytest.mark.driver("psycopg2")
 def test_no_byte_reaches_a_unix_socket_through_sqlalchemy(
     fake_socket_server: FakeSocketServer, settings: Settings, pki: TestPKI
 ) -> None:
@@ -214,6 +216,7 @@ def test_a_benign_service_supplies_the_destination_and_is_verified(
         connection.close()
 
 
+@pytest.mark.driver("psycopg2")
 @pytest.mark.parametrize(
     ("key", "value", "words"),
     [

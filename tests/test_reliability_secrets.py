@@ -406,6 +406,7 @@ def test_cli_success_output_has_no_password(
         )
 
 
+@pytest.mark.driver("psycopg2")
 @pytest.mark.parametrize("fmt", ["text", "json"])
 @pytest.mark.parametrize("scenario", ["interception_server", "tls_server", "no_tls_server"])
 def test_password_in_the_url_query_is_never_shown(

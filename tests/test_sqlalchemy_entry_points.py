@@ -31,8 +31,9 @@ from aurora_ssl.errors import (
 )
 from aurora_ssl.options import parse_bool
 from aurora_ssl.testing import AuroraLikeServer, Scenario, TestPKI
+from tests import drivers
 
-SYNC_DRIVERS = ["postgresql+psycopg2", "postgresql+psycopg"]
+SYNC_DRIVERS = drivers.params("postgresql+psycopg2", "postgresql+psycopg")
 AWS = "demo.cluster-abc123xyz.us-east-1.rds.amazonaws.com"
 _LOGGING = {"log_connections": "on", "log_statement": "all"}
 
@@ -192,7 +193,7 @@ def test_async_creator_is_refused_and_never_called(
     logged_impostor.assert_nothing_received()
 
 
-@pytest.mark.parametrize("driver", ["postgresql+asyncpg", "postgresql+psycopg"])
+@pytest.mark.parametrize("driver", drivers.params("postgresql+asyncpg", "postgresql+psycopg"))
 def test_async_creator_fn_in_connect_args_is_refused(bundle_env: Path, driver: str) -> None:
     # The async dialects read a creator from the connect parameters too.
     with pytest.raises(InsecureConfigurationError, match="async_creator_fn"):
@@ -324,7 +325,10 @@ def test_url_and_keyword_must_agree(tls_server: AuroraLikeServer, pki: TestPKI) 
         (f"postgresql+asyncpg://u@localhost/db?hostaddr={AWS}", {}, {}),
         ("postgresql+psycopg2://u@localhost/db", {"aurora_ssl_tls_server_name": AWS}, {}),
         (f"postgresql+psycopg2://u@localhost/db?aurora_ssl_tls_server_name={AWS}", {}, {}),
-        ("postgresql+psycopg2://u@localhost/db", {}, {"X": "control: no AWS name"}),
+        pytest.param(
+            "postgresql+psycopg2://u@localhost/db", {}, {"X": "control: no AWS name"},
+            marks=pytest.mark.driver("psycopg2"),  # this one creates the engine
+        ),
     ],
     ids=[
         "url-host", "query-host", "query-host-list", "query-host-repeated", "connect_args-host",
@@ -346,6 +350,7 @@ def test_insecure_opt_out_guard_sees_every_host_source(
         make(url, aurora_ssl_insecure_local_dev=True, **kwargs)
 
 
+@pytest.mark.driver("psycopg2")
 def test_insecure_guard_also_runs_per_connection(no_tls_server: AuroraLikeServer) -> None:
     url = no_tls_server.url().replace(no_tls_server.host, "localhost") + "&sslmode=disable"
     engine = aurora_ssl.create_engine(url, aurora_ssl_insecure_local_dev="yes", poolclass=NullPool)
@@ -579,6 +584,7 @@ def test_an_async_engine_derived_from_engine_url_is_verified(
     logged_impostor.assert_nothing_authorised()
 
 
+@pytest.mark.driver("psycopg2")
 def test_keyword_options_travel_in_the_url_as_strings(
     tls_server: AuroraLikeServer, bundle_env: Path
 ) -> None:

@@ -49,6 +49,7 @@ def scalar(conn: Any, sql: str) -> Any:
 ODD_DATABASE = "my db/it's 100%41 @x:y"  # space, slash, quote, percent + hex, at, colon
 
 
+@pytest.mark.driver("psycopg2")
 def test_url_round_trips_a_database_name_that_needs_quoting(pki: TestPKI) -> None:
     with AuroraLikeServer(
         "good", pki=pki, user="us er@x", password="p@ss:/w%rd 'x\\", database=ODD_DATABASE
@@ -242,6 +243,7 @@ def test_serve_rejects_bad_options(args: tuple[str, ...], message: str) -> None:
 # -- the test-bundle hint ------------------------------------------------------------------
 
 
+@pytest.mark.driver("psycopg2")
 def test_forgotten_test_bundle_names_the_test_bundle(logged_server: AuroraLikeServer) -> None:
     import aurora_ssl
 
