@@ -4,13 +4,14 @@
     nox -s "tests(3.10-django4.2-psycopg2)"   # one of them
     nox -k psycopg2                      # every psycopg2 session
 
-Every session installs the package with exactly one libpq driver (plus asyncpg), as a user with
-only that driver would have it, and runs the real-TLS test suite against it; Django's backend
-then runs on that driver. The whole suite runs (pyproject's testpaths: tests, docs, README.md):
-each test says which drivers it needs (tests/drivers.py: a ``driver`` marker, or
-``pytest.importorskip``), and is skipped, saying which driver is missing, when one is not
-installed; nothing is deselected here. ``AURORA_SSL_TEST_DRIVER`` names the session's driver
-for tests that want it. The main CI run (``scripts/test.sh``: Python 3.11, all drivers) runs
+Every session installs the package with exactly one libpq driver (plus asyncpg and pg8000), as a
+user with only that driver would have it, and the test extra's test tools (pytest, hypothesis,
+sybil, moto, pytest-django...; the linters run in the main CI run), then runs the whole suite
+(pyproject's testpaths: tests, docs, README.md); Django's backend runs on that driver. Nothing is
+deselected or ignored here: each test says which drivers it needs (tests/drivers.py: the
+``driver`` marker, or ``pytest.importorskip`` with a reason) and is skipped, saying which driver
+is missing, when one is not installed. ``AURORA_SSL_TEST_DRIVER`` names the session's driver for
+tests that want it. The main CI run (``scripts/test.sh``: Python 3.11, all drivers) runs
 everything, lint and types.
 
 Interpreters are taken from PATH or pyenv (``$PYENV_ROOT/versions/X.Y.*``); nox never downloads

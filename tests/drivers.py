@@ -9,9 +9,9 @@ it; the main run has them all. So a test never assumes a driver is there:
   saying which driver is missing, when one is not installed;
 - a test parametrized over drivers uses ``params("psycopg2", "psycopg")``: one marked
   ``pytest.param`` per driver, so the other driver's cases are skipped, not failed;
-- a module that needs a driver for every test starts with ``pytest.importorskip("psycopg2")``
-  (before its ``import psycopg2``), and a driver needed by one test of a mixed module is imported
-  inside that test.
+- the driver module itself is imported inside the test (or helper) that uses it, never at module
+  level, so the module's other tests run everywhere; a fixture that needs a driver for everything
+  it serves calls ``pytest.importorskip`` with a reason (the docs' examples: tests/fix_docs.py).
 """
 
 from __future__ import annotations
@@ -34,11 +34,6 @@ def is_installed(name: str) -> bool:
 def installed(*names: str) -> list[str]:
     """The drivers among ``names`` (all known ones when none given) that are installed."""
     return [name for name in names or KNOWN if is_installed(name)]
-
-
-def missing(names: tuple[str, ...] | list[str]) -> list[str]:
-    """The drivers among ``names`` that are not installed."""
-    return [name for name in names if not is_installed(name)]
 
 
 def driver_of(value: Any) -> str:
