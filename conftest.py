@@ -7,10 +7,13 @@ The cache directory is set before any test runs so no test writes to the develop
 from __future__ import annotations
 
 import atexit
+import importlib.util
 import os
 import shutil
 import tempfile
 from typing import Any
+
+import pytest
 
 pytest_plugins = ["tests.fix_servers", "tests.fix_django", "tests.fix_docs"]
 
@@ -33,3 +36,14 @@ def _readme_examples() -> Any:
 
 
 pytest_collect_file = _readme_examples()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Skip each test marked ``@pytest.mark.driver(name, ...)`` when a driver it names is not
+    installed (tests/drivers.py): the support matrix runs with one libpq driver."""
+    for item in items:
+        needed = [name for mark in item.iter_markers("driver") for name in mark.args]
+        absent = [name for name in needed if importlib.util.find_spec(name) is None]
+        if absent:
+            reason = f"needs the {', '.join(absent)} driver, which is not installed here"
+            item.add_marker(pytest.mark.skip(reason=reason))

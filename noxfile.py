@@ -4,13 +4,15 @@
     nox -s "tests(3.10-django4.2-psycopg2)"   # one of them
     nox -k psycopg2                      # every psycopg2 session
 
-Every session installs the package with exactly one libpq driver (plus asyncpg), as a user with
-only that driver would have it, and runs the real-TLS test suite against it; Django's backend
-then runs on that driver, and tests follow the installed drivers. Tests parametrized for the
-other driver are deselected by their ids, modules importing it at module level are not
-collected, and ``KNOWN_FAILURES`` lists other failures with their cause (all logged by the
-session). ``AURORA_SSL_TEST_DRIVER`` names the session's driver for tests that want it. The
-main CI run (``scripts/test.sh``: Python 3.11, both drivers) runs everything, lint and types.
+Every session installs the package with exactly one libpq driver (plus asyncpg and pg8000), as a
+user with only that driver would have it, and the test extra's test tools (pytest, hypothesis,
+sybil, moto, pytest-django...; the linters run in the main CI run), then runs the whole suite
+(pyproject's testpaths: tests, docs, README.md); Django's backend runs on that driver. Nothing is
+deselected or ignored here: each test says which drivers it needs (tests/drivers.py: the
+``driver`` marker, or ``pytest.importorskip`` with a reason) and is skipped, saying which driver
+is missing, when one is not installed. ``AURORA_SSL_TEST_DRIVER`` names the session's driver for
+tests that want it. The main CI run (``scripts/test.sh``: Python 3.11, all drivers) runs
+everything, lint and types.
 
 Interpreters are taken from PATH or pyenv (``$PYENV_ROOT/versions/X.Y.*``); nox never downloads
 one here. ``.ci/run`` runs only the sessions whose interpreter exists.
@@ -19,7 +21,6 @@ one here. ``.ci/run`` runs only the sessions whose interpreter exists.
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 
 import nox
@@ -43,45 +44,19 @@ DRIVERS = {
     "psycopg2": "psycopg2-binary>=2.9",
     "psycopg": "psycopg[binary,pool]>=3.1",
 }
-# pytest -k expressions deselecting tests parametrized for the *other* driver, by the driver's
-# name as a whole token in the test id ("[postgresql+psycopg-...]", "[psycopg-...]",
-# "[...-psycopg]", "psycopg3"); -k matches substrings, case-insensitively.
-_PSYCOPG3_TOKENS = [f"{a}psycopg{b}" for a in "[-+" for b in "]-"] + ["psycopg3"]
-DESELECT_OTHER = {
-    "psycopg2": " and ".join(f"not {token}" for token in _PSYCOPG3_TOKENS),
-    "psycopg": "not psycopg2",
-}
-
-# Known failures of other modules' tests in some matrix sessions, deselected here so the
-# matrix stays useful; each is a bug to fix at its source (then remove the entry).
-KNOWN_FAILURES: list[tuple[str, str, str]] = [
-    # (condition: a python version, a driver or "sqlalchemy2.0"; node id prefix; why)
-    *(
-        ("psycopg", f"tests/test_sqlalchemy.py::{name}", "connects with postgresql+psycopg2 only")
-        for name in (
-            "test_connection_without_tls_is_closed_before_any_query",
-            "test_insecure_opt_out_is_loud_and_local_only",
-            "test_tls_server_name_verifies_the_rds_name_through_another_name",
-            "test_unrelated_kwargs_and_query_keys_pass_through",
-        )
-    ),
-    ("psycopg", "tests/test_cli.py::test_check_verified_json", "uses postgresql+psycopg2 only"),
-    (
-        "sqlalchemy2.0",
-        "tests/test_testing.py::test_custom_names_and_password_are_quoted",
-        "AuroraLikeServer.url() percent-encodes the database name; SQLAlchemy 2.0 does not "
-        "decode it",
-    ),
+# The test extra (pyproject.toml) without the libpq drivers, Django and SQLAlchemy, which the
+# session pins; mypy, ruff and import-linter run in the main CI run only.
+TEST_TOOLS = [
+    "asyncpg>=0.29",
+    "pg8000>=1.30",
+    "pytest>=8",
+    "pytest-django>=4.8",
+    "pytest-xdist>=3",
+    "hypothesis>=6",
+    "botocore>=1.31",
+    "moto[secretsmanager]>=5",
+    "sybil>=9",
 ]
-
-
-def known_failures(python: str, driver: str, sqlalchemy_req: str) -> list[tuple[str, str]]:
-    """The KNOWN_FAILURES entries that apply to one session: (node id prefix, why)."""
-    conditions = {python, driver, "sqlalchemy2.0" if "<2.1" in sqlalchemy_req else ""}
-    return [(node, why) for when, node, why in KNOWN_FAILURES if when in conditions]
-
-
-TEST_TOOLS = ["pytest>=8", "hypothesis>=6", "asyncpg>=0.29"]
 
 
 def pyenv_interpreter(version: str) -> str | None:
@@ -124,39 +99,8 @@ def tests(session: nox.Session, django_req: str, sqlalchemy_req: str, driver: st
         # The main session fuzzes harder; here the point is the combination.
         "AURORA_SSL_FUZZ_EXAMPLES": os.environ.get("AURORA_SSL_FUZZ_EXAMPLES", "100"),
     }
-    ignored = modules_importing(OTHER_DRIVER[driver])
-    if ignored:
-        session.log(
-            f"not collected (they import {OTHER_DRIVER[driver]} at module level): {ignored}"
-        )
-    known = known_failures(str(session.python), driver, sqlalchemy_req)
-    for node, why in known:
-        session.log(f"deselected, known failure here: {node}: {why}")
-    args = session.posargs or [
-        "-q",
-        "-p",
-        "no:cacheprovider",
-        "-k",
-        DESELECT_OTHER[driver],
-        *(f"--ignore={path}" for path in ignored),
-        *(f"--deselect={node}" for node, _ in known),
-    ]
+    args = session.posargs or ["-q", "-p", "no:cacheprovider"]
     session.run("python", "-m", "pytest", *args, env=env)
-
-
-OTHER_DRIVER = {"psycopg2": "psycopg", "psycopg": "psycopg2"}
-
-
-def modules_importing(module: str) -> list[str]:
-    """Test modules that import ``module`` unconditionally at module level (they cannot be
-    collected in a session without it; they run in the main suite and the other sessions)."""
-    name = rf"{re.escape(module)}(?:\.\w+)*\b(?!\.)"
-    pattern = re.compile(rf"^(?:import {name}|from {name} import )", re.MULTILINE)
-    return sorted(
-        str(path.relative_to(ROOT))
-        for path in (ROOT / "tests").glob("*.py")
-        if pattern.search(path.read_text(encoding="utf-8"))
-    )
 
 
 _VERSIONS_SCRIPT = """
@@ -164,7 +108,7 @@ import importlib, importlib.util, sys
 driver = sys.argv[1]
 other = {"psycopg2": "psycopg", "psycopg": "psycopg2"}[driver]
 assert importlib.util.find_spec(other) is None, f"{other} must not be installed here"
-names = ("django", "sqlalchemy", driver, "asyncpg")
+names = ("django", "sqlalchemy", driver, "asyncpg", "pg8000")
 mods = {n: importlib.import_module(n) for n in names}
 print("python", sys.version.split()[0], *(f"{n} {m.__version__}" for n, m in mods.items()))
 """

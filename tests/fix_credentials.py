@@ -13,7 +13,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import psycopg2
 import pytest
 
 import aurora_ssl
@@ -24,18 +23,35 @@ from aurora_ssl.credentials import (
     is_auth_failure,
 )
 from aurora_ssl.testing import AuroraLikeServer
+from tests import drivers
 
 
 def admin_execute(server: AuroraLikeServer, sql: str, args: tuple[Any, ...] = ()) -> None:
-    """Run ``sql`` as the superuser; statements are kept out of the server log (passwords)."""
-    conn = psycopg2.connect(**server.admin_params())
-    try:
-        conn.autocommit = True
-        with conn.cursor() as cur:
-            cur.execute("SET log_statement = 'none'")
-            cur.execute(sql, args)
-    finally:
-        conn.close()
+    """Run ``sql`` as the superuser; statements are kept out of the server log (passwords).
+
+    Through whichever libpq driver is installed (the support matrix has one): psycopg 3 binds
+    ``args`` client-side, as psycopg2 does, since utility statements take no parameters.
+    """
+    if drivers.is_installed("psycopg2"):
+        import psycopg2
+
+        conn = psycopg2.connect(**server.admin_params())
+        try:
+            conn.autocommit = True
+            with conn.cursor() as cur:
+                cur.execute("SET log_statement = 'none'")
+                cur.execute(sql, args)
+        finally:
+            conn.close()
+        return
+    import psycopg
+
+    with (
+        psycopg.connect(**server.admin_params(), autocommit=True) as conn3,
+        psycopg.ClientCursor(conn3) as cur3,
+    ):
+        cur3.execute("SET log_statement = 'none'")
+        cur3.execute(sql.encode(), args)
 
 
 def set_password(server: AuroraLikeServer, role: str, password: str) -> None:
@@ -99,6 +115,8 @@ def connect_with_retry(
     Returns:
         The connection and how many attempts were refused (0 or 1).
     """
+    import psycopg2
+
     params = verified_params(server, target.user)
     refused = 0
 

@@ -163,6 +163,7 @@ def _fresh_process(
     return result
 
 
+@pytest.mark.driver("psycopg2")
 def test_a_verified_connection_imports_no_x509_parser(
     tmp_path: Path, tls_server: AuroraLikeServer, pki: TestPKI
 ) -> None:
@@ -179,6 +180,7 @@ def test_a_verified_connection_imports_no_x509_parser(
     assert second["parsers"] == []
 
 
+@pytest.mark.driver("psycopg2")
 def test_shipped_bundle_and_proxy_selection_import_no_x509_parser(tmp_path: Path) -> None:
     cluster = "mydb.cluster-c9akciq32xyz.us-east-1.rds.amazonaws.com"
     proxy = "myproxy.proxy-c9akciq32xyz.eu-west-1.rds.amazonaws.com"

@@ -23,6 +23,7 @@ from aurora_ssl.cli import main
 from aurora_ssl.diagnostics.report import REPORT_KEYS
 from aurora_ssl.libpq_env import LIBPQ_ENV, for_libpq, render_env
 from aurora_ssl.testing import AuroraLikeServer, TestPKI
+from tests import drivers
 
 Capture = pytest.CaptureFixture[str]
 
@@ -55,6 +56,7 @@ def test_check_verified_text(tls_server: AuroraLikeServer, pki: TestPKI, capsys:
     assert tls_server.password not in out + err
 
 
+@pytest.mark.driver("psycopg2")
 def test_check_verified_json(tls_server: AuroraLikeServer, pki: TestPKI, capsys: Capture) -> None:
     url = _url(tls_server, "postgresql+psycopg2")
     code, out, _ = _run(capsys, "check", url, "--bundle", str(pki.bundle_path), "--format", "json")
@@ -78,7 +80,7 @@ def test_check_verified_json(tls_server: AuroraLikeServer, pki: TestPKI, capsys:
         ("no_tls_server", "ServerTLSUnavailableError"),
     ],
 )
-@pytest.mark.parametrize("driver", ["psycopg", "psycopg2"])
+@pytest.mark.parametrize("driver", drivers.params("psycopg", "psycopg2"))
 def test_check_refused(
     request: pytest.FixtureRequest,
     pki: TestPKI,
@@ -592,6 +594,7 @@ def test_env_variables(params: dict[str, str], expected: dict[str, str] | None) 
         assert env_variables(params) == expected
 
 
+@pytest.mark.driver("psycopg2")
 @pytest.mark.parametrize(
     "value", ["plain", "/my dir/it's.pem", "back\\slash", "", "tab\there", "quote'and\\both "]
 )

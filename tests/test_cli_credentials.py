@@ -141,6 +141,7 @@ def _sqlalchemy_url(server: AuroraLikeServer, user: str, query: str) -> str:
     )
 
 
+@pytest.mark.driver("psycopg")
 def test_check_honours_the_credential_keys_of_the_apps_url(
     logged_server: AuroraLikeServer,
     roles: Callable[[str], str],

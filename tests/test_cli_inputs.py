@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from aurora_ssl.cli import main
 from aurora_ssl.testing import AuroraLikeServer, TestPKI
+from tests import drivers
 
 Capture = pytest.CaptureFixture[str]
 LONG_LABEL = "a" * 64 + ".cluster-abc.us-east-1.rds.amazonaws.com"
@@ -193,7 +194,7 @@ def _database_url(server: AuroraLikeServer, pki: TestPKI, driver: str, **extra: 
     )
 
 
-@pytest.mark.parametrize("driver", ["psycopg", "psycopg2", "asyncpg"])
+@pytest.mark.parametrize("driver", drivers.params("psycopg", "psycopg2", "asyncpg"))
 def test_check_accepts_the_sqlalchemy_plugin_url(
     tls_server: AuroraLikeServer, pki: TestPKI, capsys: Capture, fresh_caches: None, driver: str
 ) -> None:
@@ -208,6 +209,7 @@ def test_check_accepts_the_sqlalchemy_plugin_url(
     assert tls_server.password not in out + err
 
 
+@pytest.mark.driver("psycopg")
 def test_check_honours_the_url_bundle(
     tls_server: AuroraLikeServer, pki: TestPKI, capsys: Capture, fresh_caches: None
 ) -> None:
@@ -223,6 +225,7 @@ def test_check_honours_the_url_bundle(
     assert report["verdict"] == "refused"
 
 
+@pytest.mark.driver("psycopg2")
 def test_check_honours_the_url_tls_server_name(
     tls_server: AuroraLikeServer, pki: TestPKI, capsys: Capture, fresh_caches: None
 ) -> None:
@@ -250,6 +253,7 @@ def test_check_refuses_a_weak_asyncpg_ssl_value(
     assert "ssl=require" in report["errors"][0]["message"]
 
 
+@pytest.mark.driver("psycopg")
 @pytest.mark.skipif(shutil.which("jq") is None, reason="jq is not installed")
 def test_readme_pipeline_prints_true(tls_server: AuroraLikeServer, pki: TestPKI) -> None:
     """aurora-ssl check --format json "$DATABASE_URL" | jq .ok"""
@@ -268,7 +272,7 @@ def test_readme_pipeline_prints_true(tls_server: AuroraLikeServer, pki: TestPKI)
     assert result.stdout.strip() == "true", result.stderr
 
 
-@pytest.mark.parametrize("driver", ["psycopg", "psycopg2"])
+@pytest.mark.parametrize("driver", drivers.params("psycopg", "psycopg2"))
 def test_check_explains_direct_tls_to_an_old_server(
     tls_server: AuroraLikeServer, pki: TestPKI, capsys: Capture, driver: str
 ) -> None:

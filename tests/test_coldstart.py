@@ -85,6 +85,7 @@ def _fresh_process(cache: Path, params: dict[str, str], bundle: str) -> dict[str
     return result
 
 
+@pytest.mark.driver("psycopg2")
 def test_a_verified_connection_imports_nothing_heavy(
     tmp_path: Path, tls_server: AuroraLikeServer, pki: TestPKI
 ) -> None:
@@ -102,6 +103,7 @@ def test_a_verified_connection_imports_nothing_heavy(
     assert loaded == {}
 
 
+@pytest.mark.driver("psycopg2")
 def test_the_heavy_modules_are_really_absent_from_a_plain_psycopg2_process() -> None:
     """The list above is fair: plain psycopg2 (the floor) loads none of these either."""
     done = subprocess.run(

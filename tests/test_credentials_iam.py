@@ -23,7 +23,6 @@ from typing import Any
 import botocore.auth
 import botocore.credentials
 import botocore.session
-import psycopg2
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -139,9 +138,12 @@ def test_token_is_byte_for_byte_botocores(
 # -- against the real server --------------------------------------------------------------------
 
 
+@pytest.mark.driver("psycopg2")
 def test_the_token_logs_in_and_a_stale_one_is_refused_then_retry_recovers(
     tls_server: AuroraLikeServer, login_role: Callable[[str], str]
 ) -> None:
+    import psycopg2
+
     clock = Clock()
     region = "test-region-1"  # what the test server's endpoint name says
     role = login_role("not-the-token")
@@ -177,6 +179,7 @@ def test_the_token_logs_in_and_a_stale_one_is_refused_then_retry_recovers(
     assert provider.signings == 2
 
 
+@pytest.mark.driver("psycopg")
 def test_the_async_path_logs_in_with_psycopg_async(
     tls_server: AuroraLikeServer, login_role: Callable[[str], str]
 ) -> None:
@@ -206,9 +209,12 @@ def test_the_async_path_logs_in_with_psycopg_async(
     assert asyncio.run(main()) == (role, True)
 
 
+@pytest.mark.driver("psycopg2")
 def test_a_token_for_another_user_or_port_is_refused(
     tls_server: AuroraLikeServer, login_role: Callable[[str], str]
 ) -> None:
+    import psycopg2
+
     role = login_role("x")
     set_password(
         tls_server,

@@ -10,8 +10,6 @@ from collections.abc import Callable
 from typing import Any
 
 import botocore.session
-import psycopg
-import psycopg2
 import pytest
 
 from aurora_ssl.credentials import (
@@ -45,9 +43,12 @@ class Counting:
         self.invalidated += 1
 
 
+@pytest.mark.driver("psycopg2")
 def test_a_refused_login_is_retried_once_with_a_fresh_password(
     tls_server: AuroraLikeServer, login_role: Callable[[str], str]
 ) -> None:
+    import psycopg2
+
     role = login_role("fresh")
     provider = Counting("stale", "fresh")
     target = CredentialTarget(tls_server.host, tls_server.port, role)
@@ -62,7 +63,10 @@ def test_a_refused_login_is_retried_once_with_a_fresh_password(
     assert refused_logins(tls_server, role) == before + 1
 
 
+@pytest.mark.driver("psycopg2")
 def test_only_one_retry(tls_server: AuroraLikeServer, login_role: Callable[[str], str]) -> None:
+    import psycopg2
+
     role = login_role("right")
     provider = Counting("wrong", "still-wrong", "right")
     target = CredentialTarget(tls_server.host, tls_server.port, role)
@@ -74,9 +78,12 @@ def test_only_one_retry(tls_server: AuroraLikeServer, login_role: Callable[[str]
     assert refused_logins(tls_server, role) == before + 2
 
 
+@pytest.mark.driver("psycopg2")
 def test_a_tls_failure_is_not_retried(
     interception_server: AuroraLikeServer, login_role: Callable[[str], str]
 ) -> None:
+    import psycopg2
+
     role = login_role("right")
     provider = Counting("right")
     target = CredentialTarget(interception_server.host, interception_server.port, role)
@@ -86,9 +93,12 @@ def test_a_tls_failure_is_not_retried(
     assert (provider.asked, provider.invalidated) == (1, 0)
 
 
+@pytest.mark.driver("psycopg")
 def test_async_retry_recovers_with_a_fresh_iam_token(
     tls_server: AuroraLikeServer, login_role: Callable[[str], str]
 ) -> None:
+    import psycopg
+
     from tests.fix_credentials import set_password
     from tests.test_credentials_iam import ACCESS_KEY, SECRET_KEY, T0, Clock, reference_token
 
@@ -132,11 +142,14 @@ def test_async_retry_recovers_with_a_fresh_iam_token(
     assert provider.signings == 2
 
 
+@pytest.mark.driver("psycopg2")
 def test_refusals_never_show_the_passwords(
     tls_server: AuroraLikeServer, login_role: Callable[[str], str], caplog: pytest.LogCaptureFixture
 ) -> None:
     import logging
     import traceback
+
+    import psycopg2
 
     role = login_role("the-right-one")
     first, second = "Distinctive-Stale-9f1c", "Distinctive-Wrong-77ab"

@@ -7,15 +7,15 @@ the message, not in ``repr``, not in the formatted traceback of the translated e
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
+import sys
 import traceback
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-import psycopg
-import psycopg2
 import pytest
 
 from aurora_ssl.diagnostics.translate import Target, scrub, target_of, translate_error
@@ -30,14 +30,20 @@ from aurora_ssl.errors import (
 )
 from aurora_ssl.policy import Settings, connection_params
 from aurora_ssl.testing import OTHER_HOST, AuroraLikeServer, TestPKI
+from tests import drivers
 
 Connect = Callable[..., Any]
-DRIVERS: dict[str, Connect] = {"psycopg2": psycopg2.connect, "psycopg": psycopg.connect}
 
 
-@pytest.fixture(params=sorted(DRIVERS))
+@pytest.fixture(params=drivers.params("psycopg", "psycopg2"))
 def connect(request: pytest.FixtureRequest) -> Connect:
-    return DRIVERS[request.param]
+    connect: Connect = importlib.import_module(request.param).connect
+    return connect
+
+
+def _is(connect: Connect, driver: str) -> bool:
+    """Whether ``connect`` is ``driver``'s (a driver not installed was not imported)."""
+    return driver in sys.modules and connect is sys.modules[driver].connect
 
 
 def _fail(connect: Connect, params: Mapping[str, Any]) -> Exception:
@@ -79,14 +85,17 @@ def test_untrusted_interception(
     # psycopg 3 tells us the host and trust file (exc.pgconn): the look-alike is named as such.
     # psycopg2 tells only the address: the hint still lists interception first.
     assert "interception" in message
-    if connect is psycopg.connect:
+    if _is(connect, "psycopg"):
         assert "exactly that name is trusted, but its key did not sign" in message
 
 
+@pytest.mark.driver("psycopg2")
 def test_untrusted_interception_with_params(
     interception_server: AuroraLikeServer, pki: TestPKI
 ) -> None:
     """psycopg2 + the caller's parameters (as the CLI passes them): the full explanation."""
+    import psycopg2
+
     params = _verified(interception_server, pki)
     exc = _fail(psycopg2.connect, params)
     error = _translated(exc, interception_server.password, params=params)
@@ -155,7 +164,10 @@ def test_hostname_mismatch_names_all_names(
     assert "demo-instance-1.abc123xyz" in str(error)
 
 
+@pytest.mark.driver("psycopg")
 def test_hostname_mismatch_through_a_cname(tls_server: AuroraLikeServer, pki: TestPKI) -> None:
+    import psycopg
+
     params = dict(_verified(tls_server, pki), host="db.internal.example.com")
     exc = _fail(psycopg.connect, params)
     error = _translated(exc, tls_server.password)
@@ -235,8 +247,10 @@ def test_not_a_tls_problem_is_left_alone(
     assert "wrong-password-for-test" not in repr(getattr(exc, "pgconn", None))
 
 
+@pytest.mark.driver("psycopg")
 def test_django_wrapped_error(interception_server: AuroraLikeServer, pki: TestPKI) -> None:
     """Django raises its own OperationalError from the driver's; the cause is followed."""
+    import psycopg
     from django.db.utils import OperationalError
 
     driver_error = _fail(psycopg.connect, _verified(interception_server, pki))
@@ -247,9 +261,11 @@ def test_django_wrapped_error(interception_server: AuroraLikeServer, pki: TestPK
     assert isinstance(error, UntrustedCertificateError)
 
 
+@pytest.mark.driver("psycopg2")
 def test_sqlalchemy_engine_raises_the_translation(
     expired_server: AuroraLikeServer, pki: TestPKI
 ) -> None:
+    import psycopg2
     import sqlalchemy
 
     import aurora_ssl
@@ -272,6 +288,7 @@ def test_our_own_errors_are_not_translated_again() -> None:
     assert translate_error(UntrustedCertificateError("x")) is None
 
 
+@pytest.mark.driver("psycopg2")
 @pytest.mark.parametrize(
     ("text", "cls"),
     [
@@ -293,11 +310,16 @@ def test_our_own_errors_are_not_translated_again() -> None:
 )
 def test_recognised_texts(text: str, cls: type) -> None:
     """Texts of other libpq/OpenSSL versions, not reproducible with this server."""
+    import psycopg2
+
     error = translate_error(psycopg2.OperationalError(text), inspect=False)
     assert isinstance(error, cls)
 
 
+@pytest.mark.driver("psycopg2")
 def test_target_from_message_and_params() -> None:
+    import psycopg2
+
     exc = psycopg2.OperationalError(
         'connection to server at "db.example.com" (10.1.2.3), port 6543 failed: x'
     )
@@ -353,7 +375,7 @@ def test_direct_tls_against_a_server_older_than_17(
     assert type(error).__name__ == "TLSError"
     message = str(error)
     assert len(message.splitlines()) == 1
-    if passed == "unknown" and connect is psycopg2.connect:
+    if passed == "unknown" and _is(connect, "psycopg2"):
         # Nothing tells psycopg2's caller the mode: name it as the likely cause anyway.
         assert "if sslnegotiation=direct is set anywhere" in message
     else:

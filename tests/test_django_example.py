@@ -20,12 +20,7 @@ from aurora_ssl.testing import AuroraLikeServer
 from tests.fix_django import admin_execute, demo_env, manage_command, run_script
 
 DRIVERS = [
-    pytest.param(
-        name,
-        marks=pytest.mark.skipif(
-            importlib.util.find_spec(module) is None, reason=f"{module} is not installed"
-        ),
-    )
+    pytest.param(name, marks=pytest.mark.driver(module))  # tests/drivers.py
     for name, module in (("psycopg2", "psycopg2"), ("psycopg3", "psycopg"))
 ]
 CLIENT_DRIVER = {"psycopg2": "psycopg2", "psycopg3": "psycopg"}

@@ -391,7 +391,6 @@ def test_an_untampered_subclass_connects(server: AuroraLikeServer) -> None:
 
 
 def _pool_supported() -> bool:
-    import importlib.util
 
     from django_aurora_ssl.compat import SUPPORTS_POOL, is_psycopg3
 
@@ -484,12 +483,7 @@ def test_a_subclass_of_djangos_own_backend_on_an_rds_name_gets_w004(
 # --- the same read-back with each driver, in a fresh interpreter -------------------------------
 
 DRIVERS = [
-    pytest.param(
-        name,
-        marks=pytest.mark.skipif(
-            importlib.util.find_spec(module) is None, reason=f"{module} is not installed"
-        ),
-    )
+    pytest.param(name, marks=pytest.mark.driver(module))  # tests/drivers.py
     for name, module in (("psycopg2", "psycopg2"), ("psycopg3", "psycopg"))
 ]
 

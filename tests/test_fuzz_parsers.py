@@ -17,7 +17,6 @@ Runs without a server. The number of examples can be raised for a long local run
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 import string
@@ -34,6 +33,7 @@ from aurora_ssl.conninfo import parse_conninfo
 from aurora_ssl.endpoint import EndpointKind, Partition, parse_endpoint
 from aurora_ssl.errors import AuroraSSLError, InsecureConfigurationError
 from aurora_ssl.policy import PINNED_KEYS, WEAK_SSLMODES, check_params, connection_params
+from tests import drivers
 
 EXAMPLES = int(os.environ.get("AURORA_SSL_FUZZ_EXAMPLES", "300"))
 FUZZ = settings(
@@ -526,11 +526,7 @@ query_values: Callable[[], st.SearchStrategy[str]] = lambda: st.one_of(  # noqa:
     SSLMODE_SPELLINGS, st.sampled_from(["system", "", "prefer", "require"]), st.text(max_size=8)
 )
 # Only the drivers installed here (the support matrix installs one libpq driver per session).
-SYNC_DRIVERS = [
-    name
-    for name, module in (("postgresql+psycopg2", "psycopg2"), ("postgresql+psycopg", "psycopg"))
-    if importlib.util.find_spec(module) is not None
-]
+SYNC_DRIVERS = [f"postgresql+{name}" for name in drivers.installed("psycopg2", "psycopg")]
 needs_a_driver = pytest.mark.skipif(not SYNC_DRIVERS, reason="no libpq driver installed")
 
 
@@ -568,7 +564,7 @@ def test_sqlalchemy_urls_and_connect_args_never_yield_weaker_parameters(
         ({}, {"dsn": "sslmode=verify-full application_name=x\x00"}),
     ],
 )
-@pytest.mark.parametrize("drivername", SYNC_DRIVERS)
+@pytest.mark.parametrize("drivername", drivers.params("postgresql+psycopg2", "postgresql+psycopg"))
 def test_sqlalchemy_nul_characters_are_refused(
     drivername: str, query: dict[str, str], connect_args: dict[str, str]
 ) -> None:

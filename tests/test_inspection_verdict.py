@@ -15,7 +15,6 @@ import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-import psycopg
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -123,9 +122,12 @@ def test_the_certificate_really_lacks_key_identifiers(
         assert x509.SubjectKeyIdentifier not in kinds
 
 
+@pytest.mark.driver("psycopg")
 def test_libpq_accepts_and_inspect_agrees_with_advice(
     no_key_ids: tuple[AuroraLikeServer, _NoKeyIdentifiers],
 ) -> None:
+    import psycopg
+
     server, authority = no_key_ids
     params = {
         **server.params(),
@@ -156,9 +158,12 @@ def test_libpq_accepts_and_inspect_agrees_with_advice(
     assert result.to_dict()["verdict"] == "verified"
 
 
+@pytest.mark.driver("psycopg")
 def test_same_server_against_another_root_is_refused_by_both(
     no_key_ids: tuple[AuroraLikeServer, _NoKeyIdentifiers], pki: TestPKI
 ) -> None:
+    import psycopg
+
     server, _ = no_key_ids
     params = {
         **server.params(),
@@ -178,11 +183,14 @@ def test_same_server_against_another_root_is_refused_by_both(
     assert not [w for w in result.warnings if w.code == "profile"]
 
 
+@pytest.mark.driver("psycopg")
 def test_openssl_refusal_is_the_verdict_even_when_each_property_looks_right(
     no_key_ids: tuple[AuroraLikeServer, _NoKeyIdentifiers],
 ) -> None:
     """A certificate for client authentication only: right root, name and dates, but
     OpenSSL (libpq) refuses it as a server certificate, and so does inspection."""
+    import psycopg
+
     server, authority = no_key_ids
     authority.usage = ExtendedKeyUsageOID.CLIENT_AUTH
     try:
@@ -209,4 +217,3 @@ def test_openssl_refusal_is_the_verdict_even_when_each_property_looks_right(
     assert [e.code for e in result.errors] == ["UntrustedCertificateError"]
     assert "OpenSSL (as libpq) refuses" in result.errors[0].message
     assert "purpose" in result.errors[0].message  # OpenSSL's own reason
-

@@ -7,7 +7,6 @@ for the promise that no password travels before TLS.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import socket
 import tempfile
@@ -23,9 +22,10 @@ from aurora_ssl.errors import InsecureConfigurationError
 from aurora_ssl.policy import Settings, connection_params
 from aurora_ssl.status import effective_params, require_tls
 from aurora_ssl.testing import READER_HOST, AuroraLikeServer, TestPKI
+from tests import drivers
 from tests.fix_servers import log_since
 
-DRIVERS = [d for d in ("psycopg2", "psycopg") if importlib.util.find_spec(d) is not None]
+DRIVERS = drivers.params("psycopg2", "psycopg")
 
 
 def connect(driver: str, params: dict[str, Any]) -> Any:
@@ -115,6 +115,7 @@ def fake_socket_server() -> Iterator[FakeSocketServer]:
     directory.rmdir()
 
 
+@pytest.mark.driver("psycopg2")
 def test_the_fake_socket_server_does_receive_an_unprotected_client(
     fake_socket_server: FakeSocketServer,
 ) -> None:
@@ -167,6 +168,7 @@ def test_no_byte_reaches_a_unix_socket(
     assert fake_socket_server.received == []
 
 
+@pytest.mark.driver("psycopg2")
 def test_no_byte_reaches_a_unix_socket_through_sqlalchemy(
     fake_socket_server: FakeSocketServer, settings: Settings, pki: TestPKI
 ) -> None:
@@ -214,6 +216,7 @@ def test_a_benign_service_supplies_the_destination_and_is_verified(
         connection.close()
 
 
+@pytest.mark.driver("psycopg2")
 @pytest.mark.parametrize(
     ("key", "value", "words"),
     [
@@ -432,12 +435,11 @@ def test_a_long_host_is_not_echoed_whole(settings: Settings) -> None:
     assert "100001 characters" in str(info.value)
 
 
+@pytest.mark.driver("psycopg2", "psycopg")  # libpq 17 and 18
 def test_libpq_17_and_18_reading_a_uri_differently_is_refused(settings: Settings) -> None:
     """libpq 18 trims blanks in URI parts, 17 keeps them: '?sslmode= disable ' is 'disable' for
     one and an invalid mode for the other. A string two libpq versions read differently is
     refused outright when both drivers are installed."""
-    if len(DRIVERS) < 2:
-        pytest.skip("needs both psycopg2 (libpq 17) and psycopg (libpq 18)")
     with pytest.raises(InsecureConfigurationError, match="read this connection string"):
         connection_params({"dsn": "postgresql://db.example.com/app?application_name= x "}, settings)
 

@@ -12,7 +12,6 @@ GDAL, GEOS or PostGIS missing is a failure naming scripts/bootstrap.sh (CI insta
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 import secrets
@@ -39,12 +38,7 @@ from tests.geoapp.availability import missing, require_geodjango
 
 POSTGIS_ENGINE = "django_aurora_ssl.backends.postgis"
 DRIVERS = [
-    pytest.param(
-        name,
-        marks=pytest.mark.skipif(
-            importlib.util.find_spec(module) is None, reason=f"{module} is not installed"
-        ),
-    )
+    pytest.param(name, marks=pytest.mark.driver(module))  # tests/drivers.py
     for name, module in (("psycopg2", "psycopg2"), ("psycopg3", "psycopg"))
 ]
 CLIENT_DRIVER = {"psycopg2": "psycopg2", "psycopg3": "psycopg"}

@@ -8,7 +8,6 @@ the server-side check.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -20,10 +19,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(
-    any(importlib.util.find_spec(m) is None for m in ("psycopg2", "psycopg")),
-    reason="the benchmark uses both drivers (raw psycopg2 variants, psycopg 3's protocol trace)",
-)
+# The benchmark uses both drivers (raw psycopg2 variants, psycopg 3's protocol trace).
+@pytest.mark.driver("psycopg2", "psycopg")
 def test_benchmark_runs_and_reports(tmp_path: Path) -> None:
     out = tmp_path / "result.json"
     args = ["--rounds", "3", "--warmup", "1", "--storm", "12", "--storm-repeats", "1"]

@@ -8,7 +8,6 @@ temporary files), each exactly the test region's root.
 
 from __future__ import annotations
 
-import importlib.util
 import multiprocessing
 import os
 import threading
@@ -23,6 +22,7 @@ from sqlalchemy.pool import NullPool
 
 import aurora_ssl
 from aurora_ssl.status import client_tls
+from tests import drivers
 
 if TYPE_CHECKING:  # spawned children import this module; keep their imports minimal
     from aurora_ssl.testing import AuroraLikeServer, TestPKI
@@ -30,11 +30,7 @@ if TYPE_CHECKING:  # spawned children import this module; keep their imports min
 THREADS = 64
 PROCESSES = 4
 THREADS_PER_PROCESS = 8
-SYNC_DRIVERS = [
-    f"postgresql+{module}"
-    for module in ("psycopg2", "psycopg")
-    if importlib.util.find_spec(module) is not None
-]
+SYNC_DRIVERS = drivers.params("postgresql+psycopg2", "postgresql+psycopg")
 
 
 @pytest.fixture

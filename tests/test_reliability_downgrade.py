@@ -10,7 +10,6 @@ setting is tried against the impostor (interception) and plaintext servers, whic
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +22,10 @@ from sqlalchemy.pool import NullPool
 import aurora_ssl
 from aurora_ssl.errors import AuroraSSLError, BundleError, InsecureConfigurationError
 from aurora_ssl.testing import AuroraLikeServer, TestPKI
+from tests import drivers
 from tests.fix_servers import log_since
 
-SYNC_DRIVERS = [
-    f"postgresql+{module}"
-    for module in ("psycopg2", "psycopg")
-    if importlib.util.find_spec(module) is not None
-]
+SYNC_DRIVERS = drivers.params("postgresql+psycopg2", "postgresql+psycopg")
 REFUSED = (DBAPIError, AuroraSSLError)
 WEAK_MODES = ["disable", "allow", "prefer", "require", "verify-ca"]
 

@@ -20,7 +20,6 @@ proves no statement reached the impostor.
 
 from __future__ import annotations
 
-import importlib.util
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -36,17 +35,14 @@ from sqlalchemy.exc import DBAPIError
 import aurora_ssl
 from aurora_ssl.errors import AuroraSSLError
 from aurora_ssl.status import ClientTLS, client_tls
+from tests import drivers
 
 if TYPE_CHECKING:  # spawned test processes import this module; keep it light
     from aurora_ssl.testing import AuroraLikeServer
 
 pytestmark = pytest.mark.slow
 
-SYNC_DRIVERS = [
-    f"postgresql+{module}"
-    for module in ("psycopg2", "psycopg")
-    if importlib.util.find_spec(module) is not None
-]
+SYNC_DRIVERS = drivers.params("postgresql+psycopg2", "postgresql+psycopg")
 SURFACED = (DBAPIError, AuroraSSLError)
 INSERT = (
     "INSERT INTO {table} (id, backend_pid, ssl, version) "

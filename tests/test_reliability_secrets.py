@@ -26,17 +26,14 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.pool import NullPool
 
 import aurora_ssl
+from tests import drivers
 
 if TYPE_CHECKING:  # spawned test processes import this module; keep it light
     from aurora_ssl.testing import AuroraLikeServer, TestPKI
 
 PASSWORD = "Zq9+Sekrit/pw%40:@x"  # URL-special characters on purpose
 FORMS = {PASSWORD, quote(PASSWORD, safe=""), quote_plus(PASSWORD), quote(PASSWORD)}
-SYNC_DRIVERS = [
-    f"postgresql+{module}"
-    for module in ("psycopg2", "psycopg")
-    if importlib.util.find_spec(module) is not None
-]
+SYNC_DRIVERS = drivers.params("postgresql+psycopg2", "postgresql+psycopg")
 
 
 class Everything(logging.Handler):
@@ -273,7 +270,7 @@ def test_sqlalchemy_plugin_url_form(
 ) -> None:
     url = url_for(
         wrong_host_server,
-        SYNC_DRIVERS[0],
+        "postgresql+" + drivers.installed("psycopg2", "psycopg")[0],
         plugin="aurora_ssl",
         aurora_ssl_bundle=str(pki.bundle_path),
     )
@@ -336,7 +333,9 @@ def test_cli_check_never_shows_the_password(
     dsn = (
         keyword_dsn(server)
         if form == "keywords"
-        else url_for(server, SYNC_DRIVERS[0]).render_as_string(hide_password=False)
+        else url_for(
+            server, "postgresql+" + drivers.installed("psycopg2", "psycopg")[0]
+        ).render_as_string(hide_password=False)
     )
     status, output = cli(capsys, "check", dsn, "--format", fmt, "--bundle", str(pki.bundle_path))
     assert status != 0, output
@@ -407,6 +406,7 @@ def test_cli_success_output_has_no_password(
         )
 
 
+@pytest.mark.driver("psycopg2")
 @pytest.mark.parametrize("fmt", ["text", "json"])
 @pytest.mark.parametrize("scenario", ["interception_server", "tls_server", "no_tls_server"])
 def test_password_in_the_url_query_is_never_shown(

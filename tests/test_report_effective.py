@@ -64,6 +64,7 @@ def test_the_unchanged_connection_is_verified_and_reports_what_libpq_used(
     assert data["effective"]["sslkeylogfile"] == ""
 
 
+@pytest.mark.driver("psycopg2")
 def test_aurora_ssl_check_reports_the_effective_values(
     tls_server: AuroraLikeServer, pki: TestPKI, capsys: pytest.CaptureFixture[str]
 ) -> None:

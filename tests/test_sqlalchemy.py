@@ -26,9 +26,10 @@ from aurora_ssl.errors import (
     TLSNotInUseError,
 )
 from aurora_ssl.testing import AuroraLikeServer, TestPKI
+from tests import drivers
 
-SYNC_DRIVERS = ["postgresql+psycopg2", "postgresql+psycopg"]
-ASYNC_DRIVERS = ["postgresql+asyncpg", "postgresql+psycopg"]
+SYNC_DRIVERS = drivers.params("postgresql+psycopg2", "postgresql+psycopg")
+ASYNC_DRIVERS = drivers.params("postgresql+asyncpg", "postgresql+psycopg")
 
 
 @pytest.fixture
@@ -82,6 +83,7 @@ def test_url_plugin_gives_the_same_protection(
         sqlalchemy.create_engine(f"{url}&sslmode=require")
 
 
+@pytest.mark.driver("psycopg2")
 def test_unrelated_kwargs_and_query_keys_pass_through(
     tls_server: AuroraLikeServer, bundle_env: Path
 ) -> None:
@@ -126,7 +128,7 @@ def test_create_async_engine_connects_with_verified_tls(
         ("no_tls_server", "does not support SSL"),
     ],
 )
-@pytest.mark.parametrize("driver", [*SYNC_DRIVERS, "postgresql+asyncpg"])
+@pytest.mark.parametrize("driver", [*SYNC_DRIVERS, *drivers.params("postgresql+asyncpg")])
 def test_bad_servers_are_refused(
     request: pytest.FixtureRequest,
     bundle_env: Path,
@@ -185,6 +187,7 @@ def test_pgsslmode_disable_in_environment_changes_nothing(
         plain.connect()
 
 
+@pytest.mark.driver("psycopg2")
 @pytest.mark.parametrize(
     ("url_suffix", "kwargs", "where"),
     [
@@ -208,6 +211,7 @@ def test_weaker_settings_are_refused_at_engine_creation(
     assert tls_server.password not in str(info.value)
 
 
+@pytest.mark.driver("asyncpg")
 @pytest.mark.parametrize("ssl_value", ["disable", "prefer", "require"])
 def test_asyncpg_weaker_ssl_is_refused(
     tls_server: AuroraLikeServer, bundle_env: Path, ssl_value: str
@@ -239,6 +243,7 @@ def sabotaged_engine(
     engine.dispose()
 
 
+@pytest.mark.driver("psycopg2")
 def test_connection_without_tls_is_closed_before_any_query(
     sabotaged_engine: sqlalchemy.Engine,
 ) -> None:
@@ -249,6 +254,7 @@ def test_connection_without_tls_is_closed_before_any_query(
     assert statements == []  # not even the dialect's first-connect queries ran
 
 
+@pytest.mark.driver("psycopg2")
 def test_insecure_opt_out_is_loud_and_local_only(
     no_tls_server: AuroraLikeServer, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -266,6 +272,7 @@ def test_insecure_opt_out_is_loud_and_local_only(
         aurora_ssl.create_engine(no_tls_server.url(), aurora_ssl_insecure_local_dev=True)
 
 
+@pytest.mark.driver("psycopg2")
 def test_tls_server_name_verifies_the_rds_name_through_another_name(
     tls_server: AuroraLikeServer, bundle_env: Path
 ) -> None:
@@ -282,6 +289,7 @@ def test_tls_server_name_verifies_the_rds_name_through_another_name(
         without.connect()
 
 
+@pytest.mark.driver("asyncpg")
 def test_tls_server_name_with_asyncpg(tls_server: AuroraLikeServer, bundle_env: Path) -> None:
     url = tls_server.url("postgresql+asyncpg").replace(tls_server.host, "localhost").split("?")[0]
 

@@ -17,7 +17,6 @@ import urllib.parse
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import psycopg2
 import pytest
 import sqlalchemy
 from sqlalchemy import text
@@ -28,6 +27,7 @@ import aurora_ssl.credentials.iam
 from aurora_ssl.credentials import CredentialsError, CredentialTarget, IAMTokenProvider
 from aurora_ssl.sqlalchemy import is_protected, on_verified
 from aurora_ssl.testing import AuroraLikeServer
+from tests import drivers
 from tests.fix_credentials import admin_execute, refused_logins, set_password
 from tests.test_credentials_iam import (
     ACCESS_KEY,
@@ -97,7 +97,7 @@ def who(engine: sqlalchemy.Engine) -> tuple[str, bool]:
 
 
 @pytest.mark.parametrize("poolclass", [NullPool, QueuePool])
-@pytest.mark.parametrize("driver", ["postgresql+psycopg2", "postgresql+psycopg"])
+@pytest.mark.parametrize("driver", drivers.params("postgresql+psycopg2", "postgresql+psycopg"))
 def test_iam_token_logs_in_and_a_stale_one_is_retried_once(
     logged_server: AuroraLikeServer, roles: Callable[[str], str], driver: str, poolclass: Any
 ) -> None:
@@ -130,7 +130,7 @@ def test_iam_token_logs_in_and_a_stale_one_is_retried_once(
     assert provider.signings == 2
 
 
-@pytest.mark.parametrize("driver", ["postgresql+asyncpg", "postgresql+psycopg"])
+@pytest.mark.parametrize("driver", drivers.params("postgresql+asyncpg", "postgresql+psycopg"))
 def test_iam_token_through_create_async_engine(
     logged_server: AuroraLikeServer, roles: Callable[[str], str], driver: str
 ) -> None:
@@ -163,6 +163,7 @@ def test_iam_token_through_create_async_engine(
     assert provider.signings == 2
 
 
+@pytest.mark.driver("psycopg2")
 def test_iam_through_the_url_plugin_and_a_derived_engine(
     logged_server: AuroraLikeServer, roles: Callable[[str], str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -188,6 +189,7 @@ def test_iam_through_the_url_plugin_and_a_derived_engine(
     assert who(derived) == (role, True)
 
 
+@pytest.mark.driver("psycopg")
 def test_module_attribute_provider_through_the_url(
     logged_server: AuroraLikeServer, roles: Callable[[str], str]
 ) -> None:
@@ -213,6 +215,7 @@ def provided() -> str:
 # -- failing closed -----------------------------------------------------------------------------
 
 
+@pytest.mark.driver("psycopg2")
 def test_a_derived_engine_of_an_object_provider_refuses_to_start(
     logged_server: AuroraLikeServer,
 ) -> None:
@@ -223,6 +226,7 @@ def test_a_derived_engine_of_an_object_provider_refuses_to_start(
         sqlalchemy.create_engine(engine.url)
 
 
+@pytest.mark.driver("psycopg2")
 def test_provider_failure_is_a_clear_error_without_the_secret(
     logged_server: AuroraLikeServer, roles: Callable[[str], str]
 ) -> None:
@@ -264,6 +268,7 @@ def test_bad_credential_options_fail_at_engine_creation(
         aurora_ssl.create_engine(url_for(logged_server, "postgresql+psycopg2", "app"), **options)
 
 
+@pytest.mark.driver("psycopg2")
 def test_a_provider_needs_the_user(logged_server: AuroraLikeServer) -> None:
     url = url_for(logged_server, "postgresql+psycopg2", "x").replace("x@", "", 1)
     engine = aurora_ssl.create_engine(
@@ -297,6 +302,7 @@ class RotatingSecret:
         self.cached = None
 
 
+@pytest.mark.driver("psycopg2", "psycopg")  # the admin query, the engine
 @pytest.mark.parametrize("poolclass", [QueuePool, NullPool])
 def test_rotation_under_load_costs_one_retried_login(
     logged_server: AuroraLikeServer, roles: Callable[[str], str], poolclass: Any
@@ -362,6 +368,8 @@ def _wait_for(condition: Callable[[], bool], timeout: float = 20.0) -> None:
 
 
 def _backends(server: AuroraLikeServer, role: str) -> int:
+    import psycopg2
+
     conn = psycopg2.connect(**server.admin_params())
     try:
         with conn.cursor() as cur:
@@ -380,7 +388,7 @@ def _log_since(server: AuroraLikeServer, offset: int) -> str:
 # -- observability ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("driver", ["postgresql+psycopg2", "postgresql+asyncpg"])
+@pytest.mark.parametrize("driver", drivers.params("postgresql+psycopg2", "postgresql+asyncpg"))
 def test_each_verified_connection_is_logged_and_reported(
     logged_server: AuroraLikeServer, caplog: pytest.LogCaptureFixture, driver: str
 ) -> None:
@@ -429,6 +437,7 @@ def test_each_verified_connection_is_logged_and_reported(
         facts.params["sslmode"] = "disable"  # type: ignore[index]
 
 
+@pytest.mark.driver("psycopg2")
 def test_is_protected_tells_ours_from_others(logged_server: AuroraLikeServer) -> None:
     ours = aurora_ssl.create_engine(
         logged_server.url() + f"&aurora_ssl_bundle={logged_server.pki.bundle_path}"
@@ -481,7 +490,7 @@ class Asking:
         self.inner.invalidate(target)
 
 
-@pytest.mark.parametrize("driver", ["postgresql+psycopg2", "postgresql+asyncpg"])
+@pytest.mark.parametrize("driver", drivers.params("postgresql+psycopg2", "postgresql+asyncpg"))
 def test_the_password_is_for_the_verified_name_through_a_cname(
     logged_server: AuroraLikeServer, roles: Callable[[str], str], driver: str
 ) -> None:
@@ -517,7 +526,7 @@ def test_the_password_is_for_the_verified_name_through_a_cname(
 
 
 @pytest.mark.parametrize(
-    "driver", ["postgresql+psycopg2", "postgresql+psycopg", "postgresql+asyncpg"]
+    "driver", drivers.params("postgresql+psycopg2", "postgresql+psycopg", "postgresql+asyncpg")
 )
 def test_a_refused_retry_is_not_retried_again_and_shows_no_password(
     logged_server: AuroraLikeServer, roles: Callable[[str], str], driver: str
@@ -560,6 +569,7 @@ def _chain(exc: BaseException | None) -> Iterator[BaseException]:
         exc = exc.__cause__ or exc.__context__
 
 
+@pytest.mark.driver("psycopg2")
 def test_insecure_local_dev_still_uses_the_provider_and_is_not_protected(
     no_tls_server: AuroraLikeServer,
 ) -> None:
@@ -579,6 +589,7 @@ def test_insecure_local_dev_still_uses_the_provider_and_is_not_protected(
     assert not is_protected(engine)
 
 
+@pytest.mark.driver("psycopg2")
 def test_the_verified_line_is_debug_by_default(
     logged_server: AuroraLikeServer, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import psycopg2
 import pytest
 import sqlalchemy
 from sqlalchemy import event, text
@@ -32,8 +31,9 @@ from aurora_ssl.errors import (
 )
 from aurora_ssl.options import parse_bool
 from aurora_ssl.testing import AuroraLikeServer, Scenario, TestPKI
+from tests import drivers
 
-SYNC_DRIVERS = ["postgresql+psycopg2", "postgresql+psycopg"]
+SYNC_DRIVERS = drivers.params("postgresql+psycopg2", "postgresql+psycopg")
 AWS = "demo.cluster-abc123xyz.us-east-1.rds.amazonaws.com"
 _LOGGING = {"log_connections": "on", "log_statement": "all"}
 
@@ -125,9 +125,12 @@ def async_connect(engine: Any) -> None:
 
 def _impostor_creator(server: AuroraLikeServer) -> Any:
     """What a user's creator typically does: its own TLS settings, accepted by the impostor."""
+    import psycopg2
+
     return lambda: psycopg2.connect(**server.params(), sslmode="require")
 
 
+@pytest.mark.driver("psycopg2")
 def test_control_the_impostor_accepts_a_users_creator(logged_impostor: Logged) -> None:
     # Without aurora-ssl the creator's connection reaches the impostor: the refusals below
     # are what keeps it away.
@@ -136,6 +139,7 @@ def test_control_the_impostor_accepts_a_users_creator(logged_impostor: Logged) -
     assert "connection authorized" in logged_impostor.since()
 
 
+@pytest.mark.driver("psycopg2")
 @pytest.mark.parametrize(
     "make",
     [
@@ -189,7 +193,7 @@ def test_async_creator_is_refused_and_never_called(
     logged_impostor.assert_nothing_received()
 
 
-@pytest.mark.parametrize("driver", ["postgresql+asyncpg", "postgresql+psycopg"])
+@pytest.mark.parametrize("driver", drivers.params("postgresql+asyncpg", "postgresql+psycopg"))
 def test_async_creator_fn_in_connect_args_is_refused(bundle_env: Path, driver: str) -> None:
     # The async dialects read a creator from the connect parameters too.
     with pytest.raises(InsecureConfigurationError, match="async_creator_fn"):
@@ -198,6 +202,7 @@ def test_async_creator_fn_in_connect_args_is_refused(bundle_env: Path, driver: s
         )
 
 
+@pytest.mark.driver("psycopg2")
 def test_a_replaced_pool_creator_is_closed_before_any_query(
     logged_impostor: Logged, bundle_env: Path
 ) -> None:
@@ -320,7 +325,10 @@ def test_url_and_keyword_must_agree(tls_server: AuroraLikeServer, pki: TestPKI) 
         (f"postgresql+asyncpg://u@localhost/db?hostaddr={AWS}", {}, {}),
         ("postgresql+psycopg2://u@localhost/db", {"aurora_ssl_tls_server_name": AWS}, {}),
         (f"postgresql+psycopg2://u@localhost/db?aurora_ssl_tls_server_name={AWS}", {}, {}),
-        ("postgresql+psycopg2://u@localhost/db", {}, {"X": "control: no AWS name"}),
+        pytest.param(
+            "postgresql+psycopg2://u@localhost/db", {}, {"X": "control: no AWS name"},
+            marks=pytest.mark.driver("psycopg2"),  # this one creates the engine
+        ),
     ],
     ids=[
         "url-host", "query-host", "query-host-list", "query-host-repeated", "connect_args-host",
@@ -342,6 +350,7 @@ def test_insecure_opt_out_guard_sees_every_host_source(
         make(url, aurora_ssl_insecure_local_dev=True, **kwargs)
 
 
+@pytest.mark.driver("psycopg2")
 def test_insecure_guard_also_runs_per_connection(no_tls_server: AuroraLikeServer) -> None:
     url = no_tls_server.url().replace(no_tls_server.host, "localhost") + "&sslmode=disable"
     engine = aurora_ssl.create_engine(url, aurora_ssl_insecure_local_dev="yes", poolclass=NullPool)
@@ -575,6 +584,7 @@ def test_an_async_engine_derived_from_engine_url_is_verified(
     logged_impostor.assert_nothing_authorised()
 
 
+@pytest.mark.driver("psycopg2")
 def test_keyword_options_travel_in_the_url_as_strings(
     tls_server: AuroraLikeServer, bundle_env: Path
 ) -> None:

@@ -21,8 +21,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import psycopg2
-import psycopg2.errors
 import pytest
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
@@ -42,6 +40,8 @@ from aurora_ssl.testing import pki as testing_pki
 
 
 def connect(server: AuroraLikeServer, sslmode: str = "verify-full", **kw: Any) -> Any:
+    import psycopg2
+
     params: dict[str, Any] = {**server.params(), "sslmode": sslmode, "connect_timeout": 10}
     params.update(kw)
     return psycopg2.connect(**params)
@@ -49,6 +49,8 @@ def connect(server: AuroraLikeServer, sslmode: str = "verify-full", **kw: Any) -
 
 def refusal(server: AuroraLikeServer, sslmode: str = "verify-full", **kw: Any) -> str:
     """libpq's message for a connection that must fail."""
+    import psycopg2
+
     with pytest.raises(psycopg2.OperationalError) as info:
         connect(server, sslmode, **kw).close()
     return str(info.value)
@@ -131,6 +133,7 @@ def test_bundle_is_shipped_bundle_plus_test_root(pki: TestPKI) -> None:
 # -- scenarios ------------------------------------------------------------------------------
 
 
+@pytest.mark.driver("psycopg2")
 @pytest.mark.parametrize("host", [CLUSTER_HOST, READER_HOST, INSTANCE_HOST])
 def test_good_server_verifies(tls_server: AuroraLikeServer, pki: TestPKI, host: str) -> None:
     conn = connect(tls_server, sslrootcert=str(pki.root_path), host=host)
@@ -142,6 +145,7 @@ def test_good_server_verifies(tls_server: AuroraLikeServer, pki: TestPKI, host: 
         conn.close()
 
 
+@pytest.mark.driver("psycopg2")
 def test_good_server_verifies_with_the_bundle(tls_server: AuroraLikeServer, pki: TestPKI) -> None:
     conn = connect(tls_server, sslrootcert=str(pki.bundle_path))
     try:
@@ -150,15 +154,19 @@ def test_good_server_verifies_with_the_bundle(tls_server: AuroraLikeServer, pki:
         conn.close()
 
 
+@pytest.mark.driver("psycopg2")
 def test_plain_tcp_is_rejected_like_rds_force_ssl(tls_server: AuroraLikeServer) -> None:
     message = refusal(tls_server, "disable")
     assert 'pg_hba.conf rejects connection for host "127.0.0.1", user "app"' in message
     assert message.rstrip().endswith("no encryption")
 
 
+@pytest.mark.driver("psycopg2")
 def test_admin_params_reach_the_superuser(
     tls_server: AuroraLikeServer, no_tls_server: AuroraLikeServer
 ) -> None:
+    import psycopg2
+
     for server, force_ssl in ((tls_server, "1"), (no_tls_server, "0")):
         params = server.admin_params()
         assert "password" not in params
@@ -171,6 +179,7 @@ def test_admin_params_reach_the_superuser(
             conn.close()
 
 
+@pytest.mark.driver("psycopg2")
 def test_wrong_host(wrong_host_server: AuroraLikeServer, pki: TestPKI) -> None:
     message = refusal(wrong_host_server, sslrootcert=str(pki.root_path))
     assert (
@@ -179,6 +188,7 @@ def test_wrong_host(wrong_host_server: AuroraLikeServer, pki: TestPKI) -> None:
     )
 
 
+@pytest.mark.driver("psycopg2")
 def test_interception(interception_server: AuroraLikeServer, pki: TestPKI) -> None:
     for rootcert in (pki.root_path, pki.bundle_path):
         message = refusal(interception_server, sslrootcert=str(rootcert))
@@ -188,12 +198,14 @@ def test_interception(interception_server: AuroraLikeServer, pki: TestPKI) -> No
     assert stdlib_verify_error(interception_server, pki.foreign_root_path) is None
 
 
+@pytest.mark.driver("psycopg2")
 def test_expired(expired_server: AuroraLikeServer, pki: TestPKI) -> None:
     message = refusal(expired_server, sslrootcert=str(pki.root_path))
     assert "SSL error: certificate verify failed" in message  # libpq does not say why
     assert stdlib_verify_error(expired_server, pki.root_path) == "certificate has expired"
 
 
+@pytest.mark.driver("psycopg2")
 def test_no_tls(no_tls_server: AuroraLikeServer, pki: TestPKI) -> None:
     message = refusal(no_tls_server, sslrootcert=str(pki.root_path))
     assert "server does not support SSL, but SSL was required" in message
@@ -205,7 +217,11 @@ def test_no_tls(no_tls_server: AuroraLikeServer, pki: TestPKI) -> None:
         conn.close()
 
 
+@pytest.mark.driver("psycopg2")
 def test_no_sslinfo(no_sslinfo_server: AuroraLikeServer, pki: TestPKI) -> None:
+    import psycopg2
+    import psycopg2.errors
+
     conn = connect(no_sslinfo_server, sslrootcert=str(pki.root_path))
     try:
         with pytest.raises(psycopg2.errors.UndefinedFunction, match=r"ssl_is_used\(\)"):
@@ -237,6 +253,7 @@ def port_is_free(port: int) -> bool:
         return True
 
 
+@pytest.mark.driver("psycopg2")
 def test_own_server_swaps_certificates_restarts_and_cleans_up(pki: TestPKI) -> None:
     server = AuroraLikeServer("good", pki=pki)
     with server:
@@ -263,6 +280,7 @@ def test_own_server_swaps_certificates_restarts_and_cleans_up(pki: TestPKI) -> N
     server.stop()  # twice is fine
 
 
+@pytest.mark.driver("psycopg2")
 def test_custom_names_and_password_are_quoted(pki: TestPKI) -> None:
     sqlalchemy = pytest.importorskip("sqlalchemy")
     password = "p@ss:/w%rd 'x\\"
@@ -335,6 +353,8 @@ def read_env_file(path: Path, timeout: float = 30) -> dict[str, str]:
 
 
 def check_demo_env(env: dict[str, str]) -> None:
+    import psycopg2
+
     assert env["AURORA_SSL_DEMO_HOST"] == CLUSTER_HOST
     conn = psycopg2.connect(
         host=env["AURORA_SSL_DEMO_HOST"],
@@ -354,6 +374,7 @@ def env_file(tmp_path: Path) -> Path:
     return tmp_path / "demo.env"
 
 
+@pytest.mark.driver("psycopg2")
 def test_cli_serve_in_process(env_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
     seen: dict[str, str] = {}
 
@@ -375,6 +396,7 @@ def test_cli_serve_in_process(env_file: Path, capsys: pytest.CaptureFixture[str]
     assert port_is_free(int(seen["AURORA_SSL_DEMO_PORT"]))
 
 
+@pytest.mark.driver("psycopg2")
 def test_cli_serve_as_module(env_file: Path) -> None:
     proc = subprocess.Popen(
         [

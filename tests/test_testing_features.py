@@ -18,7 +18,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import psycopg2
 import pytest
 
 from aurora_ssl.errors import UntrustedCertificateError
@@ -33,6 +32,8 @@ SSL_ROW = "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"
 
 
 def connect(server: AuroraLikeServer, rootcert: Path, **kw: Any) -> Any:
+    import psycopg2
+
     params = {**server.params(), "sslmode": "verify-full", "sslrootcert": str(rootcert)}
     return psycopg2.connect(**{**params, **kw, "connect_timeout": 10})
 
@@ -48,6 +49,7 @@ def scalar(conn: Any, sql: str) -> Any:
 ODD_DATABASE = "my db/it's 100%41 @x:y"  # space, slash, quote, percent + hex, at, colon
 
 
+@pytest.mark.driver("psycopg2")
 def test_url_round_trips_a_database_name_that_needs_quoting(pki: TestPKI) -> None:
     with AuroraLikeServer(
         "good", pki=pki, user="us er@x", password="p@ss:/w%rd 'x\\", database=ODD_DATABASE
@@ -84,6 +86,7 @@ def test_url_writes_plain_names_verbatim(database: str, written: str) -> None:
 # -- sslinfo in databases created later (Django's test database) -------------------------------
 
 
+@pytest.mark.driver("psycopg2")
 def test_a_database_created_from_template1_has_sslinfo(
     tls_server: AuroraLikeServer, pki: TestPKI
 ) -> None:
@@ -106,9 +109,12 @@ def test_a_database_created_from_template1_has_sslinfo(
         conn.close()
 
 
+@pytest.mark.driver("psycopg2")
 def test_no_sslinfo_scenario_has_it_nowhere(
     no_sslinfo_server: AuroraLikeServer, pki: TestPKI
 ) -> None:
+    import psycopg2
+
     conn = connect(no_sslinfo_server, pki.root_path)
     try:
         for database in ("template1", no_sslinfo_server.database):
@@ -237,6 +243,7 @@ def test_serve_rejects_bad_options(args: tuple[str, ...], message: str) -> None:
 # -- the test-bundle hint ------------------------------------------------------------------
 
 
+@pytest.mark.driver("psycopg2")
 def test_forgotten_test_bundle_names_the_test_bundle(logged_server: AuroraLikeServer) -> None:
     import aurora_ssl
 

@@ -19,7 +19,6 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg2
 import pytest
 
 from aurora_ssl import connection_params, trust
@@ -139,12 +138,15 @@ def _plant(cache: Path, content: bytes) -> Path:
     return updated
 
 
+@pytest.mark.driver("psycopg2")
 @needs_root
 def test_planted_rds_named_foreign_root_is_refused_and_never_connects(
     cache: Path, interception_server: AuroraLikeServer, pki: TestPKI
 ) -> None:
     # Another user planted AWS's bundle plus an interceptor's root that carries the exact name
     # of an RDS root, while updated/ was writable; the owner then ran the advised chmod.
+    import psycopg2
+
     planted = _plant(cache, shipped_bundle_path().read_bytes() + pki.foreign_root_path.read_bytes())
     os.chown(planted, NOBODY, NOBODY)
     server = interception_server
@@ -173,9 +175,12 @@ def test_planted_rds_named_foreign_root_is_refused_and_never_connects(
     connection.close()
 
 
+@pytest.mark.driver("psycopg2")
 def test_planted_non_rds_root_is_refused_and_never_connects(
     cache: Path, interception_server: AuroraLikeServer, pki: TestPKI
 ) -> None:
+    import psycopg2
+
     planted = _plant(cache, pki.foreign_root_path.read_bytes() + make_cert_pem("Evil Root CA"))
     server = interception_server
     since = server.log_path.stat().st_size
