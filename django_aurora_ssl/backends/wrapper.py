@@ -147,6 +147,8 @@ class AuroraSSLWrapperMixin(_WrapperBase):  # type: ignore[misc]
     #: ``(raw connection, facts)`` read by the startup server check on the current
     #: connection, so the database system check does not ask the same server twice.
     aurora_ssl_server_facts: tuple[Any, ServerTLS] | None = None
+    #: The unpooled connection ``get_new_connection`` just read back (see there).
+    _aurora_ssl_verified: Any = None
     #: The verified-TLS parameters our ``get_connection_params`` returned last (per wrapper,
     #: and Django's wrappers are per thread).
     _aurora_ssl_expected: dict[str, Any] | None = None
@@ -223,6 +225,9 @@ class AuroraSSLWrapperMixin(_WrapperBase):  # type: ignore[misc]
             return connection
         try:
             status = require_tls(connection, close=pool is None, expected=expected)
+            # init_connection_state calls _configure_connection next for this unpooled
+            # connection: it was read back just now, so that call need not do it again.
+            self._aurora_ssl_verified = connection if pool is None else None
             if options.server_check_at_startup:
                 self._aurora_ssl_check_server_once(connection, conn_params)
             if pool is None:
@@ -240,7 +245,9 @@ class AuroraSSLWrapperMixin(_WrapperBase):  # type: ignore[misc]
         # for unpooled connections from init_connection_state): nothing enters the pool
         # without TLS. Raising here makes the pool close the attempt and try again.
         options = self.aurora_ssl_options
-        if not options.insecure_local_dev:
+        just_verified = connection is self._aurora_ssl_verified
+        self._aurora_ssl_verified = None
+        if not options.insecure_local_dev and not just_verified:
             status = require_tls(connection, expected=self._aurora_ssl_expected_for())
             if connection_pool(self) is not None:  # unpooled ones are announced on connect
                 self._aurora_ssl_announce(connection, status, options, pooled=True)
