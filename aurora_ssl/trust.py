@@ -32,8 +32,9 @@ import re
 
 from aurora_ssl._frozen import Frozen
 from aurora_ssl._log import logger
-from aurora_ssl.bundle_index import sha256_hex
+from aurora_ssl.bundle_index import parse_index, sha256_hex
 from aurora_ssl.bundles import (
+    _SHIPPED_INDEX,
     BUNDLE_ENV,
     GLOBAL_BUNDLE_URL,
     Bundle,
@@ -258,18 +259,19 @@ def _unknown_rds_roots(source: str) -> list[str]:
     ``test-region-1``) is only ever chosen for names in that made-up region, so it is not
     reported.
     """
-    aws = list(load_bundle(_shipped_bundle_file()).certificates)
+    shipped_known, shipped_regions = _shipped_roots()
+    known, regions = set(shipped_known), set(shipped_regions)
     try:
         updated: str | None = _updated_bundle_file()
     except (OSError, BundleError):
         updated = None
     if updated is not None and os.path.isfile(updated):
-        try:  # noqa: SIM105 - no contextlib on the connect path (its import costs ~0.5 ms)
-            aws.extend(load_bundle(updated).certificates)
+        try:
+            update = load_bundle(updated).certificates
         except BundleError:  # a refused update vouches for nothing
-            pass
-    known = {c.sha256 for c in aws}
-    regions = {c.region for c in aws if c.region}
+            update = ()
+        known.update(c.sha256 for c in update)
+        regions.update(c.region for c in update if c.region)
     strangers = [
         c.subject
         for c in load_bundle(source).certificates
@@ -283,6 +285,32 @@ def _unknown_rds_roots(source: str) -> list[str]:
         "if you made these CAs yourself; otherwise use AWS's bundle (unset "
         f"{BUNDLE_ENV} / bundle=, or run `aurora-ssl bundle update`)."
     ]
+
+
+@functools.lru_cache(maxsize=1)
+def _shipped_roots() -> tuple[frozenset[str], frozenset[str]]:
+    """AWS's roots (fingerprints, regions) as the index generated at build time records them.
+
+    Read from the index alone: it is made from AWS's bundle when the package is built (a test
+    holds the two together), so an edited copy of the shipped bundle vouches for nothing, and
+    a fresh process need not read and hash the 160 kB bundle to know AWS's roots.
+    """
+    with open(_SHIPPED_INDEX, "rb") as handle:
+        text = handle.read()
+    header = text.split(b"\n", 3)
+    rows = parse_index(
+        text,
+        file_sha256=header[1].decode("ascii", "replace").rsplit(" ", 1)[-1],
+        validated="shipped",
+        count=text.count(b"\n") - 3 + (0 if text.endswith(b"\n") else 1),
+    )
+    if rows is None:  # a damaged index: read the bundle itself (the slow, certain way)
+        certificates = load_bundle(_shipped_bundle_file()).certificates
+        return (
+            frozenset(c.sha256 for c in certificates),
+            frozenset(c.region for c in certificates if c.region),
+        )
+    return frozenset(r.sha256 for r in rows), frozenset(r.region for r in rows if r.region)
 
 
 def _select_one(
@@ -390,6 +418,7 @@ def clear_caches() -> None:
     cache directory) and want selection to run again; files on disk are left alone.
     """
     _select_cached.cache_clear()
+    _shipped_roots.cache_clear()
     _load_bundle_cached.cache_clear()
     _amazon_trust_services_roots.cache_clear()
     parse_endpoint.cache_clear()
