@@ -4,6 +4,10 @@ The session's ``tls_server`` is shared, so these tests never change the ``app`` 
 password: each test creates its own role (dropped afterwards) and sets *its* password to the
 token or secret under test. Whether a login worked is asked of the server (``current_user``,
 ``pg_stat_ssl``); whether it was refused is read from the server's log.
+
+Also shared here: the fixed fake AWS credentials and clock with botocore's own token as the
+reference (``reference_token``), and moto's Secrets Manager (``aws``). The fixtures are
+registered by the root conftest.py (``pytest_plugins``).
 """
 
 from __future__ import annotations
