@@ -15,7 +15,14 @@ from typing import Any
 
 import pytest
 
-pytest_plugins = ["tests.fix_servers", "tests.fix_django", "tests.fix_docs"]
+pytest_plugins = [
+    "tests.fix_servers",
+    "tests.fix_credentials",
+    "tests.fix_sqlalchemy",
+    "tests.fix_django",
+    "tests.fix_reliability",
+    "tests.fix_docs",
+]
 
 _SESSION_CACHE = tempfile.mkdtemp(prefix="aurora-ssl-test-cache-")
 os.environ["AURORA_SSL_CACHE_DIR"] = _SESSION_CACHE

@@ -4,15 +4,24 @@ The session's ``tls_server`` is shared, so these tests never change the ``app`` 
 password: each test creates its own role (dropped afterwards) and sets *its* password to the
 token or secret under test. Whether a login worked is asked of the server (``current_user``,
 ``pg_stat_ssl``); whether it was refused is read from the server's log.
+
+Also shared here: the fixed fake AWS credentials and clock with botocore's own token as the
+reference (``reference_token``), and moto's Secrets Manager (``aws``). The fixtures are
+registered by the root conftest.py (``pytest_plugins``).
 """
 
 from __future__ import annotations
 
+import datetime
+import functools
+import json
 import secrets
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import botocore.auth
+import botocore.session
 import pytest
 
 import aurora_ssl
@@ -85,6 +94,27 @@ def login_role(tls_server: AuroraLikeServer) -> Iterator[Callable[[str], str]]:
         admin_execute(tls_server, f'DROP ROLE IF EXISTS "{name}"')
 
 
+@pytest.fixture
+def role_on(pki: Any) -> Iterator[Callable[[AuroraLikeServer, str], str]]:
+    """Create login roles on a server (``make(server, password) -> name``); drop them after."""
+    made: list[tuple[AuroraLikeServer, str]] = []
+
+    def make(server: AuroraLikeServer, password: str) -> str:
+        name = f"djcred_{secrets.token_hex(4)}"
+        admin_execute(server, f'CREATE ROLE "{name}" LOGIN PASSWORD %s', (password,))
+        made.append((server, name))
+        return name
+
+    yield make
+    for server, name in made:
+        admin_execute(
+            server,
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = %s",
+            (name,),
+        )
+        admin_execute(server, f'DROP ROLE IF EXISTS "{name}"')
+
+
 def verified_params(server: AuroraLikeServer, user: str) -> dict[str, Any]:
     """aurora-ssl's verify-full parameters for ``user`` (no password: the provider gives it)."""
     return aurora_ssl.connection_params(
@@ -129,3 +159,87 @@ def connect_with_retry(
             raise
 
     return connect_with_password(provider, target, connect), refused
+
+
+# -- RDS IAM tokens: fixed fake credentials and clock, botocore's token as the reference -------
+
+ACCESS_KEY = "AKIDEXAMPLEFAKE00001"
+SECRET_KEY = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
+T0 = 1_796_000_000  # 2026-11-30T..., any fixed instant
+
+
+@functools.lru_cache(maxsize=64)
+def _rds_client(region: str, access_key: str, secret_key: str, token: str | None) -> Any:
+    return _REFERENCE_SESSION.create_client(
+        "rds",
+        region_name=region,
+        aws_access_key_id=access_key,
+        aws_secret_access_key=secret_key,
+        aws_session_token=token,
+    )
+
+
+_REFERENCE_SESSION = botocore.session.Session()
+
+
+def reference_token(
+    host: str,
+    port: int,
+    user: str,
+    region: str,
+    at: float,
+    *,
+    access_key: str = ACCESS_KEY,
+    secret_key: str = SECRET_KEY,
+    token: str | None = None,
+) -> str:
+    """botocore's generate_db_auth_token at the instant ``at`` (its clock pinned)."""
+    client = _rds_client(region, access_key, secret_key, token)
+    pinned = datetime.datetime.fromtimestamp(int(at), datetime.timezone.utc).replace(tzinfo=None)
+    saved = botocore.auth.get_current_datetime
+    botocore.auth.get_current_datetime = lambda *a, **k: pinned
+    try:
+        return str(client.generate_db_auth_token(host, port, user, Region=region))
+    finally:
+        botocore.auth.get_current_datetime = saved
+
+
+def session_with(access_key: str = ACCESS_KEY, secret_key: str = SECRET_KEY) -> Any:
+    session = botocore.session.Session()
+    session.set_credentials(access_key, secret_key)
+    return session
+
+
+class Clock:
+    """A settable clock the provider reads (seconds)."""
+
+    def __init__(self, now: float = T0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+# -- Secrets Manager: moto stands in for the AWS API ---------------------------------------------
+
+SECRETS_REGION = "eu-west-1"
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> Iterator[Any]:
+    """moto's simulated AWS with fake credentials; yields a Secrets Manager client."""
+    from moto import mock_aws
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", SECRETS_REGION)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
+    with mock_aws():
+        yield botocore.session.Session().create_client("secretsmanager", region_name=SECRETS_REGION)
+
+
+def rds_secret(username: str, password: str, **extra: Any) -> str:
+    return json.dumps({"engine": "postgres", "username": username, "password": password, **extra})

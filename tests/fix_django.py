@@ -11,6 +11,7 @@ the other driver is covered by subprocess tests that hide psycopg (:func:`manage
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import subprocess
 import sys
@@ -43,6 +44,13 @@ def configure_django() -> None:
             DEFAULT_AUTO_FIELD="django.db.models.BigAutoField",
         )
         django.setup()
+
+
+def pool_supported() -> bool:
+    """Whether Django's psycopg pool can run here (Django >= 5.1, psycopg 3, psycopg_pool)."""
+    from django_aurora_ssl.compat import SUPPORTS_POOL, is_psycopg3
+
+    return SUPPORTS_POOL and is_psycopg3() and importlib.util.find_spec("psycopg_pool") is not None
 
 
 @contextmanager

@@ -16,11 +16,15 @@ import pytest
 import aurora_ssl.credentials.iam
 from aurora_ssl.cli import main
 from aurora_ssl.testing import AuroraLikeServer
-from tests.fix_credentials import refused_logins, set_password
-from tests.test_credentials_iam import ACCESS_KEY, SECRET_KEY, T0, reference_token
-from tests.test_sqlalchemy_credentials import PROVIDED_PASSWORD, REGION, roles
-
-__all__ = ["roles"]  # a fixture, used by name
+from tests.fix_credentials import (
+    ACCESS_KEY,
+    SECRET_KEY,
+    T0,
+    reference_token,
+    refused_logins,
+    set_password,
+)
+from tests.fix_sqlalchemy import PROVIDED_PASSWORD, REGION
 
 
 @pytest.fixture
@@ -96,7 +100,7 @@ def test_check_password_provider(
         logged_server,
         role,
         "--password-provider",
-        "tests.test_sqlalchemy_credentials:provided",
+        "tests.fix_sqlalchemy:provided",
     )
     assert code == 0, err
     assert document["ok"] is True
@@ -166,7 +170,7 @@ def test_check_honours_the_credential_keys_of_the_apps_url(
     url = _sqlalchemy_url(
         logged_server,
         provided_role,
-        "aurora_ssl_password_provider=tests.test_sqlalchemy_credentials:provided",
+        "aurora_ssl_password_provider=tests.fix_sqlalchemy:provided",
     )
     assert main(["check", url, "--format", "json"]) == 0
     capsys.readouterr()

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import datetime
-import functools
 import sys
 import threading
 import time
@@ -36,72 +35,21 @@ from aurora_ssl.credentials import (
 from aurora_ssl.credentials.sigv4 import rds_auth_token
 from aurora_ssl.testing import AuroraLikeServer
 from tests.fix_credentials import (
+    ACCESS_KEY,
+    SECRET_KEY,
+    T0,
+    Clock,
     connect_with_retry,
     login_role,
+    reference_token,
     refused_logins,
+    session_with,
     set_password,
     verified_params,
     whoami,
 )
 
 __all__ = ["login_role"]  # a fixture, used by name
-
-ACCESS_KEY = "AKIDEXAMPLEFAKE00001"
-SECRET_KEY = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
-T0 = 1_796_000_000  # 2026-11-30T..., any fixed instant
-
-
-@functools.lru_cache(maxsize=64)
-def _rds_client(region: str, access_key: str, secret_key: str, token: str | None) -> Any:
-    return _REFERENCE_SESSION.create_client(
-        "rds",
-        region_name=region,
-        aws_access_key_id=access_key,
-        aws_secret_access_key=secret_key,
-        aws_session_token=token,
-    )
-
-
-_REFERENCE_SESSION = botocore.session.Session()
-
-
-def reference_token(
-    host: str,
-    port: int,
-    user: str,
-    region: str,
-    at: float,
-    *,
-    access_key: str = ACCESS_KEY,
-    secret_key: str = SECRET_KEY,
-    token: str | None = None,
-) -> str:
-    """botocore's generate_db_auth_token at the instant ``at`` (its clock pinned)."""
-    client = _rds_client(region, access_key, secret_key, token)
-    pinned = datetime.datetime.fromtimestamp(int(at), datetime.timezone.utc).replace(tzinfo=None)
-    saved = botocore.auth.get_current_datetime
-    botocore.auth.get_current_datetime = lambda *a, **k: pinned
-    try:
-        return str(client.generate_db_auth_token(host, port, user, Region=region))
-    finally:
-        botocore.auth.get_current_datetime = saved
-
-
-def session_with(access_key: str = ACCESS_KEY, secret_key: str = SECRET_KEY) -> Any:
-    session = botocore.session.Session()
-    session.set_credentials(access_key, secret_key)
-    return session
-
-
-class Clock:
-    """A settable clock the provider reads (seconds)."""
-
-    def __init__(self, now: float = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
 
 # -- the signature ------------------------------------------------------------------------------
 

@@ -99,8 +99,14 @@ def test_async_retry_recovers_with_a_fresh_iam_token(
 ) -> None:
     import psycopg
 
-    from tests.fix_credentials import set_password
-    from tests.test_credentials_iam import ACCESS_KEY, SECRET_KEY, T0, Clock, reference_token
+    from tests.fix_credentials import (
+        ACCESS_KEY,
+        SECRET_KEY,
+        T0,
+        Clock,
+        reference_token,
+        set_password,
+    )
 
     role = login_role("x")
     session = botocore.session.Session()

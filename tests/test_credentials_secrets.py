@@ -12,12 +12,11 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import botocore.session
 import pytest
-from moto import mock_aws
 
 from aurora_ssl.credentials import (
     CredentialsError,
@@ -27,8 +26,10 @@ from aurora_ssl.credentials import (
 )
 from aurora_ssl.testing import AuroraLikeServer
 from tests.fix_credentials import (
+    SECRETS_REGION,
     connect_with_retry,
     login_role,
+    rds_secret,
     refused_logins,
     set_password,
     whoami,
@@ -36,7 +37,7 @@ from tests.fix_credentials import (
 
 __all__ = ["login_role"]  # a fixture, used by name
 
-REGION = "eu-west-1"
+REGION = SECRETS_REGION
 TARGET = CredentialTarget("demo.cluster-abc.eu-west-1.rds.amazonaws.com", 5432, "app")
 
 
@@ -46,24 +47,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-@pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> Iterator[Any]:
-    """moto's simulated AWS with fake credentials; yields a Secrets Manager client."""
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
-    with mock_aws():
-        yield botocore.session.Session().create_client("secretsmanager", region_name=REGION)
-
-
-def rds_secret(username: str, password: str, **extra: Any) -> str:
-    return json.dumps({"engine": "postgres", "username": username, "password": password, **extra})
 
 
 def test_reads_the_standard_rds_secret_once(aws: Any) -> None:

@@ -9,7 +9,6 @@ asks the server whether the session is encrypted.
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import logging
 import os
 import shutil
@@ -32,7 +31,12 @@ from aurora_ssl.errors import (
 )
 from aurora_ssl.status import ClientTLS, client_tls
 from aurora_ssl.testing import AuroraLikeServer
-from tests.fix_django import database_entry, example_app_installed, use_databases
+from tests.fix_django import (
+    database_entry,
+    example_app_installed,
+    pool_supported,
+    use_databases,
+)
 
 pytestmark = pytest.mark.usefixtures("django_env")
 
@@ -349,15 +353,9 @@ def test_insecure_local_dev_is_refused_for_an_aws_endpoint(
 # --- Django's psycopg 3 pool ------------------------------------------------------------------
 
 
-def _pool_supported() -> bool:
-    from django_aurora_ssl.compat import SUPPORTS_POOL, is_psycopg3
-
-    return SUPPORTS_POOL and is_psycopg3() and importlib.util.find_spec("psycopg_pool") is not None
-
-
 @pytest.fixture
 def pool_support() -> None:
-    if not _pool_supported():
+    if not pool_supported():
         pytest.skip("Django's pool needs Django >= 5.1, psycopg 3 and psycopg_pool")
 
 

@@ -16,7 +16,7 @@ import json
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,44 +24,32 @@ import pytest
 
 from aurora_ssl.credentials import IAMTokenProvider
 from aurora_ssl.testing import AuroraLikeServer
-from tests.fix_credentials import admin_execute, set_password
-from tests.fix_django import database_entry, demo_env, run_script, use_databases
+from tests.fix_credentials import (
+    T0,
+    Clock,
+    admin_execute,
+    rds_secret,
+    reference_token,
+    session_with,
+    set_password,
+)
+from tests.fix_django import (
+    database_entry,
+    demo_env,
+    pool_supported,
+    run_script,
+    use_databases,
+)
 from tests.fix_servers import log_since
-from tests.test_credentials_iam import T0, Clock, reference_token, session_with
-from tests.test_credentials_secrets import aws, rds_secret
-from tests.test_django_backend import _pool_supported
-
-__all__ = ["aws"]  # a fixture, used by name
 
 REGION = "test-region-1"  # what the test servers' endpoint names say
 POOL = {"min_size": 1, "max_size": 2, "timeout": 3}
 
 
-@pytest.fixture
-def role_on(pki: Any) -> Iterator[Callable[[AuroraLikeServer, str], str]]:
-    """Create login roles on a server (``make(server, password) -> name``); drop them after."""
-    made: list[tuple[AuroraLikeServer, str]] = []
-
-    def make(server: AuroraLikeServer, password: str) -> str:
-        name = f"djcred_{secrets.token_hex(4)}"
-        admin_execute(server, f'CREATE ROLE "{name}" LOGIN PASSWORD %s', (password,))
-        made.append((server, name))
-        return name
-
-    yield make
-    for server, name in made:
-        admin_execute(
-            server,
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = %s",
-            (name,),
-        )
-        admin_execute(server, f'DROP ROLE IF EXISTS "{name}"')
-
-
 def pooled(enabled: bool) -> dict[str, Any]:
     if not enabled:
         return {}
-    if not _pool_supported():
+    if not pool_supported():
         pytest.skip("Django's pool needs Django >= 5.1, psycopg 3 and psycopg_pool")
     return {"pool": dict(POOL)}
 

@@ -12,12 +12,8 @@ import pytest
 from aurora_ssl.testing import AuroraLikeServer
 from django_aurora_ssl import adopt, database_url
 from django_aurora_ssl.conf import OptionsError
-from tests.fix_credentials import set_password
+from tests.fix_credentials import T0, reference_token, set_password
 from tests.fix_django import use_databases
-from tests.test_credentials_iam import T0, reference_token
-from tests.test_django_credentials import role_on
-
-__all__ = ["role_on"]  # a fixture, used by name
 
 ENGINE = "django_aurora_ssl.backends.postgresql"
 

@@ -13,15 +13,14 @@ from typing import Any
 import pytest
 
 from aurora_ssl.testing import AuroraLikeServer
-from tests.fix_django import database_entry, use_databases
+from tests.fix_django import database_entry, pool_supported, use_databases
 from tests.fix_servers import log_since
-from tests.test_django_backend import _pool_supported
 
 POOL = {"min_size": 1, "max_size": 1, "timeout": 0.5}
 
 
 def needs_pool() -> None:
-    if not _pool_supported():
+    if not pool_supported():
         pytest.skip("Django's pool needs Django >= 5.1, psycopg 3 and psycopg_pool")
 
 

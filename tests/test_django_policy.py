@@ -7,7 +7,6 @@ exception. ``dbshell`` runs the real psql against it.
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import json
 import os
@@ -22,7 +21,7 @@ pytest.importorskip("django")
 
 from aurora_ssl.errors import InsecureConfigurationError
 from aurora_ssl.testing import AuroraLikeServer
-from tests.fix_django import database_entry, use_databases
+from tests.fix_django import database_entry, pool_supported, use_databases
 
 pytestmark = pytest.mark.usefixtures("django_env")
 
@@ -390,17 +389,10 @@ def test_an_untampered_subclass_connects(server: AuroraLikeServer) -> None:
         assert server_ssl() is True
 
 
-def _pool_supported() -> bool:
-
-    from django_aurora_ssl.compat import SUPPORTS_POOL, is_psycopg3
-
-    return SUPPORTS_POOL and is_psycopg3() and importlib.util.find_spec("psycopg_pool") is not None
-
-
 def test_a_subclass_changing_the_pools_parameters_is_refused(server: AuroraLikeServer) -> None:
     from django.db import connections
 
-    if not _pool_supported():
+    if not pool_supported():
         pytest.skip("Django's pool needs Django >= 5.1, psycopg 3 and psycopg_pool")
     entry = database_entry(
         server,

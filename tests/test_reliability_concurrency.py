@@ -11,8 +11,6 @@ from __future__ import annotations
 import multiprocessing
 import os
 import threading
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,13 +21,17 @@ from sqlalchemy.pool import NullPool
 import aurora_ssl
 from aurora_ssl.status import client_tls
 from tests import drivers
+from tests.fix_reliability import (
+    PROCESSES,
+    THREADS,
+    THREADS_PER_PROCESS,
+    all_at_once,
+    assert_only_complete_trust_files,
+)
 
 if TYPE_CHECKING:  # spawned children import this module; keep their imports minimal
     from aurora_ssl.testing import AuroraLikeServer, TestPKI
 
-THREADS = 64
-PROCESSES = 4
-THREADS_PER_PROCESS = 8
 SYNC_DRIVERS = drivers.params("postgresql+psycopg2", "postgresql+psycopg")
 
 
@@ -41,32 +43,6 @@ def racing_cache(
     monkeypatch.setenv("AURORA_SSL_CACHE_DIR", str(cache))
     monkeypatch.setenv("AURORA_SSL_BUNDLE", str(pki.bundle_path))
     return cache
-
-
-def assert_only_complete_trust_files(cache: Path, pki: TestPKI) -> None:
-    files = sorted(p for p in cache.rglob("*") if p.is_file())
-    for path in files:
-        assert not path.name.startswith(".tmp"), f"temporary file left behind: {path.name}"
-    trust_files = [p for p in files if p.suffix == ".pem"]
-    assert trust_files, "nothing was materialised"
-    root = Path(pki.root_path).read_bytes()
-    for path in trust_files:
-        assert path.read_bytes() == root, f"{path.name} is not exactly the test root"
-    for path in set(files) - set(trust_files):  # bundle indexes (trust.load_bundle)
-        assert path.parent.name == "index", f"unexpected file {path}"
-        assert path.read_bytes().endswith(b"G1\n"), f"{path.name} is incomplete"
-
-
-def all_at_once(count: int, task: Callable[[int], Any]) -> list[Any]:
-    """Run ``task(i)`` in ``count`` threads released together by a barrier."""
-    gate = threading.Barrier(count)
-
-    def run(i: int) -> Any:
-        gate.wait(timeout=30)
-        return task(i)
-
-    with ThreadPoolExecutor(max_workers=count) as pool:
-        return list(pool.map(run, range(count)))
 
 
 SERVER_TLS = "SELECT ssl FROM pg_catalog.pg_stat_ssl WHERE pid = pg_backend_pid()"

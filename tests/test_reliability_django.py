@@ -38,20 +38,23 @@ if importlib.util.find_spec("django_aurora_ssl.backends.postgresql.base") is Non
 
 from aurora_ssl.errors import AuroraSSLError, InsecureConfigurationError
 from aurora_ssl.status import ClientTLS, client_tls
-from tests.test_reliability_concurrency import (
+from tests.fix_reliability import (
+    PASSWORD,
     PROCESSES,
     THREADS,
     THREADS_PER_PROCESS,
-    all_at_once,
-    assert_only_complete_trust_files,
-)
-from tests.test_reliability_secrets import (
-    PASSWORD,
     Everything,
-    all_logs,  # noqa: F401 - a fixture used by the tests below
+    Failover,
+    Writer,
+    all_at_once,
     assert_no_secret,
+    assert_nothing_reached,
+    assert_only_complete_trust_files,
+    check_rows,
     forms_of,
+    refused_as_untrusted,
     run_failing,
+    run_failover,
 )
 
 if TYPE_CHECKING:
@@ -198,8 +201,6 @@ def read_rows(alias: str, table: str) -> list[tuple[int, int, bool, str]]:
 def django_writer(alias: str, table: str) -> Any:
     from django.db import connections, transaction
 
-    from tests.test_reliability_failover import Writer
-
     def write(n: int) -> None:
         connection = connections[alias]
         connection.close_if_unusable_or_obsolete()  # what request_started/finished do
@@ -221,8 +222,6 @@ PERSISTENT = {"CONN_MAX_AGE": None, "CONN_HEALTH_CHECKS": True}
 
 @pytest.mark.slow
 def test_django_writer_through_two_restarts(own_server: AuroraLikeServer, alias_for: Any) -> None:
-    from tests.test_reliability_failover import check_rows, run_failover
-
     alias = alias_for("failover", own_server, **PERSISTENT)
     log = TLSLog(alias)
     try:
@@ -240,12 +239,6 @@ def test_django_writer_through_two_restarts(own_server: AuroraLikeServer, alias_
 def test_django_no_statement_reaches_an_impostor_after_failover(
     own_server: AuroraLikeServer, alias_for: Any
 ) -> None:
-    from tests.test_reliability_failover import (
-        Failover,
-        assert_nothing_reached,
-        refused_as_untrusted,
-    )
-
     alias = alias_for("intercept", own_server, **PERSISTENT)
     failover = Failover(own_server)
     create_table(alias, "intercept_django")
@@ -446,7 +439,7 @@ def test_backend_failures_never_show_the_password(
     request: pytest.FixtureRequest,
     pki: TestPKI,
     alias_for: Any,
-    all_logs: Everything,  # noqa: F811 - the fixture imported above
+    all_logs: Everything,
     scenario: str,
 ) -> None:
     from django.db import connections
@@ -488,7 +481,7 @@ def test_check_output_on_success_has_no_password(
 def test_configuration_failures_never_show_the_password(
     tls_server: AuroraLikeServer,
     alias_for: Any,
-    all_logs: Everything,  # noqa: F811 - the fixture imported above
+    all_logs: Everything,
     aurora_ssl: dict[str, Any],
 ) -> None:
     from django.db import connections

@@ -20,9 +20,8 @@ proves no statement reached the impostor.
 
 from __future__ import annotations
 
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,12 +29,18 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import sqlalchemy
 from sqlalchemy import event, text
-from sqlalchemy.exc import DBAPIError
 
 import aurora_ssl
-from aurora_ssl.errors import AuroraSSLError
 from aurora_ssl.status import ClientTLS, client_tls
 from tests import drivers
+from tests.fix_reliability import (
+    Failover,
+    Writer,
+    assert_nothing_reached,
+    check_rows,
+    refused_as_untrusted,
+    run_failover,
+)
 
 if TYPE_CHECKING:  # spawned test processes import this module; keep it light
     from aurora_ssl.testing import AuroraLikeServer
@@ -43,7 +48,6 @@ if TYPE_CHECKING:  # spawned test processes import this module; keep it light
 pytestmark = pytest.mark.slow
 
 SYNC_DRIVERS = drivers.params("postgresql+psycopg2", "postgresql+psycopg")
-SURFACED = (DBAPIError, AuroraSSLError)
 INSERT = (
     "INSERT INTO {table} (id, backend_pid, ssl, version) "
     "SELECT {id}, pg_backend_pid(), s.ssl, s.version "
@@ -67,83 +71,6 @@ def bundle_env(
 ) -> Path:
     monkeypatch.setenv("AURORA_SSL_BUNDLE", str(own_server.pki.bundle_path))
     return Path(own_server.pki.bundle_path)
-
-
-@dataclass
-class Writer:
-    """Runs ``write(n)`` for n = 0, 1, 2, ... in a thread until stopped."""
-
-    write: Callable[[int], None]
-    committed: list[int] = field(default_factory=list)
-    failed: dict[int, BaseException] = field(default_factory=dict)
-    stop: threading.Event = field(default_factory=threading.Event)
-    pause: float = 0.005
-
-    def __post_init__(self) -> None:
-        self.thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        n = 0
-        while not self.stop.is_set():
-            try:
-                self.write(n)
-            except Exception as exc:  # noqa: BLE001 - every failure is kept and checked
-                self.failed[n] = exc
-            else:
-                self.committed.append(n)
-            n += 1
-            time.sleep(self.pause)
-
-    def __enter__(self) -> Writer:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop.set()
-        self.thread.join(timeout=30)
-        assert not self.thread.is_alive()
-
-    def wait_for_commits(self, more: int, timeout: float = 20.0) -> None:
-        target = len(self.committed) + more
-        deadline = time.monotonic() + timeout
-        while len(self.committed) < target:
-            assert time.monotonic() < deadline, (
-                f"writer stuck at {len(self.committed)} commits; last errors: "
-                f"{list(self.failed.values())[-3:]}"
-            )
-            time.sleep(0.01)
-
-    def attempts(self) -> int:
-        return len(self.committed) + len(self.failed)
-
-
-def run_failover(server: AuroraLikeServer, writer: Writer, restarts: int = 2) -> None:
-    with writer:
-        writer.wait_for_commits(20)
-        for _ in range(restarts):
-            server.restart()
-            writer.wait_for_commits(20)
-
-
-def check_rows(
-    rows: list[tuple[int, int, bool, str]],
-    writer: Writer,
-    surfaced: tuple[type[BaseException], ...] = SURFACED,
-) -> None:
-    ids = [row[0] for row in rows]
-    assert len(ids) == len(set(ids)), "a row was written twice"
-    present = set(ids)
-    missing = set(writer.committed) - present
-    assert not missing, f"committed rows lost: {sorted(missing)[:10]}"
-    unexplained = present - set(writer.committed) - set(writer.failed)
-    assert not unexplained, f"rows nobody wrote: {sorted(unexplained)[:10]}"
-    assert writer.failed, "no attempt failed: the restarts did not hit the writer"
-    for exc in writer.failed.values():
-        assert isinstance(exc, surfaced), repr(exc)
-    assert all(row[2] is True for row in rows), "a row was written without TLS"
-    assert {row[3] for row in rows} <= {"TLSv1.2", "TLSv1.3"}
-    # Three server lifetimes: at least three different backends wrote rows.
-    assert len({row[1] for row in rows}) >= 3
 
 
 # --- SQLAlchemy -----------------------------------------------------------------------------
@@ -221,68 +148,12 @@ def test_sqlalchemy_writer_through_two_restarts(
     engine.dispose()
 
 
-class Failover:
-    """Restart the server as an impostor (foreign CA, same names), and back."""
-
-    def __init__(self, server: AuroraLikeServer) -> None:
-        self.server = server
-        self.impostor = False
-
-    def to_impostor(self) -> None:
-        self.server.use_certificate(foreign=True)
-        self.server.restart()
-        self.impostor = True
-        self.log_from = self.server.log_path.stat().st_size
-
-    def back(self) -> None:
-        self.log_until = self.server.log_path.stat().st_size
-        self.server.use_certificate()
-        self.server.restart()
-        self.impostor = False
-
-    def impostor_log(self) -> str:
-        """What the server logged while it was the impostor."""
-        with open(self.server.log_path, "rb") as log:
-            log.seek(self.log_from)
-            return log.read(self.log_until - self.log_from).decode(errors="replace")
-
-
-def assert_nothing_reached(log: str) -> None:
-    """Attempts arrived, but none got past the TLS handshake: no login, no statement."""
-    assert "connection received" in log, log[-2000:]
-    assert "connection authorized" not in log, log[-2000:]
-    assert "statement:" not in log, log[-2000:]
-
-
 @pytest.fixture
 def failover(own_server: AuroraLikeServer) -> Iterator[Failover]:
     handle = Failover(own_server)
     yield handle
     if handle.impostor:
         handle.back()
-
-
-# What libpq/OpenSSL say when a foreign CA has the same names as the trusted one: which one
-# depends on the keys (an RSA signature checked with the wrong modulus fails in various ways).
-UNTRUSTED_WORDS = (
-    "certificate verify failed",
-    "invalid padding",
-    "bad signature",
-    "data too large for modulus",
-    "unknown ca",
-)
-
-
-def refused_as_untrusted(exc: BaseException) -> bool:
-    if isinstance(exc, aurora_ssl.UntrustedCertificateError):
-        return True
-    chain: list[str] = []
-    current: BaseException | None = exc
-    while current is not None:
-        chain.append(str(current).lower())
-        current = current.__cause__ or current.__context__
-    text_ = "\n".join(chain)
-    return any(word in text_ for word in UNTRUSTED_WORDS)
 
 
 @pytest.mark.parametrize("driver", SYNC_DRIVERS)

@@ -10,14 +10,10 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import logging
-import traceback
-import warnings
-from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, quote_plus
+from urllib.parse import quote
 
 import pytest
 import sqlalchemy
@@ -27,92 +23,18 @@ from sqlalchemy.pool import NullPool
 
 import aurora_ssl
 from tests import drivers
+from tests.fix_reliability import (
+    PASSWORD,
+    Everything,
+    assert_no_secret,
+    forms_of,
+    run_failing,
+)
 
 if TYPE_CHECKING:  # spawned test processes import this module; keep it light
     from aurora_ssl.testing import AuroraLikeServer, TestPKI
 
-PASSWORD = "Zq9+Sekrit/pw%40:@x"  # URL-special characters on purpose
-FORMS = {PASSWORD, quote(PASSWORD, safe=""), quote_plus(PASSWORD), quote(PASSWORD)}
 SYNC_DRIVERS = drivers.params("postgresql+psycopg2", "postgresql+psycopg")
-
-
-class Everything(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            self.lines.append(self.format(record))
-        except Exception as exc:  # noqa: BLE001 - a broken log call is itself evidence
-            self.lines.append(f"<unformattable record {record.name}: {exc!r} {record.args!r}>")
-        if record.exc_info and record.exc_info[1] is not None:
-            self.lines.append("".join(traceback.format_exception(record.exc_info[1])))
-
-
-@pytest.fixture
-def all_logs() -> Iterator[Everything]:
-    """Every logger at DEBUG, including ones that do not propagate."""
-    handler = Everything()
-    handler.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
-    loggers = [logging.getLogger()] + [
-        logger
-        for logger in logging.root.manager.loggerDict.values()
-        if isinstance(logger, logging.Logger)
-    ]
-    saved = [(logger, logger.level) for logger in loggers]
-    for logger in loggers:
-        logger.setLevel(logging.DEBUG)
-    logging.getLogger().addHandler(handler)
-    isolated = [logger for logger in loggers if not logger.propagate]
-    for logger in isolated:
-        logger.addHandler(handler)
-    try:
-        yield handler
-    finally:
-        logging.getLogger().removeHandler(handler)
-        for logger in isolated:
-            logger.removeHandler(handler)
-        for logger, level in saved:
-            logger.setLevel(level)
-
-
-def exception_text(exc: BaseException) -> str:
-    parts = ["".join(traceback.format_exception(exc))]
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        parts += [str(current), repr(current), repr(getattr(current, "args", ()))]
-        current = current.__cause__ or current.__context__
-    return "\n".join(parts)
-
-
-def forms_of(password: str) -> set[str]:
-    return {password, quote(password, safe=""), quote_plus(password), quote(password)}
-
-
-def assert_no_secret(where: str, content: str, forms: set[str] = FORMS) -> None:
-    for form in forms:
-        assert form not in content, f"the password ({form!r}) appears in {where}"
-
-
-def run_failing(
-    action: Callable[[], Any], logs: Everything, forms: set[str] = FORMS
-) -> BaseException:
-    """Run ``action``, which must fail; search everything it left behind for ``forms``."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            action()
-        except Exception as exc:  # noqa: BLE001 - any failure is what we inspect
-            failure = exc
-        else:
-            pytest.fail("expected this path to fail")
-    assert_no_secret("the exception or its chain", exception_text(failure), forms)
-    assert_no_secret("the logs", "\n".join(logs.lines), forms)
-    assert_no_secret("warnings", "\n".join(str(w.message) for w in caught), forms)
-    return failure
 
 
 def url_for(server: AuroraLikeServer, driver: str, **query: str) -> URL:

@@ -28,45 +28,20 @@ from aurora_ssl.credentials import CredentialsError, CredentialTarget, IAMTokenP
 from aurora_ssl.sqlalchemy import is_protected, on_verified
 from aurora_ssl.testing import AuroraLikeServer
 from tests import drivers
-from tests.fix_credentials import admin_execute, refused_logins, set_password
-from tests.test_credentials_iam import (
+from tests.fix_credentials import (
     ACCESS_KEY,
     SECRET_KEY,
     T0,
     Clock,
+    admin_execute,
     reference_token,
+    refused_logins,
     session_with,
+    set_password,
 )
+from tests.fix_sqlalchemy import PROVIDED_PASSWORD, REGION, provided
 
-REGION = "test-region-1"  # what the test server's endpoint name says
 WHO = text("SELECT current_user, ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
-
-
-def make_role(server: AuroraLikeServer, password: str) -> str:
-    name = f"sacred_{secrets.token_hex(4)}"
-    admin_execute(server, f'CREATE ROLE "{name}" LOGIN PASSWORD %s', (password,))
-    return name
-
-
-def drop_role(server: AuroraLikeServer, name: str) -> None:
-    admin_execute(
-        server, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = %s", (name,)
-    )
-    admin_execute(server, f'DROP ROLE IF EXISTS "{name}"')
-
-
-@pytest.fixture
-def roles(logged_server: AuroraLikeServer) -> Iterator[Callable[[str], str]]:
-    """Throwaway login roles on the logged server (``make(password) -> name``)."""
-    made: list[str] = []
-
-    def make(password: str) -> str:
-        made.append(make_role(logged_server, password))
-        return made[-1]
-
-    yield make
-    for name in made:
-        drop_role(logged_server, name)
 
 
 def url_for(server: AuroraLikeServer, driver: str, user: str, extra: str = "") -> str:
@@ -198,18 +173,11 @@ def test_module_attribute_provider_through_the_url(
         logged_server,
         "postgresql+psycopg",
         role,
-        "&plugin=aurora_ssl&aurora_ssl_password_provider=tests.test_sqlalchemy_credentials:provided",
+        "&plugin=aurora_ssl&aurora_ssl_password_provider=tests.fix_sqlalchemy:provided",
     )
     engine = sqlalchemy.create_engine(url, poolclass=NullPool)
     assert who(engine) == (role, True)
     assert who(sqlalchemy.create_engine(engine.url, poolclass=NullPool)) == (role, True)
-
-
-PROVIDED_PASSWORD = "provided-" + secrets.token_hex(6)
-
-
-def provided() -> str:
-    return PROVIDED_PASSWORD
 
 
 # -- failing closed -----------------------------------------------------------------------------

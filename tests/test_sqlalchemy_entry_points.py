@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,55 +29,12 @@ from aurora_ssl.errors import (
     UntrustedCertificateError,
 )
 from aurora_ssl.options import parse_bool
-from aurora_ssl.testing import AuroraLikeServer, Scenario, TestPKI
+from aurora_ssl.testing import AuroraLikeServer, TestPKI
 from tests import drivers
+from tests.fix_sqlalchemy import Logged
 
 SYNC_DRIVERS = drivers.params("postgresql+psycopg2", "postgresql+psycopg")
 AWS = "demo.cluster-abc123xyz.us-east-1.rds.amazonaws.com"
-_LOGGING = {"log_connections": "on", "log_statement": "all"}
-
-
-# --- servers that log every connection and statement ---------------------------------------
-
-
-class Logged:
-    """A server plus "what did it log since mark()"."""
-
-    def __init__(self, server: AuroraLikeServer) -> None:
-        self.server = server
-        self.offset = 0
-
-    def mark(self) -> None:
-        self.offset = self.server.log_path.stat().st_size
-
-    def since(self) -> str:
-        with open(self.server.log_path, "rb") as log:
-            log.seek(self.offset)
-            return log.read().decode(errors="replace")
-
-    def assert_nothing_authorised(self) -> None:
-        log = self.since()
-        assert "connection authorized" not in log, log[-2000:]
-        assert "statement:" not in log, log[-2000:]
-
-    def assert_nothing_received(self) -> None:
-        log = self.since()
-        assert "connection received" not in log, log[-2000:]
-
-
-def _logged(scenario: Scenario, pki: TestPKI) -> Iterator[Logged]:
-    with AuroraLikeServer(scenario, pki=pki, settings=_LOGGING) as server:
-        yield Logged(server)
-
-
-@pytest.fixture(scope="module")
-def logged_good(pki: TestPKI) -> Iterator[Logged]:
-    yield from _logged(Scenario.GOOD, pki)
-
-
-@pytest.fixture(scope="module")
-def logged_impostor(pki: TestPKI) -> Iterator[Logged]:
-    yield from _logged(Scenario.INTERCEPTION, pki)
 
 
 @pytest.fixture

@@ -27,9 +27,7 @@ from aurora_ssl.errors import (
 from aurora_ssl.sqlalchemy import is_protected, on_verified
 from aurora_ssl.testing import AuroraLikeServer, TestPKI
 from tests.fix_credentials import refused_logins
-from tests.test_sqlalchemy_entry_points import Logged, logged_good, logged_impostor
-
-__all__ = ["logged_good", "logged_impostor"]  # fixtures, used by name
+from tests.fix_sqlalchemy import Logged, drop_role, make_role
 
 PG8000 = "postgresql+pg8000"
 SSL_ROW = text(
@@ -151,8 +149,6 @@ def test_pg8000_context_swapped_by_a_later_hook_never_connects(logged_impostor: 
 
 def test_pg8000_with_a_password_provider_retries_once(logged_good: Logged) -> None:
     server = logged_good.server
-    from tests.test_sqlalchemy_credentials import drop_role, make_role
-
     role = make_role(server, "first")
     try:
         passwords = iter(["stale", "first"])

@@ -7,6 +7,6 @@ Fixed fake credentials and a fixed clock: the token is the one botocore would si
 from __future__ import annotations
 
 from aurora_ssl.credentials import IAMTokenProvider
-from tests.test_credentials_iam import T0, Clock, session_with
+from tests.fix_credentials import T0, Clock, session_with
 
 provider = IAMTokenProvider(session=session_with(), clock=Clock(T0))
