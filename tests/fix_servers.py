@@ -8,7 +8,12 @@ A test that changes a server (restart, certificate swap) should start its own
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -79,3 +84,22 @@ def log_since(server: AuroraLikeServer, offset: int) -> str:
     with open(server.log_path, "rb") as log:
         log.seek(offset)
         return log.read().decode(errors="replace")
+
+
+def fresh_process(script: str, cache: Path, *args: str) -> dict[str, object]:
+    """Run ``script`` (``python -c``) in a fresh interpreter with its own trust cache and no
+    ``AURORA_SSL_*``/``PG*`` variables; its last stdout line is JSON, returned parsed."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AURORA_SSL_", "PG"))}
+    env["AURORA_SSL_CACHE_DIR"] = str(cache)
+    done = subprocess.run(
+        [sys.executable, "-c", script, *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=Path(__file__).resolve().parent.parent,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result: dict[str, object] = json.loads(done.stdout.splitlines()[-1])
+    return result

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -25,6 +24,7 @@ from aurora_ssl.bundle_index import format_index, parse_index
 from aurora_ssl.testing import AuroraLikeServer, TestPKI
 from aurora_ssl.trust import load_bundle, shipped_bundle_path, shipped_index_path
 from tests.certs import make_cert_pem
+from tests.fix_servers import fresh_process
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.usefixtures("fresh_caches")
@@ -147,20 +147,7 @@ print(json.dumps(result))
 def _fresh_process(
     cache: Path, params: dict[str, str], bundle: str, *hosts: str
 ) -> dict[str, object]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AURORA_SSL_", "PG"))}
-    env[trust.CACHE_DIR_ENV] = str(cache)
-    done = subprocess.run(
-        [sys.executable, "-c", _CONNECT, json.dumps(params), bundle, *hosts],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=ROOT,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    result: dict[str, object] = json.loads(done.stdout.splitlines()[-1])
-    return result
+    return fresh_process(_CONNECT, cache, json.dumps(params), bundle, *hosts)
 
 
 @pytest.mark.driver("psycopg2")

@@ -9,7 +9,6 @@ afterwards, and the server's own view (``pg_stat_ssl``) that the session was enc
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -19,10 +18,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from aurora_ssl import trust
 from aurora_ssl.certificates import PEM_BLOCK as _PEM_BLOCK
 from aurora_ssl.certificates import pem_blocks
 from aurora_ssl.testing import AuroraLikeServer, TestPKI
+from tests.fix_servers import fresh_process
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -69,20 +68,7 @@ print(json.dumps({"server_saw_tls": server_saw_tls, "sslmode": conninfo["sslmode
 
 
 def _fresh_process(cache: Path, params: dict[str, str], bundle: str) -> dict[str, object]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AURORA_SSL_", "PG"))}
-    env[trust.CACHE_DIR_ENV] = str(cache)
-    done = subprocess.run(
-        [sys.executable, "-c", _CONNECT, json.dumps(params), bundle],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=ROOT,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    result: dict[str, object] = json.loads(done.stdout.splitlines()[-1])
-    return result
+    return fresh_process(_CONNECT, cache, json.dumps(params), bundle)
 
 
 @pytest.mark.driver("psycopg2")
