@@ -105,7 +105,7 @@ class BundleUpdate:
         return bool(self.added or self.removed)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready data (keys documented in docs/cli.md)."""
+        """JSON-ready data (keys documented in docs/guides/cli.md, "bundle update")."""
         return {
             "source": self.source,
             "path": str(self.path),

@@ -1,6 +1,6 @@
 """One ``DATABASE_URL`` for every tool: read a SQLAlchemy-style URL as libpq parameters.
 
-The README recommends ``postgresql+psycopg://...?plugin=aurora_ssl&aurora_ssl_bundle=...``
+The docs recommend ``postgresql+psycopg://...?plugin=aurora_ssl&aurora_ssl_bundle=...``
 for Alembic and pandas; ``aurora-ssl check`` (and anything else that hands a URL to libpq)
 must read the same string. libpq refuses ``+driver`` schemes, ``plugin=`` and our keys
 ("invalid connection option"), so they are consumed here: the driver suffix chooses the

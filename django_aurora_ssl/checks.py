@@ -208,7 +208,7 @@ def messages_for_alias(alias: str, entry: Mapping[str, Any]) -> list[CheckMessag
         return [
             Error(
                 str(exc),
-                hint=f"See the {SETTINGS_KEY} options in the aurora-ssl README.",
+                hint=f"See the {SETTINGS_KEY} options in the Django guide (docs/guides/django.md).",
                 obj=alias,
                 id="aurora_ssl.E002",
             )

@@ -1,7 +1,7 @@
 """A ``DATABASES`` entry from the same ``DATABASE_URL`` SQLAlchemy, ``aurora-ssl check`` and
 psql read.
 
-The README's URL for SQLAlchemy is ``postgresql+psycopg://...?plugin=aurora_ssl&aurora_ssl_bundle=...``.
+The docs' URL for SQLAlchemy is ``postgresql+psycopg://...?plugin=aurora_ssl&aurora_ssl_bundle=...``.
 dj-database-url refuses its ``+driver`` scheme and Django would hand ``plugin`` and our keys
 to libpq ("invalid connection option"), so this reader takes them apart: the driver suffix is
 accepted (Django picks its own driver: psycopg 3 when installed), ``plugin=aurora_ssl`` is

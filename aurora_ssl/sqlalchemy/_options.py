@@ -75,7 +75,8 @@ def _text(key: str, value: Any, where: str) -> str:
     text = os.fspath(value) if isinstance(value, os.PathLike) else value
     if not isinstance(text, str):
         raise InsecureConfigurationError(
-            f"{key} must be a string, not {type(value).__name__}; see the aurora-ssl README."
+            f"{key} must be a string, not {type(value).__name__}; see the options in the "
+            "SQLAlchemy guide (docs/guides/sqlalchemy.md)."
         )
     if not text.strip():
         raise InsecureConfigurationError(f"{key} is empty in {where}; remove it or give a value.")

@@ -38,7 +38,7 @@ class Command(BaseCommand):  # type: ignore[misc]  # Django has no stubs
             "--format",
             choices=["text", "json"],
             default="text",
-            help="Output format (default: text). JSON keys are documented in the README.",
+            help="Output format (default: text). JSON keys: docs/reference/json.md.",
         )
         parser.add_argument(
             "--fail-on-warning",
