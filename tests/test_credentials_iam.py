@@ -461,8 +461,9 @@ def test_many_tasks_sign_once_and_the_loop_keeps_running(
     assert tokens == {reference_token(HOST, 5432, "app", "us-east-1", T0)}
     assert slow_provider.signings == 1
     # Signing took 0.2 s in a worker thread; meanwhile the loop kept running other tasks (a
-    # blocked loop would tick at most once; a free one about 40 times, fewer under load).
-    assert ticks >= 8
+    # blocked loop would tick at most once; a free one about 40 times, far fewer on a loaded
+    # machine, where 8 proved too many to ask for: 3 still tells the two apart).
+    assert ticks >= 3
 
 
 def test_threads_and_tasks_together_sign_once(slow_provider: IAMTokenProvider) -> None:
