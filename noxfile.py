@@ -56,6 +56,8 @@ TEST_TOOLS = [
     "botocore>=1.31",
     "moto[secretsmanager]>=5",
     "sybil>=9",
+    "dj-database-url>=2",
+    "django-environ>=0.11",
 ]
 
 

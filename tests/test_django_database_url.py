@@ -46,6 +46,7 @@ def whoami(entry: dict[str, Any]) -> tuple[str, bool]:
     return str(user), bool(ssl)
 
 
+@pytest.mark.driver("psycopg")  # the URL names it; SQLAlchemy connects with it
 def test_the_sqlalchemy_url_works_in_django_and_in_sqlalchemy(
     tls_server: AuroraLikeServer, django_env: None
 ) -> None:
