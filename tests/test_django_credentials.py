@@ -190,6 +190,7 @@ def test_iam_token_is_signed_for_tls_server_name(
         assert whoami() == (role, True)
 
 
+@pytest.mark.driver("psycopg2")
 def test_iam_token_through_psycopg2_and_a_provider_path(
     tls_server: AuroraLikeServer, role_on: Callable[[AuroraLikeServer, str], str]
 ) -> None:

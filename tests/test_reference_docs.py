@@ -8,6 +8,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from aurora_ssl.diagnostics.report import (
     REPORT_FIELDS,
     REPORT_KEYS,
@@ -59,6 +61,7 @@ def _flatten(data: dict[str, Any], prefix: str = "") -> set[str]:
     return keys
 
 
+@pytest.mark.driver("psycopg2")
 def test_a_real_report_has_exactly_the_documented_keys(
     tls_server: AuroraLikeServer, pki: TestPKI
 ) -> None:
