@@ -14,9 +14,9 @@ import pytest
 
 from aurora_ssl.testing import AuroraLikeServer, Scenario, TestPKI
 from tests.fix_credentials import admin_execute
+from tests.fix_servers import LOG_EVERYTHING, log_since
 
 REGION = "test-region-1"  # what the test server's endpoint name says
-_LOGGING = {"log_connections": "on", "log_statement": "all"}
 
 
 # --- servers that log every connection and statement ---------------------------------------
@@ -33,9 +33,7 @@ class Logged:
         self.offset = self.server.log_path.stat().st_size
 
     def since(self) -> str:
-        with open(self.server.log_path, "rb") as log:
-            log.seek(self.offset)
-            return log.read().decode(errors="replace")
+        return log_since(self.server, self.offset)
 
     def assert_nothing_authorised(self) -> None:
         log = self.since()
@@ -48,7 +46,7 @@ class Logged:
 
 
 def _logged(scenario: Scenario, pki: TestPKI) -> Iterator[Logged]:
-    with AuroraLikeServer(scenario, pki=pki, settings=_LOGGING) as server:
+    with AuroraLikeServer(scenario, pki=pki, settings=LOG_EVERYTHING) as server:
         yield Logged(server)
 
 

@@ -56,6 +56,7 @@ from tests.fix_reliability import (
     run_failing,
     run_failover,
 )
+from tests.fix_servers import LOG_EVERYTHING
 
 if TYPE_CHECKING:
     from aurora_ssl.testing import AuroraLikeServer, TestPKI
@@ -173,8 +174,7 @@ def server_ssl(alias: str) -> bool:
 def own_server() -> Iterator[AuroraLikeServer]:
     from aurora_ssl.testing import AuroraLikeServer
 
-    logging = {"log_connections": "on", "log_statement": "all"}
-    with AuroraLikeServer("good", settings=logging) as server:
+    with AuroraLikeServer("good", settings=LOG_EVERYTHING) as server:
         yield server
 
 

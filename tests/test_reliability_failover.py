@@ -41,6 +41,7 @@ from tests.fix_reliability import (
     refused_as_untrusted,
     run_failover,
 )
+from tests.fix_servers import LOG_EVERYTHING
 
 if TYPE_CHECKING:  # spawned test processes import this module; keep it light
     from aurora_ssl.testing import AuroraLikeServer
@@ -60,8 +61,7 @@ def own_server() -> Iterator[AuroraLikeServer]:
     from aurora_ssl.testing import AuroraLikeServer
 
     # The server log shows every connection attempt, authorisation and statement.
-    logging = {"log_connections": "on", "log_statement": "all"}
-    with AuroraLikeServer("good", settings=logging) as server:
+    with AuroraLikeServer("good", settings=LOG_EVERYTHING) as server:
         yield server
 
 
