@@ -145,6 +145,12 @@ def check_params(params: Mapping[str, Any], origin: str, *, driver: str | None =
     Raises:
         InsecureConfigurationError: naming the key, its value and ``origin``.
     """
+    _judge(params, origin, driver)
+
+
+def _judge(params: Mapping[str, Any], origin: str, driver: str | None) -> list[dict[str, str]]:
+    """:func:`check_params`, returning what the DSN strings hold (each read once, by libpq's
+    parser and ours), so the policy merges exactly what it judged."""
     for key, value in params.items():
         if "\x00" in str(key) or (isinstance(value, str) and "\x00" in value):
             # psycopg 3 passes one conninfo string to libpq, which stops reading at a NUL:
@@ -153,11 +159,15 @@ def check_params(params: Mapping[str, Any], origin: str, *, driver: str | None =
                 f"A parameter in {origin} contains a NUL character; libpq would ignore "
                 "everything after it, including sslmode. Remove it."
             )
+    contents: list[dict[str, str]] = []
     for key in _DSN_KEYS:
         dsn = params.get(key)
         if isinstance(dsn, str) and dsn.strip():
-            check_params(parse_conninfo(dsn, driver=driver), f"the DSN string in {origin}")
+            parsed = parse_conninfo(dsn, driver=driver)
+            check_params(parsed, f"the DSN string in {origin}", driver=driver)
+            contents.append(parsed)
     _check_values(params, origin)
+    return contents
 
 
 def _check_values(params: Mapping[str, Any], origin: str) -> None:
@@ -353,13 +363,11 @@ def _gather(
     params: Mapping[str, Any], origin: str, driver: str | None, env: Mapping[str, str]
 ) -> dict[str, Any]:
     """Every input libpq would use, judged, in libpq's order of precedence (first wins)."""
-    check_params(params, origin, driver=driver)
+    dsn_contents = _judge(params, origin, driver)
     result = {k: v for k, v in params.items() if k not in _DSN_KEYS and v is not None}
-    for key in _DSN_KEYS:  # psycopg2 and psycopg merge keywords over the string
-        dsn = params.get(key)
-        if isinstance(dsn, str) and dsn.strip():
-            for parsed_key, parsed_value in parse_conninfo(dsn, driver=driver).items():
-                result.setdefault(parsed_key, parsed_value)
+    for parsed in dsn_contents:  # psycopg2 and psycopg merge keywords over the string
+        for parsed_key, parsed_value in parsed.items():
+            result.setdefault(parsed_key, parsed_value)
     service = service_name(result, env)
     if service is not None:
         definition = read_service(service, result, environ=env)
