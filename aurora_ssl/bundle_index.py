@@ -27,12 +27,13 @@ from __future__ import annotations
 import re
 from collections import namedtuple
 
+from aurora_ssl._digest import sha256_hex
 from aurora_ssl.certificates import pem_der
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Sequence
-    from typing import Any, NamedTuple
+    from collections.abc import Iterable, Sequence
+    from typing import NamedTuple
 
 __all__ = [
     "IndexRow",
@@ -46,32 +47,6 @@ __all__ = [
 _MAGIC = "# aurora-ssl bundle index 1"
 _RDS_ROOT_CN = re.compile(r"^Amazon RDS (?P<region>\S+) ")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
-
-
-def _builtin_sha256() -> Callable[[bytes], Any]:
-    """CPython's own SHA-256 (``_sha2`` from 3.12, ``_sha256`` before), else hashlib's.
-
-    ``import hashlib`` initialises OpenSSL's digest table, about 2 ms of a fresh process's
-    start: as much as the whole cold-start budget of issue 12. The builtin module computes
-    the same digest; the name changed in 3.12, hence the lookup (the only version check).
-    """
-    for name in ("_sha2", "_sha256"):
-        try:
-            factory: Callable[[bytes], Any] = __import__(name).sha256
-        except (ImportError, AttributeError):
-            continue
-        return factory
-    import hashlib
-
-    return hashlib.sha256
-
-
-_SHA256 = _builtin_sha256()
-
-
-def sha256_hex(data: bytes) -> str:
-    """The SHA-256 of ``data`` in hex (bundle files, DER certificates, trust files)."""
-    return str(_SHA256(data).hexdigest())
 
 
 if TYPE_CHECKING:

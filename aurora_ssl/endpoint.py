@@ -12,8 +12,17 @@ import functools
 import re
 
 from aurora_ssl._frozen import Frozen
+from aurora_ssl.hostlist import is_unix_socket, split_hosts
 
-__all__ = ["Endpoint", "EndpointKind", "Partition", "is_ip", "parse_endpoint", "split_hosts"]
+__all__ = [
+    "Endpoint",
+    "EndpointKind",
+    "Partition",
+    "is_ip",
+    "is_unix_socket",
+    "parse_endpoint",
+    "split_hosts",
+]
 
 
 class EndpointKind(str, enum.Enum):
@@ -83,7 +92,7 @@ class Endpoint(Frozen):
     @property
     def is_unix_socket(self) -> bool:
         """libpq treats a host starting with '/' (or '@', abstract namespace) as a socket."""
-        return self.host.startswith(("/", "@")) or self.host == ""
+        return is_unix_socket(self.host)
 
 
 # One label of an RDS name: letters, digits, hyphens (RDS identifiers never contain dots).
@@ -92,13 +101,21 @@ _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
 # "test-region-1" for the local test PKI).
 _REGION = r"(?P<region>[a-z]{2,}(?:-[a-z]+)+-\d+)"
 _SUFFIX = r"\.rds\.amazonaws\.com(?P<cn>\.cn)?"
-_RDS_NAME = re.compile(
+_RDS_NAME = (
     rf"^(?P<name>{_LABEL})"
     rf"(?:\.(?P<endpoint_of_proxy>endpoint))?"
     rf"\.(?P<middle>{_LABEL})"
-    rf"\.{_REGION}{_SUFFIX}",
-    re.ASCII,  # "\d" must not match non-ASCII digits ("us-east-\u0661")
+    rf"\.{_REGION}{_SUFFIX}"
 )
+
+
+@functools.lru_cache(maxsize=1)
+def _rds_name() -> re.Pattern[str]:
+    # Compiled on first use: a fresh process that reuses a remembered trust selection never
+    # parses a name, and compiling costs it about 0.3 ms (issue 12).
+    return re.compile(_RDS_NAME, re.ASCII)  # "\d" must not match non-ASCII digits ("\u0661")
+
+
 _MIDDLE_KINDS = (
     ("cluster-custom-", EndpointKind.CUSTOM),
     ("cluster-ro-", EndpointKind.READER),
@@ -120,7 +137,7 @@ def parse_endpoint(host: str) -> Endpoint:
         which gets the full bundle (the safe superset).
     """
     normalized = host.strip().lower().rstrip(".")
-    match = _RDS_NAME.fullmatch(normalized)  # not match(): "$" allows a trailing "\n"
+    match = _rds_name().fullmatch(normalized)  # not match(): "$" allows a trailing "\n"
     if match is None:
         return Endpoint(host=normalized, kind=EndpointKind.OTHER)
     middle = match["middle"]
@@ -148,15 +165,6 @@ def parse_endpoint(host: str) -> Endpoint:
         partition=partition,
         identifier=match["name"],
     )
-
-
-def split_hosts(hosts: str) -> list[str]:
-    """libpq's comma-separated ``host`` list, blank entries dropped: the one splitter.
-
-    Names are kept as written (libpq does not strip them either):
-    ``"a.example.com,,b.example.com"`` -> ``["a.example.com", "b.example.com"]``.
-    """
-    return [name for name in hosts.split(",") if name.strip()]
 
 
 def is_ip(host: str) -> bool:

@@ -32,10 +32,9 @@ import sys
 
 from aurora_ssl._frozen import Frozen
 from aurora_ssl.conninfo import is_conninfo, parse_conninfo
-from aurora_ssl.endpoint import parse_endpoint
 from aurora_ssl.errors import InsecureConfigurationError
+from aurora_ssl.hostlist import is_unix_socket
 from aurora_ssl.service import read_service, service_name
-from aurora_ssl.status import READ_BACK_KEYS
 from aurora_ssl.trust import select_trust
 
 # No typing, dataclasses, logging or socket at run time: each would cost a fresh process
@@ -85,7 +84,18 @@ _ASSUMED_LIBPQ_VERSION = 140000
 
 #: The parameters the policy always sets explicitly (when the driver's libpq knows them);
 #: :func:`aurora_ssl.status.require_tls` reads each back after connecting.
-PINNED_KEYS = READ_BACK_KEYS
+PINNED_KEYS = (
+    "host",
+    "hostaddr",
+    "port",
+    "sslmode",
+    "sslrootcert",
+    "sslkeylogfile",
+    "gssencmode",
+    "ssl_min_protocol_version",
+    "sslsni",
+    "sslnegotiation",
+)
 
 #: Environment variables that choose the destination, read as inputs (libpq's precedence:
 #: explicit > service file > environment).
@@ -439,7 +449,7 @@ def host_of(
             given = parse_conninfo(params[key]).get("host")
     host = str(given or env.get("PGHOST") or "")
     for name in host.split(","):
-        if parse_endpoint(name).is_unix_socket:
+        if is_unix_socket(name):
             raise InsecureConfigurationError(
                 f"No TCP host in {origin} (host={_short(name) or 'unset'}): libpq never uses "
                 "TLS on a Unix socket. Give the endpoint's host name, e.g. "
@@ -469,6 +479,8 @@ def validate_settings(settings: Settings, hosts: list[str]) -> None:
     """Refuse the insecure opt-out where it could never be meant: AWS endpoint names."""
     if not settings.insecure_local_dev:
         return
+    from aurora_ssl.endpoint import parse_endpoint
+
     for host in hosts:
         if parse_endpoint(host).kind.is_rds or ".amazonaws.com" in host.lower():
             raise InsecureConfigurationError(

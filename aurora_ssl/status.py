@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from aurora_ssl._frozen import Frozen
 from aurora_ssl.errors import InsecureConfigurationError, TLSNotInUseError
+from aurora_ssl.policy import PINNED_KEYS
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -34,19 +35,8 @@ __all__ = [
     "server_tls",
 ]
 
-#: The parameters read back from libpq after connecting (the policy pins each of them).
-READ_BACK_KEYS = (
-    "host",
-    "hostaddr",
-    "port",
-    "sslmode",
-    "sslrootcert",
-    "sslkeylogfile",
-    "gssencmode",
-    "ssl_min_protocol_version",
-    "sslsni",
-    "sslnegotiation",
-)
+#: The parameters read back from libpq after connecting: every one the policy pins.
+READ_BACK_KEYS = PINNED_KEYS
 _READ_BACK_BYTES = frozenset(key.encode() for key in READ_BACK_KEYS)
 
 

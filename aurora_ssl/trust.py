@@ -28,38 +28,54 @@ from __future__ import annotations
 import _thread
 import functools
 import os
-import re
 
+from aurora_ssl import selection_record
 from aurora_ssl._frozen import Frozen
 from aurora_ssl._log import logger
-from aurora_ssl.bundle_index import parse_index, sha256_hex
-from aurora_ssl.bundles import (
+from aurora_ssl.bundle_paths import (
     _SHIPPED_INDEX,
     BUNDLE_ENV,
     GLOBAL_BUNDLE_URL,
-    Bundle,
-    BundleCertificate,
     _bundle_source,
-    _load_bundle_cached,
     _shipped_bundle_file,
     _updated_bundle_file,
-    bundle_certificate,
     bundle_source,
-    load_bundle,
     shipped_bundle_path,
     shipped_index_path,
     updated_bundle_path,
 )
-from aurora_ssl.endpoint import Endpoint, EndpointKind, Partition, parse_endpoint, split_hosts
 from aurora_ssl.errors import BundleError, UnsupportedPartitionError
+from aurora_ssl.hostlist import split_hosts
 from aurora_ssl.trust_cache import CACHE_DIR_ENV, _cache_dir, cache_dir, write_atomically
 
 # No typing, dataclasses, logging, contextlib or threading at run time: each would cost a
 # fresh process more than issue 12 allows the whole connect path (5 % over plain psycopg2).
+# Nor the modules that read bundles and names (bundles, bundle_index, certificates, endpoint,
+# with their regular expressions and enums): a remembered selection needs none of them, so
+# they are imported when a selection is actually made, and re-exported lazily (__getattr__).
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
     from typing import Any
+
+    from aurora_ssl.bundles import Bundle as Bundle
+    from aurora_ssl.bundles import BundleCertificate as BundleCertificate
+    from aurora_ssl.bundles import bundle_certificate as bundle_certificate
+    from aurora_ssl.bundles import load_bundle as load_bundle
+    from aurora_ssl.endpoint import Endpoint
+
+_FROM_BUNDLES = ("Bundle", "BundleCertificate", "bundle_certificate", "load_bundle")
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _FROM_BUNDLES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from aurora_ssl import bundles
+
+    value = getattr(bundles, name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
 
 __all__ = [
     "AMAZON_TRUST_SERVICES_ROOTS",
@@ -110,9 +126,9 @@ _AMAZON_TRUST_SERVICES_PINS = {
 AMAZON_TRUST_SERVICES_ROOTS = tuple(_AMAZON_TRUST_SERVICES_PINS)
 
 #: Where AWS publishes the bundles the shipped (commercial-partition) file does not cover.
-PARTITION_BUNDLE_URLS = {
-    Partition.AWS_CN: "https://rds-truststore.s3.cn-north-1.amazonaws.com.cn/global/global-bundle.pem",
-    Partition.AWS_US_GOV: "https://truststore.pki.us-gov-west-1.rds.amazonaws.com/global/global-bundle.pem",
+PARTITION_BUNDLE_URLS = {  # by Partition value
+    "aws-cn": "https://rds-truststore.s3.cn-north-1.amazonaws.com.cn/global/global-bundle.pem",
+    "aws-us-gov": "https://truststore.pki.us-gov-west-1.rds.amazonaws.com/global/global-bundle.pem",
 }
 
 _USER_ORIGINS = ("argument", BUNDLE_ENV)
@@ -195,22 +211,69 @@ def select_trust(
     """
     if isinstance(hosts, str):
         hosts = split_hosts(hosts) or [hosts]
-    if sslrootcert is not None:
-        validated = load_bundle(sslrootcert)  # checked before any connection attempt uses it
-        return TrustSelection(
-            path=str(sslrootcert),
-            scope="user-file",
-            subjects=tuple(c.subject for c in validated.certificates),
-            source=str(sslrootcert),
-        )
+    names = tuple(hosts)
+    if sslrootcert is not None:  # validated (once per content) before any connection uses it
+        return _remembered(names, str(sslrootcert), _USER_FILE)
     source, origin = _bundle_source(bundle)
-    return _select_cached(tuple(parse_endpoint(h) for h in hosts), source, origin)
+    return _select_cached(names, source, origin)
 
 
 @functools.lru_cache(maxsize=128)
-def _select_cached(endpoints: tuple[Endpoint, ...], source: str, origin: str) -> TrustSelection:
-    # The bundle's own cache key includes mtime, so a bundle update is seen by new
-    # selections; an existing selection keeps its (still valid) file.
+def _select_cached(names: tuple[str, ...], source: str, origin: str) -> TrustSelection:
+    # A bundle update is seen by new selections (the record and the bundle reader both key
+    # on the file's signature); an existing selection keeps its (still valid) file.
+    return _remembered(names, source, origin)
+
+
+_USER_FILE = "sslrootcert"
+# The modules whose logic decides a selection: a record made by other code is not reused.
+_HERE = os.path.dirname(os.path.abspath(__file__))
+_SELECTING_CODE = tuple(
+    os.path.join(_HERE, module)
+    for module in ("trust.py", "bundles.py", "bundle_index.py", "endpoint.py")
+)
+
+
+def _remembered(names: tuple[str, ...], source: str, origin: str) -> TrustSelection:
+    """A previous process's selection for these inputs if still valid, else a new one."""
+    recalled = selection_record.recall(names, source, origin, user_file=origin == _USER_FILE)
+    if recalled is not None:
+        for warning in recalled["warnings"]:
+            logger().warning("aurora-ssl: %s", warning)
+        content = recalled.pop("content")
+        return TrustSelection(**recalled, _content=content)
+    import time
+
+    started_ns = time.time_ns()
+    depends = [source, _SHIPPED_INDEX, *_SELECTING_CODE]
+    if origin == _USER_FILE:
+        selection = _select_user_file(source)
+    else:
+        from aurora_ssl.endpoint import parse_endpoint
+
+        selection = _select(tuple(parse_endpoint(h) for h in names), source, origin, depends)
+    outcome = selection.__getstate__()
+    outcome["content"] = outcome.pop("_content")
+    selection_record.remember(names, source, origin, outcome, depends, started_ns)
+    return selection
+
+
+def _select_user_file(path: str) -> TrustSelection:
+    from aurora_ssl.bundles import load_bundle
+
+    validated = load_bundle(path)
+    return TrustSelection(
+        path=path,
+        scope="user-file",
+        subjects=tuple(c.subject for c in validated.certificates),
+        source=path,
+    )
+
+
+def _select(
+    endpoints: tuple[Endpoint, ...], source: str, origin: str, depends: list[str]
+) -> TrustSelection:
+    """Choose and materialise; ``depends`` gets every further file the choice read."""
     chosen: dict[str, BundleCertificate] = {}
     scopes: list[str] = []
     warnings: list[str] = []
@@ -223,6 +286,12 @@ def _select_cached(endpoints: tuple[Endpoint, ...], source: str, origin: str) ->
         if scope == "full-bundle":
             full_for.append(endpoint.host)
         chosen.update((c.sha256, c) for c in certs)
+    if "proxy" in scopes:
+        import certifi
+
+        depends.append(certifi.where())
+    if origin == "updated":  # its directory's owner and mode are checked too
+        depends.append(os.path.dirname(source))
     trimmed = sorted({s for s in scopes if s.startswith("region:")})
     if trimmed and full_for:
         warnings.append(
@@ -232,10 +301,12 @@ def _select_cached(endpoints: tuple[Endpoint, ...], source: str, origin: str) ->
             "to keep the region trimming."
         )
     if origin in _USER_ORIGINS and set(scopes) - {"proxy"}:  # the user's bundle is in use
-        warnings.extend(_unknown_rds_roots(source))
+        warnings.extend(_unknown_rds_roots(source, depends))
     for warning in warnings:
         logger().warning("aurora-ssl: %s", warning)
     scope = scopes[0] if len(set(scopes)) == 1 else "+".join(sorted(set(scopes)))
+    import re
+
     label = re.sub(r"[^a-z0-9-]+", "-", scope.lower()).strip("-")
     content = b"".join(c.pem for c in chosen.values())
     path = _materialise(content, label)
@@ -249,7 +320,7 @@ def _select_cached(endpoints: tuple[Endpoint, ...], source: str, origin: str) ->
     )
 
 
-def _unknown_rds_roots(source: str) -> list[str]:
+def _unknown_rds_roots(source: str, depends: list[str]) -> list[str]:
     """A warning naming the roots of a user's bundle that pose as AWS's RDS roots.
 
     Posing means: named "Amazon RDS <region> ..." for a region AWS's bundles serve (the
@@ -261,10 +332,14 @@ def _unknown_rds_roots(source: str) -> list[str]:
     """
     shipped_known, shipped_regions = _shipped_roots()
     known, regions = set(shipped_known), set(shipped_regions)
+    from aurora_ssl.bundles import load_bundle
+
     try:
         updated: str | None = _updated_bundle_file()
     except (OSError, BundleError):
         updated = None
+    if updated is not None:
+        depends += [updated, os.path.dirname(updated)]
     if updated is not None and os.path.isfile(updated):
         try:
             update = load_bundle(updated).certificates
@@ -295,6 +370,9 @@ def _shipped_roots() -> tuple[frozenset[str], frozenset[str]]:
     holds the two together), so an edited copy of the shipped bundle vouches for nothing, and
     a fresh process need not read and hash the 160 kB bundle to know AWS's roots.
     """
+    from aurora_ssl.bundle_index import parse_index
+    from aurora_ssl.bundles import load_bundle
+
     with open(_SHIPPED_INDEX, "rb") as handle:
         text = handle.read()
     header = text.split(b"\n", 3)
@@ -318,12 +396,17 @@ def _select_one(
 ) -> tuple[Iterable[BundleCertificate], str, str]:
     if endpoint.kind.is_proxy:
         return _amazon_trust_services_roots(), "proxy", "certifi (Amazon Trust Services)"
-    if endpoint.partition in PARTITION_BUNDLE_URLS and origin in ("shipped", "updated"):
+    from aurora_ssl.endpoint import EndpointKind
+
+    partition = endpoint.partition.value if endpoint.partition else None
+    if partition in PARTITION_BUNDLE_URLS and origin in ("shipped", "updated"):
         raise UnsupportedPartitionError(
-            f"{endpoint.host} is in the {endpoint.partition.value} partition, whose CAs are not "
-            f"in the global RDS bundle. Download {PARTITION_BUNDLE_URLS[endpoint.partition]} "
+            f"{endpoint.host} is in the {partition} partition, whose CAs are not "
+            f"in the global RDS bundle. Download {PARTITION_BUNDLE_URLS[partition]} "
             f"and pass it as bundle= (or set {BUNDLE_ENV}, or Django AURORA_SSL['BUNDLE'])."
         )
+    from aurora_ssl.bundles import load_bundle
+
     full = load_bundle(source)
     if endpoint.kind is EndpointKind.OTHER:
         if not endpoint.is_ip_address and "rds.amazonaws.com" not in endpoint.host:
@@ -352,6 +435,7 @@ def _amazon_trust_services_roots() -> tuple[BundleCertificate, ...]:
     import certifi
 
     from aurora_ssl.bundle_index import der_sha256
+    from aurora_ssl.bundles import BundleCertificate
     from aurora_ssl.certificates import labelled_pem_blocks
 
     where = certifi.where()
@@ -398,6 +482,8 @@ _write_lock = _thread.allocate_lock()  # threading's Lock, without importing thr
 
 def _materialise(content: bytes, label: str) -> str:
     """Write ``content`` once under a content-hash name; reuse an identical existing file."""
+    from aurora_ssl._digest import sha256_hex
+
     digest = sha256_hex(content)[:24]
     path = os.path.join(_cache_dir(), f"trust-{label}-{digest}.pem")
     with _write_lock:
@@ -417,6 +503,9 @@ def clear_caches() -> None:
     For tests and for long-running processes that changed the environment (bundle source,
     cache directory) and want selection to run again; files on disk are left alone.
     """
+    from aurora_ssl.bundles import _load_bundle_cached
+    from aurora_ssl.endpoint import parse_endpoint
+
     _select_cached.cache_clear()
     _shipped_roots.cache_clear()
     _load_bundle_cached.cache_clear()

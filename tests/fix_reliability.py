@@ -47,7 +47,12 @@ def assert_only_complete_trust_files(cache: Path, pki: TestPKI) -> None:
     root = Path(pki.root_path).read_bytes()
     for path in trust_files:
         assert path.read_bytes() == root, f"{path.name} is not exactly the test root"
-    for path in set(files) - set(trust_files):  # bundle indexes (trust.load_bundle)
+    for path in set(files) - set(trust_files):
+        if path.suffix == ".rec":  # a remembered selection (aurora_ssl.selection_record)
+            assert path.read_bytes().startswith(b"# aurora-ssl trust selection"), path.name
+            assert b"\nend\t" in path.read_bytes(), f"{path.name} is incomplete"
+            continue
+        # bundle indexes (trust.load_bundle)
         assert path.parent.name == "index", f"unexpected file {path}"
         assert path.read_bytes().endswith(b"G1\n"), f"{path.name} is incomplete"
 

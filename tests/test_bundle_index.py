@@ -19,7 +19,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.x509.oid import NameOID
 
-from aurora_ssl import bundles, trust
+from aurora_ssl import bundle_paths, trust
 from aurora_ssl.bundle_index import format_index, parse_index
 from aurora_ssl.testing import AuroraLikeServer, TestPKI
 from aurora_ssl.trust import load_bundle, shipped_bundle_path, shipped_index_path
@@ -81,7 +81,7 @@ def test_an_edited_shipped_bundle_is_not_read_through_the_stale_index(
 ) -> None:
     edited = tmp_path / "rds-global-bundle.pem"
     edited.write_bytes(shipped_bundle_path().read_bytes() + make_cert_pem("Added Root CA"))
-    monkeypatch.setattr(bundles, "shipped_bundle_path", lambda: edited)
+    monkeypatch.setattr(bundle_paths, "shipped_bundle_path", lambda: edited)
     bundle = load_bundle(edited)
     assert len(bundle.certificates) == 103
     assert bundle.certificates[-1].subject == "Added Root CA"

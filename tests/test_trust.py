@@ -338,12 +338,17 @@ def _east() -> tuple[trust.BundleCertificate, ...]:
 
 
 def test_clear_caches_forgets_every_memo() -> None:
+    from aurora_ssl import bundles, endpoint
+
     first = select_trust(CLUSTER)
     assert select_trust(CLUSTER) is first  # memoised
-    assert trust.parse_endpoint.cache_info().currsize > 0
+    endpoint.parse_endpoint(CLUSTER)
+    _east()
+    assert endpoint.parse_endpoint.cache_info().currsize > 0
+    assert bundles._load_bundle_cached.cache_info().currsize > 0
     trust.clear_caches()
-    assert trust.parse_endpoint.cache_info().currsize == 0
-    assert trust._load_bundle_cached.cache_info().currsize == 0
+    assert endpoint.parse_endpoint.cache_info().currsize == 0
+    assert bundles._load_bundle_cached.cache_info().currsize == 0
     second = select_trust(CLUSTER)
     assert second is not first
     assert second == first

@@ -27,12 +27,34 @@ imported only when an AWS provider first needs it (``pip install 'aurora-ssl[iam
 
 from __future__ import annotations
 
-from aurora_ssl.credentials.contract import CredentialTarget, PasswordProvider, as_provider
-from aurora_ssl.credentials.failures import is_auth_failure
-from aurora_ssl.credentials.iam import IAMTokenProvider
-from aurora_ssl.credentials.retry import connect_with_password, connect_with_password_async
-from aurora_ssl.credentials.secretsmanager import DatabaseSecret, SecretsManager
-from aurora_ssl.errors import CredentialsError
+import sys
+
+# Each name is imported from its module when first used: the integrations import only the
+# contract on every start, and asyncio, dataclasses and the AWS providers cost a fresh
+# process a few milliseconds that an application without a provider should not pay (issue 12).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from aurora_ssl.credentials.contract import CredentialTarget, PasswordProvider, as_provider
+    from aurora_ssl.credentials.failures import is_auth_failure
+    from aurora_ssl.credentials.iam import IAMTokenProvider
+    from aurora_ssl.credentials.retry import connect_with_password, connect_with_password_async
+    from aurora_ssl.credentials.secretsmanager import DatabaseSecret, SecretsManager
+    from aurora_ssl.errors import CredentialsError
+
+_LAZY = {
+    "CredentialTarget": "aurora_ssl.credentials.contract",
+    "CredentialsError": "aurora_ssl.errors",
+    "DatabaseSecret": "aurora_ssl.credentials.secretsmanager",
+    "IAMTokenProvider": "aurora_ssl.credentials.iam",
+    "PasswordProvider": "aurora_ssl.credentials.contract",
+    "SecretsManager": "aurora_ssl.credentials.secretsmanager",
+    "as_provider": "aurora_ssl.credentials.contract",
+    "connect_with_password": "aurora_ssl.credentials.retry",
+    "connect_with_password_async": "aurora_ssl.credentials.retry",
+    "is_auth_failure": "aurora_ssl.credentials.failures",
+}
 
 __all__ = [
     "CredentialTarget",
@@ -46,3 +68,17 @@ __all__ = [
     "connect_with_password_async",
     "is_auth_failure",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    __import__(module)
+    value = getattr(sys.modules[module], name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -19,14 +19,7 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from aurora_ssl.credentials import (
-    CredentialTarget,
-    IAMTokenProvider,
-    PasswordProvider,
-    as_provider,
-    connect_with_password,
-    connect_with_password_async,
-)
+from aurora_ssl.credentials.contract import CredentialTarget, PasswordProvider, as_provider
 from aurora_ssl.errors import CredentialsError
 from aurora_ssl.options import parse_bool
 from aurora_ssl.sqlalchemy._options import IAM, IAM_PROFILE, PASSWORD_PROVIDER, PROVIDER_OBJECT
@@ -71,6 +64,8 @@ def provider_from(
             f"{IAM_PROFILE} is given but {IAM} is not true; add {IAM}=true or remove the profile."
         )
     if iam:
+        from aurora_ssl.credentials.iam import IAMTokenProvider  # only with IAM (issue 12)
+
         return IAMTokenProvider(profile=options.get(IAM_PROFILE))
     if given is not None:
         return as_provider(given)
@@ -116,6 +111,8 @@ def wire(engine: Engine, provider: PasswordProvider) -> None:
                 "named its login, so no password was asked for; it was not attempted."
             )
         if not is_async:
+            from aurora_ssl.credentials.retry import connect_with_password
+
             return connect_with_password(
                 provider,
                 target,
@@ -134,6 +131,8 @@ def _async_creator(
     async def creator(*args: Any, **kwargs: Any) -> Any:
         async def attempt(password: str) -> Any:
             return await inner(*args, **{**kwargs, "password": password})
+
+        from aurora_ssl.credentials.retry import connect_with_password_async
 
         return await connect_with_password_async(provider, target, attempt)
 

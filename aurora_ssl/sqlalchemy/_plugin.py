@@ -24,7 +24,7 @@ from aurora_ssl.policy import (
     validate_settings,
     warn_insecure,
 )
-from aurora_ssl.sqlalchemy import _asyncpg, _credentials, _observe, _pg8000
+from aurora_ssl.sqlalchemy import _credentials, _observe
 from aurora_ssl.sqlalchemy._options import (
     LOG_LEVEL,
     PLUGIN_NAME,
@@ -186,6 +186,8 @@ def preflight(url: URL, connect_args: Mapping[str, Any], settings: Settings) -> 
             f"aurora-ssl supports postgresql+psycopg2, postgresql+psycopg, postgresql+asyncpg "
             f"and postgresql+pg8000; {url.drivername} cannot be made to verify the server."
         )
+    if driver in ("asyncpg", "pg8000"):  # their modules only for their engines (issue 12)
+        from aurora_ssl.sqlalchemy import _asyncpg, _pg8000
     variants = _query_variants(url)
     for query in variants:
         if driver == "asyncpg":
@@ -261,7 +263,9 @@ def attach(
                 "replaced pool creator?), so its TLS settings are unknown; it was closed "
                 "before any query. Let the engine create its connections."
             )
-        if isinstance(expected, _asyncpg.Expected):
+        if not isinstance(expected, dict):  # asyncpg / pg8000: an _asyncpg.Expected
+            from aurora_ssl.sqlalchemy import _asyncpg, _pg8000
+
             if engine.dialect.driver == "pg8000":
                 tls = _pg8000.read_back(dbapi_connection, expected)
             else:
@@ -330,6 +334,8 @@ def _guard_final_destination(engine: Engine, settings: Settings) -> None:
 
 def _listen_sslcontext(engine: Engine, policy: ConnectionPolicy, with_provider: bool) -> None:
     """asyncpg and pg8000: TLS through an SSLContext we build, checked at the connect step."""
+    from aurora_ssl.sqlalchemy import _asyncpg, _pg8000
+
     contexts: dict[tuple[Any, ...], Any] = {}
     pg8000 = engine.dialect.driver == "pg8000"
 
