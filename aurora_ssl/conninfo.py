@@ -1,4 +1,4 @@
-"""libpq connection strings, read the way libpq reads them.
+"""libpq connection strings and host lists, read the way libpq reads them.
 
 Why this matters: a ``dsn``/``conninfo`` string can carry ``sslmode=disable``, a Unix-socket
 ``host`` or ``sslkeylogfile``; if we read it differently from libpq, the policy judges one
@@ -11,6 +11,11 @@ Our parser follows libpq's grammar ("Connection Strings" in the PostgreSQL manua
 ``conninfo_uri_parse`` for URIs, as of libpq 18). It is used alone only where no driver is
 installed (the core never imports a driver at import time), and a differential property test
 (tests/test_fuzz_parsers.py) holds it to libpq's answers.
+
+The ``host`` value is libpq text too: :func:`split_hosts` and :func:`is_unix_socket` live here
+rather than in :mod:`aurora_ssl.endpoint` (which classifies RDS names with a regular
+expression and two enums) because every connection asks them, and a fresh process that reuses a
+remembered trust selection never needs to classify a name (issue 12).
 """
 
 from __future__ import annotations
@@ -22,7 +27,14 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any
 
-__all__ = ["SECRET_KEYS", "is_conninfo", "libpq_parsers", "parse_conninfo"]
+__all__ = [
+    "SECRET_KEYS",
+    "is_conninfo",
+    "is_unix_socket",
+    "libpq_parsers",
+    "parse_conninfo",
+    "split_hosts",
+]
 
 #: Parameter names whose values never appear in messages, logs or reports.
 SECRET_KEYS = frozenset({"password", "sslpassword", "passfile", "oauth_client_secret"})
@@ -31,6 +43,25 @@ _URI_SCHEMES = ("postgresql://", "postgres://")
 _MALFORMED = (
     "Malformed connection string ({why}); see 'Connection Strings' in the PostgreSQL manual."
 )
+
+
+def split_hosts(hosts: str) -> list[str]:
+    """libpq's comma-separated ``host`` list, blank entries dropped: the one splitter.
+
+    Names are kept as written (libpq does not strip them either):
+    ``"a.example.com,,b.example.com"`` -> ``["a.example.com", "b.example.com"]``.
+    """
+    return [name for name in hosts.split(",") if name.strip()]
+
+
+def is_unix_socket(host: str) -> bool:
+    """Whether libpq would read ``host`` (one name, as given) as a Unix-socket directory.
+
+    A path ('/'), an abstract-namespace socket ('@') or nothing at all (libpq's default
+    socket).
+    """
+    normalized = host.strip().lower().rstrip(".")
+    return normalized.startswith(("/", "@")) or normalized == ""
 
 
 def is_conninfo(value: str) -> bool:

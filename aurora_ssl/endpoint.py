@@ -12,7 +12,7 @@ import functools
 import re
 
 from aurora_ssl._frozen import Frozen
-from aurora_ssl.hostlist import is_unix_socket, split_hosts
+from aurora_ssl.conninfo import is_unix_socket, split_hosts
 
 __all__ = [
     "Endpoint",

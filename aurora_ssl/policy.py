@@ -31,10 +31,8 @@ import os
 import sys
 
 from aurora_ssl._frozen import Frozen
-from aurora_ssl.conninfo import is_conninfo, parse_conninfo
+from aurora_ssl.conninfo import is_conninfo, is_unix_socket, parse_conninfo
 from aurora_ssl.errors import InsecureConfigurationError
-from aurora_ssl.hostlist import is_unix_socket
-from aurora_ssl.service import read_service, service_name
 from aurora_ssl.trust import select_trust
 
 # No typing, dataclasses, logging or socket at run time: each would cost a fresh process
@@ -378,9 +376,10 @@ def _gather(
     for parsed in dsn_contents:  # psycopg2 and psycopg merge keywords over the string
         for parsed_key, parsed_value in parsed.items():
             result.setdefault(parsed_key, parsed_value)
-    service = service_name(result, env)
-    if service is not None:
-        definition = read_service(service, result, environ=env)
+    if "service" in result or env.get("PGSERVICE") is not None:  # else no need to import
+        from aurora_ssl.service import read_service, service_name
+
+        definition = read_service(str(service_name(result, env)), result, environ=env)
         _check_values(definition, definition.origin)
         for key, value in definition.items():
             result.setdefault(key, value)

@@ -31,7 +31,6 @@ import os
 
 from aurora_ssl import selection_record
 from aurora_ssl._frozen import Frozen
-from aurora_ssl._log import logger
 from aurora_ssl.bundle_paths import (
     _SHIPPED_INDEX,
     BUNDLE_ENV,
@@ -44,8 +43,8 @@ from aurora_ssl.bundle_paths import (
     shipped_index_path,
     updated_bundle_path,
 )
+from aurora_ssl.conninfo import split_hosts
 from aurora_ssl.errors import BundleError, UnsupportedPartitionError
-from aurora_ssl.hostlist import split_hosts
 from aurora_ssl.trust_cache import CACHE_DIR_ENV, _cache_dir, cache_dir, write_atomically
 
 # No typing, dataclasses, logging, contextlib or threading at run time: each would cost a
@@ -239,6 +238,8 @@ def _remembered(names: tuple[str, ...], source: str, origin: str) -> TrustSelect
     recalled = selection_record.recall(names, source, origin, user_file=origin == _USER_FILE)
     if recalled is not None:
         for warning in recalled["warnings"]:
+            from aurora_ssl._log import logger  # only to warn: logging is not loaded otherwise
+
             logger().warning("aurora-ssl: %s", warning)
         content = recalled.pop("content")
         return TrustSelection(**recalled, _content=content)
@@ -302,6 +303,8 @@ def _select(
         )
     if origin in _USER_ORIGINS and set(scopes) - {"proxy"}:  # the user's bundle is in use
         warnings.extend(_unknown_rds_roots(source, depends))
+    from aurora_ssl._log import logger
+
     for warning in warnings:
         logger().warning("aurora-ssl: %s", warning)
     scope = scopes[0] if len(set(scopes)) == 1 else "+".join(sorted(set(scopes)))
@@ -434,6 +437,7 @@ def _amazon_trust_services_roots() -> tuple[BundleCertificate, ...]:
     # certifi whose "Amazon Root CA 1" is something else contributes nothing).
     import certifi
 
+    from aurora_ssl._log import logger
     from aurora_ssl.bundle_index import der_sha256
     from aurora_ssl.bundles import BundleCertificate
     from aurora_ssl.certificates import labelled_pem_blocks

@@ -50,7 +50,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=120, help="warm rounds")
     parser.add_argument("--warmup", type=int, default=10, help="untimed warm rounds")
-    parser.add_argument("--cold-rounds", type=int, default=7, help="fresh processes per variant")
+    parser.add_argument("--cold-rounds", type=int, default=25, help="fresh processes per variant")
     parser.add_argument(
         "--cold-groups", nargs="+", default=list(cold.GROUPS), choices=cold.GROUPS, metavar="GROUP"
     )

@@ -39,9 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     default = "psycopg" if importlib.util.find_spec("psycopg") else "psycopg2"
     driver = args[0] if args else _env("DRIVER", default)
-    engine = aurora_ssl.create_engine(
-        make_url(driver), aurora_ssl_bundle=_env("BUNDLE") or None
-    )
+    engine = aurora_ssl.create_engine(make_url(driver), aurora_ssl_bundle=_env("BUNDLE") or None)
     try:
         with engine.connect() as conn:
             count = conn.execute(text("SELECT count(*) FROM notes_note")).scalar_one()
