@@ -40,10 +40,13 @@ from typing import Any
 from django.core.exceptions import ImproperlyConfigured
 
 from aurora_ssl.conninfo import is_conninfo
-from aurora_ssl.credentials.contract import PasswordProvider
 from aurora_ssl.errors import AuroraSSLError, InsecureConfigurationError
 from aurora_ssl.options import parse_bool
 from aurora_ssl.policy import Settings
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # the credentials layer is imported only when a provider is configured
+    from aurora_ssl.credentials.contract import PasswordProvider
 
 __all__ = [
     "ENGINES",

@@ -50,7 +50,6 @@ from aurora_ssl.status import (
     server_tls,
 )
 from django_aurora_ssl.backends.client import AuroraSSLClientMixin
-from django_aurora_ssl.backends.credentials import connect_with_provider, install_pool_hook
 from django_aurora_ssl.compat import SUPPORTS_POOL, connection_pool, driver_name, is_pool_timeout
 from django_aurora_ssl.conf import (
     DatabaseOptions,
@@ -164,6 +163,8 @@ class AuroraSSLWrapperMixin(_WrapperBase):  # type: ignore[misc]
         if pool is not None:
             options = self.aurora_ssl_options
             if options.password_provider is not None:
+                from django_aurora_ssl.backends.credentials import install_pool_hook
+
                 install_pool_hook(pool, options.password_provider, options.tls_server_name)
         return pool
 
@@ -205,6 +206,8 @@ class AuroraSSLWrapperMixin(_WrapperBase):  # type: ignore[misc]
         provider = options.password_provider
         try:
             if provider is not None and pool is None:
+                from django_aurora_ssl.backends.credentials import connect_with_provider
+
                 connect = super().get_new_connection
                 connection = connect_with_provider(
                     provider, conn_params, options.tls_server_name, connect
@@ -402,6 +405,8 @@ class AuroraSSLWrapperMixin(_WrapperBase):  # type: ignore[misc]
         options = self.aurora_ssl_options
         try:
             if options.password_provider is not None:
+                from django_aurora_ssl.backends.credentials import connect_with_provider
+
                 probe = connect_with_provider(
                     options.password_provider,
                     conn_params,
