@@ -216,6 +216,7 @@ def summarise(
             entry[f"{key}_vs_floor_paired"] = paired_ratio(walls[k], walls["floor"])
             entry[f"{key}_extra_mib"] = median(rss[k]) - median(rss["floor"])
         entry["ours_vs_recipe"] = median(walls["ours"]) / median(walls["recipe"])
+        entry["ours_vs_recipe_paired"] = paired_ratio(walls["ours"], walls["recipe"])
         # CPU time of the child: less disturbed than wall time when other work shares the cores.
         entry["ours_cpu_vs_floor"] = median(cpu["ours"]) / median(cpu["floor"])
         out["groups"][group] = entry

@@ -47,21 +47,33 @@ def rows(results: dict[str, Any]) -> list[Row]:
     cold = results.get("cold")
     if cold:
         for group, g in cold["groups"].items():
+            # Judged per round: each round runs every variant once, in a shuffled order, so
+            # the median of the per-round ratios cancels what the shared machine did between
+            # rounds (whole processes drift by more than the 5 % at stake); the ratio of the
+            # medians is shown too.
             out.append(
                 Row(
                     "cold",
-                    f"{group}: ours / floor, fresh process (cache warm: 2nd+ process)",
-                    g["ours_vs_floor"],
+                    f"{group}: ours / floor, fresh process (2nd+ process; per-round ratio)",
+                    g["ours_vs_floor_paired"],
                     "x",
                     f"<= {TARGET_VS_FLOOR}",
-                    at_most(g["ours_vs_floor"], TARGET_VS_FLOOR),
+                    at_most(g["ours_vs_floor_paired"], TARGET_VS_FLOOR),
                 )
             )
             out.append(
                 Row(
                     "cold",
-                    f"{group}: ours / recipe, fresh process",
-                    g["ours_vs_recipe"],
+                    f"{group}: ours / floor, fresh process (ratio of medians)",
+                    g["ours_vs_floor"],
+                    "x",
+                )
+            )
+            out.append(
+                Row(
+                    "cold",
+                    f"{group}: ours / recipe, fresh process (per-round ratio)",
+                    g["ours_vs_recipe_paired"],
                     "x",
                     "< 1 (follows)",
                 )
@@ -260,8 +272,13 @@ def readme_table(results: dict[str, Any]) -> str:
     cold = results.get("cold", {}).get("groups", {})
     if cold:
         for key, measure, target in (
-            ("ours_vs_floor", "cold start, ours / floor (2nd+ process)", TARGET_VS_FLOOR),
-            ("ours_vs_recipe", "cold start, ours / recipe", None),
+            (
+                "ours_vs_floor_paired",
+                "cold start, ours / floor (2nd+ process; per-round ratio)",
+                TARGET_VS_FLOOR,
+            ),
+            ("ours_vs_floor", "cold start, ours / floor (ratio of medians)", None),
+            ("ours_vs_recipe_paired", "cold start, ours / recipe (per-round ratio)", None),
             ("ours_first_vs_floor", "cold start, ours / floor (very first process)", None),
         ):
             cells = {g: f"{c[key]:.3f}x" for g, c in cold.items()}

@@ -19,10 +19,15 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from aurora_ssl.credentials.contract import CredentialTarget, PasswordProvider, as_provider
 from aurora_ssl.errors import CredentialsError
 from aurora_ssl.options import parse_bool
 from aurora_ssl.sqlalchemy._options import IAM, IAM_PROFILE, PASSWORD_PROVIDER, PROVIDER_OBJECT
+
+# The credentials layer (a runtime-checkable Protocol, dataclasses) is imported only by engines
+# that have a provider: an engine without one should not pay for it at start (issue 12).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from aurora_ssl.credentials.contract import CredentialTarget, PasswordProvider
 
 #: Key in the connect parameters from our do_connect listener to the dialect's connect step.
 TARGET = "aurora_ssl_credential_target"
@@ -67,11 +72,11 @@ def provider_from(
         from aurora_ssl.credentials.iam import IAMTokenProvider  # only with IAM (issue 12)
 
         return IAMTokenProvider(profile=options.get(IAM_PROFILE))
-    if given is not None:
-        return as_provider(given)
-    if text is not None:
-        return as_provider(text)
-    return None
+    if given is None and text is None:
+        return None
+    from aurora_ssl.credentials.contract import as_provider
+
+    return as_provider(given if given is not None else text)
 
 
 def record_target(cparams: MutableMapping[str, Any], host: str, port: Any, user: Any) -> None:
@@ -94,6 +99,8 @@ def record_target(cparams: MutableMapping[str, Any], host: str, port: Any, user:
         number = int(str(port)) if port not in (None, "") else 5432
     except ValueError:
         raise CredentialsError(f"Port {str(port)[:20]!r} for {host} is not a number.") from None
+    from aurora_ssl.credentials.contract import CredentialTarget
+
     cparams[TARGET] = CredentialTarget(host, number, str(user))
 
 
@@ -104,6 +111,8 @@ def wire(engine: Engine, provider: PasswordProvider) -> None:
     is_async = bool(getattr(dialect, "is_async", False))
 
     def connect(*cargs: Any, **cparams: Any) -> Any:
+        from aurora_ssl.credentials.contract import CredentialTarget
+
         target = cparams.pop(TARGET, None)
         if not isinstance(target, CredentialTarget):
             raise CredentialsError(

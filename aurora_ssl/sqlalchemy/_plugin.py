@@ -13,7 +13,6 @@ from sqlalchemy.engine import CreateEnginePlugin, Engine, make_url
 from sqlalchemy.engine.url import URL
 
 from aurora_ssl.conninfo import parse_conninfo
-from aurora_ssl.credentials import PasswordProvider
 from aurora_ssl.errors import AuroraSSLError, InsecureConfigurationError
 from aurora_ssl.policy import (
     ConnectionPolicy,
@@ -39,6 +38,8 @@ from aurora_ssl.status import close_quietly, require_tls
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
+
+    from aurora_ssl.credentials import PasswordProvider
 
 _LIBPQ_DRIVERS = frozenset({"psycopg2", "psycopg", "psycopg_async"})
 _SSLCONTEXT_DRIVERS = frozenset({"asyncpg", "pg8000"})
