@@ -265,7 +265,7 @@ def _store_index(digest: str, validated: str, rows: Iterable[IndexRow]) -> None:
     if text is None or path is None:
         return
     try:
-        write_atomically(path, text)
+        write_atomically(path, text, durable=False)  # checked by every reader
     except OSError as exc:
         logger().debug("aurora-ssl: could not write the bundle index %s: %s", path, exc)
 

@@ -190,6 +190,6 @@ def remember(
     blob = header + b"\n\n" + (outcome["content"] or b"")
     try:
         record = _record_path(_cache_dir(), names, source, origin)
-        write_atomically(record, blob + _END + b"%08x" % binascii.crc32(blob))
+        write_atomically(record, blob + _END + b"%08x" % binascii.crc32(blob), durable=False)
     except (OSError, BundleError):
         return

@@ -186,7 +186,7 @@ class TrustSelection(Frozen):
         connection is the price of never failing with "could not read root certificate".
         """
         if self._content is not None and not os.path.exists(self.path):
-            write_atomically(self.path, self._content)
+            write_atomically(self.path, self._content, durable=False)
         return self.path
 
 
@@ -497,7 +497,7 @@ def _materialise(content: bytes, label: str) -> str:
                     return path
         except OSError:
             pass
-        write_atomically(path, content)
+        write_atomically(path, content, durable=False)  # compared above, before any reuse
     return path
 
 

@@ -164,12 +164,19 @@ def _check_updated_file(path: Path) -> None:
         )
 
 
-def write_atomically(path: str | os.PathLike[str], content: bytes) -> None:
+def write_atomically(path: str | os.PathLike[str], content: bytes, *, durable: bool = True) -> None:
     """Replace ``path`` with ``content`` so readers see the old or the new file, never a part.
 
     Written via a fresh temp file in the same directory (``O_EXCL``, so never someone else's)
     and ``os.replace``: all or nothing. No :mod:`tempfile`: it is slow to import and this
-    runs in every fresh process's first connection."""
+    runs in every fresh process's first connection.
+
+    Args:
+        durable: ``fsync`` before the rename, so a crash cannot leave an empty file behind.
+            Caches whose every reader checks the content (trust files, bundle indexes,
+            selection records) pass ``False``: an ``fsync`` costs a first process about 4 ms
+            each (a Lambda cold start writes three), and a damaged file is only made again.
+    """
     target = os.fspath(path)
     directory = os.path.dirname(target) or "."
     os.makedirs(directory, mode=0o700, exist_ok=True)
@@ -180,8 +187,9 @@ def write_atomically(path: str | os.PathLike[str], content: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(content)
-            handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                handle.flush()
+                os.fsync(handle.fileno())
         os.chmod(tmp, 0o644)
         os.replace(tmp, target)
     except BaseException:
