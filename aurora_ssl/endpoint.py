@@ -19,6 +19,7 @@ __all__ = [
     "EndpointKind",
     "Partition",
     "is_ip",
+    "is_region_name",
     "is_unix_socket",
     "parse_endpoint",
     "split_hosts",
@@ -99,7 +100,8 @@ class Endpoint(Frozen):
 _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
 # Region names: hyphenated words ending in a number ("us-east-1", "us-gov-west-1",
 # "test-region-1" for the local test PKI).
-_REGION = r"(?P<region>[a-z]{2,}(?:-[a-z]+)+-\d+)"
+_REGION_NAME = r"[a-z]{2,}(?:-[a-z]+)+-\d+"
+_REGION = rf"(?P<region>{_REGION_NAME})"
 _SUFFIX = r"\.rds\.amazonaws\.com(?P<cn>\.cn)?"
 _RDS_NAME = (
     rf"^(?P<name>{_LABEL})"
@@ -165,6 +167,15 @@ def parse_endpoint(host: str) -> Endpoint:
         partition=partition,
         identifier=match["name"],
     )
+
+
+def is_region_name(name: str) -> bool:
+    """Whether ``name`` has the shape of an AWS region (``us-east-1``, ``us-gov-west-1``).
+
+    AWS's bundle also names pre-release environments where a region would be ("Amazon RDS
+    Beta us-east-1 Root CA ..."); no endpoint name has those, so reports list them apart.
+    """
+    return re.fullmatch(_REGION_NAME, name, re.ASCII) is not None
 
 
 def is_ip(host: str) -> bool:

@@ -300,6 +300,11 @@ def test_our_own_errors_are_not_translated_again() -> None:
             'connection to server at "h" (10.0.0.1), port 5432 failed: SSL error: invalid padding',
             UntrustedCertificateError,
         ),
+        (  # a look-alike CA whose RSA modulus is smaller than the real one's signature
+            'connection to server at "h" (10.0.0.1), port 5432 failed: SSL error: data too '
+            "large for modulus",
+            UntrustedCertificateError,
+        ),
         ("SSL error: unsupported protocol", AuroraSSLError),
         (
             'FATAL:  no pg_hba.conf entry for host "1.2.3.4", user "u", database "d", SSL off',

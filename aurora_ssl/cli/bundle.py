@@ -13,6 +13,7 @@ import sys
 from typing import Any
 
 from aurora_ssl.cli.common import EXIT_OK, emit_json, warn
+from aurora_ssl.endpoint import is_region_name
 
 __all__ = ["cmd_bundle_info", "cmd_bundle_path", "cmd_bundle_update"]
 
@@ -68,6 +69,11 @@ def cmd_bundle_info(args: argparse.Namespace) -> int:
         notes.append(f"an updated bundle exists in {updated} but {origin} takes precedence")
     if expired:
         notes.append(f"{len(expired)} certificate(s) have expired; run `aurora-ssl bundle update`")
+    # AWS's bundle also holds roots for pre-release environments ("Amazon RDS Beta us-east-1
+    # Root CA ..."): listed apart, since no endpoint name has such a region (region trimming
+    # never selects them; only the whole bundle, for names that are not RDS's, holds them).
+    regions = [r for r in bundle.regions if is_region_name(r)]
+    environments = [r for r in bundle.regions if r not in regions]
     data = {
         "path": str(bundle.path),
         "origin": origin,
@@ -75,7 +81,8 @@ def cmd_bundle_info(args: argparse.Namespace) -> int:
         "modified": modified.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "age_days": age_days,
         "count": len(bundle.certificates),
-        "regions": list(bundle.regions),
+        "regions": regions,
+        "environments": environments,
         "earliest_expiry": min(c.not_after for c in certificates).strftime("%Y-%m-%d"),
         "certificates": [
             {
@@ -95,8 +102,13 @@ def cmd_bundle_info(args: argparse.Namespace) -> int:
     print(f"origin:    {origin}")
     print(f"sha256:    {bundle.sha256}")
     print(f"modified:  {data['modified']} ({age_days} day(s) ago)")
-    print(f"contents:  {len(certificates)} certificate(s), {len(bundle.regions)} region(s)")
-    print(f"regions:   {', '.join(bundle.regions)}")
+    print(f"contents:  {len(certificates)} certificate(s), {len(regions)} region(s)")
+    print(f"regions:   {', '.join(regions)}")
+    if environments:
+        print(
+            f"also:      {', '.join(environments)} (AWS pre-release environments, not regions: "
+            "region trimming never selects their roots)"
+        )
     print(f"expiry:    earliest {data['earliest_expiry']}")
     for cert in certificates:
         print(f"  {cert.not_after:%Y-%m-%d}  {cert.subject}")

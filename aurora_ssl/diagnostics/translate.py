@@ -12,8 +12,8 @@ libpq says                                                  translated to
 ``root certificate file "..." does not exist``              :class:`BundleError`
 ``could not read root certificate file "...": ...``         :class:`BundleError`
 ``SSL error: certificate verify failed``                    :class:`UntrustedCertificateError`,
-(also ``invalid padding``, ``unable to get local issuer``)  or :class:`CertificateExpiredError`
-                                                            when inspection finds it expired
+(also ``invalid padding``, ``unable to get local issuer``,  or :class:`CertificateExpiredError`
+``data too large for modulus``: a look-alike CA)            when inspection finds it expired
 ``certificate has expired`` / ``is not yet valid``          :class:`CertificateExpiredError`
 ``server certificate for "..." does not match host name``   :class:`HostnameMismatchError`
 ``server does not support SSL, but SSL was required``       :class:`ServerTLSUnavailableError`
@@ -84,7 +84,7 @@ _EXPIRED = re.compile(r"certificate has expired|certificate is not yet valid", r
 _UNTRUSTED = re.compile(
     r"certificate verify failed|invalid padding|unable to get local issuer certificate|"
     r"self[- ]signed certificate in certificate chain|certificate signature failure|"
-    r"unable to get issuer certificate|bad signature",
+    r"unable to get issuer certificate|bad signature|data too large for modulus",
     re.IGNORECASE,
 )
 _MISMATCH = re.compile(r'does not match host name "(?P<wanted>[^"]*)"')
