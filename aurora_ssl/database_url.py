@@ -128,6 +128,8 @@ def read_dsn(dsn: str) -> DatabaseURL:
             raise InsecureConfigurationError(unknown_option(key, origin))
         if isinstance(value, list):
             raise InsecureConfigurationError(repeated_option(key, origin))
+        if value == "":  # ``key=``: not given, as SQLAlchemy's URL parser (the app's) reads it
+            continue
         given = target.options[key] = read_url_option(key, value, origin)
         if option.check == REFUSED_WHEN_TRUE:
             if given == "true":

@@ -167,6 +167,8 @@ def _split_query(query: Mapping[str, Any], where: str) -> tuple[dict[str, Any], 
         elif is_ours(key):
             if key not in URL_KEYS:
                 raise OptionsError(unknown_option(str(key), where, tuple(URL_KEYS)))
+            if value == "":  # ``key=``: not given, as SQLAlchemy's URL parser reads it
+                continue
             try:
                 aurora[URL_KEYS[key]] = (
                     read_url_option(key, value, where) if key in BY_KEY else value
