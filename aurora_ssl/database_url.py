@@ -4,8 +4,10 @@ The docs recommend ``postgresql+psycopg://...?plugin=aurora_ssl&aurora_ssl_bundl
 for Alembic and pandas; ``aurora-ssl check`` (and anything else that hands a URL to libpq)
 must read the same string. libpq refuses ``+driver`` schemes, ``plugin=`` and our keys
 ("invalid connection option"), so they are consumed here: the driver suffix chooses the
-driver, ``plugin=aurora_ssl`` is implied, and every ``aurora_ssl_*`` key is honoured or, if
-unknown, refused (a typo must not silently drop an option).
+driver, ``plugin=aurora_ssl`` is implied, and every ``aurora_ssl_*`` key is read exactly as the
+SQLAlchemy plugin reads it (the core list, :mod:`aurora_ssl.options`, and
+:func:`read_url_option`, which the plugin and Django's URL reader call too), so ``check``
+tests what the app runs; an unknown key is refused (a typo must not silently drop an option).
 """
 
 from __future__ import annotations
