@@ -134,7 +134,7 @@ def is_ours(key: object) -> bool:
 def unknown_option(key: str, where: str, known: tuple[str, ...] = KEYS) -> str:
     """The one message for an ``aurora_ssl_*`` key nobody knows (a typo must not be dropped)."""
     return (
-        f"Unknown aurora-ssl option {shorten(key)!r} in {where}; the options are "
+        f"Unknown aurora-ssl option {shorten(key)} in {where}; the options are "
         f"{', '.join(sorted(known))}. Fix the spelling (keys are lower case)."
     )
 

@@ -262,7 +262,7 @@ def test_djangos_own_keys_are_refused_by_the_others(key: str, django_env: None) 
         ("aurora_ssl_iam_profile", " ", "aurora_ssl_iam_profile is empty in the URL"),
         ("aurora_ssl_bundle", 5, "aurora_ssl_bundle in the URL must be a string, not int"),
         ("aurora_ssl_log_level", "loud", "not a logging level"),
-        ("aurora_ssl_bundel", "x", "Unknown aurora-ssl option 'aurora_ssl_bundel'"),
+        ("aurora_ssl_bundel", "x", "Unknown aurora-ssl option aurora_ssl_bundel in the URL"),
     ],
 )
 def test_read_option_says_what_is_wrong(key: str, value: object, says: str) -> None:
