@@ -41,7 +41,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from aurora_ssl.conninfo import is_conninfo
 from aurora_ssl.errors import AuroraSSLError, InsecureConfigurationError
-from aurora_ssl.options import parse_bool
+from aurora_ssl.options import parse_bool, password_conflict
 from aurora_ssl.policy import Settings
 
 TYPE_CHECKING = False
@@ -179,16 +179,42 @@ def database_options(settings_dict: Mapping[str, Any], alias: str = "?") -> Data
         tls_server_name=raw.get("TLS_SERVER_NAME") or None,
         server_check_at_startup=flags["SERVER_CHECK_AT_STARTUP"],
         insecure_local_dev=flags["INSECURE_LOCAL_DEV"],
-        password_provider=_provider(raw, flags["IAM"], flags["INSECURE_LOCAL_DEV"], where),
+        password_provider=_provider(
+            raw,
+            flags["IAM"],
+            flags["INSECURE_LOCAL_DEV"],
+            where,
+            _password_where(settings_dict, options, alias),
+        ),
         log_level=_log_level(raw.get("LOG_LEVEL"), where),
         explain_pool_timeout=flags["EXPLAIN_POOL_TIMEOUT"],
     )
 
 
+def _password_where(
+    settings_dict: Mapping[str, Any], options: Mapping[str, Any], alias: str
+) -> str | None:
+    """Where a DATABASES entry holds a password of its own (PASSWORD, OPTIONS), if anywhere."""
+    if settings_dict.get("PASSWORD"):
+        return f"DATABASES[{alias!r}]['PASSWORD']"
+    if options.get("password"):
+        return f"DATABASES[{alias!r}]['OPTIONS']['password']"
+    return None
+
+
 def _provider(
-    raw: Mapping[str, Any], iam: bool, insecure: bool, where: str
+    raw: Mapping[str, Any],
+    iam: bool,
+    insecure: bool,
+    where: str,
+    password_in: str | None = None,
 ) -> PasswordProvider | None:
-    """The password provider the options name, built once per process for IAM."""
+    """The password provider the options name, built once per process for IAM.
+
+    A password in the entry next to a provider is refused, as the SQLAlchemy plugin and
+    ``aurora-ssl check`` refuse it: the provider's would silently win, hiding a stale or
+    misplaced secret (:func:`aurora_ssl.options.password_conflict`).
+    """
     given = raw.get("PASSWORD_PROVIDER")
     if raw.get("IAM_PROFILE") and not iam:
         raise OptionsError(f"{where}['IAM_PROFILE'] is set but IAM is not True; set both.")
@@ -197,12 +223,15 @@ def _provider(
             f"{where} sets both IAM and PASSWORD_PROVIDER; IAM is a password provider, "
             "keep one of them."
         )
+    if iam and insecure:
+        raise OptionsError(
+            f"{where} sets both IAM and INSECURE_LOCAL_DEV; RDS IAM authentication "
+            "requires verified TLS. Remove INSECURE_LOCAL_DEV."
+        )
+    if password_in is not None and (iam or given is not None):
+        source = f"{where}['IAM']" if iam else f"{where}['PASSWORD_PROVIDER']"
+        raise OptionsError(password_conflict(password_in, source))
     if iam:
-        if insecure:
-            raise OptionsError(
-                f"{where} sets both IAM and INSECURE_LOCAL_DEV; RDS IAM authentication "
-                "requires verified TLS. Remove INSECURE_LOCAL_DEV."
-            )
         profile = raw.get("IAM_PROFILE") or None
         with _iam_lock:
             provider = _iam_providers.get(profile)

@@ -5,10 +5,11 @@ The docs' URL for SQLAlchemy is ``postgresql+psycopg://...?plugin=aurora_ssl&aur
 dj-database-url refuses its ``+driver`` scheme and Django would hand ``plugin`` and our keys
 to libpq ("invalid connection option"), so this reader takes them apart: the driver suffix is
 accepted (Django picks its own driver: psycopg 3 when installed), ``plugin=aurora_ssl`` is
-implied, each ``aurora_ssl_<key>`` becomes ``AURORA_SSL[<KEY>]`` (an unknown one is refused: a
-typo must not silently drop an option), and every other query key becomes an ``OPTIONS``
-entry for libpq. The result is checked like a hand-written entry, so a malformed value fails
-here, in settings, not at the first request. Messages never quote the URL (it may hold a
+implied, each ``aurora_ssl_<key>`` becomes ``AURORA_SSL[<KEY>]``, read as the SQLAlchemy plugin
+and ``aurora-ssl check`` read it (one core list, :mod:`aurora_ssl.options`; an unknown key is
+refused: a typo must not silently drop an option), and every other query key becomes an
+``OPTIONS`` entry for libpq. The result is checked like a hand-written entry, so a malformed
+value fails here, in settings, not at the first request. Messages never quote the URL (it may hold a
 password).
 """
 
@@ -19,9 +20,12 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from aurora_ssl.database_url import read_url_option
+from aurora_ssl.errors import InsecureConfigurationError
+from aurora_ssl.options import BY_KEY, OPTIONS, PREFIX, is_ours, unknown_option
 from django_aurora_ssl.conf import SETTINGS_KEY, OptionsError, database_options
 
-__all__ = ["ENGINE_FOR_SCHEME", "URL_KEYS", "adopt", "database_url"]
+__all__ = ["DJANGO_ONLY", "ENGINE_FOR_SCHEME", "URL_KEYS", "adopt", "database_url"]
 
 #: The URL schemes read, and our backend for each (SQLAlchemy's driver names included).
 ENGINE_FOR_SCHEME: Mapping[str, str] = {
@@ -36,20 +40,15 @@ ENGINE_FOR_SCHEME: Mapping[str, str] = {
     },
     "postgis": "django_aurora_ssl.backends.postgis",
 }
-#: The ``AURORA_SSL`` keys a URL may set, as ``aurora_ssl_<lower-case key>``.
+#: ``AURORA_SSL`` keys only Django has (the per-process server check, pool timeouts
+#: explained): on purpose, so not in the core list the other faces share.
+DJANGO_ONLY = ("SERVER_CHECK_AT_STARTUP", "EXPLAIN_POOL_TIMEOUT")
+#: The ``AURORA_SSL`` keys a URL may set, as ``aurora_ssl_<lower-case key>``: the core list
+#: (read by :func:`aurora_ssl.database_url.read_url_option`, as the plugin and ``aurora-ssl
+#: check`` read it) plus :data:`DJANGO_ONLY` (read by :func:`database_options`).
 URL_KEYS: Mapping[str, str] = {
-    f"aurora_ssl_{key.lower()}": key
-    for key in (
-        "BUNDLE",
-        "TLS_SERVER_NAME",
-        "INSECURE_LOCAL_DEV",
-        "SERVER_CHECK_AT_STARTUP",
-        "IAM",
-        "IAM_PROFILE",
-        "PASSWORD_PROVIDER",
-        "LOG_LEVEL",
-        "EXPLAIN_POOL_TIMEOUT",
-    )
+    **{option.key: option.setting for option in OPTIONS},
+    **{f"{PREFIX}{key.lower()}": key for key in DJANGO_ONLY},
 }
 
 
@@ -165,13 +164,17 @@ def _split_query(query: Mapping[str, Any], where: str) -> tuple[dict[str, Any], 
                     f"{where} names the SQLAlchemy plugin {value!r}; Django cannot run "
                     "SQLAlchemy plugins. Only plugin=aurora_ssl is read (and implied)."
                 )
-        elif lowered.startswith("aurora_ssl_"):
-            if lowered not in URL_KEYS:
-                raise OptionsError(
-                    f"{where} has the unknown key {key!r}; the aurora_ssl_ keys are "
-                    f"{', '.join(sorted(URL_KEYS))}."
+        elif is_ours(key):
+            if key not in URL_KEYS:
+                raise OptionsError(unknown_option(str(key), where, tuple(URL_KEYS)))
+            if value == "":  # ``key=``: not given, as SQLAlchemy's URL parser reads it
+                continue
+            try:
+                aurora[URL_KEYS[key]] = (
+                    read_url_option(key, value, where) if key in BY_KEY else value
                 )
-            aurora[URL_KEYS[lowered]] = value
+            except InsecureConfigurationError as exc:
+                raise OptionsError(str(exc)) from None
         else:
             options[key] = value
     return options, aurora

@@ -134,7 +134,8 @@ def test_check_refuses_a_dsn_password_with_a_provider(
     code = main(["check", _dsn(logged_server, "app") + " password=x", "--iam"])
     _, err = capsys.readouterr()
     assert code == 2
-    assert "remove the password from the DSN" in err
+    assert "Remove the password from the DSN" in err
+    assert "--iam gives the password" in err
 
 
 def _sqlalchemy_url(server: AuroraLikeServer, user: str, query: str) -> str:
@@ -164,7 +165,7 @@ def test_check_honours_the_credential_keys_of_the_apps_url(
     out, err = capsys.readouterr()
     assert code == 0, err
     assert json.loads(out)["ok"] is True
-    assert "aurora_ssl_log_level sets SQLAlchemy's log level" in err
+    assert "aurora_ssl_log_level sets the level of the per-connection line" in err
 
     provided_role = roles(PROVIDED_PASSWORD)
     url = _sqlalchemy_url(

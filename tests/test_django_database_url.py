@@ -112,11 +112,21 @@ def test_weak_settings_in_the_url_are_refused_at_connect(
     ("url", "message"),
     [
         ("mysql://u:SECRETPW@h/db", "scheme 'mysql'"),
-        ("postgresql://u:SECRETPW@h/db?aurora_ssl_bundel=x", "unknown key 'aurora_ssl_bundel'"),
+        ("postgresql://u:SECRETPW@h/db?aurora_ssl_bundel=x", "option aurora_ssl_bundel in"),
+        ("postgresql://u:SECRETPW@h/db?AURORA_SSL_BUNDLE=x", "keys are lower case"),
+        ("postgresql://u:SECRETPW@h/db?aurora_ssl_bundle=%20", "aurora_ssl_bundle is empty"),
+        ("postgresql://u:SECRETPW@h/db?aurora_ssl_tls_server_name=a%20b", "spaces"),
+        ("postgresql://u:SECRETPW@h/db?aurora_ssl_log_level=LOUD", "not a logging level"),
         ("postgresql://u:SECRETPW@h/db?plugin=other", "Django cannot run SQLAlchemy plugins"),
         ("postgresql://u:SECRETPW@h/db?sslmode=a&sslmode=b", "twice"),
-        ("postgresql://u:SECRETPW@h/db?aurora_ssl_iam=maybe", "IAM"),
-        ("postgresql://u:SECRETPW@h/db?aurora_ssl_insecure_local_dev=sure", "INSECURE_LOCAL_DEV"),
+        ("postgresql://u:SECRETPW@h/db?aurora_ssl_iam=maybe", "aurora_ssl_iam='maybe'"),
+        ("postgresql://u:SECRETPW@h/db?aurora_ssl_insecure_local_dev=sure", "not a boolean"),
+        ("postgresql://u:SECRETPW@h/db?aurora_ssl_explain_pool_timeout=x", "EXPLAIN_POOL"),
+        (
+            "postgresql://u:SECRETPW@h/db?aurora_ssl_password_provider=os:getcwd",
+            "Remove the password from DATABASES['DATABASE_URL']['PASSWORD']",
+        ),
+        ("postgresql://u:SECRETPW@h/db?aurora_ssl_iam=on", "Remove the password from"),
         ("postgresql://u:SECRETPW@h:notaport/db", "not a valid URL"),
         (
             "postgresql://u:SECRETPW@h/db?aurora_ssl_iam=1&aurora_ssl_password_provider=os:getcwd",
@@ -133,16 +143,19 @@ def test_bad_urls_are_refused_without_the_password(url: str, message: str) -> No
 
 def test_strict_values_and_the_missing_variable(monkeypatch: pytest.MonkeyPatch) -> None:
     entry = database_url(
-        "postgres://u:p%40ss@h.example:6543/d%2Fb?aurora_ssl_iam=TRUE&aurora_ssl_iam_profile=prod"
+        "postgres://u@h.example:6543/d%2Fb?aurora_ssl_iam=TRUE&aurora_ssl_iam_profile=prod"
         "&aurora_ssl_explain_pool_timeout=off&aurora_ssl_log_level=info"
     )
-    assert (entry["PASSWORD"], entry["PORT"], entry["NAME"]) == ("p@ss", "6543", "d/b")
+    assert (entry["PASSWORD"], entry["PORT"], entry["NAME"]) == ("", "6543", "d/b")
+    # Our common keys read as the plugin and ``check`` read them; Django's own kept as given.
     assert entry["AURORA_SSL"] == {
-        "IAM": "TRUE",
+        "IAM": "true",
         "IAM_PROFILE": "prod",
         "EXPLAIN_POOL_TIMEOUT": "off",
-        "LOG_LEVEL": "info",
+        "LOG_LEVEL": "INFO",
     }
+    entry = database_url("postgres://u:p%40ss@h.example:6543/d%2Fb?aurora_ssl_bundle=/b.pem")
+    assert (entry["PASSWORD"], entry["PORT"], entry["NAME"]) == ("p@ss", "6543", "d/b")
     assert database_url("postgis://u@h/d")["ENGINE"] == "django_aurora_ssl.backends.postgis"
     monkeypatch.delenv("DATABASE_URL", raising=False)
     with pytest.raises(OptionsError, match=r"\$DATABASE_URL is not set"):

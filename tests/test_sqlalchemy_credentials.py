@@ -541,9 +541,10 @@ def _chain(exc: BaseException | None) -> Iterator[BaseException]:
 def test_insecure_local_dev_still_uses_the_provider_and_is_not_protected(
     no_tls_server: AuroraLikeServer,
 ) -> None:
-    # The URL carries a wrong password: the provider's is the one used.
+    # The URL carries no password: the provider's is the one used (a password there next to
+    # a provider is refused: tests/test_password_and_provider.py).
     url = no_tls_server.url().replace(no_tls_server.host, "localhost")
-    url = url.replace(f":{no_tls_server.password}@", ":wrong@") + "&sslmode=disable"
+    url = url.replace(f":{no_tls_server.password}@", "@") + "&sslmode=disable"
     provider = Recording(no_tls_server.password)
     engine = aurora_ssl.create_engine(
         url,

@@ -55,7 +55,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     driver = _driver(args.driver if args.driver != "auto" else target.driver)
     try:
         with_password = credentials.password_connect(
-            args, params, settings.tls_server_name or host, target.credentials
+            args, params, settings.tls_server_name or host, target.credentials, target.origin
         )
     except ValueError as exc:
         raise UsageError(str(exc)) from None

@@ -23,9 +23,9 @@ from aurora_ssl.credentials import (
     connect_with_password,
 )
 from aurora_ssl.errors import InsecureConfigurationError
-from aurora_ssl.options import parse_bool
+from aurora_ssl.options import parse_bool, password_conflict
 
-__all__ = ["add_arguments", "password_connect"]
+__all__ = ["add_arguments", "password_connect", "provider_for"]
 
 #: The marker ``engine.url`` carries for a provider given as an object (as in
 #: ``aurora_ssl.sqlalchemy._options``; not imported: the CLI must not need SQLAlchemy).
@@ -51,35 +51,33 @@ def add_arguments(check: argparse.ArgumentParser) -> None:
     )
 
 
-def password_connect(
-    args: argparse.Namespace,
-    params: Mapping[str, Any],
-    verified_host: str,
-    url_options: Mapping[str, str] | None = None,
-) -> Callable[[Callable[[dict[str, Any]], Any], dict[str, Any]], Any] | None:
-    """A connector that adds the provider's password, or ``None`` without credential options.
+def provider_for(
+    args: argparse.Namespace, url_options: Mapping[str, str] | None = None
+) -> tuple[PasswordProvider | None, str]:
+    """The provider the options choose (``None``: the DSN's own password), and its name.
 
-    Args:
-        args: the parsed ``check`` arguments.
-        params: the DSN's parameters (a password there conflicts with a provider).
-        verified_host: the endpoint name the certificate is checked against.
-        url_options: ``aurora_ssl_iam``, ``aurora_ssl_iam_profile`` and
-            ``aurora_ssl_password_provider`` from a SQLAlchemy-style URL (options win).
-
-    Returns:
-        ``connector(connect, final_params)``: calls ``connect(final_params + password)``,
-        once more after a refused login.
+    The same rules as the SQLAlchemy plugin and Django (one of IAM or a provider, a profile
+    only with IAM); the name is what messages call it (``--iam``, ``aurora_ssl_iam=true``).
 
     Raises:
-        ValueError: a usage problem (one line, no secret): two password sources,
-            ``--iam-profile`` without ``--iam``, no user, or a port that is no number.
+        ValueError: a usage problem (one line, no secret).
         CredentialsError: the provider cannot be imported.
     """
-    given = url_options or {}
+    iam, named, profile, source = _choice(args, url_options or {})
+    if iam:
+        return IAMTokenProvider(profile=profile), source
+    return (as_provider(named) if named else None), source
+
+
+def _choice(
+    args: argparse.Namespace, given: Mapping[str, str]
+) -> tuple[bool, str | None, str | None, str]:
+    """(IAM?, provider named, IAM profile, how messages name the choice), validated."""
     try:
-        iam = args.iam or parse_bool(given.get("aurora_ssl_iam", "false"), "aurora_ssl_iam")
+        url_iam = parse_bool(given.get("aurora_ssl_iam", "false"), "aurora_ssl_iam")
     except InsecureConfigurationError as exc:
         raise ValueError(str(exc)) from None
+    iam = bool(args.iam) or url_iam
     profile = args.iam_profile or given.get("aurora_ssl_iam_profile")
     named = args.password_provider or (
         None if args.iam else given.get("aurora_ssl_password_provider")
@@ -93,14 +91,49 @@ def password_connect(
         raise ValueError("give --iam or --password-provider, not both.")
     if profile and not iam:
         raise ValueError("--iam-profile needs --iam.")
+    if args.iam:
+        source = "--iam"
+    elif url_iam:
+        source = "aurora_ssl_iam=true"
+    else:
+        source = "--password-provider" if args.password_provider else "aurora_ssl_password_provider"
+    return iam, named, profile, source
+
+
+def password_connect(
+    args: argparse.Namespace,
+    params: Mapping[str, Any],
+    verified_host: str,
+    url_options: Mapping[str, str] | None = None,
+    origin: str = "the DSN",
+) -> Callable[[Callable[[dict[str, Any]], Any], dict[str, Any]], Any] | None:
+    """A connector that adds the provider's password, or ``None`` without credential options.
+
+    Args:
+        args: the parsed ``check`` arguments.
+        params: the DSN's parameters (a password there conflicts with a provider).
+        verified_host: the endpoint name the certificate is checked against.
+        url_options: ``aurora_ssl_iam``, ``aurora_ssl_iam_profile`` and
+            ``aurora_ssl_password_provider`` from a SQLAlchemy-style URL (options win).
+        origin: how messages name the DSN (``"the URL"``).
+
+    Returns:
+        ``connector(connect, final_params)``: calls ``connect(final_params + password)``,
+        once more after a refused login.
+
+    Raises:
+        ValueError: a usage problem (one line, no secret): two password sources (a password
+            in the DSN too: refused as by the SQLAlchemy plugin and Django),
+            ``--iam-profile`` without ``--iam``, no user, or a port that is no number.
+        CredentialsError: the provider cannot be imported.
+    """
+    iam, named, _, source = _choice(args, url_options or {})
     if not iam and not named:
         return None
     if params.get("password"):
-        raise ValueError(
-            "the DSN has a password and --iam/--password-provider gives one too; remove the "
-            "password from the DSN."
-        )
-    provider: PasswordProvider = IAMTokenProvider(profile=profile) if iam else as_provider(named)
+        raise ValueError(password_conflict(origin, source))
+    provider, _ = provider_for(args, url_options)
+    assert provider is not None  # iam or named
     user = str(params.get("user") or os.environ.get("PGUSER") or "")
     if not user:
         raise ValueError("--iam/--password-provider need the database user (user= or PGUSER).")

@@ -14,14 +14,21 @@ hooks, ``ConnectionPoolEntry.info`` or any message.
 
 from __future__ import annotations
 
-from collections.abc import Callable, MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping
 from typing import Any
 
 from sqlalchemy.engine import Engine
+from sqlalchemy.engine.url import URL
 
 from aurora_ssl.errors import CredentialsError
-from aurora_ssl.options import parse_bool
-from aurora_ssl.sqlalchemy._options import IAM, IAM_PROFILE, PASSWORD_PROVIDER, PROVIDER_OBJECT
+from aurora_ssl.options import parse_bool, password_conflict
+from aurora_ssl.sqlalchemy._options import (
+    IAM,
+    IAM_PROFILE,
+    INSECURE,
+    PASSWORD_PROVIDER,
+    PROVIDER_OBJECT,
+)
 
 # The credentials layer (a runtime-checkable Protocol, dataclasses) is imported only by engines
 # that have a provider: an engine without one should not pay for it at start (issue 12).
@@ -33,17 +40,34 @@ if TYPE_CHECKING:
 TARGET = "aurora_ssl_credential_target"
 
 
+def password_where(url: URL, connect_args: Mapping[str, Any] | None) -> str | None:
+    """Where the engine's configuration holds a password (the URL, connect_args), if anywhere."""
+    if url.password:
+        return "the URL"
+    if connect_args and connect_args.get("password"):
+        return "connect_args"
+    return None
+
+
 def provider_from(
-    options: MutableMapping[str, str], given: object | None
+    options: MutableMapping[str, str], given: object | None, password_in: str | None = None
 ) -> PasswordProvider | None:
     """The engine's provider from its options (and an object given as keyword), or ``None``.
 
     ``options`` gets the marker :data:`PROVIDER_OBJECT` for an object, so ``engine.url`` says
     a provider is needed and a derived engine refuses to start without one.
 
+    Args:
+        options: the engine's options (:func:`aurora_ssl.sqlalchemy._options.read_options`).
+        given: a provider given as an object (a keyword argument), if any.
+        password_in: where the engine's configuration also holds a password
+            (:func:`password_where`): refused next to a provider, as ``aurora-ssl check`` and
+            Django refuse it. Dropping it silently would hide a stale or misplaced secret.
+
     Raises:
-        CredentialsError: both a provider and IAM, a profile without IAM, a URL that came
-            from an engine whose provider was an object, or a provider that does not import.
+        CredentialsError: both a provider and IAM, a profile without IAM, IAM with the
+            insecure opt-out, a password next to a provider, a URL that came from an engine
+            whose provider was an object, or a provider that does not import.
     """
     text = options.get(PASSWORD_PROVIDER)
     iam = parse_bool(options[IAM], IAM) if IAM in options else False
@@ -68,12 +92,21 @@ def provider_from(
         raise CredentialsError(
             f"{IAM_PROFILE} is given but {IAM} is not true; add {IAM}=true or remove the profile."
         )
+    if iam and INSECURE in options and parse_bool(options[INSECURE], INSECURE):
+        raise CredentialsError(
+            f"{IAM}=true and {INSECURE}=true: RDS IAM authentication requires verified TLS. "
+            f"Remove {INSECURE}."
+        )
+    if not iam and given is None and text is None:
+        return None
+    if password_in is not None:
+        raise CredentialsError(
+            password_conflict(password_in, f"{IAM}=true" if iam else PASSWORD_PROVIDER)
+        )
     if iam:
         from aurora_ssl.credentials.iam import IAMTokenProvider  # only with IAM (issue 12)
 
         return IAMTokenProvider(profile=options.get(IAM_PROFILE))
-    if given is None and text is None:
-        return None
     from aurora_ssl.credentials.contract import as_provider
 
     return as_provider(given if given is not None else text)
@@ -114,6 +147,13 @@ def wire(engine: Engine, provider: PasswordProvider) -> None:
         from aurora_ssl.credentials.contract import CredentialTarget
 
         target = cparams.pop(TARGET, None)
+        if cparams.get("password"):  # from a DSN in connect_args or a do_connect hook
+            raise CredentialsError(
+                password_conflict(
+                    "the connect parameters",
+                    f"the engine's password provider ({PASSWORD_PROVIDER} or {IAM})",
+                )
+            )
         if not isinstance(target, CredentialTarget):
             raise CredentialsError(
                 "The connection reached the driver without aurora-ssl's connect step having "

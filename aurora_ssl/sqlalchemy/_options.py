@@ -21,12 +21,12 @@ from typing import Any
 from sqlalchemy.engine.url import URL
 
 from aurora_ssl.conninfo import parse_conninfo
+from aurora_ssl.database_url import read_url_option
 from aurora_ssl.errors import InsecureConfigurationError
-from aurora_ssl.options import parse_bool
+from aurora_ssl.options import KEYS, is_ours, parse_bool, repeated_option, unknown_option
 from aurora_ssl.policy import Settings
 
 PLUGIN_NAME = "aurora_ssl"
-PREFIX = "aurora_ssl_"
 BUNDLE = "aurora_ssl_bundle"
 TLS_SERVER_NAME = "aurora_ssl_tls_server_name"
 INSECURE = "aurora_ssl_insecure_local_dev"
@@ -34,53 +34,20 @@ PASSWORD_PROVIDER = "aurora_ssl_password_provider"  # noqa: S105 - an option nam
 IAM = "aurora_ssl_iam"
 IAM_PROFILE = "aurora_ssl_iam_profile"
 LOG_LEVEL = "aurora_ssl_log_level"
-OPTION_KEYS = (BUNDLE, TLS_SERVER_NAME, INSECURE, PASSWORD_PROVIDER, IAM, IAM_PROFILE, LOG_LEVEL)
+#: The plugin's options: the core list (aurora_ssl.options), nothing of its own.
+OPTION_KEYS = KEYS
 #: What ``engine.url`` carries for a provider given as an object (a URL holds text only): a
 #: derived engine reading it fails at creation instead of connecting without the provider.
 PROVIDER_OBJECT = "passed-as-object"
-_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 _PORT_SUFFIX = re.compile(r":\d*$")
 
 
-def _is_ours(key: str) -> bool:
-    return key.lower().startswith(PREFIX)
-
-
-def _unknown(key: str, where: str) -> InsecureConfigurationError:
-    return InsecureConfigurationError(
-        f"Unknown aurora-ssl option {key[:60]} in {where}; the options are "
-        f"{', '.join(OPTION_KEYS)}. Fix the spelling (keys are lower case)."
-    )
-
-
 def _text(key: str, value: Any, where: str) -> str:
-    """One option value as the text it has in a URL (booleans normalised, paths as str)."""
-    if isinstance(value, (tuple, list)):
-        values = {str(v) for v in value}
-        if len(values) != 1:
-            raise InsecureConfigurationError(
-                f"{key} is given {len(value)} times in {where} with different values; give it once."
-            )
-        value = next(iter(values))
-    if key in (INSECURE, IAM):
-        return "true" if parse_bool(value, key) else "false"
-    if key == LOG_LEVEL and isinstance(value, str):
-        if value.strip().upper() not in _LEVELS:
-            raise InsecureConfigurationError(
-                f"{key}={value[:40]!r} in {where} is not a logging level; use one of "
-                f"{', '.join(_LEVELS)}."
-            )
-        return value.strip().upper()
-    text = os.fspath(value) if isinstance(value, os.PathLike) else value
-    if not isinstance(text, str):
-        raise InsecureConfigurationError(
-            f"{key} must be a string, not {type(value).__name__}; see the options in the "
-            "SQLAlchemy guide (docs/guides/sqlalchemy.md)."
-        )
-    if not text.strip():
-        raise InsecureConfigurationError(f"{key} is empty in {where}; remove it or give a value.")
-    return text
+    """One option value as the text it has in a URL (the core reading, for every face)."""
+    if isinstance(value, (tuple, list)):  # a repeated query key
+        raise InsecureConfigurationError(repeated_option(key, where))
+    return read_url_option(key, value, where)
 
 
 def pop_provider_object(kwargs: MutableMapping[str, Any]) -> object | None:
@@ -108,13 +75,13 @@ def read_options(url: URL, kwargs: MutableMapping[str, Any]) -> dict[str, str]:
     """
     found: dict[str, str] = {}
     for key, value in url.query.items():
-        if _is_ours(key):
+        if is_ours(key):
             if key not in OPTION_KEYS:
-                raise _unknown(key, "the URL query")
+                raise InsecureConfigurationError(unknown_option(key, "the URL query"))
             found[key] = _text(key, value, "the URL query")
-    for key in [k for k in kwargs if isinstance(k, str) and _is_ours(k)]:
+    for key in [k for k in kwargs if is_ours(k)]:
         if key not in OPTION_KEYS:
-            raise _unknown(key, "the keyword arguments")
+            raise InsecureConfigurationError(unknown_option(key, "the keyword arguments"))
         value = kwargs.pop(key)
         if value is None:
             continue
@@ -155,7 +122,7 @@ def engine_url(url: URL, plugins: Iterable[str], options: Mapping[str, str]) -> 
 
 def strip_ours(cparams: MutableMapping[str, Any]) -> None:
     """Pop ``plugin`` and every ``aurora_ssl_*`` key: they reach cparams from ``engine.url``."""
-    for key in [k for k in cparams if k == "plugin" or _is_ours(str(k))]:
+    for key in [k for k in cparams if k == "plugin" or is_ours(str(k))]:
         del cparams[key]
 
 

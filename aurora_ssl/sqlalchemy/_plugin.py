@@ -133,7 +133,9 @@ class AuroraSSLPlugin(CreateEnginePlugin):
         refuse_creators(kwargs)
         given = pop_provider_object(kwargs)
         self.options = read_options(url, kwargs)
-        self.provider = _credentials.provider_from(self.options, given)
+        self.provider = _credentials.provider_from(
+            self.options, given, _credentials.password_where(url, kwargs.get("connect_args"))
+        )
         self.log_level = logging.getLevelName(self.options.get(LOG_LEVEL, "DEBUG"))
         self.settings = settings_from(self.options)
         self._url_plugins = _url_plugins(url)
@@ -386,7 +388,6 @@ def _listen_libpq(engine: Engine, policy: ConnectionPolicy, with_provider: bool)
         cparams.clear()
         cparams.update(secured)
         if with_provider:
-            cparams.pop("password", None)  # the provider's, not a stale one from the URL
             _credentials.record_target(
                 cparams, str(secured["host"]), secured.get("port"), secured.get("user")
             )
