@@ -55,9 +55,7 @@ def test_a_refused_login_is_retried_once_with_a_fresh_password(
     target = CredentialTarget(tls_server.host, tls_server.port, role)
     params = verified_params(tls_server, role)
     before = refused_logins(tls_server, role)
-    conn = connect_with_password(
-        provider, target, lambda pw: dbapi.connect(**params, password=pw)
-    )
+    conn = connect_with_password(provider, target, lambda pw: dbapi.connect(**params, password=pw))
     assert whoami(conn) == (role, True)
     conn.close()
     assert (provider.asked, provider.invalidated) == (2, 1)
