@@ -7,7 +7,6 @@ The cache directory is set before any test runs so no test writes to the develop
 from __future__ import annotations
 
 import atexit
-import importlib.util
 import os
 import shutil
 import tempfile
@@ -47,10 +46,14 @@ pytest_collect_file = _readme_examples()
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Skip each test marked ``@pytest.mark.driver(name, ...)`` when a driver it names is not
-    installed (tests/drivers.py): the support matrix runs with one libpq driver."""
+    installed (tests/drivers.py): the support matrix runs with one libpq driver.
+    ``"libpq"`` means either libpq driver (psycopg2 or psycopg 3)."""
+    from tests.drivers import is_available
+
     for item in items:
         needed = [name for mark in item.iter_markers("driver") for name in mark.args]
-        absent = [name for name in needed if importlib.util.find_spec(name) is None]
+        absent = [name for name in needed if not is_available(name)]
         if absent:
-            reason = f"needs the {', '.join(absent)} driver, which is not installed here"
+            names = ", ".join("psycopg2 or psycopg (libpq)" if n == "libpq" else n for n in absent)
+            reason = f"needs the {names} driver, which is not installed here"
             item.add_marker(pytest.mark.skip(reason=reason))

@@ -10,8 +10,9 @@ sybil, moto, pytest-django...; the linters run in the main CI run), then runs th
 (pyproject's testpaths: tests, docs, README.md); Django's backend runs on that driver. Nothing is
 deselected or ignored here: each test says which drivers it needs (tests/drivers.py: the
 ``driver`` marker, or ``pytest.importorskip`` with a reason) and is skipped, saying which driver
-is missing, when one is not installed. ``AURORA_SSL_TEST_DRIVER`` names the session's driver for
-tests that want it. The main CI run (``scripts/test.sh``: Python 3.11, all drivers) runs
+is missing, when one is not installed. A test that needs libpq but not a particular driver says
+``driver("libpq")`` and runs in every session, on the session's driver:
+``AURORA_SSL_TEST_DRIVER`` names it (tests/drivers.py: ``libpq_driver``). The main CI run (``scripts/test.sh``: Python 3.11, all drivers) runs
 everything, lint and types.
 
 Interpreters are taken from PATH or pyenv (``$PYENV_ROOT/versions/X.Y.*``); nox never downloads

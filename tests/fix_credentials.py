@@ -145,16 +145,15 @@ def connect_with_retry(
     Returns:
         The connection and how many attempts were refused (0 or 1).
     """
-    import psycopg2
-
+    dbapi = drivers.libpq_module()  # the run's libpq driver: mark the test driver("libpq")
     params = verified_params(server, target.user)
     refused = 0
 
     def connect(password: str) -> Any:
         nonlocal refused
         try:
-            return psycopg2.connect(**params, password=password)
-        except psycopg2.OperationalError as exc:
+            return dbapi.connect(**params, password=password)
+        except dbapi.OperationalError as exc:
             refused += is_auth_failure(exc)
             raise
 

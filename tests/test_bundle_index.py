@@ -23,6 +23,7 @@ from aurora_ssl import bundle_paths, trust
 from aurora_ssl.bundle_index import format_index, parse_index
 from aurora_ssl.testing import AuroraLikeServer, TestPKI
 from aurora_ssl.trust import load_bundle, shipped_bundle_path, shipped_index_path
+from tests import drivers
 from tests.certs import make_cert_pem
 from tests.fix_servers import fresh_process
 
@@ -120,9 +121,10 @@ def test_user_bundle_index_is_written_once_and_then_used(
         load_bundle(bundle)
 
 
+# DRIVER: the run's libpq driver (tests/drivers.py), put in by _fresh_process.
 _CONNECT = """
 import json, sys
-import psycopg2
+import DRIVER as dbapi
 import aurora_ssl
 
 params, bundle = json.loads(sys.argv[1]), sys.argv[2]
@@ -130,7 +132,7 @@ settings = aurora_ssl.Settings(bundle=bundle) if bundle else aurora_ssl.Settings
 result = {}
 if params:
     conninfo = aurora_ssl.connection_params(params, settings)
-    with psycopg2.connect(**conninfo, connect_timeout=5) as connection:
+    with dbapi.connect(**conninfo, connect_timeout=5) as connection:
         with connection.cursor() as cursor:
             cursor.execute("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
             result["server_saw_tls"] = cursor.fetchone()[0]
@@ -147,10 +149,11 @@ print(json.dumps(result))
 def _fresh_process(
     cache: Path, params: dict[str, str], bundle: str, *hosts: str
 ) -> dict[str, object]:
-    return fresh_process(_CONNECT, cache, json.dumps(params), bundle, *hosts)
+    script = _CONNECT.replace("DRIVER", drivers.libpq_driver())
+    return fresh_process(script, cache, json.dumps(params), bundle, *hosts)
 
 
-@pytest.mark.driver("psycopg2")
+@pytest.mark.driver("libpq")
 def test_a_verified_connection_imports_no_x509_parser(
     tmp_path: Path, tls_server: AuroraLikeServer, pki: TestPKI
 ) -> None:
@@ -167,7 +170,7 @@ def test_a_verified_connection_imports_no_x509_parser(
     assert second["parsers"] == []
 
 
-@pytest.mark.driver("psycopg2")
+@pytest.mark.driver("libpq")
 def test_shipped_bundle_and_proxy_selection_import_no_x509_parser(tmp_path: Path) -> None:
     cluster = "mydb.cluster-c9akciq32xyz.us-east-1.rds.amazonaws.com"
     proxy = "myproxy.proxy-c9akciq32xyz.eu-west-1.rds.amazonaws.com"

@@ -56,9 +56,9 @@ def test_check_verified_text(tls_server: AuroraLikeServer, pki: TestPKI, capsys:
     assert tls_server.password not in out + err
 
 
-@pytest.mark.driver("psycopg2")
+@pytest.mark.driver("libpq")
 def test_check_verified_json(tls_server: AuroraLikeServer, pki: TestPKI, capsys: Capture) -> None:
-    url = _url(tls_server, "postgresql+psycopg2")
+    url = _url(tls_server, drivers.libpq_drivername())
     code, out, _ = _run(capsys, "check", url, "--bundle", str(pki.bundle_path), "--format", "json")
     assert code == 0
     document = json.loads(out)
@@ -67,7 +67,7 @@ def test_check_verified_json(tls_server: AuroraLikeServer, pki: TestPKI, capsys:
     (report,) = document["connections"]
     assert tuple(report) == REPORT_KEYS
     assert report["verdict"] == "verified"
-    assert report["client"]["driver"] == "psycopg2"  # from the URL scheme
+    assert report["client"]["driver"] == drivers.libpq_driver()  # from the URL scheme
     assert report["server"]["ssl"] is True
 
 
@@ -594,15 +594,19 @@ def test_env_variables(params: dict[str, str], expected: dict[str, str] | None) 
         assert env_variables(params) == expected
 
 
-@pytest.mark.driver("psycopg2")
+@pytest.mark.driver("libpq")
 @pytest.mark.parametrize(
     "value", ["plain", "/my dir/it's.pem", "back\\slash", "", "tab\there", "quote'and\\both "]
 )
 def test_render_conninfo_reads_back_through_libpq(value: str) -> None:
-    """libpq's own parser (PQconninfoParse via psycopg2) reads back exactly what we wrote."""
-    from psycopg2.extensions import parse_dsn
-
+    """libpq's own parser (PQconninfoParse, via psycopg2's ``parse_dsn`` or psycopg 3's
+    ``conninfo_to_dict``) reads back exactly what we wrote."""
     from aurora_ssl.libpq_env import render_conninfo
+
+    if drivers.libpq_driver() == "psycopg2":
+        from psycopg2.extensions import parse_dsn
+    else:
+        from psycopg.conninfo import conninfo_to_dict as parse_dsn
 
     params = {"host": "h", "sslrootcert": value, "sslmode": "verify-full"}
     assert parse_dsn(render_conninfo(params)) == params

@@ -324,44 +324,45 @@ def test_sqlalchemy_wrapped_refusals_are_auth_failures(
     assert is_auth_failure(info.value)
 
 
-@pytest.mark.driver("psycopg2")
+@pytest.mark.driver("libpq")
 def test_django_wrapped_refusal_is_an_auth_failure(tls_server: AuroraLikeServer, role: str) -> None:
-    import psycopg2
     from django.db.utils import DatabaseErrorWrapper, OperationalError
 
+    dbapi = drivers.libpq_module()
+
     params = verified_params(tls_server, role)
-    wrapper = DatabaseErrorWrapper(types.SimpleNamespace(Database=psycopg2))
+    wrapper = DatabaseErrorWrapper(types.SimpleNamespace(Database=dbapi))
     with pytest.raises(OperationalError) as info, wrapper:
-        psycopg2.connect(**params, password="wrong")
-    assert isinstance(info.value.__cause__, psycopg2.OperationalError)
+        dbapi.connect(**params, password="wrong")
+    assert isinstance(info.value.__cause__, dbapi.OperationalError)
     assert is_auth_failure(info.value)
 
 
-@pytest.mark.driver("psycopg2")
+@pytest.mark.driver("libpq")
 def test_tls_and_network_failures_are_not_auth_failures(
     interception_server: AuroraLikeServer, role: str, tls_server: AuroraLikeServer
 ) -> None:
     # Intercepted: the handshake fails before any password is sent; a new token cannot help.
-    import psycopg2
+    dbapi = drivers.libpq_module()
 
     params = verified_params(interception_server, role)
-    with pytest.raises(psycopg2.OperationalError) as intercepted:
-        psycopg2.connect(**params, password="x")
+    with pytest.raises(dbapi.OperationalError) as intercepted:
+        dbapi.connect(**params, password="x")
     assert "certificate verify failed" in str(intercepted.value) or "SSL" in str(intercepted.value)
     assert not is_auth_failure(intercepted.value)
     # Nobody listening.
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         closed_port = sock.getsockname()[1]
-    with pytest.raises(psycopg2.OperationalError) as refused:
-        psycopg2.connect(
+    with pytest.raises(dbapi.OperationalError) as refused:
+        dbapi.connect(
             **{**verified_params(tls_server, role), "port": str(closed_port)}, password="x"
         )
     assert not is_auth_failure(refused.value)
     # A query-time error on a good session is not a login failure either.
-    conn = psycopg2.connect(**verified_params(tls_server, role), password="right-password")
+    conn = dbapi.connect(**verified_params(tls_server, role), password="right-password")
     try:
-        with conn.cursor() as cur, pytest.raises(psycopg2.Error) as query:
+        with conn.cursor() as cur, pytest.raises(dbapi.Error) as query:
             cur.execute("SELECT 'password authentication failed for user'::int")
     finally:
         conn.close()
@@ -382,19 +383,19 @@ def test_is_auth_failure_follows_chains_without_looping() -> None:
     assert not is_auth_failure(looped)
 
 
-@pytest.mark.driver("psycopg2")
+@pytest.mark.driver("libpq")
 def test_a_role_not_permitted_to_log_in_is_an_auth_failure(
     tls_server: AuroraLikeServer, pki: TestPKI, login_role: Callable[[str], str]
 ) -> None:
     """SQLSTATE 28000 (invalid_authorization_specification), through libpq and asyncpg."""
-    import psycopg2
-
     from tests.fix_credentials import admin_execute
+
+    dbapi = drivers.libpq_module()
 
     role = login_role("right-password")
     admin_execute(tls_server, f'ALTER ROLE "{role}" NOLOGIN')
-    with pytest.raises(psycopg2.OperationalError) as libpq:
-        psycopg2.connect(**verified_params(tls_server, role), password="right-password")
+    with pytest.raises(dbapi.OperationalError) as libpq:
+        dbapi.connect(**verified_params(tls_server, role), password="right-password")
     assert "is not permitted to log in" in str(libpq.value)
     assert is_auth_failure(libpq.value)
     with pytest.raises(Exception) as native:  # noqa: PT011 - the class is asyncpg's, checked below

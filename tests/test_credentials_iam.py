@@ -34,6 +34,7 @@ from aurora_ssl.credentials import (
 )
 from aurora_ssl.credentials.sigv4 import rds_auth_token
 from aurora_ssl.testing import AuroraLikeServer
+from tests import drivers
 from tests.fix_credentials import (
     ACCESS_KEY,
     SECRET_KEY,
@@ -86,11 +87,11 @@ def test_token_is_byte_for_byte_botocores(
 # -- against the real server --------------------------------------------------------------------
 
 
-@pytest.mark.driver("psycopg2")
+@pytest.mark.driver("libpq")
 def test_the_token_logs_in_and_a_stale_one_is_refused_then_retry_recovers(
     tls_server: AuroraLikeServer, login_role: Callable[[str], str]
 ) -> None:
-    import psycopg2
+    dbapi = drivers.libpq_module()
 
     clock = Clock()
     region = "test-region-1"  # what the test server's endpoint name says
@@ -102,7 +103,7 @@ def test_the_token_logs_in_and_a_stale_one_is_refused_then_retry_recovers(
 
     token = provider.password(target)
     assert token == expected
-    conn = psycopg2.connect(**verified_params(tls_server, role), password=token)
+    conn = dbapi.connect(**verified_params(tls_server, role), password=token)
     assert whoami(conn) == (role, True)
     conn.close()
 
@@ -113,8 +114,8 @@ def test_the_token_logs_in_and_a_stale_one_is_refused_then_retry_recovers(
     set_password(tls_server, role, fresh)
     assert provider.password(target) == expected  # still cached: one signing per 10 minutes
     before = refused_logins(tls_server, role)
-    with pytest.raises(psycopg2.OperationalError) as info:
-        psycopg2.connect(**verified_params(tls_server, role), password=expected)
+    with pytest.raises(dbapi.OperationalError) as info:
+        dbapi.connect(**verified_params(tls_server, role), password=expected)
     assert refused_logins(tls_server, role) == before + 1
     assert is_auth_failure(info.value)
 
@@ -157,11 +158,11 @@ def test_the_async_path_logs_in_with_psycopg_async(
     assert asyncio.run(main()) == (role, True)
 
 
-@pytest.mark.driver("psycopg2")
+@pytest.mark.driver("libpq")
 def test_a_token_for_another_user_or_port_is_refused(
     tls_server: AuroraLikeServer, login_role: Callable[[str], str]
 ) -> None:
-    import psycopg2
+    dbapi = drivers.libpq_module()
 
     role = login_role("x")
     set_password(
@@ -175,10 +176,10 @@ def test_a_token_for_another_user_or_port_is_refused(
     right = CredentialTarget(tls_server.host, tls_server.port, role)
     before = refused_logins(tls_server, role)
     for token in (provider.password(wrong_port), wrong_keys.password(right)):
-        with pytest.raises(psycopg2.OperationalError):
-            psycopg2.connect(**verified_params(tls_server, role), password=token)
+        with pytest.raises(dbapi.OperationalError):
+            dbapi.connect(**verified_params(tls_server, role), password=token)
     assert refused_logins(tls_server, role) == before + 2
-    conn = psycopg2.connect(**verified_params(tls_server, role), password=provider.password(right))
+    conn = dbapi.connect(**verified_params(tls_server, role), password=provider.password(right))
     assert whoami(conn) == (role, True)
     conn.close()
 

@@ -19,6 +19,7 @@ from aurora_ssl.credentials import (
     connect_with_password_async,
 )
 from aurora_ssl.testing import AuroraLikeServer
+from tests import drivers
 from tests.fix_credentials import login_role, refused_logins, verified_params, whoami
 
 __all__ = ["login_role"]  # a fixture, used by name
@@ -43,53 +44,51 @@ class Counting:
         self.invalidated += 1
 
 
-@pytest.mark.driver("psycopg2")
+@pytest.mark.driver("libpq")
 def test_a_refused_login_is_retried_once_with_a_fresh_password(
     tls_server: AuroraLikeServer, login_role: Callable[[str], str]
 ) -> None:
-    import psycopg2
+    dbapi = drivers.libpq_module()
 
     role = login_role("fresh")
     provider = Counting("stale", "fresh")
     target = CredentialTarget(tls_server.host, tls_server.port, role)
     params = verified_params(tls_server, role)
     before = refused_logins(tls_server, role)
-    conn = connect_with_password(
-        provider, target, lambda pw: psycopg2.connect(**params, password=pw)
-    )
+    conn = connect_with_password(provider, target, lambda pw: dbapi.connect(**params, password=pw))
     assert whoami(conn) == (role, True)
     conn.close()
     assert (provider.asked, provider.invalidated) == (2, 1)
     assert refused_logins(tls_server, role) == before + 1
 
 
-@pytest.mark.driver("psycopg2")
+@pytest.mark.driver("libpq")
 def test_only_one_retry(tls_server: AuroraLikeServer, login_role: Callable[[str], str]) -> None:
-    import psycopg2
+    dbapi = drivers.libpq_module()
 
     role = login_role("right")
     provider = Counting("wrong", "still-wrong", "right")
     target = CredentialTarget(tls_server.host, tls_server.port, role)
     params = verified_params(tls_server, role)
     before = refused_logins(tls_server, role)
-    with pytest.raises(psycopg2.OperationalError, match="password authentication failed"):
-        connect_with_password(provider, target, lambda pw: psycopg2.connect(**params, password=pw))
+    with pytest.raises(dbapi.OperationalError, match="password authentication failed"):
+        connect_with_password(provider, target, lambda pw: dbapi.connect(**params, password=pw))
     assert (provider.asked, provider.invalidated) == (2, 1)
     assert refused_logins(tls_server, role) == before + 2
 
 
-@pytest.mark.driver("psycopg2")
+@pytest.mark.driver("libpq")
 def test_a_tls_failure_is_not_retried(
     interception_server: AuroraLikeServer, login_role: Callable[[str], str]
 ) -> None:
-    import psycopg2
+    dbapi = drivers.libpq_module()
 
     role = login_role("right")
     provider = Counting("right")
     target = CredentialTarget(interception_server.host, interception_server.port, role)
     params = verified_params(interception_server, role)
-    with pytest.raises(psycopg2.OperationalError, match="certificate verify failed"):
-        connect_with_password(provider, target, lambda pw: psycopg2.connect(**params, password=pw))
+    with pytest.raises(dbapi.OperationalError, match="certificate verify failed"):
+        connect_with_password(provider, target, lambda pw: dbapi.connect(**params, password=pw))
     assert (provider.asked, provider.invalidated) == (1, 0)
 
 
@@ -148,14 +147,14 @@ def test_async_retry_recovers_with_a_fresh_iam_token(
     assert provider.signings == 2
 
 
-@pytest.mark.driver("psycopg2")
+@pytest.mark.driver("libpq")
 def test_refusals_never_show_the_passwords(
     tls_server: AuroraLikeServer, login_role: Callable[[str], str], caplog: pytest.LogCaptureFixture
 ) -> None:
     import logging
     import traceback
 
-    import psycopg2
+    dbapi = drivers.libpq_module()
 
     role = login_role("the-right-one")
     first, second = "Distinctive-Stale-9f1c", "Distinctive-Wrong-77ab"
@@ -163,8 +162,8 @@ def test_refusals_never_show_the_passwords(
     target = CredentialTarget(tls_server.host, tls_server.port, role)
     params = verified_params(tls_server, role)
     caplog.set_level(logging.DEBUG)
-    with pytest.raises(psycopg2.OperationalError) as info:
-        connect_with_password(provider, target, lambda pw: psycopg2.connect(**params, password=pw))
+    with pytest.raises(dbapi.OperationalError) as info:
+        connect_with_password(provider, target, lambda pw: dbapi.connect(**params, password=pw))
     text = "".join(traceback.format_exception(info.value)) + repr(info.value) + caplog.text
     assert "password authentication failed" in text
     assert first not in text

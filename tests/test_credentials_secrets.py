@@ -212,7 +212,7 @@ def _rotate_like_the_aws_lambda(
     )
 
 
-@pytest.mark.driver("psycopg2")  # connect_with_retry
+@pytest.mark.driver("libpq")  # connect_with_retry
 @pytest.mark.parametrize("loops", [1, 4])
 def test_rotation_needs_no_restart(
     aws: Any,

@@ -55,9 +55,13 @@ def _fail(connect: Connect, params: Mapping[str, Any]) -> Exception:
     raise AssertionError("the connection unexpectedly succeeded")
 
 
-def _verified(server: AuroraLikeServer, pki: TestPKI) -> dict[str, Any]:
-    """The parameters aurora-ssl's policy produces for the server (trimmed test roots)."""
-    return connection_params(server.params(), Settings(bundle=str(pki.bundle_path)))
+def _verified(server: AuroraLikeServer, pki: TestPKI, connect: Connect) -> dict[str, Any]:
+    """The parameters aurora-ssl's policy produces for the server (trimmed test roots), for
+    ``connect``'s driver: its libpq version decides which keys may be pinned (psycopg2's libpq
+    17 rejects 18's ``sslkeylogfile``), whichever driver the process imported first."""
+    driver = "psycopg2" if _is(connect, "psycopg2") else "psycopg"
+    settings = Settings(bundle=str(pki.bundle_path))
+    return connection_params(server.params(), settings, driver=driver)
 
 
 def _translated(exc: BaseException, password: str, **kwargs: Any) -> AuroraSSLError:
@@ -77,7 +81,7 @@ def test_untrusted_interception(
     connect: Connect, interception_server: AuroraLikeServer, pki: TestPKI
 ) -> None:
     server = interception_server
-    exc = _fail(connect, _verified(server, pki))
+    exc = _fail(connect, _verified(server, pki, connect))
     assert "certificate verify failed" in str(exc)
     error = _translated(exc, server.password)
     assert isinstance(error, UntrustedCertificateError)
@@ -89,15 +93,13 @@ def test_untrusted_interception(
         assert "exactly that name is trusted, but its key did not sign" in message
 
 
-@pytest.mark.driver("psycopg2")
 def test_untrusted_interception_with_params(
-    interception_server: AuroraLikeServer, pki: TestPKI
+    connect: Connect, interception_server: AuroraLikeServer, pki: TestPKI
 ) -> None:
-    """psycopg2 + the caller's parameters (as the CLI passes them): the full explanation."""
-    import psycopg2
-
-    params = _verified(interception_server, pki)
-    exc = _fail(psycopg2.connect, params)
+    """The caller's parameters (as the CLI passes them): the full explanation, from psycopg2
+    too, whose error tells only the address."""
+    params = _verified(interception_server, pki, connect)
+    exc = _fail(connect, params)
     error = _translated(exc, interception_server.password, params=params)
     assert isinstance(error, UntrustedCertificateError)
     assert "exactly that name is trusted, but its key did not sign" in str(error)
@@ -118,7 +120,7 @@ def test_untrusted_wrong_root_file(
 def test_untrusted_without_inspection(
     connect: Connect, interception_server: AuroraLikeServer, pki: TestPKI
 ) -> None:
-    exc = _fail(connect, _verified(interception_server, pki))
+    exc = _fail(connect, _verified(interception_server, pki, connect))
     error = _translated(exc, interception_server.password, inspect=False)
     assert isinstance(error, UntrustedCertificateError)
     message = str(error)
@@ -130,7 +132,7 @@ def test_expired_says_when(
     connect: Connect, expired_server: AuroraLikeServer, pki: TestPKI
 ) -> None:
     server = expired_server
-    exc = _fail(connect, _verified(server, pki))
+    exc = _fail(connect, _verified(server, pki, connect))
     assert "certificate verify failed" in str(exc)  # libpq does not say "expired"
     error = _translated(exc, server.password)
     assert isinstance(error, CertificateExpiredError)
@@ -143,7 +145,7 @@ def test_hostname_mismatch_lists_the_names(
     connect: Connect, wrong_host_server: AuroraLikeServer, pki: TestPKI
 ) -> None:
     server = wrong_host_server
-    exc = _fail(connect, _verified(server, pki))
+    exc = _fail(connect, _verified(server, pki, connect))
     assert "does not match host name" in str(exc)
     error = _translated(exc, server.password)
     assert isinstance(error, HostnameMismatchError)
@@ -155,7 +157,7 @@ def test_hostname_mismatch_names_all_names(
     connect: Connect, tls_server: AuroraLikeServer, pki: TestPKI
 ) -> None:
     """libpq names one SAN "(and 2 other names)"; inspection lists all three."""
-    params = dict(_verified(tls_server, pki), host="localhost")
+    params = dict(_verified(tls_server, pki, connect), host="localhost")
     exc = _fail(connect, params)
     assert "(and 2 other names)" in str(exc)
     error = _translated(exc, tls_server.password)
@@ -168,7 +170,7 @@ def test_hostname_mismatch_names_all_names(
 def test_hostname_mismatch_through_a_cname(tls_server: AuroraLikeServer, pki: TestPKI) -> None:
     import psycopg
 
-    params = dict(_verified(tls_server, pki), host="db.internal.example.com")
+    params = dict(_verified(tls_server, pki, psycopg.connect), host="db.internal.example.com")
     exc = _fail(psycopg.connect, params)
     error = _translated(exc, tls_server.password)
     assert isinstance(error, HostnameMismatchError)
@@ -179,7 +181,7 @@ def test_hostname_mismatch_through_a_cname(tls_server: AuroraLikeServer, pki: Te
 def test_server_without_tls(
     connect: Connect, no_tls_server: AuroraLikeServer, pki: TestPKI
 ) -> None:
-    exc = _fail(connect, _verified(no_tls_server, pki))
+    exc = _fail(connect, _verified(no_tls_server, pki, connect))
     assert "server does not support SSL, but SSL was required" in str(exc)
     error = _translated(exc, no_tls_server.password)
     assert isinstance(error, ServerTLSUnavailableError)
@@ -239,7 +241,7 @@ def test_root_file_unreadable(
 def test_not_a_tls_problem_is_left_alone(
     connect: Connect, tls_server: AuroraLikeServer, pki: TestPKI
 ) -> None:
-    params = dict(_verified(tls_server, pki), password="wrong-password-for-test")
+    params = dict(_verified(tls_server, pki, connect), password="wrong-password-for-test")
     exc = _fail(connect, params)
     assert "password authentication failed" in str(exc)
     assert translate_error(exc) is None
@@ -253,7 +255,7 @@ def test_django_wrapped_error(interception_server: AuroraLikeServer, pki: TestPK
     import psycopg
     from django.db.utils import OperationalError
 
-    driver_error = _fail(psycopg.connect, _verified(interception_server, pki))
+    driver_error = _fail(psycopg.connect, _verified(interception_server, pki, psycopg.connect))
     try:
         raise OperationalError(*driver_error.args) from driver_error
     except OperationalError as wrapped:
@@ -261,24 +263,24 @@ def test_django_wrapped_error(interception_server: AuroraLikeServer, pki: TestPK
     assert isinstance(error, UntrustedCertificateError)
 
 
-@pytest.mark.driver("psycopg2")
+@pytest.mark.driver("libpq")
 def test_sqlalchemy_engine_raises_the_translation(
     expired_server: AuroraLikeServer, pki: TestPKI
 ) -> None:
-    import psycopg2
     import sqlalchemy
 
     import aurora_ssl
 
+    dbapi = drivers.libpq_module()
     engine = aurora_ssl.create_engine(
-        expired_server.url("postgresql+psycopg2"), aurora_ssl_bundle=str(pki.bundle_path)
+        expired_server.url(drivers.libpq_drivername()), aurora_ssl_bundle=str(pki.bundle_path)
     )
     try:
         with pytest.raises(CertificateExpiredError) as caught:
             engine.connect()
     finally:
         engine.dispose()
-    assert isinstance(caught.value.__cause__, psycopg2.OperationalError)
+    assert isinstance(caught.value.__cause__, dbapi.OperationalError)
     shown = "".join(traceback.format_exception(caught.value))
     assert expired_server.password not in shown
     assert not isinstance(caught.value, sqlalchemy.exc.DBAPIError)
@@ -288,7 +290,7 @@ def test_our_own_errors_are_not_translated_again() -> None:
     assert translate_error(UntrustedCertificateError("x")) is None
 
 
-@pytest.mark.driver("psycopg2")
+@pytest.mark.driver("libpq")
 @pytest.mark.parametrize(
     ("text", "cls"),
     [
@@ -315,21 +317,20 @@ def test_our_own_errors_are_not_translated_again() -> None:
 )
 def test_recognised_texts(text: str, cls: type) -> None:
     """Texts of other libpq/OpenSSL versions, not reproducible with this server."""
-    import psycopg2
-
-    error = translate_error(psycopg2.OperationalError(text), inspect=False)
+    dbapi = drivers.libpq_module()
+    error = translate_error(dbapi.OperationalError(text), inspect=False)
     assert isinstance(error, cls)
 
 
-@pytest.mark.driver("psycopg2")
+@pytest.mark.driver("libpq")
 def test_target_from_message_and_params() -> None:
-    import psycopg2
+    dbapi = drivers.libpq_module()
 
-    exc = psycopg2.OperationalError(
+    exc = dbapi.OperationalError(
         'connection to server at "db.example.com" (10.1.2.3), port 6543 failed: x'
     )
     assert target_of(exc) == Target("db.example.com", "10.1.2.3", 6543, None)
-    only_addr = psycopg2.OperationalError('connection to server at "10.1.2.3", port 5432 failed: x')
+    only_addr = dbapi.OperationalError('connection to server at "10.1.2.3", port 5432 failed: x')
     assert target_of(only_addr) == Target(None, "10.1.2.3", 5432, None)
     given = target_of(
         only_addr, {"host": "h", "hostaddr": "10.1.2.3", "port": "5432", "sslrootcert": "/r.pem"}
@@ -362,7 +363,7 @@ def test_direct_tls_against_a_server_older_than_17(
 ) -> None:
     """libpq 17+ with sslnegotiation=direct sends a TLS ClientHello first; PostgreSQL 15 reads
     it as a startup packet and hangs up. libpq says only "SSL SYSCALL error: EOF detected"."""
-    params = _verified(tls_server, pki)
+    params = _verified(tls_server, pki, connect)
     if passed == "environment":
         params.pop("sslnegotiation", None)  # nothing explicit, so libpq reads the variable
         monkeypatch.setenv("PGSSLNEGOTIATION", "direct")

@@ -115,15 +115,15 @@ def fake_socket_server() -> Iterator[FakeSocketServer]:
     directory.rmdir()
 
 
-@pytest.mark.driver("psycopg2")
+@pytest.mark.driver("libpq")
 def test_the_fake_socket_server_does_receive_an_unprotected_client(
     fake_socket_server: FakeSocketServer,
 ) -> None:
     """The control: without aurora-ssl, libpq does go to the socket and sends its packets."""
-    import psycopg2
+    dbapi = drivers.libpq_module()
 
-    with pytest.raises(psycopg2.OperationalError):
-        psycopg2.connect(
+    with pytest.raises(dbapi.OperationalError):
+        dbapi.connect(
             host=str(fake_socket_server.directory), user="app", password="pw", connect_timeout=2
         )
     assert fake_socket_server.connections >= 1
@@ -168,11 +168,12 @@ def test_no_byte_reaches_a_unix_socket(
     assert fake_socket_server.received == []
 
 
-@pytest.mark.driver("psycopg2")
+@pytest.mark.driver("libpq")
 def test_no_byte_reaches_a_unix_socket_through_sqlalchemy(
     fake_socket_server: FakeSocketServer, settings: Settings, pki: TestPKI
 ) -> None:
-    url = f"postgresql+psycopg2://app:pw@/app?host={fake_socket_server.directory}"
+    drivername = drivers.libpq_drivername()
+    url = f"{drivername}://app:pw@/app?host={fake_socket_server.directory}"
     with pytest.raises(InsecureConfigurationError, match="Unix socket"):
         aurora_ssl.create_engine(url, aurora_ssl_bundle=str(pki.bundle_path)).connect()
     assert fake_socket_server.connections == 0
@@ -216,7 +217,7 @@ def test_a_benign_service_supplies_the_destination_and_is_verified(
         connection.close()
 
 
-@pytest.mark.driver("psycopg2")
+@pytest.mark.driver("libpq")
 @pytest.mark.parametrize(
     ("key", "value", "words"),
     [
@@ -237,17 +238,16 @@ def test_a_weak_service_is_refused_and_the_server_sees_nothing(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    driver = drivers.libpq_driver()
     service = tmp_path / "pg_service.conf"
     write_service(service, "app", **{key: value})
     monkeypatch.setenv("PGSERVICEFILE", str(service))
     offset = logged_server.log_path.stat().st_size
     with pytest.raises(InsecureConfigurationError, match=words):
-        connect(
-            "psycopg2", connection_params({**logged_server.params(), "service": "app"}, settings)
-        )
+        connect(driver, connection_params({**logged_server.params(), "service": "app"}, settings))
     assert "connection received" not in log_since(logged_server, offset)
     # The control: the same server logs an attempt that is made.
-    connect("psycopg2", connection_params(logged_server.params(), settings)).close()
+    connect(driver, connection_params(logged_server.params(), settings, driver=driver)).close()
     assert "connection received" in log_since(logged_server, offset)
 
 
@@ -313,16 +313,17 @@ def test_pghostaddr_is_an_input_and_passed_explicitly(
         connection.close()
 
 
+@pytest.mark.driver("libpq")  # both bundle libpq >= 17 (psycopg2 17, psycopg 3 18)
 def test_pgsslnegotiation_direct_cannot_break_an_old_server(
     tls_server: AuroraLikeServer, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """PostgreSQL 15 does not speak direct TLS; libpq 17's PGSSLNEGOTIATION=direct would end
     in an unexplained EOF. The policy pins sslnegotiation=postgres (libpq >= 17 only)."""
-    pytest.importorskip("psycopg2")
+    driver = drivers.libpq_driver()
     monkeypatch.setenv("PGSSLNEGOTIATION", "direct")
-    params = connection_params(tls_server.params(), settings, driver="psycopg2")
+    params = connection_params(tls_server.params(), settings, driver=driver)
     assert params["sslnegotiation"] == "postgres"
-    connection = connect("psycopg2", params)
+    connection = connect(driver, params)
     try:
         assert effective_params(connection)["sslnegotiation"] == "postgres"
         assert server_says_ssl(connection)

@@ -22,6 +22,7 @@ from aurora_ssl.policy import Settings, connection_params, policy_for
 from aurora_ssl.testing import AuroraLikeServer, TestPKI
 from django_aurora_ssl import checks
 from django_aurora_ssl.check_ids import CHECKS
+from tests import drivers
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -61,16 +62,15 @@ def _flatten(data: dict[str, Any], prefix: str = "") -> set[str]:
     return keys
 
 
-@pytest.mark.driver("psycopg2")
+@pytest.mark.driver("libpq")
 def test_a_real_report_has_exactly_the_documented_keys(
     tls_server: AuroraLikeServer, pki: TestPKI
 ) -> None:
-    import psycopg2
-
+    dbapi = drivers.libpq_module()
     settings = Settings(bundle=pki.bundle_path)
-    params = connection_params(tls_server.params(), settings, driver="psycopg2")
+    params = connection_params(tls_server.params(), settings, driver=drivers.libpq_driver())
     verified = check_connection(
-        lambda: psycopg2.connect(**params),
+        lambda: dbapi.connect(**params),
         label="t",
         host=tls_server.host,
         trust=policy_for(settings).trust(tls_server.host),

@@ -328,7 +328,7 @@ def test_cli_success_output_has_no_password(
         )
 
 
-@pytest.mark.driver("psycopg2")
+@pytest.mark.driver("libpq")
 @pytest.mark.parametrize("fmt", ["text", "json"])
 @pytest.mark.parametrize("scenario", ["interception_server", "tls_server", "no_tls_server"])
 def test_password_in_the_url_query_is_never_shown(
@@ -348,7 +348,8 @@ def test_password_in_the_url_query_is_never_shown(
         f"hostaddr={server.hostaddr}&password={quote(PASSWORD, safe='')}"
         f"&plugin=aurora_ssl&aurora_ssl_bundle={quote(str(pki.bundle_path), safe='')}"
     )
-    url = f"postgresql+psycopg2://{server.user}@{server.host}:{server.port}/app?{query}"
+    driver = drivers.libpq_driver()
+    url = f"postgresql+{driver}://{server.user}@{server.host}:{server.port}/app?{query}"
     status, output = cli(capsys, "check", url, "--format", fmt)
     assert status == 1, output
     assert ("refused" if scenario != "tls_server" else "error") in output.lower()
@@ -360,18 +361,18 @@ def test_password_in_the_url_query_is_never_shown(
     from aurora_ssl.redaction import mask_params, mask_url
 
     params = aurora_ssl.connection_params(
-        read_dsn(url).params, aurora_ssl.Settings(bundle=str(pki.bundle_path))
+        read_dsn(url).params, aurora_ssl.Settings(bundle=str(pki.bundle_path)), driver=driver
     )
     assert params["password"] == PASSWORD  # the secret really travelled to the driver
     assert_no_secret("mask_params", str(mask_params(params)))
     assert_no_secret("mask_url", mask_url(url))
 
-    def attempt() -> None:
-        import psycopg2
+    dbapi = drivers.libpq_module()
 
+    def attempt() -> None:
         try:
-            psycopg2.connect(**params).close()
-        except psycopg2.Error as exc:
+            dbapi.connect(**params).close()
+        except dbapi.Error as exc:
             translated = translate_error(exc, params=params)
             if translated is None:
                 raise

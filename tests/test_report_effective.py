@@ -18,6 +18,7 @@ from aurora_ssl.diagnostics.report import REPORT_KEYS, Verdict, check_connection
 from aurora_ssl.policy import Settings, connection_params
 from aurora_ssl.status import READ_BACK_KEYS
 from aurora_ssl.testing import AuroraLikeServer, TestPKI
+from tests import drivers
 
 
 def _report(server: AuroraLikeServer, pki: TestPKI, change: dict[str, Any]) -> Any:
@@ -64,11 +65,11 @@ def test_the_unchanged_connection_is_verified_and_reports_what_libpq_used(
     assert data["effective"]["sslkeylogfile"] == ""
 
 
-@pytest.mark.driver("psycopg2")
+@pytest.mark.driver("libpq")
 def test_aurora_ssl_check_reports_the_effective_values(
     tls_server: AuroraLikeServer, pki: TestPKI, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    url = tls_server.url("postgresql+psycopg2")
+    url = tls_server.url(drivers.libpq_drivername())
     code = main(["check", url, "--bundle", str(pki.bundle_path), "--format", "json"])
     out = capsys.readouterr().out
     assert code == 0, out

@@ -22,6 +22,7 @@ from aurora_ssl import selection_record, trust
 from aurora_ssl.errors import BundleError
 from aurora_ssl.testing import AuroraLikeServer, TestPKI
 from aurora_ssl.trust import select_trust
+from tests import drivers
 from tests.certs import make_cert_pem
 from tests.fix_servers import fresh_process
 
@@ -201,14 +202,15 @@ def test_a_record_that_is_not_one_is_ignored(
         assert select_trust(HOST, bundle=bundle) == first
 
 
+# DRIVER: the run's libpq driver (tests/drivers.py), put in by the test.
 _CONNECT = """
 import json, sys
-import psycopg2
+import DRIVER as dbapi
 import aurora_ssl
 
 params, bundle = json.loads(sys.argv[1]), sys.argv[2]
 conninfo = aurora_ssl.connection_params(params, aurora_ssl.Settings(bundle=bundle))
-with psycopg2.connect(**conninfo, connect_timeout=5) as connection:
+with dbapi.connect(**conninfo, connect_timeout=5) as connection:
     with connection.cursor() as cursor:
         cursor.execute("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
         server_saw_tls = cursor.fetchone()[0]
@@ -233,7 +235,7 @@ CONNECT_PATH = {
 }
 
 
-@pytest.mark.driver("psycopg2")
+@pytest.mark.driver("libpq")
 def test_a_later_process_connects_verified_without_reading_the_bundle(
     tmp_path: Path, tls_server: AuroraLikeServer, pki: TestPKI
 ) -> None:
@@ -242,10 +244,11 @@ def test_a_later_process_connects_verified_without_reading_the_bundle(
     time.sleep(selection_record._SETTLED_NS / 1e9 + 0.1)  # in place for the real margin
     cache = tmp_path / "cache"
     args = (json.dumps(tls_server.params()), str(bundle))
-    first = fresh_process(_CONNECT, cache, *args)
+    script = _CONNECT.replace("DRIVER", drivers.libpq_driver())
+    first = fresh_process(script, cache, *args)
     assert set(cast("list[str]", first["modules"])) >= BUNDLE_READING
     assert _records(cache)
-    second = fresh_process(_CONNECT, cache, *args)
+    second = fresh_process(script, cache, *args)
     assert second["server_saw_tls"] is True
     assert second["sslrootcert"] == first["sslrootcert"]
     assert Path(str(second["sslrootcert"])).read_bytes() == Path(pki.root_path).read_bytes()

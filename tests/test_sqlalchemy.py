@@ -83,7 +83,7 @@ def test_url_plugin_gives_the_same_protection(
         sqlalchemy.create_engine(f"{url}&sslmode=require")
 
 
-@pytest.mark.driver("psycopg2")
+@pytest.mark.driver("libpq")
 def test_unrelated_kwargs_and_query_keys_pass_through(
     tls_server: AuroraLikeServer, bundle_env: Path
 ) -> None:
@@ -187,7 +187,7 @@ def test_pgsslmode_disable_in_environment_changes_nothing(
         plain.connect()
 
 
-@pytest.mark.driver("psycopg2")
+@pytest.mark.driver("libpq")
 @pytest.mark.parametrize(
     ("url_suffix", "kwargs", "where"),
     [
@@ -243,7 +243,7 @@ def sabotaged_engine(
     engine.dispose()
 
 
-@pytest.mark.driver("psycopg2")
+@pytest.mark.driver("libpq")
 def test_connection_without_tls_is_closed_before_any_query(
     sabotaged_engine: sqlalchemy.Engine,
 ) -> None:
@@ -254,7 +254,7 @@ def test_connection_without_tls_is_closed_before_any_query(
     assert statements == []  # not even the dialect's first-connect queries ran
 
 
-@pytest.mark.driver("psycopg2")
+@pytest.mark.driver("libpq")
 def test_insecure_opt_out_is_loud_and_local_only(
     no_tls_server: AuroraLikeServer, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -272,7 +272,7 @@ def test_insecure_opt_out_is_loud_and_local_only(
         aurora_ssl.create_engine(no_tls_server.url(), aurora_ssl_insecure_local_dev=True)
 
 
-@pytest.mark.driver("psycopg2")
+@pytest.mark.driver("libpq")
 def test_tls_server_name_verifies_the_rds_name_through_another_name(
     tls_server: AuroraLikeServer, bundle_env: Path
 ) -> None:

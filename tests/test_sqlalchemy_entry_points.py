@@ -81,12 +81,11 @@ def async_connect(engine: Any) -> None:
 
 def _impostor_creator(server: AuroraLikeServer) -> Any:
     """What a user's creator typically does: its own TLS settings, accepted by the impostor."""
-    import psycopg2
+    dbapi = drivers.libpq_module()
+    return lambda: dbapi.connect(**server.params(), sslmode="require")
 
-    return lambda: psycopg2.connect(**server.params(), sslmode="require")
 
-
-@pytest.mark.driver("psycopg2")
+@pytest.mark.driver("libpq")
 def test_control_the_impostor_accepts_a_users_creator(logged_impostor: Logged) -> None:
     # Without aurora-ssl the creator's connection reaches the impostor: the refusals below
     # are what keeps it away.
@@ -95,7 +94,7 @@ def test_control_the_impostor_accepts_a_users_creator(logged_impostor: Logged) -
     assert "connection authorized" in logged_impostor.since()
 
 
-@pytest.mark.driver("psycopg2")
+@pytest.mark.driver("libpq")
 @pytest.mark.parametrize(
     "make",
     [
@@ -158,7 +157,7 @@ def test_async_creator_fn_in_connect_args_is_refused(bundle_env: Path, driver: s
         )
 
 
-@pytest.mark.driver("psycopg2")
+@pytest.mark.driver("libpq")
 def test_a_replaced_pool_creator_is_closed_before_any_query(
     logged_impostor: Logged, bundle_env: Path
 ) -> None:
@@ -283,13 +282,17 @@ def test_url_and_keyword_must_agree(tls_server: AuroraLikeServer, pki: TestPKI) 
         (f"postgresql+psycopg2://u@localhost/db?aurora_ssl_tls_server_name={AWS}", {}, {}),
         pytest.param(
             "postgresql+psycopg2://u@localhost/db", {}, {"X": "control: no AWS name"},
-            marks=pytest.mark.driver("psycopg2"),  # this one creates the engine
+            marks=pytest.mark.driver("psycopg2"),  # the controls create the engine
+        ),
+        pytest.param(
+            "postgresql+psycopg://u@localhost/db", {}, {"X": "control: no AWS name"},
+            marks=pytest.mark.driver("psycopg"),
         ),
     ],
     ids=[
         "url-host", "query-host", "query-host-list", "query-host-repeated", "connect_args-host",
         "dsn-host", "PGHOST-with-hostaddr-only", "asyncpg-hostaddr", "tls_server_name-kwarg",
-        "tls_server_name-url", "control-localhost",
+        "tls_server_name-url", "control-localhost", "control-localhost-psycopg",
     ],
 )  # fmt: skip
 def test_insecure_opt_out_guard_sees_every_host_source(
@@ -306,7 +309,7 @@ def test_insecure_opt_out_guard_sees_every_host_source(
         make(url, aurora_ssl_insecure_local_dev=True, **kwargs)
 
 
-@pytest.mark.driver("psycopg2")
+@pytest.mark.driver("libpq")
 def test_insecure_guard_also_runs_per_connection(no_tls_server: AuroraLikeServer) -> None:
     url = no_tls_server.url().replace(no_tls_server.host, "localhost") + "&sslmode=disable"
     engine = aurora_ssl.create_engine(url, aurora_ssl_insecure_local_dev="yes", poolclass=NullPool)
@@ -540,7 +543,7 @@ def test_an_async_engine_derived_from_engine_url_is_verified(
     logged_impostor.assert_nothing_authorised()
 
 
-@pytest.mark.driver("psycopg2")
+@pytest.mark.driver("libpq")
 def test_keyword_options_travel_in_the_url_as_strings(
     tls_server: AuroraLikeServer, bundle_env: Path
 ) -> None:
@@ -552,7 +555,7 @@ def test_keyword_options_travel_in_the_url_as_strings(
     assert server_ssl(derived) is True  # verified the RDS name while connecting to localhost
     derived.dispose()
     local = aurora_ssl.create_engine(
-        "postgresql+psycopg2://u@localhost/db", aurora_ssl_insecure_local_dev=True
+        f"{drivers.libpq_drivername()}://u@localhost/db", aurora_ssl_insecure_local_dev=True
     )
     assert local.url.query["aurora_ssl_insecure_local_dev"] == "true"
 

@@ -37,23 +37,21 @@ from aurora_ssl.testing import (
     TestPKI,
 )
 from aurora_ssl.testing import pki as testing_pki
+from tests import drivers
+
+
+def _params(server: AuroraLikeServer, sslmode: str, kw: dict[str, Any]) -> dict[str, Any]:
+    return {**server.params(), "sslmode": sslmode, "connect_timeout": 10, **kw}
 
 
 def connect(server: AuroraLikeServer, sslmode: str = "verify-full", **kw: Any) -> Any:
-    import psycopg2
-
-    params: dict[str, Any] = {**server.params(), "sslmode": sslmode, "connect_timeout": 10}
-    params.update(kw)
-    return psycopg2.connect(**params)
+    """A connection through the run's libpq driver (psycopg2 or psycopg 3)."""
+    return drivers.libpq_connect(**_params(server, sslmode, kw))
 
 
 def refusal(server: AuroraLikeServer, sslmode: str = "verify-full", **kw: Any) -> str:
-    """libpq's message for a connection that must fail."""
-    import psycopg2
-
-    with pytest.raises(psycopg2.OperationalError) as info:
-        connect(server, sslmode, **kw).close()
-    return str(info.value)
+    """libpq's message for a connection that must fail (the same words from either driver)."""
+    return drivers.libpq_refusal(**_params(server, sslmode, kw))
 
 
 def query(conn: Any, sql: str) -> Any:
@@ -133,19 +131,19 @@ def test_bundle_is_shipped_bundle_plus_test_root(pki: TestPKI) -> None:
 # -- scenarios ------------------------------------------------------------------------------
 
 
-@pytest.mark.driver("psycopg2")
+@pytest.mark.driver("libpq")
 @pytest.mark.parametrize("host", [CLUSTER_HOST, READER_HOST, INSTANCE_HOST])
 def test_good_server_verifies(tls_server: AuroraLikeServer, pki: TestPKI, host: str) -> None:
     conn = connect(tls_server, sslrootcert=str(pki.root_path), host=host)
     try:
-        assert conn.info.ssl_in_use is True
+        assert drivers.ssl_in_use(conn) is True
         assert query(conn, "SELECT ssl_is_used()") is True
         assert query(conn, "SELECT current_user") == tls_server.user
     finally:
         conn.close()
 
 
-@pytest.mark.driver("psycopg2")
+@pytest.mark.driver("libpq")
 def test_good_server_verifies_with_the_bundle(tls_server: AuroraLikeServer, pki: TestPKI) -> None:
     conn = connect(tls_server, sslrootcert=str(pki.bundle_path))
     try:
@@ -154,23 +152,21 @@ def test_good_server_verifies_with_the_bundle(tls_server: AuroraLikeServer, pki:
         conn.close()
 
 
-@pytest.mark.driver("psycopg2")
+@pytest.mark.driver("libpq")
 def test_plain_tcp_is_rejected_like_rds_force_ssl(tls_server: AuroraLikeServer) -> None:
     message = refusal(tls_server, "disable")
     assert 'pg_hba.conf rejects connection for host "127.0.0.1", user "app"' in message
     assert message.rstrip().endswith("no encryption")
 
 
-@pytest.mark.driver("psycopg2")
+@pytest.mark.driver("libpq")
 def test_admin_params_reach_the_superuser(
     tls_server: AuroraLikeServer, no_tls_server: AuroraLikeServer
 ) -> None:
-    import psycopg2
-
     for server, force_ssl in ((tls_server, "1"), (no_tls_server, "0")):
         params = server.admin_params()
         assert "password" not in params
-        conn = psycopg2.connect(**params)
+        conn = drivers.libpq_connect(**params)
         try:
             assert query(conn, "SELECT current_setting('is_superuser')") == "on"
             assert query(conn, "SHOW rds.force_ssl") == force_ssl
@@ -179,7 +175,7 @@ def test_admin_params_reach_the_superuser(
             conn.close()
 
 
-@pytest.mark.driver("psycopg2")
+@pytest.mark.driver("libpq")
 def test_wrong_host(wrong_host_server: AuroraLikeServer, pki: TestPKI) -> None:
     message = refusal(wrong_host_server, sslrootcert=str(pki.root_path))
     assert (
@@ -188,7 +184,7 @@ def test_wrong_host(wrong_host_server: AuroraLikeServer, pki: TestPKI) -> None:
     )
 
 
-@pytest.mark.driver("psycopg2")
+@pytest.mark.driver("libpq")
 def test_interception(interception_server: AuroraLikeServer, pki: TestPKI) -> None:
     for rootcert in (pki.root_path, pki.bundle_path):
         message = refusal(interception_server, sslrootcert=str(rootcert))
@@ -198,33 +194,31 @@ def test_interception(interception_server: AuroraLikeServer, pki: TestPKI) -> No
     assert stdlib_verify_error(interception_server, pki.foreign_root_path) is None
 
 
-@pytest.mark.driver("psycopg2")
+@pytest.mark.driver("libpq")
 def test_expired(expired_server: AuroraLikeServer, pki: TestPKI) -> None:
     message = refusal(expired_server, sslrootcert=str(pki.root_path))
     assert "SSL error: certificate verify failed" in message  # libpq does not say why
     assert stdlib_verify_error(expired_server, pki.root_path) == "certificate has expired"
 
 
-@pytest.mark.driver("psycopg2")
+@pytest.mark.driver("libpq")
 def test_no_tls(no_tls_server: AuroraLikeServer, pki: TestPKI) -> None:
     message = refusal(no_tls_server, sslrootcert=str(pki.root_path))
     assert "server does not support SSL, but SSL was required" in message
     conn = connect(no_tls_server, "disable")
     try:
-        assert conn.info.ssl_in_use is False
+        assert drivers.ssl_in_use(conn) is False
         assert query(conn, "SELECT ssl_is_used()") is False
     finally:
         conn.close()
 
 
-@pytest.mark.driver("psycopg2")
+@pytest.mark.driver("libpq")
 def test_no_sslinfo(no_sslinfo_server: AuroraLikeServer, pki: TestPKI) -> None:
-    import psycopg2
-    import psycopg2.errors
-
+    undefined_function = drivers.libpq_module().errors.UndefinedFunction
     conn = connect(no_sslinfo_server, sslrootcert=str(pki.root_path))
     try:
-        with pytest.raises(psycopg2.errors.UndefinedFunction, match=r"ssl_is_used\(\)"):
+        with pytest.raises(undefined_function, match=r"ssl_is_used\(\)"):
             query(conn, "SELECT ssl_is_used()")
         conn.rollback()
         assert query(conn, "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()") is True
@@ -241,6 +235,18 @@ def test_params_and_repr_keep_ssl_and_password_out(tls_server: AuroraLikeServer)
     assert tls_server.url().endswith(f":{tls_server.port}/app?hostaddr=127.0.0.1")
 
 
+def test_url_defaults_to_an_installed_libpq_driver(tls_server: AuroraLikeServer) -> None:
+    """A project with only psycopg 3 (or only psycopg2) gets a URL its engine can load."""
+    default = tls_server.url()
+    assert default.split("://")[0] == tls_server.database_url().split("://")[0]
+    assert drivers.driver_of(default) in drivers.LIBPQ
+    assert drivers.is_installed(drivers.driver_of(default))
+    if drivers.is_installed("psycopg"):  # the driver Django and new projects prefer
+        assert default.startswith("postgresql+psycopg://")
+    for pinned in ("postgresql+psycopg2", "postgresql+asyncpg", "postgresql+pg8000"):
+        assert tls_server.url(pinned).startswith(f"{pinned}://")
+
+
 # -- lifecycle ------------------------------------------------------------------------------
 
 
@@ -253,7 +259,7 @@ def port_is_free(port: int) -> bool:
         return True
 
 
-@pytest.mark.driver("psycopg2")
+@pytest.mark.driver("libpq")
 def test_own_server_swaps_certificates_restarts_and_cleans_up(pki: TestPKI) -> None:
     server = AuroraLikeServer("good", pki=pki)
     with server:
@@ -280,7 +286,7 @@ def test_own_server_swaps_certificates_restarts_and_cleans_up(pki: TestPKI) -> N
     server.stop()  # twice is fine
 
 
-@pytest.mark.driver("psycopg2")
+@pytest.mark.driver("libpq")
 def test_custom_names_and_password_are_quoted(pki: TestPKI) -> None:
     sqlalchemy = pytest.importorskip("sqlalchemy")
     password = "p@ss:/w%rd 'x\\"
@@ -353,10 +359,8 @@ def read_env_file(path: Path, timeout: float = 30) -> dict[str, str]:
 
 
 def check_demo_env(env: dict[str, str]) -> None:
-    import psycopg2
-
     assert env["AURORA_SSL_DEMO_HOST"] == CLUSTER_HOST
-    conn = psycopg2.connect(
+    conn = drivers.libpq_connect(
         host=env["AURORA_SSL_DEMO_HOST"],
         hostaddr=env["AURORA_SSL_DEMO_HOSTADDR"],
         port=env["AURORA_SSL_DEMO_PORT"],
@@ -374,7 +378,7 @@ def env_file(tmp_path: Path) -> Path:
     return tmp_path / "demo.env"
 
 
-@pytest.mark.driver("psycopg2")
+@pytest.mark.driver("libpq")
 def test_cli_serve_in_process(env_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
     seen: dict[str, str] = {}
 
@@ -396,7 +400,7 @@ def test_cli_serve_in_process(env_file: Path, capsys: pytest.CaptureFixture[str]
     assert port_is_free(int(seen["AURORA_SSL_DEMO_PORT"]))
 
 
-@pytest.mark.driver("psycopg2")
+@pytest.mark.driver("libpq")
 def test_cli_serve_as_module(env_file: Path) -> None:
     proc = subprocess.Popen(
         [

@@ -24,6 +24,7 @@ from aurora_ssl.errors import UntrustedCertificateError
 from aurora_ssl.testing import CLUSTER_HOST, AuroraLikeServer, Scenario, TestPKI
 from aurora_ssl.testing.pki import is_test_ca, missing_test_bundle_hint
 from aurora_ssl.testing.urls import sqlalchemy_url
+from tests import drivers
 from tests.fix_servers import log_since
 
 sqlalchemy = pytest.importorskip("sqlalchemy")
@@ -32,10 +33,9 @@ SSL_ROW = "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"
 
 
 def connect(server: AuroraLikeServer, rootcert: Path, **kw: Any) -> Any:
-    import psycopg2
-
+    """A verified connection through the run's libpq driver (psycopg2 or psycopg 3)."""
     params = {**server.params(), "sslmode": "verify-full", "sslrootcert": str(rootcert)}
-    return psycopg2.connect(**{**params, **kw, "connect_timeout": 10})
+    return drivers.libpq_connect(**{**params, **kw, "connect_timeout": 10})
 
 
 def scalar(conn: Any, sql: str) -> Any:
@@ -49,12 +49,12 @@ def scalar(conn: Any, sql: str) -> Any:
 ODD_DATABASE = "my db/it's 100%41 @x:y"  # space, slash, quote, percent + hex, at, colon
 
 
-@pytest.mark.driver("psycopg2")
+@pytest.mark.driver("libpq")
 def test_url_round_trips_a_database_name_that_needs_quoting(pki: TestPKI) -> None:
     with AuroraLikeServer(
         "good", pki=pki, user="us er@x", password="p@ss:/w%rd 'x\\", database=ODD_DATABASE
     ) as server:
-        for url in (server.url(), server.database_url("postgresql+psycopg2")):
+        for url in (server.url(), server.database_url()):
             parsed = sqlalchemy.engine.make_url(url)
             assert (parsed.database, parsed.username) == (ODD_DATABASE, "us er@x")
             assert parsed.password == server.password
@@ -86,7 +86,7 @@ def test_url_writes_plain_names_verbatim(database: str, written: str) -> None:
 # -- sslinfo in databases created later (Django's test database) -------------------------------
 
 
-@pytest.mark.driver("psycopg2")
+@pytest.mark.driver("libpq")
 def test_a_database_created_from_template1_has_sslinfo(
     tls_server: AuroraLikeServer, pki: TestPKI
 ) -> None:
@@ -109,12 +109,10 @@ def test_a_database_created_from_template1_has_sslinfo(
         conn.close()
 
 
-@pytest.mark.driver("psycopg2")
+@pytest.mark.driver("libpq")
 def test_no_sslinfo_scenario_has_it_nowhere(
     no_sslinfo_server: AuroraLikeServer, pki: TestPKI
 ) -> None:
-    import psycopg2
-
     conn = connect(no_sslinfo_server, pki.root_path)
     try:
         for database in ("template1", no_sslinfo_server.database):
@@ -122,7 +120,7 @@ def test_no_sslinfo_scenario_has_it_nowhere(
             with conn.cursor() as cur:
                 cur.execute(installed, (database,))
                 assert cur.fetchone()[0] == 1
-        admin = psycopg2.connect(**{**no_sslinfo_server.admin_params(), "dbname": "template1"})
+        admin = drivers.libpq_connect(**{**no_sslinfo_server.admin_params(), "dbname": "template1"})
         try:
             assert scalar(admin, "SELECT count(*) FROM pg_extension WHERE extname = 'sslinfo'") == 0
         finally:
@@ -243,7 +241,7 @@ def test_serve_rejects_bad_options(args: tuple[str, ...], message: str) -> None:
 # -- the test-bundle hint ------------------------------------------------------------------
 
 
-@pytest.mark.driver("psycopg2")
+@pytest.mark.driver("libpq")
 def test_forgotten_test_bundle_names_the_test_bundle(logged_server: AuroraLikeServer) -> None:
     import aurora_ssl
 

@@ -26,6 +26,7 @@ from aurora_ssl.cli import main
 from aurora_ssl.errors import BundleError
 from aurora_ssl.testing import AuroraLikeServer, TestPKI
 from aurora_ssl.trust import select_trust, shipped_bundle_path, write_atomically
+from tests import drivers
 from tests.certs import make_cert_pem
 
 pytestmark = pytest.mark.usefixtures("fresh_caches")
@@ -138,14 +139,14 @@ def _plant(cache: Path, content: bytes) -> Path:
     return updated
 
 
-@pytest.mark.driver("psycopg2")
+@pytest.mark.driver("libpq")
 @needs_root
 def test_planted_rds_named_foreign_root_is_refused_and_never_connects(
     cache: Path, interception_server: AuroraLikeServer, pki: TestPKI
 ) -> None:
     # Another user planted AWS's bundle plus an interceptor's root that carries the exact name
     # of an RDS root, while updated/ was writable; the owner then ran the advised chmod.
-    import psycopg2
+    dbapi = drivers.libpq_module()
 
     planted = _plant(cache, shipped_bundle_path().read_bytes() + pki.foreign_root_path.read_bytes())
     os.chown(planted, NOBODY, NOBODY)
@@ -169,17 +170,17 @@ def test_planted_rds_named_foreign_root_is_refused_and_never_connects(
     trust.clear_caches()
     params = connection_params(server.params())
     assert Path(params["sslrootcert"]).read_bytes() == pki.foreign_root_path.read_bytes()
-    with psycopg2.connect(**params, connect_timeout=5) as connection, connection.cursor() as cur:
+    with dbapi.connect(**params, connect_timeout=5) as connection, connection.cursor() as cur:
         cur.execute("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
         assert cur.fetchone() == (True,)  # the interceptor's server saw a TLS session
     connection.close()
 
 
-@pytest.mark.driver("psycopg2")
+@pytest.mark.driver("libpq")
 def test_planted_non_rds_root_is_refused_and_never_connects(
     cache: Path, interception_server: AuroraLikeServer, pki: TestPKI
 ) -> None:
-    import psycopg2
+    dbapi = drivers.libpq_module()
 
     planted = _plant(cache, pki.foreign_root_path.read_bytes() + make_cert_pem("Evil Root CA"))
     server = interception_server
@@ -196,8 +197,8 @@ def test_planted_non_rds_root_is_refused_and_never_connects(
     # so the full bundle) is refused by the server's chain: it is what the server saw.
     planted.unlink()
     trust.clear_caches()
-    with pytest.raises(psycopg2.OperationalError, match="certificate verify failed"):
-        psycopg2.connect(**connection_params(server.params()), connect_timeout=5)
+    with pytest.raises(dbapi.OperationalError, match="certificate verify failed"):
+        dbapi.connect(**connection_params(server.params()), connect_timeout=5)
     log = _log_after_attempts(server, since, 1)
     assert _attempts(log) == 1, log[-2000:]  # only the control's
     assert "connection authorized" not in log

@@ -18,8 +18,9 @@ What makes it "Aurora-like":
 Typical use::
 
     with AuroraLikeServer("good") as server:
-        conn = psycopg2.connect(**server.params(), sslmode="verify-full",
-                                sslrootcert=str(server.pki.root_path))
+        conn = psycopg.connect(**server.params(), sslmode="verify-full",  # or psycopg2
+                               sslrootcert=str(server.pki.root_path))
+        engine = sqlalchemy.create_engine(server.url())  # psycopg 3 if installed, else psycopg2
 
 ``initdb`` runs once per process into a cached template that every server copies, so a
 server starts in a fraction of a second. Each server lives in its own temporary directory,

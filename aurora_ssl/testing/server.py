@@ -218,16 +218,21 @@ class AuroraLikeServer:
             "dbname": self.database,
         }
 
-    def url(self, drivername: str = "postgresql+psycopg2") -> str:
+    def url(self, drivername: str | None = None) -> str:
         """A SQLAlchemy URL for the app role; ``hostaddr`` rides in the query string.
 
         No ``ssl*`` keys and no plugin: the caller chooses what is under test (see
         :meth:`database_url` for the ready-made one). Any user, password and database name
         survive the round trip through SQLAlchemy 2.0 and 2.1.
+
+        Args:
+            drivername: default, as for :meth:`database_url`: ``postgresql+psycopg`` if
+                psycopg 3 is installed, else ``postgresql+psycopg2`` (so a project with only
+                one libpq driver gets a URL it can use). Name one to pin it.
         """
         self._require_workdir()
         return sqlalchemy_url(
-            drivername,
+            drivername or _default_drivername(),
             user=self.user,
             password=self.password,
             host=self.host,
