@@ -248,22 +248,25 @@ def _short(value: str, limit: int = 60) -> str:
     return value if len(value) <= limit else f"{value[:limit]}... ({len(value)} characters)"
 
 
-@functools.lru_cache(maxsize=8)
 def driver_libpq_version(driver: str | None = None) -> int | None:
     """The libpq version of a driver (``psycopg2``, ``psycopg``), e.g. 170011; None if unknown.
 
     ``None`` means "whichever libpq driver connects": the lowest version among the drivers the
     application imported (else among those installed), so every pinned key is one that any of
-    them accepts.
+    them accepts. The answer follows the imports: an application that imports psycopg
+    (libpq 18) and later psycopg2 (libpq 17) must not keep getting libpq 18's keys, which
+    psycopg2 refuses ("invalid connection option sslkeylogfile").
     """
     if driver:
-        return _libpq_version_of(driver)
-    imported = [n for n in ("psycopg", "psycopg2") if n in sys.modules]
-    for names in (imported, ["psycopg", "psycopg2"]):
-        versions = [v for v in map(_libpq_version_of, names) if v is not None]
-        if versions:
-            return min(versions)
-    return None
+        return _lowest_libpq_version((driver,))
+    imported = tuple(n for n in ("psycopg", "psycopg2") if n in sys.modules)
+    return _lowest_libpq_version(imported) or _lowest_libpq_version(("psycopg", "psycopg2"))
+
+
+@functools.lru_cache(maxsize=8)
+def _lowest_libpq_version(drivers: tuple[str, ...]) -> int | None:
+    versions = [v for v in map(_libpq_version_of, drivers) if v is not None]
+    return min(versions) if versions else None
 
 
 def _libpq_version_of(driver: str) -> int | None:
@@ -407,7 +410,7 @@ def clear_caches() -> None:
 
     clear_trust_caches()
     policy_for.cache_clear()
-    driver_libpq_version.cache_clear()
+    _lowest_libpq_version.cache_clear()
 
 
 def connection_params(
