@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from aurora_ssl.testing import AuroraLikeServer, Scenario, TestPKI
+from tests import drivers
 
 
 @pytest.fixture(scope="session")
@@ -103,3 +104,31 @@ def fresh_process(script: str, cache: Path, *args: str) -> dict[str, object]:
     assert done.returncode == 0, done.stderr[-3000:]
     result: dict[str, object] = json.loads(done.stdout.splitlines()[-1])
     return result
+
+
+# DRIVER: the run's libpq driver (tests/drivers.py), put in by verified_connect_in_fresh_process.
+_VERIFIED_CONNECT = """
+import json, sys
+import DRIVER as dbapi
+import aurora_ssl
+
+params, bundle = json.loads(sys.argv[1]), sys.argv[2]
+conninfo = aurora_ssl.connection_params(params, aurora_ssl.Settings(bundle=bundle))
+with dbapi.connect(**conninfo, connect_timeout=5) as connection:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+        server_saw_tls = cursor.fetchone()[0]
+connection.close()
+print(json.dumps({"server_saw_tls": server_saw_tls, "sslmode": conninfo["sslmode"],
+                  "sslrootcert": conninfo["sslrootcert"], "modules": sorted(sys.modules)}))
+"""
+
+
+def verified_connect_in_fresh_process(
+    cache: Path, params: dict[str, str], bundle: str
+) -> dict[str, object]:
+    """A new interpreter connects once through ``aurora_ssl.connection_params`` (bundle as its
+    source) with the run's libpq driver; says what the server saw, the ``sslmode`` and
+    ``sslrootcert`` it used, and every module it had loaded by then."""
+    script = _VERIFIED_CONNECT.replace("DRIVER", drivers.libpq_driver())
+    return fresh_process(script, cache, json.dumps(params), bundle)

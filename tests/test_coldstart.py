@@ -9,7 +9,6 @@ server's own view (``pg_stat_ssl``) that the session was encrypted.
 
 from __future__ import annotations
 
-import json
 import re
 import subprocess
 import sys
@@ -23,7 +22,7 @@ from aurora_ssl.certificates import PEM_BLOCK as _PEM_BLOCK
 from aurora_ssl.certificates import pem_blocks
 from aurora_ssl.testing import AuroraLikeServer, TestPKI
 from tests import drivers
-from tests.fix_servers import fresh_process
+from tests.fix_servers import verified_connect_in_fresh_process
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -52,27 +51,9 @@ NOT_ON_THE_CONNECT_PATH = {
     "asn1crypto": "another X.509 parser: none may be used to connect",
 }
 
-# DRIVER: the run's libpq driver (tests/drivers.py), put in by _fresh_process.
-_CONNECT = """
-import json, sys
-import DRIVER as dbapi
-import aurora_ssl
-
-params, bundle = json.loads(sys.argv[1]), sys.argv[2]
-conninfo = aurora_ssl.connection_params(params, aurora_ssl.Settings(bundle=bundle))
-with dbapi.connect(**conninfo, connect_timeout=5) as connection:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
-        server_saw_tls = cursor.fetchone()[0]
-connection.close()
-print(json.dumps({"server_saw_tls": server_saw_tls, "sslmode": conninfo["sslmode"],
-                  "modules": sorted(sys.modules)}))
-"""
-
 
 def _fresh_process(cache: Path, params: dict[str, str], bundle: str) -> dict[str, object]:
-    script = _CONNECT.replace("DRIVER", drivers.libpq_driver())
-    return fresh_process(script, cache, json.dumps(params), bundle)
+    return verified_connect_in_fresh_process(cache, params, bundle)
 
 
 def _plain_driver_modules(driver: str) -> set[str]:

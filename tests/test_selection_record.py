@@ -9,7 +9,6 @@ wait a little between writes, so each change gets a new ctime; one test keeps th
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
@@ -22,9 +21,8 @@ from aurora_ssl import selection_record, trust
 from aurora_ssl.errors import BundleError
 from aurora_ssl.testing import AuroraLikeServer, TestPKI
 from aurora_ssl.trust import select_trust
-from tests import drivers
 from tests.certs import make_cert_pem
-from tests.fix_servers import fresh_process
+from tests.fix_servers import verified_connect_in_fresh_process
 
 HOST = "db.cluster-c9akciq32xyz.test-region-1.rds.amazonaws.com"
 REGION_ROOT = "Amazon RDS test-region-1 Root CA RSA2048 G1"
@@ -202,22 +200,6 @@ def test_a_record_that_is_not_one_is_ignored(
         assert select_trust(HOST, bundle=bundle) == first
 
 
-# DRIVER: the run's libpq driver (tests/drivers.py), put in by the test.
-_CONNECT = """
-import json, sys
-import DRIVER as dbapi
-import aurora_ssl
-
-params, bundle = json.loads(sys.argv[1]), sys.argv[2]
-conninfo = aurora_ssl.connection_params(params, aurora_ssl.Settings(bundle=bundle))
-with dbapi.connect(**conninfo, connect_timeout=5) as connection:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
-        server_saw_tls = cursor.fetchone()[0]
-connection.close()
-print(json.dumps({"server_saw_tls": server_saw_tls, "sslrootcert": conninfo["sslrootcert"],
-                  "modules": sorted(sys.modules)}))
-"""
 #: What reading a bundle needs; a process that reuses a record imports none of it.
 BUNDLE_READING = {"aurora_ssl.bundles", "aurora_ssl.bundle_index", "aurora_ssl.certificates"}
 #: Every aurora-ssl module a later process imports to connect: each costs a fresh process
@@ -243,12 +225,10 @@ def test_a_later_process_connects_verified_without_reading_the_bundle(
     bundle.write_bytes(Path(pki.bundle_path).read_bytes())
     time.sleep(selection_record._SETTLED_NS / 1e9 + 0.1)  # in place for the real margin
     cache = tmp_path / "cache"
-    args = (json.dumps(tls_server.params()), str(bundle))
-    script = _CONNECT.replace("DRIVER", drivers.libpq_driver())
-    first = fresh_process(script, cache, *args)
+    first = verified_connect_in_fresh_process(cache, tls_server.params(), str(bundle))
     assert set(cast("list[str]", first["modules"])) >= BUNDLE_READING
     assert _records(cache)
-    second = fresh_process(script, cache, *args)
+    second = verified_connect_in_fresh_process(cache, tls_server.params(), str(bundle))
     assert second["server_saw_tls"] is True
     assert second["sslrootcert"] == first["sslrootcert"]
     assert Path(str(second["sslrootcert"])).read_bytes() == Path(pki.root_path).read_bytes()
