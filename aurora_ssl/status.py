@@ -94,9 +94,16 @@ def client_tls(connection: Any) -> ClientTLS:
     Raises:
         TypeError: an unknown connection type (we refuse to guess "secure").
     """
+    return _client_tls(connection, None)
+
+
+def _client_tls(connection: Any, effective: Mapping[str, str] | None) -> ClientTLS:
+    """:func:`client_tls`, taking ``sslmode`` from ``effective`` (:func:`effective_params`)
+    when the caller read it back already: libpq's option list is built anew on every call
+    (about 25 us on psycopg 3), and :func:`require_tls` runs on every new connection."""
     driver_connection = getattr(connection, "driver_connection", None)
     if driver_connection is not None and driver_connection is not connection:
-        return client_tls(driver_connection)
+        return _client_tls(driver_connection, effective)
     pgconn = getattr(connection, "pgconn", None)
     if pgconn is not None:  # psycopg 3
         # psycopg 3 (up to 3.3 at least) exposes PQsslInUse but not PQsslAttribute; the
@@ -108,7 +115,10 @@ def client_tls(connection: Any) -> ClientTLS:
             return _text(attribute(name)) if attribute is not None and in_use else None
 
         bits = attr(b"key_bits")
-        sslmode = next((_text(o.val) for o in pgconn.info if o.keyword == b"sslmode"), None)
+        if effective is not None:
+            sslmode = effective.get("sslmode") or None
+        else:
+            sslmode = next((_text(o.val) for o in pgconn.info if o.keyword == b"sslmode"), None)
         return ClientTLS(
             in_use=in_use,
             protocol=attr(b"protocol"),
@@ -127,7 +137,11 @@ def client_tls(connection: Any) -> ClientTLS:
             cipher=info.ssl_attribute("cipher") if in_use else None,
             bits=int(bits) if bits and bits.isdigit() else None,
             driver="psycopg2",
-            sslmode=info.dsn_parameters.get("sslmode"),
+            sslmode=(
+                effective.get("sslmode") or None
+                if effective is not None
+                else info.dsn_parameters.get("sslmode")
+            ),
         )
     transport = getattr(connection, "_transport", None)
     if transport is not None and type(connection).__module__.startswith("asyncpg"):
@@ -189,7 +203,12 @@ def parameter_differences(
     resolves the host itself and fills ``hostaddr`` when we left it empty, which still
     connects to the name whose certificate is verified.
     """
-    effective = effective_params(connection)
+    return _differences(connection, expected, effective_params(connection))
+
+
+def _differences(
+    connection: Any, expected: Mapping[str, Any], effective: Mapping[str, str]
+) -> dict[str, tuple[str, str]]:
     if not effective:
         return {}
     psycopg3 = getattr(_driver(connection), "pgconn", None) is not None
@@ -231,7 +250,9 @@ def require_tls(
             verify-full, or with any pinned parameter other than the policy's (something
             changed the parameters after aurora-ssl set them); closed first as well.
     """
-    status = client_tls(connection)
+    # Read back once: the sslmode check and the comparison with ``expected`` share it.
+    effective = effective_params(connection) if expected is not None else None
+    status = _client_tls(connection, effective)
     if status.in_use and status.sslmode is not None and status.sslmode != "verify-full":
         if close:
             close_quietly(connection)
@@ -250,7 +271,8 @@ def require_tls(
             "`aurora-ssl inspect HOST` and the server's rds.force_ssl setting."
         )
     if expected is not None:
-        differences = parameter_differences(connection, expected)
+        assert effective is not None
+        differences = _differences(connection, expected, effective)
         if differences:
             if close:
                 close_quietly(connection)

@@ -135,6 +135,23 @@ def test_aurora_ssl_inside_options_is_refused_before_libpq(tls_server: AuroraLik
         assert connections["default"].connection is None
 
 
+def test_options_edited_in_place_are_read_again(tls_server: AuroraLikeServer) -> None:
+    """The options are parsed once per content, not per access: an edit is still seen."""
+    from django.core.exceptions import ImproperlyConfigured
+    from django.db import connections
+
+    with use_databases({"default": database_entry(tls_server)}):
+        wrapper = connections["default"]
+        first = wrapper.aurora_ssl_options
+        assert wrapper.aurora_ssl_options is first  # asked three times per connection
+        wrapper.settings_dict["AURORA_SSL"]["TLS_SERVER_NAME"] = tls_server.host
+        assert wrapper.aurora_ssl_options.tls_server_name == tls_server.host
+        wrapper.settings_dict["OPTIONS"]["aurora_ssl"] = {}
+        with pytest.raises(ImproperlyConfigured, match="belongs next to OPTIONS"):
+            wrapper.ensure_connection()
+        assert wrapper.connection is None
+
+
 # --- a real workload ----------------------------------------------------------------------
 
 

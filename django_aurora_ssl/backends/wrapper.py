@@ -52,6 +52,7 @@ from aurora_ssl.status import (
 from django_aurora_ssl.backends.client import AuroraSSLClientMixin
 from django_aurora_ssl.compat import SUPPORTS_POOL, connection_pool, driver_name, is_pool_timeout
 from django_aurora_ssl.conf import (
+    SETTINGS_KEY,
     DatabaseOptions,
     database_options,
     guard_hosts,
@@ -168,10 +169,29 @@ class AuroraSSLWrapperMixin(_WrapperBase):  # type: ignore[misc]
                 install_pool_hook(pool, options.password_provider, options.tls_server_name)
         return pool
 
+    #: ``(what the options were read from, the options)``: see :attr:`aurora_ssl_options`.
+    _aurora_ssl_options_memo: tuple[tuple[Any, ...], DatabaseOptions] | None = None
+
     @property
     def aurora_ssl_options(self) -> DatabaseOptions:
-        """This alias's ``AURORA_SSL`` options (raises ImproperlyConfigured if malformed)."""
-        return database_options(self.settings_dict, self.alias)
+        """This alias's ``AURORA_SSL`` options (raises ImproperlyConfigured if malformed).
+
+        Asked three times per new connection, so they are parsed again only when what they
+        are read from changed (``AURORA_SSL``, ``OPTIONS``, ``PASSWORD``; compared by value,
+        so a dict edited in place is seen too).
+        """
+        entry = self.settings_dict
+        source = (
+            _items(entry.get(SETTINGS_KEY)),
+            _items(entry.get("OPTIONS")),
+            entry.get("PASSWORD"),
+        )
+        memo = self._aurora_ssl_options_memo
+        if memo is not None and memo[0] == source:
+            return memo[1]
+        options = database_options(entry, self.alias)
+        self._aurora_ssl_options_memo = (source, options)
+        return options
 
     def get_connection_params(self) -> dict[str, Any]:
         # Before Django's own: a connection string in NAME must be refused, whatever the
@@ -483,3 +503,8 @@ def _discard_pooled(connection: Any) -> None:
             pool.putconn(connection)
         except Exception:
             logger.debug("aurora-ssl: returning a refused connection failed", exc_info=True)
+
+
+def _items(value: Any) -> Any:
+    """A dict's items as a tuple (compared by value); anything else as it is."""
+    return tuple(value.items()) if isinstance(value, Mapping) else value
