@@ -174,6 +174,34 @@ def test_a_users_own_file_is_recorded_and_a_changed_one_validated_again(
         select_trust(HOST, sslrootcert=mine)
 
 
+@pytest.mark.usefixtures("settle_now")
+def test_an_update_installed_or_removed_later_changes_the_warning_of_the_next_process(
+    tmp_path: Path, cache: Path
+) -> None:
+    # The "not AWS's roots" warning about a user's bundle depends on the installed update,
+    # a file the selection reads although it is not the bundle in use.
+    from aurora_ssl.trust import shipped_bundle_path, updated_bundle_path, write_atomically
+
+    cluster = "db.cluster-c9akciq32xyz.us-east-1.rds.amazonaws.com"
+    new_root = make_cert_pem("Amazon RDS us-east-1 Root CA RSA4096 G2")  # not (yet) AWS's
+    bundle = tmp_path / "mine.pem"
+    bundle.write_bytes(shipped_bundle_path().read_bytes() + new_root)
+    _tick()
+
+    def unknown_roots() -> list[str]:
+        _next_process()
+        return [w for w in select_trust(cluster, bundle=bundle).warnings if "not AWS's" in w]
+
+    assert unknown_roots()
+    assert _records(cache)
+    write_atomically(updated_bundle_path(), shipped_bundle_path().read_bytes() + new_root)
+    _tick()
+    assert unknown_roots() == []  # the update vouches for the new root now
+    updated_bundle_path().unlink()
+    _tick()
+    assert unknown_roots()  # and no longer
+
+
 def test_a_bundle_changed_within_the_settling_margin_is_not_recorded(
     tmp_path: Path, cache: Path
 ) -> None:
