@@ -120,10 +120,14 @@ def recall(
         or len(fields.get("sources", ())) != 1
     ):
         return None
+    checked = set()
     for dependency in fields.get("depends", ()):
         path, _, recorded = dependency.rpartition("\t")
         if not path or signature(path) != recorded:
             return None
+        checked.add(path)
+    if source not in checked:  # every record we write depends on its source at least
+        return None
     path = fields["path"][0]
     if user_file:  # the user's own file, used untouched: it is one of the dependencies
         if path != source or content:

@@ -9,6 +9,7 @@ wait a little between writes, so each change gets a new ctime; one test keeps th
 
 from __future__ import annotations
 
+import binascii
 import logging
 import os
 import time
@@ -226,6 +227,17 @@ def test_a_record_that_is_not_one_is_ignored(
         record.write_bytes(broken)
         _next_process()
         assert select_trust(HOST, bundle=bundle) == first
+        assert record.read_bytes() == text  # selected again, and written down again
+    # Sealed correctly, but depending on nothing (so nothing could ever invalidate it), and
+    # claiming another scope to tell whether it was used: it is not.
+    blob = b"\n".join(
+        line.replace(first.scope.encode(), b"region:forged")
+        for line in text.rpartition(b"\nend\t")[0].split(b"\n")
+        if not line.startswith(b"depends\t")
+    )
+    record.write_bytes(blob + b"\nend\t" + b"%08x" % binascii.crc32(blob))
+    _next_process()
+    assert select_trust(HOST, bundle=bundle).scope == first.scope != "region:forged"
 
 
 #: What reading a bundle needs; a process that reuses a record imports none of it.
