@@ -161,6 +161,7 @@ def _who(engine: Any, is_async: bool) -> tuple[str, bool]:
 # -- aurora-ssl check ---------------------------------------------------------------------------
 
 
+@pytest.mark.driver("libpq")
 @pytest.mark.parametrize(
     ("query", "args", "where"),
     [
@@ -181,7 +182,7 @@ def test_check_refuses_the_same_url_and_passes_without_the_password(
     monkeypatch.delenv("PGPASSWORD", raising=False)
     role, secret = roles(PROVIDED_PASSWORD), stale_secret()
     since = offset(logged_server)
-    url = url_for(logged_server, "postgresql+psycopg2", role, secret) + query
+    url = url_for(logged_server, drivers.libpq_drivername(), role, secret) + query
     assert main(["check", url, *args]) == 2
     out, err = capsys.readouterr()
     assert_refused(err.strip().splitlines()[-1], where, secret)
@@ -189,7 +190,7 @@ def test_check_refuses_the_same_url_and_passes_without_the_password(
     assert server_saw(logged_server, since, role) == []
     if "iam" in query:
         return  # the IAM login itself: tests/test_cli_credentials.py
-    url = url_for(logged_server, "postgresql+psycopg2", role, None) + query
+    url = url_for(logged_server, drivers.libpq_drivername(), role, None) + query
     assert main(["check", url, *args, "--format", "json"]) == 0
     document = json.loads(capsys.readouterr().out)
     assert document["ok"] is True
