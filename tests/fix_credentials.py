@@ -129,12 +129,40 @@ def verified_params(server: AuroraLikeServer, user: str) -> dict[str, Any]:
     )
 
 
+#: What the server says about a session: its user, and whether it is encrypted.
+WHO = "SELECT current_user, ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"
+
+
 def whoami(conn: Any) -> tuple[str, bool]:
-    """What the server says about this session: its user, and whether it is encrypted."""
+    """:data:`WHO` on a DB-API connection (psycopg2, psycopg 3, a Django connection)."""
     with conn.cursor() as cur:
-        cur.execute("SELECT current_user, ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+        cur.execute(WHO)
         user, ssl = cur.fetchone()
     return str(user), bool(ssl)
+
+
+async def whoami_async(conn: Any) -> tuple[str, bool]:
+    """:data:`WHO` on a psycopg 3 ``AsyncConnection``, which it then closes."""
+    async with conn:
+        cur = await conn.execute(WHO)
+        row = await cur.fetchone()
+    assert row is not None
+    return str(row[0]), bool(row[1])
+
+
+def promote_pending(aws: Any, secret_id: str, version: str) -> None:
+    """Secrets Manager rotation's last step: the AWSPENDING ``version`` becomes AWSCURRENT."""
+    current = next(
+        v["VersionId"]
+        for v in aws.list_secret_version_ids(SecretId=secret_id)["Versions"]
+        if "AWSCURRENT" in v["VersionStages"]
+    )
+    aws.update_secret_version_stage(
+        SecretId=secret_id,
+        VersionStage="AWSCURRENT",
+        MoveToVersionId=version,
+        RemoveFromVersionId=current,
+    )
 
 
 def connect_with_retry(

@@ -48,6 +48,7 @@ from tests.fix_credentials import (
     set_password,
     verified_params,
     whoami,
+    whoami_async,
 )
 
 __all__ = ["login_role"]  # a fixture, used by name
@@ -147,13 +148,7 @@ def test_the_async_path_logs_in_with_psycopg_async(
         conn = await psycopg.AsyncConnection.connect(
             **verified_params(tls_server, role), password=await provider.password_async(target)
         )
-        async with conn:
-            cur = await conn.execute(
-                "SELECT current_user, ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"
-            )
-            row = await cur.fetchone()
-        assert row is not None
-        return str(row[0]), bool(row[1])
+        return await whoami_async(conn)
 
     assert asyncio.run(main()) == (role, True)
 

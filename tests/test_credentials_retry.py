@@ -20,7 +20,13 @@ from aurora_ssl.credentials import (
 )
 from aurora_ssl.testing import AuroraLikeServer
 from tests import drivers
-from tests.fix_credentials import login_role, refused_logins, verified_params, whoami
+from tests.fix_credentials import (
+    login_role,
+    refused_logins,
+    verified_params,
+    whoami,
+    whoami_async,
+)
 
 __all__ = ["login_role"]  # a fixture, used by name
 
@@ -119,14 +125,7 @@ def test_async_retry_recovers_with_a_fresh_iam_token(
         return await psycopg.AsyncConnection.connect(**params, password=password)
 
     async def login() -> tuple[str, bool]:
-        conn = await connect_with_password_async(provider, target, connect)
-        async with conn:
-            cur = await conn.execute(
-                "SELECT current_user, ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"
-            )
-            row = await cur.fetchone()
-        assert row is not None
-        return str(row[0]), bool(row[1])
+        return await whoami_async(await connect_with_password_async(provider, target, connect))
 
     set_password(
         tls_server,

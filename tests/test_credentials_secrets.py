@@ -29,6 +29,7 @@ from tests.fix_credentials import (
     SECRETS_REGION,
     connect_with_retry,
     login_role,
+    promote_pending,
     rds_secret,
     refused_logins,
     set_password,
@@ -199,17 +200,7 @@ def _rotate_like_the_aws_lambda(
     )["VersionId"]
     set_password(server, role, password)
     time.sleep(0.5)  # a login in this window gets the old password from AWSCURRENT
-    current = next(
-        v["VersionId"]
-        for v in aws.list_secret_version_ids(SecretId=secret_id)["Versions"]
-        if "AWSCURRENT" in v["VersionStages"]
-    )
-    aws.update_secret_version_stage(
-        SecretId=secret_id,
-        VersionStage="AWSCURRENT",
-        MoveToVersionId=version,
-        RemoveFromVersionId=current,
-    )
+    promote_pending(aws, secret_id, version)
 
 
 @pytest.mark.driver("libpq")  # connect_with_retry

@@ -28,11 +28,13 @@ from tests.fix_credentials import (
     T0,
     Clock,
     admin_execute,
+    promote_pending,
     rds_secret,
     reference_token,
     session_with,
     set_password,
 )
+from tests.fix_credentials import whoami as session_of
 from tests.fix_django import (
     database_entry,
     demo_env,
@@ -57,10 +59,7 @@ def pooled(enabled: bool) -> dict[str, Any]:
 def whoami(alias: str = "default") -> tuple[str, bool]:
     from django.db import connections
 
-    with connections[alias].cursor() as cursor:
-        cursor.execute("SELECT current_user, ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
-        user, ssl = cursor.fetchone()
-    return str(user), bool(ssl)
+    return session_of(connections[alias])
 
 
 def refusals(server: AuroraLikeServer, role: str, since: int = 0) -> int:
@@ -264,17 +263,7 @@ def _rotate(
     )["VersionId"]
     set_password(server, role, password)
     time.sleep(0.2)
-    current = next(
-        v["VersionId"]
-        for v in aws.list_secret_version_ids(SecretId=secret_id)["Versions"]
-        if "AWSCURRENT" in v["VersionStages"]
-    )
-    aws.update_secret_version_stage(
-        SecretId=secret_id,
-        VersionStage="AWSCURRENT",
-        MoveToVersionId=version,
-        RemoveFromVersionId=current,
-    )
+    promote_pending(aws, secret_id, version)
     with between_requests:
         admin_execute(
             server,

@@ -13,6 +13,7 @@ from aurora_ssl.testing import AuroraLikeServer
 from django_aurora_ssl import adopt, database_url
 from django_aurora_ssl.conf import OptionsError
 from tests.fix_credentials import T0, reference_token, set_password
+from tests.fix_credentials import whoami as session_of
 from tests.fix_django import use_databases
 
 ENGINE = "django_aurora_ssl.backends.postgresql"
@@ -40,10 +41,8 @@ def ours(server: AuroraLikeServer) -> str:
 def whoami(entry: dict[str, Any]) -> tuple[str, bool]:
     from django.db import connections
 
-    with use_databases({"default": entry}), connections["default"].cursor() as cursor:
-        cursor.execute("SELECT current_user, ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
-        user, ssl = cursor.fetchone()
-    return str(user), bool(ssl)
+    with use_databases({"default": entry}):
+        return session_of(connections["default"])
 
 
 @pytest.mark.driver("psycopg")  # the URL names it; SQLAlchemy connects with it

@@ -30,12 +30,12 @@ from aurora_ssl.cli import main
 from aurora_ssl.credentials import CredentialsError, CredentialTarget
 from aurora_ssl.testing import AuroraLikeServer
 from tests import drivers
+from tests.fix_credentials import WHO
 from tests.fix_django import database_entry, use_databases
 from tests.fix_servers import log_since
 from tests.fix_sqlalchemy import PROVIDED_PASSWORD
 
 PROVIDER = "tests.fix_sqlalchemy:provided"
-WHO = "SELECT current_user, ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"
 
 
 def stale_secret() -> str:

@@ -39,9 +39,10 @@ from tests.fix_credentials import (
     session_with,
     set_password,
 )
+from tests.fix_credentials import WHO as WHO_QUERY
 from tests.fix_sqlalchemy import PROVIDED_PASSWORD, REGION, provided
 
-WHO = text("SELECT current_user, ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+WHO = text(WHO_QUERY)
 
 
 def url_for(server: AuroraLikeServer, driver: str, user: str, extra: str = "") -> str:
