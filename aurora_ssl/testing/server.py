@@ -230,16 +230,7 @@ class AuroraLikeServer:
                 psycopg 3 is installed, else ``postgresql+psycopg2`` (so a project with only
                 one libpq driver gets a URL it can use). Name one to pin it.
         """
-        self._require_workdir()
-        return sqlalchemy_url(
-            drivername or _default_drivername(),
-            user=self.user,
-            password=self.password,
-            host=self.host,
-            port=self.port,
-            database=self.database,
-            query={"hostaddr": self.hostaddr},
-        )
+        return self._url(drivername, {})
 
     def database_url(self, drivername: str | None = None) -> str:
         """A ready ``DATABASE_URL``: the aurora-ssl SQLAlchemy plugin plus the test bundle.
@@ -252,6 +243,12 @@ class AuroraLikeServer:
             drivername: default ``postgresql+psycopg`` if psycopg 3 is installed, else
                 ``postgresql+psycopg2``.
         """
+        return self._url(
+            drivername,
+            {"plugin": "aurora_ssl", "aurora_ssl_bundle": str(self.pki.bundle_path)},
+        )
+
+    def _url(self, drivername: str | None, query: dict[str, str]) -> str:
         self._require_workdir()
         return sqlalchemy_url(
             drivername or _default_drivername(),
@@ -260,11 +257,7 @@ class AuroraLikeServer:
             host=self.host,
             port=self.port,
             database=self.database,
-            query={
-                "hostaddr": self.hostaddr,
-                "plugin": "aurora_ssl",
-                "aurora_ssl_bundle": str(self.pki.bundle_path),
-            },
+            query={"hostaddr": self.hostaddr, **query},
         )
 
     def admin_params(self) -> dict[str, str]:
