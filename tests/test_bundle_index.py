@@ -9,10 +9,10 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import cast
 
 import pytest
 from cryptography import x509
@@ -23,9 +23,8 @@ from aurora_ssl import bundle_paths, trust
 from aurora_ssl.bundle_index import format_index, parse_index
 from aurora_ssl.testing import AuroraLikeServer, TestPKI
 from aurora_ssl.trust import load_bundle, shipped_bundle_path, shipped_index_path
-from tests import drivers
 from tests.certs import make_cert_pem
-from tests.fix_servers import fresh_process
+from tests.fix_servers import fresh_process, verified_connect_in_fresh_process
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.usefixtures("fresh_caches")
@@ -121,36 +120,21 @@ def test_user_bundle_index_is_written_once_and_then_used(
         load_bundle(bundle)
 
 
-# DRIVER: the run's libpq driver (tests/drivers.py), put in by _fresh_process.
-_CONNECT = """
+X509_PARSERS = {"cryptography", "OpenSSL", "asn1crypto", "pyasn1"}
+
+# Selection only (no server): the trust set for each host given, in a fresh interpreter.
+_SELECT = """
 import json, sys
-import DRIVER as dbapi
 import aurora_ssl
 
-params, bundle = json.loads(sys.argv[1]), sys.argv[2]
-settings = aurora_ssl.Settings(bundle=bundle) if bundle else aurora_ssl.Settings()
-result = {}
-if params:
-    conninfo = aurora_ssl.connection_params(params, settings)
-    with dbapi.connect(**conninfo, connect_timeout=5) as connection:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
-            result["server_saw_tls"] = cursor.fetchone()[0]
-    connection.close()
-    result["sslmode"] = conninfo["sslmode"]
-for host in sys.argv[3:]:
-    aurora_ssl.connection_params({"host": host, "user": "app", "dbname": "app"}, settings)
-x509_parsers = {"cryptography", "OpenSSL", "asn1crypto", "pyasn1"}
-result["parsers"] = sorted(x509_parsers & set(sys.modules))
-print(json.dumps(result))
+for host in sys.argv[1:]:
+    aurora_ssl.connection_params({"host": host, "user": "app", "dbname": "app"})
+print(json.dumps({"modules": sorted(sys.modules)}))
 """
 
 
-def _fresh_process(
-    cache: Path, params: dict[str, str], bundle: str, *hosts: str
-) -> dict[str, object]:
-    script = _CONNECT.replace("DRIVER", drivers.libpq_driver())
-    return fresh_process(script, cache, json.dumps(params), bundle, *hosts)
+def _parsers(result: dict[str, object]) -> set[str]:
+    return X509_PARSERS & set(cast("list[str]", result["modules"]))
 
 
 @pytest.mark.driver("libpq")
@@ -160,22 +144,22 @@ def test_a_verified_connection_imports_no_x509_parser(
     cache = tmp_path / "cache"
     params = tls_server.params()
     bundle = str(pki.bundle_path)  # a user bundle: new to this cache
-    first = _fresh_process(cache, params, bundle)
+    first = verified_connect_in_fresh_process(cache, params, bundle)
     assert first["server_saw_tls"] is True
     assert first["sslmode"] == "verify-full"
-    assert "cryptography" in first["parsers"]  # validating a new user bundle needs it...
+    assert "cryptography" in _parsers(first)  # validating a new user bundle needs it...
     assert list((cache / "index").glob("*.user.idx"))  # ...once: the facts are kept
-    second = _fresh_process(cache, params, bundle)
+    second = verified_connect_in_fresh_process(cache, params, bundle)
     assert second["server_saw_tls"] is True
-    assert second["parsers"] == []
+    assert _parsers(second) == set()
 
 
 @pytest.mark.driver("libpq")
 def test_shipped_bundle_and_proxy_selection_import_no_x509_parser(tmp_path: Path) -> None:
     cluster = "mydb.cluster-c9akciq32xyz.us-east-1.rds.amazonaws.com"
     proxy = "myproxy.proxy-c9akciq32xyz.eu-west-1.rds.amazonaws.com"
-    result = _fresh_process(tmp_path / "empty-cache", {}, "", cluster, proxy, "db.example.com")
-    assert result["parsers"] == []
+    result = fresh_process(_SELECT, tmp_path / "empty-cache", cluster, proxy, "db.example.com")
+    assert _parsers(result) == set()
 
 
 # Starfield Services Root G2 has serial number 0, which cryptography warns about (and says a
