@@ -1,8 +1,9 @@
 """aurora-ssl: verified TLS (libpq ``sslmode=verify-full``) to Amazon Aurora / RDS PostgreSQL.
 
-Importing this package is cheap on purpose (Lambda cold starts): SQLAlchemy, the drivers and
+Importing this package is cheap on purpose (cold starts): SQLAlchemy, the drivers and
 ``cryptography`` are imported only when a function that needs them is first used. The public
-names below are resolved lazily through :func:`__getattr__`.
+names below are resolved on first use through :func:`__getattr__`; everything else in the
+package is private (a leading underscore) and may change.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from aurora_ssl.errors import (
     BundleError,
     BundleUpdateError,
     CertificateExpiredError,
+    CredentialsError,
     HostnameMismatchError,
     InsecureConfigurationError,
     InspectionError,
@@ -24,35 +26,38 @@ from aurora_ssl.errors import (
     UntrustedCertificateError,
 )
 
-# typing is not imported at run time: a fresh process would pay for it (issue 12).
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+    from aurora_ssl._endpoint import Endpoint, EndpointKind, parse_endpoint
+    from aurora_ssl._options import Options
+    from aurora_ssl._policy import clear_caches, connection_params
+    from aurora_ssl._readback import ClientTLS, client_tls, effective_params, require_tls
+    from aurora_ssl._server_tls import ServerTLS, server_tls
+    from aurora_ssl._trust import TrustSelection, select_trust
     from aurora_ssl.bundle_update import update_bundle
     from aurora_ssl.diagnostics.inspection import inspect_server
     from aurora_ssl.diagnostics.translate import translate_error
-    from aurora_ssl.endpoint import Endpoint, EndpointKind, parse_endpoint
-    from aurora_ssl.policy import Settings, connection_params
     from aurora_ssl.sqlalchemy import create_async_engine, create_engine
-    from aurora_ssl.status import ClientTLS, ServerTLS, client_tls, require_tls, server_tls
-    from aurora_ssl.trust import TrustSelection, select_trust
 
 _LAZY = {
     "create_engine": "aurora_ssl.sqlalchemy",
     "create_async_engine": "aurora_ssl.sqlalchemy",
-    "connection_params": "aurora_ssl.policy",
-    "Settings": "aurora_ssl.policy",
-    "select_trust": "aurora_ssl.trust",
-    "TrustSelection": "aurora_ssl.trust",
-    "parse_endpoint": "aurora_ssl.endpoint",
-    "Endpoint": "aurora_ssl.endpoint",
-    "EndpointKind": "aurora_ssl.endpoint",
-    "client_tls": "aurora_ssl.status",
-    "require_tls": "aurora_ssl.status",
-    "server_tls": "aurora_ssl.status",
-    "ClientTLS": "aurora_ssl.status",
-    "ServerTLS": "aurora_ssl.status",
+    "connection_params": "aurora_ssl._policy",
+    "clear_caches": "aurora_ssl._policy",
+    "Options": "aurora_ssl._options",
+    "select_trust": "aurora_ssl._trust",
+    "TrustSelection": "aurora_ssl._trust",
+    "parse_endpoint": "aurora_ssl._endpoint",
+    "Endpoint": "aurora_ssl._endpoint",
+    "EndpointKind": "aurora_ssl._endpoint",
+    "client_tls": "aurora_ssl._readback",
+    "require_tls": "aurora_ssl._readback",
+    "effective_params": "aurora_ssl._readback",
+    "ClientTLS": "aurora_ssl._readback",
+    "server_tls": "aurora_ssl._server_tls",
+    "ServerTLS": "aurora_ssl._server_tls",
     "translate_error": "aurora_ssl.diagnostics.translate",
     "inspect_server": "aurora_ssl.diagnostics.inspection",
     "update_bundle": "aurora_ssl.bundle_update",
@@ -64,23 +69,26 @@ __all__ = [
     "BundleUpdateError",
     "CertificateExpiredError",
     "ClientTLS",
+    "CredentialsError",
     "Endpoint",
     "EndpointKind",
     "HostnameMismatchError",
     "InsecureConfigurationError",
     "InspectionError",
+    "Options",
     "ServerTLS",
     "ServerTLSUnavailableError",
-    "Settings",
     "TLSError",
     "TLSNotInUseError",
     "TrustSelection",
     "UnsupportedPartitionError",
     "UntrustedCertificateError",
+    "clear_caches",
     "client_tls",
     "connection_params",
     "create_async_engine",
     "create_engine",
+    "effective_params",
     "inspect_server",
     "parse_endpoint",
     "require_tls",
@@ -93,13 +101,13 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     if name == "__version__":  # read from the installed metadata, only when asked
-        from aurora_ssl.version import __version__
+        from importlib.metadata import version
 
-        return __version__
+        return version("aurora-ssl")
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'aurora_ssl' has no attribute {name!r}")
-    __import__(module)  # importlib itself is not needed for this
+    __import__(module)
     value = getattr(sys.modules[module], name)
     globals()[name] = value  # later look-ups skip this function
     return value

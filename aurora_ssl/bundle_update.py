@@ -39,19 +39,11 @@ from pathlib import Path
 from typing import IO, Any
 
 from aurora_ssl.bundle_validation import validate_bundle
-from aurora_ssl.certificates import timestamp
+from aurora_ssl._bundles import timestamp
 from aurora_ssl.errors import AuroraSSLError, BundleError, BundleUpdateError
-from aurora_ssl.trust import (
-    BUNDLE_ENV,
-    GLOBAL_BUNDLE_URL,
-    Bundle,
-    BundleCertificate,
-    bundle_source,
-    load_bundle,
-    shipped_bundle_path,
-    updated_bundle_path,
-    write_atomically,
-)
+from aurora_ssl._bundles import GLOBAL_BUNDLE_URL, SHIPPED_BUNDLE, Bundle, load_bundle
+from aurora_ssl._bundles import Certificate as BundleCertificate
+from aurora_ssl._trust import BUNDLE_ENV, bundle_source, updated_bundle_path, write_atomically
 
 __all__ = [
     "DEFAULT_URL",
@@ -220,7 +212,7 @@ def download(
     opener = urllib.request.build_opener(
         urllib.request.HTTPSHandler(context=context), _HTTPSOnlyRedirects()
     )
-    from aurora_ssl.version import __version__
+    from aurora_ssl import __version__
 
     agent = {"User-Agent": f"aurora-ssl/{__version__}"}
     request = urllib.request.Request(url, headers=agent)  # noqa: S310 - https only, see above
@@ -314,7 +306,7 @@ def update_bundle(
         data = download(url or DEFAULT_URL, cafile=cafile, timeout=timeout)
     certificates = validate_bundle(data, source=source, now=now)
     try:
-        target = updated_bundle_path()
+        target = Path(updated_bundle_path())
         in_use, in_use_origin = bundle_source()
     except (OSError, BundleError) as exc:
         raise BundleUpdateError(f"Cannot prepare the installation: {exc}") from exc
@@ -323,7 +315,7 @@ def update_bundle(
     if target.is_file():
         previous_path, previous_origin = target, "updated"
     else:
-        previous_path, previous_origin = shipped_bundle_path(), "shipped"
+        previous_path, previous_origin = Path(SHIPPED_BUNDLE), "shipped"
     old = {c.sha256: c for c in _previous_certificates(previous_path)}
     new = {c.sha256: c for c in certificates}
     added = tuple(c for key, c in new.items() if key not in old)

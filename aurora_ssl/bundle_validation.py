@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime
 
-from aurora_ssl.bundles import BundleCertificate, bundle_certificate
+from aurora_ssl._bundles import Certificate as BundleCertificate
 from aurora_ssl.certificates import PEM_BLOCK, pem_blocks, signed_by
 from aurora_ssl.errors import BundleUpdateError
 
@@ -86,7 +86,7 @@ def _validate_one(
             f"The {where} does not parse ({exc}); nothing was changed."
         ) from exc
     try:
-        facts = bundle_certificate(cert, block)
+        facts = BundleCertificate(block + b"\n", cert)
     except ValueError as exc:  # a malformed extension
         raise BundleUpdateError(f"The {where} has malformed extensions: {exc}.") from exc
     subject = facts.subject

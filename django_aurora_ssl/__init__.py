@@ -11,11 +11,13 @@ from typing import Any
 __all__ = ["adopt", "database_url", "is_protected"]
 
 
-def database_url(url: str | None = None, *, env: str = "DATABASE_URL", **overrides: Any) -> Any:
+def database_url(
+    url: str | None = None, *, env: str = "DATABASE_URL", default: str | None = None, **overrides: Any
+) -> Any:
     """See :func:`django_aurora_ssl.url_settings.database_url`."""
     from django_aurora_ssl.url_settings import database_url as read
 
-    return read(url, env=env, **overrides)
+    return read(url, env=env, default=default, **overrides)
 
 
 def is_protected(alias: str = "default") -> bool:
@@ -28,7 +30,7 @@ def is_protected(alias: str = "default") -> bool:
     """
     from django.db import connections
 
-    from aurora_ssl.status import client_tls
+    from aurora_ssl._readback import client_tls
     from django_aurora_ssl.conf import OptionsError, database_options, uses_backend
 
     wrapper = connections[alias]

@@ -42,10 +42,10 @@ from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, register
 from django.core.checks import Warning as CheckWarning
 
+from aurora_ssl._options import Options
 from django_aurora_ssl.conf import (
     PLAIN_ENGINES,
     SETTINGS_KEY,
-    DatabaseOptions,
     OptionsError,
     aliases_using_backend,
     database_options,
@@ -161,7 +161,7 @@ def check_settings(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> l
 
 def messages_for_alias(alias: str, entry: Mapping[str, Any]) -> list[CheckMessage]:
     """The static check messages for one DATABASES entry (reads files, never connects)."""
-    from aurora_ssl.endpoint import parse_endpoint
+    from aurora_ssl._endpoint import parse_endpoint
 
     engine = str(entry.get("ENGINE") or "")
     where = f"DATABASES[{alias!r}]"
@@ -185,7 +185,7 @@ def messages_for_alias(alias: str, entry: Mapping[str, Any]) -> list[CheckMessag
                     id="aurora_ssl.E001",
                 )
             ]
-        rds = [h for h in guard_hosts(entry, DatabaseOptions()) if parse_endpoint(h).kind.is_rds]
+        rds = [h for h in guard_hosts(entry, Options()) if parse_endpoint(h).kind.is_rds]
         if rds and plain_postgresql(entry):
             hint = (
                 f"Set 'ENGINE': {PLAIN_ENGINES[engine]!r}."
@@ -217,8 +217,8 @@ def messages_for_alias(alias: str, entry: Mapping[str, Any]) -> list[CheckMessag
 
 
 def _policy_messages(alias: str, entry: Mapping[str, Any], options: Any) -> list[CheckMessage]:
+    from aurora_ssl._policy import policy_for, refuse_insecure_for_aws
     from aurora_ssl.errors import BundleError, InsecureConfigurationError, UnsupportedPartitionError
-    from aurora_ssl.policy import check_params, host_of, policy_for, validate_settings
 
     where = f"DATABASES[{alias!r}]"
     params = libpq_target(entry)
@@ -228,7 +228,7 @@ def _policy_messages(alias: str, entry: Mapping[str, Any], options: Any) -> list
         return [Error(str(exc), hint=_NAME_HINT, obj=alias, id="aurora_ssl.E003")]
     if options.insecure_local_dev:
         try:
-            validate_settings(options.settings, guard_hosts(entry, options))
+            refuse_insecure_for_aws(options, guard_hosts(entry, options))
         except InsecureConfigurationError as exc:
             return [Error(str(exc), hint=_INSECURE_AWS_HINT, obj=alias, id="aurora_ssl.E007")]
         return [
@@ -240,24 +240,22 @@ def _policy_messages(alias: str, entry: Mapping[str, Any], options: Any) -> list
                 id="aurora_ssl.W001",
             )
         ]
+    from django.db import connections
+
+    driver = str(getattr(connections[alias].Database, "__name__", "psycopg")).split(".")[0]
     try:
-        check_params(params, f"{where}['OPTIONS']")
-    except InsecureConfigurationError as exc:
-        return [Error(str(exc), hint=_options_hint(entry), obj=alias, id="aurora_ssl.E003")]
-    try:
-        host = host_of(params, f"{where}['HOST']")
-    except InsecureConfigurationError as exc:
-        return [Error(str(exc), hint=_HOST_HINT, obj=alias, id="aurora_ssl.E004")]
-    name = options.tls_server_name or host
-    try:
-        selection = policy_for(options.settings).trust(name, params.get("sslrootcert"))
+        judged = policy_for(options).judge(params, f"{where}['OPTIONS']", driver=driver)
     except UnsupportedPartitionError as exc:
         return [Error(str(exc), hint=_PARTITION_HINT, obj=alias, id="aurora_ssl.E006")]
     except BundleError as exc:
         return [Error(str(exc), hint=_BUNDLE_HINT, obj=alias, id="aurora_ssl.E005")]
+    except InsecureConfigurationError as exc:
+        if "No TCP host" in str(exc):
+            return [Error(str(exc), hint=_HOST_HINT, obj=alias, id="aurora_ssl.E004")]
+        return [Error(str(exc), hint=_options_hint(entry), obj=alias, id="aurora_ssl.E003")]
     return [
         CheckWarning(f"{where}: {text}", hint=_TRUST_HINT, obj=alias, id="aurora_ssl.W003")
-        for text in selection.warnings
+        for text in judged.trust.warnings
     ]
 
 

@@ -15,7 +15,6 @@ __all__ = [
     "DJANGO_VERSION",
     "SUPPORTS_POOL",
     "connection_pool",
-    "driver_libpq_version",
     "driver_name",
     "is_pool_timeout",
     "is_psycopg3",
@@ -49,10 +48,3 @@ def is_pool_timeout(exc: BaseException) -> bool:
 def driver_name(wrapper: Any) -> str:
     """``psycopg`` or ``psycopg2``: the driver module this wrapper uses (``self.Database``)."""
     return str(getattr(wrapper.Database, "__name__", "psycopg")).split(".")[0]
-
-
-def driver_libpq_version(wrapper: Any) -> int | None:
-    """The libpq version of the driver this wrapper uses, e.g. 180001 (None if unknown)."""
-    from aurora_ssl.policy import driver_libpq_version as version_of
-
-    return version_of(driver_name(wrapper))

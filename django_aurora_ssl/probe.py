@@ -14,9 +14,10 @@ from typing import Any
 
 from aurora_ssl.diagnostics.report import ConnectionReport, check_connection
 from aurora_ssl.errors import AuroraSSLError
-from aurora_ssl.policy import Settings, policy_for
-from aurora_ssl.status import ServerTLS, server_tls
-from aurora_ssl.trust import TrustSelection
+from aurora_ssl._options import Options as Settings
+from aurora_ssl._policy import policy_for
+from aurora_ssl._server_tls import ServerTLS, server_tls
+from aurora_ssl._trust import TrustSelection
 from django_aurora_ssl.conf import OptionsError, database_options, libpq_target
 
 __all__ = ["report_for_alias"]
@@ -34,7 +35,7 @@ def report_for_alias(alias: str) -> ConnectionReport:
     entry = wrapper.settings_dict
     params = libpq_target(entry)
     try:
-        settings = database_options(entry, alias).settings
+        settings = database_options(entry, alias)
     except OptionsError:
         settings = Settings()  # the connection attempt below fails and reports why
     host = str(params.get("host") or "")

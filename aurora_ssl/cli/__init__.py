@@ -13,7 +13,7 @@ Results go to stdout, progress, warnings and errors to stderr; ``--format json``
 document on stdout wherever a command reports. Exit status: 0 success (verified), 1 not
 verified or refused, 2 usage error (a bad option value, host name, port or URL key: one line
 on stderr that says what to fix). No input produces a traceback, and nothing printed contains
-a password (:mod:`aurora_ssl.redaction`).
+a password (:mod:`aurora_ssl._redaction`).
 
 Layout: this module runs a command and turns every error into one line and an exit status;
 :mod:`~aurora_ssl.cli.parser` declares the options, one module per command group does the
@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterator, Sequence
 from aurora_ssl.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError, emit_json
 from aurora_ssl.cli.parser import build_parser
 from aurora_ssl.errors import AuroraSSLError
-from aurora_ssl.redaction import mask_text
+from aurora_ssl._redaction import mask_text
 
 __all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "main"]
 

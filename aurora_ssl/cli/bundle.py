@@ -13,13 +13,14 @@ import sys
 from typing import Any
 
 from aurora_ssl.cli.common import EXIT_OK, emit_json, warn
-from aurora_ssl.endpoint import is_region_name
+from aurora_ssl._endpoint import is_region_name
 
 __all__ = ["cmd_bundle_info", "cmd_bundle_path", "cmd_bundle_update"]
 
 
 def cmd_bundle_path(args: argparse.Namespace) -> int:
-    from aurora_ssl.trust import bundle_source, load_bundle, select_trust
+    from aurora_ssl._bundles import load_bundle
+    from aurora_ssl._trust import bundle_source, select_trust
 
     if args.host:
         selection = select_trust(args.host, bundle=args.bundle)
@@ -54,7 +55,8 @@ def cmd_bundle_path(args: argparse.Namespace) -> int:
 
 
 def cmd_bundle_info(args: argparse.Namespace) -> int:
-    from aurora_ssl.trust import bundle_source, load_bundle, updated_bundle_path
+    from aurora_ssl._bundles import load_bundle
+    from aurora_ssl._trust import bundle_source, updated_bundle_path
 
     source, origin = bundle_source(args.bundle)
     bundle = load_bundle(source)

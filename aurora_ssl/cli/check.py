@@ -1,8 +1,8 @@
 """``aurora-ssl check``: connect once with the policy and report what client and server say.
 
-The same report as ``manage.py check_aurora_ssl`` (:mod:`aurora_ssl.diagnostics.report`),
-for any libpq connection string, URL (also a SQLAlchemy one) or the PG* environment; the
-login can use an IAM token or a password provider (:mod:`aurora_ssl.cli.credentials`).
+The same report as ``manage.py check_aurora_ssl`` (:mod:`aurora_ssl.diagnostics.report`), for
+a URL (also a SQLAlchemy one), a libpq connection string, ``$DATABASE_URL`` or the PG*
+environment; the login can use an IAM token or a password provider.
 """
 
 from __future__ import annotations
@@ -10,71 +10,62 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import sys
-from collections.abc import Mapping
 from typing import Any
 
-from aurora_ssl.cli import credentials
-from aurora_ssl.cli.common import EXIT_FAILED, EXIT_OK, UsageError, warn
+from aurora_ssl._connect import login, provider_for
+from aurora_ssl._endpoint import host_problem
+from aurora_ssl._policy import policy_for
+from aurora_ssl._redaction import mask_text, shorten
+from aurora_ssl._trust import TrustSelection
+from aurora_ssl.cli._target import connect_function, read_target
+from aurora_ssl.cli.common import EXIT_FAILED, EXIT_OK, UsageError
 from aurora_ssl.errors import AuroraSSLError
-from aurora_ssl.hostnames import address_problem, host_problem, port_problem
-from aurora_ssl.redaction import mask_text, shorten
-
-__all__ = ["cmd_check"]
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from aurora_ssl.database_url import read_dsn
     from aurora_ssl.diagnostics.report import check_connection, reports_ok, reports_to_json
-    from aurora_ssl.errors import InsecureConfigurationError
-    from aurora_ssl.policy import Settings, policy_for
-    from aurora_ssl.trust import TrustSelection
 
-    dsn = sys.stdin.readline().strip() if args.dsn == "-" else args.dsn
-    try:
-        target = read_dsn(dsn)
-    except InsecureConfigurationError as exc:  # the string itself is unusable: fix the input
-        raise UsageError(str(exc)) from None
-    for note in target.ignored:
-        warn(note)
-    params = target.params
-    if params.get("password") and args.dsn != "-":
-        warn(
-            "a password on the command line is visible to other users (ps, shell history); "
-            "prefer PGPASSWORD or ~/.pgpass."
-        )
+    target = read_target(args, args.dsn, driver=args.driver)
+    params, options = target.params, target.options
     params.setdefault("connect_timeout", str(args.connect_timeout))
-    settings = Settings(
-        bundle=args.bundle or target.bundle,
-        tls_server_name=args.tls_server_name or target.tls_server_name,
-    )
-    _validate_destination(params, settings)
+    _validate_destination(params)
     host = str(params.get("host") or os.environ.get("PGHOST") or "")
     port = params.get("port") or os.environ.get("PGPORT") or None
     secret = str(params.get("password") or os.environ.get("PGPASSWORD") or "")
-    driver = _driver(args.driver if args.driver != "auto" else target.driver)
     try:
-        with_password = credentials.password_connect(
-            args, params, settings.tls_server_name or host, target.credentials, target.origin
-        )
-    except ValueError as exc:
+        provider = provider_for(options, target.origin if params.get("password") else None)
+    except AuroraSSLError as exc:
         raise UsageError(str(exc)) from None
+    policy = policy_for(options)
     trust: TrustSelection | None = None
     with contextlib.suppress(AuroraSSLError):  # the connection attempt reports it
-        trust = policy_for(settings).trust(
-            settings.tls_server_name or host, params.get("sslrootcert")
-        )
-
+        trust = policy.trust(options.tls_server_name or host, params.get("sslrootcert"))
     used: dict[str, Any] = {}
 
     def connect() -> Any:
-        if target.refusal is not None:
-            raise target.refusal
-        final = policy_for(settings).apply(params, target.origin, driver=driver)
-        used.update(final)
-        if with_password is not None:
-            return with_password(lambda given: _connect(driver, given), final)
-        return _connect(driver, final)
+        judged = policy.judge(params, target.origin, driver=target.driver)
+        used.update(judged.params)
+        connect_to = connect_function(target.driver)
+        try:
+            if provider is None:
+                return connect_to(judged.conninfo)
+            from aurora_ssl.credentials import connect_with_password
+
+            user = judged.params.get("user") or os.environ.get("PGUSER")
+            login_for = login(options.tls_server_name or judged.params["host"], judged.params.get("port"), user)
+            return connect_with_password(
+                provider, login_for, lambda password: connect_to(judged.with_password(password))
+            )
+        except AuroraSSLError:
+            raise
+        except Exception as exc:
+            from aurora_ssl.diagnostics.translate import translate_error
+
+            shown = {k: v for k, v in judged.params.items() if k != "password"}
+            translated = translate_error(exc, params=shown)
+            if translated is None:
+                raise
+            raise translated from exc
 
     report = check_connection(
         connect,
@@ -82,7 +73,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         host=host,
         port=port,
         trust=trust,
-        settings=settings,
+        settings=options,  # type: ignore[arg-type]
         close=lambda connection: connection.close(),
         secrets=[secret],
         expected=lambda: used,
@@ -94,17 +85,23 @@ def cmd_check(args: argparse.Namespace) -> int:
     return EXIT_OK if reports_ok([report], fail_on_warning=args.fail_on_warning) else EXIT_FAILED
 
 
-def _validate_destination(params: Mapping[str, Any], settings: Any) -> None:
+def _validate_destination(params: dict[str, str]) -> None:
     """Say which value is wrong before libpq blames name resolution (``port=abc``)."""
-    sources = (("host", "PGHOST", host_problem), ("hostaddr", "PGHOSTADDR", address_problem))
-    for key, variable, check in (*sources, ("port", "PGPORT", port_problem)):
+    from aurora_ssl._endpoint import is_ip
+
+    for key, variable in (("host", "PGHOST"), ("hostaddr", "PGHOSTADDR"), ("port", "PGPORT")):
         given = params.get(key)
         where = f"the DSN's {key}" if given is not None else variable
-        value = str(given if given is not None else os.environ.get(variable) or "")
-        for item in value.split(",") if value else ():
-            if not item.strip() or (key == "host" and item.startswith(("/", "@"))):
+        for item in str(given if given is not None else os.environ.get(variable) or "").split(","):
+            item = item.strip()
+            if not item or (key == "host" and item.startswith(("/", "@"))):
                 continue  # a default, or a socket directory (the policy refuses those)
-            problem = check(item.strip() if key != "host" else item, where)
+            if key == "host":
+                problem = host_problem(item, where)
+            elif key == "hostaddr":
+                problem = None if is_ip(item) else f"{where} {shorten(item)!r} is not an IP address."
+            else:
+                problem = None if item.isdigit() and 0 < int(item) < 65536 else f"{where} {shorten(item)!r} is not a port number (1-65535)."
             if problem:
                 raise UsageError(problem)
     timeout = str(params.get("connect_timeout") or "")
@@ -114,48 +111,7 @@ def _validate_destination(params: Mapping[str, Any], settings: Any) -> None:
         )
 
 
-def _driver(name: str) -> str:
-    if name in ("psycopg", "psycopg2"):
-        return name
-    if name not in ("auto", ""):
-        raise UsageError(
-            f"aurora-ssl check connects with libpq (psycopg or psycopg2), not "
-            f"{shorten(name)}; use a postgresql://, postgresql+psycopg:// or "
-            "postgresql+asyncpg:// URL."
-        )
-    for candidate in ("psycopg", "psycopg2"):
-        try:
-            __import__(candidate)
-        except ImportError:
-            continue
-        return candidate
-    raise AuroraSSLError(
-        "aurora-ssl check needs a PostgreSQL driver: pip install 'aurora-ssl[psycopg]' "
-        "(or [psycopg2])."
-    )
-
-
-def _connect(driver: str, params: Mapping[str, Any]) -> Any:
-    """Connect with ``driver``; a TLS failure becomes our translated error (cause chained)."""
-    from aurora_ssl.diagnostics.translate import translate_error
-
-    clean = {key: value for key, value in params.items() if value is not None}
-    try:
-        if driver == "psycopg":
-            import psycopg
-
-            return psycopg.connect(**clean)
-        import psycopg2
-
-        return psycopg2.connect(**clean)
-    except Exception as exc:
-        translated = translate_error(exc, params=clean)
-        if translated is None:
-            raise
-        raise translated from exc
-
-
-def _label(params: Mapping[str, Any], host: str, port: Any) -> str:
+def _label(params: dict[str, str], host: str, port: Any) -> str:
     user = params.get("user") or os.environ.get("PGUSER") or ""
     database = params.get("dbname") or os.environ.get("PGDATABASE") or ""
     where = f"{host}:{port}" if port else host

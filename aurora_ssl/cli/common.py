@@ -1,7 +1,7 @@
 """What every ``aurora-ssl`` command shares: exit codes, the usage error, and output.
 
 Results go to stdout (``--format json``: one JSON document), warnings to stderr, masked
-(:func:`aurora_ssl.redaction.mask_text`) so that no password is ever printed.
+(:func:`aurora_ssl._redaction.mask_text`) so that no password is ever printed.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import sys
 from collections.abc import Mapping
 from typing import Any, TextIO
 
-from aurora_ssl.redaction import mask_text
+from aurora_ssl._redaction import mask_text
 
 __all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "UsageError", "emit_json", "warn"]
 

@@ -1,81 +1,68 @@
-"""``aurora-ssl env``: the complete libpq parameters for psql, pg_dump and other libpq tools.
+"""``aurora-ssl env``: the judged libpq parameters for psql, pg_dump and other libpq tools.
 
-As PG* variables for a shell, one connection string, or JSON; rendering lives in
-:mod:`aurora_ssl.libpq_env`, the parameters come from the policy as for any connection.
+It takes the same URL or connection string as ``check`` (or a host name, or ``$DATABASE_URL``)
+and prints what psql must get: one connection string (``--format conninfo``, whose keys
+outrank service files and the environment), ``PG*`` variables after ``unset PGSERVICE``, or
+JSON. It is judged with the system's libpq, the one psql loads, so every key is one psql
+knows. The password is never printed: psql takes it from ``PGPASSWORD`` or ``~/.pgpass``.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shlex
 
+from aurora_ssl._libpq import system_library, system_options
+from aurora_ssl._policy import policy_for
+from aurora_ssl.cli._target import read_target
 from aurora_ssl.cli.common import EXIT_OK, emit_json, warn
 from aurora_ssl.errors import AuroraSSLError
-from aurora_ssl.redaction import shorten
-
-__all__ = ["cmd_env"]
 
 
 def cmd_env(args: argparse.Namespace) -> int:
-    from aurora_ssl.libpq_env import (
-        LIBPQ_ENV,
-        UNSET,
-        env_variables,
-        for_libpq,
-        render_conninfo,
-        render_env,
-        system_libpq_version,
-    )
-    from aurora_ssl.policy import Settings, policy_for
-    from aurora_ssl.trust import select_trust
-
-    given: dict[str, str] = {"host": args.host}
+    text = args.target
+    if text and "://" not in text and "=" not in text and text != "-":
+        text = f"host='{text}'"  # a bare host name
+    target = read_target(args, text, driver="system")
+    params = {k: v for k, v in target.params.items() if k != "password"}
     if args.hostaddr:
-        given["hostaddr"] = args.hostaddr
+        params["hostaddr"] = args.hostaddr
     if args.port is not None:
-        given["port"] = str(args.port)
+        params["port"] = str(args.port)
     # The output unsets PGSERVICE (variables) or outranks every key a service could set
     # (conninfo), so a service in this shell is not an input of what we print.
     environ = {k: v for k, v in os.environ.items() if k != "PGSERVICE"}
-    major = args.libpq_version or system_libpq_version()  # psql's libpq, not a driver's
-    secured = policy_for(Settings(bundle=args.bundle)).apply(
-        given,
-        "the command line",
-        libpq_version=major * 10000 if major else None,
-        environ=environ,
-    )
-    params = {key: str(value) for key, value in secured.items() if value is not None}
-    warnings = list(select_trust(args.host, bundle=args.bundle).warnings)
-    for warning in warnings:
+    judged = policy_for(target.options).judge(params, target.origin, driver="system", environ=environ)
+    for warning in judged.trust.warnings:
         warn(warning)
     if args.format == "conninfo":
-        version = args.libpq_version or system_libpq_version()
-        try:
-            print(render_conninfo(for_libpq(params, version)))
-        except ValueError as exc:
-            raise AuroraSSLError(str(exc)) from None
+        print(judged.conninfo)
         return EXIT_OK
-    try:
-        variables = env_variables(params)
-    except ValueError as exc:
-        if args.format == "text":
-            raise AuroraSSLError(
-                f'{exc} Use psql "$(aurora-ssl env --format conninfo {shorten(args.host)})".'
-            ) from None
-        variables = {LIBPQ_ENV[k]: v for k, v in params.items() if k in LIBPQ_ENV}
-        warnings.append(str(exc))
-    if args.format == "json":
-        emit_json(
-            {
-                "ok": True,
-                "host": args.host,
-                "params": params,
-                "variables": variables,
-                "unset": list(UNSET),
-                "conninfo": render_conninfo(params),
-                "warnings": warnings,
-            }
+    library = system_library()
+    envvars = {key: var for key, var, _, _ in system_options(library)} if library else {}
+    variables = {envvars[k]: v for k, v in judged.params.items() if envvars.get(k)}
+    missing = sorted(k for k, v in judged.params.items() if v and not envvars.get(k))
+    if missing and args.format == "text":
+        raise AuroraSSLError(
+            f"{', '.join(missing)} cannot be set through environment variables (libpq has none "
+            'for them); use psql "$(aurora-ssl env --format conninfo ...)".'
         )
+    if args.format == "json":
+        emit_json({"ok": True, "params": judged.params, "variables": variables,
+                   "unset": ["PGSERVICE"], "conninfo": judged.conninfo,
+                   "warnings": list(judged.trust.warnings)})  # fmt: skip
         return EXIT_OK
-    print(render_env(variables, args.shell, unset=UNSET))
+    print(_shell(variables, args.shell))
     return EXIT_OK
+
+
+def _shell(variables: dict[str, str], shell: str) -> str:
+    if shell == "fish":
+        quoted = {n: "'" + v.replace("\\", "\\\\").replace("'", "\\'") + "'" for n, v in variables.items()}
+        return "\n".join(["set -e PGSERVICE;", *(f"set -gx {n} {v};" for n, v in quoted.items())])
+    if shell == "powershell":
+        lines = ["Remove-Item Env:PGSERVICE -ErrorAction SilentlyContinue"]
+        return "\n".join([*lines, *(f"$env:{n} = '{v.replace(chr(39), chr(39) * 2)}'" for n, v in variables.items())])
+    return "unset PGSERVICE\nexport " + " ".join(f"{n}={shlex.quote(v)}" for n, v in variables.items())
+

@@ -10,7 +10,7 @@ import argparse
 import sys
 
 from aurora_ssl.cli.common import EXIT_FAILED, EXIT_OK, UsageError, emit_json
-from aurora_ssl.hostnames import host_problem
+from aurora_ssl._endpoint import host_problem
 
 __all__ = ["cmd_inspect"]
 
@@ -18,7 +18,7 @@ __all__ = ["cmd_inspect"]
 def cmd_inspect(args: argparse.Namespace) -> int:
     from aurora_ssl.diagnostics.inspection import inspect_server
     from aurora_ssl.diagnostics.wire import split_host_port
-    from aurora_ssl.trust import select_trust
+    from aurora_ssl._trust import select_trust
 
     try:
         host, port = split_host_port(args.target)

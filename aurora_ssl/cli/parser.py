@@ -17,8 +17,8 @@ from aurora_ssl.cli.check import cmd_check
 from aurora_ssl.cli.common import EXIT_USAGE
 from aurora_ssl.cli.env import cmd_env
 from aurora_ssl.cli.inspect import cmd_inspect
-from aurora_ssl.hostnames import address_problem, host_problem, port_problem
-from aurora_ssl.redaction import mask_text, shorten
+from aurora_ssl._endpoint import host_problem, is_ip
+from aurora_ssl._redaction import mask_text, shorten
 
 __all__ = ["build_parser"]
 
@@ -57,9 +57,8 @@ def _count(text: str) -> int:
 
 
 def _port(text: str) -> int:
-    problem = port_problem(text, "port")
-    if problem:
-        raise argparse.ArgumentTypeError(problem.strip())
+    if not (text.strip().isascii() and text.strip().isdigit() and 0 < int(text) < 65536):
+        raise argparse.ArgumentTypeError(f"port {shorten(text)!r} is not a port number (1-65535)")
     return int(text)
 
 
@@ -79,9 +78,10 @@ def _path(text: str) -> str:
 
 
 def _address(text: str) -> str:
-    problem = address_problem(text, "address")
-    if problem:
-        raise argparse.ArgumentTypeError(problem.strip())
+    if not is_ip(text):
+        raise argparse.ArgumentTypeError(
+            f"address {shorten(text)!r} is not an IP address (put names in the host)"
+        )
     return text
 
 
@@ -89,8 +89,9 @@ def _address(text: str) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from aurora_ssl.version import __version__
+    from importlib.metadata import version
 
+    __version__ = version("aurora-ssl")
     parser = _Parser(
         prog="aurora-ssl",
         description=(
@@ -117,8 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
         default="",
         metavar="DSN",
         help="libpq connection string or URL, also a SQLAlchemy URL (postgresql+psycopg://"
-        "...?plugin=aurora_ssl&aurora_ssl_bundle=...); '-' reads it from stdin; omitted: the "
-        "PG* environment variables",
+        "...?plugin=aurora_ssl&aurora_ssl_bundle=...); '-' reads it from stdin; omitted: "
+        "$DATABASE_URL, else the PG* environment variables",
     )
     _add_format(check)
     check.add_argument(
@@ -252,17 +253,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     env = commands.add_parser(
         "env",
-        help="print the complete libpq parameters for psql, pg_dump and other libpq tools",
+        help="print the judged libpq parameters for psql, pg_dump and other libpq tools",
         description=(
-            "Print every parameter aurora-ssl would pass for HOST (sslmode=verify-full, the "
-            "selected roots, and the rest of its complete set) for libpq tools: "
-            'eval "$(aurora-ssl env HOST)" sets PG* variables and unsets PGSERVICE (a '
-            "service file outranks the environment); "
-            'psql "$(aurora-ssl env --format conninfo HOST)" passes one connection string, '
-            "whose keys outrank both."
+            "Print every parameter aurora-ssl would pass (sslmode=verify-full, the selected "
+            "roots, and the rest of its explicit set) for libpq tools, judged with this "
+            'machine\'s libpq: psql "$(aurora-ssl env --format conninfo)" passes one connection '
+            'string, whose keys outrank service files and PG* variables; eval "$(aurora-ssl '
+            'env)" sets PG* variables and unsets PGSERVICE. The password is never printed.'
         ),
     )
-    env.add_argument("host", type=_host, metavar="HOST", help="endpoint host name")
+    env.add_argument(
+        "target",
+        nargs="?",
+        default="",
+        metavar="URL|HOST",
+        help="the same URL or connection string as check, or a host name; omitted: "
+        "$DATABASE_URL; '-' reads it from stdin",
+    )
     env.add_argument(
         "--hostaddr", type=_address, metavar="IP", help="connect to this address (PGHOSTADDR)"
     )
@@ -274,13 +281,6 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("text", "json", "conninfo"),
         default="text",
         help="text: shell commands (default); json; conninfo: one libpq connection string",
-    )
-    env.add_argument(
-        "--libpq-version",
-        type=_count,
-        metavar="MAJOR",
-        help="for --format conninfo: the libpq major version of the tool that reads it "
-        "(default: this machine's libpq); keys it does not know are left out",
     )
     env.set_defaults(handler=cmd_env)
     return parser

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from aurora_ssl.certificates import is_ca, label, sha256_fingerprint, signed_by
 from aurora_ssl.diagnostics.describe import describe_certificate, name_matches
-from aurora_ssl.endpoint import is_ip
+from aurora_ssl._endpoint import is_ip
 
 if TYPE_CHECKING:
     from cryptography import x509

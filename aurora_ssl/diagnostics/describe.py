@@ -14,8 +14,8 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from aurora_ssl.certificates import common_name, is_ca, sha256_fingerprint, timestamp
-from aurora_ssl.endpoint import is_ip
-from aurora_ssl.trust import AMAZON_TRUST_SERVICES_ROOTS
+from aurora_ssl._endpoint import is_ip
+from aurora_ssl._bundles import AMAZON_TRUST_SERVICES_ROOTS
 
 if TYPE_CHECKING:
     from cryptography import x509

@@ -17,7 +17,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from aurora_ssl.redaction import is_secret_key
+from aurora_ssl._redaction import is_secret_key
 
 __all__ = [
     "Target",

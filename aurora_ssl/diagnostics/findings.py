@@ -12,10 +12,10 @@ import enum
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from aurora_ssl.endpoint import parse_endpoint
+from aurora_ssl._endpoint import parse_endpoint
 
 if TYPE_CHECKING:
-    from aurora_ssl.trust import TrustSelection
+    from aurora_ssl._trust import TrustSelection
 
 __all__ = [
     "ROTATE",

@@ -14,7 +14,7 @@ import dataclasses
 import datetime
 from typing import Any
 
-from aurora_ssl.certificates import timestamp
+from aurora_ssl._bundles import timestamp
 from aurora_ssl.diagnostics import findings
 from aurora_ssl.diagnostics.chain import ChainCheck, check_chain
 from aurora_ssl.diagnostics.describe import (
@@ -33,13 +33,8 @@ from aurora_ssl.errors import (
     TLSError,
     UntrustedCertificateError,
 )
-from aurora_ssl.trust import (
-    AMAZON_TRUST_SERVICES_ROOTS,
-    TrustSelection,
-    bundle_source,
-    load_bundle,
-    select_trust,
-)
+from aurora_ssl._bundles import AMAZON_TRUST_SERVICES_ROOTS, load_bundle
+from aurora_ssl._trust import TrustSelection, bundle_source, select_trust
 
 __all__ = ["DEFAULT_EXPIRY_WARNING_DAYS", "Inspection", "inspect_server"]
 
@@ -294,7 +289,7 @@ def _untrusted_message(host: str, infos: tuple[CertificateInfo, ...], trust: Tru
 def _untrusted_hints(
     host: str, infos: tuple[CertificateInfo, ...], trust: TrustSelection
 ) -> list[Finding]:
-    from aurora_ssl.endpoint import parse_endpoint
+    from aurora_ssl._endpoint import parse_endpoint
 
     issuer = infos[-1].issuer_common_name or infos[-1].issuer
     if not issuer.startswith("Amazon RDS ") or issuer in trust.subjects:

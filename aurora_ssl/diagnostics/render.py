@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from aurora_ssl.certificates import timestamp
+from aurora_ssl._bundles import timestamp
 
 if TYPE_CHECKING:
     from aurora_ssl.diagnostics.inspection import Inspection
     from aurora_ssl.diagnostics.report import ConnectionReport
-    from aurora_ssl.trust import TrustSelection
+    from aurora_ssl._trust import TrustSelection
 
 __all__ = ["inspection_text", "report_detail_lines", "report_headline", "trust_block"]
 

@@ -28,19 +28,14 @@ from typing import Any
 from aurora_ssl.diagnostics.findings import Finding, Verdict, WarningCode
 from aurora_ssl.diagnostics.render import report_detail_lines, report_headline, trust_block
 from aurora_ssl.diagnostics.report_fields import REPORT_FIELDS, REPORT_KEYS
-from aurora_ssl.endpoint import Endpoint, parse_endpoint, split_hosts
+from aurora_ssl._endpoint import Endpoint, parse_endpoint
 from aurora_ssl.errors import AuroraSSLError, InsecureConfigurationError, TLSNotInUseError
-from aurora_ssl.policy import Settings
-from aurora_ssl.redaction import mask_text
-from aurora_ssl.status import (
-    ClientTLS,
-    ServerTLS,
-    client_tls,
-    effective_params,
-    parameter_differences,
-    server_tls,
-)
-from aurora_ssl.trust import TrustSelection
+from aurora_ssl._options import Options as Settings
+from aurora_ssl._redaction import mask_text
+from aurora_ssl._readback import ClientTLS, client_tls, effective_params
+from aurora_ssl._readback import differences as parameter_differences
+from aurora_ssl._server_tls import ServerTLS, server_tls
+from aurora_ssl._trust import TrustSelection
 
 __all__ = [
     "FORMAT_VERSION",
@@ -189,7 +184,7 @@ def check_connection(
         The :class:`ConnectionReport`.
     """
     masked = tuple(s for s in secrets if s)
-    endpoint = parse_endpoint(settings.tls_server_name or (split_hosts(host) or [""])[0])
+    endpoint = parse_endpoint(settings.tls_server_name or host.split(",")[0].strip())
     insecure = settings.insecure_local_dev
     warnings: list[Finding] = []
     if trust is not None:

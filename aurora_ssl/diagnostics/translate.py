@@ -62,7 +62,7 @@ from aurora_ssl.errors import (
     TLSError,
     UntrustedCertificateError,
 )
-from aurora_ssl.redaction import mask_text
+from aurora_ssl._redaction import mask_text
 
 if TYPE_CHECKING:
     import datetime
@@ -346,7 +346,7 @@ def _inspect(target: Target, allowed: bool) -> Inspection | None:
 def _is_our_trust_file(path: str) -> bool:
     from pathlib import Path
 
-    from aurora_ssl.trust import cache_dir
+    from aurora_ssl._trust import cache_dir
 
     try:
         return Path(path).name.startswith("trust-") and Path(path).parent == cache_dir()
@@ -356,7 +356,7 @@ def _is_our_trust_file(path: str) -> bool:
 
 def _inspect_now(target: Target) -> Inspection | None:
     from aurora_ssl.diagnostics.inspection import inspect_server
-    from aurora_ssl.trust import select_trust
+    from aurora_ssl._trust import select_trust
 
     host = target.host or target.hostaddr
     assert host is not None

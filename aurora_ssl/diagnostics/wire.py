@@ -26,7 +26,7 @@ import ssl
 import struct
 
 from aurora_ssl.errors import InspectionError, ServerTLSUnavailableError
-from aurora_ssl.redaction import shorten
+from aurora_ssl._redaction import shorten
 
 __all__ = [
     "DEFAULT_TIMEOUT",

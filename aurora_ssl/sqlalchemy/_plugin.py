@@ -1,10 +1,22 @@
-"""The SQLAlchemy faces: ``create_engine``, ``create_async_engine``, the URL plugin, ``attach``."""
+"""The SQLAlchemy faces: ``create_engine``, ``create_async_engine``, the URL plugin, ``attach``.
+
+Everything happens at the dialect's ``connect``, wrapped per engine (:func:`attach`): it runs
+after every ``do_connect`` listener, whatever their order, and is the last step before the
+driver. There the final arguments are judged (:meth:`aurora_ssl._policy.Policy.judge`): a
+listener that changes ``host`` gets trust chosen for the new host, one that weakens anything is
+refused, before any byte is sent. The driver then gets exactly what was judged; the password
+of a provider is asked for there too (one retry after a refused login). Right after the driver
+returns, the connection is read back (TLS in use, every pinned value) and logged.
+
+A ``do_connect`` listener that returns its own connection skips that step and cannot be judged
+before login: the ``connect`` event (first in line) closes it before its first query.
+``creator=``, ``pool=`` and ``async_creator=`` are refused for the same reason.
+"""
 
 from __future__ import annotations
 
-import logging
 import weakref
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy
@@ -12,52 +24,63 @@ from sqlalchemy import event
 from sqlalchemy.engine import CreateEnginePlugin, Engine, make_url
 from sqlalchemy.engine.url import URL
 
-from aurora_ssl.conninfo import parse_conninfo
-from aurora_ssl.errors import AuroraSSLError, InsecureConfigurationError
-from aurora_ssl.policy import (
-    ConnectionPolicy,
-    Settings,
-    check_params,
-    driver_libpq_version,
-    policy_for,
-    validate_settings,
-    warn_insecure,
-)
-from aurora_ssl.sqlalchemy import _credentials, _observe
-from aurora_ssl.sqlalchemy._options import (
-    LOG_LEVEL,
-    PLUGIN_NAME,
-    engine_url,
-    host_sources,
-    pop_provider_object,
-    read_options,
-    settings_from,
-    strip_ours,
-)
-from aurora_ssl.status import close_quietly, require_tls
+from aurora_ssl._connect import log_connection, login, provider_for
+from aurora_ssl._options import PREFIX, Options, is_ours, password_conflict, read_options
+from aurora_ssl._policy import Policy, policy_for, refuse_insecure_for_aws, warn_insecure
+from aurora_ssl._readback import ClientTLS, close_quietly, require_tls
+from aurora_ssl.errors import AuroraSSLError, CredentialsError, InsecureConfigurationError
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
 
     from aurora_ssl.credentials import PasswordProvider
 
-_LIBPQ_DRIVERS = frozenset({"psycopg2", "psycopg", "psycopg_async"})
-_SSLCONTEXT_DRIVERS = frozenset({"asyncpg", "pg8000"})
-_SUPPORTED = _LIBPQ_DRIVERS | _SSLCONTEXT_DRIVERS
-#: Key in ``ConnectionPoolEntry.info``: what do_connect set, checked (and removed) on connect.
-_EXPECTED = "aurora_ssl.expected"
-#: Key in ``ConnectionPoolEntry.info``: the trust scope of the roots do_connect selected.
-_SCOPE = "aurora_ssl.trust_scope"
-_SECRET_KEYS = frozenset({"password", "sslpassword"})
-_attached: weakref.WeakSet[Any] = weakref.WeakSet()
-
+PLUGIN_NAME = "aurora_ssl"
+LOGGER_NAME = "aurora_ssl.connections"
+#: What ``engine.url`` carries for a provider given as an object (a URL holds text only).
+PROVIDER_OBJECT = "passed-as-object"
+_LIBPQ = {"psycopg2": "psycopg2", "psycopg": "psycopg", "psycopg_async": "psycopg"}
+_SOCKET = frozenset({"asyncpg", "pg8000"})
 _NO_CREATOR = (
-    "{what} is not accepted by aurora-ssl: SQLAlchemy then skips its connect step (no "
-    "do_connect event), so the TLS settings and trust anchor would come from your code, "
-    "unchecked. Remove it and pass connection settings in the URL or connect_args (use a "
-    "do_connect event listener for per-connection credentials such as IAM tokens); to connect "
-    "outside SQLAlchemy, use aurora_ssl.connection_params()."
+    "{what} is not accepted by aurora-ssl: SQLAlchemy then skips its connect step, so the TLS "
+    "settings and trust anchor would come from your code, unchecked. Remove it and pass "
+    "connection settings in the URL or connect_args (use a do_connect event listener for "
+    "per-connection credentials); to connect outside SQLAlchemy, use "
+    "aurora_ssl.connection_params()."
 )
+
+
+class VerifiedConnection:
+    """The client-side facts of one new, verified connection (:func:`on_verified`).
+
+    Attributes:
+        endpoint: the name the certificate was verified against.
+        port: the server port.
+        driver: ``psycopg2``, ``psycopg``, ``psycopg_async``, ``asyncpg`` or ``pg8000``.
+        trust_scope: why these roots (``region:us-east-1``, ``proxy``, ``full-bundle``...).
+        tls: what the driver reports.
+        params: the security-relevant parameters it was made with; never the password.
+    """
+
+    __slots__ = ("driver", "endpoint", "params", "port", "tls", "trust_scope")
+
+    def __init__(self, endpoint: str, port: int | None, driver: str, trust_scope: str,
+                 tls: ClientTLS, params: Mapping[str, Any]) -> None:  # fmt: skip
+        self.endpoint, self.port, self.driver = endpoint, port, driver
+        self.trust_scope, self.tls, self.params = trust_scope, tls, params
+
+
+class _Guard:
+    """Per dialect: the connections our connect step just made (by id, held until the pool's
+    ``connect`` event takes them, so an id cannot be reused meanwhile), and the on_verified
+    callbacks."""
+
+    def __init__(self) -> None:
+        self.made: dict[int, Any] = {}
+        self.callbacks: list[Callable[[VerifiedConnection], None]] = []
+
+
+_guards: weakref.WeakKeyDictionary[Any, _Guard] = weakref.WeakKeyDictionary()
 
 
 def create_engine(url: str | URL, **kwargs: Any) -> Engine:
@@ -68,9 +91,9 @@ def create_engine(url: str | URL, **kwargs: Any) -> Engine:
 
     Raises:
         InsecureConfigurationError: a weaker sslmode in the URL or ``connect_args``, a driver
-            that does not do verify-full, ``creator=``/``pool=``, an unknown or unparsable
-            ``aurora_ssl_*`` option, or the opt-out used for an AWS endpoint.
-        BundleError: the trust file for the URL's host cannot be built.
+            that cannot verify, ``creator=``/``pool=``, an unknown ``aurora_ssl_*`` option, or
+            the opt-out for an AWS endpoint.
+        BundleError: the trust file for the URL's host cannot be used.
     """
     return sqlalchemy.create_engine(_with_plugin(url, kwargs), **kwargs)
 
@@ -78,19 +101,16 @@ def create_engine(url: str | URL, **kwargs: Any) -> Engine:
 def create_async_engine(url: str | URL, **kwargs: Any) -> AsyncEngine:
     """``sqlalchemy.ext.asyncio.create_async_engine`` with verified TLS.
 
-    For ``postgresql+asyncpg`` (TLS through an ``ssl.SSLContext`` with the selected roots and
-    host name checking) and ``postgresql+psycopg`` (libpq, as in :func:`create_engine`).
+    For ``postgresql+asyncpg`` (our ``SSLContext``) and ``postgresql+psycopg`` (libpq).
 
     Raises:
         InsecureConfigurationError: as :func:`create_engine`, and for ``async_creator=``.
     """
     if kwargs.get("async_creator") is not None:
         raise InsecureConfigurationError(_NO_CREATOR.format(what="async_creator="))
-    # Imported here: sqlalchemy.ext.asyncio needs greenlet, which SQLAlchemy 2.1 no longer
-    # installs by default, and sync-only users should not need it.
-    from sqlalchemy.ext.asyncio import create_async_engine as _sa_create_async_engine
+    from sqlalchemy.ext.asyncio import create_async_engine as sa_create_async_engine
 
-    return _sa_create_async_engine(_with_plugin(url, kwargs), **kwargs)
+    return sa_create_async_engine(_with_plugin(url, kwargs), **kwargs)
 
 
 def _url_plugins(url: URL) -> list[str]:
@@ -106,321 +126,346 @@ def _with_plugin(url: str | URL, kwargs: dict[str, Any]) -> URL:
     return parsed
 
 
-def refuse_creators(kwargs: Mapping[str, Any]) -> None:
-    """``creator=``, ``pool=`` and ``async_creator=`` bypass do_connect: refuse them."""
-    if kwargs.get("pool") is not None:
-        raise InsecureConfigurationError(_NO_CREATOR.format(what="pool="))
-    creator = kwargs.get("creator")
-    if creator is not None:
-        # create_async_engine turns async_creator into a creator defined inside it.
-        is_async = "create_async_engine" in getattr(creator, "__qualname__", "")
-        raise InsecureConfigurationError(
-            _NO_CREATOR.format(what="async_creator=" if is_async else "creator=")
-        )
-
-
-def _refuse_creator_fn(params: Mapping[str, Any], origin: str) -> None:
-    """The async dialects take ``async_creator_fn`` in the connect parameters: a creator."""
-    if params.get("async_creator_fn") is not None:
-        raise InsecureConfigurationError(_NO_CREATOR.format(what=f"async_creator_fn in {origin}"))
-
-
 class AuroraSSLPlugin(CreateEnginePlugin):
-    """The ``sqlalchemy.plugins`` entry point ``aurora_ssl``; see the package docstring."""
+    """The ``sqlalchemy.plugins`` entry point ``aurora_ssl``: ``?plugin=aurora_ssl``."""
 
     def __init__(self, url: URL, kwargs: dict[str, Any]) -> None:
         super().__init__(url, kwargs)
-        refuse_creators(kwargs)
-        given = pop_provider_object(kwargs)
-        self.options = read_options(url, kwargs)
-        self.provider = _credentials.provider_from(
-            self.options, given, _credentials.password_where(url, kwargs.get("connect_args"))
-        )
-        self.log_level = logging.getLevelName(self.options.get(LOG_LEVEL, "DEBUG"))
-        self.settings = settings_from(self.options)
+        for what in ("pool", "creator"):
+            if kwargs.get(what) is not None:
+                is_async = "create_async_engine" in getattr(kwargs[what], "__qualname__", "")
+                name = "async_creator=" if is_async else f"{what}="
+                raise InsecureConfigurationError(_NO_CREATOR.format(what=name))
+        self.options = _read_options(url, kwargs)
+        connect_args = kwargs.get("connect_args") or {}
+        where = "the URL" if url.password else "connect_args" if connect_args.get("password") else None
+        self.provider = provider_for(self.options, where)
         self._url_plugins = _url_plugins(url)
-        preflight(url, kwargs.get("connect_args") or {}, self.settings)
+        ours = [k for k in connect_args if k == "plugin" or is_ours(k)]
+        if ours:
+            raise InsecureConfigurationError(
+                f"{ours[0]} in connect_args would be ignored: connect_args go to the driver. "
+                "Pass it as a keyword argument of create_engine or as a URL query key."
+            )
 
     def update_url(self, url: URL) -> URL:
-        # Keep the plugin and our options in engine.url: a derived engine
-        # (sqlalchemy.create_engine(engine.url)) must get the same protection.
-        return engine_url(url, self._url_plugins, self.options)
+        # engine.url keeps the plugin and our options: an engine made from it
+        # (sqlalchemy.create_engine(engine.url)) gets the same protection.
+        names = list(dict.fromkeys([*self._url_plugins, PLUGIN_NAME]))
+        query: dict[str, Any] = {"plugin": names if len(names) > 1 else names[0]}
+        for name, text in self.options.given.items():
+            if text != "false":
+                query[PREFIX + name] = text
+        if self.options.password_provider is not None and "password_provider" not in self.options.given:
+            query[f"{PREFIX}password_provider"] = PROVIDER_OBJECT
+        ours = [k for k in url.query if is_ours(k)]
+        return url.difference_update_query(ours).update_query_dict(query)
 
     def engine_created(self, engine: Engine) -> None:
-        attach(engine, self.settings, provider=self.provider, log_level=self.log_level)
+        attach(engine, self.options, provider=self.provider)
 
 
-def _query_variants(url: URL) -> list[dict[str, Any]]:
-    """The URL query without our keys, once per value of a repeated key (each is judged)."""
-    single: dict[str, Any] = {}
-    variants: list[dict[str, Any]] = []
-    for key, value in url.query.items():
-        if key == "plugin" or key.lower().startswith("aurora_ssl_"):
-            continue
-        if isinstance(value, tuple):
-            if key not in ("host", "port", "hostaddr"):
-                variants += [{key: v} for v in value]
-            single[key] = ",".join(value)
-        else:
-            single[key] = value
-    return [single, *variants]
+def _read_options(url: URL, kwargs: dict[str, Any]) -> Options:
+    """Our options from the URL query and the keyword arguments (popped), read by the one
+    reader; the two must agree where both give one."""
+    query = {k: v for k, v in url.query.items() if is_ours(k)}
+    keywords = {k: kwargs.pop(k) for k in [k for k in kwargs if is_ours(k)]}
+    provider_text = query.get(f"{PREFIX}password_provider")
+    if provider_text == PROVIDER_OBJECT:
+        if keywords.get(f"{PREFIX}password_provider") is None:
+            raise CredentialsError(
+                f"This URL comes from an engine whose {PREFIX}password_provider was an object, "
+                f"which a URL cannot carry; pass {PREFIX}password_provider= again (an object) "
+                "or use the 'module:attribute' form."
+            )
+        del query[f"{PREFIX}password_provider"]
+    from_url = read_options(query, "the URL query")
+    from_keywords = read_options(keywords, "the keyword arguments")
+    for name in set(from_url.given) & set(from_keywords.given):
+        if from_url.given[name] != from_keywords.given[name]:
+            raise InsecureConfigurationError(
+                f"{PREFIX}{name} is {from_url.given[name]!r} in the URL but "
+                f"{from_keywords.given[name]!r} as a keyword argument; give it in one place."
+            )
+    return read_options({**query, **keywords}, "the URL query and keyword arguments")
 
 
-def preflight(url: URL, connect_args: Mapping[str, Any], settings: Settings) -> None:
-    """Fail at engine creation for what would fail every connection (fast feedback).
+def attach(engine: Engine, options: Options, *, provider: PasswordProvider | None = None) -> None:
+    """Enforce verified TLS on every new connection of ``engine`` (the sync engine of an
+    async one); attaching twice attaches once. See the module docstring.
 
-    Checks the opt-out against every host source, the driver, the URL query and
-    ``connect_args`` for weaker settings, and builds the trust file for the URL's host so
-    bundle problems show up now rather than on the first request.
+    Raises:
+        InsecureConfigurationError: what would fail every connection fails now (a driver
+            that cannot verify, a weaker setting in the URL or ``connect_args``).
     """
-    ours = [k for k in connect_args if k == "plugin" or str(k).lower().startswith("aurora_ssl_")]
-    if ours:
+    dialect = engine.dialect
+    if dialect in _guards:
+        return
+    guard = _guards[dialect] = _Guard()
+    driver = dialect.driver
+    if options.insecure_local_dev:
+        refuse_insecure_for_aws(options, _hosts(engine, {}))
+        warn_insecure(engine.url.render_as_string(hide_password=True))
+        _wrap_connect(engine, _insecure_connect(engine, options, provider))
+        return
+    if dialect.name != "postgresql" or driver not in {*_LIBPQ, *_SOCKET}:
+        del _guards[dialect]
         raise InsecureConfigurationError(
-            f"{ours[0]} in connect_args would be ignored: connect_args go to the driver. Pass "
-            "it as a keyword argument of create_engine or as a URL query key."
+            "aurora-ssl supports postgresql+psycopg2, postgresql+psycopg, postgresql+asyncpg "
+            f"and postgresql+pg8000; {engine.url.drivername} cannot be made to verify the server."
         )
-    if settings.insecure_local_dev:
-        validate_settings(settings, host_sources(url, connect_args, settings))
-        warn_insecure(url.render_as_string(hide_password=True))
-        return
-    driver = url.get_dialect().driver
-    if url.get_backend_name() != "postgresql" or driver not in _SUPPORTED:
-        raise InsecureConfigurationError(
-            f"aurora-ssl supports postgresql+psycopg2, postgresql+psycopg, postgresql+asyncpg "
-            f"and postgresql+pg8000; {url.drivername} cannot be made to verify the server."
-        )
-    if driver in ("asyncpg", "pg8000"):  # their modules only for their engines (issue 12)
-        from aurora_ssl.sqlalchemy import _asyncpg, _pg8000
-    variants = _query_variants(url)
-    for query in variants:
-        if driver == "asyncpg":
-            _asyncpg.judge(query, "the URL query")
-        elif driver == "pg8000":
-            _pg8000.judge(query, "the URL query")
-        else:
-            check_params(query, "the URL query", driver=_libpq_driver(driver))
-    if driver == "asyncpg":
-        _asyncpg.judge(connect_args, "connect_args")
-    elif driver == "pg8000":
-        _pg8000.judge(connect_args, "connect_args")
-    else:
-        _refuse_creator_fn(connect_args, "connect_args")
-        check_params(connect_args, "connect_args", driver=_libpq_driver(driver))
-    host = settings.tls_server_name or url.host or connect_args.get("host") or ""
-    if host and isinstance(host, str) and "," not in host:
-        policy_for(settings).trust(host, variants[0].get("sslrootcert"))
+    policy = policy_for(options)
+    cargs, cparams = dialect.create_connect_args(engine.url)
+    _strip_ours(cparams)
+    _judge(policy, driver, cargs, cparams, "the URL")  # fails now what would fail every time
+    secure = _SecureConnect(engine, policy, guard, provider, options.log_level)
+    _wrap_connect(engine, secure)
 
-
-def attach(
-    engine: Engine,
-    settings: Settings,
-    *,
-    provider: PasswordProvider | None = None,
-    log_level: int = logging.DEBUG,
-) -> None:
-    """Enforce verified TLS on every new connection of ``engine`` (sync engine of async ones).
-
-    Separate from the plugin so it can be tested, and used on an engine built elsewhere.
-    Attaching twice (the plugin named in the URL and in ``plugins=``) attaches once.
-
-    Args:
-        engine: the (sync) engine.
-        settings: the policy settings.
-        provider: asked for the password of every new physical connection (one retry after
-            a refused login); ``None``: the URL's or ``connect_args``' password.
-        log_level: level of the ``aurora_ssl.connections`` line per verified connection.
-    """
-    if engine.dialect in _attached:
-        return
-    _attached.add(engine.dialect)
-    policy = policy_for(settings)
-    if settings.insecure_local_dev:
-
-        def on_do_connect_insecure(
-            dialect: Any, conn_rec: Any, cargs: list[Any], cparams: dict[str, Any]
-        ) -> None:
-            strip_ours(cparams)
-            if provider is not None:
-                host = str(cparams.get("host") or "")
-                _credentials.record_target(cparams, host, cparams.get("port"), cparams.get("user"))
-
-        event.listen(engine, "do_connect", on_do_connect_insecure, insert=True)
-        _guard_final_destination(engine, settings)
-        if provider is not None:
-            _credentials.wire(engine, provider)
-        return
-    if engine.dialect.driver in _SSLCONTEXT_DRIVERS:
-        _listen_sslcontext(engine, policy, provider is not None)
-    else:
-        _listen_libpq(engine, policy, provider is not None)
-    if provider is not None:
-        _credentials.wire(engine, provider)
-    _observe.mark_protected(engine)
-
-    def on_connect(dbapi_connection: Any, conn_rec: Any) -> None:
-        expected = conn_rec.info.pop(_EXPECTED, None)
-        if expected is None:
+    def on_connect(dbapi_connection: Any, connection_record: Any) -> None:
+        if guard.made.pop(id(dbapi_connection), None) is not dbapi_connection:
             close_quietly(dbapi_connection)
             raise InsecureConfigurationError(
-                "A connection reached the pool without passing aurora-ssl's connect step (a "
-                "replaced pool creator?), so its TLS settings are unknown; it was closed "
-                "before any query. Let the engine create its connections."
+                "A connection reached the pool without passing aurora-ssl's connect step: a "
+                "do_connect listener that returns its own connection is never judged, so this "
+                "one was closed before its first query. Let the listener change cparams "
+                "instead, and let the engine connect."
             )
-        if not isinstance(expected, dict):  # asyncpg / pg8000: an _asyncpg.Expected
-            from aurora_ssl.sqlalchemy import _asyncpg, _pg8000
-
-            if engine.dialect.driver == "pg8000":
-                tls = _pg8000.read_back(dbapi_connection, expected)
-            else:
-                _asyncpg.read_back(dbapi_connection, expected)
-                tls = require_tls(dbapi_connection)
-            facts = _observe.VerifiedConnection(
-                endpoint=expected.server_name,
-                port=_port_number(expected.port),
-                driver=engine.dialect.driver,
-                trust_scope=conn_rec.info.pop(_SCOPE, "unknown"),
-                tls=tls,
-                params=_observe.frozen(
-                    {
-                        "host": expected.host,
-                        "port": expected.port,
-                        "sslmode": "verify-full",
-                        "sslrootcert": expected.trust_path,
-                        "direct_tls": expected.direct_tls,
-                    }
-                ),
-            )
-        else:
-            tls = require_tls(dbapi_connection, expected=expected)
-            facts = _observe.VerifiedConnection(
-                endpoint=str(expected.get("host")),
-                port=_port_number(expected.get("port")),
-                driver=engine.dialect.driver,
-                trust_scope=conn_rec.info.pop(_SCOPE, "unknown"),
-                tls=tls,
-                params=_observe.frozen(expected),
-            )
-        _observe.announce(engine.dialect, log_level, facts)
 
     event.listen(engine, "connect", on_connect, insert=True)
 
 
-def _port_number(port: Any) -> int | None:
+def _wrap_connect(engine: Engine, connect: Callable[..., Any]) -> None:
+    setattr(engine.dialect, "connect", connect)  # noqa: B010 - per engine, not the class
+
+
+def _strip_ours(cparams: dict[str, Any]) -> None:
+    """``plugin`` and our options reach the connect parameters from ``engine.url``."""
+    for key in [k for k in cparams if k == "plugin" or is_ours(k)]:
+        del cparams[key]
+
+
+def _judge(policy: Policy, driver: str, cargs: Any, cparams: dict[str, Any], origin: str) -> Any:
+    if cparams.get("async_creator_fn") is not None:
+        raise InsecureConfigurationError(_NO_CREATOR.format(what=f"async_creator_fn in {origin}"))
+    if driver in _SOCKET:
+        socket_params = {k: v for k, v in cparams.items() if not k.startswith("prepared_statement_")}
+        return policy.judge_socket(socket_params, origin, driver=driver)
+    return policy.judge(cparams, origin, driver=_LIBPQ[driver], args=cargs)
+
+
+class _SecureConnect:
+    """The engine's ``dialect.connect``: judge, log in, read back (see the module)."""
+
+    def __init__(self, engine: Engine, policy: Policy, guard: _Guard,
+                 provider: PasswordProvider | None, level: int) -> None:  # fmt: skip
+        self.dialect, self.policy, self.guard = engine.dialect, policy, guard
+        self.provider, self.level = provider, level
+        self.driver_connect = engine.dialect.connect
+        self.source = f"engine {engine.url.render_as_string(hide_password=True)}"
+        self.driver: str = engine.dialect.driver
+
+    def __call__(self, *cargs: Any, **cparams: Any) -> Any:
+        _strip_ours(cparams)
+        judged = _judge(self.policy, self.driver, cargs, cparams, "the connect parameters")
+        extras = {k: cparams[k] for k in ("prepared_statement_cache_size", "prepared_statement_name_func") if k in cparams}
+        if self.driver in _SOCKET:
+            host, port = judged.server_name, judged.kwargs.get("port")
+            params = {"host": host, "port": str(port), "sslmode": "verify-full", "sslrootcert": judged.trust.path}
+        else:
+            host, port, params = judged.params["host"], judged.params.get("port"), judged.params
+        user = (judged.kwargs if self.driver in _SOCKET else judged.params).get("user")
+        try:
+            connection = self._connect(judged, extras, host, port, user)
+            tls = self._read_back(connection, judged)
+        except AuroraSSLError as error:
+            log_connection(self.level, source=self.source, host=host, port=port, driver=self.driver,
+                           trust_scope=judged.trust.scope, error=error)  # fmt: skip
+            raise
+        self.guard.made[id(connection)] = connection
+        log_connection(self.level, source=self.source, host=host, port=port, driver=self.driver,
+                       trust_scope=judged.trust.scope, tls=tls)  # fmt: skip
+        if self.guard.callbacks:
+            shown = {k: v for k, v in params.items() if k not in ("password", "sslpassword")}
+            facts = VerifiedConnection(host, _port(port), self.driver, judged.trust.scope, tls, shown)
+            for callback in list(self.guard.callbacks):
+                try:
+                    callback(facts)
+                except Exception:
+                    import logging
+
+                    logging.getLogger(LOGGER_NAME).warning(
+                        "on_verified callback %r failed; the connection is kept", callback, exc_info=True
+                    )
+        return connection
+
+    def _connect(self, judged: Any, extras: dict[str, Any], host: str, port: Any, user: Any) -> Any:
+        from aurora_ssl.credentials import connect_with_password, connect_with_password_async
+
+        socket = self.driver in _SOCKET
+        target = login(host, port, user) if self.provider is not None else None
+        if target is not None and (judged.kwargs if socket else judged.params).get("password"):
+            raise CredentialsError(
+                password_conflict("the connect parameters", "the engine's password provider")
+            )
+
+        def attempt(password: str | None) -> tuple[tuple[Any, ...], dict[str, Any]]:
+            if socket:
+                kwargs = {**judged.kwargs, **({"password": password} if password else {})}
+                return (), kwargs
+            conninfo = judged.with_password(password) if password else judged.conninfo
+            return (conninfo,), dict(judged.driver_kwargs)
+
+        is_async = bool(getattr(self.dialect, "is_async", False))
+        if is_async:
+            real = _async_connect(self.driver)
+
+            async def creator(*_: Any, **__: Any) -> Any:
+                async def once(password: str | None) -> Any:
+                    args, kwargs = attempt(password)
+                    return await _translated(real, judged, args, kwargs)
+
+                if self.provider is None or target is None:
+                    return await once(None)
+                return await connect_with_password_async(self.provider, target, once)
+
+            return self.driver_connect(async_creator_fn=creator, **extras)
+
+        def once_sync(password: str | None) -> Any:
+            args, kwargs = attempt(password)
+            return _translated_sync(self.driver_connect, judged, args, kwargs)
+
+        if self.provider is None or target is None:
+            return once_sync(None)
+        return connect_with_password(self.provider, target, once_sync)
+
+    def _read_back(self, connection: Any, judged: Any) -> ClientTLS:
+        if self.driver not in _SOCKET:
+            return require_tls(connection, expected=judged.params)
+        tls = require_tls(connection)
+        from aurora_ssl._readback import driver_of
+
+        conn = driver_of(connection)[1]
+        asyncpg = self.driver == "asyncpg"
+        ssl_object = conn._transport.get_extra_info("ssl_object") if asyncpg else conn._usock
+        name = judged.server_name.split(",")[0]
+        if ssl_object.context is not judged.context or not (asyncpg or ssl_object.server_hostname == name):
+            close_quietly(connection)
+            raise InsecureConfigurationError(
+                f"The {self.driver} connection was made with another SSLContext or server name "
+                "than aurora-ssl set; it was closed before any query."
+            )
+        return tls
+
+
+def _port(port: Any) -> int | None:
     text = str(port) if port is not None else ""
     return int(text) if text.isdigit() else None
 
 
-def _scope(policy: ConnectionPolicy, host: str, user_root: Any, used_path: str) -> str:
-    """The trust scope of the roots a connection uses (memoised selection: no I/O)."""
+def _async_connect(driver: str) -> Callable[..., Any]:
+    if driver == "asyncpg":
+        import asyncpg
+
+        return asyncpg.connect  # type: ignore[no-any-return]
+    import psycopg
+
+    return psycopg.AsyncConnection.connect
+
+
+async def _translated(real: Callable[..., Any], judged: Any, args: Any, kwargs: Any) -> Any:
     try:
-        selection = policy.trust(host, user_root)
-    except AuroraSSLError:
-        return "unknown"
-    return selection.scope if selection.path == used_path else "user-file"
+        return await real(*args, **kwargs)
+    except Exception as exc:
+        translated = _translate(exc, judged)
+        if translated is None:
+            raise
+        raise translated from exc
 
 
-def _guard_final_destination(engine: Engine, settings: Settings) -> None:
-    """With the opt-out, judge the destination once every do_connect hook has run.
+def _translated_sync(real: Callable[..., Any], judged: Any, args: Any, kwargs: Any) -> Any:
+    try:
+        return real(*args, **kwargs)
+    except Exception as exc:
+        translated = _translate(exc, judged)
+        if translated is None:
+            raise
+        raise translated from exc
 
-    The dialect's ``connect`` is the last step before the driver, so a hook that points the
-    connection at an AWS name after engine creation is refused before any byte is sent.
-    """
+
+def _translate(exc: BaseException, judged: Any) -> AuroraSSLError | None:
+    """The driver's failure in aurora-ssl's words (pure: never connects again)."""
+    if isinstance(exc, AuroraSSLError):
+        return None
+    from aurora_ssl.diagnostics.translate import translate_error
+
+    if hasattr(judged, "params"):
+        params = {k: v for k, v in judged.params.items() if k not in ("password", "sslpassword")}
+    else:
+        params = {"host": judged.server_name, "hostaddr": judged.kwargs.get("host"),
+                  "port": judged.kwargs.get("port"), "sslrootcert": judged.trust.path}  # fmt: skip
+    return translate_error(exc, params=params)
+
+
+def _insecure_connect(engine: Engine, options: Options, provider: PasswordProvider | None) -> Callable[..., Any]:
+    """With the opt-out: no judgement, but never an AWS name (checked at the last moment)."""
     driver_connect = engine.dialect.connect
 
     def connect(*cargs: Any, **cparams: Any) -> Any:
-        dsn = {"dsn": cargs[0]} if cargs and isinstance(cargs[0], str) else {}
-        validate_settings(settings, host_sources(None, {**dsn, **cparams}, settings))
-        return driver_connect(*cargs, **cparams)
+        from aurora_ssl.credentials import connect_with_password
 
-    setattr(engine.dialect, "connect", connect)  # noqa: B010 - per engine, not the class
-
-
-def _listen_sslcontext(engine: Engine, policy: ConnectionPolicy, with_provider: bool) -> None:
-    """asyncpg and pg8000: TLS through an SSLContext we build, checked at the connect step."""
-    from aurora_ssl.sqlalchemy import _asyncpg, _pg8000
-
-    contexts: dict[tuple[Any, ...], Any] = {}
-    pg8000 = engine.dialect.driver == "pg8000"
-
-    def on_do_connect_sslcontext(
-        dialect: Any, conn_rec: Any, cargs: list[Any], cparams: dict[str, Any]
-    ) -> None:
-        strip_ours(cparams)
-        user_root = _asyncpg._one(cparams.get("sslrootcert"))
-        if pg8000:
-            expected = _pg8000.prepare(policy, cparams, contexts)
-            cparams[_pg8000.EXPECTED_KEY] = expected
-        else:
-            expected = _asyncpg.prepare(policy, cparams, contexts)
-            _asyncpg.attach_wrapper(expected, cparams)
-        if with_provider:
-            _credentials.record_target(
-                cparams, expected.server_name, expected.port, cparams.get("user")
-            )
-        if conn_rec is not None:
-            conn_rec.info[_EXPECTED] = expected
-            conn_rec.info[_SCOPE] = _scope(
-                policy, expected.server_name, user_root, expected.trust_path
-            )
-
-    event.listen(engine, "do_connect", on_do_connect_sslcontext, insert=True)
-    if pg8000:
-        _pg8000.guard_connect(engine)
-
-
-def _listen_libpq(engine: Engine, policy: ConnectionPolicy, with_provider: bool) -> None:
-    driver = _libpq_driver(engine.dialect.driver)
-    libpq_version = driver_libpq_version(driver)
-
-    def on_do_connect(
-        dialect: Any, conn_rec: Any, cargs: list[Any], cparams: dict[str, Any]
-    ) -> None:
-        strip_ours(cparams)
-        _refuse_creator_fn(cparams, "the connect parameters")
-        if cargs and isinstance(cargs[0], str):  # a positional DSN string
-            dsn = cargs.pop(0)
-            if dsn.strip():
-                cparams.update({**parse_conninfo(dsn, driver=driver), **cparams})
-        user_root = cparams.get("sslrootcert")
-        secured = policy.apply(
-            cparams, "the connect parameters", libpq_version=libpq_version, driver=driver
+        _strip_ours(cparams)
+        refuse_insecure_for_aws(options, _hosts(None, cparams, cargs))
+        if provider is None:
+            return driver_connect(*cargs, **cparams)
+        target = login(str(cparams.get("host") or ""), cparams.get("port"), cparams.get("user"))
+        return connect_with_password(
+            provider, target, lambda password: driver_connect(*cargs, **{**cparams, "password": password})
         )
-        cparams.clear()
-        cparams.update(secured)
-        if with_provider:
-            _credentials.record_target(
-                cparams, str(secured["host"]), secured.get("port"), secured.get("user")
-            )
-        if conn_rec is not None:  # never the password: info is visible as Connection.info
-            conn_rec.info[_EXPECTED] = {k: v for k, v in secured.items() if k not in _SECRET_KEYS}
-            conn_rec.info[_SCOPE] = _scope(
-                policy, str(secured["host"]), user_root, str(secured.get("sslrootcert"))
-            )
 
-    event.listen(engine, "do_connect", on_do_connect, insert=True)
-
-    def on_handle_error(context: Any) -> AuroraSSLError | None:
-        if context.connection is not None:  # only failures to connect are about TLS set-up
-            return None
-        from aurora_ssl.diagnostics.translate import translate_error
-
-        return translate_error(context.original_exception, params=_target_params(engine, policy))
-
-    event.listen(engine, "handle_error", on_handle_error)
+    return connect
 
 
-def _libpq_driver(dialect_driver: str) -> str:
-    """The libpq driver module behind a dialect (``psycopg_async`` is psycopg 3)."""
-    return "psycopg2" if dialect_driver == "psycopg2" else "psycopg"
+def _hosts(engine: Engine | None, params: Mapping[str, Any], cargs: Any = ()) -> list[str]:
+    """Every name or address a connection could go to, for the opt-out's guard."""
+    import os
+
+    found: list[str] = []
+    if engine is not None:
+        params = {**engine.dialect.create_connect_args(engine.url)[1], **params}
+    for key in ("host", "hostaddr"):
+        value = params.get(key) or os.environ.get(f"PG{key.upper()}")
+        values = value if isinstance(value, (list, tuple)) else [value]
+        found += [str(v).split(":")[0].strip() for item in values if item for v in str(item).split(",")]
+    for text in [*[a for a in cargs if isinstance(a, str)], *[params.get(k) for k in ("dsn", "conninfo")]]:
+        if isinstance(text, str) and "host" in text:
+            found.append(text)  # refuse_insecure_for_aws looks for AWS names in it
+    return [h for h in found if h]
 
 
-def _target_params(engine: Engine, policy: ConnectionPolicy) -> dict[str, Any]:
-    """Where the engine connects (no secrets): libpq's message may name only the address."""
-    url = engine.url
-    params: dict[str, Any] = {"host": url.host, "port": url.port}
-    hostaddr = url.query.get("hostaddr")
-    if hostaddr:
-        params["hostaddr"] = hostaddr if isinstance(hostaddr, str) else hostaddr[-1]
-    if policy.settings.tls_server_name:
-        params["host"] = policy.settings.tls_server_name
-    return params
+def _guard_of(engine: Any) -> _Guard | None:
+    return _guards.get(getattr(engine, "sync_engine", engine).dialect)
+
+
+def is_protected(engine: Any) -> bool:
+    """Whether every new connection of ``engine`` (an ``Engine`` or ``AsyncEngine``) is made
+    with verified TLS by aurora-ssl (``False`` with ``aurora_ssl_insecure_local_dev``)."""
+    guard = _guard_of(engine)
+    return guard is not None and isinstance(getattr(engine, "sync_engine", engine).dialect.connect, _SecureConnect)
+
+
+def on_verified(engine: Any, callback: Callable[[VerifiedConnection], None]) -> None:
+    """Call ``callback(VerifiedConnection)`` for each new verified connection of ``engine``.
+
+    It runs in the connecting thread (or greenlet) before the connection is used: keep it
+    quick. An exception in it is logged on ``aurora_ssl.connections``; the connection is kept.
+
+    Raises:
+        TypeError: ``engine`` is not protected by aurora-ssl (the callback would never run).
+    """
+    guard = _guard_of(engine)
+    if guard is None or not is_protected(engine):
+        raise TypeError(
+            "on_verified needs an engine built by aurora_ssl.sqlalchemy (create_engine, "
+            "create_async_engine or ?plugin=aurora_ssl) with verification on; this one is not."
+        )
+    guard.callbacks.append(callback)

@@ -1,0 +1,179 @@
+"""Reading RDS bundles: each certificate's facts, and the split into one file per region.
+
+Off the connect path: this is where ``cryptography`` parses certificates, for ``bundle info``,
+``bundle update``, the diagnostics, and the first use of a bundle that is not the shipped one
+(split once, into the guarded cache; see :mod:`aurora_ssl._trust`). The shipped bundle was split
+at build time (``scripts/split_bundle.py``) with the same :func:`split` and a test holds the
+committed files to it.
+"""
+
+from __future__ import annotations
+
+import binascii
+import datetime
+import hashlib
+import os
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from aurora_ssl._endpoint import REGION_NAME
+from aurora_ssl.errors import BundleError
+
+DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
+#: The RDS global bundle shipped with this version (AWS's, see shared data/README).
+SHIPPED_BUNDLE = os.path.join(DATA, "rds-global-bundle.pem")
+#: The shipped bundle split per region (``<region>.pem``), plus ``proxy.pem``.
+SHIPPED_ROOTS = os.path.join(DATA, "roots")
+GLOBAL_BUNDLE_URL = "https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem"
+#: The roots RDS Proxy's ACM certificates chain to (``proxy.pem``), by CN.
+AMAZON_TRUST_SERVICES_ROOTS = (
+    "Amazon Root CA 1", "Amazon Root CA 2", "Amazon Root CA 3", "Amazon Root CA 4",
+    "Starfield Services Root Certificate Authority - G2",
+)  # fmt: skip
+
+_PEM = re.compile(
+    rb"-----BEGIN CERTIFICATE-----\r?\n(?P<body>.+?)\r?\n-----END CERTIFICATE-----", re.DOTALL
+)
+_RDS_ROOT = re.compile(rf"Amazon RDS (?P<region>{REGION_NAME}) Root CA\b", re.ASCII)
+
+
+class Certificate:
+    """One certificate of a bundle, with the facts selection and reports need."""
+
+    __slots__ = ("is_ca", "not_after", "not_before", "pem", "self_signed", "sha256", "subject")
+
+    def __init__(self, pem: bytes, cert: Any) -> None:
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.x509.oid import NameOID
+
+        names = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+        self.pem = pem
+        self.subject = str(names[0].value) if names else cert.subject.rfc4514_string()
+        self.sha256 = cert.fingerprint(hashes.SHA256()).hex()
+        self.not_before = cert.not_valid_before_utc
+        self.not_after = cert.not_valid_after_utc
+        self.self_signed = cert.issuer == cert.subject
+        try:
+            self.is_ca = bool(
+                cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+            )
+        except x509.ExtensionNotFound:
+            self.is_ca = False
+
+    @property
+    def region(self) -> str | None:
+        """The region of an RDS root (``Amazon RDS us-east-1 Root CA RSA2048 G1``), if any."""
+        return region_of(self.subject)
+
+    def __repr__(self) -> str:
+        return f"Certificate({self.subject!r}, sha256={self.sha256[:16]}...)"
+
+
+def region_of(subject: str) -> str | None:
+    """The region an RDS root's CN names; ``None`` for other CAs and AWS's Beta/Preview roots."""
+    match = _RDS_ROOT.match(subject)
+    return match["region"] if match else None
+
+
+def pem_blocks(data: bytes) -> list[bytes]:
+    """The complete ``CERTIFICATE`` blocks of ``data``, in file order."""
+    return [match[0] for match in _PEM.finditer(data)]
+
+
+def pem_der(block: bytes) -> bytes:
+    """The DER inside one PEM block (raises ``ValueError`` if it is not base64)."""
+    match = _PEM.fullmatch(block.strip())
+    if match is None:
+        raise ValueError("not a single PEM certificate block")
+    return binascii.a2b_base64(match["body"])
+
+
+def read_certificates(data: bytes, source: str) -> list[Certificate]:
+    """Every certificate of a PEM bundle, parsed.
+
+    Raises:
+        BundleError: no certificate, or one that does not parse; names which one.
+    """
+    from cryptography import x509
+
+    blocks = pem_blocks(data)
+    if not blocks:
+        raise BundleError(
+            f"CA bundle {source} contains no PEM certificate (expected '-----BEGIN "
+            f"CERTIFICATE-----' blocks). Download the RDS bundle from {GLOBAL_BUNDLE_URL}."
+        )
+    certificates = []
+    for index, block in enumerate(blocks, 1):
+        try:
+            certificates.append(Certificate(block + b"\n", x509.load_pem_x509_certificate(block)))
+        except ValueError as exc:  # does not parse, or a malformed extension
+            raise BundleError(f"Certificate #{index} in {source} does not parse: {exc}.") from exc
+    return certificates
+
+
+class Bundle:
+    """A bundle file's certificates, in file order."""
+
+    __slots__ = ("certificates", "path", "sha256")
+
+    def __init__(self, path: str, data: bytes, certificates: list[Certificate]) -> None:
+        self.path, self.certificates = path, tuple(certificates)
+        self.sha256 = hashlib.sha256(data).hexdigest()
+
+    @property
+    def regions(self) -> tuple[str, ...]:
+        return tuple(sorted({c.region for c in self.certificates if c.region}))
+
+    def for_region(self, region: str) -> tuple[Certificate, ...]:
+        return tuple(c for c in self.certificates if c.region == region)
+
+
+def load_bundle(path: str | os.PathLike[str]) -> Bundle:
+    """The certificates of the bundle file ``path``.
+
+    Raises:
+        BundleError: missing, unreadable, no certificate, or one that does not parse.
+    """
+    file = os.fspath(path)
+    try:
+        with open(file, "rb") as handle:
+            data = handle.read()
+    except FileNotFoundError:
+        raise BundleError(f"CA bundle {file} does not exist.") from None
+    except OSError as exc:
+        raise BundleError(f"CA bundle {file} cannot be read: {exc.strerror}.") from exc
+    return Bundle(file, data, read_certificates(data, file))
+
+
+def split(certificates: Iterable[Certificate]) -> dict[str, bytes]:
+    """The roots of each region named in CNs (``{"us-east-1": pem, ...}``), file order kept."""
+    regions: dict[str, bytes] = {}
+    for cert in certificates:
+        if cert.region:
+            regions[cert.region] = regions.get(cert.region, b"") + cert.pem
+    return regions
+
+
+def known_roots() -> dict[str, str]:
+    """AWS's RDS roots as shipped: SHA-256 of the DER -> region (the split files' content)."""
+    known = {}
+    for name in os.listdir(SHIPPED_ROOTS):
+        if name != "proxy.pem":
+            with open(os.path.join(SHIPPED_ROOTS, name), "rb") as handle:
+                for block in pem_blocks(handle.read()):
+                    known[hashlib.sha256(pem_der(block)).hexdigest()] = name[: -len(".pem")]
+    return known
+
+
+def strangers(certificates: Iterable[Certificate]) -> list[Certificate]:
+    """The roots named like AWS's RDS roots for a region AWS serves that are not AWS's."""
+    known = known_roots()
+    regions = set(known.values())
+    return [c for c in certificates if c.region in regions and c.sha256 not in known]
+
+
+def timestamp(moment: datetime.datetime) -> str:
+    """``YYYY-MM-DDTHH:MM:SSZ`` in UTC: how dates appear in JSON and text."""
+    return moment.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")

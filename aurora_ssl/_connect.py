@@ -1,0 +1,134 @@
+"""What the faces (SQLAlchemy, Django, the command line) share around one connect call.
+
+* :func:`provider_for`: the password provider options name (IAM tokens, a function), one IAM
+  provider per AWS profile in the process, so its token cache is shared;
+* :func:`login`: which login a password is asked for, refusing what libpq cannot do with one
+  password (several hosts);
+* :func:`log_connection`: the one record per new connection, verified or refused, on
+  ``aurora_ssl.connections``, with structured fields (``extra=``) that JSON logging, structlog
+  or OpenTelemetry read without parsing the message.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+
+from aurora_ssl._endpoint import parse_endpoint
+from aurora_ssl._options import PREFIX, Options, password_conflict
+from aurora_ssl.errors import CredentialsError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from aurora_ssl._readback import ClientTLS
+    from aurora_ssl.credentials import CredentialTarget, PasswordProvider
+
+LOGGER_NAME = "aurora_ssl.connections"
+logger = logging.getLogger(LOGGER_NAME)
+
+
+def provider_for(
+    options: Options, password_where: str | None = None, *, django: bool = False
+) -> PasswordProvider | None:
+    """The provider ``options`` choose, or ``None`` (log in with the configured password).
+
+    Args:
+        password_where: where the configuration also holds a password (``"the URL"``): a
+            password next to a provider is refused, since one of them would be silently
+            ignored (a stale secret, a provider never asked).
+        django: name the options as Django's ``AURORA_SSL`` does, in messages.
+
+    Raises:
+        CredentialsError: a password next to a provider, or a provider that does not import.
+    """
+    if not options.iam and options.password_provider is None:
+        return None
+    name = ("IAM" if django else f"{PREFIX}iam=true") if options.iam else (
+        "PASSWORD_PROVIDER" if django else f"{PREFIX}password_provider"
+    )
+    if password_where is not None:
+        raise CredentialsError(password_conflict(password_where, name))
+    if options.iam:
+        return _iam_provider(options.iam_profile)
+    from aurora_ssl.credentials import as_provider
+
+    return as_provider(options.password_provider)
+
+
+@functools.lru_cache(maxsize=16)
+def _iam_provider(profile: str | None) -> PasswordProvider:
+    from aurora_ssl.credentials import IAMTokenProvider
+
+    return IAMTokenProvider(profile=profile)
+
+
+def login(host: str, port: object, user: object) -> CredentialTarget:
+    """The login a provider's password is for: the verified endpoint name, port and user.
+
+    Raises:
+        CredentialsError: no user, several hosts or ports (libpq sends one password to
+            whichever host it reaches, and an IAM token is signed for one host), or a port
+            that is not a number.
+    """
+    from aurora_ssl.credentials import CredentialTarget
+
+    if not user:
+        raise CredentialsError(
+            f"A password provider needs the database user for {host}; give the user (in the "
+            "URL, connect_args or Django's USER)."
+        )
+    if "," in host or "," in str(port or ""):
+        raise CredentialsError(
+            f"A password provider gives one endpoint's password, but the hosts {host} (port "
+            f"{port}) are several, and libpq sends one password to whichever it reaches; "
+            "give one host."
+        )
+    text = str(port or "5432").strip()
+    if not text.isdigit():
+        raise CredentialsError(f"Port {text[:20]!r} for {host} is not a number.")
+    return CredentialTarget(host, int(text), str(user))
+
+
+def log_connection(
+    level: int,
+    *,
+    source: str,
+    host: str,
+    port: object,
+    driver: str,
+    trust_scope: str,
+    tls: ClientTLS | None = None,
+    error: BaseException | None = None,
+) -> None:
+    """One line per new connection on ``aurora_ssl.connections``, with structured fields.
+
+    A verified connection is logged at ``level``; a refused one (``error``) at WARNING.
+    Fields (``extra=``): ``aurora_ssl_outcome`` (``verified``/``refused``), ``db_source``
+    (engine or Django alias), ``server_host``, ``server_port``, ``aws_region``,
+    ``trust_scope``, ``tls_version``, ``tls_cipher``, ``db_driver``.
+    """
+    if error is not None:
+        level = logging.WARNING
+    if not logger.isEnabledFor(level):
+        return
+    fields: dict[str, Any] = {
+        "aurora_ssl_outcome": "refused" if error is not None else "verified",
+        "db_source": source,
+        "server_host": host,
+        "server_port": port,
+        "aws_region": parse_endpoint(host.split(",")[0]).region,
+        "trust_scope": trust_scope,
+        "tls_version": tls.protocol if tls is not None else None,
+        "tls_cipher": tls.cipher if tls is not None else None,
+        "db_driver": driver,
+    }
+    if error is not None:
+        message = "refused connection %s to %s:%s (trust %s, driver %s): %s"
+        args: tuple[Any, ...] = (source, host, port, trust_scope, driver, type(error).__name__)
+    else:
+        message = "verified TLS connection %s to %s:%s (trust %s, %s, driver %s)"
+        protocol = (tls.protocol if tls is not None else None) or "TLS"
+        args = (source, host, port, trust_scope, protocol, driver)
+    logger.log(level, message, *args, extra=fields)

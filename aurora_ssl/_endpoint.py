@@ -1,0 +1,161 @@
+"""What a host name tells us: the kind of RDS endpoint, its region and AWS partition.
+
+Trust is chosen from the *name* the client verifies, so parsing must be exact: a name that
+merely contains ``rds.amazonaws.com`` (``rds.amazonaws.com.evil.test``) is ``OTHER``, never an
+RDS endpoint. Pure and cached; never touches DNS.
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+import re
+
+
+class EndpointKind(str, enum.Enum):
+    """The kinds of RDS names; each maps to one trust decision."""
+
+    CLUSTER = "cluster"
+    READER = "cluster-ro"
+    CUSTOM = "cluster-custom"
+    INSTANCE = "instance"
+    PROXY = "proxy"
+    PROXY_ENDPOINT = "proxy-endpoint"
+    SHARD_GROUP = "shard-group"
+    GLOBAL = "global"
+    OTHER = "other"
+
+    @property
+    def is_proxy(self) -> bool:
+        """RDS Proxy presents an ACM certificate (Amazon Trust Services), not an RDS CA one."""
+        return self in (EndpointKind.PROXY, EndpointKind.PROXY_ENDPOINT)
+
+    @property
+    def is_rds(self) -> bool:
+        return self is not EndpointKind.OTHER
+
+
+class Endpoint:
+    """A parsed host name.
+
+    Attributes:
+        host: the name as given, lower-cased and without a trailing dot.
+        kind: which kind of RDS endpoint, or ``OTHER`` (custom DNS, IP address, localhost).
+        region: the AWS region of an RDS name (``us-east-1``); ``None`` for ``OTHER`` and for
+            a Global Database endpoint, which can point at any region.
+        partition: ``aws``, ``aws-cn`` or ``aws-us-gov`` for RDS names, else ``None``.
+        identifier: the leading label (cluster, instance, proxy or endpoint name), if RDS.
+    """
+
+    __slots__ = ("host", "identifier", "kind", "partition", "region")
+
+    def __init__(
+        self,
+        host: str,
+        kind: EndpointKind,
+        region: str | None = None,
+        partition: str | None = None,
+        identifier: str | None = None,
+    ) -> None:
+        self.host, self.kind, self.region = host, kind, region
+        self.partition, self.identifier = partition, identifier
+
+    def __repr__(self) -> str:
+        return f"Endpoint({self.host!r}, {self.kind.name}, region={self.region!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Endpoint) and repr(self) == repr(other)
+
+    def __hash__(self) -> int:
+        return hash(repr(self))
+
+
+_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+#: Hyphenated words ending in a number: "us-east-1", "us-gov-west-1", "test-region-1".
+REGION_NAME = r"[a-z]{2,}(?:-[a-z]+)+-\d+"
+_RDS_NAME = re.compile(
+    rf"(?P<name>{_LABEL})(?:\.(?P<proxy_endpoint>endpoint))?\.(?P<middle>{_LABEL})"
+    rf"\.(?:(?P<region>{REGION_NAME})|(?P<global>global))\.rds\.amazonaws\.com(?P<cn>\.cn)?",
+    re.ASCII,  # "\d" must not match non-ASCII digits
+)
+_MIDDLE_KINDS = (
+    ("cluster-custom-", EndpointKind.CUSTOM),
+    ("cluster-ro-", EndpointKind.READER),
+    ("cluster-", EndpointKind.CLUSTER),
+    ("shardgrp-", EndpointKind.SHARD_GROUP),
+    ("proxy-", EndpointKind.PROXY),
+    ("global-", EndpointKind.GLOBAL),
+)
+
+
+@functools.lru_cache(maxsize=256)
+def parse_endpoint(host: str) -> Endpoint:
+    """Classify ``host``; anything not shaped exactly like an RDS name is ``OTHER``.
+
+    Never raises: an unknown shape is ``OTHER``, which gets the full bundle (the safe
+    superset).
+    """
+    normalized = host.strip().lower().rstrip(".")
+    match = _RDS_NAME.fullmatch(normalized)
+    if match is None:
+        return Endpoint(normalized, EndpointKind.OTHER)
+    kind = EndpointKind.INSTANCE
+    for prefix, candidate in _MIDDLE_KINDS:
+        if match["middle"].startswith(prefix) and len(match["middle"]) > len(prefix):
+            kind = candidate
+            break
+    if match["proxy_endpoint"]:
+        if kind is not EndpointKind.PROXY:  # "x.endpoint.<id>" exists only under a proxy
+            return Endpoint(normalized, EndpointKind.OTHER)
+        kind = EndpointKind.PROXY_ENDPOINT
+    if (kind is EndpointKind.GLOBAL) != bool(match["global"]) or (match["global"] and match["cn"]):
+        return Endpoint(normalized, EndpointKind.OTHER)
+    region = match["region"]
+    partition = (
+        "aws-cn" if match["cn"] else "aws-us-gov" if (region or "").startswith("us-gov-") else "aws"
+    )
+    return Endpoint(normalized, kind, region, partition, match["name"])
+
+
+def is_ip(host: str) -> bool:
+    """Whether ``host`` is an IPv4 or IPv6 address (brackets allowed)."""
+    import ipaddress  # only input checks and warnings ask
+
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True
+
+
+_DNS_LABEL = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_-]*[A-Za-z0-9_])?")
+
+
+def host_problem(host: str, what: str = "host") -> str | None:
+    """What is wrong with ``host`` as one TCP host name or IP address, or ``None``.
+
+    A bad value otherwise surfaces far from its cause (a 64-character label makes Python's
+    resolver raise ``UnicodeError``); messages never echo an overlong value whole.
+    """
+    if is_ip(host):
+        return None
+    shown = host if len(host) <= 100 else f"{host[:100]}... ({len(host)} characters)"
+    if not host.strip():
+        return f"{what} is empty; give the endpoint's host name."
+    if any(c.isspace() or ord(c) < 32 or c == "\x7f" for c in host):
+        return f"{what} {shown!r} contains blanks or control characters; remove them."
+    name = host[:-1] if host.endswith(".") else host
+    if len(name) > 253 or not all(
+        len(label) <= 63 and _DNS_LABEL.fullmatch(label) for label in name.split(".")
+    ):
+        return (
+            f"{what} {shown!r} is not a valid host name (labels of at most 63 letters, digits "
+            "and hyphens between dots, 253 characters in all); check the endpoint name."
+        )
+    return None
+
+
+def is_region_name(name: str) -> bool:
+    """Whether ``name`` has the shape of an AWS region (AWS's bundle also names pre-release
+    environments, "Beta" and "Preview", where a region would be)."""
+    return re.fullmatch(REGION_NAME, name, re.ASCII) is not None

@@ -1,0 +1,289 @@
+"""libpq as the driver sees it: its parser, its keywords, and the one string we hand it.
+
+The rule of this package is "judge what libpq receives". So libpq itself answers every
+question about connection strings: the driver's own ``PQconninfoParse`` (psycopg 3's
+``conninfo_to_dict``, psycopg2's ``parse_dsn``, or the system libpq through ctypes for psql)
+parses, and a key is a libpq keyword only if that libpq reads it back as itself. We never
+keep a grammar of our own, so we can never read a string differently from libpq.
+
+What the policy judged is handed to the driver as one connection string (:func:`render`,
+every value quoted), checked by parsing it back with the same libpq: whatever would not
+survive the trip (a NUL, a key libpq does not know) is refused before anything is sent.
+
+Service files are read here too, the way libpq reads them: a service fills every parameter
+the application did not give, so its values are judged like the application's own.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+
+from aurora_ssl.errors import InsecureConfigurationError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+    from typing import Any
+
+#: Keyword arguments each driver's ``connect`` takes for itself: never written into the
+#: connection string (group (b) of the policy).
+PYTHON_KEYWORDS: Mapping[str, frozenset[str]] = {
+    "psycopg2": frozenset({"connection_factory", "cursor_factory", "async", "async_"}),
+    "psycopg": frozenset(
+        {"autocommit", "prepare_threshold", "context", "row_factory", "cursor_factory"}
+    ),
+}
+#: Keys whose values may be shown in messages and logs; every other value is masked, so a
+#: secret keyword a newer libpq adds (libpq 18's ``scram_client_key``) is never printed.
+SHOWN_KEYS = frozenset(
+    {
+        "host", "hostaddr", "port", "dbname", "user", "service", "application_name",
+        "fallback_application_name", "client_encoding", "options", "connect_timeout",
+        "keepalives", "keepalives_idle", "keepalives_interval", "keepalives_count",
+        "tcp_user_timeout", "sslmode", "sslnegotiation", "sslrootcert", "sslcert", "sslkey",
+        "sslcrl", "sslcrldir", "sslsni", "sslcompression", "sslcertmode", "channel_binding",
+        "ssl_min_protocol_version", "ssl_max_protocol_version", "min_protocol_version",
+        "max_protocol_version", "gssencmode", "gsslib", "gssdelegation", "krbsrvname",
+        "require_auth", "requirepeer", "target_session_attrs", "load_balance_hosts",
+    }
+)  # fmt: skip
+_KEY_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyz_")
+
+
+class Libpq:
+    """One libpq: the one a driver links (``psycopg2``, ``psycopg``) or psql's (``system``)."""
+
+    def __init__(self, name: str, parse: Callable[[str], dict[str, str]]) -> None:
+        self.name = name
+        self._parse = parse
+        self._known: dict[str, bool] = {}
+
+    def parse(self, conninfo: str) -> dict[str, str]:
+        """libpq's reading of ``conninfo`` (``key=value ...`` or a URI).
+
+        Raises:
+            InsecureConfigurationError: libpq refuses it; the message quotes no value (the
+                string may hold a password).
+        """
+        try:
+            return self._parse(conninfo)
+        except Exception:  # noqa: BLE001 - each driver raises its own type
+            pass  # raised outside the handler: libpq's message may quote the password
+        raise InsecureConfigurationError(
+            f"The libpq of {self.name} cannot parse a connection string given here (see "
+            "'Connection Strings' in the PostgreSQL manual); fix its syntax or pass keywords."
+        )
+
+    def knows(self, key: str) -> bool:
+        """Whether ``key`` is one of this libpq's keywords, spelled exactly so."""
+        known = self._known.get(key)
+        if known is None:
+            known = bool(key) and set(key) <= _KEY_CHARACTERS
+            if known:
+                try:
+                    known = self._parse(f"{key}=''") == {key: ""}
+                except Exception:  # noqa: BLE001 - "invalid connection option"
+                    known = False
+            self._known[key] = known
+        return known
+
+
+@functools.lru_cache(maxsize=4)
+def libpq_of(driver: str) -> Libpq:
+    """The libpq of ``driver``: ``psycopg2``, ``psycopg`` (also for ``psycopg_async``), or
+    ``system`` (the libpq psql and pg_dump load).
+
+    Raises:
+        InsecureConfigurationError: that driver (or a system libpq) is not installed.
+    """
+    try:
+        if driver == "psycopg2":
+            from psycopg2.extensions import parse_dsn
+
+            return Libpq("psycopg2", lambda text: dict(parse_dsn(text)))
+        if driver in ("psycopg", "psycopg_async"):
+            from psycopg.conninfo import conninfo_to_dict
+
+            return Libpq(
+                "psycopg", lambda text: {k: str(v) for k, v in conninfo_to_dict(text).items()}
+            )
+    except ImportError:
+        raise InsecureConfigurationError(f"The {driver} driver is not installed.") from None
+    if driver == "system":
+        return Libpq("the system (psql)", _system_parser())
+    raise InsecureConfigurationError(f"{driver} is not a libpq driver.")
+
+
+def render(params: Mapping[str, str]) -> str:
+    """One connection string for ``params``: every value quoted, so libpq reads it back as is."""
+    return " ".join(
+        f"{key}='{value.replace(chr(92), chr(92) * 2).replace(chr(39), chr(92) + chr(39))}'"
+        for key, value in params.items()
+    )
+
+
+def mask(params: Mapping[str, Any]) -> dict[str, Any]:
+    """``params`` safe to show: every value not in :data:`SHOWN_KEYS` is ``********``."""
+    return {k: v if k in SHOWN_KEYS or v in (None, "") else "********" for k, v in params.items()}
+
+
+# --- the system libpq, through ctypes (psql's own: dbshell, `aurora-ssl env`) ----------------
+
+
+def system_library() -> Any:
+    """The libpq shared library psql loads, opened with ctypes (``None`` if none is found)."""
+    import ctypes
+    import ctypes.util
+
+    names = ["libpq.so.5", "libpq.5.dylib", "libpq.dll"]
+    found = ctypes.util.find_library("pq")
+    for name in [*names, *([found] if found else [])]:
+        try:
+            return ctypes.CDLL(name)
+        except OSError:
+            continue
+    return None
+
+
+def system_options(
+    library: Any, conninfo: str | None = None
+) -> list[tuple[str, str | None, str | None, str]]:
+    """``(keyword, envvar, value, dispchar)`` from ``PQconninfoParse(conninfo)``, or from
+    ``PQconndefaults()`` when ``conninfo`` is None (libpq's own table of keywords).
+
+    Raises:
+        ValueError: libpq refuses the string.
+    """
+    import ctypes
+
+    class Option(ctypes.Structure):
+        _fields_ = [
+            ("keyword", ctypes.c_char_p), ("envvar", ctypes.c_char_p),
+            ("compiled", ctypes.c_char_p), ("val", ctypes.c_char_p),
+            ("label", ctypes.c_char_p), ("dispchar", ctypes.c_char_p),
+            ("dispsize", ctypes.c_int),
+        ]  # fmt: skip
+
+    library.PQconninfoParse.restype = ctypes.POINTER(Option)
+    library.PQconninfoParse.argtypes = [ctypes.c_char_p, ctypes.POINTER(ctypes.c_void_p)]
+    library.PQconndefaults.restype = ctypes.POINTER(Option)
+    library.PQconninfoFree.argtypes = [ctypes.POINTER(Option)]
+    library.PQfreemem.argtypes = [ctypes.c_void_p]
+    if conninfo is None:
+        options = library.PQconndefaults()
+    else:
+        error = ctypes.c_void_p()
+        options = library.PQconninfoParse(conninfo.encode(), ctypes.byref(error))
+        if error.value:
+            library.PQfreemem(error)
+    if not options:
+        raise ValueError("libpq refused the connection string")
+    rows = []
+    index = 0
+    while options[index].keyword is not None:
+        option = options[index]
+        rows.append(
+            (
+                option.keyword.decode(),
+                option.envvar.decode() if option.envvar else None,
+                option.val.decode("utf-8", "surrogateescape") if option.val is not None else None,
+                (option.dispchar or b"").decode(),
+            )
+        )
+        index += 1
+    library.PQconninfoFree(options)
+    return rows
+
+
+def _system_parser() -> Callable[[str], dict[str, str]]:
+    library = system_library()
+    if library is None:
+        raise InsecureConfigurationError(
+            "No libpq found on this machine (psql and pg_dump need one); install the "
+            "PostgreSQL client (e.g. apt-get install postgresql-client)."
+        )
+
+    def parse(text: str) -> dict[str, str]:
+        if "\x00" in text:
+            raise ValueError("NUL in a connection string")
+        rows = system_options(library, text)
+        return {key: value for key, _, value, _ in rows if value is not None}
+
+    return parse
+
+
+# --- service files (pg_service.conf), read as libpq reads them (fe-connect.c) ----------------
+
+
+def service_name(params: Mapping[str, Any], environ: Mapping[str, str]) -> str | None:
+    """The service libpq would use: ``service=``, else ``PGSERVICE``."""
+    name = params.get("service") or environ.get("PGSERVICE")
+    return str(name) if name else None
+
+
+def read_service(
+    name: str, params: Mapping[str, Any], environ: Mapping[str, str]
+) -> tuple[dict[str, str], str]:
+    """The parameters of service ``name`` and where they were found (for messages).
+
+    libpq's rules: the user file (``servicefile=``, ``PGSERVICEFILE``, else
+    ``~/.pg_service.conf``) first, then ``$PGSYSCONFDIR/pg_service.conf``; ``[name]`` opens a
+    section, each line is ``key=value`` (split at the first ``=``, nothing trimmed), ``#``
+    comments; the first occurrence of a key wins; a nested ``service`` is an error. libpq's
+    compiled-in system directory cannot be known from Python, so a service found in no file
+    we can read is refused rather than guessed at.
+
+    Raises:
+        InsecureConfigurationError: not found, unreadable or malformed; never quotes a value.
+    """
+    files = []
+    user_file = params.get("servicefile") or environ.get("PGSERVICEFILE")
+    home = environ.get("HOME") or os.path.expanduser("~")
+    if user_file:
+        files.append(str(user_file))
+    elif home and home != "~":
+        files.append(os.path.join(home, ".pg_service.conf"))
+    if environ.get("PGSYSCONFDIR"):
+        files.append(os.path.join(environ["PGSYSCONFDIR"], "pg_service.conf"))
+    for path in files:
+        try:
+            with open(path, encoding="utf-8", errors="surrogateescape") as handle:
+                text = handle.read()
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            raise InsecureConfigurationError(
+                f"Cannot read the service file {path} ({exc.strerror}); aurora-ssl must read "
+                f"the service {name!r} to judge it."
+            ) from exc
+        values = _service_section(text, name, path)
+        if values is not None:
+            return values, f"the service {name!r} in {path}"
+    raise InsecureConfigurationError(
+        f"The connection service {name!r} is not defined in "
+        f"{', '.join(files) or 'any service file (HOME is unset)'}; aurora-ssl must read a "
+        "service to judge it: set PGSERVICEFILE or PGSYSCONFDIR to the file that defines it, "
+        "or give the parameters directly."
+    )
+
+
+def _service_section(text: str, name: str, path: str) -> dict[str, str] | None:
+    values: dict[str, str] | None = None
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip(" \t\n\r\f\v")
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("["):
+            if values is not None:
+                break
+            values = {} if line.startswith(f"[{name}]") else None
+            continue
+        if values is None:
+            continue
+        key, equals, value = line.partition("=")
+        if not equals or key == "service":
+            what = "a nested service" if equals else "a line without '='"
+            raise InsecureConfigurationError(f"Service file {path}, line {number}: {what}.")
+        values.setdefault(key, value)
+    return values

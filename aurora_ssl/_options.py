@@ -1,0 +1,295 @@
+"""aurora-ssl's own options: one type, read by one function from every source.
+
+The same ``DATABASE_URL`` reaches the SQLAlchemy plugin, ``aurora-ssl check`` and Django; the
+options also come as keyword arguments, from INI files and from Django's ``AURORA_SSL``. When
+each source had its own reader they drifted, and the check did not test what the app ran. So
+every source is read here, by :func:`read_options`, into one :class:`Options`.
+
+Values often arrive as strings (INI files, URL queries, environment variables), where Python's
+truthiness would read ``"false"`` as true. So booleans accept only the usual spellings, and
+anything unknown is an error that names the option, never a guess.
+
+On the connect path: no typing or dataclasses at run time (a fresh psycopg2 process would pay
+several milliseconds for them; see docs/development.md).
+"""
+
+from __future__ import annotations
+
+import os
+
+from aurora_ssl.errors import InsecureConfigurationError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
+
+#: What each option is called in a URL query or as a keyword argument: PREFIX + name.
+PREFIX = "aurora_ssl_"
+_TRUE = frozenset({"true", "1", "yes", "on"})
+_FALSE = frozenset({"false", "0", "no", "off"})
+_LEVELS = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "ERROR": 40, "CRITICAL": 50}
+
+# name -> (kind, meaning). Kinds: bool, path, host, text, provider, level.
+_OPTIONS: Mapping[str, tuple[str, str]] = {
+    "bundle": ("path", "an RDS bundle file to take the roots from"),
+    "tls_server_name": ("host", "the RDS endpoint name to verify when connecting via another name"),
+    "insecure_local_dev": ("bool", "turn verification off, for a local server without TLS only"),
+    "iam": ("bool", "log in with RDS IAM tokens"),
+    "iam_profile": ("text", "the AWS profile for the IAM tokens"),
+    "password_provider": ("provider", "a password per new connection from 'module:attribute'"),
+    "log_level": ("level", "the level of the per-connection line on aurora_ssl.connections"),
+    "server_check_at_startup": ("bool", "Django: ask the server once per process (one query)"),
+    "explain_pool_timeout": ("bool", "Django: explain a pool timeout with one direct connection"),
+}
+#: Options only Django's backend reads.
+DJANGO_ONLY = frozenset({"server_check_at_startup", "explain_pool_timeout"})
+_DEFAULTS: Mapping[str, Any] = {
+    "bundle": None,
+    "tls_server_name": None,
+    "insecure_local_dev": False,
+    "iam": False,
+    "iam_profile": None,
+    "password_provider": None,
+    "log_level": 10,
+    "server_check_at_startup": True,
+    "explain_pool_timeout": True,
+}
+
+
+class Options:
+    """aurora-ssl's options for one engine, Django alias or command (defaults where not given).
+
+    Attributes:
+        bundle: an RDS bundle file to take the roots from, instead of ``AURORA_SSL_BUNDLE``,
+            an installed update or the shipped bundle.
+        tls_server_name: the RDS endpoint name the certificate must match when the application
+            connects through another name (a CNAME, a tunnel).
+        insecure_local_dev: turn the policy off, for a local server without TLS (refused for
+            AWS names, logged loudly).
+        iam: log in with RDS IAM tokens; ``iam_profile``: the AWS profile for them.
+        password_provider: ``"module:attribute"`` or a provider object: asked for the password
+            of every new physical connection.
+        log_level: the level of the ``aurora_ssl.connections`` line per verified connection.
+        server_check_at_startup, explain_pool_timeout: Django only (see the Django guide).
+        given: the options that were given, as text, to write back into a URL.
+    """
+
+    __slots__ = (*_OPTIONS, "given")
+
+    bundle: str | None
+    tls_server_name: str | None
+    insecure_local_dev: bool
+    iam: bool
+    iam_profile: str | None
+    password_provider: object | None
+    log_level: int
+    server_check_at_startup: bool
+    explain_pool_timeout: bool
+    given: dict[str, str]
+
+    def __init__(self, **values: Any) -> None:
+        for name, default in _DEFAULTS.items():
+            setattr(self, name, values.pop(name, default))
+        if values:
+            raise TypeError(f"unknown options: {', '.join(sorted(values))}")
+        self.given = {}
+
+    def key(self) -> tuple[Any, ...]:
+        """What selects trust and the policy: equal keys, equal decisions (a memo key)."""
+        return (self.bundle, self.tls_server_name, self.insecure_local_dev)
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.given)
+        return f"Options({shown})"
+
+
+def parse_bool(value: object, name: str) -> bool:
+    """``value`` as a boolean: a bool, 0/1, or true/false, yes/no, on/off (any case).
+
+    Raises:
+        InsecureConfigurationError: anything else (``"nope"``, ``""``, ``2``, ``None``).
+    """
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+        return value.strip().lower() in _TRUE
+    shown = repr(value) if len(repr(value)) <= 40 else f"a {type(value).__name__}"
+    raise InsecureConfigurationError(
+        f"{name}={shown} is not a boolean; use true/false (also 1/0, yes/no, on/off)."
+    )
+
+
+def option_names(*, django: bool, django_options: bool | None = None) -> list[str]:
+    """Every option key as written in a URL (``aurora_ssl_bundle``) or in Django (``BUNDLE``)."""
+    allowed = django if django_options is None else django_options
+    names = [n for n in _OPTIONS if allowed or n not in DJANGO_ONLY]
+    return sorted(n.upper() if django else PREFIX + n for n in names)
+
+
+def is_ours(key: object) -> bool:
+    """Whether a URL or keyword key claims to be ours (any case: a misspelling is refused)."""
+    return isinstance(key, str) and key.lower().startswith(PREFIX)
+
+
+def read_options(
+    given: Mapping[str, Any],
+    where: str,
+    *,
+    django: bool = False,
+    django_options: bool | None = None,
+) -> Options:
+    """Read options from one source: a URL query, keyword arguments or Django's AURORA_SSL.
+
+    Args:
+        given: ``{"aurora_ssl_bundle": ...}`` (URL and keyword spelling), or with
+            ``django=True`` ``{"BUNDLE": ...}``. ``None`` and ``""`` count as not given.
+        where: the source, for messages (``"the URL query"``, ``"DATABASES['default']..."``).
+        django: the source is Django's ``AURORA_SSL`` (its spelling).
+        django_options: accept the options only Django reads (default: ``django``), as a
+            ``DATABASE_URL`` for Django does in URL spelling.
+
+    Raises:
+        InsecureConfigurationError: an unknown key, a key given twice (a repeated URL query
+            key), a value that does not read, or options that contradict each other.
+    """
+    options = Options()
+    for key, value in given.items():
+        name = _name_of(key, where, django, django if django_options is None else django_options)
+        if value is None or value == "":
+            continue
+        if isinstance(value, (tuple, list)):
+            raise InsecureConfigurationError(
+                f"{key} is given more than once in {where}; give it once."
+            )
+        setattr(options, name, _value(name, value, f"{key} in {where}"))
+        text = _text(getattr(options, name))
+        if text is not None:
+            options.given[name] = text
+    _check_together(options, where, django)
+    return options
+
+
+def _name_of(key: object, where: str, django: bool, django_options: bool) -> str:
+    text = str(key)
+    name = text.lower() if django else text[len(PREFIX) :] if is_ours(text) else ""
+    if (
+        text != (name.upper() if django else PREFIX + name)
+        or name not in _OPTIONS
+        or (name in DJANGO_ONLY and not django_options)
+    ):
+        shown = text if len(text) <= 60 else f"{text[:60]}..."
+        hint = " (a Django-only option)" if name in DJANGO_ONLY else ""
+        raise InsecureConfigurationError(
+            f"Unknown aurora-ssl option {shown}{hint} in {where}; the options are "
+            f"{', '.join(option_names(django=django, django_options=django_options))}."
+        )
+    return name
+
+
+def _value(name: str, value: Any, where: str) -> Any:
+    kind = _OPTIONS[name][0]
+    if kind == "bool":
+        return parse_bool(value, where.split(" in ")[0])
+    if kind == "level":
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().upper() in _LEVELS:
+            return _LEVELS[value.strip().upper()]
+        raise InsecureConfigurationError(
+            f"{where} is {str(value)[:40]!r}, not a logging level; use one of {', '.join(_LEVELS)}."
+        )
+    if kind == "provider" and not isinstance(value, str):
+        if not callable(value) and not hasattr(value, "password"):
+            raise InsecureConfigurationError(
+                f"{where} must be 'module:attribute', a function or a provider, "
+                f"not {type(value).__name__}."
+            )
+        return value
+    if kind == "path" and isinstance(value, os.PathLike):
+        value = os.fspath(value)
+    if not isinstance(value, str):
+        raise InsecureConfigurationError(f"{where} must be a string, not {type(value).__name__}.")
+    if "\x00" in value or not value.strip():
+        raise InsecureConfigurationError(f"{where} is empty or holds a NUL character; fix it.")
+    if kind == "host":
+        from aurora_ssl._endpoint import host_problem
+
+        problem = host_problem(value, where)
+        if problem:
+            raise InsecureConfigurationError(problem)
+    return value
+
+
+def _text(value: object) -> str | None:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (str, int)):
+        return str(value)
+    return None  # a provider object: a URL cannot carry it
+
+
+def _check_together(options: Options, where: str, django: bool) -> None:
+    def spelled(name: str) -> str:
+        return name.upper() if django else PREFIX + name
+
+    problem = None
+    if options.iam and options.password_provider is not None:
+        problem = f"{spelled('iam')} and {spelled('password_provider')} both choose the password"
+    elif options.iam_profile and not options.iam:
+        problem = f"{spelled('iam_profile')} is given but {spelled('iam')} is not true"
+    elif options.iam and options.insecure_local_dev:
+        problem = (
+            f"{spelled('iam')} needs verified TLS (an IAM token is a password), but "
+            f"{spelled('insecure_local_dev')} turns it off"
+        )
+    if problem:
+        raise InsecureConfigurationError(f"In {where}, {problem}; give one of them.")
+
+
+def password_conflict(password_where: str, provider: str) -> str:
+    """The one message for a password given next to a password provider (never the password).
+
+    Using one of them silently would hide a misconfiguration (a stale secret left in a URL, a
+    provider that is never asked).
+    """
+    return (
+        f"{password_where} has a password, and {provider} gives the password of every new "
+        f"connection: only one may choose it. Remove the password from {password_where} (or "
+        f"remove {provider} to log in with that password)."
+    )
+
+
+def split_url(url: str) -> tuple[str, str, dict[str, str]]:
+    """A ``DATABASE_URL`` for libpq: ``(driver, the rest, our options)``.
+
+    The same URL serves SQLAlchemy (``postgresql+psycopg://...?plugin=aurora_ssl&aurora_ssl_x=``),
+    ``aurora-ssl check``/``env`` and psql. libpq refuses a ``+driver`` scheme, ``plugin`` and
+    our keys, so they are taken out here; the driver is ``auto`` without a suffix. A key of
+    ours given twice comes back as a list (which :func:`read_options` refuses).
+    """
+    from urllib.parse import unquote
+
+    text = url.strip()
+    head, sep, rest = text.partition("://")
+    driver = "auto"
+    if sep and "+" in head and head.split("+", 1)[0].lower() in ("postgresql", "postgres"):
+        driver = head.split("+", 1)[1].lower().replace("psycopg_async", "psycopg")
+        text = f"postgresql://{rest}"
+    if "://" not in text or "?" not in text:
+        return driver, text, {}
+    base, _, query = text.partition("?")
+    kept: list[str] = []
+    ours: dict[str, Any] = {}
+    for item in query.split("&"):
+        key = unquote(item.partition("=")[0]).strip()
+        if key == "plugin" or is_ours(key):
+            value = unquote(item.partition("=")[2])
+            ours[key] = [*ours[key], value] if isinstance(ours.get(key), list) else (
+                [ours[key], value] if key in ours else value
+            )
+        else:
+            kept.append(item)
+    return driver, (f"{base}?{'&'.join(kept)}" if kept else base), ours

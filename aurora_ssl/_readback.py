@@ -1,0 +1,257 @@
+"""The read-back: what a new connection really uses, asked of the driver at no round trip.
+
+A second net, never the one that matters: by the time it runs the password has been sent.
+The judgement before connecting (:mod:`aurora_ssl._policy`) is what keeps a password from a
+wrong destination; this catches what slipped past it anyway (a driver that changed a value, a
+service file edited meanwhile) before the first query, and closes the connection.
+
+Connections are recognised by type (psycopg2, psycopg 3, asyncpg, pg8000, or SQLAlchemy's
+adapted ones); anything else, a test's mock included, is refused with a clear error rather
+than probed for attributes.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from aurora_ssl._policy import PINNED_KEYS
+from aurora_ssl.errors import InsecureConfigurationError, TLSNotInUseError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
+
+
+class ClientTLS:
+    """What the driver says about its connection.
+
+    Attributes:
+        in_use: whether TLS is in use.
+        protocol: the TLS version (``TLSv1.3``), where the driver exposes it.
+        cipher: the cipher suite, where exposed.
+        bits: the key size, where exposed.
+        driver: ``psycopg2``, ``psycopg``, ``asyncpg`` or ``pg8000``.
+        sslmode: the sslmode libpq used (``verify-full`` for our SSLContext drivers).
+    """
+
+    __slots__ = ("bits", "cipher", "driver", "in_use", "protocol", "sslmode")
+
+    def __init__(
+        self,
+        in_use: bool,
+        protocol: str | None = None,
+        cipher: str | None = None,
+        bits: int | None = None,
+        driver: str = "unknown",
+        sslmode: str | None = None,
+    ) -> None:
+        self.in_use, self.protocol, self.cipher, self.bits = in_use, protocol, cipher, bits
+        self.driver, self.sslmode = driver, sslmode
+
+    def __repr__(self) -> str:
+        fields = ("in_use", "protocol", "cipher", "bits", "driver", "sslmode")
+        return f"ClientTLS({', '.join(f'{f}={getattr(self, f)!r}' for f in fields)})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ClientTLS) and repr(self) == repr(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def driver_of(connection: Any) -> tuple[str, Any]:
+    """``(driver name, the driver's own connection)``, recognised by type.
+
+    Raises:
+        InsecureConfigurationError: not a connection of a driver aurora-ssl can read.
+    """
+    sqlalchemy = sys.modules.get("sqlalchemy.engine.interfaces")
+    adapted = getattr(sqlalchemy, "AdaptedConnection", None)
+    if adapted is not None and isinstance(connection, adapted):
+        connection = connection.driver_connection
+    for name, module, attribute in _TYPES:
+        loaded = sys.modules.get(module)
+        kind = getattr(loaded, attribute, None) if loaded is not None else None
+        if kind is not None and isinstance(connection, kind):
+            return name, connection
+    raise InsecureConfigurationError(
+        f"Cannot verify a {type(connection).__module__}.{type(connection).__qualname__} "
+        "connection: aurora-ssl reads the TLS state of psycopg2, psycopg 3, asyncpg and pg8000 "
+        "connections only, so it refuses this one (a mock of the driver, or a connection made "
+        "by your own code in a do_connect listener). Let the driver make the connection."
+    )
+
+
+_TYPES = (
+    ("psycopg2", "psycopg2.extensions", "connection"),
+    ("psycopg", "psycopg", "BaseConnection"),
+    ("asyncpg", "asyncpg.connection", "Connection"),
+    ("pg8000", "pg8000.legacy", "Connection"),
+    ("pg8000", "pg8000.dbapi", "Connection"),
+    ("pg8000", "pg8000.core", "CoreConnection"),
+)
+
+
+def _text(value: object) -> str | None:
+    if value is None:
+        return None
+    return value.decode("ascii", "replace") if isinstance(value, bytes) else str(value)
+
+
+def client_tls(connection: Any) -> ClientTLS:
+    """The TLS state of a psycopg2, psycopg 3, asyncpg or pg8000 connection, without I/O.
+
+    Raises:
+        InsecureConfigurationError: an unknown connection type (we refuse to guess "secure").
+    """
+    name, conn = driver_of(connection)
+    if name == "psycopg2":
+        info = conn.info
+        in_use = bool(info.ssl_in_use)
+        attribute = info.ssl_attribute if in_use else (lambda key: None)
+        bits = attribute("key_bits")
+        sslmode = info.dsn_parameters.get("sslmode")
+        return ClientTLS(
+            in_use, attribute("protocol"), attribute("cipher"), _int(bits), name, sslmode
+        )
+    if name == "psycopg":
+        pgconn = conn.pgconn
+        in_use = bool(pgconn.ssl_in_use)
+        sslmode = next((_text(o.val) for o in pgconn.info if o.keyword == b"sslmode"), None)
+        return ClientTLS(in_use, driver=name, sslmode=sslmode)
+    if name == "asyncpg":
+        ssl_object = conn._transport.get_extra_info("ssl_object")
+    else:
+        ssl_object = getattr(conn, "_usock", None)
+        ssl_object = ssl_object if hasattr(ssl_object, "cipher") else None
+    if ssl_object is None:
+        return ClientTLS(False, driver=name)
+    import ssl
+
+    cipher = ssl_object.cipher()
+    context = ssl_object.context
+    strict = context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
+    return ClientTLS(
+        True,
+        ssl_object.version(),
+        cipher[0] if cipher else None,
+        cipher[2] if cipher else None,
+        name,
+        "verify-full" if strict else "unverified",
+    )
+
+
+def _int(value: object) -> int | None:
+    return int(value) if isinstance(value, str) and value.isdigit() else None
+
+
+def effective_params(connection: Any) -> dict[str, str]:
+    """The pinned parameters a libpq connection really uses (``PQconninfo``, no I/O).
+
+    libpq reports what it took from every source: our string, a service file, the
+    environment. Empty values (and, for psycopg2, keys its libpq lacks) are ``""``. Never the
+    password. asyncpg and pg8000 have no libpq: an empty dict.
+    """
+    name, conn = driver_of(connection)
+    if name == "psycopg":
+        keys = {key.encode() for key in PINNED_KEYS}
+        return {
+            o.keyword.decode(): _text(o.val) or "" for o in conn.pgconn.info if o.keyword in keys
+        }
+    if name == "psycopg2":
+        known = conn.info.dsn_parameters
+        return {key: str(known.get(key, "")) for key in PINNED_KEYS}
+    return {}
+
+
+def differences(connection: Any, expected: Mapping[str, Any]) -> dict[str, tuple[str, str]]:
+    """Each pinned key whose effective value differs from ``expected``: ``(set, used)``.
+
+    psycopg 3 tries a host list one entry at a time and resolves host names itself (filling an
+    empty ``hostaddr``), which still connects to a name whose certificate is verified.
+    """
+    effective = effective_params(connection)
+    psycopg = driver_of(connection)[0] == "psycopg"
+    found: dict[str, tuple[str, str]] = {}
+    for key in PINNED_KEYS:
+        if key not in expected or not effective:
+            continue
+        want, got = str(expected[key] or ""), effective.get(key, "")
+        if got == want or (key in ("host", "hostaddr", "port") and got in want.split(",")):
+            continue
+        if not (key == "hostaddr" and psycopg and not want):
+            found[key] = (want, got)
+    return found
+
+
+def require_tls(
+    connection: Any, *, expected: Mapping[str, Any] | None = None, close: bool = True
+) -> ClientTLS:
+    """The client's TLS view; or close the connection and raise if it is not what was set.
+
+    Args:
+        connection: a psycopg2, psycopg 3, asyncpg or pg8000 connection (or SQLAlchemy's).
+        expected: the parameters the policy judged; every pinned one is read back.
+        close: close a refused connection (False when a pool does it).
+
+    Raises:
+        TLSNotInUseError: not encrypted; closed first, so no query can run on it.
+        InsecureConfigurationError: encrypted, but with a weaker sslmode or other pinned
+            values than the policy's (something changed them after aurora-ssl); closed first.
+    """
+    try:
+        status = client_tls(connection)
+        problem: Exception | None = None
+        if not status.in_use:
+            problem = TLSNotInUseError(
+                "The connection is not using TLS, so it was closed before any query. The server "
+                "may have TLS off, or something in the path downgraded the connection; check "
+                "`aurora-ssl inspect HOST` and the server's rds.force_ssl setting."
+            )
+        elif status.sslmode not in (None, "verify-full"):
+            problem = _changed(f"sslmode: set verify-full, used {status.sslmode}")
+        elif expected is not None:
+            found = differences(connection, expected)
+            if found:
+                shown = "; ".join(
+                    f"{k}: set {_shown(want)}, used {_shown(got)}" for k, (want, got) in found.items()
+                )
+                problem = _changed(shown)
+    except InsecureConfigurationError:
+        if close:
+            close_quietly(connection)
+        raise
+    if problem is not None:
+        if close:
+            close_quietly(connection)
+        raise problem
+    return status
+
+
+def _changed(shown: str) -> InsecureConfigurationError:
+    return InsecureConfigurationError(
+        f"The connection used other parameters than aurora-ssl set ({shown}); it was closed "
+        "before any query. Something changed them after aurora-ssl (a connection factory, a "
+        "service file edited meanwhile): find it and remove it."
+    )
+
+
+def _shown(value: str, limit: int = 120) -> str:
+    if not value:
+        return "nothing"
+    return value if len(value) <= limit else f"{value[:limit]}... ({len(value)} characters)"
+
+
+def close_quietly(connection: Any) -> None:
+    """Close a refused connection; a failure to close must not hide why it was refused.
+
+    asyncpg's ``close()`` is a coroutine: it is closed unawaited and the connection terminated.
+    """
+    target = getattr(connection, "driver_connection", None) or connection
+    try:
+        result = target.close()
+        if hasattr(result, "close"):
+            result.close()
+            target.terminate()
+    except Exception:  # noqa: BLE001, S110 - already refusing; the refusal says why
+        pass

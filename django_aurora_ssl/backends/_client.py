@@ -1,0 +1,69 @@
+"""``manage.py dbshell``: psql gets the judged parameters as ONE connection string.
+
+libpq ranks a service file (``PGSERVICE``) and a connection string given as the dbname above
+``PG*`` variables, so exporting ``PGSSLMODE=verify-full`` (what Django's client does) would
+lose to them. psql expands a dbname argument holding ``=`` as a connection string whose values
+beat ``-h``/``-p``/``-U``, the environment and service files. The string is judged with psql's
+own libpq (the system's, through ctypes: it may be older than the driver's and not know every
+key), without running psql. The password travels in ``PGPASSWORD``, never on the command line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from aurora_ssl._connect import login, provider_for
+from aurora_ssl._policy import policy_for, refuse_insecure_for_aws
+from django_aurora_ssl.conf import (
+    database_options,
+    guard_hosts,
+    libpq_target,
+    password_where,
+    refuse_conninfo_name,
+)
+
+if TYPE_CHECKING:
+    from django.db.backends.postgresql.client import DatabaseClient as _ClientBase
+else:
+    _ClientBase = object
+
+#: Keys Django reads from OPTIONS itself; libpq (and so psql) would reject them.
+_DJANGO_ONLY = frozenset(
+    {"assume_role", "autocommit", "context", "cursor_factory", "isolation_level", "pool",
+     "prepare_threshold", "server_side_binding"}
+)  # fmt: skip
+
+
+class AuroraSSLClientMixin(_ClientBase):  # type: ignore[misc]
+    """Put in front of Django's PostgreSQL ``DatabaseClient``; see the module docstring."""
+
+    def runshell(self, parameters: list[str]) -> None:
+        refuse_conninfo_name(self.connection.settings_dict, self.connection.alias)
+        database_options(self.connection.settings_dict, self.connection.alias)
+        super().runshell(parameters)
+
+    @classmethod
+    def settings_to_cmd_args_env(
+        cls, settings_dict: Mapping[str, Any], parameters: list[str]
+    ) -> tuple[list[str], dict[str, str] | None]:
+        refuse_conninfo_name(settings_dict)
+        options = database_options(settings_dict)
+        if options.insecure_local_dev:
+            refuse_insecure_for_aws(options, guard_hosts(settings_dict, options))
+            result: tuple[list[str], dict[str, str] | None]
+            result = super().settings_to_cmd_args_env(settings_dict, parameters)
+            return result
+        target = {k: v for k, v in libpq_target(settings_dict).items() if k not in _DJANGO_ONLY}
+        if not target.get("dbname") and not target.get("service"):
+            target["dbname"] = "postgres"  # Django's dbshell default
+        judged = policy_for(options).judge(target, "OPTIONS", driver="system")
+        env: dict[str, str] = {}
+        provider = provider_for(options, password_where(settings_dict, "?"), django=True)
+        if provider is not None:
+            params = judged.params
+            host = options.tls_server_name or params["host"]
+            env["PGPASSWORD"] = provider.password(login(host, params.get("port"), params.get("user")))
+        elif settings_dict.get("PASSWORD"):
+            env["PGPASSWORD"] = str(settings_dict["PASSWORD"])
+        return [cls.executable_name, *parameters, judged.conninfo], (env or None)

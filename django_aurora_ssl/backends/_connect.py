@@ -1,0 +1,330 @@
+"""What our backends change in Django's PostgreSQL (and PostGIS) backend: the connect path.
+
+* :meth:`~AuroraSSLWrapperMixin.get_new_connection` judges the exact parameters Django hands
+  the driver (:meth:`aurora_ssl._policy.Policy.judge`), at the call that connects, and gives
+  the driver one connection string and its own keywords, nothing else; then reads back (TLS in
+  use, every pinned value) before Django runs any query, and closes what differs.
+* Django's psycopg 3 pool (Django >= 5.1) keeps the parameters it was built with and connects
+  by itself: its ``connection_class`` is replaced, before it opens, by a subclass whose
+  ``connect`` judges the same way (and asks the password provider), and the pool's
+  ``configure`` callback reads each new connection back before it enters the pool.
+* The first connection of each alias and target in a process asks the server once (one
+  query) whether the session is encrypted, unless ``SERVER_CHECK_AT_STARTUP`` is False.
+* A pool timeout is explained by one direct connection, at most once per alias every
+  :data:`PROBE_INTERVAL` seconds (``EXPLAIN_POOL_TIMEOUT``).
+* Each new connection is logged on ``aurora_ssl.connections`` (verified or refused) and a
+  verified one is announced by :data:`django_aurora_ssl.signals.connection_verified`.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from aurora_ssl._connect import log_connection, login, provider_for
+from aurora_ssl._options import Options
+from aurora_ssl._policy import Judged, policy_for, refuse_insecure_for_aws, warn_insecure
+from aurora_ssl._readback import ClientTLS, close_quietly, require_tls
+from aurora_ssl._server_tls import ServerTLS, server_tls
+from aurora_ssl.errors import AuroraSSLError, InsecureConfigurationError, TLSNotInUseError
+from django_aurora_ssl.conf import (
+    OptionsError,
+    database_options,
+    guard_hosts,
+    password_where,
+    refuse_conninfo_name,
+)
+
+if TYPE_CHECKING:
+    from django.db.backends.postgresql.base import DatabaseWrapper as _WrapperBase
+
+    from aurora_ssl.credentials import PasswordProvider
+else:
+    _WrapperBase = object
+
+#: Seconds between two pool-timeout probes of one alias; the last explanation is reused.
+PROBE_INTERVAL = 30.0
+_lock = threading.Lock()
+# Per process: targets whose server confirmed TLS, aliases warned about the opt-out, and the
+# last pool-timeout probe of each alias (when, and what it found: None means "merely busy").
+_server_checked: set[tuple[str, ...]] = set()
+_insecure_warned: set[str] = set()
+_probes: dict[str, tuple[float, BaseException | None]] = {}
+
+
+def forget_server_checks() -> None:
+    """Make the next connection of every alias ask the server again (tests, after a failover)."""
+    with _lock:
+        _server_checked.clear()
+        _insecure_warned.clear()
+        _probes.clear()
+
+
+def _driver(wrapper: Any) -> str:
+    return str(getattr(wrapper.Database, "__name__", "psycopg")).split(".")[0]
+
+
+class AuroraSSLWrapperMixin(_WrapperBase):  # type: ignore[misc]
+    """Put in front of Django's ``DatabaseWrapper``; see the module docstring."""
+
+    #: ``(raw connection, facts)`` of the startup server check, so the database system check
+    #: does not ask the same server twice.
+    aurora_ssl_server_facts: tuple[Any, ServerTLS] | None = None
+    #: What the current unpooled connection was judged to be made with.
+    _aurora_ssl_judged: Judged | None = None
+    _aurora_ssl_memo: tuple[Any, Options, PasswordProvider | None] | None = None
+
+    @property
+    def aurora_ssl_options(self) -> Options:
+        """This alias's ``AURORA_SSL`` options (raises OptionsError if malformed); read again
+        only when ``AURORA_SSL``, ``OPTIONS`` or ``PASSWORD`` changed (compared by value)."""
+        return self._aurora_ssl_read()[0]
+
+    @property
+    def aurora_ssl_provider(self) -> PasswordProvider | None:
+        """The password provider the options name, or ``None`` (Django's PASSWORD)."""
+        return self._aurora_ssl_read()[1]
+
+    def _aurora_ssl_read(self) -> tuple[Options, PasswordProvider | None]:
+        entry = self.settings_dict
+        source = tuple(_items(entry.get(k)) for k in ("AURORA_SSL", "OPTIONS", "PASSWORD"))
+        memo = self._aurora_ssl_memo
+        if memo is None or memo[0] != source:
+            options = database_options(entry, self.alias)
+            try:
+                provider = provider_for(options, password_where(entry, self.alias), django=True)
+            except AuroraSSLError as exc:
+                raise OptionsError(str(exc)) from None
+            memo = self._aurora_ssl_memo = (source, options, provider)
+        return memo[1], memo[2]
+
+    @property
+    def pool(self) -> Any:
+        """Django's psycopg pool, its ``connection_class`` made ours before it opens."""
+        from django_aurora_ssl.compat import SUPPORTS_POOL
+
+        pool = super().pool if SUPPORTS_POOL else None
+        if pool is not None and not getattr(pool.connection_class, "aurora_ssl_policy", None):
+            options = self.aurora_ssl_options
+            if not options.insecure_local_dev:
+                pool_options = self.settings_dict["OPTIONS"].get("pool")
+                if isinstance(pool_options, Mapping) and "connection_class" in pool_options:
+                    raise InsecureConfigurationError(
+                        f"DATABASES[{self.alias!r}]['OPTIONS']['pool'] names a connection_class, "
+                        "whose connect would run after aurora-ssl's judgement; remove it."
+                    )
+                pool.connection_class = _pool_class(pool.connection_class, self)
+        return pool
+
+    def get_connection_params(self) -> dict[str, Any]:
+        refuse_conninfo_name(self.settings_dict, self.alias)
+        options = self.aurora_ssl_options
+        if options.insecure_local_dev:
+            refuse_insecure_for_aws(options, guard_hosts(self.settings_dict, options))
+            with _lock:
+                first = self.alias not in _insecure_warned
+                _insecure_warned.add(self.alias)
+            if first:
+                warn_insecure(f"Django database {self.alias!r} ({self.settings_dict.get('HOST') or 'no host'})")
+        params: dict[str, Any] = super().get_connection_params()
+        return params
+
+    def aurora_ssl_judge(self, conn_params: Mapping[str, Any]) -> Judged:
+        """Judge what Django hands the driver (see :meth:`aurora_ssl._policy.Policy.judge`)."""
+        policy = policy_for(self.aurora_ssl_options)
+        origin = f"DATABASES[{self.alias!r}] (NAME, USER, HOST, PORT, OPTIONS)"
+        return policy.judge(conn_params, origin, driver=_driver(self))
+
+    def get_new_connection(self, conn_params: dict[str, Any]) -> Any:
+        options = self.aurora_ssl_options
+        if options.insecure_local_dev:
+            return super().get_new_connection(conn_params)
+        from django_aurora_ssl.compat import connection_pool, is_pool_timeout
+
+        pool = connection_pool(self)
+        self.aurora_ssl_server_facts = None
+        if pool is not None:
+            try:
+                connection = super().get_new_connection(conn_params)
+            except Exception as exc:
+                if is_pool_timeout(exc) and options.explain_pool_timeout:
+                    self._aurora_ssl_explain_pool_timeout(conn_params, exc)
+                raise
+            self._aurora_ssl_check_server_once(connection, connection.aurora_ssl_judged, pool=pool)
+            return connection
+        judged = self.aurora_ssl_judge(conn_params)
+        key = "dsn" if _driver(self) == "psycopg2" else "conninfo"
+
+        def connect(conninfo: str) -> Any:
+            return super(AuroraSSLWrapperMixin, self).get_new_connection({key: conninfo, **judged.driver_kwargs})
+
+        connection = _connect(judged, self.aurora_ssl_provider, connect, self.alias, options)
+        self._aurora_ssl_judged = judged
+        try:
+            self._aurora_ssl_check_server_once(connection, judged, pool=None)
+        except BaseException:
+            close_quietly(connection)
+            raise
+        return connection
+
+    def _configure_connection(self, connection: Any) -> Any:
+        # Django >= 5.1: the psycopg pool's ``configure`` callback, also called for unpooled
+        # connections (read back already in get_new_connection). Raising makes the pool
+        # discard the attempt and try again: nothing enters the pool unread.
+        judged = getattr(connection, "aurora_ssl_judged", None)
+        if judged is not None and not getattr(connection, "aurora_ssl_read", False):
+            options = self.aurora_ssl_options
+            _read_back(connection, judged, self.alias, options, pooled=True)
+            connection.aurora_ssl_read = True
+        return super()._configure_connection(connection)
+
+    def aurora_ssl_expected_params(self) -> Mapping[str, Any] | None:
+        """What the current connection was judged to be made with (reports compare the
+        read-back with it); ``None`` with the opt-out or before connecting."""
+        raw = getattr(self, "connection", None)
+        judged = getattr(raw, "aurora_ssl_judged", None) or self._aurora_ssl_judged
+        return None if judged is None else judged.params
+
+    def _aurora_ssl_check_server_once(self, connection: Any, judged: Judged, pool: Any) -> None:
+        if not self.aurora_ssl_options.server_check_at_startup:
+            return
+        key = (self.alias, *(judged.params.get(k, "") for k in ("host", "hostaddr", "port", "dbname")))
+        with _lock:
+            if key in _server_checked:
+                return
+        # Autocommit for the one query, so the driver sends no BEGIN/ROLLBACK around it.
+        previous = connection.autocommit
+        connection.autocommit = True
+        try:
+            facts = server_tls(connection)
+        finally:
+            connection.autocommit = previous
+        if not facts.ssl:
+            close_quietly(connection)
+            raise TLSNotInUseError(
+                f"The server says the session of database {self.alias!r} is not encrypted "
+                f"({facts.source}), although the client negotiated TLS: something between "
+                "them terminates TLS. The connection was closed before any query."
+            )
+        with _lock:
+            _server_checked.add(key)
+        self.aurora_ssl_server_facts = (connection, facts)
+
+    def _aurora_ssl_explain_pool_timeout(self, conn_params: Mapping[str, Any], exc: BaseException) -> None:
+        """The pool timed out: connect once directly, with the same parameters, to say why.
+
+        Under overload every waiting request times out at once; one probe per alias every
+        :data:`PROBE_INTERVAL` seconds is enough (the others reuse its answer).
+        """
+        with _lock:
+            last = _probes.get(self.alias)
+        if last is None or time.monotonic() - last[0] >= PROBE_INTERVAL:
+            outcome: BaseException | None = None
+            try:
+                judged = self.aurora_ssl_judge(conn_params)
+                probe = _connect(judged, self.aurora_ssl_provider, self.Database.connect, self.alias, self.aurora_ssl_options, log=False)
+                close_quietly(probe)
+            except Exception as probe_exc:  # noqa: BLE001 - the reason is the answer
+                outcome = probe_exc
+            last = (time.monotonic(), outcome)
+            with _lock:
+                _probes[self.alias] = last
+        if last[1] is not None:
+            raise last[1].with_traceback(None) from exc
+
+
+def _connect(
+    judged: Judged,
+    provider: PasswordProvider | None,
+    connect: Callable[..., Any],
+    alias: str,
+    options: Options,
+    *,
+    log: bool = True,
+    **driver_kwargs: Any,
+) -> Any:
+    """Connect with exactly what was judged (the provider's password added), translate a
+    failure, read back."""
+    try:
+        if provider is None:
+            connection = connect(judged.conninfo, **driver_kwargs)
+        else:
+            from aurora_ssl.credentials import connect_with_password
+
+            target = login(options.tls_server_name or judged.params["host"], judged.params.get("port"), judged.params.get("user"))
+            connection = connect_with_password(provider, target, lambda pw: connect(judged.with_password(pw), **driver_kwargs))
+    except AuroraSSLError as error:
+        if log:
+            log_connection(options.log_level, source=f"alias {alias}", host=judged.params["host"], port=judged.params.get("port"), driver="", trust_scope=judged.trust.scope, error=error)
+        raise
+    except Exception as exc:
+        from aurora_ssl.diagnostics.translate import translate_error
+
+        shown = {k: v for k, v in judged.params.items() if k != "password"}
+        translated = translate_error(exc, params=shown)
+        if translated is None:
+            raise
+        if log:
+            log_connection(options.log_level, source=f"alias {alias}", host=judged.params["host"], port=judged.params.get("port"), driver="", trust_scope=judged.trust.scope, error=translated)
+        raise translated from exc
+    if log:
+        _read_back(connection, judged, alias, options, pooled=False)
+    return connection
+
+
+def _read_back(connection: Any, judged: Judged, alias: str, options: Options, *, pooled: bool) -> ClientTLS:
+    """Read back, log, and send ``connection_verified`` (free when nobody listens)."""
+    host, port = judged.params["host"], judged.params.get("port")
+    try:
+        tls = require_tls(connection, expected=judged.params)
+    except AuroraSSLError as error:
+        log_connection(options.log_level, source=f"alias {alias}", host=host, port=port, driver="", trust_scope=judged.trust.scope, error=error)
+        raise
+    log_connection(options.log_level, source=f"alias {alias}", host=host, port=port, driver=tls.driver, trust_scope=judged.trust.scope, tls=tls)
+    from django_aurora_ssl.signals import connection_verified
+
+    if connection_verified.has_listeners():
+        params = {k: v for k, v in judged.params.items() if k != "password"}
+        for receiver, result in connection_verified.send_robust(
+            None, alias=alias, client=tls, server=None, tls_version=tls.protocol,
+            params=params, trust_scope=judged.trust.scope, pooled=pooled,
+        ):  # fmt: skip
+            if isinstance(result, Exception):
+                import logging
+
+                logging.getLogger("aurora_ssl").warning(
+                    "aurora-ssl: connection_verified receiver %r failed: %s", receiver, type(result).__name__, exc_info=result
+                )
+    return tls
+
+
+def _pool_class(base: type, wrapper: AuroraSSLWrapperMixin) -> type:
+    """A subclass of the pool's connection class whose ``connect`` judges at the last moment."""
+    parent: Any = base
+    alias, options, provider = wrapper.alias, wrapper.aurora_ssl_options, wrapper.aurora_ssl_provider
+    policy = policy_for(options)
+    origin = f"DATABASES[{alias!r}] (the connection pool's parameters)"
+
+    class AuroraSSLConnection(parent):  # type: ignore[misc]
+        """psycopg's connection, made only with what aurora-ssl judged."""
+
+        aurora_ssl_policy = policy
+        aurora_ssl_judged: Judged | None = None
+        aurora_ssl_read = False
+
+        @classmethod
+        def connect(cls, conninfo: str = "", **kwargs: Any) -> Any:
+            judged = policy.judge(kwargs, origin, driver="psycopg", args=(conninfo,) if conninfo else ())
+            connect_parent = super().connect
+            connection = _connect(judged, provider, connect_parent, alias, options, log=False, **judged.driver_kwargs)
+            connection.aurora_ssl_judged = judged
+            return connection
+
+    return AuroraSSLConnection
+
+
+def _items(value: Any) -> Any:
+    """A dict's items as a tuple (compared by value); anything else as it is."""
+    return tuple(value.items()) if isinstance(value, Mapping) else value
