@@ -12,6 +12,7 @@ than probed for attributes.
 
 from __future__ import annotations
 
+import functools
 import sys
 
 from aurora_ssl._policy import PINNED_KEYS
@@ -19,7 +20,7 @@ from aurora_ssl.errors import InsecureConfigurationError, TLSNotInUseError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
     from typing import Any
 
 
@@ -33,9 +34,13 @@ class ClientTLS:
         bits: the key size, where exposed.
         driver: ``psycopg2``, ``psycopg``, ``asyncpg`` or ``pg8000``.
         sslmode: the sslmode libpq used (``verify-full`` for our SSLContext drivers).
+
+    psycopg 3 has no ``PQsslAttribute``: the protocol, cipher and bits are read through ctypes
+    from the libpq psycopg loaded, on first access only (a log line or a signal receiver that
+    asks), never on a connection nobody looks at.
     """
 
-    __slots__ = ("bits", "cipher", "driver", "in_use", "protocol", "sslmode")
+    __slots__ = ("_attributes", "_read", "driver", "in_use", "sslmode")
 
     def __init__(
         self,
@@ -45,9 +50,28 @@ class ClientTLS:
         bits: int | None = None,
         driver: str = "unknown",
         sslmode: str | None = None,
+        read: Callable[[], tuple[str | None, str | None, int | None]] | None = None,
     ) -> None:
-        self.in_use, self.protocol, self.cipher, self.bits = in_use, protocol, cipher, bits
-        self.driver, self.sslmode = driver, sslmode
+        self.in_use, self.driver, self.sslmode = in_use, driver, sslmode
+        self._attributes = None if read is not None else (protocol, cipher, bits)
+        self._read = read
+
+    def _get(self) -> tuple[str | None, str | None, int | None]:
+        if self._attributes is None:
+            self._attributes = self._read() if self._read is not None else (None, None, None)
+        return self._attributes
+
+    @property
+    def protocol(self) -> str | None:
+        return self._get()[0]
+
+    @property
+    def cipher(self) -> str | None:
+        return self._get()[1]
+
+    @property
+    def bits(self) -> int | None:
+        return self._get()[2]
 
     def __repr__(self) -> str:
         fields = ("in_use", "protocol", "cipher", "bits", "driver", "sslmode")
@@ -118,7 +142,8 @@ def client_tls(connection: Any) -> ClientTLS:
         pgconn = conn.pgconn
         in_use = bool(pgconn.ssl_in_use)
         sslmode = next((_text(o.val) for o in pgconn.info if o.keyword == b"sslmode"), None)
-        return ClientTLS(in_use, driver=name, sslmode=sslmode)
+        read = functools.partial(_psycopg_attributes, pgconn) if in_use else None
+        return ClientTLS(in_use, driver=name, sslmode=sslmode, read=read)
     if name == "asyncpg":
         ssl_object = conn._transport.get_extra_info("ssl_object")
     else:
@@ -139,6 +164,43 @@ def client_tls(connection: Any) -> ClientTLS:
         name,
         "verify-full" if strict else "unverified",
     )
+
+
+def _psycopg_attributes(pgconn: Any) -> tuple[str | None, str | None, int | None]:
+    """``PQsslAttribute`` through ctypes, on the libpq psycopg loaded (``None`` if not found)."""
+    library, pointer = _psycopg_libpq(), getattr(pgconn, "pgconn_ptr", None)
+    if library is None or not pointer:
+        return None, None, None
+    import ctypes
+
+    function = library.PQsslAttribute
+    function.restype, function.argtypes = ctypes.c_char_p, [ctypes.c_void_p, ctypes.c_char_p]
+    protocol, cipher, bits = (_text(function(pointer, key)) for key in (b"protocol", b"cipher", b"key_bits"))
+    return protocol, cipher, _int(bits)
+
+
+@functools.lru_cache(maxsize=1)
+def _psycopg_libpq() -> Any:
+    """The libpq psycopg uses: its ctypes library, the one its binary wheel bundles, or the
+    system's (``psycopg[c]``); ``None`` where it cannot be found (then "not exposed")."""
+    import ctypes
+
+    from psycopg import pq
+
+    if pq.__impl__ == "python":
+        from psycopg.pq import _pq_ctypes
+
+        return _pq_ctypes.pq
+    try:
+        with open("/proc/self/maps", encoding="utf-8") as maps:
+            paths = {line.split()[-1] for line in maps if "libpq" in line.rsplit("/", 1)[-1]}
+    except OSError:
+        paths = set()
+    wanted = [p for p in paths if ("psycopg_binary" in p) == (pq.__impl__ == "binary")]
+    try:
+        return ctypes.CDLL(wanted[0]) if wanted else None
+    except OSError:
+        return None
 
 
 def _int(value: object) -> int | None:

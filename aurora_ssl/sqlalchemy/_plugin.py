@@ -261,7 +261,7 @@ class _SecureConnect:
         self.dialect, self.policy, self.guard = engine.dialect, policy, guard
         self.provider, self.level = provider, level
         self.driver_connect = engine.dialect.connect
-        self.source = f"engine {engine.url.render_as_string(hide_password=True)}"
+        self.source = f"engine {engine.url.set(query={}).render_as_string(hide_password=True)}"
         self.driver: str = engine.dialect.driver
 
     def __call__(self, *cargs: Any, **cparams: Any) -> Any:
