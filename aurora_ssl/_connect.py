@@ -45,8 +45,10 @@ def provider_for(
     """
     if not options.iam and options.password_provider is None:
         return None
-    name = ("IAM" if django else f"{PREFIX}iam=true") if options.iam else (
-        "PASSWORD_PROVIDER" if django else f"{PREFIX}password_provider"
+    name = (
+        ("IAM" if django else f"{PREFIX}iam=true")
+        if options.iam
+        else ("PASSWORD_PROVIDER" if django else f"{PREFIX}password_provider")
     )
     if password_where is not None:
         raise CredentialsError(password_conflict(password_where, name))

@@ -68,7 +68,7 @@ class Libpq:
         """
         try:
             return self._parse(conninfo)
-        except Exception:  # noqa: BLE001 - each driver raises its own type
+        except Exception:  # noqa: BLE001, S110 - each driver raises its own type
             pass  # raised outside the handler: libpq's message may quote the password
         raise InsecureConfigurationError(
             f"The libpq of {self.name} cannot parse a connection string given here (see "

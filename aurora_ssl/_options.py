@@ -287,8 +287,10 @@ def split_url(url: str) -> tuple[str, str, dict[str, str]]:
         key = unquote(item.partition("=")[0]).strip()
         if key == "plugin" or is_ours(key):
             value = unquote(item.partition("=")[2])
-            ours[key] = [*ours[key], value] if isinstance(ours.get(key), list) else (
-                [ours[key], value] if key in ours else value
+            ours[key] = (
+                [*ours[key], value]
+                if isinstance(ours.get(key), list)
+                else ([ours[key], value] if key in ours else value)
             )
         else:
             kept.append(item)

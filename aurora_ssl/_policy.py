@@ -393,7 +393,8 @@ def _split(
     for text, where in strings:
         if "\x00" in text:
             raise InsecureConfigurationError(
-                f"The connection string in {where} holds a NUL character; libpq would stop reading there."
+                f"The connection string in {where} holds a NUL character; libpq would stop "
+                "reading there."
             )
         for key, value in libpq.parse(text).items():
             given[key], origins[key] = value, where
@@ -441,56 +442,70 @@ def _destination(
     return server_name, given.get("hostaddr") or resolve_host(host)
 
 
+#: key -> (the values allowed, or None for "any but these", the values refused, why).
+_ALLOWED_VALUES: Mapping[str, tuple[frozenset[str] | None, frozenset[str], str]] = {
+    "sslmode": (
+        frozenset({"verify-full"}),
+        frozenset(),
+        "would let the connection skip server verification (or is no sslmode); remove it: "
+        "aurora-ssl always uses sslmode=verify-full.",
+    ),
+    "sslrootcert": (
+        None,
+        frozenset({"system", ""}),
+        "would trust every public CA of the system (or nothing); remove it to use the RDS roots.",
+    ),
+    "sslkeylogfile": (
+        frozenset({""}),
+        frozenset(),
+        "writes the TLS session keys to a file, which lets anyone who reads it decrypt the "
+        "traffic; remove it.",
+    ),
+    "gssencmode": (
+        frozenset({"disable"}),
+        frozenset(),
+        "lets GSSAPI encryption replace TLS, which does not verify the server certificate; "
+        "remove it (Kerberos authentication still works).",
+    ),
+    "ssl_min_protocol_version": (
+        frozenset({"tlsv1.2", "tlsv1.3"}),
+        frozenset(),
+        "allows TLS versions with known weaknesses or is no TLS version; use TLSv1.2 or TLSv1.3.",
+    ),
+    "sslsni": (
+        frozenset({"1", "true", "yes", "on"}),
+        frozenset(),
+        "stops sending the server name in the TLS handshake, which RDS Proxy and TLS routers "
+        "need; remove it.",
+    ),
+    "sslnegotiation": (
+        frozenset({"postgres", "direct"}),
+        frozenset(),
+        "is not a libpq value; use 'postgres' (the default) or 'direct' (PostgreSQL 17+).",
+    ),
+}
+
+
 def _check_values(params: Mapping[str, Any], origins: Mapping[str, str]) -> None:
     """Refuse any value that would weaken verify-full, naming where it came from."""
 
     def refuse(key: str, why: str) -> None:
         shown = str(params[key])[:60] or "''"
-        raise InsecureConfigurationError(
-            f"{key}={shown} in {origins.get(key, 'the parameters')} {why}"
-        )
+        where = origins.get(key, "the parameters")
+        raise InsecureConfigurationError(f"{key}={shown} in {where} {why}")
 
-    value = {k: str(v).strip().lower() for k, v in params.items() if isinstance(v, (str, int))}
-    if "sslmode" in value and value["sslmode"] != "verify-full":
-        refuse(
-            "sslmode",
-            "would let the connection skip server verification (or is no sslmode); remove it: aurora-ssl always uses sslmode=verify-full.",
-        )
-    if value.get("sslrootcert") in ("system", ""):
-        refuse(
-            "sslrootcert",
-            "would trust every public CA of the system (or nothing); remove it to use the RDS roots.",
-        )
-    if value.get("sslkeylogfile"):
-        refuse(
-            "sslkeylogfile",
-            "writes the TLS session keys to a file, which lets anyone who reads it decrypt the traffic; remove it.",
-        )
-    if value.get("gssencmode", "disable") != "disable":
-        refuse(
-            "gssencmode",
-            "lets GSSAPI encryption replace TLS, which does not verify the server certificate; remove it (Kerberos authentication still works).",
-        )
-    if value.get("ssl_min_protocol_version", "tlsv1.2") not in ("tlsv1.2", "tlsv1.3"):
-        refuse(
-            "ssl_min_protocol_version",
-            "allows TLS versions with known weaknesses or is no TLS version; use TLSv1.2 or TLSv1.3.",
-        )
-    if value.get("sslsni", "1") not in ("1", "true", "yes", "on"):
-        refuse(
-            "sslsni",
-            "stops sending the server name in the TLS handshake, which RDS Proxy and TLS routers need; remove it.",
-        )
-    if value.get("sslnegotiation", "postgres") not in ("postgres", "direct"):
-        refuse(
-            "sslnegotiation",
-            "is not a libpq value; use 'postgres' (the default) or 'direct' (PostgreSQL 17+ servers only).",
-        )
+    for key, (allowed, refused, why) in _ALLOWED_VALUES.items():
+        value = params.get(key)
+        if isinstance(value, (str, int)):
+            text = str(value).strip().lower()
+            if (allowed is not None and text not in allowed) or text in refused:
+                refuse(key, why)
     dbname = str(params.get("dbname") or "")
     if "=" in dbname or dbname.startswith(("postgresql://", "postgres://")):
         refuse(
             "dbname",
-            "holds a connection string; psql and libpq tools expand it into parameters aurora-ssl would not see. Give only the database name.",
+            "holds a connection string; psql and libpq tools expand it into parameters "
+            "aurora-ssl would not see. Give only the database name.",
         )
     port_text = params.get("port") if isinstance(params.get("port"), str) else ""
     for port in str(port_text).split(","):

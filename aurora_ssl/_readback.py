@@ -175,7 +175,9 @@ def _psycopg_attributes(pgconn: Any) -> tuple[str | None, str | None, int | None
 
     function = library.PQsslAttribute
     function.restype, function.argtypes = ctypes.c_char_p, [ctypes.c_void_p, ctypes.c_char_p]
-    protocol, cipher, bits = (_text(function(pointer, key)) for key in (b"protocol", b"cipher", b"key_bits"))
+    protocol, cipher, bits = (
+        _text(function(pointer, key)) for key in (b"protocol", b"cipher", b"key_bits")
+    )
     return protocol, cipher, _int(bits)
 
 
@@ -190,7 +192,7 @@ def _psycopg_libpq() -> Any:
     if pq.__impl__ == "python":
         from psycopg.pq import _pq_ctypes
 
-        return _pq_ctypes.pq
+        return _pq_ctypes.pq  # type: ignore[attr-defined]
     try:
         with open("/proc/self/maps", encoding="utf-8") as maps:
             paths = {line.split()[-1] for line in maps if "libpq" in line.rsplit("/", 1)[-1]}
@@ -276,7 +278,8 @@ def require_tls(
             found = differences(connection, expected)
             if found:
                 shown = "; ".join(
-                    f"{k}: set {_shown(want)}, used {_shown(got)}" for k, (want, got) in found.items()
+                    f"{k}: set {_shown(want)}, used {_shown(got)}"
+                    for k, (want, got) in found.items()
                 )
                 problem = _changed(shown)
     except InsecureConfigurationError:

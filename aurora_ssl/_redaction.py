@@ -113,6 +113,7 @@ def mask_conninfo(text: str) -> str:
     if _URL.fullmatch(stripped):
         return mask_url(stripped)
     masked = _mask_secret_pairs(mask_urls_in(text))
+
     def shown(match: re.Match[str]) -> str:
         value = match["value"] or ""
         secret = is_secret_key(match["key"]) and value not in ("", "''", MASK)

@@ -59,6 +59,13 @@ class TrustSelection:
     def __repr__(self) -> str:
         return f"TrustSelection(path={self.path!r}, scope={self.scope!r})"
 
+    @property
+    def subjects(self) -> tuple[str, ...]:
+        """The CNs of the trusted roots, for reports (parses the file: not for connecting)."""
+        from aurora_ssl._bundles import load_bundle
+
+        return tuple(c.subject for c in load_bundle(self.path).certificates)
+
     def ensure(self) -> str:
         """:attr:`path`, split again first if a temp cleaner removed it from the cache."""
         if (
@@ -294,14 +301,15 @@ def check_private(path: str, what: str) -> None:
             except FileNotFoundError:
                 if current == start:
                     raise BundleError(f"{what} {path} does not exist.") from None
-                info = None
-            if info is not None and info.st_uid not in (0, uid):
+                current = os.path.dirname(current)
+                continue
+            if info.st_uid not in (0, uid):
                 raise BundleError(
                     f"{what} {path} is refused: {current} belongs to another user (uid "
                     f"{info.st_uid}), who could change which CAs are trusted. Keep it in a "
                     "directory owned by you or root."
                 )
-            open_to_others = info is not None and info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+            open_to_others = info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
             if open_to_others and not (stat.S_ISDIR(info.st_mode) and info.st_mode & stat.S_ISVTX):
                 raise BundleError(
                     f"{what} {path} is refused: {current} is writable by other users, who could "

@@ -12,7 +12,11 @@ __all__ = ["adopt", "database_url", "is_protected"]
 
 
 def database_url(
-    url: str | None = None, *, env: str = "DATABASE_URL", default: str | None = None, **overrides: Any
+    url: str | None = None,
+    *,
+    env: str = "DATABASE_URL",
+    default: str | None = None,
+    **overrides: Any,
 ) -> Any:
     """See :func:`django_aurora_ssl.url_settings.database_url`."""
     from django_aurora_ssl.url_settings import database_url as read

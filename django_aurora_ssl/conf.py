@@ -60,7 +60,11 @@ def database_options(
             inside OPTIONS; the message names the alias, the key and what to supply.
     """
     options = settings_dict.get("OPTIONS")
-    nested = [k for k in options if str(k).upper() == SETTINGS_KEY] if isinstance(options, Mapping) else []
+    nested = (
+        [k for k in options if str(k).upper() == SETTINGS_KEY]
+        if isinstance(options, Mapping)
+        else []
+    )
     if nested:
         raise OptionsError(
             f"DATABASES[{alias!r}]['OPTIONS'] contains {nested[0]!r}; it belongs next to OPTIONS "
@@ -150,7 +154,12 @@ def guard_hosts(settings_dict: Mapping[str, Any], options: Options) -> list[str]
     for the insecure opt-out's guard."""
     raw = settings_dict.get("OPTIONS")
     opts = raw if isinstance(raw, Mapping) else {}
-    sources = (settings_dict.get("HOST"), opts.get("host"), opts.get("hostaddr"), options.tls_server_name)
+    sources = (
+        settings_dict.get("HOST"),
+        opts.get("host"),
+        opts.get("hostaddr"),
+        options.tls_server_name,
+    )
     return [h.strip() for s in sources if s for h in str(s).split(",") if h.strip()]
 
 

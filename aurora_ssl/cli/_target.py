@@ -48,7 +48,9 @@ def read_target(args: argparse.Namespace, text: str | None, *, driver: str) -> T
     command_line = options_from(args)
     for key, value in command_line.items():
         if key in ours and str(ours[key]) != str(value):
-            raise UsageError(f"{key} is given both in {origin} and on the command line; give it once.")
+            raise UsageError(
+                f"{key} is given both in {origin} and on the command line; give it once."
+            )
     try:
         options = read_options({**ours, **command_line}, f"{origin} and the command line")
         if options.insecure_local_dev:

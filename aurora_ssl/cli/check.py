@@ -52,7 +52,9 @@ def cmd_check(args: argparse.Namespace) -> int:
             from aurora_ssl.credentials import connect_with_password
 
             user = judged.params.get("user") or os.environ.get("PGUSER")
-            login_for = login(options.tls_server_name or judged.params["host"], judged.params.get("port"), user)
+            login_for = login(
+                options.tls_server_name or judged.params["host"], judged.params.get("port"), user
+            )
             return connect_with_password(
                 provider, login_for, lambda password: connect_to(judged.with_password(password))
             )
@@ -73,7 +75,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         host=host,
         port=port,
         trust=trust,
-        settings=options,  # type: ignore[arg-type]
+        settings=options,
         close=lambda connection: connection.close(),
         secrets=[secret],
         expected=lambda: used,
@@ -99,9 +101,15 @@ def _validate_destination(params: dict[str, str]) -> None:
             if key == "host":
                 problem = host_problem(item, where)
             elif key == "hostaddr":
-                problem = None if is_ip(item) else f"{where} {shorten(item)!r} is not an IP address."
+                problem = (
+                    None if is_ip(item) else f"{where} {shorten(item)!r} is not an IP address."
+                )
             else:
-                problem = None if item.isdigit() and 0 < int(item) < 65536 else f"{where} {shorten(item)!r} is not a port number (1-65535)."
+                problem = (
+                    None
+                    if item.isdigit() and 0 < int(item) < 65536
+                    else f"{where} {shorten(item)!r} is not a port number (1-65535)."
+                )
             if problem:
                 raise UsageError(problem)
     timeout = str(params.get("connect_timeout") or "")

@@ -33,7 +33,9 @@ def cmd_env(args: argparse.Namespace) -> int:
     # The output unsets PGSERVICE (variables) or outranks every key a service could set
     # (conninfo), so a service in this shell is not an input of what we print.
     environ = {k: v for k, v in os.environ.items() if k != "PGSERVICE"}
-    judged = policy_for(target.options).judge(params, target.origin, driver="system", environ=environ)
+    judged = policy_for(target.options).judge(
+        params, target.origin, driver="system", environ=environ
+    )
     for warning in judged.trust.warnings:
         warn(warning)
     if args.format == "conninfo":
@@ -41,7 +43,7 @@ def cmd_env(args: argparse.Namespace) -> int:
         return EXIT_OK
     library = system_library()
     envvars = {key: var for key, var, _, _ in system_options(library)} if library else {}
-    variables = {envvars[k]: v for k, v in judged.params.items() if envvars.get(k)}
+    variables = {str(envvars[k]): v for k, v in judged.params.items() if envvars.get(k)}
     missing = sorted(k for k, v in judged.params.items() if v and not envvars.get(k))
     if missing and args.format == "text":
         raise AuroraSSLError(
@@ -59,10 +61,18 @@ def cmd_env(args: argparse.Namespace) -> int:
 
 def _shell(variables: dict[str, str], shell: str) -> str:
     if shell == "fish":
-        quoted = {n: "'" + v.replace("\\", "\\\\").replace("'", "\\'") + "'" for n, v in variables.items()}
+        quoted = {
+            n: "'" + v.replace("\\", "\\\\").replace("'", "\\'") + "'" for n, v in variables.items()
+        }
         return "\n".join(["set -e PGSERVICE;", *(f"set -gx {n} {v};" for n, v in quoted.items())])
     if shell == "powershell":
         lines = ["Remove-Item Env:PGSERVICE -ErrorAction SilentlyContinue"]
-        return "\n".join([*lines, *(f"$env:{n} = '{v.replace(chr(39), chr(39) * 2)}'" for n, v in variables.items())])
-    return "unset PGSERVICE\nexport " + " ".join(f"{n}={shlex.quote(v)}" for n, v in variables.items())
-
+        return "\n".join(
+            [
+                *lines,
+                *(f"$env:{n} = '{v.replace(chr(39), chr(39) * 2)}'" for n, v in variables.items()),
+            ]
+        )
+    return "unset PGSERVICE\nexport " + " ".join(
+        f"{n}={shlex.quote(v)}" for n, v in variables.items()
+    )

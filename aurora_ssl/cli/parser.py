@@ -11,14 +11,14 @@ import argparse
 import sys
 from typing import NoReturn
 
+from aurora_ssl._endpoint import host_problem, is_ip
+from aurora_ssl._redaction import mask_text, shorten
 from aurora_ssl.cli import credentials
 from aurora_ssl.cli.bundle import cmd_bundle_info, cmd_bundle_path, cmd_bundle_update
 from aurora_ssl.cli.check import cmd_check
 from aurora_ssl.cli.common import EXIT_USAGE
 from aurora_ssl.cli.env import cmd_env
 from aurora_ssl.cli.inspect import cmd_inspect
-from aurora_ssl._endpoint import host_problem, is_ip
-from aurora_ssl._redaction import mask_text, shorten
 
 __all__ = ["build_parser"]
 

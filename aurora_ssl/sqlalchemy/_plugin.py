@@ -138,7 +138,9 @@ class AuroraSSLPlugin(CreateEnginePlugin):
                 raise InsecureConfigurationError(_NO_CREATOR.format(what=name))
         self.options = _read_options(url, kwargs)
         connect_args = kwargs.get("connect_args") or {}
-        where = "the URL" if url.password else "connect_args" if connect_args.get("password") else None
+        where = (
+            "the URL" if url.password else "connect_args" if connect_args.get("password") else None
+        )
         self.provider = provider_for(self.options, where)
         self._url_plugins = _url_plugins(url)
         ours = [k for k in connect_args if k == "plugin" or is_ours(k)]
@@ -156,7 +158,10 @@ class AuroraSSLPlugin(CreateEnginePlugin):
         for name, text in self.options.given.items():
             if text != "false":
                 query[PREFIX + name] = text
-        if self.options.password_provider is not None and "password_provider" not in self.options.given:
+        if (
+            self.options.password_provider is not None
+            and "password_provider" not in self.options.given
+        ):
             query[f"{PREFIX}password_provider"] = PROVIDER_OBJECT
         ours = [k for k in url.query if is_ours(k)]
         return url.difference_update_query(ours).update_query_dict(query)
@@ -215,7 +220,8 @@ def attach(engine: Engine, options: Options, *, provider: PasswordProvider | Non
             f"and postgresql+pg8000; {engine.url.drivername} cannot be made to verify the server."
         )
     policy = policy_for(options)
-    cargs, cparams = dialect.create_connect_args(engine.url)
+    cargs, url_params = dialect.create_connect_args(engine.url)
+    cparams = dict(url_params)
     _strip_ours(cparams)
     _judge(policy, driver, cargs, cparams, "the URL")  # fails now what would fail every time
     secure = _SecureConnect(engine, policy, guard, provider, options.log_level)
@@ -248,7 +254,9 @@ def _judge(policy: Policy, driver: str, cargs: Any, cparams: dict[str, Any], ori
     if cparams.get("async_creator_fn") is not None:
         raise InsecureConfigurationError(_NO_CREATOR.format(what=f"async_creator_fn in {origin}"))
     if driver in _SOCKET:
-        socket_params = {k: v for k, v in cparams.items() if not k.startswith("prepared_statement_")}
+        socket_params = {
+            k: v for k, v in cparams.items() if not k.startswith("prepared_statement_")
+        }
         return policy.judge_socket(socket_params, origin, driver=driver)
     return policy.judge(cparams, origin, driver=_LIBPQ[driver], args=cargs)
 
@@ -267,10 +275,19 @@ class _SecureConnect:
     def __call__(self, *cargs: Any, **cparams: Any) -> Any:
         _strip_ours(cparams)
         judged = _judge(self.policy, self.driver, cargs, cparams, "the connect parameters")
-        extras = {k: cparams[k] for k in ("prepared_statement_cache_size", "prepared_statement_name_func") if k in cparams}
+        extras: dict[str, Any] = {
+            k: cparams[k]
+            for k in ("prepared_statement_cache_size", "prepared_statement_name_func")
+            if k in cparams
+        }
         if self.driver in _SOCKET:
             host, port = judged.server_name, judged.kwargs.get("port")
-            params = {"host": host, "port": str(port), "sslmode": "verify-full", "sslrootcert": judged.trust.path}
+            params = {
+                "host": host,
+                "port": str(port),
+                "sslmode": "verify-full",
+                "sslrootcert": judged.trust.path,
+            }
         else:
             host, port, params = judged.params["host"], judged.params.get("port"), judged.params
         user = (judged.kwargs if self.driver in _SOCKET else judged.params).get("user")
@@ -286,7 +303,9 @@ class _SecureConnect:
                        trust_scope=judged.trust.scope, tls=tls)  # fmt: skip
         if self.guard.callbacks:
             shown = {k: v for k, v in params.items() if k not in ("password", "sslpassword")}
-            facts = VerifiedConnection(host, _port(port), self.driver, judged.trust.scope, tls, shown)
+            facts = VerifiedConnection(
+                host, _port(port), self.driver, judged.trust.scope, tls, shown
+            )
             for callback in list(self.guard.callbacks):
                 try:
                     callback(facts)
@@ -294,7 +313,9 @@ class _SecureConnect:
                     import logging
 
                     logging.getLogger(LOGGER_NAME).warning(
-                        "on_verified callback %r failed; the connection is kept", callback, exc_info=True
+                        "on_verified callback %r failed; the connection is kept",
+                        callback,
+                        exc_info=True,
                     )
         return connection
 
@@ -348,7 +369,9 @@ class _SecureConnect:
         asyncpg = self.driver == "asyncpg"
         ssl_object = conn._transport.get_extra_info("ssl_object") if asyncpg else conn._usock
         name = judged.server_name.split(",")[0]
-        if ssl_object.context is not judged.context or not (asyncpg or ssl_object.server_hostname == name):
+        if ssl_object.context is not judged.context or not (
+            asyncpg or ssl_object.server_hostname == name
+        ):
             close_quietly(connection)
             raise InsecureConfigurationError(
                 f"The {self.driver} connection was made with another SSLContext or server name "
@@ -406,7 +429,9 @@ def _translate(exc: BaseException, judged: Any) -> AuroraSSLError | None:
     return translate_error(exc, params=params)
 
 
-def _insecure_connect(engine: Engine, options: Options, provider: PasswordProvider | None) -> Callable[..., Any]:
+def _insecure_connect(
+    engine: Engine, options: Options, provider: PasswordProvider | None
+) -> Callable[..., Any]:
     """With the opt-out: no judgement, but never an AWS name (checked at the last moment)."""
     driver_connect = engine.dialect.connect
 
@@ -419,7 +444,9 @@ def _insecure_connect(engine: Engine, options: Options, provider: PasswordProvid
             return driver_connect(*cargs, **cparams)
         target = login(str(cparams.get("host") or ""), cparams.get("port"), cparams.get("user"))
         return connect_with_password(
-            provider, target, lambda password: driver_connect(*cargs, **{**cparams, "password": password})
+            provider,
+            target,
+            lambda password: driver_connect(*cargs, **{**cparams, "password": password}),
         )
 
     return connect
@@ -435,8 +462,13 @@ def _hosts(engine: Engine | None, params: Mapping[str, Any], cargs: Any = ()) ->
     for key in ("host", "hostaddr"):
         value = params.get(key) or os.environ.get(f"PG{key.upper()}")
         values = value if isinstance(value, (list, tuple)) else [value]
-        found += [str(v).split(":")[0].strip() for item in values if item for v in str(item).split(",")]
-    for text in [*[a for a in cargs if isinstance(a, str)], *[params.get(k) for k in ("dsn", "conninfo")]]:
+        found += [
+            str(v).split(":")[0].strip() for item in values if item for v in str(item).split(",")
+        ]
+    for text in [
+        *[a for a in cargs if isinstance(a, str)],
+        *[params.get(k) for k in ("dsn", "conninfo")],
+    ]:
         if isinstance(text, str) and "host" in text:
             found.append(text)  # refuse_insecure_for_aws looks for AWS names in it
     return [h for h in found if h]
@@ -450,7 +482,9 @@ def is_protected(engine: Any) -> bool:
     """Whether every new connection of ``engine`` (an ``Engine`` or ``AsyncEngine``) is made
     with verified TLS by aurora-ssl (``False`` with ``aurora_ssl_insecure_local_dev``)."""
     guard = _guard_of(engine)
-    return guard is not None and isinstance(getattr(engine, "sync_engine", engine).dialect.connect, _SecureConnect)
+    return guard is not None and isinstance(
+        getattr(engine, "sync_engine", engine).dialect.connect, _SecureConnect
+    )
 
 
 def on_verified(engine: Any, callback: Callable[[VerifiedConnection], None]) -> None:

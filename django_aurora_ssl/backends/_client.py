@@ -63,7 +63,9 @@ class AuroraSSLClientMixin(_ClientBase):  # type: ignore[misc]
         if provider is not None:
             params = judged.params
             host = options.tls_server_name or params["host"]
-            env["PGPASSWORD"] = provider.password(login(host, params.get("port"), params.get("user")))
+            env["PGPASSWORD"] = provider.password(
+                login(host, params.get("port"), params.get("user"))
+            )
         elif settings_dict.get("PASSWORD"):
             env["PGPASSWORD"] = str(settings_dict["PASSWORD"])
         return [cls.executable_name, *parameters, judged.conninfo], (env or None)

@@ -127,7 +127,8 @@ class AuroraSSLWrapperMixin(_WrapperBase):  # type: ignore[misc]
                 first = self.alias not in _insecure_warned
                 _insecure_warned.add(self.alias)
             if first:
-                warn_insecure(f"Django database {self.alias!r} ({self.settings_dict.get('HOST') or 'no host'})")
+                host = self.settings_dict.get("HOST") or "no host"
+                warn_insecure(f"Django database {self.alias!r} ({host})")
         params: dict[str, Any] = super().get_connection_params()
         return params
 
@@ -158,7 +159,9 @@ class AuroraSSLWrapperMixin(_WrapperBase):  # type: ignore[misc]
         key = "dsn" if _driver(self) == "psycopg2" else "conninfo"
 
         def connect(conninfo: str) -> Any:
-            return super(AuroraSSLWrapperMixin, self).get_new_connection({key: conninfo, **judged.driver_kwargs})
+            return super(AuroraSSLWrapperMixin, self).get_new_connection(
+                {key: conninfo, **judged.driver_kwargs}
+            )
 
         connection = _connect(judged, self.aurora_ssl_provider, connect, self.alias, options)
         self._aurora_ssl_judged = judged
@@ -190,7 +193,10 @@ class AuroraSSLWrapperMixin(_WrapperBase):  # type: ignore[misc]
     def _aurora_ssl_check_server_once(self, connection: Any, judged: Judged, pool: Any) -> None:
         if not self.aurora_ssl_options.server_check_at_startup:
             return
-        key = (self.alias, *(judged.params.get(k, "") for k in ("host", "hostaddr", "port", "dbname")))
+        key = (
+            self.alias,
+            *(judged.params.get(k, "") for k in ("host", "hostaddr", "port", "dbname")),
+        )
         with _lock:
             if key in _server_checked:
                 return
@@ -212,7 +218,9 @@ class AuroraSSLWrapperMixin(_WrapperBase):  # type: ignore[misc]
             _server_checked.add(key)
         self.aurora_ssl_server_facts = (connection, facts)
 
-    def _aurora_ssl_explain_pool_timeout(self, conn_params: Mapping[str, Any], exc: BaseException) -> None:
+    def _aurora_ssl_explain_pool_timeout(
+        self, conn_params: Mapping[str, Any], exc: BaseException
+    ) -> None:
         """The pool timed out: connect once directly, with the same parameters, to say why.
 
         Under overload every waiting request times out at once; one probe per alias every
@@ -224,7 +232,14 @@ class AuroraSSLWrapperMixin(_WrapperBase):  # type: ignore[misc]
             outcome: BaseException | None = None
             try:
                 judged = self.aurora_ssl_judge(conn_params)
-                probe = _connect(judged, self.aurora_ssl_provider, self.Database.connect, self.alias, self.aurora_ssl_options, log=False)
+                probe = _connect(
+                    judged,
+                    self.aurora_ssl_provider,
+                    self.Database.connect,
+                    self.alias,
+                    self.aurora_ssl_options,
+                    log=False,
+                )
                 close_quietly(probe)
             except Exception as probe_exc:  # noqa: BLE001 - the reason is the answer
                 outcome = probe_exc
@@ -253,11 +268,25 @@ def _connect(
         else:
             from aurora_ssl.credentials import connect_with_password
 
-            target = login(options.tls_server_name or judged.params["host"], judged.params.get("port"), judged.params.get("user"))
-            connection = connect_with_password(provider, target, lambda pw: connect(judged.with_password(pw), **driver_kwargs))
+            target = login(
+                options.tls_server_name or judged.params["host"],
+                judged.params.get("port"),
+                judged.params.get("user"),
+            )
+            connection = connect_with_password(
+                provider, target, lambda pw: connect(judged.with_password(pw), **driver_kwargs)
+            )
     except AuroraSSLError as error:
         if log:
-            log_connection(options.log_level, source=f"alias {alias}", host=judged.params["host"], port=judged.params.get("port"), driver="", trust_scope=judged.trust.scope, error=error)
+            log_connection(
+                options.log_level,
+                source=f"alias {alias}",
+                host=judged.params["host"],
+                port=judged.params.get("port"),
+                driver="",
+                trust_scope=judged.trust.scope,
+                error=error,
+            )
         raise
     except Exception as exc:
         from aurora_ssl.diagnostics.translate import translate_error
@@ -267,22 +296,48 @@ def _connect(
         if translated is None:
             raise
         if log:
-            log_connection(options.log_level, source=f"alias {alias}", host=judged.params["host"], port=judged.params.get("port"), driver="", trust_scope=judged.trust.scope, error=translated)
+            log_connection(
+                options.log_level,
+                source=f"alias {alias}",
+                host=judged.params["host"],
+                port=judged.params.get("port"),
+                driver="",
+                trust_scope=judged.trust.scope,
+                error=translated,
+            )
         raise translated from exc
     if log:
         _read_back(connection, judged, alias, options, pooled=False)
     return connection
 
 
-def _read_back(connection: Any, judged: Judged, alias: str, options: Options, *, pooled: bool) -> ClientTLS:
+def _read_back(
+    connection: Any, judged: Judged, alias: str, options: Options, *, pooled: bool
+) -> ClientTLS:
     """Read back, log, and send ``connection_verified`` (free when nobody listens)."""
     host, port = judged.params["host"], judged.params.get("port")
     try:
         tls = require_tls(connection, expected=judged.params)
     except AuroraSSLError as error:
-        log_connection(options.log_level, source=f"alias {alias}", host=host, port=port, driver="", trust_scope=judged.trust.scope, error=error)
+        log_connection(
+            options.log_level,
+            source=f"alias {alias}",
+            host=host,
+            port=port,
+            driver="",
+            trust_scope=judged.trust.scope,
+            error=error,
+        )
         raise
-    log_connection(options.log_level, source=f"alias {alias}", host=host, port=port, driver=tls.driver, trust_scope=judged.trust.scope, tls=tls)
+    log_connection(
+        options.log_level,
+        source=f"alias {alias}",
+        host=host,
+        port=port,
+        driver=tls.driver,
+        trust_scope=judged.trust.scope,
+        tls=tls,
+    )
     from django_aurora_ssl.signals import connection_verified
 
     if connection_verified.has_listeners():
@@ -295,7 +350,10 @@ def _read_back(connection: Any, judged: Judged, alias: str, options: Options, *,
                 import logging
 
                 logging.getLogger("aurora_ssl").warning(
-                    "aurora-ssl: connection_verified receiver %r failed: %s", receiver, type(result).__name__, exc_info=result
+                    "aurora-ssl: connection_verified receiver %r failed: %s",
+                    receiver,
+                    type(result).__name__,
+                    exc_info=result,
                 )
     return tls
 
@@ -303,7 +361,11 @@ def _read_back(connection: Any, judged: Judged, alias: str, options: Options, *,
 def _pool_class(base: type, wrapper: AuroraSSLWrapperMixin) -> type:
     """A subclass of the pool's connection class whose ``connect`` judges at the last moment."""
     parent: Any = base
-    alias, options, provider = wrapper.alias, wrapper.aurora_ssl_options, wrapper.aurora_ssl_provider
+    alias, options, provider = (
+        wrapper.alias,
+        wrapper.aurora_ssl_options,
+        wrapper.aurora_ssl_provider,
+    )
     policy = policy_for(options)
     origin = f"DATABASES[{alias!r}] (the connection pool's parameters)"
 
@@ -316,9 +378,13 @@ def _pool_class(base: type, wrapper: AuroraSSLWrapperMixin) -> type:
 
         @classmethod
         def connect(cls, conninfo: str = "", **kwargs: Any) -> Any:
-            judged = policy.judge(kwargs, origin, driver="psycopg", args=(conninfo,) if conninfo else ())
+            judged = policy.judge(
+                kwargs, origin, driver="psycopg", args=(conninfo,) if conninfo else ()
+            )
             connect_parent = super().connect
-            connection = _connect(judged, provider, connect_parent, alias, options, log=False, **judged.driver_kwargs)
+            connection = _connect(
+                judged, provider, connect_parent, alias, options, log=False, **judged.driver_kwargs
+            )
             connection.aurora_ssl_judged = judged
             return connection
 
