@@ -557,12 +557,12 @@ def warn_insecure(what: str) -> None:
     """Log the opt-out loudly; every engine or Django alias that uses it calls this."""
     import logging
 
-    from aurora_ssl._redaction import mask_text
+    from aurora_ssl._redaction import mask_conninfo
 
     logging.getLogger("aurora_ssl").warning(
         "aurora-ssl: INSECURE: TLS verification is OFF for %s (insecure_local_dev). Connections "
         "may be plaintext or to an impostor. Never use this outside local development.",
-        mask_text(what),
+        mask_conninfo(what),
     )
 
 

@@ -14,7 +14,7 @@ import pytest
 
 def clear_aurora_caches() -> None:
     """Forget every per-process memo of trust selection and bundle parsing."""
-    from aurora_ssl.policy import clear_caches
+    from aurora_ssl import clear_caches
 
     clear_caches()
 

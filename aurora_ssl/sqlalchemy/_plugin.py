@@ -137,7 +137,7 @@ class AuroraSSLPlugin(CreateEnginePlugin):
                 name = "async_creator=" if is_async else f"{what}="
                 raise InsecureConfigurationError(_NO_CREATOR.format(what=name))
         self.options = _read_options(url, kwargs)
-        connect_args = kwargs.get("connect_args") or {}
+        connect_args = self.connect_args = dict(kwargs.get("connect_args") or {})
         where = (
             "the URL" if url.password else "connect_args" if connect_args.get("password") else None
         )
@@ -167,7 +167,7 @@ class AuroraSSLPlugin(CreateEnginePlugin):
         return url.difference_update_query(ours).update_query_dict(query)
 
     def engine_created(self, engine: Engine) -> None:
-        attach(engine, self.options, provider=self.provider)
+        attach(engine, self.options, provider=self.provider, connect_args=self.connect_args)
 
 
 def _read_options(url: URL, kwargs: dict[str, Any]) -> Options:
@@ -195,7 +195,13 @@ def _read_options(url: URL, kwargs: dict[str, Any]) -> Options:
     return read_options({**query, **keywords}, "the URL query and keyword arguments")
 
 
-def attach(engine: Engine, options: Options, *, provider: PasswordProvider | None = None) -> None:
+def attach(
+    engine: Engine,
+    options: Options,
+    *,
+    provider: PasswordProvider | None = None,
+    connect_args: Mapping[str, Any] | None = None,
+) -> None:
     """Enforce verified TLS on every new connection of ``engine`` (the sync engine of an
     async one); attaching twice attaches once. See the module docstring.
 
@@ -221,9 +227,11 @@ def attach(engine: Engine, options: Options, *, provider: PasswordProvider | Non
         )
     policy = policy_for(options)
     cargs, url_params = dialect.create_connect_args(engine.url)
-    cparams = dict(url_params)
+    cparams = {**url_params, **(connect_args or {})}
     _strip_ours(cparams)
-    _judge(policy, driver, cargs, cparams, "the URL")  # fails now what would fail every time
+    # Fails now what would fail every connection: the URL and connect_args as SQLAlchemy
+    # will pass them (a do_connect listener may still change them; judged again then).
+    _judge(policy, driver, cargs, cparams, "the URL and connect_args")
     secure = _SecureConnect(engine, policy, guard, provider, options.log_level)
     _wrap_connect(engine, secure)
 
