@@ -412,6 +412,11 @@ def _split(
                 f"{libpq.name} spells them) nor a keyword argument of {driver}'s connect; a "
                 "blank or another character in a key makes it another key. Fix its spelling."
             )
+        elif "\x00" in str(key) + str(value):
+            raise InsecureConfigurationError(
+                f"{str(key)[:60]!r} in {origin} holds a NUL character; libpq would stop reading "
+                "there and drop everything after it, sslmode included. Remove it."
+            )
         elif isinstance(value, bool) or not isinstance(value, (str, int, float)):
             raise InsecureConfigurationError(
                 f"{key} in {origin} is a {type(value).__name__}; give it as text or a number."
