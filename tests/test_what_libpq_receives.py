@@ -38,7 +38,7 @@ KEYWORDS = [
 LOOK_ALIKES = {"s": "\u0455", "o": "\u043e", "e": "\u0435", "l": "\u04cf"}
 
 
-class Captured(Exception):
+class CapturedError(Exception):
     """Raised by the patched libpq call, carrying the connection string it was given."""
 
     def __init__(self, conninfo: str) -> None:
@@ -48,20 +48,20 @@ class Captured(Exception):
 
 @contextlib.contextmanager
 def capture(driver: str) -> Iterator[None]:
-    """Patch the driver's call into libpq to raise :class:`Captured` instead of connecting."""
+    """Patch the driver's call into libpq to raise :class:`CapturedError` instead of connecting."""
     mp = pytest.MonkeyPatch()
     if driver == "psycopg2":
         import psycopg2
 
         def fake(dsn: str, *args: Any, **kwargs: Any) -> Any:
-            raise Captured(dsn)
+            raise CapturedError(dsn)
 
         mp.setattr(psycopg2, "_connect", fake)
     else:
         import psycopg
 
         def fake_gen(cls: Any, conninfo: str = "", **kwargs: Any) -> Any:
-            raise Captured(conninfo)
+            raise CapturedError(conninfo)
 
         mp.setattr(psycopg.Connection, "_connect_gen", classmethod(fake_gen))
         # psycopg resolves host names itself when no hostaddr is given: every name is local.
@@ -127,7 +127,7 @@ def received(driver: str, connect: Any) -> str | None:
     with capture(driver):
         try:
             connect()
-        except Captured as got:
+        except CapturedError as got:
             return got.conninfo
         except AuroraSSLError:
             return None
