@@ -131,8 +131,8 @@ def received(driver: str, connect: Any) -> str | None:
             return got.conninfo
         except AuroraSSLError:
             return None
-        except DBAPIError as error:
-            if isinstance(error.orig, __import__(driver).ProgrammingError):
+        except (DBAPIError, __import__(driver).ProgrammingError) as error:
+            if isinstance(getattr(error, "orig", error), __import__(driver).ProgrammingError):
                 return None
             raise
     raise AssertionError("the driver was neither called nor refused")
