@@ -12,8 +12,9 @@ import datetime
 import sys
 from typing import Any
 
-from aurora_ssl.cli.common import EXIT_OK, emit_json, warn
+from aurora_ssl.cli.common import EXIT_FAILED, EXIT_OK, emit_json, warn
 from aurora_ssl.endpoint import is_region_name
+from aurora_ssl.redaction import mask_text
 
 __all__ = ["cmd_bundle_info", "cmd_bundle_path", "cmd_bundle_update"]
 
@@ -119,18 +120,27 @@ def cmd_bundle_info(args: argparse.Namespace) -> int:
 
 def cmd_bundle_update(args: argparse.Namespace) -> int:
     from aurora_ssl.bundle_update import DEFAULT_URL, update_bundle
+    from aurora_ssl.errors import BundleUpdateError
 
     if args.from_file:
         print(f"aurora-ssl: reading {args.from_file} ...", file=sys.stderr)
     else:
         print(f"aurora-ssl: downloading {args.url or DEFAULT_URL} ...", file=sys.stderr)
-    result = update_bundle(
-        url=args.url,
-        from_file=args.from_file,
-        cafile=args.ca_file,
-        timeout=args.timeout,
-        dry_run=args.dry_run,
-    )
+    try:
+        result = update_bundle(
+            url=args.url,
+            from_file=args.from_file,
+            cafile=args.ca_file,
+            timeout=args.timeout,
+            dry_run=args.dry_run,
+            accept_roots=args.accept_root,
+        )
+    except BundleUpdateError as exc:
+        if args.format == "json":
+            raise
+        # Our own text, whose lines (one per unknown root, then the command) are kept.
+        print(f"aurora-ssl: error: {mask_text(str(exc))}", file=sys.stderr)
+        return EXIT_FAILED
     if args.format == "json":
         emit_json({"ok": True, **result.to_dict()})
     else:
