@@ -1,7 +1,8 @@
 """``aurora-ssl bundle path|info|update``: the trust file for a host, and the RDS bundle.
 
 ``path`` prints what to give psql as ``sslrootcert``; ``info`` describes the bundle in use
-(source, age, expiry); ``update`` installs AWS's current bundle
+(source, age and expiry, both read from its certificates: a file's time says when it was
+copied, not how current AWS's roots in it are); ``update`` installs AWS's current bundle
 (:mod:`aurora_ssl.bundle_update`).
 """
 
@@ -55,13 +56,17 @@ def cmd_bundle_path(args: argparse.Namespace) -> int:
 
 
 def cmd_bundle_info(args: argparse.Namespace) -> int:
+    from cryptography import x509
+
     from aurora_ssl.trust import bundle_source, load_bundle, updated_bundle_path
 
     source, origin = bundle_source(args.bundle)
     bundle = load_bundle(source)
     now = datetime.datetime.now(datetime.timezone.utc)
-    modified = datetime.datetime.fromtimestamp(source.stat().st_mtime, datetime.timezone.utc)
-    age_days = int((now - modified).total_seconds() // 86400)
+    newest = max(
+        x509.load_pem_x509_certificate(c.pem).not_valid_before_utc for c in bundle.certificates
+    )
+    age_days = (now - newest).days
     certificates = sorted(bundle.certificates, key=lambda c: (c.region or "", c.subject))
     expired = [c for c in certificates if c.not_after <= now]
     notes: list[str] = []
@@ -79,7 +84,7 @@ def cmd_bundle_info(args: argparse.Namespace) -> int:
         "path": str(bundle.path),
         "origin": origin,
         "sha256": bundle.sha256,
-        "modified": modified.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "newest_not_before": newest.strftime("%Y-%m-%d"),
         "age_days": age_days,
         "count": len(bundle.certificates),
         "regions": regions,
@@ -102,7 +107,9 @@ def cmd_bundle_info(args: argparse.Namespace) -> int:
     print(f"bundle:    {bundle.path}")
     print(f"origin:    {origin}")
     print(f"sha256:    {bundle.sha256}")
-    print(f"modified:  {data['modified']} ({age_days} day(s) ago)")
+    print(
+        f"age:       newest certificate issued {data['newest_not_before']} ({age_days} day(s) ago)"
+    )
     print(f"contents:  {len(certificates)} certificate(s), {len(regions)} region(s)")
     print(f"regions:   {', '.join(regions)}")
     if environments:
