@@ -17,7 +17,13 @@ What is refused, leaving the bundle in use untouched:
   ``Content-Length``;
 * content that is not a clean sequence of PEM certificates (a cut-off block means truncation);
 * any certificate that does not parse, is not a CA, is not self-signed (subject = issuer and a
-  valid self-signature), is not named ``Amazon RDS ...``, or is expired.
+  valid self-signature), is not named ``Amazon RDS ...``, or is expired;
+* any root whose SHA-256 fingerprint the package does not know, unless it is named in
+  ``accept_roots`` (``--accept-root``). Known are the roots of the shipped bundle and those of
+  the installed update if it was accepted this way (a record next to it holds its SHA-256).
+  The name proves nothing: anyone can make a self-signed "Amazon RDS us-east-1 Root CA RSA2048
+  G1", and once installed it would be trusted for us-east-1's endpoints. There is no switch to
+  accept every root: a cron job would accept an attacker's root the day one is served.
 
 A refused update raises :class:`~aurora_ssl.errors.BundleUpdateError`. Installation is one
 :func:`aurora_ssl.trust.write_atomically`, so readers see the old file or the new one.
@@ -30,20 +36,21 @@ import datetime
 import hashlib
 import http.client
 import os
+import shlex
 import socket
 import ssl
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Iterable
 from pathlib import Path
 from typing import IO, Any
 
-from aurora_ssl.bundle_validation import validate_bundle
-from aurora_ssl._bundles import timestamp
-from aurora_ssl.errors import AuroraSSLError, BundleError, BundleUpdateError
-from aurora_ssl._bundles import GLOBAL_BUNDLE_URL, SHIPPED_BUNDLE, Bundle, load_bundle
+from aurora_ssl._bundles import GLOBAL_BUNDLE_URL, SHIPPED_BUNDLE, Bundle, load_bundle, timestamp
 from aurora_ssl._bundles import Certificate as BundleCertificate
 from aurora_ssl._trust import BUNDLE_ENV, bundle_source, updated_bundle_path, write_atomically
+from aurora_ssl.bundle_validation import validate_bundle
+from aurora_ssl.errors import AuroraSSLError, BundleError, BundleUpdateError
 
 __all__ = [
     "DEFAULT_URL",
@@ -51,6 +58,7 @@ __all__ = [
     "UPDATE_CAFILE_ENV",
     "BundleUpdate",
     "download",
+    "normalise_fingerprint",
     "update_bundle",
     "validate_bundle",
 ]
@@ -76,6 +84,7 @@ class BundleUpdate:
             and its origin (``updated`` or ``shipped``).
         added: certificates in the new bundle and not in the previous one.
         removed: certificates in the previous bundle and not in the new one.
+        accepted: roots the package did not know, installed because ``accept_roots`` named them.
         installed: whether the file was written (``False`` for a dry run, or when the new
             bundle has the same certificates as the previous one).
         warnings: things to know (an environment variable overrides the installed bundle).
@@ -89,6 +98,7 @@ class BundleUpdate:
     previous_origin: str
     added: tuple[BundleCertificate, ...]
     removed: tuple[BundleCertificate, ...]
+    accepted: tuple[BundleCertificate, ...]
     installed: bool
     warnings: tuple[str, ...] = ()
 
@@ -107,6 +117,7 @@ class BundleUpdate:
             "previous": {"path": str(self.previous), "origin": self.previous_origin},
             "added": [_cert_dict(c) for c in self.added],
             "removed": [_cert_dict(c) for c in self.removed],
+            "accepted": [_cert_dict(c) for c in self.accepted],
             "changed": self.changed,
             "installed": self.installed,
             "warnings": list(self.warnings),
@@ -121,6 +132,10 @@ class BundleUpdate:
         ]
         lines.extend(f"added:     {c.subject} (until {c.not_after:%Y-%m-%d})" for c in self.added)
         lines.extend(f"removed:   {c.subject}" for c in self.removed)
+        lines.extend(
+            f"accepted:  {c.subject}, SHA-256 {_colons(c.sha256)} (--accept-root)"
+            for c in self.accepted
+        )
         if not self.changed:
             lines.append("changes:   none (same certificates as the previous bundle)")
         if self.installed:
@@ -264,6 +279,26 @@ def download(
     return data
 
 
+def normalise_fingerprint(text: str) -> str:
+    """A SHA-256 fingerprint as 64 lowercase hex digits; colons and either case are accepted.
+
+    Raises:
+        BundleUpdateError: ``text`` is not 32 bytes of hex.
+    """
+    digits = text.strip().replace(":", "").lower()
+    if len(digits) != 64 or not all(c in "0123456789abcdef" for c in digits):
+        raise BundleUpdateError(
+            f"{text[:100]!r} is not a SHA-256 fingerprint: give the 64 hex digits (colons "
+            "optional) that `aurora-ssl bundle update` printed for the root."
+        )
+    return digits
+
+
+def _colons(digest: str) -> str:
+    """``AB:CD:...``, as ``openssl x509 -noout -fingerprint -sha256`` prints it."""
+    return ":".join(digest[i : i + 2] for i in range(0, len(digest), 2)).upper()
+
+
 def update_bundle(
     *,
     url: str | None = None,
@@ -272,6 +307,7 @@ def update_bundle(
     timeout: float = DEFAULT_TIMEOUT,
     dry_run: bool = False,
     now: datetime.datetime | None = None,
+    accept_roots: Iterable[str] = (),
 ) -> BundleUpdate:
     """Get a new RDS bundle (URL or file), validate it, and install it atomically.
 
@@ -282,15 +318,20 @@ def update_bundle(
         timeout: network timeout in seconds.
         dry_run: validate and compare, but do not install.
         now: the time certificates must be valid at (default: now).
+        accept_roots: SHA-256 fingerprints of roots the package does not know that may be
+            installed (see :func:`normalise_fingerprint` for the spelling).
 
     Returns:
         What was validated, added, removed and whether it was installed.
 
     Raises:
-        BundleUpdateError: the new bundle was refused; the bundle in use is untouched.
+        BundleUpdateError: the new bundle was refused (also when it holds a root the package
+            does not know and ``accept_roots`` does not name: the message lists each one and
+            the command that accepts them); the bundle in use is untouched.
     """
     if url is not None and from_file is not None:
         raise BundleUpdateError("Give either a URL or a file, not both.")
+    accepted = {normalise_fingerprint(text) for text in accept_roots}
     if from_file is not None:
         source = os.fspath(from_file)
         try:
@@ -308,15 +349,23 @@ def update_bundle(
     try:
         target = Path(updated_bundle_path())
         in_use, in_use_origin = bundle_source()
+        shipped = load_bundle(SHIPPED_BUNDLE).certificates
     except (OSError, BundleError) as exc:
         raise BundleUpdateError(f"Cannot prepare the installation: {exc}") from exc
     # Compared with what the update replaces: the updated bundle if there is one, else the
     # shipped copy (an AURORA_SSL_BUNDLE override is reported, not compared).
     if target.is_file():
         previous_path, previous_origin = target, "updated"
+        previous = _previous_certificates(target)
+        vouched = previous if _was_accepted(target) else ()
     else:
         previous_path, previous_origin = Path(SHIPPED_BUNDLE), "shipped"
-    old = {c.sha256: c for c in _previous_certificates(previous_path)}
+        previous = vouched = shipped
+    known = {c.sha256 for c in (*shipped, *vouched)}
+    unknown = tuple(c for c in certificates if c.sha256 not in known)
+    if any(c.sha256 not in accepted for c in unknown):
+        raise BundleUpdateError(_unknown_roots_message(unknown, source, url, from_file, cafile))
+    old = {c.sha256: c for c in previous}
     new = {c.sha256: c for c in certificates}
     added = tuple(c for key, c in new.items() if key not in old)
     removed = tuple(c for key, c in old.items() if key not in new)
@@ -331,10 +380,16 @@ def update_bundle(
             f"{len(removed)} certificate(s) of the previous bundle are not in the new one; "
             "endpoints signed by them will fail verification after the update."
         )
+    unused = sorted(accepted - {c.sha256 for c in unknown})
+    if unused:
+        warnings.append(
+            "--accept-root named no root that needed it (the bundle's other roots are known "
+            f"already): {', '.join(_colons(f) for f in unused)}."
+        )
     digest = hashlib.sha256(data).hexdigest()
     installed = False
-    if (added or removed) and not dry_run:
-        _install(target, data)
+    if (added or removed or unknown) and not dry_run:
+        _install(target, data, digest)
         installed = True
     return BundleUpdate(
         source=source,
@@ -345,8 +400,43 @@ def update_bundle(
         previous_origin=previous_origin,
         added=added,
         removed=removed,
+        accepted=unknown,
         installed=installed,
         warnings=tuple(warnings),
+    )
+
+
+def _unknown_roots_message(
+    unknown: tuple[BundleCertificate, ...],
+    source: str,
+    url: str | None,
+    from_file: str | os.PathLike[str] | None,
+    cafile: str | os.PathLike[str] | None,
+) -> str:
+    """What was refused, each root as the operator can check it, and the command to run."""
+    command = ["aurora-ssl", "bundle", "update"]
+    if from_file is not None:
+        command += ["--from", shlex.quote(os.fspath(from_file))]
+    elif url is not None:  # a URL with credentials or a query is not repeated: say where
+        command += ["--url", shlex.quote(source) if source == url else "URL"]
+    if cafile is not None:
+        command += ["--ca-file", shlex.quote(os.fspath(cafile))]
+    for cert in unknown:
+        command += ["--accept-root", _colons(cert.sha256)]
+    roots = "\n".join(
+        f"  {cert.region or '-'}  {cert.subject}  SHA-256 {_colons(cert.sha256)}"
+        for cert in unknown
+    )
+    return (
+        f"The bundle from {source} holds {len(unknown)} root certificate(s) whose SHA-256 "
+        "fingerprint aurora-ssl does not know (not in the bundle shipped with it, nor in a "
+        "bundle you accepted before). Anyone can make a root with an Amazon RDS name; once "
+        "installed, it would be trusted for that region's endpoints:\n"
+        f"{roots}\n"
+        "Compare each fingerprint with AWS's bundle fetched another way (another machine or "
+        "network: `openssl x509 -noout -fingerprint -sha256`). If they match, install it with:\n"
+        f"  {' '.join(command)}\n"
+        "Nothing was changed."
     )
 
 
@@ -358,25 +448,48 @@ def _previous_certificates(path: Path) -> tuple[BundleCertificate, ...]:
     return bundle.certificates
 
 
-def _install(target: Path, data: bytes) -> None:
-    """Write ``data`` atomically; if the result does not load, put the previous file back."""
+def _acceptance_record(target: Path) -> Path:
+    """Next to an installed update: the SHA-256 of the content this module installed."""
+    return target.with_name(target.name + ".accepted")
+
+
+def _was_accepted(target: Path) -> bool:
+    """Whether the installed update is the one this module installed (after acceptance).
+
+    A bundle installed by an earlier version, or changed since, vouches for none of its roots.
+    """
     try:
-        backup: bytes | None = target.read_bytes()
-    except FileNotFoundError:
-        backup = None
-    except OSError as exc:
-        raise BundleUpdateError(f"Cannot read the installed bundle {target}: {exc}") from exc
+        record = _acceptance_record(target).read_text("ascii").strip()
+        content = target.read_bytes()
+    except (OSError, UnicodeDecodeError):
+        return False
+    return record == hashlib.sha256(content).hexdigest()
+
+
+def _install(target: Path, data: bytes, digest: str) -> None:
+    """Write ``data`` and its acceptance record atomically; on failure put both back."""
+    record = _acceptance_record(target)
+    backups: dict[Path, bytes | None] = {}
+    for path in (target, record):
+        try:
+            backups[path] = path.read_bytes()
+        except FileNotFoundError:
+            backups[path] = None
+        except OSError as exc:
+            raise BundleUpdateError(f"Cannot read the installed {path}: {exc}") from exc
     try:
         write_atomically(target, data)
         load_bundle(target)
+        write_atomically(record, f"{digest}\n".encode("ascii"))
     except (OSError, AuroraSSLError) as exc:
-        try:
-            if backup is None:
-                target.unlink(missing_ok=True)
-            else:
-                write_atomically(target, backup)
-        except OSError:
-            pass
+        for path, backup in backups.items():
+            try:
+                if backup is None:
+                    path.unlink(missing_ok=True)
+                else:
+                    write_atomically(path, backup)
+            except OSError:
+                pass
         raise BundleUpdateError(
             f"Installing the new bundle into {target} failed ({exc}); the previous bundle was kept."
         ) from exc

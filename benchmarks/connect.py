@@ -2,7 +2,8 @@
 
     .venv/bin/python benchmarks/connect.py                 # about two to three minutes
     .venv/bin/python benchmarks/connect.py --json out.json # also the results as JSON
-    .venv/bin/python benchmarks/connect.py --markdown      # also the README's compact table
+    .venv/bin/python benchmarks/connect.py --markdown      # also the docs' tables
+    .venv/bin/python benchmarks/connect.py --write-docs    # and write them into the docs
 
 Starts its own Aurora-like PostgreSQL (``aurora_ssl.testing``, real TLS, RDS-like PKI) and
 measures, for psycopg2, SQLAlchemy and Django, the floor (plain driver or framework with a
@@ -16,7 +17,9 @@ measures, for psycopg2, SQLAlchemy and Django, the floor (plain driver or framew
    (:mod:`benchmarks.latency`), and the server-side check counted in libpq's trace;
 5. aws-advanced-python-wrapper in its own venv (:mod:`benchmarks.aws_wrapper`);
 6. a storm of concurrent new connections (:mod:`benchmarks.storm`);
-7. one table with every ratio, its target, PASS or MISS (:mod:`benchmarks.report`).
+7. one table with every ratio, its target, PASS or MISS (:mod:`benchmarks.report`);
+   with ``--write-docs``, the tables of docs/benchmarks.md and README.md between their
+   markers, and the numbers they are made from in benchmarks/last-run.json.
 
 The machine is noisy: read the medians and ratios, not the absolute numbers. Exit status 0
 when every judged target passed, 1 otherwise.
@@ -26,6 +29,9 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import contextlib
+import datetime
+import importlib.metadata
 import json
 import os
 import platform
@@ -76,8 +82,31 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="leave a section out (repeatable)",
     )
     parser.add_argument("--json", type=Path, help="also write the results here ('-': stdout)")
-    parser.add_argument("--markdown", action="store_true", help="also print the README's table")
-    return parser.parse_args(argv)
+    parser.add_argument("--markdown", action="store_true", help="also print the docs' tables")
+    parser.add_argument(
+        "--write-docs",
+        action="store_true",
+        help="write this run's tables into docs/benchmarks.md and README.md (a full run only)",
+    )
+    args = parser.parse_args(argv)
+    if args.write_docs and (args.skip or set(args.cold_groups) != set(cold.GROUPS)):
+        parser.error("--write-docs needs a full run: no --skip, every --cold-groups group")
+    return args
+
+
+def versions(target: Any) -> dict[str, str]:
+    """What the numbers were measured with (shown above the docs' table)."""
+    import psycopg2
+
+    found = {"Python": platform.python_version()}
+    for name in ("psycopg2-binary", "psycopg2", "psycopg", "SQLAlchemy", "Django"):
+        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
+            found.setdefault(name.split("-")[0], importlib.metadata.version(name))
+    with psycopg2.connect(**target.libpq(target.root_path)) as conn, conn.cursor() as cur:
+        cur.execute("SHOW server_version")
+        found["PostgreSQL"] = str(cur.fetchone()[0]).split()[0]
+    conn.close()
+    return found
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -90,6 +119,9 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.pop("AURORA_SSL_BUNDLE", None)
     machine = f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
     results: dict[str, Any] = {"machine": machine, "args": vars(args) | {"json": str(args.json)}}
+    results["run"] = (
+        f"{datetime.date.today():%Y-%m-%d} on {platform.machine()}, {os.cpu_count()} CPUs"
+    )
     skip = set(args.skip)
 
     durations: dict[str, float] = {}
@@ -113,6 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         aurora_like_server(max_connections=args.storm + 20) as target,
         latency.DelayProxy((target.hostaddr, target.port)) as proxy,
     ):
+        results["versions"] = versions(target)
         aliases: list[str] = []
         if warm.django_available():
             aliases = warm.configure_django(target, {"rt": proxy.port})
@@ -182,8 +215,11 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(report.table(rows))
     if args.markdown:
-        print()
-        print(report.readme_table(results))
+        for block in report.doc_blocks(report.recorded(results)).values():
+            print(f"\n{block.strip()}")
+    if args.write_docs:
+        for path in report.write_docs(results):
+            print(f"wrote {path}", file=sys.stderr)
     if args.json:
         text = json.dumps(results, indent=2, default=str)
         if str(args.json) == "-":

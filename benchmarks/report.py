@@ -1,12 +1,32 @@
-"""The report: details per section, then one table of every ratio with its target."""
+"""The report: one table of every ratio with its target, and the tables the docs show.
+
+The docs' tables are written by the benchmark itself (``connect.py --write-docs``) between
+:data:`TABLE_START` and :data:`TABLE_END` in ``docs/benchmarks.md`` and ``README.md``, from
+the numbers it keeps in ``benchmarks/last-run.json`` (:func:`recorded`); tests/test_docs_pages.py
+renders them again from that file and compares. Nothing else edits those lines.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
+from pathlib import Path
 from typing import Any
 
-from benchmarks.common import TARGET_EXTRA_MIB, TARGET_IMPORT_MS, TARGET_VS_FLOOR, TARGET_VS_RECIPE
+from benchmarks.common import (
+    ROOT,
+    TARGET_EXTRA_MIB,
+    TARGET_IMPORT_MS,
+    TARGET_VS_FLOOR,
+    TARGET_VS_RECIPE,
+)
+
+TABLE_START = "<!-- benchmark-table:start (written by benchmarks/connect.py --write-docs) -->"
+TABLE_END = "<!-- benchmark-table:end -->"
+LAST_RUN = ROOT / "benchmarks" / "last-run.json"
+PAGE = ROOT / "docs" / "benchmarks.md"
+README = ROOT / "README.md"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -244,21 +264,12 @@ def table(all_rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
-def markdown(all_rows: list[Row]) -> str:
-    lines = ["| section | measure | value | target | verdict |", "|---|---|---|---|---|"]
-    for row in all_rows:
-        lines.append(
-            f"| {row.section} | {row.what} | {row.shown()} | {row.target or '-'} | {row.verdict} |"
-        )
-    return "\n".join(lines)
-
-
 def _verdict(checks: list[bool]) -> str:
     return "PASS" if all(checks) else "MISS"
 
 
-def readme_table(results: dict[str, Any]) -> str:
-    """The compact Markdown table for the README: one line per measure, a column per group."""
+def page_table(results: dict[str, Any]) -> str:
+    """The benchmarks page's Markdown table: one line per measure, a column per group."""
     groups = ("psycopg2", "sqlalchemy", "django")
     lines = [
         "| measure | psycopg2 | SQLAlchemy | Django | target | verdict |",
@@ -365,3 +376,96 @@ def readme_table(results: dict[str, Any]) -> str:
     elif aws:
         lines.append(f"| aws-advanced-python-wrapper | skipped: {aws['skipped']} ||| - | - |")
     return "\n".join(lines)
+
+
+def readme_table(results: dict[str, Any]) -> str:
+    """The README's four lines: the budgets, ours against the floor (and the recipe)."""
+    groups = ("psycopg2", "sqlalchemy", "django")
+    lines = [
+        "| ours / floor | psycopg2 | SQLAlchemy | Django | target |",
+        "|---|---|---|---|---|",
+    ]
+    cold = results.get("cold", {}).get("groups", {})
+    warm = results.get("ratios", {})
+    floor, recipe, memory = TARGET_VS_FLOOR, TARGET_VS_RECIPE, f"{TARGET_EXTRA_MIB:g} MiB"
+    for measure, source, key, shown, target in (
+        ("fresh process (2nd+ on a machine)", cold, "ours_vs_floor_paired", "{:.3f}x", floor),
+        ("new connection, warm", warm, "ours_vs_floor", "{:.3f}x", floor),
+        ("new connection, warm, ours / AWS recipe", warm, "ours_vs_recipe", "{:.3f}x", recipe),
+        ("peak memory over the floor", cold, "ours_extra_mib", "{:+.1f} MiB", memory),
+    ):
+        cells = [shown.format(source[g][key]) if key in source.get(g, {}) else "-" for g in groups]
+        lines.append(f"| {measure} | {' | '.join(cells)} | <= {target} |")
+    return "\n".join(lines)
+
+
+def recorded(results: dict[str, Any]) -> dict[str, Any]:
+    """The numbers the docs' tables are made from (a few hundred bytes, kept in the repo)."""
+    cold_keys = ("ours_vs_floor_paired", "ours_vs_floor", "ours_vs_recipe_paired")
+    cold_keys += ("ours_first_vs_floor", "ours_extra_mib")
+    out: dict[str, Any] = {k: results[k] for k in ("run", "versions") if k in results}
+    if "cold" in results:
+        groups = results["cold"]["groups"].items()
+        out["cold"] = {"groups": {g: {k: c[k] for k in cold_keys} for g, c in groups}}
+    if "ratios" in results:
+        out["ratios"] = results["ratios"]
+    if "round_trips" in results:
+        rt = results["round_trips"]
+        high = f"at_{rt['rtts_ms'][1]:g}ms"
+        comparisons = {
+            label: {k: c[k] for k in ("counted", high)} for label, c in rt["comparisons"].items()
+        }
+        out["round_trips"] = {"rtts_ms": rt["rtts_ms"], "comparisons": comparisons}
+    if "storm" in results:
+        out["storm"] = {
+            k: results["storm"][k] for k in ("size", "ours_vs_floor_wall", "ours_vs_floor_cpu")
+        }
+    if "import" in results:
+        out["import"] = {"over_bare_ms": results["import"]["over_bare_ms"]}
+    aws = results.get("aws_wrapper")
+    if aws:
+        aws_keys = ("skipped", "version", "default_vs_floor", "minimal_vs_floor")
+        aws_keys += ("import_wrapper_over_driver_ms", "import_wrapper_vs_driver")
+        aws_keys += ("import_ours_over_driver_ms", "import_ours_vs_driver")
+        out["aws_wrapper"] = {k: aws[k] for k in aws_keys if k in aws}
+    return out
+
+
+def doc_blocks(numbers: dict[str, Any]) -> dict[Path, str]:
+    """What goes between the markers of each page, made from :func:`recorded` numbers."""
+    run, versions = numbers.get("run", ""), numbers.get("versions", {})
+    caption = f"Run of {run}; " + ", ".join(f"{k} {v}" for k, v in versions.items()) + ":"
+    blocks = {PAGE: f"{caption}\n\n{page_table(numbers)}", README: readme_table(numbers)}
+    return {path: f"\n\n{block}\n\n" for path, block in blocks.items()}
+
+
+def between_markers(text: str, where: Path) -> tuple[int, int]:
+    """The span between the one start marker and the one end marker after it.
+
+    Raises:
+        ValueError: the markers are missing, repeated or out of order.
+    """
+    if text.count(TABLE_START) != 1 or text.count(TABLE_END) != 1:
+        raise ValueError(f"{where} needs exactly one {TABLE_START} and one {TABLE_END} line")
+    start = text.index(TABLE_START) + len(TABLE_START)
+    end = text.index(TABLE_END)
+    if end < start:
+        raise ValueError(f"{where}: {TABLE_END} comes before {TABLE_START}")
+    return start, end
+
+
+def write_docs(results: dict[str, Any]) -> list[Path]:
+    """Record this run's numbers and write its tables between the markers of each page.
+
+    Every page's markers are checked before anything is written.
+    """
+    numbers = recorded(results)
+    texts = {}
+    for path, block in doc_blocks(numbers).items():
+        text = path.read_text(encoding="utf-8")
+        start, end = between_markers(text, path)
+        texts[path] = text[:start] + block + text[end:]
+    LAST_RUN.write_text(json.dumps(numbers, indent=1) + "\n", encoding="utf-8")
+    for path, text in texts.items():
+        path.write_text(text, encoding="utf-8")
+    return [LAST_RUN, *texts]

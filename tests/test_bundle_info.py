@@ -1,4 +1,8 @@
-"""``aurora-ssl bundle info``: AWS's pre-release environments are not listed as regions.
+"""``aurora-ssl bundle info``: the bundle's age from its certificates; environments apart.
+
+Age: a file's time says when it was copied or installed, not how current AWS's roots in it
+are, so the age and the expiry come from the certificates (the newest notBefore, the earliest
+notAfter), whatever the file's time says.
 
 AWS's global bundle holds roots named "Amazon RDS Beta us-east-1 Root CA ..." and "... Preview
 us-east-2 ...". No endpoint name has "Beta" where its region is, so region trimming never picks them (a name
@@ -8,13 +12,20 @@ made operators count 34 regions where AWS serves 32.
 
 from __future__ import annotations
 
+import datetime
 import json
+import os
+from pathlib import Path
 
 import pytest
+from cryptography import x509
 
 from aurora_ssl.cli import main
-from aurora_ssl.endpoint import is_region_name, parse_endpoint
-from aurora_ssl.trust import select_trust
+from aurora_ssl._endpoint import is_region_name, parse_endpoint
+from aurora_ssl.testing.pki import make_certificate_pem
+from aurora_ssl._trust import SHIPPED_BUNDLE, select_trust
+
+NOW = datetime.datetime.now(datetime.timezone.utc)
 
 
 def test_the_shipped_bundle_lists_regions_and_environments_apart(
@@ -43,9 +54,9 @@ def test_region_trimming_never_selects_an_environments_roots() -> None:
 
 
 def shipped_regions() -> list[str]:
-    from aurora_ssl.trust import load_bundle, shipped_bundle_path
+    from aurora_ssl._bundles import load_bundle
 
-    return [r for r in load_bundle(shipped_bundle_path()).regions if is_region_name(r)]
+    return [r for r in load_bundle(SHIPPED_BUNDLE).regions if is_region_name(r)]
 
 
 @pytest.mark.parametrize(
@@ -62,3 +73,40 @@ def shipped_regions() -> list[str]:
 )
 def test_region_shape(name: str, shaped: bool) -> None:
     assert is_region_name(name) is shaped
+
+
+def _info(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[dict[str, object], str]:
+    assert main(["bundle", "info", "--format", "json", *args]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert main(["bundle", "info", *args]) == 0
+    return data, capsys.readouterr().out
+
+
+@pytest.mark.parametrize("file_time", ["just copied", "a year old"])
+def test_age_and_expiry_come_from_the_certificates(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, file_time: str
+) -> None:
+    shipped = Path(SHIPPED_BUNDLE).read_bytes()
+    copy = tmp_path / "bundle.pem"
+    copy.write_bytes(shipped)
+    if file_time == "a year old":
+        os.utime(copy, (NOW.timestamp() - 365 * 86400,) * 2)
+    newest = max(c.not_valid_before_utc for c in x509.load_pem_x509_certificates(shipped))
+    data, text = _info(capsys, "--bundle", str(copy))
+    assert "modified" not in data
+    assert data["newest_not_before"] == f"{newest:%Y-%m-%d}"
+    assert data["age_days"] == (NOW - newest).days > 365  # AWS's G1 roots are from 2021-2024
+    assert data["earliest_expiry"] == "2061-05-18"
+    assert f"age:       newest certificate issued {newest:%Y-%m-%d} (" in text
+    assert "expiry:    earliest 2061-05-18" in text
+
+    # One root made yesterday, valid for 30 days: the bundle is a day old and expires with it.
+    copy.write_bytes(
+        shipped + make_certificate_pem("Amazon RDS zz-new-1 Root CA ECC384 G1", days=30)
+    )
+    os.utime(copy, (NOW.timestamp() - 365 * 86400,) * 2)
+    data, text = _info(capsys, "--bundle", str(copy))
+    assert data["newest_not_before"] == f"{NOW - datetime.timedelta(days=1):%Y-%m-%d}"
+    assert data["age_days"] == 1
+    assert data["earliest_expiry"] == f"{NOW + datetime.timedelta(days=30):%Y-%m-%d}"
+    assert "(1 day(s) ago)" in text

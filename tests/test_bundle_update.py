@@ -2,15 +2,18 @@
 
 The rule under test: the installed bundle changes only on success. Every refusal (tampered
 content, a non-CA, an expired root, truncation, http, a redirect to http, a server down, a
-server certificate nobody vouched for) leaves the previous bundle byte for byte as it was.
+server certificate nobody vouched for, a root the package does not know and nobody accepted)
+leaves the previous bundle byte for byte as it was.
 """
 
 from __future__ import annotations
 
 import datetime
+import hashlib
 import http.server
 import json
 import re
+import shlex
 import socket
 import ssl
 import threading
@@ -24,10 +27,21 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from aurora_ssl import _trust as trust
 from aurora_ssl.bundle_update import UPDATE_CAFILE_ENV, update_bundle, validate_bundle
+from aurora_ssl._bundles import pem_der
 from aurora_ssl.cli import main
 from aurora_ssl.errors import BundleUpdateError
-from aurora_ssl.trust import bundle_source, shipped_bundle_path, updated_bundle_path
+from aurora_ssl.testing.pki import make_certificate_pem
+from aurora_ssl._trust import bundle_source, select_trust
+
+
+def shipped_bundle_path() -> Path:
+    return Path(trust.SHIPPED_BUNDLE)
+
+
+def updated_bundle_path() -> Path:
+    return Path(trust.updated_bundle_path())
 
 NOW = datetime.datetime.now(datetime.timezone.utc)
 DAY = datetime.timedelta(days=1)
@@ -37,7 +51,6 @@ def _cert(
     cn: str,
     *,
     ca: bool = True,
-    expired: bool = False,
     issuer: tuple[x509.Name, ec.EllipticCurvePrivateKey] | None = None,
     san: str | None = None,
 ) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
@@ -50,8 +63,8 @@ def _cert(
         .issuer_name(issuer_name)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(NOW - (400 if expired else 1) * DAY)
-        .not_valid_after(NOW - 10 * DAY if expired else NOW + 3650 * DAY)
+        .not_valid_before(NOW - DAY)
+        .not_valid_after(NOW + 3650 * DAY)
         .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
     )
     # Key identifiers and key usage: Python 3.13 verifies with VERIFY_X509_STRICT by default.
@@ -80,7 +93,11 @@ def _pem(cert: x509.Certificate) -> bytes:
 
 
 def _root(region: str, kind: str = "ECC384") -> bytes:
-    return _pem(_cert(f"Amazon RDS {region} Root CA {kind} G1")[0])
+    return make_certificate_pem(f"Amazon RDS {region} Root CA {kind} G1")
+
+
+def _sha256(pem: bytes) -> str:
+    return hashlib.sha256(pem_der(pem)).hexdigest()
 
 
 @dataclass
@@ -167,12 +184,13 @@ SHIPPED = shipped_bundle_path().read_bytes()
 def test_update_installs_and_reports_the_difference(site: Site, previous: bytes) -> None:
     new_root = _root("zz-newregion-1")
     url = site.serve("/global-bundle.pem", SHIPPED + new_root)
-    result = update_bundle(url=url, cafile=site.cafile)
+    result = update_bundle(url=url, cafile=site.cafile, accept_roots=[_sha256(new_root)])
     assert result.installed
     assert [c.subject for c in result.added] == ["Amazon RDS zz-newregion-1 Root CA ECC384 G1"]
+    assert result.accepted == result.added
     assert result.removed == ()
     assert updated_bundle_path().read_bytes() == SHIPPED + new_root
-    assert bundle_source() == (updated_bundle_path(), "updated")
+    assert bundle_source() == (str(updated_bundle_path()), "updated")
     data = result.to_dict()
     assert data["installed"] is True
     assert "zz-newregion-1" in data["regions"]
@@ -199,9 +217,11 @@ def test_same_content_is_not_reinstalled(site: Site, previous: bytes) -> None:
 
 
 def test_dry_run_installs_nothing(site: Site, cache: Path) -> None:
-    result = update_bundle(
-        url=site.serve("/dry.pem", SHIPPED + _root("zz-dry-1")), cafile=site.cafile, dry_run=True
-    )
+    root = _root("zz-dry-1")
+    url = site.serve("/dry.pem", SHIPPED + root)
+    with pytest.raises(BundleUpdateError, match="does not know"):
+        update_bundle(url=url, cafile=site.cafile, dry_run=True)
+    result = update_bundle(url=url, cafile=site.cafile, dry_run=True, accept_roots=[_sha256(root)])
     assert result.changed
     assert not result.installed
     assert not updated_bundle_path().exists()
@@ -211,23 +231,25 @@ def test_ca_file_from_the_environment(
     site: Site, cache: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv(UPDATE_CAFILE_ENV, str(site.cafile))
-    result = update_bundle(url=site.serve("/env.pem", SHIPPED + _root("zz-env-1")))
+    fewer = SHIPPED.split(b"-----END CERTIFICATE-----\n", 1)[1]
+    result = update_bundle(url=site.serve("/env.pem", fewer))
     assert result.installed
 
 
 def test_update_from_file(cache: Path, tmp_path: Path) -> None:
     source = tmp_path / "global-bundle.pem"
-    source.write_bytes(SHIPPED + _root("zz-file-1"))
-    result = update_bundle(from_file=source)
+    root = _root("zz-file-1")
+    source.write_bytes(SHIPPED + root)
+    result = update_bundle(from_file=source, accept_roots=[_sha256(root)])
     assert result.installed
     assert result.previous_origin == "shipped"
     assert updated_bundle_path().read_bytes() == source.read_bytes()
 
 
 def _tampered() -> dict[str, tuple[bytes, str]]:
-    not_rds = _pem(_cert("Evil Corp Root CA")[0])
-    not_ca = _pem(_cert("Amazon RDS zz-leaf-1 Root CA RSA2048 G1", ca=False)[0])
-    expired = _pem(_cert("Amazon RDS zz-old-1 Root CA RSA2048 G1", expired=True)[0])
+    not_rds = make_certificate_pem("Evil Corp Root CA")
+    not_ca = make_certificate_pem("Amazon RDS zz-leaf-1 Root CA RSA2048 G1", ca=False)
+    expired = make_certificate_pem("Amazon RDS zz-old-1 Root CA RSA2048 G1", expired=True)
     issuer_cert, issuer_key = _cert("Amazon RDS zz-issuer-1 Root CA RSA2048 G1")
     not_self_signed = _pem(
         _cert("Amazon RDS zz-sub-1 Root CA RSA2048 G1", issuer=(issuer_cert.subject, issuer_key))[0]
@@ -324,7 +346,7 @@ def test_environment_override_is_reported(
 ) -> None:
     monkeypatch.setenv("AURORA_SSL_BUNDLE", str(shipped_bundle_path()))
     source = tmp_path / "b.pem"
-    source.write_bytes(SHIPPED + _root("zz-override-1"))
+    source.write_bytes(SHIPPED.split(b"-----END CERTIFICATE-----\n", 1)[1])
     result = update_bundle(from_file=source)
     assert result.installed
     assert any("AURORA_SSL_BUNDLE is set" in w for w in result.warnings)
@@ -337,16 +359,16 @@ def test_validate_shipped_bundle() -> None:
 
 
 def test_cli_update_json(site: Site, previous: bytes, capsys: pytest.CaptureFixture[str]) -> None:
-    url = site.serve("/cli.pem", SHIPPED + _root("zz-cli-1"))
-    assert (
-        main(["bundle", "update", "--url", url, "--ca-file", str(site.cafile), "--format", "json"])
-        == 0
-    )
+    root = _root("zz-cli-1")
+    url = site.serve("/cli.pem", SHIPPED + root)
+    args = ["bundle", "update", "--url", url, "--ca-file", str(site.cafile), "--format", "json"]
+    assert main([*args, "--accept-root", _sha256(root)]) == 0
     out, err = capsys.readouterr()
     data = json.loads(out)
     assert data["ok"] is True
     assert data["installed"] is True
     assert [a["subject"] for a in data["added"]] == ["Amazon RDS zz-cli-1 Root CA ECC384 G1"]
+    assert [a["sha256"] for a in data["accepted"]] == [_sha256(root)]
     assert "downloading" in err
 
 
@@ -373,3 +395,147 @@ def test_cli_update_refused_json(previous: bytes, capsys: pytest.CaptureFixture[
 def test_cli_update_from_file_and_url_are_exclusive(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["bundle", "update", "--from", "a.pem", "--url", "https://x/b.pem"]) == 2
     assert "not allowed with" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------- roots nobody vouched for
+#
+# The attack: AWS's bundle with one more self-signed root, made by anyone, named like AWS's
+# us-east-1 root. Its name and shape pass every other check; only its fingerprint tells.
+
+US_EAST_1 = "db.cluster-abc123.us-east-1.rds.amazonaws.com"
+IMPOSTOR_CN = "Amazon RDS us-east-1 Root CA RSA2048 G1"
+
+
+@pytest.fixture(scope="module")
+def impostor() -> bytes:
+    return make_certificate_pem(IMPOSTOR_CN)
+
+
+def _colons(digest: str) -> str:
+    return ":".join(digest[i : i + 2] for i in range(0, 64, 2)).upper()
+
+
+def _us_east_1_trust() -> bytes:
+    return Path(select_trust(US_EAST_1).path).read_bytes()
+
+
+@pytest.mark.parametrize("installed", [True, False], ids=["over-an-update", "over-shipped"])
+@pytest.mark.parametrize("via", ["file", "url"])
+def test_impostor_root_is_refused_and_nothing_changes(
+    site: Site,
+    cache: Path,
+    tmp_path: Path,
+    impostor: bytes,
+    capsys: pytest.CaptureFixture[str],
+    via: str,
+    installed: bool,
+) -> None:
+    if installed:
+        updated_bundle_path().parent.mkdir(parents=True)
+        updated_bundle_path().write_bytes(SHIPPED)
+    trusted_before = _us_east_1_trust()
+    assert impostor not in trusted_before
+    if via == "file":
+        given = tmp_path / "global bundle.pem"  # a blank: the printed command must quote it
+        given.write_bytes(SHIPPED + impostor)
+        source = ["--from", str(given)]
+    else:
+        source = ["--url", site.serve("/impostor.pem", SHIPPED + impostor)]
+        source += ["--ca-file", str(site.cafile)]
+    assert main(["bundle", "update", *source]) == 1
+    out, err = capsys.readouterr()
+    assert out == ""
+    fingerprint = _colons(_sha256(impostor))
+    assert f"  us-east-1  {IMPOSTOR_CN}  SHA-256 {fingerprint}\n" in err
+    command = f"aurora-ssl bundle update {shlex.join(source)} --accept-root {fingerprint}"
+    assert f"install it with:\n  {command}\nNothing was changed." in err
+    # byte for byte as it was (or still absent), and us-east-1 trusts what it trusted
+    if installed:
+        assert updated_bundle_path().read_bytes() == SHIPPED
+    else:
+        assert not updated_bundle_path().parent.exists()
+    trust.clear_caches()
+    assert _us_east_1_trust() == trusted_before
+
+    # The command it printed is the way in: installed, reported, and from now on trusted.
+    assert main(shlex.split(command)[1:]) == 0
+    out, _ = capsys.readouterr()
+    assert f"accepted:  {IMPOSTOR_CN}, SHA-256 {fingerprint} (--accept-root)" in out
+    assert updated_bundle_path().read_bytes() == SHIPPED + impostor
+    trust.clear_caches()
+    assert impostor in _us_east_1_trust()
+
+
+@pytest.mark.parametrize(
+    "spelling", [str.lower, str.upper, lambda f: f.replace(":", ""), lambda f: f.lower()[3:]]
+)
+def test_accept_root_spellings(
+    cache: Path, tmp_path: Path, impostor: bytes, spelling: object
+) -> None:
+    source = tmp_path / "bundle.pem"
+    source.write_bytes(SHIPPED + impostor)
+    written = spelling(_colons(_sha256(impostor)))  # type: ignore[operator]
+    if len(written.replace(":", "")) != 64:  # a digit short: refused as no fingerprint at all
+        assert main(["bundle", "update", "--from", str(source), "--accept-root", written]) == 2
+        assert not updated_bundle_path().exists()
+        return
+    result = update_bundle(from_file=source, accept_roots=[written])
+    assert result.installed
+    assert [c.subject for c in result.accepted] == [IMPOSTOR_CN]
+
+
+def test_wrong_fingerprint_is_refused(
+    previous: bytes, tmp_path: Path, impostor: bytes, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "bundle.pem"
+    source.write_bytes(SHIPPED + impostor)
+    other = _sha256(make_certificate_pem(IMPOSTOR_CN))  # same name, another key
+    assert main(["bundle", "update", "--from", str(source), "--accept-root", other]) == 1
+    err = capsys.readouterr().err
+    assert f"--accept-root {_colons(_sha256(impostor))}" in err
+    assert updated_bundle_path().read_bytes() == previous
+    # a fingerprint of a root AWS's bundle holds accepts nothing else either
+    known = _sha256(
+        SHIPPED.split(b"-----END CERTIFICATE-----\n", 1)[0] + b"-----END CERTIFICATE-----"
+    )
+    with pytest.raises(BundleUpdateError, match="does not know"):
+        update_bundle(from_file=source, accept_roots=[known])
+    assert updated_bundle_path().read_bytes() == previous
+
+
+def test_accepted_roots_are_known_to_the_next_update(
+    cache: Path, tmp_path: Path, impostor: bytes
+) -> None:
+    source = tmp_path / "bundle.pem"
+    source.write_bytes(SHIPPED + impostor)
+    update_bundle(from_file=source, accept_roots=[_sha256(impostor)])
+    newer = _root("zz-later-1")
+    source.write_bytes(SHIPPED + impostor + newer)
+    with pytest.raises(BundleUpdateError) as refused:  # only the new one is unknown
+        update_bundle(from_file=source)
+    assert "holds 1 root certificate(s)" in str(refused.value)
+    assert "zz-later-1" in str(refused.value)
+    assert update_bundle(from_file=source, accept_roots=[_sha256(newer)]).installed
+
+
+@pytest.mark.parametrize("how", ["by an earlier version", "changed since"])
+def test_an_update_not_accepted_here_vouches_for_nothing(
+    cache: Path, tmp_path: Path, impostor: bytes, how: str
+) -> None:
+    """The installed update vouches for its roots only as this module left it."""
+    source = tmp_path / "bundle.pem"
+    installed = updated_bundle_path()
+    if how == "changed since":  # accepted once, then its content replaced
+        first = _root("zz-first-1")
+        source.write_bytes(SHIPPED + first)
+        update_bundle(from_file=source, accept_roots=[_sha256(first)])
+    else:  # installed before updates recorded what was accepted
+        installed.parent.mkdir(parents=True)
+    installed.write_bytes(SHIPPED + impostor)
+    source.write_bytes(SHIPPED + impostor)
+    with pytest.raises(BundleUpdateError, match=re.escape(IMPOSTOR_CN)):
+        update_bundle(from_file=source)
+    assert installed.read_bytes() == SHIPPED + impostor
+    # accepted now, it is recorded: the same content again needs no acceptance
+    assert update_bundle(from_file=source, accept_roots=[_sha256(impostor)]).installed
+    assert not update_bundle(from_file=source).installed

@@ -1,7 +1,8 @@
 """``aurora-ssl bundle path|info|update``: the trust file for a host, and the RDS bundle.
 
 ``path`` prints what to give psql as ``sslrootcert``; ``info`` describes the bundle in use
-(source, age, expiry); ``update`` installs AWS's current bundle
+(source, age and expiry, both read from its certificates: a file's time says when it was
+copied, not how current AWS's roots in it are); ``update`` installs AWS's current bundle
 (:mod:`aurora_ssl.bundle_update`).
 """
 
@@ -9,11 +10,12 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import os
 import sys
 from typing import Any
 
-from aurora_ssl.cli.common import EXIT_OK, emit_json, warn
-from aurora_ssl._endpoint import is_region_name
+from aurora_ssl._redaction import mask_text
+from aurora_ssl.cli.common import EXIT_FAILED, EXIT_OK, emit_json, warn
 
 __all__ = ["cmd_bundle_info", "cmd_bundle_path", "cmd_bundle_update"]
 
@@ -61,26 +63,32 @@ def cmd_bundle_info(args: argparse.Namespace) -> int:
     source, origin = bundle_source(args.bundle)
     bundle = load_bundle(source)
     now = datetime.datetime.now(datetime.timezone.utc)
-    modified = datetime.datetime.fromtimestamp(source.stat().st_mtime, datetime.timezone.utc)
-    age_days = int((now - modified).total_seconds() // 86400)
+    newest = max(c.not_before for c in bundle.certificates)
+    age_days = (now - newest).days
     certificates = sorted(bundle.certificates, key=lambda c: (c.region or "", c.subject))
     expired = [c for c in certificates if c.not_after <= now]
     notes: list[str] = []
     updated = updated_bundle_path()
-    if origin not in ("updated",) and updated.is_file():
+    if origin not in ("updated",) and os.path.isfile(updated):
         notes.append(f"an updated bundle exists in {updated} but {origin} takes precedence")
     if expired:
         notes.append(f"{len(expired)} certificate(s) have expired; run `aurora-ssl bundle update`")
     # AWS's bundle also holds roots for pre-release environments ("Amazon RDS Beta us-east-1
     # Root CA ..."): listed apart, since no endpoint name has such a region (region trimming
     # never selects them; only the whole bundle, for names that are not RDS's, holds them).
-    regions = [r for r in bundle.regions if is_region_name(r)]
-    environments = [r for r in bundle.regions if r not in regions]
+    regions = list(bundle.regions)
+    environments = sorted(
+        {
+            c.subject.split()[2]
+            for c in certificates
+            if not c.region and c.subject.startswith("Amazon RDS ")
+        }
+    )
     data = {
         "path": str(bundle.path),
         "origin": origin,
         "sha256": bundle.sha256,
-        "modified": modified.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "newest_not_before": newest.strftime("%Y-%m-%d"),
         "age_days": age_days,
         "count": len(bundle.certificates),
         "regions": regions,
@@ -103,7 +111,9 @@ def cmd_bundle_info(args: argparse.Namespace) -> int:
     print(f"bundle:    {bundle.path}")
     print(f"origin:    {origin}")
     print(f"sha256:    {bundle.sha256}")
-    print(f"modified:  {data['modified']} ({age_days} day(s) ago)")
+    print(
+        f"age:       newest certificate issued {data['newest_not_before']} ({age_days} day(s) ago)"
+    )
     print(f"contents:  {len(certificates)} certificate(s), {len(regions)} region(s)")
     print(f"regions:   {', '.join(regions)}")
     if environments:
@@ -121,18 +131,27 @@ def cmd_bundle_info(args: argparse.Namespace) -> int:
 
 def cmd_bundle_update(args: argparse.Namespace) -> int:
     from aurora_ssl.bundle_update import DEFAULT_URL, update_bundle
+    from aurora_ssl.errors import BundleUpdateError
 
     if args.from_file:
         print(f"aurora-ssl: reading {args.from_file} ...", file=sys.stderr)
     else:
         print(f"aurora-ssl: downloading {args.url or DEFAULT_URL} ...", file=sys.stderr)
-    result = update_bundle(
-        url=args.url,
-        from_file=args.from_file,
-        cafile=args.ca_file,
-        timeout=args.timeout,
-        dry_run=args.dry_run,
-    )
+    try:
+        result = update_bundle(
+            url=args.url,
+            from_file=args.from_file,
+            cafile=args.ca_file,
+            timeout=args.timeout,
+            dry_run=args.dry_run,
+            accept_roots=args.accept_root,
+        )
+    except BundleUpdateError as exc:
+        if args.format == "json":
+            raise
+        # Our own text, whose lines (one per unknown root, then the command) are kept.
+        print(f"aurora-ssl: error: {mask_text(str(exc))}", file=sys.stderr)
+        return EXIT_FAILED
     if args.format == "json":
         emit_json({"ok": True, **result.to_dict()})
     else:

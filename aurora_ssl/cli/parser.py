@@ -56,6 +56,16 @@ def _count(text: str) -> int:
     return int(text)
 
 
+def _fingerprint(text: str) -> str:
+    from aurora_ssl.bundle_update import normalise_fingerprint
+    from aurora_ssl.errors import BundleUpdateError
+
+    try:
+        return normalise_fingerprint(text)
+    except BundleUpdateError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _port(text: str) -> int:
     if not (text.strip().isascii() and text.strip().isdigit() and 0 < int(text) < 65536):
         raise argparse.ArgumentTypeError(f"port {shorten(text)!r} is not a port number (1-65535)")
@@ -229,7 +239,9 @@ def build_parser() -> argparse.ArgumentParser:
             "Download AWS's current global bundle over verified HTTPS (or read --from FILE), "
             "check every certificate (parses, CA, self-signed Amazon RDS root, not expired), "
             "show what was added and removed, and install it atomically in the cache, where "
-            "it takes precedence over the shipped copy. On any failure nothing changes."
+            "it takes precedence over the shipped copy. A root aurora-ssl does not know (by "
+            "SHA-256) is installed only when named with --accept-root. On any failure nothing "
+            "changes."
         ),
     )
     source = update.add_mutually_exclusive_group()
@@ -246,6 +258,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     update.add_argument(
         "--timeout", type=_seconds, default=30.0, metavar="SECONDS", help="network timeout"
+    )
+    update.add_argument(
+        "--accept-root",
+        action="append",
+        default=[],
+        type=_fingerprint,
+        metavar="SHA256",
+        help="install the bundle although it holds this root, which aurora-ssl does not know "
+        "(its SHA-256 fingerprint as the refusal printed it; repeatable)",
     )
     update.add_argument("--dry-run", action="store_true", help="validate and compare only")
     _add_format(update)
