@@ -227,9 +227,9 @@ def download(
     opener = urllib.request.build_opener(
         urllib.request.HTTPSHandler(context=context), _HTTPSOnlyRedirects()
     )
-    from aurora_ssl import __version__
+    from importlib.metadata import version
 
-    agent = {"User-Agent": f"aurora-ssl/{__version__}"}
+    agent = {"User-Agent": f"aurora-ssl/{version('aurora-ssl')}"}
     request = urllib.request.Request(url, headers=agent)  # noqa: S310 - https only, see above
     try:
         with opener.open(request, timeout=timeout) as response:

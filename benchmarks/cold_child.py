@@ -43,7 +43,7 @@ def run_psycopg2(kind: str) -> None:
     if kind == "ours":
         import aurora_ssl
 
-        settings = aurora_ssl.Settings(bundle=E["BENCH_BUNDLE"])
+        settings = aurora_ssl.Options(bundle=E["BENCH_BUNDLE"])
         params = aurora_ssl.connection_params(params, settings)
     conn = psycopg2.connect(**params)
     with conn.cursor() as cur:

@@ -133,7 +133,7 @@ def connection_floor(repeats: int) -> list[float]:
 
     with AuroraLikeServer() as server:
         params = aurora_ssl.connection_params(
-            server.params(), aurora_ssl.Settings(bundle=server.pki.bundle_path)
+            server.params(), aurora_ssl.Options(bundle=str(server.pki.bundle_path))
         )
 
         def once() -> None:

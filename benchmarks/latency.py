@@ -165,8 +165,8 @@ def probes(target: Target, proxy_port: int, sa_driver: str, aliases: list[str]) 
     """floor and ours per framework through the proxy, plus ours + the server-side check."""
     import psycopg2
 
-    from aurora_ssl.policy import Settings, connection_params
-    from aurora_ssl.status import server_tls
+    from aurora_ssl import Options as Settings, connection_params
+    from aurora_ssl import server_tls
 
     via = target.via(proxy_port)
     floor_params = via.libpq(via.root_path)
@@ -197,7 +197,7 @@ def probes(target: Target, proxy_port: int, sa_driver: str, aliases: list[str]) 
     if "rt-floor" in aliases:
         out.append(Probe("django floor", warm.django_variant("rt-floor")))
     if "rt-ours" in aliases:
-        from django_aurora_ssl.backends.wrapper import forget_server_checks
+        from django_aurora_ssl.backends._connect import forget_server_checks
 
         out.append(Probe("django ours, later", warm.django_variant("rt-ours")))
         out.append(
@@ -323,8 +323,8 @@ def check_round_trips(target: Target) -> dict[str, Any]:
     """
     import psycopg
 
-    from aurora_ssl.policy import Settings, connection_params
-    from aurora_ssl.status import server_tls
+    from aurora_ssl import Options as Settings, connection_params
+    from aurora_ssl import server_tls
 
     params = connection_params(target.libpq(None), Settings(bundle=str(target.bundle_path)))
     with psycopg.connect(**params, autocommit=True) as conn, tempfile.TemporaryFile() as trace:
@@ -355,7 +355,7 @@ def django_command_round_trips() -> dict[str, Any] | None:
     from django.core.management import call_command
     from django.db import connections
 
-    from django_aurora_ssl.backends.wrapper import forget_server_checks
+    from django_aurora_ssl.backends._connect import forget_server_checks
 
     if connections["ours"].Database is not psycopg:
         return None  # the trace needs psycopg 3 (Django uses it when both are installed)

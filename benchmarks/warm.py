@@ -59,7 +59,7 @@ def psycopg2_variant(target: Target, trust: Path | None) -> HoldingOpener:
     import psycopg2
 
     if trust is None:
-        from aurora_ssl.policy import Settings, connection_params
+        from aurora_ssl import Options as Settings, connection_params
 
         settings = Settings(bundle=str(target.bundle_path))
         plain = target.libpq(None)

@@ -109,9 +109,7 @@ def uses_backend(settings_dict: Mapping[str, Any]) -> bool:
     wrapper = backend_class(settings_dict)
     if wrapper is None:
         return settings_dict.get("ENGINE") in ENGINES
-    from django_aurora_ssl.backends._connect import AuroraSSLWrapperMixin
-
-    return issubclass(wrapper, AuroraSSLWrapperMixin)
+    return getattr(wrapper, "aurora_ssl_backend", False) is True
 
 
 def plain_postgresql(settings_dict: Mapping[str, Any]) -> bool:

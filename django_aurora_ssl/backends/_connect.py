@@ -69,6 +69,9 @@ def _driver(wrapper: Any) -> str:
 class AuroraSSLWrapperMixin(_WrapperBase):  # type: ignore[misc]
     """Put in front of Django's ``DatabaseWrapper``; see the module docstring."""
 
+    #: How :func:`django_aurora_ssl.conf.uses_backend` knows ours (and subclasses of ours).
+    aurora_ssl_backend = True
+
     #: ``(raw connection, facts)`` of the startup server check, so the database system check
     #: does not ask the same server twice.
     aurora_ssl_server_facts: tuple[Any, ServerTLS] | None = None
