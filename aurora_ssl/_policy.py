@@ -32,12 +32,14 @@ import ssl  # loaded by every driver already
 from aurora_ssl._libpq import PYTHON_KEYWORDS, libpq_of, read_service, render, service_name
 from aurora_ssl._options import Options, parse_bool
 from aurora_ssl._trust import TrustSelection, select_trust
-from aurora_ssl.errors import InsecureConfigurationError
+from aurora_ssl.errors import AuroraSSLError, InsecureConfigurationError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
-    from typing import Any
+    from collections.abc import Callable, Mapping, Sequence
+    from typing import Any, TypeVar
+
+    T = TypeVar("T")
 
 #: Every libpq sslmode that does not check the server's name against its certificate.
 WEAK_SSLMODES = frozenset({"disable", "allow", "prefer", "require", "verify-ca"})
@@ -61,7 +63,7 @@ class Judged:
         trust: the roots chosen for the host.
     """
 
-    __slots__ = ("_libpq", "conninfo", "driver_kwargs", "params", "trust")
+    __slots__ = ("_libpq", "automatic_direct", "conninfo", "driver_kwargs", "params", "trust")
 
     def __init__(
         self,
@@ -69,18 +71,105 @@ class Judged:
         driver_kwargs: dict[str, Any],
         trust: TrustSelection,
         libpq: Any,
+        automatic_direct: bool = False,
     ) -> None:
-        self.params, self.driver_kwargs, self.trust, self._libpq = (
-            params,
-            driver_kwargs,
-            trust,
-            libpq,
-        )
+        self.params, self.driver_kwargs, self.trust = params, driver_kwargs, trust
+        self._libpq, self.automatic_direct = libpq, automatic_direct
         self.conninfo = _canonical(params, libpq)
 
     def with_password(self, password: str) -> str:
         """:attr:`conninfo` with ``password`` (a provider's, for this connection only)."""
         return _canonical({**self.params, "password": password}, self._libpq)
+
+    def fallback(self, error: BaseException) -> Judged | None:
+        """The same connection with the standard negotiation, when direct TLS was our choice
+        and failed before the TLS handshake completed (an older server, a proxy); ``None``
+        otherwise: never after a certificate failure, never once the login has started."""
+        if not self.automatic_direct or not _before_tls(error):
+            return None
+        _learn(self.params, capable=False)
+        params = {**self.params, "sslnegotiation": "postgres"}
+        return Judged(params, self.driver_kwargs, self.trust, self._libpq)
+
+    def connected(self, server_version: int | None) -> None:
+        """Learn from a made connection: a direct one worked; a server of PostgreSQL 17 or
+        newer (not behind RDS Proxy, which passes the server's version through) takes one."""
+        direct = self.params.get("sslnegotiation") == "direct"
+        if direct or (server_version or 0) >= 170000:
+            _learn(self.params, capable=True)
+
+
+#: Endpoints learned (this process) to take TLS directly (True) or not (False); an endpoint
+#: checked in the cache directory and not known either way maps to None.
+_DIRECT: dict[tuple[str, str], bool | None] = {}
+#: What libpq 17 and 18 say when a server that does not take direct TLS closes the socket.
+_BEFORE_TLS = ("ssl syscall error", "unexpected eof", "eof detected", "closed the connection",
+               "connection reset", "wrong version number")  # fmt: skip
+_AFTER_TLS = ("certificate", "host name", "authentication", "password")
+
+
+def _before_tls(error: BaseException) -> bool:
+    text = str(error).lower()
+    return any(w in text for w in _BEFORE_TLS) and not any(w in text for w in _AFTER_TLS)
+
+
+def _endpoint_key(params: Mapping[str, str]) -> tuple[str, str] | None:
+    """``(host, port)`` of a one-host connection to a name that is not RDS Proxy."""
+    from aurora_ssl._endpoint import host_problem, parse_endpoint
+
+    host, port = params.get("host", ""), params.get("port", "5432")
+    if "," in host + port or host_problem(host) or parse_endpoint(host).kind.is_proxy:
+        return None
+    return host.lower(), port
+
+
+def _marker(key: tuple[str, str]) -> str:
+    from aurora_ssl._trust import cache_path
+
+    return os.path.join(cache_path(), "direct-tls", f"{key[0]}_{key[1]}")
+
+
+def _direct_known(params: Mapping[str, str]) -> bool | None:
+    """Whether this endpoint takes direct TLS: learned this process, or remembered by an
+    earlier one in the cache directory (one ``stat``, once per endpoint and process)."""
+    key = _endpoint_key(params)
+    if key is None:
+        return False
+    if key not in _DIRECT:
+        _DIRECT[key] = True if os.path.exists(_marker(key)) else None
+    return _DIRECT[key]
+
+
+def _learn(params: Mapping[str, str], *, capable: bool) -> None:
+    """Remember what an endpoint takes, here and for later processes (a marker file in the
+    guarded cache directory; whoever could write there could only cost us a round trip)."""
+    key = _endpoint_key(params)
+    if key is None or _DIRECT.get(key) is capable:
+        return
+    _DIRECT[key] = capable
+    try:
+        if capable:
+            from aurora_ssl._trust import cache_dir
+
+            os.makedirs(os.path.join(cache_dir(), "direct-tls"), mode=0o700, exist_ok=True)
+            with open(_marker(key), "a", encoding="ascii"):
+                pass
+        elif os.path.exists(_marker(key)):
+            os.unlink(_marker(key))
+    except (OSError, AuroraSSLError):
+        pass  # a cache that cannot be written costs the next process one round trip
+
+
+def connect_with_fallback(judged: Judged, attempt: Callable[[Judged], T]) -> tuple[T, Judged]:
+    """``attempt(judged)``; once more with the standard negotiation if direct TLS was our
+    choice and failed before the handshake. Returns the result and what it was made with."""
+    try:
+        return attempt(judged), judged
+    except Exception as error:
+        retry = judged.fallback(error)
+        if retry is None:
+            raise
+    return attempt(retry), retry
 
 
 def _canonical(params: Mapping[str, str], libpq: Any) -> str:
@@ -178,9 +267,13 @@ class Policy:
                 given[key], origins[key] = env[variable], f"the environment ({variable})"
         _check_values(given, origins)
         result = {**given, **self._pinned(given, origins, libpq)}
-        return Judged(
-            result, driver_kwargs, self.trust(result["host"], given.get("sslrootcert")), libpq
-        )
+        automatic = "sslnegotiation" in result and "sslnegotiation" not in given
+        if automatic and _direct_known(result):
+            result["sslnegotiation"] = "direct"  # one round trip fewer (PostgreSQL 17+)
+        else:
+            automatic = False
+        trust = self.trust(result["host"], given.get("sslrootcert"))
+        return Judged(result, driver_kwargs, trust, libpq, automatic_direct=automatic)
 
     def _pinned(
         self, given: Mapping[str, str], origins: Mapping[str, str], libpq: Any
@@ -200,7 +293,7 @@ class Policy:
             "gssencmode": "disable",
             "ssl_min_protocol_version": given.get("ssl_min_protocol_version") or "TLSv1.2",
             "sslsni": "1",
-            "sslnegotiation": given.get("sslnegotiation") or "postgres",
+            "sslnegotiation": given.get("sslnegotiation") or "postgres",  # see judge()
             "sslkeylogfile": "",
         }
         return {k: v for k, v in pinned.items() if libpq.knows(k) or k in given}
@@ -577,6 +670,7 @@ def clear_caches() -> None:
 
     _trust.clear_caches()
     _policy_for.cache_clear()
+    _DIRECT.clear()
     libpq_of.cache_clear()
 
 

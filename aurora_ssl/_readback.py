@@ -205,6 +205,16 @@ def _psycopg_libpq() -> Any:
         return None
 
 
+def server_version(connection: Any) -> int | None:
+    """The server's version number a libpq connection learned at login (no round trip)."""
+    name, conn = driver_of(connection)
+    if name == "psycopg2":
+        return int(conn.server_version)
+    if name == "psycopg":
+        return int(conn.info.server_version)
+    return None
+
+
 def _int(value: object) -> int | None:
     return int(value) if isinstance(value, str) and value.isdigit() else None
 

@@ -188,7 +188,7 @@ def bundle_source(explicit: str | os.PathLike[str] | None = None) -> tuple[str, 
 
 def updated_bundle_path() -> str:
     """Where ``aurora-ssl bundle update`` installs a bundle (used while it exists)."""
-    return os.path.join(_cache_path(), "updated", "rds-global-bundle.pem")
+    return os.path.join(cache_path(), "updated", "rds-global-bundle.pem")
 
 
 @functools.lru_cache(maxsize=32)
@@ -252,7 +252,7 @@ def _write_split(data: bytes, source: str, directory: str, updated: bool) -> Non
             raise
 
 
-def _cache_path() -> str:
+def cache_path() -> str:
     configured = os.environ.get(CACHE_DIR_ENV)
     if configured:
         return os.path.abspath(configured)
@@ -268,7 +268,7 @@ def cache_dir() -> str:
     Raises:
         BundleError: it cannot be created, or it (or a directory above it) is open to others.
     """
-    path = _cache_path()
+    path = cache_path()
     try:
         os.makedirs(path, mode=0o700, exist_ok=True)
     except OSError as exc:

@@ -14,7 +14,8 @@ from typing import Any
 
 from aurora_ssl._connect import login, provider_for
 from aurora_ssl._endpoint import host_problem
-from aurora_ssl._policy import policy_for
+from aurora_ssl._policy import connect_with_fallback, policy_for
+from aurora_ssl._readback import server_version
 from aurora_ssl._redaction import mask_text, shorten
 from aurora_ssl._trust import TrustSelection
 from aurora_ssl.cli._target import connect_function, read_target
@@ -46,18 +47,25 @@ def cmd_check(args: argparse.Namespace) -> int:
         judged = policy.judge(params, target.origin, driver=target.driver)
         used.update(judged.params)
         connect_to = connect_function(target.driver)
+
+        def attempt(password: str | None) -> Any:
+            connection, made_with = connect_with_fallback(
+                judged, lambda j: connect_to(j.with_password(password) if password else j.conninfo)
+            )
+            used.update(made_with.params)
+            made_with.connected(server_version(connection))
+            return connection
+
         try:
             if provider is None:
-                return connect_to(judged.conninfo)
+                return attempt(None)
             from aurora_ssl.credentials import connect_with_password
 
             user = judged.params.get("user") or os.environ.get("PGUSER")
             login_for = login(
                 options.tls_server_name or judged.params["host"], judged.params.get("port"), user
             )
-            return connect_with_password(
-                provider, login_for, lambda password: connect_to(judged.with_password(password))
-            )
+            return connect_with_password(provider, login_for, attempt)
         except AuroraSSLError:
             raise
         except Exception as exc:

@@ -15,6 +15,8 @@ before login: the ``connect`` event (first in line) closes it before its first q
 
 from __future__ import annotations
 
+import functools
+import logging
 import weakref
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -27,7 +29,7 @@ from sqlalchemy.engine.url import URL
 from aurora_ssl._connect import log_connection, login, provider_for
 from aurora_ssl._options import PREFIX, Options, is_ours, password_conflict, read_options
 from aurora_ssl._policy import Policy, policy_for, refuse_insecure_for_aws, warn_insecure
-from aurora_ssl._readback import ClientTLS, close_quietly, require_tls
+from aurora_ssl._readback import ClientTLS, close_quietly, driver_of, require_tls, server_version
 from aurora_ssl.errors import AuroraSSLError, CredentialsError, InsecureConfigurationError
 
 if TYPE_CHECKING:
@@ -279,100 +281,105 @@ class _SecureConnect:
         self.driver_connect = engine.dialect.connect
         self.source = f"engine {engine.url.set(query={}).render_as_string(hide_password=True)}"
         self.driver: str = engine.dialect.driver
+        self.socket = self.driver in _SOCKET
 
     def __call__(self, *cargs: Any, **cparams: Any) -> Any:
         _strip_ours(cparams)
         judged = _judge(self.policy, self.driver, cargs, cparams, "the connect parameters")
-        extras: dict[str, Any] = {
-            k: cparams[k]
-            for k in ("prepared_statement_cache_size", "prepared_statement_name_func")
-            if k in cparams
-        }
-        if self.driver in _SOCKET:
+        extras = {k: v for k, v in cparams.items() if k.startswith("prepared_statement_")}
+        if self.socket:
             host, port = judged.server_name, judged.kwargs.get("port")
-            params = {
-                "host": host,
-                "port": str(port),
-                "sslmode": "verify-full",
-                "sslrootcert": judged.trust.path,
-            }
+            params = {"host": host, "port": str(port), "sslrootcert": judged.trust.path}
         else:
             host, port, params = judged.params["host"], judged.params.get("port"), judged.params
-        user = (judged.kwargs if self.driver in _SOCKET else judged.params).get("user")
+        log = functools.partial(
+            log_connection,
+            self.level,
+            source=self.source,
+            host=host,
+            port=port,
+            driver=self.driver,
+            trust_scope=judged.trust.scope,
+        )
         try:
-            connection = self._connect(judged, extras, host, port, user)
-            tls = self._read_back(connection, judged)
+            connection, used = self._connect(judged, extras, host, port, params.get("user"))
+            tls = self._read_back(connection, used)
         except AuroraSSLError as error:
-            log_connection(self.level, source=self.source, host=host, port=port, driver=self.driver,
-                           trust_scope=judged.trust.scope, error=error)  # fmt: skip
+            log(error=error)
             raise
+        if not self.socket:
+            used.connected(server_version(connection))
+            params = used.params
         self.guard.made[id(connection)] = connection
-        log_connection(self.level, source=self.source, host=host, port=port, driver=self.driver,
-                       trust_scope=judged.trust.scope, tls=tls)  # fmt: skip
-        if self.guard.callbacks:
-            shown = {k: v for k, v in params.items() if k not in ("password", "sslpassword")}
-            facts = VerifiedConnection(
-                host, _port(port), self.driver, judged.trust.scope, tls, shown
-            )
-            for callback in list(self.guard.callbacks):
-                try:
-                    callback(facts)
-                except Exception:
-                    import logging
-
-                    logging.getLogger(LOGGER_NAME).warning(
-                        "on_verified callback %r failed; the connection is kept",
-                        callback,
-                        exc_info=True,
-                    )
+        log(tls=tls)
+        shown = {k: v for k, v in params.items() if k not in ("password", "sslpassword")}
+        facts = VerifiedConnection(host, _port(port), self.driver, judged.trust.scope, tls, shown)
+        for callback in list(self.guard.callbacks):
+            try:
+                callback(facts)
+            except Exception:
+                logging.getLogger(LOGGER_NAME).warning(
+                    "on_verified callback %r failed; the connection is kept",
+                    callback,
+                    exc_info=True,
+                )
         return connection
 
-    def _connect(self, judged: Any, extras: dict[str, Any], host: str, port: Any, user: Any) -> Any:
+    def _connect(
+        self, judged: Any, extras: dict[str, Any], host: str, port: Any, user: Any
+    ) -> tuple[Any, Any]:
+        """The connection, with the provider's password if any, and what it was made with
+        (the standard negotiation after a failed direct attempt)."""
         from aurora_ssl.credentials import connect_with_password, connect_with_password_async
 
-        socket = self.driver in _SOCKET
         target = login(host, port, user) if self.provider is not None else None
-        if target is not None and (judged.kwargs if socket else judged.params).get("password"):
+        given = judged.kwargs if self.socket else judged.params
+        if target is not None and given.get("password"):
             raise CredentialsError(
                 password_conflict("the connect parameters", "the engine's password provider")
             )
+        used = [judged]
 
-        def attempt(password: str | None) -> tuple[tuple[Any, ...], dict[str, Any]]:
-            if socket:
-                kwargs = {**judged.kwargs, **({"password": password} if password else {})}
-                return (), kwargs
-            conninfo = judged.with_password(password) if password else judged.conninfo
-            return (conninfo,), dict(judged.driver_kwargs)
+        def arguments(current: Any, password: str | None) -> tuple[Any, dict[str, Any]]:
+            if self.socket:
+                return (), {**current.kwargs, **({"password": password} if password else {})}
+            conninfo = current.with_password(password) if password else current.conninfo
+            return (conninfo,), dict(current.driver_kwargs)
 
-        is_async = bool(getattr(self.dialect, "is_async", False))
-        if is_async:
+        if getattr(self.dialect, "is_async", False):
             real = _async_connect(self.driver)
 
-            async def creator(*_: Any, **__: Any) -> Any:
-                async def once(password: str | None) -> Any:
-                    args, kwargs = attempt(password)
-                    return await _translated(real, judged, args, kwargs)
+            async def once(password: str | None) -> Any:
+                while True:
+                    args, kwargs = arguments(used[0], password)
+                    try:
+                        return await real(*args, **kwargs)
+                    except Exception as error:  # noqa: BLE001 - judged, translated or raised
+                        _retry_or_raise(used, error)
 
+            async def creator(*_: Any, **__: Any) -> Any:
                 if self.provider is None or target is None:
                     return await once(None)
                 return await connect_with_password_async(self.provider, target, once)
 
-            return self.driver_connect(async_creator_fn=creator, **extras)
+            return self.driver_connect(async_creator_fn=creator, **extras), used[0]
 
         def once_sync(password: str | None) -> Any:
-            args, kwargs = attempt(password)
-            return _translated_sync(self.driver_connect, judged, args, kwargs)
+            while True:
+                args, kwargs = arguments(used[0], password)
+                try:
+                    return self.driver_connect(*args, **kwargs)
+                except Exception as error:  # noqa: BLE001 - judged, translated or raised
+                    _retry_or_raise(used, error)
 
         if self.provider is None or target is None:
-            return once_sync(None)
-        return connect_with_password(self.provider, target, once_sync)
+            return once_sync(None), used[0]
+        return connect_with_password(self.provider, target, once_sync), used[0]
 
     def _read_back(self, connection: Any, judged: Any) -> ClientTLS:
-        if self.driver not in _SOCKET:
+        if not self.socket:
             return require_tls(connection, expected=judged.params)
         tls = require_tls(connection)
-        from aurora_ssl._readback import driver_of
-
         conn = driver_of(connection)[1]
         asyncpg = self.driver == "asyncpg"
         ssl_object = conn._transport.get_extra_info("ssl_object") if asyncpg else conn._usock
@@ -388,6 +395,20 @@ class _SecureConnect:
         return tls
 
 
+def _retry_or_raise(used: list[Any], error: Exception) -> None:
+    """After a failed attempt: go on with the standard negotiation (``used[0]`` replaced) if
+    direct TLS was our choice and failed before the handshake; else raise the failure in
+    aurora-ssl's words (pure: never connects again), the driver's error as its cause."""
+    retry = used[0].fallback(error) if hasattr(used[0], "fallback") else None
+    if retry is not None:
+        used[0] = retry
+        return
+    translated = _translate(error, used[0])
+    if translated is None:
+        raise error
+    raise translated from error
+
+
 def _port(port: Any) -> int | None:
     text = str(port) if port is not None else ""
     return int(text) if text.isdigit() else None
@@ -401,26 +422,6 @@ def _async_connect(driver: str) -> Callable[..., Any]:
     import psycopg
 
     return psycopg.AsyncConnection.connect
-
-
-async def _translated(real: Callable[..., Any], judged: Any, args: Any, kwargs: Any) -> Any:
-    try:
-        return await real(*args, **kwargs)
-    except Exception as exc:
-        translated = _translate(exc, judged)
-        if translated is None:
-            raise
-        raise translated from exc
-
-
-def _translated_sync(real: Callable[..., Any], judged: Any, args: Any, kwargs: Any) -> Any:
-    try:
-        return real(*args, **kwargs)
-    except Exception as exc:
-        translated = _translate(exc, judged)
-        if translated is None:
-            raise
-        raise translated from exc
 
 
 def _translate(exc: BaseException, judged: Any) -> AuroraSSLError | None:

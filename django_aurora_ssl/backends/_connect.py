@@ -25,8 +25,14 @@ from typing import TYPE_CHECKING, Any
 
 from aurora_ssl._connect import log_connection, login, provider_for
 from aurora_ssl._options import Options
-from aurora_ssl._policy import Judged, policy_for, refuse_insecure_for_aws, warn_insecure
-from aurora_ssl._readback import ClientTLS, close_quietly, require_tls
+from aurora_ssl._policy import (
+    Judged,
+    connect_with_fallback,
+    policy_for,
+    refuse_insecure_for_aws,
+    warn_insecure,
+)
+from aurora_ssl._readback import ClientTLS, close_quietly, require_tls, server_version
 from aurora_ssl._server_tls import ServerTLS, server_tls
 from aurora_ssl.errors import AuroraSSLError, InsecureConfigurationError, TLSNotInUseError
 from django_aurora_ssl.conf import (
@@ -162,14 +168,18 @@ class AuroraSSLWrapperMixin(_WrapperBase):  # type: ignore[misc]
         key = "dsn" if _driver(self) == "psycopg2" else "conninfo"
 
         def connect(conninfo: str) -> Any:
-            return super(AuroraSSLWrapperMixin, self).get_new_connection(
-                {key: conninfo, **judged.driver_kwargs}
-            )
+            params = {key: conninfo, **judged.driver_kwargs}
+            return super(AuroraSSLWrapperMixin, self).get_new_connection(params)
 
-        connection = _connect(judged, self.aurora_ssl_provider, connect, self.alias, options)
-        self._aurora_ssl_judged = judged
         try:
-            self._aurora_ssl_check_server_once(connection, judged, pool=None)
+            connection, used = _connect(judged, self.aurora_ssl_provider, connect, options)
+            _read_back(connection, used, self.alias, options, pooled=False)
+        except AuroraSSLError as error:
+            _refused(error, judged, self.alias, options)
+            raise
+        self._aurora_ssl_judged = used
+        try:
+            self._aurora_ssl_check_server_once(connection, used, pool=None)
         except BaseException:
             close_quietly(connection)
             raise
@@ -182,7 +192,11 @@ class AuroraSSLWrapperMixin(_WrapperBase):  # type: ignore[misc]
         judged = getattr(connection, "aurora_ssl_judged", None)
         if judged is not None and not getattr(connection, "aurora_ssl_read", False):
             options = self.aurora_ssl_options
-            _read_back(connection, judged, self.alias, options, pooled=True)
+            try:
+                _read_back(connection, judged, self.alias, options, pooled=True)
+            except AuroraSSLError as error:
+                _refused(error, judged, self.alias, options)
+                raise
             connection.aurora_ssl_read = True
         return super()._configure_connection(connection)
 
@@ -235,14 +249,8 @@ class AuroraSSLWrapperMixin(_WrapperBase):  # type: ignore[misc]
             outcome: BaseException | None = None
             try:
                 judged = self.aurora_ssl_judge(conn_params)
-                probe = _connect(
-                    judged,
-                    self.aurora_ssl_provider,
-                    self.Database.connect,
-                    self.alias,
-                    self.aurora_ssl_options,
-                    log=False,
-                )
+                provider, options = self.aurora_ssl_provider, self.aurora_ssl_options
+                probe, _ = _connect(judged, provider, self.Database.connect, options)
                 close_quietly(probe)
             except Exception as probe_exc:  # noqa: BLE001 - the reason is the answer
                 outcome = probe_exc
@@ -257,39 +265,31 @@ def _connect(
     judged: Judged,
     provider: PasswordProvider | None,
     connect: Callable[..., Any],
-    alias: str,
     options: Options,
-    *,
-    log: bool = True,
     **driver_kwargs: Any,
-) -> Any:
-    """Connect with exactly what was judged (the provider's password added), translate a
-    failure, read back."""
+) -> tuple[Any, Judged]:
+    """Connect with exactly what was judged (a provider's password added, the standard
+    negotiation after a failed direct attempt); a failure in aurora-ssl's words. Returns the
+    connection and what it was made with."""
+
+    def attempt(password: str | None) -> tuple[Any, Judged]:
+        return connect_with_fallback(
+            judged,
+            lambda j: connect(
+                j.with_password(password) if password else j.conninfo, **driver_kwargs
+            ),
+        )
+
     try:
         if provider is None:
-            connection = connect(judged.conninfo, **driver_kwargs)
-        else:
-            from aurora_ssl.credentials import connect_with_password
+            return attempt(None)
+        from aurora_ssl.credentials import connect_with_password
 
-            target = login(
-                options.tls_server_name or judged.params["host"],
-                judged.params.get("port"),
-                judged.params.get("user"),
-            )
-            connection = connect_with_password(
-                provider, target, lambda pw: connect(judged.with_password(pw), **driver_kwargs)
-            )
-    except AuroraSSLError as error:
-        if log:
-            log_connection(
-                options.log_level,
-                source=f"alias {alias}",
-                host=judged.params["host"],
-                port=judged.params.get("port"),
-                driver="",
-                trust_scope=judged.trust.scope,
-                error=error,
-            )
+        params = judged.params
+        host = options.tls_server_name or params["host"]
+        target = login(host, params.get("port"), params.get("user"))
+        return connect_with_password(provider, target, attempt)
+    except AuroraSSLError:
         raise
     except Exception as exc:
         from aurora_ssl.diagnostics.translate import translate_error
@@ -298,20 +298,14 @@ def _connect(
         translated = translate_error(exc, params=shown)
         if translated is None:
             raise
-        if log:
-            log_connection(
-                options.log_level,
-                source=f"alias {alias}",
-                host=judged.params["host"],
-                port=judged.params.get("port"),
-                driver="",
-                trust_scope=judged.trust.scope,
-                error=translated,
-            )
         raise translated from exc
-    if log:
-        _read_back(connection, judged, alias, options, pooled=False)
-    return connection
+
+
+def _refused(error: AuroraSSLError, judged: Judged, alias: str, options: Options) -> None:
+    params = judged.params
+    log_connection(options.log_level, source=f"alias {alias}", host=params["host"],
+                   port=params.get("port"), driver="", trust_scope=judged.trust.scope,
+                   error=error)  # fmt: skip
 
 
 def _read_back(
@@ -319,19 +313,8 @@ def _read_back(
 ) -> ClientTLS:
     """Read back, log, and send ``connection_verified`` (free when nobody listens)."""
     host, port = judged.params["host"], judged.params.get("port")
-    try:
-        tls = require_tls(connection, expected=judged.params)
-    except AuroraSSLError as error:
-        log_connection(
-            options.log_level,
-            source=f"alias {alias}",
-            host=host,
-            port=port,
-            driver="",
-            trust_scope=judged.trust.scope,
-            error=error,
-        )
-        raise
+    tls = require_tls(connection, expected=judged.params)
+    judged.connected(server_version(connection))
     log_connection(
         options.log_level,
         source=f"alias {alias}",
@@ -384,11 +367,14 @@ def _pool_class(base: type, wrapper: AuroraSSLWrapperMixin) -> type:
             judged = policy.judge(
                 kwargs, origin, driver="psycopg", args=(conninfo,) if conninfo else ()
             )
-            connect_parent = super().connect
-            connection = _connect(
-                judged, provider, connect_parent, alias, options, log=False, **judged.driver_kwargs
-            )
-            connection.aurora_ssl_judged = judged
+            try:
+                connection, used = _connect(
+                    judged, provider, super().connect, options, **judged.driver_kwargs
+                )
+            except AuroraSSLError as error:
+                _refused(error, judged, alias, options)
+                raise
+            connection.aurora_ssl_judged = used
             return connection
 
     return AuroraSSLConnection

@@ -1,0 +1,100 @@
+"""Direct TLS (``sslnegotiation=direct``, PostgreSQL 17+): learned per endpoint, with one
+fallback that is safe.
+
+An endpoint is taken to accept direct TLS after a connection shows a server of PostgreSQL 17 or
+newer (not RDS Proxy), or after a direct connection worked; later connections, in this process
+and later ones (a marker in the guarded cache), save the SSLRequest round trip. A direct attempt
+that fails before the TLS handshake (an older server behind the same name) falls back once to
+the standard negotiation, with the same password, and the endpoint is forgotten. Either way the
+connection is verify-full.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.pool import NullPool
+
+import aurora_ssl
+from aurora_ssl import _policy
+from aurora_ssl.testing import AuroraLikeServer
+from tests import drivers
+from tests.fix_servers import log_since
+
+
+def marker(server: AuroraLikeServer) -> Path:
+    from aurora_ssl._trust import cache_dir
+
+    return Path(cache_dir()) / "direct-tls" / f"{server.host}_{server.port}"
+
+
+def negotiation(engine: object) -> str:
+    with engine.connect() as conn:  # type: ignore[attr-defined]
+        raw = conn.connection.driver_connection
+        assert conn.execute(
+            text("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+        ).scalar()
+        return str(aurora_ssl.effective_params(raw)["sslnegotiation"])
+
+
+@pytest.mark.parametrize("driver", drivers.params("psycopg2", "psycopg"))
+def test_a_server_older_than_17_is_not_taken_for_direct(
+    tls_server: AuroraLikeServer, driver: str, fresh_caches: None
+) -> None:
+    engine = aurora_ssl.create_engine(
+        tls_server.database_url(f"postgresql+{driver}"), poolclass=NullPool
+    )
+    assert [negotiation(engine) for _ in range(2)] == ["postgres", "postgres"]
+    assert not marker(tls_server).exists()
+
+
+@pytest.mark.parametrize("driver", drivers.params("psycopg2", "psycopg"))
+def test_a_failed_direct_attempt_falls_back_once_and_is_forgotten(
+    logged_server: AuroraLikeServer, driver: str, fresh_caches: None
+) -> None:
+    # An earlier process learned this endpoint as direct; the server behind it is older now.
+    marker(logged_server).parent.mkdir(exist_ok=True)
+    marker(logged_server).touch()
+    engine = aurora_ssl.create_engine(
+        logged_server.database_url(f"postgresql+{driver}"), poolclass=NullPool
+    )
+    since = Path(logged_server.log_path).stat().st_size
+    assert negotiation(engine) == "postgres"  # the fallback, verified
+    log = log_since(logged_server, since)
+    assert log.count("invalid length of startup packet") == 1  # the one direct attempt
+    assert log.count("connection authorized") == 1  # one login, over the standard negotiation
+    assert not marker(logged_server).exists()
+    since = Path(logged_server.log_path).stat().st_size
+    assert negotiation(engine) == "postgres"
+    assert "invalid length of startup packet" not in log_since(logged_server, since)
+
+
+@pytest.mark.driver("libpq")
+def test_direct_asked_for_by_the_user_is_never_changed(
+    logged_server: AuroraLikeServer, fresh_caches: None
+) -> None:
+    params = {**logged_server.params(), "sslnegotiation": "direct"}
+    conninfo = aurora_ssl.connection_params(
+        params,
+        aurora_ssl.Options(bundle=str(logged_server.pki.bundle_path)),
+        driver=drivers.libpq_driver(),
+    )
+    with pytest.raises(drivers.libpq_module().OperationalError):
+        drivers.libpq_connect(**conninfo)  # PostgreSQL 15 does not take direct TLS
+
+
+def test_the_fallback_is_only_for_failures_before_the_handshake() -> None:
+    before = [
+        "SSL SYSCALL error: EOF detected",
+        "SSL error: unexpected eof while reading",
+        "server closed the connection unexpectedly",
+    ]
+    after = [
+        "SSL error: certificate verify failed",
+        'server certificate for "x" does not match host name "y"',
+        'FATAL:  password authentication failed for user "app"',
+    ]
+    assert all(_policy._before_tls(Exception(text)) for text in before)
+    assert not any(_policy._before_tls(Exception(text)) for text in after)
