@@ -58,3 +58,11 @@ def test_the_recorded_numbers_render_the_tables_of_a_run() -> None:
     run["round_trips"]["probes"] = {"unused": {}}
     assert report.doc_blocks(report.recorded(run)) == report.doc_blocks(NUMBERS)
     assert report.recorded(run) == NUMBERS
+
+
+def test_the_layer_diagram_is_generated_from_the_contracts() -> None:
+    pytest.importorskip("tomllib", reason="Python 3.11+ reads pyproject.toml")
+    from scripts import layers
+
+    page = layers.PAGE.read_text(encoding="utf-8")
+    assert layers.render(page) == page, "run python scripts/layers.py"
