@@ -30,8 +30,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from aurora_ssl.bundle_update import update_bundle
-    from aurora_ssl.diagnostics.inspection import inspect_server
-    from aurora_ssl.diagnostics.translate import translate_error
+    from aurora_ssl.diagnostics import inspect_server, translate_error
     from aurora_ssl.endpoint import Endpoint, EndpointKind, parse_endpoint
     from aurora_ssl.policy import Settings, connection_params
     from aurora_ssl.sqlalchemy import create_async_engine, create_engine
@@ -53,8 +52,8 @@ _LAZY = {
     "server_tls": "aurora_ssl.status",
     "ClientTLS": "aurora_ssl.status",
     "ServerTLS": "aurora_ssl.status",
-    "translate_error": "aurora_ssl.diagnostics.translate",
-    "inspect_server": "aurora_ssl.diagnostics.inspection",
+    "translate_error": "aurora_ssl.diagnostics",
+    "inspect_server": "aurora_ssl.diagnostics",
     "update_bundle": "aurora_ssl.bundle_update",
 }
 

@@ -308,9 +308,9 @@ def check_database_tls(
 
 
 def messages_for_report(report: Any) -> list[CheckMessage]:
-    """Check messages for the :class:`~aurora_ssl.diagnostics.report.ConnectionReport` of
+    """Check messages for the :class:`~aurora_ssl.diagnostics.ConnectionReport` of
     an alias."""
-    from aurora_ssl.diagnostics.report import Verdict, WarningCode
+    from aurora_ssl.diagnostics import Verdict, WarningCode
     from aurora_ssl.errors import TLSNotInUseError
 
     alias = report.label

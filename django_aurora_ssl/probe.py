@@ -1,4 +1,4 @@
-"""One :class:`aurora_ssl.diagnostics.report.ConnectionReport` per Django database alias.
+"""One :class:`aurora_ssl.diagnostics.ConnectionReport` per Django database alias.
 
 Used by the database system check and by ``manage.py check_aurora_ssl``. The connection is
 Django's own (``connections[alias]``), so it is made exactly as the application makes it:
@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from aurora_ssl.diagnostics.report import ConnectionReport, check_connection
+from aurora_ssl.diagnostics import ConnectionReport, check_connection
 from aurora_ssl.errors import AuroraSSLError
 from aurora_ssl.policy import Settings, policy_for
 from aurora_ssl.status import ServerTLS, server_tls

@@ -18,7 +18,8 @@ from typing import Any
 
 import pytest
 
-from aurora_ssl.diagnostics.translate import Target, scrub, target_of, translate_error
+from aurora_ssl.diagnostics import scrub, translate_error
+from aurora_ssl.diagnostics._translation import Target, target_of
 from aurora_ssl.errors import (
     AuroraSSLError,
     BundleError,

@@ -1,6 +1,6 @@
 """``aurora-ssl check``: connect once with the policy and report what client and server say.
 
-The same report as ``manage.py check_aurora_ssl`` (:mod:`aurora_ssl.diagnostics.report`),
+The same report as ``manage.py check_aurora_ssl`` (:func:`aurora_ssl.diagnostics.check_connection`),
 for any libpq connection string, URL (also a SQLAlchemy one) or the PG* environment; the
 login can use an IAM token or a password provider (:mod:`aurora_ssl.cli.credentials`).
 """
@@ -25,7 +25,7 @@ __all__ = ["cmd_check"]
 
 def cmd_check(args: argparse.Namespace) -> int:
     from aurora_ssl.database_url import read_dsn
-    from aurora_ssl.diagnostics.report import check_connection, reports_ok, reports_to_json
+    from aurora_ssl.diagnostics import check_connection, reports_ok, reports_to_json
     from aurora_ssl.errors import InsecureConfigurationError
     from aurora_ssl.policy import Settings, policy_for
     from aurora_ssl.trust import TrustSelection
@@ -137,7 +137,7 @@ def _driver(name: str) -> str:
 
 def _connect(driver: str, params: Mapping[str, Any]) -> Any:
     """Connect with ``driver``; a TLS failure becomes our translated error (cause chained)."""
-    from aurora_ssl.diagnostics.translate import translate_error
+    from aurora_ssl.diagnostics import translate_error
 
     clean = {key: value for key, value in params.items() if value is not None}
     try:

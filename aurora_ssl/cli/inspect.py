@@ -1,6 +1,6 @@
 """``aurora-ssl inspect``: show the server's certificate and judge it, without logging in.
 
-The work is :func:`aurora_ssl.diagnostics.inspection.inspect_server`; this module turns the
+The work is :func:`aurora_ssl.diagnostics.inspect_server`; this module turns the
 command line into its arguments and prints the result.
 """
 
@@ -16,8 +16,7 @@ __all__ = ["cmd_inspect"]
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
-    from aurora_ssl.diagnostics.inspection import inspect_server
-    from aurora_ssl.diagnostics.wire import split_host_port
+    from aurora_ssl.diagnostics import inspect_server, split_host_port
     from aurora_ssl.trust import select_trust
 
     try:

@@ -323,7 +323,7 @@ def translate(
     exc: BaseException, expected: Expected, driver: str = "asyncpg"
 ) -> AuroraSSLError | None:
     """Map a raw asyncpg/pg8000/ssl failure onto the error psycopg users get for the cause."""
-    from aurora_ssl.diagnostics.translate import scrub, translate_error
+    from aurora_ssl.diagnostics import scrub, translate_error
 
     said = f'({driver}: "{scrub(" ".join(str(exc).split()))[:300]}")'
     if isinstance(exc, ssl.SSLCertVerificationError):

@@ -402,7 +402,7 @@ def _listen_libpq(engine: Engine, policy: ConnectionPolicy, with_provider: bool)
     def on_handle_error(context: Any) -> AuroraSSLError | None:
         if context.connection is not None:  # only failures to connect are about TLS set-up
             return None
-        from aurora_ssl.diagnostics.translate import translate_error
+        from aurora_ssl.diagnostics import translate_error
 
         return translate_error(context.original_exception, params=_target_params(engine, policy))
 

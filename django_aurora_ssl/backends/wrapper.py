@@ -14,7 +14,7 @@
   has no TLS is closed (or discarded from the pool) and an error raised before Django runs
   any query. The first connection of each alias and target in a process also asks the server
   (one query), unless ``AURORA_SSL["SERVER_CHECK_AT_STARTUP"]`` is False. libpq failures are
-  passed through :func:`aurora_ssl.diagnostics.translate.translate_error`.
+  passed through :func:`aurora_ssl.diagnostics.translate_error`.
 * ``_configure_connection`` is the psycopg 3 pool's ``configure`` callback (Django >= 5.1):
   each new pooled connection is read back against the pool's parameters before it ever
   enters the pool; a refused one is closed and counted by the pool as a failed attempt.
@@ -479,7 +479,7 @@ def _refuse_changed_pool_params(
 def _translate(exc: BaseException, conn_params: Mapping[str, Any]) -> AuroraSSLError | None:
     """Translate with the attempt's own parameters: with ``hostaddr`` set, libpq's message
     names only the address, and the name is what the explanation needs."""
-    from aurora_ssl.diagnostics.translate import translate_error
+    from aurora_ssl.diagnostics import translate_error
 
     return translate_error(exc, params=conn_params)
 

@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from aurora_ssl.diagnostics.report import ConnectionReport, reports_ok, reports_to_json
+from aurora_ssl.diagnostics import ConnectionReport, reports_ok, reports_to_json
 from django_aurora_ssl.conf import aliases_using_backend, uses_backend
 from django_aurora_ssl.probe import report_for_alias
 
