@@ -7,12 +7,13 @@ the message, not in ``repr``, not in the formatted traceback of the translated e
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import re
 import sys
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +33,32 @@ from aurora_ssl.errors import (
 from aurora_ssl.policy import Settings, connection_params
 from aurora_ssl.testing import OTHER_HOST, AuroraLikeServer, TestPKI
 from tests import drivers
+from tests.fix_django import database_entry, use_databases
 
 Connect = Callable[..., Any]
+
+#: Where Python-level socket connections are recorded while a test listens (libpq connects in
+#: C, so only a second connection made by Python code, such as an inspection, is seen).
+_CONNECTS: list[list[Any]] = []
+
+
+def _audit(event: str, args: tuple[Any, ...]) -> None:
+    if event == "socket.connect" and _CONNECTS:
+        _CONNECTS[-1].append(args[1])
+
+
+sys.addaudithook(_audit)  # audit hooks cannot be removed: this one records only when asked
+
+
+@contextlib.contextmanager
+def _connections_opened() -> Iterator[list[Any]]:
+    """The addresses Python code connected to inside the block."""
+    opened: list[Any] = []
+    _CONNECTS.append(opened)
+    try:
+        yield opened
+    finally:
+        _CONNECTS.remove(opened)
 
 
 @pytest.fixture(params=drivers.params("psycopg", "psycopg2"))
@@ -388,3 +413,54 @@ def test_direct_tls_against_a_server_older_than_17(
     else:
         assert "PostgreSQL 17 and newer" in message
         assert "Remove sslnegotiation=direct" in message
+
+
+# -- translation explains; it never probes ----------------------------------------------------
+
+
+def test_translation_opens_no_connection(
+    connect: Connect, expired_server: AuroraLikeServer, pki: TestPKI
+) -> None:
+    """An expired certificate, a look-alike CA and a wrong name all say "verify failed" or
+    name one SAN: translating them must not inspect the server (a second connection from an
+    application's error path, in a connection storm)."""
+    params = _verified(expired_server, pki, connect)
+    exc = _fail(connect, params)
+    with _connections_opened() as opened:
+        error = _translated(exc, expired_server.password, params=params)
+    assert isinstance(error, UntrustedCertificateError)
+    assert "An expired certificate is refused with the same words" in str(error)
+    assert opened == []
+
+
+@pytest.mark.driver("libpq")
+def test_sqlalchemy_error_path_opens_no_second_connection(
+    wrong_host_server: AuroraLikeServer, pki: TestPKI
+) -> None:
+    import aurora_ssl
+
+    engine = aurora_ssl.create_engine(
+        wrong_host_server.url(drivers.libpq_drivername()), aurora_ssl_bundle=str(pki.bundle_path)
+    )
+    try:
+        with _connections_opened() as opened, pytest.raises(HostnameMismatchError) as caught:
+            engine.connect()
+    finally:
+        engine.dispose()
+    assert OTHER_HOST in str(caught.value)  # libpq names the certificate's first name
+    assert opened == []
+
+
+def test_django_error_path_opens_no_second_connection(
+    interception_server: AuroraLikeServer, request: pytest.FixtureRequest
+) -> None:
+    pytest.importorskip("django")
+    request.getfixturevalue("django_env")
+    from django.db import connections
+
+    entry = database_entry(interception_server)
+    refused = pytest.raises(UntrustedCertificateError)
+    with use_databases({"default": entry}), _connections_opened() as opened, refused as caught:
+        connections["default"].ensure_connection()
+    assert "interception" in str(caught.value)
+    assert opened == []
