@@ -22,11 +22,13 @@ from django_aurora_ssl.conf import OptionsError, database_options, libpq_target
 __all__ = ["report_for_alias"]
 
 
-def report_for_alias(alias: str) -> ConnectionReport:
+def report_for_alias(alias: str, *, inspect: bool = False) -> ConnectionReport:
     """Connect ``alias`` through its backend (if not connected yet) and report on its TLS.
 
     Never raises for a refused or failed connection: that is the report's verdict. The
-    Django connection is left open for the caller (``migrate`` goes on using it).
+    Django connection is left open for the caller (``migrate`` goes on using it). With
+    ``inspect`` (``check_aurora_ssl``, run on purpose), a refused certificate is explained by
+    inspecting the server; the system check before ``migrate`` does not open that connection.
     """
     from django.db import connections
 
@@ -73,4 +75,5 @@ def report_for_alias(alias: str) -> ConnectionReport:
         settings=settings,
         server=ask_server,
         secrets=[str(entry.get("PASSWORD") or "")],
+        inspect=inspect,
     )

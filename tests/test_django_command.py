@@ -122,6 +122,21 @@ def test_refused_connections_fail_with_the_reason(
     assert server.password not in out + out_json
 
 
+def test_an_expired_certificate_is_named_by_inspecting_the_server(
+    expired_server: AuroraLikeServer,
+) -> None:
+    """libpq says only "certificate verify failed"; the command inspects the server on purpose
+    (the backend's error path never does) and says it expired, and when."""
+    with use_databases({"default": database_entry(expired_server)}):
+        passed, out, _ = run("--format", "json")
+    assert not passed
+    (problem,) = json.loads(out)["connections"][0]["errors"]
+    assert problem["code"] == "CertificateExpiredError"
+    assert re.search(r"expired (9|10|11) day\(s\) ago", problem["message"])
+    assert "verify failed" in problem["cause"]
+    assert expired_server.password not in out
+
+
 def test_warnings_pass_unless_fail_on_warning(no_sslinfo_server: AuroraLikeServer) -> None:
     with use_databases({"default": database_entry(no_sslinfo_server)}):
         passed, out, _ = run()

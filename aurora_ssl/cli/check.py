@@ -86,6 +86,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         close=lambda connection: connection.close(),
         secrets=[secret],
         expected=lambda: used,
+        inspect=True,
     )
     if args.format == "json":
         print(reports_to_json([report], fail_on_warning=args.fail_on_warning))

@@ -1,9 +1,12 @@
 """Diagnostics: why a connection is (or is not) verified, explained to an operator.
 
-The connect path imports this package only once a connection has failed (to explain it);
-otherwise it runs when asked (``aurora-ssl inspect``/``check``, ``manage.py
-check_aurora_ssl``). The core never imports it. Four private modules, from the wire up; each
-imports only the ones above it:
+Diagnostics explain; they do not probe. The connect path imports this package only once a
+connection has failed, and :func:`translate_error` then explains the failure from what it
+carries (libpq's words, the attempt's parameters): it never opens a connection of its own.
+Looking at the server is a separate step that callers take on purpose: :func:`inspect_server`
+(``aurora-ssl inspect``), or :func:`check_connection` with ``inspect=True`` (``aurora-ssl
+check``, ``manage.py check_aurora_ssl``). The core never imports this package. Four private
+modules, from the wire up; each imports only the ones above it:
 
 ================  ==============================================================================
 ``_wire``         PostgreSQL's SSLRequest, the TLS handshake, the presented chain, and OpenSSL's

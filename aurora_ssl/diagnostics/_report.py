@@ -6,7 +6,8 @@ with its own policy (Django's backend, or :func:`aurora_ssl.policy.connection_pa
 :func:`check_connection` turns whatever happens into a :class:`ConnectionReport`:
 
 * the connection attempt (a refusal is caught, translated by
-  :func:`~aurora_ssl.diagnostics.translate_error`, and reported, never raised);
+  :func:`~aurora_ssl.diagnostics.translate_error`, and reported, never raised); with
+  ``inspect=True`` a refused certificate is explained by inspecting the server, on purpose;
 * the client's view (:func:`aurora_ssl.status.client_tls`, no round trip);
 * the server's view (:func:`aurora_ssl.status.server_tls`, one round trip), only over TLS.
 
@@ -25,10 +26,23 @@ import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from aurora_ssl.diagnostics._inspection import Finding, Verdict, WarningCode, trust_block
-from aurora_ssl.diagnostics._translation import translate_error
+from aurora_ssl.diagnostics._inspection import (
+    Finding,
+    Verdict,
+    WarningCode,
+    inspect_params,
+    trust_block,
+)
+from aurora_ssl.diagnostics._translation import target_of, translate_error
 from aurora_ssl.endpoint import Endpoint, parse_endpoint, split_hosts
-from aurora_ssl.errors import AuroraSSLError, InsecureConfigurationError, TLSNotInUseError
+from aurora_ssl.errors import (
+    AuroraSSLError,
+    CertificateExpiredError,
+    HostnameMismatchError,
+    InsecureConfigurationError,
+    TLSNotInUseError,
+    UntrustedCertificateError,
+)
 from aurora_ssl.policy import Settings
 from aurora_ssl.redaction import mask_text
 from aurora_ssl.status import (
@@ -132,6 +146,8 @@ _HEADLINES = {
 }
 
 _DEFAULT_SETTINGS = Settings()
+#: Refusals that an inspection of the server explains better than libpq's words can.
+_CERTIFICATE_REFUSALS = (UntrustedCertificateError, CertificateExpiredError, HostnameMismatchError)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -276,6 +292,7 @@ def check_connection(
     close: Callable[[Any], None] | None = None,
     secrets: Iterable[str] = (),
     expected: Callable[[], Mapping[str, Any] | None] | None = None,
+    inspect: bool = False,
 ) -> ConnectionReport:
     """Connect once, look at TLS from both ends, and report; never raises for the target.
 
@@ -298,6 +315,9 @@ def check_connection(
         expected: returns the parameters the policy set for the connection ``connect`` made;
             every security-relevant one is read back and must match, or the verdict is
             ``refused``. The effective values are reported either way.
+        inspect: when the server's certificate is refused, inspect the server (one more
+            connection, short timeouts; no login) to say why: expired since when, which names
+            it covers, a look-alike CA. For tools run on purpose, not for an error path.
 
     Returns:
         The :class:`ConnectionReport`.
@@ -317,7 +337,8 @@ def check_connection(
     try:
         connection = connect()
     except Exception as exc:  # noqa: BLE001 - every failure becomes the report's verdict
-        problem, verdict = _problem_of(exc, masked)
+        translated = _translated(exc, expected, inspect=inspect)
+        problem, verdict = _problem_of(exc, translated, masked)
         return report(
             client=None, server=None, verdict=verdict, errors=(problem,), warnings=tuple(warnings)
         )
@@ -367,7 +388,7 @@ def _connected(
     try:
         facts = server(connection)
     except Exception as exc:  # noqa: BLE001 - reported, not raised
-        problem, _ = _problem_of(exc, masked)
+        problem, _ = _problem_of(exc, _translated(exc, None, inspect=False), masked)
         return report(
             server=None, verdict=Verdict.ERROR, errors=(problem,), warnings=tuple(warnings)
         )
@@ -458,12 +479,35 @@ def _effective_refusal(
     return None
 
 
-def _problem_of(exc: BaseException, masked: Sequence[str]) -> tuple[Finding, Verdict]:
+def _translated(
+    exc: BaseException,
+    expected: Callable[[], Mapping[str, Any] | None] | None,
+    *,
+    inspect: bool,
+) -> AuroraSSLError | None:
+    """Our error for a failed attempt; with ``inspect``, a refused certificate is explained
+    again with what an inspection of the attempt's target shows."""
     translated = exc if isinstance(exc, AuroraSSLError) else translate_error(exc)
+    cause = exc.__cause__ if translated is exc else exc
+    if not inspect or cause is None or not isinstance(translated, _CERTIFICATE_REFUSALS):
+        return translated
+    try:
+        params = expected() if expected is not None else None
+    except Exception:  # noqa: BLE001 - the target is then read from the failure itself
+        params = None
+    target = target_of(cause, params)
+    inspection = inspect_params(dataclasses.asdict(target))
+    if inspection is None:
+        return translated
+    return translate_error(cause, params=params, inspection=inspection) or translated
+
+
+def _problem_of(
+    exc: BaseException, translated: AuroraSSLError | None, masked: Sequence[str]
+) -> tuple[Finding, Verdict]:
     if translated is None:
         return Finding(type(exc).__name__, _mask(_message(exc), masked)), Verdict.ERROR
-    # Our own errors carry the driver's exception as __cause__; a translation explains exc.
-    cause = exc.__cause__ if translated is exc else exc
+    cause = translated.__cause__  # the driver's exception, behind ours and translations alike
     problem = Finding(
         type(translated).__name__,
         _mask(_message(translated), masked),

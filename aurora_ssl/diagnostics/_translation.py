@@ -13,7 +13,8 @@ libpq says                                                  translated to
 ``could not read root certificate file "...": ...``         :class:`BundleError`
 ``SSL error: certificate verify failed``                    :class:`UntrustedCertificateError`,
 (also ``invalid padding``, ``unable to get local issuer``,  or :class:`CertificateExpiredError`
-``data too large for modulus``: a look-alike CA)            when inspection finds it expired
+``data too large for modulus``: a look-alike CA)            when a given inspection finds it
+                                                            expired
 ``certificate has expired`` / ``is not yet valid``          :class:`CertificateExpiredError`
 ``server certificate for "..." does not match host name``   :class:`HostnameMismatchError`
 ``server does not support SSL, but SSL was required``       :class:`ServerTLSUnavailableError`
@@ -25,10 +26,13 @@ libpq says                                                  translated to
                                                             the server is older than 17
 ==========================================================  ===================================
 
-When the certificate is the question (verify failed, name mismatch), the server is inspected
-once (:func:`~aurora_ssl.diagnostics.inspect_server`, short timeouts, cached briefly) to say
-*when* it expired, *which* names it covers, and whether a look-alike CA signed it. The target
-comes from the ``params`` argument, from psycopg 3's ``exc.pgconn``, or from libpq's message.
+Translation explains; it never probes. It runs inside Django's and SQLAlchemy's error paths,
+so it reads only what the failure carries: libpq's message, the ``params`` of the attempt,
+psycopg 3's ``exc.pgconn`` (the target and the trust file libpq used). libpq says "certificate
+verify failed" alike for an unknown CA, a look-alike CA and an expired certificate, and names
+one of the certificate's names: a caller that wants to know which, and every name, inspects
+the server on purpose (:func:`~aurora_ssl.diagnostics.inspect_server`, as ``aurora-ssl
+check`` and ``manage.py check_aurora_ssl`` do) and passes the result as ``inspection``.
 
 The translated error's message never contains a password or a connection string: it is
 built from libpq's message (which has neither) after scrubbing anything shaped like one, and
@@ -36,7 +40,9 @@ the driver's exception is kept as ``__cause__``. psycopg 3 attaches the finished
 password included, to its exceptions: :func:`translate_error` blanks it.
 
 The names of :mod:`aurora_ssl.testing`'s PKI are defined here, so that a forgotten *test*
-bundle is not blamed on an outdated AWS bundle without the diagnostics importing the harness.
+bundle is not blamed on an outdated AWS bundle without the diagnostics importing the harness:
+the test server's name is in a region no AWS bundle has, and the trust file libpq used (read
+locally, when known) shows whether the test root was trusted.
 """
 
 from __future__ import annotations
@@ -45,18 +51,12 @@ import contextlib
 import dataclasses
 import os
 import re
-import threading
-import time
 from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from aurora_ssl.diagnostics._inspection import (
-    ROTATE,
-    UNTRUSTED_CAUSES,
-    Inspection,
-    inspect_params,
-    name_hint,
-)
+from aurora_ssl.certificates import pem_blocks, pem_der
+from aurora_ssl.diagnostics._inspection import ROTATE, UNTRUSTED_CAUSES, Inspection, name_hint
+from aurora_ssl.endpoint import parse_endpoint
 from aurora_ssl.errors import (
     AuroraSSLError,
     BundleError,
@@ -78,11 +78,6 @@ if TYPE_CHECKING:
 TEST_REGION = "test-region-1"
 TEST_CA_PREFIX = f"Amazon RDS {TEST_REGION} "
 TEST_ROOT_CN = f"Amazon RDS {TEST_REGION} Root CA RSA2048 G1"
-
-#: Seconds per network step when a failure is enriched by inspecting the server.
-INSPECTION_TIMEOUT = 3.0
-#: How long an inspection result is reused for the same target (connection storms).
-_CACHE_SECONDS = 30.0
 
 _LOCATION = re.compile(
     r'connection to server at "(?P<host>[^"]*)"(?: \((?P<addr>[^)]*)\))?, port (?P<port>\d+)'
@@ -270,17 +265,21 @@ def translate_error(
     exc: BaseException,
     *,
     params: Mapping[str, Any] | None = None,
-    inspect: bool = True,
+    inspection: Inspection | None = None,
 ) -> AuroraSSLError | None:
     """Return our error for a driver's connection failure, or ``None`` to keep the original.
+
+    Pure: it reads the exception, ``params`` and at most the trust file libpq used; it never
+    connects anywhere, so it is safe in an application's error path.
 
     Args:
         exc: a psycopg2 or psycopg 3 exception, or one wrapping it (Django's
             ``OperationalError`` has the driver's as ``__cause__``).
         params: the libpq parameters of the attempt, if the caller has them (host,
             hostaddr, port, sslrootcert); passwords in them are never used.
-        inspect: allow one short inspection of the server to say why a certificate was
-            refused (expired since when, which names it covers, look-alike CA).
+        inspection: what the caller found by inspecting the server on purpose; with it, a
+            refused certificate is explained (expired since when, which names it covers,
+            look-alike CA).
 
     Returns:
         The translated error, with ``exc`` as ``__cause__``, or ``None`` when ``exc`` is not a
@@ -293,7 +292,7 @@ def translate_error(
     text = driver_text(exc)
     if text is None:
         return None
-    error = _translate(text, exc, params, target, inspect)
+    error = _translate(text, exc, params, target, inspection)
     if error is not None:
         error.__cause__ = exc
     return error
@@ -308,7 +307,7 @@ def _translate(
     exc: BaseException,
     params: Mapping[str, Any] | None,
     target: Target,
-    inspect: bool,
+    inspection: Inspection | None,
 ) -> AuroraSSLError | None:
     said = _libpq_said(text)
     trust_file = _trust_file_error(text, said)
@@ -330,11 +329,10 @@ def _translate(
     wanted = _MISMATCH.search(text)
     if wanted:
         host = wanted["wanted"] or target.host or "the host"
-        named = dataclasses.replace(target, host=host)
-        return _mismatch(text, host, _inspect(named, inspect), said)
+        return _mismatch(text, host, inspection, said)
     if _EXPIRED.search(text) or _UNTRUSTED.search(text):
         expired = bool(_EXPIRED.search(text))
-        return _expired_or_untrusted(target, _inspect(target, inspect), said, expired)
+        return _expired_or_untrusted(target, inspection, said, expired)
     if _TLS_EOF.search(text):
         return _closed_during_handshake(exc, params, target, said)
     if _OLD_PROTOCOL.search(text) and ("SSL" in text or "TLS" in text):
@@ -429,11 +427,10 @@ def _expired_or_untrusted(
             f"verify-full refused it. Run `aurora-ssl inspect HOST` to see its dates. "
             f"{ROTATE} {said}"
         )
+    test_hint = _test_server_hint(target, inspection)
+    if test_hint is not None:  # the local test server, without its bundle
+        return UntrustedCertificateError(f"{test_hint} {said}")
     if inspection is not None and not inspection.check.trusted:
-        issuers = [c.issuer_common_name for c in inspection.certificates]
-        test_hint = missing_test_bundle_hint(issuers, inspection.trust.subjects)
-        if test_hint is not None:  # the local test server, without its bundle
-            return UntrustedCertificateError(f"{test_hint} {said}")
         detail = next(
             (f.message for f in inspection.errors if f.code == UntrustedCertificateError.__name__),
             "",
@@ -462,29 +459,39 @@ def _ago(days_left: int) -> str:
     return "not valid yet"
 
 
-_cache: dict[Target, tuple[float, Inspection | None]] = {}
-_cache_lock = threading.Lock()
-
-
-def _inspect(target: Target, allowed: bool) -> Inspection | None:
-    """One short inspection of ``target`` (memoised briefly); ``None`` when not possible."""
-    if not allowed or not (target.host or target.hostaddr) or target.port is None:
-        return None
-    now = time.monotonic()
-    with _cache_lock:
-        cached = _cache.get(target)
-        if cached is not None and now - cached[0] < _CACHE_SECONDS:
-            return cached[1]
-    params = dataclasses.asdict(target)
-    result = inspect_params(params, INSPECTION_TIMEOUT)
-    with _cache_lock:
-        if len(_cache) > 256:
-            _cache.clear()
-        _cache[target] = (now, result)
-    return result
-
-
 # -- the local test server -------------------------------------------------------------------
+
+
+def _test_server_hint(target: Target, inspection: Inspection | None) -> str | None:
+    """The forgotten-test-bundle advice, if the refused server is aurora_ssl.testing's.
+
+    With an inspection, its issuers and trust set tell; without one, the names do: the host is
+    in the test PKI's region, and the trust file libpq used (when known) holds no test CA. When
+    the trust file is not known (psycopg2 does not tell it), the hint is given: it says what
+    else the refusal means if the test root was trusted.
+    """
+    if inspection is not None:
+        if inspection.check.trusted:
+            return None
+        issuers = [c.issuer_common_name for c in inspection.certificates]
+        return missing_test_bundle_hint(issuers, inspection.trust.subjects)
+    if not target.host or parse_endpoint(target.host).region != TEST_REGION:
+        return None
+    trusted = [TEST_ROOT_CN] if _holds_test_ca(target.sslrootcert) else []
+    return missing_test_bundle_hint([TEST_ROOT_CN], trusted)
+
+
+def _holds_test_ca(path: str | None) -> bool:
+    """Whether a PEM file holds a certificate naming the test PKI (its DER carries the CN as
+    plain bytes, so no X.509 parser is needed); ``False`` when unknown or unreadable."""
+    if not path:
+        return False
+    try:
+        with open(path, "rb") as file:
+            blocks = pem_blocks(file.read(4 * 1024 * 1024))
+        return any(TEST_CA_PREFIX.encode() in pem_der(block) for block in blocks)
+    except (OSError, ValueError):
+        return False
 
 
 def is_test_ca(name: str | None) -> bool:
@@ -518,10 +525,11 @@ def missing_test_bundle_hint(issuers: Iterable[str | None], trusted: Iterable[st
         return None
     return (
         "This looks like aurora_ssl.testing's server (its certificate comes from the test "
-        f"PKI, '{TEST_ROOT_CN}'), and this connection does not trust the test root: pass the test "
+        f"PKI, '{TEST_ROOT_CN}'): unless this connection trusts the test root, pass the test "
         "bundle, e.g. bundle=server.pki.bundle_path (aurora_ssl_bundle= in a URL, "
         'AURORA_SSL["BUNDLE"] in Django) or set AURORA_SSL_BUNDLE to that file. Running '
         "`aurora-ssl bundle update` will not help: no AWS bundle holds the test root. (If "
-        "the test bundle was in use, a look-alike CA signed this certificate: the "
-        "'interception' scenario, or real TLS interception.)"
+        "the test bundle was in use, the certificate is expired, the 'expired' scenario, or "
+        "a look-alike CA signed it, the 'interception' scenario or real TLS interception: "
+        "`aurora-ssl check` tells which.)"
     )

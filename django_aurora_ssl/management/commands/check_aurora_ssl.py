@@ -49,7 +49,7 @@ class Command(BaseCommand):  # type: ignore[misc]  # Django has no stubs
     def handle(self, *args: Any, **options: Any) -> None:
         aliases = self._aliases(options["databases"])
         fail_on_warning = bool(options["fail_on_warning"])
-        reports = [report_for_alias(alias) for alias in aliases]
+        reports = [report_for_alias(alias, inspect=True) for alias in aliases]
         self._close(aliases)
         if options["format"] == "json":
             self.stdout.write(reports_to_json(reports, fail_on_warning=fail_on_warning))
