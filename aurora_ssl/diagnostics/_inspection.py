@@ -69,7 +69,7 @@ class Verdict(str, enum.Enum):
 
     An inspection ends ``verified``, ``expired``, ``untrusted`` or ``hostname-mismatch``
     (checked in that order: expiry is what the operator must fix first); a connection check
-    ends ``verified``, ``insecure``, ``refused`` or ``error``.
+    ends ``verified``, ``insecure``, ``refused``, ``login-refused`` or ``error``.
     """
 
     #: libpq's verify-full accepts the certificate for this name (inspection), or the
@@ -86,7 +86,11 @@ class Verdict(str, enum.Enum):
     #: No verified TLS connection: aurora-ssl or libpq refused (certificate, name, no TLS,
     #: insecure configuration, unusable trust file).
     REFUSED = "refused"
-    #: Failed for another reason (authentication, network, timeout, a query error).
+    #: TLS was verified, then the server refused the login (SQLSTATE class 28: password,
+    #: role, IAM token, pg_hba.conf), as told by a libpq with the fix for CVE-2024-10977.
+    LOGIN_REFUSED = "login-refused"
+    #: Failed for another reason (network, timeout, a query error, a refused login whose TLS
+    #: state is unknown).
     ERROR = "error"
 
 

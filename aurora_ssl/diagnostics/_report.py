@@ -33,7 +33,7 @@ from aurora_ssl.diagnostics._inspection import (
     inspect_params,
     trust_block,
 )
-from aurora_ssl.diagnostics._translation import target_of, translate_error
+from aurora_ssl.diagnostics._translation import login_refusal, target_of, translate_error
 from aurora_ssl.endpoint import Endpoint, parse_endpoint, split_hosts
 from aurora_ssl.errors import (
     AuroraSSLError,
@@ -111,8 +111,10 @@ REPORT_FIELDS: dict[str, tuple[str, str]] = {
     "verdict": (
         "str",
         "`verified`, `insecure` (opt-out in effect), `refused` (no verified TLS: certificate, "
-        "name, no TLS, parameters other than the policy's, trust file) or `error` (another "
-        "failure: authentication, network)",
+        "name, no TLS, parameters other than the policy's, trust file), `login-refused` (TLS "
+        "verified, then the server refused the login: SQLSTATE class 28, as told by a libpq "
+        "with the fix for CVE-2024-10977) or `error` (another failure: network, timeout, a "
+        "refused login whose TLS state is unknown)",
     ),
     "ok": ("bool", "`verdict` is `verified`"),
     "insecure_local_dev": ("bool", "the insecure opt-out is on"),
@@ -142,7 +144,8 @@ _HEADLINES = {
     Verdict.VERIFIED: "verified TLS (sslmode=verify-full)",
     Verdict.INSECURE: "NOT verified: INSECURE_LOCAL_DEV is on",
     Verdict.REFUSED: "refused: no verified TLS connection",
-    Verdict.ERROR: "failed: no verified TLS connection",
+    Verdict.LOGIN_REFUSED: "TLS verified, login refused",
+    Verdict.ERROR: "failed",
 }
 
 _DEFAULT_SETTINGS = Settings()
@@ -168,6 +171,9 @@ class ConnectionReport:
     #: What libpq really used for the security-relevant parameters, read back from the
     #: connection (empty when no connection was made, or for asyncpg).
     effective: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    #: The end of the headline: the server's reason for a refused login (text only; the JSON
+    #: form has it in ``errors``).
+    summary: str = ""
 
     @property
     def ok(self) -> bool:
@@ -206,7 +212,12 @@ class ConnectionReport:
     @property
     def headline(self) -> str:
         """``"default: VERIFIED - verified TLS (sslmode=verify-full)"`` and the like."""
-        return f"{self.label}: {self.verdict.value.upper()} - {_HEADLINES[self.verdict]}"
+        detail = _HEADLINES[self.verdict]
+        if self.summary:
+            detail += f": {self.summary}"
+        elif self.verdict is Verdict.ERROR:
+            detail += ": the error below says why"
+        return f"{self.label}: {self.verdict.value.upper()} - {detail}"
 
     def detail_lines(self) -> list[str]:
         """The body of :meth:`to_text`, one fact per line, indented."""
@@ -338,9 +349,14 @@ def check_connection(
         connection = connect()
     except Exception as exc:  # noqa: BLE001 - every failure becomes the report's verdict
         translated = _translated(exc, expected, inspect=inspect)
-        problem, verdict = _problem_of(exc, translated, masked)
+        problem, verdict, summary = _problem_of(exc, translated, masked)
         return report(
-            client=None, server=None, verdict=verdict, errors=(problem,), warnings=tuple(warnings)
+            client=None,
+            server=None,
+            verdict=verdict,
+            errors=(problem,),
+            warnings=tuple(warnings),
+            summary=summary,
         )
     wanted = expected() if expected is not None else None
     try:
@@ -388,7 +404,7 @@ def _connected(
     try:
         facts = server(connection)
     except Exception as exc:  # noqa: BLE001 - reported, not raised
-        problem, _ = _problem_of(exc, _translated(exc, None, inspect=False), masked)
+        problem, _, _ = _problem_of(exc, _translated(exc, None, inspect=False), masked)
         return report(
             server=None, verdict=Verdict.ERROR, errors=(problem,), warnings=tuple(warnings)
         )
@@ -504,16 +520,26 @@ def _translated(
 
 def _problem_of(
     exc: BaseException, translated: AuroraSSLError | None, masked: Sequence[str]
-) -> tuple[Finding, Verdict]:
-    if translated is None:
-        return Finding(type(exc).__name__, _mask(_message(exc), masked)), Verdict.ERROR
-    cause = translated.__cause__  # the driver's exception, behind ours and translations alike
+) -> tuple[Finding, Verdict, str]:
+    """The report's error, its verdict and the end of its headline."""
+    if translated is not None:
+        cause = translated.__cause__  # the driver's exception, behind ours and translations
+        problem = Finding(
+            type(translated).__name__,
+            _mask(_message(translated), masked),
+            _mask(_message(cause), masked) if cause is not None else None,
+        )
+        return problem, Verdict.REFUSED, ""
+    refusal = login_refusal(exc)
+    if refusal is None:
+        return Finding(type(exc).__name__, _mask(_message(exc), masked)), Verdict.ERROR, ""
+    reason = _mask(refusal.reason, masked)
     problem = Finding(
-        type(translated).__name__,
-        _mask(_message(translated), masked),
-        _mask(_message(cause), masked) if cause is not None else None,
+        type(exc).__name__, _mask(refusal.message, masked), _mask(_message(exc), masked)
     )
-    return problem, Verdict.REFUSED
+    if refusal.tls_verified:
+        return problem, Verdict.LOGIN_REFUSED, reason
+    return problem, Verdict.ERROR, f"login refused ({reason}), TLS state unknown"
 
 
 def _message(exc: BaseException) -> str:

@@ -67,6 +67,7 @@ from aurora_ssl.errors import (
     TLSError,
     UntrustedCertificateError,
 )
+from aurora_ssl.policy import driver_libpq_version
 from aurora_ssl.redaction import is_secret_key, mask_text
 
 if TYPE_CHECKING:
@@ -457,6 +458,91 @@ def _ago(days_left: int) -> str:
     if days_left < 0:
         return f"expired {-days_left} day(s) ago"
     return "not valid yet"
+
+
+# -- a refused login -------------------------------------------------------------------------
+
+#: What PostgreSQL says when it refuses a login (SQLSTATE class 28: 28000 invalid authorization
+#: specification, 28P01 invalid password), or libpq when the server asks for a password it
+#: does not have. The server speaks English unless its lc_messages says otherwise (RDS does).
+_LOGIN_REFUSED = re.compile(
+    r"(?:(?:FATAL|ERROR):\s+(?P<server>(?:\S+ )?authentication failed for user \"[^\"]*\"|"
+    r"role \"[^\"]*\" (?:does not exist|is not permitted to log in)|"
+    r"(?:no pg_hba\.conf entry|pg_hba\.conf rejects connection) for host [^\n]*|"
+    r"connection requires a valid client certificate|"
+    r"provided user name \([^)]*\) and authenticated user name \([^)]*\) do not match))|"
+    r"(?P<client>fe_sendauth: no password supplied)"
+)
+#: The first release of each libpq major version with the fix for CVE-2024-10977: before it,
+#: libpq showed an error that the server (or anyone on the path) sent before TLS was set up.
+_CVE_2024_10977_FIXED = {13: 17, 14: 14, 15: 9, 16: 5, 17: 1}
+
+
+@dataclasses.dataclass(frozen=True)
+class LoginRefusal:
+    """The server refused the login: not a TLS failure, whatever the driver's class says.
+
+    Attributes:
+        reason: the server's words (libpq's, when it had no password to give).
+        libpq_version: the driver's libpq, e.g. 170011 (``None``: unknown).
+    """
+
+    reason: str
+    libpq_version: int | None
+
+    @property
+    def tls_verified(self) -> bool:
+        """Whether the refusal came over the TLS session verify-full verified: only a libpq
+        with the fix for CVE-2024-10977 shows a server's error no earlier than that."""
+        if self.libpq_version is None:
+            return False
+        major, minor = divmod(self.libpq_version, 10000)
+        return major > 17 or minor >= _CVE_2024_10977_FIXED.get(major, 10000)
+
+    @property
+    def message(self) -> str:
+        """What happened and what to do, with the TLS state as far as it is known."""
+        major, minor = divmod(self.libpq_version or 0, 10000)
+        libpq = f"libpq {major}.{minor}" if self.libpq_version else "this driver's libpq"
+        if self.tls_verified:
+            return (
+                f"Login refused: {self.reason}. TLS was verified first ({libpq} shows a "
+                "server's error only over the TLS session it verified), so fix the login "
+                "itself: the user name, the password or IAM token, the server's pg_hba.conf "
+                "rules. Changing sslmode would not help."
+            )
+        return (
+            f"Login refused: {self.reason}. Whether TLS was verified is unknown: {libpq} "
+            "predates the fix for CVE-2024-10977 (libpq 17.1, 16.5, 15.9, 14.14, 13.17), so it "
+            "may show an error sent before TLS by anyone on the path. Upgrade the driver (its "
+            "binary wheel bundles a current libpq); `aurora-ssl inspect HOST` shows whether "
+            "the server's certificate verifies."
+        )
+
+
+def login_refusal(exc: BaseException, *, libpq_version: int | None = None) -> LoginRefusal | None:
+    """The refused login behind a driver's connection failure, or ``None`` if it is not one.
+
+    Pure, like :func:`translate_error`: the server's reason is read from libpq's message.
+
+    Args:
+        exc: a psycopg2 or psycopg 3 exception, or one wrapping it.
+        libpq_version: the libpq that made the attempt; default: the raising driver's.
+    """
+    match = _LOGIN_REFUSED.search(driver_text(exc) or "")
+    if match is None:
+        return None
+    version = libpq_version if libpq_version is not None else _libpq_of(exc)
+    return LoginRefusal(match["server"] or match["client"], version)
+
+
+def _libpq_of(exc: BaseException) -> int | None:
+    """The libpq version of the driver whose exception is in the chain."""
+    for link in exception_chain(exc):
+        driver = type(link).__module__.partition(".")[0]
+        if driver in ("psycopg", "psycopg2"):
+            return driver_libpq_version(driver)
+    return None
 
 
 # -- the local test server -------------------------------------------------------------------
