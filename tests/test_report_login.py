@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import sys
 from typing import Any
 
 import pytest
@@ -196,3 +197,99 @@ def test_the_tls_state_follows_the_fix_for_cve_2024_10977(version: int, verified
     if not verified:
         assert "CVE-2024-10977" in refusal.message
         assert "unknown" in refusal.message
+
+
+# -- a credentials problem found before connecting ---------------------------------------------
+
+
+@pytest.fixture
+def no_aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    """botocore's default chain finds nothing here, and asks no instance metadata service."""
+    for name in (
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_PROFILE",
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+        "PGPASSWORD",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+
+def _check_iam(server: AuroraLikeServer, capsys: pytest.CaptureFixture[str]) -> tuple[str, Any]:
+    dsn = (
+        f"host={server.host} hostaddr={server.hostaddr} port={server.port} "
+        f"user={server.user} dbname=app"
+    )
+    args = ["check", dsn, "--bundle", str(server.pki.bundle_path), "--iam"]
+    assert main(args) == 1
+    out = capsys.readouterr().out
+    assert main([*args, "--format", "json"]) == 1
+    return out, json.loads(capsys.readouterr().out)["connections"][0]
+
+
+def _assert_no_credentials(out: str, report: dict[str, Any], server: AuroraLikeServer) -> None:
+    headline = out.splitlines()[0]
+    assert "NO-CREDENTIALS - no password for the login" in headline, out
+    assert "no verified TLS connection" not in out
+    assert report["verdict"] == "no-credentials"
+    assert report["ok"] is False
+    assert [e["code"] for e in report["errors"]] == ["CredentialsError"]
+
+
+def test_check_names_missing_aws_credentials(
+    logged_server: AuroraLikeServer,
+    capsys: pytest.CaptureFixture[str],
+    no_aws_credentials: None,
+) -> None:
+    from tests.fix_servers import log_since
+
+    offset = logged_server.log_path.stat().st_size
+    out, report = _check_iam(logged_server, capsys)
+    _assert_no_credentials(out, report, logged_server)
+    assert "no AWS credentials found" in report["errors"][0]["message"]
+    assert "connection received" not in log_since(logged_server, offset)  # nothing was sent
+
+
+def test_check_names_missing_botocore(
+    tls_server: AuroraLikeServer,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in ("botocore", "botocore.session", "botocore.exceptions"):
+        monkeypatch.setitem(sys.modules, name, None)  # import botocore.session: ImportError
+    out, report = _check_iam(tls_server, capsys)
+    _assert_no_credentials(out, report, tls_server)
+    assert "aurora-ssl[iam]" in report["errors"][0]["message"]
+
+
+def test_django_names_a_failing_password_provider(
+    tls_server: AuroraLikeServer, request: pytest.FixtureRequest
+) -> None:
+    """Not E008 ("no verified TLS connection") but E011, and check_aurora_ssl says so."""
+    pytest.importorskip("django")
+    request.getfixturevalue("django_env")
+    from django.core.checks import Tags, run_checks
+
+    def failing() -> str:
+        raise RuntimeError("the vault is sealed")
+
+    entry = database_entry(tls_server, PASSWORD="", AURORA_SSL={"PASSWORD_PROVIDER": failing})
+    entry["AURORA_SSL"]["BUNDLE"] = str(tls_server.pki.bundle_path)
+    with use_databases({"default": entry}):
+        messages = run_checks(tags=[Tags.database], databases=["default"])
+        passed, out = _command()
+        passed_json, out_json = _command("--format", "json")
+    assert [m.id for m in messages if m.id.startswith("aurora_ssl.")] == ["aurora_ssl.E011"]
+    assert "RuntimeError" in messages[0].msg  # the provider's failure, named
+    assert "the vault is sealed" not in out + out_json  # its text may hold anything: not shown
+    assert "no verified TLS connection" not in messages[0].msg + out
+    assert not passed
+    assert not passed_json
+    assert out.startswith("default: NO-CREDENTIALS - no password for the login")
+    _assert_no_credentials(out, json.loads(out_json)["connections"][0], tls_server)
