@@ -66,6 +66,11 @@ CHECKS: dict[str, tuple[str, str]] = {
         "fix `USER`, `PASSWORD` (or the IAM token or password provider) or the server's rules; "
         "TLS is not the problem",
     ),
+    "aurora_ssl.E011": (
+        "database check: no password for the login, found before connecting (a password "
+        "provider, IAM or Secrets Manager failed; AWS credentials or botocore missing)",
+        "fix what the message names; nothing was sent to the server",
+    ),
     "aurora_ssl.W001": (
         "`INSECURE_LOCAL_DEV` is in effect",
         "remove it as soon as the server has TLS",

@@ -25,6 +25,7 @@ aurora_ssl.E007     INSECURE_LOCAL_DEV on an AWS endpoint
 aurora_ssl.E008     (database) no verified TLS connection: refused, or failed otherwise
 aurora_ssl.E009     (database) the server says the session is not encrypted
 aurora_ssl.E010     (database) TLS verified, then the server refused the login
+aurora_ssl.E011     (database) no password for the login (credentials), nothing sent
 aurora_ssl.W001     INSECURE_LOCAL_DEV is in effect
 aurora_ssl.W002     the app is installed but no database uses an aurora-ssl backend
 aurora_ssl.W003     trust selection warning (not an RDS name: full bundle; region not in bundle)
@@ -129,6 +130,10 @@ _LOGIN_HINT = (
     "Fix the login: USER, PASSWORD (or the IAM token or password provider) and the server's "
     "pg_hba.conf rules. TLS is verified, so changing sslmode would not help."
 )
+_CREDENTIALS_HINT = (
+    "Fix what the message names (AWS credentials for IAM, the [iam] extra, the password "
+    "provider); nothing was sent to the server, and TLS is not the problem."
+)
 #: verdict -> (check id, message after "DATABASES['alias']: ", hint)
 _FAILURES = {
     "refused": (
@@ -138,6 +143,7 @@ _FAILURES = {
     ),
     "error": ("aurora_ssl.E008", "connecting to {host} failed: {message}", _FAILED_HINT),
     "login-refused": ("aurora_ssl.E010", "{message}", _LOGIN_HINT),
+    "no-credentials": ("aurora_ssl.E011", "no password for {host}: {message}", _CREDENTIALS_HINT),
 }
 _NOT_TLS_HINT = (
     "Find what terminates TLS between the application and the server (a proxy, a "

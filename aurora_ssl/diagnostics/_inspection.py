@@ -69,7 +69,8 @@ class Verdict(str, enum.Enum):
 
     An inspection ends ``verified``, ``expired``, ``untrusted`` or ``hostname-mismatch``
     (checked in that order: expiry is what the operator must fix first); a connection check
-    ends ``verified``, ``insecure``, ``refused``, ``login-refused`` or ``error``.
+    ends ``verified``, ``insecure``, ``refused``, ``login-refused``, ``no-credentials`` or
+    ``error``.
     """
 
     #: libpq's verify-full accepts the certificate for this name (inspection), or the
@@ -89,6 +90,9 @@ class Verdict(str, enum.Enum):
     #: TLS was verified, then the server refused the login (SQLSTATE class 28: password,
     #: role, IAM token, pg_hba.conf), as told by a libpq with the fix for CVE-2024-10977.
     LOGIN_REFUSED = "login-refused"
+    #: No password for the login (a password provider, IAM or Secrets Manager failed, or AWS
+    #: credentials or botocore are missing), found before connecting.
+    NO_CREDENTIALS = "no-credentials"
     #: Failed for another reason (network, timeout, a query error, a refused login whose TLS
     #: state is unknown).
     ERROR = "error"

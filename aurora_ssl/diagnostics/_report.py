@@ -38,6 +38,7 @@ from aurora_ssl.endpoint import Endpoint, parse_endpoint, split_hosts
 from aurora_ssl.errors import (
     AuroraSSLError,
     CertificateExpiredError,
+    CredentialsError,
     HostnameMismatchError,
     InsecureConfigurationError,
     TLSNotInUseError,
@@ -113,8 +114,9 @@ REPORT_FIELDS: dict[str, tuple[str, str]] = {
         "`verified`, `insecure` (opt-out in effect), `refused` (no verified TLS: certificate, "
         "name, no TLS, parameters other than the policy's, trust file), `login-refused` (TLS "
         "verified, then the server refused the login: SQLSTATE class 28, as told by a libpq "
-        "with the fix for CVE-2024-10977) or `error` (another failure: network, timeout, a "
-        "refused login whose TLS state is unknown)",
+        "with the fix for CVE-2024-10977), `no-credentials` (no password for the login: a "
+        "password provider, IAM or Secrets Manager failed, before connecting) or `error` "
+        "(another failure: network, timeout, a refused login whose TLS state is unknown)",
     ),
     "ok": ("bool", "`verdict` is `verified`"),
     "insecure_local_dev": ("bool", "the insecure opt-out is on"),
@@ -145,6 +147,7 @@ _HEADLINES = {
     Verdict.INSECURE: "NOT verified: INSECURE_LOCAL_DEV is on",
     Verdict.REFUSED: "refused: no verified TLS connection",
     Verdict.LOGIN_REFUSED: "TLS verified, login refused",
+    Verdict.NO_CREDENTIALS: "no password for the login (a credentials problem, not TLS)",
     Verdict.ERROR: "failed",
 }
 
@@ -522,6 +525,11 @@ def _problem_of(
     exc: BaseException, translated: AuroraSSLError | None, masked: Sequence[str]
 ) -> tuple[Finding, Verdict, str]:
     """The report's error, its verdict and the end of its headline."""
+    if isinstance(translated, CredentialsError):
+        # Its message is written to be shown; its cause (a provider's own exception) may
+        # hold anything, a secret included.
+        problem = Finding(type(translated).__name__, _mask(_message(translated), masked))
+        return problem, Verdict.NO_CREDENTIALS, ""
     if translated is not None:
         cause = translated.__cause__  # the driver's exception, behind ours and translations
         problem = Finding(
