@@ -12,7 +12,7 @@ import contextlib
 import os
 import sys
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aurora_ssl.cli import credentials
 from aurora_ssl.cli.common import EXIT_FAILED, EXIT_OK, UsageError, warn
@@ -20,35 +20,20 @@ from aurora_ssl.errors import AuroraSSLError
 from aurora_ssl.hostnames import address_problem, host_problem, port_problem
 from aurora_ssl.redaction import mask_text, shorten
 
+if TYPE_CHECKING:
+    from aurora_ssl.database_url import DatabaseURL
+    from aurora_ssl.policy import Settings
+
 __all__ = ["cmd_check"]
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from aurora_ssl.database_url import read_dsn
     from aurora_ssl.diagnostics import check_connection, reports_ok, reports_to_json
-    from aurora_ssl.errors import InsecureConfigurationError
-    from aurora_ssl.policy import Settings, policy_for
+    from aurora_ssl.policy import policy_for
     from aurora_ssl.trust import TrustSelection
 
-    dsn = sys.stdin.readline().strip() if args.dsn == "-" else args.dsn
-    try:
-        target = read_dsn(dsn)
-    except InsecureConfigurationError as exc:  # the string itself is unusable: fix the input
-        raise UsageError(str(exc)) from None
-    for note in target.ignored:
-        warn(note)
+    target, settings = _read_target(args)
     params = target.params
-    if params.get("password") and args.dsn != "-":
-        warn(
-            "a password on the command line is visible to other users (ps, shell history); "
-            "prefer PGPASSWORD or ~/.pgpass."
-        )
-    params.setdefault("connect_timeout", str(args.connect_timeout))
-    settings = Settings(
-        bundle=args.bundle or target.bundle,
-        tls_server_name=args.tls_server_name or target.tls_server_name,
-    )
-    _validate_destination(params, settings)
     host = str(params.get("host") or os.environ.get("PGHOST") or "")
     port = params.get("port") or os.environ.get("PGPORT") or None
     secret = str(params.get("password") or os.environ.get("PGPASSWORD") or "")
@@ -93,6 +78,34 @@ def cmd_check(args: argparse.Namespace) -> int:
     else:
         print(report.to_text())
     return EXIT_OK if reports_ok([report], fail_on_warning=args.fail_on_warning) else EXIT_FAILED
+
+
+def _read_target(args: argparse.Namespace) -> tuple[DatabaseURL, Settings]:
+    """The DSN (argument, stdin or the PG* variables) read as the app reads it, and the
+    settings it and the options give; usage errors are :class:`UsageError` (exit 2)."""
+    from aurora_ssl.database_url import read_dsn
+    from aurora_ssl.errors import InsecureConfigurationError
+    from aurora_ssl.policy import Settings
+
+    dsn = sys.stdin.readline().strip() if args.dsn == "-" else args.dsn
+    try:
+        target = read_dsn(dsn)
+    except InsecureConfigurationError as exc:  # the string itself is unusable: fix the input
+        raise UsageError(str(exc)) from None
+    for note in target.ignored:
+        warn(note)
+    if target.params.get("password") and args.dsn != "-":
+        warn(
+            "a password on the command line is visible to other users (ps, shell history); "
+            "prefer PGPASSWORD or ~/.pgpass."
+        )
+    target.params.setdefault("connect_timeout", str(args.connect_timeout))
+    settings = Settings(
+        bundle=args.bundle or target.bundle,
+        tls_server_name=args.tls_server_name or target.tls_server_name,
+    )
+    _validate_destination(target.params, settings)
+    return target, settings
 
 
 def _validate_destination(params: Mapping[str, Any], settings: Any) -> None:

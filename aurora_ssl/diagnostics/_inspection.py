@@ -652,21 +652,33 @@ def inspect_server(
         ServerTLSUnavailableError: the server does not offer TLS.
         BundleError: the trust set cannot be built.
     """
-    from cryptography import x509
-
     if trust is None:
         trust = select_trust(host, bundle=bundle, sslrootcert=sslrootcert)
     roots = load_bundle(trust.ensure()).certificates  # an unusable trust set: BundleError
     handshake = fetch_chain(host, port, hostaddr=hostaddr, timeout=timeout, cafile=trust.path)
     now = now or datetime.datetime.now(datetime.timezone.utc)
+    return _judged(host, port, handshake, trust, [c.pem for c in roots], now, expiry_warning_days)
+
+
+def _judged(
+    host: str,
+    port: int,
+    handshake: Handshake,
+    trust: TrustSelection,
+    roots: list[bytes],
+    now: datetime.datetime,
+    expiry_warning_days: int,
+) -> Inspection:
+    """The inspection of what the handshake presented, judged against ``roots`` (PEM)."""
+    from cryptography import x509
+
     try:
         chain = [x509.load_der_x509_certificate(der) for der in handshake.chain]
     except ValueError as exc:
         raise InspectionError(
             f"Cannot inspect {host}:{port}: the server's certificate does not parse ({exc})."
         ) from exc
-    root_certs = [x509.load_pem_x509_certificate(c.pem) for c in roots]
-    check = check_chain(chain, host, root_certs, now=now)
+    check = check_chain(chain, host, [x509.load_pem_x509_certificate(r) for r in roots], now=now)
     infos = tuple(describe_certificate(c) for c in chain)
     days_left = _days_left(infos[0].not_after, now)
     errors = _errors(host, infos, check, trust, days_left, now)

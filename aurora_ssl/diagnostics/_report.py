@@ -314,17 +314,14 @@ def check_connection(
         connect: returns a DB-API connection (psycopg2, psycopg 3) made with aurora-ssl's
             policy applied. Exceptions it raises become the report's errors.
         label: what the report is about (a Django alias, a redacted DSN).
-        host: the host name connected to (the one verified, unless ``settings`` names
-            ``tls_server_name``).
+        host: the host connected to (the one verified, unless ``settings.tls_server_name``).
         port: the port, for display.
         trust: the trust selection the connection uses (``None`` when it could not be made;
             then the connection attempt reports why).
         settings: the policy settings in effect (for the insecure opt-out).
-        server: how to ask the server; the default runs :data:`status.SERVER_TLS_QUERY`.
-            A caller that already holds the server's answer for this connection can pass a
-            function returning it, so the check stays at one round trip.
-        close: called with the connection at the end (e.g. ``lambda c: c.close()``); omit it
-            when the caller owns the connection (Django).
+        server: how to ask the server (default: :data:`status.SERVER_TLS_QUERY`); a caller
+            that already holds the answer for this connection passes a function returning it.
+        close: called with the connection at the end; omit it when the caller owns it (Django).
         secrets: strings (passwords) masked in every message, whatever their source.
         expected: returns the parameters the policy set for the connection ``connect`` made;
             every security-relevant one is read back and must match, or the verdict is
@@ -332,41 +329,43 @@ def check_connection(
         inspect: when the server's certificate is refused, inspect the server (one more
             connection, short timeouts; no login) to say why: expired since when, which names
             it covers, a look-alike CA. For tools run on purpose, not for an error path.
-
-    Returns:
-        The :class:`ConnectionReport`.
     """
     masked = tuple(s for s in secrets if s)
     insecure = settings.insecure_local_dev
-    report = functools.partial(
-        ConnectionReport,
-        label=label,
-        host=host,
-        port=_port(port),
-        endpoint=parse_endpoint(settings.tls_server_name or (split_hosts(host) or [""])[0]),
-        trust=None if insecure else trust,
-        insecure_local_dev=insecure,
-    )
+    report = _reporter(label, host, port, None if insecure else trust, settings)
     warnings = _setting_warnings(trust, insecure, masked)
     try:
         connection = connect()
     except Exception as exc:  # noqa: BLE001 - every failure becomes the report's verdict
         translated = _translated(exc, expected, inspect=inspect)
         problem, verdict, summary = _problem_of(exc, translated, masked)
-        return report(
-            client=None,
-            server=None,
-            verdict=verdict,
-            errors=(problem,),
-            warnings=tuple(warnings),
-            summary=summary,
-        )
+        failed = {"verdict": verdict, "errors": (problem,), "summary": summary}
+        return report(client=None, server=None, warnings=tuple(warnings), **failed)
     wanted = expected() if expected is not None else None
     try:
         return _connected(connection, report, server, insecure, warnings, masked, wanted)
     finally:
         if close is not None:
             close(connection)
+
+
+def _reporter(
+    label: str,
+    host: str,
+    port: int | str | None,
+    trust: TrustSelection | None,
+    settings: Settings,
+) -> Callable[..., ConnectionReport]:
+    """A :class:`ConnectionReport` with what is known before connecting filled in."""
+    return functools.partial(
+        ConnectionReport,
+        label=label,
+        host=host,
+        port=_port(port),
+        endpoint=parse_endpoint(settings.tls_server_name or (split_hosts(host) or [""])[0]),
+        trust=trust,
+        insecure_local_dev=settings.insecure_local_dev,
+    )
 
 
 def _setting_warnings(
