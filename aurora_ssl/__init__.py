@@ -37,8 +37,7 @@ if TYPE_CHECKING:
     from aurora_ssl._server_tls import ServerTLS, server_tls
     from aurora_ssl._trust import TrustSelection, select_trust
     from aurora_ssl.bundle_update import update_bundle
-    from aurora_ssl.diagnostics.inspection import inspect_server
-    from aurora_ssl.diagnostics.translate import translate_error
+    from aurora_ssl.diagnostics import inspect_server, translate_error
     from aurora_ssl.sqlalchemy import create_async_engine, create_engine
 
 _LAZY = {
@@ -58,8 +57,8 @@ _LAZY = {
     "ClientTLS": "aurora_ssl._readback",
     "server_tls": "aurora_ssl._server_tls",
     "ServerTLS": "aurora_ssl._server_tls",
-    "translate_error": "aurora_ssl.diagnostics.translate",
-    "inspect_server": "aurora_ssl.diagnostics.inspection",
+    "translate_error": "aurora_ssl.diagnostics",
+    "inspect_server": "aurora_ssl.diagnostics",
     "update_bundle": "aurora_ssl.bundle_update",
 }
 

@@ -32,7 +32,7 @@ AMAZON_TRUST_SERVICES_ROOTS = (
     "Starfield Services Root Certificate Authority - G2",
 )  # fmt: skip
 
-_PEM = re.compile(
+PEM_BLOCK = _PEM = re.compile(
     rb"-----BEGIN CERTIFICATE-----\r?\n(?P<body>.+?)\r?\n-----END CERTIFICATE-----", re.DOTALL
 )
 _RDS_ROOT = re.compile(rf"Amazon RDS (?P<region>{REGION_NAME}) Root CA\b", re.ASCII)
@@ -44,23 +44,10 @@ class Certificate:
     __slots__ = ("is_ca", "not_after", "not_before", "pem", "self_signed", "sha256", "subject")
 
     def __init__(self, pem: bytes, cert: Any) -> None:
-        from cryptography import x509
-        from cryptography.hazmat.primitives import hashes
-        from cryptography.x509.oid import NameOID
-
-        names = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
-        self.pem = pem
-        self.subject = str(names[0].value) if names else cert.subject.rfc4514_string()
-        self.sha256 = cert.fingerprint(hashes.SHA256()).hex()
-        self.not_before = cert.not_valid_before_utc
-        self.not_after = cert.not_valid_after_utc
+        self.pem, self.subject, self.sha256 = pem, label(cert), sha256_fingerprint(cert)
+        self.not_before, self.not_after = cert.not_valid_before_utc, cert.not_valid_after_utc
         self.self_signed = cert.issuer == cert.subject
-        try:
-            self.is_ca = bool(
-                cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
-            )
-        except x509.ExtensionNotFound:
-            self.is_ca = False
+        self.is_ca = is_ca(cert)
 
     @property
     def region(self) -> str | None:
@@ -69,6 +56,49 @@ class Certificate:
 
     def __repr__(self) -> str:
         return f"Certificate({self.subject!r}, sha256={self.sha256[:16]}...)"
+
+
+def common_name(name: Any) -> str | None:
+    """The first CN of an ``x509.Name``, if it has one."""
+    from cryptography.x509.oid import NameOID
+
+    values = name.get_attributes_for_oid(NameOID.COMMON_NAME)
+    return str(values[0].value) if values else None
+
+
+def label(cert: Any) -> str:
+    """How a certificate is named to people: its CN, else its whole subject."""
+    return common_name(cert.subject) or str(cert.subject.rfc4514_string())
+
+
+def is_ca(cert: Any) -> bool:
+    """Whether BasicConstraints says CA (absent: not a CA). Raises ``ValueError`` if the
+    extension is malformed (cryptography parses extensions lazily)."""
+    from cryptography import x509
+
+    try:
+        return bool(cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
+    except x509.ExtensionNotFound:
+        return False
+
+
+def sha256_fingerprint(cert: Any) -> str:
+    """SHA-256 of the DER, in hex: the fingerprint operators compare."""
+    from cryptography.hazmat.primitives import hashes
+
+    return str(cert.fingerprint(hashes.SHA256()).hex())
+
+
+def signed_by(cert: Any, issuer: Any) -> bool:
+    """Whether ``issuer``'s key made ``cert``'s signature (names chaining): the question a
+    look-alike CA must fail."""
+    from cryptography.exceptions import InvalidSignature
+
+    try:
+        cert.verify_directly_issued_by(issuer)
+    except (InvalidSignature, ValueError, TypeError):
+        return False
+    return True
 
 
 def region_of(subject: str) -> str | None:

@@ -54,10 +54,18 @@ _KEY_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyz_")
 class Libpq:
     """One libpq: the one a driver links (``psycopg2``, ``psycopg``) or psql's (``system``)."""
 
-    def __init__(self, name: str, parse: Callable[[str], dict[str, str]]) -> None:
+    def __init__(
+        self, name: str, parse: Callable[[str], dict[str, str]], version: Callable[[], int]
+    ) -> None:
         self.name = name
         self._parse = parse
+        self._version = version
         self._known: dict[str, bool] = {}
+
+    @property
+    def version(self) -> int:
+        """libpq's ``PQlibVersion()``, e.g. 180001 (reports say what a fix needs)."""
+        return self._version()
 
     def parse(self, conninfo: str) -> dict[str, str]:
         """libpq's reading of ``conninfo`` (``key=value ...`` or a URI).
@@ -99,19 +107,24 @@ def libpq_of(driver: str) -> Libpq:
     """
     try:
         if driver == "psycopg2":
-            from psycopg2.extensions import parse_dsn
+            from psycopg2.extensions import libpq_version, parse_dsn
 
-            return Libpq("psycopg2", lambda text: dict(parse_dsn(text)))
+            return Libpq("psycopg2", lambda text: dict(parse_dsn(text)), libpq_version)
         if driver in ("psycopg", "psycopg_async"):
+            from psycopg import pq
             from psycopg.conninfo import conninfo_to_dict
 
-            return Libpq(
-                "psycopg", lambda text: {k: str(v) for k, v in conninfo_to_dict(text).items()}
-            )
+            def parse(text: str) -> dict[str, str]:
+                return {k: str(v) for k, v in conninfo_to_dict(text).items()}
+
+            return Libpq("psycopg", parse, pq.version)
     except ImportError:
         raise InsecureConfigurationError(f"The {driver} driver is not installed.") from None
     if driver == "system":
-        return Libpq("the system (psql)", _system_parser())
+        library = system_library()
+        return Libpq(
+            "the system (psql)", _system_parser(library), lambda: int(library.PQlibVersion())
+        )
     raise InsecureConfigurationError(f"{driver} is not a libpq driver.")
 
 
@@ -196,8 +209,7 @@ def system_options(
     return rows
 
 
-def _system_parser() -> Callable[[str], dict[str, str]]:
-    library = system_library()
+def _system_parser(library: Any) -> Callable[[str], dict[str, str]]:
     if library is None:
         raise InsecureConfigurationError(
             "No libpq found on this machine (psql and pg_dump need one); install the "

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import datetime
 
+from aurora_ssl._bundles import PEM_BLOCK, pem_blocks, signed_by
 from aurora_ssl._bundles import Certificate as BundleCertificate
-from aurora_ssl.certificates import PEM_BLOCK, pem_blocks, signed_by
 from aurora_ssl.errors import BundleUpdateError
 
 __all__ = ["validate_bundle"]

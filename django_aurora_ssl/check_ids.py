@@ -49,14 +49,27 @@ CHECKS: dict[str, tuple[str, str]] = {
     ),
     "aurora_ssl.E008": (
         "database check: no verified TLS connection (untrusted or expired certificate, wrong "
-        "name, server without TLS, parameters changed after aurora-ssl, or another failure); "
-        "the message gives the reason",
+        "name, server without TLS, parameters changed after aurora-ssl), or the connection "
+        "failed otherwise (network, timeout, a refused login whose TLS state is unknown: the "
+        "driver's libpq predates the fix for CVE-2024-10977); the message gives the reason",
         "fix the cause; never weaken `sslmode`",
     ),
     "aurora_ssl.E009": (
         "database check: the server says the session is not encrypted although the client "
         "negotiated TLS",
         "find what terminates TLS in between",
+    ),
+    "aurora_ssl.E010": (
+        "database check: TLS was verified, then the server refused the login (SQLSTATE class "
+        "28: wrong password or IAM token, unknown role, `pg_hba.conf`); the message gives the "
+        "server's reason",
+        "fix `USER`, `PASSWORD` (or the IAM token or password provider) or the server's rules; "
+        "TLS is not the problem",
+    ),
+    "aurora_ssl.E011": (
+        "database check: no password for the login, found before connecting (a password "
+        "provider, IAM or Secrets Manager failed; AWS credentials or botocore missing)",
+        "fix what the message names; nothing was sent to the server",
     ),
     "aurora_ssl.W001": (
         "`INSECURE_LOCAL_DEV` is in effect",

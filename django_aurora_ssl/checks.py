@@ -22,8 +22,10 @@ aurora_ssl.E004     no TCP host (empty HOST or a Unix socket): libpq never uses 
 aurora_ssl.E005     a trust file cannot be used (BUNDLE, AURORA_SSL_BUNDLE, OPTIONS sslrootcert)
 aurora_ssl.E006     China / GovCloud endpoint without a bundle for that partition
 aurora_ssl.E007     INSECURE_LOCAL_DEV on an AWS endpoint
-aurora_ssl.E008     (database) no verified TLS connection: refused or failed
+aurora_ssl.E008     (database) no verified TLS connection: refused, or failed otherwise
 aurora_ssl.E009     (database) the server says the session is not encrypted
+aurora_ssl.E010     (database) TLS verified, then the server refused the login
+aurora_ssl.E011     (database) no password for the login (credentials), nothing sent
 aurora_ssl.W001     INSECURE_LOCAL_DEV is in effect
 aurora_ssl.W002     the app is installed but no database uses an aurora-ssl backend
 aurora_ssl.W003     trust selection warning (not an RDS name: full bundle; region not in bundle)
@@ -120,6 +122,29 @@ _REFUSED_HINT = (
     "Read the reason above; `python manage.py check_aurora_ssl --database {alias}` shows the "
     "full report. Never work around it by weakening sslmode."
 )
+_FAILED_HINT = (
+    "Read the reason above; `python manage.py check_aurora_ssl --database {alias}` shows the "
+    "full report."
+)
+_LOGIN_HINT = (
+    "Fix the login: USER, PASSWORD (or the IAM token or password provider) and the server's "
+    "pg_hba.conf rules. TLS is verified, so changing sslmode would not help."
+)
+_CREDENTIALS_HINT = (
+    "Fix what the message names (AWS credentials for IAM, the [iam] extra, the password "
+    "provider); nothing was sent to the server, and TLS is not the problem."
+)
+#: verdict -> (check id, message after "DATABASES['alias']: ", hint)
+_FAILURES = {
+    "refused": (
+        "aurora_ssl.E008",
+        "no verified TLS connection to {host}: {message}",
+        _REFUSED_HINT,
+    ),
+    "error": ("aurora_ssl.E008", "connecting to {host} failed: {message}", _FAILED_HINT),
+    "login-refused": ("aurora_ssl.E010", "{message}", _LOGIN_HINT),
+    "no-credentials": ("aurora_ssl.E011", "no password for {host}: {message}", _CREDENTIALS_HINT),
+}
 _NOT_TLS_HINT = (
     "Find what terminates TLS between the application and the server (a proxy, a "
     "port-forward) and connect to the database endpoint itself."
@@ -306,34 +331,24 @@ def check_database_tls(
 
 
 def messages_for_report(report: Any) -> list[CheckMessage]:
-    """Check messages for the :class:`~aurora_ssl.diagnostics.report.ConnectionReport` of
+    """Check messages for the :class:`~aurora_ssl.diagnostics.ConnectionReport` of
     an alias."""
-    from aurora_ssl.diagnostics.report import Verdict, WarningCode
+    from aurora_ssl.diagnostics import WarningCode
     from aurora_ssl.errors import TLSNotInUseError
 
     alias = report.label
+    where = f"DATABASES[{alias!r}]"
     messages: list[CheckMessage] = []
-    if report.verdict in (Verdict.REFUSED, Verdict.ERROR):
-        for problem in report.errors:
-            if problem.code == TLSNotInUseError.__name__ and report.client is not None:
-                messages.append(
-                    Error(
-                        f"DATABASES[{alias!r}]: {problem.message}",
-                        hint=_NOT_TLS_HINT,
-                        obj=alias,
-                        id="aurora_ssl.E009",
-                    )
-                )
-            else:
-                messages.append(
-                    Error(
-                        f"DATABASES[{alias!r}]: no verified TLS connection to {report.host}: "
-                        f"{problem.message}",
-                        hint=_REFUSED_HINT.format(alias=alias),
-                        obj=alias,
-                        id="aurora_ssl.E008",
-                    )
-                )
+    failure = _FAILURES.get(report.verdict.value)
+    for problem in report.errors:
+        if failure is None:
+            break
+        check_id, text, hint = failure
+        if problem.code == TLSNotInUseError.__name__ and report.client is not None:
+            check_id, text, hint = "aurora_ssl.E009", "{message}", _NOT_TLS_HINT
+        text = text.format(host=report.host, message=problem.message)
+        error = Error(f"{where}: {text}", hint=hint.format(alias=alias), obj=alias, id=check_id)
+        messages.append(error)
     ids = {
         WarningCode.SSLINFO_MISSING.value: ("aurora_ssl.W005", _SSLINFO_HINT),
         WarningCode.FORCE_SSL_OFF.value: ("aurora_ssl.W006", _FORCE_SSL_HINT),

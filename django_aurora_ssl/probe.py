@@ -1,4 +1,4 @@
-"""One :class:`aurora_ssl.diagnostics.report.ConnectionReport` per Django database alias.
+"""One :class:`aurora_ssl.diagnostics.ConnectionReport` per Django database alias.
 
 Used by the database system check and by ``manage.py check_aurora_ssl``. The connection is
 Django's own (``connections[alias]``), so it is made exactly as the application makes it:
@@ -12,22 +12,24 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from aurora_ssl.diagnostics.report import ConnectionReport, check_connection
-from aurora_ssl.errors import AuroraSSLError
 from aurora_ssl._options import Options as Settings
 from aurora_ssl._policy import policy_for
 from aurora_ssl._server_tls import ServerTLS, server_tls
 from aurora_ssl._trust import TrustSelection
+from aurora_ssl.diagnostics import ConnectionReport, check_connection
+from aurora_ssl.errors import AuroraSSLError
 from django_aurora_ssl.conf import OptionsError, database_options, libpq_target
 
 __all__ = ["report_for_alias"]
 
 
-def report_for_alias(alias: str) -> ConnectionReport:
+def report_for_alias(alias: str, *, inspect: bool = False) -> ConnectionReport:
     """Connect ``alias`` through its backend (if not connected yet) and report on its TLS.
 
     Never raises for a refused or failed connection: that is the report's verdict. The
-    Django connection is left open for the caller (``migrate`` goes on using it).
+    Django connection is left open for the caller (``migrate`` goes on using it). With
+    ``inspect`` (``check_aurora_ssl``, run on purpose), a refused certificate is explained by
+    inspecting the server; the system check before ``migrate`` does not open that connection.
     """
     from django.db import connections
 
@@ -74,4 +76,5 @@ def report_for_alias(alias: str) -> ConnectionReport:
         settings=settings,
         server=ask_server,
         secrets=[str(entry.get("PASSWORD") or "")],
+        inspect=inspect,
     )

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from aurora_ssl.cli import main
-from aurora_ssl.diagnostics.report import REPORT_KEYS
+from aurora_ssl.diagnostics import REPORT_KEYS
 from aurora_ssl.libpq_env import LIBPQ_ENV, for_libpq, render_env
 from aurora_ssl.testing import AuroraLikeServer, TestPKI
 from tests import drivers

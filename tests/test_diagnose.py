@@ -3,22 +3,29 @@
 Each test asserts the translated class, that the message explains and says what to do, that
 the driver's exception is chained, and that the server's password appears nowhere: not in
 the message, not in ``repr``, not in the formatted traceback of the translated error.
+
+Translation is pure (it never connects: the last tests prove it); what an inspection of the
+server adds (expired since when, every name, a look-alike CA named as such) is tested with an
+inspection made on purpose, as ``aurora-ssl check`` and ``check_aurora_ssl`` make it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import re
 import sys
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from aurora_ssl.diagnostics.translate import Target, scrub, target_of, translate_error
+from aurora_ssl.diagnostics import Inspection, scrub, translate_error
+from aurora_ssl.diagnostics._inspection import inspect_params
+from aurora_ssl.diagnostics._translation import Target, target_of
 from aurora_ssl.errors import (
     AuroraSSLError,
     BundleError,
@@ -31,8 +38,32 @@ from aurora_ssl.errors import (
 from aurora_ssl.policy import Settings, connection_params
 from aurora_ssl.testing import OTHER_HOST, AuroraLikeServer, TestPKI
 from tests import drivers
+from tests.fix_django import database_entry, use_databases
 
 Connect = Callable[..., Any]
+
+#: Where Python-level socket connections are recorded while a test listens (libpq connects in
+#: C, so only a second connection made by Python code, such as an inspection, is seen).
+_CONNECTS: list[list[Any]] = []
+
+
+def _audit(event: str, args: tuple[Any, ...]) -> None:
+    if event == "socket.connect" and _CONNECTS:
+        _CONNECTS[-1].append(args[1])
+
+
+sys.addaudithook(_audit)  # audit hooks cannot be removed: this one records only when asked
+
+
+@contextlib.contextmanager
+def _connections_opened() -> Iterator[list[Any]]:
+    """The addresses Python code connected to inside the block."""
+    opened: list[Any] = []
+    _CONNECTS.append(opened)
+    try:
+        yield opened
+    finally:
+        _CONNECTS.remove(opened)
 
 
 @pytest.fixture(params=drivers.params("psycopg", "psycopg2"))
@@ -77,6 +108,13 @@ def _translated(exc: BaseException, password: str, **kwargs: Any) -> AuroraSSLEr
     return error
 
 
+def _inspected(params: Mapping[str, Any]) -> Inspection:
+    """The inspection ``aurora-ssl check`` makes of a refused attempt's target."""
+    inspection = inspect_params(params)
+    assert inspection is not None
+    return inspection
+
+
 def test_untrusted_interception(
     connect: Connect, interception_server: AuroraLikeServer, pki: TestPKI
 ) -> None:
@@ -85,22 +123,18 @@ def test_untrusted_interception(
     assert "certificate verify failed" in str(exc)
     error = _translated(exc, server.password)
     assert isinstance(error, UntrustedCertificateError)
-    message = str(error)
-    # psycopg 3 tells us the host and trust file (exc.pgconn): the look-alike is named as such.
-    # psycopg2 tells only the address: the hint still lists interception first.
-    assert "interception" in message
-    if _is(connect, "psycopg"):
-        assert "exactly that name is trusted, but its key did not sign" in message
+    assert "interception" in str(error)  # the first of the likely causes
 
 
-def test_untrusted_interception_with_params(
+def test_untrusted_interception_explained_by_an_inspection(
     connect: Connect, interception_server: AuroraLikeServer, pki: TestPKI
 ) -> None:
-    """The caller's parameters (as the CLI passes them): the full explanation, from psycopg2
-    too, whose error tells only the address."""
+    """With an inspection, the look-alike CA is named as such, from psycopg2 too, whose error
+    tells only the address."""
     params = _verified(interception_server, pki, connect)
     exc = _fail(connect, params)
-    error = _translated(exc, interception_server.password, params=params)
+    inspection = _inspected(params)
+    error = _translated(exc, interception_server.password, params=params, inspection=inspection)
     assert isinstance(error, UntrustedCertificateError)
     assert "exactly that name is trusted, but its key did not sign" in str(error)
 
@@ -112,7 +146,7 @@ def test_untrusted_wrong_root_file(
         tls_server.params(), sslmode="verify-full", sslrootcert=str(pki.foreign_root_path)
     )
     exc = _fail(connect, params)
-    error = _translated(exc, tls_server.password, params=params)
+    error = _translated(exc, tls_server.password, params=params, inspection=_inspected(params))
     assert isinstance(error, UntrustedCertificateError)
     assert "not signed by a CA in the trust set" in str(error)
 
@@ -121,7 +155,7 @@ def test_untrusted_without_inspection(
     connect: Connect, interception_server: AuroraLikeServer, pki: TestPKI
 ) -> None:
     exc = _fail(connect, _verified(interception_server, pki, connect))
-    error = _translated(exc, interception_server.password, inspect=False)
+    error = _translated(exc, interception_server.password)
     assert isinstance(error, UntrustedCertificateError)
     message = str(error)
     for cause in ("interception", "aurora-ssl bundle update", "RDS Proxy", "aurora-ssl inspect"):
@@ -132,9 +166,10 @@ def test_expired_says_when(
     connect: Connect, expired_server: AuroraLikeServer, pki: TestPKI
 ) -> None:
     server = expired_server
-    exc = _fail(connect, _verified(server, pki, connect))
+    params = _verified(server, pki, connect)
+    exc = _fail(connect, params)
     assert "certificate verify failed" in str(exc)  # libpq does not say "expired"
-    error = _translated(exc, server.password)
+    error = _translated(exc, server.password, params=params, inspection=_inspected(params))
     assert isinstance(error, CertificateExpiredError)
     message = str(error)
     assert re.search(r"expired (9|10|11) day", message)  # the test server's: ten days ago
@@ -156,11 +191,14 @@ def test_hostname_mismatch_lists_the_names(
 def test_hostname_mismatch_names_all_names(
     connect: Connect, tls_server: AuroraLikeServer, pki: TestPKI
 ) -> None:
-    """libpq names one SAN "(and 2 other names)"; inspection lists all three."""
+    """libpq names one SAN "(and 2 other names)"; an inspection lists all three."""
     params = dict(_verified(tls_server, pki, connect), host="localhost")
     exc = _fail(connect, params)
     assert "(and 2 other names)" in str(exc)
     error = _translated(exc, tls_server.password)
+    assert isinstance(error, HostnameMismatchError)
+    assert f"{tls_server.host}, 2 other name(s), not for localhost" in str(error)
+    error = _translated(exc, tls_server.password, inspection=_inspected(params))
     assert isinstance(error, HostnameMismatchError)
     assert "demo.cluster-ro-abc123xyz" in str(error)
     assert "demo-instance-1.abc123xyz" in str(error)
@@ -267,6 +305,8 @@ def test_django_wrapped_error(interception_server: AuroraLikeServer, pki: TestPK
 def test_sqlalchemy_engine_raises_the_translation(
     expired_server: AuroraLikeServer, pki: TestPKI
 ) -> None:
+    """libpq says "certificate verify failed" for the expired certificate: without an
+    inspection the translation names both causes (``aurora-ssl check`` tells which)."""
     import sqlalchemy
 
     import aurora_ssl
@@ -276,10 +316,11 @@ def test_sqlalchemy_engine_raises_the_translation(
         expired_server.url(drivers.libpq_drivername()), aurora_ssl_bundle=str(pki.bundle_path)
     )
     try:
-        with pytest.raises(CertificateExpiredError) as caught:
+        with pytest.raises(UntrustedCertificateError) as caught:
             engine.connect()
     finally:
         engine.dispose()
+    assert "An expired certificate is refused with the same words" in str(caught.value)
     assert isinstance(caught.value.__cause__, dbapi.OperationalError)
     shown = "".join(traceback.format_exception(caught.value))
     assert expired_server.password not in shown
@@ -318,8 +359,37 @@ def test_our_own_errors_are_not_translated_again() -> None:
 def test_recognised_texts(text: str, cls: type) -> None:
     """Texts of other libpq/OpenSSL versions, not reproducible with this server."""
     dbapi = drivers.libpq_module()
-    error = translate_error(dbapi.OperationalError(text), inspect=False)
+    error = translate_error(dbapi.OperationalError(text))
     assert isinstance(error, cls)
+
+
+@pytest.mark.driver("libpq")
+@pytest.mark.parametrize(
+    ("host", "root", "hint"),
+    [
+        ("demo.cluster-abc.test-region-1.rds.amazonaws.com", "test bundle", False),
+        ("demo.cluster-abc.test-region-1.rds.amazonaws.com", "certifi", True),
+        ("demo.cluster-abc.test-region-1.rds.amazonaws.com", None, True),  # not known
+        ("demo.cluster-abc.us-east-1.rds.amazonaws.com", "certifi", False),
+    ],
+)
+def test_the_test_server_is_told_from_its_name_and_the_trust_file(
+    pki: TestPKI, host: str, root: str | None, hint: bool
+) -> None:
+    """Without an inspection: the test PKI's region in the name, and the trust file libpq used
+    (read locally) holding no test CA, make the forgotten-test-bundle hint."""
+    dbapi = drivers.libpq_module()
+    exc = dbapi.OperationalError(
+        'connection to server at "127.0.0.1", port 5432 failed: SSL error: certificate verify '
+        "failed"
+    )
+    import certifi
+
+    files = {"test bundle": str(pki.bundle_path), "certifi": certifi.where(), None: None}
+    params = {"host": host, "sslrootcert": files[root]}
+    error = translate_error(exc, params=params)
+    assert isinstance(error, UntrustedCertificateError)
+    assert ("aurora_ssl.testing's server" in str(error)) is hint
 
 
 @pytest.mark.driver("libpq")
@@ -387,3 +457,54 @@ def test_direct_tls_against_a_server_older_than_17(
     else:
         assert "PostgreSQL 17 and newer" in message
         assert "Remove sslnegotiation=direct" in message
+
+
+# -- translation explains; it never probes ----------------------------------------------------
+
+
+def test_translation_opens_no_connection(
+    connect: Connect, expired_server: AuroraLikeServer, pki: TestPKI
+) -> None:
+    """An expired certificate, a look-alike CA and a wrong name all say "verify failed" or
+    name one SAN: translating them must not inspect the server (a second connection from an
+    application's error path, in a connection storm)."""
+    params = _verified(expired_server, pki, connect)
+    exc = _fail(connect, params)
+    with _connections_opened() as opened:
+        error = _translated(exc, expired_server.password, params=params)
+    assert isinstance(error, UntrustedCertificateError)
+    assert "An expired certificate is refused with the same words" in str(error)
+    assert opened == []
+
+
+@pytest.mark.driver("libpq")
+def test_sqlalchemy_error_path_opens_no_second_connection(
+    wrong_host_server: AuroraLikeServer, pki: TestPKI
+) -> None:
+    import aurora_ssl
+
+    engine = aurora_ssl.create_engine(
+        wrong_host_server.url(drivers.libpq_drivername()), aurora_ssl_bundle=str(pki.bundle_path)
+    )
+    try:
+        with _connections_opened() as opened, pytest.raises(HostnameMismatchError) as caught:
+            engine.connect()
+    finally:
+        engine.dispose()
+    assert OTHER_HOST in str(caught.value)  # libpq names the certificate's first name
+    assert opened == []
+
+
+def test_django_error_path_opens_no_second_connection(
+    interception_server: AuroraLikeServer, request: pytest.FixtureRequest
+) -> None:
+    pytest.importorskip("django")
+    request.getfixturevalue("django_env")
+    from django.db import connections
+
+    entry = database_entry(interception_server)
+    refused = pytest.raises(UntrustedCertificateError)
+    with use_databases({"default": entry}), _connections_opened() as opened, refused as caught:
+        connections["default"].ensure_connection()
+    assert "interception" in str(caught.value)
+    assert opened == []

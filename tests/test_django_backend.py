@@ -22,7 +22,6 @@ pytest.importorskip("django")
 
 from aurora_ssl.errors import (
     AuroraSSLError,
-    CertificateExpiredError,
     HostnameMismatchError,
     InsecureConfigurationError,
     ServerTLSUnavailableError,
@@ -46,8 +45,9 @@ TLS_ROW = "SELECT ssl, version FROM pg_catalog.pg_stat_ssl WHERE pid = pg_backen
 REFUSALS = {
     "wrong_host_server": (HostnameMismatchError, "does not match host name"),
     "interception_server": (UntrustedCertificateError, ("certificate verify failed", "padding")),
-    # libpq says only "certificate verify failed" for an expired certificate.
-    "expired_server": (CertificateExpiredError, ("certificate has expired", "verify failed")),
+    # libpq says only "certificate verify failed" for an expired certificate, and translation
+    # never inspects the server from the error path (check_aurora_ssl tells it is expired).
+    "expired_server": (UntrustedCertificateError, ("certificate has expired", "verify failed")),
     "no_tls_server": (ServerTLSUnavailableError, "server does not support SSL"),
 }
 

@@ -14,7 +14,7 @@ import pytest
 
 pytest.importorskip("django")
 
-from aurora_ssl.diagnostics.report import REPORT_KEYS
+from aurora_ssl.diagnostics import REPORT_KEYS
 from aurora_ssl.testing import AuroraLikeServer
 from tests.fix_django import database_entry, use_databases
 
@@ -91,7 +91,7 @@ def test_json_report_has_the_documented_keys_from_the_code(
     assert reports["other"]["server"]["source"] == "pg_stat_ssl"
     assert [w["code"] for w in reports["other"]["warnings"]] == ["sslinfo-missing"]
     # Every key a real report has is described in REPORT_FIELDS (the reference page's source).
-    from aurora_ssl.diagnostics.report_fields import REPORT_FIELDS
+    from aurora_ssl.diagnostics import REPORT_FIELDS
 
     for report in reports.values():
         for name in ("endpoint", "trust", "client", "server"):
@@ -120,6 +120,21 @@ def test_refused_connections_fail_with_the_reason(
     assert report["server"] is None
     assert report["errors"]
     assert server.password not in out + out_json
+
+
+def test_an_expired_certificate_is_named_by_inspecting_the_server(
+    expired_server: AuroraLikeServer,
+) -> None:
+    """libpq says only "certificate verify failed"; the command inspects the server on purpose
+    (the backend's error path never does) and says it expired, and when."""
+    with use_databases({"default": database_entry(expired_server)}):
+        passed, out, _ = run("--format", "json")
+    assert not passed
+    (problem,) = json.loads(out)["connections"][0]["errors"]
+    assert problem["code"] == "CertificateExpiredError"
+    assert re.search(r"expired (9|10|11) day\(s\) ago", problem["message"])
+    assert "verify failed" in problem["cause"]
+    assert expired_server.password not in out
 
 
 def test_warnings_pass_unless_fail_on_warning(no_sslinfo_server: AuroraLikeServer) -> None:

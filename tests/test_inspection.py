@@ -19,16 +19,14 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from aurora_ssl.diagnostics.chain import check_chain
-from aurora_ssl.diagnostics.describe import (
+from aurora_ssl.diagnostics import Verdict, inspect_server, split_host_port
+from aurora_ssl.diagnostics._inspection import (
     CertificateInfo,
     ca_identifier,
+    check_chain,
     describe_certificate,
     name_matches,
 )
-from aurora_ssl.diagnostics.findings import Verdict
-from aurora_ssl.diagnostics.inspection import inspect_server
-from aurora_ssl.diagnostics.wire import split_host_port
 from aurora_ssl.errors import InspectionError, ServerTLSUnavailableError
 from aurora_ssl.testing import OTHER_HOST, READER_HOST, AuroraLikeServer, TestPKI
 from aurora_ssl.trust import TrustSelection, select_trust

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from aurora_ssl.diagnostics.report import (
+from aurora_ssl.diagnostics import (
     REPORT_FIELDS,
     REPORT_KEYS,
     ConnectionReport,

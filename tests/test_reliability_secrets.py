@@ -357,7 +357,7 @@ def test_password_in_the_url_query_is_never_shown(
     assert_no_secret("the logs", "\n".join(all_logs.lines))
 
     from aurora_ssl.database_url import read_dsn
-    from aurora_ssl.diagnostics.translate import translate_error
+    from aurora_ssl.diagnostics import translate_error
     from aurora_ssl.redaction import mask_params, mask_url
 
     params = aurora_ssl.connection_params(

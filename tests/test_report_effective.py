@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from aurora_ssl.cli import main
-from aurora_ssl.diagnostics.report import REPORT_KEYS, Verdict, check_connection
+from aurora_ssl.diagnostics import REPORT_KEYS, Verdict, check_connection
 from aurora_ssl.policy import Settings, connection_params
 from aurora_ssl.status import READ_BACK_KEYS
 from aurora_ssl.testing import AuroraLikeServer, TestPKI

@@ -31,10 +31,10 @@ import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 
+from aurora_ssl._redaction import mask_text
 from aurora_ssl.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError, emit_json
 from aurora_ssl.cli.parser import build_parser
 from aurora_ssl.errors import AuroraSSLError
-from aurora_ssl._redaction import mask_text
 
 __all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "main"]
 

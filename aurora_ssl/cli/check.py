@@ -1,7 +1,7 @@
 """``aurora-ssl check``: connect once with the policy and report what client and server say.
 
-The same report as ``manage.py check_aurora_ssl`` (:mod:`aurora_ssl.diagnostics.report`), for
-a URL (also a SQLAlchemy one), a libpq connection string, ``$DATABASE_URL`` or the PG*
+The same report as ``manage.py check_aurora_ssl`` (:func:`aurora_ssl.diagnostics.check_connection`),
+for a URL (also a SQLAlchemy one), a libpq connection string, ``$DATABASE_URL`` or the PG*
 environment; the login can use an IAM token or a password provider.
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+from collections.abc import Callable
 from typing import Any
 
 from aurora_ssl._connect import login, provider_for
@@ -18,13 +19,13 @@ from aurora_ssl._policy import connect_with_fallback, policy_for
 from aurora_ssl._readback import server_version
 from aurora_ssl._redaction import mask_text, shorten
 from aurora_ssl._trust import TrustSelection
-from aurora_ssl.cli._target import connect_function, read_target
+from aurora_ssl.cli._target import Target, connect_function, read_target
 from aurora_ssl.cli.common import EXIT_FAILED, EXIT_OK, UsageError
 from aurora_ssl.errors import AuroraSSLError
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from aurora_ssl.diagnostics.report import check_connection, reports_ok, reports_to_json
+    from aurora_ssl.diagnostics import check_connection, reports_ok, reports_to_json
 
     target = read_target(args, args.dsn, driver=args.driver)
     params, options = target.params, target.options
@@ -33,15 +34,41 @@ def cmd_check(args: argparse.Namespace) -> int:
     host = str(params.get("host") or os.environ.get("PGHOST") or "")
     port = params.get("port") or os.environ.get("PGPORT") or None
     secret = str(params.get("password") or os.environ.get("PGPASSWORD") or "")
+    trust: TrustSelection | None = None
+    with contextlib.suppress(AuroraSSLError):  # the connection attempt reports it
+        trust = policy_for(options).trust(
+            options.tls_server_name or host, params.get("sslrootcert")
+        )
+    used: dict[str, Any] = {}
+    report = check_connection(
+        _connector(target, used),
+        label=shorten(mask_text(_label(params, host, port))),
+        host=host,
+        port=port,
+        trust=trust,
+        settings=options,
+        close=lambda connection: connection.close(),
+        secrets=[secret],
+        expected=lambda: used,
+        inspect=True,
+    )
+    if args.format == "json":
+        print(reports_to_json([report], fail_on_warning=args.fail_on_warning))
+    else:
+        print(report.to_text())
+    return EXIT_OK if reports_ok([report], fail_on_warning=args.fail_on_warning) else EXIT_FAILED
+
+
+def _connector(target: Target, used: dict[str, Any]) -> Callable[[], Any]:
+    """Connects as the app would: the policy's decision, a provider's password (one retry
+    after a refused login), the standard negotiation after a failed direct attempt; ``used``
+    gets what the connection was made with, for the report's read-back."""
+    params, options = target.params, target.options
     try:
         provider = provider_for(options, target.origin if params.get("password") else None)
     except AuroraSSLError as exc:
         raise UsageError(str(exc)) from None
     policy = policy_for(options)
-    trust: TrustSelection | None = None
-    with contextlib.suppress(AuroraSSLError):  # the connection attempt reports it
-        trust = policy.trust(options.tls_server_name or host, params.get("sslrootcert"))
-    used: dict[str, Any] = {}
 
     def connect() -> Any:
         judged = policy.judge(params, target.origin, driver=target.driver)
@@ -62,14 +89,14 @@ def cmd_check(args: argparse.Namespace) -> int:
             from aurora_ssl.credentials import connect_with_password
 
             user = judged.params.get("user") or os.environ.get("PGUSER")
-            login_for = login(
-                options.tls_server_name or judged.params["host"], judged.params.get("port"), user
+            host = options.tls_server_name or judged.params["host"]
+            return connect_with_password(
+                provider, login(host, judged.params.get("port"), user), attempt
             )
-            return connect_with_password(provider, login_for, attempt)
         except AuroraSSLError:
             raise
         except Exception as exc:
-            from aurora_ssl.diagnostics.translate import translate_error
+            from aurora_ssl.diagnostics import translate_error
 
             shown = {k: v for k, v in judged.params.items() if k != "password"}
             translated = translate_error(exc, params=shown)
@@ -77,22 +104,7 @@ def cmd_check(args: argparse.Namespace) -> int:
                 raise
             raise translated from exc
 
-    report = check_connection(
-        connect,
-        label=shorten(mask_text(_label(params, host, port))),
-        host=host,
-        port=port,
-        trust=trust,
-        settings=options,
-        close=lambda connection: connection.close(),
-        secrets=[secret],
-        expected=lambda: used,
-    )
-    if args.format == "json":
-        print(reports_to_json([report], fail_on_warning=args.fail_on_warning))
-    else:
-        print(report.to_text())
-    return EXIT_OK if reports_ok([report], fail_on_warning=args.fail_on_warning) else EXIT_FAILED
+    return connect
 
 
 def _validate_destination(params: dict[str, str]) -> None:

@@ -15,11 +15,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from aurora_ssl._endpoint import parse_endpoint
 from aurora_ssl.credentials.aws import CHAIN_HINT, credential_error, new_session
 from aurora_ssl.credentials.cache import Fetched, SingleFlightCache
 from aurora_ssl.credentials.contract import CredentialTarget
 from aurora_ssl.credentials.sigv4 import TOKEN_LIFETIME, rds_auth_token
-from aurora_ssl._endpoint import parse_endpoint
 from aurora_ssl.errors import CredentialsError
 
 __all__ = ["IAMTokenProvider"]

@@ -1,19 +1,67 @@
 """Diagnostics: why a connection is (or is not) verified, explained to an operator.
 
-The connect path imports this package only once a connection has failed (to explain it);
-otherwise it runs when asked (``aurora-ssl inspect``/``check``, ``manage.py
-check_aurora_ssl``). The core never imports it. One job per module, from the wire up:
+Diagnostics explain; they do not probe. The connect path imports this package only once a
+connection has failed, and :func:`translate_error` then explains the failure from what it
+carries (libpq's words, the attempt's parameters): it never opens a connection of its own.
+Looking at the server is a separate step that callers take on purpose: :func:`inspect_server`
+(``aurora-ssl inspect``), or :func:`check_connection` with ``inspect=True`` (``aurora-ssl
+check``, ``manage.py check_aurora_ssl``). The core never imports this package. Four private
+modules, from the wire up; each imports only the ones above it:
 
-==============  ================================================================================
-``wire``        PostgreSQL's SSLRequest, the TLS handshake, the presented chain,
-                and OpenSSL's (libpq's) verdict on it
-``describe``    the facts of a certificate, libpq's name rules, RDS CA identifiers
-``chain``       chain judgement property by property (trusted, valid now, name)
-``findings``    the finding type, the verdict, and every remediation text, once
-``inspection``  :func:`inspect_server` and its :class:`Inspection` result
-``driver``      what a driver's exception tells (target, libpq's text); its password blanked
-``translate``   :func:`translate_error`: a driver's TLS failure, explained
-``report``      :func:`check_connection`: connect once and report both ends' view
-``render``      the text form of inspections and reports
-==============  ================================================================================
+================  ==============================================================================
+``_wire``         PostgreSQL's SSLRequest, the TLS handshake, the presented chain, and OpenSSL's
+                  (libpq's) verdict on it
+``_inspection``   :func:`inspect_server`: a certificate's facts, the chain judged property by
+                  property, the verdicts and every remediation text
+``_translation``  :func:`translate_error`: what a driver's exception says, explained
+``_report``       :func:`check_connection`: connect once, report both ends' view, as text or JSON
+================  ==============================================================================
 """
+
+from aurora_ssl.diagnostics._inspection import (
+    Finding,
+    Inspection,
+    Verdict,
+    WarningCode,
+    inspect_server,
+)
+from aurora_ssl.diagnostics._report import (
+    REPORT_FIELDS,
+    REPORT_KEYS,
+    ConnectionReport,
+    check_connection,
+    reports_ok,
+    reports_to_dict,
+    reports_to_json,
+)
+from aurora_ssl.diagnostics._translation import (
+    TEST_REGION,
+    TEST_ROOT_CN,
+    is_test_ca,
+    missing_test_bundle_hint,
+    scrub,
+    translate_error,
+)
+from aurora_ssl.diagnostics._wire import split_host_port
+
+__all__ = [
+    "REPORT_FIELDS",
+    "REPORT_KEYS",
+    "TEST_REGION",
+    "TEST_ROOT_CN",
+    "ConnectionReport",
+    "Finding",
+    "Inspection",
+    "Verdict",
+    "WarningCode",
+    "check_connection",
+    "inspect_server",
+    "is_test_ca",
+    "missing_test_bundle_hint",
+    "reports_ok",
+    "reports_to_dict",
+    "reports_to_json",
+    "scrub",
+    "split_host_port",
+    "translate_error",
+]

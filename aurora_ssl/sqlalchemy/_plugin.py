@@ -428,7 +428,7 @@ def _translate(exc: BaseException, judged: Any) -> AuroraSSLError | None:
     """The driver's failure in aurora-ssl's words (pure: never connects again)."""
     if isinstance(exc, AuroraSSLError):
         return None
-    from aurora_ssl.diagnostics.translate import translate_error
+    from aurora_ssl.diagnostics import translate_error
 
     if hasattr(judged, "params"):
         params = {k: v for k, v in judged.params.items() if k not in ("password", "sslpassword")}

@@ -22,7 +22,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from aurora_ssl.diagnostics.local_test_server import (  # one source of the test PKI's names
+from aurora_ssl.diagnostics import (  # one source of the test PKI's names
     TEST_REGION,
     TEST_ROOT_CN,
     is_test_ca,

@@ -292,7 +292,7 @@ def _connect(
     except AuroraSSLError:
         raise
     except Exception as exc:
-        from aurora_ssl.diagnostics.translate import translate_error
+        from aurora_ssl.diagnostics import translate_error
 
         shown = {k: v for k, v in judged.params.items() if k != "password"}
         translated = translate_error(exc, params=shown)

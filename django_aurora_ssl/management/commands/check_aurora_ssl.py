@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from aurora_ssl.diagnostics.report import ConnectionReport, reports_ok, reports_to_json
+from aurora_ssl.diagnostics import ConnectionReport, reports_ok, reports_to_json
 from django_aurora_ssl.conf import aliases_using_backend, uses_backend
 from django_aurora_ssl.probe import report_for_alias
 
@@ -49,7 +49,7 @@ class Command(BaseCommand):  # type: ignore[misc]  # Django has no stubs
     def handle(self, *args: Any, **options: Any) -> None:
         aliases = self._aliases(options["databases"])
         fail_on_warning = bool(options["fail_on_warning"])
-        reports = [report_for_alias(alias) for alias in aliases]
+        reports = [report_for_alias(alias, inspect=True) for alias in aliases]
         self._close(aliases)
         if options["format"] == "json":
             self.stdout.write(reports_to_json(reports, fail_on_warning=fail_on_warning))

@@ -25,16 +25,8 @@ import socket
 import ssl
 import struct
 
-from aurora_ssl.errors import InspectionError, ServerTLSUnavailableError
 from aurora_ssl._redaction import shorten
-
-__all__ = [
-    "DEFAULT_TIMEOUT",
-    "SSL_REQUEST",
-    "Handshake",
-    "fetch_chain",
-    "split_host_port",
-]
+from aurora_ssl.errors import InspectionError, ServerTLSUnavailableError
 
 DEFAULT_TIMEOUT = 10.0
 #: PostgreSQL's SSLRequest packet: length 8, code 80877103 (1234 << 16 | 5679). The one copy;
@@ -282,9 +274,7 @@ def _presented_chain(tls: ssl.SSLSocket) -> list[bytes]:
     internal = getattr(getattr(tls, "_sslobj", None), "get_unverified_chain", None)  # 3.10-3.12
     if internal is None:
         return []
-    try:
-        import _ssl
-
-        return [bytes(cert.public_bytes(_ssl.ENCODING_DER)) for cert in internal() or []]
+    try:  # public_bytes() gives PEM by default; no need for the private _ssl module
+        return [ssl.PEM_cert_to_DER_cert(cert.public_bytes()) for cert in internal() or []]
     except (AttributeError, ValueError, TypeError):  # an internal API: never fail because of it
         return []
