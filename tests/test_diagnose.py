@@ -35,7 +35,8 @@ from aurora_ssl.errors import (
     ServerTLSUnavailableError,
     UntrustedCertificateError,
 )
-from aurora_ssl.policy import Settings, connection_params
+from aurora_ssl import Options as Settings
+from aurora_ssl import connection_params
 from aurora_ssl.testing import OTHER_HOST, AuroraLikeServer, TestPKI
 from tests import drivers
 from tests.fix_django import database_entry, use_databases

@@ -29,7 +29,7 @@ from aurora_ssl.diagnostics._inspection import (
 )
 from aurora_ssl.errors import InspectionError, ServerTLSUnavailableError
 from aurora_ssl.testing import OTHER_HOST, READER_HOST, AuroraLikeServer, TestPKI
-from aurora_ssl.trust import TrustSelection, select_trust
+from aurora_ssl._trust import TrustSelection, select_trust
 
 NOW = datetime.datetime.now(datetime.timezone.utc)
 DAY = datetime.timedelta(days=1)

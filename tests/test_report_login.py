@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from aurora_ssl.cli import main
-from aurora_ssl.policy import driver_libpq_version
+from aurora_ssl._libpq import libpq_of
 from aurora_ssl.testing import AuroraLikeServer, TestPKI
 from tests import drivers
 from tests.fix_django import database_entry, use_databases
@@ -34,7 +34,7 @@ FIXED_IN = {13: 17, 14: 14, 15: 9, 16: 5, 17: 1}
 
 def _fixed(driver: str) -> bool:
     """Whether ``driver``'s libpq shows a server's error only once TLS is up."""
-    major, minor = divmod(driver_libpq_version(driver) or 0, 10000)
+    major, minor = divmod(libpq_of(driver).version or 0, 10000)
     return major > 17 or minor >= FIXED_IN.get(major, 10000)
 
 
