@@ -32,7 +32,8 @@ if TYPE_CHECKING:
 
     from aurora_ssl._endpoint import Endpoint, EndpointKind, parse_endpoint
     from aurora_ssl._options import Options
-    from aurora_ssl._policy import clear_caches, connection_params
+    from aurora_ssl._connect import clear_caches
+    from aurora_ssl._policy import connection_params
     from aurora_ssl._readback import ClientTLS, client_tls, effective_params, require_tls
     from aurora_ssl._server_tls import ServerTLS, server_tls
     from aurora_ssl._trust import TrustSelection, select_trust
@@ -44,7 +45,7 @@ _LAZY = {
     "create_engine": "aurora_ssl.sqlalchemy",
     "create_async_engine": "aurora_ssl.sqlalchemy",
     "connection_params": "aurora_ssl._policy",
-    "clear_caches": "aurora_ssl._policy",
+    "clear_caches": "aurora_ssl._connect",
     "Options": "aurora_ssl._options",
     "select_trust": "aurora_ssl._trust",
     "TrustSelection": "aurora_ssl._trust",

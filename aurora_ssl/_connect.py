@@ -134,3 +134,13 @@ def log_connection(
         protocol = (tls.protocol if tls is not None else None) or "TLS"
         args = (source, host, port, trust_scope, protocol, driver)
     logger.log(level, message, *args, extra=fields)
+
+
+def clear_caches() -> None:
+    """Forget every memo of this process: policies, trust, libpq parsers, endpoints, direct
+    TLS, IAM providers (with their tokens). For tests, and after the environment changed;
+    files on disk are left alone."""
+    from aurora_ssl._policy import clear_caches as clear_core
+
+    clear_core()
+    _iam_provider.cache_clear()
