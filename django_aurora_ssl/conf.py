@@ -46,7 +46,7 @@ from aurora_ssl.policy import Settings
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # the credentials layer is imported only when a provider is configured
-    from aurora_ssl.credentials.contract import PasswordProvider
+    from aurora_ssl.credentials import PasswordProvider
 
 __all__ = [
     "ENGINES",
@@ -236,13 +236,13 @@ def _provider(
         with _iam_lock:
             provider = _iam_providers.get(profile)
             if provider is None:
-                from aurora_ssl.credentials.iam import IAMTokenProvider
+                from aurora_ssl.credentials import IAMTokenProvider
 
                 provider = _iam_providers[profile] = IAMTokenProvider(profile=profile)
         return provider
     if given is None:
         return None
-    from aurora_ssl.credentials.contract import as_provider
+    from aurora_ssl.credentials import as_provider
 
     try:
         return as_provider(given)

@@ -21,6 +21,7 @@ from aurora_ssl.credentials import (
 from aurora_ssl.testing import AuroraLikeServer
 from tests import drivers
 from tests.fix_credentials import (
+    Clock,
     login_role,
     refused_logins,
     verified_params,
@@ -100,24 +101,16 @@ def test_a_tls_failure_is_not_retried(
 
 @pytest.mark.driver("psycopg")
 def test_async_retry_recovers_with_a_fresh_iam_token(
-    tls_server: AuroraLikeServer, login_role: Callable[[str], str]
+    tls_server: AuroraLikeServer, login_role: Callable[[str], str], clock: Clock
 ) -> None:
     import psycopg
 
-    from tests.fix_credentials import (
-        ACCESS_KEY,
-        SECRET_KEY,
-        T0,
-        Clock,
-        reference_token,
-        set_password,
-    )
+    from tests.fix_credentials import ACCESS_KEY, SECRET_KEY, T0, reference_token, set_password
 
     role = login_role("x")
     session = botocore.session.Session()
     session.set_credentials(ACCESS_KEY, SECRET_KEY)
-    clock = Clock()
-    provider = IAMTokenProvider(session=session, clock=clock)
+    provider = IAMTokenProvider(session=session)
     target = CredentialTarget(tls_server.host, tls_server.port, role)
     params = verified_params(tls_server, role)
 

@@ -4,7 +4,7 @@ Why here and not in a ``do_connect`` listener: a listener that opened the connec
 would stop the chain, so the user's own ``do_connect`` hooks (and our read-back of what they
 did) would be skipped. Instead our listener records *which login* the connection is for (the
 endpoint name that is verified, port, user) and the dialect's final ``connect`` step asks the
-provider and retries once after a refused login (:mod:`aurora_ssl.credentials.retry`). For the
+provider and retries once after a refused login (``aurora_ssl.credentials``). For the
 async dialects the same happens inside the coroutine that opens the connection, so the
 provider's ``password_async`` runs on the event loop, not in SQLAlchemy's greenlet bridge.
 
@@ -34,7 +34,7 @@ from aurora_ssl.sqlalchemy._options import (
 # that have a provider: an engine without one should not pay for it at start (issue 12).
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from aurora_ssl.credentials.contract import CredentialTarget, PasswordProvider
+    from aurora_ssl.credentials import CredentialTarget, PasswordProvider
 
 #: Key in the connect parameters from our do_connect listener to the dialect's connect step.
 TARGET = "aurora_ssl_credential_target"
@@ -104,10 +104,10 @@ def provider_from(
             password_conflict(password_in, f"{IAM}=true" if iam else PASSWORD_PROVIDER)
         )
     if iam:
-        from aurora_ssl.credentials.iam import IAMTokenProvider  # only with IAM (issue 12)
+        from aurora_ssl.credentials import IAMTokenProvider  # only with IAM (issue 12)
 
         return IAMTokenProvider(profile=options.get(IAM_PROFILE))
-    from aurora_ssl.credentials.contract import as_provider
+    from aurora_ssl.credentials import as_provider
 
     return as_provider(given if given is not None else text)
 
@@ -132,7 +132,7 @@ def record_target(cparams: MutableMapping[str, Any], host: str, port: Any, user:
         number = int(str(port)) if port not in (None, "") else 5432
     except ValueError:
         raise CredentialsError(f"Port {str(port)[:20]!r} for {host} is not a number.") from None
-    from aurora_ssl.credentials.contract import CredentialTarget
+    from aurora_ssl.credentials import CredentialTarget
 
     cparams[TARGET] = CredentialTarget(host, number, str(user))
 
@@ -144,7 +144,7 @@ def wire(engine: Engine, provider: PasswordProvider) -> None:
     is_async = bool(getattr(dialect, "is_async", False))
 
     def connect(*cargs: Any, **cparams: Any) -> Any:
-        from aurora_ssl.credentials.contract import CredentialTarget
+        from aurora_ssl.credentials import CredentialTarget
 
         target = cparams.pop(TARGET, None)
         if cparams.get("password"):  # from a DSN in connect_args or a do_connect hook
@@ -160,7 +160,7 @@ def wire(engine: Engine, provider: PasswordProvider) -> None:
                 "named its login, so no password was asked for; it was not attempted."
             )
         if not is_async:
-            from aurora_ssl.credentials.retry import connect_with_password
+            from aurora_ssl.credentials import connect_with_password
 
             return connect_with_password(
                 provider,
@@ -181,7 +181,7 @@ def _async_creator(
         async def attempt(password: str) -> Any:
             return await inner(*args, **{**kwargs, "password": password})
 
-        from aurora_ssl.credentials.retry import connect_with_password_async
+        from aurora_ssl.credentials import connect_with_password_async
 
         return await connect_with_password_async(provider, target, attempt)
 

@@ -16,8 +16,7 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-from aurora_ssl.credentials.contract import CredentialTarget, PasswordProvider
-from aurora_ssl.credentials.retry import connect_with_password
+from aurora_ssl.credentials import CredentialTarget, PasswordProvider, connect_with_password
 from aurora_ssl.errors import CredentialsError
 
 __all__ = ["connect_with_provider", "credential_target", "install_pool_hook"]
