@@ -198,7 +198,7 @@ class SingleFlight(Generic[K, V]):
     def _gave_up(self, target: CredentialTarget | None) -> CredentialsError:
         login = f" for {target}" if target is not None else ""
         return CredentialsError(
-            f"Waited {self._wait:.0f} s for {self._what}{login}, which another thread or task "
+            f"Waited {self._wait:g} s for {self._what}{login}, which another thread or task "
             "is fetching, and it has not arrived. Check that this host can reach AWS (the "
             "network, a VPC endpoint, the instance or container credentials endpoint) or that "
             "your provider answers; the next connection asks again."
