@@ -30,6 +30,7 @@ TOKEN_LIFETIME = 900
 
 _Key = tuple[str, int, str, str]  # host, port, user, region: everything a token signs
 _SCHEME = "https://"
+_EPOCH = datetime.datetime(1970, 1, 1)  # naive UTC, as botocore's clock and X-Amz-Date are
 
 
 class IAMTokenProvider:
@@ -187,7 +188,7 @@ def _now() -> float:
     clock = getattr(botocore.auth, "get_current_datetime", None)
     if clock is None:  # renamed by botocore: tests/test_credentials_iam.py says so loudly
         return time.time()
-    return clock().replace(tzinfo=datetime.timezone.utc).timestamp()  # type: ignore[no-any-return]
+    return (clock() - _EPOCH).total_seconds()  # type: ignore[no-any-return]
 
 
 def _expires_at(token: str) -> float:
@@ -196,4 +197,4 @@ def _expires_at(token: str) -> float:
 
     query = parse_qs(token.partition("?")[2])
     signed = datetime.datetime.strptime(query["X-Amz-Date"][0], "%Y%m%dT%H%M%SZ")
-    return signed.replace(tzinfo=datetime.timezone.utc).timestamp() + int(query["X-Amz-Expires"][0])
+    return (signed - _EPOCH).total_seconds() + int(query["X-Amz-Expires"][0])
