@@ -391,7 +391,8 @@ def test_no_region_is_an_actionable_error(no_aws: None) -> None:
 
 
 def test_missing_botocore_is_an_actionable_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "botocore.session", None)  # import now raises ImportError
+    for name in [name for name in sys.modules if name.split(".")[0] == "botocore"]:
+        monkeypatch.setitem(sys.modules, name, None)  # as if not installed: imports raise
     provider = IAMTokenProvider()
     with pytest.raises(CredentialsError, match=r"pip install 'aurora-ssl\[iam\]'") as info:
         provider.password(CredentialTarget("a.cluster-x.us-east-1.rds.amazonaws.com", 5432, "app"))

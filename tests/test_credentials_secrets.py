@@ -256,7 +256,8 @@ def test_rotation_needs_no_restart(
 def test_missing_botocore_is_an_actionable_error(monkeypatch: pytest.MonkeyPatch) -> None:
     import sys
 
-    monkeypatch.setitem(sys.modules, "botocore.session", None)  # import now raises ImportError
+    for name in [name for name in sys.modules if name.split(".")[0] == "botocore"]:
+        monkeypatch.setitem(sys.modules, name, None)  # as if not installed: imports raise
     with pytest.raises(CredentialsError, match=r"pip install 'aurora-ssl\[iam\]'") as info:
         SecretsManager("s", region=REGION).password(TARGET)
     assert f"Reading secret 's' for {TARGET} needs botocore" in str(info.value)

@@ -153,13 +153,13 @@ class IAMTokenProvider:
         return credentials
 
     def _sign(self, key: _Key, target: CredentialTarget) -> tuple[str, float]:
+        host, port, user, region = key
+        credentials = self._aws.get(  # first: says which extra to install if botocore is missing
+            "credentials", lambda _: (self._credentials(target), None), target
+        )
         from botocore.auth import SigV4QueryAuth
         from botocore.awsrequest import AWSRequest
 
-        host, port, user, region = key
-        credentials = self._aws.get(
-            "credentials", lambda _: (self._credentials(target), None), target
-        )
         try:
             frozen = credentials.get_frozen_credentials()
         except Exception as exc:

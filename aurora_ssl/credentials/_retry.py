@@ -31,8 +31,8 @@ from aurora_ssl.errors import CredentialsError
 
 T = TypeVar("T")
 
-#: invalid_password and invalid_authorization_specification.
-AUTH_FAILURE_SQLSTATES = frozenset({"28P01", "28000"})
+# invalid_password and invalid_authorization_specification.
+_AUTH_FAILURE_SQLSTATES = frozenset({"28P01", "28000"})
 
 # The server's texts for 28P01 / 28000 at login (src/backend/libpq/auth.c, postinit.c).
 # "PAM authentication failed" is what RDS answers to a wrong or expired IAM token.
@@ -135,11 +135,11 @@ def is_auth_failure(exc: BaseException) -> bool:
             continue
         seen.add(id(current))
         for attribute in ("sqlstate", "pgcode"):
-            if getattr(current, attribute, None) in AUTH_FAILURE_SQLSTATES:
+            if getattr(current, attribute, None) in _AUTH_FAILURE_SQLSTATES:
                 return True
         # pg8000 carries the server's error fields as a dict: {"C": "28P01", "M": ...}.
         fields = current.args[0] if current.args else None
-        if isinstance(fields, dict) and fields.get("C") in AUTH_FAILURE_SQLSTATES:
+        if isinstance(fields, dict) and fields.get("C") in _AUTH_FAILURE_SQLSTATES:
             return True
         if _FATAL_AUTH.search(str(current)):
             return True

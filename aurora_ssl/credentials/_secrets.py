@@ -105,10 +105,6 @@ class SecretsManager:
         """
         return self._secret(None)
 
-    async def secret_async(self) -> DatabaseSecret:
-        """Like :meth:`secret`; the AWS call runs off the event loop."""
-        return await self._cache.get_async(_KEY, lambda refused: self._read(refused, None), None)
-
     def password(self, target: CredentialTarget) -> str:
         """The secret's password, if the secret is for ``target.user``.
 
