@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import datetime
+import logging
 import sys
 import threading
 import time
@@ -107,6 +108,29 @@ def test_token_is_byte_for_byte_botocores(
             CredentialTarget(host, port, user, region)
         )
     assert ours == reference_token(host, port, user, region, at, token=token)
+
+
+def test_botocores_debug_log_never_spells_out_a_token(caplog: pytest.LogCaptureFixture) -> None:
+    """botocore.auth logs the canonical request and the signature at DEBUG: for a token,
+    that is the token. Our signings are left out; botocore's other signings still log."""
+    import botocore.auth
+    import botocore.awsrequest
+
+    session = botocore.session.Session()
+    session.set_credentials(ACCESS_KEY, SECRET_KEY, "session-token-value")
+    caplog.set_level(logging.DEBUG, logger="botocore")
+    token = IAMTokenProvider(session=session).password(
+        CredentialTarget("a.cluster-x.us-east-1.rds.amazonaws.com", 5432, "app")
+    )
+    signature = token.rpartition("X-Amz-Signature=")[2]
+    assert len(signature) == 64
+    for secret in (signature, "session-token-value", SECRET_KEY):
+        assert secret not in caplog.text
+    # Someone else's request, signed by botocore in the same process, is logged as before.
+    request = botocore.awsrequest.AWSRequest("GET", "https://example.com/")
+    frozen = session.get_credentials().get_frozen_credentials()
+    botocore.auth.SigV4Auth(frozen, "s3", "us-east-1").add_auth(request)
+    assert "Signature:" in caplog.text
 
 
 # -- against the real server --------------------------------------------------------------------
