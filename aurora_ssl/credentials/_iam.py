@@ -15,6 +15,7 @@ signed with, ``botocore.auth.get_current_datetime`` (tests pin it).
 
 from __future__ import annotations
 
+import contextvars
 import datetime
 import time
 from typing import Any
@@ -31,6 +32,7 @@ TOKEN_LIFETIME = 900
 _Key = tuple[str, int, str, str]  # host, port, user, region: everything a token signs
 _SCHEME = "https://"
 _EPOCH = datetime.datetime(1970, 1, 1)  # naive UTC, as botocore's clock and X-Amz-Date are
+_SIGNING = contextvars.ContextVar("aurora_ssl_iam_signing", default=False)
 
 
 class IAMTokenProvider:
@@ -157,6 +159,8 @@ class IAMTokenProvider:
         credentials = self._aws.get(  # first: says which extra to install if botocore is missing
             "credentials", lambda _: (self._credentials(target), None), target
         )
+        import logging
+
         from botocore.auth import SigV4QueryAuth
         from botocore.awsrequest import AWSRequest
 
@@ -172,9 +176,20 @@ class IAMTokenProvider:
         request = AWSRequest(
             "GET", f"{_SCHEME}{host}:{port}/", params={"Action": "connect", "DBUser": user}
         )
-        SigV4QueryAuth(frozen, "rds-db", region, expires=TOKEN_LIFETIME).add_auth(request)
+        logging.getLogger("botocore.auth").addFilter(_not_ours)  # once: addFilter dedups
+        signing = _SIGNING.set(True)
+        try:
+            SigV4QueryAuth(frozen, "rds-db", region, expires=TOKEN_LIFETIME).add_auth(request)
+        finally:
+            _SIGNING.reset(signing)
         token = str(request.url)[len(_SCHEME) :]
         return token, _expires_at(token) - self._refresh_margin
+
+
+def _not_ours(record: object) -> bool:
+    """A filter for botocore.auth's DEBUG records, which spell out the canonical request and
+    the signature: of one of our tokens, that is the token itself."""
+    return not _SIGNING.get()
 
 
 def _purpose(target: CredentialTarget) -> str:
