@@ -10,6 +10,7 @@ the two, and refuses anything else with a message that says what it accepts.
 from __future__ import annotations
 
 import importlib
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
@@ -220,8 +221,6 @@ def _import_string(path: str) -> object:
 
 
 def _wrap_callable(function: Callable[..., Any], name: str) -> CallableProvider:
-    import inspect
-
     method = inspect.getattr_static(type(function), "__call__", None)  # async __call__?
     if inspect.iscoroutinefunction(function) or inspect.iscoroutinefunction(method):
         raise CredentialsError(

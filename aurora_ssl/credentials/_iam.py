@@ -208,8 +208,6 @@ def _now() -> float:
 
 def _expires_at(token: str) -> float:
     """When RDS stops accepting ``token``: its ``X-Amz-Date`` plus its ``X-Amz-Expires``."""
-    from urllib.parse import parse_qs
-
-    query = parse_qs(token.partition("?")[2])
-    signed = datetime.datetime.strptime(query["X-Amz-Date"][0], "%Y%m%dT%H%M%SZ")
-    return (signed - _EPOCH).total_seconds() + int(query["X-Amz-Expires"][0])
+    query = dict(pair.partition("=")[::2] for pair in token.partition("?")[2].split("&"))
+    signed = datetime.datetime.strptime(query["X-Amz-Date"], "%Y%m%dT%H%M%SZ")
+    return (signed - _EPOCH).total_seconds() + int(query["X-Amz-Expires"])
