@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime
 import json
 import os
 import platform
@@ -80,17 +81,29 @@ def per_connection_session(target: Any) -> str:
 
 def ours_amortised(connections: int, rate: float) -> tuple[float, int]:
     """Total ms per connection over ``connections`` at ``rate``/s, first use included."""
+    import botocore.auth
+
     from aurora_ssl.credentials import CredentialTarget, IAMTokenProvider
 
     simulated = [1_800_000_000.0]
-    provider = IAMTokenProvider(clock=lambda: simulated[0])
+
+    def simulated_now(remove_tzinfo: bool = True) -> datetime.datetime:
+        moment = datetime.datetime.fromtimestamp(simulated[0], datetime.timezone.utc)
+        return moment.replace(tzinfo=None) if remove_tzinfo else moment
+
+    provider = IAMTokenProvider()
     target = CredentialTarget(HOST, 5432, "app")
     step = 1.0 / rate
-    start = time.perf_counter()
-    for _ in range(connections):
-        provider.password(target)
-        simulated[0] += step
-    elapsed_ms = (time.perf_counter() - start) * 1000
+    real_now = botocore.auth.get_current_datetime
+    botocore.auth.get_current_datetime = simulated_now  # what botocore signs and we expire by
+    try:
+        start = time.perf_counter()
+        for _ in range(connections):
+            provider.password(target)
+            simulated[0] += step
+        elapsed_ms = (time.perf_counter() - start) * 1000
+    finally:
+        botocore.auth.get_current_datetime = real_now
     return elapsed_ms / connections, provider.signings
 
 

@@ -12,6 +12,7 @@ registered by the root conftest.py (``pytest_plugins``).
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import functools
 import json
@@ -209,6 +210,43 @@ def _rds_client(region: str, access_key: str, secret_key: str, token: str | None
 _REFERENCE_SESSION = botocore.session.Session()
 
 
+class Clock:
+    """botocore's signing clock, pinned to ``now`` (POSIX seconds, settable).
+
+    Installed as ``botocore.auth.get_current_datetime``, it is the time every token is signed
+    at (``X-Amz-Date``) and the time the IAM provider's cache compares expiries with.
+    """
+
+    def __init__(self, now: float = T0) -> None:
+        self.now = now
+
+    def __call__(self, remove_tzinfo: bool = True) -> datetime.datetime:
+        moment = datetime.datetime.fromtimestamp(self.now, datetime.timezone.utc)
+        return moment.replace(tzinfo=None) if remove_tzinfo else moment
+
+
+@contextlib.contextmanager
+def signing_at(clock: Clock) -> Iterator[Clock]:
+    """botocore signs (and the IAM cache reads the time) at ``clock.now`` inside the block.
+
+    ``botocore.auth.get_current_datetime`` is what botocore's SigV4 signers read; if botocore
+    renames it, this fails here rather than letting tests sign at the wall-clock time.
+    """
+    saved = botocore.auth.get_current_datetime
+    botocore.auth.get_current_datetime = clock
+    try:
+        yield clock
+    finally:
+        botocore.auth.get_current_datetime = saved
+
+
+@pytest.fixture
+def clock() -> Iterator[Clock]:
+    """botocore's clock pinned at :data:`T0` for the test; move it with ``clock.now = ...``."""
+    with signing_at(Clock()) as pinned:
+        yield pinned
+
+
 def reference_token(
     host: str,
     port: int,
@@ -222,29 +260,14 @@ def reference_token(
 ) -> str:
     """botocore's generate_db_auth_token at the instant ``at`` (its clock pinned)."""
     client = _rds_client(region, access_key, secret_key, token)
-    pinned = datetime.datetime.fromtimestamp(int(at), datetime.timezone.utc).replace(tzinfo=None)
-    saved = botocore.auth.get_current_datetime
-    botocore.auth.get_current_datetime = lambda *a, **k: pinned
-    try:
+    with signing_at(Clock(at)):
         return str(client.generate_db_auth_token(host, port, user, Region=region))
-    finally:
-        botocore.auth.get_current_datetime = saved
 
 
 def session_with(access_key: str = ACCESS_KEY, secret_key: str = SECRET_KEY) -> Any:
     session = botocore.session.Session()
     session.set_credentials(access_key, secret_key)
     return session
-
-
-class Clock:
-    """A settable clock the provider reads (seconds)."""
-
-    def __init__(self, now: float = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 # -- Secrets Manager: moto stands in for the AWS API ---------------------------------------------

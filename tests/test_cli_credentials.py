@@ -13,13 +13,13 @@ from collections.abc import Callable
 
 import pytest
 
-import aurora_ssl.credentials.iam
 from aurora_ssl.cli import main
 from aurora_ssl.testing import AuroraLikeServer
 from tests.fix_credentials import (
     ACCESS_KEY,
     SECRET_KEY,
     T0,
+    Clock,
     reference_token,
     refused_logins,
     set_password,
@@ -28,7 +28,7 @@ from tests.fix_sqlalchemy import PROVIDED_PASSWORD, REGION
 
 
 @pytest.fixture
-def fake_aws(monkeypatch: pytest.MonkeyPatch) -> None:
+def fake_aws(monkeypatch: pytest.MonkeyPatch, clock: Clock) -> None:
     """Fake keys for botocore's default chain and a pinned signing clock; no AWS call."""
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", ACCESS_KEY)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
@@ -37,7 +37,6 @@ def fake_aws(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     monkeypatch.delenv("PGPASSWORD", raising=False)
-    monkeypatch.setattr(aurora_ssl.credentials.iam, "_now", lambda: float(T0))
 
 
 def _dsn(server: AuroraLikeServer, user: str) -> str:

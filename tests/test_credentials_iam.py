@@ -2,10 +2,11 @@
 
 The local server cannot ask AWS whether a token is valid, but SigV4 is deterministic: for
 fixed (fake) credentials and a fixed clock there is exactly one right token. The tests compute
-it with botocore's own ``generate_db_auth_token`` (the reference implementation, its clock
-pinned), make it the role's password, and log in with what the provider returns. A wrong or
+it with botocore's own ``generate_db_auth_token`` (the reference implementation, through an RDS
+client), make it the role's password, and log in with what the provider returns. A wrong or
 stale token is then a real refusal by the server, read back from its log. No AWS API is
-called, so nothing here is simulated.
+called, so nothing here is simulated. botocore's clock is pinned (``clock`` fixture) for every
+test here: it is both the time tokens are signed at and the time the cache compares with.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import datetime
+import logging
 import sys
 import threading
 import time
@@ -23,7 +25,7 @@ import botocore.auth
 import botocore.credentials
 import botocore.session
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from aurora_ssl.credentials import (
@@ -32,7 +34,6 @@ from aurora_ssl.credentials import (
     IAMTokenProvider,
     is_auth_failure,
 )
-from aurora_ssl.credentials.sigv4 import rds_auth_token
 from aurora_ssl.testing import AuroraLikeServer
 from tests import drivers
 from tests.fix_credentials import (
@@ -46,6 +47,7 @@ from tests.fix_credentials import (
     refused_logins,
     session_with,
     set_password,
+    signing_at,
     verified_params,
     whoami,
     whoami_async,
@@ -53,12 +55,39 @@ from tests.fix_credentials import (
 
 __all__ = ["login_role"]  # a fixture, used by name
 
+
+@pytest.fixture(autouse=True)
+def pinned(clock: Clock) -> Clock:
+    return clock
+
+
 # -- the signature ------------------------------------------------------------------------------
+
+
+def test_botocore_signs_with_the_clock_the_tests_pin() -> None:
+    """If botocore renames or stops reading its clock, every pinned test would sign at the
+    wall-clock time and fail obscurely; this says what changed instead."""
+    assert callable(getattr(botocore.auth, "get_current_datetime", None)), (
+        "botocore.auth.get_current_datetime is gone: find what botocore's SigV4 signers read "
+        "the time from now, and pin that in tests/fix_credentials.py (Clock, signing_at) and "
+        "read it in aurora_ssl/credentials/_iam.py (_now)."
+    )
+    target = CredentialTarget("a.cluster-x.us-east-1.rds.amazonaws.com", 5432, "app")
+    for at in (T0, T0 + 86_400 * 400):
+        with signing_at(Clock(at)):
+            token = IAMTokenProvider(session=session_with()).password(target)
+        stamp = datetime.datetime.fromtimestamp(at, datetime.timezone.utc)
+        assert f"X-Amz-Date={stamp:%Y%m%dT%H%M%SZ}" in token, (
+            "botocore's SigV4QueryAuth no longer signs at botocore.auth.get_current_datetime()"
+        )
+
 
 _label = st.from_regex(r"[a-z][a-z0-9-]{0,20}[a-z0-9]", fullmatch=True)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     host=st.builds(
         lambda a, b, r: f"{a}.cluster-{b}.{r}.rds.amazonaws.com", _label, _label, _label
@@ -72,17 +101,36 @@ _label = st.from_regex(r"[a-z][a-z0-9-]{0,20}[a-z0-9]", fullmatch=True)
 def test_token_is_byte_for_byte_botocores(
     host: str, port: int, user: str, region: str, at: int, token: str | None
 ) -> None:
-    ours = rds_auth_token(
-        access_key=ACCESS_KEY,
-        secret_key=SECRET_KEY,
-        session_token=token,
-        host=host,
-        port=port,
-        user=user,
-        region=region,
-        signed_at=at,
-    )
+    session = botocore.session.Session()
+    session.set_credentials(ACCESS_KEY, SECRET_KEY, token)
+    with signing_at(Clock(at)):
+        ours = IAMTokenProvider(session=session).password(
+            CredentialTarget(host, port, user, region)
+        )
     assert ours == reference_token(host, port, user, region, at, token=token)
+
+
+def test_botocores_debug_log_never_spells_out_a_token(caplog: pytest.LogCaptureFixture) -> None:
+    """botocore.auth logs the canonical request and the signature at DEBUG: for a token,
+    that is the token. Our signings are left out; botocore's other signings still log."""
+    import botocore.auth
+    import botocore.awsrequest
+
+    session = botocore.session.Session()
+    session.set_credentials(ACCESS_KEY, SECRET_KEY, "session-token-value")
+    caplog.set_level(logging.DEBUG, logger="botocore")
+    token = IAMTokenProvider(session=session).password(
+        CredentialTarget("a.cluster-x.us-east-1.rds.amazonaws.com", 5432, "app")
+    )
+    signature = token.rpartition("X-Amz-Signature=")[2]
+    assert len(signature) == 64
+    for secret in (signature, "session-token-value", SECRET_KEY):
+        assert secret not in caplog.text
+    # Someone else's request, signed by botocore in the same process, is logged as before.
+    request = botocore.awsrequest.AWSRequest("GET", "https://example.com/")
+    frozen = session.get_credentials().get_frozen_credentials()
+    botocore.auth.SigV4Auth(frozen, "s3", "us-east-1").add_auth(request)
+    assert "Signature:" in caplog.text
 
 
 # -- against the real server --------------------------------------------------------------------
@@ -90,16 +138,15 @@ def test_token_is_byte_for_byte_botocores(
 
 @pytest.mark.driver("libpq")
 def test_the_token_logs_in_and_a_stale_one_is_refused_then_retry_recovers(
-    tls_server: AuroraLikeServer, login_role: Callable[[str], str]
+    tls_server: AuroraLikeServer, login_role: Callable[[str], str], clock: Clock
 ) -> None:
     dbapi = drivers.libpq_module()
 
-    clock = Clock()
     region = "test-region-1"  # what the test server's endpoint name says
     role = login_role("not-the-token")
     expected = reference_token(tls_server.host, tls_server.port, role, region, T0)
     set_password(tls_server, role, expected)
-    provider = IAMTokenProvider(session=session_with(), clock=clock)
+    provider = IAMTokenProvider(session=session_with())
     target = CredentialTarget(tls_server.host, tls_server.port, role)
 
     token = provider.password(target)
@@ -141,7 +188,7 @@ def test_the_async_path_logs_in_with_psycopg_async(
         role,
         reference_token(tls_server.host, tls_server.port, role, "test-region-1", T0),
     )
-    provider = IAMTokenProvider(session=session_with(), clock=Clock())
+    provider = IAMTokenProvider(session=session_with())
     target = CredentialTarget(tls_server.host, tls_server.port, role)
 
     async def main() -> tuple[str, bool]:
@@ -165,9 +212,9 @@ def test_a_token_for_another_user_or_port_is_refused(
         role,
         reference_token(tls_server.host, tls_server.port, role, "test-region-1", T0),
     )
-    provider = IAMTokenProvider(session=session_with(), clock=Clock())
+    provider = IAMTokenProvider(session=session_with())
     wrong_port = CredentialTarget(tls_server.host, tls_server.port + 1, role)
-    wrong_keys = IAMTokenProvider(session=session_with(secret_key=SECRET_KEY[::-1]), clock=Clock())
+    wrong_keys = IAMTokenProvider(session=session_with(secret_key=SECRET_KEY[::-1]))
     right = CredentialTarget(tls_server.host, tls_server.port, role)
     before = refused_logins(tls_server, role)
     for token in (provider.password(wrong_port), wrong_keys.password(right)):
@@ -182,7 +229,7 @@ def test_a_token_for_another_user_or_port_is_refused(
 def test_token_is_signed_for_the_rds_name_also_behind_a_cname() -> None:
     # The integration passes the RDS endpoint name (tls_server_name), never the CNAME.
     rds_name = "demo.cluster-abc123.eu-central-1.rds.amazonaws.com"
-    provider = IAMTokenProvider(session=session_with(), clock=Clock())
+    provider = IAMTokenProvider(session=session_with())
     token = provider.password(CredentialTarget(rds_name, 5432, "app"))
     assert token == reference_token(rds_name, 5432, "app", "eu-central-1", T0)
     assert token.startswith(f"{rds_name}:5432/?Action=connect&DBUser=app&")
@@ -191,9 +238,8 @@ def test_token_is_signed_for_the_rds_name_also_behind_a_cname() -> None:
 # -- caching and refresh ------------------------------------------------------------------------
 
 
-def test_tokens_are_cached_per_key_and_refreshed_before_expiry() -> None:
-    clock = Clock()
-    provider = IAMTokenProvider(session=session_with(), clock=clock, refresh_margin=300)
+def test_tokens_are_cached_per_key_and_refreshed_before_expiry(clock: Clock) -> None:
+    provider = IAMTokenProvider(session=session_with(), refresh_margin=300)
     a = CredentialTarget("a.cluster-x.us-east-1.rds.amazonaws.com", 5432, "app")
     first = provider.password(a)
     assert provider.password(a) is first
@@ -217,9 +263,24 @@ def test_tokens_are_cached_per_key_and_refreshed_before_expiry() -> None:
     assert provider.signings == 6
 
 
-def test_a_refusal_of_an_already_replaced_token_does_not_resign() -> None:
-    clock = Clock()
-    provider = IAMTokenProvider(session=session_with(), clock=clock)
+def test_the_refresh_time_is_read_from_the_tokens_own_date(clock: Clock) -> None:
+    # Asked at T0 + 0.9 s, the token says X-Amz-Date = T0 (whole seconds): it expires at
+    # T0 + 900, so with the 300 s margin it is re-signed from T0 + 600, not T0 + 600.9.
+    clock.now = T0 + 0.9
+    provider = IAMTokenProvider(session=session_with())
+    target = CredentialTarget("a.cluster-x.us-east-1.rds.amazonaws.com", 5432, "app")
+    first = provider.password(target)
+    assert first == reference_token(target.host, 5432, "app", "us-east-1", T0)
+    assert "X-Amz-Expires=900&" in first
+    clock.now = T0 + 599.95
+    assert provider.password(target) is first
+    clock.now = T0 + 600.1
+    assert provider.password(target) != first
+    assert provider.signings == 2
+
+
+def test_a_refusal_of_an_already_replaced_token_does_not_resign(clock: Clock) -> None:
+    provider = IAMTokenProvider(session=session_with())
     target = CredentialTarget("a.cluster-x.us-east-1.rds.amazonaws.com", 5432, "app")
     # Another thread (its own context) got the first token...
     other = contextvars.copy_context()
@@ -241,7 +302,7 @@ def test_a_refusal_of_an_already_replaced_token_does_not_resign() -> None:
     assert provider.signings == 3
 
 
-def test_credentials_are_resolved_once(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_credentials_are_resolved_once(monkeypatch: pytest.MonkeyPatch, clock: Clock) -> None:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", ACCESS_KEY)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
     monkeypatch.setenv("AWS_SESSION_TOKEN", "session-token-value")
@@ -256,8 +317,7 @@ def test_credentials_are_resolved_once(monkeypatch: pytest.MonkeyPatch) -> None:
         return original(self)
 
     monkeypatch.setattr(botocore.session.Session, "get_credentials", counting)
-    clock = Clock()
-    provider = IAMTokenProvider(clock=clock)
+    provider = IAMTokenProvider()
     host = "a.cluster-x.us-east-1.rds.amazonaws.com"
     for step in range(5):
         clock.now = T0 + step * 1000  # every call needs a new token
@@ -288,8 +348,7 @@ def test_refreshable_credentials_are_followed() -> None:
         refresh(), refresh, "test"
     )
     session._credentials = credentials  # botocore's own slot for explicit credentials
-    clock = Clock()
-    provider = IAMTokenProvider(session=session, clock=clock)
+    provider = IAMTokenProvider(session=session)
     target = CredentialTarget("a.cluster-x.us-east-1.rds.amazonaws.com", 5432, "app")
     # Five minutes left is inside botocore's mandatory refresh window: it refreshes now.
     assert "AKIDSECOND" in provider.password(target)
@@ -324,6 +383,7 @@ def test_no_credentials_is_an_actionable_error(no_aws: None) -> None:
     with pytest.raises(CredentialsError, match="no AWS credentials found") as info:
         provider.password(CredentialTarget("a.cluster-x.us-east-1.rds.amazonaws.com", 5432, "app"))
     assert "AWS_PROFILE" in str(info.value)
+    assert "for app@a.cluster-x.us-east-1.rds.amazonaws.com:5432" in str(info.value)
 
 
 def test_unknown_profile_is_an_actionable_error(no_aws: None) -> None:
@@ -337,7 +397,7 @@ def test_profile_from_the_config_file_is_used(no_aws: None, tmp_path: Any) -> No
         f"[ops]\naws_access_key_id = {ACCESS_KEY}\naws_secret_access_key = {SECRET_KEY}\n"
     )
     (tmp_path / "config").write_text("[profile ops]\nregion = ap-south-1\n")
-    provider = IAMTokenProvider(profile="ops", clock=Clock())
+    provider = IAMTokenProvider(profile="ops")
     # A name without a region: the profile's region is used.
     token = provider.password(CredentialTarget("db.internal.example", 5432, "app"))
     assert token == reference_token("db.internal.example", 5432, "app", "ap-south-1", T0)
@@ -347,17 +407,20 @@ def test_no_region_is_an_actionable_error(no_aws: None) -> None:
     provider = IAMTokenProvider(session=session_with())
     with pytest.raises(CredentialsError, match="cannot tell the AWS region") as info:
         provider.password(CredentialTarget("db.internal.example", 5432, "app"))
+    assert "for app@db.internal.example:5432" in str(info.value)
     assert "region=" in str(info.value)
     assert "AWS_REGION" in str(info.value)
-    explicit = IAMTokenProvider(session=session_with(), region="eu-north-1", clock=Clock())
+    explicit = IAMTokenProvider(session=session_with(), region="eu-north-1")
     assert "eu-north-1" in explicit.password(CredentialTarget("db.internal.example", 5432, "a"))
 
 
 def test_missing_botocore_is_an_actionable_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "botocore.session", None)  # import now raises ImportError
+    for name in [name for name in sys.modules if name.split(".")[0] == "botocore"]:
+        monkeypatch.setitem(sys.modules, name, None)  # as if not installed: imports raise
     provider = IAMTokenProvider()
-    with pytest.raises(CredentialsError, match=r"pip install 'aurora-ssl\[iam\]'"):
+    with pytest.raises(CredentialsError, match=r"pip install 'aurora-ssl\[iam\]'") as info:
         provider.password(CredentialTarget("a.cluster-x.us-east-1.rds.amazonaws.com", 5432, "app"))
+    assert "for app@a.cluster-x.us-east-1.rds.amazonaws.com:5432 needs botocore" in str(info.value)
 
 
 @pytest.mark.parametrize("margin", [-1, 900, 10_000])
@@ -395,7 +458,7 @@ class SlowCredentials(botocore.credentials.Credentials):
 def slow_provider() -> IAMTokenProvider:
     session = botocore.session.Session()
     session._credentials = SlowCredentials(ACCESS_KEY, SECRET_KEY)
-    return IAMTokenProvider(session=session, clock=Clock())
+    return IAMTokenProvider(session=session)
 
 
 HOST = "demo.cluster-abc.us-east-1.rds.amazonaws.com"

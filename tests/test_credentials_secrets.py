@@ -113,8 +113,9 @@ def test_region_comes_from_the_arn(aws: Any, monkeypatch: pytest.MonkeyPatch) ->
 def test_no_region_is_an_actionable_error(aws: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("AWS_DEFAULT_REGION")
     monkeypatch.delenv("AWS_REGION", raising=False)
-    with pytest.raises(CredentialsError, match="cannot tell the AWS region of the secret"):
+    with pytest.raises(CredentialsError, match="cannot tell the AWS region of the secret") as info:
         SecretsManager("s").password(TARGET)
+    assert f"for {TARGET}" in str(info.value)
 
 
 @pytest.mark.parametrize(
@@ -137,6 +138,7 @@ def test_bad_secrets_are_explained_without_their_content(
         SecretsManager("bad").password(TARGET)
     text = f"{info.value} {info.value!r} {info.value.__cause__} {info.value.__context__}"
     assert "pw-leak" not in text
+    assert str(TARGET) in str(info.value)  # app@demo.cluster-abc.eu-west-1...:5432
 
 
 def test_binary_and_missing_secrets_are_explained(aws: Any) -> None:
@@ -254,6 +256,8 @@ def test_rotation_needs_no_restart(
 def test_missing_botocore_is_an_actionable_error(monkeypatch: pytest.MonkeyPatch) -> None:
     import sys
 
-    monkeypatch.setitem(sys.modules, "botocore.session", None)  # import now raises ImportError
-    with pytest.raises(CredentialsError, match=r"pip install 'aurora-ssl\[iam\]'"):
+    for name in [name for name in sys.modules if name.split(".")[0] == "botocore"]:
+        monkeypatch.setitem(sys.modules, name, None)  # as if not installed: imports raise
+    with pytest.raises(CredentialsError, match=r"pip install 'aurora-ssl\[iam\]'") as info:
         SecretsManager("s", region=REGION).password(TARGET)
+    assert f"Reading secret 's' for {TARGET} needs botocore" in str(info.value)

@@ -75,18 +75,15 @@ def log_size(server: AuroraLikeServer) -> int:
 
 
 @pytest.fixture
-def deterministic_iam(monkeypatch: pytest.MonkeyPatch) -> Clock:
+def deterministic_iam(monkeypatch: pytest.MonkeyPatch, clock: Clock) -> Clock:
     """``AURORA_SSL["IAM"] = True`` signs with fixed fake credentials at a fixed instant.
 
     The backend's one IAMTokenProvider per profile is pre-built with them (the default chain
-    would find no credentials here, and its clock would make the token unpredictable).
+    would find no credentials here), and botocore's clock is pinned at ``T0`` (``clock``).
     """
     from django_aurora_ssl import conf
 
-    clock = Clock(T0)
-    monkeypatch.setattr(
-        conf, "_iam_providers", {None: IAMTokenProvider(session=session_with(), clock=clock)}
-    )
+    monkeypatch.setattr(conf, "_iam_providers", {None: IAMTokenProvider(session=session_with())})
     return clock
 
 

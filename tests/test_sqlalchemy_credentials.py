@@ -23,7 +23,6 @@ from sqlalchemy import text
 from sqlalchemy.pool import NullPool, QueuePool
 
 import aurora_ssl
-import aurora_ssl.credentials.iam
 from aurora_ssl.credentials import CredentialsError, CredentialTarget, IAMTokenProvider
 from aurora_ssl.sqlalchemy import is_protected, on_verified
 from aurora_ssl.testing import AuroraLikeServer
@@ -59,8 +58,9 @@ def token_role(server: AuroraLikeServer, roles: Callable[[str], str], at: int = 
     return role
 
 
-def iam(clock: Clock | None = None) -> IAMTokenProvider:
-    return IAMTokenProvider(session=session_with(), clock=clock or Clock())
+def iam() -> IAMTokenProvider:
+    """Fixed fake keys; request the ``clock`` fixture too, which pins botocore's clock."""
+    return IAMTokenProvider(session=session_with())
 
 
 def who(engine: sqlalchemy.Engine) -> tuple[str, bool]:
@@ -75,11 +75,14 @@ def who(engine: sqlalchemy.Engine) -> tuple[str, bool]:
 @pytest.mark.parametrize("poolclass", [NullPool, QueuePool])
 @pytest.mark.parametrize("driver", drivers.params("postgresql+psycopg2", "postgresql+psycopg"))
 def test_iam_token_logs_in_and_a_stale_one_is_retried_once(
-    logged_server: AuroraLikeServer, roles: Callable[[str], str], driver: str, poolclass: Any
+    logged_server: AuroraLikeServer,
+    roles: Callable[[str], str],
+    driver: str,
+    poolclass: Any,
+    clock: Clock,
 ) -> None:
-    clock = Clock()
     role = token_role(logged_server, roles)
-    provider = iam(clock)
+    provider = iam()
     engine = aurora_ssl.create_engine(
         url_for(logged_server, driver, role),
         poolclass=poolclass,
@@ -108,11 +111,10 @@ def test_iam_token_logs_in_and_a_stale_one_is_retried_once(
 
 @pytest.mark.parametrize("driver", drivers.params("postgresql+asyncpg", "postgresql+psycopg"))
 def test_iam_token_through_create_async_engine(
-    logged_server: AuroraLikeServer, roles: Callable[[str], str], driver: str
+    logged_server: AuroraLikeServer, roles: Callable[[str], str], driver: str, clock: Clock
 ) -> None:
-    clock = Clock()
     role = token_role(logged_server, roles)
-    provider = iam(clock)
+    provider = iam()
 
     async def run() -> list[tuple[str, bool]]:
         engine = aurora_ssl.create_async_engine(
@@ -141,17 +143,19 @@ def test_iam_token_through_create_async_engine(
 
 @pytest.mark.driver("psycopg2")
 def test_iam_through_the_url_plugin_and_a_derived_engine(
-    logged_server: AuroraLikeServer, roles: Callable[[str], str], monkeypatch: pytest.MonkeyPatch
+    logged_server: AuroraLikeServer,
+    roles: Callable[[str], str],
+    monkeypatch: pytest.MonkeyPatch,
+    clock: Clock,
 ) -> None:
     # aurora_ssl_iam=true uses botocore's default chain: the fake keys come from the
-    # environment, and the clock is pinned (text options cannot carry a clock).
+    # environment, and botocore's clock is pinned (the clock fixture).
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", ACCESS_KEY)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
     monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
     monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
-    monkeypatch.setattr(aurora_ssl.credentials.iam, "_now", lambda: float(T0))
     role = token_role(logged_server, roles)
     url = url_for(
         logged_server, "postgresql+psycopg2", role, "&plugin=aurora_ssl&aurora_ssl_iam=true"
@@ -461,7 +465,7 @@ class Asking:
 
 @pytest.mark.parametrize("driver", drivers.params("postgresql+psycopg2", "postgresql+asyncpg"))
 def test_the_password_is_for_the_verified_name_through_a_cname(
-    logged_server: AuroraLikeServer, roles: Callable[[str], str], driver: str
+    logged_server: AuroraLikeServer, roles: Callable[[str], str], driver: str, clock: Clock
 ) -> None:
     # The app connects to "localhost" (think: a CNAME); the certificate is verified for the
     # RDS name, and that is the name the token must be signed for.

@@ -22,39 +22,22 @@ Usage::
 
 Other providers: ``SecretsManager("prod/app/db")``, or any function passed through
 :func:`as_provider` (``"myapp.db:get_password"`` works where only text fits). botocore is
-imported only when an AWS provider first needs it (``pip install 'aurora-ssl[iam]'``).
+imported only when an AWS provider first signs a token or reads a secret
+(``pip install 'aurora-ssl[iam]'``). The providers are safe across ``fork`` (Celery prefork,
+gunicorn ``--preload``): a child never waits for a fetch its parent had in flight.
 """
 
 from __future__ import annotations
 
-import sys
-
-# Each name is imported from its module when first used: the integrations import only the
-# contract on every start, and asyncio, dataclasses and the AWS providers cost a fresh
-# process a few milliseconds that an application without a provider should not pay (issue 12).
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from typing import Any
-
-    from aurora_ssl.credentials.contract import CredentialTarget, PasswordProvider, as_provider
-    from aurora_ssl.credentials.failures import is_auth_failure
-    from aurora_ssl.credentials.iam import IAMTokenProvider
-    from aurora_ssl.credentials.retry import connect_with_password, connect_with_password_async
-    from aurora_ssl.credentials.secretsmanager import DatabaseSecret, SecretsManager
-    from aurora_ssl.errors import CredentialsError
-
-_LAZY = {
-    "CredentialTarget": "aurora_ssl.credentials.contract",
-    "CredentialsError": "aurora_ssl.errors",
-    "DatabaseSecret": "aurora_ssl.credentials.secretsmanager",
-    "IAMTokenProvider": "aurora_ssl.credentials.iam",
-    "PasswordProvider": "aurora_ssl.credentials.contract",
-    "SecretsManager": "aurora_ssl.credentials.secretsmanager",
-    "as_provider": "aurora_ssl.credentials.contract",
-    "connect_with_password": "aurora_ssl.credentials.retry",
-    "connect_with_password_async": "aurora_ssl.credentials.retry",
-    "is_auth_failure": "aurora_ssl.credentials.failures",
-}
+from aurora_ssl.credentials._contract import CredentialTarget, PasswordProvider, as_provider
+from aurora_ssl.credentials._iam import IAMTokenProvider
+from aurora_ssl.credentials._retry import (
+    connect_with_password,
+    connect_with_password_async,
+    is_auth_failure,
+)
+from aurora_ssl.credentials._secrets import DatabaseSecret, SecretsManager
+from aurora_ssl.errors import CredentialsError
 
 __all__ = [
     "CredentialTarget",
@@ -68,17 +51,3 @@ __all__ = [
     "connect_with_password_async",
     "is_auth_failure",
 ]
-
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    __import__(module)
-    value = getattr(sys.modules[module], name)
-    globals()[name] = value  # later look-ups skip this function
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)

@@ -2,9 +2,13 @@
 
 botocore is an optional extra (``aurora-ssl[iam]``): ``import aurora_ssl`` must not need it,
 and an app that never uses IAM or Secrets Manager must not pay its import time. Providers
-build one session per provider, lazily, and keep it: a botocore session resolves the
-credential chain (environment, profile, SSO, container or instance role) once and refreshes
+build one session per provider (per process), lazily, and keep it: a botocore session resolves
+the credential chain (environment, profile, SSO, container or instance role) once and refreshes
 temporary credentials itself.
+
+``purpose`` in every function below is how the message starts; it names the login
+(``IAM database authentication for app@host:5432``), so the error says which connection
+had no password, and what to supply for it.
 """
 
 from __future__ import annotations
@@ -13,8 +17,6 @@ from typing import Any
 
 from aurora_ssl.errors import CredentialsError
 
-__all__ = ["credential_error", "new_session", "require_botocore"]
-
 CHAIN_HINT = (
     "botocore's standard chain looks at AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, "
     "~/.aws/credentials and config (SSO, role_arn), web identity, and the container or "
@@ -22,24 +24,22 @@ CHAIN_HINT = (
 )
 
 
-def require_botocore(purpose: str) -> Any:
-    """The ``botocore.session`` module, or a CredentialsError saying which extra to install."""
+def new_session(profile: str | None, purpose: str) -> Any:
+    """A botocore session for ``profile`` (``None``: the default chain).
+
+    Raises:
+        CredentialsError: botocore is not installed, or the profile is not configured.
+    """
     try:
         import botocore.session
     except ImportError as exc:
         raise CredentialsError(
             f"{purpose} needs botocore, which is not installed: pip install 'aurora-ssl[iam]'."
         ) from exc
-    return botocore.session
-
-
-def new_session(profile: str | None, purpose: str) -> Any:
-    """A botocore session for ``profile`` (``None``: the default chain)."""
-    session_module = require_botocore(purpose)
     from botocore.exceptions import ProfileNotFound
 
     try:
-        return session_module.Session(profile=profile)
+        return botocore.session.Session(profile=profile)
     except ProfileNotFound as exc:
         raise CredentialsError(
             f"{purpose}: AWS profile {profile!r} is not configured in ~/.aws/config or "
@@ -48,18 +48,24 @@ def new_session(profile: str | None, purpose: str) -> Any:
         ) from exc
 
 
+def no_credentials(purpose: str, profile: str | None) -> CredentialsError:
+    """The chain found nothing: say where botocore looked and what to configure."""
+    source = f"profile {profile!r}" if profile else "the default credential chain"
+    return CredentialsError(
+        f"{purpose}: no AWS credentials found through {source}. {CHAIN_HINT}; configure one "
+        "of them for this process."
+    )
+
+
 def credential_error(exc: Exception, purpose: str, profile: str | None) -> CredentialsError:
     """Explain a botocore failure; botocore's text names codes and ARNs, never secrets."""
     from botocore.exceptions import NoCredentialsError, ProfileNotFound
 
-    source = f"profile {profile!r}" if profile else "the default credential chain"
     if isinstance(exc, NoCredentialsError):
-        return CredentialsError(
-            f"{purpose}: no AWS credentials found through {source}. {CHAIN_HINT}; configure "
-            "one of them for this process."
-        )
+        return no_credentials(purpose, profile)
     if isinstance(exc, ProfileNotFound):
         return CredentialsError(f"{purpose}: AWS profile {profile!r} is not configured.")
+    source = f"profile {profile!r}" if profile else "the default credential chain"
     return CredentialsError(
         f"{purpose}: AWS credentials through {source} could not be used: "
         f"{type(exc).__name__}: {exc}"

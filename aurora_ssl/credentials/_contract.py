@@ -9,7 +9,6 @@ the two, and refuses anything else with a message that says what it accepts.
 
 from __future__ import annotations
 
-import asyncio
 import importlib
 import inspect
 from collections.abc import Callable
@@ -18,12 +17,12 @@ from typing import Any, Protocol, runtime_checkable
 
 from aurora_ssl.errors import CredentialsError
 
-__all__ = ["CallableProvider", "CredentialTarget", "PasswordProvider", "as_provider"]
-
 
 @dataclass(frozen=True)
 class CredentialTarget:
     """Which login a password is wanted for; the key providers cache by.
+
+    ``str(target)`` is ``user@host:port``, as messages name it.
 
     Attributes:
         host: the RDS endpoint name the server certificate is verified against. When the app
@@ -54,6 +53,9 @@ class CredentialTarget:
                 f"CredentialTarget for {self.host} needs a database user; got none."
             )
 
+    def __str__(self) -> str:
+        return f"{self.user}@{self.host}:{self.port}"
+
 
 @runtime_checkable
 class PasswordProvider(Protocol):
@@ -80,6 +82,29 @@ class PasswordProvider(Protocol):
         ...
 
 
+def provider_failed(name: str, target: CredentialTarget, exc: Exception) -> CredentialsError:
+    """The error for a provider that raised: its name, the login, and only the type of ``exc``.
+
+    Only the type: a provider's own message might quote the secret it could not read (it
+    stays available as ``__cause__``).
+    """
+    return CredentialsError(
+        f"Password provider {name} failed for {target}: {type(exc).__name__} (see the chained "
+        "exception); it must return the password or raise CredentialsError."
+    )
+
+
+def checked_value(name: str, target: CredentialTarget, value: object) -> str:
+    """``value`` if it is a password (a non-empty str), else a CredentialsError naming its type."""
+    if not isinstance(value, str) or not value:
+        what = "an empty string" if value == "" else f"a {type(value).__name__}"
+        raise CredentialsError(
+            f"Password provider {name} returned {what} for {target}; it must return the "
+            "password as a non-empty str."
+        )
+    return value
+
+
 class CallableProvider:
     """A user function as a provider: called for every connection, nothing cached.
 
@@ -102,21 +127,13 @@ class CallableProvider:
         except CredentialsError:
             raise
         except Exception as exc:
-            # Only the type: the user's message might quote the secret it failed to read.
-            raise CredentialsError(
-                f"Password provider {self.name} failed for {target.user}@{target.host}: "
-                f"{type(exc).__name__} (see the chained exception)."
-            ) from exc
-        if not isinstance(value, str) or not value:
-            what = "an empty string" if value == "" else f"a {type(value).__name__}"
-            raise CredentialsError(
-                f"Password provider {self.name} returned {what} for "
-                f"{target.user}@{target.host}; it must return the password as a non-empty str."
-            )
-        return value
+            raise provider_failed(self.name, target, exc) from exc
+        return checked_value(self.name, target, value)
 
     async def password_async(self, target: CredentialTarget) -> str:
-        return await asyncio.get_running_loop().run_in_executor(None, self.password, target)
+        import asyncio
+
+        return await asyncio.to_thread(self.password, target)
 
     def invalidate(self, target: CredentialTarget) -> None:
         """Nothing to drop: the function is called afresh for the retry anyway."""
@@ -138,7 +155,7 @@ def as_provider(obj: object) -> PasswordProvider:
         CredentialsError: the string does not import, or the object is none of the above;
             the message says which and what is accepted.
     """
-    name = _describe(obj)
+    name = describe(obj)
     if isinstance(obj, str):
         obj = _import_string(obj)
         if isinstance(obj, str):
@@ -162,7 +179,8 @@ def as_provider(obj: object) -> PasswordProvider:
     )
 
 
-def _describe(obj: object) -> str:
+def describe(obj: object) -> str:
+    """How messages name a provider: its import path, never its ``repr`` (which is the user's)."""
     if isinstance(obj, str):
         return repr(obj)
     qualname = getattr(obj, "__qualname__", None)
@@ -211,34 +229,15 @@ def _wrap_callable(function: Callable[..., Any], name: str) -> CallableProvider:
         )
     try:
         signature = inspect.signature(function)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError):  # some builtins have none: call them without arguments
         return CallableProvider(function, takes_target=False, name=name)
-    required = [
-        parameter
-        for parameter in signature.parameters.values()
-        if parameter.default is inspect.Parameter.empty
-        and parameter.kind
-        in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-    ]
-    keyword_only = [
-        parameter.name
-        for parameter in signature.parameters.values()
-        if parameter.kind is inspect.Parameter.KEYWORD_ONLY
-        and parameter.default is inspect.Parameter.empty
-    ]
-    if keyword_only or len(required) > 1:
-        raise CredentialsError(
-            f"Password provider {name} requires arguments {signature}; it must take no "
-            "argument or exactly one (the CredentialTarget: host, port, user, region)."
-        )
-    positional = [
-        parameter
-        for parameter in signature.parameters.values()
-        if parameter.kind
-        in (
-            inspect.Parameter.POSITIONAL_ONLY,
-            inspect.Parameter.POSITIONAL_OR_KEYWORD,
-            inspect.Parameter.VAR_POSITIONAL,
-        )
-    ]
-    return CallableProvider(function, takes_target=bool(required) or bool(positional), name=name)
+    for arguments, takes_target in (((None,), True), ((), False)):
+        try:
+            signature.bind(*arguments)
+        except TypeError:
+            continue
+        return CallableProvider(function, takes_target=takes_target, name=name)
+    raise CredentialsError(
+        f"Password provider {name} requires arguments {signature}; it must take no "
+        "argument or exactly one (the CredentialTarget: host, port, user, region)."
+    )
