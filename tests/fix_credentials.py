@@ -126,7 +126,7 @@ def verified_params(server: AuroraLikeServer, user: str) -> dict[str, Any]:
             "user": user,
             "dbname": server.database,
         },
-        aurora_ssl.Settings(bundle=server.pki.bundle_path),
+        aurora_ssl.Options(bundle=str(server.pki.bundle_path)),
     )
 
 
