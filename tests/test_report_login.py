@@ -27,6 +27,9 @@ from tests.fix_django import database_entry, use_databases
 WRONG = "wrong-password-for-test"
 REASON = 'password authentication failed for user "app"'
 
+# IAM providers are kept per process (their token caches); each test starts afresh.
+pytestmark = pytest.mark.usefixtures("fresh_caches")
+
 
 #: The first libpq of each major version with the fix for CVE-2024-10977.
 FIXED_IN = {13: 17, 14: 14, 15: 9, 16: 5, 17: 1}
