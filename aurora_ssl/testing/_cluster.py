@@ -193,9 +193,10 @@ class AuroraLikeCluster:
             target: the instance id to promote (default: the first running reader).
         """
         old = self.writer
-        new = self.instance(target) if target else self.readers[0]
-        if new is old or not new.running:
-            raise TestServerError(f"{_instance_id(new)} is not a running reader")
+        candidates = [self.instance(target)] if target else self.readers
+        if not candidates or candidates[0] not in self.readers:
+            raise TestServerError(f"no running reader to fail over to ({target or 'any'})")
+        new = candidates[0]
         old._shutdown(signal.SIGINT)
         new.promote()
         new._psql(
