@@ -32,7 +32,14 @@ from aurora_ssl.errors import TestServerError
 from aurora_ssl.testing.pki import CLUSTER_HOST, INSTANCE_HOST, READER_HOST, CAFamily, TestPKI
 from aurora_ssl.testing.server import AuroraLikeServer
 
-_REPLICATION = {"wal_level": "replica", "max_wal_senders": "10", "hot_standby": "on"}
+# Streaming replication; commits written at once (not ~200 ms later) so that a reader can be
+# waited for: what the writer reports as written includes every commit.
+_REPLICATION = {
+    "wal_level": "replica",
+    "max_wal_senders": "10",
+    "hot_standby": "on",
+    "synchronous_commit": "on",
+}
 
 # Aurora's result shapes (AWS documentation of aurora_replica_status); the values a local
 # cluster cannot know are NULL. The instance asked reports no last_update_timestamp, as Aurora
