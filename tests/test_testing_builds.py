@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 import aurora_ssl
-from aurora_ssl.testing import AuroraLikeServer, fetch_server, main
+from aurora_ssl.errors import TestServerError
+from aurora_ssl.testing import AuroraLikeServer, TestPKI, fetch_server, main
 
 sqlalchemy = pytest.importorskip("sqlalchemy")
 
@@ -64,3 +65,11 @@ def test_a_build_is_downloaded_unpacked_and_runs(tmp_path: Path) -> None:
         [str(bindir / "postgres"), "--version"], capture_output=True, text=True, check=True
     ).stdout
     assert version.startswith("postgres (PostgreSQL) 14.")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="as root only: the server then runs as 'postgres'")
+def test_a_build_the_server_user_cannot_reach_is_named(pki: TestPKI, tmp_path: Path) -> None:
+    hidden = tmp_path / "bin"  # pytest's temporary directories are private to their owner
+    hidden.mkdir()
+    with pytest.raises(TestServerError, match=r"'postgres' user, which runs the server, cannot"):
+        AuroraLikeServer(pki=pki, bindir=hidden).start()

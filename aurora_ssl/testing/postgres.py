@@ -318,6 +318,13 @@ def _template(bindir: Path, account: _Account | None) -> Path:
         cached = _templates.get(key)
         if cached is not None and cached.is_dir():
             return cached
+        if account is not None and not _traversable_by_others(bindir):
+            raise TestServerError(
+                f"The '{account.name}' user, which runs the server, cannot reach {bindir}: a "
+                "parent directory is not searchable by others. Put the build where every user "
+                f"can reach it (e.g. AURORA_SSL_PG_CACHE=/var/cache/aurora-ssl/postgresql) or "
+                "make its parents searchable (chmod o+x)."
+            )
         workdir = _make_workdir("aurora-ssl-pg-template-", account)
         atexit.register(shutil.rmtree, workdir, ignore_errors=True)
         data = workdir / "data"
