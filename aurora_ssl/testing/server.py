@@ -392,10 +392,10 @@ class AuroraLikeServer:
         """Turn this hot standby into a primary (``pg_promote``: what ``pg_ctl promote`` does);
         returns once it accepts writes."""
         with self._lock:
-            self._psql(self.database, "SELECT pg_catalog.pg_promote(true, 60);\n")
+            promoted = self._psql(self.database, "SELECT pg_catalog.pg_promote(true, 60);\n")
+            if promoted.strip() != "t":
+                raise _start_failed_error("The standby was not promoted in 60 s", self.log_path)
             self._primary = None
-            self.settings.pop("primary_conninfo", None)
-            self._write_config()
 
     def follow(self, primary: AuroraLikeServer) -> None:
         """Replicate from ``primary`` from now on, as a hot standby.
