@@ -178,6 +178,7 @@ class AuroraLikeCluster:
             writer._psql(writer.database, _TOPOLOGY_SQL + rows)
             for number in range(2, self._size + 1):
                 self._instance(number, writer).start()
+            self.wait_replicated()
         except BaseException:
             self.stop()
             raise
@@ -204,6 +205,7 @@ class AuroraLikeCluster:
         if not candidates or candidates[0] not in self.readers:
             raise TestServerError(f"no running reader to fail over to ({target or 'any'})")
         new = candidates[0]
+        self.wait_replicated()  # every reader gets the writer's last WAL as it shuts down
         old._shutdown(signal.SIGINT)
         new.promote()
         new._psql(
@@ -219,19 +221,30 @@ class AuroraLikeCluster:
         return new
 
     def wait_replicated(self, timeout: float = 30.0) -> None:
-        """Return once every running reader has replayed all the writer has written."""
-        writer = self.writer
-        lsn = writer._psql("postgres", "SELECT pg_catalog.pg_current_wal_lsn();\n").strip()
-        query = f"SELECT pg_catalog.pg_last_wal_replay_lsn() >= '{lsn}';\n"
+        """Return once every running reader streams from the writer and has replayed all it
+        has written.
+
+        Streaming matters beyond the data: a writer that shuts down sends its last WAL only to
+        the readers connected then, and a reader that missed it cannot follow a new writer.
+        """
+        writer, readers = self.writer, self.readers
         deadline = time.monotonic() + timeout
-        for reader in self.readers:
-            while reader._psql("postgres", query).strip() != "t":
+
+        def until(server: AuroraLikeServer, query: str, answer: str, what: str) -> None:
+            while server._psql("postgres", query).strip() != answer:
                 if time.monotonic() > deadline:
                     raise TestServerError(
-                        f"{_instance_id(reader)} did not replay up to {lsn} in {timeout:.0f}s; "
-                        f"its log: {reader.log_path}"
+                        f"{_instance_id(server)}: {what} not within {timeout:.0f}s; its log: "
+                        f"{server.log_path}"
                     )
                 time.sleep(0.02)
+
+        streaming = "SELECT count(*) FROM pg_catalog.pg_stat_replication WHERE state = 'streaming'"
+        until(writer, streaming, str(len(readers)), f"{len(readers)} readers streaming")
+        lsn = writer._psql("postgres", "SELECT pg_catalog.pg_current_wal_lsn();\n").strip()
+        for reader in readers:
+            replayed = f"SELECT pg_catalog.pg_last_wal_replay_lsn() >= '{lsn}';\n"
+            until(reader, replayed, "t", f"replayed up to {lsn}")
 
     def topology(self) -> list[tuple[str, bool]]:
         """``(server_id, is_writer)`` per row of ``aurora_replica_status()`` on the writer."""
