@@ -8,9 +8,6 @@ RDS issues under three CA families, and so does this PKI (:data:`CA_FAMILIES`): 
 (RSA 2048, SHA-256; the default), ``rsa4096`` (RSA 4096, SHA-384) and ``ecc384`` (ECDSA P-384,
 SHA-384), each for the root, the subordinate and the server key alike.
 
-Also the one certificate factory for tests (:func:`make_certificate_pem`): small self-signed
-certificates with a chosen name, for unit tests of bundle and trust-file handling.
-
 ``cryptography`` is imported inside functions: ``import aurora_ssl.testing`` stays light.
 """
 
@@ -49,7 +46,6 @@ __all__ = [
     "CAFamily",
     "TestPKI",
     "is_test_ca",
-    "make_certificate_pem",
     "missing_test_bundle_hint",
 ]
 
@@ -423,48 +419,3 @@ class TestPKI:
             ),
         )
         return chain_path, key_path
-
-
-# --------------------------------------------------------------------------------------------
-# Recognising this PKI, and the tests' certificate factory
-
-
-def make_certificate_pem(
-    common_name: str,
-    *,
-    ca: bool = True,
-    days: int = 365,
-    expired: bool = False,
-) -> bytes:
-    """A self-signed certificate (EC P-256: fast to make) as PEM, for unit tests.
-
-    Args:
-        common_name: the subject (and issuer) CN, e.g. an RDS-like root name.
-        ca: ``False`` makes a leaf (basicConstraints CA:FALSE).
-        days: validity from yesterday.
-        expired: valid for ``days`` until ten days ago instead.
-    """
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-    now = _now()
-    if expired:
-        start, end = now - datetime.timedelta(days=days + 10), now - datetime.timedelta(days=10)
-    else:
-        start, end = now - datetime.timedelta(days=1), now + datetime.timedelta(days=days)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(start)
-        .not_valid_after(end)
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    return _pem(cert)
