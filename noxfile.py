@@ -12,8 +12,8 @@ deselected or ignored here: each test says which drivers it needs (tests/drivers
 ``driver`` marker, or ``pytest.importorskip`` with a reason) and is skipped, saying which driver
 is missing, when one is not installed. A test that needs libpq but not a particular driver says
 ``driver("libpq")`` and runs in every session, on the session's driver:
-``AURORA_SSL_TEST_DRIVER`` names it (tests/drivers.py: ``libpq_driver``). The main CI run (``scripts/test.sh``: Python 3.11, all drivers) runs
-everything, lint and types.
+``AURORA_SSL_TEST_DRIVER`` names it (tests/drivers.py: ``libpq_driver``). The main CI run
+(``scripts/test.sh``: Python 3.11, all drivers) runs everything, lint and types.
 
 Interpreters are taken from PATH or pyenv (``$PYENV_ROOT/versions/X.Y.*``); nox never downloads
 one here. ``.ci/run`` runs only the sessions whose interpreter exists.
