@@ -110,7 +110,8 @@ class AuroraLikeServer:
             applied last.
         port: a fixed TCP port; default 0: a free one, chosen at start.
         keep_dir: keep the server's files here between runs instead of in a throwaway
-            directory (the cluster in ``keep_dir/data``, the PKI in ``keep_dir/pki``): an
+            directory (the server's in ``keep_dir/server``, owned by the server's OS user; the
+            PKI in ``keep_dir/pki``, owned by us, as a trusted bundle must be): an
             existing cluster is reused (only the role's password is set again), :meth:`stop`
             shuts it down cleanly and keeps the files, and the default PKI is kept in
             ``keep_dir/pki`` too (same root, same files, every run).
@@ -333,7 +334,7 @@ class AuroraLikeServer:
             template = _template(bindir, account)
             pki = self.pki
             if self._keep is not None:
-                workdir = _kept_workdir(self._keep, account)
+                workdir = _kept_workdir(self._keep / "server", account)
             else:
                 workdir = _make_workdir("aurora-ssl-pg-", account)
             reuse = (workdir / "data" / "PG_VERSION").is_file()
