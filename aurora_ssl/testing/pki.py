@@ -4,8 +4,9 @@ Why RDS-shaped: name-based code (region detection, "is this an RDS CA?", the hin
 messages) must see the same layout it sees in production. The region ``test-region-1`` is
 fictitious, which is also how :func:`is_test_ca` recognises this PKI's certificates.
 
-Also the one certificate factory for tests (:func:`make_certificate_pem`): small self-signed
-certificates with a chosen name, for unit tests of bundle and trust-file handling.
+RDS issues under three CA families, and so does this PKI (:data:`CA_FAMILIES`): ``rsa2048``
+(RSA 2048, SHA-256; the default), ``rsa4096`` (RSA 4096, SHA-384) and ``ecc384`` (ECDSA P-384,
+SHA-384), each for the root, the subordinate and the server key alike.
 
 ``cryptography`` is imported inside functions: ``import aurora_ssl.testing`` stays light.
 """
@@ -20,28 +21,31 @@ import threading
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal, get_args
 
 from aurora_ssl.diagnostics import (  # one source of the test PKI's names
     TEST_REGION,
-    TEST_ROOT_CN,
     is_test_ca,
     missing_test_bundle_hint,
 )
 
 if TYPE_CHECKING:
     from cryptography import x509
-    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+    _Key = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 
 __all__ = [
+    "CA_FAMILIES",
     "CLUSTER_HOST",
     "INSTANCE_HOST",
     "OTHER_HOST",
     "READER_HOST",
     "TEST_REGION",
+    "CAFamily",
     "TestPKI",
     "is_test_ca",
-    "make_certificate_pem",
     "missing_test_bundle_hint",
 ]
 
@@ -52,18 +56,43 @@ OTHER_HOST = "other.cluster-zzz999xyz.test-region-1.rds.amazonaws.com"
 """The only name on the wrong-host certificate: valid, trusted, but for another cluster."""
 
 _GOOD_NAMES = (CLUSTER_HOST, READER_HOST, INSTANCE_HOST)
-_ROOT_CN = TEST_ROOT_CN
-_SUBORDINATE_CN = f"Amazon RDS {TEST_REGION} Subordinate CA RSA2048 G1.A.1"
+
+CAFamily = Literal["rsa2048", "rsa4096", "ecc384"]
+"""An RDS CA family: ``rds-ca-rsa2048-g1``, ``rds-ca-rsa4096-g1`` or ``rds-ca-ecc384-g1``."""
+CA_FAMILIES: tuple[CAFamily, ...] = get_args(CAFamily)
+
+
+def _check_family(family: str) -> CAFamily:
+    if family not in CA_FAMILIES:
+        raise ValueError(f"unknown CA family {family!r}; choose one of {', '.join(CA_FAMILIES)}")
+    return family
+
+
+def _ca_names(family: CAFamily) -> tuple[str, str]:
+    """The root and subordinate CNs, as AWS names them (root: ``TEST_ROOT_CN`` for rsa2048)."""
+    label = family.upper()
+    return (
+        f"Amazon RDS {TEST_REGION} Root CA {label} G1",
+        f"Amazon RDS {TEST_REGION} Subordinate CA {label} G1.A.1",
+    )
 
 
 def _now() -> datetime.datetime:
     return datetime.datetime.now(datetime.timezone.utc)
 
 
-def _new_key() -> rsa.RSAPrivateKey:
-    from cryptography.hazmat.primitives.asymmetric import rsa
+def _new_key(family: CAFamily) -> _Key:
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    if family == "ecc384":
+        return ec.generate_private_key(ec.SECP384R1())
+    return rsa.generate_private_key(65537, 4096 if family == "rsa4096" else 2048)
+
+
+def _digest(family: CAFamily) -> hashes.SHA256 | hashes.SHA384:
+    from cryptography.hazmat.primitives import hashes
+
+    return hashes.SHA256() if family == "rsa2048" else hashes.SHA384()
 
 
 def _rds_name(common_name: str) -> x509.Name:
@@ -101,13 +130,14 @@ def _write_private(path: Path, data: bytes) -> None:
 class _Authority:
     """One root -> subordinate chain; keys are made once because RSA generation is the slow part."""
 
-    def __init__(self) -> None:
+    def __init__(self, family: CAFamily) -> None:
         from cryptography import x509
-        from cryptography.hazmat.primitives import hashes
 
         now = _now()
-        self.root_key = _new_key()
-        root_name = _rds_name(_ROOT_CN)
+        self.family = family
+        root_cn, subordinate_cn = _ca_names(family)
+        self.root_key = _new_key(family)
+        root_name = _rds_name(root_cn)
         root_ski = x509.SubjectKeyIdentifier.from_public_key(self.root_key.public_key())
         self.root = (
             x509.CertificateBuilder()
@@ -120,12 +150,12 @@ class _Authority:
             .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
             .add_extension(_ca_key_usage(), critical=True)
             .add_extension(root_ski, critical=False)
-            .sign(self.root_key, hashes.SHA256())
+            .sign(self.root_key, _digest(family))
         )
-        self.subordinate_key = _new_key()
+        self.subordinate_key = _new_key(family)
         self.subordinate = (
             x509.CertificateBuilder()
-            .subject_name(_rds_name(_SUBORDINATE_CN))
+            .subject_name(_rds_name(subordinate_cn))
             .issuer_name(root_name)
             .public_key(self.subordinate_key.public_key())
             .serial_number(x509.random_serial_number())
@@ -141,9 +171,9 @@ class _Authority:
                 x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(root_ski),
                 critical=False,
             )
-            .sign(self.root_key, hashes.SHA256())
+            .sign(self.root_key, _digest(family))
         )
-        self._leaf_key: rsa.RSAPrivateKey | None = None
+        self._leaf_key: _Key | None = None
         self._lock = threading.Lock()
 
     def dump(self) -> tuple[bytes, bytes]:
@@ -165,7 +195,8 @@ class _Authority:
         """The inverse of :meth:`dump` (a kept PKI: same root across runs)."""
         from cryptography import x509
         from cryptography.hazmat.primitives import serialization
-        from cryptography.hazmat.primitives.asymmetric import rsa
+        from cryptography.hazmat.primitives.asymmetric import ec, rsa
+        from cryptography.x509.oid import NameOID
 
         root, subordinate = x509.load_pem_x509_certificates(certificates)
         blocks = [
@@ -173,9 +204,12 @@ class _Authority:
             for block in keys.decode().split("-----END PRIVATE KEY-----")[:3]
         ]
         loaded = [serialization.load_pem_private_key(b.strip().encode(), None) for b in blocks]
-        if len(loaded) != 3 or not all(isinstance(k, rsa.RSAPrivateKey) for k in loaded):
+        key_types = (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey)
+        if len(loaded) != 3 or not all(isinstance(k, key_types) for k in loaded):
             raise ValueError("not a kept aurora_ssl.testing authority")
         authority = cls.__new__(cls)
+        root_cn = str(root.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value)
+        authority.family = _check_family(root_cn.split()[-2].lower())
         authority.root, authority.subordinate = root, subordinate
         authority.root_key, authority.subordinate_key, leaf_key = loaded  # type: ignore[assignment]
         authority._leaf_key = leaf_key  # type: ignore[assignment]
@@ -183,16 +217,16 @@ class _Authority:
         return authority
 
     @property
-    def leaf_key(self) -> rsa.RSAPrivateKey:
+    def leaf_key(self) -> _Key:
         """The server key, shared by every certificate this authority issues."""
         with self._lock:
             if self._leaf_key is None:
-                self._leaf_key = _new_key()
+                self._leaf_key = _new_key(self.family)
             return self._leaf_key
 
     def issue(self, names: Sequence[str], *, expired: bool) -> x509.Certificate:
         from cryptography import x509
-        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import rsa
         from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
         now = _now()
@@ -223,7 +257,7 @@ class _Authority:
                 x509.KeyUsage(
                     digital_signature=True,
                     content_commitment=False,
-                    key_encipherment=True,
+                    key_encipherment=isinstance(key, rsa.RSAPrivateKey),  # RSA key exchange
                     data_encipherment=False,
                     key_agreement=False,
                     key_cert_sign=False,
@@ -240,7 +274,7 @@ class _Authority:
                 x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(subordinate_ski),
                 critical=False,
             )
-            .sign(self.subordinate_key, hashes.SHA256())
+            .sign(self.subordinate_key, _digest(self.family))
         )
 
 
@@ -267,6 +301,8 @@ def _shipped_bundle() -> bytes:
 class TestPKI:
     """RDS-like PKI: root 'Amazon RDS test-region-1 Root CA RSA2048 G1' -> subordinate -> server.
 
+    Of one CA family (:attr:`family`; the root's CN names it: ``... Root CA ECC384 G1``).
+
     Two authorities with identical subject names: the trusted one (its root is in
     :attr:`root_path` and :attr:`bundle_path`) and a foreign one (:attr:`foreign_root_path`)
     whose certificates look the same to a human but are signed with other keys, the way an
@@ -286,6 +322,7 @@ class TestPKI:
     def __init__(self, directory: Path, trusted: _Authority, foreign: _Authority) -> None:
         """Use :meth:`generate`; this only stores what it made."""
         self.directory = directory
+        self.family: CAFamily = trusted.family
         self._trusted = trusted
         self._foreign = foreign
         self.root_path = directory / "root.pem"
@@ -293,27 +330,32 @@ class TestPKI:
         self.foreign_root_path = directory / "foreign-root.pem"
 
     @classmethod
-    def generate(cls, directory: Path) -> TestPKI:
+    def generate(cls, directory: Path, family: CAFamily = "rsa2048") -> TestPKI:
         """Create both authorities and write the root, bundle and foreign root files.
 
         Args:
             directory: where the PEM files go (created if missing). The server never reads
                 from it: it copies what it needs into its own directory.
+            family: the CA family of every key and signature (:data:`CA_FAMILIES`); RSA 4096
+                keys take about half a second each to make.
 
         Returns:
             The PKI; issue server certificates with :meth:`issue_server`.
         """
+        family = _check_family(family)
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        return cls._write(cls(directory, _Authority(), _Authority()))
+        return cls._write(cls(directory, _Authority(family), _Authority(family)))
 
     @classmethod
-    def load_or_generate(cls, directory: Path) -> TestPKI:
+    def load_or_generate(cls, directory: Path, family: CAFamily = "rsa2048") -> TestPKI:
         """The PKI kept in ``directory`` (its keys included), or a new one kept there.
 
         For servers whose data outlives a run: the root, and so every trust file and cached
-        trust selection made from it, stays valid across runs.
+        trust selection made from it, stays valid across runs. A kept PKI of another family
+        is replaced.
         """
+        family = _check_family(family)
         directory = Path(directory)
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         parts = [directory / f"{who}-authority.{kind}" for who in ("trusted", "foreign")
@@ -321,8 +363,9 @@ class TestPKI:
         if all(part.is_file() for part in parts):
             trusted = _Authority.load(parts[0].read_bytes(), parts[1].read_bytes())
             foreign = _Authority.load(parts[2].read_bytes(), parts[3].read_bytes())
-            return cls._write(cls(directory, trusted, foreign))
-        pki = cls._write(cls(directory, _Authority(), _Authority()))
+            if trusted.family == family:
+                return cls._write(cls(directory, trusted, foreign))
+        pki = cls._write(cls(directory, _Authority(family), _Authority(family)))
         for authority, (certs, keys) in ((pki._trusted, parts[:2]), (pki._foreign, parts[2:])):
             certs_pem, keys_pem = authority.dump()
             certs.write_bytes(certs_pem)
@@ -376,48 +419,3 @@ class TestPKI:
             ),
         )
         return chain_path, key_path
-
-
-# --------------------------------------------------------------------------------------------
-# Recognising this PKI, and the tests' certificate factory
-
-
-def make_certificate_pem(
-    common_name: str,
-    *,
-    ca: bool = True,
-    days: int = 365,
-    expired: bool = False,
-) -> bytes:
-    """A self-signed certificate (EC P-256: fast to make) as PEM, for unit tests.
-
-    Args:
-        common_name: the subject (and issuer) CN, e.g. an RDS-like root name.
-        ca: ``False`` makes a leaf (basicConstraints CA:FALSE).
-        days: validity from yesterday.
-        expired: valid for ``days`` until ten days ago instead.
-    """
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-    now = _now()
-    if expired:
-        start, end = now - datetime.timedelta(days=days + 10), now - datetime.timedelta(days=10)
-    else:
-        start, end = now - datetime.timedelta(days=1), now + datetime.timedelta(days=days)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(start)
-        .not_valid_after(end)
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    return _pem(cert)

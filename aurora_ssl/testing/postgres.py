@@ -34,6 +34,7 @@ from aurora_ssl.testing.pki import CLUSTER_HOST
 _SUPERUSER = "postgres"
 _BINARIES = ("initdb", "postgres", "psql")
 _BINDIR_ENV = "AURORA_SSL_PG_BINDIR"
+_VERSION_ENV = "AURORA_SSL_PG_VERSION"
 _TMPDIR_ENV = "AURORA_SSL_PG_TMPDIR"
 _MIN_SHM_FREE = 1 << 30  # leave Docker's 64 MB /dev/shm to PostgreSQL's shared memory
 _INSTALL_HINT = (
@@ -41,7 +42,8 @@ _INSTALL_HINT = (
     "`apt-get install postgresql postgresql-contrib` (Debian/Ubuntu), "
     "`dnf install postgresql-server postgresql-contrib` (Fedora/RHEL) or "
     "`brew install postgresql` (macOS), or set "
-    f"{_BINDIR_ENV} to the directory that holds initdb, postgres and psql."
+    f"{_BINDIR_ENV} to the directory that holds initdb, postgres and psql, or "
+    f"{_VERSION_ENV} to a major version (e.g. 17) to download."
 )
 _START_TIMEOUT = 30.0
 _STOP_TIMEOUT = 30.0
@@ -80,8 +82,10 @@ def _find_bindir() -> Path:
     """Locate the directory with ``initdb``, ``postgres`` and ``psql``.
 
     Searched in order: ``$AURORA_SSL_PG_BINDIR`` (when set, the only place looked at, so a
-    test or CI job can pin a version), ``pg_config --bindir``, ``/usr/lib/postgresql/*/bin``
-    (newest first: Debian and Ubuntu keep the server out of PATH), then PATH.
+    test or CI job can pin a build), ``$AURORA_SSL_PG_VERSION`` (a version downloaded with
+    :func:`~aurora_ssl.testing.fetch_server`), ``pg_config --bindir``,
+    ``/usr/lib/postgresql/*/bin`` (newest first: Debian and Ubuntu keep the server out of
+    PATH), then PATH.
 
     Raises:
         TestServerError: nothing found; the message lists every place searched and how to
@@ -90,8 +94,16 @@ def _find_bindir() -> Path:
     candidates: list[tuple[str, Path]] = []
     searched: list[str] = []
     pinned = os.environ.get(_BINDIR_ENV)
+    version = os.environ.get(_VERSION_ENV)
     if pinned:
         candidates.append((f"${_BINDIR_ENV}", Path(pinned)))
+    elif version:
+        from aurora_ssl.testing._builds import fetch_server
+
+        try:
+            candidates.append((f"${_VERSION_ENV}", fetch_server(version)))
+        except ValueError as exc:
+            raise TestServerError(f"${_VERSION_ENV}: {exc}") from None
     else:
         pg_config = shutil.which("pg_config")
         if pg_config is None:
@@ -306,6 +318,13 @@ def _template(bindir: Path, account: _Account | None) -> Path:
         cached = _templates.get(key)
         if cached is not None and cached.is_dir():
             return cached
+        if account is not None and not _traversable_by_others(bindir):
+            raise TestServerError(
+                f"The '{account.name}' user, which runs the server, cannot reach {bindir}: a "
+                "parent directory is not searchable by others. Put the build where every user "
+                f"can reach it (e.g. AURORA_SSL_PG_CACHE=/var/cache/aurora-ssl/postgresql) or "
+                "make its parents searchable (chmod o+x)."
+            )
         workdir = _make_workdir("aurora-ssl-pg-template-", account)
         atexit.register(shutil.rmtree, workdir, ignore_errors=True)
         data = workdir / "data"
@@ -322,6 +341,8 @@ def _template(bindir: Path, account: _Account | None) -> Path:
         _run_as_server(initdb, account, workdir)
         # sslinfo goes into template1 first, so that `app` and every database created later
         # (a Django or pytest-django test database) can answer `SELECT ssl_is_used()`.
+        # PostgreSQL 14 has no STRATEGY (it always copies files).
+        strategy = "" if _major(data) < 15 else " STRATEGY = FILE_COPY"
         try:
             _run_as_server(
                 [str(bindir / "postgres"), "--single", "-D", str(data), "-F", "template1"],
@@ -331,7 +352,7 @@ def _template(bindir: Path, account: _Account | None) -> Path:
                     "CREATE EXTENSION sslinfo\n"
                     f"CREATE ROLE {_sql_ident(_TEMPLATE_ROLE)} NOLOGIN\n"
                     f"CREATE DATABASE {_sql_ident(_TEMPLATE_DATABASE)} "
-                    f"OWNER {_sql_ident(_TEMPLATE_ROLE)} STRATEGY = FILE_COPY\n"
+                    f"OWNER {_sql_ident(_TEMPLATE_ROLE)}{strategy}\n"
                 ),
             )
         except TestServerError as exc:
@@ -348,39 +369,46 @@ def _template(bindir: Path, account: _Account | None) -> Path:
 
 
 _HBA_FORCE_SSL = """\
-# TYPE    DATABASE USER ADDRESS       METHOD
-# Like RDS with rds.force_ssl = 1. The socket directory is private to this machine's owner.
-local     all      all                trust
-hostssl   all      all  127.0.0.1/32  scram-sha-256
-hostssl   all      all  ::1/128       scram-sha-256
-hostnossl all      all  127.0.0.1/32  reject
-hostnossl all      all  ::1/128       reject
+# TYPE    DATABASE    USER ADDRESS       METHOD
+# Like RDS with rds.force_ssl = 1. The socket directory is private to this machine's owner;
+# standbys of an AuroraLikeCluster replicate through it.
+local     all         all                trust
+local     replication all                trust
+hostssl   all         all  127.0.0.0/8   scram-sha-256
+hostssl   all         all  ::1/128       scram-sha-256
+hostnossl all         all  127.0.0.0/8   reject
+hostnossl all         all  ::1/128       reject
 """
 
 _HBA_NO_TLS = """\
 # TYPE    DATABASE USER ADDRESS       METHOD
 # Like RDS with rds.force_ssl = 0 and TLS unavailable.
 local     all      all                trust
-host      all      all  127.0.0.1/32  scram-sha-256
+host      all      all  127.0.0.0/8   scram-sha-256
 host      all      all  ::1/128       scram-sha-256
 """
 
 
-def _free_port() -> int:
+def _major(data_dir: Path) -> int:
+    """The cluster's PostgreSQL major version (``PG_VERSION``: ``17``)."""
+    return int((data_dir / "PG_VERSION").read_text().strip())
+
+
+def _free_port(address: str) -> int:
     """A port the kernel just handed out; the start retries if someone takes it meanwhile."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
+        sock.bind((address, 0))
         port: int = sock.getsockname()[1]
         return port
 
 
-def _served_certificate(port: int, timeout: float = 5.0) -> bytes | None:
+def _served_certificate(address: str, port: int, timeout: float = 5.0) -> bytes | None:
     """The DER leaf certificate the server on ``port`` presents now (``None``: no TLS).
 
     Speaks just enough of the protocol (SSLRequest, then a TLS handshake without
     verification) to see which certificate new connections get.
     """
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+    with socket.create_connection((address, port), timeout=timeout) as sock:
         sock.sendall(struct.pack("!ii", 8, 80877103))
         if sock.recv(1) != b"S":
             return None
@@ -397,7 +425,6 @@ def _served_certificate(port: int, timeout: float = 5.0) -> bytes | None:
 # Settings every test server shares: fast (nothing here must survive a machine crash), small,
 # loopback only, SCRAM passwords and at least TLS 1.2 as on RDS.
 _BASE_SETTINGS = {
-    "listen_addresses": "127.0.0.1",
     "shared_buffers": "16MB",
     "max_connections": "100",
     "fsync": "off",
@@ -474,10 +501,11 @@ def _terminate(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:
 
 def _run_psql(
     bindir: Path, params: dict[str, str], sql: str, log_path: Path, *, secret: str
-) -> None:
-    """Run a setup script as the superuser; errors carry psql's text with ``secret`` masked."""
+) -> str:
+    """Run a script as the superuser; returns its rows (unaligned, tuples only). Errors carry
+    psql's text with ``secret`` masked."""
     conninfo = " ".join(f"{key}={_conninfo_value(value)}" for key, value in params.items())
-    command = [str(bindir / "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", conninfo]
+    command = [str(bindir / "psql"), "-XqAt", "-v", "ON_ERROR_STOP=1", "-d", conninfo]
     result = subprocess.run(
         command,
         input=sql,
@@ -499,3 +527,4 @@ def _run_psql(
             log_path,
             detail,
         )
+    return result.stdout

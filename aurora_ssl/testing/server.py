@@ -25,7 +25,15 @@ from pathlib import Path
 from types import TracebackType
 
 from aurora_ssl.errors import TestServerError
-from aurora_ssl.testing.pki import _GOOD_NAMES, CLUSTER_HOST, OTHER_HOST, TestPKI, _write_private
+from aurora_ssl.testing.pki import (
+    _GOOD_NAMES,
+    CLUSTER_HOST,
+    OTHER_HOST,
+    CAFamily,
+    TestPKI,
+    _check_family,
+    _write_private,
+)
 from aurora_ssl.testing.postgres import (
     _HBA_FORCE_SSL,
     _HBA_NO_TLS,
@@ -40,6 +48,7 @@ from aurora_ssl.testing.postgres import (
     _free_port,
     _kept_workdir,
     _make_workdir,
+    _run_as_server,
     _run_psql,
     _served_certificate,
     _server_account,
@@ -101,10 +110,21 @@ class AuroraLikeServer:
             applied last.
         port: a fixed TCP port; default 0: a free one, chosen at start.
         keep_dir: keep the server's files here between runs instead of in a throwaway
-            directory (the cluster in ``keep_dir/data``, the PKI in ``keep_dir/pki``): an
+            directory (the server's in ``keep_dir/server``, owned by the server's OS user; the
+            PKI in ``keep_dir/pki``, owned by us, as a trusted bundle must be): an
             existing cluster is reused (only the role's password is set again), :meth:`stop`
             shuts it down cleanly and keeps the files, and the default PKI is kept in
             ``keep_dir/pki`` too (same root, same files, every run).
+        ca_family: the CA family of the default PKI (``rsa2048``, ``rsa4096`` or ``ecc384``);
+            a given ``pki`` has its own.
+        bindir: the PostgreSQL build to run (e.g. :func:`~aurora_ssl.testing.fetch_server`'s);
+            default: found as described in ``AURORA_SSL_PG_BINDIR``'s documentation.
+        host: the name clients verify (:attr:`host`); the certificate names it unless the
+            scenario says otherwise or :meth:`use_certificate` chose names.
+        hostaddr: the loopback address the server listens on (:attr:`hostaddr`).
+        standby_of: start as a hot standby of this running server (``pg_basebackup``, then
+            streaming replication through its Unix socket); user, password and database are
+            the primary's.
 
     Clients connect with :meth:`params` or :meth:`url` and pick the ``sslmode`` and
     ``sslrootcert`` under test; :meth:`admin_params` is a superuser over the Unix socket.
@@ -112,9 +132,9 @@ class AuroraLikeServer:
 
     __test__ = False  # not a pytest test class
 
-    host: str = CLUSTER_HOST
+    host: str
     """The name clients verify the certificate against (it does not resolve)."""
-    hostaddr: str = "127.0.0.1"
+    hostaddr: str
     """Where clients actually connect (libpq ``hostaddr``)."""
 
     def __init__(
@@ -128,31 +148,44 @@ class AuroraLikeServer:
         settings: Mapping[str, str] | None = None,
         port: int = 0,
         keep_dir: Path | str | None = None,
+        ca_family: CAFamily = "rsa2048",
+        bindir: Path | str | None = None,
+        host: str = CLUSTER_HOST,
+        hostaddr: str = "127.0.0.1",
+        standby_of: AuroraLikeServer | None = None,
     ) -> None:
         self.scenario = Scenario(scenario)
+        if standby_of is not None:
+            user, password, database = standby_of.user, standby_of.password, standby_of.database
         if not 0 <= port <= 65535:
             raise ValueError(f"port must be between 1 and 65535 (or 0 for a free one), not {port}")
         if user == _SUPERUSER:
             raise ValueError(f"user must not be {_SUPERUSER!r}: that is the admin role")
         if database in ("postgres", "template0", "template1"):
             raise ValueError(f"database must not be {database!r}: the server needs it")
-        self.user = user
-        self.password = password if password is not None else secrets.token_urlsafe(18)
-        self.database = database
+        self.user: str = user
+        self.password: str = password if password is not None else secrets.token_urlsafe(18)
+        self.database: str = database
         self.settings = dict(settings or {})
         for name in self.settings:
             if not _SETTING_NAME.fullmatch(name):
                 raise ValueError(f"not a PostgreSQL setting name: {name!r}")
         self.port = port
+        self.host, self.hostaddr = host, hostaddr
         self._fixed_port = port
         self._keep = Path(keep_dir).absolute() if keep_dir is not None else None
         self._pki = pki
+        self._ca_family = _check_family(ca_family)
         self._own_pki_dir: Path | None = None
-        self._certificate = _CERTIFICATE_FOR[self.scenario]
+        names, foreign, expired = _CERTIFICATE_FOR[self.scenario]
+        if host != CLUSTER_HOST and names == _GOOD_NAMES:
+            names = (host,)
+        self._certificate = (names, foreign, expired)
+        self._primary = standby_of
         self._workdir: Path | None = None
         self._process: subprocess.Popen[bytes] | None = None
         self._account: _Account | None = None
-        self._bindir: Path | None = None
+        self._bindir: Path | None = Path(bindir) if bindir is not None else None
         self._owner_pid = os.getpid()
         self._lock = threading.RLock()
 
@@ -167,11 +200,11 @@ class AuroraLikeServer:
         """The PKI the server certificate comes from (generated on first use if not given)."""
         with self._lock:
             if self._pki is None and self._keep is not None:
-                self._pki = TestPKI.load_or_generate(self._keep / "pki")
+                self._pki = TestPKI.load_or_generate(self._keep / "pki", self._ca_family)
             elif self._pki is None:
                 self._own_pki_dir = Path(tempfile.mkdtemp(prefix="aurora-ssl-pki-"))
                 atexit.register(shutil.rmtree, self._own_pki_dir, ignore_errors=True)
-                self._pki = TestPKI.generate(self._own_pki_dir)
+                self._pki = TestPKI.generate(self._own_pki_dir, self._ca_family)
             return self._pki
 
     @property
@@ -296,26 +329,29 @@ class AuroraLikeServer:
         with self._lock:
             if self._workdir is not None:
                 return self
-            bindir = _find_bindir()
+            bindir = self._bindir or _find_bindir()
             account = _server_account()
             template = _template(bindir, account)
             pki = self.pki
             if self._keep is not None:
-                workdir = _kept_workdir(self._keep, account)
+                workdir = _kept_workdir(self._keep / "server", account)
             else:
                 workdir = _make_workdir("aurora-ssl-pg-", account)
             reuse = (workdir / "data" / "PG_VERSION").is_file()
             self._bindir, self._account, self._workdir = bindir, account, workdir
             atexit.register(self.stop)
             try:
-                if not reuse:
+                if self._primary is not None and not reuse:
+                    self._clone(self._primary)
+                elif not reuse:
                     shutil.copytree(template, workdir / "data", symlinks=True)
                 hba = _HBA_NO_TLS if self.scenario is Scenario.NO_TLS else _HBA_FORCE_SSL
                 (workdir / "data" / "pg_hba.conf").write_text(hba, encoding="utf-8")
                 self._install_certificate(pki)
                 _chown_tree(workdir, account)
                 self._launch(new_port=not self._fixed_port)
-                self._create_app_objects(reuse=reuse)
+                if self._primary is None:
+                    self._create_app_objects(reuse=reuse)
             except BaseException:
                 self.stop()
                 raise
@@ -351,6 +387,35 @@ class AuroraLikeServer:
                 self.start()
                 return
             self._shutdown(signal.SIGINT)
+            self._launch(new_port=False)
+
+    def promote(self) -> None:
+        """Turn this hot standby into a primary (``pg_promote``: what ``pg_ctl promote`` does);
+        returns once it accepts writes."""
+        with self._lock:
+            promoted = self._psql(self.database, "SELECT pg_catalog.pg_promote(true, 60);\n")
+            if promoted.strip() != "t":
+                raise _start_failed_error("The standby was not promoted in 60 s", self.log_path)
+            self._primary = None
+
+    def follow(self, primary: AuroraLikeServer) -> None:
+        """Replicate from ``primary`` from now on, as a hot standby.
+
+        A running standby switches over on a reload; a stopped server (an old primary after a
+        clean shutdown, as in a failover) starts again as a standby, following ``primary``'s
+        new timeline.
+        """
+        with self._lock:
+            self._primary = primary
+            self._write_config()
+            if self.running:
+                assert self._process is not None
+                self._process.send_signal(signal.SIGHUP)
+                return
+            signal_file = self.data_dir / "standby.signal"
+            signal_file.touch()
+            if self._account is not None:
+                os.chown(signal_file, self._account.uid, self._account.gid)
             self._launch(new_port=False)
 
     def use_certificate(
@@ -403,16 +468,35 @@ class AuroraLikeServer:
         leaf = x509.load_pem_x509_certificate(chain_pem)
         return leaf.public_bytes(serialization.Encoding.DER)
 
+    def _clone(self, primary: AuroraLikeServer) -> None:
+        """The data directory as a base backup of ``primary``, marked as a standby's."""
+        assert self._bindir is not None
+        workdir = self._require_workdir()
+        backup = [
+            str(self._bindir / "pg_basebackup"), "--pgdata", str(workdir / "data"),
+            "--host", str(primary.socket_dir), "--port", str(primary.port),
+            "--username", _SUPERUSER, "--wal-method", "stream", "--checkpoint", "fast",
+            "--no-sync",
+        ]  # fmt: skip
+        _run_as_server(backup, self._account, workdir)
+        (workdir / "data" / "standby.signal").touch()
+
     def _write_config(self) -> None:
         workdir = self._require_workdir()
         tls = self.scenario is not Scenario.NO_TLS
+        standby: dict[str, str] = {}
+        if (primary := self._primary) is not None:
+            conninfo = f"host={primary.socket_dir} port={primary.port} user={_SUPERUSER}"
+            standby = {"primary_conninfo": conninfo}
         settings = {
+            "listen_addresses": self.hostaddr,
             "port": str(self.port),
             "unix_socket_directories": str(workdir),
             "ssl": "on" if tls else "off",
             "ssl_cert_file": str(workdir / "server.crt"),
             "ssl_key_file": str(workdir / "server.key"),
             "rds.force_ssl": "1" if tls else "0",
+            **standby,
             **self.settings,
         }
         _write_conf(self.data_dir, settings, self._account)
@@ -424,7 +508,7 @@ class AuroraLikeServer:
             if self._fixed_port:
                 self.port = self._fixed_port
             elif new_port or not self.port:
-                self.port = _free_port()
+                self.port = _free_port(self.hostaddr)
             self._write_config()
             offset = self.log_path.stat().st_size if self.log_path.exists() else 0
             self._process = _spawn(self._bindir, self.data_dir, self.log_path, self._account)
@@ -461,10 +545,11 @@ class AuroraLikeServer:
         if process is not None:
             _terminate(process, sig)
 
-    def _psql(self, database: str, sql: str) -> None:
+    def _psql(self, database: str, sql: str) -> str:
+        """Run ``sql`` as the superuser; returns psql's unaligned, tuples-only output."""
         assert self._bindir is not None
         params = {**self.admin_params(), "dbname": database}
-        _run_psql(self._bindir, params, sql, self.log_path, secret=self.password)
+        return _run_psql(self._bindir, params, sql, self.log_path, secret=self.password)
 
     def _create_app_objects(self, *, reuse: bool) -> None:
         """Rename the template's role and database and set the password, in one psql run.
@@ -497,7 +582,7 @@ class AuroraLikeServer:
         deadline = time.monotonic() + timeout
         while True:
             try:
-                served = _served_certificate(self.port)
+                served = _served_certificate(self.hostaddr, self.port)
             except OSError:
                 served = None
             if served == der:

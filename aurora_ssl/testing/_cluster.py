@@ -1,0 +1,313 @@
+"""An Aurora-like cluster: a writer and hot-standby readers that answer Aurora's topology SQL.
+
+Why: failover and cluster-wide audits are what Aurora users depend on, and the tools that
+implement them (AWS's Advanced Python Wrapper) find the instances by asking the server:
+``pg_catalog.aurora_replica_status()`` (one row per instance; the writer's ``session_id`` is
+``MASTER_SESSION_ID``) and ``pg_catalog.aurora_db_instance_identifier()``, and tell the roles
+apart with ``pg_is_in_recovery()``. Here each instance is its own PostgreSQL process on its
+own loopback address (127.0.0.2, .3, ...) and the same port, as the instance endpoints of a
+real cluster are; the readers are real streaming-replication standbys of the writer. The
+topology is a table in the application database, written on the writer and so replicated to
+every reader; each instance knows its own name from the ``aurora_ssl.instance_id`` setting.
+
+Every certificate names its instance's endpoint and both cluster endpoints (the writer and
+reader endpoints move between instances on failover). The names do not resolve:
+:meth:`AuroraLikeCluster.resolve` maps them to the instances' addresses in-process, for
+clients that resolve host names in Python (psycopg 3, asyncpg, pg8000; not psycopg2, whose
+libpq resolves in C: give it ``hostaddr``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import socket
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from aurora_ssl.errors import TestServerError
+from aurora_ssl.testing.pki import CLUSTER_HOST, INSTANCE_HOST, READER_HOST, CAFamily, TestPKI
+from aurora_ssl.testing.server import AuroraLikeServer
+
+# Streaming replication; commits written at once (not ~200 ms later) so that a reader can be
+# waited for: what the writer reports as written includes every commit.
+_REPLICATION = {
+    "wal_level": "replica",
+    "max_wal_senders": "10",
+    "hot_standby": "on",
+    "synchronous_commit": "on",
+}
+
+# Aurora's result shapes (AWS documentation of aurora_replica_status); the values a local
+# cluster cannot know are NULL. The instance asked reports no last_update_timestamp, as Aurora
+# PostgreSQL does since 13.9.
+_TOPOLOGY_SQL = """
+CREATE SCHEMA aurora_ssl_testing;
+CREATE TABLE aurora_ssl_testing.instances (server_id text PRIMARY KEY, is_writer boolean NOT NULL);
+GRANT USAGE ON SCHEMA aurora_ssl_testing TO PUBLIC;
+GRANT SELECT ON aurora_ssl_testing.instances TO PUBLIC;
+CREATE FUNCTION pg_catalog.aurora_db_instance_identifier() RETURNS text
+    LANGUAGE sql STABLE AS $$ SELECT pg_catalog.current_setting('aurora_ssl.instance_id') $$;
+CREATE FUNCTION pg_catalog.aurora_replica_status() RETURNS TABLE (
+    server_id text, session_id text, durable_lsn bigint, highest_lsn_rcvd bigint,
+    current_read_lsn bigint, cur_replay_latency_in_usec bigint, active_txns integer,
+    is_current boolean, last_transport_error integer, last_error_timestamp timestamptz,
+    last_update_timestamp timestamptz, feedback_xmin bigint, feedback_epoch integer,
+    replica_lag_in_msec real, log_stream_speed_in_kib_per_second real,
+    log_buffer_sequence_number bigint, oldest_read_view_trx_id bigint,
+    oldest_read_view_lsn bigint, pending_read_ios bigint, read_ios bigint, iops integer,
+    cpu real
+) LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    r record;
+BEGIN
+    FOR r IN SELECT i.server_id AS id, i.is_writer AS writer
+               FROM aurora_ssl_testing.instances AS i ORDER BY 1 LOOP
+        server_id := r.id;
+        session_id := CASE WHEN r.writer THEN 'MASTER_SESSION_ID'
+                           ELSE pg_catalog.md5(r.id)::uuid::text END;
+        last_update_timestamp := CASE WHEN r.id <> pg_catalog.aurora_db_instance_identifier()
+                                      THEN pg_catalog.now() END;
+        replica_lag_in_msec := CASE WHEN NOT r.writer THEN 0 END;
+        cpu := 0;
+        RETURN NEXT;
+    END LOOP;
+END
+$$;
+"""
+
+
+def _instance_host(number: int) -> str:
+    """The instance endpoint of instance ``number`` (1 is :data:`INSTANCE_HOST`)."""
+    return INSTANCE_HOST.replace("-instance-1.", f"-instance-{number}.", 1)
+
+
+class AuroraLikeCluster:
+    """A writer and ``readers`` hot standbys, with Aurora's topology functions and endpoints.
+
+    Args:
+        readers: how many reader instances (hot standbys of the writer).
+        pki: the PKI for every instance's certificate (default: one of ``ca_family``).
+        ca_family: the CA family of the default PKI.
+        bindir: the PostgreSQL build (as for :class:`AuroraLikeServer`).
+        settings: extra ``postgresql.conf`` settings for every instance.
+        password: the application role's password (random by default).
+
+    Instance ``n`` is called ``demo-instance-n`` (``aurora_db_instance_identifier()``), has
+    the endpoint ``demo-instance-n.abc123xyz.test-region-1.rds.amazonaws.com`` and listens
+    on ``127.0.0.<n+1>``; instance 1 starts as the writer. :meth:`failover` moves the writer
+    role as Aurora does.
+    """
+
+    __test__ = False
+
+    def __init__(
+        self,
+        readers: int = 2,
+        *,
+        pki: TestPKI | None = None,
+        ca_family: CAFamily = "rsa2048",
+        bindir: Path | str | None = None,
+        settings: Mapping[str, str] | None = None,
+        password: str | None = None,
+    ) -> None:
+        if not 0 <= readers <= 15:
+            raise ValueError(f"an Aurora cluster has 0 to 15 readers, not {readers}")
+        self._pki = pki
+        self._size = readers + 1
+        self._options: dict[str, Any] = {
+            "ca_family": ca_family,
+            "bindir": bindir,
+            "password": password,
+        }
+        self._settings = {**_REPLICATION, **(settings or {})}
+        self.instances: list[AuroraLikeServer] = []
+        """Every instance, in instance-number order (whatever its role now)."""
+
+    @property
+    def pki(self) -> TestPKI:
+        """The PKI every instance's certificate comes from (the writer's)."""
+        return self._pki if self._pki is not None else self.writer.pki
+
+    @property
+    def writer(self) -> AuroraLikeServer:
+        """The instance that is the writer now."""
+        writers = [i for i in self.instances if i.running and not _is_standby(i)]
+        if len(writers) != 1:
+            raise TestServerError(f"the cluster has {len(writers)} running writers, not 1")
+        return writers[0]
+
+    @property
+    def readers(self) -> list[AuroraLikeServer]:
+        """The running reader instances."""
+        return [i for i in self.instances if i.running and _is_standby(i)]
+
+    def instance(self, instance_id: str) -> AuroraLikeServer:
+        """The instance named ``instance_id`` (e.g. ``demo-instance-2``)."""
+        for server in self.instances:
+            if _instance_id(server) == instance_id:
+                return server
+        known = [_instance_id(i) for i in self.instances]
+        raise KeyError(f"no instance {instance_id!r} in {known}")
+
+    def __enter__(self) -> AuroraLikeCluster:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def start(self) -> AuroraLikeCluster:
+        """Start the writer, create the topology, then clone and start each reader."""
+        if self.instances:
+            return self
+        try:
+            writer = self._instance(1, None)
+            writer.start()
+            rows = (  # the only value put in is an int
+                "INSERT INTO aurora_ssl_testing.instances SELECT 'demo-instance-' || n, n = 1 "  # noqa: S608
+                f"FROM pg_catalog.generate_series(1, {self._size:d}) AS n;\n"
+            )
+            writer._psql(writer.database, _TOPOLOGY_SQL + rows)
+            for number in range(2, self._size + 1):
+                self._instance(number, writer).start()
+            self.wait_replicated()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        """Stop every instance and remove its files."""
+        for server in reversed(self.instances):
+            server.stop()
+        self.instances.clear()
+
+    def failover(self, target: str | None = None, *, rejoin: bool = True) -> AuroraLikeServer:
+        """Fail over to a reader, as Aurora does; returns the new writer.
+
+        The writer shuts down (fast: open sessions are cut), the target is promoted, the
+        topology rows name it the writer, and the other readers follow it. With ``rejoin``
+        the old writer comes back as a reader of the new one; otherwise it stays down.
+
+        Args:
+            target: the instance id to promote (default: the first running reader).
+        """
+        old = self.writer
+        candidates = [self.instance(target)] if target else self.readers
+        if not candidates or candidates[0] not in self.readers:
+            raise TestServerError(f"no running reader to fail over to ({target or 'any'})")
+        new = candidates[0]
+        self.wait_replicated()  # every reader gets the writer's last WAL as it shuts down
+        old._shutdown(signal.SIGINT)
+        new.promote()
+        new._psql(
+            new.database,
+            "UPDATE aurora_ssl_testing.instances "
+            "SET is_writer = (server_id = pg_catalog.aurora_db_instance_identifier());\n",
+        )
+        for reader in self.readers:
+            reader.follow(new)
+        if rejoin:
+            old.follow(new)
+        self.wait_replicated()
+        return new
+
+    def wait_replicated(self, timeout: float = 30.0) -> None:
+        """Return once every running reader streams from the writer and has replayed all it
+        has written.
+
+        Streaming matters beyond the data: a writer that shuts down sends its last WAL only to
+        the readers connected then, and a reader that missed it cannot follow a new writer.
+        """
+        writer, readers = self.writer, self.readers
+        deadline = time.monotonic() + timeout
+
+        def until(server: AuroraLikeServer, query: str, answer: str, what: str) -> None:
+            while server._psql("postgres", query).strip() != answer:
+                if time.monotonic() > deadline:
+                    raise TestServerError(
+                        f"{_instance_id(server)}: {what} not within {timeout:.0f}s; its log: "
+                        f"{server.log_path}"
+                    )
+                time.sleep(0.02)
+
+        streaming = "SELECT count(*) FROM pg_catalog.pg_stat_replication WHERE state = 'streaming'"
+        until(writer, streaming, str(len(readers)), f"{len(readers)} readers streaming")
+        lsn = writer._psql("postgres", "SELECT pg_catalog.pg_current_wal_lsn();\n").strip()
+        for reader in readers:
+            replayed = f"SELECT pg_catalog.pg_last_wal_replay_lsn() >= '{lsn}';\n"
+            until(reader, replayed, "t", f"replayed up to {lsn}")
+
+    def topology(self) -> list[tuple[str, bool]]:
+        """``(server_id, is_writer)`` per row of ``aurora_replica_status()`` on the writer."""
+        writer = self.writer
+        rows = writer._psql(
+            writer.database,
+            "SELECT server_id, session_id = 'MASTER_SESSION_ID' "
+            "FROM pg_catalog.aurora_replica_status();\n",
+        )
+        return [(name, flag == "t") for name, flag in (r.split("|") for r in rows.split())]
+
+    def address_of(self, name: str) -> str | None:
+        """The address an endpoint name resolves to now (``None``: not one of ours).
+
+        Instance endpoints resolve to their instance, the cluster endpoint to the writer and
+        the reader endpoint to the first running reader (the writer when there is none).
+        """
+        if name == CLUSTER_HOST:
+            return self.writer.hostaddr
+        if name == READER_HOST:
+            return (self.readers or [self.writer])[0].hostaddr
+        for server in self.instances:
+            if server.host == name:
+                return server.hostaddr
+        return None
+
+    @contextlib.contextmanager
+    def resolve(self) -> Iterator[None]:
+        """Resolve this cluster's endpoint names in this process (``socket.getaddrinfo``).
+
+        Other names resolve as before. Meant for a test's duration: the patch is process-wide.
+        """
+        real = socket.getaddrinfo
+
+        def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+            address = self.address_of(host) if isinstance(host, str) else None
+            return real(address or host, *args, **kwargs)
+
+        socket.getaddrinfo = getaddrinfo
+        try:
+            yield
+        finally:
+            socket.getaddrinfo = real
+
+    def _instance(self, number: int, primary: AuroraLikeServer | None) -> AuroraLikeServer:
+        host = _instance_host(number)
+        server = AuroraLikeServer(
+            pki=self._pki if primary is None else primary.pki,
+            settings={**self._settings, "aurora_ssl.instance_id": host.split(".")[0]},
+            port=0 if primary is None else primary.port,
+            host=host,
+            hostaddr=f"127.0.0.{number + 1}",
+            standby_of=primary,
+            **self._options,
+        )
+        server.use_certificate(names=[host, CLUSTER_HOST, READER_HOST])
+        self.instances.append(server)
+        return server
+
+
+def _instance_id(server: AuroraLikeServer) -> str:
+    return server.settings["aurora_ssl.instance_id"]
+
+
+def _is_standby(server: AuroraLikeServer) -> bool:
+    return server._primary is not None
