@@ -391,6 +391,7 @@ def _connected(
 ) -> ConnectionReport:
     """The report on a connection that was made: the read-back, then the server's view."""
     client = client_tls(connection)
+    client.protocol  # noqa: B018 - read now: psycopg's is read lazily, and the report outlives the connection
     effective = effective_params(connection)
     report = functools.partial(report, client=client, effective=effective)
     refusal = None if insecure else _client_refusal(connection, client, effective, expected)
