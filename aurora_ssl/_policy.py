@@ -77,6 +77,11 @@ class Judged:
         self._libpq, self.automatic_direct = libpq, automatic_direct
         self.conninfo = _canonical(params, libpq)
 
+    @property
+    def driver(self) -> str:
+        """Whose libpq decided: ``psycopg2``, ``psycopg`` or psql's."""
+        return str(self._libpq.name)
+
     def with_password(self, password: str) -> str:
         """:attr:`conninfo` with ``password`` (a provider's, for this connection only)."""
         return _canonical({**self.params, "password": password}, self._libpq)

@@ -304,7 +304,7 @@ def _connect(
 def _refused(error: AuroraSSLError, judged: Judged, alias: str, options: Options) -> None:
     params = judged.params
     log_connection(options.log_level, source=f"alias {alias}", host=params["host"],
-                   port=params.get("port"), driver="", trust_scope=judged.trust.scope,
+                   port=params.get("port"), driver=judged.driver, trust_scope=judged.trust.scope,
                    error=error)  # fmt: skip
 
 
