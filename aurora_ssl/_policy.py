@@ -648,7 +648,7 @@ def refuse_insecure_for_aws(options: Options, hosts: Sequence[str]) -> None:
         return
     from aurora_ssl._endpoint import parse_endpoint
 
-    for host in hosts:
+    for host in [*hosts, *([options.tls_server_name] if options.tls_server_name else [])]:
         if parse_endpoint(host).kind.is_rds or ".amazonaws.com" in host.lower():
             raise InsecureConfigurationError(
                 f"insecure_local_dev is set but {host} is an AWS endpoint; the opt-out exists "

@@ -217,7 +217,7 @@ def attach(
     guard = _guards[dialect] = _Guard()
     driver = dialect.driver
     if options.insecure_local_dev:
-        refuse_insecure_for_aws(options, _hosts(engine, {}))
+        refuse_insecure_for_aws(options, _hosts(engine, connect_args or {}))
         warn_insecure(engine.url.render_as_string(hide_password=True))
         _wrap_connect(engine, _insecure_connect(engine, options, provider))
         return
