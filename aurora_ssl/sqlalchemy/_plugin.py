@@ -139,6 +139,8 @@ class AuroraSSLPlugin(CreateEnginePlugin):
                 name = "async_creator=" if is_async else f"{what}="
                 raise InsecureConfigurationError(_NO_CREATOR.format(what=name))
         self.options = _read_options(url, kwargs)
+        if not self.options.insecure_local_dev:  # before SQLAlchemy imports the driver
+            _refuse_unsupported(url.get_backend_name(), url.get_driver_name(), url.drivername)
         connect_args = self.connect_args = dict(kwargs.get("connect_args") or {})
         where = (
             "the URL" if url.password else "connect_args" if connect_args.get("password") else None
@@ -221,12 +223,11 @@ def attach(
         warn_insecure(engine.url.render_as_string(hide_password=True))
         _wrap_connect(engine, _insecure_connect(engine, options, provider))
         return
-    if dialect.name != "postgresql" or driver not in {*_LIBPQ, *_SOCKET}:
+    try:
+        _refuse_unsupported(dialect.name, driver, engine.url.drivername)
+    except InsecureConfigurationError:
         del _guards[dialect]
-        raise InsecureConfigurationError(
-            "aurora-ssl supports postgresql+psycopg2, postgresql+psycopg, postgresql+asyncpg "
-            f"and postgresql+pg8000; {engine.url.drivername} cannot be made to verify the server."
-        )
+        raise
     policy = policy_for(options)
     cargs, url_params = dialect.create_connect_args(engine.url)
     cparams = {**url_params, **(connect_args or {})}
@@ -248,6 +249,14 @@ def attach(
             )
 
     event.listen(engine, "connect", on_connect, insert=True)
+
+
+def _refuse_unsupported(name: str, driver: str, drivername: str) -> None:
+    if name != "postgresql" or driver not in {*_LIBPQ, *_SOCKET}:
+        raise InsecureConfigurationError(
+            "aurora-ssl supports postgresql+psycopg2, postgresql+psycopg, postgresql+asyncpg "
+            f"and postgresql+pg8000; {drivername} cannot be made to verify the server."
+        )
 
 
 def _wrap_connect(engine: Engine, connect: Callable[..., Any]) -> None:
