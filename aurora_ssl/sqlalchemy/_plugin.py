@@ -317,7 +317,8 @@ class _SecureConnect:
             trust_scope=judged.trust.scope,
         )
         try:
-            connection, used = self._connect(judged, extras, host, port, params.get("user"))
+            user = (judged.kwargs if self.socket else params).get("user")
+            connection, used = self._connect(judged, extras, host, port, user)
             tls = self._read_back(connection, used)
         except AuroraSSLError as error:
             log(error=error)
