@@ -18,6 +18,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -162,7 +163,13 @@ class AuroraSSLWrapperMixin(_WrapperBase):  # type: ignore[misc]
                 if is_pool_timeout(exc) and options.explain_pool_timeout:
                     self._aurora_ssl_explain_pool_timeout(conn_params, exc)
                 raise
-            self._aurora_ssl_check_server_once(connection, connection.aurora_ssl_judged, pool=pool)
+            try:
+                self._aurora_ssl_check_server_once(connection, _judged_of(connection), pool=pool)
+            except BaseException:
+                close_quietly(connection)
+                with contextlib.suppress(Exception):  # the pool replaces it, no slot is lost
+                    pool.putconn(connection)
+                raise
             return connection
         judged = self.aurora_ssl_judge(conn_params)
         key = "dsn" if _driver(self) == "psycopg2" else "conninfo"
@@ -190,6 +197,8 @@ class AuroraSSLWrapperMixin(_WrapperBase):  # type: ignore[misc]
         # connections (read back already in get_new_connection). Raising makes the pool
         # discard the attempt and try again: nothing enters the pool unread.
         judged = getattr(connection, "aurora_ssl_judged", None)
+        if judged is None and connection is not self.connection:
+            _judged_of(connection)  # a pooled connection made outside our connection class
         if judged is not None and not getattr(connection, "aurora_ssl_read", False):
             options = self.aurora_ssl_options
             try:
@@ -250,8 +259,11 @@ class AuroraSSLWrapperMixin(_WrapperBase):  # type: ignore[misc]
             try:
                 judged = self.aurora_ssl_judge(conn_params)
                 provider, options = self.aurora_ssl_provider, self.aurora_ssl_options
-                probe, _ = _connect(judged, provider, self.Database.connect, options)
-                close_quietly(probe)
+                probe, used = _connect(judged, provider, self.Database.connect, options)
+                try:
+                    require_tls(probe, expected=used.params)
+                finally:
+                    close_quietly(probe)
             except Exception as probe_exc:  # noqa: BLE001 - the reason is the answer
                 outcome = probe_exc
             last = (time.monotonic(), outcome)
@@ -259,6 +271,20 @@ class AuroraSSLWrapperMixin(_WrapperBase):  # type: ignore[misc]
                 _probes[self.alias] = last
         if last[1] is not None:
             raise last[1].with_traceback(None) from exc
+
+
+def _judged_of(connection: Any) -> Judged:
+    """What a pooled connection was judged to be made with; one without it was not made by
+    our connection class (the pool's class swapped behind our back) and is refused."""
+    judged: Judged | None = getattr(connection, "aurora_ssl_judged", None)
+    if judged is None:
+        close_quietly(connection)
+        raise InsecureConfigurationError(
+            "The connection pool made a connection without aurora-ssl's connection class, so "
+            "it was never judged; it was closed before any query. Do not replace the pool's "
+            "connection_class."
+        )
+    return judged
 
 
 def _connect(
