@@ -53,6 +53,7 @@ from django_aurora_ssl.conf import (
     database_options,
     guard_hosts,
     libpq_target,
+    password_where,
     plain_postgresql,
     refuse_conninfo_name,
     uses_backend,
@@ -227,9 +228,13 @@ def messages_for_alias(alias: str, entry: Mapping[str, Any]) -> list[CheckMessag
                 )
             ]
         return []
+    from aurora_ssl._connect import provider_for
+    from aurora_ssl.errors import CredentialsError
+
     try:
         options = database_options(entry, alias)
-    except OptionsError as exc:
+        provider_for(options, password_where(entry, alias), django=True)  # imports it
+    except (OptionsError, CredentialsError) as exc:
         return [
             Error(
                 str(exc),
