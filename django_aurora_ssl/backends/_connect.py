@@ -180,7 +180,7 @@ class AuroraSSLWrapperMixin(_WrapperBase):  # type: ignore[misc]
 
         try:
             connection, used = _connect(judged, self.aurora_ssl_provider, connect, options)
-            _read_back(connection, used, self.alias, options, pooled=False)
+            tls = _read_back(connection, used, self.alias, options, pooled=False)
         except AuroraSSLError as error:
             _refused(error, judged, self.alias, options)
             raise
@@ -190,6 +190,8 @@ class AuroraSSLWrapperMixin(_WrapperBase):  # type: ignore[misc]
         except BaseException:
             close_quietly(connection)
             raise
+        facts = self.aurora_ssl_server_facts  # the startup check's answer, if it asked
+        _announce(type(self), self.alias, tls, used, pooled=False, server=facts and facts[1])
         return connection
 
     def _configure_connection(self, connection: Any) -> Any:
@@ -202,7 +204,8 @@ class AuroraSSLWrapperMixin(_WrapperBase):  # type: ignore[misc]
         if judged is not None and not getattr(connection, "aurora_ssl_read", False):
             options = self.aurora_ssl_options
             try:
-                _read_back(connection, judged, self.alias, options, pooled=True)
+                tls = _read_back(connection, judged, self.alias, options, pooled=True)
+                _announce(type(self), self.alias, tls, judged, pooled=True, server=None)
             except AuroraSSLError as error:
                 _refused(error, judged, self.alias, options)
                 raise
@@ -337,7 +340,7 @@ def _refused(error: AuroraSSLError, judged: Judged, alias: str, options: Options
 def _read_back(
     connection: Any, judged: Judged, alias: str, options: Options, *, pooled: bool
 ) -> ClientTLS:
-    """Read back, log, and send ``connection_verified`` (free when nobody listens)."""
+    """Read back and log (announced by :func:`_announce` once the caller is done)."""
     host, port = judged.params["host"], judged.params.get("port")
     tls = require_tls(connection, expected=judged.params)
     judged.connected(server_version(connection))
@@ -350,12 +353,20 @@ def _read_back(
         trust_scope=judged.trust.scope,
         tls=tls,
     )
+    return tls
+
+
+def _announce(
+    sender: type, alias: str, tls: ClientTLS, judged: Judged, *, pooled: bool, server: Any
+) -> None:
+    """Send ``connection_verified`` (free when nobody listens); see its module."""
     from django_aurora_ssl.signals import connection_verified
 
-    if connection_verified.has_listeners():
+    if connection_verified.has_listeners(sender):
         params = {k: v for k, v in judged.params.items() if k != "password"}
+        version = tls.protocol or (server.version if server is not None else None)
         for receiver, result in connection_verified.send_robust(
-            None, alias=alias, client=tls, server=None, tls_version=tls.protocol,
+            sender, alias=alias, client=tls, server=server, tls_version=version,
             params=params, trust_scope=judged.trust.scope, pooled=pooled,
         ):  # fmt: skip
             if isinstance(result, Exception):
@@ -367,7 +378,6 @@ def _read_back(
                     type(result).__name__,
                     exc_info=result,
                 )
-    return tls
 
 
 def _pool_class(base: type, wrapper: AuroraSSLWrapperMixin) -> type:
