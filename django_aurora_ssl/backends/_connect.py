@@ -19,6 +19,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -59,6 +60,7 @@ _lock = threading.Lock()
 _server_checked: set[tuple[str, ...]] = set()
 _insecure_warned: set[str] = set()
 _probes: dict[str, tuple[float, BaseException | None]] = {}
+_probe_locks: dict[str, threading.Lock] = {}
 
 
 def forget_server_checks() -> None:
@@ -256,24 +258,24 @@ class AuroraSSLWrapperMixin(_WrapperBase):  # type: ignore[misc]
         :data:`PROBE_INTERVAL` seconds is enough (the others reuse its answer).
         """
         with _lock:
+            probing = _probe_locks.setdefault(self.alias, threading.Lock())
+        with probing:  # the requests timing out meanwhile wait for this one probe's answer
             last = _probes.get(self.alias)
-        if last is None or time.monotonic() - last[0] >= PROBE_INTERVAL:
-            outcome: BaseException | None = None
-            try:
-                judged = self.aurora_ssl_judge(conn_params)
-                provider, options = self.aurora_ssl_provider, self.aurora_ssl_options
-                probe, used = _connect(judged, provider, self.Database.connect, options)
+            if last is None or time.monotonic() - last[0] >= PROBE_INTERVAL:
+                outcome: BaseException | None = None
                 try:
-                    require_tls(probe, expected=used.params)
-                finally:
-                    close_quietly(probe)
-            except Exception as probe_exc:  # noqa: BLE001 - the reason is the answer
-                outcome = probe_exc
-            last = (time.monotonic(), outcome)
-            with _lock:
-                _probes[self.alias] = last
+                    judged = self.aurora_ssl_judge(conn_params)
+                    provider, options = self.aurora_ssl_provider, self.aurora_ssl_options
+                    probe, used = _connect(judged, provider, self.Database.connect, options)
+                    try:
+                        require_tls(probe, expected=used.params)
+                    finally:
+                        close_quietly(probe)
+                except Exception as probe_exc:  # noqa: BLE001 - the reason is the answer
+                    outcome = probe_exc
+                last = _probes[self.alias] = (time.monotonic(), outcome)
         if last[1] is not None:
-            raise last[1].with_traceback(None) from exc
+            raise copy.copy(last[1]).with_traceback(None) from exc  # one per request
 
 
 def _judged_of(connection: Any) -> Judged:
