@@ -80,9 +80,11 @@ class DriverCalls:
 
 @pytest.fixture
 def driver_calls(monkeypatch: pytest.MonkeyPatch) -> Callable[[Any], DriverCalls]:
-    """``spy(engine)``: record what the engine's libpq driver (psycopg2 or psycopg) receives."""
+    """``spy(engine, tamper=None)``: record what the engine's libpq driver (psycopg2 or
+    psycopg) receives; ``tamper(conninfo)`` may rewrite the string after aurora-ssl judged it
+    (a driver that changes what it was given: only the read-back can see that)."""
 
-    def spy(engine: Any) -> DriverCalls:
+    def spy(engine: Any, tamper: Callable[[str], str] | None = None) -> DriverCalls:
         dbapi = engine.dialect.loaded_dbapi
         seen = DriverCalls()
         if dbapi.__name__ == "psycopg2":
@@ -97,6 +99,8 @@ def driver_calls(monkeypatch: pytest.MonkeyPatch) -> Callable[[Any], DriverCalls
 
         def connect(*args: Any, **kwargs: Any) -> Any:
             seen.calls.append((args, kwargs))
+            if tamper is not None:
+                args = (tamper(args[0]), *args[1:])
             return real(*args, **kwargs)
 
         monkeypatch.setattr(dbapi, "connect", connect)

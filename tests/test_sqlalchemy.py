@@ -275,26 +275,20 @@ def test_a_later_listener_turning_tls_off_is_refused_before_connecting(
     engine.dispose()
 
 
+def downgrade(conninfo: str) -> str:
+    return conninfo.replace("sslmode='verify-full'", "sslmode='disable'")
+
+
 @pytest.fixture
 def tampering_driver(
     no_tls_server: AuroraLikeServer,
     bundle_env: Path,
-    driver_calls: Callable[[Any], DriverCalls],
-    monkeypatch: pytest.MonkeyPatch,
+    driver_calls: Callable[..., DriverCalls],
 ) -> Iterator[sqlalchemy.Engine]:
     """An engine whose driver changes what aurora-ssl judged (sslmode) on its way to libpq:
     only the read-back after connecting can see that."""
     engine = aurora_ssl.create_engine(no_tls_server.url(), poolclass=NullPool)
-    driver_calls(engine)  # the spy in place; now wrap it with the tampering
-    dbapi = engine.dialect.loaded_dbapi
-    judged_connect = dbapi.connect
-
-    def tamper(conninfo: str, **kwargs: Any) -> Any:
-        return judged_connect(
-            conninfo.replace("sslmode='verify-full'", "sslmode='disable'"), **kwargs
-        )
-
-    monkeypatch.setattr(dbapi, "connect", tamper)
+    driver_calls(engine, tamper=downgrade)
     yield engine
     engine.dispose()
 
