@@ -342,7 +342,10 @@ def test_rotation_and_terminated_backends_need_no_restart(
     ("aurora", "message"),
     [
         ({"IAM": "maybe"}, "IAM"),
-        ({"IAM": True, "PASSWORD_PROVIDER": "os:getcwd"}, "IAM and PASSWORD_PROVIDER both choose the password"),
+        (
+            {"IAM": True, "PASSWORD_PROVIDER": "os:getcwd"},
+            "IAM and PASSWORD_PROVIDER both choose the password",
+        ),
         ({"IAM": True, "INSECURE_LOCAL_DEV": True}, "IAM needs verified TLS"),
         ({"IAM_PROFILE": "prod"}, "IAM is not true"),
         ({"IAM_PROFILE": 3, "IAM": True}, "IAM_PROFILE"),
