@@ -641,3 +641,230 @@ def test_dbshell_refuses_a_users_key_that_psqls_libpq_does_not_know(
         with refused:
             connections["default"].client.runshell(["-c", SSL_ROW])
     log.assert_nothing_received()
+
+
+# --- the review's attacks on the Django faces (issue 16) ---------------------------------------
+# Each is refused before the server sees a byte (its log), next to a control showing the same
+# path works without the attack.
+
+SECOND = "second.cluster-c9akciq32xyz.test-region-1.rds.amazonaws.com"
+SMALL_POOL = {"min_size": 1, "max_size": 2, "timeout": 1}
+
+
+class Asked:
+    """A password provider that answers ``password`` and records every question."""
+
+    def __init__(self, password: str) -> None:
+        self.answer = password
+        self.asked: list[Any] = []
+
+    def password(self, target: Any) -> str:
+        self.asked.append(target)
+        return self.answer
+
+    async def password_async(self, target: Any) -> str:
+        return self.password(target)
+
+    def invalidate(self, target: Any) -> None:
+        pass
+
+
+@pytest.mark.parametrize("pooled", [False, True], ids=["unpooled", "pooled"])
+@pytest.mark.parametrize("how", ["IAM", "PASSWORD_PROVIDER"])
+def test_a_password_provider_with_several_hosts_is_refused_naming_them(
+    server: AuroraLikeServer, monkeypatch: pytest.MonkeyPatch, how: str, pooled: bool
+) -> None:
+    """libpq sends one password to whichever host it reaches, and an IAM token is signed for
+    one host: a provider's password is never handed to a host list."""
+    from django.db import connections
+
+    from aurora_ssl import _connect
+
+    if pooled and not pool_supported():
+        pytest.skip("Django's pool needs Django >= 5.1, psycopg 3 and psycopg_pool")
+    asked = Asked(server.password)
+    monkeypatch.setattr(_connect, "_iam_provider", lambda profile: asked)  # no AWS here
+    aurora = {"IAM": True} if how == "IAM" else {"PASSWORD_PROVIDER": asked}
+    pool = {"pool": SMALL_POOL} if pooled else {}
+    one = database_entry(server, PASSWORD="", aurora=aurora, options=pool)
+    with use_databases({"default": one}):
+        assert server_ssl() is True  # control: one host, the provider's password logs in
+    assert asked.asked
+    asked.asked.clear()
+    two = database_entry(
+        server,
+        PASSWORD="",
+        aurora=aurora,
+        HOST=f"{server.host},{SECOND}",
+        options={"hostaddr": f"{server.hostaddr},{server.hostaddr}", **pool},
+    )
+    log = ServerLog(server)
+    refused = pytest.raises(AuroraSSLError, match="several")
+    with use_databases({"default": two}), refused as info:
+        connections["default"].ensure_connection()
+    assert server.host in str(info.value)
+    assert SECOND in str(info.value)
+    assert asked.asked == []  # not even asked: nothing to sign or fetch for a list
+    log.assert_nothing_received()
+
+
+@pytest.fixture(scope="module")
+def plaintext_server(pki: Any) -> Any:
+    """A server that also takes plaintext logins, logging every attempt."""
+    from aurora_ssl.testing import Scenario
+    from tests.fix_servers import LOG_EVERYTHING
+
+    with AuroraLikeServer(Scenario.NO_TLS, pki=pki, settings=LOG_EVERYTHING) as started:
+        yield started
+
+
+def test_control_djangos_own_backend_takes_a_key_spelled_with_a_blank(
+    plaintext_server: AuroraLikeServer,
+) -> None:
+    """The attack: verify-full asked for, and a second sslmode whose key has a blank; the
+    driver writes both into the string, libpq reads the later one: a plaintext session."""
+    entry = database_entry(
+        plaintext_server,
+        ENGINE="django.db.backends.postgresql",
+        options={
+            "sslmode": "verify-full",
+            "sslrootcert": str(plaintext_server.pki.bundle_path),
+            "sslmode ": "disable",
+        },
+    )
+    del entry["AURORA_SSL"]
+    with use_databases({"default": entry}):
+        assert server_ssl() is False
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("sslmode ", "disable"), ("sslmode\t", "disable"), ("SSLMODE", "disable"), ("host ", "/tmp")],
+)
+def test_options_with_a_key_spelled_with_a_blank_are_refused(
+    plaintext_server: AuroraLikeServer, monkeypatch: pytest.MonkeyPatch, key: str, value: str
+) -> None:
+    import re
+
+    from django.core.checks import run_checks
+    from django.db import connections
+
+    ran: list[Any] = []
+    monkeypatch.setattr(subprocess, "run", lambda *args, **kwargs: ran.append(args))
+    entry = database_entry(plaintext_server, options={"sslmode": "verify-full", key: value})
+    named = re.escape(repr(key))
+    log = ServerLog(plaintext_server)
+    with use_databases({"default": entry}):
+        wrapper = connections["default"]
+        with pytest.raises(InsecureConfigurationError, match=f"{named} in DATABASES"):
+            wrapper.ensure_connection()
+        assert wrapper.connection is None
+        with pytest.raises(InsecureConfigurationError, match=named):
+            wrapper.client.runshell([])  # dbshell: judged with psql's libpq
+        (error,) = [m for m in run_checks() if m.id.startswith("aurora_ssl.")]
+    assert error.id == "aurora_ssl.E003"
+    assert repr(key) in error.msg
+    assert ran == []
+    log.assert_nothing_received()
+
+
+@pytest.mark.parametrize("driver", DRIVERS)
+def test_options_with_a_key_spelled_with_a_blank_are_refused_with_each_driver(
+    plaintext_server: AuroraLikeServer, driver: str
+) -> None:
+    entry = database_entry(plaintext_server, options={"sslmode ": "disable"})
+    log = ServerLog(plaintext_server)
+    result = connect_once(plaintext_server, entry, driver)
+    assert result["error"] == "InsecureConfigurationError", result
+    assert "'sslmode '" in result["message"]
+    log.assert_nothing_received()
+
+
+def test_the_pool_connects_only_through_aurora_ssls_connection_class(
+    server: AuroraLikeServer,
+) -> None:
+    import psycopg
+    from django.db import connections
+
+    if not pool_supported():
+        pytest.skip("Django's pool needs Django >= 5.1, psycopg 3 and psycopg_pool")
+    entry = database_entry(server, options={"pool": SMALL_POOL})
+    with use_databases({"default": entry}):
+        wrapper = connections["default"]
+        assert server_ssl() is True
+        ours = type(wrapper.connection)
+        assert ours is not psycopg.Connection
+        assert issubclass(ours, psycopg.Connection)
+        assert ours.aurora_ssl_policy is not None
+        assert wrapper.connection.aurora_ssl_judged.params["sslmode"] == "verify-full"
+        # Put back behind our back: taken over again before the pool makes a connection.
+        wrapper.close()
+        wrapper.pool.connection_class = psycopg.Connection
+        assert wrapper.pool.connection_class is not psycopg.Connection
+        # A connection the pool made with another class never reaches Django: the pool's
+        # configure callback refuses it (closed before any query).
+        bundle = str(server.pki.bundle_path)
+        verified = aurora_ssl.connection_params(
+            server.params(), aurora_ssl.Options(bundle=bundle), driver="psycopg"
+        )
+        stranger = psycopg.connect(**verified)
+        with pytest.raises(InsecureConfigurationError, match="without aurora-ssl's connection"):
+            wrapper._configure_connection(stranger)
+        assert stranger.closed
+    # A connection_class in OPTIONS['pool'] would connect after our judgement: refused.
+    named = database_entry(
+        server, options={"pool": {**SMALL_POOL, "connection_class": psycopg.Connection}}
+    )
+    log = ServerLog(server)
+    refused = pytest.raises(InsecureConfigurationError, match="connection_class")
+    with use_databases({"default": named}), refused:
+        connections["default"].ensure_connection()
+    log.assert_nothing_received()
+
+
+def test_dbshell_builds_psqls_arguments_without_running_it(
+    server: AuroraLikeServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As Django's own dbshell tests do (``test_sigint_handler``): subprocess.run is mocked,
+    so what psql would get is read, and nothing connects."""
+    from django.db import connections
+
+    from aurora_ssl._libpq import libpq_of
+
+    ran: list[tuple[list[str], dict[str, str] | None]] = []
+    monkeypatch.setattr(
+        subprocess, "run", lambda args, env=None, check=False: ran.append((args, env))
+    )
+    asked = Asked(server.password)
+    databases = {
+        "default": database_entry(server),
+        "provider": database_entry(server, PASSWORD="", aurora={"PASSWORD_PROVIDER": asked}),
+        "hosts": database_entry(
+            server,
+            PASSWORD="",
+            HOST=f"{server.host},{SECOND}",
+            aurora={"PASSWORD_PROVIDER": asked},
+            options={"hostaddr": f"{server.hostaddr},{server.hostaddr}"},
+        ),
+    }
+    log = ServerLog(server)
+    with use_databases(databases):
+        connections["default"].client.runshell(["-c", SSL_ROW])
+        connections["provider"].client.runshell([])
+        with pytest.raises(AuroraSSLError, match="several"):
+            connections["hosts"].client.runshell([])
+    (args, env), (_, provider_env) = ran
+    assert args[:3] == ["psql", "-c", SSL_ROW]
+    assert len(args) == 4
+    parsed = libpq_of("system").parse(args[3])  # as psql's libpq reads it
+    assert parsed["sslmode"] == "verify-full"
+    assert (parsed["host"], parsed["hostaddr"]) == (server.host, server.hostaddr)
+    assert Path(parsed["sslrootcert"]).read_bytes() == server.pki.root_path.read_bytes()
+    assert "password" not in parsed
+    assert server.password not in " ".join(args)
+    assert env is not None
+    assert env["PGPASSWORD"] == server.password
+    assert provider_env is not None
+    assert provider_env["PGPASSWORD"] == server.password
+    assert len(asked.asked) == 1  # the provider, for the one host; never for the list
+    log.assert_nothing_received()
