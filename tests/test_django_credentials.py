@@ -12,6 +12,7 @@ counted in the server's log.
 
 from __future__ import annotations
 
+import functools
 import json
 import secrets
 import threading
@@ -84,7 +85,7 @@ def deterministic_iam(monkeypatch: pytest.MonkeyPatch, clock: Clock) -> Clock:
     from aurora_ssl import _connect
 
     provider = IAMTokenProvider(session=session_with())
-    monkeypatch.setattr(_connect, "_iam_provider", lambda profile: provider)
+    monkeypatch.setattr(_connect, "_iam_provider", functools.cache(lambda profile: provider))
     return clock
 
 

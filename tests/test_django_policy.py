@@ -7,6 +7,7 @@ exception. ``dbshell`` runs the real psql against it.
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import os
@@ -683,7 +684,9 @@ def test_a_password_provider_with_several_hosts_is_refused_naming_them(
     if pooled and not pool_supported():
         pytest.skip("Django's pool needs Django >= 5.1, psycopg 3 and psycopg_pool")
     asked = Asked(server.password)
-    monkeypatch.setattr(_connect, "_iam_provider", lambda profile: asked)  # no AWS here
+    monkeypatch.setattr(
+        _connect, "_iam_provider", functools.cache(lambda profile: asked)
+    )  # no AWS here
     aurora = {"IAM": True} if how == "IAM" else {"PASSWORD_PROVIDER": asked}
     pool = {"pool": SMALL_POOL} if pooled else {}
     one = database_entry(server, PASSWORD="", aurora=aurora, options=pool)
