@@ -15,7 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 from aurora_ssl._connect import login, provider_for
 from aurora_ssl._policy import policy_for, refuse_insecure_for_aws
+from aurora_ssl.errors import CredentialsError
 from django_aurora_ssl.conf import (
+    OptionsError,
     database_options,
     guard_hosts,
     libpq_target,
@@ -56,7 +58,10 @@ class AuroraSSLClientMixin(_ClientBase):  # type: ignore[misc]
             target["dbname"] = "postgres"  # Django's dbshell default
         judged = policy_for(options).judge(target, "OPTIONS", driver="system")
         env: dict[str, str] = {}
-        provider = provider_for(options, password_where(settings_dict, "?"), django=True)
+        try:
+            provider = provider_for(options, password_where(settings_dict, "?"), django=True)
+        except CredentialsError as exc:  # a settings mistake, as the backend reports it
+            raise OptionsError(str(exc)) from None
         if provider is not None:
             params = judged.params
             host = options.tls_server_name or params["host"]
