@@ -44,7 +44,7 @@ def assert_only_complete_trust_files(cache: Path, pki: TestPKI) -> None:
     exactly the test root, every file a PEM block list."""
     leftovers = [p.name for p in cache.rglob("*") if ".tmp" in p.name]
     assert not leftovers, f"temporary files left behind: {leftovers}"
-    splits = [p for p in (cache / "bundles").iterdir()] if (cache / "bundles").is_dir() else []
+    splits = list((cache / "bundles").iterdir()) if (cache / "bundles").is_dir() else []
     assert len(splits) == 1, f"the bundle was not split exactly once: {splits}"
     (split,) = splits
     assert (split / "full.pem").read_bytes() == Path(pki.bundle_path).read_bytes()

@@ -21,6 +21,7 @@ import pytest
 
 pytest.importorskip("django")
 
+from aurora_ssl._readback import ClientTLS, client_tls
 from aurora_ssl.errors import (
     AuroraSSLError,
     HostnameMismatchError,
@@ -29,7 +30,6 @@ from aurora_ssl.errors import (
     TLSNotInUseError,
     UntrustedCertificateError,
 )
-from aurora_ssl._readback import ClientTLS, client_tls
 from aurora_ssl.testing import AuroraLikeServer
 from tests.fix_django import (
     DriverCalls,
