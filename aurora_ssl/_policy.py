@@ -693,7 +693,8 @@ def connection_params(
 
     Args:
         params: libpq keywords (a ``dsn``/``conninfo`` string among them is read by libpq).
-        options: aurora-ssl's options (``Options(bundle=..., tls_server_name=...)``).
+        options: aurora-ssl's options (``Options(bundle=..., tls_server_name=...)``); with
+            ``insecure_local_dev`` the parameters come back as given (refused for AWS names).
         driver: ``"psycopg"`` or ``"psycopg2"``: whose libpq judges and will connect. Default:
             the one imported (psycopg2 when both or neither are).
 
@@ -714,5 +715,16 @@ def connection_params(
         loaded = [name for name in ("psycopg2", "psycopg") if name in sys.modules]
         found = [name for name in ("psycopg2", "psycopg") if importlib.util.find_spec(name)]
         driver = loaded[0] if len(loaded) == 1 else found[0] if found else "psycopg2"
-    judged = policy_for(options or Options()).judge(params, origin, driver=driver)
+    options = options or Options()
+    if options.insecure_local_dev:  # the opt-out: refused for AWS names, loud, unjudged
+        hosts = [str(params.get(key) or "") for key in ("host", "hostaddr")]
+        hosts += [
+            libpq_of(driver).parse(params[key]).get("host", "")
+            for key in _DSN_KEYS
+            if isinstance(params.get(key), str)
+        ]
+        refuse_insecure_for_aws(options, hosts)
+        warn_insecure(origin)
+        return dict(params)
+    judged = policy_for(options).judge(params, origin, driver=driver)
     return {**judged.params, **judged.driver_kwargs}
