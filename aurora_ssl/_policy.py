@@ -593,7 +593,9 @@ def _check_values(params: Mapping[str, Any], origins: Mapping[str, str]) -> None
     """Refuse any value that would weaken verify-full, naming where it came from."""
 
     def refuse(key: str, why: str) -> None:
-        shown = str(params[key])[:60] or "''"
+        from aurora_ssl._redaction import mask_conninfo  # a dbname may hold a password
+
+        shown = mask_conninfo(str(params[key]))[:60] or "''"
         where = origins.get(key, "the parameters")
         raise InsecureConfigurationError(f"{key}={shown} in {where} {why}")
 
