@@ -614,7 +614,8 @@ def _check_values(params: Mapping[str, Any], origins: Mapping[str, str]) -> None
         )
     port_text = params.get("port") if isinstance(params.get("port"), str) else ""
     for port in str(port_text).split(","):
-        if port.strip() and not (port.strip().isdigit() and 0 < int(port) < 65536):
+        digits = port.strip().isascii() and port.strip().isdigit()
+        if port.strip() and not (digits and 0 < int(port) < 65536):
             refuse("port", "is not a port number (1-65535); fix it.")
 
 
