@@ -712,12 +712,14 @@ def connection_params(
              "dbname": "app", "password": token}, driver="psycopg"))
     """
     if driver is None:
-        import importlib.util
         import sys
 
         loaded = [name for name in ("psycopg2", "psycopg") if name in sys.modules]
-        found = [name for name in ("psycopg2", "psycopg") if importlib.util.find_spec(name)]
-        driver = loaded[0] if len(loaded) == 1 else found[0] if found else "psycopg2"
+        if not loaded:  # importlib and a search of sys.path only when no driver is imported
+            import importlib.util
+
+            loaded = [name for name in ("psycopg2", "psycopg") if importlib.util.find_spec(name)]
+        driver = loaded[0] if loaded else "psycopg2"
     options = options or Options()
     if options.insecure_local_dev:  # the opt-out: refused for AWS names, loud, unjudged
         hosts = [str(params.get(key) or "") for key in ("host", "hostaddr")]
