@@ -120,6 +120,34 @@ def test_each_region_file_holds_exactly_that_regions_roots() -> None:
         ]
 
 
+@pytest.mark.parametrize(
+    ("data", "count"),
+    [
+        (b"-----BEGIN CERTIFICATE-----\nA\n-----END CERTIFICATE-----", 1),
+        (b"-----BEGIN CERTIFICATE-----\r\nA\r\n-----END CERTIFICATE-----\n", 1),
+        (b"# Label\n-----BEGIN CERTIFICATE-----\nA\nB\n-----END CERTIFICATE-----\n" * 2, 2),
+        (b"-----BEGIN CERTIFICATE-----\n\n-----END CERTIFICATE-----", 0),  # empty body
+        (b"-----BEGIN CERTIFICATE-----\nA\n", 0),  # cut before the end line
+        (b"-----BEGIN CERTIFICATE-----A\n-----END CERTIFICATE-----", 0),
+        (b"-----BEGIN PRIVATE KEY-----\nA\n-----END PRIVATE KEY-----", 0),
+        (b"", 0),
+    ],
+)
+def test_pem_blocks(data: bytes, count: int) -> None:
+    blocks = _bundles.pem_blocks(data)
+    assert len(blocks) == count
+    assert all(b.startswith(b"-----BEGIN CERTIFICATE-----") for b in blocks)
+    assert all(b.endswith(b"-----END CERTIFICATE-----") for b in blocks)
+
+
+def test_pem_der_reads_one_block_only() -> None:
+    block = _bundles.pem_blocks(_shipped())[0]
+    der = _bundles.pem_der(block)
+    assert hashlib.sha256(der).hexdigest() == PINNED.read_text().split()[0]
+    with pytest.raises(ValueError):
+        _bundles.pem_der(block + b"\n" + block)
+
+
 # --- choosing the file for a host ----------------------------------------------------------
 
 
