@@ -322,7 +322,7 @@ def test_with_password_adds_only_the_password(driver: str) -> None:
 
 
 def test_a_nul_in_a_value_is_refused(driver: str) -> None:
-    with pytest.raises(InsecureConfigurationError, match="cannot parse"):
+    with pytest.raises(InsecureConfigurationError, match="'application_name' .* NUL"):
         judge({"host": CLUSTER, "application_name": "a\x00b"}, driver)
     with pytest.raises(InsecureConfigurationError, match="NUL"):
         judge({"dsn": f"host={CLUSTER}\x00 sslmode=disable"}, driver)
