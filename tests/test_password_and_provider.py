@@ -236,8 +236,9 @@ def test_django_refuses_a_password_next_to_a_provider(
         assert_refused(str(info.value), shown, secret)
         (found,) = [m for m in run_checks() if m.id == "aurora_ssl.E002"]
         assert_refused(found.msg, shown, secret)
-    with pytest.raises(ImproperlyConfigured) as info:  # manage.py dbshell
+    with pytest.raises((ImproperlyConfigured, CredentialsError)) as info:  # manage.py dbshell
         DatabaseWrapper.client_class.settings_to_cmd_args_env(entry, [])
+    assert "Remove the password from DATABASES[" in str(info.value)
     assert secret not in str(info.value)
     assert server_saw(logged_server, since, role) == []
 
