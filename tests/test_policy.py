@@ -350,3 +350,43 @@ def test_a_refused_value_never_echoes_a_password(dbname: str, driver: str) -> No
     with pytest.raises(InsecureConfigurationError, match="holds a connection string") as info:
         judge({"host": CLUSTER, "dbname": dbname}, driver)
     assert "SeCrEt" not in str(info.value)
+
+
+# --- an older libpq -------------------------------------------------------------------------
+
+
+def _older_libpq(monkeypatch: pytest.MonkeyPatch, *unknown: str) -> None:
+    """Judge with a libpq that lacks ``unknown`` keywords (as an older one does)."""
+    from aurora_ssl import _policy
+    from aurora_ssl._libpq import Libpq
+
+    real = libpq_of(drivers.libpq_driver())
+
+    def parse(text: str) -> dict[str, str]:
+        parsed = real.parse(text)
+        if set(parsed) & set(unknown):
+            raise ValueError("invalid connection option")
+        return parsed
+
+    monkeypatch.setattr(_policy, "libpq_of", lambda driver: Libpq("old", parse))
+
+
+@pytest.mark.driver("libpq")
+def test_keys_an_older_libpq_lacks_are_not_pinned(monkeypatch: pytest.MonkeyPatch) -> None:
+    """libpq 15 and 16 refuse a whole string with sslnegotiation or sslkeylogfile in it, and
+    negotiate only the standard way anyway: those keys are left out for them."""
+    _older_libpq(monkeypatch, "sslnegotiation", "sslkeylogfile")
+    judged = judge({"host": CLUSTER}, drivers.libpq_driver())
+    assert "sslnegotiation" not in judged.params and "sslkeylogfile" not in judged.params
+    assert judged.params["sslmode"] == "verify-full"
+    with pytest.raises(InsecureConfigurationError, match="neither a libpq keyword"):
+        judge({"host": CLUSTER, "sslnegotiation": "direct"}, drivers.libpq_driver())
+
+
+@pytest.mark.driver("libpq")
+def test_a_libpq_older_than_13_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without ssl_min_protocol_version, TLS 1.0 and 1.1 cannot be refused."""
+    _older_libpq(monkeypatch, "ssl_min_protocol_version", "sslnegotiation", "sslkeylogfile")
+    with pytest.raises(InsecureConfigurationError, match="older than 13") as info:
+        judge({"host": CLUSTER}, drivers.libpq_driver())
+    assert "psycopg2-binary" in str(info.value)
