@@ -311,7 +311,10 @@ def test_env_takes_the_url_check_takes(
     """The application's URL (a SQLAlchemy one, with our options in its query) says where to
     connect; the password in it is never printed."""
     url = _url(
-        tls_server, "postgresql+psycopg", plugin="aurora_ssl", aurora_ssl_bundle=str(pki.bundle_path)
+        tls_server,
+        "postgresql+psycopg",
+        plugin="aurora_ssl",
+        aurora_ssl_bundle=str(pki.bundle_path),
     )
     code, out, err = _run(capsys, "env", url, "--format", "json")
     assert code == 0, err
@@ -371,9 +374,7 @@ def test_env_names_a_key_no_variable_can_carry(capsys: Capture) -> None:
 
 
 @pytest.mark.parametrize("shell", ["sh", "fish", "powershell"])
-def test_env_quotes_values_for_each_shell(
-    tmp_path: Path, capsys: Capture, shell: str
-) -> None:
+def test_env_quotes_values_for_each_shell(tmp_path: Path, capsys: Capture, shell: str) -> None:
     from aurora_ssl._libpq import render
     from tests.certs import make_cert_pem
 

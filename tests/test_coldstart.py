@@ -116,4 +116,3 @@ def test_a_fresh_psycopg2_process_loads_no_x509_parser_dataclasses_or_typing(
 def test_the_heavy_modules_are_really_absent_from_a_plain_psycopg2_process() -> None:
     """The list above is fair: plain psycopg2 (the floor) loads none of these either."""
     assert _plain_driver_modules("psycopg2") & set(NOT_ON_THE_CONNECT_PATH) == set()
-

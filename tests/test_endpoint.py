@@ -162,7 +162,8 @@ def test_proxy_kinds_are_proxies() -> None:
 
 def test_global_endpoint_is_rds_but_has_no_region() -> None:
     endpoint = parse_endpoint("mydb.global-abc.global.rds.amazonaws.com")
-    assert endpoint.kind.is_rds and not endpoint.kind.is_proxy
+    assert endpoint.kind.is_rds
+    assert not endpoint.kind.is_proxy
     assert endpoint.region is None
 
 

@@ -8,7 +8,6 @@ Each test runs on every libpq here: the one psycopg2 links, psycopg 3's, and the
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -95,7 +94,7 @@ _TEXT = st.text(
 @given(values=st.lists(_TEXT, min_size=1, max_size=4))
 def test_any_text_survives_the_trip(values: list[str]) -> None:
     keys = ["host", "user", "application_name", "options"]
-    params = dict(zip(keys, values))
+    params = dict(zip(keys, values, strict=False))
     for name in [d for d in ("psycopg2", "psycopg") if drivers.is_installed(d)] + (
         ["system"] if system_library() is not None else []
     ):
@@ -147,10 +146,10 @@ def test_what_libpq_refuses_is_refused_without_echoing_it(libpq: Libpq, conninfo
         "sslmode\x00",
         "SSLMODE",
         "Sslmode",
-        "ѕslmode",  # CYRILLIC SMALL LETTER DZE
-        "sslmοde",  # GREEK SMALL LETTER OMICRON
+        "ѕslmode",  # noqa: RUF001 - CYRILLIC SMALL LETTER DZE
+        "sslmοde",  # noqa: RUF001 - GREEK SMALL LETTER OMICRON
         "ssl\u200bmode",  # ZERO WIDTH SPACE
-        "sslｍode",  # FULLWIDTH LATIN SMALL LETTER M
+        "sslｍode",  # noqa: RUF001 - FULLWIDTH LATIN SMALL LETTER M
         "ssl_mode",
         "ssl-mode",
         "sslmode=",
@@ -245,14 +244,14 @@ def test_the_system_libpq_through_ctypes() -> None:
 
 
 @pytest.fixture
-def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[pytest.MonkeyPatch]:
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyPatch:
     """No PG* variable of the session, and a HOME without a service file."""
     import os
 
     for name in [n for n in os.environ if n.startswith("PG")]:
         monkeypatch.delenv(name)
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    yield monkeypatch
+    return monkeypatch
 
 
 def _libpq_reads(name: str, driver: str) -> dict[str, str]:

@@ -56,7 +56,9 @@ def django_spelling(name: str) -> str:
 
 def test_the_table_names_every_option() -> None:
     """A new option must be added to GOOD (and so to every test below) before it ships."""
-    assert sorted(url_spelling(n) for n, _, _ in GOOD) == option_names(django=False, django_options=True)
+    assert sorted(url_spelling(n) for n, _, _ in GOOD) == option_names(
+        django=False, django_options=True
+    )
     assert sorted(django_spelling(n) for n, _, _ in GOOD) == option_names(django=True)
 
 
@@ -115,9 +117,14 @@ def test_a_very_long_unknown_key_is_shortened() -> None:
 
 @pytest.mark.parametrize("name", sorted(DJANGO_ONLY))
 def test_django_only_options(name: str) -> None:
-    assert getattr(read_options({django_spelling(name): "no"}, "AURORA_SSL", django=True), name) is False
+    assert (
+        getattr(read_options({django_spelling(name): "no"}, "AURORA_SSL", django=True), name)
+        is False
+    )
     # A DATABASE_URL for Django carries them in URL spelling...
-    assert getattr(read_options({url_spelling(name): "no"}, WHERE, django_options=True), name) is False
+    assert (
+        getattr(read_options({url_spelling(name): "no"}, WHERE, django_options=True), name) is False
+    )
     # ...which SQLAlchemy, check and env refuse, saying why.
     with pytest.raises(InsecureConfigurationError, match=r"\(a Django-only option\)"):
         read_options({url_spelling(name): "no"}, WHERE)
@@ -125,10 +132,15 @@ def test_django_only_options(name: str) -> None:
 
 def test_nothing_given_means_the_defaults() -> None:
     options = read_options({}, WHERE)
-    assert (options.bundle, options.tls_server_name, options.insecure_local_dev) == (None, None, False)
+    assert (options.bundle, options.tls_server_name, options.insecure_local_dev) == (
+        None,
+        None,
+        False,
+    )
     assert (options.iam, options.iam_profile, options.password_provider) == (False, None, None)
     assert options.log_level == logging.DEBUG
-    assert options.server_check_at_startup is True and options.explain_pool_timeout is True
+    assert options.server_check_at_startup is True
+    assert options.explain_pool_timeout is True
     assert options.given == {}
     assert repr(options) == "Options()"
 
@@ -159,7 +171,8 @@ def test_booleans_read_the_usual_spellings(text: object, value: bool) -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["maybe", "2", 2, -1, "yes!", "t", "y", "ja", "1.0", 1.0, "true false", "nope", b"true", []]
+    "text",
+    ["maybe", "2", 2, -1, "yes!", "t", "y", "ja", "1.0", 1.0, "true false", "nope", b"true", []],
 )
 def test_anything_else_is_not_a_boolean(text: object) -> None:
     with pytest.raises(InsecureConfigurationError, match="is not a boolean") as info:
@@ -366,7 +379,9 @@ def test_split_url(url: str, driver: str, rest: str, ours: dict[str, str]) -> No
 
 
 def test_split_url_keeps_a_repeated_key_for_the_reader_to_refuse() -> None:
-    _, _, ours = split_url("postgresql://h/db?aurora_ssl_bundle=a&aurora_ssl_bundle=b&aurora_ssl_bundle=c")
+    _, _, ours = split_url(
+        "postgresql://h/db?aurora_ssl_bundle=a&aurora_ssl_bundle=b&aurora_ssl_bundle=c"
+    )
     assert ours == {"aurora_ssl_bundle": ["a", "b", "c"]}
     with pytest.raises(InsecureConfigurationError, match="more than once"):
         read_options(ours, WHERE)

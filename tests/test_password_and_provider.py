@@ -265,9 +265,11 @@ def test_django_database_url_pair_is_refused_before_the_server_sees_it(
     since = offset(logged_server)
     for query in (f"&aurora_ssl_password_provider={PROVIDER}", "&aurora_ssl_iam=on"):
         entry = database_url(url + query)
-        with use_databases({"default": entry}):
-            with pytest.raises((ImproperlyConfigured, CredentialsError)) as info:
-                connections["default"].ensure_connection()
+        with (
+            use_databases({"default": entry}),
+            pytest.raises((ImproperlyConfigured, CredentialsError)) as info,
+        ):
+            connections["default"].ensure_connection()
         assert_refused(str(info.value), "DATABASES['default']['PASSWORD']", secret)
     assert server_saw(logged_server, since, role) == []
 

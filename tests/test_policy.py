@@ -219,8 +219,8 @@ def test_insecure_opt_out_passes_params_through(
         "SSLMODE",
         "SslMode",
         "host ",
-        "ѕslmode",  # CYRILLIC SMALL LETTER DZE
-        "sslmοde",  # GREEK SMALL LETTER OMICRON
+        "ѕslmode",  # noqa: RUF001 - CYRILLIC SMALL LETTER DZE
+        "sslmοde",  # noqa: RUF001 - GREEK SMALL LETTER OMICRON
         "ssl_mode",
         "sslmode=disable",
         "sslmode'",
@@ -305,7 +305,9 @@ def test_unexpected_positional_arguments_are_refused(driver: str) -> None:
         {"host": f"{CLUSTER},{CLUSTER.replace('cluster-', 'cluster-ro-')}", "port": "5432,5433"},
     ],
 )
-def test_the_connection_string_parses_to_what_was_judged(extra: dict[str, str], driver: str) -> None:
+def test_the_connection_string_parses_to_what_was_judged(
+    extra: dict[str, str], driver: str
+) -> None:
     judged = judge({"host": CLUSTER, **extra}, driver)
     libpq = libpq_of(driver)
     assert libpq.parse(judged.conninfo) == judged.params
@@ -322,7 +324,7 @@ def test_with_password_adds_only_the_password(driver: str) -> None:
 
 
 def test_a_nul_in_a_value_is_refused(driver: str) -> None:
-    with pytest.raises(InsecureConfigurationError, match="'application_name' .* NUL"):
+    with pytest.raises(InsecureConfigurationError, match=r"'application_name' .* NUL"):
         judge({"host": CLUSTER, "application_name": "a\x00b"}, driver)
     with pytest.raises(InsecureConfigurationError, match="NUL"):
         judge({"dsn": f"host={CLUSTER}\x00 sslmode=disable"}, driver)
@@ -377,7 +379,8 @@ def test_keys_an_older_libpq_lacks_are_not_pinned(monkeypatch: pytest.MonkeyPatc
     negotiate only the standard way anyway: those keys are left out for them."""
     _older_libpq(monkeypatch, "sslnegotiation", "sslkeylogfile")
     judged = judge({"host": CLUSTER}, drivers.libpq_driver())
-    assert "sslnegotiation" not in judged.params and "sslkeylogfile" not in judged.params
+    assert "sslnegotiation" not in judged.params
+    assert "sslkeylogfile" not in judged.params
     assert judged.params["sslmode"] == "verify-full"
     with pytest.raises(InsecureConfigurationError, match="neither a libpq keyword"):
         judge({"host": CLUSTER, "sslnegotiation": "direct"}, drivers.libpq_driver())

@@ -197,7 +197,7 @@ def test_a_blank_spelled_host_key_never_reaches_a_unix_socket(
     }
     if driver == "psycopg2":  # psycopg 3 resolves the first host itself, and fails here
         # The control: without aurora-ssl, libpq goes to the socket and sends its packets.
-        with pytest.raises(Exception):  # noqa: B017 - the fake server answers nothing useful
+        with pytest.raises(Exception):  # noqa: B017, PT011 - the fake server answers nothing useful
             connect(driver, attack).close()
         assert fake_socket_server.connections >= 1
         fake_socket_server.connections, fake_socket_server.received = 0, []
@@ -221,7 +221,7 @@ def test_a_blank_spelled_sslmode_key_is_refused_before_the_server_sees_anything(
     # The control: without aurora-ssl, libpq reads the later "sslmode =disable" and tries a
     # plaintext session, which this server (like RDS with rds.force_ssl) rejects.
     offset = logged_server.log_path.stat().st_size
-    with pytest.raises(Exception, match="no encryption"):  # noqa: B017 - either driver's error
+    with pytest.raises(Exception, match="no encryption"):
         connect(driver, attack).close()
     assert "no encryption" in log_since(logged_server, offset)
     offset = logged_server.log_path.stat().st_size
@@ -297,7 +297,9 @@ def test_a_weak_service_is_refused_and_the_server_sees_nothing(
     with pytest.raises(InsecureConfigurationError, match=words):
         connect(
             driver,
-            connection_params({**logged_server.params(), "service": "app"}, settings, driver=driver),
+            connection_params(
+                {**logged_server.params(), "service": "app"}, settings, driver=driver
+            ),
         )
     assert "connection received" not in log_since(logged_server, offset)
     # The control: the same server logs an attempt that is made.
@@ -333,7 +335,9 @@ def test_a_service_key_libpq_does_not_know_is_refused(
     service = tmp_path / "pg_service.conf"
     service.write_text("[a]\nhost=db.example.com\nsslmode =disable\n")
     monkeypatch.setenv("PGSERVICEFILE", str(service))
-    with pytest.raises(InsecureConfigurationError, match="sets 'sslmode ', which is no libpq keyword"):
+    with pytest.raises(
+        InsecureConfigurationError, match="sets 'sslmode ', which is no libpq keyword"
+    ):
         connection_params({"service": "a"}, settings)
 
 

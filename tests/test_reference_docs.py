@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from aurora_ssl import Options, connection_params
+from aurora_ssl._policy import policy_for
 from aurora_ssl.diagnostics import (
     REPORT_FIELDS,
     REPORT_KEYS,
@@ -18,8 +20,6 @@ from aurora_ssl.diagnostics import (
     Verdict,
     check_connection,
 )
-from aurora_ssl import Options, connection_params
-from aurora_ssl._policy import policy_for
 from aurora_ssl.testing import AuroraLikeServer, TestPKI
 from django_aurora_ssl import checks
 from django_aurora_ssl.check_ids import CHECKS

@@ -164,12 +164,11 @@ def _secret_mount(tmp_path: Path, files: dict[str, bytes], mode: int) -> Path:
 
 
 @pytest.mark.parametrize("mode", [0o444, 0o644])
-def test_a_kubernetes_secret_mount_passes(
-    tmp_path: Path, cache: Path, mode: int
-) -> None:
+def test_a_kubernetes_secret_mount_passes(tmp_path: Path, cache: Path, mode: int) -> None:
     ca = make_cert_pem("My Corp Root")
     mount = _secret_mount(tmp_path, {"ca.crt": ca, "rds-bundle.pem": _shipped()}, mode)
-    assert os.path.islink(mount / "ca.crt") and os.path.islink(mount / "..data")
+    assert os.path.islink(mount / "ca.crt")
+    assert os.path.islink(mount / "..data")
     check_private(str(mount / "ca.crt"), "The trust file")
     selection = select_trust(CLUSTER, sslrootcert=mount / "ca.crt")
     assert (selection.scope, selection.path) == ("user-file", str(mount / "ca.crt"))
@@ -257,10 +256,12 @@ def test_a_trust_file_open_to_others_never_reaches_the_server(
     path.parent.chmod(0o755)
     clear_caches()
     connect = connection_params(params, options, driver=drivers.libpq_driver())
-    with drivers.libpq_connect(**connect, connect_timeout=5) as connection:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
-            assert cursor.fetchone() == (True,)
+    with (
+        drivers.libpq_connect(**connect, connect_timeout=5) as connection,
+        connection.cursor() as cursor,
+    ):
+        cursor.execute("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+        assert cursor.fetchone() == (True,)
     connection.close()
 
 
@@ -386,10 +387,12 @@ def test_planted_rds_named_foreign_root_is_refused_and_never_connects(
     assert Path(params["sslrootcert"]).read_bytes().strip() == (
         pki.foreign_root_path.read_bytes().strip()
     )
-    with drivers.libpq_connect(**params, connect_timeout=5) as connection:
-        with connection.cursor() as cur:
-            cur.execute("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
-            assert cur.fetchone() == (True,)  # the interceptor's server saw a TLS session
+    with (
+        drivers.libpq_connect(**params, connect_timeout=5) as connection,
+        connection.cursor() as cur,
+    ):
+        cur.execute("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+        assert cur.fetchone() == (True,)  # the interceptor's server saw a TLS session
     connection.close()
 
 
