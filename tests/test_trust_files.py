@@ -509,3 +509,52 @@ def test_a_root_for_a_region_aws_does_not_serve_is_no_impostor(
     with caplog.at_level(logging.WARNING, logger="aurora_ssl"):
         select_trust(CLUSTER, bundle=bundle)
     assert "not AWS's" not in caplog.text
+
+
+def test_check_and_inspect_report_unknown_rds_roots(
+    tls_server: AuroraLikeServer,
+    pki: TestPKI,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Every run says it, not only the first (which split the bundle and logged it)."""
+    from aurora_ssl.cli import main
+
+    impostor = make_cert_pem("Amazon RDS us-east-1 Root CA ECC384 G1")
+    bundle = tmp_path / "mine.pem"
+    bundle.write_bytes(pki.bundle_path.read_bytes() + impostor)
+    url = tls_server.url("postgresql")
+    for _ in range(2):
+        clear_caches()
+        code = main(["check", url, "--bundle", str(bundle)])
+        out, err = capsys.readouterr()
+        assert code == 0, out + err  # verified: the warning informs, it does not refuse
+        assert "VERIFIED" in out
+        assert "not AWS's" in out
+        assert "Amazon RDS us-east-1 Root CA ECC384 G1" in out
+        assert tls_server.password not in out + err
+    where = [f"{tls_server.host}:{tls_server.port}", "--hostaddr", tls_server.hostaddr]
+    assert main(["inspect", *where, "--bundle", str(bundle)]) == 0
+    assert "Amazon RDS us-east-1 Root CA ECC384 G1" in capsys.readouterr().out
+    # The PKI's own bundle names no impostor.
+    clear_caches()
+    main(["check", url, "--bundle", str(pki.bundle_path)])
+    assert "not AWS's" not in capsys.readouterr().out
+
+
+def test_roots_of_a_verified_update_are_known(
+    cache: Path, tmp_path: Path, tls_server: AuroraLikeServer, pki: TestPKI,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    from aurora_ssl.cli import main
+
+    new_root = make_cert_pem("Amazon RDS us-east-1 Root CA RSA4096 G2")
+    _plant(cache, _shipped() + new_root)
+    bundle = tmp_path / "mine.pem"
+    bundle.write_bytes(pki.bundle_path.read_bytes() + new_root)
+    assert main(["check", tls_server.url("postgresql"), "--bundle", str(bundle)]) == 0
+    assert "not AWS's" not in capsys.readouterr().out
+    os.unlink(_trust.updated_bundle_path())  # control: without the update it is unknown
+    clear_caches()
+    assert main(["check", tls_server.url("postgresql"), "--bundle", str(bundle)]) == 0
+    assert "Amazon RDS us-east-1 Root CA RSA4096 G2" in capsys.readouterr().out
