@@ -370,7 +370,7 @@ def _older_libpq(monkeypatch: pytest.MonkeyPatch, *unknown: str) -> None:
             raise ValueError("invalid connection option")
         return parsed
 
-    monkeypatch.setattr(_policy, "libpq_of", lambda driver: Libpq("old", parse))
+    monkeypatch.setattr(_policy, "libpq_of", lambda driver: Libpq("old", parse, lambda: 120000))
 
 
 @pytest.mark.driver("libpq")
