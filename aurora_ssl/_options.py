@@ -270,9 +270,10 @@ def split_url(url: str) -> tuple[str, str, dict[str, str]]:
     The same URL serves SQLAlchemy (``postgresql+psycopg://...?plugin=aurora_ssl&aurora_ssl_x=``),
     ``aurora-ssl check``/``env`` and psql. libpq refuses a ``+driver`` scheme, ``plugin`` and
     our keys, so they are taken out here; the driver is ``auto`` without a suffix. A key of
-    ours given twice comes back as a list (which :func:`read_options` refuses).
+    ours given twice comes back as a list (which :func:`read_options` refuses). Our keys and
+    values are decoded as SQLAlchemy and Django decode them (``+`` is a blank).
     """
-    from urllib.parse import unquote
+    from urllib.parse import unquote_plus as unquote
 
     text = url.strip()
     head, sep, rest = text.partition("://")

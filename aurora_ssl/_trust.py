@@ -105,9 +105,15 @@ def select_trust(
 @functools.lru_cache(maxsize=256)
 def _user_file(path: str) -> TrustSelection:
     check_private(path, "The trust file (sslrootcert)")
-    with open(path, "rb") as handle:
-        if b"-----BEGIN CERTIFICATE-----" not in handle.read():
-            raise BundleError(f"The trust file {path} (sslrootcert) holds no PEM certificate.")
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except OSError as exc:  # a directory, no permission, an empty path
+        raise BundleError(
+            f"The trust file {path!r} (sslrootcert) cannot be read: {exc.strerror}."
+        ) from None
+    if b"-----BEGIN CERTIFICATE-----" not in data:
+        raise BundleError(f"The trust file {path} (sslrootcert) holds no PEM certificate.")
     return TrustSelection(path, "user-file", path)
 
 

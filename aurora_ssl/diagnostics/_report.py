@@ -39,6 +39,7 @@ from aurora_ssl.diagnostics._inspection import (
     WarningCode,
     inspect_params,
     trust_block,
+    trust_warnings,
 )
 from aurora_ssl.diagnostics._translation import login_refusal, target_of, translate_error
 from aurora_ssl.errors import (
@@ -368,7 +369,9 @@ def _setting_warnings(
 ) -> list[Finding]:
     warnings: list[Finding] = []
     if trust is not None:
-        warnings.extend(Finding(WarningCode.TRUST.value, _mask(w, masked)) for w in trust.warnings)
+        warnings.extend(
+            Finding(WarningCode.TRUST.value, _mask(w, masked)) for w in trust_warnings(trust)
+        )
     if insecure:
         warnings.append(
             Finding(
