@@ -26,6 +26,9 @@ if TYPE_CHECKING:
 
 #: What each option is called in a URL query or as a keyword argument: PREFIX + name.
 PREFIX = "aurora_ssl_"
+#: What a URL carries for a password provider given as an object (a URL holds text only), so
+#: whoever reads the URL later knows a provider is needed.
+PROVIDER_OBJECT = "passed-as-object"
 _TRUE = frozenset({"true", "1", "yes", "on"})
 _FALSE = frozenset({"false", "0", "no", "off"})
 _LEVELS = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "ERROR": 40, "CRITICAL": 50}
@@ -239,16 +242,19 @@ def _check_together(options: Options, where: str, django: bool) -> None:
 
     problem = None
     if options.iam and options.password_provider is not None:
-        problem = f"{spelled('iam')} and {spelled('password_provider')} both choose the password"
+        problem = (
+            f"{spelled('iam')} and {spelled('password_provider')} both choose the password; "
+            "give one of them, not both"
+        )
     elif options.iam_profile and not options.iam:
-        problem = f"{spelled('iam_profile')} is given but {spelled('iam')} is not true"
+        problem = f"{spelled('iam_profile')} needs {spelled('iam')}: add it, or remove the profile"
     elif options.iam and options.insecure_local_dev:
         problem = (
             f"{spelled('iam')} needs verified TLS (an IAM token is a password), but "
-            f"{spelled('insecure_local_dev')} turns it off"
+            f"{spelled('insecure_local_dev')} turns it off; remove one of them"
         )
     if problem:
-        raise InsecureConfigurationError(f"In {where}, {problem}; give one of them.")
+        raise InsecureConfigurationError(f"In {where}, {problem}.")
 
 
 def password_conflict(password_where: str, provider: str) -> str:

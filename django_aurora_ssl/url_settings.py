@@ -89,7 +89,7 @@ def database_url(
         merged = key in ("OPTIONS", SETTINGS_KEY) and isinstance(value, Mapping)
         entry[key] = {**entry[key], **value} if merged else value
     read = database_options(entry, where=f"database_url(...)[{SETTINGS_KEY!r}]")
-    given = password_where(entry, "DATABASE_URL")
+    given = "the URL" if parts.password else password_where(entry, "?")
     if given and (read.iam or read.password_provider is not None):  # fail at start
         provider = "IAM" if read.iam else "PASSWORD_PROVIDER"
         raise OptionsError(password_conflict(given, f"AURORA_SSL[{provider!r}]"))

@@ -41,7 +41,7 @@ def code_lines(source: str) -> int:
             body = node.body
             first = body[0] if body else None
             if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
-                if isinstance(first.value.value, str):  # noqa: SIM102 - reads better apart
+                if isinstance(first.value.value, str):
                     end = first.end_lineno or first.lineno
                     docstring_lines.update(range(first.lineno, end + 1))
     lines: set[int] = set()

@@ -20,10 +20,10 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
-from aurora_ssl.cli import main
 from aurora_ssl._endpoint import is_region_name, parse_endpoint
-from aurora_ssl.testing.pki import make_certificate_pem
 from aurora_ssl._trust import SHIPPED_BUNDLE, select_trust
+from aurora_ssl.cli import main
+from tests.certs import make_cert_pem as make_certificate_pem
 
 NOW = datetime.datetime.now(datetime.timezone.utc)
 

@@ -133,7 +133,7 @@ def test_check_refuses_a_dsn_password_with_a_provider(
     code = main(["check", _dsn(logged_server, "app") + " password=x", "--iam"])
     _, err = capsys.readouterr()
     assert code == 2
-    assert "Remove the password from the DSN" in err
+    assert "Remove the password from the connection string" in err
     assert "--iam gives the password" in err
 
 

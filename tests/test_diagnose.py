@@ -23,6 +23,8 @@ from typing import Any
 
 import pytest
 
+from aurora_ssl import Options as Settings
+from aurora_ssl import connection_params
 from aurora_ssl.diagnostics import Inspection, scrub, translate_error
 from aurora_ssl.diagnostics._inspection import inspect_params
 from aurora_ssl.diagnostics._translation import Target, target_of
@@ -35,8 +37,6 @@ from aurora_ssl.errors import (
     ServerTLSUnavailableError,
     UntrustedCertificateError,
 )
-from aurora_ssl import Options as Settings
-from aurora_ssl import connection_params
 from aurora_ssl.testing import OTHER_HOST, AuroraLikeServer, TestPKI
 from tests import drivers
 from tests.fix_django import database_entry, use_databases

@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from aurora_ssl._trust import TrustSelection, select_trust
 from aurora_ssl.diagnostics import Verdict, inspect_server, split_host_port
 from aurora_ssl.diagnostics._inspection import (
     CertificateInfo,
@@ -29,7 +30,6 @@ from aurora_ssl.diagnostics._inspection import (
 )
 from aurora_ssl.errors import InspectionError, ServerTLSUnavailableError
 from aurora_ssl.testing import OTHER_HOST, READER_HOST, AuroraLikeServer, TestPKI
-from aurora_ssl._trust import TrustSelection, select_trust
 
 NOW = datetime.datetime.now(datetime.timezone.utc)
 DAY = datetime.timedelta(days=1)

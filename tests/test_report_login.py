@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from aurora_ssl.cli import main
 from aurora_ssl._libpq import libpq_of
+from aurora_ssl.cli import main
 from aurora_ssl.testing import AuroraLikeServer, TestPKI
 from tests import drivers
 from tests.fix_django import database_entry, use_databases

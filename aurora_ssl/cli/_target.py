@@ -15,7 +15,7 @@ import sys
 from typing import Any
 
 from aurora_ssl._libpq import libpq_of
-from aurora_ssl._options import Options, read_options, split_url
+from aurora_ssl._options import PREFIX, PROVIDER_OBJECT, Options, read_options, split_url
 from aurora_ssl.cli.common import UsageError, warn
 from aurora_ssl.cli.credentials import options_from
 from aurora_ssl.errors import InsecureConfigurationError
@@ -46,6 +46,7 @@ def read_target(args: argparse.Namespace, text: str | None, *, driver: str) -> T
         if name.strip() not in ("", "aurora_ssl"):
             warn(f"plugin={name.strip()[:60]} is a SQLAlchemy plugin; libpq ignores it.")
     command_line = options_from(args)
+    _command_line_credentials(args, ours, origin)
     for key, value in command_line.items():
         if key in ours and str(ours[key]) != str(value):
             raise UsageError(
@@ -62,12 +63,31 @@ def read_target(args: argparse.Namespace, text: str | None, *, driver: str) -> T
         params = libpq_of(chosen).parse(rest) if rest.strip() else {}
     except InsecureConfigurationError as exc:
         raise UsageError(str(exc)) from None
+    if "log_level" in options.given:
+        warn("aurora_ssl_log_level sets the level of the per-connection line of the app's "
+             "integrations; check does not use it.")  # fmt: skip
     if from_argv and params.get("password"):
         warn(
             "a password on the command line is visible to other users (ps, shell history); "
             "put the URL in DATABASE_URL and leave the argument out, or use PGPASSWORD."
         )
     return Target(params, chosen, options, origin)
+
+
+def _command_line_credentials(args: argparse.Namespace, ours: dict[str, Any], origin: str) -> None:
+    """The command line's credential options, checked in its own words (``--iam``)."""
+    iam, provider = getattr(args, "iam", False), getattr(args, "password_provider", None)
+    if iam and provider:
+        raise UsageError("give --iam or --password-provider, not both.")
+    if getattr(args, "iam_profile", None) and not iam and f"{PREFIX}iam" not in ours:
+        raise UsageError("--iam-profile needs --iam.")
+    if ours.get(f"{PREFIX}password_provider") == PROVIDER_OBJECT:
+        if not provider:
+            raise UsageError(
+                f"{origin} comes from an engine whose password provider was an object, which a "
+                "URL cannot carry; give it with --password-provider MODULE:ATTR."
+            )
+        del ours[f"{PREFIX}password_provider"]
 
 
 def _driver(name: str) -> str:

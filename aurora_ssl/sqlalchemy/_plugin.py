@@ -28,7 +28,14 @@ from sqlalchemy.engine import CreateEnginePlugin, Engine, make_url
 from sqlalchemy.engine.url import URL
 
 from aurora_ssl._connect import log_connection, login, provider_for
-from aurora_ssl._options import PREFIX, Options, is_ours, password_conflict, read_options
+from aurora_ssl._options import (
+    PREFIX,
+    PROVIDER_OBJECT,
+    Options,
+    is_ours,
+    password_conflict,
+    read_options,
+)
 from aurora_ssl._policy import Policy, policy_for, refuse_insecure_for_aws, warn_insecure
 from aurora_ssl._readback import ClientTLS, close_quietly, driver_of, require_tls, server_version
 from aurora_ssl.errors import (
@@ -45,8 +52,6 @@ if TYPE_CHECKING:
 
 PLUGIN_NAME = "aurora_ssl"
 LOGGER_NAME = "aurora_ssl.connections"
-#: What ``engine.url`` carries for a provider given as an object (a URL holds text only).
-PROVIDER_OBJECT = "passed-as-object"
 _LIBPQ = {"psycopg2": "psycopg2", "psycopg": "psycopg", "psycopg_async": "psycopg"}
 _SOCKET = frozenset({"asyncpg", "pg8000"})
 _NO_CREATOR = (
