@@ -134,7 +134,7 @@ def test_check_refuses_a_dsn_password_with_a_provider(
     _, err = capsys.readouterr()
     assert code == 2
     assert "Remove the password from the connection string" in err
-    assert "--iam gives the password" in err
+    assert "aurora_ssl_iam=true gives the password" in err
 
 
 def _sqlalchemy_url(server: AuroraLikeServer, user: str, query: str) -> str:
