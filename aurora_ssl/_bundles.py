@@ -14,6 +14,7 @@ import datetime
 import hashlib
 import os
 import re
+import warnings
 from collections.abc import Iterable
 from typing import Any
 
@@ -134,10 +135,15 @@ def read_certificates(data: bytes, source: str) -> list[Certificate]:
             f"CA bundle {source} contains no PEM certificate (expected '-----BEGIN "
             f"CERTIFICATE-----' blocks). Download the RDS bundle from {GLOBAL_BUNDLE_URL}."
         )
+    from cryptography.utils import CryptographyDeprecationWarning
+
     certificates = []
     for index, block in enumerate(blocks, 1):
         try:
-            certificates.append(Certificate(block + b"\n", x509.load_pem_x509_certificate(block)))
+            with warnings.catch_warnings():  # a root of certifi's (RDS Proxy) has a serial < 0
+                warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+                parsed = x509.load_pem_x509_certificate(block)
+            certificates.append(Certificate(block + b"\n", parsed))
         except ValueError as exc:  # does not parse, or a malformed extension
             raise BundleError(f"Certificate #{index} in {source} does not parse: {exc}.") from exc
     return certificates

@@ -348,7 +348,7 @@ def test_rotation_and_terminated_backends_need_no_restart(
             "IAM and PASSWORD_PROVIDER both choose the password",
         ),
         ({"IAM": True, "INSECURE_LOCAL_DEV": True}, "IAM needs verified TLS"),
-        ({"IAM_PROFILE": "prod"}, "IAM is not true"),
+        ({"IAM_PROFILE": "prod"}, "IAM_PROFILE needs IAM"),
         ({"IAM_PROFILE": 3, "IAM": True}, "IAM_PROFILE"),
         ({"PASSWORD_PROVIDER": 42}, "PASSWORD_PROVIDER"),
         ({"PASSWORD_PROVIDER": "no_such_module_xyz:get"}, "cannot import"),

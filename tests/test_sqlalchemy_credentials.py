@@ -226,7 +226,7 @@ def test_provider_failure_is_a_clear_error_without_the_secret(
     [
         ({"aurora_ssl_password_provider": "no.such.module:thing"}, "cannot import module"),
         ({"aurora_ssl_iam": "maybe"}, "aurora_ssl_iam"),
-        ({"aurora_ssl_iam_profile": "prod"}, "aurora_ssl_iam is not true"),
+        ({"aurora_ssl_iam_profile": "prod"}, "aurora_ssl_iam_profile needs aurora_ssl_iam"),
         (
             {"aurora_ssl_iam": "true", "aurora_ssl_password_provider": provided},
             "give one of them",
