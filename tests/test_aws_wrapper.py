@@ -246,3 +246,28 @@ def test_the_wrappers_async_package_does_not_know_the_plugin(
     with pytest.raises(AwsWrapperError, match="aurora_ssl"):
         asyncio.run(aio_psycopg.connect(**conninfo(logged_server, pki), plugins="aurora_ssl"))
     assert LOGIN not in log_since(logged_server, offset)
+
+
+def test_a_do_connect_listener_that_weakens_is_refused_at_connect(
+    logged_server: AuroraLikeServer, pki: TestPKI
+) -> None:
+    engine = engine_for(logged_server, pki)
+
+    @sqlalchemy.event.listens_for(engine, "do_connect")
+    def weaken(dialect: Any, record: Any, cargs: Any, cparams: dict[str, Any]) -> None:
+        cparams["sslmode"] = "require"
+
+    offset = logged_server.log_path.stat().st_size
+    with pytest.raises(InsecureConfigurationError, match="sslmode=require in the wrapper's"):
+        engine.connect()
+    engine.dispose()
+    assert LOGIN not in log_since(logged_server, offset)
+
+
+def test_on_verified_says_it_is_not_available_for_the_wrapper(
+    logged_server: AuroraLikeServer, pki: TestPKI
+) -> None:
+    engine = engine_for(logged_server, pki)
+    with pytest.raises(TypeError, match=r"aurora_ssl\.connections"):
+        aurora_ssl.sqlalchemy.on_verified(engine, print)
+    engine.dispose()
