@@ -112,7 +112,7 @@ def with_plugin(props: Mapping[str, Any]) -> dict[str, Any]:
     return {**props, WrapperProperties.PLUGINS.name: f"{codes},{PLUGIN_CODE}".lstrip(",")}
 
 
-def check(props: Mapping[str, Any], origin: str) -> Policy:
+def check(props: Mapping[str, Any], origin: str) -> None:
     """Fail now what would fail every connection made with ``props``: the plugin order, our
     options, weakening override properties, and the first connection's parameters.
 
@@ -121,7 +121,6 @@ def check(props: Mapping[str, Any], origin: str) -> Policy:
     """
     policy, _ = _configured(props, origin)
     policy.judge(_for_driver(props), origin, driver="psycopg")
-    return policy
 
 
 def _configured(props: Mapping[str, Any], origin: str) -> tuple[Policy, Options]:
@@ -150,7 +149,7 @@ def _configured(props: Mapping[str, Any], origin: str) -> tuple[Policy, Options]
 def _options(props: Mapping[str, Any], origin: str) -> Options:
     options = read_options({k: v for k, v in props.items() if is_ours(k)}, origin)
     for name, why in _UNSUPPORTED.items():
-        if name in options.given or (name == "password_provider" and options.password_provider):
+        if getattr(options, name):
             raise InsecureConfigurationError(
                 f"{PREFIX}{name} is not available with AWS's wrapper ({origin}): {why}."
             )
