@@ -30,9 +30,9 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+    from aurora_ssl._connect import clear_caches
     from aurora_ssl._endpoint import Endpoint, EndpointKind, parse_endpoint
     from aurora_ssl._options import Options
-    from aurora_ssl._connect import clear_caches
     from aurora_ssl._policy import connection_params
     from aurora_ssl._readback import ClientTLS, client_tls, effective_params, require_tls
     from aurora_ssl._server_tls import ServerTLS, server_tls

@@ -137,22 +137,21 @@ def host_problem(host: str, what: str = "host") -> str | None:
     A bad value otherwise surfaces far from its cause (a 64-character label makes Python's
     resolver raise ``UnicodeError``); messages never echo an overlong value whole.
     """
-    if is_ip(host):
+    name = host[:-1] if host.endswith(".") else host
+    valid = len(name) <= 253 and all(
+        len(label) <= 63 and _DNS_LABEL.fullmatch(label) for label in name.split(".")
+    )
+    if valid or is_ip(host):  # ipaddress is imported only for what is no DNS name
         return None
     shown = host if len(host) <= 100 else f"{host[:100]}... ({len(host)} characters)"
     if not host.strip():
         return f"{what} is empty; give the endpoint's host name."
     if any(c.isspace() or ord(c) < 32 or c == "\x7f" for c in host):
         return f"{what} {shown!r} contains blanks or control characters; remove them."
-    name = host[:-1] if host.endswith(".") else host
-    if len(name) > 253 or not all(
-        len(label) <= 63 and _DNS_LABEL.fullmatch(label) for label in name.split(".")
-    ):
-        return (
-            f"{what} {shown!r} is not a valid host name (labels of at most 63 letters, digits "
-            "and hyphens between dots, 253 characters in all); check the endpoint name."
-        )
-    return None
+    return (
+        f"{what} {shown!r} is not a valid host name (labels of at most 63 letters, digits "
+        "and hyphens between dots, 253 characters in all); check the endpoint name."
+    )
 
 
 def is_region_name(name: str) -> bool:

@@ -282,7 +282,7 @@ def read_service(
 
 def _service_section(text: str, name: str, path: str) -> dict[str, str] | None:
     values: dict[str, str] | None = None
-    for number, raw in enumerate(text.splitlines(), 1):
+    for number, raw in enumerate(text.split("\n"), 1):  # libpq reads up to each newline
         line = raw.strip(" \t\n\r\f\v")
         if not line or line.startswith("#"):
             continue

@@ -104,8 +104,9 @@ class Options:
         return f"Options({shown})"
 
 
-def parse_bool(value: object, name: str) -> bool:
-    """``value`` as a boolean: a bool, 0/1, or true/false, yes/no, on/off (any case).
+def parse_bool(value: object, name: str, where: str = "") -> bool:
+    """``value`` as a boolean: a bool, 0/1, or true/false, yes/no, on/off (any case); ``name``
+    and ``where`` (the source) are named in the error.
 
     Raises:
         InsecureConfigurationError: anything else (``"nope"``, ``""``, ``2``, ``None``).
@@ -117,8 +118,9 @@ def parse_bool(value: object, name: str) -> bool:
     if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
         return value.strip().lower() in _TRUE
     shown = repr(value) if len(repr(value)) <= 40 else f"a {type(value).__name__}"
+    place = f" in {where}" if where else ""
     raise InsecureConfigurationError(
-        f"{name}={shown} is not a boolean; use true/false (also 1/0, yes/no, on/off)."
+        f"{name}={shown}{place} is not a boolean; use true/false (also 1/0, yes/no, on/off)."
     )
 
 
@@ -192,7 +194,7 @@ def _name_of(key: object, where: str, django: bool, django_options: bool) -> str
 def _value(name: str, value: Any, where: str) -> Any:
     kind = _OPTIONS[name][0]
     if kind == "bool":
-        return parse_bool(value, where.split(" in ")[0])
+        return parse_bool(value, *where.split(" in ", 1))
     if kind == "level":
         if isinstance(value, int) and not isinstance(value, bool):
             return value
@@ -268,9 +270,10 @@ def split_url(url: str) -> tuple[str, str, dict[str, str]]:
     The same URL serves SQLAlchemy (``postgresql+psycopg://...?plugin=aurora_ssl&aurora_ssl_x=``),
     ``aurora-ssl check``/``env`` and psql. libpq refuses a ``+driver`` scheme, ``plugin`` and
     our keys, so they are taken out here; the driver is ``auto`` without a suffix. A key of
-    ours given twice comes back as a list (which :func:`read_options` refuses).
+    ours given twice comes back as a list (which :func:`read_options` refuses). Our keys and
+    values are decoded as SQLAlchemy and Django decode them (``+`` is a blank).
     """
-    from urllib.parse import unquote
+    from urllib.parse import unquote_plus as unquote
 
     text = url.strip()
     head, sep, rest = text.partition("://")

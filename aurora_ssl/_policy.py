@@ -77,6 +77,11 @@ class Judged:
         self._libpq, self.automatic_direct = libpq, automatic_direct
         self.conninfo = _canonical(params, libpq)
 
+    @property
+    def driver(self) -> str:
+        """Whose libpq decided: ``psycopg2``, ``psycopg`` or psql's."""
+        return str(self._libpq.name)
+
     def with_password(self, password: str) -> str:
         """:attr:`conninfo` with ``password`` (a provider's, for this connection only)."""
         return _canonical({**self.params, "password": password}, self._libpq)
@@ -588,7 +593,9 @@ def _check_values(params: Mapping[str, Any], origins: Mapping[str, str]) -> None
     """Refuse any value that would weaken verify-full, naming where it came from."""
 
     def refuse(key: str, why: str) -> None:
-        shown = str(params[key])[:60] or "''"
+        from aurora_ssl._redaction import mask_conninfo  # a dbname may hold a password
+
+        shown = mask_conninfo(str(params[key]))[:60] or "''"
         where = origins.get(key, "the parameters")
         raise InsecureConfigurationError(f"{key}={shown} in {where} {why}")
 
@@ -607,7 +614,8 @@ def _check_values(params: Mapping[str, Any], origins: Mapping[str, str]) -> None
         )
     port_text = params.get("port") if isinstance(params.get("port"), str) else ""
     for port in str(port_text).split(","):
-        if port.strip() and not (port.strip().isdigit() and 0 < int(port) < 65536):
+        digits = port.strip().isascii() and port.strip().isdigit()
+        if port.strip() and not (digits and 0 < int(port) < 65536):
             refuse("port", "is not a port number (1-65535); fix it.")
 
 
@@ -643,7 +651,7 @@ def refuse_insecure_for_aws(options: Options, hosts: Sequence[str]) -> None:
         return
     from aurora_ssl._endpoint import parse_endpoint
 
-    for host in hosts:
+    for host in [*hosts, *([options.tls_server_name] if options.tls_server_name else [])]:
         if parse_endpoint(host).kind.is_rds or ".amazonaws.com" in host.lower():
             raise InsecureConfigurationError(
                 f"insecure_local_dev is set but {host} is an AWS endpoint; the opt-out exists "
@@ -688,7 +696,8 @@ def connection_params(
 
     Args:
         params: libpq keywords (a ``dsn``/``conninfo`` string among them is read by libpq).
-        options: aurora-ssl's options (``Options(bundle=..., tls_server_name=...)``).
+        options: aurora-ssl's options (``Options(bundle=..., tls_server_name=...)``); with
+            ``insecure_local_dev`` the parameters come back as given (refused for AWS names).
         driver: ``"psycopg"`` or ``"psycopg2"``: whose libpq judges and will connect. Default:
             the one imported (psycopg2 when both or neither are).
 
@@ -703,11 +712,24 @@ def connection_params(
              "dbname": "app", "password": token}, driver="psycopg"))
     """
     if driver is None:
-        import importlib.util
         import sys
 
         loaded = [name for name in ("psycopg2", "psycopg") if name in sys.modules]
-        found = [name for name in ("psycopg2", "psycopg") if importlib.util.find_spec(name)]
-        driver = loaded[0] if len(loaded) == 1 else found[0] if found else "psycopg2"
-    judged = policy_for(options or Options()).judge(params, origin, driver=driver)
+        if not loaded:  # importlib and a search of sys.path only when no driver is imported
+            import importlib.util
+
+            loaded = [name for name in ("psycopg2", "psycopg") if importlib.util.find_spec(name)]
+        driver = loaded[0] if loaded else "psycopg2"
+    options = options or Options()
+    if options.insecure_local_dev:  # the opt-out: refused for AWS names, loud, unjudged
+        hosts = [str(params.get(key) or "") for key in ("host", "hostaddr")]
+        hosts += [
+            libpq_of(driver).parse(params[key]).get("host", "")
+            for key in _DSN_KEYS
+            if isinstance(params.get(key), str)
+        ]
+        refuse_insecure_for_aws(options, hosts)
+        warn_insecure(origin)
+        return dict(params)
+    judged = policy_for(options).judge(params, origin, driver=driver)
     return {**judged.params, **judged.driver_kwargs}

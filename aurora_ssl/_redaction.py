@@ -89,12 +89,12 @@ def mask_params(params: Mapping[Any, Any]) -> dict[Any, Any]:
     """
     shown: dict[Any, Any] = {}
     for key, value in params.items():
-        if is_secret_key(key):
-            shown[key] = value if value is None or value == "" else MASK
-        elif isinstance(value, Mapping):
+        if isinstance(value, Mapping):
             shown[key] = mask_params(value)
         elif isinstance(value, str) and str(key).lower() in _DSN_KEYS:
             shown[key] = mask_conninfo(value)
+        elif is_secret_key(key):
+            shown[key] = value if value is None or value == "" else MASK
         elif isinstance(value, (str, bytes)):
             text = value.decode("utf-8", "replace") if isinstance(value, bytes) else value
             shown[key] = shorten(mask_text(text))

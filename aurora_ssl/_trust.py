@@ -73,7 +73,7 @@ class TrustSelection:
             and os.path.basename(os.path.dirname(self.path)) != "roots"
         ):
             _split_dir.cache_clear()
-            _split_dir(self.source)
+            _split_dir(self.source, repair=True)
         return self.path
 
 
@@ -105,9 +105,15 @@ def select_trust(
 @functools.lru_cache(maxsize=256)
 def _user_file(path: str) -> TrustSelection:
     check_private(path, "The trust file (sslrootcert)")
-    with open(path, "rb") as handle:
-        if b"-----BEGIN CERTIFICATE-----" not in handle.read():
-            raise BundleError(f"The trust file {path} (sslrootcert) holds no PEM certificate.")
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except OSError as exc:  # a directory, no permission, an empty path
+        raise BundleError(
+            f"The trust file {path!r} (sslrootcert) cannot be read: {exc.strerror}."
+        ) from None
+    if b"-----BEGIN CERTIFICATE-----" not in data:
+        raise BundleError(f"The trust file {path} (sslrootcert) holds no PEM certificate.")
     return TrustSelection(path, "user-file", path)
 
 
@@ -192,8 +198,9 @@ def updated_bundle_path() -> str:
 
 
 @functools.lru_cache(maxsize=32)
-def _split_dir(source: str) -> str:
-    """The cache directory holding ``source`` split per region (made on first use).
+def _split_dir(source: str, repair: bool = False) -> str:
+    """The cache directory holding ``source`` split per region (made on first use, or again
+    with ``repair`` when a file of it was removed).
 
     ``cryptography`` is imported only here, when a bundle other than the shipped one is used
     for the first time with this content.
@@ -208,7 +215,7 @@ def _split_dir(source: str) -> str:
     except OSError as exc:
         raise BundleError(f"CA bundle {source} cannot be read: {exc.strerror}.") from exc
     directory = os.path.join(cache_dir(), "bundles", hashlib.sha256(data).hexdigest()[:32])
-    if not os.path.isfile(os.path.join(directory, "full.pem")):
+    if repair or not os.path.isfile(os.path.join(directory, "full.pem")):
         _write_split(data, source, directory, updated)
     return directory
 
@@ -244,12 +251,13 @@ def _write_split(data: bytes, source: str, directory: str, updated: bool) -> Non
             handle.write(content)
     try:
         os.rename(staging, directory)  # all or nothing; a concurrent process may have won
-    except OSError:
+    except OSError:  # it exists: complete (a concurrent process won) or a file was removed
         import shutil
 
+        for name in os.listdir(staging):
+            if not os.path.isfile(os.path.join(directory, name)):
+                os.replace(os.path.join(staging, name), os.path.join(directory, name))
         shutil.rmtree(staging, ignore_errors=True)
-        if not os.path.isfile(os.path.join(directory, "full.pem")):
-            raise
 
 
 def cache_path() -> str:

@@ -16,6 +16,7 @@ measures, for psycopg2, SQLAlchemy and Django, the floor (plain driver or framew
 4. round trips through a loopback proxy that injects 1 ms and 20 ms RTT
    (:mod:`benchmarks.latency`), and the server-side check counted in libpq's trace;
 5. aws-advanced-python-wrapper with and without our plugin (:mod:`benchmarks.aws_wrapper`);
+   direct TLS against PostgreSQL 18 and 15 through the latency proxy (:mod:`benchmarks.direct`);
 6. a storm of concurrent new connections (:mod:`benchmarks.storm`);
 7. one table with every ratio, its target, PASS or MISS (:mod:`benchmarks.report`);
    with ``--write-docs``, the tables of docs/benchmarks.md and README.md between their
@@ -46,10 +47,10 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run from a checkout: `python benchmarks/connect.py`
     sys.path.insert(0, str(ROOT))
 
-from benchmarks import aws_wrapper, cold, latency, report, storm, warm  # noqa: E402
+from benchmarks import aws_wrapper, cold, direct, latency, report, storm, warm  # noqa: E402
 from benchmarks.common import aurora_like_server  # noqa: E402
 
-SECTIONS = ("cold", "warm", "round-trips", "aws-wrapper", "storm")
+SECTIONS = ("cold", "warm", "round-trips", "direct-tls", "aws-wrapper", "storm")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -74,6 +75,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--storm-repeats", type=int, default=3)
     parser.add_argument("--import-runs", type=int, default=15)
     parser.add_argument("--aws-wrapper-rounds", type=int, default=100)
+    parser.add_argument("--direct-samples", type=int, default=50, help="per RTT and variant")
     parser.add_argument(
         "--skip",
         action="append",
@@ -185,6 +187,9 @@ def main(argv: list[str] | None = None) -> int:
                 (1.0, 20.0),
                 tuple(args.rtt_samples),
             )
+        if "direct-tls" not in skip:
+            step("direct TLS: PostgreSQL 18 and 15 through the latency proxy")
+            results["direct_tls"] = direct.measure(args.direct_samples)
         if "aws-wrapper" not in skip:
             step("aws-advanced-python-wrapper, with and without our plugin")
             env = cold.child_env(target, args.sqlalchemy_driver, Path(cache))

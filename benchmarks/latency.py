@@ -165,8 +165,8 @@ def probes(target: Target, proxy_port: int, sa_driver: str, aliases: list[str]) 
     """floor and ours per framework through the proxy, plus ours + the server-side check."""
     import psycopg2
 
-    from aurora_ssl import Options as Settings, connection_params
-    from aurora_ssl import server_tls
+    from aurora_ssl import Options as Settings
+    from aurora_ssl import connection_params, server_tls
 
     via = target.via(proxy_port)
     floor_params = via.libpq(via.root_path)
@@ -323,8 +323,8 @@ def check_round_trips(target: Target) -> dict[str, Any]:
     """
     import psycopg
 
-    from aurora_ssl import Options as Settings, connection_params
-    from aurora_ssl import server_tls
+    from aurora_ssl import Options as Settings
+    from aurora_ssl import connection_params, server_tls
 
     params = connection_params(target.libpq(None), Settings(bundle=str(target.bundle_path)))
     with psycopg.connect(**params, autocommit=True) as conn, tempfile.TemporaryFile() as trace:

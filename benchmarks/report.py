@@ -242,6 +242,7 @@ def rows(results: dict[str, Any]) -> list[Row]:
                 "x",
             )
         )
+    out += direct_rows(results.get("direct_tls"))
     st = results.get("storm")
     if st:
         for metric in ("wall", "cpu"):
@@ -258,6 +259,45 @@ def rows(results: dict[str, Any]) -> list[Row]:
                 )
             )
     return out
+
+
+def direct_rows(direct: dict[str, Any] | None) -> list[Row]:
+    """Direct TLS (issue 20): a round trip fewer on 17+, nothing more on older servers."""
+    out: list[Row] = []
+    for version, by_rtt in (direct or {}).get("servers", {}).items():
+        for rtt, m in by_rtt.items():
+            what = f"direct TLS, PostgreSQL {version}, {rtt} ms RTT"
+            if int(version) >= 17 and rtt == "20":
+                limit = -0.8 * float(rtt)
+                ok = at_most(m["ours_minus_plain_ms"], limit)
+                out.append(Row("direct", f"{what}: ours - plain", m["ours_minus_plain_ms"], "ms",
+                               f"<= {limit:g} ms", ok))  # fmt: skip
+            elif int(version) < 17 and rtt == "20":
+                ok = at_most(m["ours_vs_plain"], 1.02)
+                out.append(Row("direct", f"{what}: ours / plain", m["ours_vs_plain"], "x",
+                               "<= 1.02", ok))  # fmt: skip
+            else:
+                out.append(Row("direct", f"{what}: ours / plain", m["ours_vs_plain"], "x"))
+    return out
+
+
+def direct_table(direct: dict[str, Any]) -> str:
+    """The page's direct-TLS table: medians of a new connection and ``SELECT 1``."""
+    lines = [
+        "| server | RTT | plain driver | ours | ours - plain | target | verdict |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    judged = {(r.what.split(",")[1].strip(), r.what.split(",")[2].split(":")[0].strip()): r
+              for r in direct_rows(direct)}  # fmt: skip
+    for version, by_rtt in direct["servers"].items():
+        for rtt, m in by_rtt.items():
+            row = judged[(f"PostgreSQL {version}", f"{rtt} ms RTT")]
+            lines.append(
+                f"| PostgreSQL {version} | {rtt} ms | {m['plain_ms']:.1f} ms | "
+                f"{m['ours_ms']:.1f} ms | {m['ours_minus_plain_ms']:+.1f} ms | "
+                f"{row.target or '-'} | {row.verdict} |"
+            )
+    return "\n".join(lines)
 
 
 def table(all_rows: list[Row]) -> str:
@@ -436,6 +476,8 @@ def recorded(results: dict[str, Any]) -> dict[str, Any]:
         }
     if "import" in results:
         out["import"] = {"over_bare_ms": results["import"]["over_bare_ms"]}
+    if "direct_tls" in results:
+        out["direct_tls"] = results["direct_tls"]
     aws = results.get("aws_wrapper")
     if aws:
         aws_keys = ("skipped", "version", "default_vs_floor", "minimal_vs_floor")
@@ -451,7 +493,10 @@ def doc_blocks(numbers: dict[str, Any]) -> dict[Path, str]:
     """What goes between the markers of each page, made from :func:`recorded` numbers."""
     run, versions = numbers.get("run", ""), numbers.get("versions", {})
     caption = f"Run of {run}; " + ", ".join(f"{k} {v}" for k, v in versions.items()) + ":"
-    blocks = {PAGE: f"{caption}\n\n{page_table(numbers)}", README: readme_table(numbers)}
+    page = f"{caption}\n\n{page_table(numbers)}"
+    if "direct_tls" in numbers:
+        page += f"\n\nDirect TLS:\n\n{direct_table(numbers['direct_tls'])}"
+    blocks = {PAGE: page, README: readme_table(numbers)}
     return {path: f"\n\n{block}\n\n" for path, block in blocks.items()}
 
 

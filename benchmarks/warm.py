@@ -59,7 +59,8 @@ def psycopg2_variant(target: Target, trust: Path | None) -> HoldingOpener:
     import psycopg2
 
     if trust is None:
-        from aurora_ssl import Options as Settings, connection_params
+        from aurora_ssl import Options as Settings
+        from aurora_ssl import connection_params
 
         settings = Settings(bundle=str(target.bundle_path))
         plain = target.libpq(None)

@@ -53,6 +53,7 @@ from django_aurora_ssl.conf import (
     database_options,
     guard_hosts,
     libpq_target,
+    password_where,
     plain_postgresql,
     refuse_conninfo_name,
     uses_backend,
@@ -227,9 +228,13 @@ def messages_for_alias(alias: str, entry: Mapping[str, Any]) -> list[CheckMessag
                 )
             ]
         return []
+    from aurora_ssl._connect import provider_for
+    from aurora_ssl.errors import CredentialsError
+
     try:
         options = database_options(entry, alias)
-    except OptionsError as exc:
+        provider_for(options, password_where(entry, alias), django=True)  # imports it
+    except (OptionsError, CredentialsError) as exc:
         return [
             Error(
                 str(exc),
@@ -268,6 +273,10 @@ def _policy_messages(alias: str, entry: Mapping[str, Any], options: Any) -> list
     from django.db import connections
 
     driver = str(getattr(connections[alias].Database, "__name__", "psycopg")).split(".")[0]
+    if options.tls_server_name and "," not in str(params.get("host", "")):
+        # The connect path resolves HOST then; a static check reads settings only (a build
+        # without the network runs it with every command): a documentation address instead.
+        params.setdefault("hostaddr", "192.0.2.1")
     try:
         judged = policy_for(options).judge(params, f"{where}['OPTIONS']", driver=driver)
     except UnsupportedPartitionError as exc:

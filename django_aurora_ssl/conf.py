@@ -45,6 +45,10 @@ PLAIN_ENGINES: Mapping[str, str] = {
 }
 
 
+#: OPTIONS keys Django's PostgreSQL backend takes out before connecting (``pool``: 5.1+).
+DJANGO_OPTIONS = frozenset({"assume_role", "isolation_level", "pool", "server_side_binding"})
+
+
 class OptionsError(ImproperlyConfigured):  # type: ignore[misc]  # Django has no stubs
     """``AURORA_SSL`` in a DATABASES entry is malformed."""
 
@@ -144,6 +148,8 @@ def libpq_target(settings_dict: Mapping[str, Any]) -> dict[str, Any]:
         if settings_dict.get(key):
             params[name] = settings_dict[key]
     params.pop("password", None)
+    for key in DJANGO_OPTIONS:  # Django reads these itself; the driver never sees them
+        params.pop(key, None)
     return params
 
 

@@ -16,9 +16,9 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from aurora_ssl._options import PREFIX, is_ours, parse_bool, read_options
+from aurora_ssl._options import PREFIX, is_ours, parse_bool, password_conflict, read_options
 from aurora_ssl.errors import InsecureConfigurationError
-from django_aurora_ssl.conf import SETTINGS_KEY, OptionsError, database_options
+from django_aurora_ssl.conf import SETTINGS_KEY, OptionsError, database_options, password_where
 
 _POSTGRESQL = "django_aurora_ssl.backends.postgresql"
 _DRIVERS = ("", "+psycopg", "+psycopg2", "+psycopg_async", "+asyncpg", "+pg8000")
@@ -88,7 +88,11 @@ def database_url(
     for key, value in overrides.items():
         merged = key in ("OPTIONS", SETTINGS_KEY) and isinstance(value, Mapping)
         entry[key] = {**entry[key], **value} if merged else value
-    database_options(entry, where=f"database_url(...)[{SETTINGS_KEY!r}]")
+    read = database_options(entry, where=f"database_url(...)[{SETTINGS_KEY!r}]")
+    given = password_where(entry, "DATABASE_URL")
+    if given and (read.iam or read.password_provider is not None):  # fail at start
+        provider = "IAM" if read.iam else "PASSWORD_PROVIDER"
+        raise OptionsError(password_conflict(given, f"AURORA_SSL[{provider!r}]"))
     return entry
 
 

@@ -15,7 +15,7 @@ import importlib.util
 import os
 import subprocess
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -122,7 +122,7 @@ def use_databases(databases: Mapping[str, Mapping[str, Any]]) -> Iterator[None]:
     """Point Django at ``databases`` (must contain "default") for the duration."""
     from django.conf import settings
 
-    from django_aurora_ssl.backends.wrapper import forget_server_checks
+    from django_aurora_ssl.backends._connect import forget_server_checks
 
     configure_django()
     _reset_connections()
@@ -142,6 +142,66 @@ def django_env(pki: Any, monkeypatch: pytest.MonkeyPatch, fresh_caches: None) ->
     """Django configured; trust selection starts fresh (bundle given per database)."""
     monkeypatch.delenv("AURORA_SSL_BUNDLE", raising=False)
     configure_django()
+
+
+class DriverCalls:
+    """What Django's driver receives, recorded at the driver's own connect (unpooled:
+    ``Database.connect``; pooled: psycopg's ``Connection.connect``, under aurora-ssl's
+    connection class): the libpq parameters as that driver's libpq reads them."""
+
+    def __init__(self, parse: Callable[[str], dict[str, str]]) -> None:
+        self.parse = parse
+        self.strings: list[str] = []
+        self.kwargs: list[dict[str, Any]] = []
+
+    def params(self, index: int = 0) -> dict[str, str]:
+        return self.parse(self.strings[index])
+
+
+@pytest.fixture
+def django_driver_calls(monkeypatch: pytest.MonkeyPatch) -> Callable[..., DriverCalls]:
+    """``spy(tamper=None)``: record what Django's driver receives; ``tamper(conninfo)`` may
+    rewrite the connection string after aurora-ssl judged it (a driver that changes what it
+    was given: only the read-back can see that)."""
+
+    def spy(tamper: Callable[[str], str] | None = None) -> DriverCalls:
+        from django.db import connections
+
+        module = connections["default"].Database
+        if module.__name__ == "psycopg2":
+            from psycopg2.extensions import parse_dsn
+
+            calls = DriverCalls(lambda text: dict(parse_dsn(text)))
+            key = "dsn"
+        else:
+            from psycopg.conninfo import conninfo_to_dict
+
+            calls = DriverCalls(lambda text: {k: str(v) for k, v in conninfo_to_dict(text).items()})
+            key = "conninfo"
+        change = tamper or (lambda text: text)
+
+        def record(conninfo: str, kwargs: dict[str, Any]) -> str:
+            calls.strings.append(conninfo)
+            calls.kwargs.append(dict(kwargs))
+            return change(conninfo)
+
+        real_connect = module.connect
+
+        def connect(*args: Any, **kwargs: Any) -> Any:
+            conninfo = kwargs.pop(key, args[0] if args else "")
+            return real_connect(record(conninfo, kwargs), **kwargs)
+
+        monkeypatch.setattr(module, "connect", connect)
+        if key == "conninfo":  # the pool connects through Connection.connect
+            real = module.Connection.connect.__func__
+
+            def pooled(cls: Any, conninfo: str = "", **kwargs: Any) -> Any:
+                return real(cls, record(conninfo, kwargs), **kwargs)
+
+            monkeypatch.setattr(module.Connection, "connect", classmethod(pooled))
+        return calls
+
+    return spy
 
 
 def admin_execute(server: AuroraLikeServer, *statements: str, dbname: str | None = None) -> None:

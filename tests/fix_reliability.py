@@ -39,22 +39,22 @@ THREADS_PER_PROCESS = 8
 
 
 def assert_only_complete_trust_files(cache: Path, pki: TestPKI) -> None:
-    files = sorted(p for p in cache.rglob("*") if p.is_file())
-    for path in files:
-        assert not path.name.startswith(".tmp"), f"temporary file left behind: {path.name}"
-    trust_files = [p for p in files if p.suffix == ".pem"]
-    assert trust_files, "nothing was materialised"
-    root = Path(pki.root_path).read_bytes()
-    for path in trust_files:
-        assert path.read_bytes() == root, f"{path.name} is not exactly the test root"
-    for path in set(files) - set(trust_files):
-        if path.suffix == ".rec":  # a remembered selection (aurora_ssl.selection_record)
-            assert path.read_bytes().startswith(b"# aurora-ssl trust selection"), path.name
-            assert b"\nend\t" in path.read_bytes(), f"{path.name} is incomplete"
-            continue
-        # bundle indexes (trust.load_bundle)
-        assert path.parent.name == "index", f"unexpected file {path}"
-        assert path.read_bytes().endswith(b"G1\n"), f"{path.name} is incomplete"
+    """The cache holds the bundle split once (``bundles/<sha256>/``), complete: no staging
+    directory or temporary file left behind, the full bundle as given, the test region's file
+    exactly the test root, every file a PEM block list."""
+    leftovers = [p.name for p in cache.rglob("*") if ".tmp" in p.name]
+    assert not leftovers, f"temporary files left behind: {leftovers}"
+    splits = list((cache / "bundles").iterdir()) if (cache / "bundles").is_dir() else []
+    assert len(splits) == 1, f"the bundle was not split exactly once: {splits}"
+    (split,) = splits
+    assert (split / "full.pem").read_bytes() == Path(pki.bundle_path).read_bytes()
+    assert (split / "test-region-1.pem").read_bytes() == Path(pki.root_path).read_bytes()
+    for path in split.iterdir():
+        text = path.read_bytes()
+        assert text.startswith(b"-----BEGIN CERTIFICATE-----"), path.name
+        assert text.rstrip().endswith(b"-----END CERTIFICATE-----"), f"{path.name} is cut"
+    others = [p for p in cache.rglob("*") if p.is_file() and split not in p.parents]
+    assert all(p.parent.name == "direct-tls" for p in others), f"unexpected files: {others}"
 
 
 def all_at_once(count: int, task: Callable[[int], Any]) -> list[Any]:

@@ -144,7 +144,7 @@ import DRIVER as dbapi
 import aurora_ssl
 
 params, bundle = json.loads(sys.argv[1]), sys.argv[2]
-conninfo = aurora_ssl.connection_params(params, aurora_ssl.Settings(bundle=bundle))
+conninfo = aurora_ssl.connection_params(params, aurora_ssl.Options(bundle=bundle))
 with dbapi.connect(**conninfo, connect_timeout=5) as connection:
     with connection.cursor() as cursor:
         cursor.execute("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")

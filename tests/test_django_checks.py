@@ -140,12 +140,13 @@ def test_insecure_local_dev_given_as_a_string_is_parsed_strictly(
 
 
 @pytest.mark.parametrize("key", ["INSECURE_LOCAL_DEV", "SERVER_CHECK_AT_STARTUP"])
-@pytest.mark.parametrize("value", ["maybe", "", "2", "falsch", 2, -1, 0.0, ["true"]])
+@pytest.mark.parametrize("value", ["maybe", " ", "2", "falsch", 2, -1, 0.0])
 def test_unrecognised_boolean_spellings_are_errors(key: str, value: object) -> None:
     messages = static_messages({"default": entry(AURORA_SSL={key: value})})
     assert [m.id for m in messages] == ["aurora_ssl.E002"]
     text = messages[0].msg
-    assert f"DATABASES['default']['AURORA_SSL']['{key}']" in text
+    assert f"{key}=" in text
+    assert "in DATABASES['default']['AURORA_SSL']" in text
     assert "true/false" in text
     assert "yes/no" in text
 
@@ -346,9 +347,9 @@ def test_database_check_is_one_round_trip_per_alias(
 ) -> None:
     from django.core.checks import Tags, run_checks
 
-    from aurora_ssl import status
+    from aurora_ssl import _server_tls as status
     from django_aurora_ssl import probe
-    from django_aurora_ssl.backends import wrapper
+    from django_aurora_ssl.backends import _connect as wrapper
 
     asked: list[Any] = []
     real = status.server_tls

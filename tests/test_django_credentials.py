@@ -12,6 +12,7 @@ counted in the server's log.
 
 from __future__ import annotations
 
+import functools
 import json
 import secrets
 import threading
@@ -81,9 +82,10 @@ def deterministic_iam(monkeypatch: pytest.MonkeyPatch, clock: Clock) -> Clock:
     The backend's one IAMTokenProvider per profile is pre-built with them (the default chain
     would find no credentials here), and botocore's clock is pinned at ``T0`` (``clock``).
     """
-    from django_aurora_ssl import conf
+    from aurora_ssl import _connect
 
-    monkeypatch.setattr(conf, "_iam_providers", {None: IAMTokenProvider(session=session_with())})
+    provider = IAMTokenProvider(session=session_with())
+    monkeypatch.setattr(_connect, "_iam_provider", functools.cache(lambda profile: provider))
     return clock
 
 
@@ -341,9 +343,12 @@ def test_rotation_and_terminated_backends_need_no_restart(
     ("aurora", "message"),
     [
         ({"IAM": "maybe"}, "IAM"),
-        ({"IAM": True, "PASSWORD_PROVIDER": "os:getcwd"}, "keep one of them"),
-        ({"IAM": True, "INSECURE_LOCAL_DEV": True}, "requires verified TLS"),
-        ({"IAM_PROFILE": "prod"}, "IAM is not True"),
+        (
+            {"IAM": True, "PASSWORD_PROVIDER": "os:getcwd"},
+            "IAM and PASSWORD_PROVIDER both choose the password",
+        ),
+        ({"IAM": True, "INSECURE_LOCAL_DEV": True}, "IAM needs verified TLS"),
+        ({"IAM_PROFILE": "prod"}, "IAM is not true"),
         ({"IAM_PROFILE": 3, "IAM": True}, "IAM_PROFILE"),
         ({"PASSWORD_PROVIDER": 42}, "PASSWORD_PROVIDER"),
         ({"PASSWORD_PROVIDER": "no_such_module_xyz:get"}, "cannot import"),

@@ -9,9 +9,10 @@ from urllib.parse import quote
 
 import pytest
 
+from aurora_ssl.errors import InsecureConfigurationError
 from aurora_ssl.testing import AuroraLikeServer
 from django_aurora_ssl import adopt, database_url
-from django_aurora_ssl.conf import OptionsError
+from django_aurora_ssl.conf import OptionsError, database_options
 from tests.fix_credentials import T0, reference_token, set_password
 from tests.fix_credentials import whoami as session_of
 from tests.fix_django import use_databases
@@ -81,11 +82,8 @@ def test_other_schemes_and_the_environment(
 
 
 def test_a_password_provider_in_the_url(
-    tls_server: AuroraLikeServer, role_on: Any, django_env: None, monkeypatch: pytest.MonkeyPatch
+    tls_server: AuroraLikeServer, role_on: Any, django_env: None
 ) -> None:
-    from django_aurora_ssl import conf
-
-    monkeypatch.setattr(conf, "_iam_providers", {})
     role = role_on(tls_server, "x")
     token = reference_token(tls_server.host, tls_server.port, role, "test-region-1", T0)
     set_password(tls_server, role, token)
@@ -112,15 +110,24 @@ def test_weak_settings_in_the_url_are_refused_at_connect(
     [
         ("mysql://u:SECRETPW@h/db", "scheme 'mysql'"),
         ("postgresql://u:SECRETPW@h/db?aurora_ssl_bundel=x", "option aurora_ssl_bundel in"),
-        ("postgresql://u:SECRETPW@h/db?AURORA_SSL_BUNDLE=x", "keys are lower case"),
-        ("postgresql://u:SECRETPW@h/db?aurora_ssl_bundle=%20", "aurora_ssl_bundle is empty"),
-        ("postgresql://u:SECRETPW@h/db?aurora_ssl_tls_server_name=a%20b", "spaces"),
+        (
+            "postgresql://u:SECRETPW@h/db?AURORA_SSL_BUNDLE=x",
+            "Unknown aurora-ssl option AURORA_SSL_BUNDLE",
+        ),
+        (
+            "postgresql://u:SECRETPW@h/db?aurora_ssl_bundle=%20",
+            "aurora_ssl_bundle in the query of the URL is empty",
+        ),
+        ("postgresql://u:SECRETPW@h/db?aurora_ssl_tls_server_name=a%20b", "contains blanks"),
         ("postgresql://u:SECRETPW@h/db?aurora_ssl_log_level=LOUD", "not a logging level"),
         ("postgresql://u:SECRETPW@h/db?plugin=other", "Django cannot run SQLAlchemy plugins"),
         ("postgresql://u:SECRETPW@h/db?sslmode=a&sslmode=b", "twice"),
         ("postgresql://u:SECRETPW@h/db?aurora_ssl_iam=maybe", "aurora_ssl_iam='maybe'"),
         ("postgresql://u:SECRETPW@h/db?aurora_ssl_insecure_local_dev=sure", "not a boolean"),
-        ("postgresql://u:SECRETPW@h/db?aurora_ssl_explain_pool_timeout=x", "EXPLAIN_POOL"),
+        (
+            "postgresql://u:SECRETPW@h/db?aurora_ssl_explain_pool_timeout=x",
+            "aurora_ssl_explain_pool_timeout='x' in the query",
+        ),
         (
             "postgresql://u:SECRETPW@h/db?aurora_ssl_password_provider=os:getcwd",
             "Remove the password from DATABASES['DATABASE_URL']['PASSWORD']",
@@ -129,7 +136,7 @@ def test_weak_settings_in_the_url_are_refused_at_connect(
         ("postgresql://u:SECRETPW@h:notaport/db", "not a valid URL"),
         (
             "postgresql://u:SECRETPW@h/db?aurora_ssl_iam=1&aurora_ssl_password_provider=os:getcwd",
-            "keep one",
+            "both choose the password",
         ),
     ],
 )
@@ -146,13 +153,15 @@ def test_strict_values_and_the_missing_variable(monkeypatch: pytest.MonkeyPatch)
         "&aurora_ssl_explain_pool_timeout=off&aurora_ssl_log_level=info"
     )
     assert (entry["PASSWORD"], entry["PORT"], entry["NAME"]) == ("", "6543", "d/b")
-    # Our common keys read as the plugin and ``check`` read them; Django's own kept as given.
+    # Checked by the one reader the plugin and ``check`` use, kept as given (read at connect).
     assert entry["AURORA_SSL"] == {
-        "IAM": "true",
+        "IAM": "TRUE",
         "IAM_PROFILE": "prod",
         "EXPLAIN_POOL_TIMEOUT": "off",
-        "LOG_LEVEL": "INFO",
+        "LOG_LEVEL": "info",
     }
+    options = database_options(entry, "default")
+    assert (options.iam, options.explain_pool_timeout, options.log_level) == (True, False, 20)
     entry = database_url("postgres://u:p%40ss@h.example:6543/d%2Fb?aurora_ssl_bundle=/b.pem")
     assert (entry["PASSWORD"], entry["PORT"], entry["NAME"]) == ("p@ss", "6543", "d/b")
     assert database_url("postgis://u@h/d")["ENGINE"] == "django_aurora_ssl.backends.postgis"
@@ -171,13 +180,11 @@ def test_dj_database_url_plain_and_adopted(tls_server: AuroraLikeServer, django_
     entry = dict(dj_database_url.parse(plain, engine=ENGINE))
     entry["AURORA_SSL"] = {"BUNDLE": str(tls_server.pki.bundle_path)}
     assert whoami(entry) == (tls_server.user, True)
-    # Our keys in a plain URL: dj-database-url hands them to libpq, which refuses them ...
+    # Our keys in a plain URL: dj-database-url puts them in OPTIONS, where they are no libpq
+    # keywords: refused before connecting ...
     with_keys = url_for(tls_server, "postgres", query=ours(tls_server))
     raw = dict(dj_database_url.parse(with_keys, engine=ENGINE))
-    with pytest.raises(
-        Exception,
-        match=r"invalid connection option \"plugin\"|invalid connection option \"aurora_ssl_bundle\"",
-    ):
+    with pytest.raises(InsecureConfigurationError, match=r"'(plugin|aurora_ssl_bundle)' in DATAB"):
         whoami(raw)
     # ... adopt() moves them to AURORA_SSL.
     assert whoami(adopt(dj_database_url.parse(with_keys))) == (tls_server.user, True)

@@ -70,25 +70,27 @@ def test_one_log_line_and_one_signal_per_new_verified_connection(
     assert len(lines) == (1 if pool else 2)
     text = lines[0].getMessage()
     for fact in (
-        "alias=default",
-        f"host={tls_server.host}",
-        "trust=region:test-region-1",
-        # psycopg 3 has no client-side version: the startup check's server answer is used on
-        # the connection it asked; a pooled one is announced before that check.
-        "tls=on (version not exposed by the driver)" if pool else "tls=TLSv1.",
-        "driver=psycopg",
-        f"pooled={pool}",
+        "verified TLS connection alias default",
+        f"to {tls_server.host}:{tls_server.port}",
+        "trust region:test-region-1",
+        "TLSv1.",  # psycopg 3's too: read through libpq's PQsslAttribute
+        "driver psycopg",
     ):
         assert fact in text, text
     assert lines[0].levelno == logging.INFO
+    fields = lines[0].__dict__
+    assert fields["aurora_ssl_outcome"] == "verified"
+    assert fields["db_source"] == "alias default"
+    assert (fields["server_host"], fields["aws_region"]) == (tls_server.host, "test-region-1")
+    assert fields["tls_version"].startswith("TLSv1.")
     assert len(received.calls) == len(lines)
     call = received.calls[0]
     assert call["sender"] is wrapper_class
     assert call["alias"] == "default"
     assert call["pooled"] is pool
     assert call["client"].in_use
-    if not pool:
-        assert call["tls_version"].startswith("TLSv1.")
+    assert call["tls_version"].startswith("TLSv1.")
+    if not pool:  # the startup check asked the server on this connection
         assert call["server"].ssl
     assert call["params"]["sslmode"] == "verify-full"
     assert call["params"]["host"] == tls_server.host

@@ -7,6 +7,7 @@ exception. ``dbshell`` runs the real psql against it.
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import os
@@ -19,7 +20,8 @@ import pytest
 
 pytest.importorskip("django")
 
-from aurora_ssl.errors import InsecureConfigurationError
+import aurora_ssl
+from aurora_ssl.errors import AuroraSSLError, InsecureConfigurationError
 from aurora_ssl.testing import AuroraLikeServer
 from tests.fix_django import database_entry, pool_supported, use_databases
 
@@ -76,7 +78,7 @@ def test_insecure_local_dev_false_as_a_string_keeps_verification_on(
 ) -> None:
     from django.db import connections
 
-    from aurora_ssl.status import client_tls
+    from aurora_ssl._readback import client_tls
 
     entry = database_entry(server, aurora={"INSECURE_LOCAL_DEV": value})
     with use_databases({"default": entry}):
@@ -87,7 +89,7 @@ def test_insecure_local_dev_false_as_a_string_keeps_verification_on(
 def test_server_check_at_startup_off_as_a_string(
     server: AuroraLikeServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from django_aurora_ssl.backends import wrapper
+    from django_aurora_ssl.backends import _connect as wrapper
 
     asked: list[Any] = []
     monkeypatch.setattr(wrapper, "server_tls", lambda conn: asked.append(conn))
@@ -243,10 +245,9 @@ def test_dbshell_passes_one_full_conninfo_and_no_password(
 ) -> None:
     from django.db import connections
 
-    from django_aurora_ssl.backends.client import psql_libpq_version
+    from aurora_ssl._libpq import libpq_of
 
-    version = psql_libpq_version()
-    assert version is not None
+    psqls_libpq = libpq_of("system")  # the one psql loads, asked through ctypes
     with use_databases({"default": database_entry(server)}):
         wrapper = connections["default"]
         args, env = wrapper.client.settings_to_cmd_args_env(wrapper.settings_dict, ["-At"])
@@ -260,7 +261,8 @@ def test_dbshell_passes_one_full_conninfo_and_no_password(
     assert server.password not in " ".join(args)
     assert "password" not in conninfo
     assert env == {"PGPASSWORD": server.password}
-    if version < 170000:  # psql's libpq would refuse to start on a key it does not know
+    assert psqls_libpq.parse(conninfo)["sslmode"] == "verify-full"  # psql reads it so
+    if not psqls_libpq.knows("sslnegotiation"):  # psql would refuse to start on it
         assert "sslnegotiation" not in conninfo
 
 
@@ -338,29 +340,55 @@ def test_dbshell_reads_an_accepted_service_and_still_pins_everything(
     assert capfd.readouterr().out.strip() == "t|from-the-service"
 
 
-# --- read-back: a subclass that changes a parameter after us is refused -------------------------
+# --- a subclass that changes a parameter after us is judged at get_new_connection -----------
 
 TAMPERS = {
-    "sslrootcert": lambda server, tmp: str(server.pki.bundle_path),  # trusts the server too
-    "gssencmode": lambda server, tmp: "prefer",
-    "sslsni": lambda server, tmp: "0",
+    "sslrootcert": "system",
+    "gssencmode": "prefer",
+    "sslsni": "0",
+    "sslmode ": "disable",  # a blank in the key: libpq would read it as a second sslmode
+    "host ": "/tmp",  # ... or a second host: the password over a Unix socket
 }
 
 
 @pytest.mark.parametrize("key", sorted(TAMPERS))
 def test_a_subclass_changing_a_parameter_after_us_is_refused(
-    server: AuroraLikeServer, key: str, tmp_path: Path
+    server: AuroraLikeServer, key: str
 ) -> None:
     from django.db import connections
 
     entry = database_entry(server, ENGINE="tests.django_backends.tamper")
-    entry["TAMPER"] = {key: TAMPERS[key](server, tmp_path)}
+    entry["TAMPER"] = {key: TAMPERS[key]}
     log = ServerLog(server)
     with use_databases({"default": entry}):
-        with pytest.raises(InsecureConfigurationError, match=key):
+        with pytest.raises(InsecureConfigurationError, match=key.strip()):
             connections["default"].ensure_connection()
         assert connections["default"].connection is None
-    log.assert_no_statement()
+    log.assert_nothing_received()
+
+
+def test_a_subclass_naming_a_private_trust_file_of_its_own_is_trusted_like_options(
+    server: AuroraLikeServer, tmp_path: Path
+) -> None:
+    """sslrootcert set by a subclass is judged like OPTIONS['sslrootcert']: a file only root
+    or this user can change is the user's choice; one others can write is refused."""
+    from django.db import connections
+
+    private = tmp_path / "private" / "root.pem"
+    private.parent.mkdir(mode=0o700)
+    private.write_bytes(server.pki.root_path.read_bytes())
+    entry = database_entry(server, ENGINE="tests.django_backends.tamper")
+    entry["TAMPER"] = {"sslrootcert": str(private)}
+    with use_databases({"default": entry}):
+        assert server_ssl() is True
+        assert connections["default"].aurora_ssl_expected_params()["sslrootcert"] == str(private)
+    private.parent.chmod(0o777)
+    aurora_ssl.clear_caches()  # the next process: trust files are checked once per process
+    log = ServerLog(server)
+    refused = pytest.raises(AuroraSSLError, match="writable by other users")
+    with use_databases({"default": entry}), refused:
+        connections["default"].ensure_connection()
+    log.assert_nothing_received()
 
 
 def test_a_subclass_writing_tls_keys_to_a_file_is_refused(
@@ -368,19 +396,16 @@ def test_a_subclass_writing_tls_keys_to_a_file_is_refused(
 ) -> None:
     from django.db import connections
 
-    from django_aurora_ssl.compat import driver_libpq_version
-
     keys = tmp_path / "keys.log"
     entry = database_entry(server, ENGINE="tests.django_backends.tamper")
     entry["TAMPER"] = {"sslkeylogfile": str(keys)}
+    log = ServerLog(server)
     with use_databases({"default": entry}):
-        if driver_libpq_version(connections["default"]) < 180000:
-            pytest.skip("the driver's libpq has no sslkeylogfile")
-        log = ServerLog(server)
         with pytest.raises(InsecureConfigurationError, match="sslkeylogfile"):
             connections["default"].ensure_connection()
         assert connections["default"].connection is None
-    log.assert_no_statement()
+    log.assert_nothing_received()
+    assert not keys.exists()
 
 
 def test_an_untampered_subclass_connects(server: AuroraLikeServer) -> None:
@@ -399,10 +424,10 @@ def test_a_subclass_changing_the_pools_parameters_is_refused(server: AuroraLikeS
         ENGINE="tests.django_backends.tamper",
         options={"pool": {"min_size": 0, "max_size": 2, "timeout": 2}},
     )
-    entry["TAMPER"] = {"sslrootcert": str(server.pki.bundle_path)}
+    entry["TAMPER"] = {"gssencmode": "prefer"}
     log = ServerLog(server)
     with use_databases({"default": entry}):
-        with pytest.raises(InsecureConfigurationError, match="sslrootcert"):
+        with pytest.raises(InsecureConfigurationError, match="gssencmode"):
             connections["default"].ensure_connection()
         assert connections["default"].connection is None
     log.assert_nothing_received()
@@ -492,37 +517,43 @@ def connect_once(server: AuroraLikeServer, entry: dict[str, Any], driver: str) -
 
 
 @pytest.mark.parametrize("driver", DRIVERS)
-def test_read_back_with_each_driver(server: AuroraLikeServer, driver: str) -> None:
+@pytest.mark.parametrize("key", ["gssencmode", "sslmode "])
+def test_each_driver_refuses_a_subclass_change_before_connecting(
+    server: AuroraLikeServer, driver: str, key: str
+) -> None:
     entry = database_entry(server, ENGINE="tests.django_backends.tamper")
     assert connect_once(server, entry, driver) == {
         "driver": {"psycopg2": "psycopg2", "psycopg3": "psycopg"}[driver],
         "ssl": True,
         "connected": True,
     }
-    entry["TAMPER"] = {"sslrootcert": str(server.pki.bundle_path)}
+    entry["TAMPER"] = {key: "prefer" if key == "gssencmode" else "disable"}
     log = ServerLog(server)
     result = connect_once(server, entry, driver)
     assert result["error"] == "InsecureConfigurationError", result
-    assert "sslrootcert" in result["message"]
+    assert key.strip() in result["message"]
     assert result["connected"] is False
     assert server.password not in result["message"]
-    log.assert_no_statement()
+    log.assert_nothing_received()
 
 
-def test_a_subclass_that_skips_our_parameters_is_refused(
-    server: AuroraLikeServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_a_subclass_that_skips_our_get_connection_params_still_gets_our_trust(
+    server: AuroraLikeServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """What Django hands the driver is judged at get_new_connection, whoever built it: libpq's
+    default trust anchor (planted where it looks) never gets a say."""
     from django.db import connections
 
-    # libpq's default trust anchor, planted where it looks: trusts this server.
+    from aurora_ssl._readback import effective_params
+
     monkeypatch.setenv("PGSSLROOTCERT", str(server.pki.bundle_path))
     entry = database_entry(server, ENGINE="tests.django_backends.bypass")
-    log = ServerLog(server)
     with use_databases({"default": entry}):
-        with pytest.raises(InsecureConfigurationError, match="did not call aurora-ssl"):
-            connections["default"].ensure_connection()
-        assert connections["default"].connection is None
-    log.assert_nothing_received()  # refused before the driver was called
+        assert server_ssl() is True
+        used = effective_params(connections["default"].connection)
+    assert used["sslmode"] == "verify-full"
+    assert used["sslrootcert"] not in ("", str(server.pki.bundle_path))
+    assert Path(used["sslrootcert"]).read_bytes() == server.pki.root_path.read_bytes()
 
 
 # --- check_aurora_ssl reports what libpq really used ----------------------------------------------
@@ -551,23 +582,17 @@ def test_check_aurora_ssl_is_not_verified_when_libpq_writes_tls_keys(
     from django.core.management import call_command
     from django.core.management.base import CommandError
 
-    from django_aurora_ssl.compat import driver_libpq_version
-
     entry = database_entry(server, ENGINE="tests.django_backends.tamper")
     entry["TAMPER"] = {"sslkeylogfile": str(tmp_path / "keys.log")}
     out = io.StringIO()
     log = ServerLog(server)
-    with use_databases({"default": entry}):
-        from django.db import connections
-
-        if (driver_libpq_version(connections["default"]) or 0) < 180000:
-            pytest.skip("the driver's libpq has no sslkeylogfile")
-        with pytest.raises(CommandError, match="Not verified: default"):
-            call_command("check_aurora_ssl", "--format", "json", stdout=out)
+    refused = pytest.raises(CommandError, match="Not verified: default")
+    with use_databases({"default": entry}), refused:
+        call_command("check_aurora_ssl", "--format", "json", stdout=out)
     report = json.loads(out.getvalue())["connections"][0]
     assert report["verdict"] == "refused"
     assert "sslkeylogfile" in report["errors"][0]["message"]
-    log.assert_no_statement()
+    log.assert_nothing_received()
 
 
 def test_a_report_on_a_connection_made_without_the_policy_reads_back_the_key_log(
@@ -606,16 +631,243 @@ def test_dbshell_refuses_a_users_key_that_psqls_libpq_does_not_know(
     """Dropping it would silently weaken what the user asked for (require_auth: libpq 16+)."""
     from django.db import connections
 
-    from django_aurora_ssl.backends.client import psql_libpq_version
+    from aurora_ssl._libpq import libpq_of
 
-    version = psql_libpq_version()
-    assert version is not None
-    if version >= 160000:
+    if libpq_of("system").knows("require_auth"):
         pytest.skip("this psql's libpq knows require_auth")
     entry = database_entry(server, options={"require_auth": "scram-sha-256"})
     log = ServerLog(server)
     with use_databases({"default": entry}):
-        refused = pytest.raises(InsecureConfigurationError, match=r"does not know .*require_auth")
+        refused = pytest.raises(InsecureConfigurationError, match=r"require_auth.* neither a libpq")
         with refused:
             connections["default"].client.runshell(["-c", SSL_ROW])
+    log.assert_nothing_received()
+
+
+# --- the review's attacks on the Django faces (issue 16) ---------------------------------------
+# Each is refused before the server sees a byte (its log), next to a control showing the same
+# path works without the attack.
+
+SECOND = "second.cluster-c9akciq32xyz.test-region-1.rds.amazonaws.com"
+SMALL_POOL = {"min_size": 1, "max_size": 2, "timeout": 1}
+
+
+class Asked:
+    """A password provider that answers ``password`` and records every question."""
+
+    def __init__(self, password: str) -> None:
+        self.answer = password
+        self.asked: list[Any] = []
+
+    def password(self, target: Any) -> str:
+        self.asked.append(target)
+        return self.answer
+
+    async def password_async(self, target: Any) -> str:
+        return self.password(target)
+
+    def invalidate(self, target: Any) -> None:
+        pass
+
+
+@pytest.mark.parametrize("pooled", [False, True], ids=["unpooled", "pooled"])
+@pytest.mark.parametrize("how", ["IAM", "PASSWORD_PROVIDER"])
+def test_a_password_provider_with_several_hosts_is_refused_naming_them(
+    server: AuroraLikeServer, monkeypatch: pytest.MonkeyPatch, how: str, pooled: bool
+) -> None:
+    """libpq sends one password to whichever host it reaches, and an IAM token is signed for
+    one host: a provider's password is never handed to a host list."""
+    from django.db import connections
+
+    from aurora_ssl import _connect
+
+    if pooled and not pool_supported():
+        pytest.skip("Django's pool needs Django >= 5.1, psycopg 3 and psycopg_pool")
+    asked = Asked(server.password)
+    monkeypatch.setattr(
+        _connect, "_iam_provider", functools.cache(lambda profile: asked)
+    )  # no AWS here
+    aurora = {"IAM": True} if how == "IAM" else {"PASSWORD_PROVIDER": asked}
+    pool = {"pool": SMALL_POOL} if pooled else {}
+    one = database_entry(server, PASSWORD="", aurora=aurora, options=pool)
+    with use_databases({"default": one}):
+        assert server_ssl() is True  # control: one host, the provider's password logs in
+    assert asked.asked
+    asked.asked.clear()
+    two = database_entry(
+        server,
+        PASSWORD="",
+        aurora=aurora,
+        HOST=f"{server.host},{SECOND}",
+        options={"hostaddr": f"{server.hostaddr},{server.hostaddr}", **pool},
+    )
+    log = ServerLog(server)
+    refused = pytest.raises(AuroraSSLError, match="several")
+    with use_databases({"default": two}), refused as info:
+        connections["default"].ensure_connection()
+    assert server.host in str(info.value)
+    assert SECOND in str(info.value)
+    assert asked.asked == []  # not even asked: nothing to sign or fetch for a list
+    log.assert_nothing_received()
+
+
+@pytest.fixture(scope="module")
+def plaintext_server(pki: Any) -> Any:
+    """A server that also takes plaintext logins, logging every attempt."""
+    from aurora_ssl.testing import Scenario
+    from tests.fix_servers import LOG_EVERYTHING
+
+    with AuroraLikeServer(Scenario.NO_TLS, pki=pki, settings=LOG_EVERYTHING) as started:
+        yield started
+
+
+def test_control_djangos_own_backend_takes_a_key_spelled_with_a_blank(
+    plaintext_server: AuroraLikeServer,
+) -> None:
+    """The attack: verify-full asked for, and a second sslmode whose key has a blank; the
+    driver writes both into the string, libpq reads the later one: a plaintext session."""
+    entry = database_entry(
+        plaintext_server,
+        ENGINE="django.db.backends.postgresql",
+        options={
+            "sslmode": "verify-full",
+            "sslrootcert": str(plaintext_server.pki.bundle_path),
+            "sslmode ": "disable",
+        },
+    )
+    del entry["AURORA_SSL"]
+    with use_databases({"default": entry}):
+        assert server_ssl() is False
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("sslmode ", "disable"), ("sslmode\t", "disable"), ("SSLMODE", "disable"), ("host ", "/tmp")],
+)
+def test_options_with_a_key_spelled_with_a_blank_are_refused(
+    plaintext_server: AuroraLikeServer, monkeypatch: pytest.MonkeyPatch, key: str, value: str
+) -> None:
+    import re
+
+    from django.core.checks import run_checks
+    from django.db import connections
+
+    ran: list[Any] = []
+    monkeypatch.setattr(subprocess, "run", lambda *args, **kwargs: ran.append(args))
+    entry = database_entry(plaintext_server, options={"sslmode": "verify-full", key: value})
+    named = re.escape(repr(key))
+    log = ServerLog(plaintext_server)
+    with use_databases({"default": entry}):
+        wrapper = connections["default"]
+        with pytest.raises(InsecureConfigurationError, match=f"{named} in DATABASES"):
+            wrapper.ensure_connection()
+        assert wrapper.connection is None
+        with pytest.raises(InsecureConfigurationError, match=named):
+            wrapper.client.runshell([])  # dbshell: judged with psql's libpq
+        (error,) = [m for m in run_checks() if m.id.startswith("aurora_ssl.")]
+    assert error.id == "aurora_ssl.E003"
+    assert repr(key) in error.msg
+    assert ran == []
+    log.assert_nothing_received()
+
+
+@pytest.mark.parametrize("driver", DRIVERS)
+def test_options_with_a_key_spelled_with_a_blank_are_refused_with_each_driver(
+    plaintext_server: AuroraLikeServer, driver: str
+) -> None:
+    entry = database_entry(plaintext_server, options={"sslmode ": "disable"})
+    log = ServerLog(plaintext_server)
+    result = connect_once(plaintext_server, entry, driver)
+    assert result["error"] == "InsecureConfigurationError", result
+    assert "'sslmode '" in result["message"]
+    log.assert_nothing_received()
+
+
+def test_the_pool_connects_only_through_aurora_ssls_connection_class(
+    server: AuroraLikeServer,
+) -> None:
+    import psycopg
+    from django.db import connections
+
+    if not pool_supported():
+        pytest.skip("Django's pool needs Django >= 5.1, psycopg 3 and psycopg_pool")
+    entry = database_entry(server, options={"pool": SMALL_POOL})
+    with use_databases({"default": entry}):
+        wrapper = connections["default"]
+        assert server_ssl() is True
+        ours = type(wrapper.connection)
+        assert ours is not psycopg.Connection
+        assert issubclass(ours, psycopg.Connection)
+        assert ours.aurora_ssl_policy is not None
+        assert wrapper.connection.aurora_ssl_judged.params["sslmode"] == "verify-full"
+        # Put back behind our back: taken over again before the pool makes a connection.
+        wrapper.close()
+        wrapper.pool.connection_class = psycopg.Connection
+        assert wrapper.pool.connection_class is not psycopg.Connection
+        # A connection the pool made with another class never reaches Django: the pool's
+        # configure callback refuses it (closed before any query).
+        bundle = str(server.pki.bundle_path)
+        verified = aurora_ssl.connection_params(
+            server.params(), aurora_ssl.Options(bundle=bundle), driver="psycopg"
+        )
+        stranger = psycopg.connect(**verified)
+        with pytest.raises(InsecureConfigurationError, match="without aurora-ssl's connection"):
+            wrapper._configure_connection(stranger)
+        assert stranger.closed
+    # A connection_class in OPTIONS['pool'] would connect after our judgement: refused.
+    named = database_entry(
+        server, options={"pool": {**SMALL_POOL, "connection_class": psycopg.Connection}}
+    )
+    log = ServerLog(server)
+    refused = pytest.raises(InsecureConfigurationError, match="connection_class")
+    with use_databases({"default": named}), refused:
+        connections["default"].ensure_connection()
+    log.assert_nothing_received()
+
+
+def test_dbshell_builds_psqls_arguments_without_running_it(
+    server: AuroraLikeServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As Django's own dbshell tests do (``test_sigint_handler``): subprocess.run is mocked,
+    so what psql would get is read, and nothing connects."""
+    from django.db import connections
+
+    from aurora_ssl._libpq import libpq_of
+
+    ran: list[tuple[list[str], dict[str, str] | None]] = []
+    monkeypatch.setattr(
+        subprocess, "run", lambda args, env=None, check=False: ran.append((args, env))
+    )
+    asked = Asked(server.password)
+    databases = {
+        "default": database_entry(server),
+        "provider": database_entry(server, PASSWORD="", aurora={"PASSWORD_PROVIDER": asked}),
+        "hosts": database_entry(
+            server,
+            PASSWORD="",
+            HOST=f"{server.host},{SECOND}",
+            aurora={"PASSWORD_PROVIDER": asked},
+            options={"hostaddr": f"{server.hostaddr},{server.hostaddr}"},
+        ),
+    }
+    log = ServerLog(server)
+    with use_databases(databases):
+        connections["default"].client.runshell(["-c", SSL_ROW])
+        connections["provider"].client.runshell([])
+        with pytest.raises(AuroraSSLError, match="several"):
+            connections["hosts"].client.runshell([])
+    (args, env), (_, provider_env) = ran
+    assert args[:3] == ["psql", "-c", SSL_ROW]
+    assert len(args) == 4
+    parsed = libpq_of("system").parse(args[3])  # as psql's libpq reads it
+    assert parsed["sslmode"] == "verify-full"
+    assert (parsed["host"], parsed["hostaddr"]) == (server.host, server.hostaddr)
+    assert Path(parsed["sslrootcert"]).read_bytes() == server.pki.root_path.read_bytes()
+    assert "password" not in parsed
+    assert server.password not in " ".join(args)
+    assert env is not None
+    assert env["PGPASSWORD"] == server.password
+    assert provider_env is not None
+    assert provider_env["PGPASSWORD"] == server.password
+    assert len(asked.asked) == 1  # the provider, for the one host; never for the list
     log.assert_nothing_received()

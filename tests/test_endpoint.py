@@ -1,10 +1,11 @@
-"""Host-name parsing: table-driven, including names that only look like RDS endpoints."""
+"""Host-name parsing and checks: table-driven, including names that only look like RDS
+endpoints."""
 
 from __future__ import annotations
 
 import pytest
 
-from aurora_ssl.endpoint import EndpointKind, Partition, parse_endpoint
+from aurora_ssl._endpoint import EndpointKind, host_problem, is_ip, is_region_name, parse_endpoint
 
 K = EndpointKind
 
@@ -16,70 +17,70 @@ K = EndpointKind
             "mydb.cluster-c9akciq32xyz.us-east-1.rds.amazonaws.com",
             K.CLUSTER,
             "us-east-1",
-            Partition.AWS,
+            "aws",
             "mydb",
         ),
         (
             "mydb.cluster-ro-c9akciq32xyz.eu-west-2.rds.amazonaws.com",
             K.READER,
             "eu-west-2",
-            Partition.AWS,
+            "aws",
             "mydb",
         ),
         (
             "ep1.cluster-custom-c9akciq32xyz.ap-southeast-2.rds.amazonaws.com",
             K.CUSTOM,
             "ap-southeast-2",
-            Partition.AWS,
+            "aws",
             "ep1",
         ),
         (
             "db-1.c9akciq32xyz.ca-central-1.rds.amazonaws.com",
             K.INSTANCE,
             "ca-central-1",
-            Partition.AWS,
+            "aws",
             "db-1",
         ),
         (
             "p1.proxy-c9akciq32xyz.us-west-2.rds.amazonaws.com",
             K.PROXY,
             "us-west-2",
-            Partition.AWS,
+            "aws",
             "p1",
         ),
         (
             "ro.endpoint.proxy-c9akciq32xyz.us-west-2.rds.amazonaws.com",
             K.PROXY_ENDPOINT,
             "us-west-2",
-            Partition.AWS,
+            "aws",
             "ro",
         ),
         (
             "lim.shardgrp-c9akciq32xyz.us-east-2.rds.amazonaws.com",
             K.SHARD_GROUP,
             "us-east-2",
-            Partition.AWS,
+            "aws",
             "lim",
         ),
         (
             "db.cluster-c9akciq32xyz.cn-north-1.rds.amazonaws.com.cn",
             K.CLUSTER,
             "cn-north-1",
-            Partition.AWS_CN,
+            "aws-cn",
             "db",
         ),
         (
             "db.c9akciq32xyz.cn-northwest-1.rds.amazonaws.com.cn",
             K.INSTANCE,
             "cn-northwest-1",
-            Partition.AWS_CN,
+            "aws-cn",
             "db",
         ),
         (
             "db.cluster-c9akciq32xyz.us-gov-west-1.rds.amazonaws.com",
             K.CLUSTER,
             "us-gov-west-1",
-            Partition.AWS_US_GOV,
+            "aws-us-gov",
             "db",
         ),
         # Case and a trailing dot (fully qualified) do not change the answer.
@@ -87,20 +88,27 @@ K = EndpointKind
             "MyDB.Cluster-C9AKCIQ32XYZ.US-EAST-1.RDS.AMAZONAWS.COM.",
             K.CLUSTER,
             "us-east-1",
-            Partition.AWS,
+            "aws",
+            "mydb",
+        ),
+        (
+            "mydb.global-c9akciq32xyz.global.rds.amazonaws.com",
+            K.GLOBAL,
+            None,
+            "aws",
             "mydb",
         ),
         (
             "demo.cluster-abc123xyz.test-region-1.rds.amazonaws.com",
             K.CLUSTER,
             "test-region-1",
-            Partition.AWS,
+            "aws",
             "demo",
         ),
     ],
 )
 def test_rds_names(
-    host: str, kind: EndpointKind, region: str, partition: Partition, identifier: str
+    host: str, kind: EndpointKind, region: str, partition: str, identifier: str
 ) -> None:
     endpoint = parse_endpoint(host)
     assert (endpoint.kind, endpoint.region, endpoint.partition, endpoint.identifier) == (
@@ -130,6 +138,13 @@ def test_rds_names(
         "mydb.cluster-abc.useast1.rds.amazonaws.com",
         "cluster-abc.us-east-1.rds.amazonaws.com",
         "mydb.cluster-abc.us-east-1.rds.amazonaws.com.cn.evil",
+        # A Global Database endpoint has "global" where the region is, and only there.
+        "mydb.global-abc.us-east-1.rds.amazonaws.com",
+        "mydb.cluster-abc.global.rds.amazonaws.com",
+        "mydb.global-abc.global.rds.amazonaws.com.cn",
+        "mydb.global-.global.rds.amazonaws.com",
+        # Non-ASCII digits and letters are no region.
+        "mydb.cluster-abc.us-east-\u0661.rds.amazonaws.com",
     ],
 )
 def test_other_names(host: str) -> None:
@@ -145,11 +160,87 @@ def test_proxy_kinds_are_proxies() -> None:
     assert not parse_endpoint("p.cluster-abc.us-east-1.rds.amazonaws.com").kind.is_proxy
 
 
+def test_global_endpoint_is_rds_but_has_no_region() -> None:
+    endpoint = parse_endpoint("mydb.global-abc.global.rds.amazonaws.com")
+    assert endpoint.kind.is_rds
+    assert not endpoint.kind.is_proxy
+    assert endpoint.region is None
+
+
+def test_parsing_is_memoised_and_never_raises() -> None:
+    assert parse_endpoint("db.example.com") is parse_endpoint("db.example.com")
+    for odd in ["\x00", "..", "." * 300, "a" * 100_000, "\u00e9.rds.amazonaws.com"]:
+        assert parse_endpoint(odd).kind is K.OTHER
+
+
 @pytest.mark.parametrize(
-    ("host", "socket", "ip"),
-    [("/tmp", True, False), ("", True, False), ("10.1.2.3", False, True), ("[::1]", False, True)],
+    ("host", "ip"),
+    [
+        ("10.1.2.3", True),
+        ("::1", True),
+        ("[::1]", True),
+        ("fe80::1", True),
+        ("db.example.com", False),
+        ("1.2.3", False),
+        ("/tmp", False),
+        ("", False),
+    ],
 )
-def test_socket_and_ip_detection(host: str, socket: bool, ip: bool) -> None:
-    endpoint = parse_endpoint(host)
-    assert endpoint.is_unix_socket is socket
-    assert endpoint.is_ip_address is ip
+def test_is_ip(host: str, ip: bool) -> None:
+    assert is_ip(host) is ip
+
+
+@pytest.mark.parametrize(
+    ("name", "region"),
+    [
+        ("us-east-1", True),
+        ("us-gov-west-1", True),
+        ("ap-southeast-7", True),
+        ("test-region-1", True),
+        ("useast1", False),
+        ("us-east", False),
+        ("Beta us-east-1", False),
+        ("us-east-\u0661", False),
+        ("", False),
+    ],
+)
+def test_is_region_name(name: str, region: bool) -> None:
+    assert is_region_name(name) is region
+
+
+@pytest.mark.parametrize(
+    ("host", "problem"),
+    [
+        ("demo.cluster-abc.us-east-1.rds.amazonaws.com", None),
+        ("db.example.com.", None),
+        ("127.0.0.1", None),
+        ("::1", None),
+        ("a" * 63 + ".example.com", None),
+        ("a" * 64 + ".example.com", "not a valid host name"),
+        ("a." * 130 + "com", "253 characters in all"),
+        ("db..example.com", "not a valid host name"),
+        ("db example.com", "blanks or control characters"),
+        ("db\texample.com", "blanks or control characters"),
+        ("db.example.com\n", "blanks or control characters"),
+        ("db\x7f.example.com", "blanks or control characters"),
+        ("", "empty"),
+        ("   ", "empty"),
+        ("-bad.example.com", "not a valid host name"),
+        ("/var/run/postgresql", "not a valid host name"),
+        ("user@db.example.com", "not a valid host name"),
+    ],
+)
+def test_host_problem(host: str, problem: str | None) -> None:
+    found = host_problem(host, "The host")
+    if problem is None:
+        assert found is None
+    else:
+        assert found is not None
+        assert problem in found
+        assert found.startswith("The host")
+
+
+def test_host_problem_never_echoes_a_long_value_whole() -> None:
+    shown = str(host_problem("h" * 100_000))
+    assert len(shown) < 1000
+    assert "(100000 characters)" in shown

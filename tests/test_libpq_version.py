@@ -22,7 +22,7 @@ import json, sys
 import psycopg
 import aurora_ssl
 
-params, settings = json.loads(sys.argv[1]), aurora_ssl.Settings(bundle=sys.argv[2])
+params, settings = json.loads(sys.argv[1]), aurora_ssl.Options(bundle=sys.argv[2])
 first = aurora_ssl.connection_params(params, settings)   # only psycopg imported so far
 import psycopg2
 second = aurora_ssl.connection_params(params, settings)  # psycopg2 too: its libpq decides

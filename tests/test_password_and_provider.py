@@ -3,7 +3,7 @@
 Before, the SQLAlchemy plugin silently dropped the URL's password (the provider's won), Django
 silently preferred the provider over ``PASSWORD``, and ``aurora-ssl check`` refused the pair:
 the check and the app disagreed, and a stale secret left in a URL went unnoticed. Now the
-plugin, ``check`` and Django refuse it with one message (aurora_ssl.options.password_conflict)
+plugin, ``check`` and Django refuse it with one message (aurora_ssl._options.password_conflict)
 that names where the password is and never shows it.
 
 Judged by the server: the logged server records every connection attempt and login, so a
@@ -236,8 +236,9 @@ def test_django_refuses_a_password_next_to_a_provider(
         assert_refused(str(info.value), shown, secret)
         (found,) = [m for m in run_checks() if m.id == "aurora_ssl.E002"]
         assert_refused(found.msg, shown, secret)
-    with pytest.raises(ImproperlyConfigured) as info:  # manage.py dbshell
+    with pytest.raises((ImproperlyConfigured, CredentialsError)) as info:  # manage.py dbshell
         DatabaseWrapper.client_class.settings_to_cmd_args_env(entry, [])
+    assert "Remove the password from DATABASES[" in str(info.value)
     assert secret not in str(info.value)
     assert server_saw(logged_server, since, role) == []
 
@@ -249,18 +250,28 @@ def test_django_refuses_a_password_next_to_a_provider(
         assert cursor.fetchone() == (role, True)
 
 
-def test_django_database_url_refuses_the_pair_in_settings(
-    logged_server: AuroraLikeServer, django_env: None
+def test_django_database_url_pair_is_refused_before_the_server_sees_it(
+    logged_server: AuroraLikeServer, roles: Callable[[str], str], django_env: None
 ) -> None:
-    from django_aurora_ssl import database_url
-    from django_aurora_ssl.conf import OptionsError
+    """database_url() reads the URL as given; the pair is refused at the first connection
+    (and by Django's checks), naming the entry's PASSWORD, before the server sees a byte."""
+    from django.core.exceptions import ImproperlyConfigured
+    from django.db import connections
 
-    secret = stale_secret()
-    url = url_for(logged_server, "postgresql+psycopg", "app", secret)
+    from django_aurora_ssl import database_url
+
+    role, secret = roles(PROVIDED_PASSWORD), stale_secret()
+    url = url_for(logged_server, "postgresql+psycopg", role, secret)
+    since = offset(logged_server)
     for query in (f"&aurora_ssl_password_provider={PROVIDER}", "&aurora_ssl_iam=on"):
-        with pytest.raises(OptionsError) as info:
-            database_url(url + query)
-        assert_refused(str(info.value), "DATABASES['DATABASE_URL']['PASSWORD']", secret)
+        entry = database_url(url + query)
+        with (
+            use_databases({"default": entry}),
+            pytest.raises((ImproperlyConfigured, CredentialsError)) as info,
+        ):
+            connections["default"].ensure_connection()
+        assert_refused(str(info.value), "DATABASES['default']['PASSWORD']", secret)
+    assert server_saw(logged_server, since, role) == []
 
 
 def test_the_provider_is_asked_for_the_verified_name_once_the_password_is_gone(

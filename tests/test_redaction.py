@@ -1,4 +1,4 @@
-"""The one way to mask secrets (aurora_ssl.redaction) and to judge host names and ports.
+"""The one way to mask secrets (aurora_ssl._redaction): every value outside an allowlist.
 
 Table-driven: each row is an input form a message of ours may echo, the secret it carries
 (which must be gone), and what must stay visible (so masking does not hide the useful part).
@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aurora_ssl.hostnames import address_problem, host_problem, port_problem
-from aurora_ssl.redaction import (
+from aurora_ssl._endpoint import host_problem
+from aurora_ssl._redaction import (
     MASK,
     is_secret_key,
     mask_conninfo,
@@ -42,6 +42,17 @@ ENCODED = quote(SECRET, safe="")
         ("sslrootcert", False),
         ("user", False),
         ("sslmode", False),
+        ("dbname", False),
+        ("application_name", False),
+        ("options", False),
+        ("database", False),  # SQLAlchemy's and psycopg2's name for dbname
+        # Outside the allowlist, whatever the name: libpq 18's password equivalents, a key
+        # a later libpq may add, the TLS key log.
+        ("scram_client_key", True),
+        ("scram_server_key", True),
+        ("sslkeylogfile", True),
+        ("a_future_keyword", True),
+        ("dsn", True),
     ],
 )
 def test_is_secret_key(key: str, secret: bool) -> None:
@@ -59,7 +70,7 @@ def test_is_secret_key(key: str, secret: bool) -> None:
         (
             f"postgresql+psycopg://app:{ENCODED}@h/app?sslmode=require&password=p2&x=1",
             "p2",
-            "sslmode=require&password=********&x=1",
+            "sslmode=require&password=********&x=********",
         ),
         ("postgresql://h/db?sslpassword=k3y&host=h2", "k3y", "host=h2"),
         ("postgres://h/db?aws_token=t0k&passfile=/home/u/.pgpass", "t0k", "passfile=********"),
@@ -83,6 +94,9 @@ def test_mask_url(url: str, hidden: str, kept: str) -> None:
         ("host='unterminated password=pw3", "pw3", "host="),  # malformed: still masked
         ("sslpassword=k3y sslkey=/k.pem", "k3y", "sslkey=/k.pem"),
         ("oauth_client_secret=s3c host=h", "s3c", "host=h"),
+        ("scram_client_key=c1 scram_server_key=s1 host=h", "c1", "host=h"),
+        ("host=h scram_server_key='s 2'", "s 2", "host=h"),
+        ("host=h a_future_keyword=f7", "f7", "host=h"),
         (f"postgresql://u:{ENCODED}@h/db", ENCODED, "@h/db"),
         ("dbname='postgresql://u:pw4@h/db' host=h", "pw4", "host=h"),
     ],
@@ -99,7 +113,8 @@ def test_mask_conninfo(dsn: str, hidden: str, kept: str) -> None:
         ("user=bob,password=pw1 refused", "pw1", "refused"),
         ("{'password': 'p w2', 'user': 'u'}", "p w2", "'user': 'u'"),
         ('{"token": "t0k", "host": "h"}', "t0k", '"host": "h"'),
-        ("connecting to postgresql://u:pw3@h/db?x=1.", "pw3", "@h/db?x=1."),
+        ("connecting to postgresql://u:pw3@h/db?sslmode=verify-full.", "pw3", "@h/db?sslmode="),
+        ("postgresql://u@h/db?scram_client_key=k3y&x=1", "k3y", "x=********"),
         ("warning for postgresql://h/db?password=pw4&sslmode=disable", "pw4", "sslmode=disable"),
         ("<PGconn host=h password=pw5 sslmode=prefer>", "pw5", "sslmode=prefer>"),
     ],
@@ -126,6 +141,7 @@ def test_mask_params() -> None:
             "sslpassword": "",
             "dsn": f"password={SECRET} sslmode=require",
             "connect_args": {"aws_token": "t0k", "port": 5432},
+            "scram_client_key": "k3y",
         }
     )
     assert shown == {
@@ -134,6 +150,7 @@ def test_mask_params() -> None:
         "sslpassword": "",  # "no password" stays visible
         "dsn": f"password={MASK} sslmode=require",
         "connect_args": {"aws_token": MASK, "port": 5432},
+        "scram_client_key": MASK,
     }
 
 
@@ -166,54 +183,60 @@ def test_nothing_raises_on_odd_input() -> None:
         mask_url(text)
 
 
-@pytest.mark.parametrize(
-    ("host", "problem"),
-    [
-        ("demo.cluster-abc.us-east-1.rds.amazonaws.com", None),
-        ("db.example.com.", None),
-        ("127.0.0.1", None),
-        ("::1", None),
-        ("a" * 64 + ".example.com", "label of 64 characters"),
-        ("a." * 130 + "com", "at most 253"),
-        ("db..example.com", "not a valid host name"),
-        ("db example.com", "spaces or control characters"),
-        ("", "empty"),
-        ("-bad.example.com", "not a valid host name"),
-    ],
-)
-def test_host_problem(host: str, problem: str | None) -> None:
-    found = host_problem(host)
-    if problem is None:
-        assert found is None
+def _libpq_keywords() -> list[tuple[str, str, str]]:
+    """(libpq, keyword, dispchar) for every libpq here: the system's and each driver's."""
+    rows = []
+    from aurora_ssl._libpq import system_library, system_options
+
+    library = system_library()
+    if library is not None:
+        rows += [("system", key, disp) for key, _, _, disp in system_options(library)]
+    try:
+        from psycopg import pq
+    except ImportError:
+        pass
     else:
-        assert found is not None
-        assert problem in found
+        rows += [
+            ("psycopg", o.keyword.decode(), (o.dispchar or b"").decode())
+            for o in pq.Conninfo.get_defaults()
+        ]
+    return rows
 
 
-@pytest.mark.parametrize(
-    ("port", "ok"),
-    [
-        ("5432", True),
-        ("1", True),
-        ("65535", True),
-        ("0", False),
-        ("abc", False),
-        ("65536", False),
-        ("-1", False),
-        ("\u0665", False),
-        ("", False),
-    ],
-)
-def test_port_problem(port: str, ok: bool) -> None:
-    assert (port_problem(port) is None) is ok
+def test_every_secret_or_debug_keyword_of_libpq_is_masked() -> None:
+    """libpq marks its secrets (``*``: password, sslpassword, scram_*_key) and debug options
+    (``D``) in its defaults table; each one is masked, in every form we show."""
+    rows = _libpq_keywords()
+    assert rows, "no libpq to ask"
+    hidden = [(lib, key) for lib, key, disp in rows if disp in ("*", "D")]
+    assert "password" in {key for _, key in hidden}
+    assert len(hidden) >= 3
+    for lib, key in hidden:
+        assert is_secret_key(key), f"{key} ({lib}) is shown"
+        assert "Q7s" not in mask_conninfo(f"host=h {key}=Q7s")
+        assert "Q7s" not in mask_url(f"postgresql://h/db?{key}=Q7s")
+        assert mask_params({key: "Q7s"}) == {key: MASK}
 
 
-@pytest.mark.parametrize(
-    ("address", "ok"),
-    [("127.0.0.1", True), ("::1", True), ("db.example.com", False), ("1.2.3", False)],
-)
-def test_address_problem(address: str, ok: bool) -> None:
-    assert (address_problem(address) is None) is ok
+def test_no_shown_key_is_secret_in_any_libpq() -> None:
+    """The allowlist never names a keyword some libpq marks secret or debug-only."""
+    from aurora_ssl._libpq import SHOWN_KEYS
+
+    assert not [(lib, key) for lib, key, disp in _libpq_keywords() if key in SHOWN_KEYS and disp]
+
+
+def test_the_insecure_warning_masks_every_secret(caplog: pytest.LogCaptureFixture) -> None:
+    from aurora_ssl._policy import warn_insecure
+
+    with caplog.at_level("WARNING", logger="aurora_ssl"):
+        warn_insecure("host=h scram_client_key=c1k3y scram_server_key=s3k password=pw9")
+        # The SQLAlchemy plugin passes the engine's URL: every query value off the allowlist.
+        warn_insecure("postgresql+psycopg://u:***@h/db?scram_client_key=c2k3y&a_new_key=f7")
+    assert caplog.text.count("INSECURE") == 2
+    assert "host=h" in caplog.text
+    assert "@h/db?" in caplog.text
+    for secret in ("c1k3y", "s3k", "pw9", "c2k3y", "f7"):
+        assert secret not in caplog.text
 
 
 # ------------------------------------------------------------------ property: every form

@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from aurora_ssl import Options, connection_params
+from aurora_ssl._policy import policy_for
 from aurora_ssl.diagnostics import (
     REPORT_FIELDS,
     REPORT_KEYS,
@@ -18,7 +20,6 @@ from aurora_ssl.diagnostics import (
     Verdict,
     check_connection,
 )
-from aurora_ssl.policy import Settings, connection_params, policy_for
 from aurora_ssl.testing import AuroraLikeServer, TestPKI
 from django_aurora_ssl import checks
 from django_aurora_ssl.check_ids import CHECKS
@@ -67,7 +68,7 @@ def test_a_real_report_has_exactly_the_documented_keys(
     tls_server: AuroraLikeServer, pki: TestPKI
 ) -> None:
     dbapi = drivers.libpq_module()
-    settings = Settings(bundle=pki.bundle_path)
+    settings = Options(bundle=str(pki.bundle_path))
     params = connection_params(tls_server.params(), settings, driver=drivers.libpq_driver())
     verified = check_connection(
         lambda: dbapi.connect(**params),

@@ -1,9 +1,9 @@
 """Concurrency: 64 threads and 4 processes connecting at once through one engine/backend.
 
-A fresh trust cache directory per test makes every thread and process race to select and
-materialise the trust file at the same moment. Afterwards: no errors, every connection used
-verified TLS, and the cache directory holds only complete trust files (no partial or
-temporary files), each exactly the test region's root.
+A fresh trust cache directory per test makes every thread and process race to split the
+user's bundle (AURORA_SSL_BUNDLE) at the same moment. Afterwards: no errors, every connection
+used verified TLS, and the cache directory holds the bundle split once and complete (no
+partial or temporary files), the test region's file exactly the test root.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from sqlalchemy import event, text
 from sqlalchemy.pool import NullPool
 
 import aurora_ssl
-from aurora_ssl.status import client_tls
+from aurora_ssl._readback import client_tls
 from tests import drivers
 from tests.fix_reliability import (
     PROCESSES,

@@ -36,8 +36,8 @@ pytest.importorskip("django")
 if importlib.util.find_spec("django_aurora_ssl.backends.postgresql.base") is None:
     pytest.skip("the Django backend is not there", allow_module_level=True)
 
+from aurora_ssl._readback import ClientTLS, client_tls
 from aurora_ssl.errors import AuroraSSLError, InsecureConfigurationError
-from aurora_ssl.status import ClientTLS, client_tls
 from tests.fix_reliability import (
     PASSWORD,
     PROCESSES,

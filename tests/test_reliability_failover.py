@@ -21,7 +21,7 @@ proves no statement reached the impostor.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,7 +31,7 @@ import sqlalchemy
 from sqlalchemy import event, text
 
 import aurora_ssl
-from aurora_ssl.status import ClientTLS, client_tls
+from aurora_ssl._readback import ClientTLS, client_tls
 from tests import drivers
 from tests.fix_reliability import (
     Failover,
@@ -45,6 +45,7 @@ from tests.fix_servers import LOG_EVERYTHING
 
 if TYPE_CHECKING:  # spawned test processes import this module; keep it light
     from aurora_ssl.testing import AuroraLikeServer
+    from tests.fix_sqlalchemy import DriverCalls
 
 pytestmark = pytest.mark.slow
 
@@ -78,14 +79,14 @@ def bundle_env(
 
 @dataclass
 class ConnectLog:
-    params: list[dict[str, Any]] = field(default_factory=list)
+    received: DriverCalls
     tls: list[ClientTLS] = field(default_factory=list)
 
 
-def instrument(engine: sqlalchemy.Engine) -> ConnectLog:
-    """Record what every new DB-API connection was made with, and its client TLS view."""
-    log = ConnectLog()
-    event.listen(engine, "do_connect", lambda d, r, a, kw: log.params.append(dict(kw)))
+def instrument(engine: sqlalchemy.Engine, spy: Callable[[Any], DriverCalls]) -> ConnectLog:
+    """Record what the driver received for every new DB-API connection (the libpq parameters,
+    after aurora-ssl's judgement), and its client TLS view."""
+    log = ConnectLog(spy(engine))
     event.listen(engine, "connect", lambda dbapi, rec: log.tls.append(client_tls(dbapi)))
     return log
 
@@ -94,7 +95,9 @@ def check_connections(log: ConnectLog, server: AuroraLikeServer, reconnects: int
     assert len(log.tls) >= reconnects + 1
     assert all(t.in_use for t in log.tls)
     root = Path(server.pki.root_path).read_bytes()
-    for params in log.params:  # attempts, including refused ones
+    attempts = [log.received.params(i) for i in range(len(log.received.calls))]
+    assert len(attempts) >= len(log.tls)
+    for params in attempts:  # attempts, including refused ones
         assert params["sslmode"] == "verify-full"
         assert params["gssencmode"] == "disable"
         assert Path(params["sslrootcert"]).read_bytes() == root
@@ -130,11 +133,14 @@ def sqlalchemy_engine(server: AuroraLikeServer, driver: str) -> sqlalchemy.Engin
 
 @pytest.mark.parametrize("driver", SYNC_DRIVERS)
 def test_sqlalchemy_writer_through_two_restarts(
-    own_server: AuroraLikeServer, bundle_env: Path, driver: str
+    own_server: AuroraLikeServer,
+    bundle_env: Path,
+    driver: str,
+    driver_calls: Callable[[Any], DriverCalls],
 ) -> None:
     table = f"failover_sa_{driver.rsplit('+', 1)[-1]}"
     engine = sqlalchemy_engine(own_server, driver)
-    log = instrument(engine)
+    log = instrument(engine, driver_calls)
     create_table(engine, table)
 
     def write(n: int) -> None:
@@ -162,10 +168,11 @@ def test_sqlalchemy_no_statement_reaches_an_impostor_after_failover(
     bundle_env: Path,
     failover: Failover,
     driver: str,
+    driver_calls: Callable[[Any], DriverCalls],
 ) -> None:
     table = f"intercept_sa_{driver.rsplit('+', 1)[-1]}"
     engine = sqlalchemy_engine(own_server, driver)
-    log = instrument(engine)
+    log = instrument(engine, driver_calls)
     create_table(engine, table)
 
     def write(n: int) -> None:

@@ -32,7 +32,10 @@ from tests.fix_reliability import (
 )
 
 if TYPE_CHECKING:  # spawned test processes import this module; keep it light
+    from collections.abc import Callable
+
     from aurora_ssl.testing import AuroraLikeServer, TestPKI
+    from tests.fix_sqlalchemy import DriverCalls
 
 SYNC_DRIVERS = drivers.params("postgresql+psycopg2", "postgresql+psycopg")
 
@@ -129,12 +132,17 @@ def test_unresolvable_connect_host(
 
 @pytest.mark.parametrize("driver", SYNC_DRIVERS)
 def test_tls_dropped_after_our_parameters(
-    no_tls_server: AuroraLikeServer, bundle_env: Path, all_logs: Everything, driver: str
+    no_tls_server: AuroraLikeServer,
+    bundle_env: Path,
+    all_logs: Everything,
+    driver: str,
+    driver_calls: Callable[..., DriverCalls],
 ) -> None:
-    """The plaintext connection is made (with the server's real password, which is then
-    what must not show) and closed by the TLS assertion."""
+    """A listener dropping TLS is refused before connecting; a driver that drops it after our
+    judgement makes the plaintext connection (with the server's real password, which is then
+    what must not show), closed by the read-back."""
 
-    def sabotaged() -> None:
+    def weakened_by_a_listener() -> None:
         engine = aurora_ssl.create_engine(no_tls_server.url(driver), poolclass=NullPool)
         event.listen(engine, "do_connect", lambda d, r, a, kw: kw.update(sslmode="disable"))
         try:
@@ -142,7 +150,18 @@ def test_tls_dropped_after_our_parameters(
         finally:
             engine.dispose()
 
-    failure = run_failing(sabotaged, all_logs, forms_of(no_tls_server.password))
+    failure = run_failing(weakened_by_a_listener, all_logs, forms_of(no_tls_server.password))
+    assert isinstance(failure, aurora_ssl.InsecureConfigurationError)
+
+    def dropped_by_the_driver() -> None:
+        engine = aurora_ssl.create_engine(no_tls_server.url(driver), poolclass=NullPool)
+        driver_calls(engine, tamper=lambda c: c.replace("'verify-full'", "'disable'"))
+        try:
+            engine.connect()
+        finally:
+            engine.dispose()
+
+    failure = run_failing(dropped_by_the_driver, all_logs, forms_of(no_tls_server.password))
     assert isinstance(failure, aurora_ssl.TLSNotInUseError)
 
 
@@ -356,12 +375,13 @@ def test_password_in_the_url_query_is_never_shown(
     assert_no_secret(f"`aurora-ssl check --format {fmt}` with ?password=", output)
     assert_no_secret("the logs", "\n".join(all_logs.lines))
 
-    from aurora_ssl.database_url import read_dsn
+    from aurora_ssl._options import split_url
+    from aurora_ssl._redaction import mask_params, mask_url
     from aurora_ssl.diagnostics import translate_error
-    from aurora_ssl.redaction import mask_params, mask_url
 
+    _, conninfo, _ = split_url(url)
     params = aurora_ssl.connection_params(
-        read_dsn(url).params, aurora_ssl.Settings(bundle=str(pki.bundle_path)), driver=driver
+        {"dsn": conninfo}, aurora_ssl.Options(bundle=str(pki.bundle_path)), driver=driver
     )
     assert params["password"] == PASSWORD  # the secret really travelled to the driver
     assert_no_secret("mask_params", str(mask_params(params)))

@@ -1,13 +1,17 @@
 """SQLAlchemy integration against real PostgreSQL servers over real TLS.
 
-Every "refused" test really connects and is refused by libpq (or by our TLS assertion);
-every "works" test asks the server whether the session is encrypted.
+Every "refused" test really connects and is refused by libpq, or is refused by aurora-ssl
+before any byte reaches the server (judged by the server's log); every "works" test asks the
+server whether the session is encrypted. What the driver receives is recorded at the driver's
+own ``connect`` (``driver_calls``), after every ``do_connect`` listener and aurora-ssl's
+judgement.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from ssl import SSLError
 from typing import Any
@@ -27,6 +31,7 @@ from aurora_ssl.errors import (
 )
 from aurora_ssl.testing import AuroraLikeServer, TestPKI
 from tests import drivers
+from tests.fix_sqlalchemy import DriverCalls, Logged
 
 SYNC_DRIVERS = drivers.params("postgresql+psycopg2", "postgresql+psycopg")
 ASYNC_DRIVERS = drivers.params("postgresql+asyncpg", "postgresql+psycopg")
@@ -49,37 +54,51 @@ def _server_says_tls(engine: sqlalchemy.Engine) -> tuple[bool, str]:
 
 @pytest.mark.parametrize("driver", SYNC_DRIVERS)
 def test_create_engine_connects_with_verified_tls(
-    tls_server: AuroraLikeServer, bundle_env: Path, driver: str
+    tls_server: AuroraLikeServer,
+    bundle_env: Path,
+    driver: str,
+    driver_calls: Callable[[Any], DriverCalls],
 ) -> None:
     engine = aurora_ssl.create_engine(tls_server.url(driver), poolclass=NullPool)
-    used: list[dict[str, Any]] = []
-    event.listen(engine, "do_connect", lambda d, r, a, kw: used.append(dict(kw)))
+    received = driver_calls(engine)
     ssl, version = _server_says_tls(engine)
     assert ssl is True
     assert version in ("TLSv1.2", "TLSv1.3")
-    assert used[0]["sslmode"] == "verify-full"
+    # One connection string, holding every pinned key.
+    ((args, kwargs),) = received.calls
+    assert len(args) == 1
+    assert "sslmode" not in kwargs
+    used = received.params()
+    assert (used["sslmode"], used["gssencmode"], used["sslsni"]) == ("verify-full", "disable", "1")
     # Only the test region's root is trusted, not the 102 + 1 of the bundle.
-    assert Path(used[0]["sslrootcert"]).read_bytes() == tls_server.pki.root_path.read_bytes()
+    assert Path(used["sslrootcert"]).read_bytes() == tls_server.pki.root_path.read_bytes()
+    assert tls_server.password in used["password"]  # from the URL, in the string, never logged
     engine.dispose()
 
 
 @pytest.mark.parametrize("driver", SYNC_DRIVERS)
 def test_url_plugin_gives_the_same_protection(
-    tls_server: AuroraLikeServer, pki: TestPKI, driver: str, fresh_caches: None
+    tls_server: AuroraLikeServer,
+    pki: TestPKI,
+    driver: str,
+    fresh_caches: None,
+    driver_calls: Callable[[Any], DriverCalls],
 ) -> None:
     # The bundle comes from the URL itself here: tools that take only a URL can say it all.
     url = f"{tls_server.url(driver)}&plugin=aurora_ssl&aurora_ssl_bundle={pki.bundle_path}"
     engine = sqlalchemy.create_engine(url, poolclass=NullPool)
-    seen: list[dict[str, Any]] = []
-    event.listen(engine, "do_connect", lambda d, r, a, kw: seen.append(dict(kw)))
+    received = driver_calls(engine)
     assert _server_says_tls(engine)[0] is True
     # Our query keys stay in engine.url (derived engines keep the protection) but never
     # reach the driver.
     assert engine.url.query["plugin"] == "aurora_ssl"
     assert engine.url.query["aurora_ssl_bundle"] == str(pki.bundle_path)
-    assert not [k for k in seen[0] if k == "plugin" or k.startswith("aurora_ssl")]
+    ((_, kwargs),) = received.calls
+    sent = [*received.params(), *kwargs]
+    assert not [k for k in sent if k == "plugin" or k.startswith("aurora_ssl")]
+    assert received.params()["sslmode"] == "verify-full"
     engine.dispose()
-    with pytest.raises(InsecureConfigurationError, match="sslmode=require in the URL query"):
+    with pytest.raises(InsecureConfigurationError, match="sslmode=require in the URL"):
         sqlalchemy.create_engine(f"{url}&sslmode=require")
 
 
@@ -191,11 +210,19 @@ def test_pgsslmode_disable_in_environment_changes_nothing(
 @pytest.mark.parametrize(
     ("url_suffix", "kwargs", "where"),
     [
-        ("&sslmode=disable", {}, "the URL query"),
-        ("&sslmode=prefer", {}, "the URL query"),
-        ("", {"connect_args": {"sslmode": "require"}}, "connect_args"),
-        ("", {"connect_args": {"dsn": "sslmode=allow"}}, "the DSN string in connect_args"),
-        ("&sslrootcert=system", {}, "the URL query"),
+        ("&sslmode=disable", {}, "sslmode=disable in the URL"),
+        ("&sslmode=prefer", {}, "sslmode=prefer in the URL"),
+        (
+            "",
+            {"connect_args": {"sslmode": "require"}},
+            "sslmode=require in the URL and connect_args",
+        ),
+        (
+            "",
+            {"connect_args": {"dsn": "sslmode=allow"}},
+            "sslmode=allow in dsn in the URL and connect_args",
+        ),
+        ("&sslrootcert=system", {}, "sslrootcert=system in the URL"),
     ],
 )
 def test_weaker_settings_are_refused_at_engine_creation(
@@ -228,29 +255,52 @@ def test_unsupported_driver_is_refused(bundle_env: Path) -> None:
     assert "postgresql+pg8000" in str(info.value)
 
 
-@pytest.fixture
-def sabotaged_engine(
-    no_tls_server: AuroraLikeServer, bundle_env: Path
-) -> Iterator[sqlalchemy.Engine]:
-    """An engine whose parameters are weakened *after* our injection, by a later listener."""
-    engine = aurora_ssl.create_engine(no_tls_server.url(), poolclass=NullPool)
+@pytest.mark.parametrize("driver", SYNC_DRIVERS)
+def test_a_later_listener_turning_tls_off_is_refused_before_connecting(
+    logged_good: Logged, bundle_env: Path, driver: str
+) -> None:
+    # Listeners run before the dialect's connect, where aurora-ssl judges: whatever their
+    # order, what they leave is judged like the URL.
+    engine = aurora_ssl.create_engine(logged_good.server.url(driver), poolclass=NullPool)
+    assert _server_says_tls(engine)[0] is True  # control: the same engine connects
 
     @event.listens_for(engine, "do_connect")
     def downgrade(dialect: Any, rec: Any, cargs: Any, cparams: dict[str, Any]) -> None:
         cparams["sslmode"] = "disable"
 
+    logged_good.mark()
+    with pytest.raises(InsecureConfigurationError, match="sslmode=disable in the connect param"):
+        engine.connect()
+    logged_good.assert_nothing_received()
+    engine.dispose()
+
+
+def downgrade(conninfo: str) -> str:
+    return conninfo.replace("sslmode='verify-full'", "sslmode='disable'")
+
+
+@pytest.fixture
+def tampering_driver(
+    no_tls_server: AuroraLikeServer,
+    bundle_env: Path,
+    driver_calls: Callable[..., DriverCalls],
+) -> Iterator[sqlalchemy.Engine]:
+    """An engine whose driver changes what aurora-ssl judged (sslmode) on its way to libpq:
+    only the read-back after connecting can see that."""
+    engine = aurora_ssl.create_engine(no_tls_server.url(), poolclass=NullPool)
+    driver_calls(engine, tamper=downgrade)
     yield engine
     engine.dispose()
 
 
 @pytest.mark.driver("libpq")
 def test_connection_without_tls_is_closed_before_any_query(
-    sabotaged_engine: sqlalchemy.Engine,
+    tampering_driver: sqlalchemy.Engine,
 ) -> None:
     statements: list[str] = []
-    event.listen(sabotaged_engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    event.listen(tampering_driver, "before_cursor_execute", lambda *a: statements.append(a[2]))
     with pytest.raises(TLSNotInUseError):
-        sabotaged_engine.connect()
+        tampering_driver.connect()
     assert statements == []  # not even the dialect's first-connect queries ran
 
 
@@ -317,21 +367,157 @@ def test_import_is_light() -> None:
 
 
 @pytest.mark.parametrize("driver", SYNC_DRIVERS)
-def test_later_hook_weakening_sslmode_is_caught_before_any_query(
-    interception_server: AuroraLikeServer, bundle_env: Path, driver: str
+def test_later_hook_weakening_sslmode_is_refused_before_the_impostor_sees_a_byte(
+    logged_impostor: Logged, bundle_env: Path, driver: str
 ) -> None:
-    # A hook after ours turns verification off: libpq happily encrypts to the impostor.
-    # The effective sslmode is read back from libpq (no round trip) and the connection closed.
-    engine = aurora_ssl.create_engine(interception_server.url(driver), poolclass=NullPool)
+    # A hook after ours turns verification off: libpq would happily encrypt to the impostor
+    # and send the password. The final parameters are judged before connecting.
+    engine = aurora_ssl.create_engine(logged_impostor.server.url(driver), poolclass=NullPool)
 
     @event.listens_for(engine, "do_connect")
     def weaken(dialect: Any, rec: Any, cargs: Any, cparams: dict[str, Any]) -> None:
         cparams["sslmode"] = "require"
         cparams.pop("sslrootcert", None)
 
-    statements: list[str] = []
-    event.listen(engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
-    with pytest.raises(InsecureConfigurationError, match="sslmode=require, not verify-full"):
+    logged_impostor.mark()
+    with pytest.raises(InsecureConfigurationError, match="sslmode=require in the connect param"):
         engine.connect()
-    assert statements == []
+    logged_impostor.assert_nothing_received()
     engine.dispose()
+
+
+@pytest.mark.parametrize("driver", SYNC_DRIVERS)
+def test_control_the_impostor_takes_the_weakened_parameters(
+    logged_impostor: Logged, driver: str
+) -> None:
+    # What the refusal above prevents: the same parameters, given to the driver, log in.
+    dbapi = __import__(driver.split("+")[1])
+    logged_impostor.mark()
+    dbapi.connect(**logged_impostor.server.params(), sslmode="require").close()
+    assert "connection authorized" in logged_impostor.since()
+
+
+@pytest.mark.parametrize("driver", SYNC_DRIVERS)
+def test_a_listener_that_changes_host_gets_trust_for_the_new_host(
+    tls_server: AuroraLikeServer,
+    bundle_env: Path,
+    driver: str,
+    driver_calls: Callable[[Any], DriverCalls],
+) -> None:
+    # The URL names another region's endpoint (its roots would not verify the server): the
+    # listener points the connection at the test region's endpoint, and the roots follow.
+    other = "other.cluster-abc123xyz.us-west-2.rds.amazonaws.com"
+    engine = aurora_ssl.create_engine(
+        tls_server.url(driver).replace(tls_server.host, other), poolclass=NullPool
+    )
+    with pytest.raises(AuroraSSLError):  # control: the URL's own host does not verify
+        engine.connect()
+
+    @event.listens_for(engine, "do_connect")
+    def move(dialect: Any, rec: Any, cargs: Any, cparams: dict[str, Any]) -> None:
+        cparams["host"] = tls_server.host
+
+    received = driver_calls(engine)
+    assert _server_says_tls(engine)[0] is True
+    used = received.params()
+    assert used["host"] == tls_server.host
+    assert Path(used["sslrootcert"]).read_bytes() == tls_server.pki.root_path.read_bytes()
+    engine.dispose()
+
+
+@pytest.mark.parametrize("driver", SYNC_DRIVERS)
+def test_a_listener_that_returns_its_own_connection_is_closed_before_its_first_query(
+    logged_good: Logged, bundle_env: Path, driver: str
+) -> None:
+    # Its connection never passed the dialect's connect, so it could not be judged before
+    # login: the connect event (first in line) closes it, naming do_connect.
+    engine = aurora_ssl.create_engine(logged_good.server.url(driver), poolclass=NullPool)
+    assert _server_says_tls(engine)[0] is True  # control: without the listener it connects
+    dbapi = __import__(driver.split("+")[1])
+    made: list[Any] = []
+
+    @event.listens_for(engine, "do_connect")
+    def own(dialect: Any, rec: Any, cargs: Any, cparams: dict[str, Any]) -> Any:
+        made.append(dbapi.connect(**logged_good.server.params(), sslmode="require"))
+        return made[-1]
+
+    logged_good.mark()
+    with pytest.raises(InsecureConfigurationError, match="do_connect"):
+        engine.connect()
+    log = logged_good.since()
+    assert "connection authorized" in log  # the listener did log in, behind our back ...
+    assert "statement:" not in log  # ... and its connection ran no query
+    assert made[0].closed
+    engine.dispose()
+
+
+def _private_copy(source: Path, directory: Path, mode: int) -> str:
+    directory.mkdir(mode=0o700)
+    os.chmod(directory, mode)
+    copy = directory / "root.pem"
+    copy.write_bytes(source.read_bytes())
+    os.chmod(copy, 0o644)
+    return str(copy)
+
+
+@pytest.mark.parametrize("driver", SYNC_DRIVERS)
+@pytest.mark.parametrize("where", ["system", "others-can-write"])
+def test_a_listener_that_changes_sslrootcert_is_refused_before_login(
+    logged_good: Logged, bundle_env: Path, tmp_path: Path, driver: str, where: str
+) -> None:
+    # libpq would trust whatever the listener names; aurora-ssl judges it like any other
+    # sslrootcert: a private file of yours is yours to trust (the control), "system" or a file
+    # another user could rewrite is refused before anything is sent.
+    root = logged_good.server.pki.root_path
+    engine = aurora_ssl.create_engine(logged_good.server.url(driver), poolclass=NullPool)
+    chosen = {"path": _private_copy(root, tmp_path / "private", 0o700)}
+
+    @event.listens_for(engine, "do_connect")
+    def swap(dialect: Any, rec: Any, cargs: Any, cparams: dict[str, Any]) -> None:
+        cparams["sslrootcert"] = chosen["path"]
+
+    assert _server_says_tls(engine)[0] is True  # control: a private file of yours is used
+    chosen["path"] = (
+        "system" if where == "system" else _private_copy(root, tmp_path / "open", 0o777)
+    )
+    logged_good.mark()
+    with pytest.raises(AuroraSSLError, match=r"sslrootcert|writable by other users"):
+        engine.connect()
+    logged_good.assert_nothing_received()
+    engine.dispose()
+
+
+@pytest.mark.driver("asyncpg")
+@pytest.mark.parametrize("where", ["system", "others-can-write"])
+def test_an_asyncpg_listener_that_changes_sslrootcert_is_refused_before_login(
+    logged_good: Logged, bundle_env: Path, tmp_path: Path, where: str
+) -> None:
+    root = logged_good.server.pki.root_path
+    chosen = {"path": _private_copy(root, tmp_path / "private", 0o700)}
+
+    def run() -> Any:
+        async def go() -> Any:
+            engine = aurora_ssl.create_async_engine(
+                logged_good.server.url("postgresql+asyncpg"), poolclass=NullPool
+            )
+
+            @event.listens_for(engine.sync_engine, "do_connect")
+            def swap(dialect: Any, rec: Any, cargs: Any, cparams: dict[str, Any]) -> None:
+                cparams["sslrootcert"] = chosen["path"]
+
+            try:
+                async with engine.connect() as conn:
+                    return (await conn.execute(text("SELECT ssl_is_used()"))).scalar()
+            finally:
+                await engine.dispose()
+
+        return asyncio.run(go())
+
+    assert run() is True  # control: a private file of yours is used
+    chosen["path"] = (
+        "system" if where == "system" else _private_copy(root, tmp_path / "open", 0o777)
+    )
+    logged_good.mark()
+    with pytest.raises(AuroraSSLError, match=r"sslrootcert|writable by other users"):
+        run()
+    logged_good.assert_nothing_received()

@@ -195,7 +195,7 @@ def test_a_derived_engine_of_an_object_provider_refuses_to_start(
     engine = aurora_ssl.create_engine(
         url_for(logged_server, "postgresql+psycopg2", "app"), aurora_ssl_password_provider=provided
     )
-    with pytest.raises(CredentialsError, match="passed as an object"):
+    with pytest.raises(CredentialsError, match="was an object, which a URL cannot carry"):
         sqlalchemy.create_engine(engine.url)
 
 
@@ -406,8 +406,11 @@ def test_each_verified_connection_is_logged_and_reported(
     assert facts.tls.protocol == "TLSv1.3"
     assert "password" not in facts.params
     assert logged_server.password not in repr(facts)
-    with pytest.raises(TypeError):
-        facts.params["sslmode"] = "disable"  # type: ignore[index]
+    assert facts.params["sslrootcert"]
+    if driver.endswith("psycopg2"):
+        assert facts.params["sslmode"] == "verify-full"
+    assert all(logged_server.password not in r.getMessage() for r in lines)
+    assert all(r.aurora_ssl_outcome == "verified" for r in lines)  # type: ignore[attr-defined]
 
 
 @pytest.mark.driver("psycopg2")
@@ -578,4 +581,5 @@ def test_the_verified_line_is_debug_by_default(
     who(engine)
     (line,) = [r for r in caplog.records if r.name == "aurora_ssl.connections"]
     assert line.levelno == logging.DEBUG
-    assert "verified TLS connection to" in line.getMessage()
+    assert line.getMessage().startswith("verified TLS connection engine ")
+    assert f" to {logged_server.host}:{logged_server.port} " in line.getMessage()

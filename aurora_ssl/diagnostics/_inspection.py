@@ -39,10 +39,17 @@ from aurora_ssl._bundles import (
     load_bundle,
     sha256_fingerprint,
     signed_by,
+    strangers,
     timestamp,
 )
 from aurora_ssl._endpoint import is_ip, parse_endpoint
-from aurora_ssl._trust import TrustSelection, bundle_source, cache_path, select_trust
+from aurora_ssl._trust import (
+    TrustSelection,
+    bundle_source,
+    cache_path,
+    select_trust,
+    updated_bundle_path,
+)
 from aurora_ssl.diagnostics._wire import DEFAULT_TIMEOUT, Handshake, fetch_chain
 from aurora_ssl.errors import (
     AuroraSSLError,
@@ -773,6 +780,29 @@ def _errors(
     return errors
 
 
+def trust_warnings(trust: TrustSelection) -> tuple[str, ...]:
+    """The selection's warnings, and for a bundle of the user's the roots named like AWS's
+    RDS roots that are not AWS's (the connect path logs them once, when it splits the bundle;
+    reports parse the bundle to say so every time)."""
+    if trust.scope == "user-file" or trust.source in (SHIPPED_BUNDLE, updated_bundle_path()):
+        return trust.warnings
+    try:
+        found = strangers(load_bundle(trust.source).certificates)
+        if found and os.path.isfile(updated_bundle_path()):  # a verified update's are known
+            update = {c.sha256 for c in load_bundle(updated_bundle_path()).certificates}
+            found = [c for c in found if c.sha256 not in update]
+    except AuroraSSLError:
+        return trust.warnings
+    if not found:
+        return trust.warnings
+    return (
+        *trust.warnings,
+        f"The bundle {trust.source} holds {len(found)} root(s) named like Amazon RDS roots that "
+        f"are not AWS's (unknown SHA-256): {', '.join(c.subject for c in found)}. Trust it only "
+        "if you made these CAs yourself.",
+    )
+
+
 def _warnings(
     host: str,
     infos: tuple[CertificateInfo, ...],
@@ -782,7 +812,7 @@ def _warnings(
     expires_soon: bool,
     days_left: int,
 ) -> list[Finding]:
-    warnings = [Finding(WarningCode.TRUST.value, w) for w in trust.warnings]
+    warnings = [Finding(WarningCode.TRUST.value, w) for w in trust_warnings(trust)]
     if not check.trusted:
         warnings.extend(_untrusted_hints(host, infos, trust))
     if expires_soon:

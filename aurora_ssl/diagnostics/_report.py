@@ -39,6 +39,7 @@ from aurora_ssl.diagnostics._inspection import (
     WarningCode,
     inspect_params,
     trust_block,
+    trust_warnings,
 )
 from aurora_ssl.diagnostics._translation import login_refusal, target_of, translate_error
 from aurora_ssl.errors import (
@@ -368,7 +369,9 @@ def _setting_warnings(
 ) -> list[Finding]:
     warnings: list[Finding] = []
     if trust is not None:
-        warnings.extend(Finding(WarningCode.TRUST.value, _mask(w, masked)) for w in trust.warnings)
+        warnings.extend(
+            Finding(WarningCode.TRUST.value, _mask(w, masked)) for w in trust_warnings(trust)
+        )
     if insecure:
         warnings.append(
             Finding(
@@ -391,6 +394,7 @@ def _connected(
 ) -> ConnectionReport:
     """The report on a connection that was made: the read-back, then the server's view."""
     client = client_tls(connection)
+    client.protocol  # noqa: B018 - read now: psycopg's is read lazily, and the report outlives the connection
     effective = effective_params(connection)
     report = functools.partial(report, client=client, effective=effective)
     refusal = None if insecure else _client_refusal(connection, client, effective, expected)

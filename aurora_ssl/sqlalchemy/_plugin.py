@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 import weakref
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -30,7 +31,12 @@ from aurora_ssl._connect import log_connection, login, provider_for
 from aurora_ssl._options import PREFIX, Options, is_ours, password_conflict, read_options
 from aurora_ssl._policy import Policy, policy_for, refuse_insecure_for_aws, warn_insecure
 from aurora_ssl._readback import ClientTLS, close_quietly, driver_of, require_tls, server_version
-from aurora_ssl.errors import AuroraSSLError, CredentialsError, InsecureConfigurationError
+from aurora_ssl.errors import (
+    AuroraSSLError,
+    CredentialsError,
+    InsecureConfigurationError,
+    TLSError,
+)
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
@@ -139,6 +145,8 @@ class AuroraSSLPlugin(CreateEnginePlugin):
                 name = "async_creator=" if is_async else f"{what}="
                 raise InsecureConfigurationError(_NO_CREATOR.format(what=name))
         self.options = _read_options(url, kwargs)
+        if not self.options.insecure_local_dev:  # before SQLAlchemy imports the driver
+            _refuse_unsupported(url.get_backend_name(), url.get_driver_name(), url.drivername)
         connect_args = self.connect_args = dict(kwargs.get("connect_args") or {})
         where = (
             "the URL" if url.password else "connect_args" if connect_args.get("password") else None
@@ -217,17 +225,15 @@ def attach(
     guard = _guards[dialect] = _Guard()
     driver = dialect.driver
     if options.insecure_local_dev:
-        refuse_insecure_for_aws(options, _hosts(engine, {}))
+        refuse_insecure_for_aws(options, _hosts(engine, connect_args or {}))
         warn_insecure(engine.url.render_as_string(hide_password=True))
         _wrap_connect(engine, _insecure_connect(engine, options, provider))
         return
-    if dialect.name != "postgresql" or driver not in {*_LIBPQ, *_SOCKET, _AWS_WRAPPER}:
+    try:
+        _refuse_unsupported(dialect.name, driver, engine.url.drivername)
+    except InsecureConfigurationError:
         del _guards[dialect]
-        raise InsecureConfigurationError(
-            "aurora-ssl supports postgresql+psycopg2, postgresql+psycopg, postgresql+asyncpg, "
-            f"postgresql+pg8000 and postgresql+{_AWS_WRAPPER}; {engine.url.drivername} cannot "
-            "be made to verify the server."
-        )
+        raise
     cargs, url_params = dialect.create_connect_args(engine.url)
     cparams = {**url_params, **(connect_args or {})}
     if driver == _AWS_WRAPPER:
@@ -252,6 +258,15 @@ def attach(
             )
 
     event.listen(engine, "connect", on_connect, insert=True)
+
+
+def _refuse_unsupported(name: str, driver: str, drivername: str) -> None:
+    if name != "postgresql" or driver not in {*_LIBPQ, *_SOCKET, _AWS_WRAPPER}:
+        raise InsecureConfigurationError(
+            "aurora-ssl supports postgresql+psycopg2, postgresql+psycopg, postgresql+asyncpg, "
+            f"postgresql+pg8000 and postgresql+{_AWS_WRAPPER}; {drivername} cannot be made to "
+            "verify the server."
+        )
 
 
 def _wrap_connect(engine: Engine, connect: Callable[..., Any]) -> None:
@@ -306,7 +321,8 @@ class _SecureConnect:
             trust_scope=judged.trust.scope,
         )
         try:
-            connection, used = self._connect(judged, extras, host, port, params.get("user"))
+            user = (judged.kwargs if self.socket else params).get("user")
+            connection, used = self._connect(judged, extras, host, port, user)
             tls = self._read_back(connection, used)
         except AuroraSSLError as error:
             log(error=error)
@@ -436,10 +452,62 @@ def _translate(exc: BaseException, judged: Any) -> AuroraSSLError | None:
 
     if hasattr(judged, "params"):
         params = {k: v for k, v in judged.params.items() if k not in ("password", "sslpassword")}
+        return translate_error(exc, params=params)
+    return _socket_failure(exc, judged)
+
+
+_VERIFY_DETAIL = re.compile(r"certificate verify failed: ([^(]*)")
+
+
+def _socket_failure(exc: BaseException, target: Any) -> AuroraSSLError | None:
+    """asyncpg's and pg8000's raw failures (``ssl`` errors, asyncpg's ``rejected SSL
+    upgrade``, pg8000's ``Server refuses SSL``) restated in libpq's words, so their users get
+    the errors psycopg users get; the driver's own words end the message."""
+    import ssl
+
+    from aurora_ssl.diagnostics import scrub, translate_error
+
+    text = str(exc)
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        if exc.verify_code == 62 or "hostname mismatch" in text.lower():
+            libpq = f'server certificate does not match host name "{target.server_name}"'
+        elif exc.verify_code in (9, 10):  # not yet valid, expired
+            libpq = "certificate verify failed: certificate has expired"
+        else:
+            match = _VERIFY_DETAIL.search(text)
+            libpq = f"certificate verify failed: {match[1].strip() if match else ''}"
+    elif isinstance(exc, ssl.SSLError):
+        libpq = f"SSL error: {text}"
+    elif "rejected SSL upgrade" in text or "Server refuses SSL" in text:
+        libpq = "server does not support SSL, but SSL was required"
+    elif isinstance(exc, ConnectionResetError) or "unexpected connection_lost" in text:
+        why = (
+            "Direct TLS (sslnegotiation=direct) needs PostgreSQL 17 or newer: remove it to use "
+            "the standard negotiation."
+            if target.kwargs.get("direct_tls")
+            else "Something in the path (a proxy, a load balancer, a firewall) may cut TLS "
+            "connections; run `aurora-ssl inspect HOST` to see what the server offers."
+        )
+        return TLSError(
+            f"{target.server_name}:{target.kwargs.get('port')} closed the connection during "
+            f"the TLS set-up, before the certificate could be checked. {why}"
+        )
     else:
-        params = {"host": judged.server_name, "hostaddr": judged.kwargs.get("host"),
-                  "port": judged.kwargs.get("port"), "sslrootcert": judged.trust.path}  # fmt: skip
-    return translate_error(exc, params=params)
+        return None
+    address = target.kwargs.get("host")
+    params = {"host": target.server_name, "port": target.kwargs.get("port"),
+              "hostaddr": address if address != target.server_name else None,
+              "sslrootcert": target.trust.path}  # fmt: skip
+    error = translate_error(_RestatedError(libpq), params=params)
+    if error is None:
+        return None
+    driver = "pg8000" if "ssl_context" in target.kwargs else "asyncpg"
+    said = f'({driver}: "{scrub(" ".join(text.split()))[:300]}")'
+    return type(error)(re.sub(r'\(libpq: ".*"\)$', lambda _: said, str(error), flags=re.DOTALL))
+
+
+class _RestatedError(Exception):
+    """A socket driver's failure restated in libpq's words, for :func:`translate_error`."""
 
 
 def _insecure_connect(

@@ -15,7 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 from aurora_ssl._connect import login, provider_for
 from aurora_ssl._policy import policy_for, refuse_insecure_for_aws
+from aurora_ssl.errors import CredentialsError
 from django_aurora_ssl.conf import (
+    OptionsError,
     database_options,
     guard_hosts,
     libpq_target,
@@ -28,11 +30,8 @@ if TYPE_CHECKING:
 else:
     _ClientBase = object
 
-#: Keys Django reads from OPTIONS itself; libpq (and so psql) would reject them.
-_DJANGO_ONLY = frozenset(
-    {"assume_role", "autocommit", "context", "cursor_factory", "isolation_level", "pool",
-     "prepare_threshold", "server_side_binding"}
-)  # fmt: skip
+#: The drivers' own keywords Django passes from OPTIONS; libpq (and so psql) would reject them.
+_DRIVER_ONLY = frozenset({"autocommit", "context", "cursor_factory", "prepare_threshold"})
 
 
 class AuroraSSLClientMixin(_ClientBase):  # type: ignore[misc]
@@ -54,12 +53,15 @@ class AuroraSSLClientMixin(_ClientBase):  # type: ignore[misc]
             result: tuple[list[str], dict[str, str] | None]
             result = super().settings_to_cmd_args_env(settings_dict, parameters)
             return result
-        target = {k: v for k, v in libpq_target(settings_dict).items() if k not in _DJANGO_ONLY}
+        target = {k: v for k, v in libpq_target(settings_dict).items() if k not in _DRIVER_ONLY}
         if not target.get("dbname") and not target.get("service"):
             target["dbname"] = "postgres"  # Django's dbshell default
         judged = policy_for(options).judge(target, "OPTIONS", driver="system")
         env: dict[str, str] = {}
-        provider = provider_for(options, password_where(settings_dict, "?"), django=True)
+        try:
+            provider = provider_for(options, password_where(settings_dict, "?"), django=True)
+        except CredentialsError as exc:  # a settings mistake, as the backend reports it
+            raise OptionsError(str(exc)) from None
         if provider is not None:
             params = judged.params
             host = options.tls_server_name or params["host"]

@@ -18,6 +18,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -58,6 +60,7 @@ _lock = threading.Lock()
 _server_checked: set[tuple[str, ...]] = set()
 _insecure_warned: set[str] = set()
 _probes: dict[str, tuple[float, BaseException | None]] = {}
+_probe_locks: dict[str, threading.Lock] = {}
 
 
 def forget_server_checks() -> None:
@@ -162,7 +165,13 @@ class AuroraSSLWrapperMixin(_WrapperBase):  # type: ignore[misc]
                 if is_pool_timeout(exc) and options.explain_pool_timeout:
                     self._aurora_ssl_explain_pool_timeout(conn_params, exc)
                 raise
-            self._aurora_ssl_check_server_once(connection, connection.aurora_ssl_judged, pool=pool)
+            try:
+                self._aurora_ssl_check_server_once(connection, _judged_of(connection), pool=pool)
+            except BaseException:
+                close_quietly(connection)
+                with contextlib.suppress(Exception):  # the pool replaces it, no slot is lost
+                    pool.putconn(connection)
+                raise
             return connection
         judged = self.aurora_ssl_judge(conn_params)
         key = "dsn" if _driver(self) == "psycopg2" else "conninfo"
@@ -173,7 +182,7 @@ class AuroraSSLWrapperMixin(_WrapperBase):  # type: ignore[misc]
 
         try:
             connection, used = _connect(judged, self.aurora_ssl_provider, connect, options)
-            _read_back(connection, used, self.alias, options, pooled=False)
+            tls = _read_back(connection, used, self.alias, options, pooled=False)
         except AuroraSSLError as error:
             _refused(error, judged, self.alias, options)
             raise
@@ -183,6 +192,8 @@ class AuroraSSLWrapperMixin(_WrapperBase):  # type: ignore[misc]
         except BaseException:
             close_quietly(connection)
             raise
+        facts = self.aurora_ssl_server_facts  # the startup check's answer, if it asked
+        _announce(type(self), self.alias, tls, used, pooled=False, server=facts and facts[1])
         return connection
 
     def _configure_connection(self, connection: Any) -> Any:
@@ -190,10 +201,13 @@ class AuroraSSLWrapperMixin(_WrapperBase):  # type: ignore[misc]
         # connections (read back already in get_new_connection). Raising makes the pool
         # discard the attempt and try again: nothing enters the pool unread.
         judged = getattr(connection, "aurora_ssl_judged", None)
+        if judged is None and connection is not self.connection:
+            _judged_of(connection)  # a pooled connection made outside our connection class
         if judged is not None and not getattr(connection, "aurora_ssl_read", False):
             options = self.aurora_ssl_options
             try:
-                _read_back(connection, judged, self.alias, options, pooled=True)
+                tls = _read_back(connection, judged, self.alias, options, pooled=True)
+                _announce(type(self), self.alias, tls, judged, pooled=True, server=None)
             except AuroraSSLError as error:
                 _refused(error, judged, self.alias, options)
                 raise
@@ -244,21 +258,38 @@ class AuroraSSLWrapperMixin(_WrapperBase):  # type: ignore[misc]
         :data:`PROBE_INTERVAL` seconds is enough (the others reuse its answer).
         """
         with _lock:
+            probing = _probe_locks.setdefault(self.alias, threading.Lock())
+        with probing:  # the requests timing out meanwhile wait for this one probe's answer
             last = _probes.get(self.alias)
-        if last is None or time.monotonic() - last[0] >= PROBE_INTERVAL:
-            outcome: BaseException | None = None
-            try:
-                judged = self.aurora_ssl_judge(conn_params)
-                provider, options = self.aurora_ssl_provider, self.aurora_ssl_options
-                probe, _ = _connect(judged, provider, self.Database.connect, options)
-                close_quietly(probe)
-            except Exception as probe_exc:  # noqa: BLE001 - the reason is the answer
-                outcome = probe_exc
-            last = (time.monotonic(), outcome)
-            with _lock:
-                _probes[self.alias] = last
+            if last is None or time.monotonic() - last[0] >= PROBE_INTERVAL:
+                outcome: BaseException | None = None
+                try:
+                    judged = self.aurora_ssl_judge(conn_params)
+                    provider, options = self.aurora_ssl_provider, self.aurora_ssl_options
+                    probe, used = _connect(judged, provider, self.Database.connect, options)
+                    try:
+                        require_tls(probe, expected=used.params)
+                    finally:
+                        close_quietly(probe)
+                except Exception as probe_exc:  # noqa: BLE001 - the reason is the answer
+                    outcome = probe_exc
+                last = _probes[self.alias] = (time.monotonic(), outcome)
         if last[1] is not None:
-            raise last[1].with_traceback(None) from exc
+            raise copy.copy(last[1]).with_traceback(None) from exc  # one per request
+
+
+def _judged_of(connection: Any) -> Judged:
+    """What a pooled connection was judged to be made with; one without it was not made by
+    our connection class (the pool's class swapped behind our back) and is refused."""
+    judged: Judged | None = getattr(connection, "aurora_ssl_judged", None)
+    if judged is None:
+        close_quietly(connection)
+        raise InsecureConfigurationError(
+            "The connection pool made a connection without aurora-ssl's connection class, so "
+            "it was never judged; it was closed before any query. Do not replace the pool's "
+            "connection_class."
+        )
+    return judged
 
 
 def _connect(
@@ -304,14 +335,14 @@ def _connect(
 def _refused(error: AuroraSSLError, judged: Judged, alias: str, options: Options) -> None:
     params = judged.params
     log_connection(options.log_level, source=f"alias {alias}", host=params["host"],
-                   port=params.get("port"), driver="", trust_scope=judged.trust.scope,
+                   port=params.get("port"), driver=judged.driver, trust_scope=judged.trust.scope,
                    error=error)  # fmt: skip
 
 
 def _read_back(
     connection: Any, judged: Judged, alias: str, options: Options, *, pooled: bool
 ) -> ClientTLS:
-    """Read back, log, and send ``connection_verified`` (free when nobody listens)."""
+    """Read back and log (announced by :func:`_announce` once the caller is done)."""
     host, port = judged.params["host"], judged.params.get("port")
     tls = require_tls(connection, expected=judged.params)
     judged.connected(server_version(connection))
@@ -324,12 +355,20 @@ def _read_back(
         trust_scope=judged.trust.scope,
         tls=tls,
     )
+    return tls
+
+
+def _announce(
+    sender: type, alias: str, tls: ClientTLS, judged: Judged, *, pooled: bool, server: Any
+) -> None:
+    """Send ``connection_verified`` (free when nobody listens); see its module."""
     from django_aurora_ssl.signals import connection_verified
 
-    if connection_verified.has_listeners():
+    if connection_verified.has_listeners(sender):
         params = {k: v for k, v in judged.params.items() if k != "password"}
+        version = tls.protocol or (server.version if server is not None else None)
         for receiver, result in connection_verified.send_robust(
-            None, alias=alias, client=tls, server=None, tls_version=tls.protocol,
+            sender, alias=alias, client=tls, server=server, tls_version=version,
             params=params, trust_scope=judged.trust.scope, pooled=pooled,
         ):  # fmt: skip
             if isinstance(result, Exception):
@@ -341,7 +380,6 @@ def _read_back(
                     type(result).__name__,
                     exc_info=result,
                 )
-    return tls
 
 
 def _pool_class(base: type, wrapper: AuroraSSLWrapperMixin) -> type:

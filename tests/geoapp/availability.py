@@ -12,7 +12,7 @@ from typing import NoReturn
 
 import pytest
 
-from aurora_ssl.options import parse_bool
+from aurora_ssl._options import parse_bool
 
 ALLOW_ENV = "AURORA_SSL_ALLOW_NO_POSTGIS"
 HINT = (

@@ -94,7 +94,7 @@ def main(argv: list[str]) -> int:
     from django.db.backends.signals import connection_created
     from django.db.migrations.recorder import MigrationRecorder
 
-    from aurora_ssl.status import client_tls
+    from aurora_ssl._readback import client_tls
 
     opened: list[dict[str, Any]] = []
 

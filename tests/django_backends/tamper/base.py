@@ -1,8 +1,8 @@
 """A subclass that changes a security parameter after aurora-ssl set it.
 
-It replaces ``sslrootcert`` with ``settings_dict["TAMPER"]["sslrootcert"]`` (or any other key
-given there) in the parameters Django passes to the driver: the kind of change a well-meant
-hook makes, and the read-back must catch.
+It puts ``settings_dict["TAMPER"]`` (``{"sslrootcert": ...}`` or any other key) into the
+parameters Django passes to the driver: the kind of change a well-meant hook makes. They are
+judged at ``get_new_connection`` like OPTIONS, so a weakening is refused before connecting.
 """
 
 from __future__ import annotations
@@ -26,5 +26,5 @@ class Bypass(AuroraWrapper):  # type: ignore[misc]
         from django.db.backends.postgresql.base import DatabaseWrapper as Django
 
         params: dict[str, Any] = Django.get_connection_params(self)
-        params["sslmode"] = "verify-full"  # looks right; the trust anchor is libpq's default
+        params["sslmode"] = "verify-full"  # looks right; judged at get_new_connection all the same
         return params
