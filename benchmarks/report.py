@@ -220,6 +220,12 @@ def rows(results: dict[str, Any]) -> list[Row]:
                     "x",
                 )
             )
+        for key, what in (
+            ("default_ours_vs_without", "wrapper + aurora-ssl's plugin / without, warm"),
+            ("failover_ours_vs_without", "wrapper failover, first good query: + ours / without"),
+        ):
+            if key in aws:
+                out.append(Row("aws wrapper", what, aws[key], "x"))
         out.append(
             Row(
                 "aws wrapper",
@@ -406,6 +412,14 @@ def page_table(results: dict[str, Any]) -> str:
             f"no plugins | {aws['default_vs_floor']:.2f}x, {aws['minimal_vs_floor']:.2f}x ||| "
             "- | info |"
         )
+        if "default_ours_vs_without" in aws:
+            failover = aws.get("failover_ours_vs_without")
+            lines.append(
+                "| the wrapper with aurora-ssl's plugin / without: warm (default plugins), "
+                f"failover to the first good query | {aws['default_ours_vs_without']:.2f}x, "
+                + (f"{failover:.2f}x" if failover is not None else "-")
+                + " ||| - | info |"
+            )
         lines.append(
             "| import over `import psycopg`: the wrapper, our connect path | "
             f"+{aws['import_wrapper_over_driver_ms']:.0f} ms "
@@ -469,6 +483,8 @@ def recorded(results: dict[str, Any]) -> dict[str, Any]:
         aws_keys = ("skipped", "version", "default_vs_floor", "minimal_vs_floor")
         aws_keys += ("import_wrapper_over_driver_ms", "import_wrapper_vs_driver")
         aws_keys += ("import_ours_over_driver_ms", "import_ours_vs_driver")
+        aws_keys += ("default_ours_vs_without", "minimal_ours_vs_without")
+        aws_keys += ("failover_ms", "failover_ours_vs_without")
         out["aws_wrapper"] = {k: aws[k] for k in aws_keys if k in aws}
     return out
 

@@ -239,14 +239,17 @@ def attach(
     except InsecureConfigurationError:
         del _guards[dialect]
         raise
-    policy = policy_for(options)
     cargs, url_params = dialect.create_connect_args(engine.url)
     cparams = {**url_params, **(connect_args or {})}
-    _strip_ours(cparams)
-    # Fails now what would fail every connection: the URL and connect_args as SQLAlchemy
-    # will pass them (a do_connect listener may still change them; judged again then).
-    _judge(policy, driver, cargs, cparams, "the URL and connect_args")
-    secure = _SecureConnect(engine, policy, guard, provider, options.log_level)
+    if driver == _AWS_WRAPPER:
+        secure: Any = _aws_wrapper_connect(engine, guard, provider, cparams)
+    else:
+        policy = policy_for(options)
+        _strip_ours(cparams)
+        # Fails now what would fail every connection: the URL and connect_args as SQLAlchemy
+        # will pass them (a do_connect listener may still change them; judged again then).
+        _judge(policy, driver, cargs, cparams, "the URL and connect_args")
+        secure = _SecureConnect(engine, policy, guard, provider, options.log_level)
     _wrap_connect(engine, secure)
 
     def on_connect(dbapi_connection: Any, connection_record: Any) -> None:
@@ -263,10 +266,11 @@ def attach(
 
 
 def _refuse_unsupported(name: str, driver: str, drivername: str) -> None:
-    if name != "postgresql" or driver not in {*_LIBPQ, *_SOCKET}:
+    if name != "postgresql" or driver not in {*_LIBPQ, *_SOCKET, _AWS_WRAPPER}:
         raise InsecureConfigurationError(
-            "aurora-ssl supports postgresql+psycopg2, postgresql+psycopg, postgresql+asyncpg "
-            f"and postgresql+pg8000; {drivername} cannot be made to verify the server."
+            "aurora-ssl supports postgresql+psycopg2, postgresql+psycopg, postgresql+asyncpg, "
+            f"postgresql+pg8000 and postgresql+{_AWS_WRAPPER}; {drivername} cannot be made to "
+            "verify the server."
         )
 
 
@@ -565,7 +569,7 @@ def is_protected(engine: Any) -> bool:
     with verified TLS by aurora-ssl (``False`` with ``aurora_ssl_insecure_local_dev``)."""
     guard = _guard_of(engine)
     return guard is not None and isinstance(
-        getattr(engine, "sync_engine", engine).dialect.connect, _SecureConnect
+        getattr(engine, "sync_engine", engine).dialect.connect, (_SecureConnect, _WrapperConnect)
     )
 
 
@@ -584,4 +588,53 @@ def on_verified(engine: Any, callback: Callable[[VerifiedConnection], None]) -> 
             "on_verified needs an engine built by aurora_ssl.sqlalchemy (create_engine, "
             "create_async_engine or ?plugin=aurora_ssl) with verification on; this one is not."
         )
+    if isinstance(getattr(engine, "sync_engine", engine).dialect.connect, _WrapperConnect):
+        raise TypeError(
+            f"on_verified is not available for postgresql+{_AWS_WRAPPER} engines (the wrapper "
+            f"connects on its own); read the {LOGGER_NAME} log records instead."
+        )
     guard.callbacks.append(callback)
+
+
+# -- postgresql+aws_wrapper_psycopg: AWS's Advanced Python Wrapper ------------------------------
+# The wrapper opens physical connections on its own (failover, monitoring, read/write
+# splitting), so the judgement happens in aurora-ssl's wrapper plugin (aurora_ssl.aws_wrapper),
+# not here: the engine adds the plugin to every connect and keeps our options in the
+# properties the plugin reads (from engine.url's query).
+
+_AWS_WRAPPER = "aws_wrapper_psycopg"
+
+
+class _WrapperConnect:
+    """The engine's ``dialect.connect`` for the wrapper: every connection with our plugin."""
+
+    def __init__(self, driver_connect: Callable[..., Any], guard: _Guard) -> None:
+        self.driver_connect, self.guard = driver_connect, guard
+
+    def __call__(self, *cargs: Any, **cparams: Any) -> Any:
+        from aurora_ssl.aws_wrapper import with_plugin
+
+        connection = self.driver_connect(*cargs, **with_plugin(cparams))
+        self.guard.made[id(connection)] = connection
+        return connection
+
+
+def _aws_wrapper_connect(
+    engine: Engine, guard: _Guard, provider: PasswordProvider | None, cparams: dict[str, Any]
+) -> _WrapperConnect:
+    if engine.dialect.is_async:
+        raise InsecureConfigurationError(
+            f"postgresql+{_AWS_WRAPPER} with create_async_engine runs the wrapper's async "
+            "package, whose plugins aurora-ssl does not cover; use create_engine."
+        )
+    if provider is not None:
+        raise CredentialsError(
+            f"{PREFIX}iam and {PREFIX}password_provider do not reach the connections AWS's "
+            "wrapper opens; use its iam (or aws_secrets_manager) plugin, which sets the "
+            "password before aurora-ssl's judgement: wrapper_plugins=...,iam."
+        )
+    from aurora_ssl.aws_wrapper import check, register, with_plugin
+
+    register()
+    check(with_plugin(cparams), "the URL and connect_args")
+    return _WrapperConnect(engine.dialect.connect, guard)
