@@ -642,3 +642,15 @@ def test_conninfo_output_is_refused_by_a_server_without_tls(
         assert refused.returncode != 0
         assert refused.stdout.strip() == ""  # no session, so no answer from pg_stat_ssl
         assert "server does not support SSL" in refused.stderr
+
+
+@pytest.mark.driver("psycopg")
+def test_check_reads_the_url_of_aws_wrapper_without_its_properties(
+    tls_server: AuroraLikeServer, capsys: Capture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = tls_server.database_url("postgresql+aws_wrapper_psycopg")
+    monkeypatch.setenv("DATABASE_URL", f"{url}&wrapper_dialect=pg&plugins=failover")
+    assert main(["check", "--format", "json"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["connections"][0]["verdict"] == "verified"
+    assert "2 property(ies) of AWS's wrapper ignored" in err

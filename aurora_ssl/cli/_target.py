@@ -60,6 +60,8 @@ def read_target(args: argparse.Namespace, text: str | None, *, driver: str) -> T
                 "exists to verify: remove it to see what verify-full makes of this server."
             )
         chosen = _driver(driver if driver != "auto" else scheme_driver)
+        if scheme_driver.startswith("aws_wrapper"):
+            rest = _without_wrapper_properties(rest, libpq_of(chosen))
         params = libpq_of(chosen).parse(rest) if rest.strip() else {}
     except InsecureConfigurationError as exc:
         raise UsageError(str(exc)) from None
@@ -90,7 +92,22 @@ def _command_line_credentials(args: argparse.Namespace, ours: dict[str, Any], or
         del ours[f"{PREFIX}password_provider"]
 
 
+def _without_wrapper_properties(url: str, libpq: Any) -> str:
+    """An AWS wrapper URL's query without the wrapper's own properties (``wrapper_dialect``,
+    ``plugins``...): check and env connect to the host directly, with libpq."""
+    from urllib.parse import unquote
+
+    base, _, query = url.partition("?")
+    kept = [item for item in query.split("&") if item and libpq.knows(unquote(item.split("=")[0]))]
+    dropped = len([item for item in query.split("&") if item]) - len(kept)
+    if dropped:
+        warn(f"{dropped} property(ies) of AWS's wrapper ignored: check connects without it.")
+    return f"{base}?{'&'.join(kept)}" if kept else base
+
+
 def _driver(name: str) -> str:
+    if name == "aws_wrapper_psycopg":
+        return "psycopg"
     if name in ("psycopg", "psycopg2", "system"):
         return name
     if name not in ("auto", "", "asyncpg", "pg8000"):
