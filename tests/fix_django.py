@@ -122,7 +122,7 @@ def use_databases(databases: Mapping[str, Mapping[str, Any]]) -> Iterator[None]:
     """Point Django at ``databases`` (must contain "default") for the duration."""
     from django.conf import settings
 
-    from django_aurora_ssl.backends.wrapper import forget_server_checks
+    from django_aurora_ssl.backends._connect import forget_server_checks
 
     configure_django()
     _reset_connections()
