@@ -496,3 +496,32 @@ def test_check_aurora_ssl_audit(
     document = json.loads(out.getvalue())
     assert _by_name(document["sessions"], "plain-client")["ssl"] is False
     assert [s["ssl"] for s in document["sessions"] if s["own"]] == [True]
+
+
+@pytest.mark.driver("psycopg")  # Django picks psycopg 3; the cluster's names resolve for it
+@pytest.mark.usefixtures("django_env")
+def test_check_aurora_ssl_audits_every_instance(aurora_cluster: AuroraLikeCluster) -> None:
+    pytest.importorskip("django")
+    from django.core.management import call_command
+
+    from tests.fix_django import database_entry, use_databases
+
+    role = f"auditor_django_{uuid.uuid4().hex[:8]}"
+    admin_execute(
+        aurora_cluster.writer,
+        f"CREATE ROLE {role} LOGIN PASSWORD '{AUDITOR_PASSWORD}' IN ROLE pg_read_all_stats",
+    )
+    aurora_cluster.wait_replicated()
+    entry = database_entry(
+        aurora_cluster.writer, HOST=CLUSTER_HOST, USER=role, PASSWORD=AUDITOR_PASSWORD
+    )
+    del entry["OPTIONS"]["hostaddr"]
+    out = io.StringIO()
+    with aurora_cluster.resolve(), use_databases({"default": entry}):
+        call_command("check_aurora_ssl", "--audit", "--format", "json", stdout=out)
+    document = json.loads(out.getvalue())
+    assert {i["instance_id"] for i in document["instances"]} == {
+        s.host.split(".")[0] for s in aurora_cluster.instances
+    }
+    own = [s["instance"] for s in document["local_sessions"] if s["own"]]
+    assert sorted(own) == sorted(i["instance_id"] for i in document["instances"])

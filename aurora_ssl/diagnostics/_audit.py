@@ -343,17 +343,8 @@ def _said(exc: BaseException) -> str:
 
 def _session(instance: str, row: Any) -> Session:
     pid, user, database, application, address, kind, ssl, version, cipher, start, own = row
+    started = start.isoformat() if start else None
     return Session(
-        instance=instance,
-        pid=int(pid),
-        user=user,
-        database=database,
-        application_name=application,
-        client_addr=address,
-        backend_type=kind,
-        ssl=ssl,
-        tls_version=version,
-        cipher=cipher,
-        backend_start=start.isoformat() if start is not None else None,
-        own=bool(own),
-    )
+        instance, pid, user, database, application, address, kind, ssl, version, cipher, started,
+        bool(own),
+    )  # fmt: skip

@@ -140,7 +140,8 @@ def audit_alias(alias: str) -> Audit:
 
     wrapper = connections[alias]
     entry = wrapper.settings_dict
-    host = database_options(entry, alias).tls_server_name or str(libpq_target(entry).get("host"))
+    host = str(libpq_target(entry).get("host") or "")
+    host = database_options(entry, alias).tls_server_name or host
     opened = []
 
     def connect(instance: str | None) -> Any:
