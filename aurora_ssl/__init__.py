@@ -38,7 +38,8 @@ if TYPE_CHECKING:
     from aurora_ssl._server_tls import ServerTLS, server_tls
     from aurora_ssl._trust import TrustSelection, select_trust
     from aurora_ssl.bundle_update import update_bundle
-    from aurora_ssl.diagnostics import inspect_server, translate_error
+    from aurora_ssl.cli.audit import audit
+    from aurora_ssl.diagnostics import Audit, inspect_server, translate_error
     from aurora_ssl.sqlalchemy import create_async_engine, create_engine
 
 _LAZY = {
@@ -61,9 +62,12 @@ _LAZY = {
     "translate_error": "aurora_ssl.diagnostics",
     "inspect_server": "aurora_ssl.diagnostics",
     "update_bundle": "aurora_ssl.bundle_update",
+    "audit": "aurora_ssl.cli.audit",
+    "Audit": "aurora_ssl.diagnostics",
 }
 
 __all__ = [
+    "Audit",
     "AuroraSSLError",
     "BundleError",
     "BundleUpdateError",
@@ -83,6 +87,7 @@ __all__ = [
     "TrustSelection",
     "UnsupportedPartitionError",
     "UntrustedCertificateError",
+    "audit",
     "clear_caches",
     "client_tls",
     "connection_params",

@@ -436,4 +436,5 @@ def test_scenario_values() -> None:
         "expired",
         "no-tls",
         "no-sslinfo",
+        "tls-optional",
     ]

@@ -3,6 +3,7 @@
 Subcommands::
 
     aurora-ssl check [DSN]              connect with verify-full and report (like check_aurora_ssl)
+    aurora-ssl audit [DSN]              every session of the database (each Aurora instance): TLS?
     aurora-ssl inspect HOST[:PORT]      show and judge the certificate the server presents
     aurora-ssl bundle path [HOST]       the trust file libpq should use (for psql's sslrootcert)
     aurora-ssl bundle info              the RDS bundle in use: source, age, certificates
@@ -12,12 +13,13 @@ Subcommands::
 Results go to stdout, progress, warnings and errors to stderr; ``--format json`` gives a JSON
 document on stdout wherever a command reports. Exit status: 0 success (verified), 1 not
 verified or refused, 2 usage error (a bad option value, host name, port or URL key: one line
-on stderr that says what to fix). No input produces a traceback, and nothing printed contains
+on stderr that says what to fix); ``audit`` also 3 (a session without TLS) and 4 (sessions
+hidden from the role). No input produces a traceback, and nothing printed contains
 a password (:mod:`aurora_ssl._redaction`).
 
 Layout: this module runs a command and turns every error into one line and an exit status;
 :mod:`~aurora_ssl.cli.parser` declares the options, one module per command group does the
-work (:mod:`~aurora_ssl.cli.check`, :mod:`~aurora_ssl.cli.inspect`,
+work (:mod:`~aurora_ssl.cli.check`, :mod:`~aurora_ssl.cli.audit`, :mod:`~aurora_ssl.cli.inspect`,
 :mod:`~aurora_ssl.cli.bundle`, :mod:`~aurora_ssl.cli.env`), and
 :mod:`~aurora_ssl.cli.common` holds the exit codes and output helpers they share.
 """

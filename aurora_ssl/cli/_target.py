@@ -28,13 +28,16 @@ class Target:
         self.params, self.driver, self.options, self.origin = params, driver, options, origin
 
 
-def read_target(args: argparse.Namespace, text: str | None, *, driver: str) -> Target:
-    """Read the URL or connection string ``text`` ('-': stdin; empty: ``$DATABASE_URL``).
+def read_target(
+    args: argparse.Namespace, text: str | None, *, driver: str, argv: bool = True
+) -> Target:
+    """Read the URL or connection string ``text`` ('-': stdin; empty: ``$DATABASE_URL``);
+    ``argv``: it came from the command line (where a password is warned about).
 
     Raises:
         UsageError: the string cannot be used (a malformed value, an unknown option of ours).
     """
-    from_argv = bool(text) and text != "-"
+    from_argv = argv and bool(text) and text != "-"
     if text == "-":
         text = sys.stdin.readline().strip()
     elif not text:

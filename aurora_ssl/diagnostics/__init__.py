@@ -5,7 +5,8 @@ connection has failed, and :func:`translate_error` then explains the failure fro
 carries (libpq's words, the attempt's parameters): it never opens a connection of its own.
 Looking at the server is a separate step that callers take on purpose: :func:`inspect_server`
 (``aurora-ssl inspect``), or :func:`check_connection` with ``inspect=True`` (``aurora-ssl
-check``, ``manage.py check_aurora_ssl``). The core never imports this package. Four private
+check``, ``manage.py check_aurora_ssl``), and :func:`audit_sessions` (``aurora-ssl audit``) asks
+a server about every session, not only ours. The core never imports this package. Five private
 modules, from the wire up; each imports only the ones above it:
 
 ================  ==============================================================================
@@ -15,9 +16,11 @@ modules, from the wire up; each imports only the ones above it:
                   property, the verdicts and every remediation text
 ``_translation``  :func:`translate_error`: what a driver's exception says, explained
 ``_report``       :func:`check_connection`: connect once, report both ends' view, as text or JSON
+``_audit``        :func:`audit_sessions`: every session of a server or Aurora cluster, TLS or not
 ================  ==============================================================================
 """
 
+from aurora_ssl.diagnostics._audit import Audit, Instance, Session, audit_sessions
 from aurora_ssl.diagnostics._inspection import (
     Finding,
     Inspection,
@@ -49,11 +52,15 @@ __all__ = [
     "REPORT_KEYS",
     "TEST_REGION",
     "TEST_ROOT_CN",
+    "Audit",
     "ConnectionReport",
     "Finding",
     "Inspection",
+    "Instance",
+    "Session",
     "Verdict",
     "WarningCode",
+    "audit_sessions",
     "check_connection",
     "inspect_server",
     "is_test_ca",
