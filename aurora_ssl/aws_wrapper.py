@@ -10,14 +10,14 @@ the default connection provider, which rewrites host, port and dbname
 
 So aurora-ssl is a plugin registered above every built-in plugin's weight, the last one before
 ``DefaultPlugin``, subscribed to ``connect`` and ``force_connect``. It takes the properties
-exactly as the default provider would turn them into the driver's keywords, judges them
-(:meth:`aurora_ssl._policy.Policy.judge`, trust chosen for the host this connection goes to),
-and makes the driver call itself with what was judged, then does what ``DefaultPlugin`` does
+exactly as the default provider would turn them into the driver's keywords, checks them
+(:meth:`aurora_ssl._policy.Policy.decide`, trust chosen for the host this connection goes to),
+and makes the driver call itself with what was decided, then does what ``DefaultPlugin`` does
 after connecting. Calling the rest of the chain instead would let the provider rebuild the
-keywords from properties other threads share, after the judgement. Each new connection is
+keywords from properties other threads share, after the decision. Each new connection is
 read back (:func:`aurora_ssl._readback.require_tls`) and logged on ``aurora_ssl.connections``.
 
-Refused, because a connection would escape the judgement: a plugin order in which ours is not
+Refused, because a connection would escape the decision: a plugin order in which ours is not
 last, a connection provider other than the default one (the wrapper's SQLAlchemy pooled
 provider opens later connections from its own pool, outside the chain), a ``target`` other
 than ``psycopg.Connection.connect``, and override properties (``monitoring-sslmode=...``)
@@ -48,7 +48,7 @@ from aws_advanced_python_wrapper.utils.properties import (
 
 from aurora_ssl._connect import log_connection
 from aurora_ssl._options import PREFIX, Options, is_ours, read_options
-from aurora_ssl._policy import Judged, Policy, connect_with_fallback, policy_for
+from aurora_ssl._policy import Decision, Policy, connect_with_fallback, policy_for
 from aurora_ssl._readback import require_tls, server_version
 from aurora_ssl.errors import AuroraSSLError, InsecureConfigurationError
 
@@ -66,9 +66,9 @@ OVERRIDE_PREFIXES = (
 _DRIVER = "aws_wrapper_psycopg"
 _UNSUPPORTED = {
     "iam": "log in with the wrapper's own IAM plugin instead (add iam to plugins): it sets "
-    "the token before aurora-ssl's judgement",
+    "the token before aurora-ssl's decision",
     "password_provider": "use the wrapper's iam, aws_secrets_manager or federated_auth plugin, "
-    "which set the password before aurora-ssl's judgement",
+    "which set the password before aurora-ssl's decision",
     "tls_server_name": "the wrapper connects to each instance by its own endpoint name, which "
     "is the name verified",
     "insecure_local_dev": "leave aurora_ssl out of plugins for a local server without TLS",
@@ -120,7 +120,7 @@ def check(props: Mapping[str, Any], origin: str) -> None:
         InsecureConfigurationError: as the module docstring says.
     """
     policy, _ = _configured(props, origin)
-    policy.judge(_for_driver(props), origin, driver="psycopg")
+    policy.decide(_for_driver(props), origin, driver="psycopg")
 
 
 def _configured(props: Mapping[str, Any], origin: str) -> tuple[Policy, Options]:
@@ -131,7 +131,7 @@ def _configured(props: Mapping[str, Any], origin: str) -> tuple[Policy, Options]
         shown = ", ".join(_code_of(f) for f in order) or "none"
         raise InsecureConfigurationError(
             f"aurora-ssl's wrapper plugin must be the last plugin, so that nothing changes a "
-            f"connection's properties after its judgement; the wrapper would run {shown} "
+            f"connection's properties after its decision; the wrapper would run {shown} "
             f"(from {origin}). List {PLUGIN_CODE} last in plugins, keep "
             f"{WrapperProperties.AUTO_SORT_PLUGIN_ORDER.name} on, and list plugins that "
             "follow the one before them (connect_time, execute_time, dev) before it."
@@ -142,7 +142,7 @@ def _configured(props: Mapping[str, Any], origin: str) -> tuple[Policy, Options]
         overrides = {k[len(prefix) :]: v for k, v in props.items() if k.startswith(prefix)}
         if overrides:
             where = f"the {prefix}* properties in {origin}"
-            policy.judge(_for_driver({**props, **overrides}), where, driver="psycopg")
+            policy.decide(_for_driver({**props, **overrides}), where, driver="psycopg")
     return policy, options
 
 
@@ -224,7 +224,7 @@ class _VerifyingPlugin(Plugin):  # type: ignore[misc]
                 "A connection provider other than the wrapper's default one is set "
                 "(ConnectionProviderManager.set_connection_provider, e.g. "
                 "SqlAlchemyPooledConnectionProvider): it opens later connections from its own "
-                "pool, past aurora-ssl's judgement. Reset it "
+                "pool, past aurora-ssl's decision. Reset it "
                 "(ConnectionProviderManager.reset_provider()) and pool with SQLAlchemy's engine."
             )
         return self._open(target, driver_dialect, host_info, props)
@@ -236,13 +236,13 @@ class _VerifyingPlugin(Plugin):  # type: ignore[misc]
         return self._open(target, driver_dialect, host_info, props)
 
     def _open(self, target: Any, driver_dialect: Any, host_info: Any, props: Properties) -> Any:
-        """What ``DefaultPlugin._connect`` does with the default provider, with the judged
+        """What ``DefaultPlugin._connect`` does with the default provider, with the decided
         connection string as the only input of the driver call."""
         if not _is_psycopg_connect(target):
             raise InsecureConfigurationError(
                 f"The wrapper's target {getattr(target, '__qualname__', target)!r} is not "
                 "psycopg.Connection.connect: aurora-ssl hands the driver exactly what it "
-                "judged, which a function in between could change. Pass psycopg.Connection."
+                "checked, which a function in between could change. Pass psycopg.Connection."
                 "connect (or use aurora_ssl.aws_wrapper.connect)."
             )
         prepared = driver_dialect.prepare_connect_info(host_info, props)
@@ -253,11 +253,11 @@ class _VerifyingPlugin(Plugin):  # type: ignore[misc]
             driver=_DRIVER, trust_scope="unknown",
         )  # fmt: skip
         try:
-            judged = self._policy.judge(_for_driver(prepared), "the wrapper's properties",
+            decision = self._policy.decide(_for_driver(prepared), "the wrapper's properties",
                                         driver="psycopg")  # fmt: skip
-            log = functools.partial(log, trust_scope=judged.trust.scope)
-            self._refuse_shared_hostaddr(judged, host)
-            connection, used = _connect(target, judged)
+            log = functools.partial(log, trust_scope=decision.trust.scope)
+            self._refuse_shared_hostaddr(decision, host)
+            connection, used = _connect(target, decision)
             tls = require_tls(connection, expected=used.params)
         except AuroraSSLError as error:
             log(error=error)
@@ -270,8 +270,8 @@ class _VerifyingPlugin(Plugin):  # type: ignore[misc]
         self._service.update_dialect(connection)
         return connection
 
-    def _refuse_shared_hostaddr(self, judged: Judged, host: str) -> None:
-        hostaddr = judged.params.get("hostaddr")
+    def _refuse_shared_hostaddr(self, decision: Decision, host: str) -> None:
+        hostaddr = decision.params.get("hostaddr")
         if hostaddr and host.lower() != self._host:
             raise InsecureConfigurationError(
                 f"hostaddr={hostaddr} (given, or PGHOSTADDR) was meant for {self._host}, but "
@@ -281,22 +281,22 @@ class _VerifyingPlugin(Plugin):  # type: ignore[misc]
             )
 
 
-def _connect(target: Any, judged: Judged) -> tuple[Any, Judged]:
-    """The driver call with the judged connection string (once more with the standard
+def _connect(target: Any, decision: Decision) -> tuple[Any, Decision]:
+    """The driver call with the checked connection string (once more with the standard
     negotiation after a failed direct TLS attempt); a TLS failure in aurora-ssl's words, which
     the wrapper then does not take for a network failure to fail over from."""
 
-    def attempt(current: Judged) -> Any:
+    def attempt(current: Decision) -> Any:
         return target(conninfo=current.conninfo, **current.driver_kwargs)
 
     try:
-        return connect_with_fallback(judged, attempt)
+        return connect_with_fallback(decision, attempt)
     except AuroraSSLError:
         raise
     except Exception as error:
         from aurora_ssl.diagnostics import translate_error
 
-        shown = {k: v for k, v in judged.params.items() if k not in ("password", "sslpassword")}
+        shown = {k: v for k, v in decision.params.items() if k not in ("password", "sslpassword")}
         translated = translate_error(error, params=shown)
         if translated is None:
             raise

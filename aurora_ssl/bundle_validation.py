@@ -1,6 +1,6 @@
 """Validating an RDS bundle: a clean PEM sequence of valid, self-signed Amazon RDS roots.
 
-In the core because both sides need the same judgement: ``aurora-ssl bundle update`` before it
+In the core because both sides need the same decision: ``aurora-ssl bundle update`` before it
 installs AWS's new bundle, and trust selection before it uses an installed one (a bundle
 planted while the directory was open must not become a trust anchor). ``cryptography`` is
 imported only when a certificate is checked, which happens only when an updated bundle exists,

@@ -23,7 +23,7 @@ measures, for psycopg2, SQLAlchemy and Django, the floor (plain driver or framew
    markers, and the numbers they are made from in benchmarks/last-run.json.
 
 The machine is noisy: read the medians and ratios, not the absolute numbers. Exit status 0
-when every judged target passed, 1 otherwise.
+when every checked target passed, 1 otherwise.
 """
 
 from __future__ import annotations

@@ -278,7 +278,7 @@ def _policy_messages(alias: str, entry: Mapping[str, Any], options: Any) -> list
         # without the network runs it with every command): a documentation address instead.
         params.setdefault("hostaddr", "192.0.2.1")
     try:
-        judged = policy_for(options).judge(params, f"{where}['OPTIONS']", driver=driver)
+        decision = policy_for(options).decide(params, f"{where}['OPTIONS']", driver=driver)
     except UnsupportedPartitionError as exc:
         return [Error(str(exc), hint=_PARTITION_HINT, obj=alias, id="aurora_ssl.E006")]
     except BundleError as exc:
@@ -289,7 +289,7 @@ def _policy_messages(alias: str, entry: Mapping[str, Any], options: Any) -> list
         return [Error(str(exc), hint=_options_hint(entry), obj=alias, id="aurora_ssl.E003")]
     return [
         CheckWarning(f"{where}: {text}", hint=_TRUST_HINT, obj=alias, id="aurora_ssl.W003")
-        for text in judged.trust.warnings
+        for text in decision.trust.warnings
     ]
 
 

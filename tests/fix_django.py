@@ -161,7 +161,7 @@ class DriverCalls:
 @pytest.fixture
 def django_driver_calls(monkeypatch: pytest.MonkeyPatch) -> Callable[..., DriverCalls]:
     """``spy(tamper=None)``: record what Django's driver receives; ``tamper(conninfo)`` may
-    rewrite the connection string after aurora-ssl judged it (a driver that changes what it
+    rewrite the connection string after aurora-ssl checked it (a driver that changes what it
     was given: only the read-back can see that)."""
 
     def spy(tamper: Callable[[str], str] | None = None) -> DriverCalls:

@@ -43,6 +43,7 @@ def shipped_bundle_path() -> Path:
 def updated_bundle_path() -> Path:
     return Path(trust.updated_bundle_path())
 
+
 NOW = datetime.datetime.now(datetime.timezone.utc)
 DAY = datetime.timedelta(days=1)
 

@@ -285,8 +285,8 @@ def test_env_json_and_hostaddr(tls_server: AuroraLikeServer, pki: TestPKI, capsy
     code, out, _ = _run(capsys, "env", tls_server.host, *where, *bundle, "--format", "json")
     assert code == 0
     data = json.loads(out)
-    # Judged with the system libpq, psql's, not a driver's.
-    expected = policy_for(Options(bundle=str(pki.bundle_path))).judge(
+    # Decision with the system libpq, psql's, not a driver's.
+    expected = policy_for(Options(bundle=str(pki.bundle_path))).decide(
         {"host": tls_server.host, "hostaddr": "127.0.0.1", "port": str(tls_server.port)},
         "test",
         driver="system",

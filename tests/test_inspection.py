@@ -1,4 +1,4 @@
-"""Certificate inspection: parsing helpers, chain judgement, and every scenario server.
+"""Certificate inspection: parsing helpers, chain checks, and every scenario server.
 
 The negatives matter most: a look-alike CA, an expired certificate and a certificate for
 another name must each be recognised for what it is, and a peer that is not PostgreSQL, a
@@ -126,7 +126,7 @@ def test_ca_identifier(cn: str | None, expected: str | None) -> None:
     assert ca_identifier(cn) == expected
 
 
-# ------------------------------------------------------------------ chain judgement (no network)
+# ------------------------------------------------------------------ chain checks (no network)
 
 
 class _CA:

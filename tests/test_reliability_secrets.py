@@ -139,7 +139,7 @@ def test_tls_dropped_after_our_parameters(
     driver_calls: Callable[..., DriverCalls],
 ) -> None:
     """A listener dropping TLS is refused before connecting; a driver that drops it after our
-    judgement makes the plaintext connection (with the server's real password, which is then
+    decision makes the plaintext connection (with the server's real password, which is then
     what must not show), closed by the read-back."""
 
     def weakened_by_a_listener() -> None:

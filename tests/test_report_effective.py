@@ -24,7 +24,9 @@ from tests import drivers
 
 def _report(server: AuroraLikeServer, pki: TestPKI, change: dict[str, Any]) -> Any:
     psycopg = pytest.importorskip("psycopg")  # libpq 18: has sslkeylogfile
-    params = connection_params(server.params(), Settings(bundle=str(pki.bundle_path)), driver="psycopg")
+    params = connection_params(
+        server.params(), Settings(bundle=str(pki.bundle_path)), driver="psycopg"
+    )
     return check_connection(
         lambda: psycopg.connect(**{**params, **change}),
         label="t",

@@ -1,7 +1,7 @@
 """What users of aurora_ssl.testing asked for: quoted names in URLs, sslinfo in new databases,
 ``serve`` options and its DATABASE_URL, and the hint for a forgotten test bundle.
 
-Every claim is judged by a real connection and what the server reports (pg_stat_ssl,
+Every claim is checked by a real connection and what the server reports (pg_stat_ssl,
 current_database(), the server log), not by the strings we build.
 """
 

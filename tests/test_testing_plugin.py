@@ -1,7 +1,7 @@
 """The pytest plugin, as a user's test suite meets it: run by pytest in a subprocess (pytester).
 
 Each run's user tests report what the server saw (pg_stat_ssl for their own backend) and what
-the pytest process started (its child processes), so "verified TLS" and "inert" are judged by
+the pytest process started (its child processes), so "verified TLS" and "inert" are checked by
 the server and the process table, not by the plugin's word.
 """
 

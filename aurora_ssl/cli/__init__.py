@@ -4,7 +4,7 @@ Subcommands::
 
     aurora-ssl check [DSN]              connect with verify-full and report (like check_aurora_ssl)
     aurora-ssl audit [DSN]              every session of the database (each Aurora instance): TLS?
-    aurora-ssl inspect HOST[:PORT]      show and judge the certificate the server presents
+    aurora-ssl inspect HOST[:PORT]      show and check the certificate the server presents
     aurora-ssl bundle path [HOST]       the trust file libpq should use (for psql's sslrootcert)
     aurora-ssl bundle info              the RDS bundle in use: source, age, certificates
     aurora-ssl bundle update            fetch, validate and install AWS's current bundle

@@ -71,13 +71,14 @@ def _connector(target: Target, used: dict[str, Any]) -> Callable[[], Any]:
     policy = policy_for(options)
 
     def connect() -> Any:
-        judged = policy.judge(params, target.origin, driver=target.driver)
-        used.update(judged.params)
+        decision = policy.decide(params, target.origin, driver=target.driver)
+        used.update(decision.params)
         connect_to = connect_function(target.driver)
 
         def attempt(password: str | None) -> Any:
             connection, made_with = connect_with_fallback(
-                judged, lambda j: connect_to(j.with_password(password) if password else j.conninfo)
+                decision,
+                lambda j: connect_to(j.with_password(password) if password else j.conninfo),
             )
             used.update(made_with.params)
             made_with.connected(server_version(connection))
@@ -88,17 +89,17 @@ def _connector(target: Target, used: dict[str, Any]) -> Callable[[], Any]:
                 return attempt(None)
             from aurora_ssl.credentials import connect_with_password
 
-            user = judged.params.get("user") or os.environ.get("PGUSER")
-            host = options.tls_server_name or judged.params["host"]
+            user = decision.params.get("user") or os.environ.get("PGUSER")
+            host = options.tls_server_name or decision.params["host"]
             return connect_with_password(
-                provider, login(host, judged.params.get("port"), user), attempt
+                provider, login(host, decision.params.get("port"), user), attempt
             )
         except AuroraSSLError:
             raise
         except Exception as exc:
             from aurora_ssl.diagnostics import translate_error
 
-            shown = {k: v for k, v in judged.params.items() if k != "password"}
+            shown = {k: v for k, v in decision.params.items() if k != "password"}
             translated = translate_error(exc, params=shown)
             if translated is None:
                 raise

@@ -1,4 +1,4 @@
-"""``aurora-ssl inspect``: show the server's certificate and judge it, without logging in.
+"""``aurora-ssl inspect``: show the server's certificate and check it, without logging in.
 
 The work is :func:`aurora_ssl.diagnostics.inspect_server`; this module turns the
 command line into its arguments and prints the result.

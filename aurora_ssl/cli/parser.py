@@ -149,7 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="show the server's certificate and whether verify-full accepts it",
         description=(
             "Send PostgreSQL's SSLRequest, read the certificate chain the server presents "
-            "(without logging in), and judge it against the roots aurora-ssl selects for HOST: "
+            "(without logging in), and check it against the roots aurora-ssl selects for HOST: "
             "trusted CA, host name, validity."
         ),
     )
@@ -165,7 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--bundle", type=_path, metavar="FILE", help="RDS bundle to select roots from"
     )
     inspect.add_argument(
-        "--sslrootcert", type=_path, metavar="FILE", help="judge against this trust file instead"
+        "--sslrootcert", type=_path, metavar="FILE", help="check against this trust file instead"
     )
     inspect.add_argument(
         "--timeout", type=_seconds, default=10.0, metavar="SECONDS", help="per step (default: 10)"
@@ -258,10 +258,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     env = commands.add_parser(
         "env",
-        help="print the judged libpq parameters for psql, pg_dump and other libpq tools",
+        help="print the checked libpq parameters for psql, pg_dump and other libpq tools",
         description=(
             "Print every parameter aurora-ssl would pass (sslmode=verify-full, the selected "
-            "roots, and the rest of its explicit set) for libpq tools, judged with this "
+            "roots, and the rest of its explicit set) for libpq tools, checked with this "
             'machine\'s libpq: psql "$(aurora-ssl env --format conninfo)" passes one connection '
             'string, whose keys outrank service files and PG* variables; eval "$(aurora-ssl '
             'env)" sets PG* variables and unsets PGSERVICE. The password is never printed.'

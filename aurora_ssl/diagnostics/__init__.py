@@ -12,7 +12,7 @@ modules, from the wire up; each imports only the ones above it:
 ================  ==============================================================================
 ``_wire``         PostgreSQL's SSLRequest, the TLS handshake, the presented chain, and OpenSSL's
                   (libpq's) verdict on it
-``_inspection``   :func:`inspect_server`: a certificate's facts, the chain judged property by
+``_inspection``   :func:`inspect_server`: a certificate's facts, the chain checked property by
                   property, the verdicts and every remediation text
 ``_translation``  :func:`translate_error`: what a driver's exception says, explained
 ``_report``       :func:`check_connection`: connect once, report both ends' view, as text or JSON
