@@ -30,6 +30,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+    from aurora_ssl._bundle_update import update_bundle
     from aurora_ssl._connect import clear_caches
     from aurora_ssl._endpoint import Endpoint, EndpointKind, parse_endpoint
     from aurora_ssl._options import Options
@@ -37,8 +38,7 @@ if TYPE_CHECKING:
     from aurora_ssl._readback import ClientTLS, client_tls, effective_params, require_tls
     from aurora_ssl._server_tls import ServerTLS, server_tls
     from aurora_ssl._trust import TrustSelection, select_trust
-    from aurora_ssl.bundle_update import update_bundle
-    from aurora_ssl.cli.audit import audit
+    from aurora_ssl.cli._audit import audit
     from aurora_ssl.diagnostics import Audit, inspect_server, translate_error
     from aurora_ssl.sqlalchemy import create_async_engine, create_engine
 
@@ -61,8 +61,8 @@ _LAZY = {
     "ServerTLS": "aurora_ssl._server_tls",
     "translate_error": "aurora_ssl.diagnostics",
     "inspect_server": "aurora_ssl.diagnostics",
-    "update_bundle": "aurora_ssl.bundle_update",
-    "audit": "aurora_ssl.cli.audit",
+    "update_bundle": "aurora_ssl._bundle_update",
+    "audit": "aurora_ssl.cli._audit",
     "Audit": "aurora_ssl.diagnostics",
 }
 

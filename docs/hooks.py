@@ -11,8 +11,8 @@ from typing import Any
 
 
 def check_ids_table() -> str:
-    """The Django system checks, from :data:`django_aurora_ssl.check_ids.CHECKS`."""
-    from django_aurora_ssl.check_ids import CHECKS
+    """The Django system checks, from :data:`django_aurora_ssl._check_ids.CHECKS`."""
+    from django_aurora_ssl._check_ids import CHECKS
 
     rows = ["| id | when | what to do |", "| --- | --- | --- |"]
     rows += [f"| `{key}` | {when} | {fix} |" for key, (when, fix) in CHECKS.items()]

@@ -48,7 +48,7 @@ def configure_django() -> None:
 
 def pool_supported() -> bool:
     """Whether Django's psycopg pool can run here (Django >= 5.1, psycopg 3, psycopg_pool)."""
-    from django_aurora_ssl.compat import SUPPORTS_POOL, is_psycopg3
+    from django_aurora_ssl._compat import SUPPORTS_POOL, is_psycopg3
 
     return SUPPORTS_POOL and is_psycopg3() and importlib.util.find_spec("psycopg_pool") is not None
 

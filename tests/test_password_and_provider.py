@@ -256,7 +256,7 @@ def test_django_database_url_pair_is_refused_before_the_server_sees_it(
     """database_url() refuses the pair while settings load, naming the URL's password (not an
     alias that does not exist), before the server sees a byte."""
     from django_aurora_ssl import database_url
-    from django_aurora_ssl.conf import OptionsError
+    from django_aurora_ssl._conf import OptionsError
 
     role, secret = roles(PROVIDED_PASSWORD), stale_secret()
     url = url_for(logged_server, "postgresql+psycopg", role, secret)

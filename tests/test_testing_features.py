@@ -22,8 +22,8 @@ import pytest
 
 from aurora_ssl.errors import UntrustedCertificateError
 from aurora_ssl.testing import CLUSTER_HOST, AuroraLikeServer, Scenario, TestPKI
-from aurora_ssl.testing.pki import is_test_ca, missing_test_bundle_hint
-from aurora_ssl.testing.urls import sqlalchemy_url
+from aurora_ssl.diagnostics import is_test_ca, missing_test_bundle_hint
+from aurora_ssl.testing._urls import sqlalchemy_url
 from tests import drivers
 from tests.fix_servers import log_since
 

@@ -18,10 +18,10 @@ hidden from the role). No input produces a traceback, and nothing printed contai
 a password (:mod:`aurora_ssl._redaction`).
 
 Layout: this module runs a command and turns every error into one line and an exit status;
-:mod:`~aurora_ssl.cli.parser` declares the options, one module per command group does the
-work (:mod:`~aurora_ssl.cli.check`, :mod:`~aurora_ssl.cli.audit`, :mod:`~aurora_ssl.cli.inspect`,
-:mod:`~aurora_ssl.cli.bundle`, :mod:`~aurora_ssl.cli.env`), and
-:mod:`~aurora_ssl.cli.common` holds the exit codes and output helpers they share.
+:mod:`~aurora_ssl.cli._parser` declares the options, one module per command group does the
+work (:mod:`~aurora_ssl.cli._check`, :mod:`~aurora_ssl.cli._audit`, :mod:`~aurora_ssl.cli._inspect`,
+:mod:`~aurora_ssl.cli._bundle`, :mod:`~aurora_ssl.cli._env`), and
+:mod:`~aurora_ssl.cli._common` holds the exit codes and output helpers they share.
 """
 
 from __future__ import annotations
@@ -34,8 +34,8 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 
 from aurora_ssl._redaction import mask_text
-from aurora_ssl.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError, emit_json
-from aurora_ssl.cli.parser import build_parser
+from aurora_ssl.cli._common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError, emit_json
+from aurora_ssl.cli._parser import build_parser
 from aurora_ssl.errors import AuroraSSLError
 
 __all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "main"]

@@ -16,8 +16,8 @@ from typing import Any
 
 from aurora_ssl._libpq import libpq_of
 from aurora_ssl._options import PREFIX, PROVIDER_OBJECT, Options, read_options, split_url
-from aurora_ssl.cli.common import UsageError, warn
-from aurora_ssl.cli.credentials import options_from
+from aurora_ssl.cli._common import UsageError, warn
+from aurora_ssl.cli._credentials import options_from
 from aurora_ssl.errors import InsecureConfigurationError
 
 

@@ -74,7 +74,7 @@ if TYPE_CHECKING:
     import datetime
 
 #: The fictitious region of aurora_ssl.testing's PKI: it exists in no AWS bundle, so a CA
-#: named in it can only be the test server's. :mod:`aurora_ssl.testing.pki` issues its
+#: named in it can only be the test server's. :mod:`aurora_ssl.testing._pki` issues its
 #: certificates under these names.
 TEST_REGION = "test-region-1"
 TEST_CA_PREFIX = f"Amazon RDS {TEST_REGION} "

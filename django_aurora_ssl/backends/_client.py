@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from aurora_ssl._connect import login, provider_for
 from aurora_ssl._policy import policy_for, refuse_insecure_for_aws
 from aurora_ssl.errors import CredentialsError
-from django_aurora_ssl.conf import (
+from django_aurora_ssl._conf import (
     OptionsError,
     database_options,
     guard_hosts,

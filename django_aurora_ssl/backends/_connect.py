@@ -37,7 +37,7 @@ from aurora_ssl._policy import (
 from aurora_ssl._readback import ClientTLS, close_quietly, require_tls, server_version
 from aurora_ssl._server_tls import ServerTLS, server_tls
 from aurora_ssl.errors import AuroraSSLError, InsecureConfigurationError, TLSNotInUseError
-from django_aurora_ssl.conf import (
+from django_aurora_ssl._conf import (
     OptionsError,
     database_options,
     guard_hosts,
@@ -78,7 +78,7 @@ def _driver(wrapper: Any) -> str:
 class AuroraSSLWrapperMixin(_WrapperBase):  # type: ignore[misc]
     """Put in front of Django's ``DatabaseWrapper``; see the module docstring."""
 
-    #: How :func:`django_aurora_ssl.conf.uses_backend` knows ours (and subclasses of ours).
+    #: How :func:`django_aurora_ssl._conf.uses_backend` knows ours (and subclasses of ours).
     aurora_ssl_backend = True
 
     #: ``(raw connection, facts)`` of the startup server check, so the database system check
@@ -115,7 +115,7 @@ class AuroraSSLWrapperMixin(_WrapperBase):  # type: ignore[misc]
     @property
     def pool(self) -> Any:
         """Django's psycopg pool, its ``connection_class`` made ours before it opens."""
-        from django_aurora_ssl.compat import SUPPORTS_POOL
+        from django_aurora_ssl._compat import SUPPORTS_POOL
 
         pool = super().pool if SUPPORTS_POOL else None
         if pool is not None and not getattr(pool.connection_class, "aurora_ssl_policy", None):
@@ -154,7 +154,7 @@ class AuroraSSLWrapperMixin(_WrapperBase):  # type: ignore[misc]
         options = self.aurora_ssl_options
         if options.insecure_local_dev:
             return super().get_new_connection(conn_params)
-        from django_aurora_ssl.compat import connection_pool, is_pool_timeout
+        from django_aurora_ssl._compat import connection_pool, is_pool_timeout
 
         pool = connection_pool(self)
         self.aurora_ssl_server_facts = None

@@ -17,13 +17,13 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from aurora_ssl.diagnostics import Audit, ConnectionReport, reports_ok, reports_to_json
 from aurora_ssl.errors import AuroraSSLError
-from django_aurora_ssl.conf import (
+from django_aurora_ssl._conf import (
     aliases_using_backend,
     database_options,
     libpq_target,
     uses_backend,
 )
-from django_aurora_ssl.probe import report_for_alias
+from django_aurora_ssl._probe import report_for_alias
 
 
 class Command(BaseCommand):  # type: ignore[misc]  # Django has no stubs

@@ -13,15 +13,13 @@ from typing import NoReturn
 
 from aurora_ssl._endpoint import host_problem, is_ip
 from aurora_ssl._redaction import mask_text, shorten
-from aurora_ssl.cli import credentials
-from aurora_ssl.cli.audit import cmd_audit
-from aurora_ssl.cli.bundle import cmd_bundle_info, cmd_bundle_path, cmd_bundle_update
-from aurora_ssl.cli.check import cmd_check
-from aurora_ssl.cli.common import EXIT_USAGE
-from aurora_ssl.cli.env import cmd_env
-from aurora_ssl.cli.inspect import cmd_inspect
-
-__all__ = ["build_parser"]
+from aurora_ssl.cli import _credentials
+from aurora_ssl.cli._audit import cmd_audit
+from aurora_ssl.cli._bundle import cmd_bundle_info, cmd_bundle_path, cmd_bundle_update
+from aurora_ssl.cli._check import cmd_check
+from aurora_ssl.cli._common import EXIT_USAGE
+from aurora_ssl.cli._env import cmd_env
+from aurora_ssl.cli._inspect import cmd_inspect
 
 _SHELLS = ("sh", "fish", "powershell")
 _MAX_SECONDS = 86400.0
@@ -58,7 +56,7 @@ def _count(text: str) -> int:
 
 
 def _fingerprint(text: str) -> str:
-    from aurora_ssl.bundle_update import normalise_fingerprint
+    from aurora_ssl._bundle_update import normalise_fingerprint
     from aurora_ssl.errors import BundleUpdateError
 
     try:
@@ -325,7 +323,7 @@ def _add_target(parser: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="libpq connect_timeout unless the DSN sets one (default: 10)",
     )
-    credentials.add_arguments(parser)
+    _credentials.add_arguments(parser)
 
 
 def _add_format(parser: argparse.ArgumentParser) -> None:

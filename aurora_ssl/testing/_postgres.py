@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from aurora_ssl.errors import TestServerError
-from aurora_ssl.testing.pki import CLUSTER_HOST
+from aurora_ssl.testing._pki import CLUSTER_HOST
 
 _SUPERUSER = "postgres"
 _BINARIES = ("initdb", "postgres", "psql")

@@ -1,7 +1,7 @@
 """``aurora-ssl audit`` and :func:`audit`: is every session of the database on TLS?
 
 The target is read as ``aurora-ssl check`` reads it (:func:`~aurora_ssl.cli._target.read_target`)
-and every instance is connected to as ``check`` connects (:func:`~aurora_ssl.cli.check._connector`:
+and every instance is connected to as ``check`` connects (:func:`~aurora_ssl.cli._check._connector`:
 the policy's verify-full, a provider's password), so an audit logs in as the app would. What
 counts and the exit status: :mod:`aurora_ssl.diagnostics._audit`.
 """
@@ -17,9 +17,9 @@ from typing import Any
 from aurora_ssl._libpq import render
 from aurora_ssl._options import Options
 from aurora_ssl._readback import require_tls
+from aurora_ssl.cli._check import _connector, _validate_destination
+from aurora_ssl.cli._common import UsageError
 from aurora_ssl.cli._target import Target, read_target
-from aurora_ssl.cli.check import _connector, _validate_destination
-from aurora_ssl.cli.common import UsageError
 from aurora_ssl.diagnostics import Audit, audit_sessions
 from aurora_ssl.errors import InsecureConfigurationError
 

@@ -19,8 +19,8 @@ from aurora_ssl._policy import connect_with_fallback, policy_for
 from aurora_ssl._readback import server_version
 from aurora_ssl._redaction import mask_text, shorten
 from aurora_ssl._trust import TrustSelection
+from aurora_ssl.cli._common import EXIT_FAILED, EXIT_OK, UsageError
 from aurora_ssl.cli._target import Target, connect_function, read_target
-from aurora_ssl.cli.common import EXIT_FAILED, EXIT_OK, UsageError
 from aurora_ssl.errors import AuroraSSLError
 
 

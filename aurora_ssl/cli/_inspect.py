@@ -10,9 +10,7 @@ import argparse
 import sys
 
 from aurora_ssl._endpoint import host_problem
-from aurora_ssl.cli.common import EXIT_FAILED, EXIT_OK, UsageError, emit_json
-
-__all__ = ["cmd_inspect"]
+from aurora_ssl.cli._common import EXIT_FAILED, EXIT_OK, UsageError, emit_json
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:

@@ -15,9 +15,9 @@ import shlex
 
 from aurora_ssl._libpq import system_library, system_options
 from aurora_ssl._policy import policy_for
+from aurora_ssl.cli._check import _validate_destination
+from aurora_ssl.cli._common import EXIT_OK, emit_json, warn
 from aurora_ssl.cli._target import read_target
-from aurora_ssl.cli.check import _validate_destination
-from aurora_ssl.cli.common import EXIT_OK, emit_json, warn
 from aurora_ssl.errors import AuroraSSLError
 
 

@@ -2,8 +2,8 @@
 
 Why it exists: the failures aurora-ssl catches (a certificate for another host, a look-alike
 CA, an expired certificate, no TLS) only show up in a real libpq handshake. This module ties
-the PKI (:mod:`aurora_ssl.testing.pki`) to a PostgreSQL process
-(:mod:`aurora_ssl.testing.postgres`) configured the way RDS is with ``rds.force_ssl = 1``.
+the PKI (:mod:`aurora_ssl.testing._pki`) to a PostgreSQL process
+(:mod:`aurora_ssl.testing._postgres`) configured the way RDS is with ``rds.force_ssl = 1``.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from pathlib import Path
 from types import TracebackType
 
 from aurora_ssl.errors import TestServerError
-from aurora_ssl.testing.pki import (
+from aurora_ssl.testing._pki import (
     _GOOD_NAMES,
     CLUSTER_HOST,
     OTHER_HOST,
@@ -34,7 +34,7 @@ from aurora_ssl.testing.pki import (
     _check_family,
     _write_private,
 )
-from aurora_ssl.testing.postgres import (
+from aurora_ssl.testing._postgres import (
     _HBA_ANY,
     _HBA_FORCE_SSL,
     _PORT_ATTEMPTS,
@@ -61,9 +61,7 @@ from aurora_ssl.testing.postgres import (
     _wait_ready,
     _write_conf,
 )
-from aurora_ssl.testing.urls import sqlalchemy_url
-
-__all__ = ["AuroraLikeServer", "Scenario"]
+from aurora_ssl.testing._urls import sqlalchemy_url
 
 _SETTING_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?")
 

@@ -18,9 +18,7 @@ from aurora_ssl._server_tls import ServerTLS, server_tls
 from aurora_ssl._trust import TrustSelection
 from aurora_ssl.diagnostics import ConnectionReport, check_connection
 from aurora_ssl.errors import AuroraSSLError
-from django_aurora_ssl.conf import OptionsError, database_options, libpq_target
-
-__all__ = ["report_for_alias"]
+from django_aurora_ssl._conf import OptionsError, database_options, libpq_target
 
 
 def report_for_alias(alias: str, *, inspect: bool = False) -> ConnectionReport:
