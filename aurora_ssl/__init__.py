@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
     from aurora_ssl._bundle_update import update_bundle
     from aurora_ssl._connect import clear_caches
+    from aurora_ssl._diagnostics import Audit, inspect_server, translate_error
     from aurora_ssl._endpoint import Endpoint, EndpointKind, parse_endpoint
     from aurora_ssl._options import Options
     from aurora_ssl._policy import connection_params
@@ -39,7 +40,6 @@ if TYPE_CHECKING:
     from aurora_ssl._server_tls import ServerTLS, server_tls
     from aurora_ssl._trust import TrustSelection, select_trust
     from aurora_ssl.cli._audit import audit
-    from aurora_ssl.diagnostics import Audit, inspect_server, translate_error
     from aurora_ssl.sqlalchemy import create_async_engine, create_engine
 
 _LAZY = {
@@ -59,11 +59,11 @@ _LAZY = {
     "ClientTLS": "aurora_ssl._readback",
     "server_tls": "aurora_ssl._server_tls",
     "ServerTLS": "aurora_ssl._server_tls",
-    "translate_error": "aurora_ssl.diagnostics",
-    "inspect_server": "aurora_ssl.diagnostics",
+    "translate_error": "aurora_ssl._diagnostics",
+    "inspect_server": "aurora_ssl._diagnostics",
     "update_bundle": "aurora_ssl._bundle_update",
     "audit": "aurora_ssl.cli._audit",
-    "Audit": "aurora_ssl.diagnostics",
+    "Audit": "aurora_ssl._diagnostics",
 }
 
 __all__ = [

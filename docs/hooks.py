@@ -20,8 +20,8 @@ def check_ids_table() -> str:
 
 
 def report_keys_table() -> str:
-    """The JSON report's keys, from :data:`aurora_ssl.diagnostics.REPORT_FIELDS`."""
-    from aurora_ssl.diagnostics import REPORT_FIELDS
+    """The JSON report's keys, from :data:`aurora_ssl._diagnostics.REPORT_FIELDS`."""
+    from aurora_ssl._diagnostics import REPORT_FIELDS
 
     rows = ["| key | type | meaning |", "| --- | --- | --- |"]
     rows += [f"| `{key}` | {kind} | {meaning} |" for key, (kind, meaning) in REPORT_FIELDS.items()]

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from aurora_ssl._diagnostics import REPORT_KEYS
 from aurora_ssl.cli import main
-from aurora_ssl.diagnostics import REPORT_KEYS
 from aurora_ssl.testing import AuroraLikeServer, TestPKI
 from tests import drivers
 

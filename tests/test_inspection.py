@@ -19,15 +19,15 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from aurora_ssl._trust import TrustSelection, select_trust
-from aurora_ssl.diagnostics import Verdict, inspect_server, split_host_port
-from aurora_ssl.diagnostics._inspection import (
+from aurora_ssl._diagnostics import Verdict, inspect_server, split_host_port
+from aurora_ssl._diagnostics._inspection import (
     CertificateInfo,
     ca_identifier,
     check_chain,
     describe_certificate,
     name_matches,
 )
+from aurora_ssl._trust import TrustSelection, select_trust
 from aurora_ssl.errors import InspectionError, ServerTLSUnavailableError
 from aurora_ssl.testing import OTHER_HOST, READER_HOST, AuroraLikeServer, TestPKI
 

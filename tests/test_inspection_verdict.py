@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from aurora_ssl.diagnostics import Verdict, inspect_server
+from aurora_ssl._diagnostics import Verdict, inspect_server
 from aurora_ssl.testing import AuroraLikeServer, Scenario, TestPKI
 
 NOW = datetime.datetime.now(datetime.timezone.utc)

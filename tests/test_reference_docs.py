@@ -11,8 +11,7 @@ from typing import Any
 import pytest
 
 from aurora_ssl import Options, connection_params
-from aurora_ssl._policy import policy_for
-from aurora_ssl.diagnostics import (
+from aurora_ssl._diagnostics import (
     REPORT_FIELDS,
     REPORT_KEYS,
     ConnectionReport,
@@ -20,6 +19,7 @@ from aurora_ssl.diagnostics import (
     Verdict,
     check_connection,
 )
+from aurora_ssl._policy import policy_for
 from aurora_ssl.testing import AuroraLikeServer, TestPKI
 from django_aurora_ssl import _checks
 from django_aurora_ssl._check_ids import CHECKS

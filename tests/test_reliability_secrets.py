@@ -375,9 +375,9 @@ def test_password_in_the_url_query_is_never_shown(
     assert_no_secret(f"`aurora-ssl check --format {fmt}` with ?password=", output)
     assert_no_secret("the logs", "\n".join(all_logs.lines))
 
+    from aurora_ssl._diagnostics import translate_error
     from aurora_ssl._options import split_url
     from aurora_ssl._redaction import mask_params, mask_url
-    from aurora_ssl.diagnostics import translate_error
 
     _, conninfo, _ = split_url(url)
     params = aurora_ssl.connection_params(

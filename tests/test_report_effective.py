@@ -15,9 +15,9 @@ import pytest
 
 from aurora_ssl import Options as Settings
 from aurora_ssl import connection_params
+from aurora_ssl._diagnostics import REPORT_KEYS, Verdict, check_connection
 from aurora_ssl._policy import PINNED_KEYS as READ_BACK_KEYS
 from aurora_ssl.cli import main
-from aurora_ssl.diagnostics import REPORT_KEYS, Verdict, check_connection
 from aurora_ssl.testing import AuroraLikeServer, TestPKI
 from tests import drivers
 

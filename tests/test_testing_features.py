@@ -20,9 +20,9 @@ from typing import Any
 
 import pytest
 
+from aurora_ssl._diagnostics import is_test_ca, missing_test_bundle_hint
 from aurora_ssl.errors import UntrustedCertificateError
 from aurora_ssl.testing import CLUSTER_HOST, AuroraLikeServer, Scenario, TestPKI
-from aurora_ssl.diagnostics import is_test_ca, missing_test_bundle_hint
 from aurora_ssl.testing._urls import sqlalchemy_url
 from tests import drivers
 from tests.fix_servers import log_since

@@ -3,7 +3,7 @@
 The target is read as ``aurora-ssl check`` reads it (:func:`~aurora_ssl.cli._target.read_target`)
 and every instance is connected to as ``check`` connects (:func:`~aurora_ssl.cli._check._connector`:
 the policy's verify-full, a provider's password), so an audit logs in as the app would. What
-counts and the exit status: :mod:`aurora_ssl.diagnostics._audit`.
+counts and the exit status: :mod:`aurora_ssl._diagnostics._audit`.
 """
 
 from __future__ import annotations
@@ -14,13 +14,13 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from aurora_ssl._diagnostics import Audit, audit_sessions
 from aurora_ssl._libpq import render
 from aurora_ssl._options import Options
 from aurora_ssl._readback import require_tls
 from aurora_ssl.cli._check import _connector, _validate_destination
 from aurora_ssl.cli._common import UsageError
 from aurora_ssl.cli._target import Target, read_target
-from aurora_ssl.diagnostics import Audit, audit_sessions
 from aurora_ssl.errors import InsecureConfigurationError
 
 #: The options :func:`audit` takes from an :class:`Options` (as the command line gives them).
@@ -51,7 +51,7 @@ def audit(
         connect_timeout: libpq's ``connect_timeout`` unless the target sets one.
 
     Returns:
-        The :class:`~aurora_ssl.diagnostics.Audit`: ``.sessions``, ``.local_sessions``,
+        The :class:`~aurora_ssl._diagnostics.Audit`: ``.sessions``, ``.local_sessions``,
         ``.tls``, ``.plaintext``, ``.hidden``, ``.exit_status`` (0, 3 or 4), ``.to_dict()``.
 
     Raises:

@@ -1,7 +1,7 @@
 """``aurora-ssl check``: connect once with the policy and report what client and server say.
 
-The same report as ``manage.py check_aurora_ssl`` (:func:`aurora_ssl.diagnostics.check_connection`),
-for a URL (also a SQLAlchemy one), a libpq connection string, ``$DATABASE_URL`` or the PG*
+The same report as ``manage.py check_aurora_ssl`` (``_diagnostics.check_connection``), for
+a URL (also a SQLAlchemy one), a libpq connection string, ``$DATABASE_URL`` or the PG*
 environment; the login can use an IAM token or a password provider.
 """
 
@@ -25,7 +25,7 @@ from aurora_ssl.errors import AuroraSSLError
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from aurora_ssl.diagnostics import check_connection, reports_ok, reports_to_json
+    from aurora_ssl._diagnostics import check_connection, reports_ok, reports_to_json
 
     target = read_target(args, args.dsn, driver=args.driver)
     params, options = target.params, target.options
@@ -97,7 +97,7 @@ def _connector(target: Target, used: dict[str, Any]) -> Callable[[], Any]:
         except AuroraSSLError:
             raise
         except Exception as exc:
-            from aurora_ssl.diagnostics import translate_error
+            from aurora_ssl._diagnostics import translate_error
 
             shown = {k: v for k, v in decision.params.items() if k != "password"}
             translated = translate_error(exc, params=shown)

@@ -14,7 +14,7 @@ chain fails, one property at a time, so the answer can name the fix:
 The verdicts, the finding type and the remediation texts live here too: an inspection, a
 translated driver error and a connection report explain the same failures, so they share one
 text for each fix. ``cryptography`` is imported only when a certificate is parsed: its import
-costs tens of milliseconds that ``import aurora_ssl.diagnostics`` (on an error path) need not pay.
+costs tens of milliseconds that ``import aurora_ssl._diagnostics`` (on an error path) need not pay.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ from aurora_ssl._bundles import (
     strangers,
     timestamp,
 )
+from aurora_ssl._diagnostics._wire import DEFAULT_TIMEOUT, Handshake, fetch_chain
 from aurora_ssl._endpoint import is_ip, parse_endpoint
 from aurora_ssl._trust import (
     TrustSelection,
@@ -50,7 +51,6 @@ from aurora_ssl._trust import (
     select_trust,
     updated_bundle_path,
 )
-from aurora_ssl.diagnostics._wire import DEFAULT_TIMEOUT, Handshake, fetch_chain
 from aurora_ssl.errors import (
     AuroraSSLError,
     CertificateExpiredError,

@@ -20,15 +20,15 @@ modules, from the wire up; each imports only the ones above it:
 ================  ==============================================================================
 """
 
-from aurora_ssl.diagnostics._audit import Audit, Instance, Session, audit_sessions
-from aurora_ssl.diagnostics._inspection import (
+from aurora_ssl._diagnostics._audit import Audit, Instance, Session, audit_sessions
+from aurora_ssl._diagnostics._inspection import (
     Finding,
     Inspection,
     Verdict,
     WarningCode,
     inspect_server,
 )
-from aurora_ssl.diagnostics._report import (
+from aurora_ssl._diagnostics._report import (
     REPORT_FIELDS,
     REPORT_KEYS,
     ConnectionReport,
@@ -37,7 +37,7 @@ from aurora_ssl.diagnostics._report import (
     reports_to_dict,
     reports_to_json,
 )
-from aurora_ssl.diagnostics._translation import (
+from aurora_ssl._diagnostics._translation import (
     TEST_REGION,
     TEST_ROOT_CN,
     is_test_ca,
@@ -45,7 +45,7 @@ from aurora_ssl.diagnostics._translation import (
     scrub,
     translate_error,
 )
-from aurora_ssl.diagnostics._wire import split_host_port
+from aurora_ssl._diagnostics._wire import split_host_port
 
 __all__ = [
     "REPORT_FIELDS",
