@@ -394,7 +394,7 @@ def _pool_class(base: type, wrapper: AuroraSSLWrapperMixin) -> type:
     origin = f"DATABASES[{alias!r}] (the connection pool's parameters)"
 
     class AuroraSSLConnection(parent):  # type: ignore[misc]
-        """psycopg's connection, made only with what aurora-ssl decision."""
+        """psycopg's connection, made only with what aurora-ssl decided."""
 
         aurora_ssl_policy = policy
         aurora_ssl_decision: Decision | None = None
