@@ -128,19 +128,20 @@ def shape() -> dict[str, object]:
     for module, path in modules.items():
         if any(part.startswith("_") for part in module.split(".")):
             continue
-        for node in ast.parse(path.read_text(encoding="utf-8")).body:
-            targets = node.targets if isinstance(node, ast.Assign) else []
-            if any(isinstance(t, ast.Name) and t.id == "__all__" for t in targets):
-                public += len(ast.literal_eval(node.value))  # type: ignore[union-attr]
+        for statement in ast.parse(path.read_text(encoding="utf-8")).body:
+            if isinstance(statement, ast.Assign) and any(
+                isinstance(t, ast.Name) and t.id == "__all__" for t in statement.targets
+            ):
+                public += len(ast.literal_eval(statement.value))
     long_functions = []
     for module, path in modules.items():
         source = path.read_text(encoding="utf-8")
         lines = source.splitlines()
-        for node in ast.walk(ast.parse(source)):
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                body = "\n".join(lines[node.lineno - 1 : node.end_lineno])
+        for function in ast.walk(ast.parse(source)):
+            if isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                body = "\n".join(lines[function.lineno - 1 : function.end_lineno])
                 if code_lines(textwrap.dedent(body)) > 60:
-                    long_functions.append(f"{module}.{node.name}")
+                    long_functions.append(f"{module}.{function.name}")
     return {
         "modules": len(modules),
         "code lines": sum(code_lines(p.read_text(encoding="utf-8")) for p in modules.values()),
