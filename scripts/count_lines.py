@@ -124,7 +124,7 @@ def shape() -> dict[str, object]:
         if not deepest[-1]:
             deepest.pop()
             break
-    public = 0
+    public: set[str] = set()
     for module, path in modules.items():
         if any(part.startswith("_") for part in module.split(".")):
             continue
@@ -132,7 +132,7 @@ def shape() -> dict[str, object]:
             if isinstance(statement, ast.Assign) and any(
                 isinstance(t, ast.Name) and t.id == "__all__" for t in statement.targets
             ):
-                public += len(ast.literal_eval(statement.value))
+                public.update(ast.literal_eval(statement.value))
     long_functions = []
     for module, path in modules.items():
         source = path.read_text(encoding="utf-8")
@@ -148,7 +148,7 @@ def shape() -> dict[str, object]:
         "import floors": max(floor(m) for m in graph),
         "deepest chain": " -> ".join(deepest),
         "import cycles": [" <-> ".join(c) for c in cycles] or 0,
-        "public names (__all__ of public modules)": public,
+        "public names (distinct, in __all__ of public modules)": len(public),
         "functions over 60 code lines": long_functions or 0,
     }
 
