@@ -1,12 +1,12 @@
-"""botocore, imported on first use, and its failures turned into actionable CredentialsErrors.
+"""One AWS credential source per provider: botocore imported on first use, failures explained.
 
 botocore is an optional extra (``aurora-ssl[iam]``): ``import aurora_ssl`` must not need it,
-and an app that never uses IAM or Secrets Manager must not pay its import time. Providers
-build one session per provider (per process), lazily, and keep it: a botocore session resolves
-the credential chain (environment, profile, SSO, container or instance role) once and refreshes
+and an app that never uses IAM or Secrets Manager must not pay its import time. A provider
+makes one botocore session (per process), lazily, and keeps it: a session resolves the
+credential chain (environment, profile, SSO, container or instance role) once and refreshes
 temporary credentials itself.
 
-``purpose`` in every function below is how the message starts; it names the login
+``purpose`` in every method below is how the message starts; it names the login
 (``IAM database authentication for app@host:5432``), so the error says which connection
 had no password, and what to supply for it.
 """
@@ -15,58 +15,116 @@ from __future__ import annotations
 
 from typing import Any
 
+from aurora_ssl.credentials._cache import SingleFlight
+from aurora_ssl.credentials._contract import CredentialTarget
 from aurora_ssl.errors import CredentialsError
 
-CHAIN_HINT = (
-    "botocore's standard chain looks at AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, "
-    "~/.aws/credentials and config (SSO, role_arn), web identity, and the container or "
-    "instance role"
-)
+#: What to do, per botocore exception class or AWS error code; botocore's text otherwise.
+_HINTS = {
+    "NoCredentialsError": "no AWS credentials found through {source}. botocore's standard chain "
+    "looks at AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, ~/.aws/credentials and "
+    "config (SSO, role_arn), web identity, and the container or instance role; configure one "
+    "of them for this process",
+    "ProfileNotFound": "AWS profile {profile!r} is not configured in ~/.aws/config or "
+    "~/.aws/credentials (AWS_CONFIG_FILE / AWS_SHARED_CREDENTIALS_FILE); fix the name or leave "
+    "the profile unset to use the default chain",
+    "ResourceNotFoundException": "no such secret (or no such version stage) in this region; "
+    "check the name, the region and the label",
+    "AccessDeniedException": "the AWS identity may not read it; grant "
+    "secretsmanager:GetSecretValue (and kms:Decrypt for a customer-managed key)",
+    "DecryptionFailure": "its KMS key cannot be used; grant kms:Decrypt",
+}
 
 
-def new_session(profile: str | None, purpose: str) -> Any:
-    """A botocore session for ``profile`` (``None``: the default chain).
+class AWS:
+    """Where a provider's AWS credentials come from: a session given, a profile, or the chain.
 
-    Raises:
-        CredentialsError: botocore is not installed, or the profile is not configured.
+    Args:
+        owner: the provider's class name, for messages.
+        region: the region given to the provider, if any.
+        profile: an AWS profile; ``None``: the default credential chain.
+        session: a ``botocore.session.Session`` to use instead of ``profile``.
     """
-    try:
-        import botocore.session
-    except ImportError as exc:
-        raise CredentialsError(
-            f"{purpose} needs botocore, which is not installed: pip install 'aurora-ssl[iam]'."
-        ) from exc
-    from botocore.exceptions import ProfileNotFound
 
-    try:
-        return botocore.session.Session(profile=profile)
-    except ProfileNotFound as exc:
-        raise CredentialsError(
-            f"{purpose}: AWS profile {profile!r} is not configured in ~/.aws/config or "
-            "~/.aws/credentials (AWS_CONFIG_FILE / AWS_SHARED_CREDENTIALS_FILE). Fix the name "
-            "or leave the profile unset to use the default chain."
-        ) from exc
+    def __init__(self, owner: str, region: str | None, profile: str | None, session: Any) -> None:
+        if session is not None and profile is not None:
+            raise CredentialsError(f"Give {owner} a profile or a session, not both.")
+        self.region = region
+        self.profile = profile
+        self._session = session
+        # The session and clients we made (their HTTPS connections): a forked child makes its own.
+        self._made: SingleFlight[str, Any] = SingleFlight("AWS credentials", forget_in_child=True)
+
+    def session(self, purpose: str, target: CredentialTarget | None) -> Any:
+        """The botocore session; the first call imports botocore.
+
+        Raises:
+            CredentialsError: botocore is not installed.
+        """
+        if self._session is not None:
+            return self._session
+        return self._made.get("session", lambda _: (self._new_session(purpose), None), target)
+
+    def client(
+        self, service: str, region: str, purpose: str, target: CredentialTarget | None
+    ) -> Any:
+        """A botocore client of ``service``, made once (per process)."""
+        return self._made.get(
+            service,
+            lambda _: (self.session(purpose, target).create_client(service, region), None),
+            target,
+        )
+
+    def region_of(
+        self, found: str | None, why: str, purpose: str, target: CredentialTarget | None
+    ) -> str:
+        """The region given, else ``found`` (in a name), else the AWS configuration's.
+
+        Raises:
+            CredentialsError: none of the three has one; the message says ``why`` the name
+                has none, and how to give one.
+        """
+        region = self.region or found
+        if not region:
+            session = self.session(purpose, target)
+            try:
+                region = session.get_config_variable("region")
+            except Exception as exc:
+                raise self.error(purpose, exc) from exc
+        if not region:
+            raise CredentialsError(
+                f"{purpose}: cannot tell the AWS region, since {why}. Pass region=... or set "
+                "AWS_REGION."
+            )
+        return str(region)
+
+    def error(self, purpose: str, exc: Exception | None = None) -> CredentialsError:
+        """Explain a botocore failure (``None``: no credentials found) and what to do.
+
+        botocore's text names codes, ARNs and files, never secrets.
+        """
+        code = error_code(exc) if exc is not None else "NoCredentialsError"
+        source = f"profile {self.profile!r}" if self.profile else "the default credential chain"
+        hint = _HINTS.get(code, "{exc} (AWS credentials through {source})")
+        return CredentialsError(
+            f"{purpose} failed ({code}): "
+            + hint.format(source=source, profile=self.profile, exc=exc)
+            + "."
+        )
+
+    def _new_session(self, purpose: str) -> Any:
+        try:
+            import botocore.session
+        except ImportError as exc:
+            raise CredentialsError(
+                f"{purpose} needs botocore, which is not installed: pip install 'aurora-ssl[iam]'."
+            ) from exc
+        return botocore.session.Session(profile=self.profile)
 
 
-def no_credentials(purpose: str, profile: str | None) -> CredentialsError:
-    """The chain found nothing: say where botocore looked and what to configure."""
-    source = f"profile {profile!r}" if profile else "the default credential chain"
-    return CredentialsError(
-        f"{purpose}: no AWS credentials found through {source}. {CHAIN_HINT}; configure one "
-        "of them for this process."
-    )
-
-
-def credential_error(exc: Exception, purpose: str, profile: str | None) -> CredentialsError:
-    """Explain a botocore failure; botocore's text names codes and ARNs, never secrets."""
-    from botocore.exceptions import NoCredentialsError, ProfileNotFound
-
-    if isinstance(exc, NoCredentialsError):
-        return no_credentials(purpose, profile)
-    if isinstance(exc, ProfileNotFound):
-        return CredentialsError(f"{purpose}: AWS profile {profile!r} is not configured.")
-    source = f"profile {profile!r}" if profile else "the default credential chain"
-    return CredentialsError(
-        f"{purpose}: AWS credentials through {source} could not be used: "
-        f"{type(exc).__name__}: {exc}"
-    )
+def error_code(exc: Exception) -> str:
+    """AWS's own code for a ClientError (``AccessDeniedException``), else the exception's class."""
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        return str(response.get("Error", {}).get("Code", type(exc).__name__))
+    return type(exc).__name__

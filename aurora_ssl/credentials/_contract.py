@@ -9,9 +9,10 @@ the two, and refuses anything else with a message that says what it accepts.
 
 from __future__ import annotations
 
-import importlib
+import contextlib
 import inspect
-from collections.abc import Callable
+import pkgutil
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -82,19 +83,25 @@ class PasswordProvider(Protocol):
         ...
 
 
-def provider_failed(name: str, target: CredentialTarget, exc: Exception) -> CredentialsError:
-    """The error for a provider that raised: its name, the login, and only the type of ``exc``.
+@contextlib.contextmanager
+def asking(name: str, target: CredentialTarget) -> Iterator[None]:
+    """Around a call to a provider: what it raises becomes a CredentialsError naming it.
 
-    Only the type: a provider's own message might quote the secret it could not read (it
-    stays available as ``__cause__``).
+    Only the exception's type is named: a provider's own message might quote the secret it
+    could not read (it stays available as ``__cause__``).
     """
-    return CredentialsError(
-        f"Password provider {name} failed for {target}: {type(exc).__name__} (see the chained "
-        "exception); it must return the password or raise CredentialsError."
-    )
+    try:
+        yield
+    except CredentialsError:
+        raise
+    except Exception as exc:
+        raise CredentialsError(
+            f"Password provider {name} failed for {target}: {type(exc).__name__} (see the "
+            "chained exception); it must return the password or raise CredentialsError."
+        ) from exc
 
 
-def checked_value(name: str, target: CredentialTarget, value: object) -> str:
+def checked(name: str, target: CredentialTarget, value: object) -> str:
     """``value`` if it is a password (a non-empty str), else a CredentialsError naming its type."""
     if not isinstance(value, str) or not value:
         what = "an empty string" if value == "" else f"a {type(value).__name__}"
@@ -113,25 +120,27 @@ class CallableProvider:
     a vault or a file would otherwise stall every task on the event loop.
     """
 
-    def __init__(self, function: Callable[..., Any], *, takes_target: bool, name: str) -> None:
+    def __init__(self, function: Callable[..., Any], name: str) -> None:
+        method = inspect.getattr_static(type(function), "__call__", None)  # async __call__?
+        if inspect.iscoroutinefunction(function) or inspect.iscoroutinefunction(method):
+            raise CredentialsError(
+                f"Password provider {name} is an async function; give a plain function (async "
+                "drivers run it in a worker thread) or a provider with password_async()."
+            )
         self._function = function
-        self._takes_target = takes_target
+        self._takes_target = _takes_target(function, name)
         self.name = name
 
     def __repr__(self) -> str:
         return f"<CallableProvider {self.name}>"
 
     def password(self, target: CredentialTarget) -> str:
-        try:
+        with asking(self.name, target):
             value = self._function(target) if self._takes_target else self._function()
-        except CredentialsError:
-            raise
-        except Exception as exc:
-            raise provider_failed(self.name, target, exc) from exc
-        return checked_value(self.name, target, value)
+        return checked(self.name, target, value)
 
     async def password_async(self, target: CredentialTarget) -> str:
-        import asyncio
+        import asyncio  # a module sync applications need not load
 
         return await asyncio.to_thread(self.password, target)
 
@@ -157,12 +166,13 @@ def as_provider(obj: object) -> PasswordProvider:
     """
     name = describe(obj)
     if isinstance(obj, str):
-        obj = _import_string(obj)
-        if isinstance(obj, str):
+        try:
+            obj = pkgutil.resolve_name(obj.strip())
+        except (ImportError, AttributeError, ValueError) as exc:
             raise CredentialsError(
-                f"Password provider {name} names a str, not a provider or function; "
-                "point it at a function that returns the password."
-            )
+                f"Password provider {name} does not import ({type(exc).__name__}: {exc}); name "
+                "a function or provider as 'package.module:attribute', importable from sys.path."
+            ) from exc
     if isinstance(obj, type):
         raise CredentialsError(
             f"Password provider {name} is a class; give an instance of it "
@@ -171,7 +181,7 @@ def as_provider(obj: object) -> PasswordProvider:
     if isinstance(obj, PasswordProvider):
         return obj
     if callable(obj):
-        return _wrap_callable(obj, name)
+        return CallableProvider(obj, name)
     raise CredentialsError(
         f"Password provider {name} is a {type(obj).__name__}; expected a provider object "
         "(password / password_async / invalidate), a function returning the password, or a "
@@ -190,53 +200,15 @@ def describe(obj: object) -> str:
     return f"<{type(obj).__name__}>"
 
 
-def _import_string(path: str) -> object:
-    text = path.strip()
-    if ":" in text:
-        module_name, _, attribute = text.partition(":")
-    else:
-        module_name, _, attribute = text.rpartition(".")
-    if not module_name or not attribute:
-        raise CredentialsError(
-            f"Password provider {path!r} is not 'package.module:attribute' (or "
-            "'package.module.attribute')."
-        )
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise CredentialsError(
-            f"Password provider {path!r}: cannot import module {module_name!r} "
-            f"({type(exc).__name__}: {exc}). Check the spelling and that it is on sys.path."
-        ) from exc
-    value: object = module
-    for part in attribute.split("."):
-        try:
-            value = getattr(value, part)
-        except AttributeError:
-            raise CredentialsError(
-                f"Password provider {path!r}: module {module_name!r} has no attribute "
-                f"{attribute!r}."
-            ) from None
-    return value
-
-
-def _wrap_callable(function: Callable[..., Any], name: str) -> CallableProvider:
-    method = inspect.getattr_static(type(function), "__call__", None)  # async __call__?
-    if inspect.iscoroutinefunction(function) or inspect.iscoroutinefunction(method):
-        raise CredentialsError(
-            f"Password provider {name} is an async function; give a plain function (async "
-            "drivers run it in a worker thread) or a provider with password_async()."
-        )
+def _takes_target(function: Callable[..., Any], name: str) -> bool:
     try:
         signature = inspect.signature(function)
     except (TypeError, ValueError):  # some builtins have none: call them without arguments
-        return CallableProvider(function, takes_target=False, name=name)
-    for arguments, takes_target in (((None,), True), ((), False)):
-        try:
+        return False
+    for arguments in ((None,), ()):
+        with contextlib.suppress(TypeError):
             signature.bind(*arguments)
-        except TypeError:
-            continue
-        return CallableProvider(function, takes_target=takes_target, name=name)
+            return bool(arguments)
     raise CredentialsError(
         f"Password provider {name} requires arguments {signature}; it must take no "
         "argument or exactly one (the CredentialTarget: host, port, user, region)."

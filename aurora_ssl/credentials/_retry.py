@@ -23,11 +23,10 @@ from typing import TypeVar
 from aurora_ssl.credentials._contract import (
     CredentialTarget,
     PasswordProvider,
-    checked_value,
+    asking,
+    checked,
     describe,
-    provider_failed,
 )
-from aurora_ssl.errors import CredentialsError
 
 T = TypeVar("T")
 
@@ -95,23 +94,13 @@ async def connect_with_password_async(
 
 
 def _password(provider: PasswordProvider, target: CredentialTarget) -> str:
-    try:
-        value = provider.password(target)
-    except CredentialsError:
-        raise
-    except Exception as exc:
-        raise provider_failed(describe(provider), target, exc) from exc
-    return checked_value(describe(provider), target, value)
+    with asking(describe(provider), target):
+        return checked(describe(provider), target, provider.password(target))
 
 
 async def _password_async(provider: PasswordProvider, target: CredentialTarget) -> str:
-    try:
-        value = await provider.password_async(target)
-    except CredentialsError:
-        raise
-    except Exception as exc:
-        raise provider_failed(describe(provider), target, exc) from exc
-    return checked_value(describe(provider), target, value)
+    with asking(describe(provider), target):
+        return checked(describe(provider), target, await provider.password_async(target))
 
 
 def is_auth_failure(exc: BaseException) -> bool:
@@ -134,14 +123,11 @@ def is_auth_failure(exc: BaseException) -> bool:
         if id(current) in seen:
             continue
         seen.add(id(current))
-        for attribute in ("sqlstate", "pgcode"):
-            if getattr(current, attribute, None) in _AUTH_FAILURE_SQLSTATES:
-                return True
-        # pg8000 carries the server's error fields as a dict: {"C": "28P01", "M": ...}.
+        codes = {getattr(current, "sqlstate", None), getattr(current, "pgcode", None)}
         fields = current.args[0] if current.args else None
-        if isinstance(fields, dict) and fields.get("C") in _AUTH_FAILURE_SQLSTATES:
-            return True
-        if _FATAL_AUTH.search(str(current)):
+        if isinstance(fields, dict):  # pg8000: the server's fields, {"C": "28P01", "M": ...}
+            codes.add(fields.get("C"))
+        if codes & _AUTH_FAILURE_SQLSTATES or _FATAL_AUTH.search(str(current)):
             return True
         for attribute in ("orig", "__cause__", "__context__"):
             inner = getattr(current, attribute, None)
