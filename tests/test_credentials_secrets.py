@@ -113,7 +113,9 @@ def test_region_comes_from_the_arn(aws: Any, monkeypatch: pytest.MonkeyPatch) ->
 def test_no_region_is_an_actionable_error(aws: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("AWS_DEFAULT_REGION")
     monkeypatch.delenv("AWS_REGION", raising=False)
-    with pytest.raises(CredentialsError, match="cannot tell the AWS region, since the secret's name is not an ARN") as info:
+    with pytest.raises(
+        CredentialsError, match="cannot tell the AWS region, since the secret's name is not an ARN"
+    ) as info:
         SecretsManager("s").password(TARGET)
     assert f"for {TARGET}" in str(info.value)
 
