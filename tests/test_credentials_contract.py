@@ -200,9 +200,9 @@ def test_the_callable_runs_off_the_event_loop() -> None:
     ("kwargs", "message"),
     [
         ({"host": "", "port": 5432, "user": "app"}, "needs the endpoint host name"),
-        ({"host": "h", "port": "5432", "user": "app"}, "port must be an int"),
-        ({"host": "h", "port": True, "user": "app"}, "port must be an int"),
-        ({"host": "h", "port": 0, "user": "app"}, "is not a TCP port"),
+        ({"host": "h", "port": "5432", "user": "app"}, "port must be an int from 1 to 65535"),
+        ({"host": "h", "port": True, "user": "app"}, "port must be an int from 1 to 65535"),
+        ({"host": "h", "port": 0, "user": "app"}, "port must be an int from 1 to 65535, got 0"),
         ({"host": "h", "port": 5432, "user": ""}, "needs a database user"),
     ],
 )

@@ -2,7 +2,7 @@
 
 botocore is an optional extra (``aurora-ssl[iam]``): ``import aurora_ssl`` must not need it,
 and an app that never uses IAM or Secrets Manager must not pay its import time. A provider
-makes one botocore session (per process), lazily, and keeps it: a session resolves the
+makes one botocore session per process, lazily, and keeps it: a session resolves the
 credential chain (environment, profile, SSO, container or instance role) once and refreshes
 temporary credentials itself.
 
@@ -13,10 +13,10 @@ had no password, and what to supply for it.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from typing import Any
 
-from aurora_ssl.credentials._cache import SingleFlight
-from aurora_ssl.credentials._contract import CredentialTarget
 from aurora_ssl.errors import CredentialsError
 
 #: What to do, per botocore exception class or AWS error code; botocore's text otherwise.
@@ -52,10 +52,9 @@ class AWS:
         self.region = region
         self.profile = profile
         self._session = session
-        # The session and clients we made (their HTTPS connections): a forked child makes its own.
-        self._made: SingleFlight[str, Any] = SingleFlight("AWS credentials", forget_in_child=True)
+        self._made: dict[str, tuple[int, Any]] = {}  # name: (the process that made it, it)
 
-    def session(self, purpose: str, target: CredentialTarget | None) -> Any:
+    def session(self, purpose: str) -> Any:
         """The botocore session; the first call imports botocore.
 
         Raises:
@@ -63,21 +62,15 @@ class AWS:
         """
         if self._session is not None:
             return self._session
-        return self._made.get("session", lambda _: (self._new_session(purpose), None), target)
+        return self._per_process("session", lambda: self._new_session(purpose))
 
-    def client(
-        self, service: str, region: str, purpose: str, target: CredentialTarget | None
-    ) -> Any:
+    def client(self, service: str, region: str, purpose: str) -> Any:
         """A botocore client of ``service``, made once (per process)."""
-        return self._made.get(
-            service,
-            lambda _: (self.session(purpose, target).create_client(service, region), None),
-            target,
+        return self._per_process(
+            service, lambda: self.session(purpose).create_client(service, region)
         )
 
-    def region_of(
-        self, found: str | None, why: str, purpose: str, target: CredentialTarget | None
-    ) -> str:
+    def region_of(self, found: str | None, why: str, purpose: str) -> str:
         """The region given, else ``found`` (in a name), else the AWS configuration's.
 
         Raises:
@@ -86,7 +79,7 @@ class AWS:
         """
         region = self.region or found
         if not region:
-            session = self.session(purpose, target)
+            session = self.session(purpose)
             try:
                 region = session.get_config_variable("region")
             except Exception as exc:
@@ -111,6 +104,16 @@ class AWS:
             + hint.format(source=source, profile=self.profile, exc=exc)
             + "."
         )
+
+    def _per_process(self, name: str, make: Callable[[], Any]) -> Any:
+        """What ``make`` made in this process: a forked child makes its own, as a session
+        (the credentials it resolved) and a client (its pooled HTTPS connections) must not be
+        shared with the parent. Two threads may both make one at first use; either will do."""
+        pid, made = self._made.get(name, (None, None))
+        if pid != os.getpid():
+            made = make()
+            self._made[name] = (os.getpid(), made)
+        return made
 
     def _new_session(self, purpose: str) -> Any:
         try:

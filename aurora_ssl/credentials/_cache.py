@@ -9,9 +9,8 @@ tasks await, so the event loop never waits on AWS, a failure reaches every waite
 
 A ``fork`` (Celery prefork, gunicorn ``--preload``) copies the in-flight futures and the lock
 but not the threads that would complete or release them, so every cache starts the child with
-a new lock and nothing in flight (``os.register_at_fork``). Values survive (a token or a
-secret is as good in the child), except those marked ``forget_in_child``: botocore sessions
-and clients, whose pooled HTTPS connections must not be shared with the parent.
+a new lock and nothing in flight (``os.register_at_fork``). Values survive: a token or a
+secret is as good in the child.
 """
 
 from __future__ import annotations
@@ -47,17 +46,13 @@ class SingleFlight(Generic[K, V]):
     Args:
         what: what is cached, for messages ("an IAM token").
         clock: seconds, the clock of the fetches' refresh times.
-        forget_in_child: drop the values in a forked child, not only what is in flight.
     """
 
-    def __init__(
-        self, what: str, *, clock: Callable[[], float] = time.time, forget_in_child: bool = False
-    ) -> None:
+    def __init__(self, what: str, *, clock: Callable[[], float] = time.time) -> None:
         self.fetches = 0
         """How many fetches started (tests and the benchmark read it)."""
         self._what = what
         self._clock = clock
-        self._forget_in_child = forget_in_child
         self._values: dict[K, tuple[V, float | None, float]] = {}  # value, refresh at, fetched at
         self._dropped: dict[K, V] = {}
         self._lock = threading.Lock()
@@ -112,10 +107,8 @@ class SingleFlight(Generic[K, V]):
             if entry is None:
                 return None
             value, _, fetched_at = entry
-            if handed is _NOTHING:
-                if self._clock() - fetched_at < 1.0:
-                    return None
-            elif handed is not value and handed != value:
+            ignored = handed != value if handed is not _NOTHING else self._clock() - fetched_at < 1
+            if ignored:
                 return None
             del self._values[key]
             self._dropped[key] = value
@@ -184,8 +177,6 @@ def _after_fork_in_child() -> None:
     for cache in list(_LIVE):
         cache._lock = threading.Lock()
         cache._inflight = {}
-        if cache._forget_in_child:
-            cache._values = {}
 
 
 if hasattr(os, "register_at_fork"):  # not on Windows, which has no fork

@@ -1,10 +1,24 @@
-"""The provider contract integrations call, and the adapter that turns user objects into it.
+"""The provider contract integrations call: a password per connection, one retry if refused.
 
 Integrations (SQLAlchemy, Django) ask for a password on every new *physical* connection, not
 once at start-up: IAM tokens live 15 minutes and rotated secrets change under a running app,
 so a password captured when the engine was built goes stale. Users, on the other hand, want to
 write one plain function, or name one in a URL or a settings file. :func:`as_provider` bridges
 the two, and refuses anything else with a message that says what it accepts.
+
+Every integration (SQLAlchemy's ``do_connect``, Django's ``get_new_connection``, the psycopg
+pool's connection class, ``aurora-ssl check``) then connects through
+:func:`connect_with_password`, as the few lines it holds are easy to get subtly wrong: retry
+on a TLS error (doubling the wait for nothing), retry more than once (hammering a locked
+account), or call ``invalidate`` from another thread or task than the one that was handed the
+refused password (the cache then cannot tell a late duplicate report from a new refusal).
+
+Whether the server refused the login (:func:`is_auth_failure`): where the SQLSTATE is
+available it decides (asyncpg's ``sqlstate``, psycopg 3 and psycopg2 once a session exists).
+libpq reports a failed *login* without one: psycopg2 and psycopg 3 only carry the server's
+text, ``FATAL:  password authentication failed for user "app"``. For those the server's
+(English) message is matched; a server with a translated ``lc_messages`` is only recognised
+through drivers that expose the SQLSTATE (asyncpg).
 """
 
 from __future__ import annotations
@@ -12,11 +26,30 @@ from __future__ import annotations
 import contextlib
 import inspect
 import pkgutil
-from collections.abc import Callable, Iterator
+import re
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from aurora_ssl.errors import CredentialsError
+
+T = TypeVar("T")
+
+# invalid_password and invalid_authorization_specification.
+_AUTH_FAILURE_SQLSTATES = frozenset({"28P01", "28000"})
+
+# The server's texts for 28P01 / 28000 at login (src/backend/libpq/auth.c, postinit.c).
+# "PAM authentication failed" is what RDS answers to a wrong or expired IAM token.
+_FATAL_AUTH = re.compile(
+    r"FATAL:\s+(?:"
+    r"(?:password|PAM|md5|SCRAM) authentication failed for user"
+    r"|role \".*\" does not exist"
+    r"|role \".*\" is not permitted to log in"
+    r"|no pg_hba\.conf entry for"
+    r"|pg_hba\.conf rejects connection"
+    r")",
+)
+_MAX_CHAIN = 16
 
 
 @dataclass(frozen=True)
@@ -43,12 +76,10 @@ class CredentialTarget:
     def __post_init__(self) -> None:
         if not self.host or not isinstance(self.host, str):
             raise CredentialsError("CredentialTarget needs the endpoint host name; got none.")
-        if not isinstance(self.port, int) or isinstance(self.port, bool):
+        if type(self.port) is not int or not 0 < self.port < 65536:
             raise CredentialsError(
-                f"CredentialTarget port must be an int, got {type(self.port).__name__}."
+                f"CredentialTarget port must be an int from 1 to 65535, got {self.port!r}."
             )
-        if not 0 < self.port < 65536:
-            raise CredentialsError(f"CredentialTarget port {self.port} is not a TCP port.")
         if not self.user or not isinstance(self.user, str):
             raise CredentialsError(
                 f"CredentialTarget for {self.host} needs a database user; got none."
@@ -72,19 +103,105 @@ class PasswordProvider(Protocol):
 
     def password(self, target: CredentialTarget) -> str:
         """The password for ``target``; raises :class:`CredentialsError` if there is none."""
-        ...
 
     async def password_async(self, target: CredentialTarget) -> str:
         """Like :meth:`password`, without blocking the event loop for long."""
-        ...
 
     def invalidate(self, target: CredentialTarget) -> None:
         """Forget what was cached for ``target``: the server just refused it."""
-        ...
+
+
+def connect_with_password(
+    provider: PasswordProvider, target: CredentialTarget, connect: Callable[[str], T]
+) -> T:
+    """``connect(password)``; if the server refuses the login, once more with a fresh one.
+
+    Args:
+        provider: where passwords come from.
+        target: the login (RDS endpoint name, port, user, region).
+        connect: opens the connection with the given password (the driver's own errors
+            propagate).
+
+    Returns:
+        What ``connect`` returned.
+
+    Raises:
+        CredentialsError: the provider has no password, failed, or returned something that
+            is not one; the message names the login and never the password.
+        Exception: whatever ``connect`` raised, if it was not an authentication failure, or
+            if the retry failed too.
+    """
+    password = _password(provider, target)
+    try:
+        return connect(password)
+    except Exception as exc:
+        if not is_auth_failure(exc):
+            raise
+    provider.invalidate(target)
+    return connect(_password(provider, target))
+
+
+async def connect_with_password_async(
+    provider: PasswordProvider,
+    target: CredentialTarget,
+    connect: Callable[[str], Awaitable[T]],
+) -> T:
+    """The asyncio twin of :func:`connect_with_password` (asyncpg, psycopg async)."""
+    password = await _password_async(provider, target)
+    try:
+        return await connect(password)
+    except Exception as exc:
+        if not is_auth_failure(exc):
+            raise
+    provider.invalidate(target)
+    return await connect(await _password_async(provider, target))
+
+
+def _password(provider: PasswordProvider, target: CredentialTarget) -> str:
+    with _asking(_describe(provider), target):
+        return _checked(_describe(provider), target, provider.password(target))
+
+
+async def _password_async(provider: PasswordProvider, target: CredentialTarget) -> str:
+    with _asking(_describe(provider), target):
+        return _checked(_describe(provider), target, await provider.password_async(target))
+
+
+def is_auth_failure(exc: BaseException) -> bool:
+    """Whether ``exc`` (or an exception it wraps) is the server refusing the login.
+
+    Looks through SQLAlchemy's ``.orig``, Django's and asyncpg adapters' ``__cause__`` and
+    implicit ``__context__`` chains.
+
+    Args:
+        exc: what connecting raised.
+
+    Returns:
+        ``True`` for SQLSTATE 28P01 (invalid_password) or 28000
+        (invalid_authorization_specification), including libpq's message-only form.
+    """
+    seen: set[int] = set()
+    pending: list[BaseException] = [exc]
+    while pending and len(seen) < _MAX_CHAIN:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        codes = {getattr(current, "sqlstate", None), getattr(current, "pgcode", None)}
+        fields = current.args[0] if current.args else None
+        if isinstance(fields, dict):  # pg8000: the server's fields, {"C": "28P01", "M": ...}
+            codes.add(fields.get("C"))
+        if codes & _AUTH_FAILURE_SQLSTATES or _FATAL_AUTH.search(str(current)):
+            return True
+        for attribute in ("orig", "__cause__", "__context__"):
+            inner = getattr(current, attribute, None)
+            if isinstance(inner, BaseException):
+                pending.append(inner)
+    return False
 
 
 @contextlib.contextmanager
-def asking(name: str, target: CredentialTarget) -> Iterator[None]:
+def _asking(name: str, target: CredentialTarget) -> Iterator[None]:
     """Around a call to a provider: what it raises becomes a CredentialsError naming it.
 
     Only the exception's type is named: a provider's own message might quote the secret it
@@ -101,7 +218,7 @@ def asking(name: str, target: CredentialTarget) -> Iterator[None]:
         ) from exc
 
 
-def checked(name: str, target: CredentialTarget, value: object) -> str:
+def _checked(name: str, target: CredentialTarget, value: object) -> str:
     """``value`` if it is a password (a non-empty str), else a CredentialsError naming its type."""
     if not isinstance(value, str) or not value:
         what = "an empty string" if value == "" else f"a {type(value).__name__}"
@@ -135,9 +252,9 @@ class CallableProvider:
         return f"<CallableProvider {self.name}>"
 
     def password(self, target: CredentialTarget) -> str:
-        with asking(self.name, target):
+        with _asking(self.name, target):
             value = self._function(target) if self._takes_target else self._function()
-        return checked(self.name, target, value)
+        return _checked(self.name, target, value)
 
     async def password_async(self, target: CredentialTarget) -> str:
         import asyncio  # a module sync applications need not load
@@ -164,7 +281,7 @@ def as_provider(obj: object) -> PasswordProvider:
         CredentialsError: the string does not import, or the object is none of the above;
             the message says which and what is accepted.
     """
-    name = describe(obj)
+    name = _describe(obj)
     if isinstance(obj, str):
         try:
             obj = pkgutil.resolve_name(obj.strip())
@@ -189,7 +306,7 @@ def as_provider(obj: object) -> PasswordProvider:
     )
 
 
-def describe(obj: object) -> str:
+def _describe(obj: object) -> str:
     """How messages name a provider: its import path, never its ``repr`` (which is the user's)."""
     if isinstance(obj, str):
         return repr(obj)

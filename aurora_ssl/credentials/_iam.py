@@ -30,7 +30,6 @@ from aurora_ssl.errors import CredentialsError
 TOKEN_LIFETIME = 900
 """Seconds RDS accepts a token after its ``X-Amz-Date`` (15 minutes, fixed by AWS)."""
 
-_SCHEME = "https://"
 _EPOCH = datetime.datetime(1970, 1, 1)  # naive UTC, as botocore's clock and X-Amz-Date are
 _SIGNING = contextvars.ContextVar("aurora_ssl_iam_signing", default=False)
 
@@ -105,12 +104,11 @@ class IAMTokenProvider:
 
     def _sign(self, target: CredentialTarget) -> tuple[str, float]:
         purpose = f"IAM database authentication for {target}"
-        session = self._aws.session(purpose, target)  # first: names the extra botocore is in
+        session = self._aws.session(purpose)  # first: names the extra botocore is in
         region = target.region or self._aws.region_of(
             parse_endpoint(target.host).region,
             f"{target.host} is not an RDS endpoint name (*.REGION.rds.amazonaws.com)",
             purpose,
-            target,
         )
         try:  # botocore resolves the chain once per session, and refreshes what expires
             credentials = session.get_credentials()
@@ -123,7 +121,7 @@ class IAMTokenProvider:
         from botocore.auth import SigV4QueryAuth
         from botocore.awsrequest import AWSRequest
 
-        url = f"{_SCHEME}{target.host}:{target.port}/"
+        url = f"https://{target.host}:{target.port}/"
         request = AWSRequest("GET", url, params={"Action": "connect", "DBUser": target.user})
         logging.getLogger("botocore.auth").addFilter(_not_ours)  # once: addFilter dedups
         signing = _SIGNING.set(True)
@@ -131,7 +129,7 @@ class IAMTokenProvider:
             SigV4QueryAuth(frozen, "rds-db", region, expires=TOKEN_LIFETIME).add_auth(request)
         finally:
             _SIGNING.reset(signing)
-        token = str(request.url)[len(_SCHEME) :]
+        token = str(request.url).removeprefix("https://")
         return token, _expires_at(token) - self._refresh_margin
 
 

@@ -138,22 +138,18 @@ class SecretsManager:
         self, refused: DatabaseSecret | None, target: CredentialTarget | None
     ) -> tuple[DatabaseSecret, float | None]:
         purpose = f"Reading secret {self.secret_id!r}" + (f" for {target}" if target else "")
-        secret = self._get(self._version_stage, purpose, target)
+        secret = self._get(self._version_stage, purpose)
         stale = refused is not None and secret.password == refused.password
         if stale and self._version_stage == _CURRENT:  # a rotation half done: AWSPENDING, if any
-            secret = self._get("AWSPENDING", purpose, target, missing=secret)
+            secret = self._get("AWSPENDING", purpose, missing=secret)
         return secret, None if self._max_age is None else self._clock() + self._max_age
 
     def _get(
-        self,
-        stage: str,
-        purpose: str,
-        target: CredentialTarget | None,
-        missing: DatabaseSecret | None = None,
+        self, stage: str, purpose: str, missing: DatabaseSecret | None = None
     ) -> DatabaseSecret:
         """The ``stage`` version of the secret; ``missing``, if given, when there is none."""
-        region = self._aws.region_of(None, "the secret's name is not an ARN", purpose, target)
-        client = self._aws.client("secretsmanager", region, purpose, target)
+        region = self._aws.region_of(None, "the secret's name is not an ARN", purpose)
+        client = self._aws.client("secretsmanager", region, purpose)
         try:
             response = client.get_secret_value(SecretId=self.secret_id, VersionStage=stage)
         except Exception as exc:
