@@ -33,6 +33,8 @@ _HINTS = {
     "AccessDeniedException": "the AWS identity may not read it; grant "
     "secretsmanager:GetSecretValue (and kms:Decrypt for a customer-managed key)",
     "DecryptionFailure": "its KMS key cannot be used; grant kms:Decrypt",
+    "NoRegionError": "cannot tell the AWS region; give the secret's ARN, pass region=..., or set "
+    "AWS_REGION",
 }
 
 
@@ -64,32 +66,11 @@ class AWS:
             return self._session
         return self._per_process("session", lambda: self._new_session(purpose))
 
-    def client(self, service: str, region: str, purpose: str) -> Any:
-        """A botocore client of ``service``, made once (per process)."""
+    def client(self, service: str, purpose: str) -> Any:
+        """A botocore client of ``service`` in the region given, else the configuration's."""
         return self._per_process(
-            service, lambda: self.session(purpose).create_client(service, region)
+            service, lambda: self.session(purpose).create_client(service, self.region)
         )
-
-    def region_of(self, found: str | None, why: str, purpose: str) -> str:
-        """The region given, else ``found`` (in a name), else the AWS configuration's.
-
-        Raises:
-            CredentialsError: none of the three has one; the message says ``why`` the name
-                has none, and how to give one.
-        """
-        region = self.region or found
-        if not region:
-            session = self.session(purpose)
-            try:
-                region = session.get_config_variable("region")
-            except Exception as exc:
-                raise self.error(purpose, exc) from exc
-        if not region:
-            raise CredentialsError(
-                f"{purpose}: cannot tell the AWS region, since {why}. Pass region=... or set "
-                "AWS_REGION."
-            )
-        return str(region)
 
     def error(self, purpose: str, exc: Exception | None = None) -> CredentialsError:
         """Explain a botocore failure (``None``: no credentials found) and what to do.

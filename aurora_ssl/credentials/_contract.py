@@ -29,7 +29,7 @@ import pkgutil
 import re
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from typing import Protocol, TypeVar, runtime_checkable
 
 from aurora_ssl.errors import CredentialsError
 
@@ -43,13 +43,11 @@ _AUTH_FAILURE_SQLSTATES = frozenset({"28P01", "28000"})
 _FATAL_AUTH = re.compile(
     r"FATAL:\s+(?:"
     r"(?:password|PAM|md5|SCRAM) authentication failed for user"
-    r"|role \".*\" does not exist"
-    r"|role \".*\" is not permitted to log in"
+    r"|role \".*\" (?:does not exist|is not permitted to log in)"
     r"|no pg_hba\.conf entry for"
     r"|pg_hba\.conf rejects connection"
     r")",
 )
-_MAX_CHAIN = 16
 
 
 @dataclass(frozen=True)
@@ -182,7 +180,7 @@ def is_auth_failure(exc: BaseException) -> bool:
     """
     seen: set[int] = set()
     pending: list[BaseException] = [exc]
-    while pending and len(seen) < _MAX_CHAIN:
+    while pending:
         current = pending.pop()
         if id(current) in seen:
             continue
@@ -229,6 +227,7 @@ def _checked(name: str, target: CredentialTarget, value: object) -> str:
     return value
 
 
+@dataclass(frozen=True)
 class CallableProvider:
     """A user function as a provider: called for every connection, nothing cached.
 
@@ -237,23 +236,13 @@ class CallableProvider:
     a vault or a file would otherwise stall every task on the event loop.
     """
 
-    def __init__(self, function: Callable[..., Any], name: str) -> None:
-        method = inspect.getattr_static(type(function), "__call__", None)  # async __call__?
-        if inspect.iscoroutinefunction(function) or inspect.iscoroutinefunction(method):
-            raise CredentialsError(
-                f"Password provider {name} is an async function; give a plain function (async "
-                "drivers run it in a worker thread) or a provider with password_async()."
-            )
-        self._function = function
-        self._takes_target = _takes_target(function, name)
-        self.name = name
-
-    def __repr__(self) -> str:
-        return f"<CallableProvider {self.name}>"
+    function: Callable[..., object]
+    name: str
+    takes_target: bool
 
     def password(self, target: CredentialTarget) -> str:
         with _asking(self.name, target):
-            value = self._function(target) if self._takes_target else self._function()
+            value = self.function(target) if self.takes_target else self.function()
         return _checked(self.name, target, value)
 
     async def password_async(self, target: CredentialTarget) -> str:
@@ -298,7 +287,7 @@ def as_provider(obj: object) -> PasswordProvider:
     if isinstance(obj, PasswordProvider):
         return obj
     if callable(obj):
-        return CallableProvider(obj, name)
+        return CallableProvider(obj, name, _takes_target(obj, name))
     raise CredentialsError(
         f"Password provider {name} is a {type(obj).__name__}; expected a provider object "
         "(password / password_async / invalidate), a function returning the password, or a "
@@ -310,14 +299,20 @@ def _describe(obj: object) -> str:
     """How messages name a provider: its import path, never its ``repr`` (which is the user's)."""
     if isinstance(obj, str):
         return repr(obj)
-    qualname = getattr(obj, "__qualname__", None)
-    module = getattr(obj, "__module__", None)
-    if isinstance(qualname, str) and isinstance(module, str):
-        return f"{module}:{qualname}"
-    return f"<{type(obj).__name__}>"
+    qualname = getattr(obj, "__qualname__", None)  # a function's, a class's; not an instance's
+    return (
+        f"{obj.__module__}:{qualname}" if isinstance(qualname, str) else f"<{type(obj).__name__}>"
+    )
 
 
-def _takes_target(function: Callable[..., Any], name: str) -> bool:
+def _takes_target(function: Callable[..., object], name: str) -> bool:
+    """Whether ``function`` is called with the target (or with nothing); others are refused."""
+    method = inspect.getattr_static(type(function), "__call__", None)  # async __call__?
+    if inspect.iscoroutinefunction(function) or inspect.iscoroutinefunction(method):
+        raise CredentialsError(
+            f"Password provider {name} is an async function; give a plain function (async "
+            "drivers run it in a worker thread) or a provider with password_async()."
+        )
     try:
         signature = inspect.signature(function)
     except (TypeError, ValueError):  # some builtins have none: call them without arguments

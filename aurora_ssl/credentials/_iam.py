@@ -105,16 +105,18 @@ class IAMTokenProvider:
     def _sign(self, target: CredentialTarget) -> tuple[str, float]:
         purpose = f"IAM database authentication for {target}"
         session = self._aws.session(purpose)  # first: names the extra botocore is in
-        region = target.region or self._aws.region_of(
-            parse_endpoint(target.host).region,
-            f"{target.host} is not an RDS endpoint name (*.REGION.rds.amazonaws.com)",
-            purpose,
-        )
         try:  # botocore resolves the chain once per session, and refreshes what expires
+            region = self._aws.region or parse_endpoint(target.host).region
+            region = target.region or region or session.get_config_variable("region")
             credentials = session.get_credentials()
             frozen = credentials and credentials.get_frozen_credentials()
         except Exception as exc:
             raise self._aws.error(purpose, exc) from exc
+        if not region:
+            raise CredentialsError(
+                f"{purpose}: cannot tell the AWS region, since {target.host} is not an RDS "
+                "endpoint name (*.REGION.rds.amazonaws.com). Pass region=... or set AWS_REGION."
+            )
         if not frozen or not frozen.access_key or not frozen.secret_key:
             raise self._aws.error(purpose)
 

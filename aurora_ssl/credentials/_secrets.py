@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,7 +23,6 @@ from aurora_ssl.errors import CredentialsError
 
 _ARN_REGION = re.compile(r"^arn:aws[a-z-]*:secretsmanager:(?P<region>[a-z0-9-]+):")
 _KEY = "secret"
-_CURRENT = "AWSCURRENT"
 _SHAPE = 'store the standard RDS JSON: {"username": ..., "password": ...}'
 
 
@@ -46,12 +43,8 @@ class SecretsManager:
             (AWS_REGION, the profile).
         profile: an AWS profile; ``None``: the default credential chain.
         session: a ``botocore.session.Session`` to use instead of ``profile``.
-        version_stage: the staging label to read (``AWSCURRENT``).
-        max_age: also re-read after this many seconds; ``None`` (default) re-reads only
-            after the server refused the password.
-        clock: seconds, for ``max_age``; tests pin it.
 
-    The botocore client is created once, on first use.
+    The botocore client is created once (per process), on first use.
     """
 
     def __init__(
@@ -61,27 +54,14 @@ class SecretsManager:
         region: str | None = None,
         profile: str | None = None,
         session: Any = None,
-        version_stage: str = _CURRENT,
-        max_age: float | None = None,
-        clock: Callable[[], float] = time.time,
     ) -> None:
         if not isinstance(secret_id, str) or not secret_id.strip():
             raise CredentialsError("SecretsManager needs a secret name or ARN; got none.")
-        if max_age is not None and max_age <= 0:
-            raise CredentialsError(
-                f"max_age must be a positive number of seconds or None, got {max_age}."
-            )
         self.secret_id = secret_id
         arn = _ARN_REGION.match(secret_id)
-        self._aws = AWS(
-            "SecretsManager", region or (arn["region"] if arn else None), profile, session
-        )
-        self._version_stage = version_stage
-        self._max_age = max_age
-        self._clock = clock
-        self._cache: SingleFlight[str, DatabaseSecret] = SingleFlight(
-            f"secret {secret_id!r}", clock=clock
-        )
+        region = region or (arn["region"] if arn else None)
+        self._aws = AWS("SecretsManager", region, profile, session)
+        self._cache: SingleFlight[str, DatabaseSecret] = SingleFlight(f"secret {secret_id!r}")
 
     def __repr__(self) -> str:
         return f"<SecretsManager {self.secret_id!r}>"
@@ -136,21 +116,20 @@ class SecretsManager:
 
     def _read(
         self, refused: DatabaseSecret | None, target: CredentialTarget | None
-    ) -> tuple[DatabaseSecret, float | None]:
+    ) -> tuple[DatabaseSecret, None]:
         purpose = f"Reading secret {self.secret_id!r}" + (f" for {target}" if target else "")
-        secret = self._get(self._version_stage, purpose)
-        stale = refused is not None and secret.password == refused.password
-        if stale and self._version_stage == _CURRENT:  # a rotation half done: AWSPENDING, if any
+        self._aws.session(purpose)  # first: says which extra to install if botocore is missing
+        secret = self._get("AWSCURRENT", purpose)
+        if refused is not None and secret.password == refused.password:  # a rotation half done
             secret = self._get("AWSPENDING", purpose, missing=secret)
-        return secret, None if self._max_age is None else self._clock() + self._max_age
+        return secret, None  # kept until the server refuses it
 
     def _get(
         self, stage: str, purpose: str, missing: DatabaseSecret | None = None
     ) -> DatabaseSecret:
         """The ``stage`` version of the secret; ``missing``, if given, when there is none."""
-        region = self._aws.region_of(None, "the secret's name is not an ARN", purpose)
-        client = self._aws.client("secretsmanager", region, purpose)
         try:
+            client = self._aws.client("secretsmanager", purpose)
             response = client.get_secret_value(SecretId=self.secret_id, VersionStage=stage)
         except Exception as exc:
             if missing is not None and error_code(exc) == "ResourceNotFoundException":
