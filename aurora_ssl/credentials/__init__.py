@@ -27,8 +27,6 @@ imported only when an AWS provider first signs a token or reads a secret
 gunicorn ``--preload``): a child never waits for a fetch its parent had in flight.
 """
 
-from __future__ import annotations
-
 from aurora_ssl.credentials._contract import (
     CredentialTarget,
     PasswordProvider,

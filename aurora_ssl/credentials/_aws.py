@@ -77,14 +77,14 @@ class AWS:
 
         botocore's text names codes, ARNs and files, never secrets.
         """
-        code = error_code(exc) if exc is not None else "NoCredentialsError"
+        code = type(exc).__name__ if exc is not None else "NoCredentialsError"
+        response = getattr(exc, "response", None)
+        if isinstance(response, dict):  # a ClientError: AWS's own code
+            code = response.get("Error", {}).get("Code", code)
         source = f"profile {self.profile!r}" if self.profile else "the default credential chain"
         hint = _HINTS.get(code, "{exc} (AWS credentials through {source})")
-        return CredentialsError(
-            f"{purpose} failed ({code}): "
-            + hint.format(source=source, profile=self.profile, exc=exc)
-            + "."
-        )
+        what = hint.format(source=source, profile=self.profile, exc=exc)
+        return CredentialsError(f"{purpose} failed ({code}): {what}.")
 
     def _per_process(self, name: str, make: Callable[[], Any]) -> Any:
         """What ``make`` made in this process: a forked child makes its own, as a session
@@ -104,11 +104,3 @@ class AWS:
                 f"{purpose} needs botocore, which is not installed: pip install 'aurora-ssl[iam]'."
             ) from exc
         return botocore.session.Session(profile=self.profile)
-
-
-def error_code(exc: Exception) -> str:
-    """AWS's own code for a ClientError (``AccessDeniedException``), else the exception's class."""
-    response = getattr(exc, "response", None)
-    if isinstance(response, dict):
-        return str(response.get("Error", {}).get("Code", type(exc).__name__))
-    return type(exc).__name__

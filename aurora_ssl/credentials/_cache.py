@@ -53,7 +53,7 @@ class SingleFlight(Generic[K, V]):
         """How many fetches started (tests and the benchmark read it)."""
         self._what = what
         self._clock = clock
-        self._values: dict[K, tuple[V, float | None, float]] = {}  # value, refresh at, fetched at
+        self._values: dict[K, tuple[V, float | None]] = {}  # the value, when to fetch it again
         self._dropped: dict[K, V] = {}
         self._lock = threading.Lock()
         self._inflight: dict[K, concurrent.futures.Future[V]] = {}
@@ -92,27 +92,21 @@ class SingleFlight(Generic[K, V]):
                 raise self._gave_up(target) from None
         return self._hand_out(key, value)
 
-    def invalidate(self, key: K) -> V | None:
-        """Drop ``key`` if the caller's value is still the cached one; returns what was dropped.
+    def invalidate(self, key: K) -> None:
+        """Drop ``key`` if the caller's value is still the cached one; the next fetch is told it.
 
         The caller is known by the value :meth:`get` last handed out in its context (thread or
         task). Fifty connections refused at once by a rotated password each report it; once
         the first report has replaced the value, the others name a value that is no longer
         cached and are ignored, so the fresh value is not thrown away again. A report from a
-        context that never asked is believed unless the value is younger than a second.
+        context that was never handed a value is believed.
         """
         handed = self._handed.get({}).get(key, _NOTHING)
         with self._lock:
             entry = self._values.get(key)
-            if entry is None:
-                return None
-            value, _, fetched_at = entry
-            ignored = handed != value if handed is not _NOTHING else self._clock() - fetched_at < 1
-            if ignored:
-                return None
-            del self._values[key]
-            self._dropped[key] = value
-            return value
+            if entry is None or (handed is not _NOTHING and handed != entry[0]):
+                return
+            self._dropped[key] = self._values.pop(key)[0]
 
     def _fresh(self, key: K) -> V:
         """The cached value, or ``_NOTHING``: one dict read and, if it expires, one clock read."""
@@ -151,7 +145,7 @@ class SingleFlight(Generic[K, V]):
             future.set_exception(exc)
             return
         with self._lock:
-            self._values[key] = (value, refresh_at, self._clock())
+            self._values[key] = (value, refresh_at)
             del self._inflight[key]
         future.set_result(value)
 

@@ -11,12 +11,13 @@ cached password (the integration calls :meth:`SecretsManager.invalidate` and ret
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from aurora_ssl.credentials._aws import AWS, error_code
+from aurora_ssl.credentials._aws import AWS
 from aurora_ssl.credentials._cache import SingleFlight
 from aurora_ssl.credentials._contract import CredentialTarget
 from aurora_ssl.errors import CredentialsError
@@ -98,9 +99,9 @@ class SecretsManager:
     def invalidate(self, target: CredentialTarget) -> None:
         """The server refused the password: read the secret again on the next call.
 
-        If the re-read finds the same refused password under ``AWSCURRENT``, a rotation is
+        If the re-read finds the same refused password under ``AWSCURRENT``, a rotation may be
         half done (its Lambda changes the database before it moves the label), and the
-        ``AWSPENDING`` version is used instead when there is one.
+        ``AWSPENDING`` version is used instead when there is one that can be read.
         """
         self._cache.invalidate(_KEY)
 
@@ -120,20 +121,16 @@ class SecretsManager:
         purpose = f"Reading secret {self.secret_id!r}" + (f" for {target}" if target else "")
         self._aws.session(purpose)  # first: says which extra to install if botocore is missing
         secret = self._get("AWSCURRENT", purpose)
-        if refused is not None and secret.password == refused.password:  # a rotation half done
-            secret = self._get("AWSPENDING", purpose, missing=secret)
+        if refused is not None and secret.password == refused.password:  # a rotation half done?
+            with contextlib.suppress(CredentialsError):  # none pending (or unreadable): current
+                secret = self._get("AWSPENDING", purpose)
         return secret, None  # kept until the server refuses it
 
-    def _get(
-        self, stage: str, purpose: str, missing: DatabaseSecret | None = None
-    ) -> DatabaseSecret:
-        """The ``stage`` version of the secret; ``missing``, if given, when there is none."""
+    def _get(self, stage: str, purpose: str) -> DatabaseSecret:
         try:
             client = self._aws.client("secretsmanager", purpose)
             response = client.get_secret_value(SecretId=self.secret_id, VersionStage=stage)
         except Exception as exc:
-            if missing is not None and error_code(exc) == "ResourceNotFoundException":
-                return missing
             raise self._aws.error(purpose, exc) from exc
         return _parse(response.get("SecretString"), f"{purpose}: its {stage} version")
 
