@@ -130,10 +130,9 @@ class SingleFlight(Generic[K, V]):
             future.set_running_or_notify_cancel()
             self._inflight[key] = future
             self.fetches += 1
-        thread = threading.Thread(
+        threading.Thread(
             target=self._fill, args=(key, future, fetch), name="aurora-ssl-fetch", daemon=True
-        )
-        thread.start()
+        ).start()
         return future
 
     def _fill(self, key: K, future: concurrent.futures.Future[V], fetch: Fetch[V]) -> None:

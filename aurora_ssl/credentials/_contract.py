@@ -156,13 +156,13 @@ async def connect_with_password_async(
 
 
 def _password(provider: PasswordProvider, target: CredentialTarget) -> str:
-    with _asking(_describe(provider), target):
-        return _checked(_describe(provider), target, provider.password(target))
+    with _asking(provider, target):
+        return _checked(provider, target, provider.password(target))
 
 
 async def _password_async(provider: PasswordProvider, target: CredentialTarget) -> str:
-    with _asking(_describe(provider), target):
-        return _checked(_describe(provider), target, await provider.password_async(target))
+    with _asking(provider, target):
+        return _checked(provider, target, await provider.password_async(target))
 
 
 def is_auth_failure(exc: BaseException) -> bool:
@@ -178,13 +178,9 @@ def is_auth_failure(exc: BaseException) -> bool:
         ``True`` for SQLSTATE 28P01 (invalid_password) or 28000
         (invalid_authorization_specification), including libpq's message-only form.
     """
-    seen: set[int] = set()
-    pending: list[BaseException] = [exc]
+    seen, pending = {id(exc)}, [exc]
     while pending:
         current = pending.pop()
-        if id(current) in seen:
-            continue
-        seen.add(id(current))
         codes = {getattr(current, "sqlstate", None), getattr(current, "pgcode", None)}
         fields = current.args[0] if current.args else None
         if isinstance(fields, dict):  # pg8000: the server's fields, {"C": "28P01", "M": ...}
@@ -193,14 +189,15 @@ def is_auth_failure(exc: BaseException) -> bool:
             return True
         for attribute in ("orig", "__cause__", "__context__"):
             inner = getattr(current, attribute, None)
-            if isinstance(inner, BaseException):
+            if isinstance(inner, BaseException) and id(inner) not in seen:
+                seen.add(id(inner))
                 pending.append(inner)
     return False
 
 
 @contextlib.contextmanager
-def _asking(name: str, target: CredentialTarget) -> Iterator[None]:
-    """Around a call to a provider: what it raises becomes a CredentialsError naming it.
+def _asking(provider: object, target: CredentialTarget) -> Iterator[None]:
+    """Around a call to ``provider``: what it raises becomes a CredentialsError naming it.
 
     Only the exception's type is named: a provider's own message might quote the secret it
     could not read (it stays available as ``__cause__``).
@@ -211,18 +208,19 @@ def _asking(name: str, target: CredentialTarget) -> Iterator[None]:
         raise
     except Exception as exc:
         raise CredentialsError(
-            f"Password provider {name} failed for {target}: {type(exc).__name__} (see the "
-            "chained exception); it must return the password or raise CredentialsError."
+            f"Password provider {_describe(provider)} failed for {target}: "
+            f"{type(exc).__name__} (see the chained exception); it must return the password or "
+            "raise CredentialsError."
         ) from exc
 
 
-def _checked(name: str, target: CredentialTarget, value: object) -> str:
+def _checked(provider: object, target: CredentialTarget, value: object) -> str:
     """``value`` if it is a password (a non-empty str), else a CredentialsError naming its type."""
     if not isinstance(value, str) or not value:
         what = "an empty string" if value == "" else f"a {type(value).__name__}"
         raise CredentialsError(
-            f"Password provider {name} returned {what} for {target}; it must return the "
-            "password as a non-empty str."
+            f"Password provider {_describe(provider)} returned {what} for {target}; it must "
+            "return the password as a non-empty str."
         )
     return value
 
@@ -237,13 +235,12 @@ class CallableProvider:
     """
 
     function: Callable[..., object]
-    name: str
     takes_target: bool
 
     def password(self, target: CredentialTarget) -> str:
-        with _asking(self.name, target):
+        with _asking(self.function, target):
             value = self.function(target) if self.takes_target else self.function()
-        return _checked(self.name, target, value)
+        return _checked(self.function, target, value)
 
     async def password_async(self, target: CredentialTarget) -> str:
         import asyncio  # a module sync applications need not load
@@ -287,7 +284,7 @@ def as_provider(obj: object) -> PasswordProvider:
     if isinstance(obj, PasswordProvider):
         return obj
     if callable(obj):
-        return CallableProvider(obj, name, _takes_target(obj, name))
+        return CallableProvider(obj, _takes_target(obj, name))
     raise CredentialsError(
         f"Password provider {name} is a {type(obj).__name__}; expected a provider object "
         "(password / password_async / invalidate), a function returning the password, or a "
