@@ -41,7 +41,7 @@ class IAMTokenProvider:
     session you built); tokens are cached per :class:`CredentialTarget` within it, which
     together with the source is the token's full identity. Thread- and asyncio-safe:
     concurrent callers of a missing or due token share one signing. After a ``fork`` the child
-    resolves its own AWS credentials (from your session, if you gave one).
+    makes its own botocore session (unless you gave one), and signs what it needs itself.
 
     Args:
         region: sign for this region instead of the one in the endpoint name (needed for
@@ -104,7 +104,7 @@ class IAMTokenProvider:
 
     def _sign(self, target: CredentialTarget) -> tuple[str, float]:
         purpose = f"IAM database authentication for {target}"
-        session = self._aws.session(purpose)  # first: names the extra botocore is in
+        session = self._aws.session(purpose)  # first: if botocore is missing, names its extra
         try:  # botocore resolves the chain once per session, and refreshes what expires
             region = self._aws.region or parse_endpoint(target.host).region
             region = target.region or region or session.get_config_variable("region")
