@@ -105,8 +105,8 @@ def test_as_provider_resolves_strings(provider_module: str, spec: str, expected:
         ("creds_test_module:Fixed", "is a class; give an instance"),
         ("creds_test_module:missing", "has no attribute 'missing'.*'package.module:attribute'"),
         ("no_such_module_xyz:thing", "No module named 'no_such_module_xyz'.*from sys.path"),
-        ("justaname", "does not import .*'package.module:attribute'"),
-        (":thing", "does not import .*'package.module:attribute'"),
+        ("justaname", "cannot import module .*'package.module:attribute'"),
+        (":thing", "cannot import module .*'package.module:attribute'"),
         ("creds_test_module:", "is a module; expected a provider object"),
     ],
 )

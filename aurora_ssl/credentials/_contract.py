@@ -273,8 +273,9 @@ def as_provider(obj: object) -> PasswordProvider:
             obj = pkgutil.resolve_name(obj.strip())
         except (ImportError, AttributeError, ValueError) as exc:
             raise CredentialsError(
-                f"Password provider {name} does not import ({type(exc).__name__}: {exc}); name "
-                "a function or provider as 'package.module:attribute', importable from sys.path."
+                f"Password provider {name}: cannot import module or attribute "
+                f"({type(exc).__name__}: {exc}); name a function or provider as "
+                "'package.module:attribute', importable from sys.path."
             ) from exc
     if isinstance(obj, type):
         raise CredentialsError(

@@ -145,10 +145,8 @@ def _now() -> float:
     """POSIX seconds on botocore's signing clock, the one every ``X-Amz-Date`` comes from."""
     import botocore.auth
 
-    clock = getattr(botocore.auth, "get_current_datetime", None)
-    if clock is None:  # renamed by botocore: tests/test_credentials_iam.py says so loudly
-        return time.time()
-    return (clock() - _EPOCH).total_seconds()  # type: ignore[no-any-return]
+    clock = getattr(botocore.auth, "get_current_datetime", None)  # renamed? the tests say so
+    return (clock() - _EPOCH).total_seconds() if clock else time.time()
 
 
 def _expires_at(token: str) -> float:
