@@ -8,7 +8,7 @@ Subcommands::
     aurora-ssl bundle path [HOST]       the trust file libpq should use (for psql's sslrootcert)
     aurora-ssl bundle info              the RDS bundle in use: source, age, certificates
     aurora-ssl bundle update            fetch, validate and install AWS's current bundle
-    aurora-ssl env HOST                 the complete libpq parameters for psql, pg_dump ...
+    aurora-ssl env [URL|HOST]           the complete libpq parameters for psql, pg_dump ...
 
 Results go to stdout, progress, warnings and errors to stderr; ``--format json`` gives a JSON
 document on stdout wherever a command reports. Exit status: 0 success (verified), 1 not
@@ -20,8 +20,9 @@ a password (:mod:`aurora_ssl._redaction`).
 Layout: this module runs a command and turns every error into one line and an exit status;
 :mod:`~aurora_ssl.cli._parser` declares the options, one module per command group does the
 work (:mod:`~aurora_ssl.cli._check`, :mod:`~aurora_ssl.cli._audit`, :mod:`~aurora_ssl.cli._inspect`,
-:mod:`~aurora_ssl.cli._bundle`, :mod:`~aurora_ssl.cli._env`), and
-:mod:`~aurora_ssl.cli._common` holds the exit codes and output helpers they share.
+:mod:`~aurora_ssl.cli._bundle`, :mod:`~aurora_ssl.cli._env`), :mod:`~aurora_ssl.cli._target`
+reads what ``check``, ``audit`` and ``env`` connect to, and :mod:`~aurora_ssl.cli._common`
+holds what they all share.
 """
 
 from __future__ import annotations
@@ -31,14 +32,14 @@ import contextlib
 import logging
 import os
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 from aurora_ssl._redaction import mask_text
-from aurora_ssl.cli._common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError, emit_json
+from aurora_ssl.cli._common import EXIT_FAILED, EXIT_USAGE, UsageError, emit_json
 from aurora_ssl.cli._parser import build_parser
-from aurora_ssl.errors import AuroraSSLError
+from aurora_ssl.errors import AuroraSSLError, BundleUpdateError
 
-__all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "main"]
+__all__ = ["main"]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -47,18 +48,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     Args:
         argv: the arguments without the program name (default: ``sys.argv[1:]``).
     """
-    parser = build_parser()
     try:
-        args = parser.parse_args(list(argv) if argv is not None else None)
+        args = build_parser().parse_args(argv)
     except SystemExit as exc:  # --help, --version, usage errors
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
-    handler: Callable[[argparse.Namespace], int] | None = getattr(args, "handler", None)
-    if handler is None:
-        parser.print_help(sys.stderr)
-        return EXIT_USAGE
     with _quiet_library_logging():
         try:
-            return handler(args)
+            return int(args.handler(args))
         except UsageError as exc:
             return _fail(args, exc, EXIT_USAGE)
         except AuroraSSLError as exc:
@@ -67,29 +63,28 @@ def main(argv: Sequence[str] | None = None) -> int:
             print("aurora-ssl: interrupted", file=sys.stderr)
             return 130
         except BrokenPipeError:  # `aurora-ssl bundle info | head`: the reader left; fine
-            _silence_stdout()
+            with contextlib.suppress(OSError, ValueError, AttributeError):
+                # stdout to /dev/null, so the interpreter's final flush does not fail again
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             return EXIT_FAILED
         except Exception as exc:  # noqa: BLE001 - a bug must still not print a traceback
-            text = mask_text(" ".join(str(exc).split()))
-            print(
-                f"aurora-ssl: error: unexpected {type(exc).__name__}: {text} (this is a bug "
-                "in aurora-ssl; please report it with the command you ran, without secrets)",
-                file=sys.stderr,
-            )
-            return EXIT_FAILED
+            return _fail(args, exc, bug=True)
 
 
-def _silence_stdout() -> None:
-    """Point stdout at /dev/null so the interpreter's final flush does not fail again."""
-    with contextlib.suppress(OSError, ValueError, AttributeError):
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-
-
-def _fail(args: argparse.Namespace, exc: Exception, status: int = EXIT_FAILED) -> int:
-    message = mask_text(" ".join(str(exc).split()))
+def _fail(
+    args: argparse.Namespace, exc: Exception, status: int = EXIT_FAILED, bug: bool = False
+) -> int:
+    """One line on stderr (a refused bundle update keeps its lines: the roots, the command),
+    and with ``--format json`` the error as a document on stdout."""
+    text = str(exc) if isinstance(exc, BundleUpdateError) else " ".join(str(exc).split())
+    message = mask_text(text)
+    if bug:
+        message = (
+            f"unexpected {type(exc).__name__}: {message} (this is a bug in aurora-ssl; please "
+            "report it with the command you ran, without secrets)"
+        )
     print(f"aurora-ssl: error: {message}", file=sys.stderr)
-    if getattr(args, "format", "text") == "json":
+    if args.format == "json":
         emit_json({"ok": False, "error": {"code": type(exc).__name__, "message": message}})
     return status
 

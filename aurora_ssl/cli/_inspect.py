@@ -9,14 +9,19 @@ from __future__ import annotations
 import argparse
 import sys
 
+from aurora_ssl._diagnostics import inspect_server, split_host_port
 from aurora_ssl._endpoint import host_problem
+from aurora_ssl._trust import select_trust
 from aurora_ssl.cli._common import EXIT_FAILED, EXIT_OK, UsageError, emit_json
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
-    from aurora_ssl._diagnostics import inspect_server, split_host_port
-    from aurora_ssl._trust import select_trust
+    """Show the server's certificate and whether verify-full accepts it.
 
+    Send PostgreSQL's SSLRequest, read the certificate chain the server presents (without
+    logging in), and check it against the roots aurora-ssl selects for HOST: trusted CA, host
+    name, validity.
+    """
     try:
         host, port = split_host_port(args.target)
     except ValueError as exc:
@@ -24,8 +29,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     problem = host_problem(host, "HOST")
     if problem:
         raise UsageError(problem)
-    if args.port is not None:
-        port = args.port
+    port = args.port or port
     trust = select_trust(host, bundle=args.bundle, sslrootcert=args.sslrootcert)
     print(f"aurora-ssl: inspecting {host}:{port} ...", file=sys.stderr)
     inspection = inspect_server(

@@ -2,29 +2,27 @@
 
 Why the value checks live here: a bad port, host name, number or path is refused while
 parsing, as a one-line usage error (exit status 2) that says what to fix, before any
-command runs.
+command runs. An option several commands take is declared once, in :data:`_OPTIONS`.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
-from typing import NoReturn
+import contextlib
+from collections.abc import Callable
+from importlib.metadata import version
+from typing import Any, NoReturn
 
-from aurora_ssl._endpoint import host_problem, is_ip
+from aurora_ssl._bundle_update import normalise_fingerprint
+from aurora_ssl._endpoint import host_problem
 from aurora_ssl._redaction import mask_text, shorten
-from aurora_ssl.cli import _credentials
 from aurora_ssl.cli._audit import cmd_audit
 from aurora_ssl.cli._bundle import cmd_bundle_info, cmd_bundle_path, cmd_bundle_update
 from aurora_ssl.cli._check import cmd_check
-from aurora_ssl.cli._common import EXIT_USAGE
+from aurora_ssl.cli._common import EXIT_USAGE, address_problem, port_problem
 from aurora_ssl.cli._env import cmd_env
 from aurora_ssl.cli._inspect import cmd_inspect
-
-_SHELLS = ("sh", "fish", "powershell")
-_MAX_SECONDS = 86400.0
-
-# --------------------------------------------------------------------------------- values
+from aurora_ssl.errors import BundleUpdateError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -34,213 +32,178 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {mask_text(message)} (see --help)\n")
 
 
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not 0 < value <= _MAX_SECONDS:  # also refuses NaN
-        raise argparse.ArgumentTypeError(
-            f"{shorten(text)!r} is not a number of seconds; give a number greater than 0 and "
-            f"at most {_MAX_SECONDS:g}, e.g. 10"
-        )
-    return value
+def _checked(
+    problem: Callable[[str, str], str | None], what: str, convert: Callable[[str], Any] = str
+) -> Callable[[str], Any]:
+    """An argparse type: ``convert(text)``, unless ``problem`` finds one (a usage error)."""
+
+    def check(text: str) -> Any:
+        found = problem(text, what)
+        if found:
+            raise argparse.ArgumentTypeError(found.rstrip("."))
+        return convert(text)
+
+    return check
 
 
-def _count(text: str) -> int:
-    if not (text.isascii() and text.strip().isdigit()) or int(text) > 1_000_000:
-        raise argparse.ArgumentTypeError(
-            f"{shorten(text)!r} is not a whole number from 0 to 1000000; e.g. 30"
-        )
-    return int(text)
+def _seconds(text: str, what: str) -> str | None:
+    with contextlib.suppress(ValueError):
+        if 0 < float(text) <= 86400:  # NaN and infinity are refused too
+            return None
+    return f"{what} {shorten(text)!r} is not a number greater than 0 and at most 86400, e.g. 10"
+
+
+def _count(text: str, what: str) -> str | None:
+    if text.isascii() and text.strip().isdigit() and int(text) <= 1_000_000:
+        return None
+    return f"{what} {shorten(text)!r} is not a whole number from 0 to 1000000, e.g. 30"
+
+
+def _path(text: str, what: str) -> str | None:
+    if text.strip() and "\x00" not in text:
+        return None
+    return f"{shorten(text)!r} is not a usable {what} (empty, or a NUL character)"
 
 
 def _fingerprint(text: str) -> str:
-    from aurora_ssl._bundle_update import normalise_fingerprint
-    from aurora_ssl.errors import BundleUpdateError
-
     try:
         return normalise_fingerprint(text)
     except BundleUpdateError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _port(text: str) -> int:
-    if not (text.strip().isascii() and text.strip().isdigit() and 0 < int(text) < 65536):
-        raise argparse.ArgumentTypeError(f"port {shorten(text)!r} is not a port number (1-65535)")
-    return int(text)
+_FILE: dict[str, Any] = {"type": _checked(_path, "file path"), "metavar": "FILE"}
+_SECONDS: dict[str, Any] = {"type": _checked(_seconds, "timeout", float), "metavar": "SECONDS"}
+#: The options more than one command takes, and those of check and audit (_TARGET).
+_OPTIONS: dict[str, dict[str, Any]] = {
+    "--format": {"choices": ("text", "json"), "default": "text", "help": "output format"},
+    "--bundle": {**_FILE, "help": "RDS bundle to select roots from (default: the one in use)"},
+    "--fail-on-warning": {"action": "store_true", "help": "exit 1 also when there are warnings"},
+    "--port": {"type": _checked(port_problem, "port", int), "help": "port (default: 5432)"},
+    "--hostaddr": {
+        "type": _checked(address_problem, "address"),
+        "metavar": "IP",
+        "help": "connect to this address; the host name is still the one verified",
+    },
+    "dsn": {
+        "nargs": "?",
+        "default": "",
+        "metavar": "DSN",
+        "help": "libpq connection string or URL, also a SQLAlchemy URL (postgresql+psycopg://"
+        "...?plugin=aurora_ssl&aurora_ssl_bundle=...); '-' reads it from stdin; omitted: "
+        "$DATABASE_URL, else the PG* environment variables",
+    },
+    "--tls-server-name": {
+        "type": _checked(host_problem, "host name"),
+        "metavar": "NAME",
+        "help": "verify this RDS endpoint name while connecting to the DSN's host (CNAMEs)",
+    },
+    "--driver": {
+        "choices": ("auto", "psycopg", "psycopg2"),
+        "default": "auto",
+        "help": "driver to connect with (default: from the URL scheme, else psycopg, else "
+        "psycopg2)",
+    },
+    "--connect-timeout": {
+        "type": _checked(_count, "connect timeout", int),
+        "default": 10,
+        "metavar": "SECONDS",
+        "help": "libpq connect_timeout unless the DSN sets one (default: 10)",
+    },
+    "--iam": {
+        "action": "store_true",
+        "help": "log in with an RDS IAM token (AWS credentials from the standard chain; region "
+        "from the endpoint name or AWS_REGION); needs aurora-ssl[iam]",
+    },
+    "--iam-profile": {"metavar": "PROFILE", "help": "AWS profile for --iam (default: AWS_PROFILE)"},
+    "--password-provider": {
+        "metavar": "MODULE:ATTR",
+        "help": "log in with the password this function or provider returns (as "
+        "aurora_ssl_password_provider / AURORA_SSL['PASSWORD_PROVIDER'])",
+    },
+}
+_TARGET = ("dsn", "--format", "--bundle", "--tls-server-name", "--driver", "--connect-timeout")
+_TARGET += ("--iam", "--iam-profile", "--password-provider")
 
 
-def _host(text: str) -> str:
-    problem = host_problem(text, "host name")
-    if problem:
-        raise argparse.ArgumentTypeError(problem.strip())
-    return text
-
-
-def _path(text: str) -> str:
-    if not text.strip() or "\x00" in text:
-        raise argparse.ArgumentTypeError(
-            f"{shorten(text)!r} is not a usable file path (empty, or a NUL character)"
-        )
-    return text
-
-
-def _address(text: str) -> str:
-    if not is_ip(text):
-        raise argparse.ArgumentTypeError(
-            f"address {shorten(text)!r} is not an IP address (put names in the host)"
-        )
-    return text
-
-
-# --------------------------------------------------------------------------------- parser
+def _add(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    name: str,
+    handler: Callable[[argparse.Namespace], int],
+    *options: str,
+) -> argparse.ArgumentParser:
+    """The command ``name``, run by ``handler``, with ``options`` from :data:`_OPTIONS`; its
+    help is the handler's docstring (the first paragraph in the list of commands), as in click."""
+    doc = handler.__doc__ or ""
+    summary = " ".join(doc.split("\n\n")[0].split())
+    command: argparse.ArgumentParser = commands.add_parser(name, help=summary, description=doc)
+    command.set_defaults(handler=handler)
+    for option in options:
+        command.add_argument(option, **_OPTIONS[option])
+    return command
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from importlib.metadata import version
-
-    __version__ = version("aurora-ssl")
     parser = _Parser(
         prog="aurora-ssl",
-        description=(
-            "Verified TLS (sslmode=verify-full + the right Amazon RDS roots) for Aurora / RDS "
-            "PostgreSQL: check connections, inspect certificates, manage the CA bundle."
-        ),
+        description="Verified TLS (sslmode=verify-full + the right Amazon RDS roots) for Aurora "
+        "/ RDS PostgreSQL: check connections, inspect certificates, manage the CA bundle.",
         epilog="Exit status: 0 success, 1 not verified or refused, 2 usage error.",
     )
-    parser.add_argument("--version", action="version", version=f"aurora-ssl {__version__}")
-    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
-
-    check = commands.add_parser(
-        "check",
-        help="connect with verify-full and report what the client and the server say",
-        description=(
-            "Connect once with aurora-ssl's policy (sslmode=verify-full, the selected RDS "
-            "roots) and print the same report as `manage.py check_aurora_ssl`. Prefer "
-            "PGPASSWORD or ~/.pgpass to a password in the DSN (visible in `ps`)."
-        ),
+    parser.add_argument(
+        "--version", action="version", version=f"aurora-ssl {version('aurora-ssl')}"
     )
-    _add_target(check)
-    check.add_argument(
-        "--fail-on-warning", action="store_true", help="exit 1 also when there are warnings"
-    )
-    check.set_defaults(handler=cmd_check)
-
-    audit = commands.add_parser(
-        "audit",
-        help="list every session of the database (every Aurora instance) and whether it uses TLS",
-        description=(
-            "Connect with verify-full as `check` does and list every client session with its "
-            "TLS state (pg_stat_ssl, pg_stat_activity); on Aurora, on every instance of the "
-            "cluster. Unix-socket and loopback sessions are listed apart and not counted."
-        ),
-        epilog="Exit status: 0 every session visible and on TLS, 3 a session without TLS, "
-        "4 sessions hidden from the role (GRANT pg_read_all_stats), 1 not verified or "
-        "unreachable, 2 usage error.",
-    )
-    _add_target(audit)
-    audit.set_defaults(handler=cmd_audit)
-
-    inspect = commands.add_parser(
-        "inspect",
-        help="show the server's certificate and whether verify-full accepts it",
-        description=(
-            "Send PostgreSQL's SSLRequest, read the certificate chain the server presents "
-            "(without logging in), and check it against the roots aurora-ssl selects for HOST: "
-            "trusted CA, host name, validity."
-        ),
-    )
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    _add(commands, "check", cmd_check, *_TARGET, "--fail-on-warning")
+    _add(commands, "audit", cmd_audit, *_TARGET)
+    options = ("--port", "--hostaddr", "--bundle", "--fail-on-warning", "--format")
+    inspect = _add(commands, "inspect", cmd_inspect, *options)
     inspect.add_argument("target", metavar="HOST[:PORT]", help="endpoint to inspect")
-    inspect.add_argument("--port", type=_port, help="port (default: from HOST:PORT, else 5432)")
-    inspect.add_argument(
-        "--hostaddr",
-        type=_address,
-        metavar="IP",
-        help="connect to this address; HOST is still verified",
-    )
-    inspect.add_argument(
-        "--bundle", type=_path, metavar="FILE", help="RDS bundle to select roots from"
-    )
-    inspect.add_argument(
-        "--sslrootcert", type=_path, metavar="FILE", help="check against this trust file instead"
-    )
-    inspect.add_argument(
-        "--timeout", type=_seconds, default=10.0, metavar="SECONDS", help="per step (default: 10)"
-    )
+    inspect.add_argument("--sslrootcert", **_FILE, help="check against this trust file instead")
+    inspect.add_argument("--timeout", **_SECONDS, default=10.0, help="per step (default: 10)")
     inspect.add_argument(
         "--warn-days",
-        type=_count,
+        type=_checked(_count, "days", int),
         default=30,
         metavar="DAYS",
         help="warn when the certificate expires within DAYS (default: 30)",
     )
-    inspect.add_argument(
-        "--fail-on-warning", action="store_true", help="exit 1 also when there are warnings"
-    )
-    _add_format(inspect)
-    inspect.set_defaults(handler=cmd_inspect)
-
     bundle = commands.add_parser("bundle", help="the RDS CA bundle: path, info, update")
-    bundle_commands = bundle.add_subparsers(title="bundle commands", metavar="ACTION")
-
-    def bundle_usage(args: argparse.Namespace) -> int:
-        bundle.print_help(sys.stderr)
-        return EXIT_USAGE
-
-    bundle.set_defaults(handler=bundle_usage)
-
-    path = bundle_commands.add_parser(
-        "path",
-        help="print the trust file for HOST (or the bundle in use)",
-        description=(
-            "Print the path of the trust file aurora-ssl selects for HOST (its region's roots, "
-            "the Amazon Trust Services roots for RDS Proxy, or the full bundle), for "
-            'psql "sslrootcert=$(aurora-ssl bundle path HOST)". Without HOST: the full '
-            "bundle in use."
-        ),
+    actions = bundle.add_subparsers(title="bundle commands", metavar="ACTION", required=True)
+    path = _add(actions, "path", cmd_bundle_path, "--bundle", "--format")
+    path.add_argument("host", nargs="?", type=_checked(host_problem, "host name"), metavar="HOST")
+    _add(actions, "info", cmd_bundle_info, "--bundle", "--format")
+    _add_update(_add(actions, "update", cmd_bundle_update, "--format"))
+    env = _add(commands, "env", cmd_env, "--hostaddr", "--port", "--bundle")
+    env.add_argument(
+        "target",
+        nargs="?",
+        default="",
+        metavar="URL|HOST",
+        help="the same URL or connection string as check, or a host name; omitted: "
+        "$DATABASE_URL; '-' reads it from stdin",
     )
-    path.add_argument("host", nargs="?", type=_host, metavar="HOST", help="endpoint host name")
-    path.add_argument(
-        "--bundle", type=_path, metavar="FILE", help="RDS bundle to select roots from"
+    env.add_argument("--shell", choices=("sh", "fish", "powershell"), default="sh")
+    env.add_argument(
+        "--format",
+        choices=("text", "json", "conninfo"),
+        default="text",
+        help="text: shell commands (default); json; conninfo: one libpq connection string",
     )
-    _add_format(path)
-    path.set_defaults(handler=cmd_bundle_path)
+    return parser
 
-    info = bundle_commands.add_parser(
-        "info", help="source, age, regions and certificates of the bundle in use"
-    )
-    info.add_argument("--bundle", type=_path, metavar="FILE", help="describe this bundle instead")
-    _add_format(info)
-    info.set_defaults(handler=cmd_bundle_info)
 
-    update = bundle_commands.add_parser(
-        "update",
-        help="fetch, validate and install AWS's current RDS bundle",
-        description=(
-            "Download AWS's current global bundle over verified HTTPS (or read --from FILE), "
-            "check every certificate (parses, CA, self-signed Amazon RDS root, not expired), "
-            "show what was added and removed, and install it atomically in the cache, where "
-            "it takes precedence over the shipped copy. A root aurora-ssl does not know (by "
-            "SHA-256) is installed only when named with --accept-root. On any failure nothing "
-            "changes."
-        ),
-    )
+def _add_update(update: argparse.ArgumentParser) -> None:
     source = update.add_mutually_exclusive_group()
     source.add_argument("--url", help="https:// URL of the bundle (default: AWS's global bundle)")
-    source.add_argument(
-        "--from", dest="from_file", type=_path, metavar="FILE", help="read a local file"
-    )
+    source.add_argument("--from", dest="from_file", **_FILE, help="read a local file")
     update.add_argument(
         "--ca-file",
-        type=_path,
-        metavar="FILE",
+        **_FILE,
         help="CA file to verify the download server with (default: $AURORA_SSL_UPDATE_CAFILE, "
         "else certifi's roots)",
     )
-    update.add_argument(
-        "--timeout", type=_seconds, default=30.0, metavar="SECONDS", help="network timeout"
-    )
+    update.add_argument("--timeout", **_SECONDS, default=30.0, help="network timeout")
     update.add_argument(
         "--accept-root",
         action="append",
@@ -251,80 +214,3 @@ def build_parser() -> argparse.ArgumentParser:
         "(its SHA-256 fingerprint as the refusal printed it; repeatable)",
     )
     update.add_argument("--dry-run", action="store_true", help="validate and compare only")
-    _add_format(update)
-    update.set_defaults(handler=cmd_bundle_update)
-
-    env = commands.add_parser(
-        "env",
-        help="print the checked libpq parameters for psql, pg_dump and other libpq tools",
-        description=(
-            "Print every parameter aurora-ssl would pass (sslmode=verify-full, the selected "
-            "roots, and the rest of its explicit set) for libpq tools, checked with this "
-            'machine\'s libpq: psql "$(aurora-ssl env --format conninfo)" passes one connection '
-            'string, whose keys outrank service files and PG* variables; eval "$(aurora-ssl '
-            'env)" sets PG* variables and unsets PGSERVICE. The password is never printed.'
-        ),
-    )
-    env.add_argument(
-        "target",
-        nargs="?",
-        default="",
-        metavar="URL|HOST",
-        help="the same URL or connection string as check, or a host name; omitted: "
-        "$DATABASE_URL; '-' reads it from stdin",
-    )
-    env.add_argument(
-        "--hostaddr", type=_address, metavar="IP", help="connect to this address (PGHOSTADDR)"
-    )
-    env.add_argument("--port", type=_port, help="port (PGPORT)")
-    env.add_argument("--shell", choices=_SHELLS, default="sh", help="syntax (default: sh)")
-    env.add_argument("--bundle", type=_path, metavar="FILE", help="RDS bundle to select roots from")
-    env.add_argument(
-        "--format",
-        choices=("text", "json", "conninfo"),
-        default="text",
-        help="text: shell commands (default); json; conninfo: one libpq connection string",
-    )
-    env.set_defaults(handler=cmd_env)
-    return parser
-
-
-def _add_target(parser: argparse.ArgumentParser) -> None:
-    """What ``check`` and ``audit`` connect to, and how."""
-    parser.add_argument(
-        "dsn",
-        nargs="?",
-        default="",
-        metavar="DSN",
-        help="libpq connection string or URL, also a SQLAlchemy URL (postgresql+psycopg://"
-        "...?plugin=aurora_ssl&aurora_ssl_bundle=...); '-' reads it from stdin; omitted: "
-        "$DATABASE_URL, else the PG* environment variables",
-    )
-    _add_format(parser)
-    parser.add_argument(
-        "--bundle", type=_path, metavar="FILE", help="RDS bundle to select roots from"
-    )
-    parser.add_argument(
-        "--tls-server-name",
-        type=_host,
-        metavar="NAME",
-        help="verify this RDS endpoint name while connecting to the DSN's host (CNAMEs)",
-    )
-    parser.add_argument(
-        "--driver",
-        choices=("auto", "psycopg", "psycopg2"),
-        default="auto",
-        help="driver to connect with (default: from the URL scheme, else psycopg, else psycopg2)",
-    )
-    parser.add_argument(
-        "--connect-timeout",
-        type=_count,
-        default=10,
-        metavar="SECONDS",
-        help="libpq connect_timeout unless the DSN sets one (default: 10)",
-    )
-    _credentials.add_arguments(parser)
-
-
-def _add_format(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--format", choices=("text", "json"), default="text", help="output format")
