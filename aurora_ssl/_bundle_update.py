@@ -42,9 +42,8 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterable
-from importlib.metadata import version
 from pathlib import Path
-from typing import IO, Any
+from typing import Any, NoReturn
 
 import certifi
 
@@ -111,21 +110,16 @@ class BundleUpdate:
             "certificates": len(self.certificates),
             "regions": sorted({c.region for c in self.certificates if c.region}),
             "previous": {"path": str(self.previous), "origin": self.previous_origin},
-            "added": _listed(self.added),
-            "removed": _listed(self.removed),
-            "accepted": _listed(self.accepted),
+            "added": listed(self.added),
+            "removed": listed(self.removed),
+            "accepted": listed(self.accepted),
             "changed": self.changed,
             "installed": self.installed,
             "warnings": list(self.warnings),
         }
 
     def to_text(self) -> str:
-        if self.installed:
-            outcome = f"installed: {self.path}"
-        elif self.changed:
-            outcome = f"not installed (dry run); would go to {self.path}"
-        else:
-            outcome = "not installed: nothing to change"
+        outcome = "nothing to change" if not self.changed else f"dry run; would go to {self.path}"
         return "\n".join(
             [
                 f"source:    {self.source}",
@@ -138,14 +132,14 @@ class BundleUpdate:
                     f"accepted:  {c.subject}, SHA-256 {_colons(c.sha256)} (--accept-root)"
                     for c in self.accepted
                 ),
-                *([] if self.changed else ["changes:   none (same certificates as before)"]),
-                outcome,
+                f"installed: {self.path}" if self.installed else f"not installed: {outcome}",
                 *(f"warning:   {w}" for w in self.warnings),
             ]
         )
 
 
-def _listed(certificates: tuple[Certificate, ...]) -> list[dict[str, Any]]:
+def listed(certificates: Iterable[Certificate]) -> list[dict[str, Any]]:
+    """Certificates as JSON lists them (``bundle info``, ``bundle update``)."""
     return [
         {
             "subject": c.subject,
@@ -343,24 +337,15 @@ def _shown(url: str) -> str:
     return urllib.parse.urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
-class _HTTPSOnlyRedirects(urllib.request.HTTPRedirectHandler):
-    """Follow redirects only to other https:// URLs (no silent downgrade to http)."""
+class _NoHTTP(urllib.request.HTTPHandler):
+    """Takes the place of urllib's http:// handler: a redirect to http is refused, never
+    followed (no silent downgrade)."""
 
-    def redirect_request(
-        self,
-        req: urllib.request.Request,
-        fp: IO[bytes],
-        code: int,
-        msg: str,
-        headers: http.client.HTTPMessage,
-        newurl: str,
-    ) -> urllib.request.Request | None:
-        if urllib.parse.urlsplit(newurl).scheme.lower() != "https":
-            raise BundleUpdateError(
-                f"The bundle download was redirected to {_shown(newurl)}, which is not https; "
-                "refusing it."
-            )
-        return super().redirect_request(req, fp, code, msg, headers, newurl)
+    def http_open(self, req: urllib.request.Request) -> NoReturn:
+        raise BundleUpdateError(
+            f"The bundle download was redirected to {_shown(req.full_url)}, which is not "
+            "https; refusing it."
+        )
 
 
 def _download(url: str, cafile: str | os.PathLike[str] | None, timeout: float) -> bytes:
@@ -379,27 +364,20 @@ def _download(url: str, cafile: str | os.PathLike[str] | None, timeout: float) -
         raise BundleUpdateError(
             f"Cannot use {cafile} to verify the download server: {exc}."
         ) from exc
-    opener = urllib.request.build_opener(
-        urllib.request.HTTPSHandler(context=context), _HTTPSOnlyRedirects()
-    )
-    agent = {"User-Agent": f"aurora-ssl/{version('aurora-ssl')}"}
+    opener = urllib.request.build_opener(urllib.request.HTTPSHandler(context=context), _NoHTTP())
     try:  # https only, see above
-        with opener.open(urllib.request.Request(url, headers=agent), timeout=timeout) as response:  # noqa: S310
+        with opener.open(url, timeout=timeout) as response:
             announced = response.headers.get("Content-Length")
             data: bytes = response.read(MAX_BYTES + 1)
-    except urllib.error.HTTPError as exc:
-        raise BundleUpdateError(
-            f"Downloading {shown} failed: HTTP {exc.code} {exc.reason}."
-        ) from exc
     except (OSError, http.client.HTTPException) as exc:  # refused, timed out, reset, cut off
         reason = getattr(exc, "reason", exc)
-        if isinstance(reason, ssl.SSLCertVerificationError):
+        if isinstance(exc, urllib.error.HTTPError):
+            why = f"HTTP {exc.code} {exc.reason}"
+        elif isinstance(reason, ssl.SSLCertVerificationError):
             why = (
                 f"its certificate is not trusted ({reason.verify_message}); behind a "
                 f"TLS-inspecting proxy, set {UPDATE_CAFILE_ENV} or --ca-file to its CA"
             )
-        elif isinstance(reason, TimeoutError):
-            why = f"no answer within {timeout:g} s"
         else:
             why = getattr(reason, "strerror", None) or f"{type(reason).__name__}: {reason}"
         raise BundleUpdateError(

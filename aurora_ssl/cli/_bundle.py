@@ -13,8 +13,8 @@ import datetime
 import os
 import sys
 
-from aurora_ssl._bundle_update import update_bundle
-from aurora_ssl._bundles import GLOBAL_BUNDLE_URL, load_bundle, timestamp
+from aurora_ssl._bundle_update import listed, update_bundle
+from aurora_ssl._bundles import GLOBAL_BUNDLE_URL, load_bundle
 from aurora_ssl._trust import bundle_source, select_trust, updated_bundle_path
 from aurora_ssl.cli._common import EXIT_OK, emit_json, warn
 
@@ -77,15 +77,7 @@ def cmd_bundle_info(args: argparse.Namespace) -> int:
         "regions": list(bundle.regions),
         "environments": sorted(environments),
         "earliest_expiry": f"{min(c.not_after for c in certificates):%Y-%m-%d}",
-        "certificates": [
-            {
-                "subject": c.subject,
-                "region": c.region,
-                "not_after": timestamp(c.not_after),
-                "sha256": c.sha256,
-            }
-            for c in certificates
-        ],
+        "certificates": listed(certificates),
         "warnings": [note for note, applies in notes.items() if applies],
     }
     if args.format == "json":

@@ -1,8 +1,11 @@
-"""``aurora-ssl check``: connect once with the policy and report what client and server say.
+"""``aurora-ssl check`` and ``inspect``: is this connection verified, and what does the server
+present?
 
-The same report as ``manage.py check_aurora_ssl`` (``_diagnostics.check_connection``), for
-a URL (also a SQLAlchemy one), a libpq connection string, ``$DATABASE_URL`` or the PG*
-environment; the login can use an IAM token or a password provider.
+``check`` connects once with the policy and prints the same report as
+``manage.py check_aurora_ssl`` (``_diagnostics.check_connection``), for a URL (also a
+SQLAlchemy one), a libpq connection string, ``$DATABASE_URL`` or the PG* environment; the login
+can use an IAM token or a password provider. ``inspect`` reads the certificate the server
+presents, without logging in (:func:`aurora_ssl._diagnostics.inspect_server`).
 """
 
 from __future__ import annotations
@@ -10,13 +13,21 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import sys
 from typing import Any
 
-from aurora_ssl._diagnostics import check_connection, reports_ok, reports_to_json
+from aurora_ssl._diagnostics import (
+    check_connection,
+    inspect_server,
+    reports_ok,
+    reports_to_json,
+    split_host_port,
+)
+from aurora_ssl._endpoint import host_problem
 from aurora_ssl._policy import policy_for
 from aurora_ssl._redaction import mask_text, shorten
-from aurora_ssl._trust import TrustSelection
-from aurora_ssl.cli._common import EXIT_FAILED, EXIT_OK
+from aurora_ssl._trust import TrustSelection, select_trust
+from aurora_ssl.cli._common import EXIT_FAILED, EXIT_OK, UsageError, emit_json
 from aurora_ssl.cli._target import check_destination, connector, read_target
 from aurora_ssl.errors import AuroraSSLError
 
@@ -64,3 +75,36 @@ def cmd_check(args: argparse.Namespace) -> int:
     else:
         print(report.to_text())
     return EXIT_OK if reports_ok(reports, fail_on_warning=args.fail_on_warning) else EXIT_FAILED
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    """Show the server's certificate and whether verify-full accepts it.
+
+    Send PostgreSQL's SSLRequest, read the certificate chain the server presents (without
+    logging in), and check it against the roots aurora-ssl selects for HOST: trusted CA, host
+    name, validity.
+    """
+    try:
+        host, port = split_host_port(args.target)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    problem = host_problem(host, "HOST")
+    if problem:
+        raise UsageError(problem)
+    port = args.port or port
+    trust = select_trust(host, bundle=args.bundle, sslrootcert=args.sslrootcert)
+    print(f"aurora-ssl: inspecting {host}:{port} ...", file=sys.stderr)
+    inspection = inspect_server(
+        host,
+        port,
+        hostaddr=args.hostaddr,
+        trust=trust,
+        timeout=args.timeout,
+        expiry_warning_days=args.warn_days,
+    )
+    if args.format == "json":
+        emit_json(inspection.to_dict())
+    else:
+        print(inspection.to_text())
+    failed = not inspection.ok or (args.fail_on_warning and inspection.warnings)
+    return EXIT_FAILED if failed else EXIT_OK

@@ -63,10 +63,7 @@ def read_target(
         text = os.environ.get("DATABASE_URL", "")
     scheme_driver, rest, ours = split_url(text)
     origin = "the URL" if "://" in rest else "the connection string"
-    plugins = ours.pop("plugin", None)
-    for name in plugins if isinstance(plugins, list) else [plugins] if plugins else []:
-        if name.strip() not in ("", "aurora_ssl"):
-            warn(f"plugin={name.strip()[:60]} is a SQLAlchemy plugin; libpq ignores it.")
+    ours.pop("plugin", None)  # SQLAlchemy's, not libpq's
     try:
         options = read_options(
             {**ours, **_command_line(args, ours, origin)}, f"{origin} and the command line"
@@ -96,8 +93,8 @@ def read_target(
 
 
 def _command_line(args: argparse.Namespace, ours: dict[str, Any], origin: str) -> dict[str, Any]:
-    """The command line's options in URL spelling, checked in its own words (``--iam``), and
-    against the URL's (``ours``; an object provider's placeholder is taken out of it)."""
+    """The command line's options in URL spelling (they win over the URL's, ``ours``), checked
+    in its own words (``--iam``); an object provider's placeholder is taken out of ``ours``."""
     iam, provider = getattr(args, "iam", False), getattr(args, "password_provider", None)
     if iam and provider:
         raise UsageError("give --iam or --password-provider, not both.")
@@ -111,13 +108,7 @@ def _command_line(args: argparse.Namespace, ours: dict[str, Any], origin: str) -
             )
         del ours[f"{PREFIX}password_provider"]
     given = {PREFIX + name: getattr(args, name, None) for name in OPTIONS}
-    given = {k: "true" if v is True else v for k, v in given.items() if v not in (None, False)}
-    for key, value in given.items():
-        if key in ours and str(ours[key]) != str(value):
-            raise UsageError(
-                f"{key} is given both in {origin} and on the command line; give it once."
-            )
-    return given
+    return {k: "true" if v is True else v for k, v in given.items() if v not in (None, False)}
 
 
 def _without_wrapper_properties(url: str, libpq: Any) -> str:
@@ -136,22 +127,21 @@ def _without_wrapper_properties(url: str, libpq: Any) -> str:
 
 def _driver(name: str) -> str:
     """The libpq driver for a URL's ``+driver`` (asyncpg and pg8000 URLs: the one installed)."""
-    if name == "aws_wrapper_psycopg":
-        return "psycopg"
-    if name in ("psycopg", "psycopg2", "system"):
-        return name
-    if name not in ("auto", "", "asyncpg", "pg8000"):
+    name = {"aws_wrapper_psycopg": "psycopg", "auto": "", "asyncpg": "", "pg8000": ""}.get(
+        name, name
+    )
+    if name not in ("", "psycopg", "psycopg2", "system"):
         raise UsageError(
             f"aurora-ssl connects with libpq (psycopg or psycopg2), not {name[:40]}; use a "
             "postgresql://, postgresql+psycopg:// or postgresql+asyncpg:// URL."
         )
-    for candidate in ("psycopg", "psycopg2"):
-        if importlib.util.find_spec(candidate) is not None:
-            return candidate
-    raise UsageError(
-        "aurora-ssl check needs a PostgreSQL driver: pip install 'aurora-ssl[psycopg]' "
-        "(or [psycopg2])."
-    )
+    name = name or next((d for d in ("psycopg", "psycopg2") if importlib.util.find_spec(d)), "")
+    if not name:
+        raise UsageError(
+            "aurora-ssl check needs a PostgreSQL driver: pip install 'aurora-ssl[psycopg]' "
+            "(or [psycopg2])."
+        )
+    return name
 
 
 def _whole_number(text: str, where: str) -> str | None:
@@ -213,9 +203,7 @@ def connector(target: Target, used: dict[str, Any]) -> Callable[[], Any]:
             return connect_with_password(
                 provider, login(host, decision.params.get("port"), user), attempt
             )
-        except AuroraSSLError:
-            raise
-        except Exception as exc:
+        except Exception as exc:  # the driver's, in aurora-ssl's words (ours stay as they are)
             shown = {k: v for k, v in decision.params.items() if k != "password"}
             translated = translate_error(exc, params=shown)
             if translated is None:
