@@ -95,13 +95,10 @@ def read_target(
 def _command_line(args: argparse.Namespace, ours: dict[str, Any], origin: str) -> dict[str, Any]:
     """The command line's options in URL spelling (they win over the URL's, ``ours``), checked
     in its own words (``--iam``); an object provider's placeholder is taken out of ``ours``."""
-    iam, provider = getattr(args, "iam", False), getattr(args, "password_provider", None)
-    if iam and provider:
-        raise UsageError("give --iam or --password-provider, not both.")
-    if getattr(args, "iam_profile", None) and not iam and f"{PREFIX}iam" not in ours:
-        raise UsageError("--iam-profile needs --iam.")
+    if getattr(args, "iam_profile", None) and not args.iam and f"{PREFIX}iam" not in ours:
+        raise UsageError("--iam-profile needs --iam.")  # --iam with a provider: read_options
     if ours.get(f"{PREFIX}password_provider") == PROVIDER_OBJECT:
-        if not provider:
+        if not getattr(args, "password_provider", None):
             raise UsageError(
                 f"{origin} comes from an engine whose password provider was an object, which a "
                 "URL cannot carry; give it with --password-provider MODULE:ATTR."
