@@ -49,7 +49,7 @@ from aurora_ssl.cli._common import (
     EXIT_USAGE,
     UsageError,
     address_problem,
-    emit_json,
+    emit,
     port_problem,
 )
 from aurora_ssl.cli._env import cmd_env
@@ -104,7 +104,7 @@ def _fail(
         )
     print(f"aurora-ssl: error: {message}", file=sys.stderr)
     if args.format == "json":
-        emit_json({"ok": False, "error": {"code": type(exc).__name__, "message": message}})
+        emit(args, {"ok": False, "error": {"code": type(exc).__name__, "message": message}}, "")
     return status
 
 
@@ -161,50 +161,36 @@ def _fingerprint(text: str) -> str:
 _HOST = _checked(host_problem, "host name")
 _FILE = _checked(_path, "file path")
 _SECONDS = _checked(_seconds, "timeout", float)
+_ADDRESS = _checked(address_problem, "address")
 #: The options more than one command takes, and those of check and audit (_TARGET, _LOGIN).
 _OPTIONS: dict[str, dict[str, Any]] = {
     "--format": {"choices": ("text", "json"), "default": "text", "help": "output format"},
     "--bundle": {"type": _FILE, "metavar": "FILE", "help": "RDS bundle to select roots from"},
     "--fail-on-warning": {"action": "store_true", "help": "exit 1 also when there are warnings"},
     "--port": {"type": _checked(port_problem, "port", int), "help": "port (default: 5432)"},
-    "--hostaddr": {
-        "type": _checked(address_problem, "address"),
-        "metavar": "IP",
-        "help": "connect to this address; the host name is still the one verified",
-    },
+    "--hostaddr": {"type": _ADDRESS, "metavar": "IP", "help": "connect to IP; verify the name"},
     "dsn": {
         "nargs": "?",
         "default": "",
         "metavar": "DSN",
-        "help": "libpq connection string or URL, a SQLAlchemy one too (with plugin=aurora_ssl "
-        "and aurora_ssl_* keys); '-' reads it from stdin; omitted: $DATABASE_URL, else PG*",
+        "help": "libpq connection string or URL, a SQLAlchemy one too; '-' reads it from stdin; "
+        "omitted: $DATABASE_URL, else the PG* variables",
     },
     "--tls-server-name": {
         "type": _HOST,
         "metavar": "NAME",
-        "help": "verify this RDS endpoint name while connecting to the DSN's host (CNAMEs)",
+        "help": "the RDS name to verify (CNAMEs)",
     },
-    "--driver": {
-        "choices": ("auto", "psycopg", "psycopg2"),
-        "default": "auto",
-        "help": "default: from the URL scheme, else psycopg, else psycopg2",
-    },
+    "--driver": {"choices": ("auto", "psycopg", "psycopg2"), "default": "auto"},
     "--connect-timeout": {
         "type": _checked(_count, "connect timeout", int),
         "default": 10,
         "metavar": "SECONDS",
-        "help": "libpq connect_timeout unless the DSN sets one (default: 10)",
+        "help": "unless the DSN sets one (default: 10)",
     },
-    "--iam": {
-        "action": "store_true",
-        "help": "log in with an RDS IAM token (AWS credentials from the standard chain; region "
-        "from the endpoint name or AWS_REGION); needs aurora-ssl[iam]",
-    },
-    "--iam-profile": {"metavar": "PROFILE", "help": "AWS profile for --iam (default: AWS_PROFILE)"},
-    "--password-provider": {
-        "metavar": "MODULE:ATTR",
-        "help": "log in with the password this function or provider returns",
-    },
+    "--iam": {"action": "store_true", "help": "log in with an RDS IAM token (aurora-ssl[iam])"},
+    "--iam-profile": {"metavar": "PROFILE", "help": "AWS profile for --iam"},
+    "--password-provider": {"metavar": "MODULE:ATTR", "help": "log in with its password"},
 }
 _TARGET = ("dsn", "--format", "--bundle", "--tls-server-name", "--driver", "--connect-timeout")
 _LOGIN = ("--iam", "--iam-profile", "--password-provider")

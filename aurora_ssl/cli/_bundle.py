@@ -16,7 +16,7 @@ import sys
 from aurora_ssl._bundle_update import listed, update_bundle
 from aurora_ssl._bundles import GLOBAL_BUNDLE_URL, load_bundle
 from aurora_ssl._trust import bundle_source, select_trust, updated_bundle_path
-from aurora_ssl.cli._common import EXIT_OK, emit_json, warn
+from aurora_ssl.cli._common import EXIT_OK, emit, warn
 
 
 def cmd_bundle_path(args: argparse.Namespace) -> int:
@@ -37,11 +37,8 @@ def cmd_bundle_path(args: argparse.Namespace) -> int:
         cas, warnings = [c.subject for c in bundle.certificates], []
     for warning in warnings:
         warn(warning)
-    if args.format == "json":
-        data = {"path": path, "host": args.host, "scope": scope, "source": source}
-        emit_json({**data, "cas": cas, "warnings": warnings})
-    else:
-        print(path)
+    data = {"path": path, "host": args.host, "scope": scope, "source": source, "cas": cas}
+    emit(args, {**data, "warnings": warnings}, path)
     return EXIT_OK
 
 
@@ -80,12 +77,9 @@ def cmd_bundle_info(args: argparse.Namespace) -> int:
         "certificates": listed(certificates),
         "warnings": [note for note, applies in notes.items() if applies],
     }
-    if args.format == "json":
-        emit_json(data)
-        return EXIT_OK
     also = f"also:      {', '.join(data['environments'])} (AWS pre-release environments, not "
     also += "regions: region trimming never selects their roots)"
-    print(
+    text = [
         f"bundle:    {bundle.path}",
         f"origin:    {origin}",
         f"sha256:    {bundle.sha256}",
@@ -96,9 +90,9 @@ def cmd_bundle_info(args: argparse.Namespace) -> int:
         *([also] if environments else []),
         f"expiry:    earliest {data['earliest_expiry']}",
         *(f"  {c.not_after:%Y-%m-%d}  {c.subject}" for c in certificates),
-        sep="\n",
-    )
-    for warning in data["warnings"]:
+    ]
+    emit(args, data, "\n".join(text))
+    for warning in data["warnings"] if args.format == "text" else []:
         warn(warning)
     return EXIT_OK
 
@@ -126,8 +120,5 @@ def cmd_bundle_update(args: argparse.Namespace) -> int:
         dry_run=args.dry_run,
         accept_roots=args.accept_root,
     )
-    if args.format == "json":
-        emit_json({"ok": True, **result.to_dict()})
-    else:
-        print(result.to_text())
+    emit(args, {"ok": True, **result.to_dict()}, result.to_text())
     return EXIT_OK

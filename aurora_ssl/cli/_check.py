@@ -27,7 +27,7 @@ from aurora_ssl._endpoint import host_problem
 from aurora_ssl._policy import policy_for
 from aurora_ssl._redaction import mask_text, shorten
 from aurora_ssl._trust import TrustSelection, select_trust
-from aurora_ssl.cli._common import EXIT_FAILED, EXIT_OK, UsageError, emit_json
+from aurora_ssl.cli._common import EXIT_FAILED, EXIT_OK, UsageError, emit
 from aurora_ssl.cli._target import check_destination, connector, read_target
 from aurora_ssl.errors import AuroraSSLError
 
@@ -69,12 +69,13 @@ def cmd_check(args: argparse.Namespace) -> int:
         expected=lambda: used,
         inspect=True,
     )
-    reports = [report]
-    if args.format == "json":
-        print(reports_to_json(reports, fail_on_warning=args.fail_on_warning))
-    else:
-        print(report.to_text())
-    return EXIT_OK if reports_ok(reports, fail_on_warning=args.fail_on_warning) else EXIT_FAILED
+    strict = args.fail_on_warning
+    print(
+        reports_to_json([report], fail_on_warning=strict)
+        if args.format == "json"
+        else report.to_text()
+    )
+    return EXIT_OK if reports_ok([report], fail_on_warning=strict) else EXIT_FAILED
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
@@ -102,9 +103,6 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         timeout=args.timeout,
         expiry_warning_days=args.warn_days,
     )
-    if args.format == "json":
-        emit_json(inspection.to_dict())
-    else:
-        print(inspection.to_text())
+    emit(args, inspection.to_dict(), inspection.to_text())
     failed = not inspection.ok or (args.fail_on_warning and inspection.warnings)
     return EXIT_FAILED if failed else EXIT_OK

@@ -8,6 +8,7 @@ while parsing), the DSN or a ``PG*`` variable (refused before libpq blames name 
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from collections.abc import Mapping
@@ -23,8 +24,9 @@ class UsageError(Exception):
     """Input that cannot work (a bad port, host name or URL key): exit status 2, one line."""
 
 
-def emit_json(data: Mapping[str, Any]) -> None:
-    print(json.dumps(data, indent=2))
+def emit(args: argparse.Namespace, data: Mapping[str, Any], text: str) -> None:
+    """The result on stdout: with ``--format json`` the document ``data``, else ``text``."""
+    print(json.dumps(data, indent=2) if args.format == "json" else text)
 
 
 def warn(message: str) -> None:

@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 from aurora_ssl._libpq import system_library, system_options
 from aurora_ssl._policy import policy_for
-from aurora_ssl.cli._common import EXIT_OK, emit_json, warn
+from aurora_ssl.cli._common import EXIT_OK, emit, warn
 from aurora_ssl.cli._target import check_destination, read_target
 from aurora_ssl.errors import AuroraSSLError
 
@@ -70,23 +70,16 @@ def cmd_env(args: argparse.Namespace) -> int:
     envvars = {key: var for key, var, _, _ in system_options(library)} if library else {}
     variables = {str(envvars[k]): v for k, v in decision.params.items() if envvars.get(k)}
     missing = sorted(k for k, v in decision.params.items() if v and not envvars.get(k))
-    if args.format == "json":
-        emit_json(
-            {
-                "ok": True,
-                "params": decision.params,
-                "variables": variables,
-                "unset": ["PGSERVICE"],
-                "conninfo": decision.conninfo,
-                "warnings": list(decision.trust.warnings),
-            }
-        )
-    elif missing:
+    if missing and args.format == "text":
         raise AuroraSSLError(
             f"{', '.join(missing)} cannot be set through environment variables (libpq has none "
             'for them); use psql "$(aurora-ssl env --format conninfo ...)".'
         )
-    else:
-        unset, line, joiner = _SHELLS[args.shell]
-        print(joiner.join([unset, *(line(name, value) for name, value in variables.items())]))
+    unset, line, joiner = _SHELLS[args.shell]
+    data = {"ok": True, "params": decision.params, "variables": variables, "unset": ["PGSERVICE"]}
+    emit(
+        args,
+        {**data, "conninfo": decision.conninfo, "warnings": list(decision.trust.warnings)},
+        joiner.join([unset, *(line(name, value) for name, value in variables.items())]),
+    )
     return EXIT_OK
