@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -19,7 +18,7 @@ from aurora_ssl._libpq import render
 from aurora_ssl._options import Options
 from aurora_ssl._readback import require_tls
 from aurora_ssl.cli._common import UsageError
-from aurora_ssl.cli._target import OPTIONS, Target, check_destination, connector, read_target
+from aurora_ssl.cli._target import OPTIONS, Target, check_destination, connector, given, read_target
 from aurora_ssl.errors import InsecureConfigurationError
 
 
@@ -77,7 +76,7 @@ def _audit(target: Target, connect_timeout: int) -> Audit:
     params.setdefault("connect_timeout", str(connect_timeout))
     params.setdefault("application_name", "aurora-ssl audit")
     check_destination(params)
-    host = target.options.tls_server_name or params.get("host") or os.environ.get("PGHOST", "")
+    host = target.options.tls_server_name or given(params, "host")
 
     def connect(instance: str | None) -> Any:
         chosen = target if instance is None else _instance(target, instance)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import sys
 from typing import Any
 
@@ -28,7 +27,7 @@ from aurora_ssl._policy import policy_for
 from aurora_ssl._redaction import mask_text, shorten
 from aurora_ssl._trust import TrustSelection, select_trust
 from aurora_ssl.cli._common import EXIT_FAILED, EXIT_OK, UsageError, emit
-from aurora_ssl.cli._target import check_destination, connector, read_target
+from aurora_ssl.cli._target import check_destination, connector, given, read_target
 from aurora_ssl.errors import AuroraSSLError
 
 
@@ -43,12 +42,10 @@ def cmd_check(args: argparse.Namespace) -> int:
     params, options = target.params, target.options
     params.setdefault("connect_timeout", str(args.connect_timeout))
     check_destination(params)
-    host = str(params.get("host") or os.environ.get("PGHOST") or "")
-    port = params.get("port") or os.environ.get("PGPORT") or None
-    user = params.get("user") or os.environ.get("PGUSER")
-    database = params.get("dbname") or os.environ.get("PGDATABASE")
-    label = f"{user}@{host}" if user else host
-    label = f"{label}:{port}" if port else label
+    host, port, user, database = (given(params, key) for key in ("host", "port", "user", "dbname"))
+    where = f"{host}:{port}" if port else host
+    label = f"{user}@{where}" if user else where
+    label = f"{label}/{database}" if database else label or "(libpq defaults)"
     trust: TrustSelection | None = None
     with contextlib.suppress(AuroraSSLError):  # the connection attempt reports it
         trust = policy_for(options).trust(
@@ -57,15 +54,13 @@ def cmd_check(args: argparse.Namespace) -> int:
     used: dict[str, Any] = {}
     report = check_connection(
         connector(target, used),
-        label=shorten(
-            mask_text(f"{label}/{database}" if database else label or "(libpq defaults)")
-        ),
+        label=shorten(mask_text(label)),
         host=host,
         port=port,
         trust=trust,
         settings=options,
         close=lambda connection: connection.close(),
-        secrets=[str(params.get("password") or os.environ.get("PGPASSWORD") or "")],
+        secrets=[given(params, "password")],
         expected=lambda: used,
         inspect=True,
     )

@@ -141,27 +141,46 @@ def _driver(name: str) -> str:
     return name
 
 
+#: The libpq keywords the commands read, and the variable libpq reads when one is not given.
+_VARIABLES = {
+    "host": "PGHOST",
+    "hostaddr": "PGHOSTADDR",
+    "port": "PGPORT",
+    "connect_timeout": "PGCONNECT_TIMEOUT",
+    "user": "PGUSER",
+    "dbname": "PGDATABASE",
+    "password": "PGPASSWORD",
+}
+
+
+def given(params: Mapping[str, str], key: str) -> str:
+    """The value libpq will use for ``key``: the DSN's (also when empty), else its ``PG*``
+    variable's."""
+    value = params.get(key)
+    return str(value if value is not None else os.environ.get(_VARIABLES[key], ""))
+
+
 def _whole_number(text: str, where: str) -> str | None:
     if text.lstrip("-").isdigit() and text.isascii():
         return None
     return f"{where} {shorten(text)!r} is not a whole number of seconds."
 
 
-_DESTINATION: tuple[tuple[str, str, Callable[[str, str], str | None]], ...] = (
-    ("host", "PGHOST", lambda host, where: None if host[0] in "/@" else host_problem(host, where)),
-    ("hostaddr", "PGHOSTADDR", address_problem),
-    ("port", "PGPORT", port_problem),
-    ("connect_timeout", "PGCONNECT_TIMEOUT", _whole_number),
-)
+#: The values refused before libpq blames name resolution (a socket directory is the policy's).
+_PROBLEMS: dict[str, Callable[[str, str], str | None]] = {
+    "host": lambda host, where: None if host[0] in "/@" else host_problem(host, where),
+    "hostaddr": address_problem,
+    "port": port_problem,
+    "connect_timeout": _whole_number,
+}
 
 
 def check_destination(params: Mapping[str, str]) -> None:
     """Say which value is wrong before libpq blames name resolution (``port=abc``): the
-    DSN's, else the ``PG*`` variable libpq would read (a socket directory is the policy's)."""
-    for key, variable, problem in _DESTINATION:
-        given = params.get(key)
-        where = f"the DSN's {key}" if given is not None else variable
-        for item in str(given if given is not None else os.environ.get(variable, "")).split(","):
+    DSN's, else the ``PG*`` variable libpq would read."""
+    for key, problem in _PROBLEMS.items():
+        where = f"the DSN's {key}" if params.get(key) is not None else _VARIABLES[key]
+        for item in given(params, key).split(","):
             found = item.strip() and problem(item.strip(), where)
             if found:
                 raise UsageError(found)
@@ -195,11 +214,9 @@ def connector(target: Target, used: dict[str, Any]) -> Callable[[], Any]:
         try:
             if provider is None:
                 return attempt(None)
-            user = decision.params.get("user") or os.environ.get("PGUSER")
             host = options.tls_server_name or decision.params["host"]
-            return connect_with_password(
-                provider, login(host, decision.params.get("port"), user), attempt
-            )
+            login_to = login(host, decision.params.get("port"), given(decision.params, "user"))
+            return connect_with_password(provider, login_to, attempt)
         except Exception as exc:  # the driver's, in aurora-ssl's words (ours stay as they are)
             shown = {k: v for k, v in decision.params.items() if k != "password"}
             translated = translate_error(exc, params=shown)
