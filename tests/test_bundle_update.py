@@ -322,7 +322,7 @@ def test_server_down(previous: bytes) -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    with pytest.raises(BundleUpdateError, match="(?i)connection refused"):
+    with pytest.raises(BundleUpdateError, match=r"(?i)connection refused"):
         update_bundle(url=f"https://127.0.0.1:{port}/bundle.pem", timeout=2)
     assert updated_bundle_path().read_bytes() == previous
 
