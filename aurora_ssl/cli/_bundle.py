@@ -51,9 +51,9 @@ def cmd_bundle_info(args: argparse.Namespace) -> int:
     newest = max(c.not_before for c in certificates)
     expired = len([c for c in certificates if c.not_after <= now])
     updated = updated_bundle_path()
+    overridden = origin != "updated" and os.path.isfile(updated)
     notes = {
-        f"an updated bundle exists in {updated} but {origin} takes precedence": origin != "updated"
-        and os.path.isfile(updated),
+        f"an updated bundle exists in {updated} but {origin} takes precedence": overridden,
         f"{expired} certificate(s) have expired; run `aurora-ssl bundle update`": expired,
     }
     # AWS's bundle also holds roots for pre-release environments ("Amazon RDS Beta us-east-1
