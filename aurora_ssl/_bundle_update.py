@@ -166,16 +166,12 @@ def update_bundle(
     Args:
         url: where to download from (``https://`` only); default AWS's global bundle.
         from_file: read the bundle from this file instead (air-gapped hosts).
-        cafile: CA file to verify the download server with; default ``AURORA_SSL_UPDATE_CAFILE``
-            or certifi's roots.
+        cafile: verifies the download server (default: ``AURORA_SSL_UPDATE_CAFILE``, certifi).
         timeout: network timeout in seconds (connecting, and each read).
         dry_run: validate and compare, but do not install.
         now: the time certificates must be valid at (default: now).
         accept_roots: SHA-256 fingerprints of roots the package does not know that may be
             installed (see :func:`normalise_fingerprint` for the spelling).
-
-    Returns:
-        What was validated, added, removed and whether it was installed.
 
     Raises:
         BundleUpdateError: the new bundle was refused (also when it holds a root the package
@@ -187,15 +183,7 @@ def update_bundle(
     target = Path(updated_bundle_path())
     try:
         accepted = {normalise_fingerprint(text) for text in accept_roots}
-        if from_file is not None:
-            source = os.fspath(from_file)
-            with open(source, "rb") as handle:
-                data = handle.read(MAX_BYTES + 1)
-        else:
-            source = _shown(url or GLOBAL_BUNDLE_URL)
-            data = _download(url or GLOBAL_BUNDLE_URL, cafile, timeout)
-        if len(data) > MAX_BYTES:
-            raise BundleUpdateError(f"{source} has more than {MAX_BYTES} bytes; not the bundle.")
+        source, data = _fetch(url, from_file, cafile, timeout)
         certificates = validate_bundle(data, source=source, now=now)
         previous_path, previous_origin, previous, known = _previous(target)
         unknown = tuple(c for c in certificates if c.sha256 not in known)
@@ -204,17 +192,15 @@ def update_bundle(
         old, new = {c.sha256 for c in previous}, {c.sha256 for c in certificates}
         added = tuple(c for c in certificates if c.sha256 not in old)
         removed = tuple(c for c in previous if c.sha256 not in new)
-        digest = hashlib.sha256(data).hexdigest()
         installed = bool(added or removed or unknown) and not dry_run
         if installed:
-            _install(target, data, digest)
+            _install(target, data)
     except (OSError, BundleError, BundleUpdateError) as exc:
         raise BundleUpdateError(f"{exc}\nNothing was changed.") from exc
-    unused = accepted - {c.sha256 for c in unknown}
     return BundleUpdate(
         source=source,
         path=target,
-        sha256=digest,
+        sha256=hashlib.sha256(data).hexdigest(),
         certificates=certificates,
         previous=previous_path,
         previous_origin=previous_origin,
@@ -222,8 +208,27 @@ def update_bundle(
         removed=removed,
         accepted=unknown,
         installed=installed,
-        warnings=_warnings(target, len(removed), unused),
+        warnings=_warnings(target, len(removed), accepted - {c.sha256 for c in unknown}),
     )
+
+
+def _fetch(
+    url: str | None,
+    from_file: str | os.PathLike[str] | None,
+    cafile: str | os.PathLike[str] | None,
+    timeout: float,
+) -> tuple[str, bytes]:
+    """The candidate bundle, and where it came from (a URL without credentials or query)."""
+    if from_file is not None:
+        source = os.fspath(from_file)
+        with open(source, "rb") as handle:
+            data = handle.read(MAX_BYTES + 1)
+    else:
+        source = _shown(url or GLOBAL_BUNDLE_URL)
+        data = _download(url or GLOBAL_BUNDLE_URL, cafile, timeout)
+    if len(data) > MAX_BYTES:
+        raise BundleUpdateError(f"{source} has more than {MAX_BYTES} bytes; not the bundle.")
+    return source, data
 
 
 def _previous(target: Path) -> tuple[Path, str, tuple[Certificate, ...], set[str]]:
@@ -248,11 +253,11 @@ def _previous(target: Path) -> tuple[Path, str, tuple[Certificate, ...], set[str
     return target, "updated", previous, known
 
 
-def _install(target: Path, data: bytes, digest: str) -> None:
+def _install(target: Path, data: bytes) -> None:
     """The record first: should the bundle's rename fail, the record matches no content and
     vouches for nothing, while the bundle in use stays as it was."""
     try:
-        write_atomically(_record(target), f"{digest}\n".encode("ascii"))
+        write_atomically(_record(target), f"{hashlib.sha256(data).hexdigest()}\n".encode())
         write_atomically(target, data)
     except OSError as exc:
         raise BundleUpdateError(f"Installing the new bundle into {target} failed: {exc}.") from exc

@@ -218,7 +218,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="aurora-ssl",
         description="Verified TLS (sslmode=verify-full + the right Amazon RDS roots) for Aurora "
         "/ RDS PostgreSQL: check connections, inspect certificates, manage the CA bundle.",
-        epilog="Exit status: 0 success, 1 not verified or refused, 2 usage error.",
+        epilog="Exit status: 0 success, 1 not verified or refused, 2 usage error; audit also 3 "
+        "(a session without TLS) and 4 (sessions hidden from the role).",
     )
     parser.add_argument(
         "--version", action="version", version=f"aurora-ssl {version('aurora-ssl')}"
@@ -237,7 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=30,
         help="warn when the certificate expires within this many days (default: 30)",
     )
-    bundle = commands.add_parser("bundle", help="the RDS CA bundle: path, info, update")
+    bundle = commands.add_parser("bundle", help="The RDS CA bundle: path, info, update.")
     actions = bundle.add_subparsers(title="bundle commands", metavar="ACTION", required=True)
     _add(actions, "path", cmd_bundle_path, "--bundle", "--format").add_argument(
         "host", nargs="?", type=_HOST, help="endpoint host name"
