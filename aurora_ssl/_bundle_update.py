@@ -50,14 +50,19 @@ import certifi
 from aurora_ssl._bundles import (
     GLOBAL_BUNDLE_URL,
     PEM_BLOCK,
-    SHIPPED_BUNDLE,
     Certificate,
     load_bundle,
     read_certificates,
     signed_by,
     timestamp,
 )
-from aurora_ssl._trust import BUNDLE_ENV, bundle_source, updated_bundle_path, write_atomically
+from aurora_ssl._trust import (
+    BUNDLE_ENV,
+    SHIPPED_BUNDLE,
+    bundle_source,
+    updated_bundle_path,
+    write_atomically,
+)
 from aurora_ssl.errors import BundleError, BundleUpdateError
 
 #: A CA file to verify the download server with, instead of certifi's roots.

@@ -19,13 +19,9 @@ from collections.abc import Iterable
 from typing import Any
 
 from aurora_ssl._endpoint import REGION_NAME
+from aurora_ssl._trust import SHIPPED_ROOTS
 from aurora_ssl.errors import BundleError
 
-DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
-#: The RDS global bundle shipped with this version (AWS's, see shared data/README).
-SHIPPED_BUNDLE = os.path.join(DATA, "rds-global-bundle.pem")
-#: The shipped bundle split per region (``<region>.pem``), plus ``proxy.pem``.
-SHIPPED_ROOTS = os.path.join(DATA, "roots")
 GLOBAL_BUNDLE_URL = "https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem"
 #: The roots RDS Proxy's ACM certificates chain to (``proxy.pem``), by CN.
 AMAZON_TRUST_SERVICES_ROOTS = (

@@ -31,9 +31,11 @@ if TYPE_CHECKING:
 
 BUNDLE_ENV = "AURORA_SSL_BUNDLE"
 CACHE_DIR_ENV = "AURORA_SSL_CACHE_DIR"
-_HERE = os.path.dirname(os.path.abspath(__file__))
-SHIPPED_BUNDLE = os.path.join(_HERE, "data", "rds-global-bundle.pem")
-SHIPPED_ROOTS = os.path.join(_HERE, "data", "roots")
+_DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
+#: The RDS global bundle shipped with this version (AWS's, see shared data/README).
+SHIPPED_BUNDLE = os.path.join(_DATA, "rds-global-bundle.pem")
+#: The shipped bundle split per region (``<region>.pem``), plus ``proxy.pem``.
+SHIPPED_ROOTS = os.path.join(_DATA, "roots")
 #: Where AWS publishes the bundles the global one does not cover, by partition.
 PARTITION_BUNDLE_URLS = {
     "aws-cn": "https://rds-truststore.s3.cn-north-1.amazonaws.com.cn/global/global-bundle.pem",

@@ -31,8 +31,6 @@ from typing import TYPE_CHECKING, Any
 
 from aurora_ssl._bundles import (
     AMAZON_TRUST_SERVICES_ROOTS,
-    SHIPPED_BUNDLE,
-    SHIPPED_ROOTS,
     common_name,
     is_ca,
     label,
@@ -45,6 +43,8 @@ from aurora_ssl._bundles import (
 from aurora_ssl._diagnostics._wire import DEFAULT_TIMEOUT, Handshake, fetch_chain
 from aurora_ssl._endpoint import is_ip, parse_endpoint
 from aurora_ssl._trust import (
+    SHIPPED_BUNDLE,
+    SHIPPED_ROOTS,
     TrustSelection,
     bundle_source,
     cache_path,
