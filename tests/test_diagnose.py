@@ -25,9 +25,8 @@ import pytest
 
 from aurora_ssl import Options as Settings
 from aurora_ssl import connection_params
-from aurora_ssl._diagnostics import Inspection, scrub, translate_error
-from aurora_ssl._diagnostics._inspection import inspect_params
-from aurora_ssl._diagnostics._translation import Target, target_of
+from aurora_ssl._diagnostics._inspection import Inspection, inspect_server
+from aurora_ssl._diagnostics._translation import Target, scrub, target_of, translate_error
 from aurora_ssl.errors import (
     AuroraSSLError,
     BundleError,
@@ -110,10 +109,10 @@ def _translated(exc: BaseException, password: str, **kwargs: Any) -> AuroraSSLEr
 
 
 def _inspected(params: Mapping[str, Any]) -> Inspection:
-    """The inspection ``aurora-ssl check`` makes of a refused attempt's target."""
-    inspection = inspect_params(params)
-    assert inspection is not None
-    return inspection
+    """The inspection ``aurora-ssl check`` makes of a refused attempt's target: the name and
+    the address it went to, checked with the trust file it used."""
+    host, port, root = params["host"], int(params["port"]), params["sslrootcert"]
+    return inspect_server(host, port, hostaddr=params.get("hostaddr"), sslrootcert=root)
 
 
 def test_untrusted_interception(
@@ -509,3 +508,4 @@ def test_django_error_path_opens_no_second_connection(
         connections["default"].ensure_connection()
     assert "interception" in str(caught.value)
     assert opened == []
+

@@ -15,18 +15,21 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from aurora_ssl._diagnostics import Verdict, inspect_server, split_host_port
 from aurora_ssl._diagnostics._inspection import (
     CertificateInfo,
+    Inspection,
+    Verdict,
+    assess,
     ca_identifier,
-    check_chain,
     describe_certificate,
+    inspect_server,
     name_matches,
 )
+from aurora_ssl._diagnostics._wire import Handshake, split_host_port
 from aurora_ssl._trust import TrustSelection, select_trust
 from aurora_ssl.errors import InspectionError, ServerTLSUnavailableError
 from aurora_ssl.testing import OTHER_HOST, READER_HOST, AuroraLikeServer, TestPKI
@@ -76,7 +79,6 @@ def _info(
         signature_algorithm="ecdsa-with-SHA256",
         sha256="00",
         is_ca=False,
-        der=b"",
     )
 
 
@@ -189,45 +191,58 @@ def ca() -> _CA:
     return _CA()
 
 
-def test_check_chain_verified(ca: _CA) -> None:
-    result = check_chain([ca.leaf(HOST)], HOST, [ca.cert], now=NOW)
-    assert result.verified
+def _assess(
+    chain: list[x509.Certificate], root: x509.Certificate, tmp_path: Path, verified: bool
+) -> Inspection:
+    """What an inspection says of ``chain`` presented for HOST, given OpenSSL's verdict."""
+    trust_file = tmp_path / "root.pem"
+    trust_file.write_bytes(root.public_bytes(serialization.Encoding.PEM))
+    trust = TrustSelection(str(trust_file), "user-file", str(trust_file))
+    der = tuple(c.public_bytes(serialization.Encoding.DER) for c in chain)
+    handshake = Handshake("127.0.0.1", "TLSv1.3", None, der, True, verified)
+    return assess(HOST, 5432, handshake, trust, now=NOW)
+
+
+def test_a_verified_chain_meets_the_strict_profile_too(ca: _CA, tmp_path: Path) -> None:
+    result = _assess([ca.leaf(HOST)], ca.cert, tmp_path, verified=True)
+    assert result.verdict is Verdict.VERIFIED
     assert result.trusted
-    assert result.name_matches
+    assert result.hostname_matches
     assert result.time_valid
-    assert result.root == "Amazon RDS xx-test-1 Root CA RSA2048 G1"
+    assert result.trusted_by == "Amazon RDS xx-test-1 Root CA RSA2048 G1"
+    assert not result.errors
+    assert not result.warnings  # no "profile" advice: cryptography's RFC 5280 profile agrees
 
 
-def test_check_chain_lookalike_ca_is_untrusted(ca: _CA) -> None:
+def test_a_lookalike_ca_is_untrusted(ca: _CA, tmp_path: Path) -> None:
     impostor = _CA()  # same name, other key
-    result = check_chain([impostor.leaf(HOST)], HOST, [ca.cert], now=NOW)
+    result = _assess([impostor.leaf(HOST)], ca.cert, tmp_path, verified=False)
+    assert result.verdict is Verdict.UNTRUSTED
     assert not result.trusted
-    assert not result.verified
-    assert result.name_matches  # the names are perfect: only the signature betrays it
-    assert result.detail
+    assert result.hostname_matches  # the names are perfect: only the signature betrays it
+    assert "exactly that name is trusted, but its key did not sign" in result.errors[0].message
 
 
-def test_check_chain_expired_is_still_recognised_as_trusted(ca: _CA) -> None:
+def test_an_expired_certificate_is_still_recognised_as_trusted(ca: _CA, tmp_path: Path) -> None:
     leaf = ca.leaf(HOST, start=NOW - 100 * DAY, days=90)
-    result = check_chain([leaf], HOST, [ca.cert], now=NOW)
+    result = _assess([leaf], ca.cert, tmp_path, verified=False)
+    assert result.verdict is Verdict.EXPIRED
     assert result.trusted
     assert not result.time_valid
-    assert not result.verified
     assert result.outside_validity == (HOST,)
+    assert result.days_left == -10
+    assert "expired 10 day(s) ago" in result.errors[0].message
 
 
-def test_check_chain_wrong_name_is_still_recognised_as_trusted(ca: _CA) -> None:
-    result = check_chain([ca.leaf("other.example.com")], HOST, [ca.cert], now=NOW)
+def test_a_certificate_for_another_name_is_still_recognised_as_trusted(
+    ca: _CA, tmp_path: Path
+) -> None:
+    result = _assess([ca.leaf("other.example.com")], ca.cert, tmp_path, verified=False)
+    assert result.verdict is Verdict.HOSTNAME_MISMATCH
     assert result.trusted
     assert result.time_valid
-    assert not result.name_matches
-    assert not result.verified
-
-
-def test_check_chain_empty_trust_set(ca: _CA) -> None:
-    result = check_chain([ca.leaf(HOST)], HOST, [], now=NOW)
-    assert not result.trusted
-    assert not result.verified
+    assert not result.hostname_matches
+    assert [e.code for e in result.errors] == ["HostnameMismatchError"]
 
 
 def test_describe_certificate(ca: _CA) -> None:
@@ -258,9 +273,8 @@ def test_inspect_good_server(tls_server: AuroraLikeServer, pki: TestPKI) -> None
     )
     assert result.verdict is Verdict.VERIFIED
     assert result.ok
-    assert result.error() is None
     assert result.address == "127.0.0.1"
-    assert result.check.root == "Amazon RDS test-region-1 Root CA RSA2048 G1"
+    assert result.trusted_by == "Amazon RDS test-region-1 Root CA RSA2048 G1"
     assert result.ca_id == "rds-ca-rsa2048-g1"
     assert result.trust.scope == "region:test-region-1"
     assert READER_HOST in result.leaf.names
@@ -300,13 +314,12 @@ def test_inspect_wrong_host_lists_the_names(
         server.host, server.port, hostaddr=server.hostaddr, trust=_trust(server, pki)
     )
     assert result.verdict is Verdict.HOSTNAME_MISMATCH
-    assert result.check.trusted
-    assert not result.check.name_matches
-    error = result.error()
-    assert error is not None
-    assert type(error).__name__ == "HostnameMismatchError"
-    assert OTHER_HOST in str(error)
-    assert server.host in str(error)
+    assert result.trusted
+    assert not result.hostname_matches
+    [error] = result.errors
+    assert error.code == "HostnameMismatchError"
+    assert OTHER_HOST in error.message
+    assert server.host in error.message
 
 
 def test_inspect_through_a_cname_says_so(tls_server: AuroraLikeServer, pki: TestPKI) -> None:
@@ -330,8 +343,8 @@ def test_inspect_interception_names_the_lookalike(
         server.host, server.port, hostaddr=server.hostaddr, trust=_trust(server, pki)
     )
     assert result.verdict is Verdict.UNTRUSTED
-    assert not result.check.trusted
-    assert result.check.name_matches  # same names as the real thing
+    assert not result.trusted
+    assert result.hostname_matches  # same names as the real thing
     assert result.ca_id is None
     message = result.errors[0].message
     assert "exactly that name is trusted, but its key did not sign" in message
@@ -344,12 +357,12 @@ def test_inspect_expired_says_when(expired_server: AuroraLikeServer, pki: TestPK
         server.host, server.port, hostaddr=server.hostaddr, trust=_trust(server, pki)
     )
     assert result.verdict is Verdict.EXPIRED
-    assert result.check.trusted  # genuinely signed by the trusted CA, just expired
+    assert result.trusted  # genuinely signed by the trusted CA, just expired
     assert -12 <= result.days_left <= -9
-    error = result.error()
-    assert type(error).__name__ == "CertificateExpiredError"
-    assert "expired on" in str(error)
-    assert result.leaf.not_after.strftime("%Y-%m-%d") in str(error)
+    [error] = result.errors
+    assert error.code == "CertificateExpiredError"
+    assert f"expired {-result.days_left} day(s) ago, on " in error.message
+    assert result.leaf.not_after.strftime("%Y-%m-%d") in error.message
 
 
 def test_inspect_outdated_bundle_hint(tls_server: AuroraLikeServer) -> None:

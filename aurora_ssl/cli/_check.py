@@ -25,7 +25,7 @@ from aurora_ssl.errors import AuroraSSLError
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from aurora_ssl._diagnostics import check_connection, reports_ok, reports_to_json
+    from aurora_ssl._diagnostics._report import check_connection, reports_ok, reports_to_json
 
     target = read_target(args, args.dsn, driver=args.driver)
     params, options = target.params, target.options
@@ -97,7 +97,7 @@ def _connector(target: Target, used: dict[str, Any]) -> Callable[[], Any]:
         except AuroraSSLError:
             raise
         except Exception as exc:
-            from aurora_ssl._diagnostics import translate_error
+            from aurora_ssl._diagnostics._translation import translate_error
 
             shown = {k: v for k, v in decision.params.items() if k != "password"}
             translated = translate_error(exc, params=shown)

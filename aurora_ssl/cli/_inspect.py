@@ -1,6 +1,6 @@
 """``aurora-ssl inspect``: show the server's certificate and check it, without logging in.
 
-The work is :func:`aurora_ssl._diagnostics.inspect_server`; this module turns the
+The work is :func:`aurora_ssl._diagnostics._inspection.inspect_server`; this module turns the
 command line into its arguments and prints the result.
 """
 
@@ -14,7 +14,8 @@ from aurora_ssl.cli._common import EXIT_FAILED, EXIT_OK, UsageError, emit_json
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
-    from aurora_ssl._diagnostics import inspect_server, split_host_port
+    from aurora_ssl._diagnostics._inspection import inspect_server
+    from aurora_ssl._diagnostics._wire import split_host_port
     from aurora_ssl._trust import select_trust
 
     try:
