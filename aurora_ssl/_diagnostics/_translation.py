@@ -23,6 +23,8 @@ libpq says                                                  translated to
 ``SSL SYSCALL error: EOF detected``                         :class:`TLSError`; with
 (also ``unexpected eof while reading``)                     ``sslnegotiation=direct`` it says
                                                             the server is older than 17
+``bad record mac`` on a connection in use                   :class:`TLSError`: it crossed a
+(``decryption failed or bad record mac``)                   ``fork`` (a pool opened before it)
 ==========================================================  ===================================
 
 Translation explains; it never probes. It runs inside Django's and SQLAlchemy's error paths,
@@ -141,6 +143,16 @@ _PLAIN: tuple[tuple[re.Pattern[str], type[AuroraSSLError], str], ...] = (
         "(ssl_min_protocol_version=TLSv1.2). Upgrade the server's TLS configuration (every RDS "
         "and Aurora version supports TLS 1.2). {said}",
     ),
+)
+#: Two processes used one TLS session: a connection (a pool's) opened before ``fork``.
+_FORKED = re.compile(r"bad record mac", re.IGNORECASE)
+_FORKED_MESSAGE = (
+    "This connection's TLS session was broken by another process using it too: it was opened "
+    "before a fork (gunicorn --preload, Celery prefork, multiprocessing), so parent and child "
+    "share one socket. Connections must not cross a fork: open them (and pools) after it, in "
+    "each process: SQLAlchemy's engine.dispose(close=False) in the child (gunicorn's "
+    "post_fork hook, Celery's worker_process_init signal); Django: "
+    "django.db.close_old_connections() there, and no query in the master. {said}"
 )
 CERTIFICATE_REFUSALS = (UntrustedCertificateError, CertificateExpiredError, HostnameMismatchError)
 #: Inspection verdicts -> the error that explains them (any other: untrusted).
@@ -338,6 +350,8 @@ def _translate(
         )
     if _TLS_EOF.search(text):
         return _closed_during_handshake(exc, params, target, said)
+    if _FORKED.search(text) and not _LOCATION.search(text):  # not while connecting
+        return TLSError(_FORKED_MESSAGE.format(said=said))
     return None
 
 
