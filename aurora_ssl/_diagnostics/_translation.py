@@ -88,10 +88,6 @@ TEST_ROOT_CN = f"Amazon RDS {TEST_REGION} Root CA RSA2048 G1"
 _LOCATION = re.compile(
     r'connection to server at "(?P<host>[^"]*)"(?: \((?P<addr>[^)]*)\))?, port (?P<port>\d+)'
 )
-_UNREADABLE_ROOT = re.compile(
-    r'could not read root certificate file "(?P<path>[^"]*)": (?P<reason>[^\n]*)'
-)
-_EXPIRED = re.compile(r"certificate has expired|certificate is not yet valid", re.IGNORECASE)
 _UNTRUSTED = re.compile(
     r"certificate verify failed|invalid padding|unable to get local issuer certificate|"
     r"self[- ]signed certificate in certificate chain|certificate signature failure|"
@@ -103,13 +99,17 @@ _MISMATCH_NAMES = re.compile(
     r'server certificate for "(?P<first>[^"]*)"(?: \(and (?P<more>\d+) other names?\))?'
 )
 _TLS_EOF = re.compile(
-    r"SSL SYSCALL error: EOF detected|SSL error: unexpected eof while reading", re.IGNORECASE
+    r"(?i)SSL SYSCALL error: EOF detected|SSL error: unexpected eof while reading"
 )
-#: libpq's words -> our error and its message ({where}: the target; {said}: libpq's words;
-#: other fields: the pattern's named groups). The first that matches wins.
-_PLAIN: tuple[tuple[re.Pattern[str], type[AuroraSSLError], str], ...] = (
+_PEM_FILE = (
+    "Point sslrootcert at a PEM file of CA certificates ('-----BEGIN CERTIFICATE-----' blocks), "
+    "such as `aurora-ssl bundle path HOST`, or remove it to let aurora-ssl choose. {said}"
+)
+#: libpq's words (a regular expression) -> our error and its message ({where}: the target;
+#: {said}: libpq's words; other fields: the pattern's named groups). The first match wins.
+_WORDS: tuple[tuple[str, type[AuroraSSLError], str], ...] = (
     (
-        re.compile(r'root certificate file "(?P<path>[^"]*)" does not exist'),
+        r'root certificate file "(?P<path>[^"]*)" does not exist',
         BundleError,
         "The trust file {path} does not exist, so libpq cannot verify the server. Pass an "
         "existing CA bundle as sslrootcert, or remove sslrootcert and let aurora-ssl choose "
@@ -117,42 +117,54 @@ _PLAIN: tuple[tuple[re.Pattern[str], type[AuroraSSLError], str], ...] = (
         "system roots. {said}",
     ),
     (
-        re.compile(r"server does not support SSL, but SSL was required"),
+        r'could not read root certificate file "(?P<path>[^"]*)": [^\n]*no certificate',
+        BundleError,
+        "The trust file {path} is unusable: it holds no PEM certificate (or is a directory). "
+        + _PEM_FILE,
+    ),
+    (
+        r'could not read root certificate file "(?P<path>[^"]*)": (?P<reason>[^\n]*)',
+        BundleError,
+        "The trust file {path} is unusable: it cannot be read ({reason}). " + _PEM_FILE,
+    ),
+    (
+        r"server does not support SSL, but SSL was required",
         ServerTLSUnavailableError,
         "{where} does not offer TLS, so the connection was refused rather than sent in clear "
         "text. RDS and Aurora always offer TLS: check that the host is the RDS endpoint and "
         "not a proxy, tunnel or other server; for a self-managed server, set ssl=on. {said}",
     ),
     (
-        re.compile(
-            r"(?:no pg_hba\.conf entry|pg_hba\.conf rejects connection) for host [^\n]*"
-            r"(?:SSL off|no encryption)"
-        ),
+        r"(?:no pg_hba\.conf entry|pg_hba\.conf rejects connection) for host [^\n]*"
+        r"(?:SSL off|no encryption)",
         InsecureConfigurationError,
         "The server accepts only TLS connections (like RDS with rds.force_ssl=1) and this "
         "connection did not use TLS: sslmode=disable or the insecure_local_dev opt-out was in "
         "effect. Remove it; aurora-ssl connects with sslmode=verify-full. {said}",
     ),
     (
-        re.compile(
-            r"(?:SSL|TLS).*(?:unsupported protocol|alert protocol version|no protocols available)",
-            re.IGNORECASE,
-        ),
+        r"(?i)certificate has expired|certificate is not yet valid",
+        CertificateExpiredError,
+        "The certificate of {where} has expired (or is not yet valid), so verify-full refused "
+        "it. Run `aurora-ssl inspect HOST` to see its dates. " + ROTATE + " {said}",
+    ),
+    (
+        r"(?i)(?:SSL|TLS).*(?:unsupported protocol|alert protocol version|no protocols available)",
         TLSError,
         "{where} and this client share no TLS version: aurora-ssl requires TLS 1.2 or newer "
         "(ssl_min_protocol_version=TLSv1.2). Upgrade the server's TLS configuration (every RDS "
         "and Aurora version supports TLS 1.2). {said}",
     ),
-)
-#: Two processes used one TLS session: a connection (a pool's) opened before ``fork``.
-_FORKED = re.compile(r"bad record mac", re.IGNORECASE)
-_FORKED_MESSAGE = (
-    "This connection's TLS session was broken by another process using it too: it was opened "
-    "before a fork (gunicorn --preload, Celery prefork, multiprocessing), so parent and child "
-    "share one socket. Connections must not cross a fork: open them (and pools) after it, in "
-    "each process: SQLAlchemy's engine.dispose(close=False) in the child (gunicorn's "
-    "post_fork hook, Celery's worker_process_init signal); Django: "
-    "django.db.close_old_connections() there, and no query in the master. {said}"
+    (  # on a connection in use (not while connecting): two processes used one TLS session
+        r"(?is)^(?!.*connection to server at).*bad record mac",
+        TLSError,
+        "This connection's TLS session was broken by another process using it too: it was "
+        "opened before a fork (gunicorn --preload, Celery prefork, multiprocessing), so parent "
+        "and child share one socket. Connections must not cross a fork: open them (and pools) "
+        "after it, in each process: SQLAlchemy's engine.dispose(close=False) in the child "
+        "(gunicorn's post_fork hook, Celery's worker_process_init signal); Django: "
+        "django.db.close_old_connections() there, and no query in the master. {said}",
+    ),
 )
 CERTIFICATE_REFUSALS = (UntrustedCertificateError, CertificateExpiredError, HostnameMismatchError)
 #: Inspection verdicts -> the error that explains them (any other: untrusted).
@@ -228,11 +240,10 @@ def _pgconn_option(exc: BaseException, keyword: bytes) -> str | None:
 def target_of(exc: BaseException, params: Mapping[str, Any] | None = None) -> Target:
     """Best knowledge of the target: ``params``, then psycopg 3's ``pgconn``, then the message."""
     given = params or {}
-    host, hostaddr = _text_of(given.get("host")), _text_of(given.get("hostaddr"))
-    port = _text_of(given.get("port")) or _pgconn_option(exc, b"port")
-    host = host or _pgconn_option(exc, b"host")
-    hostaddr = hostaddr or _pgconn_option(exc, b"hostaddr")
-    root = _text_of(given.get("sslrootcert")) or _pgconn_option(exc, b"sslrootcert")
+    host, hostaddr, port, root = (
+        _text_of(given.get(key)) or _pgconn_option(exc, key.encode())
+        for key in ("host", "hostaddr", "port", "sslrootcert")
+    )
     location = _LOCATION.search(driver_text(exc) or "")
     if location:
         # libpq names the host as given, or only the address when hostaddr was given.
@@ -320,38 +331,18 @@ def translate_error(
 def _translate(
     text: str, exc: BaseException, params: Mapping[str, Any] | None, target: Target, said: str
 ) -> AuroraSSLError | None:
-    for pattern, kind, message in _PLAIN:
-        match = pattern.search(text)
+    for pattern, kind, message in _WORDS:
+        match = re.search(pattern, text)
         if match:
             return kind(message.format(where=target.where, said=said, **match.groupdict()))
-    unreadable = _UNREADABLE_ROOT.search(text)
-    if unreadable:
-        reason = unreadable["reason"].strip()
-        why = f"it cannot be read ({reason})"
-        if "no certificate" in reason:
-            why = "it holds no PEM certificate (or is a directory)"
-        return BundleError(
-            f"The trust file {unreadable['path']} is unusable: {why}. Point sslrootcert at a "
-            "PEM file of CA certificates ('-----BEGIN CERTIFICATE-----' blocks), such as "
-            f"`aurora-ssl bundle path HOST`, or remove it to let aurora-ssl choose. {said}"
-        )
     wanted = _MISMATCH.search(text)
     if wanted:
         return _mismatch(text, wanted["wanted"] or target.host or "the host", said)
-    if _EXPIRED.search(text):
-        return CertificateExpiredError(
-            f"The certificate of {target.where} has expired (or is not yet valid), so "
-            "verify-full refused it. Run `aurora-ssl inspect HOST` to see its dates. "
-            f"{ROTATE} {said}"
-        )
     if _UNTRUSTED.search(text):
-        return UntrustedCertificateError(
-            f"{_test_server_hint(target) or _untrusted_text(target.where)} {said}"
-        )
+        hint = _test_server_hint(target) or _untrusted_text(target.where)
+        return UntrustedCertificateError(f"{hint} {said}")
     if _TLS_EOF.search(text):
         return _closed_during_handshake(exc, params, target, said)
-    if _FORKED.search(text) and not _LOCATION.search(text):  # not while connecting
-        return TLSError(_FORKED_MESSAGE.format(said=said))
     return None
 
 
