@@ -270,8 +270,8 @@ def name_matches(server_name: str, certificate: CertificateInfo) -> bool:
     candidates = certificate.ip_addresses if address else certificate.dns_names
     if not certificate.dns_names and not certificate.ip_addresses and certificate.common_name:
         candidates = (certificate.common_name,)
-    if address:
-        return any(_address(c) == ipaddress.ip_address(name.strip("[]")) for c in candidates)
+    if address:  # cryptography writes iPAddress entries canonically, as str() does
+        return str(ipaddress.ip_address(name.strip("[]"))) in candidates
     for pattern in (c.strip().rstrip(".").lower() for c in candidates):
         head, _, rest = name.partition(".")
         if pattern == name or (
@@ -279,12 +279,6 @@ def name_matches(server_name: str, certificate: CertificateInfo) -> bool:
         ):
             return True
     return False
-
-
-def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    with contextlib.suppress(ValueError):
-        return ipaddress.ip_address(text)
-    return None
 
 
 def ca_identifier(root_common_name: str | None) -> str | None:
@@ -537,7 +531,15 @@ def assess(
         # refusal; nor is the stricter profile of cryptography.
         strict = _strict_refusal(chain, roots, host, now)
         if strict is not None:
-            warnings.append(_profile_advice(host, strict))
+            warnings.append(
+                Finding(
+                    "profile",
+                    f"{host}: libpq (OpenSSL) accepts this chain, but it does not meet the "
+                    f"stricter RFC 5280 profile that cryptography enforces ({strict}). Clients "
+                    "with strict verification may refuse it; reissue the certificate with key "
+                    "identifiers (Subject/Authority Key Identifier) when you can.",
+                )
+            )
         return dataclasses.replace(facts, warnings=(*errors, *warnings))
     verdict = Verdict.UNTRUSTED
     if not facts.time_valid:
@@ -557,16 +559,6 @@ def _days_left(not_after: datetime.datetime, now: datetime.datetime) -> int:
     """Whole days left; negative once expired (at least -1, so it never reads as valid)."""
     seconds = (not_after - now).total_seconds()
     return int(seconds // 86400) if seconds >= 0 else -max(1, int(-seconds // 86400))
-
-
-def _profile_advice(host: str, reason: str) -> Finding:
-    return Finding(
-        "profile",
-        f"{host}: libpq (OpenSSL) accepts this chain, but it does not meet the stricter RFC "
-        f"5280 profile that cryptography enforces ({reason}). Clients with strict "
-        "verification may refuse it; reissue the certificate with key identifiers "
-        "(Subject/Authority Key Identifier) when you can.",
-    )
 
 
 def _errors(facts: Inspection, now: datetime.datetime) -> list[Finding]:

@@ -185,8 +185,14 @@ class ConnectionReport:
         if self.effective:
             used = ", ".join(f"{k}={v or '(none)'}" for k, v in self.effective.items())
             lines.append(f"  libpq used:    {used}")
-        if self.server is not None:
-            lines.extend(_server_lines(self.server))
+        server = self.server
+        if server is not None:
+            said = "ssl_is_used()" if server.source == "sslinfo" else "pg_stat_ssl.ssl"
+            state = f"{said} = {'true' if server.ssl else 'false'}"
+            state += f", {server.version or '?'}, {server.cipher or '?'}" if server.ssl else ""
+            installed = "yes" if server.sslinfo_installed else "no"
+            lines.append(f"  server view:   {state} (sslinfo installed: {installed})")
+            lines.append(f"  rds.force_ssl: {server.rds_force_ssl or 'not set (not RDS?)'}")
         for problem in self.errors:
             lines.append(f"  error:         {problem.message}")
             if problem.cause and problem.cause not in problem.message:
@@ -197,19 +203,6 @@ class ConnectionReport:
     def to_text(self) -> str:
         """A human-readable block: the headline, then one fact per line."""
         return "\n".join([self.headline, *self.detail_lines()])
-
-
-def _server_lines(server: ServerTLS) -> list[str]:
-    said = "ssl_is_used() = " if server.source == "sslinfo" else "pg_stat_ssl.ssl = "
-    state = f"{said}{'true' if server.ssl else 'false'}"
-    if server.ssl:
-        state += f", {server.version or '?'}, {server.cipher or '?'}"
-    installed = "yes" if server.sslinfo_installed else "no"
-    force = server.rds_force_ssl if server.rds_force_ssl is not None else "not set (not RDS?)"
-    return [
-        f"  server view:   {state} (sslinfo installed: {installed})",
-        f"  rds.force_ssl: {force}",
-    ]
 
 
 def check_connection(
@@ -257,7 +250,7 @@ def check_connection(
         ConnectionReport,
         label=label,
         host=host,
-        port=_port(port),
+        port=int(str(port)) if str(port).strip().isdigit() else None,
         endpoint=parse_endpoint(settings.tls_server_name or host.split(",")[0].strip()),
         trust=None if insecure else trust,
         insecure_local_dev=insecure,
@@ -406,11 +399,6 @@ def _message(exc: BaseException, masked: Sequence[str]) -> str:
     return mask_text(" ".join(str(exc).split()) or type(exc).__name__, masked)
 
 
-def _port(port: int | str | None) -> int | None:
-    text = str(port).strip() if port is not None else ""
-    return int(text) if text.isdigit() else None
-
-
 def reports_ok(reports: Iterable[ConnectionReport], *, fail_on_warning: bool = False) -> bool:
     """Exit status 0 is deserved: at least one report, and every one passed."""
     items = list(reports)
@@ -420,9 +408,6 @@ def reports_ok(reports: Iterable[ConnectionReport], *, fail_on_warning: bool = F
 def reports_to_json(reports: Iterable[ConnectionReport], *, fail_on_warning: bool = False) -> str:
     """The JSON document: ``{"format": 1, "ok": bool, "connections": [report, ...]}``."""
     items = list(reports)
-    document = {
-        "format": FORMAT_VERSION,
-        "ok": reports_ok(items, fail_on_warning=fail_on_warning),
-        "connections": [r.to_dict() for r in items],
-    }
-    return json.dumps(document, indent=2)
+    ok = reports_ok(items, fail_on_warning=fail_on_warning)
+    connections = [r.to_dict() for r in items]
+    return json.dumps({"format": FORMAT_VERSION, "ok": ok, "connections": connections}, indent=2)

@@ -339,19 +339,15 @@ def _translate(
     if wanted:
         return _mismatch(text, wanted["wanted"] or target.host or "the host", said)
     if _UNTRUSTED.search(text):
-        hint = _test_server_hint(target) or _untrusted_text(target.where)
+        hint = _test_server_hint(target) or (
+            f"The certificate of {target.where} is not signed by a CA this connection trusts, "
+            f"so verify-full refused it. {UNTRUSTED_CAUSES} An expired certificate is refused "
+            "with the same words: run `aurora-ssl inspect HOST` to see what the server presents."
+        )
         return UntrustedCertificateError(f"{hint} {said}")
     if _TLS_EOF.search(text):
         return _closed_during_handshake(exc, params, target, said)
     return None
-
-
-def _untrusted_text(where: str) -> str:
-    return (
-        f"The certificate of {where} is not signed by a CA this connection trusts, so "
-        f"verify-full refused it. {UNTRUSTED_CAUSES} An expired certificate is refused with "
-        "the same words: run `aurora-ssl inspect HOST` to see what the server presents."
-    )
 
 
 def _mismatch(text: str, host: str, said: str) -> HostnameMismatchError:
