@@ -19,7 +19,6 @@ costs tens of milliseconds that an error path importing the diagnostics need not
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import datetime
 import enum
@@ -189,87 +188,67 @@ def trust_warnings(trust: TrustSelection) -> tuple[str, ...]:
 # -- a certificate's facts -----------------------------------------------------------------
 
 
-@dataclasses.dataclass(frozen=True)
-class CertificateInfo:
-    """The facts of one presented certificate that operators ask about."""
-
-    subject: str
-    common_name: str | None
-    issuer: str
-    issuer_common_name: str | None
-    dns_names: tuple[str, ...]
-    ip_addresses: tuple[str, ...]
-    not_before: datetime.datetime
-    not_after: datetime.datetime
-    serial_number: str
-    key_type: str
-    signature_algorithm: str
-    sha256: str
-    is_ca: bool
-
-    @property
-    def names(self) -> tuple[str, ...]:
-        """The names a client may verify: SAN entries, or the CN if there are none."""
-        sans = self.dns_names + self.ip_addresses
-        return sans or ((self.common_name,) if self.common_name else ())
-
-    def to_dict(self) -> dict[str, Any]:
-        data = dataclasses.asdict(self)
-        dates = {"not_before": timestamp(self.not_before), "not_after": timestamp(self.not_after)}
-        return {
-            **data,
-            **dates,
-            "dns_names": list(self.dns_names),
-            "ip_addresses": list(self.ip_addresses),
-        }
-
-
-def describe_certificate(cert: x509.Certificate) -> CertificateInfo:
-    """The operator-facing facts of ``cert``."""
-    from cryptography import x509
+def certificate_facts(cert: x509.Certificate) -> dict[str, Any]:
+    """The facts of one presented certificate that operators ask about (the JSON form)."""
     from cryptography.hazmat.primitives.asymmetric import ec
 
-    san: Any = None
-    with contextlib.suppress(x509.ExtensionNotFound):
-        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     key: Any = cert.public_key()
     kind = type(key).__name__.removesuffix("PublicKey").lstrip("_")
     if isinstance(key, ec.EllipticCurvePublicKey):
         kind = f"EC {key.curve.name}"
     elif hasattr(key, "key_size"):  # RSA, DSA
         kind = f"{kind} {key.key_size}"
+    dns, ips = _sans(cert)
     oid = cert.signature_algorithm_oid
-    return CertificateInfo(
-        subject=cert.subject.rfc4514_string(),
-        common_name=common_name(cert.subject),
-        issuer=cert.issuer.rfc4514_string(),
-        issuer_common_name=common_name(cert.issuer),
-        dns_names=tuple(san.get_values_for_type(x509.DNSName)) if san else (),
-        ip_addresses=tuple(str(ip) for ip in san.get_values_for_type(x509.IPAddress))
-        if san
-        else (),
-        not_before=cert.not_valid_before_utc,
-        not_after=cert.not_valid_after_utc,
-        serial_number=format(cert.serial_number, "x"),
-        key_type=kind,
-        signature_algorithm=str(getattr(oid, "_name", oid.dotted_string)),
-        sha256=sha256_fingerprint(cert),
-        is_ca=is_ca(cert),
-    )
+    return {
+        "subject": cert.subject.rfc4514_string(),
+        "common_name": common_name(cert.subject),
+        "issuer": cert.issuer.rfc4514_string(),
+        "issuer_common_name": common_name(cert.issuer),
+        "dns_names": dns,
+        "ip_addresses": ips,
+        "not_before": timestamp(cert.not_valid_before_utc),
+        "not_after": timestamp(cert.not_valid_after_utc),
+        "serial_number": format(cert.serial_number, "x"),
+        "key_type": kind,
+        "signature_algorithm": str(getattr(oid, "_name", oid.dotted_string)),
+        "sha256": sha256_fingerprint(cert),
+        "is_ca": is_ca(cert),
+    }
 
 
-def name_matches(server_name: str, certificate: CertificateInfo) -> bool:
-    """Whether libpq's verify-full accepts ``certificate`` for ``server_name``.
+def _sans(cert: x509.Certificate) -> tuple[list[str], list[str]]:
+    """The certificate's dNSName and iPAddress entries."""
+    from cryptography import x509
+
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return [], []
+    ips = [str(ip) for ip in san.get_values_for_type(x509.IPAddress)]
+    return san.get_values_for_type(x509.DNSName), ips
+
+
+def names_of(cert: x509.Certificate) -> list[str]:
+    """The names a client may verify: SAN entries, or the CN if there are none."""
+    dns, ips = _sans(cert)
+    cn = common_name(cert.subject)
+    return dns + ips or ([cn] if cn else [])
+
+
+def name_matches(server_name: str, cert: x509.Certificate) -> bool:
+    """Whether libpq's verify-full accepts ``cert`` for ``server_name``.
 
     libpq's rules: if the certificate has SAN entries, only they count (dNSName for names,
     iPAddress for addresses); a ``*`` matches one whole left-most label; the CN is used only
     when there is no SAN at all. Comparison ignores case.
     """
     name = server_name.strip().rstrip(".").lower()
+    dns, ips = _sans(cert)
     address = is_ip(name)
-    candidates = certificate.ip_addresses if address else certificate.dns_names
-    if not certificate.dns_names and not certificate.ip_addresses and certificate.common_name:
-        candidates = (certificate.common_name,)
+    candidates = ips if address else dns
+    if not dns and not ips:
+        candidates = names_of(cert)
     if address:  # cryptography writes iPAddress entries canonically, as str() does
         return str(ipaddress.ip_address(name.strip("[]"))) in candidates
     for pattern in (c.strip().rstrip(".").lower() for c in candidates):
@@ -366,14 +345,15 @@ class Inspection:
     outside_validity: tuple[str, ...]
     days_left: int
     chain_complete: bool
-    certificates: tuple[CertificateInfo, ...]
+    #: the presented chain, leaf first.
+    certificates: tuple[x509.Certificate, ...]
     trust: TrustSelection
     verdict: Verdict = Verdict.VERIFIED
     errors: tuple[Finding, ...] = ()
     warnings: tuple[Finding, ...] = ()
 
     @property
-    def leaf(self) -> CertificateInfo:
+    def leaf(self) -> x509.Certificate:
         return self.certificates[0]
 
     @property
@@ -399,19 +379,19 @@ class Inspection:
             "ok": self.ok,
             "trusted": self.trusted,
             "time_valid": self.time_valid,
-            "names": list(self.leaf.names),
-            "certificates": [c.to_dict() for c in self.certificates],
+            "names": names_of(self.leaf),
+            "certificates": [certificate_facts(c) for c in self.certificates],
             "trust": trust_block(self.trust),
         }
 
     def to_text(self) -> str:
         """A human-readable block: headline, the leaf, the chain, the checks, the findings."""
-        leaf, days = self.leaf, self.days_left
+        leaf, days = certificate_facts(self.leaf), self.days_left
         where = f"{self.host}:{self.port}"
         if self.address and self.address != self.host:
             where += f" ({self.address})"
         left = f"expired {-days} day(s) ago" if days < 0 else f"{days} day(s) left"
-        chain = " <- ".join(c.common_name or c.subject for c in self.certificates)
+        chain = " <- ".join(label(c) for c in self.certificates)
         complete = "" if self.chain_complete else " (leaf only: this Python cannot read the chain)"
         trusted = f"yes, by {self.trusted_by}" if self.trusted else "NO"
         trusted += f" ({self.ca_id})" if self.ca_id else ""
@@ -419,13 +399,12 @@ class Inspection:
             [
                 f"{where}: {self.verdict.value.upper()}",
                 f"  tls:           {self.tls_version or '?'}, {self.cipher or '?'}",
-                f"  subject:       {leaf.subject}",
-                f"  names:         {', '.join(leaf.names) or '(none)'}",
-                f"  issuer:        {leaf.issuer}",
-                f"  valid:         {timestamp(leaf.not_before)} .. {timestamp(leaf.not_after)} "
-                f"({left})",
-                f"  key:           {leaf.key_type}, signed with {leaf.signature_algorithm}",
-                f"  sha256:        {leaf.sha256}",
+                f"  subject:       {leaf['subject']}",
+                f"  names:         {', '.join(names_of(self.leaf)) or '(none)'}",
+                f"  issuer:        {leaf['issuer']}",
+                f"  valid:         {leaf['not_before']} .. {leaf['not_after']} ({left})",
+                f"  key:           {leaf['key_type']}, signed with {leaf['signature_algorithm']}",
+                f"  sha256:        {leaf['sha256']}",
                 f"  presented:     {chain}{complete}",
                 f"  trusted:       {trusted}",
                 f"  name matches:  {'yes' if self.hostname_matches else 'NO'} ({self.server_name})",
@@ -503,7 +482,6 @@ def assess(
         ) from exc
     roots = [x509.load_pem_x509_certificate(c.pem) for c in load_bundle(trust.path).certificates]
     path = _signature_path(chain, roots)
-    infos = tuple(describe_certificate(c) for c in chain)
     root = label(path[-1]) if path else None
     facts = Inspection(
         host=host,
@@ -514,15 +492,15 @@ def assess(
         cipher=handshake.cipher,
         trusted_by=root,
         ca_id=ca_identifier(root),
-        hostname_matches=name_matches(host, infos[0]),
+        hostname_matches=name_matches(host, chain[0]),
         outside_validity=tuple(
             label(c)
             for c in (path or chain[:1])
             if not c.not_valid_before_utc <= now <= c.not_valid_after_utc
         ),
-        days_left=_days_left(infos[0].not_after, now),
+        days_left=_days_left(chain[0].not_valid_after_utc, now),
         chain_complete=handshake.chain_complete,
-        certificates=infos,
+        certificates=tuple(chain),
         trust=trust,
     )
     errors, warnings = _errors(facts, now), _warnings(facts, expiry_warning_days)
@@ -562,15 +540,17 @@ def _days_left(not_after: datetime.datetime, now: datetime.datetime) -> int:
 
 
 def _errors(facts: Inspection, now: datetime.datetime) -> list[Finding]:
-    host, leaf = facts.host, facts.leaf
+    host, leaf, names = facts.host, facts.leaf, names_of(facts.leaf)
     errors: list[Finding] = []
     if not facts.trusted:
         errors.append(Finding(UntrustedCertificateError.__name__, _untrusted_message(facts)))
     if not facts.time_valid:
-        if now < leaf.not_before:
-            when = f"is not valid before {timestamp(leaf.not_before)}"
-        elif leaf.not_after < now:
-            when = f"expired {-facts.days_left} day(s) ago, on {timestamp(leaf.not_after)}"
+        if now < leaf.not_valid_before_utc:
+            when = f"is not valid before {timestamp(leaf.not_valid_before_utc)}"
+        elif leaf.not_valid_after_utc < now:
+            when = (
+                f"expired {-facts.days_left} day(s) ago, on {timestamp(leaf.not_valid_after_utc)}"
+            )
         else:
             outside = ", ".join(facts.outside_validity)
             when = f"is signed by a CA certificate that is expired or not yet valid ({outside})"
@@ -578,9 +558,9 @@ def _errors(facts: Inspection, now: datetime.datetime) -> list[Finding]:
         errors.append(Finding(CertificateExpiredError.__name__, message))
     if not facts.hostname_matches:
         message = (
-            f"The certificate covers {', '.join(leaf.names) or '(no names)'}, not {host}, so "
+            f"The certificate covers {', '.join(names) or '(no names)'}, not {host}, so "
             "verify-full refuses it. Connect with one of those names as host (keep the IP in "
-            f"hostaddr if needed). {name_hint(host, leaf.names)}"
+            f"hostaddr if needed). {name_hint(host, names)}"
         )
         errors.append(Finding(HostnameMismatchError.__name__, message.strip()))
     return errors
@@ -588,7 +568,8 @@ def _errors(facts: Inspection, now: datetime.datetime) -> list[Finding]:
 
 def _issuer(facts: Inspection) -> str:
     """The issuer named by the top of the presented chain."""
-    return facts.certificates[-1].issuer_common_name or facts.certificates[-1].issuer
+    top = facts.certificates[-1].issuer
+    return common_name(top) or top.rfc4514_string()
 
 
 def _untrusted_message(facts: Inspection) -> str:
@@ -615,66 +596,62 @@ def _untrusted_message(facts: Inspection) -> str:
     return f"{base} {UNTRUSTED_CAUSES}"
 
 
+#: What an inspection warns of, by stable code (docs/guides/cli.md lists them), and what to do.
+_HINTS = {
+    "other-region": (
+        "The issuer '{issuer}' is an RDS CA of region {region}, but {host} names {named}: the "
+        "host name and the server do not belong together (a DNS record pointing at another "
+        "region's database?)."
+    ),
+    "bundle-outdated": (
+        "The issuer '{issuer}' looks like an Amazon RDS CA but is not in the bundle {source}: "
+        "the bundle is probably outdated. Run `aurora-ssl bundle update`."
+    ),
+    "expires-soon": (
+        "The certificate of {host} expires on {not_after}, in {days_left} day(s); RDS rotates "
+        "it automatically only when the CA is current. Schedule the certificate rotation now."
+    ),
+    "legacy-rds-ca-2019": (
+        "{host} presents a certificate from the legacy rds-ca-2019 CA, which expired in August "
+        "2024. Modify the DB instance to use rds-ca-rsa2048-g1 (or rds-ca-rsa4096-g1 / "
+        "rds-ca-ecc384-g1) and apply the change."
+    ),
+    "chain-incomplete": (
+        "This Python could read only the leaf certificate, not the intermediate CAs the server "
+        "sent, so 'untrusted' may only mean a missing intermediate; run `aurora-ssl inspect` "
+        "with Python 3.10 or newer to be sure."
+    ),
+}
+
+
 def _warnings(facts: Inspection, expiry_warning_days: int) -> list[Finding]:
-    host = facts.host
-    warnings = [Finding(WarningCode.TRUST.value, w) for w in trust_warnings(facts.trust)]
-    if not facts.trusted:
-        warnings.extend(_untrusted_hints(facts))
-    if facts.time_valid and facts.days_left < expiry_warning_days:
-        warnings.append(
-            Finding(
-                "expires-soon",
-                f"The certificate of {host} expires on {timestamp(facts.leaf.not_after)}, in "
-                f"{facts.days_left} day(s); RDS rotates it automatically only when the CA is "
-                "current. Schedule the certificate rotation now.",
-            )
-        )
-    legacy = any(LEGACY_2019.match(c.issuer_common_name or "") for c in facts.certificates)
-    if facts.ca_id == "rds-ca-2019" or (not facts.trusted and legacy):
-        warnings.append(
-            Finding(
-                "legacy-rds-ca-2019",
-                f"{host} presents a certificate from the legacy rds-ca-2019 CA, which expired "
-                "in August 2024. Modify the DB instance to use rds-ca-rsa2048-g1 (or "
-                "rds-ca-rsa4096-g1 / rds-ca-ecc384-g1) and apply the change.",
-            )
-        )
-    if not facts.chain_complete and not facts.trusted:
-        warnings.append(
-            Finding(
-                "chain-incomplete",
-                "This Python could read only the leaf certificate, not the intermediate CAs "
-                "the server sent, so 'untrusted' may only mean a missing intermediate; run "
-                "`aurora-ssl inspect` with Python 3.10 or newer to be sure.",
-            )
-        )
-    return warnings
-
-
-def _untrusted_hints(facts: Inspection) -> list[Finding]:
-    """An RDS-named issuer the trust set lacks: another region's CA, or a newer bundle's."""
-    issuer = _issuer(facts)
-    if not issuer.startswith("Amazon RDS ") or issuer in facts.trust.subjects:
-        return []
-    try:
-        source, _ = bundle_source()
-        found = [c for c in load_bundle(source).certificates if c.subject == issuer]
-    except Exception:  # noqa: BLE001 - hints only; the verdict stands without them
-        return []
-    if not found:
-        return [
-            Finding(
-                "bundle-outdated",
-                f"The issuer '{issuer}' looks like an Amazon RDS CA but is not in the bundle "
-                f"{source}: the bundle is probably outdated. Run `aurora-ssl bundle update`.",
-            )
-        ]
-    named = parse_endpoint(facts.host).region or "no region"
-    return [
-        Finding(
-            "other-region",
-            f"The issuer '{issuer}' is an RDS CA of region {found[0].region}, but {facts.host} "
-            f"names {named}: the host name and the server do not belong together (a DNS "
-            "record pointing at another region's database?).",
-        )
+    issuer, trusted = _issuer(facts), facts.trusted
+    source, region = "", None  # an RDS-named issuer the trust set lacks: in the full bundle?
+    if not trusted and issuer.startswith("Amazon RDS ") and issuer not in facts.trust.subjects:
+        try:
+            source = bundle_source()[0]
+            found = (c.region for c in load_bundle(source).certificates if c.subject == issuer)
+            region = next(found, "") or ""
+        except Exception:  # noqa: BLE001 - hints only; the verdict stands without them
+            source, region = "", None
+    legacy = any(LEGACY_2019.match(common_name(c.issuer) or "") for c in facts.certificates)
+    applies = {
+        "other-region": bool(region),
+        "bundle-outdated": region == "",
+        "expires-soon": facts.time_valid and facts.days_left < expiry_warning_days,
+        "legacy-rds-ca-2019": facts.ca_id == "rds-ca-2019" or (not trusted and legacy),
+        "chain-incomplete": not facts.chain_complete and not trusted,
+    }
+    fields = {
+        "host": facts.host,
+        "named": parse_endpoint(facts.host).region or "no region",
+        "issuer": issuer,
+        "region": region,
+        "source": source,
+        "not_after": timestamp(facts.leaf.not_valid_after_utc),
+        "days_left": facts.days_left,
+    }
+    notes = [Finding(WarningCode.TRUST.value, w) for w in trust_warnings(facts.trust)]
+    return notes + [
+        Finding(code, _HINTS[code].format(**fields)) for code, on in applies.items() if on
     ]

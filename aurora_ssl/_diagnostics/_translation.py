@@ -56,7 +56,7 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from aurora_ssl._bundles import pem_blocks, pem_der
+from aurora_ssl._bundles import common_name, pem_blocks, pem_der
 from aurora_ssl._diagnostics._inspection import (
     ROTATE,
     UNTRUSTED_CAUSES,
@@ -367,7 +367,7 @@ def _explained(inspection: Inspection, said: str) -> TLSError | None:
     """The refusal as an inspection of the server explains it, if it found one."""
     if inspection.ok or not inspection.errors:
         return None
-    issuers = [c.issuer_common_name for c in inspection.certificates]
+    issuers = [common_name(c.issuer) for c in inspection.certificates]
     hint = missing_test_bundle_hint(issuers, inspection.trust.subjects)
     if hint is not None and not inspection.trusted:
         return UntrustedCertificateError(f"{hint} {said}")
