@@ -262,10 +262,8 @@ def check_connection(
     try:
         connection = connect()
     except Exception as exc:  # noqa: BLE001 - every failure becomes the report's verdict
-        explain = None
-        if inspect and trust is not None:
-            explain = functools.partial(_inspected, expected=expected, trust=trust)
-        verdict, problem, summary = _failure(exc, masked, explain)
+        explained = _inspected(exc, expected, trust) if inspect and trust is not None else None
+        verdict, problem, summary = _failure(exc, masked, explained)
         return report(verdict=verdict, errors=(problem,), warnings=tuple(warnings), summary=summary)
     try:
         wanted = None if insecure or expected is None else expected()
@@ -295,7 +293,7 @@ def _connected(
     try:
         facts = server(connection)
     except Exception as exc:  # noqa: BLE001 - reported, not raised
-        return {**found, "verdict": Verdict.ERROR, "errors": (_failure(exc, masked, None)[1],)}
+        return {**found, "verdict": Verdict.ERROR, "errors": (_failure(exc, masked)[1],)}
     warnings = [] if facts.sslinfo_installed else [_SSLINFO_MISSING]
     if (facts.rds_force_ssl or "").strip().lower() in ("0", "off"):
         warnings.append(
@@ -340,15 +338,14 @@ def _client_refusal(
 
 def _inspected(
     exc: BaseException,
-    translated: AuroraSSLError,
-    *,
     expected: Callable[[], Mapping[str, Any] | None] | None,
     trust: TrustSelection,
-) -> AuroraSSLError:
-    """A refused certificate explained again with what an inspection of the attempt's target
-    shows (one more connection, short timeouts, no login)."""
+) -> AuroraSSLError | None:
+    """Our error for a failed attempt; a refused certificate is explained with what an
+    inspection of the attempt's target shows (one more connection, short timeouts, no login)."""
+    translated = exc if isinstance(exc, AuroraSSLError) else translate_error(exc)
     cause = exc.__cause__ if translated is exc else exc
-    if cause is None:
+    if cause is None or not isinstance(translated, CERTIFICATE_REFUSALS):
         return translated
     try:
         params = expected() if expected is not None else None
@@ -368,14 +365,11 @@ def _inspected(
 
 
 def _failure(
-    exc: BaseException,
-    masked: Sequence[str],
-    explain: Callable[[BaseException, AuroraSSLError], AuroraSSLError] | None,
+    exc: BaseException, masked: Sequence[str], translated: AuroraSSLError | None = None
 ) -> tuple[Verdict, Finding, str]:
     """A failed attempt's verdict, error and end of its headline."""
-    translated = exc if isinstance(exc, AuroraSSLError) else translate_error(exc)
-    if explain is not None and isinstance(translated, CERTIFICATE_REFUSALS):
-        translated = explain(exc, translated)
+    if translated is None:
+        translated = exc if isinstance(exc, AuroraSSLError) else translate_error(exc)
     name = type(translated or exc).__name__
     if isinstance(translated, CredentialsError):
         # Its message is written to be shown; its cause (a provider's own exception) may

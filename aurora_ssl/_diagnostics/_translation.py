@@ -337,7 +337,16 @@ def _translate(
             return kind(message.format(where=target.where, said=said, **match.groupdict()))
     wanted = _MISMATCH.search(text)
     if wanted:
-        return _mismatch(text, wanted["wanted"] or target.host or "the host", said)
+        host, found = wanted["wanted"] or target.host or "the host", _MISMATCH_NAMES.search(text)
+        names = [found["first"]] if found else []
+        more = [f"{found['more']} other name(s)"] if found and found["more"] else []
+        message = (
+            f"The server's certificate is for {', '.join(names + more) or 'other names'}, not "
+            f"for {host}, so verify-full refused it. Connect with a name the certificate covers "
+            "(the cluster, reader or instance endpoint), keeping the address in hostaddr if you "
+            f"need a specific IP. {name_hint(host, names)}"
+        )
+        return HostnameMismatchError(f"{message.strip()} {said}")
     if _UNTRUSTED.search(text):
         hint = _test_server_hint(target) or (
             f"The certificate of {target.where} is not signed by a CA this connection trusts, "
@@ -348,19 +357,6 @@ def _translate(
     if _TLS_EOF.search(text):
         return _closed_during_handshake(exc, params, target, said)
     return None
-
-
-def _mismatch(text: str, host: str, said: str) -> HostnameMismatchError:
-    found = _MISMATCH_NAMES.search(text)
-    names = [found["first"]] if found else []
-    more = [f"{found['more']} other name(s)"] if found and found["more"] else []
-    message = (
-        f"The server's certificate is for {', '.join(names + more) or 'other names'}, not for "
-        f"{host}, so verify-full refused it. Connect with a name the certificate covers (the "
-        "cluster, reader or instance endpoint), keeping the address in hostaddr if you need a "
-        f"specific IP. {name_hint(host, names)}"
-    )
-    return HostnameMismatchError(f"{message.strip()} {said}")
 
 
 def _explained(inspection: Inspection, said: str) -> TLSError | None:
@@ -427,38 +423,14 @@ class LoginRefusal:
 
     Attributes:
         reason: the server's words (libpq's, when it had no password to give).
-        libpq_version: the driver's libpq, e.g. 170011 (``None``: unknown).
+        tls_verified: whether the refusal came over the TLS session verify-full verified:
+            only a libpq with the fix for CVE-2024-10977 shows a server's error no earlier.
+        message: what happened and what to do, with the TLS state as far as it is known.
     """
 
     reason: str
-    libpq_version: int | None
-
-    @property
-    def tls_verified(self) -> bool:
-        """Whether the refusal came over the TLS session verify-full verified: only a libpq
-        with the fix for CVE-2024-10977 shows a server's error no earlier than that."""
-        major, minor = divmod(self.libpq_version or 0, 10000)
-        return major > 17 or minor >= _CVE_2024_10977_FIXED.get(major, 10000)
-
-    @property
-    def message(self) -> str:
-        """What happened and what to do, with the TLS state as far as it is known."""
-        major, minor = divmod(self.libpq_version or 0, 10000)
-        libpq = f"libpq {major}.{minor}" if self.libpq_version else "this driver's libpq"
-        if self.tls_verified:
-            return (
-                f"Login refused: {self.reason}. TLS was verified first ({libpq} shows a "
-                "server's error only over the TLS session it verified), so fix the login "
-                "itself: the user name, the password or IAM token, the server's pg_hba.conf "
-                "rules. Changing sslmode would not help."
-            )
-        return (
-            f"Login refused: {self.reason}. Whether TLS was verified is unknown: {libpq} "
-            "predates the fix for CVE-2024-10977 (libpq 17.1, 16.5, 15.9, 14.14, 13.17), so it "
-            "may show an error sent before TLS by anyone on the path. Upgrade the driver (its "
-            "binary wheel bundles a current libpq); `aurora-ssl inspect HOST` shows whether "
-            "the server's certificate verifies."
-        )
+    tls_verified: bool
+    message: str
 
 
 def login_refusal(exc: BaseException, *, libpq_version: int | None = None) -> LoginRefusal | None:
@@ -468,7 +440,8 @@ def login_refusal(exc: BaseException, *, libpq_version: int | None = None) -> Lo
 
     Args:
         exc: a psycopg2 or psycopg 3 exception, or one wrapping it.
-        libpq_version: the libpq that made the attempt; default: the raising driver's.
+        libpq_version: the libpq that made the attempt (e.g. 170011); default: the raising
+            driver's.
     """
     match = _LOGIN_REFUSED.search(driver_text(exc) or "")
     if match is None:
@@ -477,7 +450,27 @@ def login_refusal(exc: BaseException, *, libpq_version: int | None = None) -> Lo
         drivers = (type(link).__module__.partition(".")[0] for link in exception_chain(exc))
         driver = next((d for d in drivers if d in ("psycopg", "psycopg2")), None)
         libpq_version = libpq_of(driver).version if driver else None
-    return LoginRefusal(match["server"] or match["client"], libpq_version)
+    reason = match["server"] or match["client"]
+    major, minor = divmod(libpq_version or 0, 10000)
+    libpq = f"libpq {major}.{minor}" if libpq_version else "this driver's libpq"
+    if major > 17 or minor >= _CVE_2024_10977_FIXED.get(major, 10000):
+        return LoginRefusal(
+            reason,
+            True,
+            f"Login refused: {reason}. TLS was verified first ({libpq} shows a server's error "
+            "only over the TLS session it verified), so fix the login itself: the user name, "
+            "the password or IAM token, the server's pg_hba.conf rules. Changing sslmode would "
+            "not help.",
+        )
+    return LoginRefusal(
+        reason,
+        False,
+        f"Login refused: {reason}. Whether TLS was verified is unknown: {libpq} predates the "
+        "fix for CVE-2024-10977 (libpq 17.1, 16.5, 15.9, 14.14, 13.17), so it may show an error "
+        "sent before TLS by anyone on the path. Upgrade the driver (its binary wheel bundles a "
+        "current libpq); `aurora-ssl inspect HOST` shows whether the server's certificate "
+        "verifies.",
+    )
 
 
 # -- the local test server -------------------------------------------------------------------

@@ -154,16 +154,10 @@ def _connect(address: tuple[str, int], timeout: float, where: str) -> socket.soc
     target = shorten(address[0])
     try:
         return socket.create_connection(address, timeout=timeout)
-    except UnicodeError as exc:  # the IDNA codec: an empty label or one over 63 characters
+    except (UnicodeError, socket.gaierror) as exc:  # UnicodeError: a label IDNA refuses
         raise InspectionError(
-            f"Cannot inspect {where}: {target} is not a valid host name (a label between dots "
-            "is empty or longer than 63 characters). Check the endpoint name."
-        ) from exc
-    except socket.gaierror as exc:
-        raise InspectionError(
-            f"Cannot inspect {where}: the name {target} does not resolve ({exc.strerror}). "
-            "Check the spelling of the endpoint, and that this machine's DNS (VPC resolver, "
-            "VPN) can see it."
+            f"Cannot inspect {where}: the name {target} does not resolve ({exc}). Check the "
+            "spelling of the endpoint, and that this machine's DNS (VPC resolver, VPN) can see it."
         ) from exc
     except ConnectionRefusedError as exc:
         raise InspectionError(
@@ -184,15 +178,11 @@ def _ssl_request(sock: socket.socket, where: str) -> None:
     try:
         sock.sendall(SSL_REQUEST)
         reply = sock.recv(1)
-    except TimeoutError as exc:
+    except OSError as exc:  # TimeoutError too
+        said = "in time" if isinstance(exc, TimeoutError) else f"({exc.strerror or exc})"
         raise InspectionError(
-            f"Cannot inspect {where}: no reply to PostgreSQL's SSLRequest in time; the peer "
-            "is probably not a PostgreSQL server (or a proxy that waits for something else)."
-        ) from exc
-    except OSError as exc:
-        raise InspectionError(
-            f"Cannot inspect {where}: the connection failed during the SSLRequest "
-            f"({exc.strerror or exc}); the peer is probably not a PostgreSQL server."
+            f"Cannot inspect {where}: no reply to PostgreSQL's SSLRequest {said}; the peer is "
+            "probably not a PostgreSQL server (or a proxy that waits for something else)."
         ) from exc
     if reply == b"N":
         raise ServerTLSUnavailableError(
