@@ -29,6 +29,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -198,9 +199,7 @@ class Audit:
                 "hidden": self.hidden,
                 "local": len(self.local_sessions),
             },
-            "sessions": [dataclasses.asdict(s) for s in self.sessions],
-            "local_sessions": [dataclasses.asdict(s) for s in self.local_sessions],
-            "instances": [dataclasses.asdict(i) for i in self.instances],
+            **dataclasses.asdict(self),  # sessions, local_sessions, instances
             "messages": self.messages(),
         }
 
@@ -262,11 +261,7 @@ def instance_endpoint(cluster_host: str, server_id: str) -> str | None:
     if endpoint.kind not in kinds:
         return None
     domain = endpoint.host.split(".", 1)[1]
-    for prefix in ("cluster-custom-", "cluster-ro-", "cluster-"):
-        if domain.startswith(prefix):
-            domain = domain[len(prefix) :]
-            break
-    return f"{server_id}.{domain}"
+    return f"{server_id}.{re.sub(r'^cluster-(?:custom-|ro-)?', '', domain)}"
 
 
 def audit_sessions(
