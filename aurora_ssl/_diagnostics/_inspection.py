@@ -554,7 +554,10 @@ def _errors(facts: Inspection, now: datetime.datetime) -> list[Finding]:
         else:
             outside = ", ".join(facts.outside_validity)
             when = f"is signed by a CA certificate that is expired or not yet valid ({outside})"
-        message = f"The certificate of {host} {when}, so verify-full refuses it. {ROTATE}"
+        message = (
+            f"The certificate of {host} is outside its validity period: it {when}, so "
+            f"verify-full refuses it. {ROTATE}"
+        )
         errors.append(Finding(CertificateExpiredError.__name__, message))
     if not facts.hostname_matches:
         message = (
