@@ -242,7 +242,7 @@ def _write_split(data: bytes, source: str, directory: str, updated: bool) -> Non
                 f"The bundle {source} is refused: {cert.subject} {problem}; a trust bundle holds "
                 "only root CAs. Use AWS's bundle (`aurora-ssl bundle update`)."
             )
-    strangers = [] if updated else _bundles.strangers(certificates)
+    strangers = [] if updated else _bundles.strangers(certificates, SHIPPED_ROOTS)
     if strangers:
         import logging
 

@@ -332,9 +332,9 @@ def check_database_tls(
 
 
 def messages_for_report(report: Any) -> list[CheckMessage]:
-    """Check messages for the :class:`~aurora_ssl._diagnostics.ConnectionReport` of
+    """Check messages for the :class:`~aurora_ssl._diagnostics._report.ConnectionReport` of
     an alias."""
-    from aurora_ssl._diagnostics import WarningCode
+    from aurora_ssl._diagnostics._inspection import WarningCode
     from aurora_ssl.errors import TLSNotInUseError
 
     alias = report.label

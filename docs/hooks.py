@@ -19,18 +19,8 @@ def check_ids_table() -> str:
     return "\n".join(rows)
 
 
-def report_keys_table() -> str:
-    """The JSON report's keys, from :data:`aurora_ssl._diagnostics.REPORT_FIELDS`."""
-    from aurora_ssl._diagnostics import REPORT_FIELDS
-
-    rows = ["| key | type | meaning |", "| --- | --- | --- |"]
-    rows += [f"| `{key}` | {kind} | {meaning} |" for key, (kind, meaning) in REPORT_FIELDS.items()]
-    return "\n".join(rows)
-
-
 MARKERS = {
     "<!-- aurora-ssl: check-ids -->": check_ids_table,
-    "<!-- aurora-ssl: report-keys -->": report_keys_table,
 }
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from aurora_ssl._diagnostics import REPORT_KEYS
+from aurora_ssl._diagnostics._report import REPORT_KEYS
 from aurora_ssl.cli import main
 from aurora_ssl.testing import AuroraLikeServer, TestPKI
 from tests import drivers

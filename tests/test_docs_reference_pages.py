@@ -16,7 +16,9 @@ from pathlib import Path
 import pytest
 
 from aurora_ssl import errors
-from aurora_ssl._diagnostics import Audit, Instance, Session, Verdict, WarningCode, _report
+from aurora_ssl._diagnostics import _report
+from aurora_ssl._diagnostics._audit import Audit, Instance, Session
+from aurora_ssl._diagnostics._inspection import Verdict, WarningCode
 from django_aurora_ssl._check_ids import CHECKS
 from tests.test_docs_pages import ROOT, public_names
 
@@ -150,8 +152,10 @@ def test_troubleshooting_explains_every_warning_code(code: str) -> None:
 
 
 def test_the_inspection_warning_codes_listed_here_are_the_codes_it_emits() -> None:
+    from aurora_ssl._diagnostics import _inspection
+
     source = (ROOT / "aurora_ssl" / "_diagnostics" / "_inspection.py").read_text()
-    emitted = set(re.findall(r'Finding\(\s*"([a-z0-9-]+)"', source))
+    emitted = set(re.findall(r'Finding\(\s*"([a-z0-9-]+)"', source)) | set(_inspection._HINTS)
     assert emitted == set(INSPECTION_WARNINGS)
 
 

@@ -13,7 +13,7 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
-from aurora_ssl._diagnostics import Audit, audit_sessions
+from aurora_ssl._diagnostics._audit import Audit, audit_sessions
 from aurora_ssl._libpq import render
 from aurora_ssl._options import Options
 from aurora_ssl._readback import require_tls
@@ -54,7 +54,7 @@ def audit(
         connect_timeout: libpq's ``connect_timeout`` unless the target sets one.
 
     Returns:
-        The :class:`~aurora_ssl._diagnostics.Audit`: ``.sessions``, ``.local_sessions``,
+        The :class:`~aurora_ssl._diagnostics._audit.Audit`: ``.sessions``, ``.local_sessions``,
         ``.tls``, ``.plaintext``, ``.hidden``, ``.exit_status`` (0, 3 or 4), ``.to_dict()``.
 
     Raises:

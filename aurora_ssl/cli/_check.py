@@ -2,10 +2,10 @@
 present?
 
 ``check`` connects once with the policy and prints the same report as
-``manage.py check_aurora_ssl`` (``_diagnostics.check_connection``), for a URL (also a
+``manage.py check_aurora_ssl`` (``_diagnostics._report.check_connection``), for a URL (also a
 SQLAlchemy one), a libpq connection string, ``$DATABASE_URL`` or the PG* environment; the login
 can use an IAM token or a password provider. ``inspect`` reads the certificate the server
-presents, without logging in (:func:`aurora_ssl._diagnostics.inspect_server`).
+presents, without logging in (:func:`aurora_ssl._diagnostics._inspection.inspect_server`).
 """
 
 from __future__ import annotations
@@ -15,13 +15,9 @@ import contextlib
 import sys
 from typing import Any
 
-from aurora_ssl._diagnostics import (
-    check_connection,
-    inspect_server,
-    reports_ok,
-    reports_to_json,
-    split_host_port,
-)
+from aurora_ssl._diagnostics._inspection import inspect_server
+from aurora_ssl._diagnostics._report import check_connection, reports_ok, reports_to_json
+from aurora_ssl._diagnostics._wire import split_host_port
 from aurora_ssl._endpoint import host_problem
 from aurora_ssl._policy import policy_for
 from aurora_ssl._redaction import mask_text, shorten

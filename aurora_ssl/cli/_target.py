@@ -22,7 +22,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from aurora_ssl._connect import login, provider_for
-from aurora_ssl._diagnostics import translate_error
+from aurora_ssl._diagnostics._translation import translate_error
 from aurora_ssl._endpoint import host_problem
 from aurora_ssl._libpq import libpq_of
 from aurora_ssl._options import PREFIX, PROVIDER_OBJECT, Options, read_options, split_url

@@ -457,7 +457,7 @@ def _translate(exc: BaseException, decision: Any) -> AuroraSSLError | None:
     """The driver's failure in aurora-ssl's words (pure: never connects again)."""
     if isinstance(exc, AuroraSSLError):
         return None
-    from aurora_ssl._diagnostics import translate_error
+    from aurora_ssl._diagnostics._translation import translate_error
 
     if hasattr(decision, "params"):
         params = {k: v for k, v in decision.params.items() if k not in ("password", "sslpassword")}
@@ -474,7 +474,7 @@ def _socket_failure(exc: BaseException, target: Any) -> AuroraSSLError | None:
     the errors psycopg users get; the driver's own words end the message."""
     import ssl
 
-    from aurora_ssl._diagnostics import scrub, translate_error
+    from aurora_ssl._diagnostics._translation import scrub, translate_error
 
     text = str(exc)
     if isinstance(exc, ssl.SSLCertVerificationError):

@@ -59,7 +59,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from aurora_ssl._diagnostics import TEST_REGION
+    from aurora_ssl._diagnostics._translation import TEST_REGION
     from aurora_ssl.testing._builds import fetch_server
     from aurora_ssl.testing._cluster import AuroraLikeCluster
     from aurora_ssl.testing._pki import (
@@ -96,7 +96,7 @@ _WHERE = {
     "INSTANCE_HOST": "aurora_ssl.testing._pki",
     "OTHER_HOST": "aurora_ssl.testing._pki",
     "READER_HOST": "aurora_ssl.testing._pki",
-    "TEST_REGION": "aurora_ssl._diagnostics",
+    "TEST_REGION": "aurora_ssl._diagnostics._translation",
     "TestPKI": "aurora_ssl.testing._pki",
     "AuroraLikeServer": "aurora_ssl.testing._server",
     "Scenario": "aurora_ssl.testing._server",

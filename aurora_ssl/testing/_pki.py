@@ -23,7 +23,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, get_args
 
-from aurora_ssl._diagnostics import (  # one source of the test PKI's names
+from aurora_ssl._diagnostics._translation import (  # one source of the test PKI's names
     TEST_REGION,
 )
 

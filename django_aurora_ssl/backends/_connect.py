@@ -323,7 +323,7 @@ def _connect(
     except AuroraSSLError:
         raise
     except Exception as exc:
-        from aurora_ssl._diagnostics import translate_error
+        from aurora_ssl._diagnostics._translation import translate_error
 
         shown = {k: v for k, v in decision.params.items() if k != "password"}
         translated = translate_error(exc, params=shown)

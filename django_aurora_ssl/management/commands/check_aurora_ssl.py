@@ -5,7 +5,8 @@ has no warning), so it works as a CI/CD gate and a container health check.
 
 ``--audit`` lists every session of one alias's database instead (every instance of an Aurora
 cluster), through Django's own connection for the alias; the exit status is the audit's
-(:attr:`aurora_ssl._diagnostics.Audit.exit_status`: 3 a session without TLS, 4 sessions hidden).
+(:attr:`aurora_ssl._diagnostics._audit.Audit.exit_status`: 3 a session without TLS, 4
+sessions hidden).
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from typing import Any, ClassVar
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from aurora_ssl._diagnostics import Audit, ConnectionReport, reports_ok, reports_to_json
+from aurora_ssl._diagnostics._audit import Audit
+from aurora_ssl._diagnostics._report import ConnectionReport, reports_ok, reports_to_json
 from aurora_ssl.errors import AuroraSSLError
 from django_aurora_ssl._conf import (
     aliases_using_backend,
@@ -136,7 +138,7 @@ def audit_alias(alias: str) -> Audit:
     instances of an Aurora cluster the same settings with HOST set to each instance endpoint."""
     from django.db import connections
 
-    from aurora_ssl._diagnostics import audit_sessions
+    from aurora_ssl._diagnostics._audit import audit_sessions
 
     wrapper = connections[alias]
     entry = wrapper.settings_dict
