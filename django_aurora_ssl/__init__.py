@@ -1,27 +1,17 @@
 """Django integration of aurora-ssl: database backends, system checks, ``check_aurora_ssl``.
 
-Public helpers (imported lazily: Django loads this package for its backends):
-:func:`database_url` (a ``DATABASES`` entry from a ``DATABASE_URL``) and :func:`is_protected`.
+Public helpers: :func:`database_url` (a ``DATABASES`` entry from a ``DATABASE_URL``),
+:func:`secure_entry` (an entry from dj-database-url or django-environ, made ours) and
+:func:`is_protected`. Importing this package is light (``settings.py`` imports it, and
+Django loads it for its backends): no database module, no driver.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from django_aurora_ssl._conf import OptionsError, database_options, uses_backend
+from django_aurora_ssl._url_settings import database_url, secure_entry
 
-__all__ = ["adopt", "database_url", "is_protected"]
-
-
-def database_url(
-    url: str | None = None,
-    *,
-    env: str = "DATABASE_URL",
-    default: str | None = None,
-    **overrides: Any,
-) -> Any:
-    """See :func:`django_aurora_ssl._url_settings.database_url`."""
-    from django_aurora_ssl._url_settings import database_url as read
-
-    return read(url, env=env, default=default, **overrides)
+__all__ = ["database_url", "is_protected", "secure_entry"]
 
 
 def is_protected(alias: str = "default") -> bool:
@@ -32,10 +22,10 @@ def is_protected(alias: str = "default") -> bool:
     that connection uses TLS (read from the client library: no round trip). Raises Django's
     ``ConnectionDoesNotExist`` for an unknown alias: a typo must not read as "unprotected".
     """
+    # Not at import: settings.py imports this package, before Django is set up.
     from django.db import connections
 
     from aurora_ssl._readback import client_tls
-    from django_aurora_ssl._conf import OptionsError, database_options, uses_backend
 
     wrapper = connections[alias]
     if not uses_backend(wrapper.settings_dict):
@@ -47,10 +37,3 @@ def is_protected(alias: str = "default") -> bool:
         return False
     raw = getattr(wrapper, "connection", None)
     return raw is None or client_tls(raw).in_use
-
-
-def adopt(entry: Any, *, engine: str | None = None) -> Any:
-    """See :func:`django_aurora_ssl._url_settings.adopt` (dj-database-url, django-environ)."""
-    from django_aurora_ssl._url_settings import adopt as make_ours
-
-    return make_ours(entry, engine=engine)

@@ -9,7 +9,7 @@ by the one reader every integration uses (:func:`aurora_ssl._options.read_option
         "AURORA_SSL": {                       # all optional
             "BUNDLE": None,                   # RDS bundle file to take the roots from
             "TLS_SERVER_NAME": None,          # RDS name to verify when HOST is a CNAME
-            "SERVER_CHECK_AT_STARTUP": True,  # ask the server once per process
+            "SERVER_CHECK_AT_STARTUP": True,  # ask the server once per thread
             "INSECURE_LOCAL_DEV": False,      # the loud opt-out, local servers only
             "IAM": False,                     # RDS IAM tokens as passwords (botocore)
             "IAM_PROFILE": None,              # AWS profile for them (default chain)
@@ -35,16 +35,15 @@ from aurora_ssl._options import Options, read_options
 from aurora_ssl.errors import InsecureConfigurationError
 
 SETTINGS_KEY = "AURORA_SSL"
-#: The ENGINE values of our backends.
+#: The ENGINE values of our backends, and of Django's own PostgreSQL ones.
 ENGINES = frozenset({"django_aurora_ssl.backends.postgresql", "django_aurora_ssl.backends.postgis"})
-#: Django's own engines, and the drop-in replacement for each.
-PLAIN_ENGINES: Mapping[str, str] = {
-    "django.db.backends.postgresql": "django_aurora_ssl.backends.postgresql",
-    "django.db.backends.postgresql_psycopg2": "django_aurora_ssl.backends.postgresql",
-    "django.contrib.gis.db.backends.postgis": "django_aurora_ssl.backends.postgis",
-}
-
-
+PLAIN_ENGINES = frozenset(
+    {
+        "django.db.backends.postgresql",
+        "django.db.backends.postgresql_psycopg2",
+        "django.contrib.gis.db.backends.postgis",
+    }
+)
 #: OPTIONS keys Django's PostgreSQL backend takes out before connecting (``pool``: 5.1+).
 DJANGO_OPTIONS = frozenset({"assume_role", "isolation_level", "pool", "server_side_binding"})
 
@@ -95,16 +94,13 @@ def password_where(settings_dict: Mapping[str, Any], alias: str) -> str | None:
 
 
 def backend_class(settings_dict: Mapping[str, Any]) -> type | None:
-    """The ``DatabaseWrapper`` class ENGINE names, imported as Django's ``load_backend`` does;
-    ``None`` when it cannot be imported here (Django's own checks report that)."""
-    engine = settings_dict.get("ENGINE")
-    if not isinstance(engine, str) or not engine:
-        return None
+    """The ``DatabaseWrapper`` class ENGINE names, imported as Django's ``load_backend`` does
+    (not imported from it: ``django.db`` is heavy for ``settings.py``); ``None`` when it
+    cannot be imported here (Django's own checks report that)."""
     try:
-        module = importlib.import_module(f"{engine}.base")
-    except Exception:  # noqa: BLE001 - ImportError, ImproperlyConfigured, a broken user module
+        wrapper = importlib.import_module(f"{settings_dict['ENGINE']}.base").DatabaseWrapper
+    except Exception:  # noqa: BLE001 - no ENGINE, ImproperlyConfigured, a broken user module
         return None
-    wrapper = getattr(module, "DatabaseWrapper", None)
     return wrapper if isinstance(wrapper, type) else None
 
 
@@ -123,16 +119,8 @@ def plain_postgresql(settings_dict: Mapping[str, Any]) -> bool:
     wrapper = backend_class(settings_dict)
     if wrapper is None or uses_backend(settings_dict):
         return False
-    try:
-        from django.db.backends.postgresql.base import DatabaseWrapper
-    except Exception:  # noqa: BLE001 - no driver installed: it cannot be a PostgreSQL backend
-        return False
-    return issubclass(wrapper, DatabaseWrapper)
-
-
-def aliases_using_backend(databases: Mapping[str, Mapping[str, Any]]) -> list[str]:
-    """The aliases of ``databases`` (``settings.DATABASES``) that use our backends."""
-    return [alias for alias, entry in databases.items() if uses_backend(entry)]
+    plain = backend_class({"ENGINE": "django.db.backends.postgresql"})
+    return plain is not None and issubclass(wrapper, plain)
 
 
 def libpq_target(settings_dict: Mapping[str, Any]) -> dict[str, Any]:
