@@ -8,8 +8,10 @@ Django loads it for its backends): no database module, no driver.
 
 from __future__ import annotations
 
-from django_aurora_ssl._conf import OptionsError, database_options, uses_backend
-from django_aurora_ssl._url_settings import database_url, secure_entry
+from django.core.exceptions import ImproperlyConfigured
+
+from aurora_ssl.errors import AuroraSSLError
+from django_aurora_ssl._conf import database_url, secure_entry
 
 __all__ = ["database_url", "is_protected", "secure_entry"]
 
@@ -17,8 +19,8 @@ __all__ = ["database_url", "is_protected", "secure_entry"]
 def is_protected(alias: str = "default") -> bool:
     """Whether Django's connections of ``alias`` are verified by aurora-ssl.
 
-    True when the alias's backend is ours (by class: subclasses count), its ``AURORA_SSL``
-    options are valid, ``INSECURE_LOCAL_DEV`` is off and, if the alias is connected now,
+    True when the alias's backend is ours (by class: subclasses count), its settings are
+    valid, ``INSECURE_LOCAL_DEV`` is off and, if the alias is connected now,
     that connection uses TLS (read from the client library: no round trip). Raises Django's
     ``ConnectionDoesNotExist`` for an unknown alias: a typo must not read as "unprotected".
     """
@@ -28,12 +30,11 @@ def is_protected(alias: str = "default") -> bool:
     from aurora_ssl._readback import client_tls
 
     wrapper = connections[alias]
-    if not uses_backend(wrapper.settings_dict):
-        return False
     try:
-        if database_options(wrapper.settings_dict, alias).insecure_local_dev:
+        if not getattr(wrapper, "aurora_ssl_backend", False):
             return False
-    except OptionsError:
+        if wrapper.aurora_ssl_options.insecure_local_dev:
+            return False
+    except (ImproperlyConfigured, AuroraSSLError):  # malformed settings: never connects
         return False
-    raw = getattr(wrapper, "connection", None)
-    return raw is None or client_tls(raw).in_use
+    return wrapper.connection is None or client_tls(wrapper.connection).in_use

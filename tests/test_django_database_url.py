@@ -220,6 +220,6 @@ def test_the_helper_stays_a_function_once_its_module_is_imported() -> None:
 
     import django_aurora_ssl
 
-    importlib.import_module("django_aurora_ssl._url_settings")
+    importlib.import_module("django_aurora_ssl._conf")
     assert callable(django_aurora_ssl.database_url)
     assert callable(django_aurora_ssl.secure_entry)

@@ -38,7 +38,7 @@ from aurora_ssl._policy import (
     refuse_insecure_for_aws,
     warn_insecure,
 )
-from aurora_ssl._readback import ClientTLS, close_quietly, require_tls, server_version
+from aurora_ssl._readback import close_quietly, require_tls, server_version
 from aurora_ssl._server_tls import ServerTLS, server_tls
 from aurora_ssl.errors import AuroraSSLError, InsecureConfigurationError, TLSNotInUseError
 from django_aurora_ssl._conf import (
@@ -89,25 +89,15 @@ class AuroraSSLWrapperMixin(_WrapperBase):  # type: ignore[misc]
         """
         return self._aurora_ssl_read()[0]
 
-    @property
-    def aurora_ssl_provider(self) -> PasswordProvider | None:
-        """The password provider the options name, or ``None`` (Django's PASSWORD)."""
-        return self._aurora_ssl_read()[1]
-
     def _aurora_ssl_read(self) -> tuple[Options, PasswordProvider | None]:
+        """The options, and the password provider they name (``None``: Django's PASSWORD)."""
         entry = self.settings_dict
-        source = tuple(_items(entry.get(key)) for key in _SOURCES)
+        source = [copy.copy(entry.get(key)) for key in _SOURCES]  # a dict edited in place too
         memo = self._aurora_ssl_memo
         if memo is None or memo[0] != source:
-            refuse_conninfo_name(entry, self.alias)
-            options = database_options(entry, self.alias)
+            options, provider = read_entry(entry, self.alias)
             if options.insecure_local_dev:
-                refuse_insecure_for_aws(options, guard_hosts(entry, options))
                 warn_insecure(f"Django database {self.alias!r} ({entry.get('HOST') or 'no host'})")
-            try:
-                provider = provider_for(options, password_where(entry, self.alias), django=True)
-            except AuroraSSLError as exc:
-                raise OptionsError(str(exc)) from None
             memo = self._aurora_ssl_memo = (source, options, provider)
         return memo[1], memo[2]
 
@@ -142,23 +132,13 @@ class AuroraSSLWrapperMixin(_WrapperBase):  # type: ignore[misc]
         parent = super().get_new_connection
         connection, used = _connect(
             decision,
-            self.aurora_ssl_provider,
+            self._aurora_ssl_read()[1],
             lambda conninfo: parent({key: conninfo, **decision.driver_kwargs}),
             self.alias,
             options,
         )
-        try:
-            tls = require_tls(connection, expected=used.params)
-            used.connected(server_version(connection))
-            self._aurora_ssl_check_server(connection, used)
-        except BaseException as error:
-            close_quietly(connection)
-            if isinstance(error, AuroraSSLError):
-                _log(options, self.alias, used, error=error)
-            raise
+        self._aurora_ssl_verify(connection, used, pooled=False)
         self._aurora_ssl_decision = used
-        facts = self.aurora_ssl_server_facts
-        self._aurora_ssl_verified(tls, used, pooled=False, server=facts and facts[1])
         return connection
 
     def _aurora_ssl_checkout(self, pool: Any, conn_params: Any, options: Options) -> Any:
@@ -185,14 +165,7 @@ class AuroraSSLWrapperMixin(_WrapperBase):  # type: ignore[misc]
         # With a pool, Django calls this only as the pool's ``configure`` callback, for each
         # connection the pool opens. Raising makes the pool discard it: nothing enters unread.
         if self.pool is not None and not self.aurora_ssl_options.insecure_local_dev:
-            options, decision = self.aurora_ssl_options, _decision_of(connection)
-            try:
-                tls = require_tls(connection, expected=decision.params)
-                decision.connected(server_version(connection))
-            except AuroraSSLError as error:
-                _log(options, self.alias, decision, error=error)
-                raise
-            self._aurora_ssl_verified(tls, decision, pooled=True, server=None)
+            self._aurora_ssl_verify(connection, _decision_of(connection), pooled=True)
         return super()._configure_connection(connection)
 
     def aurora_ssl_expected_params(self) -> Mapping[str, Any] | None:
@@ -224,14 +197,26 @@ class AuroraSSLWrapperMixin(_WrapperBase):  # type: ignore[misc]
         self._aurora_ssl_checked = target
         self.aurora_ssl_server_facts = (connection, facts)
 
-    def _aurora_ssl_verified(
-        self, tls: ClientTLS, decision: Decision, *, pooled: bool, server: ServerTLS | None
-    ) -> None:
-        """Log the verified connection and send ``connection_verified`` (see its module)."""
-        _log(self.aurora_ssl_options, self.alias, decision, tls=tls)
-        sender = type(self)
+    def _aurora_ssl_verify(self, connection: Any, decision: Decision, *, pooled: bool) -> None:
+        """Read back (unpooled: and ask the server on this wrapper's first connection to the
+        target), then log and send ``connection_verified``; a refused connection is closed,
+        logged and raised. The pool asks the server at checkout, not when it connects."""
+        options = self.aurora_ssl_options
+        try:
+            tls = require_tls(connection, expected=decision.params)
+            decision.connected(server_version(connection))
+            if not pooled:
+                self._aurora_ssl_check_server(connection, decision)
+        except BaseException as error:
+            close_quietly(connection)
+            if isinstance(error, AuroraSSLError):
+                _log(options, self.alias, decision, error=error)
+            raise
+        _log(options, self.alias, decision, tls=tls)
+        sender, facts = type(self), self.aurora_ssl_server_facts
         if not connection_verified.has_listeners(sender):
             return  # the TLS version may cost a call into libpq: only for a receiver
+        server = facts[1] if facts is not None and not pooled else None
         connection_verified.send_robust(  # Django logs a failing receiver
             sender,
             alias=self.alias,
@@ -242,6 +227,28 @@ class AuroraSSLWrapperMixin(_WrapperBase):  # type: ignore[misc]
             trust_scope=decision.trust.scope,
             pooled=pooled,
         )
+
+
+def read_entry(
+    settings_dict: Mapping[str, Any], alias: str
+) -> tuple[Options, PasswordProvider | None]:
+    """What a connection of this entry (or dbshell) needs before deciding: its options, and
+    the password provider they name (``None``: Django's PASSWORD).
+
+    Raises:
+        OptionsError: malformed options, a provider that does not import, or a password next
+            to one.
+        InsecureConfigurationError: a connection string as the database name, or the opt-out
+            for an AWS endpoint.
+    """
+    refuse_conninfo_name(settings_dict, alias)
+    options = database_options(settings_dict, alias)
+    if options.insecure_local_dev:
+        refuse_insecure_for_aws(options, guard_hosts(settings_dict, options))
+    try:
+        return options, provider_for(options, password_where(settings_dict, alias), django=True)
+    except AuroraSSLError as exc:
+        raise OptionsError(str(exc)) from None
 
 
 def _decision_of(connection: Any) -> Decision:
@@ -301,46 +308,38 @@ def _connect(
         )
 
     try:
-        try:
-            if provider is None:
-                return attempt(None)
-            from aurora_ssl.credentials import connect_with_password
+        if provider is None:
+            return attempt(None)
+        from aurora_ssl.credentials import connect_with_password  # not on the connect path
 
-            params = decision.params
-            target = login(params["host"], params.get("port"), params.get("user"))
-            return connect_with_password(provider, target, attempt)
-        except AuroraSSLError:
-            raise
-        except Exception as exc:
-            from aurora_ssl._diagnostics import translate_error
-
-            shown = {k: v for k, v in decision.params.items() if k != "password"}
-            translated = translate_error(exc, params=shown)
-            if translated is None:
-                raise
-            raise translated from exc
+        params = decision.params
+        target = login(params["host"], params.get("port"), params.get("user"))
+        return connect_with_password(provider, target, attempt)
     except AuroraSSLError as error:
         _log(options, alias, decision, error=error)
         raise
+    except Exception as exc:
+        from aurora_ssl._diagnostics import translate_error  # its import cost: on failure only
+
+        shown = {k: v for k, v in decision.params.items() if k != "password"}
+        translated = translate_error(exc, params=shown)
+        if translated is None:
+            raise
+        _log(options, alias, decision, error=translated)
+        raise translated from exc
 
 
-def _log(
-    options: Options,
-    alias: str,
-    decision: Decision,
-    *,
-    tls: ClientTLS | None = None,
-    error: BaseException | None = None,
-) -> None:
+def _log(options: Options, alias: str, decision: Decision, **outcome: Any) -> None:
+    """The connection's line on ``aurora_ssl.connections``: ``tls=`` verified, ``error=`` not."""
+    params = decision.params
     log_connection(
         options.log_level,
         source=f"alias {alias}",
-        host=decision.params["host"],
-        port=decision.params.get("port"),
+        host=params["host"],
+        port=params.get("port"),
         driver=decision.driver,
         trust_scope=decision.trust.scope,
-        tls=tls,
-        error=error,
+        **outcome,
     )
 
 
@@ -348,11 +347,7 @@ def _pool_class(base: type, wrapper: AuroraSSLWrapperMixin) -> type:
     """A subclass of the pool's connection class whose ``connect`` checks at the last moment;
     it also holds the pool's timeout probe (one pool, one class)."""
     parent: Any = base
-    alias, options, provider = (
-        wrapper.alias,
-        wrapper.aurora_ssl_options,
-        wrapper.aurora_ssl_provider,
-    )
+    alias, (options, provider) = wrapper.alias, wrapper._aurora_ssl_read()
     policy = policy_for(options)
     origin = f"DATABASES[{alias!r}] (the connection pool's parameters)"
 
@@ -380,8 +375,3 @@ def _pool_class(base: type, wrapper: AuroraSSLWrapperMixin) -> type:
             return connection
 
     return AuroraSSLConnection
-
-
-def _items(value: Any) -> Any:
-    """A dict's items as a tuple (compared by value); anything else as it is."""
-    return tuple(value.items()) if isinstance(value, Mapping) else value
