@@ -135,11 +135,11 @@ def uses_backend(settings_dict: Mapping[str, Any]) -> bool:
 
 
 def plain_postgresql(settings_dict: Mapping[str, Any]) -> bool:
-    """Whether the backend is Django's PostgreSQL one (or a subclass of it) but not ours."""
+    """Whether the backend (not ours) is Django's PostgreSQL one, or a subclass of it."""
     if settings_dict.get("ENGINE") in PLAIN_ENGINES:
         return True
     wrapper = backend_class(settings_dict)
-    if wrapper is None or uses_backend(settings_dict):
+    if wrapper is None:
         return False
     plain = backend_class({"ENGINE": "django.db.backends.postgresql"})
     return plain is not None and issubclass(wrapper, plain)
