@@ -257,7 +257,7 @@ def attach(
             close_quietly(dbapi_connection)
             raise InsecureConfigurationError(
                 "A connection reached the pool without passing aurora-ssl's connect step: a "
-                "do_connect listener that returns its own connection is never decision, so this "
+                "do_connect listener that returns its own connection is never checked, so this "
                 "one was closed before its first query. Let the listener change cparams "
                 "instead, and let the engine connect."
             )
