@@ -194,11 +194,6 @@ def _message(check_id: str, text: str, alias: str | None, hint: str = "") -> Che
     return kind(text, hint=hint, obj=alias, id=check_id)
 
 
-def _databases() -> Mapping[str, Mapping[str, Any]]:
-    databases = getattr(settings, "DATABASES", None) or {}
-    return databases if isinstance(databases, Mapping) else {}
-
-
 def register_checks() -> None:
     """Register both checks (called from ``AppConfig.ready()``)."""
     register(check_settings)
@@ -207,8 +202,7 @@ def register_checks() -> None:
 
 def check_settings(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> list[CheckMessage]:
     """The static checks: every alias in ``settings.DATABASES``, no connection."""
-    del app_configs, kwargs
-    databases = _databases()
+    databases = settings.DATABASES
     messages = [m for alias, entry in databases.items() for m in messages_for_alias(alias, entry)]
     intended = any(m.id == "aurora_ssl.E001" for m in messages)  # already says what to fix
     if databases and not intended and not any(map(uses_backend, databases.values())):
@@ -311,7 +305,7 @@ def check_database_tls(
     """
     messages: list[CheckMessage] = []
     for alias in databases or ():
-        entry = _databases().get(alias)
+        entry = settings.DATABASES.get(alias)
         if entry is None or not uses_backend(entry):
             continue
         if not any(m.is_serious() for m in messages_for_alias(alias, entry)):

@@ -17,7 +17,7 @@ import pytest
 
 from aurora_ssl import errors
 from aurora_ssl._diagnostics import Audit, Instance, Session, Verdict, WarningCode, _report
-from django_aurora_ssl._check_ids import CHECKS
+from django_aurora_ssl._checks import CHECKS
 from tests.test_docs_pages import ROOT, public_names
 
 API = ROOT / "docs" / "reference" / "api.md"
