@@ -219,13 +219,10 @@ def messages_for_alias(alias: str, entry: Mapping[str, Any]) -> list[CheckMessag
     if uses_backend(entry):
         return _ours(alias, entry)
     engine, where = str(entry.get("ENGINE") or ""), f"DATABASES[{alias!r}]"
-    if engine.startswith("django_aurora_ssl"):
-        text = f"{where}['ENGINE'] is {engine!r}, which is not an aurora-ssl backend."
-        return [_message("aurora_ssl.E001", text, alias)]
-    if SETTINGS_KEY in entry:
+    if engine.startswith("django_aurora_ssl") or SETTINGS_KEY in entry:
         text = (
-            f"{where} has {SETTINGS_KEY} options but ENGINE is {engine!r}, so they are ignored "
-            "and connections are not verified."
+            f"{where}['ENGINE'] is {engine!r}, which is not an aurora-ssl backend: connections "
+            f"are not verified, and {SETTINGS_KEY} options are ignored."
         )
         return [_message("aurora_ssl.E001", text, alias)]
     rds = [h for h in guard_hosts(entry, Options()) if parse_endpoint(h).kind.is_rds]

@@ -152,13 +152,14 @@ class AuroraSSLWrapperMixin(_WrapperBase):  # type: ignore[misc]
                 _explain_pool_timeout(pool, exc)
             raise
         try:
-            self._aurora_ssl_decision = _decision_of(connection)
-            self._aurora_ssl_check_server(connection, self._aurora_ssl_decision)
+            decision = _decision_of(connection)
+            self._aurora_ssl_check_server(connection, decision)
         except BaseException:
             close_quietly(connection)
             with contextlib.suppress(Exception):
                 pool.putconn(connection)
             raise
+        self._aurora_ssl_decision = decision
         return connection
 
     def _configure_connection(self, connection: Any) -> Any:
