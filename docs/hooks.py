@@ -11,11 +11,14 @@ from typing import Any
 
 
 def check_ids_table() -> str:
-    """The Django system checks, from :data:`django_aurora_ssl._check_ids.CHECKS`."""
-    from django_aurora_ssl._check_ids import CHECKS
+    """The Django system checks, from :data:`django_aurora_ssl._checks.CHECKS`."""
+    from django_aurora_ssl._checks import CHECKS
 
-    rows = ["| id | when | what to do |", "| --- | --- | --- |"]
-    rows += [f"| `{key}` | {when} | {fix} |" for key, (when, fix) in CHECKS.items()]
+    rows = ["| id | when | hint |", "| --- | --- | --- |"]
+    rows += [
+        f"| `{key}` | {when} | {hint.format(alias='ALIAS')} |"
+        for key, (when, hint) in CHECKS.items()
+    ]
     return "\n".join(rows)
 
 

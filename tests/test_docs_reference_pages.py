@@ -19,7 +19,7 @@ from aurora_ssl import errors
 from aurora_ssl._diagnostics import _report
 from aurora_ssl._diagnostics._audit import Audit, Instance, Session
 from aurora_ssl._diagnostics._inspection import Verdict, WarningCode
-from django_aurora_ssl._check_ids import CHECKS
+from django_aurora_ssl._checks import CHECKS
 from tests.test_docs_pages import ROOT, public_names
 
 API = ROOT / "docs" / "reference" / "api.md"

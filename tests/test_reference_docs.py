@@ -18,33 +18,43 @@ from aurora_ssl._diagnostics._report import REPORT_KEYS, ConnectionReport, check
 from aurora_ssl._policy import policy_for
 from aurora_ssl.testing import AuroraLikeServer, TestPKI
 from django_aurora_ssl import _checks
-from django_aurora_ssl._check_ids import CHECKS
 from tests import drivers
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def _emitted_check_ids() -> set[str]:
-    """Every ``id="aurora_ssl.X"`` literal in the checks module's code (not its docstrings)."""
+    """Every check id literal in the checks module's code, but for the keys of the table of
+    ids itself (and the docstrings): the ids messages are made with."""
     tree = ast.parse(Path(_checks.__file__).read_text())
-    found: set[str] = set()
+    table = next(
+        node.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.AnnAssign) and getattr(node.target, "id", "") == "CHECKS"
+    )
+    assert isinstance(table, ast.Dict)
+    keys = {id(key) for key in table.keys}
     pattern = re.compile(r"aurora_ssl\.[EW]\d{3}")
-    for node in ast.walk(tree):
-        # id="aurora_ssl.E001" keywords, and ("aurora_ssl.W005", hint) table entries
-        values = [node.value] if isinstance(node, ast.keyword) and node.arg == "id" else []
-        values += node.elts if isinstance(node, ast.Tuple) else []
-        found.update(
-            value.value
-            for value in values
-            if isinstance(value, ast.Constant)
-            and isinstance(value.value, str)
-            and pattern.fullmatch(value.value)
-        )
-    return found
+    return {
+        node.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant)
+        and isinstance(node.value, str)
+        and pattern.fullmatch(node.value)
+        and id(node) not in keys
+    }
 
 
 def test_every_emitted_check_id_is_registered_and_every_registered_one_emitted() -> None:
-    assert _emitted_check_ids() == set(CHECKS)
+    assert _emitted_check_ids() == set(_checks.CHECKS)
+
+
+def test_the_database_check_maps_real_verdicts_and_warning_codes() -> None:
+    """Its tables are keyed by the report's strings (no diagnostics import at startup)."""
+    from aurora_ssl._diagnostics._inspection import WarningCode
+
+    assert set(_checks._FAILURES) <= {verdict.value for verdict in Verdict}
+    assert set(_checks._WARNINGS) <= {code.value for code in WarningCode}
 
 
 def documented_report_keys() -> list[str]:
@@ -103,6 +113,6 @@ def test_the_docs_hook_renders_every_check_id() -> None:
     spec.loader.exec_module(hooks)
     page = "<!-- aurora-ssl: check-ids -->"
     rendered = hooks.on_page_markdown(page)
-    for check_id in CHECKS:
+    for check_id in _checks.CHECKS:
         assert f"`{check_id}`" in rendered
     assert "<!--" not in rendered
