@@ -16,7 +16,7 @@ from typing import Any
 from django.test.runner import DiscoverRunner
 from django.test.utils import iter_test_cases
 
-from django_aurora_ssl import database_url
+from django_aurora_ssl import database_url, is_protected
 
 DATABASES = {
     "default": database_url(os.environ["DATABASE_URL"]),
@@ -30,16 +30,18 @@ TEST_RUNNER = "peer_settings.RecordingRunner"
 
 
 class RecordingRunner(DiscoverRunner):
-    """Django's runner; also writes each test's outcome (``failed`` maps id to traceback)."""
+    """Django's runner; also writes each test's outcome (``failed`` maps id to traceback) and
+    whether both aliases are on our backend with verification on."""
 
     def run_suite(self, suite: Any, **kwargs: Any) -> Any:
         ran = [test.id() for test in iter_test_cases(suite)]  # the suite empties as it runs
+        protected = all(is_protected(alias) for alias in DATABASES)  # our backend, verifying
         result = super().run_suite(suite, **kwargs)
         failed = {test.id(): text for test, text in [*result.errors, *result.failures]}
         failed.update({test.id(): "unexpected success" for test in result.unexpectedSuccesses})
         skipped = {test.id() for test, _ in result.skipped}
         passed = [name for name in ran if name not in failed and name not in skipped]
         outcome = {"ran": result.testsRun, "skipped": len(skipped), "passed": passed,
-                   "failed": failed}  # fmt: skip
+                   "failed": failed, "protected": protected}  # fmt: skip
         Path(os.environ["AURORA_SSL_PEER_RESULTS"]).write_text(json.dumps(outcome))
         return result

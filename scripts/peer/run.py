@@ -158,6 +158,8 @@ def run_django(tree: Path, url: str, scratch: Path) -> dict[str, object]:
     if not results.is_file():
         sys.exit("peer: Django's runner stopped before running the tests (see above)")
     outcome: dict[str, object] = json.loads(results.read_text())
+    if not outcome["protected"]:
+        sys.exit("peer: Django's connections were not made by aurora-ssl's backend")
     return outcome
 
 
