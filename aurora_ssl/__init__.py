@@ -30,15 +30,16 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+    from aurora_ssl._bundle_update import update_bundle
     from aurora_ssl._connect import clear_caches
+    from aurora_ssl._diagnostics import Audit, inspect_server, translate_error
     from aurora_ssl._endpoint import Endpoint, EndpointKind, parse_endpoint
     from aurora_ssl._options import Options
     from aurora_ssl._policy import connection_params
     from aurora_ssl._readback import ClientTLS, client_tls, effective_params, require_tls
     from aurora_ssl._server_tls import ServerTLS, server_tls
     from aurora_ssl._trust import TrustSelection, select_trust
-    from aurora_ssl.bundle_update import update_bundle
-    from aurora_ssl.diagnostics import inspect_server, translate_error
+    from aurora_ssl.cli._audit import audit
     from aurora_ssl.sqlalchemy import create_async_engine, create_engine
 
 _LAZY = {
@@ -58,12 +59,15 @@ _LAZY = {
     "ClientTLS": "aurora_ssl._readback",
     "server_tls": "aurora_ssl._server_tls",
     "ServerTLS": "aurora_ssl._server_tls",
-    "translate_error": "aurora_ssl.diagnostics",
-    "inspect_server": "aurora_ssl.diagnostics",
-    "update_bundle": "aurora_ssl.bundle_update",
+    "translate_error": "aurora_ssl._diagnostics",
+    "inspect_server": "aurora_ssl._diagnostics",
+    "update_bundle": "aurora_ssl._bundle_update",
+    "audit": "aurora_ssl.cli._audit",
+    "Audit": "aurora_ssl._diagnostics",
 }
 
 __all__ = [
+    "Audit",
     "AuroraSSLError",
     "BundleError",
     "BundleUpdateError",
@@ -83,6 +87,7 @@ __all__ = [
     "TrustSelection",
     "UnsupportedPartitionError",
     "UntrustedCertificateError",
+    "audit",
     "clear_caches",
     "client_tls",
     "connection_params",

@@ -1,4 +1,4 @@
-"""What the faces (SQLAlchemy, Django, the command line) share around one connect call.
+"""What the integrations (SQLAlchemy, Django, the command line) share around one connect call.
 
 * :func:`provider_for`: the password provider options name (IAM tokens, a function), one IAM
   provider per AWS profile in the process, so its token cache is shared;

@@ -1,17 +1,17 @@
 """libpq as the driver sees it: its parser, its keywords, and the one string we hand it.
 
-The rule of this package is "judge what libpq receives". So libpq itself answers every
+The rule of this package is "check what libpq receives". So libpq itself answers every
 question about connection strings: the driver's own ``PQconninfoParse`` (psycopg 3's
 ``conninfo_to_dict``, psycopg2's ``parse_dsn``, or the system libpq through ctypes for psql)
 parses, and a key is a libpq keyword only if that libpq reads it back as itself. We never
 keep a grammar of our own, so we can never read a string differently from libpq.
 
-What the policy judged is handed to the driver as one connection string (:func:`render`,
+What the policy decided is handed to the driver as one connection string (:func:`render`,
 every value quoted), checked by parsing it back with the same libpq: whatever would not
 survive the trip (a NUL, a key libpq does not know) is refused before anything is sent.
 
 Service files are read here too, the way libpq reads them: a service fills every parameter
-the application did not give, so its values are judged like the application's own.
+the application did not give, so its values are checked like the application's own.
 """
 
 from __future__ import annotations
@@ -267,7 +267,7 @@ def read_service(
         except OSError as exc:
             raise InsecureConfigurationError(
                 f"Cannot read the service file {path} ({exc.strerror}); aurora-ssl must read "
-                f"the service {name!r} to judge it."
+                f"the service {name!r} to check it."
             ) from exc
         values = _service_section(text, name, path)
         if values is not None:
@@ -275,7 +275,7 @@ def read_service(
     raise InsecureConfigurationError(
         f"The connection service {name!r} is not defined in "
         f"{', '.join(files) or 'any service file (HOME is unset)'}; aurora-ssl must read a "
-        "service to judge it: set PGSERVICEFILE or PGSYSCONFDIR to the file that defines it, "
+        "service to check it: set PGSERVICEFILE or PGSYSCONFDIR to the file that defines it, "
         "or give the parameters directly."
     )
 

@@ -1,12 +1,13 @@
-"""The policy: what a connection may be made with, judged on exactly what the driver receives.
+"""The policy: what a connection may be made with, checked on exactly what the driver receives.
 
-Every face (SQLAlchemy, Django, the command line) calls :meth:`Policy.judge` at the call that
-connects, after every user hook has run, and hands the driver what it returns and nothing else:
+Every integration (SQLAlchemy, Django, the command line) calls :meth:`Policy.decide` at the call
+that connects, after every user hook has run, and hands the driver what it returns and nothing
+else:
 
 * a libpq driver gets **one connection string** (:func:`aurora_ssl._libpq.render`), checked by
   parsing it back with the driver's own libpq, plus the driver's Python-level keywords;
 * asyncpg and pg8000 get a complete keyword set with our ``SSLContext``
-  (:meth:`Policy.judge_socket`): host, port, ``ssl`` and ``direct_tls`` always explicit, so
+  (:meth:`Policy.decide_socket`): host, port, ``ssl`` and ``direct_tls`` always explicit, so
   nothing is left for ``PGHOST``, ``PGSSLROOTCERT`` or a service file to fill.
 
 Keys fall into three groups: libpq keywords (exactly as the driver's libpq spells them: a key
@@ -18,7 +19,7 @@ silently would hide a misunderstanding that bites elsewhere (psql, cron jobs). W
 *complete* explicit set: libpq fills every parameter it is not given from a service file, then
 ``PG*`` variables; with each security-relevant key explicit, they have nothing left to fill.
 The service file and ``PGHOST``/``PGHOSTADDR``/``PGPORT`` are read as inputs (they choose the
-destination) and judged like the application's own settings.
+destination) and checked like the application's own settings.
 
 The only way around verification is ``insecure_local_dev``: refused for AWS names, loud.
 """
@@ -52,8 +53,8 @@ _DSN_KEYS = ("dsn", "conninfo")
 _ENVIRONMENT = {"host": "PGHOST", "hostaddr": "PGHOSTADDR", "port": "PGPORT"}
 
 
-class Judged:
-    """What one libpq connection is made with: the outcome of :meth:`Policy.judge`.
+class Decision:
+    """What one libpq connection is made with: the outcome of :meth:`Policy.decide`.
 
     Attributes:
         params: the libpq keywords, exactly as libpq parses :attr:`conninfo`.
@@ -86,7 +87,7 @@ class Judged:
         """:attr:`conninfo` with ``password`` (a provider's, for this connection only)."""
         return _canonical({**self.params, "password": password}, self._libpq)
 
-    def fallback(self, error: BaseException) -> Judged | None:
+    def fallback(self, error: BaseException) -> Decision | None:
         """The same connection with the standard negotiation, when direct TLS was our choice
         and failed before the TLS handshake completed (an older server, a proxy); ``None``
         otherwise: never after a certificate failure, never once the login has started."""
@@ -94,7 +95,7 @@ class Judged:
             return None
         _learn(self.params, capable=False)
         params = {**self.params, "sslnegotiation": "postgres"}
-        return Judged(params, self.driver_kwargs, self.trust, self._libpq)
+        return Decision(params, self.driver_kwargs, self.trust, self._libpq)
 
     def connected(self, server_version: int | None) -> None:
         """Learn from a made connection: a direct one worked; a server of PostgreSQL 17 or
@@ -165,13 +166,15 @@ def _learn(params: Mapping[str, str], *, capable: bool) -> None:
         pass  # a cache that cannot be written costs the next process one round trip
 
 
-def connect_with_fallback(judged: Judged, attempt: Callable[[Judged], T]) -> tuple[T, Judged]:
-    """``attempt(judged)``; once more with the standard negotiation if direct TLS was our
+def connect_with_fallback(
+    decision: Decision, attempt: Callable[[Decision], T]
+) -> tuple[T, Decision]:
+    """``attempt(decision)``; once more with the standard negotiation if direct TLS was our
     choice and failed before the handshake. Returns the result and what it was made with."""
     try:
-        return attempt(judged), judged
+        return attempt(decision), decision
     except Exception as error:
-        retry = judged.fallback(error)
+        retry = decision.fallback(error)
         if retry is None:
             raise
     return attempt(retry), retry
@@ -188,7 +191,7 @@ def _canonical(params: Mapping[str, str], libpq: Any) -> str:
 
 
 class SocketTarget:
-    """What one asyncpg or pg8000 connection is made with (:meth:`Policy.judge_socket`).
+    """What one asyncpg or pg8000 connection is made with (:meth:`Policy.decide_socket`).
 
     Attributes:
         kwargs: the complete keyword arguments for the driver's ``connect``.
@@ -231,7 +234,7 @@ class Policy:
         selection.ensure()
         return selection
 
-    def judge(
+    def decide(
         self,
         params: Mapping[str, Any],
         origin: str,
@@ -239,8 +242,8 @@ class Policy:
         driver: str,
         args: Sequence[Any] = (),
         environ: Mapping[str, str] | None = None,
-    ) -> Judged:
-        """Judge what a libpq driver's ``connect(*args, **params)`` would get.
+    ) -> Decision:
+        """Check what a libpq driver's ``connect(*args, **params)`` would get.
 
         Args:
             params: the keyword arguments, as they reach the driver.
@@ -278,7 +281,7 @@ class Policy:
         else:
             automatic = False
         trust = self.trust(result["host"], given.get("sslrootcert"))
-        return Judged(result, driver_kwargs, trust, libpq, automatic_direct=automatic)
+        return Decision(result, driver_kwargs, trust, libpq, automatic_direct=automatic)
 
     def _pinned(
         self, given: Mapping[str, str], origins: Mapping[str, str], libpq: Any
@@ -298,13 +301,13 @@ class Policy:
             "gssencmode": "disable",
             "ssl_min_protocol_version": given.get("ssl_min_protocol_version") or "TLSv1.2",
             "sslsni": "1",
-            "sslnegotiation": given.get("sslnegotiation") or "postgres",  # see judge()
+            "sslnegotiation": given.get("sslnegotiation") or "postgres",  # see decide()
             "sslkeylogfile": "",
         }
         return {k: v for k, v in pinned.items() if libpq.knows(k) or k in given}
 
-    def judge_socket(self, params: Mapping[str, Any], origin: str, *, driver: str) -> SocketTarget:
-        """Judge asyncpg's or pg8000's connect keywords; return the complete verified set.
+    def decide_socket(self, params: Mapping[str, Any], origin: str, *, driver: str) -> SocketTarget:
+        """Check asyncpg's or pg8000's connect keywords; return the complete verified set.
 
         libpq keywords users carry over from psycopg URLs are consumed when harmless or
         translated (``sslrootcert``, ``sslcert``/``sslkey``/``sslpassword``,
@@ -698,11 +701,11 @@ def connection_params(
         params: libpq keywords (a ``dsn``/``conninfo`` string among them is read by libpq).
         options: aurora-ssl's options (``Options(bundle=..., tls_server_name=...)``); with
             ``insecure_local_dev`` the parameters come back as given (refused for AWS names).
-        driver: ``"psycopg"`` or ``"psycopg2"``: whose libpq judges and will connect. Default:
+        driver: ``"psycopg"`` or ``"psycopg2"``: whose libpq decides and will connect. Default:
             the one imported (psycopg2 when both or neither are).
 
     Raises:
-        InsecureConfigurationError: as :meth:`Policy.judge`.
+        InsecureConfigurationError: as :meth:`Policy.decide`.
 
     Example::
 
@@ -721,7 +724,7 @@ def connection_params(
             loaded = [name for name in ("psycopg2", "psycopg") if importlib.util.find_spec(name)]
         driver = loaded[0] if loaded else "psycopg2"
     options = options or Options()
-    if options.insecure_local_dev:  # the opt-out: refused for AWS names, loud, unjudged
+    if options.insecure_local_dev:  # the opt-out: refused for AWS names, loud, unchecked
         hosts = [str(params.get(key) or "") for key in ("host", "hostaddr")]
         hosts += [
             libpq_of(driver).parse(params[key]).get("host", "")
@@ -731,5 +734,5 @@ def connection_params(
         refuse_insecure_for_aws(options, hosts)
         warn_insecure(origin)
         return dict(params)
-    judged = policy_for(options).judge(params, origin, driver=driver)
-    return {**judged.params, **judged.driver_kwargs}
+    decision = policy_for(options).decide(params, origin, driver=driver)
+    return {**decision.params, **decision.driver_kwargs}

@@ -1,7 +1,7 @@
 """The read-back: what a new connection really uses, asked of the driver at no round trip.
 
 A second net, never the one that matters: by the time it runs the password has been sent.
-The judgement before connecting (:mod:`aurora_ssl._policy`) is what keeps a password from a
+The decision before connecting (:mod:`aurora_ssl._policy`) is what keeps a password from a
 wrong destination; this catches what slipped past it anyway (a driver that changed a value, a
 service file edited meanwhile) before the first query, and closes the connection.
 
@@ -271,7 +271,7 @@ def require_tls(
 
     Args:
         connection: a psycopg2, psycopg 3, asyncpg or pg8000 connection (or SQLAlchemy's).
-        expected: the parameters the policy judged; every pinned one is read back.
+        expected: the parameters the policy checked; every pinned one is read back.
         close: close a refused connection (False when a pool does it).
 
     Raises:

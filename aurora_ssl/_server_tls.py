@@ -10,8 +10,6 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-__all__ = ["SERVER_TLS_QUERY", "ServerTLS", "server_tls"]
-
 
 @dataclasses.dataclass(frozen=True)
 class ServerTLS:

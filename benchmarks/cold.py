@@ -11,9 +11,9 @@ Trust cache state, per framework group (each group is a separate "machine"):
 
 * ``ours``: the cache directory a previous process of the same program already filled,
   i.e. the second and every later process on a machine (a gunicorn worker, the next cron
-  run, the next ``manage.py`` command). This is the state judged against the target.
+  run, the next ``manage.py`` command). This is the state checked against the target.
 * ``ours-first``: a cache directory that does not exist yet: the very first process on a
-  fresh machine or container (nothing materialised, nothing indexed). Reported, not judged.
+  fresh machine or container (nothing materialised, nothing indexed). Reported, not decision.
 
 Every round runs each variant once in a freshly shuffled order; one untimed round first
 loads files into the page cache and compiles bytecode (as ``pip install`` would have).

@@ -11,7 +11,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 
-#: Targets from issue 12; every ratio in the final table is judged against one of these.
+#: Targets from issue 12; every ratio in the final table is checked against one of these.
 TARGET_VS_FLOOR = 1.05
 TARGET_VS_RECIPE = 0.75
 TARGET_IMPORT_MS = 15.0

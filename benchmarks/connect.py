@@ -15,7 +15,7 @@ measures, for psycopg2, SQLAlchemy and Django, the floor (plain driver or framew
    time of ``aurora_ssl``;
 4. round trips through a loopback proxy that injects 1 ms and 20 ms RTT
    (:mod:`benchmarks.latency`), and the server-side check counted in libpq's trace;
-5. aws-advanced-python-wrapper in its own venv (:mod:`benchmarks.aws_wrapper`);
+5. aws-advanced-python-wrapper with and without our plugin (:mod:`benchmarks.aws_wrapper`);
    direct TLS against PostgreSQL 18 and 15 through the latency proxy (:mod:`benchmarks.direct`);
 6. a storm of concurrent new connections (:mod:`benchmarks.storm`);
 7. one table with every ratio, its target, PASS or MISS (:mod:`benchmarks.report`);
@@ -23,7 +23,7 @@ measures, for psycopg2, SQLAlchemy and Django, the floor (plain driver or framew
    markers, and the numbers they are made from in benchmarks/last-run.json.
 
 The machine is noisy: read the medians and ratios, not the absolute numbers. Exit status 0
-when every judged target passed, 1 otherwise.
+when every checked target passed, 1 otherwise.
 """
 
 from __future__ import annotations
@@ -191,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
             step("direct TLS: PostgreSQL 18 and 15 through the latency proxy")
             results["direct_tls"] = direct.measure(args.direct_samples)
         if "aws-wrapper" not in skip:
-            step("aws-advanced-python-wrapper (own venv)")
+            step("aws-advanced-python-wrapper, with and without our plugin")
             env = cold.child_env(target, args.sqlalchemy_driver, Path(cache))
             results["aws_wrapper"] = aws_wrapper.measure(
                 target, env, args.aws_wrapper_rounds, max(3, args.import_runs // 3)
@@ -323,13 +323,15 @@ def print_details(results: dict[str, Any], args: argparse.Namespace) -> None:
             ms = aws["warm_ms"]
             imp = aws["import_ms"]
             w(
-                f"5. aws-advanced-python-wrapper {aws['version']} (own venv, psycopg 3, host "
+                f"5. aws-advanced-python-wrapper {aws['version']} ({aws['venv']}, psycopg 3, host "
                 f"{aws['host']}), warm medians of {aws['rounds']}:"
             )
             w(
                 f"   psycopg floor {ms['floor']:.2f} ms, wrapper default plugins "
                 f"{ms['default']:.2f} ms, no plugins {ms['minimal']:.2f} ms"
             )
+            for line in aws_wrapper.summary(aws)[1:]:
+                w(f"  {line}")
             w(
                 f"   import: psycopg {imp['wrapper venv']['psycopg']:.0f} ms -> + wrapper "
                 f"{imp['wrapper venv']['psycopg + wrapper']:.0f} ms "

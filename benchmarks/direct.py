@@ -47,7 +47,7 @@ def _variants(server: Any, port: int) -> dict[str, Callable[[], None]]:
             conn.execute("SELECT 1")
 
     def run_ours() -> None:
-        decision = policy.judge(params, "the benchmark", driver="psycopg")
+        decision = policy.decide(params, "the benchmark", driver="psycopg")
         conn, used = connect_with_fallback(decision, lambda d: psycopg.connect(d.conninfo))
         with conn:
             require_tls(conn, expected=used.params)
@@ -58,7 +58,7 @@ def _variants(server: Any, port: int) -> dict[str, Callable[[], None]]:
 
 
 def measure(samples: int, rtts_ms: tuple[float, ...] = (1.0, 20.0)) -> dict[str, Any]:
-    """Medians (ms) per server version, RTT and variant, and the judged differences."""
+    """Medians (ms) per server version, RTT and variant, and the checked differences."""
     out: dict[str, Any] = {"samples": samples, "rtts_ms": list(rtts_ms), "servers": {}}
     for version in VERSIONS:
         with _server(version) as server, DelayProxy((server.hostaddr, server.port)) as proxy:

@@ -31,7 +31,7 @@ README = ROOT / "README.md"
 
 @dataclasses.dataclass(frozen=True)
 class Row:
-    """One line of the final table. ``target`` None: shown for context, not judged."""
+    """One line of the final table. ``target`` None: shown for context, not decision."""
 
     section: str
     what: str
@@ -67,7 +67,7 @@ def rows(results: dict[str, Any]) -> list[Row]:
     cold = results.get("cold")
     if cold:
         for group, g in cold["groups"].items():
-            # Judged per round: each round runs every variant once, in a shuffled order, so
+            # Decision per round: each round runs every variant once, in a shuffled order, so
             # the median of the per-round ratios cancels what the shared machine did between
             # rounds (whole processes drift by more than the 5 % at stake); the ratio of the
             # medians is shown too.
@@ -171,7 +171,7 @@ def rows(results: dict[str, Any]) -> list[Row]:
         high = rt["rtts_ms"][1]
         for label, c in rt["comparisons"].items():
             timed = c[f"at_{high:g}ms"]
-            # Judged by the proxy's exact count; the wall-time figure beside it is the same
+            # Decision by the proxy's exact count; the wall-time figure beside it is the same
             # fact measured in time (about +-0.5 RT of noise on a busy machine).
             ok = c["counted"] == c["expected"]
             out.append(
@@ -220,6 +220,12 @@ def rows(results: dict[str, Any]) -> list[Row]:
                     "x",
                 )
             )
+        for key, what in (
+            ("default_ours_vs_without", "wrapper + aurora-ssl's plugin / without, warm"),
+            ("failover_ours_vs_without", "wrapper failover, first good query: + ours / without"),
+        ):
+            if key in aws:
+                out.append(Row("aws wrapper", what, aws[key], "x"))
         out.append(
             Row(
                 "aws wrapper",
@@ -281,11 +287,11 @@ def direct_table(direct: dict[str, Any]) -> str:
         "| server | RTT | plain driver | ours | ours - plain | target | verdict |",
         "|---|---|---|---|---|---|---|",
     ]
-    judged = {(r.what.split(",")[1].strip(), r.what.split(",")[2].split(":")[0].strip()): r
+    decision = {(r.what.split(",")[1].strip(), r.what.split(",")[2].split(":")[0].strip()): r
               for r in direct_rows(direct)}  # fmt: skip
     for version, by_rtt in direct["servers"].items():
         for rtt, m in by_rtt.items():
-            row = judged[(f"PostgreSQL {version}", f"{rtt} ms RTT")]
+            row = decision[(f"PostgreSQL {version}", f"{rtt} ms RTT")]
             lines.append(
                 f"| PostgreSQL {version} | {rtt} ms | {m['plain_ms']:.1f} ms | "
                 f"{m['ours_ms']:.1f} ms | {m['ours_minus_plain_ms']:+.1f} ms | "
@@ -406,6 +412,14 @@ def page_table(results: dict[str, Any]) -> str:
             f"no plugins | {aws['default_vs_floor']:.2f}x, {aws['minimal_vs_floor']:.2f}x ||| "
             "- | info |"
         )
+        if "default_ours_vs_without" in aws:
+            failover = aws.get("failover_ours_vs_without")
+            lines.append(
+                "| the wrapper with aurora-ssl's plugin / without: warm (default plugins), "
+                f"failover to the first good query | {aws['default_ours_vs_without']:.2f}x, "
+                + (f"{failover:.2f}x" if failover is not None else "-")
+                + " ||| - | info |"
+            )
         lines.append(
             "| import over `import psycopg`: the wrapper, our connect path | "
             f"+{aws['import_wrapper_over_driver_ms']:.0f} ms "
@@ -469,6 +483,8 @@ def recorded(results: dict[str, Any]) -> dict[str, Any]:
         aws_keys = ("skipped", "version", "default_vs_floor", "minimal_vs_floor")
         aws_keys += ("import_wrapper_over_driver_ms", "import_wrapper_vs_driver")
         aws_keys += ("import_ours_over_driver_ms", "import_ours_vs_driver")
+        aws_keys += ("default_ours_vs_without", "minimal_ours_vs_without")
+        aws_keys += ("failover_ms", "failover_ours_vs_without")
         out["aws_wrapper"] = {k: aws[k] for k in aws_keys if k in aws}
     return out
 

@@ -1,6 +1,6 @@
 """The storm: many concurrent new connections at once, as after a failover or a deploy.
 
-Judged: wall time and client CPU of ours over the floor's storm (target <= 1.05x); the
+Decision: wall time and client CPU of ours over the floor's storm (target <= 1.05x); the
 recipe is shown beside them. Variants alternate within each repeat.
 """
 

@@ -18,8 +18,8 @@ def database_url(
     default: str | None = None,
     **overrides: Any,
 ) -> Any:
-    """See :func:`django_aurora_ssl.url_settings.database_url`."""
-    from django_aurora_ssl.url_settings import database_url as read
+    """See :func:`django_aurora_ssl._url_settings.database_url`."""
+    from django_aurora_ssl._url_settings import database_url as read
 
     return read(url, env=env, default=default, **overrides)
 
@@ -35,7 +35,7 @@ def is_protected(alias: str = "default") -> bool:
     from django.db import connections
 
     from aurora_ssl._readback import client_tls
-    from django_aurora_ssl.conf import OptionsError, database_options, uses_backend
+    from django_aurora_ssl._conf import OptionsError, database_options, uses_backend
 
     wrapper = connections[alias]
     if not uses_backend(wrapper.settings_dict):
@@ -50,7 +50,7 @@ def is_protected(alias: str = "default") -> bool:
 
 
 def adopt(entry: Any, *, engine: str | None = None) -> Any:
-    """See :func:`django_aurora_ssl.url_settings.adopt` (dj-database-url, django-environ)."""
-    from django_aurora_ssl.url_settings import adopt as make_ours
+    """See :func:`django_aurora_ssl._url_settings.adopt` (dj-database-url, django-environ)."""
+    from django_aurora_ssl._url_settings import adopt as make_ours
 
     return make_ours(entry, engine=engine)

@@ -12,6 +12,6 @@ class AuroraSSLConfig(AppConfig):  # type: ignore[misc]  # Django has no stubs
     verbose_name = "aurora-ssl"
 
     def ready(self) -> None:
-        from django_aurora_ssl.checks import register_checks
+        from django_aurora_ssl._checks import register_checks
 
         register_checks()

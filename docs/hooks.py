@@ -11,8 +11,8 @@ from typing import Any
 
 
 def check_ids_table() -> str:
-    """The Django system checks, from :data:`django_aurora_ssl.check_ids.CHECKS`."""
-    from django_aurora_ssl.check_ids import CHECKS
+    """The Django system checks, from :data:`django_aurora_ssl._check_ids.CHECKS`."""
+    from django_aurora_ssl._check_ids import CHECKS
 
     rows = ["| id | when | what to do |", "| --- | --- | --- |"]
     rows += [f"| `{key}` | {when} | {fix} |" for key, (when, fix) in CHECKS.items()]
@@ -20,8 +20,8 @@ def check_ids_table() -> str:
 
 
 def report_keys_table() -> str:
-    """The JSON report's keys, from :data:`aurora_ssl.diagnostics.REPORT_FIELDS`."""
-    from aurora_ssl.diagnostics import REPORT_FIELDS
+    """The JSON report's keys, from :data:`aurora_ssl._diagnostics.REPORT_FIELDS`."""
+    from aurora_ssl._diagnostics import REPORT_FIELDS
 
     rows = ["| key | type | meaning |", "| --- | --- | --- |"]
     rows += [f"| `{key}` | {kind} | {meaning} |" for key, (kind, meaning) in REPORT_FIELDS.items()]

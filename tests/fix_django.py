@@ -48,7 +48,7 @@ def configure_django() -> None:
 
 def pool_supported() -> bool:
     """Whether Django's psycopg pool can run here (Django >= 5.1, psycopg 3, psycopg_pool)."""
-    from django_aurora_ssl.compat import SUPPORTS_POOL, is_psycopg3
+    from django_aurora_ssl._compat import SUPPORTS_POOL, is_psycopg3
 
     return SUPPORTS_POOL and is_psycopg3() and importlib.util.find_spec("psycopg_pool") is not None
 
@@ -161,7 +161,7 @@ class DriverCalls:
 @pytest.fixture
 def django_driver_calls(monkeypatch: pytest.MonkeyPatch) -> Callable[..., DriverCalls]:
     """``spy(tamper=None)``: record what Django's driver receives; ``tamper(conninfo)`` may
-    rewrite the connection string after aurora-ssl judged it (a driver that changes what it
+    rewrite the connection string after aurora-ssl checked it (a driver that changes what it
     was given: only the read-back can see that)."""
 
     def spy(tamper: Callable[[str], str] | None = None) -> DriverCalls:

@@ -57,6 +57,6 @@ def run_check_aurora_ssl(databases: Mapping[str, Mapping[str, Any]], *args: str)
     with use_databases(databases):
         try:
             call_command("check_aurora_ssl", *args, stdout=io.StringIO(), stderr=io.StringIO())
-        except CommandError:
-            return 1
+        except CommandError as exc:
+            return int(exc.returncode)
     return 0

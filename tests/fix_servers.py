@@ -36,7 +36,7 @@ def _serve(scenario: Scenario, pki: TestPKI) -> Iterator[AuroraLikeServer]:
         yield server
 
 
-#: Server settings under which the log shows every attempt and statement, for tests that judge
+#: Server settings under which the log shows every attempt and statement, for tests that check
 #: a refusal by what the server saw.
 LOG_EVERYTHING = {"log_connections": "on", "log_statement": "all"}
 

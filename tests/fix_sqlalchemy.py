@@ -65,7 +65,7 @@ def logged_impostor(pki: TestPKI) -> Iterator[Logged]:
 
 
 class DriverCalls:
-    """Every call of a sync engine's driver ``connect`` (after aurora-ssl's judgement), with
+    """Every call of a sync engine's driver ``connect`` (after aurora-ssl's decision), with
     the connection string read by that driver's own libpq."""
 
     def __init__(self) -> None:
@@ -81,7 +81,7 @@ class DriverCalls:
 @pytest.fixture
 def driver_calls(monkeypatch: pytest.MonkeyPatch) -> Callable[[Any], DriverCalls]:
     """``spy(engine, tamper=None)``: record what the engine's libpq driver (psycopg2 or
-    psycopg) receives; ``tamper(conninfo)`` may rewrite the string after aurora-ssl judged it
+    psycopg) receives; ``tamper(conninfo)`` may rewrite the string after aurora-ssl checked it
     (a driver that changes what it was given: only the read-back can see that)."""
 
     def spy(engine: Any, tamper: Callable[[str], str] | None = None) -> DriverCalls:

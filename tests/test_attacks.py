@@ -177,7 +177,7 @@ def test_asyncpg_host_that_is_no_name_is_refused(host: str) -> None:
 
     policy = policy_for(aurora_ssl.Options())
     with pytest.raises(InsecureConfigurationError):
-        policy.judge_socket({"host": host, "port": 5432}, "connect_args", driver="asyncpg")
+        policy.decide_socket({"host": host, "port": 5432}, "connect_args", driver="asyncpg")
 
 
 # -- 6. a trust file another local user can write --------------------------------------------

@@ -28,9 +28,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from aurora_ssl import _trust as trust
+from aurora_ssl._bundle_update import UPDATE_CAFILE_ENV, update_bundle, validate_bundle
 from aurora_ssl._bundles import pem_der
 from aurora_ssl._trust import bundle_source, select_trust
-from aurora_ssl.bundle_update import UPDATE_CAFILE_ENV, update_bundle, validate_bundle
 from aurora_ssl.cli import main
 from aurora_ssl.errors import BundleUpdateError
 from tests.certs import make_cert_pem as make_certificate_pem
@@ -42,6 +42,7 @@ def shipped_bundle_path() -> Path:
 
 def updated_bundle_path() -> Path:
     return Path(trust.updated_bundle_path())
+
 
 NOW = datetime.datetime.now(datetime.timezone.utc)
 DAY = datetime.timedelta(days=1)

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from aurora_ssl._diagnostics import REPORT_KEYS
 from aurora_ssl.cli import main
-from aurora_ssl.diagnostics import REPORT_KEYS
 from aurora_ssl.testing import AuroraLikeServer, TestPKI
 from tests import drivers
 
@@ -285,8 +285,8 @@ def test_env_json_and_hostaddr(tls_server: AuroraLikeServer, pki: TestPKI, capsy
     code, out, _ = _run(capsys, "env", tls_server.host, *where, *bundle, "--format", "json")
     assert code == 0
     data = json.loads(out)
-    # Judged with the system libpq, psql's, not a driver's.
-    expected = policy_for(Options(bundle=str(pki.bundle_path))).judge(
+    # Decision with the system libpq, psql's, not a driver's.
+    expected = policy_for(Options(bundle=str(pki.bundle_path))).decide(
         {"host": tls_server.host, "hostaddr": "127.0.0.1", "port": str(tls_server.port)},
         "test",
         driver="system",
@@ -642,3 +642,15 @@ def test_conninfo_output_is_refused_by_a_server_without_tls(
         assert refused.returncode != 0
         assert refused.stdout.strip() == ""  # no session, so no answer from pg_stat_ssl
         assert "server does not support SSL" in refused.stderr
+
+
+@pytest.mark.driver("psycopg")
+def test_check_reads_the_url_of_aws_wrapper_without_its_properties(
+    tls_server: AuroraLikeServer, capsys: Capture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = tls_server.database_url("postgresql+aws_wrapper_psycopg")
+    monkeypatch.setenv("DATABASE_URL", f"{url}&wrapper_dialect=pg&plugins=failover")
+    assert main(["check", "--format", "json"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["connections"][0]["verdict"] == "verified"
+    assert "2 property(ies) of AWS's wrapper ignored" in err

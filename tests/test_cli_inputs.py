@@ -1,7 +1,7 @@
 """Bad input gets one clear line (never a traceback), and one DATABASE_URL works for `check`.
 
 In-process through ``aurora_ssl.cli.main([...])``; the URL tests connect to the real local
-TLS server, and a refusal is judged by the report the server's answer produced.
+TLS server, and a refusal is checked by the report the server's answer produced.
 """
 
 from __future__ import annotations
@@ -238,7 +238,7 @@ def test_check_honours_the_url_tls_server_name(
     assert "VERIFIED" in out
 
 
-def test_check_refuses_an_asyncpg_only_key_it_cannot_judge(
+def test_check_refuses_an_asyncpg_only_key_it_cannot_check(
     logged_server: AuroraLikeServer, pki: TestPKI, capsys: Capture
 ) -> None:
     """check connects with libpq; asyncpg's ``ssl=`` is no libpq keyword, so the URL is

@@ -2,7 +2,7 @@
 
 Not a timing test: timings on a shared machine are noise. What a fresh process pays for is,
 first of all, the modules it imports, so the test runs a real verified connection (the run's
-libpq driver) through ``aurora_ssl.connection_params`` in a new interpreter and judges
+libpq driver) through ``aurora_ssl.connection_params`` in a new interpreter and checks
 ``sys.modules`` afterwards, against what a plain ``import <driver>`` process loads, and the
 server's own view (``pg_stat_ssl``) that the session was encrypted.
 """

@@ -1,4 +1,4 @@
-"""The credentials benchmark runs end to end (a tiny run: timings are not judged, counts are)."""
+"""The credentials benchmark runs end to end (a tiny run: timings are not decision, counts are)."""
 
 from __future__ import annotations
 

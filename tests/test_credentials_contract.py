@@ -1,6 +1,6 @@
 """The provider contract: adapting user objects, and recognising a refused login.
 
-``is_auth_failure`` is judged on real refusals by the local server (wrong password, unknown
+``is_auth_failure`` is checked on real refusals by the local server (wrong password, unknown
 role) through psycopg2, psycopg 3 and asyncpg, bare and wrapped by SQLAlchemy and Django, and
 on real non-authentication failures (an intercepted TLS handshake, a closed port) that must
 *not* trigger a credentials retry.

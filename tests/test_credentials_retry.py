@@ -1,6 +1,6 @@
 """connect_with_password(_async): one retry after a refused login, none after anything else.
 
-Judged by the real server: how many logins it refused (its log), and who is logged in.
+Decision by the real server: how many logins it refused (its log), and who is logged in.
 """
 
 from __future__ import annotations

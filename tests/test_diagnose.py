@@ -25,9 +25,9 @@ import pytest
 
 from aurora_ssl import Options as Settings
 from aurora_ssl import connection_params
-from aurora_ssl.diagnostics import Inspection, scrub, translate_error
-from aurora_ssl.diagnostics._inspection import inspect_params
-from aurora_ssl.diagnostics._translation import Target, target_of
+from aurora_ssl._diagnostics import Inspection, scrub, translate_error
+from aurora_ssl._diagnostics._inspection import inspect_params
+from aurora_ssl._diagnostics._translation import Target, target_of
 from aurora_ssl.errors import (
     AuroraSSLError,
     BundleError,

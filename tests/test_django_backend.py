@@ -3,7 +3,7 @@
 In-process Django uses the driver Django picks (psycopg 3 here when installed, psycopg2 in
 the psycopg2-only matrix sessions); ``test_django_example.py`` runs the example project with
 each driver in a subprocess. Every refusal really connects and is refused, or
-is refused before connecting (judged by what the driver received, or the server's log);
+is refused before connecting (checked by what the driver received, or the server's log);
 every success asks the server whether the session is encrypted.
 """
 
@@ -295,7 +295,7 @@ def downgrade(conninfo: str) -> str:
 
 
 def downgraded_wrapper(alias: str, *, skip_pool_configure_check: bool = False) -> Any:
-    """Our backend whose driver turns TLS off after aurora-ssl judged (a driver bug, a
+    """Our backend whose driver turns TLS off after aurora-ssl checked (a driver bug, a
     hostile plugin): the read-back must still catch the plaintext connection."""
     from django.db import connections
 
@@ -430,7 +430,7 @@ def test_pool_to_an_impostor_gives_the_reason_not_just_a_timeout(
 def test_pool_configure_callback_keeps_plaintext_out_of_the_pool(
     no_tls_server: AuroraLikeServer, django_driver_calls: Callable[..., DriverCalls]
 ) -> None:
-    # The pool's connections are judged in its connection class (test_django_policy.py); a
+    # The pool's connections are checked in its connection class (test_django_policy.py); a
     # driver that turns TLS off after that is caught by the read-back in the pool's
     # configure callback, before the connection enters the pool.
     entry = database_entry(no_tls_server, options={"pool": {**POOL, "timeout": 1}})

@@ -153,7 +153,7 @@ def test_unrecognised_boolean_spellings_are_errors(key: str, value: object) -> N
 
 @pytest.mark.parametrize(("value", "expected"), [("0", False), ("off", False), ("1", True)])
 def test_server_check_at_startup_given_as_a_string(value: str, expected: bool) -> None:
-    from django_aurora_ssl.conf import database_options
+    from django_aurora_ssl._conf import database_options
 
     options = database_options({"AURORA_SSL": {"SERVER_CHECK_AT_STARTUP": value}}, "default")
     assert options.server_check_at_startup is expected
@@ -348,7 +348,7 @@ def test_database_check_is_one_round_trip_per_alias(
     from django.core.checks import Tags, run_checks
 
     from aurora_ssl import _server_tls as status
-    from django_aurora_ssl import probe
+    from django_aurora_ssl import _probe
     from django_aurora_ssl.backends import _connect as wrapper
 
     asked: list[Any] = []
@@ -359,7 +359,7 @@ def test_database_check_is_one_round_trip_per_alias(
         return real(connection)
 
     monkeypatch.setattr(wrapper, "server_tls", counting)
-    monkeypatch.setattr(probe, "server_tls", counting)
+    monkeypatch.setattr(_probe, "server_tls", counting)
     databases = {
         "default": database_entry(tls_server),  # startup check asks; the check reuses it
         "quiet": database_entry(tls_server, aurora={"SERVER_CHECK_AT_STARTUP": False}),

@@ -14,7 +14,7 @@ import pytest
 
 pytest.importorskip("django")
 
-from aurora_ssl.diagnostics import REPORT_KEYS
+from aurora_ssl._diagnostics import REPORT_KEYS
 from aurora_ssl.testing import AuroraLikeServer
 from tests.fix_django import database_entry, use_databases
 
@@ -91,7 +91,7 @@ def test_json_report_has_the_documented_keys_from_the_code(
     assert reports["other"]["server"]["source"] == "pg_stat_ssl"
     assert [w["code"] for w in reports["other"]["warnings"]] == ["sslinfo-missing"]
     # Every key a real report has is described in REPORT_FIELDS (the reference page's source).
-    from aurora_ssl.diagnostics import REPORT_FIELDS
+    from aurora_ssl._diagnostics import REPORT_FIELDS
 
     for report in reports.values():
         for name in ("endpoint", "trust", "client", "server"):

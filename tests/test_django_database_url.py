@@ -12,7 +12,7 @@ import pytest
 from aurora_ssl.errors import InsecureConfigurationError
 from aurora_ssl.testing import AuroraLikeServer
 from django_aurora_ssl import adopt, database_url
-from django_aurora_ssl.conf import OptionsError, database_options
+from django_aurora_ssl._conf import OptionsError, database_options
 from tests.fix_credentials import T0, reference_token, set_password
 from tests.fix_credentials import whoami as session_of
 from tests.fix_django import use_databases
@@ -220,6 +220,6 @@ def test_the_helper_stays_a_function_once_its_module_is_imported() -> None:
 
     import django_aurora_ssl
 
-    importlib.import_module("django_aurora_ssl.url_settings")
+    importlib.import_module("django_aurora_ssl._url_settings")
     assert callable(django_aurora_ssl.database_url)
     assert callable(django_aurora_ssl.adopt)

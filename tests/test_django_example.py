@@ -87,7 +87,7 @@ def test_example_project_end_to_end(
     importlib.util.find_spec("psycopg_pool") is None, reason="psycopg_pool is not installed"
 )
 def test_example_project_with_the_pool(tls_server: AuroraLikeServer, example_db: str) -> None:
-    from django_aurora_ssl.compat import SUPPORTS_POOL
+    from django_aurora_ssl._compat import SUPPORTS_POOL
 
     if not SUPPORTS_POOL:
         pytest.skip("Django's pool needs Django >= 5.1")

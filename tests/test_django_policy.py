@@ -1,6 +1,6 @@
 """Issue 8 through every Django entry point, and issue 10's subclassed backends, for real.
 
-The session's ``logged_server`` logs every connection and statement, so each refusal is judged by
+The session's ``logged_server`` logs every connection and statement, so each refusal is checked by
 what the server saw (nothing received, or authorised but no statement), not only by the
 exception. ``dbshell`` runs the real psql against it.
 """
@@ -304,7 +304,7 @@ def test_dbshell_refuses_a_weak_service_named_in_the_environment(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """With PGSERVICE set while Django builds the command, the service is an input the policy
-    judges: its sslmode=disable is refused before psql runs."""
+    checks: its sslmode=disable is refused before psql runs."""
     from django.db import connections
 
     for name, value in weak_service.items():
@@ -340,7 +340,7 @@ def test_dbshell_reads_an_accepted_service_and_still_pins_everything(
     assert capfd.readouterr().out.strip() == "t|from-the-service"
 
 
-# --- a subclass that changes a parameter after us is judged at get_new_connection -----------
+# --- a subclass that changes a parameter after us is checked at get_new_connection -----------
 
 TAMPERS = {
     "sslrootcert": "system",
@@ -370,7 +370,7 @@ def test_a_subclass_changing_a_parameter_after_us_is_refused(
 def test_a_subclass_naming_a_private_trust_file_of_its_own_is_trusted_like_options(
     server: AuroraLikeServer, tmp_path: Path
 ) -> None:
-    """sslrootcert set by a subclass is judged like OPTIONS['sslrootcert']: a file only root
+    """sslrootcert set by a subclass is checked like OPTIONS['sslrootcert']: a file only root
     or this user can change is the user's choice; one others can write is refused."""
     from django.db import connections
 
@@ -540,7 +540,7 @@ def test_each_driver_refuses_a_subclass_change_before_connecting(
 def test_a_subclass_that_skips_our_get_connection_params_still_gets_our_trust(
     server: AuroraLikeServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """What Django hands the driver is judged at get_new_connection, whoever built it: libpq's
+    """What Django hands the driver is checked at get_new_connection, whoever built it: libpq's
     default trust anchor (planted where it looks) never gets a say."""
     from django.db import connections
 
@@ -598,9 +598,9 @@ def test_check_aurora_ssl_is_not_verified_when_libpq_writes_tls_keys(
 def test_a_report_on_a_connection_made_without_the_policy_reads_back_the_key_log(
     server: AuroraLikeServer, tmp_path: Path
 ) -> None:
-    """The report judges the read-back itself, whoever made the connection."""
+    """The report checks the read-back itself, whoever made the connection."""
     psycopg = pytest.importorskip("psycopg")
-    from aurora_ssl.diagnostics import Verdict, check_connection
+    from aurora_ssl._diagnostics import Verdict, check_connection
 
     if psycopg.pq.version() < 180000:
         pytest.skip("this libpq has no sslkeylogfile")
@@ -763,7 +763,7 @@ def test_options_with_a_key_spelled_with_a_blank_are_refused(
             wrapper.ensure_connection()
         assert wrapper.connection is None
         with pytest.raises(InsecureConfigurationError, match=named):
-            wrapper.client.runshell([])  # dbshell: judged with psql's libpq
+            wrapper.client.runshell([])  # dbshell: checked with psql's libpq
         (error,) = [m for m in run_checks() if m.id.startswith("aurora_ssl.")]
     assert error.id == "aurora_ssl.E003"
     assert repr(key) in error.msg
@@ -799,7 +799,7 @@ def test_the_pool_connects_only_through_aurora_ssls_connection_class(
         assert ours is not psycopg.Connection
         assert issubclass(ours, psycopg.Connection)
         assert ours.aurora_ssl_policy is not None
-        assert wrapper.connection.aurora_ssl_judged.params["sslmode"] == "verify-full"
+        assert wrapper.connection.aurora_ssl_decision.params["sslmode"] == "verify-full"
         # Put back behind our back: taken over again before the pool makes a connection.
         wrapper.close()
         wrapper.pool.connection_class = psycopg.Connection
@@ -814,7 +814,7 @@ def test_the_pool_connects_only_through_aurora_ssls_connection_class(
         with pytest.raises(InsecureConfigurationError, match="without aurora-ssl's connection"):
             wrapper._configure_connection(stranger)
         assert stranger.closed
-    # A connection_class in OPTIONS['pool'] would connect after our judgement: refused.
+    # A connection_class in OPTIONS['pool'] would connect after our decision: refused.
     named = database_entry(
         server, options={"pool": {**SMALL_POOL, "connection_class": psycopg.Connection}}
     )

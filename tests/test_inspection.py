@@ -1,4 +1,4 @@
-"""Certificate inspection: parsing helpers, chain judgement, and every scenario server.
+"""Certificate inspection: parsing helpers, chain checks, and every scenario server.
 
 The negatives matter most: a look-alike CA, an expired certificate and a certificate for
 another name must each be recognised for what it is, and a peer that is not PostgreSQL, a
@@ -19,15 +19,15 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from aurora_ssl._trust import TrustSelection, select_trust
-from aurora_ssl.diagnostics import Verdict, inspect_server, split_host_port
-from aurora_ssl.diagnostics._inspection import (
+from aurora_ssl._diagnostics import Verdict, inspect_server, split_host_port
+from aurora_ssl._diagnostics._inspection import (
     CertificateInfo,
     ca_identifier,
     check_chain,
     describe_certificate,
     name_matches,
 )
+from aurora_ssl._trust import TrustSelection, select_trust
 from aurora_ssl.errors import InspectionError, ServerTLSUnavailableError
 from aurora_ssl.testing import OTHER_HOST, READER_HOST, AuroraLikeServer, TestPKI
 
@@ -126,7 +126,7 @@ def test_ca_identifier(cn: str | None, expected: str | None) -> None:
     assert ca_identifier(cn) == expected
 
 
-# ------------------------------------------------------------------ chain judgement (no network)
+# ------------------------------------------------------------------ chain checks (no network)
 
 
 class _CA:

@@ -5,7 +5,7 @@ certificate lacked an Authority Key Identifier, which cryptography's strict RFC 
 requires and OpenSSL (libpq) does not. Here a real PostgreSQL server presents such a
 certificate: libpq connects with verify-full (and the server sees a TLS session), and
 inspection agrees (VERIFIED) while reporting the stricter profile as advice. The negative:
-the same server judged against another root is refused by libpq and by inspection alike.
+the same server checked against another root is refused by libpq and by inspection alike.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from aurora_ssl.diagnostics import Verdict, inspect_server
+from aurora_ssl._diagnostics import Verdict, inspect_server
 from aurora_ssl.testing import AuroraLikeServer, Scenario, TestPKI
 
 NOW = datetime.datetime.now(datetime.timezone.utc)

@@ -106,7 +106,7 @@ def test_any_text_survives_the_trip(values: list[str]) -> None:
     [
         ("host=a port=5432 dbname=x", {"host": "a", "port": "5432", "dbname": "x"}),
         ("host = a   user='b c'", {"host": "a", "user": "b c"}),
-        ("host=a host=b", {"host": "b"}),  # the later one wins: why keys are judged as libpq spells them
+        ("host=a host=b", {"host": "b"}),  # the later one wins: why keys are checked as libpq spells them
         ("host=a host =b", {"host": "b"}),  # blanks around '=' are libpq's
         (
             "postgresql://u%40x@h1:5432,h2:5433/d%20b?sslmode=verify-full",

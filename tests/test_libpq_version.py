@@ -4,7 +4,7 @@
 accepts. psycopg2's wheel bundles libpq 17 and psycopg's libpq 18, which added
 ``sslkeylogfile``; a memo of the first answer made the result depend on import order: an
 application that imported psycopg first kept getting ``sslkeylogfile`` and psycopg2 then
-refused to connect ("invalid connection option"). Judged by really connecting.
+refused to connect ("invalid connection option"). Decision by really connecting.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ the check and the app disagreed, and a stale secret left in a URL went unnoticed
 plugin, ``check`` and Django refuse it with one message (aurora_ssl._options.password_conflict)
 that names where the password is and never shows it.
 
-Judged by the server: the logged server records every connection attempt and login, so a
+Decision by the server: the logged server records every connection attempt and login, so a
 refusal must leave no trace of the role there, while the same configuration without the
 password logs the role in over TLS (``pg_stat_ssl``), which shows the refusal is about the
 password and nothing else.
@@ -256,7 +256,7 @@ def test_django_database_url_pair_is_refused_before_the_server_sees_it(
     """database_url() refuses the pair while settings load, naming the URL's password (not an
     alias that does not exist), before the server sees a byte."""
     from django_aurora_ssl import database_url
-    from django_aurora_ssl.conf import OptionsError
+    from django_aurora_ssl._conf import OptionsError
 
     role, secret = roles(PROVIDED_PASSWORD), stale_secret()
     url = url_for(logged_server, "postgresql+psycopg", role, secret)

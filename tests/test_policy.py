@@ -1,5 +1,5 @@
 """The verify-full policy on parameters alone (no server): what is refused, what is added, and
-what the driver is handed (one connection string, judged as libpq reads it)."""
+what the driver is handed (one connection string, checked as libpq reads it)."""
 
 from __future__ import annotations
 
@@ -26,8 +26,8 @@ def driver(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-def judge(params: dict[str, Any], driver: str, *args: Any, options: Options | None = None) -> Any:
-    return policy_for(options or Options()).judge(
+def decide(params: dict[str, Any], driver: str, *args: Any, options: Options | None = None) -> Any:
+    return policy_for(options or Options()).decide(
         params, "connect kwargs", driver=driver, args=args
     )
 
@@ -57,7 +57,7 @@ def test_weaker_sslmodes_are_refused_and_named(
 ) -> None:
     params, args = make(mode)
     with pytest.raises(InsecureConfigurationError) as info:
-        judge(params, driver, *args)
+        decide(params, driver, *args)
     assert f"sslmode={mode} {origin_text}" in str(info.value)
     assert "verify-full" in str(info.value)
     assert "p@" not in str(info.value)  # the URI's password is not echoed
@@ -233,7 +233,7 @@ def test_a_key_libpq_does_not_spell_so_is_refused(key: str, driver: str) -> None
     """``{"sslmode": "verify-full", "sslmode ": "disable"}``: both drivers would write
     ``sslmode =disable`` after the real one, and libpq would read the later one."""
     with pytest.raises(InsecureConfigurationError) as info:
-        judge({"host": CLUSTER, "sslmode": "verify-full", key: "disable"}, driver)
+        decide({"host": CLUSTER, "sslmode": "verify-full", key: "disable"}, driver)
     message = str(info.value)
     assert repr(key) in message
     assert "neither a libpq keyword" in message
@@ -242,7 +242,7 @@ def test_a_key_libpq_does_not_spell_so_is_refused(key: str, driver: str) -> None
 
 def test_a_non_string_key_is_refused(driver: str) -> None:
     with pytest.raises(InsecureConfigurationError, match="neither a libpq keyword"):
-        judge({"host": CLUSTER, 1: "x"}, driver)  # type: ignore[dict-item]
+        decide({"host": CLUSTER, 1: "x"}, driver)  # type: ignore[dict-item]
 
 
 @pytest.mark.parametrize(
@@ -250,13 +250,13 @@ def test_a_non_string_key_is_refused(driver: str) -> None:
 )
 def test_values_must_be_text_or_numbers(value: object, kind: str, driver: str) -> None:
     with pytest.raises(InsecureConfigurationError, match=f"user in connect kwargs is a {kind}"):
-        judge({"host": CLUSTER, "user": value}, driver)
+        decide({"host": CLUSTER, "user": value}, driver)
 
 
 def test_none_values_are_dropped_and_numbers_become_text(driver: str) -> None:
-    judged = judge({"host": CLUSTER, "user": None, "port": 6432, "connect_timeout": 2.5}, driver)
-    assert "user" not in judged.params
-    assert (judged.params["port"], judged.params["connect_timeout"]) == ("6432", "2.5")
+    decision = decide({"host": CLUSTER, "user": None, "port": 6432, "connect_timeout": 2.5}, driver)
+    assert "user" not in decision.params
+    assert (decision.params["port"], decision.params["connect_timeout"]) == ("6432", "2.5")
 
 
 def test_the_drivers_own_keywords_are_passed_as_keywords() -> None:
@@ -264,34 +264,34 @@ def test_the_drivers_own_keywords_are_passed_as_keywords() -> None:
         if not drivers.is_installed(driver):
             continue
         given = dict.fromkeys(own, None)
-        judged = judge({"host": CLUSTER, **given}, driver)
-        assert judged.driver_kwargs == given
-        assert not own & set(judged.params)
-        assert not any(f"{k}=" in judged.conninfo for k in own)
+        decision = decide({"host": CLUSTER, **given}, driver)
+        assert decision.driver_kwargs == given
+        assert not own & set(decision.params)
+        assert not any(f"{k}=" in decision.conninfo for k in own)
 
 
 @pytest.mark.driver("psycopg2")
 def test_psycopg2s_database_keyword_is_dbname() -> None:
-    judged = judge({"host": CLUSTER, "database": "app"}, "psycopg2")
-    assert judged.params["dbname"] == "app"
-    assert "database" not in judged.params
+    decision = decide({"host": CLUSTER, "database": "app"}, "psycopg2")
+    assert decision.params["dbname"] == "app"
+    assert "database" not in decision.params
 
 
 @pytest.mark.driver("psycopg")
 def test_psycopg2s_keywords_are_refused_for_psycopg() -> None:
     for key in ("database", "connection_factory"):
         with pytest.raises(InsecureConfigurationError, match=f"'{key}' in connect kwargs"):
-            judge({"host": CLUSTER, key: "x"}, "psycopg")
+            decide({"host": CLUSTER, key: "x"}, "psycopg")
 
 
 def test_unexpected_positional_arguments_are_refused(driver: str) -> None:
     with pytest.raises(InsecureConfigurationError, match="Unexpected positional arguments"):
-        judge({}, driver, f"host={CLUSTER}", "more")
+        decide({}, driver, f"host={CLUSTER}", "more")
     with pytest.raises(InsecureConfigurationError, match="Unexpected positional arguments"):
-        judge({}, driver, {"host": CLUSTER})
+        decide({}, driver, {"host": CLUSTER})
 
 
-# --- what the driver is handed: one string, parsed back as judged ---------------------------
+# --- what the driver is handed: one string, parsed back as checked ---------------------------
 
 
 @pytest.mark.parametrize(
@@ -305,42 +305,42 @@ def test_unexpected_positional_arguments_are_refused(driver: str) -> None:
         {"host": f"{CLUSTER},{CLUSTER.replace('cluster-', 'cluster-ro-')}", "port": "5432,5433"},
     ],
 )
-def test_the_connection_string_parses_to_what_was_judged(
+def test_the_connection_string_parses_to_what_was_decided(
     extra: dict[str, str], driver: str
 ) -> None:
-    judged = judge({"host": CLUSTER, **extra}, driver)
+    decision = decide({"host": CLUSTER, **extra}, driver)
     libpq = libpq_of(driver)
-    assert libpq.parse(judged.conninfo) == judged.params
+    assert libpq.parse(decision.conninfo) == decision.params
     for key, value in extra.items():
-        assert judged.params[key] == value
+        assert decision.params[key] == value
 
 
 def test_with_password_adds_only_the_password(driver: str) -> None:
-    judged = judge({"host": CLUSTER, "user": "app"}, driver)
-    conninfo = judged.with_password("pw' \\x")
-    assert libpq_of(driver).parse(conninfo) == {**judged.params, "password": "pw' \\x"}
-    assert "password" not in judged.params
-    assert "pw" not in judged.conninfo
+    decision = decide({"host": CLUSTER, "user": "app"}, driver)
+    conninfo = decision.with_password("pw' \\x")
+    assert libpq_of(driver).parse(conninfo) == {**decision.params, "password": "pw' \\x"}
+    assert "password" not in decision.params
+    assert "pw" not in decision.conninfo
 
 
 def test_a_nul_in_a_value_is_refused(driver: str) -> None:
     with pytest.raises(InsecureConfigurationError, match=r"'application_name' .* NUL"):
-        judge({"host": CLUSTER, "application_name": "a\x00b"}, driver)
+        decide({"host": CLUSTER, "application_name": "a\x00b"}, driver)
     with pytest.raises(InsecureConfigurationError, match="NUL"):
-        judge({"dsn": f"host={CLUSTER}\x00 sslmode=disable"}, driver)
+        decide({"dsn": f"host={CLUSTER}\x00 sslmode=disable"}, driver)
 
 
-def test_a_uri_value_with_blanks_is_judged_as_libpq_reads_it(driver: str) -> None:
-    """libpq 18 trims blanks in URI parameters, 17 keeps them; judged by the driver's libpq,
+def test_a_uri_value_with_blanks_is_read_as_libpq_reads_it(driver: str) -> None:
+    """libpq 18 trims blanks in URI parameters, 17 keeps them; checked by the driver's libpq,
     ``sslmode= disable `` is refused either way."""
     with pytest.raises(InsecureConfigurationError, match="sslmode="):
-        judge({"dsn": f"postgresql://{CLUSTER}/app?sslmode= disable "}, driver)
+        decide({"dsn": f"postgresql://{CLUSTER}/app?sslmode= disable "}, driver)
 
 
 @pytest.mark.parametrize("dsn", ["host", "host='unterminated", "=x", "postgresql://[::1/"])
 def test_malformed_conninfo_is_refused_without_echoing_values(dsn: str, driver: str) -> None:
     with pytest.raises(InsecureConfigurationError, match="cannot parse") as info:
-        judge({"dsn": dsn + " password=SeCrEt-Value"}, driver)
+        decide({"dsn": dsn + " password=SeCrEt-Value"}, driver)
     assert "SeCrEt-Value" not in str(info.value)
     assert f"libpq of {driver}" in str(info.value)
 
@@ -350,7 +350,7 @@ def test_malformed_conninfo_is_refused_without_echoing_values(dsn: str, driver: 
 )
 def test_a_refused_value_never_echoes_a_password(dbname: str, driver: str) -> None:
     with pytest.raises(InsecureConfigurationError, match="holds a connection string") as info:
-        judge({"host": CLUSTER, "dbname": dbname}, driver)
+        decide({"host": CLUSTER, "dbname": dbname}, driver)
     assert "SeCrEt" not in str(info.value)
 
 
@@ -358,7 +358,7 @@ def test_a_refused_value_never_echoes_a_password(dbname: str, driver: str) -> No
 
 
 def _older_libpq(monkeypatch: pytest.MonkeyPatch, *unknown: str) -> None:
-    """Judge with a libpq that lacks ``unknown`` keywords (as an older one does)."""
+    """Check with a libpq that lacks ``unknown`` keywords (as an older one does)."""
     from aurora_ssl import _policy
     from aurora_ssl._libpq import Libpq
 
@@ -378,12 +378,12 @@ def test_keys_an_older_libpq_lacks_are_not_pinned(monkeypatch: pytest.MonkeyPatc
     """libpq 15 and 16 refuse a whole string with sslnegotiation or sslkeylogfile in it, and
     negotiate only the standard way anyway: those keys are left out for them."""
     _older_libpq(monkeypatch, "sslnegotiation", "sslkeylogfile")
-    judged = judge({"host": CLUSTER}, drivers.libpq_driver())
-    assert "sslnegotiation" not in judged.params
-    assert "sslkeylogfile" not in judged.params
-    assert judged.params["sslmode"] == "verify-full"
+    decision = decide({"host": CLUSTER}, drivers.libpq_driver())
+    assert "sslnegotiation" not in decision.params
+    assert "sslkeylogfile" not in decision.params
+    assert decision.params["sslmode"] == "verify-full"
     with pytest.raises(InsecureConfigurationError, match="neither a libpq keyword"):
-        judge({"host": CLUSTER, "sslnegotiation": "direct"}, drivers.libpq_driver())
+        decide({"host": CLUSTER, "sslnegotiation": "direct"}, drivers.libpq_driver())
 
 
 @pytest.mark.driver("libpq")
@@ -391,5 +391,5 @@ def test_a_libpq_older_than_13_is_refused(monkeypatch: pytest.MonkeyPatch) -> No
     """Without ssl_min_protocol_version, TLS 1.0 and 1.1 cannot be refused."""
     _older_libpq(monkeypatch, "ssl_min_protocol_version", "sslnegotiation", "sslkeylogfile")
     with pytest.raises(InsecureConfigurationError, match="older than 13") as info:
-        judge({"host": CLUSTER}, drivers.libpq_driver())
+        decide({"host": CLUSTER}, drivers.libpq_driver())
     assert "psycopg2-binary" in str(info.value)

@@ -1,6 +1,6 @@
-"""Every input libpq reads is judged, and what libpq used is read back (issue 8, principles 2-5).
+"""Every input libpq reads is checked, and what libpq used is read back (issue 8, principles 2-5).
 
-Each test makes a real attempt: against the local TLS server (judged by ``pg_stat_ssl`` and
+Each test makes a real attempt: against the local TLS server (checked by ``pg_stat_ssl`` and
 the server log), or against a fake Unix-socket server that records every byte it receives,
 for the promise that no password travels before TLS.
 """
@@ -354,7 +354,7 @@ def test_the_user_service_file_hides_the_system_one(
     monkeypatch.setenv("PGSYSCONFDIR", str(tmp_path))
     assert connection_params({"service": "a"}, settings)["host"] == "from-user.example.com"
     assert connection_params({"service": "b"}, settings)["host"] == "only-system.example.com"
-    # Without the user file, the system file's [a] is read, and its sslmode judged.
+    # Without the user file, the system file's [a] is read, and its sslmode decision.
     monkeypatch.setenv("PGSERVICEFILE", str(tmp_path / "absent.conf"))
     with pytest.raises(InsecureConfigurationError, match=r"sslmode=disable in the service 'a'"):
         connection_params({"service": "a"}, settings)

@@ -1,7 +1,7 @@
 """GeoDjango through ``django_aurora_ssl.backends.postgis`` over verify-full, on both drivers.
 
 A server of our own (PostGIS goes into its ``template1``, which the shared servers must not
-get), with ``log_connections`` on so every connection Django made is judged by what the server
+get), with ``log_connections`` on so every connection Django made is checked by what the server
 logged, not only by what the client says. The workload (tests/geoapp/workload.py) runs in a
 fresh interpreter per driver: ``migrate`` in Django's test database makes the geometry columns,
 then create, read back, ``distance_lte``, ``within``, ``contains`` and a ``Distance`` ordering.

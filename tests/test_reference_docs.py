@@ -11,8 +11,7 @@ from typing import Any
 import pytest
 
 from aurora_ssl import Options, connection_params
-from aurora_ssl._policy import policy_for
-from aurora_ssl.diagnostics import (
+from aurora_ssl._diagnostics import (
     REPORT_FIELDS,
     REPORT_KEYS,
     ConnectionReport,
@@ -20,9 +19,10 @@ from aurora_ssl.diagnostics import (
     Verdict,
     check_connection,
 )
+from aurora_ssl._policy import policy_for
 from aurora_ssl.testing import AuroraLikeServer, TestPKI
-from django_aurora_ssl import checks
-from django_aurora_ssl.check_ids import CHECKS
+from django_aurora_ssl import _checks
+from django_aurora_ssl._check_ids import CHECKS
 from tests import drivers
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def _emitted_check_ids() -> set[str]:
     """Every ``id="aurora_ssl.X"`` literal in the checks module's code (not its docstrings)."""
-    tree = ast.parse(Path(checks.__file__).read_text())
+    tree = ast.parse(Path(_checks.__file__).read_text())
     found: set[str] = set()
     pattern = re.compile(r"aurora_ssl\.[EW]\d{3}")
     for node in ast.walk(tree):

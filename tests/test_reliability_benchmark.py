@@ -1,6 +1,6 @@
-"""The benchmark still runs end to end (a tiny run: the timings themselves are not judged).
+"""The benchmark still runs end to end (a tiny run: the timings themselves are not decision).
 
-What is judged is what does not depend on timing: every section reports, every table row
+What is checked is what does not depend on timing: every section reports, every table row
 has a verdict, the server-side check sends one query, and the latency proxy counts the
 same protocol round trips for our connections as for the floor's, plus exactly one for
 the server-side check.

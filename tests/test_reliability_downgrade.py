@@ -112,7 +112,7 @@ def test_weak_sslmode_added_per_connection_is_refused_at_connect(
 ) -> None:
     """A weaker mode that slips in after engine creation (another do_connect listener, e.g. a
     token-refresh hook) is refused before the attempt, whatever the listeners' order: the
-    final parameters are judged at the dialect's connect, after every listener."""
+    final parameters are checked at the dialect's connect, after every listener."""
     engine = aurora_ssl.create_engine(no_tls_server.url(driver), poolclass=NullPool)
     statements: list[str] = []
     sqlalchemy.event.listen(engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
@@ -281,7 +281,7 @@ def test_a_weak_service_file_is_refused_before_any_connection(
     monkeypatch: pytest.MonkeyPatch,
     driver: str,
 ) -> None:
-    """A service ranks above the environment in libpq, so it is judged like any other input:
+    """A service ranks above the environment in libpq, so it is checked like any other input:
     named in the connection or through PGSERVICE, its sslmode=disable is refused, and the
     servers never see an attempt."""
     offset = logged_server.log_path.stat().st_size

@@ -85,7 +85,7 @@ class ConnectLog:
 
 def instrument(engine: sqlalchemy.Engine, spy: Callable[[Any], DriverCalls]) -> ConnectLog:
     """Record what the driver received for every new DB-API connection (the libpq parameters,
-    after aurora-ssl's judgement), and its client TLS view."""
+    after aurora-ssl's decision), and its client TLS view."""
     log = ConnectLog(spy(engine))
     event.listen(engine, "connect", lambda dbapi, rec: log.tls.append(client_tls(dbapi)))
     return log

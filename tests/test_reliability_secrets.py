@@ -139,7 +139,7 @@ def test_tls_dropped_after_our_parameters(
     driver_calls: Callable[..., DriverCalls],
 ) -> None:
     """A listener dropping TLS is refused before connecting; a driver that drops it after our
-    judgement makes the plaintext connection (with the server's real password, which is then
+    decision makes the plaintext connection (with the server's real password, which is then
     what must not show), closed by the read-back."""
 
     def weakened_by_a_listener() -> None:
@@ -375,9 +375,9 @@ def test_password_in_the_url_query_is_never_shown(
     assert_no_secret(f"`aurora-ssl check --format {fmt}` with ?password=", output)
     assert_no_secret("the logs", "\n".join(all_logs.lines))
 
+    from aurora_ssl._diagnostics import translate_error
     from aurora_ssl._options import split_url
     from aurora_ssl._redaction import mask_params, mask_url
-    from aurora_ssl.diagnostics import translate_error
 
     _, conninfo, _ = split_url(url)
     params = aurora_ssl.connection_params(

@@ -15,16 +15,18 @@ import pytest
 
 from aurora_ssl import Options as Settings
 from aurora_ssl import connection_params
+from aurora_ssl._diagnostics import REPORT_KEYS, Verdict, check_connection
 from aurora_ssl._policy import PINNED_KEYS as READ_BACK_KEYS
 from aurora_ssl.cli import main
-from aurora_ssl.diagnostics import REPORT_KEYS, Verdict, check_connection
 from aurora_ssl.testing import AuroraLikeServer, TestPKI
 from tests import drivers
 
 
 def _report(server: AuroraLikeServer, pki: TestPKI, change: dict[str, Any]) -> Any:
     psycopg = pytest.importorskip("psycopg")  # libpq 18: has sslkeylogfile
-    params = connection_params(server.params(), Settings(bundle=str(pki.bundle_path)), driver="psycopg")
+    params = connection_params(
+        server.params(), Settings(bundle=str(pki.bundle_path)), driver="psycopg"
+    )
     return check_connection(
         lambda: psycopg.connect(**{**params, **change}),
         label="t",

@@ -160,7 +160,7 @@ def test_database_check_has_its_own_id_for_a_refused_login(
     ],
 )
 def test_login_refusals_are_told_by_the_servers_words(server_said: str, reason: str | None) -> None:
-    from aurora_ssl.diagnostics._translation import login_refusal
+    from aurora_ssl._diagnostics._translation import login_refusal
 
     error = _Error(f'connection to server at "h" (10.0.0.1), port 5432 failed: {server_said}')
     refusal = login_refusal(error, libpq_version=170001)
@@ -189,7 +189,7 @@ def test_login_refusals_are_told_by_the_servers_words(server_said: str, reason: 
     ],
 )
 def test_the_tls_state_follows_the_fix_for_cve_2024_10977(version: int, verified: bool) -> None:
-    from aurora_ssl.diagnostics._translation import login_refusal
+    from aurora_ssl._diagnostics._translation import login_refusal
 
     refusal = login_refusal(
         _Error(f'connection to server at "h", port 1 failed: FATAL:  {REASON}'),

@@ -1,10 +1,10 @@
 """SQLAlchemy integration against real PostgreSQL servers over real TLS.
 
 Every "refused" test really connects and is refused by libpq, or is refused by aurora-ssl
-before any byte reaches the server (judged by the server's log); every "works" test asks the
+before any byte reaches the server (checked by the server's log); every "works" test asks the
 server whether the session is encrypted. What the driver receives is recorded at the driver's
 own ``connect`` (``driver_calls``), after every ``do_connect`` listener and aurora-ssl's
-judgement.
+decision.
 """
 
 from __future__ import annotations
@@ -259,8 +259,8 @@ def test_unsupported_driver_is_refused(bundle_env: Path) -> None:
 def test_a_later_listener_turning_tls_off_is_refused_before_connecting(
     logged_good: Logged, bundle_env: Path, driver: str
 ) -> None:
-    # Listeners run before the dialect's connect, where aurora-ssl judges: whatever their
-    # order, what they leave is judged like the URL.
+    # Listeners run before the dialect's connect, where aurora-ssl checks: whatever their
+    # order, what they leave is checked like the URL.
     engine = aurora_ssl.create_engine(logged_good.server.url(driver), poolclass=NullPool)
     assert _server_says_tls(engine)[0] is True  # control: the same engine connects
 
@@ -285,7 +285,7 @@ def tampering_driver(
     bundle_env: Path,
     driver_calls: Callable[..., DriverCalls],
 ) -> Iterator[sqlalchemy.Engine]:
-    """An engine whose driver changes what aurora-ssl judged (sslmode) on its way to libpq:
+    """An engine whose driver changes what aurora-ssl checked (sslmode) on its way to libpq:
     only the read-back after connecting can see that."""
     engine = aurora_ssl.create_engine(no_tls_server.url(), poolclass=NullPool)
     driver_calls(engine, tamper=downgrade)
@@ -371,7 +371,7 @@ def test_later_hook_weakening_sslmode_is_refused_before_the_impostor_sees_a_byte
     logged_impostor: Logged, bundle_env: Path, driver: str
 ) -> None:
     # A hook after ours turns verification off: libpq would happily encrypt to the impostor
-    # and send the password. The final parameters are judged before connecting.
+    # and send the password. The final parameters are checked before connecting.
     engine = aurora_ssl.create_engine(logged_impostor.server.url(driver), poolclass=NullPool)
 
     @event.listens_for(engine, "do_connect")
@@ -429,7 +429,7 @@ def test_a_listener_that_changes_host_gets_trust_for_the_new_host(
 def test_a_listener_that_returns_its_own_connection_is_closed_before_its_first_query(
     logged_good: Logged, bundle_env: Path, driver: str
 ) -> None:
-    # Its connection never passed the dialect's connect, so it could not be judged before
+    # Its connection never passed the dialect's connect, so it could not be checked before
     # login: the connect event (first in line) closes it, naming do_connect.
     engine = aurora_ssl.create_engine(logged_good.server.url(driver), poolclass=NullPool)
     assert _server_says_tls(engine)[0] is True  # control: without the listener it connects
@@ -465,7 +465,7 @@ def _private_copy(source: Path, directory: Path, mode: int) -> str:
 def test_a_listener_that_changes_sslrootcert_is_refused_before_login(
     logged_good: Logged, bundle_env: Path, tmp_path: Path, driver: str, where: str
 ) -> None:
-    # libpq would trust whatever the listener names; aurora-ssl judges it like any other
+    # libpq would trust whatever the listener names; aurora-ssl checks it like any other
     # sslrootcert: a private file of yours is yours to trust (the control), "system" or a file
     # another user could rewrite is refused before anything is sent.
     root = logged_good.server.pki.root_path

@@ -1,6 +1,6 @@
 """Every SQLAlchemy entry point obeys the policy (issue 8; asyncpg items of issue 11).
 
-Judged by what the servers saw: ``pg_stat_ssl`` for "verified", and for refusals the server
+Decision by what the servers saw: ``pg_stat_ssl`` for "verified", and for refusals the server
 log of servers started here with ``log_connections`` and ``log_statement=all`` (no connection
 authorised, no statement), next to the exception.
 """
@@ -644,7 +644,7 @@ def test_asyncpg_direct_tls_to_an_old_server_is_explained(
     assert isinstance(info.value.__cause__, ConnectionResetError)
 
 
-# --- 6. later do_connect hooks: their result is judged before connecting ------------------
+# --- 6. later do_connect hooks: their result is checked before connecting ------------------
 # (sslrootcert swaps, host moves and listeners returning their own connection: test_sqlalchemy)
 
 

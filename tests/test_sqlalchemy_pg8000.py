@@ -1,6 +1,6 @@
 """pg8000 gets the asyncpg treatment (issue 11, driver parity): our SSLContext, strict keywords.
 
-Judged by what the servers saw: ``pg_stat_ssl`` for "verified"; for refusals, the log of
+Decision by what the servers saw: ``pg_stat_ssl`` for "verified"; for refusals, the log of
 servers started with ``log_connections`` (no connection authorised, no statement) or, for
 refusals at engine creation, not even a connection received.
 """

@@ -36,7 +36,7 @@ from aurora_ssl.testing import (
     Scenario,
     TestPKI,
 )
-from aurora_ssl.testing import pki as testing_pki
+from aurora_ssl.testing import _pki as testing_pki
 from tests import drivers
 
 
@@ -436,4 +436,5 @@ def test_scenario_values() -> None:
         "expired",
         "no-tls",
         "no-sslinfo",
+        "tls-optional",
     ]

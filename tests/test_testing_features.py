@@ -1,7 +1,7 @@
 """What users of aurora_ssl.testing asked for: quoted names in URLs, sslinfo in new databases,
 ``serve`` options and its DATABASE_URL, and the hint for a forgotten test bundle.
 
-Every claim is judged by a real connection and what the server reports (pg_stat_ssl,
+Every claim is checked by a real connection and what the server reports (pg_stat_ssl,
 current_database(), the server log), not by the strings we build.
 """
 
@@ -20,10 +20,10 @@ from typing import Any
 
 import pytest
 
+from aurora_ssl._diagnostics import is_test_ca, missing_test_bundle_hint
 from aurora_ssl.errors import UntrustedCertificateError
 from aurora_ssl.testing import CLUSTER_HOST, AuroraLikeServer, Scenario, TestPKI
-from aurora_ssl.testing.pki import is_test_ca, missing_test_bundle_hint
-from aurora_ssl.testing.urls import sqlalchemy_url
+from aurora_ssl.testing._urls import sqlalchemy_url
 from tests import drivers
 from tests.fix_servers import log_since
 

@@ -1,7 +1,7 @@
 """The pytest plugin, as a user's test suite meets it: run by pytest in a subprocess (pytester).
 
 Each run's user tests report what the server saw (pg_stat_ssl for their own backend) and what
-the pytest process started (its child processes), so "verified TLS" and "inert" are judged by
+the pytest process started (its child processes), so "verified TLS" and "inert" are checked by
 the server and the process table, not by the plugin's word.
 """
 
@@ -103,7 +103,7 @@ def test_plugin_is_inert_when_unused(pytester: pytest.Pytester) -> None:
 
             def test_nothing_started_or_imported():
                 assert "postgres" not in child_commands()  # ...but started no server
-                heavy = {"aurora_ssl.testing.server", "aurora_ssl.testing.postgres",
+                heavy = {"aurora_ssl.testing._server", "aurora_ssl.testing._postgres",
                          "cryptography", "sqlalchemy", "django"}
                 assert heavy.isdisjoint(sys.modules), heavy & set(sys.modules)
             """

@@ -426,7 +426,7 @@ def test_planted_non_rds_root_is_refused_and_never_connects(
 @needs_root
 def test_bundle_update_replaces_a_planted_bundle(cache: Path, tmp_path: Path) -> None:
     """The remedy works: an update with AWS's bundle replaces the planted file."""
-    from aurora_ssl.bundle_update import update_bundle
+    from aurora_ssl._bundle_update import update_bundle
 
     planted = _plant(cache, _shipped() + make_cert_pem("Amazon RDS us-east-1 Root CA RSA4096 G9"))
     os.chown(planted, NOBODY, NOBODY)

@@ -1,4 +1,4 @@
-"""What libpq receives is what the policy judged, or the connection is refused.
+"""What libpq receives is what the policy decision, or the connection is refused.
 
 The connection string is captured at the driver's own call into libpq (psycopg2's
 ``_connect``, psycopg 3's ``Connection._connect_gen``), before any network I/O, and parsed by
@@ -29,7 +29,7 @@ from tests import drivers
 
 HOST = "demo.cluster-abc123xyz.test-region-1.rds.amazonaws.com"
 BASE = {"host": HOST, "hostaddr": "127.0.0.1", "port": "1", "user": "app", "dbname": "app"}
-#: libpq keywords whose values are free text, and some that are judged.
+#: libpq keywords whose values are free text, and some that are checked.
 KEYWORDS = [
     "application_name", "options", "user", "dbname", "password", "sslcert", "sslkey",
     "krbsrvname", "connect_timeout", "keepalives", "sslmode", "sslrootcert", "host",
@@ -111,9 +111,9 @@ values = st.one_of(
 extra = st.dictionaries(keys, values, max_size=4)
 
 
-def judged_or_refused(params: dict[str, Any], driver: str) -> dict[str, str] | None:
+def decided_or_refused(params: dict[str, Any], driver: str) -> dict[str, str] | None:
     try:
-        return policy_for(aurora_ssl.Options()).judge(params, "the test", driver=driver).params
+        return policy_for(aurora_ssl.Options()).decide(params, "the test", driver=driver).params
     except AuroraSSLError:
         return None
 
@@ -153,11 +153,11 @@ def refused(params: dict[str, Any], driver: str, connect: Any) -> bool:
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(given_params=extra)
-def test_sqlalchemy_hands_libpq_exactly_what_was_judged(
+def test_sqlalchemy_hands_libpq_exactly_what_was_decided(
     driver: str, given_params: dict[str, Any]
 ) -> None:
     params = {**BASE, **given_params}
-    expected = judged_or_refused(params, driver)
+    expected = decided_or_refused(params, driver)
     url = f"postgresql+{driver}://"
 
     def connect() -> None:
@@ -210,14 +210,14 @@ def test_connection_params_with_a_duplicated_dsn_key(
     ["sslmode=verify-full&sslmode=disable", "sslmode=verify-full&sslmode%20=disable",
      "host=a&host=%2Ftmp", "application_name=a&application_name=b"],
 )  # fmt: skip
-def test_a_url_query_with_a_duplicate_key_is_refused_or_judged(driver: str, query: str) -> None:
+def test_a_url_query_with_a_duplicate_key_is_refused_or_decided(driver: str, query: str) -> None:
     url = f"postgresql+{driver}://app@{HOST}:1/app?hostaddr=127.0.0.1&{query}"
 
     def connect() -> None:
         aurora_ssl.create_engine(url, poolclass=NullPool).connect()
 
     got = received(driver, connect)
-    if got is not None:  # judged: sslmode and the destination are ours
+    if got is not None:  # decision: sslmode and the destination are ours
         parsed = libpq_of(driver).parse(got)
         assert parsed["sslmode"] == "verify-full"
         assert not parsed["host"].startswith("/")

@@ -3,7 +3,8 @@
 Subcommands::
 
     aurora-ssl check [DSN]              connect with verify-full and report (like check_aurora_ssl)
-    aurora-ssl inspect HOST[:PORT]      show and judge the certificate the server presents
+    aurora-ssl audit [DSN]              every session of the database (each Aurora instance): TLS?
+    aurora-ssl inspect HOST[:PORT]      show and check the certificate the server presents
     aurora-ssl bundle path [HOST]       the trust file libpq should use (for psql's sslrootcert)
     aurora-ssl bundle info              the RDS bundle in use: source, age, certificates
     aurora-ssl bundle update            fetch, validate and install AWS's current bundle
@@ -12,14 +13,15 @@ Subcommands::
 Results go to stdout, progress, warnings and errors to stderr; ``--format json`` gives a JSON
 document on stdout wherever a command reports. Exit status: 0 success (verified), 1 not
 verified or refused, 2 usage error (a bad option value, host name, port or URL key: one line
-on stderr that says what to fix). No input produces a traceback, and nothing printed contains
+on stderr that says what to fix); ``audit`` also 3 (a session without TLS) and 4 (sessions
+hidden from the role). No input produces a traceback, and nothing printed contains
 a password (:mod:`aurora_ssl._redaction`).
 
 Layout: this module runs a command and turns every error into one line and an exit status;
-:mod:`~aurora_ssl.cli.parser` declares the options, one module per command group does the
-work (:mod:`~aurora_ssl.cli.check`, :mod:`~aurora_ssl.cli.inspect`,
-:mod:`~aurora_ssl.cli.bundle`, :mod:`~aurora_ssl.cli.env`), and
-:mod:`~aurora_ssl.cli.common` holds the exit codes and output helpers they share.
+:mod:`~aurora_ssl.cli._parser` declares the options, one module per command group does the
+work (:mod:`~aurora_ssl.cli._check`, :mod:`~aurora_ssl.cli._audit`, :mod:`~aurora_ssl.cli._inspect`,
+:mod:`~aurora_ssl.cli._bundle`, :mod:`~aurora_ssl.cli._env`), and
+:mod:`~aurora_ssl.cli._common` holds the exit codes and output helpers they share.
 """
 
 from __future__ import annotations
@@ -32,8 +34,8 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 
 from aurora_ssl._redaction import mask_text
-from aurora_ssl.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError, emit_json
-from aurora_ssl.cli.parser import build_parser
+from aurora_ssl.cli._common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError, emit_json
+from aurora_ssl.cli._parser import build_parser
 from aurora_ssl.errors import AuroraSSLError
 
 __all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "main"]

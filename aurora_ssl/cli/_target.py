@@ -16,8 +16,8 @@ from typing import Any
 
 from aurora_ssl._libpq import libpq_of
 from aurora_ssl._options import PREFIX, PROVIDER_OBJECT, Options, read_options, split_url
-from aurora_ssl.cli.common import UsageError, warn
-from aurora_ssl.cli.credentials import options_from
+from aurora_ssl.cli._common import UsageError, warn
+from aurora_ssl.cli._credentials import options_from
 from aurora_ssl.errors import InsecureConfigurationError
 
 
@@ -28,13 +28,16 @@ class Target:
         self.params, self.driver, self.options, self.origin = params, driver, options, origin
 
 
-def read_target(args: argparse.Namespace, text: str | None, *, driver: str) -> Target:
-    """Read the URL or connection string ``text`` ('-': stdin; empty: ``$DATABASE_URL``).
+def read_target(
+    args: argparse.Namespace, text: str | None, *, driver: str, argv: bool = True
+) -> Target:
+    """Read the URL or connection string ``text`` ('-': stdin; empty: ``$DATABASE_URL``);
+    ``argv``: it came from the command line (where a password is warned about).
 
     Raises:
         UsageError: the string cannot be used (a malformed value, an unknown option of ours).
     """
-    from_argv = bool(text) and text != "-"
+    from_argv = argv and bool(text) and text != "-"
     if text == "-":
         text = sys.stdin.readline().strip()
     elif not text:
@@ -60,6 +63,8 @@ def read_target(args: argparse.Namespace, text: str | None, *, driver: str) -> T
                 "exists to verify: remove it to see what verify-full makes of this server."
             )
         chosen = _driver(driver if driver != "auto" else scheme_driver)
+        if scheme_driver.startswith("aws_wrapper"):
+            rest = _without_wrapper_properties(rest, libpq_of(chosen))
         params = libpq_of(chosen).parse(rest) if rest.strip() else {}
     except InsecureConfigurationError as exc:
         raise UsageError(str(exc)) from None
@@ -90,7 +95,22 @@ def _command_line_credentials(args: argparse.Namespace, ours: dict[str, Any], or
         del ours[f"{PREFIX}password_provider"]
 
 
+def _without_wrapper_properties(url: str, libpq: Any) -> str:
+    """An AWS wrapper URL's query without the wrapper's own properties (``wrapper_dialect``,
+    ``plugins``...): check and env connect to the host directly, with libpq."""
+    from urllib.parse import unquote
+
+    base, _, query = url.partition("?")
+    kept = [item for item in query.split("&") if item and libpq.knows(unquote(item.split("=")[0]))]
+    dropped = len([item for item in query.split("&") if item]) - len(kept)
+    if dropped:
+        warn(f"{dropped} property(ies) of AWS's wrapper ignored: check connects without it.")
+    return f"{base}?{'&'.join(kept)}" if kept else base
+
+
 def _driver(name: str) -> str:
+    if name == "aws_wrapper_psycopg":
+        return "psycopg"
     if name in ("psycopg", "psycopg2", "system"):
         return name
     if name not in ("auto", "", "asyncpg", "pg8000"):

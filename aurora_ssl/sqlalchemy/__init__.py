@@ -1,8 +1,8 @@
 """SQLAlchemy integration: ``create_engine``, ``create_async_engine`` and the URL plugin.
 
 All three end in :func:`attach`, which wraps the engine's ``dialect.connect``: every new
-connection is judged there, after every ``do_connect`` listener, made with exactly what was
-judged, read back and logged on ``aurora_ssl.connections`` (see the SQLAlchemy guide).
+connection is checked there, after every ``do_connect`` listener, made with exactly what was
+decision, read back and logged on ``aurora_ssl.connections`` (see the SQLAlchemy guide).
 Options, as keyword arguments or URL query keys (strings parsed strictly; an unknown
 ``aurora_ssl_*`` key is an error):
 

@@ -1,14 +1,14 @@
-"""The SQLAlchemy faces: ``create_engine``, ``create_async_engine``, the URL plugin, ``attach``.
+"""SQLAlchemy: ``create_engine``, ``create_async_engine``, the URL plugin and ``attach``.
 
 Everything happens at the dialect's ``connect``, wrapped per engine (:func:`attach`): it runs
 after every ``do_connect`` listener, whatever their order, and is the last step before the
-driver. There the final arguments are judged (:meth:`aurora_ssl._policy.Policy.judge`): a
+driver. There the final arguments are checked (:meth:`aurora_ssl._policy.Policy.decide`): a
 listener that changes ``host`` gets trust chosen for the new host, one that weakens anything is
-refused, before any byte is sent. The driver then gets exactly what was judged; the password
+refused, before any byte is sent. The driver then gets exactly what was checked; the password
 of a provider is asked for there too (one retry after a refused login). Right after the driver
 returns, the connection is read back (TLS in use, every pinned value) and logged.
 
-A ``do_connect`` listener that returns its own connection skips that step and cannot be judged
+A ``do_connect`` listener that returns its own connection skips that step and cannot be checked
 before login: the ``connect`` event (first in line) closes it before its first query.
 ``creator=``, ``pool=`` and ``async_creator=`` are refused for the same reason.
 """
@@ -239,14 +239,17 @@ def attach(
     except InsecureConfigurationError:
         del _guards[dialect]
         raise
-    policy = policy_for(options)
     cargs, url_params = dialect.create_connect_args(engine.url)
     cparams = {**url_params, **(connect_args or {})}
-    _strip_ours(cparams)
-    # Fails now what would fail every connection: the URL and connect_args as SQLAlchemy
-    # will pass them (a do_connect listener may still change them; judged again then).
-    _judge(policy, driver, cargs, cparams, "the URL and connect_args")
-    secure = _SecureConnect(engine, policy, guard, provider, options.log_level)
+    if driver == _AWS_WRAPPER:
+        secure: Any = _aws_wrapper_connect(engine, guard, provider, cparams)
+    else:
+        policy = policy_for(options)
+        _strip_ours(cparams)
+        # Fails now what would fail every connection: the URL and connect_args as SQLAlchemy
+        # will pass them (a do_connect listener may still change them; checked again then).
+        _decide(policy, driver, cargs, cparams, "the URL and connect_args")
+        secure = _SecureConnect(engine, policy, guard, provider, options.log_level)
     _wrap_connect(engine, secure)
 
     def on_connect(dbapi_connection: Any, connection_record: Any) -> None:
@@ -266,10 +269,11 @@ def attach(
 
 
 def _refuse_unsupported(name: str, driver: str, drivername: str) -> None:
-    if name != "postgresql" or driver not in {*_LIBPQ, *_SOCKET}:
+    if name != "postgresql" or driver not in {*_LIBPQ, *_SOCKET, _AWS_WRAPPER}:
         raise InsecureConfigurationError(
-            "aurora-ssl supports postgresql+psycopg2, postgresql+psycopg, postgresql+asyncpg "
-            f"and postgresql+pg8000; {drivername} cannot be made to verify the server."
+            "aurora-ssl supports postgresql+psycopg2, postgresql+psycopg, postgresql+asyncpg, "
+            f"postgresql+pg8000 and postgresql+{_AWS_WRAPPER}; {drivername} cannot be made to "
+            "verify the server."
         )
 
 
@@ -283,19 +287,19 @@ def _strip_ours(cparams: dict[str, Any]) -> None:
         del cparams[key]
 
 
-def _judge(policy: Policy, driver: str, cargs: Any, cparams: dict[str, Any], origin: str) -> Any:
+def _decide(policy: Policy, driver: str, cargs: Any, cparams: dict[str, Any], origin: str) -> Any:
     if cparams.get("async_creator_fn") is not None:
         raise InsecureConfigurationError(_NO_CREATOR.format(what=f"async_creator_fn in {origin}"))
     if driver in _SOCKET:
         socket_params = {
             k: v for k, v in cparams.items() if not k.startswith("prepared_statement_")
         }
-        return policy.judge_socket(socket_params, origin, driver=driver)
-    return policy.judge(cparams, origin, driver=_LIBPQ[driver], args=cargs)
+        return policy.decide_socket(socket_params, origin, driver=driver)
+    return policy.decide(cparams, origin, driver=_LIBPQ[driver], args=cargs)
 
 
 class _SecureConnect:
-    """The engine's ``dialect.connect``: judge, log in, read back (see the module)."""
+    """The engine's ``dialect.connect``: check, log in, read back (see the module)."""
 
     def __init__(self, engine: Engine, policy: Policy, guard: _Guard,
                  provider: PasswordProvider | None, level: int) -> None:  # fmt: skip
@@ -308,13 +312,17 @@ class _SecureConnect:
 
     def __call__(self, *cargs: Any, **cparams: Any) -> Any:
         _strip_ours(cparams)
-        judged = _judge(self.policy, self.driver, cargs, cparams, "the connect parameters")
+        decision = _decide(self.policy, self.driver, cargs, cparams, "the connect parameters")
         extras = {k: v for k, v in cparams.items() if k.startswith("prepared_statement_")}
         if self.socket:
-            host, port = judged.server_name, judged.kwargs.get("port")
-            params = {"host": host, "port": str(port), "sslrootcert": judged.trust.path}
+            host, port = decision.server_name, decision.kwargs.get("port")
+            params = {"host": host, "port": str(port), "sslrootcert": decision.trust.path}
         else:
-            host, port, params = judged.params["host"], judged.params.get("port"), judged.params
+            host, port, params = (
+                decision.params["host"],
+                decision.params.get("port"),
+                decision.params,
+            )
         log = functools.partial(
             log_connection,
             self.level,
@@ -322,11 +330,11 @@ class _SecureConnect:
             host=host,
             port=port,
             driver=self.driver,
-            trust_scope=judged.trust.scope,
+            trust_scope=decision.trust.scope,
         )
         try:
-            user = (judged.kwargs if self.socket else params).get("user")
-            connection, used = self._connect(judged, extras, host, port, user)
+            user = (decision.kwargs if self.socket else params).get("user")
+            connection, used = self._connect(decision, extras, host, port, user)
             tls = self._read_back(connection, used)
         except AuroraSSLError as error:
             log(error=error)
@@ -337,7 +345,7 @@ class _SecureConnect:
         self.guard.made[id(connection)] = connection
         log(tls=tls)
         shown = {k: v for k, v in params.items() if k not in ("password", "sslpassword")}
-        facts = VerifiedConnection(host, _port(port), self.driver, judged.trust.scope, tls, shown)
+        facts = VerifiedConnection(host, _port(port), self.driver, decision.trust.scope, tls, shown)
         for callback in list(self.guard.callbacks):
             try:
                 callback(facts)
@@ -350,19 +358,19 @@ class _SecureConnect:
         return connection
 
     def _connect(
-        self, judged: Any, extras: dict[str, Any], host: str, port: Any, user: Any
+        self, decision: Any, extras: dict[str, Any], host: str, port: Any, user: Any
     ) -> tuple[Any, Any]:
         """The connection, with the provider's password if any, and what it was made with
         (the standard negotiation after a failed direct attempt)."""
         from aurora_ssl.credentials import connect_with_password, connect_with_password_async
 
         target = login(host, port, user) if self.provider is not None else None
-        given = judged.kwargs if self.socket else judged.params
+        given = decision.kwargs if self.socket else decision.params
         if target is not None and given.get("password"):
             raise CredentialsError(
                 password_conflict("the connect parameters", "the engine's password provider")
             )
-        used = [judged]
+        used = [decision]
 
         def arguments(current: Any, password: str | None) -> tuple[Any, dict[str, Any]]:
             if self.socket:
@@ -378,7 +386,7 @@ class _SecureConnect:
                     args, kwargs = arguments(used[0], password)
                     try:
                         return await real(*args, **kwargs)
-                    except Exception as error:  # noqa: BLE001 - judged, translated or raised
+                    except Exception as error:  # noqa: BLE001 - decision, translated or raised
                         _retry_or_raise(used, error)
 
             async def creator(*_: Any, **__: Any) -> Any:
@@ -393,22 +401,22 @@ class _SecureConnect:
                 args, kwargs = arguments(used[0], password)
                 try:
                     return self.driver_connect(*args, **kwargs)
-                except Exception as error:  # noqa: BLE001 - judged, translated or raised
+                except Exception as error:  # noqa: BLE001 - decision, translated or raised
                     _retry_or_raise(used, error)
 
         if self.provider is None or target is None:
             return once_sync(None), used[0]
         return connect_with_password(self.provider, target, once_sync), used[0]
 
-    def _read_back(self, connection: Any, judged: Any) -> ClientTLS:
+    def _read_back(self, connection: Any, decision: Any) -> ClientTLS:
         if not self.socket:
-            return require_tls(connection, expected=judged.params)
+            return require_tls(connection, expected=decision.params)
         tls = require_tls(connection)
         conn = driver_of(connection)[1]
         asyncpg = self.driver == "asyncpg"
         ssl_object = conn._transport.get_extra_info("ssl_object") if asyncpg else conn._usock
-        name = judged.server_name.split(",")[0]
-        if ssl_object.context is not judged.context or not (
+        name = decision.server_name.split(",")[0]
+        if ssl_object.context is not decision.context or not (
             asyncpg or ssl_object.server_hostname == name
         ):
             close_quietly(connection)
@@ -448,16 +456,16 @@ def _async_connect(driver: str) -> Callable[..., Any]:
     return psycopg.AsyncConnection.connect
 
 
-def _translate(exc: BaseException, judged: Any) -> AuroraSSLError | None:
+def _translate(exc: BaseException, decision: Any) -> AuroraSSLError | None:
     """The driver's failure in aurora-ssl's words (pure: never connects again)."""
     if isinstance(exc, AuroraSSLError):
         return None
-    from aurora_ssl.diagnostics import translate_error
+    from aurora_ssl._diagnostics import translate_error
 
-    if hasattr(judged, "params"):
-        params = {k: v for k, v in judged.params.items() if k not in ("password", "sslpassword")}
+    if hasattr(decision, "params"):
+        params = {k: v for k, v in decision.params.items() if k not in ("password", "sslpassword")}
         return translate_error(exc, params=params)
-    return _socket_failure(exc, judged)
+    return _socket_failure(exc, decision)
 
 
 _VERIFY_DETAIL = re.compile(r"certificate verify failed: ([^(]*)")
@@ -469,7 +477,7 @@ def _socket_failure(exc: BaseException, target: Any) -> AuroraSSLError | None:
     the errors psycopg users get; the driver's own words end the message."""
     import ssl
 
-    from aurora_ssl.diagnostics import scrub, translate_error
+    from aurora_ssl._diagnostics import scrub, translate_error
 
     text = str(exc)
     if isinstance(exc, ssl.SSLCertVerificationError):
@@ -517,7 +525,7 @@ class _RestatedError(Exception):
 def _insecure_connect(
     engine: Engine, options: Options, provider: PasswordProvider | None
 ) -> Callable[..., Any]:
-    """With the opt-out: no judgement, but never an AWS name (checked at the last moment)."""
+    """With the opt-out: no decision, but never an AWS name (checked at the last moment)."""
     driver_connect = engine.dialect.connect
 
     def connect(*cargs: Any, **cparams: Any) -> Any:
@@ -568,7 +576,7 @@ def is_protected(engine: Any) -> bool:
     with verified TLS by aurora-ssl (``False`` with ``aurora_ssl_insecure_local_dev``)."""
     guard = _guard_of(engine)
     return guard is not None and isinstance(
-        getattr(engine, "sync_engine", engine).dialect.connect, _SecureConnect
+        getattr(engine, "sync_engine", engine).dialect.connect, (_SecureConnect, _WrapperConnect)
     )
 
 
@@ -587,4 +595,53 @@ def on_verified(engine: Any, callback: Callable[[VerifiedConnection], None]) -> 
             "on_verified needs an engine built by aurora_ssl.sqlalchemy (create_engine, "
             "create_async_engine or ?plugin=aurora_ssl) with verification on; this one is not."
         )
+    if isinstance(getattr(engine, "sync_engine", engine).dialect.connect, _WrapperConnect):
+        raise TypeError(
+            f"on_verified is not available for postgresql+{_AWS_WRAPPER} engines (the wrapper "
+            f"connects on its own); read the {LOGGER_NAME} log records instead."
+        )
     guard.callbacks.append(callback)
+
+
+# -- postgresql+aws_wrapper_psycopg: AWS's Advanced Python Wrapper ------------------------------
+# The wrapper opens physical connections on its own (failover, monitoring, read/write
+# splitting), so the decision happens in aurora-ssl's wrapper plugin (aurora_ssl.aws_wrapper),
+# not here: the engine adds the plugin to every connect and keeps our options in the
+# properties the plugin reads (from engine.url's query).
+
+_AWS_WRAPPER = "aws_wrapper_psycopg"
+
+
+class _WrapperConnect:
+    """The engine's ``dialect.connect`` for the wrapper: every connection with our plugin."""
+
+    def __init__(self, driver_connect: Callable[..., Any], guard: _Guard) -> None:
+        self.driver_connect, self.guard = driver_connect, guard
+
+    def __call__(self, *cargs: Any, **cparams: Any) -> Any:
+        from aurora_ssl.aws_wrapper import with_plugin
+
+        connection = self.driver_connect(*cargs, **with_plugin(cparams))
+        self.guard.made[id(connection)] = connection
+        return connection
+
+
+def _aws_wrapper_connect(
+    engine: Engine, guard: _Guard, provider: PasswordProvider | None, cparams: dict[str, Any]
+) -> _WrapperConnect:
+    if engine.dialect.is_async:
+        raise InsecureConfigurationError(
+            f"postgresql+{_AWS_WRAPPER} with create_async_engine runs the wrapper's async "
+            "package, whose plugins aurora-ssl does not cover; use create_engine."
+        )
+    if provider is not None:
+        raise CredentialsError(
+            f"{PREFIX}iam and {PREFIX}password_provider do not reach the connections AWS's "
+            "wrapper opens; use its iam (or aws_secrets_manager) plugin, which sets the "
+            "password before aurora-ssl's decision: wrapper_plugins=...,iam."
+        )
+    from aurora_ssl.aws_wrapper import check, register, with_plugin
+
+    register()
+    check(with_plugin(cparams), "the URL and connect_args")
+    return _WrapperConnect(engine.dialect.connect, guard)

@@ -42,10 +42,10 @@ Command line (for demos and local development)::
         [--password PW] [--data-dir DIR] [--ca-family rsa2048|rsa4096|ecc384]
     python -m aurora_ssl.testing fetch-server 17
 
-A pytest plugin (:mod:`aurora_ssl.testing.pytest_plugin`, registered as ``aurora_ssl``) offers
+A pytest plugin (:mod:`aurora_ssl.testing._pytest_plugin`, registered as ``aurora_ssl``) offers
 the server as fixtures; it does nothing unless a test asks for one.
 
-The package, top-down: :mod:`~aurora_ssl.testing.pki` (certificates), ``_builds`` (server
+The package, top-down: :mod:`~aurora_ssl.testing._pki` (certificates), ``_builds`` (server
 builds of any version), :mod:`~.postgres` (binaries, OS account, template cluster),
 :mod:`~.server` (the server and its scenarios), ``_cluster`` (the Aurora-like cluster),
 :mod:`~.urls` (SQLAlchemy URLs), ``__main__`` (the ``serve`` and ``fetch-server``
@@ -59,19 +59,19 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from aurora_ssl._diagnostics import TEST_REGION
     from aurora_ssl.testing._builds import fetch_server
     from aurora_ssl.testing._cluster import AuroraLikeCluster
-    from aurora_ssl.testing.pki import (
+    from aurora_ssl.testing._pki import (
         CA_FAMILIES,
         CLUSTER_HOST,
         INSTANCE_HOST,
         OTHER_HOST,
         READER_HOST,
-        TEST_REGION,
         CAFamily,
         TestPKI,
     )
-    from aurora_ssl.testing.server import AuroraLikeServer, Scenario
+    from aurora_ssl.testing._server import AuroraLikeServer, Scenario
 
 __all__ = [
     "CA_FAMILIES",
@@ -90,18 +90,18 @@ __all__ = [
 ]
 
 _WHERE = {
-    "CA_FAMILIES": "pki",
-    "CAFamily": "pki",
-    "CLUSTER_HOST": "pki",
-    "INSTANCE_HOST": "pki",
-    "OTHER_HOST": "pki",
-    "READER_HOST": "pki",
-    "TEST_REGION": "pki",
-    "TestPKI": "pki",
-    "AuroraLikeServer": "server",
-    "Scenario": "server",
-    "AuroraLikeCluster": "_cluster",
-    "fetch_server": "_builds",
+    "CA_FAMILIES": "aurora_ssl.testing._pki",
+    "CAFamily": "aurora_ssl.testing._pki",
+    "CLUSTER_HOST": "aurora_ssl.testing._pki",
+    "INSTANCE_HOST": "aurora_ssl.testing._pki",
+    "OTHER_HOST": "aurora_ssl.testing._pki",
+    "READER_HOST": "aurora_ssl.testing._pki",
+    "TEST_REGION": "aurora_ssl._diagnostics",
+    "TestPKI": "aurora_ssl.testing._pki",
+    "AuroraLikeServer": "aurora_ssl.testing._server",
+    "Scenario": "aurora_ssl.testing._server",
+    "AuroraLikeCluster": "aurora_ssl.testing._cluster",
+    "fetch_server": "aurora_ssl.testing._builds",
 }
 
 
@@ -110,7 +110,7 @@ def __getattr__(name: str) -> Any:
     module = _WHERE.get(name)
     if module is None:
         raise AttributeError(f"module 'aurora_ssl.testing' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"aurora_ssl.testing.{module}"), name)
+    value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value
 

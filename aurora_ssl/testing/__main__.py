@@ -20,8 +20,8 @@ from types import FrameType
 
 from aurora_ssl.errors import TestServerError
 from aurora_ssl.testing._builds import fetch_server
-from aurora_ssl.testing.pki import CA_FAMILIES, _write_private
-from aurora_ssl.testing.server import AuroraLikeServer, Scenario
+from aurora_ssl.testing._pki import CA_FAMILIES, _write_private
+from aurora_ssl.testing._server import AuroraLikeServer, Scenario
 
 __all__ = ["main"]
 

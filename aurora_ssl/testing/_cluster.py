@@ -29,8 +29,8 @@ from types import TracebackType
 from typing import Any
 
 from aurora_ssl.errors import TestServerError
-from aurora_ssl.testing.pki import CLUSTER_HOST, INSTANCE_HOST, READER_HOST, CAFamily, TestPKI
-from aurora_ssl.testing.server import AuroraLikeServer
+from aurora_ssl.testing._pki import CLUSTER_HOST, INSTANCE_HOST, READER_HOST, CAFamily, TestPKI
+from aurora_ssl.testing._server import AuroraLikeServer
 
 # Streaming replication; commits written at once (not ~200 ms later) so that a reader can be
 # waited for: what the writer reports as written includes every commit.

@@ -1,9 +1,9 @@
-"""``manage.py dbshell``: psql gets the judged parameters as ONE connection string.
+"""``manage.py dbshell``: psql gets the checked parameters as ONE connection string.
 
 libpq ranks a service file (``PGSERVICE``) and a connection string given as the dbname above
 ``PG*`` variables, so exporting ``PGSSLMODE=verify-full`` (what Django's client does) would
 lose to them. psql expands a dbname argument holding ``=`` as a connection string whose values
-beat ``-h``/``-p``/``-U``, the environment and service files. The string is judged with psql's
+beat ``-h``/``-p``/``-U``, the environment and service files. The string is checked with psql's
 own libpq (the system's, through ctypes: it may be older than the driver's and not know every
 key), without running psql. The password travels in ``PGPASSWORD``, never on the command line.
 """
@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from aurora_ssl._connect import login, provider_for
 from aurora_ssl._policy import policy_for, refuse_insecure_for_aws
 from aurora_ssl.errors import CredentialsError
-from django_aurora_ssl.conf import (
+from django_aurora_ssl._conf import (
     OptionsError,
     database_options,
     guard_hosts,
@@ -56,18 +56,18 @@ class AuroraSSLClientMixin(_ClientBase):  # type: ignore[misc]
         target = {k: v for k, v in libpq_target(settings_dict).items() if k not in _DRIVER_ONLY}
         if not target.get("dbname") and not target.get("service"):
             target["dbname"] = "postgres"  # Django's dbshell default
-        judged = policy_for(options).judge(target, "OPTIONS", driver="system")
+        decision = policy_for(options).decide(target, "OPTIONS", driver="system")
         env: dict[str, str] = {}
         try:
             provider = provider_for(options, password_where(settings_dict, "?"), django=True)
         except CredentialsError as exc:  # a settings mistake, as the backend reports it
             raise OptionsError(str(exc)) from None
         if provider is not None:
-            params = judged.params
+            params = decision.params
             host = options.tls_server_name or params["host"]
             env["PGPASSWORD"] = provider.password(
                 login(host, params.get("port"), params.get("user"))
             )
         elif settings_dict.get("PASSWORD"):
             env["PGPASSWORD"] = str(settings_dict["PASSWORD"])
-        return [cls.executable_name, *parameters, judged.conninfo], (env or None)
+        return [cls.executable_name, *parameters, decision.conninfo], (env or None)

@@ -1,12 +1,12 @@
 """What our backends change in Django's PostgreSQL (and PostGIS) backend: the connect path.
 
-* :meth:`~AuroraSSLWrapperMixin.get_new_connection` judges the exact parameters Django hands
-  the driver (:meth:`aurora_ssl._policy.Policy.judge`), at the call that connects, and gives
+* :meth:`~AuroraSSLWrapperMixin.get_new_connection` checks the exact parameters Django hands
+  the driver (:meth:`aurora_ssl._policy.Policy.decide`), at the call that connects, and gives
   the driver one connection string and its own keywords, nothing else; then reads back (TLS in
   use, every pinned value) before Django runs any query, and closes what differs.
 * Django's psycopg 3 pool (Django >= 5.1) keeps the parameters it was built with and connects
   by itself: its ``connection_class`` is replaced, before it opens, by a subclass whose
-  ``connect`` judges the same way (and asks the password provider), and the pool's
+  ``connect`` checks the same way (and asks the password provider), and the pool's
   ``configure`` callback reads each new connection back before it enters the pool.
 * The first connection of each alias and target in a process asks the server once (one
   query) whether the session is encrypted, unless ``SERVER_CHECK_AT_STARTUP`` is False.
@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from aurora_ssl._connect import log_connection, login, provider_for
 from aurora_ssl._options import Options
 from aurora_ssl._policy import (
-    Judged,
+    Decision,
     connect_with_fallback,
     policy_for,
     refuse_insecure_for_aws,
@@ -37,7 +37,7 @@ from aurora_ssl._policy import (
 from aurora_ssl._readback import ClientTLS, close_quietly, require_tls, server_version
 from aurora_ssl._server_tls import ServerTLS, server_tls
 from aurora_ssl.errors import AuroraSSLError, InsecureConfigurationError, TLSNotInUseError
-from django_aurora_ssl.conf import (
+from django_aurora_ssl._conf import (
     OptionsError,
     database_options,
     guard_hosts,
@@ -78,14 +78,14 @@ def _driver(wrapper: Any) -> str:
 class AuroraSSLWrapperMixin(_WrapperBase):  # type: ignore[misc]
     """Put in front of Django's ``DatabaseWrapper``; see the module docstring."""
 
-    #: How :func:`django_aurora_ssl.conf.uses_backend` knows ours (and subclasses of ours).
+    #: How :func:`django_aurora_ssl._conf.uses_backend` knows ours (and subclasses of ours).
     aurora_ssl_backend = True
 
     #: ``(raw connection, facts)`` of the startup server check, so the database system check
     #: does not ask the same server twice.
     aurora_ssl_server_facts: tuple[Any, ServerTLS] | None = None
-    #: What the current unpooled connection was judged to be made with.
-    _aurora_ssl_judged: Judged | None = None
+    #: What the current unpooled connection was checked to be made with.
+    _aurora_ssl_decision: Decision | None = None
     _aurora_ssl_memo: tuple[Any, Options, PasswordProvider | None] | None = None
 
     @property
@@ -115,7 +115,7 @@ class AuroraSSLWrapperMixin(_WrapperBase):  # type: ignore[misc]
     @property
     def pool(self) -> Any:
         """Django's psycopg pool, its ``connection_class`` made ours before it opens."""
-        from django_aurora_ssl.compat import SUPPORTS_POOL
+        from django_aurora_ssl._compat import SUPPORTS_POOL
 
         pool = super().pool if SUPPORTS_POOL else None
         if pool is not None and not getattr(pool.connection_class, "aurora_ssl_policy", None):
@@ -125,7 +125,7 @@ class AuroraSSLWrapperMixin(_WrapperBase):  # type: ignore[misc]
                 if isinstance(pool_options, Mapping) and "connection_class" in pool_options:
                     raise InsecureConfigurationError(
                         f"DATABASES[{self.alias!r}]['OPTIONS']['pool'] names a connection_class, "
-                        "whose connect would run after aurora-ssl's judgement; remove it."
+                        "whose connect would run after aurora-ssl's decision; remove it."
                     )
                 pool.connection_class = _pool_class(pool.connection_class, self)
         return pool
@@ -144,17 +144,17 @@ class AuroraSSLWrapperMixin(_WrapperBase):  # type: ignore[misc]
         params: dict[str, Any] = super().get_connection_params()
         return params
 
-    def aurora_ssl_judge(self, conn_params: Mapping[str, Any]) -> Judged:
-        """Judge what Django hands the driver (see :meth:`aurora_ssl._policy.Policy.judge`)."""
+    def aurora_ssl_decide(self, conn_params: Mapping[str, Any]) -> Decision:
+        """Check what Django hands the driver (see :meth:`aurora_ssl._policy.Policy.decide`)."""
         policy = policy_for(self.aurora_ssl_options)
         origin = f"DATABASES[{self.alias!r}] (NAME, USER, HOST, PORT, OPTIONS)"
-        return policy.judge(conn_params, origin, driver=_driver(self))
+        return policy.decide(conn_params, origin, driver=_driver(self))
 
     def get_new_connection(self, conn_params: dict[str, Any]) -> Any:
         options = self.aurora_ssl_options
         if options.insecure_local_dev:
             return super().get_new_connection(conn_params)
-        from django_aurora_ssl.compat import connection_pool, is_pool_timeout
+        from django_aurora_ssl._compat import connection_pool, is_pool_timeout
 
         pool = connection_pool(self)
         self.aurora_ssl_server_facts = None
@@ -166,27 +166,27 @@ class AuroraSSLWrapperMixin(_WrapperBase):  # type: ignore[misc]
                     self._aurora_ssl_explain_pool_timeout(conn_params, exc)
                 raise
             try:
-                self._aurora_ssl_check_server_once(connection, _judged_of(connection), pool=pool)
+                self._aurora_ssl_check_server_once(connection, _decision_of(connection), pool=pool)
             except BaseException:
                 close_quietly(connection)
                 with contextlib.suppress(Exception):  # the pool replaces it, no slot is lost
                     pool.putconn(connection)
                 raise
             return connection
-        judged = self.aurora_ssl_judge(conn_params)
+        decision = self.aurora_ssl_decide(conn_params)
         key = "dsn" if _driver(self) == "psycopg2" else "conninfo"
 
         def connect(conninfo: str) -> Any:
-            params = {key: conninfo, **judged.driver_kwargs}
+            params = {key: conninfo, **decision.driver_kwargs}
             return super(AuroraSSLWrapperMixin, self).get_new_connection(params)
 
         try:
-            connection, used = _connect(judged, self.aurora_ssl_provider, connect, options)
+            connection, used = _connect(decision, self.aurora_ssl_provider, connect, options)
             tls = _read_back(connection, used, self.alias, options, pooled=False)
         except AuroraSSLError as error:
-            _refused(error, judged, self.alias, options)
+            _refused(error, decision, self.alias, options)
             raise
-        self._aurora_ssl_judged = used
+        self._aurora_ssl_decision = used
         try:
             self._aurora_ssl_check_server_once(connection, used, pool=None)
         except BaseException:
@@ -200,33 +200,33 @@ class AuroraSSLWrapperMixin(_WrapperBase):  # type: ignore[misc]
         # Django >= 5.1: the psycopg pool's ``configure`` callback, also called for unpooled
         # connections (read back already in get_new_connection). Raising makes the pool
         # discard the attempt and try again: nothing enters the pool unread.
-        judged = getattr(connection, "aurora_ssl_judged", None)
-        if judged is None and connection is not self.connection:
-            _judged_of(connection)  # a pooled connection made outside our connection class
-        if judged is not None and not getattr(connection, "aurora_ssl_read", False):
+        decision = getattr(connection, "aurora_ssl_decision", None)
+        if decision is None and connection is not self.connection:
+            _decision_of(connection)  # a pooled connection made outside our connection class
+        if decision is not None and not getattr(connection, "aurora_ssl_read", False):
             options = self.aurora_ssl_options
             try:
-                tls = _read_back(connection, judged, self.alias, options, pooled=True)
-                _announce(type(self), self.alias, tls, judged, pooled=True, server=None)
+                tls = _read_back(connection, decision, self.alias, options, pooled=True)
+                _announce(type(self), self.alias, tls, decision, pooled=True, server=None)
             except AuroraSSLError as error:
-                _refused(error, judged, self.alias, options)
+                _refused(error, decision, self.alias, options)
                 raise
             connection.aurora_ssl_read = True
         return super()._configure_connection(connection)
 
     def aurora_ssl_expected_params(self) -> Mapping[str, Any] | None:
-        """What the current connection was judged to be made with (reports compare the
+        """What the current connection was checked to be made with (reports compare the
         read-back with it); ``None`` with the opt-out or before connecting."""
         raw = getattr(self, "connection", None)
-        judged = getattr(raw, "aurora_ssl_judged", None) or self._aurora_ssl_judged
-        return None if judged is None else judged.params
+        decision = getattr(raw, "aurora_ssl_decision", None) or self._aurora_ssl_decision
+        return None if decision is None else decision.params
 
-    def _aurora_ssl_check_server_once(self, connection: Any, judged: Judged, pool: Any) -> None:
+    def _aurora_ssl_check_server_once(self, connection: Any, decision: Decision, pool: Any) -> None:
         if not self.aurora_ssl_options.server_check_at_startup:
             return
         key = (
             self.alias,
-            *(judged.params.get(k, "") for k in ("host", "hostaddr", "port", "dbname")),
+            *(decision.params.get(k, "") for k in ("host", "hostaddr", "port", "dbname")),
         )
         with _lock:
             if key in _server_checked:
@@ -264,9 +264,9 @@ class AuroraSSLWrapperMixin(_WrapperBase):  # type: ignore[misc]
             if last is None or time.monotonic() - last[0] >= PROBE_INTERVAL:
                 outcome: BaseException | None = None
                 try:
-                    judged = self.aurora_ssl_judge(conn_params)
+                    decision = self.aurora_ssl_decide(conn_params)
                     provider, options = self.aurora_ssl_provider, self.aurora_ssl_options
-                    probe, used = _connect(judged, provider, self.Database.connect, options)
+                    probe, used = _connect(decision, provider, self.Database.connect, options)
                     try:
                         require_tls(probe, expected=used.params)
                     finally:
@@ -278,34 +278,34 @@ class AuroraSSLWrapperMixin(_WrapperBase):  # type: ignore[misc]
             raise copy.copy(last[1]).with_traceback(None) from exc  # one per request
 
 
-def _judged_of(connection: Any) -> Judged:
-    """What a pooled connection was judged to be made with; one without it was not made by
+def _decision_of(connection: Any) -> Decision:
+    """What a pooled connection was checked to be made with; one without it was not made by
     our connection class (the pool's class swapped behind our back) and is refused."""
-    judged: Judged | None = getattr(connection, "aurora_ssl_judged", None)
-    if judged is None:
+    decision: Decision | None = getattr(connection, "aurora_ssl_decision", None)
+    if decision is None:
         close_quietly(connection)
         raise InsecureConfigurationError(
             "The connection pool made a connection without aurora-ssl's connection class, so "
-            "it was never judged; it was closed before any query. Do not replace the pool's "
+            "it was never checked; it was closed before any query. Do not replace the pool's "
             "connection_class."
         )
-    return judged
+    return decision
 
 
 def _connect(
-    judged: Judged,
+    decision: Decision,
     provider: PasswordProvider | None,
     connect: Callable[..., Any],
     options: Options,
     **driver_kwargs: Any,
-) -> tuple[Any, Judged]:
-    """Connect with exactly what was judged (a provider's password added, the standard
+) -> tuple[Any, Decision]:
+    """Connect with exactly what was checked (a provider's password added, the standard
     negotiation after a failed direct attempt); a failure in aurora-ssl's words. Returns the
     connection and what it was made with."""
 
-    def attempt(password: str | None) -> tuple[Any, Judged]:
+    def attempt(password: str | None) -> tuple[Any, Decision]:
         return connect_with_fallback(
-            judged,
+            decision,
             lambda j: connect(
                 j.with_password(password) if password else j.conninfo, **driver_kwargs
             ),
@@ -316,60 +316,60 @@ def _connect(
             return attempt(None)
         from aurora_ssl.credentials import connect_with_password
 
-        params = judged.params
+        params = decision.params
         host = options.tls_server_name or params["host"]
         target = login(host, params.get("port"), params.get("user"))
         return connect_with_password(provider, target, attempt)
     except AuroraSSLError:
         raise
     except Exception as exc:
-        from aurora_ssl.diagnostics import translate_error
+        from aurora_ssl._diagnostics import translate_error
 
-        shown = {k: v for k, v in judged.params.items() if k != "password"}
+        shown = {k: v for k, v in decision.params.items() if k != "password"}
         translated = translate_error(exc, params=shown)
         if translated is None:
             raise
         raise translated from exc
 
 
-def _refused(error: AuroraSSLError, judged: Judged, alias: str, options: Options) -> None:
-    params = judged.params
+def _refused(error: AuroraSSLError, decision: Decision, alias: str, options: Options) -> None:
+    params, trust = decision.params, decision.trust
     log_connection(options.log_level, source=f"alias {alias}", host=params["host"],
-                   port=params.get("port"), driver=judged.driver, trust_scope=judged.trust.scope,
+                   port=params.get("port"), driver=decision.driver, trust_scope=trust.scope,
                    error=error)  # fmt: skip
 
 
 def _read_back(
-    connection: Any, judged: Judged, alias: str, options: Options, *, pooled: bool
+    connection: Any, decision: Decision, alias: str, options: Options, *, pooled: bool
 ) -> ClientTLS:
     """Read back and log (announced by :func:`_announce` once the caller is done)."""
-    host, port = judged.params["host"], judged.params.get("port")
-    tls = require_tls(connection, expected=judged.params)
-    judged.connected(server_version(connection))
+    host, port = decision.params["host"], decision.params.get("port")
+    tls = require_tls(connection, expected=decision.params)
+    decision.connected(server_version(connection))
     log_connection(
         options.log_level,
         source=f"alias {alias}",
         host=host,
         port=port,
         driver=tls.driver,
-        trust_scope=judged.trust.scope,
+        trust_scope=decision.trust.scope,
         tls=tls,
     )
     return tls
 
 
 def _announce(
-    sender: type, alias: str, tls: ClientTLS, judged: Judged, *, pooled: bool, server: Any
+    sender: type, alias: str, tls: ClientTLS, decision: Decision, *, pooled: bool, server: Any
 ) -> None:
     """Send ``connection_verified`` (free when nobody listens); see its module."""
     from django_aurora_ssl.signals import connection_verified
 
     if connection_verified.has_listeners(sender):
-        params = {k: v for k, v in judged.params.items() if k != "password"}
+        params = {k: v for k, v in decision.params.items() if k != "password"}
         version = tls.protocol or (server.version if server is not None else None)
         for receiver, result in connection_verified.send_robust(
             sender, alias=alias, client=tls, server=server, tls_version=version,
-            params=params, trust_scope=judged.trust.scope, pooled=pooled,
+            params=params, trust_scope=decision.trust.scope, pooled=pooled,
         ):  # fmt: skip
             if isinstance(result, Exception):
                 import logging
@@ -383,7 +383,7 @@ def _announce(
 
 
 def _pool_class(base: type, wrapper: AuroraSSLWrapperMixin) -> type:
-    """A subclass of the pool's connection class whose ``connect`` judges at the last moment."""
+    """A subclass of the pool's connection class whose ``connect`` checks at the last moment."""
     parent: Any = base
     alias, options, provider = (
         wrapper.alias,
@@ -394,25 +394,25 @@ def _pool_class(base: type, wrapper: AuroraSSLWrapperMixin) -> type:
     origin = f"DATABASES[{alias!r}] (the connection pool's parameters)"
 
     class AuroraSSLConnection(parent):  # type: ignore[misc]
-        """psycopg's connection, made only with what aurora-ssl judged."""
+        """psycopg's connection, made only with what aurora-ssl decided."""
 
         aurora_ssl_policy = policy
-        aurora_ssl_judged: Judged | None = None
+        aurora_ssl_decision: Decision | None = None
         aurora_ssl_read = False
 
         @classmethod
         def connect(cls, conninfo: str = "", **kwargs: Any) -> Any:
-            judged = policy.judge(
+            decision = policy.decide(
                 kwargs, origin, driver="psycopg", args=(conninfo,) if conninfo else ()
             )
             try:
                 connection, used = _connect(
-                    judged, provider, super().connect, options, **judged.driver_kwargs
+                    decision, provider, super().connect, options, **decision.driver_kwargs
                 )
             except AuroraSSLError as error:
-                _refused(error, judged, alias, options)
+                _refused(error, decision, alias, options)
                 raise
-            connection.aurora_ssl_judged = used
+            connection.aurora_ssl_decision = used
             return connection
 
     return AuroraSSLConnection

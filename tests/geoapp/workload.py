@@ -4,7 +4,7 @@
 (tests.fix_django.demo_env) naming the server. It creates Django's test database (``migrate``
 makes the geometry columns), writes places and a region, queries them with spatial lookups,
 asks the server about the TLS of the very connection Django used, drops the test database, and
-prints one JSON object for the test to judge. A fresh process, because the driver is the one
+prints one JSON object for the test to check. A fresh process, because the driver is the one
 left importable (tests.fix_django.run_script hides the other), as a user with one driver has it.
 """
 

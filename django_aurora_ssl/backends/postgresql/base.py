@@ -10,7 +10,7 @@ from django_aurora_ssl.backends._connect import AuroraSSLWrapperMixin
 
 
 class DatabaseClient(AuroraSSLClientMixin, PostgreSQLDatabaseClient):  # type: ignore[misc]
-    """``manage.py dbshell``: psql gets the judged parameters as one connection string."""
+    """``manage.py dbshell``: psql gets the checked parameters as one connection string."""
 
 
 class DatabaseWrapper(AuroraSSLWrapperMixin, PostgreSQLDatabaseWrapper):  # type: ignore[misc]

@@ -2,6 +2,10 @@
 
 Exit status 0 only when every checked alias is verified (and, with ``--fail-on-warning``,
 has no warning), so it works as a CI/CD gate and a container health check.
+
+``--audit`` lists every session of one alias's database instead (every instance of an Aurora
+cluster), through Django's own connection for the alias; the exit status is the audit's
+(:attr:`aurora_ssl._diagnostics.Audit.exit_status`: 3 a session without TLS, 4 sessions hidden).
 """
 
 from __future__ import annotations
@@ -11,9 +15,15 @@ from typing import Any, ClassVar
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from aurora_ssl.diagnostics import ConnectionReport, reports_ok, reports_to_json
-from django_aurora_ssl.conf import aliases_using_backend, uses_backend
-from django_aurora_ssl.probe import report_for_alias
+from aurora_ssl._diagnostics import Audit, ConnectionReport, reports_ok, reports_to_json
+from aurora_ssl.errors import AuroraSSLError
+from django_aurora_ssl._conf import (
+    aliases_using_backend,
+    database_options,
+    libpq_target,
+    uses_backend,
+)
+from django_aurora_ssl._probe import report_for_alias
 
 
 class Command(BaseCommand):  # type: ignore[misc]  # Django has no stubs
@@ -45,9 +55,19 @@ class Command(BaseCommand):  # type: ignore[misc]  # Django has no stubs
             action="store_true",
             help="Exit non-zero when a verified connection has warnings (e.g. sslinfo missing).",
         )
+        parser.add_argument(
+            "--audit",
+            action="store_true",
+            help="List every session of the database (every Aurora instance) with its TLS "
+            "state; exit 3 when one is not on TLS, 4 when some are hidden from the role.",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         aliases = self._aliases(options["databases"])
+        if options["audit"]:
+            if len(aliases) > 1 and options["databases"]:
+                raise CommandError("--audit audits one database; give one --database ALIAS.")
+            return self._audit(aliases[0], options["format"])
         fail_on_warning = bool(options["fail_on_warning"])
         reports = [report_for_alias(alias, inspect=True) for alias in aliases]
         self._close(aliases)
@@ -90,9 +110,59 @@ class Command(BaseCommand):  # type: ignore[misc]  # Django has no stubs
         for line in report.detail_lines():
             self.stdout.write(line)
 
+    def _audit(self, alias: str, output: str) -> None:
+        try:
+            audit = audit_alias(alias)
+        except AuroraSSLError as exc:
+            raise CommandError(f"{alias}: {exc}") from exc
+        finally:
+            self._close([alias])
+        self.stdout.write(audit.to_json() if output == "json" else audit.to_text())
+        if audit.exit_status:
+            raise CommandError(
+                f"{alias}: {audit.to_text().splitlines()[0]}", returncode=audit.exit_status
+            )
+
     @staticmethod
     def _close(aliases: list[str]) -> None:
         from django.db import connections
 
         for alias in aliases:
             connections[alias].close()
+
+
+def audit_alias(alias: str) -> Audit:
+    """Audit the database of ``alias``: Django's own connection for it, and for the other
+    instances of an Aurora cluster the same settings with HOST set to each instance endpoint."""
+    from django.db import connections
+
+    from aurora_ssl._diagnostics import audit_sessions
+
+    wrapper = connections[alias]
+    entry = wrapper.settings_dict
+    host = str(libpq_target(entry).get("host") or "")
+    host = database_options(entry, alias).tls_server_name or host
+    opened = []
+
+    def connect(instance: str | None) -> Any:
+        if instance is None:
+            wrapper.ensure_connection()
+            return wrapper.connection
+        other = type(wrapper)(_instance_entry(entry, instance), alias)
+        opened.append(other)
+        other.ensure_connection()
+        return other.connection
+
+    try:
+        return audit_sessions(connect, host, close=lambda connection: None)
+    finally:
+        for other in opened:
+            other.close()
+
+
+def _instance_entry(entry: dict[str, Any], host: str) -> dict[str, Any]:
+    """``entry`` for the instance endpoint ``host``, verified against that name: no hostaddr
+    (not the cluster's, nor PGHOSTADDR), no TLS_SERVER_NAME, no pool (one connection)."""
+    options = {k: v for k, v in (entry.get("OPTIONS") or {}).items() if k != "pool"}
+    ours = {k: v for k, v in (entry.get("AURORA_SSL") or {}).items() if k != "TLS_SERVER_NAME"}
+    return {**entry, "HOST": host, "OPTIONS": {**options, "hostaddr": ""}, "AURORA_SSL": ours}

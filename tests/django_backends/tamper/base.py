@@ -2,7 +2,7 @@
 
 It puts ``settings_dict["TAMPER"]`` (``{"sslrootcert": ...}`` or any other key) into the
 parameters Django passes to the driver: the kind of change a well-meant hook makes. They are
-judged at ``get_new_connection`` like OPTIONS, so a weakening is refused before connecting.
+checked at ``get_new_connection`` like OPTIONS, so a weakening is refused before connecting.
 """
 
 from __future__ import annotations
@@ -26,5 +26,5 @@ class Bypass(AuroraWrapper):  # type: ignore[misc]
         from django.db.backends.postgresql.base import DatabaseWrapper as Django
 
         params: dict[str, Any] = Django.get_connection_params(self)
-        params["sslmode"] = "verify-full"  # looks right; judged at get_new_connection all the same
+        params["sslmode"] = "verify-full"  # looks right; checked at get_new_connection all the same
         return params

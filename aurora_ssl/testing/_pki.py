@@ -23,10 +23,8 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, get_args
 
-from aurora_ssl.diagnostics import (  # one source of the test PKI's names
+from aurora_ssl._diagnostics import (  # one source of the test PKI's names
     TEST_REGION,
-    is_test_ca,
-    missing_test_bundle_hint,
 )
 
 if TYPE_CHECKING:
@@ -36,18 +34,6 @@ if TYPE_CHECKING:
 
     _Key = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 
-__all__ = [
-    "CA_FAMILIES",
-    "CLUSTER_HOST",
-    "INSTANCE_HOST",
-    "OTHER_HOST",
-    "READER_HOST",
-    "TEST_REGION",
-    "CAFamily",
-    "TestPKI",
-    "is_test_ca",
-    "missing_test_bundle_hint",
-]
 
 CLUSTER_HOST = "demo.cluster-abc123xyz.test-region-1.rds.amazonaws.com"
 READER_HOST = "demo.cluster-ro-abc123xyz.test-region-1.rds.amazonaws.com"

@@ -1,7 +1,7 @@
 """``aurora-ssl check``: connect once with the policy and report what client and server say.
 
-The same report as ``manage.py check_aurora_ssl`` (:func:`aurora_ssl.diagnostics.check_connection`),
-for a URL (also a SQLAlchemy one), a libpq connection string, ``$DATABASE_URL`` or the PG*
+The same report as ``manage.py check_aurora_ssl`` (``_diagnostics.check_connection``), for
+a URL (also a SQLAlchemy one), a libpq connection string, ``$DATABASE_URL`` or the PG*
 environment; the login can use an IAM token or a password provider.
 """
 
@@ -19,13 +19,13 @@ from aurora_ssl._policy import connect_with_fallback, policy_for
 from aurora_ssl._readback import server_version
 from aurora_ssl._redaction import mask_text, shorten
 from aurora_ssl._trust import TrustSelection
+from aurora_ssl.cli._common import EXIT_FAILED, EXIT_OK, UsageError
 from aurora_ssl.cli._target import Target, connect_function, read_target
-from aurora_ssl.cli.common import EXIT_FAILED, EXIT_OK, UsageError
 from aurora_ssl.errors import AuroraSSLError
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from aurora_ssl.diagnostics import check_connection, reports_ok, reports_to_json
+    from aurora_ssl._diagnostics import check_connection, reports_ok, reports_to_json
 
     target = read_target(args, args.dsn, driver=args.driver)
     params, options = target.params, target.options
@@ -71,13 +71,14 @@ def _connector(target: Target, used: dict[str, Any]) -> Callable[[], Any]:
     policy = policy_for(options)
 
     def connect() -> Any:
-        judged = policy.judge(params, target.origin, driver=target.driver)
-        used.update(judged.params)
+        decision = policy.decide(params, target.origin, driver=target.driver)
+        used.update(decision.params)
         connect_to = connect_function(target.driver)
 
         def attempt(password: str | None) -> Any:
             connection, made_with = connect_with_fallback(
-                judged, lambda j: connect_to(j.with_password(password) if password else j.conninfo)
+                decision,
+                lambda j: connect_to(j.with_password(password) if password else j.conninfo),
             )
             used.update(made_with.params)
             made_with.connected(server_version(connection))
@@ -88,17 +89,17 @@ def _connector(target: Target, used: dict[str, Any]) -> Callable[[], Any]:
                 return attempt(None)
             from aurora_ssl.credentials import connect_with_password
 
-            user = judged.params.get("user") or os.environ.get("PGUSER")
-            host = options.tls_server_name or judged.params["host"]
+            user = decision.params.get("user") or os.environ.get("PGUSER")
+            host = options.tls_server_name or decision.params["host"]
             return connect_with_password(
-                provider, login(host, judged.params.get("port"), user), attempt
+                provider, login(host, decision.params.get("port"), user), attempt
             )
         except AuroraSSLError:
             raise
         except Exception as exc:
-            from aurora_ssl.diagnostics import translate_error
+            from aurora_ssl._diagnostics import translate_error
 
-            shown = {k: v for k, v in judged.params.items() if k != "password"}
+            shown = {k: v for k, v in decision.params.items() if k != "password"}
             translated = translate_error(exc, params=shown)
             if translated is None:
                 raise

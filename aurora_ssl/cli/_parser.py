@@ -13,14 +13,13 @@ from typing import NoReturn
 
 from aurora_ssl._endpoint import host_problem, is_ip
 from aurora_ssl._redaction import mask_text, shorten
-from aurora_ssl.cli import credentials
-from aurora_ssl.cli.bundle import cmd_bundle_info, cmd_bundle_path, cmd_bundle_update
-from aurora_ssl.cli.check import cmd_check
-from aurora_ssl.cli.common import EXIT_USAGE
-from aurora_ssl.cli.env import cmd_env
-from aurora_ssl.cli.inspect import cmd_inspect
-
-__all__ = ["build_parser"]
+from aurora_ssl.cli import _credentials
+from aurora_ssl.cli._audit import cmd_audit
+from aurora_ssl.cli._bundle import cmd_bundle_info, cmd_bundle_path, cmd_bundle_update
+from aurora_ssl.cli._check import cmd_check
+from aurora_ssl.cli._common import EXIT_USAGE
+from aurora_ssl.cli._env import cmd_env
+from aurora_ssl.cli._inspect import cmd_inspect
 
 _SHELLS = ("sh", "fish", "powershell")
 _MAX_SECONDS = 86400.0
@@ -57,7 +56,7 @@ def _count(text: str) -> int:
 
 
 def _fingerprint(text: str) -> str:
-    from aurora_ssl.bundle_update import normalise_fingerprint
+    from aurora_ssl._bundle_update import normalise_fingerprint
     from aurora_ssl.errors import BundleUpdateError
 
     try:
@@ -122,50 +121,33 @@ def build_parser() -> argparse.ArgumentParser:
             "PGPASSWORD or ~/.pgpass to a password in the DSN (visible in `ps`)."
         ),
     )
-    check.add_argument(
-        "dsn",
-        nargs="?",
-        default="",
-        metavar="DSN",
-        help="libpq connection string or URL, also a SQLAlchemy URL (postgresql+psycopg://"
-        "...?plugin=aurora_ssl&aurora_ssl_bundle=...); '-' reads it from stdin; omitted: "
-        "$DATABASE_URL, else the PG* environment variables",
-    )
-    _add_format(check)
-    check.add_argument(
-        "--bundle", type=_path, metavar="FILE", help="RDS bundle to select roots from"
-    )
-    check.add_argument(
-        "--tls-server-name",
-        type=_host,
-        metavar="NAME",
-        help="verify this RDS endpoint name while connecting to the DSN's host (CNAMEs)",
-    )
-    check.add_argument(
-        "--driver",
-        choices=("auto", "psycopg", "psycopg2"),
-        default="auto",
-        help="driver to connect with (default: from the URL scheme, else psycopg, else psycopg2)",
-    )
-    check.add_argument(
-        "--connect-timeout",
-        type=_count,
-        default=10,
-        metavar="SECONDS",
-        help="libpq connect_timeout unless the DSN sets one (default: 10)",
-    )
+    _add_target(check)
     check.add_argument(
         "--fail-on-warning", action="store_true", help="exit 1 also when there are warnings"
     )
-    credentials.add_arguments(check)
     check.set_defaults(handler=cmd_check)
+
+    audit = commands.add_parser(
+        "audit",
+        help="list every session of the database (every Aurora instance) and whether it uses TLS",
+        description=(
+            "Connect with verify-full as `check` does and list every client session with its "
+            "TLS state (pg_stat_ssl, pg_stat_activity); on Aurora, on every instance of the "
+            "cluster. Unix-socket and loopback sessions are listed apart and not counted."
+        ),
+        epilog="Exit status: 0 every session visible and on TLS, 3 a session without TLS, "
+        "4 sessions hidden from the role (GRANT pg_read_all_stats), 1 not verified or "
+        "unreachable, 2 usage error.",
+    )
+    _add_target(audit)
+    audit.set_defaults(handler=cmd_audit)
 
     inspect = commands.add_parser(
         "inspect",
         help="show the server's certificate and whether verify-full accepts it",
         description=(
             "Send PostgreSQL's SSLRequest, read the certificate chain the server presents "
-            "(without logging in), and judge it against the roots aurora-ssl selects for HOST: "
+            "(without logging in), and check it against the roots aurora-ssl selects for HOST: "
             "trusted CA, host name, validity."
         ),
     )
@@ -181,7 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--bundle", type=_path, metavar="FILE", help="RDS bundle to select roots from"
     )
     inspect.add_argument(
-        "--sslrootcert", type=_path, metavar="FILE", help="judge against this trust file instead"
+        "--sslrootcert", type=_path, metavar="FILE", help="check against this trust file instead"
     )
     inspect.add_argument(
         "--timeout", type=_seconds, default=10.0, metavar="SECONDS", help="per step (default: 10)"
@@ -274,10 +256,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     env = commands.add_parser(
         "env",
-        help="print the judged libpq parameters for psql, pg_dump and other libpq tools",
+        help="print the checked libpq parameters for psql, pg_dump and other libpq tools",
         description=(
             "Print every parameter aurora-ssl would pass (sslmode=verify-full, the selected "
-            "roots, and the rest of its explicit set) for libpq tools, judged with this "
+            "roots, and the rest of its explicit set) for libpq tools, checked with this "
             'machine\'s libpq: psql "$(aurora-ssl env --format conninfo)" passes one connection '
             'string, whose keys outrank service files and PG* variables; eval "$(aurora-ssl '
             'env)" sets PG* variables and unsets PGSERVICE. The password is never printed.'
@@ -305,6 +287,43 @@ def build_parser() -> argparse.ArgumentParser:
     )
     env.set_defaults(handler=cmd_env)
     return parser
+
+
+def _add_target(parser: argparse.ArgumentParser) -> None:
+    """What ``check`` and ``audit`` connect to, and how."""
+    parser.add_argument(
+        "dsn",
+        nargs="?",
+        default="",
+        metavar="DSN",
+        help="libpq connection string or URL, also a SQLAlchemy URL (postgresql+psycopg://"
+        "...?plugin=aurora_ssl&aurora_ssl_bundle=...); '-' reads it from stdin; omitted: "
+        "$DATABASE_URL, else the PG* environment variables",
+    )
+    _add_format(parser)
+    parser.add_argument(
+        "--bundle", type=_path, metavar="FILE", help="RDS bundle to select roots from"
+    )
+    parser.add_argument(
+        "--tls-server-name",
+        type=_host,
+        metavar="NAME",
+        help="verify this RDS endpoint name while connecting to the DSN's host (CNAMEs)",
+    )
+    parser.add_argument(
+        "--driver",
+        choices=("auto", "psycopg", "psycopg2"),
+        default="auto",
+        help="driver to connect with (default: from the URL scheme, else psycopg, else psycopg2)",
+    )
+    parser.add_argument(
+        "--connect-timeout",
+        type=_count,
+        default=10,
+        metavar="SECONDS",
+        help="libpq connect_timeout unless the DSN sets one (default: 10)",
+    )
+    _credentials.add_arguments(parser)
 
 
 def _add_format(parser: argparse.ArgumentParser) -> None:

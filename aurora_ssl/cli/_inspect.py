@@ -1,6 +1,6 @@
-"""``aurora-ssl inspect``: show the server's certificate and judge it, without logging in.
+"""``aurora-ssl inspect``: show the server's certificate and check it, without logging in.
 
-The work is :func:`aurora_ssl.diagnostics.inspect_server`; this module turns the
+The work is :func:`aurora_ssl._diagnostics.inspect_server`; this module turns the
 command line into its arguments and prints the result.
 """
 
@@ -10,14 +10,12 @@ import argparse
 import sys
 
 from aurora_ssl._endpoint import host_problem
-from aurora_ssl.cli.common import EXIT_FAILED, EXIT_OK, UsageError, emit_json
-
-__all__ = ["cmd_inspect"]
+from aurora_ssl.cli._common import EXIT_FAILED, EXIT_OK, UsageError, emit_json
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
+    from aurora_ssl._diagnostics import inspect_server, split_host_port
     from aurora_ssl._trust import select_trust
-    from aurora_ssl.diagnostics import inspect_server, split_host_port
 
     try:
         host, port = split_host_port(args.target)

@@ -42,15 +42,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from aurora_ssl.testing.server import AuroraLikeServer
+    from aurora_ssl.testing._server import AuroraLikeServer
 
-__all__ = [
-    "aurora_bundle",
-    "aurora_database_url",
-    "aurora_django_database",
-    "aurora_django_db_settings",
-    "aurora_server",
-]
 
 _DATA_DIR_HELP = (
     "keep the aurora_ssl test server's cluster in this directory between runs "
@@ -76,7 +69,7 @@ def _data_dir(config: pytest.Config) -> Path | None:
 @pytest.fixture(scope="session")
 def aurora_server(pytestconfig: pytest.Config) -> Iterator[AuroraLikeServer]:
     """An Aurora-like server for the session (per xdist worker), stopped at its end."""
-    from aurora_ssl.testing.server import AuroraLikeServer
+    from aurora_ssl.testing._server import AuroraLikeServer
 
     with AuroraLikeServer(keep_dir=_data_dir(pytestconfig)) as server:
         yield server

@@ -3,7 +3,7 @@
 ``path`` prints what to give psql as ``sslrootcert``; ``info`` describes the bundle in use
 (source, age and expiry, both read from its certificates: a file's time says when it was
 copied, not how current AWS's roots in it are); ``update`` installs AWS's current bundle
-(:mod:`aurora_ssl.bundle_update`).
+(:mod:`aurora_ssl._bundle_update`).
 """
 
 from __future__ import annotations
@@ -15,9 +15,7 @@ import sys
 from typing import Any
 
 from aurora_ssl._redaction import mask_text
-from aurora_ssl.cli.common import EXIT_FAILED, EXIT_OK, emit_json, warn
-
-__all__ = ["cmd_bundle_info", "cmd_bundle_path", "cmd_bundle_update"]
+from aurora_ssl.cli._common import EXIT_FAILED, EXIT_OK, emit_json, warn
 
 
 def cmd_bundle_path(args: argparse.Namespace) -> int:
@@ -130,7 +128,7 @@ def cmd_bundle_info(args: argparse.Namespace) -> int:
 
 
 def cmd_bundle_update(args: argparse.Namespace) -> int:
-    from aurora_ssl.bundle_update import DEFAULT_URL, update_bundle
+    from aurora_ssl._bundle_update import DEFAULT_URL, update_bundle
     from aurora_ssl.errors import BundleUpdateError
 
     if args.from_file:

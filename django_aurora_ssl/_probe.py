@@ -1,4 +1,4 @@
-"""One :class:`aurora_ssl.diagnostics.ConnectionReport` per Django database alias.
+"""One :class:`aurora_ssl._diagnostics.ConnectionReport` per Django database alias.
 
 Used by the database system check and by ``manage.py check_aurora_ssl``. The connection is
 Django's own (``connections[alias]``), so it is made exactly as the application makes it:
@@ -12,15 +12,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from aurora_ssl._diagnostics import ConnectionReport, check_connection
 from aurora_ssl._options import Options as Settings
 from aurora_ssl._policy import policy_for
 from aurora_ssl._server_tls import ServerTLS, server_tls
 from aurora_ssl._trust import TrustSelection
-from aurora_ssl.diagnostics import ConnectionReport, check_connection
 from aurora_ssl.errors import AuroraSSLError
-from django_aurora_ssl.conf import OptionsError, database_options, libpq_target
-
-__all__ = ["report_for_alias"]
+from django_aurora_ssl._conf import OptionsError, database_options, libpq_target
 
 
 def report_for_alias(alias: str, *, inspect: bool = False) -> ConnectionReport:

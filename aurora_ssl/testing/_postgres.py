@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from aurora_ssl.errors import TestServerError
-from aurora_ssl.testing.pki import CLUSTER_HOST
+from aurora_ssl.testing._pki import CLUSTER_HOST
 
 _SUPERUSER = "postgres"
 _BINARIES = ("initdb", "postgres", "psql")
@@ -371,21 +371,24 @@ def _template(bindir: Path, account: _Account | None) -> Path:
 _HBA_FORCE_SSL = """\
 # TYPE    DATABASE    USER ADDRESS       METHOD
 # Like RDS with rds.force_ssl = 1. The socket directory is private to this machine's owner;
-# standbys of an AuroraLikeCluster replicate through it.
+# standbys of an AuroraLikeCluster replicate through it. samehost: the machine's other addresses
+# (a server on eth0's address).
 local     all         all                trust
 local     replication all                trust
 hostssl   all         all  127.0.0.0/8   scram-sha-256
 hostssl   all         all  ::1/128       scram-sha-256
-hostnossl all         all  127.0.0.0/8   reject
-hostnossl all         all  ::1/128       reject
+hostssl   all         all  samehost      scram-sha-256
+hostnossl all         all  all           reject
 """
 
-_HBA_NO_TLS = """\
+_HBA_ANY = """\
 # TYPE    DATABASE USER ADDRESS       METHOD
-# Like RDS with rds.force_ssl = 0 and TLS unavailable.
+# Like RDS with rds.force_ssl = 0: TLS if the client asks for it (and the server has it), else
+# plaintext.
 local     all      all                trust
 host      all      all  127.0.0.0/8   scram-sha-256
 host      all      all  ::1/128       scram-sha-256
+host      all      all  samehost      scram-sha-256
 """
 
 

@@ -6,7 +6,7 @@ ALIAS``, and ``migrate`` for its database) connects once per requested alias thr
 backend and asks the server in one query (:func:`aurora_ssl.status.server_tls`).
 
 A backend is ours when its ``DatabaseWrapper`` class has our mixin
-(:func:`django_aurora_ssl.conf.uses_backend`), whatever its ENGINE string: a user's subclass
+(:func:`django_aurora_ssl._conf.uses_backend`), whatever its ENGINE string: a user's subclass
 (for IAM tokens or a password provider) is checked like ours, and a subclass of Django's own
 PostgreSQL backend still gets W004.
 
@@ -45,7 +45,7 @@ from django.core.checks import CheckMessage, Error, Tags, register
 from django.core.checks import Warning as CheckWarning
 
 from aurora_ssl._options import Options
-from django_aurora_ssl.conf import (
+from django_aurora_ssl._conf import (
     PLAIN_ENGINES,
     SETTINGS_KEY,
     OptionsError,
@@ -58,14 +58,6 @@ from django_aurora_ssl.conf import (
     refuse_conninfo_name,
     uses_backend,
 )
-
-__all__ = [
-    "check_database_tls",
-    "check_settings",
-    "messages_for_alias",
-    "messages_for_report",
-    "register_checks",
-]
 
 _ENGINE_HINT = (
     "Set 'ENGINE': 'django_aurora_ssl.backends.postgresql' (or "
@@ -278,7 +270,7 @@ def _policy_messages(alias: str, entry: Mapping[str, Any], options: Any) -> list
         # without the network runs it with every command): a documentation address instead.
         params.setdefault("hostaddr", "192.0.2.1")
     try:
-        judged = policy_for(options).judge(params, f"{where}['OPTIONS']", driver=driver)
+        decision = policy_for(options).decide(params, f"{where}['OPTIONS']", driver=driver)
     except UnsupportedPartitionError as exc:
         return [Error(str(exc), hint=_PARTITION_HINT, obj=alias, id="aurora_ssl.E006")]
     except BundleError as exc:
@@ -289,7 +281,7 @@ def _policy_messages(alias: str, entry: Mapping[str, Any], options: Any) -> list
         return [Error(str(exc), hint=_options_hint(entry), obj=alias, id="aurora_ssl.E003")]
     return [
         CheckWarning(f"{where}: {text}", hint=_TRUST_HINT, obj=alias, id="aurora_ssl.W003")
-        for text in judged.trust.warnings
+        for text in decision.trust.warnings
     ]
 
 
@@ -325,7 +317,7 @@ def check_database_tls(
     del app_configs, kwargs
     if not databases:
         return []
-    from django_aurora_ssl.probe import report_for_alias
+    from django_aurora_ssl._probe import report_for_alias
 
     entries = _databases()
     messages: list[CheckMessage] = []
@@ -340,9 +332,9 @@ def check_database_tls(
 
 
 def messages_for_report(report: Any) -> list[CheckMessage]:
-    """Check messages for the :class:`~aurora_ssl.diagnostics.ConnectionReport` of
+    """Check messages for the :class:`~aurora_ssl._diagnostics.ConnectionReport` of
     an alias."""
-    from aurora_ssl.diagnostics import WarningCode
+    from aurora_ssl._diagnostics import WarningCode
     from aurora_ssl.errors import TLSNotInUseError
 
     alias = report.label

@@ -11,15 +11,6 @@ from typing import Any
 
 import django
 
-__all__ = [
-    "DJANGO_VERSION",
-    "SUPPORTS_POOL",
-    "connection_pool",
-    "driver_name",
-    "is_pool_timeout",
-    "is_psycopg3",
-]
-
 DJANGO_VERSION: tuple[int, int] = (django.VERSION[0], django.VERSION[1])
 
 #: Django 5.1 added ``OPTIONS["pool"]`` (psycopg 3 + psycopg_pool) to the PostgreSQL backend.

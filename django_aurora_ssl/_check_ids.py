@@ -1,13 +1,11 @@
 """Every system check id of ``django_aurora_ssl``: when it fires, and how to fix it.
 
 The one list: the reference page (docs/reference/checks.md) is rendered from it when the docs
-are built, and a test holds it equal to the ids :mod:`django_aurora_ssl.checks` emits. Importing
+are built, and a test holds it equal to the ids :mod:`django_aurora_ssl._checks` emits. Importing
 it needs no Django settings.
 """
 
 from __future__ import annotations
-
-__all__ = ["CHECKS"]
 
 #: id -> (when it fires, what to do)
 CHECKS: dict[str, tuple[str, str]] = {

@@ -12,8 +12,6 @@ from __future__ import annotations
 import urllib.parse
 from collections.abc import Mapping
 
-__all__ = ["sqlalchemy_url"]
-
 
 def sqlalchemy_url(
     drivername: str,

@@ -1,4 +1,4 @@
-"""Inspection: read the server's certificate and judge it as libpq's verify-full would.
+"""Inspection: read the server's certificate and check it as libpq's verify-full would.
 
 :func:`inspect_server` asks the server for its chain (:mod:`._wire`), and the verdict is
 OpenSSL's with the trust file and host name libpq would use. This module then says *why* a
@@ -14,7 +14,7 @@ chain fails, one property at a time, so the answer can name the fix:
 The verdicts, the finding type and the remediation texts live here too: an inspection, a
 translated driver error and a connection report explain the same failures, so they share one
 text for each fix. ``cryptography`` is imported only when a certificate is parsed: its import
-costs tens of milliseconds that ``import aurora_ssl.diagnostics`` (on an error path) need not pay.
+costs tens of milliseconds that ``import aurora_ssl._diagnostics`` (on an error path) need not pay.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ from aurora_ssl._bundles import (
     strangers,
     timestamp,
 )
+from aurora_ssl._diagnostics._wire import DEFAULT_TIMEOUT, Handshake, fetch_chain
 from aurora_ssl._endpoint import is_ip, parse_endpoint
 from aurora_ssl._trust import (
     TrustSelection,
@@ -50,7 +51,6 @@ from aurora_ssl._trust import (
     select_trust,
     updated_bundle_path,
 )
-from aurora_ssl.diagnostics._wire import DEFAULT_TIMEOUT, Handshake, fetch_chain
 from aurora_ssl.errors import (
     AuroraSSLError,
     CertificateExpiredError,
@@ -381,8 +381,8 @@ class ChainCheck:
     """The verdict of :func:`check_chain`, property by property.
 
     Attributes:
-        trusted: the chain leads to a root of the trust set (judged for a name and a time the
-            leaf is valid for, so expiry and names are judged separately).
+        trusted: the chain leads to a root of the trust set (decision for a name and a time the
+            leaf is valid for, so expiry and names are checked separately).
         root: the CN of the trusted root that anchors the chain, if trusted.
         root_sha256: its fingerprint, to find it in the bundle.
         name_matches: the leaf covers the name (libpq's rules).
@@ -414,13 +414,13 @@ def check_chain(
     *,
     now: datetime.datetime | None = None,
 ) -> ChainCheck:
-    """Judge a presented chain against ``roots`` for ``server_name``, property by property.
+    """Check a presented chain against ``roots`` for ``server_name``, property by property.
 
     Args:
         chain: the presented certificates, leaf first (intermediates may follow).
         server_name: the name verify-full checks (libpq's ``host``).
         roots: the trust set.
-        now: the time to judge validity at (default: now).
+        now: the time to check validity at (default: now).
     """
     from cryptography.x509.verification import VerificationError
 
@@ -435,7 +435,7 @@ def check_chain(
         verified = True
     except (VerificationError, ValueError) as exc:  # ValueError: a name DNSName refuses
         detail = str(exc)
-    # Trust judged on its own, ignoring time and names: is there a signature path from the
+    # Trust checked on its own, ignoring time and names: is there a signature path from the
     # leaf through the presented intermediates to a root of the trust set? (So an expired
     # or misnamed certificate is still recognised as genuinely signed by a trusted CA.)
     path = _signature_path(leaf, intermediates, roots)
@@ -631,22 +631,22 @@ def inspect_server(
     expiry_warning_days: int = DEFAULT_EXPIRY_WARNING_DAYS,
     now: datetime.datetime | None = None,
 ) -> Inspection:
-    """Read the server's certificate and judge it as verify-full would for ``host``.
+    """Read the server's certificate and check it as verify-full would for ``host``.
 
     The verdict is OpenSSL's, with the trust file and host name libpq would use; each
-    property (expiry, trust, name) is then judged on its own at ``now`` to explain it.
+    property (expiry, trust, name) is then checked on its own at ``now`` to explain it.
 
     Args:
         host: the name to verify (and send as SNI).
         port: the server port.
         hostaddr: connect to this address instead of resolving ``host`` (libpq's
             ``hostaddr``; the name is still what is verified).
-        trust: the trust set to judge against; default: what aurora-ssl selects for ``host``.
+        trust: the trust set to check against; default: what aurora-ssl selects for ``host``.
         bundle: an RDS bundle to select from (as ``Settings.bundle``).
         sslrootcert: the user's own trust file (used as given).
         timeout: seconds per network step.
         expiry_warning_days: warn when the certificate expires within this many days.
-        now: judge the properties at this time (default: now; OpenSSL judges at now).
+        now: check the properties at this time (default: now; OpenSSL checks at now).
 
     Returns:
         The :class:`Inspection`, whatever the verdict.
@@ -661,10 +661,10 @@ def inspect_server(
     roots = load_bundle(trust.ensure()).certificates  # an unusable trust set: BundleError
     handshake = fetch_chain(host, port, hostaddr=hostaddr, timeout=timeout, cafile=trust.path)
     now = now or datetime.datetime.now(datetime.timezone.utc)
-    return _judged(host, port, handshake, trust, [c.pem for c in roots], now, expiry_warning_days)
+    return _assessed(host, port, handshake, trust, [c.pem for c in roots], now, expiry_warning_days)
 
 
-def _judged(
+def _assessed(
     host: str,
     port: int,
     handshake: Handshake,
@@ -673,7 +673,7 @@ def _judged(
     now: datetime.datetime,
     expiry_warning_days: int,
 ) -> Inspection:
-    """The inspection of what the handshake presented, judged against ``roots`` (PEM)."""
+    """The inspection of what the handshake presented, checked against ``roots`` (PEM)."""
     from cryptography import x509
 
     try:
@@ -717,7 +717,7 @@ def _verdict(
 ) -> tuple[Verdict, list[Finding], list[Finding]]:
     """OpenSSL's answer is the verdict; the properties name the reason for a refusal."""
     if handshake.openssl_verified:
-        # A property judged otherwise (``now`` in the future, say) is worth knowing, not a
+        # A property checked otherwise (``now`` in the future, say) is worth knowing, not a
         # refusal.
         advice = [] if check.verified else [_profile_advice(host, check.profile_detail)]
         return Verdict.VERIFIED, [], errors + warnings + advice
@@ -871,7 +871,7 @@ def _untrusted_hints(
 
 
 def inspect_params(params: Mapping[str, Any], timeout: float = SHORT_TIMEOUT) -> Inspection | None:
-    """Inspect the target of a connection attempt, judged with the trust file it used.
+    """Inspect the target of a connection attempt, checked with the trust file it used.
 
     For callers that explain a refusal on purpose (``aurora-ssl check``, ``manage.py
     check_aurora_ssl``), never for an error path: it opens a connection of its own.

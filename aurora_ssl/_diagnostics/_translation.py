@@ -31,7 +31,7 @@ so it reads only what the failure carries: libpq's message, the ``params`` of th
 psycopg 3's ``exc.pgconn`` (the target and the trust file libpq used). libpq says "certificate
 verify failed" alike for an unknown CA, a look-alike CA and an expired certificate, and names
 one of the certificate's names: a caller that wants to know which, and every name, inspects
-the server on purpose (:func:`~aurora_ssl.diagnostics.inspect_server`, as ``aurora-ssl
+the server on purpose (:func:`~aurora_ssl._diagnostics.inspect_server`, as ``aurora-ssl
 check`` and ``manage.py check_aurora_ssl`` do) and passes the result as ``inspection``.
 
 The translated error's message never contains a password or a connection string: it is
@@ -55,10 +55,10 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from aurora_ssl._bundles import pem_blocks, pem_der
+from aurora_ssl._diagnostics._inspection import ROTATE, UNTRUSTED_CAUSES, Inspection, name_hint
 from aurora_ssl._endpoint import parse_endpoint
 from aurora_ssl._libpq import libpq_of
 from aurora_ssl._redaction import is_secret_key, mask_text
-from aurora_ssl.diagnostics._inspection import ROTATE, UNTRUSTED_CAUSES, Inspection, name_hint
 from aurora_ssl.errors import (
     AuroraSSLError,
     BundleError,
@@ -74,7 +74,7 @@ if TYPE_CHECKING:
     import datetime
 
 #: The fictitious region of aurora_ssl.testing's PKI: it exists in no AWS bundle, so a CA
-#: named in it can only be the test server's. :mod:`aurora_ssl.testing.pki` issues its
+#: named in it can only be the test server's. :mod:`aurora_ssl.testing._pki` issues its
 #: certificates under these names.
 TEST_REGION = "test-region-1"
 TEST_CA_PREFIX = f"Amazon RDS {TEST_REGION} "

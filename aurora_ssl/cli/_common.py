@@ -13,8 +13,6 @@ from typing import Any, TextIO
 
 from aurora_ssl._redaction import mask_text
 
-__all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "UsageError", "emit_json", "warn"]
-
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2

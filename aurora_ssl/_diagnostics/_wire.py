@@ -213,14 +213,14 @@ def _context(cafile: str | None) -> ssl.SSLContext:
     """libpq's client context for verify-full (``cafile``), or one that verifies nothing.
 
     ``SSLContext`` itself, not ``create_default_context()``: from Python 3.13 the latter adds
-    ``VERIFY_X509_STRICT``, a stricter profile than libpq's, and would judge differently.
+    ``VERIFY_X509_STRICT``, a stricter profile than libpq's, and would check differently.
     Host names are OpenSSL's check with libpq's rules: SAN entries, else the CN.
     """
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     if cafile is None:
         # Nothing verified *in this handshake*: the chain is read even when it would be
-        # refused, and judged afterwards.
+        # refused, and checked afterwards.
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
         return context

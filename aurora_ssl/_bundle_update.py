@@ -46,22 +46,19 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import IO, Any
 
-from aurora_ssl._bundles import GLOBAL_BUNDLE_URL, SHIPPED_BUNDLE, Bundle, load_bundle, timestamp
+from aurora_ssl._bundles import (
+    GLOBAL_BUNDLE_URL,
+    PEM_BLOCK,
+    SHIPPED_BUNDLE,
+    Bundle,
+    load_bundle,
+    pem_blocks,
+    signed_by,
+    timestamp,
+)
 from aurora_ssl._bundles import Certificate as BundleCertificate
 from aurora_ssl._trust import BUNDLE_ENV, bundle_source, updated_bundle_path, write_atomically
-from aurora_ssl.bundle_validation import validate_bundle
 from aurora_ssl.errors import AuroraSSLError, BundleError, BundleUpdateError
-
-__all__ = [
-    "DEFAULT_URL",
-    "MAX_BYTES",
-    "UPDATE_CAFILE_ENV",
-    "BundleUpdate",
-    "download",
-    "normalise_fingerprint",
-    "update_bundle",
-    "validate_bundle",
-]
 
 DEFAULT_URL = GLOBAL_BUNDLE_URL
 #: A CA file to verify the download server with, instead of certifi's roots.
@@ -493,3 +490,103 @@ def _install(target: Path, data: bytes, digest: str) -> None:
         raise BundleUpdateError(
             f"Installing the new bundle into {target} failed ({exc}); the previous bundle was kept."
         ) from exc
+
+
+# -- validation: a clean PEM sequence of valid, self-signed Amazon RDS roots ------------------
+
+_BEGIN = b"-----BEGIN CERTIFICATE-----"
+_END = b"-----END CERTIFICATE-----"
+
+
+def validate_bundle(
+    data: bytes,
+    *,
+    source: str,
+    now: datetime.datetime | None = None,
+    check_expiry: bool = True,
+) -> tuple[BundleCertificate, ...]:
+    """Check that ``data`` is a clean PEM sequence of valid, self-signed Amazon RDS roots.
+
+    Args:
+        data: the candidate bundle.
+        source: where it came from, for messages.
+        now: the time certificates must be valid at (default: now).
+        check_expiry: refuse expired roots. Off when re-checking an installed bundle: a
+            root that expired since the update must not break the other regions' connections.
+
+    Returns:
+        The certificates, in file order.
+
+    Raises:
+        BundleUpdateError: naming the first certificate (by position and subject) that fails,
+            and why.
+    """
+    now = now or datetime.datetime.now(datetime.timezone.utc)
+    if not data.strip():
+        raise BundleUpdateError(f"{source} is empty; nothing was changed.")
+    begins, ends = data.count(_BEGIN), data.count(_END)
+    blocks = pem_blocks(data)
+    if begins != ends or begins != len(blocks):
+        raise BundleUpdateError(
+            f"{source} is not a clean PEM bundle ({begins} BEGIN and {ends} END markers, "
+            f"{len(blocks)} complete certificate(s)): the download is probably truncated or "
+            "altered. Nothing was changed."
+        )
+    if not blocks:
+        raise BundleUpdateError(f"{source} holds no PEM certificate; nothing was changed.")
+    leftover = PEM_BLOCK.sub(b"", data).strip()
+    if leftover:
+        raise BundleUpdateError(
+            f"{source} has {len(leftover)} byte(s) of content outside its certificates; the "
+            "RDS bundle holds only certificates. Nothing was changed."
+        )
+    certificates: list[BundleCertificate] = []
+    seen: set[str] = set()
+    for index, block in enumerate(blocks, 1):
+        cert = _validate_one(block, index, source, now if check_expiry else None)
+        if cert.sha256 not in seen:
+            seen.add(cert.sha256)
+            certificates.append(cert)
+    return tuple(certificates)
+
+
+def _validate_one(
+    block: bytes, index: int, source: str, now: datetime.datetime | None
+) -> BundleCertificate:
+    from cryptography import x509
+
+    where = f"certificate #{index} of {source}"
+    try:
+        cert = x509.load_pem_x509_certificate(block)
+    except ValueError as exc:
+        raise BundleUpdateError(
+            f"The {where} does not parse ({exc}); nothing was changed."
+        ) from exc
+    try:
+        facts = BundleCertificate(block + b"\n", cert)
+    except ValueError as exc:  # a malformed extension
+        raise BundleUpdateError(f"The {where} has malformed extensions: {exc}.") from exc
+    subject = facts.subject
+    where = f"{where} ({subject})"
+    if not facts.is_ca:
+        raise BundleUpdateError(
+            f"The {where} is not a CA certificate; a trust bundle must hold only CAs. The "
+            "content was tampered with or is not the RDS bundle. Nothing was changed."
+        )
+    if not subject.startswith("Amazon RDS "):
+        raise BundleUpdateError(
+            f"The {where} is not an Amazon RDS root (its name does not start with "
+            "'Amazon RDS '); the RDS bundle holds nothing else. Nothing was changed."
+        )
+    if not facts.self_signed or not signed_by(cert, cert):
+        raise BundleUpdateError(
+            f"The {where} is not self-signed; the RDS bundle holds only root certificates. "
+            "Nothing was changed."
+        )
+    if now is not None and cert.not_valid_after_utc <= now:
+        raise BundleUpdateError(
+            f"The {where} expired on {cert.not_valid_after_utc:%Y-%m-%d}; AWS's current "
+            "bundle holds no expired roots, so this content is stale or not AWS's. Nothing "
+            "was changed."
+        )
+    return facts

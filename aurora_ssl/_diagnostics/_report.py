@@ -6,7 +6,7 @@ with its own policy (Django's backend, or :func:`aurora_ssl.policy.connection_pa
 :func:`check_connection` turns whatever happens into a :class:`ConnectionReport`:
 
 * the connection attempt (a refusal is caught, translated by
-  :func:`~aurora_ssl.diagnostics.translate_error`, and reported, never raised); with
+  :func:`~aurora_ssl._diagnostics.translate_error`, and reported, never raised); with
   ``inspect=True`` a refused certificate is explained by inspecting the server, on purpose;
 * the client's view (:func:`aurora_ssl.status.client_tls`, no round trip);
 * the server's view (:func:`aurora_ssl.status.server_tls`, one round trip), only over TLS.
@@ -26,14 +26,7 @@ import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from aurora_ssl._endpoint import Endpoint, parse_endpoint
-from aurora_ssl._options import Options as Settings
-from aurora_ssl._readback import ClientTLS, client_tls, effective_params
-from aurora_ssl._readback import differences as parameter_differences
-from aurora_ssl._redaction import mask_text
-from aurora_ssl._server_tls import ServerTLS, server_tls
-from aurora_ssl._trust import TrustSelection
-from aurora_ssl.diagnostics._inspection import (
+from aurora_ssl._diagnostics._inspection import (
     Finding,
     Verdict,
     WarningCode,
@@ -41,7 +34,14 @@ from aurora_ssl.diagnostics._inspection import (
     trust_block,
     trust_warnings,
 )
-from aurora_ssl.diagnostics._translation import login_refusal, target_of, translate_error
+from aurora_ssl._diagnostics._translation import login_refusal, target_of, translate_error
+from aurora_ssl._endpoint import Endpoint, parse_endpoint
+from aurora_ssl._options import Options as Settings
+from aurora_ssl._readback import ClientTLS, client_tls, effective_params
+from aurora_ssl._readback import differences as parameter_differences
+from aurora_ssl._redaction import mask_text
+from aurora_ssl._server_tls import ServerTLS, server_tls
+from aurora_ssl._trust import TrustSelection
 from aurora_ssl.errors import (
     AuroraSSLError,
     CertificateExpiredError,

@@ -18,7 +18,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from aurora_ssl._options import PREFIX, is_ours, parse_bool, password_conflict, read_options
 from aurora_ssl.errors import InsecureConfigurationError
-from django_aurora_ssl.conf import SETTINGS_KEY, OptionsError, database_options, password_where
+from django_aurora_ssl._conf import SETTINGS_KEY, OptionsError, database_options, password_where
 
 _POSTGRESQL = "django_aurora_ssl.backends.postgresql"
 _DRIVERS = ("", "+psycopg", "+psycopg2", "+psycopg_async", "+asyncpg", "+pg8000")

@@ -2,8 +2,8 @@
 
 Why it exists: the failures aurora-ssl catches (a certificate for another host, a look-alike
 CA, an expired certificate, no TLS) only show up in a real libpq handshake. This module ties
-the PKI (:mod:`aurora_ssl.testing.pki`) to a PostgreSQL process
-(:mod:`aurora_ssl.testing.postgres`) configured the way RDS is with ``rds.force_ssl = 1``.
+the PKI (:mod:`aurora_ssl.testing._pki`) to a PostgreSQL process
+(:mod:`aurora_ssl.testing._postgres`) configured the way RDS is with ``rds.force_ssl = 1``.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from pathlib import Path
 from types import TracebackType
 
 from aurora_ssl.errors import TestServerError
-from aurora_ssl.testing.pki import (
+from aurora_ssl.testing._pki import (
     _GOOD_NAMES,
     CLUSTER_HOST,
     OTHER_HOST,
@@ -34,9 +34,9 @@ from aurora_ssl.testing.pki import (
     _check_family,
     _write_private,
 )
-from aurora_ssl.testing.postgres import (
+from aurora_ssl.testing._postgres import (
+    _HBA_ANY,
     _HBA_FORCE_SSL,
-    _HBA_NO_TLS,
     _PORT_ATTEMPTS,
     _START_TIMEOUT,
     _SUPERUSER,
@@ -61,9 +61,7 @@ from aurora_ssl.testing.postgres import (
     _wait_ready,
     _write_conf,
 )
-from aurora_ssl.testing.urls import sqlalchemy_url
-
-__all__ = ["AuroraLikeServer", "Scenario"]
+from aurora_ssl.testing._urls import sqlalchemy_url
 
 _SETTING_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?")
 
@@ -83,6 +81,8 @@ class Scenario(str, enum.Enum):
     """``ssl = off``; password logins over plain TCP are allowed (``rds.force_ssl = 0``)."""
     NO_SSLINFO = "no-sslinfo"
     """Like GOOD, without the ``sslinfo`` extension: server-side checks use pg_stat_ssl."""
+    TLS_OPTIONAL = "tls-optional"
+    """Like GOOD, but plaintext password logins are accepted too (``rds.force_ssl = 0``)."""
 
 
 _CERTIFICATE_FOR: dict[Scenario, tuple[tuple[str, ...], bool, bool]] = {
@@ -93,7 +93,9 @@ _CERTIFICATE_FOR: dict[Scenario, tuple[tuple[str, ...], bool, bool]] = {
     Scenario.EXPIRED: (_GOOD_NAMES, False, True),
     Scenario.NO_TLS: (_GOOD_NAMES, False, False),
     Scenario.NO_SSLINFO: (_GOOD_NAMES, False, False),
+    Scenario.TLS_OPTIONAL: (_GOOD_NAMES, False, False),
 }
+_PLAINTEXT_ALLOWED = (Scenario.NO_TLS, Scenario.TLS_OPTIONAL)
 
 
 class AuroraLikeServer:
@@ -121,7 +123,9 @@ class AuroraLikeServer:
             default: found as described in ``AURORA_SSL_PG_BINDIR``'s documentation.
         host: the name clients verify (:attr:`host`); the certificate names it unless the
             scenario says otherwise or :meth:`use_certificate` chose names.
-        hostaddr: the loopback address the server listens on (:attr:`hostaddr`).
+        hostaddr: the address the server listens on (:attr:`hostaddr`): loopback by default;
+            another address of this machine (e.g. eth0's) makes its clients' sessions
+            non-loopback ones, as a remote client's are.
         standby_of: start as a hot standby of this running server (``pg_basebackup``, then
             streaming replication through its Unix socket); user, password and database are
             the primary's.
@@ -345,7 +349,7 @@ class AuroraLikeServer:
                     self._clone(self._primary)
                 elif not reuse:
                     shutil.copytree(template, workdir / "data", symlinks=True)
-                hba = _HBA_NO_TLS if self.scenario is Scenario.NO_TLS else _HBA_FORCE_SSL
+                hba = _HBA_ANY if self.scenario in _PLAINTEXT_ALLOWED else _HBA_FORCE_SSL
                 (workdir / "data" / "pg_hba.conf").write_text(hba, encoding="utf-8")
                 self._install_certificate(pki)
                 _chown_tree(workdir, account)
@@ -495,7 +499,7 @@ class AuroraLikeServer:
             "ssl": "on" if tls else "off",
             "ssl_cert_file": str(workdir / "server.crt"),
             "ssl_key_file": str(workdir / "server.key"),
-            "rds.force_ssl": "1" if tls else "0",
+            "rds.force_ssl": "0" if self.scenario in _PLAINTEXT_ALLOWED else "1",
             **standby,
             **self.settings,
         }

@@ -1,7 +1,7 @@
 """aurora-ssl's settings in ``DATABASES``, and which entries use our backends.
 
 Our options live in their own key next to ``OPTIONS``, so libpq never sees them, and are read
-by the one reader every face uses (:func:`aurora_ssl._options.read_options`)::
+by the one reader every integration uses (:func:`aurora_ssl._options.read_options`)::
 
     DATABASES = {"default": {
         "ENGINE": "django_aurora_ssl.backends.postgresql",

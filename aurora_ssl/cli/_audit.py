@@ -1,0 +1,95 @@
+"""``aurora-ssl audit`` and :func:`audit`: is every session of the database on TLS?
+
+The target is read as ``aurora-ssl check`` reads it (:func:`~aurora_ssl.cli._target.read_target`)
+and every instance is connected to as ``check`` connects (:func:`~aurora_ssl.cli._check._connector`:
+the policy's verify-full, a provider's password), so an audit logs in as the app would. What
+counts and the exit status: :mod:`aurora_ssl._diagnostics._audit`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from aurora_ssl._diagnostics import Audit, audit_sessions
+from aurora_ssl._libpq import render
+from aurora_ssl._options import Options
+from aurora_ssl._readback import require_tls
+from aurora_ssl.cli._check import _connector, _validate_destination
+from aurora_ssl.cli._common import UsageError
+from aurora_ssl.cli._target import Target, read_target
+from aurora_ssl.errors import InsecureConfigurationError
+
+#: The options :func:`audit` takes from an :class:`Options` (as the command line gives them).
+_OPTIONS = ("bundle", "tls_server_name", "iam", "iam_profile", "password_provider")
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    result = _audit(read_target(args, args.dsn, driver=args.driver), args.connect_timeout)
+    print(result.to_json() if args.format == "json" else result.to_text())
+    return result.exit_status
+
+
+def audit(
+    target: str | Mapping[str, Any] | None = None,
+    *,
+    options: Options | None = None,
+    driver: str = "auto",
+    connect_timeout: int = 10,
+) -> Audit:
+    """List every session of the database (every instance of an Aurora cluster) and its TLS.
+
+    Args:
+        target: a URL (a SQLAlchemy one too, with ``aurora_ssl_*`` keys), a libpq connection
+            string or a dict of libpq keywords; ``None``: ``$DATABASE_URL``.
+        options: aurora-ssl's options (``bundle``, ``tls_server_name``, ``iam``,
+            ``iam_profile``, ``password_provider``), with the URL's (they must agree).
+        driver: ``"psycopg"`` or ``"psycopg2"`` (default: the URL's, else the one installed).
+        connect_timeout: libpq's ``connect_timeout`` unless the target sets one.
+
+    Returns:
+        The :class:`~aurora_ssl._diagnostics.Audit`: ``.sessions``, ``.local_sessions``,
+        ``.tls``, ``.plaintext``, ``.hidden``, ``.exit_status`` (0, 3 or 4), ``.to_dict()``.
+
+    Raises:
+        InsecureConfigurationError: the target or the options cannot be used.
+        AuroraSSLError: an instance refused verify-full or could not be audited.
+    """
+    if isinstance(target, Mapping):
+        target = render({key: str(value) for key, value in target.items()})
+    given = options or Options()
+    args = argparse.Namespace(**{name: getattr(given, name) for name in _OPTIONS})
+    try:
+        return _audit(read_target(args, target, driver=driver, argv=False), connect_timeout)
+    except UsageError as exc:
+        raise InsecureConfigurationError(str(exc)) from None
+
+
+def _audit(target: Target, connect_timeout: int) -> Audit:
+    params = target.params
+    params.setdefault("connect_timeout", str(connect_timeout))
+    params.setdefault("application_name", "aurora-ssl audit")
+    _validate_destination(params)
+    host = target.options.tls_server_name or str(
+        params.get("host") or os.environ.get("PGHOST") or ""
+    )
+
+    def connect(instance: str | None) -> Any:
+        chosen = target if instance is None else _instance(target, instance)
+        used: dict[str, Any] = {}
+        connection = _connector(chosen, used)()
+        require_tls(connection, expected=used)
+        return connection
+
+    return audit_sessions(connect, host)
+
+
+def _instance(target: Target, host: str) -> Target:
+    """The target, connected to the instance endpoint ``host`` and verified against it."""
+    options = copy.copy(target.options)
+    options.tls_server_name = None
+    params = {**target.params, "host": host, "hostaddr": ""}  # not the cluster's, nor PGHOSTADDR
+    return Target(params, target.driver, options, target.origin)
