@@ -4,6 +4,8 @@
   provider per AWS profile in the process, so its token cache is shared;
 * :func:`login`: which login a password is asked for, refusing what libpq cannot do with one
   password (several hosts);
+* :func:`open_connection`: the driver call with exactly what was decided, a provider's
+  password, the fallback from direct TLS, a failure explained (:func:`explain`);
 * :func:`log_connection`: the one record per new connection, verified or refused, on
   ``aurora_ssl.connections``, with structured fields (``extra=``) that JSON logging, structlog
   or OpenTelemetry read without parsing the message.
@@ -13,15 +15,20 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 
 from aurora_ssl._endpoint import parse_endpoint
 from aurora_ssl._options import PREFIX, Options, password_conflict
-from aurora_ssl.errors import CredentialsError
+from aurora_ssl._policy import connect_with_fallback
+from aurora_ssl._readback import server_version
+from aurora_ssl.errors import AuroraSSLError, CredentialsError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
+    from aurora_ssl._policy import Decision, SocketTarget
     from aurora_ssl._readback import ClientTLS
     from aurora_ssl.credentials import CredentialTarget, PasswordProvider
 
@@ -91,6 +98,53 @@ def login(host: str, port: object, user: object) -> CredentialTarget:
     if not text.isdigit():
         raise CredentialsError(f"Port {text[:20]!r} for {host} is not a number.")
     return CredentialTarget(host, int(text), str(user))
+
+
+def open_connection(
+    decision: Decision, connect: Callable[[str], Any], provider: PasswordProvider | None = None
+) -> tuple[Any, Decision]:
+    """``connect(conninfo)`` with exactly what was decided, and what it was made with.
+
+    A provider's password is added to the connection string for this call only (one retry
+    after a refused login); a failed direct TLS attempt is made once more with the standard
+    negotiation; what the connection shows about direct TLS is remembered. The driver's
+    failure is raised in aurora-ssl's words, the driver's exception as its cause.
+    """
+
+    def attempt(password: str | None) -> tuple[Any, Decision]:
+        return connect_with_fallback(decision, lambda made: connect(made.with_password(password)))
+
+    try:
+        if provider is None:
+            connection, used = attempt(None)
+        else:
+            from aurora_ssl.credentials import connect_with_password
+
+            params = decision.params
+            user = params.get("user") or os.environ.get("PGUSER")  # as libpq reads it
+            target = login(params["host"], params.get("port"), user)
+            connection, used = connect_with_password(provider, target, attempt)
+    except Exception as error:
+        explained = explain(error, decision)
+        if explained is None:
+            raise
+        raise explained from error
+    used.connected(server_version(connection))
+    return connection, used
+
+
+def explain(error: BaseException, decision: Decision | SocketTarget) -> AuroraSSLError | None:
+    """A driver's failure in aurora-ssl's words, or ``None`` (ours, or nothing to explain).
+
+    Pure: it never connects again (an inspection is a separate, explicit step)."""
+    if isinstance(error, AuroraSSLError):
+        return None
+    from aurora_ssl._diagnostics._translation import translate_error, translate_socket_error
+
+    if not hasattr(decision, "params"):
+        return translate_socket_error(error, decision)
+    shown = {k: v for k, v in decision.params.items() if k not in ("password", "sslpassword")}
+    return translate_error(error, params=shown)
 
 
 def log_connection(

@@ -83,8 +83,10 @@ class Decision:
         """Whose libpq decided: ``psycopg2``, ``psycopg`` or psql's."""
         return str(self._libpq.name)
 
-    def with_password(self, password: str) -> str:
+    def with_password(self, password: str | None) -> str:
         """:attr:`conninfo` with ``password`` (a provider's, for this connection only)."""
+        if not password:
+            return self.conninfo
         return _canonical({**self.params, "password": password}, self._libpq)
 
     def fallback(self, error: BaseException) -> Decision | None:

@@ -46,10 +46,10 @@ from aws_advanced_python_wrapper.utils.properties import (
     WrapperProperties,
 )
 
-from aurora_ssl._connect import log_connection
+from aurora_ssl._connect import log_connection, open_connection
 from aurora_ssl._options import PREFIX, Options, is_ours, read_options
-from aurora_ssl._policy import Decision, Policy, connect_with_fallback, policy_for
-from aurora_ssl._readback import require_tls, server_version
+from aurora_ssl._policy import Decision, Policy, policy_for
+from aurora_ssl._readback import require_tls
 from aurora_ssl.errors import AuroraSSLError, InsecureConfigurationError
 
 __all__ = ["PLUGIN_CODE", "WEIGHT", "connect", "register"]
@@ -257,12 +257,13 @@ class _VerifyingPlugin(Plugin):  # type: ignore[misc]
                                         driver="psycopg")  # fmt: skip
             log = functools.partial(log, trust_scope=decision.trust.scope)
             self._refuse_shared_hostaddr(decision, host)
-            connection, used = _connect(target, decision)
+            connection, used = open_connection(
+                decision, lambda conninfo: target(conninfo=conninfo, **decision.driver_kwargs)
+            )
             tls = require_tls(connection, expected=used.params)
         except AuroraSSLError as error:
             log(error=error)
             raise
-        used.connected(server_version(connection))
         log(tls=tls)
         self._service.set_availability(host_info.all_aliases, HostAvailability.AVAILABLE)
         default = self._service.get_connection_provider_manager().default_provider
@@ -279,28 +280,6 @@ class _VerifyingPlugin(Plugin):  # type: ignore[misc]
                 "instance: the connection would reach the wrong server. Remove hostaddr and "
                 "let the endpoint names resolve."
             )
-
-
-def _connect(target: Any, decision: Decision) -> tuple[Any, Decision]:
-    """The driver call with the checked connection string (once more with the standard
-    negotiation after a failed direct TLS attempt); a TLS failure in aurora-ssl's words, which
-    the wrapper then does not take for a network failure to fail over from."""
-
-    def attempt(current: Decision) -> Any:
-        return target(conninfo=current.conninfo, **current.driver_kwargs)
-
-    try:
-        return connect_with_fallback(decision, attempt)
-    except AuroraSSLError:
-        raise
-    except Exception as error:
-        from aurora_ssl._diagnostics._translation import translate_error
-
-        shown = {k: v for k, v in decision.params.items() if k not in ("password", "sslpassword")}
-        translated = translate_error(error, params=shown)
-        if translated is None:
-            raise
-        raise translated from error
 
 
 class _Factory:

@@ -328,6 +328,56 @@ def translate_error(
     return error
 
 
+def translate_socket_error(exc: BaseException, target: Any) -> AuroraSSLError | None:
+    """asyncpg's and pg8000's failures explained as libpq's are, or ``None``.
+
+    Their raw failures (``ssl`` errors, asyncpg's ``rejected SSL upgrade``, pg8000's ``Server
+    refuses SSL``) are restated in libpq's words, so their users get the errors psycopg users
+    get; the driver's own words end the message. ``target`` is the
+    :class:`~aurora_ssl._policy.SocketTarget` the attempt was made with. Pure, like
+    :func:`translate_error`.
+    """
+    import ssl
+
+    text, kwargs = str(exc), target.kwargs
+    driver = "pg8000" if "ssl_context" in kwargs else "asyncpg"
+    said = f'({driver}: "{scrub(" ".join(text.split()))[:300]}")'
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        if exc.verify_code == 62 or "hostname mismatch" in text.lower():
+            libpq = f'server certificate does not match host name "{target.server_name}"'
+        elif exc.verify_code in (9, 10):  # not yet valid, expired
+            libpq = "certificate verify failed: certificate has expired"
+        else:
+            detail = re.search(r"certificate verify failed: ([^(]*)", text)
+            libpq = f"certificate verify failed: {detail[1].strip() if detail else ''}"
+    elif isinstance(exc, ssl.SSLError):
+        libpq = f"SSL error: {text}"
+    elif "rejected SSL upgrade" in text or "Server refuses SSL" in text:
+        libpq = "server does not support SSL, but SSL was required"
+    elif isinstance(exc, ConnectionResetError) or "unexpected connection_lost" in text:
+        why = (
+            "Direct TLS (sslnegotiation=direct) needs PostgreSQL 17 or newer: remove it to use "
+            "the standard negotiation."
+            if kwargs.get("direct_tls")
+            else "Something in the path (a proxy, a load balancer, a firewall) may cut TLS "
+            "connections; run `aurora-ssl inspect HOST` to see what the server offers."
+        )
+        return TLSError(
+            f"{target.server_name}:{kwargs.get('port')} closed the connection during the TLS "
+            f"set-up, before the certificate could be checked. {why}"
+        )
+    else:
+        return None
+    address = kwargs.get("host")
+    params = {
+        "host": target.server_name,
+        "port": kwargs.get("port"),
+        "hostaddr": address if address != target.server_name else None,
+        "sslrootcert": target.trust.path,
+    }
+    return _translate(libpq, exc, params, target_of(exc, params), said)
+
+
 def _translate(
     text: str, exc: BaseException, params: Mapping[str, Any] | None, target: Target, said: str
 ) -> AuroraSSLError | None:

@@ -21,16 +21,13 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import unquote
 
-from aurora_ssl._connect import login, provider_for
-from aurora_ssl._diagnostics._translation import translate_error
+from aurora_ssl._connect import open_connection, provider_for
 from aurora_ssl._endpoint import host_problem
 from aurora_ssl._libpq import libpq_of
 from aurora_ssl._options import PREFIX, PROVIDER_OBJECT, Options, read_options, split_url
-from aurora_ssl._policy import connect_with_fallback, policy_for
-from aurora_ssl._readback import server_version
+from aurora_ssl._policy import policy_for
 from aurora_ssl._redaction import shorten
 from aurora_ssl.cli._common import UsageError, address_problem, port_problem, warn
-from aurora_ssl.credentials import connect_with_password
 from aurora_ssl.errors import AuroraSSLError, InsecureConfigurationError
 
 #: The options the command line gives, by their names in a URL (``aurora_ssl_<name>``).
@@ -201,27 +198,8 @@ def connector(target: Target, used: dict[str, Any]) -> Callable[[], Any]:
         decision = policy.decide(params, target.origin, driver=target.driver)
         used.update(decision.params)
         connect_to = importlib.import_module(target.driver).connect
-
-        def attempt(password: str | None) -> Any:
-            connection, made_with = connect_with_fallback(
-                decision,
-                lambda j: connect_to(j.with_password(password) if password else j.conninfo),
-            )
-            used.update(made_with.params)
-            made_with.connected(server_version(connection))
-            return connection
-
-        try:
-            if provider is None:
-                return attempt(None)
-            host = options.tls_server_name or decision.params["host"]
-            login_to = login(host, decision.params.get("port"), given(decision.params, "user"))
-            return connect_with_password(provider, login_to, attempt)
-        except Exception as exc:  # the driver's, in aurora-ssl's words (ours stay as they are)
-            shown = {k: v for k, v in decision.params.items() if k != "password"}
-            translated = translate_error(exc, params=shown)
-            if translated is None:
-                raise
-            raise translated from exc
+        connection, made_with = open_connection(decision, connect_to, provider)
+        used.update(made_with.params)
+        return connection
 
     return connect

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import re
 import weakref
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -27,7 +26,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import CreateEnginePlugin, Engine, make_url
 from sqlalchemy.engine.url import URL
 
-from aurora_ssl._connect import log_connection, login, provider_for
+from aurora_ssl._connect import explain, log_connection, login, provider_for
 from aurora_ssl._options import (
     PREFIX,
     PROVIDER_OBJECT,
@@ -42,7 +41,6 @@ from aurora_ssl.errors import (
     AuroraSSLError,
     CredentialsError,
     InsecureConfigurationError,
-    TLSError,
 )
 
 if TYPE_CHECKING:
@@ -375,8 +373,7 @@ class _SecureConnect:
         def arguments(current: Any, password: str | None) -> tuple[Any, dict[str, Any]]:
             if self.socket:
                 return (), {**current.kwargs, **({"password": password} if password else {})}
-            conninfo = current.with_password(password) if password else current.conninfo
-            return (conninfo,), dict(current.driver_kwargs)
+            return (current.with_password(password),), dict(current.driver_kwargs)
 
         if getattr(self.dialect, "is_async", False):
             real = _async_connect(self.driver)
@@ -435,10 +432,10 @@ def _retry_or_raise(used: list[Any], error: Exception) -> None:
     if retry is not None:
         used[0] = retry
         return
-    translated = _translate(error, used[0])
-    if translated is None:
+    explained = explain(error, used[0])
+    if explained is None:
         raise error
-    raise translated from error
+    raise explained from error
 
 
 def _port(port: Any) -> int | None:
@@ -454,72 +451,6 @@ def _async_connect(driver: str) -> Callable[..., Any]:
     import psycopg
 
     return psycopg.AsyncConnection.connect
-
-
-def _translate(exc: BaseException, decision: Any) -> AuroraSSLError | None:
-    """The driver's failure in aurora-ssl's words (pure: never connects again)."""
-    if isinstance(exc, AuroraSSLError):
-        return None
-    from aurora_ssl._diagnostics._translation import translate_error
-
-    if hasattr(decision, "params"):
-        params = {k: v for k, v in decision.params.items() if k not in ("password", "sslpassword")}
-        return translate_error(exc, params=params)
-    return _socket_failure(exc, decision)
-
-
-_VERIFY_DETAIL = re.compile(r"certificate verify failed: ([^(]*)")
-
-
-def _socket_failure(exc: BaseException, target: Any) -> AuroraSSLError | None:
-    """asyncpg's and pg8000's raw failures (``ssl`` errors, asyncpg's ``rejected SSL
-    upgrade``, pg8000's ``Server refuses SSL``) restated in libpq's words, so their users get
-    the errors psycopg users get; the driver's own words end the message."""
-    import ssl
-
-    from aurora_ssl._diagnostics._translation import scrub, translate_error
-
-    text = str(exc)
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        if exc.verify_code == 62 or "hostname mismatch" in text.lower():
-            libpq = f'server certificate does not match host name "{target.server_name}"'
-        elif exc.verify_code in (9, 10):  # not yet valid, expired
-            libpq = "certificate verify failed: certificate has expired"
-        else:
-            match = _VERIFY_DETAIL.search(text)
-            libpq = f"certificate verify failed: {match[1].strip() if match else ''}"
-    elif isinstance(exc, ssl.SSLError):
-        libpq = f"SSL error: {text}"
-    elif "rejected SSL upgrade" in text or "Server refuses SSL" in text:
-        libpq = "server does not support SSL, but SSL was required"
-    elif isinstance(exc, ConnectionResetError) or "unexpected connection_lost" in text:
-        why = (
-            "Direct TLS (sslnegotiation=direct) needs PostgreSQL 17 or newer: remove it to use "
-            "the standard negotiation."
-            if target.kwargs.get("direct_tls")
-            else "Something in the path (a proxy, a load balancer, a firewall) may cut TLS "
-            "connections; run `aurora-ssl inspect HOST` to see what the server offers."
-        )
-        return TLSError(
-            f"{target.server_name}:{target.kwargs.get('port')} closed the connection during "
-            f"the TLS set-up, before the certificate could be checked. {why}"
-        )
-    else:
-        return None
-    address = target.kwargs.get("host")
-    params = {"host": target.server_name, "port": target.kwargs.get("port"),
-              "hostaddr": address if address != target.server_name else None,
-              "sslrootcert": target.trust.path}  # fmt: skip
-    error = translate_error(_RestatedError(libpq), params=params)
-    if error is None:
-        return None
-    driver = "pg8000" if "ssl_context" in target.kwargs else "asyncpg"
-    said = f'({driver}: "{scrub(" ".join(text.split()))[:300]}")'
-    return type(error)(re.sub(r'\(libpq: ".*"\)$', lambda _: said, str(error), flags=re.DOTALL))
-
-
-class _RestatedError(Exception):
-    """A socket driver's failure restated in libpq's words, for :func:`translate_error`."""
 
 
 def _insecure_connect(

@@ -29,16 +29,15 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from aurora_ssl._connect import log_connection, login, provider_for
+from aurora_ssl._connect import log_connection, open_connection, provider_for
 from aurora_ssl._options import Options
 from aurora_ssl._policy import (
     Decision,
-    connect_with_fallback,
     policy_for,
     refuse_insecure_for_aws,
     warn_insecure,
 )
-from aurora_ssl._readback import close_quietly, require_tls, server_version
+from aurora_ssl._readback import close_quietly, require_tls
 from aurora_ssl._server_tls import ServerTLS, server_tls
 from aurora_ssl.errors import AuroraSSLError, InsecureConfigurationError, TLSNotInUseError
 from django_aurora_ssl._conf import (
@@ -205,7 +204,6 @@ class AuroraSSLWrapperMixin(_WrapperBase):  # type: ignore[misc]
         options = self.aurora_ssl_options
         try:
             tls = require_tls(connection, expected=decision.params)
-            decision.connected(server_version(connection))
             if not pooled:
                 self._aurora_ssl_check_server(connection, decision)
         except BaseException as error:
@@ -298,38 +296,12 @@ def _connect(
     alias: str,
     options: Options,
 ) -> tuple[Any, Decision]:
-    """``connect(conninfo)`` with exactly what was checked (a provider's password added, the
-    standard negotiation after a failed direct attempt); a failure in aurora-ssl's words,
-    logged. Returns the connection and what it was made with."""
-
-    def attempt(password: str | None) -> tuple[Any, Decision]:
-        return connect_with_fallback(
-            decision,
-            lambda made: connect(made.with_password(password) if password else made.conninfo),
-        )
-
+    """:func:`~aurora_ssl._connect.open_connection`, a refusal logged."""
     try:
-        if provider is None:
-            return attempt(None)
-        from aurora_ssl.credentials import connect_with_password  # not on the connect path
-
-        params = decision.params
-        target = login(params["host"], params.get("port"), params.get("user"))
-        return connect_with_password(provider, target, attempt)
+        return open_connection(decision, connect, provider)
     except AuroraSSLError as error:
         _log(options, alias, decision, error=error)
         raise
-    except Exception as exc:
-        from aurora_ssl._diagnostics._translation import (
-            translate_error,  # its import cost: on failure only
-        )
-
-        shown = {k: v for k, v in decision.params.items() if k != "password"}
-        translated = translate_error(exc, params=shown)
-        if translated is None:
-            raise
-        _log(options, alias, decision, error=translated)
-        raise translated from exc
 
 
 def _log(options: Options, alias: str, decision: Decision, **outcome: Any) -> None:
