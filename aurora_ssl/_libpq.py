@@ -17,6 +17,7 @@ the application did not give, so its values are checked like the application's o
 from __future__ import annotations
 
 import functools
+import itertools
 import os
 
 from aurora_ssl.errors import InsecureConfigurationError
@@ -34,20 +35,6 @@ PYTHON_KEYWORDS: Mapping[str, frozenset[str]] = {
         {"autocommit", "prepare_threshold", "context", "row_factory", "cursor_factory"}
     ),
 }
-#: Keys whose values may be shown in messages and logs; every other value is masked, so a
-#: secret keyword a newer libpq adds (libpq 18's ``scram_client_key``) is never printed.
-SHOWN_KEYS = frozenset(
-    {
-        "host", "hostaddr", "port", "dbname", "user", "service", "application_name",
-        "fallback_application_name", "client_encoding", "options", "connect_timeout",
-        "keepalives", "keepalives_idle", "keepalives_interval", "keepalives_count",
-        "tcp_user_timeout", "sslmode", "sslnegotiation", "sslrootcert", "sslcert", "sslkey",
-        "sslcrl", "sslcrldir", "sslsni", "sslcompression", "sslcertmode", "channel_binding",
-        "ssl_min_protocol_version", "ssl_max_protocol_version", "min_protocol_version",
-        "max_protocol_version", "gssencmode", "gsslib", "gssdelegation", "krbsrvname",
-        "require_auth", "requirepeer", "target_session_attrs", "load_balance_hosts",
-    }
-)  # fmt: skip
 _KEY_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyz_")
 
 
@@ -85,16 +72,13 @@ class Libpq:
 
     def knows(self, key: str) -> bool:
         """Whether ``key`` is one of this libpq's keywords, spelled exactly so."""
-        known = self._known.get(key)
-        if known is None:
-            known = bool(key) and set(key) <= _KEY_CHARACTERS
-            if known:
-                try:
-                    known = self._parse(f"{key}=''") == {key: ""}
-                except Exception:  # noqa: BLE001 - "invalid connection option"
-                    known = False
-            self._known[key] = known
-        return known
+        if key not in self._known:
+            try:
+                parsed = self._parse(f"{key}=''") if set(key) <= _KEY_CHARACTERS else None
+            except Exception:  # noqa: BLE001 - "invalid connection option"
+                parsed = None
+            self._known[key] = bool(key) and parsed == {key: ""}
+        return self._known[key]
 
 
 @functools.lru_cache(maxsize=4)
@@ -136,11 +120,6 @@ def render(params: Mapping[str, str]) -> str:
     )
 
 
-def mask(params: Mapping[str, Any]) -> dict[str, Any]:
-    """``params`` safe to show: every value not in :data:`SHOWN_KEYS` is ``********``."""
-    return {k: v if k in SHOWN_KEYS or v in (None, "") else "********" for k, v in params.items()}
-
-
 # --- the system libpq, through ctypes (psql's own: dbshell, `aurora-ssl env`) ----------------
 
 
@@ -149,9 +128,8 @@ def system_library() -> Any:
     import ctypes
     import ctypes.util
 
-    names = ["libpq.so.5", "libpq.5.dylib", "libpq.dll"]
     found = ctypes.util.find_library("pq")
-    for name in [*names, *([found] if found else [])]:
+    for name in ("libpq.so.5", "libpq.5.dylib", "libpq.dll", *([found] if found else [])):
         try:
             return ctypes.CDLL(name)
         except OSError:
@@ -170,13 +148,10 @@ def system_options(
     """
     import ctypes
 
+    texts = ("keyword", "envvar", "compiled", "val", "label", "dispchar")
+
     class Option(ctypes.Structure):
-        _fields_ = [
-            ("keyword", ctypes.c_char_p), ("envvar", ctypes.c_char_p),
-            ("compiled", ctypes.c_char_p), ("val", ctypes.c_char_p),
-            ("label", ctypes.c_char_p), ("dispchar", ctypes.c_char_p),
-            ("dispsize", ctypes.c_int),
-        ]  # fmt: skip
+        _fields_ = [*((name, ctypes.c_char_p) for name in texts), ("dispsize", ctypes.c_int)]
 
     library.PQconninfoParse.restype = ctypes.POINTER(Option)
     library.PQconninfoParse.argtypes = [ctypes.c_char_p, ctypes.POINTER(ctypes.c_void_p)]
@@ -192,21 +167,16 @@ def system_options(
             library.PQfreemem(error)
     if not options:
         raise ValueError("libpq refused the connection string")
-    rows = []
-    index = 0
-    while options[index].keyword is not None:
-        option = options[index]
-        rows.append(
-            (
-                option.keyword.decode(),
-                option.envvar.decode() if option.envvar else None,
-                option.val.decode("utf-8", "surrogateescape") if option.val is not None else None,
-                (option.dispchar or b"").decode(),
-            )
-        )
-        index += 1
+    rows = [
+        (o.keyword.decode(), _text(o.envvar), _text(o.val), (o.dispchar or b"").decode())
+        for o in itertools.takewhile(lambda o: o.keyword is not None, options)
+    ]
     library.PQconninfoFree(options)
     return rows
+
+
+def _text(value: bytes | None) -> str | None:
+    return None if value is None else value.decode("utf-8", "surrogateescape")
 
 
 def _system_parser(library: Any) -> Callable[[str], dict[str, str]]:

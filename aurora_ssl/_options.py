@@ -33,31 +33,21 @@ _TRUE = frozenset({"true", "1", "yes", "on"})
 _FALSE = frozenset({"false", "0", "no", "off"})
 _LEVELS = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "ERROR": 40, "CRITICAL": 50}
 
-# name -> (kind, meaning). Kinds: bool, path, host, text, provider, level.
-_OPTIONS: Mapping[str, tuple[str, str]] = {
-    "bundle": ("path", "an RDS bundle file to take the roots from"),
-    "tls_server_name": ("host", "the RDS endpoint name to verify when connecting via another name"),
-    "insecure_local_dev": ("bool", "turn verification off, for a local server without TLS only"),
-    "iam": ("bool", "log in with RDS IAM tokens"),
-    "iam_profile": ("text", "the AWS profile for the IAM tokens"),
-    "password_provider": ("provider", "a password per new connection from 'module:attribute'"),
-    "log_level": ("level", "the level of the per-connection line on aurora_ssl.connections"),
-    "server_check_at_startup": ("bool", "Django: ask the server once per thread (one query)"),
-    "explain_pool_timeout": ("bool", "Django: explain a pool timeout with one direct connection"),
+# name -> (kind, default); the kinds: bool, path, host, text, provider, level. What each
+# option means is in the docstring of Options.
+_OPTIONS: Mapping[str, tuple[str, Any]] = {
+    "bundle": ("path", None),
+    "tls_server_name": ("host", None),
+    "insecure_local_dev": ("bool", False),
+    "iam": ("bool", False),
+    "iam_profile": ("text", None),
+    "password_provider": ("provider", None),
+    "log_level": ("level", 10),
+    "server_check_at_startup": ("bool", True),
+    "explain_pool_timeout": ("bool", True),
 }
 #: Options only Django's backend reads.
 DJANGO_ONLY = frozenset({"server_check_at_startup", "explain_pool_timeout"})
-_DEFAULTS: Mapping[str, Any] = {
-    "bundle": None,
-    "tls_server_name": None,
-    "insecure_local_dev": False,
-    "iam": False,
-    "iam_profile": None,
-    "password_provider": None,
-    "log_level": 10,
-    "server_check_at_startup": True,
-    "explain_pool_timeout": True,
-}
 
 
 class Options:
@@ -92,7 +82,7 @@ class Options:
     given: dict[str, str]
 
     def __init__(self, **values: Any) -> None:
-        for name, default in _DEFAULTS.items():
+        for name, (_, default) in _OPTIONS.items():
             setattr(self, name, values.pop(name, default))
         if values:
             raise TypeError(f"unknown options: {', '.join(sorted(values))}")
@@ -270,7 +260,7 @@ def password_conflict(password_where: str, provider: str) -> str:
     )
 
 
-def split_url(url: str) -> tuple[str, str, dict[str, str]]:
+def split_url(url: str) -> tuple[str, str, dict[str, Any]]:
     """A ``DATABASE_URL`` for libpq: ``(driver, the rest, our options)``.
 
     The same URL serves SQLAlchemy (``postgresql+psycopg://...?plugin=aurora_ssl&aurora_ssl_x=``),
@@ -291,16 +281,12 @@ def split_url(url: str) -> tuple[str, str, dict[str, str]]:
         return driver, text, {}
     base, _, query = text.partition("?")
     kept: list[str] = []
-    ours: dict[str, Any] = {}
+    ours: dict[str, list[str]] = {}
     for item in query.split("&"):
         key = unquote(item.partition("=")[0]).strip()
         if key == "plugin" or is_ours(key):
-            value = unquote(item.partition("=")[2])
-            ours[key] = (
-                [*ours[key], value]
-                if isinstance(ours.get(key), list)
-                else ([ours[key], value] if key in ours else value)
-            )
+            ours.setdefault(key, []).append(unquote(item.partition("=")[2]))
         else:
             kept.append(item)
-    return driver, (f"{base}?{'&'.join(kept)}" if kept else base), ours
+    given = {key: values[0] if len(values) == 1 else values for key, values in ours.items()}
+    return driver, (f"{base}?{'&'.join(kept)}" if kept else base), given

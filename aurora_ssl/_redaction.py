@@ -15,16 +15,12 @@ None of these functions raises on malformed input: they are used while reporting
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-
-from aurora_ssl._libpq import SHOWN_KEYS
 
 # typing and urllib.parse are not imported at run time: warn_insecure uses this module on
 # the connect path, where each would cost a fresh process milliseconds (issue 12).
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable
-    from typing import Any
 
 
 #: What a secret value is replaced with.
@@ -33,14 +29,65 @@ MASK = "********"
 LONG = 256
 #: How many leading characters of a shortened value are kept.
 KEEP = 100
-#: Shown besides libpq's non-secret keywords: driver and SQLAlchemy keys that are no secret.
-_ALSO_SHOWN = frozenset(
-    {"database", "plugin", "timeout", "ssl", "direct_tls", "ssl_context", "prepare_threshold",
-     "autocommit", "cursor_factory", "context", "row_factory", "connection_factory"}
-)  # fmt: skip
-
+#: The keys whose values are shown: libpq's keywords known not to be secret, and driver and
+#: SQLAlchemy keys that are none. Every other value is masked, so a secret keyword a newer libpq
+#: adds (libpq 18's ``scram_client_key``) is never printed.
+SHOWN_KEYS = frozenset(
+    {
+        "host",
+        "hostaddr",
+        "port",
+        "dbname",
+        "user",
+        "service",
+        "application_name",
+        "fallback_application_name",
+        "client_encoding",
+        "options",
+        "connect_timeout",
+        "keepalives",
+        "keepalives_idle",
+        "keepalives_interval",
+        "keepalives_count",
+        "tcp_user_timeout",
+        "sslmode",
+        "sslnegotiation",
+        "sslrootcert",
+        "sslcert",
+        "sslkey",
+        "sslcrl",
+        "sslcrldir",
+        "sslsni",
+        "sslcompression",
+        "sslcertmode",
+        "channel_binding",
+        "ssl_min_protocol_version",
+        "ssl_max_protocol_version",
+        "min_protocol_version",
+        "max_protocol_version",
+        "gssencmode",
+        "gsslib",
+        "gssdelegation",
+        "krbsrvname",
+        "require_auth",
+        "requirepeer",
+        "target_session_attrs",
+        "load_balance_hosts",
+        "database",
+        "plugin",
+        "timeout",
+        "ssl",
+        "direct_tls",
+        "ssl_context",
+        "prepare_threshold",
+        "autocommit",
+        "cursor_factory",
+        "context",
+        "row_factory",
+        "connection_factory",
+    }
+)
 _DSN_KEYS = frozenset({"dsn", "conninfo"})
-_SECRET_WORDS = ("password", "passwd", "token", "secret")
 # key=value as in a conninfo string: the value is a quoted string (to the end if the quote is
 # never closed), or a run of non-space characters with backslash escapes.
 _VALUE = r"""'(?:[^'\\]|\\.)*(?:'|$)|"(?:[^"\\]|\\.)*(?:"|$)|(?:\\.|[^\s\\])+\\?"""
@@ -65,12 +112,11 @@ _TRAILING = "\"'`<>),.;]}"
 def is_secret_key(key: object) -> bool:
     """Whether the value of a parameter named ``key`` is masked (case-insensitive).
 
-    Everything but an allowlist is: libpq's keywords known not to be secret
-    (:data:`aurora_ssl._libpq.SHOWN_KEYS`) and a few driver and URL keys. A secret keyword a
-    newer libpq adds (libpq 18's ``scram_client_key``) is thus masked before anyone lists it.
+    Everything but an allowlist (:data:`SHOWN_KEYS`) is, so a secret keyword a newer libpq
+    adds (libpq 18's ``scram_client_key``) is masked before anyone lists it.
     """
     name = str(key).strip().strip("'\"").lower()
-    return name not in SHOWN_KEYS and name not in _ALSO_SHOWN
+    return name not in SHOWN_KEYS
 
 
 def shorten(value: str, *, long: int = LONG, keep: int = KEEP) -> str:
@@ -78,29 +124,6 @@ def shorten(value: str, *, long: int = LONG, keep: int = KEEP) -> str:
     if len(value) <= long:
         return value
     return f"{value[:keep]}... ({len(value)} characters)"
-
-
-def mask_params(params: Mapping[Any, Any]) -> dict[Any, Any]:
-    """A copy of libpq/driver keyword parameters that is safe to show.
-
-    Secret keys get :data:`MASK` (an empty or ``None`` value is kept, so "no password" stays
-    visible), ``dsn``/``conninfo`` strings are masked with :func:`mask_conninfo`, nested
-    mappings (``connect_args``) recursively, and long strings are shortened.
-    """
-    shown: dict[Any, Any] = {}
-    for key, value in params.items():
-        if isinstance(value, Mapping):
-            shown[key] = mask_params(value)
-        elif isinstance(value, str) and str(key).lower() in _DSN_KEYS:
-            shown[key] = mask_conninfo(value)
-        elif is_secret_key(key):
-            shown[key] = value if value is None or value == "" else MASK
-        elif isinstance(value, (str, bytes)):
-            text = value.decode("utf-8", "replace") if isinstance(value, bytes) else value
-            shown[key] = shorten(mask_text(text))
-        else:
-            shown[key] = value
-    return shown
 
 
 def mask_conninfo(text: str) -> str:
@@ -129,6 +152,8 @@ def mask_url(text: str) -> str:
     Masks the password of the userinfo and the value of every secret query key
     (``?password=``, ``&sslpassword=``, ``?aws_token=``); long parts are shortened.
     """
+    from urllib.parse import unquote  # not at import: the connect path masks no URL
+
     scheme, sep, rest = text.partition("://")
     if not sep:
         return mask_text(text)
@@ -147,7 +172,7 @@ def mask_url(text: str) -> str:
     pieces = []
     for item in query.split("&") if question else ():
         key, equals, value = item.partition("=")
-        if equals and is_secret_key(_unquote(key)):
+        if equals and is_secret_key(unquote(key)):
             pieces.append(f"{key}={MASK}")
         else:
             pieces.append(f"{key}{equals}{shorten(value)}")
@@ -193,12 +218,6 @@ def _mask_secret_pairs(text: str) -> str:
         return f"{match['key']}{match['eq']}{quote_char}{MASK}{quote_char}"
 
     return _SECRET_PAIR.sub(replace, text)
-
-
-def _unquote(text: str) -> str:
-    from urllib.parse import unquote
-
-    return unquote(text)
 
 
 def _strip_trailing(rest: str) -> tuple[str, str]:

@@ -16,10 +16,8 @@ from hypothesis import strategies as st
 
 from aurora_ssl._libpq import (
     PYTHON_KEYWORDS,
-    SHOWN_KEYS,
     Libpq,
     libpq_of,
-    mask,
     read_service,
     render,
     service_name,
@@ -210,13 +208,6 @@ def test_libpq_of() -> None:
 def test_the_drivers_own_keywords_are_no_libpq_keywords(libpq: Libpq) -> None:
     for own in PYTHON_KEYWORDS.values():
         assert not any(libpq.knows(k) for k in own)
-
-
-def test_mask_shows_only_the_allowlist() -> None:
-    shown = mask({"host": "h", "password": "pw", "scram_client_key": "k", "user": "", "x": None})
-    assert shown == {"host": "h", "password": "********", "scram_client_key": "********",
-                     "user": "", "x": None}  # fmt: skip
-    assert "password" not in SHOWN_KEYS
 
 
 # --- the system libpq through ctypes (psql's) --------------------------------------------------

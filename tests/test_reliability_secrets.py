@@ -377,14 +377,13 @@ def test_password_in_the_url_query_is_never_shown(
 
     from aurora_ssl._diagnostics._translation import translate_error
     from aurora_ssl._options import split_url
-    from aurora_ssl._redaction import mask_params, mask_url
+    from aurora_ssl._redaction import mask_url
 
     _, conninfo, _ = split_url(url)
     params = aurora_ssl.connection_params(
         {"dsn": conninfo}, aurora_ssl.Options(bundle=str(pki.bundle_path)), driver=driver
     )
     assert params["password"] == PASSWORD  # the secret really travelled to the driver
-    assert_no_secret("mask_params", str(mask_params(params)))
     assert_no_secret("mask_url", mask_url(url))
 
     dbapi = drivers.libpq_module()
