@@ -28,11 +28,15 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import ssl  # loaded by every driver already
 
+from aurora_ssl._endpoint import host_problem, is_ip, parse_endpoint
 from aurora_ssl._libpq import PYTHON_KEYWORDS, libpq_of, read_service, render, service_name
 from aurora_ssl._options import Options, parse_bool
-from aurora_ssl._trust import TrustSelection, select_trust
+from aurora_ssl._redaction import mask_conninfo
+from aurora_ssl._trust import TrustSelection, cache_dir, cache_path, select_trust
+from aurora_ssl._trust import clear_caches as clear_trust
 from aurora_ssl.errors import AuroraSSLError, InsecureConfigurationError
 
 TYPE_CHECKING = False
@@ -42,13 +46,41 @@ if TYPE_CHECKING:
 
     T = TypeVar("T")
 
-#: Every libpq sslmode that does not check the server's name against its certificate.
-WEAK_SSLMODES = frozenset({"disable", "allow", "prefer", "require", "verify-ca"})
+#: The pinned keys libpq gets a fixed value for: (the values allowed, the first is the one set
+#: when not given; why any other is refused). The host, hostaddr, port and sslrootcert are
+#: chosen per connection; a given ssl_min_protocol_version or sslnegotiation is kept.
+_PINNED: Mapping[str, tuple[tuple[str, ...], str]] = {
+    "sslmode": (
+        ("verify-full",),
+        "would let the connection skip server verification (or is no sslmode); remove it: "
+        "aurora-ssl always uses sslmode=verify-full.",
+    ),
+    "gssencmode": (
+        ("disable",),
+        "lets GSSAPI encryption replace TLS, which does not verify the server certificate; "
+        "remove it (Kerberos authentication still works).",
+    ),
+    "ssl_min_protocol_version": (
+        ("TLSv1.2", "TLSv1.3"),
+        "allows TLS versions with known weaknesses or is no TLS version; use TLSv1.2 or TLSv1.3.",
+    ),
+    "sslsni": (
+        ("1", "true", "yes", "on"),
+        "stops sending the server name in the TLS handshake, which RDS Proxy and TLS routers "
+        "need; remove it.",
+    ),
+    "sslnegotiation": (
+        ("postgres", "direct"),
+        "is not a libpq value; use 'postgres' (the default) or 'direct' (PostgreSQL 17+).",
+    ),
+    "sslkeylogfile": (
+        ("",),
+        "writes the TLS session keys to a file, which lets anyone who reads it decrypt the "
+        "traffic; remove it.",
+    ),
+}
 #: The parameters always set explicitly (where the driver's libpq knows them) and read back.
-PINNED_KEYS = (
-    "host", "hostaddr", "port", "sslmode", "sslrootcert", "sslkeylogfile", "gssencmode",
-    "ssl_min_protocol_version", "sslsni", "sslnegotiation",
-)  # fmt: skip
+PINNED_KEYS = ("host", "hostaddr", "port", "sslrootcert", *_PINNED)
 _DSN_KEYS = ("dsn", "conninfo")
 _ENVIRONMENT = {"host": "PGHOST", "hostaddr": "PGHOSTADDR", "port": "PGPORT"}
 
@@ -107,24 +139,37 @@ class Decision:
             _learn(self.params, capable=True)
 
 
+def _canonical(params: Mapping[str, str], libpq: Any) -> str:
+    conninfo = render(params)
+    if libpq.parse(conninfo) != params:
+        raise InsecureConfigurationError(
+            "The connection parameters cannot be handed to libpq unchanged (a NUL character or "
+            "an encoding libpq cannot read?), so they were not used; check the values."
+        )
+    return conninfo
+
+
+# --- direct TLS, learned per endpoint -------------------------------------------------------
+
 #: Endpoints learned (this process) to take TLS directly (True) or not (False); an endpoint
 #: checked in the cache directory and not known either way maps to None.
 _DIRECT: dict[tuple[str, str], bool | None] = {}
-#: What libpq 17 and 18 say when a server that does not take direct TLS closes the socket.
-_BEFORE_TLS = ("ssl syscall error", "unexpected eof", "eof detected", "closed the connection",
-               "connection reset", "wrong version number")  # fmt: skip
-_AFTER_TLS = ("certificate", "host name", "authentication", "password")
+#: What libpq 17 and 18 say when a server that does not take direct TLS closes the socket, and
+#: what shows that the handshake got further than that.
+_BEFORE_TLS = re.compile(
+    "ssl syscall error|unexpected eof|eof detected|closed the connection|connection reset|"
+    "wrong version number"
+)
+_AFTER_TLS = re.compile("certificate|host name|authentication|password")
 
 
 def _before_tls(error: BaseException) -> bool:
     text = str(error).lower()
-    return any(w in text for w in _BEFORE_TLS) and not any(w in text for w in _AFTER_TLS)
+    return bool(_BEFORE_TLS.search(text)) and not _AFTER_TLS.search(text)
 
 
 def _endpoint_key(params: Mapping[str, str]) -> tuple[str, str] | None:
     """``(host, port)`` of a one-host connection to a name that is not RDS Proxy."""
-    from aurora_ssl._endpoint import host_problem, parse_endpoint
-
     host, port = params.get("host", ""), params.get("port", "5432")
     if "," in host + port or host_problem(host) or parse_endpoint(host).kind.is_proxy:
         return None
@@ -132,8 +177,6 @@ def _endpoint_key(params: Mapping[str, str]) -> tuple[str, str] | None:
 
 
 def _marker(key: tuple[str, str]) -> str:
-    from aurora_ssl._trust import cache_path
-
     return os.path.join(cache_path(), "direct-tls", f"{key[0]}_{key[1]}")
 
 
@@ -157,12 +200,10 @@ def _learn(params: Mapping[str, str], *, capable: bool) -> None:
     _DIRECT[key] = capable
     try:
         if capable:
-            from aurora_ssl._trust import cache_dir
-
             os.makedirs(os.path.join(cache_dir(), "direct-tls"), mode=0o700, exist_ok=True)
             with open(_marker(key), "a", encoding="ascii"):
                 pass
-        elif os.path.exists(_marker(key)):
+        else:
             os.unlink(_marker(key))
     except (OSError, AuroraSSLError):
         pass  # a cache that cannot be written costs the next process one round trip
@@ -182,14 +223,7 @@ def connect_with_fallback(
     return attempt(retry), retry
 
 
-def _canonical(params: Mapping[str, str], libpq: Any) -> str:
-    conninfo = render(params)
-    if libpq.parse(conninfo) != params:
-        raise InsecureConfigurationError(
-            "The connection parameters cannot be handed to libpq unchanged (a NUL character or "
-            "an encoding libpq cannot read?), so they were not used; check the values."
-        )
-    return conninfo
+# --- the policy -----------------------------------------------------------------------------
 
 
 class SocketTarget:
@@ -207,32 +241,22 @@ class SocketTarget:
     def __init__(
         self, kwargs: dict[str, Any], server_name: str, context: Any, trust: TrustSelection
     ) -> None:
-        self.kwargs, self.server_name, self.context, self.trust = (
-            kwargs,
-            server_name,
-            context,
-            trust,
-        )
+        self.kwargs, self.server_name = kwargs, server_name
+        self.context, self.trust = context, trust
 
 
 class Policy:
     """Applies :class:`~aurora_ssl._options.Options` to each new connection (see the module).
 
-    One per set of options (:func:`policy_for`); trust is chosen once per host and kept.
+    Trust is chosen once per host and process (:func:`_chosen`).
     """
 
     def __init__(self, options: Options) -> None:
         self.options = options
-        self._trust: dict[tuple[str, str | None], TrustSelection] = {}
-        self._contexts: dict[tuple[Any, ...], Any] = {}
 
     def trust(self, host: str, sslrootcert: str | None = None) -> TrustSelection:
         """The roots for ``host`` (or the user's own file), chosen once per process."""
-        key = (host, sslrootcert)
-        selection = self._trust.get(key)
-        if selection is None:
-            selection = select_trust(host, bundle=self.options.bundle, sslrootcert=sslrootcert)
-            self._trust[key] = selection
+        selection = _chosen(host, self.options.bundle, sslrootcert)
         selection.ensure()
         return selection
 
@@ -276,37 +300,26 @@ class Policy:
             if key not in given and env.get(variable):
                 given[key], origins[key] = env[variable], f"the environment ({variable})"
         _check_values(given, origins)
-        result = {**given, **self._pinned(given, origins, libpq)}
-        automatic = "sslnegotiation" in result and "sslnegotiation" not in given
-        if automatic and _direct_known(result):
-            result["sslnegotiation"] = "direct"  # one round trip fewer (PostgreSQL 17+)
-        else:
-            automatic = False
-        trust = self.trust(result["host"], given.get("sslrootcert"))
-        return Decision(result, driver_kwargs, trust, libpq, automatic_direct=automatic)
-
-    def _pinned(
-        self, given: Mapping[str, str], origins: Mapping[str, str], libpq: Any
-    ) -> dict[str, str]:
         if not libpq.knows("ssl_min_protocol_version"):
             raise InsecureConfigurationError(
                 f"The libpq of {libpq.name} is older than 13 and cannot be told the minimum TLS "
                 "version; upgrade it (psycopg2-binary and psycopg[binary] bundle a current one)."
             )
         host, hostaddr = _destination(given, origins, self.options.tls_server_name)
-        pinned = {
-            "host": host,
-            "hostaddr": hostaddr,
-            "port": given.get("port") or "5432",
-            "sslmode": "verify-full",
-            "sslrootcert": self.trust(host, given.get("sslrootcert")).path,
-            "gssencmode": "disable",
-            "ssl_min_protocol_version": given.get("ssl_min_protocol_version") or "TLSv1.2",
-            "sslsni": "1",
-            "sslnegotiation": given.get("sslnegotiation") or "postgres",  # see decide()
-            "sslkeylogfile": "",
-        }
-        return {k: v for k, v in pinned.items() if libpq.knows(k) or k in given}
+        trust = self.trust(host, given.get("sslrootcert"))
+        pinned = {key: allowed[0] for key, (allowed, _) in _PINNED.items()}
+        for key in ("ssl_min_protocol_version", "sslnegotiation"):
+            pinned[key] = given.get(key) or pinned[key]
+        port = given.get("port") or "5432"
+        pinned.update(host=host, hostaddr=hostaddr, port=port, sslrootcert=trust.path)
+        result = {**given, **{key: v for key, v in pinned.items() if libpq.knows(key)}}
+        # Direct TLS saves a round trip where the endpoint is known to take it (PostgreSQL 17+).
+        automatic = "sslnegotiation" in result and "sslnegotiation" not in given
+        if automatic and _direct_known(result):
+            result["sslnegotiation"] = "direct"
+        else:
+            automatic = False
+        return Decision(result, driver_kwargs, trust, libpq, automatic_direct=automatic)
 
     def decide_socket(self, params: Mapping[str, Any], origin: str, *, driver: str) -> SocketTarget:
         """Check asyncpg's or pg8000's connect keywords; return the complete verified set.
@@ -323,119 +336,54 @@ class Policy:
         kwargs = {k: _one(v) if k != "host" else v for k, v in params.items() if v is not None}
         _refuse_socket_keys(kwargs, origin, driver)
         _check_values(kwargs, dict.fromkeys(kwargs, origin))
-        taken = {k: kwargs.pop(k) for k in _SOCKET_CONSUMED if k in kwargs}
-        hosts = kwargs.pop("host", None)
-        hosts = [
-            str(h).strip()
-            for h in (hosts if isinstance(hosts, (list, tuple)) else str(hosts or "").split(","))
-        ]
-        from aurora_ssl._endpoint import host_problem, is_ip
-
-        for host in hosts:
-            problem = host_problem(host, f"The host in {origin}")
-            if problem:
-                raise InsecureConfigurationError(
-                    f"{problem} {driver} connects over TCP only here (no Unix sockets, no PGHOST)."
-                )
-        hostaddr = taken.get("hostaddr")
-        if hostaddr is not None and not is_ip(str(hostaddr)):
-            raise InsecureConfigurationError(
-                f"hostaddr={str(hostaddr)[:60]!r} in {origin} is not an IP address; hostaddr "
-                "takes a numeric address (put names in host)."
-            )
-        if (hostaddr or self.options.tls_server_name or driver == "pg8000") and len(hosts) > 1:
-            raise InsecureConfigurationError(
-                f"Several hosts in {origin}: give one host with {driver} here."
-            )
+        taken = {k: kwargs.pop(k) for k in (*_PINNED, *_CONTEXT_KEYS, *_TRANSLATED) if k in kwargs}
+        one = bool(self.options.tls_server_name) or driver == "pg8000"
+        hosts, hostaddr = _socket_hosts(kwargs.pop("host", None), taken, origin, driver, one)
         if self.options.tls_server_name:
             hostaddr = hostaddr or resolve_host(hosts[0])
             hosts = [self.options.tls_server_name]
         server_name = ",".join(hosts)
         root = taken.get("sslrootcert")
         trust = self.trust(server_name, str(root) if root is not None else None)
-        context = self._context(trust.path, hosts[0] if hostaddr else None, taken)
+        version = str(taken.get("ssl_min_protocol_version") or "TLSv1.2").lower()
+        keys = [taken.get(key) for key in ("sslcert", "sslkey", "sslpassword")]
+        context = _context(trust.path, hosts[0] if hostaddr else None, version, *keys)
         direct = str(taken.get("sslnegotiation", "")).lower() == "direct"
-        if taken.get("direct_tls") is not None:
-            direct = direct or parse_bool(taken["direct_tls"], "direct_tls")
+        direct = direct or parse_bool(taken.get("direct_tls", False), "direct_tls")
         if direct and driver == "pg8000":
             raise InsecureConfigurationError(
                 f"sslnegotiation=direct in {origin}: pg8000 always sends the SSLRequest; remove it."
             )
-        port = kwargs.pop("port", None) or 5432
+        name = taken.get("application_name")
         if driver == "asyncpg":
             kwargs.update(ssl=context, direct_tls=direct)
-            if "application_name" in taken:
-                kwargs["server_settings"] = {
-                    "application_name": str(taken["application_name"]),
-                    **(kwargs.get("server_settings") or {}),
-                }
-            if "connect_timeout" in taken:
-                kwargs.setdefault("timeout", float(taken["connect_timeout"]))
+            if name is not None:
+                settings = kwargs.get("server_settings") or {}
+                kwargs["server_settings"] = {"application_name": str(name), **settings}
         else:
             kwargs["ssl_context"] = context
-            if "application_name" in taken:
-                kwargs["application_name"] = str(taken["application_name"])
-            if "connect_timeout" in taken:
-                kwargs.setdefault("timeout", float(taken["connect_timeout"]))
+            if name is not None:
+                kwargs["application_name"] = str(name)
+        if "connect_timeout" in taken:
+            kwargs.setdefault("timeout", float(taken["connect_timeout"]))
+        port = kwargs.pop("port", None) or 5432
         kwargs["host"] = str(hostaddr) if hostaddr else (hosts if len(hosts) > 1 else hosts[0])
         kwargs["port"] = [int(p) for p in port] if isinstance(port, (list, tuple)) else int(port)
         return SocketTarget(kwargs, server_name, context, trust)
 
-    def _context(self, path: str, pinned_name: str | None, taken: Mapping[str, Any]) -> Any:
-        cert, key, password = taken.get("sslcert"), taken.get("sslkey"), taken.get("sslpassword")
-        version = str(taken.get("ssl_min_protocol_version") or "TLSv1.2").lower()
-        memo = (path, pinned_name, cert, key, version)
-        context = self._contexts.get(memo) if password is None else None
-        if context is not None:
-            return context
-        context = _PinnedNameContext(ssl.PROTOCOL_TLS_CLIENT)
-        context.pinned_name = pinned_name
-        context.load_verify_locations(cafile=path)
-        context.verify_mode, context.check_hostname = ssl.CERT_REQUIRED, True
-        context.minimum_version = (
-            ssl.TLSVersion.TLSv1_3 if version == "tlsv1.3" else ssl.TLSVersion.TLSv1_2
-        )
-        if cert:
-            try:
-                context.load_cert_chain(str(cert), str(key) if key else None, password)
-            except (OSError, ssl.SSLError) as exc:
-                raise InsecureConfigurationError(
-                    f"The client certificate sslcert={cert} (sslkey={key}) cannot be loaded: "
-                    f"{type(exc).__name__}. Check the paths and sslpassword."
-                ) from None
-        if password is None:
-            self._contexts[memo] = context
-        return context
+
+@functools.lru_cache(maxsize=256)
+def _chosen(host: str, bundle: str | None, sslrootcert: str | None) -> TrustSelection:
+    return select_trust(host, bundle=bundle, sslrootcert=sslrootcert)
 
 
-class _PinnedNameContext(ssl.SSLContext):
-    """Verifies a fixed server name (``tls_server_name``, or the host when connecting to a
-    ``hostaddr``), whatever address the socket connected to."""
+# --- asyncpg and pg8000: our SSLContext -----------------------------------------------------
 
-    pinned_name: str | None = None
-
-    def wrap_bio(
-        self,
-        incoming: ssl.MemoryBIO,
-        outgoing: ssl.MemoryBIO,
-        server_side: bool = False,
-        server_hostname: Any = None,
-        session: Any = None,
-    ) -> ssl.SSLObject:
-        name = self.pinned_name or server_hostname
-        return super().wrap_bio(incoming, outgoing, server_side, name, session)
-
-    def wrap_socket(self, sock: Any, *args: Any, **kwargs: Any) -> ssl.SSLSocket:
-        if self.pinned_name:
-            kwargs["server_hostname"] = self.pinned_name
-        return super().wrap_socket(sock, *args, **kwargs)
-
-
-_SOCKET_CONSUMED = (
-    "ssl", "sslmode", "gssencmode", "sslkeylogfile", "sslsni", "sslrootcert", "sslcert", "sslkey",
-    "sslpassword", "ssl_min_protocol_version", "sslnegotiation", "hostaddr", "direct_tls",
-    "application_name", "connect_timeout", "ssl_context",
-)  # fmt: skip
+#: What asyncpg and pg8000 users carry over from libpq URLs, besides the pinned keys (checked,
+#: then left to our SSLContext): none reaches the driver as given. First what configures our
+#: SSLContext, then what becomes the driver's own keywords.
+_CONTEXT_KEYS = ("ssl", "ssl_context", "sslrootcert", "sslcert", "sslkey", "sslpassword")
+_TRANSLATED = ("direct_tls", "hostaddr", "application_name", "connect_timeout")
 _SOCKET_REFUSED = {
     "dsn": "is read by the driver for host and sslmode behind aurora-ssl's back; put the "
     "connection details in the engine URL instead",
@@ -470,14 +418,91 @@ def _refuse_socket_keys(kwargs: Mapping[str, Any], origin: str, driver: str) -> 
                 "could trust an impostor. Remove it; for your own CA file pass "
                 "sslrootcert=/path/ca.pem, for a client certificate sslcert= and sslkey=."
             )
-        if value is not None and value is not True:
-            text = str(value).strip().lower()
-            if text in WEAK_SSLMODES or text not in ("verify-full", "true", "1", "yes", "on"):
-                raise InsecureConfigurationError(
-                    f"{key}={str(value)[:40]} in {origin} would let {driver} skip server "
-                    "verification or is not understood; remove it (aurora-ssl always verifies "
-                    "the certificate and host name)."
-                )
+        if value not in (None, True) and str(value).strip().lower() not in _VERIFY:
+            raise InsecureConfigurationError(
+                f"{key}={str(value)[:40]} in {origin} would let {driver} skip server "
+                "verification or is not understood; remove it (aurora-ssl always verifies "
+                "the certificate and host name)."
+            )
+
+
+_VERIFY = ("verify-full", "true", "1", "yes", "on")
+
+
+def _socket_hosts(
+    given: Any, taken: Mapping[str, Any], origin: str, driver: str, one: bool
+) -> tuple[list[str], Any]:
+    """The hosts (each a DNS name or an IP address; ``one`` host only, or with a hostaddr)
+    and the hostaddr (an IP address)."""
+    parts = given if isinstance(given, (list, tuple)) else str(given or "").split(",")
+    hosts = [str(host).strip() for host in parts]
+    for host in hosts:
+        problem = host_problem(host, f"The host in {origin}")
+        if problem:
+            raise InsecureConfigurationError(
+                f"{problem} {driver} connects over TCP only here (no Unix sockets, no PGHOST)."
+            )
+    hostaddr = taken.get("hostaddr")
+    if hostaddr is not None and not is_ip(str(hostaddr)):
+        raise InsecureConfigurationError(
+            f"hostaddr={str(hostaddr)[:60]!r} in {origin} is not an IP address; hostaddr "
+            "takes a numeric address (put names in host)."
+        )
+    if (hostaddr or one) and len(hosts) > 1:
+        raise InsecureConfigurationError(
+            f"Several hosts in {origin}: give one host with {driver} here."
+        )
+    return hosts, hostaddr
+
+
+@functools.lru_cache(maxsize=64)
+def _context(
+    path: str, pinned_name: str | None, version: str, cert: Any, key: Any, password: Any
+) -> ssl.SSLContext:
+    """Our SSLContext: the chosen roots, verify-full, the minimum TLS version, the client
+    certificate if any; the same object for the same inputs (loading roots costs)."""
+    context = _PinnedNameContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.pinned_name = pinned_name
+    context.load_verify_locations(cafile=path)
+    context.verify_mode, context.check_hostname = ssl.CERT_REQUIRED, True
+    context.minimum_version = (
+        ssl.TLSVersion.TLSv1_3 if version == "tlsv1.3" else ssl.TLSVersion.TLSv1_2
+    )
+    if cert:
+        try:
+            context.load_cert_chain(str(cert), str(key) if key else None, password)
+        except (OSError, ssl.SSLError) as exc:
+            raise InsecureConfigurationError(
+                f"The client certificate sslcert={cert} (sslkey={key}) cannot be loaded: "
+                f"{type(exc).__name__}. Check the paths and sslpassword."
+            ) from None
+    return context
+
+
+class _PinnedNameContext(ssl.SSLContext):
+    """Verifies a fixed server name (``tls_server_name``, or the host when connecting to a
+    ``hostaddr``), whatever address the socket connected to."""
+
+    pinned_name: str | None = None
+
+    def wrap_bio(
+        self,
+        incoming: ssl.MemoryBIO,
+        outgoing: ssl.MemoryBIO,
+        server_side: bool = False,
+        server_hostname: Any = None,
+        session: Any = None,
+    ) -> ssl.SSLObject:
+        name = self.pinned_name or server_hostname
+        return super().wrap_bio(incoming, outgoing, server_side, name, session)
+
+    def wrap_socket(self, sock: Any, *args: Any, **kwargs: Any) -> ssl.SSLSocket:
+        if self.pinned_name:
+            kwargs["server_hostname"] = self.pinned_name
+        return super().wrap_socket(sock, *args, **kwargs)
+
+
+# --- checks shared by both paths ------------------------------------------------------------
 
 
 def _split(
@@ -487,27 +512,21 @@ def _split(
     given: dict[str, str] = {}
     origins: dict[str, str] = {}
     own: dict[str, Any] = {}
-    strings = [(a, f"the connection string in {origin}") for a in args[:1] if isinstance(a, str)]
     if len(args) > 1 or (args and not isinstance(args[0], str)):
         raise InsecureConfigurationError(f"Unexpected positional arguments in {origin}.")
+    strings = [(text, f"the connection string in {origin}") for text in args]
     strings += [
         (params[k], f"{k} in {origin}") for k in _DSN_KEYS if isinstance(params.get(k), str)
     ]
     for text, where in strings:
-        if "\x00" in text:
-            raise InsecureConfigurationError(
-                f"The connection string in {where} holds a NUL character; libpq would stop "
-                "reading there."
-            )
+        _refuse_nul(text, where)
         for key, value in libpq.parse(text).items():
             given[key], origins[key] = value, where
     for key, value in params.items():
-        if key in _DSN_KEYS and isinstance(value, str):
-            continue
         name = "dbname" if key == "database" and driver == "psycopg2" else key
         if key in PYTHON_KEYWORDS.get(driver, ()):
             own[key] = value
-        elif value is None:
+        elif value is None or (key in _DSN_KEYS and isinstance(value, str)):
             continue
         elif not isinstance(key, str) or not libpq.knows(name):
             raise InsecureConfigurationError(
@@ -515,18 +534,22 @@ def _split(
                 f"{libpq.name} spells them) nor a keyword argument of {driver}'s connect; a "
                 "blank or another character in a key makes it another key. Fix its spelling."
             )
-        elif "\x00" in str(key) + str(value):
-            raise InsecureConfigurationError(
-                f"{str(key)[:60]!r} in {origin} holds a NUL character; libpq would stop reading "
-                "there and drop everything after it, sslmode included. Remove it."
-            )
         elif isinstance(value, bool) or not isinstance(value, (str, int, float)):
             raise InsecureConfigurationError(
                 f"{key} in {origin} is a {type(value).__name__}; give it as text or a number."
             )
         else:
+            _refuse_nul(str(value), f"{key!r} in {origin}")
             given[name], origins[name] = str(value), origin
     return given, own, origins
+
+
+def _refuse_nul(text: str, where: str) -> None:
+    if "\x00" in text:
+        raise InsecureConfigurationError(
+            f"{where} holds a NUL character; libpq would stop reading there and drop "
+            "everything after it, sslmode included. Remove it."
+        )
 
 
 def _destination(
@@ -535,8 +558,7 @@ def _destination(
     """``(host, hostaddr)`` libpq connects to: TCP only; ``tls_server_name`` verified."""
     host = given.get("host", "")
     for name in host.split(","):
-        stripped = name.strip().lower()
-        if not stripped or stripped.startswith(("/", "@")):
+        if not name.strip() or name.strip().startswith(("/", "@")):
             where = origins.get("host", "the connection parameters")
             raise InsecureConfigurationError(
                 f"No TCP host in {where} (host={name.strip()[:60] or 'unset'}): libpq never uses "
@@ -550,66 +572,26 @@ def _destination(
     return server_name, given.get("hostaddr") or resolve_host(host)
 
 
-#: key -> (the values allowed, or None for "any but these", the values refused, why).
-_ALLOWED_VALUES: Mapping[str, tuple[frozenset[str] | None, frozenset[str], str]] = {
-    "sslmode": (
-        frozenset({"verify-full"}),
-        frozenset(),
-        "would let the connection skip server verification (or is no sslmode); remove it: "
-        "aurora-ssl always uses sslmode=verify-full.",
-    ),
-    "sslrootcert": (
-        None,
-        frozenset({"system", ""}),
-        "would trust every public CA of the system (or nothing); remove it to use the RDS roots.",
-    ),
-    "sslkeylogfile": (
-        frozenset({""}),
-        frozenset(),
-        "writes the TLS session keys to a file, which lets anyone who reads it decrypt the "
-        "traffic; remove it.",
-    ),
-    "gssencmode": (
-        frozenset({"disable"}),
-        frozenset(),
-        "lets GSSAPI encryption replace TLS, which does not verify the server certificate; "
-        "remove it (Kerberos authentication still works).",
-    ),
-    "ssl_min_protocol_version": (
-        frozenset({"tlsv1.2", "tlsv1.3"}),
-        frozenset(),
-        "allows TLS versions with known weaknesses or is no TLS version; use TLSv1.2 or TLSv1.3.",
-    ),
-    "sslsni": (
-        frozenset({"1", "true", "yes", "on"}),
-        frozenset(),
-        "stops sending the server name in the TLS handshake, which RDS Proxy and TLS routers "
-        "need; remove it.",
-    ),
-    "sslnegotiation": (
-        frozenset({"postgres", "direct"}),
-        frozenset(),
-        "is not a libpq value; use 'postgres' (the default) or 'direct' (PostgreSQL 17+).",
-    ),
-}
-
-
 def _check_values(params: Mapping[str, Any], origins: Mapping[str, str]) -> None:
     """Refuse any value that would weaken verify-full, naming where it came from."""
 
     def refuse(key: str, why: str) -> None:
-        from aurora_ssl._redaction import mask_conninfo  # a dbname may hold a password
-
-        shown = mask_conninfo(str(params[key]))[:60] or "''"
+        shown = mask_conninfo(str(params[key]))[:60] or "''"  # a dbname may hold a password
         where = origins.get(key, "the parameters")
         raise InsecureConfigurationError(f"{key}={shown} in {where} {why}")
 
-    for key, (allowed, refused, why) in _ALLOWED_VALUES.items():
+    for key, (allowed, why) in _PINNED.items():
         value = params.get(key)
-        if isinstance(value, (str, int)):
-            text = str(value).strip().lower()
-            if (allowed is not None and text not in allowed) or text in refused:
-                refuse(key, why)
+        text = str(value).strip().lower()
+        if isinstance(value, (str, int)) and text not in [a.lower() for a in allowed]:
+            refuse(key, why)
+    root = params.get("sslrootcert")
+    if isinstance(root, str) and root.strip().lower() in ("system", ""):
+        refuse(
+            "sslrootcert",
+            "would trust every public CA of the system (or nothing); remove it to use the RDS "
+            "roots.",
+        )
     dbname = str(params.get("dbname") or "")
     if "=" in dbname or dbname.startswith(("postgresql://", "postgres://")):
         refuse(
@@ -640,22 +622,18 @@ def resolve_host(host: str) -> str:
         ) from exc
 
 
-@functools.lru_cache(maxsize=64)
-def _policy_for(key: tuple[Any, ...]) -> Policy:
-    return Policy(Options(bundle=key[0], tls_server_name=key[1], insecure_local_dev=key[2]))
+# --- the ways in ----------------------------------------------------------------------------
 
 
 def policy_for(options: Options) -> Policy:
-    """The shared :class:`Policy` for these options (trust is chosen once per process)."""
-    return _policy_for(options.key())
+    """The :class:`Policy` for these options (what it chooses is kept per process)."""
+    return Policy(options)
 
 
 def refuse_insecure_for_aws(options: Options, hosts: Sequence[str]) -> None:
     """The opt-out exists for local servers only: refuse it when any host is an AWS name."""
     if not options.insecure_local_dev:
         return
-    from aurora_ssl._endpoint import parse_endpoint
-
     for host in [*hosts, *([options.tls_server_name] if options.tls_server_name else [])]:
         if parse_endpoint(host).kind.is_rds or ".amazonaws.com" in host.lower():
             raise InsecureConfigurationError(
@@ -666,9 +644,7 @@ def refuse_insecure_for_aws(options: Options, hosts: Sequence[str]) -> None:
 
 def warn_insecure(what: str) -> None:
     """Log the opt-out loudly; every engine or Django alias that uses it calls this."""
-    import logging
-
-    from aurora_ssl._redaction import mask_conninfo
+    import logging  # not at import: it costs a fresh process milliseconds
 
     logging.getLogger("aurora_ssl").warning(
         "aurora-ssl: INSECURE: TLS verification is OFF for %s (insecure_local_dev). Connections "
@@ -678,11 +654,11 @@ def warn_insecure(what: str) -> None:
 
 
 def clear_caches() -> None:
-    """Forget every per-process memo: policies, trust selection, libpq parsers, endpoints."""
-    from aurora_ssl import _trust
-
-    _trust.clear_caches()
-    _policy_for.cache_clear()
+    """Forget every per-process memo: trust selection, SSL contexts, libpq parsers, endpoints,
+    direct TLS."""
+    clear_trust()
+    _chosen.cache_clear()
+    _context.cache_clear()
     _DIRECT.clear()
     libpq_of.cache_clear()
 
@@ -719,12 +695,12 @@ def connection_params(
     if driver is None:
         import sys
 
-        loaded = [name for name in ("psycopg2", "psycopg") if name in sys.modules]
-        if not loaded:  # importlib and a search of sys.path only when no driver is imported
+        drivers = [name for name in ("psycopg2", "psycopg") if name in sys.modules]
+        if not drivers:  # importlib and a search of sys.path only when no driver is imported
             import importlib.util
 
-            loaded = [name for name in ("psycopg2", "psycopg") if importlib.util.find_spec(name)]
-        driver = loaded[0] if loaded else "psycopg2"
+            drivers = [name for name in ("psycopg2", "psycopg") if importlib.util.find_spec(name)]
+        driver = (drivers or ["psycopg2"])[0]
     options = options or Options()
     if options.insecure_local_dev:  # the opt-out: refused for AWS names, loud, unchecked
         hosts = [str(params.get(key) or "") for key in ("host", "hostaddr")]
