@@ -16,7 +16,8 @@ import functools
 import sys
 
 from aurora_ssl._policy import PINNED_KEYS
-from aurora_ssl.errors import InsecureConfigurationError, TLSNotInUseError
+from aurora_ssl._redaction import shorten
+from aurora_ssl.errors import AuroraSSLError, InsecureConfigurationError, TLSNotInUseError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -40,7 +41,11 @@ class ClientTLS:
     asks), never on a connection nobody looks at.
     """
 
-    __slots__ = ("_attributes", "_read", "driver", "in_use", "sslmode")
+    __slots__ = ("_read", "bits", "cipher", "driver", "in_use", "protocol", "sslmode")
+
+    protocol: str | None
+    cipher: str | None
+    bits: int | None
 
     def __init__(
         self,
@@ -52,26 +57,16 @@ class ClientTLS:
         sslmode: str | None = None,
         read: Callable[[], tuple[str | None, str | None, int | None]] | None = None,
     ) -> None:
-        self.in_use, self.driver, self.sslmode = in_use, driver, sslmode
-        self._attributes = None if read is not None else (protocol, cipher, bits)
-        self._read = read
+        self.in_use, self.driver, self.sslmode, self._read = in_use, driver, sslmode, read
+        if read is None:
+            self.protocol, self.cipher, self.bits = protocol, cipher, bits
 
-    def _get(self) -> tuple[str | None, str | None, int | None]:
-        if self._attributes is None:
-            self._attributes = self._read() if self._read is not None else (None, None, None)
-        return self._attributes
-
-    @property
-    def protocol(self) -> str | None:
-        return self._get()[0]
-
-    @property
-    def cipher(self) -> str | None:
-        return self._get()[1]
-
-    @property
-    def bits(self) -> int | None:
-        return self._get()[2]
+    def __getattr__(self, name: str) -> Any:
+        """``protocol``, ``cipher`` and ``bits`` when ``read`` gives them: on first access."""
+        if name not in ("protocol", "cipher", "bits") or self._read is None:
+            raise AttributeError(name)
+        self.protocol, self.cipher, self.bits = self._read()
+        return getattr(self, name)
 
     def __repr__(self) -> str:
         fields = ("in_use", "protocol", "cipher", "bits", "driver", "sslmode")
@@ -79,8 +74,6 @@ class ClientTLS:
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, ClientTLS) and repr(self) == repr(other)
-
-    __hash__ = None  # type: ignore[assignment]
 
 
 def driver_of(connection: Any) -> tuple[str, Any]:
@@ -136,19 +129,15 @@ def client_tls(connection: Any) -> ClientTLS:
     """
     name, conn = driver_of(connection)
     if name == "psycopg2":
-        info = conn.info
-        in_use = bool(info.ssl_in_use)
-        attribute = info.ssl_attribute if in_use else (lambda key: None)
-        bits = attribute("key_bits")
-        sslmode = info.dsn_parameters.get("sslmode")
-        return ClientTLS(
-            in_use, attribute("protocol"), attribute("cipher"), _int(bits), name, sslmode
-        )
+        in_use = bool(conn.info.ssl_in_use)
+        found = _attributes(conn.info.ssl_attribute) if in_use else (None, None, None)
+        return ClientTLS(in_use, *found, name, conn.info.dsn_parameters.get("sslmode"))
     if name == "psycopg":
         pgconn = conn.pgconn
         in_use = bool(pgconn.ssl_in_use)
         sslmode = next((_text(o.val) for o in pgconn.info if o.keyword == b"sslmode"), None)
-        read = functools.partial(_psycopg_attributes, pgconn) if in_use else None
+        attribute = functools.partial(_psycopg_attribute, pgconn)
+        read = functools.partial(_attributes, attribute) if in_use else None
         return ClientTLS(in_use, driver=name, sslmode=sslmode, read=read)
     if name == "asyncpg":
         ssl_object = conn._transport.get_extra_info("ssl_object")
@@ -172,25 +161,29 @@ def client_tls(connection: Any) -> ClientTLS:
     )
 
 
-def _psycopg_attributes(pgconn: Any) -> tuple[str | None, str | None, int | None]:
+def _attributes(attribute: Callable[[str], Any]) -> tuple[str | None, str | None, int | None]:
+    protocol, cipher, bits = (attribute(key) for key in ("protocol", "cipher", "key_bits"))
+    return _text(protocol), _text(cipher), _int(bits)
+
+
+def _psycopg_attribute(pgconn: Any, key: str) -> bytes | None:
     """``PQsslAttribute`` through ctypes, on the libpq psycopg loaded (``None`` if not found)."""
     library, pointer = _psycopg_libpq(), getattr(pgconn, "pgconn_ptr", None)
     if library is None or not pointer:
-        return None, None, None
+        return None
     import ctypes
 
     function = library.PQsslAttribute
     function.restype, function.argtypes = ctypes.c_char_p, [ctypes.c_void_p, ctypes.c_char_p]
-    protocol, cipher, bits = (
-        _text(function(pointer, key)) for key in (b"protocol", b"cipher", b"key_bits")
-    )
-    return protocol, cipher, _int(bits)
+    return function(pointer, key.encode())  # type: ignore[no-any-return]
 
 
 @functools.lru_cache(maxsize=1)
 def _psycopg_libpq() -> Any:
-    """The libpq psycopg uses: its ctypes library, the one its binary wheel bundles, or the
-    system's (``psycopg[c]``); ``None`` where it cannot be found (then "not exposed")."""
+    """The libpq psycopg uses, as a ctypes library: the pure-Python implementation's own, or
+    the one psycopg's compiled ``pq`` module links (the binary wheel's, or the system's for
+    ``psycopg[c]``), whose symbols ``dlsym`` finds through that module; ``None`` where it
+    cannot be found (then "not exposed")."""
     import ctypes
 
     from psycopg import pq
@@ -200,29 +193,20 @@ def _psycopg_libpq() -> Any:
 
         return _pq_ctypes.pq  # type: ignore[attr-defined]
     try:
-        with open("/proc/self/maps", encoding="utf-8") as maps:
-            paths = {line.split()[-1] for line in maps if "libpq" in line.rsplit("/", 1)[-1]}
-    except OSError:
-        paths = set()
-    wanted = [p for p in paths if ("psycopg_binary" in p) == (pq.__impl__ == "binary")]
-    try:
-        return ctypes.CDLL(wanted[0]) if wanted else None
-    except OSError:
+        return ctypes.CDLL(sys.modules[f"psycopg_{pq.__impl__}.pq"].__file__)
+    except (KeyError, OSError):
         return None
 
 
 def server_version(connection: Any) -> int | None:
     """The server's version number a libpq connection learned at login (no round trip)."""
     name, conn = driver_of(connection)
-    if name == "psycopg2":
-        return int(conn.server_version)
-    if name == "psycopg":
-        return int(conn.info.server_version)
-    return None
+    return int(conn.info.server_version) if name in ("psycopg2", "psycopg") else None
 
 
 def _int(value: object) -> int | None:
-    return int(value) if isinstance(value, str) and value.isdigit() else None
+    text = _text(value)
+    return int(text) if text is not None and text.isdigit() else None
 
 
 def effective_params(connection: Any) -> dict[str, str]:
@@ -281,46 +265,33 @@ def require_tls(
     """
     try:
         status = client_tls(connection)
-        problem: Exception | None = None
         if not status.in_use:
-            problem = TLSNotInUseError(
+            raise TLSNotInUseError(
                 "The connection is not using TLS, so it was closed before any query. The server "
                 "may have TLS off, or something in the path downgraded the connection; check "
                 "`aurora-ssl inspect HOST` and the server's rds.force_ssl setting."
             )
-        elif status.sslmode not in (None, "verify-full"):
-            problem = _changed(f"sslmode: set verify-full, used {status.sslmode}")
+        found = {}
+        if status.sslmode not in (None, "verify-full"):
+            found["sslmode"] = ("verify-full", str(status.sslmode))
         elif expected is not None:
             found = differences(connection, expected)
-            if found:
-                shown = "; ".join(
-                    f"{k}: set {_shown(want)}, used {_shown(got)}"
-                    for k, (want, got) in found.items()
-                )
-                problem = _changed(shown)
-    except InsecureConfigurationError:
+        if found:
+            shown = "; ".join(
+                f"{k}: set {shorten(a, long=120, keep=120) or 'nothing'}, used "
+                f"{shorten(b, long=120, keep=120) or 'nothing'}"
+                for k, (a, b) in found.items()
+            )
+            raise InsecureConfigurationError(
+                f"The connection used other parameters than aurora-ssl set ({shown}); it was "
+                "closed before any query. Something changed them after aurora-ssl (a connection "
+                "factory, a service file edited meanwhile): find it and remove it."
+            )
+    except AuroraSSLError:
         if close:
             close_quietly(connection)
         raise
-    if problem is not None:
-        if close:
-            close_quietly(connection)
-        raise problem
     return status
-
-
-def _changed(shown: str) -> InsecureConfigurationError:
-    return InsecureConfigurationError(
-        f"The connection used other parameters than aurora-ssl set ({shown}); it was closed "
-        "before any query. Something changed them after aurora-ssl (a connection factory, a "
-        "service file edited meanwhile): find it and remove it."
-    )
-
-
-def _shown(value: str, limit: int = 120) -> str:
-    if not value:
-        return "nothing"
-    return value if len(value) <= limit else f"{value[:limit]}... ({len(value)} characters)"
 
 
 def close_quietly(connection: Any) -> None:
