@@ -24,11 +24,10 @@ from aurora_ssl.errors import BundleError
 GLOBAL_BUNDLE_URL = "https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem"
 #: The roots RDS Proxy's ACM certificates chain to (``proxy.pem``), by CN.
 AMAZON_TRUST_SERVICES_ROOTS = (
-    "Amazon Root CA 1", "Amazon Root CA 2", "Amazon Root CA 3", "Amazon Root CA 4",
+    *(f"Amazon Root CA {number}" for number in range(1, 5)),
     "Starfield Services Root Certificate Authority - G2",
-)  # fmt: skip
-
-PEM_BLOCK = _PEM = re.compile(
+)
+PEM_BLOCK = re.compile(
     rb"-----BEGIN CERTIFICATE-----\r?\n(?P<body>.+?)\r?\n-----END CERTIFICATE-----", re.DOTALL
 )
 _RDS_ROOT = re.compile(rf"Amazon RDS (?P<region>{REGION_NAME}) Root CA\b", re.ASCII)
@@ -47,8 +46,10 @@ class Certificate:
 
     @property
     def region(self) -> str | None:
-        """The region of an RDS root (``Amazon RDS us-east-1 Root CA RSA2048 G1``), if any."""
-        return region_of(self.subject)
+        """The region an RDS root's CN names (``Amazon RDS us-east-1 Root CA RSA2048 G1``);
+        ``None`` for other CAs and AWS's Beta/Preview roots."""
+        match = _RDS_ROOT.match(self.subject)
+        return match["region"] if match else None
 
     def __repr__(self) -> str:
         return f"Certificate({self.subject!r}, sha256={self.sha256[:16]}...)"
@@ -97,20 +98,14 @@ def signed_by(cert: Any, issuer: Any) -> bool:
     return True
 
 
-def region_of(subject: str) -> str | None:
-    """The region an RDS root's CN names; ``None`` for other CAs and AWS's Beta/Preview roots."""
-    match = _RDS_ROOT.match(subject)
-    return match["region"] if match else None
-
-
 def pem_blocks(data: bytes) -> list[bytes]:
     """The complete ``CERTIFICATE`` blocks of ``data``, in file order."""
-    return [match[0] for match in _PEM.finditer(data)]
+    return [match[0] for match in PEM_BLOCK.finditer(data)]
 
 
 def pem_der(block: bytes) -> bytes:
     """The DER inside one PEM block (raises ``ValueError`` if it is not base64)."""
-    match = _PEM.fullmatch(block.strip())
+    match = PEM_BLOCK.fullmatch(block.strip())
     if match is None:
         raise ValueError("not a single PEM certificate block")
     return binascii.a2b_base64(match["body"])
@@ -157,9 +152,6 @@ class Bundle:
     def regions(self) -> tuple[str, ...]:
         return tuple(sorted({c.region for c in self.certificates if c.region}))
 
-    def for_region(self, region: str) -> tuple[Certificate, ...]:
-        return tuple(c for c in self.certificates if c.region == region)
-
 
 def load_bundle(path: str | os.PathLike[str]) -> Bundle:
     """The certificates of the bundle file ``path``.
@@ -187,22 +179,15 @@ def split(certificates: Iterable[Certificate]) -> dict[str, bytes]:
     return regions
 
 
-def known_roots(shipped_roots: str) -> dict[str, str]:
-    """AWS's RDS roots as shipped (the directory of per-region files): SHA-256 of the DER ->
-    region."""
-    known = {}
+def strangers(certificates: Iterable[Certificate], shipped_roots: str) -> list[Certificate]:
+    """The roots named like AWS's RDS roots for a region AWS serves that are not AWS's (as
+    shipped in the directory ``shipped_roots``, one ``<region>.pem`` per region)."""
+    known = {}  # SHA-256 of the DER -> region
     for name in os.listdir(shipped_roots):
         if name != "proxy.pem":
             with open(os.path.join(shipped_roots, name), "rb") as handle:
                 for block in pem_blocks(handle.read()):
-                    known[hashlib.sha256(pem_der(block)).hexdigest()] = name[: -len(".pem")]
-    return known
-
-
-def strangers(certificates: Iterable[Certificate], shipped_roots: str) -> list[Certificate]:
-    """The roots named like AWS's RDS roots for a region AWS serves that are not AWS's (as
-    shipped in the directory ``shipped_roots``)."""
-    known = known_roots(shipped_roots)
+                    known[hashlib.sha256(pem_der(block)).hexdigest()] = name.removesuffix(".pem")
     regions = set(known.values())
     return [c for c in certificates if c.region in regions and c.sha256 not in known]
 

@@ -1,7 +1,7 @@
 """The server's view of a session's TLS: one query, for checks and reports.
 
-Kept apart from :mod:`aurora_ssl.status` (which re-exports these names) because the client
-view is on every connection's path and this is not: :class:`ServerTLS` is a dataclass (callers
+Kept apart from the client's view (:mod:`aurora_ssl._readback`), which is on every
+connection's path, while this is not: :class:`ServerTLS` is a dataclass (callers
 use ``dataclasses.asdict``), and ``dataclasses`` costs a fresh process several milliseconds.
 """
 
@@ -65,23 +65,8 @@ def server_tls(connection: Any) -> ServerTLS:
     if row is None:  # pg_stat_ssl always has our own backend; be explicit anyway
         return ServerTLS(False, None, None, None, False, None, "pg_stat_ssl")
     ssl, version, cipher, bits, force_ssl, has_sslinfo, sslinfo = row
-    if has_sslinfo and sslinfo:
-        used, info_version, info_cipher = (part.strip() or None for part in sslinfo.split("|"))
-        return ServerTLS(
-            ssl=used == "true",
-            version=info_version,
-            cipher=info_cipher,
-            bits=bits,
-            sslinfo_installed=True,
-            rds_force_ssl=force_ssl,
-            source="sslinfo",
-        )
-    return ServerTLS(
-        ssl=bool(ssl),
-        version=version,
-        cipher=cipher,
-        bits=bits,
-        sslinfo_installed=bool(has_sslinfo),
-        rds_force_ssl=force_ssl,
-        source="pg_stat_ssl",
-    )
+    source = "pg_stat_ssl"
+    if has_sslinfo and sslinfo:  # the extension's own answers, where it is installed
+        used, version, cipher = (part.strip() or None for part in sslinfo.split("|"))
+        ssl, source = used == "true", "sslinfo"
+    return ServerTLS(bool(ssl), version, cipher, bits, bool(has_sslinfo), force_ssl, source)
