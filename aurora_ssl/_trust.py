@@ -27,7 +27,7 @@ from aurora_ssl.errors import BundleError, UnsupportedPartitionError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterator, Sequence
 
 BUNDLE_ENV = "AURORA_SSL_BUNDLE"
 CACHE_DIR_ENV = "AURORA_SSL_CACHE_DIR"
@@ -249,8 +249,10 @@ def _write_split(data: bytes, source: str, directory: str, updated: bool) -> Non
         logging.getLogger("aurora_ssl").warning(
             "aurora-ssl: the bundle %s holds %d root(s) named like Amazon RDS roots that are not "
             "AWS's (unknown SHA-256): %s. Trust it only if you made these CAs yourself.",
-            source, len(strangers), ", ".join(c.subject for c in strangers),
-        )  # fmt: skip
+            source,
+            len(strangers),
+            ", ".join(c.subject for c in strangers),
+        )
     files = {f"{region}.pem": pem for region, pem in _bundles.split(certificates).items()}
     files["full.pem"] = data
     staging = f"{directory}.tmp-{os.getpid()}-{os.urandom(4).hex()}"
@@ -269,48 +271,37 @@ def _write_split(data: bytes, source: str, directory: str, updated: bool) -> Non
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _home() -> str:
+def _places() -> Iterator[str]:
+    """Where the cache directory may be, in order: ``AURORA_SSL_CACHE_DIR`` alone, else
+    ``$XDG_CACHE_HOME/aurora-ssl`` or ``~/.cache/aurora-ssl``, then (when home cannot hold
+    it, as on AWS Lambda) ``aurora-ssl-<uid>`` in the system's temp directory."""
     configured = os.environ.get(CACHE_DIR_ENV)
     if configured:
-        return os.path.abspath(configured)
+        yield os.path.abspath(configured)
+        return
     xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.abspath(os.path.join(xdg, "aurora-ssl"))
-
-
-def _fallback() -> str | None:
-    """``aurora-ssl-<uid>`` in the temp directory, when home cannot hold the cache (AWS
-    Lambda); never when ``AURORA_SSL_CACHE_DIR`` names the place."""
-    if os.environ.get(CACHE_DIR_ENV):
-        return None
-    import tempfile  # only on this path: it costs a fresh process milliseconds
+    yield os.path.abspath(os.path.join(xdg, "aurora-ssl"))
+    import tempfile  # only when home cannot hold it: it costs a fresh process milliseconds
 
     uid = os.getuid() if hasattr(os, "getuid") else "user"
-    return os.path.join(tempfile.gettempdir(), f"aurora-ssl-{uid}")
+    yield os.path.join(tempfile.gettempdir(), f"aurora-ssl-{uid}")
 
 
 def cache_path() -> str:
-    """Where the cache directory is (not created here): ``AURORA_SSL_CACHE_DIR``, else
-    ``$XDG_CACHE_HOME/aurora-ssl`` or ``~/.cache/aurora-ssl``, else (when home is read-only,
-    as on AWS Lambda) ``aurora-ssl-<uid>`` in the system's temp directory, if made already."""
-    home = _home()
-    if os.path.isdir(home):
-        return home
-    fallback = _fallback()
-    return fallback if fallback is not None and os.path.isdir(fallback) else home
+    """Where the cache directory is (not created here): the first of :func:`_places` that
+    exists, else the first."""
+    return next((path for path in _places() if os.path.isdir(path)), next(_places()))
 
 
 def cache_dir() -> str:
-    """aurora-ssl's private cache directory (see :func:`cache_path`), created on first use
+    """aurora-ssl's private cache directory (see :func:`_places`), created on first use
     (mode 0700).
 
     Raises:
         BundleError: it cannot be created, or it (or a directory above it) is open to others.
     """
-    home = _home()
     reason = ""
-    for path in (home, _fallback()) if not os.path.isdir(home) else (home,):
-        if path is None:
-            continue
+    for path in _places():
         try:
             os.makedirs(path, mode=0o700, exist_ok=True)
         except OSError as exc:
@@ -319,7 +310,7 @@ def cache_dir() -> str:
         check_private(path, "The cache directory")
         return path
     raise BundleError(
-        f"Cannot create the cache directory {home}{reason}; set {CACHE_DIR_ENV} to a "
+        f"Cannot create the cache directory {next(_places())}{reason}; set {CACHE_DIR_ENV} to a "
         "directory you own."
     )
 
