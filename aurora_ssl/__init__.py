@@ -1,15 +1,20 @@
 """aurora-ssl: verified TLS (libpq ``sslmode=verify-full``) to Amazon Aurora / RDS PostgreSQL.
 
-Importing this package is cheap on purpose (cold starts): SQLAlchemy, the drivers and
-``cryptography`` are imported only when a function that needs them is first used. The public
-names below are resolved on first use through :func:`__getattr__`; everything else in the
-package is private (a leading underscore) and may change.
+Importing this package is cheap on purpose (cold starts): it loads the modules every
+connection runs anyway, and nothing else. SQLAlchemy, the drivers, ``cryptography`` and the
+diagnostics are imported when a name that needs them is first used (:func:`__getattr__`).
+Everything not listed in ``__all__`` is private (a leading underscore) and may change.
 """
 
 from __future__ import annotations
 
 import sys
 
+from aurora_ssl._endpoint import Endpoint, EndpointKind, parse_endpoint
+from aurora_ssl._options import Options
+from aurora_ssl._policy import connection_params
+from aurora_ssl._readback import ClientTLS, client_tls, effective_params, require_tls
+from aurora_ssl._trust import TrustSelection, select_trust
 from aurora_ssl.errors import (
     AuroraSSLError,
     BundleError,
@@ -35,30 +40,15 @@ if TYPE_CHECKING:
     from aurora_ssl._diagnostics._audit import Audit
     from aurora_ssl._diagnostics._inspection import inspect_server
     from aurora_ssl._diagnostics._translation import translate_error
-    from aurora_ssl._endpoint import Endpoint, EndpointKind, parse_endpoint
-    from aurora_ssl._options import Options
-    from aurora_ssl._policy import connection_params
-    from aurora_ssl._readback import ClientTLS, client_tls, effective_params, require_tls
     from aurora_ssl._server_tls import ServerTLS, server_tls
-    from aurora_ssl._trust import TrustSelection, select_trust
     from aurora_ssl.cli._audit import audit
     from aurora_ssl.sqlalchemy import create_async_engine, create_engine
 
+#: Where each name that costs an import lives, imported on first use.
 _LAZY = {
     "create_engine": "aurora_ssl.sqlalchemy",
     "create_async_engine": "aurora_ssl.sqlalchemy",
-    "connection_params": "aurora_ssl._policy",
     "clear_caches": "aurora_ssl._connect",
-    "Options": "aurora_ssl._options",
-    "select_trust": "aurora_ssl._trust",
-    "TrustSelection": "aurora_ssl._trust",
-    "parse_endpoint": "aurora_ssl._endpoint",
-    "Endpoint": "aurora_ssl._endpoint",
-    "EndpointKind": "aurora_ssl._endpoint",
-    "client_tls": "aurora_ssl._readback",
-    "require_tls": "aurora_ssl._readback",
-    "effective_params": "aurora_ssl._readback",
-    "ClientTLS": "aurora_ssl._readback",
     "server_tls": "aurora_ssl._server_tls",
     "ServerTLS": "aurora_ssl._server_tls",
     "translate_error": "aurora_ssl._diagnostics._translation",

@@ -34,7 +34,6 @@ import ssl  # loaded by every driver already
 from aurora_ssl._endpoint import host_problem, is_ip, parse_endpoint
 from aurora_ssl._libpq import PYTHON_KEYWORDS, libpq_of, read_service, render, service_name
 from aurora_ssl._options import Options, parse_bool
-from aurora_ssl._redaction import mask_conninfo
 from aurora_ssl._trust import TrustSelection, cache_dir, cache_path, select_trust
 from aurora_ssl._trust import clear_caches as clear_trust
 from aurora_ssl.errors import AuroraSSLError, InsecureConfigurationError
@@ -576,7 +575,9 @@ def _check_values(params: Mapping[str, Any], origins: Mapping[str, str]) -> None
     """Refuse any value that would weaken verify-full, naming where it came from."""
 
     def refuse(key: str, why: str) -> None:
-        shown = mask_conninfo(str(params[key]))[:60] or "''"  # a dbname may hold a password
+        from aurora_ssl._redaction import mask_conninfo  # a dbname may hold a password
+
+        shown = mask_conninfo(str(params[key]))[:60] or "''"
         where = origins.get(key, "the parameters")
         raise InsecureConfigurationError(f"{key}={shown} in {where} {why}")
 
@@ -644,7 +645,9 @@ def refuse_insecure_for_aws(options: Options, hosts: Sequence[str]) -> None:
 
 def warn_insecure(what: str) -> None:
     """Log the opt-out loudly; every engine or Django alias that uses it calls this."""
-    import logging  # not at import: it costs a fresh process milliseconds
+    import logging  # these cost a fresh process milliseconds: only for the opt-out
+
+    from aurora_ssl._redaction import mask_conninfo
 
     logging.getLogger("aurora_ssl").warning(
         "aurora-ssl: INSECURE: TLS verification is OFF for %s (insecure_local_dev). Connections "

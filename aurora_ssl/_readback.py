@@ -16,7 +16,6 @@ import functools
 import sys
 
 from aurora_ssl._policy import PINNED_KEYS
-from aurora_ssl._redaction import shorten
 from aurora_ssl.errors import AuroraSSLError, InsecureConfigurationError, TLSNotInUseError
 
 TYPE_CHECKING = False
@@ -277,6 +276,8 @@ def require_tls(
         elif expected is not None:
             found = differences(connection, expected)
         if found:
+            from aurora_ssl._redaction import shorten  # costs a fresh process milliseconds
+
             shown = "; ".join(
                 f"{k}: set {shorten(a, long=120, keep=120) or 'nothing'}, used "
                 f"{shorten(b, long=120, keep=120) or 'nothing'}"

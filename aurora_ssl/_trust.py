@@ -230,9 +230,9 @@ def _split_dir(source: str, repair: bool = False) -> str:
 
 
 def _write_split(data: bytes, source: str, directory: str, updated: bool) -> None:
-    from aurora_ssl import _bundles
+    from aurora_ssl._bundles import read_certificates, split, strangers  # parses: cryptography
 
-    certificates = _bundles.read_certificates(data, source)
+    certificates = read_certificates(data, source)
     for cert in certificates:
         problem = "is not a CA certificate" if not cert.is_ca else ""
         if updated and not (cert.self_signed and cert.subject.startswith("Amazon RDS ")):
@@ -242,18 +242,18 @@ def _write_split(data: bytes, source: str, directory: str, updated: bool) -> Non
                 f"The bundle {source} is refused: {cert.subject} {problem}; a trust bundle holds "
                 "only root CAs. Use AWS's bundle (`aurora-ssl bundle update`)."
             )
-    strangers = [] if updated else _bundles.strangers(certificates, SHIPPED_ROOTS)
-    if strangers:
+    unknown = [] if updated else strangers(certificates, SHIPPED_ROOTS)
+    if unknown:
         import logging
 
         logging.getLogger("aurora_ssl").warning(
             "aurora-ssl: the bundle %s holds %d root(s) named like Amazon RDS roots that are not "
             "AWS's (unknown SHA-256): %s. Trust it only if you made these CAs yourself.",
             source,
-            len(strangers),
-            ", ".join(c.subject for c in strangers),
+            len(unknown),
+            ", ".join(c.subject for c in unknown),
         )
-    files = {f"{region}.pem": pem for region, pem in _bundles.split(certificates).items()}
+    files = {f"{region}.pem": pem for region, pem in split(certificates).items()}
     files["full.pem"] = data
     staging = f"{directory}.tmp-{os.getpid()}-{os.urandom(4).hex()}"
     os.makedirs(staging, mode=0o700)

@@ -25,23 +25,6 @@ the driver's original exception is kept as ``__cause__`` rather than copied into
 
 from __future__ import annotations
 
-__all__ = [
-    "AuroraSSLError",
-    "BundleError",
-    "BundleUpdateError",
-    "CertificateExpiredError",
-    "CredentialsError",
-    "HostnameMismatchError",
-    "InsecureConfigurationError",
-    "InspectionError",
-    "ServerTLSUnavailableError",
-    "TLSError",
-    "TLSNotInUseError",
-    "TestServerError",
-    "UnsupportedPartitionError",
-    "UntrustedCertificateError",
-]
-
 
 class AuroraSSLError(Exception):
     """Base class: aurora-ssl refused to go on, and the message says how to fix it."""

@@ -103,7 +103,14 @@ def _audit_headline(plaintext: int, hidden: int) -> str:
     return re.sub(r"\b[1-9]\b", "N", line)
 
 
-@pytest.mark.parametrize("name", errors.__all__)
+@pytest.mark.parametrize(
+    "name",
+    [
+        n
+        for n, c in vars(errors).items()
+        if isinstance(c, type) and issubclass(c, errors.AuroraSSLError)
+    ],
+)
 def test_troubleshooting_explains_every_error_class(name: str) -> None:
     assert name in _headings(TROUBLESHOOTING), f"troubleshooting.md has no '### `{name}`'"
 
