@@ -19,7 +19,6 @@ import os
 
 from aurora_ssl._endpoint import parse_endpoint
 from aurora_ssl._options import PREFIX, Options, password_conflict
-from aurora_ssl._policy import connect_with_fallback
 from aurora_ssl._readback import server_version
 from aurora_ssl.errors import AuroraSSLError, CredentialsError
 
@@ -112,7 +111,13 @@ def open_connection(
     """
 
     def attempt(password: str | None) -> tuple[Any, Decision]:
-        return connect_with_fallback(decision, lambda made: connect(made.with_password(password)))
+        try:
+            return connect(decision.with_password(password)), decision
+        except Exception as error:
+            retry = decision.fallback(error)
+            if retry is None:
+                raise
+        return connect(retry.with_password(password)), retry
 
     try:
         if provider is None:

@@ -40,10 +40,8 @@ from aurora_ssl.errors import AuroraSSLError, InsecureConfigurationError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping, Sequence
-    from typing import Any, TypeVar
-
-    T = TypeVar("T")
+    from collections.abc import Mapping, Sequence
+    from typing import Any
 
 #: The pinned keys libpq gets a fixed value for: (the values allowed, the first is the one set
 #: when not given; why any other is refused). The host, hostaddr, port and sslrootcert are
@@ -206,20 +204,6 @@ def _learn(params: Mapping[str, str], *, capable: bool) -> None:
             os.unlink(_marker(key))
     except (OSError, AuroraSSLError):
         pass  # a cache that cannot be written costs the next process one round trip
-
-
-def connect_with_fallback(
-    decision: Decision, attempt: Callable[[Decision], T]
-) -> tuple[T, Decision]:
-    """``attempt(decision)``; once more with the standard negotiation if direct TLS was our
-    choice and failed before the handshake. Returns the result and what it was made with."""
-    try:
-        return attempt(decision), decision
-    except Exception as error:
-        retry = decision.fallback(error)
-        if retry is None:
-            raise
-    return attempt(retry), retry
 
 
 # --- the policy -----------------------------------------------------------------------------

@@ -35,8 +35,9 @@ def _variants(server: Any, port: int) -> dict[str, Callable[[], None]]:
     import psycopg
 
     import aurora_ssl
-    from aurora_ssl._policy import connect_with_fallback, policy_for
-    from aurora_ssl._readback import require_tls, server_version
+    from aurora_ssl._connect import open_connection
+    from aurora_ssl._policy import policy_for
+    from aurora_ssl._readback import require_tls
 
     params = {**server.params(), "port": str(port), "connect_timeout": "10"}
     plain = {**params, "sslmode": "verify-full", "sslrootcert": str(server.pki.root_path)}
@@ -48,10 +49,9 @@ def _variants(server: Any, port: int) -> dict[str, Callable[[], None]]:
 
     def run_ours() -> None:
         decision = policy.decide(params, "the benchmark", driver="psycopg")
-        conn, used = connect_with_fallback(decision, lambda d: psycopg.connect(d.conninfo))
+        conn, used = open_connection(decision, psycopg.connect)
         with conn:
             require_tls(conn, expected=used.params)
-            used.connected(server_version(conn))
             conn.execute("SELECT 1")
 
     return {"plain": run_plain, "ours": run_ours}
