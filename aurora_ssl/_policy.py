@@ -77,7 +77,18 @@ _PINNED: Mapping[str, tuple[tuple[str, ...], str]] = {
     ),
 }
 #: The parameters always set explicitly (where the driver's libpq knows them) and read back.
-PINNED_KEYS = ("host", "hostaddr", "port", "sslrootcert", *_PINNED)
+PINNED_KEYS = (
+    "host",
+    "hostaddr",
+    "port",
+    "sslmode",
+    "sslrootcert",
+    "gssencmode",
+    "ssl_min_protocol_version",
+    "sslsni",
+    "sslnegotiation",
+    "sslkeylogfile",
+)
 _DSN_KEYS = ("dsn", "conninfo")
 _ENVIRONMENT = {"host": "PGHOST", "hostaddr": "PGHOSTADDR", "port": "PGPORT"}
 
@@ -290,12 +301,12 @@ class Policy:
             )
         host, hostaddr = _destination(given, origins, self.options.tls_server_name)
         trust = self.trust(host, given.get("sslrootcert"))
-        pinned = {key: allowed[0] for key, (allowed, _) in _PINNED.items()}
+        fixed = {key: allowed[0] for key, (allowed, _) in _PINNED.items()}
         for key in ("ssl_min_protocol_version", "sslnegotiation"):
-            pinned[key] = given.get(key) or pinned[key]
+            fixed[key] = given.get(key) or fixed[key]
         port = given.get("port") or "5432"
-        pinned.update(host=host, hostaddr=hostaddr, port=port, sslrootcert=trust.path)
-        result = {**given, **{key: v for key, v in pinned.items() if libpq.knows(key)}}
+        fixed.update(host=host, hostaddr=hostaddr, port=port, sslrootcert=trust.path)
+        result = {**given, **{key: fixed[key] for key in PINNED_KEYS if libpq.knows(key)}}
         # Direct TLS saves a round trip where the endpoint is known to take it (PostgreSQL 17+).
         automatic = "sslnegotiation" in result and "sslnegotiation" not in given
         if automatic and _direct_known(result):
