@@ -174,6 +174,7 @@ def log_connection(
         level = logging.WARNING
     if not logger.isEnabledFor(level):
         return
+    version, cipher = (tls.protocol, tls.cipher) if tls is not None else (None, None)
     fields: dict[str, Any] = {
         "aurora_ssl_outcome": "refused" if error is not None else "verified",
         "db_source": source,
@@ -181,8 +182,8 @@ def log_connection(
         "server_port": port,
         "aws_region": parse_endpoint(host.split(",")[0]).region,
         "trust_scope": trust_scope,
-        "tls_version": tls.protocol if tls is not None else None,
-        "tls_cipher": tls.cipher if tls is not None else None,
+        "tls_version": version,
+        "tls_cipher": cipher,
         "db_driver": driver,
     }
     if error is not None:
@@ -190,8 +191,7 @@ def log_connection(
         args: tuple[Any, ...] = (source, host, port, trust_scope, driver, type(error).__name__)
     else:
         message = "verified TLS connection %s to %s:%s (trust %s, %s, driver %s)"
-        protocol = (tls.protocol if tls is not None else None) or "TLS"
-        args = (source, host, port, trust_scope, protocol, driver)
+        args = (source, host, port, trust_scope, version or "TLS", driver)
     logger.log(level, message, *args, extra=fields)
 
 

@@ -106,17 +106,19 @@ def select_trust(
 
 @functools.lru_cache(maxsize=256)
 def _user_file(path: str) -> TrustSelection:
-    check_private(path, "The trust file (sslrootcert)")
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read()
-    except OSError as exc:  # a directory, no permission, an empty path
-        raise BundleError(
-            f"The trust file {path!r} (sslrootcert) cannot be read: {exc.strerror}."
-        ) from None
-    if b"-----BEGIN CERTIFICATE-----" not in data:
+    if b"-----BEGIN CERTIFICATE-----" not in _read(path, "The trust file (sslrootcert)"):
         raise BundleError(f"The trust file {path} (sslrootcert) holds no PEM certificate.")
     return TrustSelection(path, "user-file", path)
+
+
+def _read(path: str, what: str) -> bytes:
+    """The content of a file we are to trust, once :func:`check_private` passed it."""
+    check_private(path, what)
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except OSError as exc:  # a directory, no permission, an empty path
+        raise BundleError(f"{what} {path} cannot be read: {exc.strerror}.") from None
 
 
 @functools.lru_cache(maxsize=256)
@@ -217,12 +219,7 @@ def _split_dir(source: str, repair: bool = False) -> str:
     import hashlib
 
     updated = source == updated_bundle_path()
-    check_private(source, "The updated RDS bundle" if updated else "The RDS bundle")
-    try:
-        with open(source, "rb") as handle:
-            data = handle.read()
-    except OSError as exc:
-        raise BundleError(f"CA bundle {source} cannot be read: {exc.strerror}.") from exc
+    data = _read(source, "The updated RDS bundle" if updated else "The RDS bundle")
     directory = os.path.join(cache_dir(), "bundles", hashlib.sha256(data).hexdigest()[:32])
     if repair or not os.path.isfile(os.path.join(directory, "full.pem")):
         _write_split(data, source, directory, updated)
