@@ -23,7 +23,7 @@ import pytest
 from aurora_ssl._diagnostics import is_test_ca, missing_test_bundle_hint
 from aurora_ssl.errors import UntrustedCertificateError
 from aurora_ssl.testing import CLUSTER_HOST, AuroraLikeServer, Scenario, TestPKI
-from aurora_ssl.testing._urls import sqlalchemy_url
+from aurora_ssl.testing._server import _url_database
 from tests import drivers
 from tests.fix_servers import log_since
 
@@ -75,10 +75,7 @@ def test_url_round_trips_a_database_name_that_needs_quoting(pki: TestPKI) -> Non
 )
 def test_url_writes_plain_names_verbatim(database: str, written: str) -> None:
     """Verbatim is what SQLAlchemy 2.0 (no decoding) and 2.1 (decoding) read alike."""
-    url = sqlalchemy_url(
-        "postgresql", user="u", password="p", host="h", port=1, database=database,
-        query={"hostaddr": "127.0.0.1"},
-    )  # fmt: skip
+    url = f"postgresql://u:p@h:1/{_url_database(database)}?hostaddr=127.0.0.1"
     assert written in url
     assert sqlalchemy.engine.make_url(url).database == database
 
