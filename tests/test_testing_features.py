@@ -25,7 +25,7 @@ from aurora_ssl.errors import UntrustedCertificateError
 from aurora_ssl.testing import CLUSTER_HOST, AuroraLikeServer, Scenario, TestPKI
 from aurora_ssl.testing._server import _url_database
 from tests import drivers
-from tests.fix_servers import log_since
+from tests.fix_servers import log_since, wait_for_env_file
 
 sqlalchemy = pytest.importorskip("sqlalchemy")
 
@@ -138,16 +138,6 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def read_env_file(path: Path, proc: subprocess.Popen[str], timeout: float = 60) -> dict[str, str]:
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        if proc.poll() is not None:
-            raise AssertionError(f"serve exited: {proc.communicate()}")
-        assert time.monotonic() < deadline, "the server never wrote its env file"
-        time.sleep(0.02)
-    return dict(line.split("=", 1) for line in path.read_text().splitlines())
-
-
 def serve(*args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "aurora_ssl.testing", "serve", *args],
@@ -193,7 +183,7 @@ def test_serve_port_password_data_dir_and_database_url(tmp_path: Path, kept_dir:
     args = ("--port", str(port), "--password", "s3cret pw", "--data-dir", str(kept_dir))
     proc = serve(*args, "--env-file", str(env_file))
     try:
-        env = read_env_file(env_file, proc)
+        env = wait_for_env_file(env_file, proc)
         assert env["AURORA_SSL_DEMO_PORT"] == str(port)
         assert env["AURORA_SSL_DEMO_PASSWORD"] == "s3cret pw"
         assert env["AURORA_SSL_DEMO_BUNDLE"] == str(kept_dir / "pki" / "bundle.pem")
@@ -210,7 +200,7 @@ def test_serve_port_password_data_dir_and_database_url(tmp_path: Path, kept_dir:
 
     proc = serve(*args, "--env-file", str(env_file))  # the same directory again
     try:
-        env = read_env_file(env_file, proc)
+        env = wait_for_env_file(env_file, proc)
         assert query_url(env["DATABASE_URL"], "SELECT n FROM kept") == 42
     finally:
         stop(proc)
