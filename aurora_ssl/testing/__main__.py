@@ -1,7 +1,7 @@
 """``python -m aurora_ssl.testing serve``: one Aurora-like server for demos and local development.
 
-It prints the connection settings as ``KEY=value`` lines (and writes them to ``--env-file``,
-owner-only, atomically), including a ready ``DATABASE_URL`` (SQLAlchemy,
+It prints the connection settings as ``KEY='value'`` lines a shell can source (and writes them
+to ``--env-file``, owner-only, atomically), including a ready ``DATABASE_URL`` (SQLAlchemy,
 with the aurora-ssl plugin and the test bundle), then runs until SIGINT or SIGTERM.
 ``--data-dir`` keeps the cluster between runs.
 
@@ -43,7 +43,10 @@ def server_env(server: AuroraLikeServer) -> dict[str, str]:
 
 
 def _shell_lines(env: dict[str, str]) -> str:
-    return "".join(f"{key}={value}\n" for key, value in env.items())
+    """``KEY='value'`` lines; single quotes make a shell read ``&``, ``$`` and spaces as they are
+    (an unquoted ``&`` in a URL once cut it short), and a quote in a value is spelled ``'\\''``."""
+    quoted = {key: "'" + value.replace("'", "'\\''") + "'" for key, value in env.items()}
+    return "".join(f"{key}={value}\n" for key, value in quoted.items())
 
 
 def _serve(server: AuroraLikeServer, env_file: Path | None, kept: bool) -> int:
@@ -108,7 +111,8 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument(
         "--env-file",
         type=Path,
-        help="also write the settings here, as KEY=value lines (owner-only; removed on exit)",
+        help="also write the settings here, as KEY='value' lines a shell can source "
+        "(owner-only; removed on exit)",
     )
     serve.add_argument(
         "--port", type=_port, default=0, help="TCP port on 127.0.0.1 (default: a free one)"
