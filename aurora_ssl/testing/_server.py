@@ -419,6 +419,8 @@ class AuroraLikeServer:
         hostaddr: where clients connect (libpq ``hostaddr``) and the server listens: loopback
             by default; another address of this machine (e.g. eth0's) makes its clients'
             sessions non-loopback ones, as a remote client's are.
+        postgis: create the PostGIS extension in ``database`` and in ``template1`` (so test
+            databases have it too), as the RDS master user would.
         standby_of: start as a hot standby of this running server (``pg_basebackup``, then
             streaming replication through its Unix socket); user, password and database are
             the primary's.
@@ -448,6 +450,7 @@ class AuroraLikeServer:
         bindir: Path | str | None = None,
         host: str = CLUSTER_HOST,
         hostaddr: str = "127.0.0.1",
+        postgis: bool = False,
         standby_of: AuroraLikeServer | None = None,
     ) -> None:
         self.scenario = Scenario(scenario)
@@ -468,6 +471,7 @@ class AuroraLikeServer:
         self.host, self.hostaddr = host, hostaddr
         self.password: str = password if password is not None else secrets.token_urlsafe(18)
         self.port = self._fixed_port = port
+        self.postgis = postgis
         self._keep = Path(keep_dir).absolute() if keep_dir is not None else None
         self._pki, self._ca_family = pki, _check_family(ca_family)
         self._own_pki = pki is None and keep_dir is None
@@ -884,10 +888,11 @@ class AuroraLikeServer:
         )
 
     def _create_app_objects(self, *, reuse: bool) -> None:
-        """Rename the template's role and database and set the password, in one psql run.
+        """Rename the template's role and database and set the password; the extensions.
 
         The template has ``sslinfo`` in ``template1`` and ``app`` (so test databases get it
-        too); NO_SSLINFO drops it from both. A reused cluster only gets the password again.
+        too); NO_SSLINFO drops it from both, ``postgis`` adds PostGIS to both. A reused
+        cluster only gets the password again.
         """
         role = _sql_ident(self.user)
         sql = ["SET log_statement = 'none';"]
@@ -898,6 +903,19 @@ class AuroraLikeServer:
         if not reuse and self.database != _TEMPLATE:
             sql.append(f"ALTER DATABASE {_TEMPLATE} RENAME TO {_sql_ident(self.database)};")
         self._psql("postgres", "\n".join(sql))
+        extensions = []
         if self.scenario is Scenario.NO_SSLINFO:
-            for database in ("template1", self.database):
-                self._psql(database, "DROP EXTENSION IF EXISTS sslinfo;")
+            extensions.append("DROP EXTENSION IF EXISTS sslinfo;")
+        if self.postgis:
+            extensions.append("CREATE EXTENSION IF NOT EXISTS postgis;")
+            available = "SELECT count(*) FROM pg_available_extensions WHERE name = 'postgis';"
+            if self._psql("postgres", available).strip() == "0":
+                major = _major(self.data_dir)
+                raise TestServerError(
+                    f"PostGIS is not installed for the PostgreSQL {major} server in "
+                    f"{self._bindir}: install it (Debian/Ubuntu: `apt-get install "
+                    f"postgresql-{major}-postgis-3`, for the distribution's server), or start "
+                    "the server without postgis=True."
+                )
+        for database in ("template1", self.database) if extensions else ():
+            self._psql(database, "\n".join(extensions))
