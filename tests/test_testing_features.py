@@ -21,11 +21,18 @@ from typing import Any
 import pytest
 
 from aurora_ssl._diagnostics import is_test_ca, missing_test_bundle_hint
-from aurora_ssl.errors import TestServerError, UntrustedCertificateError
-from aurora_ssl.testing import CLUSTER_HOST, AuroraLikeServer, Scenario, TestPKI, fetch_server
+from aurora_ssl.errors import AuroraSSLError, TestServerError, UntrustedCertificateError
+from aurora_ssl.testing import (
+    CLUSTER_HOST,
+    AuroraLikeServer,
+    Scenario,
+    TestPKI,
+    fetch_server,
+    iam_token_as_password,
+)
 from aurora_ssl.testing._server import _url_database
 from tests import drivers
-from tests.fix_servers import log_since, wait_for_env_file
+from tests.fix_servers import LOG_EVERYTHING, log_since, wait_for_env_file
 from tests.geoapp.availability import missing
 
 sqlalchemy = pytest.importorskip("sqlalchemy")
@@ -263,6 +270,53 @@ def test_serve_rejects_bad_options(args: tuple[str, ...], message: str) -> None:
     _out, err = proc.communicate(timeout=60)
     assert proc.returncode == 2
     assert message in err
+
+
+# -- RDS IAM logins: iam_token_as_password ----------------------------------------------------
+
+AWS_STATE = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE")
+
+
+@pytest.mark.driver("libpq")
+def test_iam_token_as_password_lets_the_app_log_in_with_iam_inside_the_block(pki: TestPKI) -> None:
+    botocore_auth = pytest.importorskip("botocore.auth")
+    before = ({k: os.environ.get(k) for k in AWS_STATE}, botocore_auth.get_current_datetime)
+    with AuroraLikeServer(pki=pki, settings=LOG_EVERYTHING) as server:
+        offset = server.log_path.stat().st_size
+        with iam_token_as_password(server) as token:
+            url = server.database_url(iam=True)
+            assert "aurora_ssl_iam=true" in url
+            assert server.password not in url
+            # Plain SQLAlchemy: the plugin from the URL signs with botocore's default chain.
+            assert query_url(url, "SELECT current_user") == server.user
+            assert query_url(url, SSL_ROW) is True
+        assert token.startswith(f"{server.host}:{server.port}/?Action=connect&DBUser=app&")
+        assert "X-Amz-Credential=AKIAIOSFODNN7EXAMPLE%2F" in token  # AWS's example key
+        assert query_url(server.database_url(), SSL_ROW) is True  # its own password again
+        assert token not in log_since(server, offset)
+    assert ({k: os.environ.get(k) for k in AWS_STATE}, botocore_auth.get_current_datetime) == before
+
+
+@pytest.mark.driver("libpq")
+def test_iam_token_as_password_is_that_logins_password_only(pki: TestPKI) -> None:
+    pytest.importorskip("botocore")
+    with AuroraLikeServer(pki=pki) as server:
+        admin = drivers.libpq_connect(**server.admin_params())
+        admin.autocommit = True
+        with admin.cursor() as cur:
+            cur.execute("CREATE ROLE app_iam LOGIN")  # on RDS: GRANT rds_iam TO app_iam
+        admin.close()
+        app_iam = sqlalchemy.engine.make_url(server.database_url(iam=True)).set(username="app_iam")
+        with iam_token_as_password(server, "app_iam"):
+            assert query_url(app_iam.render_as_string(hide_password=False), SSL_ROW) is True
+            with pytest.raises((sqlalchemy.exc.DBAPIError, AuroraSSLError)):  # not app's
+                query_url(server.database_url(iam=True), "SELECT 1")
+        assert query_url(server.database_url(), "SELECT current_user") == "app"
+        with (
+            pytest.raises(TestServerError, match='role "nobody" does not exist'),
+            iam_token_as_password(server, "nobody"),
+        ):
+            pass
 
 
 # -- the test-bundle hint ------------------------------------------------------------------
