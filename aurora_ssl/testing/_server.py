@@ -559,7 +559,7 @@ class AuroraLikeServer:
         """
         return self._url(drivername, {}, self.password)
 
-    def database_url(self, drivername: str | None = None) -> str:
+    def database_url(self, drivername: str | None = None, *, iam: bool = False) -> str:
         """A ready ``DATABASE_URL``: the aurora-ssl SQLAlchemy plugin plus the test bundle.
 
         Works with ``aurora_ssl.create_engine(url)`` and with plain
@@ -568,9 +568,13 @@ class AuroraLikeServer:
 
         Args:
             drivername: as for :meth:`url`.
+            iam: no password, and ``aurora_ssl_iam=true``: logins with RDS IAM tokens (see
+                :func:`~aurora_ssl.testing.iam_token_as_password`).
         """
         query = {"plugin": "aurora_ssl", "aurora_ssl_bundle": str(self.pki.bundle_path)}
-        return self._url(drivername, query, self.password)
+        if iam:
+            query["aurora_ssl_iam"] = "true"
+        return self._url(drivername, query, None if iam else self.password)
 
     def _url(self, drivername: str | None, query: dict[str, str], password: str | None) -> str:
         """User, password and query values percent-encoded (every SQLAlchemy decodes them);
