@@ -29,14 +29,9 @@ def server_env(server: AuroraLikeServer) -> dict[str, str]:
     The demo keys are what ``example_project`` and ``scripts/demo.sh`` read; ``DATABASE_URL``
     is what SQLAlchemy tools take as is.
     """
-    params = server.params()
+    env = {f"AURORA_SSL_DEMO_{key.upper()}": value for key, value in server.params().items()}
     return {
-        "AURORA_SSL_DEMO_HOST": params["host"],
-        "AURORA_SSL_DEMO_HOSTADDR": params["hostaddr"],
-        "AURORA_SSL_DEMO_PORT": params["port"],
-        "AURORA_SSL_DEMO_USER": params["user"],
-        "AURORA_SSL_DEMO_PASSWORD": params["password"],
-        "AURORA_SSL_DEMO_DBNAME": params["dbname"],
+        **env,
         "AURORA_SSL_DEMO_BUNDLE": str(server.pki.bundle_path),
         "DATABASE_URL": server.database_url(),
     }

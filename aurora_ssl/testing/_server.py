@@ -14,6 +14,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import enum
+import functools
 import glob
 import importlib.util
 import os
@@ -23,9 +24,7 @@ import secrets
 import shutil
 import signal
 import socket
-import ssl
 import stat
-import struct
 import subprocess
 import tempfile
 import threading
@@ -163,8 +162,10 @@ def _pg_config_bindir() -> Path | None:
     return Path(done.stdout.strip())
 
 
-def _server_account() -> pwd.struct_passwd | None:
-    """``None`` means "run as ourselves"; as root, the ``postgres`` user."""
+@functools.cache
+def _account() -> pwd.struct_passwd | None:
+    """The OS user the server runs as: ``None``, ourselves; as root, ``postgres`` (PostgreSQL
+    refuses to run as root)."""
     if os.geteuid() != 0:
         return None
     try:
@@ -177,19 +178,21 @@ def _server_account() -> pwd.struct_passwd | None:
         ) from None
 
 
-def _as_server(account: pwd.struct_passwd | None) -> dict[str, Any]:
+def _as_server() -> dict[str, Any]:
     """``subprocess`` arguments that run the child as the server's OS user."""
+    account = _account()
     return {"user": account.pw_uid, "group": account.pw_gid, "extra_groups": []} if account else {}
 
 
-def _chown(path: Path, account: pwd.struct_passwd | None) -> None:
-    if account is not None:
-        os.chown(path, account.pw_uid, account.pw_gid, follow_symlinks=False)
+def _chown(*paths: Path) -> None:
+    if (account := _account()) is not None:
+        for path in paths:
+            os.chown(path, account.pw_uid, account.pw_gid, follow_symlinks=False)
 
 
-def _require_reachable(path: Path, account: pwd.struct_passwd | None, remedy: str) -> None:
+def _require_reachable(path: Path, remedy: str) -> None:
     """As root, the server's OS user must reach ``path``: every directory on the way searchable."""
-    if account is None or _reachable(path):
+    if (account := _account()) is None or _reachable(path):
         return
     raise TestServerError(
         f"The '{account.pw_name}' user, which runs the server, cannot reach {path}: a parent "
@@ -204,7 +207,7 @@ def _reachable(path: Path) -> bool:
         return False
 
 
-def _base_dir(account: pwd.struct_passwd | None) -> Path:
+def _base_dir() -> Path:
     """Where server directories go: RAM if there is room, since nothing here must survive.
 
     Copying the template to a busy disk takes ~10x longer than to tmpfs (0.8 s vs 0.08 s
@@ -221,7 +224,7 @@ def _base_dir(account: pwd.struct_passwd | None) -> Path:
         if os.access(shm, os.W_OK) and usage.f_bavail * usage.f_frsize >= _MIN_SHM_FREE:
             candidates.insert(0, shm)
     for candidate in candidates:
-        if account is None or _reachable(candidate):
+        if _account() is None or _reachable(candidate):
             return candidate
     raise TestServerError(
         f"No temporary directory the '{_SUPERUSER}' user can reach (tried "
@@ -229,10 +232,10 @@ def _base_dir(account: pwd.struct_passwd | None) -> Path:
     )
 
 
-def _make_workdir(prefix: str, account: pwd.struct_passwd | None) -> Path:
+def _make_workdir(prefix: str) -> Path:
     """A private temporary directory the server user owns."""
-    workdir = Path(tempfile.mkdtemp(prefix=prefix, dir=_base_dir(account)))
-    _chown(workdir, account)
+    workdir = Path(tempfile.mkdtemp(prefix=prefix, dir=_base_dir()))
+    _chown(workdir)
     return workdir
 
 
@@ -251,7 +254,6 @@ def _conf_value(value: str) -> str:
 
 def _run(
     command: Sequence[str],
-    account: pwd.struct_passwd | None,
     cwd: Path,
     *,
     stdin: str = "",
@@ -273,7 +275,7 @@ def _run(
             cwd=cwd,
             env={**clean, **(env or {})},
             timeout=120,
-            **_as_server(account),
+            **_as_server(),
         )
     except (OSError, subprocess.SubprocessError) as exc:
         raise TestServerError(f"could not run {command[0]}: {exc}") from exc
@@ -288,11 +290,11 @@ def _run(
     return result.stdout
 
 
-_templates: dict[tuple[Path, int | None], Path] = {}
+_templates: dict[Path, Path] = {}
 _templates_lock = threading.Lock()
 
 
-def _template(bindir: Path, account: pwd.struct_passwd | None) -> Path:
+def _template(bindir: Path) -> Path:
     """A data directory made once per process and copied by every server.
 
     ``initdb`` is the slow part of a throwaway server, and ``CREATE DATABASE`` the next one, so
@@ -302,35 +304,32 @@ def _template(bindir: Path, account: pwd.struct_passwd | None) -> Path:
     ``--wal-segsize=1`` keeps the copy small (1 MB of WAL instead of 16 MB); ``FILE_COPY``
     keeps the new database out of the WAL (PostgreSQL 14 has no STRATEGY: it always copies).
     """
-    key = (bindir, account.pw_uid if account else None)
     with _templates_lock:
-        cached = _templates.get(key)
+        cached = _templates.get(bindir)
         if cached is not None and cached.is_dir():
             return cached
         _require_reachable(
             bindir,
-            account,
             "Put the build where every user can reach it (e.g. "
             "AURORA_SSL_PG_CACHE=/var/cache/aurora-ssl/postgresql) or make its parents "
             "searchable (chmod o+x).",
         )
-        workdir = _make_workdir("aurora-ssl-pg-template-", account)
+        workdir = _make_workdir("aurora-ssl-pg-template-")
         atexit.register(shutil.rmtree, workdir, ignore_errors=True)
         data = workdir / "data"
         initdb = [str(bindir / "initdb"), "-D", str(data), "-U", _SUPERUSER, "-A", "trust"]
         initdb += ["-E", "UTF8", "--locale=C", "--wal-segsize=1", "--no-sync"]
-        _run(initdb, account, workdir)
+        _run(initdb, workdir)
         strategy = "" if _major(data) < 15 else " STRATEGY = FILE_COPY"
         _run(
             [str(bindir / "postgres"), "--single", "-D", str(data), "-F", "template1"],
-            account,
             workdir,
             stdin=(
                 f"CREATE EXTENSION sslinfo\nCREATE ROLE {_TEMPLATE} NOLOGIN\n"
                 f"CREATE DATABASE {_TEMPLATE} OWNER {_TEMPLATE}{strategy}\n"
             ),
         )
-        _templates[key] = data
+        _templates[bindir] = data
         return data
 
 
@@ -484,7 +483,7 @@ class AuroraLikeServer:
         )
         self._primary = standby_of
         self._bindir = Path(bindir) if bindir is not None else _find_bindir()
-        self._account = _server_account()
+        _account()  # as root without a postgres user: fail now
         self._workdir: Path | None = None
         self._process: subprocess.Popen[bytes] | None = None
         self._owner_pid = os.getpid()
@@ -621,14 +620,13 @@ class AuroraLikeServer:
         with self._lock:
             if self._workdir is not None:
                 return self
-            account, pki = self._account, self.pki
-            template = _template(self._bindir, account)
+            pki, template = self.pki, _template(self._bindir)
             if self._keep is None:
-                self._workdir = _make_workdir("aurora-ssl-pg-", account)
+                self._workdir = _make_workdir("aurora-ssl-pg-")
             else:
                 self._workdir = self._keep / "server"
                 self._workdir.mkdir(mode=0o700, parents=True, exist_ok=True)
-                _require_reachable(self._keep, account, "Choose another directory, or chmod o+x.")
+                _require_reachable(self._keep, "Choose another directory, or chmod o+x.")
             reuse = (self.data_dir / "PG_VERSION").is_file()
             atexit.register(self.stop)
             try:
@@ -639,8 +637,8 @@ class AuroraLikeServer:
                 hba = _hba(self.scenario not in (Scenario.NO_TLS, Scenario.TLS_OPTIONAL))
                 (self.data_dir / "pg_hba.conf").write_text(hba, encoding="utf-8")
                 self._install_certificate(pki)
-                for path in (self._workdir, *self._workdir.rglob("*")) if account else ():
-                    _chown(path, account)
+                if _account():
+                    _chown(self._workdir, *self._workdir.rglob("*"))
                 self._launch()
                 if self._primary is None:
                     self._create_app_objects(reuse=reuse)
@@ -701,7 +699,7 @@ class AuroraLikeServer:
                 self._process.send_signal(signal.SIGHUP)
                 return
             (self.data_dir / "standby.signal").touch()
-            _chown(self.data_dir / "standby.signal", self._account)
+            _chown(self.data_dir / "standby.signal")
             self._launch()
 
     def use_certificate(
@@ -722,15 +720,17 @@ class AuroraLikeServer:
             self._certificate = (tuple(names), foreign, expired)
             if self._workdir is None:
                 return  # start() installs it
-            der = self._install_certificate(self.pki)
+            self._install_certificate(self.pki)
             if self._process is None or not self.running:
                 return
+            offset = self.log_path.stat().st_size
             self._process.send_signal(signal.SIGHUP)
             deadline = time.monotonic() + 10
-            while self.scenario is not Scenario.NO_TLS and self._served() != der:
+            # The postmaster logs this, then reloads before it accepts another connection.
+            while "received SIGHUP" not in self._log_since(offset):
                 if time.monotonic() > deadline:
-                    raise self._failed("The server did not switch to the new certificate")
-                time.sleep(0.01)
+                    raise self._failed("The server did not reload its configuration")
+                time.sleep(0.005)
 
     # -- internals -------------------------------------------------------------------------
 
@@ -739,45 +739,26 @@ class AuroraLikeServer:
             raise TestServerError(f"{self!r} is not started; call start() first")
         return self._workdir
 
-    def _install_certificate(self, pki: TestPKI) -> bytes:
-        """Move a freshly issued chain and key into the server's directory; the leaf (DER)."""
-        from cryptography import x509
-        from cryptography.hazmat.primitives.serialization import Encoding
-
+    def _install_certificate(self, pki: TestPKI) -> None:
+        """Move a freshly issued chain and key into the server's directory."""
         names, foreign, expired = self._certificate
         issued = pki.issue_server(names, foreign=foreign, expired=expired)
         for source, name in zip(issued, ("server.crt", "server.key"), strict=True):
             _write_private(self.socket_dir / name, source.read_bytes())
-            _chown(self.socket_dir / name, self._account)
+            _chown(self.socket_dir / name)
             source.unlink()
-        leaf = x509.load_pem_x509_certificate((self.socket_dir / "server.crt").read_bytes())
-        return leaf.public_bytes(Encoding.DER)
 
-    def _served(self) -> bytes | None:
-        """The DER leaf certificate new connections get now (``None``: no TLS).
-
-        Speaks just enough of the protocol (SSLRequest, then a TLS handshake without
-        verification) to see which certificate is served.
-        """
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE  # only reading which certificate is served
-        try:
-            with socket.create_connection((self.hostaddr, self.port), timeout=5) as sock:
-                sock.sendall(struct.pack("!ii", 8, 80877103))
-                if sock.recv(1) != b"S":
-                    return None
-                with context.wrap_socket(sock, server_hostname=self.host) as tls:
-                    return tls.getpeercert(binary_form=True)
-        except OSError:
-            return None
+    def _log_since(self, offset: int) -> str:
+        with open(self.log_path, "rb") as log:
+            log.seek(offset)
+            return log.read().decode(errors="replace")
 
     def _clone(self, primary: AuroraLikeServer) -> None:
         """The data directory as a base backup of ``primary``, marked as a standby's."""
         source = ["-h", str(primary.socket_dir), "-p", str(primary.port), "-U", _SUPERUSER]
         backup = [str(self._bindir / "pg_basebackup"), "-D", str(self.data_dir), *source]
         backup += ["--wal-method=stream", "--checkpoint=fast", "--no-sync"]
-        _run(backup, self._account, self.socket_dir)
+        _run(backup, self.socket_dir)
         (self.data_dir / "standby.signal").touch()
 
     def _write_config(self) -> None:
@@ -802,7 +783,7 @@ class AuroraLikeServer:
         lines = (f"{name} = {_conf_value(value)}\n" for name, value in settings.items())
         path = self.data_dir / "postgresql.auto.conf"
         path.write_text("".join(lines), encoding="utf-8")
-        _chown(path, self._account)
+        _chown(path)
 
     def _launch(self) -> None:
         """Start the postmaster; on a lost race for a free port, pick another."""
@@ -819,14 +800,12 @@ class AuroraLikeServer:
                     cwd=self.socket_dir,
                     env={k: v for k, v in os.environ.items() if not k.startswith("PG")},
                     start_new_session=True,  # a Ctrl-C meant for us must not hit the server
-                    **_as_server(self._account),
+                    **_as_server(),
                 )
             if self._wait_ready(self._process):
                 return
             self._process = None
-            with open(self.log_path, "rb") as handle:
-                handle.seek(offset)
-                lost_race = b"could not bind" in handle.read()
+            lost_race = "could not bind" in self._log_since(offset)
             if lost_race and self._fixed_port:
                 raise self._failed(
                     f"Port {self.port} is in use (another server?); choose another port, or 0 "
@@ -882,14 +861,7 @@ class AuroraLikeServer:
         """Run ``sql`` as the superuser; returns psql's unaligned, tuples-only output."""
         env = {"PGHOST": str(self.socket_dir), "PGPORT": str(self.port), "PGDATABASE": database}
         command = [str(self._bindir / "psql"), "-XqAt", "-v", "ON_ERROR_STOP=1", "-U", _SUPERUSER]
-        return _run(
-            command,
-            self._account,
-            self.socket_dir,
-            stdin=sql,
-            env=env,
-            secret=secret or self.password,
-        )
+        return _run(command, self.socket_dir, stdin=sql, env=env, secret=secret or self.password)
 
     def _create_app_objects(self, *, reuse: bool) -> None:
         """Rename the template's role and database and set the password; the extensions.
