@@ -240,6 +240,8 @@ def test_serve_port_password_data_dir_and_database_url(tmp_path: Path, kept_dir:
         # plain SQLAlchemy + the plugin from the URL: verify-full against the kept bundle
         assert query_url(url, SSL_ROW) is True
         query_url(url, "CREATE TABLE kept (n int)", "INSERT INTO kept VALUES (42) RETURNING n")
+        first_root = tmp_path / "first-root.pem"  # what a client loaded on the first run
+        first_root.write_bytes((kept_dir / "pki" / "root.pem").read_bytes())
     finally:
         out, _err = stop(proc)
     assert "DATABASE_URL=" in out
@@ -249,6 +251,14 @@ def test_serve_port_password_data_dir_and_database_url(tmp_path: Path, kept_dir:
     try:
         env = wait_for_env_file(env_file, proc)
         assert query_url(env["DATABASE_URL"], "SELECT n FROM kept") == 42
+        # The CA's keys were kept: the first run's root still verifies the server.
+        params = {"host": CLUSTER_HOST, "hostaddr": "127.0.0.1", "port": str(port)}
+        login = {"user": "app", "password": "s3cret pw", "dbname": "app"}
+        conn = drivers.libpq_connect(
+            **params, **login, sslmode="verify-full", sslrootcert=str(first_root)
+        )
+        assert scalar(conn, SSL_ROW) is True
+        conn.close()
     finally:
         stop(proc)
 
