@@ -7,8 +7,6 @@ fictitious, which is also how :func:`is_test_ca` recognises this PKI's certifica
 RDS issues under three CA families, and so does this PKI (:data:`CA_FAMILIES`): ``rsa2048``
 (RSA 2048, SHA-256; the default), ``rsa4096`` (RSA 4096, SHA-384) and ``ecc384`` (ECDSA P-384,
 SHA-384), each for the root, the subordinate and the server key alike.
-
-``cryptography`` is imported inside functions: ``import aurora_ssl.testing`` stays light.
 """
 
 from __future__ import annotations
@@ -20,17 +18,16 @@ import secrets
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, cast, get_args
+from typing import Literal, cast, get_args
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from aurora_ssl._diagnostics import TEST_REGION  # one source of the test PKI's names
 
-if TYPE_CHECKING:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.asymmetric import ec, rsa
-
-    _Key = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
-
+_Key = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 
 CLUSTER_HOST = "demo.cluster-abc123xyz.test-region-1.rds.amazonaws.com"
 READER_HOST = "demo.cluster-ro-abc123xyz.test-region-1.rds.amazonaws.com"
@@ -52,23 +49,17 @@ def _check_family(family: str) -> CAFamily:
 
 
 def _new_key(family: CAFamily) -> _Key:
-    from cryptography.hazmat.primitives.asymmetric import ec, rsa
-
     if family == "ecc384":
         return ec.generate_private_key(ec.SECP384R1())
     return rsa.generate_private_key(65537, 4096 if family == "rsa4096" else 2048)
 
 
 def _digest(family: CAFamily) -> hashes.SHA256 | hashes.SHA384:
-    from cryptography.hazmat.primitives import hashes
-
     return hashes.SHA256() if family == "rsa2048" else hashes.SHA384()
 
 
 def _rds_name(common_name: str) -> x509.Name:
     """A subject laid out like the real RDS CAs', so name-based code sees the familiar shape."""
-    from cryptography import x509
-
     return x509.Name.from_rfc4514_string(
         f"L=Seattle,CN={common_name},ST=WA,OU=Amazon RDS,O=Amazon.com,C=US"
     )
@@ -76,8 +67,6 @@ def _rds_name(common_name: str) -> x509.Name:
 
 def _key_usage(*, ca: bool, rsa_key: bool) -> x509.KeyUsage:
     """A CA signs certificates; a server signs handshakes (and, with RSA, decrypts key exchange)."""
-    from cryptography import x509
-
     return x509.KeyUsage(
         digital_signature=True,
         content_commitment=False,
@@ -92,14 +81,10 @@ def _key_usage(*, ca: bool, rsa_key: bool) -> x509.KeyUsage:
 
 
 def _pem(cert: x509.Certificate) -> bytes:
-    from cryptography.hazmat.primitives import serialization
-
     return cert.public_bytes(serialization.Encoding.PEM)
 
 
 def _key_pem(key: _Key) -> bytes:
-    from cryptography.hazmat.primitives import serialization
-
     return key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
@@ -123,12 +108,13 @@ def _kept_keys(path: Path, family: CAFamily) -> list[_Key]:
     Keys are all a PKI needs to outlive a run: certificates issued anew from the same keys and
     names chain to the root file a client loaded before.
     """
-    from cryptography.hazmat.primitives.serialization import load_pem_private_key
-
     if path.is_file():
         end = b"-----END PRIVATE KEY-----"
         blocks = path.read_bytes().split(end)[:3]
-        return [cast("_Key", load_pem_private_key(block.strip() + end, None)) for block in blocks]
+        return [
+            cast("_Key", serialization.load_pem_private_key(block.strip() + end, None))
+            for block in blocks
+        ]
     keys = [_new_key(family) for _ in range(3)]
     _write_private(path, b"".join(map(_key_pem, keys)))
     return keys
@@ -151,8 +137,6 @@ def _certificate(
     extensions: Sequence[tuple[x509.ExtensionType, bool]],
 ) -> x509.Certificate:
     """A certificate for ``key``, signed by ``issuer`` (``None``: self-signed)."""
-    from cryptography import x509
-
     builder = (
         x509.CertificateBuilder()
         .subject_name(subject)
@@ -176,8 +160,6 @@ class _Authority:
     """One root -> subordinate chain, and the key of every server certificate it issues."""
 
     def __init__(self, family: CAFamily, keys: Sequence[_Key] | None = None) -> None:
-        from cryptography import x509
-
         self.family = family
         self.root_key, self.subordinate_key, self.leaf_key = keys or [
             _new_key(family) for _ in range(3)
@@ -202,10 +184,6 @@ class _Authority:
         )
 
     def issue(self, names: Sequence[str], *, expired: bool) -> x509.Certificate:
-        from cryptography import x509
-        from cryptography.hazmat.primitives.asymmetric import rsa
-        from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
         now = _now()
         valid = (
             (now - _days(375), now - _days(10)) if expired else (now - _days(1), now + _days(365))
