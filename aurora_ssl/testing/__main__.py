@@ -62,11 +62,16 @@ def _serve(server: AuroraLikeServer, env_file: Path | None, kept: bool) -> int:
                 file=sys.stderr,
                 flush=True,
             )
-            while server.running:
-                time.sleep(0.2)
+            try:
+                while server.running:
+                    time.sleep(0.2)
+            except KeyboardInterrupt:  # a second signal must not cut the shutdown short
+                for sig in handlers:
+                    signal.signal(sig, signal.SIG_IGN)
+                return 0
             print(f"# the server exited; log: {server.log_path}", file=sys.stderr)
             return 1
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # while starting: the server is stopped already
         return 0
     finally:
         if env_file is not None:
