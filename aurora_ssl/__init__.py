@@ -32,7 +32,9 @@ if TYPE_CHECKING:
 
     from aurora_ssl._bundle_update import update_bundle
     from aurora_ssl._connect import clear_caches
-    from aurora_ssl._diagnostics import Audit, inspect_server, translate_error
+    from aurora_ssl._diagnostics._audit import Audit
+    from aurora_ssl._diagnostics._inspection import inspect_server
+    from aurora_ssl._diagnostics._translation import translate_error
     from aurora_ssl._endpoint import Endpoint, EndpointKind, parse_endpoint
     from aurora_ssl._options import Options
     from aurora_ssl._policy import connection_params
@@ -59,11 +61,11 @@ _LAZY = {
     "ClientTLS": "aurora_ssl._readback",
     "server_tls": "aurora_ssl._server_tls",
     "ServerTLS": "aurora_ssl._server_tls",
-    "translate_error": "aurora_ssl._diagnostics",
-    "inspect_server": "aurora_ssl._diagnostics",
+    "translate_error": "aurora_ssl._diagnostics._translation",
+    "inspect_server": "aurora_ssl._diagnostics._inspection",
     "update_bundle": "aurora_ssl._bundle_update",
     "audit": "aurora_ssl.cli._audit",
-    "Audit": "aurora_ssl._diagnostics",
+    "Audit": "aurora_ssl._diagnostics._audit",
 }
 
 __all__ = [

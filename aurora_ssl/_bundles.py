@@ -21,11 +21,6 @@ from typing import Any
 from aurora_ssl._endpoint import REGION_NAME
 from aurora_ssl.errors import BundleError
 
-DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
-#: The RDS global bundle shipped with this version (AWS's, see shared data/README).
-SHIPPED_BUNDLE = os.path.join(DATA, "rds-global-bundle.pem")
-#: The shipped bundle split per region (``<region>.pem``), plus ``proxy.pem``.
-SHIPPED_ROOTS = os.path.join(DATA, "roots")
 GLOBAL_BUNDLE_URL = "https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem"
 #: The roots RDS Proxy's ACM certificates chain to (``proxy.pem``), by CN.
 AMAZON_TRUST_SERVICES_ROOTS = (
@@ -192,20 +187,22 @@ def split(certificates: Iterable[Certificate]) -> dict[str, bytes]:
     return regions
 
 
-def known_roots() -> dict[str, str]:
-    """AWS's RDS roots as shipped: SHA-256 of the DER -> region (the split files' content)."""
+def known_roots(shipped_roots: str) -> dict[str, str]:
+    """AWS's RDS roots as shipped (the directory of per-region files): SHA-256 of the DER ->
+    region."""
     known = {}
-    for name in os.listdir(SHIPPED_ROOTS):
+    for name in os.listdir(shipped_roots):
         if name != "proxy.pem":
-            with open(os.path.join(SHIPPED_ROOTS, name), "rb") as handle:
+            with open(os.path.join(shipped_roots, name), "rb") as handle:
                 for block in pem_blocks(handle.read()):
                     known[hashlib.sha256(pem_der(block)).hexdigest()] = name[: -len(".pem")]
     return known
 
 
-def strangers(certificates: Iterable[Certificate]) -> list[Certificate]:
-    """The roots named like AWS's RDS roots for a region AWS serves that are not AWS's."""
-    known = known_roots()
+def strangers(certificates: Iterable[Certificate], shipped_roots: str) -> list[Certificate]:
+    """The roots named like AWS's RDS roots for a region AWS serves that are not AWS's (as
+    shipped in the directory ``shipped_roots``)."""
+    known = known_roots(shipped_roots)
     regions = set(known.values())
     return [c for c in certificates if c.region in regions and c.sha256 not in known]
 

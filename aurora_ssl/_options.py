@@ -42,7 +42,7 @@ _OPTIONS: Mapping[str, tuple[str, str]] = {
     "iam_profile": ("text", "the AWS profile for the IAM tokens"),
     "password_provider": ("provider", "a password per new connection from 'module:attribute'"),
     "log_level": ("level", "the level of the per-connection line on aurora_ssl.connections"),
-    "server_check_at_startup": ("bool", "Django: ask the server once per process (one query)"),
+    "server_check_at_startup": ("bool", "Django: ask the server once per thread (one query)"),
     "explain_pool_timeout": ("bool", "Django: explain a pool timeout with one direct connection"),
 }
 #: Options only Django's backend reads.

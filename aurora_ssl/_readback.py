@@ -89,10 +89,7 @@ def driver_of(connection: Any) -> tuple[str, Any]:
     Raises:
         InsecureConfigurationError: not a connection of a driver aurora-ssl can read.
     """
-    sqlalchemy = sys.modules.get("sqlalchemy.engine.interfaces")
-    adapted = getattr(sqlalchemy, "AdaptedConnection", None)
-    if adapted is not None and isinstance(connection, adapted):
-        connection = connection.driver_connection
+    connection = _unadapted(connection)
     for name, module, attribute in _TYPES:
         loaded = sys.modules.get(module)
         kind = getattr(loaded, attribute, None) if loaded is not None else None
@@ -104,6 +101,15 @@ def driver_of(connection: Any) -> tuple[str, Any]:
         "connections only, so it refuses this one (a mock of the driver, or a connection made "
         "by your own code in a do_connect listener). Let the driver make the connection."
     )
+
+
+def _unadapted(connection: Any) -> Any:
+    """The driver's connection inside SQLAlchemy's adapter (async drivers), by type."""
+    sqlalchemy = sys.modules.get("sqlalchemy.engine.interfaces")
+    adapted = getattr(sqlalchemy, "AdaptedConnection", None)
+    if adapted is not None and isinstance(connection, adapted):
+        return connection.driver_connection
+    return connection
 
 
 _TYPES = (
@@ -322,7 +328,7 @@ def close_quietly(connection: Any) -> None:
 
     asyncpg's ``close()`` is a coroutine: it is closed unawaited and the connection terminated.
     """
-    target = getattr(connection, "driver_connection", None) or connection
+    target = _unadapted(connection)
     try:
         result = target.close()
         if hasattr(result, "close"):

@@ -31,9 +31,11 @@ if TYPE_CHECKING:
 
 BUNDLE_ENV = "AURORA_SSL_BUNDLE"
 CACHE_DIR_ENV = "AURORA_SSL_CACHE_DIR"
-_HERE = os.path.dirname(os.path.abspath(__file__))
-SHIPPED_BUNDLE = os.path.join(_HERE, "data", "rds-global-bundle.pem")
-SHIPPED_ROOTS = os.path.join(_HERE, "data", "roots")
+_DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
+#: The RDS global bundle shipped with this version (AWS's, see shared data/README).
+SHIPPED_BUNDLE = os.path.join(_DATA, "rds-global-bundle.pem")
+#: The shipped bundle split per region (``<region>.pem``), plus ``proxy.pem``.
+SHIPPED_ROOTS = os.path.join(_DATA, "roots")
 #: Where AWS publishes the bundles the global one does not cover, by partition.
 PARTITION_BUNDLE_URLS = {
     "aws-cn": "https://rds-truststore.s3.cn-north-1.amazonaws.com.cn/global/global-bundle.pem",
@@ -137,6 +139,13 @@ def _select(names: tuple[str, ...], source: str, origin: str) -> TrustSelection:
             "one engine (or Django alias) per kind of endpoint."
         )
     else:
+        regions = sorted(s.partition(":")[2] for s in scopes if s.startswith("region:"))
+        if len(regions) > 1:
+            warnings += (
+                f"The hosts {', '.join(names)} are in different regions ({', '.join(regions)}): "
+                "one connection has one trust file, so every RDS root is trusted. List hosts "
+                "of one region per engine to keep the trust file small.",
+            )
         selection = TrustSelection(full, "full-bundle", source, warnings)
     if warnings:
         import logging
@@ -233,7 +242,7 @@ def _write_split(data: bytes, source: str, directory: str, updated: bool) -> Non
                 f"The bundle {source} is refused: {cert.subject} {problem}; a trust bundle holds "
                 "only root CAs. Use AWS's bundle (`aurora-ssl bundle update`)."
             )
-    strangers = [] if updated else _bundles.strangers(certificates)
+    strangers = [] if updated else _bundles.strangers(certificates, SHIPPED_ROOTS)
     if strangers:
         import logging
 
@@ -260,7 +269,7 @@ def _write_split(data: bytes, source: str, directory: str, updated: bool) -> Non
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def cache_path() -> str:
+def _home() -> str:
     configured = os.environ.get(CACHE_DIR_ENV)
     if configured:
         return os.path.abspath(configured)
@@ -268,24 +277,51 @@ def cache_path() -> str:
     return os.path.abspath(os.path.join(xdg, "aurora-ssl"))
 
 
-def cache_dir() -> str:
-    """aurora-ssl's private cache directory, created on first use (mode 0700).
+def _fallback() -> str | None:
+    """``aurora-ssl-<uid>`` in the temp directory, when home cannot hold the cache (AWS
+    Lambda); never when ``AURORA_SSL_CACHE_DIR`` names the place."""
+    if os.environ.get(CACHE_DIR_ENV):
+        return None
+    import tempfile  # only on this path: it costs a fresh process milliseconds
 
-    ``AURORA_SSL_CACHE_DIR``, else ``$XDG_CACHE_HOME/aurora-ssl`` or ``~/.cache/aurora-ssl``.
+    uid = os.getuid() if hasattr(os, "getuid") else "user"
+    return os.path.join(tempfile.gettempdir(), f"aurora-ssl-{uid}")
+
+
+def cache_path() -> str:
+    """Where the cache directory is (not created here): ``AURORA_SSL_CACHE_DIR``, else
+    ``$XDG_CACHE_HOME/aurora-ssl`` or ``~/.cache/aurora-ssl``, else (when home is read-only,
+    as on AWS Lambda) ``aurora-ssl-<uid>`` in the system's temp directory, if made already."""
+    home = _home()
+    if os.path.isdir(home):
+        return home
+    fallback = _fallback()
+    return fallback if fallback is not None and os.path.isdir(fallback) else home
+
+
+def cache_dir() -> str:
+    """aurora-ssl's private cache directory (see :func:`cache_path`), created on first use
+    (mode 0700).
 
     Raises:
         BundleError: it cannot be created, or it (or a directory above it) is open to others.
     """
-    path = cache_path()
-    try:
-        os.makedirs(path, mode=0o700, exist_ok=True)
-    except OSError as exc:
-        raise BundleError(
-            f"Cannot create the cache directory {path} ({exc.strerror}); set {CACHE_DIR_ENV} "
-            "to a directory you own."
-        ) from exc
-    check_private(path, "The cache directory")
-    return path
+    home = _home()
+    reason = ""
+    for path in (home, _fallback()) if not os.path.isdir(home) else (home,):
+        if path is None:
+            continue
+        try:
+            os.makedirs(path, mode=0o700, exist_ok=True)
+        except OSError as exc:
+            reason = reason or f" ({exc.strerror})"
+            continue
+        check_private(path, "The cache directory")
+        return path
+    raise BundleError(
+        f"Cannot create the cache directory {home}{reason}; set {CACHE_DIR_ENV} to a "
+        "directory you own."
+    )
 
 
 def check_private(path: str, what: str) -> None:

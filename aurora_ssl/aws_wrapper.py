@@ -294,7 +294,7 @@ def _connect(target: Any, decision: Decision) -> tuple[Any, Decision]:
     except AuroraSSLError:
         raise
     except Exception as error:
-        from aurora_ssl._diagnostics import translate_error
+        from aurora_ssl._diagnostics._translation import translate_error
 
         shown = {k: v for k, v in decision.params.items() if k not in ("password", "sslpassword")}
         translated = translate_error(error, params=shown)

@@ -197,14 +197,18 @@ def probes(target: Target, proxy_port: int, sa_driver: str, aliases: list[str]) 
     if "rt-floor" in aliases:
         out.append(Probe("django floor", warm.django_variant("rt-floor")))
     if "rt-ours" in aliases:
-        from django_aurora_ssl.backends._connect import forget_server_checks
+        from django.db import connections
+
+        def first_in_process() -> None:
+            # The startup check's memory is the wrapper's (one per alias and thread).
+            vars(connections["rt-ours"]).pop("_aurora_ssl_checked", None)
 
         out.append(Probe("django ours, later", warm.django_variant("rt-ours")))
         out.append(
             Probe(
                 "django ours, first in process",
                 warm.django_variant("rt-ours", warm_up=False),
-                prepare=forget_server_checks,
+                prepare=first_in_process,
             )
         )
     return out
@@ -355,8 +359,6 @@ def django_command_round_trips() -> dict[str, Any] | None:
     from django.core.management import call_command
     from django.db import connections
 
-    from django_aurora_ssl.backends._connect import forget_server_checks
-
     if connections["ours"].Database is not psycopg:
         return None  # the trace needs psycopg 3 (Django uses it when both are installed)
     traces: list[Any] = []
@@ -372,7 +374,8 @@ def django_command_round_trips() -> dict[str, Any] | None:
         return conn
 
     connections["ours"].close()
-    forget_server_checks()  # a fresh process: the startup check has not run yet
+    # A fresh process: the startup check has not run yet (its memory is the wrapper's).
+    vars(connections["ours"]).pop("_aurora_ssl_checked", None)
     psycopg.connect = traced_connect
     try:
         with open(os.devnull, "w") as sink:

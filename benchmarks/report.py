@@ -384,7 +384,7 @@ def page_table(results: dict[str, Any]) -> str:
         }
         present = {g: label for g, label in check.items() if label in comps}
         line(
-            "round trips added by the server-side check (Django: once per process and alias)",
+            "round trips added by the server-side check (Django: once per alias and thread)",
             {g: cell(label) for g, label in present.items()},
             "= +1",
             _verdict([comps[label]["counted"] == 1 for label in present.values()]),

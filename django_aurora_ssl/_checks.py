@@ -1,55 +1,48 @@
-"""System checks of the ``django_aurora_ssl`` app.
+"""The system checks of ``django_aurora_ssl``, their ids, and the report on one alias.
 
 Static checks (every ``manage.py`` command) read ``settings.DATABASES`` and trust files only;
 they never connect. The database check (``Tags.database``: ``manage.py check --database
 ALIAS``, and ``migrate`` for its database) connects once per requested alias through the
-backend and asks the server in one query (:func:`aurora_ssl.status.server_tls`).
+backend and asks the server in one query (:func:`report_for_alias`, which
+``manage.py check_aurora_ssl`` runs too).
 
 A backend is ours when its ``DatabaseWrapper`` class has our mixin
 (:func:`django_aurora_ssl._conf.uses_backend`), whatever its ENGINE string: a user's subclass
 (for IAM tokens or a password provider) is checked like ours, and a subclass of Django's own
 PostgreSQL backend still gets W004.
 
-==================  =========================================================================
-id                  meaning
-==================  =========================================================================
-aurora_ssl.E001     ``AURORA_SSL`` options on a database whose backend is not ours / bad ENGINE
-aurora_ssl.E002     ``AURORA_SSL`` is malformed (not a dict, unknown key, wrong type, a bad
-                    PASSWORD_PROVIDER, IAM with PASSWORD_PROVIDER or INSECURE_LOCAL_DEV)
-aurora_ssl.E003     an insecure libpq setting in OPTIONS (weaker sslmode, sslrootcert=system ...),
-                    or a connection string in NAME
-aurora_ssl.E004     no TCP host (empty HOST or a Unix socket): libpq never uses TLS there
-aurora_ssl.E005     a trust file cannot be used (BUNDLE, AURORA_SSL_BUNDLE, OPTIONS sslrootcert)
-aurora_ssl.E006     China / GovCloud endpoint without a bundle for that partition
-aurora_ssl.E007     INSECURE_LOCAL_DEV on an AWS endpoint
-aurora_ssl.E008     (database) no verified TLS connection: refused, or failed otherwise
-aurora_ssl.E009     (database) the server says the session is not encrypted
-aurora_ssl.E010     (database) TLS verified, then the server refused the login
-aurora_ssl.E011     (database) no password for the login (credentials), nothing sent
-aurora_ssl.W001     INSECURE_LOCAL_DEV is in effect
-aurora_ssl.W002     the app is installed but no database uses an aurora-ssl backend
-aurora_ssl.W003     trust selection warning (not an RDS name: full bundle; region not in bundle)
-aurora_ssl.W004     an RDS / Aurora endpoint on Django's plain PostgreSQL backend (or a subclass)
-aurora_ssl.W005     (database) the sslinfo extension is not installed
-aurora_ssl.W006     (database) ``rds.force_ssl`` is off on the server
-==================  =========================================================================
+:data:`CHECKS` is the one list of ids: the reference page (docs/reference/checks.md) is
+rendered from it when the docs are built, and a test holds it equal to the ids emitted here.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, register
 from django.core.checks import Warning as CheckWarning
+from django.db import connections
 
+from aurora_ssl._connect import provider_for
+from aurora_ssl._endpoint import parse_endpoint
 from aurora_ssl._options import Options
+from aurora_ssl._policy import policy_for, refuse_insecure_for_aws
+from aurora_ssl._server_tls import server_tls
+from aurora_ssl._trust import TrustSelection
+from aurora_ssl.errors import (
+    AuroraSSLError,
+    BundleError,
+    CredentialsError,
+    InsecureConfigurationError,
+    TLSNotInUseError,
+    UnsupportedPartitionError,
+)
 from django_aurora_ssl._conf import (
-    PLAIN_ENGINES,
     SETTINGS_KEY,
     OptionsError,
-    aliases_using_backend,
     database_options,
     guard_hosts,
     libpq_target,
@@ -59,14 +52,115 @@ from django_aurora_ssl._conf import (
     uses_backend,
 )
 
-_ENGINE_HINT = (
-    "Set 'ENGINE': 'django_aurora_ssl.backends.postgresql' (or "
-    "'django_aurora_ssl.backends.postgis') for this database."
-)
-_OPTIONS_HINT = (
-    "Remove it from OPTIONS: aurora-ssl always connects with sslmode=verify-full and the Amazon "
-    "RDS roots. For a local server without TLS use AURORA_SSL['INSECURE_LOCAL_DEV'] = True."
-)
+if TYPE_CHECKING:
+    from aurora_ssl._diagnostics._report import ConnectionReport
+
+#: id -> (when it fires, the hint its messages carry; ``{alias}`` is the database's alias).
+CHECKS: dict[str, tuple[str, str]] = {
+    "aurora_ssl.E001": (
+        "an `AURORA_SSL` key on a database whose backend (by class) is not aurora-ssl's, or an "
+        "`ENGINE` under `django_aurora_ssl` that does not exist",
+        "Set 'ENGINE': 'django_aurora_ssl.backends.postgresql' (or "
+        "'django_aurora_ssl.backends.postgis') for this database, or a subclass of it.",
+    ),
+    "aurora_ssl.E002": (
+        "`AURORA_SSL` is not a dict, has an unknown key, a value of the wrong type or a "
+        "boolean spelled other than true/false, 1/0, yes/no, on/off, sits inside `OPTIONS`, or "
+        "chooses a password next to `PASSWORD`",
+        "Use the AURORA_SSL keys of the Django guide (docs/guides/django.md), next to OPTIONS.",
+    ),
+    "aurora_ssl.E003": (
+        "`OPTIONS` weakens verification (`sslmode` other than `verify-full`, "
+        "`sslrootcert=system` or empty, `gssencmode`, `ssl_min_protocol_version` below "
+        "TLSv1.2, `sslsni=0`, `sslkeylogfile`, a NUL character), or `NAME` / "
+        "`OPTIONS['dbname']` holds a connection string",
+        "Remove it from OPTIONS: aurora-ssl always connects with sslmode=verify-full and the "
+        "Amazon RDS roots. For a local server without TLS use "
+        "AURORA_SSL['INSECURE_LOCAL_DEV'] = True.",
+    ),
+    "aurora_ssl.E004": (
+        "no TCP host (empty `HOST`, or a Unix socket): libpq never uses TLS there",
+        "Set HOST to the endpoint's DNS name, e.g. mydb.cluster-xxxx.us-east-1.rds.amazonaws.com.",
+    ),
+    "aurora_ssl.E005": (
+        "a trust file cannot be used (`BUNDLE`, `AURORA_SSL_BUNDLE`, `OPTIONS['sslrootcert']`, "
+        "an updated bundle): missing, unreadable, not PEM CA certificates, or not safely owned",
+        "Point AURORA_SSL['BUNDLE'] (or AURORA_SSL_BUNDLE, or OPTIONS['sslrootcert']) at a "
+        "readable PEM file of CA certificates, e.g. https://truststore.pki.rds.amazonaws.com/"
+        "global/global-bundle.pem, or remove it to use the bundle shipped with aurora-ssl.",
+    ),
+    "aurora_ssl.E006": (
+        "a China (`.amazonaws.com.cn`) or GovCloud (`us-gov-*`) endpoint without a bundle",
+        "Download the bundle for that partition (the URL is in the message) and set "
+        "AURORA_SSL['BUNDLE'] to its path.",
+    ),
+    "aurora_ssl.E007": (
+        "`INSECURE_LOCAL_DEV` while any host source (`HOST`, `OPTIONS['host']`, "
+        "`OPTIONS['hostaddr']`, `TLS_SERVER_NAME`) names an AWS endpoint",
+        "Remove AURORA_SSL['INSECURE_LOCAL_DEV']: the opt-out exists only for local "
+        "development servers without TLS, never for AWS endpoints.",
+    ),
+    "aurora_ssl.E008": (
+        "database check: no verified TLS connection (untrusted or expired certificate, wrong "
+        "name, server without TLS, parameters changed after aurora-ssl), or the connection "
+        "failed otherwise (network, timeout, a refused login whose TLS state is unknown: the "
+        "driver's libpq predates the fix for CVE-2024-10977); the message gives the reason",
+        "Read the reason above; `python manage.py check_aurora_ssl --database {alias}` shows "
+        "the full report.",
+    ),
+    "aurora_ssl.E009": (
+        "database check: the server says the session is not encrypted although the client "
+        "negotiated TLS",
+        "Find what terminates TLS between the application and the server (a proxy, a "
+        "port-forward) and connect to the database endpoint itself.",
+    ),
+    "aurora_ssl.E010": (
+        "database check: TLS was verified, then the server refused the login (SQLSTATE class "
+        "28: wrong password or IAM token, unknown role, `pg_hba.conf`); the message gives the "
+        "server's reason",
+        "Fix the login: USER, PASSWORD (or the IAM token or password provider) and the "
+        "server's pg_hba.conf rules. TLS is verified, so changing sslmode would not help.",
+    ),
+    "aurora_ssl.E011": (
+        "database check: no password for the login, found before connecting (a password "
+        "provider, IAM or Secrets Manager failed; AWS credentials or botocore missing)",
+        "Fix what the message names (AWS credentials for IAM, the [iam] extra, the password "
+        "provider); nothing was sent to the server, and TLS is not the problem.",
+    ),
+    "aurora_ssl.W001": (
+        "`INSECURE_LOCAL_DEV` is in effect",
+        "Remove AURORA_SSL['INSECURE_LOCAL_DEV'] as soon as the server offers TLS; never use it "
+        "outside local development.",
+    ),
+    "aurora_ssl.W002": (
+        "the app is installed but no database uses an aurora-ssl backend",
+        "Set 'ENGINE': 'django_aurora_ssl.backends.postgresql' for your Aurora/RDS databases, "
+        "or remove 'django_aurora_ssl' from INSTALLED_APPS.",
+    ),
+    "aurora_ssl.W003": (
+        "trust selection warns: `HOST` is not an RDS name (the full bundle is trusted; a CNAME "
+        "fails by design), the bundle lacks the endpoint's region, or a bundle of yours holds "
+        "RDS-named roots that are not AWS's",
+        "If HOST is a CNAME or tunnel to an RDS endpoint, set AURORA_SSL['TLS_SERVER_NAME'] to "
+        "the endpoint's name; if a region is missing, run `aurora-ssl bundle update`.",
+    ),
+    "aurora_ssl.W004": (
+        "an RDS/Aurora endpoint configured with Django's own PostgreSQL/PostGIS backend, or a "
+        "subclass of it (no verification)",
+        "Set 'ENGINE': 'django_aurora_ssl.backends.postgresql' (or '...postgis'); a backend of "
+        "your own subclasses django_aurora_ssl.backends.postgresql.base.DatabaseWrapper "
+        "instead of Django's.",
+    ),
+    "aurora_ssl.W005": (
+        "database check: the `sslinfo` extension is not installed",
+        "Run `CREATE EXTENSION sslinfo;` in this database (on RDS as rds_superuser).",
+    ),
+    "aurora_ssl.W006": (
+        "database check: `rds.force_ssl` is off on the server (other clients may connect "
+        "unencrypted)",
+        "Set rds.force_ssl = 1 in the DB cluster / instance parameter group.",
+    ),
+}
 # dj-database-url's ssl_require=True (the most common source of sslmode=require) and a URL's
 # ?sslmode= both land in OPTIONS, so a user who never wrote OPTIONS must be told where else.
 _URL_HELPER_HINT = (
@@ -79,76 +173,25 @@ _NAME_HINT = (
     "Set NAME to the database name alone (e.g. 'app') and move the other settings to HOST, "
     "PORT, USER and OPTIONS; with dj-database-url, pass the URL to dj_database_url.parse()."
 )
-_HOST_HINT = (
-    "Set HOST to the endpoint's DNS name, e.g. mydb.cluster-xxxx.us-east-1.rds.amazonaws.com."
-)
-_BUNDLE_HINT = (
-    "Point AURORA_SSL['BUNDLE'] (or AURORA_SSL_BUNDLE, or OPTIONS['sslrootcert']) at a readable "
-    "PEM file of CA certificates, e.g. https://truststore.pki.rds.amazonaws.com/global/"
-    "global-bundle.pem, or remove it to use the bundle shipped with aurora-ssl."
-)
-_PARTITION_HINT = (
-    "Download the bundle for that partition (the URL is in the message) and set "
-    "AURORA_SSL['BUNDLE'] to its path."
-)
-_INSECURE_AWS_HINT = (
-    "Remove AURORA_SSL['INSECURE_LOCAL_DEV']: the opt-out exists only for local development "
-    "servers without TLS, never for AWS endpoints."
-)
-_INSECURE_HINT = (
-    "Remove AURORA_SSL['INSECURE_LOCAL_DEV'] as soon as the server offers TLS; never use it "
-    "outside local development."
-)
-_SUBCLASS_HINT = (
-    "Make your backend's DatabaseWrapper subclass "
-    "django_aurora_ssl.backends.postgresql.base.DatabaseWrapper instead of Django's."
-)
-_UNUSED_HINT = (
-    "Set 'ENGINE': 'django_aurora_ssl.backends.postgresql' for your Aurora/RDS databases, or "
-    "remove 'django_aurora_ssl' from INSTALLED_APPS."
-)
-_TRUST_HINT = (
-    "If HOST is a CNAME or tunnel to an RDS endpoint, set AURORA_SSL['TLS_SERVER_NAME'] to the "
-    "endpoint's name; if a region is missing, run `aurora-ssl bundle update`."
-)
-_REFUSED_HINT = (
-    "Read the reason above; `python manage.py check_aurora_ssl --database {alias}` shows the "
-    "full report. Never work around it by weakening sslmode."
-)
-_FAILED_HINT = (
-    "Read the reason above; `python manage.py check_aurora_ssl --database {alias}` shows the "
-    "full report."
-)
-_LOGIN_HINT = (
-    "Fix the login: USER, PASSWORD (or the IAM token or password provider) and the server's "
-    "pg_hba.conf rules. TLS is verified, so changing sslmode would not help."
-)
-_CREDENTIALS_HINT = (
-    "Fix what the message names (AWS credentials for IAM, the [iam] extra, the password "
-    "provider); nothing was sent to the server, and TLS is not the problem."
-)
-#: verdict -> (check id, message after "DATABASES['alias']: ", hint)
+#: A report's verdict -> (check id, message after "DATABASES['alias']: ", hint if not the id's).
 _FAILURES = {
     "refused": (
         "aurora_ssl.E008",
         "no verified TLS connection to {host}: {message}",
-        _REFUSED_HINT,
+        CHECKS["aurora_ssl.E008"][1] + " Never work around it by weakening sslmode.",
     ),
-    "error": ("aurora_ssl.E008", "connecting to {host} failed: {message}", _FAILED_HINT),
-    "login-refused": ("aurora_ssl.E010", "{message}", _LOGIN_HINT),
-    "no-credentials": ("aurora_ssl.E011", "no password for {host}: {message}", _CREDENTIALS_HINT),
+    "error": ("aurora_ssl.E008", "connecting to {host} failed: {message}", ""),
+    "login-refused": ("aurora_ssl.E010", "{message}", ""),
+    "no-credentials": ("aurora_ssl.E011", "no password for {host}: {message}", ""),
 }
-_NOT_TLS_HINT = (
-    "Find what terminates TLS between the application and the server (a proxy, a "
-    "port-forward) and connect to the database endpoint itself."
-)
-_SSLINFO_HINT = "Run `CREATE EXTENSION sslinfo;` in this database (on RDS as rds_superuser)."
-_FORCE_SSL_HINT = "Set rds.force_ssl = 1 in the DB cluster / instance parameter group."
+#: A report's warning code -> its check id (trust and opt-out warnings are static checks').
+_WARNINGS = {"sslinfo-missing": "aurora_ssl.W005", "rds-force-ssl-off": "aurora_ssl.W006"}
 
 
-def _databases() -> Mapping[str, Mapping[str, Any]]:
-    databases = getattr(settings, "DATABASES", None) or {}
-    return databases if isinstance(databases, Mapping) else {}
+def _message(check_id: str, text: str, alias: str | None, hint: str = "") -> CheckMessage:
+    kind = Error if check_id.startswith("aurora_ssl.E") else CheckWarning
+    hint = hint or CHECKS[check_id][1].format(alias=alias)
+    return kind(text, hint=hint, obj=alias, id=check_id)
 
 
 def register_checks() -> None:
@@ -159,149 +202,92 @@ def register_checks() -> None:
 
 def check_settings(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> list[CheckMessage]:
     """The static checks: every alias in ``settings.DATABASES``, no connection."""
-    del app_configs, kwargs
-    databases = _databases()
-    messages: list[CheckMessage] = []
-    for alias in databases:
-        messages.extend(messages_for_alias(alias, databases[alias]))
+    databases = settings.DATABASES
+    messages = [m for alias, entry in databases.items() for m in messages_for_alias(alias, entry)]
     intended = any(m.id == "aurora_ssl.E001" for m in messages)  # already says what to fix
-    if databases and not intended and not aliases_using_backend(databases):
-        messages.append(
-            CheckWarning(
-                "django_aurora_ssl is installed but no database uses an aurora-ssl backend, so "
-                "no connection is verified.",
-                hint=_UNUSED_HINT,
-                id="aurora_ssl.W002",
-            )
+    if databases and not intended and not any(map(uses_backend, databases.values())):
+        text = (
+            "django_aurora_ssl is installed but no database uses an aurora-ssl backend, so no "
+            "connection is verified."
         )
+        messages.append(_message("aurora_ssl.W002", text, None))
     return messages
 
 
 def messages_for_alias(alias: str, entry: Mapping[str, Any]) -> list[CheckMessage]:
     """The static check messages for one DATABASES entry (reads files, never connects)."""
-    from aurora_ssl._endpoint import parse_endpoint
+    if uses_backend(entry):
+        return _ours(alias, entry)
+    engine, where = str(entry.get("ENGINE") or ""), f"DATABASES[{alias!r}]"
+    if engine.startswith("django_aurora_ssl") or SETTINGS_KEY in entry:
+        text = (
+            f"{where}['ENGINE'] is {engine!r}, which is not an aurora-ssl backend: connections "
+            f"are not verified, and {SETTINGS_KEY} options are ignored."
+        )
+        return [_message("aurora_ssl.E001", text, alias)]
+    rds = [h for h in guard_hosts(entry, Options()) if parse_endpoint(h).kind.is_rds]
+    if rds and plain_postgresql(entry):
+        text = (
+            f"{where} connects to the RDS endpoint {rds[0]} with {engine!r}, which does not "
+            "verify the server (libpq's default is sslmode=prefer)."
+        )
+        return [_message("aurora_ssl.W004", text, alias)]
+    return []
 
-    engine = str(entry.get("ENGINE") or "")
-    where = f"DATABASES[{alias!r}]"
-    if not uses_backend(entry):
-        if engine.startswith("django_aurora_ssl"):
-            return [
-                Error(
-                    f"{where}['ENGINE'] is {engine!r}, which is not an aurora-ssl backend.",
-                    hint=_ENGINE_HINT,
-                    obj=alias,
-                    id="aurora_ssl.E001",
-                )
-            ]
-        if SETTINGS_KEY in entry:
-            return [
-                Error(
-                    f"{where} has {SETTINGS_KEY} options but ENGINE is {engine!r}, so they are "
-                    "ignored and connections are not verified.",
-                    hint=_ENGINE_HINT,
-                    obj=alias,
-                    id="aurora_ssl.E001",
-                )
-            ]
-        rds = [h for h in guard_hosts(entry, Options()) if parse_endpoint(h).kind.is_rds]
-        if rds and plain_postgresql(entry):
-            hint = (
-                f"Set 'ENGINE': {PLAIN_ENGINES[engine]!r}."
-                if engine in PLAIN_ENGINES
-                else _SUBCLASS_HINT
-            )
-            return [
-                CheckWarning(
-                    f"{where} connects to the RDS endpoint {rds[0]} with {engine!r}, which does "
-                    "not verify the server (libpq's default is sslmode=prefer).",
-                    hint=hint,
-                    obj=alias,
-                    id="aurora_ssl.W004",
-                )
-            ]
-        return []
-    from aurora_ssl._connect import provider_for
-    from aurora_ssl.errors import CredentialsError
 
+def _ours(alias: str, entry: Mapping[str, Any]) -> list[CheckMessage]:
+    """The static checks of an alias on our backend, as its first connection makes them."""
     try:
         options = database_options(entry, alias)
         provider_for(options, password_where(entry, alias), django=True)  # imports it
     except (OptionsError, CredentialsError) as exc:
-        return [
-            Error(
-                str(exc),
-                hint=f"See the {SETTINGS_KEY} options in the Django guide (docs/guides/django.md).",
-                obj=alias,
-                id="aurora_ssl.E002",
-            )
-        ]
-    return _policy_messages(alias, entry, options)
-
-
-def _policy_messages(alias: str, entry: Mapping[str, Any], options: Any) -> list[CheckMessage]:
-    from aurora_ssl._policy import policy_for, refuse_insecure_for_aws
-    from aurora_ssl.errors import BundleError, InsecureConfigurationError, UnsupportedPartitionError
-
-    where = f"DATABASES[{alias!r}]"
-    params = libpq_target(entry)
+        return [_message("aurora_ssl.E002", str(exc), alias)]
     try:
         refuse_conninfo_name(entry, alias)
     except InsecureConfigurationError as exc:
-        return [Error(str(exc), hint=_NAME_HINT, obj=alias, id="aurora_ssl.E003")]
+        return [_message("aurora_ssl.E003", str(exc), alias, _NAME_HINT)]
+    where = f"DATABASES[{alias!r}]"
     if options.insecure_local_dev:
         try:
             refuse_insecure_for_aws(options, guard_hosts(entry, options))
         except InsecureConfigurationError as exc:
-            return [Error(str(exc), hint=_INSECURE_AWS_HINT, obj=alias, id="aurora_ssl.E007")]
-        return [
-            CheckWarning(
-                f"{where}: INSECURE_LOCAL_DEV is on; the server is not verified and the "
-                "connection may be plaintext.",
-                hint=_INSECURE_HINT,
-                obj=alias,
-                id="aurora_ssl.W001",
-            )
-        ]
-    from django.db import connections
-
-    driver = str(getattr(connections[alias].Database, "__name__", "psycopg")).split(".")[0]
+            return [_message("aurora_ssl.E007", str(exc), alias)]
+        text = (
+            f"{where}: INSECURE_LOCAL_DEV is on; the server is not verified and the connection "
+            "may be plaintext."
+        )
+        return [_message("aurora_ssl.W001", text, alias)]
+    params = libpq_target(entry)
     if options.tls_server_name and "," not in str(params.get("host", "")):
         # The connect path resolves HOST then; a static check reads settings only (a build
         # without the network runs it with every command): a documentation address instead.
         params.setdefault("hostaddr", "192.0.2.1")
+    driver = connections[alias].Database.__name__
     try:
         decision = policy_for(options).decide(params, f"{where}['OPTIONS']", driver=driver)
     except UnsupportedPartitionError as exc:
-        return [Error(str(exc), hint=_PARTITION_HINT, obj=alias, id="aurora_ssl.E006")]
+        return [_message("aurora_ssl.E006", str(exc), alias)]
     except BundleError as exc:
-        return [Error(str(exc), hint=_BUNDLE_HINT, obj=alias, id="aurora_ssl.E005")]
+        return [_message("aurora_ssl.E005", str(exc), alias)]
     except InsecureConfigurationError as exc:
         if "No TCP host" in str(exc):
-            return [Error(str(exc), hint=_HOST_HINT, obj=alias, id="aurora_ssl.E004")]
-        return [Error(str(exc), hint=_options_hint(entry), obj=alias, id="aurora_ssl.E003")]
-    return [
-        CheckWarning(f"{where}: {text}", hint=_TRUST_HINT, obj=alias, id="aurora_ssl.W003")
-        for text in decision.trust.warnings
-    ]
+            return [_message("aurora_ssl.E004", str(exc), alias)]
+        return [_message("aurora_ssl.E003", str(exc), alias, _options_hint(entry))]
+    return [_message("aurora_ssl.W003", f"{where}: {w}", alias) for w in decision.trust.warnings]
 
 
 def _options_hint(entry: Mapping[str, Any]) -> str:
-    """E003's hint: where the weak key came from, when OPTIONS was probably not hand-written."""
+    """E003's hint: where the weak key came from, when OPTIONS was probably not hand-written.
+    dj-database-url (>= 1.0) always writes the three keys, which settings written by hand
+    rarely carry together."""
     options = entry.get("OPTIONS")
     mode = str(options.get("sslmode") or "").lower() if isinstance(options, Mapping) else ""
-    if _from_dj_database_url(entry):
+    if {"CONN_MAX_AGE", "CONN_HEALTH_CHECKS", "DISABLE_SERVER_SIDE_CURSORS"} <= set(entry):
         return _URL_HELPER_HINT.format(lead="This entry looks built by dj-database-url")
     if mode == "require":
-        return _URL_HELPER_HINT.format(
-            lead="If DATABASES comes from dj-database-url, sslmode=require is its ssl_require"
-        )
-    return _OPTIONS_HINT
-
-
-def _from_dj_database_url(entry: Mapping[str, Any]) -> bool:
-    """dj-database-url (>= 1.0) always writes these keys, which settings written by hand
-    rarely carry together."""
-    return {"CONN_MAX_AGE", "CONN_HEALTH_CHECKS", "DISABLE_SERVER_SIDE_CURSORS"} <= set(entry)
+        lead = "If DATABASES comes from dj-database-url, sslmode=require is its ssl_require"
+        return _URL_HELPER_HINT.format(lead=lead)
+    return ""  # the table's
 
 
 def check_database_tls(
@@ -314,52 +300,79 @@ def check_database_tls(
     Aliases with static errors are skipped (the static check already says why they would
     fail); so are aliases that use another backend.
     """
-    del app_configs, kwargs
-    if not databases:
-        return []
-    from django_aurora_ssl._probe import report_for_alias
-
-    entries = _databases()
     messages: list[CheckMessage] = []
-    for alias in databases:
-        entry = entries.get(alias)
+    for alias in databases or ():
+        entry = settings.DATABASES.get(alias)
         if entry is None or not uses_backend(entry):
             continue
-        if any(m.is_serious() for m in messages_for_alias(alias, entry)):
-            continue
-        messages.extend(messages_for_report(report_for_alias(alias)))
+        if not any(m.is_serious() for m in messages_for_alias(alias, entry)):
+            messages += messages_for_report(report_for_alias(alias))
     return messages
 
 
-def messages_for_report(report: Any) -> list[CheckMessage]:
-    """Check messages for the :class:`~aurora_ssl._diagnostics.ConnectionReport` of
-    an alias."""
-    from aurora_ssl._diagnostics import WarningCode
-    from aurora_ssl.errors import TLSNotInUseError
-
-    alias = report.label
-    where = f"DATABASES[{alias!r}]"
+def messages_for_report(report: ConnectionReport) -> list[CheckMessage]:
+    """Check messages for the report on an alias (:func:`report_for_alias`)."""
+    alias, where = report.label, f"DATABASES[{report.label!r}]"
     messages: list[CheckMessage] = []
-    failure = _FAILURES.get(report.verdict.value)
-    for problem in report.errors:
-        if failure is None:
-            break
-        check_id, text, hint = failure
+    for problem in report.errors if report.verdict.value in _FAILURES else ():
+        check_id, text, hint = _FAILURES[report.verdict.value]
         if problem.code == TLSNotInUseError.__name__ and report.client is not None:
-            check_id, text, hint = "aurora_ssl.E009", "{message}", _NOT_TLS_HINT
+            check_id, text, hint = "aurora_ssl.E009", "{message}", ""
         text = text.format(host=report.host, message=problem.message)
-        error = Error(f"{where}: {text}", hint=hint.format(alias=alias), obj=alias, id=check_id)
-        messages.append(error)
-    ids = {
-        WarningCode.SSLINFO_MISSING.value: ("aurora_ssl.W005", _SSLINFO_HINT),
-        WarningCode.FORCE_SSL_OFF.value: ("aurora_ssl.W006", _FORCE_SSL_HINT),
-    }
+        messages.append(_message(check_id, f"{where}: {text}", alias, hint))
     for problem in report.warnings:
-        if problem.code in ids:  # trust and opt-out warnings come from the static checks
-            check_id, hint = ids[problem.code]
-            messages.append(
-                CheckWarning(
-                    f"DATABASES[{alias!r}]: {problem.message}", hint=hint, obj=alias, id=check_id
-                )
-            )
+        if problem.code in _WARNINGS:
+            text = f"{where}: {problem.message}"
+            messages.append(_message(_WARNINGS[problem.code], text, alias))
     return messages
+
+
+def report_for_alias(alias: str, *, inspect: bool = False) -> ConnectionReport:
+    """Connect ``alias`` through its backend (if not connected yet) and report on its TLS.
+
+    The connection is Django's own (``connections[alias]``), so it is made exactly as the
+    application makes it; if the backend's startup check already asked the server on it, its
+    answer is reused (one server round trip in all). The report reads back what libpq used
+    and compares it with what the backend set. Never raises for a refused or failed
+    connection: that is the report's verdict. The connection is left open for the caller
+    (``migrate`` goes on using it). With ``inspect`` (``check_aurora_ssl``, run on purpose), a
+    refused certificate is explained by inspecting the server; the system check before
+    ``migrate`` does not open that connection.
+    """
+    from aurora_ssl._diagnostics._report import check_connection  # its import cost: only when asked
+
+    wrapper = connections[alias]
+    entry = wrapper.settings_dict
+    params = libpq_target(entry)
+    host = str(params.get("host") or "")
+    try:
+        options = database_options(entry, alias)
+    except OptionsError:
+        options = Options()  # the connection attempt below fails and reports why
+    trust: TrustSelection | None = None
+    if not options.insecure_local_dev:
+        with contextlib.suppress(AuroraSSLError):  # the connection attempt reports it too
+            trust = policy_for(options).trust(
+                options.tls_server_name or host, params.get("sslrootcert")
+            )
+
+    def connect() -> Any:
+        wrapper.ensure_connection()
+        return wrapper.connection
+
+    def ask_server(raw: Any) -> Any:
+        cached = wrapper.aurora_ssl_server_facts
+        return cached[1] if cached is not None and cached[0] is raw else server_tls(raw)
+
+    return check_connection(
+        connect,
+        expected=wrapper.aurora_ssl_expected_params,
+        label=alias,
+        host=host,
+        port=params.get("port"),
+        trust=trust,
+        settings=options,
+        server=ask_server,
+        secrets=[str(entry.get("PASSWORD") or "")],
+        inspect=inspect,
+    )

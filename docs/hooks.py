@@ -11,26 +11,19 @@ from typing import Any
 
 
 def check_ids_table() -> str:
-    """The Django system checks, from :data:`django_aurora_ssl._check_ids.CHECKS`."""
-    from django_aurora_ssl._check_ids import CHECKS
+    """The Django system checks, from :data:`django_aurora_ssl._checks.CHECKS`."""
+    from django_aurora_ssl._checks import CHECKS
 
-    rows = ["| id | when | what to do |", "| --- | --- | --- |"]
-    rows += [f"| `{key}` | {when} | {fix} |" for key, (when, fix) in CHECKS.items()]
-    return "\n".join(rows)
-
-
-def report_keys_table() -> str:
-    """The JSON report's keys, from :data:`aurora_ssl._diagnostics.REPORT_FIELDS`."""
-    from aurora_ssl._diagnostics import REPORT_FIELDS
-
-    rows = ["| key | type | meaning |", "| --- | --- | --- |"]
-    rows += [f"| `{key}` | {kind} | {meaning} |" for key, (kind, meaning) in REPORT_FIELDS.items()]
+    rows = ["| id | when | hint |", "| --- | --- | --- |"]
+    rows += [
+        f"| `{key}` | {when} | {hint.format(alias='ALIAS')} |"
+        for key, (when, hint) in CHECKS.items()
+    ]
     return "\n".join(rows)
 
 
 MARKERS = {
     "<!-- aurora-ssl: check-ids -->": check_ids_table,
-    "<!-- aurora-ssl: report-keys -->": report_keys_table,
 }
 
 

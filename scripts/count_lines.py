@@ -3,6 +3,7 @@
     python scripts/count_lines.py                      # the shipped packages, per module
     python scripts/count_lines.py --connect-path       # the connect path only
     python scripts/count_lines.py aurora_ssl/foo.py    # given files or directories
+    python scripts/count_lines.py --shape              # modules, floors, cycles, public names
 
 Why a script of our own: the size budgets of this project (docs/development.md) are stated in
 these lines, and ``wc -l`` counts docstrings, which we want to keep writing freely.
@@ -14,6 +15,7 @@ import argparse
 import ast
 import io
 import sys
+import textwrap
 import tokenize
 from pathlib import Path
 
@@ -62,12 +64,106 @@ def python_files(paths: list[Path]) -> list[Path]:
     return found
 
 
+def _imports(path: Path, module: str) -> set[str]:
+    """The shipped modules ``module`` imports, deferred imports included (an import inside a
+    function is still a dependency), ``if TYPE_CHECKING:`` blocks excluded (never run)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    skipped: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            skipped.update(id(n) for child in node.body for n in ast.walk(child))
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if id(node) in skipped:
+            continue
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".")
+                parts = parts[: len(parts) - node.level + 1]
+                base = ".".join([*parts, *([base] if base else [])])
+            found.add(base)
+            found.update(f"{base}.{alias.name}" for alias in node.names)
+    return {name for name in found if name.split(".")[0] in SHIPPED}
+
+
+def shape() -> dict[str, object]:
+    """The measures issue 17 asks for, from the source alone (nothing is imported)."""
+    modules: dict[str, Path] = {}
+    for path in python_files([ROOT / name for name in SHIPPED]):
+        parts = list(path.relative_to(ROOT).with_suffix("").parts)
+        modules[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    graph = {m: {i for i in _imports(p, m) if i in modules and i != m} for m, p in modules.items()}
+    # Tarjan would do; the graph is small, so: a cycle is a pair that reach each other.
+    reach: dict[str, set[str]] = {}
+    for start in graph:
+        seen: set[str] = set()
+        todo = list(graph[start])
+        while todo:
+            node = todo.pop()
+            if node not in seen:
+                seen.add(node)
+                todo += graph[node]
+        reach[start] = seen
+    cycles = sorted({tuple(sorted({a} | {b for b in reach[a] if a in reach[b]}))
+                     for a in graph if a in reach[a]})  # fmt: skip
+    floors: dict[str, int] = {}
+
+    def floor(node: str, path: tuple[str, ...] = ()) -> int:
+        if node not in floors:
+            below = [floor(n, (*path, node)) for n in graph[node] if n not in path]
+            floors[node] = 1 + max(below, default=0)
+        return floors[node]
+
+    deepest = [max(graph, key=floor)]
+    while graph[deepest[-1]]:
+        deepest.append(max(graph[deepest[-1]] - set(deepest), key=floor, default=None) or "")
+        if not deepest[-1]:
+            deepest.pop()
+            break
+    public: set[str] = set()
+    for module, path in modules.items():
+        if any(part.startswith("_") for part in module.split(".")):
+            continue
+        for statement in ast.parse(path.read_text(encoding="utf-8")).body:
+            if isinstance(statement, ast.Assign) and any(
+                isinstance(t, ast.Name) and t.id == "__all__" for t in statement.targets
+            ):
+                public.update(ast.literal_eval(statement.value))
+    long_functions = []
+    for module, path in modules.items():
+        source = path.read_text(encoding="utf-8")
+        lines = source.splitlines()
+        for function in ast.walk(ast.parse(source)):
+            if isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                body = "\n".join(lines[function.lineno - 1 : function.end_lineno])
+                if code_lines(textwrap.dedent(body)) > 60:
+                    long_functions.append(f"{module}.{function.name}")
+    return {
+        "modules": len(modules),
+        "code lines": sum(code_lines(p.read_text(encoding="utf-8")) for p in modules.values()),
+        "import floors": max(floor(m) for m in graph),
+        "deepest chain": " -> ".join(deepest),
+        "import cycles": [" <-> ".join(c) for c in cycles] or 0,
+        "public names (distinct, in __all__ of public modules)": len(public),
+        "functions over 60 code lines": long_functions or 0,
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("paths", nargs="*", type=Path)
     parser.add_argument("--connect-path", action="store_true", help="the connect path only")
     parser.add_argument("--total", action="store_true", help="print the total only")
+    parser.add_argument("--shape", action="store_true", help="the measures of the code's shape")
     args = parser.parse_args(argv)
+    if args.shape:
+        for name, value in shape().items():
+            print(f"{name}: {value}")
+        return 0
     if args.connect_path:
         paths = [ROOT / name for name in CONNECT_PATH if (ROOT / name).exists()]
     else:

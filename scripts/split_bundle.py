@@ -20,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from aurora_ssl import _bundles  # noqa: E402 - after the path
+from aurora_ssl import _bundles, _trust  # noqa: E402 - after the path
 
 #: The roots RDS Proxy's ACM certificates chain to: SHA-256 of the DER.
 AMAZON_TRUST_SERVICES = {
@@ -38,7 +38,7 @@ def expected_files() -> dict[str, bytes]:
     """File name -> content of every file aurora_ssl/data/roots/ must hold."""
     import certifi
 
-    certificates = _bundles.load_bundle(_bundles.SHIPPED_BUNDLE).certificates
+    certificates = _bundles.load_bundle(_trust.SHIPPED_BUNDLE).certificates
     files = {f"{region}.pem": pem for region, pem in _bundles.split(certificates).items()}
     with open(certifi.where(), "rb") as handle:
         blocks = _bundles.pem_blocks(handle.read())
@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="compare, do not write")
     args = parser.parse_args(argv)
-    target = Path(_bundles.SHIPPED_ROOTS)
+    target = Path(_trust.SHIPPED_ROOTS)
     expected = expected_files()
     present = {p.name: p.read_bytes() for p in target.glob("*.pem")} if target.exists() else {}
     if args.check:

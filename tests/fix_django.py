@@ -48,9 +48,11 @@ def configure_django() -> None:
 
 def pool_supported() -> bool:
     """Whether Django's psycopg pool can run here (Django >= 5.1, psycopg 3, psycopg_pool)."""
-    from django_aurora_ssl._compat import SUPPORTS_POOL, is_psycopg3
+    import django
+    from django.db.backends.postgresql.psycopg_any import is_psycopg3
 
-    return SUPPORTS_POOL and is_psycopg3() and importlib.util.find_spec("psycopg_pool") is not None
+    pool = django.VERSION >= (5, 1) and importlib.util.find_spec("psycopg_pool") is not None
+    return pool and is_psycopg3
 
 
 @contextmanager
@@ -122,19 +124,15 @@ def use_databases(databases: Mapping[str, Mapping[str, Any]]) -> Iterator[None]:
     """Point Django at ``databases`` (must contain "default") for the duration."""
     from django.conf import settings
 
-    from django_aurora_ssl.backends._connect import forget_server_checks
-
     configure_django()
     _reset_connections()
     old = settings.DATABASES
     settings.DATABASES = {alias: dict(entry) for alias, entry in databases.items()}
-    forget_server_checks()
     try:
         yield
     finally:
         _reset_connections()
         settings.DATABASES = old
-        forget_server_checks()
 
 
 @pytest.fixture

@@ -27,8 +27,7 @@ from typing import Any
 import pytest
 
 import aurora_ssl
-from aurora_ssl._diagnostics import Audit, Session
-from aurora_ssl._diagnostics._audit import instance_endpoint
+from aurora_ssl._diagnostics._audit import Audit, Session, instance_endpoint
 from aurora_ssl.cli import main
 from aurora_ssl.errors import InsecureConfigurationError
 from aurora_ssl.testing import CLUSTER_HOST, AuroraLikeCluster, AuroraLikeServer, Scenario, TestPKI

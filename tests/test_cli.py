@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from aurora_ssl._diagnostics import REPORT_KEYS
+from aurora_ssl._diagnostics._report import REPORT_KEYS
 from aurora_ssl.cli import main
 from aurora_ssl.testing import AuroraLikeServer, TestPKI
 from tests import drivers
@@ -467,6 +467,41 @@ def test_psql_with_env_output(
     )
     assert bad.returncode != 0
     assert "certificate verify failed" in bad.stderr
+
+
+@pytest.mark.skipif(PSQL is None, reason="psql is not installed")
+@pytest.mark.parametrize("given", ["argument", "DATABASE_URL"])
+def test_psql_with_the_conninfo_of_a_url(
+    tls_server: AuroraLikeServer,
+    interception_server: AuroraLikeServer,
+    pki: TestPKI,
+    given: str,
+) -> None:
+    """The README's line, psql "$(aurora-ssl env --format conninfo)": the app's URL (no
+    password in it; psql takes PGPASSWORD) gives psql verify-full to the right roots, and the
+    same line is refused by a server whose certificate the RDS roots do not vouch for."""
+    argument = '"$URL"' if given == "argument" else ""
+    script = (
+        f'{shlex.quote(str(PSQL))} -XtAc "{ASK_SSL}" '
+        f'"$({shlex.quote(sys.executable)} -m aurora_ssl env {argument} --format conninfo)"'
+    )
+    for server, verified in ((tls_server, True), (interception_server, False)):
+        url = (
+            f"postgresql+psycopg2://{server.user}@{server.host}:{server.port}/{server.database}"
+            f"?hostaddr={server.hostaddr}&plugin=aurora_ssl&aurora_ssl_bundle={pki.bundle_path}"
+        )
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+        env.update(PGPASSWORD=server.password, PGCONNECT_TIMEOUT="5", URL=url, DATABASE_URL=url)
+        if given == "argument":
+            del env["DATABASE_URL"]
+        result = _bash(script, env)
+        if verified:
+            assert result.returncode == 0, result.stderr
+            assert result.stdout.strip() == "t"  # the server's own view: a TLS session
+        else:
+            assert result.returncode != 0
+            assert "certificate verify failed" in result.stderr
+        assert server.password not in result.stdout + result.stderr
 
 
 @pytest.mark.skipif(PSQL is None, reason="psql is not installed")

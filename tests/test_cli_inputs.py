@@ -6,6 +6,7 @@ TLS server, and a refusal is checked by the report the server's answer produced.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
@@ -170,7 +171,10 @@ def _argv(draw: st.DrawFn) -> list[str]:
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(argv=_argv())
-def test_no_input_produces_a_traceback(capsys: Capture, argv: list[str]) -> None:
+def test_no_input_produces_a_traceback(
+    capsys: Capture, monkeypatch: pytest.MonkeyPatch, argv: list[str]
+) -> None:
+    monkeypatch.setattr(sys, "stdin", io.StringIO(""))  # '-' reads the DSN from stdin
     code = main(argv)
     out, err = capsys.readouterr()
     assert code in (0, 1, 2), argv

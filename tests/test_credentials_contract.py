@@ -100,14 +100,14 @@ def test_as_provider_resolves_strings(provider_module: str, spec: str, expected:
 @pytest.mark.parametrize(
     ("spec", "message"),
     [
-        ("creds_test_module:text", "names a str"),
+        ("creds_test_module:text", "is a str; expected a provider object"),
         ("creds_test_module:number", "is a int"),
         ("creds_test_module:Fixed", "is a class; give an instance"),
-        ("creds_test_module:missing", "has no attribute 'missing'"),
-        ("no_such_module_xyz:thing", "cannot import module 'no_such_module_xyz'"),
-        ("justaname", "is not 'package.module:attribute'"),
-        (":thing", "is not 'package.module:attribute'"),
-        ("creds_test_module:", "is not 'package.module:attribute'"),
+        ("creds_test_module:missing", "has no attribute 'missing'.*'package.module:attribute'"),
+        ("no_such_module_xyz:thing", "No module named 'no_such_module_xyz'.*from sys.path"),
+        ("justaname", "cannot import module .*'package.module:attribute'"),
+        (":thing", "cannot import module .*'package.module:attribute'"),
+        ("creds_test_module:", "is a module; expected a provider object"),
     ],
 )
 def test_as_provider_refuses_bad_strings(provider_module: str, spec: str, message: str) -> None:
@@ -200,9 +200,9 @@ def test_the_callable_runs_off_the_event_loop() -> None:
     ("kwargs", "message"),
     [
         ({"host": "", "port": 5432, "user": "app"}, "needs the endpoint host name"),
-        ({"host": "h", "port": "5432", "user": "app"}, "port must be an int"),
-        ({"host": "h", "port": True, "user": "app"}, "port must be an int"),
-        ({"host": "h", "port": 0, "user": "app"}, "is not a TCP port"),
+        ({"host": "h", "port": "5432", "user": "app"}, "port must be an int from 1 to 65535"),
+        ({"host": "h", "port": True, "user": "app"}, "port must be an int from 1 to 65535"),
+        ({"host": "h", "port": 0, "user": "app"}, "port must be an int from 1 to 65535, got 0"),
         ({"host": "h", "port": 5432, "user": ""}, "needs a database user"),
     ],
 )

@@ -296,20 +296,21 @@ def test_a_refusal_of_an_already_replaced_token_does_not_resign(clock: Clock) ->
 
 
 def test_credentials_are_resolved_once(monkeypatch: pytest.MonkeyPatch, clock: Clock) -> None:
+    """botocore's chain is walked once per provider, not once per signing."""
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", ACCESS_KEY)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
     monkeypatch.setenv("AWS_SESSION_TOKEN", "session-token-value")
     monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/config")
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials")
     calls = 0
-    original = botocore.session.Session.get_credentials
+    original = botocore.credentials.CredentialResolver.load_credentials
 
     def counting(self: Any) -> Any:
         nonlocal calls
         calls += 1
         return original(self)
 
-    monkeypatch.setattr(botocore.session.Session, "get_credentials", counting)
+    monkeypatch.setattr(botocore.credentials.CredentialResolver, "load_credentials", counting)
     provider = IAMTokenProvider()
     host = "a.cluster-x.us-east-1.rds.amazonaws.com"
     for step in range(5):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import json
 import os
 import re
 import sys
@@ -25,9 +26,8 @@ import pytest
 
 from aurora_ssl import Options as Settings
 from aurora_ssl import connection_params
-from aurora_ssl._diagnostics import Inspection, scrub, translate_error
-from aurora_ssl._diagnostics._inspection import inspect_params
-from aurora_ssl._diagnostics._translation import Target, target_of
+from aurora_ssl._diagnostics._inspection import Inspection, inspect_server
+from aurora_ssl._diagnostics._translation import Target, scrub, target_of, translate_error
 from aurora_ssl.errors import (
     AuroraSSLError,
     BundleError,
@@ -35,6 +35,7 @@ from aurora_ssl.errors import (
     HostnameMismatchError,
     InsecureConfigurationError,
     ServerTLSUnavailableError,
+    TLSError,
     UntrustedCertificateError,
 )
 from aurora_ssl.testing import OTHER_HOST, AuroraLikeServer, TestPKI
@@ -110,10 +111,10 @@ def _translated(exc: BaseException, password: str, **kwargs: Any) -> AuroraSSLEr
 
 
 def _inspected(params: Mapping[str, Any]) -> Inspection:
-    """The inspection ``aurora-ssl check`` makes of a refused attempt's target."""
-    inspection = inspect_params(params)
-    assert inspection is not None
-    return inspection
+    """The inspection ``aurora-ssl check`` makes of a refused attempt's target: the name and
+    the address it went to, checked with the trust file it used."""
+    host, port, root = params["host"], int(params["port"]), params["sslrootcert"]
+    return inspect_server(host, port, hostaddr=params.get("hostaddr"), sslrootcert=root)
 
 
 def test_untrusted_interception(
@@ -509,3 +510,98 @@ def test_django_error_path_opens_no_second_connection(
         connections["default"].ensure_connection()
     assert "interception" in str(caught.value)
     assert opened == []
+
+
+# -- a connection that crossed a fork ---------------------------------------------------------
+
+
+def _use(connection: Any, rounds: int = 20) -> str:
+    """Query ``connection`` a few times; the driver's error and its translation, or "ok"."""
+    for _ in range(rounds):
+        try:
+            cursor = connection.cursor()
+            cursor.execute("SELECT repeat('x', 65536), pg_sleep(0.01)")
+            cursor.fetchall()
+        except Exception as exc:  # noqa: BLE001 - the failure is the point
+            error = translate_error(exc)
+            return json.dumps([str(exc), type(error).__name__, str(error)])
+    return "ok"
+
+
+def _here_and_in_a_child(work: Callable[[], str]) -> list[str]:
+    """``work()`` in this process and, at the same time, in a forked child (whose answer comes
+    through a pipe; it leaves at once, running none of this process's cleanup)."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.write(write, work().encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    mine = work()
+    with os.fdopen(read, "rb") as pipe:
+        theirs = pipe.read().decode()
+    os.waitpid(pid, 0)
+    return [mine, theirs]
+
+
+@pytest.mark.parametrize("driver", drivers.params("psycopg", "psycopg2"))
+def test_a_connection_used_on_both_sides_of_a_fork_is_explained(
+    tls_server: AuroraLikeServer, pki: TestPKI, driver: str
+) -> None:
+    """A pool opened in gunicorn's master before it forks: parent and child share one TLS
+    session, and libpq says "bad record mac" (issue 18). The translation says that connections
+    must not cross a fork, and how to open them after it."""
+    dbapi = importlib.import_module(driver)
+    params = connection_params(
+        tls_server.params(), Settings(bundle=str(pki.bundle_path)), driver=driver
+    )
+    shared = dbapi.connect(**params)
+    shared.autocommit = True
+    try:
+        results = _here_and_in_a_child(lambda: _use(shared))
+    finally:
+        shared.close()
+    failures = [json.loads(result) for result in results if result != "ok"]
+    broken = [(kind, message) for said, kind, message in failures if "bad record mac" in said]
+    assert broken, results  # one side at least reads the other's records, or the alert
+    for kind, message in broken:
+        assert kind == TLSError.__name__
+        assert "Connections must not cross a fork" in message
+        for fix in ("post_fork", "worker_process_init", "dispose(close=False)"):
+            assert fix in message
+        assert "close_old_connections" in message
+        assert "bad record mac" in message  # libpq's words are kept
+        assert tls_server.password not in message
+
+
+@pytest.mark.parametrize("driver", drivers.params("psycopg", "psycopg2"))
+def test_after_the_fix_each_side_of_the_fork_has_its_own_connection(
+    tls_server: AuroraLikeServer, pki: TestPKI, driver: str
+) -> None:
+    """The advice, followed: the engine used before the fork is disposed of in the child
+    without closing the parent's connection (``engine.dispose(close=False)``), so each process
+    opens its own, and both work."""
+    import aurora_ssl
+
+    engine = aurora_ssl.create_engine(
+        tls_server.url(f"postgresql+{driver}"), aurora_ssl_bundle=str(pki.bundle_path)
+    )
+
+    def use_engine() -> str:
+        with engine.connect() as connection:
+            return _use(connection.connection)
+
+    try:
+        assert use_engine() == "ok"  # the master's pool now holds a connection
+        parent_pid = os.getpid()
+
+        def after_fork() -> str:
+            if os.getpid() != parent_pid:
+                engine.dispose(close=False)  # gunicorn's post_fork, Celery's worker_process_init
+            return use_engine()
+
+        assert _here_and_in_a_child(after_fork) == ["ok", "ok"]
+    finally:
+        engine.dispose()

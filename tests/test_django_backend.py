@@ -415,6 +415,21 @@ def test_pool_connections_are_verified(
 
 
 @pytest.mark.usefixtures("pool_support")
+def test_pool_with_the_opt_out_connects_to_a_local_server_without_tls(
+    no_tls_server: AuroraLikeServer,
+) -> None:
+    """The opt-out leaves the pool's connection class alone, and its configure callback too."""
+    local = database_entry(
+        no_tls_server,
+        HOST=no_tls_server.hostaddr,
+        options={"pool": {**POOL, "timeout": 5}},
+        aurora={"INSECURE_LOCAL_DEV": True},
+    )
+    with use_databases({"default": local}):
+        assert server_view()[0] is False
+
+
+@pytest.mark.usefixtures("pool_support")
 def test_pool_to_an_impostor_gives_the_reason_not_just_a_timeout(
     interception_server: AuroraLikeServer,
 ) -> None:

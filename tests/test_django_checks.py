@@ -348,7 +348,7 @@ def test_database_check_is_one_round_trip_per_alias(
     from django.core.checks import Tags, run_checks
 
     from aurora_ssl import _server_tls as status
-    from django_aurora_ssl import _probe
+    from django_aurora_ssl import _checks
     from django_aurora_ssl.backends import _connect as wrapper
 
     asked: list[Any] = []
@@ -359,7 +359,7 @@ def test_database_check_is_one_round_trip_per_alias(
         return real(connection)
 
     monkeypatch.setattr(wrapper, "server_tls", counting)
-    monkeypatch.setattr(_probe, "server_tls", counting)
+    monkeypatch.setattr(_checks, "server_tls", counting)
     databases = {
         "default": database_entry(tls_server),  # startup check asks; the check reuses it
         "quiet": database_entry(tls_server, aurora={"SERVER_CHECK_AT_STARTUP": False}),

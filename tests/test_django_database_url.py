@@ -11,7 +11,7 @@ import pytest
 
 from aurora_ssl.errors import InsecureConfigurationError
 from aurora_ssl.testing import AuroraLikeServer
-from django_aurora_ssl import adopt, database_url
+from django_aurora_ssl import database_url, secure_entry
 from django_aurora_ssl._conf import OptionsError, database_options
 from tests.fix_credentials import T0, reference_token, set_password
 from tests.fix_credentials import whoami as session_of
@@ -173,7 +173,7 @@ def test_strict_values_and_the_missing_variable(monkeypatch: pytest.MonkeyPatch)
 # -- dj-database-url and django-environ -------------------------------------------------------
 
 
-def test_dj_database_url_plain_and_adopted(tls_server: AuroraLikeServer, django_env: None) -> None:
+def test_dj_database_url_plain_and_secured(tls_server: AuroraLikeServer, django_env: None) -> None:
     import dj_database_url
 
     plain = url_for(tls_server, "postgres")
@@ -186,30 +186,30 @@ def test_dj_database_url_plain_and_adopted(tls_server: AuroraLikeServer, django_
     raw = dict(dj_database_url.parse(with_keys, engine=ENGINE))
     with pytest.raises(InsecureConfigurationError, match=r"'(plugin|aurora_ssl_bundle)' in DATAB"):
         whoami(raw)
-    # ... adopt() moves them to AURORA_SSL.
-    assert whoami(adopt(dj_database_url.parse(with_keys))) == (tls_server.user, True)
+    # ... secure_entry() moves them to AURORA_SSL.
+    assert whoami(secure_entry(dj_database_url.parse(with_keys))) == (tls_server.user, True)
     # Its scheme registry refuses the SQLAlchemy form; database_url() is the helper for it.
     with pytest.raises(ValueError, match="unknown"):
         dj_database_url.parse(url_for(tls_server, query=ours(tls_server)), engine=ENGINE)
 
 
-def test_django_environ_adopted(
+def test_django_environ_secured(
     tls_server: AuroraLikeServer, django_env: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import environ  # type: ignore[import-untyped]
 
     monkeypatch.setenv("DATABASE_URL", url_for(tls_server, query=ours(tls_server)))
     env = environ.Env()
-    entry = adopt(env.db_url("DATABASE_URL", engine=ENGINE))
+    entry = secure_entry(env.db_url("DATABASE_URL", engine=ENGINE))
     assert "plugin" not in entry["OPTIONS"]
     assert whoami(entry) == (tls_server.user, True)
 
 
-def test_adopt_refuses_unknown_keys() -> None:
+def test_secure_entry_refuses_unknown_keys() -> None:
     entry = {"ENGINE": "django.db.backends.postgresql", "OPTIONS": {"aurora_ssl_nope": "1"}}
     with pytest.raises(OptionsError, match="aurora_ssl_nope"):
-        adopt(entry)
-    made = adopt({"ENGINE": "django.contrib.gis.db.backends.postgis", "OPTIONS": {}})
+        secure_entry(entry)
+    made = secure_entry({"ENGINE": "django.contrib.gis.db.backends.postgis", "OPTIONS": {}})
     assert made["ENGINE"] == "django_aurora_ssl.backends.postgis"
     assert json.dumps(made)  # plain data: fits a settings module
 
@@ -220,6 +220,6 @@ def test_the_helper_stays_a_function_once_its_module_is_imported() -> None:
 
     import django_aurora_ssl
 
-    importlib.import_module("django_aurora_ssl._url_settings")
+    importlib.import_module("django_aurora_ssl._conf")
     assert callable(django_aurora_ssl.database_url)
-    assert callable(django_aurora_ssl.adopt)
+    assert callable(django_aurora_ssl.secure_entry)

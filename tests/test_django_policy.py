@@ -600,7 +600,8 @@ def test_a_report_on_a_connection_made_without_the_policy_reads_back_the_key_log
 ) -> None:
     """The report checks the read-back itself, whoever made the connection."""
     psycopg = pytest.importorskip("psycopg")
-    from aurora_ssl._diagnostics import Verdict, check_connection
+    from aurora_ssl._diagnostics._inspection import Verdict
+    from aurora_ssl._diagnostics._report import check_connection
 
     if psycopg.pq.version() < 180000:
         pytest.skip("this libpq has no sslkeylogfile")

@@ -11,22 +11,26 @@ import datetime
 import socket
 import threading
 from collections.abc import Iterator
+from ipaddress import ip_address
 from pathlib import Path
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from aurora_ssl._diagnostics import Verdict, inspect_server, split_host_port
 from aurora_ssl._diagnostics._inspection import (
-    CertificateInfo,
+    Inspection,
+    Verdict,
+    assess,
     ca_identifier,
-    check_chain,
-    describe_certificate,
+    certificate_facts,
+    inspect_server,
     name_matches,
+    names_of,
 )
+from aurora_ssl._diagnostics._wire import Handshake, split_host_port
 from aurora_ssl._trust import TrustSelection, select_trust
 from aurora_ssl.errors import InspectionError, ServerTLSUnavailableError
 from aurora_ssl.testing import OTHER_HOST, READER_HOST, AuroraLikeServer, TestPKI
@@ -59,25 +63,27 @@ def test_split_host_port_refuses(target: str) -> None:
         split_host_port(target)
 
 
+_KEY = ec.generate_private_key(ec.SECP256R1())
+
+
 def _info(
     dns: tuple[str, ...] = (), ips: tuple[str, ...] = (), cn: str | None = None
-) -> CertificateInfo:
-    return CertificateInfo(
-        subject=f"CN={cn}" if cn else "",
-        common_name=cn,
-        issuer="CN=ca",
-        issuer_common_name="ca",
-        dns_names=dns,
-        ip_addresses=ips,
-        not_before=NOW - DAY,
-        not_after=NOW + DAY,
-        serial_number="1",
-        key_type="EC secp256r1",
-        signature_algorithm="ecdsa-with-SHA256",
-        sha256="00",
-        is_ca=False,
-        der=b"",
+) -> x509.Certificate:
+    """A certificate with exactly these names: the CN, and the SAN entries."""
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)] if cn else [])
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(_KEY.public_key())
+        .serial_number(1)
+        .not_valid_before(NOW - DAY)
+        .not_valid_after(NOW + DAY)
     )
+    sans = [x509.DNSName(n) for n in dns] + [x509.IPAddress(ip_address(ip)) for ip in ips]
+    if sans:
+        builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
+    return builder.sign(_KEY, hashes.SHA256())
 
 
 @pytest.mark.parametrize(
@@ -105,7 +111,7 @@ def _info(
         ("::1", _info(ips=("::1",)), True),
     ],
 )
-def test_name_matches_follows_libpq(name: str, info: CertificateInfo, matches: bool) -> None:
+def test_name_matches_follows_libpq(name: str, info: x509.Certificate, matches: bool) -> None:
     assert name_matches(name, info) is matches
 
 
@@ -189,57 +195,72 @@ def ca() -> _CA:
     return _CA()
 
 
-def test_check_chain_verified(ca: _CA) -> None:
-    result = check_chain([ca.leaf(HOST)], HOST, [ca.cert], now=NOW)
-    assert result.verified
+def _assess(
+    chain: list[x509.Certificate], root: x509.Certificate, tmp_path: Path, verified: bool
+) -> Inspection:
+    """What an inspection says of ``chain`` presented for HOST, given OpenSSL's verdict."""
+    trust_file = tmp_path / "root.pem"
+    trust_file.write_bytes(root.public_bytes(serialization.Encoding.PEM))
+    trust = TrustSelection(str(trust_file), "user-file", str(trust_file))
+    der = tuple(c.public_bytes(serialization.Encoding.DER) for c in chain)
+    handshake = Handshake("127.0.0.1", "TLSv1.3", None, der, True, verified)
+    return assess(HOST, 5432, handshake, trust, now=NOW)
+
+
+def test_a_verified_chain_meets_the_strict_profile_too(ca: _CA, tmp_path: Path) -> None:
+    result = _assess([ca.leaf(HOST)], ca.cert, tmp_path, verified=True)
+    assert result.verdict is Verdict.VERIFIED
     assert result.trusted
-    assert result.name_matches
+    assert result.hostname_matches
     assert result.time_valid
-    assert result.root == "Amazon RDS xx-test-1 Root CA RSA2048 G1"
+    assert result.trusted_by == "Amazon RDS xx-test-1 Root CA RSA2048 G1"
+    assert not result.errors
+    assert not result.warnings  # no "profile" advice: cryptography's RFC 5280 profile agrees
 
 
-def test_check_chain_lookalike_ca_is_untrusted(ca: _CA) -> None:
+def test_a_lookalike_ca_is_untrusted(ca: _CA, tmp_path: Path) -> None:
     impostor = _CA()  # same name, other key
-    result = check_chain([impostor.leaf(HOST)], HOST, [ca.cert], now=NOW)
+    result = _assess([impostor.leaf(HOST)], ca.cert, tmp_path, verified=False)
+    assert result.verdict is Verdict.UNTRUSTED
     assert not result.trusted
-    assert not result.verified
-    assert result.name_matches  # the names are perfect: only the signature betrays it
-    assert result.detail
+    assert result.hostname_matches  # the names are perfect: only the signature betrays it
+    assert "exactly that name is trusted, but its key did not sign" in result.errors[0].message
 
 
-def test_check_chain_expired_is_still_recognised_as_trusted(ca: _CA) -> None:
+def test_an_expired_certificate_is_still_recognised_as_trusted(ca: _CA, tmp_path: Path) -> None:
     leaf = ca.leaf(HOST, start=NOW - 100 * DAY, days=90)
-    result = check_chain([leaf], HOST, [ca.cert], now=NOW)
+    result = _assess([leaf], ca.cert, tmp_path, verified=False)
+    assert result.verdict is Verdict.EXPIRED
     assert result.trusted
     assert not result.time_valid
-    assert not result.verified
     assert result.outside_validity == (HOST,)
+    assert result.days_left == -10
+    assert "expired 10 day(s) ago" in result.errors[0].message
 
 
-def test_check_chain_wrong_name_is_still_recognised_as_trusted(ca: _CA) -> None:
-    result = check_chain([ca.leaf("other.example.com")], HOST, [ca.cert], now=NOW)
+def test_a_certificate_for_another_name_is_still_recognised_as_trusted(
+    ca: _CA, tmp_path: Path
+) -> None:
+    result = _assess([ca.leaf("other.example.com")], ca.cert, tmp_path, verified=False)
+    assert result.verdict is Verdict.HOSTNAME_MISMATCH
     assert result.trusted
     assert result.time_valid
-    assert not result.name_matches
-    assert not result.verified
+    assert not result.hostname_matches
+    assert [e.code for e in result.errors] == ["HostnameMismatchError"]
 
 
-def test_check_chain_empty_trust_set(ca: _CA) -> None:
-    result = check_chain([ca.leaf(HOST)], HOST, [], now=NOW)
-    assert not result.trusted
-    assert not result.verified
-
-
-def test_describe_certificate(ca: _CA) -> None:
-    info = describe_certificate(ca.leaf(HOST, "reader.example.com"))
-    assert info.common_name == HOST
-    assert info.dns_names == (HOST, "reader.example.com")
-    assert info.key_type == "EC secp256r1"
-    assert info.signature_algorithm == "ecdsa-with-SHA256"
-    assert info.issuer_common_name == "Amazon RDS xx-test-1 Root CA RSA2048 G1"
-    assert not info.is_ca
-    assert len(info.sha256) == 64
-    assert set(info.to_dict()) >= {"subject", "dns_names", "not_after", "key_type", "sha256"}
+def test_certificate_facts(ca: _CA) -> None:
+    leaf = ca.leaf(HOST, "reader.example.com")
+    info = certificate_facts(leaf)
+    assert info["common_name"] == HOST
+    assert info["dns_names"] == [HOST, "reader.example.com"]
+    assert info["key_type"] == "EC secp256r1"
+    assert info["signature_algorithm"] == "ecdsa-with-SHA256"
+    assert info["issuer_common_name"] == "Amazon RDS xx-test-1 Root CA RSA2048 G1"
+    assert not info["is_ca"]
+    assert len(info["sha256"]) == 64
+    assert info["not_after"] == leaf.not_valid_after_utc.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert names_of(leaf) == [HOST, "reader.example.com"]
 
 
 # ------------------------------------------------------------------ against the scenario servers
@@ -258,16 +279,15 @@ def test_inspect_good_server(tls_server: AuroraLikeServer, pki: TestPKI) -> None
     )
     assert result.verdict is Verdict.VERIFIED
     assert result.ok
-    assert result.error() is None
     assert result.address == "127.0.0.1"
-    assert result.check.root == "Amazon RDS test-region-1 Root CA RSA2048 G1"
+    assert result.trusted_by == "Amazon RDS test-region-1 Root CA RSA2048 G1"
     assert result.ca_id == "rds-ca-rsa2048-g1"
     assert result.trust.scope == "region:test-region-1"
-    assert READER_HOST in result.leaf.names
-    assert result.leaf.key_type == "RSA 2048"
+    assert READER_HOST in result.to_dict()["names"]
+    assert result.to_dict()["certificates"][0]["key_type"] == "RSA 2048"
     assert 300 < result.days_left < 400
     assert result.chain_complete  # Python 3.10+ gives the presented chain
-    assert [c.is_ca for c in result.certificates] == [False, True]
+    assert [c["is_ca"] for c in result.to_dict()["certificates"]] == [False, True]
     assert result.tls_version in ("TLSv1.2", "TLSv1.3")
     assert not result.errors
     assert not result.warnings
@@ -300,13 +320,12 @@ def test_inspect_wrong_host_lists_the_names(
         server.host, server.port, hostaddr=server.hostaddr, trust=_trust(server, pki)
     )
     assert result.verdict is Verdict.HOSTNAME_MISMATCH
-    assert result.check.trusted
-    assert not result.check.name_matches
-    error = result.error()
-    assert error is not None
-    assert type(error).__name__ == "HostnameMismatchError"
-    assert OTHER_HOST in str(error)
-    assert server.host in str(error)
+    assert result.trusted
+    assert not result.hostname_matches
+    [error] = result.errors
+    assert error.code == "HostnameMismatchError"
+    assert OTHER_HOST in error.message
+    assert server.host in error.message
 
 
 def test_inspect_through_a_cname_says_so(tls_server: AuroraLikeServer, pki: TestPKI) -> None:
@@ -330,8 +349,8 @@ def test_inspect_interception_names_the_lookalike(
         server.host, server.port, hostaddr=server.hostaddr, trust=_trust(server, pki)
     )
     assert result.verdict is Verdict.UNTRUSTED
-    assert not result.check.trusted
-    assert result.check.name_matches  # same names as the real thing
+    assert not result.trusted
+    assert result.hostname_matches  # same names as the real thing
     assert result.ca_id is None
     message = result.errors[0].message
     assert "exactly that name is trusted, but its key did not sign" in message
@@ -344,12 +363,12 @@ def test_inspect_expired_says_when(expired_server: AuroraLikeServer, pki: TestPK
         server.host, server.port, hostaddr=server.hostaddr, trust=_trust(server, pki)
     )
     assert result.verdict is Verdict.EXPIRED
-    assert result.check.trusted  # genuinely signed by the trusted CA, just expired
+    assert result.trusted  # genuinely signed by the trusted CA, just expired
     assert -12 <= result.days_left <= -9
-    error = result.error()
-    assert type(error).__name__ == "CertificateExpiredError"
-    assert "expired on" in str(error)
-    assert result.leaf.not_after.strftime("%Y-%m-%d") in str(error)
+    [error] = result.errors
+    assert error.code == "CertificateExpiredError"
+    assert f"expired {-result.days_left} day(s) ago, on " in error.message
+    assert result.leaf.not_valid_after_utc.strftime("%Y-%m-%d") in error.message
 
 
 def test_inspect_outdated_bundle_hint(tls_server: AuroraLikeServer) -> None:

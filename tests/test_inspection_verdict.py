@@ -20,8 +20,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
 
-from aurora_ssl._diagnostics import Verdict, inspect_server
+from aurora_ssl._diagnostics._inspection import Verdict, inspect_server
 from aurora_ssl.testing import AuroraLikeServer, Scenario, TestPKI
 
 NOW = datetime.datetime.now(datetime.timezone.utc)
@@ -144,16 +145,18 @@ def test_libpq_accepts_and_inspect_agrees_with_advice(
     assert result.verdict is Verdict.VERIFIED
     assert result.ok
     assert not result.errors
-    assert result.check.trusted
-    assert result.check.name_matches
-    assert result.check.time_valid
-    assert not result.check.verified  # cryptography's RFC 5280 profile refuses it ...
+    assert result.trusted
+    assert result.hostname_matches
+    assert result.time_valid
+    store = Store([authority.root])  # cryptography's RFC 5280 profile ...
+    verifier = PolicyBuilder().store(store).build_server_verifier(x509.DNSName(server.host))
+    with pytest.raises(VerificationError) as strict:
+        verifier.verify(authority.issued[-1], [])
     advice = [w for w in result.warnings if w.code == "profile"]
-    assert len(advice) == 1  # ... which is reported as advice, not as the verdict
+    assert len(advice) == 1  # ... refuses it, which is reported as advice, not as the verdict
     assert "libpq (OpenSSL) accepts" in advice[0].message
     assert "Key Identifier" in advice[0].message
-    assert result.check.profile_detail  # cryptography's own reason is quoted
-    assert result.check.profile_detail in advice[0].message
+    assert str(strict.value) in advice[0].message  # cryptography's own reason is quoted
     assert result.to_dict()["verdict"] == "verified"
 
 
@@ -208,9 +211,9 @@ def test_openssl_refusal_is_the_verdict_even_when_each_property_looks_right(
     finally:
         authority.usage = ExtendedKeyUsageOID.SERVER_AUTH
         server.use_certificate()
-    assert result.check.trusted
-    assert result.check.name_matches
-    assert result.check.time_valid
+    assert result.trusted
+    assert result.hostname_matches
+    assert result.time_valid
     assert result.verdict is Verdict.UNTRUSTED
     assert not result.ok
     assert [e.code for e in result.errors] == ["UntrustedCertificateError"]

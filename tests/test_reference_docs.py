@@ -1,5 +1,7 @@
 """The reference tables are the code's: check ids and JSON keys are tested against what the
-code emits, and the docs render them from the same registries (docs/hooks.py)."""
+code emits; the docs render the check ids from the code's registry (docs/hooks.py), and the
+report's keys are a table of their own page (docs/reference/json.md) that a real report must
+match exactly."""
 
 from __future__ import annotations
 
@@ -11,44 +13,55 @@ from typing import Any
 import pytest
 
 from aurora_ssl import Options, connection_params
-from aurora_ssl._diagnostics import (
-    REPORT_FIELDS,
-    REPORT_KEYS,
-    ConnectionReport,
-    Finding,
-    Verdict,
-    check_connection,
-)
+from aurora_ssl._diagnostics._inspection import Finding, Verdict
+from aurora_ssl._diagnostics._report import REPORT_KEYS, ConnectionReport, check_connection
 from aurora_ssl._policy import policy_for
 from aurora_ssl.testing import AuroraLikeServer, TestPKI
 from django_aurora_ssl import _checks
-from django_aurora_ssl._check_ids import CHECKS
 from tests import drivers
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def _emitted_check_ids() -> set[str]:
-    """Every ``id="aurora_ssl.X"`` literal in the checks module's code (not its docstrings)."""
+    """Every check id literal in the checks module's code, but for the keys of the table of
+    ids itself (and the docstrings): the ids messages are made with."""
     tree = ast.parse(Path(_checks.__file__).read_text())
-    found: set[str] = set()
+    table = next(
+        node.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.AnnAssign) and getattr(node.target, "id", "") == "CHECKS"
+    )
+    assert isinstance(table, ast.Dict)
+    keys = {id(key) for key in table.keys}
     pattern = re.compile(r"aurora_ssl\.[EW]\d{3}")
-    for node in ast.walk(tree):
-        # id="aurora_ssl.E001" keywords, and ("aurora_ssl.W005", hint) table entries
-        values = [node.value] if isinstance(node, ast.keyword) and node.arg == "id" else []
-        values += node.elts if isinstance(node, ast.Tuple) else []
-        found.update(
-            value.value
-            for value in values
-            if isinstance(value, ast.Constant)
-            and isinstance(value.value, str)
-            and pattern.fullmatch(value.value)
-        )
-    return found
+    return {
+        node.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant)
+        and isinstance(node.value, str)
+        and pattern.fullmatch(node.value)
+        and id(node) not in keys
+    }
 
 
 def test_every_emitted_check_id_is_registered_and_every_registered_one_emitted() -> None:
-    assert _emitted_check_ids() == set(CHECKS)
+    assert _emitted_check_ids() == set(_checks.CHECKS)
+
+
+def test_the_database_check_maps_real_verdicts_and_warning_codes() -> None:
+    """Its tables are keyed by the report's strings (no diagnostics import at startup)."""
+    from aurora_ssl._diagnostics._inspection import WarningCode
+
+    assert set(_checks._FAILURES) <= {verdict.value for verdict in Verdict}
+    assert set(_checks._WARNINGS) <= {code.value for code in WarningCode}
+
+
+def documented_report_keys() -> list[str]:
+    """The report's keys as docs/reference/json.md lists them (its first table), in order."""
+    page = (ROOT / "docs" / "reference" / "json.md").read_text()
+    first = page.split("\n\n| key |", 1)[1].split("\n\n", 1)[0]
+    return re.findall(r"^\| `([^`]+)` \|", first, re.MULTILINE)
 
 
 def _flatten(data: dict[str, Any], prefix: str = "") -> set[str]:
@@ -85,10 +98,12 @@ def test_a_real_report_has_exactly_the_documented_keys(
     failed = ConnectionReport(
         **{**verified.__dict__, "errors": (Finding("X", "m"),), "warnings": (Finding("w", "m"),)}
     ).to_dict()
-    assert _flatten(data) | _flatten(failed) == set(REPORT_FIELDS)
+    documented = documented_report_keys()
+    assert _flatten(data) | _flatten(failed) == set(documented)
+    assert [key for key in documented if "." not in key and "[" not in key] == list(REPORT_KEYS)
 
 
-def test_the_docs_hook_renders_every_id_and_key() -> None:
+def test_the_docs_hook_renders_every_check_id() -> None:
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("docs_hooks", ROOT / "docs" / "hooks.py")
@@ -96,10 +111,8 @@ def test_the_docs_hook_renders_every_id_and_key() -> None:
     assert spec.loader is not None
     hooks = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(hooks)
-    page = "<!-- aurora-ssl: check-ids -->\n<!-- aurora-ssl: report-keys -->"
+    page = "<!-- aurora-ssl: check-ids -->"
     rendered = hooks.on_page_markdown(page)
-    for check_id in CHECKS:
+    for check_id in _checks.CHECKS:
         assert f"`{check_id}`" in rendered
-    for key in REPORT_FIELDS:
-        assert f"`{key}`" in rendered
     assert "<!--" not in rendered

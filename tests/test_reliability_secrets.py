@@ -375,7 +375,7 @@ def test_password_in_the_url_query_is_never_shown(
     assert_no_secret(f"`aurora-ssl check --format {fmt}` with ?password=", output)
     assert_no_secret("the logs", "\n".join(all_logs.lines))
 
-    from aurora_ssl._diagnostics import translate_error
+    from aurora_ssl._diagnostics._translation import translate_error
     from aurora_ssl._options import split_url
     from aurora_ssl._redaction import mask_params, mask_url
 

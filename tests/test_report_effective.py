@@ -15,7 +15,8 @@ import pytest
 
 from aurora_ssl import Options as Settings
 from aurora_ssl import connection_params
-from aurora_ssl._diagnostics import REPORT_KEYS, Verdict, check_connection
+from aurora_ssl._diagnostics._inspection import Verdict
+from aurora_ssl._diagnostics._report import REPORT_KEYS, check_connection
 from aurora_ssl._policy import PINNED_KEYS as READ_BACK_KEYS
 from aurora_ssl.cli import main
 from aurora_ssl.testing import AuroraLikeServer, TestPKI

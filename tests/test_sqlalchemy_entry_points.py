@@ -12,6 +12,7 @@ import ssl
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from unittest.mock import Mock
 
 import pytest
 import sqlalchemy
@@ -172,6 +173,27 @@ def test_a_replaced_pool_creator_is_closed_before_any_query(
     log = logged_impostor.since()
     assert "connection authorized" in log  # it did connect (behind our back) ...
     assert "statement:" not in log  # ... and was closed before any statement
+
+
+@pytest.mark.driver("libpq")
+@pytest.mark.parametrize("where", ["dialect.connect", "do_connect", "the driver's connect"])
+def test_a_mock_as_the_driver_connection_gets_our_refusal_naming_it(
+    tls_server: AuroraLikeServer, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    # SQLAlchemy's own DialectEventTest (test/engine/test_execute.py) and users' unit tests
+    # hand the pool a Mock: it must get our error naming the Mock, not be probed for
+    # attributes (a Mock has them all: that recursed until RecursionError).
+    engine = sqlalchemy.create_engine(tls_server.database_url(), poolclass=NullPool)
+    fake = Mock()
+    if where == "dialect.connect":
+        monkeypatch.setattr(engine.dialect, "connect", Mock(return_value=fake))
+    elif where == "do_connect":
+        event.listen(engine, "do_connect", lambda *args: fake)
+    else:
+        monkeypatch.setattr(engine.dialect.loaded_dbapi, "connect", Mock(return_value=fake))
+    with pytest.raises(InsecureConfigurationError, match=r"unittest\.mock\.Mock connection"):
+        engine.connect()
+    fake.close.assert_called()  # closed, not used
 
 
 # --- 2. options from INI-style configuration -----------------------------------------------

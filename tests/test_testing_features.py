@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from aurora_ssl._diagnostics import is_test_ca, missing_test_bundle_hint
+from aurora_ssl._diagnostics._translation import is_test_ca, missing_test_bundle_hint
 from aurora_ssl.errors import AuroraSSLError, TestServerError, UntrustedCertificateError
 from aurora_ssl.testing import (
     CLUSTER_HOST,

@@ -184,8 +184,12 @@ def kept_dir() -> Iterator[Path]:
     shutil.rmtree(path, ignore_errors=True)
 
 
-def test_django_reuse_db_keeps_the_test_database(pytester: pytest.Pytester, kept_dir: Path) -> None:
+def test_django_reuse_db_keeps_the_test_database(
+    pytester: pytest.Pytester, kept_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     pytest.importorskip("pytest_django")
+    for name in ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID"):
+        monkeypatch.delenv(name, raising=False)  # the inner run is no xdist worker
     data = kept_dir
     pytester.makepyfile(settings_user=DJANGO_SETTINGS, conftest=DJANGO_CONFTEST)
     pytester.makepyfile(test_django_user=DJANGO_TESTS)

@@ -247,6 +247,17 @@ def test_hosts_needing_different_roots_get_the_full_bundle(hosts: str | list[str
     assert len(_subjects(selection.path)) == 102
 
 
+def test_hosts_of_two_regions_are_told_why_every_root_is_trusted(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="aurora_ssl"):
+        selection = select_trust([CLUSTER, WEST])
+    [warning] = selection.warnings
+    assert "different regions (" in warning
+    assert "us-east-1" in warning
+    assert warning in caplog.text
+
+
 def test_proxy_endpoints_of_several_regions_share_the_proxy_roots() -> None:
     selection = select_trust([PROXY, PROXY.replace("us-east-1", "eu-west-1")])
     assert selection.scope == "proxy"
@@ -629,3 +640,23 @@ def test_clear_caches_forgets_every_memo(tmp_path: Path) -> None:
     second = select_trust(CLUSTER)
     assert second is not first
     assert (second.path, second.scope) == (first.path, first.scope)
+
+
+def test_a_home_that_cannot_hold_the_cache_falls_back_to_the_temp_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aurora_ssl import _trust
+
+    blocked = tmp_path / "not-a-directory"
+    blocked.write_text("")  # like a read-only home: ~/.cache/aurora-ssl cannot be made
+    monkeypatch.delenv("AURORA_SSL_CACHE_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocked))
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir(mode=0o700)
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", None)  # read TMPDIR again
+    made = _trust.cache_dir()
+    assert made.startswith(str(tmp_path / "tmp" / "aurora-ssl-"))
+    assert _trust.cache_path() == made
+    assert oct(Path(made).stat().st_mode & 0o777) == "0o700"

@@ -29,7 +29,7 @@ from tests import drivers
 
 HOST = "demo.cluster-abc123xyz.test-region-1.rds.amazonaws.com"
 BASE = {"host": HOST, "hostaddr": "127.0.0.1", "port": "1", "user": "app", "dbname": "app"}
-#: libpq keywords whose values are free text, and some that are decision.
+#: libpq keywords whose values are free text, and some that are checked.
 KEYWORDS = [
     "application_name", "options", "user", "dbname", "password", "sslcert", "sslkey",
     "krbsrvname", "connect_timeout", "keepalives", "sslmode", "sslrootcert", "host",

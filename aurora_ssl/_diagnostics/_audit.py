@@ -29,6 +29,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -52,7 +53,7 @@ SELECT current_user, pg_catalog.pg_has_role('pg_read_all_stats', 'USAGE'),
 """
 _SESSIONS = """
 SELECT a.pid, a.usename, a.datname, a.application_name, pg_catalog.host(a.client_addr),
-       a.backend_type, s.ssl, s.version, s.cipher, a.backend_start,
+       a.backend_type, s.ssl, s.version, s.cipher, pg_catalog.to_json(a.backend_start) #>> '{}',
        a.pid = pg_catalog.pg_backend_pid()
   FROM pg_catalog.pg_stat_activity AS a
   LEFT JOIN pg_catalog.pg_stat_ssl AS s ON s.pid = a.pid
@@ -198,9 +199,7 @@ class Audit:
                 "hidden": self.hidden,
                 "local": len(self.local_sessions),
             },
-            "sessions": [dataclasses.asdict(s) for s in self.sessions],
-            "local_sessions": [dataclasses.asdict(s) for s in self.local_sessions],
-            "instances": [dataclasses.asdict(i) for i in self.instances],
+            **dataclasses.asdict(self),  # sessions, local_sessions, instances
             "messages": self.messages(),
         }
 
@@ -262,11 +261,7 @@ def instance_endpoint(cluster_host: str, server_id: str) -> str | None:
     if endpoint.kind not in kinds:
         return None
     domain = endpoint.host.split(".", 1)[1]
-    for prefix in ("cluster-custom-", "cluster-ro-", "cluster-"):
-        if domain.startswith(prefix):
-            domain = domain[len(prefix) :]
-            break
-    return f"{server_id}.{domain}"
+    return f"{server_id}.{re.sub(r'^cluster-(?:custom-|ro-)?', '', domain)}"
 
 
 def audit_sessions(
@@ -291,7 +286,7 @@ def audit_sessions(
     current = [(server_id, writer) for server_id, writer, here in topology if here]
     instance_id, writer = current[0] if current else (None, None)
     instances = [Instance(host, instance_id, writer, user, sees_all, settings)]
-    sessions = [_session(instance_id or host, row) for row in rows]
+    sessions = [Session(instance_id or host, *row) for row in rows]
     for server_id, writer, here in topology:
         if here:
             continue
@@ -304,7 +299,7 @@ def audit_sessions(
             )
         user, sees_all, settings, rows, _ = _ask(connect, name, name, close)
         instances.append(Instance(name, server_id, writer, user, sees_all, settings))
-        sessions += [_session(server_id, row) for row in rows]
+        sessions += [Session(server_id, *row) for row in rows]
     local = [s for s in sessions if s.local]
     return Audit(instances, [s for s in sessions if not s.local], local)
 
@@ -339,12 +334,3 @@ def _ask(
 
 def _said(exc: BaseException) -> str:
     return mask_text(" ".join(f"{type(exc).__name__}: {exc}".split()))
-
-
-def _session(instance: str, row: Any) -> Session:
-    pid, user, database, application, address, kind, ssl, version, cipher, start, own = row
-    started = start.isoformat() if start else None
-    return Session(
-        instance, pid, user, database, application, address, kind, ssl, version, cipher, started,
-        bool(own),
-    )  # fmt: skip

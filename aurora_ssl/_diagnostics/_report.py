@@ -2,20 +2,21 @@
 
 Shared by ``manage.py check_aurora_ssl`` (Django) and ``aurora-ssl check`` (CLI), so it knows
 no framework: the caller passes a ``connect`` callable that returns a DB-API connection made
-with its own policy (Django's backend, or :func:`aurora_ssl.policy.connection_params`), and
+with its own policy (Django's backend, or :func:`aurora_ssl.connection_params`), and
 :func:`check_connection` turns whatever happens into a :class:`ConnectionReport`:
 
 * the connection attempt (a refusal is caught, translated by
-  :func:`~aurora_ssl._diagnostics.translate_error`, and reported, never raised); with
-  ``inspect=True`` a refused certificate is explained by inspecting the server, on purpose;
-* the client's view (:func:`aurora_ssl.status.client_tls`, no round trip);
-* the server's view (:func:`aurora_ssl.status.server_tls`, one round trip), only over TLS.
+  :func:`~aurora_ssl._diagnostics._translation.translate_error`, and reported, never raised);
+  with ``inspect=True`` a refused certificate is explained by inspecting the server, on purpose;
+* the client's view (:func:`aurora_ssl.client_tls`, no round trip) and what libpq really used,
+  checked as :func:`aurora_ssl.require_tls` checks it;
+* the server's view (:func:`aurora_ssl.server_tls`, one round trip), only over TLS.
 
 The JSON form (:meth:`ConnectionReport.to_dict`, :func:`reports_to_json`) has stable keys,
-described key by key in :data:`REPORT_FIELDS` (the reference page is built from it); adding a
-key is a minor change, renaming or removing one is a breaking change. Nothing in a report
-contains a password: messages are built from redacted text, and ``secrets`` given by the
-caller are masked too.
+described key by key in docs/reference/json.md (a test compares that table with real
+reports); adding a key is a minor change, renaming or removing one is a breaking change.
+Nothing in a report contains a password: messages are built from redacted text, and
+``secrets`` given by the caller are masked too.
 """
 
 from __future__ import annotations
@@ -30,113 +31,38 @@ from aurora_ssl._diagnostics._inspection import (
     Finding,
     Verdict,
     WarningCode,
-    inspect_params,
+    inspect_server,
     trust_block,
     trust_warnings,
 )
-from aurora_ssl._diagnostics._translation import login_refusal, target_of, translate_error
+from aurora_ssl._diagnostics._translation import (
+    CERTIFICATE_REFUSALS,
+    login_refusal,
+    target_of,
+    translate_error,
+)
 from aurora_ssl._endpoint import Endpoint, parse_endpoint
-from aurora_ssl._options import Options as Settings
-from aurora_ssl._readback import ClientTLS, client_tls, effective_params
-from aurora_ssl._readback import differences as parameter_differences
+from aurora_ssl._options import Options
+from aurora_ssl._readback import ClientTLS, client_tls, effective_params, require_tls
 from aurora_ssl._redaction import mask_text
 from aurora_ssl._server_tls import ServerTLS, server_tls
 from aurora_ssl._trust import TrustSelection
 from aurora_ssl.errors import (
     AuroraSSLError,
-    CertificateExpiredError,
     CredentialsError,
-    HostnameMismatchError,
     InsecureConfigurationError,
     TLSNotInUseError,
-    UntrustedCertificateError,
 )
 
-#: Version of the JSON document produced by :func:`reports_to_dict`.
+#: Version of the JSON document produced by :func:`reports_to_json`.
 FORMAT_VERSION = 1
-
-#: dotted key -> (JSON type, meaning); ``errors[].code`` is a key of each list item. The one
-#: description of the format: ``REPORT_KEYS`` is derived from it, the reference page
-#: (docs/reference/json.md) is rendered from it, and a test compares it with real reports.
-REPORT_FIELDS: dict[str, tuple[str, str]] = {
-    "label": ("str", "what the report is about: the Django alias, or the masked DSN"),
-    "host": ("str", "the host as configured"),
-    "port": ("int \\| null", "the port"),
-    "endpoint": ("object", "what the verified name is"),
-    "endpoint.kind": (
-        "str",
-        "`cluster`, `cluster-ro`, `cluster-custom`, `instance`, `proxy`, `proxy-endpoint`, "
-        "`shard-group` or `other`",
-    ),
-    "endpoint.region": ("str \\| null", "AWS region of an RDS name"),
-    "endpoint.partition": ("str \\| null", "`aws`, `aws-cn` or `aws-us-gov`"),
-    "trust": (
-        "object \\| null",
-        "the trust set (null with the insecure opt-out, or when it could not be built: see "
-        "`errors`)",
-    ),
-    "trust.file": ("str", "the `sslrootcert` file libpq reads"),
-    "trust.scope": ("str", "`region:<name>`, `proxy`, `full-bundle` or `user-file`"),
-    "trust.source": ("str", "the bundle the roots were taken from"),
-    "trust.cas": ("list of str", "common names of the trusted CAs"),
-    "client": ("object \\| null", "the driver's view (null when no connection was made)"),
-    "client.tls": ("bool", "TLS in use (`PQsslInUse`)"),
-    "client.protocol": ("str \\| null", "e.g. `TLSv1.3` (null for psycopg 3)"),
-    "client.cipher": ("str \\| null", "e.g. `TLS_AES_256_GCM_SHA384` (null for psycopg 3)"),
-    "client.bits": ("int \\| null", "key bits of the cipher"),
-    "client.driver": ("str", "`psycopg2`, `psycopg`, `asyncpg` or `pg8000`"),
-    "effective": (
-        "object \\| null",
-        "what libpq really used, read back from the connection: `host`, `hostaddr`, `port`, "
-        "`sslmode`, `sslrootcert`, `sslkeylogfile`, `gssencmode`, `ssl_min_protocol_version`, "
-        "`sslsni`, `sslnegotiation` (null when no connection was made, or without libpq)",
-    ),
-    "server": (
-        "object \\| null",
-        "the server's view (null when not asked: no connection, or no TLS)",
-    ),
-    "server.ssl": ("bool", "`ssl_is_used()` (sslinfo) or `pg_stat_ssl.ssl`"),
-    "server.version": ("str \\| null", "TLS version the server negotiated"),
-    "server.cipher": ("str \\| null", "cipher the server negotiated"),
-    "server.bits": ("int \\| null", "from `pg_stat_ssl`"),
-    "server.sslinfo": ("bool", "the `sslinfo` extension is installed"),
-    "server.source": ("str", "`sslinfo` or `pg_stat_ssl`"),
-    "server.rds_force_ssl": (
-        "str \\| null",
-        "`current_setting('rds.force_ssl', true)`; null outside RDS",
-    ),
-    "verdict": (
-        "str",
-        "`verified`, `insecure` (opt-out in effect), `refused` (no verified TLS: certificate, "
-        "name, no TLS, parameters other than the policy's, trust file), `login-refused` (TLS "
-        "verified, then the server refused the login: SQLSTATE class 28, as told by a libpq "
-        "with the fix for CVE-2024-10977), `no-credentials` (no password for the login: a "
-        "password provider, IAM or Secrets Manager failed, before connecting) or `error` "
-        "(another failure: network, timeout, a refused login whose TLS state is unknown)",
-    ),
-    "ok": ("bool", "`verdict` is `verified`"),
-    "insecure_local_dev": ("bool", "the insecure opt-out is on"),
-    "errors": ("list of objects", "why the connection is not verified"),
-    "errors[].code": (
-        "str",
-        "the exception class (`UntrustedCertificateError`, `OperationalError`, ...)",
-    ),
-    "errors[].message": ("str", "what happened and what to do"),
-    "errors[].cause": ("str \\| null", "the driver's original message behind a translated error"),
-    "warnings": (
-        "list of objects",
-        "things to fix that do not fail the check (unless `--fail-on-warning`)",
-    ),
-    "warnings[].code": (
-        "str",
-        "`trust`, `insecure-local-dev`, `sslinfo-missing` or `rds-force-ssl-off`",
-    ),
-    "warnings[].message": ("str", "what to do"),
-    "warnings[].cause": ("str \\| null", "as for errors"),
-}
-
-#: The top-level keys of a report, in output order.
-REPORT_KEYS = tuple(key for key in REPORT_FIELDS if "." not in key and "[" not in key)
+#: The top-level keys of a report, in output order (docs/reference/json.md describes each).
+REPORT_KEYS = (
+    *("label", "host", "port", "endpoint", "trust", "client", "effective", "server"),
+    *("verdict", "ok", "insecure_local_dev", "errors", "warnings"),
+)
+#: Seconds per network step when a report inspects the target of a refused connection.
+SHORT_TIMEOUT = 3.0
 
 _HEADLINES = {
     Verdict.VERIFIED: "verified TLS (sslmode=verify-full)",
@@ -146,10 +72,17 @@ _HEADLINES = {
     Verdict.NO_CREDENTIALS: "no password for the login (a credentials problem, not TLS)",
     Verdict.ERROR: "failed",
 }
-
-_DEFAULT_SETTINGS = Settings()
-#: Refusals that an inspection of the server explains better than libpq's words can.
-_CERTIFICATE_REFUSALS = (UntrustedCertificateError, CertificateExpiredError, HostnameMismatchError)
+_INSECURE = Finding(
+    WarningCode.INSECURE_LOCAL_DEV.value,
+    "insecure_local_dev is on: the server's identity is not verified and the connection may "
+    "be plaintext. Remove it for anything but local development.",
+)
+_SSLINFO_MISSING = Finding(
+    WarningCode.SSLINFO_MISSING.value,
+    "The sslinfo extension is not installed, so the server's view comes from pg_stat_ssl. Run "
+    "`CREATE EXTENSION sslinfo;` in this database (on RDS this needs the rds_superuser role) "
+    "to get ssl_is_used(), ssl_version() and ssl_cipher().",
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -185,28 +118,44 @@ class ConnectionReport:
 
     def to_dict(self) -> dict[str, Any]:
         """The report as JSON-ready data with the stable keys of :data:`REPORT_KEYS`."""
-        endpoint, client, server = self.endpoint, self.client, self.server
-        data: dict[str, Any] = {
+        client, server = self.client, self.server
+        return {
             "label": self.label,
             "host": self.host,
             "port": self.port,
             "endpoint": {
-                "kind": endpoint.kind.value,
-                "region": endpoint.region,
-                "partition": endpoint.partition,
+                "kind": self.endpoint.kind.value,
+                "region": self.endpoint.region,
+                "partition": self.endpoint.partition,
             },
             "trust": None if self.trust is None else trust_block(self.trust),
-            "client": None if client is None else _client_block(client),
+            "client": None
+            if client is None
+            else {
+                "tls": client.in_use,
+                "protocol": client.protocol,
+                "cipher": client.cipher,
+                "bits": client.bits,
+                "driver": client.driver,
+            },
             "effective": dict(self.effective) or None,
-            "server": None if server is None else _server_block(server),
+            "server": None
+            if server is None
+            else {
+                "ssl": server.ssl,
+                "version": server.version,
+                "cipher": server.cipher,
+                "bits": server.bits,
+                "sslinfo": server.sslinfo_installed,
+                "source": server.source,
+                "rds_force_ssl": server.rds_force_ssl,
+            },
             "verdict": self.verdict.value,
             "ok": self.ok,
             "insecure_local_dev": self.insecure_local_dev,
-            "errors": [p.to_dict() for p in self.errors],
-            "warnings": [p.to_dict() for p in self.warnings],
+            "errors": [dataclasses.asdict(p) for p in self.errors],
+            "warnings": [dataclasses.asdict(p) for p in self.warnings],
         }
-        assert tuple(data) == REPORT_KEYS
-        return data
 
     @property
     def headline(self) -> str:
@@ -230,12 +179,20 @@ class ConnectionReport:
         elif not self.insecure_local_dev:
             lines.append("  trust:         (not selected)")
         if self.client is not None:
-            lines.append(f"  client view:   {_client_text(self.client)}")
+            known = [x for x in (self.client.protocol, self.client.cipher) if x]
+            state = ", ".join(["TLS in use", *known]) if self.client.in_use else "NO TLS"
+            lines.append(f"  client view:   {state} ({self.client.driver})")
         if self.effective:
             used = ", ".join(f"{k}={v or '(none)'}" for k, v in self.effective.items())
             lines.append(f"  libpq used:    {used}")
-        if self.server is not None:
-            lines.extend(_server_lines(self.server))
+        server = self.server
+        if server is not None:
+            said = "ssl_is_used()" if server.source == "sslinfo" else "pg_stat_ssl.ssl"
+            state = f"{said} = {'true' if server.ssl else 'false'}"
+            state += f", {server.version or '?'}, {server.cipher or '?'}" if server.ssl else ""
+            installed = "yes" if server.sslinfo_installed else "no"
+            lines.append(f"  server view:   {state} (sslinfo installed: {installed})")
+            lines.append(f"  rds.force_ssl: {server.rds_force_ssl or 'not set (not RDS?)'}")
         for problem in self.errors:
             lines.append(f"  error:         {problem.message}")
             if problem.cause and problem.cause not in problem.message:
@@ -248,48 +205,6 @@ class ConnectionReport:
         return "\n".join([self.headline, *self.detail_lines()])
 
 
-def _client_block(client: ClientTLS) -> dict[str, Any]:
-    return {
-        "tls": client.in_use,
-        "protocol": client.protocol,
-        "cipher": client.cipher,
-        "bits": client.bits,
-        "driver": client.driver,
-    }
-
-
-def _server_block(server: ServerTLS) -> dict[str, Any]:
-    return {
-        "ssl": server.ssl,
-        "version": server.version,
-        "cipher": server.cipher,
-        "bits": server.bits,
-        "sslinfo": server.sslinfo_installed,
-        "source": server.source,
-        "rds_force_ssl": server.rds_force_ssl,
-    }
-
-
-def _client_text(client: ClientTLS) -> str:
-    if not client.in_use:
-        return f"NO TLS ({client.driver})"
-    known = [x for x in (client.protocol, client.cipher) if x]
-    return f"{', '.join(['TLS in use', *known])} ({client.driver})"
-
-
-def _server_lines(server: ServerTLS) -> list[str]:
-    said = "ssl_is_used() = " if server.source == "sslinfo" else "pg_stat_ssl.ssl = "
-    state = f"{said}{'true' if server.ssl else 'false'}"
-    if server.ssl:
-        state += f", {server.version or '?'}, {server.cipher or '?'}"
-    installed = "yes" if server.sslinfo_installed else "no"
-    force = server.rds_force_ssl if server.rds_force_ssl is not None else "not set (not RDS?)"
-    return [
-        f"  server view:   {state} (sslinfo installed: {installed})",
-        f"  rds.force_ssl: {force}",
-    ]
-
-
 def check_connection(
     connect: Callable[[], Any],
     *,
@@ -297,7 +212,7 @@ def check_connection(
     host: str,
     port: int | str | None = None,
     trust: TrustSelection | None = None,
-    settings: Settings = _DEFAULT_SETTINGS,
+    settings: Options | None = None,
     server: Callable[[Any], ServerTLS] = server_tls,
     close: Callable[[Any], None] | None = None,
     secrets: Iterable[str] = (),
@@ -314,8 +229,8 @@ def check_connection(
         port: the port, for display.
         trust: the trust selection the connection uses (``None`` when it could not be made;
             then the connection attempt reports why).
-        settings: the policy settings in effect (for the insecure opt-out).
-        server: how to ask the server (default: :data:`status.SERVER_TLS_QUERY`); a caller
+        settings: the options in effect (for the insecure opt-out and ``tls_server_name``).
+        server: how to ask the server (default: :func:`aurora_ssl.server_tls`); a caller
             that already holds the answer for this connection passes a function returning it.
         close: called with the connection at the end; omit it when the caller owns it (Django).
         secrets: strings (passwords) masked in every message, whatever their source.
@@ -326,136 +241,61 @@ def check_connection(
             connection, short timeouts; no login) to say why: expired since when, which names
             it covers, a look-alike CA. For tools run on purpose, not for an error path.
     """
+    settings = settings or Options()
     masked = tuple(s for s in secrets if s)
     insecure = settings.insecure_local_dev
-    report = _reporter(label, host, port, None if insecure else trust, settings)
-    warnings = _setting_warnings(trust, insecure, masked)
-    try:
-        connection = connect()
-    except Exception as exc:  # noqa: BLE001 - every failure becomes the report's verdict
-        translated = _translated(exc, expected, inspect=inspect)
-        problem, verdict, summary = _problem_of(exc, translated, masked)
-        failed = {"verdict": verdict, "errors": (problem,), "summary": summary}
-        return report(client=None, server=None, warnings=tuple(warnings), **failed)
-    wanted = expected() if expected is not None else None
-    try:
-        return _connected(connection, report, server, insecure, warnings, masked, wanted)
-    finally:
-        if close is not None:
-            close(connection)
-
-
-def _reporter(
-    label: str,
-    host: str,
-    port: int | str | None,
-    trust: TrustSelection | None,
-    settings: Settings,
-) -> Callable[..., ConnectionReport]:
-    """A :class:`ConnectionReport` with what is known before connecting filled in."""
-    return functools.partial(
+    notes = trust_warnings(trust) if trust is not None else ()
+    warnings = [Finding(WarningCode.TRUST.value, mask_text(w, masked)) for w in notes]
+    report = functools.partial(
         ConnectionReport,
         label=label,
         host=host,
-        port=_port(port),
+        port=int(str(port)) if str(port).strip().isdigit() else None,
         endpoint=parse_endpoint(settings.tls_server_name or host.split(",")[0].strip()),
-        trust=trust,
-        insecure_local_dev=settings.insecure_local_dev,
+        trust=None if insecure else trust,
+        insecure_local_dev=insecure,
+        client=None,
+        server=None,
     )
-
-
-def _setting_warnings(
-    trust: TrustSelection | None, insecure: bool, masked: Sequence[str]
-) -> list[Finding]:
-    warnings: list[Finding] = []
-    if trust is not None:
-        warnings.extend(
-            Finding(WarningCode.TRUST.value, _mask(w, masked)) for w in trust_warnings(trust)
-        )
     if insecure:
-        warnings.append(
-            Finding(
-                WarningCode.INSECURE_LOCAL_DEV.value,
-                "insecure_local_dev is on: the server's identity is not verified and the "
-                "connection may be plaintext. Remove it for anything but local development.",
-            )
-        )
-    return warnings
+        warnings.append(_INSECURE)
+    try:
+        connection = connect()
+    except Exception as exc:  # noqa: BLE001 - every failure becomes the report's verdict
+        explained = _inspected(exc, expected, trust) if inspect and trust is not None else None
+        verdict, problem, summary = _failure(exc, masked, explained)
+        return report(verdict=verdict, errors=(problem,), warnings=tuple(warnings), summary=summary)
+    try:
+        wanted = None if insecure or expected is None else expected()
+        found = _connected(connection, server, wanted, insecure, masked)
+    finally:
+        if close is not None:
+            close(connection)
+    extra = found.pop("warnings", ())
+    return report(**found, warnings=(*warnings, *extra))
 
 
 def _connected(
     connection: Any,
-    report: Callable[..., ConnectionReport],
     server: Callable[[Any], ServerTLS],
+    expected: Mapping[str, Any] | None,
     insecure: bool,
-    warnings: list[Finding],
     masked: Sequence[str],
-    expected: Mapping[str, Any] | None = None,
-) -> ConnectionReport:
-    """The report on a connection that was made: the read-back, then the server's view."""
+) -> dict[str, Any]:
+    """The report's fields for a connection that was made: the read-back, then the server's
+    view (only over TLS), then the verdict."""
     client = client_tls(connection)
     client.protocol  # noqa: B018 - read now: psycopg's is read lazily, and the report outlives the connection
-    effective = effective_params(connection)
-    report = functools.partial(report, client=client, effective=effective)
-    refusal = None if insecure else _client_refusal(connection, client, effective, expected)
+    found: dict[str, Any] = {"client": client, "effective": effective_params(connection)}
+    refusal = None if insecure else _client_refusal(connection, found["effective"], expected)
     if refusal is not None:
-        return report(
-            server=None, verdict=Verdict.REFUSED, errors=(refusal,), warnings=tuple(warnings)
-        )
+        return {**found, "verdict": Verdict.REFUSED, "errors": (refusal,)}
     try:
         facts = server(connection)
     except Exception as exc:  # noqa: BLE001 - reported, not raised
-        problem, _, _ = _problem_of(exc, _translated(exc, None, inspect=False), masked)
-        return report(
-            server=None, verdict=Verdict.ERROR, errors=(problem,), warnings=tuple(warnings)
-        )
-    warnings.extend(_server_warnings(facts))
-    errors: list[Finding] = []
-    if insecure:
-        verdict = Verdict.INSECURE
-    elif not facts.ssl:
-        verdict = Verdict.REFUSED
-        errors.append(
-            Finding(
-                TLSNotInUseError.__name__,
-                f"The server says this session is not encrypted ({facts.source}), although "
-                "the client negotiated TLS: something between them terminates TLS.",
-            )
-        )
-    else:
-        verdict = Verdict.VERIFIED
-    return report(server=facts, verdict=verdict, errors=tuple(errors), warnings=tuple(warnings))
-
-
-def _client_refusal(
-    connection: Any,
-    client: ClientTLS,
-    effective: Mapping[str, str],
-    expected: Mapping[str, Any] | None,
-) -> Finding | None:
-    """Why the client's own view of the connection is not verified TLS, if it is not."""
-    refusal = _effective_refusal(connection, client, effective, expected)
-    if refusal is None and not client.in_use:
-        return Finding(
-            TLSNotInUseError.__name__,
-            "The connection is not using TLS; no query was sent over it.",
-        )
-    return refusal
-
-
-def _server_warnings(facts: ServerTLS) -> list[Finding]:
-    warnings: list[Finding] = []
-    if not facts.sslinfo_installed:
-        warnings.append(
-            Finding(
-                WarningCode.SSLINFO_MISSING.value,
-                "The sslinfo extension is not installed, so the server's view comes from "
-                "pg_stat_ssl. Run `CREATE EXTENSION sslinfo;` in this database (on RDS this "
-                "needs the rds_superuser role) to get ssl_is_used(), ssl_version() and "
-                "ssl_cipher().",
-            )
-        )
-    if facts.rds_force_ssl is not None and facts.rds_force_ssl.strip().lower() in ("0", "off"):
+        return {**found, "verdict": Verdict.ERROR, "errors": (_failure(exc, masked)[1],)}
+    warnings = [] if facts.sslinfo_installed else [_SSLINFO_MISSING]
+    if (facts.rds_force_ssl or "").strip().lower() in ("0", "off"):
         warnings.append(
             Finding(
                 WarningCode.FORCE_SSL_OFF.value,
@@ -464,106 +304,93 @@ def _server_warnings(facts: ServerTLS) -> list[Finding]:
                 "rds.force_ssl=1 in the DB cluster parameter group.",
             )
         )
-    return warnings
+    found.update(server=facts, warnings=warnings, verdict=Verdict.VERIFIED)
+    if insecure:
+        return {**found, "verdict": Verdict.INSECURE}
+    if facts.ssl:
+        return found
+    terminated = Finding(
+        TLSNotInUseError.__name__,
+        f"The server says this session is not encrypted ({facts.source}), although the client "
+        "negotiated TLS: something between them terminates TLS. Connect to the database "
+        "endpoint itself.",
+    )
+    return {**found, "verdict": Verdict.REFUSED, "errors": (terminated,)}
 
 
-def _effective_refusal(
-    connection: Any,
-    client: ClientTLS,
-    effective: Mapping[str, str],
-    expected: Mapping[str, Any] | None,
+def _client_refusal(
+    connection: Any, effective: Mapping[str, str], expected: Mapping[str, Any] | None
 ) -> Finding | None:
-    """A connection whose effective parameters are weaker than verify-full is not verified,
-    whatever the handshake says: e.g. libpq writing the session keys to a file."""
-    name = InsecureConfigurationError.__name__
+    """Why the client's own view of the connection is not verified TLS, if it is not: no TLS,
+    or effective parameters weaker than verify-full, whatever the handshake says."""
     if effective.get("sslkeylogfile"):
         return Finding(
-            name,
+            InsecureConfigurationError.__name__,
             f"libpq writes this connection's TLS session keys to {effective['sslkeylogfile']} "
             "(sslkeylogfile), so anyone who reads that file can decrypt the traffic.",
         )
-    mode = effective.get("sslmode") or client.sslmode
-    if client.in_use and mode and mode != "verify-full":
-        return Finding(name, f"libpq used sslmode={mode}, not verify-full.")
-    if expected is not None:
-        differences = parameter_differences(connection, expected)
-        if differences:
-            shown = "; ".join(
-                f"{k}: set {w or '(none)'}, used {g or '(none)'}"
-                for k, (w, g) in differences.items()
-            )
-            return Finding(name, f"libpq used other parameters than aurora-ssl set ({shown}).")
+    try:
+        require_tls(connection, expected=expected, close=False)
+    except (TLSNotInUseError, InsecureConfigurationError) as exc:
+        return Finding(type(exc).__name__, str(exc))
     return None
 
 
-def _translated(
+def _inspected(
     exc: BaseException,
     expected: Callable[[], Mapping[str, Any] | None] | None,
-    *,
-    inspect: bool,
+    trust: TrustSelection,
 ) -> AuroraSSLError | None:
-    """Our error for a failed attempt; with ``inspect``, a refused certificate is explained
-    again with what an inspection of the attempt's target shows."""
+    """Our error for a failed attempt; a refused certificate is explained with what an
+    inspection of the attempt's target shows (one more connection, short timeouts, no login)."""
     translated = exc if isinstance(exc, AuroraSSLError) else translate_error(exc)
     cause = exc.__cause__ if translated is exc else exc
-    if not inspect or cause is None or not isinstance(translated, _CERTIFICATE_REFUSALS):
+    if cause is None or not isinstance(translated, CERTIFICATE_REFUSALS):
         return translated
     try:
         params = expected() if expected is not None else None
     except Exception:  # noqa: BLE001 - the target is then read from the failure itself
         params = None
     target = target_of(cause, params)
-    inspection = inspect_params(dataclasses.asdict(target))
-    if inspection is None:
+    name = target.host or target.hostaddr
+    if name is None:
+        return translated
+    try:
+        inspection = inspect_server(
+            name, target.port or 5432, hostaddr=target.hostaddr, trust=trust, timeout=SHORT_TIMEOUT
+        )
+    except (AuroraSSLError, OSError, ValueError):
         return translated
     return translate_error(cause, params=params, inspection=inspection) or translated
 
 
-def _problem_of(
-    exc: BaseException, translated: AuroraSSLError | None, masked: Sequence[str]
-) -> tuple[Finding, Verdict, str]:
-    """The report's error, its verdict and the end of its headline."""
+def _failure(
+    exc: BaseException, masked: Sequence[str], translated: AuroraSSLError | None = None
+) -> tuple[Verdict, Finding, str]:
+    """A failed attempt's verdict, error and end of its headline."""
+    if translated is None:
+        translated = exc if isinstance(exc, AuroraSSLError) else translate_error(exc)
+    name = type(translated or exc).__name__
     if isinstance(translated, CredentialsError):
         # Its message is written to be shown; its cause (a provider's own exception) may
         # hold anything, a secret included.
-        problem = Finding(type(translated).__name__, _mask(_message(translated), masked))
-        return problem, Verdict.NO_CREDENTIALS, ""
+        return Verdict.NO_CREDENTIALS, Finding(name, _message(translated, masked)), ""
     if translated is not None:
         cause = translated.__cause__  # the driver's exception, behind ours and translations
-        problem = Finding(
-            type(translated).__name__,
-            _mask(_message(translated), masked),
-            _mask(_message(cause), masked) if cause is not None else None,
-        )
-        return problem, Verdict.REFUSED, ""
+        said = _message(cause, masked) if cause is not None else None
+        return Verdict.REFUSED, Finding(name, _message(translated, masked), said), ""
     refusal = login_refusal(exc)
     if refusal is None:
-        return Finding(type(exc).__name__, _mask(_message(exc), masked)), Verdict.ERROR, ""
-    reason = _mask(refusal.reason, masked)
-    problem = Finding(
-        type(exc).__name__, _mask(refusal.message, masked), _mask(_message(exc), masked)
-    )
+        return Verdict.ERROR, Finding(name, _message(exc, masked)), ""
+    reason = mask_text(refusal.reason, masked)
+    problem = Finding(name, mask_text(refusal.message, masked), _message(exc, masked))
     if refusal.tls_verified:
-        return problem, Verdict.LOGIN_REFUSED, reason
-    return problem, Verdict.ERROR, f"login refused ({reason}), TLS state unknown"
+        return Verdict.LOGIN_REFUSED, problem, reason
+    return Verdict.ERROR, problem, f"login refused ({reason}), TLS state unknown"
 
 
-def _message(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return text or type(exc).__name__
-
-
-def _mask(text: str, secrets: Sequence[str]) -> str:
-    return mask_text(text, secrets)
-
-
-def _port(port: int | str | None) -> int | None:
-    if port is None or port == "":
-        return None
-    try:
-        return int(port)
-    except (TypeError, ValueError):
-        return None
+def _message(exc: BaseException, masked: Sequence[str]) -> str:
+    return mask_text(" ".join(str(exc).split()) or type(exc).__name__, masked)
 
 
 def reports_ok(reports: Iterable[ConnectionReport], *, fail_on_warning: bool = False) -> bool:
@@ -572,18 +399,9 @@ def reports_ok(reports: Iterable[ConnectionReport], *, fail_on_warning: bool = F
     return bool(items) and all(r.passed(fail_on_warning=fail_on_warning) for r in items)
 
 
-def reports_to_dict(
-    reports: Iterable[ConnectionReport], *, fail_on_warning: bool = False
-) -> dict[str, Any]:
+def reports_to_json(reports: Iterable[ConnectionReport], *, fail_on_warning: bool = False) -> str:
     """The JSON document: ``{"format": 1, "ok": bool, "connections": [report, ...]}``."""
     items = list(reports)
-    return {
-        "format": FORMAT_VERSION,
-        "ok": reports_ok(items, fail_on_warning=fail_on_warning),
-        "connections": [r.to_dict() for r in items],
-    }
-
-
-def reports_to_json(reports: Iterable[ConnectionReport], *, fail_on_warning: bool = False) -> str:
-    """:func:`reports_to_dict` as indented JSON text."""
-    return json.dumps(reports_to_dict(reports, fail_on_warning=fail_on_warning), indent=2)
+    ok = reports_ok(items, fail_on_warning=fail_on_warning)
+    connections = [r.to_dict() for r in items]
+    return json.dumps({"format": FORMAT_VERSION, "ok": ok, "connections": connections}, indent=2)

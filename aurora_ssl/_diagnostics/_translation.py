@@ -12,9 +12,8 @@ libpq says                                                  translated to
 ``root certificate file "..." does not exist``              :class:`BundleError`
 ``could not read root certificate file "...": ...``         :class:`BundleError`
 ``SSL error: certificate verify failed``                    :class:`UntrustedCertificateError`,
-(also ``invalid padding``, ``unable to get local issuer``,  or :class:`CertificateExpiredError`
-``data too large for modulus``: a look-alike CA)            when a given inspection finds it
-                                                            expired
+(also ``invalid padding``, ``unable to get local issuer``,  or what a given inspection finds
+``data too large for modulus``: a look-alike CA)            (expired, another name)
 ``certificate has expired`` / ``is not yet valid``          :class:`CertificateExpiredError`
 ``server certificate for "..." does not match host name``   :class:`HostnameMismatchError`
 ``server does not support SSL, but SSL was required``       :class:`ServerTLSUnavailableError`
@@ -24,6 +23,8 @@ libpq says                                                  translated to
 ``SSL SYSCALL error: EOF detected``                         :class:`TLSError`; with
 (also ``unexpected eof while reading``)                     ``sslnegotiation=direct`` it says
                                                             the server is older than 17
+``bad record mac`` on a connection in use                   :class:`TLSError`: it crossed a
+(``decryption failed or bad record mac``)                   ``fork`` (a pool opened before it)
 ==========================================================  ===================================
 
 Translation explains; it never probes. It runs inside Django's and SQLAlchemy's error paths,
@@ -31,8 +32,9 @@ so it reads only what the failure carries: libpq's message, the ``params`` of th
 psycopg 3's ``exc.pgconn`` (the target and the trust file libpq used). libpq says "certificate
 verify failed" alike for an unknown CA, a look-alike CA and an expired certificate, and names
 one of the certificate's names: a caller that wants to know which, and every name, inspects
-the server on purpose (:func:`~aurora_ssl._diagnostics.inspect_server`, as ``aurora-ssl
-check`` and ``manage.py check_aurora_ssl`` do) and passes the result as ``inspection``.
+the server on purpose (:func:`~aurora_ssl._diagnostics._inspection.inspect_server`, as
+``aurora-ssl check`` and ``manage.py check_aurora_ssl`` do) and passes the result as
+``inspection``: its findings then explain the refusal.
 
 The translated error's message never contains a password or a connection string: it is
 built from libpq's message (which has neither) after scrubbing anything shaped like one, and
@@ -52,10 +54,16 @@ import dataclasses
 import os
 import re
 from collections.abc import Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from aurora_ssl._bundles import pem_blocks, pem_der
-from aurora_ssl._diagnostics._inspection import ROTATE, UNTRUSTED_CAUSES, Inspection, name_hint
+from aurora_ssl._bundles import common_name, pem_blocks, pem_der
+from aurora_ssl._diagnostics._inspection import (
+    ROTATE,
+    UNTRUSTED_CAUSES,
+    Inspection,
+    Verdict,
+    name_hint,
+)
 from aurora_ssl._endpoint import parse_endpoint
 from aurora_ssl._libpq import libpq_of
 from aurora_ssl._redaction import is_secret_key, mask_text
@@ -70,9 +78,6 @@ from aurora_ssl.errors import (
     UntrustedCertificateError,
 )
 
-if TYPE_CHECKING:
-    import datetime
-
 #: The fictitious region of aurora_ssl.testing's PKI: it exists in no AWS bundle, so a CA
 #: named in it can only be the test server's. :mod:`aurora_ssl.testing._pki` issues its
 #: certificates under these names.
@@ -83,11 +88,6 @@ TEST_ROOT_CN = f"Amazon RDS {TEST_REGION} Root CA RSA2048 G1"
 _LOCATION = re.compile(
     r'connection to server at "(?P<host>[^"]*)"(?: \((?P<addr>[^)]*)\))?, port (?P<port>\d+)'
 )
-_MISSING_ROOT = re.compile(r'root certificate file "(?P<path>[^"]*)" does not exist')
-_UNREADABLE_ROOT = re.compile(
-    r'could not read root certificate file "(?P<path>[^"]*)": (?P<reason>[^\n]*)'
-)
-_EXPIRED = re.compile(r"certificate has expired|certificate is not yet valid", re.IGNORECASE)
 _UNTRUSTED = re.compile(
     r"certificate verify failed|invalid padding|unable to get local issuer certificate|"
     r"self[- ]signed certificate in certificate chain|certificate signature failure|"
@@ -98,17 +98,82 @@ _MISMATCH = re.compile(r'does not match host name "(?P<wanted>[^"]*)"')
 _MISMATCH_NAMES = re.compile(
     r'server certificate for "(?P<first>[^"]*)"(?: \(and (?P<more>\d+) other names?\))?'
 )
-_NO_SERVER_TLS = re.compile(r"server does not support SSL, but SSL was required")
-_NO_CLIENT_TLS = re.compile(
-    r"(?:no pg_hba\.conf entry|pg_hba\.conf rejects connection) for host [^\n]*"
-    r"(?:SSL off|no encryption)"
-)
 _TLS_EOF = re.compile(
-    r"SSL SYSCALL error: EOF detected|SSL error: unexpected eof while reading", re.IGNORECASE
+    r"(?i)SSL SYSCALL error: EOF detected|SSL error: unexpected eof while reading"
 )
-_OLD_PROTOCOL = re.compile(
-    r"unsupported protocol|alert protocol version|no protocols available", re.IGNORECASE
+_PEM_FILE = (
+    "Point sslrootcert at a PEM file of CA certificates ('-----BEGIN CERTIFICATE-----' blocks), "
+    "such as `aurora-ssl bundle path HOST`, or remove it to let aurora-ssl choose. {said}"
 )
+#: libpq's words (a regular expression) -> our error and its message ({where}: the target;
+#: {said}: libpq's words; other fields: the pattern's named groups). The first match wins.
+_WORDS: tuple[tuple[str, type[AuroraSSLError], str], ...] = (
+    (
+        r'root certificate file "(?P<path>[^"]*)" does not exist',
+        BundleError,
+        "The trust file {path} does not exist, so libpq cannot verify the server. Pass an "
+        "existing CA bundle as sslrootcert, or remove sslrootcert and let aurora-ssl choose "
+        "the RDS roots; do not follow libpq's suggestion to weaken sslmode or trust the "
+        "system roots. {said}",
+    ),
+    (
+        r'could not read root certificate file "(?P<path>[^"]*)": [^\n]*no certificate',
+        BundleError,
+        "The trust file {path} is unusable: it holds no PEM certificate (or is a directory). "
+        + _PEM_FILE,
+    ),
+    (
+        r'could not read root certificate file "(?P<path>[^"]*)": (?P<reason>[^\n]*)',
+        BundleError,
+        "The trust file {path} is unusable: it cannot be read ({reason}). " + _PEM_FILE,
+    ),
+    (
+        r"server does not support SSL, but SSL was required",
+        ServerTLSUnavailableError,
+        "{where} does not offer TLS, so the connection was refused rather than sent in clear "
+        "text. RDS and Aurora always offer TLS: check that the host is the RDS endpoint and "
+        "not a proxy, tunnel or other server; for a self-managed server, set ssl=on. {said}",
+    ),
+    (
+        r"(?:no pg_hba\.conf entry|pg_hba\.conf rejects connection) for host [^\n]*"
+        r"(?:SSL off|no encryption)",
+        InsecureConfigurationError,
+        "The server accepts only TLS connections (like RDS with rds.force_ssl=1) and this "
+        "connection did not use TLS: sslmode=disable or the insecure_local_dev opt-out was in "
+        "effect. Remove it; aurora-ssl connects with sslmode=verify-full. {said}",
+    ),
+    (
+        r"(?i)certificate has expired|certificate is not yet valid",
+        CertificateExpiredError,
+        "The certificate of {where} has expired (or is not yet valid), so verify-full refused "
+        "it. Run `aurora-ssl inspect HOST` to see its dates. " + ROTATE + " {said}",
+    ),
+    (
+        r"(?i)(?:SSL|TLS).*(?:unsupported protocol|alert protocol version|no protocols available)",
+        TLSError,
+        "{where} and this client share no TLS version: aurora-ssl requires TLS 1.2 or newer "
+        "(ssl_min_protocol_version=TLSv1.2). Upgrade the server's TLS configuration (every RDS "
+        "and Aurora version supports TLS 1.2). {said}",
+    ),
+    (  # on a connection in use (not while connecting): two processes used one TLS session
+        r"(?is)^(?!.*connection to server at).*bad record mac",
+        TLSError,
+        "This connection's TLS session was broken by another process using it too: it was "
+        "opened before a fork (gunicorn --preload, Celery prefork, multiprocessing), so parent "
+        "and child share one socket. Connections must not cross a fork: open them (and pools) "
+        "after it, in each process: SQLAlchemy's engine.dispose(close=False) in the child "
+        "(gunicorn's post_fork hook, Celery's worker_process_init signal); Django: "
+        "django.db.close_old_connections() there, and no query in the master. {said}",
+    ),
+)
+CERTIFICATE_REFUSALS = (UntrustedCertificateError, CertificateExpiredError, HostnameMismatchError)
+#: Inspection verdicts -> the error that explains them (any other: untrusted).
+_INSPECTED = {
+    Verdict.EXPIRED: CertificateExpiredError,
+    Verdict.HOSTNAME_MISMATCH: HostnameMismatchError,
+}
+#: Inspection warnings that do not explain a refusal (the trust selection's own notes, advice).
+IGNORED_HINTS = frozenset({"trust", "profile"})
 
 
 # -- what the driver's exception tells -------------------------------------------------------
@@ -132,10 +197,9 @@ class Target:
 
     @property
     def where(self) -> str:
-        name = self.host or self.hostaddr or "the server"
         port = f":{self.port}" if self.port else ""
         via = f" ({self.hostaddr})" if self.host and self.hostaddr else ""
-        return f"{name}{port}{via}"
+        return f"{self.host or self.hostaddr or 'the server'}{port}{via}"
 
 
 def exception_chain(exc: BaseException) -> Iterator[BaseException]:
@@ -151,48 +215,35 @@ def exception_chain(exc: BaseException) -> Iterator[BaseException]:
 def driver_text(exc: BaseException) -> str | None:
     """The first message in the chain that came from libpq (or any text, failing that)."""
     texts = [str(e) for e in exception_chain(exc) if str(e).strip()]
-    for text in texts:
-        if _LOCATION.search(text) or "SSL" in text or "certificate" in text:
-            return text
-    return texts[0] if texts else None
+    libpq = (t for t in texts if _LOCATION.search(t) or "SSL" in t or "certificate" in t)
+    return next(libpq, texts[0] if texts else None)
 
 
 def _text_of(value: Any) -> str | None:
     """A parameter value as stripped text (bytes decoded), or ``None`` when empty."""
-    if value is None:
-        return None
     if isinstance(value, bytes):
         value = value.decode("utf-8", "replace")
-    text = str(value).strip()
+    text = str(value).strip() if value is not None else ""
     return text or None
 
 
-def _pgconn_of(exc: BaseException) -> Any:
-    """psycopg 3's finished connection attached to the exception chain, if any."""
-    links = (getattr(link, "pgconn", None) for link in exception_chain(exc))
-    return next((pgconn for pgconn in links if pgconn is not None), None)
-
-
-def _pgconn_option(pgconn: Any, keyword: bytes) -> str | None:
-    with contextlib.suppress(Exception):  # a finished PGconn: attributes may be gone
-        for option in getattr(pgconn, "info", None) or ():
-            if option.keyword == keyword:
-                return _text_of(option.val)
+def _pgconn_option(exc: BaseException, keyword: bytes) -> str | None:
+    """A libpq option of psycopg 3's finished connection attached to the chain, if any."""
+    for link in exception_chain(exc):
+        with contextlib.suppress(Exception):  # a finished PGconn: attributes may be gone
+            for option in getattr(link, "pgconn", None).info or ():  # type: ignore[union-attr]
+                if option.keyword == keyword:
+                    return _text_of(option.val)
     return None
 
 
 def target_of(exc: BaseException, params: Mapping[str, Any] | None = None) -> Target:
     """Best knowledge of the target: ``params``, then psycopg 3's ``pgconn``, then the message."""
     given = params or {}
-    host, hostaddr = _text_of(given.get("host")), _text_of(given.get("hostaddr"))
-    port, root = _text_of(given.get("port")), _text_of(given.get("sslrootcert"))
-    pgconn = _pgconn_of(exc)
-    if pgconn is not None:
-        with contextlib.suppress(Exception):  # a finished PGconn: attributes may be gone
-            host = host or _text_of(pgconn.host)
-            hostaddr = hostaddr or _text_of(getattr(pgconn, "hostaddr", None))
-            port = port or _text_of(pgconn.port)
-        root = root or _pgconn_option(pgconn, b"sslrootcert")
+    host, hostaddr, port, root = (
+        _text_of(given.get(key)) or _pgconn_option(exc, key.encode())
+        for key in ("host", "hostaddr", "port", "sslrootcert")
+    )
     location = _LOCATION.search(driver_text(exc) or "")
     if location:
         # libpq names the host as given, or only the address when hostaddr was given.
@@ -217,41 +268,16 @@ def redact_driver_secrets(exc: BaseException) -> None:
     """
     for link in exception_chain(exc):
         pgconn: Any = getattr(link, "_pgconn", None)
-        if (
-            pgconn is None
-            or isinstance(pgconn, type)
-            or not hasattr(pgconn, "__dataclass_fields__")
-        ):
+        if not dataclasses.is_dataclass(pgconn) or isinstance(pgconn, type):
             continue
-        changes: dict[str, Any] = {}
-        names = {f.name for f in dataclasses.fields(pgconn)}
-        if "password" in names:
-            changes["password"] = None
-        if "info" in names and getattr(pgconn, "info", None):
-            changes["info"] = [
-                o._replace(val=None)  # ConninfoOption is a NamedTuple
-                if is_secret_key(
-                    bytes(getattr(o, "keyword", b"") or b"").decode("ascii", "replace")
-                )
-                else o
-                for o in pgconn.info
-            ]
         with contextlib.suppress(Exception):  # never let redaction hide the real error
+            info = [  # ConninfoOption is a NamedTuple
+                o._replace(val=None) if is_secret_key(bytes(o.keyword or b"").decode()) else o
+                for o in getattr(pgconn, "info", None) or ()
+            ]
+            names = {f.name for f in dataclasses.fields(pgconn)}
+            changes = {k: v for k, v in {"password": None, "info": info}.items() if k in names}
             link._pgconn = dataclasses.replace(pgconn, **changes)  # type: ignore[attr-defined]
-
-
-def _negotiation(exc: BaseException, params: Mapping[str, Any] | None) -> tuple[str, str]:
-    """libpq's ``sslnegotiation`` for the attempt and where it came from, as far as known."""
-    value = _text_of((params or {}).get("sslnegotiation"))
-    if value:
-        return value.lower(), "the connection parameters"
-    value = _pgconn_option(_pgconn_of(exc), b"sslnegotiation")
-    if value:
-        return value.lower(), "libpq's settings"
-    value = _text_of(os.environ.get("PGSSLNEGOTIATION"))
-    if value:
-        return value.lower(), "PGSSLNEGOTIATION"
-    return "", ""
 
 
 # -- the translation -------------------------------------------------------------------------
@@ -279,12 +305,12 @@ def translate_error(
         params: the libpq parameters of the attempt, if the caller has them (host,
             hostaddr, port, sslrootcert); passwords in them are never used.
         inspection: what the caller found by inspecting the server on purpose; with it, a
-            refused certificate is explained (expired since when, which names it covers,
-            look-alike CA).
+            refused certificate is explained by its findings (expired since when, which
+            names it covers, look-alike CA).
 
     Returns:
         The translated error, with ``exc`` as ``__cause__``, or ``None`` when ``exc`` is not a
-        TLS set-up failure (wrong password, database missing, network down ...).
+        TLS failure (wrong password, database missing, network down ...).
     """
     if isinstance(exc, AuroraSSLError):
         return None
@@ -293,87 +319,69 @@ def translate_error(
     text = driver_text(exc)
     if text is None:
         return None
-    error = _translate(text, exc, params, target, inspection)
+    said = f'(libpq: "{scrub(" ".join(text.split()))}")'
+    error = _translate(text, exc, params, target, said)
+    if inspection is not None and isinstance(error, CERTIFICATE_REFUSALS):
+        error = _explained(inspection, said) or error
     if error is not None:
         error.__cause__ = exc
     return error
 
 
-def _libpq_said(text: str) -> str:
-    return f'(libpq: "{scrub(" ".join(text.split()))}")'
-
-
 def _translate(
-    text: str,
-    exc: BaseException,
-    params: Mapping[str, Any] | None,
-    target: Target,
-    inspection: Inspection | None,
+    text: str, exc: BaseException, params: Mapping[str, Any] | None, target: Target, said: str
 ) -> AuroraSSLError | None:
-    said = _libpq_said(text)
-    trust_file = _trust_file_error(text, said)
-    if trust_file is not None:
-        return trust_file
-    if _NO_SERVER_TLS.search(text):
-        return ServerTLSUnavailableError(
-            f"{target.where} does not offer TLS, so the connection was refused rather than "
-            "sent in clear text. RDS and Aurora always offer TLS: check that the host is the "
-            "RDS endpoint and not a proxy, tunnel or other server; for a self-managed server, "
-            f"set ssl=on. {said}"
-        )
-    if _NO_CLIENT_TLS.search(text):
-        return InsecureConfigurationError(
-            "The server accepts only TLS connections (like RDS with rds.force_ssl=1) and this "
-            "connection did not use TLS: sslmode=disable or the insecure_local_dev opt-out was "
-            f"in effect. Remove it; aurora-ssl connects with sslmode=verify-full. {said}"
-        )
+    for pattern, kind, message in _WORDS:
+        match = re.search(pattern, text)
+        if match:
+            return kind(message.format(where=target.where, said=said, **match.groupdict()))
     wanted = _MISMATCH.search(text)
     if wanted:
-        host = wanted["wanted"] or target.host or "the host"
-        return _mismatch(text, host, inspection, said)
-    if _EXPIRED.search(text) or _UNTRUSTED.search(text):
-        expired = bool(_EXPIRED.search(text))
-        return _expired_or_untrusted(target, inspection, said, expired)
+        host, found = wanted["wanted"] or target.host or "the host", _MISMATCH_NAMES.search(text)
+        names = [found["first"]] if found else []
+        more = [f"{found['more']} other name(s)"] if found and found["more"] else []
+        message = (
+            f"The server's certificate is for {', '.join(names + more) or 'other names'}, not "
+            f"for {host}, so verify-full refused it. Connect with a name the certificate covers "
+            "(the cluster, reader or instance endpoint), keeping the address in hostaddr if you "
+            f"need a specific IP. {name_hint(host, names)}"
+        )
+        return HostnameMismatchError(f"{message.strip()} {said}")
+    if _UNTRUSTED.search(text):
+        hint = _test_server_hint(target) or (
+            f"The certificate of {target.where} is not signed by a CA this connection trusts, "
+            f"so verify-full refused it. {UNTRUSTED_CAUSES} An expired certificate is refused "
+            "with the same words: run `aurora-ssl inspect HOST` to see what the server presents."
+        )
+        return UntrustedCertificateError(f"{hint} {said}")
     if _TLS_EOF.search(text):
         return _closed_during_handshake(exc, params, target, said)
-    if _OLD_PROTOCOL.search(text) and ("SSL" in text or "TLS" in text):
-        return TLSError(
-            f"{target.where} and this client share no TLS version: aurora-ssl requires TLS "
-            "1.2 or newer (ssl_min_protocol_version=TLSv1.2). Upgrade the server's TLS "
-            f"configuration (every RDS and Aurora version supports TLS 1.2). {said}"
-        )
     return None
 
 
-def _trust_file_error(text: str, said: str) -> BundleError | None:
-    match = _MISSING_ROOT.search(text)
-    if match:
-        return BundleError(
-            f"The trust file {match['path']} does not exist, so libpq cannot verify the "
-            "server. Pass an existing CA bundle as sslrootcert, or remove sslrootcert and let "
-            "aurora-ssl choose the RDS roots; do not follow libpq's suggestion to weaken "
-            f"sslmode or trust the system roots. {said}"
-        )
-    match = _UNREADABLE_ROOT.search(text)
-    if match is None:
+def _explained(inspection: Inspection, said: str) -> TLSError | None:
+    """The refusal as an inspection of the server explains it, if it found one."""
+    if inspection.ok or not inspection.errors:
         return None
-    reason = match["reason"].strip()
-    if "no certificate" in reason:
-        why = "it holds no PEM certificate (or is a directory)"
-    else:
-        why = f"it cannot be read ({reason})"
-    return BundleError(
-        f"The trust file {match['path']} is unusable: {why}. Point sslrootcert at a PEM "
-        "file of CA certificates ('-----BEGIN CERTIFICATE-----' blocks), such as "
-        "`aurora-ssl bundle path HOST`, or remove it to let aurora-ssl choose. "
-        f"{said}"
-    )
+    issuers = [common_name(c.issuer) for c in inspection.certificates]
+    hint = missing_test_bundle_hint(issuers, inspection.trust.subjects)
+    if hint is not None and not inspection.trusted:
+        return UntrustedCertificateError(f"{hint} {said}")
+    kind = _INSPECTED.get(inspection.verdict, UntrustedCertificateError)
+    found = (f.message for f in inspection.errors if f.code == kind.__name__)
+    hints = [f.message for f in inspection.warnings if f.code not in IGNORED_HINTS]
+    return kind(" ".join([next(found, inspection.errors[0].message), *hints, said]))
 
 
 def _closed_during_handshake(
     exc: BaseException, params: Mapping[str, Any] | None, target: Target, said: str
 ) -> TLSError:
-    mode, source = _negotiation(exc, params)
+    sources = (
+        (_text_of((params or {}).get("sslnegotiation")), "the connection parameters"),
+        (_pgconn_option(exc, b"sslnegotiation"), "libpq's settings"),
+        (_text_of(os.environ.get("PGSSLNEGOTIATION")), "PGSSLNEGOTIATION"),
+    )
+    mode, source = next(((v.lower(), s) for v, s in sources if v), ("", ""))
     if mode == "direct":
         return TLSError(
             f"{target.where} closed the connection as the TLS handshake began: "
@@ -389,75 +397,6 @@ def _closed_during_handshake(
         "negotiation; and if sslnegotiation=direct is set anywhere (PGSSLNEGOTIATION, a "
         f"service file), the server must be PostgreSQL 17 or newer. {said}"
     )
-
-
-def _mismatch(
-    text: str, host: str, inspection: Inspection | None, said: str
-) -> HostnameMismatchError:
-    names_match = _MISMATCH_NAMES.search(text)
-    names: list[str] = [names_match["first"]] if names_match else []
-    if inspection is not None and inspection.certificates:
-        names = list(inspection.leaf.names)
-    elif names_match and names_match["more"]:
-        names.append(f"{names_match['more']} other name(s)")
-    shown = ", ".join(names) if names else "other names"
-    message = (
-        f"The server's certificate is for {shown}, not for {host}, so verify-full refused it. "
-        "Connect with a name the certificate covers (the cluster, reader or instance "
-        "endpoint), keeping the address in hostaddr if you need a specific IP."
-    )
-    hint = name_hint(host, names)
-    if hint:
-        message += f" {hint}"
-    return HostnameMismatchError(f"{message} {said}")
-
-
-def _expired_or_untrusted(
-    target: Target, inspection: Inspection | None, said: str, expired: bool
-) -> TLSError:
-    if inspection is not None and not inspection.check.time_valid:
-        leaf = inspection.leaf
-        return CertificateExpiredError(
-            f"The certificate of {target.where} is outside its validity period "
-            f"({_day(leaf.not_before)} to {_day(leaf.not_after)}; "
-            f"{_ago(inspection.days_left)}), so verify-full refused it. {ROTATE} {said}"
-        )
-    if expired and inspection is None:
-        return CertificateExpiredError(
-            f"The certificate of {target.where} has expired (or is not yet valid), so "
-            f"verify-full refused it. Run `aurora-ssl inspect HOST` to see its dates. "
-            f"{ROTATE} {said}"
-        )
-    test_hint = _test_server_hint(target, inspection)
-    if test_hint is not None:  # the local test server, without its bundle
-        return UntrustedCertificateError(f"{test_hint} {said}")
-    if inspection is not None and not inspection.check.trusted:
-        detail = next(
-            (f.message for f in inspection.errors if f.code == UntrustedCertificateError.__name__),
-            "",
-        )
-        hints = " ".join(f.message for f in inspection.warnings if f.code not in IGNORED_HINTS)
-        return UntrustedCertificateError(" ".join(p for p in (detail, hints, said) if p))
-    return UntrustedCertificateError(
-        f"The certificate of {target.where} is not signed by a CA this connection trusts, so "
-        f"verify-full refused it. {UNTRUSTED_CAUSES} An expired certificate is "
-        "refused with the same words: run `aurora-ssl inspect HOST` to see what the server "
-        f"presents. {said}"
-    )
-
-
-#: Inspection warnings that do not explain a refusal (the trust selection's own notes, advice).
-IGNORED_HINTS = frozenset({"trust", "profile"})
-
-
-def _day(moment: datetime.datetime) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M UTC")
-
-
-def _ago(days_left: int) -> str:
-    if days_left < 0:
-        return f"expired {-days_left} day(s) ago"
-    return "not valid yet"
 
 
 # -- a refused login -------------------------------------------------------------------------
@@ -484,40 +423,14 @@ class LoginRefusal:
 
     Attributes:
         reason: the server's words (libpq's, when it had no password to give).
-        libpq_version: the driver's libpq, e.g. 170011 (``None``: unknown).
+        tls_verified: whether the refusal came over the TLS session verify-full verified:
+            only a libpq with the fix for CVE-2024-10977 shows a server's error no earlier.
+        message: what happened and what to do, with the TLS state as far as it is known.
     """
 
     reason: str
-    libpq_version: int | None
-
-    @property
-    def tls_verified(self) -> bool:
-        """Whether the refusal came over the TLS session verify-full verified: only a libpq
-        with the fix for CVE-2024-10977 shows a server's error no earlier than that."""
-        if self.libpq_version is None:
-            return False
-        major, minor = divmod(self.libpq_version, 10000)
-        return major > 17 or minor >= _CVE_2024_10977_FIXED.get(major, 10000)
-
-    @property
-    def message(self) -> str:
-        """What happened and what to do, with the TLS state as far as it is known."""
-        major, minor = divmod(self.libpq_version or 0, 10000)
-        libpq = f"libpq {major}.{minor}" if self.libpq_version else "this driver's libpq"
-        if self.tls_verified:
-            return (
-                f"Login refused: {self.reason}. TLS was verified first ({libpq} shows a "
-                "server's error only over the TLS session it verified), so fix the login "
-                "itself: the user name, the password or IAM token, the server's pg_hba.conf "
-                "rules. Changing sslmode would not help."
-            )
-        return (
-            f"Login refused: {self.reason}. Whether TLS was verified is unknown: {libpq} "
-            "predates the fix for CVE-2024-10977 (libpq 17.1, 16.5, 15.9, 14.14, 13.17), so it "
-            "may show an error sent before TLS by anyone on the path. Upgrade the driver (its "
-            "binary wheel bundles a current libpq); `aurora-ssl inspect HOST` shows whether "
-            "the server's certificate verifies."
-        )
+    tls_verified: bool
+    message: str
 
 
 def login_refusal(exc: BaseException, *, libpq_version: int | None = None) -> LoginRefusal | None:
@@ -527,40 +440,47 @@ def login_refusal(exc: BaseException, *, libpq_version: int | None = None) -> Lo
 
     Args:
         exc: a psycopg2 or psycopg 3 exception, or one wrapping it.
-        libpq_version: the libpq that made the attempt; default: the raising driver's.
+        libpq_version: the libpq that made the attempt (e.g. 170011); default: the raising
+            driver's.
     """
     match = _LOGIN_REFUSED.search(driver_text(exc) or "")
     if match is None:
         return None
-    version = libpq_version if libpq_version is not None else _libpq_of(exc)
-    return LoginRefusal(match["server"] or match["client"], version)
-
-
-def _libpq_of(exc: BaseException) -> int | None:
-    """The libpq version of the driver whose exception is in the chain."""
-    for link in exception_chain(exc):
-        driver = type(link).__module__.partition(".")[0]
-        if driver in ("psycopg", "psycopg2"):
-            return libpq_of(driver).version
-    return None
+    if libpq_version is None:  # the libpq of the driver whose exception is in the chain
+        drivers = (type(link).__module__.partition(".")[0] for link in exception_chain(exc))
+        driver = next((d for d in drivers if d in ("psycopg", "psycopg2")), None)
+        libpq_version = libpq_of(driver).version if driver else None
+    reason = match["server"] or match["client"]
+    major, minor = divmod(libpq_version or 0, 10000)
+    libpq = f"libpq {major}.{minor}" if libpq_version else "this driver's libpq"
+    if major > 17 or minor >= _CVE_2024_10977_FIXED.get(major, 10000):
+        return LoginRefusal(
+            reason,
+            True,
+            f"Login refused: {reason}. TLS was verified first ({libpq} shows a server's error "
+            "only over the TLS session it verified), so fix the login itself: the user name, "
+            "the password or IAM token, the server's pg_hba.conf rules. Changing sslmode would "
+            "not help.",
+        )
+    return LoginRefusal(
+        reason,
+        False,
+        f"Login refused: {reason}. Whether TLS was verified is unknown: {libpq} predates the "
+        "fix for CVE-2024-10977 (libpq 17.1, 16.5, 15.9, 14.14, 13.17), so it may show an error "
+        "sent before TLS by anyone on the path. Upgrade the driver (its binary wheel bundles a "
+        "current libpq); `aurora-ssl inspect HOST` shows whether the server's certificate "
+        "verifies.",
+    )
 
 
 # -- the local test server -------------------------------------------------------------------
 
 
-def _test_server_hint(target: Target, inspection: Inspection | None) -> str | None:
-    """The forgotten-test-bundle advice, if the refused server is aurora_ssl.testing's.
-
-    With an inspection, its issuers and trust set tell; without one, the names do: the host is
-    in the test PKI's region, and the trust file libpq used (when known) holds no test CA. When
-    the trust file is not known (psycopg2 does not tell it), the hint is given: it says what
-    else the refusal means if the test root was trusted.
-    """
-    if inspection is not None:
-        if inspection.check.trusted:
-            return None
-        issuers = [c.issuer_common_name for c in inspection.certificates]
-        return missing_test_bundle_hint(issuers, inspection.trust.subjects)
+def _test_server_hint(target: Target) -> str | None:
+    """The forgotten-test-bundle advice, if the refused server is aurora_ssl.testing's: the
+    host is in the test PKI's region, and the trust file libpq used (when known) holds no test
+    CA. When the trust file is not known (psycopg2 does not tell it), the hint is given: it
+    says what else the refusal means if the test root was trusted."""
     if not target.host or parse_endpoint(target.host).region != TEST_REGION:
         return None
     trusted = [TEST_ROOT_CN] if _holds_test_ca(target.sslrootcert) else []
@@ -570,10 +490,8 @@ def _test_server_hint(target: Target, inspection: Inspection | None) -> str | No
 def _holds_test_ca(path: str | None) -> bool:
     """Whether a PEM file holds a certificate naming the test PKI (its DER carries the CN as
     plain bytes, so no X.509 parser is needed); ``False`` when unknown or unreadable."""
-    if not path:
-        return False
     try:
-        with open(path, "rb") as file:
+        with open(path or "", "rb") as file:
             blocks = pem_blocks(file.read(4 * 1024 * 1024))
         return any(TEST_CA_PREFIX.encode() in pem_der(block) for block in blocks)
     except (OSError, ValueError):
@@ -581,13 +499,8 @@ def _holds_test_ca(path: str | None) -> bool:
 
 
 def is_test_ca(name: str | None) -> bool:
-    """Whether a CA common name is one of aurora_ssl.testing's PKI (trusted or look-alike).
-
-    ``test-region-1`` exists in no AWS bundle, so a name in it can only come from there.
-
-    Args:
-        name: a certificate's subject or issuer common name (``None`` allowed: no CN).
-    """
+    """Whether a CA common name is one of aurora_ssl.testing's PKI (trusted or look-alike):
+    ``test-region-1`` exists in no AWS bundle, so a name in it can only come from there."""
     return bool(name) and str(name).startswith(TEST_CA_PREFIX)
 
 
@@ -605,9 +518,7 @@ def missing_test_bundle_hint(issuers: Iterable[str | None], trusted: Iterable[st
         The message, or ``None`` when the server is not the test server or the test root was
         trusted (then the failure is something else, e.g. the interception scenario).
     """
-    if not any(is_test_ca(issuer) for issuer in issuers):
-        return None
-    if any(is_test_ca(name) for name in trusted):
+    if not any(is_test_ca(issuer) for issuer in issuers) or any(map(is_test_ca, trusted)):
         return None
     return (
         "This looks like aurora_ssl.testing's server (its certificate comes from the test "

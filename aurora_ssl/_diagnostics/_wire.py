@@ -29,8 +29,7 @@ from aurora_ssl._redaction import shorten
 from aurora_ssl.errors import InspectionError, ServerTLSUnavailableError
 
 DEFAULT_TIMEOUT = 10.0
-#: PostgreSQL's SSLRequest packet: length 8, code 80877103 (1234 << 16 | 5679). The one copy;
-#: aurora_ssl.testing should import it too.
+#: PostgreSQL's SSLRequest packet: length 8, code 80877103 (1234 << 16 | 5679).
 SSL_REQUEST = struct.pack("!II", 8, 80877103)
 
 
@@ -68,7 +67,7 @@ def split_host_port(target: str, default_port: int = 5432) -> tuple[str, int]:
     host, port_text = text, ""
     if text.startswith("["):
         host, _, rest = text[1:].partition("]")
-        port_text = rest[1:] if rest.startswith(":") else rest
+        port_text = rest.removeprefix(":")
     elif text.count(":") == 1:
         host, _, port_text = text.partition(":")
     if not host:
@@ -107,89 +106,84 @@ def fetch_chain(
     if not 0 < timeout <= 86400:  # also NaN; the socket module would raise obscurely
         raise ValueError(f"timeout must be more than 0 and at most 86400 seconds, not {timeout}")
     where = shorten(f"{host}:{port}" + (f" ({hostaddr})" if hostaddr else ""))
-    reason: str | None = None
-    if cafile is not None:
-        try:
-            return _one(host, port, hostaddr, timeout, where, cafile)
-        except ssl.SSLCertVerificationError as exc:
-            reason = exc.verify_message or str(exc)
-    handshake = _one(host, port, hostaddr, timeout, where, None)
     if cafile is None:
-        return handshake
+        return _handshake(host, (hostaddr or host, port), timeout, where, None)
+    try:
+        return _handshake(host, (hostaddr or host, port), timeout, where, cafile)
+    except ssl.SSLCertVerificationError as exc:  # read the chain again, verifying nothing
+        reason = exc.verify_message or str(exc)
+    handshake = _handshake(host, (hostaddr or host, port), timeout, where, None)
     return dataclasses.replace(handshake, openssl_verified=False, openssl_reason=reason)
 
 
-def _one(
-    host: str, port: int, hostaddr: str | None, timeout: float, where: str, cafile: str | None
+def _handshake(
+    host: str, address: tuple[str, int], timeout: float, where: str, cafile: str | None
 ) -> Handshake:
-    sock = _connect(host, port, hostaddr, timeout, where)
-    try:
-        address = str(sock.getpeername()[0])
+    context = _context(cafile)
+    with _connect(address, timeout, where) as sock:
+        peer = str(sock.getpeername()[0])
         _ssl_request(sock, where)
-        return _handshake(sock, host, address, where, cafile)
-    finally:
-        sock.close()
-
-
-def _connect(
-    host: str, port: int, hostaddr: str | None, timeout: float, where: str
-) -> socket.socket:
-    target = hostaddr or host
-    try:
-        infos = socket.getaddrinfo(target, port, type=socket.SOCK_STREAM)
-    except UnicodeError as exc:  # the IDNA codec: an empty label or one over 63 characters
-        raise InspectionError(
-            f"Cannot inspect {where}: {shorten(target)} is not a valid host name (a label "
-            "between dots is empty or longer than 63 characters). Check the endpoint name."
-        ) from exc
-    except socket.gaierror as exc:
-        raise InspectionError(
-            f"Cannot inspect {where}: the name {shorten(target)} does not resolve "
-            f"({exc.strerror}). "
-            "Check the spelling of the endpoint, and that this machine's DNS (VPC resolver, "
-            "VPN) can see it."
-        ) from exc
-    last: OSError | None = None
-    for family, kind, proto, _, sockaddr in infos:
-        sock = socket.socket(family, kind, proto)
-        sock.settimeout(timeout)
         try:
-            sock.connect(sockaddr)
-        except OSError as exc:
-            sock.close()
-            last = exc
-            continue
-        return sock
-    if isinstance(last, ConnectionRefusedError):
+            tls = context.wrap_socket(sock, server_hostname=host.strip("[]"))
+        except ssl.SSLCertVerificationError:
+            raise  # OpenSSL's refusal: fetch_chain reads the chain again, unverified
+        except TimeoutError as exc:
+            raise InspectionError(f"Cannot inspect {where}: the TLS handshake timed out.") from exc
+        except (ssl.SSLError, OSError) as exc:
+            raise InspectionError(
+                f"Cannot inspect {where}: the TLS handshake failed ({exc}). The server may only "
+                "offer TLS versions older than 1.2, which aurora-ssl refuses."
+            ) from exc
+        with tls:
+            leaf = tls.getpeercert(binary_form=True)
+            if not leaf:
+                raise InspectionError(f"Cannot inspect {where}: the server sent no certificate.")
+            chain = _presented_chain(tls)
+            cipher = tls.cipher()
+            return Handshake(
+                address=peer,
+                tls_version=tls.version(),
+                cipher=cipher[0] if cipher else None,
+                chain=tuple(chain) or (leaf,),
+                chain_complete=bool(chain),
+                openssl_verified=True if cafile is not None else None,
+            )
+
+
+def _connect(address: tuple[str, int], timeout: float, where: str) -> socket.socket:
+    target = shorten(address[0])
+    try:
+        return socket.create_connection(address, timeout=timeout)
+    except (UnicodeError, socket.gaierror) as exc:  # UnicodeError: a label IDNA refuses
         raise InspectionError(
-            f"Cannot inspect {where}: connection refused. Nothing listens on port {port} "
-            "there; check the port and that the server is running."
-        ) from last
-    if isinstance(last, (socket.timeout, TimeoutError)):
+            f"Cannot inspect {where}: the name {target} does not resolve ({exc}). Check the "
+            "spelling of the endpoint, and that this machine's DNS (VPC resolver, VPN) can see it."
+        ) from exc
+    except ConnectionRefusedError as exc:
+        raise InspectionError(
+            f"Cannot inspect {where}: connection refused. Nothing listens on port "
+            f"{address[1]} there; check the port and that the server is running."
+        ) from exc
+    except TimeoutError as exc:
         raise InspectionError(
             f"Cannot inspect {where}: no answer within {timeout:g} s. A security group, "
             "network ACL or firewall probably drops the traffic, or the address is wrong."
-        ) from last
-    reason = last.strerror if last is not None and last.strerror else str(last)
-    raise InspectionError(f"Cannot inspect {where}: cannot connect ({reason}).") from last
+        ) from exc
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise InspectionError(f"Cannot inspect {where}: cannot connect ({reason}).") from exc
 
 
 def _ssl_request(sock: socket.socket, where: str) -> None:
     try:
         sock.sendall(SSL_REQUEST)
         reply = sock.recv(1)
-    except TimeoutError as exc:
+    except OSError as exc:  # TimeoutError too
+        said = "in time" if isinstance(exc, TimeoutError) else f"({exc.strerror or exc})"
         raise InspectionError(
-            f"Cannot inspect {where}: no reply to PostgreSQL's SSLRequest in time; the peer "
-            "is probably not a PostgreSQL server (or a proxy that waits for something else)."
+            f"Cannot inspect {where}: no reply to PostgreSQL's SSLRequest {said}; the peer is "
+            "probably not a PostgreSQL server (or a proxy that waits for something else)."
         ) from exc
-    except OSError as exc:
-        raise InspectionError(
-            f"Cannot inspect {where}: the connection failed during the SSLRequest "
-            f"({exc.strerror or exc}); the peer is probably not a PostgreSQL server."
-        ) from exc
-    if reply == b"S":
-        return
     if reply == b"N":
         raise ServerTLSUnavailableError(
             f"{where} answered PostgreSQL's SSLRequest with 'N': the server does not offer "
@@ -197,16 +191,12 @@ def _ssl_request(sock: socket.socket, where: str) -> None:
             "configuration (on RDS it always is: check that this is really the RDS endpoint "
             "and not a proxy or tunnel that terminates TLS)."
         )
-    if reply == b"":
+    if reply != b"S":
+        said = "closed the connection" if not reply else f"answered {reply!r} instead of 'S' or 'N'"
         raise InspectionError(
-            f"Cannot inspect {where}: the peer closed the connection after the SSLRequest; it "
-            "is not a PostgreSQL server (or a proxy that does not speak the PostgreSQL "
-            "protocol)."
+            f"Cannot inspect {where}: the peer {said} after the SSLRequest; it is not a "
+            "PostgreSQL server (or a proxy that does not speak the PostgreSQL protocol)."
         )
-    raise InspectionError(
-        f"Cannot inspect {where}: the peer answered the SSLRequest with {reply!r} instead of "
-        "'S' or 'N'; it is not a PostgreSQL server."
-    )
 
 
 def _context(cafile: str | None) -> ssl.SSLContext:
@@ -218,9 +208,7 @@ def _context(cafile: str | None) -> ssl.SSLContext:
     """
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
-    if cafile is None:
-        # Nothing verified *in this handshake*: the chain is read even when it would be
-        # refused, and checked afterwards.
+    if cafile is None:  # the chain is read even when it would be refused, checked afterwards
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
         return context
@@ -231,39 +219,6 @@ def _context(cafile: str | None) -> ssl.SSLContext:
     except (ssl.SSLError, OSError) as exc:
         raise InspectionError(f"Cannot use the trust file {cafile} for inspection: {exc}.") from exc
     return context
-
-
-def _handshake(
-    sock: socket.socket, host: str, address: str, where: str, cafile: str | None
-) -> Handshake:
-    context = _context(cafile)
-    try:
-        tls = context.wrap_socket(sock, server_hostname=host.strip("[]"))
-    except ssl.SSLCertVerificationError:
-        raise  # OpenSSL's refusal: fetch_chain reads the chain again, unverified
-    except TimeoutError as exc:
-        raise InspectionError(f"Cannot inspect {where}: the TLS handshake timed out.") from exc
-    except (ssl.SSLError, OSError) as exc:
-        raise InspectionError(
-            f"Cannot inspect {where}: the TLS handshake failed ({exc}). The server may only "
-            "offer TLS versions older than 1.2, which aurora-ssl refuses."
-        ) from exc
-    try:
-        leaf = tls.getpeercert(binary_form=True)
-        if not leaf:
-            raise InspectionError(f"Cannot inspect {where}: the server sent no certificate.")
-        chain = _presented_chain(tls)
-        cipher = tls.cipher()
-        return Handshake(
-            address=address,
-            tls_version=tls.version(),
-            cipher=cipher[0] if cipher else None,
-            chain=tuple(chain) if chain else (leaf,),
-            chain_complete=bool(chain),
-            openssl_verified=True if cafile is not None else None,
-        )
-    finally:
-        tls.close()
 
 
 def _presented_chain(tls: ssl.SSLSocket) -> list[bytes]:

@@ -1,7 +1,7 @@
 """``aurora-ssl audit`` and :func:`audit`: is every session of the database on TLS?
 
 The target is read as ``aurora-ssl check`` reads it (:func:`~aurora_ssl.cli._target.read_target`)
-and every instance is connected to as ``check`` connects (:func:`~aurora_ssl.cli._check._connector`:
+and every instance is connected to as ``check`` connects (:func:`~aurora_ssl.cli._target.connector`:
 the policy's verify-full, a provider's password), so an audit logs in as the app would. What
 counts and the exit status: :mod:`aurora_ssl._diagnostics._audit`.
 """
@@ -10,24 +10,27 @@ from __future__ import annotations
 
 import argparse
 import copy
-import os
 from collections.abc import Mapping
 from typing import Any
 
-from aurora_ssl._diagnostics import Audit, audit_sessions
+from aurora_ssl._diagnostics._audit import Audit, audit_sessions
 from aurora_ssl._libpq import render
 from aurora_ssl._options import Options
 from aurora_ssl._readback import require_tls
-from aurora_ssl.cli._check import _connector, _validate_destination
 from aurora_ssl.cli._common import UsageError
-from aurora_ssl.cli._target import Target, read_target
+from aurora_ssl.cli._target import OPTIONS, Target, check_destination, connector, given, read_target
 from aurora_ssl.errors import InsecureConfigurationError
-
-#: The options :func:`audit` takes from an :class:`Options` (as the command line gives them).
-_OPTIONS = ("bundle", "tls_server_name", "iam", "iam_profile", "password_provider")
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
+    """List every session of the database (every Aurora instance) and whether it uses TLS.
+
+    Connect with verify-full as `check` does and list every client session with its TLS state
+    (pg_stat_ssl, pg_stat_activity); on Aurora, on every instance of the cluster. Unix-socket
+    and loopback sessions are listed apart and not counted. Exit status: 0 every session
+    visible and on TLS, 3 a session without TLS, 4 sessions hidden from the role (GRANT
+    pg_read_all_stats), 1 not verified or unreachable, 2 usage error.
+    """
     result = _audit(read_target(args, args.dsn, driver=args.driver), args.connect_timeout)
     print(result.to_json() if args.format == "json" else result.to_text())
     return result.exit_status
@@ -51,7 +54,7 @@ def audit(
         connect_timeout: libpq's ``connect_timeout`` unless the target sets one.
 
     Returns:
-        The :class:`~aurora_ssl._diagnostics.Audit`: ``.sessions``, ``.local_sessions``,
+        The :class:`~aurora_ssl._diagnostics._audit.Audit`: ``.sessions``, ``.local_sessions``,
         ``.tls``, ``.plaintext``, ``.hidden``, ``.exit_status`` (0, 3 or 4), ``.to_dict()``.
 
     Raises:
@@ -61,7 +64,7 @@ def audit(
     if isinstance(target, Mapping):
         target = render({key: str(value) for key, value in target.items()})
     given = options or Options()
-    args = argparse.Namespace(**{name: getattr(given, name) for name in _OPTIONS})
+    args = argparse.Namespace(**{name: getattr(given, name) for name in OPTIONS})
     try:
         return _audit(read_target(args, target, driver=driver, argv=False), connect_timeout)
     except UsageError as exc:
@@ -72,15 +75,13 @@ def _audit(target: Target, connect_timeout: int) -> Audit:
     params = target.params
     params.setdefault("connect_timeout", str(connect_timeout))
     params.setdefault("application_name", "aurora-ssl audit")
-    _validate_destination(params)
-    host = target.options.tls_server_name or str(
-        params.get("host") or os.environ.get("PGHOST") or ""
-    )
+    check_destination(params)
+    host = target.options.tls_server_name or given(params, "host")
 
     def connect(instance: str | None) -> Any:
         chosen = target if instance is None else _instance(target, instance)
         used: dict[str, Any] = {}
-        connection = _connector(chosen, used)()
+        connection = connector(chosen, used)()
         require_tls(connection, expected=used)
         return connection
 

@@ -12,146 +12,113 @@ import argparse
 import datetime
 import os
 import sys
-from typing import Any
 
-from aurora_ssl._redaction import mask_text
-from aurora_ssl.cli._common import EXIT_FAILED, EXIT_OK, emit_json, warn
+from aurora_ssl._bundle_update import listed, update_bundle
+from aurora_ssl._bundles import GLOBAL_BUNDLE_URL, load_bundle
+from aurora_ssl._trust import bundle_source, select_trust, updated_bundle_path
+from aurora_ssl.cli._common import EXIT_OK, emit, warn
 
 
 def cmd_bundle_path(args: argparse.Namespace) -> int:
-    from aurora_ssl._bundles import load_bundle
-    from aurora_ssl._trust import bundle_source, select_trust
+    """Print the trust file for HOST (or the bundle in use).
 
+    Print the path of the trust file aurora-ssl selects for HOST (its region's roots, the
+    Amazon Trust Services roots for RDS Proxy, or the full bundle), for
+    psql "sslrootcert=$(aurora-ssl bundle path HOST)". Without HOST: the full bundle in use.
+    """
     if args.host:
         selection = select_trust(args.host, bundle=args.bundle)
-        path = selection.ensure()
-        for warning in selection.warnings:
-            warn(warning)
-        data: dict[str, Any] = {
-            "path": path,
-            "host": args.host,
-            "scope": selection.scope,
-            "source": selection.source,
-            "cas": list(selection.subjects),
-            "warnings": list(selection.warnings),
-        }
+        path, scope, source = selection.ensure(), selection.scope, selection.source
+        cas, warnings = list(selection.subjects), list(selection.warnings)
     else:
         source, origin = bundle_source(args.bundle)
         bundle = load_bundle(source)  # a path that would not work is an error, not output
-        path = str(bundle.path)
-        data = {
-            "path": path,
-            "host": None,
-            "scope": "full-bundle",
-            "source": origin,
-            "cas": [c.subject for c in bundle.certificates],
-            "warnings": [],
-        }
-    if args.format == "json":
-        emit_json(data)
-    else:
-        print(path)
+        path, scope, source = str(bundle.path), "full-bundle", origin
+        cas, warnings = [c.subject for c in bundle.certificates], []
+    for warning in warnings:
+        warn(warning)
+    data = {"path": path, "host": args.host, "scope": scope, "source": source, "cas": cas}
+    emit(args, {**data, "warnings": warnings}, path)
     return EXIT_OK
 
 
 def cmd_bundle_info(args: argparse.Namespace) -> int:
-    from aurora_ssl._bundles import load_bundle
-    from aurora_ssl._trust import bundle_source, updated_bundle_path
-
+    """Source, age, regions and certificates of the bundle in use."""
     source, origin = bundle_source(args.bundle)
     bundle = load_bundle(source)
     now = datetime.datetime.now(datetime.timezone.utc)
-    newest = max(c.not_before for c in bundle.certificates)
-    age_days = (now - newest).days
     certificates = sorted(bundle.certificates, key=lambda c: (c.region or "", c.subject))
-    expired = [c for c in certificates if c.not_after <= now]
-    notes: list[str] = []
+    newest = max(c.not_before for c in certificates)
+    expired = len([c for c in certificates if c.not_after <= now])
     updated = updated_bundle_path()
-    if origin not in ("updated",) and os.path.isfile(updated):
-        notes.append(f"an updated bundle exists in {updated} but {origin} takes precedence")
-    if expired:
-        notes.append(f"{len(expired)} certificate(s) have expired; run `aurora-ssl bundle update`")
+    overridden = origin != "updated" and os.path.isfile(updated)
+    notes = {
+        f"an updated bundle exists in {updated} but {origin} takes precedence": overridden,
+        f"{expired} certificate(s) have expired; run `aurora-ssl bundle update`": expired,
+    }
     # AWS's bundle also holds roots for pre-release environments ("Amazon RDS Beta us-east-1
     # Root CA ..."): listed apart, since no endpoint name has such a region (region trimming
     # never selects them; only the whole bundle, for names that are not RDS's, holds them).
-    regions = list(bundle.regions)
-    environments = sorted(
-        {
-            c.subject.split()[2]
-            for c in certificates
-            if not c.region and c.subject.startswith("Amazon RDS ")
-        }
-    )
+    environments = {
+        c.subject.split()[2]
+        for c in certificates
+        if not c.region and c.subject.startswith("Amazon RDS ")
+    }
     data = {
-        "path": str(bundle.path),
+        "path": bundle.path,
         "origin": origin,
         "sha256": bundle.sha256,
-        "newest_not_before": newest.strftime("%Y-%m-%d"),
-        "age_days": age_days,
-        "count": len(bundle.certificates),
-        "regions": regions,
-        "environments": environments,
-        "earliest_expiry": min(c.not_after for c in certificates).strftime("%Y-%m-%d"),
-        "certificates": [
-            {
-                "subject": c.subject,
-                "region": c.region,
-                "not_after": c.not_after.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                "sha256": c.sha256,
-            }
-            for c in certificates
-        ],
-        "warnings": notes,
+        "newest_not_before": f"{newest:%Y-%m-%d}",
+        "age_days": (now - newest).days,
+        "count": len(certificates),
+        "regions": list(bundle.regions),
+        "environments": sorted(environments),
+        "earliest_expiry": f"{min(c.not_after for c in certificates):%Y-%m-%d}",
+        "certificates": listed(certificates),
+        "warnings": [note for note, applies in notes.items() if applies],
     }
-    if args.format == "json":
-        emit_json(data)
-        return EXIT_OK
-    print(f"bundle:    {bundle.path}")
-    print(f"origin:    {origin}")
-    print(f"sha256:    {bundle.sha256}")
-    print(
-        f"age:       newest certificate issued {data['newest_not_before']} ({age_days} day(s) ago)"
-    )
-    print(f"contents:  {len(certificates)} certificate(s), {len(regions)} region(s)")
-    print(f"regions:   {', '.join(regions)}")
-    if environments:
-        print(
-            f"also:      {', '.join(environments)} (AWS pre-release environments, not regions: "
-            "region trimming never selects their roots)"
-        )
-    print(f"expiry:    earliest {data['earliest_expiry']}")
-    for cert in certificates:
-        print(f"  {cert.not_after:%Y-%m-%d}  {cert.subject}")
-    for note in notes:
-        warn(note)
+    also = f"also:      {', '.join(data['environments'])} (AWS pre-release environments, not "
+    also += "regions: region trimming never selects their roots)"
+    text = [
+        f"bundle:    {bundle.path}",
+        f"origin:    {origin}",
+        f"sha256:    {bundle.sha256}",
+        f"age:       newest certificate issued {data['newest_not_before']} "
+        f"({data['age_days']} day(s) ago)",
+        f"contents:  {len(certificates)} certificate(s), {len(bundle.regions)} region(s)",
+        f"regions:   {', '.join(bundle.regions)}",
+        *([also] if environments else []),
+        f"expiry:    earliest {data['earliest_expiry']}",
+        *(f"  {c.not_after:%Y-%m-%d}  {c.subject}" for c in certificates),
+    ]
+    emit(args, data, "\n".join(text))
+    for warning in data["warnings"] if args.format == "text" else []:
+        warn(warning)
     return EXIT_OK
 
 
 def cmd_bundle_update(args: argparse.Namespace) -> int:
-    from aurora_ssl._bundle_update import DEFAULT_URL, update_bundle
-    from aurora_ssl.errors import BundleUpdateError
+    """Fetch, validate and install AWS's current RDS bundle.
 
-    if args.from_file:
-        print(f"aurora-ssl: reading {args.from_file} ...", file=sys.stderr)
-    else:
-        print(f"aurora-ssl: downloading {args.url or DEFAULT_URL} ...", file=sys.stderr)
-    try:
-        result = update_bundle(
-            url=args.url,
-            from_file=args.from_file,
-            cafile=args.ca_file,
-            timeout=args.timeout,
-            dry_run=args.dry_run,
-            accept_roots=args.accept_root,
-        )
-    except BundleUpdateError as exc:
-        if args.format == "json":
-            raise
-        # Our own text, whose lines (one per unknown root, then the command) are kept.
-        print(f"aurora-ssl: error: {mask_text(str(exc))}", file=sys.stderr)
-        return EXIT_FAILED
-    if args.format == "json":
-        emit_json({"ok": True, **result.to_dict()})
-    else:
-        print(result.to_text())
+    Download AWS's current global bundle over verified HTTPS (or read --from FILE), check every
+    certificate (parses, CA, self-signed Amazon RDS root, not expired), show what was added and
+    removed, and install it atomically in the cache, where it takes precedence over the shipped
+    copy. A root aurora-ssl does not know (by SHA-256) is installed only when named with
+    --accept-root. On any failure nothing changes.
+    """
+    doing = (
+        f"reading {args.from_file}"
+        if args.from_file
+        else f"downloading {args.url or GLOBAL_BUNDLE_URL}"
+    )
+    print(f"aurora-ssl: {doing} ...", file=sys.stderr)
+    result = update_bundle(
+        url=args.url,
+        from_file=args.from_file,
+        cafile=args.ca_file,
+        timeout=args.timeout,
+        dry_run=args.dry_run,
+        accept_roots=args.accept_root,
+    )
+    emit(args, {"ok": True, **result.to_dict()}, result.to_text())
     return EXIT_OK

@@ -1,30 +1,45 @@
-"""What every ``aurora-ssl`` command shares: exit codes, the usage error, and output.
+"""What every ``aurora-ssl`` command shares: exit codes, the usage error, output, value checks.
 
 Results go to stdout (``--format json``: one JSON document), warnings to stderr, masked
-(:func:`aurora_ssl._redaction.mask_text`) so that no password is ever printed.
+(:func:`aurora_ssl._redaction.mask_text`) so that no password is ever printed. A value check
+says what is wrong with one value in the same words wherever it came from: an option (refused
+while parsing), the DSN or a ``PG*`` variable (refused before libpq blames name resolution).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from collections.abc import Mapping
-from typing import Any, TextIO
+from typing import Any
 
-from aurora_ssl._redaction import mask_text
+from aurora_ssl._endpoint import is_ip
+from aurora_ssl._redaction import mask_text, shorten
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
 class UsageError(Exception):
     """Input that cannot work (a bad port, host name or URL key): exit status 2, one line."""
 
 
-def emit_json(data: Mapping[str, Any], out: TextIO | None = None) -> None:
-    print(json.dumps(data, indent=2), file=out or sys.stdout)
+def emit(args: argparse.Namespace, data: Mapping[str, Any], text: str) -> None:
+    """The result on stdout: with ``--format json`` the document ``data``, else ``text``."""
+    print(json.dumps(data, indent=2) if args.format == "json" else text)
 
 
 def warn(message: str) -> None:
     print(f"aurora-ssl: warning: {mask_text(message)}", file=sys.stderr)
+
+
+def port_problem(text: str, what: str) -> str | None:
+    if text.strip().isascii() and text.strip().isdigit() and 0 < int(text) < 65536:
+        return None
+    return f"{what} {shorten(text)!r} is not a port number (1-65535)."
+
+
+def address_problem(text: str, what: str) -> str | None:
+    if is_ip(text):
+        return None
+    return f"{what} {shorten(text)!r} is not an IP address (put names in the host)."

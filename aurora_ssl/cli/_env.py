@@ -12,16 +12,39 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
+from collections.abc import Callable
 
 from aurora_ssl._libpq import system_library, system_options
 from aurora_ssl._policy import policy_for
-from aurora_ssl.cli._check import _validate_destination
-from aurora_ssl.cli._common import EXIT_OK, emit_json, warn
-from aurora_ssl.cli._target import read_target
+from aurora_ssl.cli._common import EXIT_OK, emit, warn
+from aurora_ssl.cli._target import check_destination, read_target
 from aurora_ssl.errors import AuroraSSLError
+
+#: Per shell: the line that unsets PGSERVICE, one variable's assignment, and what joins them.
+_SHELLS: dict[str, tuple[str, Callable[[str, str], str], str]] = {
+    "sh": ("unset PGSERVICE\nexport", lambda n, v: f"{n}={shlex.quote(v)}", " "),
+    "fish": (
+        "set -e PGSERVICE;",
+        lambda n, v: "set -gx {} '{}';".format(n, v.replace("\\", "\\\\").replace("'", "\\'")),
+        "\n",
+    ),
+    "powershell": (
+        "Remove-Item Env:PGSERVICE -ErrorAction SilentlyContinue",
+        lambda n, v: "$env:{} = '{}'".format(n, v.replace("'", "''")),
+        "\n",
+    ),
+}
 
 
 def cmd_env(args: argparse.Namespace) -> int:
+    """Print the checked libpq parameters for psql, pg_dump and other libpq tools.
+
+    Print every parameter aurora-ssl would pass (sslmode=verify-full, the selected roots, and
+    the rest of its explicit set) for libpq tools, checked with this machine's libpq:
+    psql "$(aurora-ssl env --format conninfo)" passes one connection string, whose keys outrank
+    service files and PG* variables; eval "$(aurora-ssl env)" sets PG* variables and unsets
+    PGSERVICE. The password is never printed.
+    """
     text = args.target
     if text and "://" not in text and "=" not in text and text != "-":
         text = f"host='{text}'"  # a bare host name
@@ -31,7 +54,7 @@ def cmd_env(args: argparse.Namespace) -> int:
         params["hostaddr"] = args.hostaddr
     if args.port is not None:
         params["port"] = str(args.port)
-    _validate_destination(params)  # a bad host or port is a usage error, as for check
+    check_destination(params)  # a bad host or port is a usage error, as for check
     # The output unsets PGSERVICE (variables) or outranks every key a service could set
     # (conninfo), so a service in this shell is not an input of what we print.
     environ = {k: v for k, v in os.environ.items() if k != "PGSERVICE"}
@@ -52,29 +75,11 @@ def cmd_env(args: argparse.Namespace) -> int:
             f"{', '.join(missing)} cannot be set through environment variables (libpq has none "
             'for them); use psql "$(aurora-ssl env --format conninfo ...)".'
         )
-    if args.format == "json":
-        emit_json({"ok": True, "params": decision.params, "variables": variables,
-                   "unset": ["PGSERVICE"], "conninfo": decision.conninfo,
-                   "warnings": list(decision.trust.warnings)})  # fmt: skip
-        return EXIT_OK
-    print(_shell(variables, args.shell))
-    return EXIT_OK
-
-
-def _shell(variables: dict[str, str], shell: str) -> str:
-    if shell == "fish":
-        quoted = {
-            n: "'" + v.replace("\\", "\\\\").replace("'", "\\'") + "'" for n, v in variables.items()
-        }
-        return "\n".join(["set -e PGSERVICE;", *(f"set -gx {n} {v};" for n, v in quoted.items())])
-    if shell == "powershell":
-        lines = ["Remove-Item Env:PGSERVICE -ErrorAction SilentlyContinue"]
-        return "\n".join(
-            [
-                *lines,
-                *(f"$env:{n} = '{v.replace(chr(39), chr(39) * 2)}'" for n, v in variables.items()),
-            ]
-        )
-    return "unset PGSERVICE\nexport " + " ".join(
-        f"{n}={shlex.quote(v)}" for n, v in variables.items()
+    unset, line, joiner = _SHELLS[args.shell]
+    data = {"ok": True, "params": decision.params, "variables": variables, "unset": ["PGSERVICE"]}
+    emit(
+        args,
+        {**data, "conninfo": decision.conninfo, "warnings": list(decision.trust.warnings)},
+        joiner.join([unset, *(line(name, value) for name, value in variables.items())]),
     )
+    return EXIT_OK

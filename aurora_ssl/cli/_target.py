@@ -1,31 +1,50 @@
-"""What ``check`` and ``env`` connect to: one URL or connection string, read as the app's.
+"""What ``check``, ``audit`` and ``env`` connect to, read as the app reads it, and how to connect.
 
 The same ``DATABASE_URL`` reaches SQLAlchemy, Django and these commands: its ``+driver``,
 ``plugin`` and ``aurora_ssl_*`` keys are taken out (:func:`aurora_ssl._options.split_url`), our
-options read by the one reader, the command line's options added, and the rest parsed by libpq.
-Without an argument the URL comes from ``DATABASE_URL``, so no password needs to be typed on a
-command line (where ``ps`` and the shell history show it).
+options read by the one reader, the command line's options added (``--iam`` is
+``aurora_ssl_iam=true``), and the rest parsed by libpq. Without an argument the URL comes from
+``DATABASE_URL``, so no password needs to be typed on a command line (where ``ps`` and the
+shell history show it). The connection is then made as the app makes it: the policy's decision,
+a provider's password, the standard negotiation after a failed direct attempt.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import importlib
+import importlib.util
 import os
 import sys
+from collections.abc import Callable, Mapping
 from typing import Any
+from urllib.parse import unquote
 
+from aurora_ssl._connect import login, provider_for
+from aurora_ssl._diagnostics._translation import translate_error
+from aurora_ssl._endpoint import host_problem
 from aurora_ssl._libpq import libpq_of
 from aurora_ssl._options import PREFIX, PROVIDER_OBJECT, Options, read_options, split_url
-from aurora_ssl.cli._common import UsageError, warn
-from aurora_ssl.cli._credentials import options_from
-from aurora_ssl.errors import InsecureConfigurationError
+from aurora_ssl._policy import connect_with_fallback, policy_for
+from aurora_ssl._readback import server_version
+from aurora_ssl._redaction import shorten
+from aurora_ssl.cli._common import UsageError, address_problem, port_problem, warn
+from aurora_ssl.credentials import connect_with_password
+from aurora_ssl.errors import AuroraSSLError, InsecureConfigurationError
+
+#: The options the command line gives, by their names in a URL (``aurora_ssl_<name>``).
+OPTIONS = ("bundle", "tls_server_name", "iam", "iam_profile", "password_provider")
 
 
+@dataclasses.dataclass
 class Target:
     """One connection target: its libpq parameters, driver and our options."""
 
-    def __init__(self, params: dict[str, str], driver: str, options: Options, origin: str) -> None:
-        self.params, self.driver, self.options, self.origin = params, driver, options, origin
+    params: dict[str, str]
+    driver: str
+    options: Options
+    origin: str
 
 
 def read_target(
@@ -44,19 +63,11 @@ def read_target(
         text = os.environ.get("DATABASE_URL", "")
     scheme_driver, rest, ours = split_url(text)
     origin = "the URL" if "://" in rest else "the connection string"
-    plugins = ours.pop("plugin", None)
-    for name in plugins if isinstance(plugins, list) else [plugins] if plugins else []:
-        if name.strip() not in ("", "aurora_ssl"):
-            warn(f"plugin={name.strip()[:60]} is a SQLAlchemy plugin; libpq ignores it.")
-    command_line = options_from(args)
-    _command_line_credentials(args, ours, origin)
-    for key, value in command_line.items():
-        if key in ours and str(ours[key]) != str(value):
-            raise UsageError(
-                f"{key} is given both in {origin} and on the command line; give it once."
-            )
+    ours.pop("plugin", None)  # SQLAlchemy's, not libpq's
     try:
-        options = read_options({**ours, **command_line}, f"{origin} and the command line")
+        options = read_options(
+            {**ours, **_command_line(args, ours, origin)}, f"{origin} and the command line"
+        )
         if options.insecure_local_dev:
             raise InsecureConfigurationError(
                 f"aurora_ssl_insecure_local_dev in {origin} turns verification off, and a check "
@@ -69,8 +80,10 @@ def read_target(
     except InsecureConfigurationError as exc:
         raise UsageError(str(exc)) from None
     if "log_level" in options.given:
-        warn("aurora_ssl_log_level sets the level of the per-connection line of the app's "
-             "integrations; check does not use it.")  # fmt: skip
+        warn(
+            "aurora_ssl_log_level sets the level of the per-connection line of the app's "
+            "integrations; check does not use it."
+        )
     if from_argv and params.get("password"):
         warn(
             "a password on the command line is visible to other users (ps, shell history); "
@@ -79,62 +92,136 @@ def read_target(
     return Target(params, chosen, options, origin)
 
 
-def _command_line_credentials(args: argparse.Namespace, ours: dict[str, Any], origin: str) -> None:
-    """The command line's credential options, checked in its own words (``--iam``)."""
-    iam, provider = getattr(args, "iam", False), getattr(args, "password_provider", None)
-    if iam and provider:
-        raise UsageError("give --iam or --password-provider, not both.")
-    if getattr(args, "iam_profile", None) and not iam and f"{PREFIX}iam" not in ours:
-        raise UsageError("--iam-profile needs --iam.")
+def _command_line(args: argparse.Namespace, ours: dict[str, Any], origin: str) -> dict[str, Any]:
+    """The command line's options in URL spelling (they win over the URL's, ``ours``), checked
+    in its own words (``--iam``); an object provider's placeholder is taken out of ``ours``."""
+    if getattr(args, "iam_profile", None) and not args.iam and f"{PREFIX}iam" not in ours:
+        raise UsageError("--iam-profile needs --iam.")  # --iam with a provider: read_options
     if ours.get(f"{PREFIX}password_provider") == PROVIDER_OBJECT:
-        if not provider:
+        if not getattr(args, "password_provider", None):
             raise UsageError(
                 f"{origin} comes from an engine whose password provider was an object, which a "
                 "URL cannot carry; give it with --password-provider MODULE:ATTR."
             )
         del ours[f"{PREFIX}password_provider"]
+    given = {PREFIX + name: getattr(args, name, None) for name in OPTIONS}
+    return {k: "true" if v is True else v for k, v in given.items() if v not in (None, False)}
 
 
 def _without_wrapper_properties(url: str, libpq: Any) -> str:
     """An AWS wrapper URL's query without the wrapper's own properties (``wrapper_dialect``,
     ``plugins``...): check and env connect to the host directly, with libpq."""
-    from urllib.parse import unquote
-
     base, _, query = url.partition("?")
-    kept = [item for item in query.split("&") if item and libpq.knows(unquote(item.split("=")[0]))]
-    dropped = len([item for item in query.split("&") if item]) - len(kept)
-    if dropped:
-        warn(f"{dropped} property(ies) of AWS's wrapper ignored: check connects without it.")
+    items = [item for item in query.split("&") if item]
+    kept = [item for item in items if libpq.knows(unquote(item.split("=")[0]))]
+    if len(kept) < len(items):
+        warn(
+            f"{len(items) - len(kept)} property(ies) of AWS's wrapper ignored: check connects "
+            "without it."
+        )
     return f"{base}?{'&'.join(kept)}" if kept else base
 
 
 def _driver(name: str) -> str:
-    if name == "aws_wrapper_psycopg":
-        return "psycopg"
-    if name in ("psycopg", "psycopg2", "system"):
-        return name
-    if name not in ("auto", "", "asyncpg", "pg8000"):
+    """The libpq driver for a URL's ``+driver`` (asyncpg and pg8000 URLs: the one installed)."""
+    name = {"aws_wrapper_psycopg": "psycopg", "auto": "", "asyncpg": "", "pg8000": ""}.get(
+        name, name
+    )
+    if name not in ("", "psycopg", "psycopg2", "system"):
         raise UsageError(
             f"aurora-ssl connects with libpq (psycopg or psycopg2), not {name[:40]}; use a "
             "postgresql://, postgresql+psycopg:// or postgresql+asyncpg:// URL."
         )
-    import importlib.util
-
-    for candidate in ("psycopg", "psycopg2"):
-        if importlib.util.find_spec(candidate) is not None:
-            return candidate
-    raise UsageError(
-        "aurora-ssl check needs a PostgreSQL driver: pip install 'aurora-ssl[psycopg]' "
-        "(or [psycopg2])."
-    )
+    name = name or next((d for d in ("psycopg", "psycopg2") if importlib.util.find_spec(d)), "")
+    if not name:
+        raise UsageError(
+            "aurora-ssl check needs a PostgreSQL driver: pip install 'aurora-ssl[psycopg]' "
+            "(or [psycopg2])."
+        )
+    return name
 
 
-def connect_function(driver: str) -> Any:
-    """The driver's ``connect``."""
-    if driver == "psycopg":
-        import psycopg
+#: The libpq keywords the commands read, and the variable libpq reads when one is not given.
+_VARIABLES = {
+    "host": "PGHOST",
+    "hostaddr": "PGHOSTADDR",
+    "port": "PGPORT",
+    "connect_timeout": "PGCONNECT_TIMEOUT",
+    "user": "PGUSER",
+    "dbname": "PGDATABASE",
+    "password": "PGPASSWORD",
+}
 
-        return psycopg.connect
-    import psycopg2
 
-    return psycopg2.connect
+def given(params: Mapping[str, str], key: str) -> str:
+    """The value libpq will use for ``key``: the DSN's (also when empty), else its ``PG*``
+    variable's."""
+    value = params.get(key)
+    return str(value if value is not None else os.environ.get(_VARIABLES[key], ""))
+
+
+def _whole_number(text: str, where: str) -> str | None:
+    if text.lstrip("-").isdigit() and text.isascii():
+        return None
+    return f"{where} {shorten(text)!r} is not a whole number of seconds."
+
+
+#: The values refused before libpq blames name resolution (a socket directory is the policy's).
+_PROBLEMS: dict[str, Callable[[str, str], str | None]] = {
+    "host": lambda host, where: None if host[0] in "/@" else host_problem(host, where),
+    "hostaddr": address_problem,
+    "port": port_problem,
+    "connect_timeout": _whole_number,
+}
+
+
+def check_destination(params: Mapping[str, str]) -> None:
+    """Say which value is wrong before libpq blames name resolution (``port=abc``): the
+    DSN's, else the ``PG*`` variable libpq would read."""
+    for key, problem in _PROBLEMS.items():
+        where = f"the DSN's {key}" if params.get(key) is not None else _VARIABLES[key]
+        for item in given(params, key).split(","):
+            found = item.strip() and problem(item.strip(), where)
+            if found:
+                raise UsageError(found)
+
+
+def connector(target: Target, used: dict[str, Any]) -> Callable[[], Any]:
+    """Connects as the app would: the policy's decision, a provider's password (one retry
+    after a refused login), the standard negotiation after a failed direct attempt; ``used``
+    gets what the connection was made with, for the report's read-back."""
+    params, options = target.params, target.options
+    try:
+        provider = provider_for(options, target.origin if params.get("password") else None)
+    except AuroraSSLError as exc:
+        raise UsageError(str(exc)) from None
+    policy = policy_for(options)
+
+    def connect() -> Any:
+        decision = policy.decide(params, target.origin, driver=target.driver)
+        used.update(decision.params)
+        connect_to = importlib.import_module(target.driver).connect
+
+        def attempt(password: str | None) -> Any:
+            connection, made_with = connect_with_fallback(
+                decision,
+                lambda j: connect_to(j.with_password(password) if password else j.conninfo),
+            )
+            used.update(made_with.params)
+            made_with.connected(server_version(connection))
+            return connection
+
+        try:
+            if provider is None:
+                return attempt(None)
+            host = options.tls_server_name or decision.params["host"]
+            login_to = login(host, decision.params.get("port"), given(decision.params, "user"))
+            return connect_with_password(provider, login_to, attempt)
+        except Exception as exc:  # the driver's, in aurora-ssl's words (ours stay as they are)
+            shown = {k: v for k, v in decision.params.items() if k != "password"}
+            translated = translate_error(exc, params=shown)
+            if translated is None:
+                raise
+            raise translated from exc
+
+    return connect

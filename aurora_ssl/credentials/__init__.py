@@ -27,15 +27,15 @@ imported only when an AWS provider first signs a token or reads a secret
 gunicorn ``--preload``): a child never waits for a fetch its parent had in flight.
 """
 
-from __future__ import annotations
-
-from aurora_ssl.credentials._contract import CredentialTarget, PasswordProvider, as_provider
-from aurora_ssl.credentials._iam import IAMTokenProvider
-from aurora_ssl.credentials._retry import (
+from aurora_ssl.credentials._contract import (
+    CredentialTarget,
+    PasswordProvider,
+    as_provider,
     connect_with_password,
     connect_with_password_async,
     is_auth_failure,
 )
+from aurora_ssl.credentials._iam import IAMTokenProvider
 from aurora_ssl.credentials._secrets import DatabaseSecret, SecretsManager
 from aurora_ssl.errors import CredentialsError
 

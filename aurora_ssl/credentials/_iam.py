@@ -3,8 +3,8 @@
 The usual way (django-iam-dbauth) builds a boto3 session and an RDS client for every new
 connection: about 53 ms each, more than the TLS connection itself. A token is valid for 15
 minutes for any number of connections, and signing one is a few HMACs, so this provider
-resolves the credential chain once, signs once per (endpoint, port, user, region), and serves
-the cached token until ``refresh_margin`` before it expires.
+resolves the credential chain once, signs once per login (endpoint, port, user, region), and
+serves the cached token until ``refresh_margin`` before it expires.
 
 The token is what ``generate_db_auth_token`` returns: botocore's own ``SigV4QueryAuth`` for
 the ``rds-db`` service on ``GET https://HOST:PORT/?Action=connect&DBUser=USER``, without the
@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import contextvars
 import datetime
+import logging
 import time
 from typing import Any
 
 from aurora_ssl._endpoint import parse_endpoint
-from aurora_ssl.credentials._aws import CHAIN_HINT, credential_error, new_session, no_credentials
+from aurora_ssl.credentials._aws import AWS
 from aurora_ssl.credentials._cache import SingleFlight
 from aurora_ssl.credentials._contract import CredentialTarget
 from aurora_ssl.errors import CredentialsError
@@ -29,8 +30,6 @@ from aurora_ssl.errors import CredentialsError
 TOKEN_LIFETIME = 900
 """Seconds RDS accepts a token after its ``X-Amz-Date`` (15 minutes, fixed by AWS)."""
 
-_Key = tuple[str, int, str, str]  # host, port, user, region: everything a token signs
-_SCHEME = "https://"
 _EPOCH = datetime.datetime(1970, 1, 1)  # naive UTC, as botocore's clock and X-Amz-Date are
 _SIGNING = contextvars.ContextVar("aurora_ssl_iam_signing", default=False)
 
@@ -39,10 +38,10 @@ class IAMTokenProvider:
     """Passwords that are RDS IAM tokens for the target's endpoint, port and user.
 
     One provider holds one credential source (the default chain, a profile, or a botocore
-    session you built); tokens are cached per (endpoint, port, user, region) within it, so the
-    cache key is the token's full identity. Thread- and asyncio-safe: concurrent callers of a
-    missing or due key share one signing. After a ``fork`` the child resolves its own AWS
-    credentials (from your session, if you gave one).
+    session you built); tokens are cached per :class:`CredentialTarget` within it, which
+    together with the source is the token's full identity. Thread- and asyncio-safe:
+    concurrent callers of a missing or due token share one signing. After a ``fork`` the child
+    makes its own botocore session (unless you gave one), and signs what it needs itself.
 
     Args:
         region: sign for this region instead of the one in the endpoint name (needed for
@@ -73,19 +72,13 @@ class IAMTokenProvider:
                 f"refresh_margin must be between 0 and {TOKEN_LIFETIME} seconds (a token's "
                 f"lifetime), got {refresh_margin}."
             )
-        if session is not None and profile is not None:
-            raise CredentialsError("Give IAMTokenProvider a profile or a session, not both.")
-        self._region = region
-        self._profile = profile
-        self._session = session
+        self._aws = AWS("IAMTokenProvider", region, profile, session)
         self._refresh_margin = refresh_margin
-        self._tokens: SingleFlight[_Key, str] = SingleFlight("an IAM token", clock=_now)
-        # The session we made, its region and credentials: a forked child makes its own.
-        self._aws: SingleFlight[str, Any] = SingleFlight("AWS credentials", forget_in_child=True)
+        self._tokens: SingleFlight[CredentialTarget, str] = SingleFlight("an IAM token", clock=_now)
 
     def __repr__(self) -> str:
-        source = f"profile={self._profile!r}" if self._profile else "default chain"
-        return f"<IAMTokenProvider {source} region={self._region or 'from endpoint'}>"
+        source = f"profile={self._aws.profile!r}" if self._aws.profile else "default chain"
+        return f"<IAMTokenProvider {source} region={self._aws.region or 'from endpoint'}>"
 
     @property
     def signings(self) -> int:
@@ -99,90 +92,46 @@ class IAMTokenProvider:
             CredentialsError: botocore missing, no region, or no usable AWS credentials; the
                 message names the login.
         """
-        key = self._key(target)
-        return self._tokens.get(key, lambda _: self._sign(key, target), target)
+        return self._tokens.get(target, lambda _: self._sign(target), target)
 
     async def password_async(self, target: CredentialTarget) -> str:
         """Like :meth:`password`; signing and credential look-ups run off the event loop."""
-        if self._known_region(target) is None:  # botocore's import and config files: a thread
-            import asyncio
-
-            key = await asyncio.to_thread(self._key, target)
-        else:
-            key = self._key(target)
-        return await self._tokens.get_async(key, lambda _: self._sign(key, target), target)
+        return await self._tokens.get_async(target, lambda _: self._sign(target), target)
 
     def invalidate(self, target: CredentialTarget) -> None:
         """Drop the cached token for ``target``; the retry signs a new one."""
-        self._tokens.invalidate(self._key(target))
+        self._tokens.invalidate(target)
 
-    def _known_region(self, target: CredentialTarget) -> str | None:
-        """The region without botocore: given, or read from the endpoint name."""
-        return target.region or self._region or parse_endpoint(target.host).region
-
-    def _key(self, target: CredentialTarget) -> _Key:
-        region = self._known_region(target) or self._aws.get(
-            "region", lambda _: (self._configured_region(target), None), target
-        )
-        return (target.host, target.port, target.user, region)
-
-    def _botocore_session(self, target: CredentialTarget) -> Any:
-        if self._session is not None:
-            return self._session
-        return self._aws.get(
-            "session", lambda _: (new_session(self._profile, _purpose(target)), None), target
-        )
-
-    def _configured_region(self, target: CredentialTarget) -> str:
-        region = self._botocore_session(target).get_config_variable("region")
+    def _sign(self, target: CredentialTarget) -> tuple[str, float]:
+        purpose = f"IAM database authentication for {target}"
+        session = self._aws.session(purpose)  # first: if botocore is missing, names its extra
+        try:  # botocore resolves the chain once per session, and refreshes what expires
+            region = self._aws.region or parse_endpoint(target.host).region
+            region = target.region or region or session.get_config_variable("region")
+            credentials = session.get_credentials()
+            frozen = credentials and credentials.get_frozen_credentials()
+        except Exception as exc:
+            raise self._aws.error(purpose, exc) from exc
         if not region:
             raise CredentialsError(
-                f"{_purpose(target)}: cannot tell the AWS region, since {target.host} is not an "
-                "RDS endpoint name (*.REGION.rds.amazonaws.com). Give the region "
-                "(IAMTokenProvider(region=...)) or set AWS_REGION."
+                f"{purpose}: cannot tell the AWS region, since {target.host} is not an RDS "
+                "endpoint name (*.REGION.rds.amazonaws.com). Pass region=... or set AWS_REGION."
             )
-        return str(region)
-
-    def _credentials(self, target: CredentialTarget) -> Any:
-        """botocore's credentials object, resolved once (it refreshes temporary ones itself)."""
-        session = self._botocore_session(target)
-        try:
-            credentials = session.get_credentials()
-        except Exception as exc:
-            raise credential_error(exc, _purpose(target), self._profile) from exc
-        if credentials is None:
-            raise no_credentials(_purpose(target), self._profile)
-        return credentials
-
-    def _sign(self, key: _Key, target: CredentialTarget) -> tuple[str, float]:
-        host, port, user, region = key
-        credentials = self._aws.get(  # first: says which extra to install if botocore is missing
-            "credentials", lambda _: (self._credentials(target), None), target
-        )
-        import logging
+        if not frozen or not frozen.access_key or not frozen.secret_key:
+            raise self._aws.error(purpose)
 
         from botocore.auth import SigV4QueryAuth
         from botocore.awsrequest import AWSRequest
 
-        try:
-            frozen = credentials.get_frozen_credentials()
-        except Exception as exc:
-            raise credential_error(exc, _purpose(target), self._profile) from exc
-        if not frozen.access_key or not frozen.secret_key:
-            raise CredentialsError(
-                f"{_purpose(target)}: the AWS credentials found have no access key or secret "
-                f"key; {CHAIN_HINT}."
-            )
-        request = AWSRequest(
-            "GET", f"{_SCHEME}{host}:{port}/", params={"Action": "connect", "DBUser": user}
-        )
+        url = f"https://{target.host}:{target.port}/"
+        request = AWSRequest("GET", url, params={"Action": "connect", "DBUser": target.user})
         logging.getLogger("botocore.auth").addFilter(_not_ours)  # once: addFilter dedups
         signing = _SIGNING.set(True)
         try:
             SigV4QueryAuth(frozen, "rds-db", region, expires=TOKEN_LIFETIME).add_auth(request)
         finally:
             _SIGNING.reset(signing)
-        token = str(request.url)[len(_SCHEME) :]
+        token = str(request.url).removeprefix("https://")
         return token, _expires_at(token) - self._refresh_margin
 
 
@@ -192,18 +141,12 @@ def _not_ours(record: object) -> bool:
     return not _SIGNING.get()
 
 
-def _purpose(target: CredentialTarget) -> str:
-    return f"IAM database authentication for {target}"
-
-
 def _now() -> float:
     """POSIX seconds on botocore's signing clock, the one every ``X-Amz-Date`` comes from."""
     import botocore.auth
 
-    clock = getattr(botocore.auth, "get_current_datetime", None)
-    if clock is None:  # renamed by botocore: tests/test_credentials_iam.py says so loudly
-        return time.time()
-    return (clock() - _EPOCH).total_seconds()  # type: ignore[no-any-return]
+    clock = getattr(botocore.auth, "get_current_datetime", None)  # renamed? the tests say so
+    return (clock() - _EPOCH).total_seconds() if clock else time.time()
 
 
 def _expires_at(token: str) -> float:

@@ -255,11 +255,14 @@ def attach(
     def on_connect(dbapi_connection: Any, connection_record: Any) -> None:
         if guard.made.pop(id(dbapi_connection), None) is not dbapi_connection:
             close_quietly(dbapi_connection)
+            kind = type(dbapi_connection)
             raise InsecureConfigurationError(
-                "A connection reached the pool without passing aurora-ssl's connect step: a "
-                "do_connect listener that returns its own connection is never decision, so this "
-                "one was closed before its first query. Let the listener change cparams "
-                "instead, and let the engine connect."
+                f"A {kind.__module__}.{kind.__qualname__} connection reached the pool without "
+                "passing aurora-ssl's connect step, so it was never checked; it was closed "
+                "before its first query. It came from a do_connect listener that returned its "
+                "own connection, or from a replaced dialect.connect or pool creator (as a unit "
+                "test's mock does). Let the listener change cparams instead, and let the engine "
+                "connect."
             )
 
     event.listen(engine, "connect", on_connect, insert=True)
@@ -457,7 +460,7 @@ def _translate(exc: BaseException, decision: Any) -> AuroraSSLError | None:
     """The driver's failure in aurora-ssl's words (pure: never connects again)."""
     if isinstance(exc, AuroraSSLError):
         return None
-    from aurora_ssl._diagnostics import translate_error
+    from aurora_ssl._diagnostics._translation import translate_error
 
     if hasattr(decision, "params"):
         params = {k: v for k, v in decision.params.items() if k not in ("password", "sslpassword")}
@@ -474,7 +477,7 @@ def _socket_failure(exc: BaseException, target: Any) -> AuroraSSLError | None:
     the errors psycopg users get; the driver's own words end the message."""
     import ssl
 
-    from aurora_ssl._diagnostics import scrub, translate_error
+    from aurora_ssl._diagnostics._translation import scrub, translate_error
 
     text = str(exc)
     if isinstance(exc, ssl.SSLCertVerificationError):

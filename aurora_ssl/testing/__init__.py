@@ -60,7 +60,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from aurora_ssl._diagnostics import TEST_REGION
+    from aurora_ssl._diagnostics._translation import TEST_REGION
     from aurora_ssl.testing.__main__ import main
     from aurora_ssl.testing._builds import fetch_server
     from aurora_ssl.testing._cluster import AuroraLikeCluster
@@ -101,7 +101,7 @@ _WHERE = {
     "aurora_ssl.testing._builds": "fetch_server",
     "aurora_ssl.testing._iam": "iam_token_as_password",
     "aurora_ssl.testing.__main__": "main",
-    "aurora_ssl._diagnostics": "TEST_REGION",
+    "aurora_ssl._diagnostics._translation": "TEST_REGION",
 }
 _MODULE = {name: module for module, names in _WHERE.items() for name in names.split()}
 

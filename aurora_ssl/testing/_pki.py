@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from aurora_ssl._diagnostics import TEST_REGION  # one source of the test PKI's names
+from aurora_ssl._diagnostics._translation import TEST_REGION  # the test PKI's names: one source
 
 _Key = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 

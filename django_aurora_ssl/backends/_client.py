@@ -13,17 +13,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from aurora_ssl._connect import login, provider_for
-from aurora_ssl._policy import policy_for, refuse_insecure_for_aws
-from aurora_ssl.errors import CredentialsError
-from django_aurora_ssl._conf import (
-    OptionsError,
-    database_options,
-    guard_hosts,
-    libpq_target,
-    password_where,
-    refuse_conninfo_name,
-)
+from aurora_ssl._connect import login
+from aurora_ssl._policy import policy_for
+from django_aurora_ssl._conf import libpq_target
+from django_aurora_ssl.backends._connect import read_entry
 
 if TYPE_CHECKING:
     from django.db.backends.postgresql.client import DatabaseClient as _ClientBase
@@ -38,18 +31,15 @@ class AuroraSSLClientMixin(_ClientBase):  # type: ignore[misc]
     """Put in front of Django's PostgreSQL ``DatabaseClient``; see the module docstring."""
 
     def runshell(self, parameters: list[str]) -> None:
-        refuse_conninfo_name(self.connection.settings_dict, self.connection.alias)
-        database_options(self.connection.settings_dict, self.connection.alias)
+        read_entry(self.connection.settings_dict, self.connection.alias)  # messages name it
         super().runshell(parameters)
 
     @classmethod
     def settings_to_cmd_args_env(
         cls, settings_dict: Mapping[str, Any], parameters: list[str]
     ) -> tuple[list[str], dict[str, str] | None]:
-        refuse_conninfo_name(settings_dict)
-        options = database_options(settings_dict)
+        options, provider = read_entry(settings_dict, "?")
         if options.insecure_local_dev:
-            refuse_insecure_for_aws(options, guard_hosts(settings_dict, options))
             result: tuple[list[str], dict[str, str] | None]
             result = super().settings_to_cmd_args_env(settings_dict, parameters)
             return result
@@ -58,15 +48,10 @@ class AuroraSSLClientMixin(_ClientBase):  # type: ignore[misc]
             target["dbname"] = "postgres"  # Django's dbshell default
         decision = policy_for(options).decide(target, "OPTIONS", driver="system")
         env: dict[str, str] = {}
-        try:
-            provider = provider_for(options, password_where(settings_dict, "?"), django=True)
-        except CredentialsError as exc:  # a settings mistake, as the backend reports it
-            raise OptionsError(str(exc)) from None
         if provider is not None:
             params = decision.params
-            host = options.tls_server_name or params["host"]
             env["PGPASSWORD"] = provider.password(
-                login(host, params.get("port"), params.get("user"))
+                login(params["host"], params.get("port"), params.get("user"))
             )
         elif settings_dict.get("PASSWORD"):
             env["PGPASSWORD"] = str(settings_dict["PASSWORD"])

@@ -8,12 +8,16 @@
   by itself: its ``connection_class`` is replaced, before it opens, by a subclass whose
   ``connect`` checks the same way (and asks the password provider), and the pool's
   ``configure`` callback reads each new connection back before it enters the pool.
-* The first connection of each alias and target in a process asks the server once (one
-  query) whether the session is encrypted, unless ``SERVER_CHECK_AT_STARTUP`` is False.
-* A pool timeout is explained by one direct connection, at most once per alias every
+* The first connection of each wrapper (Django keeps one per alias and thread) to a target
+  asks the server once (one query) whether the session is encrypted, unless
+  ``SERVER_CHECK_AT_STARTUP`` is False.
+* A pool timeout is explained by one direct connection, at most once per pool every
   :data:`PROBE_INTERVAL` seconds (``EXPLAIN_POOL_TIMEOUT``).
 * Each new connection is logged on ``aurora_ssl.connections`` (verified or refused) and a
-  verified one is announced by :data:`django_aurora_ssl.signals.connection_verified`.
+  verified one is sent as :data:`django_aurora_ssl.signals.connection_verified`.
+
+State lives where Django keeps the connection: the options and the startup check on the
+wrapper, the pool-timeout probe on the pool's connection class; none in this module.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ from aurora_ssl._policy import (
     refuse_insecure_for_aws,
     warn_insecure,
 )
-from aurora_ssl._readback import ClientTLS, close_quietly, require_tls, server_version
+from aurora_ssl._readback import close_quietly, require_tls, server_version
 from aurora_ssl._server_tls import ServerTLS, server_tls
 from aurora_ssl.errors import AuroraSSLError, InsecureConfigurationError, TLSNotInUseError
 from django_aurora_ssl._conf import (
@@ -44,6 +48,7 @@ from django_aurora_ssl._conf import (
     password_where,
     refuse_conninfo_name,
 )
+from django_aurora_ssl.signals import connection_verified
 
 if TYPE_CHECKING:
     from django.db.backends.postgresql.base import DatabaseWrapper as _WrapperBase
@@ -52,27 +57,10 @@ if TYPE_CHECKING:
 else:
     _WrapperBase = object
 
-#: Seconds between two pool-timeout probes of one alias; the last explanation is reused.
+#: Seconds between two pool-timeout probes of one pool; the last explanation is reused.
 PROBE_INTERVAL = 30.0
-_lock = threading.Lock()
-# Per process: targets whose server confirmed TLS, aliases warned about the opt-out, and the
-# last pool-timeout probe of each alias (when, and what it found: None means "merely busy").
-_server_checked: set[tuple[str, ...]] = set()
-_insecure_warned: set[str] = set()
-_probes: dict[str, tuple[float, BaseException | None]] = {}
-_probe_locks: dict[str, threading.Lock] = {}
-
-
-def forget_server_checks() -> None:
-    """Make the next connection of every alias ask the server again (tests, after a failover)."""
-    with _lock:
-        _server_checked.clear()
-        _insecure_warned.clear()
-        _probes.clear()
-
-
-def _driver(wrapper: Any) -> str:
-    return str(getattr(wrapper.Database, "__name__", "psycopg")).split(".")[0]
+#: The settings the options are read from, again only when one of them changed.
+_SOURCES = ("AURORA_SSL", "OPTIONS", "PASSWORD", "HOST", "NAME")
 
 
 class AuroraSSLWrapperMixin(_WrapperBase):  # type: ignore[misc]
@@ -80,157 +68,120 @@ class AuroraSSLWrapperMixin(_WrapperBase):  # type: ignore[misc]
 
     #: How :func:`django_aurora_ssl._conf.uses_backend` knows ours (and subclasses of ours).
     aurora_ssl_backend = True
-
     #: ``(raw connection, facts)`` of the startup server check, so the database system check
     #: does not ask the same server twice.
     aurora_ssl_server_facts: tuple[Any, ServerTLS] | None = None
-    #: What the current unpooled connection was checked to be made with.
+    #: What the current connection was checked to be made with.
     _aurora_ssl_decision: Decision | None = None
+    #: The target the startup check last asked the server about.
+    _aurora_ssl_checked: tuple[str, ...] | None = None
     _aurora_ssl_memo: tuple[Any, Options, PasswordProvider | None] | None = None
 
     @property
     def aurora_ssl_options(self) -> Options:
-        """This alias's ``AURORA_SSL`` options (raises OptionsError if malformed); read again
-        only when ``AURORA_SSL``, ``OPTIONS`` or ``PASSWORD`` changed (compared by value)."""
+        """This alias's ``AURORA_SSL`` options, read again only when a setting they depend on
+        changed (compared by value).
+
+        Raises:
+            OptionsError: malformed options, or a password next to a provider.
+            InsecureConfigurationError: a connection string as the database name, or the
+                opt-out for an AWS endpoint.
+        """
         return self._aurora_ssl_read()[0]
 
-    @property
-    def aurora_ssl_provider(self) -> PasswordProvider | None:
-        """The password provider the options name, or ``None`` (Django's PASSWORD)."""
-        return self._aurora_ssl_read()[1]
-
     def _aurora_ssl_read(self) -> tuple[Options, PasswordProvider | None]:
+        """The options, and the password provider they name (``None``: Django's PASSWORD)."""
         entry = self.settings_dict
-        source = tuple(_items(entry.get(k)) for k in ("AURORA_SSL", "OPTIONS", "PASSWORD"))
+        source = [copy.copy(entry.get(key)) for key in _SOURCES]  # a dict edited in place too
         memo = self._aurora_ssl_memo
         if memo is None or memo[0] != source:
-            options = database_options(entry, self.alias)
-            try:
-                provider = provider_for(options, password_where(entry, self.alias), django=True)
-            except AuroraSSLError as exc:
-                raise OptionsError(str(exc)) from None
+            options, provider = read_entry(entry, self.alias)
+            if options.insecure_local_dev:
+                warn_insecure(f"Django database {self.alias!r} ({entry.get('HOST') or 'no host'})")
             memo = self._aurora_ssl_memo = (source, options, provider)
         return memo[1], memo[2]
 
     @property
     def pool(self) -> Any:
-        """Django's psycopg pool, its ``connection_class`` made ours before it opens."""
-        from django_aurora_ssl._compat import SUPPORTS_POOL
-
-        pool = super().pool if SUPPORTS_POOL else None
-        if pool is not None and not getattr(pool.connection_class, "aurora_ssl_policy", None):
-            options = self.aurora_ssl_options
-            if not options.insecure_local_dev:
-                pool_options = self.settings_dict["OPTIONS"].get("pool")
-                if isinstance(pool_options, Mapping) and "connection_class" in pool_options:
-                    raise InsecureConfigurationError(
-                        f"DATABASES[{self.alias!r}]['OPTIONS']['pool'] names a connection_class, "
-                        "whose connect would run after aurora-ssl's decision; remove it."
-                    )
-                pool.connection_class = _pool_class(pool.connection_class, self)
+        """Django's psycopg pool (Django >= 5.1), its ``connection_class`` made ours before it
+        opens (and again if someone put another one back)."""
+        pool = getattr(super(), "pool", None)  # Django 4.2 has no pool
+        if pool is None or hasattr(pool.connection_class, "aurora_ssl_policy"):
+            return pool
+        if not self.aurora_ssl_options.insecure_local_dev:
+            pool_options = self.settings_dict["OPTIONS"].get("pool")
+            if isinstance(pool_options, Mapping) and "connection_class" in pool_options:
+                raise InsecureConfigurationError(
+                    f"DATABASES[{self.alias!r}]['OPTIONS']['pool'] names a connection_class, "
+                    "whose connect would run after aurora-ssl's decision; remove it."
+                )
+            pool.connection_class = _pool_class(pool.connection_class, self)
         return pool
-
-    def get_connection_params(self) -> dict[str, Any]:
-        refuse_conninfo_name(self.settings_dict, self.alias)
-        options = self.aurora_ssl_options
-        if options.insecure_local_dev:
-            refuse_insecure_for_aws(options, guard_hosts(self.settings_dict, options))
-            with _lock:
-                first = self.alias not in _insecure_warned
-                _insecure_warned.add(self.alias)
-            if first:
-                host = self.settings_dict.get("HOST") or "no host"
-                warn_insecure(f"Django database {self.alias!r} ({host})")
-        params: dict[str, Any] = super().get_connection_params()
-        return params
-
-    def aurora_ssl_decide(self, conn_params: Mapping[str, Any]) -> Decision:
-        """Check what Django hands the driver (see :meth:`aurora_ssl._policy.Policy.decide`)."""
-        policy = policy_for(self.aurora_ssl_options)
-        origin = f"DATABASES[{self.alias!r}] (NAME, USER, HOST, PORT, OPTIONS)"
-        return policy.decide(conn_params, origin, driver=_driver(self))
 
     def get_new_connection(self, conn_params: dict[str, Any]) -> Any:
         options = self.aurora_ssl_options
+        self.aurora_ssl_server_facts = self._aurora_ssl_decision = None
         if options.insecure_local_dev:
             return super().get_new_connection(conn_params)
-        from django_aurora_ssl._compat import connection_pool, is_pool_timeout
-
-        pool = connection_pool(self)
-        self.aurora_ssl_server_facts = None
+        pool = self.pool
         if pool is not None:
-            try:
-                connection = super().get_new_connection(conn_params)
-            except Exception as exc:
-                if is_pool_timeout(exc) and options.explain_pool_timeout:
-                    self._aurora_ssl_explain_pool_timeout(conn_params, exc)
-                raise
-            try:
-                self._aurora_ssl_check_server_once(connection, _decision_of(connection), pool=pool)
-            except BaseException:
-                close_quietly(connection)
-                with contextlib.suppress(Exception):  # the pool replaces it, no slot is lost
-                    pool.putconn(connection)
-                raise
-            return connection
-        decision = self.aurora_ssl_decide(conn_params)
-        key = "dsn" if _driver(self) == "psycopg2" else "conninfo"
-
-        def connect(conninfo: str) -> Any:
-            params = {key: conninfo, **decision.driver_kwargs}
-            return super(AuroraSSLWrapperMixin, self).get_new_connection(params)
-
-        try:
-            connection, used = _connect(decision, self.aurora_ssl_provider, connect, options)
-            tls = _read_back(connection, used, self.alias, options, pooled=False)
-        except AuroraSSLError as error:
-            _refused(error, decision, self.alias, options)
-            raise
+            return self._aurora_ssl_checkout(pool, conn_params, options)
+        origin = f"DATABASES[{self.alias!r}] (NAME, USER, HOST, PORT, OPTIONS)"
+        decision = policy_for(options).decide(conn_params, origin, driver=self.Database.__name__)
+        key = "dsn" if decision.driver == "psycopg2" else "conninfo"
+        parent = super().get_new_connection
+        connection, used = _connect(
+            decision,
+            self._aurora_ssl_read()[1],
+            lambda conninfo: parent({key: conninfo, **decision.driver_kwargs}),
+            self.alias,
+            options,
+        )
+        self._aurora_ssl_verify(connection, used, pooled=False)
         self._aurora_ssl_decision = used
+        return connection
+
+    def _aurora_ssl_checkout(self, pool: Any, conn_params: Any, options: Options) -> Any:
+        """A connection from the pool (read back when the pool made it), checked once more
+        by the server on this wrapper's first checkout; a refused one goes back to the pool
+        closed, so the pool replaces it and no slot is lost."""
         try:
-            self._aurora_ssl_check_server_once(connection, used, pool=None)
+            connection = super().get_new_connection(conn_params)
+        except Exception as exc:
+            if type(exc).__name__ == "PoolTimeout" and options.explain_pool_timeout:
+                _explain_pool_timeout(pool, exc)
+            raise
+        try:
+            decision = _decision_of(connection)
+            self._aurora_ssl_check_server(connection, decision)
         except BaseException:
             close_quietly(connection)
+            with contextlib.suppress(Exception):
+                pool.putconn(connection)
             raise
-        facts = self.aurora_ssl_server_facts  # the startup check's answer, if it asked
-        _announce(type(self), self.alias, tls, used, pooled=False, server=facts and facts[1])
+        self._aurora_ssl_decision = decision
         return connection
 
     def _configure_connection(self, connection: Any) -> Any:
-        # Django >= 5.1: the psycopg pool's ``configure`` callback, also called for unpooled
-        # connections (read back already in get_new_connection). Raising makes the pool
-        # discard the attempt and try again: nothing enters the pool unread.
-        decision = getattr(connection, "aurora_ssl_decision", None)
-        if decision is None and connection is not self.connection:
-            _decision_of(connection)  # a pooled connection made outside our connection class
-        if decision is not None and not getattr(connection, "aurora_ssl_read", False):
-            options = self.aurora_ssl_options
-            try:
-                tls = _read_back(connection, decision, self.alias, options, pooled=True)
-                _announce(type(self), self.alias, tls, decision, pooled=True, server=None)
-            except AuroraSSLError as error:
-                _refused(error, decision, self.alias, options)
-                raise
-            connection.aurora_ssl_read = True
+        # With a pool, Django calls this only as the pool's ``configure`` callback, for each
+        # connection the pool opens. Raising makes the pool discard it: nothing enters unread.
+        if self.pool is not None and not self.aurora_ssl_options.insecure_local_dev:
+            self._aurora_ssl_verify(connection, _decision_of(connection), pooled=True)
         return super()._configure_connection(connection)
 
     def aurora_ssl_expected_params(self) -> Mapping[str, Any] | None:
         """What the current connection was checked to be made with (reports compare the
         read-back with it); ``None`` with the opt-out or before connecting."""
-        raw = getattr(self, "connection", None)
-        decision = getattr(raw, "aurora_ssl_decision", None) or self._aurora_ssl_decision
+        decision = self._aurora_ssl_decision
         return None if decision is None else decision.params
 
-    def _aurora_ssl_check_server_once(self, connection: Any, decision: Decision, pool: Any) -> None:
-        if not self.aurora_ssl_options.server_check_at_startup:
+    def _aurora_ssl_check_server(self, connection: Any, decision: Decision) -> None:
+        target = tuple(decision.params.get(k, "") for k in ("host", "hostaddr", "port", "dbname"))
+        if (
+            not self.aurora_ssl_options.server_check_at_startup
+            or self._aurora_ssl_checked == target
+        ):
             return
-        key = (
-            self.alias,
-            *(decision.params.get(k, "") for k in ("host", "hostaddr", "port", "dbname")),
-        )
-        with _lock:
-            if key in _server_checked:
-                return
         # Autocommit for the one query, so the driver sends no BEGIN/ROLLBACK around it.
         previous = connection.autocommit
         connection.autocommit = True
@@ -239,43 +190,66 @@ class AuroraSSLWrapperMixin(_WrapperBase):  # type: ignore[misc]
         finally:
             connection.autocommit = previous
         if not facts.ssl:
-            close_quietly(connection)
             raise TLSNotInUseError(
                 f"The server says the session of database {self.alias!r} is not encrypted "
                 f"({facts.source}), although the client negotiated TLS: something between "
                 "them terminates TLS. The connection was closed before any query."
             )
-        with _lock:
-            _server_checked.add(key)
+        self._aurora_ssl_checked = target
         self.aurora_ssl_server_facts = (connection, facts)
 
-    def _aurora_ssl_explain_pool_timeout(
-        self, conn_params: Mapping[str, Any], exc: BaseException
-    ) -> None:
-        """The pool timed out: connect once directly, with the same parameters, to say why.
+    def _aurora_ssl_verify(self, connection: Any, decision: Decision, *, pooled: bool) -> None:
+        """Read back (unpooled: and ask the server on this wrapper's first connection to the
+        target), then log and send ``connection_verified``; a refused connection is closed,
+        logged and raised. The pool asks the server at checkout, not when it connects."""
+        options = self.aurora_ssl_options
+        try:
+            tls = require_tls(connection, expected=decision.params)
+            decision.connected(server_version(connection))
+            if not pooled:
+                self._aurora_ssl_check_server(connection, decision)
+        except BaseException as error:
+            close_quietly(connection)
+            if isinstance(error, AuroraSSLError):
+                _log(options, self.alias, decision, error=error)
+            raise
+        _log(options, self.alias, decision, tls=tls)
+        sender, facts = type(self), self.aurora_ssl_server_facts
+        if not connection_verified.has_listeners(sender):
+            return  # the TLS version may cost a call into libpq: only for a receiver
+        server = facts[1] if facts is not None and not pooled else None
+        connection_verified.send_robust(  # Django logs a failing receiver
+            sender,
+            alias=self.alias,
+            client=tls,
+            server=server,
+            tls_version=tls.protocol or (server.version if server is not None else None),
+            params={k: v for k, v in decision.params.items() if k != "password"},
+            trust_scope=decision.trust.scope,
+            pooled=pooled,
+        )
 
-        Under overload every waiting request times out at once; one probe per alias every
-        :data:`PROBE_INTERVAL` seconds is enough (the others reuse its answer).
-        """
-        with _lock:
-            probing = _probe_locks.setdefault(self.alias, threading.Lock())
-        with probing:  # the requests timing out meanwhile wait for this one probe's answer
-            last = _probes.get(self.alias)
-            if last is None or time.monotonic() - last[0] >= PROBE_INTERVAL:
-                outcome: BaseException | None = None
-                try:
-                    decision = self.aurora_ssl_decide(conn_params)
-                    provider, options = self.aurora_ssl_provider, self.aurora_ssl_options
-                    probe, used = _connect(decision, provider, self.Database.connect, options)
-                    try:
-                        require_tls(probe, expected=used.params)
-                    finally:
-                        close_quietly(probe)
-                except Exception as probe_exc:  # noqa: BLE001 - the reason is the answer
-                    outcome = probe_exc
-                last = _probes[self.alias] = (time.monotonic(), outcome)
-        if last[1] is not None:
-            raise copy.copy(last[1]).with_traceback(None) from exc  # one per request
+
+def read_entry(
+    settings_dict: Mapping[str, Any], alias: str
+) -> tuple[Options, PasswordProvider | None]:
+    """What a connection of this entry (or dbshell) needs before deciding: its options, and
+    the password provider they name (``None``: Django's PASSWORD).
+
+    Raises:
+        OptionsError: malformed options, a provider that does not import, or a password next
+            to one.
+        InsecureConfigurationError: a connection string as the database name, or the opt-out
+            for an AWS endpoint.
+    """
+    refuse_conninfo_name(settings_dict, alias)
+    options = database_options(settings_dict, alias)
+    if options.insecure_local_dev:
+        refuse_insecure_for_aws(options, guard_hosts(settings_dict, options))
+    try:
+        return options, provider_for(options, password_where(settings_dict, alias), django=True)
+    except AuroraSSLError as exc:
+        raise OptionsError(str(exc)) from None
 
 
 def _decision_of(connection: Any) -> Decision:
@@ -292,132 +266,115 @@ def _decision_of(connection: Any) -> Decision:
     return decision
 
 
+def _explain_pool_timeout(pool: Any, timeout: BaseException) -> None:
+    """The pool timed out: connect once directly, with the pool's own parameters, to say why.
+
+    Under overload every waiting request times out at once; one probe per pool every
+    :data:`PROBE_INTERVAL` seconds is enough: the requests timing out meanwhile wait for its
+    answer, and each raises its own copy.
+    """
+    ours = pool.connection_class
+    with ours.aurora_ssl_probe_lock:
+        last = ours.aurora_ssl_last_probe
+        if last is None or time.monotonic() - last[0] >= PROBE_INTERVAL:
+            outcome: BaseException | None = None
+            try:
+                probe = ours.connect(pool.conninfo, **pool.kwargs)
+                try:
+                    require_tls(probe, expected=probe.aurora_ssl_decision.params)
+                finally:
+                    close_quietly(probe)
+            except Exception as exc:  # noqa: BLE001 - the reason is the answer
+                outcome = exc
+            last = ours.aurora_ssl_last_probe = (time.monotonic(), outcome)
+    if last[1] is not None:
+        raise copy.copy(last[1]).with_traceback(None) from timeout
+
+
 def _connect(
     decision: Decision,
     provider: PasswordProvider | None,
-    connect: Callable[..., Any],
+    connect: Callable[[str], Any],
+    alias: str,
     options: Options,
-    **driver_kwargs: Any,
 ) -> tuple[Any, Decision]:
-    """Connect with exactly what was checked (a provider's password added, the standard
-    negotiation after a failed direct attempt); a failure in aurora-ssl's words. Returns the
-    connection and what it was made with."""
+    """``connect(conninfo)`` with exactly what was checked (a provider's password added, the
+    standard negotiation after a failed direct attempt); a failure in aurora-ssl's words,
+    logged. Returns the connection and what it was made with."""
 
     def attempt(password: str | None) -> tuple[Any, Decision]:
         return connect_with_fallback(
             decision,
-            lambda j: connect(
-                j.with_password(password) if password else j.conninfo, **driver_kwargs
-            ),
+            lambda made: connect(made.with_password(password) if password else made.conninfo),
         )
 
     try:
         if provider is None:
             return attempt(None)
-        from aurora_ssl.credentials import connect_with_password
+        from aurora_ssl.credentials import connect_with_password  # not on the connect path
 
         params = decision.params
-        host = options.tls_server_name or params["host"]
-        target = login(host, params.get("port"), params.get("user"))
+        target = login(params["host"], params.get("port"), params.get("user"))
         return connect_with_password(provider, target, attempt)
-    except AuroraSSLError:
+    except AuroraSSLError as error:
+        _log(options, alias, decision, error=error)
         raise
     except Exception as exc:
-        from aurora_ssl._diagnostics import translate_error
+        from aurora_ssl._diagnostics._translation import (
+            translate_error,  # its import cost: on failure only
+        )
 
         shown = {k: v for k, v in decision.params.items() if k != "password"}
         translated = translate_error(exc, params=shown)
         if translated is None:
             raise
+        _log(options, alias, decision, error=translated)
         raise translated from exc
 
 
-def _refused(error: AuroraSSLError, decision: Decision, alias: str, options: Options) -> None:
-    params, trust = decision.params, decision.trust
-    log_connection(options.log_level, source=f"alias {alias}", host=params["host"],
-                   port=params.get("port"), driver=decision.driver, trust_scope=trust.scope,
-                   error=error)  # fmt: skip
-
-
-def _read_back(
-    connection: Any, decision: Decision, alias: str, options: Options, *, pooled: bool
-) -> ClientTLS:
-    """Read back and log (announced by :func:`_announce` once the caller is done)."""
-    host, port = decision.params["host"], decision.params.get("port")
-    tls = require_tls(connection, expected=decision.params)
-    decision.connected(server_version(connection))
+def _log(options: Options, alias: str, decision: Decision, **outcome: Any) -> None:
+    """The connection's line on ``aurora_ssl.connections``: ``tls=`` verified, ``error=`` not."""
+    params = decision.params
     log_connection(
         options.log_level,
         source=f"alias {alias}",
-        host=host,
-        port=port,
-        driver=tls.driver,
+        host=params["host"],
+        port=params.get("port"),
+        driver=decision.driver,
         trust_scope=decision.trust.scope,
-        tls=tls,
+        **outcome,
     )
-    return tls
-
-
-def _announce(
-    sender: type, alias: str, tls: ClientTLS, decision: Decision, *, pooled: bool, server: Any
-) -> None:
-    """Send ``connection_verified`` (free when nobody listens); see its module."""
-    from django_aurora_ssl.signals import connection_verified
-
-    if connection_verified.has_listeners(sender):
-        params = {k: v for k, v in decision.params.items() if k != "password"}
-        version = tls.protocol or (server.version if server is not None else None)
-        for receiver, result in connection_verified.send_robust(
-            sender, alias=alias, client=tls, server=server, tls_version=version,
-            params=params, trust_scope=decision.trust.scope, pooled=pooled,
-        ):  # fmt: skip
-            if isinstance(result, Exception):
-                import logging
-
-                logging.getLogger("aurora_ssl").warning(
-                    "aurora-ssl: connection_verified receiver %r failed: %s",
-                    receiver,
-                    type(result).__name__,
-                    exc_info=result,
-                )
 
 
 def _pool_class(base: type, wrapper: AuroraSSLWrapperMixin) -> type:
-    """A subclass of the pool's connection class whose ``connect`` checks at the last moment."""
+    """A subclass of the pool's connection class whose ``connect`` checks at the last moment;
+    it also holds the pool's timeout probe (one pool, one class)."""
     parent: Any = base
-    alias, options, provider = (
-        wrapper.alias,
-        wrapper.aurora_ssl_options,
-        wrapper.aurora_ssl_provider,
-    )
+    alias, (options, provider) = wrapper.alias, wrapper._aurora_ssl_read()
     policy = policy_for(options)
     origin = f"DATABASES[{alias!r}] (the connection pool's parameters)"
 
     class AuroraSSLConnection(parent):  # type: ignore[misc]
-        """psycopg's connection, made only with what aurora-ssl decision."""
+        """psycopg's connection, made only with what aurora-ssl decided."""
 
         aurora_ssl_policy = policy
         aurora_ssl_decision: Decision | None = None
-        aurora_ssl_read = False
+        aurora_ssl_probe_lock = threading.Lock()
+        aurora_ssl_last_probe: tuple[float, BaseException | None] | None = None
 
         @classmethod
         def connect(cls, conninfo: str = "", **kwargs: Any) -> Any:
-            decision = policy.decide(
-                kwargs, origin, driver="psycopg", args=(conninfo,) if conninfo else ()
+            args = (conninfo,) if conninfo else ()
+            decision = policy.decide(kwargs, origin, driver="psycopg", args=args)
+            connect = super().connect
+            connection, used = _connect(
+                decision,
+                provider,
+                lambda text: connect(text, **decision.driver_kwargs),
+                alias,
+                options,
             )
-            try:
-                connection, used = _connect(
-                    decision, provider, super().connect, options, **decision.driver_kwargs
-                )
-            except AuroraSSLError as error:
-                _refused(error, decision, alias, options)
-                raise
             connection.aurora_ssl_decision = used
             return connection
 
     return AuroraSSLConnection
-
-
-def _items(value: Any) -> Any:
-    """A dict's items as a tuple (compared by value); anything else as it is."""
-    return tuple(value.items()) if isinstance(value, Mapping) else value

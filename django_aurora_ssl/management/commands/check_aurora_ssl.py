@@ -5,7 +5,8 @@ has no warning), so it works as a CI/CD gate and a container health check.
 
 ``--audit`` lists every session of one alias's database instead (every instance of an Aurora
 cluster), through Django's own connection for the alias; the exit status is the audit's
-(:attr:`aurora_ssl._diagnostics.Audit.exit_status`: 3 a session without TLS, 4 sessions hidden).
+(:attr:`aurora_ssl._diagnostics._audit.Audit.exit_status`: 3 a session without TLS, 4
+sessions hidden).
 """
 
 from __future__ import annotations
@@ -14,16 +15,13 @@ from typing import Any, ClassVar
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import connections
 
-from aurora_ssl._diagnostics import Audit, ConnectionReport, reports_ok, reports_to_json
+from aurora_ssl._diagnostics._audit import Audit, audit_sessions
+from aurora_ssl._diagnostics._report import ConnectionReport, reports_ok, reports_to_json
 from aurora_ssl.errors import AuroraSSLError
-from django_aurora_ssl._conf import (
-    aliases_using_backend,
-    database_options,
-    libpq_target,
-    uses_backend,
-)
-from django_aurora_ssl._probe import report_for_alias
+from django_aurora_ssl._checks import report_for_alias
+from django_aurora_ssl._conf import database_options, libpq_target, uses_backend
 
 
 class Command(BaseCommand):  # type: ignore[misc]  # Django has no stubs
@@ -70,7 +68,7 @@ class Command(BaseCommand):  # type: ignore[misc]  # Django has no stubs
             return self._audit(aliases[0], options["format"])
         fail_on_warning = bool(options["fail_on_warning"])
         reports = [report_for_alias(alias, inspect=True) for alias in aliases]
-        self._close(aliases)
+        connections.close_all()
         if options["format"] == "json":
             self.stdout.write(reports_to_json(reports, fail_on_warning=fail_on_warning))
         else:
@@ -83,7 +81,7 @@ class Command(BaseCommand):  # type: ignore[misc]  # Django has no stubs
     def _aliases(self, requested: list[str] | None) -> list[str]:
         databases = settings.DATABASES
         if not requested:
-            found = aliases_using_backend(databases)
+            found = [alias for alias, entry in databases.items() if uses_backend(entry)]
             if not found:
                 raise CommandError(
                     "No database uses an aurora-ssl backend; set 'ENGINE': "
@@ -116,28 +114,17 @@ class Command(BaseCommand):  # type: ignore[misc]  # Django has no stubs
         except AuroraSSLError as exc:
             raise CommandError(f"{alias}: {exc}") from exc
         finally:
-            self._close([alias])
+            connections[alias].close()
         self.stdout.write(audit.to_json() if output == "json" else audit.to_text())
         if audit.exit_status:
             raise CommandError(
                 f"{alias}: {audit.to_text().splitlines()[0]}", returncode=audit.exit_status
             )
 
-    @staticmethod
-    def _close(aliases: list[str]) -> None:
-        from django.db import connections
-
-        for alias in aliases:
-            connections[alias].close()
-
 
 def audit_alias(alias: str) -> Audit:
     """Audit the database of ``alias``: Django's own connection for it, and for the other
     instances of an Aurora cluster the same settings with HOST set to each instance endpoint."""
-    from django.db import connections
-
-    from aurora_ssl._diagnostics import audit_sessions
-
     wrapper = connections[alias]
     entry = wrapper.settings_dict
     host = str(libpq_target(entry).get("host") or "")
