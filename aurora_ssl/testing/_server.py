@@ -81,13 +81,13 @@ _BASE_SETTINGS = {
 class Scenario(str, enum.Enum):
     """What the server gets wrong (or right); each maps to one failure aurora-ssl must catch.
 
-    ``GOOD``: a trusted chain for the cluster, reader and instance names; ``sslinfo`` installed.
-    ``WRONG_HOST``: a trusted chain, but only for :data:`OTHER_HOST`.
-    ``INTERCEPTION``: a look-alike CA (same names, other keys), as a TLS-intercepting proxy's.
-    ``EXPIRED``: a trusted chain for the right names, expired ten days ago.
-    ``NO_TLS``: ``ssl = off``; password logins over plain TCP (``rds.force_ssl = 0``).
-    ``NO_SSLINFO``: like GOOD, without ``sslinfo``: server-side checks use pg_stat_ssl.
-    ``TLS_OPTIONAL``: like GOOD, and plaintext password logins too (``rds.force_ssl = 0``).
+    - ``GOOD``: a trusted chain for the cluster, reader and instance names; ``sslinfo``.
+    - ``WRONG_HOST``: a trusted chain, but only for :data:`OTHER_HOST`.
+    - ``INTERCEPTION``: a look-alike CA (same names, other keys), as an intercepting proxy's.
+    - ``EXPIRED``: a trusted chain for the right names, expired ten days ago.
+    - ``NO_TLS``: ``ssl = off``; password logins over plain TCP (``rds.force_ssl = 0``).
+    - ``NO_SSLINFO``: like GOOD, without ``sslinfo``: server-side checks use pg_stat_ssl.
+    - ``TLS_OPTIONAL``: like GOOD, and plaintext password logins too (``rds.force_ssl = 0``).
     """
 
     GOOD = "good"
@@ -426,7 +426,8 @@ class AuroraLikeServer:
 
     Raises:
         ValueError: a setting, port, user or database the server cannot have.
-        TestServerError: no PostgreSQL build found (see :func:`_find_bindir`).
+        TestServerError: no PostgreSQL build found (the message lists where it looked, and
+            how to install one).
 
     Clients connect with :meth:`params` or :meth:`url` and pick the ``sslmode`` and
     ``sslrootcert`` under test; :meth:`admin_params` is a superuser over the Unix socket.
