@@ -51,11 +51,8 @@ def provider_for(
     """
     if not options.iam and options.password_provider is None:
         return None
-    name = (
-        ("IAM" if django else f"{PREFIX}iam=true")
-        if options.iam
-        else ("PASSWORD_PROVIDER" if django else f"{PREFIX}password_provider")
-    )
+    option = "iam" if options.iam else "password_provider"
+    name = option.upper() if django else f"{PREFIX}{option}{'=true' if options.iam else ''}"
     if password_where is not None:
         raise CredentialsError(password_conflict(password_where, name))
     if options.iam:

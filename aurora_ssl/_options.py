@@ -159,10 +159,10 @@ def read_options(
             raise InsecureConfigurationError(
                 f"{key} is given more than once in {where}; give it once."
             )
-        setattr(options, name, _value(name, value, f"{key} in {where}"))
-        text = _text(getattr(options, name))
-        if text is not None:
-            options.given[name] = text
+        value = _value(name, value, f"{key} in {where}")
+        setattr(options, name, value)
+        if isinstance(value, (str, int)):  # not a provider object: a URL cannot carry it
+            options.given[name] = str(value).lower() if isinstance(value, bool) else str(value)
     _check_together(options, where, django)
     return options
 
@@ -216,14 +216,6 @@ def _value(name: str, value: Any, where: str) -> Any:
         if problem:
             raise InsecureConfigurationError(problem)
     return value
-
-
-def _text(value: object) -> str | None:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (str, int)):
-        return str(value)
-    return None  # a provider object: a URL cannot carry it
 
 
 def _check_together(options: Options, where: str, django: bool) -> None:

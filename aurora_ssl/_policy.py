@@ -102,9 +102,8 @@ class Decision:
             by :meth:`with_password` at the last moment).
         driver_kwargs: the driver's own keyword arguments, passed as keywords.
         trust: the roots chosen for the host.
+        driver: whose libpq decided: ``psycopg2``, ``psycopg`` or psql's.
     """
-
-    __slots__ = ("_libpq", "automatic_direct", "conninfo", "driver_kwargs", "params", "trust")
 
     def __init__(
         self,
@@ -116,12 +115,8 @@ class Decision:
     ) -> None:
         self.params, self.driver_kwargs, self.trust = params, driver_kwargs, trust
         self._libpq, self.automatic_direct = libpq, automatic_direct
+        self.driver: str = libpq.name
         self.conninfo = _canonical(params, libpq)
-
-    @property
-    def driver(self) -> str:
-        """Whose libpq decided: ``psycopg2``, ``psycopg`` or psql's."""
-        return str(self._libpq.name)
 
     def with_password(self, password: str | None) -> str:
         """:attr:`conninfo` with ``password`` (a provider's, for this connection only)."""
@@ -229,8 +224,6 @@ class SocketTarget:
         context: our ``SSLContext`` (compared by identity after connecting).
         trust: the roots chosen for :attr:`server_name`.
     """
-
-    __slots__ = ("context", "kwargs", "server_name", "trust")
 
     def __init__(
         self, kwargs: dict[str, Any], server_name: str, context: Any, trust: TrustSelection

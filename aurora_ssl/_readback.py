@@ -162,7 +162,8 @@ def client_tls(connection: Any) -> ClientTLS:
 
 def _attributes(attribute: Callable[[str], Any]) -> tuple[str | None, str | None, int | None]:
     protocol, cipher, bits = (attribute(key) for key in ("protocol", "cipher", "key_bits"))
-    return _text(protocol), _text(cipher), _int(bits)
+    bits = _text(bits)
+    return _text(protocol), _text(cipher), int(bits) if bits and bits.isdigit() else None
 
 
 def _psycopg_attribute(pgconn: Any, key: str) -> bytes | None:
@@ -201,11 +202,6 @@ def server_version(connection: Any) -> int | None:
     """The server's version number a libpq connection learned at login (no round trip)."""
     name, conn = driver_of(connection)
     return int(conn.info.server_version) if name in ("psycopg2", "psycopg") else None
-
-
-def _int(value: object) -> int | None:
-    text = _text(value)
-    return int(text) if text is not None and text.isdigit() else None
 
 
 def effective_params(connection: Any) -> dict[str, str]:

@@ -29,9 +29,9 @@ MASK = "********"
 LONG = 256
 #: How many leading characters of a shortened value are kept.
 KEEP = 100
-#: The keys whose values are shown: libpq's keywords known not to be secret, and driver and
-#: SQLAlchemy keys that are none. Every other value is masked, so a secret keyword a newer libpq
-#: adds (libpq 18's ``scram_client_key``) is never printed.
+#: The keys whose values are shown: libpq's keywords known not to be secret, and the keys of
+#: drivers and SQLAlchemy a URL query may carry that are none. Every other value is masked,
+#: so a secret keyword a newer libpq adds (libpq 18's ``scram_client_key``) is never printed.
 SHOWN_KEYS = frozenset(
     {
         "host",
@@ -78,13 +78,7 @@ SHOWN_KEYS = frozenset(
         "timeout",
         "ssl",
         "direct_tls",
-        "ssl_context",
         "prepare_threshold",
-        "autocommit",
-        "cursor_factory",
-        "context",
-        "row_factory",
-        "connection_factory",
     }
 )
 _DSN_KEYS = frozenset({"dsn", "conninfo"})
@@ -135,7 +129,7 @@ def mask_conninfo(text: str) -> str:
     stripped = text.strip()
     if _URL.fullmatch(stripped):
         return mask_url(stripped)
-    masked = _mask_secret_pairs(mask_urls_in(text))
+    masked = _mask_secret_pairs(_URL.sub(lambda m: mask_url(m[0]), text))
 
     def shown(match: re.Match[str]) -> str:
         value = match["value"] or ""
@@ -202,13 +196,8 @@ def mask_text(text: str, secrets: Iterable[str] = ()) -> str:
 
             for form in sorted({secret, quote(secret, safe=""), quote_plus(secret)}, key=len)[::-1]:
                 text = text.replace(form, MASK)
-    text = _mask_secret_pairs(mask_urls_in(text))
+    text = _mask_secret_pairs(_URL.sub(lambda m: mask_url(m[0]), text))
     return _WORD.sub(lambda m: shorten(m[0]), text)
-
-
-def mask_urls_in(text: str) -> str:
-    """``text`` with every URL in it masked by :func:`mask_url`."""
-    return _URL.sub(lambda m: mask_url(m[0]), text)
 
 
 def _mask_secret_pairs(text: str) -> str:
