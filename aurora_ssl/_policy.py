@@ -154,9 +154,6 @@ def _canonical(params: Mapping[str, str], libpq: Any) -> str:
 
 # --- direct TLS, learned per endpoint -------------------------------------------------------
 
-#: Endpoints learned (this process) to take TLS directly (True) or not (False); an endpoint
-#: checked in the cache directory and not known either way maps to None.
-_DIRECT: dict[tuple[str, str], bool | None] = {}
 #: What libpq 17 and 18 say when a server that does not take direct TLS closes the socket, and
 #: what shows that the handshake got further than that.
 _BEFORE_TLS = re.compile(
@@ -179,37 +176,33 @@ def _endpoint_key(params: Mapping[str, str]) -> tuple[str, str] | None:
     return host.lower(), port
 
 
-def _marker(key: tuple[str, str]) -> str:
-    return os.path.join(cache_path(), "direct-tls", f"{key[0]}_{key[1]}")
-
-
-def _direct_known(params: Mapping[str, str]) -> bool | None:
-    """Whether this endpoint takes direct TLS: learned this process, or remembered by an
-    earlier one in the cache directory (one ``stat``, once per endpoint and process)."""
+def _marker(params: Mapping[str, str]) -> str | None:
+    """The file that says an endpoint takes direct TLS (in the guarded cache directory, so
+    later processes know too; whoever could write there could only cost us a round trip)."""
     key = _endpoint_key(params)
-    if key is None:
-        return False
-    if key not in _DIRECT:
-        _DIRECT[key] = True if os.path.exists(_marker(key)) else None
-    return _DIRECT[key]
+    return os.path.join(cache_path(), "direct-tls", f"{key[0]}_{key[1]}") if key else None
+
+
+def _direct_known(params: Mapping[str, str]) -> bool:
+    """Whether this endpoint is known to take direct TLS (one ``stat``)."""
+    marker = _marker(params)
+    return marker is not None and os.path.exists(marker)
 
 
 def _learn(params: Mapping[str, str], *, capable: bool) -> None:
-    """Remember what an endpoint takes, here and for later processes (a marker file in the
-    guarded cache directory; whoever could write there could only cost us a round trip)."""
-    key = _endpoint_key(params)
-    if key is None or _DIRECT.get(key) is capable:
+    """Remember what an endpoint takes, for this process and later ones."""
+    marker = _marker(params)
+    if marker is None or os.path.exists(marker) is capable:
         return
-    _DIRECT[key] = capable
     try:
         if capable:
             os.makedirs(os.path.join(cache_dir(), "direct-tls"), mode=0o700, exist_ok=True)
-            with open(_marker(key), "a", encoding="ascii"):
+            with open(marker, "a", encoding="ascii"):
                 pass
         else:
-            os.unlink(_marker(key))
+            os.unlink(marker)
     except (OSError, AuroraSSLError):
-        pass  # a cache that cannot be written costs the next process one round trip
+        pass  # a cache that cannot be written costs a round trip
 
 
 # --- the policy -----------------------------------------------------------------------------
@@ -645,12 +638,10 @@ def warn_insecure(what: str) -> None:
 
 
 def clear_caches() -> None:
-    """Forget every per-process memo: trust selection, SSL contexts, libpq parsers, endpoints,
-    direct TLS."""
+    """Forget every per-process memo: trust selection, SSL contexts, libpq parsers, endpoints."""
     clear_trust()
     _chosen.cache_clear()
     _context.cache_clear()
-    _DIRECT.clear()
     libpq_of.cache_clear()
 
 

@@ -108,9 +108,7 @@ _TYPES = (
     ("psycopg2", "psycopg2.extensions", "connection"),
     ("psycopg", "psycopg", "BaseConnection"),
     ("asyncpg", "asyncpg.connection", "Connection"),
-    ("pg8000", "pg8000.legacy", "Connection"),
-    ("pg8000", "pg8000.dbapi", "Connection"),
-    ("pg8000", "pg8000.core", "CoreConnection"),
+    ("pg8000", "pg8000.core", "CoreConnection"),  # its legacy, dbapi and native connections
 )
 
 
