@@ -151,7 +151,8 @@ def mask_url(text: str) -> str:
     scheme, sep, rest = text.partition("://")
     if not sep:
         return mask_text(text)
-    rest, after = _strip_trailing(rest)
+    kept = rest.rstrip(_TRAILING)  # what closes the sentence around the URL stays shown
+    rest, after = kept, rest[len(kept) :]
     at = rest.find("@")
     userinfo = ""
     if at >= 0:
@@ -163,16 +164,13 @@ def mask_url(text: str) -> str:
     query, hash_, fragment = query.partition("#")
     if not question:
         location, hash_, fragment = rest.partition("#")
-    pieces = []
-    for item in query.split("&") if question else ():
-        key, equals, value = item.partition("=")
-        if equals and is_secret_key(unquote(key)):
-            pieces.append(f"{key}={MASK}")
-        else:
-            pieces.append(f"{key}{equals}{shorten(value)}")
+    pieces = [item.partition("=") for item in query.split("&")]
     shown = f"{scheme}://{userinfo}{shorten(location)}"
     if question:
-        shown += "?" + "&".join(pieces)
+        shown += "?" + "&".join(
+            f"{key}={MASK}" if equals and is_secret_key(unquote(key)) else key + equals + shorten(v)
+            for key, equals, v in pieces
+        )
     if hash_:
         shown += "#" + shorten(fragment)
     return shown + after
@@ -207,11 +205,3 @@ def _mask_secret_pairs(text: str) -> str:
         return f"{match['key']}{match['eq']}{quote_char}{MASK}{quote_char}"
 
     return _SECRET_PAIR.sub(replace, text)
-
-
-def _strip_trailing(rest: str) -> tuple[str, str]:
-    """Split punctuation that closes the sentence around a URL from the URL itself."""
-    end = len(rest)
-    while end > 0 and rest[end - 1] in _TRAILING:
-        end -= 1
-    return rest[:end], rest[end:]
