@@ -44,9 +44,7 @@ class Libpq:
     def __init__(
         self, name: str, parse: Callable[[str], dict[str, str]], version: Callable[[], int]
     ) -> None:
-        self.name = name
-        self._parse = parse
-        self._version = version
+        self.name, self._parse, self._version = name, parse, version
         self._known: dict[str, bool] = {}
 
     @property

@@ -88,10 +88,6 @@ class Options:
             raise TypeError(f"unknown options: {', '.join(sorted(values))}")
         self.given = {}
 
-    def key(self) -> tuple[Any, ...]:
-        """What selects trust and the policy: equal keys, equal decisions (a memo key)."""
-        return (self.bundle, self.tls_server_name, self.insecure_local_dev)
-
     def __repr__(self) -> str:
         shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.given)
         return f"Options({shown})"

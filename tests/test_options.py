@@ -77,7 +77,7 @@ def test_each_option_reads_in_each_spelling(name: str, text: str, value: object)
     for options in (from_url, from_django):
         assert getattr(options, name) == value
         assert list(options.given) == list(given)
-    assert from_url.key() == from_django.key()
+    assert repr(from_url) == repr(from_django)
 
 
 @pytest.mark.parametrize(
@@ -149,7 +149,7 @@ def test_nothing_given_means_the_defaults() -> None:
 def test_none_and_empty_count_as_not_given(empty: object) -> None:
     options = read_options({url_spelling(n): empty for n, _, _ in GOOD}, WHERE, django_options=True)
     assert options.given == {}
-    assert options.key() == Options().key()
+    assert repr(options) == repr(Options())
 
 
 # --- strict booleans ------------------------------------------------------------------------
@@ -285,13 +285,13 @@ def test_iam_with_its_profile_reads() -> None:
 # --- the Options type ------------------------------------------------------------------------
 
 
-def test_options_constructor_and_key() -> None:
+def test_options_constructor() -> None:
     options = Options(bundle="b.pem", tls_server_name=HOST)
-    assert options.key() == ("b.pem", HOST, False)
-    assert options.key() == Options(tls_server_name=HOST, bundle="b.pem").key()
-    assert options.key() != Options(bundle="b.pem").key()
-    # Options that do not choose trust or the policy do not change the key.
-    assert Options(iam=True, log_level=30).key() == Options().key()
+    assert (options.bundle, options.tls_server_name, options.insecure_local_dev) == (
+        "b.pem",
+        HOST,
+        False,
+    )
     with pytest.raises(TypeError, match="unknown options: bundel"):
         Options(bundel="b.pem")
 
