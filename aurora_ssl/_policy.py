@@ -30,6 +30,7 @@ import functools
 import os
 import re
 import ssl  # loaded by every driver already
+import sys
 
 from aurora_ssl._endpoint import host_problem, is_ip, parse_endpoint
 from aurora_ssl._libpq import PYTHON_KEYWORDS, libpq_of, read_service, render, service_name
@@ -674,15 +675,9 @@ def connection_params(
             {"host": "mydb.cluster-abc.us-east-1.rds.amazonaws.com", "user": "app",
              "dbname": "app", "password": token}, driver="psycopg"))
     """
-    if driver is None:
-        import sys
-
-        drivers = [name for name in ("psycopg2", "psycopg") if name in sys.modules]
-        if not drivers:  # importlib and a search of sys.path only when no driver is imported
-            import importlib.util
-
-            drivers = [name for name in ("psycopg2", "psycopg") if importlib.util.find_spec(name)]
-        driver = (drivers or ["psycopg2"])[0]
+    if driver is None:  # the one imported; psycopg2 when both or neither are
+        only_psycopg = "psycopg" in sys.modules and "psycopg2" not in sys.modules
+        driver = "psycopg" if only_psycopg else "psycopg2"
     options = options or Options()
     if options.insecure_local_dev:  # the opt-out: refused for AWS names, loud, unchecked
         hosts = [str(params.get(key) or "") for key in ("host", "hostaddr")]

@@ -62,8 +62,6 @@ def server_tls(connection: Any) -> ServerTLS:
         row = cursor.fetchone()
     finally:
         cursor.close()
-    if row is None:  # pg_stat_ssl always has our own backend; be explicit anyway
-        return ServerTLS(False, None, None, None, False, None, "pg_stat_ssl")
     ssl, version, cipher, bits, force_ssl, has_sslinfo, sslinfo = row
     source = "pg_stat_ssl"
     if has_sslinfo and sslinfo:  # the extension's own answers, where it is installed
