@@ -13,6 +13,7 @@ than probed for attributes.
 from __future__ import annotations
 
 import functools
+import ssl  # loaded with _policy already
 import sys
 
 from aurora_ssl._policy import PINNED_KEYS
@@ -143,19 +144,11 @@ def client_tls(connection: Any) -> ClientTLS:
         ssl_object = ssl_object if hasattr(ssl_object, "cipher") else None
     if ssl_object is None:
         return ClientTLS(False, driver=name)
-    import ssl
-
-    cipher = ssl_object.cipher()
+    cipher = ssl_object.cipher() or (None, None, None)
     context = ssl_object.context
     strict = context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
-    return ClientTLS(
-        True,
-        ssl_object.version(),
-        cipher[0] if cipher else None,
-        cipher[2] if cipher else None,
-        name,
-        "verify-full" if strict else "unverified",
-    )
+    mode = "verify-full" if strict else "unverified"
+    return ClientTLS(True, ssl_object.version(), cipher[0], cipher[2], name, mode)
 
 
 def _attributes(attribute: Callable[[str], Any]) -> tuple[str | None, str | None, int | None]:
