@@ -399,7 +399,7 @@ def _refuse_socket_keys(kwargs: Mapping[str, Any], origin: str, driver: str) -> 
                 "could trust an impostor. Remove it; for your own CA file pass "
                 "sslrootcert=/path/ca.pem, for a client certificate sslcert= and sslkey=."
             )
-        if value not in (None, True) and str(value).strip().lower() not in _VERIFY:
+        if value is not None and value is not True and str(value).strip().lower() not in _VERIFY:
             raise InsecureConfigurationError(
                 f"{key}={str(value)[:40]} in {origin} would let {driver} skip server "
                 "verification or is not understood; remove it (aurora-ssl always verifies "
