@@ -113,13 +113,6 @@ def parse_bool(value: object, name: str, where: str = "") -> bool:
     )
 
 
-def option_names(*, django: bool, django_options: bool | None = None) -> list[str]:
-    """Every option key as written in a URL (``aurora_ssl_bundle``) or in Django (``BUNDLE``)."""
-    allowed = django if django_options is None else django_options
-    names = [n for n in _OPTIONS if allowed or n not in DJANGO_ONLY]
-    return sorted(n.upper() if django else PREFIX + n for n in names)
-
-
 def is_ours(key: object) -> bool:
     """Whether a URL or keyword key claims to be ours (any case: a misspelling is refused)."""
     return isinstance(key, str) and key.lower().startswith(PREFIX)
@@ -164,20 +157,20 @@ def read_options(
 
 
 def _name_of(key: object, where: str, django: bool, django_options: bool) -> str:
+    names = {
+        (name.upper() if django else PREFIX + name): name
+        for name in _OPTIONS
+        if django_options or name not in DJANGO_ONLY
+    }
     text = str(key)
-    name = text.lower() if django else text[len(PREFIX) :] if is_ours(text) else ""
-    if (
-        text != (name.upper() if django else PREFIX + name)
-        or name not in _OPTIONS
-        or (name in DJANGO_ONLY and not django_options)
-    ):
+    if text not in names:
         shown = text if len(text) <= 60 else f"{text[:60]}..."
-        hint = " (a Django-only option)" if name in DJANGO_ONLY else ""
+        only = text.lower().removeprefix(PREFIX) in DJANGO_ONLY
         raise InsecureConfigurationError(
-            f"Unknown aurora-ssl option {shown}{hint} in {where}; the options are "
-            f"{', '.join(option_names(django=django, django_options=django_options))}."
+            f"Unknown aurora-ssl option {shown}{' (a Django-only option)' if only else ''} in "
+            f"{where}; the options are {', '.join(sorted(names))}."
         )
-    return name
+    return names[text]
 
 
 def _value(name: str, value: Any, where: str) -> Any:

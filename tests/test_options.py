@@ -18,10 +18,10 @@ from sqlalchemy.engine import make_url
 
 from aurora_ssl import Options
 from aurora_ssl._options import (
+    _OPTIONS,
     DJANGO_ONLY,
     PREFIX,
     is_ours,
-    option_names,
     parse_bool,
     password_conflict,
     read_options,
@@ -56,10 +56,7 @@ def django_spelling(name: str) -> str:
 
 def test_the_table_names_every_option() -> None:
     """A new option must be added to GOOD (and so to every test below) before it ships."""
-    assert sorted(url_spelling(n) for n, _, _ in GOOD) == option_names(
-        django=False, django_options=True
-    )
-    assert sorted(django_spelling(n) for n, _, _ in GOOD) == option_names(django=True)
+    assert sorted(n for n, _, _ in GOOD) == sorted(_OPTIONS)
 
 
 # --- every source spelling ------------------------------------------------------------------
@@ -323,11 +320,15 @@ def test_is_ours(key: object, ours: bool) -> None:
     assert is_ours(key) is ours
 
 
-def test_option_names() -> None:
-    assert "aurora_ssl_bundle" in option_names(django=False)
-    assert "aurora_ssl_server_check_at_startup" not in option_names(django=False)
-    assert "SERVER_CHECK_AT_STARTUP" in option_names(django=True)
-    assert option_names(django=True) == sorted(option_names(django=True))
+def test_an_unknown_option_is_refused_with_the_options_of_its_source() -> None:
+    with pytest.raises(InsecureConfigurationError) as url:
+        read_options({PREFIX + "bundel": "b.pem"}, WHERE)
+    listed = str(url.value).split("the options are ")[1].rstrip(".").split(", ")
+    assert "aurora_ssl_bundle" in listed
+    assert "aurora_ssl_server_check_at_startup" not in listed
+    assert listed == sorted(listed)
+    with pytest.raises(InsecureConfigurationError, match="SERVER_CHECK_AT_STARTUP"):
+        read_options({"BUNDEL": "b.pem"}, "AURORA_SSL", django=True)
 
 
 def test_password_conflict_names_both_and_never_the_password() -> None:
