@@ -17,41 +17,39 @@ from __future__ import annotations
 
 import functools
 import logging
-import weakref
+import os
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy
 from sqlalchemy import event
 from sqlalchemy.engine import CreateEnginePlugin, Engine, make_url
 from sqlalchemy.engine.url import URL
+from sqlalchemy.util import await_only, greenlet_spawn
 
-from aurora_ssl._connect import explain, log_connection, login, provider_for
+from aurora_ssl._connect import log_connection, login, open_connection, provider_for
 from aurora_ssl._options import (
     PREFIX,
     PROVIDER_OBJECT,
     Options,
     is_ours,
-    password_conflict,
     read_options,
 )
-from aurora_ssl._policy import Policy, policy_for, refuse_insecure_for_aws, warn_insecure
-from aurora_ssl._readback import ClientTLS, close_quietly, driver_of, require_tls, server_version
-from aurora_ssl.errors import (
-    AuroraSSLError,
-    CredentialsError,
-    InsecureConfigurationError,
-)
+from aurora_ssl._policy import Decision, Policy, policy_for, refuse_insecure_for_aws, warn_insecure
+from aurora_ssl._readback import ClientTLS, close_quietly, driver_of, require_tls
+from aurora_ssl.errors import AuroraSSLError, CredentialsError, InsecureConfigurationError
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
 
-    from aurora_ssl.credentials import PasswordProvider
+    from aurora_ssl.credentials import CredentialTarget, PasswordProvider
 
 PLUGIN_NAME = "aurora_ssl"
 LOGGER_NAME = "aurora_ssl.connections"
 _LIBPQ = {"psycopg2": "psycopg2", "psycopg": "psycopg", "psycopg_async": "psycopg"}
 _SOCKET = frozenset({"asyncpg", "pg8000"})
+_AWS_WRAPPER = "aws_wrapper_psycopg"
 _NO_CREATOR = (
     "{what} is not accepted by aurora-ssl: SQLAlchemy then skips its connect step, so the TLS "
     "settings and trust anchor would come from your code, unchecked. Remove it and pass "
@@ -61,6 +59,7 @@ _NO_CREATOR = (
 )
 
 
+@dataclass(frozen=True)
 class VerifiedConnection:
     """The client-side facts of one new, verified connection (:func:`on_verified`).
 
@@ -73,25 +72,12 @@ class VerifiedConnection:
         params: the security-relevant parameters it was made with; never the password.
     """
 
-    __slots__ = ("driver", "endpoint", "params", "port", "tls", "trust_scope")
-
-    def __init__(self, endpoint: str, port: int | None, driver: str, trust_scope: str,
-                 tls: ClientTLS, params: Mapping[str, Any]) -> None:  # fmt: skip
-        self.endpoint, self.port, self.driver = endpoint, port, driver
-        self.trust_scope, self.tls, self.params = trust_scope, tls, params
-
-
-class _Guard:
-    """Per dialect: the connections our connect step just made (by id, held until the pool's
-    ``connect`` event takes them, so an id cannot be reused meanwhile), and the on_verified
-    callbacks."""
-
-    def __init__(self) -> None:
-        self.made: dict[int, Any] = {}
-        self.callbacks: list[Callable[[VerifiedConnection], None]] = []
-
-
-_guards: weakref.WeakKeyDictionary[Any, _Guard] = weakref.WeakKeyDictionary()
+    endpoint: str
+    port: int | None
+    driver: str
+    trust_scope: str
+    tls: ClientTLS
+    params: Mapping[str, Any]
 
 
 def create_engine(url: str | URL, **kwargs: Any) -> Engine:
@@ -223,47 +209,26 @@ def attach(
             that cannot verify, a weaker setting in the URL or ``connect_args``).
     """
     dialect = engine.dialect
-    if dialect in _guards:
+    if isinstance(dialect.connect, _Connect):
         return
-    guard = _guards[dialect] = _Guard()
-    driver = dialect.driver
-    if options.insecure_local_dev:
-        refuse_insecure_for_aws(options, _hosts(engine, connect_args or {}))
-        warn_insecure(engine.url.render_as_string(hide_password=True))
-        _wrap_connect(engine, _insecure_connect(engine, options, provider))
-        return
-    try:
-        _refuse_unsupported(dialect.name, driver, engine.url.drivername)
-    except InsecureConfigurationError:
-        del _guards[dialect]
-        raise
+    if not options.insecure_local_dev:
+        _refuse_unsupported(dialect.name, dialect.driver, engine.url.drivername)
     cargs, url_params = dialect.create_connect_args(engine.url)
     cparams = {**url_params, **(connect_args or {})}
-    if driver == _AWS_WRAPPER:
-        secure: Any = _aws_wrapper_connect(engine, guard, provider, cparams)
+    if options.insecure_local_dev:
+        refuse_insecure_for_aws(options, _hosts(cparams, cargs))
+        warn_insecure(engine.url.render_as_string(hide_password=True))
+    elif dialect.driver == _AWS_WRAPPER:
+        _check_wrapper(engine, provider, cparams)
     else:
-        policy = policy_for(options)
         _strip_ours(cparams)
         # Fails now what would fail every connection: the URL and connect_args as SQLAlchemy
         # will pass them (a do_connect listener may still change them; checked again then).
-        _decide(policy, driver, cargs, cparams, "the URL and connect_args")
-        secure = _SecureConnect(engine, policy, guard, provider, options.log_level)
-    _wrap_connect(engine, secure)
-
-    def on_connect(dbapi_connection: Any, connection_record: Any) -> None:
-        if guard.made.pop(id(dbapi_connection), None) is not dbapi_connection:
-            close_quietly(dbapi_connection)
-            kind = type(dbapi_connection)
-            raise InsecureConfigurationError(
-                f"A {kind.__module__}.{kind.__qualname__} connection reached the pool without "
-                "passing aurora-ssl's connect step, so it was never checked; it was closed "
-                "before its first query. It came from a do_connect listener that returned its "
-                "own connection, or from a replaced dialect.connect or pool creator (as a unit "
-                "test's mock does). Let the listener change cparams instead, and let the engine "
-                "connect."
-            )
-
-    event.listen(engine, "connect", on_connect, insert=True)
+        _decide(policy_for(options), dialect.driver, cargs, cparams, "the URL and connect_args")
+    connect = _Connect(engine, options, provider)
+    setattr(dialect, "connect", connect)  # noqa: B010 - per engine, not the class
+    if connect.policy is not None:
+        event.listen(engine, "connect", connect.check_made, insert=True)
 
 
 def _refuse_unsupported(name: str, driver: str, drivername: str) -> None:
@@ -273,10 +238,6 @@ def _refuse_unsupported(name: str, driver: str, drivername: str) -> None:
             f"postgresql+pg8000 and postgresql+{_AWS_WRAPPER}; {drivername} cannot be made to "
             "verify the server."
         )
-
-
-def _wrap_connect(engine: Engine, connect: Callable[..., Any]) -> None:
-    setattr(engine.dialect, "connect", connect)  # noqa: B010 - per engine, not the class
 
 
 def _strip_ours(cparams: dict[str, Any]) -> None:
@@ -296,55 +257,74 @@ def _decide(policy: Policy, driver: str, cargs: Any, cparams: dict[str, Any], or
     return policy.decide(cparams, origin, driver=_LIBPQ[driver], args=cargs)
 
 
-class _SecureConnect:
-    """The engine's ``dialect.connect``: check, log in, read back (see the module)."""
+class _Connect:
+    """The engine's ``dialect.connect``: check, log in, read back, log (see the module).
 
-    def __init__(self, engine: Engine, policy: Policy, guard: _Guard,
-                 provider: PasswordProvider | None, level: int) -> None:  # fmt: skip
-        self.dialect, self.policy, self.guard = engine.dialect, policy, guard
-        self.provider, self.level = provider, level
-        self.driver_connect = engine.dialect.connect
+    ``made`` holds the connections it just made, by id, until the pool's ``connect`` event
+    takes them (so an id cannot be reused meanwhile); ``callbacks`` are :func:`on_verified`'s.
+    With the opt-out (``policy`` is ``None``) it only keeps AWS names out.
+    """
+
+    def __init__(self, engine: Engine, options: Options, provider: PasswordProvider | None):
+        dialect = engine.dialect
+        self.driver_connect, self.driver, self.options = dialect.connect, dialect.driver, options
+        self.policy = None if options.insecure_local_dev else policy_for(options)
+        self.provider, self.ask = provider, _ask_async if dialect.is_async else None
         self.source = f"engine {engine.url.set(query={}).render_as_string(hide_password=True)}"
-        self.driver: str = engine.dialect.driver
-        self.socket = self.driver in _SOCKET
+        self.made: dict[int, Any] = {}
+        self.callbacks: list[Callable[[VerifiedConnection], None]] = []
 
     def __call__(self, *cargs: Any, **cparams: Any) -> Any:
-        _strip_ours(cparams)
-        decision = _decide(self.policy, self.driver, cargs, cparams, "the connect parameters")
-        extras = {k: v for k, v in cparams.items() if k.startswith("prepared_statement_")}
-        if self.socket:
-            host, port = decision.server_name, decision.kwargs.get("port")
-            params = {"host": host, "port": str(port), "sslrootcert": decision.trust.path}
+        if self.policy is not None and self.driver == _AWS_WRAPPER:
+            # The wrapper opens connections on its own (failover, monitoring): aurora-ssl's
+            # wrapper plugin decides on each; our options stay in what it reads.
+            from aurora_ssl.aws_wrapper import with_plugin
+
+            connection = self.driver_connect(*cargs, **with_plugin(cparams))
         else:
-            host, port, params = (
-                decision.params["host"],
-                decision.params.get("port"),
-                decision.params,
-            )
+            _strip_ours(cparams)
+            if self.policy is None:
+                return self._insecure(cargs, cparams)
+            connection = self._verified(self.policy, cargs, cparams)
+        self.made[id(connection)] = connection
+        return connection
+
+    def _verified(self, policy: Policy, cargs: Any, cparams: dict[str, Any]) -> Any:
+        decision = _decide(policy, self.driver, cargs, cparams, "the connect parameters")
+        libpq = isinstance(decision, Decision)
+        host = decision.params["host"] if libpq else decision.server_name
+        port = (decision.params if libpq else decision.kwargs).get("port")
+        extras = {k: v for k, v in cparams.items() if k.startswith("prepared_statement_")}
         log = functools.partial(
             log_connection,
-            self.level,
+            self.options.log_level,
             source=self.source,
             host=host,
             port=port,
             driver=self.driver,
             trust_scope=decision.trust.scope,
         )
+
+        def connect(made: Any) -> Any:  # a connection string, or asyncpg's and pg8000's keywords
+            if libpq:
+                return self.driver_connect(made, **decision.driver_kwargs)
+            return self.driver_connect(**made, **extras)
+
         try:
-            user = (decision.kwargs if self.socket else params).get("user")
-            connection, used = self._connect(decision, extras, host, port, user)
+            connection, used = open_connection(decision, connect, self.provider, self.ask)
             tls = self._read_back(connection, used)
         except AuroraSSLError as error:
             log(error=error)
             raise
-        if not self.socket:
-            used.connected(server_version(connection))
-            params = used.params
-        self.guard.made[id(connection)] = connection
         log(tls=tls)
+        trust = used.trust
+        params = (
+            used.params if libpq else {"host": host, "port": str(port), "sslrootcert": trust.path}
+        )
         shown = {k: v for k, v in params.items() if k not in ("password", "sslpassword")}
-        facts = VerifiedConnection(host, _port(port), self.driver, decision.trust.scope, tls, shown)
-        for callback in list(self.guard.callbacks):
+        port_number = int(port) if str(port).isdigit() else None
+        facts = VerifiedConnection(host, port_number, self.driver, trust.scope, tls, shown)
+        for callback in list(self.callbacks):
             try:
                 callback(facts)
             except Exception:
@@ -355,58 +335,8 @@ class _SecureConnect:
                 )
         return connection
 
-    def _connect(
-        self, decision: Any, extras: dict[str, Any], host: str, port: Any, user: Any
-    ) -> tuple[Any, Any]:
-        """The connection, with the provider's password if any, and what it was made with
-        (the standard negotiation after a failed direct attempt)."""
-        from aurora_ssl.credentials import connect_with_password, connect_with_password_async
-
-        target = login(host, port, user) if self.provider is not None else None
-        given = decision.kwargs if self.socket else decision.params
-        if target is not None and given.get("password"):
-            raise CredentialsError(
-                password_conflict("the connect parameters", "the engine's password provider")
-            )
-        used = [decision]
-
-        def arguments(current: Any, password: str | None) -> tuple[Any, dict[str, Any]]:
-            if self.socket:
-                return (), {**current.kwargs, **({"password": password} if password else {})}
-            return (current.with_password(password),), dict(current.driver_kwargs)
-
-        if getattr(self.dialect, "is_async", False):
-            real = _async_connect(self.driver)
-
-            async def once(password: str | None) -> Any:
-                while True:
-                    args, kwargs = arguments(used[0], password)
-                    try:
-                        return await real(*args, **kwargs)
-                    except Exception as error:  # noqa: BLE001 - decision, translated or raised
-                        _retry_or_raise(used, error)
-
-            async def creator(*_: Any, **__: Any) -> Any:
-                if self.provider is None or target is None:
-                    return await once(None)
-                return await connect_with_password_async(self.provider, target, once)
-
-            return self.driver_connect(async_creator_fn=creator, **extras), used[0]
-
-        def once_sync(password: str | None) -> Any:
-            while True:
-                args, kwargs = arguments(used[0], password)
-                try:
-                    return self.driver_connect(*args, **kwargs)
-                except Exception as error:  # noqa: BLE001 - decision, translated or raised
-                    _retry_or_raise(used, error)
-
-        if self.provider is None or target is None:
-            return once_sync(None), used[0]
-        return connect_with_password(self.provider, target, once_sync), used[0]
-
     def _read_back(self, connection: Any, decision: Any) -> ClientTLS:
-        if not self.socket:
+        if isinstance(decision, Decision):
             return require_tls(connection, expected=decision.params)
         tls = require_tls(connection)
         conn = driver_of(connection)[1]
@@ -423,143 +353,56 @@ class _SecureConnect:
             )
         return tls
 
-
-def _retry_or_raise(used: list[Any], error: Exception) -> None:
-    """After a failed attempt: go on with the standard negotiation (``used[0]`` replaced) if
-    direct TLS was our choice and failed before the handshake; else raise the failure in
-    aurora-ssl's words (pure: never connects again), the driver's error as its cause."""
-    retry = used[0].fallback(error) if hasattr(used[0], "fallback") else None
-    if retry is not None:
-        used[0] = retry
-        return
-    explained = explain(error, used[0])
-    if explained is None:
-        raise error
-    raise explained from error
-
-
-def _port(port: Any) -> int | None:
-    text = str(port) if port is not None else ""
-    return int(text) if text.isdigit() else None
-
-
-def _async_connect(driver: str) -> Callable[..., Any]:
-    if driver == "asyncpg":
-        import asyncpg
-
-        return asyncpg.connect  # type: ignore[no-any-return]
-    import psycopg
-
-    return psycopg.AsyncConnection.connect
-
-
-def _insecure_connect(
-    engine: Engine, options: Options, provider: PasswordProvider | None
-) -> Callable[..., Any]:
-    """With the opt-out: no decision, but never an AWS name (checked at the last moment)."""
-    driver_connect = engine.dialect.connect
-
-    def connect(*cargs: Any, **cparams: Any) -> Any:
+    def _insecure(self, cargs: Any, cparams: dict[str, Any]) -> Any:
+        """With the opt-out: no decision, but never an AWS name (checked at the last moment)."""
+        refuse_insecure_for_aws(self.options, _hosts(cparams, cargs))
+        if self.provider is None:
+            return self.driver_connect(*cargs, **cparams)
         from aurora_ssl.credentials import connect_with_password
 
-        _strip_ours(cparams)
-        refuse_insecure_for_aws(options, _hosts(None, cparams, cargs))
-        if provider is None:
-            return driver_connect(*cargs, **cparams)
         target = login(str(cparams.get("host") or ""), cparams.get("port"), cparams.get("user"))
-        return connect_with_password(
-            provider,
+        return (self.ask or connect_with_password)(
+            self.provider,
             target,
-            lambda password: driver_connect(*cargs, **{**cparams, "password": password}),
+            lambda password: self.driver_connect(*cargs, **{**cparams, "password": password}),
         )
 
-    return connect
+    def check_made(self, dbapi_connection: Any, connection_record: Any) -> None:
+        """The pool's ``connect`` event, first in line: a connection this step did not make
+        was never checked."""
+        if self.made.pop(id(dbapi_connection), None) is not dbapi_connection:
+            close_quietly(dbapi_connection)
+            kind = type(dbapi_connection)
+            raise InsecureConfigurationError(
+                f"A {kind.__module__}.{kind.__qualname__} connection reached the pool without "
+                "passing aurora-ssl's connect step, so it was never checked; it was closed "
+                "before its first query. It came from a do_connect listener that returned its "
+                "own connection, or from a replaced dialect.connect or pool creator (as a unit "
+                "test's mock does). Let the listener change cparams instead, and let the engine "
+                "connect."
+            )
 
 
-def _hosts(engine: Engine | None, params: Mapping[str, Any], cargs: Any = ()) -> list[str]:
-    """Every name or address a connection could go to, for the opt-out's guard."""
-    import os
+def _ask_async(
+    provider: PasswordProvider, target: CredentialTarget, attempt: Callable[[str], Any]
+) -> Any:
+    """How an async engine asks a provider: ``password_async`` awaited, so the event loop
+    runs on meanwhile; each attempt in a greenlet of its own (SQLAlchemy's bridge to sync)."""
+    from aurora_ssl.credentials import connect_with_password_async
 
-    found: list[str] = []
-    if engine is not None:
-        params = {**engine.dialect.create_connect_args(engine.url)[1], **params}
-    for key in ("host", "hostaddr"):
-        value = params.get(key) or os.environ.get(f"PG{key.upper()}")
-        values = value if isinstance(value, (list, tuple)) else [value]
-        found += [
-            str(v).split(":")[0].strip() for item in values if item for v in str(item).split(",")
-        ]
-    for text in [
-        *[a for a in cargs if isinstance(a, str)],
-        *[params.get(k) for k in ("dsn", "conninfo")],
-    ]:
-        if isinstance(text, str) and "host" in text:
-            found.append(text)  # refuse_insecure_for_aws looks for AWS names in it
-    return [h for h in found if h]
+    spawn = functools.partial(greenlet_spawn, attempt)
+    return await_only(connect_with_password_async(provider, target, spawn))
 
 
-def _guard_of(engine: Any) -> _Guard | None:
-    return _guards.get(getattr(engine, "sync_engine", engine).dialect)
+def _hosts(params: Mapping[str, Any], cargs: Any) -> list[str]:
+    """Every text that could name where a connection goes, for the opt-out's AWS guard."""
+    found = [params.get(k) or os.environ.get(f"PG{k.upper()}") for k in ("host", "hostaddr")]
+    found += [*cargs, params.get("dsn"), params.get("conninfo")]
+    return [str(v) for f in found for v in (f if isinstance(f, (list, tuple)) else [f]) if v]
 
 
-def is_protected(engine: Any) -> bool:
-    """Whether every new connection of ``engine`` (an ``Engine`` or ``AsyncEngine``) is made
-    with verified TLS by aurora-ssl (``False`` with ``aurora_ssl_insecure_local_dev``)."""
-    guard = _guard_of(engine)
-    return guard is not None and isinstance(
-        getattr(engine, "sync_engine", engine).dialect.connect, (_SecureConnect, _WrapperConnect)
-    )
-
-
-def on_verified(engine: Any, callback: Callable[[VerifiedConnection], None]) -> None:
-    """Call ``callback(VerifiedConnection)`` for each new verified connection of ``engine``.
-
-    It runs in the connecting thread (or greenlet) before the connection is used: keep it
-    quick. An exception in it is logged on ``aurora_ssl.connections``; the connection is kept.
-
-    Raises:
-        TypeError: ``engine`` is not protected by aurora-ssl (the callback would never run).
-    """
-    guard = _guard_of(engine)
-    if guard is None or not is_protected(engine):
-        raise TypeError(
-            "on_verified needs an engine built by aurora_ssl.sqlalchemy (create_engine, "
-            "create_async_engine or ?plugin=aurora_ssl) with verification on; this one is not."
-        )
-    if isinstance(getattr(engine, "sync_engine", engine).dialect.connect, _WrapperConnect):
-        raise TypeError(
-            f"on_verified is not available for postgresql+{_AWS_WRAPPER} engines (the wrapper "
-            f"connects on its own); read the {LOGGER_NAME} log records instead."
-        )
-    guard.callbacks.append(callback)
-
-
-# -- postgresql+aws_wrapper_psycopg: AWS's Advanced Python Wrapper ------------------------------
-# The wrapper opens physical connections on its own (failover, monitoring, read/write
-# splitting), so the decision happens in aurora-ssl's wrapper plugin (aurora_ssl.aws_wrapper),
-# not here: the engine adds the plugin to every connect and keeps our options in the
-# properties the plugin reads (from engine.url's query).
-
-_AWS_WRAPPER = "aws_wrapper_psycopg"
-
-
-class _WrapperConnect:
-    """The engine's ``dialect.connect`` for the wrapper: every connection with our plugin."""
-
-    def __init__(self, driver_connect: Callable[..., Any], guard: _Guard) -> None:
-        self.driver_connect, self.guard = driver_connect, guard
-
-    def __call__(self, *cargs: Any, **cparams: Any) -> Any:
-        from aurora_ssl.aws_wrapper import with_plugin
-
-        connection = self.driver_connect(*cargs, **with_plugin(cparams))
-        self.guard.made[id(connection)] = connection
-        return connection
-
-
-def _aws_wrapper_connect(
-    engine: Engine, guard: _Guard, provider: PasswordProvider | None, cparams: dict[str, Any]
-) -> _WrapperConnect:
+def _check_wrapper(engine: Engine, provider: PasswordProvider | None, cparams: Any) -> None:
+    """What would fail every connection of a ``postgresql+aws_wrapper_psycopg`` engine."""
     if engine.dialect.is_async:
         raise InsecureConfigurationError(
             f"postgresql+{_AWS_WRAPPER} with create_async_engine runs the wrapper's async "
@@ -575,4 +418,38 @@ def _aws_wrapper_connect(
 
     register()
     check(with_plugin(cparams), "the URL and connect_args")
-    return _WrapperConnect(engine.dialect.connect, guard)
+
+
+def _connect_of(engine: Any) -> _Connect | None:
+    connect = getattr(engine, "sync_engine", engine).dialect.connect
+    return connect if isinstance(connect, _Connect) else None
+
+
+def is_protected(engine: Any) -> bool:
+    """Whether every new connection of ``engine`` (an ``Engine`` or ``AsyncEngine``) is made
+    with verified TLS by aurora-ssl (``False`` with ``aurora_ssl_insecure_local_dev``)."""
+    connect = _connect_of(engine)
+    return connect is not None and connect.policy is not None
+
+
+def on_verified(engine: Any, callback: Callable[[VerifiedConnection], None]) -> None:
+    """Call ``callback(VerifiedConnection)`` for each new verified connection of ``engine``.
+
+    It runs in the connecting thread (or greenlet) before the connection is used: keep it
+    quick. An exception in it is logged on ``aurora_ssl.connections``; the connection is kept.
+
+    Raises:
+        TypeError: ``engine`` is not protected by aurora-ssl (the callback would never run).
+    """
+    connect = _connect_of(engine)
+    if connect is None or connect.policy is None:
+        raise TypeError(
+            "on_verified needs an engine built by aurora_ssl.sqlalchemy (create_engine, "
+            "create_async_engine or ?plugin=aurora_ssl) with verification on; this one is not."
+        )
+    if connect.driver == _AWS_WRAPPER:
+        raise TypeError(
+            f"on_verified is not available for postgresql+{_AWS_WRAPPER} engines (the wrapper "
+            f"connects on its own); read the {LOGGER_NAME} log records instead."
+        )
+    connect.callbacks.append(callback)
