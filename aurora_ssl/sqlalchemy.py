@@ -6,11 +6,26 @@ driver. There the final arguments are checked (:meth:`aurora_ssl._policy.Policy.
 listener that changes ``host`` gets trust chosen for the new host, one that weakens anything is
 refused, before any byte is sent. The driver then gets exactly what was checked; the password
 of a provider is asked for there too (one retry after a refused login). Right after the driver
-returns, the connection is read back (TLS in use, every pinned value) and logged.
+returns, the connection is read back (TLS in use, every pinned value) and logged on
+``aurora_ssl.connections`` (see the SQLAlchemy guide).
 
 A ``do_connect`` listener that returns its own connection skips that step and cannot be checked
 before login: the ``connect`` event (first in line) closes it before its first query.
 ``creator=``, ``pool=`` and ``async_creator=`` are refused for the same reason.
+
+Options, as keyword arguments or URL query keys (strings parsed strictly; an unknown
+``aurora_ssl_*`` key is an error):
+
+==================================  =========================================================
+``aurora_ssl_bundle``               RDS bundle file to take the roots from
+``aurora_ssl_tls_server_name``      name to verify when connecting through another (CNAME)
+``aurora_ssl_insecure_local_dev``   turn verification off (loud; refused for AWS names)
+``aurora_ssl_password_provider``    password for each new connection: a provider, a function,
+                                    or ``module:attribute`` (only the text form fits a URL)
+``aurora_ssl_iam``                  ``true``: RDS IAM tokens (region from the endpoint name)
+``aurora_ssl_iam_profile``          AWS profile for the IAM tokens (default: standard chain)
+``aurora_ssl_log_level``            level of the ``aurora_ssl.connections`` line (DEBUG)
+==================================  =========================================================
 """
 
 from __future__ import annotations
@@ -24,18 +39,13 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy
 from sqlalchemy import event
+from sqlalchemy.dialects import plugins as dialect_plugins
 from sqlalchemy.engine import CreateEnginePlugin, Engine, make_url
 from sqlalchemy.engine.url import URL
 from sqlalchemy.util import await_only, greenlet_spawn
 
 from aurora_ssl._connect import log_connection, login, open_connection, provider_for
-from aurora_ssl._options import (
-    PREFIX,
-    PROVIDER_OBJECT,
-    Options,
-    is_ours,
-    read_options,
-)
+from aurora_ssl._options import PREFIX, PROVIDER_OBJECT, Options, is_ours, read_options
 from aurora_ssl._policy import Decision, Policy, policy_for, refuse_insecure_for_aws, warn_insecure
 from aurora_ssl._readback import ClientTLS, close_quietly, driver_of, require_tls
 from aurora_ssl.errors import AuroraSSLError, CredentialsError, InsecureConfigurationError
@@ -44,6 +54,17 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
 
     from aurora_ssl.credentials import CredentialTarget, PasswordProvider
+
+__all__ = [
+    "LOGGER_NAME",
+    "AuroraSSLPlugin",
+    "VerifiedConnection",
+    "attach",
+    "create_async_engine",
+    "create_engine",
+    "is_protected",
+    "on_verified",
+]
 
 PLUGIN_NAME = "aurora_ssl"
 LOGGER_NAME = "aurora_ssl.connections"
@@ -453,3 +474,8 @@ def on_verified(engine: Any, callback: Callable[[VerifiedConnection], None]) -> 
             f"connects on its own); read the {LOGGER_NAME} log records instead."
         )
     connect.callbacks.append(callback)
+
+
+# The entry point makes ``?plugin=aurora_ssl`` work for installed packages; registering here
+# too covers a source checkout on sys.path (no metadata) once this module is imported.
+dialect_plugins.register(PLUGIN_NAME, __name__, "AuroraSSLPlugin")
