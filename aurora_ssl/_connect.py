@@ -117,10 +117,10 @@ def open_connection(
     driver's exception as its cause.
     """
     if isinstance(decision, Decision):
-        given, host, made = decision.params, decision.params["host"], decision
+        given, host = decision.params, decision.params["host"]
 
         def attempt(password: str | None) -> tuple[Any, Any]:
-            return connect_with_fallback(made, lambda used: connect(used.with_password(password)))
+            return connect_with_fallback(decision, lambda d: connect(d.with_password(password)))
 
     else:
         given, host = decision.kwargs, decision.server_name
