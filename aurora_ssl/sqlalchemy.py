@@ -33,6 +33,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -286,7 +287,7 @@ class _Connect:
     With the opt-out (``policy`` is ``None``) it only keeps AWS names out.
     """
 
-    def __init__(self, engine: Engine, options: Options, provider: PasswordProvider | None):
+    def __init__(self, engine: Engine, options: Options, provider: PasswordProvider | None) -> None:
         dialect = engine.dialect
         self.driver_connect, self.driver, self.options = dialect.connect, dialect.driver, options
         self.policy = None if options.insecure_local_dev else policy_for(options)
@@ -416,10 +417,12 @@ def _ask_async(
 
 
 def _hosts(params: Mapping[str, Any], cargs: Any) -> list[str]:
-    """Every text that could name where a connection goes, for the opt-out's AWS guard."""
+    """Every name a connection could go to, for the opt-out's AWS guard: each word of the
+    hosts and connection strings (so a refusal quotes the name, never the string)."""
     found = [params.get(k) or os.environ.get(f"PG{k.upper()}") for k in ("host", "hostaddr")]
     found += [*cargs, params.get("dsn"), params.get("conninfo")]
-    return [str(v) for f in found for v in (f if isinstance(f, (list, tuple)) else [f]) if v]
+    texts = [str(v) for f in found for v in (f if isinstance(f, (list, tuple)) else [f]) if v]
+    return re.findall(r"[\w.-]+", " ".join(texts))
 
 
 def _check_wrapper(engine: Engine, provider: PasswordProvider | None, cparams: Any) -> None:
