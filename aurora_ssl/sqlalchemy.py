@@ -175,14 +175,10 @@ class AuroraSSLPlugin(CreateEnginePlugin):
         # engine.url keeps the plugin and our options: an engine made from it
         # (sqlalchemy.create_engine(engine.url)) gets the same protection.
         names = list(dict.fromkeys([*self._url_plugins, PLUGIN_NAME]))
+        given = self.options.given
         query: dict[str, Any] = {"plugin": names if len(names) > 1 else names[0]}
-        for name, text in self.options.given.items():
-            if text != "false":
-                query[PREFIX + name] = text
-        if (
-            self.options.password_provider is not None
-            and "password_provider" not in self.options.given
-        ):
+        query.update((PREFIX + name, text) for name, text in given.items() if text != "false")
+        if self.options.password_provider is not None and "password_provider" not in given:
             query[f"{PREFIX}password_provider"] = PROVIDER_OBJECT
         ours = [k for k in url.query if is_ours(k)]
         return url.difference_update_query(ours).update_query_dict(query)
@@ -196,8 +192,7 @@ def _read_options(url: URL, kwargs: dict[str, Any]) -> Options:
     reader; the two must agree where both give one."""
     query = {k: v for k, v in url.query.items() if is_ours(k)}
     keywords = {k: kwargs.pop(k) for k in [k for k in kwargs if is_ours(k)]}
-    provider_text = query.get(f"{PREFIX}password_provider")
-    if provider_text == PROVIDER_OBJECT:
+    if query.get(f"{PREFIX}password_provider") == PROVIDER_OBJECT:
         if keywords.get(f"{PREFIX}password_provider") is None:
             raise CredentialsError(
                 f"This URL comes from an engine whose {PREFIX}password_provider was an object, "
