@@ -135,32 +135,43 @@ _RDS_CA_ALGORITHM = re.compile(r"\bRoot CA (RSA2048|RSA4096|ECC384) G(\d+)\b")
 LEGACY_2019 = re.compile(r"^Amazon RDS (?:\S+ )?(?:Root )?2019 CA$")
 
 
-def name_hint(host: str, names: Sequence[str]) -> str:
-    """Why the certificate names another host, when its names tell (CNAME, other cluster)."""
+def mismatch_message(host: str, names: Sequence[str], others: str | None = None) -> str:
+    """Why verify-full refused a certificate for other ``names`` (and ``others`` more that
+    libpq did not name), and what to do; the names tell a CNAME or another cluster apart."""
+    listed = ", ".join([*names, *([f"{others} other name(s)"] if others else [])])
     rds_names = [n for n in names if parse_endpoint(n).kind.is_rds]
-    if not rds_names:
-        return ""
-    if not parse_endpoint(host).kind.is_rds:
-        return (
+    hint = ""
+    if rds_names and not parse_endpoint(host).kind.is_rds:
+        hint = (
             f"{host} is not an RDS endpoint name: you are probably connecting through a CNAME "
             f"or tunnel to {rds_names[0]}; connect with host={rds_names[0]}, or set "
             f"tls_server_name={rds_names[0]} so aurora-ssl verifies that name while "
             f"connecting to {host}."
         )
-    return (
-        f"Both are RDS endpoint names: {host} reaches the server of another cluster or "
-        "instance (a stale DNS record, or a wrong hostaddr)."
+    elif rds_names:
+        hint = (
+            f"Both are RDS endpoint names: {host} reaches the server of another cluster or "
+            "instance (a stale DNS record, or a wrong hostaddr)."
+        )
+    message = (
+        f"The server's certificate is for {listed or 'other names'}, not for {host}, so "
+        "verify-full refused it. Connect with a name the certificate covers (the cluster, reader "
+        f"or instance endpoint), keeping the address in hostaddr if you need a specific IP. {hint}"
     )
+    return message.strip()
 
 
-def trust_block(trust: TrustSelection) -> dict[str, Any]:
+def attributes(item: Any, *names: str, **renamed: str) -> dict[str, Any] | None:
+    """A JSON object of ``item``'s attributes (``renamed``: key=attribute), or ``None``."""
+    if item is None:
+        return None
+    keys = {**renamed, **{name: name for name in names}}
+    return {key: getattr(item, name) for key, name in keys.items()}
+
+
+def trust_block(trust: TrustSelection | None) -> dict[str, Any] | None:
     """The JSON ``"trust"`` object of inspections and reports (stable keys)."""
-    return {
-        "file": trust.path,
-        "scope": trust.scope,
-        "source": trust.source,
-        "cas": list(trust.subjects),
-    }
+    return attributes(trust, "scope", "source", file="path", cas="subjects")
 
 
 def trust_warnings(trust: TrustSelection) -> tuple[str, ...]:
@@ -522,7 +533,9 @@ def assess(
         reason = handshake.openssl_reason or "no reason given"
         message = f"OpenSSL (as libpq) refuses the certificate of {host}: {reason}."
         found.append(Finding(_UNTRUSTED, f"{message} {UNTRUSTED_CAUSES}"))
-    return dataclasses.replace(facts, verdict=verdict, errors=tuple(found), warnings=warnings)
+    return dataclasses.replace(
+        facts, verdict=verdict, errors=tuple(found), warnings=tuple(warnings)
+    )
 
 
 def _days_left(not_after: datetime.datetime, now: datetime.datetime) -> int:
@@ -552,12 +565,7 @@ def _errors(facts: Inspection, now: datetime.datetime) -> list[Finding]:
         )
         found.append(Finding(errors.CertificateExpiredError.__name__, message))
     if not facts.hostname_matches:
-        message = (
-            f"The certificate covers {', '.join(names) or '(no names)'}, not {host}, so "
-            "verify-full refuses it. Connect with one of those names as host (keep the IP in "
-            f"hostaddr if needed). {name_hint(host, names)}"
-        )
-        found.append(Finding(errors.HostnameMismatchError.__name__, message.strip()))
+        found.append(Finding(errors.HostnameMismatchError.__name__, mismatch_message(host, names)))
     return found
 
 

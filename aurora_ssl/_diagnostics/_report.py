@@ -32,6 +32,7 @@ from aurora_ssl._diagnostics._inspection import (
     Finding,
     Verdict,
     WarningCode,
+    attributes,
     inspect_server,
     trust_block,
     trust_warnings,
@@ -119,11 +120,11 @@ class ConnectionReport:
             "label": self.label,
             "host": self.host,
             "port": self.port,
-            "endpoint": _attributes(self.endpoint, "kind", "region", "partition"),
-            "trust": None if self.trust is None else trust_block(self.trust),
-            "client": _attributes(self.client, *client, tls="in_use"),
+            "endpoint": attributes(self.endpoint, "kind", "region", "partition"),
+            "trust": trust_block(self.trust),
+            "client": attributes(self.client, *client, tls="in_use"),
             "effective": dict(self.effective) or None,
-            "server": _attributes(self.server, *server, sslinfo="sslinfo_installed"),
+            "server": attributes(self.server, *server, sslinfo="sslinfo_installed"),
             "verdict": self.verdict.value,
             "ok": self.ok,
             "insecure_local_dev": self.insecure_local_dev,
@@ -178,14 +179,6 @@ class ConnectionReport:
     def to_text(self) -> str:
         """A human-readable block: the headline, then one fact per line."""
         return "\n".join([self.headline, *self.detail_lines()])
-
-
-def _attributes(item: Any, *names: str, **renamed: str) -> dict[str, Any] | None:
-    """A JSON object of ``item``'s attributes (``renamed``: key=attribute), or ``None``."""
-    if item is None:
-        return None
-    keys = {**renamed, **{name: name for name in names}}
-    return {key: getattr(item, name) for key, name in keys.items()}
 
 
 def check_connection(

@@ -64,7 +64,7 @@ from aurora_ssl._diagnostics._inspection import (
     UNTRUSTED_CAUSES,
     Inspection,
     Verdict,
-    name_hint,
+    mismatch_message,
 )
 from aurora_ssl._endpoint import parse_endpoint
 from aurora_ssl._libpq import libpq_of
@@ -364,14 +364,8 @@ def _translate(text: str, target: Target, said: str) -> errors.AuroraSSLError | 
     if wanted:
         host, found = wanted["wanted"] or target.host or "the host", _MISMATCH_NAMES.search(text)
         names = [found["first"]] if found else []
-        more = [f"{found['more']} other name(s)"] if found and found["more"] else []
-        message = (
-            f"The server's certificate is for {', '.join(names + more) or 'other names'}, not "
-            f"for {host}, so verify-full refused it. Connect with a name the certificate covers "
-            "(the cluster, reader or instance endpoint), keeping the address in hostaddr if you "
-            f"need a specific IP. {name_hint(host, names)}"
-        )
-        return errors.HostnameMismatchError(f"{message.strip()} {said}")
+        message = mismatch_message(host, names, found["more"] if found else None)
+        return errors.HostnameMismatchError(f"{message} {said}")
     if _UNTRUSTED.search(text):
         hint = _test_server_hint(target) or (
             f"The certificate of {target.where} is not signed by a CA this connection trusts, "
