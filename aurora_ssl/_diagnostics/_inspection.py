@@ -352,7 +352,6 @@ class Inspection:
     host: str
     port: int
     address: str
-    server_name: str
     tls_version: str | None
     cipher: str | None
     #: the root that anchors the chain by names and signatures (its CN), if any.
@@ -375,7 +374,7 @@ class Inspection:
 
     @property
     def ok(self) -> bool:
-        """True when libpq's verify-full would accept the certificate for ``server_name``."""
+        """True when libpq's verify-full would accept the certificate for ``host``."""
         return self.verdict is Verdict.VERIFIED
 
     @property
@@ -392,6 +391,7 @@ class Inspection:
         del data["outside_validity"]
         return {
             **data,
+            "server_name": self.host,  # the name checked: the host's (inspection has no other)
             "verdict": self.verdict.value,
             "ok": self.ok,
             "trusted": self.trusted,
@@ -423,7 +423,7 @@ class Inspection:
                 f"  sha256:        {leaf['sha256']}",
                 f"  presented:     {chain}",
                 f"  trusted:       {trusted}",
-                f"  name matches:  {'yes' if self.hostname_matches else 'NO'} ({self.server_name})",
+                f"  name matches:  {'yes' if self.hostname_matches else 'NO'} ({self.host})",
                 f"  trust:         {self.trust.scope}, {len(self.trust.subjects)} CA(s)",
                 f"  trust file:    {self.trust.path}",
                 *(f"  error:         {f.message}" for f in self.errors),
@@ -503,7 +503,6 @@ def assess(
         host=host,
         port=port,
         address=handshake.address,
-        server_name=host,
         tls_version=handshake.tls_version,
         cipher=handshake.cipher,
         trusted_by=root,

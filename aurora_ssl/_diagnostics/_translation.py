@@ -158,16 +158,12 @@ _WORDS: tuple[tuple[str, type[errors.AuroraSSLError], str], ...] = (
         "django.db.close_old_connections() there, and no query in the master. {said}",
     ),
 )
-CERTIFICATE_REFUSALS = (
-    errors.UntrustedCertificateError,
-    errors.CertificateExpiredError,
-    errors.HostnameMismatchError,
-)
 #: Inspection verdicts -> the error that explains them (any other: untrusted).
 _INSPECTED = {
     Verdict.EXPIRED: errors.CertificateExpiredError,
     Verdict.HOSTNAME_MISMATCH: errors.HostnameMismatchError,
 }
+CERTIFICATE_REFUSALS = (errors.UntrustedCertificateError, *_INSPECTED.values())
 #: Inspection warnings that do not explain a refusal (the trust selection's own notes, advice).
 IGNORED_HINTS = frozenset({"trust", "profile"})
 
@@ -493,22 +489,14 @@ def _test_server_hint(target: Target) -> str | None:
     """The forgotten-test-bundle advice, if the refused server is aurora_ssl.testing's: the
     host is in the test PKI's region, and the trust file libpq used (when known) holds no test
     CA. When the trust file is not known (psycopg2 does not tell it), the hint is given: it
-    says what else the refusal means if the test root was trusted."""
+    says what else the refusal means if the test root was trusted. The file's DER carries the
+    CN as plain bytes, so no X.509 parser is needed."""
     if not target.host or parse_endpoint(target.host).region != TEST_REGION:
         return None
-    trusted = [TEST_ROOT_CN] if _holds_test_ca(target.sslrootcert) else []
-    return missing_test_bundle_hint([TEST_ROOT_CN], trusted)
-
-
-def _holds_test_ca(path: str | None) -> bool:
-    """Whether a PEM file holds a certificate naming the test PKI (its DER carries the CN as
-    plain bytes, so no X.509 parser is needed); ``False`` when unknown or unreadable."""
-    try:
-        with open(path or "", "rb") as file:
-            blocks = pem_blocks(file.read(4 * 1024 * 1024))
-        return any(TEST_CA_PREFIX.encode() in pem_der(block) for block in blocks)
-    except (OSError, ValueError):
-        return False
+    with contextlib.suppress(OSError, ValueError), open(target.sslrootcert or "", "rb") as file:
+        if any(TEST_CA_PREFIX.encode() in pem_der(b) for b in pem_blocks(file.read(4 << 20))):
+            return None  # the test root was trusted: the refusal is something else
+    return missing_test_bundle_hint([TEST_ROOT_CN], [])
 
 
 def is_test_ca(name: str | None) -> bool:

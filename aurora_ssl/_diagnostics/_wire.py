@@ -131,15 +131,14 @@ def _handshake(
                 "offer TLS versions older than 1.2, which aurora-ssl refuses."
             ) from exc
         with tls:
-            leaf = tls.getpeercert(binary_form=True)
-            if not leaf:
+            chain, cipher = _presented_chain(tls), tls.cipher()
+            if not chain:
                 raise InspectionError(f"Cannot inspect {where}: the server sent no certificate.")
-            cipher = tls.cipher()
             return Handshake(
                 address=peer,
                 tls_version=tls.version(),
                 cipher=cipher[0] if cipher else None,
-                chain=tuple(_presented_chain(tls)) or (leaf,),
+                chain=tuple(chain),
                 openssl_verified=True if cafile is not None else None,
             )
 
