@@ -19,6 +19,7 @@ costs tens of milliseconds that an error path importing the diagnostics need not
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
 import enum
@@ -178,15 +179,13 @@ def trust_warnings(trust: TrustSelection) -> tuple[str, ...]:
     """The selection's warnings, and for a bundle of the user's the roots named like AWS's
     RDS roots that are not AWS's (the connect path logs them once, when it splits the bundle;
     reports parse the bundle to say so every time)."""
-    if trust.scope == "user-file" or trust.source in (SHIPPED_BUNDLE, updated_bundle_path()):
-        return trust.warnings
-    try:
-        found = strangers(load_bundle(trust.source).certificates, SHIPPED_ROOTS)
-        if found and os.path.isfile(updated_bundle_path()):  # a verified update's are known
-            update = {c.sha256 for c in load_bundle(updated_bundle_path()).certificates}
-            found = [c for c in found if c.sha256 not in update]
-    except errors.AuroraSSLError:
-        return trust.warnings
+    found, updated = [], updated_bundle_path()
+    if trust.scope != "user-file" and trust.source not in (SHIPPED_BUNDLE, updated):
+        with contextlib.suppress(errors.AuroraSSLError):
+            found = strangers(load_bundle(trust.source).certificates, SHIPPED_ROOTS)
+            if found and os.path.isfile(updated):  # a verified update's roots are known
+                known = {c.sha256 for c in load_bundle(updated).certificates}
+                found = [c for c in found if c.sha256 not in known]
     if not found:
         return trust.warnings
     return (
@@ -202,13 +201,11 @@ def trust_warnings(trust: TrustSelection) -> tuple[str, ...]:
 
 def certificate_facts(cert: x509.Certificate) -> dict[str, Any]:
     """The facts of one presented certificate that operators ask about (the JSON form)."""
-    from cryptography.hazmat.primitives.asymmetric import ec
-
     key: Any = cert.public_key()
-    kind = type(key).__name__.removesuffix("PublicKey").lstrip("_")
-    if isinstance(key, ec.EllipticCurvePublicKey):
+    kind = type(key).__name__.removesuffix("PublicKey").lstrip("_")  # RSA, Ed25519 ...
+    if hasattr(key, "curve"):  # elliptic curves, by name; RSA and DSA by size
         kind = f"EC {key.curve.name}"
-    elif hasattr(key, "key_size"):  # RSA, DSA
+    elif hasattr(key, "key_size"):
         kind = f"{kind} {key.key_size}"
     dns, ips = _sans(cert)
     oid = cert.signature_algorithm_oid
