@@ -136,7 +136,7 @@ def test_troubleshooting_explains_every_audit_headline(plaintext: int, hidden: i
 
 
 #: Warning codes of inspections that are not WarningCode members (literal in _inspection).
-INSPECTION_WARNINGS = ("expires-soon", "bundle-outdated", "other-region", "profile")
+INSPECTION_WARNINGS = ("expires-soon", "bundle-outdated", "profile")
 
 
 @pytest.mark.parametrize("code", [*(c.value for c in WarningCode), *INSPECTION_WARNINGS])

@@ -259,7 +259,7 @@ def test_a_legacy_rds_ca_2019_certificate_says_how_to_move_to_a_current_ca(
     assert result.verdict is Verdict.UNTRUSTED
     message = result.errors[0].message
     assert "legacy rds-ca-2019 CA, which expired in August 2024" in message
-    assert "--ca-certificate-identifier rds-ca-rsa2048-g1" in message
+    assert "modify the DB instance to a current CA (rds-ca-rsa2048-g1)" in message
     assert "bundle update" not in message
     assert "bundle-outdated" not in [w.code for w in result.warnings]
 

@@ -593,7 +593,10 @@ def _untrusted_message(facts: Inspection) -> str:
             "aurora-ssl trusts the Amazon Trust Services roots."
         )
     if LEGACY_2019.match(issuer):
-        return f"{base} That is the legacy rds-ca-2019 CA, which expired in August 2024. {ROTATE}"
+        return (
+            f"{base} That is the legacy rds-ca-2019 CA, which expired in August 2024 and is in "
+            "no current bundle: modify the DB instance to a current CA (rds-ca-rsa2048-g1)."
+        )
     return f"{base} {UNTRUSTED_CAUSES}"
 
 
@@ -613,28 +616,19 @@ def _warnings(facts: Inspection, expiry_warning_days: int) -> list[Finding]:
 
 
 def _issuer_advice(facts: Inspection) -> list[Finding]:
-    """For an RDS-named issuer the trust set lacks: another region's CA (the name and the
-    server do not belong together), or one the bundle does not have yet (outdated)."""
+    """For an RDS-named issuer that neither the trust set nor the bundle holds: the bundle is
+    older than the CA. (Another region's CA, which the bundle holds, certifies another
+    region's names: the hostname mismatch says why.)"""
     issuer = _issuer(facts)
     rds = issuer.startswith("Amazon RDS ") and not LEGACY_2019.match(issuer)
     if facts.trusted or not rds or issuer in facts.trust.subjects:
         return []
     try:
         source = bundle_source()[0]
-        found = (c.region for c in load_bundle(source).certificates if c.subject == issuer)
-        region = next(found, "") or ""
+        if any(c.subject == issuer for c in load_bundle(source).certificates):
+            return []
     except Exception:  # noqa: BLE001 - advice only; the verdict stands without it
         return []
-    if region:
-        named = parse_endpoint(facts.host).region or "no region"
-        return [
-            Finding(
-                "other-region",
-                f"The issuer '{issuer}' is an RDS CA of region {region}, but {facts.host} names "
-                f"{named}: the host name and the server do not belong together (a DNS record "
-                "pointing at another region's database?).",
-            )
-        ]
     return [
         Finding(
             "bundle-outdated",

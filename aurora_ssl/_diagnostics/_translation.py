@@ -383,9 +383,9 @@ def _explained(inspection: Inspection, said: str) -> errors.TLSError | None:
     if hint is not None and not inspection.trusted:
         return errors.UntrustedCertificateError(f"{hint} {said}")
     kind = _INSPECTED.get(inspection.verdict, errors.UntrustedCertificateError)
-    found = (f.message for f in inspection.errors if f.code == kind.__name__)
+    found = sorted(inspection.errors, key=lambda f: f.code != kind.__name__)  # the verdict's first
     hints = [f.message for f in inspection.warnings if f.code not in IGNORED_HINTS]
-    return kind(" ".join([next(found, inspection.errors[0].message), *hints, said]))
+    return kind(" ".join([*(f.message for f in found), *hints, said]))
 
 
 def _closed_during_handshake(target: Target, said: str) -> errors.TLSError:
