@@ -462,24 +462,21 @@ def login_refusal(exc: BaseException, *, libpq_version: int | None = None) -> Lo
     reason = match["server"] or match["client"]
     major, minor = divmod(libpq_version or 0, 10000)
     libpq = f"libpq {major}.{minor}" if libpq_version else "this driver's libpq"
-    if major > 17 or minor >= _CVE_2024_10977_FIXED.get(major, 10000):
-        return LoginRefusal(
-            reason,
-            True,
-            f"Login refused: {reason}. TLS was verified first ({libpq} shows a server's error "
-            "only over the TLS session it verified), so fix the login itself: the user name, "
-            "the password or IAM token, the server's pg_hba.conf rules. Changing sslmode would "
-            "not help.",
+    verified = major > 17 or minor >= _CVE_2024_10977_FIXED.get(major, 10000)
+    if verified:
+        what = (
+            f"TLS was verified first ({libpq} shows a server's error only over the TLS session "
+            "it verified), so fix the login itself: the user name, the password or IAM token, "
+            "the server's pg_hba.conf rules. Changing sslmode would not help."
         )
-    return LoginRefusal(
-        reason,
-        False,
-        f"Login refused: {reason}. Whether TLS was verified is unknown: {libpq} predates the "
-        "fix for CVE-2024-10977 (libpq 17.1, 16.5, 15.9, 14.14, 13.17), so it may show an error "
-        "sent before TLS by anyone on the path. Upgrade the driver (its binary wheel bundles a "
-        "current libpq); `aurora-ssl inspect HOST` shows whether the server's certificate "
-        "verifies.",
-    )
+    else:
+        what = (
+            f"Whether TLS was verified is unknown: {libpq} predates the fix for CVE-2024-10977 "
+            "(libpq 17.1, 16.5, 15.9, 14.14, 13.17), so it may show an error sent before TLS by "
+            "anyone on the path. Upgrade the driver (its binary wheel bundles a current libpq); "
+            "`aurora-ssl inspect HOST` shows whether the server's certificate verifies."
+        )
+    return LoginRefusal(reason, verified, f"Login refused: {reason}. {what}")
 
 
 # -- the local test server -------------------------------------------------------------------
