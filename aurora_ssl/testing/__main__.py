@@ -40,35 +40,32 @@ def _shell_lines(server: AuroraLikeServer) -> str:
 
 
 def _serve(server: AuroraLikeServer, env_file: Path | None) -> int:
-    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-    for sig in handlers:  # both stop the server the way Ctrl-C does
-        signal.signal(sig, signal.default_int_handler)
+    # SIGTERM stops the server the way Ctrl-C (SIGINT) does: with a KeyboardInterrupt.
+    signals = (signal.SIGINT, signal.SIGTERM)
+    handlers = {sig: signal.signal(sig, signal.default_int_handler) for sig in signals}
     try:
-        with server:
-            lines = _shell_lines(server)
-            print(lines, end="", flush=True)
-            if env_file is not None:
-                env_file.parent.mkdir(parents=True, exist_ok=True)
-                _write_private(env_file, lines.encode())
-            print(
-                f"# {server.scenario.value} server ready on {server.hostaddr}:{server.port} as "
-                f"{server.host}, files in {server.socket_dir}; Ctrl-C (SIGINT) or SIGTERM "
-                "stops it.",
-                file=sys.stderr,
-                flush=True,
-            )
-            try:
-                while server.running:
-                    time.sleep(0.2)
-            except KeyboardInterrupt:  # a second signal must not cut the shutdown short
-                for sig in handlers:
-                    signal.signal(sig, signal.SIG_IGN)
-                return 0
-            print(f"# the server exited; log: {server.log_path}", file=sys.stderr)
-            return 1
-    except KeyboardInterrupt:  # while starting: the server is stopped already
+        server.start()
+        lines = _shell_lines(server)
+        print(lines, end="", flush=True)
+        if env_file is not None:
+            env_file.parent.mkdir(parents=True, exist_ok=True)
+            _write_private(env_file, lines.encode())
+        print(
+            f"# {server.scenario.value} server ready on {server.hostaddr}:{server.port} as "
+            f"{server.host}, files in {server.socket_dir}; Ctrl-C (SIGINT) or SIGTERM stops it.",
+            file=sys.stderr,
+            flush=True,
+        )
+        while server.running:
+            time.sleep(0.2)
+        print(server._failed("The server exited."), file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
         return 0
     finally:
+        for sig in signals:  # a second signal must not cut the shutdown short
+            signal.signal(sig, signal.SIG_IGN)
+        server.stop()
         if env_file is not None:
             env_file.unlink(missing_ok=True)
         for sig, handler in handlers.items():

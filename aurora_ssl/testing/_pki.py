@@ -80,7 +80,7 @@ def _kept_keys(path: Path, family: CAFamily) -> list[_Key]:
     """The root, subordinate and server keys kept in ``path``, made and kept there if missing.
 
     Keys are all a PKI needs to outlive a run: certificates issued anew from the same keys and
-    names chain to the root file a client loaded before.
+    names chain to the root file a client loaded before (a server whose data is kept).
     """
     if path.is_file():
         end = b"-----END PRIVATE KEY-----"
@@ -217,19 +217,18 @@ class TestPKI:
         self.bundle_path.write_bytes(shipped + _pem(trusted.root))
 
     @classmethod
-    def generate(
-        cls, directory: Path, family: CAFamily = "rsa2048", *, keep_keys: bool = False
-    ) -> TestPKI:
+    def generate(cls, directory: Path, family: CAFamily = "rsa2048") -> TestPKI:
         """Create both authorities and write the root, bundle and foreign root files.
+
+        The keys are kept in ``directory`` too (owner-only), and a PKI generated again in the
+        same directory reuses them: a client that loaded the root file on an earlier run still
+        trusts the server (for servers whose data outlives a run).
 
         Args:
             directory: where the PEM files go (created if missing). The server never reads
                 from it: it copies what it needs into its own directory.
             family: the CA family of every key and signature (:data:`CAFamily`); RSA 4096
                 keys take about half a second each to make.
-            keep_keys: keep the keys in ``directory`` (owner-only) and reuse the ones kept
-                there: a client that loaded the root file on an earlier run still trusts the
-                server (for servers whose data outlives a run).
 
         Returns:
             The PKI; issue server certificates with :meth:`issue_server`.
@@ -238,12 +237,7 @@ class TestPKI:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         trusted, foreign = (
-            _Authority(
-                family,
-                _kept_keys(directory / f"{who}-{family}.key", family)
-                if keep_keys
-                else [_new_key(family) for _ in range(3)],
-            )
+            _Authority(family, _kept_keys(directory / f"{who}-{family}.key", family))
             for who in ("trusted", "foreign")
         )
         return cls(directory, trusted, foreign)

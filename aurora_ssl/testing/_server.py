@@ -209,24 +209,18 @@ def _base_dir() -> Path:
 
     Copying the template to a busy disk takes ~10x longer than to tmpfs (0.8 s vs 0.08 s
     measured under load). ``$AURORA_SSL_PG_TMPDIR`` overrides the choice. As root, the
-    directory must be reachable by the server user, which rules out private temp dirs.
+    directory must be reachable by the server user, which rules out private temp dirs: then
+    ``/tmp``, world-traversable (``mkdtemp`` makes a private directory in it).
     """
     if override := os.environ.get(_TMPDIR_ENV):
         return Path(override)
-    # RAM; /tmp: a world-traversable parent for the server user. mkdtemp: a private dir in it.
-    shm, tmp = Path("/dev/shm"), Path("/tmp")  # noqa: S108
-    candidates = [Path(tempfile.gettempdir()), tmp]
-    with contextlib.suppress(OSError):  # no /dev/shm (macOS): use the temp dir
+    shm, temp = Path("/dev/shm"), Path(tempfile.gettempdir())  # noqa: S108
+    with contextlib.suppress(OSError):  # no /dev/shm (macOS): the temp dir
         usage = os.statvfs(shm)
-        if os.access(shm, os.W_OK) and usage.f_bavail * usage.f_frsize >= _MIN_SHM_FREE:
-            candidates.insert(0, shm)
-    for candidate in candidates:
-        if _reachable(candidate):
-            return candidate
-    raise TestServerError(
-        f"No temporary directory the '{_SUPERUSER}' user can reach (tried "
-        f"{', '.join(map(str, candidates))}); set {_TMPDIR_ENV} to one."
-    )
+        room = usage.f_bavail * usage.f_frsize
+        if room >= _MIN_SHM_FREE and os.access(shm, os.W_OK) and _reachable(shm):
+            return shm
+    return temp if _reachable(temp) else Path("/tmp")  # noqa: S108
 
 
 def _make_workdir(prefix: str) -> Path:
@@ -237,10 +231,10 @@ def _make_workdir(prefix: str) -> Path:
 
 
 def _new_pki(family: CAFamily, keep: Path | None = None) -> TestPKI:
-    """A PKI of one's own: in ``keep/pki`` with its keys, else in a temporary directory that
-    goes at exit."""
+    """A PKI of one's own: in ``keep/pki`` (its keys reused), else in a temporary directory
+    that goes at exit."""
     if keep is not None:
-        return TestPKI.generate(keep / "pki", family, keep_keys=True)
+        return TestPKI.generate(keep / "pki", family)
     directory = Path(tempfile.mkdtemp(prefix="aurora-ssl-pki-"))
     atexit.register(shutil.rmtree, directory, ignore_errors=True)
     return TestPKI.generate(directory, family)
@@ -433,6 +427,7 @@ class AuroraLikeServer:
 
     Clients connect with :meth:`params` or :meth:`url` and pick the ``sslmode`` and
     ``sslrootcert`` under test; :meth:`admin_params` is a superuser over the Unix socket.
+    Start, stop and change a server from one thread at a time.
 
     Attributes:
         pki: the PKI the server certificate comes from; ``pki.bundle_path`` is the trust file.
@@ -488,7 +483,6 @@ class AuroraLikeServer:
         self._workdir: Path | None = None
         self._process: subprocess.Popen[bytes] | None = None
         self._owner_pid = os.getpid()
-        self._lock = threading.RLock()
 
     def __repr__(self) -> str:
         state = f"port={self.port}" if self.running else "stopped"
@@ -606,35 +600,34 @@ class AuroraLikeServer:
             TestServerError: the server did not come up (the message carries the tail of its
                 log), or the server's OS user cannot reach its files.
         """
-        with self._lock:
-            if self._workdir is not None:
-                return self
-            template = _template(self._bindir)
-            if self._keep is None:
-                self._workdir = _make_workdir("aurora-ssl-pg-")
-            else:
-                self._workdir = self._keep / "server"
-                self._workdir.mkdir(mode=0o700, parents=True, exist_ok=True)
-                _require_reachable(self._keep, "Choose another directory, or chmod o+x.")
-            reuse = (self.data_dir / "PG_VERSION").is_file()
-            atexit.register(self.stop)
-            try:
-                if self._primary is not None and not reuse:
-                    self._clone(self._primary)
-                elif not reuse:
-                    shutil.copytree(template, self.data_dir, symlinks=True)
-                hba = _hba(force_ssl=not self._plaintext)
-                (self.data_dir / "pg_hba.conf").write_text(hba, encoding="utf-8")
-                self._install_certificate()
-                if _account():
-                    _chown(self._workdir, *self._workdir.rglob("*"))
-                self._launch()
-                if self._primary is None:
-                    self._create_app_objects(reuse=reuse)
-            except BaseException:
-                self.stop()
-                raise
+        if self._workdir is not None:
             return self
+        template = _template(self._bindir)
+        if self._keep is None:
+            self._workdir = _make_workdir("aurora-ssl-pg-")
+        else:
+            self._workdir = self._keep / "server"
+            self._workdir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            _require_reachable(self._keep, "Choose another directory, or chmod o+x.")
+        reuse = (self.data_dir / "PG_VERSION").is_file()
+        atexit.register(self.stop)
+        try:
+            if self._primary is not None and not reuse:
+                self._clone(self._primary)
+            elif not reuse:
+                shutil.copytree(template, self.data_dir, symlinks=True)
+            hba = _hba(force_ssl=not self._plaintext)
+            (self.data_dir / "pg_hba.conf").write_text(hba, encoding="utf-8")
+            self._install_certificate()
+            if _account():
+                _chown(self._workdir, *self._workdir.rglob("*"))
+            self._launch()
+            if self._primary is None:
+                self._create_app_objects(reuse=reuse)
+        except BaseException:
+            self.stop()
+            raise
+        return self
 
     def stop(self) -> None:
         """Stop the server and remove its files (with ``keep_dir``: shut down cleanly, keep them).
@@ -643,50 +636,36 @@ class AuroraLikeServer:
         """
         if os.getpid() != self._owner_pid:
             return
-        with self._lock:
-            atexit.unregister(self.stop)
-            # immediate shutdown for throwaway data; a fast (clean) one for data that is kept
-            self._shutdown(signal.SIGQUIT if self._keep is None else signal.SIGINT)
-            if self._workdir is not None and self._keep is None:
-                shutil.rmtree(self._workdir, ignore_errors=True)
-            self._workdir, self.port = None, self._fixed_port
+        atexit.unregister(self.stop)
+        # immediate shutdown for throwaway data; a fast (clean) one for data that is kept
+        self._shutdown(signal.SIGQUIT if self._keep is None else signal.SIGINT)
+        if self._workdir is not None and self._keep is None:
+            shutil.rmtree(self._workdir, ignore_errors=True)
+        self._workdir, self.port = None, self._fixed_port
 
     def restart(self) -> None:
         """Stop (fast shutdown: sessions are cut, data kept) and start again on the same port.
 
         This is what a client sees in a failover: connections break, reconnects succeed.
         """
-        with self._lock:
-            if self._workdir is None:
-                self.start()
-                return
-            self._shutdown(signal.SIGINT)
-            self._launch()
+        self._shutdown(signal.SIGINT)
+        self._launch()
 
     def promote(self) -> None:
         """Turn this hot standby into a primary (``pg_promote``: what ``pg_ctl promote`` does);
         returns once it accepts writes."""
-        with self._lock:
-            if self._psql("postgres", "SELECT pg_catalog.pg_promote(true, 60);").strip() != "t":
-                raise self._failed("The standby was not promoted in 60 s")
-            self._primary = None
+        if self._psql("postgres", "SELECT pg_catalog.pg_promote(true, 60);").strip() != "t":
+            raise self._failed("The standby was not promoted in 60 s")
+        self._primary = None
 
     def follow(self, primary: AuroraLikeServer) -> None:
-        """Replicate from ``primary`` from now on, as a hot standby.
-
-        A running standby switches over on a reload; a stopped server (an old primary after a
-        clean shutdown, as in a failover) starts again as a standby, following ``primary``'s
-        new timeline.
-        """
-        with self._lock:
-            self._primary = primary
-            self._write_config()
-            if self._process is not None and self.running:
-                self._process.send_signal(signal.SIGHUP)
-                return
-            (self.data_dir / "standby.signal").touch()
-            _chown(self.data_dir / "standby.signal")
-            self._launch()
+        """Restart as a hot standby of ``primary`` (as Aurora's readers restart on a failover);
+        an old primary after a clean shutdown follows ``primary``'s new timeline."""
+        self._primary = primary
+        self._shutdown(signal.SIGINT)
+        (self.data_dir / "standby.signal").touch()
+        _chown(self.data_dir / "standby.signal")
+        self._launch()
 
     def use_certificate(
         self, *, foreign: bool = False, expired: bool = False, names: Sequence[str] = _GOOD_NAMES
@@ -702,18 +681,17 @@ class AuroraLikeServer:
             expired: issue an already expired certificate.
             names: SAN names; default: the cluster, reader and instance names.
         """
-        with self._lock:
-            self._certificate = (tuple(names), foreign, expired)
-            if self._workdir is None:
-                return  # start() installs it
-            self._install_certificate()
-            if self._process is None or not self.running:
-                return
-            offset = self.log_path.stat().st_size
-            self._process.send_signal(signal.SIGHUP)
-            # The postmaster logs this, then reloads before it accepts another connection.
-            if not _poll(lambda: "received SIGHUP" in self._log_since(offset), 10):
-                raise self._failed("The server did not reload its configuration")
+        self._certificate = (tuple(names), foreign, expired)
+        if self._workdir is None:
+            return  # start() installs it
+        self._install_certificate()
+        if self._process is None or not self.running:
+            return
+        offset = self.log_path.stat().st_size
+        self._process.send_signal(signal.SIGHUP)
+        # The postmaster logs this, then reloads before it accepts another connection.
+        if not _poll(lambda: "received SIGHUP" in self._log_since(offset), 10):
+            raise self._failed("The server did not reload its configuration")
 
     # -- internals -------------------------------------------------------------------------
 
