@@ -36,7 +36,6 @@ from aurora_ssl.testing._server import AuroraLikeServer, _new_pki, _poll
 _REPLICATION = {
     "wal_level": "replica",
     "max_wal_senders": "10",
-    "hot_standby": "on",
     "synchronous_commit": "on",
 }
 
@@ -181,10 +180,9 @@ class AuroraLikeCluster:
             target: the instance id to promote (default: the first running reader).
         """
         old = self.writer
-        candidates = [self.instance(target)] if target else self.readers
-        if not candidates or candidates[0] not in self.readers:
+        new = self.instance(target) if target else next(iter(self.readers), None)
+        if new is None or new not in self.readers:
             raise TestServerError(f"no running reader to fail over to ({target or 'any'})")
-        new = candidates[0]
         self.wait_replicated()  # every reader gets the writer's last WAL as it shuts down
         old._shutdown(signal.SIGINT)
         new.promote()
@@ -235,32 +233,24 @@ class AuroraLikeCluster:
         )
         return [(name, flag == "t") for name, flag in (r.split("|") for r in rows.split())]
 
-    def address_of(self, name: str) -> str | None:
-        """The address an endpoint name resolves to now (``None``: not one of ours).
-
-        Instance endpoints resolve to their instance, the cluster endpoint to the writer and
-        the reader endpoint to the first running reader (the writer when there is none).
-        """
-        if name == CLUSTER_HOST:
-            return self.writer.hostaddr
-        if name == READER_HOST:
-            return (self.readers or [self.writer])[0].hostaddr
-        for server in self.instances:
-            if server.host == name:
-                return server.hostaddr
-        return None
-
     @contextlib.contextmanager
     def resolve(self) -> Iterator[None]:
         """Resolve this cluster's endpoint names in this process (``socket.getaddrinfo``).
 
-        Other names resolve as before. Meant for a test's duration: the patch is process-wide.
+        Instance endpoints resolve to their instance, the cluster endpoint to the writer and
+        the reader endpoint to the first running reader (the writer when there is none); other
+        names as before. Meant for a test's duration: the patch is process-wide.
         """
         real = socket.getaddrinfo
 
         def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
-            address = self.address_of(host) if isinstance(host, str) else None
-            return real(address or host, *args, **kwargs)
+            if host == CLUSTER_HOST:
+                host = self.writer.hostaddr
+            elif host == READER_HOST:
+                host = (self.readers or [self.writer])[0].hostaddr
+            else:
+                host = next((i.hostaddr for i in self.instances if i.host == host), host)
+            return real(host, *args, **kwargs)
 
         socket.getaddrinfo = getaddrinfo
         try:

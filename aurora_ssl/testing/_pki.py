@@ -41,19 +41,6 @@ CAFamily = Literal["rsa2048", "rsa4096", "ecc384"]
 (all of them: ``typing.get_args(CAFamily)``)."""
 
 
-def _check_family(family: str) -> CAFamily:
-    if family not in get_args(CAFamily):
-        choices = ", ".join(get_args(CAFamily))
-        raise ValueError(f"unknown CA family {family!r}; choose one of {choices}")
-    return cast("CAFamily", family)
-
-
-def _new_key(family: CAFamily) -> _Key:
-    if family == "ecc384":
-        return ec.generate_private_key(ec.SECP384R1())
-    return rsa.generate_private_key(65537, 4096 if family == "rsa4096" else 2048)
-
-
 def _pem(cert: x509.Certificate) -> bytes:
     return cert.public_bytes(serialization.Encoding.PEM)
 
@@ -89,7 +76,12 @@ def _kept_keys(path: Path, family: CAFamily) -> list[_Key]:
             cast("_Key", serialization.load_pem_private_key(block.strip() + end, None))
             for block in blocks
         ]
-    keys = [_new_key(family) for _ in range(3)]
+    keys: list[_Key] = [
+        ec.generate_private_key(ec.SECP384R1())
+        if family == "ecc384"
+        else rsa.generate_private_key(65537, 4096 if family == "rsa4096" else 2048)
+        for _ in range(3)
+    ]
     _write_private(path, b"".join(map(_key_pem, keys)))
     return keys
 
@@ -233,7 +225,9 @@ class TestPKI:
         Returns:
             The PKI; issue server certificates with :meth:`issue_server`.
         """
-        family = _check_family(family)
+        if family not in get_args(CAFamily):
+            choices = ", ".join(get_args(CAFamily))
+            raise ValueError(f"unknown CA family {family!r}; choose one of {choices}")
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         trusted, foreign = (

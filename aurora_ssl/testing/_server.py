@@ -125,9 +125,12 @@ def _find_bindir() -> Path:
     else:
         debian = glob.glob("/usr/lib/postgresql/*/bin")
         debian.sort(key=lambda path: [int(n) for n in re.findall(r"\d+", path)], reverse=True)
-        postgres = shutil.which("postgres")
+        postgres, pg_config = shutil.which("postgres"), ""
+        with contextlib.suppress(OSError, subprocess.SubprocessError):
+            done = subprocess.run(["pg_config", "--bindir"], capture_output=True, check=True)
+            pg_config = done.stdout.decode().strip()
         candidates = [
-            ("pg_config --bindir", _pg_config_bindir()),
+            ("pg_config --bindir", pg_config),
             *[("/usr/lib/postgresql/*/bin", directory) for directory in debian or [""]],
             ("PATH", os.path.dirname(postgres) if postgres else ""),
         ]
@@ -144,13 +147,6 @@ def _find_bindir() -> Path:
         "aurora_ssl.testing runs a throwaway local server with them.\n"
         f"Searched (in this order):\n{lines}\n{_INSTALL_HINT}"
     )
-
-
-def _pg_config_bindir() -> str:
-    with contextlib.suppress(OSError, subprocess.SubprocessError):
-        command = ["pg_config", "--bindir"]
-        return subprocess.run(command, capture_output=True, text=True, check=True).stdout.strip()
-    return ""
 
 
 @functools.cache
@@ -172,11 +168,9 @@ def _account() -> pwd.struct_passwd | None:
 def _as_server() -> dict[str, Any]:
     """``subprocess`` arguments that run the child as the server's OS user, in an environment
     without our PG* variables (a test's PGSSLMODE must not steer the server or the setup)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
     account = _account()
-    if account is None:
-        return {"env": env}
-    return {"env": env, "user": account.pw_uid, "group": account.pw_gid, "extra_groups": []}
+    ids = {"user": account.pw_uid, "group": account.pw_gid, "extra_groups": []} if account else {}
+    return {"env": {k: v for k, v in os.environ.items() if not k.startswith("PG")}, **ids}
 
 
 def _chown(*paths: Path) -> None:
@@ -344,13 +338,10 @@ def _hba(force_ssl: bool) -> str:
     standbys of an AuroraLikeCluster replicating. ``samehost``: the machine's other addresses
     (a server on eth0's address).
     """
-    kind = "hostssl" if force_ssl else "host"
+    kind, nets = "hostssl" if force_ssl else "host", ("127.0.0.0/8", "::1/128", "samehost")
     lines = ["local all all trust", "local replication all trust"]
-    lines += [
-        f"{kind} all all {net} scram-sha-256" for net in ("127.0.0.0/8", "::1/128", "samehost")
-    ]
-    if force_ssl:
-        lines.append("hostnossl all all all reject")
+    lines += [f"{kind} all all {net} scram-sha-256" for net in nets]
+    lines += ["hostnossl all all all reject"] if force_ssl else []
     return "\n".join(lines) + "\n"
 
 
@@ -372,10 +363,8 @@ def _url_database(database: str) -> str:
     try:
         from sqlalchemy.engine import make_url
     except ImportError:
-        decodes = True
-    else:
-        decodes = make_url("postgresql://h/%41").database == "A"
-    if decodes:
+        return urllib.parse.quote(database, safe=" +/")
+    if make_url("postgresql://h/%41").database == "A":
         return urllib.parse.quote(database, safe=" +/")  # what SQLAlchemy 2.1 renders
     if "?" in database:
         raise ValueError(
@@ -791,10 +780,7 @@ class AuroraLikeServer:
 
     def _failed(self, what: str) -> TestServerError:
         """An error that carries the last lines of the server's log."""
-        try:
-            tail = self.log_path.read_text(errors="replace").splitlines()[-25:]
-        except OSError as exc:
-            tail = [f"(log unreadable: {exc})"]
+        tail = self.log_path.read_text(errors="replace").splitlines()[-25:]
         log = "\n".join(f"  | {line}" for line in tail)
         return TestServerError(f"{what}\nLast lines of the server log ({self.log_path}):\n{log}")
 
