@@ -225,13 +225,12 @@ def _make_workdir(prefix: str) -> Path:
 
 
 def _new_pki(family: CAFamily, keep: Path | None = None) -> TestPKI:
-    """A PKI of one's own: in ``keep/pki`` (its keys reused), else in a temporary directory
-    that goes at exit."""
-    if keep is not None:
-        return TestPKI.generate(keep / "pki", family)
-    directory = Path(tempfile.mkdtemp(prefix="aurora-ssl-pki-"))
-    atexit.register(shutil.rmtree, directory, ignore_errors=True)
-    return TestPKI.generate(directory, family)
+    """A PKI of one's own, in ``keep/pki`` (its keys reused by the next run), else in a
+    temporary directory that goes at exit."""
+    if keep is None:
+        keep = Path(tempfile.mkdtemp(prefix="aurora-ssl-pki-"))
+        atexit.register(shutil.rmtree, keep, ignore_errors=True)
+    return TestPKI.generate(keep / "pki", family)
 
 
 def _sql_literal(value: str) -> str:
