@@ -29,24 +29,13 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from aurora_ssl._connect import log_connection, open_connection, provider_for
+from aurora_ssl._connect import log_connection, open_connection
 from aurora_ssl._options import Options
-from aurora_ssl._policy import (
-    Decision,
-    policy_for,
-    refuse_insecure_for_aws,
-    warn_insecure,
-)
+from aurora_ssl._policy import Decision, policy_for, warn_insecure
 from aurora_ssl._readback import close_quietly, require_tls
 from aurora_ssl._server_tls import ServerTLS, server_tls
 from aurora_ssl.errors import AuroraSSLError, InsecureConfigurationError, TLSNotInUseError
-from django_aurora_ssl._conf import (
-    OptionsError,
-    database_options,
-    guard_hosts,
-    password_where,
-    refuse_conninfo_name,
-)
+from django_aurora_ssl._conf import read_entry
 from django_aurora_ssl.signals import connection_verified
 
 if TYPE_CHECKING:
@@ -226,28 +215,6 @@ class AuroraSSLWrapperMixin(_WrapperBase):  # type: ignore[misc]
             trust_scope=decision.trust.scope,
             pooled=pooled,
         )
-
-
-def read_entry(
-    settings_dict: Mapping[str, Any], alias: str
-) -> tuple[Options, PasswordProvider | None]:
-    """What a connection of this entry (or dbshell) needs before deciding: its options, and
-    the password provider they name (``None``: Django's PASSWORD).
-
-    Raises:
-        OptionsError: malformed options, a provider that does not import, or a password next
-            to one.
-        InsecureConfigurationError: a connection string as the database name, or the opt-out
-            for an AWS endpoint.
-    """
-    refuse_conninfo_name(settings_dict, alias)
-    options = database_options(settings_dict, alias)
-    if options.insecure_local_dev:
-        refuse_insecure_for_aws(options, guard_hosts(settings_dict, options))
-    try:
-        return options, provider_for(options, password_where(settings_dict, alias), django=True)
-    except AuroraSSLError as exc:
-        raise OptionsError(str(exc)) from None
 
 
 def _decision_of(connection: Any) -> Decision:

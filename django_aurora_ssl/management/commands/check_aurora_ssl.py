@@ -18,7 +18,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connections
 
 from aurora_ssl._diagnostics._audit import Audit, audit_sessions
-from aurora_ssl._diagnostics._report import ConnectionReport, reports_ok, reports_to_json
+from aurora_ssl._diagnostics._report import reports_ok, reports_to_json
 from aurora_ssl.errors import AuroraSSLError
 from django_aurora_ssl._checks import report_for_alias
 from django_aurora_ssl._conf import database_options, libpq_target, uses_backend
@@ -66,29 +66,23 @@ class Command(BaseCommand):  # type: ignore[misc]  # Django has no stubs
             if len(aliases) > 1 and options["databases"]:
                 raise CommandError("--audit audits one database; give one --database ALIAS.")
             return self._audit(aliases[0], options["format"])
-        fail_on_warning = bool(options["fail_on_warning"])
+        strict = bool(options["fail_on_warning"])
         reports = [report_for_alias(alias, inspect=True) for alias in aliases]
         connections.close_all()
         if options["format"] == "json":
-            self.stdout.write(reports_to_json(reports, fail_on_warning=fail_on_warning))
-        else:
-            for report in reports:
-                self._write_text(report, fail_on_warning)
-        if not reports_ok(reports, fail_on_warning=fail_on_warning):
-            failed = [r.label for r in reports if not r.passed(fail_on_warning=fail_on_warning)]
+            self.stdout.write(reports_to_json(reports, fail_on_warning=strict))
+        for report in reports if options["format"] == "text" else ():
+            style = (
+                self.style.SUCCESS if report.passed(fail_on_warning=strict) else self.style.ERROR
+            )
+            self.stdout.write("\n".join([style(report.headline), *report.detail_lines()]))
+        if not reports_ok(reports, fail_on_warning=strict):
+            failed = [r.label for r in reports if not r.passed(fail_on_warning=strict)]
             raise CommandError(f"Not verified: {', '.join(failed)}.")
 
     def _aliases(self, requested: list[str] | None) -> list[str]:
         databases = settings.DATABASES
-        if not requested:
-            found = [alias for alias, entry in databases.items() if uses_backend(entry)]
-            if not found:
-                raise CommandError(
-                    "No database uses an aurora-ssl backend; set 'ENGINE': "
-                    "'django_aurora_ssl.backends.postgresql'."
-                )
-            return found
-        for alias in requested:
+        for alias in requested or ():
             if alias not in databases:
                 raise CommandError(f"Unknown database alias {alias!r}.")
             if not uses_backend(databases[alias]):
@@ -97,16 +91,13 @@ class Command(BaseCommand):  # type: ignore[misc]  # Django has no stubs
                     "aurora-ssl backend, so its connections are not verified; set 'ENGINE': "
                     "'django_aurora_ssl.backends.postgresql'."
                 )
-        return list(dict.fromkeys(requested))
-
-    def _write_text(self, report: ConnectionReport, fail_on_warning: bool) -> None:
-        if report.passed(fail_on_warning=fail_on_warning):
-            style = self.style.WARNING if report.warnings else self.style.SUCCESS
-        else:
-            style = self.style.WARNING if report.ok else self.style.ERROR
-        self.stdout.write(style(report.headline))
-        for line in report.detail_lines():
-            self.stdout.write(line)
+        found = requested or [alias for alias, entry in databases.items() if uses_backend(entry)]
+        if not found:
+            raise CommandError(
+                "No database uses an aurora-ssl backend; set 'ENGINE': "
+                "'django_aurora_ssl.backends.postgresql'."
+            )
+        return list(dict.fromkeys(found))
 
     def _audit(self, alias: str, output: str) -> None:
         try:
