@@ -123,25 +123,6 @@ class BundleUpdate:
             "warnings": list(self.warnings),
         }
 
-    def to_text(self) -> str:
-        outcome = "nothing to change" if not self.changed else f"dry run; would go to {self.path}"
-        return "\n".join(
-            [
-                f"source:    {self.source}",
-                f"validated: {len(self.certificates)} Amazon RDS root certificate(s), "
-                f"sha256 {self.sha256}",
-                f"previous:  {self.previous} ({self.previous_origin})",
-                *(f"added:     {c.subject} (until {c.not_after:%Y-%m-%d})" for c in self.added),
-                *(f"removed:   {c.subject}" for c in self.removed),
-                *(
-                    f"accepted:  {c.subject}, SHA-256 {_colons(c.sha256)} (--accept-root)"
-                    for c in self.accepted
-                ),
-                f"installed: {self.path}" if self.installed else f"not installed: {outcome}",
-                *(f"warning:   {w}" for w in self.warnings),
-            ]
-        )
-
 
 def listed(certificates: Iterable[Certificate]) -> list[dict[str, Any]]:
     """Certificates as JSON lists them (``bundle info``, ``bundle update``)."""

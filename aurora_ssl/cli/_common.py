@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from collections.abc import Mapping
 from typing import Any
@@ -24,9 +25,36 @@ class UsageError(Exception):
     """Input that cannot work (a bad port, host name or URL key): exit status 2, one line."""
 
 
-def emit(args: argparse.Namespace, data: Mapping[str, Any], text: str) -> None:
-    """The result on stdout: with ``--format json`` the document ``data``, else ``text``."""
-    print(json.dumps(data, indent=2) if args.format == "json" else text)
+def emit(args: argparse.Namespace, data: Mapping[str, Any], text: str | None = None) -> None:
+    """The result on stdout: with ``--format json`` the document ``data``, else ``text`` (by
+    default the document as text, :func:`as_text`); its ``warnings`` on stderr."""
+    for warning in data.get("warnings", ()):
+        warn(warning)
+    print(json.dumps(data, indent=2) if args.format == "json" else text or as_text(data))
+
+
+def as_text(data: Mapping[str, Any]) -> str:
+    """A JSON document as ``key: value`` lines, but ``ok`` (the exit status says it) and
+    ``warnings`` (stderr's); a list of certificates gives one line per certificate."""
+    width = max(map(len, data)) + 2
+    lines = []
+    for key, value in data.items():
+        if key in ("ok", "warnings"):
+            continue
+        listed = isinstance(value, list) and value and isinstance(value[0], dict)
+        lines += [f"{key + ':':{width}}{_shown(item)}" for item in (value if listed else [value])]
+    return "\n".join(lines)
+
+
+def _shown(value: Any) -> str:
+    """A certificate as its expiry, name and SHA-256 (as ``openssl x509 -fingerprint`` prints
+    it, to compare with); a list joined; any other value as JSON has it."""
+    if isinstance(value, dict) and "subject" in value:
+        fingerprint = ":".join(re.findall("..", value["sha256"])).upper()
+        return f"{value['not_after'][:10]}  {value['subject']}  SHA-256 {fingerprint}"
+    if isinstance(value, list):
+        return ", ".join(map(str, value)) or "(none)"
+    return value if isinstance(value, str) else json.dumps(value)
 
 
 def warn(message: str) -> None:
