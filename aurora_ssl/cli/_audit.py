@@ -17,9 +17,7 @@ from aurora_ssl._diagnostics._audit import Audit, audit_sessions
 from aurora_ssl._libpq import render
 from aurora_ssl._options import Options
 from aurora_ssl._readback import require_tls
-from aurora_ssl.cli._common import UsageError
-from aurora_ssl.cli._target import OPTIONS, Target, check_destination, connector, given, read_target
-from aurora_ssl.errors import InsecureConfigurationError
+from aurora_ssl.cli._target import OPTIONS, Target, connector, given, read_target
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
@@ -31,7 +29,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
     visible and on TLS, 3 a session without TLS, 4 sessions hidden from the role (GRANT
     pg_read_all_stats), 1 not verified or unreachable, 2 usage error.
     """
-    result = _audit(read_target(args, args.dsn, driver=args.driver), args.connect_timeout)
+    result = _audit(read_target(args, args.dsn, driver=args.driver))
     print(result.to_json() if args.format == "json" else result.to_text())
     return result.exit_status
 
@@ -63,20 +61,14 @@ def audit(
     """
     if isinstance(target, Mapping):
         target = render({key: str(value) for key, value in target.items()})
-    given = options or Options()
-    args = argparse.Namespace(**{name: getattr(given, name) for name in OPTIONS})
-    try:
-        return _audit(read_target(args, target, driver=driver, argv=False), connect_timeout)
-    except UsageError as exc:
-        raise InsecureConfigurationError(str(exc)) from None
+    flags = {name: getattr(options or Options(), name) for name in OPTIONS}
+    args = argparse.Namespace(**flags, connect_timeout=connect_timeout)
+    return _audit(read_target(args, target, driver=driver, argv=False))
 
 
-def _audit(target: Target, connect_timeout: int) -> Audit:
-    params = target.params
-    params.setdefault("connect_timeout", str(connect_timeout))
-    params.setdefault("application_name", "aurora-ssl audit")
-    check_destination(params)
-    host = target.options.tls_server_name or given(params, "host")
+def _audit(target: Target) -> Audit:
+    target.params.setdefault("application_name", "aurora-ssl audit")
+    host = target.options.tls_server_name or given(target.params, "host")
 
     def connect(instance: str | None) -> Any:
         chosen = target if instance is None else _instance(target, instance)

@@ -23,7 +23,7 @@ from aurora_ssl._policy import policy_for
 from aurora_ssl._redaction import mask_text, shorten
 from aurora_ssl._trust import TrustSelection, select_trust
 from aurora_ssl.cli._common import EXIT_FAILED, EXIT_OK, UsageError, emit
-from aurora_ssl.cli._target import check_destination, connector, given, read_target
+from aurora_ssl.cli._target import connector, given, read_target
 from aurora_ssl.errors import AuroraSSLError
 
 
@@ -36,8 +36,6 @@ def cmd_check(args: argparse.Namespace) -> int:
     """
     target = read_target(args, args.dsn, driver=args.driver)
     params, options = target.params, target.options
-    params.setdefault("connect_timeout", str(args.connect_timeout))
-    check_destination(params)
     host, port, user, database = (given(params, key) for key in ("host", "port", "user", "dbname"))
     where = f"{host}:{port}" if port else host
     label = f"{user}@{where}" if user else where

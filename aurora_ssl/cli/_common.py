@@ -17,12 +17,15 @@ from typing import Any
 
 from aurora_ssl._endpoint import is_ip
 from aurora_ssl._redaction import mask_text, shorten
+from aurora_ssl.errors import InsecureConfigurationError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
-class UsageError(Exception):
-    """Input that cannot work (a bad port, host name or URL key): exit status 2, one line."""
+class UsageError(InsecureConfigurationError):
+    """Input that cannot work (a bad port, host name or URL key): exit status 2, one line (an
+    :class:`~aurora_ssl.errors.InsecureConfigurationError` where Python code calls, as in
+    :func:`aurora_ssl.audit`)."""
 
 
 def emit(args: argparse.Namespace, data: Mapping[str, Any], text: str | None = None) -> None:

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from aurora_ssl._libpq import system_library, system_options
 from aurora_ssl._policy import policy_for
 from aurora_ssl.cli._common import EXIT_OK, emit, warn
-from aurora_ssl.cli._target import check_destination, read_target
+from aurora_ssl.cli._target import read_target
 from aurora_ssl.errors import AuroraSSLError
 
 #: Per shell: the line that unsets PGSERVICE, one variable's assignment, and what joins them.
@@ -54,7 +54,6 @@ def cmd_env(args: argparse.Namespace) -> int:
         params["hostaddr"] = args.hostaddr
     if args.port is not None:
         params["port"] = str(args.port)
-    check_destination(params)  # a bad host or port is a usage error, as for check
     # The output unsets PGSERVICE (variables) or outranks every key a service could set
     # (conninfo), so a service in this shell is not an input of what we print.
     environ = {k: v for k, v in os.environ.items() if k != "PGSERVICE"}

@@ -47,8 +47,9 @@ class Target:
 def read_target(
     args: argparse.Namespace, text: str | None, *, driver: str, argv: bool = True
 ) -> Target:
-    """Read the URL or connection string ``text`` ('-': stdin; empty: ``$DATABASE_URL``);
-    ``argv``: it came from the command line (where a password is warned about).
+    """Read the URL or connection string ``text`` ('-': stdin; empty: ``$DATABASE_URL``), with
+    ``args.connect_timeout`` unless it sets one; ``argv``: it came from the command line (where
+    a password is warned about).
 
     Raises:
         UsageError: the string cannot be used (a malformed value, an unknown option of ours).
@@ -86,6 +87,9 @@ def read_target(
             "a password on the command line is visible to other users (ps, shell history); "
             "put the URL in DATABASE_URL and leave the argument out, or use PGPASSWORD."
         )
+    if getattr(args, "connect_timeout", None) is not None:
+        params.setdefault("connect_timeout", str(args.connect_timeout))
+    check_destination(params)
     return Target(params, chosen, options, origin)
 
 
@@ -138,15 +142,23 @@ def _driver(name: str) -> str:
     return name
 
 
-#: The libpq keywords the commands read, and the variable libpq reads when one is not given.
-_VARIABLES = {
-    "host": "PGHOST",
-    "hostaddr": "PGHOSTADDR",
-    "port": "PGPORT",
-    "connect_timeout": "PGCONNECT_TIMEOUT",
-    "user": "PGUSER",
-    "dbname": "PGDATABASE",
-    "password": "PGPASSWORD",
+def _whole_number(text: str, where: str) -> str | None:
+    if text.lstrip("-").isdigit() and text.isascii():
+        return None
+    return f"{where} {shorten(text)!r} is not a whole number of seconds."
+
+
+#: The libpq keywords the commands read: the variable libpq reads when one is not given, and
+#: what is wrong with a value (refused before libpq blames name resolution; a socket
+#: directory is the policy's).
+_KEYWORDS: dict[str, tuple[str, Callable[[str, str], str | None] | None]] = {
+    "host": ("PGHOST", lambda host, where: None if host[0] in "/@" else host_problem(host, where)),
+    "hostaddr": ("PGHOSTADDR", address_problem),
+    "port": ("PGPORT", port_problem),
+    "connect_timeout": ("PGCONNECT_TIMEOUT", _whole_number),
+    "user": ("PGUSER", None),
+    "dbname": ("PGDATABASE", None),
+    "password": ("PGPASSWORD", None),
 }
 
 
@@ -154,30 +166,15 @@ def given(params: Mapping[str, str], key: str) -> str:
     """The value libpq will use for ``key``: the DSN's (also when empty), else its ``PG*``
     variable's."""
     value = params.get(key)
-    return str(value if value is not None else os.environ.get(_VARIABLES[key], ""))
-
-
-def _whole_number(text: str, where: str) -> str | None:
-    if text.lstrip("-").isdigit() and text.isascii():
-        return None
-    return f"{where} {shorten(text)!r} is not a whole number of seconds."
-
-
-#: The values refused before libpq blames name resolution (a socket directory is the policy's).
-_PROBLEMS: dict[str, Callable[[str, str], str | None]] = {
-    "host": lambda host, where: None if host[0] in "/@" else host_problem(host, where),
-    "hostaddr": address_problem,
-    "port": port_problem,
-    "connect_timeout": _whole_number,
-}
+    return str(value if value is not None else os.environ.get(_KEYWORDS[key][0], ""))
 
 
 def check_destination(params: Mapping[str, str]) -> None:
     """Say which value is wrong before libpq blames name resolution (``port=abc``): the
     DSN's, else the ``PG*`` variable libpq would read."""
-    for key, problem in _PROBLEMS.items():
-        where = f"the DSN's {key}" if params.get(key) is not None else _VARIABLES[key]
-        for item in given(params, key).split(","):
+    for key, (variable, problem) in _KEYWORDS.items():
+        where = f"the DSN's {key}" if params.get(key) is not None else variable
+        for item in given(params, key).split(",") if problem else ():
             found = item.strip() and problem(item.strip(), where)
             if found:
                 raise UsageError(found)
