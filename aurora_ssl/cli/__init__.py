@@ -264,6 +264,7 @@ def _add_update(update: argparse.ArgumentParser) -> None:
     source.add_argument("--from", dest="from_file", type=_FILE, metavar="FILE", help="read a file")
     update.add_argument(
         "--ca-file",
+        dest="cafile",
         type=_FILE,
         metavar="FILE",
         help="CA file to verify the download server with (default: $AURORA_SSL_UPDATE_CAFILE, "
@@ -272,6 +273,7 @@ def _add_update(update: argparse.ArgumentParser) -> None:
     update.add_argument("--timeout", type=_SECONDS, default=30.0, help="network timeout")
     update.add_argument(
         "--accept-root",
+        dest="accept_roots",
         action="append",
         default=[],
         type=_fingerprint,

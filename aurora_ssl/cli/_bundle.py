@@ -94,14 +94,7 @@ def cmd_bundle_update(args: argparse.Namespace) -> int:
         else f"downloading {args.url or GLOBAL_BUNDLE_URL}"
     )
     print(f"aurora-ssl: {doing} ...", file=sys.stderr)
-    result = update_bundle(
-        url=args.url,
-        from_file=args.from_file,
-        cafile=args.ca_file,
-        timeout=args.timeout,
-        dry_run=args.dry_run,
-        accept_roots=args.accept_root,
-    )
-    data = {"ok": True, **result.to_dict()}
-    emit(args, data)
+    names = ("url", "from_file", "cafile", "timeout", "dry_run", "accept_roots")  # its options
+    result = update_bundle(**{name: getattr(args, name) for name in names})
+    emit(args, {"ok": True, **result.to_dict()})
     return EXIT_OK

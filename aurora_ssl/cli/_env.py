@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 from aurora_ssl._libpq import system_library, system_options
 from aurora_ssl._policy import policy_for
-from aurora_ssl.cli._common import EXIT_OK, emit, warn
+from aurora_ssl.cli._common import EXIT_OK, emit
 from aurora_ssl.cli._target import read_target
 from aurora_ssl.errors import AuroraSSLError
 
@@ -60,11 +60,6 @@ def cmd_env(args: argparse.Namespace) -> int:
     decision = policy_for(target.options).decide(
         params, target.origin, driver="system", environ=environ
     )
-    for warning in decision.trust.warnings:
-        warn(warning)
-    if args.format == "conninfo":
-        print(decision.conninfo)
-        return EXIT_OK
     library = system_library()
     envvars = {key: var for key, var, _, _ in system_options(library)} if library else {}
     variables = {str(envvars[k]): v for k, v in decision.params.items() if envvars.get(k)}
@@ -75,10 +70,12 @@ def cmd_env(args: argparse.Namespace) -> int:
             'for them); use psql "$(aurora-ssl env --format conninfo ...)".'
         )
     unset, line, joiner = _SHELLS[args.shell]
+    shell = joiner.join([unset, *(line(name, value) for name, value in variables.items())])
     data = {"ok": True, "params": decision.params, "variables": variables, "unset": ["PGSERVICE"]}
+    warnings = list(decision.trust.warnings)
     emit(
         args,
-        {**data, "conninfo": decision.conninfo, "warnings": list(decision.trust.warnings)},
-        joiner.join([unset, *(line(name, value) for name, value in variables.items())]),
+        {**data, "conninfo": decision.conninfo, "warnings": warnings},
+        shell if args.format == "text" else decision.conninfo,
     )
     return EXIT_OK
