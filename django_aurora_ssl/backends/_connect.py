@@ -26,7 +26,7 @@ import contextlib
 import copy
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from aurora_ssl._connect import log_connection, open_connection
@@ -117,14 +117,14 @@ class AuroraSSLWrapperMixin(_WrapperBase):  # type: ignore[misc]
         origin = f"DATABASES[{self.alias!r}] (NAME, USER, HOST, PORT, OPTIONS)"
         decision = policy_for(options).decide(conn_params, origin, driver=self.Database.__name__)
         key = "dsn" if decision.driver == "psycopg2" else "conninfo"
-        parent = super().get_new_connection
-        connection, used = _connect(
-            decision,
-            self._aurora_ssl_read()[1],
-            lambda conninfo: parent({key: conninfo, **decision.driver_kwargs}),
-            self.alias,
-            options,
-        )
+        parent, provider = super().get_new_connection, self._aurora_ssl_read()[1]
+        try:
+            connection, used = open_connection(
+                decision, lambda text: parent({key: text, **decision.driver_kwargs}), provider
+            )
+        except AuroraSSLError as error:
+            _log(options, self.alias, decision, error=error)
+            raise
         self._aurora_ssl_verify(connection, used, pooled=False)
         self._aurora_ssl_decision = used
         return connection
@@ -256,21 +256,6 @@ def _explain_pool_timeout(pool: Any, timeout: BaseException) -> None:
         raise copy.copy(last[1]).with_traceback(None) from timeout
 
 
-def _connect(
-    decision: Decision,
-    provider: PasswordProvider | None,
-    connect: Callable[[str], Any],
-    alias: str,
-    options: Options,
-) -> tuple[Any, Decision]:
-    """:func:`~aurora_ssl._connect.open_connection`, a refusal logged."""
-    try:
-        return open_connection(decision, connect, provider)
-    except AuroraSSLError as error:
-        _log(options, alias, decision, error=error)
-        raise
-
-
 def _log(options: Options, alias: str, decision: Decision, **outcome: Any) -> None:
     """The connection's line on ``aurora_ssl.connections``: ``tls=`` verified, ``error=`` not."""
     params = decision.params
@@ -306,13 +291,13 @@ def _pool_class(base: type, wrapper: AuroraSSLWrapperMixin) -> type:
             args = (conninfo,) if conninfo else ()
             decision = policy.decide(kwargs, origin, driver="psycopg", args=args)
             connect = super().connect
-            connection, used = _connect(
-                decision,
-                provider,
-                lambda text: connect(text, **decision.driver_kwargs),
-                alias,
-                options,
-            )
+            try:
+                connection, used = open_connection(
+                    decision, lambda text: connect(text, **decision.driver_kwargs), provider
+                )
+            except AuroraSSLError as error:
+                _log(options, alias, decision, error=error)
+                raise
             connection.aurora_ssl_decision = used
             return connection
 
