@@ -17,11 +17,11 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connections
 
-from aurora_ssl._diagnostics._audit import Audit, audit_sessions
+from aurora_ssl._diagnostics._audit import audit_sessions
 from aurora_ssl._diagnostics._report import reports_ok, reports_to_json
 from aurora_ssl.errors import AuroraSSLError
 from django_aurora_ssl._checks import report_for_alias
-from django_aurora_ssl._conf import database_options, libpq_target, uses_backend
+from django_aurora_ssl._conf import libpq_target, uses_backend
 
 
 class Command(BaseCommand):  # type: ignore[misc]  # Django has no stubs
@@ -100,42 +100,34 @@ class Command(BaseCommand):  # type: ignore[misc]  # Django has no stubs
         return list(dict.fromkeys(found))
 
     def _audit(self, alias: str, output: str) -> None:
+        """Audit the database of ``alias``: Django's own connection for it, and for the other
+        instances of an Aurora cluster the same settings with HOST set to each instance
+        endpoint (a wrapper of their own, closed at the end)."""
+        wrapper = connections[alias]
+        entry = wrapper.settings_dict
+        host = str(libpq_target(entry).get("host") or "")
+        opened = [wrapper]
+
+        def connect(instance: str | None) -> Any:
+            if instance is not None:
+                opened.append(type(wrapper)(_instance_entry(entry, instance), alias))
+            chosen = opened[-1] if instance is not None else wrapper
+            chosen.ensure_connection()
+            return chosen.connection
+
         try:
-            audit = audit_alias(alias)
+            tls_server_name = wrapper.aurora_ssl_options.tls_server_name
+            audit = audit_sessions(connect, tls_server_name or host, close=lambda c: None)
         except AuroraSSLError as exc:
             raise CommandError(f"{alias}: {exc}") from exc
         finally:
-            connections[alias].close()
+            for other in opened:
+                other.close()
         self.stdout.write(audit.to_json() if output == "json" else audit.to_text())
         if audit.exit_status:
             raise CommandError(
                 f"{alias}: {audit.to_text().splitlines()[0]}", returncode=audit.exit_status
             )
-
-
-def audit_alias(alias: str) -> Audit:
-    """Audit the database of ``alias``: Django's own connection for it, and for the other
-    instances of an Aurora cluster the same settings with HOST set to each instance endpoint."""
-    wrapper = connections[alias]
-    entry = wrapper.settings_dict
-    host = str(libpq_target(entry).get("host") or "")
-    host = database_options(entry, alias).tls_server_name or host
-    opened = []
-
-    def connect(instance: str | None) -> Any:
-        if instance is None:
-            wrapper.ensure_connection()
-            return wrapper.connection
-        other = type(wrapper)(_instance_entry(entry, instance), alias)
-        opened.append(other)
-        other.ensure_connection()
-        return other.connection
-
-    try:
-        return audit_sessions(connect, host, close=lambda connection: None)
-    finally:
-        for other in opened:
-            other.close()
 
 
 def _instance_entry(entry: dict[str, Any], host: str) -> dict[str, Any]:
