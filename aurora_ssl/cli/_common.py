@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 from collections.abc import Mapping
 from typing import Any
 
+from aurora_ssl._bundle_update import colons
 from aurora_ssl._endpoint import is_ip
 from aurora_ssl._redaction import mask_text, shorten
 from aurora_ssl.errors import InsecureConfigurationError
@@ -53,8 +53,7 @@ def _shown(value: Any) -> str:
     """A certificate as its expiry, name and SHA-256 (as ``openssl x509 -fingerprint`` prints
     it, to compare with); a list joined; any other value as JSON has it."""
     if isinstance(value, dict) and "subject" in value:
-        fingerprint = ":".join(re.findall("..", value["sha256"])).upper()
-        return f"{value['not_after'][:10]}  {value['subject']}  SHA-256 {fingerprint}"
+        return f"{value['not_after'][:10]}  {value['subject']}  SHA-256 {colons(value['sha256'])}"
     if isinstance(value, list):
         return ", ".join(map(str, value)) or "(none)"
     return value if isinstance(value, str) else json.dumps(value)
