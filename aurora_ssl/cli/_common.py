@@ -30,9 +30,10 @@ class UsageError(InsecureConfigurationError):
 
 def emit(args: argparse.Namespace, data: Mapping[str, Any], text: str | None = None) -> None:
     """The result on stdout: with ``--format json`` the document ``data``, else ``text`` (by
-    default the document as text, :func:`as_text`); its ``warnings`` on stderr."""
+    default the document as text, :func:`as_text`); its ``warnings`` (text) on stderr."""
     for warning in data.get("warnings", ()):
-        warn(warning)
+        if isinstance(warning, str):  # an inspection's are objects, and its text shows them
+            warn(warning)
     print(json.dumps(data, indent=2) if args.format == "json" else text or as_text(data))
 
 
