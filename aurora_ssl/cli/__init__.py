@@ -49,6 +49,7 @@ from aurora_ssl.cli._common import (
     EXIT_USAGE,
     UsageError,
     address_problem,
+    count_problem,
     emit,
     port_problem,
 )
@@ -139,12 +140,6 @@ def _seconds(text: str, what: str) -> str | None:
     return f"{what} {shorten(text)!r} is not a number greater than 0 and at most 86400, e.g. 10"
 
 
-def _count(text: str, what: str) -> str | None:
-    if text.isascii() and text.strip().isdigit() and int(text) <= 1_000_000:
-        return None
-    return f"{what} {shorten(text)!r} is not a whole number from 0 to 1000000, e.g. 30"
-
-
 def _path(text: str, what: str) -> str | None:
     if text.strip() and "\x00" not in text:
         return None
@@ -161,14 +156,17 @@ def _fingerprint(text: str) -> str:
 _HOST = _checked(host_problem, "host name")
 _FILE = _checked(_path, "file path")
 _SECONDS = _checked(_seconds, "timeout", float)
-_ADDRESS = _checked(address_problem, "address")
 #: The options more than one command takes, and those of check and audit (_TARGET, _LOGIN).
 _OPTIONS: dict[str, dict[str, Any]] = {
     "--format": {"choices": ("text", "json"), "default": "text", "help": "output format"},
     "--bundle": {"type": _FILE, "metavar": "FILE", "help": "RDS bundle to select roots from"},
     "--fail-on-warning": {"action": "store_true", "help": "exit 1 also when there are warnings"},
     "--port": {"type": _checked(port_problem, "port", int), "help": "port (default: 5432)"},
-    "--hostaddr": {"type": _ADDRESS, "metavar": "IP", "help": "connect to IP; verify the name"},
+    "--hostaddr": {
+        "type": _checked(address_problem, "address"),
+        "metavar": "IP",
+        "help": "connect to IP; verify the name",
+    },
     "dsn": {
         "nargs": "?",
         "default": "",
@@ -183,7 +181,7 @@ _OPTIONS: dict[str, dict[str, Any]] = {
     },
     "--driver": {"choices": ("auto", "psycopg", "psycopg2"), "default": "auto"},
     "--connect-timeout": {
-        "type": _checked(_count, "connect timeout", int),
+        "type": _checked(count_problem, "connect timeout", int),
         "default": 10,
         "metavar": "SECONDS",
         "help": "unless the DSN sets one (default: 10)",
@@ -234,7 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("--timeout", type=_SECONDS, default=10.0, help="per step (default: 10)")
     inspect.add_argument(
         "--warn-days",
-        type=_checked(_count, "days", int),
+        type=_checked(count_problem, "days", int),
         default=30,
         help="warn when the certificate expires within this many days (default: 30)",
     )

@@ -74,3 +74,9 @@ def address_problem(text: str, what: str) -> str | None:
     if is_ip(text):
         return None
     return f"{what} {shorten(text)!r} is not an IP address (put names in the host)."
+
+
+def count_problem(text: str, what: str) -> str | None:
+    if text.isascii() and text.strip().isdigit() and int(text) <= 1_000_000:
+        return None
+    return f"{what} {shorten(text)!r} is not a whole number from 0 to 1000000, e.g. 30."

@@ -26,8 +26,7 @@ from aurora_ssl._endpoint import host_problem
 from aurora_ssl._libpq import libpq_of
 from aurora_ssl._options import PREFIX, PROVIDER_OBJECT, Options, read_options, split_url
 from aurora_ssl._policy import policy_for
-from aurora_ssl._redaction import shorten
-from aurora_ssl.cli._common import UsageError, address_problem, port_problem, warn
+from aurora_ssl.cli._common import UsageError, address_problem, count_problem, port_problem, warn
 from aurora_ssl.errors import AuroraSSLError, InsecureConfigurationError
 
 #: The options the command line gives, by their names in a URL (``aurora_ssl_<name>``).
@@ -142,12 +141,6 @@ def _driver(name: str) -> str:
     return name
 
 
-def _whole_number(text: str, where: str) -> str | None:
-    if text.lstrip("-").isdigit() and text.isascii():
-        return None
-    return f"{where} {shorten(text)!r} is not a whole number of seconds."
-
-
 #: The libpq keywords the commands read: the variable libpq reads when one is not given, and
 #: what is wrong with a value (refused before libpq blames name resolution; a socket
 #: directory is the policy's).
@@ -155,7 +148,7 @@ _KEYWORDS: dict[str, tuple[str, Callable[[str, str], str | None] | None]] = {
     "host": ("PGHOST", lambda host, where: None if host[0] in "/@" else host_problem(host, where)),
     "hostaddr": ("PGHOSTADDR", address_problem),
     "port": ("PGPORT", port_problem),
-    "connect_timeout": ("PGCONNECT_TIMEOUT", _whole_number),
+    "connect_timeout": ("PGCONNECT_TIMEOUT", count_problem),
     "user": ("PGUSER", None),
     "dbname": ("PGDATABASE", None),
     "password": ("PGPASSWORD", None),
