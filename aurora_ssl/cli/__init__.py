@@ -171,8 +171,8 @@ _OPTIONS: dict[str, dict[str, Any]] = {
         "nargs": "?",
         "default": "",
         "metavar": "DSN",
-        "help": "libpq connection string or URL, a SQLAlchemy one too; '-' reads it from stdin; "
-        "omitted: $DATABASE_URL, else the PG* variables",
+        "help": "libpq connection string or URL, a SQLAlchemy one too (env: also a host name); "
+        "'-' reads it from stdin; omitted: $DATABASE_URL, else the PG* variables",
     },
     "--tls-server-name": {
         "type": _HOST,
@@ -243,14 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add(actions, "info", cmd_bundle_info, "--bundle", "--format")
     _add_update(_add(actions, "update", cmd_bundle_update, "--format"))
-    env = _add(commands, "env", cmd_env, "--hostaddr", "--port", "--bundle")
-    env.add_argument(
-        "target",
-        nargs="?",
-        default="",
-        metavar="URL|HOST",
-        help="a URL or connection string as for check, or a host name; omitted: $DATABASE_URL",
-    )
+    env = _add(commands, "env", cmd_env, "dsn", "--hostaddr", "--port", "--bundle")
     env.add_argument("--shell", choices=("sh", "fish", "powershell"), default="sh")
     env.add_argument("--format", choices=("text", "json", "conninfo"), default="text")
     return parser

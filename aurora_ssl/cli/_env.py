@@ -45,7 +45,7 @@ def cmd_env(args: argparse.Namespace) -> int:
     service files and PG* variables; eval "$(aurora-ssl env)" sets PG* variables and unsets
     PGSERVICE. The password is never printed.
     """
-    text = args.target
+    text = args.dsn
     if text and "://" not in text and "=" not in text and text != "-":
         text = f"host='{text}'"  # a bare host name
     target = read_target(args, text, driver="system")
