@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from aurora_ssl._readback import ClientTLS, client_tls, effective_params, require_tls
     from aurora_ssl._server_tls import ServerTLS, server_tls
     from aurora_ssl._trust import TrustSelection, select_trust
-    from aurora_ssl.cli._audit import audit
+    from aurora_ssl.cli._check import audit
     from aurora_ssl.sqlalchemy import create_async_engine, create_engine
 
 _LAZY = {
@@ -64,7 +64,7 @@ _LAZY = {
     "translate_error": "aurora_ssl._diagnostics._translation",
     "inspect_server": "aurora_ssl._diagnostics._inspection",
     "update_bundle": "aurora_ssl._bundle_update",
-    "audit": "aurora_ssl.cli._audit",
+    "audit": "aurora_ssl.cli._check",
     "Audit": "aurora_ssl._diagnostics._audit",
 }
 

@@ -41,9 +41,8 @@ from typing import Any, NoReturn
 from aurora_ssl._bundle_update import normalise_fingerprint
 from aurora_ssl._endpoint import host_problem
 from aurora_ssl._redaction import mask_text, shorten
-from aurora_ssl.cli._audit import cmd_audit
 from aurora_ssl.cli._bundle import cmd_bundle_info, cmd_bundle_path, cmd_bundle_update
-from aurora_ssl.cli._check import cmd_check, cmd_inspect
+from aurora_ssl.cli._check import cmd_audit, cmd_check, cmd_inspect
 from aurora_ssl.cli._common import (
     EXIT_FAILED,
     EXIT_USAGE,

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from aurora_ssl._bundle_update import colons
-from aurora_ssl._endpoint import is_ip
+from aurora_ssl._endpoint import host_problem, is_ip
 from aurora_ssl._redaction import mask_text, shorten
 from aurora_ssl.errors import InsecureConfigurationError
 
@@ -80,3 +81,35 @@ def count_problem(text: str, what: str) -> str | None:
     if text.isascii() and text.strip().isdigit() and int(text) <= 1_000_000:
         return None
     return f"{what} {shorten(text)!r} is not a whole number from 0 to 1000000, e.g. 30."
+
+
+#: The libpq keywords the commands read: the variable libpq reads when one is not given, and
+#: what is wrong with a value (refused before libpq blames name resolution; a socket
+#: directory is the policy's).
+_KEYWORDS: dict[str, tuple[str, Callable[[str, str], str | None] | None]] = {
+    "host": ("PGHOST", lambda host, where: None if host[0] in "/@" else host_problem(host, where)),
+    "hostaddr": ("PGHOSTADDR", address_problem),
+    "port": ("PGPORT", port_problem),
+    "connect_timeout": ("PGCONNECT_TIMEOUT", count_problem),
+    "user": ("PGUSER", None),
+    "dbname": ("PGDATABASE", None),
+    "password": ("PGPASSWORD", None),
+}
+
+
+def given(params: Mapping[str, str], key: str) -> str:
+    """The value libpq will use for ``key``: the DSN's (also when empty), else its ``PG*``
+    variable's."""
+    value = params.get(key)
+    return str(value if value is not None else os.environ.get(_KEYWORDS[key][0], ""))
+
+
+def check_destination(params: Mapping[str, str]) -> None:
+    """Say which value is wrong before libpq blames name resolution (``port=abc``): the
+    DSN's, else the ``PG*`` variable libpq would read."""
+    for key, (variable, problem) in _KEYWORDS.items():
+        where = f"the DSN's {key}" if params.get(key) is not None else variable
+        for item in given(params, key).split(",") if problem else ():
+            found = item.strip() and problem(item.strip(), where)
+            if found:
+                raise UsageError(found)

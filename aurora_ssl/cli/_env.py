@@ -16,8 +16,8 @@ from collections.abc import Callable
 
 from aurora_ssl._libpq import system_library, system_options
 from aurora_ssl._policy import policy_for
+from aurora_ssl.cli._check import read_target
 from aurora_ssl.cli._common import EXIT_OK, emit
-from aurora_ssl.cli._target import read_target
 from aurora_ssl.errors import AuroraSSLError
 
 #: Per shell: the line that unsets PGSERVICE, one variable's assignment, and what joins them.
