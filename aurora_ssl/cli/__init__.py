@@ -19,12 +19,12 @@ a password (:mod:`aurora_ssl._redaction`).
 
 Layout: this module declares every command and option (an option several commands take, once,
 in :data:`_OPTIONS`; a command's help is its handler's docstring, as in click), runs a command
-and turns every error into one line and an exit status. One module per command group does the
-work (:mod:`~aurora_ssl.cli._check` with ``inspect``, :mod:`~aurora_ssl.cli._audit`,
-:mod:`~aurora_ssl.cli._bundle`, :mod:`~aurora_ssl.cli._env`); :mod:`~aurora_ssl.cli._target`
-reads what ``check``, ``audit`` and ``env`` connect to, and connects; :mod:`~aurora_ssl.cli._common`
-holds what they all share, the value checks among it: a bad port, host name, number or path
-is refused while parsing, as a usage error that says what to fix, before any command runs.
+and turns every error into one line and an exit status. The commands do the work in
+:mod:`~aurora_ssl.cli._check` (``check``, ``audit``, ``inspect``, and reading what ``check``,
+``audit`` and ``env`` connect to), :mod:`~aurora_ssl.cli._bundle` and
+:mod:`~aurora_ssl.cli._env`; :mod:`~aurora_ssl.cli._common` holds what they all share, the
+value checks among it: a bad port, host name, number or path is refused while parsing, as a
+usage error that says what to fix, before any command runs.
 """
 
 from __future__ import annotations
