@@ -15,6 +15,7 @@ import sys
 
 from aurora_ssl._bundle_update import listed, update_bundle
 from aurora_ssl._bundles import GLOBAL_BUNDLE_URL, load_bundle
+from aurora_ssl._redaction import mask_text
 from aurora_ssl._trust import bundle_source, select_trust, updated_bundle_path
 from aurora_ssl.cli._common import EXIT_OK, emit
 
@@ -88,12 +89,9 @@ def cmd_bundle_update(args: argparse.Namespace) -> int:
     copy. A root aurora-ssl does not know (by SHA-256) is installed only when named with
     --accept-root. On any failure nothing changes.
     """
-    doing = (
-        f"reading {args.from_file}"
-        if args.from_file
-        else f"downloading {args.url or GLOBAL_BUNDLE_URL}"
-    )
-    print(f"aurora-ssl: {doing} ...", file=sys.stderr)
+    doing = "reading" if args.from_file else "downloading"
+    source = mask_text(args.from_file or args.url or GLOBAL_BUNDLE_URL)  # a URL's password too
+    print(f"aurora-ssl: {doing} {source} ...", file=sys.stderr)
     names = ("url", "from_file", "cafile", "timeout", "dry_run", "accept_roots")  # its options
     result = update_bundle(**{name: getattr(args, name) for name in names})
     emit(args, {"ok": True, **result.to_dict()})

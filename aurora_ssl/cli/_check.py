@@ -34,7 +34,7 @@ from urllib.parse import unquote
 from aurora_ssl._connect import open_connection, provider_for
 from aurora_ssl._diagnostics._audit import Audit, audit_sessions
 from aurora_ssl._diagnostics._inspection import inspect_server
-from aurora_ssl._diagnostics._report import check_connection, reports_ok, reports_to_json
+from aurora_ssl._diagnostics._report import check_connection, reports_to_json
 from aurora_ssl._diagnostics._wire import split_host_port
 from aurora_ssl._endpoint import host_problem
 from aurora_ssl._libpq import libpq_of, render
@@ -43,15 +43,7 @@ from aurora_ssl._policy import policy_for
 from aurora_ssl._readback import require_tls
 from aurora_ssl._redaction import mask_text, shorten
 from aurora_ssl._trust import TrustSelection, select_trust
-from aurora_ssl.cli._common import (
-    EXIT_FAILED,
-    EXIT_OK,
-    UsageError,
-    check_destination,
-    emit,
-    given,
-    warn,
-)
+from aurora_ssl.cli._common import EXIT_FAILED, EXIT_OK, UsageError, check_dsn, emit, given, warn
 from aurora_ssl.errors import AuroraSSLError, InsecureConfigurationError
 
 #: The options the command line gives, by their names in a URL (``aurora_ssl_<name>``).
@@ -113,7 +105,7 @@ def read_target(
         )
     if getattr(args, "connect_timeout", None) is not None:
         params.setdefault("connect_timeout", str(args.connect_timeout))
-    check_destination(params)
+    check_dsn(params)
     return Target(params, chosen, options, origin)
 
 
@@ -175,10 +167,9 @@ def connector(target: Target, used: dict[str, Any]) -> Callable[[], Any]:
         provider = provider_for(options, target.origin if params.get("password") else None)
     except AuroraSSLError as exc:
         raise UsageError(str(exc)) from None
-    policy = policy_for(options)
 
     def connect() -> Any:
-        decision = policy.decide(params, target.origin, driver=target.driver)
+        decision = policy_for(options).decide(params, target.origin, driver=target.driver)
         used.update(decision.params)
         connect_to = importlib.import_module(target.driver).connect
         connection, made_with = open_connection(decision, connect_to, provider)
@@ -223,12 +214,9 @@ def cmd_check(args: argparse.Namespace) -> int:
         inspect=True,
     )
     strict = args.fail_on_warning
-    print(
-        reports_to_json([report], fail_on_warning=strict)
-        if args.format == "json"
-        else report.to_text()
-    )
-    return EXIT_OK if reports_ok([report], fail_on_warning=strict) else EXIT_FAILED
+    text = reports_to_json([report], fail_on_warning=strict) if args.format == "json" else None
+    print(text or report.to_text())
+    return EXIT_OK if report.passed(fail_on_warning=strict) else EXIT_FAILED
 
 
 def cmd_audit(args: argparse.Namespace) -> int:

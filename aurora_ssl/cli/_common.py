@@ -104,7 +104,7 @@ def given(params: Mapping[str, str], key: str) -> str:
     return str(value if value is not None else os.environ.get(_KEYWORDS[key][0], ""))
 
 
-def check_destination(params: Mapping[str, str]) -> None:
+def check_dsn(params: Mapping[str, str]) -> None:
     """Say which value is wrong before libpq blames name resolution (``port=abc``): the
     DSN's, else the ``PG*`` variable libpq would read."""
     for key, (variable, problem) in _KEYWORDS.items():
