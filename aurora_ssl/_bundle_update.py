@@ -228,11 +228,8 @@ def _previous(target: Path) -> tuple[Path, str, tuple[Certificate, ...], set[str
         previous = tuple(read_certificates(data, str(target)))
     except BundleError:
         previous = ()  # an unusable bundle in use: everything in the new one is "added"
-    record = _record(target)
-    if (
-        record.is_file()
-        and record.read_bytes().strip() == hashlib.sha256(data).hexdigest().encode()
-    ):
+    record, digest = _record(target), hashlib.sha256(data).hexdigest().encode()
+    if record.is_file() and record.read_bytes().strip() == digest:
         known.update(c.sha256 for c in previous)
     return target, "updated", previous, known
 

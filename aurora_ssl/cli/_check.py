@@ -139,11 +139,13 @@ def _without_wrapper_properties(url: str, libpq: Any) -> str:
     return f"{base}?{'&'.join(kept)}" if kept else base
 
 
+#: A URL's ``+driver`` -> the libpq driver check connects with ("": the one installed).
+_LIBPQ_DRIVERS = {"aws_wrapper_psycopg": "psycopg", "auto": "", "asyncpg": "", "pg8000": ""}
+
+
 def _driver(name: str) -> str:
     """The libpq driver for a URL's ``+driver`` (asyncpg and pg8000 URLs: the one installed)."""
-    name = {"aws_wrapper_psycopg": "psycopg", "auto": "", "asyncpg": "", "pg8000": ""}.get(
-        name, name
-    )
+    name = _LIBPQ_DRIVERS.get(name, name)
     if name not in ("", "psycopg", "psycopg2", "system"):
         raise UsageError(
             f"aurora-ssl connects with libpq (psycopg or psycopg2), not {name[:40]}; use a "
