@@ -72,10 +72,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     quiet, logger.disabled = logger.disabled, True
     try:
         return int(args.handler(args))
-    except UsageError as exc:
-        return _fail(args, exc, EXIT_USAGE)
-    except AuroraSSLError as exc:
-        return _fail(args, exc)
+    except AuroraSSLError as exc:  # a UsageError too: bad input
+        return _fail(args, exc, EXIT_USAGE if isinstance(exc, UsageError) else EXIT_FAILED)
     except KeyboardInterrupt:
         print("aurora-ssl: interrupted", file=sys.stderr)
         return 130

@@ -121,8 +121,8 @@ def _command_line(args: argparse.Namespace, ours: dict[str, Any], origin: str) -
                 "URL cannot carry; give it with --password-provider MODULE:ATTR."
             )
         del ours[f"{PREFIX}password_provider"]
-    given = {PREFIX + name: getattr(args, name, None) for name in OPTIONS}
-    return {k: "true" if v is True else v for k, v in given.items() if v not in (None, False)}
+    flags = {PREFIX + name: getattr(args, name, None) for name in OPTIONS}
+    return {k: "true" if v is True else v for k, v in flags.items() if v not in (None, False)}
 
 
 def _without_wrapper_properties(url: str, libpq: Any) -> str:
