@@ -83,33 +83,34 @@ def count_problem(text: str, what: str) -> str | None:
     return f"{what} {shorten(text)!r} is not a whole number from 0 to 1000000, e.g. 30."
 
 
-#: The libpq keywords the commands read: the variable libpq reads when one is not given, and
-#: what is wrong with a value (refused before libpq blames name resolution; a socket
-#: directory is the policy's).
-_KEYWORDS: dict[str, tuple[str, Callable[[str, str], str | None] | None]] = {
-    "host": ("PGHOST", lambda host, where: None if host[0] in "/@" else host_problem(host, where)),
-    "hostaddr": ("PGHOSTADDR", address_problem),
-    "port": ("PGPORT", port_problem),
-    "connect_timeout": ("PGCONNECT_TIMEOUT", count_problem),
-    "user": ("PGUSER", None),
-    "dbname": ("PGDATABASE", None),
-    "password": ("PGPASSWORD", None),
+#: What is wrong with a value of these libpq keywords, refused before libpq blames name
+#: resolution (a socket directory as the host is the policy's to judge).
+_PROBLEMS: dict[str, Callable[[str, str], str | None]] = {
+    "host": lambda host, where: None if host[0] in "/@" else host_problem(host, where),
+    "hostaddr": address_problem,
+    "port": port_problem,
+    "connect_timeout": count_problem,
 }
+
+
+def _variable(key: str) -> str:
+    """The ``PG*`` variable libpq reads for ``key`` when the DSN does not give it."""
+    return "PGDATABASE" if key == "dbname" else f"PG{key.upper()}"
 
 
 def given(params: Mapping[str, str], key: str) -> str:
     """The value libpq will use for ``key``: the DSN's (also when empty), else its ``PG*``
     variable's."""
     value = params.get(key)
-    return str(value if value is not None else os.environ.get(_KEYWORDS[key][0], ""))
+    return str(value if value is not None else os.environ.get(_variable(key), ""))
 
 
 def check_dsn(params: Mapping[str, str]) -> None:
     """Say which value is wrong before libpq blames name resolution (``port=abc``): the
     DSN's, else the ``PG*`` variable libpq would read."""
-    for key, (variable, problem) in _KEYWORDS.items():
-        where = f"the DSN's {key}" if params.get(key) is not None else variable
-        for item in given(params, key).split(",") if problem else ():
+    for key, problem in _PROBLEMS.items():
+        where = f"the DSN's {key}" if params.get(key) is not None else _variable(key)
+        for item in given(params, key).split(","):
             found = item.strip() and problem(item.strip(), where)
             if found:
                 raise UsageError(found)
