@@ -64,17 +64,18 @@ CHECKS: dict[str, str] = {
         "Use the AURORA_SSL keys of the Django guide (docs/guides/django.md), next to OPTIONS."
     ),
     "aurora_ssl.E003": (
-        "Remove it from OPTIONS: aurora-ssl always connects with sslmode=verify-full and the Amazon"
-        " RDS roots. For a local server without TLS use AURORA_SSL['INSECURE_LOCAL_DEV'] = True."
+        "Remove it from OPTIONS: aurora-ssl always connects with sslmode=verify-full and the "
+        "Amazon RDS roots. For a local server without TLS use "
+        "AURORA_SSL['INSECURE_LOCAL_DEV'] = True."
     ),
     "aurora_ssl.E004": (
         "Set HOST to the endpoint's DNS name, e.g. mydb.cluster-xxxx.us-east-1.rds.amazonaws.com."
     ),
     "aurora_ssl.E005": (
-        "Point AURORA_SSL['BUNDLE'] (or AURORA_SSL_BUNDLE, or OPTIONS['sslrootcert']) at a readable"
-        " PEM file of CA certificates, e.g. "
-        "https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem, or remove it to use the"
-        " bundle shipped with aurora-ssl."
+        "Point AURORA_SSL['BUNDLE'] (or AURORA_SSL_BUNDLE, or OPTIONS['sslrootcert']) at a "
+        "readable PEM file of CA certificates, e.g. "
+        "https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem, or remove it to use "
+        "the bundle shipped with aurora-ssl."
     ),
     "aurora_ssl.E006": (
         "Download the bundle for that partition (the URL is in the message) and set "
@@ -113,8 +114,8 @@ CHECKS: dict[str, str] = {
         "endpoint's name; if a region is missing, run `aurora-ssl bundle update`."
     ),
     "aurora_ssl.W004": (
-        "Set 'ENGINE': 'django_aurora_ssl.backends.postgresql' (or '...postgis'); a backend of your"
-        " own subclasses django_aurora_ssl.backends.postgresql.base.DatabaseWrapper instead of "
+        "Set 'ENGINE': 'django_aurora_ssl.backends.postgresql' (or '...postgis'); a backend of "
+        "your own subclasses django_aurora_ssl.backends.postgresql.base.DatabaseWrapper instead of "
         "Django's."
     ),
     "aurora_ssl.W005": (
