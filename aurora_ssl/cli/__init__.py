@@ -153,17 +153,14 @@ def _fingerprint(text: str) -> str:
 _HOST = _checked(host_problem, "host name")
 _FILE = _checked(_path, "file path")
 _SECONDS = _checked(_seconds, "timeout", float)
+_ADDRESS = _checked(address_problem, "address")
 #: The options more than one command takes, and those of check and audit (_TARGET, _LOGIN).
 _OPTIONS: dict[str, dict[str, Any]] = {
     "--format": {"choices": ("text", "json"), "default": "text", "help": "output format"},
     "--bundle": {"type": _FILE, "metavar": "FILE", "help": "RDS bundle to select roots from"},
     "--fail-on-warning": {"action": "store_true", "help": "exit 1 also when there are warnings"},
     "--port": {"type": _checked(port_problem, "port", int), "help": "port (default: 5432)"},
-    "--hostaddr": {
-        "type": _checked(address_problem, "address"),
-        "metavar": "IP",
-        "help": "connect to IP; verify the name",
-    },
+    "--hostaddr": {"type": _ADDRESS, "metavar": "IP", "help": "connect to IP; verify the name"},
     "dsn": {
         "nargs": "?",
         "default": "",
