@@ -25,7 +25,6 @@ import pytest
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from aurora_ssl import testing
 from aurora_ssl.errors import TestServerError
 from aurora_ssl.testing import (
     CLUSTER_HOST,
@@ -37,6 +36,7 @@ from aurora_ssl.testing import (
     TestPKI,
 )
 from aurora_ssl.testing import _pki as testing_pki
+from aurora_ssl.testing.__main__ import main
 from tests import drivers
 from tests.fix_servers import BARE_ENV, wait_for_env_file
 
@@ -385,7 +385,7 @@ def test_cli_serve_in_process(env_file: Path, capsys: pytest.CaptureFixture[str]
 
     thread = threading.Thread(target=client)
     thread.start()
-    assert testing.main(["serve", "--env-file", str(env_file)]) == 0
+    assert main(["serve", "--env-file", str(env_file)]) == 0
     thread.join()
     assert seen["AURORA_SSL_DEMO_USER"] == "app"
     assert f"AURORA_SSL_DEMO_PORT='{seen['AURORA_SSL_DEMO_PORT']}'" in capsys.readouterr().out
@@ -455,7 +455,7 @@ def test_cli_serve_env_file_is_sourced_as_written_and_runs_the_getting_started_p
 
 def test_cli_rejects_unknown_scenario(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
-        testing.main(["serve", "--scenario", "nope"])
+        main(["serve", "--scenario", "nope"])
     assert "invalid choice" in capsys.readouterr().err
 
 
