@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from aurora_ssl._diagnostics._inspection import inspect_server
     from aurora_ssl._diagnostics._translation import translate_error
     from aurora_ssl._server_tls import ServerTLS, server_tls
-    from aurora_ssl.cli._audit import audit
+    from aurora_ssl.cli._check import audit
     from aurora_ssl.sqlalchemy import create_async_engine, create_engine
 
 #: Where each name that costs an import lives, imported on first use.
@@ -54,7 +54,7 @@ _LAZY = {
     "translate_error": "aurora_ssl._diagnostics._translation",
     "inspect_server": "aurora_ssl._diagnostics._inspection",
     "update_bundle": "aurora_ssl._bundle_update",
-    "audit": "aurora_ssl.cli._audit",
+    "audit": "aurora_ssl.cli._check",
     "Audit": "aurora_ssl._diagnostics._audit",
 }
 

@@ -123,25 +123,6 @@ class BundleUpdate:
             "warnings": list(self.warnings),
         }
 
-    def to_text(self) -> str:
-        outcome = "nothing to change" if not self.changed else f"dry run; would go to {self.path}"
-        return "\n".join(
-            [
-                f"source:    {self.source}",
-                f"validated: {len(self.certificates)} Amazon RDS root certificate(s), "
-                f"sha256 {self.sha256}",
-                f"previous:  {self.previous} ({self.previous_origin})",
-                *(f"added:     {c.subject} (until {c.not_after:%Y-%m-%d})" for c in self.added),
-                *(f"removed:   {c.subject}" for c in self.removed),
-                *(
-                    f"accepted:  {c.subject}, SHA-256 {_colons(c.sha256)} (--accept-root)"
-                    for c in self.accepted
-                ),
-                f"installed: {self.path}" if self.installed else f"not installed: {outcome}",
-                *(f"warning:   {w}" for w in self.warnings),
-            ]
-        )
-
 
 def listed(certificates: Iterable[Certificate]) -> list[dict[str, Any]]:
     """Certificates as JSON lists them (``bundle info``, ``bundle update``)."""
@@ -163,7 +144,6 @@ def update_bundle(
     cafile: str | os.PathLike[str] | None = None,
     timeout: float = 30.0,
     dry_run: bool = False,
-    now: datetime.datetime | None = None,
     accept_roots: Iterable[str] = (),
 ) -> BundleUpdate:
     """Get a new RDS bundle (URL or file), validate it, and install it atomically.
@@ -174,7 +154,6 @@ def update_bundle(
         cafile: verifies the download server (default: ``AURORA_SSL_UPDATE_CAFILE``, certifi).
         timeout: network timeout in seconds (connecting, and each read).
         dry_run: validate and compare, but do not install.
-        now: the time certificates must be valid at (default: now).
         accept_roots: SHA-256 fingerprints of roots the package does not know that may be
             installed (see :func:`normalise_fingerprint` for the spelling).
 
@@ -189,7 +168,7 @@ def update_bundle(
     try:
         accepted = {normalise_fingerprint(text) for text in accept_roots}
         source, data = _fetch(url, from_file, cafile, timeout)
-        certificates = validate_bundle(data, source=source, now=now)
+        certificates = validate_bundle(data, source=source)
         previous_path, previous_origin, previous, known = _previous(target)
         unknown = tuple(c for c in certificates if c.sha256 not in known)
         if any(c.sha256 not in accepted for c in unknown):
@@ -249,11 +228,8 @@ def _previous(target: Path) -> tuple[Path, str, tuple[Certificate, ...], set[str
         previous = tuple(read_certificates(data, str(target)))
     except BundleError:
         previous = ()  # an unusable bundle in use: everything in the new one is "added"
-    record = _record(target)
-    if (
-        record.is_file()
-        and record.read_bytes().strip() == hashlib.sha256(data).hexdigest().encode()
-    ):
+    record, digest = _record(target), hashlib.sha256(data).hexdigest().encode()
+    if record.is_file() and record.read_bytes().strip() == digest:
         known.update(c.sha256 for c in previous)
     return target, "updated", previous, known
 
@@ -276,7 +252,7 @@ def _warnings(target: Path, removed: int, unused: set[str]) -> tuple[str, ...]:
         f"{removed} certificate(s) of the previous bundle are not in the new one; endpoints "
         "signed by them will fail verification after the update.": removed,
         "--accept-root named no root that needed it (the bundle's other roots are known "
-        f"already): {', '.join(_colons(f) for f in sorted(unused))}.": unused,
+        f"already): {', '.join(colons(f) for f in sorted(unused))}.": unused,
     }
     return tuple(note for note, applies in notes.items() if applies)
 
@@ -302,9 +278,9 @@ def _unknown_roots(
         command += ["--url", shlex.quote(source) if source == url else "URL"]
     if cafile is not None:
         command += ["--ca-file", shlex.quote(os.fspath(cafile))]
-    command += [f"--accept-root {_colons(cert.sha256)}" for cert in unknown]
+    command += [f"--accept-root {colons(cert.sha256)}" for cert in unknown]
     roots = "".join(
-        f"  {c.region or '-'}  {c.subject}  SHA-256 {_colons(c.sha256)}\n" for c in unknown
+        f"  {c.region or '-'}  {c.subject}  SHA-256 {colons(c.sha256)}\n" for c in unknown
     )
     return (
         f"The bundle from {source} holds {len(unknown)} root certificate(s) whose SHA-256 "
@@ -332,7 +308,7 @@ def normalise_fingerprint(text: str) -> str:
     return digits
 
 
-def _colons(digest: str) -> str:
+def colons(digest: str) -> str:
     """``AB:CD:...``, as ``openssl x509 -noout -fingerprint -sha256`` prints it."""
     return ":".join(digest[i : i + 2] for i in range(0, len(digest), 2)).upper()
 
@@ -404,9 +380,7 @@ def _download(url: str, cafile: str | os.PathLike[str] | None, timeout: float) -
 # -- validation: a clean PEM sequence of valid, self-signed Amazon RDS roots ------------------
 
 
-def validate_bundle(
-    data: bytes, *, source: str, now: datetime.datetime | None = None
-) -> tuple[Certificate, ...]:
+def validate_bundle(data: bytes, *, source: str) -> tuple[Certificate, ...]:
     """The certificates of ``data``, in file order (repeats dropped), if it is a clean PEM
     sequence of valid, self-signed Amazon RDS roots.
 
@@ -414,7 +388,7 @@ def validate_bundle(
         BundleUpdateError: naming the first certificate (by position and subject) that fails,
             and why.
     """
-    now = now or datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.timezone.utc)
     parsed = read_certificates(data, source)  # none, or one that does not parse: refused
     leftover = len(PEM_BLOCK.sub(b"", data).strip())
     if leftover:

@@ -11,8 +11,9 @@ A backend is ours when its ``DatabaseWrapper`` class has our mixin
 (for IAM tokens or a password provider) is checked like ours, and a subclass of Django's own
 PostgreSQL backend still gets W004.
 
-:data:`CHECKS` is the one list of ids: the reference page (docs/reference/checks.md) is
-rendered from it when the docs are built, and a test holds it equal to the ids emitted here.
+:data:`CHECKS` is the one list of ids, with the hint each carries; the reference page
+(docs/reference/checks.md) says when each fires and shows the hint from here, and tests hold
+its ids, and the ids emitted here, equal to them.
 """
 
 from __future__ import annotations
@@ -26,16 +27,14 @@ from django.core.checks import CheckMessage, Error, Tags, register
 from django.core.checks import Warning as CheckWarning
 from django.db import connections
 
-from aurora_ssl._connect import provider_for
 from aurora_ssl._endpoint import parse_endpoint
 from aurora_ssl._options import Options
-from aurora_ssl._policy import policy_for, refuse_insecure_for_aws
+from aurora_ssl._policy import policy_for
 from aurora_ssl._server_tls import server_tls
 from aurora_ssl._trust import TrustSelection
 from aurora_ssl.errors import (
     AuroraSSLError,
     BundleError,
-    CredentialsError,
     InsecureConfigurationError,
     TLSNotInUseError,
     UnsupportedPartitionError,
@@ -46,120 +45,83 @@ from django_aurora_ssl._conf import (
     database_options,
     guard_hosts,
     libpq_target,
-    password_where,
     plain_postgresql,
-    refuse_conninfo_name,
+    read_entry,
     uses_backend,
 )
 
 if TYPE_CHECKING:
     from aurora_ssl._diagnostics._report import ConnectionReport
 
-#: id -> (when it fires, the hint its messages carry; ``{alias}`` is the database's alias).
-CHECKS: dict[str, tuple[str, str]] = {
+#: id -> the hint its messages carry (``{alias}``: the database's alias). When each fires:
+#: the table of docs/reference/checks.md, which shows these hints too (docs/hooks.py).
+CHECKS: dict[str, str] = {
     "aurora_ssl.E001": (
-        "an `AURORA_SSL` key on a database whose backend (by class) is not aurora-ssl's, or an "
-        "`ENGINE` under `django_aurora_ssl` that does not exist",
         "Set 'ENGINE': 'django_aurora_ssl.backends.postgresql' (or "
-        "'django_aurora_ssl.backends.postgis') for this database, or a subclass of it.",
+        "'django_aurora_ssl.backends.postgis') for this database, or a subclass of it."
     ),
     "aurora_ssl.E002": (
-        "`AURORA_SSL` is not a dict, has an unknown key, a value of the wrong type or a "
-        "boolean spelled other than true/false, 1/0, yes/no, on/off, sits inside `OPTIONS`, or "
-        "chooses a password next to `PASSWORD`",
-        "Use the AURORA_SSL keys of the Django guide (docs/guides/django.md), next to OPTIONS.",
+        "Use the AURORA_SSL keys of the Django guide (docs/guides/django.md), next to OPTIONS."
     ),
     "aurora_ssl.E003": (
-        "`OPTIONS` weakens verification (`sslmode` other than `verify-full`, "
-        "`sslrootcert=system` or empty, `gssencmode`, `ssl_min_protocol_version` below "
-        "TLSv1.2, `sslsni=0`, `sslkeylogfile`, a NUL character), or `NAME` / "
-        "`OPTIONS['dbname']` holds a connection string",
         "Remove it from OPTIONS: aurora-ssl always connects with sslmode=verify-full and the "
         "Amazon RDS roots. For a local server without TLS use "
-        "AURORA_SSL['INSECURE_LOCAL_DEV'] = True.",
+        "AURORA_SSL['INSECURE_LOCAL_DEV'] = True."
     ),
     "aurora_ssl.E004": (
-        "no TCP host (empty `HOST`, or a Unix socket): libpq never uses TLS there",
-        "Set HOST to the endpoint's DNS name, e.g. mydb.cluster-xxxx.us-east-1.rds.amazonaws.com.",
+        "Set HOST to the endpoint's DNS name, e.g. mydb.cluster-xxxx.us-east-1.rds.amazonaws.com."
     ),
     "aurora_ssl.E005": (
-        "a trust file cannot be used (`BUNDLE`, `AURORA_SSL_BUNDLE`, `OPTIONS['sslrootcert']`, "
-        "an updated bundle): missing, unreadable, not PEM CA certificates, or not safely owned",
         "Point AURORA_SSL['BUNDLE'] (or AURORA_SSL_BUNDLE, or OPTIONS['sslrootcert']) at a "
-        "readable PEM file of CA certificates, e.g. https://truststore.pki.rds.amazonaws.com/"
-        "global/global-bundle.pem, or remove it to use the bundle shipped with aurora-ssl.",
+        "readable PEM file of CA certificates, e.g. "
+        "https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem, or remove it to use "
+        "the bundle shipped with aurora-ssl."
     ),
     "aurora_ssl.E006": (
-        "a China (`.amazonaws.com.cn`) or GovCloud (`us-gov-*`) endpoint without a bundle",
         "Download the bundle for that partition (the URL is in the message) and set "
-        "AURORA_SSL['BUNDLE'] to its path.",
+        "AURORA_SSL['BUNDLE'] to its path."
     ),
     "aurora_ssl.E007": (
-        "`INSECURE_LOCAL_DEV` while any host source (`HOST`, `OPTIONS['host']`, "
-        "`OPTIONS['hostaddr']`, `TLS_SERVER_NAME`) names an AWS endpoint",
-        "Remove AURORA_SSL['INSECURE_LOCAL_DEV']: the opt-out exists only for local "
-        "development servers without TLS, never for AWS endpoints.",
+        "Remove AURORA_SSL['INSECURE_LOCAL_DEV']: the opt-out exists only for local development "
+        "servers without TLS, never for AWS endpoints."
     ),
     "aurora_ssl.E008": (
-        "database check: no verified TLS connection (untrusted or expired certificate, wrong "
-        "name, server without TLS, parameters changed after aurora-ssl), or the connection "
-        "failed otherwise (network, timeout, a refused login whose TLS state is unknown: the "
-        "driver's libpq predates the fix for CVE-2024-10977); the message gives the reason",
-        "Read the reason above; `python manage.py check_aurora_ssl --database {alias}` shows "
-        "the full report.",
+        "Read the reason above; `python manage.py check_aurora_ssl --database {alias}` shows the "
+        "full report."
     ),
     "aurora_ssl.E009": (
-        "database check: the server says the session is not encrypted although the client "
-        "negotiated TLS",
-        "Find what terminates TLS between the application and the server (a proxy, a "
-        "port-forward) and connect to the database endpoint itself.",
+        "Find what terminates TLS between the application and the server (a proxy, a port-forward) "
+        "and connect to the database endpoint itself."
     ),
     "aurora_ssl.E010": (
-        "database check: TLS was verified, then the server refused the login (SQLSTATE class "
-        "28: wrong password or IAM token, unknown role, `pg_hba.conf`); the message gives the "
-        "server's reason",
-        "Fix the login: USER, PASSWORD (or the IAM token or password provider) and the "
-        "server's pg_hba.conf rules. TLS is verified, so changing sslmode would not help.",
+        "Fix the login: USER, PASSWORD (or the IAM token or password provider) and the server's "
+        "pg_hba.conf rules. TLS is verified, so changing sslmode would not help."
     ),
     "aurora_ssl.E011": (
-        "database check: no password for the login, found before connecting (a password "
-        "provider, IAM or Secrets Manager failed; AWS credentials or botocore missing)",
         "Fix what the message names (AWS credentials for IAM, the [iam] extra, the password "
-        "provider); nothing was sent to the server, and TLS is not the problem.",
+        "provider); nothing was sent to the server, and TLS is not the problem."
     ),
     "aurora_ssl.W001": (
-        "`INSECURE_LOCAL_DEV` is in effect",
         "Remove AURORA_SSL['INSECURE_LOCAL_DEV'] as soon as the server offers TLS; never use it "
-        "outside local development.",
+        "outside local development."
     ),
     "aurora_ssl.W002": (
-        "the app is installed but no database uses an aurora-ssl backend",
-        "Set 'ENGINE': 'django_aurora_ssl.backends.postgresql' for your Aurora/RDS databases, "
-        "or remove 'django_aurora_ssl' from INSTALLED_APPS.",
+        "Set 'ENGINE': 'django_aurora_ssl.backends.postgresql' for your Aurora/RDS databases, or "
+        "remove 'django_aurora_ssl' from INSTALLED_APPS."
     ),
     "aurora_ssl.W003": (
-        "trust selection warns: `HOST` is not an RDS name (the full bundle is trusted; a CNAME "
-        "fails by design), the bundle lacks the endpoint's region, or a bundle of yours holds "
-        "RDS-named roots that are not AWS's",
-        "If HOST is a CNAME or tunnel to an RDS endpoint, set AURORA_SSL['TLS_SERVER_NAME'] to "
-        "the endpoint's name; if a region is missing, run `aurora-ssl bundle update`.",
+        "If HOST is a CNAME or tunnel to an RDS endpoint, set AURORA_SSL['TLS_SERVER_NAME'] to the "
+        "endpoint's name; if a region is missing, run `aurora-ssl bundle update`."
     ),
     "aurora_ssl.W004": (
-        "an RDS/Aurora endpoint configured with Django's own PostgreSQL/PostGIS backend, or a "
-        "subclass of it (no verification)",
         "Set 'ENGINE': 'django_aurora_ssl.backends.postgresql' (or '...postgis'); a backend of "
-        "your own subclasses django_aurora_ssl.backends.postgresql.base.DatabaseWrapper "
-        "instead of Django's.",
+        "your own subclasses django_aurora_ssl.backends.postgresql.base.DatabaseWrapper instead of "
+        "Django's."
     ),
     "aurora_ssl.W005": (
-        "database check: the `sslinfo` extension is not installed",
-        "Run `CREATE EXTENSION sslinfo;` in this database (on RDS as rds_superuser).",
+        "Run `CREATE EXTENSION sslinfo;` in this database (on RDS as rds_superuser)."
     ),
-    "aurora_ssl.W006": (
-        "database check: `rds.force_ssl` is off on the server (other clients may connect "
-        "unencrypted)",
-        "Set rds.force_ssl = 1 in the DB cluster / instance parameter group.",
-    ),
+    "aurora_ssl.W006": "Set rds.force_ssl = 1 in the DB cluster / instance parameter group.",
 }
 # dj-database-url's ssl_require=True (the most common source of sslmode=require) and a URL's
 # ?sslmode= both land in OPTIONS, so a user who never wrote OPTIONS must be told where else.
@@ -178,7 +140,7 @@ _FAILURES = {
     "refused": (
         "aurora_ssl.E008",
         "no verified TLS connection to {host}: {message}",
-        CHECKS["aurora_ssl.E008"][1] + " Never work around it by weakening sslmode.",
+        CHECKS["aurora_ssl.E008"] + " Never work around it by weakening sslmode.",
     ),
     "error": ("aurora_ssl.E008", "connecting to {host} failed: {message}", ""),
     "login-refused": ("aurora_ssl.E010", "{message}", ""),
@@ -190,7 +152,7 @@ _WARNINGS = {"sslinfo-missing": "aurora_ssl.W005", "rds-force-ssl-off": "aurora_
 
 def _message(check_id: str, text: str, alias: str | None, hint: str = "") -> CheckMessage:
     kind = Error if check_id.startswith("aurora_ssl.E") else CheckWarning
-    hint = hint or CHECKS[check_id][1].format(alias=alias)
+    hint = hint or CHECKS[check_id].format(alias=alias)
     return kind(text, hint=hint, obj=alias, id=check_id)
 
 
@@ -225,7 +187,7 @@ def messages_for_alias(alias: str, entry: Mapping[str, Any]) -> list[CheckMessag
             f"are not verified, and {SETTINGS_KEY} options are ignored."
         )
         return [_message("aurora_ssl.E001", text, alias)]
-    rds = [h for h in guard_hosts(entry, Options()) if parse_endpoint(h).kind.is_rds]
+    rds = [h for h in guard_hosts(entry) if parse_endpoint(h).kind.is_rds]
     if rds and plain_postgresql(entry):
         text = (
             f"{where} connects to the RDS endpoint {rds[0]} with {engine!r}, which does not "
@@ -238,20 +200,15 @@ def messages_for_alias(alias: str, entry: Mapping[str, Any]) -> list[CheckMessag
 def _ours(alias: str, entry: Mapping[str, Any]) -> list[CheckMessage]:
     """The static checks of an alias on our backend, as its first connection makes them."""
     try:
-        options = database_options(entry, alias)
-        provider_for(options, password_where(entry, alias), django=True)  # imports it
-    except (OptionsError, CredentialsError) as exc:
+        options = read_entry(entry, alias)[0]  # imports the password provider
+    except OptionsError as exc:
         return [_message("aurora_ssl.E002", str(exc), alias)]
-    try:
-        refuse_conninfo_name(entry, alias)
     except InsecureConfigurationError as exc:
+        if "insecure_local_dev" in str(exc):
+            return [_message("aurora_ssl.E007", str(exc), alias)]
         return [_message("aurora_ssl.E003", str(exc), alias, _NAME_HINT)]
     where = f"DATABASES[{alias!r}]"
     if options.insecure_local_dev:
-        try:
-            refuse_insecure_for_aws(options, guard_hosts(entry, options))
-        except InsecureConfigurationError as exc:
-            return [_message("aurora_ssl.E007", str(exc), alias)]
         text = (
             f"{where}: INSECURE_LOCAL_DEV is on; the server is not verified and the connection "
             "may be plaintext."

@@ -36,11 +36,12 @@ from __future__ import annotations
 import importlib
 import os
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
+from aurora_ssl._connect import provider_for
 from aurora_ssl._options import (
     PREFIX,
     Options,
@@ -49,20 +50,15 @@ from aurora_ssl._options import (
     password_conflict,
     read_options,
 )
-from aurora_ssl.errors import InsecureConfigurationError
+from aurora_ssl._policy import refuse_insecure_for_aws
+from aurora_ssl.errors import AuroraSSLError, InsecureConfigurationError
+
+if TYPE_CHECKING:
+    from aurora_ssl.credentials import PasswordProvider
 
 SETTINGS_KEY = "AURORA_SSL"
 _POSTGRESQL = "django_aurora_ssl.backends.postgresql"
 _POSTGIS = "django_aurora_ssl.backends.postgis"
-#: The ENGINE values of our backends, and of Django's own PostgreSQL ones.
-ENGINES = frozenset({_POSTGRESQL, _POSTGIS})
-PLAIN_ENGINES = frozenset(
-    {
-        "django.db.backends.postgresql",
-        "django.db.backends.postgresql_psycopg2",
-        "django.contrib.gis.db.backends.postgis",
-    }
-)
 #: OPTIONS keys Django's PostgreSQL backend takes out before connecting (``pool``: 5.1+).
 DJANGO_OPTIONS = frozenset({"assume_role", "isolation_level", "pool", "server_side_binding"})
 #: The URL schemes read: these, alone or with one of SQLAlchemy's PostgreSQL drivers.
@@ -128,21 +124,15 @@ def backend_class(settings_dict: Mapping[str, Any]) -> type | None:
 
 def uses_backend(settings_dict: Mapping[str, Any]) -> bool:
     """Whether this entry's backend is ours, by class: a user's subclass of ours counts."""
-    wrapper = backend_class(settings_dict)
-    if wrapper is None:
-        return settings_dict.get("ENGINE") in ENGINES
-    return getattr(wrapper, "aurora_ssl_backend", False) is True
+    return getattr(backend_class(settings_dict), "aurora_ssl_backend", False) is True
 
 
 def plain_postgresql(settings_dict: Mapping[str, Any]) -> bool:
-    """Whether the backend (not ours) is Django's PostgreSQL one, or a subclass of it."""
-    if settings_dict.get("ENGINE") in PLAIN_ENGINES:
-        return True
+    """Whether the backend (not ours) is Django's PostgreSQL one, or a subclass of it (PostGIS's
+    is one)."""
     wrapper = backend_class(settings_dict)
-    if wrapper is None:
-        return False
     plain = backend_class({"ENGINE": "django.db.backends.postgresql"})
-    return plain is not None and issubclass(wrapper, plain)
+    return wrapper is not None and plain is not None and issubclass(wrapper, plain)
 
 
 def libpq_target(settings_dict: Mapping[str, Any]) -> dict[str, Any]:
@@ -163,18 +153,34 @@ def libpq_target(settings_dict: Mapping[str, Any]) -> dict[str, Any]:
     return params
 
 
-def guard_hosts(settings_dict: Mapping[str, Any], options: Options) -> list[str]:
-    """Every host an entry can send libpq to (HOST, OPTIONS host/hostaddr, TLS_SERVER_NAME),
-    for the insecure opt-out's guard."""
+def guard_hosts(settings_dict: Mapping[str, Any]) -> list[str]:
+    """Every host an entry can send libpq to (HOST, OPTIONS host and hostaddr)."""
     raw = settings_dict.get("OPTIONS")
     opts = raw if isinstance(raw, Mapping) else {}
-    sources = (
-        settings_dict.get("HOST"),
-        opts.get("host"),
-        opts.get("hostaddr"),
-        options.tls_server_name,
-    )
+    sources = (settings_dict.get("HOST"), opts.get("host"), opts.get("hostaddr"))
     return [h.strip() for s in sources if s for h in str(s).split(",") if h.strip()]
+
+
+def read_entry(
+    settings_dict: Mapping[str, Any], alias: str
+) -> tuple[Options, PasswordProvider | None]:
+    """What a connection of this entry (or dbshell, or a static check) needs before deciding:
+    its options, and the password provider they name (``None``: Django's PASSWORD).
+
+    Raises:
+        OptionsError: malformed options, a provider that does not import, or a password next
+            to one.
+        InsecureConfigurationError: a connection string as the database name, or the opt-out
+            for an AWS endpoint (its message names ``insecure_local_dev``).
+    """
+    options = database_options(settings_dict, alias)
+    try:
+        provider = provider_for(options, password_where(settings_dict, alias), django=True)
+    except AuroraSSLError as exc:
+        raise OptionsError(str(exc)) from None
+    refuse_conninfo_name(settings_dict, alias)
+    refuse_insecure_for_aws(options, guard_hosts(settings_dict))
+    return options, provider
 
 
 def refuse_conninfo_name(settings_dict: Mapping[str, Any], alias: str = "?") -> None:

@@ -1,34 +1,29 @@
-"""MkDocs hook: reference tables rendered from the code, so they cannot drift from it.
+"""MkDocs hook: the hints of the Django system checks come from the code, so they cannot drift.
 
-A page holds a marker such as ``<!-- aurora-ssl: check-ids -->``; the build replaces it with
-the table built from the module that owns the facts (tests/test_reference_docs.py checks the
-same functions against the code's behaviour).
+docs/reference/checks.md holds a marker, ``<!-- aurora-ssl: check-hints -->``, above its
+table of check ids and when each fires; the build removes the marker and ends each row with
+the hint the check's messages carry (:data:`django_aurora_ssl._checks.CHECKS`).
+tests/test_reference_docs.py holds the table's ids equal to the code's.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
+MARKER = "<!-- aurora-ssl: check-hints -->\n"
+ROW = re.compile(r"^\| `(aurora_ssl\.[EW]\d{3})` \|.*\|$", re.MULTILINE)
 
-def check_ids_table() -> str:
-    """The Django system checks, from :data:`django_aurora_ssl._checks.CHECKS`."""
+
+def with_hints(markdown: str) -> str:
+    """The page, each row of the checks table ending with its hint."""
     from django_aurora_ssl._checks import CHECKS
 
-    rows = ["| id | when | hint |", "| --- | --- | --- |"]
-    rows += [
-        f"| `{key}` | {when} | {hint.format(alias='ALIAS')} |"
-        for key, (when, hint) in CHECKS.items()
-    ]
-    return "\n".join(rows)
+    def add_hint(row: re.Match[str]) -> str:
+        return f"{row[0]} {CHECKS[row[1]].format(alias='ALIAS')} |"
 
-
-MARKERS = {
-    "<!-- aurora-ssl: check-ids -->": check_ids_table,
-}
+    return ROW.sub(add_hint, markdown.replace(MARKER, ""))
 
 
 def on_page_markdown(markdown: str, **kwargs: Any) -> str:
-    for marker, render in MARKERS.items():
-        if marker in markdown:
-            markdown = markdown.replace(marker, render())
-    return markdown
+    return with_hints(markdown) if MARKER in markdown else markdown

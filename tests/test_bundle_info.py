@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -39,8 +40,9 @@ def test_the_shipped_bundle_lists_regions_and_environments_apart(
     assert {"us-east-1", "eu-west-1", "us-west-2"} <= set(data["regions"])
     assert main(["bundle", "info"]) == 0
     out = capsys.readouterr().out
-    assert "102 certificate(s), 32 region(s)" in out
-    assert "also:      Beta, Preview (AWS pre-release environments, not regions" in out
+    assert re.search(r"^count: +102$", out, re.MULTILINE)
+    assert re.search(r"^regions: +af-south-1, ", out, re.MULTILINE)
+    assert re.search(r"^environments: +Beta, Preview$", out, re.MULTILINE)
 
 
 @pytest.mark.usefixtures("fresh_caches")
@@ -97,8 +99,8 @@ def test_age_and_expiry_come_from_the_certificates(
     assert data["newest_not_before"] == f"{newest:%Y-%m-%d}"
     assert data["age_days"] == (NOW - newest).days > 365  # AWS's G1 roots are from 2021-2024
     assert data["earliest_expiry"] == "2061-05-18"
-    assert f"age:       newest certificate issued {newest:%Y-%m-%d} (" in text
-    assert "expiry:    earliest 2061-05-18" in text
+    assert re.search(rf"^newest_not_before: +{newest:%Y-%m-%d}$", text, re.MULTILINE)
+    assert re.search(r"^earliest_expiry: +2061-05-18$", text, re.MULTILINE)
 
     # One root made yesterday, valid for 30 days: the bundle is a day old and expires with it.
     copy.write_bytes(
@@ -109,4 +111,4 @@ def test_age_and_expiry_come_from_the_certificates(
     assert data["newest_not_before"] == f"{NOW - datetime.timedelta(days=1):%Y-%m-%d}"
     assert data["age_days"] == 1
     assert data["earliest_expiry"] == f"{NOW + datetime.timedelta(days=30):%Y-%m-%d}"
-    assert "(1 day(s) ago)" in text
+    assert re.search(r"^age_days: +1$", text, re.MULTILINE)

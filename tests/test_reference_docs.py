@@ -103,7 +103,7 @@ def test_a_real_report_has_exactly_the_documented_keys(
     assert [key for key in documented if "." not in key and "[" not in key] == list(REPORT_KEYS)
 
 
-def test_the_docs_hook_renders_every_check_id() -> None:
+def test_the_checks_page_lists_every_check_id_and_the_hook_adds_its_hint() -> None:
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("docs_hooks", ROOT / "docs" / "hooks.py")
@@ -111,8 +111,10 @@ def test_the_docs_hook_renders_every_check_id() -> None:
     assert spec.loader is not None
     hooks = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(hooks)
-    page = "<!-- aurora-ssl: check-ids -->"
+    page = (ROOT / "docs" / "reference" / "checks.md").read_text()
+    assert hooks.ROW.findall(page) == list(_checks.CHECKS)  # each id once, in the code's order
     rendered = hooks.on_page_markdown(page)
-    for check_id in _checks.CHECKS:
-        assert f"`{check_id}`" in rendered
+    for check_id, hint in _checks.CHECKS.items():
+        (row,) = [line for line in rendered.splitlines() if line.startswith(f"| `{check_id}` |")]
+        assert row.endswith(f" | {hint.format(alias='ALIAS')} |"), row
     assert "<!--" not in rendered

@@ -19,12 +19,12 @@ a password (:mod:`aurora_ssl._redaction`).
 
 Layout: this module declares every command and option (an option several commands take, once,
 in :data:`_OPTIONS`; a command's help is its handler's docstring, as in click), runs a command
-and turns every error into one line and an exit status. One module per command group does the
-work (:mod:`~aurora_ssl.cli._check` with ``inspect``, :mod:`~aurora_ssl.cli._audit`,
-:mod:`~aurora_ssl.cli._bundle`, :mod:`~aurora_ssl.cli._env`); :mod:`~aurora_ssl.cli._target`
-reads what ``check``, ``audit`` and ``env`` connect to, and connects; :mod:`~aurora_ssl.cli._common`
-holds what they all share, the value checks among it: a bad port, host name, number or path
-is refused while parsing, as a usage error that says what to fix, before any command runs.
+and turns every error into one line and an exit status. The commands do the work in
+:mod:`~aurora_ssl.cli._check` (``check``, ``audit``, ``inspect``, and reading what ``check``,
+``audit`` and ``env`` connect to), :mod:`~aurora_ssl.cli._bundle` and
+:mod:`~aurora_ssl.cli._env`; :mod:`~aurora_ssl.cli._common` holds what they all share, the
+value checks among it: a bad port, host name, number or path is refused while parsing, as a
+usage error that says what to fix, before any command runs.
 """
 
 from __future__ import annotations
@@ -41,14 +41,14 @@ from typing import Any, NoReturn
 from aurora_ssl._bundle_update import normalise_fingerprint
 from aurora_ssl._endpoint import host_problem
 from aurora_ssl._redaction import mask_text, shorten
-from aurora_ssl.cli._audit import cmd_audit
 from aurora_ssl.cli._bundle import cmd_bundle_info, cmd_bundle_path, cmd_bundle_update
-from aurora_ssl.cli._check import cmd_check, cmd_inspect
+from aurora_ssl.cli._check import cmd_audit, cmd_check, cmd_inspect
 from aurora_ssl.cli._common import (
     EXIT_FAILED,
     EXIT_USAGE,
     UsageError,
     address_problem,
+    count_problem,
     emit,
     port_problem,
 )
@@ -72,10 +72,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     quiet, logger.disabled = logger.disabled, True
     try:
         return int(args.handler(args))
-    except UsageError as exc:
-        return _fail(args, exc, EXIT_USAGE)
-    except AuroraSSLError as exc:
-        return _fail(args, exc)
+    except AuroraSSLError as exc:  # a UsageError too: bad input
+        return _fail(args, exc, EXIT_USAGE if isinstance(exc, UsageError) else EXIT_FAILED)
     except KeyboardInterrupt:
         print("aurora-ssl: interrupted", file=sys.stderr)
         return 130
@@ -139,12 +137,6 @@ def _seconds(text: str, what: str) -> str | None:
     return f"{what} {shorten(text)!r} is not a number greater than 0 and at most 86400, e.g. 10"
 
 
-def _count(text: str, what: str) -> str | None:
-    if text.isascii() and text.strip().isdigit() and int(text) <= 1_000_000:
-        return None
-    return f"{what} {shorten(text)!r} is not a whole number from 0 to 1000000, e.g. 30"
-
-
 def _path(text: str, what: str) -> str | None:
     if text.strip() and "\x00" not in text:
         return None
@@ -173,8 +165,8 @@ _OPTIONS: dict[str, dict[str, Any]] = {
         "nargs": "?",
         "default": "",
         "metavar": "DSN",
-        "help": "libpq connection string or URL, a SQLAlchemy one too; '-' reads it from stdin; "
-        "omitted: $DATABASE_URL, else the PG* variables",
+        "help": "libpq connection string or URL, a SQLAlchemy one too (env: also a host name); "
+        "'-' reads it from stdin; omitted: $DATABASE_URL, else the PG* variables",
     },
     "--tls-server-name": {
         "type": _HOST,
@@ -183,7 +175,7 @@ _OPTIONS: dict[str, dict[str, Any]] = {
     },
     "--driver": {"choices": ("auto", "psycopg", "psycopg2"), "default": "auto"},
     "--connect-timeout": {
-        "type": _checked(_count, "connect timeout", int),
+        "type": _checked(count_problem, "connect timeout", int),
         "default": 10,
         "metavar": "SECONDS",
         "help": "unless the DSN sets one (default: 10)",
@@ -234,7 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("--timeout", type=_SECONDS, default=10.0, help="per step (default: 10)")
     inspect.add_argument(
         "--warn-days",
-        type=_checked(_count, "days", int),
+        type=_checked(count_problem, "days", int),
         default=30,
         help="warn when the certificate expires within this many days (default: 30)",
     )
@@ -245,14 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add(actions, "info", cmd_bundle_info, "--bundle", "--format")
     _add_update(_add(actions, "update", cmd_bundle_update, "--format"))
-    env = _add(commands, "env", cmd_env, "--hostaddr", "--port", "--bundle")
-    env.add_argument(
-        "target",
-        nargs="?",
-        default="",
-        metavar="URL|HOST",
-        help="a URL or connection string as for check, or a host name; omitted: $DATABASE_URL",
-    )
+    env = _add(commands, "env", cmd_env, "dsn", "--hostaddr", "--port", "--bundle")
     env.add_argument("--shell", choices=("sh", "fish", "powershell"), default="sh")
     env.add_argument("--format", choices=("text", "json", "conninfo"), default="text")
     return parser
@@ -264,6 +249,7 @@ def _add_update(update: argparse.ArgumentParser) -> None:
     source.add_argument("--from", dest="from_file", type=_FILE, metavar="FILE", help="read a file")
     update.add_argument(
         "--ca-file",
+        dest="cafile",
         type=_FILE,
         metavar="FILE",
         help="CA file to verify the download server with (default: $AURORA_SSL_UPDATE_CAFILE, "
@@ -272,6 +258,7 @@ def _add_update(update: argparse.ArgumentParser) -> None:
     update.add_argument("--timeout", type=_SECONDS, default=30.0, help="network timeout")
     update.add_argument(
         "--accept-root",
+        dest="accept_roots",
         action="append",
         default=[],
         type=_fingerprint,

@@ -15,8 +15,9 @@ import sys
 
 from aurora_ssl._bundle_update import listed, update_bundle
 from aurora_ssl._bundles import GLOBAL_BUNDLE_URL, load_bundle
+from aurora_ssl._redaction import mask_text
 from aurora_ssl._trust import bundle_source, select_trust, updated_bundle_path
-from aurora_ssl.cli._common import EXIT_OK, emit, warn
+from aurora_ssl.cli._common import EXIT_OK, emit
 
 
 def cmd_bundle_path(args: argparse.Namespace) -> int:
@@ -35,8 +36,6 @@ def cmd_bundle_path(args: argparse.Namespace) -> int:
         bundle = load_bundle(source)  # a path that would not work is an error, not output
         path, scope, source = str(bundle.path), "full-bundle", origin
         cas, warnings = [c.subject for c in bundle.certificates], []
-    for warning in warnings:
-        warn(warning)
     data = {"path": path, "host": args.host, "scope": scope, "source": source, "cas": cas}
     emit(args, {**data, "warnings": warnings}, path)
     return EXIT_OK
@@ -77,23 +76,7 @@ def cmd_bundle_info(args: argparse.Namespace) -> int:
         "certificates": listed(certificates),
         "warnings": [note for note, applies in notes.items() if applies],
     }
-    also = f"also:      {', '.join(data['environments'])} (AWS pre-release environments, not "
-    also += "regions: region trimming never selects their roots)"
-    text = [
-        f"bundle:    {bundle.path}",
-        f"origin:    {origin}",
-        f"sha256:    {bundle.sha256}",
-        f"age:       newest certificate issued {data['newest_not_before']} "
-        f"({data['age_days']} day(s) ago)",
-        f"contents:  {len(certificates)} certificate(s), {len(bundle.regions)} region(s)",
-        f"regions:   {', '.join(bundle.regions)}",
-        *([also] if environments else []),
-        f"expiry:    earliest {data['earliest_expiry']}",
-        *(f"  {c.not_after:%Y-%m-%d}  {c.subject}" for c in certificates),
-    ]
-    emit(args, data, "\n".join(text))
-    for warning in data["warnings"] if args.format == "text" else []:
-        warn(warning)
+    emit(args, data)
     return EXIT_OK
 
 
@@ -106,19 +89,10 @@ def cmd_bundle_update(args: argparse.Namespace) -> int:
     copy. A root aurora-ssl does not know (by SHA-256) is installed only when named with
     --accept-root. On any failure nothing changes.
     """
-    doing = (
-        f"reading {args.from_file}"
-        if args.from_file
-        else f"downloading {args.url or GLOBAL_BUNDLE_URL}"
-    )
-    print(f"aurora-ssl: {doing} ...", file=sys.stderr)
-    result = update_bundle(
-        url=args.url,
-        from_file=args.from_file,
-        cafile=args.ca_file,
-        timeout=args.timeout,
-        dry_run=args.dry_run,
-        accept_roots=args.accept_root,
-    )
-    emit(args, {"ok": True, **result.to_dict()}, result.to_text())
+    doing = "reading" if args.from_file else "downloading"
+    source = mask_text(args.from_file or args.url or GLOBAL_BUNDLE_URL)  # a URL's password too
+    print(f"aurora-ssl: {doing} {source} ...", file=sys.stderr)
+    names = ("url", "from_file", "cafile", "timeout", "dry_run", "accept_roots")  # its options
+    result = update_bundle(**{name: getattr(args, name) for name in names})
+    emit(args, {"ok": True, **result.to_dict()})
     return EXIT_OK

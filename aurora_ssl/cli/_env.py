@@ -16,8 +16,8 @@ from collections.abc import Callable
 
 from aurora_ssl._libpq import system_library, system_options
 from aurora_ssl._policy import policy_for
-from aurora_ssl.cli._common import EXIT_OK, emit, warn
-from aurora_ssl.cli._target import check_destination, read_target
+from aurora_ssl.cli._check import read_target
+from aurora_ssl.cli._common import EXIT_OK, emit
 from aurora_ssl.errors import AuroraSSLError
 
 #: Per shell: the line that unsets PGSERVICE, one variable's assignment, and what joins them.
@@ -45,7 +45,7 @@ def cmd_env(args: argparse.Namespace) -> int:
     service files and PG* variables; eval "$(aurora-ssl env)" sets PG* variables and unsets
     PGSERVICE. The password is never printed.
     """
-    text = args.target
+    text = args.dsn
     if text and "://" not in text and "=" not in text and text != "-":
         text = f"host='{text}'"  # a bare host name
     target = read_target(args, text, driver="system")
@@ -54,18 +54,12 @@ def cmd_env(args: argparse.Namespace) -> int:
         params["hostaddr"] = args.hostaddr
     if args.port is not None:
         params["port"] = str(args.port)
-    check_destination(params)  # a bad host or port is a usage error, as for check
     # The output unsets PGSERVICE (variables) or outranks every key a service could set
     # (conninfo), so a service in this shell is not an input of what we print.
     environ = {k: v for k, v in os.environ.items() if k != "PGSERVICE"}
     decision = policy_for(target.options).decide(
         params, target.origin, driver="system", environ=environ
     )
-    for warning in decision.trust.warnings:
-        warn(warning)
-    if args.format == "conninfo":
-        print(decision.conninfo)
-        return EXIT_OK
     library = system_library()
     envvars = {key: var for key, var, _, _ in system_options(library)} if library else {}
     variables = {str(envvars[k]): v for k, v in decision.params.items() if envvars.get(k)}
@@ -76,10 +70,12 @@ def cmd_env(args: argparse.Namespace) -> int:
             'for them); use psql "$(aurora-ssl env --format conninfo ...)".'
         )
     unset, line, joiner = _SHELLS[args.shell]
+    shell = joiner.join([unset, *(line(name, value) for name, value in variables.items())])
     data = {"ok": True, "params": decision.params, "variables": variables, "unset": ["PGSERVICE"]}
+    warnings = list(decision.trust.warnings)
     emit(
         args,
-        {**data, "conninfo": decision.conninfo, "warnings": list(decision.trust.warnings)},
-        joiner.join([unset, *(line(name, value) for name, value in variables.items())]),
+        {**data, "conninfo": decision.conninfo, "warnings": warnings},
+        shell if args.format == "text" else decision.conninfo,
     )
     return EXIT_OK

@@ -15,8 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from aurora_ssl._connect import login
 from aurora_ssl._policy import policy_for
-from django_aurora_ssl._conf import libpq_target
-from django_aurora_ssl.backends._connect import read_entry
+from django_aurora_ssl._conf import libpq_target, read_entry
 
 if TYPE_CHECKING:
     from django.db.backends.postgresql.client import DatabaseClient as _ClientBase

@@ -26,27 +26,16 @@ import contextlib
 import copy
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from aurora_ssl._connect import log_connection, open_connection, provider_for
+from aurora_ssl._connect import log_connection, open_connection
 from aurora_ssl._options import Options
-from aurora_ssl._policy import (
-    Decision,
-    policy_for,
-    refuse_insecure_for_aws,
-    warn_insecure,
-)
+from aurora_ssl._policy import Decision, policy_for, warn_insecure
 from aurora_ssl._readback import close_quietly, require_tls
 from aurora_ssl._server_tls import ServerTLS, server_tls
 from aurora_ssl.errors import AuroraSSLError, InsecureConfigurationError, TLSNotInUseError
-from django_aurora_ssl._conf import (
-    OptionsError,
-    database_options,
-    guard_hosts,
-    password_where,
-    refuse_conninfo_name,
-)
+from django_aurora_ssl._conf import read_entry
 from django_aurora_ssl.signals import connection_verified
 
 if TYPE_CHECKING:
@@ -128,14 +117,14 @@ class AuroraSSLWrapperMixin(_WrapperBase):  # type: ignore[misc]
         origin = f"DATABASES[{self.alias!r}] (NAME, USER, HOST, PORT, OPTIONS)"
         decision = policy_for(options).decide(conn_params, origin, driver=self.Database.__name__)
         key = "dsn" if decision.driver == "psycopg2" else "conninfo"
-        parent = super().get_new_connection
-        connection, used = _connect(
-            decision,
-            self._aurora_ssl_read()[1],
-            lambda conninfo: parent({key: conninfo, **decision.driver_kwargs}),
-            self.alias,
-            options,
-        )
+        parent, provider = super().get_new_connection, self._aurora_ssl_read()[1]
+        try:
+            connection, used = open_connection(
+                decision, lambda text: parent({key: text, **decision.driver_kwargs}), provider
+            )
+        except AuroraSSLError as error:
+            _log(options, self.alias, decision, error=error)
+            raise
         self._aurora_ssl_verify(connection, used, pooled=False)
         self._aurora_ssl_decision = used
         return connection
@@ -228,28 +217,6 @@ class AuroraSSLWrapperMixin(_WrapperBase):  # type: ignore[misc]
         )
 
 
-def read_entry(
-    settings_dict: Mapping[str, Any], alias: str
-) -> tuple[Options, PasswordProvider | None]:
-    """What a connection of this entry (or dbshell) needs before deciding: its options, and
-    the password provider they name (``None``: Django's PASSWORD).
-
-    Raises:
-        OptionsError: malformed options, a provider that does not import, or a password next
-            to one.
-        InsecureConfigurationError: a connection string as the database name, or the opt-out
-            for an AWS endpoint.
-    """
-    refuse_conninfo_name(settings_dict, alias)
-    options = database_options(settings_dict, alias)
-    if options.insecure_local_dev:
-        refuse_insecure_for_aws(options, guard_hosts(settings_dict, options))
-    try:
-        return options, provider_for(options, password_where(settings_dict, alias), django=True)
-    except AuroraSSLError as exc:
-        raise OptionsError(str(exc)) from None
-
-
 def _decision_of(connection: Any) -> Decision:
     """What a pooled connection was checked to be made with; one without it was not made by
     our connection class (the pool's class swapped behind our back) and is refused."""
@@ -289,21 +256,6 @@ def _explain_pool_timeout(pool: Any, timeout: BaseException) -> None:
         raise copy.copy(last[1]).with_traceback(None) from timeout
 
 
-def _connect(
-    decision: Decision,
-    provider: PasswordProvider | None,
-    connect: Callable[[str], Any],
-    alias: str,
-    options: Options,
-) -> tuple[Any, Decision]:
-    """:func:`~aurora_ssl._connect.open_connection`, a refusal logged."""
-    try:
-        return open_connection(decision, connect, provider)
-    except AuroraSSLError as error:
-        _log(options, alias, decision, error=error)
-        raise
-
-
 def _log(options: Options, alias: str, decision: Decision, **outcome: Any) -> None:
     """The connection's line on ``aurora_ssl.connections``: ``tls=`` verified, ``error=`` not."""
     params = decision.params
@@ -339,13 +291,13 @@ def _pool_class(base: type, wrapper: AuroraSSLWrapperMixin) -> type:
             args = (conninfo,) if conninfo else ()
             decision = policy.decide(kwargs, origin, driver="psycopg", args=args)
             connect = super().connect
-            connection, used = _connect(
-                decision,
-                provider,
-                lambda text: connect(text, **decision.driver_kwargs),
-                alias,
-                options,
-            )
+            try:
+                connection, used = open_connection(
+                    decision, lambda text: connect(text, **decision.driver_kwargs), provider
+                )
+            except AuroraSSLError as error:
+                _log(options, alias, decision, error=error)
+                raise
             connection.aurora_ssl_decision = used
             return connection
 

@@ -17,11 +17,11 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connections
 
-from aurora_ssl._diagnostics._audit import Audit, audit_sessions
-from aurora_ssl._diagnostics._report import ConnectionReport, reports_ok, reports_to_json
+from aurora_ssl._diagnostics._audit import audit_sessions
+from aurora_ssl._diagnostics._report import reports_ok, reports_to_json
 from aurora_ssl.errors import AuroraSSLError
 from django_aurora_ssl._checks import report_for_alias
-from django_aurora_ssl._conf import database_options, libpq_target, uses_backend
+from django_aurora_ssl._conf import libpq_target, uses_backend
 
 
 class Command(BaseCommand):  # type: ignore[misc]  # Django has no stubs
@@ -66,29 +66,23 @@ class Command(BaseCommand):  # type: ignore[misc]  # Django has no stubs
             if len(aliases) > 1 and options["databases"]:
                 raise CommandError("--audit audits one database; give one --database ALIAS.")
             return self._audit(aliases[0], options["format"])
-        fail_on_warning = bool(options["fail_on_warning"])
+        strict = bool(options["fail_on_warning"])
         reports = [report_for_alias(alias, inspect=True) for alias in aliases]
         connections.close_all()
         if options["format"] == "json":
-            self.stdout.write(reports_to_json(reports, fail_on_warning=fail_on_warning))
-        else:
-            for report in reports:
-                self._write_text(report, fail_on_warning)
-        if not reports_ok(reports, fail_on_warning=fail_on_warning):
-            failed = [r.label for r in reports if not r.passed(fail_on_warning=fail_on_warning)]
+            self.stdout.write(reports_to_json(reports, fail_on_warning=strict))
+        for report in reports if options["format"] == "text" else ():
+            style = (
+                self.style.SUCCESS if report.passed(fail_on_warning=strict) else self.style.ERROR
+            )
+            self.stdout.write("\n".join([style(report.headline), *report.detail_lines()]))
+        if not reports_ok(reports, fail_on_warning=strict):
+            failed = [r.label for r in reports if not r.passed(fail_on_warning=strict)]
             raise CommandError(f"Not verified: {', '.join(failed)}.")
 
     def _aliases(self, requested: list[str] | None) -> list[str]:
         databases = settings.DATABASES
-        if not requested:
-            found = [alias for alias, entry in databases.items() if uses_backend(entry)]
-            if not found:
-                raise CommandError(
-                    "No database uses an aurora-ssl backend; set 'ENGINE': "
-                    "'django_aurora_ssl.backends.postgresql'."
-                )
-            return found
-        for alias in requested:
+        for alias in requested or ():
             if alias not in databases:
                 raise CommandError(f"Unknown database alias {alias!r}.")
             if not uses_backend(databases[alias]):
@@ -97,54 +91,43 @@ class Command(BaseCommand):  # type: ignore[misc]  # Django has no stubs
                     "aurora-ssl backend, so its connections are not verified; set 'ENGINE': "
                     "'django_aurora_ssl.backends.postgresql'."
                 )
-        return list(dict.fromkeys(requested))
-
-    def _write_text(self, report: ConnectionReport, fail_on_warning: bool) -> None:
-        if report.passed(fail_on_warning=fail_on_warning):
-            style = self.style.WARNING if report.warnings else self.style.SUCCESS
-        else:
-            style = self.style.WARNING if report.ok else self.style.ERROR
-        self.stdout.write(style(report.headline))
-        for line in report.detail_lines():
-            self.stdout.write(line)
+        found = requested or [alias for alias, entry in databases.items() if uses_backend(entry)]
+        if not found:
+            raise CommandError(
+                "No database uses an aurora-ssl backend; set 'ENGINE': "
+                "'django_aurora_ssl.backends.postgresql'."
+            )
+        return list(dict.fromkeys(found))
 
     def _audit(self, alias: str, output: str) -> None:
+        """Audit the database of ``alias``: Django's own connection for it, and for the other
+        instances of an Aurora cluster the same settings with HOST set to each instance
+        endpoint (a wrapper of their own, closed at the end)."""
+        wrapper = connections[alias]
+        entry = wrapper.settings_dict
+        host = str(libpq_target(entry).get("host") or "")
+        opened = [wrapper]
+
+        def connect(instance: str | None) -> Any:
+            if instance is not None:
+                opened.append(type(wrapper)(_instance_entry(entry, instance), alias))
+            chosen = opened[-1] if instance is not None else wrapper
+            chosen.ensure_connection()
+            return chosen.connection
+
         try:
-            audit = audit_alias(alias)
+            tls_server_name = wrapper.aurora_ssl_options.tls_server_name
+            audit = audit_sessions(connect, tls_server_name or host, close=lambda c: None)
         except AuroraSSLError as exc:
             raise CommandError(f"{alias}: {exc}") from exc
         finally:
-            connections[alias].close()
+            for other in opened:
+                other.close()
         self.stdout.write(audit.to_json() if output == "json" else audit.to_text())
         if audit.exit_status:
             raise CommandError(
                 f"{alias}: {audit.to_text().splitlines()[0]}", returncode=audit.exit_status
             )
-
-
-def audit_alias(alias: str) -> Audit:
-    """Audit the database of ``alias``: Django's own connection for it, and for the other
-    instances of an Aurora cluster the same settings with HOST set to each instance endpoint."""
-    wrapper = connections[alias]
-    entry = wrapper.settings_dict
-    host = str(libpq_target(entry).get("host") or "")
-    host = database_options(entry, alias).tls_server_name or host
-    opened = []
-
-    def connect(instance: str | None) -> Any:
-        if instance is None:
-            wrapper.ensure_connection()
-            return wrapper.connection
-        other = type(wrapper)(_instance_entry(entry, instance), alias)
-        opened.append(other)
-        other.ensure_connection()
-        return other.connection
-
-    try:
-        return audit_sessions(connect, host, close=lambda connection: None)
-    finally:
-        for other in opened:
-            other.close()
 
 
 def _instance_entry(entry: dict[str, Any], host: str) -> dict[str, Any]:
