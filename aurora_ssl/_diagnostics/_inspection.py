@@ -29,7 +29,7 @@ import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from aurora_ssl import errors
+import aurora_ssl.errors as errors
 from aurora_ssl._bundles import (
     AMAZON_TRUST_SERVICES_ROOTS,
     common_name,

@@ -27,7 +27,7 @@ import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from aurora_ssl import errors
+import aurora_ssl.errors as errors
 from aurora_ssl._diagnostics._inspection import (
     Finding,
     Verdict,

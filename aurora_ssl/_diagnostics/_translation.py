@@ -57,7 +57,7 @@ import ssl
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from aurora_ssl import errors
+import aurora_ssl.errors as errors
 from aurora_ssl._bundles import common_name, pem_blocks, pem_der
 from aurora_ssl._diagnostics._inspection import (
     ROTATE,
