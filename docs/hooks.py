@@ -1,7 +1,7 @@
 """MkDocs hook: reference tables rendered from the code, so they cannot drift from it.
 
 A page holds a marker such as ``<!-- aurora-ssl: check-ids -->``; the build replaces it with
-the table built from the module that owns the facts (tests/test_reference_docs.py checks the
+the table built from the module that owns the facts (tests/docs/test_reference_tables.py checks the
 same functions against the code's behaviour).
 """
 

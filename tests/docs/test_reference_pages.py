@@ -20,7 +20,7 @@ from aurora_ssl._diagnostics import _report
 from aurora_ssl._diagnostics._audit import Audit, Instance, Session
 from aurora_ssl._diagnostics._inspection import Verdict, WarningCode
 from django_aurora_ssl._checks import CHECKS
-from tests.test_docs_pages import ROOT, public_names
+from tests.docs.test_pages import ROOT, public_names
 
 API = ROOT / "docs" / "reference" / "api.md"
 TROUBLESHOOTING = ROOT / "docs" / "guides" / "troubleshooting.md"

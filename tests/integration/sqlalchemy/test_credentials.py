@@ -1,7 +1,7 @@
 """Passwords from a provider in SQLAlchemy engines (issue 10): IAM tokens, rotation, retry.
 
 Against the real local server over verified TLS. IAM tokens are the deterministic SigV4 of
-fixed fake credentials at a pinned clock (see test_credentials_iam.py), set as the role's
+fixed fake credentials at a pinned clock (see tests/unit/credentials/test_iam.py), set as the role's
 password: the server itself accepts or refuses them. Refusals are counted in the server log;
 "logged in" is what the server says (current_user, pg_stat_ssl). No AWS API is called.
 """
@@ -550,7 +550,7 @@ def test_insecure_local_dev_still_uses_the_provider_and_is_not_protected(
     no_tls_server: AuroraLikeServer,
 ) -> None:
     # The URL carries no password: the provider's is the one used (a password there next to
-    # a provider is refused: tests/test_password_and_provider.py).
+    # a provider is refused: tests/integration/test_password_and_provider.py).
     url = no_tls_server.url().replace(no_tls_server.host, "localhost")
     url = url.replace(f":{no_tls_server.password}@", "@") + "&sslmode=disable"
     provider = Recording(no_tls_server.password)

@@ -35,7 +35,7 @@ from aurora_ssl.testing._postgres import _find_bindir
 from tests import drivers
 from tests.fix_django import admin_execute
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[3]
 Capture = pytest.CaptureFixture[str]
 
 

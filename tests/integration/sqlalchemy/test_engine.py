@@ -166,7 +166,7 @@ def test_bad_servers_are_refused(
             finally:
                 await engine.dispose()
 
-        # Translated like libpq's failures (tests/test_sqlalchemy_entry_points.py has the
+        # Translated like libpq's failures (tests/integration/sqlalchemy/test_entry_points.py has the
         # class per scenario); the raw asyncpg/ssl error is kept as the cause.
         with pytest.raises(TLSError) as info:
             asyncio.run(run())
@@ -248,7 +248,7 @@ def test_asyncpg_weaker_ssl_is_refused(
 
 
 def test_unsupported_driver_is_refused(bundle_env: Path) -> None:
-    # pg8000 is supported since issue 11 (tests/test_sqlalchemy_pg8000.py); psycopg2cffi
+    # pg8000 is supported since issue 11 (tests/integration/sqlalchemy/test_pg8000.py); psycopg2cffi
     # is not, and the message lists what is.
     with pytest.raises(InsecureConfigurationError, match="psycopg2cffi cannot be made") as info:
         aurora_ssl.create_engine("postgresql+psycopg2cffi://u@db.example.com/x")

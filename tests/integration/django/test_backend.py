@@ -1,7 +1,7 @@
 """The Django backend against real PostgreSQL servers over real TLS.
 
 In-process Django uses the driver Django picks (psycopg 3 here when installed, psycopg2 in
-the psycopg2-only matrix sessions); ``test_django_example.py`` runs the example project with
+the psycopg2-only matrix sessions); ``tests/integration/django/test_example.py`` runs the example project with
 each driver in a subprocess. Every refusal really connects and is refused, or
 is refused before connecting (checked by what the driver received, or the server's log);
 every success asks the server whether the session is encrypted.
@@ -445,7 +445,7 @@ def test_pool_to_an_impostor_gives_the_reason_not_just_a_timeout(
 def test_pool_configure_callback_keeps_plaintext_out_of_the_pool(
     no_tls_server: AuroraLikeServer, django_driver_calls: Callable[..., DriverCalls]
 ) -> None:
-    # The pool's connections are checked in its connection class (test_django_policy.py); a
+    # The pool's connections are checked in its connection class (tests/integration/django/test_policy.py); a
     # driver that turns TLS off after that is caught by the read-back in the pool's
     # configure callback, before the connection enters the pool.
     entry = database_entry(no_tls_server, options={"pool": {**POOL, "timeout": 1}})

@@ -4,7 +4,7 @@ The issue's "done when": ``aurora_ssl.create_engine("postgresql+aws_wrapper_psyc
 connect_args={"hostaddr": ..., "wrapper_dialect": "pg"})`` connects over verified TLS (the
 server sees a TLS session) and the same against an impostor with identical names is refused
 with no login in its log. Then every refusal the plugin makes, each by connecting and being
-refused. The cluster, failover and monitoring tests are in test_aws_wrapper_failover.py.
+refused. The cluster, failover and monitoring tests are in tests/integration/aws_wrapper/test_failover.py.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """``manage.py check_aurora_ssl`` against each scenario server, in-process (call_command).
 
-The real exit status of ``manage.py`` is checked in ``test_django_example.py``.
+The real exit status of ``manage.py`` is checked in ``tests/integration/django/test_example.py``.
 """
 
 from __future__ import annotations
@@ -91,7 +91,7 @@ def test_json_report_has_the_documented_keys_from_the_code(
     assert reports["other"]["server"]["source"] == "pg_stat_ssl"
     assert [w["code"] for w in reports["other"]["warnings"]] == ["sslinfo-missing"]
     # Every key a real report has is described on the reference page.
-    from tests.test_reference_docs import documented_report_keys
+    from tests.docs.test_reference_tables import documented_report_keys
 
     documented = set(documented_report_keys())
 

@@ -20,7 +20,7 @@ from aurora_ssl.testing import AuroraLikeServer, TestPKI
 from django_aurora_ssl import _checks
 from tests import drivers
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _emitted_check_ids() -> set[str]:

@@ -18,7 +18,7 @@ import pytest
 
 from benchmarks import report
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 MAX_BYTES = 60 * 1024
 PAGES = sorted([*ROOT.glob("docs/**/*.md"), ROOT / "README.md"])
 

@@ -189,7 +189,7 @@ def test_check_refuses_the_same_url_and_passes_without_the_password(
     assert secret not in out + err
     assert server_saw(logged_server, since, role) == []
     if "iam" in query:
-        return  # the IAM login itself: tests/test_cli_credentials.py
+        return  # the IAM login itself: tests/integration/cli/test_credentials.py
     url = url_for(logged_server, drivers.libpq_drivername(), role, None) + query
     assert main(["check", url, *args, "--format", "json"]) == 0
     document = json.loads(capsys.readouterr().out)
