@@ -1,4 +1,5 @@
-"""RDS IAM tokens: equal to botocore's, accepted by a real server, cached, refreshed, single-flight.
+"""RDS IAM tokens: equal to botocore's, cached, refreshed, single-flight (the server's side:
+tests/integration/credentials/test_iam.py).
 
 The local server cannot ask AWS whether a token is valid, but SigV4 is deterministic: for
 fixed (fake) credentials and a fixed clock there is exactly one right token. The tests compute
@@ -18,7 +19,6 @@ import logging
 import sys
 import threading
 import time
-from collections.abc import Callable
 from typing import Any
 
 import botocore.auth
@@ -32,28 +32,16 @@ from aurora_ssl.credentials import (
     CredentialsError,
     CredentialTarget,
     IAMTokenProvider,
-    is_auth_failure,
 )
-from aurora_ssl.testing import AuroraLikeServer
-from tests import drivers
 from tests.fix_credentials import (
     ACCESS_KEY,
     SECRET_KEY,
     T0,
     Clock,
-    connect_with_retry,
-    login_role,
     reference_token,
-    refused_logins,
     session_with,
-    set_password,
     signing_at,
-    verified_params,
-    whoami,
-    whoami_async,
 )
-
-__all__ = ["login_role"]  # a fixture, used by name
 
 
 @pytest.fixture(autouse=True)
@@ -134,96 +122,6 @@ def test_botocores_debug_log_never_spells_out_a_token(caplog: pytest.LogCaptureF
 
 
 # -- against the real server --------------------------------------------------------------------
-
-
-@pytest.mark.driver("libpq")
-def test_the_token_logs_in_and_a_stale_one_is_refused_then_retry_recovers(
-    tls_server: AuroraLikeServer, login_role: Callable[[str], str], clock: Clock
-) -> None:
-    dbapi = drivers.libpq_module()
-
-    region = "test-region-1"  # what the test server's endpoint name says
-    role = login_role("not-the-token")
-    expected = reference_token(tls_server.host, tls_server.port, role, region, T0)
-    set_password(tls_server, role, expected)
-    provider = IAMTokenProvider(session=session_with())
-    target = CredentialTarget(tls_server.host, tls_server.port, role)
-
-    token = provider.password(target)
-    assert token == expected
-    conn = dbapi.connect(**verified_params(tls_server, role), password=token)
-    assert whoami(conn) == (role, True)
-    conn.close()
-
-    # A minute later the server expects a token signed then (as RDS would after a credential
-    # change); the cached one is now stale and the server refuses it.
-    clock.now = T0 + 60
-    fresh = reference_token(tls_server.host, tls_server.port, role, region, T0 + 60)
-    set_password(tls_server, role, fresh)
-    assert provider.password(target) == expected  # still cached: one signing per 10 minutes
-    before = refused_logins(tls_server, role)
-    with pytest.raises(dbapi.OperationalError) as info:
-        dbapi.connect(**verified_params(tls_server, role), password=expected)
-    assert refused_logins(tls_server, role) == before + 1
-    assert is_auth_failure(info.value)
-
-    # What an integration does: invalidate, retry once; the retry signs anew and gets in.
-    conn, refused = connect_with_retry(tls_server, provider, target)
-    assert refused == 1
-    assert whoami(conn) == (role, True)
-    conn.close()
-    assert refused_logins(tls_server, role) == before + 2
-    assert provider.signings == 2
-
-
-@pytest.mark.driver("psycopg")
-def test_the_async_path_logs_in_with_psycopg_async(
-    tls_server: AuroraLikeServer, login_role: Callable[[str], str]
-) -> None:
-    import psycopg
-
-    role = login_role("x")
-    set_password(
-        tls_server,
-        role,
-        reference_token(tls_server.host, tls_server.port, role, "test-region-1", T0),
-    )
-    provider = IAMTokenProvider(session=session_with())
-    target = CredentialTarget(tls_server.host, tls_server.port, role)
-
-    async def main() -> tuple[str, bool]:
-        conn = await psycopg.AsyncConnection.connect(
-            **verified_params(tls_server, role), password=await provider.password_async(target)
-        )
-        return await whoami_async(conn)
-
-    assert asyncio.run(main()) == (role, True)
-
-
-@pytest.mark.driver("libpq")
-def test_a_token_for_another_user_or_port_is_refused(
-    tls_server: AuroraLikeServer, login_role: Callable[[str], str]
-) -> None:
-    dbapi = drivers.libpq_module()
-
-    role = login_role("x")
-    set_password(
-        tls_server,
-        role,
-        reference_token(tls_server.host, tls_server.port, role, "test-region-1", T0),
-    )
-    provider = IAMTokenProvider(session=session_with())
-    wrong_port = CredentialTarget(tls_server.host, tls_server.port + 1, role)
-    wrong_keys = IAMTokenProvider(session=session_with(secret_key=SECRET_KEY[::-1]))
-    right = CredentialTarget(tls_server.host, tls_server.port, role)
-    before = refused_logins(tls_server, role)
-    for token in (provider.password(wrong_port), wrong_keys.password(right)):
-        with pytest.raises(dbapi.OperationalError):
-            dbapi.connect(**verified_params(tls_server, role), password=token)
-    assert refused_logins(tls_server, role) == before + 2
-    conn = dbapi.connect(**verified_params(tls_server, role), password=provider.password(right))
-    assert whoami(conn) == (role, True)
-    conn.close()
 
 
 def test_token_is_signed_for_the_rds_name_also_behind_a_cname() -> None:
