@@ -16,17 +16,25 @@ import contextlib
 import datetime
 import functools
 import json
+import os
 import secrets
+import select
+import signal
+import threading
+import time
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import botocore.auth
+import botocore.credentials
 import botocore.session
 import pytest
 
 import aurora_ssl
 from aurora_ssl.credentials import (
+    CredentialsError,
     CredentialTarget,
     PasswordProvider,
     connect_with_password,
@@ -268,6 +276,83 @@ def session_with(access_key: str = ACCESS_KEY, secret_key: str = SECRET_KEY) -> 
     session = botocore.session.Session()
     session.set_credentials(access_key, secret_key)
     return session
+
+
+# -- a fetch in flight: slow credentials, a parent thread fetching, a forked child --------------
+
+SLOW = 2.0  # seconds a SlowCredentials fetch stays in flight (a test may set a shorter delay)
+WATCHDOG = 20  # seconds before a child that hangs is killed (SIGALRM); WAIT_SECONDS is 30
+
+
+class SlowCredentials(botocore.credentials.Credentials):
+    """Real botocore credentials whose freezing takes ``delay`` seconds (:data:`SLOW` unless an
+    instance says otherwise), and says when it began (``started``: a test that waits for it
+    sets a fresh Event first). A fetch held in flight, or a race widened on purpose."""
+
+    delay = SLOW
+    started = threading.Event()
+
+    def get_frozen_credentials(self) -> Any:
+        self.started.set()
+        time.sleep(self.delay)
+        return super().get_frozen_credentials()
+
+
+def in_forked_child(child: Callable[[], dict[str, Any]]) -> tuple[int, dict[str, Any]]:
+    """Fork now; the child runs ``child`` and sends its result (JSON) through a pipe.
+
+    Returns:
+        The child's exit status (0: ``child`` returned) and what it sent (or the error).
+    """
+    read_end, write_end = os.pipe()
+    with warnings.catch_warnings():  # 3.12+: forking with threads is the scenario under test
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
+    if pid == 0:  # the child: never return into pytest
+        status = 1
+        try:
+            os.close(read_end)
+            signal.alarm(WATCHDOG)
+            started = time.monotonic()
+            try:
+                result = {**child(), "seconds": time.monotonic() - started}
+                status = 0
+            except BaseException as exc:  # noqa: BLE001 - reported to the parent
+                result = {"error": type(exc).__name__, "message": str(exc)}
+            os.write(write_end, json.dumps(result).encode())
+        finally:
+            os._exit(status)
+    os.close(write_end)
+    ready, _, _ = select.select([read_end], [], [], WATCHDOG + 10)
+    if not ready:
+        os.kill(pid, signal.SIGKILL)
+    data = b""
+    while ready and (chunk := os.read(read_end, 65536)):
+        data += chunk
+    os.close(read_end)
+    _, status = os.waitpid(pid, 0)
+    if os.WIFSIGNALED(status):
+        return -os.WTERMSIG(status), {"error": "killed", "signal": os.WTERMSIG(status)}
+    return os.WEXITSTATUS(status), json.loads(data or b"{}")
+
+
+@pytest.fixture
+def fetching() -> Iterator[Callable[[Callable[[], object]], None]]:
+    """Start a fetch in a parent thread (``start(call)``); joined after the test."""
+    threads: list[threading.Thread] = []
+
+    def start(call: Callable[[], object]) -> None:
+        def run() -> None:
+            with contextlib.suppress(CredentialsError):  # a bounded wait may give up
+                call()
+
+        thread = threading.Thread(target=run, daemon=True)
+        thread.start()
+        threads.append(thread)
+
+    yield start
+    for thread in threads:
+        thread.join(timeout=30)
 
 
 # -- Secrets Manager: moto stands in for the AWS API ---------------------------------------------

@@ -18,7 +18,6 @@ import datetime
 import logging
 import sys
 import threading
-import time
 from typing import Any
 
 import botocore.auth
@@ -28,16 +27,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from aurora_ssl.credentials import (
-    CredentialsError,
-    CredentialTarget,
-    IAMTokenProvider,
-)
+from aurora_ssl.credentials import CredentialsError, CredentialTarget, IAMTokenProvider
 from tests.fix_credentials import (
     ACCESS_KEY,
     SECRET_KEY,
     T0,
     Clock,
+    SlowCredentials,
     reference_token,
     session_with,
     signing_at,
@@ -343,20 +339,12 @@ def test_errors_never_contain_the_secret_key(no_aws: None, tmp_path: Any) -> Non
 # -- concurrency --------------------------------------------------------------------------------
 
 
-class SlowCredentials(botocore.credentials.Credentials):
-    """Real botocore credentials whose freezing takes a while: widens the race on purpose."""
-
-    delay = 0.2
-
-    def get_frozen_credentials(self) -> Any:
-        time.sleep(self.delay)
-        return super().get_frozen_credentials()
-
-
 @pytest.fixture
 def slow_provider() -> IAMTokenProvider:
     session = botocore.session.Session()
-    session._credentials = SlowCredentials(ACCESS_KEY, SECRET_KEY)
+    credentials = SlowCredentials(ACCESS_KEY, SECRET_KEY)
+    credentials.delay = 0.2  # widens the race on purpose, without slowing the suite
+    session._credentials = credentials
     return IAMTokenProvider(session=session)
 
 
