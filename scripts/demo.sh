@@ -65,14 +65,12 @@ start_server() {
     done
 }
 
-# load_env SCENARIO: export the AURORA_SSL_DEMO_* settings of that server.
+# load_env SCENARIO: export the settings of that server (its env file is written to be sourced).
 load_env() {
-    local key value
-    while IFS='=' read -r key value; do
-        case "$key" in
-            AURORA_SSL_DEMO_*) export "$key=$value" ;;
-        esac
-    done <"$STATE/$1.env"
+    set -a
+    # shellcheck source=/dev/null
+    . "$STATE/$1.env"
+    set +a
 }
 
 step "Starting a local Aurora-like PostgreSQL 15 over TLS (scenario: good)"

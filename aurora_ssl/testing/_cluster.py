@@ -25,7 +25,6 @@ import socket
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from aurora_ssl.errors import TestServerError
@@ -78,11 +77,6 @@ BEGIN
 END
 $$;
 """
-
-
-def _instance_host(number: int) -> str:
-    """The instance endpoint of instance ``number`` (1 is :data:`INSTANCE_HOST`)."""
-    return INSTANCE_HOST.replace("-instance-1.", f"-instance-{number}.", 1)
 
 
 class AuroraLikeCluster:
@@ -156,12 +150,7 @@ class AuroraLikeCluster:
     def __enter__(self) -> AuroraLikeCluster:
         return self.start()
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
     def start(self) -> AuroraLikeCluster:
@@ -290,7 +279,7 @@ class AuroraLikeCluster:
             socket.getaddrinfo = real
 
     def _instance(self, number: int, primary: AuroraLikeServer | None) -> AuroraLikeServer:
-        host = _instance_host(number)
+        host = INSTANCE_HOST.replace("-instance-1.", f"-instance-{number}.", 1)
         server = AuroraLikeServer(
             pki=self._pki if primary is None else primary.pki,
             settings={**self._settings, "aurora_ssl.instance_id": host.split(".")[0]},

@@ -1,30 +1,41 @@
-"""The server: :class:`AuroraLikeServer` runs one scenario of :class:`Scenario` on loopback.
+"""The server: :class:`AuroraLikeServer` runs one :class:`Scenario` on loopback, RDS-like.
 
 Why it exists: the failures aurora-ssl catches (a certificate for another host, a look-alike
 CA, an expired certificate, no TLS) only show up in a real libpq handshake. This module ties
-the PKI (:mod:`aurora_ssl.testing._pki`) to a PostgreSQL process
-(:mod:`aurora_ssl.testing._postgres`) configured the way RDS is with ``rds.force_ssl = 1``.
+the PKI (:mod:`aurora_ssl.testing._pki`) to a PostgreSQL process configured the way RDS is
+with ``rds.force_ssl = 1``. On the way it answers "where are initdb/postgres/psql", "which OS
+user runs the server" (PostgreSQL refuses root), "where do throwaway clusters go" (RAM if
+there is room) and "how does a server start in a fraction of a second" (``initdb`` once per
+process into a template that every server copies).
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import enum
+import functools
+import glob
 import importlib.util
 import os
+import pwd
 import re
 import secrets
 import shutil
 import signal
+import socket
+import stat
 import subprocess
 import tempfile
 import threading
 import time
+import urllib.parse
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from types import TracebackType
+from typing import Any
 
 from aurora_ssl.errors import TestServerError
+from aurora_ssl.testing._builds import fetch_server
 from aurora_ssl.testing._pki import (
     _GOOD_NAMES,
     CLUSTER_HOST,
@@ -34,68 +45,349 @@ from aurora_ssl.testing._pki import (
     _check_family,
     _write_private,
 )
-from aurora_ssl.testing._postgres import (
-    _HBA_ANY,
-    _HBA_FORCE_SSL,
-    _PORT_ATTEMPTS,
-    _START_TIMEOUT,
-    _SUPERUSER,
-    _TEMPLATE_DATABASE,
-    _TEMPLATE_ROLE,
-    _Account,
-    _chown_tree,
-    _find_bindir,
-    _free_port,
-    _kept_workdir,
-    _make_workdir,
-    _run_as_server,
-    _run_psql,
-    _served_certificate,
-    _server_account,
-    _spawn,
-    _sql_ident,
-    _sql_literal,
-    _start_failed_error,
-    _template,
-    _terminate,
-    _wait_ready,
-    _write_conf,
-)
-from aurora_ssl.testing._urls import sqlalchemy_url
 
+_SUPERUSER = "postgres"
+_TEMPLATE = "app"  # the template's role and database, renamed for each server
+_BINARIES = ("initdb", "postgres", "psql")
+_BINDIR_ENV = "AURORA_SSL_PG_BINDIR"
+_VERSION_ENV = "AURORA_SSL_PG_VERSION"
+_TMPDIR_ENV = "AURORA_SSL_PG_TMPDIR"
+_INSTALL_HINT = (
+    "Install the PostgreSQL server and contrib packages, e.g. "
+    "`apt-get install postgresql postgresql-contrib` (Debian/Ubuntu), "
+    "`dnf install postgresql-server postgresql-contrib` (Fedora/RHEL) or "
+    "`brew install postgresql` (macOS), or set "
+    f"{_BINDIR_ENV} to the directory that holds initdb, postgres and psql, or "
+    f"{_VERSION_ENV} to a major version (e.g. 17) to download."
+)
+_MIN_SHM_FREE = 1 << 30  # leave Docker's 64 MB /dev/shm to PostgreSQL's shared memory
+_START_TIMEOUT = 30.0
 _SETTING_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?")
+# Settings every test server shares: fast (nothing here must survive a machine crash), small,
+# loopback only, SCRAM passwords and at least TLS 1.2 as on RDS.
+_BASE_SETTINGS = {
+    "shared_buffers": "16MB",
+    "max_connections": "100",
+    "fsync": "off",
+    "synchronous_commit": "off",
+    "full_page_writes": "off",
+    "wal_level": "minimal",
+    "max_wal_senders": "0",
+    "password_encryption": "scram-sha-256",
+    "ssl_min_protocol_version": "TLSv1.2",
+}
 
 
 class Scenario(str, enum.Enum):
-    """What the server gets wrong (or right); each maps to one failure aurora-ssl must catch."""
+    """What the server gets wrong (or right); each maps to one failure aurora-ssl must catch.
+
+    - ``GOOD``: a trusted chain for the cluster, reader and instance names; ``sslinfo``.
+    - ``WRONG_HOST``: a trusted chain, but only for :data:`OTHER_HOST`.
+    - ``INTERCEPTION``: a look-alike CA (same names, other keys), as an intercepting proxy's.
+    - ``EXPIRED``: a trusted chain for the right names, expired ten days ago.
+    - ``NO_TLS``: ``ssl = off``; password logins over plain TCP (``rds.force_ssl = 0``).
+    - ``NO_SSLINFO``: like GOOD, without ``sslinfo``: server-side checks use pg_stat_ssl.
+    - ``TLS_OPTIONAL``: like GOOD, and plaintext password logins too (``rds.force_ssl = 0``).
+    """
 
     GOOD = "good"
-    """Trusted chain for the cluster, reader and instance names; ``sslinfo`` installed."""
     WRONG_HOST = "wrong-host"
-    """Trusted chain, but only for :data:`OTHER_HOST`."""
     INTERCEPTION = "interception"
-    """A look-alike CA (same names, other keys): what a TLS-intercepting proxy presents."""
     EXPIRED = "expired"
-    """Trusted chain for the right names, expired ten days ago."""
     NO_TLS = "no-tls"
-    """``ssl = off``; password logins over plain TCP are allowed (``rds.force_ssl = 0``)."""
     NO_SSLINFO = "no-sslinfo"
-    """Like GOOD, without the ``sslinfo`` extension: server-side checks use pg_stat_ssl."""
     TLS_OPTIONAL = "tls-optional"
-    """Like GOOD, but plaintext password logins are accepted too (``rds.force_ssl = 0``)."""
 
 
-_CERTIFICATE_FOR: dict[Scenario, tuple[tuple[str, ...], bool, bool]] = {
-    # scenario: (names, foreign, expired)
-    Scenario.GOOD: (_GOOD_NAMES, False, False),
-    Scenario.WRONG_HOST: ((OTHER_HOST,), False, False),
-    Scenario.INTERCEPTION: (_GOOD_NAMES, True, False),
-    Scenario.EXPIRED: (_GOOD_NAMES, False, True),
-    Scenario.NO_TLS: (_GOOD_NAMES, False, False),
-    Scenario.NO_SSLINFO: (_GOOD_NAMES, False, False),
-    Scenario.TLS_OPTIONAL: (_GOOD_NAMES, False, False),
-}
-_PLAINTEXT_ALLOWED = (Scenario.NO_TLS, Scenario.TLS_OPTIONAL)
+# -- the machine: binaries, the OS user, directories ----------------------------------------
+
+
+def _find_bindir() -> Path:
+    """Locate the directory with ``initdb``, ``postgres`` and ``psql``.
+
+    Searched in order: ``$AURORA_SSL_PG_BINDIR`` (when set, the only place looked at, so a
+    test or CI job can pin a build), ``$AURORA_SSL_PG_VERSION`` (a version downloaded with
+    :func:`~aurora_ssl.testing.fetch_server`), ``pg_config --bindir``,
+    ``/usr/lib/postgresql/*/bin`` (newest first: Debian and Ubuntu keep the server out of
+    PATH), then PATH.
+
+    Raises:
+        TestServerError: nothing found; the message lists every place searched and how to
+            install the binaries.
+    """
+    candidates: list[tuple[str, Path | None]]
+    if pinned := os.environ.get(_BINDIR_ENV):
+        candidates = [(f"${_BINDIR_ENV}", Path(pinned))]
+    elif version := os.environ.get(_VERSION_ENV):
+        try:
+            candidates = [(f"${_VERSION_ENV}", fetch_server(version))]
+        except ValueError as exc:
+            raise TestServerError(f"${_VERSION_ENV}: {exc}") from None
+    else:
+        debian = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=_version_key, reverse=True)
+        postgres = shutil.which("postgres")
+        candidates = [
+            ("pg_config --bindir", _pg_config_bindir()),
+            *[("/usr/lib/postgresql/*/bin", Path(d) if d else None) for d in debian or [""]],
+            ("PATH", Path(postgres).parent if postgres else None),
+        ]
+    searched = []
+    for label, directory in candidates:
+        if directory is None:
+            searched.append(f"{label}: nothing there")
+            continue
+        missing = [b for b in _BINARIES if not os.access(directory / b, os.X_OK)]
+        if not missing:
+            return directory
+        searched.append(f"{label} -> {directory}: missing {', '.join(missing)}")
+    lines = "\n".join(f"  - {item}" for item in searched)
+    raise TestServerError(
+        f"PostgreSQL server binaries ({', '.join(_BINARIES)}) were not found; "
+        "aurora_ssl.testing runs a throwaway local server with them.\n"
+        f"Searched (in this order):\n{lines}\n{_INSTALL_HINT}"
+    )
+
+
+def _version_key(path: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in re.findall(r"\d+", path))
+
+
+def _pg_config_bindir() -> Path | None:
+    try:
+        done = subprocess.run(
+            ["pg_config", "--bindir"], capture_output=True, text=True, check=True, timeout=10
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return Path(done.stdout.strip())
+
+
+@functools.cache
+def _account() -> pwd.struct_passwd | None:
+    """The OS user the server runs as: ``None``, ourselves; as root, ``postgres`` (PostgreSQL
+    refuses to run as root)."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        return pwd.getpwnam(_SUPERUSER)
+    except KeyError:
+        raise TestServerError(
+            "Running as root, and PostgreSQL refuses to run as root, but there is no "
+            f"'{_SUPERUSER}' OS user to run it as. Run the tests as an unprivileged user, or "
+            f"create the user (installing the server package does): {_INSTALL_HINT}"
+        ) from None
+
+
+def _as_server() -> dict[str, Any]:
+    """``subprocess`` arguments that run the child as the server's OS user."""
+    account = _account()
+    return {"user": account.pw_uid, "group": account.pw_gid, "extra_groups": []} if account else {}
+
+
+def _chown(*paths: Path) -> None:
+    if (account := _account()) is not None:
+        for path in paths:
+            os.chown(path, account.pw_uid, account.pw_gid, follow_symlinks=False)
+
+
+def _require_reachable(path: Path, remedy: str) -> None:
+    """As root, the server's OS user must reach ``path``: every directory on the way searchable."""
+    if (account := _account()) is None or _reachable(path):
+        return
+    raise TestServerError(
+        f"The '{account.pw_name}' user, which runs the server, cannot reach {path}: a parent "
+        f"directory is not searchable by others. {remedy}"
+    )
+
+
+def _reachable(path: Path) -> bool:
+    try:
+        return all(part.stat().st_mode & stat.S_IXOTH for part in (path, *path.resolve().parents))
+    except OSError:
+        return False
+
+
+def _base_dir() -> Path:
+    """Where server directories go: RAM if there is room, since nothing here must survive.
+
+    Copying the template to a busy disk takes ~10x longer than to tmpfs (0.8 s vs 0.08 s
+    measured under load). ``$AURORA_SSL_PG_TMPDIR`` overrides the choice. As root, the
+    directory must be reachable by the server user, which rules out private temp dirs.
+    """
+    if override := os.environ.get(_TMPDIR_ENV):
+        return Path(override)
+    # RAM; /tmp: a world-traversable parent for the server user. mkdtemp: a private dir in it.
+    shm, tmp = Path("/dev/shm"), Path("/tmp")  # noqa: S108
+    candidates = [Path(tempfile.gettempdir()), tmp]
+    with contextlib.suppress(OSError):  # no /dev/shm (macOS): use the temp dir
+        usage = os.statvfs(shm)
+        if os.access(shm, os.W_OK) and usage.f_bavail * usage.f_frsize >= _MIN_SHM_FREE:
+            candidates.insert(0, shm)
+    for candidate in candidates:
+        if _account() is None or _reachable(candidate):
+            return candidate
+    raise TestServerError(
+        f"No temporary directory the '{_SUPERUSER}' user can reach (tried "
+        f"{', '.join(map(str, candidates))}); set {_TMPDIR_ENV} to one."
+    )
+
+
+def _make_workdir(prefix: str) -> Path:
+    """A private temporary directory the server user owns."""
+    workdir = Path(tempfile.mkdtemp(prefix=prefix, dir=_base_dir()))
+    _chown(workdir)
+    return workdir
+
+
+def _sql_literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _sql_ident(value: str) -> str:
+    return '"' + value.replace('"', '""') + '"'
+
+
+def _conf_value(value: str) -> str:
+    """Quote for postgresql.conf, whose parser also reads backslash escapes."""
+    return _sql_literal(value.replace("\\", "\\\\"))
+
+
+def _run(
+    command: Sequence[str],
+    cwd: Path,
+    *,
+    stdin: str = "",
+    env: Mapping[str, str] | None = None,
+    secret: str = "",
+) -> str:
+    """Run a PostgreSQL tool as the server's OS user; its output, or an error with its words.
+
+    The environment has no PG* variable of ours (a test's PGSSLMODE must not steer the setup),
+    and ``secret`` is masked in the error.
+    """
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+    try:
+        result: subprocess.CompletedProcess[str] = subprocess.run(
+            list(command),
+            input=stdin,
+            capture_output=True,
+            text=True,
+            cwd=cwd,
+            env={**clean, **(env or {})},
+            timeout=120,
+            **_as_server(),
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise TestServerError(f"could not run {command[0]}: {exc}") from exc
+    output = (result.stdout + result.stderr).strip()
+    # postgres --single exits 0 after an ERROR
+    if result.returncode != 0 or "\nERROR:" in f"\n{output}" or "FATAL:" in output:
+        detail = output.replace(secret, "********") if secret else output
+        if "sslinfo" in detail:
+            detail += f"\nThe sslinfo extension ships with the contrib package. {_INSTALL_HINT}"
+        name = Path(command[0]).name
+        raise TestServerError(f"{name} failed (exit code {result.returncode}):\n{detail}")
+    return result.stdout
+
+
+_templates: dict[Path, Path] = {}
+_templates_lock = threading.Lock()
+
+
+def _template(bindir: Path) -> Path:
+    """A data directory made once per process and copied by every server.
+
+    ``initdb`` is the slow part of a throwaway server, and ``CREATE DATABASE`` the next one, so
+    both happen here: the template already holds a role and database named ``app`` (renamed
+    and given a password per server), and ``sslinfo`` in ``template1`` (so every database
+    created later, a Django test database too, answers ``SELECT ssl_is_used()``) and ``app``.
+    ``--wal-segsize=1`` keeps the copy small (1 MB of WAL instead of 16 MB); ``FILE_COPY``
+    keeps the new database out of the WAL (PostgreSQL 14 has no STRATEGY: it always copies).
+    """
+    with _templates_lock:
+        cached = _templates.get(bindir)
+        if cached is not None and cached.is_dir():
+            return cached
+        _require_reachable(
+            bindir,
+            "Put the build where every user can reach it (e.g. "
+            "AURORA_SSL_PG_CACHE=/var/cache/aurora-ssl/postgresql) or make its parents "
+            "searchable (chmod o+x).",
+        )
+        workdir = _make_workdir("aurora-ssl-pg-template-")
+        atexit.register(shutil.rmtree, workdir, ignore_errors=True)
+        data = workdir / "data"
+        initdb = [str(bindir / "initdb"), "-D", str(data), "-U", _SUPERUSER, "-A", "trust"]
+        initdb += ["-E", "UTF8", "--locale=C", "--wal-segsize=1", "--no-sync"]
+        _run(initdb, workdir)
+        strategy = "" if _major(data) < 15 else " STRATEGY = FILE_COPY"
+        _run(
+            [str(bindir / "postgres"), "--single", "-D", str(data), "-F", "template1"],
+            workdir,
+            stdin=(
+                f"CREATE EXTENSION sslinfo\nCREATE ROLE {_TEMPLATE} NOLOGIN\n"
+                f"CREATE DATABASE {_TEMPLATE} OWNER {_TEMPLATE}{strategy}\n"
+            ),
+        )
+        _templates[bindir] = data
+        return data
+
+
+def _major(data_dir: Path) -> int:
+    """The cluster's PostgreSQL major version (``PG_VERSION``: ``17``)."""
+    return int((data_dir / "PG_VERSION").read_text().strip())
+
+
+def _hba(force_ssl: bool) -> str:
+    """``pg_hba.conf`` as RDS writes it: with ``rds.force_ssl = 1`` TLS logins only.
+
+    The socket directory is private to the server's OS user, and trusted: setup, and the
+    standbys of an AuroraLikeCluster replicating. ``samehost``: the machine's other addresses
+    (a server on eth0's address).
+    """
+    kind = "hostssl" if force_ssl else "host"
+    lines = ["local all all trust", "local replication all trust"]
+    lines += [
+        f"{kind} all all {net} scram-sha-256" for net in ("127.0.0.0/8", "::1/128", "samehost")
+    ]
+    if force_ssl:
+        lines.append("hostnossl all all all reject")
+    return "\n".join(lines) + "\n"
+
+
+def _free_port(address: str) -> int:
+    """A port the kernel just handed out; the start retries if someone takes it meanwhile."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((address, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _url_database(database: str) -> str:
+    """The database as a URL holds it so that every SQLAlchemy 2.x reads it back: as is when
+    both read it alike (no ``%`` and no ``?``: 2.0 takes it verbatim, 2.1 percent-decodes
+    it), encoded only where the installed SQLAlchemy decodes it."""
+    if ("%" in database or "?" in database) and _sqlalchemy_decodes_database():
+        return urllib.parse.quote(database, safe=" +/")  # what SQLAlchemy 2.1 renders
+    if "?" in database:
+        raise ValueError(
+            f"the database name {database!r} contains '?', which the installed SQLAlchemy "
+            "cannot read from a URL; choose another name for the test database"
+        )
+    return database
+
+
+def _sqlalchemy_decodes_database() -> bool:
+    """Whether the installed SQLAlchemy percent-decodes the database (2.1+); asked, not guessed
+    from a version number. Without SQLAlchemy, the newer behaviour is the safe default."""
+    try:
+        from sqlalchemy.engine import make_url
+    except ImportError:
+        return True
+    return make_url("postgresql://h/%41").database == "A"
+
+
+# -- the server --------------------------------------------------------------------------------
 
 
 class AuroraLikeServer:
@@ -113,33 +405,35 @@ class AuroraLikeServer:
         port: a fixed TCP port; default 0: a free one, chosen at start.
         keep_dir: keep the server's files here between runs instead of in a throwaway
             directory (the server's in ``keep_dir/server``, owned by the server's OS user; the
-            PKI in ``keep_dir/pki``, owned by us, as a trusted bundle must be): an
-            existing cluster is reused (only the role's password is set again), :meth:`stop`
-            shuts it down cleanly and keeps the files, and the default PKI is kept in
-            ``keep_dir/pki`` too (same root, same files, every run).
+            default PKI's in ``keep_dir/pki``, with its keys): an existing cluster is reused
+            (only the role's password is set again), and :meth:`stop` shuts it down cleanly
+            and keeps the files.
         ca_family: the CA family of the default PKI (``rsa2048``, ``rsa4096`` or ``ecc384``);
             a given ``pki`` has its own.
         bindir: the PostgreSQL build to run (e.g. :func:`~aurora_ssl.testing.fetch_server`'s);
             default: found as described in ``AURORA_SSL_PG_BINDIR``'s documentation.
-        host: the name clients verify (:attr:`host`); the certificate names it unless the
-            scenario says otherwise or :meth:`use_certificate` chose names.
-        hostaddr: the address the server listens on (:attr:`hostaddr`): loopback by default;
-            another address of this machine (e.g. eth0's) makes its clients' sessions
-            non-loopback ones, as a remote client's are.
+        host: the name clients verify the certificate against (it does not resolve); the
+            certificate names it unless the scenario says otherwise or :meth:`use_certificate`
+            chose names.
+        hostaddr: where clients connect (libpq ``hostaddr``) and the server listens: loopback
+            by default; another address of this machine (e.g. eth0's) makes its clients'
+            sessions non-loopback ones, as a remote client's are.
+        postgis: create the PostGIS extension in ``database`` and in ``template1`` (so test
+            databases have it too), as the RDS master user would.
         standby_of: start as a hot standby of this running server (``pg_basebackup``, then
             streaming replication through its Unix socket); user, password and database are
             the primary's.
+
+    Raises:
+        ValueError: a setting, port, user or database the server cannot have.
+        TestServerError: no PostgreSQL build found (the message lists where it looked, and
+            how to install one).
 
     Clients connect with :meth:`params` or :meth:`url` and pick the ``sslmode`` and
     ``sslrootcert`` under test; :meth:`admin_params` is a superuser over the Unix socket.
     """
 
     __test__ = False  # not a pytest test class
-
-    host: str
-    """The name clients verify the certificate against (it does not resolve)."""
-    hostaddr: str
-    """Where clients actually connect (libpq ``hostaddr``)."""
 
     def __init__(
         self,
@@ -156,6 +450,7 @@ class AuroraLikeServer:
         bindir: Path | str | None = None,
         host: str = CLUSTER_HOST,
         hostaddr: str = "127.0.0.1",
+        postgis: bool = False,
         standby_of: AuroraLikeServer | None = None,
     ) -> None:
         self.scenario = Scenario(scenario)
@@ -167,29 +462,31 @@ class AuroraLikeServer:
             raise ValueError(f"user must not be {_SUPERUSER!r}: that is the admin role")
         if database in ("postgres", "template0", "template1"):
             raise ValueError(f"database must not be {database!r}: the server needs it")
-        self.user: str = user
-        self.password: str = password if password is not None else secrets.token_urlsafe(18)
-        self.database: str = database
         self.settings = dict(settings or {})
         for name in self.settings:
             if not _SETTING_NAME.fullmatch(name):
                 raise ValueError(f"not a PostgreSQL setting name: {name!r}")
-        self.port = port
+        self.user: str = user
+        self.database: str = database
         self.host, self.hostaddr = host, hostaddr
-        self._fixed_port = port
+        self.password: str = password if password is not None else secrets.token_urlsafe(18)
+        self.port = self._fixed_port = port
+        self.postgis = postgis
         self._keep = Path(keep_dir).absolute() if keep_dir is not None else None
-        self._pki = pki
-        self._ca_family = _check_family(ca_family)
-        self._own_pki_dir: Path | None = None
-        names, foreign, expired = _CERTIFICATE_FOR[self.scenario]
-        if host != CLUSTER_HOST and names == _GOOD_NAMES:
-            names = (host,)
-        self._certificate = (names, foreign, expired)
+        self._pki, self._ca_family = pki, _check_family(ca_family)
+        self._own_pki = pki is None and keep_dir is None
+        names = (OTHER_HOST,) if self.scenario is Scenario.WRONG_HOST else (host,)
+        foreign, expired = self.scenario is Scenario.INTERCEPTION, self.scenario is Scenario.EXPIRED
+        self._certificate: tuple[tuple[str, ...], bool, bool] = (
+            _GOOD_NAMES if names == (CLUSTER_HOST,) else names,
+            foreign,
+            expired,
+        )
         self._primary = standby_of
+        self._bindir = Path(bindir) if bindir is not None else _find_bindir()
+        _account()  # as root without a postgres user: fail now
         self._workdir: Path | None = None
         self._process: subprocess.Popen[bytes] | None = None
-        self._account: _Account | None = None
-        self._bindir: Path | None = Path(bindir) if bindir is not None else None
         self._owner_pid = os.getpid()
         self._lock = threading.RLock()
 
@@ -197,24 +494,17 @@ class AuroraLikeServer:
         state = f"port={self.port}" if self.running else "stopped"
         return f"<AuroraLikeServer {self.scenario.value} {state}>"
 
-    # -- properties ------------------------------------------------------------------------
-
     @property
     def pki(self) -> TestPKI:
         """The PKI the server certificate comes from (generated on first use if not given)."""
         with self._lock:
             if self._pki is None and self._keep is not None:
-                self._pki = TestPKI.load_or_generate(self._keep / "pki", self._ca_family)
+                self._pki = TestPKI.generate(self._keep / "pki", self._ca_family, keep_keys=True)
             elif self._pki is None:
-                self._own_pki_dir = Path(tempfile.mkdtemp(prefix="aurora-ssl-pki-"))
-                atexit.register(shutil.rmtree, self._own_pki_dir, ignore_errors=True)
-                self._pki = TestPKI.generate(self._own_pki_dir, self._ca_family)
+                directory = Path(tempfile.mkdtemp(prefix="aurora-ssl-pki-"))
+                atexit.register(shutil.rmtree, directory, ignore_errors=True)
+                self._pki = TestPKI.generate(directory, self._ca_family)
             return self._pki
-
-    @property
-    def data_kept(self) -> bool:
-        """Whether the cluster outlives :meth:`stop` (``keep_dir`` was given)."""
-        return self._keep is not None
 
     @property
     def running(self) -> bool:
@@ -222,30 +512,26 @@ class AuroraLikeServer:
         return self._process is not None and self._process.poll() is None
 
     @property
+    def socket_dir(self) -> Path:
+        """The server's directory (exists while started): its Unix socket, certificate, log
+        and data directory."""
+        return self._started()
+
+    @property
     def data_dir(self) -> Path:
         """The cluster's data directory (exists while started)."""
-        return self._require_workdir() / "data"
+        return self.socket_dir / "data"
 
     @property
     def log_path(self) -> Path:
         """The server log (exists while started)."""
-        return self._require_workdir() / "postgres.log"
-
-    @property
-    def socket_dir(self) -> Path:
-        """The directory of the server's Unix socket (private; used by :meth:`admin_params`)."""
-        return self._require_workdir()
-
-    def _require_workdir(self) -> Path:
-        if self._workdir is None:
-            raise TestServerError(f"{self!r} is not started; call start() first")
-        return self._workdir
+        return self.socket_dir / "postgres.log"
 
     # -- connection parameters -------------------------------------------------------------
 
     def params(self) -> dict[str, str]:
         """libpq keywords for the app role over TCP; no ``ssl*`` keys (those are under test)."""
-        self._require_workdir()
+        self._started()
         return {
             "host": self.host,
             "hostaddr": self.hostaddr,
@@ -266,10 +552,14 @@ class AuroraLikeServer:
             drivername: default, as for :meth:`database_url`: ``postgresql+psycopg`` if
                 psycopg 3 is installed, else ``postgresql+psycopg2`` (so a project with only
                 one libpq driver gets a URL it can use). Name one to pin it.
-        """
-        return self._url(drivername, {})
 
-    def database_url(self, drivername: str | None = None) -> str:
+        Raises:
+            ValueError: the database name has a ``?`` and the installed SQLAlchemy (2.0)
+                cannot read it back from a URL.
+        """
+        return self._url(drivername, {}, self.password)
+
+    def database_url(self, drivername: str | None = None, *, iam: bool = False) -> str:
         """A ready ``DATABASE_URL``: the aurora-ssl SQLAlchemy plugin plus the test bundle.
 
         Works with ``aurora_ssl.create_engine(url)`` and with plain
@@ -277,25 +567,28 @@ class AuroraLikeServer:
         only take a URL (Alembic, pandas) connect with verify-full to this server.
 
         Args:
-            drivername: default ``postgresql+psycopg`` if psycopg 3 is installed, else
-                ``postgresql+psycopg2``.
+            drivername: as for :meth:`url`.
+            iam: no password, and ``aurora_ssl_iam=true``: logins with RDS IAM tokens (see
+                :func:`~aurora_ssl.testing.iam_token_as_password`).
         """
-        return self._url(
-            drivername,
-            {"plugin": "aurora_ssl", "aurora_ssl_bundle": str(self.pki.bundle_path)},
-        )
+        query = {"plugin": "aurora_ssl", "aurora_ssl_bundle": str(self.pki.bundle_path)}
+        if iam:
+            query["aurora_ssl_iam"] = "true"
+        return self._url(drivername, query, None if iam else self.password)
 
-    def _url(self, drivername: str | None, query: dict[str, str]) -> str:
-        self._require_workdir()
-        return sqlalchemy_url(
-            drivername or _default_drivername(),
-            user=self.user,
-            password=self.password,
-            host=self.host,
-            port=self.port,
-            database=self.database,
-            query={"hostaddr": self.hostaddr, **query},
-        )
+    def _url(self, drivername: str | None, query: dict[str, str], password: str | None) -> str:
+        """User, password and query values percent-encoded (every SQLAlchemy decodes them);
+        ``/`` stays readable in query values such as a bundle's path."""
+        quote, database = urllib.parse.quote, _url_database(self.database)
+        if drivername is None:  # psycopg 3 when installed (what new projects use), else psycopg2
+            psycopg3 = importlib.util.find_spec("psycopg") is not None
+            drivername = "postgresql+psycopg" if psycopg3 else "postgresql+psycopg2"
+        query = {"hostaddr": self.hostaddr, **query}
+        pairs = "&".join(f"{quote(k, safe='')}={quote(v, safe='/')}" for k, v in query.items())
+        login = quote(self.user, safe="")
+        if password is not None:
+            login += ":" + quote(password, safe="")
+        return f"{drivername}://{login}@{self.host}:{self.params()['port']}/{database}?{pairs}"
 
     def admin_params(self) -> dict[str, str]:
         """libpq keywords for the superuser over the Unix socket (setup/inspection, no TLS)."""
@@ -312,12 +605,7 @@ class AuroraLikeServer:
     def __enter__(self) -> AuroraLikeServer:
         return self.start()
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
     def start(self) -> AuroraLikeServer:
@@ -327,33 +615,32 @@ class AuroraLikeServer:
             ``self``, so ``server = AuroraLikeServer().start()`` reads well.
 
         Raises:
-            TestServerError: binaries missing, or the server did not come up (the message
-                carries the tail of its log).
+            TestServerError: the server did not come up (the message carries the tail of its
+                log), or the server's OS user cannot reach its files.
         """
         with self._lock:
             if self._workdir is not None:
                 return self
-            bindir = self._bindir or _find_bindir()
-            account = _server_account()
-            template = _template(bindir, account)
-            pki = self.pki
-            if self._keep is not None:
-                workdir = _kept_workdir(self._keep / "server", account)
+            pki, template = self.pki, _template(self._bindir)
+            if self._keep is None:
+                self._workdir = _make_workdir("aurora-ssl-pg-")
             else:
-                workdir = _make_workdir("aurora-ssl-pg-", account)
-            reuse = (workdir / "data" / "PG_VERSION").is_file()
-            self._bindir, self._account, self._workdir = bindir, account, workdir
+                self._workdir = self._keep / "server"
+                self._workdir.mkdir(mode=0o700, parents=True, exist_ok=True)
+                _require_reachable(self._keep, "Choose another directory, or chmod o+x.")
+            reuse = (self.data_dir / "PG_VERSION").is_file()
             atexit.register(self.stop)
             try:
                 if self._primary is not None and not reuse:
                     self._clone(self._primary)
                 elif not reuse:
-                    shutil.copytree(template, workdir / "data", symlinks=True)
-                hba = _HBA_ANY if self.scenario in _PLAINTEXT_ALLOWED else _HBA_FORCE_SSL
-                (workdir / "data" / "pg_hba.conf").write_text(hba, encoding="utf-8")
+                    shutil.copytree(template, self.data_dir, symlinks=True)
+                hba = _hba(self.scenario not in (Scenario.NO_TLS, Scenario.TLS_OPTIONAL))
+                (self.data_dir / "pg_hba.conf").write_text(hba, encoding="utf-8")
                 self._install_certificate(pki)
-                _chown_tree(workdir, account)
-                self._launch(new_port=not self._fixed_port)
+                if _account():
+                    _chown(self._workdir, *self._workdir.rglob("*"))
+                self._launch()
                 if self._primary is None:
                     self._create_app_objects(reuse=reuse)
             except BaseException:
@@ -374,12 +661,10 @@ class AuroraLikeServer:
             self._shutdown(signal.SIGQUIT if self._keep is None else signal.SIGINT)
             if self._workdir is not None and self._keep is None:
                 shutil.rmtree(self._workdir, ignore_errors=True)
-            self._workdir = None
-            if self._own_pki_dir is not None:
-                shutil.rmtree(self._own_pki_dir, ignore_errors=True)
-                self._own_pki_dir = None
+            if self._own_pki and self._pki is not None:
+                shutil.rmtree(self._pki.directory, ignore_errors=True)
                 self._pki = None
-            self.port = self._fixed_port
+            self._workdir, self.port = None, self._fixed_port
 
     def restart(self) -> None:
         """Stop (fast shutdown: sessions are cut, data kept) and start again on the same port.
@@ -391,15 +676,14 @@ class AuroraLikeServer:
                 self.start()
                 return
             self._shutdown(signal.SIGINT)
-            self._launch(new_port=False)
+            self._launch()
 
     def promote(self) -> None:
         """Turn this hot standby into a primary (``pg_promote``: what ``pg_ctl promote`` does);
         returns once it accepts writes."""
         with self._lock:
-            promoted = self._psql(self.database, "SELECT pg_catalog.pg_promote(true, 60);\n")
-            if promoted.strip() != "t":
-                raise _start_failed_error("The standby was not promoted in 60 s", self.log_path)
+            if self._psql("postgres", "SELECT pg_catalog.pg_promote(true, 60);").strip() != "t":
+                raise self._failed("The standby was not promoted in 60 s")
             self._primary = None
 
     def follow(self, primary: AuroraLikeServer) -> None:
@@ -412,22 +696,15 @@ class AuroraLikeServer:
         with self._lock:
             self._primary = primary
             self._write_config()
-            if self.running:
-                assert self._process is not None
+            if self._process is not None and self.running:
                 self._process.send_signal(signal.SIGHUP)
                 return
-            signal_file = self.data_dir / "standby.signal"
-            signal_file.touch()
-            if self._account is not None:
-                os.chown(signal_file, self._account.uid, self._account.gid)
-            self._launch(new_port=False)
+            (self.data_dir / "standby.signal").touch()
+            _chown(self.data_dir / "standby.signal")
+            self._launch()
 
     def use_certificate(
-        self,
-        *,
-        foreign: bool = False,
-        expired: bool = False,
-        names: Sequence[str] | None = None,
+        self, *, foreign: bool = False, expired: bool = False, names: Sequence[str] = _GOOD_NAMES
     ) -> None:
         """Serve a newly issued certificate from now on (to new connections).
 
@@ -441,166 +718,181 @@ class AuroraLikeServer:
             names: SAN names; default: the cluster, reader and instance names.
         """
         with self._lock:
-            self._certificate = (tuple(names or _GOOD_NAMES), foreign, expired)
+            self._certificate = (tuple(names), foreign, expired)
             if self._workdir is None:
                 return  # start() installs it
-            der = self._install_certificate(self.pki)
-            if not self.running:
+            self._install_certificate(self.pki)
+            if self._process is None or not self.running:
                 return
-            assert self._process is not None
+            offset = self.log_path.stat().st_size
             self._process.send_signal(signal.SIGHUP)
-            if self.scenario is not Scenario.NO_TLS:
-                self._wait_for_certificate(der)
+            deadline = time.monotonic() + 10
+            # The postmaster logs this, then reloads before it accepts another connection.
+            while "received SIGHUP" not in self._log_since(offset):
+                if time.monotonic() > deadline:
+                    raise self._failed("The server did not reload its configuration")
+                time.sleep(0.005)
 
     # -- internals -------------------------------------------------------------------------
 
-    def _install_certificate(self, pki: TestPKI) -> bytes:
-        """Copy a fresh chain and key into the server's directory; returns the leaf (DER)."""
-        from cryptography import x509
-        from cryptography.hazmat.primitives import serialization
+    def _started(self) -> Path:
+        if self._workdir is None:
+            raise TestServerError(f"{self!r} is not started; call start() first")
+        return self._workdir
 
+    def _install_certificate(self, pki: TestPKI) -> None:
+        """Move a freshly issued chain and key into the server's directory."""
         names, foreign, expired = self._certificate
-        chain, key = pki.issue_server(names, foreign=foreign, expired=expired)
-        workdir = self._require_workdir()
-        chain_pem = chain.read_bytes()
-        for target, data in (("server.crt", chain_pem), ("server.key", key.read_bytes())):
-            _write_private(workdir / target, data)
-            if self._account is not None:
-                os.chown(workdir / target, self._account.uid, self._account.gid)
-        chain.unlink()
-        key.unlink()
-        leaf = x509.load_pem_x509_certificate(chain_pem)
-        return leaf.public_bytes(serialization.Encoding.DER)
+        issued = pki.issue_server(names, foreign=foreign, expired=expired)
+        for source, name in zip(issued, ("server.crt", "server.key"), strict=True):
+            _write_private(self.socket_dir / name, source.read_bytes())
+            _chown(self.socket_dir / name)
+            source.unlink()
+
+    def _log_since(self, offset: int) -> str:
+        with open(self.log_path, "rb") as log:
+            log.seek(offset)
+            return log.read().decode(errors="replace")
 
     def _clone(self, primary: AuroraLikeServer) -> None:
         """The data directory as a base backup of ``primary``, marked as a standby's."""
-        assert self._bindir is not None
-        workdir = self._require_workdir()
-        backup = [
-            str(self._bindir / "pg_basebackup"), "--pgdata", str(workdir / "data"),
-            "--host", str(primary.socket_dir), "--port", str(primary.port),
-            "--username", _SUPERUSER, "--wal-method", "stream", "--checkpoint", "fast",
-            "--no-sync",
-        ]  # fmt: skip
-        _run_as_server(backup, self._account, workdir)
-        (workdir / "data" / "standby.signal").touch()
+        source = ["-h", str(primary.socket_dir), "-p", str(primary.port), "-U", _SUPERUSER]
+        backup = [str(self._bindir / "pg_basebackup"), "-D", str(self.data_dir), *source]
+        backup += ["--wal-method=stream", "--checkpoint=fast", "--no-sync"]
+        _run(backup, self.socket_dir)
+        (self.data_dir / "standby.signal").touch()
 
     def _write_config(self) -> None:
-        workdir = self._require_workdir()
-        tls = self.scenario is not Scenario.NO_TLS
+        """The server's settings, in ``postgresql.auto.conf`` (read after postgresql.conf)."""
+        plaintext = self.scenario in (Scenario.NO_TLS, Scenario.TLS_OPTIONAL)
         standby: dict[str, str] = {}
         if (primary := self._primary) is not None:
             conninfo = f"host={primary.socket_dir} port={primary.port} user={_SUPERUSER}"
             standby = {"primary_conninfo": conninfo}
         settings = {
+            **_BASE_SETTINGS,
             "listen_addresses": self.hostaddr,
             "port": str(self.port),
-            "unix_socket_directories": str(workdir),
-            "ssl": "on" if tls else "off",
-            "ssl_cert_file": str(workdir / "server.crt"),
-            "ssl_key_file": str(workdir / "server.key"),
-            "rds.force_ssl": "0" if self.scenario in _PLAINTEXT_ALLOWED else "1",
+            "unix_socket_directories": str(self.socket_dir),
+            "ssl": "off" if self.scenario is Scenario.NO_TLS else "on",
+            "ssl_cert_file": str(self.socket_dir / "server.crt"),
+            "ssl_key_file": str(self.socket_dir / "server.key"),
+            "rds.force_ssl": "0" if plaintext else "1",
             **standby,
             **self.settings,
         }
-        _write_conf(self.data_dir, settings, self._account)
+        lines = (f"{name} = {_conf_value(value)}\n" for name, value in settings.items())
+        path = self.data_dir / "postgresql.auto.conf"
+        path.write_text("".join(lines), encoding="utf-8")
+        _chown(path)
 
-    def _launch(self, *, new_port: bool) -> None:
-        """Start the postmaster; on a lost port race pick another (or, on restart, retry)."""
-        assert self._bindir is not None
-        for attempt in range(1, _PORT_ATTEMPTS + 1):
-            if self._fixed_port:
-                self.port = self._fixed_port
-            elif new_port or not self.port:
-                self.port = _free_port(self.hostaddr)
+    def _launch(self) -> None:
+        """Start the postmaster; on a lost race for a free port, pick another."""
+        for attempt in range(1, 6):
+            self.port = self.port or _free_port(self.hostaddr)
             self._write_config()
             offset = self.log_path.stat().st_size if self.log_path.exists() else 0
-            self._process = _spawn(self._bindir, self.data_dir, self.log_path, self._account)
-            try:
-                ready = _wait_ready(self._process, self.data_dir)
-            except TimeoutError:
-                self._shutdown(signal.SIGKILL)
-                raise _start_failed_error(
-                    f"PostgreSQL ({self.scenario.value}) was not ready after {_START_TIMEOUT:.0f}s",
-                    self.log_path,
-                ) from None
-            if ready:
+            with open(self.log_path, "ab") as log:
+                self._process = subprocess.Popen(
+                    [str(self._bindir / "postgres"), "-D", str(self.data_dir)],
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    cwd=self.socket_dir,
+                    env={k: v for k, v in os.environ.items() if not k.startswith("PG")},
+                    start_new_session=True,  # a Ctrl-C meant for us must not hit the server
+                    **_as_server(),
+                )
+            if self._wait_ready(self._process):
                 return
             self._process = None
-            with open(self.log_path, "rb") as handle:
-                handle.seek(offset)
-                fresh = handle.read().decode(errors="replace")
-            if "could not bind" in fresh and self._fixed_port:
-                raise _start_failed_error(
+            lost_race = "could not bind" in self._log_since(offset)
+            if lost_race and self._fixed_port:
+                raise self._failed(
                     f"Port {self.port} is in use (another server?); choose another port, or 0 "
-                    "for a free one",
-                    self.log_path,
+                    "for a free one"
                 )
-            if "could not bind" in fresh and attempt < _PORT_ATTEMPTS:
-                time.sleep(0.05 * attempt)
-                continue
-            raise _start_failed_error(
-                f"PostgreSQL ({self.scenario.value}) did not start on port {self.port}",
-                self.log_path,
-            )
+            if not lost_race or attempt == 5:
+                raise self._failed(
+                    f"PostgreSQL ({self.scenario.value}) did not start on port {self.port}"
+                )
+            self.port = 0
+            time.sleep(0.05 * attempt)
+
+    def _wait_ready(self, process: subprocess.Popen[bytes]) -> bool:
+        """Poll ``postmaster.pid`` for "ready" (what ``pg_ctl -w`` does, but every 5 ms);
+        False when the process exited first."""
+        deadline = time.monotonic() + _START_TIMEOUT
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                return False
+            try:
+                lines = (self.data_dir / "postmaster.pid").read_text().splitlines()
+            except OSError:
+                lines = []
+            if len(lines) >= 8 and lines[0] == str(process.pid) and lines[7].strip() == "ready":
+                return True
+            time.sleep(0.005)
+        self._shutdown(signal.SIGKILL)
+        raise self._failed(
+            f"PostgreSQL ({self.scenario.value}) was not ready after {_START_TIMEOUT:.0f}s"
+        )
+
+    def _failed(self, what: str) -> TestServerError:
+        """An error that carries the last lines of the server's log."""
+        try:
+            tail = self.log_path.read_text(errors="replace").splitlines()[-25:]
+        except OSError as exc:
+            tail = [f"(log unreadable: {exc})"]
+        log = "\n".join(f"  | {line}" for line in tail)
+        return TestServerError(f"{what}\nLast lines of the server log ({self.log_path}):\n{log}")
 
     def _shutdown(self, sig: signal.Signals) -> None:
+        """SIGQUIT: immediate, SIGINT: fast shutdown; killed if it hangs."""
         process, self._process = self._process, None
-        if process is not None:
-            _terminate(process, sig)
+        if process is not None and process.poll() is None:
+            process.send_signal(sig)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
 
-    def _psql(self, database: str, sql: str) -> str:
+    def _psql(self, database: str, sql: str, *, secret: str = "") -> str:
         """Run ``sql`` as the superuser; returns psql's unaligned, tuples-only output."""
-        assert self._bindir is not None
-        params = {**self.admin_params(), "dbname": database}
-        return _run_psql(self._bindir, params, sql, self.log_path, secret=self.password)
+        env = {"PGHOST": str(self.socket_dir), "PGPORT": str(self.port), "PGDATABASE": database}
+        command = [str(self._bindir / "psql"), "-XqAt", "-v", "ON_ERROR_STOP=1", "-U", _SUPERUSER]
+        return _run(command, self.socket_dir, stdin=sql, env=env, secret=secret or self.password)
 
     def _create_app_objects(self, *, reuse: bool) -> None:
-        """Rename the template's role and database and set the password, in one psql run.
+        """Rename the template's role and database and set the password; the extensions.
 
         The template has ``sslinfo`` in ``template1`` and ``app`` (so test databases get it
-        too); NO_SSLINFO drops it from both. A reused cluster only gets the password again.
+        too); NO_SSLINFO drops it from both, ``postgis`` adds PostGIS to both. A reused
+        cluster only gets the password again.
         """
-        role, database = _sql_ident(self.user), _sql_ident(self.database)
+        role = _sql_ident(self.user)
         sql = ["SET log_statement = 'none';"]
-        start = "postgres"
-        if not reuse and self.scenario is Scenario.NO_SSLINFO:
-            start = "template1"  # \connect below names only our own constant databases
-            sql += [
-                "DROP EXTENSION sslinfo;",
-                f"\\connect {_TEMPLATE_DATABASE}",
-                "DROP EXTENSION sslinfo;",
-                "\\connect postgres",
-                "SET log_statement = 'none';",
-            ]
-        sql.append("SET password_encryption = 'scram-sha-256';")
-        if not reuse and self.user != _TEMPLATE_ROLE:
-            sql.append(f"ALTER ROLE {_sql_ident(_TEMPLATE_ROLE)} RENAME TO {role};")
+        if not reuse and self.user != _TEMPLATE:
+            sql.append(f"ALTER ROLE {_TEMPLATE} RENAME TO {role};")
         # CREATEDB like the RDS master user, so Django's test runner can create test_<NAME>.
         sql.append(f"ALTER ROLE {role} LOGIN CREATEDB PASSWORD {_sql_literal(self.password)};")
-        if not reuse and self.database != _TEMPLATE_DATABASE:
-            sql.append(f"ALTER DATABASE {_sql_ident(_TEMPLATE_DATABASE)} RENAME TO {database};")
-        self._psql(start, "\n".join(sql) + "\n")
-
-    def _wait_for_certificate(self, der: bytes, timeout: float = 10.0) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                served = _served_certificate(self.hostaddr, self.port)
-            except OSError:
-                served = None
-            if served == der:
-                return
-            if time.monotonic() > deadline:
-                raise _start_failed_error(
-                    "The server did not switch to the new certificate after a reload",
-                    self.log_path,
+        if not reuse and self.database != _TEMPLATE:
+            sql.append(f"ALTER DATABASE {_TEMPLATE} RENAME TO {_sql_ident(self.database)};")
+        self._psql("postgres", "\n".join(sql))
+        extensions = []
+        if self.scenario is Scenario.NO_SSLINFO:
+            extensions.append("DROP EXTENSION IF EXISTS sslinfo;")
+        if self.postgis:
+            extensions.append("CREATE EXTENSION IF NOT EXISTS postgis;")
+            available = "SELECT count(*) FROM pg_available_extensions WHERE name = 'postgis';"
+            if self._psql("postgres", available).strip() == "0":
+                major = _major(self.data_dir)
+                raise TestServerError(
+                    f"PostGIS is not installed for the PostgreSQL {major} server in "
+                    f"{self._bindir}: install it (Debian/Ubuntu: `apt-get install "
+                    f"postgresql-{major}-postgis-3`, for the distribution's server), or start "
+                    "the server without postgis=True."
                 )
-            time.sleep(0.01)
-
-
-def _default_drivername() -> str:
-    """psycopg 3 when installed (the driver new projects use), else psycopg2."""
-    if importlib.util.find_spec("psycopg") is not None:
-        return "postgresql+psycopg"
-    return "postgresql+psycopg2"
+        for database in ("template1", self.database) if extensions else ():
+            self._psql(database, "\n".join(extensions))

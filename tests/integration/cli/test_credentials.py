@@ -2,7 +2,7 @@
 
 The IAM token is the deterministic SigV4 of fixed fake AWS keys (from the environment, as
 the standard chain reads them) at a pinned clock, set as the role's password on the real
-server: the server accepts or refuses it. Refusals are counted in the server's log.
+server (``aurora_ssl.testing.iam_token_as_password``): the server accepts or refuses it. Refusals are counted in the server's log.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from collections.abc import Callable
 import pytest
 
 from aurora_ssl.cli import main
-from aurora_ssl.testing import AuroraLikeServer
+from aurora_ssl.testing import AuroraLikeServer, iam_token_as_password
 from tests.fix_credentials import (
     ACCESS_KEY,
     SECRET_KEY,
@@ -22,7 +22,6 @@ from tests.fix_credentials import (
     Clock,
     reference_token,
     refused_logins,
-    set_password,
 )
 from tests.fix_sqlalchemy import PROVIDED_PASSWORD, REGION
 
@@ -60,13 +59,11 @@ def _check(
 def test_check_iam_logs_in_with_the_token(
     logged_server: AuroraLikeServer,
     roles: Callable[[str], str],
-    fake_aws: None,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     role = roles("not-the-token")
-    token = reference_token(logged_server.host, logged_server.port, role, REGION, T0)
-    set_password(logged_server, role, token)
-    code, document, err = _check(capsys, logged_server, role, "--iam")
+    with iam_token_as_password(logged_server, role) as token:
+        code, document, err = _check(capsys, logged_server, role, "--iam")
     assert code == 0, err
     assert document["ok"] is True
     (report,) = document["connections"]  # type: ignore[misc]
@@ -149,18 +146,13 @@ def _sqlalchemy_url(server: AuroraLikeServer, user: str, query: str) -> str:
 def test_check_honours_the_credential_keys_of_the_apps_url(
     logged_server: AuroraLikeServer,
     roles: Callable[[str], str],
-    fake_aws: None,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     # The same DATABASE_URL the SQLAlchemy app uses, IAM and log level included.
     role = roles("not-the-token")
-    set_password(
-        logged_server,
-        role,
-        reference_token(logged_server.host, logged_server.port, role, REGION, T0),
-    )
     url = _sqlalchemy_url(logged_server, role, "aurora_ssl_iam=true&aurora_ssl_log_level=INFO")
-    code = main(["check", url, "--format", "json"])
+    with iam_token_as_password(logged_server, role):
+        code = main(["check", url, "--format", "json"])
     out, err = capsys.readouterr()
     assert code == 0, err
     assert json.loads(out)["ok"] is True

@@ -14,7 +14,7 @@ from collections.abc import Callable
 import pytest
 
 from aurora_ssl.credentials import CredentialTarget, IAMTokenProvider, is_auth_failure
-from aurora_ssl.testing import AuroraLikeServer
+from aurora_ssl.testing import AuroraLikeServer, iam_token_as_password
 from tests import drivers
 from tests.fix_credentials import (
     SECRET_KEY,
@@ -84,21 +84,16 @@ def test_the_async_path_logs_in_with_psycopg_async(
     import psycopg
 
     role = login_role("x")
-    set_password(
-        tls_server,
-        role,
-        reference_token(tls_server.host, tls_server.port, role, "test-region-1", T0),
-    )
-    provider = IAMTokenProvider(session=session_with())
     target = CredentialTarget(tls_server.host, tls_server.port, role)
 
-    async def main() -> tuple[str, bool]:
+    async def main(provider: IAMTokenProvider) -> tuple[str, bool]:
         conn = await psycopg.AsyncConnection.connect(
             **verified_params(tls_server, role), password=await provider.password_async(target)
         )
         return await whoami_async(conn)
 
-    assert asyncio.run(main()) == (role, True)
+    with iam_token_as_password(tls_server, role, at=T0):
+        assert asyncio.run(main(IAMTokenProvider())) == (role, True)  # the default chain
 
 
 @pytest.mark.driver("libpq")
@@ -108,20 +103,18 @@ def test_a_token_for_another_user_or_port_is_refused(
     dbapi = drivers.libpq_module()
 
     role = login_role("x")
-    set_password(
-        tls_server,
-        role,
-        reference_token(tls_server.host, tls_server.port, role, "test-region-1", T0),
-    )
-    provider = IAMTokenProvider(session=session_with())
     wrong_port = CredentialTarget(tls_server.host, tls_server.port + 1, role)
     wrong_keys = IAMTokenProvider(session=session_with(secret_key=SECRET_KEY[::-1]))
     right = CredentialTarget(tls_server.host, tls_server.port, role)
+    with iam_token_as_password(tls_server, role, at=T0):
+        provider = IAMTokenProvider()  # botocore's default chain
+        tokens = (provider.password(wrong_port), wrong_keys.password(right))
+        good = provider.password(right)
     before = refused_logins(tls_server, role)
-    for token in (provider.password(wrong_port), wrong_keys.password(right)):
+    for token in tokens:
         with pytest.raises(dbapi.OperationalError):
             dbapi.connect(**verified_params(tls_server, role), password=token)
     assert refused_logins(tls_server, role) == before + 2
-    conn = dbapi.connect(**verified_params(tls_server, role), password=provider.password(right))
+    conn = dbapi.connect(**verified_params(tls_server, role), password=good)
     assert whoami(conn) == (role, True)
     conn.close()

@@ -31,7 +31,7 @@ from aurora_ssl._diagnostics._audit import Audit, Session, instance_endpoint
 from aurora_ssl.cli import main
 from aurora_ssl.errors import InsecureConfigurationError
 from aurora_ssl.testing import CLUSTER_HOST, AuroraLikeCluster, AuroraLikeServer, Scenario, TestPKI
-from aurora_ssl.testing._postgres import _find_bindir
+from aurora_ssl.testing._server import _find_bindir
 from tests import drivers
 from tests.fix_django import admin_execute
 

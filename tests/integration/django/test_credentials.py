@@ -2,7 +2,7 @@
 
 IAM: the local server cannot ask AWS about a token, but SigV4 is deterministic: for fixed
 fake credentials and a fixed clock botocore signs exactly one token, which the test makes the
-role's password (see tests/test_credentials_iam.py). Logging in with it through the backend,
+role's password (``aurora_ssl.testing.iam_token_as_password``, as users' suites do). Logging in with it through the backend,
 unpooled and through Django's psycopg 3 pool, and on psycopg2 in a subprocess, shows the
 backend asked the provider for the endpoint name it verifies. Rotation: Secrets Manager is
 simulated by moto (AWS cannot be reached here; nothing else is simulated); the database
@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 from aurora_ssl.credentials import IAMTokenProvider
-from aurora_ssl.testing import AuroraLikeServer
+from aurora_ssl.testing import AuroraLikeServer, iam_token_as_password
 from tests.fix_credentials import (
     T0,
     Clock,
@@ -96,18 +96,16 @@ def deterministic_iam(monkeypatch: pytest.MonkeyPatch, clock: Clock) -> Clock:
 def test_iam_token_logs_in_through_the_backend(
     logged_server: AuroraLikeServer,
     role_on: Callable[[AuroraLikeServer, str], str],
-    deterministic_iam: Clock,
     django_env: None,
     pool: bool,
 ) -> None:
     server = logged_server
     role = role_on(server, "not-the-token")
-    set_password(server, role, reference_token(server.host, server.port, role, REGION, T0))
     entry = database_entry(
         server, USER=role, PASSWORD="", aurora={"IAM": True}, options=pooled(pool)
     )
     start = log_size(server)
-    with use_databases({"default": entry}):
+    with iam_token_as_password(server, role), use_databases({"default": entry}):
         from django.db import connections
 
         assert whoami() == (role, True)
@@ -167,14 +165,12 @@ def test_stale_iam_token_is_refused_once_then_the_retry_logs_in(
 def test_iam_token_is_signed_for_tls_server_name(
     logged_server: AuroraLikeServer,
     role_on: Callable[[AuroraLikeServer, str], str],
-    deterministic_iam: Clock,
     django_env: None,
     pool: bool,
 ) -> None:
     """HOST is another name (a CNAME); the token is signed for the verified RDS name."""
     server = logged_server
     role = role_on(server, "x")
-    set_password(server, role, reference_token(server.host, server.port, role, REGION, T0))
     entry = database_entry(
         server,
         USER=role,
@@ -184,7 +180,7 @@ def test_iam_token_is_signed_for_tls_server_name(
         options={**pooled(pool)},
     )
     entry["OPTIONS"].pop("hostaddr")
-    with use_databases({"default": entry}):
+    with iam_token_as_password(server, role), use_databases({"default": entry}):
         assert whoami() == (role, True)
 
 
@@ -213,7 +209,6 @@ def test_iam_token_through_psycopg2_and_a_provider_path(
 def test_checks_pass_with_iam(
     tls_server: AuroraLikeServer,
     role_on: Callable[[AuroraLikeServer, str], str],
-    deterministic_iam: Clock,
     django_env: None,
 ) -> None:
     """``check``, ``check --database`` and ``check_aurora_ssl`` with ``IAM: True``."""
@@ -222,11 +217,8 @@ def test_checks_pass_with_iam(
     from django.core.management import call_command
 
     role = role_on(tls_server, "x")
-    set_password(
-        tls_server, role, reference_token(tls_server.host, tls_server.port, role, REGION, T0)
-    )
     entry = database_entry(tls_server, USER=role, PASSWORD="", aurora={"IAM": True})
-    with use_databases({"default": entry}):
+    with iam_token_as_password(tls_server, role) as token, use_databases({"default": entry}):
         checks, report = StringIO(), StringIO()
         call_command("check", stdout=checks)
         call_command("check", databases=["default"], stdout=checks)
@@ -234,7 +226,6 @@ def test_checks_pass_with_iam(
         text = checks.getvalue() + report.getvalue()
     assert checks.getvalue().count("System check identified no issues") == 2
     assert report.getvalue().startswith("default: VERIFIED"), report.getvalue()
-    token = reference_token(tls_server.host, tls_server.port, role, REGION, T0)
     assert token not in text
     assert "X-Amz-Signature" not in text
 

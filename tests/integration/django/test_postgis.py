@@ -23,10 +23,9 @@ import pytest
 
 pytest.importorskip("django")
 
-from aurora_ssl.errors import UntrustedCertificateError
-from aurora_ssl.testing import AuroraLikeServer, Scenario, TestPKI
+from aurora_ssl.errors import TestServerError, UntrustedCertificateError
+from aurora_ssl.testing import AuroraLikeServer, TestPKI
 from tests.fix_django import (
-    admin_execute,
     configure_django,
     database_entry,
     demo_env,
@@ -52,43 +51,17 @@ def geodjango() -> None:
     require_geodjango()
 
 
-def _postgis_available(server: AuroraLikeServer) -> str | None:
-    params = server.admin_params()
-    try:
-        import psycopg
-    except ImportError:
-        import psycopg2
-
-        conn = psycopg2.connect(**params)
-        try:
-            with conn.cursor() as cur:
-                cur.execute(
-                    "SELECT default_version FROM pg_available_extensions WHERE name = 'postgis'"
-                )
-                row = cur.fetchone()
-        finally:
-            conn.close()
-    else:
-        with psycopg.connect(**params) as conn:
-            row = conn.execute(
-                "SELECT default_version FROM pg_available_extensions WHERE name = 'postgis'"
-            ).fetchone()
-    return None if row is None else str(row[0])
-
-
 @pytest.fixture(scope="module")
 def postgis_server(pki: TestPKI, geodjango: None) -> Iterator[AuroraLikeServer]:
     """A good TLS server with PostGIS in the app database and in template1 (so Django's test
     databases have it, as after ``CREATE EXTENSION`` by the RDS master user), logging every
     connection."""
-    with AuroraLikeServer(Scenario.GOOD, pki=pki, settings={"log_connections": "on"}) as server:
-        if _postgis_available(server) is None:
-            missing(
-                "the PostGIS extension is not available in the test PostgreSQL server "
-                "(pg_available_extensions has no postgis for its version)"
-            )
-        for dbname in (server.database, "template1"):
-            admin_execute(server, "CREATE EXTENSION postgis", dbname=dbname)
+    server = AuroraLikeServer(pki=pki, settings={"log_connections": "on"}, postgis=True)
+    try:
+        server.start()
+    except TestServerError as exc:  # no PostGIS for this server: the message names the package
+        missing(str(exc))
+    with server:
         yield server
 
 

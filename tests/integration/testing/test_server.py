@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import re
 import signal
 import socket
 import ssl
@@ -17,7 +18,6 @@ import struct
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,7 @@ from aurora_ssl.testing import (
 )
 from aurora_ssl.testing import _pki as testing_pki
 from tests import drivers
+from tests.fix_servers import BARE_ENV, wait_for_env_file
 
 
 def _params(server: AuroraLikeServer, sslmode: str, kw: dict[str, Any]) -> dict[str, Any]:
@@ -350,14 +351,6 @@ def test_failed_start_shows_the_log_and_cleans_up(pki: TestPKI) -> None:
 # -- command line ---------------------------------------------------------------------------
 
 
-def read_env_file(path: Path, timeout: float = 30) -> dict[str, str]:
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        assert time.monotonic() < deadline, "the server never wrote its env file"
-        time.sleep(0.02)
-    return dict(line.split("=", 1) for line in path.read_text().splitlines())
-
-
 def check_demo_env(env: dict[str, str]) -> None:
     assert env["AURORA_SSL_DEMO_HOST"] == CLUSTER_HOST
     conn = drivers.libpq_connect(
@@ -384,7 +377,7 @@ def test_cli_serve_in_process(env_file: Path, capsys: pytest.CaptureFixture[str]
 
     def client() -> None:
         try:
-            seen.update(read_env_file(env_file))
+            seen.update(wait_for_env_file(env_file))
             check_demo_env(seen)
             assert env_file.stat().st_mode & 0o777 == 0o600
         finally:
@@ -395,30 +388,68 @@ def test_cli_serve_in_process(env_file: Path, capsys: pytest.CaptureFixture[str]
     assert testing.main(["serve", "--env-file", str(env_file)]) == 0
     thread.join()
     assert seen["AURORA_SSL_DEMO_USER"] == "app"
-    assert f"AURORA_SSL_DEMO_PORT={seen['AURORA_SSL_DEMO_PORT']}" in capsys.readouterr().out
+    assert f"AURORA_SSL_DEMO_PORT='{seen['AURORA_SSL_DEMO_PORT']}'" in capsys.readouterr().out
     assert not env_file.exists()
     assert port_is_free(int(seen["AURORA_SSL_DEMO_PORT"]))
 
 
-@pytest.mark.driver("libpq")
-def test_cli_serve_as_module(env_file: Path) -> None:
+#: Everything a shell would read as syntax if it were not quoted (an `&` once cut the URL short).
+AWKWARD_PASSWORD = "p&w;d $HOME `id` 'q' \"x\" \\ #"
+
+
+def getting_started_examples() -> str:
+    """The Python blocks of docs/index.md's "First connection", which read DATABASE_URL."""
+    page = (Path(__file__).resolve().parent.parent / "docs" / "index.md").read_text()
+    section = page.split("## First connection", 1)[1].split("\n## ", 1)[0]
+    return "\n".join(re.findall(r"```python\n(.*?)```", section, re.DOTALL))
+
+
+@pytest.mark.driver("psycopg")  # the documentation's examples use psycopg 3
+def test_cli_serve_env_file_is_sourced_as_written_and_runs_the_getting_started_page(
+    env_file: Path,
+) -> None:
+    sqlalchemy = pytest.importorskip("sqlalchemy")
     proc = subprocess.Popen(
         [
-            *(sys.executable, "-m", "aurora_ssl.testing", "serve"),
-            *("--scenario", "no-sslinfo", "--env-file", str(env_file)),
+            *(sys.executable, "-m", "aurora_ssl.testing", "serve", "--scenario", "good"),
+            *("--password", AWKWARD_PASSWORD, "--env-file", str(env_file)),
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        env=BARE_ENV,
     )
     try:
-        env = read_env_file(env_file)
+        env = wait_for_env_file(env_file, proc)
+        written = env_file.read_text()
         check_demo_env(env)
+        # The URL survives the shell whole: every query key, the password as given.
+        url = sqlalchemy.engine.make_url(env["DATABASE_URL"])
+        assert url.password == AWKWARD_PASSWORD == env["AURORA_SSL_DEMO_PASSWORD"]
+        assert set(url.query) == {"hostaddr", "plugin", "aurora_ssl_bundle"}
+        script = 'set -a; . "$1"; set +a; exec "$2" -c "$3"'
+        examples = subprocess.run(
+            [
+                "bash",
+                "-c",
+                script,
+                "bash",
+                str(env_file),
+                sys.executable,
+                getting_started_examples(),
+            ],
+            capture_output=True,
+            text=True,
+            env=BARE_ENV,
+            timeout=120,
+        )
     finally:
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=30)
+    assert examples.returncode == 0, examples.stderr
+    assert "This looks like aurora_ssl.testing's server" in examples.stdout  # the impostor
     assert proc.returncode == 0, err
-    assert "AURORA_SSL_DEMO_PASSWORD=" in out
+    assert out == written  # what serve prints is what it writes
     assert port_is_free(int(env["AURORA_SSL_DEMO_PORT"]))
 
 

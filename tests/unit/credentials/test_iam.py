@@ -117,9 +117,6 @@ def test_botocores_debug_log_never_spells_out_a_token(caplog: pytest.LogCaptureF
     assert "Signature:" in caplog.text
 
 
-# -- against the real server --------------------------------------------------------------------
-
-
 def test_token_is_signed_for_the_rds_name_also_behind_a_cname() -> None:
     # The integration passes the RDS endpoint name (tls_server_name), never the CNAME.
     rds_name = "demo.cluster-abc123.eu-central-1.rds.amazonaws.com"
