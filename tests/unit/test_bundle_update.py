@@ -161,15 +161,6 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
 
 
 @pytest.fixture
-def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh_caches: None) -> Path:
-    """A private cache directory, so an installed bundle never leaks into other tests."""
-    monkeypatch.setenv("AURORA_SSL_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.delenv("AURORA_SSL_BUNDLE", raising=False)
-    monkeypatch.delenv(UPDATE_CAFILE_ENV, raising=False)
-    return tmp_path / "cache"
-
-
-@pytest.fixture
 def previous(cache: Path) -> bytes:
     """An earlier update is installed: the content every failure must leave untouched."""
     content = shipped_bundle_path().read_bytes()

@@ -20,6 +20,7 @@ from aurora_ssl import _bundles, _trust, clear_caches
 from aurora_ssl._trust import SHIPPED_BUNDLE, SHIPPED_ROOTS, select_trust, write_atomically
 from aurora_ssl.errors import BundleError, UnsupportedPartitionError
 from tests.certs import make_cert_pem
+from tests.fix_trust import shipped_bundle
 
 ROOT = Path(__file__).resolve().parents[2]
 PINNED = Path(__file__).parents[1] / "data" / "rds-global-bundle.sha256"
@@ -42,15 +43,11 @@ def _subjects(path: str | Path) -> list[str]:
     return [c.subject for c in _bundles.load_bundle(path).certificates]
 
 
-def _shipped() -> bytes:
-    return Path(SHIPPED_BUNDLE).read_bytes()
-
-
 # --- the shipped bundle and its per-region files ------------------------------------------
 
 
 def test_shipped_bundle_matches_pinned_fingerprints() -> None:
-    data = _shipped()
+    data = shipped_bundle()
     pinned = [line.split()[0] for line in PINNED.read_text().splitlines() if line.strip()]
     assert len(pinned) == 102
     assert _der_fingerprints(data) == pinned
@@ -143,7 +140,7 @@ def test_pem_blocks(data: bytes, count: int) -> None:
 
 
 def test_pem_der_reads_one_block_only() -> None:
-    block = _bundles.pem_blocks(_shipped())[0]
+    block = _bundles.pem_blocks(shipped_bundle())[0]
     der = _bundles.pem_der(block)
     assert hashlib.sha256(der).hexdigest() == PINNED.read_text().split()[0]
     with pytest.raises(ValueError, match=r"padding|single PEM"):
@@ -334,7 +331,7 @@ def test_bad_user_files_are_refused_before_connecting(
 
 
 def test_truncated_bundle_keeps_only_complete_blocks(tmp_path: Path) -> None:
-    data = _shipped()
+    data = shipped_bundle()
     path = tmp_path / "cut.pem"
     path.write_bytes(data[: len(data) // 2])
     bundle = _bundles.load_bundle(path)  # the complete blocks before the cut still parse...
@@ -359,7 +356,7 @@ def test_a_user_bundle_is_parsed_and_refused_when_broken(
     bundle = tmp_path / "bundle.pem"
     pem = make_cert_pem("db.example.com", ca=False) if content == "leaf" else content
     assert isinstance(pem, bytes)
-    bundle.write_bytes(_shipped() + pem)
+    bundle.write_bytes(shipped_bundle() + pem)
     with pytest.raises(BundleError, match=message) as refused:
         select_trust(CLUSTER, bundle=bundle)
     assert str(bundle) in str(refused.value)
@@ -381,7 +378,7 @@ def test_explicit_bundle_is_trimmed_too(tmp_path: Path) -> None:
 
 def test_bundle_env_variable_is_a_source(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     bundle = tmp_path / "env.pem"
-    bundle.write_bytes(_shipped() + make_cert_pem("Amazon RDS xx-test-1 Root CA RSA2048 G1"))
+    bundle.write_bytes(shipped_bundle() + make_cert_pem("Amazon RDS xx-test-1 Root CA RSA2048 G1"))
     monkeypatch.setenv(_trust.BUNDLE_ENV, str(bundle))
     assert _trust.bundle_source() == (str(bundle), _trust.BUNDLE_ENV)
     selection = select_trust("db.cluster-abc123.xx-test-1.rds.amazonaws.com")
@@ -416,7 +413,7 @@ def test_unusable_cache_location_is_named_when_a_user_bundle_needs_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     bundle = tmp_path / "bundle.pem"
-    bundle.write_bytes(_shipped())
+    bundle.write_bytes(shipped_bundle())
     monkeypatch.setenv(_trust.CACHE_DIR_ENV, "/dev/null/not-a-directory")
     with pytest.raises(BundleError) as refused:
         select_trust(CLUSTER, bundle=bundle)
@@ -433,7 +430,7 @@ def _split_directory(selection: _trust.TrustSelection) -> Path:
 
 def test_a_user_bundle_is_split_into_the_cache_by_content(tmp_path: Path) -> None:
     bundle = tmp_path / "mine.pem"
-    data = _shipped()
+    data = shipped_bundle()
     bundle.write_bytes(data)
     selection = select_trust(CLUSTER, bundle=bundle)
     directory = _split_directory(selection)
@@ -462,7 +459,7 @@ def test_a_user_bundle_is_split_once_per_content(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     bundle = tmp_path / "mine.pem"
-    bundle.write_bytes(_shipped())
+    bundle.write_bytes(shipped_bundle())
     first = select_trust(CLUSTER, bundle=bundle)
     made = Path(first.path).stat().st_mtime_ns
 
@@ -477,7 +474,7 @@ def test_a_user_bundle_is_split_once_per_content(
     monkeypatch.undo()
 
     # New content: a new split, next to the old one; the old one is untouched.
-    bundle.write_bytes(_shipped() + make_cert_pem("Amazon RDS xx-test-1 Root CA RSA2048 G1"))
+    bundle.write_bytes(shipped_bundle() + make_cert_pem("Amazon RDS xx-test-1 Root CA RSA2048 G1"))
     clear_caches()
     third = select_trust(CLUSTER, bundle=bundle)
     assert third.path != first.path
@@ -490,7 +487,7 @@ def test_a_user_bundle_is_split_once_per_content(
 def test_a_removed_split_is_made_again_on_the_next_connection(tmp_path: Path) -> None:
     """A temp cleaner may empty the cache under a long-running process: ensure() re-splits."""
     bundle = tmp_path / "mine.pem"
-    bundle.write_bytes(_shipped())
+    bundle.write_bytes(shipped_bundle())
     selection = select_trust(CLUSTER, bundle=bundle)
     original = Path(selection.path).read_bytes()
     import shutil
@@ -516,7 +513,7 @@ def test_cache_dir_writable_by_others_is_refused(
         _trust.cache_dir()
     assert f"chmod go-w {shared}" in str(refused.value)
     bundle = tmp_path / "mine.pem"
-    bundle.write_bytes(_shipped())
+    bundle.write_bytes(shipped_bundle())
     with pytest.raises(BundleError, match="The cache directory"):
         select_trust(CLUSTER, bundle=bundle)
 
@@ -533,7 +530,7 @@ def test_cache_dir_is_created_private(tmp_path: Path, monkeypatch: pytest.Monkey
 
 # --- concurrency: many writers and readers, never a partial file -------------------------
 
-_A = _shipped()
+_A = shipped_bundle()
 _B = _A[: len(_A) // 3]
 
 
@@ -581,7 +578,7 @@ def test_many_processes_and_threads_splitting_one_bundle_agree(tmp_path: Path) -
     cache = tmp_path / "cache"
     cache.mkdir(mode=0o700)
     bundle = tmp_path / "mine.pem"
-    bundle.write_bytes(_shipped())
+    bundle.write_bytes(shipped_bundle())
     context = multiprocessing.get_context("spawn")
     queue: multiprocessing.Queue[str] = context.Queue()
     processes = [
@@ -619,7 +616,7 @@ def test_many_processes_and_threads_splitting_one_bundle_agree(tmp_path: Path) -
     east = hashlib.sha256((Path(SHIPPED_ROOTS) / "us-east-1.pem").read_bytes()).hexdigest()
     assert set(results) == {east}  # every reader saw the one complete file
     assert [p.name for p in (cache / "bundles").iterdir()] == [
-        hashlib.sha256(_shipped()).hexdigest()[:32]
+        hashlib.sha256(shipped_bundle()).hexdigest()[:32]
     ]  # one split, no staging directories left
 
 
@@ -627,7 +624,7 @@ def test_clear_caches_forgets_every_memo(tmp_path: Path) -> None:
     from aurora_ssl._endpoint import parse_endpoint
 
     bundle = tmp_path / "mine.pem"
-    bundle.write_bytes(_shipped())
+    bundle.write_bytes(shipped_bundle())
     first = select_trust(CLUSTER)
     assert select_trust(CLUSTER) is first  # memoised
     select_trust(CLUSTER, bundle=bundle)

@@ -42,7 +42,6 @@ from tests.fix_credentials import (
     WHO,
     Clock,
     SlowCredentials,
-    fetching,
     in_forked_child,
     login_role,
     rds_secret,
@@ -50,7 +49,7 @@ from tests.fix_credentials import (
     set_password,
 )
 
-__all__ = ["fetching", "login_role"]  # fixtures, used by name
+__all__ = ["login_role"]  # a fixture, used by name
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 

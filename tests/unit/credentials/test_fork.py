@@ -25,13 +25,10 @@ from tests.fix_credentials import (
     T0,
     Clock,
     SlowCredentials,
-    fetching,
     in_forked_child,
     reference_token,
     session_with,
 )
-
-__all__ = ["fetching"]  # a fixture, used by name
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 
