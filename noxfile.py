@@ -133,7 +133,7 @@ SERVER_TESTS = [
     "tests/integration/django/test_backend.py",
     "tests/integration/django/test_command.py",
     "tests/integration/cli/test_cli.py",
-    "tests/unit/diagnostics/test_inspection.py",
+    "tests/integration/diagnostics/test_inspection.py",
 ]
 
 

@@ -135,6 +135,11 @@ def use_databases(databases: Mapping[str, Mapping[str, Any]]) -> Iterator[None]:
         settings.DATABASES = old
 
 
+def aurora_ids(messages: list[Any]) -> list[str]:
+    """The ids of aurora-ssl's own check messages among Django's, sorted."""
+    return sorted(m.id for m in messages if m.id.startswith("aurora_ssl."))
+
+
 @pytest.fixture
 def django_env(pki: Any, monkeypatch: pytest.MonkeyPatch, fresh_caches: None) -> None:
     """Django configured; trust selection starts fresh (bundle given per database)."""
