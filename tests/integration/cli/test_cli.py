@@ -23,8 +23,7 @@ from aurora_ssl._diagnostics._report import REPORT_KEYS
 from aurora_ssl.cli import main
 from aurora_ssl.testing import AuroraLikeServer, TestPKI
 from tests import drivers
-
-Capture = pytest.CaptureFixture[str]
+from tests.fix_cli import Capture, run_cli
 
 
 def _url(server: AuroraLikeServer, scheme: str = "postgresql", **query: str) -> str:
@@ -36,17 +35,11 @@ def _url(server: AuroraLikeServer, scheme: str = "postgresql", **query: str) -> 
     )
 
 
-def _run(capsys: Capture, *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 # ------------------------------------------------------------------ check
 
 
 def test_check_verified_text(tls_server: AuroraLikeServer, pki: TestPKI, capsys: Capture) -> None:
-    code, out, err = _run(capsys, "check", _url(tls_server), "--bundle", str(pki.bundle_path))
+    code, out, err = run_cli(capsys, "check", _url(tls_server), "--bundle", str(pki.bundle_path))
     assert code == 0
     assert out.startswith(f"{tls_server.user}@{tls_server.host}:{tls_server.port}/app: VERIFIED")
     assert "region:test-region-1" in out
@@ -58,7 +51,9 @@ def test_check_verified_text(tls_server: AuroraLikeServer, pki: TestPKI, capsys:
 @pytest.mark.driver("libpq")
 def test_check_verified_json(tls_server: AuroraLikeServer, pki: TestPKI, capsys: Capture) -> None:
     url = _url(tls_server, drivers.libpq_drivername())
-    code, out, _ = _run(capsys, "check", url, "--bundle", str(pki.bundle_path), "--format", "json")
+    code, out, _ = run_cli(
+        capsys, "check", url, "--bundle", str(pki.bundle_path), "--format", "json"
+    )
     assert code == 0
     document = json.loads(out)
     assert document["format"] == 1
@@ -89,7 +84,7 @@ def test_check_refused(
     driver: str,
 ) -> None:
     server: AuroraLikeServer = request.getfixturevalue(fixture)
-    exit_code, out, err = _run(
+    exit_code, out, err = run_cli(
         capsys,
         "check",
         _url(server),
@@ -112,7 +107,7 @@ def test_check_refuses_weak_sslmode(
     tls_server: AuroraLikeServer, pki: TestPKI, capsys: Capture
 ) -> None:
     url = _url(tls_server, sslmode="require")
-    code, out, _ = _run(capsys, "check", url, "--bundle", str(pki.bundle_path))
+    code, out, _ = run_cli(capsys, "check", url, "--bundle", str(pki.bundle_path))
     assert code == 1
     assert "REFUSED" in out
     assert "sslmode=require" in out
@@ -123,7 +118,7 @@ def test_check_dsn_from_stdin(
 ) -> None:
     dsn = " ".join(f"{k}={v}" for k, v in tls_server.params().items())
     monkeypatch.setattr(sys, "stdin", io.StringIO(dsn + "\n"))
-    code, out, err = _run(capsys, "check", "-", "--bundle", str(pki.bundle_path))
+    code, out, err = run_cli(capsys, "check", "-", "--bundle", str(pki.bundle_path))
     assert code == 0
     assert "VERIFIED" in out
     assert err == ""
@@ -136,7 +131,7 @@ def test_check_from_libpq_environment(
     monkeypatch.delenv("DATABASE_URL", raising=False)
     for key, value in tls_server.params().items():
         monkeypatch.setenv({"dbname": "PGDATABASE"}.get(key, f"PG{key.upper()}"), value)
-    code, out, _ = _run(capsys, "check", "--bundle", str(pki.bundle_path), "--format", "json")
+    code, out, _ = run_cli(capsys, "check", "--bundle", str(pki.bundle_path), "--format", "json")
     assert code == 0
     assert json.loads(out)["connections"][0]["host"] == tls_server.host
 
@@ -145,8 +140,8 @@ def test_check_warnings_can_fail(
     no_sslinfo_server: AuroraLikeServer, pki: TestPKI, capsys: Capture
 ) -> None:
     args = ["check", _url(no_sslinfo_server), "--bundle", str(pki.bundle_path)]
-    assert _run(capsys, *args)[0] == 0
-    code, out, _ = _run(capsys, *args, "--fail-on-warning")
+    assert run_cli(capsys, *args)[0] == 0
+    code, out, _ = run_cli(capsys, *args, "--fail-on-warning")
     assert code == 1
     assert "sslinfo" in out
 
@@ -156,7 +151,7 @@ def test_check_warnings_can_fail(
 
 def test_inspect_text(tls_server: AuroraLikeServer, pki: TestPKI, capsys: Capture) -> None:
     target = f"{tls_server.host}:{tls_server.port}"
-    code, out, err = _run(
+    code, out, err = run_cli(
         capsys, "inspect", target, "--hostaddr", "127.0.0.1", "--bundle", str(pki.bundle_path)
     )
     assert code == 0
@@ -169,7 +164,7 @@ def test_inspect_json_wrong_host(
     wrong_host_server: AuroraLikeServer, pki: TestPKI, capsys: Capture
 ) -> None:
     server = wrong_host_server
-    code, out, _ = _run(
+    code, out, _ = run_cli(
         capsys,
         "inspect",
         server.host,
@@ -193,14 +188,16 @@ def test_inspect_json_wrong_host(
 
 def test_inspect_no_tls(no_tls_server: AuroraLikeServer, capsys: Capture) -> None:
     target = f"{no_tls_server.host}:{no_tls_server.port}"
-    code, out, err = _run(capsys, "inspect", target, "--hostaddr", "127.0.0.1", "--format", "json")
+    code, out, err = run_cli(
+        capsys, "inspect", target, "--hostaddr", "127.0.0.1", "--format", "json"
+    )
     assert code == 1
     assert "does not offer TLS" in err
     assert json.loads(out)["error"]["code"] == "ServerTLSUnavailableError"
 
 
 def test_inspect_usage_error(capsys: Capture) -> None:
-    code, out, err = _run(capsys, "inspect", "db.example.com:notaport")
+    code, out, err = run_cli(capsys, "inspect", "db.example.com:notaport")
     assert code == 2
     assert out == ""
     assert "not a number" in err
@@ -210,14 +207,18 @@ def test_inspect_usage_error(capsys: Capture) -> None:
 
 
 def test_bundle_path_for_host(tls_server: AuroraLikeServer, pki: TestPKI, capsys: Capture) -> None:
-    code, out, _ = _run(capsys, "bundle", "path", tls_server.host, "--bundle", str(pki.bundle_path))
+    code, out, _ = run_cli(
+        capsys, "bundle", "path", tls_server.host, "--bundle", str(pki.bundle_path)
+    )
     assert code == 0
     path = Path(out.strip())
     assert path.read_bytes().strip() == pki.root_path.read_bytes().strip()
 
 
 def test_bundle_path_json_and_warning(capsys: Capture) -> None:
-    code, out, err = _run(capsys, "bundle", "path", "db.internal.example.com", "--format", "json")
+    code, out, err = run_cli(
+        capsys, "bundle", "path", "db.internal.example.com", "--format", "json"
+    )
     assert code == 0
     data = json.loads(out)
     assert data["scope"] == "full-bundle"
@@ -226,13 +227,13 @@ def test_bundle_path_json_and_warning(capsys: Capture) -> None:
 
 
 def test_bundle_path_without_host(capsys: Capture) -> None:
-    code, out, _ = _run(capsys, "bundle", "path")
+    code, out, _ = run_cli(capsys, "bundle", "path")
     assert code == 0
     assert out.strip().endswith("rds-global-bundle.pem")
 
 
 def test_bundle_info(pki: TestPKI, capsys: Capture) -> None:
-    code, out, _ = _run(
+    code, out, _ = run_cli(
         capsys, "bundle", "info", "--bundle", str(pki.bundle_path), "--format", "json"
     )
     assert code == 0
@@ -241,31 +242,31 @@ def test_bundle_info(pki: TestPKI, capsys: Capture) -> None:
     assert data["count"] == 103
     assert "test-region-1" in data["regions"]
     assert set(data["certificates"][0]) == {"subject", "region", "not_after", "sha256"}
-    code, out, _ = _run(capsys, "bundle", "info")
+    code, out, _ = run_cli(capsys, "bundle", "info")
     assert code == 0
     assert "origin:    shipped" in out
     assert "102 certificate(s)" in out
 
 
 def test_bundle_missing_file(capsys: Capture, tmp_path: Path) -> None:
-    code, out, err = _run(capsys, "bundle", "info", "--bundle", str(tmp_path / "none.pem"))
+    code, out, err = run_cli(capsys, "bundle", "info", "--bundle", str(tmp_path / "none.pem"))
     assert code == 1
     assert out == ""
     assert "does not exist" in err
 
 
 def test_env_command(tls_server: AuroraLikeServer, pki: TestPKI, capsys: Capture) -> None:
-    code, out, _ = _run(capsys, "env", tls_server.host, "--bundle", str(pki.bundle_path))
+    code, out, _ = run_cli(capsys, "env", tls_server.host, "--bundle", str(pki.bundle_path))
     assert code == 0
     unset, exports = out.strip().split("\n")
     assert unset == "unset PGSERVICE"  # a service file would outrank every variable below
     assert exports.startswith(f"export PGHOST={tls_server.host} ")
     assert "PGSSLMODE=verify-full PGSSLROOTCERT=" in exports
     assert "PGGSSENCMODE=disable" in exports
-    code, out, _ = _run(capsys, "env", tls_server.host, "--shell", "powershell")
+    code, out, _ = run_cli(capsys, "env", tls_server.host, "--shell", "powershell")
     assert out.startswith("Remove-Item Env:PGSERVICE")
     assert "$env:PGSSLMODE = 'verify-full'" in out
-    code, out, _ = _run(capsys, "env", tls_server.host, "--shell", "fish")
+    code, out, _ = run_cli(capsys, "env", tls_server.host, "--shell", "fish")
     assert out.startswith("set -e PGSERVICE;")
 
 
@@ -282,7 +283,7 @@ def test_env_json_and_hostaddr(tls_server: AuroraLikeServer, pki: TestPKI, capsy
 
     where = ["--hostaddr", "127.0.0.1", "--port", str(tls_server.port)]
     bundle = ["--bundle", str(pki.bundle_path)]
-    code, out, _ = _run(capsys, "env", tls_server.host, *where, *bundle, "--format", "json")
+    code, out, _ = run_cli(capsys, "env", tls_server.host, *where, *bundle, "--format", "json")
     assert code == 0
     data = json.loads(out)
     # Decision with the system libpq, psql's, not a driver's.
@@ -301,7 +302,7 @@ def test_env_json_and_hostaddr(tls_server: AuroraLikeServer, pki: TestPKI, capsy
     assert {k for k, v in data["params"].items() if v} <= set(names)  # every key that says so
     assert data["unset"] == ["PGSERVICE"]
     assert data["conninfo"].startswith(f"host='{tls_server.host}' hostaddr='127.0.0.1' ")
-    code, out, _ = _run(capsys, "env", tls_server.host, *where, *bundle)
+    code, out, _ = run_cli(capsys, "env", tls_server.host, *where, *bundle)
     assert f"PGHOSTADDR=127.0.0.1 PGPORT={tls_server.port} " in out
 
 
@@ -316,7 +317,7 @@ def test_env_takes_the_url_check_takes(
         plugin="aurora_ssl",
         aurora_ssl_bundle=str(pki.bundle_path),
     )
-    code, out, err = _run(capsys, "env", url, "--format", "json")
+    code, out, err = run_cli(capsys, "env", url, "--format", "json")
     assert code == 0, err
     data = json.loads(out)
     assert data["params"]["host"] == tls_server.host
@@ -333,11 +334,11 @@ def test_env_and_check_without_an_argument_read_database_url(
     tls_server: AuroraLikeServer, pki: TestPKI, capsys: Capture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("DATABASE_URL", _url(tls_server, aurora_ssl_bundle=str(pki.bundle_path)))
-    code, out, err = _run(capsys, "env", "--format", "json")
+    code, out, err = run_cli(capsys, "env", "--format", "json")
     assert code == 0, err
     assert json.loads(out)["params"]["host"] == tls_server.host
     assert "visible to other users" not in err  # not typed on a command line
-    code, out, err = _run(capsys, "check", "--format", "json")
+    code, out, err = run_cli(capsys, "check", "--format", "json")
     assert code == 0, out + err
     (report,) = json.loads(out)["connections"]
     assert (report["verdict"], report["host"]) == ("verified", tls_server.host)
@@ -353,7 +354,7 @@ def test_env_and_check_without_an_argument_read_database_url(
     ],
 )
 def test_env_refuses_what_the_policy_refuses(target: str, words: str, capsys: Capture) -> None:
-    code, out, err = _run(capsys, "env", target)
+    code, out, err = run_cli(capsys, "env", target)
     assert code == 1
     assert out == ""
     assert words in err
@@ -363,12 +364,12 @@ def test_env_names_a_key_no_variable_can_carry(capsys: Capture) -> None:
     """keepalives has no PG* variable: the variables form would drop it, so it is refused
     with the form that can say it; JSON and conninfo carry it."""
     target = "host=db.example.com keepalives=0"
-    code, out, err = _run(capsys, "env", target)
+    code, out, err = run_cli(capsys, "env", target)
     assert code == 1
     assert out == ""
     assert "keepalives cannot be set through environment variables" in err
     assert "--format conninfo" in err
-    code, out, _ = _run(capsys, "env", target, "--format", "conninfo")
+    code, out, _ = run_cli(capsys, "env", target, "--format", "conninfo")
     assert code == 0
     assert "keepalives='0'" in out
 
@@ -382,7 +383,7 @@ def test_env_quotes_values_for_each_shell(tmp_path: Path, capsys: Capture, shell
     own.parent.mkdir(mode=0o700)
     own.write_bytes(make_cert_pem("My Corp Root"))
     target = render({"host": "db.example.com", "sslrootcert": str(own)})
-    code, out, err = _run(capsys, "env", target, "--shell", shell)
+    code, out, err = run_cli(capsys, "env", target, "--shell", shell)
     assert code == 0, err
     if shell == "sh":  # the shell itself reads back the exact path
         done = subprocess.run(
@@ -403,13 +404,13 @@ def test_env_quotes_values_for_each_shell(tmp_path: Path, capsys: Capture, shell
 
 def test_env_has_no_libpq_version_option(capsys: Capture) -> None:
     """The system libpq is asked through ctypes; there is nothing to tell it."""
-    code, _, err = _run(capsys, "env", "db.example.com", "--libpq-version", "15")
+    code, _, err = run_cli(capsys, "env", "db.example.com", "--libpq-version", "15")
     assert code == 2
     assert "--libpq-version" in err
 
 
 def test_version_help_and_usage(capsys: Capture) -> None:
-    assert _run(capsys, "--version")[1].startswith("aurora-ssl ")
+    assert run_cli(capsys, "--version")[1].startswith("aurora-ssl ")
     assert main(["--help"]) == 0
     assert main([]) == 2
     assert main(["bundle"]) == 2
@@ -575,7 +576,7 @@ def test_check_through_another_name_with_tls_server_name(
     """Connect to 'localhost' (think: a CNAME or tunnel), verify the RDS endpoint name."""
     monkeypatch.setenv("PGPASSWORD", tls_server.password)
     dsn = f"host=localhost port={tls_server.port} user={tls_server.user} dbname=app"
-    code, out, _ = _run(
+    code, out, _ = run_cli(
         capsys, "check", dsn, "--bundle", str(pki.bundle_path), "--tls-server-name", tls_server.host
     )
     assert code == 0, out

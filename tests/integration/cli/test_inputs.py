@@ -21,17 +21,11 @@ from hypothesis import strategies as st
 from aurora_ssl.cli import main
 from aurora_ssl.testing import AuroraLikeServer, TestPKI
 from tests import drivers
+from tests.fix_cli import Capture, run_cli
 from tests.fix_servers import log_since
 
-Capture = pytest.CaptureFixture[str]
 LONG_LABEL = "a" * 64 + ".cluster-abc.us-east-1.rds.amazonaws.com"
 HUGE = "h" * 100_000
-
-
-def _run(capsys: Capture, *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def _one_line(err: str) -> str:
@@ -80,7 +74,7 @@ def _one_line(err: str) -> str:
     ],
 )
 def test_bad_input_gets_one_line(capsys: Capture, argv: list[str], status: int, says: str) -> None:
-    code, out, err = _run(capsys, *argv)
+    code, out, err = run_cli(capsys, *argv)
     assert code == status
     assert says in _one_line(err)
     assert out == ""
@@ -90,13 +84,13 @@ def test_bad_port_in_the_environment_is_named(
     capsys: Capture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("PGPORT", "abc")
-    code, _, err = _run(capsys, "check", "host=h")
+    code, _, err = run_cli(capsys, "check", "host=h")
     assert code == 2
     assert "PGPORT 'abc' is not a port number" in _one_line(err)
 
 
 def test_bad_input_in_json_mode_is_a_json_document(capsys: Capture) -> None:
-    code, out, err = _run(capsys, "check", "--format", "json", "host=h port=abc")
+    code, out, err = run_cli(capsys, "check", "--format", "json", "host=h port=abc")
     assert code == 2
     assert json.loads(out) == {
         "ok": False,
@@ -116,7 +110,7 @@ def test_bad_input_in_json_mode_is_a_json_document(capsys: Capture) -> None:
     ],
 )
 def test_a_100kb_value_is_not_echoed_whole(capsys: Capture, argv: list[str]) -> None:
-    code, out, err = _run(capsys, *argv)
+    code, out, err = run_cli(capsys, *argv)
     assert code == 2
     assert len(out + err) < 1000
     assert "h" * 101 not in out + err
@@ -204,7 +198,7 @@ def test_check_accepts_the_sqlalchemy_plugin_url(
     tls_server: AuroraLikeServer, pki: TestPKI, capsys: Capture, fresh_caches: None, driver: str
 ) -> None:
     url = _database_url(tls_server, pki, driver)
-    code, out, err = _run(capsys, "check", "--format", "json", url)
+    code, out, err = run_cli(capsys, "check", "--format", "json", url)
     assert code == 0, out + err
     document = json.loads(out)
     assert document["ok"] is True
@@ -224,7 +218,7 @@ def test_check_honours_the_url_bundle(
         .replace(urllib.parse.urlencode({"aurora_ssl_bundle": str(pki.bundle_path)}), "x=1")
         .replace("&x=1", "")
     )
-    code, out, _ = _run(capsys, "check", "--format", "json", url)
+    code, out, _ = run_cli(capsys, "check", "--format", "json", url)
     assert code == 1
     (report,) = json.loads(out)["connections"]
     assert report["verdict"] == "refused"
@@ -237,7 +231,7 @@ def test_check_honours_the_url_tls_server_name(
     """Connect to 'localhost' and verify the RDS name given in aurora_ssl_tls_server_name."""
     url = _database_url(tls_server, pki, "psycopg2", aurora_ssl_tls_server_name=tls_server.host)
     url = url.replace(f"@{tls_server.host}:", "@localhost:").replace("hostaddr=127.0.0.1&", "")
-    code, out, _ = _run(capsys, "check", url)
+    code, out, _ = run_cli(capsys, "check", url)
     assert code == 0, out
     assert "VERIFIED" in out
 
@@ -249,7 +243,7 @@ def test_check_refuses_an_asyncpg_only_key_it_cannot_check(
     refused (never connected with the key dropped), without echoing the URL."""
     before = logged_server.log_path.stat().st_size
     url = _database_url(logged_server, pki, "asyncpg", ssl="require")
-    code, out, err = _run(capsys, "check", "--format", "json", url)
+    code, out, err = run_cli(capsys, "check", "--format", "json", url)
     assert code == 2
     assert json.loads(out)["ok"] is False
     assert "cannot parse" in err
@@ -282,7 +276,7 @@ def test_check_explains_direct_tls_to_an_old_server(
 ) -> None:
     url = _database_url(tls_server, pki, driver, sslnegotiation="direct")
     before = tls_server.log_path.read_text(errors="replace")
-    code, out, _ = _run(capsys, "check", "--format", "json", url)
+    code, out, _ = run_cli(capsys, "check", "--format", "json", url)
     assert (
         "invalid length of startup packet"
         in tls_server.log_path.read_text(errors="replace")[len(before) :]

@@ -33,10 +33,10 @@ from aurora_ssl.cli import main
 from aurora_ssl.testing import CLUSTER_HOST, AuroraLikeCluster, AuroraLikeServer, Scenario, TestPKI
 from aurora_ssl.testing._server import _find_bindir
 from tests import drivers
+from tests.fix_cli import Capture
 from tests.fix_django import admin_execute
 
 ROOT = Path(__file__).resolve().parents[3]
-Capture = pytest.CaptureFixture[str]
 
 
 def outside_address() -> str:

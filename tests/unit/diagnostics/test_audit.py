@@ -18,8 +18,7 @@ from aurora_ssl._diagnostics._audit import Audit, Session, instance_endpoint
 from aurora_ssl.cli import main
 from aurora_ssl.errors import InsecureConfigurationError
 from aurora_ssl.testing import CLUSTER_HOST, TestPKI
-
-Capture = pytest.CaptureFixture[str]
+from tests.fix_cli import Capture
 
 
 def _session(ssl: bool | None, kind: str | None = "client backend") -> Session:
