@@ -23,7 +23,9 @@ from cryptography import x509
 from aurora_ssl._endpoint import is_region_name, parse_endpoint
 from aurora_ssl._trust import SHIPPED_BUNDLE, select_trust
 from aurora_ssl.cli import main
+from aurora_ssl.testing import TestPKI
 from tests.certs import make_cert_pem as make_certificate_pem
+from tests.fix_cli import Capture, run_cli
 
 NOW = datetime.datetime.now(datetime.timezone.utc)
 
@@ -110,3 +112,26 @@ def test_age_and_expiry_come_from_the_certificates(
     assert data["age_days"] == 1
     assert data["earliest_expiry"] == f"{NOW + datetime.timedelta(days=30):%Y-%m-%d}"
     assert "(1 day(s) ago)" in text
+
+
+def test_bundle_info(pki: TestPKI, capsys: Capture) -> None:
+    code, out, _ = run_cli(
+        capsys, "bundle", "info", "--bundle", str(pki.bundle_path), "--format", "json"
+    )
+    assert code == 0
+    data = json.loads(out)
+    assert data["origin"] == "argument"
+    assert data["count"] == 103
+    assert "test-region-1" in data["regions"]
+    assert set(data["certificates"][0]) == {"subject", "region", "not_after", "sha256"}
+    code, out, _ = run_cli(capsys, "bundle", "info")
+    assert code == 0
+    assert "origin:    shipped" in out
+    assert "102 certificate(s)" in out
+
+
+def test_bundle_missing_file(capsys: Capture, tmp_path: Path) -> None:
+    code, out, err = run_cli(capsys, "bundle", "info", "--bundle", str(tmp_path / "none.pem"))
+    assert code == 1
+    assert out == ""
+    assert "does not exist" in err

@@ -1,7 +1,8 @@
-"""Bad input gets one clear line (never a traceback), and one DATABASE_URL works for `check`.
+"""Bad input gets one clear line (never a traceback), whatever the arguments or the DSN.
 
-In-process through ``aurora_ssl.cli.main([...])``; the URL tests connect to the real local
-TLS server, and a refusal is checked by the report the server's answer produced.
+In-process through ``aurora_ssl.cli.main([...])``, without a server (nothing listens where a
+fuzzed DSN points). One DATABASE_URL for ``check`` against the real server:
+tests/integration/cli/test_database_url.py.
 """
 
 from __future__ import annotations
@@ -9,8 +10,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import shutil
-import subprocess
 import sys
 import urllib.parse
 
@@ -19,10 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from aurora_ssl.cli import main
-from aurora_ssl.testing import AuroraLikeServer, TestPKI
-from tests import drivers
 from tests.fix_cli import Capture, run_cli
-from tests.fix_servers import log_since
 
 LONG_LABEL = "a" * 64 + ".cluster-abc.us-east-1.rds.amazonaws.com"
 HUGE = "h" * 100_000
@@ -174,120 +170,6 @@ def test_no_input_produces_a_traceback(
     assert code in (0, 1, 2), argv
     assert "Traceback" not in out + err
     assert "unexpected" not in err, err  # the last-resort handler for bugs never ran
-
-
-# ------------------------------------------------------------------ one DATABASE_URL
-
-
-def _database_url(server: AuroraLikeServer, pki: TestPKI, driver: str, **extra: str) -> str:
-    quoted = urllib.parse.quote(server.password, safe="")
-    query = {
-        "hostaddr": server.hostaddr,
-        "plugin": "aurora_ssl",
-        "aurora_ssl_bundle": str(pki.bundle_path),
-        **extra,
-    }
-    return (
-        f"postgresql+{driver}://{server.user}:{quoted}@{server.host}:{server.port}"
-        f"/{server.database}?{urllib.parse.urlencode(query)}"
-    )
-
-
-@pytest.mark.parametrize("driver", drivers.params("psycopg", "psycopg2", "asyncpg"))
-def test_check_accepts_the_sqlalchemy_plugin_url(
-    tls_server: AuroraLikeServer, pki: TestPKI, capsys: Capture, fresh_caches: None, driver: str
-) -> None:
-    url = _database_url(tls_server, pki, driver)
-    code, out, err = run_cli(capsys, "check", "--format", "json", url)
-    assert code == 0, out + err
-    document = json.loads(out)
-    assert document["ok"] is True
-    (report,) = document["connections"]
-    assert report["server"]["ssl"] is True  # the server's own view of the session
-    assert report["trust"]["scope"].startswith("region")  # the URL's bundle was used
-    assert tls_server.password not in out + err
-
-
-@pytest.mark.driver("psycopg")
-def test_check_honours_the_url_bundle(
-    tls_server: AuroraLikeServer, pki: TestPKI, capsys: Capture, fresh_caches: None
-) -> None:
-    """Without aurora_ssl_bundle the test root is unknown, so the same URL is refused."""
-    url = (
-        _database_url(tls_server, pki, "psycopg")
-        .replace(urllib.parse.urlencode({"aurora_ssl_bundle": str(pki.bundle_path)}), "x=1")
-        .replace("&x=1", "")
-    )
-    code, out, _ = run_cli(capsys, "check", "--format", "json", url)
-    assert code == 1
-    (report,) = json.loads(out)["connections"]
-    assert report["verdict"] == "refused"
-
-
-@pytest.mark.driver("psycopg2")
-def test_check_honours_the_url_tls_server_name(
-    tls_server: AuroraLikeServer, pki: TestPKI, capsys: Capture, fresh_caches: None
-) -> None:
-    """Connect to 'localhost' and verify the RDS name given in aurora_ssl_tls_server_name."""
-    url = _database_url(tls_server, pki, "psycopg2", aurora_ssl_tls_server_name=tls_server.host)
-    url = url.replace(f"@{tls_server.host}:", "@localhost:").replace("hostaddr=127.0.0.1&", "")
-    code, out, _ = run_cli(capsys, "check", url)
-    assert code == 0, out
-    assert "VERIFIED" in out
-
-
-def test_check_refuses_an_asyncpg_only_key_it_cannot_check(
-    logged_server: AuroraLikeServer, pki: TestPKI, capsys: Capture
-) -> None:
-    """check connects with libpq; asyncpg's ``ssl=`` is no libpq keyword, so the URL is
-    refused (never connected with the key dropped), without echoing the URL."""
-    before = logged_server.log_path.stat().st_size
-    url = _database_url(logged_server, pki, "asyncpg", ssl="require")
-    code, out, err = run_cli(capsys, "check", "--format", "json", url)
-    assert code == 2
-    assert json.loads(out)["ok"] is False
-    assert "cannot parse" in err
-    assert logged_server.password not in out + err
-    assert "connection received" not in log_since(logged_server, before)
-
-
-@pytest.mark.driver("psycopg")
-@pytest.mark.skipif(shutil.which("jq") is None, reason="jq is not installed")
-def test_readme_pipeline_prints_true(tls_server: AuroraLikeServer, pki: TestPKI) -> None:
-    """aurora-ssl check --format json "$DATABASE_URL" | jq .ok"""
-    env = dict(os.environ, DATABASE_URL=_database_url(tls_server, pki, "psycopg"))
-    result = subprocess.run(
-        [
-            "bash",
-            "-c",
-            f'"{sys.executable}" -m aurora_ssl check --format json "$DATABASE_URL" | jq .ok',
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.stdout.strip() == "true", result.stderr
-
-
-@pytest.mark.parametrize("driver", drivers.params("psycopg", "psycopg2"))
-def test_check_explains_direct_tls_to_an_old_server(
-    tls_server: AuroraLikeServer, pki: TestPKI, capsys: Capture, driver: str
-) -> None:
-    url = _database_url(tls_server, pki, driver, sslnegotiation="direct")
-    before = tls_server.log_path.read_text(errors="replace")
-    code, out, _ = run_cli(capsys, "check", "--format", "json", url)
-    assert (
-        "invalid length of startup packet"
-        in tls_server.log_path.read_text(errors="replace")[len(before) :]
-    )
-    assert code == 1
-    (report,) = json.loads(out)["connections"]
-    (error,) = report["errors"]
-    assert error["code"] == "TLSError"
-    assert "sslnegotiation=direct" in error["message"]
-    assert "PostgreSQL 17" in error["message"]
-    assert "EOF" in error["cause"] or "eof" in error["cause"]  # libpq's words, kept
 
 
 _KEYS = st.sampled_from(
