@@ -4,7 +4,8 @@ In-process Django uses the driver Django picks (psycopg 3 here when installed, p
 the psycopg2-only matrix sessions); ``tests/integration/django/test_example.py`` runs the example project with
 each driver in a subprocess. Every refusal really connects and is refused, or
 is refused before connecting (checked by what the driver received, or the server's log);
-every success asks the server whether the session is encrypted.
+every success asks the server whether the session is encrypted. The backends' classes without
+a server: tests/unit/django/test_backend.py.
 """
 
 from __future__ import annotations
@@ -529,22 +530,3 @@ def test_dbshell_verifies_like_the_application(
             connections["impostor"].client.runshell(["-At", "-c", TLS_ROW])
         err = capfd.readouterr().err
         assert "certificate" in err or "SSL" in err, err
-
-
-# --- PostGIS ---------------------------------------------------------------------------------
-
-
-def test_postgis_backend_is_the_same_wrapper_over_postgis() -> None:
-    from django.core.exceptions import ImproperlyConfigured
-
-    try:
-        from django_aurora_ssl.backends.postgis.base import DatabaseWrapper
-    except (ImproperlyConfigured, OSError) as exc:  # GDAL missing: the bootstrap installs it
-        from tests.geoapp.availability import missing
-
-        missing(f"GeoDjango is not usable here: {exc}")
-    from django.contrib.gis.db.backends.postgis.base import DatabaseWrapper as PostGIS
-
-    from django_aurora_ssl.backends._connect import AuroraSSLWrapperMixin
-
-    assert DatabaseWrapper.__mro__[1:3] == (AuroraSSLWrapperMixin, PostGIS)
