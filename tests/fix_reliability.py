@@ -207,6 +207,27 @@ class Writer:
         return len(self.committed) + len(self.failed)
 
 
+@pytest.fixture(scope="module")
+def own_server() -> Iterator[AuroraLikeServer]:
+    """A server of the test module's own, with a PKI of its own (restarts and certificate swaps
+    would disturb the session's servers); the log shows every connection attempt,
+    authorisation and statement."""
+    from aurora_ssl.testing import AuroraLikeServer
+    from tests.fix_servers import LOG_EVERYTHING
+
+    with AuroraLikeServer("good", settings=LOG_EVERYTHING) as server:
+        yield server
+
+
+@pytest.fixture
+def own_bundle_env(
+    own_server: AuroraLikeServer, monkeypatch: pytest.MonkeyPatch, fresh_caches: None
+) -> Path:
+    """``own_server``'s bundle as the user's RDS bundle (``AURORA_SSL_BUNDLE``)."""
+    monkeypatch.setenv("AURORA_SSL_BUNDLE", str(own_server.pki.bundle_path))
+    return Path(own_server.pki.bundle_path)
+
+
 def run_failover(server: AuroraLikeServer, writer: Writer, restarts: int = 2) -> None:
     with writer:
         writer.wait_for_commits(20)

@@ -32,6 +32,14 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> TestPKI:
     return TestPKI.generate(tmp_path_factory.mktemp("pki"))
 
 
+@pytest.fixture
+def bundle_env(pki: TestPKI, monkeypatch: pytest.MonkeyPatch, fresh_caches: None) -> Path:
+    """The session PKI's bundle as the user's RDS bundle (``AURORA_SSL_BUNDLE``): the test root
+    is then part of "the RDS bundle", as if test-region-1 were a real region."""
+    monkeypatch.setenv("AURORA_SSL_BUNDLE", str(pki.bundle_path))
+    return Path(pki.bundle_path)
+
+
 def _serve(scenario: Scenario, pki: TestPKI) -> Iterator[AuroraLikeServer]:
     with AuroraLikeServer(scenario, pki=pki) as server:
         yield server

@@ -56,7 +56,6 @@ from tests.fix_reliability import (
     run_failing,
     run_failover,
 )
-from tests.fix_servers import LOG_EVERYTHING
 
 if TYPE_CHECKING:
     from aurora_ssl.testing import AuroraLikeServer, TestPKI
@@ -168,14 +167,6 @@ def server_ssl(alias: str) -> bool:
 
 
 # --- failover and interception (own server) -------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def own_server() -> Iterator[AuroraLikeServer]:
-    from aurora_ssl.testing import AuroraLikeServer
-
-    with AuroraLikeServer("good", settings=LOG_EVERYTHING) as server:
-        yield server
 
 
 def create_table(alias: str, table: str) -> None:

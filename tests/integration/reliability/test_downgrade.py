@@ -32,12 +32,6 @@ REFUSED = (DBAPIError, AuroraSSLError)
 WEAK_MODES = ["disable", "allow", "prefer", "require", "verify-ca"]
 
 
-@pytest.fixture
-def bundle_env(pki: TestPKI, monkeypatch: pytest.MonkeyPatch, fresh_caches: None) -> Path:
-    monkeypatch.setenv("AURORA_SSL_BUNDLE", str(pki.bundle_path))
-    return pki.bundle_path
-
-
 @pytest.fixture(params=SYNC_DRIVERS)
 def driver(request: pytest.FixtureRequest) -> str:
     return str(request.param)

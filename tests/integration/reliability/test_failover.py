@@ -41,7 +41,6 @@ from tests.fix_reliability import (
     refused_as_untrusted,
     run_failover,
 )
-from tests.fix_servers import LOG_EVERYTHING
 
 if TYPE_CHECKING:  # spawned test processes import this module; keep it light
     from aurora_ssl.testing import AuroraLikeServer
@@ -55,23 +54,6 @@ INSERT = (
     "SELECT {id}, pg_backend_pid(), s.ssl, s.version "
     "FROM pg_catalog.pg_stat_ssl s WHERE s.pid = pg_backend_pid()"
 )
-
-
-@pytest.fixture(scope="module")
-def own_server() -> Iterator[AuroraLikeServer]:
-    from aurora_ssl.testing import AuroraLikeServer
-
-    # The server log shows every connection attempt, authorisation and statement.
-    with AuroraLikeServer("good", settings=LOG_EVERYTHING) as server:
-        yield server
-
-
-@pytest.fixture
-def bundle_env(
-    own_server: AuroraLikeServer, monkeypatch: pytest.MonkeyPatch, fresh_caches: None
-) -> Path:
-    monkeypatch.setenv("AURORA_SSL_BUNDLE", str(own_server.pki.bundle_path))
-    return Path(own_server.pki.bundle_path)
 
 
 # --- SQLAlchemy -----------------------------------------------------------------------------
@@ -134,7 +116,7 @@ def sqlalchemy_engine(server: AuroraLikeServer, driver: str) -> sqlalchemy.Engin
 @pytest.mark.parametrize("driver", SYNC_DRIVERS)
 def test_sqlalchemy_writer_through_two_restarts(
     own_server: AuroraLikeServer,
-    bundle_env: Path,
+    own_bundle_env: Path,
     driver: str,
     driver_calls: Callable[[Any], DriverCalls],
 ) -> None:
@@ -165,7 +147,7 @@ def failover(own_server: AuroraLikeServer) -> Iterator[Failover]:
 @pytest.mark.parametrize("driver", SYNC_DRIVERS)
 def test_sqlalchemy_no_statement_reaches_an_impostor_after_failover(
     own_server: AuroraLikeServer,
-    bundle_env: Path,
+    own_bundle_env: Path,
     failover: Failover,
     driver: str,
     driver_calls: Callable[[Any], DriverCalls],

@@ -56,12 +56,6 @@ def connect_once(url: URL | str, **kwargs: Any) -> None:
         engine.dispose()
 
 
-@pytest.fixture
-def bundle_env(pki: TestPKI, monkeypatch: pytest.MonkeyPatch, fresh_caches: None) -> Path:
-    monkeypatch.setenv("AURORA_SSL_BUNDLE", str(pki.bundle_path))
-    return Path(pki.bundle_path)
-
-
 @pytest.mark.parametrize(
     "scenario",
     ["wrong_host_server", "interception_server", "expired_server", "no_tls_server"],

@@ -37,13 +37,6 @@ SYNC_DRIVERS = drivers.params("postgresql+psycopg2", "postgresql+psycopg")
 ASYNC_DRIVERS = drivers.params("postgresql+asyncpg", "postgresql+psycopg")
 
 
-@pytest.fixture
-def bundle_env(pki: TestPKI, monkeypatch: pytest.MonkeyPatch, fresh_caches: None) -> Path:
-    """Make the test root part of "the RDS bundle", as if test-region-1 were a real region."""
-    monkeypatch.setenv("AURORA_SSL_BUNDLE", str(pki.bundle_path))
-    return pki.bundle_path
-
-
 def _server_says_tls(engine: sqlalchemy.Engine) -> tuple[bool, str]:
     with engine.connect() as conn:
         row = conn.execute(

@@ -40,12 +40,6 @@ SYNC_DRIVERS = drivers.params("postgresql+psycopg2", "postgresql+psycopg")
 AWS = "demo.cluster-abc123xyz.us-east-1.rds.amazonaws.com"
 
 
-@pytest.fixture
-def bundle_env(pki: TestPKI, monkeypatch: pytest.MonkeyPatch, fresh_caches: None) -> Path:
-    monkeypatch.setenv("AURORA_SSL_BUNDLE", str(pki.bundle_path))
-    return pki.bundle_path
-
-
 def server_ssl(engine: sqlalchemy.Engine) -> bool:
     with engine.connect() as conn:
         row = conn.execute(
