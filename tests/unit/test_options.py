@@ -397,3 +397,21 @@ def test_split_url_reads_our_values_as_sqlalchemy_does(value: str) -> None:
     assert ours.pop("plugin") == "aurora_ssl"
     assert ours["aurora_ssl_bundle"] == make_url(url).query["aurora_ssl_bundle"]
     assert read_options(ours, WHERE).bundle == make_url(url).query["aurora_ssl_bundle"]
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (True, True), (False, False), (1, True), (0, False),
+        ("true", True), ("FALSE", False), (" yes ", True), ("No", False),
+        ("on", True), ("off", False), ("1", True), ("0", False),
+    ],
+)  # fmt: skip
+def test_parse_bool_accepts_the_documented_spellings(value: object, expected: bool) -> None:
+    assert parse_bool(value, "x") is expected
+
+
+@pytest.mark.parametrize("value", ["nope", "", "2", 2, None, "truee", 1.0, "y"])
+def test_parse_bool_refuses_everything_else(value: object) -> None:
+    with pytest.raises(InsecureConfigurationError, match=r"opt_name=.*true/false"):
+        parse_bool(value, "opt_name")

@@ -2,7 +2,8 @@
 
 Decision by what the servers saw: ``pg_stat_ssl`` for "verified", and for refusals the server
 log of servers started here with ``log_connections`` and ``log_statement=all`` (no connection
-authorised, no statement), next to the exception.
+authorised, no statement), next to the exception. The entry points' refusals that need no
+server: tests/unit/sqlalchemy/test_plugin.py.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from sqlalchemy.ext.asyncio import create_async_engine as sa_create_async_engine
 from sqlalchemy.pool import NullPool, QueuePool
 
 import aurora_ssl
-from aurora_ssl._options import parse_bool
 from aurora_ssl.errors import (
     AuroraSSLError,
     CertificateExpiredError,
@@ -145,15 +145,6 @@ def test_async_creator_is_refused_and_never_called(
     logged_impostor.assert_nothing_received()
 
 
-@pytest.mark.parametrize("driver", drivers.params("postgresql+asyncpg", "postgresql+psycopg"))
-def test_async_creator_fn_in_connect_args_is_refused(bundle_env: Path, driver: str) -> None:
-    # The async dialects read a creator from the connect parameters too.
-    with pytest.raises(InsecureConfigurationError, match="async_creator_fn"):
-        aurora_ssl.create_async_engine(
-            f"{driver}://u@{AWS}/db", connect_args={"async_creator_fn": print}
-        )
-
-
 @pytest.mark.driver("libpq")
 def test_a_replaced_pool_creator_is_closed_before_any_query(
     logged_impostor: Logged, bundle_env: Path
@@ -191,24 +182,6 @@ def test_a_mock_as_the_driver_connection_gets_our_refusal_naming_it(
 
 
 # --- 2. options from INI-style configuration -----------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("value", "expected"),
-    [
-        (True, True), (False, False), (1, True), (0, False),
-        ("true", True), ("FALSE", False), (" yes ", True), ("No", False),
-        ("on", True), ("off", False), ("1", True), ("0", False),
-    ],
-)  # fmt: skip
-def test_parse_bool_accepts_the_documented_spellings(value: object, expected: bool) -> None:
-    assert parse_bool(value, "x") is expected
-
-
-@pytest.mark.parametrize("value", ["nope", "", "2", 2, None, "truee", 1.0, "y"])
-def test_parse_bool_refuses_everything_else(value: object) -> None:
-    with pytest.raises(InsecureConfigurationError, match=r"opt_name=.*true/false"):
-        parse_bool(value, "opt_name")
 
 
 @pytest.mark.parametrize("driver", SYNC_DRIVERS)
@@ -301,48 +274,6 @@ def test_url_and_keyword_must_agree(tls_server: AuroraLikeServer, pki: TestPKI) 
 
 
 # --- 3. the opt-out's AWS guard sees every host source ------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("url", "kwargs", "env"),
-    [
-        (f"postgresql+psycopg2://u@{AWS}/db", {}, {}),
-        (f"postgresql+psycopg2://u@localhost/db?host={AWS}", {}, {}),
-        (f"postgresql+psycopg2://u@/db?host=localhost,{AWS}", {}, {}),
-        (f"postgresql+psycopg2://u@/db?host=localhost:5432&host={AWS}:5432", {}, {}),
-        ("postgresql+psycopg2://u@localhost/db", {"connect_args": {"host": AWS}}, {}),
-        ("postgresql+psycopg2://u@/db", {"connect_args": {"dsn": f"host={AWS} dbname=x"}}, {}),
-        ("postgresql+psycopg2://u@/db?hostaddr=127.0.0.1", {}, {"PGHOST": AWS}),
-        (f"postgresql+asyncpg://u@localhost/db?hostaddr={AWS}", {}, {}),
-        ("postgresql+psycopg2://u@localhost/db", {"aurora_ssl_tls_server_name": AWS}, {}),
-        (f"postgresql+psycopg2://u@localhost/db?aurora_ssl_tls_server_name={AWS}", {}, {}),
-        pytest.param(
-            "postgresql+psycopg2://u@localhost/db", {}, {"X": "control: no AWS name"},
-            marks=pytest.mark.driver("psycopg2"),  # the controls create the engine
-        ),
-        pytest.param(
-            "postgresql+psycopg://u@localhost/db", {}, {"X": "control: no AWS name"},
-            marks=pytest.mark.driver("psycopg"),
-        ),
-    ],
-    ids=[
-        "url-host", "query-host", "query-host-list", "query-host-repeated", "connect_args-host",
-        "dsn-host", "PGHOST-with-hostaddr-only", "asyncpg-hostaddr", "tls_server_name-kwarg",
-        "tls_server_name-url", "control-localhost", "control-localhost-psycopg",
-    ],
-)  # fmt: skip
-def test_insecure_opt_out_guard_sees_every_host_source(
-    monkeypatch: pytest.MonkeyPatch, url: str, kwargs: dict[str, Any], env: dict[str, str]
-) -> None:
-    monkeypatch.delenv("PGHOST", raising=False)
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    make = aurora_ssl.create_async_engine if "asyncpg" in url else aurora_ssl.create_engine
-    if "X" in env:
-        make(url, aurora_ssl_insecure_local_dev=True, **kwargs)  # accepted: nothing AWS
-        return
-    with pytest.raises(InsecureConfigurationError, match="AWS endpoint"):
-        make(url, aurora_ssl_insecure_local_dev=True, **kwargs)
 
 
 @pytest.mark.driver("libpq")
