@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from aurora_ssl import Options
 from aurora_ssl.testing import CA_FAMILIES, AuroraLikeCluster, AuroraLikeServer, Scenario, TestPKI
 from tests import drivers
 
@@ -38,6 +39,12 @@ def bundle_env(pki: TestPKI, monkeypatch: pytest.MonkeyPatch, fresh_caches: None
     is then part of "the RDS bundle", as if test-region-1 were a real region."""
     monkeypatch.setenv("AURORA_SSL_BUNDLE", str(pki.bundle_path))
     return Path(pki.bundle_path)
+
+
+@pytest.fixture
+def bundle_options(pki: TestPKI, fresh_caches: None) -> Options:
+    """aurora-ssl's options naming the session PKI's bundle (``Options(bundle=...)``)."""
+    return Options(bundle=str(pki.bundle_path))
 
 
 def _serve(scenario: Scenario, pki: TestPKI) -> Iterator[AuroraLikeServer]:

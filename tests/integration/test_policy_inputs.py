@@ -23,19 +23,8 @@ from aurora_ssl._readback import effective_params, require_tls
 from aurora_ssl.errors import InsecureConfigurationError
 from aurora_ssl.testing import READER_HOST, AuroraLikeServer, TestPKI
 from tests import drivers
+from tests.drivers import connect_with
 from tests.fix_servers import log_since
-
-DRIVERS = drivers.params("psycopg2", "psycopg")
-
-
-def connect(driver: str, params: dict[str, Any]) -> Any:
-    if driver == "psycopg":
-        import psycopg
-
-        return psycopg.connect(**params)
-    import psycopg2
-
-    return psycopg2.connect(**params)
 
 
 def server_says_ssl(connection: Any) -> bool:
@@ -44,16 +33,6 @@ def server_says_ssl(connection: Any) -> bool:
     row = cursor.fetchone()
     cursor.close()
     return bool(row[0])
-
-
-@pytest.fixture
-def settings(pki: TestPKI, fresh_caches: None) -> Options:
-    return Options(bundle=str(pki.bundle_path))
-
-
-@pytest.fixture(params=DRIVERS)
-def driver(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
 
 
 # --- a fake server on a Unix socket: nothing may reach it -----------------------------------
@@ -137,7 +116,7 @@ def test_the_fake_socket_server_does_receive_an_unprotected_client(
 def test_no_byte_reaches_a_unix_socket(
     how: str,
     fake_socket_server: FakeSocketServer,
-    settings: Options,
+    bundle_options: Options,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     driver: str,
@@ -163,14 +142,14 @@ def test_no_byte_reaches_a_unix_socket(
     elif how == "service-env":
         monkeypatch.setenv("PGSERVICE", "sock")
     with pytest.raises(InsecureConfigurationError, match="Unix socket"):
-        connect(driver, connection_params(params, settings, driver=driver))
+        connect_with(driver, connection_params(params, bundle_options, driver=driver))
     assert fake_socket_server.connections == 0
     assert fake_socket_server.received == []
 
 
 @pytest.mark.driver("libpq")
 def test_no_byte_reaches_a_unix_socket_through_sqlalchemy(
-    fake_socket_server: FakeSocketServer, settings: Options, pki: TestPKI
+    fake_socket_server: FakeSocketServer, bundle_options: Options, pki: TestPKI
 ) -> None:
     drivername = drivers.libpq_drivername()
     url = f"{drivername}://app:pw@/app?host={fake_socket_server.directory}"
@@ -184,7 +163,7 @@ def test_no_byte_reaches_a_unix_socket_through_sqlalchemy(
 
 @pytest.mark.parametrize("key", ["host ", "host\t"])
 def test_a_blank_spelled_host_key_never_reaches_a_unix_socket(
-    key: str, fake_socket_server: FakeSocketServer, settings: Options, driver: str
+    key: str, fake_socket_server: FakeSocketServer, bundle_options: Options, driver: str
 ) -> None:
     """``{"host": <the endpoint>, "host ": <a socket directory>}``: both drivers write
     ``host=... host =/dir``, and libpq takes the later one, so the password goes to a socket."""
@@ -198,18 +177,18 @@ def test_a_blank_spelled_host_key_never_reaches_a_unix_socket(
     if driver == "psycopg2":  # psycopg 3 resolves the first host itself, and fails here
         # The control: without aurora-ssl, libpq goes to the socket and sends its packets.
         with pytest.raises(Exception):  # noqa: B017, PT011 - the fake server answers nothing useful
-            connect(driver, attack).close()
+            connect_with(driver, attack).close()
         assert fake_socket_server.connections >= 1
         fake_socket_server.connections, fake_socket_server.received = 0, []
     with pytest.raises(InsecureConfigurationError, match=repr(key).replace("\\", "\\\\")):
-        connect(driver, connection_params(attack, settings, driver=driver))
+        connect_with(driver, connection_params(attack, bundle_options, driver=driver))
     assert fake_socket_server.connections == 0
     assert fake_socket_server.received == []
 
 
 @pytest.mark.parametrize("key", ["sslmode ", "sslmode\n"])
 def test_a_blank_spelled_sslmode_key_is_refused_before_the_server_sees_anything(
-    key: str, logged_server: AuroraLikeServer, settings: Options, pki: TestPKI, driver: str
+    key: str, logged_server: AuroraLikeServer, bundle_options: Options, pki: TestPKI, driver: str
 ) -> None:
     attack = {
         **logged_server.params(),
@@ -222,11 +201,11 @@ def test_a_blank_spelled_sslmode_key_is_refused_before_the_server_sees_anything(
     # plaintext session, which this server (like RDS with rds.force_ssl) rejects.
     offset = logged_server.log_path.stat().st_size
     with pytest.raises(Exception, match="no encryption"):
-        connect(driver, attack).close()
+        connect_with(driver, attack).close()
     assert "no encryption" in log_since(logged_server, offset)
     offset = logged_server.log_path.stat().st_size
     with pytest.raises(InsecureConfigurationError, match="neither a libpq keyword"):
-        connect(driver, connection_params(attack, settings, driver=driver))
+        connect_with(driver, connection_params(attack, bundle_options, driver=driver))
     assert "connection received" not in log_since(logged_server, offset)
 
 
@@ -240,7 +219,7 @@ def write_service(path: Path, name: str, **values: str) -> None:
 
 def test_a_benign_service_supplies_the_destination_and_is_verified(
     tls_server: AuroraLikeServer,
-    settings: Options,
+    bundle_options: Options,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     driver: str,
@@ -257,10 +236,10 @@ def test_a_benign_service_supplies_the_destination_and_is_verified(
     )
     monkeypatch.setenv("PGSERVICEFILE", str(service))
     monkeypatch.setenv("PGSERVICE", "app")
-    params = connection_params({"password": tls_server.password}, settings, driver=driver)
+    params = connection_params({"password": tls_server.password}, bundle_options, driver=driver)
     assert params["host"] == tls_server.host  # the service's destination, now explicit
     assert params["port"] == str(tls_server.port)
-    connection = connect(driver, params)
+    connection = connect_with(driver, params)
     try:
         require_tls(connection, expected=params)
         assert server_says_ssl(connection)
@@ -285,7 +264,7 @@ def test_a_weak_service_is_refused_and_the_server_sees_nothing(
     value: str,
     words: str,
     logged_server: AuroraLikeServer,
-    settings: Options,
+    bundle_options: Options,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -295,42 +274,44 @@ def test_a_weak_service_is_refused_and_the_server_sees_nothing(
     monkeypatch.setenv("PGSERVICEFILE", str(service))
     offset = logged_server.log_path.stat().st_size
     with pytest.raises(InsecureConfigurationError, match=words):
-        connect(
+        connect_with(
             driver,
             connection_params(
-                {**logged_server.params(), "service": "app"}, settings, driver=driver
+                {**logged_server.params(), "service": "app"}, bundle_options, driver=driver
             ),
         )
     assert "connection received" not in log_since(logged_server, offset)
     # The control: the same server logs an attempt that is made.
-    connect(driver, connection_params(logged_server.params(), settings, driver=driver)).close()
+    connect_with(
+        driver, connection_params(logged_server.params(), bundle_options, driver=driver)
+    ).close()
     assert "connection received" in log_since(logged_server, offset)
 
 
 def test_an_unknown_service_is_refused_with_the_files_searched(
-    settings: Options, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    bundle_options: Options, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("PGSERVICEFILE", str(tmp_path / "none.conf"))
     monkeypatch.delenv("PGSYSCONFDIR", raising=False)
     with pytest.raises(InsecureConfigurationError, match=r"'nosuch'.*none\.conf.*PGSYSCONFDIR"):
-        connection_params({"host": "db.example.com", "service": "nosuch"}, settings)
+        connection_params({"host": "db.example.com", "service": "nosuch"}, bundle_options)
 
 
 def test_a_malformed_service_file_is_refused_naming_the_line(
-    settings: Options, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    bundle_options: Options, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     service = tmp_path / "pg_service.conf"
     monkeypatch.setenv("PGSERVICEFILE", str(service))
     service.write_text("[a]\nhost=db.example.com\nno equals sign\n")
     with pytest.raises(InsecureConfigurationError, match=r"pg_service\.conf, line 3"):
-        connection_params({"service": "a"}, settings)
+        connection_params({"service": "a"}, bundle_options)
     service.write_text("[a]\nservice=b\n")
     with pytest.raises(InsecureConfigurationError, match="nested service"):
-        connection_params({"service": "a"}, settings)
+        connection_params({"service": "a"}, bundle_options)
 
 
 def test_a_service_key_libpq_does_not_know_is_refused(
-    settings: Options, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    bundle_options: Options, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     service = tmp_path / "pg_service.conf"
     service.write_text("[a]\nhost=db.example.com\nsslmode =disable\n")
@@ -338,11 +319,11 @@ def test_a_service_key_libpq_does_not_know_is_refused(
     with pytest.raises(
         InsecureConfigurationError, match="sets 'sslmode ', which is no libpq keyword"
     ):
-        connection_params({"service": "a"}, settings)
+        connection_params({"service": "a"}, bundle_options)
 
 
 def test_the_user_service_file_hides_the_system_one(
-    settings: Options, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    bundle_options: Options, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """libpq reads $PGSYSCONFDIR/pg_service.conf only if the user file lacks the service."""
     user, system = tmp_path / "user.conf", tmp_path / "pg_service.conf"
@@ -352,25 +333,28 @@ def test_the_user_service_file_hides_the_system_one(
     )
     monkeypatch.setenv("PGSERVICEFILE", str(user))
     monkeypatch.setenv("PGSYSCONFDIR", str(tmp_path))
-    assert connection_params({"service": "a"}, settings)["host"] == "from-user.example.com"
-    assert connection_params({"service": "b"}, settings)["host"] == "only-system.example.com"
+    assert connection_params({"service": "a"}, bundle_options)["host"] == "from-user.example.com"
+    assert connection_params({"service": "b"}, bundle_options)["host"] == "only-system.example.com"
     # Without the user file, the system file's [a] is read, and its sslmode decision.
     monkeypatch.setenv("PGSERVICEFILE", str(tmp_path / "absent.conf"))
     with pytest.raises(InsecureConfigurationError, match=r"sslmode=disable in the service 'a'"):
-        connection_params({"service": "a"}, settings)
+        connection_params({"service": "a"}, bundle_options)
 
 
 # --- nothing is left for the environment or a later service to fill --------------------------
 
 
 def test_pghostaddr_is_an_input_and_passed_explicitly(
-    tls_server: AuroraLikeServer, settings: Options, monkeypatch: pytest.MonkeyPatch, driver: str
+    tls_server: AuroraLikeServer,
+    bundle_options: Options,
+    monkeypatch: pytest.MonkeyPatch,
+    driver: str,
 ) -> None:
     monkeypatch.setenv("PGHOSTADDR", tls_server.hostaddr)
     given = {k: v for k, v in tls_server.params().items() if k != "hostaddr"}
-    params = connection_params(given, settings, driver=driver)
+    params = connection_params(given, bundle_options, driver=driver)
     assert params["hostaddr"] == tls_server.hostaddr
-    connection = connect(driver, params)
+    connection = connect_with(driver, params)
     try:
         require_tls(connection, expected=params)
         assert server_says_ssl(connection)
@@ -380,15 +364,15 @@ def test_pghostaddr_is_an_input_and_passed_explicitly(
 
 @pytest.mark.driver("libpq")  # both bundle libpq >= 17 (psycopg2 17, psycopg 3 18)
 def test_pgsslnegotiation_direct_cannot_break_an_old_server(
-    tls_server: AuroraLikeServer, settings: Options, monkeypatch: pytest.MonkeyPatch
+    tls_server: AuroraLikeServer, bundle_options: Options, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """PostgreSQL 15 does not speak direct TLS; libpq 17's PGSSLNEGOTIATION=direct would end
     in an unexplained EOF. The policy pins sslnegotiation=postgres (libpq >= 17 only)."""
     driver = drivers.libpq_driver()
     monkeypatch.setenv("PGSSLNEGOTIATION", "direct")
-    params = connection_params(tls_server.params(), settings, driver=driver)
+    params = connection_params(tls_server.params(), bundle_options, driver=driver)
     assert params["sslnegotiation"] == "postgres"
-    connection = connect(driver, params)
+    connection = connect_with(driver, params)
     try:
         assert effective_params(connection)["sslnegotiation"] == "postgres"
         assert server_says_ssl(connection)
@@ -398,20 +382,20 @@ def test_pgsslnegotiation_direct_cannot_break_an_old_server(
 
 def test_a_service_appearing_after_the_policy_ran_can_fill_nothing(
     tls_server: AuroraLikeServer,
-    settings: Options,
+    bundle_options: Options,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """PGSERVICE set after the parameters were built (a race, or another library) names a
     service with a key-log file and another address: every such key is already explicit."""
     pytest.importorskip("psycopg")
-    params = connection_params(tls_server.params(), settings, driver="psycopg")
+    params = connection_params(tls_server.params(), bundle_options, driver="psycopg")
     keylog = tmp_path / "keys.log"
     service = tmp_path / "pg_service.conf"
     write_service(service, "late", sslkeylogfile=str(keylog), sslmode="disable")
     monkeypatch.setenv("PGSERVICEFILE", str(service))
     monkeypatch.setenv("PGSERVICE", "late")
-    connection = connect("psycopg", params)
+    connection = connect_with("psycopg", params)
     try:
         require_tls(connection, expected=params)
         assert server_says_ssl(connection)
@@ -438,16 +422,16 @@ def test_a_parameter_changed_after_the_policy_is_caught(
     change: Any,
     key: str,
     logged_server: AuroraLikeServer,
-    settings: Options,
+    bundle_options: Options,
     pki: TestPKI,
     driver: str,
 ) -> None:
     """The changed connection works (the server would accept it), but it is not what the
     policy set: read back at no I/O, closed before any statement."""
-    params = connection_params(logged_server.params(), settings, driver=driver)
+    params = connection_params(logged_server.params(), bundle_options, driver=driver)
     changed = change(params, pki)
     offset = logged_server.log_path.stat().st_size
-    connection = connect(driver, changed)
+    connection = connect_with(driver, changed)
     with pytest.raises(InsecureConfigurationError, match=key) as info:
         require_tls(connection, expected=params)
     assert logged_server.password not in str(info.value)
@@ -458,10 +442,10 @@ def test_a_parameter_changed_after_the_policy_is_caught(
 
 
 def test_effective_params_never_carry_the_password(
-    tls_server: AuroraLikeServer, settings: Options, driver: str
+    tls_server: AuroraLikeServer, bundle_options: Options, driver: str
 ) -> None:
-    params = connection_params(tls_server.params(), settings, driver=driver)
-    connection = connect(driver, params)
+    params = connection_params(tls_server.params(), bundle_options, driver=driver)
+    connection = connect_with(driver, params)
     try:
         effective = effective_params(connection)
         assert "password" not in effective
@@ -488,20 +472,20 @@ def test_effective_params_never_carry_the_password(
     ],
 )
 def test_weakening_or_malformed_values_are_refused(
-    params: dict[str, str], words: str, settings: Options
+    params: dict[str, str], words: str, bundle_options: Options
 ) -> None:
     with pytest.raises(InsecureConfigurationError, match=words):
-        connection_params({"host": "db.example.com", **params}, settings)
+        connection_params({"host": "db.example.com", **params}, bundle_options)
 
 
-def test_a_long_host_is_not_echoed_whole(settings: Options) -> None:
+def test_a_long_host_is_not_echoed_whole(bundle_options: Options) -> None:
     with pytest.raises(InsecureConfigurationError, match="No TCP host") as info:
-        connection_params({"host": "/" + "x" * 100_000}, settings)
+        connection_params({"host": "/" + "x" * 100_000}, bundle_options)
     assert len(str(info.value)) < 1000
     assert "x" * 100 not in str(info.value)
 
 
-def test_process_environment_is_not_changed_by_the_policy(settings: Options) -> None:
+def test_process_environment_is_not_changed_by_the_policy(bundle_options: Options) -> None:
     before = dict(os.environ)
-    connection_params({"host": "db.example.com"}, settings)
+    connection_params({"host": "db.example.com"}, bundle_options)
     assert dict(os.environ) == before

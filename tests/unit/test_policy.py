@@ -16,14 +16,8 @@ from tests import drivers
 from tests.certs import make_cert_pem
 
 CLUSTER = "mydb.cluster-c9akciq32xyz.us-east-1.rds.amazonaws.com"
-LIBPQ_DRIVERS = drivers.params("psycopg2", "psycopg")
 
 pytestmark = pytest.mark.usefixtures("fresh_caches")
-
-
-@pytest.fixture(params=LIBPQ_DRIVERS)
-def driver(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
 
 
 def decide(params: dict[str, Any], driver: str, *args: Any, options: Options | None = None) -> Any:
