@@ -17,14 +17,13 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from aurora_ssl.testing import AuroraLikeServer
+from tests import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 ENGINE = "django_aurora_ssl.backends.postgresql"
 INSTALLED_APPS = ["django_aurora_ssl", "example_project.notes"]
 

@@ -24,7 +24,7 @@ import pytest
 
 from aurora_ssl import Options
 from aurora_ssl.testing import CA_FAMILIES, AuroraLikeCluster, AuroraLikeServer, Scenario, TestPKI
-from tests import drivers
+from tests import ROOT, drivers
 
 
 @pytest.fixture(scope="session")
@@ -172,7 +172,7 @@ def fresh_process(script: str, cache: Path, *args: str) -> dict[str, object]:
         capture_output=True,
         text=True,
         env=env,
-        cwd=Path(__file__).resolve().parent.parent,
+        cwd=ROOT,
         timeout=120,
         check=False,
     )

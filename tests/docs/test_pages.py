@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from benchmarks import report
+from tests import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 MAX_BYTES = 60 * 1024
 PAGES = sorted([*ROOT.glob("docs/**/*.md"), ROOT / "README.md"])
 

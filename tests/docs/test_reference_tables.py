@@ -18,9 +18,7 @@ from aurora_ssl._diagnostics._report import REPORT_KEYS, ConnectionReport, check
 from aurora_ssl._policy import policy_for
 from aurora_ssl.testing import AuroraLikeServer, TestPKI
 from django_aurora_ssl import _checks
-from tests import drivers
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests import ROOT, drivers
 
 
 def _emitted_check_ids() -> set[str]:

@@ -16,10 +16,9 @@ from pathlib import Path
 import pytest
 
 from aurora_ssl.testing import AuroraLikeServer, TestPKI
-from tests import drivers
+from tests import ROOT, drivers
 from tests.fix_servers import fresh_process, verified_connect_in_fresh_process
 
-ROOT = Path(__file__).resolve().parents[2]
 CLUSTER = "mydb.cluster-c9akciq32xyz.us-east-1.rds.amazonaws.com"
 
 #: Modules a plain ``import psycopg2`` process does not load, and why each must stay out of

@@ -19,11 +19,11 @@ from cryptography.hazmat.primitives import serialization
 from aurora_ssl import _bundles, _trust, clear_caches
 from aurora_ssl._trust import SHIPPED_BUNDLE, SHIPPED_ROOTS, select_trust, write_atomically
 from aurora_ssl.errors import BundleError, UnsupportedPartitionError
+from tests import ROOT
 from tests.certs import make_cert_pem
 from tests.fix_trust import shipped_bundle
 
-ROOT = Path(__file__).resolve().parents[2]
-PINNED = Path(__file__).parents[1] / "data" / "rds-global-bundle.sha256"
+PINNED = ROOT / "tests" / "data" / "rds-global-bundle.sha256"
 SHIPPED_SHA256 = "29a67e2137e98babf3b9afc8ff565e2cd9c538a4fce633e2d356df1ec9642e10"
 CLUSTER = "mydb.cluster-c9akciq32xyz.us-east-1.rds.amazonaws.com"
 WEST = CLUSTER.replace("us-east-1", "us-west-2")

@@ -22,7 +22,6 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -32,11 +31,9 @@ from aurora_ssl._diagnostics._audit import Audit
 from aurora_ssl.cli import main
 from aurora_ssl.testing import CLUSTER_HOST, AuroraLikeCluster, AuroraLikeServer, Scenario, TestPKI
 from aurora_ssl.testing._server import _find_bindir
-from tests import drivers
+from tests import ROOT, drivers
 from tests.fix_cli import Capture
 from tests.fix_django import admin_execute
-
-ROOT = Path(__file__).resolve().parents[3]
 
 
 def outside_address() -> str:

