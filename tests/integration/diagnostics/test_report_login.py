@@ -5,14 +5,14 @@ connection" (``aurora-ssl check``: ERROR, ``migrate``: E008 with "never weaken s
 server's refusal (SQLSTATE class 28) reaches the client only over the TLS session libpq
 verified, provided the driver's libpq has the fix for CVE-2024-10977; before it, libpq could
 show an error sent before TLS, so the TLS state is then unknown and said to be. Every test
-logs in with a wrong password against the real TLS server.
+logs in with a wrong password against the real TLS server (the refusals' words without a
+server: tests/unit/diagnostics/test_report_login.py).
 """
 
 from __future__ import annotations
 
 import io
 import json
-import re
 import sys
 from typing import Any
 
@@ -39,10 +39,6 @@ def _fixed(driver: str) -> bool:
     """Whether ``driver``'s libpq shows a server's error only once TLS is up."""
     major, minor = divmod(libpq_of(driver).version or 0, 10000)
     return major > 17 or minor >= FIXED_IN.get(major, 10000)
-
-
-class _Error(Exception):
-    pass
 
 
 @pytest.mark.parametrize("driver", drivers.params("psycopg", "psycopg2"))
@@ -138,68 +134,6 @@ def test_database_check_has_its_own_id_for_a_refused_login(
     assert "no verified TLS connection" not in message.msg
     assert "weakening sslmode" not in message.hint
     assert WRONG not in f"{message.msg} {message.hint}"
-
-
-@pytest.mark.parametrize(
-    ("server_said", "reason"),
-    [
-        (f"FATAL:  {REASON}", REASON),
-        ('FATAL:  PAM authentication failed for user "iam_user"', None),  # RDS IAM
-        ('FATAL:  role "nobody" does not exist', None),
-        ('FATAL:  role "app" is not permitted to log in', None),
-        (
-            'FATAL:  no pg_hba.conf entry for host "10.0.0.1", user "app", database "app", '
-            "SSL encryption",
-            None,
-        ),
-        ('FATAL:  pg_hba.conf rejects connection for host "10.0.0.1", user "app"', None),
-        ("FATAL:  connection requires a valid client certificate", None),
-        ("fe_sendauth: no password supplied", None),
-        ('FATAL:  database "nope" does not exist', "no"),  # 3D000: not a login refusal
-        ("SSL error: certificate verify failed", "no"),
-    ],
-)
-def test_login_refusals_are_told_by_the_servers_words(server_said: str, reason: str | None) -> None:
-    from aurora_ssl._diagnostics._translation import login_refusal
-
-    error = _Error(f'connection to server at "h" (10.0.0.1), port 5432 failed: {server_said}')
-    refusal = login_refusal(error, libpq_version=170001)
-    if reason == "no":
-        assert refusal is None
-        return
-    assert refusal is not None
-    expected = reason or re.sub(r"^FATAL:\s+", "", server_said)
-    assert refusal.reason == expected
-
-
-@pytest.mark.parametrize(
-    ("version", "verified"),
-    [
-        (180000, True),
-        (170001, True),
-        (170000, False),
-        (160005, True),
-        (160004, False),
-        (150009, True),
-        (150008, False),
-        (140014, True),
-        (130017, True),
-        (130016, False),
-        (120020, False),
-    ],
-)
-def test_the_tls_state_follows_the_fix_for_cve_2024_10977(version: int, verified: bool) -> None:
-    from aurora_ssl._diagnostics._translation import login_refusal
-
-    refusal = login_refusal(
-        _Error(f'connection to server at "h", port 1 failed: FATAL:  {REASON}'),
-        libpq_version=version,
-    )
-    assert refusal is not None
-    assert refusal.tls_verified is verified
-    if not verified:
-        assert "CVE-2024-10977" in refusal.message
-        assert "unknown" in refusal.message
 
 
 # -- a credentials problem found before connecting ---------------------------------------------

@@ -4,7 +4,7 @@ Every "refused" test really connects and is refused by libpq, or is refused by a
 before any byte reaches the server (checked by the server's log); every "works" test asks the
 server whether the session is encrypted. What the driver receives is recorded at the driver's
 own ``connect`` (``driver_calls``), after every ``do_connect`` listener and aurora-ssl's
-decision.
+decision. The plugin's refusals that need no server: tests/unit/sqlalchemy/.
 """
 
 from __future__ import annotations
@@ -240,14 +240,6 @@ def test_asyncpg_weaker_ssl_is_refused(
         aurora_ssl.create_async_engine(tls_server.url("postgresql+asyncpg") + f"&ssl={ssl_value}")
 
 
-def test_unsupported_driver_is_refused(bundle_env: Path) -> None:
-    # pg8000 is supported since issue 11 (tests/integration/sqlalchemy/test_pg8000.py); psycopg2cffi
-    # is not, and the message lists what is.
-    with pytest.raises(InsecureConfigurationError, match="psycopg2cffi cannot be made") as info:
-        aurora_ssl.create_engine("postgresql+psycopg2cffi://u@db.example.com/x")
-    assert "postgresql+pg8000" in str(info.value)
-
-
 @pytest.mark.parametrize("driver", SYNC_DRIVERS)
 def test_a_later_listener_turning_tls_off_is_refused_before_connecting(
     logged_good: Logged, bundle_env: Path, driver: str
@@ -345,18 +337,6 @@ def test_tls_server_name_with_asyncpg(tls_server: AuroraLikeServer, bundle_env: 
             await engine.dispose()
 
     assert asyncio.run(run()) is True
-
-
-def test_import_is_light() -> None:
-    import subprocess
-    import sys
-
-    code = (
-        "import sys, aurora_ssl; heavy = [m for m in ('sqlalchemy', 'django', 'cryptography',"
-        " 'psycopg2', 'psycopg', 'asyncpg') if m in sys.modules]; print(heavy)"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
 
 
 @pytest.mark.parametrize("driver", SYNC_DRIVERS)
