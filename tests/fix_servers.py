@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -118,6 +120,24 @@ def aurora_cluster(pki: TestPKI) -> Iterator[AuroraLikeCluster]:
     """A writer and two hot-standby readers answering Aurora's topology functions."""
     with AuroraLikeCluster(readers=2, pki=pki) as cluster:
         yield cluster
+
+
+@pytest.fixture(scope="session")
+def plaintext_server(pki: TestPKI) -> Iterator[AuroraLikeServer]:
+    """A server that also takes plaintext logins (``rds.force_ssl`` off), logging every
+    attempt and statement: the control that shows an attack would have worked."""
+    with AuroraLikeServer(Scenario.NO_TLS, pki=pki, settings=LOG_EVERYTHING) as server:
+        yield server
+
+
+@pytest.fixture
+def kept_dir() -> Iterator[Path]:
+    """A data directory to keep between runs that the server's OS user can reach even when we
+    run as root (pytest's own directories are 0700); removed after the test."""
+    path = Path(tempfile.mkdtemp(prefix="aurora-ssl-kept-", dir="/tmp"))
+    path.chmod(0o711)
+    yield path / "data"
+    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import os
 import urllib.parse
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,16 +19,9 @@ import pytest
 
 import aurora_ssl
 from aurora_ssl.errors import AuroraSSLError, BundleError, InsecureConfigurationError
-from aurora_ssl.testing import AuroraLikeServer, Scenario, TestPKI
+from aurora_ssl.testing import AuroraLikeServer
 from tests import drivers
-from tests.fix_servers import LOG_EVERYTHING, log_since
-
-
-@pytest.fixture(scope="module")
-def plaintext_server(pki: TestPKI) -> Iterator[AuroraLikeServer]:
-    """A server that also takes plaintext logins (``rds.force_ssl`` off), logging every one."""
-    with AuroraLikeServer(Scenario.NO_TLS, pki=pki, settings=LOG_EVERYTHING) as server:
-        yield server
+from tests.fix_servers import log_since
 
 
 def offset(server: AuroraLikeServer) -> int:

@@ -42,7 +42,7 @@ FAST = {
 
 
 @pytest.fixture(scope="module")
-def cluster(pki: TestPKI) -> Iterator[AuroraLikeCluster]:
+def logged_cluster(pki: TestPKI) -> Iterator[AuroraLikeCluster]:
     from aws_advanced_python_wrapper.aurora_connection_tracker_plugin import (
         AuroraConnectionTrackerPlugin,
     )
@@ -56,14 +56,14 @@ def cluster(pki: TestPKI) -> Iterator[AuroraLikeCluster]:
 
 
 @pytest.fixture
-def resolved(cluster: AuroraLikeCluster, caplog: pytest.LogCaptureFixture) -> Iterator[Any]:
+def resolved(logged_cluster: AuroraLikeCluster, caplog: pytest.LogCaptureFixture) -> Iterator[Any]:
     """The cluster's names resolve; the plugin's records are captured; the wrapper's monitors
     are released afterwards (they are process-wide)."""
     from aws_advanced_python_wrapper import release_resources
 
     caplog.set_level(logging.DEBUG, logger="aurora_ssl.connections")
-    with cluster.resolve():
-        yield cluster
+    with logged_cluster.resolve():
+        yield logged_cluster
         release_resources()
 
 

@@ -22,8 +22,9 @@ from aurora_ssl.errors import (
     InsecureConfigurationError,
     UntrustedCertificateError,
 )
-from aurora_ssl.testing import INSTANCE_HOST, AuroraLikeServer, Scenario, TestPKI
-from tests.fix_servers import LOG_EVERYTHING, log_since
+from aurora_ssl.testing import INSTANCE_HOST, AuroraLikeServer, TestPKI
+from tests.fix_servers import log_since
+from tests.fix_sqlalchemy import Logged
 
 pytest.importorskip("aws_advanced_python_wrapper")
 psycopg = pytest.importorskip("psycopg")
@@ -32,13 +33,6 @@ from aurora_ssl import aws_wrapper  # noqa: E402 - after the skip: it imports th
 
 pytestmark = pytest.mark.driver("psycopg")
 LOGIN = "connection authorized: user=app"
-
-
-@pytest.fixture(scope="module")
-def impostor(pki: TestPKI) -> Iterator[AuroraLikeServer]:
-    """Identical names, a look-alike CA; its log records every connection attempt."""
-    with AuroraLikeServer(Scenario.INTERCEPTION, pki=pki, settings=LOG_EVERYTHING) as server:
-        yield server
 
 
 @pytest.fixture(autouse=True)
@@ -103,8 +97,9 @@ def test_create_engine_connects_with_verified_tls(
 
 
 def test_an_impostor_with_identical_names_is_refused_before_login(
-    impostor: AuroraLikeServer, pki: TestPKI, caplog: pytest.LogCaptureFixture
+    logged_impostor: Logged, pki: TestPKI, caplog: pytest.LogCaptureFixture
 ) -> None:
+    impostor = logged_impostor.server
     offset = impostor.log_path.stat().st_size
     engine = engine_for(impostor, pki)
     with pytest.raises(UntrustedCertificateError, match="not signed by a CA this connection"):

@@ -712,16 +712,6 @@ def test_a_password_provider_with_several_hosts_is_refused_naming_them(
     log.assert_nothing_received()
 
 
-@pytest.fixture(scope="module")
-def plaintext_server(pki: Any) -> Any:
-    """A server that also takes plaintext logins, logging every attempt."""
-    from aurora_ssl.testing import Scenario
-    from tests.fix_servers import LOG_EVERYTHING
-
-    with AuroraLikeServer(Scenario.NO_TLS, pki=pki, settings=LOG_EVERYTHING) as started:
-        yield started
-
-
 def test_control_djangos_own_backend_takes_a_key_spelled_with_a_blank(
     plaintext_server: AuroraLikeServer,
 ) -> None:

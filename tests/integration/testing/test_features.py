@@ -9,13 +9,10 @@ tests/unit/testing/test_features.py.
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -187,15 +184,6 @@ def stop(proc: subprocess.Popen[str]) -> tuple[str, str]:
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     return out, err
-
-
-@pytest.fixture
-def kept_dir() -> Iterator[Path]:
-    """Reachable by the server's OS user when we run as root (pytest's own dirs are 0700)."""
-    path = Path(tempfile.mkdtemp(prefix="aurora-ssl-kept-", dir="/tmp"))
-    path.chmod(0o711)
-    yield path / "data"
-    shutil.rmtree(path, ignore_errors=True)
 
 
 def query_url(url: str, *statements: str) -> Any:

@@ -7,10 +7,7 @@ the server and the process table, not by the plugin's word.
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -173,15 +170,6 @@ def test_django_with_xdist_one_server_per_worker(pytester: pytest.Pytester) -> N
     workers = {worker for worker, _port, _oid in served}
     ports = {port for _worker, port, _oid in served}
     assert len(workers) == len(ports) >= 1, served  # each worker its own server
-
-
-@pytest.fixture
-def kept_dir() -> Iterator[Path]:
-    """A directory the server's OS user can reach even when we run as root (pytest's are 0700)."""
-    path = Path(tempfile.mkdtemp(prefix="aurora-ssl-kept-", dir="/tmp"))
-    path.chmod(0o711)
-    yield path / "kept"
-    shutil.rmtree(path, ignore_errors=True)
 
 
 def test_django_reuse_db_keeps_the_test_database(
