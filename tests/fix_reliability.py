@@ -38,6 +38,14 @@ PROCESSES = 4
 THREADS_PER_PROCESS = 8
 
 
+@pytest.fixture
+def racing_cache(cache: Path, pki: TestPKI, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh private trust cache, and the test PKI's bundle as the user's
+    (``AURORA_SSL_BUNDLE``): every thread and process of the test races to split it there."""
+    monkeypatch.setenv("AURORA_SSL_BUNDLE", str(pki.bundle_path))
+    return cache
+
+
 def assert_only_complete_trust_files(cache: Path, pki: TestPKI) -> None:
     """The cache holds the bundle split once (``bundles/<sha256>/``), complete: no staging
     directory or temporary file left behind, the full bundle as given, the test region's file

@@ -35,16 +35,6 @@ if TYPE_CHECKING:  # spawned children import this module; keep their imports min
 SYNC_DRIVERS = drivers.params("postgresql+psycopg2", "postgresql+psycopg")
 
 
-@pytest.fixture
-def racing_cache(
-    tmp_path: Path, pki: TestPKI, monkeypatch: pytest.MonkeyPatch, fresh_caches: None
-) -> Path:
-    cache = tmp_path / "cache"
-    monkeypatch.setenv("AURORA_SSL_CACHE_DIR", str(cache))
-    monkeypatch.setenv("AURORA_SSL_BUNDLE", str(pki.bundle_path))
-    return cache
-
-
 SERVER_TLS = "SELECT ssl FROM pg_catalog.pg_stat_ssl WHERE pid = pg_backend_pid()"
 
 

@@ -330,15 +330,8 @@ def test_environment_cannot_downgrade(
 # --- concurrency ----------------------------------------------------------------------------
 
 
-@pytest.fixture
-def racing_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh_caches: None) -> Path:
-    cache = tmp_path / "cache"
-    monkeypatch.setenv("AURORA_SSL_CACHE_DIR", str(cache))
-    return cache
-
-
 def test_64_threads_through_the_backend(
-    tls_server: AuroraLikeServer, pki: TestPKI, alias_for: Any, racing_cache: Path
+    tls_server: AuroraLikeServer, pki: TestPKI, alias_for: Any, cache: Path
 ) -> None:
     from django.db import connections
 
@@ -361,7 +354,7 @@ def test_64_threads_through_the_backend(
     assert results == [True] * THREADS
     assert len(log.views) == THREADS
     assert all(view.in_use for view in log.views)
-    assert_only_complete_trust_files(racing_cache, pki)
+    assert_only_complete_trust_files(cache, pki)
 
 
 def _django_process(entry: dict[str, Any], threads: int, start: Any, results: Any) -> None:
@@ -385,7 +378,7 @@ def _django_process(entry: dict[str, Any], threads: int, start: Any, results: An
 
 @pytest.mark.slow
 def test_4_processes_through_the_backend(
-    tls_server: AuroraLikeServer, pki: TestPKI, racing_cache: Path
+    tls_server: AuroraLikeServer, pki: TestPKI, cache: Path
 ) -> None:
     entry = {**server_entry(tls_server), "AURORA_SSL": {"BUNDLE": str(pki.bundle_path)}}
     ctx = multiprocessing.get_context("spawn")
@@ -402,7 +395,7 @@ def test_4_processes_through_the_backend(
     for pid, values, error in outcomes:
         assert error is None, f"process {pid}: {error}"
         assert values == [True] * THREADS_PER_PROCESS
-    assert_only_complete_trust_files(racing_cache, pki)
+    assert_only_complete_trust_files(cache, pki)
 
 
 # --- secrets --------------------------------------------------------------------------------

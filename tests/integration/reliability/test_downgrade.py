@@ -33,7 +33,8 @@ WEAK_MODES = ["disable", "allow", "prefer", "require", "verify-ca"]
 
 
 @pytest.fixture(params=SYNC_DRIVERS)
-def driver(request: pytest.FixtureRequest) -> str:
+def drivername(request: pytest.FixtureRequest) -> str:
+    """Each sync SQLAlchemy drivername in turn (``postgresql+psycopg2``, ``postgresql+psycopg``)."""
     return str(request.param)
 
 
@@ -45,9 +46,9 @@ def server_tls_of(engine: sqlalchemy.Engine) -> tuple[bool, str | None]:
     return bool(row[0]), row[1]
 
 
-def assert_verified(server: AuroraLikeServer, driver: str, **kwargs: Any) -> None:
+def assert_verified(server: AuroraLikeServer, drivername: str, **kwargs: Any) -> None:
     """Connects to the good server with TLS (the server agrees)."""
-    engine = aurora_ssl.create_engine(server.url(driver), poolclass=NullPool, **kwargs)
+    engine = aurora_ssl.create_engine(server.url(drivername), poolclass=NullPool, **kwargs)
     try:
         assert server_tls_of(engine)[0] is True
     finally:
@@ -63,10 +64,10 @@ def connect_and_query(url: str, **kwargs: Any) -> None:
         engine.dispose()
 
 
-def assert_refused(server: AuroraLikeServer, driver: str, **kwargs: Any) -> BaseException:
+def assert_refused(server: AuroraLikeServer, drivername: str, **kwargs: Any) -> BaseException:
     """Refused before any query: at engine creation or at connect."""
     with pytest.raises(REFUSED) as info:
-        connect_and_query(server.url(driver), **kwargs)
+        connect_and_query(server.url(drivername), **kwargs)
     return info.value
 
 
@@ -75,10 +76,10 @@ def assert_refused(server: AuroraLikeServer, driver: str, **kwargs: Any) -> Base
 
 @pytest.mark.parametrize("mode", WEAK_MODES)
 def test_weak_sslmode_in_the_url_is_refused(
-    tls_server: AuroraLikeServer, bundle_env: Path, driver: str, mode: str
+    tls_server: AuroraLikeServer, bundle_env: Path, drivername: str, mode: str
 ) -> None:
     with pytest.raises(InsecureConfigurationError, match=f"sslmode={mode} in the URL"):
-        aurora_ssl.create_engine(f"{tls_server.url(driver)}&sslmode={mode}")
+        aurora_ssl.create_engine(f"{tls_server.url(drivername)}&sslmode={mode}")
 
 
 @pytest.mark.parametrize("mode", WEAK_MODES)
@@ -93,21 +94,21 @@ def test_weak_sslmode_in_the_url_is_refused(
     ids=["kwarg", "dsn-keywords", "dsn-uri", "dsn-quoted"],
 )
 def test_weak_sslmode_in_connect_args_or_dsn_is_refused(
-    tls_server: AuroraLikeServer, bundle_env: Path, driver: str, mode: str, connect_args: Any
+    tls_server: AuroraLikeServer, bundle_env: Path, drivername: str, mode: str, connect_args: Any
 ) -> None:
     with pytest.raises(InsecureConfigurationError, match=f"sslmode={mode}"):
-        aurora_ssl.create_engine(tls_server.url(driver), connect_args=connect_args(mode))
+        aurora_ssl.create_engine(tls_server.url(drivername), connect_args=connect_args(mode))
 
 
 @pytest.mark.parametrize("mode", WEAK_MODES)
 @pytest.mark.parametrize("first", [True, False], ids=["listener-first", "listener-last"])
 def test_weak_sslmode_added_per_connection_is_refused_at_connect(
-    no_tls_server: AuroraLikeServer, bundle_env: Path, driver: str, mode: str, first: bool
+    no_tls_server: AuroraLikeServer, bundle_env: Path, drivername: str, mode: str, first: bool
 ) -> None:
     """A weaker mode that slips in after engine creation (another do_connect listener, e.g. a
     token-refresh hook) is refused before the attempt, whatever the listeners' order: the
     final parameters are checked at the dialect's connect, after every listener."""
-    engine = aurora_ssl.create_engine(no_tls_server.url(driver), poolclass=NullPool)
+    engine = aurora_ssl.create_engine(no_tls_server.url(drivername), poolclass=NullPool)
     statements: list[str] = []
     sqlalchemy.event.listen(engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
 
@@ -144,13 +145,13 @@ def test_raw_connection_params_with_weak_dsn_are_refused(
 def test_other_weakenings_are_refused(
     tls_server: AuroraLikeServer,
     bundle_env: Path,
-    driver: str,
+    drivername: str,
     suffix: str,
     connect_args: dict[str, str],
     message: str,
 ) -> None:
     with pytest.raises(InsecureConfigurationError, match=message):
-        aurora_ssl.create_engine(tls_server.url(driver) + suffix, connect_args=connect_args)
+        aurora_ssl.create_engine(tls_server.url(drivername) + suffix, connect_args=connect_args)
 
 
 def test_nul_character_cannot_truncate_the_parameters(
@@ -175,13 +176,13 @@ def test_pgsslmode_cannot_downgrade(
     interception_server: AuroraLikeServer,
     bundle_env: Path,
     monkeypatch: pytest.MonkeyPatch,
-    driver: str,
+    drivername: str,
     mode: str,
 ) -> None:
     monkeypatch.setenv("PGSSLMODE", mode)
-    assert_verified(tls_server, driver)
-    assert_refused(no_tls_server, driver)
-    assert_refused(interception_server, driver)
+    assert_verified(tls_server, drivername)
+    assert_refused(no_tls_server, drivername)
+    assert_refused(interception_server, drivername)
 
 
 def test_pgsslrootcert_pointing_at_the_impostor_ca_changes_nothing(
@@ -190,11 +191,11 @@ def test_pgsslrootcert_pointing_at_the_impostor_ca_changes_nothing(
     pki: TestPKI,
     bundle_env: Path,
     monkeypatch: pytest.MonkeyPatch,
-    driver: str,
+    drivername: str,
 ) -> None:
     monkeypatch.setenv("PGSSLROOTCERT", str(pki.foreign_root_path))
-    assert_verified(tls_server, driver)  # our file, not PGSSLROOTCERT, is used
-    assert_refused(interception_server, driver)
+    assert_verified(tls_server, drivername)  # our file, not PGSSLROOTCERT, is used
+    assert_refused(interception_server, drivername)
 
 
 @pytest.mark.parametrize("value", ["require", "prefer"])
@@ -203,14 +204,14 @@ def test_pggssencmode_cannot_replace_tls(
     no_tls_server: AuroraLikeServer,
     bundle_env: Path,
     monkeypatch: pytest.MonkeyPatch,
-    driver: str,
+    drivername: str,
     value: str,
 ) -> None:
     # "require" would fail outright without Kerberos if it were obeyed; the explicit
     # gssencmode=disable wins, so the connection is plain verified TLS.
     monkeypatch.setenv("PGGSSENCMODE", value)
-    assert_verified(tls_server, driver)
-    assert_refused(no_tls_server, driver)
+    assert_verified(tls_server, drivername)
+    assert_refused(no_tls_server, drivername)
 
 
 @pytest.mark.parametrize("value", ["postgres", "direct"])
@@ -220,33 +221,33 @@ def test_pgsslnegotiation_is_harmless(
     no_tls_server: AuroraLikeServer,
     bundle_env: Path,
     monkeypatch: pytest.MonkeyPatch,
-    driver: str,
+    drivername: str,
     value: str,
 ) -> None:
     """libpq >= 17 knows PGSSLNEGOTIATION. "direct" starts TLS without the SSLRequest; the
     PostgreSQL 15 test server does not speak it, so the connection fails, which is safe.
     Either way no connection is ever made without verified TLS."""
     monkeypatch.setenv("PGSSLNEGOTIATION", value)
-    engine = aurora_ssl.create_engine(tls_server.url(driver), poolclass=NullPool)
+    engine = aurora_ssl.create_engine(tls_server.url(drivername), poolclass=NullPool)
     try:
         assert server_tls_of(engine)[0] is True
     except REFUSED:
         assert value == "direct"  # refused, never downgraded
     finally:
         engine.dispose()
-    assert_refused(interception_server, driver)
-    assert_refused(no_tls_server, driver)
+    assert_refused(interception_server, drivername)
+    assert_refused(no_tls_server, drivername)
 
 
 def test_pgsslminprotocolversion_cannot_lower_the_minimum(
     tls_server: AuroraLikeServer,
     bundle_env: Path,
     monkeypatch: pytest.MonkeyPatch,
-    driver: str,
+    drivername: str,
     driver_calls: Callable[[Any], DriverCalls],
 ) -> None:
     monkeypatch.setenv("PGSSLMINPROTOCOLVERSION", "TLSv1")
-    engine = aurora_ssl.create_engine(tls_server.url(driver), poolclass=NullPool)
+    engine = aurora_ssl.create_engine(tls_server.url(drivername), poolclass=NullPool)
     received = driver_calls(engine)
     ssl, version = server_tls_of(engine)
     engine.dispose()
@@ -273,21 +274,21 @@ def test_a_weak_service_file_is_refused_before_any_connection(
     bundle_env: Path,
     service_file: str,
     monkeypatch: pytest.MonkeyPatch,
-    driver: str,
+    drivername: str,
 ) -> None:
     """A service ranks above the environment in libpq, so it is checked like any other input:
     named in the connection or through PGSERVICE, its sslmode=disable is refused, and the
     servers never see an attempt."""
     offset = logged_server.log_path.stat().st_size
     for server in (logged_server, interception_server):
-        error = assert_refused(server, driver, connect_args={"service": service_file})
+        error = assert_refused(server, drivername, connect_args={"service": service_file})
         assert "the service 'weak'" in str(error)
     monkeypatch.setenv("PGSERVICE", service_file)
     for server in (logged_server, interception_server):
-        assert "sslmode=disable in the service 'weak'" in str(assert_refused(server, driver))
+        assert "sslmode=disable in the service 'weak'" in str(assert_refused(server, drivername))
     assert "connection received" not in log_since(logged_server, offset)
     monkeypatch.delenv("PGSERVICE")
-    assert_verified(logged_server, driver)  # the control: an attempt made is logged
+    assert_verified(logged_server, drivername)  # the control: an attempt made is logged
     assert "connection received" in log_since(logged_server, offset)
 
 
@@ -316,32 +317,32 @@ def test_bad_bundle_source_is_refused_before_connecting(
     bad_bundle: Path,
     fresh_caches: None,
     monkeypatch: pytest.MonkeyPatch,
-    driver: str,
+    drivername: str,
 ) -> None:
     if bad_bundle.name.startswith("truncated"):
         # A bundle cut in the middle of a certificate still holds complete certificates
         # before the cut; either it is refused, or the trimmed set lacks the test root and
         # the good server is refused. Never is verification skipped.
         monkeypatch.setenv("AURORA_SSL_BUNDLE", str(bad_bundle))
-        assert_refused(tls_server, driver)
+        assert_refused(tls_server, drivername)
         return
     with pytest.raises(BundleError):
-        aurora_ssl.create_engine(tls_server.url(driver), aurora_ssl_bundle=str(bad_bundle))
+        aurora_ssl.create_engine(tls_server.url(drivername), aurora_ssl_bundle=str(bad_bundle))
     monkeypatch.setenv("AURORA_SSL_BUNDLE", str(bad_bundle))
     with pytest.raises(BundleError):
-        aurora_ssl.create_engine(tls_server.url(driver))
+        aurora_ssl.create_engine(tls_server.url(drivername))
 
 
 def test_bad_user_root_file_is_refused_before_connecting(
-    tls_server: AuroraLikeServer, bad_bundle: Path, bundle_env: Path, driver: str
+    tls_server: AuroraLikeServer, bad_bundle: Path, bundle_env: Path, drivername: str
 ) -> None:
     if bad_bundle.name.startswith(("truncated", "leaf-only")):
         # PEM certificates, used as given (aurora-ssl does not parse a user's sslrootcert):
         # the test root is not among them, so libpq refuses the server. Never unverified.
-        assert_refused(tls_server, driver, connect_args={"sslrootcert": str(bad_bundle)})
+        assert_refused(tls_server, drivername, connect_args={"sslrootcert": str(bad_bundle)})
         return
     with pytest.raises(BundleError):
-        aurora_ssl.create_engine(tls_server.url(driver) + f"&sslrootcert={bad_bundle}")
+        aurora_ssl.create_engine(tls_server.url(drivername) + f"&sslrootcert={bad_bundle}")
 
 
 def test_bundle_replaced_by_garbage_after_start_cannot_weaken(
@@ -351,7 +352,7 @@ def test_bundle_replaced_by_garbage_after_start_cannot_weaken(
     tmp_path: Path,
     fresh_caches: None,
     monkeypatch: pytest.MonkeyPatch,
-    driver: str,
+    drivername: str,
 ) -> None:
     """Trimmed roots are materialised once; the source going bad later changes nothing for
     running engines (their file holds the same roots). A new engine in the same process may
@@ -359,23 +360,23 @@ def test_bundle_replaced_by_garbage_after_start_cannot_weaken(
     bundle = tmp_path / "bundle.pem"
     bundle.write_bytes(Path(pki.bundle_path).read_bytes())
     monkeypatch.setenv("AURORA_SSL_BUNDLE", str(bundle))
-    engine = aurora_ssl.create_engine(tls_server.url(driver), poolclass=NullPool)
+    engine = aurora_ssl.create_engine(tls_server.url(drivername), poolclass=NullPool)
     assert server_tls_of(engine)[0] is True
     bundle.write_bytes(b"garbage")
     assert server_tls_of(engine)[0] is True
     engine.dispose()
     with pytest.raises(REFUSED):
-        connect_and_query(interception_server.url(driver))
+        connect_and_query(interception_server.url(drivername))
 
 
 def test_a_deleted_trust_file_is_rewritten_with_the_right_roots(
     tls_server: AuroraLikeServer,
     pki: TestPKI,
     bundle_env: Path,
-    driver: str,
+    drivername: str,
     driver_calls: Callable[[Any], DriverCalls],
 ) -> None:
-    engine = aurora_ssl.create_engine(tls_server.url(driver), poolclass=NullPool)
+    engine = aurora_ssl.create_engine(tls_server.url(drivername), poolclass=NullPool)
     received = driver_calls(engine)
     assert server_tls_of(engine)[0] is True
     Path(received.params(0)["sslrootcert"]).unlink()  # a temp cleaner ran
