@@ -206,6 +206,26 @@ def django_driver_calls(monkeypatch: pytest.MonkeyPatch) -> Callable[..., Driver
     return spy
 
 
+def server_ssl(alias: str = "default") -> bool:
+    """Whether the server says the session of Django's connection ``alias`` is encrypted."""
+    from django.db import connections
+
+    with connections[alias].cursor() as cursor:
+        cursor.execute("SELECT ssl FROM pg_catalog.pg_stat_ssl WHERE pid = pg_backend_pid()")
+        row = cursor.fetchone()
+    return bool(row and row[0])
+
+
+def django_whoami(alias: str = "default") -> tuple[str, bool]:
+    """Who the server says is logged in on Django's connection ``alias``, and whether the
+    session is encrypted."""
+    from django.db import connections
+
+    from tests.fix_credentials import whoami
+
+    return whoami(connections[alias])
+
+
 def admin_execute(server: AuroraLikeServer, *statements: str, dbname: str | None = None) -> None:
     """Run SQL as the superuser over the server's private Unix socket (test set-up only)."""
     params = {**server.admin_params(), **({"dbname": dbname} if dbname else {})}

@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -145,6 +146,26 @@ def logged_server(pki: TestPKI) -> Iterator[AuroraLikeServer]:
     """Good TLS, and the log records every connection attempt and statement."""
     with AuroraLikeServer(Scenario.GOOD, pki=pki, settings=LOG_EVERYTHING) as server:
         yield server
+
+
+def role_url(
+    server: AuroraLikeServer,
+    drivername: str,
+    role: str,
+    password: str | None = None,
+    *,
+    query: str = "",
+) -> str:
+    """A SQLAlchemy URL for ``role`` on ``server`` that trusts the server's test bundle
+    (``aurora_ssl_bundle``); the password is in the URL only if given (else a provider gives
+    it). ``query`` is appended as written (``"&plugin=aurora_ssl..."``)."""
+    userinfo = urllib.parse.quote(role) + (
+        ":" + urllib.parse.quote(password, safe="") if password else ""
+    )
+    return (
+        f"{drivername}://{userinfo}@{server.host}:{server.port}/{server.database}"
+        f"?hostaddr={server.hostaddr}&aurora_ssl_bundle={server.pki.bundle_path}{query}"
+    )
 
 
 def log_since(server: AuroraLikeServer, offset: int) -> str:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -32,7 +31,7 @@ from aurora_ssl.testing import AuroraLikeServer
 from tests import drivers
 from tests.fix_credentials import WHO
 from tests.fix_django import database_entry, use_databases
-from tests.fix_servers import log_since
+from tests.fix_servers import log_since, role_url
 from tests.fix_sqlalchemy import PROVIDED_PASSWORD
 
 PROVIDER = "tests.fix_sqlalchemy:provided"
@@ -55,17 +54,7 @@ def server_saw(server: AuroraLikeServer, since: int, role: str) -> list[str]:
     ]
 
 
-def url_for(server: AuroraLikeServer, driver: str, role: str, password: str | None) -> str:
-    userinfo = urllib.parse.quote(role) + (
-        ":" + urllib.parse.quote(password, safe="") if password else ""
-    )
-    return (
-        f"{driver}://{userinfo}@{server.host}:{server.port}/{server.database}"
-        f"?hostaddr={server.hostaddr}&aurora_ssl_bundle={server.pki.bundle_path}"
-    )
-
-
-def assert_refused(message: str, where: str, secret: str) -> None:
+def assert_the_pair_is_refused(message: str, where: str, secret: str) -> None:
     assert f"Remove the password from {where}" in message
     assert secret not in message
     assert len(message.splitlines()) == 1
@@ -94,16 +83,16 @@ def test_sqlalchemy_refuses_a_url_password_next_to_a_provider(
     since = offset(logged_server)
     make = aurora_ssl.create_async_engine if "asyncpg" in driver else aurora_ssl.create_engine
     with pytest.raises(CredentialsError) as info:
-        make(url_for(logged_server, driver, role, secret), poolclass=NullPool, **chooser)
-    assert_refused(str(info.value), "the URL", secret)
+        make(role_url(logged_server, driver, role, secret), poolclass=NullPool, **chooser)
+    assert_the_pair_is_refused(str(info.value), "the URL", secret)
     with pytest.raises(CredentialsError) as info:
         make(
-            url_for(logged_server, driver, role, None),
+            role_url(logged_server, driver, role, None),
             poolclass=NullPool,
             connect_args={"password": secret},
             **chooser,
         )
-    assert_refused(str(info.value), "connect_args", secret)
+    assert_the_pair_is_refused(str(info.value), "connect_args", secret)
     assert server_saw(logged_server, since, role) == []
 
 
@@ -119,7 +108,7 @@ def test_sqlalchemy_refuses_a_password_a_hook_adds_and_logs_in_without_it(
     is_async = "asyncpg" in driver
     make = aurora_ssl.create_async_engine if is_async else aurora_ssl.create_engine
     engine: Any = make(
-        url_for(logged_server, driver, role, None),
+        role_url(logged_server, driver, role, None),
         poolclass=NullPool,
         aurora_ssl_password_provider=PROVIDER,
     )
@@ -132,7 +121,7 @@ def test_sqlalchemy_refuses_a_password_a_hook_adds_and_logs_in_without_it(
     event.listen(sync_engine, "do_connect", add_password)
     with pytest.raises(CredentialsError) as info:
         _who(engine, is_async)
-    assert_refused(str(info.value), "the connect parameters", secret)
+    assert_the_pair_is_refused(str(info.value), "the connect parameters", secret)
     assert server_saw(logged_server, since, role) == []
 
     event.remove(sync_engine, "do_connect", add_password)
@@ -182,15 +171,15 @@ def test_check_refuses_the_same_url_and_passes_without_the_password(
     monkeypatch.delenv("PGPASSWORD", raising=False)
     role, secret = roles(PROVIDED_PASSWORD), stale_secret()
     since = offset(logged_server)
-    url = url_for(logged_server, drivers.libpq_drivername(), role, secret) + query
+    url = role_url(logged_server, drivers.libpq_drivername(), role, secret) + query
     assert main(["check", url, *args]) == 2
     out, err = capsys.readouterr()
-    assert_refused(err.strip().splitlines()[-1], where, secret)
+    assert_the_pair_is_refused(err.strip().splitlines()[-1], where, secret)
     assert secret not in out + err
     assert server_saw(logged_server, since, role) == []
     if "iam" in query:
         return  # the IAM login itself: tests/integration/cli/test_credentials.py
-    url = url_for(logged_server, drivers.libpq_drivername(), role, None) + query
+    url = role_url(logged_server, drivers.libpq_drivername(), role, None) + query
     assert main(["check", url, *args, "--format", "json"]) == 0
     document = json.loads(capsys.readouterr().out)
     assert document["ok"] is True
@@ -233,9 +222,9 @@ def test_django_refuses_a_password_next_to_a_provider(
     with use_databases({"default": entry}):
         with pytest.raises(ImproperlyConfigured) as info:
             connections["default"].ensure_connection()
-        assert_refused(str(info.value), shown, secret)
+        assert_the_pair_is_refused(str(info.value), shown, secret)
         (found,) = [m for m in run_checks() if m.id == "aurora_ssl.E002"]
-        assert_refused(found.msg, shown, secret)
+        assert_the_pair_is_refused(found.msg, shown, secret)
     with pytest.raises((ImproperlyConfigured, CredentialsError)) as info:  # manage.py dbshell
         DatabaseWrapper.client_class.settings_to_cmd_args_env(entry, [])
     assert "Remove the password from DATABASES[" in str(info.value)
@@ -259,12 +248,12 @@ def test_django_database_url_pair_is_refused_before_the_server_sees_it(
     from django_aurora_ssl._conf import OptionsError
 
     role, secret = roles(PROVIDED_PASSWORD), stale_secret()
-    url = url_for(logged_server, "postgresql+psycopg", role, secret)
+    url = role_url(logged_server, "postgresql+psycopg", role, secret)
     since = offset(logged_server)
     for query in (f"&aurora_ssl_password_provider={PROVIDER}", "&aurora_ssl_iam=on"):
         with pytest.raises(OptionsError) as info:
             database_url(url + query)
-        assert_refused(str(info.value), "the URL", secret)
+        assert_the_pair_is_refused(str(info.value), "the URL", secret)
         assert "DATABASES[" not in str(info.value)
     assert server_saw(logged_server, since, role) == []
 

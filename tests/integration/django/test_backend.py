@@ -64,7 +64,7 @@ def server_view(alias: str = "default") -> tuple[bool, str]:
     return ssl, version
 
 
-def assert_refused(exc: BaseException, scenario: str) -> None:
+def assert_refused_for(exc: BaseException, scenario: str) -> None:
     """A refusal for the right reason: our translated error, or libpq's message."""
     from django.db.utils import OperationalError
 
@@ -210,7 +210,7 @@ def test_test_database_creation_is_refused_by_bad_servers(
     entry = database_entry(server, TEST={"NAME": "test_aurora_ssl_never_created"})
     with use_databases({"default": entry}), pytest.raises(Exception) as refused:  # noqa: PT011
         connections["default"].creation.create_test_db(verbosity=0, autoclobber=True)
-    assert_refused(refused.value, scenario)
+    assert_refused_for(refused.value, scenario)
 
 
 def test_multiple_databases_each_verified(
@@ -237,7 +237,7 @@ def test_bad_servers_are_refused(request: pytest.FixtureRequest, scenario: str) 
         with pytest.raises(Exception) as refused:  # noqa: PT011 - checked below
             connections["default"].ensure_connection()
         assert connections["default"].connection is None
-    assert_refused(refused.value, scenario)
+    assert_refused_for(refused.value, scenario)
     assert server.password not in str(refused.value)
 
 
@@ -439,7 +439,7 @@ def test_pool_to_an_impostor_gives_the_reason_not_just_a_timeout(
     entry = database_entry(interception_server, options={"pool": {**POOL, "timeout": 1}})
     with use_databases({"default": entry}), pytest.raises(Exception) as refused:  # noqa: PT011
         connections["default"].ensure_connection()
-    assert_refused(refused.value, "interception_server")
+    assert_refused_for(refused.value, "interception_server")
 
 
 @pytest.mark.usefixtures("pool_support")

@@ -35,10 +35,10 @@ from tests.fix_credentials import (
     session_with,
     set_password,
 )
-from tests.fix_credentials import whoami as session_of
 from tests.fix_django import (
     database_entry,
     demo_env,
+    django_whoami,
     pool_supported,
     run_script,
     use_databases,
@@ -55,12 +55,6 @@ def pooled(enabled: bool) -> dict[str, Any]:
     if not pool_supported():
         pytest.skip("Django's pool needs Django >= 5.1, psycopg 3 and psycopg_pool")
     return {"pool": dict(POOL)}
-
-
-def whoami(alias: str = "default") -> tuple[str, bool]:
-    from django.db import connections
-
-    return session_of(connections[alias])
 
 
 def refusals(server: AuroraLikeServer, role: str, since: int = 0) -> int:
@@ -108,9 +102,9 @@ def test_iam_token_logs_in_through_the_backend(
     with iam_token_as_password(server, role), use_databases({"default": entry}):
         from django.db import connections
 
-        assert whoami() == (role, True)
+        assert django_whoami() == (role, True)
         connections["default"].close()
-        assert whoami() == (role, True)  # again: unpooled a new login, pooled a reused one
+        assert django_whoami() == (role, True)  # again: unpooled a new login, pooled a reused one
     assert refusals(server, role, start) == 0
     assert logins(server, role, start) >= 1
 
@@ -139,7 +133,7 @@ def test_stale_iam_token_is_refused_once_then_the_retry_logs_in(
     with use_databases({"default": entry}):
         from django.db import connections
 
-        assert whoami() == (role, True)
+        assert django_whoami() == (role, True)
         connections["default"].close()
         # The server now expects a token signed a minute later; the cached one is stale.
         deterministic_iam.now = T0 + 60
@@ -152,7 +146,7 @@ def test_stale_iam_token_is_refused_once_then_the_retry_logs_in(
             (role,),
         )
         start = log_size(server)
-        assert whoami() == (role, True)
+        assert django_whoami() == (role, True)
         connections["default"].close()
     # The stale token, then the fresh one got in: once per new physical connection (the
     # pool may open its min_size replacement and the request's connection at once).
@@ -181,7 +175,7 @@ def test_iam_token_is_signed_for_tls_server_name(
     )
     entry["OPTIONS"].pop("hostaddr")
     with iam_token_as_password(server, role), use_databases({"default": entry}):
-        assert whoami() == (role, True)
+        assert django_whoami() == (role, True)
 
 
 @pytest.mark.driver("psycopg2")
@@ -296,7 +290,7 @@ def test_rotation_and_terminated_backends_need_no_restart(
         while not stop.is_set():
             with between_requests:
                 try:
-                    done.append(whoami())
+                    done.append(django_whoami())
                 except BaseException as exc:  # noqa: BLE001 - a failed request is the finding
                     errors.append(exc)
                 finally:
@@ -374,7 +368,7 @@ def test_a_provider_error_is_ours_and_never_shows_the_password(
 
     entry = database_entry(tls_server, PASSWORD="", aurora={"PASSWORD_PROVIDER": failing})
     with use_databases({"default": entry}), pytest.raises(CredentialsError) as info:
-        whoami()
+        django_whoami()
     assert "RuntimeError" in str(info.value)
     assert secret not in str(info.value)
 

@@ -15,11 +15,10 @@ from aurora_ssl.errors import InsecureConfigurationError
 from aurora_ssl.testing import AuroraLikeServer
 from django_aurora_ssl import database_url, secure_entry
 from tests.fix_credentials import T0, reference_token, set_password
-from tests.fix_credentials import whoami as session_of
-from tests.fix_django import ENGINE, use_databases
+from tests.fix_django import ENGINE, django_whoami, use_databases
 
 
-def url_for(
+def server_url(
     server: AuroraLikeServer,
     scheme: str = "postgresql+psycopg",
     *,
@@ -38,11 +37,10 @@ def ours(server: AuroraLikeServer) -> str:
     return f"&plugin=aurora_ssl&aurora_ssl_bundle={quote(str(server.pki.bundle_path))}"
 
 
-def whoami(entry: dict[str, Any]) -> tuple[str, bool]:
-    from django.db import connections
-
+def whoami_through(entry: dict[str, Any]) -> tuple[str, bool]:
+    """:func:`django_whoami` with Django's "default" database the given ``entry``."""
     with use_databases({"default": entry}):
-        return session_of(connections["default"])
+        return django_whoami()
 
 
 @pytest.mark.driver("psycopg")  # the URL names it; SQLAlchemy connects with it
@@ -51,12 +49,12 @@ def test_the_sqlalchemy_url_works_in_django_and_in_sqlalchemy(
 ) -> None:
     import sqlalchemy
 
-    url = url_for(tls_server, query=ours(tls_server))
+    url = server_url(tls_server, query=ours(tls_server))
     entry = database_url(url)
     assert entry["ENGINE"] == ENGINE
     assert entry["AURORA_SSL"] == {"BUNDLE": str(tls_server.pki.bundle_path)}
     assert entry["OPTIONS"] == {"hostaddr": tls_server.hostaddr, "connect_timeout": "5"}
-    assert whoami(entry) == (tls_server.user, True)
+    assert whoami_through(entry) == (tls_server.user, True)
     engine = sqlalchemy.create_engine(url)  # the very same string
     try:
         with engine.connect() as conn:
@@ -73,11 +71,11 @@ def test_other_schemes_and_the_environment(
     monkeypatch: pytest.MonkeyPatch,
     scheme: str,
 ) -> None:
-    monkeypatch.setenv("MY_DB", url_for(tls_server, scheme, query=ours(tls_server)))
+    monkeypatch.setenv("MY_DB", server_url(tls_server, scheme, query=ours(tls_server)))
     entry = database_url(env="MY_DB", CONN_MAX_AGE=0, OPTIONS={"application_name": "t"})
     assert entry["CONN_MAX_AGE"] == 0
     assert entry["OPTIONS"]["application_name"] == "t"
-    assert whoami(entry) == (tls_server.user, True)
+    assert whoami_through(entry) == (tls_server.user, True)
 
 
 def test_a_password_provider_in_the_url(
@@ -89,9 +87,9 @@ def test_a_password_provider_in_the_url(
     query = (
         ours(tls_server) + "&aurora_ssl_password_provider=tests.django_backends.iam_token:provider"
     )
-    entry = database_url(url_for(tls_server, user=role, password="", query=query))
+    entry = database_url(server_url(tls_server, user=role, password="", query=query))
     assert entry["PASSWORD"] == ""
-    assert whoami(entry) == (role, True)
+    assert whoami_through(entry) == (role, True)
 
 
 def test_weak_settings_in_the_url_are_refused_at_connect(
@@ -99,9 +97,9 @@ def test_weak_settings_in_the_url_are_refused_at_connect(
 ) -> None:
     from aurora_ssl.errors import InsecureConfigurationError
 
-    entry = database_url(url_for(tls_server, query=ours(tls_server) + "&sslmode=require"))
+    entry = database_url(server_url(tls_server, query=ours(tls_server) + "&sslmode=require"))
     with pytest.raises(InsecureConfigurationError, match="sslmode"):
-        whoami(entry)
+        whoami_through(entry)
 
 
 # -- dj-database-url and django-environ -------------------------------------------------------
@@ -110,21 +108,21 @@ def test_weak_settings_in_the_url_are_refused_at_connect(
 def test_dj_database_url_plain_and_secured(tls_server: AuroraLikeServer, django_env: None) -> None:
     import dj_database_url
 
-    plain = url_for(tls_server, "postgres")
+    plain = server_url(tls_server, "postgres")
     entry = dict(dj_database_url.parse(plain, engine=ENGINE))
     entry["AURORA_SSL"] = {"BUNDLE": str(tls_server.pki.bundle_path)}
-    assert whoami(entry) == (tls_server.user, True)
+    assert whoami_through(entry) == (tls_server.user, True)
     # Our keys in a plain URL: dj-database-url puts them in OPTIONS, where they are no libpq
     # keywords: refused before connecting ...
-    with_keys = url_for(tls_server, "postgres", query=ours(tls_server))
+    with_keys = server_url(tls_server, "postgres", query=ours(tls_server))
     raw = dict(dj_database_url.parse(with_keys, engine=ENGINE))
     with pytest.raises(InsecureConfigurationError, match=r"'(plugin|aurora_ssl_bundle)' in DATAB"):
-        whoami(raw)
+        whoami_through(raw)
     # ... secure_entry() moves them to AURORA_SSL.
-    assert whoami(secure_entry(dj_database_url.parse(with_keys))) == (tls_server.user, True)
+    assert whoami_through(secure_entry(dj_database_url.parse(with_keys))) == (tls_server.user, True)
     # Its scheme registry refuses the SQLAlchemy form; database_url() is the helper for it.
     with pytest.raises(ValueError, match="unknown"):
-        dj_database_url.parse(url_for(tls_server, query=ours(tls_server)), engine=ENGINE)
+        dj_database_url.parse(server_url(tls_server, query=ours(tls_server)), engine=ENGINE)
 
 
 def test_django_environ_secured(
@@ -132,8 +130,8 @@ def test_django_environ_secured(
 ) -> None:
     import environ  # type: ignore[import-untyped]
 
-    monkeypatch.setenv("DATABASE_URL", url_for(tls_server, query=ours(tls_server)))
+    monkeypatch.setenv("DATABASE_URL", server_url(tls_server, query=ours(tls_server)))
     env = environ.Env()
     entry = secure_entry(env.db_url("DATABASE_URL", engine=ENGINE))
     assert "plugin" not in entry["OPTIONS"]
-    assert whoami(entry) == (tls_server.user, True)
+    assert whoami_through(entry) == (tls_server.user, True)

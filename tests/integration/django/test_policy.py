@@ -23,7 +23,7 @@ pytest.importorskip("django")
 import aurora_ssl
 from aurora_ssl.errors import AuroraSSLError, InsecureConfigurationError
 from aurora_ssl.testing import AuroraLikeServer
-from tests.fix_django import database_entry, pool_supported, use_databases
+from tests.fix_django import database_entry, pool_supported, server_ssl, use_databases
 
 pytestmark = pytest.mark.usefixtures("django_env")
 
@@ -58,15 +58,6 @@ class ServerLog:
         text = self.text()
         assert "connection received" in text, text[-2000:]  # it did connect
         assert "statement:" not in text, text[-2000:]
-
-
-def server_ssl(alias: str = "default") -> bool:
-    from django.db import connections
-
-    with connections[alias].cursor() as cursor:
-        cursor.execute(SSL_ROW)
-        (ssl,) = cursor.fetchone()
-    return bool(ssl)
 
 
 # --- options as strings, at connect time --------------------------------------------------------

@@ -38,6 +38,7 @@ if importlib.util.find_spec("django_aurora_ssl.backends.postgresql.base") is Non
 
 from aurora_ssl._readback import ClientTLS, client_tls
 from aurora_ssl.errors import AuroraSSLError, InsecureConfigurationError
+from tests.fix_django import server_ssl
 from tests.fix_reliability import (
     PASSWORD,
     PROCESSES,
@@ -155,15 +156,6 @@ class TLSLog:
 
     def close(self) -> None:
         self._signal.disconnect(self.record)
-
-
-def server_ssl(alias: str) -> bool:
-    from django.db import connections
-
-    with connections[alias].cursor() as cursor:
-        cursor.execute("SELECT ssl FROM pg_catalog.pg_stat_ssl WHERE pid = pg_backend_pid()")
-        row = cursor.fetchone()
-    return bool(row and row[0])
 
 
 # --- failover and interception (own server) -------------------------------------------------

@@ -64,7 +64,9 @@ def connect_and_query(url: str, **kwargs: Any) -> None:
         engine.dispose()
 
 
-def assert_refused(server: AuroraLikeServer, drivername: str, **kwargs: Any) -> BaseException:
+def assert_refused_at_connect(
+    server: AuroraLikeServer, drivername: str, **kwargs: Any
+) -> BaseException:
     """Refused before any query: at engine creation or at connect."""
     with pytest.raises(REFUSED) as info:
         connect_and_query(server.url(drivername), **kwargs)
@@ -181,8 +183,8 @@ def test_pgsslmode_cannot_downgrade(
 ) -> None:
     monkeypatch.setenv("PGSSLMODE", mode)
     assert_verified(tls_server, drivername)
-    assert_refused(no_tls_server, drivername)
-    assert_refused(interception_server, drivername)
+    assert_refused_at_connect(no_tls_server, drivername)
+    assert_refused_at_connect(interception_server, drivername)
 
 
 def test_pgsslrootcert_pointing_at_the_impostor_ca_changes_nothing(
@@ -195,7 +197,7 @@ def test_pgsslrootcert_pointing_at_the_impostor_ca_changes_nothing(
 ) -> None:
     monkeypatch.setenv("PGSSLROOTCERT", str(pki.foreign_root_path))
     assert_verified(tls_server, drivername)  # our file, not PGSSLROOTCERT, is used
-    assert_refused(interception_server, drivername)
+    assert_refused_at_connect(interception_server, drivername)
 
 
 @pytest.mark.parametrize("value", ["require", "prefer"])
@@ -211,7 +213,7 @@ def test_pggssencmode_cannot_replace_tls(
     # gssencmode=disable wins, so the connection is plain verified TLS.
     monkeypatch.setenv("PGGSSENCMODE", value)
     assert_verified(tls_server, drivername)
-    assert_refused(no_tls_server, drivername)
+    assert_refused_at_connect(no_tls_server, drivername)
 
 
 @pytest.mark.parametrize("value", ["postgres", "direct"])
@@ -235,8 +237,8 @@ def test_pgsslnegotiation_is_harmless(
         assert value == "direct"  # refused, never downgraded
     finally:
         engine.dispose()
-    assert_refused(interception_server, drivername)
-    assert_refused(no_tls_server, drivername)
+    assert_refused_at_connect(interception_server, drivername)
+    assert_refused_at_connect(no_tls_server, drivername)
 
 
 def test_pgsslminprotocolversion_cannot_lower_the_minimum(
@@ -281,11 +283,15 @@ def test_a_weak_service_file_is_refused_before_any_connection(
     servers never see an attempt."""
     offset = logged_server.log_path.stat().st_size
     for server in (logged_server, interception_server):
-        error = assert_refused(server, drivername, connect_args={"service": service_file})
+        error = assert_refused_at_connect(
+            server, drivername, connect_args={"service": service_file}
+        )
         assert "the service 'weak'" in str(error)
     monkeypatch.setenv("PGSERVICE", service_file)
     for server in (logged_server, interception_server):
-        assert "sslmode=disable in the service 'weak'" in str(assert_refused(server, drivername))
+        assert "sslmode=disable in the service 'weak'" in str(
+            assert_refused_at_connect(server, drivername)
+        )
     assert "connection received" not in log_since(logged_server, offset)
     monkeypatch.delenv("PGSERVICE")
     assert_verified(logged_server, drivername)  # the control: an attempt made is logged
@@ -324,7 +330,7 @@ def test_bad_bundle_source_is_refused_before_connecting(
         # before the cut; either it is refused, or the trimmed set lacks the test root and
         # the good server is refused. Never is verification skipped.
         monkeypatch.setenv("AURORA_SSL_BUNDLE", str(bad_bundle))
-        assert_refused(tls_server, drivername)
+        assert_refused_at_connect(tls_server, drivername)
         return
     with pytest.raises(BundleError):
         aurora_ssl.create_engine(tls_server.url(drivername), aurora_ssl_bundle=str(bad_bundle))
@@ -339,7 +345,9 @@ def test_bad_user_root_file_is_refused_before_connecting(
     if bad_bundle.name.startswith(("truncated", "leaf-only")):
         # PEM certificates, used as given (aurora-ssl does not parse a user's sslrootcert):
         # the test root is not among them, so libpq refuses the server. Never unverified.
-        assert_refused(tls_server, drivername, connect_args={"sslrootcert": str(bad_bundle)})
+        assert_refused_at_connect(
+            tls_server, drivername, connect_args={"sslrootcert": str(bad_bundle)}
+        )
         return
     with pytest.raises(BundleError):
         aurora_ssl.create_engine(tls_server.url(drivername) + f"&sslrootcert={bad_bundle}")

@@ -23,13 +23,7 @@ from sqlalchemy.pool import NullPool
 
 import aurora_ssl
 from tests import drivers
-from tests.fix_reliability import (
-    PASSWORD,
-    Everything,
-    assert_no_secret,
-    forms_of,
-    run_failing,
-)
+from tests.fix_reliability import PASSWORD, Everything, assert_no_secret, forms_of, run_failing
 
 if TYPE_CHECKING:  # spawned test processes import this module; keep it light
     from collections.abc import Callable
@@ -40,7 +34,7 @@ if TYPE_CHECKING:  # spawned test processes import this module; keep it light
 SYNC_DRIVERS = drivers.params("postgresql+psycopg2", "postgresql+psycopg")
 
 
-def url_for(server: AuroraLikeServer, driver: str, **query: str) -> URL:
+def url_with_password(server: AuroraLikeServer, driver: str, **query: str) -> URL:
     base = make_url(server.url(driver))
     return base.set(password=PASSWORD).update_query_dict(query)
 
@@ -69,14 +63,14 @@ def test_refused_servers(
     driver: str,
 ) -> None:
     server: AuroraLikeServer = request.getfixturevalue(scenario)
-    run_failing(lambda: connect_once(url_for(server, driver)), all_logs)
+    run_failing(lambda: connect_once(url_with_password(server, driver)), all_logs)
 
 
 @pytest.mark.parametrize("driver", SYNC_DRIVERS)
 def test_wrong_password(
     tls_server: AuroraLikeServer, bundle_env: Path, all_logs: Everything, driver: str
 ) -> None:
-    run_failing(lambda: connect_once(url_for(tls_server, driver)), all_logs)
+    run_failing(lambda: connect_once(url_with_password(tls_server, driver)), all_logs)
 
 
 @pytest.mark.parametrize("driver", SYNC_DRIVERS)
@@ -113,14 +107,16 @@ def test_refused_configurations(
     query: dict[str, str],
     kwargs: dict[str, Any],
 ) -> None:
-    run_failing(lambda: connect_once(url_for(tls_server, driver, **query), **kwargs), all_logs)
+    run_failing(
+        lambda: connect_once(url_with_password(tls_server, driver, **query), **kwargs), all_logs
+    )
 
 
 @pytest.mark.parametrize("driver", SYNC_DRIVERS)
 def test_unresolvable_connect_host(
     tls_server: AuroraLikeServer, bundle_env: Path, all_logs: Everything, driver: str
 ) -> None:
-    url = url_for(tls_server, driver).set(host="no-such-host.invalid")
+    url = url_with_password(tls_server, driver).set(host="no-such-host.invalid")
     run_failing(lambda: connect_once(url, aurora_ssl_tls_server_name=tls_server.host), all_logs)
 
 
@@ -180,7 +176,7 @@ def test_asyncpg_refusals(
 
     async def run() -> None:
         engine = aurora_ssl.create_async_engine(
-            url_for(interception_server, "postgresql+asyncpg"), poolclass=NullPool
+            url_with_password(interception_server, "postgresql+asyncpg"), poolclass=NullPool
         )
         try:
             async with engine.connect() as conn:
@@ -203,7 +199,7 @@ def test_raw_driver_with_connection_params(
 def test_sqlalchemy_plugin_url_form(
     wrong_host_server: AuroraLikeServer, pki: TestPKI, all_logs: Everything, fresh_caches: None
 ) -> None:
-    url = url_for(
+    url = url_with_password(
         wrong_host_server,
         "postgresql+" + drivers.installed("psycopg2", "psycopg")[0],
         plugin="aurora_ssl",
@@ -268,7 +264,7 @@ def test_cli_check_never_shows_the_password(
     dsn = (
         keyword_dsn(server)
         if form == "keywords"
-        else url_for(
+        else url_with_password(
             server, "postgresql+" + drivers.installed("psycopg2", "psycopg")[0]
         ).render_as_string(hide_password=False)
     )

@@ -13,7 +13,6 @@ import logging
 import secrets
 import threading
 import time
-import urllib.parse
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -39,17 +38,10 @@ from tests.fix_credentials import (
     set_password,
 )
 from tests.fix_credentials import WHO as WHO_QUERY
+from tests.fix_servers import role_url
 from tests.fix_sqlalchemy import PROVIDED_PASSWORD, REGION, provided
 
 WHO = text(WHO_QUERY)
-
-
-def url_for(server: AuroraLikeServer, driver: str, user: str, extra: str = "") -> str:
-    """A URL without a password: the provider gives it."""
-    return (
-        f"{driver}://{urllib.parse.quote(user)}@{server.host}:{server.port}/{server.database}"
-        f"?hostaddr={server.hostaddr}&aurora_ssl_bundle={server.pki.bundle_path}{extra}"
-    )
 
 
 def token_role(server: AuroraLikeServer, roles: Callable[[str], str], at: int = T0) -> str:
@@ -84,7 +76,7 @@ def test_iam_token_logs_in_and_a_stale_one_is_retried_once(
     role = token_role(logged_server, roles)
     provider = iam()
     engine = aurora_ssl.create_engine(
-        url_for(logged_server, driver, role),
+        role_url(logged_server, driver, role),
         poolclass=poolclass,
         aurora_ssl_password_provider=provider,
     )
@@ -118,7 +110,7 @@ def test_iam_token_through_create_async_engine(
 
     async def run() -> list[tuple[str, bool]]:
         engine = aurora_ssl.create_async_engine(
-            url_for(logged_server, driver, role), aurora_ssl_password_provider=provider
+            role_url(logged_server, driver, role), aurora_ssl_password_provider=provider
         )
         seen = []
         async with engine.connect() as conn:
@@ -157,8 +149,8 @@ def test_iam_through_the_url_plugin_and_a_derived_engine(
     monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     role = token_role(logged_server, roles)
-    url = url_for(
-        logged_server, "postgresql+psycopg2", role, "&plugin=aurora_ssl&aurora_ssl_iam=true"
+    url = role_url(
+        logged_server, "postgresql+psycopg2", role, query="&plugin=aurora_ssl&aurora_ssl_iam=true"
     )
     engine = sqlalchemy.create_engine(url, poolclass=NullPool)
     assert is_protected(engine)
@@ -174,11 +166,11 @@ def test_module_attribute_provider_through_the_url(
     logged_server: AuroraLikeServer, roles: Callable[[str], str]
 ) -> None:
     role = roles(PROVIDED_PASSWORD)
-    url = url_for(
+    url = role_url(
         logged_server,
         "postgresql+psycopg",
         role,
-        "&plugin=aurora_ssl&aurora_ssl_password_provider=tests.fix_sqlalchemy:provided",
+        query="&plugin=aurora_ssl&aurora_ssl_password_provider=tests.fix_sqlalchemy:provided",
     )
     engine = sqlalchemy.create_engine(url, poolclass=NullPool)
     assert who(engine) == (role, True)
@@ -193,7 +185,7 @@ def test_a_derived_engine_of_an_object_provider_refuses_to_start(
     logged_server: AuroraLikeServer,
 ) -> None:
     engine = aurora_ssl.create_engine(
-        url_for(logged_server, "postgresql+psycopg2", "app"), aurora_ssl_password_provider=provided
+        role_url(logged_server, "postgresql+psycopg2", "app"), aurora_ssl_password_provider=provided
     )
     with pytest.raises(CredentialsError, match="was an object, which a URL cannot carry"):
         sqlalchemy.create_engine(engine.url)
@@ -210,7 +202,7 @@ def test_provider_failure_is_a_clear_error_without_the_secret(
         raise RuntimeError(f"vault said no for {secret}")
 
     engine = aurora_ssl.create_engine(
-        url_for(logged_server, "postgresql+psycopg2", role),
+        role_url(logged_server, "postgresql+psycopg2", role),
         poolclass=NullPool,
         aurora_ssl_password_provider=broken,
     )
@@ -238,12 +230,12 @@ def test_bad_credential_options_fail_at_engine_creation(
     logged_server: AuroraLikeServer, options: dict[str, Any], match: str
 ) -> None:
     with pytest.raises(aurora_ssl.AuroraSSLError, match=match):
-        aurora_ssl.create_engine(url_for(logged_server, "postgresql+psycopg2", "app"), **options)
+        aurora_ssl.create_engine(role_url(logged_server, "postgresql+psycopg2", "app"), **options)
 
 
 @pytest.mark.driver("psycopg2")
 def test_a_provider_needs_the_user(logged_server: AuroraLikeServer) -> None:
-    url = url_for(logged_server, "postgresql+psycopg2", "x").replace("x@", "", 1)
+    url = role_url(logged_server, "postgresql+psycopg2", "x").replace("x@", "", 1)
     engine = aurora_ssl.create_engine(
         url, poolclass=NullPool, aurora_ssl_password_provider=provided
     )
@@ -284,7 +276,7 @@ def test_rotation_under_load_costs_one_retried_login(
     role = roles(store["password"])
     provider = RotatingSecret(store)
     engine = aurora_ssl.create_engine(
-        url_for(logged_server, "postgresql+psycopg", role),
+        role_url(logged_server, "postgresql+psycopg", role),
         poolclass=poolclass,
         pool_pre_ping=True,
         aurora_ssl_password_provider=provider,
@@ -515,7 +507,7 @@ def test_a_refused_retry_is_not_retried_again_and_shows_no_password(
 
         async def run() -> None:
             engine = aurora_ssl.create_async_engine(
-                url_for(logged_server, driver, role), aurora_ssl_password_provider=provider
+                role_url(logged_server, driver, role), aurora_ssl_password_provider=provider
             )
             try:
                 async with engine.connect():
@@ -527,7 +519,7 @@ def test_a_refused_retry_is_not_retried_again_and_shows_no_password(
             asyncio.run(run())
     else:
         engine = aurora_ssl.create_engine(
-            url_for(logged_server, driver, role), aurora_ssl_password_provider=provider
+            role_url(logged_server, driver, role), aurora_ssl_password_provider=provider
         )
         with pytest.raises(sqlalchemy.exc.OperationalError) as info:
             who(engine)

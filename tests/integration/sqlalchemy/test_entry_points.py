@@ -40,7 +40,7 @@ SYNC_DRIVERS = drivers.params("postgresql+psycopg2", "postgresql+psycopg")
 AWS = "demo.cluster-abc123xyz.us-east-1.rds.amazonaws.com"
 
 
-def server_ssl(engine: sqlalchemy.Engine) -> bool:
+def engine_ssl(engine: sqlalchemy.Engine) -> bool:
     with engine.connect() as conn:
         row = conn.execute(
             text("SELECT ssl FROM pg_catalog.pg_stat_ssl WHERE pid = pg_backend_pid()")
@@ -48,7 +48,7 @@ def server_ssl(engine: sqlalchemy.Engine) -> bool:
     return bool(row[0])
 
 
-def async_server_ssl(engine: Any) -> bool:
+def async_engine_ssl(engine: Any) -> bool:
     async def run() -> bool:
         try:
             async with engine.connect() as conn:
@@ -200,7 +200,7 @@ def test_engine_from_config_false_keeps_verify_full(
         )
 
     engine = from_config(tls_server)
-    assert server_ssl(engine) is True
+    assert engine_ssl(engine) is True
     engine.dispose()
     with pytest.raises(UntrustedCertificateError):
         from_config(interception_server).connect()
@@ -237,7 +237,7 @@ def test_empty_options_from_config_count_as_not_given(
         poolclass=NullPool,
     )
     assert is_protected(engine)
-    assert server_ssl(engine) is True
+    assert engine_ssl(engine) is True
     assert "aurora_ssl_bundle" not in engine.url.query
     engine.dispose()
 
@@ -280,7 +280,7 @@ def test_url_and_keyword_must_agree(tls_server: AuroraLikeServer, pki: TestPKI) 
 def test_insecure_guard_also_runs_per_connection(no_tls_server: AuroraLikeServer) -> None:
     url = no_tls_server.url().replace(no_tls_server.host, "localhost") + "&sslmode=disable"
     engine = aurora_ssl.create_engine(url, aurora_ssl_insecure_local_dev="yes", poolclass=NullPool)
-    assert server_ssl(engine) is False  # the opt-out works for a local name ...
+    assert engine_ssl(engine) is False  # the opt-out works for a local name ...
 
     @event.listens_for(engine, "do_connect")
     def to_aws(dialect: Any, rec: Any, cargs: Any, cparams: dict[str, Any]) -> None:
@@ -353,7 +353,7 @@ def test_asyncpg_verify_spellings_use_only_the_selected_roots(
             poolclass=NullPool,
         )
 
-    assert async_server_ssl(make(tls_server)) is True
+    assert async_engine_ssl(make(tls_server)) is True
     logged_impostor.mark()
     with pytest.raises(UntrustedCertificateError) as info:
         async_connect(make(logged_impostor.server))
@@ -367,7 +367,7 @@ def test_asyncpg_sslrootcert_is_the_trust_set(
 ) -> None:  # fmt: skip
     suffix = f"&sslmode=verify-full&sslrootcert={pki.root_path}"
     engine = aurora_ssl.create_async_engine(tls_server.url("postgresql+asyncpg") + suffix)
-    assert async_server_ssl(engine) is True
+    assert async_engine_ssl(engine) is True
     logged_impostor.mark()
     with pytest.raises(UntrustedCertificateError):
         async_connect(
@@ -503,7 +503,7 @@ def test_an_async_engine_derived_from_engine_url_is_verified(
         )
         return sa_create_async_engine(original.url, poolclass=NullPool)
 
-    assert async_server_ssl(derived(tls_server)) is True
+    assert async_engine_ssl(derived(tls_server)) is True
     logged_impostor.mark()
     with pytest.raises(UntrustedCertificateError):
         async_connect(derived(logged_impostor.server))
@@ -519,7 +519,7 @@ def test_keyword_options_travel_in_the_url_as_strings(
     assert engine.url.query["aurora_ssl_tls_server_name"] == tls_server.host
     assert engine.url.query["plugin"] == "aurora_ssl"
     derived = sqlalchemy.create_engine(engine.url, poolclass=NullPool)
-    assert server_ssl(derived) is True  # verified the RDS name while connecting to localhost
+    assert engine_ssl(derived) is True  # verified the RDS name while connecting to localhost
     derived.dispose()
     local = aurora_ssl.create_engine(
         f"{drivers.libpq_drivername()}://u@localhost/db", aurora_ssl_insecure_local_dev=True
@@ -561,7 +561,7 @@ def test_asyncpg_direct_tls_to_an_old_server_is_explained(
 ) -> None:
     url = tls_server.url("postgresql+asyncpg")
     monkeypatch.setenv("PGSSLNEGOTIATION", "direct")  # pinned away: still connects
-    assert async_server_ssl(aurora_ssl.create_async_engine(url, poolclass=NullPool)) is True
+    assert async_engine_ssl(aurora_ssl.create_async_engine(url, poolclass=NullPool)) is True
     with pytest.raises(TLSError, match="PostgreSQL 17") as info:
         async_connect(
             aurora_ssl.create_async_engine(f"{url}&sslnegotiation=direct", poolclass=NullPool)
@@ -590,7 +590,7 @@ def test_a_later_hook_changing_security_params_is_refused_before_connecting(
     logged_good: Logged, bundle_env: Path, driver: str, key: str, value: str
 ) -> None:
     engine = aurora_ssl.create_engine(logged_good.server.url(driver), poolclass=NullPool)
-    assert server_ssl(engine) is True  # control: without the hook it connects
+    assert engine_ssl(engine) is True  # control: without the hook it connects
 
     @event.listens_for(engine, "do_connect")
     def hook(dialect: Any, rec: Any, cargs: Any, cparams: dict[str, Any]) -> None:
