@@ -42,38 +42,11 @@ from aurora_ssl.credentials import (
 )
 from aurora_ssl.testing import AuroraLikeServer
 from tests import drivers
-
-
-def admin_execute(server: AuroraLikeServer, sql: str, args: tuple[Any, ...] = ()) -> None:
-    """Run ``sql`` as the superuser; statements are kept out of the server log (passwords).
-
-    Through whichever libpq driver is installed (the support matrix has one): psycopg 3 binds
-    ``args`` client-side, as psycopg2 does, since utility statements take no parameters.
-    """
-    if drivers.is_installed("psycopg2"):
-        import psycopg2
-
-        conn = psycopg2.connect(**server.admin_params())
-        try:
-            conn.autocommit = True
-            with conn.cursor() as cur:
-                cur.execute("SET log_statement = 'none'")
-                cur.execute(sql, args)
-        finally:
-            conn.close()
-        return
-    import psycopg
-
-    with (
-        psycopg.connect(**server.admin_params(), autocommit=True) as conn3,
-        psycopg.ClientCursor(conn3) as cur3,
-    ):
-        cur3.execute("SET log_statement = 'none'")
-        cur3.execute(sql.encode(), args)
+from tests.fix_servers import admin_execute
 
 
 def set_password(server: AuroraLikeServer, role: str, password: str) -> None:
-    admin_execute(server, f'ALTER ROLE "{role}" PASSWORD %s', (password,))
+    admin_execute(server, f'ALTER ROLE "{role}" PASSWORD %s', args=(password,))
 
 
 def refused_logins(server: AuroraLikeServer, role: str) -> int:
@@ -82,46 +55,44 @@ def refused_logins(server: AuroraLikeServer, role: str) -> int:
     return text.count(f'password authentication failed for user "{role}"')
 
 
-@pytest.fixture
-def login_role(tls_server: AuroraLikeServer) -> Iterator[Callable[[str], str]]:
-    """Create login roles (``make(password) -> name``) on the shared server; drop them after."""
-    made: list[str] = []
+def make_role(server: AuroraLikeServer, password: str) -> str:
+    """A new login role with ``password`` on ``server``; its name."""
+    name = f"role_{secrets.token_hex(4)}"
+    admin_execute(server, f'CREATE ROLE "{name}" LOGIN PASSWORD %s', args=(password,))
+    return name
 
-    def make(password: str) -> str:
-        name = f"cred_{secrets.token_hex(4)}"
-        admin_execute(tls_server, f'CREATE ROLE "{name}" LOGIN PASSWORD %s', (password,))
-        made.append(name)
-        return name
 
-    yield make
-    for name in made:
-        admin_execute(
-            tls_server,
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = %s",
-            (name,),
-        )
-        admin_execute(tls_server, f'DROP ROLE IF EXISTS "{name}"')
+def drop_role(server: AuroraLikeServer, name: str) -> None:
+    """End the role's sessions and drop it."""
+    admin_execute(
+        server,
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = %s",
+        args=(name,),
+    )
+    admin_execute(server, f'DROP ROLE IF EXISTS "{name}"')
 
 
 @pytest.fixture
 def role_on(pki: Any) -> Iterator[Callable[[AuroraLikeServer, str], str]]:
-    """Create login roles on a server (``make(server, password) -> name``); drop them after."""
+    """Throwaway login roles (``make(server, password) -> name``), dropped after the test: the
+    shared servers are shared, so a test never changes the ``app`` role's password."""
     made: list[tuple[AuroraLikeServer, str]] = []
 
     def make(server: AuroraLikeServer, password: str) -> str:
-        name = f"djcred_{secrets.token_hex(4)}"
-        admin_execute(server, f'CREATE ROLE "{name}" LOGIN PASSWORD %s', (password,))
-        made.append((server, name))
-        return name
+        made.append((server, make_role(server, password)))
+        return made[-1][1]
 
     yield make
     for server, name in made:
-        admin_execute(
-            server,
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = %s",
-            (name,),
-        )
-        admin_execute(server, f'DROP ROLE IF EXISTS "{name}"')
+        drop_role(server, name)
+
+
+@pytest.fixture
+def login_role(
+    tls_server: AuroraLikeServer, role_on: Callable[[AuroraLikeServer, str], str]
+) -> Callable[[str], str]:
+    """``role_on`` on the shared TLS server: ``make(password) -> name``."""
+    return lambda password: role_on(tls_server, password)
 
 
 def verified_params(server: AuroraLikeServer, user: str) -> dict[str, Any]:

@@ -226,27 +226,6 @@ def django_whoami(alias: str = "default") -> tuple[str, bool]:
     return whoami(connections[alias])
 
 
-def admin_execute(server: AuroraLikeServer, *statements: str, dbname: str | None = None) -> None:
-    """Run SQL as the superuser over the server's private Unix socket (test set-up only)."""
-    params = {**server.admin_params(), **({"dbname": dbname} if dbname else {})}
-    try:
-        import psycopg
-    except ImportError:
-        import psycopg2
-
-        connection = psycopg2.connect(**params)
-        connection.autocommit = True
-        try:
-            for statement in statements:
-                connection.cursor().execute(statement)
-        finally:
-            connection.close()
-        return
-    with psycopg.connect(**params, autocommit=True) as conn:
-        for statement in statements:
-            conn.execute(statement.encode())
-
-
 def demo_env(server: AuroraLikeServer, **extra: str) -> dict[str, str]:
     """The environment of a subprocess running the example project against ``server``."""
     env = dict(os.environ)

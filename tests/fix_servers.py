@@ -22,6 +22,7 @@ import time
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -146,6 +147,43 @@ def logged_server(pki: TestPKI) -> Iterator[AuroraLikeServer]:
     """Good TLS, and the log records every connection attempt and statement."""
     with AuroraLikeServer(Scenario.GOOD, pki=pki, settings=LOG_EVERYTHING) as server:
         yield server
+
+
+def admin_execute(
+    server: AuroraLikeServer,
+    *statements: str,
+    args: tuple[Any, ...] = (),
+    dbname: str | None = None,
+) -> None:
+    """Run SQL as the superuser over the server's private Unix socket (test set-up only).
+
+    Statement logging is off for the session (statements may carry passwords); ``args`` are
+    bound to each statement client-side, as utility statements take no parameters. Through
+    whichever libpq driver is installed (the support matrix has one).
+    """
+    params = {**server.admin_params(), **({"dbname": dbname} if dbname else {})}
+    if drivers.is_installed("psycopg2"):
+        import psycopg2
+
+        conn = psycopg2.connect(**params)
+        try:
+            conn.autocommit = True
+            with conn.cursor() as cur:
+                cur.execute("SET log_statement = 'none'")
+                for sql in statements:
+                    cur.execute(sql, args or None)
+        finally:
+            conn.close()
+        return
+    import psycopg
+
+    with (
+        psycopg.connect(**params, autocommit=True) as conn3,
+        psycopg.ClientCursor(conn3) as cur3,
+    ):
+        cur3.execute("SET log_statement = 'none'")
+        for sql in statements:
+            cur3.execute(sql.encode(), args or None)
 
 
 def role_url(

@@ -187,7 +187,7 @@ def test_a_role_not_permitted_to_log_in_is_an_auth_failure(
     tls_server: AuroraLikeServer, pki: TestPKI, login_role: Callable[[str], str]
 ) -> None:
     """SQLSTATE 28000 (invalid_authorization_specification), through libpq and asyncpg."""
-    from tests.fix_credentials import admin_execute
+    from tests.fix_servers import admin_execute
 
     dbapi = drivers.libpq_module()
 

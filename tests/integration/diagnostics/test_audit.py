@@ -33,7 +33,7 @@ from aurora_ssl.testing import CLUSTER_HOST, AuroraLikeCluster, AuroraLikeServer
 from aurora_ssl.testing._server import _find_bindir
 from tests import ROOT, drivers
 from tests.fix_cli import Capture
-from tests.fix_django import admin_execute
+from tests.fix_servers import admin_execute
 
 
 def outside_address() -> str:

@@ -28,7 +28,6 @@ from aurora_ssl.testing import AuroraLikeServer, iam_token_as_password
 from tests.fix_credentials import (
     T0,
     Clock,
-    admin_execute,
     promote_pending,
     rds_secret,
     reference_token,
@@ -43,7 +42,7 @@ from tests.fix_django import (
     run_script,
     use_databases,
 )
-from tests.fix_servers import log_since
+from tests.fix_servers import admin_execute, log_since
 
 REGION = "test-region-1"  # what the test servers' endpoint names say
 POOL = {"min_size": 1, "max_size": 2, "timeout": 3}
@@ -143,7 +142,7 @@ def test_stale_iam_token_is_refused_once_then_the_retry_logs_in(
         admin_execute(
             server,
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = %s",
-            (role,),
+            args=(role,),
         )
         start = log_size(server)
         assert django_whoami() == (role, True)
@@ -252,7 +251,7 @@ def _rotate(
         admin_execute(
             server,
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = %s",
-            (role,),
+            args=(role,),
         )
 
 

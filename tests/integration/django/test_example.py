@@ -17,7 +17,8 @@ import pytest
 pytest.importorskip("django")
 
 from aurora_ssl.testing import AuroraLikeServer
-from tests.fix_django import admin_execute, demo_env, manage_command, run_script
+from tests.fix_django import demo_env, manage_command, run_script
+from tests.fix_servers import admin_execute
 
 DRIVERS = [
     pytest.param(name, marks=pytest.mark.driver(module))  # tests/drivers.py

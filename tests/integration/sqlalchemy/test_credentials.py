@@ -31,14 +31,13 @@ from tests.fix_credentials import (
     SECRET_KEY,
     T0,
     Clock,
-    admin_execute,
     reference_token,
     refused_logins,
     session_with,
     set_password,
 )
 from tests.fix_credentials import WHO as WHO_QUERY
-from tests.fix_servers import role_url
+from tests.fix_servers import admin_execute, role_url
 from tests.fix_sqlalchemy import PROVIDED_PASSWORD, REGION, provided
 
 WHO = text(WHO_QUERY)
@@ -311,7 +310,7 @@ def test_rotation_under_load_costs_one_retried_login(
             admin_execute(
                 logged_server,
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = %s",
-                (role,),
+                args=(role,),
             )
             _wait_for(lambda: _backends(logged_server, role) == 0)
             after_rotation = done

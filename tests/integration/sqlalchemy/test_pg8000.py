@@ -26,8 +26,8 @@ from aurora_ssl.errors import (
 )
 from aurora_ssl.sqlalchemy import is_protected, on_verified
 from aurora_ssl.testing import AuroraLikeServer, TestPKI
-from tests.fix_credentials import refused_logins
-from tests.fix_sqlalchemy import Logged, drop_role, make_role
+from tests.fix_credentials import drop_role, make_role, refused_logins
+from tests.fix_sqlalchemy import Logged
 
 PG8000 = "postgresql+pg8000"
 SSL_ROW = text(
