@@ -146,7 +146,7 @@ def django_env(pki: Any, monkeypatch: pytest.MonkeyPatch, fresh_caches: None) ->
     configure_django()
 
 
-class DriverCalls:
+class DjangoDriverCalls:
     """What Django's driver receives, recorded at the driver's own connect (unpooled:
     ``Database.connect``; pooled: psycopg's ``Connection.connect``, under aurora-ssl's
     connection class): the libpq parameters as that driver's libpq reads them."""
@@ -161,24 +161,24 @@ class DriverCalls:
 
 
 @pytest.fixture
-def django_driver_calls(monkeypatch: pytest.MonkeyPatch) -> Callable[..., DriverCalls]:
+def django_driver_calls(monkeypatch: pytest.MonkeyPatch) -> Callable[..., DjangoDriverCalls]:
     """``spy(tamper=None)``: record what Django's driver receives; ``tamper(conninfo)`` may
     rewrite the connection string after aurora-ssl checked it (a driver that changes what it
     was given: only the read-back can see that)."""
 
-    def spy(tamper: Callable[[str], str] | None = None) -> DriverCalls:
+    def spy(tamper: Callable[[str], str] | None = None) -> DjangoDriverCalls:
         from django.db import connections
 
         module = connections["default"].Database
         if module.__name__ == "psycopg2":
             from psycopg2.extensions import parse_dsn
 
-            calls = DriverCalls(lambda text: dict(parse_dsn(text)))
+            calls = DjangoDriverCalls(lambda text: dict(parse_dsn(text)))
             key = "dsn"
         else:
             from psycopg.conninfo import conninfo_to_dict
 
-            calls = DriverCalls(lambda text: {k: str(v) for k, v in conninfo_to_dict(text).items()})
+            calls = DjangoDriverCalls(lambda text: {k: str(v) for k, v in conninfo_to_dict(text).items()})
             key = "conninfo"
         change = tamper or (lambda text: text)
 
