@@ -206,6 +206,22 @@ def role_url(
     )
 
 
+def log_size(server: AuroraLikeServer) -> int:
+    """Where the server's log ends now: the mark :func:`log_since` reads from."""
+    return Path(server.log_path).stat().st_size
+
+
+def logins(server: AuroraLikeServer, role: str, since: int = 0) -> int:
+    """How many logins of ``role`` the server authorised after ``since`` (its log)."""
+    return log_since(server, since).count(f"connection authorized: user={role} ")
+
+
+def downgrade(conninfo: str) -> str:
+    """What a driver that changed what it was given would hand libpq: verify-full made
+    ``disable`` after aurora-ssl checked (only the read-back can see that)."""
+    return conninfo.replace("sslmode='verify-full'", "sslmode='disable'")
+
+
 def log_since(server: AuroraLikeServer, offset: int) -> str:
     """What the server logged after ``offset`` (take ``server.log_path.stat().st_size``)."""
     with open(server.log_path, "rb") as log:

@@ -21,11 +21,7 @@ import aurora_ssl
 from aurora_ssl.errors import AuroraSSLError, BundleError, InsecureConfigurationError
 from aurora_ssl.testing import AuroraLikeServer
 from tests import drivers
-from tests.fix_servers import log_since
-
-
-def offset(server: AuroraLikeServer) -> int:
-    return Path(server.log_path).stat().st_size
+from tests.fix_servers import log_since, log_size
 
 
 def attempts(server: AuroraLikeServer, since: int) -> list[str]:
@@ -61,7 +57,7 @@ def test_control_a_blank_in_a_key_gives_a_plaintext_session(
 def test_connection_params_refuses_a_key_libpq_does_not_spell(
     plaintext_server: AuroraLikeServer, driver: str, key: str
 ) -> None:
-    since = offset(plaintext_server)
+    since = log_size(plaintext_server)
     with pytest.raises(InsecureConfigurationError, match="neither a libpq keyword"):
         aurora_ssl.connection_params(weak_params(plaintext_server, key, "disable"), driver=driver)
     assert attempts(plaintext_server, since) == []
@@ -72,7 +68,7 @@ def test_sqlalchemy_url_refuses_a_key_with_a_blank(
     plaintext_server: AuroraLikeServer, driver: str
 ) -> None:
     url = plaintext_server.url(f"postgresql+{driver}")
-    since = offset(plaintext_server)
+    since = log_size(plaintext_server)
     with pytest.raises(InsecureConfigurationError, match="'sslmode '"):  # at engine creation
         aurora_ssl.create_engine(
             f"{url}&sslmode=verify-full&sslmode%20=disable",
@@ -89,7 +85,7 @@ def test_control_a_host_key_with_a_blank_sends_the_password_to_a_socket(
     # socket directory; psycopg2 hands libpq the string as it serialised it.
     params = {k: v for k, v in plaintext_server.params().items() if k != "hostaddr"}
     params["host "] = str(plaintext_server.socket_dir)
-    since = offset(plaintext_server)
+    since = log_size(plaintext_server)
     import psycopg2
 
     with psycopg2.connect(**params) as conn:
@@ -104,7 +100,7 @@ def test_a_host_key_with_a_blank_is_refused(
 ) -> None:
     params = {k: v for k, v in plaintext_server.params().items() if k != "hostaddr"}
     params["host "] = str(plaintext_server.socket_dir)
-    since = offset(plaintext_server)
+    since = log_size(plaintext_server)
     with pytest.raises(InsecureConfigurationError, match="'host '"):
         aurora_ssl.connection_params(params, driver=driver)
     assert attempts(plaintext_server, since) == []
@@ -120,7 +116,7 @@ def test_control_asyncpg_takes_a_path_as_host_and_logs_in_over_a_socket(
     import asyncpg
 
     params = plaintext_server.params()
-    since = offset(plaintext_server)
+    since = log_size(plaintext_server)
 
     async def run() -> None:
         conn = await asyncpg.connect(
@@ -148,7 +144,7 @@ def test_asyncpg_hostaddr_that_is_a_path_is_refused(
         url += "hostaddr=" + urllib.parse.quote(socket_dir, safe="")
     else:
         kwargs["connect_args"] = {"hostaddr": socket_dir}
-    since = offset(plaintext_server)
+    since = log_size(plaintext_server)
 
     async def run() -> None:
         engine = aurora_ssl.create_async_engine(url, **kwargs)
@@ -176,7 +172,7 @@ def test_a_bundle_in_a_directory_others_can_write_is_refused(
     bundle = shared / "bundle.pem"
     bundle.write_bytes(logged_server.pki.bundle_path.read_bytes())
     shared.chmod(mode)  # another user could add a root to it
-    since = offset(logged_server)
+    since = log_size(logged_server)
     with pytest.raises(BundleError, match="writable by other users"):
         aurora_ssl.connection_params(
             logged_server.params(),
@@ -206,7 +202,7 @@ def test_a_trust_file_of_another_user_is_refused(
     root.write_bytes(logged_server.pki.root_path.read_bytes())
     os.chown(root, 65534, 65534)
     params = {**logged_server.params(), "sslrootcert": str(root)}
-    since = offset(logged_server)
+    since = log_size(logged_server)
     with pytest.raises(BundleError, match="belongs to another user"):
         aurora_ssl.connection_params(params, driver=drivers.libpq_driver())
     assert attempts(logged_server, since) == []

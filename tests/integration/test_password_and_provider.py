@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -31,7 +30,7 @@ from aurora_ssl.testing import AuroraLikeServer
 from tests import drivers
 from tests.fix_credentials import WHO
 from tests.fix_django import database_entry, use_databases
-from tests.fix_servers import log_since, role_url
+from tests.fix_servers import log_since, log_size, role_url
 from tests.fix_sqlalchemy import PROVIDED_PASSWORD
 
 PROVIDER = "tests.fix_sqlalchemy:provided"
@@ -39,10 +38,6 @@ PROVIDER = "tests.fix_sqlalchemy:provided"
 
 def stale_secret() -> str:
     return "stale-" + secrets.token_hex(8)
-
-
-def offset(server: AuroraLikeServer) -> int:
-    return Path(server.log_path).stat().st_size
 
 
 def server_saw(server: AuroraLikeServer, since: int, role: str) -> list[str]:
@@ -80,7 +75,7 @@ def test_sqlalchemy_refuses_a_url_password_next_to_a_provider(
     chooser: dict[str, Any],
 ) -> None:
     role, secret = roles(PROVIDED_PASSWORD), stale_secret()
-    since = offset(logged_server)
+    since = log_size(logged_server)
     make = aurora_ssl.create_async_engine if "asyncpg" in driver else aurora_ssl.create_engine
     with pytest.raises(CredentialsError) as info:
         make(role_url(logged_server, driver, role, secret), poolclass=NullPool, **chooser)
@@ -117,7 +112,7 @@ def test_sqlalchemy_refuses_a_password_a_hook_adds_and_logs_in_without_it(
     def add_password(dialect: Any, conn_rec: Any, cargs: Any, cparams: dict[str, Any]) -> None:
         cparams["password"] = secret
 
-    since = offset(logged_server)
+    since = log_size(logged_server)
     event.listen(sync_engine, "do_connect", add_password)
     with pytest.raises(CredentialsError) as info:
         _who(engine, is_async)
@@ -170,7 +165,7 @@ def test_check_refuses_the_same_url_and_passes_without_the_password(
 ) -> None:
     monkeypatch.delenv("PGPASSWORD", raising=False)
     role, secret = roles(PROVIDED_PASSWORD), stale_secret()
-    since = offset(logged_server)
+    since = log_size(logged_server)
     url = role_url(logged_server, drivers.libpq_drivername(), role, secret) + query
     assert main(["check", url, *args]) == 2
     out, err = capsys.readouterr()
@@ -218,7 +213,7 @@ def test_django_refuses_a_password_next_to_a_provider(
         if where == "PASSWORD"
         else "DATABASES['default']['OPTIONS']['password']"
     )
-    since = offset(logged_server)
+    since = log_size(logged_server)
     with use_databases({"default": entry}):
         with pytest.raises(ImproperlyConfigured) as info:
             connections["default"].ensure_connection()
@@ -249,7 +244,7 @@ def test_django_database_url_pair_is_refused_before_the_server_sees_it(
 
     role, secret = roles(PROVIDED_PASSWORD), stale_secret()
     url = role_url(logged_server, "postgresql+psycopg", role, secret)
-    since = offset(logged_server)
+    since = log_size(logged_server)
     for query in (f"&aurora_ssl_password_provider={PROVIDER}", "&aurora_ssl_iam=on"):
         with pytest.raises(OptionsError) as info:
             database_url(url + query)

@@ -33,12 +33,13 @@ from aurora_ssl.errors import (
 )
 from aurora_ssl.testing import AuroraLikeServer
 from tests.fix_django import (
-    DriverCalls,
+    DjangoDriverCalls,
     database_entry,
     example_app_installed,
     pool_supported,
     use_databases,
 )
+from tests.fix_servers import downgrade
 
 pytestmark = pytest.mark.usefixtures("django_env")
 
@@ -96,7 +97,7 @@ def tls_log() -> Iterator[list[tuple[str, ClientTLS]]]:
 
 
 def test_connection_params_are_verify_full_with_the_regions_roots(
-    tls_server: AuroraLikeServer, django_driver_calls: Callable[..., DriverCalls]
+    tls_server: AuroraLikeServer, django_driver_calls: Callable[..., DjangoDriverCalls]
 ) -> None:
     from django.db import connections
 
@@ -290,11 +291,6 @@ class _Recorder:
         return connection
 
 
-def downgrade(conninfo: str) -> str:
-    """What a driver that changed what it was given would hand libpq (see ``driver_calls``)."""
-    return conninfo.replace("sslmode='verify-full'", "sslmode='disable'")
-
-
 def downgraded_wrapper(alias: str, *, skip_pool_configure_check: bool = False) -> Any:
     """Our backend whose driver turns TLS off after aurora-ssl checked (a driver bug, a
     hostile plugin): the read-back must still catch the plaintext connection."""
@@ -318,7 +314,7 @@ def downgraded_wrapper(alias: str, *, skip_pool_configure_check: bool = False) -
 
 
 def test_a_plaintext_connection_is_closed_before_any_query(
-    no_tls_server: AuroraLikeServer, django_driver_calls: Callable[..., DriverCalls]
+    no_tls_server: AuroraLikeServer, django_driver_calls: Callable[..., DjangoDriverCalls]
 ) -> None:
     with use_databases({"default": database_entry(no_tls_server)}):
         django_driver_calls(tamper=downgrade)
@@ -396,7 +392,7 @@ POOL = {"min_size": 1, "max_size": 2, "timeout": 2}
 def test_pool_connections_are_verified(
     tls_server: AuroraLikeServer,
     tls_log: list[tuple[str, ClientTLS]],
-    django_driver_calls: Callable[..., DriverCalls],
+    django_driver_calls: Callable[..., DjangoDriverCalls],
 ) -> None:
     from django.db import connections
 
@@ -444,7 +440,7 @@ def test_pool_to_an_impostor_gives_the_reason_not_just_a_timeout(
 
 @pytest.mark.usefixtures("pool_support")
 def test_pool_configure_callback_keeps_plaintext_out_of_the_pool(
-    no_tls_server: AuroraLikeServer, django_driver_calls: Callable[..., DriverCalls]
+    no_tls_server: AuroraLikeServer, django_driver_calls: Callable[..., DjangoDriverCalls]
 ) -> None:
     # The pool's connections are checked in its connection class (tests/integration/django/test_policy.py); a
     # driver that turns TLS off after that is caught by the read-back in the pool's
@@ -463,7 +459,7 @@ def test_pool_configure_callback_keeps_plaintext_out_of_the_pool(
 
 @pytest.mark.usefixtures("pool_support")
 def test_pool_checkout_server_check_discards_a_plaintext_connection(
-    no_tls_server: AuroraLikeServer, django_driver_calls: Callable[..., DriverCalls]
+    no_tls_server: AuroraLikeServer, django_driver_calls: Callable[..., DjangoDriverCalls]
 ) -> None:
     # With the configure callback's read-back skipped too, the server check on the first
     # checkout (the server says the session is not encrypted) refuses it.

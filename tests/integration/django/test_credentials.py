@@ -18,7 +18,6 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -42,7 +41,7 @@ from tests.fix_django import (
     run_script,
     use_databases,
 )
-from tests.fix_servers import admin_execute, log_since
+from tests.fix_servers import admin_execute, log_since, log_size, logins
 
 REGION = "test-region-1"  # what the test servers' endpoint names say
 POOL = {"min_size": 1, "max_size": 2, "timeout": 3}
@@ -58,14 +57,6 @@ def pooled(enabled: bool) -> dict[str, Any]:
 
 def refusals(server: AuroraLikeServer, role: str, since: int = 0) -> int:
     return log_since(server, since).count(f'password authentication failed for user "{role}"')
-
-
-def logins(server: AuroraLikeServer, role: str, since: int = 0) -> int:
-    return log_since(server, since).count(f"connection authorized: user={role} ")
-
-
-def log_size(server: AuroraLikeServer) -> int:
-    return Path(server.log_path).stat().st_size
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ import pytest
 
 from aurora_ssl.testing import AuroraLikeServer
 from tests.fix_django import database_entry, pool_supported, use_databases
-from tests.fix_servers import log_since
+from tests.fix_servers import logins
 
 POOL = {"min_size": 1, "max_size": 1, "timeout": 0.5}
 
@@ -22,10 +22,6 @@ POOL = {"min_size": 1, "max_size": 1, "timeout": 0.5}
 def needs_pool() -> None:
     if not pool_supported():
         pytest.skip("Django's pool needs Django >= 5.1, psycopg 3 and psycopg_pool")
-
-
-def logins(server: AuroraLikeServer, since: int) -> int:
-    return log_since(server, since).count(f"connection authorized: user={server.user} ")
 
 
 class Received:
@@ -218,7 +214,7 @@ def test_concurrent_pool_timeouts_cause_one_probe(
     # Django wraps the driver's error: the pool's own timeout is the cause.
     assert {type(e.__cause__ or e).__name__ for e in first + second} == {"PoolTimeout"}
     # The server saw exactly one extra login for 24 timeouts (none with the switch off).
-    assert logins(server, start) == (1 if explain else 0)
+    assert logins(server, server.user, start) == (1 if explain else 0)
 
 
 def test_the_probe_explanation_is_reused_and_raised_per_request(

@@ -39,7 +39,7 @@ def url_with_password(server: AuroraLikeServer, driver: str, **query: str) -> UR
     return base.set(password=PASSWORD).update_query_dict(query)
 
 
-def connect_once(url: URL | str, **kwargs: Any) -> None:
+def select_one(url: URL | str, **kwargs: Any) -> None:
     engine = aurora_ssl.create_engine(
         url, poolclass=NullPool, echo="debug", echo_pool="debug", **kwargs
     )
@@ -63,14 +63,14 @@ def test_refused_servers(
     driver: str,
 ) -> None:
     server: AuroraLikeServer = request.getfixturevalue(scenario)
-    run_failing(lambda: connect_once(url_with_password(server, driver)), all_logs)
+    run_failing(lambda: select_one(url_with_password(server, driver)), all_logs)
 
 
 @pytest.mark.parametrize("driver", SYNC_DRIVERS)
 def test_wrong_password(
     tls_server: AuroraLikeServer, bundle_env: Path, all_logs: Everything, driver: str
 ) -> None:
-    run_failing(lambda: connect_once(url_with_password(tls_server, driver)), all_logs)
+    run_failing(lambda: select_one(url_with_password(tls_server, driver)), all_logs)
 
 
 @pytest.mark.parametrize("driver", SYNC_DRIVERS)
@@ -108,7 +108,7 @@ def test_refused_configurations(
     kwargs: dict[str, Any],
 ) -> None:
     run_failing(
-        lambda: connect_once(url_with_password(tls_server, driver, **query), **kwargs), all_logs
+        lambda: select_one(url_with_password(tls_server, driver, **query), **kwargs), all_logs
     )
 
 
@@ -117,7 +117,7 @@ def test_unresolvable_connect_host(
     tls_server: AuroraLikeServer, bundle_env: Path, all_logs: Everything, driver: str
 ) -> None:
     url = url_with_password(tls_server, driver).set(host="no-such-host.invalid")
-    run_failing(lambda: connect_once(url, aurora_ssl_tls_server_name=tls_server.host), all_logs)
+    run_failing(lambda: select_one(url, aurora_ssl_tls_server_name=tls_server.host), all_logs)
 
 
 @pytest.mark.parametrize("driver", SYNC_DRIVERS)
@@ -165,7 +165,7 @@ def test_failures_with_the_servers_real_password(
 ) -> None:
     """The same refusals with a password the servers would accept (had TLS been right)."""
     for server in (interception_server, expired_server):
-        run_failing(partial(connect_once, server.url(driver)), all_logs, forms_of(server.password))
+        run_failing(partial(select_one, server.url(driver)), all_logs, forms_of(server.password))
 
 
 def test_asyncpg_refusals(

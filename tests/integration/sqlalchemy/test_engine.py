@@ -23,14 +23,10 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import NullPool
 
 import aurora_ssl
-from aurora_ssl.errors import (
-    AuroraSSLError,
-    InsecureConfigurationError,
-    TLSError,
-    TLSNotInUseError,
-)
+from aurora_ssl.errors import AuroraSSLError, InsecureConfigurationError, TLSError, TLSNotInUseError
 from aurora_ssl.testing import AuroraLikeServer, TestPKI
 from tests import drivers
+from tests.fix_servers import downgrade
 from tests.fix_sqlalchemy import DriverCalls, Logged
 
 SYNC_DRIVERS = drivers.params("postgresql+psycopg2", "postgresql+psycopg")
@@ -258,10 +254,6 @@ def test_a_later_listener_turning_tls_off_is_refused_before_connecting(
         engine.connect()
     logged_good.assert_nothing_received()
     engine.dispose()
-
-
-def downgrade(conninfo: str) -> str:
-    return conninfo.replace("sslmode='verify-full'", "sslmode='disable'")
 
 
 @pytest.fixture
