@@ -19,8 +19,8 @@ import os
 
 from aurora_ssl._endpoint import parse_endpoint
 from aurora_ssl._options import PREFIX, Options, password_conflict
-from aurora_ssl._policy import connect_with_fallback
-from aurora_ssl._readback import server_version
+from aurora_ssl._policy import Decision, connect_with_fallback
+from aurora_ssl._readback import close_quietly, server_version
 from aurora_ssl.errors import AuroraSSLError, CredentialsError
 
 TYPE_CHECKING = False
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any
 
-    from aurora_ssl._policy import Decision, SocketTarget
+    from aurora_ssl._policy import SocketTarget
     from aurora_ssl._readback import ClientTLS
     from aurora_ssl.credentials import CredentialTarget, PasswordProvider
 
@@ -101,18 +101,32 @@ def login(host: str, port: object, user: object) -> CredentialTarget:
 
 
 def open_connection(
-    decision: Decision, connect: Callable[[str], Any], provider: PasswordProvider | None = None
-) -> tuple[Any, Decision]:
-    """``connect(conninfo)`` with exactly what was decided, and what it was made with.
+    decision: Decision | SocketTarget,
+    connect: Callable[[Any], Any],
+    provider: PasswordProvider | None = None,
+    ask: Callable[..., Any] | None = None,
+) -> tuple[Any, Any]:
+    """``connect(conninfo)`` (libpq) or ``connect(keywords)`` (asyncpg, pg8000) with exactly
+    what was decided, and what it was made with.
 
-    A provider's password is added to the connection string for this call only (one retry
-    after a refused login); a failed direct TLS attempt is made once more with the standard
-    negotiation; what the connection shows about direct TLS is remembered. The driver's
-    failure is raised in aurora-ssl's words, the driver's exception as its cause.
+    A provider's password is added for this call only (one retry after a refused login;
+    ``ask`` replaces :func:`~aurora_ssl.credentials.connect_with_password`, as an async engine
+    does); a password already there next to a provider is refused; a failed direct TLS
+    attempt is made once more with the standard negotiation; what the connection shows about
+    direct TLS is remembered. The driver's failure is raised in aurora-ssl's words, the
+    driver's exception as its cause.
     """
+    if isinstance(decision, Decision):
+        given, host = decision.params, decision.params["host"]
 
-    def attempt(password: str | None) -> tuple[Any, Decision]:
-        return connect_with_fallback(decision, lambda made: connect(made.with_password(password)))
+        def attempt(password: str | None) -> tuple[Any, Any]:
+            return connect_with_fallback(decision, lambda d: connect(d.with_password(password)))
+
+    else:
+        given, host = decision.kwargs, decision.server_name
+
+        def attempt(password: str | None) -> tuple[Any, Any]:
+            return connect({**given, **({"password": password} if password else {})}), decision
 
     try:
         if provider is None:
@@ -120,16 +134,23 @@ def open_connection(
         else:
             from aurora_ssl.credentials import connect_with_password
 
-            params = decision.params
-            user = params.get("user") or os.environ.get("PGUSER")  # as libpq reads it
-            target = login(params["host"], params.get("port"), user)
-            connection, used = connect_with_password(provider, target, attempt)
+            if given.get("password"):
+                where = "the connect parameters"
+                raise CredentialsError(password_conflict(where, "the password provider"))
+            user = given.get("user") or os.environ.get("PGUSER")  # as libpq and asyncpg read it
+            target = login(host, given.get("port"), user)
+            connection, used = (ask or connect_with_password)(provider, target, attempt)
     except Exception as error:
         explained = explain(error, decision)
         if explained is None:
             raise
         raise explained from error
-    used.connected(server_version(connection))
+    if isinstance(used, Decision):
+        try:
+            used.connected(server_version(connection))
+        except AuroraSSLError:  # no driver's connection (a test's mock): closed, never used
+            close_quietly(connection)
+            raise
     return connection, used
 
 

@@ -48,7 +48,7 @@ from aws_advanced_python_wrapper.utils.properties import (
 
 from aurora_ssl._connect import log_connection, open_connection
 from aurora_ssl._options import PREFIX, Options, is_ours, read_options
-from aurora_ssl._policy import Decision, Policy, policy_for
+from aurora_ssl._policy import policy_for
 from aurora_ssl._readback import require_tls
 from aurora_ssl.errors import AuroraSSLError, InsecureConfigurationError
 
@@ -59,10 +59,13 @@ PLUGIN_CODE = "aurora_ssl"
 #: Above every built-in plugin (the heaviest, ``okta``, weighs 1000): sorted last.
 WEIGHT = 10_000
 #: Property prefixes whose keys override the others for the wrapper's monitoring connections.
-OVERRIDE_PREFIXES = (
-    "monitoring-", "topology-monitoring-", "frt-", "limitless-router-monitor-",
+_OVERRIDE_PREFIXES = (
+    "monitoring-",
+    "topology-monitoring-",
+    "frt-",
+    "limitless-router-monitor-",
     "blue-green-monitoring-",
-)  # fmt: skip
+)
 _DRIVER = "aws_wrapper_psycopg"
 _UNSUPPORTED = {
     "iam": "log in with the wrapper's own IAM plugin instead (add iam to plugins): it sets "
@@ -112,20 +115,14 @@ def with_plugin(props: Mapping[str, Any]) -> dict[str, Any]:
     return {**props, WrapperProperties.PLUGINS.name: f"{codes},{PLUGIN_CODE}".lstrip(",")}
 
 
-def check(props: Mapping[str, Any], origin: str) -> None:
+def check(props: Mapping[str, Any], origin: str) -> Options:
     """Fail now what would fail every connection made with ``props``: the plugin order, our
-    options, weakening override properties, and the first connection's parameters.
+    options, weakening override properties, and the first connection's parameters; return
+    our options.
 
     Raises:
         InsecureConfigurationError: as the module docstring says.
     """
-    policy, _ = _configured(props, origin)
-    policy.decide(_for_driver(props), origin, driver="psycopg")
-
-
-def _configured(props: Mapping[str, Any], origin: str) -> tuple[Policy, Options]:
-    """Our options in ``props`` and their policy, once the chain order and the monitoring
-    overrides are known to be right."""
     order = _plugin_order(props)
     if not order or order[-1] is not _Factory:
         shown = ", ".join(_code_of(f) for f in order) or "none"
@@ -136,23 +133,19 @@ def _configured(props: Mapping[str, Any], origin: str) -> tuple[Policy, Options]
             f"{WrapperProperties.AUTO_SORT_PLUGIN_ORDER.name} on, and list plugins that "
             "follow the one before them (connect_time, execute_time, dev) before it."
         )
-    options = _options(props, origin)
-    policy = policy_for(options)
-    for prefix in OVERRIDE_PREFIXES:
-        overrides = {k[len(prefix) :]: v for k, v in props.items() if k.startswith(prefix)}
-        if overrides:
-            where = f"the {prefix}* properties in {origin}"
-            policy.decide(_for_driver({**props, **overrides}), where, driver="psycopg")
-    return policy, options
-
-
-def _options(props: Mapping[str, Any], origin: str) -> Options:
     options = read_options({k: v for k, v in props.items() if is_ours(k)}, origin)
     for name, why in _UNSUPPORTED.items():
         if getattr(options, name):
             raise InsecureConfigurationError(
                 f"{PREFIX}{name} is not available with AWS's wrapper ({origin}): {why}."
             )
+    policy = policy_for(options)
+    for prefix in _OVERRIDE_PREFIXES:
+        overrides = {k[len(prefix) :]: v for k, v in props.items() if k.startswith(prefix)}
+        if overrides:
+            where = f"the {prefix}* properties in {origin}"
+            policy.decide(_for_driver({**props, **overrides}), where, driver="psycopg")
+    policy.decide(_for_driver(props), origin, driver="psycopg")
     return options
 
 
@@ -187,17 +180,8 @@ def _for_driver(props: Mapping[str, Any]) -> dict[str, Any]:
     return {
         k: v
         for k, v in params.items()
-        if not (k == "plugin" or is_ours(k) or k.startswith(OVERRIDE_PREFIXES))
+        if not (k == "plugin" or is_ours(k) or k.startswith(_OVERRIDE_PREFIXES))
     }
-
-
-def _is_psycopg_connect(target: Any) -> bool:
-    owner = getattr(target, "__self__", None)
-    return (
-        getattr(target, "__func__", None) is vars(psycopg.Connection)["connect"].__func__
-        and isinstance(owner, type)
-        and issubclass(owner, psycopg.Connection)
-    )
 
 
 class _VerifyingPlugin(Plugin):  # type: ignore[misc]
@@ -205,8 +189,8 @@ class _VerifyingPlugin(Plugin):  # type: ignore[misc]
 
     def __init__(self, service: Any, props: Properties) -> None:
         self._service = service
-        self._policy, options = _configured(props, "the wrapper's properties")
-        self._level = options.log_level
+        options = check(props, "the wrapper's properties")
+        self._policy, self._level = policy_for(options), options.log_level
         self._host = str(props.get("host") or "").lower()
         self._source = f"aws-wrapper {PropertiesUtils.get_url(props)}"
 
@@ -215,9 +199,8 @@ class _VerifyingPlugin(Plugin):  # type: ignore[misc]
         return {DbApiMethod.CONNECT.method_name, DbApiMethod.FORCE_CONNECT.method_name}
 
     def connect(
-        self, target: Any, driver_dialect: Any, host_info: Any, props: Properties,
-        is_initial_connection: bool, connect_func: Any,
-    ) -> Any:  # fmt: skip
+        self, target: Any, driver_dialect: Any, host_info: Any, props: Properties, *_: Any
+    ) -> Any:
         manager = self._service.get_connection_provider_manager()
         if manager.get_connection_provider(host_info, props) is not manager.default_provider:
             raise InsecureConfigurationError(
@@ -227,18 +210,14 @@ class _VerifyingPlugin(Plugin):  # type: ignore[misc]
                 "pool, past aurora-ssl's decision. Reset it "
                 "(ConnectionProviderManager.reset_provider()) and pool with SQLAlchemy's engine."
             )
-        return self._open(target, driver_dialect, host_info, props)
+        return self.force_connect(target, driver_dialect, host_info, props)
 
     def force_connect(
-        self, target: Any, driver_dialect: Any, host_info: Any, props: Properties,
-        is_initial_connection: bool, force_connect_func: Any,
-    ) -> Any:  # fmt: skip
-        return self._open(target, driver_dialect, host_info, props)
-
-    def _open(self, target: Any, driver_dialect: Any, host_info: Any, props: Properties) -> Any:
+        self, target: Any, driver_dialect: Any, host_info: Any, props: Properties, *_: Any
+    ) -> Any:
         """What ``DefaultPlugin._connect`` does with the default provider, with the decided
         connection string as the only input of the driver call."""
-        if not _is_psycopg_connect(target):
+        if getattr(target, "__func__", None) is not vars(psycopg.Connection)["connect"].__func__:
             raise InsecureConfigurationError(
                 f"The wrapper's target {getattr(target, '__qualname__', target)!r} is not "
                 "psycopg.Connection.connect: aurora-ssl hands the driver exactly what it "
@@ -247,16 +226,26 @@ class _VerifyingPlugin(Plugin):  # type: ignore[misc]
             )
         prepared = driver_dialect.prepare_connect_info(host_info, props)
         self._service.database_dialect.prepare_conn_props(prepared)
-        host, port = host_info.host, prepared.get("port")
+        where, host = "the wrapper's properties", host_info.host
+        decision = self._policy.decide(_for_driver(prepared), where, driver="psycopg")
         log = functools.partial(
-            log_connection, self._level, source=self._source, host=host, port=port,
-            driver=_DRIVER, trust_scope="unknown",
-        )  # fmt: skip
+            log_connection,
+            self._level,
+            source=self._source,
+            host=host,
+            port=prepared.get("port"),
+            driver=_DRIVER,
+            trust_scope=decision.trust.scope,
+        )
+        hostaddr = decision.params.get("hostaddr")
         try:
-            decision = self._policy.decide(_for_driver(prepared), "the wrapper's properties",
-                                        driver="psycopg")  # fmt: skip
-            log = functools.partial(log, trust_scope=decision.trust.scope)
-            self._refuse_shared_hostaddr(decision, host)
+            if hostaddr and host.lower() != self._host:
+                raise InsecureConfigurationError(
+                    f"hostaddr={hostaddr} (given, or PGHOSTADDR) was meant for {self._host}, but "
+                    f"the wrapper now connects to {host}, and it copies hostaddr to every "
+                    "instance: the connection would reach the wrong server. Remove hostaddr and "
+                    "let the endpoint names resolve."
+                )
             connection, used = open_connection(
                 decision, lambda conninfo: target(conninfo=conninfo, **decision.driver_kwargs)
             )
@@ -270,16 +259,6 @@ class _VerifyingPlugin(Plugin):  # type: ignore[misc]
         self._service.update_driver_dialect(default)
         self._service.update_dialect(connection)
         return connection
-
-    def _refuse_shared_hostaddr(self, decision: Decision, host: str) -> None:
-        hostaddr = decision.params.get("hostaddr")
-        if hostaddr and host.lower() != self._host:
-            raise InsecureConfigurationError(
-                f"hostaddr={hostaddr} (given, or PGHOSTADDR) was meant for {self._host}, but "
-                f"the wrapper now connects to {host}, and it copies hostaddr to every "
-                "instance: the connection would reach the wrong server. Remove hostaddr and "
-                "let the endpoint names resolve."
-            )
 
 
 class _Factory:

@@ -30,7 +30,7 @@ CONNECT_PATH = (
     "aurora_ssl/_policy.py",
     "aurora_ssl/_readback.py",
     "aurora_ssl/_connect.py",
-    "aurora_ssl/sqlalchemy/_plugin.py",
+    "aurora_ssl/sqlalchemy.py",
     "django_aurora_ssl/backends/_connect.py",
 )
 

@@ -22,12 +22,12 @@ import time
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 
 from aurora_ssl import Options
-from aurora_ssl.testing import CA_FAMILIES, AuroraLikeCluster, AuroraLikeServer, Scenario, TestPKI
+from aurora_ssl.testing import AuroraLikeCluster, AuroraLikeServer, CAFamily, Scenario, TestPKI
 from tests import ROOT, drivers
 
 
@@ -97,7 +97,7 @@ def no_sslinfo_server(pki: TestPKI) -> Iterator[AuroraLikeServer]:
     yield from _serve(Scenario.NO_SSLINFO, pki)
 
 
-@pytest.fixture(scope="session", params=CA_FAMILIES)
+@pytest.fixture(scope="session", params=get_args(CAFamily))
 def family_pki(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> TestPKI:
     """A test PKI of each CA family RDS issues under (the test runs once per family)."""
     return TestPKI.generate(tmp_path_factory.mktemp(request.param), request.param)

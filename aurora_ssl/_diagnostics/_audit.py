@@ -218,9 +218,7 @@ class Audit:
         ]
         for instance in self.instances:
             name = _name(instance)
-            role = (
-                " (writer)" if instance.writer else " (reader)" if instance.writer is False else ""
-            )
+            role = {None: "", True: " (writer)", False: " (reader)"}[instance.writer]
             where = f" at {instance.host}" if instance.instance_id else ""
             settings = ", ".join(f"{k}={v or '?'}" for k, v in instance.settings.items())
             sees = "sees every session" if instance.sees_all else "lacks pg_read_all_stats"
@@ -283,8 +281,8 @@ def audit_sessions(
             incomplete), or the instance endpoints cannot be built from ``host``.
     """
     user, sees_all, settings, rows, topology = _ask(connect, None, host, close)
-    current = [(server_id, writer) for server_id, writer, here in topology if here]
-    instance_id, writer = current[0] if current else (None, None)
+    current = ((server_id, writer) for server_id, writer, here in topology if here)
+    instance_id, writer = next(current, (None, None))
     instances = [Instance(host, instance_id, writer, user, sees_all, settings)]
     sessions = [Session(instance_id or host, *row) for row in rows]
     for server_id, writer, here in topology:

@@ -19,6 +19,7 @@ costs tens of milliseconds that an error path importing the diagnostics need not
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
 import enum
@@ -28,6 +29,7 @@ import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from aurora_ssl import errors
 from aurora_ssl._bundles import (
     AMAZON_TRUST_SERVICES_ROOTS,
     common_name,
@@ -48,13 +50,6 @@ from aurora_ssl._trust import (
     bundle_source,
     select_trust,
     updated_bundle_path,
-)
-from aurora_ssl.errors import (
-    AuroraSSLError,
-    CertificateExpiredError,
-    HostnameMismatchError,
-    InspectionError,
-    UntrustedCertificateError,
 )
 
 if TYPE_CHECKING:
@@ -135,52 +130,62 @@ UNTRUSTED_CAUSES = (
     "wrong or outdated bundle (run `aurora-ssl bundle update`), an RDS Proxy endpoint reached "
     "by another name (it needs the Amazon Trust Services roots), or a server that is not RDS."
 )
+_UNTRUSTED = errors.UntrustedCertificateError.__name__
 _RDS_CA_ALGORITHM = re.compile(r"\bRoot CA (RSA2048|RSA4096|ECC384) G(\d+)\b")
 #: The CN of the legacy rds-ca-2019 CAs (expired in August 2024).
 LEGACY_2019 = re.compile(r"^Amazon RDS (?:\S+ )?(?:Root )?2019 CA$")
 
 
-def name_hint(host: str, names: Sequence[str]) -> str:
-    """Why the certificate names another host, when its names tell (CNAME, other cluster)."""
+def mismatch_message(host: str, names: Sequence[str], others: str | None = None) -> str:
+    """Why verify-full refused a certificate for other ``names`` (and ``others`` more that
+    libpq did not name), and what to do; the names tell a CNAME or another cluster apart."""
+    listed = ", ".join([*names, *([f"{others} other name(s)"] if others else [])])
     rds_names = [n for n in names if parse_endpoint(n).kind.is_rds]
-    if not rds_names:
-        return ""
-    if not parse_endpoint(host).kind.is_rds:
-        return (
+    hint = ""
+    if rds_names and not parse_endpoint(host).kind.is_rds:
+        hint = (
             f"{host} is not an RDS endpoint name: you are probably connecting through a CNAME "
             f"or tunnel to {rds_names[0]}; connect with host={rds_names[0]}, or set "
             f"tls_server_name={rds_names[0]} so aurora-ssl verifies that name while "
             f"connecting to {host}."
         )
-    return (
-        f"Both are RDS endpoint names: {host} reaches the server of another cluster or "
-        "instance (a stale DNS record, or a wrong hostaddr)."
+    elif rds_names:
+        hint = (
+            f"Both are RDS endpoint names: {host} reaches the server of another cluster or "
+            "instance (a stale DNS record, or a wrong hostaddr)."
+        )
+    message = (
+        f"The server's certificate is for {listed or 'other names'}, not for {host}, so "
+        "verify-full refused it. Connect with a name the certificate covers (the cluster, reader "
+        f"or instance endpoint), keeping the address in hostaddr if you need a specific IP. {hint}"
     )
+    return message.strip()
 
 
-def trust_block(trust: TrustSelection) -> dict[str, Any]:
+def attributes(item: Any, *names: str, **renamed: str) -> dict[str, Any] | None:
+    """A JSON object of ``item``'s attributes (``renamed``: key=attribute), or ``None``."""
+    if item is None:
+        return None
+    keys = {**renamed, **{name: name for name in names}}
+    return {key: getattr(item, name) for key, name in keys.items()}
+
+
+def trust_block(trust: TrustSelection | None) -> dict[str, Any] | None:
     """The JSON ``"trust"`` object of inspections and reports (stable keys)."""
-    return {
-        "file": trust.path,
-        "scope": trust.scope,
-        "source": trust.source,
-        "cas": list(trust.subjects),
-    }
+    return attributes(trust, "scope", "source", file="path", cas="subjects")
 
 
 def trust_warnings(trust: TrustSelection) -> tuple[str, ...]:
     """The selection's warnings, and for a bundle of the user's the roots named like AWS's
     RDS roots that are not AWS's (the connect path logs them once, when it splits the bundle;
     reports parse the bundle to say so every time)."""
-    if trust.scope == "user-file" or trust.source in (SHIPPED_BUNDLE, updated_bundle_path()):
-        return trust.warnings
-    try:
-        found = strangers(load_bundle(trust.source).certificates, SHIPPED_ROOTS)
-        if found and os.path.isfile(updated_bundle_path()):  # a verified update's are known
-            update = {c.sha256 for c in load_bundle(updated_bundle_path()).certificates}
-            found = [c for c in found if c.sha256 not in update]
-    except AuroraSSLError:
-        return trust.warnings
+    found, updated = [], updated_bundle_path()
+    if trust.scope != "user-file" and trust.source not in (SHIPPED_BUNDLE, updated):
+        with contextlib.suppress(errors.AuroraSSLError):
+            found = strangers(load_bundle(trust.source).certificates, SHIPPED_ROOTS)
+            if found and os.path.isfile(updated):  # a verified update's roots are known
+                known = {c.sha256 for c in load_bundle(updated).certificates}
+                found = [c for c in found if c.sha256 not in known]
     if not found:
         return trust.warnings
     return (
@@ -196,13 +201,11 @@ def trust_warnings(trust: TrustSelection) -> tuple[str, ...]:
 
 def certificate_facts(cert: x509.Certificate) -> dict[str, Any]:
     """The facts of one presented certificate that operators ask about (the JSON form)."""
-    from cryptography.hazmat.primitives.asymmetric import ec
-
     key: Any = cert.public_key()
-    kind = type(key).__name__.removesuffix("PublicKey").lstrip("_")
-    if isinstance(key, ec.EllipticCurvePublicKey):
+    kind = type(key).__name__.removesuffix("PublicKey").lstrip("_")  # RSA, Ed25519 ...
+    if hasattr(key, "curve"):  # elliptic curves, by name; RSA and DSA by size
         kind = f"EC {key.curve.name}"
-    elif hasattr(key, "key_size"):  # RSA, DSA
+    elif hasattr(key, "key_size"):
         kind = f"{kind} {key.key_size}"
     dns, ips = _sans(cert)
     oid = cert.signature_algorithm_oid
@@ -307,14 +310,14 @@ def _signature_path(
     return None
 
 
-def _strict_refusal(
+def _profile_advice(
     chain: Sequence[x509.Certificate],
     roots: Sequence[x509.Certificate],
     name: str,
     at: datetime.datetime,
-) -> str | None:
-    """Why cryptography's RFC 5280 verifier refuses the chain for ``name`` (``None``: it
-    accepts it). Advice only: libpq (OpenSSL) is less strict, about key identifiers say."""
+) -> list[Finding]:
+    """Why cryptography's RFC 5280 verifier refuses a chain OpenSSL accepted for ``name``, if
+    it does. Advice only: libpq (OpenSSL) is less strict, about key identifiers say."""
     from cryptography import x509
     from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
 
@@ -325,8 +328,14 @@ def _strict_refusal(
         verifier = PolicyBuilder().store(Store(list(roots))).time(at).build_server_verifier(subject)
         verifier.verify(chain[0], list(chain[1:]))
     except (VerificationError, ValueError) as exc:  # ValueError: a name DNSName refuses
-        return str(exc)
-    return None
+        message = (
+            f"{name}: libpq (OpenSSL) accepts this chain, but it does not meet the stricter RFC "
+            f"5280 profile that cryptography enforces ({exc}). Clients with strict verification "
+            "may refuse it; reissue the certificate with key identifiers (Subject/Authority Key "
+            "Identifier) when you can."
+        )
+        return [Finding("profile", message)]
+    return []
 
 
 # -- the inspection --------------------------------------------------------------------------
@@ -340,7 +349,6 @@ class Inspection:
     host: str
     port: int
     address: str
-    server_name: str
     tls_version: str | None
     cipher: str | None
     #: the root that anchors the chain by names and signatures (its CN), if any.
@@ -350,7 +358,6 @@ class Inspection:
     #: CNs of the certificates of that path (or the leaf) outside their validity period.
     outside_validity: tuple[str, ...]
     days_left: int
-    chain_complete: bool
     #: the presented chain, leaf first.
     certificates: tuple[x509.Certificate, ...]
     trust: TrustSelection
@@ -364,7 +371,7 @@ class Inspection:
 
     @property
     def ok(self) -> bool:
-        """True when libpq's verify-full would accept the certificate for ``server_name``."""
+        """True when libpq's verify-full would accept the certificate for ``host``."""
         return self.verdict is Verdict.VERIFIED
 
     @property
@@ -381,6 +388,7 @@ class Inspection:
         del data["outside_validity"]
         return {
             **data,
+            "server_name": self.host,  # the name checked: the host's (inspection has no other)
             "verdict": self.verdict.value,
             "ok": self.ok,
             "trusted": self.trusted,
@@ -398,7 +406,6 @@ class Inspection:
             where += f" ({self.address})"
         left = f"expired {-days} day(s) ago" if days < 0 else f"{days} day(s) left"
         chain = " <- ".join(label(c) for c in self.certificates)
-        complete = "" if self.chain_complete else " (leaf only: this Python cannot read the chain)"
         trusted = f"yes, by {self.trusted_by}" if self.trusted else "NO"
         trusted += f" ({self.ca_id})" if self.ca_id else ""
         return "\n".join(
@@ -411,9 +418,9 @@ class Inspection:
                 f"  valid:         {leaf['not_before']} .. {leaf['not_after']} ({left})",
                 f"  key:           {leaf['key_type']}, signed with {leaf['signature_algorithm']}",
                 f"  sha256:        {leaf['sha256']}",
-                f"  presented:     {chain}{complete}",
+                f"  presented:     {chain}",
                 f"  trusted:       {trusted}",
-                f"  name matches:  {'yes' if self.hostname_matches else 'NO'} ({self.server_name})",
+                f"  name matches:  {'yes' if self.hostname_matches else 'NO'} ({self.host})",
                 f"  trust:         {self.trust.scope}, {len(self.trust.subjects)} CA(s)",
                 f"  trust file:    {self.trust.path}",
                 *(f"  error:         {f.message}" for f in self.errors),
@@ -483,7 +490,7 @@ def assess(
     try:
         chain = [x509.load_der_x509_certificate(der) for der in handshake.chain]
     except ValueError as exc:
-        raise InspectionError(
+        raise errors.InspectionError(
             f"Cannot inspect {host}:{port}: the server's certificate does not parse ({exc})."
         ) from exc
     roots = [x509.load_pem_x509_certificate(c.pem) for c in load_bundle(trust.path).certificates]
@@ -493,7 +500,6 @@ def assess(
         host=host,
         port=port,
         address=handshake.address,
-        server_name=host,
         tls_version=handshake.tls_version,
         cipher=handshake.cipher,
         trusted_by=root,
@@ -505,37 +511,26 @@ def assess(
             if not c.not_valid_before_utc <= now <= c.not_valid_after_utc
         ),
         days_left=_days_left(chain[0].not_valid_after_utc, now),
-        chain_complete=handshake.chain_complete,
         certificates=tuple(chain),
         trust=trust,
     )
-    errors, warnings = _errors(facts, now), _warnings(facts, expiry_warning_days)
+    found, warnings = _errors(facts, now), _warnings(facts, expiry_warning_days)
     if handshake.openssl_verified:
         # A property checked otherwise (``now`` in the future, say) is worth knowing, not a
         # refusal; nor is the stricter profile of cryptography.
-        strict = _strict_refusal(chain, roots, host, now)
-        if strict is not None:
-            warnings.append(
-                Finding(
-                    "profile",
-                    f"{host}: libpq (OpenSSL) accepts this chain, but it does not meet the "
-                    f"stricter RFC 5280 profile that cryptography enforces ({strict}). Clients "
-                    "with strict verification may refuse it; reissue the certificate with key "
-                    "identifiers (Subject/Authority Key Identifier) when you can.",
-                )
-            )
-        return dataclasses.replace(facts, warnings=(*errors, *warnings))
+        advice = _profile_advice(chain, roots, host, now)
+        return dataclasses.replace(facts, warnings=(*found, *warnings, *advice))
     verdict = Verdict.UNTRUSTED
     if not facts.time_valid:
         verdict = Verdict.EXPIRED
     elif facts.trusted and not facts.hostname_matches:
         verdict = Verdict.HOSTNAME_MISMATCH
-    elif not errors:  # each property looks right, yet OpenSSL refuses: its reason decides
+    elif not found:  # each property looks right, yet OpenSSL refuses: its reason decides
         reason = handshake.openssl_reason or "no reason given"
         message = f"OpenSSL (as libpq) refuses the certificate of {host}: {reason}."
-        errors.append(Finding(UntrustedCertificateError.__name__, f"{message} {UNTRUSTED_CAUSES}"))
+        found.append(Finding(_UNTRUSTED, f"{message} {UNTRUSTED_CAUSES}"))
     return dataclasses.replace(
-        facts, verdict=verdict, errors=tuple(errors), warnings=tuple(warnings)
+        facts, verdict=verdict, errors=tuple(found), warnings=tuple(warnings)
     )
 
 
@@ -547,9 +542,9 @@ def _days_left(not_after: datetime.datetime, now: datetime.datetime) -> int:
 
 def _errors(facts: Inspection, now: datetime.datetime) -> list[Finding]:
     host, leaf, names = facts.host, facts.leaf, names_of(facts.leaf)
-    errors: list[Finding] = []
+    found: list[Finding] = []
     if not facts.trusted:
-        errors.append(Finding(UntrustedCertificateError.__name__, _untrusted_message(facts)))
+        found.append(Finding(_UNTRUSTED, _untrusted_message(facts)))
     if not facts.time_valid:
         if now < leaf.not_valid_before_utc:
             when = f"is not valid before {timestamp(leaf.not_valid_before_utc)}"
@@ -564,15 +559,10 @@ def _errors(facts: Inspection, now: datetime.datetime) -> list[Finding]:
             f"The certificate of {host} is outside its validity period: it {when}, so "
             f"verify-full refuses it. {ROTATE}"
         )
-        errors.append(Finding(CertificateExpiredError.__name__, message))
+        found.append(Finding(errors.CertificateExpiredError.__name__, message))
     if not facts.hostname_matches:
-        message = (
-            f"The certificate covers {', '.join(names) or '(no names)'}, not {host}, so "
-            "verify-full refuses it. Connect with one of those names as host (keep the IP in "
-            f"hostaddr if needed). {name_hint(host, names)}"
-        )
-        errors.append(Finding(HostnameMismatchError.__name__, message.strip()))
-    return errors
+        found.append(Finding(errors.HostnameMismatchError.__name__, mismatch_message(host, names)))
+    return found
 
 
 def _issuer(facts: Inspection) -> str:
@@ -602,65 +592,47 @@ def _untrusted_message(facts: Inspection) -> str:
             "the proxy endpoint name (*.proxy-*.REGION.rds.amazonaws.com), for which "
             "aurora-ssl trusts the Amazon Trust Services roots."
         )
+    if LEGACY_2019.match(issuer):
+        return (
+            f"{base} That is the legacy rds-ca-2019 CA, which expired in August 2024 and is in "
+            "no current bundle: modify the DB instance to a current CA (rds-ca-rsa2048-g1)."
+        )
     return f"{base} {UNTRUSTED_CAUSES}"
 
 
-#: What an inspection warns of, by stable code (docs/guides/cli.md lists them), and what to do.
-_HINTS = {
-    "other-region": (
-        "The issuer '{issuer}' is an RDS CA of region {region}, but {host} names {named}: the "
-        "host name and the server do not belong together (a DNS record pointing at another "
-        "region's database?)."
-    ),
-    "bundle-outdated": (
-        "The issuer '{issuer}' looks like an Amazon RDS CA but is not in the bundle {source}: "
-        "the bundle is probably outdated. Run `aurora-ssl bundle update`."
-    ),
-    "expires-soon": (
-        "The certificate of {host} expires on {not_after}, in {days_left} day(s); RDS rotates "
-        "it automatically only when the CA is current. Schedule the certificate rotation now."
-    ),
-    "legacy-rds-ca-2019": (
-        "{host} presents a certificate from the legacy rds-ca-2019 CA, which expired in August "
-        "2024. Modify the DB instance to use rds-ca-rsa2048-g1 (or rds-ca-rsa4096-g1 / "
-        "rds-ca-ecc384-g1) and apply the change."
-    ),
-    "chain-incomplete": (
-        "This Python could read only the leaf certificate, not the intermediate CAs the server "
-        "sent, so 'untrusted' may only mean a missing intermediate; run `aurora-ssl inspect` "
-        "with Python 3.10 or newer to be sure."
-    ),
-}
-
-
 def _warnings(facts: Inspection, expiry_warning_days: int) -> list[Finding]:
-    issuer, trusted = _issuer(facts), facts.trusted
-    source, region = "", None  # an RDS-named issuer the trust set lacks: in the full bundle?
-    if not trusted and issuer.startswith("Amazon RDS ") and issuer not in facts.trust.subjects:
-        try:
-            source = bundle_source()[0]
-            found = (c.region for c in load_bundle(source).certificates if c.subject == issuer)
-            region = next(found, "") or ""
-        except Exception:  # noqa: BLE001 - hints only; the verdict stands without them
-            source, region = "", None
-    legacy = any(LEGACY_2019.match(common_name(c.issuer) or "") for c in facts.certificates)
-    applies = {
-        "other-region": bool(region),
-        "bundle-outdated": region == "",
-        "expires-soon": facts.time_valid and facts.days_left < expiry_warning_days,
-        "legacy-rds-ca-2019": facts.ca_id == "rds-ca-2019" or (not trusted and legacy),
-        "chain-incomplete": not facts.chain_complete and not trusted,
-    }
-    fields = {
-        "host": facts.host,
-        "named": parse_endpoint(facts.host).region or "no region",
-        "issuer": issuer,
-        "region": region,
-        "source": source,
-        "not_after": timestamp(facts.leaf.not_valid_after_utc),
-        "days_left": facts.days_left,
-    }
-    notes = [Finding(WarningCode.TRUST.value, w) for w in trust_warnings(facts.trust)]
-    return notes + [
-        Finding(code, _HINTS[code].format(**fields)) for code, on in applies.items() if on
+    """What an inspection warns of, by stable code (docs/guides/cli.md lists them)."""
+    found = [Finding(WarningCode.TRUST.value, w) for w in trust_warnings(facts.trust)]
+    found += _issuer_advice(facts)
+    if facts.time_valid and facts.days_left < expiry_warning_days:
+        expires = timestamp(facts.leaf.not_valid_after_utc)
+        message = (
+            f"The certificate of {facts.host} expires on {expires}, in {facts.days_left} day(s); "
+            "RDS rotates it automatically only when the CA is current. Schedule the certificate "
+            "rotation now."
+        )
+        found.append(Finding("expires-soon", message))
+    return found
+
+
+def _issuer_advice(facts: Inspection) -> list[Finding]:
+    """For an RDS-named issuer that neither the trust set nor the bundle holds: the bundle is
+    older than the CA. (Another region's CA, which the bundle holds, certifies another
+    region's names: the hostname mismatch says why.)"""
+    issuer = _issuer(facts)
+    rds = issuer.startswith("Amazon RDS ") and not LEGACY_2019.match(issuer)
+    if facts.trusted or not rds or issuer in facts.trust.subjects:
+        return []
+    try:
+        source = bundle_source()[0]
+        if any(c.subject == issuer for c in load_bundle(source).certificates):
+            return []
+    except Exception:  # noqa: BLE001 - advice only; the verdict stands without it
+        return []
+    return [
+        Finding(
+            "bundle-outdated",
+            f"The issuer '{issuer}' looks like an Amazon RDS CA but is not in the bundle {source}: "
+            "the bundle is probably outdated. Run `aurora-ssl bundle update`.",
+        )
     ]

@@ -27,10 +27,12 @@ import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+from aurora_ssl import errors
 from aurora_ssl._diagnostics._inspection import (
     Finding,
     Verdict,
     WarningCode,
+    attributes,
     inspect_server,
     trust_block,
     trust_warnings,
@@ -47,12 +49,6 @@ from aurora_ssl._readback import ClientTLS, client_tls, effective_params, requir
 from aurora_ssl._redaction import mask_text
 from aurora_ssl._server_tls import ServerTLS, server_tls
 from aurora_ssl._trust import TrustSelection
-from aurora_ssl.errors import (
-    AuroraSSLError,
-    CredentialsError,
-    InsecureConfigurationError,
-    TLSNotInUseError,
-)
 
 #: Version of the JSON document produced by :func:`reports_to_json`.
 FORMAT_VERSION = 1
@@ -94,9 +90,9 @@ class ConnectionReport:
     port: int | None
     endpoint: Endpoint
     trust: TrustSelection | None
-    client: ClientTLS | None
-    server: ServerTLS | None
     verdict: Verdict
+    client: ClientTLS | None = None
+    server: ServerTLS | None = None
     insecure_local_dev: bool = False
     errors: tuple[Finding, ...] = ()
     warnings: tuple[Finding, ...] = ()
@@ -118,38 +114,17 @@ class ConnectionReport:
 
     def to_dict(self) -> dict[str, Any]:
         """The report as JSON-ready data with the stable keys of :data:`REPORT_KEYS`."""
-        client, server = self.client, self.server
+        client = "protocol", "cipher", "bits", "driver"
+        server = "ssl", "version", "cipher", "bits", "source", "rds_force_ssl"
         return {
             "label": self.label,
             "host": self.host,
             "port": self.port,
-            "endpoint": {
-                "kind": self.endpoint.kind.value,
-                "region": self.endpoint.region,
-                "partition": self.endpoint.partition,
-            },
-            "trust": None if self.trust is None else trust_block(self.trust),
-            "client": None
-            if client is None
-            else {
-                "tls": client.in_use,
-                "protocol": client.protocol,
-                "cipher": client.cipher,
-                "bits": client.bits,
-                "driver": client.driver,
-            },
+            "endpoint": attributes(self.endpoint, "kind", "region", "partition"),
+            "trust": trust_block(self.trust),
+            "client": attributes(self.client, *client, tls="in_use"),
             "effective": dict(self.effective) or None,
-            "server": None
-            if server is None
-            else {
-                "ssl": server.ssl,
-                "version": server.version,
-                "cipher": server.cipher,
-                "bits": server.bits,
-                "sslinfo": server.sslinfo_installed,
-                "source": server.source,
-                "rds_force_ssl": server.rds_force_ssl,
-            },
+            "server": attributes(self.server, *server, sslinfo="sslinfo_installed"),
             "verdict": self.verdict.value,
             "ok": self.ok,
             "insecure_local_dev": self.insecure_local_dev,
@@ -173,9 +148,10 @@ class ConnectionReport:
         region = f", region {self.endpoint.region}" if self.endpoint.region else ""
         lines = [f"  host:          {where} ({self.endpoint.kind.value}{region})"]
         if self.trust is not None:
-            lines.append(f"  trust:         {self.trust.scope}, {len(self.trust.subjects)} CA(s)")
+            subjects = self.trust.subjects
+            lines.append(f"  trust:         {self.trust.scope}, {len(subjects)} CA(s)")
             lines.append(f"  trust file:    {self.trust.path}")
-            lines.extend(f"                 - {subject}" for subject in self.trust.subjects)
+            lines.extend(f"                 - {subject}" for subject in subjects)
         elif not self.insecure_local_dev:
             lines.append("  trust:         (not selected)")
         if self.client is not None:
@@ -246,6 +222,7 @@ def check_connection(
     insecure = settings.insecure_local_dev
     notes = trust_warnings(trust) if trust is not None else ()
     warnings = [Finding(WarningCode.TRUST.value, mask_text(w, masked)) for w in notes]
+    warnings += [_INSECURE] if insecure else []
     report = functools.partial(
         ConnectionReport,
         label=label,
@@ -254,15 +231,11 @@ def check_connection(
         endpoint=parse_endpoint(settings.tls_server_name or host.split(",")[0].strip()),
         trust=None if insecure else trust,
         insecure_local_dev=insecure,
-        client=None,
-        server=None,
     )
-    if insecure:
-        warnings.append(_INSECURE)
     try:
         connection = connect()
     except Exception as exc:  # noqa: BLE001 - every failure becomes the report's verdict
-        explained = _inspected(exc, expected, trust) if inspect and trust is not None else None
+        explained = _translated(exc, expected, trust if inspect else None)
         verdict, problem, summary = _failure(exc, masked, explained)
         return report(verdict=verdict, errors=(problem,), warnings=tuple(warnings), summary=summary)
     try:
@@ -271,8 +244,8 @@ def check_connection(
     finally:
         if close is not None:
             close(connection)
-    extra = found.pop("warnings", ())
-    return report(**found, warnings=(*warnings, *extra))
+    warnings += found.pop("warnings", ())
+    return report(**found, warnings=tuple(warnings))
 
 
 def _connected(
@@ -293,7 +266,8 @@ def _connected(
     try:
         facts = server(connection)
     except Exception as exc:  # noqa: BLE001 - reported, not raised
-        return {**found, "verdict": Verdict.ERROR, "errors": (_failure(exc, masked)[1],)}
+        problem = _failure(exc, masked, _translated(exc))[1]
+        return {**found, "verdict": Verdict.ERROR, "errors": (problem,)}
     warnings = [] if facts.sslinfo_installed else [_SSLINFO_MISSING]
     if (facts.rds_force_ssl or "").strip().lower() in ("0", "off"):
         warnings.append(
@@ -310,7 +284,7 @@ def _connected(
     if facts.ssl:
         return found
     terminated = Finding(
-        TLSNotInUseError.__name__,
+        errors.TLSNotInUseError.__name__,
         f"The server says this session is not encrypted ({facts.source}), although the client "
         "negotiated TLS: something between them terminates TLS. Connect to the database "
         "endpoint itself.",
@@ -325,32 +299,30 @@ def _client_refusal(
     or effective parameters weaker than verify-full, whatever the handshake says."""
     if effective.get("sslkeylogfile"):
         return Finding(
-            InsecureConfigurationError.__name__,
+            errors.InsecureConfigurationError.__name__,
             f"libpq writes this connection's TLS session keys to {effective['sslkeylogfile']} "
             "(sslkeylogfile), so anyone who reads that file can decrypt the traffic.",
         )
     try:
         require_tls(connection, expected=expected, close=False)
-    except (TLSNotInUseError, InsecureConfigurationError) as exc:
+    except (errors.TLSNotInUseError, errors.InsecureConfigurationError) as exc:
         return Finding(type(exc).__name__, str(exc))
     return None
 
 
-def _inspected(
+def _translated(
     exc: BaseException,
-    expected: Callable[[], Mapping[str, Any] | None] | None,
-    trust: TrustSelection,
-) -> AuroraSSLError | None:
-    """Our error for a failed attempt; a refused certificate is explained with what an
-    inspection of the attempt's target shows (one more connection, short timeouts, no login)."""
-    translated = exc if isinstance(exc, AuroraSSLError) else translate_error(exc)
+    expected: Callable[[], Mapping[str, Any] | None] | None = None,
+    trust: TrustSelection | None = None,
+) -> errors.AuroraSSLError | None:
+    """Our error for a failed attempt. Given the ``trust`` to inspect with, a refused
+    certificate is explained with what an inspection of the attempt's target shows (one more
+    connection, short timeouts, no login)."""
+    translated = exc if isinstance(exc, errors.AuroraSSLError) else translate_error(exc)
     cause = exc.__cause__ if translated is exc else exc
-    if cause is None or not isinstance(translated, CERTIFICATE_REFUSALS):
+    if trust is None or cause is None or not isinstance(translated, CERTIFICATE_REFUSALS):
         return translated
-    try:
-        params = expected() if expected is not None else None
-    except Exception:  # noqa: BLE001 - the target is then read from the failure itself
-        params = None
+    params = expected() if expected is not None else None
     target = target_of(cause, params)
     name = target.host or target.hostaddr
     if name is None:
@@ -359,19 +331,17 @@ def _inspected(
         inspection = inspect_server(
             name, target.port or 5432, hostaddr=target.hostaddr, trust=trust, timeout=SHORT_TIMEOUT
         )
-    except (AuroraSSLError, OSError, ValueError):
+    except (errors.AuroraSSLError, OSError, ValueError):
         return translated
     return translate_error(cause, params=params, inspection=inspection) or translated
 
 
 def _failure(
-    exc: BaseException, masked: Sequence[str], translated: AuroraSSLError | None = None
+    exc: BaseException, masked: Sequence[str], translated: errors.AuroraSSLError | None
 ) -> tuple[Verdict, Finding, str]:
     """A failed attempt's verdict, error and end of its headline."""
-    if translated is None:
-        translated = exc if isinstance(exc, AuroraSSLError) else translate_error(exc)
     name = type(translated or exc).__name__
-    if isinstance(translated, CredentialsError):
+    if isinstance(translated, errors.CredentialsError):
         # Its message is written to be shown; its cause (a provider's own exception) may
         # hold anything, a secret included.
         return Verdict.NO_CREDENTIALS, Finding(name, _message(translated, masked)), ""

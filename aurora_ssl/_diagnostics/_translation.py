@@ -53,30 +53,22 @@ import contextlib
 import dataclasses
 import os
 import re
+import ssl
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
+from aurora_ssl import errors
 from aurora_ssl._bundles import common_name, pem_blocks, pem_der
 from aurora_ssl._diagnostics._inspection import (
     ROTATE,
     UNTRUSTED_CAUSES,
     Inspection,
     Verdict,
-    name_hint,
+    mismatch_message,
 )
 from aurora_ssl._endpoint import parse_endpoint
 from aurora_ssl._libpq import libpq_of
 from aurora_ssl._redaction import is_secret_key, mask_text
-from aurora_ssl.errors import (
-    AuroraSSLError,
-    BundleError,
-    CertificateExpiredError,
-    HostnameMismatchError,
-    InsecureConfigurationError,
-    ServerTLSUnavailableError,
-    TLSError,
-    UntrustedCertificateError,
-)
 
 #: The fictitious region of aurora_ssl.testing's PKI: it exists in no AWS bundle, so a CA
 #: named in it can only be the test server's. :mod:`aurora_ssl.testing._pki` issues its
@@ -107,10 +99,10 @@ _PEM_FILE = (
 )
 #: libpq's words (a regular expression) -> our error and its message ({where}: the target;
 #: {said}: libpq's words; other fields: the pattern's named groups). The first match wins.
-_WORDS: tuple[tuple[str, type[AuroraSSLError], str], ...] = (
+_WORDS: tuple[tuple[str, type[errors.AuroraSSLError], str], ...] = (
     (
         r'root certificate file "(?P<path>[^"]*)" does not exist',
-        BundleError,
+        errors.BundleError,
         "The trust file {path} does not exist, so libpq cannot verify the server. Pass an "
         "existing CA bundle as sslrootcert, or remove sslrootcert and let aurora-ssl choose "
         "the RDS roots; do not follow libpq's suggestion to weaken sslmode or trust the "
@@ -118,18 +110,18 @@ _WORDS: tuple[tuple[str, type[AuroraSSLError], str], ...] = (
     ),
     (
         r'could not read root certificate file "(?P<path>[^"]*)": [^\n]*no certificate',
-        BundleError,
+        errors.BundleError,
         "The trust file {path} is unusable: it holds no PEM certificate (or is a directory). "
         + _PEM_FILE,
     ),
     (
         r'could not read root certificate file "(?P<path>[^"]*)": (?P<reason>[^\n]*)',
-        BundleError,
+        errors.BundleError,
         "The trust file {path} is unusable: it cannot be read ({reason}). " + _PEM_FILE,
     ),
     (
         r"server does not support SSL, but SSL was required",
-        ServerTLSUnavailableError,
+        errors.ServerTLSUnavailableError,
         "{where} does not offer TLS, so the connection was refused rather than sent in clear "
         "text. RDS and Aurora always offer TLS: check that the host is the RDS endpoint and "
         "not a proxy, tunnel or other server; for a self-managed server, set ssl=on. {said}",
@@ -137,27 +129,27 @@ _WORDS: tuple[tuple[str, type[AuroraSSLError], str], ...] = (
     (
         r"(?:no pg_hba\.conf entry|pg_hba\.conf rejects connection) for host [^\n]*"
         r"(?:SSL off|no encryption)",
-        InsecureConfigurationError,
+        errors.InsecureConfigurationError,
         "The server accepts only TLS connections (like RDS with rds.force_ssl=1) and this "
         "connection did not use TLS: sslmode=disable or the insecure_local_dev opt-out was in "
         "effect. Remove it; aurora-ssl connects with sslmode=verify-full. {said}",
     ),
     (
         r"(?i)certificate has expired|certificate is not yet valid",
-        CertificateExpiredError,
+        errors.CertificateExpiredError,
         "The certificate of {where} has expired (or is not yet valid), so verify-full refused "
         "it. Run `aurora-ssl inspect HOST` to see its dates. " + ROTATE + " {said}",
     ),
     (
         r"(?i)(?:SSL|TLS).*(?:unsupported protocol|alert protocol version|no protocols available)",
-        TLSError,
+        errors.TLSError,
         "{where} and this client share no TLS version: aurora-ssl requires TLS 1.2 or newer "
         "(ssl_min_protocol_version=TLSv1.2). Upgrade the server's TLS configuration (every RDS "
         "and Aurora version supports TLS 1.2). {said}",
     ),
     (  # on a connection in use (not while connecting): two processes used one TLS session
         r"(?is)^(?!.*connection to server at).*bad record mac",
-        TLSError,
+        errors.TLSError,
         "This connection's TLS session was broken by another process using it too: it was "
         "opened before a fork (gunicorn --preload, Celery prefork, multiprocessing), so parent "
         "and child share one socket. Connections must not cross a fork: open them (and pools) "
@@ -166,12 +158,12 @@ _WORDS: tuple[tuple[str, type[AuroraSSLError], str], ...] = (
         "django.db.close_old_connections() there, and no query in the master. {said}",
     ),
 )
-CERTIFICATE_REFUSALS = (UntrustedCertificateError, CertificateExpiredError, HostnameMismatchError)
 #: Inspection verdicts -> the error that explains them (any other: untrusted).
 _INSPECTED = {
-    Verdict.EXPIRED: CertificateExpiredError,
-    Verdict.HOSTNAME_MISMATCH: HostnameMismatchError,
+    Verdict.EXPIRED: errors.CertificateExpiredError,
+    Verdict.HOSTNAME_MISMATCH: errors.HostnameMismatchError,
 }
+CERTIFICATE_REFUSALS = (errors.UntrustedCertificateError, *_INSPECTED.values())
 #: Inspection warnings that do not explain a refusal (the trust selection's own notes, advice).
 IGNORED_HINTS = frozenset({"trust", "profile"})
 
@@ -188,12 +180,14 @@ class Target:
         hostaddr: the address connected to, if known.
         port: the port.
         sslrootcert: the trust file libpq used, if known.
+        sslnegotiation: how TLS was to start (``direct``: without the SSLRequest), if known.
     """
 
     host: str | None = None
     hostaddr: str | None = None
     port: int | None = None
     sslrootcert: str | None = None
+    sslnegotiation: str | None = None
 
     @property
     def where(self) -> str:
@@ -240,9 +234,9 @@ def _pgconn_option(exc: BaseException, keyword: bytes) -> str | None:
 def target_of(exc: BaseException, params: Mapping[str, Any] | None = None) -> Target:
     """Best knowledge of the target: ``params``, then psycopg 3's ``pgconn``, then the message."""
     given = params or {}
-    host, hostaddr, port, root = (
+    host, hostaddr, port, root, negotiation = (
         _text_of(given.get(key)) or _pgconn_option(exc, key.encode())
-        for key in ("host", "hostaddr", "port", "sslrootcert")
+        for key in ("host", "hostaddr", "port", "sslrootcert", "sslnegotiation")
     )
     location = _LOCATION.search(driver_text(exc) or "")
     if location:
@@ -256,7 +250,7 @@ def target_of(exc: BaseException, params: Mapping[str, Any] | None = None) -> Ta
     if host and "," in host:
         host = None  # a multi-host list: which one failed is only in the message
     first = port.split(",")[0] if port else ""
-    return Target(host, hostaddr, int(first) if first.isdigit() else None, root)
+    return Target(host, hostaddr, int(first) if first.isdigit() else None, root, negotiation)
 
 
 def redact_driver_secrets(exc: BaseException) -> None:
@@ -283,17 +277,12 @@ def redact_driver_secrets(exc: BaseException) -> None:
 # -- the translation -------------------------------------------------------------------------
 
 
-def scrub(text: str) -> str:
-    """``text`` with anything shaped like a secret masked (see :func:`redaction.mask_text`)."""
-    return mask_text(text)
-
-
 def translate_error(
     exc: BaseException,
     *,
     params: Mapping[str, Any] | None = None,
     inspection: Inspection | None = None,
-) -> AuroraSSLError | None:
+) -> errors.AuroraSSLError | None:
     """Return our error for a driver's connection failure, or ``None`` to keep the original.
 
     Pure: it reads the exception, ``params`` and at most the trust file libpq used; it never
@@ -312,15 +301,15 @@ def translate_error(
         The translated error, with ``exc`` as ``__cause__``, or ``None`` when ``exc`` is not a
         TLS failure (wrong password, database missing, network down ...).
     """
-    if isinstance(exc, AuroraSSLError):
+    if isinstance(exc, errors.AuroraSSLError):
         return None
     target = target_of(exc, params)  # read psycopg 3's pgconn before it is blanked
     redact_driver_secrets(exc)
     text = driver_text(exc)
     if text is None:
         return None
-    said = f'(libpq: "{scrub(" ".join(text.split()))}")'
-    error = _translate(text, exc, params, target, said)
+    said = f'(libpq: "{mask_text(" ".join(text.split()))}")'
+    error = _translate(text, target, said)
     if inspection is not None and isinstance(error, CERTIFICATE_REFUSALS):
         error = _explained(inspection, said) or error
     if error is not None:
@@ -328,59 +317,41 @@ def translate_error(
     return error
 
 
-def translate_socket_error(exc: BaseException, target: Any) -> AuroraSSLError | None:
+def translate_socket_error(exc: BaseException, target: Any) -> errors.AuroraSSLError | None:
     """asyncpg's and pg8000's failures explained as libpq's are, or ``None``.
 
     Their raw failures (``ssl`` errors, asyncpg's ``rejected SSL upgrade``, pg8000's ``Server
-    refuses SSL``) are restated in libpq's words, so their users get the errors psycopg users
-    get; the driver's own words end the message. ``target`` is the
-    :class:`~aurora_ssl._policy.SocketTarget` the attempt was made with. Pure, like
-    :func:`translate_error`.
+    refuses SSL``, a connection reset during the set-up) are restated in libpq's words, so
+    their users get the errors psycopg users get; the driver's own words end the message.
+    ``target`` is the :class:`~aurora_ssl._policy.SocketTarget` the attempt was made with.
+    Pure, like :func:`translate_error`.
     """
-    import ssl
-
-    text, kwargs = str(exc), target.kwargs
+    text, kwargs, name = str(exc), target.kwargs, target.server_name
     driver = "pg8000" if "ssl_context" in kwargs else "asyncpg"
-    said = f'({driver}: "{scrub(" ".join(text.split()))[:300]}")'
+    said = f'({driver}: "{mask_text(" ".join(text.split()))[:300]}")'
+    code = getattr(exc, "verify_code", None)
     if isinstance(exc, ssl.SSLCertVerificationError):
-        if exc.verify_code == 62 or "hostname mismatch" in text.lower():
-            libpq = f'server certificate does not match host name "{target.server_name}"'
-        elif exc.verify_code in (9, 10):  # not yet valid, expired
-            libpq = "certificate verify failed: certificate has expired"
-        else:
-            detail = re.search(r"certificate verify failed: ([^(]*)", text)
-            libpq = f"certificate verify failed: {detail[1].strip() if detail else ''}"
+        libpq = "certificate verify failed"
+        if code == 62 or "hostname mismatch" in text.lower():
+            libpq = f'server certificate does not match host name "{name}"'
+        elif code in (9, 10):  # not yet valid, expired
+            libpq = "certificate has expired"
     elif isinstance(exc, ssl.SSLError):
         libpq = f"SSL error: {text}"
     elif "rejected SSL upgrade" in text or "Server refuses SSL" in text:
         libpq = "server does not support SSL, but SSL was required"
     elif isinstance(exc, ConnectionResetError) or "unexpected connection_lost" in text:
-        why = (
-            "Direct TLS (sslnegotiation=direct) needs PostgreSQL 17 or newer: remove it to use "
-            "the standard negotiation."
-            if kwargs.get("direct_tls")
-            else "Something in the path (a proxy, a load balancer, a firewall) may cut TLS "
-            "connections; run `aurora-ssl inspect HOST` to see what the server offers."
-        )
-        return TLSError(
-            f"{target.server_name}:{kwargs.get('port')} closed the connection during the TLS "
-            f"set-up, before the certificate could be checked. {why}"
-        )
+        libpq = "SSL SYSCALL error: EOF detected"
     else:
         return None
     address = kwargs.get("host")
-    params = {
-        "host": target.server_name,
-        "port": kwargs.get("port"),
-        "hostaddr": address if address != target.server_name else None,
-        "sslrootcert": target.trust.path,
-    }
-    return _translate(libpq, exc, params, target_of(exc, params), said)
+    hostaddr = address if address != name else None
+    negotiation = "direct" if kwargs.get("direct_tls") else "postgres"
+    where = Target(name, hostaddr, kwargs.get("port"), target.trust.path, negotiation)
+    return _translate(libpq, where, said)
 
 
-def _translate(
-    text: str, exc: BaseException, params: Mapping[str, Any] | None, target: Target, said: str
-) -> AuroraSSLError | None:
+def _translate(text: str, target: Target, said: str) -> errors.AuroraSSLError | None:
     for pattern, kind, message in _WORDS:
         match = re.search(pattern, text)
         if match:
@@ -389,51 +360,39 @@ def _translate(
     if wanted:
         host, found = wanted["wanted"] or target.host or "the host", _MISMATCH_NAMES.search(text)
         names = [found["first"]] if found else []
-        more = [f"{found['more']} other name(s)"] if found and found["more"] else []
-        message = (
-            f"The server's certificate is for {', '.join(names + more) or 'other names'}, not "
-            f"for {host}, so verify-full refused it. Connect with a name the certificate covers "
-            "(the cluster, reader or instance endpoint), keeping the address in hostaddr if you "
-            f"need a specific IP. {name_hint(host, names)}"
-        )
-        return HostnameMismatchError(f"{message.strip()} {said}")
+        message = mismatch_message(host, names, found["more"] if found else None)
+        return errors.HostnameMismatchError(f"{message} {said}")
     if _UNTRUSTED.search(text):
         hint = _test_server_hint(target) or (
             f"The certificate of {target.where} is not signed by a CA this connection trusts, "
             f"so verify-full refused it. {UNTRUSTED_CAUSES} An expired certificate is refused "
             "with the same words: run `aurora-ssl inspect HOST` to see what the server presents."
         )
-        return UntrustedCertificateError(f"{hint} {said}")
+        return errors.UntrustedCertificateError(f"{hint} {said}")
     if _TLS_EOF.search(text):
-        return _closed_during_handshake(exc, params, target, said)
+        return _closed_during_handshake(target, said)
     return None
 
 
-def _explained(inspection: Inspection, said: str) -> TLSError | None:
+def _explained(inspection: Inspection, said: str) -> errors.TLSError | None:
     """The refusal as an inspection of the server explains it, if it found one."""
     if inspection.ok or not inspection.errors:
         return None
     issuers = [common_name(c.issuer) for c in inspection.certificates]
     hint = missing_test_bundle_hint(issuers, inspection.trust.subjects)
     if hint is not None and not inspection.trusted:
-        return UntrustedCertificateError(f"{hint} {said}")
-    kind = _INSPECTED.get(inspection.verdict, UntrustedCertificateError)
-    found = (f.message for f in inspection.errors if f.code == kind.__name__)
+        return errors.UntrustedCertificateError(f"{hint} {said}")
+    kind = _INSPECTED.get(inspection.verdict, errors.UntrustedCertificateError)
+    found = sorted(inspection.errors, key=lambda f: f.code != kind.__name__)  # the verdict's first
     hints = [f.message for f in inspection.warnings if f.code not in IGNORED_HINTS]
-    return kind(" ".join([next(found, inspection.errors[0].message), *hints, said]))
+    return kind(" ".join([*(f.message for f in found), *hints, said]))
 
 
-def _closed_during_handshake(
-    exc: BaseException, params: Mapping[str, Any] | None, target: Target, said: str
-) -> TLSError:
-    sources = (
-        (_text_of((params or {}).get("sslnegotiation")), "the connection parameters"),
-        (_pgconn_option(exc, b"sslnegotiation"), "libpq's settings"),
-        (_text_of(os.environ.get("PGSSLNEGOTIATION")), "PGSSLNEGOTIATION"),
-    )
-    mode, source = next(((v.lower(), s) for v, s in sources if v), ("", ""))
-    if mode == "direct":
-        return TLSError(
+def _closed_during_handshake(target: Target, said: str) -> errors.TLSError:
+    mode = target.sslnegotiation or _text_of(os.environ.get("PGSSLNEGOTIATION")) or ""
+    source = "the connection's settings" if target.sslnegotiation else "PGSSLNEGOTIATION"
+    if mode.lower() == "direct":
+        return errors.TLSError(
             f"{target.where} closed the connection as the TLS handshake began: "
             f"sslnegotiation=direct (from {source}) starts TLS without PostgreSQL's "
             "SSLRequest, which only PostgreSQL 17 and newer servers accept (older ones log "
@@ -441,7 +400,7 @@ def _closed_during_handshake(
             "PGSSLNEGOTIATION) to use the standard negotiation every server supports, or "
             f"upgrade the server to PostgreSQL 17. {said}"
         )
-    return TLSError(
+    return errors.TLSError(
         f"{target.where} closed the connection during the TLS handshake. Check the server's "
         "log; a proxy or load balancer in between may not speak PostgreSQL's TLS "
         "negotiation; and if sslnegotiation=direct is set anywhere (PGSSLNEGOTIATION, a "
@@ -503,24 +462,21 @@ def login_refusal(exc: BaseException, *, libpq_version: int | None = None) -> Lo
     reason = match["server"] or match["client"]
     major, minor = divmod(libpq_version or 0, 10000)
     libpq = f"libpq {major}.{minor}" if libpq_version else "this driver's libpq"
-    if major > 17 or minor >= _CVE_2024_10977_FIXED.get(major, 10000):
-        return LoginRefusal(
-            reason,
-            True,
-            f"Login refused: {reason}. TLS was verified first ({libpq} shows a server's error "
-            "only over the TLS session it verified), so fix the login itself: the user name, "
-            "the password or IAM token, the server's pg_hba.conf rules. Changing sslmode would "
-            "not help.",
+    verified = major > 17 or minor >= _CVE_2024_10977_FIXED.get(major, 10000)
+    if verified:
+        what = (
+            f"TLS was verified first ({libpq} shows a server's error only over the TLS session "
+            "it verified), so fix the login itself: the user name, the password or IAM token, "
+            "the server's pg_hba.conf rules. Changing sslmode would not help."
         )
-    return LoginRefusal(
-        reason,
-        False,
-        f"Login refused: {reason}. Whether TLS was verified is unknown: {libpq} predates the "
-        "fix for CVE-2024-10977 (libpq 17.1, 16.5, 15.9, 14.14, 13.17), so it may show an error "
-        "sent before TLS by anyone on the path. Upgrade the driver (its binary wheel bundles a "
-        "current libpq); `aurora-ssl inspect HOST` shows whether the server's certificate "
-        "verifies.",
-    )
+    else:
+        what = (
+            f"Whether TLS was verified is unknown: {libpq} predates the fix for CVE-2024-10977 "
+            "(libpq 17.1, 16.5, 15.9, 14.14, 13.17), so it may show an error sent before TLS by "
+            "anyone on the path. Upgrade the driver (its binary wheel bundles a current libpq); "
+            "`aurora-ssl inspect HOST` shows whether the server's certificate verifies."
+        )
+    return LoginRefusal(reason, verified, f"Login refused: {reason}. {what}")
 
 
 # -- the local test server -------------------------------------------------------------------
@@ -530,22 +486,14 @@ def _test_server_hint(target: Target) -> str | None:
     """The forgotten-test-bundle advice, if the refused server is aurora_ssl.testing's: the
     host is in the test PKI's region, and the trust file libpq used (when known) holds no test
     CA. When the trust file is not known (psycopg2 does not tell it), the hint is given: it
-    says what else the refusal means if the test root was trusted."""
+    says what else the refusal means if the test root was trusted. The file's DER carries the
+    CN as plain bytes, so no X.509 parser is needed."""
     if not target.host or parse_endpoint(target.host).region != TEST_REGION:
         return None
-    trusted = [TEST_ROOT_CN] if _holds_test_ca(target.sslrootcert) else []
-    return missing_test_bundle_hint([TEST_ROOT_CN], trusted)
-
-
-def _holds_test_ca(path: str | None) -> bool:
-    """Whether a PEM file holds a certificate naming the test PKI (its DER carries the CN as
-    plain bytes, so no X.509 parser is needed); ``False`` when unknown or unreadable."""
-    try:
-        with open(path or "", "rb") as file:
-            blocks = pem_blocks(file.read(4 * 1024 * 1024))
-        return any(TEST_CA_PREFIX.encode() in pem_der(block) for block in blocks)
-    except (OSError, ValueError):
-        return False
+    with contextlib.suppress(OSError, ValueError), open(target.sslrootcert or "", "rb") as file:
+        if any(TEST_CA_PREFIX.encode() in pem_der(b) for b in pem_blocks(file.read(4 << 20))):
+            return None  # the test root was trusted: the refusal is something else
+    return missing_test_bundle_hint([TEST_ROOT_CN], [])
 
 
 def is_test_ca(name: str | None) -> bool:

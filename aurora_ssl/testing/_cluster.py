@@ -29,14 +29,13 @@ from typing import Any
 
 from aurora_ssl.errors import TestServerError
 from aurora_ssl.testing._pki import CLUSTER_HOST, INSTANCE_HOST, READER_HOST, CAFamily, TestPKI
-from aurora_ssl.testing._server import AuroraLikeServer
+from aurora_ssl.testing._server import AuroraLikeServer, _new_pki, _poll
 
 # Streaming replication; commits written at once (not ~200 ms later) so that a reader can be
 # waited for: what the writer reports as written includes every commit.
 _REPLICATION = {
     "wal_level": "replica",
     "max_wal_senders": "10",
-    "hot_standby": "on",
     "synchronous_commit": "on",
 }
 
@@ -110,26 +109,17 @@ class AuroraLikeCluster:
     ) -> None:
         if not 0 <= readers <= 15:
             raise ValueError(f"an Aurora cluster has 0 to 15 readers, not {readers}")
-        self._pki = pki
-        self._size = readers + 1
-        self._options: dict[str, Any] = {
-            "ca_family": ca_family,
-            "bindir": bindir,
-            "password": password,
-        }
+        self.pki = pki if pki is not None else _new_pki(ca_family)
+        """The PKI every instance's certificate comes from."""
+        self._size, self._bindir, self._password = readers + 1, bindir, password
         self._settings = {**_REPLICATION, **(settings or {})}
         self.instances: list[AuroraLikeServer] = []
         """Every instance, in instance-number order (whatever its role now)."""
 
     @property
-    def pki(self) -> TestPKI:
-        """The PKI every instance's certificate comes from (the writer's)."""
-        return self._pki if self._pki is not None else self.writer.pki
-
-    @property
     def writer(self) -> AuroraLikeServer:
         """The instance that is the writer now."""
-        writers = [i for i in self.instances if i.running and not _is_standby(i)]
+        writers = [i for i in self.instances if i.running and i._primary is None]
         if len(writers) != 1:
             raise TestServerError(f"the cluster has {len(writers)} running writers, not 1")
         return writers[0]
@@ -137,7 +127,7 @@ class AuroraLikeCluster:
     @property
     def readers(self) -> list[AuroraLikeServer]:
         """The running reader instances."""
-        return [i for i in self.instances if i.running and _is_standby(i)]
+        return [i for i in self.instances if i.running and i._primary is not None]
 
     def instance(self, instance_id: str) -> AuroraLikeServer:
         """The instance named ``instance_id`` (e.g. ``demo-instance-2``)."""
@@ -190,10 +180,9 @@ class AuroraLikeCluster:
             target: the instance id to promote (default: the first running reader).
         """
         old = self.writer
-        candidates = [self.instance(target)] if target else self.readers
-        if not candidates or candidates[0] not in self.readers:
+        new = self.instance(target) if target else next(iter(self.readers), None)
+        if new is None or new not in self.readers:
             raise TestServerError(f"no running reader to fail over to ({target or 'any'})")
-        new = candidates[0]
         self.wait_replicated()  # every reader gets the writer's last WAL as it shuts down
         old._shutdown(signal.SIGINT)
         new.promote()
@@ -220,13 +209,12 @@ class AuroraLikeCluster:
         deadline = time.monotonic() + timeout
 
         def until(server: AuroraLikeServer, query: str, answer: str, what: str) -> None:
-            while server._psql("postgres", query).strip() != answer:
-                if time.monotonic() > deadline:
-                    raise TestServerError(
-                        f"{_instance_id(server)}: {what} not within {timeout:.0f}s; its log: "
-                        f"{server.log_path}"
-                    )
-                time.sleep(0.02)
+            left = deadline - time.monotonic()
+            if not _poll(lambda: server._psql("postgres", query).strip() == answer, left, 0.02):
+                raise TestServerError(
+                    f"{_instance_id(server)}: {what} not within {timeout:.0f}s; its log: "
+                    f"{server.log_path}"
+                )
 
         streaming = "SELECT count(*) FROM pg_catalog.pg_stat_replication WHERE state = 'streaming'"
         until(writer, streaming, str(len(readers)), f"{len(readers)} readers streaming")
@@ -245,32 +233,24 @@ class AuroraLikeCluster:
         )
         return [(name, flag == "t") for name, flag in (r.split("|") for r in rows.split())]
 
-    def address_of(self, name: str) -> str | None:
-        """The address an endpoint name resolves to now (``None``: not one of ours).
-
-        Instance endpoints resolve to their instance, the cluster endpoint to the writer and
-        the reader endpoint to the first running reader (the writer when there is none).
-        """
-        if name == CLUSTER_HOST:
-            return self.writer.hostaddr
-        if name == READER_HOST:
-            return (self.readers or [self.writer])[0].hostaddr
-        for server in self.instances:
-            if server.host == name:
-                return server.hostaddr
-        return None
-
     @contextlib.contextmanager
     def resolve(self) -> Iterator[None]:
         """Resolve this cluster's endpoint names in this process (``socket.getaddrinfo``).
 
-        Other names resolve as before. Meant for a test's duration: the patch is process-wide.
+        Instance endpoints resolve to their instance, the cluster endpoint to the writer and
+        the reader endpoint to the first running reader (the writer when there is none); other
+        names as before. Meant for a test's duration: the patch is process-wide.
         """
         real = socket.getaddrinfo
 
         def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
-            address = self.address_of(host) if isinstance(host, str) else None
-            return real(address or host, *args, **kwargs)
+            if host == CLUSTER_HOST:
+                host = self.writer.hostaddr
+            elif host == READER_HOST:
+                host = (self.readers or [self.writer])[0].hostaddr
+            else:
+                host = next((i.hostaddr for i in self.instances if i.host == host), host)
+            return real(host, *args, **kwargs)
 
         socket.getaddrinfo = getaddrinfo
         try:
@@ -281,14 +261,15 @@ class AuroraLikeCluster:
     def _instance(self, number: int, primary: AuroraLikeServer | None) -> AuroraLikeServer:
         host = INSTANCE_HOST.replace("-instance-1.", f"-instance-{number}.", 1)
         server = AuroraLikeServer(
-            pki=self._pki if primary is None else primary.pki,
+            pki=self.pki,
             settings={**self._settings, "aurora_ssl.instance_id": host.split(".")[0]},
             port=0 if primary is None else primary.port,
             host=host,
             hostaddr=f"127.0.0.{number + 1}",
-            standby_of=primary,
-            **self._options,
+            bindir=self._bindir,
+            password=self._password if primary is None else primary.password,
         )
+        server._primary = primary  # a reader: a base backup of the writer, then streaming
         server.use_certificate(names=[host, CLUSTER_HOST, READER_HOST])
         self.instances.append(server)
         return server
@@ -296,7 +277,3 @@ class AuroraLikeCluster:
 
 def _instance_id(server: AuroraLikeServer) -> str:
     return server.settings["aurora_ssl.instance_id"]
-
-
-def _is_standby(server: AuroraLikeServer) -> bool:
-    return server._primary is not None

@@ -14,6 +14,7 @@ import datetime
 import functools
 import os
 from collections.abc import Iterator
+from unittest import mock
 
 from aurora_ssl import clear_caches
 from aurora_ssl.credentials import CredentialTarget, IAMTokenProvider
@@ -63,24 +64,22 @@ def iam_token_as_password(
     except ImportError as exc:
         raise CredentialsError("IAM tokens need botocore: pip install 'aurora-ssl[iam]'.") from exc
     user = server.user if user is None else user
-    saved = {name: os.environ.pop(name, None) for name in (*_KEYS, *_OTHER_SOURCES)}
-    clock = botocore.auth.get_current_datetime
-    os.environ.update(_KEYS)
-    botocore.auth.get_current_datetime = functools.partial(_stopped_clock, at)
-    clear_caches()
-    try:
-        token = IAMTokenProvider().password(CredentialTarget(server.host, server.port, user))
-        _set_password(server, user, token)
-        yield token
-    finally:
-        if user == server.user and server.running:
-            _set_password(server, user, server.password)
-        botocore.auth.get_current_datetime = clock
-        for name, value in saved.items():
+    clock = functools.partial(_stopped_clock, at)
+    with (
+        mock.patch.dict(os.environ, _KEYS),
+        mock.patch.object(botocore.auth, "get_current_datetime", clock),
+    ):
+        for name in _OTHER_SOURCES:
             os.environ.pop(name, None)
-            if value is not None:
-                os.environ[name] = value
         clear_caches()
+        try:
+            token = IAMTokenProvider().password(CredentialTarget(server.host, server.port, user))
+            _set_password(server, user, token)
+            yield token
+        finally:
+            if user == server.user and server.running:
+                _set_password(server, user, server.password)
+            clear_caches()
 
 
 def _stopped_clock(at: float, remove_tzinfo: bool = True) -> datetime.datetime:

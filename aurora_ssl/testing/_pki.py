@@ -2,9 +2,9 @@
 
 Why RDS-shaped: name-based code (region detection, "is this an RDS CA?", the hints in error
 messages) must see the same layout it sees in production. The region ``test-region-1`` is
-fictitious, which is also how :func:`is_test_ca` recognises this PKI's certificates.
+fictitious, which is also how the error translation recognises this PKI's certificates.
 
-RDS issues under three CA families, and so does this PKI (:data:`CA_FAMILIES`): ``rsa2048``
+RDS issues under three CA families, and so does this PKI (:data:`CAFamily`): ``rsa2048``
 (RSA 2048, SHA-256; the default), ``rsa4096`` (RSA 4096, SHA-384) and ``ecc384`` (ECDSA P-384,
 SHA-384), each for the root, the subordinate and the server key alike.
 """
@@ -12,7 +12,6 @@ SHA-384), each for the root, the subordinate and the server key alike.
 from __future__ import annotations
 
 import datetime
-import ipaddress
 import os
 import secrets
 from collections.abc import Sequence
@@ -38,46 +37,8 @@ OTHER_HOST = "other.cluster-zzz999xyz.test-region-1.rds.amazonaws.com"
 _GOOD_NAMES = (CLUSTER_HOST, READER_HOST, INSTANCE_HOST)
 
 CAFamily = Literal["rsa2048", "rsa4096", "ecc384"]
-"""An RDS CA family: ``rds-ca-rsa2048-g1``, ``rds-ca-rsa4096-g1`` or ``rds-ca-ecc384-g1``."""
-CA_FAMILIES: tuple[CAFamily, ...] = get_args(CAFamily)
-
-
-def _check_family(family: str) -> CAFamily:
-    if family not in CA_FAMILIES:
-        raise ValueError(f"unknown CA family {family!r}; choose one of {', '.join(CA_FAMILIES)}")
-    return family
-
-
-def _new_key(family: CAFamily) -> _Key:
-    if family == "ecc384":
-        return ec.generate_private_key(ec.SECP384R1())
-    return rsa.generate_private_key(65537, 4096 if family == "rsa4096" else 2048)
-
-
-def _digest(family: CAFamily) -> hashes.SHA256 | hashes.SHA384:
-    return hashes.SHA256() if family == "rsa2048" else hashes.SHA384()
-
-
-def _rds_name(common_name: str) -> x509.Name:
-    """A subject laid out like the real RDS CAs', so name-based code sees the familiar shape."""
-    return x509.Name.from_rfc4514_string(
-        f"L=Seattle,CN={common_name},ST=WA,OU=Amazon RDS,O=Amazon.com,C=US"
-    )
-
-
-def _key_usage(*, ca: bool, rsa_key: bool) -> x509.KeyUsage:
-    """A CA signs certificates; a server signs handshakes (and, with RSA, decrypts key exchange)."""
-    return x509.KeyUsage(
-        digital_signature=True,
-        content_commitment=False,
-        key_encipherment=rsa_key and not ca,
-        data_encipherment=False,
-        key_agreement=False,
-        key_cert_sign=ca,
-        crl_sign=ca,
-        encipher_only=False,
-        decipher_only=False,
-    )
+"""An RDS CA family: ``rds-ca-rsa2048-g1``, ``rds-ca-rsa4096-g1`` or ``rds-ca-ecc384-g1``
+(all of them: ``typing.get_args(CAFamily)``)."""
 
 
 def _pem(cert: x509.Certificate) -> bytes:
@@ -106,7 +67,7 @@ def _kept_keys(path: Path, family: CAFamily) -> list[_Key]:
     """The root, subordinate and server keys kept in ``path``, made and kept there if missing.
 
     Keys are all a PKI needs to outlive a run: certificates issued anew from the same keys and
-    names chain to the root file a client loaded before.
+    names chain to the root file a client loaded before (a server whose data is kept).
     """
     if path.is_file():
         end = b"-----END PRIVATE KEY-----"
@@ -115,99 +76,100 @@ def _kept_keys(path: Path, family: CAFamily) -> list[_Key]:
             cast("_Key", serialization.load_pem_private_key(block.strip() + end, None))
             for block in blocks
         ]
-    keys = [_new_key(family) for _ in range(3)]
+    keys: list[_Key] = [
+        ec.generate_private_key(ec.SECP384R1())
+        if family == "ecc384"
+        else rsa.generate_private_key(65537, 4096 if family == "rsa4096" else 2048)
+        for _ in range(3)
+    ]
     _write_private(path, b"".join(map(_key_pem, keys)))
     return keys
 
 
-def _now() -> datetime.datetime:
-    return datetime.datetime.now(datetime.timezone.utc)
-
-
-def _days(days: int) -> datetime.timedelta:
-    return datetime.timedelta(days=days)
-
-
 def _certificate(
     family: CAFamily,
-    subject: x509.Name,
     key: _Key,
     issuer: tuple[x509.Certificate, _Key] | None,
-    valid: tuple[datetime.datetime, datetime.datetime],
-    extensions: Sequence[tuple[x509.ExtensionType, bool]],
+    name: str,
+    days: tuple[int, int],
+    *,
+    names: Sequence[str] = (),
+    path_length: int | None = None,
 ) -> x509.Certificate:
-    """A certificate for ``key``, signed by ``issuer`` (``None``: self-signed)."""
+    """A CA certificate named like RDS's (``issuer`` ``None``: self-signed), or with ``names``
+    a server's; valid from ``days[0]`` to ``days[1]`` days from now."""
+    ca, now = not names, datetime.datetime.now(datetime.timezone.utc)
+    if ca:
+        subject = x509.Name.from_rfc4514_string(
+            f"L=Seattle,CN={name},ST=WA,OU=Amazon RDS,O=Amazon.com,C=US"
+        )
+    else:
+        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    # A CA signs certificates; a server signs handshakes (and, with RSA, decrypts key exchange).
+    usage = x509.KeyUsage(
+        digital_signature=True,
+        content_commitment=False,
+        key_encipherment=not ca and isinstance(key, rsa.RSAPrivateKey),
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=ca,
+        crl_sign=ca,
+        encipher_only=False,
+        decipher_only=False,
+    )
     builder = (
         x509.CertificateBuilder()
         .subject_name(subject)
         .issuer_name(issuer[0].subject if issuer else subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(valid[0])
-        .not_valid_after(valid[1])
+        .not_valid_before(now + datetime.timedelta(days=days[0]))
+        .not_valid_after(now + datetime.timedelta(days=days[1]))
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=path_length), True)
+        .add_extension(usage, True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
     )
     if issuer is not None:
         issuer_key = issuer[0].public_key()
         aki = x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key)  # type: ignore[arg-type]
         builder = builder.add_extension(aki, False)
-    for extension, critical in extensions:
-        builder = builder.add_extension(extension, critical)
-    return builder.sign(issuer[1] if issuer else key, _digest(family))
+    if names:
+        server_auth = x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH])
+        builder = builder.add_extension(server_auth, False).add_extension(
+            x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), False
+        )
+    digest = hashes.SHA256() if family == "rsa2048" else hashes.SHA384()
+    return builder.sign(issuer[1] if issuer else key, digest)
 
 
 class _Authority:
     """One root -> subordinate chain, and the key of every server certificate it issues."""
 
-    def __init__(self, family: CAFamily, keys: Sequence[_Key] | None = None) -> None:
-        self.family = family
-        self.root_key, self.subordinate_key, self.leaf_key = keys or [
-            _new_key(family) for _ in range(3)
-        ]
-        label, now = family.upper(), _now()
-        ca = _key_usage(ca=True, rsa_key=False)
-        self.root = _certificate(
-            family,
-            _rds_name(f"Amazon RDS {TEST_REGION} Root CA {label} G1"),
-            self.root_key,
-            None,
-            (now - _days(30), now + _days(365 * 20)),
-            [(x509.BasicConstraints(ca=True, path_length=None), True), (ca, True)],
-        )
+    def __init__(self, family: CAFamily, keys: Sequence[_Key]) -> None:
+        self.family, label = family, family.upper()
+        self.root_key, self.subordinate_key, self.leaf_key = keys
+        root = f"Amazon RDS {TEST_REGION} Root CA {label} G1"
+        self.root = _certificate(family, self.root_key, None, root, (-30, 365 * 20))
         self.subordinate = _certificate(
             family,
-            _rds_name(f"Amazon RDS {TEST_REGION} Subordinate CA {label} G1.A.1"),
             self.subordinate_key,
             (self.root, self.root_key),
-            (now - _days(30), now + _days(365 * 5)),
-            [(x509.BasicConstraints(ca=True, path_length=0), True), (ca, True)],
+            f"Amazon RDS {TEST_REGION} Subordinate CA {label} G1.A.1",
+            (-30, 365 * 5),
+            path_length=0,
         )
 
-    def issue(self, names: Sequence[str], *, expired: bool) -> x509.Certificate:
-        now = _now()
-        valid = (
-            (now - _days(375), now - _days(10)) if expired else (now - _days(1), now + _days(365))
-        )
-        alt_names: list[x509.GeneralName] = []
-        for name in names:
-            try:
-                alt_names.append(x509.IPAddress(ipaddress.ip_address(name)))
-            except ValueError:
-                alt_names.append(x509.DNSName(name))
-        usage = _key_usage(ca=False, rsa_key=isinstance(self.leaf_key, rsa.RSAPrivateKey))
-        return _certificate(
+    def issue(self, names: Sequence[str], *, expired: bool) -> bytes:
+        """The leaf and the subordinate, as PEM, as a server sends them."""
+        leaf = _certificate(
             self.family,
-            x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])]),
             self.leaf_key,
             (self.subordinate, self.subordinate_key),
-            valid,
-            [
-                (x509.BasicConstraints(ca=False, path_length=None), True),
-                (usage, True),
-                (x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), False),
-                (x509.SubjectAlternativeName(alt_names), False),
-            ],
+            names[0],
+            (-375, -10) if expired else (-1, 365),
+            names=names,
         )
+        return _pem(leaf) + _pem(self.subordinate)
 
 
 def _shipped_bundle() -> bytes:
@@ -247,41 +209,32 @@ class TestPKI:
         self.bundle_path.write_bytes(shipped + _pem(trusted.root))
 
     @classmethod
-    def generate(
-        cls, directory: Path, family: CAFamily = "rsa2048", *, keep_keys: bool = False
-    ) -> TestPKI:
+    def generate(cls, directory: Path, family: CAFamily = "rsa2048") -> TestPKI:
         """Create both authorities and write the root, bundle and foreign root files.
+
+        The keys are kept in ``directory`` too (owner-only), and a PKI generated again in the
+        same directory reuses them: a client that loaded the root file on an earlier run still
+        trusts the server (for servers whose data outlives a run).
 
         Args:
             directory: where the PEM files go (created if missing). The server never reads
                 from it: it copies what it needs into its own directory.
-            family: the CA family of every key and signature (:data:`CA_FAMILIES`); RSA 4096
+            family: the CA family of every key and signature (:data:`CAFamily`); RSA 4096
                 keys take about half a second each to make.
-            keep_keys: keep the keys in ``directory`` (owner-only) and reuse the ones kept
-                there: a client that loaded the root file on an earlier run still trusts the
-                server (for servers whose data outlives a run).
 
         Returns:
             The PKI; issue server certificates with :meth:`issue_server`.
         """
-        family = _check_family(family)
+        if family not in get_args(CAFamily):
+            choices = ", ".join(get_args(CAFamily))
+            raise ValueError(f"unknown CA family {family!r}; choose one of {choices}")
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         trusted, foreign = (
-            _Authority(
-                family, _kept_keys(directory / f"{who}-{family}.key", family) if keep_keys else None
-            )
+            _Authority(family, _kept_keys(directory / f"{who}-{family}.key", family))
             for who in ("trusted", "foreign")
         )
         return cls(directory, trusted, foreign)
-
-    def _issue(self, names: Sequence[str], *, expired: bool, foreign: bool) -> tuple[bytes, bytes]:
-        """``(chain, key)`` as PEM: the leaf and the subordinate, as a server sends them."""
-        if not names:
-            raise ValueError("issue_server() needs at least one name")
-        authority = self._foreign if foreign else self._trusted
-        leaf = authority.issue(list(names), expired=expired)
-        return _pem(leaf) + _pem(authority.subordinate), _key_pem(authority.leaf_key)
 
     def issue_server(
         self, names: Sequence[str], *, expired: bool = False, foreign: bool = False
@@ -289,17 +242,22 @@ class TestPKI:
         """Issue a server certificate and write it with its chain and key.
 
         Args:
-            names: host names (or IP addresses) for the SANs; the first is also the CN.
+            names: host names for the SANs; the first is also the CN.
             expired: make it expire ten days ago (valid for a year before that).
             foreign: sign it with the interception authority instead of the trusted one.
 
         Returns:
             ``(chain, key)``: the PEM chain file (leaf, then subordinate, as a server sends
             it) and the PEM private key file (mode 0600).
+
+        Raises:
+            ValueError: no name.
         """
-        chain, key = self._issue(names, expired=expired, foreign=foreign)
+        if not names:
+            raise ValueError("issue_server() needs at least one name")
+        authority = self._foreign if foreign else self._trusted
         # random, not a counter: a forked copy of this PKI must not overwrite our files
         stem = self.directory / f"server-{secrets.token_hex(6)}{'-foreign' if foreign else ''}"
-        stem.with_suffix(".crt").write_bytes(chain)
-        _write_private(stem.with_suffix(".key"), key)
+        stem.with_suffix(".crt").write_bytes(authority.issue(list(names), expired=expired))
+        _write_private(stem.with_suffix(".key"), _key_pem(authority.leaf_key))
         return stem.with_suffix(".crt"), stem.with_suffix(".key")

@@ -30,7 +30,7 @@ import tempfile
 import threading
 import time
 import urllib.parse
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +42,6 @@ from aurora_ssl.testing._pki import (
     OTHER_HOST,
     CAFamily,
     TestPKI,
-    _check_family,
     _write_private,
 )
 
@@ -99,14 +98,15 @@ class Scenario(str, enum.Enum):
     TLS_OPTIONAL = "tls-optional"
 
 
-# -- the machine: binaries, the OS user, directories ----------------------------------------
+# -- the machine: binaries, the OS user, directories, processes --------------------------------
 
 
 def _find_bindir() -> Path:
     """Locate the directory with ``initdb``, ``postgres`` and ``psql``.
 
-    Searched in order: ``$AURORA_SSL_PG_BINDIR`` (when set, the only place looked at, so a
-    test or CI job can pin a build), ``$AURORA_SSL_PG_VERSION`` (a version downloaded with
+    Searched in order (``scripts/bootstrap.sh`` looks in the same order):
+    ``$AURORA_SSL_PG_BINDIR`` (when set, the only place looked at, so a test or CI job can pin a
+    build), ``$AURORA_SSL_PG_VERSION`` (a version downloaded with
     :func:`~aurora_ssl.testing.fetch_server`), ``pg_config --bindir``,
     ``/usr/lib/postgresql/*/bin`` (newest first: Debian and Ubuntu keep the server out of
     PATH), then PATH.
@@ -115,51 +115,38 @@ def _find_bindir() -> Path:
         TestServerError: nothing found; the message lists every place searched and how to
             install the binaries.
     """
-    candidates: list[tuple[str, Path | None]]
     if pinned := os.environ.get(_BINDIR_ENV):
-        candidates = [(f"${_BINDIR_ENV}", Path(pinned))]
+        candidates = [(f"${_BINDIR_ENV}", pinned)]
     elif version := os.environ.get(_VERSION_ENV):
         try:
-            candidates = [(f"${_VERSION_ENV}", fetch_server(version))]
+            return fetch_server(version)
         except ValueError as exc:
             raise TestServerError(f"${_VERSION_ENV}: {exc}") from None
     else:
-        debian = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=_version_key, reverse=True)
-        postgres = shutil.which("postgres")
+        debian = glob.glob("/usr/lib/postgresql/*/bin")
+        debian.sort(key=lambda path: [int(n) for n in re.findall(r"\d+", path)], reverse=True)
+        postgres, pg_config = shutil.which("postgres"), ""
+        with contextlib.suppress(OSError, subprocess.SubprocessError):
+            done = subprocess.run(["pg_config", "--bindir"], capture_output=True, check=True)
+            pg_config = done.stdout.decode().strip()
         candidates = [
-            ("pg_config --bindir", _pg_config_bindir()),
-            *[("/usr/lib/postgresql/*/bin", Path(d) if d else None) for d in debian or [""]],
-            ("PATH", Path(postgres).parent if postgres else None),
+            ("pg_config --bindir", pg_config),
+            *[("/usr/lib/postgresql/*/bin", directory) for directory in debian or [""]],
+            ("PATH", os.path.dirname(postgres) if postgres else ""),
         ]
     searched = []
     for label, directory in candidates:
-        if directory is None:
-            searched.append(f"{label}: nothing there")
-            continue
-        missing = [b for b in _BINARIES if not os.access(directory / b, os.X_OK)]
-        if not missing:
-            return directory
-        searched.append(f"{label} -> {directory}: missing {', '.join(missing)}")
-    lines = "\n".join(f"  - {item}" for item in searched)
+        missing = [b for b in _BINARIES if not os.access(os.path.join(directory, b), os.X_OK)]
+        if directory and not missing:
+            return Path(directory)
+        where = f"-> {directory}: missing {', '.join(missing)}" if directory else ": nothing there"
+        searched.append(f"  - {label} {where}")
+    lines = "\n".join(searched)
     raise TestServerError(
         f"PostgreSQL server binaries ({', '.join(_BINARIES)}) were not found; "
         "aurora_ssl.testing runs a throwaway local server with them.\n"
         f"Searched (in this order):\n{lines}\n{_INSTALL_HINT}"
     )
-
-
-def _version_key(path: str) -> tuple[int, ...]:
-    return tuple(int(part) for part in re.findall(r"\d+", path))
-
-
-def _pg_config_bindir() -> Path | None:
-    try:
-        done = subprocess.run(
-            ["pg_config", "--bindir"], capture_output=True, text=True, check=True, timeout=10
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return Path(done.stdout.strip())
 
 
 @functools.cache
@@ -179,9 +166,11 @@ def _account() -> pwd.struct_passwd | None:
 
 
 def _as_server() -> dict[str, Any]:
-    """``subprocess`` arguments that run the child as the server's OS user."""
+    """``subprocess`` arguments that run the child as the server's OS user, in an environment
+    without our PG* variables (a test's PGSSLMODE must not steer the server or the setup)."""
     account = _account()
-    return {"user": account.pw_uid, "group": account.pw_gid, "extra_groups": []} if account else {}
+    ids = {"user": account.pw_uid, "group": account.pw_gid, "extra_groups": []} if account else {}
+    return {"env": {k: v for k, v in os.environ.items() if not k.startswith("PG")}, **ids}
 
 
 def _chown(*paths: Path) -> None:
@@ -190,21 +179,23 @@ def _chown(*paths: Path) -> None:
             os.chown(path, account.pw_uid, account.pw_gid, follow_symlinks=False)
 
 
-def _require_reachable(path: Path, remedy: str) -> None:
-    """As root, the server's OS user must reach ``path``: every directory on the way searchable."""
-    if (account := _account()) is None or _reachable(path):
-        return
-    raise TestServerError(
-        f"The '{account.pw_name}' user, which runs the server, cannot reach {path}: a parent "
-        f"directory is not searchable by others. {remedy}"
-    )
-
-
 def _reachable(path: Path) -> bool:
+    """Whether the server's OS user reaches ``path``: as root, every directory on the way must
+    be searchable by others."""
+    if _account() is None:
+        return True
     try:
         return all(part.stat().st_mode & stat.S_IXOTH for part in (path, *path.resolve().parents))
     except OSError:
         return False
+
+
+def _require_reachable(path: Path, remedy: str) -> None:
+    if not _reachable(path):
+        raise TestServerError(
+            f"The '{_SUPERUSER}' user, which runs the server, cannot reach {path}: a parent "
+            f"directory is not searchable by others. {remedy}"
+        )
 
 
 def _base_dir() -> Path:
@@ -212,24 +203,18 @@ def _base_dir() -> Path:
 
     Copying the template to a busy disk takes ~10x longer than to tmpfs (0.8 s vs 0.08 s
     measured under load). ``$AURORA_SSL_PG_TMPDIR`` overrides the choice. As root, the
-    directory must be reachable by the server user, which rules out private temp dirs.
+    directory must be reachable by the server user, which rules out private temp dirs: then
+    ``/tmp``, world-traversable (``mkdtemp`` makes a private directory in it).
     """
     if override := os.environ.get(_TMPDIR_ENV):
         return Path(override)
-    # RAM; /tmp: a world-traversable parent for the server user. mkdtemp: a private dir in it.
-    shm, tmp = Path("/dev/shm"), Path("/tmp")  # noqa: S108
-    candidates = [Path(tempfile.gettempdir()), tmp]
-    with contextlib.suppress(OSError):  # no /dev/shm (macOS): use the temp dir
+    shm, temp = Path("/dev/shm"), Path(tempfile.gettempdir())  # noqa: S108
+    with contextlib.suppress(OSError):  # no /dev/shm (macOS): the temp dir
         usage = os.statvfs(shm)
-        if os.access(shm, os.W_OK) and usage.f_bavail * usage.f_frsize >= _MIN_SHM_FREE:
-            candidates.insert(0, shm)
-    for candidate in candidates:
-        if _account() is None or _reachable(candidate):
-            return candidate
-    raise TestServerError(
-        f"No temporary directory the '{_SUPERUSER}' user can reach (tried "
-        f"{', '.join(map(str, candidates))}); set {_TMPDIR_ENV} to one."
-    )
+        room = usage.f_bavail * usage.f_frsize
+        if room >= _MIN_SHM_FREE and os.access(shm, os.W_OK) and _reachable(shm):
+            return shm
+    return temp if _reachable(temp) else Path("/tmp")  # noqa: S108
 
 
 def _make_workdir(prefix: str) -> Path:
@@ -237,6 +222,15 @@ def _make_workdir(prefix: str) -> Path:
     workdir = Path(tempfile.mkdtemp(prefix=prefix, dir=_base_dir()))
     _chown(workdir)
     return workdir
+
+
+def _new_pki(family: CAFamily, keep: Path | None = None) -> TestPKI:
+    """A PKI of one's own, in ``keep/pki`` (its keys reused by the next run), else in a
+    temporary directory that goes at exit."""
+    if keep is None:
+        keep = Path(tempfile.mkdtemp(prefix="aurora-ssl-pki-"))
+        atexit.register(shutil.rmtree, keep, ignore_errors=True)
+    return TestPKI.generate(keep / "pki", family)
 
 
 def _sql_literal(value: str) -> str:
@@ -252,20 +246,9 @@ def _conf_value(value: str) -> str:
     return _sql_literal(value.replace("\\", "\\\\"))
 
 
-def _run(
-    command: Sequence[str],
-    cwd: Path,
-    *,
-    stdin: str = "",
-    env: Mapping[str, str] | None = None,
-    secret: str = "",
-) -> str:
-    """Run a PostgreSQL tool as the server's OS user; its output, or an error with its words.
-
-    The environment has no PG* variable of ours (a test's PGSSLMODE must not steer the setup),
-    and ``secret`` is masked in the error.
-    """
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+def _run(command: Sequence[str], cwd: Path, *, stdin: str = "", secret: str = "") -> str:
+    """Run a PostgreSQL tool as the server's OS user; its output, or an error with its words
+    (``secret`` masked)."""
     try:
         result: subprocess.CompletedProcess[str] = subprocess.run(
             list(command),
@@ -273,7 +256,6 @@ def _run(
             capture_output=True,
             text=True,
             cwd=cwd,
-            env={**clean, **(env or {})},
             timeout=120,
             **_as_server(),
         )
@@ -288,6 +270,16 @@ def _run(
         name = Path(command[0]).name
         raise TestServerError(f"{name} failed (exit code {result.returncode}):\n{detail}")
     return result.stdout
+
+
+def _poll(done: Callable[[], bool], timeout: float, interval: float = 0.005) -> bool:
+    """Whether ``done()`` came true within ``timeout`` seconds, asked every ``interval``."""
+    deadline = time.monotonic() + timeout
+    while not done():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(interval)
+    return True
 
 
 _templates: dict[Path, Path] = {}
@@ -345,13 +337,10 @@ def _hba(force_ssl: bool) -> str:
     standbys of an AuroraLikeCluster replicating. ``samehost``: the machine's other addresses
     (a server on eth0's address).
     """
-    kind = "hostssl" if force_ssl else "host"
+    kind, nets = "hostssl" if force_ssl else "host", ("127.0.0.0/8", "::1/128", "samehost")
     lines = ["local all all trust", "local replication all trust"]
-    lines += [
-        f"{kind} all all {net} scram-sha-256" for net in ("127.0.0.0/8", "::1/128", "samehost")
-    ]
-    if force_ssl:
-        lines.append("hostnossl all all all reject")
+    lines += [f"{kind} all all {net} scram-sha-256" for net in nets]
+    lines += ["hostnossl all all all reject"] if force_ssl else []
     return "\n".join(lines) + "\n"
 
 
@@ -366,8 +355,15 @@ def _free_port(address: str) -> int:
 def _url_database(database: str) -> str:
     """The database as a URL holds it so that every SQLAlchemy 2.x reads it back: as is when
     both read it alike (no ``%`` and no ``?``: 2.0 takes it verbatim, 2.1 percent-decodes
-    it), encoded only where the installed SQLAlchemy decodes it."""
-    if ("%" in database or "?" in database) and _sqlalchemy_decodes_database():
+    it), encoded only where the installed SQLAlchemy decodes it (asked, not guessed from a
+    version number; without SQLAlchemy, the newer behaviour is the safe default)."""
+    if "%" not in database and "?" not in database:
+        return database
+    try:
+        from sqlalchemy.engine import make_url
+    except ImportError:
+        return urllib.parse.quote(database, safe=" +/")
+    if make_url("postgresql://h/%41").database == "A":
         return urllib.parse.quote(database, safe=" +/")  # what SQLAlchemy 2.1 renders
     if "?" in database:
         raise ValueError(
@@ -375,16 +371,6 @@ def _url_database(database: str) -> str:
             "cannot read from a URL; choose another name for the test database"
         )
     return database
-
-
-def _sqlalchemy_decodes_database() -> bool:
-    """Whether the installed SQLAlchemy percent-decodes the database (2.1+); asked, not guessed
-    from a version number. Without SQLAlchemy, the newer behaviour is the safe default."""
-    try:
-        from sqlalchemy.engine import make_url
-    except ImportError:
-        return True
-    return make_url("postgresql://h/%41").database == "A"
 
 
 # -- the server --------------------------------------------------------------------------------
@@ -396,7 +382,8 @@ class AuroraLikeServer:
     Args:
         scenario: which certificate/TLS configuration to run (see :class:`Scenario`).
         pki: the PKI to issue the server certificate from; share one between servers so one
-            root file trusts them all. Default: a private PKI, removed on :meth:`stop`.
+            root file trusts them all. Default: a PKI of its own (:attr:`pki`), removed at
+            exit.
         user: the application role (LOGIN, CREATEDB, SCRAM password, owner of ``database``).
         password: its password; random by default.
         database: the application database.
@@ -420,17 +407,18 @@ class AuroraLikeServer:
             sessions non-loopback ones, as a remote client's are.
         postgis: create the PostGIS extension in ``database`` and in ``template1`` (so test
             databases have it too), as the RDS master user would.
-        standby_of: start as a hot standby of this running server (``pg_basebackup``, then
-            streaming replication through its Unix socket); user, password and database are
-            the primary's.
 
     Raises:
-        ValueError: a setting, port, user or database the server cannot have.
+        ValueError: a setting, port, user, password or database the server cannot have.
         TestServerError: no PostgreSQL build found (the message lists where it looked, and
             how to install one).
 
     Clients connect with :meth:`params` or :meth:`url` and pick the ``sslmode`` and
     ``sslrootcert`` under test; :meth:`admin_params` is a superuser over the Unix socket.
+    Start, stop and change a server from one thread at a time.
+
+    Attributes:
+        pki: the PKI the server certificate comes from; ``pki.bundle_path`` is the trust file.
     """
 
     __test__ = False  # not a pytest test class
@@ -451,13 +439,12 @@ class AuroraLikeServer:
         host: str = CLUSTER_HOST,
         hostaddr: str = "127.0.0.1",
         postgis: bool = False,
-        standby_of: AuroraLikeServer | None = None,
     ) -> None:
         self.scenario = Scenario(scenario)
-        if standby_of is not None:
-            user, password, database = standby_of.user, standby_of.password, standby_of.database
         if not 0 <= port <= 65535:
             raise ValueError(f"port must be between 1 and 65535 (or 0 for a free one), not {port}")
+        if password == "":
+            raise ValueError("the password must not be empty")
         if user == _SUPERUSER:
             raise ValueError(f"user must not be {_SUPERUSER!r}: that is the admin role")
         if database in ("postgres", "template0", "template1"):
@@ -466,45 +453,28 @@ class AuroraLikeServer:
         for name in self.settings:
             if not _SETTING_NAME.fullmatch(name):
                 raise ValueError(f"not a PostgreSQL setting name: {name!r}")
-        self.user: str = user
-        self.database: str = database
-        self.host, self.hostaddr = host, hostaddr
-        self.password: str = password if password is not None else secrets.token_urlsafe(18)
+        self.user, self.database, self.host, self.hostaddr = user, database, host, hostaddr
+        self.password = password if password is not None else secrets.token_urlsafe(18)
         self.port = self._fixed_port = port
         self.postgis = postgis
         self._keep = Path(keep_dir).absolute() if keep_dir is not None else None
-        self._pki, self._ca_family = pki, _check_family(ca_family)
-        self._own_pki = pki is None and keep_dir is None
-        names = (OTHER_HOST,) if self.scenario is Scenario.WRONG_HOST else (host,)
-        foreign, expired = self.scenario is Scenario.INTERCEPTION, self.scenario is Scenario.EXPIRED
-        self._certificate: tuple[tuple[str, ...], bool, bool] = (
-            _GOOD_NAMES if names == (CLUSTER_HOST,) else names,
-            foreign,
-            expired,
-        )
-        self._primary = standby_of
         self._bindir = Path(bindir) if bindir is not None else _find_bindir()
         _account()  # as root without a postgres user: fail now
+        self.pki = pki if pki is not None else _new_pki(ca_family, self._keep)
+        names: tuple[str, ...] = (host,) if host != CLUSTER_HOST else _GOOD_NAMES
+        if self.scenario is Scenario.WRONG_HOST:
+            names = (OTHER_HOST,)
+        foreign, expired = self.scenario is Scenario.INTERCEPTION, self.scenario is Scenario.EXPIRED
+        self._certificate = (names, foreign, expired)
+        self._plaintext = self.scenario in (Scenario.NO_TLS, Scenario.TLS_OPTIONAL)
+        self._primary: AuroraLikeServer | None = None  # a hot standby's (AuroraLikeCluster)
         self._workdir: Path | None = None
         self._process: subprocess.Popen[bytes] | None = None
         self._owner_pid = os.getpid()
-        self._lock = threading.RLock()
 
     def __repr__(self) -> str:
         state = f"port={self.port}" if self.running else "stopped"
         return f"<AuroraLikeServer {self.scenario.value} {state}>"
-
-    @property
-    def pki(self) -> TestPKI:
-        """The PKI the server certificate comes from (generated on first use if not given)."""
-        with self._lock:
-            if self._pki is None and self._keep is not None:
-                self._pki = TestPKI.generate(self._keep / "pki", self._ca_family, keep_keys=True)
-            elif self._pki is None:
-                directory = Path(tempfile.mkdtemp(prefix="aurora-ssl-pki-"))
-                atexit.register(shutil.rmtree, directory, ignore_errors=True)
-                self._pki = TestPKI.generate(directory, self._ca_family)
-            return self._pki
 
     @property
     def running(self) -> bool:
@@ -618,35 +588,34 @@ class AuroraLikeServer:
             TestServerError: the server did not come up (the message carries the tail of its
                 log), or the server's OS user cannot reach its files.
         """
-        with self._lock:
-            if self._workdir is not None:
-                return self
-            pki, template = self.pki, _template(self._bindir)
-            if self._keep is None:
-                self._workdir = _make_workdir("aurora-ssl-pg-")
-            else:
-                self._workdir = self._keep / "server"
-                self._workdir.mkdir(mode=0o700, parents=True, exist_ok=True)
-                _require_reachable(self._keep, "Choose another directory, or chmod o+x.")
-            reuse = (self.data_dir / "PG_VERSION").is_file()
-            atexit.register(self.stop)
-            try:
-                if self._primary is not None and not reuse:
-                    self._clone(self._primary)
-                elif not reuse:
-                    shutil.copytree(template, self.data_dir, symlinks=True)
-                hba = _hba(self.scenario not in (Scenario.NO_TLS, Scenario.TLS_OPTIONAL))
-                (self.data_dir / "pg_hba.conf").write_text(hba, encoding="utf-8")
-                self._install_certificate(pki)
-                if _account():
-                    _chown(self._workdir, *self._workdir.rglob("*"))
-                self._launch()
-                if self._primary is None:
-                    self._create_app_objects(reuse=reuse)
-            except BaseException:
-                self.stop()
-                raise
+        if self._workdir is not None:
             return self
+        template = _template(self._bindir)
+        if self._keep is None:
+            self._workdir = _make_workdir("aurora-ssl-pg-")
+        else:
+            self._workdir = self._keep / "server"
+            self._workdir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            _require_reachable(self._keep, "Choose another directory, or chmod o+x.")
+        reuse = (self.data_dir / "PG_VERSION").is_file()
+        atexit.register(self.stop)
+        try:
+            if self._primary is not None and not reuse:
+                self._clone(self._primary)
+            elif not reuse:
+                shutil.copytree(template, self.data_dir, symlinks=True)
+            hba = _hba(force_ssl=not self._plaintext)
+            (self.data_dir / "pg_hba.conf").write_text(hba, encoding="utf-8")
+            self._install_certificate()
+            if _account():
+                _chown(self._workdir, *self._workdir.rglob("*"))
+            self._launch()
+            if self._primary is None:
+                self._create_app_objects(reuse=reuse)
+        except BaseException:
+            self.stop()
+            raise
+        return self
 
     def stop(self) -> None:
         """Stop the server and remove its files (with ``keep_dir``: shut down cleanly, keep them).
@@ -655,53 +624,36 @@ class AuroraLikeServer:
         """
         if os.getpid() != self._owner_pid:
             return
-        with self._lock:
-            atexit.unregister(self.stop)
-            # immediate shutdown for throwaway data; a fast (clean) one for data that is kept
-            self._shutdown(signal.SIGQUIT if self._keep is None else signal.SIGINT)
-            if self._workdir is not None and self._keep is None:
-                shutil.rmtree(self._workdir, ignore_errors=True)
-            if self._own_pki and self._pki is not None:
-                shutil.rmtree(self._pki.directory, ignore_errors=True)
-                self._pki = None
-            self._workdir, self.port = None, self._fixed_port
+        atexit.unregister(self.stop)
+        # immediate shutdown for throwaway data; a fast (clean) one for data that is kept
+        self._shutdown(signal.SIGQUIT if self._keep is None else signal.SIGINT)
+        if self._workdir is not None and self._keep is None:
+            shutil.rmtree(self._workdir, ignore_errors=True)
+        self._workdir, self.port = None, self._fixed_port
 
     def restart(self) -> None:
         """Stop (fast shutdown: sessions are cut, data kept) and start again on the same port.
 
         This is what a client sees in a failover: connections break, reconnects succeed.
         """
-        with self._lock:
-            if self._workdir is None:
-                self.start()
-                return
-            self._shutdown(signal.SIGINT)
-            self._launch()
+        self._shutdown(signal.SIGINT)
+        self._launch()
 
     def promote(self) -> None:
         """Turn this hot standby into a primary (``pg_promote``: what ``pg_ctl promote`` does);
         returns once it accepts writes."""
-        with self._lock:
-            if self._psql("postgres", "SELECT pg_catalog.pg_promote(true, 60);").strip() != "t":
-                raise self._failed("The standby was not promoted in 60 s")
-            self._primary = None
+        if self._psql("postgres", "SELECT pg_catalog.pg_promote(true, 60);").strip() != "t":
+            raise self._failed("The standby was not promoted in 60 s")
+        self._primary = None
 
     def follow(self, primary: AuroraLikeServer) -> None:
-        """Replicate from ``primary`` from now on, as a hot standby.
-
-        A running standby switches over on a reload; a stopped server (an old primary after a
-        clean shutdown, as in a failover) starts again as a standby, following ``primary``'s
-        new timeline.
-        """
-        with self._lock:
-            self._primary = primary
-            self._write_config()
-            if self._process is not None and self.running:
-                self._process.send_signal(signal.SIGHUP)
-                return
-            (self.data_dir / "standby.signal").touch()
-            _chown(self.data_dir / "standby.signal")
-            self._launch()
+        """Restart as a hot standby of ``primary`` (as Aurora's readers restart on a failover);
+        an old primary after a clean shutdown follows ``primary``'s new timeline."""
+        self._primary = primary
+        self._shutdown(signal.SIGINT)
+        (self.data_dir / "standby.signal").touch()
+        _chown(self.data_dir / "standby.signal")
+        self._launch()
 
     def use_certificate(
         self, *, foreign: bool = False, expired: bool = False, names: Sequence[str] = _GOOD_NAMES
@@ -717,21 +669,17 @@ class AuroraLikeServer:
             expired: issue an already expired certificate.
             names: SAN names; default: the cluster, reader and instance names.
         """
-        with self._lock:
-            self._certificate = (tuple(names), foreign, expired)
-            if self._workdir is None:
-                return  # start() installs it
-            self._install_certificate(self.pki)
-            if self._process is None or not self.running:
-                return
-            offset = self.log_path.stat().st_size
-            self._process.send_signal(signal.SIGHUP)
-            deadline = time.monotonic() + 10
-            # The postmaster logs this, then reloads before it accepts another connection.
-            while "received SIGHUP" not in self._log_since(offset):
-                if time.monotonic() > deadline:
-                    raise self._failed("The server did not reload its configuration")
-                time.sleep(0.005)
+        self._certificate = (tuple(names), foreign, expired)
+        if self._workdir is None:
+            return  # start() installs it
+        self._install_certificate()
+        if self._process is None or not self.running:
+            return
+        offset = self.log_path.stat().st_size
+        self._process.send_signal(signal.SIGHUP)
+        # The postmaster logs this, then reloads before it accepts another connection.
+        if not _poll(lambda: "received SIGHUP" in self._log_since(offset), 10):
+            raise self._failed("The server did not reload its configuration")
 
     # -- internals -------------------------------------------------------------------------
 
@@ -740,10 +688,10 @@ class AuroraLikeServer:
             raise TestServerError(f"{self!r} is not started; call start() first")
         return self._workdir
 
-    def _install_certificate(self, pki: TestPKI) -> None:
+    def _install_certificate(self) -> None:
         """Move a freshly issued chain and key into the server's directory."""
         names, foreign, expired = self._certificate
-        issued = pki.issue_server(names, foreign=foreign, expired=expired)
+        issued = self.pki.issue_server(names, foreign=foreign, expired=expired)
         for source, name in zip(issued, ("server.crt", "server.key"), strict=True):
             _write_private(self.socket_dir / name, source.read_bytes())
             _chown(self.socket_dir / name)
@@ -764,11 +712,6 @@ class AuroraLikeServer:
 
     def _write_config(self) -> None:
         """The server's settings, in ``postgresql.auto.conf`` (read after postgresql.conf)."""
-        plaintext = self.scenario in (Scenario.NO_TLS, Scenario.TLS_OPTIONAL)
-        standby: dict[str, str] = {}
-        if (primary := self._primary) is not None:
-            conninfo = f"host={primary.socket_dir} port={primary.port} user={_SUPERUSER}"
-            standby = {"primary_conninfo": conninfo}
         settings = {
             **_BASE_SETTINGS,
             "listen_addresses": self.hostaddr,
@@ -777,17 +720,19 @@ class AuroraLikeServer:
             "ssl": "off" if self.scenario is Scenario.NO_TLS else "on",
             "ssl_cert_file": str(self.socket_dir / "server.crt"),
             "ssl_key_file": str(self.socket_dir / "server.key"),
-            "rds.force_ssl": "0" if plaintext else "1",
-            **standby,
-            **self.settings,
+            "rds.force_ssl": "0" if self._plaintext else "1",
         }
-        lines = (f"{name} = {_conf_value(value)}\n" for name, value in settings.items())
+        if (primary := self._primary) is not None:
+            conninfo = f"host={primary.socket_dir} port={primary.port} user={_SUPERUSER}"
+            settings["primary_conninfo"] = conninfo
+        lines = (f"{k} = {_conf_value(v)}\n" for k, v in {**settings, **self.settings}.items())
         path = self.data_dir / "postgresql.auto.conf"
         path.write_text("".join(lines), encoding="utf-8")
         _chown(path)
 
     def _launch(self) -> None:
-        """Start the postmaster; on a lost race for a free port, pick another."""
+        """Start the postmaster and wait until it is ready; on a lost race for a free port,
+        pick another."""
         for attempt in range(1, 6):
             self.port = self.port or _free_port(self.hostaddr)
             self._write_config()
@@ -799,11 +744,13 @@ class AuroraLikeServer:
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     cwd=self.socket_dir,
-                    env={k: v for k, v in os.environ.items() if not k.startswith("PG")},
                     start_new_session=True,  # a Ctrl-C meant for us must not hit the server
                     **_as_server(),
                 )
-            if self._wait_ready(self._process):
+            if not _poll(functools.partial(self._settled, self._process), _START_TIMEOUT):
+                self._shutdown(signal.SIGKILL)
+                raise self._failed(f"PostgreSQL was not ready after {_START_TIMEOUT:.0f}s")
+            if self.running:
                 return
             self._process = None
             lost_race = "could not bind" in self._log_since(offset)
@@ -819,31 +766,20 @@ class AuroraLikeServer:
             self.port = 0
             time.sleep(0.05 * attempt)
 
-    def _wait_ready(self, process: subprocess.Popen[bytes]) -> bool:
-        """Poll ``postmaster.pid`` for "ready" (what ``pg_ctl -w`` does, but every 5 ms);
-        False when the process exited first."""
-        deadline = time.monotonic() + _START_TIMEOUT
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                return False
-            try:
-                lines = (self.data_dir / "postmaster.pid").read_text().splitlines()
-            except OSError:
-                lines = []
-            if len(lines) >= 8 and lines[0] == str(process.pid) and lines[7].strip() == "ready":
-                return True
-            time.sleep(0.005)
-        self._shutdown(signal.SIGKILL)
-        raise self._failed(
-            f"PostgreSQL ({self.scenario.value}) was not ready after {_START_TIMEOUT:.0f}s"
-        )
+    def _settled(self, process: subprocess.Popen[bytes]) -> bool:
+        """Whether the postmaster exited or says "ready" in ``postmaster.pid`` (what
+        ``pg_ctl -w`` waits for)."""
+        if process.poll() is not None:
+            return True
+        try:
+            lines = (self.data_dir / "postmaster.pid").read_text().splitlines()
+        except OSError:
+            return False
+        return len(lines) >= 8 and lines[0] == str(process.pid) and lines[7].strip() == "ready"
 
     def _failed(self, what: str) -> TestServerError:
         """An error that carries the last lines of the server's log."""
-        try:
-            tail = self.log_path.read_text(errors="replace").splitlines()[-25:]
-        except OSError as exc:
-            tail = [f"(log unreadable: {exc})"]
+        tail = self.log_path.read_text(errors="replace").splitlines()[-25:]
         log = "\n".join(f"  | {line}" for line in tail)
         return TestServerError(f"{what}\nLast lines of the server log ({self.log_path}):\n{log}")
 
@@ -860,9 +796,9 @@ class AuroraLikeServer:
 
     def _psql(self, database: str, sql: str, *, secret: str = "") -> str:
         """Run ``sql`` as the superuser; returns psql's unaligned, tuples-only output."""
-        env = {"PGHOST": str(self.socket_dir), "PGPORT": str(self.port), "PGDATABASE": database}
         command = [str(self._bindir / "psql"), "-XqAt", "-v", "ON_ERROR_STOP=1", "-U", _SUPERUSER]
-        return _run(command, self.socket_dir, stdin=sql, env=env, secret=secret or self.password)
+        command += ["-h", str(self.socket_dir), "-p", str(self.port), "-d", database]
+        return _run(command, self.socket_dir, stdin=sql, secret=secret or self.password)
 
     def _create_app_objects(self, *, reuse: bool) -> None:
         """Rename the template's role and database and set the password; the extensions.

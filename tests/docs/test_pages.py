@@ -88,7 +88,7 @@ WORDS_SENTENCE = re.compile(r"(Words retired because[^(]*)\([^)]*\)")
 #: The modules whose ``__all__`` is the public API (docs/reference/api.md).
 PUBLIC_MODULES = {
     "aurora_ssl": "aurora_ssl/__init__.py",
-    "aurora_ssl.sqlalchemy": "aurora_ssl/sqlalchemy/__init__.py",
+    "aurora_ssl.sqlalchemy": "aurora_ssl/sqlalchemy.py",
     "aurora_ssl.credentials": "aurora_ssl/credentials/__init__.py",
     "aurora_ssl.testing": "aurora_ssl/testing/__init__.py",
     "aurora_ssl.aws_wrapper": "aurora_ssl/aws_wrapper.py",

@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from aurora_ssl.errors import AuroraSSLError, TestServerError, UntrustedCertificateError
 from aurora_ssl.testing import (
@@ -200,15 +202,31 @@ def query_url(url: str, *statements: str) -> Any:
         engine.dispose()
 
 
-def test_serve_port_password_data_dir_and_database_url(tmp_path: Path, kept_dir: Path) -> None:
+def served_key(kept_dir: Path) -> Any:
+    """The public key of the certificate the kept server presents (leaf first in its chain)."""
+    chain = (kept_dir / "server" / "server.crt").read_bytes()
+    return x509.load_pem_x509_certificates(chain)[0].public_key()
+
+
+def test_serve_port_password_data_dir_ca_family_and_database_url(
+    tmp_path: Path, kept_dir: Path
+) -> None:
     port, env_file = free_port(), tmp_path / "serve.env"
-    args = ("--port", str(port), "--password", "s3cret pw", "--data-dir", str(kept_dir))
+    args = ["--port", str(port), "--password", "s3cret pw", "--data-dir", str(kept_dir)]
+    args += ["--ca-family", "ecc384"]
     proc = serve(*args, "--env-file", str(env_file))
     try:
         env = wait_for_env_file(env_file, proc)
         assert env["AURORA_SSL_DEMO_PORT"] == str(port)
         assert env["AURORA_SSL_DEMO_PASSWORD"] == "s3cret pw"
         assert env["AURORA_SSL_DEMO_BUNDLE"] == str(kept_dir / "pki" / "bundle.pem")
+        # --ca-family: the test root in the bundle and the key the server presents are ECC384
+        test_root = x509.load_pem_x509_certificates(
+            Path(env["AURORA_SSL_DEMO_BUNDLE"]).read_bytes()
+        )[-1]
+        assert "Root CA ECC384 G1" in test_root.subject.rfc4514_string()
+        assert isinstance(served_key(kept_dir), ec.EllipticCurvePublicKey)
+        assert served_key(kept_dir).curve.name == "secp384r1"
         url = env["DATABASE_URL"]
         assert "plugin=aurora_ssl" in url
         assert f"aurora_ssl_bundle={kept_dir}/pki/bundle.pem" in url
@@ -234,6 +252,7 @@ def test_serve_port_password_data_dir_and_database_url(tmp_path: Path, kept_dir:
         )
         assert scalar(conn, SSL_ROW) is True
         conn.close()
+        assert isinstance(served_key(kept_dir), ec.EllipticCurvePublicKey)
     finally:
         stop(proc)
 
@@ -248,7 +267,10 @@ def test_serve_fixed_port_in_use_is_a_clear_error(tls_server: AuroraLikeServer) 
 
 @pytest.mark.parametrize(
     ("args", "message"),
-    [(("--port", "70000"), "port must be between 0 and 65535"), (("--password", ""), "empty")],
+    [
+        (("--port", "70000"), "port must be between 1 and 65535 (or 0 for a free one), not 70000"),
+        (("--password", ""), "the password must not be empty"),
+    ],
 )
 def test_serve_rejects_bad_options(args: tuple[str, ...], message: str) -> None:
     proc = serve(*args)

@@ -100,8 +100,8 @@ def test_plugin_is_inert_when_unused(pytester: pytest.Pytester) -> None:
 
             def test_nothing_started_or_imported():
                 assert "postgres" not in child_commands()  # ...but started no server
-                heavy = {"aurora_ssl.testing._server", "aurora_ssl.testing._pki",
-                         "cryptography", "sqlalchemy", "django"}
+                heavy = {"aurora_ssl.testing", "aurora_ssl.testing._server",
+                         "aurora_ssl.testing._pki", "cryptography", "sqlalchemy", "django"}
                 assert heavy.isdisjoint(sys.modules), heavy & set(sys.modules)
             """
         ),

@@ -22,7 +22,6 @@ from typing import Any
 
 import pytest
 
-from aurora_ssl import testing
 from aurora_ssl.errors import TestServerError
 from aurora_ssl.testing import (
     CLUSTER_HOST,
@@ -314,7 +313,7 @@ def test_cli_serve_in_process(env_file: Path, capsys: pytest.CaptureFixture[str]
 
     thread = threading.Thread(target=client)
     thread.start()
-    assert testing.main(["serve", "--env-file", str(env_file)]) == 0
+    assert main(["serve", "--env-file", str(env_file)]) == 0
     thread.join()
     assert seen["AURORA_SSL_DEMO_USER"] == "app"
     assert f"AURORA_SSL_DEMO_PORT='{seen['AURORA_SSL_DEMO_PORT']}'" in capsys.readouterr().out

@@ -203,7 +203,7 @@ def _assess(
     trust_file.write_bytes(root.public_bytes(serialization.Encoding.PEM))
     trust = TrustSelection(str(trust_file), "user-file", str(trust_file))
     der = tuple(c.public_bytes(serialization.Encoding.DER) for c in chain)
-    handshake = Handshake("127.0.0.1", "TLSv1.3", None, der, True, verified)
+    handshake = Handshake("127.0.0.1", "TLSv1.3", None, der, verified)
     return assess(HOST, 5432, handshake, trust, now=NOW)
 
 
@@ -247,6 +247,21 @@ def test_a_certificate_for_another_name_is_still_recognised_as_trusted(
     assert result.time_valid
     assert not result.hostname_matches
     assert [e.code for e in result.errors] == ["HostnameMismatchError"]
+
+
+def test_a_legacy_rds_ca_2019_certificate_says_how_to_move_to_a_current_ca(
+    ca: _CA, tmp_path: Path
+) -> None:
+    """rds-ca-2019 is in no current bundle: the refusal names the rotation, not an update of
+    the bundle (which cannot help)."""
+    legacy = _CA("Amazon RDS Root 2019 CA")
+    result = _assess([legacy.leaf(HOST)], ca.cert, tmp_path, verified=False)
+    assert result.verdict is Verdict.UNTRUSTED
+    message = result.errors[0].message
+    assert "legacy rds-ca-2019 CA, which expired in August 2024" in message
+    assert "modify the DB instance to a current CA (rds-ca-rsa2048-g1)" in message
+    assert "bundle update" not in message
+    assert "bundle-outdated" not in [w.code for w in result.warnings]
 
 
 def test_certificate_facts(ca: _CA) -> None:

@@ -42,7 +42,7 @@ def test_async_creator_fn_in_connect_args_is_refused(bundle_env: Path, driver: s
         (f"postgresql+psycopg2://u@/db?host=localhost,{AWS}", {}, {}),
         (f"postgresql+psycopg2://u@/db?host=localhost:5432&host={AWS}:5432", {}, {}),
         ("postgresql+psycopg2://u@localhost/db", {"connect_args": {"host": AWS}}, {}),
-        ("postgresql+psycopg2://u@/db", {"connect_args": {"dsn": f"host={AWS} dbname=x"}}, {}),
+        ("postgresql+psycopg2://u@/db", {"connect_args": {"dsn": f"host={AWS} password=s3cret"}}, {}),
         ("postgresql+psycopg2://u@/db?hostaddr=127.0.0.1", {}, {"PGHOST": AWS}),
         (f"postgresql+asyncpg://u@localhost/db?hostaddr={AWS}", {}, {}),
         ("postgresql+psycopg2://u@localhost/db", {"aurora_ssl_tls_server_name": AWS}, {}),
@@ -72,5 +72,6 @@ def test_insecure_opt_out_guard_sees_every_host_source(
     if "X" in env:
         make(url, aurora_ssl_insecure_local_dev=True, **kwargs)  # accepted: nothing AWS
         return
-    with pytest.raises(InsecureConfigurationError, match="AWS endpoint"):
+    with pytest.raises(InsecureConfigurationError, match="AWS endpoint") as refused:
         make(url, aurora_ssl_insecure_local_dev=True, **kwargs)
+    assert "s3cret" not in str(refused.value)  # the name is quoted, not the connection string

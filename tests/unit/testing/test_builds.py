@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from aurora_ssl.errors import TestServerError
-from aurora_ssl.testing import AuroraLikeServer, TestPKI, fetch_server, main
+from aurora_ssl.testing import AuroraLikeServer, TestPKI, fetch_server
+from aurora_ssl.testing.__main__ import main
 
 sqlalchemy = pytest.importorskip("sqlalchemy")
 
@@ -23,7 +24,9 @@ sqlalchemy = pytest.importorskip("sqlalchemy")
 def test_a_version_must_look_like_one(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(ValueError, match="not a PostgreSQL version"):
         fetch_server("latest", tmp_path)
-    assert main(["fetch-server", "17 --index-url=x"]) == 1
+    with pytest.raises(SystemExit) as usage:  # a bad argument, as argparse's own
+        main(["fetch-server", "17 --index-url=x"])
+    assert usage.value.code == 2
     assert "not a PostgreSQL version" in capsys.readouterr().err
 
 

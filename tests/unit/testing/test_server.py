@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from aurora_ssl import testing
 from aurora_ssl.errors import TestServerError
 from aurora_ssl.testing import AuroraLikeServer, Scenario
+from aurora_ssl.testing.__main__ import main
 
 
 def test_missing_binaries_say_where_we_looked(
@@ -28,7 +28,7 @@ def test_missing_binaries_say_where_we_looked(
 
 def test_cli_rejects_unknown_scenario(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
-        testing.main(["serve", "--scenario", "nope"])
+        main(["serve", "--scenario", "nope"])
     assert "invalid choice" in capsys.readouterr().err
 
 

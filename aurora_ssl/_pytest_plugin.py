@@ -1,7 +1,8 @@
 """pytest fixtures for an Aurora-like PostgreSQL with real TLS, registered as plugin ``aurora_ssl``.
 
 Installed with aurora-ssl (a ``pytest11`` entry point) and inert until a test asks for one of
-its fixtures: loading it imports nothing heavy and starts nothing. The fixtures:
+its fixtures: loading it imports nothing heavy (:mod:`aurora_ssl.testing` is imported by the
+first fixture a test uses) and starts nothing. The fixtures:
 
 ``aurora_server``
     the session's :class:`~aurora_ssl.testing.AuroraLikeServer` (scenario ``good``).
@@ -42,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from aurora_ssl.testing._server import AuroraLikeServer
+    from aurora_ssl.testing import AuroraLikeServer
 
 
 _DATA_DIR_HELP = (
@@ -69,7 +70,7 @@ def _data_dir(config: pytest.Config) -> Path | None:
 @pytest.fixture(scope="session")
 def aurora_server(pytestconfig: pytest.Config) -> Iterator[AuroraLikeServer]:
     """An Aurora-like server for the session (per xdist worker), stopped at its end."""
-    from aurora_ssl.testing._server import AuroraLikeServer
+    from aurora_ssl.testing import AuroraLikeServer  # here: the import costs
 
     with AuroraLikeServer(keep_dir=_data_dir(pytestconfig)) as server:
         yield server
