@@ -178,7 +178,9 @@ def django_driver_calls(monkeypatch: pytest.MonkeyPatch) -> Callable[..., Django
         else:
             from psycopg.conninfo import conninfo_to_dict
 
-            calls = DjangoDriverCalls(lambda text: {k: str(v) for k, v in conninfo_to_dict(text).items()})
+            calls = DjangoDriverCalls(
+                lambda text: {k: str(v) for k, v in conninfo_to_dict(text).items()}
+            )
             key = "conninfo"
         change = tamper or (lambda text: text)
 

@@ -31,6 +31,7 @@ from aurora_ssl.testing import (
     AuroraLikeServer,
     TestPKI,
 )
+from aurora_ssl.testing.__main__ import main
 from tests import ROOT, drivers
 from tests.fix_servers import BARE_ENV, wait_for_env_file
 
