@@ -34,19 +34,20 @@ def test_async_creator_fn_in_connect_args_is_refused(bundle_env: Path, driver: s
 # --- 3. the opt-out's AWS guard sees every host source ------------------------------------
 
 
+@pytest.mark.driver("libpq")  # LIBPQ: the run's libpq driver (tests/drivers.py)
 @pytest.mark.parametrize(
     ("url", "kwargs", "env"),
     [
-        (f"postgresql+psycopg2://u@{AWS}/db", {}, {}),
-        (f"postgresql+psycopg2://u@localhost/db?host={AWS}", {}, {}),
-        (f"postgresql+psycopg2://u@/db?host=localhost,{AWS}", {}, {}),
-        (f"postgresql+psycopg2://u@/db?host=localhost:5432&host={AWS}:5432", {}, {}),
-        ("postgresql+psycopg2://u@localhost/db", {"connect_args": {"host": AWS}}, {}),
-        ("postgresql+psycopg2://u@/db", {"connect_args": {"dsn": f"host={AWS} password=s3cret"}}, {}),
-        ("postgresql+psycopg2://u@/db?hostaddr=127.0.0.1", {}, {"PGHOST": AWS}),
+        (f"postgresql+LIBPQ://u@{AWS}/db", {}, {}),
+        (f"postgresql+LIBPQ://u@localhost/db?host={AWS}", {}, {}),
+        (f"postgresql+LIBPQ://u@/db?host=localhost,{AWS}", {}, {}),
+        (f"postgresql+LIBPQ://u@/db?host=localhost:5432&host={AWS}:5432", {}, {}),
+        ("postgresql+LIBPQ://u@localhost/db", {"connect_args": {"host": AWS}}, {}),
+        ("postgresql+LIBPQ://u@/db", {"connect_args": {"dsn": f"host={AWS} password=s3cret"}}, {}),
+        ("postgresql+LIBPQ://u@/db?hostaddr=127.0.0.1", {}, {"PGHOST": AWS}),
         (f"postgresql+asyncpg://u@localhost/db?hostaddr={AWS}", {}, {}),
-        ("postgresql+psycopg2://u@localhost/db", {"aurora_ssl_tls_server_name": AWS}, {}),
-        (f"postgresql+psycopg2://u@localhost/db?aurora_ssl_tls_server_name={AWS}", {}, {}),
+        ("postgresql+LIBPQ://u@localhost/db", {"aurora_ssl_tls_server_name": AWS}, {}),
+        (f"postgresql+LIBPQ://u@localhost/db?aurora_ssl_tls_server_name={AWS}", {}, {}),
         pytest.param(
             "postgresql+psycopg2://u@localhost/db", {}, {"X": "control: no AWS name"},
             marks=pytest.mark.driver("psycopg2"),  # the controls create the engine
@@ -66,6 +67,7 @@ def test_insecure_opt_out_guard_sees_every_host_source(
     monkeypatch: pytest.MonkeyPatch, url: str, kwargs: dict[str, Any], env: dict[str, str]
 ) -> None:
     monkeypatch.delenv("PGHOST", raising=False)
+    url = url.replace("+LIBPQ", "+" + drivers.libpq_driver())
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     make = aurora_ssl.create_async_engine if "asyncpg" in url else aurora_ssl.create_engine
