@@ -21,6 +21,8 @@ pytest_plugins = [
     "tests.fix_django",
     "tests.fix_reliability",
     "tests.fix_docs",
+    "tests.fix_trust",
+    "tests.fix_cli",
 ]
 
 _SESSION_CACHE = tempfile.mkdtemp(prefix="aurora-ssl-test-cache-")

@@ -123,17 +123,17 @@ def tests(session: nox.Session, django_req: str, sqlalchemy_req: str, driver: st
 # PostgreSQL majors Aurora/RDS run, besides the 15 of `make test`.
 SERVER_VERSIONS = ["14", "16", "17", "18"]
 SERVER_TESTS = [
-    "tests/test_testing.py",
-    "tests/test_testing_builds.py",
-    "tests/test_testing_cluster.py",
-    "tests/test_testing_families.py",
-    "tests/test_testing_features.py",
-    "tests/test_sqlalchemy.py",
-    "tests/test_sqlalchemy_pg8000.py",
-    "tests/test_django_backend.py",
-    "tests/test_django_command.py",
-    "tests/test_cli.py",
-    "tests/test_inspection.py",
+    "tests/integration/testing/test_server.py",
+    "tests/integration/testing/test_builds.py",
+    "tests/integration/testing/test_cluster.py",
+    "tests/integration/testing/test_families.py",
+    "tests/integration/testing/test_features.py",
+    "tests/integration/sqlalchemy/test_engine.py",
+    "tests/integration/sqlalchemy/test_pg8000.py",
+    "tests/integration/django/test_backend.py",
+    "tests/integration/django/test_command.py",
+    "tests/integration/cli/test_cli.py",
+    "tests/integration/diagnostics/test_inspection.py",
 ]
 
 

@@ -2,7 +2,7 @@
 
 The docs' tables are written by the benchmark itself (``connect.py --write-docs``) between
 :data:`TABLE_START` and :data:`TABLE_END` in ``docs/benchmarks.md`` and ``README.md``, from
-the numbers it keeps in ``benchmarks/last-run.json`` (:func:`recorded`); tests/test_docs_pages.py
+the numbers it keeps in ``benchmarks/last-run.json`` (:func:`recorded`); tests/docs/test_pages.py
 renders them again from that file and compares. Nothing else edits those lines.
 """
 

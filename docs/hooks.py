@@ -3,7 +3,7 @@
 docs/reference/checks.md holds a marker, ``<!-- aurora-ssl: check-hints -->``, above its
 table of check ids and when each fires; the build removes the marker and ends each row with
 the hint the check's messages carry (:data:`django_aurora_ssl._checks.CHECKS`).
-tests/test_reference_docs.py holds the table's ids equal to the code's.
+tests/docs/test_reference_tables.py holds the table's ids equal to the code's.
 """
 
 from __future__ import annotations

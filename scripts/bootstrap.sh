@@ -25,7 +25,7 @@ if ! have_pg_server || ! compgen -G "/usr/share/postgresql/*/extension/sslinfo.c
     fi
 fi
 
-# GeoDjango (the .postgis backend, tests/test_postgis.py): Django dlopens libgdal and libgeos_c
+# GeoDjango (the .postgis backend, tests/integration/django/test_postgis.py): Django dlopens libgdal and libgeos_c
 # (found via ldconfig, so no -dev package), and the server needs the PostGIS extension built
 # for its own major version: the server the harness picks (same search order as
 # aurora_ssl.testing: $AURORA_SSL_PG_BINDIR, pg_config --bindir, newest /usr/lib/postgresql/*).
@@ -71,7 +71,7 @@ install_gis() {
 }
 if [ "$NEED_GDAL$NEED_POSTGIS" != 00 ]; then
     echo "bootstrap: GDAL/PostGIS for PostgreSQL ${PG_MAJOR:-?} not found" >&2
-    # Never fatal: `make demo` needs no PostGIS, and tests/test_postgis.py fails naming this script.
+    # Never fatal: `make demo` needs no PostGIS, and tests/integration/django/test_postgis.py fails naming this script.
     if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1 && [ -n "$PG_MAJOR" ]; then
         if ! APT_OUT="$(install_gis 3>&2 2>&1)"; then
             echo "$APT_OUT" >&2

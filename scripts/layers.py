@@ -1,7 +1,7 @@
 """Render the import layers declared in pyproject.toml (import-linter) for docs/development.md.
 
     python scripts/layers.py          # rewrite the diagram between the markers
-    python scripts/layers.py --check  # exit 1 if the page differs (tests/test_docs_pages.py)
+    python scripts/layers.py --check  # exit 1 if the page differs (tests/docs/test_pages.py)
 
 Why generated: the contracts are what CI enforces, so the picture a newcomer reads is made from
 them and cannot drift.

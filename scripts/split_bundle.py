@@ -7,7 +7,7 @@ Why per region: libpq parses the whole ``sslrootcert`` file on every connection,
 three roots are cheaper than all 102; with one file per region committed, choosing trust for an
 RDS name is a regular expression and a path. RDS Proxy presents ACM certificates, which chain to
 the Amazon Trust Services roots: taken from certifi, each accepted only with its pinned SHA-256.
-tests/test_trust.py runs ``--check``.
+tests/unit/test_trust.py runs ``--check``.
 """
 
 from __future__ import annotations

@@ -104,6 +104,11 @@ def libpq_module() -> Any:
     return importlib.import_module(libpq_driver())
 
 
+def connect_with(name: str, params: dict[str, Any]) -> Any:
+    """A DB-API connection through the libpq driver ``name`` (``psycopg2`` or ``psycopg``)."""
+    return importlib.import_module(name).connect(**params)
+
+
 def libpq_connect(**params: Any) -> Any:
     """A DB-API connection through :func:`libpq_driver`; ``params`` are libpq keywords."""
     return libpq_module().connect(**params)

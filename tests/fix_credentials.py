@@ -16,17 +16,25 @@ import contextlib
 import datetime
 import functools
 import json
+import os
 import secrets
+import select
+import signal
+import threading
+import time
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import botocore.auth
+import botocore.credentials
 import botocore.session
 import pytest
 
 import aurora_ssl
 from aurora_ssl.credentials import (
+    CredentialsError,
     CredentialTarget,
     PasswordProvider,
     connect_with_password,
@@ -34,38 +42,11 @@ from aurora_ssl.credentials import (
 )
 from aurora_ssl.testing import AuroraLikeServer
 from tests import drivers
-
-
-def admin_execute(server: AuroraLikeServer, sql: str, args: tuple[Any, ...] = ()) -> None:
-    """Run ``sql`` as the superuser; statements are kept out of the server log (passwords).
-
-    Through whichever libpq driver is installed (the support matrix has one): psycopg 3 binds
-    ``args`` client-side, as psycopg2 does, since utility statements take no parameters.
-    """
-    if drivers.is_installed("psycopg2"):
-        import psycopg2
-
-        conn = psycopg2.connect(**server.admin_params())
-        try:
-            conn.autocommit = True
-            with conn.cursor() as cur:
-                cur.execute("SET log_statement = 'none'")
-                cur.execute(sql, args)
-        finally:
-            conn.close()
-        return
-    import psycopg
-
-    with (
-        psycopg.connect(**server.admin_params(), autocommit=True) as conn3,
-        psycopg.ClientCursor(conn3) as cur3,
-    ):
-        cur3.execute("SET log_statement = 'none'")
-        cur3.execute(sql.encode(), args)
+from tests.fix_servers import admin_execute
 
 
 def set_password(server: AuroraLikeServer, role: str, password: str) -> None:
-    admin_execute(server, f'ALTER ROLE "{role}" PASSWORD %s', (password,))
+    admin_execute(server, f'ALTER ROLE "{role}" PASSWORD %s', args=(password,))
 
 
 def refused_logins(server: AuroraLikeServer, role: str) -> int:
@@ -74,46 +55,44 @@ def refused_logins(server: AuroraLikeServer, role: str) -> int:
     return text.count(f'password authentication failed for user "{role}"')
 
 
-@pytest.fixture
-def login_role(tls_server: AuroraLikeServer) -> Iterator[Callable[[str], str]]:
-    """Create login roles (``make(password) -> name``) on the shared server; drop them after."""
-    made: list[str] = []
+def make_role(server: AuroraLikeServer, password: str) -> str:
+    """A new login role with ``password`` on ``server``; its name."""
+    name = f"role_{secrets.token_hex(4)}"
+    admin_execute(server, f'CREATE ROLE "{name}" LOGIN PASSWORD %s', args=(password,))
+    return name
 
-    def make(password: str) -> str:
-        name = f"cred_{secrets.token_hex(4)}"
-        admin_execute(tls_server, f'CREATE ROLE "{name}" LOGIN PASSWORD %s', (password,))
-        made.append(name)
-        return name
 
-    yield make
-    for name in made:
-        admin_execute(
-            tls_server,
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = %s",
-            (name,),
-        )
-        admin_execute(tls_server, f'DROP ROLE IF EXISTS "{name}"')
+def drop_role(server: AuroraLikeServer, name: str) -> None:
+    """End the role's sessions and drop it."""
+    admin_execute(
+        server,
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = %s",
+        args=(name,),
+    )
+    admin_execute(server, f'DROP ROLE IF EXISTS "{name}"')
 
 
 @pytest.fixture
 def role_on(pki: Any) -> Iterator[Callable[[AuroraLikeServer, str], str]]:
-    """Create login roles on a server (``make(server, password) -> name``); drop them after."""
+    """Throwaway login roles (``make(server, password) -> name``), dropped after the test: the
+    shared servers are shared, so a test never changes the ``app`` role's password."""
     made: list[tuple[AuroraLikeServer, str]] = []
 
     def make(server: AuroraLikeServer, password: str) -> str:
-        name = f"djcred_{secrets.token_hex(4)}"
-        admin_execute(server, f'CREATE ROLE "{name}" LOGIN PASSWORD %s', (password,))
-        made.append((server, name))
-        return name
+        made.append((server, make_role(server, password)))
+        return made[-1][1]
 
     yield make
     for server, name in made:
-        admin_execute(
-            server,
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = %s",
-            (name,),
-        )
-        admin_execute(server, f'DROP ROLE IF EXISTS "{name}"')
+        drop_role(server, name)
+
+
+@pytest.fixture
+def login_role(
+    tls_server: AuroraLikeServer, role_on: Callable[[AuroraLikeServer, str], str]
+) -> Callable[[str], str]:
+    """``role_on`` on the shared TLS server: ``make(password) -> name``."""
+    return lambda password: role_on(tls_server, password)
 
 
 def verified_params(server: AuroraLikeServer, user: str) -> dict[str, Any]:
@@ -268,6 +247,83 @@ def session_with(access_key: str = ACCESS_KEY, secret_key: str = SECRET_KEY) -> 
     session = botocore.session.Session()
     session.set_credentials(access_key, secret_key)
     return session
+
+
+# -- a fetch in flight: slow credentials, a parent thread fetching, a forked child --------------
+
+SLOW = 2.0  # seconds a SlowCredentials fetch stays in flight (a test may set a shorter delay)
+WATCHDOG = 20  # seconds before a child that hangs is killed (SIGALRM); WAIT_SECONDS is 30
+
+
+class SlowCredentials(botocore.credentials.Credentials):
+    """Real botocore credentials whose freezing takes ``delay`` seconds (:data:`SLOW` unless an
+    instance says otherwise), and says when it began (``started``: a test that waits for it
+    sets a fresh Event first). A fetch held in flight, or a race widened on purpose."""
+
+    delay = SLOW
+    started = threading.Event()
+
+    def get_frozen_credentials(self) -> Any:
+        self.started.set()
+        time.sleep(self.delay)
+        return super().get_frozen_credentials()
+
+
+def in_forked_child(child: Callable[[], dict[str, Any]]) -> tuple[int, dict[str, Any]]:
+    """Fork now; the child runs ``child`` and sends its result (JSON) through a pipe.
+
+    Returns:
+        The child's exit status (0: ``child`` returned) and what it sent (or the error).
+    """
+    read_end, write_end = os.pipe()
+    with warnings.catch_warnings():  # 3.12+: forking with threads is the scenario under test
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
+    if pid == 0:  # the child: never return into pytest
+        status = 1
+        try:
+            os.close(read_end)
+            signal.alarm(WATCHDOG)
+            started = time.monotonic()
+            try:
+                result = {**child(), "seconds": time.monotonic() - started}
+                status = 0
+            except BaseException as exc:  # noqa: BLE001 - reported to the parent
+                result = {"error": type(exc).__name__, "message": str(exc)}
+            os.write(write_end, json.dumps(result).encode())
+        finally:
+            os._exit(status)
+    os.close(write_end)
+    ready, _, _ = select.select([read_end], [], [], WATCHDOG + 10)
+    if not ready:
+        os.kill(pid, signal.SIGKILL)
+    data = b""
+    while ready and (chunk := os.read(read_end, 65536)):
+        data += chunk
+    os.close(read_end)
+    _, status = os.waitpid(pid, 0)
+    if os.WIFSIGNALED(status):
+        return -os.WTERMSIG(status), {"error": "killed", "signal": os.WTERMSIG(status)}
+    return os.WEXITSTATUS(status), json.loads(data or b"{}")
+
+
+@pytest.fixture
+def fetching() -> Iterator[Callable[[Callable[[], object]], None]]:
+    """Start a fetch in a parent thread (``start(call)``); joined after the test."""
+    threads: list[threading.Thread] = []
+
+    def start(call: Callable[[], object]) -> None:
+        def run() -> None:
+            with contextlib.suppress(CredentialsError):  # a bounded wait may give up
+                call()
+
+        thread = threading.Thread(target=run, daemon=True)
+        thread.start()
+        threads.append(thread)
+
+    yield start
+    for thread in threads:
+        thread.join(timeout=30)
 
 
 # -- Secrets Manager: moto stands in for the AWS API ---------------------------------------------

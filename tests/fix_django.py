@@ -17,14 +17,13 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from aurora_ssl.testing import AuroraLikeServer
+from tests import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 ENGINE = "django_aurora_ssl.backends.postgresql"
 INSTALLED_APPS = ["django_aurora_ssl", "example_project.notes"]
 
@@ -135,6 +134,11 @@ def use_databases(databases: Mapping[str, Mapping[str, Any]]) -> Iterator[None]:
         settings.DATABASES = old
 
 
+def aurora_ids(messages: list[Any]) -> list[str]:
+    """The ids of aurora-ssl's own check messages among Django's, sorted."""
+    return sorted(m.id for m in messages if m.id.startswith("aurora_ssl."))
+
+
 @pytest.fixture
 def django_env(pki: Any, monkeypatch: pytest.MonkeyPatch, fresh_caches: None) -> None:
     """Django configured; trust selection starts fresh (bundle given per database)."""
@@ -142,7 +146,7 @@ def django_env(pki: Any, monkeypatch: pytest.MonkeyPatch, fresh_caches: None) ->
     configure_django()
 
 
-class DriverCalls:
+class DjangoDriverCalls:
     """What Django's driver receives, recorded at the driver's own connect (unpooled:
     ``Database.connect``; pooled: psycopg's ``Connection.connect``, under aurora-ssl's
     connection class): the libpq parameters as that driver's libpq reads them."""
@@ -157,24 +161,26 @@ class DriverCalls:
 
 
 @pytest.fixture
-def django_driver_calls(monkeypatch: pytest.MonkeyPatch) -> Callable[..., DriverCalls]:
+def django_driver_calls(monkeypatch: pytest.MonkeyPatch) -> Callable[..., DjangoDriverCalls]:
     """``spy(tamper=None)``: record what Django's driver receives; ``tamper(conninfo)`` may
     rewrite the connection string after aurora-ssl checked it (a driver that changes what it
     was given: only the read-back can see that)."""
 
-    def spy(tamper: Callable[[str], str] | None = None) -> DriverCalls:
+    def spy(tamper: Callable[[str], str] | None = None) -> DjangoDriverCalls:
         from django.db import connections
 
         module = connections["default"].Database
         if module.__name__ == "psycopg2":
             from psycopg2.extensions import parse_dsn
 
-            calls = DriverCalls(lambda text: dict(parse_dsn(text)))
+            calls = DjangoDriverCalls(lambda text: dict(parse_dsn(text)))
             key = "dsn"
         else:
             from psycopg.conninfo import conninfo_to_dict
 
-            calls = DriverCalls(lambda text: {k: str(v) for k, v in conninfo_to_dict(text).items()})
+            calls = DjangoDriverCalls(
+                lambda text: {k: str(v) for k, v in conninfo_to_dict(text).items()}
+            )
             key = "conninfo"
         change = tamper or (lambda text: text)
 
@@ -202,25 +208,24 @@ def django_driver_calls(monkeypatch: pytest.MonkeyPatch) -> Callable[..., Driver
     return spy
 
 
-def admin_execute(server: AuroraLikeServer, *statements: str, dbname: str | None = None) -> None:
-    """Run SQL as the superuser over the server's private Unix socket (test set-up only)."""
-    params = {**server.admin_params(), **({"dbname": dbname} if dbname else {})}
-    try:
-        import psycopg
-    except ImportError:
-        import psycopg2
+def server_ssl(alias: str = "default") -> bool:
+    """Whether the server says the session of Django's connection ``alias`` is encrypted."""
+    from django.db import connections
 
-        connection = psycopg2.connect(**params)
-        connection.autocommit = True
-        try:
-            for statement in statements:
-                connection.cursor().execute(statement)
-        finally:
-            connection.close()
-        return
-    with psycopg.connect(**params, autocommit=True) as conn:
-        for statement in statements:
-            conn.execute(statement.encode())
+    with connections[alias].cursor() as cursor:
+        cursor.execute("SELECT ssl FROM pg_catalog.pg_stat_ssl WHERE pid = pg_backend_pid()")
+        row = cursor.fetchone()
+    return bool(row and row[0])
+
+
+def django_whoami(alias: str = "default") -> tuple[str, bool]:
+    """Who the server says is logged in on Django's connection ``alias``, and whether the
+    session is encrypted."""
+    from django.db import connections
+
+    from tests.fix_credentials import whoami
+
+    return whoami(connections[alias])
 
 
 def demo_env(server: AuroraLikeServer, **extra: str) -> dict[str, str]:

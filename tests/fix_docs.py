@@ -17,14 +17,26 @@ import pytest
 from aurora_ssl.testing import AuroraLikeServer, TestPKI
 
 
+#: Pages whose examples need an optional package beyond psycopg 3: (module, why).
+PAGE_NEEDS = {
+    "failover.md": ("aws_advanced_python_wrapper", "AWS's wrapper (the [aws-wrapper] extra)"),
+}
+
+
 @pytest.fixture(scope="module")
-def docs_env(tls_server: AuroraLikeServer, pki: TestPKI) -> Iterator[dict[str, str]]:
+def docs_env(
+    request: pytest.FixtureRequest, tls_server: AuroraLikeServer, pki: TestPKI
+) -> Iterator[dict[str, str]]:
     """The deployment-like environment for one page's examples."""
     from tests.conftest import clear_aurora_caches
 
     # The examples are written for psycopg 3 (DATABASE_URL, ``import psycopg``): a psycopg2
-    # session of the support matrix skips them, saying so.
+    # session of the support matrix skips them, saying so; so does a session without a
+    # page's optional package.
     pytest.importorskip("psycopg", reason="the documentation's examples use psycopg 3")
+    if request.path.name in PAGE_NEEDS:
+        module, what = PAGE_NEEDS[request.path.name]
+        pytest.importorskip(module, reason=f"{request.path.name}'s examples use {what}")
 
     mp = pytest.MonkeyPatch()
     env = {

@@ -38,6 +38,14 @@ PROCESSES = 4
 THREADS_PER_PROCESS = 8
 
 
+@pytest.fixture
+def racing_cache(cache: Path, pki: TestPKI, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh private trust cache, and the test PKI's bundle as the user's
+    (``AURORA_SSL_BUNDLE``): every thread and process of the test races to split it there."""
+    monkeypatch.setenv("AURORA_SSL_BUNDLE", str(pki.bundle_path))
+    return cache
+
+
 def assert_only_complete_trust_files(cache: Path, pki: TestPKI) -> None:
     """The cache holds the bundle split once (``bundles/<sha256>/``), complete: no staging
     directory or temporary file left behind, the full bundle as given, the test region's file
@@ -205,6 +213,27 @@ class Writer:
 
     def attempts(self) -> int:
         return len(self.committed) + len(self.failed)
+
+
+@pytest.fixture(scope="module")
+def own_server() -> Iterator[AuroraLikeServer]:
+    """A server of the test module's own, with a PKI of its own (restarts and certificate swaps
+    would disturb the session's servers); the log shows every connection attempt,
+    authorisation and statement."""
+    from aurora_ssl.testing import AuroraLikeServer
+    from tests.fix_servers import LOG_EVERYTHING
+
+    with AuroraLikeServer("good", settings=LOG_EVERYTHING) as server:
+        yield server
+
+
+@pytest.fixture
+def own_bundle_env(
+    own_server: AuroraLikeServer, monkeypatch: pytest.MonkeyPatch, fresh_caches: None
+) -> Path:
+    """``own_server``'s bundle as the user's RDS bundle (``AURORA_SSL_BUNDLE``)."""
+    monkeypatch.setenv("AURORA_SSL_BUNDLE", str(own_server.pki.bundle_path))
+    return Path(own_server.pki.bundle_path)
 
 
 def run_failover(server: AuroraLikeServer, writer: Writer, restarts: int = 2) -> None:

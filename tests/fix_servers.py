@@ -14,23 +14,41 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
-from typing import get_args
+from typing import Any, get_args
 
 import pytest
 
+from aurora_ssl import Options
 from aurora_ssl.testing import AuroraLikeCluster, AuroraLikeServer, CAFamily, Scenario, TestPKI
-from tests import drivers
+from tests import ROOT, drivers
 
 
 @pytest.fixture(scope="session")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> TestPKI:
     """The RDS-like test PKI (root, bundle, foreign root) shared by the session's servers."""
     return TestPKI.generate(tmp_path_factory.mktemp("pki"))
+
+
+@pytest.fixture
+def bundle_env(pki: TestPKI, monkeypatch: pytest.MonkeyPatch, fresh_caches: None) -> Path:
+    """The session PKI's bundle as the user's RDS bundle (``AURORA_SSL_BUNDLE``): the test root
+    is then part of "the RDS bundle", as if test-region-1 were a real region."""
+    monkeypatch.setenv("AURORA_SSL_BUNDLE", str(pki.bundle_path))
+    return Path(pki.bundle_path)
+
+
+@pytest.fixture
+def bundle_options(pki: TestPKI, fresh_caches: None) -> Options:
+    """aurora-ssl's options naming the session PKI's bundle (``Options(bundle=...)``)."""
+    return Options(bundle=str(pki.bundle_path))
 
 
 def _serve(scenario: Scenario, pki: TestPKI) -> Iterator[AuroraLikeServer]:
@@ -107,10 +125,101 @@ def aurora_cluster(pki: TestPKI) -> Iterator[AuroraLikeCluster]:
 
 
 @pytest.fixture(scope="session")
+def plaintext_server(pki: TestPKI) -> Iterator[AuroraLikeServer]:
+    """A server that also takes plaintext logins (``rds.force_ssl`` off), logging every
+    attempt and statement: the control that shows an attack would have worked."""
+    with AuroraLikeServer(Scenario.NO_TLS, pki=pki, settings=LOG_EVERYTHING) as server:
+        yield server
+
+
+@pytest.fixture
+def kept_dir() -> Iterator[Path]:
+    """A data directory to keep between runs that the server's OS user can reach even when we
+    run as root (pytest's own directories are 0700); removed after the test."""
+    path = Path(tempfile.mkdtemp(prefix="aurora-ssl-kept-", dir="/tmp"))
+    path.chmod(0o711)
+    yield path / "data"
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
 def logged_server(pki: TestPKI) -> Iterator[AuroraLikeServer]:
     """Good TLS, and the log records every connection attempt and statement."""
     with AuroraLikeServer(Scenario.GOOD, pki=pki, settings=LOG_EVERYTHING) as server:
         yield server
+
+
+def admin_execute(
+    server: AuroraLikeServer,
+    *statements: str,
+    args: tuple[Any, ...] = (),
+    dbname: str | None = None,
+) -> None:
+    """Run SQL as the superuser over the server's private Unix socket (test set-up only).
+
+    Statement logging is off for the session (statements may carry passwords); ``args`` are
+    bound to each statement client-side, as utility statements take no parameters. Through
+    whichever libpq driver is installed (the support matrix has one).
+    """
+    params = {**server.admin_params(), **({"dbname": dbname} if dbname else {})}
+    if drivers.is_installed("psycopg2"):
+        import psycopg2
+
+        conn = psycopg2.connect(**params)
+        try:
+            conn.autocommit = True
+            with conn.cursor() as cur:
+                cur.execute("SET log_statement = 'none'")
+                for sql in statements:
+                    cur.execute(sql, args or None)
+        finally:
+            conn.close()
+        return
+    import psycopg
+
+    with (
+        psycopg.connect(**params, autocommit=True) as conn3,
+        psycopg.ClientCursor(conn3) as cur3,
+    ):
+        cur3.execute("SET log_statement = 'none'")
+        for sql in statements:
+            cur3.execute(sql.encode(), args or None)
+
+
+def role_url(
+    server: AuroraLikeServer,
+    drivername: str,
+    role: str,
+    password: str | None = None,
+    *,
+    query: str = "",
+) -> str:
+    """A SQLAlchemy URL for ``role`` on ``server`` that trusts the server's test bundle
+    (``aurora_ssl_bundle``); the password is in the URL only if given (else a provider gives
+    it). ``query`` is appended as written (``"&plugin=aurora_ssl..."``)."""
+    userinfo = urllib.parse.quote(role) + (
+        ":" + urllib.parse.quote(password, safe="") if password else ""
+    )
+    return (
+        f"{drivername}://{userinfo}@{server.host}:{server.port}/{server.database}"
+        f"?hostaddr={server.hostaddr}&aurora_ssl_bundle={server.pki.bundle_path}{query}"
+    )
+
+
+def log_size(server: AuroraLikeServer) -> int:
+    """Where the server's log ends now: the mark :func:`log_since` reads from."""
+    return Path(server.log_path).stat().st_size
+
+
+def logins(server: AuroraLikeServer, role: str, since: int = 0) -> int:
+    """How many logins of ``role`` the server authorised after ``since`` (its log)."""
+    return log_since(server, since).count(f"connection authorized: user={role} ")
+
+
+def downgrade(conninfo: str) -> str:
+    """What a driver that changed what it was given would hand libpq: verify-full made
+    ``disable`` after aurora-ssl checked (only the read-back can see that)."""
+    return conninfo.replace("sslmode='verify-full'", "sslmode='disable'")
 
 
 def log_since(server: AuroraLikeServer, offset: int) -> str:
@@ -158,7 +267,7 @@ def fresh_process(script: str, cache: Path, *args: str) -> dict[str, object]:
         capture_output=True,
         text=True,
         env=env,
-        cwd=Path(__file__).resolve().parent.parent,
+        cwd=ROOT,
         timeout=120,
         check=False,
     )

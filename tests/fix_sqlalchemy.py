@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 
 from aurora_ssl.testing import AuroraLikeServer, Scenario, TestPKI
-from tests.fix_credentials import admin_execute
 from tests.fix_servers import LOG_EVERYTHING, log_since
 
 REGION = "test-region-1"  # what the test server's endpoint name says
@@ -112,31 +111,12 @@ def driver_calls(monkeypatch: pytest.MonkeyPatch) -> Callable[[Any], DriverCalls
 # --- throwaway login roles -------------------------------------------------------------------
 
 
-def make_role(server: AuroraLikeServer, password: str) -> str:
-    name = f"sacred_{secrets.token_hex(4)}"
-    admin_execute(server, f'CREATE ROLE "{name}" LOGIN PASSWORD %s', (password,))
-    return name
-
-
-def drop_role(server: AuroraLikeServer, name: str) -> None:
-    admin_execute(
-        server, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = %s", (name,)
-    )
-    admin_execute(server, f'DROP ROLE IF EXISTS "{name}"')
-
-
 @pytest.fixture
-def roles(logged_server: AuroraLikeServer) -> Iterator[Callable[[str], str]]:
-    """Throwaway login roles on the logged server (``make(password) -> name``)."""
-    made: list[str] = []
-
-    def make(password: str) -> str:
-        made.append(make_role(logged_server, password))
-        return made[-1]
-
-    yield make
-    for name in made:
-        drop_role(logged_server, name)
+def roles(
+    logged_server: AuroraLikeServer, role_on: Callable[[AuroraLikeServer, str], str]
+) -> Callable[[str], str]:
+    """``role_on`` on the logged server: ``make(password) -> name``."""
+    return lambda password: role_on(logged_server, password)
 
 
 # --- a module-attribute password provider, named by "tests.fix_sqlalchemy:provided" ---------

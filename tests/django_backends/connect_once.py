@@ -1,6 +1,6 @@
 """Connect one Django alias in a fresh interpreter and print what happened, as JSON.
 
-Run by ``tests/test_django_policy.py`` through ``fix_django.run_script`` with one driver
+Run by ``tests/integration/django/test_policy.py`` through ``fix_django.run_script`` with one driver
 hidden, so the psycopg2 path of the backend is exercised too (in-process Django prefers
 psycopg 3). The DATABASES entry comes from ``AURORA_SSL_TEST_DATABASE`` (JSON).
 """
