@@ -16,7 +16,6 @@ import pytest
 
 from aurora_ssl.testing import AuroraLikeServer, TestPKI
 
-
 #: Pages whose examples need an optional package beyond psycopg 3: (module, why).
 PAGE_NEEDS = {
     "failover.md": ("aws_advanced_python_wrapper", "AWS's wrapper (the [aws-wrapper] extra)"),
