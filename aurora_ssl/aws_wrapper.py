@@ -52,12 +52,12 @@ from aurora_ssl._policy import policy_for
 from aurora_ssl._readback import require_tls
 from aurora_ssl.errors import AuroraSSLError, InsecureConfigurationError
 
-__all__ = ["PLUGIN_CODE", "WEIGHT", "connect", "register"]
+__all__ = ["PLUGIN_CODE", "connect", "register"]
 
 #: The code to list in the wrapper's ``plugins`` property.
 PLUGIN_CODE = "aurora_ssl"
 #: Above every built-in plugin (the heaviest, ``okta``, weighs 1000): sorted last.
-WEIGHT = 10_000
+_WEIGHT = 10_000
 #: Property prefixes whose keys override the others for the wrapper's monitoring connections.
 _OVERRIDE_PREFIXES = (
     "monitoring-",
@@ -85,7 +85,7 @@ def register() -> None:
     ``plugins="failover_v2,host_monitoring_v2,aurora_ssl"``; :func:`connect`,
     :func:`aurora_ssl.create_engine` and ``?plugin=aurora_ssl`` do both for you.
     """
-    PluginManager.register_plugin(PLUGIN_CODE, _Factory, WEIGHT)
+    PluginManager.register_plugin(PLUGIN_CODE, _Factory, _WEIGHT)
 
 
 def connect(conninfo: str = "", **kwargs: Any) -> AwsWrapperConnection:

@@ -45,7 +45,13 @@ from sqlalchemy.engine import CreateEnginePlugin, Engine, make_url
 from sqlalchemy.engine.url import URL
 from sqlalchemy.util import await_only, greenlet_spawn
 
-from aurora_ssl._connect import log_connection, login, open_connection, provider_for
+from aurora_ssl._connect import (
+    LOGGER_NAME,
+    log_connection,
+    login,
+    open_connection,
+    provider_for,
+)
 from aurora_ssl._options import PREFIX, PROVIDER_OBJECT, Options, is_ours, read_options
 from aurora_ssl._policy import Decision, Policy, policy_for, refuse_insecure_for_aws, warn_insecure
 from aurora_ssl._readback import ClientTLS, close_quietly, driver_of, require_tls
@@ -57,7 +63,6 @@ if TYPE_CHECKING:
     from aurora_ssl.credentials import CredentialTarget, PasswordProvider
 
 __all__ = [
-    "LOGGER_NAME",
     "AuroraSSLPlugin",
     "VerifiedConnection",
     "attach",
@@ -68,7 +73,6 @@ __all__ = [
 ]
 
 PLUGIN_NAME = "aurora_ssl"
-LOGGER_NAME = "aurora_ssl.connections"
 _LIBPQ = {"psycopg2": "psycopg2", "psycopg": "psycopg", "psycopg_async": "psycopg"}
 _SOCKET = frozenset({"asyncpg", "pg8000"})
 _AWS_WRAPPER = "aws_wrapper_psycopg"
