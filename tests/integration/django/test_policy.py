@@ -765,6 +765,7 @@ def test_options_with_a_key_spelled_with_a_blank_are_refused_with_each_driver(
     log.assert_nothing_received()
 
 
+@pytest.mark.driver("psycopg")
 def test_the_pool_connects_only_through_aurora_ssls_connection_class(
     server: AuroraLikeServer,
 ) -> None:
