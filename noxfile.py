@@ -116,7 +116,7 @@ def tests(session: nox.Session, django_req: str, sqlalchemy_req: str, driver: st
         # The main session fuzzes harder; here the point is the combination.
         "AURORA_SSL_FUZZ_EXAMPLES": os.environ.get("AURORA_SSL_FUZZ_EXAMPLES", "100"),
     }
-    args = session.posargs or ["-q", "-p", "no:cacheprovider"]
+    args = session.posargs or ["-n", "2", "--dist", "loadfile", "-q", "-p", "no:cacheprovider"]
     session.run("python", "-m", "pytest", *args, env=env)
 
 
