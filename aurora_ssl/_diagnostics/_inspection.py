@@ -19,10 +19,12 @@ costs tens of milliseconds that an error path importing the diagnostics need not
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
 import enum
 import ipaddress
+import os
 import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -36,14 +38,18 @@ from aurora_ssl._bundles import (
     load_bundle,
     sha256_fingerprint,
     signed_by,
+    strangers,
     timestamp,
 )
 from aurora_ssl._diagnostics._wire import DEFAULT_TIMEOUT, Handshake, fetch_chain
 from aurora_ssl._endpoint import is_ip, parse_endpoint
 from aurora_ssl._trust import (
+    SHIPPED_BUNDLE,
+    SHIPPED_ROOTS,
     TrustSelection,
     bundle_source,
     select_trust,
+    updated_bundle_path,
 )
 
 if TYPE_CHECKING:
@@ -167,6 +173,27 @@ def attributes(item: Any, *names: str, **renamed: str) -> dict[str, Any] | None:
 def trust_block(trust: TrustSelection | None) -> dict[str, Any] | None:
     """The JSON ``"trust"`` object of inspections and reports (stable keys)."""
     return attributes(trust, "scope", "source", file="path", cas="subjects")
+
+
+def trust_warnings(trust: TrustSelection) -> tuple[str, ...]:
+    """The selection's warnings, and for a bundle of the user's the roots named like AWS's
+    RDS roots that are not AWS's (the connect path logs them once, when it splits the bundle;
+    reports parse the bundle to say so every time)."""
+    found, updated = [], updated_bundle_path()
+    if trust.scope != "user-file" and trust.source not in (SHIPPED_BUNDLE, updated):
+        with contextlib.suppress(errors.AuroraSSLError):
+            found = strangers(load_bundle(trust.source).certificates, SHIPPED_ROOTS)
+            if found and os.path.isfile(updated):  # a verified update's roots are known
+                known = {c.sha256 for c in load_bundle(updated).certificates}
+                found = [c for c in found if c.sha256 not in known]
+    if not found:
+        return trust.warnings
+    return (
+        *trust.warnings,
+        f"The bundle {trust.source} holds {len(found)} root(s) named like Amazon RDS roots that "
+        f"are not AWS's (unknown SHA-256): {', '.join(c.subject for c in found)}. Trust it only "
+        "if you made these CAs yourself.",
+    )
 
 
 # -- a certificate's facts -----------------------------------------------------------------
@@ -570,7 +597,7 @@ def _untrusted_message(facts: Inspection) -> str:
 
 def _warnings(facts: Inspection, expiry_warning_days: int) -> list[Finding]:
     """What an inspection warns of, by stable code (docs/guides/cli.md lists them)."""
-    found = [Finding(WarningCode.TRUST.value, w) for w in facts.trust.warnings]
+    found = [Finding(WarningCode.TRUST.value, w) for w in trust_warnings(facts.trust)]
     found += _issuer_advice(facts)
     if facts.time_valid and facts.days_left < expiry_warning_days:
         expires = timestamp(facts.leaf.not_valid_after_utc)

@@ -35,6 +35,7 @@ from aurora_ssl._diagnostics._inspection import (
     attributes,
     inspect_server,
     trust_block,
+    trust_warnings,
 )
 from aurora_ssl._diagnostics._translation import (
     CERTIFICATE_REFUSALS,
@@ -219,7 +220,7 @@ def check_connection(
     settings = settings or Options()
     masked = tuple(s for s in secrets if s)
     insecure = settings.insecure_local_dev
-    notes = trust.warnings if trust is not None else ()
+    notes = trust_warnings(trust) if trust is not None else ()
     warnings = [Finding(WarningCode.TRUST.value, mask_text(w, masked)) for w in notes]
     warnings += [_INSECURE] if insecure else []
     report = functools.partial(
