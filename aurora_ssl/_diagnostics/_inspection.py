@@ -255,9 +255,7 @@ def name_matches(server_name: str, cert: x509.Certificate) -> bool:
     name = server_name.strip().rstrip(".").lower()
     dns, ips = _sans(cert)
     address = is_ip(name)
-    candidates = ips if address else dns
-    if not dns and not ips:
-        candidates = names_of(cert)
+    candidates = (ips if address else dns) if dns or ips else names_of(cert)
     if address:  # cryptography writes iPAddress entries canonically, as str() does
         return str(ipaddress.ip_address(name.strip("[]"))) in candidates
     for pattern in (c.strip().rstrip(".").lower() for c in candidates):
@@ -276,16 +274,13 @@ def ca_identifier(root_common_name: str | None) -> str | None:
     ``"Amazon RDS Root 2019 CA"`` -> ``"rds-ca-2019"``; Amazon Trust Services roots (RDS
     Proxy) -> ``"amazon-trust-services"``; anything else -> ``None``.
     """
-    if not root_common_name:
-        return None
-    match = _RDS_CA_ALGORITHM.search(root_common_name)
-    if match and root_common_name.startswith("Amazon RDS "):
+    name = root_common_name or ""
+    match = _RDS_CA_ALGORITHM.search(name)
+    if match and name.startswith("Amazon RDS "):
         return f"rds-ca-{match[1].lower()}-g{match[2]}"
-    if LEGACY_2019.match(root_common_name):
+    if LEGACY_2019.match(name):
         return "rds-ca-2019"
-    if root_common_name in AMAZON_TRUST_SERVICES_ROOTS:
-        return "amazon-trust-services"
-    return None
+    return "amazon-trust-services" if name in AMAZON_TRUST_SERVICES_ROOTS else None
 
 
 def _signature_path(
