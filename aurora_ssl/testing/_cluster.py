@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from aurora_ssl.errors import TestServerError
-from aurora_ssl.testing._pki import CLUSTER_HOST, INSTANCE_HOST, READER_HOST, CAFamily, TestPKI
+from aurora_ssl.testing._pki import CLUSTER_HOST, INSTANCE_HOST, READER_HOST, TestPKI
 from aurora_ssl.testing._server import AuroraLikeServer, _new_pki, _poll
 
 # Streaming replication; commits written at once (not ~200 ms later) so that a reader can be
@@ -83,11 +83,12 @@ class AuroraLikeCluster:
 
     Args:
         readers: how many reader instances (hot standbys of the writer).
-        pki: the PKI for every instance's certificate (default: one of ``ca_family``).
-        ca_family: the CA family of the default PKI.
+        pki: the PKI for every instance's certificate (default: an ``rsa2048`` one; give a
+            :meth:`TestPKI.generate` of another family for that family).
         bindir: the PostgreSQL build (as for :class:`AuroraLikeServer`).
         settings: extra ``postgresql.conf`` settings for every instance.
-        password: the application role's password (random by default).
+
+    The application role's password is random (:attr:`AuroraLikeServer.password`).
 
     Instance ``n`` is called ``demo-instance-n`` (``aurora_db_instance_identifier()``), has
     the endpoint ``demo-instance-n.abc123xyz.test-region-1.rds.amazonaws.com`` and listens
@@ -102,16 +103,14 @@ class AuroraLikeCluster:
         readers: int = 2,
         *,
         pki: TestPKI | None = None,
-        ca_family: CAFamily = "rsa2048",
         bindir: Path | str | None = None,
         settings: Mapping[str, str] | None = None,
-        password: str | None = None,
     ) -> None:
         if not 0 <= readers <= 15:
             raise ValueError(f"an Aurora cluster has 0 to 15 readers, not {readers}")
-        self.pki = pki if pki is not None else _new_pki(ca_family)
+        self.pki = pki if pki is not None else _new_pki("rsa2048")
         """The PKI every instance's certificate comes from."""
-        self._size, self._bindir, self._password = readers + 1, bindir, password
+        self._size, self._bindir = readers + 1, bindir
         self._settings = {**_REPLICATION, **(settings or {})}
         self.instances: list[AuroraLikeServer] = []
         """Every instance, in instance-number order (whatever its role now)."""
@@ -267,7 +266,7 @@ class AuroraLikeCluster:
             host=host,
             hostaddr=f"127.0.0.{number + 1}",
             bindir=self._bindir,
-            password=self._password if primary is None else primary.password,
+            password=None if primary is None else primary.password,
         )
         server._primary = primary  # a reader: a base backup of the writer, then streaming
         server.use_certificate(names=[host, CLUSTER_HOST, READER_HOST])

@@ -27,7 +27,6 @@ import socket
 import stat
 import subprocess
 import tempfile
-import threading
 import time
 import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
@@ -281,10 +280,7 @@ def _poll(done: Callable[[], bool], timeout: float, interval: float = 0.005) -> 
     return True
 
 
-_templates: dict[Path, Path] = {}
-_templates_lock = threading.Lock()
-
-
+@functools.cache  # two threads starting the first servers at once may both make one
 def _template(bindir: Path) -> Path:
     """A data directory made once per process and copied by every server.
 
@@ -295,33 +291,28 @@ def _template(bindir: Path) -> Path:
     ``--wal-segsize=1`` keeps the copy small (1 MB of WAL instead of 16 MB); ``FILE_COPY``
     keeps the new database out of the WAL (PostgreSQL 14 has no STRATEGY: it always copies).
     """
-    with _templates_lock:
-        cached = _templates.get(bindir)
-        if cached is not None and cached.is_dir():
-            return cached
-        _require_reachable(
-            bindir,
-            "Put the build where every user can reach it (e.g. "
-            "AURORA_SSL_PG_CACHE=/var/cache/aurora-ssl/postgresql) or make its parents "
-            "searchable (chmod o+x).",
-        )
-        workdir = _make_workdir("aurora-ssl-pg-template-")
-        atexit.register(shutil.rmtree, workdir, ignore_errors=True)
-        data = workdir / "data"
-        initdb = [str(bindir / "initdb"), "-D", str(data), "-U", _SUPERUSER, "-A", "trust"]
-        initdb += ["-E", "UTF8", "--locale=C", "--wal-segsize=1", "--no-sync"]
-        _run(initdb, workdir)
-        strategy = "" if _major(data) < 15 else " STRATEGY = FILE_COPY"
-        _run(
-            [str(bindir / "postgres"), "--single", "-D", str(data), "-F", "template1"],
-            workdir,
-            stdin=(
-                f"CREATE EXTENSION sslinfo\nCREATE ROLE {_TEMPLATE} NOLOGIN\n"
-                f"CREATE DATABASE {_TEMPLATE} OWNER {_TEMPLATE}{strategy}\n"
-            ),
-        )
-        _templates[bindir] = data
-        return data
+    _require_reachable(
+        bindir,
+        "Put the build where every user can reach it (e.g. "
+        "AURORA_SSL_PG_CACHE=/var/cache/aurora-ssl/postgresql) or make its parents "
+        "searchable (chmod o+x).",
+    )
+    workdir = _make_workdir("aurora-ssl-pg-template-")
+    atexit.register(shutil.rmtree, workdir, ignore_errors=True)
+    data = workdir / "data"
+    initdb = [str(bindir / "initdb"), "-D", str(data), "-U", _SUPERUSER, "-A", "trust"]
+    initdb += ["-E", "UTF8", "--locale=C", "--wal-segsize=1", "--no-sync"]
+    _run(initdb, workdir)
+    strategy = "" if _major(data) < 15 else " STRATEGY = FILE_COPY"
+    _run(
+        [str(bindir / "postgres"), "--single", "-D", str(data), "-F", "template1"],
+        workdir,
+        stdin=(
+            f"CREATE EXTENSION sslinfo\nCREATE ROLE {_TEMPLATE} NOLOGIN\n"
+            f"CREATE DATABASE {_TEMPLATE} OWNER {_TEMPLATE}{strategy}\n"
+        ),
+    )
+    return data
 
 
 def _major(data_dir: Path) -> int:
