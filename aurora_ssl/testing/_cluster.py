@@ -29,7 +29,7 @@ from typing import Any
 
 from aurora_ssl.errors import TestServerError
 from aurora_ssl.testing._pki import CLUSTER_HOST, INSTANCE_HOST, READER_HOST, TestPKI
-from aurora_ssl.testing._server import AuroraLikeServer, _new_pki, _poll
+from aurora_ssl.testing._server import AuroraLikeServer, _chown, _new_pki, _poll
 
 # Streaming replication; commits written at once (not ~200 ms later) so that a reader can be
 # waited for: what the writer reports as written includes every commit.
@@ -130,11 +130,10 @@ class AuroraLikeCluster:
 
     def instance(self, instance_id: str) -> AuroraLikeServer:
         """The instance named ``instance_id`` (e.g. ``demo-instance-2``)."""
-        for server in self.instances:
-            if _instance_id(server) == instance_id:
-                return server
-        known = [_instance_id(i) for i in self.instances]
-        raise KeyError(f"no instance {instance_id!r} in {known}")
+        by_id = {_instance_id(i): i for i in self.instances}
+        if instance_id not in by_id:
+            raise KeyError(f"no instance {instance_id!r} in {list(by_id)}")
+        return by_id[instance_id]
 
     def __enter__(self) -> AuroraLikeCluster:
         return self.start()
@@ -184,16 +183,22 @@ class AuroraLikeCluster:
             raise TestServerError(f"no running reader to fail over to ({target or 'any'})")
         self.wait_replicated()  # every reader gets the writer's last WAL as it shuts down
         old._shutdown(signal.SIGINT)
-        new.promote()
+        if new._psql("postgres", "SELECT pg_catalog.pg_promote(true, 60);").strip() != "t":
+            raise new._failed("The standby was not promoted in 60 s")
+        new._primary = None
         new._psql(
             new.database,
             "UPDATE aurora_ssl_testing.instances "
             "SET is_writer = (server_id = pg_catalog.aurora_db_instance_identifier());\n",
         )
-        for reader in self.readers:
-            reader.follow(new)
-        if rejoin:
-            old.follow(new)
+        # The readers restart as hot standbys of the new writer, as Aurora's do; the old writer
+        # too (after its clean shutdown it follows the new writer's timeline).
+        for reader in [*self.readers, old] if rejoin else self.readers:
+            reader._primary = new
+            reader._shutdown(signal.SIGINT)
+            (reader.data_dir / "standby.signal").touch()
+            _chown(reader.data_dir / "standby.signal")
+            reader._launch()
         self.wait_replicated()
         return new
 

@@ -594,8 +594,7 @@ class AuroraLikeServer:
             hba = _hba(force_ssl=not self._plaintext)
             (self.data_dir / "pg_hba.conf").write_text(hba, encoding="utf-8")
             self._install_certificate()
-            if _account():
-                _chown(self._workdir, *self._workdir.rglob("*"))
+            _chown(self._workdir, *self._workdir.rglob("*"))
             self._launch()
             if self._primary is None:
                 self._create_app_objects(reuse=reuse)
@@ -624,22 +623,6 @@ class AuroraLikeServer:
         This is what a client sees in a failover: connections break, reconnects succeed.
         """
         self._shutdown(signal.SIGINT)
-        self._launch()
-
-    def promote(self) -> None:
-        """Turn this hot standby into a primary (``pg_promote``: what ``pg_ctl promote`` does);
-        returns once it accepts writes."""
-        if self._psql("postgres", "SELECT pg_catalog.pg_promote(true, 60);").strip() != "t":
-            raise self._failed("The standby was not promoted in 60 s")
-        self._primary = None
-
-    def follow(self, primary: AuroraLikeServer) -> None:
-        """Restart as a hot standby of ``primary`` (as Aurora's readers restart on a failover);
-        an old primary after a clean shutdown follows ``primary``'s new timeline."""
-        self._primary = primary
-        self._shutdown(signal.SIGINT)
-        (self.data_dir / "standby.signal").touch()
-        _chown(self.data_dir / "standby.signal")
         self._launch()
 
     def use_certificate(
