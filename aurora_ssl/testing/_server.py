@@ -208,8 +208,7 @@ def _base_dir() -> Path:
         return Path(override)
     shm, temp = Path("/dev/shm"), Path(tempfile.gettempdir())  # noqa: S108
     with contextlib.suppress(OSError):  # no /dev/shm (macOS): the temp dir
-        usage = os.statvfs(shm)
-        room = usage.f_bavail * usage.f_frsize
+        room = shutil.disk_usage(shm).free
         if room >= _MIN_SHM_FREE and os.access(shm, os.W_OK) and _reachable(shm):
             return shm
     return temp if _reachable(temp) else Path("/tmp")  # noqa: S108
