@@ -32,8 +32,7 @@ _VERSION = re.compile(r"\d{2}(\.\d+){0,2}")
 
 
 def _cache_root() -> Path:
-    override = os.environ.get(_CACHE_ENV)
-    if override:
+    if override := os.environ.get(_CACHE_ENV):
         return Path(override)
     if os.geteuid() == 0:
         return Path("/var/cache/aurora-ssl/postgresql")

@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from aurora_ssl.errors import TestServerError
-from aurora_ssl.testing._pki import CLUSTER_HOST, INSTANCE_HOST, READER_HOST, CAFamily, TestPKI
-from aurora_ssl.testing._server import AuroraLikeServer, _new_pki, _poll
+from aurora_ssl.testing._pki import CLUSTER_HOST, INSTANCE_HOST, READER_HOST, TestPKI
+from aurora_ssl.testing._server import AuroraLikeServer, _chown, _new_pki, _poll
 
 # Streaming replication; commits written at once (not ~200 ms later) so that a reader can be
 # waited for: what the writer reports as written includes every commit.
@@ -83,11 +83,12 @@ class AuroraLikeCluster:
 
     Args:
         readers: how many reader instances (hot standbys of the writer).
-        pki: the PKI for every instance's certificate (default: one of ``ca_family``).
-        ca_family: the CA family of the default PKI.
+        pki: the PKI for every instance's certificate (default: an ``rsa2048`` one; give a
+            :meth:`TestPKI.generate` of another family for that family).
         bindir: the PostgreSQL build (as for :class:`AuroraLikeServer`).
         settings: extra ``postgresql.conf`` settings for every instance.
-        password: the application role's password (random by default).
+
+    The application role's password is random (:attr:`AuroraLikeServer.password`).
 
     Instance ``n`` is called ``demo-instance-n`` (``aurora_db_instance_identifier()``), has
     the endpoint ``demo-instance-n.abc123xyz.test-region-1.rds.amazonaws.com`` and listens
@@ -102,16 +103,14 @@ class AuroraLikeCluster:
         readers: int = 2,
         *,
         pki: TestPKI | None = None,
-        ca_family: CAFamily = "rsa2048",
         bindir: Path | str | None = None,
         settings: Mapping[str, str] | None = None,
-        password: str | None = None,
     ) -> None:
         if not 0 <= readers <= 15:
             raise ValueError(f"an Aurora cluster has 0 to 15 readers, not {readers}")
-        self.pki = pki if pki is not None else _new_pki(ca_family)
+        self.pki = pki if pki is not None else _new_pki("rsa2048")
         """The PKI every instance's certificate comes from."""
-        self._size, self._bindir, self._password = readers + 1, bindir, password
+        self._size, self._bindir = readers + 1, bindir
         self._settings = {**_REPLICATION, **(settings or {})}
         self.instances: list[AuroraLikeServer] = []
         """Every instance, in instance-number order (whatever its role now)."""
@@ -131,11 +130,10 @@ class AuroraLikeCluster:
 
     def instance(self, instance_id: str) -> AuroraLikeServer:
         """The instance named ``instance_id`` (e.g. ``demo-instance-2``)."""
-        for server in self.instances:
-            if _instance_id(server) == instance_id:
-                return server
-        known = [_instance_id(i) for i in self.instances]
-        raise KeyError(f"no instance {instance_id!r} in {known}")
+        by_id = {_instance_id(i): i for i in self.instances}
+        if instance_id not in by_id:
+            raise KeyError(f"no instance {instance_id!r} in {list(by_id)}")
+        return by_id[instance_id]
 
     def __enter__(self) -> AuroraLikeCluster:
         return self.start()
@@ -185,16 +183,22 @@ class AuroraLikeCluster:
             raise TestServerError(f"no running reader to fail over to ({target or 'any'})")
         self.wait_replicated()  # every reader gets the writer's last WAL as it shuts down
         old._shutdown(signal.SIGINT)
-        new.promote()
+        if new._psql("postgres", "SELECT pg_catalog.pg_promote(true, 60);").strip() != "t":
+            raise new._failed("The standby was not promoted in 60 s")
+        new._primary = None
         new._psql(
             new.database,
             "UPDATE aurora_ssl_testing.instances "
             "SET is_writer = (server_id = pg_catalog.aurora_db_instance_identifier());\n",
         )
-        for reader in self.readers:
-            reader.follow(new)
-        if rejoin:
-            old.follow(new)
+        # The readers restart as hot standbys of the new writer, as Aurora's do; the old writer
+        # too (after its clean shutdown it follows the new writer's timeline).
+        for reader in [*self.readers, old] if rejoin else self.readers:
+            reader._primary = new
+            reader._shutdown(signal.SIGINT)
+            (reader.data_dir / "standby.signal").touch()
+            _chown(reader.data_dir / "standby.signal")
+            reader._launch()
         self.wait_replicated()
         return new
 
@@ -267,7 +271,7 @@ class AuroraLikeCluster:
             host=host,
             hostaddr=f"127.0.0.{number + 1}",
             bindir=self._bindir,
-            password=self._password if primary is None else primary.password,
+            password=None if primary is None else primary.password,
         )
         server._primary = primary  # a reader: a base backup of the writer, then streaming
         server.use_certificate(names=[host, CLUSTER_HOST, READER_HOST])

@@ -22,7 +22,7 @@ from typing import Literal, cast, get_args
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from aurora_ssl._diagnostics._translation import TEST_REGION  # the test PKI's names: one source
 
@@ -63,31 +63,24 @@ def _write_private(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def _kept_keys(path: Path, family: CAFamily) -> list[_Key]:
-    """The root, subordinate and server keys kept in ``path``, made and kept there if missing.
+def _kept_key(path: Path, family: CAFamily) -> _Key:
+    """The key kept in ``path``, made and kept there if missing.
 
     Keys are all a PKI needs to outlive a run: certificates issued anew from the same keys and
     names chain to the root file a client loaded before (a server whose data is kept).
     """
     if path.is_file():
-        end = b"-----END PRIVATE KEY-----"
-        blocks = path.read_bytes().split(end)[:3]
-        return [
-            cast("_Key", serialization.load_pem_private_key(block.strip() + end, None))
-            for block in blocks
-        ]
-    keys: list[_Key] = [
+        return cast("_Key", serialization.load_pem_private_key(path.read_bytes(), None))
+    key: _Key = (
         ec.generate_private_key(ec.SECP384R1())
         if family == "ecc384"
         else rsa.generate_private_key(65537, 4096 if family == "rsa4096" else 2048)
-        for _ in range(3)
-    ]
-    _write_private(path, b"".join(map(_key_pem, keys)))
-    return keys
+    )
+    _write_private(path, _key_pem(key))
+    return key
 
 
 def _certificate(
-    family: CAFamily,
     key: _Key,
     issuer: tuple[x509.Certificate, _Key] | None,
     name: str,
@@ -99,12 +92,8 @@ def _certificate(
     """A CA certificate named like RDS's (``issuer`` ``None``: self-signed), or with ``names``
     a server's; valid from ``days[0]`` to ``days[1]`` days from now."""
     ca, now = not names, datetime.datetime.now(datetime.timezone.utc)
-    if ca:
-        subject = x509.Name.from_rfc4514_string(
-            f"L=Seattle,CN={name},ST=WA,OU=Amazon RDS,O=Amazon.com,C=US"
-        )
-    else:
-        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    rds = f"L=Seattle,CN={name},ST=WA,OU=Amazon RDS,O=Amazon.com,C=US"
+    subject = x509.Name.from_rfc4514_string(rds if ca else f"CN={name}")
     # A CA signs certificates; a server signs handshakes (and, with RSA, decrypts key exchange).
     usage = x509.KeyUsage(
         digital_signature=True,
@@ -138,23 +127,26 @@ def _certificate(
         builder = builder.add_extension(server_auth, False).add_extension(
             x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), False
         )
-    digest = hashes.SHA256() if family == "rsa2048" else hashes.SHA384()
-    return builder.sign(issuer[1] if issuer else key, digest)
+    signer = issuer[1] if issuer else key
+    # as RDS signs: SHA-256 with an RSA 2048 key, SHA-384 with RSA 4096 and ECDSA P-384 keys
+    return builder.sign(signer, hashes.SHA256() if signer.key_size == 2048 else hashes.SHA384())
 
 
 class _Authority:
-    """One root -> subordinate chain, and the key of every server certificate it issues."""
+    """One root -> subordinate chain, and the key of every server certificate it issues; the
+    keys kept in ``{directory}/{who}-{family}-{root,subordinate,server}.key``."""
 
-    def __init__(self, family: CAFamily, keys: Sequence[_Key]) -> None:
-        self.family, label = family, family.upper()
-        self.root_key, self.subordinate_key, self.leaf_key = keys
-        root = f"Amazon RDS {TEST_REGION} Root CA {label} G1"
-        self.root = _certificate(family, self.root_key, None, root, (-30, 365 * 20))
+    def __init__(self, family: CAFamily, directory: Path, who: str) -> None:
+        self.root_key, self.subordinate_key, self.leaf_key = (
+            _kept_key(directory / f"{who}-{family}-{role}.key", family)
+            for role in ("root", "subordinate", "server")
+        )
+        root = f"Amazon RDS {TEST_REGION} Root CA {family.upper()} G1"
+        self.root = _certificate(self.root_key, None, root, (-30, 365 * 20))
         self.subordinate = _certificate(
-            family,
             self.subordinate_key,
             (self.root, self.root_key),
-            f"Amazon RDS {TEST_REGION} Subordinate CA {label} G1.A.1",
+            f"Amazon RDS {TEST_REGION} Subordinate CA {family.upper()} G1.A.1",
             (-30, 365 * 5),
             path_length=0,
         )
@@ -162,7 +154,6 @@ class _Authority:
     def issue(self, names: Sequence[str], *, expired: bool) -> bytes:
         """The leaf and the subordinate, as PEM, as a server sends them."""
         leaf = _certificate(
-            self.family,
             self.leaf_key,
             (self.subordinate, self.subordinate_key),
             names[0],
@@ -195,18 +186,19 @@ class TestPKI:
 
     __test__ = False  # not a pytest test class despite the name
 
-    def __init__(self, directory: Path, trusted: _Authority, foreign: _Authority) -> None:
-        """Use :meth:`generate`; this writes the root, foreign root and bundle files."""
-        self.directory = directory
-        self.family: CAFamily = trusted.family
-        self._trusted, self._foreign = trusted, foreign
+    def __init__(self, directory: Path, family: CAFamily) -> None:
+        """Use :meth:`generate`; this makes both authorities and writes the root, foreign root
+        and bundle files."""
+        self.directory, self.family = directory, family
+        self._trusted = _Authority(family, directory, "trusted")
+        self._foreign = _Authority(family, directory, "foreign")
         self.root_path = directory / "root.pem"
         self.bundle_path = directory / "bundle.pem"
         self.foreign_root_path = directory / "foreign-root.pem"
-        self.root_path.write_bytes(_pem(trusted.root))
-        self.foreign_root_path.write_bytes(_pem(foreign.root))
+        self.root_path.write_bytes(_pem(self._trusted.root))
+        self.foreign_root_path.write_bytes(_pem(self._foreign.root))
         shipped = _shipped_bundle().rstrip(b"\n") + b"\n"
-        self.bundle_path.write_bytes(shipped + _pem(trusted.root))
+        self.bundle_path.write_bytes(shipped + _pem(self._trusted.root))
 
     @classmethod
     def generate(cls, directory: Path, family: CAFamily = "rsa2048") -> TestPKI:
@@ -230,11 +222,7 @@ class TestPKI:
             raise ValueError(f"unknown CA family {family!r}; choose one of {choices}")
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        trusted, foreign = (
-            _Authority(family, _kept_keys(directory / f"{who}-{family}.key", family))
-            for who in ("trusted", "foreign")
-        )
-        return cls(directory, trusted, foreign)
+        return cls(directory, family)
 
     def issue_server(
         self, names: Sequence[str], *, expired: bool = False, foreign: bool = False

@@ -27,7 +27,6 @@ import socket
 import stat
 import subprocess
 import tempfile
-import threading
 import time
 import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
@@ -61,7 +60,6 @@ _INSTALL_HINT = (
 )
 _MIN_SHM_FREE = 1 << 30  # leave Docker's 64 MB /dev/shm to PostgreSQL's shared memory
 _START_TIMEOUT = 30.0
-_SETTING_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?")
 # Settings every test server shares: fast (nothing here must survive a machine crash), small,
 # loopback only, SCRAM passwords and at least TLS 1.2 as on RDS.
 _BASE_SETTINGS = {
@@ -210,8 +208,7 @@ def _base_dir() -> Path:
         return Path(override)
     shm, temp = Path("/dev/shm"), Path(tempfile.gettempdir())  # noqa: S108
     with contextlib.suppress(OSError):  # no /dev/shm (macOS): the temp dir
-        usage = os.statvfs(shm)
-        room = usage.f_bavail * usage.f_frsize
+        room = shutil.disk_usage(shm).free
         if room >= _MIN_SHM_FREE and os.access(shm, os.W_OK) and _reachable(shm):
             return shm
     return temp if _reachable(temp) else Path("/tmp")  # noqa: S108
@@ -282,10 +279,7 @@ def _poll(done: Callable[[], bool], timeout: float, interval: float = 0.005) -> 
     return True
 
 
-_templates: dict[Path, Path] = {}
-_templates_lock = threading.Lock()
-
-
+@functools.cache  # two threads starting the first servers at once may both make one
 def _template(bindir: Path) -> Path:
     """A data directory made once per process and copied by every server.
 
@@ -296,33 +290,28 @@ def _template(bindir: Path) -> Path:
     ``--wal-segsize=1`` keeps the copy small (1 MB of WAL instead of 16 MB); ``FILE_COPY``
     keeps the new database out of the WAL (PostgreSQL 14 has no STRATEGY: it always copies).
     """
-    with _templates_lock:
-        cached = _templates.get(bindir)
-        if cached is not None and cached.is_dir():
-            return cached
-        _require_reachable(
-            bindir,
-            "Put the build where every user can reach it (e.g. "
-            "AURORA_SSL_PG_CACHE=/var/cache/aurora-ssl/postgresql) or make its parents "
-            "searchable (chmod o+x).",
-        )
-        workdir = _make_workdir("aurora-ssl-pg-template-")
-        atexit.register(shutil.rmtree, workdir, ignore_errors=True)
-        data = workdir / "data"
-        initdb = [str(bindir / "initdb"), "-D", str(data), "-U", _SUPERUSER, "-A", "trust"]
-        initdb += ["-E", "UTF8", "--locale=C", "--wal-segsize=1", "--no-sync"]
-        _run(initdb, workdir)
-        strategy = "" if _major(data) < 15 else " STRATEGY = FILE_COPY"
-        _run(
-            [str(bindir / "postgres"), "--single", "-D", str(data), "-F", "template1"],
-            workdir,
-            stdin=(
-                f"CREATE EXTENSION sslinfo\nCREATE ROLE {_TEMPLATE} NOLOGIN\n"
-                f"CREATE DATABASE {_TEMPLATE} OWNER {_TEMPLATE}{strategy}\n"
-            ),
-        )
-        _templates[bindir] = data
-        return data
+    _require_reachable(
+        bindir,
+        "Put the build where every user can reach it (e.g. "
+        "AURORA_SSL_PG_CACHE=/var/cache/aurora-ssl/postgresql) or make its parents "
+        "searchable (chmod o+x).",
+    )
+    workdir = _make_workdir("aurora-ssl-pg-template-")
+    atexit.register(shutil.rmtree, workdir, ignore_errors=True)
+    data = workdir / "data"
+    initdb = [str(bindir / "initdb"), "-D", str(data), "-U", _SUPERUSER, "-A", "trust"]
+    initdb += ["-E", "UTF8", "--locale=C", "--wal-segsize=1", "--no-sync"]
+    _run(initdb, workdir)
+    strategy = "" if _major(data) < 15 else " STRATEGY = FILE_COPY"
+    _run(
+        [str(bindir / "postgres"), "--single", "-D", str(data), "-F", "template1"],
+        workdir,
+        stdin=(
+            f"CREATE EXTENSION sslinfo\nCREATE ROLE {_TEMPLATE} NOLOGIN\n"
+            f"CREATE DATABASE {_TEMPLATE} OWNER {_TEMPLATE}{strategy}\n"
+        ),
+    )
+    return data
 
 
 def _major(data_dir: Path) -> int:
@@ -449,10 +438,7 @@ class AuroraLikeServer:
             raise ValueError(f"user must not be {_SUPERUSER!r}: that is the admin role")
         if database in ("postgres", "template0", "template1"):
             raise ValueError(f"database must not be {database!r}: the server needs it")
-        self.settings = dict(settings or {})
-        for name in self.settings:
-            if not _SETTING_NAME.fullmatch(name):
-                raise ValueError(f"not a PostgreSQL setting name: {name!r}")
+        self.settings = dict(settings or {})  # a bad name or value: the server's log says so
         self.user, self.database, self.host, self.hostaddr = user, database, host, hostaddr
         self.password = password if password is not None else secrets.token_urlsafe(18)
         self.port = self._fixed_port = port
@@ -607,8 +593,7 @@ class AuroraLikeServer:
             hba = _hba(force_ssl=not self._plaintext)
             (self.data_dir / "pg_hba.conf").write_text(hba, encoding="utf-8")
             self._install_certificate()
-            if _account():
-                _chown(self._workdir, *self._workdir.rglob("*"))
+            _chown(self._workdir, *self._workdir.rglob("*"))
             self._launch()
             if self._primary is None:
                 self._create_app_objects(reuse=reuse)
@@ -637,22 +622,6 @@ class AuroraLikeServer:
         This is what a client sees in a failover: connections break, reconnects succeed.
         """
         self._shutdown(signal.SIGINT)
-        self._launch()
-
-    def promote(self) -> None:
-        """Turn this hot standby into a primary (``pg_promote``: what ``pg_ctl promote`` does);
-        returns once it accepts writes."""
-        if self._psql("postgres", "SELECT pg_catalog.pg_promote(true, 60);").strip() != "t":
-            raise self._failed("The standby was not promoted in 60 s")
-        self._primary = None
-
-    def follow(self, primary: AuroraLikeServer) -> None:
-        """Restart as a hot standby of ``primary`` (as Aurora's readers restart on a failover);
-        an old primary after a clean shutdown follows ``primary``'s new timeline."""
-        self._primary = primary
-        self._shutdown(signal.SIGINT)
-        (self.data_dir / "standby.signal").touch()
-        _chown(self.data_dir / "standby.signal")
         self._launch()
 
     def use_certificate(
@@ -733,7 +702,7 @@ class AuroraLikeServer:
     def _launch(self) -> None:
         """Start the postmaster and wait until it is ready; on a lost race for a free port,
         pick another."""
-        for attempt in range(1, 6):
+        for attempt in range(5):
             self.port = self.port or _free_port(self.hostaddr)
             self._write_config()
             offset = self.log_path.stat().st_size if self.log_path.exists() else 0
@@ -752,19 +721,12 @@ class AuroraLikeServer:
                 raise self._failed(f"PostgreSQL was not ready after {_START_TIMEOUT:.0f}s")
             if self.running:
                 return
-            self._process = None
             lost_race = "could not bind" in self._log_since(offset)
-            if lost_race and self._fixed_port:
-                raise self._failed(
-                    f"Port {self.port} is in use (another server?); choose another port, or 0 "
-                    "for a free one"
-                )
-            if not lost_race or attempt == 5:
-                raise self._failed(
-                    f"PostgreSQL ({self.scenario.value}) did not start on port {self.port}"
-                )
+            if not lost_race or self._fixed_port or attempt == 4:
+                in_use = f"Port {self.port} is in use (another server?); choose another port"
+                failed = f"PostgreSQL ({self.scenario.value}) did not start on port {self.port}"
+                raise self._failed(f"{in_use}, or 0 for a free one" if lost_race else failed)
             self.port = 0
-            time.sleep(0.05 * attempt)
 
     def _settled(self, process: subprocess.Popen[bytes]) -> bool:
         """Whether the postmaster exited or says "ready" in ``postmaster.pid`` (what
