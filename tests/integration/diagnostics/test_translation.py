@@ -20,6 +20,7 @@ import os
 import re
 import sys
 import traceback
+import warnings
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -438,7 +439,9 @@ def _here_and_in_a_child(work: Callable[[], str]) -> list[str]:
     """``work()`` in this process and, at the same time, in a forked child (whose answer comes
     through a pipe; it leaves at once, running none of this process's cleanup)."""
     read, write = os.pipe()
-    pid = os.fork()
+    with warnings.catch_warnings():  # the child runs only ``work`` (Python 3.12+ warns of threads)
+        warnings.filterwarnings("ignore", "This process .* is multi-threaded", DeprecationWarning)
+        pid = os.fork()
     if pid == 0:
         try:
             os.write(write, work().encode())
