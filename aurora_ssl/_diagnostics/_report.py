@@ -21,6 +21,7 @@ Nothing in a report contains a password: messages are built from redacted text, 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import json
@@ -45,6 +46,7 @@ from aurora_ssl._diagnostics._translation import (
 )
 from aurora_ssl._endpoint import Endpoint, parse_endpoint
 from aurora_ssl._options import Options
+from aurora_ssl._policy import policy_for
 from aurora_ssl._readback import ClientTLS, client_tls, effective_params, require_tls
 from aurora_ssl._redaction import mask_text
 from aurora_ssl._server_tls import ServerTLS, server_tls
@@ -179,6 +181,15 @@ class ConnectionReport:
     def to_text(self) -> str:
         """A human-readable block: the headline, then one fact per line."""
         return "\n".join([self.headline, *self.detail_lines()])
+
+
+def report_trust(settings: Options, host: str, sslrootcert: str | None) -> TrustSelection | None:
+    """The roots a report on ``host`` shows: ``None`` with the opt-out, or when none could be
+    selected (the connection attempt then reports why)."""
+    if not settings.insecure_local_dev:
+        with contextlib.suppress(errors.AuroraSSLError):
+            return policy_for(settings).trust(settings.tls_server_name or host, sslrootcert)
+    return None
 
 
 def check_connection(

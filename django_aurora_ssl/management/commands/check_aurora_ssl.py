@@ -18,7 +18,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connections
 
 from aurora_ssl._diagnostics._audit import audit_sessions
-from aurora_ssl._diagnostics._report import reports_ok, reports_to_json
+from aurora_ssl._diagnostics._report import reports_to_json
 from aurora_ssl.errors import AuroraSSLError
 from django_aurora_ssl._checks import report_for_alias
 from django_aurora_ssl._conf import libpq_target, uses_backend
@@ -71,13 +71,10 @@ class Command(BaseCommand):  # type: ignore[misc]  # Django has no stubs
         connections.close_all()
         if options["format"] == "json":
             self.stdout.write(reports_to_json(reports, fail_on_warning=strict))
-        for report in reports if options["format"] == "text" else ():
-            style = (
-                self.style.SUCCESS if report.passed(fail_on_warning=strict) else self.style.ERROR
-            )
-            self.stdout.write("\n".join([style(report.headline), *report.detail_lines()]))
-        if not reports_ok(reports, fail_on_warning=strict):
-            failed = [r.label for r in reports if not r.passed(fail_on_warning=strict)]
+        else:
+            self.stdout.write("\n".join(report.to_text() for report in reports))
+        failed = [r.label for r in reports if not r.passed(fail_on_warning=strict)]
+        if failed:
             raise CommandError(f"Not verified: {', '.join(failed)}.")
 
     def _aliases(self, requested: list[str] | None) -> list[str]:
