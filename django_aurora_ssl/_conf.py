@@ -178,24 +178,12 @@ def read_entry(
         provider = provider_for(options, password_where(settings_dict, alias), django=True)
     except AuroraSSLError as exc:
         raise OptionsError(str(exc)) from None
-    refuse_conninfo_name(settings_dict, alias)
-    refuse_insecure_for_aws(options, guard_hosts(settings_dict))
-    return options, provider
-
-
-def refuse_conninfo_name(settings_dict: Mapping[str, Any], alias: str = "?") -> None:
-    """Refuse a database name that is really a connection string (``NAME``, OPTIONS dbname):
-    psql and libpq expand it, and its keys would override the ones aurora-ssl set.
-
-    Raises:
-        InsecureConfigurationError: naming the setting, never quoting it (a URI may hold a
-            password).
-    """
-    options = settings_dict.get("OPTIONS")
-    options = options if isinstance(options, Mapping) else {}
+    # A database name that is really a connection string (NAME, OPTIONS dbname): psql and
+    # libpq expand it, and its keys would override aurora-ssl's. Never quoted (a URI may hold
+    # a password). The policy refuses it too, but not with the opt-out.
     for where, value in (
         (f"DATABASES[{alias!r}]['NAME']", settings_dict.get("NAME")),
-        (f"DATABASES[{alias!r}]['OPTIONS']['dbname']", options.get("dbname")),
+        (f"DATABASES[{alias!r}]['OPTIONS']['dbname']", libpq_target(settings_dict).get("dbname")),
     ):
         text = value.strip().lower() if isinstance(value, str) else ""
         if "=" in text or text.startswith(("postgresql://", "postgres://")):
@@ -204,6 +192,8 @@ def refuse_conninfo_name(settings_dict: Mapping[str, Any], alias: str = "?") -> 
                 "its settings (sslmode, host ...) over aurora-ssl's. Put only the database "
                 "name there, and the other settings in HOST, PORT, USER and OPTIONS."
             )
+    refuse_insecure_for_aws(options, guard_hosts(settings_dict))
+    return options, provider
 
 
 def database_url(

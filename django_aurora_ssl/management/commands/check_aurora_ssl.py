@@ -103,12 +103,15 @@ class Command(BaseCommand):  # type: ignore[misc]  # Django has no stubs
         wrapper = connections[alias]
         entry = wrapper.settings_dict
         host = str(libpq_target(entry).get("host") or "")
-        opened = [wrapper]
+        opened = []
 
         def connect(instance: str | None) -> Any:
-            if instance is not None:
-                opened.append(type(wrapper)(_instance_entry(entry, instance), alias))
-            chosen = opened[-1] if instance is not None else wrapper
+            chosen = (
+                wrapper
+                if instance is None
+                else type(wrapper)(_instance_entry(entry, instance), alias)
+            )
+            opened.append(chosen)
             chosen.ensure_connection()
             return chosen.connection
 
