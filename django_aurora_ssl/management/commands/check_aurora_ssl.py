@@ -101,16 +101,11 @@ class Command(BaseCommand):  # type: ignore[misc]  # Django has no stubs
         instances of an Aurora cluster the same settings with HOST set to each instance
         endpoint (a wrapper of their own, closed at the end)."""
         wrapper = connections[alias]
-        entry = wrapper.settings_dict
-        host = str(libpq_target(entry).get("host") or "")
-        opened = []
+        host = str(libpq_target(wrapper.settings_dict).get("host") or "")
+        opened: list[Any] = []
 
         def connect(instance: str | None) -> Any:
-            chosen = (
-                wrapper
-                if instance is None
-                else type(wrapper)(_instance_entry(entry, instance), alias)
-            )
+            chosen = wrapper if instance is None else _instance(wrapper, instance)
             opened.append(chosen)
             chosen.ensure_connection()
             return chosen.connection
@@ -130,9 +125,12 @@ class Command(BaseCommand):  # type: ignore[misc]  # Django has no stubs
             )
 
 
-def _instance_entry(entry: dict[str, Any], host: str) -> dict[str, Any]:
-    """``entry`` for the instance endpoint ``host``, verified against that name: no hostaddr
-    (not the cluster's, nor PGHOSTADDR), no TLS_SERVER_NAME, no pool (one connection)."""
+def _instance(wrapper: Any, host: str) -> Any:
+    """A wrapper of the alias's class for the instance endpoint ``host``, verified against that
+    name: no hostaddr (not the cluster's, nor PGHOSTADDR), no TLS_SERVER_NAME, no pool (one
+    connection)."""
+    entry = wrapper.settings_dict
     options = {k: v for k, v in (entry.get("OPTIONS") or {}).items() if k != "pool"}
     ours = {k: v for k, v in (entry.get("AURORA_SSL") or {}).items() if k != "TLS_SERVER_NAME"}
-    return {**entry, "HOST": host, "OPTIONS": {**options, "hostaddr": ""}, "AURORA_SSL": ours}
+    instance = {**entry, "HOST": host, "OPTIONS": {**options, "hostaddr": ""}, "AURORA_SSL": ours}
+    return type(wrapper)(instance, wrapper.alias)
