@@ -293,10 +293,8 @@ def report_for_alias(alias: str, *, inspect: bool = False) -> ConnectionReport:
     refused certificate is explained by inspecting the server; the system check before
     ``migrate`` does not open that connection.
     """
-    from aurora_ssl._diagnostics._report import (  # its import cost: only when asked
-        check_connection,
-        report_trust,
-    )
+    # Imported here for its import cost: only when asked.
+    from aurora_ssl._diagnostics._report import check_connection, report_trust
 
     wrapper = connections[alias]
     entry = wrapper.settings_dict
