@@ -80,12 +80,7 @@ def database_options(
         OptionsError: not a dict, an unknown key, a value that does not read, or the key put
             inside OPTIONS; the message names the alias, the key and what to supply.
     """
-    options = settings_dict.get("OPTIONS")
-    nested = (
-        [k for k in options if str(k).upper() == SETTINGS_KEY]
-        if isinstance(options, Mapping)
-        else []
-    )
+    nested = [k for k in libpq_target(settings_dict) if str(k).upper() == SETTINGS_KEY]
     if nested:
         raise OptionsError(
             f"DATABASES[{alias!r}]['OPTIONS'] contains {nested[0]!r}; it belongs next to OPTIONS "
