@@ -234,8 +234,7 @@ def _options_hint(entry: Mapping[str, Any]) -> str:
     """E003's hint: where the weak key came from, when OPTIONS was probably not hand-written.
     dj-database-url (>= 1.0) always writes the three keys, which settings written by hand
     rarely carry together."""
-    options = entry.get("OPTIONS")
-    mode = str(options.get("sslmode") or "").lower() if isinstance(options, Mapping) else ""
+    mode = str(libpq_target(entry).get("sslmode") or "").lower()
     if {"CONN_MAX_AGE", "CONN_HEALTH_CHECKS", "DISABLE_SERVER_SIDE_CURSORS"} <= set(entry):
         return _URL_HELPER_HINT.format(lead="This entry looks built by dj-database-url")
     if mode == "require":

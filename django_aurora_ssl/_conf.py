@@ -142,8 +142,7 @@ def libpq_target(settings_dict: Mapping[str, Any]) -> dict[str, Any]:
     for key, name in (("USER", "user"), ("HOST", "host"), ("PORT", "port")):
         if settings_dict.get(key):
             params[name] = settings_dict[key]
-    params.pop("password", None)
-    for key in DJANGO_OPTIONS:  # Django reads these itself; the driver never sees them
+    for key in ("password", *DJANGO_OPTIONS):  # DJANGO_OPTIONS: the driver never sees them
         params.pop(key, None)
     return params
 
