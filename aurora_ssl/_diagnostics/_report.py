@@ -144,11 +144,11 @@ class ConnectionReport:
             detail += ": the error below says why"
         return f"{self.label}: {self.verdict.value.upper()} - {detail}"
 
-    def detail_lines(self) -> list[str]:
-        """The body of :meth:`to_text`, one fact per line, indented."""
+    def to_text(self) -> str:
+        """A human-readable block: the headline, then one fact per line, indented."""
         where = f"{self.host}:{self.port}" if self.port else self.host
         region = f", region {self.endpoint.region}" if self.endpoint.region else ""
-        lines = [f"  host:          {where} ({self.endpoint.kind.value}{region})"]
+        lines = [self.headline, f"  host:          {where} ({self.endpoint.kind.value}{region})"]
         if self.trust is not None:
             subjects = self.trust.subjects
             lines.append(f"  trust:         {self.trust.scope}, {len(subjects)} CA(s)")
@@ -176,11 +176,7 @@ class ConnectionReport:
             if problem.cause and problem.cause not in problem.message:
                 lines.append(f"  driver said:   {problem.cause}")
         lines.extend(f"  warning:       {problem.message}" for problem in self.warnings)
-        return lines
-
-    def to_text(self) -> str:
-        """A human-readable block: the headline, then one fact per line."""
-        return "\n".join([self.headline, *self.detail_lines()])
+        return "\n".join(lines)
 
 
 def report_trust(settings: Options, host: str, sslrootcert: str | None) -> TrustSelection | None:
@@ -374,15 +370,9 @@ def _message(exc: BaseException, masked: Sequence[str]) -> str:
     return mask_text(" ".join(str(exc).split()) or type(exc).__name__, masked)
 
 
-def reports_ok(reports: Iterable[ConnectionReport], *, fail_on_warning: bool = False) -> bool:
-    """Exit status 0 is deserved: at least one report, and every one passed."""
-    items = list(reports)
-    return bool(items) and all(r.passed(fail_on_warning=fail_on_warning) for r in items)
-
-
 def reports_to_json(reports: Iterable[ConnectionReport], *, fail_on_warning: bool = False) -> str:
     """The JSON document: ``{"format": 1, "ok": bool, "connections": [report, ...]}``."""
     items = list(reports)
-    ok = reports_ok(items, fail_on_warning=fail_on_warning)
+    ok = bool(items) and all(r.passed(fail_on_warning=fail_on_warning) for r in items)
     connections = [r.to_dict() for r in items]
     return json.dumps({"format": FORMAT_VERSION, "ok": ok, "connections": connections}, indent=2)
