@@ -18,7 +18,6 @@ its ids, and the ids emitted here, equal to them.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -31,9 +30,7 @@ from aurora_ssl._endpoint import parse_endpoint
 from aurora_ssl._options import Options
 from aurora_ssl._policy import policy_for
 from aurora_ssl._server_tls import server_tls
-from aurora_ssl._trust import TrustSelection
 from aurora_ssl.errors import (
-    AuroraSSLError,
     BundleError,
     InsecureConfigurationError,
     TLSNotInUseError,
@@ -237,8 +234,7 @@ def _options_hint(entry: Mapping[str, Any]) -> str:
     """E003's hint: where the weak key came from, when OPTIONS was probably not hand-written.
     dj-database-url (>= 1.0) always writes the three keys, which settings written by hand
     rarely carry together."""
-    options = entry.get("OPTIONS")
-    mode = str(options.get("sslmode") or "").lower() if isinstance(options, Mapping) else ""
+    mode = str(libpq_target(entry).get("sslmode") or "").lower()
     if {"CONN_MAX_AGE", "CONN_HEALTH_CHECKS", "DISABLE_SERVER_SIDE_CURSORS"} <= set(entry):
         return _URL_HELPER_HINT.format(lead="This entry looks built by dj-database-url")
     if mode == "require":
@@ -296,7 +292,8 @@ def report_for_alias(alias: str, *, inspect: bool = False) -> ConnectionReport:
     refused certificate is explained by inspecting the server; the system check before
     ``migrate`` does not open that connection.
     """
-    from aurora_ssl._diagnostics._report import check_connection  # its import cost: only when asked
+    # Imported here for its import cost: only when asked.
+    from aurora_ssl._diagnostics._report import check_connection, report_trust
 
     wrapper = connections[alias]
     entry = wrapper.settings_dict
@@ -306,12 +303,6 @@ def report_for_alias(alias: str, *, inspect: bool = False) -> ConnectionReport:
         options = database_options(entry, alias)
     except OptionsError:
         options = Options()  # the connection attempt below fails and reports why
-    trust: TrustSelection | None = None
-    if not options.insecure_local_dev:
-        with contextlib.suppress(AuroraSSLError):  # the connection attempt reports it too
-            trust = policy_for(options).trust(
-                options.tls_server_name or host, params.get("sslrootcert")
-            )
 
     def connect() -> Any:
         wrapper.ensure_connection()
@@ -327,7 +318,7 @@ def report_for_alias(alias: str, *, inspect: bool = False) -> ConnectionReport:
         label=alias,
         host=host,
         port=params.get("port"),
-        trust=trust,
+        trust=report_trust(options, host, params.get("sslrootcert")),
         settings=options,
         server=ask_server,
         secrets=[str(entry.get("PASSWORD") or "")],

@@ -80,12 +80,7 @@ def database_options(
         OptionsError: not a dict, an unknown key, a value that does not read, or the key put
             inside OPTIONS; the message names the alias, the key and what to supply.
     """
-    options = settings_dict.get("OPTIONS")
-    nested = (
-        [k for k in options if str(k).upper() == SETTINGS_KEY]
-        if isinstance(options, Mapping)
-        else []
-    )
+    nested = [k for k in libpq_target(settings_dict) if str(k).upper() == SETTINGS_KEY]
     if nested:
         raise OptionsError(
             f"DATABASES[{alias!r}]['OPTIONS'] contains {nested[0]!r}; it belongs next to OPTIONS "
@@ -147,8 +142,7 @@ def libpq_target(settings_dict: Mapping[str, Any]) -> dict[str, Any]:
     for key, name in (("USER", "user"), ("HOST", "host"), ("PORT", "port")):
         if settings_dict.get(key):
             params[name] = settings_dict[key]
-    params.pop("password", None)
-    for key in DJANGO_OPTIONS:  # Django reads these itself; the driver never sees them
+    for key in ("password", *DJANGO_OPTIONS):  # DJANGO_OPTIONS: the driver never sees them
         params.pop(key, None)
     return params
 
@@ -178,24 +172,12 @@ def read_entry(
         provider = provider_for(options, password_where(settings_dict, alias), django=True)
     except AuroraSSLError as exc:
         raise OptionsError(str(exc)) from None
-    refuse_conninfo_name(settings_dict, alias)
-    refuse_insecure_for_aws(options, guard_hosts(settings_dict))
-    return options, provider
-
-
-def refuse_conninfo_name(settings_dict: Mapping[str, Any], alias: str = "?") -> None:
-    """Refuse a database name that is really a connection string (``NAME``, OPTIONS dbname):
-    psql and libpq expand it, and its keys would override the ones aurora-ssl set.
-
-    Raises:
-        InsecureConfigurationError: naming the setting, never quoting it (a URI may hold a
-            password).
-    """
-    options = settings_dict.get("OPTIONS")
-    options = options if isinstance(options, Mapping) else {}
+    # A database name that is really a connection string (NAME, OPTIONS dbname): psql and
+    # libpq expand it, and its keys would override aurora-ssl's. Never quoted (a URI may hold
+    # a password). The policy refuses it too, but not with the opt-out.
     for where, value in (
         (f"DATABASES[{alias!r}]['NAME']", settings_dict.get("NAME")),
-        (f"DATABASES[{alias!r}]['OPTIONS']['dbname']", options.get("dbname")),
+        (f"DATABASES[{alias!r}]['OPTIONS']['dbname']", libpq_target(settings_dict).get("dbname")),
     ):
         text = value.strip().lower() if isinstance(value, str) else ""
         if "=" in text or text.startswith(("postgresql://", "postgres://")):
@@ -204,6 +186,8 @@ def refuse_conninfo_name(settings_dict: Mapping[str, Any], alias: str = "?") -> 
                 "its settings (sslmode, host ...) over aurora-ssl's. Put only the database "
                 "name there, and the other settings in HOST, PORT, USER and OPTIONS."
             )
+    refuse_insecure_for_aws(options, guard_hosts(settings_dict))
+    return options, provider
 
 
 def database_url(

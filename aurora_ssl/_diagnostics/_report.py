@@ -21,6 +21,7 @@ Nothing in a report contains a password: messages are built from redacted text, 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import json
@@ -45,6 +46,7 @@ from aurora_ssl._diagnostics._translation import (
 )
 from aurora_ssl._endpoint import Endpoint, parse_endpoint
 from aurora_ssl._options import Options
+from aurora_ssl._policy import policy_for
 from aurora_ssl._readback import ClientTLS, client_tls, effective_params, require_tls
 from aurora_ssl._redaction import mask_text
 from aurora_ssl._server_tls import ServerTLS, server_tls
@@ -142,11 +144,11 @@ class ConnectionReport:
             detail += ": the error below says why"
         return f"{self.label}: {self.verdict.value.upper()} - {detail}"
 
-    def detail_lines(self) -> list[str]:
-        """The body of :meth:`to_text`, one fact per line, indented."""
+    def to_text(self) -> str:
+        """A human-readable block: the headline, then one fact per line, indented."""
         where = f"{self.host}:{self.port}" if self.port else self.host
         region = f", region {self.endpoint.region}" if self.endpoint.region else ""
-        lines = [f"  host:          {where} ({self.endpoint.kind.value}{region})"]
+        lines = [self.headline, f"  host:          {where} ({self.endpoint.kind.value}{region})"]
         if self.trust is not None:
             subjects = self.trust.subjects
             lines.append(f"  trust:         {self.trust.scope}, {len(subjects)} CA(s)")
@@ -174,11 +176,16 @@ class ConnectionReport:
             if problem.cause and problem.cause not in problem.message:
                 lines.append(f"  driver said:   {problem.cause}")
         lines.extend(f"  warning:       {problem.message}" for problem in self.warnings)
-        return lines
+        return "\n".join(lines)
 
-    def to_text(self) -> str:
-        """A human-readable block: the headline, then one fact per line."""
-        return "\n".join([self.headline, *self.detail_lines()])
+
+def report_trust(settings: Options, host: str, sslrootcert: str | None) -> TrustSelection | None:
+    """The roots a report on ``host`` shows: ``None`` with the opt-out, or when none could be
+    selected (the connection attempt then reports why)."""
+    if not settings.insecure_local_dev:
+        with contextlib.suppress(errors.AuroraSSLError):
+            return policy_for(settings).trust(settings.tls_server_name or host, sslrootcert)
+    return None
 
 
 def check_connection(
@@ -363,15 +370,9 @@ def _message(exc: BaseException, masked: Sequence[str]) -> str:
     return mask_text(" ".join(str(exc).split()) or type(exc).__name__, masked)
 
 
-def reports_ok(reports: Iterable[ConnectionReport], *, fail_on_warning: bool = False) -> bool:
-    """Exit status 0 is deserved: at least one report, and every one passed."""
-    items = list(reports)
-    return bool(items) and all(r.passed(fail_on_warning=fail_on_warning) for r in items)
-
-
 def reports_to_json(reports: Iterable[ConnectionReport], *, fail_on_warning: bool = False) -> str:
     """The JSON document: ``{"format": 1, "ok": bool, "connections": [report, ...]}``."""
     items = list(reports)
-    ok = reports_ok(items, fail_on_warning=fail_on_warning)
+    ok = bool(items) and all(r.passed(fail_on_warning=fail_on_warning) for r in items)
     connections = [r.to_dict() for r in items]
     return json.dumps({"format": FORMAT_VERSION, "ok": ok, "connections": connections}, indent=2)

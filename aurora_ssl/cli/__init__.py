@@ -236,14 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
         "host", nargs="?", type=_HOST, help="endpoint host name"
     )
     _add(actions, "info", cmd_bundle_info, "--bundle", "--format")
-    _add_update(_add(actions, "update", cmd_bundle_update, "--format"))
-    env = _add(commands, "env", cmd_env, "dsn", "--hostaddr", "--port", "--bundle")
-    env.add_argument("--shell", choices=("sh", "fish", "powershell"), default="sh")
-    env.add_argument("--format", choices=("text", "json", "conninfo"), default="text")
-    return parser
-
-
-def _add_update(update: argparse.ArgumentParser) -> None:
+    update = _add(actions, "update", cmd_bundle_update, "--format")
     source = update.add_mutually_exclusive_group()
     source.add_argument("--url", help="https:// URL of the bundle (default: AWS's global bundle)")
     source.add_argument("--from", dest="from_file", type=_FILE, metavar="FILE", help="read a file")
@@ -267,3 +260,7 @@ def _add_update(update: argparse.ArgumentParser) -> None:
         "(its SHA-256 fingerprint as the refusal printed it; repeatable)",
     )
     update.add_argument("--dry-run", action="store_true", help="validate and compare only")
+    env = _add(commands, "env", cmd_env, "dsn", "--hostaddr", "--port", "--bundle")
+    env.add_argument("--shell", choices=("sh", "fish", "powershell"), default="sh")
+    env.add_argument("--format", choices=("text", "json", "conninfo"), default="text")
+    return parser

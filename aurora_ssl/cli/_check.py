@@ -20,7 +20,6 @@ without logging in (:func:`aurora_ssl._diagnostics._inspection.inspect_server`).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import copy
 import dataclasses
 import importlib
@@ -34,7 +33,7 @@ from urllib.parse import unquote
 from aurora_ssl._connect import open_connection, provider_for
 from aurora_ssl._diagnostics._audit import Audit, audit_sessions
 from aurora_ssl._diagnostics._inspection import inspect_server
-from aurora_ssl._diagnostics._report import check_connection, reports_to_json
+from aurora_ssl._diagnostics._report import check_connection, report_trust, reports_to_json
 from aurora_ssl._diagnostics._wire import split_host_port
 from aurora_ssl._endpoint import host_problem
 from aurora_ssl._libpq import libpq_of, render
@@ -42,7 +41,7 @@ from aurora_ssl._options import PREFIX, PROVIDER_OBJECT, Options, read_options, 
 from aurora_ssl._policy import policy_for
 from aurora_ssl._readback import require_tls
 from aurora_ssl._redaction import mask_text, shorten
-from aurora_ssl._trust import TrustSelection, select_trust
+from aurora_ssl._trust import select_trust
 from aurora_ssl.cli._common import EXIT_FAILED, EXIT_OK, UsageError, check_dsn, emit, given, warn
 from aurora_ssl.errors import AuroraSSLError, InsecureConfigurationError
 
@@ -197,18 +196,13 @@ def cmd_check(args: argparse.Namespace) -> int:
     where = f"{host}:{port}" if port else host
     label = f"{user}@{where}" if user else where
     label = f"{label}/{database}" if database else label or "(libpq defaults)"
-    trust: TrustSelection | None = None
-    with contextlib.suppress(AuroraSSLError):  # the connection attempt reports it
-        trust = policy_for(options).trust(
-            options.tls_server_name or host, params.get("sslrootcert")
-        )
     used: dict[str, Any] = {}
     report = check_connection(
         connector(target, used),
         label=shorten(mask_text(label)),
         host=host,
         port=port,
-        trust=trust,
+        trust=report_trust(options, host, params.get("sslrootcert")),
         settings=options,
         close=lambda connection: connection.close(),
         secrets=[given(params, "password")],

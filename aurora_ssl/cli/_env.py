@@ -13,6 +13,7 @@ import argparse
 import os
 import shlex
 from collections.abc import Callable
+from typing import Any
 
 from aurora_ssl._libpq import system_library, system_options
 from aurora_ssl._policy import policy_for
@@ -71,11 +72,7 @@ def cmd_env(args: argparse.Namespace) -> int:
         )
     unset, line, joiner = _SHELLS[args.shell]
     shell = joiner.join([unset, *(line(name, value) for name, value in variables.items())])
-    data = {"ok": True, "params": decision.params, "variables": variables, "unset": ["PGSERVICE"]}
-    warnings = list(decision.trust.warnings)
-    emit(
-        args,
-        {**data, "conninfo": decision.conninfo, "warnings": warnings},
-        shell if args.format == "text" else decision.conninfo,
-    )
+    data: dict[str, Any] = {"ok": True, "params": decision.params, "variables": variables}
+    data.update(unset=["PGSERVICE"], conninfo=decision.conninfo, warnings=decision.trust.warnings)
+    emit(args, data, shell if args.format == "text" else decision.conninfo)
     return EXIT_OK

@@ -39,9 +39,7 @@ class AuroraSSLClientMixin(_ClientBase):  # type: ignore[misc]
     ) -> tuple[list[str], dict[str, str] | None]:
         options, provider = read_entry(settings_dict, "?")
         if options.insecure_local_dev:
-            result: tuple[list[str], dict[str, str] | None]
-            result = super().settings_to_cmd_args_env(settings_dict, parameters)
-            return result
+            return super().settings_to_cmd_args_env(settings_dict, parameters)  # type: ignore[no-any-return]
         target = {k: v for k, v in libpq_target(settings_dict).items() if k not in _DRIVER_ONLY}
         if not target.get("dbname") and not target.get("service"):
             target["dbname"] = "postgres"  # Django's dbshell default

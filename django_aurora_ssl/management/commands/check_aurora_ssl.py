@@ -18,7 +18,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connections
 
 from aurora_ssl._diagnostics._audit import audit_sessions
-from aurora_ssl._diagnostics._report import reports_ok, reports_to_json
+from aurora_ssl._diagnostics._report import reports_to_json
 from aurora_ssl.errors import AuroraSSLError
 from django_aurora_ssl._checks import report_for_alias
 from django_aurora_ssl._conf import libpq_target, uses_backend
@@ -71,13 +71,10 @@ class Command(BaseCommand):  # type: ignore[misc]  # Django has no stubs
         connections.close_all()
         if options["format"] == "json":
             self.stdout.write(reports_to_json(reports, fail_on_warning=strict))
-        for report in reports if options["format"] == "text" else ():
-            style = (
-                self.style.SUCCESS if report.passed(fail_on_warning=strict) else self.style.ERROR
-            )
-            self.stdout.write("\n".join([style(report.headline), *report.detail_lines()]))
-        if not reports_ok(reports, fail_on_warning=strict):
-            failed = [r.label for r in reports if not r.passed(fail_on_warning=strict)]
+        else:
+            self.stdout.write("\n".join(report.to_text() for report in reports))
+        failed = [r.label for r in reports if not r.passed(fail_on_warning=strict)]
+        if failed:
             raise CommandError(f"Not verified: {', '.join(failed)}.")
 
     def _aliases(self, requested: list[str] | None) -> list[str]:
@@ -104,14 +101,12 @@ class Command(BaseCommand):  # type: ignore[misc]  # Django has no stubs
         instances of an Aurora cluster the same settings with HOST set to each instance
         endpoint (a wrapper of their own, closed at the end)."""
         wrapper = connections[alias]
-        entry = wrapper.settings_dict
-        host = str(libpq_target(entry).get("host") or "")
-        opened = [wrapper]
+        host = str(libpq_target(wrapper.settings_dict).get("host") or "")
+        opened: list[Any] = []
 
         def connect(instance: str | None) -> Any:
-            if instance is not None:
-                opened.append(type(wrapper)(_instance_entry(entry, instance), alias))
-            chosen = opened[-1] if instance is not None else wrapper
+            chosen = wrapper if instance is None else _instance(wrapper, instance)
+            opened.append(chosen)
             chosen.ensure_connection()
             return chosen.connection
 
@@ -130,9 +125,12 @@ class Command(BaseCommand):  # type: ignore[misc]  # Django has no stubs
             )
 
 
-def _instance_entry(entry: dict[str, Any], host: str) -> dict[str, Any]:
-    """``entry`` for the instance endpoint ``host``, verified against that name: no hostaddr
-    (not the cluster's, nor PGHOSTADDR), no TLS_SERVER_NAME, no pool (one connection)."""
+def _instance(wrapper: Any, host: str) -> Any:
+    """A wrapper of the alias's class for the instance endpoint ``host``, verified against that
+    name: no hostaddr (not the cluster's, nor PGHOSTADDR), no TLS_SERVER_NAME, no pool (one
+    connection)."""
+    entry = wrapper.settings_dict
     options = {k: v for k, v in (entry.get("OPTIONS") or {}).items() if k != "pool"}
     ours = {k: v for k, v in (entry.get("AURORA_SSL") or {}).items() if k != "TLS_SERVER_NAME"}
-    return {**entry, "HOST": host, "OPTIONS": {**options, "hostaddr": ""}, "AURORA_SSL": ours}
+    instance = {**entry, "HOST": host, "OPTIONS": {**options, "hostaddr": ""}, "AURORA_SSL": ours}
+    return type(wrapper)(instance, wrapper.alias)
