@@ -72,7 +72,11 @@ class Command(BaseCommand):  # type: ignore[misc]  # Django has no stubs
         if options["format"] == "json":
             self.stdout.write(reports_to_json(reports, fail_on_warning=strict))
         else:
-            self.stdout.write("\n".join(report.to_text() for report in reports))
+            for report in reports:  # the headline coloured, as Django's own commands do
+                headline, _, details = report.to_text().partition("\n")
+                passed = report.passed(fail_on_warning=strict)
+                style = self.style.SUCCESS if passed else self.style.ERROR
+                self.stdout.write("\n".join([style(headline), *details.splitlines()]))
         failed = [r.label for r in reports if not r.passed(fail_on_warning=strict)]
         if failed:
             raise CommandError(f"Not verified: {', '.join(failed)}.")

@@ -56,6 +56,26 @@ def test_text_report_of_a_verified_connection(tls_server: AuroraLikeServer) -> N
     assert tls_server.password not in out
 
 
+def test_the_headline_is_coloured_as_djangos_commands_colour_theirs(
+    tls_server: AuroraLikeServer, no_tls_server: AuroraLikeServer
+) -> None:
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+    from django.core.management.color import color_style
+
+    style = color_style(force_color=True)
+    entries = {"default": database_entry(tls_server), "bad": database_entry(no_tls_server)}
+    out = io.StringIO()
+    with use_databases(entries), pytest.raises(CommandError):
+        call_command("check_aurora_ssl", stdout=out, force_color=True)
+    (green, reset), (red, _) = style.SUCCESS("|").split("|"), style.ERROR("|").split("|")
+    lines = out.getvalue().splitlines()
+    assert lines[0].startswith(green + "default: VERIFIED")
+    assert lines[0].endswith(reset)
+    assert [line for line in lines if line.startswith(red + "bad: REFUSED")], lines
+    assert all("\x1b" not in line for line in lines if line.startswith("  "))  # details plain
+
+
 def test_json_report_has_the_documented_keys_from_the_code(
     tls_server: AuroraLikeServer, no_sslinfo_server: AuroraLikeServer
 ) -> None:
