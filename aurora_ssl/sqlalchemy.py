@@ -127,10 +127,9 @@ def create_async_engine(url: str | URL, **kwargs: Any) -> AsyncEngine:
     For ``postgresql+asyncpg`` (our ``SSLContext``) and ``postgresql+psycopg`` (libpq).
 
     Raises:
-        InsecureConfigurationError: as :func:`create_engine`, and for ``async_creator=``.
+        InsecureConfigurationError: as :func:`create_engine`, and for ``async_creator=`` (which
+            SQLAlchemy turns into a ``creator``, refused by the plugin).
     """
-    if kwargs.get("async_creator") is not None:
-        raise InsecureConfigurationError(_NO_CREATOR.format(what="async_creator="))
     from sqlalchemy.ext.asyncio import create_async_engine as sa_create_async_engine
 
     return sa_create_async_engine(_with_plugin(url, kwargs), **kwargs)
