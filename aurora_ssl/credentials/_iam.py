@@ -144,7 +144,8 @@ def _now() -> float:
     """POSIX seconds on botocore's signing clock, the one every ``X-Amz-Date`` comes from."""
     import botocore.auth  # tests/unit/credentials/test_iam.py fails if botocore renames it
 
-    return (botocore.auth.get_current_datetime() - _EPOCH).total_seconds()
+    now: datetime.datetime = botocore.auth.get_current_datetime()
+    return (now - _EPOCH).total_seconds()
 
 
 def _expires_at(token: str) -> float:
