@@ -5,7 +5,7 @@
 * :func:`login`: which login a password is asked for, refusing what libpq cannot do with one
   password (several hosts);
 * :func:`open_connection`: the driver call with exactly what was decided, a provider's
-  password, the fallback from direct TLS, a failure explained (:func:`explain`);
+  password, the fallback from direct TLS, a failure explained;
 * :func:`log_connection`: the one record per new connection, verified or refused, on
   ``aurora_ssl.connections``, with structured fields (``extra=``) that JSON logging, structlog
   or OpenTelemetry read without parsing the message.
@@ -143,8 +143,16 @@ def open_connection(
             user = given.get("user") or os.environ.get("PGUSER")  # as libpq and asyncpg read it
             target = login(host, given.get("port"), user)
             connection, used = (ask or connect_with_password)(provider, target, attempt)
-    except Exception as error:
-        explained = explain(error, decision)
+    except AuroraSSLError:
+        raise
+    except Exception as error:  # the driver's: explained in aurora-ssl's words, never retried
+        from aurora_ssl._diagnostics._translation import translate_error, translate_socket_error
+
+        if isinstance(decision, Decision):
+            shown = {k: v for k, v in given.items() if k not in ("password", "sslpassword")}
+            explained = translate_error(error, params=shown)
+        else:
+            explained = translate_socket_error(error, decision)
         if explained is None:
             raise
         raise explained from error
@@ -155,20 +163,6 @@ def open_connection(
             close_quietly(connection)
             raise
     return connection, used
-
-
-def explain(error: BaseException, decision: Decision | SocketTarget) -> AuroraSSLError | None:
-    """A driver's failure in aurora-ssl's words, or ``None`` (ours, or nothing to explain).
-
-    Pure: it never connects again (an inspection is a separate, explicit step)."""
-    if isinstance(error, AuroraSSLError):
-        return None
-    from aurora_ssl._diagnostics._translation import translate_error, translate_socket_error
-
-    if not hasattr(decision, "params"):
-        return translate_socket_error(error, decision)
-    shown = {k: v for k, v in decision.params.items() if k not in ("password", "sslpassword")}
-    return translate_error(error, params=shown)
 
 
 def log_connection(

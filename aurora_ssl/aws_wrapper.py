@@ -125,7 +125,8 @@ def check(props: Mapping[str, Any], origin: str) -> Options:
     """
     order = _plugin_order(props)
     if not order or order[-1] is not _Factory:
-        shown = ", ".join(_code_of(f) for f in order) or "none"
+        codes = {factory: code for code, factory in PluginManager.PLUGIN_FACTORIES.items()}
+        shown = ", ".join(codes.get(f, f.__name__) for f in order) or "none"
         raise InsecureConfigurationError(
             f"aurora-ssl's wrapper plugin must be the last plugin, so that nothing changes a "
             f"connection's properties after its decision; the wrapper would run {shown} "
@@ -165,11 +166,6 @@ def _plugin_order(props: Mapping[str, Any]) -> list[Any]:
         weights = PluginManager.get_factory_weights(order)
         order.sort(key=lambda factory: weights[factory])
     return order
-
-
-def _code_of(factory: Any) -> str:
-    codes = [c for c, f in PluginManager.PLUGIN_FACTORIES.items() if f is factory]
-    return codes[0] if codes else str(factory.__name__)
 
 
 def _for_driver(props: Mapping[str, Any]) -> dict[str, Any]:

@@ -127,24 +127,18 @@ def create_async_engine(url: str | URL, **kwargs: Any) -> AsyncEngine:
     For ``postgresql+asyncpg`` (our ``SSLContext``) and ``postgresql+psycopg`` (libpq).
 
     Raises:
-        InsecureConfigurationError: as :func:`create_engine`, and for ``async_creator=``.
+        InsecureConfigurationError: as :func:`create_engine`, and for ``async_creator=`` (which
+            SQLAlchemy turns into a ``creator``, refused by the plugin).
     """
-    if kwargs.get("async_creator") is not None:
-        raise InsecureConfigurationError(_NO_CREATOR.format(what="async_creator="))
     from sqlalchemy.ext.asyncio import create_async_engine as sa_create_async_engine
 
     return sa_create_async_engine(_with_plugin(url, kwargs), **kwargs)
 
 
-def _url_plugins(url: URL) -> list[str]:
-    named = url.query.get("plugin", ())
-    return [named] if isinstance(named, str) else list(named)
-
-
 def _with_plugin(url: str | URL, kwargs: dict[str, Any]) -> URL:
     parsed = make_url(url)
     plugins = list(kwargs.get("plugins", ()))
-    if PLUGIN_NAME not in _url_plugins(parsed) and PLUGIN_NAME not in plugins:
+    if PLUGIN_NAME not in (*parsed.normalized_query.get("plugin", ()), *plugins):
         kwargs["plugins"] = [*plugins, PLUGIN_NAME]
     return parsed
 
@@ -167,7 +161,7 @@ class AuroraSSLPlugin(CreateEnginePlugin):
             "the URL" if url.password else "connect_args" if connect_args.get("password") else None
         )
         self.provider = provider_for(self.options, where)
-        self._url_plugins = _url_plugins(url)
+        self._url_plugins = url.normalized_query.get("plugin", ())
         ours = [k for k in connect_args if k == "plugin" or is_ours(k)]
         if ours:
             raise InsecureConfigurationError(

@@ -64,7 +64,13 @@ class AWS:
         """
         if self._session is not None:
             return self._session
-        return self._per_process("session", lambda: self._new_session(purpose))
+        try:
+            import botocore.session
+        except ImportError as exc:
+            raise CredentialsError(
+                f"{purpose} needs botocore, which is not installed: pip install 'aurora-ssl[iam]'."
+            ) from exc
+        return self._per_process("session", lambda: botocore.session.Session(profile=self.profile))
 
     def client(self, service: str, purpose: str) -> Any:
         """A botocore client of ``service`` in the region given, else the configuration's."""
@@ -95,12 +101,3 @@ class AWS:
             made = make()
             self._made[name] = (os.getpid(), made)
         return made
-
-    def _new_session(self, purpose: str) -> Any:
-        try:
-            import botocore.session
-        except ImportError as exc:
-            raise CredentialsError(
-                f"{purpose} needs botocore, which is not installed: pip install 'aurora-ssl[iam]'."
-            ) from exc
-        return botocore.session.Session(profile=self.profile)

@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextvars
 import datetime
 import logging
-import time
 from typing import Any
 
 from aurora_ssl._endpoint import parse_endpoint
@@ -143,10 +142,10 @@ def _not_ours(record: object) -> bool:
 
 def _now() -> float:
     """POSIX seconds on botocore's signing clock, the one every ``X-Amz-Date`` comes from."""
-    import botocore.auth
+    import botocore.auth  # tests/unit/credentials/test_iam.py fails if botocore renames it
 
-    clock = getattr(botocore.auth, "get_current_datetime", None)  # renamed? the tests say so
-    return (clock() - _EPOCH).total_seconds() if clock else time.time()
+    now: datetime.datetime = botocore.auth.get_current_datetime()
+    return (now - _EPOCH).total_seconds()
 
 
 def _expires_at(token: str) -> float:

@@ -12,6 +12,7 @@ cached password (the integration calls :meth:`SecretsManager.invalidate` and ret
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import re
 from dataclasses import dataclass, field
@@ -78,7 +79,7 @@ class SecretsManager:
         Raises:
             CredentialsError: the secret cannot be read or is not the RDS JSON shape.
         """
-        return self._cache.get(_KEY, lambda refused: self._read(refused, None), None)
+        return self._cache.get(_KEY, functools.partial(self._read, None), None)
 
     def password(self, target: CredentialTarget) -> str:
         """The secret's password, if the secret is for ``target.user``.
@@ -86,14 +87,12 @@ class SecretsManager:
         Raises:
             CredentialsError: as :meth:`secret`, or the secret names another user.
         """
-        secret = self._cache.get(_KEY, lambda refused: self._read(refused, target), target)
+        secret = self._cache.get(_KEY, functools.partial(self._read, target), target)
         return self._password_for(secret, target)
 
     async def password_async(self, target: CredentialTarget) -> str:
         """Like :meth:`password`, without blocking the event loop on AWS."""
-        secret = await self._cache.get_async(
-            _KEY, lambda refused: self._read(refused, target), target
-        )
+        secret = await self._cache.get_async(_KEY, functools.partial(self._read, target), target)
         return self._password_for(secret, target)
 
     def invalidate(self, target: CredentialTarget) -> None:
@@ -116,7 +115,7 @@ class SecretsManager:
         return secret.password
 
     def _read(
-        self, refused: DatabaseSecret | None, target: CredentialTarget | None
+        self, target: CredentialTarget | None, refused: DatabaseSecret | None
     ) -> tuple[DatabaseSecret, None]:
         purpose = f"Reading secret {self.secret_id!r}" + (f" for {target}" if target else "")
         self._aws.session(purpose)  # first: says which extra to install if botocore is missing
