@@ -13,7 +13,6 @@ import sys
 from aurora_ssl._endpoint import Endpoint, EndpointKind, parse_endpoint
 from aurora_ssl._options import Options
 from aurora_ssl._policy import connection_params
-from aurora_ssl._readback import ClientTLS, client_tls, effective_params, require_tls
 from aurora_ssl._trust import TrustSelection, select_trust
 from aurora_ssl.errors import (
     AuroraSSLError,
@@ -40,12 +39,17 @@ if TYPE_CHECKING:
     from aurora_ssl._diagnostics._audit import Audit
     from aurora_ssl._diagnostics._inspection import inspect_server
     from aurora_ssl._diagnostics._translation import translate_error
+    from aurora_ssl._readback import ClientTLS, client_tls, effective_params, require_tls
     from aurora_ssl._server_tls import ServerTLS, server_tls
     from aurora_ssl.cli._check import audit
     from aurora_ssl.sqlalchemy import create_async_engine, create_engine
 
 #: Where each name that costs an import lives, imported on first use.
 _LAZY = {
+    "require_tls": "aurora_ssl._readback",  # after connecting: not a plain driver's cost
+    "client_tls": "aurora_ssl._readback",
+    "effective_params": "aurora_ssl._readback",
+    "ClientTLS": "aurora_ssl._readback",
     "create_engine": "aurora_ssl.sqlalchemy",
     "create_async_engine": "aurora_ssl.sqlalchemy",
     "clear_caches": "aurora_ssl._connect",

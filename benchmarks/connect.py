@@ -276,8 +276,8 @@ def print_details(results: dict[str, Any], args: argparse.Namespace) -> None:
             w(f"   {name:<20} {v['median_ms']:>9.2f} {v['p25_ms']:>6.2f}-{v['p75_ms']:<6.2f}")
         imp = results["import"]
         w(
-            f"   import aurora_ssl: +{imp['over_bare_ms']:.1f} ms over a bare interpreter "
-            f"({imp['bare_interpreter_ms']:.1f} -> {imp['with_import_ms']:.1f} ms); "
+            f"   import aurora_ssl: +{imp['over_driver_ms']:.1f} ms over import psycopg2 "
+            f"({imp['driver_ms']:.1f} -> {imp['with_import_ms']:.1f} ms); "
             f"-X importtime {imp['importtime_cumulative_ms']:.1f} ms"
         )
     rt = results.get("round_trips")

@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import threading
+import zlib
 from pathlib import Path
 
 import pytest
@@ -434,7 +435,7 @@ def test_a_user_bundle_is_split_into_the_cache_by_content(tmp_path: Path) -> Non
     bundle.write_bytes(data)
     selection = select_trust(CLUSTER, bundle=bundle)
     directory = _split_directory(selection)
-    assert directory == Path(_trust.cache_dir()) / "bundles" / hashlib.sha256(data).hexdigest()[:32]
+    assert directory == Path(_trust.cache_dir()) / "bundles" / f"{zlib.crc32(data):08x}-{len(data)}"
     assert selection.path == str(directory / "us-east-1.pem")
     # The region file is the shipped one, byte for byte; full.pem is the bundle itself.
     assert Path(selection.path).read_bytes() == (Path(SHIPPED_ROOTS) / "us-east-1.pem").read_bytes()
@@ -482,6 +483,26 @@ def test_a_user_bundle_is_split_once_per_content(
     assert _subjects(
         select_trust("a.cluster-b.xx-test-1.rds.amazonaws.com", bundle=bundle).path
     ) == ["Amazon RDS xx-test-1 Root CA RSA2048 G1"]
+
+
+def test_a_split_is_used_only_when_it_holds_the_bundle_byte_for_byte(
+    tmp_path: Path, cache: Path
+) -> None:
+    """The directory's name (CRC-32 and length) only finds it: another bundle under the same
+    name, or an edited split, is replaced before anything of it is trusted."""
+    bundle = tmp_path / "mine.pem"
+    bundle.write_bytes(shipped_bundle())
+    directory = Path(_trust.cache_dir()) / "bundles" / _trust.split_name(shipped_bundle())
+    directory.parent.mkdir(mode=0o700)
+    directory.mkdir(mode=0o700)
+    (directory / "full.pem").write_bytes(make_cert_pem("Amazon RDS us-east-1 Root CA RSA2048 G1"))
+    (directory / "us-east-1.pem").write_bytes(
+        make_cert_pem("Amazon RDS us-east-1 Root CA RSA2048 G1")
+    )
+    selection = select_trust(CLUSTER, bundle=bundle)
+    assert selection.path == str(directory / "us-east-1.pem")
+    assert Path(selection.path).read_bytes() == (Path(SHIPPED_ROOTS) / "us-east-1.pem").read_bytes()
+    assert (directory / "full.pem").read_bytes() == shipped_bundle()
 
 
 def test_a_removed_split_is_made_again_on_the_next_connection(tmp_path: Path) -> None:
@@ -616,7 +637,7 @@ def test_many_processes_and_threads_splitting_one_bundle_agree(tmp_path: Path) -
     east = hashlib.sha256((Path(SHIPPED_ROOTS) / "us-east-1.pem").read_bytes()).hexdigest()
     assert set(results) == {east}  # every reader saw the one complete file
     assert [p.name for p in (cache / "bundles").iterdir()] == [
-        hashlib.sha256(shipped_bundle()).hexdigest()[:32]
+        _trust.split_name(shipped_bundle())
     ]  # one split, no staging directories left
 
 
