@@ -128,7 +128,14 @@ def is_ip(host: str) -> bool:
     return True
 
 
-_DNS_LABEL = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_-]*[A-Za-z0-9_])?")
+_DNS_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
+
+
+def _is_dns_label(label: str) -> bool:
+    """Letters, digits, ``_`` and inner ``-``, at most 63 characters."""
+    return (
+        0 < len(label) <= 63 and set(label) <= _DNS_CHARACTERS and "-" not in (label[0], label[-1])
+    )
 
 
 def host_problem(host: str, what: str = "host") -> str | None:
@@ -138,9 +145,7 @@ def host_problem(host: str, what: str = "host") -> str | None:
     resolver raise ``UnicodeError``); messages never echo an overlong value whole.
     """
     name = host[:-1] if host.endswith(".") else host
-    valid = len(name) <= 253 and all(
-        len(label) <= 63 and _DNS_LABEL.fullmatch(label) for label in name.split(".")
-    )
+    valid = len(name) <= 253 and all(_is_dns_label(label) for label in name.split("."))
     if valid or is_ip(host):  # ipaddress is imported only for what is no DNS name
         return None
     shown = host if len(host) <= 100 else f"{host[:100]}... ({len(host)} characters)"

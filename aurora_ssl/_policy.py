@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import functools
 import os
-import re
 import ssl  # loaded by every driver already
 import sys
 
@@ -157,16 +156,20 @@ def _canonical(params: Mapping[str, str], libpq: Any) -> str:
 
 #: What libpq 17 and 18 say when a server that does not take direct TLS closes the socket, and
 #: what shows that the handshake got further than that.
-_BEFORE_TLS = re.compile(
-    "ssl syscall error|unexpected eof|eof detected|closed the connection|connection reset|"
-    "wrong version number"
+_BEFORE_TLS = (
+    "ssl syscall error",
+    "unexpected eof",
+    "eof detected",
+    "closed the connection",
+    "connection reset",
+    "wrong version number",
 )
-_AFTER_TLS = re.compile("certificate|host name|authentication|password")
+_AFTER_TLS = ("certificate", "host name", "authentication", "password")
 
 
 def _before_tls(error: BaseException) -> bool:
     text = str(error).lower()
-    return bool(_BEFORE_TLS.search(text)) and not _AFTER_TLS.search(text)
+    return any(w in text for w in _BEFORE_TLS) and not any(w in text for w in _AFTER_TLS)
 
 
 def _endpoint_key(params: Mapping[str, str]) -> tuple[str, str] | None:
