@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import enum
 import functools
-import re
 
 
 class EndpointKind(str, enum.Enum):
@@ -70,14 +69,10 @@ class Endpoint:
         return hash(repr(self))
 
 
-_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
 #: Hyphenated words ending in a number: "us-east-1", "us-gov-west-1", "test-region-1".
 REGION_NAME = r"[a-z]{2,}(?:-[a-z]+)+-\d+"
-_RDS_NAME = re.compile(
-    rf"(?P<name>{_LABEL})(?:\.(?P<proxy_endpoint>endpoint))?\.(?P<middle>{_LABEL})"
-    rf"\.(?:(?P<region>{REGION_NAME})|(?P<global>global))\.rds\.amazonaws\.com(?P<cn>\.cn)?",
-    re.ASCII,  # "\d" must not match non-ASCII digits
-)
+_RDS_SUFFIX = ["rds", "amazonaws", "com"]
+_RDS_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-")
 _MIDDLE_KINDS = (
     ("cluster-custom-", EndpointKind.CUSTOM),
     ("cluster-ro-", EndpointKind.READER),
@@ -92,29 +87,41 @@ _MIDDLE_KINDS = (
 def parse_endpoint(host: str) -> Endpoint:
     """Classify ``host``; anything not shaped exactly like an RDS name is ``OTHER``.
 
-    Never raises: an unknown shape is ``OTHER``, which gets the full bundle (the safe
-    superset).
+    RDS names are ``NAME[.endpoint].MIDDLE.(REGION|global).rds.amazonaws.com[.cn]``, each label
+    lower-case ASCII letters, digits and inner hyphens. Never raises: an unknown shape is
+    ``OTHER``, which gets the full bundle (the safe superset).
     """
     normalized = host.strip().lower().rstrip(".")
-    match = _RDS_NAME.fullmatch(normalized)
-    if match is None:
-        return Endpoint(normalized, EndpointKind.OTHER)
-    kind = EndpointKind.INSTANCE
-    for prefix, candidate in _MIDDLE_KINDS:
-        if match["middle"].startswith(prefix) and len(match["middle"]) > len(prefix):
-            kind = candidate
-            break
-    if match["proxy_endpoint"]:
-        if kind is not EndpointKind.PROXY:  # "x.endpoint.<id>" exists only under a proxy
-            return Endpoint(normalized, EndpointKind.OTHER)
-        kind = EndpointKind.PROXY_ENDPOINT
-    if (kind is EndpointKind.GLOBAL) != bool(match["global"]) or (match["global"] and match["cn"]):
-        return Endpoint(normalized, EndpointKind.OTHER)
-    region = match["region"]
-    partition = (
-        "aws-cn" if match["cn"] else "aws-us-gov" if (region or "").startswith("us-gov-") else "aws"
+    other = Endpoint(normalized, EndpointKind.OTHER)
+    labels = normalized.split(".")
+    cn = labels[-1] == "cn"
+    head = labels[: -4 if cn else -3]  # NAME, [endpoint], MIDDLE, REGION or global
+    if labels[len(head) :][:3] != _RDS_SUFFIX or len(head) not in (3, 4):
+        return other
+    name, middle, place = head[0], head[-2], head[-1]
+    if not (_is_rds_label(name) and _is_rds_label(middle)) or head[1:-2] not in ([], ["endpoint"]):
+        return other
+    kind = next(
+        (k for prefix, k in _MIDDLE_KINDS if middle.startswith(prefix) and middle != prefix),
+        EndpointKind.INSTANCE,
     )
-    return Endpoint(normalized, kind, region, partition, match["name"])
+    if len(head) == 4:
+        if kind is not EndpointKind.PROXY:  # "x.endpoint.<id>" exists only under a proxy
+            return other
+        kind = EndpointKind.PROXY_ENDPOINT
+    if kind is EndpointKind.GLOBAL:
+        return other if place != "global" or cn else Endpoint(normalized, kind, None, "aws", name)
+    if not is_region_name(place):
+        return other
+    partition = "aws-cn" if cn else "aws-us-gov" if place.startswith("us-gov-") else "aws"
+    return Endpoint(normalized, kind, place, partition, name)
+
+
+def _is_rds_label(label: str) -> bool:
+    """Lower-case ASCII letters, digits and inner ``-``, at most 63 characters."""
+    return (
+        0 < len(label) <= 63 and set(label) <= _RDS_CHARACTERS and "-" not in (label[0], label[-1])
+    )
 
 
 def is_ip(host: str) -> bool:
@@ -162,4 +169,11 @@ def host_problem(host: str, what: str = "host") -> str | None:
 def is_region_name(name: str) -> bool:
     """Whether ``name`` has the shape of an AWS region (AWS's bundle also names pre-release
     environments, "Beta" and "Preview", where a region would be)."""
-    return re.fullmatch(REGION_NAME, name, re.ASCII) is not None
+    *words, number = name.split("-")
+    return (
+        len(words) >= 2
+        and len(words[0]) >= 2
+        and all(word.isascii() and word.isalpha() and word.islower() for word in words)
+        and number.isascii()
+        and number.isdigit()
+    )
