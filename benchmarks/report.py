@@ -422,9 +422,9 @@ def page_table(results: dict[str, Any]) -> str:
             )
         lines.append(
             "| import over `import psycopg`: the wrapper, our connect path | "
-            f"+{aws['import_wrapper_over_driver_ms']:.0f} ms "
+            f"{aws['import_wrapper_over_driver_ms']:+.0f} ms "
             f"({aws['import_wrapper_vs_driver']:.2f}x), "
-            f"+{aws['import_ours_over_driver_ms']:.0f} ms ({aws['import_ours_vs_driver']:.2f}x) "
+            f"{aws['import_ours_over_driver_ms']:+.0f} ms ({aws['import_ours_vs_driver']:.2f}x) "
             "||| - | info |"
         )
     elif aws:
