@@ -18,5 +18,5 @@ site="$(mktemp -d)"
 rm -rf "$site"
 echo "== pytest" >&2
 # Two workers (pytest-xdist), each with its own servers; a file's tests stay on one worker
-# (a documentation page's examples share one namespace). About 2.5 min here, 5 serially.
+# (a documentation page's examples share one namespace). About 2.5 min here, 3.6 serially.
 "$VENV_PY" -m pytest -n 2 --dist loadfile "$@"
