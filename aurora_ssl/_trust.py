@@ -225,7 +225,7 @@ def _split_dir(source: str, repair: bool = False) -> str:
     try:
         with open(os.path.join(directory, "full.pem"), "rb") as handle:
             same: bool | None = handle.read() == data
-    except FileNotFoundError:
+    except OSError:  # not split yet (or not readable: written again below)
         same = None
     if same is False:  # another bundle with the same CRC-32 and length, or an edited copy
         import shutil
