@@ -287,15 +287,22 @@ def test_rotation_and_terminated_backends_need_no_restart(
                     connections["default"].close()  # a request's end (CONN_MAX_AGE = 0)
             time.sleep(0.002)
 
+    def after_requests(count: int) -> None:
+        """Wait for ``count`` more requests: each rotation must meet requests on both sides,
+        however slow a loaded machine runs them."""
+        goal, deadline = len(done) + count, time.monotonic() + 30
+        while len(done) < goal and time.monotonic() < deadline:
+            time.sleep(0.01)
+
     rotations = ["second-password", "third-password"]
     with use_databases({"default": entry}):
         loop = threading.Thread(target=requests)
         loop.start()
         try:
             for password in rotations:
-                time.sleep(0.3)
+                after_requests(5)
                 _rotate(aws, server, "django-rotating", role, password, between_requests)
-            time.sleep(0.3)
+            after_requests(5)
         finally:
             stop.set()
             loop.join()
