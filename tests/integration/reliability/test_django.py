@@ -38,7 +38,7 @@ if importlib.util.find_spec("django_aurora_ssl.backends.postgresql.base") is Non
 
 from aurora_ssl._readback import ClientTLS, client_tls
 from aurora_ssl.errors import AuroraSSLError, InsecureConfigurationError
-from tests.fix_django import server_ssl
+from tests.fix_django import configure_django, server_ssl
 from tests.fix_reliability import (
     PASSWORD,
     PROCESSES,
@@ -69,21 +69,6 @@ INSERT = (
 )
 
 
-def setup_django() -> None:
-    import django
-    from django.conf import settings
-
-    if not settings.configured:
-        settings.configure(
-            DATABASES={"default": {"ENGINE": "django.db.backends.dummy"}},
-            INSTALLED_APPS=["django_aurora_ssl"],
-            USE_TZ=True,
-            TIME_ZONE="UTC",
-            DEFAULT_AUTO_FIELD="django.db.models.AutoField",
-        )
-        django.setup()
-
-
 def server_entry(server: AuroraLikeServer) -> dict[str, Any]:
     """A DATABASES entry for ``server`` through our backend."""
     return {
@@ -100,7 +85,7 @@ def server_entry(server: AuroraLikeServer) -> dict[str, Any]:
 
 def add_alias(alias: str, entry: dict[str, Any]) -> str:
     """Add (or replace) a DATABASES alias in the running Django."""
-    setup_django()
+    configure_django()  # the suite's one configuration: a second one would depend on order
     from django.conf import settings
     from django.db import DEFAULT_DB_ALIAS, connections
 
