@@ -35,10 +35,11 @@ def _keep_connecting(
     provider: SecretsManager,
     target: CredentialTarget,
     stop: threading.Event,
-) -> tuple[list[int], list[BaseException]]:
-    """Log in over and over, like requests of a running app; returns refusals and errors."""
-    refusals: list[int] = []
-    errors: list[BaseException] = []
+    refusals: list[int],
+    errors: list[BaseException],
+) -> None:
+    """Log in over and over, like requests of a running app, recording each login's refusals
+    (as it goes: the test waits for logins on both sides of a rotation) and errors."""
     while not stop.is_set():
         try:
             conn, refused = connect_with_retry(server, provider, target)
@@ -50,7 +51,6 @@ def _keep_connecting(
         finally:
             conn.close()
         refusals.append(refused)
-    return refusals, errors
 
 
 def _rotate_like_the_aws_lambda(
@@ -85,21 +85,29 @@ def test_rotation_needs_no_restart(
     target = CredentialTarget(tls_server.host, tls_server.port, role)
     refused_before = refused_logins(tls_server, role)
     stop = threading.Event()
-    outcomes: list[tuple[list[int], list[BaseException]]] = []
+    outcomes: list[tuple[list[int], list[BaseException]]] = [([], []) for _ in range(loops)]
     threads = [
-        threading.Thread(
-            target=lambda: outcomes.append(_keep_connecting(tls_server, provider, target, stop))
-        )
-        for _ in range(loops)
+        threading.Thread(target=_keep_connecting, args=(tls_server, provider, target, stop, *out))
+        for out in outcomes
     ]
+
+    def after_logins(count: int) -> None:
+        """Wait for ``count`` more logins in every loop, however slow a loaded machine is."""
+        goals = [len(done) + count for done, _ in outcomes]
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and any(
+            len(done) < goal for (done, _), goal in zip(outcomes, goals, strict=True)
+        ):
+            time.sleep(0.01)
+
     for thread in threads:
         thread.start()
     rotations = ["second-password", "third-password"]
     try:
         for password in rotations:
-            time.sleep(0.3)
+            after_logins(5)
             _rotate_like_the_aws_lambda(aws, tls_server, "rotating", role, password)
-        time.sleep(0.3)
+        after_logins(5)
     finally:
         stop.set()
         for thread in threads:
