@@ -218,8 +218,10 @@ def logins(server: AuroraLikeServer, role: str, since: int = 0) -> int:
 
 def downgrade(conninfo: str) -> str:
     """What a driver that changed what it was given would hand libpq: verify-full made
-    ``disable`` after aurora-ssl checked (only the read-back can see that)."""
-    return conninfo.replace("sslmode='verify-full'", "sslmode='disable'")
+    ``disable`` after aurora-ssl checked (only the read-back can see that), and direct TLS,
+    which libpq refuses with ``disable``, made the usual negotiation (PostgreSQL 17+)."""
+    downgraded = conninfo.replace("sslmode='verify-full'", "sslmode='disable'")
+    return downgraded.replace("sslnegotiation='direct'", "sslnegotiation='postgres'")
 
 
 def log_since(server: AuroraLikeServer, offset: int) -> str:
