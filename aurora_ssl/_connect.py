@@ -20,6 +20,7 @@ import os
 from aurora_ssl._endpoint import parse_endpoint
 from aurora_ssl._options import PREFIX, Options, password_conflict
 from aurora_ssl._policy import Decision
+from aurora_ssl._policy import clear_caches as clear_core
 from aurora_ssl._readback import close_quietly, server_version
 from aurora_ssl.errors import AuroraSSLError, CredentialsError
 
@@ -212,7 +213,5 @@ def clear_caches() -> None:
     """Forget every memo of this process: policies, trust, libpq parsers, endpoints, direct
     TLS, IAM providers (with their tokens). For tests, and after the environment changed;
     files on disk are left alone."""
-    from aurora_ssl._policy import clear_caches as clear_core
-
     clear_core()
     _iam_provider.cache_clear()

@@ -72,7 +72,10 @@ class Endpoint:
 #: Hyphenated words ending in a number: "us-east-1", "us-gov-west-1", "test-region-1".
 REGION_NAME = r"[a-z]{2,}(?:-[a-z]+)+-\d+"
 _RDS_SUFFIX = ["rds", "amazonaws", "com"]
+#: What a label of an RDS name is made of (lower-case: names are compared lower-cased), and
+#: of any DNS name a host may be.
 _RDS_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-")
+_DNS_CHARACTERS = _RDS_CHARACTERS | frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ_")
 _MIDDLE_KINDS = (
     ("cluster-custom-", EndpointKind.CUSTOM),
     ("cluster-ro-", EndpointKind.READER),
@@ -99,7 +102,8 @@ def parse_endpoint(host: str) -> Endpoint:
     if labels[len(head) :][:3] != _RDS_SUFFIX or len(head) not in (3, 4):
         return other
     name, middle, place = head[0], head[-2], head[-1]
-    if not (_is_rds_label(name) and _is_rds_label(middle)) or head[1:-2] not in ([], ["endpoint"]):
+    rds_labels = _is_label(name, _RDS_CHARACTERS) and _is_label(middle, _RDS_CHARACTERS)
+    if not rds_labels or head[1:-2] not in ([], ["endpoint"]):
         return other
     kind = next(
         (k for prefix, k in _MIDDLE_KINDS if middle.startswith(prefix) and middle != prefix),
@@ -117,11 +121,9 @@ def parse_endpoint(host: str) -> Endpoint:
     return Endpoint(normalized, kind, place, partition, name)
 
 
-def _is_rds_label(label: str) -> bool:
-    """Lower-case ASCII letters, digits and inner ``-``, at most 63 characters."""
-    return (
-        0 < len(label) <= 63 and set(label) <= _RDS_CHARACTERS and "-" not in (label[0], label[-1])
-    )
+def _is_label(label: str, characters: frozenset[str]) -> bool:
+    """One to 63 of ``characters``, a ``-`` neither first nor last."""
+    return 0 < len(label) <= 63 and set(label) <= characters and "-" not in (label[0], label[-1])
 
 
 def is_ip(host: str) -> bool:
@@ -135,16 +137,6 @@ def is_ip(host: str) -> bool:
     return True
 
 
-_DNS_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
-
-
-def _is_dns_label(label: str) -> bool:
-    """Letters, digits, ``_`` and inner ``-``, at most 63 characters."""
-    return (
-        0 < len(label) <= 63 and set(label) <= _DNS_CHARACTERS and "-" not in (label[0], label[-1])
-    )
-
-
 def host_problem(host: str, what: str = "host") -> str | None:
     """What is wrong with ``host`` as one TCP host name or IP address, or ``None``.
 
@@ -152,7 +144,7 @@ def host_problem(host: str, what: str = "host") -> str | None:
     resolver raise ``UnicodeError``); messages never echo an overlong value whole.
     """
     name = host[:-1] if host.endswith(".") else host
-    valid = len(name) <= 253 and all(_is_dns_label(label) for label in name.split("."))
+    valid = len(name) <= 253 and all(_is_label(label, _DNS_CHARACTERS) for label in name.split("."))
     if valid or is_ip(host):  # ipaddress is imported only for what is no DNS name
         return None
     shown = host if len(host) <= 100 else f"{host[:100]}... ({len(host)} characters)"

@@ -611,11 +611,6 @@ def resolve_host(host: str) -> str:
 # --- the ways in ----------------------------------------------------------------------------
 
 
-def policy_for(options: Options) -> Policy:
-    """The :class:`Policy` for these options (what it chooses is kept per process)."""
-    return Policy(options)
-
-
 def refuse_insecure_for_aws(options: Options, hosts: Sequence[str]) -> None:
     """The opt-out exists for local servers only: refuse it when any host is an AWS name."""
     if not options.insecure_local_dev:
@@ -692,5 +687,5 @@ def connection_params(
         refuse_insecure_for_aws(options, hosts)
         warn_insecure(origin)
         return dict(params)
-    decision = policy_for(options).decide(params, origin, driver=driver)
+    decision = Policy(options).decide(params, origin, driver=driver)
     return {**decision.params, **decision.driver_kwargs}

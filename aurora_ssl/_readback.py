@@ -137,11 +137,7 @@ def client_tls(connection: Any) -> ClientTLS:
         attribute = functools.partial(_psycopg_attribute, pgconn)
         read = functools.partial(_attributes, attribute) if in_use else None
         return ClientTLS(in_use, driver=name, sslmode=sslmode, read=read)
-    if name == "asyncpg":
-        ssl_object = conn._transport.get_extra_info("ssl_object")
-    else:
-        ssl_object = getattr(conn, "_usock", None)
-        ssl_object = ssl_object if hasattr(ssl_object, "cipher") else None
+    ssl_object = ssl_object_of(name, conn)
     if ssl_object is None:
         return ClientTLS(False, driver=name)
     cipher = ssl_object.cipher() or (None, None, None)
@@ -149,6 +145,15 @@ def client_tls(connection: Any) -> ClientTLS:
     strict = context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
     mode = "verify-full" if strict else "unverified"
     return ClientTLS(True, ssl_object.version(), cipher[0], cipher[2], name, mode)
+
+
+def ssl_object_of(name: str, conn: Any) -> Any:
+    """The ``ssl.SSLObject``/``SSLSocket`` of an asyncpg or pg8000 connection (``None``: no
+    TLS): asyncpg's transport holds it, pg8000's socket is it."""
+    if name == "asyncpg":
+        return conn._transport.get_extra_info("ssl_object")
+    sock = getattr(conn, "_usock", None)
+    return sock if hasattr(sock, "cipher") else None
 
 
 def _attributes(attribute: Callable[[str], Any]) -> tuple[str | None, str | None, int | None]:

@@ -48,7 +48,7 @@ from aws_advanced_python_wrapper.utils.properties import (
 
 from aurora_ssl._connect import log_connection, open_connection
 from aurora_ssl._options import PREFIX, Options, is_ours, read_options
-from aurora_ssl._policy import policy_for
+from aurora_ssl._policy import Policy
 from aurora_ssl._readback import require_tls
 from aurora_ssl.errors import AuroraSSLError, InsecureConfigurationError
 
@@ -140,7 +140,7 @@ def check(props: Mapping[str, Any], origin: str) -> Options:
             raise InsecureConfigurationError(
                 f"{PREFIX}{name} is not available with AWS's wrapper ({origin}): {why}."
             )
-    policy = policy_for(options)
+    policy = Policy(options)
     for prefix in _OVERRIDE_PREFIXES:
         overrides = {k[len(prefix) :]: v for k, v in props.items() if k.startswith(prefix)}
         if overrides:
@@ -186,7 +186,7 @@ class _VerifyingPlugin(Plugin):  # type: ignore[misc]
     def __init__(self, service: Any, props: Properties) -> None:
         self._service = service
         options = check(props, "the wrapper's properties")
-        self._policy, self._level = policy_for(options), options.log_level
+        self._policy, self._level = Policy(options), options.log_level
         self._host = str(props.get("host") or "").lower()
         self._source = f"aws-wrapper {PropertiesUtils.get_url(props)}"
 

@@ -53,8 +53,8 @@ from aurora_ssl._connect import (
     provider_for,
 )
 from aurora_ssl._options import PREFIX, PROVIDER_OBJECT, Options, is_ours, read_options
-from aurora_ssl._policy import Decision, Policy, policy_for, refuse_insecure_for_aws, warn_insecure
-from aurora_ssl._readback import ClientTLS, close_quietly, driver_of, require_tls
+from aurora_ssl._policy import Decision, Policy, refuse_insecure_for_aws, warn_insecure
+from aurora_ssl._readback import ClientTLS, close_quietly, driver_of, require_tls, ssl_object_of
 from aurora_ssl.errors import AuroraSSLError, CredentialsError, InsecureConfigurationError
 
 if TYPE_CHECKING:
@@ -239,7 +239,7 @@ def attach(
         _strip_ours(cparams)
         # Fails now what would fail every connection: the URL and connect_args as SQLAlchemy
         # will pass them (a do_connect listener may still change them; checked again then).
-        _decide(policy_for(options), dialect.driver, cargs, cparams, "the URL and connect_args")
+        _decide(Policy(options), dialect.driver, cargs, cparams, "the URL and connect_args")
     connect = _Connect(engine, options, provider)
     setattr(dialect, "connect", connect)  # noqa: B010 - per engine, not the class
     if connect.policy is not None:
@@ -283,7 +283,7 @@ class _Connect:
     def __init__(self, engine: Engine, options: Options, provider: PasswordProvider | None) -> None:
         dialect = engine.dialect
         self.driver_connect, self.driver, self.options = dialect.connect, dialect.driver, options
-        self.policy = None if options.insecure_local_dev else policy_for(options)
+        self.policy = None if options.insecure_local_dev else Policy(options)
         self.provider, self.ask = provider, _ask_async if dialect.is_async else None
         self.source = f"engine {engine.url.set(query={}).render_as_string(hide_password=True)}"
         self.made: dict[int, Any] = {}
@@ -354,12 +354,10 @@ class _Connect:
         if isinstance(decision, Decision):
             return require_tls(connection, expected=decision.params)
         tls = require_tls(connection)
-        conn = driver_of(connection)[1]
-        asyncpg = self.driver == "asyncpg"
-        ssl_object = conn._transport.get_extra_info("ssl_object") if asyncpg else conn._usock
+        ssl_object = ssl_object_of(*driver_of(connection))  # there: require_tls passed
         name = decision.server_name.split(",")[0]
         if ssl_object.context is not decision.context or not (
-            asyncpg or ssl_object.server_hostname == name
+            self.driver == "asyncpg" or ssl_object.server_hostname == name
         ):
             close_quietly(connection)
             raise InsecureConfigurationError(

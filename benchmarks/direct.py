@@ -36,12 +36,12 @@ def _variants(server: Any, port: int) -> dict[str, Callable[[], None]]:
 
     import aurora_ssl
     from aurora_ssl._connect import open_connection
-    from aurora_ssl._policy import policy_for
+    from aurora_ssl._policy import Policy
     from aurora_ssl._readback import require_tls
 
     params = {**server.params(), "port": str(port), "connect_timeout": "10"}
     plain = {**params, "sslmode": "verify-full", "sslrootcert": str(server.pki.root_path)}
-    policy = policy_for(aurora_ssl.Options(bundle=str(server.pki.root_path)))
+    policy = Policy(aurora_ssl.Options(bundle=str(server.pki.root_path)))
 
     def run_plain() -> None:
         with psycopg.connect(**plain) as conn:

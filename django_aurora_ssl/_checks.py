@@ -28,7 +28,7 @@ from django.db import connections
 
 from aurora_ssl._endpoint import parse_endpoint
 from aurora_ssl._options import Options
-from aurora_ssl._policy import policy_for
+from aurora_ssl._policy import Policy
 from aurora_ssl._server_tls import server_tls
 from aurora_ssl.errors import (
     BundleError,
@@ -218,7 +218,7 @@ def _ours(alias: str, entry: Mapping[str, Any]) -> list[CheckMessage]:
         params.setdefault("hostaddr", "192.0.2.1")
     driver = connections[alias].Database.__name__
     try:
-        decision = policy_for(options).decide(params, f"{where}['OPTIONS']", driver=driver)
+        decision = Policy(options).decide(params, f"{where}['OPTIONS']", driver=driver)
     except UnsupportedPartitionError as exc:
         return [_message("aurora_ssl.E006", str(exc), alias)]
     except BundleError as exc:

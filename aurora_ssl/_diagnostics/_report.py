@@ -46,7 +46,7 @@ from aurora_ssl._diagnostics._translation import (
 )
 from aurora_ssl._endpoint import Endpoint, parse_endpoint
 from aurora_ssl._options import Options
-from aurora_ssl._policy import policy_for
+from aurora_ssl._policy import Policy
 from aurora_ssl._readback import ClientTLS, client_tls, effective_params, require_tls
 from aurora_ssl._redaction import mask_text
 from aurora_ssl._server_tls import ServerTLS, server_tls
@@ -184,7 +184,7 @@ def report_trust(settings: Options, host: str, sslrootcert: str | None) -> Trust
     selected (the connection attempt then reports why)."""
     if not settings.insecure_local_dev:
         with contextlib.suppress(errors.AuroraSSLError):
-            return policy_for(settings).trust(settings.tls_server_name or host, sslrootcert)
+            return Policy(settings).trust(settings.tls_server_name or host, sslrootcert)
     return None
 
 

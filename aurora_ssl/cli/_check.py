@@ -38,7 +38,7 @@ from aurora_ssl._diagnostics._wire import split_host_port
 from aurora_ssl._endpoint import host_problem
 from aurora_ssl._libpq import libpq_of, render
 from aurora_ssl._options import PREFIX, PROVIDER_OBJECT, Options, read_options, split_url
-from aurora_ssl._policy import policy_for
+from aurora_ssl._policy import Policy
 from aurora_ssl._readback import require_tls
 from aurora_ssl._redaction import mask_text, shorten
 from aurora_ssl._trust import select_trust
@@ -170,7 +170,7 @@ def connector(target: Target, used: dict[str, Any]) -> Callable[[], Any]:
         raise UsageError(str(exc)) from None
 
     def connect() -> Any:
-        decision = policy_for(options).decide(params, target.origin, driver=target.driver)
+        decision = Policy(options).decide(params, target.origin, driver=target.driver)
         used.update(decision.params)
         connect_to = importlib.import_module(target.driver).connect
         connection, made_with = open_connection(decision, connect_to, provider)

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from aurora_ssl._libpq import system_library, system_options
-from aurora_ssl._policy import policy_for
+from aurora_ssl._policy import Policy
 from aurora_ssl.cli._check import read_target
 from aurora_ssl.cli._common import EXIT_OK, emit
 from aurora_ssl.errors import AuroraSSLError
@@ -58,7 +58,7 @@ def cmd_env(args: argparse.Namespace) -> int:
     # The output unsets PGSERVICE (variables) or outranks every key a service could set
     # (conninfo), so a service in this shell is not an input of what we print.
     environ = {k: v for k, v in os.environ.items() if k != "PGSERVICE"}
-    decision = policy_for(target.options).decide(
+    decision = Policy(target.options).decide(
         params, target.origin, driver="system", environ=environ
     )
     library = system_library()

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from aurora_ssl._connect import login
-from aurora_ssl._policy import policy_for
+from aurora_ssl._policy import Policy
 from django_aurora_ssl._conf import libpq_target, read_entry
 
 if TYPE_CHECKING:
@@ -43,7 +43,7 @@ class AuroraSSLClientMixin(_ClientBase):  # type: ignore[misc]
         target = {k: v for k, v in libpq_target(settings_dict).items() if k not in _DRIVER_ONLY}
         if not target.get("dbname") and not target.get("service"):
             target["dbname"] = "postgres"  # Django's dbshell default
-        decision = policy_for(options).decide(target, "OPTIONS", driver="system")
+        decision = Policy(options).decide(target, "OPTIONS", driver="system")
         env: dict[str, str] = {}
         if provider is not None:
             params = decision.params

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from aurora_ssl._connect import log_connection, open_connection
 from aurora_ssl._options import Options
-from aurora_ssl._policy import Decision, policy_for, warn_insecure
+from aurora_ssl._policy import Decision, Policy, warn_insecure
 from aurora_ssl._readback import close_quietly, require_tls
 from aurora_ssl._server_tls import ServerTLS, server_tls
 from aurora_ssl.errors import AuroraSSLError, InsecureConfigurationError, TLSNotInUseError
@@ -115,7 +115,7 @@ class AuroraSSLWrapperMixin(_WrapperBase):  # type: ignore[misc]
         if pool is not None:
             return self._aurora_ssl_checkout(pool, conn_params, options)
         origin = f"DATABASES[{self.alias!r}] (NAME, USER, HOST, PORT, OPTIONS)"
-        decision = policy_for(options).decide(conn_params, origin, driver=self.Database.__name__)
+        decision = Policy(options).decide(conn_params, origin, driver=self.Database.__name__)
         key = "dsn" if decision.driver == "psycopg2" else "conninfo"
         parent, provider = super().get_new_connection, self._aurora_ssl_read()[1]
         try:
@@ -275,7 +275,7 @@ def _pool_class(base: type, wrapper: AuroraSSLWrapperMixin) -> type:
     it also holds the pool's timeout probe (one pool, one class)."""
     parent: Any = base
     alias, (options, provider) = wrapper.alias, wrapper._aurora_ssl_read()
-    policy = policy_for(options)
+    policy = Policy(options)
     origin = f"DATABASES[{alias!r}] (the connection pool's parameters)"
 
     class AuroraSSLConnection(parent):  # type: ignore[misc]

@@ -15,7 +15,7 @@ import pytest
 from aurora_ssl import Options, connection_params
 from aurora_ssl._diagnostics._inspection import Finding, Verdict
 from aurora_ssl._diagnostics._report import REPORT_KEYS, ConnectionReport, check_connection
-from aurora_ssl._policy import policy_for
+from aurora_ssl._policy import Policy
 from aurora_ssl.testing import AuroraLikeServer, TestPKI
 from django_aurora_ssl import _checks
 from tests import ROOT, drivers
@@ -85,7 +85,7 @@ def test_a_real_report_has_exactly_the_documented_keys(
         lambda: dbapi.connect(**params),
         label="t",
         host=tls_server.host,
-        trust=policy_for(settings).trust(tls_server.host),
+        trust=Policy(settings).trust(tls_server.host),
         close=lambda c: c.close(),
         expected=lambda: params,
     )

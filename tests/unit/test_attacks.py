@@ -18,9 +18,9 @@ from aurora_ssl.errors import InsecureConfigurationError
 @pytest.mark.driver("asyncpg")
 @pytest.mark.parametrize("host", ["/tmp", "@abstract", "", " ", "a b"])
 def test_asyncpg_host_that_is_no_name_is_refused(host: str) -> None:
-    from aurora_ssl._policy import policy_for
+    from aurora_ssl._policy import Policy
 
-    policy = policy_for(aurora_ssl.Options())
+    policy = Policy(aurora_ssl.Options())
     with pytest.raises(InsecureConfigurationError):
         policy.decide_socket({"host": host, "port": 5432}, "connect_args", driver="asyncpg")
 

@@ -10,7 +10,7 @@ import pytest
 
 from aurora_ssl import Options, connection_params
 from aurora_ssl._libpq import PYTHON_KEYWORDS, libpq_of
-from aurora_ssl._policy import PINNED_KEYS, policy_for, refuse_insecure_for_aws
+from aurora_ssl._policy import PINNED_KEYS, Policy, refuse_insecure_for_aws
 from aurora_ssl.errors import InsecureConfigurationError
 from tests import drivers
 from tests.certs import make_cert_pem
@@ -21,9 +21,7 @@ pytestmark = pytest.mark.usefixtures("fresh_caches")
 
 
 def decide(params: dict[str, Any], driver: str, *args: Any, options: Options | None = None) -> Any:
-    return policy_for(options or Options()).decide(
-        params, "connect kwargs", driver=driver, args=args
-    )
+    return Policy(options or Options()).decide(params, "connect kwargs", driver=driver, args=args)
 
 
 @pytest.mark.parametrize("mode", ["disable", "allow", "prefer", "require", "verify-ca", "REQUIRE"])

@@ -22,7 +22,7 @@ from sqlalchemy.pool import NullPool
 
 import aurora_ssl
 from aurora_ssl._libpq import libpq_of
-from aurora_ssl._policy import policy_for
+from aurora_ssl._policy import Policy
 from aurora_ssl.errors import AuroraSSLError
 from tests import drivers
 
@@ -112,7 +112,7 @@ extra = st.dictionaries(keys, values, max_size=4)
 
 def decided_or_refused(params: dict[str, Any], driver: str) -> dict[str, str] | None:
     try:
-        return policy_for(aurora_ssl.Options()).decide(params, "the test", driver=driver).params
+        return Policy(aurora_ssl.Options()).decide(params, "the test", driver=driver).params
     except AuroraSSLError:
         return None
 

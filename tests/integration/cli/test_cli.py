@@ -233,7 +233,7 @@ def _env_variable_names() -> dict[str, str]:
 
 def test_env_json_and_hostaddr(tls_server: AuroraLikeServer, pki: TestPKI, capsys: Capture) -> None:
     from aurora_ssl import Options
-    from aurora_ssl._policy import policy_for
+    from aurora_ssl._policy import Policy
 
     where = ["--hostaddr", "127.0.0.1", "--port", str(tls_server.port)]
     bundle = ["--bundle", str(pki.bundle_path)]
@@ -241,7 +241,7 @@ def test_env_json_and_hostaddr(tls_server: AuroraLikeServer, pki: TestPKI, capsy
     assert code == 0
     data = json.loads(out)
     # Decision with the system libpq, psql's, not a driver's.
-    expected = policy_for(Options(bundle=str(pki.bundle_path))).decide(
+    expected = Policy(Options(bundle=str(pki.bundle_path))).decide(
         {"host": tls_server.host, "hostaddr": "127.0.0.1", "port": str(tls_server.port)},
         "test",
         driver="system",
