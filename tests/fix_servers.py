@@ -20,7 +20,7 @@ import sys
 import tempfile
 import time
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, get_args
 
@@ -222,6 +222,14 @@ def downgrade(conninfo: str) -> str:
     which libpq refuses with ``disable``, made the usual negotiation (PostgreSQL 17+)."""
     downgraded = conninfo.replace("sslmode='verify-full'", "sslmode='disable'")
     return downgraded.replace("sslnegotiation='direct'", "sslnegotiation='postgres'")
+
+
+def wait_for(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
+    """Poll ``condition`` until it holds; fail the test saying ``what`` did not happen."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"{what} within {timeout:g} s"
+        time.sleep(0.01)
 
 
 def log_since(server: AuroraLikeServer, offset: int) -> str:

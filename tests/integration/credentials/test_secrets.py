@@ -26,6 +26,7 @@ from tests.fix_credentials import (
     set_password,
     whoami,
 )
+from tests.fix_servers import wait_for
 
 __all__ = ["login_role"]  # a fixture, used by name
 
@@ -94,11 +95,10 @@ def test_rotation_needs_no_restart(
     def after_logins(count: int) -> None:
         """Wait for ``count`` more logins in every loop, however slow a loaded machine is."""
         goals = [len(done) + count for done, _ in outcomes]
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and any(
-            len(done) < goal for (done, _), goal in zip(outcomes, goals, strict=True)
-        ):
-            time.sleep(0.01)
+        wait_for(
+            lambda: all(len(d) >= g for (d, _), g in zip(outcomes, goals, strict=True)),
+            f"{count} more logins in every loop",
+        )
 
     for thread in threads:
         thread.start()

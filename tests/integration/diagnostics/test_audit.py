@@ -33,7 +33,7 @@ from aurora_ssl.testing import CLUSTER_HOST, AuroraLikeCluster, AuroraLikeServer
 from aurora_ssl.testing._server import _find_bindir
 from tests import ROOT, drivers
 from tests.fix_cli import Capture
-from tests.fix_servers import admin_execute
+from tests.fix_servers import admin_execute, wait_for
 
 
 def outside_address() -> str:
@@ -105,13 +105,6 @@ def _sessions(server: AuroraLikeServer, application_name: str) -> list[int]:
         connection.close()
 
 
-def _wait(server: AuroraLikeServer, application_name: str, count: int) -> None:
-    deadline = time.monotonic() + 15
-    while len(_sessions(server, application_name)) != count:
-        assert time.monotonic() < deadline, f"{application_name}: not {count} session(s)"
-        time.sleep(0.02)
-
-
 @contextlib.contextmanager
 def plaintext_psql(server: AuroraLikeServer, name: str = "plain-client") -> Iterator[None]:
     """A psql session with sslmode=disable, open until the block ends."""
@@ -140,7 +133,7 @@ def plaintext_psql(server: AuroraLikeServer, name: str = "plain-client") -> Iter
         process.stdin.close()
         process.wait(timeout=15)
         process.stderr.close()
-        _wait(server, name, 0)
+        wait_for(lambda: not _sessions(server, name), f"{name}'s session to end", 15)
 
 
 @contextlib.contextmanager

@@ -41,7 +41,7 @@ from tests.fix_django import (
     run_script,
     use_databases,
 )
-from tests.fix_servers import admin_execute, log_since, log_size, logins
+from tests.fix_servers import admin_execute, log_since, log_size, logins, wait_for
 
 REGION = "test-region-1"  # what the test servers' endpoint names say
 POOL = {"min_size": 1, "max_size": 2, "timeout": 3}
@@ -290,9 +290,8 @@ def test_rotation_and_terminated_backends_need_no_restart(
     def after_requests(count: int) -> None:
         """Wait for ``count`` more requests: each rotation must meet requests on both sides,
         however slow a loaded machine runs them."""
-        goal, deadline = len(done) + count, time.monotonic() + 30
-        while len(done) < goal and time.monotonic() < deadline:
-            time.sleep(0.01)
+        goal = len(done) + count
+        wait_for(lambda: len(done) >= goal, f"{count} more requests")
 
     rotations = ["second-password", "third-password"]
     with use_databases({"default": entry}):

@@ -37,7 +37,7 @@ from tests.fix_credentials import (
     set_password,
 )
 from tests.fix_credentials import WHO as WHO_QUERY
-from tests.fix_servers import admin_execute, role_url
+from tests.fix_servers import admin_execute, role_url, wait_for
 from tests.fix_sqlalchemy import PROVIDED_PASSWORD, REGION, provided
 
 WHO = text(WHO_QUERY)
@@ -302,7 +302,7 @@ def test_rotation_under_load_costs_one_retried_login(
     worker = threading.Thread(target=load)
     worker.start()
     try:
-        _wait_for(lambda: done >= 5)
+        wait_for(lambda: done >= 5, "the load loop made no progress")
         before = refused_logins(logged_server, role)
         with between_requests:
             store["password"] = "second-" + secrets.token_hex(6)  # the secret store rotates...
@@ -312,9 +312,9 @@ def test_rotation_under_load_costs_one_retried_login(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = %s",
                 args=(role,),
             )
-            _wait_for(lambda: _backends(logged_server, role) == 0)
+            wait_for(lambda: _backends(logged_server, role) == 0, "the role's backends did not end")
             after_rotation = done
-        _wait_for(lambda: done >= after_rotation + 10)
+        wait_for(lambda: done >= after_rotation + 10, "the load loop made no progress")
     finally:
         stop.set()
         worker.join()
@@ -322,13 +322,6 @@ def test_rotation_under_load_costs_one_retried_login(
     assert failures == []
     assert refused_logins(logged_server, role) - before == 1
     assert provider.reads == 2
-
-
-def _wait_for(condition: Callable[[], bool], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "the load loop made no progress"
-        time.sleep(0.01)
 
 
 def _backends(server: AuroraLikeServer, role: str) -> int:

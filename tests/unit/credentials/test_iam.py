@@ -337,13 +337,18 @@ def test_errors_never_contain_the_secret_key(no_aws: None, tmp_path: Any) -> Non
 # -- concurrency --------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def slow_provider() -> IAMTokenProvider:
+def provider_signing_in(seconds: float) -> IAMTokenProvider:
+    """A provider whose credentials take ``seconds`` to freeze, so each signing does too."""
     session = botocore.session.Session()
     credentials = SlowCredentials(ACCESS_KEY, SECRET_KEY)
-    credentials.delay = 0.2  # widens the race on purpose, without slowing the suite
+    credentials.delay = seconds
     session._credentials = credentials
     return IAMTokenProvider(session=session)
+
+
+@pytest.fixture
+def slow_provider() -> IAMTokenProvider:
+    return provider_signing_in(0.2)  # widens the race on purpose, without slowing the suite
 
 
 HOST = "demo.cluster-abc.us-east-1.rds.amazonaws.com"
@@ -381,10 +386,7 @@ def test_many_threads_sign_once_per_key(slow_provider: IAMTokenProvider) -> None
 
 
 def test_many_tasks_sign_once_and_the_loop_keeps_running() -> None:
-    session = botocore.session.Session()
-    session._credentials = credentials = SlowCredentials(ACCESS_KEY, SECRET_KEY)
-    credentials.delay = 0.5
-    provider = IAMTokenProvider(session=session)
+    provider = provider_signing_in(0.5)
     target = CredentialTarget(HOST, 5432, "app")
 
     async def main() -> tuple[set[str], float]:
