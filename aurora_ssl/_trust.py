@@ -3,12 +3,12 @@
 libpq parses the whole ``sslrootcert`` file on every connection, so the smallest correct set
 is both safer and faster. The shipped bundle is split per region at build time
 (``aurora_ssl/data/roots/<region>.pem``, plus ``proxy.pem`` for RDS Proxy), so choosing trust
-for an RDS name is a regular expression and a path: nothing is read, hashed or written.
+for an RDS name is reading its labels and a path: nothing is read, hashed or written.
 
 A bundle of the user's (``bundle=``, ``AURORA_SSL_BUNDLE``) or one installed by
 ``aurora-ssl bundle update`` is split the same way once per content, into the guarded cache
-directory (``<cache>/bundles/<sha256>/``), the first time a process uses it; later processes
-read and hash it and find the split made.
+directory (``<cache>/bundles/<crc32>-<length>/``), the first time a process uses it; later
+processes read it and find the split made (its ``full.pem`` equal to the bundle byte for byte).
 
 Every file we trust that someone else could write is refused: a user bundle, a user
 ``sslrootcert`` and the cache directory must, with every directory above them (symbolic links
