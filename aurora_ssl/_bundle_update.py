@@ -118,7 +118,15 @@ def update_bundle(
     target = Path(updated_bundle_path())
     try:
         accepted = {normalise_fingerprint(text) for text in accept_roots}
-        source, data = _fetch(url, from_file, cafile, timeout)
+        if from_file is not None:
+            source = os.fspath(from_file)
+            with open(source, "rb") as handle:
+                data = handle.read(MAX_BYTES + 1)
+        else:  # shown with its secrets masked
+            source = mask_url(url or GLOBAL_BUNDLE_URL)
+            data = _download(url or GLOBAL_BUNDLE_URL, source, cafile, timeout)
+        if len(data) > MAX_BYTES:
+            raise BundleUpdateError(f"{source} has more than {MAX_BYTES} bytes; not the bundle.")
         certificates = validate_bundle(data, source=source)
         previous_path, previous_origin, previous, known = _previous(target)
         unknown = [c for c in certificates if c.sha256 not in known]
@@ -149,25 +157,6 @@ def update_bundle(
         "installed": installed,
         "warnings": _warnings(target, len(removed), accepted - {c.sha256 for c in unknown}),
     }
-
-
-def _fetch(
-    url: str | None,
-    from_file: str | os.PathLike[str] | None,
-    cafile: str | os.PathLike[str] | None,
-    timeout: float,
-) -> tuple[str, bytes]:
-    """The candidate bundle, and where it came from (a URL with its secrets masked)."""
-    if from_file is not None:
-        source = os.fspath(from_file)
-        with open(source, "rb") as handle:
-            data = handle.read(MAX_BYTES + 1)
-    else:
-        source = mask_url(url or GLOBAL_BUNDLE_URL)
-        data = _download(url or GLOBAL_BUNDLE_URL, source, cafile, timeout)
-    if len(data) > MAX_BYTES:
-        raise BundleUpdateError(f"{source} has more than {MAX_BYTES} bytes; not the bundle.")
-    return source, data
 
 
 def _previous(target: Path) -> tuple[Path, str, tuple[Certificate, ...], set[str]]:
