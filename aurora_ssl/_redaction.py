@@ -162,12 +162,11 @@ def mask_url(text: str) -> str:
     query, hash_, fragment = query.partition("#")
     if not question:
         location, hash_, fragment = rest.partition("#")
-    pieces = [item.partition("=") for item in query.split("&")]
     shown = f"{scheme}://{userinfo}{shorten(location)}"
     if question:
         shown += "?" + "&".join(
             f"{key}={MASK}" if equals and is_secret_key(unquote(key)) else key + equals + shorten(v)
-            for key, equals, v in pieces
+            for key, equals, v in (item.partition("=") for item in query.split("&"))
         )
     if hash_:
         shown += "#" + shorten(fragment)

@@ -21,13 +21,11 @@ from __future__ import annotations
 
 import argparse
 import copy
-import dataclasses
-import importlib
 import importlib.util
 import os
 import sys
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import unquote
 
 from aurora_ssl._connect import open_connection, provider_for
@@ -49,8 +47,7 @@ from aurora_ssl.errors import AuroraSSLError, InsecureConfigurationError
 OPTIONS = ("bundle", "tls_server_name", "iam", "iam_profile", "password_provider")
 
 
-@dataclasses.dataclass
-class Target:
+class Target(NamedTuple):
     """One connection target: its libpq parameters, driver and our options."""
 
     params: dict[str, str]
@@ -279,7 +276,7 @@ def _instance(target: Target, host: str) -> Target:
     options = copy.copy(target.options)
     options.tls_server_name = None
     params = {**target.params, "host": host, "hostaddr": ""}  # not the cluster's, nor PGHOSTADDR
-    return Target(params, target.driver, options, target.origin)
+    return target._replace(params=params, options=options)
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
