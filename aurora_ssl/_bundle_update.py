@@ -31,7 +31,6 @@ A refused update raises :class:`~aurora_ssl.errors.BundleUpdateError`. Installat
 
 from __future__ import annotations
 
-import dataclasses
 import datetime
 import hashlib
 import http.client
@@ -56,6 +55,7 @@ from aurora_ssl._bundles import (
     signed_by,
     timestamp,
 )
+from aurora_ssl._redaction import mask_url
 from aurora_ssl._trust import (
     BUNDLE_ENV,
     SHIPPED_BUNDLE,
@@ -69,59 +69,6 @@ from aurora_ssl.errors import BundleError, BundleUpdateError
 UPDATE_CAFILE_ENV = "AURORA_SSL_UPDATE_CAFILE"
 #: AWS's bundle is about 160 KB; anything much larger is not it.
 MAX_BYTES = 8 * 1024 * 1024
-
-
-@dataclasses.dataclass(frozen=True)
-class BundleUpdate:
-    """The outcome of :func:`update_bundle`.
-
-    Attributes:
-        source: the URL or file the new bundle came from.
-        path: where it is (or would be) installed.
-        sha256: the new bundle file's SHA-256.
-        certificates: its certificates, validated.
-        previous: the bundle the update replaces (the earlier update, or the shipped copy),
-            and its origin (``updated`` or ``shipped``).
-        added: certificates in the new bundle and not in the previous one.
-        removed: certificates in the previous bundle and not in the new one.
-        accepted: roots the package did not know, installed because ``accept_roots`` named them.
-        installed: whether the file was written (``False`` for a dry run, or when the new
-            bundle has the same certificates as the previous one).
-        warnings: things to know (an environment variable overrides the installed bundle).
-    """
-
-    source: str
-    path: Path
-    sha256: str
-    certificates: tuple[Certificate, ...]
-    previous: Path
-    previous_origin: str
-    added: tuple[Certificate, ...]
-    removed: tuple[Certificate, ...]
-    accepted: tuple[Certificate, ...]
-    installed: bool
-    warnings: tuple[str, ...] = ()
-
-    @property
-    def changed(self) -> bool:
-        return bool(self.added or self.removed)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready data (keys documented in docs/guides/cli.md, "bundle update")."""
-        return {
-            "source": self.source,
-            "path": str(self.path),
-            "sha256": self.sha256,
-            "certificates": len(self.certificates),
-            "regions": sorted({c.region for c in self.certificates if c.region}),
-            "previous": {"path": str(self.previous), "origin": self.previous_origin},
-            "added": listed(self.added),
-            "removed": listed(self.removed),
-            "accepted": listed(self.accepted),
-            "changed": self.changed,
-            "installed": self.installed,
-            "warnings": list(self.warnings),
-        }
 
 
 def listed(certificates: Iterable[Certificate]) -> list[dict[str, Any]]:
@@ -145,7 +92,7 @@ def update_bundle(
     timeout: float = 30.0,
     dry_run: bool = False,
     accept_roots: Iterable[str] = (),
-) -> BundleUpdate:
+) -> dict[str, Any]:
     """Get a new RDS bundle (URL or file), validate it, and install it atomically.
 
     Args:
@@ -157,6 +104,10 @@ def update_bundle(
         accept_roots: SHA-256 fingerprints of roots the package does not know that may be
             installed (see :func:`normalise_fingerprint` for the spelling).
 
+    Returns:
+        What ``aurora-ssl bundle update --format json`` prints without its ``ok`` (the keys
+        are in docs/guides/cli.md): ``installed``, ``added``, ``removed``, ``accepted``...
+
     Raises:
         BundleUpdateError: the new bundle was refused (also when it holds a root the package
             does not know and ``accept_roots`` does not name: the message lists each one and
@@ -167,52 +118,45 @@ def update_bundle(
     target = Path(updated_bundle_path())
     try:
         accepted = {normalise_fingerprint(text) for text in accept_roots}
-        source, data = _fetch(url, from_file, cafile, timeout)
+        if from_file is not None:
+            source = os.fspath(from_file)
+            with open(source, "rb") as handle:
+                data = handle.read(MAX_BYTES + 1)
+        else:  # shown with its secrets masked
+            source = mask_url(url or GLOBAL_BUNDLE_URL)
+            data = _download(url or GLOBAL_BUNDLE_URL, source, cafile, timeout)
+        if len(data) > MAX_BYTES:
+            raise BundleUpdateError(f"{source} has more than {MAX_BYTES} bytes; not the bundle.")
         certificates = validate_bundle(data, source=source)
         previous_path, previous_origin, previous, known = _previous(target)
-        unknown = tuple(c for c in certificates if c.sha256 not in known)
+        unknown = [c for c in certificates if c.sha256 not in known]
         if any(c.sha256 not in accepted for c in unknown):
             raise BundleUpdateError(_unknown_roots(unknown, source, url, from_file, cafile))
         old, new = {c.sha256 for c in previous}, {c.sha256 for c in certificates}
-        added = tuple(c for c in certificates if c.sha256 not in old)
-        removed = tuple(c for c in previous if c.sha256 not in new)
+        added = [c for c in certificates if c.sha256 not in old]
+        removed = [c for c in previous if c.sha256 not in new]
         installed = bool(added or removed or unknown) and not dry_run
-        if installed:
-            _install(target, data)
+        digest = hashlib.sha256(data).hexdigest()
+        if installed:  # the record first: should the bundle's rename fail, the record matches
+            # no content and vouches for nothing, while the bundle in use stays as it was
+            write_atomically(_record(target), f"{digest}\n".encode())
+            write_atomically(target, data)
     except (OSError, BundleError, BundleUpdateError) as exc:
         raise BundleUpdateError(f"{exc}\nNothing was changed.") from exc
-    return BundleUpdate(
-        source=source,
-        path=target,
-        sha256=hashlib.sha256(data).hexdigest(),
-        certificates=certificates,
-        previous=previous_path,
-        previous_origin=previous_origin,
-        added=added,
-        removed=removed,
-        accepted=unknown,
-        installed=installed,
-        warnings=_warnings(target, len(removed), accepted - {c.sha256 for c in unknown}),
-    )
-
-
-def _fetch(
-    url: str | None,
-    from_file: str | os.PathLike[str] | None,
-    cafile: str | os.PathLike[str] | None,
-    timeout: float,
-) -> tuple[str, bytes]:
-    """The candidate bundle, and where it came from (a URL without credentials or query)."""
-    if from_file is not None:
-        source = os.fspath(from_file)
-        with open(source, "rb") as handle:
-            data = handle.read(MAX_BYTES + 1)
-    else:
-        source = _shown(url or GLOBAL_BUNDLE_URL)
-        data = _download(url or GLOBAL_BUNDLE_URL, cafile, timeout)
-    if len(data) > MAX_BYTES:
-        raise BundleUpdateError(f"{source} has more than {MAX_BYTES} bytes; not the bundle.")
-    return source, data
+    return {
+        "source": source,
+        "path": str(target),
+        "sha256": digest,
+        "certificates": len(certificates),
+        "regions": sorted({c.region for c in certificates if c.region}),
+        "previous": {"path": str(previous_path), "origin": previous_origin},
+        "added": listed(added),
+        "removed": listed(removed),
+        "accepted": listed(unknown),
+        "changed": bool(added or removed),
+        "installed": installed,
+        "warnings": _warnings(target, len(removed), accepted - {c.sha256 for c in unknown}),
+    }
 
 
 def _previous(target: Path) -> tuple[Path, str, tuple[Certificate, ...], set[str]]:
@@ -234,17 +178,7 @@ def _previous(target: Path) -> tuple[Path, str, tuple[Certificate, ...], set[str
     return target, "updated", previous, known
 
 
-def _install(target: Path, data: bytes) -> None:
-    """The record first: should the bundle's rename fail, the record matches no content and
-    vouches for nothing, while the bundle in use stays as it was."""
-    try:
-        write_atomically(_record(target), f"{hashlib.sha256(data).hexdigest()}\n".encode())
-        write_atomically(target, data)
-    except OSError as exc:
-        raise BundleUpdateError(f"Installing the new bundle into {target} failed: {exc}.") from exc
-
-
-def _warnings(target: Path, removed: int, unused: set[str]) -> tuple[str, ...]:
+def _warnings(target: Path, removed: int, unused: set[str]) -> list[str]:
     in_use, origin = bundle_source()
     notes = {
         f"{BUNDLE_ENV} is set ({in_use}); it takes precedence over the updated bundle in "
@@ -254,7 +188,7 @@ def _warnings(target: Path, removed: int, unused: set[str]) -> tuple[str, ...]:
         "--accept-root named no root that needed it (the bundle's other roots are known "
         f"already): {', '.join(colons(f) for f in sorted(unused))}.": unused,
     }
-    return tuple(note for note, applies in notes.items() if applies)
+    return [note for note, applies in notes.items() if applies]
 
 
 def _record(target: Path) -> Path:
@@ -264,7 +198,7 @@ def _record(target: Path) -> Path:
 
 
 def _unknown_roots(
-    unknown: tuple[Certificate, ...],
+    unknown: list[Certificate],
     source: str,
     url: str | None,
     from_file: str | os.PathLike[str] | None,
@@ -316,27 +250,20 @@ def colons(digest: str) -> str:
 # -- getting the bundle: a file, or verified HTTPS --------------------------------------------
 
 
-def _shown(url: str) -> str:
-    """The URL without user info or query (never print credentials a URL might carry)."""
-    parts = urllib.parse.urlsplit(url)
-    host = f"{parts.hostname or ''}:{parts.port}" if parts.port else parts.hostname or ""
-    return urllib.parse.urlunsplit((parts.scheme, host, parts.path, "", ""))
-
-
 class _NoHTTP(urllib.request.HTTPHandler):
     """Takes the place of urllib's http:// handler: a redirect to http is refused, never
     followed (no silent downgrade)."""
 
     def http_open(self, req: urllib.request.Request) -> NoReturn:
         raise BundleUpdateError(
-            f"The bundle download was redirected to {_shown(req.full_url)}, which is not "
+            f"The bundle download was redirected to {mask_url(req.full_url)}, which is not "
             "https; refusing it."
         )
 
 
-def _download(url: str, cafile: str | os.PathLike[str] | None, timeout: float) -> bytes:
-    """The body of ``url``, fetched over verified HTTPS; at most ``MAX_BYTES + 1`` bytes."""
-    shown = _shown(url)
+def _download(url: str, shown: str, cafile: str | os.PathLike[str] | None, timeout: float) -> bytes:
+    """The body of ``url`` (``shown`` in messages), fetched over verified HTTPS; at most
+    ``MAX_BYTES + 1`` bytes."""
     if urllib.parse.urlsplit(url).scheme.lower() != "https":
         raise BundleUpdateError(
             f"Refusing to download the CA bundle from {shown}: only https:// URLs are allowed, "
@@ -346,7 +273,7 @@ def _download(url: str, cafile: str | os.PathLike[str] | None, timeout: float) -
     cafile = cafile or os.environ.get(UPDATE_CAFILE_ENV) or certifi.where()
     try:
         context = ssl.create_default_context(cafile=os.fspath(cafile))
-    except (OSError, ssl.SSLError) as exc:
+    except OSError as exc:  # ssl.SSLError too
         raise BundleUpdateError(
             f"Cannot use {cafile} to verify the download server: {exc}."
         ) from exc

@@ -81,7 +81,6 @@ SHOWN_KEYS = frozenset(
         "prepare_threshold",
     }
 )
-_DSN_KEYS = frozenset({"dsn", "conninfo"})
 # key=value as in a conninfo string: the value is a quoted string (to the end if the quote is
 # never closed), or a run of non-space characters with backslash escapes.
 _VALUE = r"""'(?:[^'\\]|\\.)*(?:'|$)|"(?:[^"\\]|\\.)*(?:"|$)|(?:\\.|[^\s\\])+\\?"""
@@ -109,8 +108,7 @@ def is_secret_key(key: object) -> bool:
     Everything but an allowlist (:data:`SHOWN_KEYS`) is, so a secret keyword a newer libpq
     adds (libpq 18's ``scram_client_key``) is masked before anyone lists it.
     """
-    name = str(key).strip().strip("'\"").lower()
-    return name not in SHOWN_KEYS
+    return str(key).strip().strip("'\"").lower() not in SHOWN_KEYS
 
 
 def shorten(value: str, *, long: int = LONG, keep: int = KEEP) -> str:
@@ -164,12 +162,11 @@ def mask_url(text: str) -> str:
     query, hash_, fragment = query.partition("#")
     if not question:
         location, hash_, fragment = rest.partition("#")
-    pieces = [item.partition("=") for item in query.split("&")]
     shown = f"{scheme}://{userinfo}{shorten(location)}"
     if question:
         shown += "?" + "&".join(
             f"{key}={MASK}" if equals and is_secret_key(unquote(key)) else key + equals + shorten(v)
-            for key, equals, v in pieces
+            for key, equals, v in (item.partition("=") for item in query.split("&"))
         )
     if hash_:
         shown += "#" + shorten(fragment)

@@ -94,5 +94,5 @@ def cmd_bundle_update(args: argparse.Namespace) -> int:
     print(f"aurora-ssl: {doing} {source} ...", file=sys.stderr)
     names = ("url", "from_file", "cafile", "timeout", "dry_run", "accept_roots")  # its options
     result = update_bundle(**{name: getattr(args, name) for name in names})
-    emit(args, {"ok": True, **result.to_dict()})
+    emit(args, {"ok": True, **result})
     return EXIT_OK

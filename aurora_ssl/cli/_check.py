@@ -21,13 +21,11 @@ from __future__ import annotations
 
 import argparse
 import copy
-import dataclasses
-import importlib
 import importlib.util
 import os
 import sys
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import unquote
 
 from aurora_ssl._connect import open_connection, provider_for
@@ -49,8 +47,7 @@ from aurora_ssl.errors import AuroraSSLError, InsecureConfigurationError
 OPTIONS = ("bundle", "tls_server_name", "iam", "iam_profile", "password_provider")
 
 
-@dataclasses.dataclass
-class Target:
+class Target(NamedTuple):
     """One connection target: its libpq parameters, driver and our options."""
 
     params: dict[str, str]
@@ -109,17 +106,16 @@ def read_target(
 
 
 def _command_line(args: argparse.Namespace, ours: dict[str, Any], origin: str) -> dict[str, Any]:
-    """The command line's options in URL spelling (they win over the URL's, ``ours``), checked
-    in its own words (``--iam``); an object provider's placeholder is taken out of ``ours``."""
+    """The command line's options in URL spelling (they win over the URL's, ``ours``: also
+    over an object provider's placeholder), checked in its own words (``--iam``)."""
     if getattr(args, "iam_profile", None) and not args.iam and f"{PREFIX}iam" not in ours:
         raise UsageError("--iam-profile needs --iam.")  # --iam with a provider: read_options
-    if ours.get(f"{PREFIX}password_provider") == PROVIDER_OBJECT:
-        if not getattr(args, "password_provider", None):
-            raise UsageError(
-                f"{origin} comes from an engine whose password provider was an object, which a "
-                "URL cannot carry; give it with --password-provider MODULE:ATTR."
-            )
-        del ours[f"{PREFIX}password_provider"]
+    provider = getattr(args, "password_provider", None)
+    if ours.get(f"{PREFIX}password_provider") == PROVIDER_OBJECT and not provider:
+        raise UsageError(
+            f"{origin} comes from an engine whose password provider was an object, which a "
+            "URL cannot carry; give it with --password-provider MODULE:ATTR."
+        )
     flags = {PREFIX + name: getattr(args, name, None) for name in OPTIONS}
     return {k: "true" if v is True else v for k, v in flags.items() if v not in (None, False)}
 
@@ -280,7 +276,7 @@ def _instance(target: Target, host: str) -> Target:
     options = copy.copy(target.options)
     options.tls_server_name = None
     params = {**target.params, "host": host, "hostaddr": ""}  # not the cluster's, nor PGHOSTADDR
-    return Target(params, target.driver, options, target.origin)
+    return target._replace(params=params, options=options)
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:

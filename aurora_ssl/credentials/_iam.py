@@ -131,7 +131,11 @@ class IAMTokenProvider:
         finally:
             _SIGNING.reset(signing)
         token = str(request.url).removeprefix("https://")
-        return token, _expires_at(token) - self._refresh_margin
+        # RDS accepts it until its X-Amz-Date plus its X-Amz-Expires.
+        query = dict(pair.partition("=")[::2] for pair in token.partition("?")[2].split("&"))
+        signed = datetime.datetime.strptime(query["X-Amz-Date"], "%Y%m%dT%H%M%SZ")
+        expires_at = (signed - _EPOCH).total_seconds() + int(query["X-Amz-Expires"])
+        return token, expires_at - self._refresh_margin
 
 
 def _not_ours(record: object) -> bool:
@@ -146,10 +150,3 @@ def _now() -> float:
 
     now: datetime.datetime = botocore.auth.get_current_datetime()
     return (now - _EPOCH).total_seconds()
-
-
-def _expires_at(token: str) -> float:
-    """When RDS stops accepting ``token``: its ``X-Amz-Date`` plus its ``X-Amz-Expires``."""
-    query = dict(pair.partition("=")[::2] for pair in token.partition("?")[2].split("&"))
-    signed = datetime.datetime.strptime(query["X-Amz-Date"], "%Y%m%dT%H%M%SZ")
-    return (signed - _EPOCH).total_seconds() + int(query["X-Amz-Expires"])

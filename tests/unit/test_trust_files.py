@@ -270,7 +270,7 @@ def test_bundle_update_replaces_a_planted_bundle(cache: Path, tmp_path: Path) ->
         select_trust(CLUSTER)
     source = private_dir(tmp_path / "download") / "global-bundle.pem"
     source.write_bytes(shipped_bundle())
-    assert update_bundle(from_file=source).installed
+    assert update_bundle(from_file=source)["installed"]
     assert planted.stat().st_uid == os.getuid()
     clear_caches()
     subjects = [c.subject for c in _bundle_of(select_trust(CLUSTER).path)]
