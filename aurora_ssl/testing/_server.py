@@ -285,7 +285,8 @@ def _template(bindir: Path) -> Path:
 
     ``initdb`` is the slow part of a throwaway server, and ``CREATE DATABASE`` the next one, so
     both happen here: the template already holds a role and database named ``app`` (renamed
-    and given a password per server), and ``sslinfo`` in ``template1`` (so every database
+    and given a password per server; CREATEDB like the RDS master user, so that Django's test
+    runner can create ``test_<NAME>``), and ``sslinfo`` in ``template1`` (so every database
     created later, a Django test database too, answers ``SELECT ssl_is_used()``) and ``app``.
     ``--wal-segsize=1`` keeps the copy small (1 MB of WAL instead of 16 MB); ``FILE_COPY``
     keeps the new database out of the WAL (PostgreSQL 14 has no STRATEGY: it always copies).
@@ -307,7 +308,7 @@ def _template(bindir: Path) -> Path:
         [str(bindir / "postgres"), "--single", "-D", str(data), "-F", "template1"],
         workdir,
         stdin=(
-            f"CREATE EXTENSION sslinfo\nCREATE ROLE {_TEMPLATE} NOLOGIN\n"
+            f"CREATE EXTENSION sslinfo\nCREATE ROLE {_TEMPLATE} LOGIN CREATEDB\n"
             f"CREATE DATABASE {_TEMPLATE} OWNER {_TEMPLATE}{strategy}\n"
         ),
     )
@@ -762,6 +763,11 @@ class AuroraLikeServer:
         command += ["-h", str(self.socket_dir), "-p", str(self.port), "-d", database]
         return _run(command, self.socket_dir, stdin=sql, secret=secret or self.password)
 
+    def _set_password(self, user: str, password: str) -> None:
+        """Set a role's password, kept out of the server log."""
+        sql = f"SET log_statement = 'none';\nALTER ROLE {_sql_ident(user)} PASSWORD "
+        self._psql("postgres", sql + _sql_literal(password), secret=password)
+
     def _create_app_objects(self, *, reuse: bool) -> None:
         """Rename the template's role and database and set the password; the extensions.
 
@@ -769,15 +775,10 @@ class AuroraLikeServer:
         too); NO_SSLINFO drops it from both, ``postgis`` adds PostGIS to both. A reused
         cluster only gets the password again.
         """
-        role = _sql_ident(self.user)
-        sql = ["SET log_statement = 'none';"]
-        if not reuse and self.user != _TEMPLATE:
-            sql.append(f"ALTER ROLE {_TEMPLATE} RENAME TO {role};")
-        # CREATEDB like the RDS master user, so Django's test runner can create test_<NAME>.
-        sql.append(f"ALTER ROLE {role} LOGIN CREATEDB PASSWORD {_sql_literal(self.password)};")
-        if not reuse and self.database != _TEMPLATE:
-            sql.append(f"ALTER DATABASE {_TEMPLATE} RENAME TO {_sql_ident(self.database)};")
-        self._psql("postgres", "\n".join(sql))
+        for kind, name in ("ROLE", self.user), ("DATABASE", self.database):
+            if not reuse and name != _TEMPLATE:
+                self._psql("postgres", f"ALTER {kind} {_TEMPLATE} RENAME TO {_sql_ident(name)};")
+        self._set_password(self.user, self.password)
         extensions = []
         if self.scenario is Scenario.NO_SSLINFO:
             extensions.append("DROP EXTENSION IF EXISTS sslinfo;")
