@@ -35,14 +35,7 @@ from typing import Any
 
 from aurora_ssl.errors import TestServerError
 from aurora_ssl.testing._builds import fetch_server
-from aurora_ssl.testing._pki import (
-    _GOOD_NAMES,
-    CLUSTER_HOST,
-    OTHER_HOST,
-    CAFamily,
-    TestPKI,
-    _write_private,
-)
+from aurora_ssl.testing._pki import _GOOD_NAMES, CLUSTER_HOST, OTHER_HOST, CAFamily, TestPKI
 
 _SUPERUSER = "postgres"
 _TEMPLATE = "app"  # the template's role and database, renamed for each server
@@ -177,23 +170,18 @@ def _chown(*paths: Path) -> None:
             os.chown(path, account.pw_uid, account.pw_gid, follow_symlinks=False)
 
 
-def _reachable(path: Path) -> bool:
-    """Whether the server's OS user reaches ``path``: as root, every directory on the way must
-    be searchable by others."""
-    if _account() is None:
-        return True
-    try:
-        return all(part.stat().st_mode & stat.S_IXOTH for part in (path, *path.resolve().parents))
-    except OSError:
-        return False
-
-
 def _require_reachable(path: Path, remedy: str) -> None:
-    if not _reachable(path):
-        raise TestServerError(
-            f"The '{_SUPERUSER}' user, which runs the server, cannot reach {path}: a parent "
-            f"directory is not searchable by others. {remedy}"
-        )
+    """The server's OS user must reach ``path``: as root, every directory on the way must be
+    searchable by others."""
+    if _account() is None:
+        return
+    with contextlib.suppress(OSError):
+        if all(part.stat().st_mode & stat.S_IXOTH for part in (path, *path.resolve().parents)):
+            return
+    raise TestServerError(
+        f"The '{_SUPERUSER}' user, which runs the server, cannot reach {path}: a parent "
+        f"directory is not searchable by others. {remedy}"
+    )
 
 
 def _base_dir() -> Path:
@@ -202,16 +190,16 @@ def _base_dir() -> Path:
     Copying the template to a busy disk takes ~10x longer than to tmpfs (0.8 s vs 0.08 s
     measured under load). ``$AURORA_SSL_PG_TMPDIR`` overrides the choice. As root, the
     directory must be reachable by the server user, which rules out private temp dirs: then
-    ``/tmp``, world-traversable (``mkdtemp`` makes a private directory in it).
+    ``/tmp`` (``/dev/shm`` and ``/tmp`` are world-traversable; ``mkdtemp`` makes a private
+    directory in them).
     """
     if override := os.environ.get(_TMPDIR_ENV):
         return Path(override)
-    shm, temp = Path("/dev/shm"), Path(tempfile.gettempdir())  # noqa: S108
+    shm = Path("/dev/shm")  # noqa: S108
     with contextlib.suppress(OSError):  # no /dev/shm (macOS): the temp dir
-        room = shutil.disk_usage(shm).free
-        if room >= _MIN_SHM_FREE and os.access(shm, os.W_OK) and _reachable(shm):
+        if shutil.disk_usage(shm).free >= _MIN_SHM_FREE and os.access(shm, os.W_OK):
             return shm
-    return temp if _reachable(temp) else Path("/tmp")  # noqa: S108
+    return Path("/tmp") if _account() else Path(tempfile.gettempdir())  # noqa: S108
 
 
 def _make_workdir(prefix: str) -> Path:
@@ -320,28 +308,6 @@ def _major(data_dir: Path) -> int:
     return int((data_dir / "PG_VERSION").read_text().strip())
 
 
-def _hba(force_ssl: bool) -> str:
-    """``pg_hba.conf`` as RDS writes it: with ``rds.force_ssl = 1`` TLS logins only.
-
-    The socket directory is private to the server's OS user, and trusted: setup, and the
-    standbys of an AuroraLikeCluster replicating. ``samehost``: the machine's other addresses
-    (a server on eth0's address).
-    """
-    kind, nets = "hostssl" if force_ssl else "host", ("127.0.0.0/8", "::1/128", "samehost")
-    lines = ["local all all trust", "local replication all trust"]
-    lines += [f"{kind} all all {net} scram-sha-256" for net in nets]
-    lines += ["hostnossl all all all reject"] if force_ssl else []
-    return "\n".join(lines) + "\n"
-
-
-def _free_port(address: str) -> int:
-    """A port the kernel just handed out; the start retries if someone takes it meanwhile."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((address, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def _url_database(database: str) -> str:
     """The database as a URL holds it so that every SQLAlchemy 2.x reads it back: as is when
     both read it alike (no ``%`` and no ``?``: 2.0 takes it verbatim, 2.1 percent-decodes
@@ -446,7 +412,6 @@ class AuroraLikeServer:
         self.postgis = postgis
         self._keep = Path(keep_dir).absolute() if keep_dir is not None else None
         self._bindir = Path(bindir) if bindir is not None else _find_bindir()
-        _account()  # as root without a postgres user: fail now
         self.pki = pki if pki is not None else _new_pki(ca_family, self._keep)
         names: tuple[str, ...] = (host,) if host != CLUSTER_HOST else _GOOD_NAMES
         if self.scenario is Scenario.WRONG_HOST:
@@ -559,12 +524,6 @@ class AuroraLikeServer:
 
     # -- lifecycle -------------------------------------------------------------------------
 
-    def __enter__(self) -> AuroraLikeServer:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
     def start(self) -> AuroraLikeServer:
         """Create the cluster from the template, start it, and create the role and database.
 
@@ -587,12 +546,14 @@ class AuroraLikeServer:
         reuse = (self.data_dir / "PG_VERSION").is_file()
         atexit.register(self.stop)
         try:
-            if self._primary is not None and not reuse:
-                self._clone(self._primary)
+            if (primary := self._primary) is not None and not reuse:  # a base backup, a standby
+                source = ["-h", str(primary.socket_dir), "-p", str(primary.port), "-U", _SUPERUSER]
+                backup = [str(self._bindir / "pg_basebackup"), "-D", str(self.data_dir), *source]
+                backup += ["--wal-method=stream", "--checkpoint=fast", "--no-sync"]
+                _run(backup, self._workdir)
+                (self.data_dir / "standby.signal").touch()
             elif not reuse:
                 shutil.copytree(template, self.data_dir, symlinks=True)
-            hba = _hba(force_ssl=not self._plaintext)
-            (self.data_dir / "pg_hba.conf").write_text(hba, encoding="utf-8")
             self._install_certificate()
             _chown(self._workdir, *self._workdir.rglob("*"))
             self._launch()
@@ -602,6 +563,11 @@ class AuroraLikeServer:
             self.stop()
             raise
         return self
+
+    __enter__ = start
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
 
     def stop(self) -> None:
         """Stop the server and remove its files (with ``keep_dir``: shut down cleanly, keep them).
@@ -659,29 +625,31 @@ class AuroraLikeServer:
         return self._workdir
 
     def _install_certificate(self) -> None:
-        """Move a freshly issued chain and key into the server's directory."""
+        """Move a freshly issued chain and key (0600) into the server's directory; a running
+        server reads them when it reloads."""
         names, foreign, expired = self._certificate
         issued = self.pki.issue_server(names, foreign=foreign, expired=expired)
         for source, name in zip(issued, ("server.crt", "server.key"), strict=True):
-            _write_private(self.socket_dir / name, source.read_bytes())
-            _chown(self.socket_dir / name)
-            source.unlink()
+            _chown(Path(shutil.move(source, self.socket_dir / name)))
 
     def _log_since(self, offset: int) -> str:
         with open(self.log_path, "rb") as log:
             log.seek(offset)
             return log.read().decode(errors="replace")
 
-    def _clone(self, primary: AuroraLikeServer) -> None:
-        """The data directory as a base backup of ``primary``, marked as a standby's."""
-        source = ["-h", str(primary.socket_dir), "-p", str(primary.port), "-U", _SUPERUSER]
-        backup = [str(self._bindir / "pg_basebackup"), "-D", str(self.data_dir), *source]
-        backup += ["--wal-method=stream", "--checkpoint=fast", "--no-sync"]
-        _run(backup, self.socket_dir)
-        (self.data_dir / "standby.signal").touch()
-
     def _write_config(self) -> None:
-        """The server's settings, in ``postgresql.auto.conf`` (read after postgresql.conf)."""
+        """The server's settings, in ``postgresql.auto.conf`` (read after postgresql.conf), and
+        ``pg_hba.conf`` as RDS writes it: with ``rds.force_ssl = 1`` TLS logins only.
+
+        The socket directory is private to the server's OS user, and trusted: setup, and the
+        standbys of an AuroraLikeCluster replicating. ``samehost``: the machine's other
+        addresses (a server on eth0's address).
+        """
+        kind = "host" if self._plaintext else "hostssl"
+        nets = ("127.0.0.0/8", "::1/128", "samehost")
+        hba = ["local all all trust", "local replication all trust"]
+        hba += [f"{kind} all all {net} scram-sha-256" for net in nets]
+        hba += [] if self._plaintext else ["hostnossl all all all reject"]
         settings = {
             **_BASE_SETTINGS,
             "listen_addresses": self.hostaddr,
@@ -696,15 +664,17 @@ class AuroraLikeServer:
             conninfo = f"host={primary.socket_dir} port={primary.port} user={_SUPERUSER}"
             settings["primary_conninfo"] = conninfo
         lines = (f"{k} = {_conf_value(v)}\n" for k, v in {**settings, **self.settings}.items())
-        path = self.data_dir / "postgresql.auto.conf"
-        path.write_text("".join(lines), encoding="utf-8")
-        _chown(path)
+        (self.data_dir / "postgresql.auto.conf").write_text("".join(lines), encoding="utf-8")
+        (self.data_dir / "pg_hba.conf").write_text("\n".join(hba) + "\n", encoding="utf-8")
 
     def _launch(self) -> None:
         """Start the postmaster and wait until it is ready; on a lost race for a free port,
         pick another."""
         for attempt in range(5):
-            self.port = self.port or _free_port(self.hostaddr)
+            if not self.port:  # a port the kernel just handed out; lost to another: try again
+                with socket.socket() as sock:
+                    sock.bind((self.hostaddr, 0))
+                    self.port = sock.getsockname()[1]
             self._write_config()
             offset = self.log_path.stat().st_size if self.log_path.exists() else 0
             with open(self.log_path, "ab") as log:
