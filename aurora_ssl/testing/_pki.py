@@ -15,7 +15,6 @@ import datetime
 import os
 import secrets
 from collections.abc import Sequence
-from importlib import resources
 from pathlib import Path
 from typing import Literal, cast, get_args
 
@@ -25,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from aurora_ssl._diagnostics._translation import TEST_REGION  # the test PKI's names: one source
+from aurora_ssl._trust import SHIPPED_BUNDLE
 
 _Key = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 
@@ -119,8 +119,7 @@ def _certificate(
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
     )
     if issuer is not None:
-        issuer_key = issuer[0].public_key()
-        aki = x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key)  # type: ignore[arg-type]
+        aki = x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer[1].public_key())
         builder = builder.add_extension(aki, False)
     if names:
         server_auth = x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH])
@@ -150,21 +149,6 @@ class _Authority:
             (-30, 365 * 5),
             path_length=0,
         )
-
-    def issue(self, names: Sequence[str], *, expired: bool) -> bytes:
-        """The leaf and the subordinate, as PEM, as a server sends them."""
-        leaf = _certificate(
-            self.leaf_key,
-            (self.subordinate, self.subordinate_key),
-            names[0],
-            (-375, -10) if expired else (-1, 365),
-            names=names,
-        )
-        return _pem(leaf) + _pem(self.subordinate)
-
-
-def _shipped_bundle() -> bytes:
-    return resources.files("aurora_ssl").joinpath("data/rds-global-bundle.pem").read_bytes()
 
 
 class TestPKI:
@@ -197,7 +181,7 @@ class TestPKI:
         self.foreign_root_path = directory / "foreign-root.pem"
         self.root_path.write_bytes(_pem(self._trusted.root))
         self.foreign_root_path.write_bytes(_pem(self._foreign.root))
-        shipped = _shipped_bundle().rstrip(b"\n") + b"\n"
+        shipped = Path(SHIPPED_BUNDLE).read_bytes().rstrip(b"\n") + b"\n"
         self.bundle_path.write_bytes(shipped + _pem(self._trusted.root))
 
     @classmethod
@@ -243,9 +227,11 @@ class TestPKI:
         """
         if not names:
             raise ValueError("issue_server() needs at least one name")
-        authority = self._foreign if foreign else self._trusted
+        ca = self._foreign if foreign else self._trusted
+        issuer, days = (ca.subordinate, ca.subordinate_key), (-375, -10) if expired else (-1, 365)
+        leaf = _certificate(ca.leaf_key, issuer, names[0], days, names=list(names))
         # random, not a counter: a forked copy of this PKI must not overwrite our files
         stem = self.directory / f"server-{secrets.token_hex(6)}{'-foreign' if foreign else ''}"
-        stem.with_suffix(".crt").write_bytes(authority.issue(list(names), expired=expired))
-        _write_private(stem.with_suffix(".key"), _key_pem(authority.leaf_key))
+        stem.with_suffix(".crt").write_bytes(_pem(leaf) + _pem(ca.subordinate))  # as sent
+        _write_private(stem.with_suffix(".key"), _key_pem(ca.leaf_key))
         return stem.with_suffix(".crt"), stem.with_suffix(".key")
