@@ -63,14 +63,13 @@ CREATE FUNCTION pg_catalog.aurora_replica_status() RETURNS TABLE (
 DECLARE
     r record;
 BEGIN
-    FOR r IN SELECT i.server_id AS id, i.is_writer AS writer
-               FROM aurora_ssl_testing.instances AS i ORDER BY 1 LOOP
-        server_id := r.id;
-        session_id := CASE WHEN r.writer THEN 'MASTER_SESSION_ID'
-                           ELSE pg_catalog.md5(r.id)::uuid::text END;
-        last_update_timestamp := CASE WHEN r.id <> pg_catalog.aurora_db_instance_identifier()
+    FOR r IN SELECT * FROM aurora_ssl_testing.instances ORDER BY 1 LOOP
+        server_id := r.server_id;
+        session_id := CASE WHEN r.is_writer THEN 'MASTER_SESSION_ID'
+                           ELSE pg_catalog.md5(r.server_id)::uuid::text END;
+        last_update_timestamp := CASE WHEN r.server_id <> pg_catalog.aurora_db_instance_identifier()
                                       THEN pg_catalog.now() END;
-        replica_lag_in_msec := CASE WHEN NOT r.writer THEN 0 END;
+        replica_lag_in_msec := CASE WHEN NOT r.is_writer THEN 0 END;
         cpu := 0;
         RETURN NEXT;
     END LOOP;

@@ -87,10 +87,10 @@ def _certificate(
     days: tuple[int, int],
     *,
     names: Sequence[str] = (),
-    path_length: int | None = None,
 ) -> x509.Certificate:
     """A CA certificate named like RDS's (``issuer`` ``None``: self-signed), or with ``names``
-    a server's; valid from ``days[0]`` to ``days[1]`` days from now."""
+    a server's; valid from ``days[0]`` to ``days[1]`` days from now. A subordinate CA issues
+    server certificates only (path length 0)."""
     ca, now = not names, datetime.datetime.now(datetime.timezone.utc)
     rds = f"L=Seattle,CN={name},ST=WA,OU=Amazon RDS,O=Amazon.com,C=US"
     subject = x509.Name.from_rfc4514_string(rds if ca else f"CN={name}")
@@ -114,7 +114,7 @@ def _certificate(
         .serial_number(x509.random_serial_number())
         .not_valid_before(now + datetime.timedelta(days=days[0]))
         .not_valid_after(now + datetime.timedelta(days=days[1]))
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=path_length), True)
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=0 if ca and issuer else None), True)
         .add_extension(usage, True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
     )
@@ -147,7 +147,6 @@ class _Authority:
             (self.root, self.root_key),
             f"Amazon RDS {TEST_REGION} Subordinate CA {family.upper()} G1.A.1",
             (-30, 365 * 5),
-            path_length=0,
         )
 
 
@@ -173,6 +172,7 @@ class TestPKI:
     def __init__(self, directory: Path, family: CAFamily) -> None:
         """Use :meth:`generate`; this makes both authorities and writes the root, foreign root
         and bundle files."""
+        directory.mkdir(parents=True, exist_ok=True)
         self.directory, self.family = directory, family
         self._trusted = _Authority(family, directory, "trusted")
         self._foreign = _Authority(family, directory, "foreign")
@@ -204,9 +204,7 @@ class TestPKI:
         if family not in get_args(CAFamily):
             choices = ", ".join(get_args(CAFamily))
             raise ValueError(f"unknown CA family {family!r}; choose one of {choices}")
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        return cls(directory, family)
+        return cls(Path(directory), family)
 
     def issue_server(
         self, names: Sequence[str], *, expired: bool = False, foreign: bool = False

@@ -118,8 +118,7 @@ def _find_bindir() -> Path:
         debian.sort(key=lambda path: [int(n) for n in re.findall(r"\d+", path)], reverse=True)
         postgres, pg_config = shutil.which("postgres"), ""
         with contextlib.suppress(OSError, subprocess.SubprocessError):
-            done = subprocess.run(["pg_config", "--bindir"], capture_output=True, check=True)
-            pg_config = done.stdout.decode().strip()
+            pg_config = subprocess.check_output(["pg_config", "--bindir"], text=True).strip()
         candidates = [
             ("pg_config --bindir", pg_config),
             *[("/usr/lib/postgresql/*/bin", directory) for directory in debian or [""]],
@@ -606,9 +605,8 @@ class AuroraLikeServer:
             names: SAN names; default: the cluster, reader and instance names.
         """
         self._certificate = (tuple(names), foreign, expired)
-        if self._workdir is None:
-            return  # start() installs it
-        self._install_certificate()
+        if self._workdir is not None:  # else start() installs it
+            self._install_certificate()
         if self._process is None or not self.running:
             return
         offset = self.log_path.stat().st_size
