@@ -225,11 +225,6 @@ def _sql_ident(value: str) -> str:
     return '"' + value.replace('"', '""') + '"'
 
 
-def _conf_value(value: str) -> str:
-    """Quote for postgresql.conf, whose parser also reads backslash escapes."""
-    return _sql_literal(value.replace("\\", "\\\\"))
-
-
 def _run(command: Sequence[str], cwd: Path, *, stdin: str = "", secret: str = "") -> str:
     """Run a PostgreSQL tool as the server's OS user; its output, or an error with its words
     (``secret`` masked)."""
@@ -635,9 +630,10 @@ class AuroraLikeServer:
             log.seek(offset)
             return log.read().decode(errors="replace")
 
-    def _write_config(self) -> None:
-        """The server's settings, in ``postgresql.auto.conf`` (read after postgresql.conf), and
-        ``pg_hba.conf`` as RDS writes it: with ``rds.force_ssl = 1`` TLS logins only.
+    def _configure(self) -> list[str]:
+        """The server's settings as ``postgres -c`` options (over the configuration files, and
+        taken as they are: nothing to quote), after writing ``pg_hba.conf`` as RDS writes it:
+        with ``rds.force_ssl = 1`` TLS logins only.
 
         The socket directory is private to the server's OS user, and trusted: setup, and the
         standbys of an AuroraLikeCluster replicating. ``samehost``: the machine's other
@@ -661,9 +657,8 @@ class AuroraLikeServer:
         if (primary := self._primary) is not None:
             conninfo = f"host={primary.socket_dir} port={primary.port} user={_SUPERUSER}"
             settings["primary_conninfo"] = conninfo
-        lines = (f"{k} = {_conf_value(v)}\n" for k, v in {**settings, **self.settings}.items())
-        (self.data_dir / "postgresql.auto.conf").write_text("".join(lines), encoding="utf-8")
         (self.data_dir / "pg_hba.conf").write_text("\n".join(hba) + "\n", encoding="utf-8")
+        return [f"-c{name}={value}" for name, value in {**settings, **self.settings}.items()]
 
     def _launch(self) -> None:
         """Start the postmaster and wait until it is ready; on a lost race for a free port,
@@ -673,11 +668,11 @@ class AuroraLikeServer:
                 with socket.socket() as sock:
                     sock.bind((self.hostaddr, 0))
                     self.port = sock.getsockname()[1]
-            self._write_config()
+            command = [str(self._bindir / "postgres"), "-D", str(self.data_dir), *self._configure()]
             offset = self.log_path.stat().st_size if self.log_path.exists() else 0
             with open(self.log_path, "ab") as log:
                 self._process = subprocess.Popen(
-                    [str(self._bindir / "postgres"), "-D", str(self.data_dir)],
+                    command,
                     stdin=subprocess.DEVNULL,
                     stdout=log,
                     stderr=subprocess.STDOUT,
