@@ -96,6 +96,10 @@ class AuroraLikeCluster:
     the endpoint ``demo-instance-n.abc123xyz.test-region-1.rds.amazonaws.com`` and listens
     on ``127.0.0.<n+1>``; instance 1 starts as the writer. :meth:`failover` moves the writer
     role as Aurora does.
+
+    Attributes:
+        pki: the PKI every instance's certificate comes from.
+        instances: every instance, in instance-number order (whatever its role now).
     """
 
     __test__ = False
@@ -111,11 +115,9 @@ class AuroraLikeCluster:
         if not 0 <= readers <= 15:
             raise ValueError(f"an Aurora cluster has 0 to 15 readers, not {readers}")
         self.pki = pki if pki is not None else _new_pki("rsa2048")
-        """The PKI every instance's certificate comes from."""
         self._size, self._bindir = readers + 1, bindir
         self._settings = {**_REPLICATION, **(settings or {})}
         self.instances: list[AuroraLikeServer] = []
-        """Every instance, in instance-number order (whatever its role now)."""
 
     @property
     def writer(self) -> AuroraLikeServer:
@@ -142,8 +144,7 @@ class AuroraLikeCluster:
         if self.instances:
             return self
         try:
-            writer = self._instance(1, None)
-            writer.start()
+            writer = self._instance(1, None).start()
             writer._psql(writer.database, _TOPOLOGY_SQL.format(size=self._size))
             for number in range(2, self._size + 1):
                 self._instance(number, writer).start()

@@ -28,10 +28,10 @@ import stat
 import subprocess
 import tempfile
 import time
-import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, urlencode
 
 from aurora_ssl.errors import TestServerError
 from aurora_ssl.testing._builds import fetch_server
@@ -312,9 +312,9 @@ def _url_database(database: str) -> str:
     try:
         from sqlalchemy.engine import make_url
     except ImportError:
-        return urllib.parse.quote(database, safe=" +/")
+        return quote(database, safe=" +/")
     if make_url("postgresql://h/%41").database == "A":
-        return urllib.parse.quote(database, safe=" +/")  # what SQLAlchemy 2.1 renders
+        return quote(database, safe=" +/")  # what SQLAlchemy 2.1 renders
     if "?" in database:
         raise ValueError(
             f"the database name {database!r} contains '?', which the installed SQLAlchemy "
@@ -495,12 +495,11 @@ class AuroraLikeServer:
     def _url(self, drivername: str | None, query: dict[str, str], password: str | None) -> str:
         """User, password and query values percent-encoded (every SQLAlchemy decodes them);
         ``/`` stays readable in query values such as a bundle's path."""
-        quote, database = urllib.parse.quote, _url_database(self.database)
+        database = _url_database(self.database)
         if drivername is None:  # psycopg 3 when installed (what new projects use), else psycopg2
             psycopg3 = importlib.util.find_spec("psycopg") is not None
             drivername = "postgresql+psycopg" if psycopg3 else "postgresql+psycopg2"
-        query = {"hostaddr": self.hostaddr, **query}
-        pairs = "&".join(f"{quote(k, safe='')}={quote(v, safe='/')}" for k, v in query.items())
+        pairs = urlencode({"hostaddr": self.hostaddr, **query}, safe="/", quote_via=quote)
         login = quote(self.user, safe="")
         if password is not None:
             login += ":" + quote(password, safe="")
