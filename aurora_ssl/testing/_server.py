@@ -696,11 +696,10 @@ class AuroraLikeServer:
         ``pg_ctl -w`` waits for)."""
         if process.poll() is not None:
             return True
-        try:
+        with contextlib.suppress(OSError):
             lines = (self.data_dir / "postmaster.pid").read_text().splitlines()
-        except OSError:
-            return False
-        return len(lines) >= 8 and lines[0] == str(process.pid) and lines[7].strip() == "ready"
+            return len(lines) >= 8 and lines[0] == str(process.pid) and lines[7].strip() == "ready"
+        return False
 
     def _failed(self, what: str) -> TestServerError:
         """An error that carries the last lines of the server's log."""
