@@ -58,8 +58,7 @@ def _serve(server: AuroraLikeServer, env_file: Path | None) -> int:
         )
         while server.running:
             time.sleep(0.2)
-        print(server._failed("The server exited."), file=sys.stderr)
-        return 1
+        raise server._failed("The server exited.")
     except KeyboardInterrupt:
         return 0
     finally:

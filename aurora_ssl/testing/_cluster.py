@@ -19,17 +19,18 @@ libpq resolves in C: give it ``hostaddr``).
 
 from __future__ import annotations
 
-import contextlib
 import signal
 import socket
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 from aurora_ssl.errors import TestServerError
 from aurora_ssl.testing._pki import CLUSTER_HOST, INSTANCE_HOST, READER_HOST, TestPKI
-from aurora_ssl.testing._server import AuroraLikeServer, _chown, _new_pki, _poll
+from aurora_ssl.testing._server import AuroraLikeServer, _new_pki, _poll
 
 # Streaming replication; commits written at once (not ~200 ms later) so that a reader can be
 # waited for: what the writer reports as written includes every commit.
@@ -62,19 +63,20 @@ CREATE FUNCTION pg_catalog.aurora_replica_status() RETURNS TABLE (
 DECLARE
     r record;
 BEGIN
-    FOR r IN SELECT i.server_id AS id, i.is_writer AS writer
-               FROM aurora_ssl_testing.instances AS i ORDER BY 1 LOOP
-        server_id := r.id;
-        session_id := CASE WHEN r.writer THEN 'MASTER_SESSION_ID'
-                           ELSE pg_catalog.md5(r.id)::uuid::text END;
-        last_update_timestamp := CASE WHEN r.id <> pg_catalog.aurora_db_instance_identifier()
+    FOR r IN SELECT * FROM aurora_ssl_testing.instances ORDER BY 1 LOOP
+        server_id := r.server_id;
+        session_id := CASE WHEN r.is_writer THEN 'MASTER_SESSION_ID'
+                           ELSE pg_catalog.md5(r.server_id)::uuid::text END;
+        last_update_timestamp := CASE WHEN r.server_id <> pg_catalog.aurora_db_instance_identifier()
                                       THEN pg_catalog.now() END;
-        replica_lag_in_msec := CASE WHEN NOT r.writer THEN 0 END;
+        replica_lag_in_msec := CASE WHEN NOT r.is_writer THEN 0 END;
         cpu := 0;
         RETURN NEXT;
     END LOOP;
 END
 $$;
+INSERT INTO aurora_ssl_testing.instances
+SELECT 'demo-instance-' || n, n = 1 FROM pg_catalog.generate_series(1, {size:d}) AS n;
 """
 
 
@@ -94,6 +96,10 @@ class AuroraLikeCluster:
     the endpoint ``demo-instance-n.abc123xyz.test-region-1.rds.amazonaws.com`` and listens
     on ``127.0.0.<n+1>``; instance 1 starts as the writer. :meth:`failover` moves the writer
     role as Aurora does.
+
+    Attributes:
+        pki: the PKI every instance's certificate comes from.
+        instances: every instance, in instance-number order (whatever its role now).
     """
 
     __test__ = False
@@ -109,11 +115,9 @@ class AuroraLikeCluster:
         if not 0 <= readers <= 15:
             raise ValueError(f"an Aurora cluster has 0 to 15 readers, not {readers}")
         self.pki = pki if pki is not None else _new_pki("rsa2048")
-        """The PKI every instance's certificate comes from."""
         self._size, self._bindir = readers + 1, bindir
         self._settings = {**_REPLICATION, **(settings or {})}
         self.instances: list[AuroraLikeServer] = []
-        """Every instance, in instance-number order (whatever its role now)."""
 
     @property
     def writer(self) -> AuroraLikeServer:
@@ -130,29 +134,18 @@ class AuroraLikeCluster:
 
     def instance(self, instance_id: str) -> AuroraLikeServer:
         """The instance named ``instance_id`` (e.g. ``demo-instance-2``)."""
-        by_id = {_instance_id(i): i for i in self.instances}
+        by_id = {i.host.split(".")[0]: i for i in self.instances}
         if instance_id not in by_id:
             raise KeyError(f"no instance {instance_id!r} in {list(by_id)}")
         return by_id[instance_id]
-
-    def __enter__(self) -> AuroraLikeCluster:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     def start(self) -> AuroraLikeCluster:
         """Start the writer, create the topology, then clone and start each reader."""
         if self.instances:
             return self
         try:
-            writer = self._instance(1, None)
-            writer.start()
-            rows = (  # the only value put in is an int
-                "INSERT INTO aurora_ssl_testing.instances SELECT 'demo-instance-' || n, n = 1 "  # noqa: S608
-                f"FROM pg_catalog.generate_series(1, {self._size:d}) AS n;\n"
-            )
-            writer._psql(writer.database, _TOPOLOGY_SQL + rows)
+            writer = self._instance(1, None).start()
+            writer._psql(writer.database, _TOPOLOGY_SQL.format(size=self._size))
             for number in range(2, self._size + 1):
                 self._instance(number, writer).start()
             self.wait_replicated()
@@ -160,6 +153,11 @@ class AuroraLikeCluster:
             self.stop()
             raise
         return self
+
+    __enter__ = start
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
 
     def stop(self) -> None:
         """Stop every instance and remove its files."""
@@ -195,10 +193,8 @@ class AuroraLikeCluster:
         # too (after its clean shutdown it follows the new writer's timeline).
         for reader in [*self.readers, old] if rejoin else self.readers:
             reader._primary = new
-            reader._shutdown(signal.SIGINT)
-            (reader.data_dir / "standby.signal").touch()
-            _chown(reader.data_dir / "standby.signal")
-            reader._launch()
+            (reader.data_dir / "standby.signal").touch()  # new for the old writer
+            reader.restart()
         self.wait_replicated()
         return new
 
@@ -216,8 +212,7 @@ class AuroraLikeCluster:
             left = deadline - time.monotonic()
             if not _poll(lambda: server._psql("postgres", query).strip() == answer, left, 0.02):
                 raise TestServerError(
-                    f"{_instance_id(server)}: {what} not within {timeout:.0f}s; its log: "
-                    f"{server.log_path}"
+                    f"{server.host}: {what} not within {timeout:.0f}s; its log: {server.log_path}"
                 )
 
         streaming = "SELECT count(*) FROM pg_catalog.pg_stat_replication WHERE state = 'streaming'"
@@ -237,8 +232,7 @@ class AuroraLikeCluster:
         )
         return [(name, flag == "t") for name, flag in (r.split("|") for r in rows.split())]
 
-    @contextlib.contextmanager
-    def resolve(self) -> Iterator[None]:
+    def resolve(self) -> AbstractContextManager[Any]:
         """Resolve this cluster's endpoint names in this process (``socket.getaddrinfo``).
 
         Instance endpoints resolve to their instance, the cluster endpoint to the writer and
@@ -256,11 +250,7 @@ class AuroraLikeCluster:
                 host = next((i.hostaddr for i in self.instances if i.host == host), host)
             return real(host, *args, **kwargs)
 
-        socket.getaddrinfo = getaddrinfo
-        try:
-            yield
-        finally:
-            socket.getaddrinfo = real
+        return mock.patch.object(socket, "getaddrinfo", getaddrinfo)
 
     def _instance(self, number: int, primary: AuroraLikeServer | None) -> AuroraLikeServer:
         host = INSTANCE_HOST.replace("-instance-1.", f"-instance-{number}.", 1)
@@ -277,7 +267,3 @@ class AuroraLikeCluster:
         server.use_certificate(names=[host, CLUSTER_HOST, READER_HOST])
         self.instances.append(server)
         return server
-
-
-def _instance_id(server: AuroraLikeServer) -> str:
-    return server.settings["aurora_ssl.instance_id"]

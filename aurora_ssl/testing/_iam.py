@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime
-import functools
 import os
 from collections.abc import Iterator
 from unittest import mock
@@ -19,7 +18,7 @@ from unittest import mock
 from aurora_ssl import clear_caches
 from aurora_ssl.credentials import CredentialTarget, IAMTokenProvider
 from aurora_ssl.errors import CredentialsError
-from aurora_ssl.testing._server import AuroraLikeServer, _sql_ident, _sql_literal
+from aurora_ssl.testing._server import AuroraLikeServer
 
 # AWS's documented example keys: they belong to nobody, so no real request can succeed.
 _KEYS = {
@@ -64,31 +63,20 @@ def iam_token_as_password(
     except ImportError as exc:
         raise CredentialsError("IAM tokens need botocore: pip install 'aurora-ssl[iam]'.") from exc
     user = server.user if user is None else user
-    clock = functools.partial(_stopped_clock, at)
+    # botocore's clock (naive UTC, as botocore.auth asks for it), stopped at ``at``
+    moment = datetime.datetime.fromtimestamp(at, datetime.timezone.utc).replace(tzinfo=None)
     with (
         mock.patch.dict(os.environ, _KEYS),
-        mock.patch.object(botocore.auth, "get_current_datetime", clock),
+        mock.patch.object(botocore.auth, "get_current_datetime", return_value=moment),
     ):
         for name in _OTHER_SOURCES:
             os.environ.pop(name, None)
         clear_caches()
         try:
             token = IAMTokenProvider().password(CredentialTarget(server.host, server.port, user))
-            _set_password(server, user, token)
+            server._set_password(user, token)
             yield token
         finally:
             if user == server.user and server.running:
-                _set_password(server, user, server.password)
+                server._set_password(user, server.password)
             clear_caches()
-
-
-def _stopped_clock(at: float, remove_tzinfo: bool = True) -> datetime.datetime:
-    """botocore's ``get_current_datetime``, stopped at ``at``."""
-    moment = datetime.datetime.fromtimestamp(at, datetime.timezone.utc)
-    return moment.replace(tzinfo=None) if remove_tzinfo else moment
-
-
-def _set_password(server: AuroraLikeServer, user: str, password: str) -> None:
-    role, literal = _sql_ident(user), _sql_literal(password)
-    sql = f"SET log_statement = 'none';\nALTER ROLE {role} PASSWORD {literal};"
-    server._psql("postgres", sql, secret=password)

@@ -15,7 +15,6 @@ import datetime
 import os
 import secrets
 from collections.abc import Sequence
-from importlib import resources
 from pathlib import Path
 from typing import Literal, cast, get_args
 
@@ -25,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from aurora_ssl._diagnostics._translation import TEST_REGION  # the test PKI's names: one source
+from aurora_ssl._trust import SHIPPED_BUNDLE
 
 _Key = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 
@@ -87,10 +87,10 @@ def _certificate(
     days: tuple[int, int],
     *,
     names: Sequence[str] = (),
-    path_length: int | None = None,
 ) -> x509.Certificate:
     """A CA certificate named like RDS's (``issuer`` ``None``: self-signed), or with ``names``
-    a server's; valid from ``days[0]`` to ``days[1]`` days from now."""
+    a server's; valid from ``days[0]`` to ``days[1]`` days from now. A subordinate CA issues
+    server certificates only (path length 0)."""
     ca, now = not names, datetime.datetime.now(datetime.timezone.utc)
     rds = f"L=Seattle,CN={name},ST=WA,OU=Amazon RDS,O=Amazon.com,C=US"
     subject = x509.Name.from_rfc4514_string(rds if ca else f"CN={name}")
@@ -114,13 +114,12 @@ def _certificate(
         .serial_number(x509.random_serial_number())
         .not_valid_before(now + datetime.timedelta(days=days[0]))
         .not_valid_after(now + datetime.timedelta(days=days[1]))
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=path_length), True)
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=0 if ca and issuer else None), True)
         .add_extension(usage, True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
     )
     if issuer is not None:
-        issuer_key = issuer[0].public_key()
-        aki = x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key)  # type: ignore[arg-type]
+        aki = x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer[1].public_key())
         builder = builder.add_extension(aki, False)
     if names:
         server_auth = x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH])
@@ -148,23 +147,7 @@ class _Authority:
             (self.root, self.root_key),
             f"Amazon RDS {TEST_REGION} Subordinate CA {family.upper()} G1.A.1",
             (-30, 365 * 5),
-            path_length=0,
         )
-
-    def issue(self, names: Sequence[str], *, expired: bool) -> bytes:
-        """The leaf and the subordinate, as PEM, as a server sends them."""
-        leaf = _certificate(
-            self.leaf_key,
-            (self.subordinate, self.subordinate_key),
-            names[0],
-            (-375, -10) if expired else (-1, 365),
-            names=names,
-        )
-        return _pem(leaf) + _pem(self.subordinate)
-
-
-def _shipped_bundle() -> bytes:
-    return resources.files("aurora_ssl").joinpath("data/rds-global-bundle.pem").read_bytes()
 
 
 class TestPKI:
@@ -189,6 +172,7 @@ class TestPKI:
     def __init__(self, directory: Path, family: CAFamily) -> None:
         """Use :meth:`generate`; this makes both authorities and writes the root, foreign root
         and bundle files."""
+        directory.mkdir(parents=True, exist_ok=True)
         self.directory, self.family = directory, family
         self._trusted = _Authority(family, directory, "trusted")
         self._foreign = _Authority(family, directory, "foreign")
@@ -197,7 +181,7 @@ class TestPKI:
         self.foreign_root_path = directory / "foreign-root.pem"
         self.root_path.write_bytes(_pem(self._trusted.root))
         self.foreign_root_path.write_bytes(_pem(self._foreign.root))
-        shipped = _shipped_bundle().rstrip(b"\n") + b"\n"
+        shipped = Path(SHIPPED_BUNDLE).read_bytes().rstrip(b"\n") + b"\n"
         self.bundle_path.write_bytes(shipped + _pem(self._trusted.root))
 
     @classmethod
@@ -220,9 +204,7 @@ class TestPKI:
         if family not in get_args(CAFamily):
             choices = ", ".join(get_args(CAFamily))
             raise ValueError(f"unknown CA family {family!r}; choose one of {choices}")
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        return cls(directory, family)
+        return cls(Path(directory), family)
 
     def issue_server(
         self, names: Sequence[str], *, expired: bool = False, foreign: bool = False
@@ -243,9 +225,11 @@ class TestPKI:
         """
         if not names:
             raise ValueError("issue_server() needs at least one name")
-        authority = self._foreign if foreign else self._trusted
+        ca = self._foreign if foreign else self._trusted
+        issuer, days = (ca.subordinate, ca.subordinate_key), (-375, -10) if expired else (-1, 365)
+        leaf = _certificate(ca.leaf_key, issuer, names[0], days, names=list(names))
         # random, not a counter: a forked copy of this PKI must not overwrite our files
         stem = self.directory / f"server-{secrets.token_hex(6)}{'-foreign' if foreign else ''}"
-        stem.with_suffix(".crt").write_bytes(authority.issue(list(names), expired=expired))
-        _write_private(stem.with_suffix(".key"), _key_pem(authority.leaf_key))
+        stem.with_suffix(".crt").write_bytes(_pem(leaf) + _pem(ca.subordinate))  # as sent
+        _write_private(stem.with_suffix(".key"), _key_pem(ca.leaf_key))
         return stem.with_suffix(".crt"), stem.with_suffix(".key")

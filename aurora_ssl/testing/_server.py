@@ -28,21 +28,14 @@ import stat
 import subprocess
 import tempfile
 import time
-import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, urlencode
 
 from aurora_ssl.errors import TestServerError
 from aurora_ssl.testing._builds import fetch_server
-from aurora_ssl.testing._pki import (
-    _GOOD_NAMES,
-    CLUSTER_HOST,
-    OTHER_HOST,
-    CAFamily,
-    TestPKI,
-    _write_private,
-)
+from aurora_ssl.testing._pki import _GOOD_NAMES, CLUSTER_HOST, OTHER_HOST, CAFamily, TestPKI
 
 _SUPERUSER = "postgres"
 _TEMPLATE = "app"  # the template's role and database, renamed for each server
@@ -125,8 +118,7 @@ def _find_bindir() -> Path:
         debian.sort(key=lambda path: [int(n) for n in re.findall(r"\d+", path)], reverse=True)
         postgres, pg_config = shutil.which("postgres"), ""
         with contextlib.suppress(OSError, subprocess.SubprocessError):
-            done = subprocess.run(["pg_config", "--bindir"], capture_output=True, check=True)
-            pg_config = done.stdout.decode().strip()
+            pg_config = subprocess.check_output(["pg_config", "--bindir"], text=True).strip()
         candidates = [
             ("pg_config --bindir", pg_config),
             *[("/usr/lib/postgresql/*/bin", directory) for directory in debian or [""]],
@@ -177,23 +169,18 @@ def _chown(*paths: Path) -> None:
             os.chown(path, account.pw_uid, account.pw_gid, follow_symlinks=False)
 
 
-def _reachable(path: Path) -> bool:
-    """Whether the server's OS user reaches ``path``: as root, every directory on the way must
-    be searchable by others."""
-    if _account() is None:
-        return True
-    try:
-        return all(part.stat().st_mode & stat.S_IXOTH for part in (path, *path.resolve().parents))
-    except OSError:
-        return False
-
-
 def _require_reachable(path: Path, remedy: str) -> None:
-    if not _reachable(path):
-        raise TestServerError(
-            f"The '{_SUPERUSER}' user, which runs the server, cannot reach {path}: a parent "
-            f"directory is not searchable by others. {remedy}"
-        )
+    """The server's OS user must reach ``path``: as root, every directory on the way must be
+    searchable by others."""
+    if _account() is None:
+        return
+    with contextlib.suppress(OSError):
+        if all(part.stat().st_mode & stat.S_IXOTH for part in (path, *path.resolve().parents)):
+            return
+    raise TestServerError(
+        f"The '{_SUPERUSER}' user, which runs the server, cannot reach {path}: a parent "
+        f"directory is not searchable by others. {remedy}"
+    )
 
 
 def _base_dir() -> Path:
@@ -202,16 +189,16 @@ def _base_dir() -> Path:
     Copying the template to a busy disk takes ~10x longer than to tmpfs (0.8 s vs 0.08 s
     measured under load). ``$AURORA_SSL_PG_TMPDIR`` overrides the choice. As root, the
     directory must be reachable by the server user, which rules out private temp dirs: then
-    ``/tmp``, world-traversable (``mkdtemp`` makes a private directory in it).
+    ``/tmp`` (``/dev/shm`` and ``/tmp`` are world-traversable; ``mkdtemp`` makes a private
+    directory in them).
     """
     if override := os.environ.get(_TMPDIR_ENV):
         return Path(override)
-    shm, temp = Path("/dev/shm"), Path(tempfile.gettempdir())  # noqa: S108
+    shm = Path("/dev/shm")  # noqa: S108
     with contextlib.suppress(OSError):  # no /dev/shm (macOS): the temp dir
-        room = shutil.disk_usage(shm).free
-        if room >= _MIN_SHM_FREE and os.access(shm, os.W_OK) and _reachable(shm):
+        if shutil.disk_usage(shm).free >= _MIN_SHM_FREE and os.access(shm, os.W_OK):
             return shm
-    return temp if _reachable(temp) else Path("/tmp")  # noqa: S108
+    return Path("/tmp") if _account() else Path(tempfile.gettempdir())  # noqa: S108
 
 
 def _make_workdir(prefix: str) -> Path:
@@ -236,11 +223,6 @@ def _sql_literal(value: str) -> str:
 
 def _sql_ident(value: str) -> str:
     return '"' + value.replace('"', '""') + '"'
-
-
-def _conf_value(value: str) -> str:
-    """Quote for postgresql.conf, whose parser also reads backslash escapes."""
-    return _sql_literal(value.replace("\\", "\\\\"))
 
 
 def _run(command: Sequence[str], cwd: Path, *, stdin: str = "", secret: str = "") -> str:
@@ -285,7 +267,8 @@ def _template(bindir: Path) -> Path:
 
     ``initdb`` is the slow part of a throwaway server, and ``CREATE DATABASE`` the next one, so
     both happen here: the template already holds a role and database named ``app`` (renamed
-    and given a password per server), and ``sslinfo`` in ``template1`` (so every database
+    and given a password per server; CREATEDB like the RDS master user, so that Django's test
+    runner can create ``test_<NAME>``), and ``sslinfo`` in ``template1`` (so every database
     created later, a Django test database too, answers ``SELECT ssl_is_used()``) and ``app``.
     ``--wal-segsize=1`` keeps the copy small (1 MB of WAL instead of 16 MB); ``FILE_COPY``
     keeps the new database out of the WAL (PostgreSQL 14 has no STRATEGY: it always copies).
@@ -307,7 +290,7 @@ def _template(bindir: Path) -> Path:
         [str(bindir / "postgres"), "--single", "-D", str(data), "-F", "template1"],
         workdir,
         stdin=(
-            f"CREATE EXTENSION sslinfo\nCREATE ROLE {_TEMPLATE} NOLOGIN\n"
+            f"CREATE EXTENSION sslinfo\nCREATE ROLE {_TEMPLATE} LOGIN CREATEDB\n"
             f"CREATE DATABASE {_TEMPLATE} OWNER {_TEMPLATE}{strategy}\n"
         ),
     )
@@ -317,28 +300,6 @@ def _template(bindir: Path) -> Path:
 def _major(data_dir: Path) -> int:
     """The cluster's PostgreSQL major version (``PG_VERSION``: ``17``)."""
     return int((data_dir / "PG_VERSION").read_text().strip())
-
-
-def _hba(force_ssl: bool) -> str:
-    """``pg_hba.conf`` as RDS writes it: with ``rds.force_ssl = 1`` TLS logins only.
-
-    The socket directory is private to the server's OS user, and trusted: setup, and the
-    standbys of an AuroraLikeCluster replicating. ``samehost``: the machine's other addresses
-    (a server on eth0's address).
-    """
-    kind, nets = "hostssl" if force_ssl else "host", ("127.0.0.0/8", "::1/128", "samehost")
-    lines = ["local all all trust", "local replication all trust"]
-    lines += [f"{kind} all all {net} scram-sha-256" for net in nets]
-    lines += ["hostnossl all all all reject"] if force_ssl else []
-    return "\n".join(lines) + "\n"
-
-
-def _free_port(address: str) -> int:
-    """A port the kernel just handed out; the start retries if someone takes it meanwhile."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((address, 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _url_database(database: str) -> str:
@@ -351,9 +312,9 @@ def _url_database(database: str) -> str:
     try:
         from sqlalchemy.engine import make_url
     except ImportError:
-        return urllib.parse.quote(database, safe=" +/")
+        return quote(database, safe=" +/")
     if make_url("postgresql://h/%41").database == "A":
-        return urllib.parse.quote(database, safe=" +/")  # what SQLAlchemy 2.1 renders
+        return quote(database, safe=" +/")  # what SQLAlchemy 2.1 renders
     if "?" in database:
         raise ValueError(
             f"the database name {database!r} contains '?', which the installed SQLAlchemy "
@@ -445,7 +406,6 @@ class AuroraLikeServer:
         self.postgis = postgis
         self._keep = Path(keep_dir).absolute() if keep_dir is not None else None
         self._bindir = Path(bindir) if bindir is not None else _find_bindir()
-        _account()  # as root without a postgres user: fail now
         self.pki = pki if pki is not None else _new_pki(ca_family, self._keep)
         names: tuple[str, ...] = (host,) if host != CLUSTER_HOST else _GOOD_NAMES
         if self.scenario is Scenario.WRONG_HOST:
@@ -535,12 +495,11 @@ class AuroraLikeServer:
     def _url(self, drivername: str | None, query: dict[str, str], password: str | None) -> str:
         """User, password and query values percent-encoded (every SQLAlchemy decodes them);
         ``/`` stays readable in query values such as a bundle's path."""
-        quote, database = urllib.parse.quote, _url_database(self.database)
+        database = _url_database(self.database)
         if drivername is None:  # psycopg 3 when installed (what new projects use), else psycopg2
             psycopg3 = importlib.util.find_spec("psycopg") is not None
             drivername = "postgresql+psycopg" if psycopg3 else "postgresql+psycopg2"
-        query = {"hostaddr": self.hostaddr, **query}
-        pairs = "&".join(f"{quote(k, safe='')}={quote(v, safe='/')}" for k, v in query.items())
+        pairs = urlencode({"hostaddr": self.hostaddr, **query}, safe="/", quote_via=quote)
         login = quote(self.user, safe="")
         if password is not None:
             login += ":" + quote(password, safe="")
@@ -557,12 +516,6 @@ class AuroraLikeServer:
         }
 
     # -- lifecycle -------------------------------------------------------------------------
-
-    def __enter__(self) -> AuroraLikeServer:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     def start(self) -> AuroraLikeServer:
         """Create the cluster from the template, start it, and create the role and database.
@@ -586,12 +539,14 @@ class AuroraLikeServer:
         reuse = (self.data_dir / "PG_VERSION").is_file()
         atexit.register(self.stop)
         try:
-            if self._primary is not None and not reuse:
-                self._clone(self._primary)
+            if (primary := self._primary) is not None and not reuse:  # a base backup, a standby
+                source = ["-h", str(primary.socket_dir), "-p", str(primary.port), "-U", _SUPERUSER]
+                backup = [str(self._bindir / "pg_basebackup"), "-D", str(self.data_dir), *source]
+                backup += ["--wal-method=stream", "--checkpoint=fast", "--no-sync"]
+                _run(backup, self._workdir)
+                (self.data_dir / "standby.signal").touch()
             elif not reuse:
                 shutil.copytree(template, self.data_dir, symlinks=True)
-            hba = _hba(force_ssl=not self._plaintext)
-            (self.data_dir / "pg_hba.conf").write_text(hba, encoding="utf-8")
             self._install_certificate()
             _chown(self._workdir, *self._workdir.rglob("*"))
             self._launch()
@@ -601,6 +556,11 @@ class AuroraLikeServer:
             self.stop()
             raise
         return self
+
+    __enter__ = start
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
 
     def stop(self) -> None:
         """Stop the server and remove its files (with ``keep_dir``: shut down cleanly, keep them).
@@ -639,9 +599,8 @@ class AuroraLikeServer:
             names: SAN names; default: the cluster, reader and instance names.
         """
         self._certificate = (tuple(names), foreign, expired)
-        if self._workdir is None:
-            return  # start() installs it
-        self._install_certificate()
+        if self._workdir is not None:  # else start() installs it
+            self._install_certificate()
         if self._process is None or not self.running:
             return
         offset = self.log_path.stat().st_size
@@ -658,29 +617,32 @@ class AuroraLikeServer:
         return self._workdir
 
     def _install_certificate(self) -> None:
-        """Move a freshly issued chain and key into the server's directory."""
+        """Move a freshly issued chain and key (0600) into the server's directory; a running
+        server reads them when it reloads."""
         names, foreign, expired = self._certificate
         issued = self.pki.issue_server(names, foreign=foreign, expired=expired)
         for source, name in zip(issued, ("server.crt", "server.key"), strict=True):
-            _write_private(self.socket_dir / name, source.read_bytes())
-            _chown(self.socket_dir / name)
-            source.unlink()
+            _chown(Path(shutil.move(source, self.socket_dir / name)))
 
     def _log_since(self, offset: int) -> str:
         with open(self.log_path, "rb") as log:
             log.seek(offset)
             return log.read().decode(errors="replace")
 
-    def _clone(self, primary: AuroraLikeServer) -> None:
-        """The data directory as a base backup of ``primary``, marked as a standby's."""
-        source = ["-h", str(primary.socket_dir), "-p", str(primary.port), "-U", _SUPERUSER]
-        backup = [str(self._bindir / "pg_basebackup"), "-D", str(self.data_dir), *source]
-        backup += ["--wal-method=stream", "--checkpoint=fast", "--no-sync"]
-        _run(backup, self.socket_dir)
-        (self.data_dir / "standby.signal").touch()
+    def _configure(self) -> list[str]:
+        """The server's settings as ``postgres -c`` options (over the configuration files, and
+        taken as they are: nothing to quote), after writing ``pg_hba.conf`` as RDS writes it:
+        with ``rds.force_ssl = 1`` TLS logins only.
 
-    def _write_config(self) -> None:
-        """The server's settings, in ``postgresql.auto.conf`` (read after postgresql.conf)."""
+        The socket directory is private to the server's OS user, and trusted: setup, and the
+        standbys of an AuroraLikeCluster replicating. ``samehost``: the machine's other
+        addresses (a server on eth0's address).
+        """
+        kind = "host" if self._plaintext else "hostssl"
+        nets = ("127.0.0.0/8", "::1/128", "samehost")
+        hba = ["local all all trust", "local replication all trust"]
+        hba += [f"{kind} all all {net} scram-sha-256" for net in nets]
+        hba += [] if self._plaintext else ["hostnossl all all all reject"]
         settings = {
             **_BASE_SETTINGS,
             "listen_addresses": self.hostaddr,
@@ -694,21 +656,22 @@ class AuroraLikeServer:
         if (primary := self._primary) is not None:
             conninfo = f"host={primary.socket_dir} port={primary.port} user={_SUPERUSER}"
             settings["primary_conninfo"] = conninfo
-        lines = (f"{k} = {_conf_value(v)}\n" for k, v in {**settings, **self.settings}.items())
-        path = self.data_dir / "postgresql.auto.conf"
-        path.write_text("".join(lines), encoding="utf-8")
-        _chown(path)
+        (self.data_dir / "pg_hba.conf").write_text("\n".join(hba) + "\n", encoding="utf-8")
+        return [f"-c{name}={value}" for name, value in {**settings, **self.settings}.items()]
 
     def _launch(self) -> None:
         """Start the postmaster and wait until it is ready; on a lost race for a free port,
         pick another."""
         for attempt in range(5):
-            self.port = self.port or _free_port(self.hostaddr)
-            self._write_config()
+            if not self.port:  # a port the kernel just handed out; lost to another: try again
+                with socket.socket() as sock:
+                    sock.bind((self.hostaddr, 0))
+                    self.port = sock.getsockname()[1]
+            command = [str(self._bindir / "postgres"), "-D", str(self.data_dir), *self._configure()]
             offset = self.log_path.stat().st_size if self.log_path.exists() else 0
             with open(self.log_path, "ab") as log:
                 self._process = subprocess.Popen(
-                    [str(self._bindir / "postgres"), "-D", str(self.data_dir)],
+                    command,
                     stdin=subprocess.DEVNULL,
                     stdout=log,
                     stderr=subprocess.STDOUT,
@@ -733,11 +696,10 @@ class AuroraLikeServer:
         ``pg_ctl -w`` waits for)."""
         if process.poll() is not None:
             return True
-        try:
+        with contextlib.suppress(OSError):
             lines = (self.data_dir / "postmaster.pid").read_text().splitlines()
-        except OSError:
-            return False
-        return len(lines) >= 8 and lines[0] == str(process.pid) and lines[7].strip() == "ready"
+            return len(lines) >= 8 and lines[0] == str(process.pid) and lines[7].strip() == "ready"
+        return False
 
     def _failed(self, what: str) -> TestServerError:
         """An error that carries the last lines of the server's log."""
@@ -762,6 +724,11 @@ class AuroraLikeServer:
         command += ["-h", str(self.socket_dir), "-p", str(self.port), "-d", database]
         return _run(command, self.socket_dir, stdin=sql, secret=secret or self.password)
 
+    def _set_password(self, user: str, password: str) -> None:
+        """Set a role's password, kept out of the server log."""
+        sql = f"SET log_statement = 'none';\nALTER ROLE {_sql_ident(user)} PASSWORD "
+        self._psql("postgres", sql + _sql_literal(password), secret=password)
+
     def _create_app_objects(self, *, reuse: bool) -> None:
         """Rename the template's role and database and set the password; the extensions.
 
@@ -769,15 +736,10 @@ class AuroraLikeServer:
         too); NO_SSLINFO drops it from both, ``postgis`` adds PostGIS to both. A reused
         cluster only gets the password again.
         """
-        role = _sql_ident(self.user)
-        sql = ["SET log_statement = 'none';"]
-        if not reuse and self.user != _TEMPLATE:
-            sql.append(f"ALTER ROLE {_TEMPLATE} RENAME TO {role};")
-        # CREATEDB like the RDS master user, so Django's test runner can create test_<NAME>.
-        sql.append(f"ALTER ROLE {role} LOGIN CREATEDB PASSWORD {_sql_literal(self.password)};")
-        if not reuse and self.database != _TEMPLATE:
-            sql.append(f"ALTER DATABASE {_TEMPLATE} RENAME TO {_sql_ident(self.database)};")
-        self._psql("postgres", "\n".join(sql))
+        for kind, name in ("ROLE", self.user), ("DATABASE", self.database):
+            if not reuse and name != _TEMPLATE:
+                self._psql("postgres", f"ALTER {kind} {_TEMPLATE} RENAME TO {_sql_ident(name)};")
+        self._set_password(self.user, self.password)
         extensions = []
         if self.scenario is Scenario.NO_SSLINFO:
             extensions.append("DROP EXTENSION IF EXISTS sslinfo;")

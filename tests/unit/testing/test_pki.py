@@ -13,8 +13,8 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from aurora_ssl._trust import SHIPPED_BUNDLE
 from aurora_ssl.testing import CLUSTER_HOST, READER_HOST, TestPKI
-from aurora_ssl.testing import _pki as testing_pki
 
 
 def load_chain(path: Path) -> list[x509.Certificate]:
@@ -64,6 +64,6 @@ def test_expired_certificate_ended_ten_days_ago(pki: TestPKI) -> None:
 
 def test_bundle_is_shipped_bundle_plus_test_root(pki: TestPKI) -> None:
     bundle = load_chain(pki.bundle_path)
-    shipped = x509.load_pem_x509_certificates(testing_pki._shipped_bundle())
+    shipped = x509.load_pem_x509_certificates(Path(SHIPPED_BUNDLE).read_bytes())
     assert bundle[:-1] == shipped
     assert bundle[-1] == x509.load_pem_x509_certificate(pki.root_path.read_bytes())
