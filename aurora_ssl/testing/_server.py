@@ -724,10 +724,11 @@ class AuroraLikeServer:
         command += ["-h", str(self.socket_dir), "-p", str(self.port), "-d", database]
         return _run(command, self.socket_dir, stdin=sql, secret=secret or self.password)
 
-    def _set_password(self, user: str, password: str) -> None:
-        """Set a role's password, kept out of the server log."""
-        sql = f"SET log_statement = 'none';\nALTER ROLE {_sql_ident(user)} PASSWORD "
-        self._psql("postgres", sql + _sql_literal(password), secret=password)
+    def _set_password(self, user: str, password: str, *, first: Sequence[str] = ()) -> None:
+        """Set a role's password, kept out of the server log (after the statements ``first``,
+        in the same session: each psql costs a process)."""
+        sql = [*first, "SET log_statement = 'none';", f"ALTER ROLE {_sql_ident(user)} PASSWORD "]
+        self._psql("postgres", "\n".join(sql) + _sql_literal(password), secret=password)
 
     def _create_app_objects(self, *, reuse: bool) -> None:
         """Rename the template's role and database and set the password; the extensions.
@@ -736,10 +737,12 @@ class AuroraLikeServer:
         too); NO_SSLINFO drops it from both, ``postgis`` adds PostGIS to both. A reused
         cluster only gets the password again.
         """
-        for kind, name in ("ROLE", self.user), ("DATABASE", self.database):
-            if not reuse and name != _TEMPLATE:
-                self._psql("postgres", f"ALTER {kind} {_TEMPLATE} RENAME TO {_sql_ident(name)};")
-        self._set_password(self.user, self.password)
+        renames = [
+            f"ALTER {kind} {_TEMPLATE} RENAME TO {_sql_ident(name)};"
+            for kind, name in (("ROLE", self.user), ("DATABASE", self.database))
+            if not reuse and name != _TEMPLATE
+        ]
+        self._set_password(self.user, self.password, first=renames)
         extensions = []
         if self.scenario is Scenario.NO_SSLINFO:
             extensions.append("DROP EXTENSION IF EXISTS sslinfo;")
