@@ -31,7 +31,6 @@ Options, as keyword arguments or URL query keys (strings parsed strictly; an unk
 from __future__ import annotations
 
 import functools
-import logging
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -47,15 +46,17 @@ from sqlalchemy.util import await_only, greenlet_spawn
 
 from aurora_ssl._connect import (
     LOGGER_NAME,
+    connect_verified,
+    endpoint_of,
     log_connection,
+    logger,
     login,
-    open_connection,
     provider_for,
 )
 from aurora_ssl._options import PREFIX, PROVIDER_OBJECT, Options, is_ours, read_options
 from aurora_ssl._policy import Decision, Policy, refuse_insecure_for_aws, warn_insecure
-from aurora_ssl._readback import ClientTLS, close_quietly, driver_of, require_tls, ssl_object_of
-from aurora_ssl.errors import AuroraSSLError, CredentialsError, InsecureConfigurationError
+from aurora_ssl._readback import ClientTLS, close_quietly
+from aurora_ssl.errors import CredentialsError, InsecureConfigurationError
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
@@ -285,7 +286,10 @@ class _Connect:
         self.driver_connect, self.driver, self.options = dialect.connect, dialect.driver, options
         self.policy = None if options.insecure_local_dev else Policy(options)
         self.provider, self.ask = provider, _ask_async if dialect.is_async else None
-        self.source = f"engine {engine.url.set(query={}).render_as_string(hide_password=True)}"
+        source = f"engine {engine.url.set(query={}).render_as_string(hide_password=True)}"
+        self.log = functools.partial(
+            log_connection, level=options.log_level, source=source, driver=self.driver
+        )
         self.made: dict[int, Any] = {}
         self.callbacks: list[Callable[[VerifiedConnection], None]] = []
 
@@ -306,35 +310,22 @@ class _Connect:
 
     def _verified(self, policy: Policy, cargs: Any, cparams: dict[str, Any]) -> Any:
         decision = _decide(policy, self.driver, cargs, cparams, "the connect parameters")
-        libpq = isinstance(decision, Decision)
-        host = decision.params["host"] if libpq else decision.server_name
-        port = (decision.params if libpq else decision.kwargs).get("port")
         extras = {k: v for k, v in cparams.items() if k.startswith("prepared_statement_")}
-        log = functools.partial(
-            log_connection,
-            self.options.log_level,
-            source=self.source,
-            host=host,
-            port=port,
-            driver=self.driver,
-            trust_scope=decision.trust.scope,
-        )
 
         def connect(made: Any) -> Any:  # a connection string, or asyncpg's and pg8000's keywords
-            if libpq:
+            if isinstance(decision, Decision):
                 return self.driver_connect(made, **decision.driver_kwargs)
             return self.driver_connect(**made, **extras)
 
-        try:
-            connection, used = open_connection(decision, connect, self.provider, self.ask)
-            tls = self._read_back(connection, used)
-        except AuroraSSLError as error:
-            log(error=error)
-            raise
-        log(tls=tls)
+        connection, used, tls = connect_verified(
+            decision, connect, self.log, self.provider, self.ask
+        )
+        host, port = endpoint_of(used)
         trust = used.trust
         params = (
-            used.params if libpq else {"host": host, "port": str(port), "sslrootcert": trust.path}
+            used.params
+            if isinstance(used, Decision)
+            else {"host": host, "port": str(port), "sslrootcert": trust.path}
         )
         shown = {k: v for k, v in params.items() if k not in ("password", "sslpassword")}
         port_number = int(port) if str(port).isdigit() else None
@@ -342,29 +333,13 @@ class _Connect:
         for callback in list(self.callbacks):
             try:
                 callback(facts)
-            except Exception:
-                logging.getLogger(LOGGER_NAME).warning(
+            except Exception:  # noqa: BLE001 - logged with its traceback, the connection kept
+                logger.warning(
                     "on_verified callback %r failed; the connection is kept",
                     callback,
                     exc_info=True,
                 )
         return connection
-
-    def _read_back(self, connection: Any, decision: Any) -> ClientTLS:
-        if isinstance(decision, Decision):
-            return require_tls(connection, expected=decision.params)
-        tls = require_tls(connection)
-        ssl_object = ssl_object_of(*driver_of(connection))  # there: require_tls passed
-        name = decision.server_name.split(",")[0]
-        if ssl_object.context is not decision.context or not (
-            self.driver == "asyncpg" or ssl_object.server_hostname == name
-        ):
-            close_quietly(connection)
-            raise InsecureConfigurationError(
-                f"The {self.driver} connection was made with another SSLContext or server name "
-                "than aurora-ssl set; it was closed before any query."
-            )
-        return tls
 
     def _insecure(self, cargs: Any, cparams: dict[str, Any]) -> Any:
         """With the opt-out: no decision, but never an AWS name (checked at the last moment)."""
