@@ -101,12 +101,13 @@ def connect(conninfo: str = "", **kwargs: Any) -> AwsWrapperConnection:
         InsecureConfigurationError: see the module docstring; also any weakening setting.
         TLSError: the server could not be verified (its certificate, its name, no TLS).
     """
-    register()
     return AwsWrapperConnection.connect(psycopg.Connection.connect, conninfo, **with_plugin(kwargs))
 
 
 def with_plugin(props: Mapping[str, Any]) -> dict[str, Any]:
-    """``props`` with :data:`PLUGIN_CODE` in ``plugins`` (appended where it is missing)."""
+    """``props`` with :data:`PLUGIN_CODE` in ``plugins`` (appended where it is missing), the
+    code registered (:func:`register`)."""
+    register()
     codes = _codes(props)
     if PLUGIN_CODE in codes:
         return dict(props)

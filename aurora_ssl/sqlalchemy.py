@@ -201,11 +201,11 @@ def _read_options(url: URL, kwargs: dict[str, Any]) -> Options:
         del query[f"{PREFIX}password_provider"]
     from_url = read_options(query, "the URL query")
     from_keywords = read_options(keywords, "the keyword arguments")
-    for name in set(from_url.given) & set(from_keywords.given):
-        if from_url.given[name] != from_keywords.given[name]:
+    for name, text in from_keywords.given.items():
+        if from_url.given.get(name, text) != text:
             raise InsecureConfigurationError(
-                f"{PREFIX}{name} is {from_url.given[name]!r} in the URL but "
-                f"{from_keywords.given[name]!r} as a keyword argument; give it in one place."
+                f"{PREFIX}{name} is {from_url.given[name]!r} in the URL but {text!r} as a "
+                "keyword argument; give it in one place."
             )
     return read_options({**query, **keywords}, "the URL query and keyword arguments")
 
@@ -266,10 +266,7 @@ def _decide(policy: Policy, driver: str, cargs: Any, cparams: dict[str, Any], or
     if cparams.get("async_creator_fn") is not None:
         raise InsecureConfigurationError(_NO_CREATOR.format(what=f"async_creator_fn in {origin}"))
     if driver in _SOCKET:
-        socket_params = {
-            k: v for k, v in cparams.items() if not k.startswith("prepared_statement_")
-        }
-        return policy.decide_socket(socket_params, origin, driver=driver)
+        return policy.decide_socket(cparams, origin, driver=driver)
     return policy.decide(cparams, origin, driver=_LIBPQ[driver], args=cargs)
 
 
@@ -310,12 +307,11 @@ class _Connect:
 
     def _verified(self, policy: Policy, cargs: Any, cparams: dict[str, Any]) -> Any:
         decision = _decide(policy, self.driver, cargs, cparams, "the connect parameters")
-        extras = {k: v for k, v in cparams.items() if k.startswith("prepared_statement_")}
 
         def connect(made: Any) -> Any:  # a connection string, or asyncpg's and pg8000's keywords
             if isinstance(decision, Decision):
                 return self.driver_connect(made, **decision.driver_kwargs)
-            return self.driver_connect(**made, **extras)
+            return self.driver_connect(**made)
 
         connection, used, tls = connect_verified(
             decision, connect, self.log, self.provider, self.ask
@@ -404,22 +400,21 @@ def _check_wrapper(engine: Engine, provider: PasswordProvider | None, cparams: A
             "wrapper opens; use its iam (or aws_secrets_manager) plugin, which sets the "
             "password before aurora-ssl's decision: wrapper_plugins=...,iam."
         )
-    from aurora_ssl.aws_wrapper import check, register, with_plugin
+    from aurora_ssl.aws_wrapper import check, with_plugin
 
-    register()
     check(with_plugin(cparams), "the URL and connect_args")
 
 
-def _connect_of(engine: Any) -> _Connect | None:
+def _protected(engine: Any) -> _Connect | None:
+    """The ``dialect.connect`` of ``engine`` when it verifies (not with the opt-out)."""
     connect = getattr(engine, "sync_engine", engine).dialect.connect
-    return connect if isinstance(connect, _Connect) else None
+    return connect if isinstance(connect, _Connect) and connect.policy is not None else None
 
 
 def is_protected(engine: Any) -> bool:
     """Whether every new connection of ``engine`` (an ``Engine`` or ``AsyncEngine``) is made
     with verified TLS by aurora-ssl (``False`` with ``aurora_ssl_insecure_local_dev``)."""
-    connect = _connect_of(engine)
-    return connect is not None and connect.policy is not None
+    return _protected(engine) is not None
 
 
 def on_verified(engine: Any, callback: Callable[[VerifiedConnection], None]) -> None:
@@ -431,8 +426,8 @@ def on_verified(engine: Any, callback: Callable[[VerifiedConnection], None]) -> 
     Raises:
         TypeError: ``engine`` is not protected by aurora-ssl (the callback would never run).
     """
-    connect = _connect_of(engine)
-    if connect is None or connect.policy is None:
+    connect = _protected(engine)
+    if connect is None:
         raise TypeError(
             "on_verified needs an engine built by aurora_ssl.sqlalchemy (create_engine, "
             "create_async_engine or ?plugin=aurora_ssl) with verification on; this one is not."

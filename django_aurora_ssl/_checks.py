@@ -132,6 +132,13 @@ _NAME_HINT = (
     "Set NAME to the database name alone (e.g. 'app') and move the other settings to HOST, "
     "PORT, USER and OPTIONS; with dj-database-url, pass the URL to dj_database_url.parse()."
 )
+#: Words of a refusal -> (check id, hint if not the id's); any other refusal is E003, with a
+#: hint that says where the weak key came from.
+_REFUSALS = (
+    ("insecure_local_dev is set", "aurora_ssl.E007", ""),
+    ("holds a connection string", "aurora_ssl.E003", _NAME_HINT),
+    ("No TCP host", "aurora_ssl.E004", ""),
+)
 #: A report's verdict -> (check id, message after "DATABASES['alias']: ", hint if not the id's).
 _FAILURES = {
     "refused": (
@@ -196,37 +203,32 @@ def messages_for_alias(alias: str, entry: Mapping[str, Any]) -> list[CheckMessag
 
 def _ours(alias: str, entry: Mapping[str, Any]) -> list[CheckMessage]:
     """The static checks of an alias on our backend, as its first connection makes them."""
+    where = f"DATABASES[{alias!r}]"
     try:
         options = read_entry(entry, alias)[0]  # imports the password provider
+        if options.insecure_local_dev:
+            text = (
+                f"{where}: INSECURE_LOCAL_DEV is on; the server is not verified and the "
+                "connection may be plaintext."
+            )
+            return [_message("aurora_ssl.W001", text, alias)]
+        params = libpq_target(entry)
+        if options.tls_server_name and "," not in str(params.get("host", "")):
+            # The connect path resolves HOST then; a static check reads settings only (a build
+            # without the network runs it with every command): a documentation address instead.
+            params.setdefault("hostaddr", "192.0.2.1")
+        driver = connections[alias].Database.__name__
+        decision = Policy(options).decide(params, f"{where}['OPTIONS']", driver=driver)
     except OptionsError as exc:
         return [_message("aurora_ssl.E002", str(exc), alias)]
-    except InsecureConfigurationError as exc:
-        if "insecure_local_dev" in str(exc):
-            return [_message("aurora_ssl.E007", str(exc), alias)]
-        return [_message("aurora_ssl.E003", str(exc), alias, _NAME_HINT)]
-    where = f"DATABASES[{alias!r}]"
-    if options.insecure_local_dev:
-        text = (
-            f"{where}: INSECURE_LOCAL_DEV is on; the server is not verified and the connection "
-            "may be plaintext."
-        )
-        return [_message("aurora_ssl.W001", text, alias)]
-    params = libpq_target(entry)
-    if options.tls_server_name and "," not in str(params.get("host", "")):
-        # The connect path resolves HOST then; a static check reads settings only (a build
-        # without the network runs it with every command): a documentation address instead.
-        params.setdefault("hostaddr", "192.0.2.1")
-    driver = connections[alias].Database.__name__
-    try:
-        decision = Policy(options).decide(params, f"{where}['OPTIONS']", driver=driver)
     except UnsupportedPartitionError as exc:
         return [_message("aurora_ssl.E006", str(exc), alias)]
     except BundleError as exc:
         return [_message("aurora_ssl.E005", str(exc), alias)]
     except InsecureConfigurationError as exc:
-        if "No TCP host" in str(exc):
-            return [_message("aurora_ssl.E004", str(exc), alias)]
-        return [_message("aurora_ssl.E003", str(exc), alias, _options_hint(entry))]
+        found = [(check_id, hint) for words, check_id, hint in _REFUSALS if words in str(exc)]
+        check_id, hint = found[0] if found else ("aurora_ssl.E003", _options_hint(entry))
+        return [_message(check_id, str(exc), alias, hint)]
     return [_message("aurora_ssl.W003", f"{where}: {w}", alias) for w in decision.trust.warnings]
 
 
