@@ -317,15 +317,11 @@ class _Connect:
             decision, connect, self.log, self.provider, self.ask
         )
         host, port = endpoint_of(used)
-        trust = used.trust
-        params = (
-            used.params
-            if isinstance(used, Decision)
-            else {"host": host, "port": str(port), "sslrootcert": trust.path}
-        )
-        shown = {k: v for k, v in params.items() if k not in ("password", "sslpassword")}
+        given = used.params if isinstance(used, Decision) else {"host": host, "port": str(port)}
+        params = {k: v for k, v in given.items() if k not in ("password", "sslpassword")}
+        params["sslrootcert"] = used.trust.path  # libpq's: the same value
         port_number = int(port) if str(port).isdigit() else None
-        facts = VerifiedConnection(host, port_number, self.driver, trust.scope, tls, shown)
+        facts = VerifiedConnection(host, port_number, self.driver, used.trust.scope, tls, params)
         for callback in list(self.callbacks):
             try:
                 callback(facts)

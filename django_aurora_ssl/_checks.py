@@ -39,10 +39,10 @@ from aurora_ssl.errors import (
 from django_aurora_ssl._conf import (
     SETTINGS_KEY,
     OptionsError,
+    backend_class,
     database_options,
     guard_hosts,
     libpq_target,
-    plain_postgresql,
     read_entry,
     uses_backend,
 )
@@ -192,7 +192,9 @@ def messages_for_alias(alias: str, entry: Mapping[str, Any]) -> list[CheckMessag
         )
         return [_message("aurora_ssl.E001", text, alias)]
     rds = [h for h in guard_hosts(entry) if parse_endpoint(h).kind.is_rds]
-    if rds and plain_postgresql(entry):
+    plain = backend_class({"ENGINE": "django.db.backends.postgresql"})
+    wrapper = backend_class(entry)
+    if rds and plain and wrapper and issubclass(wrapper, plain):  # subclasses too (PostGIS's)
         text = (
             f"{where} connects to the RDS endpoint {rds[0]} with {engine!r}, which does not "
             "verify the server (libpq's default is sslmode=prefer)."
@@ -236,10 +238,9 @@ def _options_hint(entry: Mapping[str, Any]) -> str:
     """E003's hint: where the weak key came from, when OPTIONS was probably not hand-written.
     dj-database-url (>= 1.0) always writes the three keys, which settings written by hand
     rarely carry together."""
-    mode = str(libpq_target(entry).get("sslmode") or "").lower()
     if {"CONN_MAX_AGE", "CONN_HEALTH_CHECKS", "DISABLE_SERVER_SIDE_CURSORS"} <= set(entry):
         return _URL_HELPER_HINT.format(lead="This entry looks built by dj-database-url")
-    if mode == "require":
+    if str(libpq_target(entry).get("sslmode") or "").lower() == "require":
         lead = "If DATABASES comes from dj-database-url, sslmode=require is its ssl_require"
         return _URL_HELPER_HINT.format(lead=lead)
     return ""  # the table's

@@ -168,10 +168,8 @@ class AuroraSSLWrapperMixin(_WrapperBase):  # type: ignore[misc]
 
     def _aurora_ssl_check_server(self, connection: Any, decision: Decision) -> None:
         target = tuple(decision.params.get(k, "") for k in ("host", "hostaddr", "port", "dbname"))
-        if (
-            not self.aurora_ssl_options.server_check_at_startup
-            or self._aurora_ssl_checked == target
-        ):
+        asked = self._aurora_ssl_checked == target  # by this wrapper, on an earlier connection
+        if asked or not self.aurora_ssl_options.server_check_at_startup:
             return
         # Autocommit for the one query, so the driver sends no BEGIN/ROLLBACK around it.
         previous = connection.autocommit
