@@ -84,7 +84,7 @@ def register() -> None:
     ``plugins="failover_v2,host_monitoring_v2,aurora_ssl"``; :func:`connect`,
     :func:`aurora_ssl.create_engine` and ``?plugin=aurora_ssl`` do both for you.
     """
-    PluginManager.register_plugin(PLUGIN_CODE, _Factory, _WEIGHT)
+    PluginManager.register_plugin(PLUGIN_CODE, _VerifyingPlugin, _WEIGHT)
 
 
 def connect(conninfo: str = "", **kwargs: Any) -> AwsWrapperConnection:
@@ -130,7 +130,7 @@ def check(props: Mapping[str, Any], origin: str) -> Options:
         InsecureConfigurationError: as the module docstring says.
     """
     order = _plugin_order(props)
-    if not order or order[-1] is not _Factory:
+    if not order or order[-1] is not _VerifyingPlugin:
         codes = {factory: code for code, factory in PluginManager.PLUGIN_FACTORIES.items()}
         shown = ", ".join(codes.get(f, f.__name__) for f in order) or "none"
         raise InsecureConfigurationError(
@@ -185,7 +185,13 @@ def _for_driver(props: Mapping[str, Any]) -> dict[str, Any]:
 
 
 class _VerifyingPlugin(Plugin):  # type: ignore[misc]
-    """The plugin instance of one wrapper connection (and of the monitors it starts)."""
+    """The plugin instance of one wrapper connection (and of the monitors it starts); the
+    class is also the ``PluginFactory`` registered for :data:`PLUGIN_CODE` (the wrapper makes a
+    bare instance of a factory class and calls its ``get_instance``)."""
+
+    @staticmethod
+    def get_instance(plugin_service: Any, props: Properties) -> Plugin:
+        return _VerifyingPlugin(plugin_service, props)
 
     def __init__(self, service: Any, props: Properties) -> None:
         self._service = service
@@ -247,11 +253,3 @@ class _VerifyingPlugin(Plugin):  # type: ignore[misc]
         self._service.update_driver_dialect(default)
         self._service.update_dialect(connection)
         return connection
-
-
-class _Factory:
-    """The wrapper's ``PluginFactory`` for :data:`PLUGIN_CODE`."""
-
-    @staticmethod
-    def get_instance(plugin_service: Any, props: Properties) -> Plugin:
-        return _VerifyingPlugin(plugin_service, props)
