@@ -6,7 +6,8 @@
   password (several hosts);
 * :func:`open_connection`: the driver call with exactly what was decided, a provider's
   password, the fallback from direct TLS, a failure explained;
-* :func:`log_connection`: the one record per new connection, verified or refused, on
+* :func:`connect_verified`: that call, then the read-back (:func:`verify`), then
+  :func:`log_connection`: the one record per new connection, verified or refused, on
   ``aurora_ssl.connections``, with structured fields (``extra=``) that JSON logging, structlog
   or OpenTelemetry read without parsing the message.
 """
@@ -21,8 +22,14 @@ from aurora_ssl._endpoint import parse_endpoint
 from aurora_ssl._options import PREFIX, Options, password_conflict
 from aurora_ssl._policy import Decision
 from aurora_ssl._policy import clear_caches as clear_core
-from aurora_ssl._readback import close_quietly, server_version
-from aurora_ssl.errors import AuroraSSLError, CredentialsError
+from aurora_ssl._readback import (
+    close_quietly,
+    driver_of,
+    require_tls,
+    server_version,
+    ssl_object_of,
+)
+from aurora_ssl.errors import AuroraSSLError, CredentialsError, InsecureConfigurationError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -166,14 +173,71 @@ def open_connection(
     return connection, used
 
 
+def connect_verified(
+    decision: Decision | SocketTarget,
+    connect: Callable[[Any], Any],
+    log: Callable[..., None],
+    provider: PasswordProvider | None = None,
+    ask: Callable[..., Any] | None = None,
+    check: Callable[[Any, Any], None] | None = None,
+) -> tuple[Any, Any, ClientTLS]:
+    """What every integration does for a new connection: :func:`open_connection`, then
+    :func:`verify`; a refused connection is logged (``log``, :func:`log_connection` with the
+    integration's level, source and driver) and raised."""
+    try:
+        connection, used = open_connection(decision, connect, provider, ask)
+    except AuroraSSLError as error:
+        log(decision, error=error)
+        raise
+    return connection, used, verify(connection, used, log, check)
+
+
+def verify(
+    connection: Any,
+    made: Decision | SocketTarget,
+    log: Callable[..., None],
+    check: Callable[[Any, Any], None] | None = None,
+) -> ClientTLS:
+    """Read a new connection back (TLS in use; every pinned value, or our ``SSLContext`` and
+    server name), run ``check`` (Django asks the server), then log it. A refused connection
+    is closed before any query, logged and raised."""
+    try:
+        expected = made.params if isinstance(made, Decision) else None
+        tls = require_tls(connection, expected=expected, close=False)
+        if not isinstance(made, Decision):
+            ssl_object = ssl_object_of(*driver_of(connection))  # there: require_tls passed
+            if ssl_object.context is not made.context or not (
+                tls.driver == "asyncpg"
+                or ssl_object.server_hostname == made.server_name.split(",")[0]
+            ):
+                raise InsecureConfigurationError(
+                    f"The {tls.driver} connection was made with another SSLContext or server "
+                    "name than aurora-ssl set; it was closed before any query."
+                )
+        if check is not None:
+            check(connection, made)
+    except BaseException as error:
+        close_quietly(connection)
+        if isinstance(error, AuroraSSLError):
+            log(made, error=error)
+        raise
+    log(made, tls=tls)
+    return tls
+
+
+def endpoint_of(made: Decision | SocketTarget) -> tuple[str, Any]:
+    """``(host, port)`` a connection was decided for: the name verified, and the port."""
+    if isinstance(made, Decision):
+        return made.params["host"], made.params.get("port")
+    return made.server_name, made.kwargs.get("port")
+
+
 def log_connection(
-    level: int,
+    made: Decision | SocketTarget,
     *,
+    level: int,
     source: str,
-    host: str,
-    port: object,
     driver: str,
-    trust_scope: str,
     tls: ClientTLS | None = None,
     error: BaseException | None = None,
 ) -> None:
@@ -188,6 +252,7 @@ def log_connection(
         level = logging.WARNING
     if not logger.isEnabledFor(level):
         return
+    host, port = endpoint_of(made)
     version, cipher = (tls.protocol, tls.cipher) if tls is not None else (None, None)
     fields: dict[str, Any] = {
         "aurora_ssl_outcome": "refused" if error is not None else "verified",
@@ -195,17 +260,17 @@ def log_connection(
         "server_host": host,
         "server_port": port,
         "aws_region": parse_endpoint(host.split(",")[0]).region,
-        "trust_scope": trust_scope,
+        "trust_scope": made.trust.scope,
         "tls_version": version,
         "tls_cipher": cipher,
         "db_driver": driver,
     }
     if error is not None:
         message = "refused connection %s to %s:%s (trust %s, driver %s): %s"
-        args: tuple[Any, ...] = (source, host, port, trust_scope, driver, type(error).__name__)
+        args: tuple[Any, ...] = (source, host, port, made.trust.scope, driver, type(error).__name__)
     else:
         message = "verified TLS connection %s to %s:%s (trust %s, %s, driver %s)"
-        args = (source, host, port, trust_scope, version or "TLS", driver)
+        args = (source, host, port, made.trust.scope, version or "TLS", driver)
     logger.log(level, message, *args, extra=fields)
 
 

@@ -46,11 +46,10 @@ from aws_advanced_python_wrapper.utils.properties import (
     WrapperProperties,
 )
 
-from aurora_ssl._connect import log_connection, open_connection
+from aurora_ssl._connect import connect_verified, log_connection
 from aurora_ssl._options import PREFIX, Options, is_ours, read_options
 from aurora_ssl._policy import Policy
-from aurora_ssl._readback import require_tls
-from aurora_ssl.errors import AuroraSSLError, InsecureConfigurationError
+from aurora_ssl.errors import InsecureConfigurationError
 
 __all__ = ["PLUGIN_CODE", "connect", "register"]
 
@@ -85,7 +84,7 @@ def register() -> None:
     ``plugins="failover_v2,host_monitoring_v2,aurora_ssl"``; :func:`connect`,
     :func:`aurora_ssl.create_engine` and ``?plugin=aurora_ssl`` do both for you.
     """
-    PluginManager.register_plugin(PLUGIN_CODE, _Factory, _WEIGHT)
+    PluginManager.register_plugin(PLUGIN_CODE, _VerifyingPlugin, _WEIGHT)
 
 
 def connect(conninfo: str = "", **kwargs: Any) -> AwsWrapperConnection:
@@ -102,17 +101,24 @@ def connect(conninfo: str = "", **kwargs: Any) -> AwsWrapperConnection:
         InsecureConfigurationError: see the module docstring; also any weakening setting.
         TLSError: the server could not be verified (its certificate, its name, no TLS).
     """
-    register()
     return AwsWrapperConnection.connect(psycopg.Connection.connect, conninfo, **with_plugin(kwargs))
 
 
 def with_plugin(props: Mapping[str, Any]) -> dict[str, Any]:
-    """``props`` with :data:`PLUGIN_CODE` in ``plugins`` (appended where it is missing)."""
-    codes = props.get(WrapperProperties.PLUGINS.name)
-    codes = WrapperProperties.DEFAULT_PLUGINS if codes is None else str(codes)
-    if PLUGIN_CODE in (code.strip() for code in codes.split(",")):
+    """``props`` with :data:`PLUGIN_CODE` in ``plugins`` (appended where it is missing), the
+    code registered (:func:`register`)."""
+    register()
+    codes = _codes(props)
+    if PLUGIN_CODE in codes:
         return dict(props)
-    return {**props, WrapperProperties.PLUGINS.name: f"{codes},{PLUGIN_CODE}".lstrip(",")}
+    return {**props, WrapperProperties.PLUGINS.name: ",".join([*codes, PLUGIN_CODE])}
+
+
+def _codes(props: Mapping[str, Any]) -> list[str]:
+    """The plugin codes ``props`` list (the wrapper's default set when none is given)."""
+    codes = props.get(WrapperProperties.PLUGINS.name)
+    text = WrapperProperties.DEFAULT_PLUGINS if codes is None else str(codes)
+    return [code.strip() for code in text.split(",") if code.strip()]
 
 
 def check(props: Mapping[str, Any], origin: str) -> Options:
@@ -124,7 +130,7 @@ def check(props: Mapping[str, Any], origin: str) -> Options:
         InsecureConfigurationError: as the module docstring says.
     """
     order = _plugin_order(props)
-    if not order or order[-1] is not _Factory:
+    if not order or order[-1] is not _VerifyingPlugin:
         codes = {factory: code for code, factory in PluginManager.PLUGIN_FACTORIES.items()}
         shown = ", ".join(codes.get(f, f.__name__) for f in order) or "none"
         raise InsecureConfigurationError(
@@ -158,10 +164,8 @@ def _plugin_order(props: Mapping[str, Any]) -> list[Any]:
         if not DriverConfigurationProfiles.contains_profile(profile):
             return []
         return [type(f) for f in DriverConfigurationProfiles.get_plugin_factories(profile)]
-    codes = WrapperProperties.PLUGINS.get(props, False)
-    codes = WrapperProperties.DEFAULT_PLUGINS if codes is None else str(codes)
     known = PluginManager.PLUGIN_FACTORIES
-    order = [known[c.strip()] for c in codes.split(",") if c.strip() in known]
+    order = [known[code] for code in _codes(props) if code in known]
     if order and WrapperProperties.AUTO_SORT_PLUGIN_ORDER.get(props):
         weights = PluginManager.get_factory_weights(order)
         order.sort(key=lambda factory: weights[factory])
@@ -181,14 +185,22 @@ def _for_driver(props: Mapping[str, Any]) -> dict[str, Any]:
 
 
 class _VerifyingPlugin(Plugin):  # type: ignore[misc]
-    """The plugin instance of one wrapper connection (and of the monitors it starts)."""
+    """The plugin instance of one wrapper connection (and of the monitors it starts); the
+    class is also the ``PluginFactory`` registered for :data:`PLUGIN_CODE` (the wrapper makes a
+    bare instance of a factory class and calls its ``get_instance``)."""
+
+    @staticmethod
+    def get_instance(plugin_service: Any, props: Properties) -> Plugin:
+        return _VerifyingPlugin(plugin_service, props)
 
     def __init__(self, service: Any, props: Properties) -> None:
         self._service = service
         options = check(props, "the wrapper's properties")
-        self._policy, self._level = Policy(options), options.log_level
-        self._host = str(props.get("host") or "").lower()
-        self._source = f"aws-wrapper {PropertiesUtils.get_url(props)}"
+        self._policy, self._host = Policy(options), str(props.get("host") or "").lower()
+        source = f"aws-wrapper {PropertiesUtils.get_url(props)}"
+        self._log = functools.partial(
+            log_connection, level=options.log_level, source=source, driver=_DRIVER
+        )
 
     @property
     def subscribed_methods(self) -> set[str]:
@@ -224,42 +236,20 @@ class _VerifyingPlugin(Plugin):  # type: ignore[misc]
         self._service.database_dialect.prepare_conn_props(prepared)
         where, host = "the wrapper's properties", host_info.host
         decision = self._policy.decide(_for_driver(prepared), where, driver="psycopg")
-        log = functools.partial(
-            log_connection,
-            self._level,
-            source=self._source,
-            host=host,
-            port=prepared.get("port"),
-            driver=_DRIVER,
-            trust_scope=decision.trust.scope,
-        )
         hostaddr = decision.params.get("hostaddr")
-        try:
-            if hostaddr and host.lower() != self._host:
-                raise InsecureConfigurationError(
-                    f"hostaddr={hostaddr} (given, or PGHOSTADDR) was meant for {self._host}, but "
-                    f"the wrapper now connects to {host}, and it copies hostaddr to every "
-                    "instance: the connection would reach the wrong server. Remove hostaddr and "
-                    "let the endpoint names resolve."
-                )
-            connection, used = open_connection(
-                decision, lambda conninfo: target(conninfo=conninfo, **decision.driver_kwargs)
+        if hostaddr and host.lower() != self._host:
+            error = InsecureConfigurationError(
+                f"hostaddr={hostaddr} (given, or PGHOSTADDR) was meant for {self._host}, but "
+                f"the wrapper now connects to {host}, and it copies hostaddr to every instance: "
+                "the connection would reach the wrong server. Remove hostaddr and let the "
+                "endpoint names resolve."
             )
-            tls = require_tls(connection, expected=used.params)
-        except AuroraSSLError as error:
-            log(error=error)
-            raise
-        log(tls=tls)
+            self._log(decision, error=error)
+            raise error
+        connect = functools.partial(target, **decision.driver_kwargs)
+        connection = connect_verified(decision, lambda text: connect(conninfo=text), self._log)[0]
         self._service.set_availability(host_info.all_aliases, HostAvailability.AVAILABLE)
         default = self._service.get_connection_provider_manager().default_provider
         self._service.update_driver_dialect(default)
         self._service.update_dialect(connection)
         return connection
-
-
-class _Factory:
-    """The wrapper's ``PluginFactory`` for :data:`PLUGIN_CODE`."""
-
-    @staticmethod
-    def get_instance(plugin_service: Any, props: Properties) -> Plugin:
-        return _VerifyingPlugin(plugin_service, props)

@@ -31,7 +31,6 @@ Options, as keyword arguments or URL query keys (strings parsed strictly; an unk
 from __future__ import annotations
 
 import functools
-import logging
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -47,15 +46,17 @@ from sqlalchemy.util import await_only, greenlet_spawn
 
 from aurora_ssl._connect import (
     LOGGER_NAME,
+    connect_verified,
+    endpoint_of,
     log_connection,
+    logger,
     login,
-    open_connection,
     provider_for,
 )
 from aurora_ssl._options import PREFIX, PROVIDER_OBJECT, Options, is_ours, read_options
 from aurora_ssl._policy import Decision, Policy, refuse_insecure_for_aws, warn_insecure
-from aurora_ssl._readback import ClientTLS, close_quietly, driver_of, require_tls, ssl_object_of
-from aurora_ssl.errors import AuroraSSLError, CredentialsError, InsecureConfigurationError
+from aurora_ssl._readback import ClientTLS, close_quietly
+from aurora_ssl.errors import CredentialsError, InsecureConfigurationError
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
@@ -200,11 +201,11 @@ def _read_options(url: URL, kwargs: dict[str, Any]) -> Options:
         del query[f"{PREFIX}password_provider"]
     from_url = read_options(query, "the URL query")
     from_keywords = read_options(keywords, "the keyword arguments")
-    for name in set(from_url.given) & set(from_keywords.given):
-        if from_url.given[name] != from_keywords.given[name]:
+    for name, text in from_keywords.given.items():
+        if from_url.given.get(name, text) != text:
             raise InsecureConfigurationError(
-                f"{PREFIX}{name} is {from_url.given[name]!r} in the URL but "
-                f"{from_keywords.given[name]!r} as a keyword argument; give it in one place."
+                f"{PREFIX}{name} is {from_url.given[name]!r} in the URL but {text!r} as a "
+                "keyword argument; give it in one place."
             )
     return read_options({**query, **keywords}, "the URL query and keyword arguments")
 
@@ -265,10 +266,7 @@ def _decide(policy: Policy, driver: str, cargs: Any, cparams: dict[str, Any], or
     if cparams.get("async_creator_fn") is not None:
         raise InsecureConfigurationError(_NO_CREATOR.format(what=f"async_creator_fn in {origin}"))
     if driver in _SOCKET:
-        socket_params = {
-            k: v for k, v in cparams.items() if not k.startswith("prepared_statement_")
-        }
-        return policy.decide_socket(socket_params, origin, driver=driver)
+        return policy.decide_socket(cparams, origin, driver=driver)
     return policy.decide(cparams, origin, driver=_LIBPQ[driver], args=cargs)
 
 
@@ -285,7 +283,10 @@ class _Connect:
         self.driver_connect, self.driver, self.options = dialect.connect, dialect.driver, options
         self.policy = None if options.insecure_local_dev else Policy(options)
         self.provider, self.ask = provider, _ask_async if dialect.is_async else None
-        self.source = f"engine {engine.url.set(query={}).render_as_string(hide_password=True)}"
+        source = f"engine {engine.url.set(query={}).render_as_string(hide_password=True)}"
+        self.log = functools.partial(
+            log_connection, level=options.log_level, source=source, driver=self.driver
+        )
         self.made: dict[int, Any] = {}
         self.callbacks: list[Callable[[VerifiedConnection], None]] = []
 
@@ -306,65 +307,31 @@ class _Connect:
 
     def _verified(self, policy: Policy, cargs: Any, cparams: dict[str, Any]) -> Any:
         decision = _decide(policy, self.driver, cargs, cparams, "the connect parameters")
-        libpq = isinstance(decision, Decision)
-        host = decision.params["host"] if libpq else decision.server_name
-        port = (decision.params if libpq else decision.kwargs).get("port")
-        extras = {k: v for k, v in cparams.items() if k.startswith("prepared_statement_")}
-        log = functools.partial(
-            log_connection,
-            self.options.log_level,
-            source=self.source,
-            host=host,
-            port=port,
-            driver=self.driver,
-            trust_scope=decision.trust.scope,
-        )
 
         def connect(made: Any) -> Any:  # a connection string, or asyncpg's and pg8000's keywords
-            if libpq:
+            if isinstance(decision, Decision):
                 return self.driver_connect(made, **decision.driver_kwargs)
-            return self.driver_connect(**made, **extras)
+            return self.driver_connect(**made)
 
-        try:
-            connection, used = open_connection(decision, connect, self.provider, self.ask)
-            tls = self._read_back(connection, used)
-        except AuroraSSLError as error:
-            log(error=error)
-            raise
-        log(tls=tls)
-        trust = used.trust
-        params = (
-            used.params if libpq else {"host": host, "port": str(port), "sslrootcert": trust.path}
+        connection, used, tls = connect_verified(
+            decision, connect, self.log, self.provider, self.ask
         )
-        shown = {k: v for k, v in params.items() if k not in ("password", "sslpassword")}
+        host, port = endpoint_of(used)
+        given = used.params if isinstance(used, Decision) else {"host": host, "port": str(port)}
+        params = {k: v for k, v in given.items() if k not in ("password", "sslpassword")}
+        params["sslrootcert"] = used.trust.path  # libpq's: the same value
         port_number = int(port) if str(port).isdigit() else None
-        facts = VerifiedConnection(host, port_number, self.driver, trust.scope, tls, shown)
+        facts = VerifiedConnection(host, port_number, self.driver, used.trust.scope, tls, params)
         for callback in list(self.callbacks):
             try:
                 callback(facts)
-            except Exception:
-                logging.getLogger(LOGGER_NAME).warning(
+            except Exception:  # noqa: BLE001 - logged with its traceback, the connection kept
+                logger.warning(
                     "on_verified callback %r failed; the connection is kept",
                     callback,
                     exc_info=True,
                 )
         return connection
-
-    def _read_back(self, connection: Any, decision: Any) -> ClientTLS:
-        if isinstance(decision, Decision):
-            return require_tls(connection, expected=decision.params)
-        tls = require_tls(connection)
-        ssl_object = ssl_object_of(*driver_of(connection))  # there: require_tls passed
-        name = decision.server_name.split(",")[0]
-        if ssl_object.context is not decision.context or not (
-            self.driver == "asyncpg" or ssl_object.server_hostname == name
-        ):
-            close_quietly(connection)
-            raise InsecureConfigurationError(
-                f"The {self.driver} connection was made with another SSLContext or server name "
-                "than aurora-ssl set; it was closed before any query."
-            )
-        return tls
 
     def _insecure(self, cargs: Any, cparams: dict[str, Any]) -> Any:
         """With the opt-out: no decision, but never an AWS name (checked at the last moment)."""
@@ -429,22 +396,21 @@ def _check_wrapper(engine: Engine, provider: PasswordProvider | None, cparams: A
             "wrapper opens; use its iam (or aws_secrets_manager) plugin, which sets the "
             "password before aurora-ssl's decision: wrapper_plugins=...,iam."
         )
-    from aurora_ssl.aws_wrapper import check, register, with_plugin
+    from aurora_ssl.aws_wrapper import check, with_plugin
 
-    register()
     check(with_plugin(cparams), "the URL and connect_args")
 
 
-def _connect_of(engine: Any) -> _Connect | None:
+def _protected(engine: Any) -> _Connect | None:
+    """The ``dialect.connect`` of ``engine`` when it verifies (not with the opt-out)."""
     connect = getattr(engine, "sync_engine", engine).dialect.connect
-    return connect if isinstance(connect, _Connect) else None
+    return connect if isinstance(connect, _Connect) and connect.policy is not None else None
 
 
 def is_protected(engine: Any) -> bool:
     """Whether every new connection of ``engine`` (an ``Engine`` or ``AsyncEngine``) is made
     with verified TLS by aurora-ssl (``False`` with ``aurora_ssl_insecure_local_dev``)."""
-    connect = _connect_of(engine)
-    return connect is not None and connect.policy is not None
+    return _protected(engine) is not None
 
 
 def on_verified(engine: Any, callback: Callable[[VerifiedConnection], None]) -> None:
@@ -456,8 +422,8 @@ def on_verified(engine: Any, callback: Callable[[VerifiedConnection], None]) -> 
     Raises:
         TypeError: ``engine`` is not protected by aurora-ssl (the callback would never run).
     """
-    connect = _connect_of(engine)
-    if connect is None or connect.policy is None:
+    connect = _protected(engine)
+    if connect is None:
         raise TypeError(
             "on_verified needs an engine built by aurora_ssl.sqlalchemy (create_engine, "
             "create_async_engine or ?plugin=aurora_ssl) with verification on; this one is not."

@@ -39,10 +39,10 @@ from aurora_ssl.errors import (
 from django_aurora_ssl._conf import (
     SETTINGS_KEY,
     OptionsError,
+    backend_class,
     database_options,
     guard_hosts,
     libpq_target,
-    plain_postgresql,
     read_entry,
     uses_backend,
 )
@@ -132,6 +132,13 @@ _NAME_HINT = (
     "Set NAME to the database name alone (e.g. 'app') and move the other settings to HOST, "
     "PORT, USER and OPTIONS; with dj-database-url, pass the URL to dj_database_url.parse()."
 )
+#: Words of a refusal -> (check id, hint if not the id's); any other refusal is E003, with a
+#: hint that says where the weak key came from.
+_REFUSALS = (
+    ("insecure_local_dev is set", "aurora_ssl.E007", ""),
+    ("holds a connection string", "aurora_ssl.E003", _NAME_HINT),
+    ("No TCP host", "aurora_ssl.E004", ""),
+)
 #: A report's verdict -> (check id, message after "DATABASES['alias']: ", hint if not the id's).
 _FAILURES = {
     "refused": (
@@ -185,7 +192,9 @@ def messages_for_alias(alias: str, entry: Mapping[str, Any]) -> list[CheckMessag
         )
         return [_message("aurora_ssl.E001", text, alias)]
     rds = [h for h in guard_hosts(entry) if parse_endpoint(h).kind.is_rds]
-    if rds and plain_postgresql(entry):
+    plain = backend_class({"ENGINE": "django.db.backends.postgresql"})
+    wrapper = backend_class(entry)
+    if rds and plain and wrapper and issubclass(wrapper, plain):  # subclasses too (PostGIS's)
         text = (
             f"{where} connects to the RDS endpoint {rds[0]} with {engine!r}, which does not "
             "verify the server (libpq's default is sslmode=prefer)."
@@ -196,37 +205,32 @@ def messages_for_alias(alias: str, entry: Mapping[str, Any]) -> list[CheckMessag
 
 def _ours(alias: str, entry: Mapping[str, Any]) -> list[CheckMessage]:
     """The static checks of an alias on our backend, as its first connection makes them."""
+    where = f"DATABASES[{alias!r}]"
     try:
         options = read_entry(entry, alias)[0]  # imports the password provider
+        if options.insecure_local_dev:
+            text = (
+                f"{where}: INSECURE_LOCAL_DEV is on; the server is not verified and the "
+                "connection may be plaintext."
+            )
+            return [_message("aurora_ssl.W001", text, alias)]
+        params = libpq_target(entry)
+        if options.tls_server_name and "," not in str(params.get("host", "")):
+            # The connect path resolves HOST then; a static check reads settings only (a build
+            # without the network runs it with every command): a documentation address instead.
+            params.setdefault("hostaddr", "192.0.2.1")
+        driver = connections[alias].Database.__name__
+        decision = Policy(options).decide(params, f"{where}['OPTIONS']", driver=driver)
     except OptionsError as exc:
         return [_message("aurora_ssl.E002", str(exc), alias)]
-    except InsecureConfigurationError as exc:
-        if "insecure_local_dev" in str(exc):
-            return [_message("aurora_ssl.E007", str(exc), alias)]
-        return [_message("aurora_ssl.E003", str(exc), alias, _NAME_HINT)]
-    where = f"DATABASES[{alias!r}]"
-    if options.insecure_local_dev:
-        text = (
-            f"{where}: INSECURE_LOCAL_DEV is on; the server is not verified and the connection "
-            "may be plaintext."
-        )
-        return [_message("aurora_ssl.W001", text, alias)]
-    params = libpq_target(entry)
-    if options.tls_server_name and "," not in str(params.get("host", "")):
-        # The connect path resolves HOST then; a static check reads settings only (a build
-        # without the network runs it with every command): a documentation address instead.
-        params.setdefault("hostaddr", "192.0.2.1")
-    driver = connections[alias].Database.__name__
-    try:
-        decision = Policy(options).decide(params, f"{where}['OPTIONS']", driver=driver)
     except UnsupportedPartitionError as exc:
         return [_message("aurora_ssl.E006", str(exc), alias)]
     except BundleError as exc:
         return [_message("aurora_ssl.E005", str(exc), alias)]
     except InsecureConfigurationError as exc:
-        if "No TCP host" in str(exc):
-            return [_message("aurora_ssl.E004", str(exc), alias)]
-        return [_message("aurora_ssl.E003", str(exc), alias, _options_hint(entry))]
+        found = [(check_id, hint) for words, check_id, hint in _REFUSALS if words in str(exc)]
+        check_id, hint = found[0] if found else ("aurora_ssl.E003", _options_hint(entry))
+        return [_message(check_id, str(exc), alias, hint)]
     return [_message("aurora_ssl.W003", f"{where}: {w}", alias) for w in decision.trust.warnings]
 
 
@@ -234,10 +238,9 @@ def _options_hint(entry: Mapping[str, Any]) -> str:
     """E003's hint: where the weak key came from, when OPTIONS was probably not hand-written.
     dj-database-url (>= 1.0) always writes the three keys, which settings written by hand
     rarely carry together."""
-    mode = str(libpq_target(entry).get("sslmode") or "").lower()
     if {"CONN_MAX_AGE", "CONN_HEALTH_CHECKS", "DISABLE_SERVER_SIDE_CURSORS"} <= set(entry):
         return _URL_HELPER_HINT.format(lead="This entry looks built by dj-database-url")
-    if mode == "require":
+    if str(libpq_target(entry).get("sslmode") or "").lower() == "require":
         lead = "If DATABASES comes from dj-database-url, sslmode=require is its ssl_require"
         return _URL_HELPER_HINT.format(lead=lead)
     return ""  # the table's

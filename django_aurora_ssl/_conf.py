@@ -122,14 +122,6 @@ def uses_backend(settings_dict: Mapping[str, Any]) -> bool:
     return getattr(backend_class(settings_dict), "aurora_ssl_backend", False) is True
 
 
-def plain_postgresql(settings_dict: Mapping[str, Any]) -> bool:
-    """Whether the backend (not ours) is Django's PostgreSQL one, or a subclass of it (PostGIS's
-    is one)."""
-    wrapper = backend_class(settings_dict)
-    plain = backend_class({"ENGINE": "django.db.backends.postgresql"})
-    return wrapper is not None and plain is not None and issubclass(wrapper, plain)
-
-
 def libpq_target(settings_dict: Mapping[str, Any]) -> dict[str, Any]:
     """The libpq parameters a DATABASES entry gives, as Django passes them (no password).
 

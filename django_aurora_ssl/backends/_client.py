@@ -13,7 +13,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from aurora_ssl._connect import login
+from aurora_ssl._connect import endpoint_of, login
+from aurora_ssl._libpq import PYTHON_KEYWORDS
 from aurora_ssl._policy import Policy
 from django_aurora_ssl._conf import libpq_target, read_entry
 
@@ -23,7 +24,7 @@ else:
     _ClientBase = object
 
 #: The drivers' own keywords Django passes from OPTIONS; libpq (and so psql) would reject them.
-_DRIVER_ONLY = frozenset({"autocommit", "context", "cursor_factory", "prepare_threshold"})
+_DRIVER_ONLY = frozenset().union(*PYTHON_KEYWORDS.values())
 
 
 class AuroraSSLClientMixin(_ClientBase):  # type: ignore[misc]
@@ -44,12 +45,8 @@ class AuroraSSLClientMixin(_ClientBase):  # type: ignore[misc]
         if not target.get("dbname") and not target.get("service"):
             target["dbname"] = "postgres"  # Django's dbshell default
         decision = Policy(options).decide(target, "OPTIONS", driver="system")
-        env: dict[str, str] = {}
+        password = settings_dict.get("PASSWORD")  # none next to a provider (read_entry)
         if provider is not None:
-            params = decision.params
-            env["PGPASSWORD"] = provider.password(
-                login(params["host"], params.get("port"), params.get("user"))
-            )
-        elif settings_dict.get("PASSWORD"):
-            env["PGPASSWORD"] = str(settings_dict["PASSWORD"])
-        return [cls.executable_name, *parameters, decision.conninfo], (env or None)
+            password = provider.password(login(*endpoint_of(decision), decision.params.get("user")))
+        env = {"PGPASSWORD": str(password)} if password else None
+        return [cls.executable_name, *parameters, decision.conninfo], env

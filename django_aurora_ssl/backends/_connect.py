@@ -24,15 +24,16 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from aurora_ssl._connect import log_connection, open_connection
+from aurora_ssl._connect import connect_verified, log_connection, open_connection, verify
 from aurora_ssl._options import Options
 from aurora_ssl._policy import Decision, Policy, warn_insecure
-from aurora_ssl._readback import close_quietly, require_tls
+from aurora_ssl._readback import ClientTLS, close_quietly, require_tls
 from aurora_ssl._server_tls import ServerTLS, server_tls
 from aurora_ssl.errors import AuroraSSLError, InsecureConfigurationError, TLSNotInUseError
 from django_aurora_ssl._conf import read_entry
@@ -118,15 +119,15 @@ class AuroraSSLWrapperMixin(_WrapperBase):  # type: ignore[misc]
         decision = Policy(options).decide(conn_params, origin, driver=self.Database.__name__)
         key = "dsn" if decision.driver == "psycopg2" else "conninfo"
         parent, provider = super().get_new_connection, self._aurora_ssl_read()[1]
-        try:
-            connection, used = open_connection(
-                decision, lambda text: parent({key: text, **decision.driver_kwargs}), provider
-            )
-        except AuroraSSLError as error:
-            _log(options, self.alias, decision, error=error)
-            raise
-        self._aurora_ssl_verify(connection, used, pooled=False)
+        connection, used, tls = connect_verified(
+            decision,
+            lambda text: parent({key: text, **decision.driver_kwargs}),
+            _logger(options, self.alias, decision.driver),
+            provider,
+            check=self._aurora_ssl_check_server,
+        )
         self._aurora_ssl_decision = used
+        self._aurora_ssl_signal(tls, used, pooled=False)
         return connection
 
     def _aurora_ssl_checkout(self, pool: Any, conn_params: Any, options: Options) -> Any:
@@ -154,7 +155,9 @@ class AuroraSSLWrapperMixin(_WrapperBase):  # type: ignore[misc]
         # With a pool, Django calls this only as the pool's ``configure`` callback, for each
         # connection the pool opens. Raising makes the pool discard it: nothing enters unread.
         if self.pool is not None and not self.aurora_ssl_options.insecure_local_dev:
-            self._aurora_ssl_verify(connection, _decision_of(connection), pooled=True)
+            decision = _decision_of(connection)
+            log = _logger(self.aurora_ssl_options, self.alias, decision.driver)
+            self._aurora_ssl_signal(verify(connection, decision, log), decision, pooled=True)
         return super()._configure_connection(connection)
 
     def aurora_ssl_expected_params(self) -> Mapping[str, Any] | None:
@@ -165,10 +168,8 @@ class AuroraSSLWrapperMixin(_WrapperBase):  # type: ignore[misc]
 
     def _aurora_ssl_check_server(self, connection: Any, decision: Decision) -> None:
         target = tuple(decision.params.get(k, "") for k in ("host", "hostaddr", "port", "dbname"))
-        if (
-            not self.aurora_ssl_options.server_check_at_startup
-            or self._aurora_ssl_checked == target
-        ):
+        asked = self._aurora_ssl_checked == target  # by this wrapper, on an earlier connection
+        if asked or not self.aurora_ssl_options.server_check_at_startup:
             return
         # Autocommit for the one query, so the driver sends no BEGIN/ROLLBACK around it.
         previous = connection.autocommit
@@ -186,21 +187,8 @@ class AuroraSSLWrapperMixin(_WrapperBase):  # type: ignore[misc]
         self._aurora_ssl_checked = target
         self.aurora_ssl_server_facts = (connection, facts)
 
-    def _aurora_ssl_verify(self, connection: Any, decision: Decision, *, pooled: bool) -> None:
-        """Read back (unpooled: and ask the server on this wrapper's first connection to the
-        target), then log and send ``connection_verified``; a refused connection is closed,
-        logged and raised. The pool asks the server at checkout, not when it connects."""
-        options = self.aurora_ssl_options
-        try:
-            tls = require_tls(connection, expected=decision.params)
-            if not pooled:
-                self._aurora_ssl_check_server(connection, decision)
-        except BaseException as error:
-            close_quietly(connection)
-            if isinstance(error, AuroraSSLError):
-                _log(options, self.alias, decision, error=error)
-            raise
-        _log(options, self.alias, decision, tls=tls)
+    def _aurora_ssl_signal(self, tls: ClientTLS, decision: Decision, *, pooled: bool) -> None:
+        """Send ``connection_verified`` for a new connection (read back, logged)."""
         sender, facts = type(self), self.aurora_ssl_server_facts
         if not connection_verified.has_listeners(sender):
             return  # the TLS version may cost a call into libpq: only for a receiver
@@ -256,17 +244,10 @@ def _explain_pool_timeout(pool: Any, timeout: BaseException) -> None:
         raise copy.copy(last[1]).with_traceback(None) from timeout
 
 
-def _log(options: Options, alias: str, decision: Decision, **outcome: Any) -> None:
-    """The connection's line on ``aurora_ssl.connections``: ``tls=`` verified, ``error=`` not."""
-    params = decision.params
-    log_connection(
-        options.log_level,
-        source=f"alias {alias}",
-        host=params["host"],
-        port=params.get("port"),
-        driver=decision.driver,
-        trust_scope=decision.trust.scope,
-        **outcome,
+def _logger(options: Options, alias: str, driver: str) -> Callable[..., None]:
+    """How the connections of ``alias`` are logged on ``aurora_ssl.connections``."""
+    return functools.partial(
+        log_connection, level=options.log_level, source=f"alias {alias}", driver=driver
     )
 
 
@@ -296,7 +277,7 @@ def _pool_class(base: type, wrapper: AuroraSSLWrapperMixin) -> type:
                     decision, lambda text: connect(text, **decision.driver_kwargs), provider
                 )
             except AuroraSSLError as error:
-                _log(options, alias, decision, error=error)
+                _logger(options, alias, decision.driver)(decision, error=error)
                 raise
             connection.aurora_ssl_decision = used
             return connection

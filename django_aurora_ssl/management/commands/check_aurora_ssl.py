@@ -69,15 +69,14 @@ class Command(BaseCommand):  # type: ignore[misc]  # Django has no stubs
         strict = bool(options["fail_on_warning"])
         reports = [report_for_alias(alias, inspect=True) for alias in aliases]
         connections.close_all()
+        failed = [r.label for r in reports if not r.passed(fail_on_warning=strict)]
         if options["format"] == "json":
             self.stdout.write(reports_to_json(reports, fail_on_warning=strict))
         else:
             for report in reports:  # the headline coloured, as Django's own commands do
                 headline, _, details = report.to_text().partition("\n")
-                passed = report.passed(fail_on_warning=strict)
-                style = self.style.SUCCESS if passed else self.style.ERROR
+                style = self.style.ERROR if report.label in failed else self.style.SUCCESS
                 self.stdout.write("\n".join([style(headline), *details.splitlines()]))
-        failed = [r.label for r in reports if not r.passed(fail_on_warning=strict)]
         if failed:
             raise CommandError(f"Not verified: {', '.join(failed)}.")
 

@@ -331,6 +331,27 @@ def test_tls_server_name_with_asyncpg(tls_server: AuroraLikeServer, bundle_env: 
     assert asyncio.run(run()) is True
 
 
+@pytest.mark.driver("asyncpg")
+def test_the_asyncpg_dialects_own_arguments_reach_it(
+    tls_server: AuroraLikeServer, bundle_env: Path
+) -> None:
+    """``prepared_statement_cache_size`` is SQLAlchemy's, not asyncpg's: it passes the
+    decision untouched and its dialect takes it (0: no statement cache)."""
+    url = tls_server.url("postgresql+asyncpg") + "&prepared_statement_cache_size=0"
+
+    async def run() -> Any:
+        engine = aurora_ssl.create_async_engine(url)
+        try:
+            async with engine.connect() as conn:
+                adapted = (await conn.get_raw_connection()).dbapi_connection
+                used = (await conn.execute(text("SELECT ssl_is_used()"))).scalar()
+                return used, adapted._prepared_statement_cache
+        finally:
+            await engine.dispose()
+
+    assert asyncio.run(run()) == (True, None)
+
+
 @pytest.mark.parametrize("driver", SYNC_DRIVERS)
 def test_later_hook_weakening_sslmode_is_refused_before_the_impostor_sees_a_byte(
     logged_impostor: Logged, bundle_env: Path, driver: str
