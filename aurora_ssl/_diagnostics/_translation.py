@@ -86,9 +86,9 @@ _UNTRUSTED = re.compile(
     r"unable to get issuer certificate|bad signature|data too large for modulus",
     re.IGNORECASE,
 )
-_MISMATCH = re.compile(r'does not match host name "(?P<wanted>[^"]*)"')
-_MISMATCH_NAMES = re.compile(
-    r'server certificate for "(?P<first>[^"]*)"(?: \(and (?P<more>\d+) other names?\))?'
+_MISMATCH = re.compile(
+    r'(?:server certificate for "(?P<first>[^"]*)"(?: \(and (?P<more>\d+) other names?\))? )?'
+    r'does not match host name "(?P<wanted>[^"]*)"'
 )
 _TLS_EOF = re.compile(
     r"(?i)SSL SYSCALL error: EOF detected|SSL error: unexpected eof while reading"
@@ -206,11 +206,11 @@ def exception_chain(exc: BaseException) -> Iterator[BaseException]:
         current = current.__cause__ or current.__context__
 
 
-def driver_text(exc: BaseException) -> str | None:
+def driver_text(exc: BaseException) -> str:
     """The first message in the chain that came from libpq (or any text, failing that)."""
     texts = [str(e) for e in exception_chain(exc) if str(e).strip()]
     libpq = (t for t in texts if _LOCATION.search(t) or "SSL" in t or "certificate" in t)
-    return next(libpq, texts[0] if texts else None)
+    return next(libpq, texts[0] if texts else "")
 
 
 def _text_of(value: Any) -> str | None:
@@ -238,7 +238,7 @@ def target_of(exc: BaseException, params: Mapping[str, Any] | None = None) -> Ta
         _text_of(given.get(key)) or _pgconn_option(exc, key.encode())
         for key in ("host", "hostaddr", "port", "sslrootcert", "sslnegotiation")
     )
-    location = _LOCATION.search(driver_text(exc) or "")
+    location = _LOCATION.search(driver_text(exc))
     if location:
         # libpq names the host as given, or only the address when hostaddr was given.
         named, addr = location["host"], location["addr"]
@@ -262,16 +262,14 @@ def redact_driver_secrets(exc: BaseException) -> None:
     """
     for link in exception_chain(exc):
         pgconn: Any = getattr(link, "_pgconn", None)
-        if not dataclasses.is_dataclass(pgconn) or isinstance(pgconn, type):
-            continue
-        with contextlib.suppress(Exception):  # never let redaction hide the real error
+        # Only psycopg 3's FinishedPGconn (a dataclass) is replaced; never let redaction hide
+        # the real error.
+        with contextlib.suppress(Exception):
             info = [  # ConninfoOption is a NamedTuple
                 o._replace(val=None) if is_secret_key(bytes(o.keyword or b"").decode()) else o
-                for o in getattr(pgconn, "info", None) or ()
+                for o in pgconn.info
             ]
-            names = {f.name for f in dataclasses.fields(pgconn)}
-            changes = {k: v for k, v in {"password": None, "info": info}.items() if k in names}
-            link._pgconn = dataclasses.replace(pgconn, **changes)  # type: ignore[attr-defined]
+            link._pgconn = dataclasses.replace(pgconn, password=None, info=info)  # type: ignore[attr-defined]
 
 
 # -- the translation -------------------------------------------------------------------------
@@ -306,8 +304,6 @@ def translate_error(
     target = target_of(exc, params)  # read psycopg 3's pgconn before it is blanked
     redact_driver_secrets(exc)
     text = driver_text(exc)
-    if text is None:
-        return None
     said = f'(libpq: "{mask_text(" ".join(text.split()))}")'
     error = _translate(text, target, said)
     if inspection is not None and isinstance(error, CERTIFICATE_REFUSALS):
@@ -356,11 +352,11 @@ def _translate(text: str, target: Target, said: str) -> errors.AuroraSSLError | 
         match = re.search(pattern, text)
         if match:
             return kind(message.format(where=target.where, said=said, **match.groupdict()))
-    wanted = _MISMATCH.search(text)
-    if wanted:
-        host, found = wanted["wanted"] or target.host or "the host", _MISMATCH_NAMES.search(text)
-        names = [found["first"]] if found else []
-        message = mismatch_message(host, names, found["more"] if found else None)
+    mismatch = _MISMATCH.search(text)
+    if mismatch:
+        host = mismatch["wanted"] or target.host or "the host"
+        names = [mismatch["first"]] if mismatch["first"] else []
+        message = mismatch_message(host, names, mismatch["more"])
         return errors.HostnameMismatchError(f"{message} {said}")
     if _UNTRUSTED.search(text):
         hint = _test_server_hint(target) or (
@@ -376,7 +372,7 @@ def _translate(text: str, target: Target, said: str) -> errors.AuroraSSLError | 
 
 def _explained(inspection: Inspection, said: str) -> errors.TLSError | None:
     """The refusal as an inspection of the server explains it, if it found one."""
-    if inspection.ok or not inspection.errors:
+    if not inspection.errors:  # verified: OpenSSL accepts it, whatever else it found
         return None
     issuers = [common_name(c.issuer) for c in inspection.certificates]
     hint = missing_test_bundle_hint(issuers, inspection.trust.subjects)
@@ -452,7 +448,7 @@ def login_refusal(exc: BaseException, *, libpq_version: int | None = None) -> Lo
         libpq_version: the libpq that made the attempt (e.g. 170011); default: the raising
             driver's.
     """
-    match = _LOGIN_REFUSED.search(driver_text(exc) or "")
+    match = _LOGIN_REFUSED.search(driver_text(exc))
     if match is None:
         return None
     if libpq_version is None:  # the libpq of the driver whose exception is in the chain
