@@ -59,8 +59,6 @@ REPORT_KEYS = (
     *("label", "host", "port", "endpoint", "trust", "client", "effective", "server"),
     *("verdict", "ok", "insecure_local_dev", "errors", "warnings"),
 )
-#: Seconds per network step when a report inspects the target of a refused connection.
-SHORT_TIMEOUT = 3.0
 
 _HEADLINES = {
     Verdict.VERIFIED: "verified TLS (sslmode=verify-full)",
@@ -134,21 +132,20 @@ class ConnectionReport:
             "warnings": [dataclasses.asdict(p) for p in self.warnings],
         }
 
-    @property
-    def headline(self) -> str:
-        """``"default: VERIFIED - verified TLS (sslmode=verify-full)"`` and the like."""
+    def to_text(self) -> str:
+        """A human-readable block: the headline (``"default: VERIFIED - verified TLS
+        (sslmode=verify-full)"`` and the like), then one fact per line, indented."""
         detail = _HEADLINES[self.verdict]
         if self.summary:
             detail += f": {self.summary}"
         elif self.verdict is Verdict.ERROR:
             detail += ": the error below says why"
-        return f"{self.label}: {self.verdict.value.upper()} - {detail}"
-
-    def to_text(self) -> str:
-        """A human-readable block: the headline, then one fact per line, indented."""
         where = f"{self.host}:{self.port}" if self.port else self.host
         region = f", region {self.endpoint.region}" if self.endpoint.region else ""
-        lines = [self.headline, f"  host:          {where} ({self.endpoint.kind.value}{region})"]
+        lines = [
+            f"{self.label}: {self.verdict.value.upper()} - {detail}",
+            f"  host:          {where} ({self.endpoint.kind.value}{region})",
+        ]
         if self.trust is not None:
             subjects = self.trust.subjects
             lines.append(f"  trust:         {self.trust.scope}, {len(subjects)} CA(s)")
@@ -324,23 +321,20 @@ def _translated(
 ) -> errors.AuroraSSLError | None:
     """Our error for a failed attempt. Given the ``trust`` to inspect with, a refused
     certificate is explained with what an inspection of the attempt's target shows (one more
-    connection, short timeouts, no login)."""
+    connection, 3 s per network step, no login)."""
     translated = exc if isinstance(exc, errors.AuroraSSLError) else translate_error(exc)
-    cause = exc.__cause__ if translated is exc else exc
-    if trust is None or cause is None or not isinstance(translated, CERTIFICATE_REFUSALS):
+    if trust is None or not isinstance(translated, CERTIFICATE_REFUSALS):
         return translated
+    cause = translated.__cause__ or exc  # the driver's exception
     params = expected() if expected is not None else None
     target = target_of(cause, params)
     name = target.host or target.hostaddr
-    if name is None:
-        return translated
-    try:
-        inspection = inspect_server(
-            name, target.port or 5432, hostaddr=target.hostaddr, trust=trust, timeout=SHORT_TIMEOUT
-        )
-    except (errors.AuroraSSLError, OSError, ValueError):
-        return translated
-    return translate_error(cause, params=params, inspection=inspection) or translated
+    with contextlib.suppress(errors.AuroraSSLError, OSError, ValueError):
+        if name is not None:  # else nothing to inspect (None would be this machine)
+            port, hostaddr = target.port or 5432, target.hostaddr
+            inspection = inspect_server(name, port, hostaddr=hostaddr, trust=trust, timeout=3.0)
+            return translate_error(cause, params=params, inspection=inspection) or translated
+    return translated
 
 
 def _failure(
