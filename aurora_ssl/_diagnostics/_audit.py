@@ -71,11 +71,6 @@ SELECT server_id, session_id = 'MASTER_SESSION_ID',
     OR pg_catalog.now() - last_update_timestamp <= interval '300 seconds'
  ORDER BY 2 DESC, 1
 """
-_GRANT = (
-    "PostgreSQL shows another role's sessions only to members of pg_read_all_stats: run "
-    "GRANT pg_read_all_stats TO {user} (on RDS and Aurora as a member of rds_superuser, such "
-    "as the master user), or audit as a member of rds_superuser."
-)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -183,7 +178,10 @@ class Audit:
             if hidden:
                 found.append(
                     f"{_name(instance)}: {hidden} session(s) hidden from role {instance.user}. "
-                    + _GRANT.format(user=instance.user)
+                    "PostgreSQL shows another role's sessions only to members of "
+                    f"pg_read_all_stats: run GRANT pg_read_all_stats TO {instance.user} (on RDS "
+                    "and Aurora as a member of rds_superuser, such as the master user), or audit "
+                    "as a member of rds_superuser."
                 )
         return found
 
