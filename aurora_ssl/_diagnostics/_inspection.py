@@ -596,9 +596,24 @@ def _untrusted_message(facts: Inspection) -> str:
 
 
 def _warnings(facts: Inspection, expiry_warning_days: int) -> list[Finding]:
-    """What an inspection warns of, by stable code (docs/guides/cli.md lists them)."""
+    """What an inspection warns of, by stable code (docs/guides/cli.md lists them).
+
+    An RDS-named issuer that neither the trust set nor the bundle holds means the bundle is
+    older than the CA. (Another region's CA, which the bundle holds, certifies another
+    region's names: the hostname mismatch says why.)
+    """
     found = [Finding(WarningCode.TRUST.value, w) for w in trust_warnings(facts.trust)]
-    found += _issuer_advice(facts)
+    issuer = _issuer(facts)
+    rds = issuer.startswith("Amazon RDS ") and not LEGACY_2019.match(issuer)
+    if rds and not facts.trusted and issuer not in facts.trust.subjects:
+        with contextlib.suppress(Exception):  # advice only; the verdict stands without it
+            source = bundle_source()[0]
+            if all(c.subject != issuer for c in load_bundle(source).certificates):
+                message = (
+                    f"The issuer '{issuer}' looks like an Amazon RDS CA but is not in the bundle "
+                    f"{source}: the bundle is probably outdated. Run `aurora-ssl bundle update`."
+                )
+                found.append(Finding("bundle-outdated", message))
     if facts.time_valid and facts.days_left < expiry_warning_days:
         expires = timestamp(facts.leaf.not_valid_after_utc)
         message = (
@@ -608,26 +623,3 @@ def _warnings(facts: Inspection, expiry_warning_days: int) -> list[Finding]:
         )
         found.append(Finding("expires-soon", message))
     return found
-
-
-def _issuer_advice(facts: Inspection) -> list[Finding]:
-    """For an RDS-named issuer that neither the trust set nor the bundle holds: the bundle is
-    older than the CA. (Another region's CA, which the bundle holds, certifies another
-    region's names: the hostname mismatch says why.)"""
-    issuer = _issuer(facts)
-    rds = issuer.startswith("Amazon RDS ") and not LEGACY_2019.match(issuer)
-    if facts.trusted or not rds or issuer in facts.trust.subjects:
-        return []
-    try:
-        source = bundle_source()[0]
-        if any(c.subject == issuer for c in load_bundle(source).certificates):
-            return []
-    except Exception:  # noqa: BLE001 - advice only; the verdict stands without it
-        return []
-    return [
-        Finding(
-            "bundle-outdated",
-            f"The issuer '{issuer}' looks like an Amazon RDS CA but is not in the bundle {source}: "
-            "the bundle is probably outdated. Run `aurora-ssl bundle update`.",
-        )
-    ]

@@ -92,8 +92,9 @@ def fetch_chain(
         port: the server port.
         hostaddr: the IP address to connect to instead of resolving ``host``.
         timeout: seconds allowed for each step (resolve/connect, SSLRequest reply, handshake).
-        cafile: the trust file to verify with (libpq's ``sslrootcert``); ``None``: read the
-            chain without verifying.
+        cafile: the trust file to verify with (libpq's ``sslrootcert``), a bundle the caller
+            has loaded (:func:`~aurora_ssl._bundles.load_bundle`); ``None``: read the chain
+            without verifying.
 
     Raises:
         InspectionError: the name does not resolve, the connection is refused or times out,
@@ -207,10 +208,7 @@ def _context(cafile: str | None) -> ssl.SSLContext:
         return context
     context.verify_flags = ssl.VERIFY_X509_TRUSTED_FIRST
     context.hostname_checks_common_name = True
-    try:
-        context.load_verify_locations(cafile=cafile)
-    except (ssl.SSLError, OSError) as exc:
-        raise InspectionError(f"Cannot use the trust file {cafile} for inspection: {exc}.") from exc
+    context.load_verify_locations(cafile=cafile)  # a bundle its caller loaded: it is usable
     return context
 
 
