@@ -258,13 +258,9 @@ def name_matches(server_name: str, cert: x509.Certificate) -> bool:
     candidates = (ips if address else dns) if dns or ips else names_of(cert)
     if address:  # cryptography writes iPAddress entries canonically, as str() does
         return str(ipaddress.ip_address(name.strip("[]"))) in candidates
-    for pattern in (c.strip().rstrip(".").lower() for c in candidates):
-        head, _, rest = name.partition(".")
-        if pattern == name or (
-            pattern[:2] == "*." and head and rest == pattern[2:] and "." in rest
-        ):
-            return True
-    return False
+    head, _, rest = name.partition(".")
+    wildcard = f"*.{rest}" if head and "." in rest else None  # the one pattern that could match
+    return any(c.strip().rstrip(".").lower() in (name, wildcard) for c in candidates)
 
 
 def ca_identifier(root_common_name: str | None) -> str | None:
@@ -288,18 +284,17 @@ def _signature_path(
 ) -> list[x509.Certificate] | None:
     """Leaf -> presented intermediates -> trusted root by names and signatures only (no time,
     no profile): how OpenSSL builds the path. ``None`` when no root signs the chain."""
-    path, pool = [chain[0]], list(chain[1:])
+    path, pool = [chain[0]], [c for c in chain[1:] if is_ca(c)]
     while len(path) < 10:
-        current = path[-1]
-        for root in roots:
-            if root.subject == current.issuer and signed_by(current, root):
-                return [*path, root]
+        current = path[-1]  # a trusted root first (OpenSSL's trusted-first), else a presented CA
         parent = next(
-            (c for c in pool if c.subject == current.issuer and is_ca(c) and signed_by(current, c)),
+            (c for c in [*roots, *pool] if c.subject == current.issuer and signed_by(current, c)),
             None,
         )
         if parent is None:
             return None
+        if parent in roots:
+            return [*path, parent]
         pool.remove(parent)
         path.append(parent)
     return None
