@@ -99,28 +99,24 @@ _PEM_FILE = (
 )
 #: libpq's words (a regular expression) -> our error and its message ({where}: the target;
 #: {said}: libpq's words; other fields: the pattern's named groups). The first match wins.
-_WORDS: tuple[tuple[str, type[errors.AuroraSSLError], str], ...] = (
-    (
-        r'root certificate file "(?P<path>[^"]*)" does not exist',
+_WORDS: dict[str, tuple[type[errors.AuroraSSLError], str]] = {
+    r'root certificate file "(?P<path>[^"]*)" does not exist': (
         errors.BundleError,
         "The trust file {path} does not exist, so libpq cannot verify the server. Pass an "
         "existing CA bundle as sslrootcert, or remove sslrootcert and let aurora-ssl choose "
         "the RDS roots; do not follow libpq's suggestion to weaken sslmode or trust the "
         "system roots. {said}",
     ),
-    (
-        r'could not read root certificate file "(?P<path>[^"]*)": [^\n]*no certificate',
+    r'could not read root certificate file "(?P<path>[^"]*)": [^\n]*no certificate': (
         errors.BundleError,
         "The trust file {path} is unusable: it holds no PEM certificate (or is a directory). "
         + _PEM_FILE,
     ),
-    (
-        r'could not read root certificate file "(?P<path>[^"]*)": (?P<reason>[^\n]*)',
+    r'could not read root certificate file "(?P<path>[^"]*)": (?P<reason>[^\n]*)': (
         errors.BundleError,
         "The trust file {path} is unusable: it cannot be read ({reason}). " + _PEM_FILE,
     ),
-    (
-        r"server does not support SSL, but SSL was required",
+    r"server does not support SSL, but SSL was required": (
         errors.ServerTLSUnavailableError,
         "{where} does not offer TLS, so the connection was refused rather than sent in clear "
         "text. RDS and Aurora always offer TLS: check that the host is the RDS endpoint and "
@@ -128,27 +124,26 @@ _WORDS: tuple[tuple[str, type[errors.AuroraSSLError], str], ...] = (
     ),
     (
         r"(?:no pg_hba\.conf entry|pg_hba\.conf rejects connection) for host [^\n]*"
-        r"(?:SSL off|no encryption)",
+        r"(?:SSL off|no encryption)"
+    ): (
         errors.InsecureConfigurationError,
         "The server accepts only TLS connections (like RDS with rds.force_ssl=1) and this "
         "connection did not use TLS: sslmode=disable or the insecure_local_dev opt-out was in "
         "effect. Remove it; aurora-ssl connects with sslmode=verify-full. {said}",
     ),
-    (
-        r"(?i)certificate has expired|certificate is not yet valid",
+    r"(?i)certificate has expired|certificate is not yet valid": (
         errors.CertificateExpiredError,
         "The certificate of {where} has expired (or is not yet valid), so verify-full refused "
         "it. Run `aurora-ssl inspect HOST` to see its dates. " + ROTATE + " {said}",
     ),
-    (
-        r"(?i)(?:SSL|TLS).*(?:unsupported protocol|alert protocol version|no protocols available)",
+    r"(?i)(?:SSL|TLS).*(?:unsupported protocol|alert protocol version|no protocols available)": (
         errors.TLSError,
         "{where} and this client share no TLS version: aurora-ssl requires TLS 1.2 or newer "
         "(ssl_min_protocol_version=TLSv1.2). Upgrade the server's TLS configuration (every RDS "
         "and Aurora version supports TLS 1.2). {said}",
     ),
-    (  # on a connection in use (not while connecting): two processes used one TLS session
-        r"(?is)^(?!.*connection to server at).*bad record mac",
+    # on a connection in use (not while connecting): two processes used one TLS session
+    r"(?is)^(?!.*connection to server at).*bad record mac": (
         errors.TLSError,
         "This connection's TLS session was broken by another process using it too: it was "
         "opened before a fork (gunicorn --preload, Celery prefork, multiprocessing), so parent "
@@ -157,7 +152,7 @@ _WORDS: tuple[tuple[str, type[errors.AuroraSSLError], str], ...] = (
         "(gunicorn's post_fork hook, Celery's worker_process_init signal); Django: "
         "django.db.close_old_connections() there, and no query in the master. {said}",
     ),
-)
+}
 #: Inspection verdicts -> the error that explains them (any other: untrusted).
 _INSPECTED = {
     Verdict.EXPIRED: errors.CertificateExpiredError,
@@ -348,7 +343,7 @@ def translate_socket_error(exc: BaseException, target: Any) -> errors.AuroraSSLE
 
 
 def _translate(text: str, target: Target, said: str) -> errors.AuroraSSLError | None:
-    for pattern, kind, message in _WORDS:
+    for pattern, (kind, message) in _WORDS.items():
         match = re.search(pattern, text)
         if match:
             return kind(message.format(where=target.where, said=said, **match.groupdict()))
