@@ -456,8 +456,7 @@ def inspect_server(
         ServerTLSUnavailableError: the server does not offer TLS.
         BundleError: the trust set cannot be built.
     """
-    if trust is None:
-        trust = select_trust(host, bundle=bundle, sslrootcert=sslrootcert)
+    trust = trust or select_trust(host, bundle=bundle, sslrootcert=sslrootcert)
     load_bundle(trust.ensure())  # an unusable trust set: BundleError, before any connection
     handshake = fetch_chain(host, port, hostaddr=hostaddr, timeout=timeout, cafile=trust.path)
     return assess(host, port, handshake, trust, now=now, expiry_warning_days=expiry_warning_days)

@@ -52,8 +52,6 @@ from aurora_ssl._redaction import mask_text
 from aurora_ssl._server_tls import ServerTLS, server_tls
 from aurora_ssl._trust import TrustSelection
 
-#: Version of the JSON document produced by :func:`reports_to_json`.
-FORMAT_VERSION = 1
 #: The top-level keys of a report, in output order (docs/reference/json.md describes each).
 REPORT_KEYS = (
     *("label", "host", "port", "endpoint", "trust", "client", "effective", "server"),
@@ -369,4 +367,4 @@ def reports_to_json(reports: Iterable[ConnectionReport], *, fail_on_warning: boo
     items = list(reports)
     ok = bool(items) and all(r.passed(fail_on_warning=fail_on_warning) for r in items)
     connections = [r.to_dict() for r in items]
-    return json.dumps({"format": FORMAT_VERSION, "ok": ok, "connections": connections}, indent=2)
+    return json.dumps({"format": 1, "ok": ok, "connections": connections}, indent=2)

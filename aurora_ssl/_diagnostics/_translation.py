@@ -159,8 +159,6 @@ _INSPECTED = {
     Verdict.HOSTNAME_MISMATCH: errors.HostnameMismatchError,
 }
 CERTIFICATE_REFUSALS = (errors.UntrustedCertificateError, *_INSPECTED.values())
-#: Inspection warnings that do not explain a refusal (the trust selection's own notes, advice).
-IGNORED_HINTS = frozenset({"trust", "profile"})
 
 
 # -- what the driver's exception tells -------------------------------------------------------
@@ -320,14 +318,11 @@ def translate_socket_error(exc: BaseException, target: Any) -> errors.AuroraSSLE
     text, kwargs, name = str(exc), target.kwargs, target.server_name
     driver = "pg8000" if "ssl_context" in kwargs else "asyncpg"
     said = f'({driver}: "{mask_text(" ".join(text.split()))[:300]}")'
-    code = getattr(exc, "verify_code", None)
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        libpq = "certificate verify failed"
-        if code == 62 or "hostname mismatch" in text.lower():
-            libpq = f'server certificate does not match host name "{name}"'
-        elif code in (9, 10):  # not yet valid, expired
-            libpq = "certificate has expired"
-    elif isinstance(exc, ssl.SSLError):
+    if isinstance(exc, ssl.SSLCertVerificationError) and (
+        exc.verify_code == 62 or "hostname mismatch" in text.lower()
+    ):
+        libpq = f'server certificate does not match host name "{name}"'
+    elif isinstance(exc, ssl.SSLError):  # with OpenSSL's reason: "certificate has expired" ...
         libpq = f"SSL error: {text}"
     elif "rejected SSL upgrade" in text or "Server refuses SSL" in text:
         libpq = "server does not support SSL, but SSL was required"
@@ -375,7 +370,8 @@ def _explained(inspection: Inspection, said: str) -> errors.TLSError | None:
         return errors.UntrustedCertificateError(f"{hint} {said}")
     kind = _INSPECTED.get(inspection.verdict, errors.UntrustedCertificateError)
     found = sorted(inspection.errors, key=lambda f: f.code != kind.__name__)  # the verdict's first
-    hints = [f.message for f in inspection.warnings if f.code not in IGNORED_HINTS]
+    # Its warnings but the trust selection's own notes and advice explain the refusal too.
+    hints = [f.message for f in inspection.warnings if f.code not in ("trust", "profile")]
     return kind(" ".join([*(f.message for f in found), *hints, said]))
 
 
