@@ -258,11 +258,26 @@ def _connected(
     masked: Sequence[str],
 ) -> dict[str, Any]:
     """The report's fields for a connection that was made: the read-back, then the server's
-    view (only over TLS), then the verdict."""
-    client = client_tls(connection)
+    view (only over TLS), then the verdict.
+
+    The client's own view refuses what is not verified TLS (no TLS, or effective parameters
+    weaker than verify-full, whatever the handshake says) before the server is asked.
+    """
+    client, effective = client_tls(connection), effective_params(connection)
     client.protocol  # noqa: B018 - read now: psycopg's is read lazily, and the report outlives the connection
-    found: dict[str, Any] = {"client": client, "effective": effective_params(connection)}
-    refusal = None if insecure else _client_refusal(connection, found["effective"], expected)
+    found: dict[str, Any] = {"client": client, "effective": effective}
+    refusal = None
+    if not insecure and effective.get("sslkeylogfile"):
+        refusal = Finding(
+            errors.InsecureConfigurationError.__name__,
+            f"libpq writes this connection's TLS session keys to {effective['sslkeylogfile']} "
+            "(sslkeylogfile), so anyone who reads that file can decrypt the traffic.",
+        )
+    elif not insecure:
+        try:
+            require_tls(connection, expected=expected, close=False)
+        except (errors.TLSNotInUseError, errors.InsecureConfigurationError) as exc:
+            refusal = Finding(type(exc).__name__, str(exc))
     if refusal is not None:
         return {**found, "verdict": Verdict.REFUSED, "errors": (refusal,)}
     try:
@@ -292,24 +307,6 @@ def _connected(
         "endpoint itself.",
     )
     return {**found, "verdict": Verdict.REFUSED, "errors": (terminated,)}
-
-
-def _client_refusal(
-    connection: Any, effective: Mapping[str, str], expected: Mapping[str, Any] | None
-) -> Finding | None:
-    """Why the client's own view of the connection is not verified TLS, if it is not: no TLS,
-    or effective parameters weaker than verify-full, whatever the handshake says."""
-    if effective.get("sslkeylogfile"):
-        return Finding(
-            errors.InsecureConfigurationError.__name__,
-            f"libpq writes this connection's TLS session keys to {effective['sslkeylogfile']} "
-            "(sslkeylogfile), so anyone who reads that file can decrypt the traffic.",
-        )
-    try:
-        require_tls(connection, expected=expected, close=False)
-    except (errors.TLSNotInUseError, errors.InsecureConfigurationError) as exc:
-        return Finding(type(exc).__name__, str(exc))
-    return None
 
 
 def _translated(
