@@ -154,12 +154,11 @@ def mismatch_message(host: str, names: Sequence[str], others: str | None = None)
             f"Both are RDS endpoint names: {host} reaches the server of another cluster or "
             "instance (a stale DNS record, or a wrong hostaddr)."
         )
-    message = (
+    return (
         f"The server's certificate is for {listed or 'other names'}, not for {host}, so "
         "verify-full refused it. Connect with a name the certificate covers (the cluster, reader "
         f"or instance endpoint), keeping the address in hostaddr if you need a specific IP. {hint}"
-    )
-    return message.strip()
+    ).strip()
 
 
 def attributes(item: Any, *names: str, **renamed: str) -> dict[str, Any] | None:
@@ -391,16 +390,14 @@ class Inspection:
     def to_text(self) -> str:
         """A human-readable block: headline, the leaf, the chain, the checks, the findings."""
         leaf, days = certificate_facts(self.leaf), self.days_left
-        where = f"{self.host}:{self.port}"
-        if self.address and self.address != self.host:
-            where += f" ({self.address})"
+        via = f" ({self.address})" if self.address and self.address != self.host else ""
         left = f"expired {-days} day(s) ago" if days < 0 else f"{days} day(s) left"
         chain = " <- ".join(label(c) for c in self.certificates)
         trusted = f"yes, by {self.trusted_by}" if self.trusted else "NO"
         trusted += f" ({self.ca_id})" if self.ca_id else ""
         return "\n".join(
             [
-                f"{where}: {self.verdict.value.upper()}",
+                f"{self.host}:{self.port}{via}: {self.verdict.value.upper()}",
                 f"  tls:           {self.tls_version or '?'}, {self.cipher or '?'}",
                 f"  subject:       {leaf['subject']}",
                 f"  names:         {', '.join(names_of(self.leaf)) or '(none)'}",
