@@ -103,10 +103,8 @@ class Session:
     @property
     def local(self) -> bool:
         """Over a Unix socket or from a loopback address: never on a network."""
-        if self.hidden:
-            return False
-        if self.client_addr is None:
-            return True
+        if self.hidden or self.client_addr is None:  # a hidden session's address is hidden too
+            return not self.hidden  # else no address: a Unix socket
         address = ipaddress.ip_address(self.client_addr)
         return bool((getattr(address, "ipv4_mapped", None) or address).is_loopback)
 

@@ -208,10 +208,8 @@ def driver_text(exc: BaseException) -> str:
 
 def _text_of(value: Any) -> str | None:
     """A parameter value as stripped text (bytes decoded), or ``None`` when empty."""
-    if isinstance(value, bytes):
-        value = value.decode("utf-8", "replace")
-    text = str(value).strip() if value is not None else ""
-    return text or None
+    text = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value or "")
+    return text.strip() or None
 
 
 def _pgconn_option(exc: BaseException, keyword: bytes) -> str | None:
