@@ -230,9 +230,8 @@ def _name(instance: Instance) -> str:
 
 
 def _client(session: Session) -> str:
-    return f"{shorten(session.application_name or '(no application name)')} from " + (
-        session.client_addr or "?"
-    )
+    application = shorten(session.application_name or "(no application name)")
+    return f"{application} from {session.client_addr or '?'}"
 
 
 def _line(session: Session) -> str:

@@ -373,10 +373,9 @@ class Inspection:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready data; the keys are public (``aurora-ssl inspect --format json``)."""
-        data = dataclasses.asdict(self)
-        del data["outside_validity"]
+        data = dataclasses.asdict(self).items()
         return {
-            **data,
+            **{key: value for key, value in data if key != "outside_validity"},
             "server_name": self.host,  # the name checked: the host's (inspection has no other)
             "verdict": self.verdict.value,
             "ok": self.ok,

@@ -54,8 +54,9 @@ class Handshake:
     openssl_reason: str | None = None
 
 
-def split_host_port(target: str, default_port: int = 5432) -> tuple[str, int]:
-    """Split ``HOST``, ``HOST:PORT``, ``[IPV6]:PORT`` or a bare IPv6 address.
+def split_host_port(target: str) -> tuple[str, int]:
+    """Split ``HOST``, ``HOST:PORT``, ``[IPV6]:PORT`` or a bare IPv6 address (port: 5432 unless
+    given).
 
     Raises:
         ValueError: an empty host or a port that is not a number in 1..65535.
@@ -69,8 +70,7 @@ def split_host_port(target: str, default_port: int = 5432) -> tuple[str, int]:
         host, _, port_text = text.partition(":")
     if not host:
         raise ValueError(f"No host in {target!r}.")
-    if not port_text:
-        return host, default_port
+    port_text = port_text or "5432"
     if not port_text.isdigit() or not 0 < int(port_text) < 65536:
         raise ValueError(f"Port {port_text!r} in {target!r} is not a number in 1..65535.")
     return host, int(port_text)
