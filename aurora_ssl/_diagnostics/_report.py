@@ -112,7 +112,6 @@ class ConnectionReport:
 
     def to_dict(self) -> dict[str, Any]:
         """The report as JSON-ready data with the stable keys of :data:`REPORT_KEYS`."""
-        client = "protocol", "cipher", "bits", "driver"
         server = "ssl", "version", "cipher", "bits", "source", "rds_force_ssl"
         return {
             "label": self.label,
@@ -120,7 +119,7 @@ class ConnectionReport:
             "port": self.port,
             "endpoint": attributes(self.endpoint, "kind", "region", "partition"),
             "trust": trust_block(self.trust),
-            "client": attributes(self.client, *client, tls="in_use"),
+            "client": attributes(self.client, "protocol", "cipher", "bits", "driver", tls="in_use"),
             "effective": dict(self.effective) or None,
             "server": attributes(self.server, *server, sslinfo="sslinfo_installed"),
             "verdict": self.verdict.value,

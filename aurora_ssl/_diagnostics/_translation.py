@@ -224,9 +224,8 @@ def _pgconn_option(exc: BaseException, keyword: bytes) -> str | None:
 
 def target_of(exc: BaseException, params: Mapping[str, Any] | None = None) -> Target:
     """Best knowledge of the target: ``params``, then psycopg 3's ``pgconn``, then the message."""
-    given = params or {}
     host, hostaddr, port, root, negotiation = (
-        _text_of(given.get(key)) or _pgconn_option(exc, key.encode())
+        _text_of((params or {}).get(key)) or _pgconn_option(exc, key.encode())
         for key in ("host", "hostaddr", "port", "sslrootcert", "sslnegotiation")
     )
     location = _LOCATION.search(driver_text(exc))
@@ -336,6 +335,8 @@ def translate_socket_error(exc: BaseException, target: Any) -> errors.AuroraSSLE
 
 
 def _translate(text: str, target: Target, said: str) -> errors.AuroraSSLError | None:
+    """libpq's words as our error: the table first, then the cases whose message is computed
+    (the names of a mismatch, the test server, how TLS was to start); ``None``: not TLS."""
     for pattern, (kind, message) in _WORDS.items():
         match = re.search(pattern, text)
         if match:
@@ -353,27 +354,9 @@ def _translate(text: str, target: Target, said: str) -> errors.AuroraSSLError | 
             "with the same words: run `aurora-ssl inspect HOST` to see what the server presents."
         )
         return errors.UntrustedCertificateError(f"{hint} {said}")
-    if _TLS_EOF.search(text):
-        return _closed_during_handshake(target, said)
-    return None
-
-
-def _explained(inspection: Inspection, said: str) -> errors.TLSError | None:
-    """The refusal as an inspection of the server explains it, if it found one."""
-    if not inspection.errors:  # verified: OpenSSL accepts it, whatever else it found
+    if not _TLS_EOF.search(text):
         return None
-    issuers = [common_name(c.issuer) for c in inspection.certificates]
-    hint = missing_test_bundle_hint(issuers, inspection.trust.subjects)
-    if hint is not None and not inspection.trusted:
-        return errors.UntrustedCertificateError(f"{hint} {said}")
-    kind = _INSPECTED.get(inspection.verdict, errors.UntrustedCertificateError)
-    found = sorted(inspection.errors, key=lambda f: f.code != kind.__name__)  # the verdict's first
-    # Its warnings but the trust selection's own notes and advice explain the refusal too.
-    hints = [f.message for f in inspection.warnings if f.code not in ("trust", "profile")]
-    return kind(" ".join([*(f.message for f in found), *hints, said]))
-
-
-def _closed_during_handshake(target: Target, said: str) -> errors.TLSError:
+    # Closed during the handshake: with sslnegotiation=direct, a server older than 17.
     mode = target.sslnegotiation or _text_of(os.environ.get("PGSSLNEGOTIATION")) or ""
     source = "the connection's settings" if target.sslnegotiation else "PGSSLNEGOTIATION"
     if mode.lower() == "direct":
@@ -391,6 +374,21 @@ def _closed_during_handshake(target: Target, said: str) -> errors.TLSError:
         "negotiation; and if sslnegotiation=direct is set anywhere (PGSSLNEGOTIATION, a "
         f"service file), the server must be PostgreSQL 17 or newer. {said}"
     )
+
+
+def _explained(inspection: Inspection, said: str) -> errors.TLSError | None:
+    """The refusal as an inspection of the server explains it, if it found one."""
+    if not inspection.errors:  # verified: OpenSSL accepts it, whatever else it found
+        return None
+    issuers = [common_name(c.issuer) for c in inspection.certificates]
+    hint = missing_test_bundle_hint(issuers, inspection.trust.subjects)
+    if hint is not None and not inspection.trusted:
+        return errors.UntrustedCertificateError(f"{hint} {said}")
+    kind = _INSPECTED.get(inspection.verdict, errors.UntrustedCertificateError)
+    found = sorted(inspection.errors, key=lambda f: f.code != kind.__name__)  # the verdict's first
+    # Its warnings but the trust selection's own notes and advice explain the refusal too.
+    hints = [f.message for f in inspection.warnings if f.code not in ("trust", "profile")]
+    return kind(" ".join([*(f.message for f in found), *hints, said]))
 
 
 # -- a refused login -------------------------------------------------------------------------
