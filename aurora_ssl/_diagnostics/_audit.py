@@ -71,11 +71,6 @@ SELECT server_id, session_id = 'MASTER_SESSION_ID',
     OR pg_catalog.now() - last_update_timestamp <= interval '300 seconds'
  ORDER BY 2 DESC, 1
 """
-_GRANT = (
-    "PostgreSQL shows another role's sessions only to members of pg_read_all_stats: run "
-    "GRANT pg_read_all_stats TO {user} (on RDS and Aurora as a member of rds_superuser, such "
-    "as the master user), or audit as a member of rds_superuser."
-)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,10 +103,8 @@ class Session:
     @property
     def local(self) -> bool:
         """Over a Unix socket or from a loopback address: never on a network."""
-        if self.hidden:
-            return False
-        if self.client_addr is None:
-            return True
+        if self.hidden or self.client_addr is None:  # a hidden session's address is hidden too
+            return not self.hidden  # else no address: a Unix socket
         address = ipaddress.ip_address(self.client_addr)
         return bool((getattr(address, "ipv4_mapped", None) or address).is_loopback)
 
@@ -183,7 +176,10 @@ class Audit:
             if hidden:
                 found.append(
                     f"{_name(instance)}: {hidden} session(s) hidden from role {instance.user}. "
-                    + _GRANT.format(user=instance.user)
+                    "PostgreSQL shows another role's sessions only to members of "
+                    f"pg_read_all_stats: run GRANT pg_read_all_stats TO {instance.user} (on RDS "
+                    "and Aurora as a member of rds_superuser, such as the master user), or audit "
+                    "as a member of rds_superuser."
                 )
         return found
 
@@ -234,9 +230,8 @@ def _name(instance: Instance) -> str:
 
 
 def _client(session: Session) -> str:
-    return f"{shorten(session.application_name or '(no application name)')} from " + (
-        session.client_addr or "?"
-    )
+    application = shorten(session.application_name or "(no application name)")
+    return f"{application} from {session.client_addr or '?'}"
 
 
 def _line(session: Session) -> str:

@@ -154,12 +154,11 @@ def mismatch_message(host: str, names: Sequence[str], others: str | None = None)
             f"Both are RDS endpoint names: {host} reaches the server of another cluster or "
             "instance (a stale DNS record, or a wrong hostaddr)."
         )
-    message = (
+    return (
         f"The server's certificate is for {listed or 'other names'}, not for {host}, so "
         "verify-full refused it. Connect with a name the certificate covers (the cluster, reader "
         f"or instance endpoint), keeping the address in hostaddr if you need a specific IP. {hint}"
-    )
-    return message.strip()
+    ).strip()
 
 
 def attributes(item: Any, *names: str, **renamed: str) -> dict[str, Any] | None:
@@ -258,13 +257,9 @@ def name_matches(server_name: str, cert: x509.Certificate) -> bool:
     candidates = (ips if address else dns) if dns or ips else names_of(cert)
     if address:  # cryptography writes iPAddress entries canonically, as str() does
         return str(ipaddress.ip_address(name.strip("[]"))) in candidates
-    for pattern in (c.strip().rstrip(".").lower() for c in candidates):
-        head, _, rest = name.partition(".")
-        if pattern == name or (
-            pattern[:2] == "*." and head and rest == pattern[2:] and "." in rest
-        ):
-            return True
-    return False
+    head, _, rest = name.partition(".")
+    wildcard = f"*.{rest}" if head and "." in rest else None  # the one pattern that could match
+    return any(c.strip().rstrip(".").lower() in (name, wildcard) for c in candidates)
 
 
 def ca_identifier(root_common_name: str | None) -> str | None:
@@ -288,18 +283,17 @@ def _signature_path(
 ) -> list[x509.Certificate] | None:
     """Leaf -> presented intermediates -> trusted root by names and signatures only (no time,
     no profile): how OpenSSL builds the path. ``None`` when no root signs the chain."""
-    path, pool = [chain[0]], list(chain[1:])
+    path, pool = [chain[0]], [c for c in chain[1:] if is_ca(c)]
     while len(path) < 10:
-        current = path[-1]
-        for root in roots:
-            if root.subject == current.issuer and signed_by(current, root):
-                return [*path, root]
+        current = path[-1]  # a trusted root first (OpenSSL's trusted-first), else a presented CA
         parent = next(
-            (c for c in pool if c.subject == current.issuer and is_ca(c) and signed_by(current, c)),
+            (c for c in [*roots, *pool] if c.subject == current.issuer and signed_by(current, c)),
             None,
         )
         if parent is None:
             return None
+        if parent in roots:
+            return [*path, parent]
         pool.remove(parent)
         path.append(parent)
     return None
@@ -379,10 +373,9 @@ class Inspection:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready data; the keys are public (``aurora-ssl inspect --format json``)."""
-        data = dataclasses.asdict(self)
-        del data["outside_validity"]
+        data = dataclasses.asdict(self).items()
         return {
-            **data,
+            **{key: value for key, value in data if key != "outside_validity"},
             "server_name": self.host,  # the name checked: the host's (inspection has no other)
             "verdict": self.verdict.value,
             "ok": self.ok,
@@ -396,16 +389,14 @@ class Inspection:
     def to_text(self) -> str:
         """A human-readable block: headline, the leaf, the chain, the checks, the findings."""
         leaf, days = certificate_facts(self.leaf), self.days_left
-        where = f"{self.host}:{self.port}"
-        if self.address and self.address != self.host:
-            where += f" ({self.address})"
+        via = f" ({self.address})" if self.address and self.address != self.host else ""
         left = f"expired {-days} day(s) ago" if days < 0 else f"{days} day(s) left"
         chain = " <- ".join(label(c) for c in self.certificates)
         trusted = f"yes, by {self.trusted_by}" if self.trusted else "NO"
         trusted += f" ({self.ca_id})" if self.ca_id else ""
         return "\n".join(
             [
-                f"{where}: {self.verdict.value.upper()}",
+                f"{self.host}:{self.port}{via}: {self.verdict.value.upper()}",
                 f"  tls:           {self.tls_version or '?'}, {self.cipher or '?'}",
                 f"  subject:       {leaf['subject']}",
                 f"  names:         {', '.join(names_of(self.leaf)) or '(none)'}",
@@ -461,8 +452,7 @@ def inspect_server(
         ServerTLSUnavailableError: the server does not offer TLS.
         BundleError: the trust set cannot be built.
     """
-    if trust is None:
-        trust = select_trust(host, bundle=bundle, sslrootcert=sslrootcert)
+    trust = trust or select_trust(host, bundle=bundle, sslrootcert=sslrootcert)
     load_bundle(trust.ensure())  # an unusable trust set: BundleError, before any connection
     handshake = fetch_chain(host, port, hostaddr=hostaddr, timeout=timeout, cafile=trust.path)
     return assess(host, port, handshake, trust, now=now, expiry_warning_days=expiry_warning_days)
@@ -596,9 +586,24 @@ def _untrusted_message(facts: Inspection) -> str:
 
 
 def _warnings(facts: Inspection, expiry_warning_days: int) -> list[Finding]:
-    """What an inspection warns of, by stable code (docs/guides/cli.md lists them)."""
+    """What an inspection warns of, by stable code (docs/guides/cli.md lists them).
+
+    An RDS-named issuer that neither the trust set nor the bundle holds means the bundle is
+    older than the CA. (Another region's CA, which the bundle holds, certifies another
+    region's names: the hostname mismatch says why.)
+    """
     found = [Finding(WarningCode.TRUST.value, w) for w in trust_warnings(facts.trust)]
-    found += _issuer_advice(facts)
+    issuer = _issuer(facts)
+    rds = issuer.startswith("Amazon RDS ") and not LEGACY_2019.match(issuer)
+    if rds and not facts.trusted and issuer not in facts.trust.subjects:
+        with contextlib.suppress(Exception):  # advice only; the verdict stands without it
+            source = bundle_source()[0]
+            if all(c.subject != issuer for c in load_bundle(source).certificates):
+                message = (
+                    f"The issuer '{issuer}' looks like an Amazon RDS CA but is not in the bundle "
+                    f"{source}: the bundle is probably outdated. Run `aurora-ssl bundle update`."
+                )
+                found.append(Finding("bundle-outdated", message))
     if facts.time_valid and facts.days_left < expiry_warning_days:
         expires = timestamp(facts.leaf.not_valid_after_utc)
         message = (
@@ -608,26 +613,3 @@ def _warnings(facts: Inspection, expiry_warning_days: int) -> list[Finding]:
         )
         found.append(Finding("expires-soon", message))
     return found
-
-
-def _issuer_advice(facts: Inspection) -> list[Finding]:
-    """For an RDS-named issuer that neither the trust set nor the bundle holds: the bundle is
-    older than the CA. (Another region's CA, which the bundle holds, certifies another
-    region's names: the hostname mismatch says why.)"""
-    issuer = _issuer(facts)
-    rds = issuer.startswith("Amazon RDS ") and not LEGACY_2019.match(issuer)
-    if facts.trusted or not rds or issuer in facts.trust.subjects:
-        return []
-    try:
-        source = bundle_source()[0]
-        if any(c.subject == issuer for c in load_bundle(source).certificates):
-            return []
-    except Exception:  # noqa: BLE001 - advice only; the verdict stands without it
-        return []
-    return [
-        Finding(
-            "bundle-outdated",
-            f"The issuer '{issuer}' looks like an Amazon RDS CA but is not in the bundle {source}: "
-            "the bundle is probably outdated. Run `aurora-ssl bundle update`.",
-        )
-    ]

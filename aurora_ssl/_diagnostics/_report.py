@@ -52,15 +52,11 @@ from aurora_ssl._redaction import mask_text
 from aurora_ssl._server_tls import ServerTLS, server_tls
 from aurora_ssl._trust import TrustSelection
 
-#: Version of the JSON document produced by :func:`reports_to_json`.
-FORMAT_VERSION = 1
 #: The top-level keys of a report, in output order (docs/reference/json.md describes each).
 REPORT_KEYS = (
     *("label", "host", "port", "endpoint", "trust", "client", "effective", "server"),
     *("verdict", "ok", "insecure_local_dev", "errors", "warnings"),
 )
-#: Seconds per network step when a report inspects the target of a refused connection.
-SHORT_TIMEOUT = 3.0
 
 _HEADLINES = {
     Verdict.VERIFIED: "verified TLS (sslmode=verify-full)",
@@ -116,7 +112,6 @@ class ConnectionReport:
 
     def to_dict(self) -> dict[str, Any]:
         """The report as JSON-ready data with the stable keys of :data:`REPORT_KEYS`."""
-        client = "protocol", "cipher", "bits", "driver"
         server = "ssl", "version", "cipher", "bits", "source", "rds_force_ssl"
         return {
             "label": self.label,
@@ -124,7 +119,7 @@ class ConnectionReport:
             "port": self.port,
             "endpoint": attributes(self.endpoint, "kind", "region", "partition"),
             "trust": trust_block(self.trust),
-            "client": attributes(self.client, *client, tls="in_use"),
+            "client": attributes(self.client, "protocol", "cipher", "bits", "driver", tls="in_use"),
             "effective": dict(self.effective) or None,
             "server": attributes(self.server, *server, sslinfo="sslinfo_installed"),
             "verdict": self.verdict.value,
@@ -134,21 +129,20 @@ class ConnectionReport:
             "warnings": [dataclasses.asdict(p) for p in self.warnings],
         }
 
-    @property
-    def headline(self) -> str:
-        """``"default: VERIFIED - verified TLS (sslmode=verify-full)"`` and the like."""
+    def to_text(self) -> str:
+        """A human-readable block: the headline (``"default: VERIFIED - verified TLS
+        (sslmode=verify-full)"`` and the like), then one fact per line, indented."""
         detail = _HEADLINES[self.verdict]
         if self.summary:
             detail += f": {self.summary}"
         elif self.verdict is Verdict.ERROR:
             detail += ": the error below says why"
-        return f"{self.label}: {self.verdict.value.upper()} - {detail}"
-
-    def to_text(self) -> str:
-        """A human-readable block: the headline, then one fact per line, indented."""
         where = f"{self.host}:{self.port}" if self.port else self.host
         region = f", region {self.endpoint.region}" if self.endpoint.region else ""
-        lines = [self.headline, f"  host:          {where} ({self.endpoint.kind.value}{region})"]
+        lines = [
+            f"{self.label}: {self.verdict.value.upper()} - {detail}",
+            f"  host:          {where} ({self.endpoint.kind.value}{region})",
+        ]
         if self.trust is not None:
             subjects = self.trust.subjects
             lines.append(f"  trust:         {self.trust.scope}, {len(subjects)} CA(s)")
@@ -263,11 +257,26 @@ def _connected(
     masked: Sequence[str],
 ) -> dict[str, Any]:
     """The report's fields for a connection that was made: the read-back, then the server's
-    view (only over TLS), then the verdict."""
-    client = client_tls(connection)
+    view (only over TLS), then the verdict.
+
+    The client's own view refuses what is not verified TLS (no TLS, or effective parameters
+    weaker than verify-full, whatever the handshake says) before the server is asked.
+    """
+    client, effective = client_tls(connection), effective_params(connection)
     client.protocol  # noqa: B018 - read now: psycopg's is read lazily, and the report outlives the connection
-    found: dict[str, Any] = {"client": client, "effective": effective_params(connection)}
-    refusal = None if insecure else _client_refusal(connection, found["effective"], expected)
+    found: dict[str, Any] = {"client": client, "effective": effective}
+    refusal = None
+    if not insecure and effective.get("sslkeylogfile"):
+        refusal = Finding(
+            errors.InsecureConfigurationError.__name__,
+            f"libpq writes this connection's TLS session keys to {effective['sslkeylogfile']} "
+            "(sslkeylogfile), so anyone who reads that file can decrypt the traffic.",
+        )
+    elif not insecure:
+        try:
+            require_tls(connection, expected=expected, close=False)
+        except (errors.TLSNotInUseError, errors.InsecureConfigurationError) as exc:
+            refusal = Finding(type(exc).__name__, str(exc))
     if refusal is not None:
         return {**found, "verdict": Verdict.REFUSED, "errors": (refusal,)}
     try:
@@ -299,24 +308,6 @@ def _connected(
     return {**found, "verdict": Verdict.REFUSED, "errors": (terminated,)}
 
 
-def _client_refusal(
-    connection: Any, effective: Mapping[str, str], expected: Mapping[str, Any] | None
-) -> Finding | None:
-    """Why the client's own view of the connection is not verified TLS, if it is not: no TLS,
-    or effective parameters weaker than verify-full, whatever the handshake says."""
-    if effective.get("sslkeylogfile"):
-        return Finding(
-            errors.InsecureConfigurationError.__name__,
-            f"libpq writes this connection's TLS session keys to {effective['sslkeylogfile']} "
-            "(sslkeylogfile), so anyone who reads that file can decrypt the traffic.",
-        )
-    try:
-        require_tls(connection, expected=expected, close=False)
-    except (errors.TLSNotInUseError, errors.InsecureConfigurationError) as exc:
-        return Finding(type(exc).__name__, str(exc))
-    return None
-
-
 def _translated(
     exc: BaseException,
     expected: Callable[[], Mapping[str, Any] | None] | None = None,
@@ -324,23 +315,20 @@ def _translated(
 ) -> errors.AuroraSSLError | None:
     """Our error for a failed attempt. Given the ``trust`` to inspect with, a refused
     certificate is explained with what an inspection of the attempt's target shows (one more
-    connection, short timeouts, no login)."""
+    connection, 3 s per network step, no login)."""
     translated = exc if isinstance(exc, errors.AuroraSSLError) else translate_error(exc)
-    cause = exc.__cause__ if translated is exc else exc
-    if trust is None or cause is None or not isinstance(translated, CERTIFICATE_REFUSALS):
+    if trust is None or not isinstance(translated, CERTIFICATE_REFUSALS):
         return translated
+    cause = translated.__cause__ or exc  # the driver's exception
     params = expected() if expected is not None else None
     target = target_of(cause, params)
     name = target.host or target.hostaddr
-    if name is None:
-        return translated
-    try:
-        inspection = inspect_server(
-            name, target.port or 5432, hostaddr=target.hostaddr, trust=trust, timeout=SHORT_TIMEOUT
-        )
-    except (errors.AuroraSSLError, OSError, ValueError):
-        return translated
-    return translate_error(cause, params=params, inspection=inspection) or translated
+    with contextlib.suppress(errors.AuroraSSLError, OSError, ValueError):
+        if name is not None:  # else nothing to inspect (None would be this machine)
+            port, hostaddr = target.port or 5432, target.hostaddr
+            inspection = inspect_server(name, port, hostaddr=hostaddr, trust=trust, timeout=3.0)
+            return translate_error(cause, params=params, inspection=inspection) or translated
+    return translated
 
 
 def _failure(
@@ -375,4 +363,4 @@ def reports_to_json(reports: Iterable[ConnectionReport], *, fail_on_warning: boo
     items = list(reports)
     ok = bool(items) and all(r.passed(fail_on_warning=fail_on_warning) for r in items)
     connections = [r.to_dict() for r in items]
-    return json.dumps({"format": FORMAT_VERSION, "ok": ok, "connections": connections}, indent=2)
+    return json.dumps({"format": 1, "ok": ok, "connections": connections}, indent=2)

@@ -86,9 +86,9 @@ _UNTRUSTED = re.compile(
     r"unable to get issuer certificate|bad signature|data too large for modulus",
     re.IGNORECASE,
 )
-_MISMATCH = re.compile(r'does not match host name "(?P<wanted>[^"]*)"')
-_MISMATCH_NAMES = re.compile(
-    r'server certificate for "(?P<first>[^"]*)"(?: \(and (?P<more>\d+) other names?\))?'
+_MISMATCH = re.compile(
+    r'(?:server certificate for "(?P<first>[^"]*)"(?: \(and (?P<more>\d+) other names?\))? )?'
+    r'does not match host name "(?P<wanted>[^"]*)"'
 )
 _TLS_EOF = re.compile(
     r"(?i)SSL SYSCALL error: EOF detected|SSL error: unexpected eof while reading"
@@ -99,28 +99,24 @@ _PEM_FILE = (
 )
 #: libpq's words (a regular expression) -> our error and its message ({where}: the target;
 #: {said}: libpq's words; other fields: the pattern's named groups). The first match wins.
-_WORDS: tuple[tuple[str, type[errors.AuroraSSLError], str], ...] = (
-    (
-        r'root certificate file "(?P<path>[^"]*)" does not exist',
+_WORDS: dict[str, tuple[type[errors.AuroraSSLError], str]] = {
+    r'root certificate file "(?P<path>[^"]*)" does not exist': (
         errors.BundleError,
         "The trust file {path} does not exist, so libpq cannot verify the server. Pass an "
         "existing CA bundle as sslrootcert, or remove sslrootcert and let aurora-ssl choose "
         "the RDS roots; do not follow libpq's suggestion to weaken sslmode or trust the "
         "system roots. {said}",
     ),
-    (
-        r'could not read root certificate file "(?P<path>[^"]*)": [^\n]*no certificate',
+    r'could not read root certificate file "(?P<path>[^"]*)": [^\n]*no certificate': (
         errors.BundleError,
         "The trust file {path} is unusable: it holds no PEM certificate (or is a directory). "
         + _PEM_FILE,
     ),
-    (
-        r'could not read root certificate file "(?P<path>[^"]*)": (?P<reason>[^\n]*)',
+    r'could not read root certificate file "(?P<path>[^"]*)": (?P<reason>[^\n]*)': (
         errors.BundleError,
         "The trust file {path} is unusable: it cannot be read ({reason}). " + _PEM_FILE,
     ),
-    (
-        r"server does not support SSL, but SSL was required",
+    r"server does not support SSL, but SSL was required": (
         errors.ServerTLSUnavailableError,
         "{where} does not offer TLS, so the connection was refused rather than sent in clear "
         "text. RDS and Aurora always offer TLS: check that the host is the RDS endpoint and "
@@ -128,27 +124,26 @@ _WORDS: tuple[tuple[str, type[errors.AuroraSSLError], str], ...] = (
     ),
     (
         r"(?:no pg_hba\.conf entry|pg_hba\.conf rejects connection) for host [^\n]*"
-        r"(?:SSL off|no encryption)",
+        r"(?:SSL off|no encryption)"
+    ): (
         errors.InsecureConfigurationError,
         "The server accepts only TLS connections (like RDS with rds.force_ssl=1) and this "
         "connection did not use TLS: sslmode=disable or the insecure_local_dev opt-out was in "
         "effect. Remove it; aurora-ssl connects with sslmode=verify-full. {said}",
     ),
-    (
-        r"(?i)certificate has expired|certificate is not yet valid",
+    r"(?i)certificate has expired|certificate is not yet valid": (
         errors.CertificateExpiredError,
         "The certificate of {where} has expired (or is not yet valid), so verify-full refused "
         "it. Run `aurora-ssl inspect HOST` to see its dates. " + ROTATE + " {said}",
     ),
-    (
-        r"(?i)(?:SSL|TLS).*(?:unsupported protocol|alert protocol version|no protocols available)",
+    r"(?i)(?:SSL|TLS).*(?:unsupported protocol|alert protocol version|no protocols available)": (
         errors.TLSError,
         "{where} and this client share no TLS version: aurora-ssl requires TLS 1.2 or newer "
         "(ssl_min_protocol_version=TLSv1.2). Upgrade the server's TLS configuration (every RDS "
         "and Aurora version supports TLS 1.2). {said}",
     ),
-    (  # on a connection in use (not while connecting): two processes used one TLS session
-        r"(?is)^(?!.*connection to server at).*bad record mac",
+    # on a connection in use (not while connecting): two processes used one TLS session
+    r"(?is)^(?!.*connection to server at).*bad record mac": (
         errors.TLSError,
         "This connection's TLS session was broken by another process using it too: it was "
         "opened before a fork (gunicorn --preload, Celery prefork, multiprocessing), so parent "
@@ -157,15 +152,13 @@ _WORDS: tuple[tuple[str, type[errors.AuroraSSLError], str], ...] = (
         "(gunicorn's post_fork hook, Celery's worker_process_init signal); Django: "
         "django.db.close_old_connections() there, and no query in the master. {said}",
     ),
-)
+}
 #: Inspection verdicts -> the error that explains them (any other: untrusted).
 _INSPECTED = {
     Verdict.EXPIRED: errors.CertificateExpiredError,
     Verdict.HOSTNAME_MISMATCH: errors.HostnameMismatchError,
 }
 CERTIFICATE_REFUSALS = (errors.UntrustedCertificateError, *_INSPECTED.values())
-#: Inspection warnings that do not explain a refusal (the trust selection's own notes, advice).
-IGNORED_HINTS = frozenset({"trust", "profile"})
 
 
 # -- what the driver's exception tells -------------------------------------------------------
@@ -206,19 +199,17 @@ def exception_chain(exc: BaseException) -> Iterator[BaseException]:
         current = current.__cause__ or current.__context__
 
 
-def driver_text(exc: BaseException) -> str | None:
+def driver_text(exc: BaseException) -> str:
     """The first message in the chain that came from libpq (or any text, failing that)."""
     texts = [str(e) for e in exception_chain(exc) if str(e).strip()]
     libpq = (t for t in texts if _LOCATION.search(t) or "SSL" in t or "certificate" in t)
-    return next(libpq, texts[0] if texts else None)
+    return next(libpq, texts[0] if texts else "")
 
 
 def _text_of(value: Any) -> str | None:
     """A parameter value as stripped text (bytes decoded), or ``None`` when empty."""
-    if isinstance(value, bytes):
-        value = value.decode("utf-8", "replace")
-    text = str(value).strip() if value is not None else ""
-    return text or None
+    text = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value or "")
+    return text.strip() or None
 
 
 def _pgconn_option(exc: BaseException, keyword: bytes) -> str | None:
@@ -233,12 +224,11 @@ def _pgconn_option(exc: BaseException, keyword: bytes) -> str | None:
 
 def target_of(exc: BaseException, params: Mapping[str, Any] | None = None) -> Target:
     """Best knowledge of the target: ``params``, then psycopg 3's ``pgconn``, then the message."""
-    given = params or {}
     host, hostaddr, port, root, negotiation = (
-        _text_of(given.get(key)) or _pgconn_option(exc, key.encode())
+        _text_of((params or {}).get(key)) or _pgconn_option(exc, key.encode())
         for key in ("host", "hostaddr", "port", "sslrootcert", "sslnegotiation")
     )
-    location = _LOCATION.search(driver_text(exc) or "")
+    location = _LOCATION.search(driver_text(exc))
     if location:
         # libpq names the host as given, or only the address when hostaddr was given.
         named, addr = location["host"], location["addr"]
@@ -262,16 +252,14 @@ def redact_driver_secrets(exc: BaseException) -> None:
     """
     for link in exception_chain(exc):
         pgconn: Any = getattr(link, "_pgconn", None)
-        if not dataclasses.is_dataclass(pgconn) or isinstance(pgconn, type):
-            continue
-        with contextlib.suppress(Exception):  # never let redaction hide the real error
+        # Only psycopg 3's FinishedPGconn (a dataclass) is replaced; never let redaction hide
+        # the real error.
+        with contextlib.suppress(Exception):
             info = [  # ConninfoOption is a NamedTuple
                 o._replace(val=None) if is_secret_key(bytes(o.keyword or b"").decode()) else o
-                for o in getattr(pgconn, "info", None) or ()
+                for o in pgconn.info
             ]
-            names = {f.name for f in dataclasses.fields(pgconn)}
-            changes = {k: v for k, v in {"password": None, "info": info}.items() if k in names}
-            link._pgconn = dataclasses.replace(pgconn, **changes)  # type: ignore[attr-defined]
+            link._pgconn = dataclasses.replace(pgconn, password=None, info=info)  # type: ignore[attr-defined]
 
 
 # -- the translation -------------------------------------------------------------------------
@@ -306,8 +294,6 @@ def translate_error(
     target = target_of(exc, params)  # read psycopg 3's pgconn before it is blanked
     redact_driver_secrets(exc)
     text = driver_text(exc)
-    if text is None:
-        return None
     said = f'(libpq: "{mask_text(" ".join(text.split()))}")'
     error = _translate(text, target, said)
     if inspection is not None and isinstance(error, CERTIFICATE_REFUSALS):
@@ -329,14 +315,11 @@ def translate_socket_error(exc: BaseException, target: Any) -> errors.AuroraSSLE
     text, kwargs, name = str(exc), target.kwargs, target.server_name
     driver = "pg8000" if "ssl_context" in kwargs else "asyncpg"
     said = f'({driver}: "{mask_text(" ".join(text.split()))[:300]}")'
-    code = getattr(exc, "verify_code", None)
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        libpq = "certificate verify failed"
-        if code == 62 or "hostname mismatch" in text.lower():
-            libpq = f'server certificate does not match host name "{name}"'
-        elif code in (9, 10):  # not yet valid, expired
-            libpq = "certificate has expired"
-    elif isinstance(exc, ssl.SSLError):
+    if isinstance(exc, ssl.SSLCertVerificationError) and (
+        exc.verify_code == 62 or "hostname mismatch" in text.lower()
+    ):
+        libpq = f'server certificate does not match host name "{name}"'
+    elif isinstance(exc, ssl.SSLError):  # with OpenSSL's reason: "certificate has expired" ...
         libpq = f"SSL error: {text}"
     elif "rejected SSL upgrade" in text or "Server refuses SSL" in text:
         libpq = "server does not support SSL, but SSL was required"
@@ -352,15 +335,17 @@ def translate_socket_error(exc: BaseException, target: Any) -> errors.AuroraSSLE
 
 
 def _translate(text: str, target: Target, said: str) -> errors.AuroraSSLError | None:
-    for pattern, kind, message in _WORDS:
+    """libpq's words as our error: the table first, then the cases whose message is computed
+    (the names of a mismatch, the test server, how TLS was to start); ``None``: not TLS."""
+    for pattern, (kind, message) in _WORDS.items():
         match = re.search(pattern, text)
         if match:
             return kind(message.format(where=target.where, said=said, **match.groupdict()))
-    wanted = _MISMATCH.search(text)
-    if wanted:
-        host, found = wanted["wanted"] or target.host or "the host", _MISMATCH_NAMES.search(text)
-        names = [found["first"]] if found else []
-        message = mismatch_message(host, names, found["more"] if found else None)
+    mismatch = _MISMATCH.search(text)
+    if mismatch:
+        host = mismatch["wanted"] or target.host or "the host"
+        names = [mismatch["first"]] if mismatch["first"] else []
+        message = mismatch_message(host, names, mismatch["more"])
         return errors.HostnameMismatchError(f"{message} {said}")
     if _UNTRUSTED.search(text):
         hint = _test_server_hint(target) or (
@@ -369,26 +354,9 @@ def _translate(text: str, target: Target, said: str) -> errors.AuroraSSLError | 
             "with the same words: run `aurora-ssl inspect HOST` to see what the server presents."
         )
         return errors.UntrustedCertificateError(f"{hint} {said}")
-    if _TLS_EOF.search(text):
-        return _closed_during_handshake(target, said)
-    return None
-
-
-def _explained(inspection: Inspection, said: str) -> errors.TLSError | None:
-    """The refusal as an inspection of the server explains it, if it found one."""
-    if inspection.ok or not inspection.errors:
+    if not _TLS_EOF.search(text):
         return None
-    issuers = [common_name(c.issuer) for c in inspection.certificates]
-    hint = missing_test_bundle_hint(issuers, inspection.trust.subjects)
-    if hint is not None and not inspection.trusted:
-        return errors.UntrustedCertificateError(f"{hint} {said}")
-    kind = _INSPECTED.get(inspection.verdict, errors.UntrustedCertificateError)
-    found = sorted(inspection.errors, key=lambda f: f.code != kind.__name__)  # the verdict's first
-    hints = [f.message for f in inspection.warnings if f.code not in IGNORED_HINTS]
-    return kind(" ".join([*(f.message for f in found), *hints, said]))
-
-
-def _closed_during_handshake(target: Target, said: str) -> errors.TLSError:
+    # Closed during the handshake: with sslnegotiation=direct, a server older than 17.
     mode = target.sslnegotiation or _text_of(os.environ.get("PGSSLNEGOTIATION")) or ""
     source = "the connection's settings" if target.sslnegotiation else "PGSSLNEGOTIATION"
     if mode.lower() == "direct":
@@ -406,6 +374,21 @@ def _closed_during_handshake(target: Target, said: str) -> errors.TLSError:
         "negotiation; and if sslnegotiation=direct is set anywhere (PGSSLNEGOTIATION, a "
         f"service file), the server must be PostgreSQL 17 or newer. {said}"
     )
+
+
+def _explained(inspection: Inspection, said: str) -> errors.TLSError | None:
+    """The refusal as an inspection of the server explains it, if it found one."""
+    if not inspection.errors:  # verified: OpenSSL accepts it, whatever else it found
+        return None
+    issuers = [common_name(c.issuer) for c in inspection.certificates]
+    hint = missing_test_bundle_hint(issuers, inspection.trust.subjects)
+    if hint is not None and not inspection.trusted:
+        return errors.UntrustedCertificateError(f"{hint} {said}")
+    kind = _INSPECTED.get(inspection.verdict, errors.UntrustedCertificateError)
+    found = sorted(inspection.errors, key=lambda f: f.code != kind.__name__)  # the verdict's first
+    # Its warnings but the trust selection's own notes and advice explain the refusal too.
+    hints = [f.message for f in inspection.warnings if f.code not in ("trust", "profile")]
+    return kind(" ".join([*(f.message for f in found), *hints, said]))
 
 
 # -- a refused login -------------------------------------------------------------------------
@@ -452,7 +435,7 @@ def login_refusal(exc: BaseException, *, libpq_version: int | None = None) -> Lo
         libpq_version: the libpq that made the attempt (e.g. 170011); default: the raising
             driver's.
     """
-    match = _LOGIN_REFUSED.search(driver_text(exc) or "")
+    match = _LOGIN_REFUSED.search(driver_text(exc))
     if match is None:
         return None
     if libpq_version is None:  # the libpq of the driver whose exception is in the chain

@@ -54,8 +54,9 @@ class Handshake:
     openssl_reason: str | None = None
 
 
-def split_host_port(target: str, default_port: int = 5432) -> tuple[str, int]:
-    """Split ``HOST``, ``HOST:PORT``, ``[IPV6]:PORT`` or a bare IPv6 address.
+def split_host_port(target: str) -> tuple[str, int]:
+    """Split ``HOST``, ``HOST:PORT``, ``[IPV6]:PORT`` or a bare IPv6 address (port: 5432 unless
+    given).
 
     Raises:
         ValueError: an empty host or a port that is not a number in 1..65535.
@@ -69,8 +70,7 @@ def split_host_port(target: str, default_port: int = 5432) -> tuple[str, int]:
         host, _, port_text = text.partition(":")
     if not host:
         raise ValueError(f"No host in {target!r}.")
-    if not port_text:
-        return host, default_port
+    port_text = port_text or "5432"
     if not port_text.isdigit() or not 0 < int(port_text) < 65536:
         raise ValueError(f"Port {port_text!r} in {target!r} is not a number in 1..65535.")
     return host, int(port_text)
@@ -92,8 +92,9 @@ def fetch_chain(
         port: the server port.
         hostaddr: the IP address to connect to instead of resolving ``host``.
         timeout: seconds allowed for each step (resolve/connect, SSLRequest reply, handshake).
-        cafile: the trust file to verify with (libpq's ``sslrootcert``); ``None``: read the
-            chain without verifying.
+        cafile: the trust file to verify with (libpq's ``sslrootcert``), a bundle the caller
+            has loaded (:func:`~aurora_ssl._bundles.load_bundle`); ``None``: read the chain
+            without verifying.
 
     Raises:
         InspectionError: the name does not resolve, the connection is refused or times out,
@@ -207,10 +208,7 @@ def _context(cafile: str | None) -> ssl.SSLContext:
         return context
     context.verify_flags = ssl.VERIFY_X509_TRUSTED_FIRST
     context.hostname_checks_common_name = True
-    try:
-        context.load_verify_locations(cafile=cafile)
-    except (ssl.SSLError, OSError) as exc:
-        raise InspectionError(f"Cannot use the trust file {cafile} for inspection: {exc}.") from exc
+    context.load_verify_locations(cafile=cafile)  # a bundle its caller loaded: it is usable
     return context
 
 

@@ -83,3 +83,32 @@ def test_aurora_ssl_check_reports_the_effective_values(
     assert effective["hostaddr"] == tls_server.hostaddr
     assert effective["sslrootcert"].endswith(".pem")
     assert tls_server.password not in out
+
+
+@pytest.mark.driver("libpq")
+@pytest.mark.parametrize("inspect", [True, False])
+def test_a_refused_certificate_is_explained_by_an_inspection_only_when_asked(
+    interception_server: AuroraLikeServer, pki: TestPKI, inspect: bool
+) -> None:
+    """libpq says only "certificate verify failed"; the inspection a report makes on purpose
+    finds the look-alike CA (a CA of the trusted name whose key did not sign)."""
+    from aurora_ssl._policy import Policy
+
+    settings = Settings(bundle=str(pki.bundle_path))
+    params = connection_params(
+        interception_server.params(), settings, driver=drivers.libpq_driver()
+    )
+    report = check_connection(
+        lambda: drivers.libpq_module().connect(**params),
+        label="t",
+        host=interception_server.host,
+        trust=Policy(settings).trust(interception_server.host),
+        settings=settings,
+        close=lambda c: c.close(),
+        expected=lambda: params,
+        inspect=inspect,
+    )
+    assert report.verdict is Verdict.REFUSED
+    assert [e.code for e in report.errors] == ["UntrustedCertificateError"]
+    assert ("its key did not sign this certificate" in report.errors[0].message) is inspect
+    assert "certificate verify failed" in str(report.errors[0].cause)
