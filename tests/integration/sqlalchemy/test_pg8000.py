@@ -178,3 +178,43 @@ def test_pg8000_with_a_password_provider_retries_once(logged_good: Logged) -> No
         assert calls == [CredentialTarget(server.host, server.port, role)] * 2
     finally:
         drop_role(server, role)
+
+
+@pytest.mark.parametrize("ours", [True, False], ids=["our-context", "another-context"])
+def test_pg8000_read_back_takes_only_our_context(logged_good: Logged, ours: bool) -> None:
+    """The second net behind the decision: a connection the driver made with any other
+    SSLContext than ours (one that verifies, too) is closed before any statement, logged as
+    refused; ours passes."""
+    import pg8000.dbapi
+
+    from aurora_ssl._connect import verify
+    from aurora_ssl._policy import Policy, _context
+
+    server = logged_good.server
+    params = {"host": server.host, "hostaddr": server.hostaddr, "port": server.port}
+    params.update(user=server.user, database=server.database)
+    target = Policy(aurora_ssl.Options(bundle=str(server.pki.bundle_path))).decide_socket(
+        params, "the test", driver="pg8000"
+    )
+    # Another context that verifies the same roots and name, as strictly (TLS 1.3 even).
+    other = _context(target.trust.path, server.host, "tlsv1.3", None, None, None)
+    context = target.context if ours else other
+    assert other is not target.context
+    logged_good.mark()
+    connection = pg8000.dbapi.connect(
+        **{**target.kwargs, "ssl_context": context}, password=server.password
+    )
+    logged: list[dict[str, Any]] = []
+    if ours:
+        assert verify(connection, target, lambda made, **outcome: logged.append(outcome)).in_use
+        connection.close()
+        assert "error" not in logged[0]
+        return
+    with pytest.raises(InsecureConfigurationError, match="another SSLContext"):
+        verify(connection, target, lambda made, **outcome: logged.append(outcome))
+    assert isinstance(logged[0]["error"], InsecureConfigurationError)
+    with pytest.raises(pg8000.dbapi.InterfaceError):
+        connection.cursor().execute("SELECT 1")
+    log = logged_good.since()
+    assert "connection authorized" in log  # the connection was really made
+    assert "statement:" not in log
