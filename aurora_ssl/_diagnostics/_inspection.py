@@ -283,17 +283,18 @@ def _signature_path(
 ) -> list[x509.Certificate] | None:
     """Leaf -> presented intermediates -> trusted root by names and signatures only (no time,
     no profile): how OpenSSL builds the path. ``None`` when no root signs the chain."""
-    path, pool = [chain[0]], [c for c in chain[1:] if is_ca(c)]
+    path, pool = [chain[0]], list(chain[1:])
     while len(path) < 10:
         current = path[-1]  # a trusted root first (OpenSSL's trusted-first), else a presented CA
-        parent = next(
-            (c for c in [*roots, *pool] if c.subject == current.issuer and signed_by(current, c)),
+        for root in roots:
+            if root.subject == current.issuer and signed_by(current, root):
+                return [*path, root]
+        parent = next(  # is_ca only for a candidate: a malformed extension raises ValueError
+            (c for c in pool if c.subject == current.issuer and is_ca(c) and signed_by(current, c)),
             None,
         )
         if parent is None:
             return None
-        if parent in roots:
-            return [*path, parent]
         pool.remove(parent)
         path.append(parent)
     return None
