@@ -192,9 +192,11 @@ def messages_for_alias(alias: str, entry: Mapping[str, Any]) -> list[CheckMessag
         )
         return [_message("aurora_ssl.E001", text, alias)]
     rds = [h for h in guard_hosts(entry) if parse_endpoint(h).kind.is_rds]
+    if not rds:  # Django's PostgreSQL backend (it imports a driver) only for an RDS host
+        return []
     plain = backend_class({"ENGINE": "django.db.backends.postgresql"})
     wrapper = backend_class(entry)
-    if rds and plain and wrapper and issubclass(wrapper, plain):  # subclasses too (PostGIS's)
+    if plain and wrapper and issubclass(wrapper, plain):  # subclasses too (PostGIS's)
         text = (
             f"{where} connects to the RDS endpoint {rds[0]} with {engine!r}, which does not "
             "verify the server (libpq's default is sslmode=prefer)."
