@@ -18,7 +18,7 @@ import warnings
 from collections.abc import Iterable
 from typing import Any
 
-from aurora_ssl._endpoint import REGION_NAME
+from aurora_ssl._endpoint import is_region_name
 from aurora_ssl.errors import BundleError
 
 GLOBAL_BUNDLE_URL = "https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem"
@@ -30,7 +30,7 @@ AMAZON_TRUST_SERVICES_ROOTS = (
 PEM_BLOCK = re.compile(
     rb"-----BEGIN CERTIFICATE-----\r?\n(?P<body>.+?)\r?\n-----END CERTIFICATE-----", re.DOTALL
 )
-_RDS_ROOT = re.compile(rf"Amazon RDS (?P<region>{REGION_NAME}) Root CA\b", re.ASCII)
+_RDS_ROOT = re.compile(r"Amazon RDS (?P<region>\S+) Root CA\b")
 
 
 class Certificate:
@@ -49,7 +49,7 @@ class Certificate:
         """The region an RDS root's CN names (``Amazon RDS us-east-1 Root CA RSA2048 G1``);
         ``None`` for other CAs and AWS's Beta/Preview roots."""
         match = _RDS_ROOT.match(self.subject)
-        return match["region"] if match else None
+        return match["region"] if match and is_region_name(match["region"]) else None
 
     def __repr__(self) -> str:
         return f"Certificate({self.subject!r}, sha256={self.sha256[:16]}...)"

@@ -69,8 +69,6 @@ class Endpoint:
         return hash(repr(self))
 
 
-#: Hyphenated words ending in a number: "us-east-1", "us-gov-west-1", "test-region-1".
-REGION_NAME = r"[a-z]{2,}(?:-[a-z]+)+-\d+"
 _RDS_SUFFIX = ["rds", "amazonaws", "com"]
 #: What a label of an RDS name is made of (lower-case: names are compared lower-cased), and
 #: of any DNS name a host may be.
@@ -159,7 +157,8 @@ def host_problem(host: str, what: str = "host") -> str | None:
 
 
 def is_region_name(name: str) -> bool:
-    """Whether ``name`` has the shape of an AWS region (AWS's bundle also names pre-release
+    """Whether ``name`` has the shape of an AWS region, hyphenated lower-case words ending in a
+    number: "us-east-1", "us-gov-west-1", "test-region-1" (AWS's bundle also names pre-release
     environments, "Beta" and "Preview", where a region would be)."""
     *words, number = name.split("-")
     return (
