@@ -365,6 +365,28 @@ def test_cli_update_json(site: Site, previous: bytes, capsys: pytest.CaptureFixt
     assert "downloading" in err
 
 
+def test_no_secret_of_a_download_url_is_shown(
+    site: Site, previous: bytes, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A presigned URL's query and a password in its user info: masked in the progress line,
+    the JSON document and the refusal alike (the update itself still works)."""
+    signed = site.serve("/signed.pem?X-Amz-Signature=sig-0451&X-Amz-Credential=AKIA-0451", SHIPPED)
+    args = ["bundle", "update", "--ca-file", str(site.cafile), "--url"]
+    assert main([*args, signed, "--format", "json"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["source"].endswith("X-Amz-Signature=********&X-Amz-Credential=********")
+    assert "X-Amz-Signature=********" in err
+    login = site.url("/gone.pem?X-Amz-Signature=sig-0451").replace(
+        "https://", "https://ops:pw-0451@"
+    )
+    assert main([*args, login]) == 1
+    out, err = capsys.readouterr()
+    assert "aurora-ssl: error:" in err
+    assert "ops:********@" in err
+    assert "0451" not in out + err
+    assert updated_bundle_path().read_bytes() == previous
+
+
 def test_cli_update_refused(
     site: Site, previous: bytes, capsys: pytest.CaptureFixture[str]
 ) -> None:
